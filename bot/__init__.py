@@ -1,0 +1,1 @@
+"""The domain: incidents, phases, war rooms, Block Kit, settings. Never imports handlers/."""

@@ -1,0 +1,50 @@
+"""Work that runs after Slack's request was acknowledged.
+
+Every task is kept until it ends, so its failure is logged (never swallowed) and a shutdown can
+wait for in-flight work instead of cutting a war room in half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self._logged(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    async def _logged(work: Coroutine[Any, Any, Any], name: str) -> Any:
+        try:
+            return await work
+        except asyncio.CancelledError:
+            log.warning("background work %s was cancelled", name)
+            raise
+        except Exception:
+            log.exception("background work %s failed", name)
+            return None
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until no work is in flight, including work spawned by work that was in flight."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.warning("%d background tasks still running at shutdown", len(self._tasks))
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)

@@ -1,0 +1,251 @@
+"""Block Kit builders (slack_sdk's typed models). Pure: they take records, return dicts.
+
+slack_sdk's ``to_dict()`` checks some of Slack's limits; ``within_message_limits`` checks the
+ones it does not (50 blocks, 150-character headers, 3000/2000-character section text and fields).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DateTimePickerElement,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE, SEVERITIES
+from bot.phases import BUTTON_STAMPS, PHASES, Stamp
+from bot.records import IncidentRecord
+from bot.timefmt import human_duration, slack_time
+
+MAX_BLOCKS = 50
+MAX_HEADER = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_TOPIC = 250
+
+OPEN_MODAL_CALLBACK = "incident_open_modal"
+STAMP_ACTION_PREFIX = "stamp_phase_"
+SEVERITY_EMOJI = {"P1": "🔴", "P2": "🟠", "P3": "🟡", "P4": "🔵"}
+SEVERITY_HINT = {
+    "P1": "Critical: customers can't use a core service",
+    "P2": "Major: a key feature is degraded for many",
+    "P3": "Minor: limited impact or a workaround exists",
+    "P4": "Low: cosmetic or internal only",
+}
+STATUS_LABELS = {"open": "Open", "resolved": "Resolved"}
+
+
+def escape(text: str) -> str:
+    """Escape user text for mrkdwn so that a title can't ping @here or forge a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def stamp_action_id(stamp: Stamp) -> str:
+    return f"{STAMP_ACTION_PREFIX}{stamp.value}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header_text(incident: IncidentRecord) -> str:
+    prefix = f"{SEVERITY_EMOJI[incident.severity]} {incident.reference} · {incident.severity} · "
+    return _clip(prefix + incident.title, MAX_HEADER)
+
+
+def notification_text(incident: IncidentRecord) -> str:
+    """The plain-text fallback Slack shows in notifications and screen readers."""
+    return f"{incident.reference} ({incident.severity}): {incident.title}"
+
+
+def phase_lines(incident: IncidentRecord) -> list[str]:
+    timeline = incident.timeline
+    lines = [f"🟥 *Impact started* {slack_time(timeline.started_at)}"]
+    current = timeline.current_phase
+    for phase in PHASES:
+        stamp = phase.ends_with
+        value = timeline.get(stamp)
+        duration = timeline.duration(phase)
+        if value is not None:
+            who = f" by <@{value.by}>" if value.by else ""
+            implied = " _(implied)_" if value.implied else ""
+            took = f" · {phase.value} {human_duration(duration)}" if duration is not None else ""
+            lines.append(f"✅ *{stamp.label}* {slack_time(value.at)}{who}{implied}{took}")
+        elif phase is current:
+            since = timeline.phase_start(phase)
+            since_text = f" since {slack_time(since, '{time} ({ago})')}" if since else ""
+            lines.append(f"⏳ *{phase.doing}…*{since_text}")
+        else:
+            lines.append(f"▫️ {stamp.label}")
+    if timeline.time_to_restore is not None:
+        lines.append(f"*Time to restore:* {human_duration(timeline.time_to_restore)}")
+    return lines
+
+
+def incident_fields(incident: IncidentRecord) -> list[MarkdownTextObject]:
+    fields = [
+        ("Severity", f"{SEVERITY_EMOJI[incident.severity]} {incident.severity}"),
+        ("Status", STATUS_LABELS.get(incident.status, incident.status)),
+        ("Service", escape(incident.service) if incident.service else "_not set_"),
+        ("Commander", f"<@{incident.commander}>"),
+        ("Detection", DETECTION_LABELS.get(incident.detection_method, incident.detection_method)),
+        ("Opened by", f"<@{incident.opened_by}>"),
+    ]
+    return [MarkdownTextObject(text=_clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
+
+
+def control_message(incident: IncidentRecord) -> list[dict[str, Any]]:
+    """The pinned message a war room is run from: facts, phase progress, next-phase buttons."""
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header_text(incident), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*"), fields=incident_fields(incident)),
+        DividerBlock(),
+        SectionBlock(block_id="phase_progress", text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
+    ]
+    open_stamps = [s for s in BUTTON_STAMPS if s in incident.timeline.open_stamps()]
+    if open_stamps:
+        blocks.append(
+            ActionsBlock(
+                block_id="phase_buttons",
+                elements=[
+                    ButtonElement(
+                        text=PlainTextObject(text=f"Mark {stamp.value}"),
+                        action_id=stamp_action_id(stamp),
+                        value=str(incident.id),
+                        style="primary" if index == 0 else None,
+                    )
+                    for index, stamp in enumerate(open_stamps)
+                ],
+            )
+        )
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="A click stamps who and when; skipping ahead fills earlier phases as _implied_. "
+                    "`/incident help` lists the commands."
+                )
+            ]
+        )
+    )
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def status_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
+    where = f"War room <#{incident.channel_id}>" if incident.channel_id else "No war room yet"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header_text(incident), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*\n{where}"), fields=incident_fields(incident)),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
+    ]
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def announcement_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
+    service = f" · service *{escape(incident.service)}*" if incident.service else ""
+    text = (
+        f"{SEVERITY_EMOJI[incident.severity]} *{incident.reference}* ({incident.severity}) "
+        f"{escape(incident.title)}{service}\nWar room: <#{incident.channel_id}> · commander <@{incident.commander}>"
+    )
+    return within_message_limits([SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()])
+
+
+def channel_topic(incident: IncidentRecord) -> str:
+    """Topics render no date tokens or blocks, and Slack caps them at 250 characters."""
+    phase = incident.timeline.current_phase
+    state = f"{phase.doing}" if phase else "Restored"
+    tail = f" | {state} | IC <@{incident.commander}> | {incident.reference}"
+    head = f"{incident.severity} | "
+    return head + _clip(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
+
+
+def open_modal(*, now: datetime, private_metadata: dict[str, str], title: str = "") -> dict[str, Any]:
+    severity_options = [
+        Option(value=s, text=PlainTextObject(text=f"{SEVERITY_EMOJI[s]} {s}"), description=PlainTextObject(text=SEVERITY_HINT[s]))
+        for s in SEVERITIES
+    ]
+    detection_options = [Option(value=key, text=PlainTextObject(text=label)) for key, label in DETECTION_LABELS.items()]
+    view = View(
+        type="modal",
+        callback_id=OPEN_MODAL_CALLBACK,
+        title=PlainTextObject(text="Open an incident"),
+        submit=PlainTextObject(text="Open war room"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(private_metadata),
+        blocks=[
+            InputBlock(
+                block_id="title",
+                label=PlainTextObject(text="Title"),
+                hint=PlainTextObject(text="What users see going wrong, e.g. “Checkout returns 500s”"),
+                element=PlainTextInputElement(
+                    action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True
+                ),
+            ),
+            InputBlock(
+                block_id="severity",
+                label=PlainTextObject(text="Severity"),
+                element=StaticSelectElement(
+                    action_id="severity",
+                    options=severity_options,
+                    initial_option=next(o for o in severity_options if o.value == DEFAULT_SEVERITY),
+                ),
+            ),
+            InputBlock(
+                block_id="service",
+                label=PlainTextObject(text="Service"),
+                optional=True,
+                hint=PlainTextObject(text="The affected service, e.g. payments-api"),
+                element=PlainTextInputElement(action_id="service", max_length=80),
+            ),
+            InputBlock(
+                block_id="detection",
+                label=PlainTextObject(text="How was it detected?"),
+                element=StaticSelectElement(
+                    action_id="detection",
+                    options=detection_options,
+                    initial_option=next(o for o in detection_options if o.value == "engineer"),
+                ),
+            ),
+            InputBlock(
+                block_id="started",
+                label=PlainTextObject(text="Impact started"),
+                hint=PlainTextObject(text="When users were first affected; leave as is if that is now"),
+                element=DateTimePickerElement(action_id="started", initial_date_time=int(now.timestamp())),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def within_message_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Raise if a message breaks a Slack limit that slack_sdk's models do not check."""
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks; Slack allows {MAX_BLOCKS} per message")
+    for block in blocks:
+        if block["type"] == "header" and len(block["text"]["text"]) > MAX_HEADER:
+            raise ValueError(f"header longer than {MAX_HEADER} characters")
+        if block["type"] == "section":
+            if "text" in block and len(block["text"]["text"]) > MAX_SECTION_TEXT:
+                raise ValueError(f"section text longer than {MAX_SECTION_TEXT} characters")
+            for field in block.get("fields", []):
+                if len(field["text"]) > MAX_FIELD_TEXT:
+                    raise ValueError(f"section field longer than {MAX_FIELD_TEXT} characters")
+    return blocks
+
+

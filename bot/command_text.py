@@ -1,0 +1,256 @@
+"""Parsing the text of ``/incident`` commands. Pure: the caller supplies "now" and the time zone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone, tzinfo
+
+SEVERITIES = ("P1", "P2", "P3", "P4")
+DEFAULT_SEVERITY = "P3"
+DETECTION_METHODS = {
+    "alert": "alert",
+    "customer": "customer_report",
+    "customer_report": "customer_report",
+    "customer-report": "customer_report",
+    "engineer": "engineer",
+    "synthetic": "synthetic",
+}
+DETECTION_LABELS = {
+    "alert": "Alert",
+    "customer_report": "Customer report",
+    "engineer": "Engineer",
+    "synthetic": "Synthetic check",
+}
+MAX_TITLE = 150  # Slack's limit for a plain-text header, where the title is shown
+MAX_BACKDATE = timedelta(days=30)
+OPEN_USAGE = (
+    "/incident open <title> [sev:P1-P4] [service:name] [detection:alert|customer|engineer|synthetic] "
+    "[started:-20m | started:14:05 | started:2026-11-23T14:05Z]"
+)
+TIME_FORMS = "-20m, -1h30m, 14:05 (your Slack time zone) or 2026-11-23T14:05Z"
+
+_TOKEN = re.compile(r"^(sev|severity|service|started|detected|detection):(.*)$", re.IGNORECASE)
+_RELATIVE = re.compile(r"^([+-]?)(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+class CommandTextError(ValueError):
+    """What was wrong with the text, and the right form. Shown to the user as it is."""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    title: str
+    severity: str
+    service: str | None
+    detection_method: str
+    started_at: datetime
+    detected_at: datetime
+
+
+def split_subcommand(text: str) -> tuple[str, str]:
+    """``"open DB down sev:P1"`` -> ``("open", "DB down sev:P1")``; empty text is ``("", "")``."""
+    parts = text.strip().split(maxsplit=1)
+    if not parts:
+        return "", ""
+    return parts[0].lower(), parts[1] if len(parts) > 1 else ""
+
+
+def unescape_slack(text: str) -> str:
+    """Slack escapes &, < and > in command text; store what the person typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def needs_user_timezone(text: str) -> bool:
+    """True when a time token is a wall-clock time, which only means something in a time zone."""
+    for word in text.split():
+        match = _TOKEN.match(word)
+        if match and match.group(1).lower() in ("started", "detected"):
+            value = match.group(2)
+            if _CLOCK.match(value) or (re.match(r"^\d{4}-\d\d-\d\d", value) and not _has_offset(value)):
+                return True
+    return False
+
+
+def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc) -> OpenRequest:
+    """Parse ``/incident open`` text. Tokens may stand anywhere; the other words are the title."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    title_words: list[str] = []
+    severity = DEFAULT_SEVERITY
+    service: str | None = None
+    detection = "engineer"
+    started_text: str | None = None
+    detected_text: str | None = None
+    for word in text.split():
+        match = _TOKEN.match(word)
+        if not match:
+            title_words.append(word)
+            continue
+        key, value = match.group(1).lower(), match.group(2)
+        if key in ("sev", "severity"):
+            severity = parse_severity(value)
+        elif key == "service":
+            service = parse_service(value)
+        elif key == "detection":
+            detection = parse_detection(value)
+        elif key == "started":
+            started_text = value
+        else:
+            detected_text = value
+
+    title = unescape_slack(" ".join(title_words)).strip()
+    if not title:
+        raise CommandTextError(f"An incident needs a title. Usage: `{OPEN_USAGE}`")
+    if len(title) > MAX_TITLE:
+        raise CommandTextError(
+            f"The title is {len(title)} characters; keep it to {MAX_TITLE} and put details in the war room."
+        )
+    detected_at = parse_time_token("detected", detected_text, now=now, user_tz=user_tz) if detected_text else now
+    started_at = parse_time_token("started", started_text, now=now, user_tz=user_tz) if started_text else detected_at
+    if started_at > detected_at:
+        raise CommandTextError(
+            f"`started:` ({_utc(started_at)}) is after detection ({_utc(detected_at)}): impact must begin "
+            "before anyone notices it. Give an earlier `started:` or omit it."
+        )
+    return OpenRequest(
+        title=title,
+        severity=severity,
+        service=service,
+        detection_method=detection,
+        started_at=started_at,
+        detected_at=detected_at,
+    )
+
+
+def parse_severity(value: str) -> str:
+    normalized = value.strip().upper()
+    if re.fullmatch(r"[1-4]", normalized):
+        normalized = "P" + normalized
+    if normalized not in SEVERITIES:
+        raise CommandTextError(f"Unknown severity `{value}`. Use `sev:P1`, `sev:P2`, `sev:P3` or `sev:P4`.")
+    return normalized
+
+
+def parse_service(value: str) -> str:
+    normalized = value.strip().lower()
+    if not _SERVICE.match(normalized):
+        raise CommandTextError(
+            f"`service:{value}` is not a service name. Use letters, digits, '.', '_' or '-', "
+            "up to 80 characters, e.g. `service:payments-api`."
+        )
+    return normalized
+
+
+def parse_detection(value: str) -> str:
+    method = DETECTION_METHODS.get(value.strip().lower())
+    if method is None:
+        raise CommandTextError(
+            f"Unknown detection method `{value}`. Use `detection:alert`, `detection:customer`, "
+            "`detection:engineer` or `detection:synthetic`."
+        )
+    return method
+
+
+def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -> datetime:
+    """One of -20m / -1h30m / -2d, HH:MM (latest past occurrence in the user's zone), ISO 8601."""
+    value = value.strip()
+    moment: datetime | None = None
+    if relative := _RELATIVE.match(value):
+        sign, days, hours, minutes = relative.groups()
+        if sign != "-":
+            raise CommandTextError(
+                f"`{name}:{value}` is in the future. Relative times count back from now: `{name}:-{value.lstrip('+')}`."
+            )
+        moment = now - timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0))
+    elif clock := _CLOCK.match(value):
+        local_now = now.astimezone(user_tz)
+        candidate = datetime.combine(local_now.date(), time(int(clock.group(1)), int(clock.group(2))), user_tz)
+        if candidate > local_now:
+            candidate -= timedelta(days=1)  # 23:50 typed at 00:10 means twenty minutes ago
+        moment = candidate
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise CommandTextError(f"Can't read `{name}:{value}` as a time. Use {TIME_FORMS}.") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=user_tz)
+    moment = moment.astimezone(timezone.utc)
+    if moment > now:
+        raise CommandTextError(f"`{name}:{value}` ({_utc(moment)}) is in the future. Use a time before now: {TIME_FORMS}.")
+    if now - moment > MAX_BACKDATE:
+        raise CommandTextError(
+            f"`{name}:{value}` ({_utc(moment)}) is more than {MAX_BACKDATE.days} days ago, which looks like a typo. "
+            f"Use {TIME_FORMS}."
+        )
+    return moment
+
+
+def _has_offset(value: str) -> bool:
+    return value.upper().endswith("Z") or bool(re.search(r"[+-]\d\d:?\d\d$", value))
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class FormErrors(ValueError):
+    """Problems with the open-incident form, keyed by the modal's block id (Slack shows each under its field)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def open_request_from_form(
+    *,
+    title: str | None,
+    severity: str | None,
+    service: str | None,
+    detection: str | None,
+    started_epoch: int | None,
+    now: datetime,
+) -> OpenRequest:
+    """Validate the open-incident form the same way as the command text."""
+    errors: dict[str, str] = {}
+    clean_title = (title or "").strip()
+    if not clean_title:
+        errors["title"] = "An incident needs a title."
+    elif len(clean_title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters."
+    clean_severity = DEFAULT_SEVERITY
+    try:
+        clean_severity = parse_severity(severity or DEFAULT_SEVERITY)
+    except CommandTextError as error:
+        errors["severity"] = str(error)
+    clean_service = None
+    if service and service.strip():
+        try:
+            clean_service = parse_service(service)
+        except CommandTextError:
+            errors["service"] = "Use letters, digits, '.', '_' or '-' (up to 80), e.g. payments-api."
+    clean_detection = "engineer"
+    try:
+        clean_detection = parse_detection(detection or "engineer")
+    except CommandTextError as error:
+        errors["detection"] = str(error)
+    started_at = now
+    if started_epoch is not None:
+        started_at = datetime.fromtimestamp(started_epoch, timezone.utc)
+        if started_at > now:
+            errors["started"] = "Impact can't start in the future; pick a time before now."
+        elif now - started_at > MAX_BACKDATE:
+            errors["started"] = f"That is more than {MAX_BACKDATE.days} days ago, which looks like a typo."
+    if errors:
+        raise FormErrors(errors)
+    return OpenRequest(
+        title=clean_title,
+        severity=clean_severity,
+        service=clean_service,
+        detection_method=clean_detection,
+        started_at=started_at,
+        detected_at=now,
+    )

@@ -1,0 +1,154 @@
+"""Settings from the environment and a .env file, with one clear line per mistake."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import DatabaseURLError, async_database_url
+
+SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+
+# Why each setting exists and how to fix it, shown when it is missing or malformed.
+SETTING_HELP = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from your Slack app's OAuth & Permissions page",
+    "SLACK_SIGNING_SECRET": "the signing secret from your Slack app's Basic Information page",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write, from Basic Information > "
+    "App-Level Tokens; leave it unset to serve HTTP instead of Socket Mode",
+    "SLACK_API_URL": "the base URL of the Slack Web API ending in /api/, such as https://slack.com/api/",
+    "DATABASE_URL": "a database URL such as sqlite:///incidents.db or postgresql://user:pass@host:5432/db",
+    "INCIDENT_ANNOUNCE_CHANNEL": "a Slack channel ID such as C0123456789 (right-click the channel > "
+    "View channel details; the ID is at the bottom)",
+    "PORT": "the HTTP port, a whole number from 1 to 65535",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "INCIDENT_CONFIG": "the path of the team's YAML config file (default runbooks/config.yml)",
+    "DORA_REPORT_YEAR": "the year of the DORA report whose time-to-restore bands to use, e.g. 2023",
+    "POSTMORTEM_TEMPLATE": "the path of a Jinja2 Markdown template for postmortem drafts",
+    "HOST": "the address to listen on, such as 0.0.0.0 (all) or 127.0.0.1",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class DatabaseSettings(BaseSettings):
+    """What commands that only touch the database need (``incident-bot db upgrade``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///incidents.db", alias="DATABASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            return async_database_url(value)
+        except DatabaseURLError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class Settings(DatabaseSettings):
+    slack_bot_token: str = Field(alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field(alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
+    announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+    host: str = Field(default="0.0.0.0", alias="HOST")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    incident_config: Path | None = Field(default=None, alias="INCIDENT_CONFIG")
+    dora_report_year: int = Field(default=2023, alias="DORA_REPORT_YEAR")
+    postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{16,128}", value):
+            raise ValueError("must be the hexadecimal signing secret")
+        return value
+
+    @field_validator("slack_app_token", "announce_channel", "incident_config", "postmortem_template", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("slack_api_url", mode="before")
+    @classmethod
+    def _blank_is_slack(cls, value: str | None) -> str:
+        return SLACK_API_URL_DEFAULT if value is None or not str(value).strip() else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("announce_channel")
+    @classmethod
+    def _announce_channel(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
+            raise ValueError("must be a channel ID, not a name")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("unknown log level")
+        return value
+
+    @field_validator("postmortem_template")
+    @classmethod
+    def _template_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def load_settings(
+    env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: object
+) -> Settings:
+    """Read settings, turning pydantic's report into one line naming the first bad setting."""
+    try:
+        return kind(_env_file=env_file, **overrides)  # type: ignore[call-arg,return-value]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        name = _ALIASES.get(name, name)
+        how = SETTING_HELP.get(name, "see .env.example")
+        if error["type"] == "missing":
+            raise ConfigError(f"{name} is not set: set it in the environment or in .env to {how}.") from None
+        reason = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name} is malformed ({reason}): set it to {how}.") from None
+
+
+_ALIASES = {name: info.alias for name, info in Settings.model_fields.items() if info.alias}

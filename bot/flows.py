@@ -1,0 +1,239 @@
+"""What happens after a slash command or form is acknowledged: each flow ends by telling the person."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import blocks, messages
+from bot.clock import Clock
+from bot.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text, unescape_slack
+from bot.incidents import Incidents, parse_reference
+from bot.phases import Stamp
+from bot.records import IncidentRecord
+from bot.resolution import Resolutions
+from bot.slack import SlackError, SlackGateway
+from bot.stamping import StampOutcome, Stamper, StampResult
+from bot.timefmt import human_duration, slack_time
+from bot.warroom import WarRoomReport, WarRooms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked, and where an answer only they can see goes."""
+
+    user_id: str
+    channel_id: str | None = None
+    response_url: str | None = None
+
+
+class Flows:
+    def __init__(
+        self,
+        incidents: Incidents,
+        war_rooms: WarRooms,
+        stamper: Stamper,
+        resolutions: Resolutions,
+        slack: SlackGateway,
+        clock: Clock,
+    ) -> None:
+        self._incidents = incidents
+        self._war_rooms = war_rooms
+        self._stamper = stamper
+        self._resolutions = resolutions
+        self._slack = slack
+        self._clock = clock
+
+    async def tell(self, requester: Requester, text: str, *, blocks_: list[dict] | None = None) -> None:
+        """Ephemeral answer through the response_url; a direct message when there is none."""
+        try:
+            if requester.response_url:
+                await self._slack.respond(requester.response_url, text, blocks=blocks_)
+            else:
+                await self._slack.post_message(requester.user_id, text, blocks=blocks_)
+        except SlackError as error:
+            log.warning("could not answer %s: %s", requester.user_id, error)
+
+    async def show_open_form(self, requester: Requester, trigger_id: str) -> None:
+        metadata = {"channel_id": requester.channel_id or "", "response_url": requester.response_url or ""}
+        try:
+            await self._slack.open_view(trigger_id, blocks.open_modal(now=self._clock(), private_metadata=metadata))
+        except SlackError as error:
+            await self.tell(requester, f"Could not open the form: {error}. You can also type `/incident open <title>`.")
+
+    async def open_from_text(self, requester: Requester, text: str, *, request_key: str) -> None:
+        now = self._clock()
+        user_tz: ZoneInfo | timezone = timezone.utc
+        if needs_user_timezone(text):
+            try:
+                user_tz = ZoneInfo(await self._slack.user_timezone(requester.user_id) or "UTC")
+            except (SlackError, ZoneInfoNotFoundError) as error:
+                await self.tell(
+                    requester,
+                    f"Could not read your time zone from Slack ({error}), so a clock time is ambiguous. "
+                    "Give the zone, e.g. `started:2026-11-23T14:05Z`, or a relative time like `started:-20m`.",
+                )
+                return
+        try:
+            request = parse_open_text(text, now=now, user_tz=user_tz)
+        except CommandTextError as error:
+            await self.tell(requester, str(error))
+            return
+        await self.open_incident(requester, request, request_key=request_key)
+
+    async def open_from_form(self, requester: Requester, request: OpenRequest, *, request_key: str) -> None:
+        await self.open_incident(requester, request, request_key=request_key)
+
+    async def open_incident(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
+        recorded = await self._incidents.record_new(
+            request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id
+        )
+        if not recorded.created:
+            log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
+            return recorded.record
+        report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id])
+        reference = recorded.record.reference
+        if report.failures:
+            await self.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
+        else:
+            assert report.channel_id
+            await self.tell(requester, messages.opened(reference, report.channel_id))
+        return recorded.record
+
+    async def resolve_reference(self, requester: Requester, argument: str) -> IncidentRecord | None:
+        """The incident named in ``argument``, or the war room's own when it is empty; tells the
+        requester what was wrong when there is none."""
+        if argument.strip():
+            number = parse_reference(argument.split()[0])
+            if number is None:
+                await self.tell(requester, messages.bad_reference(argument.split()[0]))
+                return None
+            incident = await self._incidents.get(number)
+            if incident is None:
+                await self.tell(requester, messages.unknown_incident(f"INC-{number}"))
+            return incident
+        incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        if incident is None:
+            await self.tell(requester, messages.NOT_IN_WAR_ROOM)
+        return incident
+
+    async def status(self, requester: Requester, argument: str) -> None:
+        incident = await self.resolve_reference(requester, argument)
+        if incident is not None:
+            await self.tell(requester, blocks.notification_text(incident), blocks_=blocks.status_blocks(incident))
+
+    async def repair(self, requester: Requester, argument: str) -> None:
+        incident = await self.resolve_reference(requester, argument)
+        if incident is None:
+            return
+        report = await self.bring_slack_up_to_date(incident.id)
+        if report.failures:
+            await self.tell(requester, messages.opened_with_failures(incident.reference, report.channel_id, report.failures))
+        else:
+            await self.tell(requester, messages.repaired(incident.reference, report.done))
+
+    async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
+        """Redo whatever Slack does not show yet: war-room steps, the control message and topic as
+        the database has them, and the resolution posts. Steps already done are not repeated."""
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            raise LookupError(f"there is no incident INC-{incident_id}")
+        report = await self._war_rooms.set_up(incident_id, invitees=[incident.opened_by])
+        if report.failures:
+            return report
+        current = await self._incidents.get(incident_id)
+        assert current is not None
+        report.failures += await self._war_rooms.refresh(current)
+        report.failures += await self._resolutions.publish(incident_id)
+        return report
+
+    async def note(self, requester: Requester, text: str) -> None:
+        text = text.strip()
+        if not text:
+            await self.tell(requester, messages.NOTE_USAGE)
+            return
+        incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        if incident is None:
+            await self.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
+            return
+        await self._incidents.add_to_timeline(incident.id, "note", actor=requester.user_id, text=unescape_slack(text))
+        await self.tell(requester, messages.noted(incident.reference))
+
+    async def add_message(self, requester: Requester, *, message_ts: str, author: str | None, text: str) -> None:
+        """The "Add to incident timeline" shortcut on a message in a war room."""
+        incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        if incident is None:
+            await self.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
+            return
+        assert requester.channel_id
+        try:
+            link = await self._slack.permalink(requester.channel_id, message_ts)
+        except SlackError as error:
+            log.warning("no permalink for %s: %s", message_ts, error)
+            link = None
+        who = f"<@{author}>" if author else "a message"
+        added = await self._incidents.add_to_timeline(
+            incident.id,
+            "message",
+            actor=requester.user_id,
+            text=f"{who}: {unescape_slack(text)}" if text else f"{who} (no text)",
+            data={"author": author, "permalink": link, "message_ts": message_ts},
+            unique_key=message_ts,
+        )
+        await self.tell(requester, messages.noted(incident.reference) if added else messages.already_noted(incident.reference))
+
+    async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
+        """A phase button was clicked: stamp it once, then bring Slack up to date."""
+        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
+        if outcome.result is StampResult.UNKNOWN_INCIDENT:
+            await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
+        elif outcome.result is StampResult.REFUSED:
+            await self.tell(requester, messages.stamp_refused(stamp.value, outcome.reason))
+        elif outcome.result is StampResult.ALREADY:
+            assert outcome.value is not None
+            await self.tell(
+                requester,
+                messages.already_stamped(stamp.value, outcome.value.by, slack_time(outcome.value.at), outcome.value.implied),
+            )
+        else:
+            await self._show_stamp(requester, outcome)
+        return outcome
+
+    async def _show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
+        incident = outcome.record
+        assert incident is not None and outcome.value is not None
+        failures = await self._war_rooms.refresh(incident, announce_line=self._stamp_line(incident, outcome))
+        if outcome.stamp is Stamp.VERIFIED:
+            failures += await self._resolutions.publish(incident.id)
+        for failure in failures:
+            await self.tell(requester, messages.slack_update_failed(failure, incident.reference))
+
+    @staticmethod
+    def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:
+        assert outcome.value is not None
+        since = human_duration(outcome.value.at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+        restore = incident.timeline.time_to_restore
+        line = messages.stamped_line(
+            outcome.value.by or "someone",
+            outcome.stamp.value,
+            slack_time(outcome.value.at, "{time}"),
+            since,
+            human_duration(restore) if restore is not None else None,
+        )
+        if outcome.implied:
+            line += f" (_{', '.join(s.value for s in outcome.implied)}_ implied at the same time)"
+        return line
+
+
+def form_metadata(private_metadata: str) -> dict[str, str]:
+    try:
+        data = json.loads(private_metadata or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+

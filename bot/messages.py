@@ -1,0 +1,110 @@
+"""Every sentence the bot says to a person, in one place (as Bolt keeps its own in logger/messages)."""
+
+from __future__ import annotations
+
+from bot.command_text import OPEN_USAGE
+
+HELP = "\n".join(
+    [
+        "*`/incident` commands*",
+        "• `/incident open` — open a war room with a form",
+        f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
+        "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
+        "• `/incident note <text>` — add a note to the timeline of this war room's incident",
+        "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
+        "• `/incident help` — this list",
+        "Phase buttons on the pinned control message stamp who and when. "
+        "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
+    ]
+)
+
+
+def unknown_subcommand(word: str) -> str:
+    return f"I don't know `/incident {word}`.\n\n{HELP}"
+
+
+OPENING = "Opening the incident…"
+NOT_IN_WAR_ROOM = (
+    "This channel is not an incident war room. Run the command inside a war room, or name the incident: "
+    "`/incident status INC-42`."
+)
+INCIDENT_REFERENCE_FORM = "Name the incident as `INC-42` (or just `42`)."
+
+
+def unknown_incident(reference: str) -> str:
+    return f"There is no incident {reference}. {INCIDENT_REFERENCE_FORM}"
+
+
+def bad_reference(text: str) -> str:
+    return f"`{text}` is not an incident reference. {INCIDENT_REFERENCE_FORM}"
+
+
+def already_opened(reference: str, channel_id: str | None) -> str:
+    where = f" in <#{channel_id}>" if channel_id else ""
+    return f"This request already opened {reference}{where}; nothing new was created."
+
+
+def opened(reference: str, channel_id: str) -> str:
+    return f"*{reference}* is open. War room: <#{channel_id}>"
+
+
+def opened_with_failures(reference: str, channel_id: str | None, failures: list[str]) -> str:
+    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel could not be created."
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return (
+        f"*{reference}* is recorded.{where} Some Slack steps did not happen:\n{lines}\n"
+        f"Run `/incident repair {reference}` (or `incident-bot repair {reference}`) to redo just those steps."
+    )
+
+
+def repaired(reference: str, done: list[str]) -> str:
+    if not done:
+        return f"{reference}: every Slack step of its war room was already in place; nothing to repair."
+    return f"{reference}: redid " + ", ".join(done) + "."
+
+
+def database_unavailable() -> str:
+    return "The incident database is not answering right now, so nothing was recorded. Try again in a moment."
+
+
+def unexpected_error() -> str:
+    return (
+        "Something went wrong on the bot's side; the error is in the bot's log. "
+        "Check `/incident status` before trying again."
+    )
+
+
+def stamped_line(user: str, stamp: str, at_token: str, since_detection: str, restore: str | None) -> str:
+    tail = f", time to restore {restore}" if restore else f", {since_detection} after detection"
+    return f"<@{user}> marked *{stamp}* at {at_token}{tail}"
+
+
+def already_stamped(stamp: str, by: str | None, at_token: str, implied: bool) -> str:
+    who = f" by <@{by}>" if by else ""
+    how = " (implied by a later phase)" if implied else ""
+    return f"*{stamp.capitalize()}* was already marked{who} at {at_token}{how}; nothing changed."
+
+
+def stamp_refused(stamp: str, reason: str) -> str:
+    return f"Could not mark *{stamp}*: {reason}."
+
+
+def slack_update_failed(what: str, reference: str) -> str:
+    return (
+        f"The stamp is recorded, but {what}. Run `/incident repair {reference}` to bring Slack up to date."
+    )
+
+
+NOTE_USAGE = "Write the note after the command: `/incident note Rolled back payments-api to v1.42`."
+NOT_IN_WAR_ROOM_FOR_NOTE = (
+    "This channel is not an incident war room, so there is no timeline to add to. "
+    "Use it inside the incident's war-room channel."
+)
+
+
+def noted(reference: str) -> str:
+    return f"Added to the {reference} timeline."
+
+
+def already_noted(reference: str) -> str:
+    return f"That message is already on the {reference} timeline."

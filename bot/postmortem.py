@@ -1,0 +1,97 @@
+"""The postmortem draft: Markdown rendered with Jinja2 from the incident and its timeline.
+
+The default template ships in the package; a team points POSTMORTEM_TEMPLATE at its own file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jinja2
+
+from bot.command_text import DETECTION_LABELS
+from bot.phases import Stamp
+from bot.records import IncidentRecord
+from bot.summary import MttrSummary, percent
+from bot.timefmt import human_duration
+
+DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "postmortem.md.j2"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    occurred_at: datetime
+    actor: str | None
+    kind: str
+    text: str
+
+
+class TemplateProblem(Exception):
+    pass
+
+
+def _utc(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    return "" if moment is None else moment.astimezone(timezone.utc).strftime(fmt)
+
+
+def _cell(text: str) -> str:
+    """Keep a table cell on one line and its pipes from splitting the row."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _environment(template_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    env.filters.update(utc=_utc, duration=lambda d: human_duration(d) if isinstance(d, timedelta) else "", percent=percent, cell=_cell)
+    return env
+
+
+def load_template(path: Path | None = None) -> jinja2.Template:
+    path = path or DEFAULT_TEMPLATE
+    if not path.is_file():
+        raise TemplateProblem(f"postmortem template {path} not found (POSTMORTEM_TEMPLATE)")
+    try:
+        return _environment(path.parent).get_template(path.name)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateProblem(f"{path} line {error.lineno}: {error.message}") from None
+
+
+def render_postmortem(
+    template: jinja2.Template,
+    incident: IncidentRecord,
+    events: Sequence[TimelineEntry],
+    summary: MttrSummary | None,
+    *,
+    generated_at: datetime,
+    names: dict[str, str] | None = None,
+) -> str:
+    """``names`` maps Slack user IDs to display names; unknown IDs stay as <@ID> mentions."""
+    names = names or {}
+
+    def people(user_id: str | None) -> str:
+        if not user_id:
+            return ""
+        return names.get(user_id, f"<@{user_id}>")
+
+    implied = [f.phase.label.lower() for f in summary.phases if f.implied] if summary else []
+    try:
+        return template.render(
+            incident=incident,
+            events=events,
+            summary=summary,
+            implied=implied,
+            stamps=Stamp,
+            detection_label=DETECTION_LABELS.get(incident.detection_method, incident.detection_method),
+            friction=[e for e in events if e.kind == "slack_step_failed"],
+            people=people,
+            generated_at=generated_at,
+        )
+    except jinja2.TemplateError as error:
+        raise TemplateProblem(f"postmortem template: {error}") from None

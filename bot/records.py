@@ -1,0 +1,33 @@
+"""A plain snapshot of an incident, so that Block Kit builders and text renderers stay pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.phases import Timeline
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    id: int
+    title: str
+    severity: str
+    service: str | None
+    status: str
+    detection_method: str
+    opened_by: str
+    commander: str
+    channel_id: str | None
+    channel_name: str | None
+    control_message_ts: str | None
+    timeline: Timeline
+    created_at: datetime
+
+    @property
+    def reference(self) -> str:
+        return f"INC-{self.id}"
+
+    @property
+    def started_at(self) -> datetime:
+        return self.timeline.started_at

@@ -1,0 +1,131 @@
+"""At verification: the MTTR summary in the war room and the announcement channel, and the
+postmortem draft stored in the database and uploaded to the war room.
+
+The draft is stored before any Slack call; each post records itself when Slack confirms it, so
+``publish`` can run again after a Slack failure and posts only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+import jinja2
+
+from bot.clock import Clock
+from bot.incidents import to_record
+from bot.postmortem import TimelineEntry, render_postmortem
+from bot.records import IncidentRecord
+from bot.slack import SlackError, SlackGateway
+from bot.summary import summarize, summary_blocks, summary_text
+from bot.tiers import TierTables
+from storage import incidents as incident_rows
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Resolutions:
+    def __init__(
+        self,
+        db: Database,
+        slack: SlackGateway,
+        clock: Clock,
+        *,
+        tiers: TierTables,
+        template: jinja2.Template,
+        announce_channel: str | None,
+    ) -> None:
+        self._db = db
+        self._slack = slack
+        self._clock = clock
+        self._tiers = tiers
+        self._template = template
+        self._announce_channel = announce_channel
+
+    async def _names(self, user_ids: set[str]) -> dict[str, str]:
+        async def one(user_id: str) -> tuple[str, str | None]:
+            try:
+                return user_id, await self._slack.display_name(user_id)
+            except SlackError:
+                return user_id, None
+
+        pairs = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
+        return {user_id: name for user_id, name in pairs if name}
+
+    async def render(self, incident_id: int, *, names: bool = True) -> tuple[IncidentRecord, str]:
+        """The incident and a freshly rendered draft from its current timeline."""
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id)
+            if row is None:
+                raise LookupError(f"there is no incident INC-{incident_id}")
+            incident = to_record(row)
+            events = [
+                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text)
+                for e in await incident_rows.timeline(session, incident_id)
+            ]
+        summary = summarize(incident, self._tiers) if incident.timeline.restored else None
+        actors = {e.actor for e in events if e.actor} | {incident.commander}
+        display = await self._names(actors) if names else {}
+        markdown = render_postmortem(self._template, incident, events, summary, generated_at=self._clock(), names=display)
+        return incident, markdown
+
+    async def draft(self, incident_id: int) -> str:
+        """The stored draft when there is one (what the war room got), else a fresh rendering."""
+        async with self._db.transaction() as session:
+            stored = await incident_rows.postmortem(session, incident_id)
+            if stored is not None:
+                return stored.markdown
+        return (await self.render(incident_id, names=False))[1]
+
+    async def publish(self, incident_id: int) -> list[str]:
+        """Post whatever of the resolution is not posted yet; returns what failed, in words."""
+        incident, markdown = await self.render(incident_id)
+        if not incident.timeline.restored or incident.channel_id is None:
+            return []
+        now = self._clock()
+        async with self._db.transaction() as session:
+            stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
+            row = await incident_rows.get(session, incident_id)
+            assert row is not None
+            summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
+            markdown = stored.markdown
+
+        summary = summarize(incident, self._tiers)
+        text, summary_message = summary_text(summary), summary_blocks(summary)
+        steps: list[tuple[str, Awaitable[None]]] = []
+        if summary_ts is None:
+            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts")))
+        if self._announce_channel and announced_ts is None:
+            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts")))
+        if file_id is None:
+            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown)))
+        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+        failures = []
+        for (what, _), result in zip(steps, results):
+            if isinstance(result, SlackError):
+                failures.append(f"{what} ({result})")
+                async with self._db.transaction() as session:
+                    await incident_rows.add_event(session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code})
+            elif isinstance(result, BaseException):
+                raise result
+        return failures
+
+    async def _post_summary(self, incident_id: int, channel: str, text: str, message: list[dict], column: str) -> None:
+        posted = await self._slack.post_message(channel, text, blocks=message)
+        async with self._db.transaction() as session:
+            await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
+
+    async def _upload(self, incident: IncidentRecord, markdown: str) -> None:
+        assert incident.channel_id
+        file_id = await self._slack.upload_file(
+            incident.channel_id,
+            markdown.encode("utf-8"),
+            filename=f"{incident.reference.lower()}-postmortem.md",
+            title=f"{incident.reference} postmortem draft",
+            comment=f"📝 Postmortem draft for {incident.reference}, pre-filled from the timeline. Edit it, then share it.",
+        )
+        async with self._db.transaction() as session:
+            await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
+            await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})

@@ -1,0 +1,70 @@
+"""Everything one bot process shares, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.background import BackgroundWork
+from bot.clock import Clock, utc_now
+from bot.config import ConfigError, Settings
+from bot.flows import Flows
+from bot.incidents import Incidents
+from bot.postmortem import TemplateProblem, load_template
+from bot.resolution import Resolutions
+from bot.slack import SlackGateway
+from bot.stamping import Stamper
+from bot.team_config import DEFAULT_PATH, TeamConfigError, load_tier_tables
+from bot.warroom import WarRooms
+from storage.db import Database
+from storage.migrate import upgrade_to_head
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    slack: SlackGateway
+    background: BackgroundWork
+    clock: Clock
+    incidents: Incidents
+    war_rooms: WarRooms
+    resolutions: Resolutions
+    flows: Flows
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
+        """Raises ConfigError when the team config file or the postmortem template is wrong."""
+        try:
+            tiers = load_tier_tables(
+                settings.incident_config or DEFAULT_PATH,
+                dora_year=settings.dora_report_year,
+                required=settings.incident_config is not None,
+            )
+            template = load_template(settings.postmortem_template)
+        except (TeamConfigError, TemplateProblem) as problem:
+            raise ConfigError(str(problem)) from None
+        db = Database(settings.database_url)
+        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
+        incidents = Incidents(db, clock)
+        war_rooms = WarRooms(db, slack, clock, announce_channel=settings.announce_channel)
+        resolutions = Resolutions(
+            db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            slack=slack,
+            background=BackgroundWork(),
+            clock=clock,
+            incidents=incidents,
+            war_rooms=war_rooms,
+            resolutions=resolutions,
+            flows=Flows(incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock),
+        )
+
+    async def migrate(self) -> str:
+        return await upgrade_to_head(self.db)
+
+    async def close(self) -> None:
+        await self.background.drain()
+        await self.db.dispose()

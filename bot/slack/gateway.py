@@ -1,0 +1,219 @@
+"""One object wraps the Slack Web API: retries, rate limits, typed answers, errors people understand.
+
+Handlers and domain code never touch ``AsyncWebClient``; they call these methods. Every Web API
+method the bot uses appears here as ``self._call("<method>", ...)`` (a test reads them from this
+file to check the manifest's scopes and Slack's published method descriptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+# What a person can do about each Slack error; codes not listed fall back to Slack's own word.
+_ERROR_MEANINGS = {
+    "name_taken": "a channel with that name already exists",
+    "channel_not_found": "the channel does not exist or the bot cannot see it",
+    "not_in_channel": "the bot is not in that channel (invite it with `/invite @incident-bot`)",
+    "is_archived": "the channel is archived",
+    "missing_scope": "the Slack app lacks a permission it needs (reinstall it from manifest.yml)",
+    "ratelimited": "Slack is rate-limiting the bot; it retried and gave up",
+    "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
+    "token_revoked": "the bot token was revoked (reinstall the app and update SLACK_BOT_TOKEN)",
+    "account_inactive": "the bot's account is deactivated (reinstall the app)",
+    "restricted_action": "a workspace setting prevents the bot from doing this",
+    "expired_trigger_id": "the form could not open in time; run the command again",
+    "exchanged_trigger_id": "the form was already opened for this command; run the command again",
+    "user_not_found": "that user does not exist",
+    "cant_invite": "Slack would not let the bot invite that person",
+    "too_many_pins": "the channel has too many pinned items",
+    "message_not_found": "the message no longer exists",
+    "internal_error": "Slack had an internal error",
+    "fatal_error": "Slack had an internal error",
+    "service_unavailable": "Slack is unavailable",
+    "request_timeout": "Slack did not answer in time",
+    "timeout": "Slack did not answer in time",
+    "http_error": "Slack answered with a server error",
+    "connection_error": "the bot could not reach Slack",
+}
+
+
+class SlackError(Exception):
+    """A Slack call failed. ``code`` is Slack's error code; ``str()`` is a sentence for people."""
+
+    def __init__(self, method: str, code: str, detail: str | None = None) -> None:
+        self.method = method
+        self.code = code
+        meaning = _ERROR_MEANINGS.get(code, f"Slack said `{code}`")
+        super().__init__(f"{meaning}{f' ({detail})' if detail else ''}")
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str
+    ts: str
+
+
+class SlackGateway:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls, token: str, base_url: str, *, timeout: int = 10) -> SlackGateway:
+        client = AsyncWebClient(
+            token=token,
+            base_url=base_url,
+            timeout=timeout,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        return cls(client)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """For Bolt, which needs the client to build its app; nothing else should use it."""
+        return self._client
+
+    async def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        api = getattr(self._client, method.replace(".", "_"))
+        try:
+            response = await api(**{k: v for k, v in args.items() if v is not None})
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            if code is None:
+                code = "ratelimited" if status == 429 else "http_error"
+            detail = exc.response.get("needed") if code == "missing_scope" else None
+            raise SlackError(method, code, f"needs {detail}" if detail else None) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise SlackError(method, "timeout") from None
+        except (aiohttp.ClientError, SlackClientError) as exc:
+            log.warning("slack call %s failed: %s", method, exc)
+            raise SlackError(method, "connection_error") from None
+        return response.data if isinstance(response.data, dict) else {}
+
+    async def bot_user_id(self) -> str:
+        return (await self._call("auth.test"))["user_id"]
+
+    async def create_channel(self, name: str, *, private: bool = False) -> Channel:
+        data = await self._call("conversations.create", name=name, is_private=private)
+        return Channel(id=data["channel"]["id"], name=data["channel"]["name"])
+
+    async def invite(self, channel: str, users: list[str]) -> None:
+        if not users:
+            return
+        try:
+            # force: invite the ones who can be invited even if another is already in or deactivated.
+            await self._call(
+                "conversations.invite", channel=channel, users=",".join(users), force=True if len(users) > 1 else None
+            )
+        except SlackError as exc:
+            if exc.code != "already_in_channel":
+                raise
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=topic)
+
+    async def post_message(
+        self, channel: str, text: str, *, blocks: list[dict] | None = None, thread_ts: str | None = None
+    ) -> PostedMessage:
+        data = await self._call(
+            "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False
+        )
+        return PostedMessage(channel=data["channel"], ts=data["ts"])
+
+    async def update_message(self, channel: str, ts: str, text: str, *, blocks: list[dict] | None = None) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def post_ephemeral(self, channel: str, user: str, text: str, *, blocks: list[dict] | None = None) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
+
+    async def pin(self, channel: str, ts: str) -> None:
+        try:
+            await self._call("pins.add", channel=channel, timestamp=ts)
+        except SlackError as exc:
+            if exc.code != "already_pinned":
+                raise
+
+    async def open_view(self, trigger_id: str, view: dict) -> None:
+        await self._call("views.open", trigger_id=trigger_id, view=view)
+
+    async def permalink(self, channel: str, ts: str) -> str:
+        return (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
+
+    async def upload_file(
+        self, channel: str, content: bytes, *, filename: str, title: str, comment: str | None = None
+    ) -> str:
+        """Slack's upload flow (what files_upload_v2 does): get an upload URL, send the bytes,
+        then complete the upload into the channel. Returns the file id."""
+        ticket = await self._call("files.getUploadURLExternal", filename=filename, length=len(content))
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                async with session.post(ticket["upload_url"], data=content) as response:
+                    if response.status >= 400:
+                        raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
+        except (asyncio.TimeoutError, TimeoutError):
+            raise SlackError("files.upload", "timeout") from None
+        except aiohttp.ClientError:
+            raise SlackError("files.upload", "connection_error") from None
+        await self._call(
+            "files.completeUploadExternal",
+            files=[{"id": ticket["file_id"], "title": title}],
+            channel_id=channel,
+            initial_comment=comment,
+        )
+        return ticket["file_id"]
+
+    async def user_timezone(self, user_id: str) -> str | None:
+        """The IANA zone of a user's Slack profile, such as "Europe/Berlin"."""
+        data = await self._call("users.info", user=user_id)
+        return data.get("user", {}).get("tz")
+
+    async def display_name(self, user_id: str) -> str:
+        user = (await self._call("users.info", user=user_id)).get("user", {})
+        profile = user.get("profile", {})
+        return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
+
+    async def respond(self, response_url: str, text: str, *, blocks: list[dict] | None = None) -> None:
+        """Answer a slash command or interaction through its response_url, ephemerally.
+
+        Works in any channel, including ones the bot is not in, which chat.postEphemeral cannot.
+        """
+        webhook = AsyncWebhookClient(
+            response_url,
+            timeout=10,
+            retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler()],
+        )
+        try:
+            response = await webhook.send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+        except (asyncio.TimeoutError, TimeoutError):
+            raise SlackError("response_url", "timeout") from None
+        except aiohttp.ClientError:
+            raise SlackError("response_url", "connection_error") from None
+        if response.status_code >= 400:
+            raise SlackError("response_url", "http_error", f"HTTP {response.status_code}: {response.body[:100]}")

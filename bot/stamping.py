@@ -1,0 +1,97 @@
+"""Stamping a phase: one conditional UPDATE per click, so exactly one of any racing clicks wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from bot.clock import Clock
+from bot.incidents import to_record
+from bot.phases import Stamp, StampRefused, StampValue, plan_stamp
+from bot.records import IncidentRecord
+from storage import incidents as incident_rows
+from storage.db import Database
+
+# A click that loses a race re-reads and plans again; the phase count bounds how often that helps.
+_ATTEMPTS = 4
+
+
+class StampResult(str, Enum):
+    STAMPED = "stamped"
+    ALREADY = "already"
+    REFUSED = "refused"
+    UNKNOWN_INCIDENT = "unknown_incident"
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    result: StampResult
+    stamp: Stamp
+    record: IncidentRecord | None = None
+    value: StampValue | None = None  # the stamp as it now stands (ours, or the earlier one)
+    implied: tuple[Stamp, ...] = ()
+    reason: str = ""
+
+
+class Stamper:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def stamp(self, incident_id: int, stamp: Stamp, *, by: str, at: datetime | None = None) -> StampOutcome:
+        at = at or self._clock()
+        for _ in range(_ATTEMPTS):
+            async with self._db.transaction() as session:
+                row = await incident_rows.get(session, incident_id)
+                if row is None:
+                    return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp)
+                record = to_record(row)
+                existing = record.timeline.get(stamp)
+                if existing is not None:
+                    return StampOutcome(StampResult.ALREADY, stamp, record, existing)
+                try:
+                    plan = plan_stamp(record.timeline, stamp, at, by)
+                except StampRefused as refusal:
+                    return StampOutcome(StampResult.REFUSED, stamp, record, reason=str(refusal))
+                assert plan is not None
+                columns: dict[str, object] = {}
+                for implied in plan.implied:
+                    columns |= {f"{implied.value}_at": at, f"{implied.value}_by": by, f"{implied.value}_implied": True}
+                columns[f"{stamp.value}_by"] = by
+                if stamp is Stamp.VERIFIED:
+                    columns["status"] = "resolved"
+                won = await incident_rows.set_if_empty(
+                    session,
+                    incident_id,
+                    f"{stamp.value}_at",
+                    at,
+                    at=at,
+                    also_empty=[f"{s.value}_at" for s in plan.implied],
+                    **columns,
+                )
+                if not won:
+                    continue  # someone stamped this or an earlier phase meanwhile: look again
+                implied_text = f" ({', '.join(s.value for s in plan.implied)} implied)" if plan.implied else ""
+                await incident_rows.add_event(
+                    session,
+                    incident_id,
+                    "phase_stamped",
+                    at=at,
+                    actor=by,
+                    text=f"Marked {stamp.value}{implied_text}",
+                    data={"stamp": stamp.value, "at": at.isoformat(), "implied": [s.value for s in plan.implied]},
+                )
+                if stamp is Stamp.VERIFIED:
+                    await incident_rows.add_event(
+                        session, incident_id, "resolved", at=at, actor=by, text="Service confirmed healthy; incident resolved"
+                    )
+                fresh = await incident_rows.get(session, incident_id)
+                assert fresh is not None
+                await session.refresh(fresh)
+                return StampOutcome(StampResult.STAMPED, stamp, to_record(fresh), plan.value, plan.implied)
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id)
+            assert row is not None
+            record = to_record(row)
+        return StampOutcome(StampResult.ALREADY, stamp, record, record.timeline.get(stamp))

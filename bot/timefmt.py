@@ -1,0 +1,34 @@
+"""Durations as people say them, and times as Slack date tokens so each reader sees their own zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+def human_duration(delta: timedelta) -> str:
+    """"40 s", "7 min", "1 h 07 min", "3 d 4 h". Rounded down: never claims time that did not pass."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{sign}{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{sign}{days} d {hours} h"
+
+
+def slack_time(moment: datetime, style: str = "{date_short_pretty} {time}") -> str:
+    """A ``<!date^…>`` token; clients render it in the reader's zone, others see the UTC fallback."""
+    utc = moment.astimezone(timezone.utc)
+    fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(utc.timestamp())}^{style}|{fallback}>"
+
+
+def utc_clock(moment: datetime) -> str:
+    """Plain UTC time for places Slack does not render date tokens (channel topics, CLI)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,28 @@
+"""The Bolt app: which listener each Slack request reaches.
+
+Slash commands -> handlers/commands.py · buttons -> handlers/actions.py · modals -> handlers/views.py
+· message shortcuts -> handlers/shortcuts.py
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.runtime import Runtime
+from handlers import actions, commands, shortcuts, views
+
+
+def build_bolt_app(runtime: Runtime) -> AsyncApp:
+    app = AsyncApp(
+        name="incident-bot",
+        client=runtime.slack.client,
+        signing_secret=runtime.settings.slack_signing_secret,
+        logger=logging.getLogger("incident_bot.bolt"),
+    )
+    commands.register(app, runtime)
+    actions.register(app, runtime)
+    views.register(app, runtime)
+    shortcuts.register(app, runtime)
+    return app

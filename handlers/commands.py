@@ -1,0 +1,55 @@
+"""``/incident <subcommand>``: where every slash command goes."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot import messages
+from bot.command_text import split_subcommand
+from bot.flows import Requester
+from bot.runtime import Runtime
+from handlers.after_ack import run_after_ack
+from handlers.payloads import SlashCommand
+
+log = logging.getLogger(__name__)
+
+MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run it again."
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    flows = runtime.flows
+
+    @app.command("/incident")
+    async def incident_command(ack: AsyncAck, body: dict) -> None:
+        try:
+            command = SlashCommand.model_validate(body)
+        except ValidationError as error:
+            log.warning("malformed slash command: %s", error)
+            await ack(text=MALFORMED)
+            return
+        subcommand, argument = split_subcommand(command.text)
+        requester = Requester(command.user_id, command.channel_id, command.response_url)
+
+        if subcommand in ("", "help"):
+            await ack(text=messages.HELP)
+        elif subcommand == "open":
+            await ack()
+            if argument.strip():
+                work = flows.open_from_text(requester, argument, request_key=f"command:{command.trigger_id}")
+            else:
+                work = flows.show_open_form(requester, command.trigger_id)
+            run_after_ack(runtime, requester, work, name="open")
+        elif subcommand == "status":
+            await ack()
+            run_after_ack(runtime, requester, flows.status(requester, argument), name="status")
+        elif subcommand == "note":
+            await ack()
+            run_after_ack(runtime, requester, flows.note(requester, argument), name="note")
+        elif subcommand == "repair":
+            await ack()
+            run_after_ack(runtime, requester, flows.repair(requester, argument), name="repair")
+        else:
+            await ack(text=messages.unknown_subcommand(subcommand))

@@ -1,0 +1,86 @@
+"""The parts of Slack's request payloads the bot reads, validated with pydantic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SlashCommand(_Payload):
+    command: str
+    text: str = ""
+    user_id: str = Field(min_length=1)
+    channel_id: str = Field(min_length=1)
+    trigger_id: str = Field(min_length=1)
+    response_url: str = Field(min_length=1)
+    team_id: str = ""
+
+
+class _User(_Payload):
+    id: str = Field(min_length=1)
+
+
+class _View(_Payload):
+    id: str = Field(min_length=1)
+    callback_id: str = ""
+    private_metadata: str = ""
+    state: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+
+class ViewSubmission(_Payload):
+    user: _User
+    view: _View
+
+    def _element(self, block_id: str) -> dict[str, Any]:
+        elements = self.view.state.get("values", {}).get(block_id, {})
+        return next(iter(elements.values()), {}) if elements else {}
+
+    def text_value(self, block_id: str) -> str | None:
+        value = self._element(block_id).get("value")
+        return value if isinstance(value, str) else None
+
+    def selected_value(self, block_id: str) -> str | None:
+        option = self._element(block_id).get("selected_option") or {}
+        value = option.get("value") if isinstance(option, dict) else None
+        return value if isinstance(value, str) else None
+
+    def selected_date_time(self, block_id: str) -> int | None:
+        value = self._element(block_id).get("selected_date_time")
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class _Container(_Payload):
+    channel_id: str | None = None
+    message_ts: str | None = None
+
+
+class _Channel(_Payload):
+    id: str
+
+
+class _Action(_Payload):
+    action_id: str
+    value: str | None = None
+    action_ts: str | None = None
+
+
+class BlockAction(_Payload):
+    user: _User
+    trigger_id: str | None = None
+    response_url: str | None = None
+    container: _Container = Field(default_factory=_Container)
+    channel: _Channel | None = None
+    actions: list[_Action] = Field(min_length=1)
+
+    @property
+    def action(self) -> _Action:
+        return self.actions[0]
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.channel.id if self.channel else self.container.channel_id

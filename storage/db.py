@@ -1,0 +1,107 @@
+"""Engine, sessions and the database URL rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
+    """Give a plain sqlite:// or postgresql:// URL its asyncio driver.
+
+    Relative SQLite paths are made absolute against ``base_dir`` (the working directory at
+    start-up), so the file does not move when something later changes directory.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError as exc:
+        raise DatabaseURLError(f"not a database URL ({exc})") from None
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseURLError(
+            f"unsupported database '{parsed.drivername}'; use sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    parsed = parsed.set(drivername=driver)
+    if driver.startswith("sqlite"):
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise DatabaseURLError(
+                "an in-memory SQLite database would lose every incident on restart; "
+                "use a file such as sqlite:///incidents.db"
+            )
+        path = Path(database)
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        parsed = parsed.set(database=str(path))
+    return parsed.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Take over transaction control from pysqlite so that every transaction starts with
+        # BEGIN IMMEDIATE: two writers then queue on the lock instead of failing half-way
+        # with "database is locked" when a read transaction tries to become a write.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine and its session factory for the life of the process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = async_database_url(url)
+        kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+        if self.url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["connect_args"] = {"timeout": 5, "command_timeout": 10}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            _configure_sqlite(self.engine)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed together, or not at all."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

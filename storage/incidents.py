@@ -1,0 +1,114 @@
+"""Queries on incidents and their timeline. Callers own the transaction (see Database.transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Incident, Postmortem, TimelineEvent
+
+
+async def find_by_request_key(session: AsyncSession, request_key: str) -> Incident | None:
+    return await session.scalar(select(Incident).where(Incident.request_key == request_key))
+
+
+async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
+    query = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def find_by_channel(session: AsyncSession, channel_id: str) -> Incident | None:
+    return await session.scalar(
+        select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
+    )
+
+
+async def insert(session: AsyncSession, incident: Incident) -> Incident:
+    session.add(incident)
+    await session.flush()
+    return incident
+
+
+async def add_event(
+    session: AsyncSession,
+    incident_id: int,
+    kind: str,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    text: str = "",
+    data: dict[str, Any] | None = None,
+) -> TimelineEvent:
+    event = TimelineEvent(
+        incident_id=incident_id, kind=kind, actor=actor, occurred_at=at, text=text, data=data or {}
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEvent]:
+    result = await session.scalars(
+        select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id)
+    )
+    return list(result)
+
+
+async def record_fields(session: AsyncSession, incident_id: int, *, at: datetime, **fields: Any) -> None:
+    """Write war-room progress (channel id, message ts, ...) as soon as Slack confirms a step."""
+    await session.execute(update(Incident).where(Incident.id == incident_id).values(updated_at=at, **fields))
+
+
+async def set_if_empty(
+    session: AsyncSession,
+    incident_id: int,
+    column: str,
+    value: Any,
+    *,
+    at: datetime,
+    also_empty: list[str] = (),  # type: ignore[assignment]
+    **also: Any,
+) -> bool:
+    """Set ``column`` (and ``also``) only while ``column`` and every ``also_empty`` column are
+    still empty; True if this call did it.
+
+    One conditional UPDATE is what makes two processes racing for the same stamp give exactly one
+    winner on SQLite and PostgreSQL alike: the database decides, not an in-process lock.
+    """
+    empty = [getattr(Incident, name).is_(None) for name in (column, *also_empty)]
+    result = await session.execute(
+        update(Incident)
+        .where(Incident.id == incident_id, *empty)
+        .values({column: value, "updated_at": at, **also})
+    )
+    return result.rowcount == 1
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count(Incident.id))) or 0)
+
+
+async def postmortem(session: AsyncSession, incident_id: int) -> Postmortem | None:
+    return await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident_id))
+
+
+async def save_postmortem_once(session: AsyncSession, incident_id: int, markdown: str, *, at: datetime) -> Postmortem:
+    """Store the first draft rendered for an incident; a later call gets that one back."""
+    existing = await postmortem(session, incident_id)
+    if existing is not None:
+        return existing
+    draft = Postmortem(incident_id=incident_id, markdown=markdown, created_at=at)
+    session.add(draft)
+    await session.flush()
+    return draft
+
+
+async def mark_postmortem_uploaded(session: AsyncSession, incident_id: int, file_id: str, *, at: datetime) -> None:
+    await session.execute(
+        update(Postmortem).where(Postmortem.incident_id == incident_id).values(file_id=file_id, uploaded_at=at)
+    )

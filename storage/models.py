@@ -1,0 +1,113 @@
+"""SQLAlchemy 2.0 typed models. The database is the truth; Slack only shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+SEVERITIES = ("P1", "P2", "P3", "P4")
+DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
+STATUSES = ("open", "resolved")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(_in("severity", SEVERITIES), name="ck_incidents_severity"),
+        CheckConstraint(_in("detection_method", DETECTION_METHODS), name="ck_incidents_detection_method"),
+        CheckConstraint(_in("status", STATUSES), name="ck_incidents_status"),
+        CheckConstraint("started_at <= detected_at", name="ck_incidents_started_before_detected"),
+        UniqueConstraint("request_key", name="uq_incidents_request_key"),
+        Index("ix_incidents_channel_id", "channel_id"),
+        Index("ix_incidents_status", "status"),
+    )
+
+    # The primary key doubles as the human number shown as INC-<id>.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Identifies the Slack request that opened the incident (trigger or view id), so a retried
+    # delivery or a double-submitted modal finds the incident it already opened.
+    request_key: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(150))
+    severity: Mapped[str] = mapped_column(String(2))
+    service: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    detection_method: Mapped[str] = mapped_column(String(20))
+    opened_by: Mapped[str] = mapped_column(String(32))
+    commander: Mapped[str] = mapped_column(String(32))
+    origin_channel_id: Mapped[str | None] = mapped_column(String(32))
+
+    # War room: each Slack step leaves a mark here once done, so a repair redoes only what is missing.
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_name: Mapped[str | None] = mapped_column(String(80))
+    control_message_ts: Mapped[str | None] = mapped_column(String(32))
+    control_pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    announcement_ts: Mapped[str | None] = mapped_column(String(32))
+    # Resolution posts, recorded like the war-room steps so a repair reposts only what is missing.
+    summary_ts: Mapped[str | None] = mapped_column(String(32))
+    summary_announcement_ts: Mapped[str | None] = mapped_column(String(32))
+
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    diagnosed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    diagnosed_by: Mapped[str | None] = mapped_column(String(32))
+    diagnosed_implied: Mapped[bool] = mapped_column(Boolean, default=False)
+    mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    mitigated_by: Mapped[str | None] = mapped_column(String(32))
+    mitigated_implied: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_by: Mapped[str | None] = mapped_column(String(32))
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    events: Mapped[list[TimelineEvent]] = relationship(
+        back_populates="incident", order_by="TimelineEvent.id", lazy="raise"
+    )
+
+    @property
+    def reference(self) -> str:
+        return f"INC-{self.id}"
+
+
+class TimelineEvent(Base):
+    """One row per change to an incident: the timeline a postmortem is built from."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_events_incident_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_timeline_events_incident_id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    incident: Mapped[Incident] = relationship(back_populates="events", lazy="raise")
+
+
+class Postmortem(Base):
+    """The draft rendered at resolution, kept so it can be printed, uploaded again or edited."""
+
+    __tablename__ = "postmortems"
+    __table_args__ = (UniqueConstraint("incident_id", name="uq_postmortems_incident_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_postmortems_incident_id"))
+    markdown: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    file_id: Mapped[str | None] = mapped_column(String(32))
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,108 @@
+"""The bot under test: its real HTTP endpoint on loopback, a fake Slack Web API, a fresh database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from handlers.app import build_bolt_app
+from handlers.web import start_http
+from storage.migrate import upgrade_to_head
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import SignedSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
+BOT_TOKEN = "xoxb-1234-5678-testtoken"
+
+
+def manifest() -> dict:
+    return yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+
+def manifest_bot_scopes() -> set[str]:
+    return set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.fixture
+async def fake_slack():
+    fake = FakeSlack(bot_scopes=manifest_bot_scopes())
+    await fake.start()
+    for user_id, name, tz in (
+        ("U_ALICE", "alice", "Europe/Berlin"),
+        ("U_BOB", "bob", "America/New_York"),
+        ("U_CAROL", "carol", "Asia/Tokyo"),
+    ):
+        fake.add_user(user_id, name, tz=tz)
+    yield fake
+    assert fake.violations == [], f"calls that break Slack's published method descriptions: {fake.violations}"
+    await fake.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'incidents.db'}"
+
+
+@pytest.fixture
+def announce_channel(fake_slack) -> str:
+    return fake_slack.add_channel("incidents", members={"U_ALICE", "U_BOB"})
+
+
+@pytest.fixture
+def settings(fake_slack, database_url, announce_channel) -> Settings:
+    return Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.base_url,
+        DATABASE_URL=database_url,
+        INCIDENT_ANNOUNCE_CHANNEL=announce_channel,
+    )
+
+
+@dataclass
+class RunningBot:
+    runtime: Runtime
+    slack: SignedSlack
+    fake: FakeSlack
+    runner: object
+    port: int
+
+    async def settle(self) -> None:
+        """Wait for the work each request started after its ack."""
+        await self.runtime.background.drain(timeout=15)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()  # type: ignore[attr-defined]
+        await self.runtime.close()
+
+    async def incident(self, incident_id: int = 1):
+        return await self.runtime.incidents.get(incident_id)
+
+    async def timeline(self, incident_id: int = 1):
+        from storage import incidents as rows
+
+        async with self.runtime.db.transaction() as session:
+            return await rows.timeline(session, incident_id)
+
+
+async def start_bot(settings: Settings, fake: FakeSlack, **runtime_kwargs) -> RunningBot:
+    runtime = Runtime.from_settings(settings, **runtime_kwargs)
+    await upgrade_to_head(runtime.db)
+    bolt_app = build_bolt_app(runtime)
+    runner, port = await start_http(runtime, bolt_app, host="127.0.0.1", port=0)
+    slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake.response_url)
+    return RunningBot(runtime, slack, fake, runner, port)
+
+
+@pytest.fixture
+async def bot(settings, fake_slack):
+    running = await start_bot(settings, fake_slack)
+    yield running
+    await running.stop()

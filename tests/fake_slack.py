@@ -1,0 +1,1597 @@
+"""A stateful fake of the Slack Web API for tests and benchmarks.
+
+The bot talks to it with the real ``slack_sdk`` ``AsyncWebClient(base_url=fake.base_url)``,
+so everything between the bot and the wire (argument encoding, JSON vs form bodies, error
+raising, retry handlers) is the production code path.
+
+Every call is checked against Slack's published method descriptions in
+``tests/slack_api/methods/*.json`` (copied from docs.slack.dev). Anything the real Slack would
+reject, or that the description does not allow, is handled in one of two ways:
+
+* **answers** -- the Slack error a real workspace would return (``channel_not_found``,
+  ``name_taken``, ``msg_too_long``, ``invalid_blocks`` for size limits, ...). The bot is
+  expected to handle these, so they are *not* violations.
+* **violations** -- the bot broke the API contract (unknown method or argument, missing
+  required argument, a broken "one of" rule, GET on a POST-only method, malformed Block Kit,
+  ...). They are appended to ``FakeSlack.violations`` as readable strings, and where Slack
+  would also refuse the call the matching error is answered too. Tests assert
+  ``fake.violations == []``.
+
+Only loopback networking is used: the server binds 127.0.0.1 on a random port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import random
+import re
+import string
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+__all__ = ["FakeChannel", "FakeSlack", "RecordedCall", "load_method_specs"]
+
+METHODS_DIR = Path(__file__).resolve().parent / "slack_api" / "methods"
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+# Arguments that carry JSON documents. Form bodies can only carry them as JSON strings, and
+# slack_sdk also lets callers pass pre-serialised strings inside JSON bodies, so both are
+# decoded before checking.
+JSON_ARGS = frozenset({"blocks", "attachments", "unfurled_attachments", "metadata", "view", "files"})
+
+# "One of these arguments" rules: the descriptions state them in prose only.
+ONE_OF_RULES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("text", "blocks", "attachments", "markdown_text"),
+    "chat.postEphemeral": ("text", "blocks", "attachments", "markdown_text"),
+    "chat.update": ("text", "blocks", "attachments", "markdown_text"),
+    "views.open": ("trigger_id", "interactivity_pointer"),
+    "views.update": ("view_id", "external_id"),
+}
+ONE_OF_ERRORS: dict[str, str] = {
+    "chat.postMessage": "no_text",
+    "chat.postEphemeral": "no_text",
+    "chat.update": "no_text",
+}
+
+# Where Slack answers a missing required argument with a method-specific error instead of
+# the generic ``invalid_arguments`` (taken from the descriptions' error lists).
+MISSING_ARG_ERRORS: dict[tuple[str, str], str] = {
+    ("conversations.create", "name"): "invalid_name_required",
+    ("chat.postMessage", "channel"): "channel_not_found",
+    ("chat.postEphemeral", "channel"): "channel_not_found",
+    ("chat.update", "channel"): "channel_not_found",
+    ("files.getUploadURLExternal", "filename"): "missing_argument",
+    ("files.getUploadURLExternal", "length"): "missing_argument",
+}
+
+# slack_sdk's client-wide default parameters: AsyncWebClient(team_id=...) adds team_id to every
+# call, and Bolt builds its per-request client that way, so Slack accepts it on any method.
+CLIENT_WIDE_ARGS = frozenset({"team_id"})
+
+MAX_MESSAGE_TEXT = 40_000
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_TOPIC = 250
+MAX_CHANNEL_NAME = 80
+RESPONSE_URL_MAX_USES = 5  # Slack: a response_url can be used up to 5 times (within 30 min)
+
+_TZ_LABELS = {
+    "Europe/London": "Greenwich Mean Time",
+    "Europe/Dublin": "Greenwich Mean Time",
+    "UTC": "Coordinated Universal Time",
+    "Europe/Berlin": "Central European Time",
+    "Europe/Paris": "Central European Time",
+    "Europe/Madrid": "Central European Time",
+    "America/New_York": "Eastern Standard Time",
+    "America/Chicago": "Central Standard Time",
+    "America/Denver": "Mountain Standard Time",
+    "America/Los_Angeles": "Pacific Standard Time",
+    "Asia/Kolkata": "India Standard Time",
+    "Asia/Tokyo": "Japan Standard Time",
+    "Australia/Sydney": "Australian Eastern Daylight Time",
+}
+
+
+@functools.cache
+def load_method_specs() -> dict[str, dict[str, Any]]:
+    """Method name -> its docs.slack.dev description. Cached: the files never change in a run."""
+    return {p.name[: -len(".json")]: json.loads(p.read_text()) for p in METHODS_DIR.glob("*.json")}
+
+
+# --------------------------------------------------------------------------------------------
+# Public data types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordedCall:
+    method: str
+    args: dict
+    at: float  # time.monotonic() when the request arrived (before any latency/delay)
+    ok: bool
+    error: str | None
+
+
+@dataclass
+class FakeChannel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_archived: bool = False
+    creator: str = ""
+    members: set[str] = field(default_factory=set)
+    topic: str = ""
+    purpose: str = ""
+    messages: list[dict] = field(default_factory=list)
+    pins: list[str] = field(default_factory=list)  # pinned message ts, in pin order
+    bookmarks: list[dict] = field(default_factory=list)
+    created: int = 0
+    ephemerals: list[dict] = field(default_factory=list)
+    is_im: bool = False
+    # Who set topic/purpose and when: conversation objects carry them.
+    topic_creator: str = ""
+    topic_last_set: int = 0
+    purpose_creator: str = ""
+    purpose_last_set: int = 0
+
+    def message(self, ts: str) -> dict | None:
+        return next((m for m in self.messages if m.get("ts") == ts), None)
+
+
+@dataclass
+class _Fault:
+    error: str
+    status: int
+    retry_after: int | None
+    delay: float
+
+
+class SlackError(Exception):
+    """Raised by method handlers to answer ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def _invalid_arguments(*messages: str) -> SlackError:
+    return SlackError("invalid_arguments", response_metadata={"messages": list(messages)})
+
+
+# --------------------------------------------------------------------------------------------
+# Block Kit checks
+#
+# Slack validates Block Kit server-side and answers invalid_blocks (messages) or
+# invalid_arguments (views) with "[ERROR] <what> [json-pointer:<where>]" messages. We check
+# the rules a bot is most likely to break. Problems are split into "structural" (the bot
+# built an impossible payload: a violation) and "limits" (content too long / too many items:
+# depends on user input, so only answered).
+# --------------------------------------------------------------------------------------------
+
+_SELECTS = {
+    "static_select", "external_select", "users_select", "conversations_select", "channels_select",
+}
+_MULTI_SELECTS = {"multi_" + s for s in _SELECTS}
+_ACTION_ELEMENTS = (
+    {"button", "checkboxes", "datepicker", "datetimepicker", "overflow", "radio_buttons",
+     "timepicker", "workflow_button", "rich_text_input", "feedback_buttons", "icon_button"}
+    | _SELECTS | _MULTI_SELECTS
+)
+_ACCESSORY_ELEMENTS = (
+    {"button", "checkboxes", "datepicker", "image", "overflow", "radio_buttons", "timepicker",
+     "workflow_button"}
+    | _SELECTS | _MULTI_SELECTS
+)
+_INPUT_ELEMENTS = (
+    {"checkboxes", "datepicker", "datetimepicker", "email_text_input", "file_input",
+     "number_input", "plain_text_input", "radio_buttons", "rich_text_input", "timepicker",
+     "url_text_input"}
+    | _SELECTS | _MULTI_SELECTS
+)
+_SURFACE_BLOCKS = {
+    "message": {"actions", "context", "context_actions", "divider", "file", "header", "image",
+                "input", "markdown", "rich_text", "section", "table", "video"},
+    "modal": {"actions", "context", "divider", "header", "image", "input", "rich_text",
+              "section", "video"},
+    "home": {"actions", "context", "divider", "header", "image", "input", "rich_text",
+             "section", "video"},
+}
+
+
+class _BlockCheck:
+    def __init__(self) -> None:
+        self.structural: list[str] = []
+        self.limits: list[str] = []
+
+    def bad(self, what: str, ptr: str) -> None:
+        self.structural.append(f"{what} [json-pointer:{ptr}]")
+
+    def limit(self, what: str, ptr: str) -> None:
+        self.limits.append(f"{what} [json-pointer:{ptr}]")
+
+    @property
+    def all(self) -> list[str]:
+        return self.structural + self.limits
+
+    def max_len(self, value: Any, n: int, ptr: str) -> None:
+        if isinstance(value, str) and len(value) > n:
+            self.limit(f"must be less than {n + 1} characters", ptr)
+
+    def text_obj(self, obj: Any, ptr: str, *, max_len: int | None = None,
+                 plain_only: bool = False) -> None:
+        if not isinstance(obj, dict):
+            self.bad("must be a text object", ptr)
+            return
+        kind = obj.get("type")
+        allowed = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+        if kind not in allowed:
+            self.bad(f"must be one of {', '.join(allowed)}", ptr + "/type")
+        text = obj.get("text")
+        if not isinstance(text, str):
+            self.bad("must provide a string", ptr + "/text")
+            return
+        if not text:
+            self.limit("must be more than 0 characters", ptr + "/text")
+        if max_len is not None:
+            self.max_len(text, max_len, ptr + "/text")
+
+    def options(self, opts: Any, ptr: str, *, max_items: int, mrkdwn_ok: bool = False) -> list[str]:
+        if not isinstance(opts, list):
+            self.bad("must be an array", ptr)
+            return []
+        if not opts:
+            self.bad("must have at least 1 item", ptr)
+        if len(opts) > max_items:
+            self.limit(f"must have no more than {max_items} items", ptr)
+        values = []
+        for i, opt in enumerate(opts):
+            p = f"{ptr}/{i}"
+            if not isinstance(opt, dict):
+                self.bad("must be an option object", p)
+                continue
+            self.text_obj(opt.get("text"), p + "/text", max_len=75, plain_only=not mrkdwn_ok)
+            value = opt.get("value")
+            if value is not None:
+                self.max_len(value, 150, p + "/value")
+                values.append(value)
+            if "description" in opt:
+                self.text_obj(opt["description"], p + "/description", max_len=75,
+                              plain_only=not mrkdwn_ok)
+        return values
+
+    def element(self, el: Any, ptr: str, allowed: set[str], action_ids: set[str]) -> None:
+        if not isinstance(el, dict):
+            self.bad("must be an element object", ptr)
+            return
+        kind = el.get("type")
+        if kind not in allowed:
+            self.bad(f"unsupported type {kind!r} here", ptr + "/type")
+            return
+        if kind == "image":
+            if "image_url" not in el and "slack_file" not in el:
+                self.bad("must provide image_url or slack_file", ptr)
+            if not isinstance(el.get("alt_text"), str):
+                self.bad("missing required field: alt_text", ptr)
+            return
+        action_id = el.get("action_id")
+        if action_id is not None:
+            if not isinstance(action_id, str):
+                self.bad("must be a string", ptr + "/action_id")
+            else:
+                self.max_len(action_id, 255, ptr + "/action_id")
+                if action_id in action_ids:
+                    self.bad(f"duplicate action_id {action_id!r}", ptr + "/action_id")
+                action_ids.add(action_id)
+        if "placeholder" in el:
+            self.text_obj(el["placeholder"], ptr + "/placeholder", max_len=150, plain_only=True)
+        if kind == "button":
+            self.text_obj(el.get("text"), ptr + "/text", max_len=75, plain_only=True)
+            self.max_len(el.get("value"), 2000, ptr + "/value")
+            self.max_len(el.get("url"), 3000, ptr + "/url")
+            if "style" in el and el["style"] not in ("primary", "danger"):
+                self.bad("must be one of primary, danger", ptr + "/style")
+        elif kind in ("static_select", "multi_static_select"):
+            if ("options" in el) == ("option_groups" in el):
+                self.bad("must provide exactly one of options, option_groups", ptr)
+            values: list[str] = []
+            if "options" in el:
+                values = self.options(el["options"], ptr + "/options", max_items=100)
+            else:
+                groups = el.get("option_groups")
+                for gi, group in enumerate(groups if isinstance(groups, list) else []):
+                    gp = f"{ptr}/option_groups/{gi}"
+                    if not isinstance(group, dict):
+                        self.bad("must be an option group", gp)
+                        continue
+                    self.text_obj(group.get("label"), gp + "/label", max_len=75, plain_only=True)
+                    values += self.options(group.get("options"), gp + "/options", max_items=100)
+            self._initial_options(el, values, ptr)
+        elif kind in ("checkboxes", "radio_buttons"):
+            values = self.options(el.get("options"), ptr + "/options", max_items=10, mrkdwn_ok=True)
+            self._initial_options(el, values, ptr)
+        elif kind == "overflow":
+            self.options(el.get("options"), ptr + "/options", max_items=5)
+        elif kind == "plain_text_input":
+            for key in ("min_length", "max_length"):
+                n = el.get(key)
+                if n is not None and (not isinstance(n, int) or not 0 <= n <= 3000):
+                    self.bad("must be an integer between 0 and 3000", f"{ptr}/{key}")
+        elif kind == "datepicker" and "initial_date" in el:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(el["initial_date"])):
+                self.bad("must be in YYYY-MM-DD format", ptr + "/initial_date")
+        elif kind == "timepicker" and "initial_time" in el:
+            if not re.fullmatch(r"\d{2}:\d{2}", str(el["initial_time"])):
+                self.bad("must be in HH:mm format", ptr + "/initial_time")
+
+    def _initial_options(self, el: dict, values: list[str], ptr: str) -> None:
+        # Slack insists the initial option(s) exactly match one of the options.
+        initial = []
+        if isinstance(el.get("initial_option"), dict):
+            initial.append(("initial_option", el["initial_option"]))
+        if isinstance(el.get("initial_options"), list):
+            initial += [(f"initial_options/{i}", o) for i, o in enumerate(el["initial_options"])]
+        for where, opt in initial:
+            if not isinstance(opt, dict) or opt.get("value") not in values:
+                self.bad("must exactly match one of the provided options", f"{ptr}/{where}")
+
+    def blocks(self, blocks: Any, ptr: str, surface: str, max_blocks: int) -> None:
+        if not isinstance(blocks, list):
+            self.bad("must be an array", ptr)
+            return
+        if len(blocks) > max_blocks:
+            self.limit(f"no more than {max_blocks} items allowed", ptr)
+        block_ids: set[str] = set()
+        for i, block in enumerate(blocks):
+            self.block(block, f"{ptr}/{i}", surface, block_ids)
+
+    def block(self, block: Any, ptr: str, surface: str, block_ids: set[str]) -> None:
+        if not isinstance(block, dict):
+            self.bad("must be a block object", ptr)
+            return
+        kind = block.get("type")
+        if kind not in _SURFACE_BLOCKS[surface]:
+            self.bad(f"unsupported type {kind!r} for {surface} surface", ptr + "/type")
+            return
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str):
+                self.bad("must be a string", ptr + "/block_id")
+            else:
+                self.max_len(block_id, 255, ptr + "/block_id")
+                if block_id in block_ids:
+                    self.bad(f"duplicate block_id {block_id!r}", ptr + "/block_id")
+                block_ids.add(block_id)
+        action_ids: set[str] = set()
+        if kind == "section":
+            if "text" not in block and "fields" not in block:
+                self.bad("must provide text or fields", ptr)
+            if "text" in block:
+                self.text_obj(block["text"], ptr + "/text", max_len=3000)
+            if "fields" in block:
+                fields = block["fields"]
+                if not isinstance(fields, list):
+                    self.bad("must be an array", ptr + "/fields")
+                else:
+                    if len(fields) > 10:
+                        self.limit("must have no more than 10 items", ptr + "/fields")
+                    for j, f in enumerate(fields):
+                        self.text_obj(f, f"{ptr}/fields/{j}", max_len=2000)
+            if "accessory" in block:
+                self.element(block["accessory"], ptr + "/accessory", _ACCESSORY_ELEMENTS, action_ids)
+        elif kind == "header":
+            self.text_obj(block.get("text"), ptr + "/text", max_len=150, plain_only=True)
+        elif kind in ("context", "actions"):
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements:
+                self.bad("must provide a non-empty elements array", ptr + "/elements")
+                return
+            if kind == "context":
+                if len(elements) > 10:
+                    self.limit("must have no more than 10 items", ptr + "/elements")
+                for j, el in enumerate(elements):
+                    p = f"{ptr}/elements/{j}"
+                    if isinstance(el, dict) and el.get("type") == "image":
+                        self.element(el, p, {"image"}, action_ids)
+                    else:
+                        self.text_obj(el, p)
+            else:
+                if len(elements) > 25:
+                    self.limit("must have no more than 25 items", ptr + "/elements")
+                for j, el in enumerate(elements):
+                    self.element(el, f"{ptr}/elements/{j}", _ACTION_ELEMENTS, action_ids)
+        elif kind == "input":
+            self.text_obj(block.get("label"), ptr + "/label", max_len=2000, plain_only=True)
+            if "hint" in block:
+                self.text_obj(block["hint"], ptr + "/hint", max_len=2000, plain_only=True)
+            if "element" not in block:
+                self.bad("missing required field: element", ptr)
+            else:
+                self.element(block["element"], ptr + "/element", _INPUT_ELEMENTS, action_ids)
+        elif kind == "image":
+            if "image_url" not in block and "slack_file" not in block:
+                self.bad("must provide image_url or slack_file", ptr)
+            if not isinstance(block.get("alt_text"), str):
+                self.bad("missing required field: alt_text", ptr)
+            else:
+                self.max_len(block["alt_text"], 2000, ptr + "/alt_text")
+            if "title" in block:
+                self.text_obj(block["title"], ptr + "/title", max_len=2000, plain_only=True)
+        elif kind == "rich_text":
+            if not isinstance(block.get("elements"), list):
+                self.bad("missing required field: elements", ptr)
+        elif kind == "markdown":
+            if not isinstance(block.get("text"), str):
+                self.bad("missing required field: text", ptr)
+            else:
+                self.max_len(block["text"], 12_000, ptr + "/text")
+
+
+def _check_view(view: Any, expected_type: str) -> _BlockCheck:
+    check = _BlockCheck()
+    if not isinstance(view, dict):
+        check.bad("must be a view object", "/view")
+        return check
+    kind = view.get("type")
+    if kind != expected_type:
+        check.bad(f"must be {expected_type!r}", "/view/type")
+        return check
+    if kind == "modal":
+        if "title" not in view:
+            check.bad("missing required field: title", "/view")
+        else:
+            check.text_obj(view["title"], "/view/title", max_len=24, plain_only=True)
+        for key in ("submit", "close"):
+            if view.get(key) is not None:
+                check.text_obj(view[key], f"/view/{key}", max_len=24, plain_only=True)
+        blocks = view.get("blocks")
+        if isinstance(blocks, list) and view.get("submit") is None and any(
+            isinstance(b, dict) and b.get("type") == "input" for b in blocks
+        ):
+            check.bad("must provide submit when input blocks are present", "/view/submit")
+    if "blocks" not in view:
+        check.bad("missing required field: blocks", "/view")
+    else:
+        check.blocks(view["blocks"], "/view/blocks", kind, MAX_VIEW_BLOCKS)
+    check.max_len(view.get("private_metadata"), 3000, "/view/private_metadata")
+    check.max_len(view.get("callback_id"), 255, "/view/callback_id")
+    check.max_len(view.get("external_id"), 255, "/view/external_id")
+    return check
+
+
+# --------------------------------------------------------------------------------------------
+# Argument helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _truthy(value: Any) -> bool:
+    # Form bodies carry booleans as "1"/"0"/"true"/"false" (slack_sdk sends "1"/"0").
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _allowed_types(prop: dict) -> set[str] | None:
+    """JSON types an argument may take, or None when the description does not say."""
+    kind = prop.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    if "anyOf" in prop:
+        kinds = {a.get("type") for a in prop["anyOf"]}
+        return None if None in kinds else kinds
+    if prop.get("schema") in ("user_id", "channel", "file_id", "team_id"):
+        return {"string"}
+    return None
+
+
+def _type_problem(value: Any, types: set[str], from_form: bool) -> str | None:
+    if from_form and isinstance(value, str):
+        # Everything in a form body is a string; only a few shapes can be checked.
+        if types == {"boolean"} and value.lower() not in ("1", "0", "true", "false"):
+            return f"expected a boolean, got {value!r}"
+        if types == {"integer"} and not re.fullmatch(r"-?\d+", value):
+            return f"expected an integer, got {value!r}"
+        return None
+    if isinstance(value, bool):
+        ok = "boolean" in types
+    elif isinstance(value, str) and types == {"boolean"}:
+        ok = value.lower() in ("1", "0", "true", "false")
+    elif isinstance(value, int):
+        ok = bool(types & {"integer", "number"})
+    elif isinstance(value, float):
+        ok = "number" in types
+    elif isinstance(value, str):
+        ok = "string" in types or ("integer" in types and re.fullmatch(r"-?\d+", value) is not None)
+    elif isinstance(value, list):
+        ok = "array" in types
+    elif isinstance(value, dict):
+        ok = "object" in types
+    else:
+        ok = False
+    if ok:
+        return None
+    return f"expected {'/'.join(sorted(types))}, got {type(value).__name__} {value!r}"[:200]
+
+
+def _csv(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+# --------------------------------------------------------------------------------------------
+# The fake
+# --------------------------------------------------------------------------------------------
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FakeSlack:
+    """In-process Slack Web API. See the module docstring for what it checks."""
+
+    def __init__(
+        self,
+        *,
+        bot_scopes: set[str] | None = None,
+        bot_user_id: str = "UBOT0001",
+        team_id: str = "T0001",
+        latency: float = 0.0,
+    ) -> None:
+        self.bot_scopes = None if bot_scopes is None else set(bot_scopes)
+        self.bot_user_id = bot_user_id
+        self.team_id = team_id
+        self.team_name = "Fake Workspace"
+        self.bot_id = "B0FAKEBOT1"
+        self.app_id = "A0FAKEAPP1"
+        self.latency = latency
+
+        self.calls: list[RecordedCall] = []
+        self.violations: list[str] = []
+        self.users: dict[str, dict] = {}
+        self.channels: dict[str, FakeChannel] = {}
+        self.views: dict[str, dict] = {}
+        self.published_home: dict[str, dict] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.files: dict[str, dict] = {}
+        self.responses: list[dict] = []
+
+        self.specs = load_method_specs()
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._pending_uploads: dict[str, dict] = {}
+        self._used_triggers: set[str] = set()
+        self._response_urls: dict[str, int] = {}  # path -> times used
+        self._ids: set[str] = set()
+        self._rng = random.Random()
+        self._last_ts_us = 0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.base_url = ""
+
+        # One function per method; names mirror the Slack method names.
+        self._handlers: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "conversations.create": self._conversations_create,
+            "conversations.invite": self._conversations_invite,
+            "conversations.setTopic": self._conversations_set_topic,
+            "conversations.info": self._conversations_info,
+            "conversations.join": self._conversations_join,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.update": self._chat_update,
+            "chat.getPermalink": self._chat_get_permalink,
+            "pins.add": self._pins_add,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "usergroups.users.list": self._usergroups_users_list,
+            "bookmarks.add": self._bookmarks_add,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
+        }
+        missing = set(self._handlers) - set(self.specs)
+        assert not missing, f"no method description in {METHODS_DIR} for {sorted(missing)}"
+
+        # The bot is a workspace user too: users.info on it must work.
+        self.users[bot_user_id] = self._user_object(
+            bot_user_id, "incident-bot", tz="America/Los_Angeles", tz_offset=-28800, email=None,
+            is_bot=True,
+        )
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_route("*", "/upload/{file_id}", self._handle_upload)
+        app.router.add_route("*", "/response/{n}", self._handle_response_url)
+        app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.url}/api/"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---- test-facing helpers --------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for_call(
+        self,
+        method: str,
+        predicate: Callable[[RecordedCall], bool] | None = None,
+        timeout: float = 5.0,
+    ) -> RecordedCall:
+        def describe() -> str:
+            return (f"no {method} call{' matching the predicate' if predicate else ''} within "
+                    f"{timeout}s; recorded methods: {[c.method for c in self.calls]}"
+                    + (f"; violations: {self.violations}" if self.violations else ""))
+
+        return await self._wait(
+            lambda: self.calls,
+            lambda c: c.method == method and (predicate is None or predicate(c)),
+            timeout, describe,
+        )
+
+    async def wait_for_response(
+        self, predicate: Callable[[dict], bool] | None = None, timeout: float = 5.0
+    ) -> dict:
+        return await self._wait(
+            lambda: self.responses,
+            lambda r: predicate is None or predicate(r),
+            timeout,
+            lambda: f"no matching response_url POST within {timeout}s; got {self.responses}",
+        )
+
+    async def _wait(self, items: Callable[[], list], match: Callable[[Any], bool],
+                    timeout: float, describe: Callable[[], str]) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = 0
+        while True:
+            current = items()
+            seen = min(seen, len(current))  # tolerate tests clearing the list
+            for item in current[seen:]:
+                if match(item):
+                    return item
+            seen = len(current)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(describe())
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait({waiter}, timeout=remaining)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def fail_next(
+        self,
+        method: str,
+        error: str = "internal_error",
+        *,
+        status: int = 200,
+        retry_after: int | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        if method not in self.specs:
+            raise ValueError(f"fail_next: {method!r} is not a method this fake implements")
+        queue = self._faults.setdefault(method, deque())
+        for _ in range(times):
+            queue.append(_Fault(error, status, retry_after, delay))
+
+    def add_user(self, user_id: str, name: str, *, tz: str = "Europe/London", tz_offset: int = 0,
+                 email: str | None = None) -> dict:
+        user = self._user_object(user_id, name, tz=tz, tz_offset=tz_offset, email=email)
+        self.users[user_id] = user
+        return user
+
+    def add_channel(self, name: str, *, members: Iterable[str] = frozenset(),
+                    is_private: bool = False, is_archived: bool = False,
+                    bot_is_member: bool = True) -> str:
+        if self.channel_by_name(name) is not None:
+            raise ValueError(f"add_channel: a channel named {name!r} already exists")
+        member_set = set(members)
+        if bot_is_member:
+            member_set.add(self.bot_user_id)
+        creator = min(member_set - {self.bot_user_id}, default=self.bot_user_id)
+        channel = FakeChannel(
+            id=self._new_id("C0"), name=name, is_private=is_private, is_archived=is_archived,
+            creator=creator, members=member_set, created=int(time.time()),
+        )
+        self.channels[channel.id] = channel
+        return channel.id
+
+    def channel_by_name(self, name: str) -> FakeChannel | None:
+        name = name.lstrip("#")
+        return next((c for c in self.channels.values() if not c.is_im and c.name == name), None)
+
+    def response_url(self) -> str:
+        n = len(self._response_urls) + 1
+        path = f"/response/{n}"
+        self._response_urls[path] = 0
+        return self.url + path
+
+    def trigger_id(self) -> str:
+        """A fresh trigger_id shaped like Slack's, for building interaction payloads."""
+        return (f"{self._rng.randrange(10**12, 10**13)}.{self._rng.randrange(10**9, 10**10)}."
+                f"{self._rng.getrandbits(128):032x}")
+
+    # ---- id / ts generation ---------------------------------------------------------------
+
+    def _new_id(self, prefix: str, length: int = 9) -> str:
+        alphabet = string.ascii_uppercase + string.digits
+        while True:
+            new = prefix + "".join(self._rng.choices(alphabet, k=length))
+            if new not in self._ids:
+                self._ids.add(new)
+                return new
+
+    def _new_ts(self) -> str:
+        # Message ts must be unique and increasing across the workspace (threads, pins and
+        # permalinks key on it), even for several posts within one microsecond.
+        now_us = max(int(time.time() * 1_000_000), self._last_ts_us + 1)
+        self._last_ts_us = now_us
+        return f"{now_us // 1_000_000}.{now_us % 1_000_000:06d}"
+
+    # ---- HTTP plumbing --------------------------------------------------------------------
+
+    @staticmethod
+    def _json(body: dict, *, status: int = 200, headers: dict[str, str] | None = None
+              ) -> web.Response:
+        return web.Response(
+            text=json.dumps(body), status=status, headers={"Content-Type": JSON_CONTENT_TYPE,
+                                                           **(headers or {})},
+        )
+
+    def _violate(self, method: str, what: str) -> None:
+        self.violations.append(f"{method}: {what}")
+
+    async def _read_body(self, request: web.Request) -> tuple[dict[str, Any], str]:
+        """Body arguments and the body kind ("json", "form", "none")."""
+        if request.content_type == "multipart/form-data":
+            # Must be parsed from the stream: read() first would consume it.
+            try:
+                form = await request.post()
+            except ValueError:
+                raise SlackError("invalid_form_data") from None
+            return {k: v for k, v in form.items() if isinstance(v, str)}, "form"
+        raw = await request.read()
+        if not raw:
+            return {}, "none"
+        if "Content-Type" not in request.headers:
+            raise SlackError("missing_post_type")
+        if request.content_type == "application/json":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise SlackError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise SlackError("invalid_json")
+            return body, "json"
+        if request.content_type == "application/x-www-form-urlencoded":
+            try:
+                pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+            except (UnicodeDecodeError, ValueError):
+                raise SlackError("invalid_form_data") from None
+            return dict(pairs), "form"
+        raise SlackError("invalid_post_type")
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        at = time.monotonic()
+        method = request.match_info["method"]
+        args: dict[str, Any] = {}
+        try:
+            if request.method not in ("GET", "POST"):
+                self._violate(method, f"HTTP {request.method} is not supported by the Web API")
+                raise SlackError("invalid_post_type")
+            # slack_sdk sends `params` of POST calls in the query string, so both parts count.
+            args = dict(request.query)
+            query_token = args.pop("token", None)
+            body, kind = await self._read_body(request)
+            # Slack ignores `token` inside JSON bodies: JSON callers must use the header.
+            body_token = body.pop("token", None)
+            if kind == "json":
+                body_token = None
+            # Keys whose values arrived as strings (query/form) get string-aware type checks.
+            string_keys = set(args) | (set(body) if kind == "form" else set())
+            args.update(body)
+            token = self._bearer(request) or body_token or query_token
+
+            spec = self.specs.get(method)
+            if spec is None:
+                self._violate(method, "unknown method (no description in tests/slack_api/methods)")
+                raise SlackError("unknown_method")
+
+            self._check_call(method, spec, request.method, kind, args, string_keys)
+
+            fault = self._next_fault(method)
+            if fault is not None:
+                return await self._answer_fault(method, args, at, fault)
+
+            self._check_auth(token, spec)
+            self._check_arguments(method, spec, args)
+            result = self._handlers[method](args)
+            body_out: dict[str, Any] = {"ok": True, **result}
+            self._record(method, args, at, True, None)
+        except SlackError as exc:
+            body_out = {"ok": False, "error": exc.error, **exc.extra}
+            self._record(method, args, at, False, exc.error)
+
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return self._json(body_out, headers=self._scope_headers(method))
+
+    def _bearer(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return header[7:].strip() or None
+        return None
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        # Real responses name the token's scopes and the scopes the method accepts.
+        if self.bot_scopes is None:
+            granted = sorted({sc for spec in self.specs.values()
+                              for sc in spec.get("scope", {}).get("bot", [])})
+        else:
+            granted = sorted(self.bot_scopes)
+        accepted = self.specs.get(method, {}).get("scope", {}).get("bot", [])
+        return {"x-oauth-scopes": ",".join(granted), "x-accepted-oauth-scopes": ",".join(accepted)}
+
+    def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None) -> None:
+        self.calls.append(RecordedCall(method, args, at, ok, error))
+        self._notify()
+
+    def _next_fault(self, method: str) -> _Fault | None:
+        queue = self._faults.get(method)
+        return queue.popleft() if queue else None
+
+    async def _answer_fault(self, method: str, args: dict, at: float, fault: _Fault
+                            ) -> web.StreamResponse:
+        # Recorded before the delay so tests can see the call even if the client gives up.
+        if fault.status == 429:
+            self._record(method, args, at, False, "ratelimited")
+        else:
+            self._record(method, args, at, False, fault.error)
+        if fault.delay > 0:
+            await asyncio.sleep(fault.delay)
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if fault.status == 429:
+            retry_after = 1 if fault.retry_after is None else fault.retry_after
+            return self._json({"ok": False, "error": "ratelimited"}, status=429,
+                              headers={"Retry-After": str(retry_after)})
+        if fault.status >= 300:
+            return web.Response(status=fault.status, text=f"{fault.status} {fault.error}",
+                                content_type="text/plain", charset="utf-8")
+        return self._json({"ok": False, "error": fault.error},
+                          headers=self._scope_headers(method))
+
+    def _check_call(self, method: str, spec: dict, verb: str, kind: str,
+                    args: dict[str, Any], string_keys: set[str]) -> None:
+        """Record contract violations; decode JSON arguments in place. Never answers."""
+        if verb != "POST" and spec.get("http_method") == "POST":
+            self._violate(method, f"called with HTTP {verb}; the method is POST only")
+        if kind == "json" and not spec.get("json_input_supported"):
+            self._violate(method, "JSON body sent, but the method does not accept JSON input "
+                                  "(send form-encoded arguments)")
+        props: dict[str, dict] = spec.get("args", {}).get("properties", {})
+        for name in list(args):
+            value = args[name]
+            prop = props.get(name)
+            if prop is None and name in CLIENT_WIDE_ARGS:
+                continue
+            if prop is None:
+                self._violate(method, f"argument {name!r} is not in the method's description "
+                                      f"(allowed: {sorted(props)})")
+                continue
+            if value is None:
+                types = _allowed_types(prop)
+                if types is not None and "null" not in types:
+                    self._violate(method, f"argument {name!r} is null")
+                del args[name]
+                continue
+            if name in JSON_ARGS and isinstance(value, str):
+                try:
+                    args[name] = json.loads(value)
+                except ValueError:
+                    # Left as a string: the handler answers the method's own format error.
+                    self._violate(method, f"argument {name!r} is not valid JSON: {value[:80]!r}")
+                continue
+            if name in JSON_ARGS:
+                continue
+            types = _allowed_types(prop)
+            if types is not None:
+                problem = _type_problem(value, types, name in string_keys)
+                if problem:
+                    self._violate(method, f"argument {name!r}: {problem}")
+            if isinstance(value, str) and "enum" in prop and value not in prop["enum"]:
+                self._violate(method, f"argument {name!r} must be one of {prop['enum']}")
+
+    def _check_auth(self, token: str | None, spec: dict) -> None:
+        if not token:
+            raise SlackError("not_authed")
+        if not token.startswith("xoxb-"):
+            raise SlackError("invalid_auth")
+        needed: list[str] = spec.get("scope", {}).get("bot", [])
+        if self.bot_scopes is None or spec.get("no_scope_required") or not needed:
+            return
+        if not self.bot_scopes & set(needed):
+            raise SlackError("missing_scope", needed=needed[0],
+                             provided=",".join(sorted(self.bot_scopes)))
+
+    def _check_arguments(self, method: str, spec: dict, args: dict[str, Any]) -> None:
+        """Answer Slack's error for missing required arguments and broken one-of rules."""
+        for name in spec.get("args", {}).get("required", []):
+            if name == "token" or name in args:
+                continue
+            self._violate(method, f"missing required argument {name!r}")
+            error = MISSING_ARG_ERRORS.get((method, name))
+            if error:
+                raise SlackError(error)
+            raise _invalid_arguments(f"[ERROR] missing required field: {name}")
+        rule = ONE_OF_RULES.get(method)
+        if rule and not any(args.get(a) not in (None, "", []) for a in rule):
+            self._violate(method, f"needs one of {', '.join(rule)}")
+            error = ONE_OF_ERRORS.get(method)
+            if error:
+                raise SlackError(error)
+            raise _invalid_arguments(f"[ERROR] must provide one of: {', '.join(rule)}")
+
+    # ---- non-API endpoints ----------------------------------------------------------------
+
+    async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"]
+        pending = self._pending_uploads.get(file_id)
+        if request.method != "POST" or pending is None:
+            self.violations.append(f"upload: {request.method} {request.path} is not an upload "
+                                   "URL issued by files.getUploadURLExternal")
+            return web.Response(status=404, text="not found", content_type="text/plain")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            part = next((v for v in form.values() if isinstance(v, web.FileField)), None)
+            if part is not None:
+                content = part.file.read()
+            else:
+                content = next((v.encode() for v in form.values() if isinstance(v, str)), b"")
+        else:
+            content = await request.read()
+        if len(content) != pending["length"]:
+            self.violations.append(
+                f"upload: {len(content)} bytes uploaded for {file_id}, but "
+                f"files.getUploadURLExternal declared length={pending['length']}")
+        pending["content"] = content
+        # Slack's upload host answers in plain text; slack_sdk only looks at the status.
+        return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path not in self._response_urls:
+            self.violations.append(f"response_url: {path} was never issued")
+            return web.Response(status=404, text="no_such_url", content_type="text/plain")
+        if request.method != "POST":
+            self.violations.append(f"response_url: {request.method} {path} (must be POST)")
+            return web.Response(status=405, text="method_not_allowed", content_type="text/plain")
+        self._response_urls[path] += 1
+        if self._response_urls[path] > RESPONSE_URL_MAX_USES:
+            self.violations.append(f"response_url: {path} used more than "
+                                   f"{RESPONSE_URL_MAX_USES} times")
+        if request.content_type != "application/json":
+            self.violations.append(f"response_url: body must be JSON, got {request.content_type}")
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            self.violations.append(f"response_url: body of {path} is not valid JSON")
+            return web.Response(status=400, text="invalid_payload", content_type="text/plain")
+        if not isinstance(body, dict):
+            self.violations.append(f"response_url: body of {path} is not a JSON object")
+            return web.Response(status=400, text="invalid_payload", content_type="text/plain")
+        rtype = body.get("response_type")
+        if rtype is not None and rtype not in ("in_channel", "ephemeral"):
+            self.violations.append(f"response_url: response_type {rtype!r} is not "
+                                   "in_channel/ephemeral")
+        if "blocks" in body:
+            check = _BlockCheck()
+            check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+            for problem in check.structural:
+                self.violations.append(f"response_url: {problem}")
+        self.responses.append({**body, "_url": self.url + path})
+        self._notify()
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def _handle_unknown_path(self, request: web.Request) -> web.StreamResponse:
+        self.violations.append(f"request to unknown path {request.method} {request.path}")
+        return web.Response(status=404, text="not found", content_type="text/plain")
+
+    # ---- object builders ------------------------------------------------------------------
+
+    def _user_object(self, user_id: str, name: str, *, tz: str, tz_offset: int,
+                     email: str | None, is_bot: bool = False) -> dict:
+        profile: dict[str, Any] = {
+            "real_name": name,
+            "real_name_normalized": name,
+            "display_name": name,
+            "display_name_normalized": name,
+            "title": "",
+            "status_text": "",
+            "status_emoji": "",
+            "team": self.team_id,
+            "image_72": f"https://fake.slack.com/avatars/{user_id}_72.png",
+        }
+        if email is not None:
+            profile["email"] = email
+        if is_bot:
+            profile.update(bot_id=self.bot_id, api_app_id=self.app_id, always_active=True)
+        return {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": False,
+            "color": "9f69e7",
+            "real_name": name,
+            "tz": tz,
+            "tz_label": _TZ_LABELS.get(tz, tz),
+            "tz_offset": tz_offset,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": is_bot,
+            "is_app_user": False,
+            "updated": int(time.time()),
+        }
+
+    def _conversation(self, ch: FakeChannel, *, num_members: bool = False,
+                      locale: bool = False) -> dict:
+        if ch.is_im:
+            other = next((m for m in ch.members if m != self.bot_user_id), self.bot_user_id)
+            return {
+                "id": ch.id, "created": ch.created, "is_archived": ch.is_archived,
+                "is_im": True, "is_org_shared": False, "context_team_id": self.team_id,
+                "updated": ch.created * 1000, "user": other, "is_user_deleted": False,
+                "priority": 0,
+            }
+        obj: dict[str, Any] = {
+            "id": ch.id,
+            "name": ch.name,
+            # Private channels created since 2021 are is_channel=true, is_group=false.
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": ch.is_private,
+            "created": ch.created,
+            "is_archived": ch.is_archived,
+            "is_general": False,
+            "unlinked": 0,
+            "name_normalized": ch.name,
+            "is_shared": False,
+            "is_org_shared": False,
+            "is_ext_shared": False,
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "context_team_id": self.team_id,
+            "updated": ch.created * 1000,
+            "creator": ch.creator,
+            "is_member": self.bot_user_id in ch.members,
+            "last_read": "0000000000.000000",
+            "topic": {"value": ch.topic, "creator": ch.topic_creator,
+                      "last_set": ch.topic_last_set},
+            "purpose": {"value": ch.purpose, "creator": ch.purpose_creator,
+                        "last_set": ch.purpose_last_set},
+            "previous_names": [],
+            "priority": 0,
+        }
+        if num_members:
+            obj["num_members"] = len(ch.members)
+        if locale:
+            obj["locale"] = "en-US"
+        return obj
+
+    def _bot_profile(self) -> dict:
+        return {"id": self.bot_id, "app_id": self.app_id, "name": "incident-bot",
+                "deleted": False, "team_id": self.team_id, "updated": 1700000000,
+                "icons": {"image_36": "https://fake.slack.com/bot_36.png"}}
+
+    def _public_message(self, msg: dict, *, with_ts: bool = True) -> dict:
+        """The message object as Slack returns it (not the delivery options we stored)."""
+        keys = ("type", "subtype", "user", "bot_id", "app_id", "text", "blocks", "attachments",
+                "metadata", "ts", "thread_ts", "team", "edited", "files", "upload")
+        out = {k: msg[k] for k in keys if k in msg and (with_ts or k != "ts")}
+        out["bot_profile"] = self._bot_profile()
+        return out
+
+    def _view_object(self, view: dict, view_id: str, *, previous: dict | None = None) -> dict:
+        return {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": view.get("type"),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{self._rng.randrange(10**7, 10**8)}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "submit_disabled": bool(view.get("submit_disabled", False)),
+            "root_view_id": (previous or {}).get("root_view_id", view_id),
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+
+    # ---- shared lookups -------------------------------------------------------------------
+
+    def _visible_channel(self, channel_id: Any) -> FakeChannel:
+        """A channel the bot can see: private channels it is not in do not exist for it."""
+        ch = self.channels.get(str(channel_id or ""))
+        if ch is None or (ch.is_private and self.bot_user_id not in ch.members):
+            raise SlackError("channel_not_found")
+        return ch
+
+    def _member_channel(self, channel_id: Any) -> FakeChannel:
+        ch = self._visible_channel(channel_id)
+        if self.bot_user_id not in ch.members:
+            raise SlackError("not_in_channel")
+        return ch
+
+    def _dm_with(self, user_id: str) -> FakeChannel:
+        for ch in self.channels.values():
+            if ch.is_im and user_id in ch.members:
+                return ch
+        ch = FakeChannel(id=self._new_id("D0"), name="", is_private=True, creator=self.bot_user_id,
+                         members={user_id, self.bot_user_id}, created=int(time.time()), is_im=True)
+        self.channels[ch.id] = ch
+        return ch
+
+    def _message_target(self, channel: Any) -> FakeChannel:
+        """chat.post*: channel ID, user ID (opens the app DM) or channel name."""
+        ref = str(channel or "")
+        if ref in self.channels:
+            ch = self._visible_channel(ref)
+        elif ref in self.users and ref != self.bot_user_id:
+            ch = self._dm_with(ref)
+        else:
+            by_name = self.channel_by_name(ref) if ref else None
+            if by_name is None:
+                raise SlackError("channel_not_found")
+            ch = self._visible_channel(by_name.id)
+        if self.bot_user_id not in ch.members and not self._may_post_without_joining(ch):
+            raise SlackError("not_in_channel")
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        return ch
+
+    def _may_post_without_joining(self, ch: FakeChannel) -> bool:
+        # chat:write.public lets a bot post to public channels it has not joined. Only honour
+        # an explicit grant: "all scopes" (None) must still surface not_in_channel.
+        return (not ch.is_private and self.bot_scopes is not None
+                and "chat:write.public" in self.bot_scopes)
+
+    def _check_message_content(self, method: str, args: dict[str, Any]) -> None:
+        text = args.get("text")
+        if args.get("markdown_text") and (text or args.get("blocks")):
+            raise SlackError("markdown_text_conflict")
+        if isinstance(text, str) and len(text) > MAX_MESSAGE_TEXT:
+            raise SlackError("msg_too_long")
+        if "blocks" not in args:
+            return
+        blocks = args["blocks"]
+        if not isinstance(blocks, list):
+            self._violate(method, "blocks must be a JSON array of block objects")
+            raise SlackError("invalid_blocks_format")
+        check = _BlockCheck()
+        check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
+        for problem in check.structural:
+            self._violate(method, f"invalid Block Kit: {problem}")
+        if check.all:
+            raise SlackError("invalid_blocks", errors=check.all,
+                             response_metadata={"messages": [f"[ERROR] {m}" for m in check.all]})
+
+    def _check_view_arg(self, method: str, view: Any, expected_type: str) -> dict:
+        check = _check_view(view, expected_type)
+        for problem in check.structural:
+            self._violate(method, f"invalid view: {problem}")
+        if check.all:
+            raise _invalid_arguments(*(f"[ERROR] {m}" for m in check.all))
+        assert isinstance(view, dict)
+        return view
+
+    # ---- methods --------------------------------------------------------------------------
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.com/",
+            "team": self.team_name,
+            "user": "incident-bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "is_enterprise_install": False,
+        }
+
+    def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args.get("name", ""))
+        if not name:
+            raise SlackError("invalid_name_required")
+        if len(name) > MAX_CHANNEL_NAME:
+            raise SlackError("invalid_name_maxlength")
+        # Slack also allows non-ASCII lowercase letters; this fake deliberately accepts only
+        # ASCII so the bot's own slugging is held to the portable subset.
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            raise SlackError("invalid_name_specials")
+        if not re.search(r"[a-z0-9]", name):
+            raise SlackError("invalid_name_punctuation")
+        if self.channel_by_name(name) is not None:
+            raise SlackError("name_taken")
+        channel = FakeChannel(
+            id=self._new_id("C0"), name=name, is_private=_truthy(args.get("is_private")),
+            creator=self.bot_user_id, members={self.bot_user_id}, created=int(time.time()),
+        )
+        self.channels[channel.id] = channel
+        return {"channel": self._conversation(channel)}
+
+    def _conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        if ch.is_im:
+            raise SlackError("method_not_supported_for_channel_type")
+        if self.bot_user_id not in ch.members:
+            raise SlackError("not_in_channel")
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        users = _csv(args.get("users"))
+        if not users:
+            raise SlackError("no_user")
+        if len(users) > 100:
+            raise _invalid_arguments("[ERROR] no more than 100 users allowed [json-pointer:/users]")
+        failures, new = [], []
+        for user in users:
+            if user == self.bot_user_id:
+                failures.append({"user": user, "ok": False, "error": "cant_invite_self"})
+            elif user not in self.users:
+                failures.append({"user": user, "ok": False, "error": "user_not_found"})
+            elif user not in ch.members and user not in new:
+                new.append(user)
+        if failures and not _truthy(args.get("force")):
+            raise SlackError(failures[0]["error"], errors=failures)
+        if not new and not failures:
+            # Every listed user is already in: Slack reports it as an error.
+            raise SlackError("already_in_channel",
+                             errors=[{"user": u, "ok": False, "error": "already_in_channel"}
+                                     for u in users])
+        ch.members.update(new)
+        out: dict[str, Any] = {"channel": self._conversation(ch)}
+        if failures:
+            out["errors"] = failures
+        return out
+
+    def _conversations_set_topic(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args.get("channel"))
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        topic = str(args.get("topic", ""))
+        if len(topic) > MAX_TOPIC:
+            raise SlackError("too_long")
+        ch.topic, ch.topic_creator, ch.topic_last_set = topic, self.bot_user_id, int(time.time())
+        return {"channel": self._conversation(ch)}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        return {"channel": self._conversation(
+            ch, num_members=_truthy(args.get("include_num_members")),
+            locale=_truthy(args.get("include_locale")))}
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        if ch.is_im or ch.is_private:
+            raise SlackError("method_not_supported_for_channel_type")
+        if ch.is_archived:
+            raise SlackError("is_archived")
+        if self.bot_user_id in ch.members:
+            return {"channel": self._conversation(ch), "warning": "already_in_channel",
+                    "response_metadata": {"warnings": ["already_in_channel"]}}
+        ch.members.add(self.bot_user_id)
+        return {"channel": self._conversation(ch)}
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._message_target(args.get("channel"))
+        self._check_message_content("chat.postMessage", args)
+        thread_ts = args.get("thread_ts")
+        if thread_ts and ch.message(str(thread_ts)) is None:
+            self._violate("chat.postMessage", f"thread_ts {thread_ts!r} matches no message in "
+                                              f"{ch.id}")
+        ts = self._new_ts()
+        extra = {k: v for k, v in args.items() if k != "channel"}
+        text = args.get("text") or args.get("markdown_text") or ""
+        msg = {**extra, "type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
+               "app_id": self.app_id, "team": self.team_id, "text": text,
+               "blocks": args.get("blocks", []), "ts": ts}
+        ch.messages.append(msg)
+        return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._message_target(args.get("channel"))
+        user = str(args.get("user", ""))
+        if user not in ch.members:
+            raise SlackError("user_not_in_channel")
+        self._check_message_content("chat.postEphemeral", args)
+        ts = self._new_ts()
+        ch.ephemerals.append({**{k: v for k, v in args.items() if k != "channel"},
+                              "text": args.get("text") or args.get("markdown_text") or "",
+                              "blocks": args.get("blocks", []), "ts": ts, "message_ts": ts})
+        return {"message_ts": ts}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        msg = ch.message(str(args.get("ts", "")))
+        if msg is None:
+            raise SlackError("message_not_found")
+        if msg.get("user") != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        self._check_message_content("chat.update", args)
+        if "text" in args or "markdown_text" in args:
+            msg["text"] = args.get("text") or args.get("markdown_text") or ""
+        # Omitted blocks/attachments are kept; an empty array removes them (Slack's rule).
+        for key in ("blocks", "attachments", "metadata", "markdown_text", "file_ids"):
+            if key in args:
+                msg[key] = args[key]
+        msg["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
+        # chat.update's message carries no ts of its own: it is the top-level `ts`.
+        return {"channel": ch.id, "ts": msg["ts"], "text": msg["text"],
+                "message": self._public_message(msg, with_ts=False)}
+
+    def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        ts = str(args.get("message_ts", ""))
+        msg = ch.message(ts)
+        if msg is None:
+            raise SlackError("message_not_found")
+        link = f"https://fake.slack.com/archives/{ch.id}/p{ts.replace('.', '')}"
+        if msg.get("thread_ts") and msg["thread_ts"] != ts:
+            link += f"?thread_ts={msg['thread_ts']}&cid={ch.id}"
+        return {"channel": ch.id, "permalink": link}
+
+    def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args.get("channel"))
+        ts = args.get("timestamp")
+        if not ts:
+            raise SlackError("no_item_specified")
+        if not re.fullmatch(r"\d+\.\d+", str(ts)):
+            raise SlackError("bad_timestamp")
+        if ch.message(str(ts)) is None:
+            raise SlackError("message_not_found")
+        if ts in ch.pins:
+            raise SlackError("already_pinned")
+        ch.pins.append(str(ts))
+        return {}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = str(args.get("trigger_id") or args.get("interactivity_pointer"))
+        view = self._check_view_arg("views.open", args.get("view"), "modal")
+        if trigger in self._used_triggers:
+            raise SlackError("exchanged_trigger_id")
+        external_id = view.get("external_id")
+        if external_id and any(v.get("external_id") == external_id for v in self.views.values()):
+            raise SlackError("duplicate_external_id")
+        self._used_triggers.add(trigger)
+        view_id = self._new_id("V0")
+        stored = self._view_object(view, view_id)
+        self.views[view_id] = stored
+        return {"view": stored}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id:
+            current = self.views.get(str(view_id))
+        else:
+            current = next((v for v in self.views.values()
+                            if v.get("external_id") and v["external_id"] == args.get("external_id")),
+                           None)
+        if current is None:
+            raise SlackError("not_found")
+        view = self._check_view_arg("views.update", args.get("view"), current["type"])
+        if args.get("hash") and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        stored = self._view_object(view, current["id"], previous=current)
+        if not view.get("external_id"):
+            stored["external_id"] = current.get("external_id", "")
+        self.views[current["id"]] = stored
+        for user_id, home in self.published_home.items():
+            if home["id"] == current["id"]:
+                self.published_home[user_id] = stored
+        return {"view": stored}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user_id", ""))
+        if user_id not in self.users:
+            raise _invalid_arguments("invalid `user_id`")
+        view = self._check_view_arg("views.publish", args.get("view"), "home")
+        current = self.published_home.get(user_id)
+        if args.get("hash") and current is not None and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        # A user's Home tab keeps its view id across publishes.
+        view_id = current["id"] if current else self._new_id("V0")
+        stored = self._view_object(view, view_id)
+        self.views[view_id] = stored
+        self.published_home[user_id] = stored
+        return {"view": stored}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            raise SlackError("user_not_found")
+        out = json.loads(json.dumps(user))
+        # Without users:read.email Slack silently leaves the email out of profiles.
+        if self.bot_scopes is not None and "users:read.email" not in self.bot_scopes:
+            out["profile"].pop("email", None)
+        if _truthy(args.get("include_locale")):
+            out["locale"] = "en-US"
+        return {"user": out}
+
+    def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).lower()
+        for user in self.users.values():
+            if str(user["profile"].get("email", "")).lower() == email and email:
+                return {"user": json.loads(json.dumps(user))}
+        raise SlackError("users_not_found")
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup", "")))
+        if group is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(group)}
+
+    def _bookmarks_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel_id"))
+        kind = args.get("type")
+        if kind != "link":
+            # message/file bookmarks need entity ids this fake does not model.
+            raise SlackError("invalid_bookmark_type")
+        link = str(args.get("link", ""))
+        if not re.match(r"https?://\S+$", link):
+            raise SlackError("invalid_link")
+        title = str(args.get("title", ""))
+        if len(title) > 256 or len(link) > 2048:
+            raise _invalid_arguments("[ERROR] title/link too long")
+        if len(ch.bookmarks) >= 100:
+            raise SlackError("too_many_bookmarks")
+        now = int(time.time())
+        bookmark = {
+            "id": self._new_id("Bk0"),
+            "channel_id": ch.id,
+            "title": title,
+            "link": link,
+            "emoji": args.get("emoji"),
+            "icon_url": None,
+            "type": "link",
+            "entity_id": None,
+            "date_created": now,
+            "date_updated": 0,
+            "rank": string.ascii_lowercase[len(ch.bookmarks) % 26],
+            "last_updated_by_user_id": self.bot_user_id,
+            "last_updated_by_team_id": self.team_id,
+            "shortcut_id": None,
+            "app_id": None,
+        }
+        ch.bookmarks.append(bookmark)
+        return {"bookmark": bookmark}
+
+    def _files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args["length"])
+        except (TypeError, ValueError):
+            raise _invalid_arguments("[ERROR] expected an integer [json-pointer:/length]") from None
+        if length < 1:
+            raise _invalid_arguments("[ERROR] must be at least 1 [json-pointer:/length]")
+        file_id = self._new_id("F0")
+        self._pending_uploads[file_id] = {
+            "filename": str(args["filename"]), "length": length, "content": None,
+            "alt_txt": args.get("alt_txt"), "snippet_type": args.get("snippet_type"),
+        }
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        entries = args.get("files")
+        if not isinstance(entries, list) or not entries or not all(
+            isinstance(e, dict) and e.get("id") for e in entries
+        ):
+            self._violate("files.completeUploadExternal",
+                          "files must be a JSON array of {id, title} objects")
+            raise _invalid_arguments("[ERROR] invalid files [json-pointer:/files]")
+        # Only files whose bytes reached the upload URL can be completed, each once.
+        for entry in entries:
+            pending = self._pending_uploads.get(str(entry["id"]))
+            if pending is None or pending["content"] is None:
+                raise SlackError("file_not_found")
+        targets: list[FakeChannel] = []
+        channel_ids = ([args["channel_id"]] if args.get("channel_id") else []) + _csv(
+            args.get("channels"))
+        for cid in channel_ids:
+            targets.append(self._message_target(cid))
+        now = int(time.time())
+        out_files = []
+        for entry in entries:
+            file_id = str(entry["id"])
+            pending = self._pending_uploads.pop(file_id)
+            title = entry.get("title") or pending["filename"]
+            record = {
+                "id": file_id,
+                "title": title,
+                "name": pending["filename"],
+                "filename": pending["filename"],
+                "content": pending["content"],
+                "size": len(pending["content"]),
+                "channel_id": targets[0].id if targets else None,
+                "channels": [c.id for c in targets],
+                "initial_comment": args.get("initial_comment"),
+                "thread_ts": args.get("thread_ts"),
+                "alt_txt": pending["alt_txt"],
+                "snippet_type": pending["snippet_type"],
+                "created": now,
+                "user": self.bot_user_id,
+            }
+            self.files[file_id] = record
+            out_files.append({
+                "id": file_id, "title": title, "name": pending["filename"], "created": now,
+                "timestamp": now, "user": self.bot_user_id, "user_team": self.team_id,
+                "size": record["size"], "mimetype": "", "filetype": "", "is_external": False,
+                "is_public": any(not c.is_private for c in targets),
+                "url_private": f"https://files.fake.slack.com/files-pri/{self.team_id}-{file_id}/"
+                               f"{pending['filename']}",
+                "permalink": f"https://fake.slack.com/files/{self.bot_user_id}/{file_id}/"
+                             f"{pending['filename']}",
+            })
+        for ch in targets:
+            msg = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
+                   "app_id": self.app_id, "team": self.team_id,
+                   "text": args.get("initial_comment") or "", "blocks": args.get("blocks", []),
+                   "files": out_files, "upload": True, "display_as_bot": False,
+                   "ts": self._new_ts()}
+            if args.get("thread_ts"):
+                msg["thread_ts"] = args["thread_ts"]
+            ch.messages.append(msg)
+        return {"files": out_files}

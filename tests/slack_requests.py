@@ -1,0 +1,164 @@
+"""Requests as Slack sends them: the payload shapes of tests/slack_api/payloads, signed with v0 HMAC."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+TEAM = {"id": "T0001", "domain": "acme", "enterprise_id": None, "enterprise_name": None}
+_counter = itertools.count(1)
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def new_trigger_id() -> str:
+    return f"{next(_counter)}.1234567890.{int(time.time() * 1000)}abcdef"
+
+
+@dataclass
+class SlackResponse:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+class SignedSlack:
+    """Posts to the bot's /slack/events exactly as Slack does."""
+
+    def __init__(self, url: str, signing_secret: str, *, response_url_factory=None) -> None:
+        self.url = url
+        self.secret = signing_secret
+        self.response_url_factory = response_url_factory
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        retry_num: int | None = None,
+        signature: str | None = None,
+        timestamp: str | None = None,
+    ) -> SlackResponse:
+        ts = timestamp or str(int(time.time()))
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature or sign(self.secret, ts, body),
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.url, data=body.encode(), headers=headers) as response:
+                return SlackResponse(response.status, await response.text())
+
+    def command_payload(
+        self, text: str, *, user: str = "U_ALICE", channel: str = "C_GENERAL", trigger_id: str | None = None,
+        response_url: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "token": "legacy-verification-token",
+            "api_app_id": "A0001",
+            "team_id": TEAM["id"],
+            "team_domain": TEAM["domain"],
+            "enterprise_id": "",
+            "enterprise_name": "",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/incident",
+            "text": text,
+            "response_url": response_url or (self.response_url_factory() if self.response_url_factory else "https://hooks.slack.com/commands/T0001/1/x"),
+            "trigger_id": trigger_id or new_trigger_id(),
+            "is_enterprise_install": "false",
+        }
+
+    async def command(self, text: str, *, retry_num: int | None = None, signature: str | None = None, **kwargs) -> SlackResponse:
+        payload = self.command_payload(text, **kwargs)
+        return await self.post(urlencode(payload), "application/x-www-form-urlencoded", retry_num=retry_num, signature=signature)
+
+    async def interactive(self, payload: dict[str, Any], **kwargs) -> SlackResponse:
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def block_action_payload(
+        self, action_id: str, value: str, *, user: str = "U_ALICE", channel: str, message_ts: str,
+        message: dict[str, Any] | None = None, action_ts: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "type": "block_actions",
+            "enterprise": None,
+            "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+            "api_app_id": "A0001",
+            "token": "legacy-verification-token",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": new_trigger_id(),
+            "channel": {"id": channel, "name": "war-room"},
+            "message": message or {"type": "message", "ts": message_ts, "text": ""},
+            "response_url": self.response_url_factory() if self.response_url_factory else "https://hooks.slack.com/actions/T0001/1/x",
+            "state": {"values": {}},
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "phase_buttons",
+                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                    "value": value,
+                    "type": "button",
+                    "action_ts": action_ts or f"{time.time():.6f}",
+                }
+            ],
+            "is_enterprise_install": False,
+        }
+
+    async def block_action(self, action_id: str, value: str, *, retry_num: int | None = None, **kwargs) -> SlackResponse:
+        return await self.interactive(self.block_action_payload(action_id, value, **kwargs), retry_num=retry_num)
+
+    def view_submission_payload(
+        self, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]], *, user: str = "U_ALICE",
+    ) -> dict[str, Any]:
+        submitted = dict(view)
+        submitted["state"] = {"values": values}
+        return {
+            "type": "view_submission",
+            "enterprise": None,
+            "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+            "api_app_id": "A0001",
+            "token": "legacy-verification-token",
+            "trigger_id": new_trigger_id(),
+            "view": submitted,
+            "is_enterprise_install": False,
+            "response_urls": [],
+        }
+
+    async def view_submission(self, view: dict[str, Any], values: dict, *, user: str = "U_ALICE") -> SlackResponse:
+        return await self.interactive(self.view_submission_payload(view, values, user=user))
+
+
+def open_form_values(
+    *, title: str | None = "Checkout returns 500s", severity: str = "P2", service: str | None = None,
+    detection: str = "engineer", started: int | None = None,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The state.values Slack sends for the open-incident modal."""
+    return {
+        "title": {"title": {"type": "plain_text_input", "value": title}},
+        "severity": {"severity": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": severity}, "value": severity}}},
+        "service": {"service": {"type": "plain_text_input", "value": service}},
+        "detection": {"detection": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": detection}, "value": detection}}},
+        "started": {"started": {"type": "datetimepicker", "selected_date_time": started}},
+    }
