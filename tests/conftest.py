@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.migrate import upgrade_to_head
 from tests.fake_slack import FakeSlack
+from tests.postgres_server import PostgresServer, find_bindir
 from tests.slack_requests import SignedSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +47,42 @@ async def fake_slack():
     await fake.stop()
 
 
-@pytest.fixture
-def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'incidents.db'}"
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server for the whole run: TEST_POSTGRES_URL, or one started from local binaries."""
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("INCIDENT_BOT_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (INCIDENT_BOT_REQUIRE_POSTGRES=1) but pg_ctl was not found")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql, or set TEST_POSTGRES_URL)")
+    server = PostgresServer(bindir)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+async def _fresh_postgres_database(admin_url: str) -> str:
+    import asyncpg
+
+    name = f"incidents_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request, tmp_path) -> str:
+    """Every test that uses the database runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'incidents.db'}"
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    return await _fresh_postgres_database(admin_url)
 
 
 @pytest.fixture

@@ -143,11 +143,36 @@ class SignedSlack:
             "trigger_id": new_trigger_id(),
             "view": submitted,
             "is_enterprise_install": False,
+            "is_cleared": False,
             "response_urls": [],
         }
 
     async def view_submission(self, view: dict[str, Any], values: dict, *, user: str = "U_ALICE") -> SlackResponse:
         return await self.interactive(self.view_submission_payload(view, values, user=user))
+
+    def message_shortcut_payload(
+        self, callback_id: str, *, channel: str, message: dict[str, Any], user: str = "U_ALICE",
+        channel_name: str = "general",
+    ) -> dict[str, Any]:
+        """A message shortcut ("message_action") on ``message`` in ``channel``."""
+        return {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "trigger_id": new_trigger_id(),
+            "message_ts": message["ts"],
+            "response_url": self.response_url_factory() if self.response_url_factory else "https://hooks.slack.com/app/T0001/1/x",
+            "message": message,
+            "enterprise": None,
+            "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
+            "user": {"id": user, "name": user.lower(), "team_id": TEAM["id"]},
+            "channel": {"id": channel, "name": channel_name},
+            "token": "legacy-verification-token",
+            "action_ts": f"{time.time():.6f}",
+            "is_enterprise_install": False,
+        }
+
+    async def message_shortcut(self, callback_id: str, **kwargs) -> SlackResponse:
+        return await self.interactive(self.message_shortcut_payload(callback_id, **kwargs))
 
 
 def open_form_values(
