@@ -47,6 +47,8 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         autoescape=False,  # Markdown, not HTML
     )
     env.filters.update(utc=_utc, duration=lambda d: human_duration(d) if isinstance(d, timedelta) else "", percent=percent, cell=_cell)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 
 def human_duration(delta: timedelta) -> str:
-    """"40 s", "7 min", "1 h 07 min", "3 d 4 h". Rounded down: never claims time that did not pass."""
+    """"40 s", "7 min", "1 h 07 min", "2 h", "3 d 4 h", "7 d". Rounded down: never claims time that did not pass."""
     seconds = int(delta.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
@@ -17,9 +17,9 @@ def human_duration(delta: timedelta) -> str:
         return f"{sign}{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{sign}{hours} h {minutes:02d} min"
+        return f"{sign}{hours} h {minutes:02d} min" if minutes else f"{sign}{hours} h"
     days, hours = divmod(hours, 24)
-    return f"{sign}{days} d {hours} h"
+    return f"{sign}{days} d {hours} h" if hours else f"{sign}{days} d"
 
 
 def slack_time(moment: datetime, style: str = "{date_short_pretty} {time}") -> str:

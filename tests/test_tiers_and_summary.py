@@ -41,7 +41,10 @@ def test_severity_targets_at_their_boundaries(severity, duration, band):
 
 @pytest.mark.parametrize(
     "delta, text",
-    [(timedelta(seconds=40), "40 s"), (7 * M, "7 min"), (67 * M, "1 h 07 min"), (3 * D + 4 * H + 59 * M, "3 d 4 h"), (timedelta(0), "0 s")],
+    [
+        (timedelta(seconds=40), "40 s"), (7 * M, "7 min"), (67 * M, "1 h 07 min"), (2 * H, "2 h"),
+        (3 * D + 4 * H + 59 * M, "3 d 4 h"), (7 * D, "7 d"), (timedelta(0), "0 s"),
+    ],
 )
 def test_durations_read_as_people_say_them(delta, text):
     assert human_duration(delta) == text
@@ -65,7 +68,7 @@ def test_worked_example_summary():
     assert "Verify" in table.splitlines()[3] and "← slowest" in table.splitlines()[3]
     text = str(summary_blocks(summary))
     assert "restored in 18 min" in text
-    assert "DORA band (2023 report): *Elite* (< 1 h 00 min)" in text
+    assert "DORA band (2023 report): *Elite* (< 1 h)" in text
     assert "P1 target: *Elite* (< 30 min)" in text
     assert "Checkout &lt;returns&gt; 500s" in text
 
@@ -147,3 +150,34 @@ def test_shipped_config_matches_the_built_in_tables():
     for severity, target in SEVERITY_TARGETS.items():
         assert shipped.severity[severity].bands == target.bands
     assert shipped.dora.bands == DORA_BANDS[2023].bands
+
+
+def test_a_team_template_replaces_the_default(tmp_path):
+    from bot.postmortem import TemplateProblem, TimelineEntry, load_template, render_postmortem
+
+    incident = record(worked_example())
+    custom = tmp_path / "ours.md.j2"
+    custom.write_text("{{ incident.reference }} took {{ summary.time_to_restore | duration }}; {{ events | length }} events\n")
+    rendered = render_postmortem(
+        load_template(custom), incident, [TimelineEntry(incident.started_at, "U1", "opened", "x")],
+        summarize(incident, TierTables.default()), generated_at=incident.started_at,
+    )
+    assert rendered == "INC-42 took 18 min; 1 events\n"
+    broken = tmp_path / "broken.md.j2"
+    broken.write_text("line one\n{% if %}\n")
+    with pytest.raises(TemplateProblem, match="broken.md.j2 line 2"):
+        load_template(broken)
+    typo = tmp_path / "typo.md.j2"
+    typo.write_text("{{ incident.titel }}")
+    with pytest.raises(TemplateProblem, match="titel"):
+        render_postmortem(load_template(typo), incident, [], None, generated_at=incident.started_at)
+
+
+def test_timeline_text_cannot_break_the_postmortem_table():
+    from bot.postmortem import TimelineEntry, load_template, render_postmortem
+
+    incident = record(worked_example())
+    events = [TimelineEntry(incident.started_at, "U1", "note", "rolled back | then\nrestarted")]
+    rendered = render_postmortem(load_template(), incident, events, None, generated_at=incident.started_at)
+    assert "| rolled back \\| then restarted |" in rendered
+    assert "not restored yet" in rendered
