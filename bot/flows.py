@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,9 +83,6 @@ class Flows:
         except CommandTextError as error:
             await self.tell(requester, str(error))
             return
-        await self.open_incident(requester, request, request_key=request_key)
-
-    async def open_from_form(self, requester: Requester, request: OpenRequest, *, request_key: str) -> None:
         await self.open_incident(requester, request, request_key=request_key)
 
     async def open_incident(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
@@ -210,8 +206,8 @@ class Flows:
         failures = await self._war_rooms.refresh(incident, announce_line=self._stamp_line(incident, outcome))
         if outcome.stamp is Stamp.VERIFIED:
             failures += await self._resolutions.publish(incident.id)
-        for failure in failures:
-            await self.tell(requester, messages.slack_update_failed(failure, incident.reference))
+        if failures:
+            await self.tell(requester, messages.slack_update_failed(failures, incident.reference))
 
     @staticmethod
     def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:
@@ -228,12 +224,3 @@ class Flows:
         if outcome.implied:
             line += f" (_{', '.join(s.value for s in outcome.implied)}_ implied at the same time)"
         return line
-
-
-def form_metadata(private_metadata: str) -> dict[str, str]:
-    try:
-        data = json.loads(private_metadata or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
-

@@ -89,10 +89,9 @@ def stamp_refused(stamp: str, reason: str) -> str:
     return f"Could not mark *{stamp}*: {reason}."
 
 
-def slack_update_failed(what: str, reference: str) -> str:
-    return (
-        f"The stamp is recorded, but {what}. Run `/incident repair {reference}` to bring Slack up to date."
-    )
+def slack_update_failed(failures: list[str], reference: str) -> str:
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return f"The stamp is recorded, but Slack is not fully up to date:\n{lines}\nRun `/incident repair {reference}` to finish."
 
 
 NOTE_USAGE = "Write the note after the command: `/incident note Rolled back payments-api to v1.42`."

@@ -40,34 +40,13 @@ def _configure_logging(level: str) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from handlers.app import build_bolt_app
-    from handlers.web import start_http
-
-    runtime = Runtime.from_settings(settings)
-    revision = await runtime.migrate()
-    log.info("database at revision %s", revision)
-    bolt_app = build_bolt_app(runtime)
-    runner, port = await start_http(runtime, bolt_app, host=settings.host, port=settings.port)
-    socket_handler = None
-    if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
-        await socket_handler.connect_async()
-        log.info("connected to Slack in Socket Mode; /healthz on port %s", port)
-    else:
-        log.info("serving Slack requests at http://%s:%s/slack/events", settings.host, port)
+    from handlers.server import serve
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down: finishing work in flight")
-    if socket_handler is not None:
-        await socket_handler.close_async()
-    await runner.cleanup()
-    await runtime.close()
+    await serve(settings, stop)
 
 
 async def _upgrade(settings: DatabaseSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,16 @@ class _View(_Payload):
 class ViewSubmission(_Payload):
     user: _User
     view: _View
+
+    def metadata(self) -> dict[str, str]:
+        """The string values the bot put in private_metadata when it opened the view."""
+        try:
+            data = json.loads(self.view.private_metadata or "{}")
+        except json.JSONDecodeError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, str)}
 
     def _element(self, block_id: str) -> dict[str, Any]:
         elements = self.view.state.get("values", {}).get(block_id, {})

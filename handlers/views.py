@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import OPEN_MODAL_CALLBACK
 from bot.command_text import FormErrors, open_request_from_form
-from bot.flows import Requester, form_metadata
+from bot.flows import Requester
 from bot.runtime import Runtime
 from handlers.after_ack import run_after_ack
 from handlers.payloads import ViewSubmission
@@ -39,11 +39,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=errors.errors)
             return
         await ack()
-        metadata = form_metadata(submission.view.private_metadata)
+        metadata = submission.metadata()
         requester = Requester(
             submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None
         )
         # The view id is the same for every submission of one form: a double click on Submit
         # therefore opens one incident.
-        work = runtime.flows.open_from_form(requester, request, request_key=f"view:{submission.view.id}")
+        work = runtime.flows.open_incident(requester, request, request_key=f"view:{submission.view.id}")
         run_after_ack(runtime, requester, work, name="open-form")

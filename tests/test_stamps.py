@@ -199,10 +199,11 @@ async def test_summary_and_postmortem_failures_keep_the_resolution_and_repair_po
 
     row = await bot.incident(1)
     assert row.status == "resolved" and row.timeline.restored
-    told = [r["text"] for r in fake_slack.responses[-2:]]
-    assert any("the MTTR summary was not posted in" in t and "the channel is archived" in t for t in told)
-    assert any("the postmortem draft was not uploaded" in t for t in told)
-    assert all("/incident repair INC-1" in t for t in told)
+    told = fake_slack.responses[-1]["text"]
+    assert told.startswith("The stamp is recorded, but Slack is not fully up to date:")
+    assert f"• the MTTR summary was not posted in <#{announce_channel}> (the channel is archived)" in told
+    assert "• the postmortem draft was not uploaded (Slack answered with a server error)" in told
+    assert told.endswith("Run `/incident repair INC-1` to finish.")
     async with bot.runtime.db.transaction() as session:
         assert (await rows.postmortem(session, 1)) is not None  # stored before Slack was asked
 
@@ -226,7 +227,7 @@ async def test_control_message_update_failure_is_reported_and_repaired(bot, fake
     fake_slack.fail_next("chat.update", "message_not_found")
     await click(bot, incident, "diagnosed", "U_BOB")
     assert (await bot.incident(1)).timeline.stamps[Stamp.DIAGNOSED].by == "U_BOB"
-    assert "The stamp is recorded, but the control message could not be updated" in fake_slack.responses[-1]["text"]
+    assert "• the control message could not be updated (the message no longer exists)" in fake_slack.responses[-1]["text"]
     await bot.slack.command("repair", channel=incident.channel_id)
     await bot.settle()
     last_update = fake_slack.calls_to("chat.update")[-1]
