@@ -240,7 +240,7 @@ async def ack_round(
                 run.bare.append(elapsed)
 
 
-def print_ack_run(run: AckRun) -> tuple[Summary, Summary]:
+def print_ack_run(run: AckRun, quiet_bare: Summary | None = None) -> tuple[Summary, Summary]:
     bot, bare = Summary.of(run.bot), Summary.of(run.bare)
     print(f"\n(a) ack latency, {run.label}: {bot.count} requests each, client-side HTTP round trip")
     print(f"    {'':6} {'p50':>10} {'p90':>10} {'p99':>10} {'max':>10}")
@@ -251,6 +251,14 @@ def print_ack_run(run: AckRun) -> tuple[Summary, Summary]:
         f"    ratio bot/bare: p50 {r50:.2f}x, p99 {r99:.2f}x   "
         f"target: ack within {ACK_TARGET}x of the bare app -> p50 {verdict(r50, ACK_TARGET)}, p99 {verdict(r99, ACK_TARGET)}"
     )
+    if quiet_bare is not None:
+        # The bare app shares the event loop with the bot's backlog, so the interleaved ratio
+        # hides what the backlog costs; a bare app in a quiet process is the fairer floor.
+        q50, q99 = bot.p50 / quiet_bare.p50, bot.p99 / quiet_bare.p99
+        print(
+            f"    ratio bot/quiet bare (bare app of the drained run, no backlog in the process): p50 {q50:.2f}x, p99 {q99:.2f}x"
+            f" -> p50 {verdict(q50, ACK_TARGET)}, p99 {verdict(q99, ACK_TARGET)}"
+        )
     if run.drains:
         d = Summary.of(run.drains)
         print(f"    after-ack work per open (drain time, Slack latency 0): p50 {ms(d.p50)}, p99 {ms(d.p99)}")
@@ -362,7 +370,7 @@ def print_control_run(run: ControlRun, incidents: int) -> ControlResult:
           f" arrival p50 {verdict(reach.p50 / base, CONTROL_TARGET)} max {verdict(reach.max / base, CONTROL_TARGET)};"
           f" answered p50 {verdict(answered_p50 / base, CONTROL_TARGET)} max {verdict(answered_max / base, CONTROL_TARGET)}")
     print("    where the bot's time goes (p50 / max):")
-    print(f"      send -> conversations.create reaches fake (ack, record incident): {ms(to_create.p50)} / {ms(to_create.max)}")
+    print(f"      send -> conversations.create reaches fake (HTTP, Bolt, DB record): {ms(to_create.p50)} / {ms(to_create.max)}")
     print(f"      conversations.create round trip (fake latency):                   {ms(lat)}")
     print(f"      create answered -> control postMessage reaches fake (DB, build):  {ms(between.p50)} / {ms(between.max)}")
     print(f"      slash command ack round trip (in parallel with the above):        {ms(acks.p50)} / {ms(acks.max)}")
@@ -378,8 +386,10 @@ def print_table(drained: tuple[Summary, Summary], busy: tuple[Summary, Summary],
     rows = [
         ("(a) ack, bot drained between requests", drained[0].p50, drained[1].p50,
          drained[0].p50 / drained[1].p50, drained[0].p99 / drained[1].p99, f"<= {ACK_TARGET}x"),
-        ("(a) ack, bot NOT drained (production-like)", busy[0].p50, busy[1].p50,
+        ("(a) ack, NOT drained, vs interleaved bare", busy[0].p50, busy[1].p50,
          busy[0].p50 / busy[1].p50, busy[0].p99 / busy[1].p99, f"<= {ACK_TARGET}x"),
+        ("(a) ack, NOT drained, vs quiet bare", busy[0].p50, drained[1].p50,
+         busy[0].p50 / drained[1].p50, busy[0].p99 / drained[1].p99, f"<= {ACK_TARGET}x"),
         ("(b) control post reaches Slack", control.reach.p50, control.minimum,
          control.reach.p50 / control.minimum, control.reach.max / control.minimum, f"<= {CONTROL_TARGET}x"),
         ("(b) control post answered (reach + latency)", control.answered_p50, control.minimum,
@@ -413,7 +423,7 @@ async def run(args: argparse.Namespace) -> int:
 
                 busy = AckRun("NOT drained: war-room work of earlier opens runs during later acks (production-like)")
                 await ack_round(busy, runtime, bot, bare, opener, count=args.requests, drained=False)
-                busy_summaries = print_ack_run(busy)
+                busy_summaries = print_ack_run(busy, quiet_bare=drained_summaries[1])
                 backlog = await drain(runtime)
                 print(f"    backlog left after the last request took {ms(backlog)} to finish")
 

@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
 from bot.incidents import parse_reference
 from bot.runtime import Runtime
@@ -20,6 +22,13 @@ EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
 
+def _incident_number(text: str) -> int:
+    number = parse_reference(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an incident reference; use INC-42 or 42")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incident-bot", description="Slack incident-command bot.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,9 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every pending migration")
     repair = sub.add_parser("repair", help="redo the Slack steps of an incident's war room that did not happen")
-    repair.add_argument("incident", help="INC-42 or 42")
+    repair.add_argument("incident", type=_incident_number, help="INC-42 or 42")
     postmortem = sub.add_parser("postmortem", help="print an incident's postmortem draft")
-    postmortem.add_argument("incident", help="INC-42 or 42")
+    postmortem.add_argument("incident", type=_incident_number, help="INC-42 or 42")
     postmortem.add_argument("--output", "-o", metavar="FILE", help="write the draft to FILE instead of printing it")
     return parser
 
@@ -58,11 +67,7 @@ async def _upgrade(settings: DatabaseSettings) -> None:
         await database.dispose()
 
 
-async def _repair(settings: Settings, reference: str) -> int:
-    number = parse_reference(reference)
-    if number is None:
-        print(f"'{reference}' is not an incident reference; use INC-42 or 42", file=sys.stderr)
-        return EXIT_CONFIG
+async def _repair(settings: Settings, number: int) -> int:
     runtime = Runtime.from_settings(settings)
     try:
         try:
@@ -79,11 +84,7 @@ async def _repair(settings: Settings, reference: str) -> int:
         await runtime.db.dispose()
 
 
-async def _postmortem(settings: Settings, reference: str, output: str | None) -> int:
-    number = parse_reference(reference)
-    if number is None:
-        print(f"'{reference}' is not an incident reference; use INC-42 or 42", file=sys.stderr)
-        return EXIT_CONFIG
+async def _postmortem(settings: Settings, number: int, output: str | None) -> int:
     runtime = Runtime.from_settings(settings)
     try:
         try:
@@ -124,8 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 0
+    except SQLAlchemyError as error:
+        # A database that is unreachable, unwritable or not migrated: one line, no traceback.
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        print(f"incident-bot: the database (DATABASE_URL) could not be used: {reason}", file=sys.stderr)
+        if "no such table" in reason or "does not exist" in reason:
+            print("incident-bot: run `incident-bot db upgrade` first", file=sys.stderr)
+        return EXIT_FAILURE
     except OSError as error:
-        # The database or the port is unreachable: say which, without a traceback.
+        # The database host or the port is unreachable: say which, without a traceback.
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_FAILURE
     return 0

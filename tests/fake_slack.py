@@ -17,6 +17,13 @@ reject, or that the description does not allow, is handled in one of two ways:
   would also refuse the call the matching error is answered too. Tests assert
   ``fake.violations == []``.
 
+Socket Mode: ``apps.connections.open`` (called with the app-level ``xapp-`` token, not the bot
+token) hands out a ``ws://127.0.0.1:<port>/socket/<n>`` URL. The fake greets each connection with
+Slack's ``hello`` message; tests push envelopes with ``socket_send`` (which waits for the app's
+ack) and ask for a reconnect with ``socket_disconnect``. What the app sends back is checked too:
+anything but an ack of an envelope that was sent and not yet acked, a payload in the ack of an
+envelope that does not accept one, or an ack later than Slack's 3 seconds is a violation.
+
 Only loopback networking is used: the server binds 127.0.0.1 on a random port.
 """
 
@@ -29,13 +36,14 @@ import random
 import re
 import string
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 __all__ = ["FakeChannel", "FakeSlack", "RecordedCall", "load_method_specs"]
 
@@ -83,6 +91,13 @@ MAX_VIEW_BLOCKS = 100
 MAX_TOPIC = 250
 MAX_CHANNEL_NAME = 80
 RESPONSE_URL_MAX_USES = 5  # Slack: a response_url can be used up to 5 times (within 30 min)
+
+# Socket Mode. Methods called with the app-level token (xapp-) instead of the bot token, and the
+# scope each needs; the app-level token's scopes are FakeSlack.app_token_scopes, not bot_scopes.
+APP_TOKEN_METHODS: dict[str, str] = {"apps.connections.open": "connections:write"}
+SOCKET_ENVELOPE_TYPES = ("slash_commands", "interactive", "events_api")
+SOCKET_ACK_DEADLINE = 3.0  # Slack: acknowledge every envelope within 3 seconds
+SOCKET_ACK_TIMEOUT = 5.0  # how long socket_send waits for the ack before failing the test
 
 _TZ_LABELS = {
     "Europe/London": "Greenwich Mean Time",
@@ -576,6 +591,17 @@ class FakeSlack:
         self._last_ts_us = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._runner: web.AppRunner | None = None
+
+        # Socket Mode. app_tokens=None accepts any xapp- token; a set accepts only those (set it
+        # to {} or to other tokens to make the bot's app-level token "revoked").
+        self.app_tokens: set[str] | None = None
+        self.app_token_scopes: set[str] = {"connections:write"}
+        self.socket_connections = 0  # WebSocket connections accepted so far
+        self.socket_envelopes: list[dict] = []  # every envelope sent, in order
+        self.socket_acks: list[dict] = []  # every ack the app sent back, in order
+        self._socket_paths: set[str] = set()  # /socket/<n> paths issued by apps.connections.open
+        self._sockets: list[web.WebSocketResponse] = []  # open connections, oldest first
+        self._acks_pending: dict[str, tuple[asyncio.Future[dict], float, bool]] = {}
         self.url = ""
         self.base_url = ""
 
@@ -601,6 +627,7 @@ class FakeSlack:
             "bookmarks.add": self._bookmarks_add,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "apps.connections.open": self._apps_connections_open,
         }
         missing = set(self._handlers) - set(self.specs)
         assert not missing, f"no method description in {METHODS_DIR} for {sorted(missing)}"
@@ -618,6 +645,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_route("*", "/upload/{file_id}", self._handle_upload)
         app.router.add_route("*", "/response/{n}", self._handle_response_url)
+        app.router.add_route("GET", "/socket/{n}", self._handle_socket)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -628,6 +656,9 @@ class FakeSlack:
         self.base_url = f"{self.url}/api/"
 
     async def stop(self) -> None:
+        # Open WebSockets would hold the runner's cleanup for its whole shutdown timeout.
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -845,7 +876,10 @@ class FakeSlack:
             if fault is not None:
                 return await self._answer_fault(method, args, at, fault)
 
-            self._check_auth(token, spec)
+            if method in APP_TOKEN_METHODS:
+                self._check_app_token(method, self._bearer(request))
+            else:
+                self._check_auth(token, spec)
             self._check_arguments(method, spec, args)
             result = self._handlers[method](args)
             body_out: dict[str, Any] = {"ok": True, **result}
@@ -866,6 +900,9 @@ class FakeSlack:
 
     def _scope_headers(self, method: str) -> dict[str, str]:
         # Real responses name the token's scopes and the scopes the method accepts.
+        if method in APP_TOKEN_METHODS:
+            return {"x-oauth-scopes": ",".join(sorted(self.app_token_scopes)),
+                    "x-accepted-oauth-scopes": APP_TOKEN_METHODS[method]}
         if self.bot_scopes is None:
             granted = sorted({sc for spec in self.specs.values()
                               for sc in spec.get("scope", {}).get("bot", [])})
@@ -955,6 +992,22 @@ class FakeSlack:
         if not self.bot_scopes & set(needed):
             raise SlackError("missing_scope", needed=needed[0],
                              provided=",".join(sorted(self.bot_scopes)))
+
+    def _check_app_token(self, method: str, token: str | None) -> None:
+        """App-level token methods: an xapp- token in the Authorization header.
+
+        Slack refuses app-level tokens sent as a form or query ``token`` argument for
+        apps.connections.open (slackapi/python-slack-sdk#1877), so only the header counts here.
+        """
+        if not token:
+            raise SlackError("missing_args")  # the method's own error: no app-level token
+        if not token.startswith("xapp-") or (self.app_tokens is not None
+                                             and token not in self.app_tokens):
+            raise SlackError("invalid_auth")
+        needed = APP_TOKEN_METHODS[method]
+        if needed not in self.app_token_scopes:
+            raise SlackError("missing_scope", needed=needed,
+                             provided=",".join(sorted(self.app_token_scopes)))
 
     def _check_arguments(self, method: str, spec: dict, args: dict[str, Any]) -> None:
         """Answer Slack's error for missing required arguments and broken one-of rules."""
