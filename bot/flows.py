@@ -92,7 +92,7 @@ class Flows:
         if not recorded.created:
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
-        report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id])
+        report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id], new=recorded.record)
         reference = recorded.record.reference
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))

@@ -72,13 +72,13 @@ class Incidents:
         A retried delivery or a double-submitted modal carries the same request key and gets the
         incident the first one created. The unique key, not a prior read, is what decides a race.
         """
-        async with self._db.transaction() as session:
-            existing = await incident_rows.find_by_request_key(session, request_key)
-            if existing is not None:
-                return Recorded(to_record(existing), created=False)
         now = self._clock()
         try:
             async with self._db.transaction() as session:
+                # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
+                existing = await incident_rows.find_by_request_key(session, request_key)
+                if existing is not None:
+                    return Recorded(to_record(existing), created=False)
                 row = await incident_rows.insert(
                     session,
                     Incident(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import blocks
 from bot.channel_names import war_room_name
@@ -25,6 +25,13 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 NAME_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class _Progress:
+    incident: IncidentRecord
+    pinned: bool
+    announced: bool
 
 
 @dataclass
@@ -41,12 +48,12 @@ class WarRooms:
         self._clock = clock
         self._announce_channel = announce_channel
 
-    async def _load(self, incident_id: int) -> IncidentRecord:
+    async def _progress(self, incident_id: int) -> _Progress:
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"INC-{incident_id} does not exist")
-            return to_record(row)
+            return _Progress(to_record(row), pinned=row.control_pinned_at is not None, announced=row.announcement_ts is not None)
 
     async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
         now = self._clock()
@@ -61,16 +68,24 @@ class WarRooms:
         log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
         await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
 
-    async def set_up(self, incident_id: int, *, invitees: list[str]) -> WarRoomReport:
+    async def set_up(self, incident_id: int, *, invitees: list[str], new: IncidentRecord | None = None) -> WarRoomReport:
+        """Do the war-room steps the database does not show as done.
+
+        ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed and
+        the control message goes out as soon as Slack confirms the channel.
+        """
         report = WarRoomReport()
-        incident = await self._load(incident_id)
+        progress = _Progress(new, pinned=False, announced=False) if new else await self._progress(incident_id)
+        incident = progress.incident
+        recording: Awaitable[None] | None = None
         if incident.channel_id is None:
             try:
                 channel = await self._create_channel(incident)
             except SlackError as error:
                 await self._failed(report, incident_id, "create the war-room channel", error)
                 return report
-            await self._record(
+            # Recorded while the control message is posted: the channel id is already known.
+            recording = self._record(
                 incident_id,
                 "war_room_created",
                 f"War room #{channel.name} created",
@@ -79,16 +94,23 @@ class WarRooms:
                 channel_name=channel.name,
             )
             report.done.append(f"created <#{channel.id}>")
-            incident = await self._load(incident_id)
+            incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
 
-        steps: list[tuple[str, Awaitable[str | None]]] = [("post and pin the control message", self._control_message(incident))]
+        steps: list[tuple[str, Awaitable[str | None]]] = [
+            ("post and pin the control message", self._control_message(incident, progress.pinned))
+        ]
         people = sorted(set(invitees) | {incident.commander})
         steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(incident, people)))
         steps.append(("set the channel topic", self._topic(incident)))
-        if self._announce_channel and not await self._announced(incident_id):
+        if self._announce_channel and not progress.announced:
             steps.append((f"announce in <#{self._announce_channel}>", self._announce(incident)))
-        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+        works = [work for _, work in steps]
+        results = await asyncio.gather(*([recording] if recording else []), *works, return_exceptions=True)
+        if recording is not None:
+            recorded, results = results[0], results[1:]
+            if isinstance(recorded, BaseException):
+                raise recorded
         for (step, _), result in zip(steps, results):
             if isinstance(result, SlackError):
                 await self._failed(report, incident_id, step, result)
@@ -115,7 +137,7 @@ class WarRooms:
         assert last_error is not None
         raise last_error
 
-    async def _control_message(self, incident: IncidentRecord) -> str | None:
+    async def _control_message(self, incident: IncidentRecord, pinned: bool) -> str | None:
         assert incident.channel_id
         done: list[str] = []
         ts = incident.control_message_ts
@@ -126,21 +148,11 @@ class WarRooms:
             ts = posted.ts
             await self._record(incident.id, control_message_ts=ts)
             done.append("posted the control message")
-        if not await self._pinned(incident.id):
+        if not pinned:
             await self._slack.pin(incident.channel_id, ts)
             await self._record(incident.id, control_pinned_at=self._clock())
             done.append("pinned the control message")
         return " and ".join(done) or None
-
-    async def _pinned(self, incident_id: int) -> bool:
-        async with self._db.transaction() as session:
-            row = await incident_rows.get(session, incident_id)
-            return row is not None and row.control_pinned_at is not None
-
-    async def _announced(self, incident_id: int) -> bool:
-        async with self._db.transaction() as session:
-            row = await incident_rows.get(session, incident_id)
-            return row is not None and row.announcement_ts is not None
 
     async def _invite(self, incident: IncidentRecord, people: list[str]) -> str:
         assert incident.channel_id

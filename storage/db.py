@@ -78,10 +78,12 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = async_database_url(url)
-        kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict = {"echo": echo}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:
+            # A server restart leaves dead pooled connections; the ping replaces them unseen.
+            kwargs["pool_pre_ping"] = True
             kwargs["pool_size"] = 10
             kwargs["connect_args"] = {"timeout": 5, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

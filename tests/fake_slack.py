@@ -784,6 +784,94 @@ class FakeSlack:
         return (f"{self._rng.randrange(10**12, 10**13)}.{self._rng.randrange(10**9, 10**10)}."
                 f"{self._rng.getrandbits(128):032x}")
 
+    # ---- Socket Mode ----------------------------------------------------------------------
+
+    async def wait_for_socket(self, timeout: float = 10.0, *, count: int = 1) -> None:
+        """Wait until the app holds an open Socket Mode connection and has made at least
+        ``count`` connections in all (``count=2`` waits for a reconnect)."""
+
+        def describe() -> str:
+            opens = [(c.ok, c.error) for c in self.calls_to("apps.connections.open")]
+            return (f"no open Socket Mode connection (#{count}) within {timeout}s; "
+                    f"{self.socket_connections} made; apps.connections.open answers "
+                    f"(ok, error): {opens}"
+                    + (f"; violations: {self.violations}" if self.violations else ""))
+
+        await self._wait_until(
+            lambda: self.socket_connections >= count and self._open_socket() is not None,
+            timeout, describe,
+        )
+
+    async def socket_send(self, envelope_type: str, payload: dict, *,
+                          accepts_response_payload: bool | None = None,
+                          timeout: float = SOCKET_ACK_TIMEOUT) -> dict:
+        """Send an envelope on the newest open connection and return the app's ack.
+
+        The ack is ``{"envelope_id": ..., "payload": ...}``; ``payload`` (absent for a bare ack)
+        is the body the listener passed to ``ack()``: ``{"text": ...}`` for an ephemeral answer
+        to a slash command, ``{"response_action": ...}`` for a view submission.
+        ``payload`` is what Slack puts in the envelope: a slash command's fields as a JSON
+        object, an interaction payload as the object itself (not ``{"payload": "<json>"}``),
+        or an Events API event callback. ``accepts_response_payload`` defaults to Slack's: true
+        for slash commands and interactive payloads, false for Events API events.
+        """
+        if envelope_type not in SOCKET_ENVELOPE_TYPES:
+            raise ValueError(f"socket_send: envelope type must be one of {SOCKET_ENVELOPE_TYPES}")
+        ws = self._open_socket()
+        if ws is None:
+            raise AssertionError("socket_send: the app has no open Socket Mode connection "
+                                 "(await fake.wait_for_socket() first)")
+        if accepts_response_payload is None:
+            accepts_response_payload = envelope_type != "events_api"
+        envelope_id = str(uuid.uuid4())
+        envelope: dict[str, Any] = {"envelope_id": envelope_id, "payload": payload,
+                                    "type": envelope_type,
+                                    "accepts_response_payload": accepts_response_payload}
+        if envelope_type == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+        loop = asyncio.get_running_loop()
+        ack: asyncio.Future[dict] = loop.create_future()
+        self._acks_pending[envelope_id] = (ack, loop.time(), accepts_response_payload)
+        self.socket_envelopes.append(envelope)
+        try:
+            await ws.send_json(envelope)
+            return await asyncio.wait_for(ack, timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; acks so "
+                f"far: {self.socket_acks}"
+                + (f"; violations: {self.violations}" if self.violations else "")) from None
+        finally:
+            self._acks_pending.pop(envelope_id, None)
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's ``disconnect`` message on every open connection; the app should call
+        apps.connections.open again and connect to the new URL. Slack sends ``warning`` about
+        10 s before it refreshes a connection, ``refresh_requested`` when it does, and
+        ``link_disabled`` when Socket Mode is turned off for the app."""
+        for ws in [w for w in self._sockets if not w.closed]:
+            await ws.send_json({"type": "disconnect", "reason": reason,
+                                "debug_info": {"host": "applink-fake"}})
+
+    def _open_socket(self) -> web.WebSocketResponse | None:
+        return next((w for w in reversed(self._sockets) if not w.closed), None)
+
+    async def _wait_until(self, condition: Callable[[], bool], timeout: float,
+                          describe: Callable[[], str]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(describe())
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait({waiter}, timeout=remaining)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
     # ---- id / ts generation ---------------------------------------------------------------
 
     def _new_id(self, prefix: str, length: int = 9) -> str:
@@ -1087,6 +1175,89 @@ class FakeSlack:
         self.responses.append({**body, "_url": self.url + path})
         self._notify()
         return web.Response(text="ok", content_type="text/plain")
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path not in self._socket_paths:
+            self.violations.append(f"socket: {path} was never issued by apps.connections.open")
+            return web.Response(status=404, text="not found", content_type="text/plain")
+        # autoping: answer the SDK's "sdk-ping-pong:<time>" pings with pongs, as Slack does.
+        ws = web.WebSocketResponse(autoping=True)
+        if not ws.can_prepare(request).ok:
+            self.violations.append(f"socket: GET {path} without a WebSocket upgrade")
+            return web.Response(status=400, text="expected a WebSocket upgrade",
+                                content_type="text/plain")
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.socket_connections += 1
+        try:
+            await ws.send_json({
+                "type": "hello",
+                "num_connections": sum(1 for w in self._sockets if not w.closed),
+                "debug_info": {"host": "applink-fake", "build_number": 1,
+                               "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            })
+            self._notify()
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    self._socket_message(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    self.violations.append("socket: the app sent a binary frame (acks are JSON "
+                                           "text)")
+        finally:
+            self._sockets.remove(ws)
+            self._notify()
+        return ws
+
+    def _socket_message(self, data: str) -> None:
+        """The app's side of the socket: only acks ``{envelope_id, payload?}`` are expected."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            self.violations.append(f"socket: the app sent text that is not JSON: {data[:80]!r}")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
+            self.violations.append(f"socket: the app sent something that is not an ack: "
+                                   f"{data[:120]!r}")
+            return
+        envelope_id = message["envelope_id"]
+        self.socket_acks.append(message)
+        self._notify()
+        extra = set(message) - {"envelope_id", "payload"}
+        if extra:
+            self.violations.append(f"socket: ack of {envelope_id} has unknown keys {sorted(extra)}")
+        pending = self._acks_pending.pop(envelope_id, None)
+        if pending is None:
+            if not any(e["envelope_id"] == envelope_id for e in self.socket_envelopes):
+                self.violations.append(f"socket: ack of envelope {envelope_id}, which was never "
+                                       "sent")
+            elif sum(a.get("envelope_id") == envelope_id for a in self.socket_acks) > 1:
+                self.violations.append(f"socket: envelope {envelope_id} acked more than once")
+            else:
+                self.violations.append(f"socket: ack of {envelope_id} arrived after socket_send "
+                                       "stopped waiting")
+            return
+        future, sent_at, accepts_payload = pending
+        elapsed = asyncio.get_running_loop().time() - sent_at
+        if elapsed > SOCKET_ACK_DEADLINE:
+            self.violations.append(f"socket: envelope {envelope_id} acked after {elapsed:.1f}s; "
+                                   f"Slack needs the ack within {SOCKET_ACK_DEADLINE:.0f}s")
+        if "payload" in message:
+            body = message["payload"]
+            if not accepts_payload:
+                self.violations.append(f"socket: ack of {envelope_id} carries a payload, but the "
+                                       "envelope does not accept one (Slack drops it)")
+            if not isinstance(body, dict):
+                self.violations.append(f"socket: ack payload of {envelope_id} is not a JSON "
+                                       "object")
+            elif "blocks" in body:
+                check = _BlockCheck()
+                check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+                for problem in check.structural:
+                    self.violations.append(f"socket: ack payload of {envelope_id}: {problem}")
+        if not future.done():
+            future.set_result(message)
 
     async def _handle_unknown_path(self, request: web.Request) -> web.StreamResponse:
         self.violations.append(f"request to unknown path {request.method} {request.path}")
@@ -1648,3 +1819,9 @@ class FakeSlack:
                 msg["thread_ts"] = args["thread_ts"]
             ch.messages.append(msg)
         return {"files": out_files}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Slack answers wss://wss-primary.slack.com/link/?ticket=...; a new URL on every call.
+        path = f"/socket/{len(self._socket_paths) + 1}"
+        self._socket_paths.add(path)
+        return {"url": "ws" + self.url.removeprefix("http") + path}

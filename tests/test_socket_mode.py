@@ -1,0 +1,304 @@
+"""``serve`` in Socket Mode: the real slack_bolt/slack_sdk Socket Mode client against the fake.
+
+With SLACK_APP_TOKEN set, ``handlers.server.serve`` asks ``apps.connections.open`` (app-level
+token) for a WebSocket URL, connects, and takes Slack's envelopes over it; the HTTP port still
+answers /healthz. The fake pushes envelopes with ``socket_send`` and hands back the app's ack.
+Every wait here is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.config import ConfigError, Settings
+from handlers.server import Serving, serve
+from storage import incidents as rows
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import SignedSlack
+
+APP_TOKEN = "xapp-1-A0001-1-abc"
+START_TIMEOUT = 15.0  # migrations (PostgreSQL too), HTTP bind and the Socket Mode handshake
+STOP_TIMEOUT = 5.0  # "serve returns within a few seconds of stop"
+
+
+@dataclass
+class SocketBot:
+    serving: Serving
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    fake: FakeSlack
+    payloads: SignedSlack  # only its payload builders: nothing is posted over HTTP here
+
+    async def command(self, text: str, **kwargs) -> dict:
+        """``/incident <text>`` as a slash_commands envelope; returns the app's ack."""
+        return await self.fake.socket_send("slash_commands", self.payloads.command_payload(text, **kwargs))
+
+    async def settle(self) -> None:
+        await self.serving.runtime.background.drain(timeout=15)
+
+
+def socket_settings(settings: Settings, app_token: str = APP_TOKEN) -> Settings:
+    return settings.model_copy(update={"slack_app_token": app_token, "port": 0, "host": "127.0.0.1"})
+
+
+async def cancel(task: asyncio.Task) -> None:
+    """Cancel ``task`` and wait (bounded) until it has run its cleanup."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(task, STOP_TIMEOUT)
+
+
+async def start_serving(settings: Settings, stop: asyncio.Event) -> tuple[asyncio.Task[None], Serving]:
+    """Start serve as a task and wait (bounded) for the Serving it reports."""
+    started: asyncio.Queue[Serving] = asyncio.Queue()
+    task = asyncio.create_task(serve(settings, stop, started=started), name="serve")
+    reported = asyncio.ensure_future(started.get())
+    done, _ = await asyncio.wait({task, reported}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    if reported not in done:
+        reported.cancel()
+        if task in done:
+            task.result()  # raises serve's error
+            pytest.fail("serve returned before it reported that it was serving")
+        await cancel(task)
+        pytest.fail(f"serve did not report that it was serving within {START_TIMEOUT}s")
+    return task, reported.result()
+
+
+@pytest.fixture
+async def socket_bot(settings: Settings, fake_slack: FakeSlack) -> AsyncIterator[SocketBot]:
+    stop = asyncio.Event()
+    task, serving = await start_serving(socket_settings(settings), stop)
+    try:
+        await fake_slack.wait_for_socket(timeout=10)
+        yield SocketBot(serving, stop, task, fake_slack, SignedSlack("unused", settings.slack_signing_secret,
+                                                                    response_url_factory=fake_slack.response_url))
+    finally:
+        if not task.done():
+            stop.set()
+            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if not done:
+                await cancel(task)
+
+
+# ------------------------------------------------------------------------------------------------
+# serve in Socket Mode
+# ------------------------------------------------------------------------------------------------
+
+
+async def test_connects_with_the_app_level_token(socket_bot: SocketBot, fake_slack: FakeSlack):
+    opened = fake_slack.calls_to("apps.connections.open")
+    assert [(c.ok, c.error) for c in opened] == [(True, None)]
+    assert fake_slack.socket_connections == 1
+    assert socket_bot.serving.port > 0
+
+
+async def test_help_is_answered_in_the_ack(socket_bot: SocketBot, fake_slack: FakeSlack):
+    ack = await socket_bot.command("help")
+    assert ack["payload"]["text"] == messages.HELP
+    assert "/incident open" in ack["payload"]["text"]
+    bare = await socket_bot.command("")
+    assert bare["payload"]["text"] == messages.HELP
+    # Answered in the ack alone: nothing went to the response_url.
+    await socket_bot.settle()
+    assert fake_slack.responses == []
+
+
+async def test_open_builds_the_war_room(socket_bot: SocketBot, fake_slack: FakeSlack, announce_channel: str):
+    ack = await socket_bot.command("open Socket mode outage sev:P2")
+    assert ack.get("payload") in (None, {})  # a bare ack; the work happens after it
+    await socket_bot.settle()
+
+    runtime = socket_bot.serving.runtime
+    async with runtime.db.transaction() as session:
+        assert await rows.count(session) == 1
+    incident = await runtime.incidents.get(1)
+    assert (incident.title, incident.severity, incident.opened_by) == ("Socket mode outage", "P2", "U_ALICE")
+
+    channel = fake_slack.channel_by_name("inc-1-socket-mode-outage")
+    assert channel is not None and incident.channel_id == channel.id
+    assert "U_ALICE" in channel.members
+    control = channel.message(incident.control_message_ts)
+    assert control is not None and control["ts"] in channel.pins
+    action_ids = [e["action_id"] for b in control["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert action_ids == ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
+    assert "INC-1" in fake_slack.channels[announce_channel].messages[-1]["text"]
+    assert fake_slack.responses[-1]["text"] == f"*INC-1* is open. War room: <#{channel.id}>"
+
+
+async def test_healthz_answers_in_socket_mode(socket_bot: SocketBot):
+    url = f"http://127.0.0.1:{socket_bot.serving.port}/healthz"
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_reconnects_when_slack_asks_and_keeps_answering(socket_bot: SocketBot, fake_slack: FakeSlack):
+    await fake_slack.socket_disconnect("refresh_requested")
+    await fake_slack.wait_for_socket(timeout=10, count=2)
+    assert [c.ok for c in fake_slack.calls_to("apps.connections.open")] == [True, True]
+    ack = await socket_bot.command("help")
+    assert ack["payload"]["text"] == messages.HELP
+
+
+async def test_stop_closes_the_socket_and_serve_returns(socket_bot: SocketBot, fake_slack: FakeSlack):
+    await socket_bot.command("help")
+    socket_bot.stop.set()
+    done, _ = await asyncio.wait({socket_bot.task}, timeout=STOP_TIMEOUT)
+    assert done, f"serve did not return within {STOP_TIMEOUT}s of stop"
+    assert socket_bot.task.result() is None
+    # The app closed its WebSocket; the fake saw it go.
+    await fake_slack._wait_until(lambda: fake_slack._open_socket() is None, 5, lambda: "the socket is still open")
+    # ... and the HTTP port is closed.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            await session.get(f"http://127.0.0.1:{socket_bot.serving.port}/healthz")
+
+
+# What happens today (slack_sdk 3.47 / slack_bolt 1.30): AsyncSocketModeHandler.connect_async() calls
+# SocketModeClient.connect(), which catches the SlackApiError (invalid_auth) from apps.connections.open,
+# logs "Failed to connect (error: ...); Retrying..." and tries again every ping_interval (10 s), for
+# ever. serve never reports started, never fails, and does not look at `stop` while connecting, so
+# only cancelling the task ends it (SIGTERM does not stop `incident-bot serve`). The test below
+# asserts the behaviour we want; it is an expected failure until handlers/server.py checks the app
+# token (or gives up on a refused token) before connecting.
+@pytest.mark.xfail(strict=True, reason="serve retries a refused SLACK_APP_TOKEN for ever (see comment)")
+async def test_a_refused_app_token_stops_serve_with_a_clear_error(settings: Settings, fake_slack: FakeSlack):
+    fake_slack.app_tokens = {"xapp-1-A0001-1-current"}  # the configured token was revoked
+    stop = asyncio.Event()
+    started: asyncio.Queue[Serving] = asyncio.Queue()
+    task = asyncio.create_task(serve(socket_settings(settings), stop, started=started), name="serve")
+    try:
+        refused = await fake_slack.wait_for_call("apps.connections.open", timeout=START_TIMEOUT)
+        assert (refused.ok, refused.error) == (False, "invalid_auth")
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "serve is still running 5 s after Slack refused the app-level token"
+        error = task.exception()
+        assert isinstance(error, ConfigError), f"serve ended with {error!r}"
+        assert "SLACK_APP_TOKEN" in str(error) and "invalid_auth" in str(error)
+        assert started.empty()
+        assert fake_slack.socket_connections == 0
+    finally:
+        await cancel(task)
+        assert task.done(), "serve did not finish its cleanup within 5 s of being cancelled"
+
+
+async def test_a_refused_app_token_is_retried_not_connected(settings: Settings, fake_slack: FakeSlack):
+    """Today's behaviour, bounded: refused, nothing reported, still running; cancelling cleans up."""
+    fake_slack.app_tokens = {"xapp-1-A0001-1-current"}
+    stop = asyncio.Event()
+    started: asyncio.Queue[Serving] = asyncio.Queue()
+    task = asyncio.create_task(serve(socket_settings(settings), stop, started=started), name="serve")
+    try:
+        refused = await fake_slack.wait_for_call("apps.connections.open", timeout=START_TIMEOUT)
+        assert (refused.ok, refused.error) == (False, "invalid_auth")
+        await asyncio.sleep(0.5)
+        if task.done():
+            pytest.skip("serve now ends on a refused app token; delete this test and the xfail marker above")
+        assert started.empty() and fake_slack.socket_connections == 0
+        stop.set()
+        done, _ = await asyncio.wait({task}, timeout=1)
+        if done:
+            pytest.skip("serve now honours stop while connecting; update this test")
+    finally:
+        await cancel(task)
+    assert task.cancelled() or task.done()
+
+
+# ------------------------------------------------------------------------------------------------
+# The fake's Socket Mode side (raw clients, no bot)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_connections_open_needs_an_app_level_token_in_the_header(fake: FakeSlack):
+    client = AsyncWebClient(base_url=fake.base_url, timeout=5)
+    response = await client.apps_connections_open(app_token=APP_TOKEN)
+    assert response["url"].startswith(f"ws://127.0.0.1:{fake.url.rsplit(':', 1)[1]}/socket/")
+    assert response.headers["x-oauth-scopes"] == "connections:write"
+
+    with pytest.raises(SlackApiError) as err:  # the bot token is not an app-level token
+        await client.apps_connections_open(app_token="xoxb-1234-5678-testtoken")
+    assert err.value.response["error"] == "invalid_auth"
+
+    fake.app_tokens = {"xapp-1-A0001-1-other"}
+    with pytest.raises(SlackApiError) as err:
+        await client.apps_connections_open(app_token=APP_TOKEN)
+    assert err.value.response["error"] == "invalid_auth"
+
+    fake.app_tokens = None
+    fake.app_token_scopes = set()
+    with pytest.raises(SlackApiError) as err:
+        await client.apps_connections_open(app_token=APP_TOKEN)
+    assert (err.value.response["error"], err.value.response["needed"]) == ("missing_scope", "connections:write")
+
+    async with aiohttp.ClientSession() as session:  # a token argument instead of the header
+        async with session.post(fake.base_url + "apps.connections.open", data={"token": APP_TOKEN}) as resp:
+            assert (await resp.json())["error"] == "missing_args"
+    assert fake.violations == []
+
+
+async def test_socket_hello_envelopes_acks_and_checks(fake: FakeSlack):
+    url = (await AsyncWebClient(base_url=fake.base_url).apps_connections_open(app_token=APP_TOKEN))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        hello = await asyncio.wait_for(ws.receive_json(), 5)
+        assert hello["type"] == "hello" and hello["num_connections"] == 1
+        await fake.wait_for_socket(timeout=5)
+
+        async def answer(payload: dict | None = None, envelope_id: str | None = None) -> dict:
+            envelope = await asyncio.wait_for(ws.receive_json(), 5)
+            ack = {"envelope_id": envelope_id or envelope["envelope_id"]}
+            if payload is not None:
+                ack["payload"] = payload
+            await ws.send_json(ack)
+            return envelope
+
+        sending = asyncio.ensure_future(fake.socket_send("slash_commands", {"command": "/incident", "text": "help"}))
+        envelope = await answer({"text": "hi"})
+        assert envelope["type"] == "slash_commands" and envelope["accepts_response_payload"] is True
+        assert envelope["payload"] == {"command": "/incident", "text": "help"}
+        assert (await sending) == {"envelope_id": envelope["envelope_id"], "payload": {"text": "hi"}}
+        assert fake.violations == []
+
+        # A payload in the ack of an events_api envelope is dropped by Slack: a violation.
+        sending = asyncio.ensure_future(fake.socket_send("events_api", {"type": "event_callback"}))
+        envelope = await answer({"text": "ignored"})
+        assert envelope["accepts_response_payload"] is False
+        await sending
+        assert len(fake.violations) == 1 and "does not accept" in fake.violations[0]
+        fake.violations.clear()
+
+        # No ack: socket_send gives up (bounded) with an AssertionError.
+        with pytest.raises(AssertionError, match="no ack"):
+            await fake.socket_send("interactive", {"type": "block_actions"}, timeout=0.2)
+        await ws.receive_json()  # the unanswered envelope
+        await ws.send_json({"envelope_id": "never-sent"})
+        await fake._wait_until(lambda: bool(fake.violations), 5, lambda: "no violation recorded")
+        assert "never sent" in fake.violations[0]
+        fake.violations.clear()
+
+        # Slack's disconnect message.
+        await fake.socket_disconnect("warning")
+        assert (await asyncio.wait_for(ws.receive_json(), 5))["reason"] == "warning"
+
+    await fake._wait_until(lambda: fake._open_socket() is None, 5, lambda: "the fake still sees the socket open")
+    with pytest.raises(ValueError):
+        await fake.socket_send("hello", {})
+    with pytest.raises(AssertionError, match="no open Socket Mode connection"):
+        await fake.socket_send("slash_commands", {})
