@@ -6,12 +6,19 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config import SETTING_HELP, ConfigError, Settings
+from bot.slack import SlackError
 from bot.runtime import Runtime
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 
 log = logging.getLogger("incident_bot")
+
+# Slack's answers to apps.connections.open that mean the app token itself is wrong.
+REFUSED_TOKEN = {
+    "invalid_auth", "not_authed", "missing_args", "not_allowed_token_type", "missing_scope",
+    "token_revoked", "token_expired", "account_inactive",
+}
 
 
 @dataclass
@@ -36,8 +43,26 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+            assert settings.slack_app_token
+            try:
+                url = await runtime.slack.socket_mode_url(settings.slack_app_token)
+            except SlackError as error:
+                if error.code in REFUSED_TOKEN:
+                    raise ConfigError(
+                        f"SLACK_APP_TOKEN was refused by Slack ({error.code}): set it to {SETTING_HELP['SLACK_APP_TOKEN']}."
+                    ) from None
+                raise
             socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
-            await socket_handler.connect_async()
+            socket_handler.client.wss_uri = url  # connect with the URL just granted instead of asking again
+            connecting = asyncio.ensure_future(socket_handler.connect_async())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                # Told to stop while Slack was unreachable: the SDK would retry for ever.
+                connecting.cancel()
+                return
+            stopping.cancel()
+            connecting.result()
             log.info("connected to Slack in Socket Mode; /healthz on port %s", port)
         else:
             log.info("serving Slack requests at http://%s:%s/slack/events", settings.host, port)

@@ -802,6 +802,13 @@ class FakeSlack:
             timeout, describe,
         )
 
+    async def wait_for_socket_closed(self, timeout: float = 5.0) -> None:
+        """Wait until the app has no open Socket Mode connection (after it was told to stop)."""
+        await self._wait_until(
+            lambda: self._open_socket() is None, timeout,
+            lambda: f"the app still holds a Socket Mode connection after {timeout}s",
+        )
+
     async def socket_send(self, envelope_type: str, payload: dict, *,
                           accepts_response_payload: bool | None = None,
                           timeout: float = SOCKET_ACK_TIMEOUT) -> dict:

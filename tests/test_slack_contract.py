@@ -73,7 +73,9 @@ def gateway_calls() -> list[GatewayCall]:
         assert all(k.arg is not None for k in node.keywords), (
             f"{where}: **kwargs hides which arguments reach Slack; pass them by name"
         )
-        calls.append(GatewayCall(name.value, frozenset(k.arg for k in node.keywords if k.arg), node.lineno))
+        # slack_sdk names the app-level token `app_token`; it reaches Slack as the `token` argument.
+        names = {"token" if k.arg == "app_token" else k.arg for k in node.keywords if k.arg}
+        calls.append(GatewayCall(name.value, frozenset(names), node.lineno))
     return calls
 
 

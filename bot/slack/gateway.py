@@ -115,6 +115,10 @@ class SlackGateway:
             raise SlackError(method, "connection_error") from None
         return response.data if isinstance(response.data, dict) else {}
 
+    async def socket_mode_url(self, app_token: str) -> str:
+        """A WebSocket URL for Socket Mode; asks once, so a refused app token is an error, not a retry loop."""
+        return (await self._call("apps.connections.open", app_token=app_token))["url"]
+
     async def bot_user_id(self) -> str:
         return (await self._call("auth.test"))["user_id"]
 
