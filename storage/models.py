@@ -13,6 +13,7 @@ from storage.types import UTCDateTime
 SEVERITIES = ("P1", "P2", "P3", "P4")
 DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
 STATUSES = ("open", "resolved")
+DEPLOY_SOURCES = ("webhook", "cli", "slack")
 
 
 class Base(DeclarativeBase):
@@ -58,6 +59,8 @@ class Incident(Base):
     # Resolution posts, recorded like the war-room steps so a repair reposts only what is missing.
     summary_ts: Mapped[str | None] = mapped_column(String(32))
     summary_announcement_ts: Mapped[str | None] = mapped_column(String(32))
+    # None: not checked (no service); False: no deploy in the window before impact; True: found.
+    deploy_found: Mapped[bool | None] = mapped_column(Boolean)
 
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -111,3 +114,54 @@ class Postmortem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     file_id: Mapped[str | None] = mapped_column(String(32))
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Deploy(Base):
+    """A deploy to a service, from the webhook, the CLI or Slack; the same deploy is stored once."""
+
+    __tablename__ = "deploys"
+    __table_args__ = (
+        UniqueConstraint("service", "version", "environment", "deployed_at", name="uq_deploys_identity"),
+        CheckConstraint(_in("source", DEPLOY_SOURCES), name="ck_deploys_source"),
+        Index("ix_deploys_service_deployed_at", "service", "deployed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(80))
+    version: Mapped[str] = mapped_column(String(100))
+    environment: Mapped[str] = mapped_column(String(40))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    author: Mapped[str | None] = mapped_column(String(100))
+    url: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IncidentDeploy(Base):
+    """A deploy found in the window before an incident's impact began."""
+
+    __tablename__ = "incident_deploys"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_incident_deploys_incident_id"), primary_key=True
+    )
+    deploy_id: Mapped[int] = mapped_column(
+        ForeignKey("deploys.id", ondelete="RESTRICT", name="fk_incident_deploys_deploy_id"), primary_key=True
+    )
+
+
+class RunbookPost(Base):
+    """A runbook posted in a war room, with which checklist items are ticked."""
+
+    __tablename__ = "runbook_posts"
+    __table_args__ = (UniqueConstraint("incident_id", "runbook", name="uq_runbook_posts_incident_runbook"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_runbook_posts_incident_id"))
+    runbook: Mapped[str] = mapped_column(String(100))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    checked: Mapped[list[int]] = mapped_column(JSON, default=list)
+    attached_by: Mapped[str | None] = mapped_column(String(32))
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
