@@ -578,6 +578,7 @@ class FakeSlack:
         self.views: dict[str, dict] = {}
         self.published_home: dict[str, dict] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle (without @)
         self.files: dict[str, dict] = {}
         self.responses: list[dict] = []
 
@@ -624,6 +625,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.list": self._usergroups_list,
             "bookmarks.add": self._bookmarks_add,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
@@ -1709,6 +1711,25 @@ class FakeSlack:
             if str(user["profile"].get("email", "")).lower() == email and email:
                 return {"user": json.loads(json.dumps(user))}
         raise SlackError("users_not_found")
+
+    def add_usergroup(self, usergroup_id: str, handle: str, members: list[str]) -> None:
+        self.usergroups[usergroup_id] = list(members)
+        self.usergroup_handles[usergroup_id] = handle
+
+    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        groups = []
+        for group_id, members in self.usergroups.items():
+            handle = self.usergroup_handles.get(group_id, group_id.lower())
+            group = {
+                "id": group_id, "team_id": self.team_id, "is_usergroup": True, "name": handle, "handle": handle,
+                "description": "", "is_external": False, "date_create": 1700000000, "date_update": 1700000000,
+                "date_delete": 0, "auto_type": None, "created_by": "U0ADMIN", "updated_by": "U0ADMIN",
+                "deleted_by": None, "prefs": {"channels": [], "groups": []}, "user_count": len(members),
+            }
+            if str(args.get("include_users", "")).lower() in ("1", "true"):
+                group["users"] = list(members)
+            groups.append(group)
+        return {"usergroups": groups}
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self.usergroups.get(str(args.get("usergroup", "")))

@@ -29,7 +29,7 @@ REQUIRED_METHODS = {
     "auth.test", "conversations.create", "conversations.invite", "conversations.setTopic",
     "conversations.info", "conversations.join", "chat.postMessage", "chat.postEphemeral",
     "chat.update", "chat.getPermalink", "pins.add", "views.open", "views.update",
-    "views.publish", "users.info", "users.lookupByEmail", "usergroups.users.list",
+    "views.publish", "users.info", "users.lookupByEmail", "usergroups.users.list", "usergroups.list",
     "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
     "apps.connections.open",
 }

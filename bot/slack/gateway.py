@@ -191,6 +191,30 @@ class SlackGateway:
         )
         return ticket["file_id"]
 
+    async def add_bookmark(self, channel: str, title: str, link: str) -> None:
+        await self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
+
+    async def usergroup_members(self, usergroup_id: str) -> list[str]:
+        return list((await self._call("usergroups.users.list", usergroup=usergroup_id)).get("users", []))
+
+    async def usergroup_id(self, handle: str) -> str | None:
+        """The ID of the user group with this handle ("payments-oncall", no @), or None."""
+        for group in (await self._call("usergroups.list")).get("usergroups", []):
+            if group.get("handle") == handle:
+                return group.get("id")
+        return None
+
+    async def user_id_by_email(self, email: str) -> str | None:
+        try:
+            return (await self._call("users.lookupByEmail", email=email))["user"]["id"]
+        except SlackError as error:
+            if error.code == "users_not_found":
+                return None
+            raise
+
+    async def update_view(self, view_id: str, view: dict, *, hash_: str | None = None) -> None:
+        await self._call("views.update", view_id=view_id, view=view, hash=hash_)
+
     async def user_timezone(self, user_id: str) -> str | None:
         """The IANA zone of a user's Slack profile, such as "Europe/Berlin"."""
         data = await self._call("users.info", user=user_id)
