@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
 )
@@ -30,7 +31,7 @@ from slack_sdk.models.views import View
 
 from bot.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE, SEVERITIES
 from bot.phases import BUTTON_STAMPS, PHASES, Stamp
-from bot.records import IncidentRecord
+from bot.records import IncidentRecord, WarRoomContext
 from bot.timefmt import human_duration, slack_time
 
 MAX_BLOCKS = 50
@@ -110,11 +111,34 @@ def incident_fields(incident: IncidentRecord) -> list[MarkdownTextObject]:
     return [MarkdownTextObject(text=_clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
 
 
-def control_message(incident: IncidentRecord) -> list[dict[str, Any]]:
-    """The pinned message a war room is run from: facts, phase progress, next-phase buttons."""
+def context_lines(context: WarRoomContext | None) -> list[str]:
+    if context is None:
+        return []
+    lines = []
+    if context.upstream or context.downstream:
+        up = ", ".join(escape(s) for s in context.upstream) or "none"
+        down = ", ".join(escape(s) for s in context.downstream) or "none"
+        lines.append(f"*Depends on:* {up} · *Depended on by:* {down}")
+    if context.deploy_window is not None:
+        if context.deploy_lines:
+            lines.append(f"*Deploys in the {context.deploy_window} before impact:*")
+            lines.extend(f"• {line}" for line in context.deploy_lines[:10])
+            if len(context.deploy_lines) > 10:
+                lines.append(f"…and {len(context.deploy_lines) - 10} more (`/incident deploys`)")
+        else:
+            lines.append(f"*Deploys in the {context.deploy_window} before impact:* none recorded")
+    return lines
+
+
+def control_message(incident: IncidentRecord, context: WarRoomContext | None = None) -> list[dict[str, Any]]:
+    """The pinned message a war room is run from: facts, what changed, phase progress, buttons."""
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header_text(incident), emoji=True)),
         SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*"), fields=incident_fields(incident)),
+    ]
+    if lines := context_lines(context):
+        blocks.append(SectionBlock(block_id="what_changed", text=MarkdownTextObject(text=_clip("\n".join(lines), MAX_SECTION_TEXT))))
+    blocks += [
         DividerBlock(),
         SectionBlock(block_id="phase_progress", text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
     ]
@@ -175,7 +199,16 @@ def channel_topic(incident: IncidentRecord) -> str:
     return head + _clip(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
 
 
-def open_modal(*, now: datetime, private_metadata: dict[str, str], title: str = "") -> dict[str, Any]:
+MAX_SELECT_OPTIONS = 100  # Slack's limit for a static select
+
+
+def open_modal(
+    *, now: datetime, private_metadata: dict[str, str], services: list[str] | None = None, title: str = "",
+    deploy_choices: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The open-incident form. With a catalog, the service is a select that reports each choice
+    (dispatch_action), so the form can offer "impact started at that deploy" (``deploy_choices``:
+    value, label) before it is submitted."""
     severity_options = [
         Option(value=s, text=PlainTextObject(text=f"{SEVERITY_EMOJI[s]} {s}"), description=PlainTextObject(text=SEVERITY_HINT[s]))
         for s in SEVERITIES
@@ -206,13 +239,7 @@ def open_modal(*, now: datetime, private_metadata: dict[str, str], title: str = 
                     initial_option=next(o for o in severity_options if o.value == DEFAULT_SEVERITY),
                 ),
             ),
-            InputBlock(
-                block_id="service",
-                label=PlainTextObject(text="Service"),
-                optional=True,
-                hint=PlainTextObject(text="The affected service, e.g. payments-api"),
-                element=PlainTextInputElement(action_id="service", max_length=80),
-            ),
+            service_input(services or []),
             InputBlock(
                 block_id="detection",
                 label=PlainTextObject(text="How was it detected?"),
@@ -228,9 +255,52 @@ def open_modal(*, now: datetime, private_metadata: dict[str, str], title: str = 
                 hint=PlainTextObject(text="When users were first affected; leave as is if that is now"),
                 element=DateTimePickerElement(action_id="started", initial_date_time=int(now.timestamp())),
             ),
+            *impact_choice(deploy_choices or []),
         ],
     )
     return view.to_dict()
+
+
+SERVICE_ACTION = "open_form_service"
+IMPACT_CHOICE_PICKER = "picker"
+
+
+def service_input(services: list[str]) -> InputBlock:
+    if services and len(services) <= MAX_SELECT_OPTIONS:
+        return InputBlock(
+            block_id="service",
+            label=PlainTextObject(text="Service"),
+            optional=True,
+            dispatch_action=True,
+            hint=PlainTextObject(text="From the service catalog; deploys just before the impact are shown"),
+            element=StaticSelectElement(
+                action_id=SERVICE_ACTION,
+                placeholder=PlainTextObject(text="Pick the affected service"),
+                options=[Option(value=name, text=PlainTextObject(text=_clip(name, 75))) for name in services],
+            ),
+        )
+    return InputBlock(
+        block_id="service",
+        label=PlainTextObject(text="Service"),
+        optional=True,
+        hint=PlainTextObject(text="The affected service, e.g. payments-api"),
+        element=PlainTextInputElement(action_id="service", max_length=80),
+    )
+
+
+def impact_choice(deploy_choices: list[tuple[str, str]]) -> list[InputBlock]:
+    """One click to say the impact began with a recent deploy instead of the time picked above."""
+    if not deploy_choices:
+        return []
+    options = [Option(value=IMPACT_CHOICE_PICKER, text=PlainTextObject(text="At the time picked above"))]
+    options += [Option(value=value, text=PlainTextObject(text=_clip(label, 75))) for value, label in deploy_choices[:9]]
+    return [
+        InputBlock(
+            block_id="impact_choice",
+            label=PlainTextObject(text="Impact started at a recent deploy?"),
+            element=RadioButtonsElement(action_id="impact_choice", options=options, initial_option=options[0]),
+        )
+    ]
 
 
 def within_message_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

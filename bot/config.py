@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.tiers import parse_span
 from storage.db import DatabaseURLError, async_database_url
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
@@ -27,8 +29,14 @@ SETTING_HELP = {
     "INCIDENT_CONFIG": "the path of the team's YAML config file (default runbooks/config.yml)",
     "DORA_REPORT_YEAR": "the year of the DORA report whose time-to-restore bands to use, e.g. 2023",
     "POSTMORTEM_TEMPLATE": "the path of a Jinja2 Markdown template for postmortem drafts",
+    "SERVICE_CATALOG": "the path of the service catalog YAML file (default runbooks/catalog.yml)",
+    "RUNBOOKS_DIR": "the folder of runbook Markdown files (default runbooks)",
     "HOST": "the address to listen on, such as 0.0.0.0 (all) or 127.0.0.1",
+    "DEPLOY_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
+    "deploy pipelines send to POST /hooks/deploys; leave it unset to turn the webhook off",
+    "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
 }
+MIN_WEBHOOK_SECRET = 16
 
 
 class ConfigError(Exception):
@@ -63,6 +71,10 @@ class Settings(DatabaseSettings):
     incident_config: Path | None = Field(default=None, alias="INCIDENT_CONFIG")
     dora_report_year: int = Field(default=2023, alias="DORA_REPORT_YEAR")
     postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
+    service_catalog: Path | None = Field(default=None, alias="SERVICE_CATALOG")
+    runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
+    deploy_webhook_secret: str | None = Field(default=None, alias="DEPLOY_WEBHOOK_SECRET", repr=False)
+    deploy_window: timedelta = Field(default=timedelta(hours=2), alias="DEPLOY_WINDOW")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -80,7 +92,9 @@ class Settings(DatabaseSettings):
             raise ValueError("must be the hexadecimal signing secret")
         return value
 
-    @field_validator("slack_app_token", "announce_channel", "incident_config", "postmortem_template", mode="before")
+    @field_validator(
+        "slack_app_token", "announce_channel", "incident_config", "postmortem_template", "service_catalog", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         if isinstance(value, str) and not value.strip():
@@ -127,6 +141,28 @@ class Settings(DatabaseSettings):
     def _template_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not Path(value).is_file():
             raise ValueError(f"{value} is not a file")
+        return value
+
+    @field_validator("deploy_webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        value = str(value).strip()
+        if len(value) < MIN_WEBHOOK_SECRET:
+            # Never echo the secret, not even in an error.
+            raise ValueError(f"{len(value)} characters; use at least {MIN_WEBHOOK_SECRET}")
+        return value
+
+    @field_validator("deploy_window", mode="before")
+    @classmethod
+    def _deploy_window(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return timedelta(hours=2)
+        if isinstance(value, str):
+            value = parse_span(value)
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            raise ValueError("must be longer than zero")
         return value
 
     @property

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import blocks, messages
+from bot.catalog import Catalog, require_known_service
 from bot.clock import Clock
+from bot.deploys import DeployMatch, Deploys
 from bot.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text, unescape_slack
 from bot.incidents import Incidents, parse_reference
 from bot.phases import Stamp
 from bot.records import IncidentRecord
 from bot.resolution import Resolutions
+from bot.runbook_room import RunbookRoom
 from bot.slack import SlackError, SlackGateway
 from bot.stamping import StampOutcome, Stamper, StampResult
 from bot.timefmt import human_duration, slack_time
@@ -40,7 +43,16 @@ class Flows:
         resolutions: Resolutions,
         slack: SlackGateway,
         clock: Clock,
+        *,
+        catalog: Catalog,
+        deploys: Deploys,
+        deploy_window: timedelta,
+        runbook_room: RunbookRoom,
     ) -> None:
+        self._catalog = catalog
+        self._deploys = deploys
+        self._deploy_window = deploy_window
+        self._runbook_room = runbook_room
         self._incidents = incidents
         self._war_rooms = war_rooms
         self._stamper = stamper
@@ -61,7 +73,8 @@ class Flows:
     async def show_open_form(self, requester: Requester, trigger_id: str) -> None:
         metadata = {"channel_id": requester.channel_id or "", "response_url": requester.response_url or ""}
         try:
-            await self._slack.open_view(trigger_id, blocks.open_modal(now=self._clock(), private_metadata=metadata))
+            form = blocks.open_modal(now=self._clock(), private_metadata=metadata, services=self._catalog.names())
+            await self._slack.open_view(trigger_id, form)
         except SlackError as error:
             await self.tell(requester, f"Could not open the form: {error}. You can also type `/incident open <title>`.")
 
@@ -80,6 +93,7 @@ class Flows:
                 return
         try:
             request = parse_open_text(text, now=now, user_tz=user_tz)
+            require_known_service(self._catalog, request.service)
         except CommandTextError as error:
             await self.tell(requester, str(error))
             return
@@ -92,7 +106,10 @@ class Flows:
         if not recorded.created:
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
-        report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id], new=recorded.record)
+        matches = await self._correlate(recorded.record)
+        report = await self._war_rooms.set_up(
+            recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches
+        )
         reference = recorded.record.reference
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
@@ -100,6 +117,13 @@ class Flows:
             assert report.channel_id
             await self.tell(requester, messages.opened(reference, report.channel_id))
         return recorded.record
+
+    async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
+        """Deploys to the service and what it depends on, in the window before impact began."""
+        if incident.service is None:
+            return None
+        services = [incident.service, *self._catalog.upstream_of(incident.service)]
+        return await self._deploys.correlate(incident.id, services, incident.started_at, self._deploy_window)
 
     async def resolve_reference(self, requester: Requester, argument: str) -> IncidentRecord | None:
         """The incident named in ``argument``, or the war room's own when it is empty; tells the

@@ -31,3 +31,15 @@ class IncidentRecord:
     @property
     def started_at(self) -> datetime:
         return self.timeline.started_at
+
+
+@dataclass(frozen=True)
+class WarRoomContext:
+    """What the control message shows beside the incident: the service's neighbours and the
+    deploys that landed shortly before the impact (each already rendered as one mrkdwn line)."""
+
+    team: str | None = None
+    upstream: tuple[str, ...] = ()
+    downstream: tuple[str, ...] = ()
+    deploy_lines: tuple[str, ...] = ()
+    deploy_window: str | None = None  # "2 h", None when no correlation was made

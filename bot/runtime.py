@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.background import BackgroundWork
+from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
+from bot.deploys import Deploys
 from bot.flows import Flows
 from bot.incidents import Incidents
 from bot.postmortem import TemplateProblem, load_template
 from bot.resolution import Resolutions
+from bot.runbook_room import RunbookRoom
+from bot.runbooks import RunbookError, load_runbooks
 from bot.slack import SlackGateway
 from bot.stamping import Stamper
 from bot.team_config import DEFAULT_PATH, TeamConfigError, load_tier_tables
@@ -30,23 +34,40 @@ class Runtime:
     war_rooms: WarRooms
     resolutions: Resolutions
     flows: Flows
+    catalog: Catalog
+    runbook_room: RunbookRoom
+    deploys: Deploys
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         """Raises ConfigError when the team config file or the postmortem template is wrong."""
         try:
+            catalog = load_catalog(
+                settings.service_catalog or settings.runbooks_dir / "catalog.yml",
+                required=settings.service_catalog is not None,
+            )
+            runbooks = load_runbooks(settings.runbooks_dir) if settings.runbooks_dir.is_dir() else []
             tiers = load_tier_tables(
                 settings.incident_config or DEFAULT_PATH,
                 dora_year=settings.dora_report_year,
                 required=settings.incident_config is not None,
             )
             template = load_template(settings.postmortem_template)
-        except (TeamConfigError, TemplateProblem) as problem:
+        except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None
         db = Database(settings.database_url)
         slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
         incidents = Incidents(db, clock)
-        war_rooms = WarRooms(db, slack, clock, announce_channel=settings.announce_channel)
+        runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
+        deploys = Deploys(db, clock)
+        war_rooms = WarRooms(
+            db, slack, clock,
+            announce_channel=settings.announce_channel,
+            catalog=catalog,
+            runbook_room=runbook_room,
+            deploys=deploys,
+            deploy_window=settings.deploy_window,
+        )
         resolutions = Resolutions(
             db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel
         )
@@ -59,7 +80,13 @@ class Runtime:
             incidents=incidents,
             war_rooms=war_rooms,
             resolutions=resolutions,
-            flows=Flows(incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock),
+            flows=Flows(
+                incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
+                catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
+            ),
+            catalog=catalog,
+            runbook_room=runbook_room,
+            deploys=deploys,
         )
 
     async def migrate(self) -> str:

@@ -11,14 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import timedelta
 from dataclasses import dataclass, field, replace
 
 from bot import blocks
 from bot.channel_names import war_room_name
+from bot.catalog import Catalog, Service
 from bot.clock import Clock
+from bot.deploys import DeployMatch, Deploys, deploy_line
 from bot.incidents import to_record
-from bot.records import IncidentRecord
+from bot.records import IncidentRecord, WarRoomContext
+from bot.runbook_room import RunbookRoom
+from bot.runbooks import Runbook
 from bot.slack import SlackError, SlackGateway
+from bot.timefmt import human_duration
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -32,6 +38,7 @@ class _Progress:
     incident: IncidentRecord
     pinned: bool
     announced: bool
+    bookmarked: bool
 
 
 @dataclass
@@ -42,18 +49,38 @@ class WarRoomReport:
 
 
 class WarRooms:
-    def __init__(self, db: Database, slack: SlackGateway, clock: Clock, *, announce_channel: str | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        slack: SlackGateway,
+        clock: Clock,
+        *,
+        announce_channel: str | None,
+        catalog: Catalog,
+        runbook_room: RunbookRoom,
+        deploys: Deploys,
+        deploy_window: timedelta,
+    ) -> None:
+        self._deploys = deploys
+        self._deploy_window = deploy_window
         self._db = db
         self._slack = slack
         self._clock = clock
         self._announce_channel = announce_channel
+        self._catalog = catalog
+        self._runbook_room = runbook_room
 
     async def _progress(self, incident_id: int) -> _Progress:
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"INC-{incident_id} does not exist")
-            return _Progress(to_record(row), pinned=row.control_pinned_at is not None, announced=row.announcement_ts is not None)
+            return _Progress(
+                to_record(row),
+                pinned=row.control_pinned_at is not None,
+                announced=row.announcement_ts is not None,
+                bookmarked=row.bookmarked_at is not None,
+            )
 
     async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
         now = self._clock()
@@ -68,14 +95,37 @@ class WarRooms:
         log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
         await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
 
-    async def set_up(self, incident_id: int, *, invitees: list[str], new: IncidentRecord | None = None) -> WarRoomReport:
+    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
+        """The service's neighbours and the deploys linked to the incident (``matches`` when the
+        caller just correlated them)."""
+        service = self._catalog.get(incident.service)
+        if service is None:
+            return WarRoomContext()
+        if matches is None:
+            matches = await self._deploys.for_incident(incident.id)
+        return WarRoomContext(
+            team=service.team,
+            upstream=tuple(self._catalog.upstream_of(service.name)),
+            downstream=tuple(service.downstream),
+            deploy_lines=tuple(deploy_line(m) for m in matches),
+            deploy_window=human_duration(self._deploy_window),
+        )
+
+    async def set_up(
+        self,
+        incident_id: int,
+        *,
+        invitees: list[str],
+        new: IncidentRecord | None = None,
+        deploys: list[DeployMatch] | None = None,
+    ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
 
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed and
         the control message goes out as soon as Slack confirms the channel.
         """
         report = WarRoomReport()
-        progress = _Progress(new, pinned=False, announced=False) if new else await self._progress(incident_id)
+        progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
         incident = progress.incident
         recording: Awaitable[None] | None = None
         if incident.channel_id is None:
@@ -97,14 +147,23 @@ class WarRooms:
             incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
 
+        context = await self.context(incident, deploys)
         steps: list[tuple[str, Awaitable[str | None]]] = [
-            ("post and pin the control message", self._control_message(incident, progress.pinned))
+            ("post and pin the control message", self._control_message(incident, context, progress.pinned))
         ]
         people = sorted(set(invitees) | {incident.commander})
         steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(incident, people)))
+        service = self._catalog.get(incident.service)
+        if service is not None:
+            steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(incident, service)))
+            if not progress.bookmarked and (service.dashboard or self._runbook_link(service)):
+                steps.append(("bookmark the dashboard and runbook", self._bookmark(incident, service)))
         steps.append(("set the channel topic", self._topic(incident)))
         if self._announce_channel and not progress.announced:
             steps.append((f"announce in <#{self._announce_channel}>", self._announce(incident)))
+        runbooks = self._runbook_room.candidates(incident.service)
+        if runbooks:
+            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(incident, runbooks[0])))
         works = [work for _, work in steps]
         results = await asyncio.gather(*([recording] if recording else []), *works, return_exceptions=True)
         if recording is not None:
@@ -137,13 +196,13 @@ class WarRooms:
         assert last_error is not None
         raise last_error
 
-    async def _control_message(self, incident: IncidentRecord, pinned: bool) -> str | None:
+    async def _control_message(self, incident: IncidentRecord, context: WarRoomContext, pinned: bool) -> str | None:
         assert incident.channel_id
         done: list[str] = []
         ts = incident.control_message_ts
         if ts is None:
             posted = await self._slack.post_message(
-                incident.channel_id, blocks.notification_text(incident), blocks=blocks.control_message(incident)
+                incident.channel_id, blocks.notification_text(incident), blocks=blocks.control_message(incident, context)
             )
             ts = posted.ts
             await self._record(incident.id, control_message_ts=ts)
@@ -158,6 +217,48 @@ class WarRooms:
         assert incident.channel_id
         await self._slack.invite(incident.channel_id, people)
         return "invited " + ", ".join(f"<@{u}>" for u in people)
+
+    async def _invite_service_people(self, incident: IncidentRecord, service: Service) -> str | None:
+        """Owners (IDs, or emails looked up) and the on-call group's members (by ID or handle)."""
+        assert incident.channel_id
+        people = set(service.owner_user_ids)
+        for email in service.owner_emails:
+            user_id = await self._slack.user_id_by_email(email)
+            if user_id:
+                people.add(user_id)
+            else:
+                log.warning("%s: no Slack user with the owner email %s", service.name, email)
+        group_id = service.oncall_group_id
+        if group_id is None and service.oncall_group_handle:
+            group_id = await self._slack.usergroup_id(service.oncall_group_handle)
+            if group_id is None:
+                raise SlackError("usergroups.list", "no_such_subteam", f"no user group @{service.oncall_group_handle}")
+        if group_id:
+            people.update(await self._slack.usergroup_members(group_id))
+        people -= {incident.commander}
+        if not people:
+            return None
+        await self._slack.invite(incident.channel_id, sorted(people))
+        return f"invited the {service.name} owners and on-call ({len(people)})"
+
+    def _runbook_link(self, service: Service) -> str | None:
+        if service.runbook_url:
+            return service.runbook_url
+        runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
+        return runbook.url if runbook else None
+
+    async def _bookmark(self, incident: IncidentRecord, service: Service) -> str:
+        assert incident.channel_id
+        if service.dashboard:
+            await self._slack.add_bookmark(incident.channel_id, f"{service.name} dashboard", service.dashboard)
+        if link := self._runbook_link(service):
+            await self._slack.add_bookmark(incident.channel_id, f"{service.name} runbook", link)
+        await self._record(incident.id, bookmarked_at=self._clock())
+        return "bookmarked the dashboard and runbook"
+
+    async def _post_runbook(self, incident: IncidentRecord, runbook: Runbook) -> str | None:
+        posted = await self._runbook_room.post(incident, runbook, by=None)
+        return f"posted the runbook {runbook.name}" if posted else None
 
     async def _topic(self, incident: IncidentRecord) -> str:
         assert incident.channel_id
@@ -182,6 +283,7 @@ class WarRooms:
         if incident.channel_id is None:
             return ["the incident has no war room yet"]
         steps: list[tuple[str, Awaitable[object]]] = []
+        context = await self.context(incident)
         if incident.control_message_ts:
             steps.append(
                 (
@@ -190,7 +292,7 @@ class WarRooms:
                         incident.channel_id,
                         incident.control_message_ts,
                         blocks.notification_text(incident),
-                        blocks=blocks.control_message(incident),
+                        blocks=blocks.control_message(incident, context),
                     ),
                 )
             )

@@ -7,14 +7,19 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
+from bot.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
 from bot.incidents import parse_reference
 from bot.runtime import Runtime
 from storage.db import Database
-from storage.migrate import upgrade_to_head
+from storage.migrate import current_revision, head_revision, upgrade_to_head
 
 log = logging.getLogger("incident_bot")
 
@@ -41,6 +46,29 @@ def _parser() -> argparse.ArgumentParser:
     postmortem = sub.add_parser("postmortem", help="print an incident's postmortem draft")
     postmortem.add_argument("incident", type=_incident_number, help="INC-42 or 42")
     postmortem.add_argument("--output", "-o", metavar="FILE", help="write the draft to FILE instead of printing it")
+    runbooks = sub.add_parser("runbooks", help="the runbooks and the service catalog (no Slack settings needed)")
+    runbooks_sub = runbooks.add_subparsers(dest="runbooks_command", required=True)
+    runbooks_check = runbooks_sub.add_parser(
+        "check", help="lint the runbooks and the service catalog; exit 1 on errors (warnings alone exit 0)"
+    )
+    runbooks_check.add_argument(
+        "--dir", default="runbooks", metavar="DIR", help="the runbooks folder (default: runbooks)"
+    )
+    runbooks_check.add_argument(
+        "--catalog", default=None, metavar="FILE", help="the service catalog (default: DIR/catalog.yml)"
+    )
+    deploy = sub.add_parser(
+        "deploy", help="record a deploy (a pipeline step; needs only DATABASE_URL and a migrated database)"
+    )
+    deploy.add_argument("service", help="the service deployed, e.g. payments-api")
+    deploy.add_argument("version", help="the version deployed, e.g. v1.42 or a commit SHA")
+    deploy.add_argument("--url", help="the commit or PR URL")
+    deploy.add_argument("--env", dest="environment", metavar="ENV", help="the environment (default: production)")
+    deploy.add_argument("--author", help="who deployed")
+    deploy.add_argument(
+        "--at", dest="time", metavar="ISO", help="when, ISO 8601 with a zone such as 2026-11-23T14:05Z (default: now)"
+    )
+    deploy.add_argument("--description", help="what changed")
     return parser
 
 
@@ -103,14 +131,64 @@ async def _postmortem(settings: Settings, number: int, output: str | None) -> in
     return 0
 
 
+def _runbooks_check(folder: str, catalog: str | None) -> int:
+    """Print one line per problem and a summary; needs no settings, Slack or database."""
+    from pathlib import Path
+
+    from bot.runbooks import check_report
+
+    catalog_path = Path(catalog) if catalog else Path(folder) / "catalog.yml"
+    report = check_report(Path(folder), catalog_path, catalog_required=catalog is not None)
+    for problem in report.problems:
+        print(problem)
+    print(report.summary())
+    return EXIT_FAILURE if report.errors else 0
+
+
+async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    fields = ("service", "version", "environment", "time", "author", "url", "description")
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    try:
+        deploy_in = parse_deploy(given, now=utc_now())
+    except ValidationError as error:
+        print(f"incident-bot: {validation_reason(error)}", file=sys.stderr)
+        return EXIT_CONFIG
+    # A pipeline step must not create or migrate the bot's database behind its back.
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        print(f"incident-bot: there is no database at {url.database}: run `incident-bot db upgrade` first", file=sys.stderr)
+        return EXIT_FAILURE
+    database = Database(settings.database_url)
+    try:
+        current, head = await current_revision(database), head_revision()
+        if current != head:
+            print(
+                f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): "
+                "run `incident-bot db upgrade` first",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        record, created = await Deploys(database, utc_now).record(deploy_in, source="cli")
+    finally:
+        await database.dispose()
+    if created:
+        print(f"recorded deploy #{record.id}: {deploy_summary(record)}")
+    else:
+        print(f"already recorded as #{record.id}: {deploy_summary(record)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "runbooks":
+        # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
+        return _runbooks_check(args.dir, args.catalog)
     try:
-        settings = load_settings(kind=DatabaseSettings if args.command == "db" else Settings)
+        settings = load_settings(kind=DatabaseSettings if args.command in ("db", "deploy") else Settings)
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    _configure_logging(getattr(settings, "log_level", "INFO"))
+    _configure_logging("WARNING" if args.command == "deploy" else getattr(settings, "log_level", "INFO"))
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -120,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_repair(settings, args.incident))
         elif args.command == "postmortem":
             return asyncio.run(_postmortem(settings, args.incident, args.output))
+        elif args.command == "deploy":
+            return asyncio.run(_deploy(settings, args))
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -30,7 +30,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             request = open_request_from_form(
                 title=submission.text_value("title"),
                 severity=submission.selected_value("severity"),
-                service=submission.text_value("service"),
+                service=submission.selected_value("service") or submission.text_value("service"),
                 detection=submission.selected_value("detection"),
                 started_epoch=submission.selected_date_time("started"),
                 now=runtime.clock(),

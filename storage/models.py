@@ -61,6 +61,7 @@ class Incident(Base):
     summary_announcement_ts: Mapped[str | None] = mapped_column(String(32))
     # None: not checked (no service); False: no deploy in the window before impact; True: found.
     deploy_found: Mapped[bool | None] = mapped_column(Boolean)
+    bookmarked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())

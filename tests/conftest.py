@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.runtime import Runtime
 from handlers.app import build_bolt_app
@@ -42,9 +43,29 @@ async def fake_slack():
         ("U_CAROL", "carol", "Asia/Tokyo"),
     ):
         fake.add_user(user_id, name, tz=tz)
+    seed_catalog_people(fake)
     yield fake
     assert fake.violations == [], f"calls that break Slack's published method descriptions: {fake.violations}"
     await fake.stop()
+
+
+def seed_catalog_people(fake: FakeSlack) -> None:
+    """The Slack users and user groups the shipped example catalog names, as a workspace has them."""
+    catalog = load_catalog(ROOT / "runbooks" / "catalog.yml", required=True)
+    for service in catalog.services.values():
+        for user_id in service.owner_user_ids:
+            if user_id not in fake.users:
+                fake.add_user(user_id, f"owner-{user_id.lower()}")
+        for number, email in enumerate(service.owner_emails):
+            if not any(u["profile"].get("email") == email for u in fake.users.values()):
+                fake.add_user(f"UEMAIL{len(fake.users):04d}", email.split("@")[0], email=email)
+        if service.oncall_group_id or service.oncall_group_handle:
+            group_id = service.oncall_group_id or f"S{service.oncall_group_handle.upper().replace('-', '')[:9]}"
+            if group_id not in fake.usergroups:
+                members = [f"UONCALL{group_id[-4:]}{n}" for n in range(2)]
+                for member in members:
+                    fake.add_user(member, member.lower())
+                fake.add_usergroup(group_id, service.oncall_group_handle or group_id.lower(), members)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +120,8 @@ def settings(fake_slack, database_url, announce_channel) -> Settings:
         SLACK_API_URL=fake_slack.base_url,
         DATABASE_URL=database_url,
         INCIDENT_ANNOUNCE_CHANNEL=announce_channel,
+        RUNBOOKS_DIR=str(ROOT / "runbooks"),
+        INCIDENT_CONFIG=str(ROOT / "runbooks" / "config.yml"),
     )
 
 

@@ -183,7 +183,10 @@ def open_form_values(
     return {
         "title": {"title": {"type": "plain_text_input", "value": title}},
         "severity": {"severity": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": severity}, "value": severity}}},
-        "service": {"service": {"type": "plain_text_input", "value": service}},
+        # With a service catalog the form's service is a select (bot/blocks.service_input).
+        "service": {"open_form_service": {"type": "static_select", "selected_option": (
+            {"text": {"type": "plain_text", "text": service}, "value": service} if service else None
+        )}},
         "detection": {"detection": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": detection}, "value": detection}}},
         "started": {"started": {"type": "datetimepicker", "selected_date_time": started}},
     }

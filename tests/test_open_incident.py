@@ -26,13 +26,13 @@ async def incident_count(bot) -> int:
 
 
 async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channel):
-    response = await bot.slack.command("open Checkout returns 500s sev:P1 service:payments started:-20m")
+    response = await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api started:-20m")
     assert response.status == 200
     await bot.settle()
 
     incident = await bot.incident(1)
     assert incident.title == "Checkout returns 500s"
-    assert (incident.severity, incident.service, incident.detection_method) == ("P1", "payments", "engineer")
+    assert (incident.severity, incident.service, incident.detection_method) == ("P1", "payments-api", "engineer")
     assert incident.commander == incident.opened_by == "U_ALICE"
     detect = incident.timeline.duration(Phase.DETECT)
     assert timedelta(minutes=19) < detect < timedelta(minutes=21)
@@ -46,7 +46,7 @@ async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channe
     action_ids = [e["action_id"] for b in control["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert action_ids == ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
     control_text = str(control["blocks"])
-    for fact in ("INC-1", "P1", "payments", "<@U_ALICE>", "Engineer", "Impact started", "Detected"):
+    for fact in ("INC-1", "P1", "payments-api", "<@U_ALICE>", "Engineer", "Impact started", "Detected"):
         assert fact in control_text
 
     announcement = fake_slack.channels[announce_channel].messages[-1]
@@ -57,7 +57,7 @@ async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channe
     assert reply["response_type"] == "ephemeral"
 
     events = await bot.timeline(1)
-    assert [e.kind for e in events] == ["opened", "war_room_created"]
+    assert [e.kind for e in events] == ["opened", "war_room_created", "runbook_attached"]
 
 
 async def test_control_message_is_posted_right_after_the_channel(bot, fake_slack):

@@ -41,7 +41,7 @@ async def clocked_bot(settings, fake_slack, clock):
     await running.stop()
 
 
-async def open_incident(bot, text: str = "Checkout returns 500s sev:P1 service:payments", user: str = "U_ALICE"):
+async def open_incident(bot, text: str = "Checkout returns 500s sev:P1 service:payments-api", user: str = "U_ALICE"):
     await bot.slack.command(f"open {text}", user=user)
     await bot.settle()
     incident = await bot.incident(1)
@@ -116,7 +116,7 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
         stored = await rows.postmortem(session, 1)
     assert stored.markdown == markdown and stored.file_id is not None
     kinds = [e.kind for e in await bot.timeline(1)]
-    assert kinds == ["opened", "war_room_created", "phase_stamped", "phase_stamped", "phase_stamped", "resolved", "postmortem_drafted"]
+    assert kinds == ["opened", "war_room_created", "runbook_attached", "phase_stamped", "phase_stamped", "phase_stamped", "resolved", "postmortem_drafted"]
 
 
 async def test_skipping_to_verified_fills_earlier_phases_as_implied(bot, fake_slack):

@@ -47,6 +47,7 @@ def upgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
         # None: not checked (no service); False: checked, no deploy in the window; True: found.
         batch.add_column(sa.Column("deploy_found", sa.Boolean(), nullable=True))
+        batch.add_column(sa.Column("bookmarked_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "runbook_posts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -68,6 +69,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("runbook_posts")
     with op.batch_alter_table("incidents") as batch:
+        batch.drop_column("bookmarked_at")
         batch.drop_column("deploy_found")
     op.drop_table("incident_deploys")
     op.drop_index("ix_deploys_service_deployed_at", table_name="deploys")

@@ -1,0 +1,894 @@
+"""Statistics over resolved incidents: the figures a manager reads, with how sure each one is.
+
+Every figure is in seconds and carries its count ``n``. Values are sorted: x[0] ≤ … ≤ x[n-1]
+(0-based) or x₍₁₎ ≤ … ≤ x₍ₙ₎ (1-based order statistics).
+
+    mean              Σx / n
+    median            x[(n-1)/2] for odd n; (x[n/2 - 1] + x[n/2]) / 2 for even n
+    percentile(q)     h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])
+                      (linear interpolation between order statistics: NumPy's default, R type 7)
+    p90, p95          percentile(0.90), percentile(0.95)
+    stdev             √(Σ(x - mean)² / (n - 1))      (sample stdev; none below 2 values)
+    median interval   (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) with the largest j such that
+                      coverage(j) = P(j ≤ B ≤ n - j) = Σ_{k=j}^{n-j} C(n, k) / 2ⁿ ≥ confidence,
+                      B ~ Binomial(n, ½) (the number of values below the true median).
+                      Distribution-free; none when even (x₍₁₎, x₍ₙ₎) falls short (n < 6 at 95%).
+
+Over a window's restored incidents (each phase runs from the previous stamp to its own):
+
+    phase share       Σ that phase's durations / Σ times to restore
+                      (a pooled ratio, not a mean of per-incident shares: long incidents weigh more,
+                      as they do in the downtime; the four shares add up to 1)
+    slowest phase     the phase with the largest Σ durations: where most restore time went
+                      (not the largest median: one 10-hour diagnosis matters more than
+                      many 2-minute ones); on a tie the earlier phase
+    longest share     the longest incident's time to restore / Σ times to restore
+    customer share    customer-reported incidents / incidents started in the window;
+                      a P1 warning when strictly more than 20% of P1s were customer-reported
+
+Pure: no Slack, no database, no NumPy. Only ``statistics``, ``math`` and ``random``.
+Nothing here is per person: no figure ranks or names a responder.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from enum import StrEnum
+from fractions import Fraction
+from functools import lru_cache
+
+from bot.phases import PHASES, Phase
+from bot.tiers import TierTables, classify
+
+UTC = timezone.utc
+DEFAULT_CONFIDENCE = 0.95
+
+SEVERITIES = ("P1", "P2", "P3", "P4")
+DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
+CUSTOMER_REPORT = "customer_report"
+# Segment keys that are not a value of the incident itself.
+NO_SERVICE = "(no service)"
+NO_TARGET = "(no target)"
+BUSINESS_HOURS = "business hours"
+OUT_OF_HOURS = "out of hours"
+# A P1 warning fires when the customer-reported share of P1s is strictly above this.
+P1_CUSTOMER_WARNING_ABOVE = Fraction(1, 5)
+# Relative reductions of the median tried by detectable_change: 5%, 10%, … 90%.
+EFFECT_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 19))
+# detectable_change refuses to resample from fewer restore times than this.
+MIN_RESAMPLE = 6
+
+
+def _aware(at: datetime, name: str) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _fraction(value: float) -> Fraction:
+    """The decimal the caller meant: 0.95 is 19/20, not the nearest binary float."""
+    return Fraction(str(value))
+
+
+# --------------------------------------------------------------------------------------------
+# One incident
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """One incident as the report layer hands it over. Times are timezone-aware (UTC).
+
+    Stamps must not go backwards: started ≤ detected ≤ diagnosed ≤ mitigated ≤ verified
+    (for those present). A missing stamp followed by a present one is implied at that later
+    stamp's time, exactly as the buttons do (``bot.phases.plan_stamp``): verified with no
+    diagnosed/mitigated gives diagnose = verified - detected, mitigate = verify = 0.
+    """
+
+    id: int
+    severity: str  # P1..P4
+    service: str | None
+    detection_method: str  # alert | customer_report | engineer | synthetic
+    started_at: datetime
+    detected_at: datetime
+    diagnosed_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    verified_at: datetime | None = None
+    deploy_linked: bool | None = None  # None: no deploy data yet
+
+    def __post_init__(self) -> None:
+        named = self._named_times()
+        for name, at in named:
+            if at is not None:
+                _aware(at, f"incident {self.id}: {name}")
+        present = [(name, at) for name, at in named if at is not None]
+        for (before, earlier), (after, later) in zip(present, present[1:]):
+            if later < earlier:
+                raise ValueError(
+                    f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})"
+                )
+
+    def _named_times(self) -> list[tuple[str, datetime | None]]:
+        return [
+            ("started_at", self.started_at),
+            ("detected_at", self.detected_at),
+            ("diagnosed_at", self.diagnosed_at),
+            ("mitigated_at", self.mitigated_at),
+            ("verified_at", self.verified_at),
+        ]
+
+    def _phase_ends(self) -> list[datetime | None]:
+        """The closing time of each phase; a missing stamp takes the next present stamp's time."""
+        ends: list[datetime | None] = [self.detected_at, self.diagnosed_at, self.mitigated_at, self.verified_at]
+        later: datetime | None = None
+        for index in reversed(range(len(ends))):
+            if ends[index] is None:
+                ends[index] = later
+            else:
+                later = ends[index]
+        return ends
+
+    @property
+    def restored(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def time_to_restore(self) -> timedelta | None:
+        """verified - started (t4 - t0); None while open."""
+        return self.verified_at - self.started_at if self.verified_at is not None else None
+
+    @property
+    def phase_durations(self) -> dict[Phase, timedelta]:
+        """Each closed phase: its closing stamp - the previous stamp (detect starts at impact, t0).
+
+        For a restored incident all four are present and add up to the time to restore.
+        """
+        out: dict[Phase, timedelta] = {}
+        start = self.started_at
+        for phase, end in zip(PHASES, self._phase_ends()):
+            if end is None:
+                break
+            out[phase] = end - start
+            start = end
+        return out
+
+    @property
+    def current_phase(self) -> Phase | None:
+        """The phase under way: the first one not yet closed. None once restored."""
+        closed = self.phase_durations
+        return next((p for p in PHASES if p not in closed), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Order statistics
+
+
+def _check_sorted(values: Sequence[float]) -> None:
+    if any(b < a for a, b in zip(values, values[1:])):
+        raise ValueError("values must be sorted in ascending order")
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics.
+
+        h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])      (0-based, sorted)
+
+    NumPy's default ("linear"), R's type 7. Like NumPy, the interpolation is done from the
+    nearer end (``b - (1-t)(b-a)`` when t ≥ ½) so the result never leaves [x[⌊h⌋], x[⌊h⌋+1]].
+    """
+    n = len(sorted_values)
+    if n == 0:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be between 0 and 1, not {q}")
+    _check_sorted(sorted_values)
+    h = (n - 1) * q
+    low = math.floor(h)
+    if low >= n - 1:
+        return float(sorted_values[-1])
+    a, b = float(sorted_values[low]), float(sorted_values[low + 1])
+    t = h - low
+    return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
+
+
+@lru_cache(maxsize=4096)
+def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, Fraction] | None:
+    """(j, exact coverage) for the median interval (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) of n values, or None.
+
+    j is the largest rank with coverage(j) = Σ_{k=j}^{n-j} C(n, k) / 2ⁿ ≥ confidence, computed as
+    1 - 2·Σ_{k<j} C(n, k) / 2ⁿ (the two tails are mirror images). coverage falls as j grows, so
+    the scan stops at the first j that falls short. None when j = 1 already falls short.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+    target = _fraction(confidence)
+    total = 1 << n
+    tail = 0  # Σ_{k<j} C(n, k)
+    term = 1  # C(n, j-1)
+    best: tuple[int, int] | None = None
+    for j in range(1, n // 2 + 1):
+        tail += term
+        term = term * (n - j + 1) // j
+        covered = total - 2 * tail
+        if covered * target.denominator < target.numerator * total:
+            break
+        best = (j, covered)
+    if best is None:
+        return None
+    return best[0], Fraction(best[1], total)
+
+
+def smallest_median_sample(confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """The fewest values with a median interval at this confidence (6 at 95%)."""
+    n = 1
+    while median_ranks(n, confidence) is None:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """A distribution-free interval for the median: (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎), 1-based ranks.
+
+    ``coverage`` is the probability actually achieved, P(j ≤ B ≤ n-j) with B ~ Binomial(n, ½):
+    at least the confidence asked for, usually more, since order statistics move in steps.
+    It holds for continuous data; ties only make the interval more conservative.
+    """
+
+    low: float
+    high: float
+    lower_rank: int  # j
+    upper_rank: int  # n + 1 - j
+    coverage: float
+    confidence: float
+
+    def as_tuple(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+def median_interval_detail(
+    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> MedianInterval | None:
+    """The median interval with its ranks and achieved coverage; None when n is too small."""
+    _check_sorted(sorted_values)
+    n = len(sorted_values)
+    ranks = median_ranks(n, confidence)
+    if ranks is None:
+        return None
+    j, coverage = ranks
+    return MedianInterval(
+        low=float(sorted_values[j - 1]),
+        high=float(sorted_values[n - j]),
+        lower_rank=j,
+        upper_rank=n + 1 - j,
+        coverage=float(coverage),
+        confidence=confidence,
+    )
+
+
+def median_interval(
+    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float] | None:
+    """(x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎): see ``median_ranks`` for j. None when n < 6 at 95%.
+
+    ``median_interval_detail`` gives the same interval with its ranks and achieved coverage.
+    """
+    detail = median_interval_detail(sorted_values, confidence)
+    return detail.as_tuple() if detail else None
+
+
+def intervals_overlap(first: tuple[float, float], second: tuple[float, float]) -> bool:
+    """Closed intervals overlap when each starts no later than the other ends (touching counts)."""
+    return first[0] <= second[1] and second[0] <= first[1]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A set of durations in seconds. ``stdev`` is the sample stdev (n - 1), None below 2 values;
+    ``median_ci`` is the distribution-free median interval, None below 6 values at 95%, with
+    ``median_ci_coverage`` the coverage it actually achieves."""
+
+    count: int
+    mean: float
+    median: float
+    p90: float
+    p95: float
+    minimum: float
+    maximum: float
+    stdev: float | None
+    median_ci: tuple[float, float] | None
+    median_ci_coverage: float | None = None
+
+
+def distribution(values: Iterable[float], confidence: float = DEFAULT_CONFIDENCE) -> Distribution | None:
+    """Summarize finite values (seconds); None for no values."""
+    xs = sorted(float(v) for v in values)
+    if not xs:
+        return None
+    if not all(math.isfinite(x) for x in xs):
+        raise ValueError("values must be finite")
+    interval = median_interval_detail(xs, confidence)
+    return Distribution(
+        count=len(xs),
+        mean=statistics.mean(xs),  # exact rational sum, rounded once
+        median=statistics.median(xs),
+        p90=percentile(xs, 0.90),
+        p95=percentile(xs, 0.95),
+        minimum=xs[0],
+        maximum=xs[-1],
+        stdev=statistics.stdev(xs) if len(xs) >= 2 else None,
+        median_ci=interval.as_tuple() if interval else None,
+        median_ci_coverage=interval.coverage if interval else None,
+    )
+
+
+@dataclass(frozen=True)
+class Figure:
+    """What a report shows for one measure: the distribution, and whether there are enough
+    incidents to read it (count ≥ min_count). Below that it is shown marked "too few", not hidden;
+    ``distribution`` is None only when there are no values at all."""
+
+    count: int
+    distribution: Distribution | None
+    enough: bool
+    min_count: int = 1
+
+
+def figure(values: Iterable[float], min_count: int, confidence: float = DEFAULT_CONFIDENCE) -> Figure:
+    dist = distribution(values, confidence)
+    count = dist.count if dist else 0
+    return Figure(count=count, distribution=dist, enough=count >= min_count, min_count=min_count)
+
+
+# --------------------------------------------------------------------------------------------
+# Window report
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Thresholds and the team's working hours.
+
+    Business hours: started_at, read in ``time_zone``, falls on one of ``business_days``
+    (Monday = 0) and business_start ≤ local time < business_end (no overnight windows).
+    """
+
+    min_count: int = 5
+    business_days: frozenset[int] = frozenset(range(5))
+    business_start: time = time(9, 0)
+    business_end: time = time(18, 0)
+    time_zone: tzinfo = UTC
+    confidence: float = DEFAULT_CONFIDENCE  # for every median interval
+
+    def __post_init__(self) -> None:
+        if self.min_count < 1:
+            raise ValueError("min_count must be at least 1")
+        if not self.business_days <= frozenset(range(7)):
+            raise ValueError("business_days are weekday numbers, Monday = 0 … Sunday = 6")
+        if self.business_start.tzinfo or self.business_end.tzinfo:
+            raise ValueError("business hours are local times without a zone; set time_zone")
+        if not self.business_start < self.business_end:
+            raise ValueError("business_start must be before business_end")
+        if not 0 < self.confidence < 1:
+            raise ValueError("confidence must be between 0 and 1")
+
+
+def in_business_hours(at: datetime, settings: ReportSettings) -> bool:
+    local = at.astimezone(settings.time_zone)
+    return local.weekday() in settings.business_days and settings.business_start <= local.time() < settings.business_end
+
+
+@dataclass(frozen=True)
+class Measures:
+    """The same set of figures for any group of restored incidents (a window or a segment).
+
+        phase_share[p]  = Σ durations of p / Σ times to restore   (None when that sum is 0)
+        slowest_phase   = the phase with the largest Σ durations (earlier on a tie; None if no time)
+    """
+
+    count: int
+    enough: bool  # count ≥ min_count: read slowest phase and shares only when True
+    time_to_restore: Figure
+    phases: Mapping[Phase, Figure]
+    phase_total_seconds: Mapping[Phase, float]
+    total_restore_seconds: float
+    phase_share: Mapping[Phase, float | None]
+    slowest_phase: Phase | None
+
+
+def measures(incidents: Sequence[IncidentFacts], settings: ReportSettings) -> Measures:
+    """Figures over restored incidents (open ones are refused: they have no time to restore)."""
+    restores: list[timedelta] = []
+    durations: list[dict[Phase, timedelta]] = []
+    for incident in incidents:
+        restore = incident.time_to_restore
+        if restore is None:
+            raise ValueError(f"incident {incident.id} is not restored")
+        restores.append(restore)
+        durations.append(incident.phase_durations)
+    total = sum(restores, timedelta())
+    phase_totals = {p: sum((d[p] for d in durations), timedelta()) for p in PHASES}
+    positive = total > timedelta(0)
+    n, min_count, confidence = len(restores), settings.min_count, settings.confidence
+    return Measures(
+        count=n,
+        enough=n >= min_count,
+        time_to_restore=figure((r.total_seconds() for r in restores), min_count, confidence),
+        phases={p: figure((d[p].total_seconds() for d in durations), min_count, confidence) for p in PHASES},
+        phase_total_seconds={p: phase_totals[p].total_seconds() for p in PHASES},
+        total_restore_seconds=total.total_seconds(),
+        # timedelta / timedelta divides whole microseconds: exact up to the final rounding.
+        phase_share={p: (phase_totals[p] / total if positive else None) for p in PHASES},
+        slowest_phase=(max(PHASES, key=lambda p: (phase_totals[p], -PHASES.index(p))) if positive else None),
+    )
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """An incident with no verified stamp: not in any figure, listed so it is never lost."""
+
+    id: int
+    severity: str
+    service: str | None
+    detection_method: str
+    started_at: datetime
+    age: timedelta  # now - started_at
+    current_phase: Phase
+
+
+@dataclass(frozen=True)
+class Share:
+    count: int
+    total: int
+    fraction: float | None  # count / total; None when total is 0
+
+
+def _share(count: int, total: int) -> Share:
+    return Share(count=count, total=total, fraction=count / total if total else None)
+
+
+@dataclass(frozen=True)
+class LongestIncident:
+    """The single longest restored incident: its share of Σ times to restore (None if that is 0)."""
+
+    id: int
+    time_to_restore: float  # seconds
+    share: float | None
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    """Counted incidents per band. Severity-target bands are read in each incident's own table
+    and pooled by band name; ``severity_target_by_severity`` keeps them apart. An incident whose
+    severity has no target table counts under NO_TARGET."""
+
+    dora_year: int
+    dora: Mapping[str, int]
+    severity_target: Mapping[str, int]
+    severity_target_by_severity: Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Time to restore over all counted incidents beside failed deployment recovery time
+    (the same measure over incidents linked to a deploy). With no deploy data at all
+    (every deploy_linked is None) the second is None and ``no_deploy_data`` is True rather
+    than a figure of zero incidents."""
+
+    time_to_restore: Figure
+    failed_deployment_recovery: Figure | None
+    no_deploy_data: bool
+    deploy_linked: int
+    not_deploy_linked: int
+    deploy_unknown: int
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Measures per key. Known keys are always present (empty ones with count 0, not enough):
+    every severity in the tier tables, every detection method, both business-hours keys."""
+
+    severity: Mapping[str, Measures]
+    service: Mapping[str, Measures]  # NO_SERVICE for incidents without one
+    detection_method: Mapping[str, Measures]
+    business_hours: Mapping[str, Measures]  # BUSINESS_HOURS / OUT_OF_HOURS, by started_at
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """What [since, until) says.
+
+    Counted: restored incidents with since ≤ started_at < until (restored by the time the
+    facts were read, even if after ``until``). Open incidents started before ``until`` (at any
+    time, even before ``since``) are listed apart with their age and counted in no figure.
+    The customer-reported shares are over every incident started in the window, open or not:
+    how an incident was detected is known as soon as it is opened.
+    """
+
+    since: datetime
+    until: datetime
+    now: datetime
+    settings: ReportSettings
+    incident_ids: tuple[int, ...]  # counted, by started_at
+    open_incidents: tuple[OpenIncident, ...]  # oldest first
+    overall: Measures
+    segments: Segments
+    customer_reported: Share
+    p1_customer_reported: Share
+    p1_customer_warning: bool  # more than 20% of P1s customer-reported
+    longest: LongestIncident | None
+    tiers: TierCounts
+    recovery: Recovery
+
+    @property
+    def count(self) -> int:
+        return self.overall.count
+
+    @property
+    def time_to_restore(self) -> Figure:
+        return self.overall.time_to_restore
+
+    @property
+    def phases(self) -> Mapping[Phase, Figure]:
+        return self.overall.phases
+
+    @property
+    def phase_share(self) -> Mapping[Phase, float | None]:
+        return self.overall.phase_share
+
+    @property
+    def slowest_phase(self) -> Phase | None:
+        return self.overall.slowest_phase
+
+    @property
+    def by_severity(self) -> Mapping[str, Measures]:
+        return self.segments.severity
+
+    @property
+    def slowest_phase_by_severity(self) -> dict[str, Phase | None]:
+        return {severity: m.slowest_phase for severity, m in self.segments.severity.items()}
+
+
+def _ordered_keys(present: Iterable[str], known: Sequence[str], last: Sequence[str] = ()) -> list[str]:
+    """Known keys in their order, then the others sorted, then ``last`` ones if present."""
+    present_set = set(present)
+    extra = sorted(present_set - set(known) - set(last))
+    return [*known, *extra, *[k for k in last if k in present_set]]
+
+
+def _segment(
+    incidents: Sequence[IncidentFacts], key: Callable[[IncidentFacts], str], keys: Sequence[str], settings: ReportSettings
+) -> dict[str, Measures]:
+    groups: dict[str, list[IncidentFacts]] = {k: [] for k in keys}
+    for incident in incidents:
+        groups[key(incident)].append(incident)
+    return {k: measures(groups[k], settings) for k in keys}
+
+
+def _tier_counts(incidents: Sequence[IncidentFacts], tiers: TierTables) -> TierCounts:
+    dora = {band.name: 0 for band in tiers.dora.bands}
+    by_severity: dict[str, dict[str, int]] = {
+        severity: {band.name: 0 for band in table.bands} for severity, table in tiers.severity.items()
+    }
+    pooled: dict[str, int] = {}
+    for table in tiers.severity.values():
+        for band in table.bands:
+            pooled.setdefault(band.name, 0)
+    for incident in incidents:
+        restore = incident.time_to_restore
+        assert restore is not None
+        if incident.severity in tiers.severity:
+            tiering = classify(tiers, incident.severity, restore)
+            dora[tiering.dora.name] += 1
+            by_severity[incident.severity][tiering.severity.name] += 1
+            pooled[tiering.severity.name] += 1
+        else:
+            dora[tiers.dora.tier(restore).name] += 1
+            pooled[NO_TARGET] = pooled.get(NO_TARGET, 0) + 1
+    return TierCounts(dora_year=tiers.dora_year, dora=dora, severity_target=pooled, severity_target_by_severity=by_severity)
+
+
+def _check_ids(incidents: Sequence[IncidentFacts]) -> None:
+    seen: set[int] = set()
+    for incident in incidents:
+        if incident.id in seen:
+            raise ValueError(f"incident {incident.id} appears twice")
+        seen.add(incident.id)
+
+
+def build_report(
+    incidents: Sequence[IncidentFacts],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tiers: TierTables,
+    settings: ReportSettings = ReportSettings(),
+) -> WindowReport:
+    """The window report for [since, until): see ``WindowReport`` for who counts where."""
+    for name, at in (("since", since), ("until", until), ("now", now)):
+        _aware(at, name)
+    if not since < until:
+        raise ValueError("since must be before until")
+    _check_ids(incidents)
+
+    by_start = sorted(incidents, key=lambda i: (i.started_at, i.id))
+    in_window = [i for i in by_start if since <= i.started_at < until]
+    counted = [i for i in in_window if i.restored]
+    open_incidents = tuple(
+        OpenIncident(
+            id=i.id,
+            severity=i.severity,
+            service=i.service,
+            detection_method=i.detection_method,
+            started_at=i.started_at,
+            age=now - i.started_at,
+            current_phase=i.current_phase or Phase.VERIFY,
+        )
+        for i in by_start
+        if not i.restored and i.started_at < until
+    )
+
+    severity_keys = _ordered_keys((i.severity for i in counted), [*tiers.severity] or list(SEVERITIES))
+    service_keys = _ordered_keys((i.service or NO_SERVICE for i in counted), (), last=(NO_SERVICE,))
+    method_keys = _ordered_keys((i.detection_method for i in counted), DETECTION_METHODS)
+    segments = Segments(
+        severity=_segment(counted, lambda i: i.severity, severity_keys, settings),
+        service=_segment(counted, lambda i: i.service or NO_SERVICE, service_keys, settings),
+        detection_method=_segment(counted, lambda i: i.detection_method, method_keys, settings),
+        business_hours=_segment(
+            counted,
+            lambda i: BUSINESS_HOURS if in_business_hours(i.started_at, settings) else OUT_OF_HOURS,
+            (BUSINESS_HOURS, OUT_OF_HOURS),
+            settings,
+        ),
+    )
+
+    p1s = [i for i in in_window if i.severity == "P1"]
+    p1_customer = sum(i.detection_method == CUSTOMER_REPORT for i in p1s)
+
+    longest: LongestIncident | None = None
+    if counted:
+        # max keeps the first of equals: on a tie, the earliest started.
+        top = max(counted, key=lambda i: i.time_to_restore or timedelta(0))
+        total = sum((i.time_to_restore or timedelta(0) for i in counted), timedelta())
+        top_restore = top.time_to_restore or timedelta(0)
+        longest = LongestIncident(
+            id=top.id,
+            time_to_restore=top_restore.total_seconds(),
+            share=top_restore / total if total > timedelta(0) else None,
+        )
+
+    overall = measures(counted, settings)
+    linked = [i for i in counted if i.deploy_linked is True]
+    no_deploy_data = all(i.deploy_linked is None for i in counted)
+    recovery = Recovery(
+        time_to_restore=overall.time_to_restore,
+        failed_deployment_recovery=None
+        if no_deploy_data
+        else figure(((i.time_to_restore or timedelta(0)).total_seconds() for i in linked), settings.min_count, settings.confidence),
+        no_deploy_data=no_deploy_data,
+        deploy_linked=len(linked),
+        not_deploy_linked=sum(i.deploy_linked is False for i in counted),
+        deploy_unknown=sum(i.deploy_linked is None for i in counted),
+    )
+
+    return WindowReport(
+        since=since,
+        until=until,
+        now=now,
+        settings=settings,
+        incident_ids=tuple(i.id for i in counted),
+        open_incidents=open_incidents,
+        overall=overall,
+        segments=segments,
+        customer_reported=_share(sum(i.detection_method == CUSTOMER_REPORT for i in in_window), len(in_window)),
+        p1_customer_reported=_share(p1_customer, len(p1s)),
+        p1_customer_warning=bool(p1s) and Fraction(p1_customer, len(p1s)) > P1_CUSTOMER_WARNING_ABOVE,
+        longest=longest,
+        tiers=_tier_counts(counted, tiers),
+        recovery=recovery,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Weekly trend
+
+
+class Verdict(StrEnum):
+    BETTER = "better"
+    WORSE = "worse"
+    NO_CLEAR_CHANGE = "no clear change"
+
+
+class VerdictReason(StrEnum):
+    TOO_FEW = "too few incidents"  # a week below min_count
+    NO_INTERVAL = "no median interval"  # enough for min_count but too few for an interval
+    OVERLAP = "intervals overlap"
+    SEPARATE = "intervals do not overlap"
+
+
+def judge(previous: tuple[float, float], current: tuple[float, float]) -> Verdict:
+    """Median intervals of two periods: BETTER when the current one lies wholly below the previous
+    one (faster restores), WORSE when wholly above, otherwise NO_CLEAR_CHANGE."""
+    if intervals_overlap(previous, current):
+        return Verdict.NO_CLEAR_CHANGE
+    return Verdict.BETTER if current[1] < previous[0] else Verdict.WORSE
+
+
+@dataclass(frozen=True)
+class WeekFigure:
+    """One ISO week [start, end), Monday 00:00 UTC; restored incidents by started_at."""
+
+    start: datetime
+    end: datetime
+    iso_year: int
+    iso_week: int
+    count: int
+    median: float | None  # seconds
+    median_ci: tuple[float, float] | None
+    median_ci_coverage: float | None
+    enough: bool  # count ≥ min_count
+    open_count: int  # started this week, not restored: not in the median
+    complete: bool  # the week ended by ``now``
+
+    @property
+    def label(self) -> str:
+        return f"{self.iso_year}-W{self.iso_week:02d}"
+
+
+@dataclass(frozen=True)
+class WeekChange:
+    """Week over week: BETTER/WORSE only when both weeks have count ≥ min_count and their median
+    intervals exist and do not overlap; otherwise NO_CLEAR_CHANGE, with the reason."""
+
+    previous: str  # week labels
+    current: str
+    verdict: Verdict
+    reason: VerdictReason
+
+
+def compare_weeks(previous: WeekFigure, current: WeekFigure) -> WeekChange:
+    def change(verdict: Verdict, reason: VerdictReason) -> WeekChange:
+        return WeekChange(previous=previous.label, current=current.label, verdict=verdict, reason=reason)
+
+    if not (previous.enough and current.enough):
+        return change(Verdict.NO_CLEAR_CHANGE, VerdictReason.TOO_FEW)
+    if previous.median_ci is None or current.median_ci is None:
+        return change(Verdict.NO_CLEAR_CHANGE, VerdictReason.NO_INTERVAL)
+    verdict = judge(previous.median_ci, current.median_ci)
+    reason = VerdictReason.OVERLAP if verdict is Verdict.NO_CLEAR_CHANGE else VerdictReason.SEPARATE
+    return change(verdict, reason)
+
+
+@dataclass(frozen=True)
+class Trend:
+    since: datetime  # Monday 00:00 UTC of the first week
+    until: datetime  # end of the week containing ``now``
+    weeks: tuple[WeekFigure, ...]  # oldest first
+    changes: tuple[WeekChange, ...]  # one per consecutive pair
+    overall: Figure  # time to restore pooled over all the weeks: its median and median interval
+
+
+def week_start(at: datetime) -> datetime:
+    """Monday 00:00 UTC of the ISO week containing ``at``."""
+    utc = at.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC) - timedelta(days=utc.weekday())
+
+
+def weekly_trend(
+    incidents: Sequence[IncidentFacts], *, now: datetime, weeks: int = 12, settings: ReportSettings = ReportSettings()
+) -> Trend:
+    """The last ``weeks`` ISO weeks ending with the one containing ``now`` (which is still
+    running: its incidents still open are in ``open_count``, not its median)."""
+    _aware(now, "now")
+    if weeks < 1:
+        raise ValueError("weeks must be at least 1")
+    _check_ids(incidents)
+    last = week_start(now)
+    starts = [last - timedelta(weeks=weeks - 1 - k) for k in range(weeks)]
+    since, until = starts[0], last + timedelta(weeks=1)
+    restores: list[list[float]] = [[] for _ in starts]
+    open_counts = [0] * weeks
+    for incident in incidents:
+        if not since <= incident.started_at < until:
+            continue
+        index = (incident.started_at - since) // timedelta(weeks=1)
+        restore = incident.time_to_restore
+        if restore is None:
+            open_counts[index] += 1
+        else:
+            restores[index].append(restore.total_seconds())
+
+    figures = []
+    for start, values, open_count in zip(starts, restores, open_counts):
+        dist = distribution(values, settings.confidence)
+        iso = start.isocalendar()
+        figures.append(
+            WeekFigure(
+                start=start,
+                end=start + timedelta(weeks=1),
+                iso_year=iso.year,
+                iso_week=iso.week,
+                count=len(values),
+                median=dist.median if dist else None,
+                median_ci=dist.median_ci if dist else None,
+                median_ci_coverage=dist.median_ci_coverage if dist else None,
+                enough=len(values) >= settings.min_count,
+                open_count=open_count,
+                complete=start + timedelta(weeks=1) <= now,
+            )
+        )
+    return Trend(
+        since=since,
+        until=until,
+        weeks=tuple(figures),
+        changes=tuple(compare_weeks(a, b) for a, b in zip(figures, figures[1:])),
+        overall=figure((v for values in restores for v in values), settings.min_count, settings.confidence),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Detectable change
+
+
+def detectable_change(
+    restore_seconds: Sequence[float],
+    *,
+    per_week: int,
+    seed: int = 1234,
+    trials: int = 400,
+    power: float = 0.8,
+    settings: ReportSettings = ReportSettings(),
+    grid: Sequence[float] = EFFECT_GRID,
+) -> float | None:
+    """The smallest relative drop in the median (0.35 = 35%) that the week-over-week rule would
+    call "better" with probability ≥ power, at ``per_week`` incidents a week.
+
+    Estimated by seeded resampling of the team's own restore times, random.Random(seed):
+    ``trials`` times, draw two weeks of ``per_week`` values with replacement and take both
+    median intervals (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎). For an effect e the second week is multiplied by (1 - e),
+    which scales its interval by (1 - e) (order is kept). Detected when the rule says BETTER:
+    the scaled interval lies wholly below the first (a non-overlap the wrong way round is a
+    false alarm, not a detection). The same resampled pairs serve every effect on the grid
+    (common random numbers), so the power curve is smooth and each effect still rests on
+    ``trials`` independent pairs. Returns the first effect on the grid whose detection rate
+    reaches ``power``, or None when none does.
+
+    None as well when a week of ``per_week`` could never be judged (below min_count, or below
+    the smallest sample with a median interval: 6 at 95%) or when there are fewer than
+    MIN_RESAMPLE restore times to resample from.
+    """
+    data = [float(x) for x in restore_seconds]
+    if not all(math.isfinite(x) and x >= 0 for x in data):
+        raise ValueError("restore times must be finite and non-negative")
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    if not 0 < power <= 1:
+        raise ValueError("power must be in (0, 1]")
+    if any(not 0 < e < 1 for e in grid):
+        raise ValueError("effects must be between 0 and 1")
+    if per_week < settings.min_count or len(data) < MIN_RESAMPLE:
+        return None
+    ranks = median_ranks(per_week, settings.confidence)
+    if ranks is None:
+        return None
+    j = ranks[0]
+    low_index, high_index = j - 1, per_week - j
+    rng = random.Random(seed)
+    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    for _ in range(trials):
+        first = sorted(rng.choices(data, k=per_week))
+        second = sorted(rng.choices(data, k=per_week))
+        pairs.append(((first[low_index], first[high_index]), (second[low_index], second[high_index])))
+    needed = math.ceil(_fraction(power) * trials)
+    for effect in sorted(grid):
+        scale = 1 - effect
+        detected = sum(
+            judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs
+        )
+        if detected >= needed:
+            return effect
+    return None

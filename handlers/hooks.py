@@ -1,0 +1,129 @@
+"""Webhooks from other systems: ``POST /hooks/deploys`` records a deploy reported by a pipeline.
+
+Every answer is JSON: ``{"ok": true, "deploy_id": N, "duplicate": false}`` (201, new) or
+``... "duplicate": true}`` (200, stored before), else ``{"ok": false, "error": "<reason>"}``:
+
+======  ===========================================================================
+503     the webhook is off (DEPLOY_WEBHOOK_SECRET unset), or the database is down
+401     no secret, or the wrong one (``X-Incident-Bot-Secret`` or ``Authorization: Bearer``)
+415     the body is not declared as JSON
+413     the body is over 64 KiB
+400     the body is not JSON
+422     the JSON is not a valid deploy; the reason names each field and its right form
+======  ===========================================================================
+
+The checks run in that order, so a caller without the secret learns nothing about the rest, and
+nothing is written unless every check passed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.deploys import parse_deploy, validation_reason
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DEPLOYS_PATH = "/hooks/deploys"
+SECRET_HEADER = "X-Incident-Bot-Secret"
+MAX_BODY = 64 * 1024
+_CHUNK = 16 * 1024
+
+DISABLED = "deploy webhook disabled: set DEPLOY_WEBHOOK_SECRET"
+_HOW_TO_AUTHENTICATE = f"send the DEPLOY_WEBHOOK_SECRET in the header `{SECRET_HEADER}: <secret>` or `Authorization: Bearer <secret>`"
+NO_SECRET = f"no secret given: {_HOW_TO_AUTHENTICATE}"
+WRONG_SECRET = f"wrong secret: {_HOW_TO_AUTHENTICATE}"
+NOT_JSON_TYPE = "the body must be JSON: send the header `Content-Type: application/json`"
+TOO_LARGE = f"the body is larger than {MAX_BODY // 1024} KiB; a deploy is a small JSON object"
+DATABASE_DOWN = "the database is unavailable; nothing was recorded, try again"
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _refuse(status: int, reason: str, **headers: str) -> web.Response:
+    return web.json_response({"ok": False, "error": reason}, status=status, headers=headers or None)
+
+
+def presented_secret(request: web.Request) -> str | None:
+    """The secret in ``X-Incident-Bot-Secret``, else in ``Authorization: Bearer``; None when neither."""
+    header = request.headers.get(SECRET_HEADER)
+    if header is not None and header.strip():
+        return header.strip()
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def secret_matches(presented: str, expected: str) -> bool:
+    # Bytes, so that a non-ASCII header cannot make compare_digest raise; constant time either way.
+    return hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json"))
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than ``limit`` (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    while chunk := await request.content.read(_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _json_problem(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).splitlines()[0][:200]
+
+
+def deploy_webhook(runtime: Runtime) -> Handler:
+    async def record_deploy(request: web.Request) -> web.Response:
+        secret = runtime.settings.deploy_webhook_secret
+        if not secret:
+            return _refuse(503, DISABLED)
+        presented = presented_secret(request)
+        if presented is None:
+            return _refuse(401, NO_SECRET, **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
+        if not secret_matches(presented, secret):
+            log.warning("deploy webhook: wrong secret from %s", request.remote)
+            return _refuse(401, WRONG_SECRET, **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'})
+        if not _is_json(request.content_type):
+            return _refuse(415, NOT_JSON_TYPE)
+        body = await _read_at_most(request, MAX_BODY)
+        if body is None:
+            return _refuse(413, TOO_LARGE)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            return _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send an object such as "
+                           '{"service": "payments-api", "version": "v1.42"}')
+        try:
+            deploy_in = parse_deploy(data, now=runtime.clock())
+        except ValidationError as error:
+            return _refuse(422, validation_reason(error))
+        try:
+            record, created = await runtime.deploys.record(deploy_in, source="webhook")
+        except (SQLAlchemyError, OSError) as error:
+            log.error("deploy webhook: could not record %s %s: %s", deploy_in.service, deploy_in.version, error)
+            return _refuse(503, DATABASE_DOWN)
+        return web.json_response(
+            {"ok": True, "deploy_id": record.id, "duplicate": not created}, status=201 if created else 200
+        )
+
+    return record_deploy

@@ -1,0 +1,132 @@
+"""Queries on deploys and their links to incidents. Callers own the transaction (see Database.transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Deploy, IncidentDeploy
+
+_NEWEST_FIRST = (Deploy.deployed_at.desc(), Deploy.id.desc())
+
+
+async def find_same(session: AsyncSession, deploy: Deploy) -> Deploy | None:
+    """The stored deploy with the same identity (service, version, environment, deployed_at)."""
+    return await session.scalar(
+        select(Deploy).where(
+            Deploy.service == deploy.service,
+            Deploy.version == deploy.version,
+            Deploy.environment == deploy.environment,
+            Deploy.deployed_at == deploy.deployed_at,
+        )
+    )
+
+
+async def insert_once(session: AsyncSession, deploy: Deploy) -> tuple[Deploy, bool]:
+    """Store ``deploy`` unless the same deploy is stored; returns the stored row and whether this call added it.
+
+    Looking first keeps PostgreSQL's id sequence free of gaps from repeated webhooks. The unique
+    constraint decides a race: the loser's insert fails inside a SAVEPOINT, which is rolled back
+    alone (the caller's transaction goes on), and the winner's row is read back.
+    """
+    existing = await find_same(session, deploy)
+    if existing is not None:
+        return existing, False
+    try:
+        async with session.begin_nested():
+            session.add(deploy)
+            await session.flush()
+    except IntegrityError:
+        existing = await find_same(session, deploy)
+        if existing is None:  # some other constraint: not a duplicate, so not ours to hide
+            raise
+        return existing, False
+    return deploy, True
+
+
+async def get(session: AsyncSession, deploy_id: int) -> Deploy | None:
+    return await session.get(Deploy, deploy_id)
+
+
+async def in_window(
+    session: AsyncSession,
+    services: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    environment: str | None = None,
+) -> list[Deploy]:
+    """Deploys to any of ``services`` with start <= deployed_at <= end (both inclusive), newest first."""
+    if not services:
+        return []
+    query = select(Deploy).where(
+        Deploy.service.in_(sorted(set(services))),
+        Deploy.deployed_at >= start,
+        Deploy.deployed_at <= end,
+    )
+    if environment is not None:
+        query = query.where(Deploy.environment == environment)
+    return list(await session.scalars(query.order_by(*_NEWEST_FIRST)))
+
+
+async def recent(
+    session: AsyncSession,
+    service: str | None,
+    since: datetime,
+    *,
+    environment: str | None = None,
+    limit: int | None = None,
+) -> list[Deploy]:
+    """Deploys at or after ``since`` (of one service, or of all when None), newest first."""
+    query = select(Deploy).where(Deploy.deployed_at >= since)
+    if service is not None:
+        query = query.where(Deploy.service == service)
+    if environment is not None:
+        query = query.where(Deploy.environment == environment)
+    query = query.order_by(*_NEWEST_FIRST)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
+async def link_to_incident(
+    session: AsyncSession, incident_id: int, deploy_ids: Iterable[int], *, replace: bool = False
+) -> None:
+    """Link deploys to an incident; a link that exists already is left alone (idempotent, race-safe).
+
+    With ``replace`` the incident's links become exactly ``deploy_ids``: links to other deploys
+    are removed (a re-run of the correlation after the impact start changed).
+    """
+    ids = sorted(set(deploy_ids))
+    if replace:
+        stale = delete(IncidentDeploy).where(IncidentDeploy.incident_id == incident_id)
+        if ids:
+            stale = stale.where(IncidentDeploy.deploy_id.not_in(ids))
+        await session.execute(stale)
+    if not ids:
+        return
+    rows = [{"incident_id": incident_id, "deploy_id": deploy_id} for deploy_id in ids]
+    # ON CONFLICT DO NOTHING: a concurrent linker of the same pair is not an error on either backend.
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(IncidentDeploy).values(rows).on_conflict_do_nothing())
+
+
+async def for_incident(session: AsyncSession, incident_id: int) -> list[Deploy]:
+    """The deploys linked to an incident, newest first."""
+    query = (
+        select(Deploy)
+        .join(IncidentDeploy, IncidentDeploy.deploy_id == Deploy.id)
+        .where(IncidentDeploy.incident_id == incident_id)
+        .order_by(*_NEWEST_FIRST)
+    )
+    return list(await session.scalars(query))
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count(Deploy.id))) or 0)
