@@ -410,6 +410,11 @@ class Deploys:
             )
         return matches
 
+    async def get(self, deploy_id: int) -> DeployRecord | None:
+        async with self._db.transaction() as session:
+            row = await deploy_rows.get(session, deploy_id)
+            return to_record(row) if row else None
+
     async def for_incident(self, incident_id: int) -> list[DeployMatch]:
         """The deploys linked to an incident, newest first, timed against its impact start."""
         async with self._db.transaction() as session:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import blocks, messages
 from bot.catalog import Catalog, require_known_service
 from bot.clock import Clock
-from bot.deploys import DeployMatch, Deploys
+from bot.deploys import DeployMatch, Deploys, deploy_line, parse_deploy_text, parse_deploys_text
 from bot.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text, unescape_slack
 from bot.incidents import Incidents, parse_reference
 from bot.phases import Stamp
 from bot.records import IncidentRecord
 from bot.resolution import Resolutions
-from bot.runbook_room import RunbookRoom
+from bot.runbook_room import RunbookRoom, Toggle
 from bot.slack import SlackError, SlackGateway
 from bot.stamping import StampOutcome, Stamper, StampResult
-from bot.timefmt import human_duration, slack_time
+from bot.timefmt import human_duration, slack_time, utc_clock
 from bot.warroom import WarRoomReport, WarRooms
 
 log = logging.getLogger(__name__)
@@ -248,3 +249,86 @@ class Flows:
         if outcome.implied:
             line += f" (_{', '.join(s.value for s in outcome.implied)}_ implied at the same time)"
         return line
+
+    async def tick_runbook(self, requester: Requester, post_id: int, *, seen: set[int], now: set[int], at: datetime) -> None:
+        """A checklist box was ticked or unticked: record exactly what this person changed."""
+        toggles = [Toggle(i, True) for i in sorted(now - seen)] + [Toggle(i, False) for i in sorted(seen - now)]
+        incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        result = await self._runbook_room.tick(post_id, toggles, by=requester.user_id, at=at, incident=incident)
+        if result.runbook is None:
+            await self.tell(requester, messages.RUNBOOK_GONE)
+
+    async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: str, service: str) -> None:
+        """The form's service was chosen: offer its recent deploys as the impact start."""
+        services = [service, *self._catalog.upstream_of(service)]
+        recent = [d for s in services for d in await self._deploys.recent(s, self._deploy_window)]
+        recent.sort(key=lambda d: d.deployed_at, reverse=True)
+        now = self._clock()
+        choices = [
+            (f"deploy:{d.id}", f"{d.service} {d.version} · {human_duration(now - d.deployed_at)} ago ({utc_clock(d.deployed_at)})")
+            for d in recent
+            if d.deployed_at <= now
+        ]
+        data = json.loads(metadata or "{}") if metadata.startswith("{") else {}
+        form = blocks.open_modal(
+            now=now, private_metadata={k: str(v) for k, v in data.items()}, services=self._catalog.names(), deploy_choices=choices
+        )
+        try:
+            await self._slack.update_view(view_id, form, hash_=view_hash)
+        except SlackError as error:
+            # hash_conflict: the person changed the form meanwhile; the newer choice will update it.
+            log.info("form %s not updated: %s", view_id, error)
+
+    async def open_from_form(
+        self, requester: Requester, request: OpenRequest, *, request_key: str, impact_deploy_id: int | None
+    ) -> None:
+        """The submitted form; "impact started at that deploy" replaces the picked start time."""
+        if impact_deploy_id is not None:
+            deploy = await self._deploys.get(impact_deploy_id)
+            if deploy is None or deploy.deployed_at > request.detected_at:
+                await self.tell(requester, messages.DEPLOY_CHOICE_GONE)
+                return
+            request = replace(request, started_at=deploy.deployed_at)
+        await self.open_incident(requester, request, request_key=request_key)
+
+    async def attach_runbook(self, requester: Requester, name: str) -> None:
+        incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        if incident is None:
+            await self.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_RUNBOOK)
+            return
+        name = name.strip()
+        if not name:
+            candidates = self._runbook_room.candidates(incident.service)
+            await self.tell(requester, messages.runbook_list(incident.service, [r.name for r in candidates], [r.name for r in self._runbook_room.runbooks]))
+            return
+        runbook = self._runbook_room.find(name)
+        if runbook is None:
+            await self.tell(requester, messages.unknown_runbook(name, [r.name for r in self._runbook_room.runbooks]))
+            return
+        try:
+            posted = await self._runbook_room.post(incident, runbook, by=requester.user_id)
+        except SlackError as error:
+            await self.tell(requester, f"Could not post the runbook: {error}.")
+            return
+        if not posted:
+            await self.tell(requester, messages.runbook_already_posted(runbook.name, incident.reference))
+
+    async def record_deploy(self, requester: Requester, text: str) -> None:
+        try:
+            deploy_in = parse_deploy_text(text, now=self._clock(), author=f"<@{requester.user_id}>")
+            require_known_service(self._catalog, deploy_in.service)
+        except CommandTextError as error:
+            await self.tell(requester, str(error))
+            return
+        record, created = await self._deploys.record(deploy_in, "slack")
+        await self.tell(requester, messages.deploy_recorded(record.id, deploy_line(record), created))
+
+    async def list_deploys(self, requester: Requester, text: str) -> None:
+        try:
+            query = parse_deploys_text(text, default_within=self._deploy_window)
+            require_known_service(self._catalog, query.service)
+        except CommandTextError as error:
+            await self.tell(requester, str(error))
+            return
+        found = await self._deploys.recent(query.service, query.within)
+        await self.tell(requester, messages.deploy_list(query.service, human_duration(query.within), [deploy_line(d) for d in found]))

@@ -11,6 +11,9 @@ HELP = "\n".join(
         f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
         "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
         "• `/incident note <text>` — add a note to the timeline of this war room's incident",
+        "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
+        "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
+        "• `/incident deploys [service] [2h]` — recent deploys",
         "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
         "• `/incident help` — this list",
         "Phase buttons on the pinned control message stamp who and when. "
@@ -107,3 +110,44 @@ def noted(reference: str) -> str:
 
 def already_noted(reference: str) -> str:
     return f"That message is already on the {reference} timeline."
+
+
+RUNBOOK_GONE = "That runbook is no longer in the runbooks folder, so the tick was not recorded."
+
+DEPLOY_CHOICE_GONE = (
+    "The deploy chosen as the impact start is gone or lies after detection, so nothing was opened. "
+    "Run `/incident open` again and pick the start time."
+)
+NOT_IN_WAR_ROOM_FOR_RUNBOOK = "Runbooks attach to a war room: run `/incident runbook` inside the incident's channel."
+
+
+def runbook_list(service: str | None, candidates: list[str], every: list[str]) -> str:
+    if not every:
+        return "There are no runbooks yet: add Markdown files to the runbooks folder (see runbooks/README.md)."
+    lines = []
+    if candidates:
+        lines.append(f"Runbooks for *{service}*, best match first: " + ", ".join(f"`{n}`" for n in candidates))
+    lines.append("All runbooks: " + ", ".join(f"`{n}`" for n in every))
+    lines.append("Attach one with `/incident runbook <name>`.")
+    return "\n".join(lines)
+
+
+def unknown_runbook(name: str, every: list[str]) -> str:
+    known = ", ".join(f"`{n}`" for n in every) or "none yet"
+    return f"There is no runbook `{name}`. Runbooks: {known}."
+
+
+def runbook_already_posted(name: str, reference: str) -> str:
+    return f"The runbook `{name}` is already in the {reference} war room (see its message above)."
+
+
+def deploy_recorded(deploy_id: int, line: str, created: bool) -> str:
+    return f"Recorded deploy #{deploy_id}: {line}" if created else f"Already recorded as deploy #{deploy_id}: {line}"
+
+
+def deploy_list(service: str | None, within: str, lines: list[str]) -> str:
+    scope = f"to *{service}*" if service else ""
+    if not lines:
+        return f"No deploys {scope} in the last {within}.".replace("  ", " ")
+    head = f"Deploys {scope} in the last {within}, newest first:".replace("  ", " ")
+    return "\n".join([head, *(f"• {line}" for line in lines[:30])])

@@ -29,6 +29,15 @@ class TimelineEntry:
     text: str
 
 
+@dataclass(frozen=True)
+class Changes:
+    """Deploys found before the impact: ``checked`` is False when no service was named."""
+
+    checked: bool = False
+    window: str = ""
+    lines: tuple[str, ...] = ()
+
+
 class TemplateProblem(Exception):
     pass
 
@@ -73,6 +82,7 @@ def render_postmortem(
     *,
     generated_at: datetime,
     names: dict[str, str] | None = None,
+    changes: Changes | None = None,
 ) -> str:
     """``names`` maps Slack user IDs to display names; unknown IDs stay as <@ID> mentions."""
     names = names or {}
@@ -94,6 +104,7 @@ def render_postmortem(
             friction=[e for e in events if e.kind == "slack_step_failed"],
             people=people,
             generated_at=generated_at,
+            changes=changes or Changes(),
         )
     except jinja2.TemplateError as error:
         raise TemplateProblem(f"postmortem template: {error}") from None

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import timedelta
 
 import jinja2
 
 from bot.clock import Clock
 from bot.incidents import to_record
-from bot.postmortem import TimelineEntry, render_postmortem
+from bot.deploys import Deploys, deploy_line
+from bot.postmortem import Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from bot.summary import summarize, summary_blocks, summary_text
 from bot.tiers import TierTables
+from bot.timefmt import human_duration
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -36,7 +39,11 @@ class Resolutions:
         tiers: TierTables,
         template: jinja2.Template,
         announce_channel: str | None,
+        deploys: Deploys,
+        deploy_window: timedelta,
     ) -> None:
+        self._deploys = deploys
+        self._deploy_window = deploy_window
         self._db = db
         self._slack = slack
         self._clock = clock
@@ -68,7 +75,14 @@ class Resolutions:
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
         actors = {e.actor for e in events if e.actor} | {incident.commander}
         display = await self._names(actors) if names else {}
-        markdown = render_postmortem(self._template, incident, events, summary, generated_at=self._clock(), names=display)
+        changes = Changes(
+            checked=incident.service is not None,
+            window=human_duration(self._deploy_window),
+            lines=tuple(deploy_line(m, mrkdwn=False) for m in await self._deploys.for_incident(incident_id)),
+        )
+        markdown = render_postmortem(
+            self._template, incident, events, summary, generated_at=self._clock(), names=display, changes=changes
+        )
         return incident, markdown
 
     async def draft(self, incident_id: int) -> str:

@@ -69,7 +69,8 @@ class Runtime:
             deploy_window=settings.deploy_window,
         )
         resolutions = Resolutions(
-            db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel
+            db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel,
+            deploys=deploys, deploy_window=settings.deploy_window,
         )
         return cls(
             settings=settings,

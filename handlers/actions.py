@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import STAMP_ACTION_PREFIX
+from bot.blocks import SERVICE_ACTION, STAMP_ACTION_PREFIX
+from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, ticked_in_message
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
@@ -30,6 +31,42 @@ def click_time(action_ts: str | None, now: datetime) -> datetime:
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
+    @app.action(re.compile(f"^{CHECKLIST_ACTION_PREFIX}"))
+    async def runbook_checkbox(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+        except ValidationError as error:
+            log.warning("malformed checklist payload: %s", error)
+            return
+        post = parse_checklist_block_id(action.action.block_id)
+        if post is None:
+            return
+        # Slack sends the new selection, not the click: compare with what the clicker saw.
+        seen = ticked_in_message(action.message.blocks if action.message else [], action.action.block_id)
+        now = {int(o.value) for o in action.action.selected_options if o.value.isdigit()}
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        at = click_time(action.action.action_ts, runtime.clock())
+        work = runtime.flows.tick_runbook(requester, post[0], seen=seen, now=now, at=at)
+        run_after_ack(runtime, requester, work, name="runbook-tick")
+
+    @app.action(SERVICE_ACTION)
+    async def form_service_chosen(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+        except ValidationError as error:
+            log.warning("malformed form action: %s", error)
+            return
+        if action.view is None or action.action.selected_option is None:
+            return
+        requester = Requester(action.user.id)
+        work = runtime.flows.offer_deploy_start(
+            view_id=action.view.id, view_hash=action.view.hash, metadata=action.view.private_metadata,
+            service=action.action.selected_option.value,
+        )
+        run_after_ack(runtime, requester, work, name="form-service")
+
     @app.action(re.compile(f"^{STAMP_ACTION_PREFIX}"))
     async def phase_button(ack: AsyncAck, body: dict) -> None:
         await ack()

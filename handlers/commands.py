@@ -48,6 +48,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         elif subcommand == "note":
             await ack()
             run_after_ack(runtime, requester, flows.note(requester, argument), name="note")
+        elif subcommand == "runbook":
+            await ack()
+            run_after_ack(runtime, requester, flows.attach_runbook(requester, argument), name="runbook")
+        elif subcommand == "deploy":
+            await ack()
+            run_after_ack(runtime, requester, flows.record_deploy(requester, argument), name="deploy")
+        elif subcommand == "deploys":
+            await ack()
+            run_after_ack(runtime, requester, flows.list_deploys(requester, argument), name="deploys")
         elif subcommand == "repair":
             await ack()
             run_after_ack(runtime, requester, flows.repair(requester, argument), name="repair")

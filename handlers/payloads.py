@@ -74,10 +74,28 @@ class _Channel(_Payload):
     id: str
 
 
+class _Option(_Payload):
+    value: str
+
+
 class _Action(_Payload):
     action_id: str
+    block_id: str = ""
     value: str | None = None
     action_ts: str | None = None
+    selected_options: list[_Option] = Field(default_factory=list)
+    selected_option: _Option | None = None
+
+
+class _Message(_Payload):
+    ts: str | None = None
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class _ActionView(_Payload):
+    id: str
+    hash: str | None = None
+    private_metadata: str = ""
 
 
 class BlockAction(_Payload):
@@ -86,6 +104,8 @@ class BlockAction(_Payload):
     response_url: str | None = None
     container: _Container = Field(default_factory=_Container)
     channel: _Channel | None = None
+    message: _Message | None = None
+    view: _ActionView | None = None
     actions: list[_Action] = Field(min_length=1)
 
     @property

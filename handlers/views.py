@@ -45,5 +45,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         )
         # The view id is the same for every submission of one form: a double click on Submit
         # therefore opens one incident.
-        work = runtime.flows.open_incident(requester, request, request_key=f"view:{submission.view.id}")
+        choice = submission.selected_value("impact_choice") or ""
+        deploy_id = int(choice.removeprefix("deploy:")) if choice.startswith("deploy:") and choice[7:].isdigit() else None
+        work = runtime.flows.open_from_form(
+            requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
+        )
         run_after_ack(runtime, requester, work, name="open-form")

@@ -37,6 +37,7 @@ from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
 
 SECRET = "s3cret-for-the-deploy-hook-0123456789"
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)  # impact start in the correlation tests
+NOW = T0 + timedelta(minutes=20)  # the bot's clock in the database tests
 WINDOW = timedelta(hours=2)
 
 
@@ -313,7 +314,7 @@ async def db(database_url):
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(T0 + timedelta(minutes=20))
+    return FixedClock(NOW)
 
 
 @pytest.fixture
@@ -332,7 +333,7 @@ async def open_incident(db, clock, *, started_at: datetime = T0, key: str = "k1"
 
 async def add(deploys: Deploys, service: str, version: str, at: datetime, **more) -> DeployRecord:
     stored, created = await deploys.record(
-        parse_deploy({"service": service, "version": version, "time": at.isoformat(), **more}, now=deploys._clock()),
+        parse_deploy({"service": service, "version": version, "time": at.isoformat(), **more}, now=NOW),
         source="webhook",
     )
     assert created
