@@ -315,7 +315,11 @@ class Flows:
 
     async def record_deploy(self, requester: Requester, text: str) -> None:
         try:
-            deploy_in = parse_deploy_text(text, now=self._clock(), author=f"<@{requester.user_id}>")
+            author = await self._slack.display_name(requester.user_id)
+        except SlackError:
+            author = requester.user_id
+        try:
+            deploy_in = parse_deploy_text(text, now=self._clock(), author=author)
             require_known_service(self._catalog, deploy_in.service)
         except CommandTextError as error:
             await self.tell(requester, str(error))
