@@ -40,6 +40,7 @@ from bot.runtime import Runtime
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.migrate import upgrade_to_head
+from tests.conftest import seed_catalog_people
 from tests.fake_slack import FakeSlack, RecordedCall
 from tests.slack_requests import SignedSlack
 
@@ -142,7 +143,10 @@ async def start_bot(fake: FakeSlack, announce: str, database: Path) -> tuple[Run
         SLACK_API_URL=fake.base_url,
         DATABASE_URL=f"sqlite:///{database}",
         INCIDENT_ANNOUNCE_CHANNEL=announce,
+        RUNBOOKS_DIR=str(ROOT / "runbooks"),
     )
+    # The shipped example catalog's owners and on-call groups, so the war room's invites succeed.
+    seed_catalog_people(fake)
     runtime = Runtime.from_settings(settings)
     await upgrade_to_head(runtime.db)
     runner, port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
@@ -213,7 +217,7 @@ class Opener:
 
     def text(self) -> str:
         self.count += 1
-        return f"open Latency probe {self.count} sev:P2 service:checkout"
+        return f"open Latency probe {self.count} sev:P2 service:checkout-web"
 
 
 async def ack_round(

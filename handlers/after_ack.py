@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -14,10 +15,16 @@ from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# Bolt's asyncio runner looks for the ack every 10 ms (slack_bolt/listener/asyncio_runner.py) and
+# only then writes Slack's response. Work started at once competes with that write for the event
+# loop, so it waits one look longer: the ack leaves first, the war room starts 15 ms later.
+ACK_HEADSTART = 0.015
+
 
 def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
     async def guarded() -> None:
         try:
+            await asyncio.sleep(ACK_HEADSTART)
             await work
         except (OperationalError, DBAPIError, OSError, TimeoutError) as error:
             log.error("%s: database unavailable: %s", name, error)
