@@ -32,6 +32,8 @@ class Incident(Base):
         CheckConstraint(_in("status", STATUSES), name="ck_incidents_status"),
         CheckConstraint("started_at <= detected_at", name="ck_incidents_started_before_detected"),
         UniqueConstraint("request_key", name="uq_incidents_request_key"),
+        UniqueConstraint("imported_from", "external_id", name="uq_incidents_external"),
+        Index("ix_incidents_started_at", "started_at"),
         Index("ix_incidents_channel_id", "channel_id"),
         Index("ix_incidents_status", "status"),
     )
@@ -62,6 +64,9 @@ class Incident(Base):
     # None: not checked (no service); False: no deploy in the window before impact; True: found.
     deploy_found: Mapped[bool | None] = mapped_column(Boolean)
     bookmarked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set for incidents imported from another tool (bot/importing.py); they have no war room.
+    imported_from: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
