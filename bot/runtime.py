@@ -17,7 +17,8 @@ from bot.runbook_room import RunbookRoom
 from bot.runbooks import RunbookError, load_runbooks
 from bot.slack import SlackGateway
 from bot.stamping import Stamper
-from bot.team_config import DEFAULT_PATH, TeamConfigError, load_tier_tables
+from bot.reports import Reports
+from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.warroom import WarRooms
 from storage.db import Database
 from storage.migrate import upgrade_to_head
@@ -36,6 +37,8 @@ class Runtime:
     flows: Flows
     catalog: Catalog
     runbook_room: RunbookRoom
+    team: TeamConfig
+    reports: Reports
     deploys: Deploys
 
     @classmethod
@@ -47,11 +50,12 @@ class Runtime:
                 required=settings.service_catalog is not None,
             )
             runbooks = load_runbooks(settings.runbooks_dir) if settings.runbooks_dir.is_dir() else []
-            tiers = load_tier_tables(
+            team = load_team_config(
                 settings.incident_config or DEFAULT_PATH,
                 dora_year=settings.dora_report_year,
                 required=settings.incident_config is not None,
             )
+            tiers = team.tiers
             template = load_template(settings.postmortem_template)
         except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None
@@ -65,6 +69,8 @@ class Runtime:
             announce_channel=settings.announce_channel,
             catalog=catalog,
             runbook_room=runbook_room,
+            team=team,
+            reports=Reports(db, clock, tiers=tiers, settings=team.reports),
             deploys=deploys,
             deploy_window=settings.deploy_window,
         )
@@ -87,6 +93,8 @@ class Runtime:
             ),
             catalog=catalog,
             runbook_room=runbook_room,
+            team=team,
+            reports=Reports(db, clock, tiers=tiers, settings=team.reports),
             deploys=deploys,
         )
 

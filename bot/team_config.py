@@ -5,12 +5,17 @@ Validated with pydantic when the bot starts; every problem names the file and th
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.stats import ReportSettings
 from bot.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, table
 
 DEFAULT_PATH = Path("runbooks/config.yml")
@@ -31,10 +36,127 @@ class _Dora(BaseModel):
     bands: dict[int, dict[str, str | None]] = {}
 
 
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+def _clock_time(value: str) -> time:
+    try:
+        hours, minutes = str(value).split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a time of day; write it like 09:00") from None
+
+
+def _zone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not a time zone; use an IANA name like Europe/Berlin or UTC") from None
+
+
+def _weekday(value: str) -> int:
+    day = _WEEKDAYS.get(str(value).strip().lower()[:3])
+    if day is None:
+        raise ValueError(f"'{value}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun")
+    return day
+
+
+class _BusinessHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
+    start: str = "09:00"
+    end: str = "18:00"
+    time_zone: str = "UTC"
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        for day in value:
+            _weekday(day)
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _times(cls, value: str) -> str:
+        _clock_time(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+
+class _Reports(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_count: int = Field(default=5, ge=1, le=1000)
+    business_hours: _BusinessHours = _BusinessHours()
+
+
+class DigestChannel(BaseModel):
+    """One weekly digest: where it goes, what it covers, when (local time in ``time_zone``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channel: str
+    services: list[str] = []  # empty: every service
+    severities: list[str] = []  # empty: every severity
+    day: str = "mon"
+    time: str = "09:00"
+    time_zone: str = "UTC"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
+            raise ValueError(f"'{value}' is not a channel ID (like C0123456789)")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in SEVERITY_TARGETS]
+        if unknown:
+            raise ValueError(f"unknown severity {unknown}; use P1, P2, P3 or P4")
+        return value
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        _weekday(value)
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        _clock_time(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @property
+    def weekday(self) -> int:
+        return _weekday(self.day)
+
+    @property
+    def local_time(self) -> time:
+        return _clock_time(self.time)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.time_zone)
+
+
 class _TeamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dora: _Dora = _Dora()
     severity_targets: dict[str, dict[str, str | None]] = {}
+    reports: _Reports = _Reports()
+    digests: list[DigestChannel] = []
 
     @field_validator("severity_targets")
     @classmethod
@@ -45,9 +167,20 @@ class _TeamConfig(BaseModel):
         return value
 
 
+@dataclass(frozen=True)
+class TeamConfig:
+    tiers: TierTables
+    reports: ReportSettings
+    digests: tuple[DigestChannel, ...]
+
+
 def load_tier_tables(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, required: bool = False) -> TierTables:
-    """Built-in tables, overridden by the file's. A missing default file is fine; a missing
-    file that was named explicitly is an error."""
+    return load_team_config(path, dora_year=dora_year, required=required).tiers
+
+
+def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, required: bool = False) -> TeamConfig:
+    """Built-in tables and defaults, overridden by the file's. A missing default file is fine; a
+    missing file that was named explicitly is an error."""
     raw: dict[str, Any] = {}
     if path is not None and path.exists():
         try:
@@ -81,4 +214,19 @@ def load_tier_tables(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
             f"DORA_REPORT_YEAR={dora_year} has no band table; known years: {sorted(dora_tables)} "
             f"(add one under dora.bands in {path})"
         )
-    return TierTables(dora=dora_tables[dora_year], dora_year=dora_year, severity=severity)
+    hours = config.reports.business_hours
+    try:
+        report_settings = ReportSettings(
+            min_count=config.reports.min_count,
+            business_days=frozenset(_weekday(d) for d in hours.days),
+            business_start=_clock_time(hours.start),
+            business_end=_clock_time(hours.end),
+            time_zone=_zone(hours.time_zone),
+        )
+    except ValueError as error:
+        raise TeamConfigError(f"{path}: reports.business_hours: {error}") from None
+    return TeamConfig(
+        tiers=TierTables(dora=dora_tables[dora_year], dora_year=dora_year, severity=severity),
+        reports=report_settings,
+        digests=tuple(config.digests),
+    )

@@ -171,3 +171,25 @@ class RunbookPost(Base):
     checked: Mapped[list[int]] = mapped_column(JSON, default=list)
     attached_by: Mapped[str | None] = mapped_column(String(32))
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DigestRun(Base):
+    """One weekly digest for one channel: the unique key is the claim that makes it post once,
+    however many bot processes run and however often they restart."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (
+        UniqueConstraint("channel", "week", name="uq_digest_runs_channel_week"),
+        CheckConstraint("status IN ('posting', 'posted', 'failed')", name="ck_digest_runs_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    week: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)

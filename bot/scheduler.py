@@ -1,0 +1,107 @@
+"""The weekly digest scheduler inside ``incident-bot serve``.
+
+Each (channel, week) digest is claimed in the database before it is posted, so it goes out once
+however many bot processes run. A digest missed while the bot was down is posted when it comes
+back, within the same week. A failed post is retried after a pause, a few times, and logged; a
+post whose outcome is unknown (the process died while posting) is never retried, because
+posting twice is worse than asking a person to run ``incident-bot digest --post``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.clock import Clock
+from bot.slack import SlackError
+from bot.team_config import DigestChannel
+from storage import digest_runs
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+TICK_SECONDS = 60.0
+
+Publisher = Callable[[DigestChannel, str], Awaitable[str]]
+
+
+def iso_week_label(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def due_week(digest: DigestChannel, now: datetime) -> str | None:
+    """The week whose digest is due at ``now`` in this channel's zone (the week before the one we
+    are in), or None before this week's posting time."""
+    local = now.astimezone(digest.zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    due = datetime.combine(monday + timedelta(days=digest.weekday), digest.local_time, digest.zone)
+    if local < due:
+        return None
+    return iso_week_label(monday - timedelta(days=7))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    channel: str
+    week: str
+    result: str  # posted | failed | claimed elsewhere
+
+
+class DigestScheduler:
+    def __init__(self, db: Database, clock: Clock, digests: tuple[DigestChannel, ...], publish: Publisher) -> None:
+        self._db = db
+        self._clock = clock
+        self._digests = digests
+        self._publish = publish
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def run_once(self) -> list[RunOutcome]:
+        outcomes = []
+        for digest in self._digests:
+            week = due_week(digest, self._clock())
+            if week is None:
+                continue
+            if await self._claim(digest.channel, week):
+                outcomes.append(await self._post(digest, week))
+        return outcomes
+
+    async def _claim(self, channel: str, week: str) -> bool:
+        now = self._clock()
+        async with self._db.transaction() as session:
+            if await digest_runs.claim_first(session, channel, week, by=self.identity, at=now):
+                return True
+            return await digest_runs.claim_retry(
+                session, channel, week, by=self.identity, at=now, failed_before=now - RETRY_AFTER, max_attempts=MAX_ATTEMPTS
+            )
+
+    async def _post(self, digest: DigestChannel, week: str) -> RunOutcome:
+        try:
+            ts = await self._publish(digest, week)
+        except SlackError as error:
+            log.error("digest %s for %s failed: %s (retrying in %s)", week, digest.channel, error, RETRY_AFTER)
+            async with self._db.transaction() as session:
+                await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
+            return RunOutcome(digest.channel, week, "failed")
+        async with self._db.transaction() as session:
+            await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)
+        log.info("digest %s posted to %s", week, digest.channel)
+        return RunOutcome(digest.channel, week, "posted")
+
+    async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # a broken tick must not end the scheduler; it is logged and retried
+                log.exception("digest scheduler tick failed")
+            try:
+                await asyncio.wait_for(stop.wait(), tick)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,114 @@
+"""Weekly digests post once per channel and week, across processes, restarts and failures."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.scheduler import DigestScheduler, due_week
+from bot.slack import SlackError
+from bot.team_config import DigestChannel
+from storage.db import Database
+from storage.migrate import upgrade_to_head
+
+MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday of 2026-W48
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Publisher:
+    """Stands in for Slack: records each post and can fail the next ones."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []
+        self.failures = 0
+
+    async def __call__(self, digest: DigestChannel, week: str) -> str:
+        await asyncio.sleep(0.01)  # let two schedulers interleave
+        if self.failures:
+            self.failures -= 1
+            raise SlackError("chat.postMessage", "internal_error")
+        self.posts.append((digest.channel, week))
+        return f"{len(self.posts)}.0001"
+
+
+@pytest.fixture
+async def database(database_url):
+    db = Database(database_url)
+    await upgrade_to_head(db)
+    yield db
+    await db.dispose()
+
+
+DIGESTS = (
+    DigestChannel(channel="C0PAYMENTS"),
+    DigestChannel(channel="C0STOREFRONT", day="tue", time="10:30", time_zone="Europe/Berlin"),
+)
+
+
+def test_due_week_follows_the_channels_day_time_and_zone():
+    payments, storefront = DIGESTS
+    assert due_week(payments, MONDAY_0900 - timedelta(minutes=1)) is None
+    assert due_week(payments, MONDAY_0900) == "2026-W47"
+    assert due_week(payments, MONDAY_0900 + timedelta(days=6, hours=14)) == "2026-W47"  # Sunday night
+    # Tuesday 10:30 in Berlin is 09:30 UTC in November
+    assert due_week(storefront, datetime(2026, 11, 24, 9, 29, tzinfo=timezone.utc)) is None
+    assert due_week(storefront, datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)) == "2026-W47"
+    assert due_week(payments, datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)) == "2026-W53"
+
+
+async def test_two_processes_post_each_digest_once(database):
+    clock, publisher = Clock(MONDAY_0900 + timedelta(minutes=1)), Publisher()
+    first = DigestScheduler(database, clock, DIGESTS, publisher)
+    second = DigestScheduler(database, clock, DIGESTS, publisher)
+    await asyncio.gather(first.run_once(), second.run_once(), first.run_once(), second.run_once())
+    assert publisher.posts == [("C0PAYMENTS", "2026-W47")]
+    clock.now = datetime(2026, 11, 24, 9, 31, tzinfo=timezone.utc)
+    await asyncio.gather(first.run_once(), second.run_once())
+    assert publisher.posts == [("C0PAYMENTS", "2026-W47"), ("C0STOREFRONT", "2026-W47")]
+
+
+async def test_a_digest_missed_while_down_is_posted_later_that_week_not_the_next(database):
+    clock, publisher = Clock(MONDAY_0900 + timedelta(days=3)), Publisher()  # back on Thursday
+    await DigestScheduler(database, clock, DIGESTS[:1], publisher).run_once()
+    assert publisher.posts == [("C0PAYMENTS", "2026-W47")]
+    # a restart (a new scheduler, same database) posts nothing again
+    await DigestScheduler(database, clock, DIGESTS[:1], publisher).run_once()
+    assert len(publisher.posts) == 1
+    clock.now = MONDAY_0900 + timedelta(days=7)
+    await DigestScheduler(database, clock, DIGESTS[:1], publisher).run_once()
+    assert publisher.posts[-1] == ("C0PAYMENTS", "2026-W48")
+
+
+async def test_a_failed_post_is_retried_after_a_pause_and_never_posted_twice(database):
+    clock, publisher = Clock(MONDAY_0900), Publisher()
+    scheduler = DigestScheduler(database, clock, DIGESTS[:1], publisher)
+    publisher.failures = 1
+    assert [o.result for o in await scheduler.run_once()] == ["failed"]
+    clock.now += timedelta(minutes=2)
+    assert await scheduler.run_once() == []  # too soon to retry
+    clock.now += timedelta(minutes=4)
+    assert [o.result for o in await scheduler.run_once()] == ["posted"]
+    clock.now += timedelta(hours=1)
+    assert await scheduler.run_once() == []
+    assert publisher.posts == [("C0PAYMENTS", "2026-W47")]
+
+
+async def test_retries_stop_after_five_attempts(database):
+    clock, publisher = Clock(MONDAY_0900), Publisher()
+    scheduler = DigestScheduler(database, clock, DIGESTS[:1], publisher)
+    publisher.failures = 10
+    results = []
+    for _ in range(8):
+        results += [o.result for o in await scheduler.run_once()]
+        clock.now += timedelta(minutes=6)
+    assert results == ["failed"] * 5
+    assert publisher.posts == []
