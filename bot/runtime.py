@@ -69,8 +69,6 @@ class Runtime:
             announce_channel=settings.announce_channel,
             catalog=catalog,
             runbook_room=runbook_room,
-            team=team,
-            reports=Reports(db, clock, tiers=tiers, settings=team.reports),
             deploys=deploys,
             deploy_window=settings.deploy_window,
         )
