@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
+from bot.command_text import CommandTextError, parse_service, parse_severity
 from bot.stats import IncidentFacts, ReportSettings, Trend, WindowReport, build_report, week_start, weekly_trend
 from bot.tiers import TierTables
 from storage.db import Database
@@ -54,3 +57,41 @@ class Reports:
         since = week_start(now) - timedelta(weeks=TREND_WEEKS - 1)
         facts, _ = await self.facts(since, now, services=services, severities=severities)
         return weekly_trend(facts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    days: int
+    service: str | None
+    severity: str | None
+
+    @property
+    def label(self) -> str:
+        parts = [f"last {self.days} days"]
+        if self.service:
+            parts.append(f"service {self.service}")
+        if self.severity:
+            parts.append(self.severity)
+        return ", ".join(parts)
+
+
+STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1]"
+_PERIOD = re.compile(r"^(\d{1,3})d$")
+
+
+def parse_stats_text(text: str) -> StatsQuery:
+    """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days)."""
+    days, service, severity = 30, None, None
+    for word in text.split():
+        lowered = word.lower()
+        if period := _PERIOD.match(lowered):
+            days = int(period.group(1))
+            if not 1 <= days <= 365:
+                raise CommandTextError(f"`{word}`: look back between 1d and 365d. Usage: `{STATS_USAGE}`.")
+        elif lowered.startswith("service:"):
+            service = parse_service(word.split(":", 1)[1])
+        elif lowered.startswith(("sev:", "severity:")):
+            severity = parse_severity(word.split(":", 1)[1])
+        else:
+            raise CommandTextError(f"I can't read `{word}`. Usage: `{STATS_USAGE}`, e.g. `/incident stats 90d sev:P1`.")
+    return StatsQuery(days, service, severity)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from bot.clock import Clock
-from bot.slack import SlackError
+from bot.slack import SlackError, SlackGateway
 from bot.team_config import DigestChannel
 from storage import digest_runs
 from storage.db import Database
@@ -105,3 +105,26 @@ class DigestScheduler:
                 await asyncio.wait_for(stop.wait(), tick)
             except asyncio.TimeoutError:
                 pass
+
+
+async def digest_channel_problems(slack: SlackGateway, digests: tuple[DigestChannel, ...]) -> list[str]:
+    """Digest channels the bot could not post to, each with the fix, found at start rather than
+    on Monday morning."""
+    problems = []
+    for channel in sorted({d.channel for d in digests}):
+        try:
+            state = await slack.channel_state(channel)
+        except SlackError as error:
+            if error.code == "channel_not_found":
+                problems.append(
+                    f"digest channel {channel} is unknown or private without the bot: "
+                    "check the ID, or invite the bot with /invite @incident-bot"
+                )
+            else:
+                problems.append(f"digest channel {channel} could not be checked: {error}")
+            continue
+        if state.is_archived:
+            problems.append(f"digest channel {channel} (#{state.name}) is archived: unarchive it or pick another channel")
+        elif not state.is_member:
+            problems.append(f"digest channel {channel} (#{state.name}): the bot is not a member; invite the bot with /invite @incident-bot")
+    return problems

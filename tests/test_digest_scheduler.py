@@ -112,3 +112,21 @@ async def test_retries_stop_after_five_attempts(database):
         clock.now += timedelta(minutes=6)
     assert results == ["failed"] * 5
     assert publisher.posts == []
+
+
+async def test_digest_channels_the_bot_cannot_post_to_are_reported_with_the_fix(fake_slack):
+    from bot.scheduler import digest_channel_problems
+    from bot.slack import SlackGateway
+
+    ok = fake_slack.add_channel("payments-digest")
+    archived = fake_slack.add_channel("old-digest", is_archived=True)
+    outside = fake_slack.add_channel("storefront-digest", bot_is_member=False)
+    slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url)
+    problems = await digest_channel_problems(
+        slack, tuple(DigestChannel(channel=c) for c in (ok, archived, outside, "C0UNKNOWN1"))
+    )
+    assert sorted(problems) == sorted([
+        f"digest channel {archived} (#old-digest) is archived: unarchive it or pick another channel",
+        f"digest channel {outside} (#storefront-digest): the bot is not a member; invite the bot with /invite @incident-bot",
+        "digest channel C0UNKNOWN1 is unknown or private without the bot: check the ID, or invite the bot with /invite @incident-bot",
+    ])

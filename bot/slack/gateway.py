@@ -69,6 +69,15 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class ChannelState:
+    id: str
+    name: str
+    is_archived: bool
+    is_member: bool
+    is_private: bool
+
+
+@dataclass(frozen=True)
 class PostedMessage:
     channel: str
     ts: str
@@ -118,6 +127,13 @@ class SlackGateway:
     async def socket_mode_url(self, app_token: str) -> str:
         """A WebSocket URL for Socket Mode; asks once, so a refused app token is an error, not a retry loop."""
         return (await self._call("apps.connections.open", app_token=app_token))["url"]
+
+    async def channel_state(self, channel: str) -> ChannelState:
+        data = (await self._call("conversations.info", channel=channel))["channel"]
+        return ChannelState(
+            id=data["id"], name=data.get("name", ""), is_archived=bool(data.get("is_archived")),
+            is_member=bool(data.get("is_member")), is_private=bool(data.get("is_private")),
+        )
 
     async def bot_user_id(self) -> str:
         return (await self._call("auth.test"))["user_id"]
