@@ -49,6 +49,14 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(default="sqlite:///incidents.db", alias="DATABASE_URL")
+    # The team's rules (tiers, report thresholds, digests): reports read them without Slack.
+    incident_config: Path | None = Field(default=None, alias="INCIDENT_CONFIG")
+    dora_report_year: int = Field(default=2023, alias="DORA_REPORT_YEAR")
+
+    @field_validator("incident_config", mode="before")
+    @classmethod
+    def _blank_config_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod
@@ -68,8 +76,6 @@ class Settings(DatabaseSettings):
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="HOST")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
-    incident_config: Path | None = Field(default=None, alias="INCIDENT_CONFIG")
-    dora_report_year: int = Field(default=2023, alias="DORA_REPORT_YEAR")
     postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
     service_catalog: Path | None = Field(default=None, alias="SERVICE_CATALOG")
     runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
@@ -93,7 +99,7 @@ class Settings(DatabaseSettings):
         return value
 
     @field_validator(
-        "slack_app_token", "announce_channel", "incident_config", "postmortem_template", "service_catalog", mode="before"
+        "slack_app_token", "announce_channel", "postmortem_template", "service_catalog", mode="before"
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

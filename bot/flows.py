@@ -16,6 +16,8 @@ from bot.command_text import CommandTextError, OpenRequest, needs_user_timezone,
 from bot.incidents import Incidents, parse_reference
 from bot.phases import Stamp
 from bot.records import IncidentRecord
+from bot.reports import Reports, parse_stats_text
+from bot.stats_view import home_view, report_blocks
 from bot.resolution import Resolutions
 from bot.runbook_room import RunbookRoom, Toggle
 from bot.slack import SlackError, SlackGateway
@@ -49,7 +51,9 @@ class Flows:
         deploys: Deploys,
         deploy_window: timedelta,
         runbook_room: RunbookRoom,
+        reports: Reports,
     ) -> None:
+        self._reports = reports
         self._catalog = catalog
         self._deploys = deploys
         self._deploy_window = deploy_window
@@ -336,3 +340,30 @@ class Flows:
             return
         found = await self._deploys.recent(query.service, query.within)
         await self.tell(requester, messages.deploy_list(query.service, human_duration(query.within), [deploy_line(d) for d in found]))
+
+    async def stats(self, requester: Requester, text: str) -> None:
+        """``/incident stats``: the window's figures, only for the person who asked."""
+        try:
+            query = parse_stats_text(text)
+            require_known_service(self._catalog, query.service)
+        except CommandTextError as error:
+            await self.tell(requester, str(error))
+            return
+        now = self._clock()
+        services = [query.service] if query.service else None
+        severities = [query.severity] if query.severity else None
+        report, war_rooms = await self._reports.window(now - timedelta(days=query.days), now, services=services, severities=severities)
+        trend = await self._reports.trend(now=now, services=services, severities=severities)
+        title = f"MTTR · {query.label}"
+        await self.tell(requester, title, blocks_=report_blocks(report, trend, title=title, war_rooms=war_rooms))
+
+    async def publish_home(self, user_id: str) -> None:
+        """The App Home tab: open incidents with their phase and age, and the last 30 days."""
+        now = self._clock()
+        report, war_rooms = await self._reports.window(now - timedelta(days=30), now)
+        trend = await self._reports.trend(now=now)
+        view = home_view(report.open_incidents, report, war_rooms=war_rooms, trend=trend)
+        try:
+            await self._slack.publish_home(user_id, view)
+        except SlackError as error:
+            log.warning("App Home for %s not published: %s", user_id, error)

@@ -14,6 +14,7 @@ HELP = "\n".join(
         "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
         "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
         "• `/incident deploys [service] [2h]` — recent deploys",
+        "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
         "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
         "• `/incident help` — this list",
         "Phase buttons on the pinned control message stamp who and when. "

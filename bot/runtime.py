@@ -9,6 +9,7 @@ from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
 from bot.deploys import Deploys
+from bot.digest_publisher import DigestPublisher
 from bot.flows import Flows
 from bot.incidents import Incidents
 from bot.postmortem import TemplateProblem, load_template
@@ -39,6 +40,7 @@ class Runtime:
     runbook_room: RunbookRoom
     team: TeamConfig
     reports: Reports
+    digests: DigestPublisher
     deploys: Deploys
 
     @classmethod
@@ -64,6 +66,7 @@ class Runtime:
         incidents = Incidents(db, clock)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
+        reports = Reports(db, clock, tiers=tiers, settings=team.reports)
         war_rooms = WarRooms(
             db, slack, clock,
             announce_channel=settings.announce_channel,
@@ -88,11 +91,13 @@ class Runtime:
             flows=Flows(
                 incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
                 catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
+                reports=reports,
             ),
             catalog=catalog,
             runbook_room=runbook_room,
             team=team,
-            reports=Reports(db, clock, tiers=tiers, settings=team.reports),
+            reports=reports,
+            digests=DigestPublisher(db, clock, reports, slack),
             deploys=deploys,
         )
 

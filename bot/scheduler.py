@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from bot.clock import Clock
 from bot.slack import SlackError, SlackGateway
@@ -38,14 +38,16 @@ def iso_week_label(day: date) -> str:
 
 
 def due_week(digest: DigestChannel, now: datetime) -> str | None:
-    """The week whose digest is due at ``now`` in this channel's zone (the week before the one we
-    are in), or None before this week's posting time."""
+    """The week whose digest is due at ``now``, or None before this week's posting time (the
+    channel's day and time in its own zone). Reports count weeks in UTC, so the digest covers the
+    last UTC week complete when it falls due."""
     local = now.astimezone(digest.zone)
     monday = local.date() - timedelta(days=local.weekday())
     due = datetime.combine(monday + timedelta(days=digest.weekday), digest.local_time, digest.zone)
     if local < due:
         return None
-    return iso_week_label(monday - timedelta(days=7))
+    due_utc = due.astimezone(timezone.utc)
+    return iso_week_label(due_utc.date() - timedelta(days=due_utc.weekday() + 1))
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,9 @@ def figure_text(figure: Figure, confidence: float, *, percentiles: bool = True, 
 
 def share_text(share: Share, min_count: int, *, of: str = "incidents") -> str:
     """"25% (3 of 12 incidents, n=12)", or too few below min_count."""
-    if share.total < min_count or share.fraction is None:
+    if share.total == 0 or share.fraction is None:
+        return f"no {of} (n=0)"
+    if share.total < min_count:
         return too_few_text(share.total, min_count)
     return f"{percent(share.fraction)} ({share.count} of {share.total} {of}, n={share.total})"
 
@@ -356,7 +358,8 @@ def recovery_fields(report: WindowReport, style: TextStyle) -> tuple[str, str]:
     """Time to restore beside failed deployment recovery time (DORA's two recovery measures)."""
     recovery = report.recovery
     confidence = report.settings.confidence
-    left = f"{style.bold('Time to restore')}\n{figure_text(recovery.time_to_restore, confidence, percentiles=False, interval=False)}"
+    restore = figure_text(recovery.time_to_restore, confidence, percentiles=False, interval=False)
+    left = f"{style.bold('Time to restore')}\n{restore}"
     if recovery.no_deploy_data or recovery.failed_deployment_recovery is None:
         right_value = "no deploy data yet"
     else:
@@ -574,7 +577,10 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
     parts += [left.replace("\n", ": ", 1), right.replace("\n", ": ", 1).replace("\n", "; ")]
     if trend is not None:
         parts += trend_lines(trend, settings.min_count, confidence, style)
-    parts += ["", f"Open incidents ({len(report.open_incidents)}), in no figure until verified:" if report.open_incidents else "Open incidents: none"]
+    if report.open_incidents:
+        parts += ["", f"Open incidents ({len(report.open_incidents)}), in no figure until verified:"]
+    else:
+        parts += ["", "Open incidents: none"]
     parts += [f"  {open_incident_line(i, style)}" for i in report.open_incidents]
     return "\n".join(parts) + "\n"
 

@@ -1,7 +1,7 @@
 """The Bolt app: which listener each Slack request reaches.
 
 Slash commands -> handlers/commands.py · buttons -> handlers/actions.py · modals -> handlers/views.py
-· message shortcuts -> handlers/shortcuts.py
+· message shortcuts -> handlers/shortcuts.py · App Home and other events -> handlers/events.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime import Runtime
-from handlers import actions, commands, shortcuts, views
+from handlers import actions, commands, events, shortcuts, views
 
 
 def build_bolt_app(runtime: Runtime) -> AsyncApp:
@@ -25,4 +25,5 @@ def build_bolt_app(runtime: Runtime) -> AsyncApp:
     actions.register(app, runtime)
     views.register(app, runtime)
     shortcuts.register(app, runtime)
+    events.register(app, runtime)
     return app

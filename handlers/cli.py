@@ -16,9 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
 from bot.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
+from bot.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
 from bot.incidents import parse_reference
 from bot.runtime import Runtime
 from storage.db import Database
+from handlers import cli_reports
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 
 log = logging.getLogger("incident_bot")
@@ -69,7 +71,45 @@ def _parser() -> argparse.ArgumentParser:
         "--at", dest="time", metavar="ISO", help="when, ISO 8601 with a zone such as 2026-11-23T14:05Z (default: now)"
     )
     deploy.add_argument("--description", help="what changed")
+    importing = sub.add_parser(
+        "import", help="load past incidents from a file (needs only DATABASE_URL and a migrated database)"
+    )
+    importing.add_argument("file", metavar="FILE", help="the file to import")
+    importing.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="csv: the documented columns; json: what `export --format json` writes; "
+        "pagerduty: the JSON of PagerDuty's List incidents API",
+    )
+    importing.add_argument(
+        "--dry-run", action="store_true", help="validate the file and say what would be imported, writing nothing"
+    )
+    export = sub.add_parser(
+        "export", help="write every incident with its phase times (needs only DATABASE_URL)"
+    )
+    export.add_argument("--format", default="csv", choices=EXPORT_FORMATS, help="csv (default) or json")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument(
+        "--since", type=_bound(end=False), metavar="DATE",
+        help="only incidents whose impact started on or after DATE (2026-11-01, a UTC day, or ISO 8601 with a zone)",
+    )
+    export.add_argument(
+        "--until", type=_bound(end=True), metavar="DATE",
+        help="only incidents whose impact started before the end of DATE (a UTC day), or before an ISO 8601 time",
+    )
+    cli_reports.add_parsers(sub)
     return parser
+
+
+def _bound(*, end: bool):
+    def parse(text: str):
+        try:
+            return parse_bound(text, end=end)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
 
 
 def _configure_logging(level: str) -> None:
@@ -178,17 +218,109 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_PROBLEMS_SHOWN = 50
+
+
+async def _migrated_database(settings: DatabaseSettings) -> Database | None:
+    """The database, if it exists and is migrated; else None, having said why in one line."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        print(f"incident-bot: there is no database at {url.database}: run `incident-bot db upgrade` first", file=sys.stderr)
+        return None
+    database = Database(settings.database_url)
+    try:
+        current, head = await current_revision(database), head_revision()
+    except BaseException:
+        await database.dispose()
+        raise
+    if current != head:
+        await database.dispose()
+        print(
+            f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): "
+            "run `incident-bot db upgrade` first",
+            file=sys.stderr,
+        )
+        return None
+    return database
+
+
+async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    """Validate the whole file first (exit 2, nothing written), then import it in one transaction."""
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        print(f"incident-bot: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_CONFIG
+    parsed = parse_file(data, args.format, now=utc_now())
+    if parsed.problems:
+        count = len(parsed.problems)
+        print(
+            f"incident-bot: {args.file}: {count} problem{'s' if count > 1 else ''}; nothing was imported",
+            file=sys.stderr,
+        )
+        for problem in parsed.problems[:MAX_PROBLEMS_SHOWN]:
+            print(f"  {problem}", file=sys.stderr)
+        if count > MAX_PROBLEMS_SHOWN:
+            print(f"  … and {count - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+        return EXIT_CONFIG
+    database = await _migrated_database(settings)
+    if database is None:
+        return EXIT_FAILURE
+    try:
+        report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
+    finally:
+        await database.dispose()
+    for changed in report.changed:
+        print(f"skipped: {changed}")
+    print(report.summary())
+    return 0
+
+
+async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    if args.since and args.until and args.since >= args.until:
+        print("incident-bot: --since must be earlier than --until", file=sys.stderr)
+        return EXIT_CONFIG
+    database = await _migrated_database(settings)
+    if database is None:
+        return EXIT_FAILURE
+    try:
+        if not args.output:
+            count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
+            sys.stdout.flush()
+            print(f"exported {count} incident{'' if count == 1 else 's'}", file=sys.stderr)
+            return 0
+        # Written beside the target and renamed at the end: a failed export leaves no half file.
+        target = Path(args.output)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = await export_incidents(database, out, args.format, since=args.since, until=args.until)
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    finally:
+        await database.dispose()
+    print(f"exported {count} incident{'' if count == 1 else 's'} to {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "runbooks":
         # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
         return _runbooks_check(args.dir, args.catalog)
     try:
-        settings = load_settings(kind=DatabaseSettings if args.command in ("db", "deploy") else Settings)
+        if args.command in ("report", "digest"):
+            kind = cli_reports.settings_kind(args)
+        else:
+            kind = DatabaseSettings if args.command in ("db", "deploy", "import", "export") else Settings
+        settings = load_settings(kind=kind)
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    _configure_logging("WARNING" if args.command == "deploy" else getattr(settings, "log_level", "INFO"))
+    _configure_logging("WARNING" if args.command in ("deploy", "import", "export", "report", "digest") else getattr(settings, "log_level", "INFO"))
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -200,6 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_postmortem(settings, args.incident, args.output))
         elif args.command == "deploy":
             return asyncio.run(_deploy(settings, args))
+        elif args.command == "import":
+            return asyncio.run(_import(settings, args))
+        elif args.command == "export":
+            return asyncio.run(_export(settings, args))
+        elif args.command == "report":
+            return asyncio.run(cli_reports.run_report(settings, args))
+        elif args.command == "digest":
+            return asyncio.run(cli_reports.run_digest(settings, args))
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -57,6 +57,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         elif subcommand == "deploys":
             await ack()
             run_after_ack(runtime, requester, flows.list_deploys(requester, argument), name="deploys")
+        elif subcommand == "stats":
+            await ack()
+            run_after_ack(runtime, requester, flows.stats(requester, argument), name="stats")
         elif subcommand == "repair":
             await ack()
             run_after_ack(runtime, requester, flows.repair(requester, argument), name="repair")

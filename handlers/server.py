@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.config import SETTING_HELP, ConfigError, Settings
+from bot.scheduler import DigestScheduler, digest_channel_problems
 from bot.slack import SlackError
 from bot.runtime import Runtime
 from handlers.app import build_bolt_app
@@ -66,9 +67,17 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
             log.info("connected to Slack in Socket Mode; /healthz on port %s", port)
         else:
             log.info("serving Slack requests at http://%s:%s/slack/events", settings.host, port)
+        scheduler_task = None
+        if runtime.team.digests:
+            for problem in await digest_channel_problems(runtime.slack, runtime.team.digests):
+                log.error("%s", problem)
+            scheduler = DigestScheduler(runtime.db, runtime.clock, runtime.team.digests, runtime.digests.publish)
+            scheduler_task = asyncio.create_task(scheduler.run_forever(stop), name="digest-scheduler")
         if started is not None:
             started.put_nowait(Serving(runtime, port))
         await stop.wait()
+        if scheduler_task is not None:
+            await scheduler_task
         log.info("shutting down: finishing work in flight")
     finally:
         if socket_handler is not None:

@@ -46,3 +46,10 @@ async def fact_rows(
     result = await session.stream(query.order_by(Incident.id).execution_options(yield_per=batch))
     async for row in result:
         yield row
+
+
+async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
+    if not incident_ids:
+        return {}
+    rows = await session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(list(incident_ids))))
+    return {row.id: row.title for row in rows}

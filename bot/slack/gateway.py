@@ -185,7 +185,8 @@ class SlackGateway:
         return (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
 
     async def upload_file(
-        self, channel: str, content: bytes, *, filename: str, title: str, comment: str | None = None
+        self, channel: str, content: bytes, *, filename: str, title: str, comment: str | None = None,
+        thread_ts: str | None = None,
     ) -> str:
         """Slack's upload flow (what files_upload_v2 does): get an upload URL, send the bytes,
         then complete the upload into the channel. Returns the file id."""
@@ -204,6 +205,7 @@ class SlackGateway:
             files=[{"id": ticket["file_id"], "title": title}],
             channel_id=channel,
             initial_comment=comment,
+            thread_ts=thread_ts,
         )
         return ticket["file_id"]
 
@@ -227,6 +229,9 @@ class SlackGateway:
             if error.code == "users_not_found":
                 return None
             raise
+
+    async def publish_home(self, user_id: str, view: dict) -> None:
+        await self._call("views.publish", user_id=user_id, view=view)
 
     async def update_view(self, view_id: str, view: dict, *, hash_: str | None = None) -> None:
         await self._call("views.update", view_id=view_id, view=view, hash=hash_)

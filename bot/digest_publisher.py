@@ -1,0 +1,77 @@
+"""Composing and posting one weekly digest: the figures from bot.stats, the words from
+bot.digest, the chart from bot.chart; Slack is asked only at the end."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.chart import chart_alt_text, render_digest_chart
+from bot.clock import Clock
+from bot.digest import Digest, build_digest, digest_incident, digest_week, incidents_per_week
+from bot.reports import TREND_WEEKS, Reports
+from bot.slack import SlackGateway
+from bot.stats import build_report, detectable_change, weekly_trend
+from bot.team_config import DigestChannel
+from storage.db import Database
+from storage.reports import titles
+
+
+@dataclass(frozen=True)
+class ComposedDigest:
+    digest: Digest
+    chart_png: bytes
+
+
+class DigestPublisher:
+    def __init__(self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway) -> None:
+        self._db = db
+        self._clock = clock
+        self._reports = reports
+        self._slack = slack
+
+    async def compose(self, channel: DigestChannel, week: str | None = None) -> ComposedDigest:
+        """The digest of ``week`` (``2026-W47``; None: the last complete week) for this channel."""
+        now = self._clock()
+        start, end = digest_week(week, now)
+        services = channel.services or None
+        severities = channel.severities or None
+        history_start = start - timedelta(weeks=TREND_WEEKS - 1)
+        facts, war_rooms = await self._reports.facts(history_start, end, services=services, severities=severities)
+        settings, tiers = self._reports.settings, self._reports.tiers
+        in_week = [f for f in facts if start <= f.started_at < end or f.verified_at is None]
+        report = build_report(in_week, since=start, until=end, now=now, tiers=tiers, settings=settings)
+        # The trend ends with the covered week, so "against the previous week" compares the right pair.
+        trend = weekly_trend(facts, now=end - timedelta(microseconds=1), weeks=TREND_WEEKS, settings=settings)
+        restores = [f.time_to_restore.total_seconds() for f in facts if f.time_to_restore is not None]
+        per_week = incidents_per_week(trend)
+        detectable = detectable_change(restores, per_week=per_week, settings=settings)
+        restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
+        async with self._db.sessions() as session:
+            names = await titles(session, restored_ids)
+        last_week = [digest_incident(f, title=names.get(f.id, ""), tiers=tiers) for f in in_week if f.id in names]
+        label = ", ".join(channel.services) if channel.services else "all services"
+        if channel.severities:
+            label += f" ({', '.join(channel.severities)})"
+        digest = build_digest(
+            channel_label=label, week_start=start, last_week_incidents=last_week, report=report, trend=trend,
+            detectable=detectable, open_incidents=report.open_incidents, war_rooms=war_rooms, per_week=per_week,
+        )
+        # matplotlib is CPU work: keep it off the event loop that is answering Slack.
+        png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
+        return ComposedDigest(digest, png)
+
+    async def publish(self, channel: DigestChannel, week: str | None = None) -> str:
+        """Post the digest and its chart; returns the message ts. Raises SlackError."""
+        composed = await self.compose(channel, week)
+        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)
+        await self._slack.upload_file(
+            channel.channel,
+            composed.chart_png,
+            filename=f"mttr-{composed.digest.week}.png",
+            title=f"MTTR {composed.digest.week}",
+            comment=None,
+            thread_ts=posted.ts,
+        )
+        return posted.ts

@@ -1,0 +1,112 @@
+"""``incident-bot report`` and ``incident-bot digest``: the analytics on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from bot.clock import utc_now
+from bot.config import ConfigError, DatabaseSettings, Settings
+from bot.digest_publisher import DigestPublisher
+from bot.reports import Reports
+from bot.stats_view import report_csv, report_json, report_table
+from bot.team_config import DEFAULT_PATH, DigestChannel, TeamConfig, TeamConfigError, load_team_config
+from storage.db import Database
+
+_AGO = re.compile(r"^(\d{1,4})d$")
+
+
+def moment(text: str) -> datetime:
+    """``30d`` (that long ago), ``2026-11-01`` (midnight UTC) or an ISO 8601 time with a zone."""
+    if match := _AGO.match(text.strip()):
+        return utc_now() - timedelta(days=int(match.group(1)))
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time; use 30d, 2026-11-01 or 2026-11-01T09:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="MTTR figures over a window (no Slack settings needed)")
+    report.add_argument("--since", type=moment, default="30d", help="30d (default), 90d, or a date")
+    report.add_argument("--until", type=moment, default=None, help="a date or time (default: now)")
+    report.add_argument("--by", choices=("severity", "service", "detection", "hours"))
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
+    digest.add_argument("--channel", required=True, help="the digest channel ID (from runbooks/config.yml digests)")
+    digest.add_argument("--week", help="the ISO week to cover, e.g. 2026-W47 (default: the last complete week)")
+    action = digest.add_mutually_exclusive_group(required=True)
+    action.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
+    action.add_argument("--post", action="store_true", help="post it to the channel now")
+    digest.add_argument("--chart", metavar="PNG", help="with --dry-run: write the chart to this file")
+
+
+def settings_kind(args: argparse.Namespace) -> type[DatabaseSettings]:
+    return Settings if args.command == "digest" and args.post else DatabaseSettings
+
+
+def _team(settings: DatabaseSettings) -> TeamConfig:
+    try:
+        return load_team_config(
+            settings.incident_config or DEFAULT_PATH,
+            dora_year=settings.dora_report_year,
+            required=settings.incident_config is not None,
+        )
+    except TeamConfigError as error:
+        raise ConfigError(str(error)) from None
+
+
+async def run_report(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    until = args.until or utc_now()
+    if args.since >= until:
+        print("incident-bot: --since must be earlier than --until", file=sys.stderr)
+        return 2
+    team = _team(settings)
+    database = Database(settings.database_url)
+    try:
+        reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
+        report, _ = await reports.window(args.since, until)
+        trend = await reports.trend(now=until) if args.format != "csv" else None
+    finally:
+        await database.dispose()
+    if args.format == "csv":
+        sys.stdout.write(report_csv(report, args.by))
+    elif args.format == "json":
+        print(json.dumps(report_json(report, trend), indent=2))
+    else:
+        print(report_table(report, by=args.by, trend=trend))
+    return 0
+
+
+async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    team = _team(settings)
+    channel = next((d for d in team.digests if d.channel == args.channel), None)
+    if channel is None:
+        if not re.fullmatch(r"[CG][A-Z0-9]{6,}", args.channel):
+            print(f"incident-bot: '{args.channel}' is not a channel ID (like C0123456789)", file=sys.stderr)
+            return 2
+        channel = DigestChannel(channel=args.channel)  # not configured: every service and severity
+    database = Database(settings.database_url)
+    try:
+        reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
+        if args.post:
+            from bot.slack import SlackGateway
+
+            assert isinstance(settings, Settings)
+            slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
+            ts = await DigestPublisher(database, utc_now, reports, slack).publish(channel, args.week)
+            print(f"posted the digest to {channel.channel} (message {ts})")
+            return 0
+        composed = await DigestPublisher(database, utc_now, reports, slack=None).compose(channel, args.week)  # type: ignore[arg-type]
+    finally:
+        await database.dispose()
+    print(composed.digest.text)
+    if args.chart:
+        Path(args.chart).write_bytes(composed.chart_png)
+        print(f"\nchart written to {args.chart}", file=sys.stderr)
+    return 0

@@ -1,0 +1,472 @@
+"""The MTTR presentation layer: bot.stats_view (Block Kit, CLI text, CSV, JSON, App Home),
+bot.digest (the weekly digest and ISO weeks) and bot.chart (the digest's PNG)."""
+
+import csv
+import io
+import json
+import math
+import random
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
+from bot.chart import chart_alt_text, render_digest_chart
+from bot.digest import build_digest, digest_incident, digest_week, incidents_per_week
+from bot.phases import Phase
+from bot.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
+from bot.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
+from bot.tiers import TierTables
+
+UTC = timezone.utc
+TIERS = TierTables.default()
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday of 2026-W48
+LAST_WEEK = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
+SERVICES = ("payments-api", "checkout", "identity", "search", None)
+USER_ID = re.compile(r"<@|<!subteam|\b[UW]0[A-Z0-9]{6,}\b")
+
+
+def incident(
+    id: int,
+    start: datetime,
+    minutes: tuple[float, float, float, float] = (2, 10, 5, 3),
+    *,
+    severity: str = "P2",
+    service: str | None = "payments-api",
+    method: str = "alert",
+    deploy: bool | None = None,
+    restored: bool = True,
+) -> IncidentFacts:
+    times, at = [], start
+    for length in minutes:
+        at += timedelta(minutes=length)
+        times.append(at)
+    return IncidentFacts(
+        id=id, severity=severity, service=service, detection_method=method, started_at=start,
+        detected_at=times[0], diagnosed_at=times[1] if restored else None,
+        mitigated_at=times[2] if restored else None, verified_at=times[3] if restored else None,
+        deploy_linked=deploy,
+    )
+
+
+def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentFacts]:
+    """Lognormal restore times (median ~50 min) over ``weeks`` weeks up to NOW, a few still open."""
+    rng = random.Random(seed)
+    first = LAST_WEEK - timedelta(weeks=weeks - 1)
+    out: list[IncidentFacts] = []
+    for week in range(weeks + 1):
+        for _ in range(per_week if week != 3 else 3):  # one thin week
+            start = first + timedelta(weeks=week, seconds=rng.uniform(0, 7 * 86400))
+            if start >= NOW:
+                continue
+            total = rng.lognormvariate(math.log(50), 1.0)
+            weights = [rng.random() * 0.3, rng.random(), rng.random() * 0.6, rng.random() * 0.3]
+            parts = tuple(total * w / sum(weights) for w in weights)
+            out.append(
+                incident(
+                    len(out) + 1, start, parts,  # type: ignore[arg-type]
+                    severity=rng.choice(["P1", "P2", "P3", "P3", "P4"]),
+                    service=rng.choice(SERVICES),
+                    method=rng.choice(["alert", "alert", "customer_report", "engineer", "synthetic"]),
+                    deploy=rng.choice([True, False, None]),
+                    restored=not (start > NOW - timedelta(days=2) and rng.random() < 0.5),
+                )
+            )
+    return out
+
+
+def window(incidents, since=None, until=None, **settings):
+    since = since or NOW - timedelta(days=30)
+    return build_report(
+        incidents, since=since, until=until or NOW, now=NOW, tiers=TIERS, settings=ReportSettings(**settings)
+    )
+
+
+def texts(blocks) -> list[str]:
+    """Every piece of text in a list of blocks."""
+    out = []
+    for block in blocks:
+        if "text" in block:
+            out.append(block["text"]["text"])
+        out += [field["text"] for field in block.get("fields", [])]
+        out += [element["text"] for element in block.get("elements", []) if "text" in element]
+    return out
+
+
+def lines(chunks) -> list[str]:
+    return [line for chunk in chunks for line in chunk.splitlines()]
+
+
+def check_limits(blocks, max_blocks=50):
+    assert len(blocks) <= max_blocks
+    for block in blocks:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= MAX_HEADER
+        if block["type"] == "section":
+            if "text" in block:
+                assert len(block["text"]["text"]) <= MAX_SECTION_TEXT
+            assert all(len(f["text"]) <= MAX_FIELD_TEXT for f in block.get("fields", []))
+    within_message_limits(blocks[:50])
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return history()
+
+
+@pytest.fixture(scope="module")
+def trend(facts):
+    return weekly_trend(facts, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def month(facts):
+    return window(facts)
+
+
+@pytest.fixture(scope="module")
+def digest(facts, trend):
+    start, end = digest_week(None, NOW)
+    report = window(facts, since=start, until=end)
+    restores = [f.time_to_restore.total_seconds() for f in facts if f.restored and f.started_at >= trend.since]
+    per_week = incidents_per_week(trend)
+    last_week = [
+        digest_incident(f, title=f"Checkout <b>500s</b> & @here {f.id}", tiers=TIERS)
+        for f in facts
+        if start <= f.started_at < end
+    ]
+    return build_digest(
+        channel_label="payments",
+        week_start=start,
+        last_week_incidents=last_week,
+        report=report,
+        trend=trend,
+        detectable=detectable_change(restores, per_week=per_week),
+        open_incidents=report.open_incidents,
+        war_rooms={f.id: f"C0{f.id:05d}X" for f in facts[::2]},
+    )
+
+
+def every_output(facts, month, trend, digest) -> list[str]:
+    """All the text this layer produces for one data set."""
+    chunks = texts(report_blocks(month, trend, title="MTTR, last 30 days"))
+    chunks += texts(home_view(month.open_incidents, month, war_rooms={1: "C0123456"}, trend=trend)["blocks"])
+    chunks.append(report_table(month, trend=trend))
+    chunks += [report_table(month, by=by) for by in GROUPINGS]
+    chunks += [digest.text, digest.fallback, *texts(digest.blocks)]
+    return chunks
+
+
+# ---------------------------------------------------------------------------------------------
+# Block Kit: sizes and limits
+
+
+def test_report_blocks_fit_slack(month, trend):
+    blocks = report_blocks(month, trend, title="MTTR, last 30 days")
+    check_limits(blocks)
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "MTTR, last 30 days", "emoji": True}}
+    joined = "\n".join(texts(blocks))
+    for needle in ("*Time to restore*", "95% interval", "p90", "p95", "*Phases*", "of restore time",
+                   "*Slowest phase*", "Slowest phase by severity", "*Customer-reported*", "Customer-reported P1s",
+                   "*Longest incident*", "DORA bands (2023 report)", "*Severity targets*",
+                   "*Failed deployment recovery*", "*By severity*", "*By service*", "*Last 12 weeks*"):
+        assert needle in joined, needle
+
+
+def test_recovery_figures_side_by_side(month):
+    blocks = report_blocks(month, title="t")
+    fields = next(b["fields"] for b in blocks if "fields" in b)
+    assert [f["text"].splitlines()[0] for f in fields] == ["*Time to restore*", "*Failed deployment recovery*"]
+    no_deploys = window([incident(i, NOW - timedelta(days=3, hours=i)) for i in range(1, 8)])
+    fields = next(b["fields"] for b in report_blocks(no_deploys, title="t") if "fields" in b)
+    assert fields[1]["text"] == "*Failed deployment recovery*\nno deploy data yet"
+
+
+def test_huge_inputs_still_fit():
+    """300 services and 200 open incidents: lists stop with "…and N more" inside the limits."""
+    many = [incident(i, NOW - timedelta(days=20, minutes=i), service=f"service-{i:03d}-{'x' * 60}") for i in range(1, 301)]
+    many += [incident(1000 + i, NOW - timedelta(days=2, minutes=i), restored=False) for i in range(200)]
+    report = window(many)
+    blocks = report_blocks(report, title="x" * 400, war_rooms={1000 + i: f"C{i:08d}" for i in range(200)})
+    check_limits(blocks)
+    joined = "\n".join(texts(blocks))
+    assert "more services" in joined and "more open incidents" in joined
+    view = home_view(report.open_incidents, report, war_rooms={1000: "C0000001"})
+    check_limits(view["blocks"], max_blocks=100)
+
+
+def test_home_view_lists_open_incidents_with_phase_age_and_war_room(month):
+    assert month.open_incidents, "the fixture should have open incidents"
+    first = month.open_incidents[0]
+    view = home_view(month.open_incidents, month, war_rooms={first.id: "C0WARROOM1"})
+    assert view["type"] == "home"
+    check_limits(view["blocks"], max_blocks=100)
+    joined = "\n".join(texts(view["blocks"]))
+    assert f"<#C0WARROOM1|INC-{first.id}>" in joined
+    assert first.current_phase.doing in joined and "open " in joined
+    assert "last 30 days" in joined
+    empty = home_view([], month)
+    assert "No open incidents." in "\n".join(texts(empty["blocks"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules: too few, median beside mean, n everywhere, never by person
+
+
+def test_too_few_incidents_shows_no_numbers():
+    few = window([incident(i, NOW - timedelta(days=5, hours=i), (1, 2, 3, 4 * i)) for i in range(1, 4)], min_count=5)
+    blocks = report_blocks(few, title="t")
+    restore = next(t for t in texts(blocks) if t.startswith("*Time to restore*\n"))
+    assert restore == "*Time to restore*\ntoo few incidents (n=3, need 5)"
+    joined = "\n".join(texts(blocks))
+    assert "*Detect*: too few incidents (n=3, need 5)" in joined
+    assert "*Slowest phase*: too few incidents (n=3, need 5)" in joined
+    assert "mean" not in joined  # no figure is read out
+    table = report_table(few)
+    assert "all  3  too few incidents (n=3, need 5)" in table
+    assert re.search(r"\d+ min", table.split("Slowest phase")[0]) is None
+    # The programs' formats keep the numbers and say they are not enough.
+    data = report_json(few)
+    assert data["overall"]["time_to_restore"]["enough"] is False
+    assert data["overall"]["time_to_restore"]["count"] == 3
+    assert data["overall"]["time_to_restore"]["median"] == 14 * 60  # 10, 14 and 18 minutes
+    row = list(csv.DictReader(io.StringIO(report_csv(few))))[0]
+    assert (row["count"], row["enough"]) == ("3", "false")
+
+
+def test_enough_incidents_but_no_interval_says_so():
+    five = window([incident(i, NOW - timedelta(days=5, hours=i)) for i in range(1, 6)], min_count=5)
+    joined = "\n".join(texts(report_blocks(five, title="t")))
+    assert "no 95% interval below 6 incidents" in joined and "n=5" in joined
+
+
+def test_median_stands_beside_every_mean(facts, month, trend, digest):
+    checked = 0
+    for line in lines(every_output(facts, month, trend, digest)):
+        if "mean" in line:
+            checked += 1
+            assert "median" in line, line
+            assert line.index("median") < line.index("mean"), line
+    assert checked > 20
+
+
+def test_every_figure_carries_its_count(facts, month, trend, digest):
+    chunks = texts(report_blocks(month, trend, title="t")) + [digest.text, *texts(digest.blocks)]
+    for line in lines(chunks):
+        if re.search(r"median \d|\d+% \(|\d+% of restore time", line):
+            assert re.search(r"\bn=\d+", line), line
+
+
+def test_no_user_ids_and_no_grouping_by_person(facts, month, trend, digest):
+    for chunk in every_output(facts, month, trend, digest) + [report_csv(month, by) for by in GROUPINGS]:
+        assert not USER_ID.search(chunk), chunk
+    assert not USER_ID.search(json.dumps(report_json(month, trend)))
+    for person in ("commander", "user", "responder", "opened_by"):
+        with pytest.raises(ValueError, match="cannot group by"):
+            report_table(month, by=person)
+        with pytest.raises(ValueError):
+            report_csv(month, person)
+
+
+def test_p1_customer_warning_is_shown():
+    p1s = [
+        incident(i, NOW - timedelta(days=4, hours=i), severity="P1", method="customer_report" if i <= 2 else "alert")
+        for i in range(1, 7)
+    ]
+    report = window(p1s)
+    joined = "\n".join(texts(report_blocks(report, title="t")))
+    assert "*Customer-reported P1s*: 33% (2 of 6 P1s, n=6)" in joined
+    assert "⚠️ 2 of 6 P1s were reported by customers: more than 20%" in joined
+    assert "WARNING: 2 of 6 P1s" in report_table(report)
+
+
+def test_week_over_week_verdict_is_explained():
+    slow = [incident(i, LAST_WEEK - timedelta(days=6, hours=-i), (0, 0, 0, 100 + i)) for i in range(8)]
+    fast = [incident(100 + i, LAST_WEEK + timedelta(hours=i), (0, 0, 0, 20 + i)) for i in range(8)]
+    trend = weekly_trend(slow + fast, now=NOW)
+    joined = "\n".join(texts(report_blocks(window(slow + fast), trend, title="t")))
+    assert "2026-W47 against 2026-W46: *better*" in joined
+    assert "lies wholly below" in joined
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI text, CSV, JSON
+
+
+def test_table_by_each_grouping(month):
+    for by in GROUPINGS:
+        table = report_table(month, by=by)
+        header = next(line for line in table.splitlines() if " median " in line)
+        assert re.search(r"\bn  +median  +95% interval  +mean  +p90  +p95  +slowest phase$", header), header
+        assert table.rstrip().splitlines()[-1].startswith("all ")
+    assert "P1" in report_table(month, by="severity") and "(no service)" in report_table(month, by="service")
+    assert "business hours" in report_table(month, by="hours") and "Customer report" in report_table(month, by="detection")
+
+
+def test_csv_rows_and_columns(month):
+    rows = list(csv.DictReader(io.StringIO(report_csv(month, "severity"))))
+    assert [r["group"] for r in rows] == ["P1", "P2", "P3", "P4", "all"]
+    assert int(rows[-1]["count"]) == month.count
+    assert float(rows[-1]["median_s"]) == pytest.approx(month.time_to_restore.distribution.median, abs=0.001)
+    assert sum(float(rows[-1][f"{p.value}_share"]) for p in Phase) == pytest.approx(1, abs=0.001)
+
+
+def test_json_is_serialisable_with_counts_everywhere(month, trend):
+    data = report_json(month, trend)
+    text = json.dumps(data, allow_nan=False)
+    assert json.loads(text) == data
+    assert data["overall"]["time_to_restore"]["median"] == month.time_to_restore.distribution.median  # seconds
+    assert data["recovery"]["no_deploy_data"] is False
+
+    def figures(node):
+        if isinstance(node, dict):
+            if "median" in node:
+                yield node
+            for value in node.values():
+                yield from figures(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from figures(value)
+
+    found = list(figures(data))
+    assert len(found) > 50
+    for figure in found:
+        assert isinstance(figure["count"], int) and isinstance(figure["enough"], bool), figure
+    assert json.dumps(report_json(window([])), allow_nan=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The digest
+
+
+def test_digest_blocks_and_text(digest, facts):
+    check_limits(digest.blocks)
+    assert digest.week == "2026-W47"
+    joined = "\n".join(texts(digest.blocks))
+    linked = next(f for f in facts[::2] if LAST_WEEK <= f.started_at < LAST_WEEK + timedelta(weeks=1))
+    assert f"<#C0{linked.id:05d}X|INC-{linked.id}>" in joined
+    assert "Checkout &lt;b&gt;500s&lt;/b&gt; &amp; @here" in joined  # title escaped
+    assert "<b>" not in joined
+    for needle in ("Time to restore in 2026-W47", "2026-W47 against 2026-W46", "*Last 12 weeks*",
+                   "*Slowest phase*", "*Customer-reported*", "Open incidents", "restored in", "for the P"):
+        assert needle in joined, needle
+    assert digest.text.startswith("Incident digest 2026-W47 (Mon 16 Nov – Sun 22 Nov 2026, UTC) · payments")
+    assert "<#" not in digest.text and "*" not in digest.text  # plain text, no mrkdwn
+    assert digest.fallback.startswith("Incident digest 2026-W47 (payments): ")
+    assert "median time to restore" in digest.fallback
+
+
+def test_digest_states_the_smallest_visible_change():
+    incidents = [
+        incident(w * 100 + k, LAST_WEEK - timedelta(weeks=w, hours=-k * 5), (0, 0, 0, 40 + 3 * k))
+        for w in range(12) for k in range(12)
+    ]
+    trend = weekly_trend(incidents, now=NOW)
+    start, end = digest_week("2026-W47", NOW)
+    report = window(incidents, since=start, until=end)
+    common = dict(channel_label="all", week_start=start, last_week_incidents=[], report=report, trend=trend,
+                  open_incidents=[], war_rooms={})
+    digest = build_digest(detectable=0.45, per_week=8, **common)
+    assert "With ~8 incidents a week, a change smaller than 45% in the median would not show" in digest.text
+    assert "No incidents in 2026-W47." in digest.text
+    assert "cannot be judged" in build_digest(detectable=None, per_week=3, **common).text
+    assert "even a 90% drop" in build_digest(detectable=None, per_week=12, **common).text
+
+
+def test_digest_with_hundreds_of_incidents_fits():
+    start = LAST_WEEK
+    many = [incident(i, start + timedelta(minutes=20 * i)) for i in range(1, 400)]
+    trend = weekly_trend(many, now=NOW)
+    report = window(many, since=start, until=start + timedelta(weeks=1))
+    digest = build_digest(
+        channel_label="x" * 200, week_start=start,
+        last_week_incidents=[digest_incident(f, title="T" * 150, tiers=TIERS) for f in many],
+        report=report, trend=trend, detectable=None, open_incidents=report.open_incidents, war_rooms={},
+    )
+    check_limits(digest.blocks)
+    assert "more (`incident-bot report` lists them all)" in "\n".join(texts(digest.blocks))
+    assert digest.text.count("\n- INC-") == len(many)  # the dry run lists every one
+
+
+# ---------------------------------------------------------------------------------------------
+# ISO weeks
+
+
+@pytest.mark.parametrize(
+    ("week", "start"),
+    [
+        ("2026-W47", datetime(2026, 11, 16, tzinfo=UTC)),
+        ("2026w47", datetime(2026, 11, 16, tzinfo=UTC)),
+        (" 2026-W01 ", datetime(2025, 12, 29, tzinfo=UTC)),  # W01 starts in the year before
+        ("2021-W01", datetime(2021, 1, 4, tzinfo=UTC)),
+        ("2020-W53", datetime(2020, 12, 28, tzinfo=UTC)),  # 2020 has 53 weeks
+        ("2026-W53", datetime(2026, 12, 28, tzinfo=UTC)),  # so does 2026
+    ],
+)
+def test_iso_week(week, start):
+    assert digest_week(week, datetime(2027, 6, 1, tzinfo=UTC)) == (start, start + timedelta(weeks=1))
+
+
+def test_last_complete_week_across_new_year():
+    friday = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)  # in 2026-W01, which began 2025-12-29
+    assert digest_week(None, friday) == (datetime(2025, 12, 22, tzinfo=UTC), datetime(2025, 12, 29, tzinfo=UTC))
+    monday = datetime(2025, 12, 29, 0, 0, tzinfo=UTC)
+    assert digest_week(None, monday)[1] == monday
+    assert digest_week("2025-W52", monday)[1] == monday  # a week that ended right now is complete
+
+
+@pytest.mark.parametrize(
+    ("week", "message"),
+    [
+        ("2026-47", "not an ISO week"),
+        ("2026-W", "not an ISO week"),
+        ("W47", "not an ISO week"),
+        ("2026-W47-1", "not an ISO week"),
+        ("26-W47", "not an ISO week"),
+        ("", "not an ISO week"),
+        ("2026-W00", "2026 has ISO weeks W01 to W53"),
+        ("2021-W53", "2021 has ISO weeks W01 to W52"),
+        ("2026-W54", "W01 to W53"),
+        ("0000-W01", "no year 0"),
+        ("2026-W48", "2026-W48 has not ended yet"),
+        ("2027-W01", "has not ended yet"),
+    ],
+)
+def test_malformed_or_unfinished_weeks_are_refused(week, message):
+    with pytest.raises(ValueError, match=message):
+        digest_week(week, NOW)
+
+
+def test_week_needs_an_aware_now():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        digest_week(None, datetime(2026, 11, 24))
+
+
+# ---------------------------------------------------------------------------------------------
+# The chart
+
+
+def test_chart_is_a_png_of_the_expected_size_and_deterministic(facts, trend):
+    from matplotlib.image import imread
+
+    start, end = digest_week(None, NOW)
+    report = window(facts, since=start, until=end)
+    restores = [f.time_to_restore.total_seconds() for f in facts if f.restored and f.started_at >= trend.since]
+    png = render_digest_chart(trend, report, restores)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert imread(io.BytesIO(png), format="png").shape[:2] == (1000, 800)
+    assert png == render_digest_chart(trend, report, list(restores))
+    assert b"Software" not in png and b"matplotlib" not in png.lower()
+    assert render_digest_chart(trend, report, restores[:-1]) != png
+    assert "Weekly median time to restore over 12 weeks" in chart_alt_text(trend, report)
+
+
+def test_chart_without_data():
+    from matplotlib.image import imread
+
+    start, end = digest_week(None, NOW)
+    png = render_digest_chart(weekly_trend([], now=NOW), window([], since=start, until=end), [])
+    assert imread(io.BytesIO(png), format="png").shape[:2] == (1000, 800)
+    with pytest.raises(ValueError):
+        render_digest_chart(weekly_trend([], now=NOW), window([], since=start, until=end), [float("nan")])
