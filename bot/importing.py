@@ -127,6 +127,7 @@ KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 MAX_ID = 200
 MAX_SERVICE = 80
 MAX_COMMANDER = 32
+INSERT_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)  # clock drift; anything later is a wrong time, not a past incident
 PAGERDUTY_URGENCY = {"high": "P2", "low": "P3"}
 PAGERDUTY_STATUSES = ("triggered", "acknowledged", "resolved")
@@ -895,12 +896,15 @@ class Importer:
             report.new = len(new)
             if dry_run or not new:
                 return report
-            numbers = await history.insert_incidents(session, [_incident_values(i, parsed.source, now) for i in new])
-            await history.insert_events(
-                session, [_event_values(n, i, parsed.source, origin, now) for n, i in zip(numbers, new, strict=True)]
-            )
-            report.created = numbers
-        log.info("imported %d incidents from %s (%s)", len(numbers), origin, parsed.source)
+            # In batches, so the rows handed to the driver stay small; still one transaction.
+            for start in range(0, len(new), INSERT_BATCH):
+                batch = new[start : start + INSERT_BATCH]
+                numbers = await history.insert_incidents(session, [_incident_values(i, parsed.source, now) for i in batch])
+                await history.insert_events(
+                    session, [_event_values(n, i, parsed.source, origin, now) for n, i in zip(numbers, batch, strict=True)]
+                )
+                report.created.extend(numbers)
+        log.info("imported %d incidents from %s (%s)", len(report.created), origin, parsed.source)
         return report
 
 
