@@ -73,7 +73,7 @@ Export
 ``time_to_restore_seconds``, ``detect_seconds``, ``diagnose_seconds``, ``mitigate_seconds``,
 ``verify_seconds``, ``diagnosed_implied`` and ``mitigated_implied``; times in UTC ISO 8601 to
 the microsecond. ``id`` is the external ID of an imported incident, else its number (INC-n).
-Rows are streamed from the database, so the size of the table does not bound memory.
+Rows are streamed from the database: memory does not grow with the number of incidents.
 """
 
 from __future__ import annotations
@@ -120,13 +120,11 @@ REQUIRED_COLUMNS = ("id", "title", "severity", "started_at", "detected_at")
 STAMP_COLUMNS = {Stamp.DIAGNOSED: "diagnosed_at", Stamp.MITIGATED: "mitigated_at", Stamp.VERIFIED: "verified_at"}
 IMPLIED_COLUMNS = {Stamp.DIAGNOSED: "diagnosed_implied", Stamp.MITIGATED: "mitigated_implied"}
 PHASE_COLUMNS = tuple(f"{phase.value}_seconds" for phase in PHASES)
-DERIVED_COLUMNS = ("number", "status", "time_to_restore_seconds", *PHASE_COLUMNS)
 EXPORT_COLUMNS = (*IMPORT_COLUMNS, "number", "status", "time_to_restore_seconds", *PHASE_COLUMNS, *IMPLIED_COLUMNS.values())
 KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 
 MAX_ID = 200
 MAX_SERVICE = 80
-MAX_COMMANDER = 32
 INSERT_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)  # clock drift; anything later is a wrong time, not a past incident
 PAGERDUTY_URGENCY = {"high": "P2", "low": "P3"}
@@ -712,7 +710,8 @@ def _pagerduty_time(incident: Mapping[str, Any], key: str, *, now: datetime) -> 
 def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: datetime) -> ImportedIncident:
     external_id = item.get("id")
     if not isinstance(external_id, str) or not external_id.strip():
-        raise _Bad('is missing; a PagerDuty incident has an "id" such as "PT4KHLK"', "id")
+        shown = "missing" if external_id in (None, "") else f"{_json_kind(external_id)}, not a string"
+        raise _Bad(f'is {shown}; a PagerDuty incident has an "id" such as "PT4KHLK"', "id")
     if len(external_id.strip()) > MAX_ID:
         raise _Bad(f"is longer than {MAX_ID} characters", "id")
     status = item.get("status")
@@ -836,12 +835,11 @@ def _differences(incident: ImportedIncident, stored: Mapping[str, Any]) -> tuple
     return tuple(name for name, value in incident.facts().items() if stored[name] != value)
 
 
-def _incident_values(incident: ImportedIncident, source: str, now: datetime) -> dict[str, Any]:
+def _incident_values(incident: ImportedIncident, now: datetime) -> dict[str, Any]:
     return {
         **incident.facts(),
         "status": incident.status,
         "opened_by": incident.commander,
-        "imported_from": source,
         "external_id": incident.external_id,
         "created_at": now,
         "updated_at": now,
@@ -899,7 +897,9 @@ class Importer:
             # In batches, so the rows handed to the driver stay small; still one transaction.
             for start in range(0, len(new), INSERT_BATCH):
                 batch = new[start : start + INSERT_BATCH]
-                numbers = await history.insert_incidents(session, [_incident_values(i, parsed.source, now) for i in batch])
+                numbers = await history.insert_imported(
+                    session, parsed.source, [_incident_values(i, now) for i in batch]
+                )
                 await history.insert_events(
                     session, [_event_values(n, i, parsed.source, origin, now) for n, i in zip(numbers, batch, strict=True)]
                 )
@@ -1010,17 +1010,6 @@ class _JsonOut:
 
     def close(self) -> None:
         self._out.write("]\n" if self._first else "\n]\n")
-
-
-def write_export(records: Iterable[Mapping[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write export records to ``out`` (pure apart from ``out``); returns how many."""
-    writer = _writer(out, fmt)
-    count = 0
-    for record in records:
-        writer.write(record)
-        count += 1
-    writer.close()
-    return count
 
 
 def _writer(out: TextIO, fmt: str) -> _CsvOut | _JsonOut:

@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.stats import ReportSettings
 from bot.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, table
@@ -61,31 +61,27 @@ def _weekday(value: str) -> int:
     return day
 
 
+def _checked(parse):
+    """A string field that must parse (the parsed value is derived where it is used)."""
+
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
+
+
+ClockTime = Annotated[str, _checked(_clock_time)]
+TimeZoneName = Annotated[str, _checked(_zone)]
+Weekday = Annotated[str, _checked(_weekday)]
+
+
 class _BusinessHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
-    start: str = "09:00"
-    end: str = "18:00"
-    time_zone: str = "UTC"
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, value: list[str]) -> list[str]:
-        for day in value:
-            _weekday(day)
-        return value
-
-    @field_validator("start", "end")
-    @classmethod
-    def _times(cls, value: str) -> str:
-        _clock_time(value)
-        return value
-
-    @field_validator("time_zone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        _zone(value)
-        return value
+    days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    start: ClockTime = "09:00"
+    end: ClockTime = "18:00"
+    time_zone: TimeZoneName = "UTC"
 
 
 class _Reports(BaseModel):
@@ -101,9 +97,9 @@ class DigestChannel(BaseModel):
     channel: str
     services: list[str] = []  # empty: every service
     severities: list[str] = []  # empty: every severity
-    day: str = "mon"
-    time: str = "09:00"
-    time_zone: str = "UTC"
+    day: Weekday = "mon"
+    time: ClockTime = "09:00"
+    time_zone: TimeZoneName = "UTC"
 
     @field_validator("channel")
     @classmethod
@@ -118,24 +114,6 @@ class DigestChannel(BaseModel):
         unknown = [v for v in value if v not in SEVERITY_TARGETS]
         if unknown:
             raise ValueError(f"unknown severity {unknown}; use P1, P2, P3 or P4")
-        return value
-
-    @field_validator("day")
-    @classmethod
-    def _day(cls, value: str) -> str:
-        _weekday(value)
-        return value
-
-    @field_validator("time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        _clock_time(value)
-        return value
-
-    @field_validator("time_zone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        _zone(value)
         return value
 
     @property

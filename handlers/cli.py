@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -286,8 +287,13 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     try:
         if not args.output:
-            count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
-            sys.stdout.flush()
+            try:
+                count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # The reader stopped early (`| head`): nothing to report; keep the exit quiet.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return EXIT_FAILURE
             print(f"exported {count} incident{'' if count == 1 else 's'}", file=sys.stderr)
             return 0
         # Written beside the target and renamed at the end: a failed export leaves no half file.

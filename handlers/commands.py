@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -21,6 +23,16 @@ MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run i
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     flows = runtime.flows
+    # Subcommands that take the rest of the text as their argument and answer after the ack.
+    by_argument: dict[str, Callable[[Requester, str], Coroutine[Any, Any, None]]] = {
+        "status": flows.status,
+        "note": flows.note,
+        "runbook": flows.attach_runbook,
+        "deploy": flows.record_deploy,
+        "deploys": flows.list_deploys,
+        "stats": flows.stats,
+        "repair": flows.repair,
+    }
 
     @app.command("/incident")
     async def incident_command(ack: AsyncAck, body: dict) -> None:
@@ -42,26 +54,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             else:
                 work = flows.show_open_form(requester, command.trigger_id)
             run_after_ack(runtime, requester, work, name="open")
-        elif subcommand == "status":
+        elif subcommand in by_argument:
             await ack()
-            run_after_ack(runtime, requester, flows.status(requester, argument), name="status")
-        elif subcommand == "note":
-            await ack()
-            run_after_ack(runtime, requester, flows.note(requester, argument), name="note")
-        elif subcommand == "runbook":
-            await ack()
-            run_after_ack(runtime, requester, flows.attach_runbook(requester, argument), name="runbook")
-        elif subcommand == "deploy":
-            await ack()
-            run_after_ack(runtime, requester, flows.record_deploy(requester, argument), name="deploy")
-        elif subcommand == "deploys":
-            await ack()
-            run_after_ack(runtime, requester, flows.list_deploys(requester, argument), name="deploys")
-        elif subcommand == "stats":
-            await ack()
-            run_after_ack(runtime, requester, flows.stats(requester, argument), name="stats")
-        elif subcommand == "repair":
-            await ack()
-            run_after_ack(runtime, requester, flows.repair(requester, argument), name="repair")
+            run_after_ack(runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
         else:
             await ack(text=messages.unknown_subcommand(subcommand))

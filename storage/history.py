@@ -60,14 +60,24 @@ async def find_imported(session: AsyncSession, source: str, external_ids: Sequen
     return found
 
 
-async def insert_incidents(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert incidents in bulk (``insertmanyvalues``); their ids, in the order of ``rows``."""
+async def insert_imported(session: AsyncSession, source: str, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert imported incidents of one source in bulk; their ids, in the order of ``rows``.
+
+    One multi-row INSERT, then the ids looked up by (source, external ID), the unique key:
+    RETURNING in parameter order would send SQLite one statement per row.
+    """
     if not rows:
         return []
-    result = await session.execute(
-        insert(Incident).returning(Incident.id, sort_by_parameter_order=True), [dict(row) for row in rows]
-    )
-    return [row.id for row in result]
+    await session.execute(insert(Incident), [{**row, "imported_from": source} for row in rows])
+    numbers = {
+        external_id: number
+        for number, external_id in await session.execute(
+            select(Incident.id, Incident.external_id).where(
+                Incident.imported_from == source, Incident.external_id.in_([row["external_id"] for row in rows])
+            )
+        )
+    }
+    return [numbers[row["external_id"]] for row in rows]
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:

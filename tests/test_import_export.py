@@ -24,7 +24,6 @@ from sqlalchemy import func, insert, select
 from bot.command_text import OpenRequest
 from bot.importing import (
     EXPORT_COLUMNS,
-    ImportedIncident,
     Importer,
     export_incidents,
     export_record,
@@ -32,9 +31,8 @@ from bot.importing import (
     parse_file,
 )
 from bot.incidents import Incidents
-from bot.phases import Stamp
+from bot.phases import PHASES, Stamp
 from bot.stamping import Stamper
-from storage import history
 from storage.db import Database
 from storage.migrate import head_revision, upgrade_to_head
 from storage.models import Incident, TimelineEvent
@@ -288,6 +286,7 @@ def pagerduty_problem(change) -> str:
     "change, expected",
     [
         (lambda l: l[1].pop("id"), 'incidents[1]: id: is missing; a PagerDuty incident has an "id"'),
+        (lambda l: l[1].update(id=2042), 'incidents[1] (id "2042"): id: is a number, not a string; a PagerDuty incident has an "id"'),
         (lambda l: l[1].pop("created_at"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: is missing; use ISO 8601 with a zone'),
         (lambda l: l[1].update(created_at="2026-02-11 03:47"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: "2026-02-11 03:47" has no time zone'),
         (lambda l: l[0].pop("last_status_change_at"), 'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: is missing'),
@@ -298,7 +297,7 @@ def pagerduty_problem(change) -> str:
         (lambda l: l.append("PT4KHLK"), "incidents[5]: should be an incident object, not a string"),
         (lambda l: l.append(dict(l[0])), 'incidents[5] (id "Q2WCRO3QXS8ZB6"): id: "Q2WCRO3QXS8ZB6" is already used at incidents[0] (id "Q2WCRO3QXS8ZB6")'),
     ],
-    ids=["no id", "no created_at", "naive created_at", "resolved without time", "resolved before created",
+    ids=["no id", "numeric id", "no created_at", "naive created_at", "resolved without time", "resolved before created",
          "urgency", "status", "no title", "not an object", "duplicate"],
 )
 def test_every_bad_pagerduty_incident_names_its_index_id_and_field(change, expected):
@@ -572,6 +571,18 @@ async def test_export_columns_and_filters(db):
     assert (search["diagnosed_implied"], search["mitigated_implied"], search["commander"]) == ("true", "false", "")
     stuck = rows[2]
     assert (stuck["status"], stuck["verified_at"], stuck["time_to_restore_seconds"], stuck["mitigate_seconds"]) == ("open", "", "", "")
+
+    # The per-phase seconds are the phase model's durations.
+    everything = io.StringIO()
+    await export_incidents(db, everything, "json")
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    for record, incident in zip(json.loads(everything.getvalue()), parsed.incidents, strict=True):
+        durations = incident.timeline.durations()
+        assert [record[f"{phase.value}_seconds"] for phase in PHASES] == [
+            durations[phase].total_seconds() if phase in durations else None for phase in PHASES
+        ]
+        ttr = incident.timeline.time_to_restore
+        assert record["time_to_restore_seconds"] == (ttr.total_seconds() if ttr else None)
 
     empty = io.StringIO()
     assert await export_incidents(db, empty, "json", since=utc(2027, 1, 1)) == 0

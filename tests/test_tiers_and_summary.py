@@ -181,3 +181,41 @@ def test_timeline_text_cannot_break_the_postmortem_table():
     rendered = render_postmortem(load_template(), incident, events, None, generated_at=incident.started_at)
     assert "| rolled back \\| then restarted |" in rendered
     assert "not restored yet" in rendered
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("digests:\n  - channel: '#payments'\n", "digests.0.channel: '#payments' is not a channel ID"),
+        ("digests:\n  - channel: C0PAYMENTS\n    day: someday\n", "digests.0.day: 'someday' is not a weekday"),
+        ("digests:\n  - channel: C0PAYMENTS\n    time: '9am'\n", "digests.0.time: '9am' is not a time of day"),
+        ("digests:\n  - channel: C0PAYMENTS\n    time_zone: Mars/Olympus\n", "'Mars/Olympus' is not a time zone"),
+        ("reports:\n  min_count: 0\n", "reports.min_count"),
+        ("reports:\n  business_hours: {start: '18:00', end: '09:00'}\n", "business_start must be before business_end"),
+    ],
+)
+def test_bad_report_and_digest_settings_name_the_field(tmp_path, content, message):
+    from bot.team_config import load_team_config
+
+    path = tmp_path / "config.yml"
+    path.write_text(content)
+    with pytest.raises(TeamConfigError) as error:
+        load_team_config(path)
+    assert message in str(error.value)
+
+
+def test_report_and_digest_settings_are_read(tmp_path):
+    from datetime import time as clock
+
+    from bot.team_config import load_team_config
+
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "reports:\n  min_count: 3\n  business_hours: {days: [mon, tue], start: '08:00', end: '17:30', time_zone: Europe/Berlin}\n"
+        "digests:\n  - {channel: C0PAYMENTS, services: [payments-api], severities: [P1], day: tue, time: '10:30', time_zone: Europe/Berlin}\n"
+    )
+    team = load_team_config(path)
+    assert team.reports.min_count == 3 and team.reports.business_days == frozenset({0, 1})
+    assert team.reports.business_end == clock(17, 30) and str(team.reports.time_zone) == "Europe/Berlin"
+    [digest] = team.digests
+    assert (digest.weekday, digest.local_time, digest.services) == (1, clock(10, 30), ["payments-api"])

@@ -1,0 +1,443 @@
+"""How the MTTR report and the weekly digest scale with history, against a naive baseline measured
+in the same run.
+
+For each size N (default 1,000, 10,000 and 100,000 incidents) a seeded history from
+``benchmarks.history`` goes into a SQLite file in a temporary directory, once. Then, each in a
+fresh Python process of its own (so its peak RSS is its own, and no cache survives from another
+contender):
+
+- report: ``Reports.window(since=now - 365 d, until=now)`` then ``Reports.trend()``: what
+  ``incident-bot report`` does (its table and JSON formats)
+- digest: ``DigestPublisher(...).compose(DigestChannel(channel="C0BENCH01"))`` with slack=None:
+  the last complete week's digest, its 12-week trend, the detectable change and the PNG chart
+- naive: ``select(Incident)`` + ``.scalars().all()`` (every incident as an ORM object), then mean
+  and median time to restore and each phase's median with ``statistics``: "load everything into
+  Python". It computes far fewer figures than the report, so report/naive above 1 means the report
+  costs more than merely loading the table.
+
+Each contender is timed best of ``--repeats`` (default 3; fewer runs when one run is slow, said in
+the table), with ``bot.stats.median_ranks``' cache cleared before every run: ``incident-bot
+report`` is a fresh process each time, and in the long-running bot the counts change as incidents
+arrive. Memory is measured separately, after the timed runs: the RSS delta (``ru_maxrss`` after
+the timed runs minus before the first, which is meaningful because the process is fresh) and the
+``tracemalloc`` peak of one more run (Python allocations only, not SQLite's or Agg's C buffers;
+tracemalloc slows that run down, so it is never timed).
+
+The whole run is bounded by ``--budget`` seconds (default 180): a size whose predicted cost
+(extrapolated from the smaller sizes measured in this run) would overrun the budget is skipped,
+and the run says so.
+
+    .venv/bin/python -m benchmarks.report_scale                 # 1,000 / 10,000 / 100,000
+    .venv/bin/python -m benchmarks.report_scale --sizes 1000,10000 --repeats 5
+    .venv/bin/python -m benchmarks.report_scale --sizes 100000 --profile report
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import io
+import json
+import math
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+UTC = timezone.utc
+ROOT = Path(__file__).resolve().parent.parent
+TEAM_CONFIG = ROOT / "runbooks" / "config.yml"
+# Fixed, so a seed gives the same history and the same digest week on every day it is run.
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday: the digest covers 2026-W47
+WINDOW = timedelta(days=365)
+SIZES = (1_000, 10_000, 100_000)
+CONTENDERS = ("report", "digest", "naive")
+DIGEST_CHANNEL = "C0BENCH01"
+REPORT_TARGET_SECONDS = 1.0  # "100,000 incidents in under a second of report time"
+FLAT_MEMORY_LIMIT = 2.0  # peak at 100k / peak at 10k: 10x the incidents; "flat" allows 2x at most
+TARGET_SIZE, FLAT_BASE = 100_000, 10_000
+
+
+# --------------------------------------------------------------------------------------------
+# Worker: one contender, one database, a fresh process
+# --------------------------------------------------------------------------------------------
+
+
+def maxrss_bytes() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # macOS: bytes; Linux: KiB
+
+
+@dataclass
+class Contender:
+    call: Callable[[], Awaitable[Any]]  # what is timed
+    close: Callable[[], Awaitable[None]]
+    prepare: Callable[[], Awaitable[str]] | None = None  # untimed, after the RSS baseline; returns a note
+
+
+async def contender(kind: str, database_url: str) -> Contender:
+    from slack_sdk.errors import SlackObjectFormationError
+
+    from bot.digest import digest_week, iso_week_label
+    from bot.digest_publisher import DigestPublisher
+    from bot.reports import Reports
+    from bot.team_config import DigestChannel, load_team_config
+    from storage.db import Database
+
+    db = Database(database_url)
+    await db.ping()  # open the connection outside the timings
+    team = load_team_config(TEAM_CONFIG, required=True)
+    reports = Reports(db, lambda: NOW, tiers=team.tiers, settings=team.reports)
+
+    if kind == "report":
+        async def report() -> Any:
+            window, _ = await reports.window(since=NOW - WINDOW, until=NOW)
+            trend = await reports.trend()
+            return window.count, len(trend.weeks)
+
+        return Contender(report, db.dispose)
+
+    if kind == "naive":
+        return Contender(lambda: naive_figures(db), db.dispose)
+
+    publisher = DigestPublisher(db, lambda: NOW, reports, slack=None)  # type: ignore[arg-type]
+    channel = DigestChannel(channel=DIGEST_CHANNEL)
+    week: str | None = None  # the last complete week, as the scheduler asks
+
+    async def digest() -> Any:
+        composed = await publisher.compose(channel, week)
+        return composed.digest.week, len(composed.chart_png)
+
+    async def choose_week() -> str:
+        """bot/digest.py _incident_sections can build a section over Slack's 3,000 characters
+        (its "…and N more" line is added with no room kept for it) and compose then raises.
+        Say so, and time the closest earlier week that composes instead."""
+        nonlocal week
+        start, _ = digest_week(None, NOW)
+        failed: list[str] = []
+        for back in range(9):
+            week = iso_week_label(start - timedelta(weeks=back))
+            try:
+                await digest()
+            except SlackObjectFormationError:
+                failed.append(week)
+                continue
+            if not failed:
+                week = None
+                return ""
+            return (f"compose FAILED for {', '.join(failed)} (SlackObjectFormationError: a section over 3000"
+                    f" characters); timed {week} instead")
+        raise RuntimeError(f"no week from {failed[0]} back to {failed[-1]} composes")
+
+    return Contender(digest, db.dispose, choose_week)
+
+
+async def naive_figures(db: Any) -> dict[str, float]:
+    """Every incident as an ORM object, then the headline figures with ``statistics``."""
+    from sqlalchemy import select
+
+    from storage.models import Incident
+
+    async with db.sessions() as session:
+        incidents = (await session.execute(select(Incident))).scalars().all()
+    restores: list[float] = []
+    phases: list[list[float]] = [[], [], [], []]
+    for incident in incidents:
+        if incident.verified_at is None:
+            continue
+        restores.append((incident.verified_at - incident.started_at).total_seconds())
+        # A missing stamp takes the next present one's time (implied), as the buttons do.
+        mitigated = incident.mitigated_at or incident.verified_at
+        diagnosed = incident.diagnosed_at or mitigated
+        stamps = (incident.started_at, incident.detected_at, diagnosed, mitigated, incident.verified_at)
+        for k in range(4):
+            phases[k].append((stamps[k + 1] - stamps[k]).total_seconds())
+    figures = {"n": len(incidents), "mean": statistics.mean(restores), "median": statistics.median(restores)}
+    for name, values in zip(("detect", "diagnose", "mitigate", "verify"), phases):
+        figures[f"median_{name}"] = statistics.median(values)
+    return figures
+
+
+async def measure(kind: str, database_url: str, repeats: int, max_seconds: float) -> dict[str, Any]:
+    import bot.stats
+
+    subject = await contender(kind, database_url)
+    call, note = subject.call, ""
+    times: list[float] = []
+    try:
+        gc.collect()
+        rss_before = maxrss_bytes()
+        if subject.prepare:  # an untimed first run: its RSS counts, as any run's would
+            note = await subject.prepare()
+        spent = 0.0
+        while len(times) < repeats:
+            bot.stats.median_ranks.cache_clear()  # a cold cache, as a fresh `incident-bot report` has
+            t0 = time.perf_counter()
+            await call()
+            times.append(time.perf_counter() - t0)
+            spent += times[-1]
+            # Another run must fit in this contender's share of the budget.
+            if spent + times[-1] > max_seconds:
+                break
+        rss_delta = maxrss_bytes() - rss_before
+        gc.collect()
+        bot.stats.median_ranks.cache_clear()
+        tracemalloc.start()
+        await call()
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        await subject.close()
+    return {"kind": kind, "best": min(times), "runs": len(times), "times": times,
+            "traced_peak": traced_peak, "rss_delta": rss_delta, "note": note}
+
+
+async def profile(kind: str, database_url: str, top: int) -> str:
+    import bot.stats
+
+    subject = await contender(kind, database_url)
+    try:
+        if subject.prepare:
+            await subject.prepare()
+        bot.stats.median_ranks.cache_clear()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await subject.call()
+        profiler.disable()
+    finally:
+        await subject.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    if args.profile:
+        print(asyncio.run(profile(args.worker, args.database, args.top)))
+        return 0
+    result = asyncio.run(measure(args.worker, args.database, args.repeats, args.max_seconds))
+    print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Driver: generate each size once, run every contender in its own process, print the table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    best: float
+    runs: int
+    traced_peak: int
+    rss_delta: int
+    note: str = ""
+
+
+@dataclass
+class SizeResult:
+    size: int
+    generate: float  # seconds to generate and insert
+    took: float  # seconds for the whole size, generation included
+    results: dict[str, Measured]
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+def run_worker(kind: str, database_url: str, *, repeats: int, max_seconds: float, timeout: float) -> Measured:
+    command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", kind, "--database", database_url,
+               "--repeats", str(repeats), "--max-seconds", f"{max_seconds:.1f}"]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise BudgetExceeded(f"{kind} did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return Measured(data["best"], data["runs"], data["traced_peak"], data["rss_delta"], data["note"])
+
+
+def generate(size: int, path: Path, seed: int) -> float:
+    from benchmarks.history import insert_history
+    from storage.db import Database
+
+    async def go() -> None:
+        db = Database(f"sqlite:///{path}")
+        try:
+            await insert_history(db, size, seed=seed, now=NOW, days=WINDOW.days)
+        finally:
+            await db.dispose()
+
+    t0 = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - t0
+
+
+def predict(size: int, done: Sequence[SizeResult]) -> float | None:
+    """Seconds size N will take, extrapolated from the sizes already measured: t ∝ N^k with k
+    from the last two sizes (at least 1, at most 2), or k = 1.5 from a single one."""
+    if not done:
+        return None
+    last = done[-1]
+    k = 1.5
+    if len(done) >= 2:
+        before = done[-2]
+        k = math.log(last.took / before.took) / math.log(last.size / before.size)
+        k = min(max(k, 1.0), 2.0)
+    return last.took * (size / last.size) ** k
+
+
+def mb(value: int) -> str:
+    return f"{value / 1e6:.1f} MB"
+
+
+def secs(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def timing(m: Measured | None) -> str:
+    if m is None:
+        return "-"
+    return secs(m.best) + ("" if m.runs >= 3 else f" ({m.runs} run{'s' if m.runs > 1 else ''})")
+
+
+def print_table(rows: Sequence[SizeResult], repeats: int) -> None:
+    print(f"\nsummary: best of {repeats} unless marked; memory = tracemalloc peak of one more run / RSS delta of the timed runs")
+    header = (f"{'N':>9} {'report':>15} {'digest':>15} {'naive':>15} {'report/naive':>13}"
+              f" {'report mem':>21} {'digest mem':>21} {'naive mem':>21}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        r, d, n = (row.results.get(k) for k in CONTENDERS)
+        ratio = f"{r.best / n.best:.2f}x" if r and n else "-"
+        mem = [f"{mb(m.traced_peak)} / {mb(m.rss_delta)}" if m else "-" for m in (r, d, n)]
+        print(f"{row.size:>9,} {timing(r):>15} {timing(d):>15} {timing(n):>15} {ratio:>13}"
+              f" {mem[0]:>21} {mem[1]:>21} {mem[2]:>21}")
+
+
+def print_verdicts(rows: Sequence[SizeResult]) -> None:
+    by_size = {row.size: row.results for row in rows}
+    print("\ntargets")
+    target = by_size.get(TARGET_SIZE, {}).get("report")
+    if target is None:
+        print(f"  report time at {TARGET_SIZE:,} incidents < {REPORT_TARGET_SECONDS:.0f} s: not measured in this run")
+    else:
+        ok = target.best < REPORT_TARGET_SECONDS
+        print(f"  report time at {TARGET_SIZE:,} incidents < {REPORT_TARGET_SECONDS:.0f} s: {secs(target.best)}"
+              f" ({target.best / REPORT_TARGET_SECONDS:.1f}x the target) -> {'met' if ok else 'MISSED'}")
+    base = by_size.get(FLAT_BASE, {}).get("report")
+    if target is None or base is None:
+        print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}): not measured in this run")
+    else:
+        ratio = target.traced_peak / base.traced_peak
+        rss = f"{target.rss_delta / base.rss_delta:.1f}x" if base.rss_delta > 0 else "n/a"
+        verdict = "met" if ratio <= FLAT_MEMORY_LIMIT else "MISSED: memory grows with N"
+        print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}, 10x the incidents;"
+              f" flat means <= {FLAT_MEMORY_LIMIT:.0f}x): tracemalloc {ratio:.1f}x, RSS delta {rss} -> {verdict}")
+        per = (target.traced_peak - base.traced_peak) / (TARGET_SIZE - FLAT_BASE)
+        print(f"    marginal report memory: {per:,.0f} bytes per extra incident (tracemalloc)")
+
+
+def driver_main(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    sizes = sorted(set(args.sizes))
+    done: list[SizeResult] = []
+    skipped: list[str] = []
+    print(f"report_scale: sizes {', '.join(f'{s:,}' for s in sizes)}; budget {args.budget:.0f} s; best of {args.repeats};"
+          f" now = {NOW:%Y-%m-%d %H:%M} UTC; window {WINDOW.days} days; seed {args.seed}")
+    with tempfile.TemporaryDirectory(prefix="incident-bot-scale-") as tmp:
+        for size in sizes:
+            elapsed = time.perf_counter() - started
+            expected = predict(size, done)
+            if expected is not None and elapsed + expected > args.budget:
+                skipped.append(f"{size:,}: predicted {expected:.0f} s, {args.budget - elapsed:.0f} s of the budget left")
+                continue
+            path = Path(tmp) / f"history-{size}.db"
+            t0 = time.perf_counter()
+            gen = generate(size, path, args.seed)
+            print(f"\nN = {size:,}: history generated and inserted in {gen:.1f} s ({size / gen:,.0f} incidents/s)")
+            results: dict[str, Measured] = {}
+            try:
+                for position, kind in enumerate(CONTENDERS):
+                    left = args.budget - (time.perf_counter() - started)
+                    # Each contender may repeat within its share of what is left of the budget.
+                    share = max(left, 0) / (len(CONTENDERS) - position) * 0.8
+                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats, max_seconds=share,
+                                   timeout=max(left, 0) + 120)
+                    results[kind] = m
+                    print(f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {mb(m.traced_peak)},"
+                          f" RSS delta {mb(m.rss_delta)}")
+                    if m.note:
+                        print(f"         {m.note}")
+            except BudgetExceeded as error:
+                skipped.append(f"{size:,}: {error}")
+            done.append(SizeResult(size, gen, time.perf_counter() - t0, results))
+            if results.get("report") and results.get("naive"):
+                print(f"  report/naive {results['report'].best / results['naive'].best:.2f}x")
+            if args.profile and size == sizes[-1]:
+                command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", args.profile,
+                           "--database", f"sqlite:///{path}", "--profile", "--top", str(args.top)]
+                print(f"\ncProfile of one {args.profile} run at N = {size:,} (cold median_ranks cache):")
+                print(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    print_table(done, args.repeats)
+    print_verdicts(done)
+    for line in skipped:
+        print(f"skipped N = {line}; raise --budget to measure it")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s (budget {args.budget:.0f} s)")
+    return 0
+
+
+def sizes_arg(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of counts, e.g. 1000,10000") from None
+    if not sizes or any(not 100 <= s <= 1_000_000 for s in sizes):
+        raise argparse.ArgumentTypeError("each size must be between 100 and 1,000,000")
+    return sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report_scale",
+        description="MTTR report and weekly digest time and memory at 1k/10k/100k incidents, against a naive baseline.",
+    )
+    parser.add_argument("--sizes", type=sizes_arg, default=list(SIZES),
+                        help="comma-separated incident counts (default 1000,10000,100000)")
+    parser.add_argument("--repeats", type=int, choices=range(1, 11), default=3, metavar="1-10",
+                        help="timed runs per contender, best kept (default 3)")
+    parser.add_argument("--budget", type=float, default=180.0,
+                        help="seconds for the whole run; sizes predicted to overrun are skipped (default 180)")
+    parser.add_argument("--seed", type=int, default=7, help="history seed (default 7)")
+    parser.add_argument("--profile", choices=CONTENDERS, nargs="?", const="report", default=None,
+                        help="also print a cProfile of one run of this contender (default report) at the largest size")
+    parser.add_argument("--top", type=int, default=25, help="functions shown by --profile (default 25)")
+    # Internal: one contender in a fresh process.
+    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not 10 <= args.budget <= 3600:
+        parser.error("--budget must be between 10 and 3600 seconds")
+    if args.worker:
+        return worker_main(args)
+    return driver_main(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
