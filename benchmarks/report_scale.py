@@ -178,8 +178,10 @@ async def measure(kind: str, database_url: str, repeats: int, max_seconds: float
     try:
         gc.collect()
         rss_before = maxrss_bytes()
+        t0 = time.perf_counter()
         if subject.prepare:  # an untimed first run: its RSS counts, as any run's would
             note = await subject.prepare()
+        prepare_seconds = time.perf_counter() - t0
         spent = 0.0
         while len(times) < repeats:
             bot.stats.median_ranks.cache_clear()  # a cold cache, as a fresh `incident-bot report` has
@@ -193,14 +195,17 @@ async def measure(kind: str, database_url: str, repeats: int, max_seconds: float
         rss_delta = maxrss_bytes() - rss_before
         gc.collect()
         bot.stats.median_ranks.cache_clear()
+        t0 = time.perf_counter()
         tracemalloc.start()
         await call()
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        traced_seconds = time.perf_counter() - t0
     finally:
         await subject.close()
     return {"kind": kind, "best": min(times), "runs": len(times), "times": times,
-            "traced_peak": traced_peak, "rss_delta": rss_delta, "note": note}
+            "traced_peak": traced_peak, "rss_delta": rss_delta, "note": note,
+            "prepare_seconds": prepare_seconds, "traced_seconds": traced_seconds}
 
 
 async def profile(kind: str, database_url: str, top: int) -> str:
@@ -244,7 +249,15 @@ class Measured:
     runs: int
     traced_peak: int
     rss_delta: int
-    note: str = ""
+    note: str
+    prepare_seconds: float  # the digest's untimed week probe
+    traced_seconds: float  # the tracemalloc run
+    wall: float  # the worker process, start to exit
+    times: tuple[float, ...]  # every timed run
+
+    def fixed_seconds(self) -> float:
+        """What the process spends besides the calls: start-up, imports, opening the database."""
+        return max(self.wall - self.prepare_seconds - self.traced_seconds - sum(self.times), 0.0)
 
 
 @dataclass
@@ -262,6 +275,7 @@ class BudgetExceeded(Exception):
 def run_worker(kind: str, database_url: str, *, repeats: int, max_seconds: float, timeout: float) -> Measured:
     command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", kind, "--database", database_url,
                "--repeats", str(repeats), "--max-seconds", f"{max_seconds:.1f}"]
+    t0 = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -269,7 +283,11 @@ def run_worker(kind: str, database_url: str, *, repeats: int, max_seconds: float
     if done.returncode != 0:
         raise RuntimeError(f"{kind} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
-    return Measured(data["best"], data["runs"], data["traced_peak"], data["rss_delta"], data["note"])
+    return Measured(
+        best=data["best"], runs=data["runs"], traced_peak=data["traced_peak"], rss_delta=data["rss_delta"],
+        note=data["note"], prepare_seconds=data["prepare_seconds"], traced_seconds=data["traced_seconds"],
+        wall=time.perf_counter() - t0, times=tuple(data["times"]),
+    )
 
 
 def generate(size: int, path: Path, seed: int) -> float:
@@ -288,18 +306,48 @@ def generate(size: int, path: Path, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+@dataclass(frozen=True)
+class Forecast:
+    call: float  # seconds for one timed call
+    least: float  # the least the contender's process can take: start-up, probe, one call, tracemalloc run
+
+
+def forecast(kind: str, size: int, done: Sequence[SizeResult]) -> Forecast | None:
+    """Extrapolated from the sizes already measured in this run: a call's time as t ∝ N^k, k from
+    the last two sizes (between 1 and 2), or 1.2 from a single one; the probe and the tracemalloc
+    run in proportion to the call, as they were at the last size. None before any measurement."""
+    measured = [(row.size, row.results[kind]) for row in done if kind in row.results]
+    if not measured:
+        return None
+    last_size, m = measured[-1]
+    k = 1.2
+    if len(measured) >= 2:
+        before_size, before = measured[-2]
+        k = min(max(math.log(m.best / before.best) / math.log(last_size / before_size), 1.0), 2.0)
+    call = m.best * (size / last_size) ** k
+    extra = (m.prepare_seconds + m.traced_seconds) / m.best
+    return Forecast(call, m.fixed_seconds() + call * (1 + extra))
+
+
 def predict(size: int, done: Sequence[SizeResult]) -> float | None:
-    """Seconds size N will take, extrapolated from the sizes already measured: t ∝ N^k with k
-    from the last two sizes (at least 1, at most 2), or k = 1.5 from a single one."""
+    """The least size N can cost (generation, then each contender's ``least``): repeats shrink to
+    fit the budget, this is what cannot. None before any size was measured."""
     if not done:
         return None
     last = done[-1]
-    k = 1.5
-    if len(done) >= 2:
-        before = done[-2]
-        k = math.log(last.took / before.took) / math.log(last.size / before.size)
-        k = min(max(k, 1.0), 2.0)
-    return last.took * (size / last.size) ** k
+    forecasts = [forecast(kind, size, done) for kind in CONTENDERS]
+    return last.generate * size / last.size + sum(f.least for f in forecasts if f)
+
+
+def run_allowance(kind: str, size: int, done: Sequence[SizeResult], left: float) -> float:
+    """Seconds the timed runs of ``kind`` may use: what is left, less the least the contenders
+    after it need and its own probe, memory run and start-up. Always at least one run."""
+    position = CONTENDERS.index(kind)
+    own = forecast(kind, size, done)
+    later = [forecast(k, size, done) for k in CONTENDERS[position + 1 :]]
+    if own is None or any(f is None for f in later):
+        return max(left, 0) / (len(CONTENDERS) - position) * 0.5
+    return left - sum(f.least for f in later if f) - (own.least - own.call) - 5.0
 
 
 def mb(value: int) -> str:
@@ -310,14 +358,15 @@ def secs(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def timing(m: Measured | None) -> str:
+def timing(m: Measured | None, repeats: int) -> str:
     if m is None:
         return "-"
-    return secs(m.best) + ("" if m.runs >= 3 else f" ({m.runs} run{'s' if m.runs > 1 else ''})")
+    return secs(m.best) + ("*" if m.note else "") + ("" if m.runs >= repeats else f" ({m.runs} run{'s' if m.runs > 1 else ''})")
 
 
 def print_table(rows: Sequence[SizeResult], repeats: int) -> None:
-    print(f"\nsummary: best of {repeats} unless marked; memory = tracemalloc peak of one more run / RSS delta of the timed runs")
+    print(f"\nsummary: time = best of {repeats} runs unless marked (fewer when the budget was short);"
+          " memory = tracemalloc peak of one more run / RSS delta of the timed runs")
     header = (f"{'N':>9} {'report':>15} {'digest':>15} {'naive':>15} {'report/naive':>13}"
               f" {'report mem':>21} {'digest mem':>21} {'naive mem':>21}")
     print(header)
@@ -326,8 +375,12 @@ def print_table(rows: Sequence[SizeResult], repeats: int) -> None:
         r, d, n = (row.results.get(k) for k in CONTENDERS)
         ratio = f"{r.best / n.best:.2f}x" if r and n else "-"
         mem = [f"{mb(m.traced_peak)} / {mb(m.rss_delta)}" if m else "-" for m in (r, d, n)]
-        print(f"{row.size:>9,} {timing(r):>15} {timing(d):>15} {timing(n):>15} {ratio:>13}"
+        print(f"{row.size:>9,} {timing(r, repeats):>15} {timing(d, repeats):>15} {timing(n, repeats):>15} {ratio:>13}"
               f" {mem[0]:>21} {mem[1]:>21} {mem[2]:>21}")
+    for row in rows:
+        for kind, m in row.results.items():
+            if m.note:
+                print(f"  * N = {row.size:,}, {kind}: {m.note}")
 
 
 def print_verdicts(rows: Sequence[SizeResult]) -> None:
@@ -373,12 +426,11 @@ def driver_main(args: argparse.Namespace) -> int:
             print(f"\nN = {size:,}: history generated and inserted in {gen:.1f} s ({size / gen:,.0f} incidents/s)")
             results: dict[str, Measured] = {}
             try:
-                for position, kind in enumerate(CONTENDERS):
+                for kind in CONTENDERS:
                     left = args.budget - (time.perf_counter() - started)
-                    # Each contender may repeat within its share of what is left of the budget.
-                    share = max(left, 0) / (len(CONTENDERS) - position) * 0.8
-                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats, max_seconds=share,
-                                   timeout=max(left, 0) + 120)
+                    allowance = run_allowance(kind, size, done, left)
+                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats, max_seconds=allowance,
+                                   timeout=max(left, 30) + 60)
                     results[kind] = m
                     print(f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {mb(m.traced_peak)},"
                           f" RSS delta {mb(m.rss_delta)}")
@@ -389,11 +441,13 @@ def driver_main(args: argparse.Namespace) -> int:
             done.append(SizeResult(size, gen, time.perf_counter() - t0, results))
             if results.get("report") and results.get("naive"):
                 print(f"  report/naive {results['report'].best / results['naive'].best:.2f}x")
-            if args.profile and size == sizes[-1]:
-                command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", args.profile,
-                           "--database", f"sqlite:///{path}", "--profile", "--top", str(args.top)]
-                print(f"\ncProfile of one {args.profile} run at N = {size:,} (cold median_ranks cache):")
-                print(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+            print(f"  N = {size:,} took {done[-1].took:.0f} s in all")
+        if args.profile and done:
+            size = done[-1].size
+            command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", args.profile,
+                       "--database", f"sqlite:///{Path(tmp) / f'history-{size}.db'}", "--profile", "--top", str(args.top)]
+            print(f"\ncProfile of one {args.profile} call at N = {size:,} (cold median_ranks cache; not in the budget):")
+            print(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     print_table(done, args.repeats)
     print_verdicts(done)
     for line in skipped:

@@ -48,7 +48,7 @@ class DigestPublisher:
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
         restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             names = await titles(session, restored_ids)
         last_week = [digest_incident(f, title=names.get(f.id, ""), tiers=tiers) for f in in_week if f.id in names]
         label = ", ".join(channel.services) if channel.services else "all services"

@@ -1030,7 +1030,7 @@ async def export_incidents(
     """
     writer = _writer(out, fmt)
     count = 0
-    async with db.transaction() as session:
+    async with db.reading() as session:
         async for row in history.exported_rows(session, since=since, until=until):
             writer.write(export_record(row))
             count += 1

@@ -30,7 +30,7 @@ class Reports:
         """The incidents a window report reads, and the war-room channel of each that has one."""
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
                 facts.append(
                     IncidentFacts(

@@ -130,3 +130,18 @@ async def test_digest_channels_the_bot_cannot_post_to_are_reported_with_the_fix(
         f"digest channel {outside} (#storefront-digest): the bot is not a member; invite the bot with /invite @incident-bot",
         "digest channel C0UNKNOWN1 is unknown or private without the bot: check the ID, or invite the bot with /invite @incident-bot",
     ])
+
+
+async def test_a_long_read_does_not_hold_up_a_write(database):
+    """Reports and exports read without the write lock: a stamp goes through while one runs."""
+    from sqlalchemy import text
+
+    async with database.reading() as reader:
+        await reader.execute(text("SELECT count(*) FROM incidents"))
+        async with database.transaction() as writer:
+            await writer.execute(text(
+                "INSERT INTO digest_runs (channel, week, status, attempts, claimed_by, claimed_at) "
+                "VALUES ('C0WRITE01', '2026-W01', 'posted', 1, 'test', CURRENT_TIMESTAMP)"
+            ))
+    async with database.reading() as reader:
+        assert (await reader.execute(text("SELECT count(*) FROM digest_runs"))).scalar() == 1
