@@ -67,6 +67,8 @@ DIGEST_CHANNEL = "C0BENCH01"
 REPORT_TARGET_SECONDS = 1.0  # "100,000 incidents in under a second of report time"
 FLAT_MEMORY_LIMIT = 2.0  # peak at 100k / peak at 10k: 10x the incidents; "flat" allows 2x at most
 TARGET_SIZE, FLAT_BASE = 100_000, 10_000
+# A tracemalloc run takes about this many times an untraced one, until this run measured it.
+TRACED_FACTOR = 5.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,12 +171,18 @@ async def naive_figures(db: Any) -> dict[str, float]:
     return figures
 
 
-async def measure(kind: str, database_url: str, repeats: int, max_seconds: float) -> dict[str, Any]:
+async def measure(kind: str, database_url: str, repeats: int, allowance: float, traced_factor: float) -> dict[str, Any]:
+    """Timed runs (at least one, at most ``repeats``), then one tracemalloc run, all within
+    ``allowance`` seconds: a further timed run when the last one would fit again, the traced run
+    when ``traced_factor`` times the best run fits in what is left (tracemalloc slows every
+    allocation down: 4-5x here). The traced run is skipped rather than overrun."""
     import bot.stats
 
     subject = await contender(kind, database_url)
     call, note = subject.call, ""
     times: list[float] = []
+    traced_peak: int | None = None
+    traced_seconds = 0.0
     try:
         gc.collect()
         rss_before = maxrss_bytes()
@@ -182,25 +190,25 @@ async def measure(kind: str, database_url: str, repeats: int, max_seconds: float
         if subject.prepare:  # an untimed first run: its RSS counts, as any run's would
             note = await subject.prepare()
         prepare_seconds = time.perf_counter() - t0
-        spent = 0.0
+        spent = prepare_seconds
         while len(times) < repeats:
             bot.stats.median_ranks.cache_clear()  # a cold cache, as a fresh `incident-bot report` has
             t0 = time.perf_counter()
             await call()
             times.append(time.perf_counter() - t0)
             spent += times[-1]
-            # Another run must fit in this contender's share of the budget.
-            if spent + times[-1] > max_seconds:
+            if spent + times[-1] > allowance:
                 break
         rss_delta = maxrss_bytes() - rss_before
-        gc.collect()
-        bot.stats.median_ranks.cache_clear()
-        t0 = time.perf_counter()
-        tracemalloc.start()
-        await call()
-        _, traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        traced_seconds = time.perf_counter() - t0
+        if spent + traced_factor * min(times) <= allowance:
+            gc.collect()
+            bot.stats.median_ranks.cache_clear()
+            t0 = time.perf_counter()
+            tracemalloc.start()
+            await call()
+            _, traced_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            traced_seconds = time.perf_counter() - t0
     finally:
         await subject.close()
     return {"kind": kind, "best": min(times), "runs": len(times), "times": times,
@@ -233,7 +241,7 @@ def worker_main(args: argparse.Namespace) -> int:
     if args.profile:
         print(asyncio.run(profile(args.worker, args.database, args.top)))
         return 0
-    result = asyncio.run(measure(args.worker, args.database, args.repeats, args.max_seconds))
+    result = asyncio.run(measure(args.worker, args.database, args.repeats, args.max_seconds, args.traced_factor))
     print(json.dumps(result))
     return 0
 
@@ -247,7 +255,7 @@ def worker_main(args: argparse.Namespace) -> int:
 class Measured:
     best: float
     runs: int
-    traced_peak: int
+    traced_peak: int | None  # None: the tracemalloc run did not fit in the budget
     rss_delta: int
     note: str
     prepare_seconds: float  # the digest's untimed week probe
@@ -258,6 +266,9 @@ class Measured:
     def fixed_seconds(self) -> float:
         """What the process spends besides the calls: start-up, imports, opening the database."""
         return max(self.wall - self.prepare_seconds - self.traced_seconds - sum(self.times), 0.0)
+
+    def traced_factor(self) -> float | None:
+        return self.traced_seconds / self.best if self.traced_peak is not None else None
 
 
 @dataclass
@@ -272,9 +283,9 @@ class BudgetExceeded(Exception):
     pass
 
 
-def run_worker(kind: str, database_url: str, *, repeats: int, max_seconds: float, timeout: float) -> Measured:
+def run_worker(kind: str, database_url: str, *, repeats: int, allowance: float, traced_factor: float, timeout: float) -> Measured:
     command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", kind, "--database", database_url,
-               "--repeats", str(repeats), "--max-seconds", f"{max_seconds:.1f}"]
+               "--repeats", str(repeats), "--max-seconds", f"{allowance:.1f}", "--traced-factor", f"{traced_factor:.2f}"]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
@@ -309,13 +320,14 @@ def generate(size: int, path: Path, seed: int) -> float:
 @dataclass(frozen=True)
 class Forecast:
     call: float  # seconds for one timed call
-    least: float  # the least the contender's process can take: start-up, probe, one call, tracemalloc run
+    least: float  # the least the contender's process takes: start-up, the digest's probe, one call
+    traced_factor: float  # a tracemalloc run / an untraced one
 
 
 def forecast(kind: str, size: int, done: Sequence[SizeResult]) -> Forecast | None:
     """Extrapolated from the sizes already measured in this run: a call's time as t ∝ N^k, k from
-    the last two sizes (between 1 and 2), or 1.2 from a single one; the probe and the tracemalloc
-    run in proportion to the call, as they were at the last size. None before any measurement."""
+    the last two sizes (between 1 and 2), or 1.2 from a single one; the digest's probe is one more
+    call. None before any measurement."""
     measured = [(row.size, row.results[kind]) for row in done if kind in row.results]
     if not measured:
         return None
@@ -325,13 +337,14 @@ def forecast(kind: str, size: int, done: Sequence[SizeResult]) -> Forecast | Non
         before_size, before = measured[-2]
         k = min(max(math.log(m.best / before.best) / math.log(last_size / before_size), 1.0), 2.0)
     call = m.best * (size / last_size) ** k
-    extra = (m.prepare_seconds + m.traced_seconds) / m.best
-    return Forecast(call, m.fixed_seconds() + call * (1 + extra))
+    probe = call if m.prepare_seconds > 0.1 * m.best else 0.0
+    factors = [r.traced_factor() for _, r in measured if r.traced_factor() is not None]
+    return Forecast(call, m.fixed_seconds() + probe + call, factors[-1] if factors else TRACED_FACTOR)
 
 
 def predict(size: int, done: Sequence[SizeResult]) -> float | None:
-    """The least size N can cost (generation, then each contender's ``least``): repeats shrink to
-    fit the budget, this is what cannot. None before any size was measured."""
+    """The least size N costs (generation, then each contender's ``least``): repeats and the
+    tracemalloc runs shrink to fit the budget, this cannot. None before any size was measured."""
     if not done:
         return None
     last = done[-1]
@@ -339,19 +352,25 @@ def predict(size: int, done: Sequence[SizeResult]) -> float | None:
     return last.generate * size / last.size + sum(f.least for f in forecasts if f)
 
 
-def run_allowance(kind: str, size: int, done: Sequence[SizeResult], left: float) -> float:
-    """Seconds the timed runs of ``kind`` may use: what is left, less the least the contenders
-    after it need and its own probe, memory run and start-up. Always at least one run."""
+def allowance_for(kind: str, size: int, done: Sequence[SizeResult], left: float) -> float:
+    """Seconds ``kind``'s calls may take (probe, timed runs, tracemalloc run): what is left of the
+    budget, less the least each later contender needs and this one's start-up. Before any size was
+    measured: an even share of what is left."""
     position = CONTENDERS.index(kind)
-    own = forecast(kind, size, done)
     later = [forecast(k, size, done) for k in CONTENDERS[position + 1 :]]
+    own = forecast(kind, size, done)
     if own is None or any(f is None for f in later):
-        return max(left, 0) / (len(CONTENDERS) - position) * 0.5
-    return left - sum(f.least for f in later if f) - (own.least - own.call) - 5.0
+        return max(left, 0) / (len(CONTENDERS) - position)
+    fixed = own.least - own.call  # start-up (and the probe, which the allowance counts itself)
+    return left - sum(f.least for f in later if f) - fixed - 5.0
 
 
 def mb(value: int) -> str:
     return f"{value / 1e6:.1f} MB"
+
+
+def traced(m: Measured) -> str:
+    return mb(m.traced_peak) if m.traced_peak is not None else "not measured (over budget)"
 
 
 def secs(value: float) -> str:
@@ -374,7 +393,8 @@ def print_table(rows: Sequence[SizeResult], repeats: int) -> None:
     for row in rows:
         r, d, n = (row.results.get(k) for k in CONTENDERS)
         ratio = f"{r.best / n.best:.2f}x" if r and n else "-"
-        mem = [f"{mb(m.traced_peak)} / {mb(m.rss_delta)}" if m else "-" for m in (r, d, n)]
+        mem = [f"{mb(m.traced_peak) if m.traced_peak is not None else '-'} / {mb(m.rss_delta)}" if m else "-"
+               for m in (r, d, n)]
         print(f"{row.size:>9,} {timing(r, repeats):>15} {timing(d, repeats):>15} {timing(n, repeats):>15} {ratio:>13}"
               f" {mem[0]:>21} {mem[1]:>21} {mem[2]:>21}")
     for row in rows:
@@ -396,14 +416,26 @@ def print_verdicts(rows: Sequence[SizeResult]) -> None:
     base = by_size.get(FLAT_BASE, {}).get("report")
     if target is None or base is None:
         print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}): not measured in this run")
-    else:
-        ratio = target.traced_peak / base.traced_peak
-        rss = f"{target.rss_delta / base.rss_delta:.1f}x" if base.rss_delta > 0 else "n/a"
-        verdict = "met" if ratio <= FLAT_MEMORY_LIMIT else "MISSED: memory grows with N"
-        print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}, 10x the incidents;"
-              f" flat means <= {FLAT_MEMORY_LIMIT:.0f}x): tracemalloc {ratio:.1f}x, RSS delta {rss} -> {verdict}")
-        per = (target.traced_peak - base.traced_peak) / (TARGET_SIZE - FLAT_BASE)
-        print(f"    marginal report memory: {per:,.0f} bytes per extra incident (tracemalloc)")
+        return
+    # tracemalloc when both runs were traced; otherwise RSS delta (each worker is a fresh process,
+    # so its ru_maxrss rise is the call's own peak, C buffers included).
+    ratios = []
+    if target.traced_peak is not None and base.traced_peak is not None:
+        ratios.append(("tracemalloc", target.traced_peak / base.traced_peak,
+                       (target.traced_peak - base.traced_peak) / (TARGET_SIZE - FLAT_BASE)))
+    if base.rss_delta > 0:
+        ratios.append(("RSS delta", target.rss_delta / base.rss_delta,
+                       (target.rss_delta - base.rss_delta) / (TARGET_SIZE - FLAT_BASE)))
+    if not ratios:
+        print("  flat memory: no comparable measurement (RSS did not rise at 10,000)")
+        return
+    name, ratio, _ = ratios[0]
+    verdict = "met" if ratio <= FLAT_MEMORY_LIMIT else "MISSED: memory grows with N"
+    shown = ", ".join(f"{n} {r:.1f}x" for n, r, _ in ratios)
+    print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}, 10x the incidents;"
+          f" flat means <= {FLAT_MEMORY_LIMIT:.0f}x): {shown} -> {verdict} (judged on {name})")
+    print("    marginal report memory per extra incident: "
+          + ", ".join(f"{n} {per:,.0f} bytes" for n, _, per in ratios))
 
 
 def driver_main(args: argparse.Namespace) -> int:
@@ -428,12 +460,14 @@ def driver_main(args: argparse.Namespace) -> int:
             try:
                 for kind in CONTENDERS:
                     left = args.budget - (time.perf_counter() - started)
-                    allowance = run_allowance(kind, size, done, left)
-                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats, max_seconds=allowance,
+                    own = forecast(kind, size, done)
+                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats,
+                                   allowance=allowance_for(kind, size, done, left),
+                                   traced_factor=own.traced_factor if own else TRACED_FACTOR,
                                    timeout=max(left, 30) + 60)
                     results[kind] = m
-                    print(f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {mb(m.traced_peak)},"
-                          f" RSS delta {mb(m.rss_delta)}")
+                    print(f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {traced(m)}"
+                          f" (that run took {m.traced_seconds:.1f} s); RSS delta {mb(m.rss_delta)}")
                     if m.note:
                         print(f"         {m.note}")
             except BudgetExceeded as error:
@@ -485,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--max-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--traced-factor", type=float, default=TRACED_FACTOR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 10 <= args.budget <= 3600:
         parser.error("--budget must be between 10 and 3600 seconds")
