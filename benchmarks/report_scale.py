@@ -6,8 +6,8 @@ For each size N (default 1,000, 10,000 and 100,000 incidents) a seeded history f
 fresh Python process of its own (so its peak RSS is its own, and no cache survives from another
 contender):
 
-- report: ``Reports.window(since=now - 365 d, until=now)`` then ``Reports.trend()``: what
-  ``incident-bot report`` does (its table and JSON formats)
+- report: ``Reports.window_and_trend(now - 365 d, now)``: the window report and the 12-week trend
+  from one read, what ``incident-bot report`` does (its table and JSON formats)
 - digest: ``DigestPublisher(...).compose(DigestChannel(channel="C0BENCH01"))`` with slack=None:
   the last complete week's digest, its 12-week trend, the detectable change and the PNG chart
 - naive: ``select(Incident)`` + ``.scalars().all()`` (every incident as an ORM object), then mean
@@ -104,8 +104,7 @@ async def contender(kind: str, database_url: str) -> Contender:
 
     if kind == "report":
         async def report() -> Any:
-            window, _ = await reports.window(since=NOW - WINDOW, until=NOW)
-            trend = await reports.trend()
+            window, _, trend = await reports.window_and_trend(NOW - WINDOW, NOW)
             return window.count, len(trend.weeks)
 
         return Contender(report, db.dispose)

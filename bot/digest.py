@@ -343,11 +343,18 @@ def _incident_sections(
 ) -> list[SectionBlock]:
     """The incident list in up to INCIDENT_SECTIONS sections of ≤ 3000 characters, then "…and N more"."""
     lines = [f"• {_incident_line(i, style, war_rooms)}" for i in incidents]
+
+    def more(hidden: int) -> str:
+        return f"…and {hidden} more (`incident-bot report` lists them all)"
+
+    # Room for the "…and N more" line is kept in every section: N is at most len(lines).
+    room = MAX_SECTION_TEXT - len(more(len(lines))) - 1
     sections: list[list[str]] = [[_incidents_heading(incidents, week, style)]]
     sizes = [len(sections[0][0])]
     shown = 0
     for line in lines:
-        if sizes[-1] + len(line) + 1 > MAX_SECTION_TEXT - 40:
+        line = line if len(line) <= room else line[: room - 1] + "…"
+        if sizes[-1] + len(line) + 1 > room:
             if len(sections) == INCIDENT_SECTIONS:
                 break
             sections.append([])
@@ -356,7 +363,7 @@ def _incident_sections(
         sizes[-1] += len(line) + 1
         shown += 1
     if shown < len(lines):
-        sections[-1].append(f"…and {len(lines) - shown} more (`incident-bot report` lists them all)")
+        sections[-1].append(more(len(lines) - shown))
     return [SectionBlock(text=MarkdownTextObject(text="\n".join(s))) for s in sections]
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from bot.chart import chart_alt_text, render_digest_chart
+from bot.chart import render_digest_chart
 from bot.clock import Clock
 from bot.digest import Digest, build_digest, digest_incident, digest_week, incidents_per_week
 from bot.reports import TREND_WEEKS, Reports
 from bot.slack import SlackGateway
-from bot.stats import build_report, detectable_change, weekly_trend
+from bot.stats import detectable_change, report_from_columns, trend_from_columns
 from bot.team_config import DigestChannel
 from storage.db import Database
 from storage.reports import titles
@@ -38,15 +38,18 @@ class DigestPublisher:
         services = channel.services or None
         severities = channel.severities or None
         history_start = start - timedelta(weeks=TREND_WEEKS - 1)
-        facts, war_rooms = await self._reports.facts(history_start, end, services=services, severities=severities)
+        restored, unrestored = await self._reports.columns(history_start, end, services=services, severities=severities)
         settings, tiers = self._reports.settings, self._reports.tiers
-        in_week = [f for f in facts if start <= f.started_at < end or f.verified_at is None]
-        report = build_report(in_week, since=start, until=end, now=now, tiers=tiers, settings=settings)
+        report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
         # The trend ends with the covered week, so "against the previous week" compares the right pair.
-        trend = weekly_trend(facts, now=end - timedelta(microseconds=1), weeks=TREND_WEEKS, settings=settings)
-        restores = [f.time_to_restore.total_seconds() for f in facts if f.time_to_restore is not None]
+        trend = trend_from_columns(
+            restored, [i.started_at for i in unrestored], now=end - timedelta(microseconds=1), weeks=TREND_WEEKS, settings=settings
+        )
+        restores = (restored.restore_us / 1_000_000).tolist()
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
+        # The week's own incidents, one by one: the list names each with its title and war room.
+        in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities)
         restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
         async with self._db.reading() as session:
             names = await titles(session, restored_ids)

@@ -352,16 +352,16 @@ class Flows:
         now = self._clock()
         services = [query.service] if query.service else None
         severities = [query.severity] if query.severity else None
-        report, war_rooms = await self._reports.window(now - timedelta(days=query.days), now, services=services, severities=severities)
-        trend = await self._reports.trend(now=now, services=services, severities=severities)
+        report, war_rooms, trend = await self._reports.window_and_trend(
+            now - timedelta(days=query.days), now, services=services, severities=severities
+        )
         title = f"MTTR · {query.label}"
         await self.tell(requester, title, blocks_=report_blocks(report, trend, title=title, war_rooms=war_rooms))
 
     async def publish_home(self, user_id: str) -> None:
         """The App Home tab: open incidents with their phase and age, and the last 30 days."""
         now = self._clock()
-        report, war_rooms = await self._reports.window(now - timedelta(days=30), now)
-        trend = await self._reports.trend(now=now)
+        report, war_rooms, trend = await self._reports.window_and_trend(now - timedelta(days=30), now)
         view = home_view(report.open_incidents, report, war_rooms=war_rooms, trend=trend)
         try:
             await self._slack.publish_home(user_id, view)

@@ -9,10 +9,20 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.command_text import CommandTextError, parse_service, parse_severity
-from bot.stats import IncidentFacts, ReportSettings, Trend, WindowReport, build_report, week_start, weekly_trend
+from bot.stats import (
+    IncidentFacts,
+    ReportSettings,
+    RestoredChunks,
+    RestoredIncidents,
+    Trend,
+    WindowReport,
+    report_from_columns,
+    trend_from_columns,
+    week_start,
+)
 from bot.tiers import TierTables
 from storage.db import Database
-from storage.reports import fact_rows
+from storage.reports import fact_rows, open_rows, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -27,36 +37,75 @@ class Reports:
     async def facts(
         self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
-        """The incidents a window report reads, and the war-room channel of each that has one."""
+        """The incidents a window report reads, one object each, and the war-room channel of each
+        that has one: for the weekly digest, which lists its incidents one by one."""
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
         async with self._db.reading() as session:
             async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
-                facts.append(
-                    IncidentFacts(
-                        id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
-                        started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
-                        mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
-                    )
-                )
+                facts.append(_facts_of(row))
                 if row.channel_id:
                     channels[row.id] = row.channel_id
         return facts, channels
 
+    async def columns(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[RestoredIncidents, list[IncidentFacts]]:
+        """Restored incidents started in [since, until) as columns, and those still open (started
+        before ``until``) one object each: the form a report over 100,000 incidents can afford."""
+        chunks = RestoredChunks()
+        async with self._db.reading() as session:
+            async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities):
+                chunks.add(batch)
+            unrestored = [_facts_of(row) for row in await open_rows(session, until=until, services=services, severities=severities)]
+        return chunks.finish(), unrestored
+
     async def window(
         self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
     ) -> tuple[WindowReport, dict[int, str]]:
-        facts, channels = await self.facts(since, until, services=services, severities=severities)
-        report = build_report(facts, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings)
-        return report, channels
+        """The window report, and the war rooms of the incidents it names (open and longest)."""
+        restored, unrestored = await self.columns(since, until, services=services, severities=severities)
+        return await self._window_of(restored, unrestored, since, until)
+
+    async def window_and_trend(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[WindowReport, dict[int, str], Trend]:
+        """``window(since, until)`` and ``trend(now=until)`` from one read of the database."""
+        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
+        restored, unrestored = await self.columns(min(since, trend_since), until, services=services, severities=severities)
+        report, channels = await self._window_of(restored, unrestored, since, until)
+        return report, channels, self._trend_of(restored, unrestored, until)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
     ) -> Trend:
         now = now or self._clock()
         since = week_start(now) - timedelta(weeks=TREND_WEEKS - 1)
-        facts, _ = await self.facts(since, now, services=services, severities=severities)
-        return weekly_trend(facts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+        restored, unrestored = await self.columns(since, now, services=services, severities=severities)
+        return self._trend_of(restored, unrestored, now)
+
+    async def _window_of(
+        self, restored: RestoredIncidents, unrestored: list[IncidentFacts], since: datetime, until: datetime
+    ) -> tuple[WindowReport, dict[int, str]]:
+        report = report_from_columns(
+            restored, unrestored, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings
+        )
+        named = [i.id for i in report.open_incidents] + ([report.longest.id] if report.longest else [])
+        async with self._db.reading() as session:
+            channels = await war_rooms(session, named)
+        return report, channels
+
+    def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
+        open_starts = [i.started_at for i in unrestored]
+        return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+def _facts_of(row) -> IncidentFacts:
+    return IncidentFacts(
+        id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
+        started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
+        mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
+    )
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,11 @@ Over a window's restored incidents (each phase runs from the previous stamp to i
     customer share    customer-reported incidents / incidents started in the window;
                       a P1 warning when strictly more than 20% of P1s were customer-reported
 
-Pure: no Slack, no database, no NumPy. Only ``statistics``, ``math`` and ``random``.
+Pure: no Slack, no database. A report over 100,000 incidents runs on columns
+(``RestoredIncidents``: NumPy arrays of whole microseconds, one entry per incident) rather than
+one object per incident; NumPy only sorts, selects and sums. Every formula above is computed
+here, from sorted values, never by a library's percentile or median routine, so the tests can
+check it against ``statistics`` and NumPy as independent references.
 Nothing here is per person: no figure ranks or names a responder.
 """
 
@@ -34,16 +38,17 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 
+import numpy as np
+
 from bot.phases import PHASES, Phase
-from bot.tiers import TierTables, classify
+from bot.tiers import TierTable, TierTables
 
 UTC = timezone.utc
 DEFAULT_CONFIDENCE = 0.95
@@ -167,8 +172,23 @@ class IncidentFacts:
 
 
 def _check_sorted(values: Sequence[float]) -> None:
-    if any(b < a for a, b in zip(values, values[1:])):
+    if isinstance(values, np.ndarray):
+        unsorted = bool(np.any(values[1:] < values[:-1]))
+    else:
+        unsorted = any(b < a for a, b in zip(values, values[1:]))
+    if unsorted:
         raise ValueError("values must be sorted in ascending order")
+
+
+def _interpolate(sorted_values: Sequence[float], q: float) -> float:
+    n = len(sorted_values)
+    h = (n - 1) * q
+    low = math.floor(h)
+    if low >= n - 1:
+        return float(sorted_values[-1])
+    a, b = float(sorted_values[low]), float(sorted_values[low + 1])
+    t = h - low
+    return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -179,32 +199,43 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     NumPy's default ("linear"), R's type 7. Like NumPy, the interpolation is done from the
     nearer end (``b - (1-t)(b-a)`` when t ≥ ½) so the result never leaves [x[⌊h⌋], x[⌊h⌋+1]].
     """
-    n = len(sorted_values)
-    if n == 0:
+    if len(sorted_values) == 0:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 1:
         raise ValueError(f"q must be between 0 and 1, not {q}")
     _check_sorted(sorted_values)
-    h = (n - 1) * q
-    low = math.floor(h)
-    if low >= n - 1:
-        return float(sorted_values[-1])
-    a, b = float(sorted_values[low]), float(sorted_values[low + 1])
-    t = h - low
-    return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
+    return _interpolate(sorted_values, q)
+
+
+# Up to this many values the median ranks are found with exact integers; above it, in floating
+# point (see _median_ranks_float): the exact sums grow with n² bits (5 s at n = 100,000).
+EXACT_RANKS_UP_TO = 2000
 
 
 @lru_cache(maxsize=4096)
 def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, Fraction] | None:
-    """(j, exact coverage) for the median interval (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) of n values, or None.
+    """(j, coverage) for the median interval (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) of n values, or None.
 
     j is the largest rank with coverage(j) = Σ_{k=j}^{n-j} C(n, k) / 2ⁿ ≥ confidence, computed as
     1 - 2·Σ_{k<j} C(n, k) / 2ⁿ (the two tails are mirror images). coverage falls as j grows, so
     the scan stops at the first j that falls short. None when j = 1 already falls short.
+
+    Exact (integer binomial sums, an exact Fraction) up to EXACT_RANKS_UP_TO values. Above, the
+    same scan runs on log-space binomial probabilities (``math.lgamma``), starting 12 standard
+    deviations below n/2 (the tail below is under 10⁻³²), and the coverage is that float as a
+    Fraction. Should a coverage fall within 10⁻⁹ of the confidence, where rounding could decide,
+    the exact scan decides instead.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
-    target = _fraction(confidence)
+    if n > EXACT_RANKS_UP_TO:
+        found = _median_ranks_float(n, float(_fraction(confidence)))
+        if found is not None:
+            return found
+    return _median_ranks_exact(n, _fraction(confidence))
+
+
+def _median_ranks_exact(n: int, target: Fraction) -> tuple[int, Fraction] | None:
     total = 1 << n
     tail = 0  # Σ_{k<j} C(n, k)
     term = 1  # C(n, j-1)
@@ -219,6 +250,31 @@ def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, F
     if best is None:
         return None
     return best[0], Fraction(best[1], total)
+
+
+def _median_ranks_float(n: int, target: float) -> tuple[int, Fraction] | None:
+    """The scan of ``median_ranks`` in floating point; None when too close to call."""
+    log_norm = math.lgamma(n + 1) - n * math.log(2)
+
+    def probability(k: int) -> float:  # P(B = k), B ~ Binomial(n, ½)
+        return math.exp(log_norm - math.lgamma(k + 1) - math.lgamma(n - k + 1))
+
+    first = max(0, math.floor(n / 2 - 12 * math.sqrt(n) / 2))
+    if first == 0:
+        return None
+    tail = 0.0  # Σ_{first ≤ k < j} P(B = k): the part of the tail that is not negligible
+    best: tuple[int, float] | None = None
+    for j in range(first + 1, n // 2 + 1):
+        tail += probability(j - 1)
+        covered = 1 - 2 * tail
+        if abs(covered - target) < 1e-9:
+            return None
+        if covered < target:
+            break
+        best = (j, covered)
+    if best is None or best[0] == first + 1:
+        return None  # the start was not deep enough into the tail to be sure
+    return best[0], Fraction(best[1])
 
 
 def smallest_median_sample(confidence: float = DEFAULT_CONFIDENCE) -> int:
@@ -249,11 +305,7 @@ class MedianInterval:
         return (self.low, self.high)
 
 
-def median_interval_detail(
-    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
-) -> MedianInterval | None:
-    """The median interval with its ranks and achieved coverage; None when n is too small."""
-    _check_sorted(sorted_values)
+def _interval_of_sorted(sorted_values: Sequence[float], confidence: float) -> MedianInterval | None:
     n = len(sorted_values)
     ranks = median_ranks(n, confidence)
     if ranks is None:
@@ -267,6 +319,14 @@ def median_interval_detail(
         coverage=float(coverage),
         confidence=confidence,
     )
+
+
+def median_interval_detail(
+    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> MedianInterval | None:
+    """The median interval with its ranks and achieved coverage; None when n is too small."""
+    _check_sorted(sorted_values)
+    return _interval_of_sorted(sorted_values, confidence)
 
 
 def median_interval(
@@ -305,21 +365,43 @@ class Distribution:
 
 def distribution(values: Iterable[float], confidence: float = DEFAULT_CONFIDENCE) -> Distribution | None:
     """Summarize finite values (seconds); None for no values."""
-    xs = sorted(float(v) for v in values)
-    if not xs:
-        return None
-    if not all(math.isfinite(x) for x in xs):
+    return _summarize_sorted(_sorted_seconds(values), confidence)
+
+
+def _sorted_seconds(values: Iterable[float]) -> np.ndarray:
+    xs = np.sort(np.fromiter((float(v) for v in values), dtype=np.float64))
+    if not np.isfinite(xs).all():
         raise ValueError("values must be finite")
-    interval = median_interval_detail(xs, confidence)
+    return xs
+
+
+def _summarize_sorted(xs: np.ndarray, confidence: float) -> Distribution | None:
+    """The figures of sorted, finite float64 seconds.
+
+    mean: NumPy's pairwise sum / n (within a few ulps of the exact mean); median: the middle value
+    or the halfway point of the two middle ones, computed as ``statistics.median`` does; stdev:
+    √(Σ(x - mean)² / (n - 1)) in two passes.
+    """
+    n = len(xs)
+    if n == 0:
+        return None
+    mid = n // 2
+    mean = float(np.sum(xs)) / n
+    median = float(xs[mid]) if n % 2 else (float(xs[mid - 1]) + float(xs[mid])) / 2
+    stdev = None
+    if n >= 2:
+        deviations = xs - mean
+        stdev = math.sqrt(float(np.multiply(deviations, deviations).sum()) / (n - 1))
+    interval = _interval_of_sorted(xs, confidence)
     return Distribution(
-        count=len(xs),
-        mean=statistics.mean(xs),  # exact rational sum, rounded once
-        median=statistics.median(xs),
-        p90=percentile(xs, 0.90),
-        p95=percentile(xs, 0.95),
-        minimum=xs[0],
-        maximum=xs[-1],
-        stdev=statistics.stdev(xs) if len(xs) >= 2 else None,
+        count=n,
+        mean=mean,
+        median=median,
+        p90=_interpolate(xs, 0.90),
+        p95=_interpolate(xs, 0.95),
+        minimum=float(xs[0]),
+        maximum=float(xs[-1]),
+        stdev=stdev,
         median_ci=interval.as_tuple() if interval else None,
         median_ci_coverage=interval.coverage if interval else None,
     )
@@ -338,7 +420,11 @@ class Figure:
 
 
 def figure(values: Iterable[float], min_count: int, confidence: float = DEFAULT_CONFIDENCE) -> Figure:
-    dist = distribution(values, confidence)
+    return _figure_of_sorted(_sorted_seconds(values), min_count, confidence)
+
+
+def _figure_of_sorted(xs: np.ndarray, min_count: int, confidence: float) -> Figure:
+    dist = _summarize_sorted(xs, confidence)
     count = dist.count if dist else 0
     return Figure(count=count, distribution=dist, enough=count >= min_count, min_count=min_count)
 
@@ -380,6 +466,190 @@ def in_business_hours(at: datetime, settings: ReportSettings) -> bool:
     return local.weekday() in settings.business_days and settings.business_start <= local.time() < settings.business_end
 
 
+# --------------------------------------------------------------------------------------------
+# Incidents as columns
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS_PER_US = 1e-6
+_HOUR_US = 3_600_000_000
+_DAY_US = 86_400_000_000
+_WEEK_US = 7 * _DAY_US
+# 1970-01-01 was a Thursday (Monday = 0).
+_EPOCH_WEEKDAY = 3
+
+
+def epoch_microseconds(at: datetime) -> int:
+    """Whole microseconds since 1970-01-01 UTC: exact, unlike ``datetime.timestamp()``."""
+    return (at - EPOCH) // ONE_MICROSECOND
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    """A text column as codes into ``keys`` (severity, service, detection method)."""
+
+    codes: np.ndarray  # int32, one per incident
+    keys: tuple[str, ...]
+
+    def present(self) -> list[str]:
+        counts = np.bincount(self.codes, minlength=len(self.keys))
+        return [key for key, count in zip(self.keys, counts) if count]
+
+    def mask(self, key: str) -> np.ndarray:
+        if key not in self.keys:
+            return np.zeros(len(self.codes), dtype=bool)
+        return self.codes == self.keys.index(key)
+
+
+def _key_column(values: Iterable[str]) -> KeyColumn:
+    index: dict[str, int] = {}
+    codes = [index.setdefault(value, len(index)) for value in values]
+    return KeyColumn(np.asarray(codes, dtype=np.int32), tuple(index))
+
+
+# The columns of one restored incident, as the report query hands them over: id, severity,
+# service (None: no service), detection method, deploy linked (None: no deploy data), then the
+# five stamps as epoch microseconds with a missing diagnosed/mitigated stamp already replaced by
+# the next present one (the implied stamp, as the buttons set it).
+RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class RestoredIncidents:
+    """Restored incidents as columns, ordered by (started_at, id).
+
+    Phase durations are whole microseconds: phase_us[i] = (detect, diagnose, mitigate, verify)
+    of incident i, adding up to its time to restore (verified - started), exactly.
+    """
+
+    ids: np.ndarray  # int64
+    started_us: np.ndarray  # int64, epoch microseconds
+    phase_us: np.ndarray  # int64, shape (n, 4)
+    severity: KeyColumn
+    service: KeyColumn  # NO_SERVICE for incidents without one
+    detection_method: KeyColumn
+    deploy: np.ndarray  # int8: 1 linked to a deploy, 0 not, -1 no deploy data
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def restore_us(self) -> np.ndarray:
+        return self.phase_us.sum(axis=1)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[RestoredRow]) -> RestoredIncidents:
+        """Build from query rows (see RestoredRow); refuses stamps that go backwards."""
+        chunks = RestoredChunks()
+        chunks.add(list(rows))
+        return chunks.finish()
+
+    @classmethod
+    def from_facts(cls, incidents: Iterable[IncidentFacts]) -> RestoredIncidents:
+        rows: list[RestoredRow] = []
+        for incident in incidents:
+            if incident.verified_at is None:
+                raise ValueError(f"incident {incident.id} is not restored")
+            ends = incident._phase_ends()
+            rows.append((
+                incident.id, incident.severity, incident.service, incident.detection_method, incident.deploy_linked,
+                epoch_microseconds(incident.started_at),
+                *(epoch_microseconds(end) for end in ends if end is not None),
+            ))
+        return cls.from_rows(rows)
+
+    def subset(self, mask: np.ndarray) -> RestoredIncidents:
+        def keep(column: KeyColumn) -> KeyColumn:
+            return KeyColumn(column.codes[mask], column.keys)
+
+        return RestoredIncidents(
+            ids=self.ids[mask], started_us=self.started_us[mask], phase_us=self.phase_us[mask],
+            severity=keep(self.severity), service=keep(self.service),
+            detection_method=keep(self.detection_method), deploy=self.deploy[mask],
+        )
+
+    def started_between(self, since: datetime, until: datetime) -> np.ndarray:
+        return (self.started_us >= epoch_microseconds(since)) & (self.started_us < epoch_microseconds(until))
+
+
+class RestoredChunks:
+    """Collects query rows a batch at a time into arrays, so that no more than one batch of Python
+    row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
+
+    def __init__(self) -> None:
+        self._ids: list[np.ndarray] = []
+        self._stamps: list[np.ndarray] = []
+        self._deploy: list[np.ndarray] = []
+        self._text: tuple[list[str], list[str], list[str]] = ([], [], [])
+
+    def add(self, rows: Sequence[RestoredRow]) -> None:
+        if not rows:
+            return
+        ids, severity, service, method, deploy, *stamps = zip(*rows)
+        self._ids.append(np.asarray(ids, dtype=np.int64))
+        self._stamps.append(np.asarray(stamps, dtype=np.int64).T)
+        self._deploy.append(np.asarray([-1 if d is None else int(bool(d)) for d in deploy], dtype=np.int8))
+        self._text[0].extend(severity)
+        self._text[1].extend(NO_SERVICE if s is None else s for s in service)
+        self._text[2].extend(method)
+
+    def finish(self) -> RestoredIncidents:
+        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+        stamps = np.concatenate(self._stamps) if self._stamps else np.empty((0, 5), dtype=np.int64)
+        deploy = np.concatenate(self._deploy) if self._deploy else np.empty(0, dtype=np.int8)
+        phase_us = np.diff(stamps, axis=1)
+        backwards = np.nonzero(phase_us < 0)
+        if len(backwards[0]):
+            row, phase = int(backwards[0][0]), int(backwards[1][0])
+            names = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
+            raise ValueError(f"incident {int(ids[row])}: {names[phase + 1]} is earlier than {names[phase]}")
+        if len(np.unique(ids)) != len(ids):
+            seen: set[int] = set()
+            twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
+            raise ValueError(f"incident {twice} appears twice")
+        order = np.lexsort((ids, stamps[:, 0]))
+        severity, service, method = (_key_column(column) for column in self._text)
+        return RestoredIncidents(
+            ids=ids[order], started_us=stamps[order, 0], phase_us=phase_us[order],
+            severity=KeyColumn(severity.codes[order], severity.keys),
+            service=KeyColumn(service.codes[order], service.keys),
+            detection_method=KeyColumn(method.codes[order], method.keys),
+            deploy=deploy[order],
+        )
+
+
+def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndarray:
+    """``in_business_hours`` for every start at once. The zone's UTC offset is looked up at the
+    start of each hour that holds a start and of the hour after it; where the two differ (the
+    offset changes inside that hour) each start in it is looked up on its own."""
+    if len(started_us) == 0:
+        return np.zeros(0, dtype=bool)
+    zone = settings.time_zone
+
+    def offset_us(at: datetime) -> int:
+        return (at.astimezone(zone).utcoffset() or timedelta(0)) // ONE_MICROSECOND
+
+    hours, inverse = np.unique(started_us // _HOUR_US, return_inverse=True)
+    at_hour = {h: offset_us(EPOCH + timedelta(hours=h)) for h in np.union1d(hours, hours + 1).tolist()}
+    offsets = np.asarray([at_hour[h] for h in hours.tolist()], dtype=np.int64)
+    steady = np.asarray([at_hour[h] == at_hour[h + 1] for h in hours.tolist()], dtype=bool)
+    local_us = started_us + offsets[inverse]
+    for i in np.nonzero(~steady[inverse])[0].tolist():
+        local_us[i] = started_us[i] + offset_us(EPOCH + timedelta(microseconds=int(started_us[i])))
+    days = local_us // _DAY_US
+    weekday = (days + _EPOCH_WEEKDAY) % 7
+    time_of_day = local_us - days * _DAY_US
+
+    def of_day(at: time) -> int:
+        return ((at.hour * 60 + at.minute) * 60 + at.second) * 1_000_000 + at.microsecond
+
+    return (
+        np.isin(weekday, sorted(settings.business_days))
+        & (time_of_day >= of_day(settings.business_start))
+        & (time_of_day < of_day(settings.business_end))
+    )
+
+
 @dataclass(frozen=True)
 class Measures:
     """The same set of figures for any group of restored incidents (a window or a segment).
@@ -400,26 +670,38 @@ class Measures:
 
 def measures(incidents: Sequence[IncidentFacts], settings: ReportSettings) -> Measures:
     """Figures over restored incidents (open ones are refused: they have no time to restore)."""
-    restores: list[timedelta] = []
-    durations: list[dict[Phase, timedelta]] = []
-    for incident in incidents:
-        restore = incident.time_to_restore
-        if restore is None:
-            raise ValueError(f"incident {incident.id} is not restored")
-        restores.append(restore)
-        durations.append(incident.phase_durations)
-    total = sum(restores, timedelta())
-    phase_totals = {p: sum((d[p] for d in durations), timedelta()) for p in PHASES}
-    positive = total > timedelta(0)
-    n, min_count, confidence = len(restores), settings.min_count, settings.confidence
+    return _measures(RestoredIncidents.from_facts(incidents).phase_us, settings)
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """Σ of int64 microseconds as a Python int: NumPy's int64 sum wraps silently past 2⁶³."""
+    if len(values) == 0:
+        return 0
+    if int(np.abs(values).max()) * len(values) < 2**63:
+        return int(values.sum())
+    return sum(values.tolist())
+
+
+def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figure:
+    # Whole microseconds / 10⁶, correctly rounded: the same float as timedelta.total_seconds().
+    return _figure_of_sorted(np.sort(microseconds) / 1_000_000, settings.min_count, settings.confidence)
+
+
+def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
+    """Measures of restored incidents given as their (n, 4) phase durations in microseconds."""
+    n = len(phase_us)
+    restore_us = phase_us.sum(axis=1)
+    total = _exact_sum(restore_us)
+    phase_totals = {p: _exact_sum(phase_us[:, k]) for k, p in enumerate(PHASES)}
+    positive = total > 0
     return Measures(
         count=n,
-        enough=n >= min_count,
-        time_to_restore=figure((r.total_seconds() for r in restores), min_count, confidence),
-        phases={p: figure((d[p].total_seconds() for d in durations), min_count, confidence) for p in PHASES},
-        phase_total_seconds={p: phase_totals[p].total_seconds() for p in PHASES},
-        total_restore_seconds=total.total_seconds(),
-        # timedelta / timedelta divides whole microseconds: exact up to the final rounding.
+        enough=n >= settings.min_count,
+        time_to_restore=_seconds_figure(restore_us, settings),
+        phases={p: _seconds_figure(phase_us[:, k], settings) for k, p in enumerate(PHASES)},
+        phase_total_seconds={p: phase_totals[p] / 1_000_000 for p in PHASES},
+        total_restore_seconds=total / 1_000_000,
+        # int / int is correctly rounded: exact up to the final rounding.
         phase_share={p: (phase_totals[p] / total if positive else None) for p in PHASES},
         slowest_phase=(max(PHASES, key=lambda p: (phase_totals[p], -PHASES.index(p))) if positive else None),
     )
@@ -558,36 +840,40 @@ def _ordered_keys(present: Iterable[str], known: Sequence[str], last: Sequence[s
     return [*known, *extra, *[k for k in last if k in present_set]]
 
 
-def _segment(
-    incidents: Sequence[IncidentFacts], key: Callable[[IncidentFacts], str], keys: Sequence[str], settings: ReportSettings
-) -> dict[str, Measures]:
-    groups: dict[str, list[IncidentFacts]] = {k: [] for k in keys}
-    for incident in incidents:
-        groups[key(incident)].append(incident)
-    return {k: measures(groups[k], settings) for k in keys}
+def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
+    return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
 
 
-def _tier_counts(incidents: Sequence[IncidentFacts], tiers: TierTables) -> TierCounts:
-    dora = {band.name: 0 for band in tiers.dora.bands}
-    by_severity: dict[str, dict[str, int]] = {
-        severity: {band.name: 0 for band in table.bands} for severity, table in tiers.severity.items()
-    }
+def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
+    """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
+    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1]], dtype=np.int64)
+    counts = np.bincount(np.searchsorted(bounds, restore_us, side="right"), minlength=len(table.bands))
+    return {band.name: int(count) for band, count in zip(table.bands, counts)}
+
+
+def _tier_counts(restored: RestoredIncidents, tiers: TierTables) -> TierCounts:
+    restore_us = restored.restore_us
+    by_severity: dict[str, dict[str, int]] = {}
     pooled: dict[str, int] = {}
     for table in tiers.severity.values():
         for band in table.bands:
             pooled.setdefault(band.name, 0)
-    for incident in incidents:
-        restore = incident.time_to_restore
-        assert restore is not None
-        if incident.severity in tiers.severity:
-            tiering = classify(tiers, incident.severity, restore)
-            dora[tiering.dora.name] += 1
-            by_severity[incident.severity][tiering.severity.name] += 1
-            pooled[tiering.severity.name] += 1
-        else:
-            dora[tiers.dora.tier(restore).name] += 1
-            pooled[NO_TARGET] = pooled.get(NO_TARGET, 0) + 1
-    return TierCounts(dora_year=tiers.dora_year, dora=dora, severity_target=pooled, severity_target_by_severity=by_severity)
+    targeted = np.zeros(len(restored), dtype=bool)
+    for severity, table in tiers.severity.items():
+        mask = restored.severity.mask(severity)
+        targeted |= mask
+        by_severity[severity] = _band_counts(table, restore_us[mask])
+        for name, count in by_severity[severity].items():
+            pooled[name] += count
+    untargeted = int(np.count_nonzero(~targeted))
+    if untargeted:
+        pooled[NO_TARGET] = untargeted
+    return TierCounts(
+        dora_year=tiers.dora_year,
+        dora=_band_counts(tiers.dora, restore_us),
+        severity_target=pooled,
+        severity_target_by_severity=by_severity,
+    )
 
 
 def _check_ids(incidents: Sequence[IncidentFacts]) -> None:
@@ -596,6 +882,13 @@ def _check_ids(incidents: Sequence[IncidentFacts]) -> None:
         if incident.id in seen:
             raise ValueError(f"incident {incident.id} appears twice")
         seen.add(incident.id)
+
+
+def _check_window(since: datetime, until: datetime, now: datetime) -> None:
+    for name, at in (("since", since), ("until", until), ("now", now)):
+        _aware(at, name)
+    if not since < until:
+        raise ValueError("since must be before until")
 
 
 def build_report(
@@ -608,15 +901,33 @@ def build_report(
     settings: ReportSettings = ReportSettings(),
 ) -> WindowReport:
     """The window report for [since, until): see ``WindowReport`` for who counts where."""
-    for name, at in (("since", since), ("until", until), ("now", now)):
-        _aware(at, name)
-    if not since < until:
-        raise ValueError("since must be before until")
+    _check_window(since, until, now)
     _check_ids(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored and since <= i.started_at < until)
+    unrestored = [i for i in incidents if not i.restored]
+    return report_from_columns(restored, unrestored, since=since, until=until, now=now, tiers=tiers, settings=settings)
 
-    by_start = sorted(incidents, key=lambda i: (i.started_at, i.id))
-    in_window = [i for i in by_start if since <= i.started_at < until]
-    counted = [i for i in in_window if i.restored]
+
+def report_from_columns(
+    restored: RestoredIncidents,
+    unrestored: Sequence[IncidentFacts],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tiers: TierTables,
+    settings: ReportSettings = ReportSettings(),
+) -> WindowReport:
+    """``build_report`` from columns: ``restored`` holds the restored incidents (those started
+    outside [since, until) are left out here), ``unrestored`` the incidents still open."""
+    _check_window(since, until, now)
+    if any(i.restored for i in unrestored):
+        raise ValueError("unrestored incidents must have no verified stamp")
+    in_range = restored.started_between(since, until)
+    if not in_range.all():
+        restored = restored.subset(in_range)
+    by_start = sorted(unrestored, key=lambda i: (i.started_at, i.id))
+    open_in_window = [i for i in by_start if since <= i.started_at < until]
     open_incidents = tuple(
         OpenIncident(
             id=i.id,
@@ -628,67 +939,69 @@ def build_report(
             current_phase=i.current_phase or Phase.VERIFY,
         )
         for i in by_start
-        if not i.restored and i.started_at < until
+        if i.started_at < until
     )
 
-    severity_keys = _ordered_keys((i.severity for i in counted), [*tiers.severity] or list(SEVERITIES))
-    service_keys = _ordered_keys((i.service or NO_SERVICE for i in counted), (), last=(NO_SERVICE,))
-    method_keys = _ordered_keys((i.detection_method for i in counted), DETECTION_METHODS)
+    severity_keys = _ordered_keys(restored.severity.present(), [*tiers.severity] or list(SEVERITIES))
+    service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
+    method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
+    business = _business_hours(restored.started_us, settings)
     segments = Segments(
-        severity=_segment(counted, lambda i: i.severity, severity_keys, settings),
-        service=_segment(counted, lambda i: i.service or NO_SERVICE, service_keys, settings),
-        detection_method=_segment(counted, lambda i: i.detection_method, method_keys, settings),
-        business_hours=_segment(
-            counted,
-            lambda i: BUSINESS_HOURS if in_business_hours(i.started_at, settings) else OUT_OF_HOURS,
-            (BUSINESS_HOURS, OUT_OF_HOURS),
-            settings,
-        ),
+        severity=_segment(restored, restored.severity, severity_keys, settings),
+        service=_segment(restored, restored.service, service_keys, settings),
+        detection_method=_segment(restored, restored.detection_method, method_keys, settings),
+        business_hours={
+            BUSINESS_HOURS: _measures(restored.phase_us[business], settings),
+            OUT_OF_HOURS: _measures(restored.phase_us[~business], settings),
+        },
     )
 
-    p1s = [i for i in in_window if i.severity == "P1"]
-    p1_customer = sum(i.detection_method == CUSTOMER_REPORT for i in p1s)
+    customer = restored.detection_method.mask(CUSTOMER_REPORT)
+    p1 = restored.severity.mask("P1")
+    open_p1s = [i for i in open_in_window if i.severity == "P1"]
+    p1_total = int(np.count_nonzero(p1)) + len(open_p1s)
+    p1_customer = int(np.count_nonzero(p1 & customer)) + sum(i.detection_method == CUSTOMER_REPORT for i in open_p1s)
+    customer_total = int(np.count_nonzero(customer)) + sum(i.detection_method == CUSTOMER_REPORT for i in open_in_window)
 
+    restore_us = restored.restore_us
     longest: LongestIncident | None = None
-    if counted:
-        # max keeps the first of equals: on a tie, the earliest started.
-        top = max(counted, key=lambda i: i.time_to_restore or timedelta(0))
-        total = sum((i.time_to_restore or timedelta(0) for i in counted), timedelta())
-        top_restore = top.time_to_restore or timedelta(0)
+    if len(restored):
+        # argmax keeps the first of equals: on a tie, the earliest started.
+        top = int(np.argmax(restore_us))
+        total = _exact_sum(restore_us)
         longest = LongestIncident(
-            id=top.id,
-            time_to_restore=top_restore.total_seconds(),
-            share=top_restore / total if total > timedelta(0) else None,
+            id=int(restored.ids[top]),
+            time_to_restore=int(restore_us[top]) / 1_000_000,
+            share=int(restore_us[top]) / total if total > 0 else None,
         )
 
-    overall = measures(counted, settings)
-    linked = [i for i in counted if i.deploy_linked is True]
-    no_deploy_data = all(i.deploy_linked is None for i in counted)
+    overall = _measures(restored.phase_us, settings)
+    linked = restored.deploy == 1
+    no_deploy_data = bool(np.all(restored.deploy == -1))
     recovery = Recovery(
         time_to_restore=overall.time_to_restore,
-        failed_deployment_recovery=None
-        if no_deploy_data
-        else figure(((i.time_to_restore or timedelta(0)).total_seconds() for i in linked), settings.min_count, settings.confidence),
+        failed_deployment_recovery=None if no_deploy_data else _seconds_figure(restore_us[linked], settings),
         no_deploy_data=no_deploy_data,
-        deploy_linked=len(linked),
-        not_deploy_linked=sum(i.deploy_linked is False for i in counted),
-        deploy_unknown=sum(i.deploy_linked is None for i in counted),
+        deploy_linked=int(np.count_nonzero(linked)),
+        not_deploy_linked=int(np.count_nonzero(restored.deploy == 0)),
+        deploy_unknown=int(np.count_nonzero(restored.deploy == -1)),
     )
 
+    in_window = len(restored) + len(open_in_window)
     return WindowReport(
         since=since,
         until=until,
         now=now,
         settings=settings,
-        incident_ids=tuple(i.id for i in counted),
+        incident_ids=tuple(restored.ids.tolist()),
         open_incidents=open_incidents,
         overall=overall,
         segments=segments,
-        customer_reported=_share(sum(i.detection_method == CUSTOMER_REPORT for i in in_window), len(in_window)),
-        p1_customer_reported=_share(p1_customer, len(p1s)),
-        p1_customer_warning=bool(p1s) and Fraction(p1_customer, len(p1s)) > P1_CUSTOMER_WARNING_ABOVE,
+        customer_reported=_share(customer_total, in_window),
+        p1_customer_reported=_share(p1_customer, p1_total),
+        p1_customer_warning=bool(p1_total) and Fraction(p1_customer, p1_total) > P1_CUSTOMER_WARNING_ABOVE,
         longest=longest,
-        tiers=_tier_counts(counted, tiers),
+        tiers=_tier_counts(restored, tiers),
         recovery=recovery,
     )
 
@@ -783,28 +1096,39 @@ def weekly_trend(
 ) -> Trend:
     """The last ``weeks`` ISO weeks ending with the one containing ``now`` (which is still
     running: its incidents still open are in ``open_count``, not its median)."""
+    _check_ids(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored)
+    open_starts = [i.started_at for i in incidents if not i.restored]
+    return trend_from_columns(restored, open_starts, now=now, weeks=weeks, settings=settings)
+
+
+def trend_from_columns(
+    restored: RestoredIncidents,
+    open_starts: Sequence[datetime],
+    *,
+    now: datetime,
+    weeks: int = 12,
+    settings: ReportSettings = ReportSettings(),
+) -> Trend:
+    """``weekly_trend`` from columns, with the start times of the incidents still open."""
     _aware(now, "now")
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
-    _check_ids(incidents)
     last = week_start(now)
     starts = [last - timedelta(weeks=weeks - 1 - k) for k in range(weeks)]
     since, until = starts[0], last + timedelta(weeks=1)
-    restores: list[list[float]] = [[] for _ in starts]
+    in_range = restored.started_between(since, until)
+    week_of = (restored.started_us[in_range] - epoch_microseconds(since)) // _WEEK_US
+    restore_us = restored.restore_us[in_range]
     open_counts = [0] * weeks
-    for incident in incidents:
-        if not since <= incident.started_at < until:
-            continue
-        index = (incident.started_at - since) // timedelta(weeks=1)
-        restore = incident.time_to_restore
-        if restore is None:
-            open_counts[index] += 1
-        else:
-            restores[index].append(restore.total_seconds())
+    for started_at in open_starts:
+        if since <= started_at < until:
+            open_counts[(started_at - since) // timedelta(weeks=1)] += 1
 
     figures = []
-    for start, values, open_count in zip(starts, restores, open_counts):
-        dist = distribution(values, settings.confidence)
+    for index, (start, open_count) in enumerate(zip(starts, open_counts)):
+        values = np.sort(restore_us[week_of == index]) / 1_000_000
+        dist = _summarize_sorted(values, settings.confidence)
         iso = start.isocalendar()
         figures.append(
             WeekFigure(
@@ -826,7 +1150,7 @@ def weekly_trend(
         until=until,
         weeks=tuple(figures),
         changes=tuple(compare_weeks(a, b) for a, b in zip(figures, figures[1:])),
-        overall=figure((v for values in restores for v in values), settings.min_count, settings.confidence),
+        overall=_seconds_figure(restore_us, settings),
     )
 
 

@@ -70,8 +70,10 @@ async def run_report(settings: DatabaseSettings, args: argparse.Namespace) -> in
     database = Database(settings.database_url)
     try:
         reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
-        report, _ = await reports.window(args.since, until)
-        trend = await reports.trend(now=until) if args.format != "csv" else None
+        if args.format == "csv":
+            (report, _), trend = await reports.window(args.since, until), None
+        else:
+            report, _, trend = await reports.window_and_trend(args.since, until)
     finally:
         await database.dispose()
     if args.format == "csv":

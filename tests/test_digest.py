@@ -389,6 +389,24 @@ def test_digest_with_hundreds_of_incidents_fits():
     assert digest.text.count("\n- INC-") == len(many)  # the dry run lists every one
 
 
+def test_incident_list_leaves_room_for_its_and_n_more_line_at_any_title_length():
+    """The benchmark's 10,000-incident history once gave a section of 3,008 characters: the list
+    filled a section to its margin, then "…and 9,873 more" went on top. Every title length here
+    fills the sections to a different point."""
+    start = LAST_WEEK
+    many = [incident(i, start + timedelta(minutes=i)) for i in range(1, 2500)]
+    report = window(many, since=start, until=start + timedelta(weeks=1))
+    trend = weekly_trend(many, now=NOW)
+    for title_length in range(40, 140):
+        digest = build_digest(
+            channel_label="payments", week_start=start,
+            last_week_incidents=[digest_incident(f, title="T" * title_length, tiers=TIERS) for f in many],
+            report=report, trend=trend, detectable=None, open_incidents=(), war_rooms={},
+        )
+        check_limits(digest.blocks)
+        assert "more (`incident-bot report` lists them all)" in "\n".join(texts(digest.blocks))
+
+
 # ---------------------------------------------------------------------------------------------
 # ISO weeks
 

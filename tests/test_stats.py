@@ -603,3 +603,71 @@ def test_detectable_change_is_fast():
     began = clock.perf_counter()
     detectable_change(data, per_week=10)
     assert clock.perf_counter() - began < 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Large samples: the floating-point rank scan and the vectorised business hours
+
+
+@pytest.mark.parametrize("n", [2001, 2002, 2500, 3333, 4096, 5001])
+@pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
+def test_median_ranks_above_the_exact_limit_agree_with_the_exact_scan(n, confidence):
+    from bot.stats import EXACT_RANKS_UP_TO, _median_ranks_exact, median_ranks
+
+    assert n > EXACT_RANKS_UP_TO
+    median_ranks.cache_clear()
+    j, coverage = median_ranks(n, confidence)
+    exact_j, exact_coverage = _median_ranks_exact(n, Fraction(str(confidence)))
+    assert j == exact_j
+    assert float(coverage) == pytest.approx(float(exact_coverage), abs=1e-12)
+
+
+def test_median_interval_of_100000_values_brackets_the_median():
+    from bot.stats import median_ranks
+
+    median_ranks.cache_clear()
+    values = np.sort(np.random.default_rng(5).lognormal(7, 1, 100_000))
+    detail = median_interval_detail(values)
+    # j ≈ n/2 - 1.96·√n/2 (normal approximation): 49,690 for n = 100,000.
+    assert abs(detail.lower_rank - 49_690) <= 2
+    assert detail.upper_rank == 100_001 - detail.lower_rank
+    assert detail.low <= float(np.median(values)) <= detail.high
+    assert 0.95 <= detail.coverage < 0.951
+
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns"]
+
+
+@given(
+    zone=st.sampled_from(ZONES),
+    starts=st.lists(st.integers(min_value=0, max_value=3 * 365 * 24 * 3600 * 10**6), min_size=1, max_size=60),
+    days=st.frozensets(st.integers(0, 6), min_size=1),
+    opening=st.integers(0, 23 * 60),
+)
+def test_business_hours_for_many_starts_match_the_one_by_one_rule(zone, starts, days, opening):
+    from bot.stats import _business_hours, epoch_microseconds, in_business_hours
+
+    settings = ReportSettings(
+        time_zone=ZoneInfo(zone), business_days=days,
+        business_start=(datetime.min + timedelta(minutes=opening)).time(),
+        business_end=(datetime.min + timedelta(minutes=min(opening + 9 * 60, 24 * 60 - 1))).time(),
+    )
+    # Around three years from 2025, including their daylight-saving changes (Lord Howe shifts by
+    # 30 minutes at 02:00, St John's sits 3½ hours behind UTC).
+    base = epoch_microseconds(datetime(2025, 1, 1, tzinfo=UTC))
+    at = np.asarray([base + s for s in starts], dtype=np.int64)
+    expected = [in_business_hours(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us)), settings) for us in at]
+    assert _business_hours(at, settings).tolist() == expected
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe"])
+def test_business_hours_at_the_minutes_around_a_daylight_saving_change(zone):
+    from bot.stats import _business_hours, epoch_microseconds, in_business_hours
+
+    settings = ReportSettings(time_zone=ZoneInfo(zone), business_days=frozenset(range(7)),
+                              business_start=datetime(2026, 1, 1, 2, 15).time(), business_end=datetime(2026, 1, 1, 3, 45).time())
+    # Berlin: 2026-03-29 01:00 UTC; Lord Howe: 2026-04-05 02:00 local (15:00 UTC on the 4th).
+    around = datetime(2026, 3, 29, 1, tzinfo=UTC) if zone == "Europe/Berlin" else datetime(2026, 4, 4, 15, tzinfo=UTC)
+    moments = [around + timedelta(minutes=m) for m in range(-150, 150, 7)]
+    at = np.asarray([epoch_microseconds(m) for m in moments], dtype=np.int64)
+    assert _business_hours(at, settings).tolist() == [in_business_hours(m, settings) for m in moments]

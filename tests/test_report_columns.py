@@ -1,0 +1,91 @@
+"""The report's fast path reads stamps as epoch microseconds computed by the database. It must give
+exactly the figures of the per-incident path (IncidentFacts built from the same rows), on SQLite
+and on PostgreSQL, with microsecond stamps, implied stamps, open incidents and every segment."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.reports import Reports
+from bot.stats import ReportSettings, build_report, weekly_trend
+from bot.tiers import TierTables
+from storage.db import Database
+from storage.migrate import upgrade_to_head
+from storage.models import Incident
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+SERVICES = ["payments-api", "checkout", None, "search"]
+
+
+async def seed(db: Database, count: int, seed: int = 11) -> None:
+    rng = random.Random(seed)
+    async with db.transaction() as session:
+        for n in range(count):
+            start = NOW - timedelta(days=rng.uniform(0, 120), microseconds=rng.randrange(10**6))
+            stamps, at = [], start
+            for _ in range(4):
+                at = at + timedelta(seconds=rng.lognormvariate(6, 1.2), microseconds=rng.randrange(10**6))
+                stamps.append(at)
+            detected, diagnosed, mitigated, verified = stamps
+            # Skipped phases leave implied stamps (None here: the next present stamp stands in);
+            # some incidents are still open, some in mid-flight.
+            shape = rng.random()
+            if shape < 0.15:
+                diagnosed = None
+            elif shape < 0.25:
+                diagnosed = mitigated = None
+            elif shape < 0.3:
+                mitigated = None
+            if rng.random() < 0.08:
+                verified = None
+                if rng.random() < 0.5:
+                    mitigated = None
+            session.add(Incident(
+                title=f"Incident {n}", severity=rng.choice(["P1", "P2", "P3", "P4"]), service=rng.choice(SERVICES),
+                status="resolved" if verified else "open",
+                detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
+                opened_by="U_ALICE", commander="U_ALICE", started_at=start, detected_at=detected,
+                diagnosed_at=diagnosed, mitigated_at=mitigated, verified_at=verified,
+                diagnosed_implied=False, mitigated_implied=False, deploy_found=rng.choice([None, True, False]),
+                created_at=start, updated_at=start,
+            ))
+
+
+@pytest.fixture
+async def reports(database_url):
+    db = Database(database_url)
+    await upgrade_to_head(db)
+    await seed(db, 400)
+    settings = ReportSettings(min_count=3)
+    yield Reports(db, lambda: NOW, tiers=TierTables.default(), settings=settings)
+    await db.dispose()
+
+
+@pytest.mark.parametrize("days", [7, 30, 120])
+async def test_report_from_database_columns_equals_the_per_incident_report(reports, days):
+    since = NOW - timedelta(days=days)
+    facts, _ = await reports.facts(since, NOW)
+    expected = build_report(facts, since=since, until=NOW, now=NOW, tiers=reports.tiers, settings=reports.settings)
+    expected_trend = weekly_trend(*(await reports.facts(since - timedelta(weeks=20), NOW))[:1], now=NOW, settings=reports.settings)
+
+    report, war_rooms, trend = await reports.window_and_trend(since, NOW)
+
+    assert report.count == expected.count > 0
+    assert asdict(report) == asdict(expected)
+    assert asdict(trend) == asdict(expected_trend)
+    assert report.open_incidents and report.segments.service["(no service)"].count > 0
+
+
+async def test_report_scoped_to_a_service_and_severity_counts_only_those(reports):
+    since = NOW - timedelta(days=120)
+    report, _ = await reports.window(since, NOW, services=["checkout"], severities=["P1"])
+    facts, _ = await reports.facts(since, NOW, services=["checkout"], severities=["P1"])
+    expected = build_report(facts, since=since, until=NOW, now=NOW, tiers=reports.tiers, settings=reports.settings)
+    assert asdict(report) == asdict(expected)
+    assert list(report.segments.service) == ["checkout"]
+    assert all(incident.severity == "P1" for incident in report.open_incidents)
