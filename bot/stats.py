@@ -501,12 +501,6 @@ class KeyColumn:
         return self.codes == self.keys.index(key)
 
 
-def _key_column(values: Iterable[str]) -> KeyColumn:
-    index: dict[str, int] = {}
-    codes = [index.setdefault(value, len(index)) for value in values]
-    return KeyColumn(np.asarray(codes, dtype=np.int32), tuple(index))
-
-
 # The columns of one restored incident, as the report query hands them over: id, severity,
 # service (None: no service), detection method, deploy linked (None: no deploy data), then the
 # five stamps as epoch microseconds with a missing diagnosed/mitigated stamp already replaced by
@@ -572,6 +566,10 @@ class RestoredIncidents:
         return (self.started_us >= epoch_microseconds(since)) & (self.started_us < epoch_microseconds(until))
 
 
+# deploy_found as stored (None: no deploy data) -> RestoredIncidents.deploy
+_DEPLOY_CODES = {None: -1, False: 0, True: 1}
+
+
 class RestoredChunks:
     """Collects query rows a batch at a time into arrays, so that no more than one batch of Python
     row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
@@ -580,7 +578,8 @@ class RestoredChunks:
         self._ids: list[np.ndarray] = []
         self._stamps: list[np.ndarray] = []
         self._deploy: list[np.ndarray] = []
-        self._text: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._codes: list[list[np.ndarray]] = [[], [], []]  # severity, service, detection method
+        self._keys: list[dict[str | None, int]] = [{}, {}, {}]
 
     def add(self, rows: Sequence[RestoredRow]) -> None:
         if not rows:
@@ -588,15 +587,18 @@ class RestoredChunks:
         ids, severity, service, method, deploy, *stamps = zip(*rows)
         self._ids.append(np.asarray(ids, dtype=np.int64))
         self._stamps.append(np.asarray(stamps, dtype=np.int64).T)
-        self._deploy.append(np.asarray([-1 if d is None else int(bool(d)) for d in deploy], dtype=np.int8))
-        self._text[0].extend(severity)
-        self._text[1].extend(NO_SERVICE if s is None else s for s in service)
-        self._text[2].extend(method)
+        self._deploy.append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
+        for codes, keys, column in zip(self._codes, self._keys, (severity, service, method)):
+            for value in set(column) - keys.keys():
+                keys[value] = len(keys)
+            codes.append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
 
     def finish(self) -> RestoredIncidents:
-        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
-        stamps = np.concatenate(self._stamps) if self._stamps else np.empty((0, 5), dtype=np.int64)
-        deploy = np.concatenate(self._deploy) if self._deploy else np.empty(0, dtype=np.int8)
+        def joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+            return np.concatenate(parts) if parts else empty
+
+        ids = joined(self._ids, np.empty(0, dtype=np.int64))
+        stamps = joined(self._stamps, np.empty((0, 5), dtype=np.int64))
         phase_us = np.diff(stamps, axis=1)
         backwards = np.nonzero(phase_us < 0)
         if len(backwards[0]):
@@ -608,13 +610,14 @@ class RestoredChunks:
             twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
             raise ValueError(f"incident {twice} appears twice")
         order = np.lexsort((ids, stamps[:, 0]))
-        severity, service, method = (_key_column(column) for column in self._text)
+        severity, service, method = (
+            KeyColumn(joined(codes, np.empty(0, dtype=np.int32))[order], tuple(NO_SERVICE if k is None else k for k in keys))
+            for codes, keys in zip(self._codes, self._keys)
+        )
         return RestoredIncidents(
             ids=ids[order], started_us=stamps[order, 0], phase_us=phase_us[order],
-            severity=KeyColumn(severity.codes[order], severity.keys),
-            service=KeyColumn(service.codes[order], service.keys),
-            detection_method=KeyColumn(method.codes[order], method.keys),
-            deploy=deploy[order],
+            severity=severity, service=service, detection_method=method,
+            deploy=joined(self._deploy, np.empty(0, dtype=np.int8))[order],
         )
 
 

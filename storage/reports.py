@@ -82,7 +82,7 @@ async def restored_batches(
     until: datetime,
     services: Sequence[str] | None = None,
     severities: Sequence[str] | None = None,
-    batch: int = 20_000,
+    batch: int = 5_000,
 ) -> AsyncIterator[Sequence[Row]]:
     """Restored incidents that started in [since, until), a batch of rows at a time:
     (id, severity, service, detection_method, deploy_found, started, detected, diagnose end,
