@@ -25,8 +25,8 @@ ROLE_WORDS = {
     "scribe": "scribe",
 }
 ROLE_USAGE = "`/incident role commander|rollback|comms|scribe @person`"
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
 
 
 class RoleTextError(ValueError):

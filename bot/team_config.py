@@ -147,7 +147,7 @@ class _Admins(BaseModel):
     @field_validator("users")
     @classmethod
     def _user_ids(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9]{2,}", v)]
+        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9_]{2,}", v)]
         if bad:
             raise ValueError(f"{bad} are not Slack user IDs (like U0123ABCD)")
         return value
