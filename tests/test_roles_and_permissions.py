@@ -142,3 +142,26 @@ async def test_breakglass_is_recorded_announced_audited_and_in_the_postmortem(bo
 
     await command(bot, "breakglass", user="U_BOB", channel=incident.channel_id)
     assert last_reply(fake_slack).startswith("Say why emergency access is needed")
+
+
+async def test_webhook_secrets_never_reach_the_logs_or_the_answer(settings, fake_slack, caplog):
+    import logging
+
+    import aiohttp
+
+    secret = "s3cr3t-webhook-value-0123456789"
+    wrong = "wrong-secret-value-9876543210"
+    running = await start_bot(settings.model_copy(update={"deploy_webhook_secret": secret}), fake_slack)
+    try:
+        caplog.set_level(logging.DEBUG)
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"X-Incident-Bot-Secret": wrong}, {"Authorization": f"Bearer {wrong}"}):
+                async with session.post(
+                    f"http://127.0.0.1:{running.port}/hooks/deploys", json={"service": "a", "version": "1"}, headers=headers
+                ) as response:
+                    body = await response.text()
+                    assert response.status == 401
+                    assert secret not in body and wrong not in body
+    finally:
+        await running.stop()
+    assert secret not in caplog.text and wrong not in caplog.text
