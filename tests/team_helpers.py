@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import yaml
+
 from bot.config import Settings
 from tests.conftest import ROOT
 
@@ -37,11 +39,9 @@ def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "
     fake.add_user(OUTSIDER, "eve")
     fake.add_usergroup(ADMIN_GROUP, "incident-admins", [ADMIN])
     config = tmp_path / "config.yml"
-    config.write_text(
-        (ROOT / "runbooks" / "config.yml").read_text()
-        + f"\npermissions:\n  admins:\n    usergroup: {ADMIN_GROUP}\n"
-        + permissions
-    )
+    team = yaml.safe_load((ROOT / "runbooks" / "config.yml").read_text())
+    team["permissions"] = {"admins": {"usergroup": ADMIN_GROUP}, **(yaml.safe_load(permissions) or {})}
+    config.write_text(yaml.safe_dump(team, sort_keys=False))  # band order matters
     return Settings(
         _env_file=None,
         SLACK_BOT_TOKEN=settings.slack_bot_token,
