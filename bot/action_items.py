@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from bot.blocks import action_item_blocks, escape
 from bot.clock import Clock
 from bot.command_text import CommandTextError, unescape_slack
-from bot.roles import parse_user
+from bot.roles import UNESCAPED_MENTION, parse_user, plain_mention
 from bot.slack import SlackError, SlackGateway
 from storage import action_items as item_rows
 from storage import incidents as incident_rows
@@ -57,6 +57,8 @@ def parse_action_text(text: str, *, today: date) -> ActionRequest:
         if owner is None and word.startswith("<@") and (user := parse_user(word)):
             owner = user
             continue
+        if plain_mention(word):
+            raise CommandTextError(UNESCAPED_MENTION.format(word=word))
         words.append(word)
     clean = unescape_slack(" ".join(words)).strip()
     if not clean:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from bot.clock import Clock
 from bot.incidents import to_record
+from bot.phases import Stamp
 from bot.records import IncidentRecord
 from storage import audit, incidents as incident_rows
 from storage.db import Database
@@ -29,8 +30,6 @@ MAX_REASON = 500
 
 def current_times(incident: IncidentRecord) -> dict[str, datetime]:
     """Every phase time the incident has, by modal field."""
-    from bot.phases import Stamp
-
     times = {"started": incident.timeline.started_at}
     for name, stamp in (("detected", Stamp.DETECTED), ("diagnosed", Stamp.DIAGNOSED), ("mitigated", Stamp.MITIGATED), ("verified", Stamp.VERIFIED)):
         value = incident.timeline.get(stamp)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 from bot import blocks, messages
 from bot.action_items import LIST_USAGE, ActionItems, ActionRequest, parse_action_text
@@ -333,10 +333,6 @@ class ResponseFlows:
         today = self._items.today()
         label = {"mine": "open", "open": "open", "overdue": "overdue"}[which]
         await self._tell(requester, messages.action_list(label, scope, [f"#{i.id} {i.line(today)}" for i in items]))
-
-
-def due_from_form(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
 
 
 def epoch(value: int) -> datetime:

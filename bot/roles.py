@@ -27,6 +27,16 @@ ROLE_WORDS = {
 ROLE_USAGE = "`/incident role commander|rollback|comms|scribe @person`"
 _MENTION = re.compile(r"^<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
+_PLAIN_MENTION = re.compile(r"^@[\w.-]+$")
+UNESCAPED_MENTION = (
+    "Slack sent `{word}` as plain text, not as a person: the app's /incident command needs "
+    "`should_escape: true` (reinstall it from manifest.yml). The role pickers on the control message work meanwhile."
+)
+
+
+def plain_mention(word: str) -> bool:
+    """``@bob`` as typed, which Slack sends only when the command does not escape mentions."""
+    return bool(_PLAIN_MENTION.match(word))
 
 
 class RoleTextError(ValueError):
@@ -50,6 +60,8 @@ def parse_role_text(text: str) -> tuple[str, str]:
     if role is None:
         raise RoleTextError(f"`{words[0]}` is not a role. Roles: commander, rollback, comms, scribe. {ROLE_USAGE}.")
     user = parse_user(words[1])
+    if user is None and plain_mention(words[1]):
+        raise RoleTextError(UNESCAPED_MENTION.format(word=words[1]))
     if user is None:
         raise RoleTextError(f"`{words[1]}` is not a person; mention them with @. {ROLE_USAGE}.")
     return role, user

@@ -80,3 +80,14 @@ async def test_private_is_a_lowercase_token_and_public_is_the_default(bot, fake_
     await command(bot, "open Private API returns 500s", user="U_ALICE", channel="C_GENERAL")
     incident = await bot.incident(1)
     assert not incident.is_private and incident.title == "Private API returns 500s"
+
+
+def test_escaped_mentions_read_as_people_in_a_title_and_private_is_a_token():
+    from datetime import datetime, timezone
+
+    from bot.command_text import parse_open_text
+
+    now = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    request = parse_open_text("private Laptop of <@U024BE7LH|bob> stolen, see <#C0123ABC|security>", now=now)
+    assert request.private and request.title == "Laptop of @bob stolen, see #security"
+    assert not parse_open_text("Private key leaked", now=now).private

@@ -89,6 +89,9 @@ async def test_role_command_assigns_tells_the_person_and_shows_the_commander(bot
 
     await command(bot, "role pilot <@U_CAROL|carol>", user="U_BOB", channel=incident.channel_id)
     assert last_reply(fake_slack).startswith("`pilot` is not a role.")
+    await command(bot, "role scribe @carol", user="U_BOB", channel=incident.channel_id)  # an app installed without should_escape
+    assert last_reply(fake_slack).startswith("Slack sent `@carol` as plain text, not as a person")
+    assert (await bot.incident(1)).scribe == "U_CAROL"
 
 
 async def test_severity_change_is_refused_for_members_and_recorded_for_the_commander(bot, fake_slack, clock):
