@@ -14,7 +14,9 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ContextBlock,
+    DatePickerElement,
     DateTimePickerElement,
     DividerBlock,
     HeaderBlock,
@@ -26,12 +28,14 @@ from slack_sdk.models.blocks import (
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE, SEVERITIES
 from bot.phases import BUTTON_STAMPS, PHASES, Stamp
 from bot.records import IncidentRecord, WarRoomContext
+from bot.roles import ROLES
 from bot.timefmt import human_duration, slack_time
 
 MAX_BLOCKS = 50
@@ -158,6 +162,8 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
                 ],
             )
         )
+    blocks += role_blocks(incident)
+    blocks += correction_blocks(incident)
     blocks.append(
         ContextBlock(
             elements=[
@@ -169,6 +175,143 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
         )
     )
     return within_message_limits([b.to_dict() for b in blocks])
+
+
+# ---- Roles and corrections on the control message (issue 7) ---------------------------------
+
+ROLE_ACTION_PREFIX = "assign_role_"
+EDIT_TIMES_ACTION = "edit_times"
+EDIT_TIMES_CALLBACK = "edit_times_modal"
+
+
+def role_action_id(role: str) -> str:
+    return f"{ROLE_ACTION_PREFIX}{role}"
+
+
+def role_lines(incident: IncidentRecord) -> str:
+    return " · ".join(
+        f"*{label}:* {f'<@{holder}>' if (holder := incident.holder(role)) else '_unassigned_'}" for role, label in ROLES.items()
+    )
+
+
+def role_blocks(incident: IncidentRecord) -> list[Block]:
+    """Who holds each role, and a person picker per role (the block id carries the incident)."""
+    return [
+        SectionBlock(block_id="roles", text=MarkdownTextObject(text=_clip(role_lines(incident), MAX_SECTION_TEXT))),
+        ActionsBlock(
+            block_id=f"role_pickers:{incident.id}",
+            elements=[
+                UserSelectElement(
+                    action_id=role_action_id(role),
+                    placeholder=PlainTextObject(text=label),
+                    initial_user=incident.holder(role) or None,
+                )
+                for role, label in ROLES.items()
+            ],
+        ),
+    ]
+
+
+def correction_blocks(incident: IncidentRecord) -> list[Block]:
+    """"Edit times": the commander and admins correct a wrong stamp, with a reason."""
+    return [
+        ActionsBlock(
+            block_id="corrections",
+            elements=[ButtonElement(text=PlainTextObject(text="Edit times"), action_id=EDIT_TIMES_ACTION, value=str(incident.id))],
+        )
+    ]
+
+
+def edit_times_modal(incident: IncidentRecord, times: dict[str, datetime], labels: dict[str, str]) -> dict[str, Any]:
+    """Every phase time the incident has, each in a picker, and the reason."""
+    fields: list[Block] = [
+        InputBlock(
+            block_id=f"time_{name}",
+            label=PlainTextObject(text=labels[name]),
+            element=DateTimePickerElement(action_id=f"time_{name}", initial_date_time=int(moment.timestamp())),
+        )
+        for name, moment in times.items()
+    ]
+    fields.append(
+        InputBlock(
+            block_id="reason",
+            label=PlainTextObject(text="Why are the times corrected?"),
+            hint=PlainTextObject(text="Goes to the audit trail with the old and new times, who and when"),
+            element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
+        )
+    )
+    metadata = {"incident_id": incident.id, "original": {name: moment.isoformat() for name, moment in times.items()}}
+    view = View(
+        type="modal",
+        callback_id=EDIT_TIMES_CALLBACK,
+        title=PlainTextObject(text=_clip(f"Edit times · {incident.reference}", 24)),
+        submit=PlainTextObject(text="Correct"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(metadata),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text="Phases must stay in order and none may be in the future.")),
+            *fields,
+        ],
+    )
+    return view.to_dict()
+
+
+# ---- Action items (issue 7) -----------------------------------------------------------------
+
+ACTION_DONE_ACTION = "action_item_done"
+ADD_ACTION_ACTION = "add_action_item"
+ADD_ACTION_CALLBACK = "add_action_item_modal"
+
+
+def action_item_blocks(line: str, item_id: int, *, done_line: str | None = None) -> list[dict[str, Any]]:
+    """The owner's direct message: the item and a Done button (gone once done)."""
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(line, MAX_SECTION_TEXT)))]
+    if done_line:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=done_line)]))
+    else:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"action_item:{item_id}",
+                elements=[ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")],
+            )
+        )
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def postmortem_actions_blocks(incident: IncidentRecord, lines: list[str]) -> list[dict[str, Any]]:
+    """Under the uploaded postmortem draft: the action items and a button to add one."""
+    listed = "\n".join(f"• {line}" for line in lines[:20]) or "_None yet._"
+    if len(lines) > 20:
+        listed += f"\n…and {len(lines) - 20} more (`/incident actions`)"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=_clip(f"*Action items for {incident.reference}*\n{listed}", MAX_SECTION_TEXT))),
+        ActionsBlock(
+            block_id="postmortem_actions",
+            elements=[ButtonElement(text=PlainTextObject(text="Add action item"), action_id=ADD_ACTION_ACTION, value=str(incident.id))],
+        ),
+    ]
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def add_action_modal(incident: IncidentRecord, *, private_metadata: dict[str, str]) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=ADD_ACTION_CALLBACK,
+        title=PlainTextObject(text="Add action item"),
+        submit=PlainTextObject(text="Add"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps({"incident_id": str(incident.id), **private_metadata}),
+        blocks=[
+            InputBlock(
+                block_id="text",
+                label=PlainTextObject(text=f"What will be done ({incident.reference})"),
+                element=PlainTextInputElement(action_id="text", max_length=500),
+            ),
+            InputBlock(block_id="owner", label=PlainTextObject(text="Owner"), optional=True, element=UserSelectElement(action_id="owner")),
+            InputBlock(block_id="due", label=PlainTextObject(text="Due date"), optional=True, element=DatePickerElement(action_id="due")),
+        ],
+    )
+    return view.to_dict()
 
 
 def status_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
@@ -188,6 +331,9 @@ def announcement_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
         f"{escape(incident.title)}{service}\nWar room: <#{incident.channel_id}> · commander <@{incident.commander}>"
     )
     return within_message_limits([SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()])
+
+
+PRIVATE_ANNOUNCEMENT = "🔒 A private incident was opened."
 
 
 def channel_topic(incident: IncidentRecord) -> str:
@@ -256,9 +402,32 @@ def open_modal(
                 element=DateTimePickerElement(action_id="started", initial_date_time=int(now.timestamp())),
             ),
             *impact_choice(deploy_choices or []),
+            private_input(),
         ],
     )
     return view.to_dict()
+
+
+PRIVATE_OPTION = "private"
+
+
+def private_input() -> InputBlock:
+    """The form's "private incident" checkbox (issue 7)."""
+    return InputBlock(
+        block_id="visibility",
+        label=PlainTextObject(text="Visibility"),
+        optional=True,
+        element=CheckboxesElement(
+            action_id="visibility",
+            options=[
+                Option(
+                    value=PRIVATE_OPTION,
+                    text=PlainTextObject(text="Private incident"),
+                    description=PlainTextObject(text="Security or personnel: private channel, no title outside it"),
+                )
+            ],
+        ),
+    )
 
 
 SERVICE_ACTION = "open_form_service"
@@ -319,3 +488,15 @@ def within_message_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return blocks
 
 
+
+
+def action_items_digest_blocks(lines: list[str]) -> list[dict[str, Any]]:
+    """A digest's section of open and overdue action items (overdue first)."""
+    if not lines:
+        text = "*Action items:* none open."
+    else:
+        shown = lines[:25]
+        text = "*Open action items* (overdue first):\n" + "\n".join(shown)
+        if len(lines) > len(shown):
+            text += f"\n…and {len(lines) - len(shown)} more (`/incident actions open`)"
+    return [SectionBlock(block_id="action_items", text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()]

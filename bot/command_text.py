@@ -25,7 +25,7 @@ DETECTION_LABELS = {
 MAX_TITLE = 150  # Slack's limit for a plain-text header, where the title is shown
 MAX_BACKDATE = timedelta(days=30)
 OPEN_USAGE = (
-    "/incident open <title> [sev:P1-P4] [service:name] [detection:alert|customer|engineer|synthetic] "
+    "/incident open <title> [sev:P1-P4] [service:name] [private] [detection:alert|customer|engineer|synthetic] "
     "[started:-20m | started:14:05 | started:2026-11-23T14:05Z]"
 )
 TIME_FORMS = "-20m, -1h30m, 14:05 (your Slack time zone) or 2026-11-23T14:05Z"
@@ -48,6 +48,26 @@ class OpenRequest:
     detection_method: str
     started_at: datetime
     detected_at: datetime
+    private: bool = False  # a private war room; no title outside it
+
+
+PRIVATE_TOKEN = "private"
+_ENTITY = re.compile(r"<([@#!])([A-Z0-9^]+)(?:\|([^>]*))?>|<(https?://[^|>]+)(?:\|([^>]*))?>")
+
+
+def readable_entities(text: str) -> str:
+    """Slack escapes mentions, channels and links in command text (``<@U123|alice>``); a title
+    shows them as people read them (``@alice``)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(4):
+            return match.group(5) or match.group(4)
+        sigil, ident, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "!":
+            return "@" + (label or ident.split("^")[0])
+        return sigil + (label or ident)
+
+    return _ENTITY.sub(one, text)
 
 
 def split_subcommand(text: str) -> tuple[str, str]:
@@ -84,7 +104,11 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc)
     detection = "engineer"
     started_text: str | None = None
     detected_text: str | None = None
+    private = False
     for word in text.split():
+        if word == PRIVATE_TOKEN:
+            private = True
+            continue
         match = _TOKEN.match(word)
         if not match:
             title_words.append(word)
@@ -101,7 +125,7 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc)
         else:
             detected_text = value
 
-    title = unescape_slack(" ".join(title_words)).strip()
+    title = unescape_slack(readable_entities(" ".join(title_words))).strip()
     if not title:
         raise CommandTextError(f"An incident needs a title. Usage: `{OPEN_USAGE}`")
     if len(title) > MAX_TITLE:
@@ -122,6 +146,7 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc)
         detection_method=detection,
         started_at=started_at,
         detected_at=detected_at,
+        private=private,
     )
 
 
@@ -213,6 +238,7 @@ def open_request_from_form(
     detection: str | None,
     started_epoch: int | None,
     now: datetime,
+    private: bool = False,
 ) -> OpenRequest:
     """Validate the open-incident form the same way as the command text."""
     errors: dict[str, str] = {}
@@ -253,4 +279,5 @@ def open_request_from_form(
         detection_method=clean_detection,
         started_at=started_at,
         detected_at=now,
+        private=private,
     )

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.action_items import ActionItems, digest_lines
+from bot.blocks import MAX_BLOCKS, action_items_digest_blocks
 from bot.chart import render_digest_chart
 from bot.clock import Clock
 from bot.digest import Digest, build_digest, digest_incident, digest_week, incidents_per_week
@@ -25,7 +27,8 @@ class ComposedDigest:
 
 
 class DigestPublisher:
-    def __init__(self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway) -> None:
+    def __init__(self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None) -> None:
+        self._action_items = action_items
         self._db = db
         self._clock = clock
         self._reports = reports
@@ -68,7 +71,8 @@ class DigestPublisher:
     async def publish(self, channel: DigestChannel, week: str | None = None) -> str:
         """Post the digest and its chart; returns the message ts. Raises SlackError."""
         composed = await self.compose(channel, week)
-        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)
+        message = composed.digest.blocks + await self._action_item_blocks(channel, room=MAX_BLOCKS - len(composed.digest.blocks))
+        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=message)
         await self._slack.upload_file(
             channel.channel,
             composed.chart_png,
@@ -78,3 +82,10 @@ class DigestPublisher:
             thread_ts=posted.ts,
         )
         return posted.ts
+
+    async def _action_item_blocks(self, channel: DigestChannel, *, room: int) -> list[dict]:
+        """The team's open and overdue follow-ups (issue 7), after the figures."""
+        if self._action_items is None or room < 1:
+            return []
+        items = await self._action_items.listing(which="open", requester="", services=channel.services or None)
+        return action_items_digest_blocks(digest_lines(items, self._clock().date()))

@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.deploys import DeployMatch, Deploys, deploy_line, parse_deploy_text, parse_deploys_text
 from bot.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text, unescape_slack
 from bot.incidents import Incidents, parse_reference
+from bot.permissions import PermissionChecks
 from bot.phases import Stamp
 from bot.records import IncidentRecord
 from bot.reports import Reports, parse_stats_text
@@ -52,7 +53,9 @@ class Flows:
         deploy_window: timedelta,
         runbook_room: RunbookRoom,
         reports: Reports,
+        permissions: PermissionChecks,
     ) -> None:
+        self._permissions = permissions
         self._reports = reports
         self._catalog = catalog
         self._deploys = deploys
@@ -149,6 +152,9 @@ class Flows:
 
     async def status(self, requester: Requester, argument: str) -> None:
         incident = await self.resolve_reference(requester, argument)
+        if incident is not None and incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id):
+            await self.tell(requester, messages.PRIVATE_INCIDENT)
+            return
         if incident is not None:
             await self.tell(requester, blocks.notification_text(incident), blocks_=blocks.status_blocks(incident))
 
@@ -186,6 +192,9 @@ class Flows:
         if incident is None:
             await self.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
             return
+        if refusal := await self._permissions.check("stamp", incident, requester.user_id):
+            await self.tell(requester, refusal.text)
+            return
         await self._incidents.add_to_timeline(incident.id, "note", actor=requester.user_id, text=unescape_slack(text))
         await self.tell(requester, messages.noted(incident.reference))
 
@@ -196,6 +205,9 @@ class Flows:
             await self.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
             return
         assert requester.channel_id
+        if refusal := await self._permissions.check("stamp", incident, requester.user_id):
+            await self.tell(requester, refusal.text)
+            return
         try:
             link = await self._slack.permalink(requester.channel_id, message_ts)
         except SlackError as error:
@@ -213,7 +225,14 @@ class Flows:
         await self.tell(requester, messages.noted(incident.reference) if added else messages.already_noted(incident.reference))
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
-        """A phase button was clicked: stamp it once, then bring Slack up to date."""
+        """A phase button was clicked: stamp it once, then bring Slack up to date. Marking
+        verified resolves the incident, so it takes the ``close`` permission."""
+        incident = await self._incidents.get(incident_id)
+        if incident is not None:
+            action = "close" if stamp is Stamp.VERIFIED else "stamp"
+            if refusal := await self._permissions.check(action, incident, requester.user_id):
+                await self.tell(requester, refusal.text)
+                return StampOutcome(StampResult.REFUSED, stamp, incident, reason=refusal.text)
         outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
         if outcome.result is StampResult.UNKNOWN_INCIDENT:
             await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))

@@ -12,7 +12,8 @@ from bot.clock import Clock
 from bot.command_text import OpenRequest
 from bot.phases import Stamp, StampValue, Timeline
 from bot.records import IncidentRecord
-from storage import incidents as incident_rows
+from bot.roles import ROLES
+from storage import audit, incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
 
@@ -49,6 +50,10 @@ def to_record(row: Incident) -> IncidentRecord:
         control_message_ts=row.control_message_ts,
         timeline=Timeline(started_at=row.started_at, stamps=stamps),
         created_at=row.created_at,
+        rollback_owner=row.rollback_owner,
+        comms_lead=row.comms_lead,
+        scribe=row.scribe,
+        is_private=bool(row.is_private),
     )
 
 
@@ -91,6 +96,7 @@ class Incidents:
                         opened_by=opener,
                         commander=opener,
                         origin_channel_id=origin_channel,
+                        is_private=request.private,
                         started_at=request.started_at,
                         detected_at=request.detected_at,
                         diagnosed_implied=False,
@@ -105,13 +111,14 @@ class Incidents:
                     "opened",
                     at=now,
                     actor=opener,
-                    text=f"Opened {row.reference}: {request.title}",
+                    text=f"Opened {row.reference}: {request.title}" + (" (private)" if request.private else ""),
                     data={
                         "severity": request.severity,
                         "service": request.service,
                         "detection_method": request.detection_method,
                         "started_at": request.started_at.isoformat(),
                         "detected_at": request.detected_at.isoformat(),
+                        "private": request.private,
                     },
                 )
                 record = to_record(row)
@@ -149,3 +156,51 @@ class Incidents:
             await incident_rows.add_event(session, incident_id, kind, at=self._clock(), actor=actor, text=text, data=payload)
             await incident_rows.record_fields(session, incident_id, at=self._clock())
         return True
+
+    async def assign_role(self, incident_id: int, role: str, user: str, *, by: str) -> tuple[IncidentRecord, str | None] | None:
+        """Give ``role`` to ``user``: the record and who held it before; None when they already do."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None:
+                raise LookupError(f"INC-{incident_id} does not exist")
+            previous = getattr(row, role)
+            if previous == user:
+                return None
+            await incident_rows.record_fields(session, incident_id, at=now, **{role: user})
+            label = ROLES[role]
+            await incident_rows.add_event(
+                session, incident_id, "role_assigned", at=now, actor=by,
+                text=f"{label}: <@{user}>" + (f" (was <@{previous}>)" if previous else ""),
+                data={"role": role, "user": user, "previous": previous},
+            )
+            await session.refresh(row)
+            return to_record(row), previous
+
+    async def change_severity(self, incident_id: int, severity: str, *, by: str) -> tuple[IncidentRecord, str] | None:
+        """The record and the severity before; None when it already is ``severity``."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None:
+                raise LookupError(f"INC-{incident_id} does not exist")
+            previous = row.severity
+            if previous == severity:
+                return None
+            await incident_rows.record_fields(session, incident_id, at=now, severity=severity)
+            await incident_rows.add_event(
+                session, incident_id, "severity_changed", at=now, actor=by,
+                text=f"Severity {previous} → {severity}", data={"from": previous, "to": severity},
+            )
+            await session.refresh(row)
+            return to_record(row), previous
+
+    async def record_breakglass(self, incident_id: int, reason: str, *, by: str) -> None:
+        """An emergency-access grant: on the timeline (for the postmortem) and in the audit trail."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            await incident_rows.add_event(
+                session, incident_id, "breakglass", at=now, actor=by, text=f"Break-glass access: {reason}", data={"reason": reason}
+            )
+            await audit.append(session, incident_id=incident_id, action="breakglass", actor=by, at=now, reason=reason)
+            await incident_rows.record_fields(session, incident_id, at=now)

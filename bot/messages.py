@@ -15,6 +15,12 @@ HELP = "\n".join(
         "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
         "• `/incident deploys [service] [2h]` — recent deploys",
         "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
+        "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
+        "• `/incident severity P1` — change the severity",
+        "• `/incident update <text>` — post a status update to the war room and the announcement channel",
+        "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
+        "• `/incident action <text> [@owner] [due:2026-12-15]` — add a follow-up action item",
+        "• `/incident actions [mine|open|overdue]` — list action items",
         "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
         "• `/incident help` — this list",
         "Phase buttons on the pinned control message stamp who and when. "
@@ -152,3 +158,108 @@ def deploy_list(service: str | None, within: str, lines: list[str]) -> str:
         return f"No deploys {scope} in the last {within}.".replace("  ", " ")
     head = f"Deploys {scope} in the last {within}, newest first:".replace("  ", " ")
     return "\n".join([head, *(f"• {line}" for line in lines[:30])])
+
+
+# ---- Roles, severity, updates, break-glass, corrections, action items (issue 7) ---------------
+
+NOT_IN_WAR_ROOM_FOR_COMMAND = (
+    "This channel is not an incident war room. Run the command inside the incident's war-room channel."
+)
+SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
+UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
+BREAKGLASS_USAGE = "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix`."
+PRIVATE_INCIDENT = "That incident is private: only the people in its war room can see it."
+
+
+def role_assigned_line(by: str, user: str, label: str, reference: str) -> str:
+    return f"<@{by}> made <@{user}> the *{label.lower()}* of {reference}"
+
+
+def role_dm(label: str, reference: str, channel_id: str | None, title: str) -> str:
+    where = f" in <#{channel_id}>" if channel_id else ""
+    return f"You are now the *{label.lower()}* of *{reference}*{where}: {title}"
+
+
+def role_unchanged(user: str, label: str, reference: str) -> str:
+    return f"<@{user}> already is the {label.lower()} of {reference}; nothing changed."
+
+
+def severity_line(by: str, before: str, after: str) -> str:
+    return f"<@{by}> changed the severity from *{before}* to *{after}*"
+
+
+def severity_unchanged(reference: str, severity: str) -> str:
+    return f"{reference} already is {severity}; nothing changed."
+
+
+def update_in_war_room(by: str, text: str) -> str:
+    return f"📣 *Status update* from <@{by}>: {text}"
+
+
+def update_announcement(reference: str, severity: str, title: str, channel_id: str | None, by: str, text: str) -> str:
+    room = f" · war room <#{channel_id}>" if channel_id else ""
+    return f"📣 *{reference}* ({severity}) {title} — update from <@{by}>: {text}{room}"
+
+
+def breakglass_in_war_room(by: str, reason: str) -> str:
+    return f"🚨 <@{by}> used *break-glass* emergency access: {reason}. It is recorded for the postmortem and the audit trail."
+
+
+def breakglass_announcement(reference: str, by: str, reason: str, private: bool) -> str:
+    if private:
+        return f"🚨 Break-glass emergency access was used in a private incident by <@{by}>."
+    return f"🚨 Break-glass emergency access in *{reference}* by <@{by}>: {reason}"
+
+
+def breakglass_recorded(reference: str) -> str:
+    return f"Break-glass access recorded on {reference} (who, when, why) and announced."
+
+
+def told_with_failures(what: str, failures: list[str], reference: str) -> str:
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return f"{what} is recorded, but Slack is not fully up to date:\n{lines}\nRun `/incident repair {reference}` to finish."
+
+
+def corrected_line(by: str, described: str, reason: str) -> str:
+    return f"✏️ <@{by}> corrected {described}. Reason: {reason}"
+
+
+CORRECTION_CONFLICT = (
+    "The times changed since this form was opened (a stamp or another correction), so nothing changed. "
+    "Close it and click *Edit times* again."
+)
+
+
+def action_added(item_id: int, reference: str, owner: str | None) -> str:
+    told = f" <@{owner}> got it by direct message." if owner else " It has no owner yet."
+    return f"Added action item #{item_id} to {reference}.{told}"
+
+
+def action_owner_heading(reference: str, channel_id: str | None) -> str:
+    where = f" (<#{channel_id}>)" if channel_id else ""
+    return f"📌 You own an action item from *{reference}*{where}:"
+
+
+def action_done(item_id: int) -> str:
+    return f"Action item #{item_id} is done."
+
+
+def action_already_done(item_id: int, by: str | None) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"Action item #{item_id} was already marked done{who}; nothing changed."
+
+
+def action_done_refused(item_id: int, owner: str | None, who: str) -> str:
+    owner_text = f"its owner (<@{owner}>), " if owner else ""
+    return f"Only {owner_text}{who} may mark action item #{item_id} done. Nothing changed."
+
+
+UNKNOWN_ACTION_ITEM = "That action item does not exist any more."
+
+
+def action_list(which: str, scope: str, lines: list[str]) -> str:
+    if not lines:
+        return f"No {which} action items {scope}."
+    return "\n".join([f"*{which.capitalize()} action items {scope}:*", *lines[:40]]) + (
+        f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
+    )

@@ -38,6 +38,14 @@ class Changes:
     lines: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ActionLine:
+    text: str
+    owner: str
+    due: str
+    status: str
+
+
 class TemplateProblem(Exception):
     pass
 
@@ -83,6 +91,9 @@ def render_postmortem(
     generated_at: datetime,
     names: dict[str, str] | None = None,
     changes: Changes | None = None,
+    corrections: Sequence[str] = (),
+    breakglass: Sequence[TimelineEntry] = (),
+    action_items: Sequence[ActionLine] = (),
 ) -> str:
     """``names`` maps Slack user IDs to display names; unknown IDs stay as <@ID> mentions."""
     names = names or {}
@@ -105,6 +116,9 @@ def render_postmortem(
             people=people,
             generated_at=generated_at,
             changes=changes or Changes(),
+            corrections=corrections,
+            breakglass=breakglass,
+            action_items=action_items,
         )
     except jinja2.TemplateError as error:
         raise TemplateProblem(f"postmortem template: {error}") from None

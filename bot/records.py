@@ -23,6 +23,10 @@ class IncidentRecord:
     control_message_ts: str | None
     timeline: Timeline
     created_at: datetime
+    rollback_owner: str | None = None
+    comms_lead: str | None = None
+    scribe: str | None = None
+    is_private: bool = False
 
     @property
     def reference(self) -> str:
@@ -31,6 +35,10 @@ class IncidentRecord:
     @property
     def started_at(self) -> datetime:
         return self.timeline.started_at
+
+    def holder(self, role: str) -> str | None:
+        """Who holds ``role`` (one of bot.roles.ROLES)."""
+        return getattr(self, role)
 
 
 @dataclass(frozen=True)

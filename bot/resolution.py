@@ -14,10 +14,13 @@ from datetime import timedelta
 
 import jinja2
 
+from bot import blocks
+from bot.action_items import ActionItems
 from bot.clock import Clock
+from bot.corrections import Corrections
 from bot.incidents import to_record
 from bot.deploys import Deploys, deploy_line
-from bot.postmortem import Changes, TimelineEntry, render_postmortem
+from bot.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from bot.summary import summarize, summary_blocks, summary_text
@@ -41,7 +44,11 @@ class Resolutions:
         announce_channel: str | None,
         deploys: Deploys,
         deploy_window: timedelta,
+        corrections: Corrections,
+        action_items: ActionItems,
     ) -> None:
+        self._corrections = corrections
+        self._action_items = action_items
         self._deploys = deploys
         self._deploy_window = deploy_window
         self._db = db
@@ -73,15 +80,25 @@ class Resolutions:
                 for e in await incident_rows.timeline(session, incident_id)
             ]
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
-        actors = {e.actor for e in events if e.actor} | {incident.commander}
+        owners = {i.owner for i in await self._action_items.for_incident(incident_id) if i.owner}
+        actors = {e.actor for e in events if e.actor} | {incident.commander} | owners
         display = await self._names(actors) if names else {}
         changes = Changes(
             checked=incident.service is not None,
             window=human_duration(self._deploy_window),
             lines=tuple(deploy_line(m, mrkdwn=False) for m in await self._deploys.for_incident(incident_id)),
         )
+        today = self._clock().date()
+        items = await self._action_items.for_incident(incident_id)
         markdown = render_postmortem(
-            self._template, incident, events, summary, generated_at=self._clock(), names=display, changes=changes
+            self._template, incident, events, summary, generated_at=self._clock(), names=display, changes=changes,
+            corrections=await self._corrections.notes(incident_id),
+            breakglass=[e for e in events if e.kind == "breakglass"],
+            action_items=[
+                ActionLine(i.text, display.get(i.owner, f"<@{i.owner}>") if i.owner else "", i.due.isoformat() if i.due else "",
+                           "overdue" if i.overdue(today) else i.status)
+                for i in items
+            ],
         )
         return incident, markdown
 
@@ -107,11 +124,12 @@ class Resolutions:
             markdown = stored.markdown
 
         summary = summarize(incident, self._tiers)
-        text, summary_message = summary_text(summary), summary_blocks(summary)
+        text, summary_message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
             steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts")))
-        if self._announce_channel and announced_ts is None:
+        # A private incident's summary stays in its war room.
+        if self._announce_channel and announced_ts is None and not incident.is_private:
             steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts")))
         if file_id is None:
             steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown)))
@@ -143,3 +161,51 @@ class Resolutions:
         async with self._db.transaction() as session:
             await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
             await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})
+        # Under the draft: its action items and the "Add action item" button.
+        posted = await self._slack.post_message(
+            incident.channel_id, f"Action items for {incident.reference}", blocks=await self._actions_blocks(incident)
+        )
+        async with self._db.transaction() as session:
+            await incident_rows.record_actions_message(session, incident.id, posted.ts)
+
+    async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
+        today = self._clock().date()
+        items = await self._action_items.for_incident(incident.id)
+        return blocks.postmortem_actions_blocks(incident, [i.line(today, with_incident=False) for i in items])
+
+    async def refresh_actions_message(self, incident_id: int) -> list[str]:
+        """Show the incident's action items under its postmortem draft, when that message exists."""
+        async with self._db.transaction() as session:
+            stored = await incident_rows.postmortem(session, incident_id)
+            row = await incident_rows.get(session, incident_id)
+            if stored is None or stored.actions_message_ts is None or row is None or row.channel_id is None:
+                return []
+            incident, ts = to_record(row), stored.actions_message_ts
+        assert incident.channel_id
+        try:
+            await self._slack.update_message(
+                incident.channel_id, ts, f"Action items for {incident.reference}", blocks=await self._actions_blocks(incident)
+            )
+        except SlackError as error:
+            return [f"the action items under the postmortem draft were not updated ({error})"]
+        return []
+
+    async def show_correction(self, incident_id: int) -> list[str]:
+        """After a time of a resolved incident was corrected: the posted summaries show the new
+        figures and the correction, and the stored draft is rendered again from the timeline."""
+        incident, markdown = await self.render(incident_id)
+        async with self._db.transaction() as session:
+            await incident_rows.replace_postmortem_markdown(session, incident_id, markdown)
+            row = await incident_rows.get(session, incident_id)
+            assert row is not None
+            posted = [(incident.channel_id, row.summary_ts), (self._announce_channel, row.summary_announcement_ts)]
+        summary = summarize(incident, self._tiers)
+        text, message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
+        failures = []
+        for channel, ts in posted:
+            if channel and ts:
+                try:
+                    await self._slack.update_message(channel, ts, text, blocks=message)
+                except SlackError as error:
+                    failures.append(f"the MTTR summary in <#{channel}> was not updated ({error})")
+        return failures

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.action_items import ActionItems
 from bot.background import BackgroundWork
+from bot.corrections import Corrections
+from bot.permissions import PermissionChecks
+from bot.response_flows import ResponseFlows
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
@@ -42,6 +46,9 @@ class Runtime:
     reports: Reports
     digests: DigestPublisher
     deploys: Deploys
+    response: ResponseFlows
+    action_items: ActionItems
+    permissions: PermissionChecks
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -75,9 +82,17 @@ class Runtime:
             deploys=deploys,
             deploy_window=settings.deploy_window,
         )
+        corrections = Corrections(db, clock)
+        action_items = ActionItems(db, clock, slack)
+        permissions = PermissionChecks(slack, team.permissions)
         resolutions = Resolutions(
             db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel,
-            deploys=deploys, deploy_window=settings.deploy_window,
+            deploys=deploys, deploy_window=settings.deploy_window, corrections=corrections, action_items=action_items,
+        )
+        flows = Flows(
+            incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
+            catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
+            reports=reports, permissions=permissions,
         )
         return cls(
             settings=settings,
@@ -88,17 +103,19 @@ class Runtime:
             incidents=incidents,
             war_rooms=war_rooms,
             resolutions=resolutions,
-            flows=Flows(
-                incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
-                catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
-                reports=reports,
-            ),
+            flows=flows,
             catalog=catalog,
             runbook_room=runbook_room,
             team=team,
             reports=reports,
-            digests=DigestPublisher(db, clock, reports, slack),
+            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items),
             deploys=deploys,
+            response=ResponseFlows(
+                flows, incidents, war_rooms, resolutions, corrections, action_items, permissions, slack, clock,
+                settings.announce_channel,
+            ),
+            action_items=action_items,
+            permissions=permissions,
         )
 
     async def migrate(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from collections.abc import Sequence
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
@@ -115,7 +116,11 @@ def summary_text(summary: MttrSummary) -> str:
     return f"{summary.reference} resolved: time to restore {human_duration(summary.time_to_restore)}"
 
 
-def summary_blocks(summary: MttrSummary) -> list[dict[str, Any]]:
+MAX_CORRECTION_LINES = 5
+
+
+def summary_blocks(summary: MttrSummary, corrections: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """``corrections``: one line per corrected phase time (bot.corrections.correction_notes)."""
     slowest = summary.figure(summary.slowest)
     implied = [f.phase.label.lower() for f in summary.phases if f.implied]
     notes = [f"Slowest phase: *{slowest.phase.label}* ({human_duration(slowest.duration)}, {percent(slowest.share)})"]
@@ -137,4 +142,12 @@ def summary_blocks(summary: MttrSummary) -> list[dict[str, Any]]:
             ]
         ),
     ]
+    if corrections:
+        shown = list(corrections[-MAX_CORRECTION_LINES:])
+        more = len(corrections) - len(shown)
+        text = "✏️ *Times corrected* (the figures use the corrected times):\n" + "\n".join(f"• {line}" for line in shown)
+        if more:
+            text += f"\n…and {more} earlier"
+        text += f"\nFull trail: `incident-bot audit {summary.reference}`"
+        blocks.insert(4, SectionBlock(block_id="corrections", text=MarkdownTextObject(text=text[:3000])))
     return within_message_limits([b.to_dict() for b in blocks])

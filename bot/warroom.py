@@ -153,7 +153,8 @@ class WarRooms:
         ]
         people = sorted(set(invitees) | {incident.commander})
         steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(incident, people)))
-        service = self._catalog.get(incident.service)
+        # A private incident has only the opener and the people they invite: no owners or on-call.
+        service = None if incident.is_private else self._catalog.get(incident.service)
         if service is not None:
             steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(incident, service)))
             if not progress.bookmarked and (service.dashboard or self._runbook_link(service)):
@@ -184,14 +185,14 @@ class WarRooms:
         for attempt in range(NAME_ATTEMPTS):
             name = war_room_name(incident.id, incident.title, attempt)
             try:
-                return await self._slack.create_channel(name)
+                return await self._slack.create_channel(name, private=incident.is_private)
             except SlackError as error:
                 last_error = error
                 if error.code == "name_taken":
                     continue
                 if error.code.startswith("invalid_name"):
                     # The slug is ours; a bare number is always a valid name.
-                    return await self._slack.create_channel(war_room_name(incident.id, "", attempt))
+                    return await self._slack.create_channel(war_room_name(incident.id, "", attempt), private=incident.is_private)
                 raise
         assert last_error is not None
         raise last_error
@@ -267,6 +268,10 @@ class WarRooms:
 
     async def _announce(self, incident: IncidentRecord) -> str:
         assert self._announce_channel
+        if incident.is_private:
+            posted = await self._slack.post_message(self._announce_channel, blocks.PRIVATE_ANNOUNCEMENT)
+            await self._record(incident.id, announcement_ts=posted.ts)
+            return f"announced in <#{self._announce_channel}> (without the title: private)"
         posted = await self._slack.post_message(
             self._announce_channel,
             f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",

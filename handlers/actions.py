@@ -9,7 +9,15 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import SERVICE_ACTION, STAMP_ACTION_PREFIX
+from bot.blocks import (
+    ACTION_DONE_ACTION,
+    ADD_ACTION_ACTION,
+    EDIT_TIMES_ACTION,
+    ROLE_ACTION_PREFIX,
+    SERVICE_ACTION,
+    STAMP_ACTION_PREFIX,
+)
+from bot.roles import ROLES
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, ticked_in_message
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
@@ -82,3 +90,63 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         run_after_ack(runtime, requester, runtime.flows.stamp(requester, incident_id, stamp, at=at), name="stamp")
+
+    # ---- issue 7: roles, corrections, action items -------------------------------------------
+
+    @app.action(re.compile(f"^{ROLE_ACTION_PREFIX}"))
+    async def role_picked(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            role = action.action.action_id.removeprefix(ROLE_ACTION_PREFIX)
+            incident_id = int(action.action.block_id.partition(":")[2])
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed role picker payload: %s", error)
+            return
+        if role not in ROLES or not action.action.selected_user:
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        work = runtime.response.role_from_select(requester, incident_id, role, action.action.selected_user)
+        run_after_ack(runtime, requester, work, name="role")
+
+    @app.action(EDIT_TIMES_ACTION)
+    async def edit_times(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed edit-times payload: %s", error)
+            return
+        if not action.trigger_id:
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        work = runtime.response.open_edit_times(requester, incident_id, action.trigger_id)
+        run_after_ack(runtime, requester, work, name="edit-times")
+
+    @app.action(ADD_ACTION_ACTION)
+    async def add_action_item(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed add-action payload: %s", error)
+            return
+        if not action.trigger_id:
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        work = runtime.response.open_action_form(requester, incident_id, action.trigger_id)
+        run_after_ack(runtime, requester, work, name="add-action")
+
+    @app.action(ACTION_DONE_ACTION)
+    async def action_item_done(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            item_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed action-done payload: %s", error)
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        run_after_ack(runtime, requester, runtime.response.action_done(requester, item_id), name="action-done")

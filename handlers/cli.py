@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.audit import read_audit_trail
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
 from bot.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
@@ -99,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         "--until", type=_bound(end=True), metavar="DATE",
         help="only incidents whose impact started before the end of DATE (a UTC day), or before an ISO 8601 time",
     )
+    audit = sub.add_parser("audit", help="print the audit trail (corrections, break-glass access), of one incident or all")
+    audit.add_argument("incident", nargs="?", type=_incident_number, help="INC-42 or 42 (default: every incident)")
+    audit.add_argument("--format", choices=("table", "json"), default="table")
     cli_reports.add_parsers(sub)
     return parser
 
@@ -245,6 +250,25 @@ async def _migrated_database(settings: DatabaseSettings) -> Database | None:
     return database
 
 
+async def _audit(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+    database = await _migrated_database(settings)
+    if database is None:
+        return EXIT_FAILURE
+    try:
+        records = await read_audit_trail(database, args.incident)
+    finally:
+        await database.dispose()
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in records], indent=2))
+    elif not records:
+        scope = f"INC-{args.incident}" if args.incident else "any incident"
+        print(f"no audit records for {scope}")
+    else:
+        for record in records:
+            print(record.line())
+    return 0
+
+
 async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     """Validate the whole file first (exit 2, nothing written), then import it in one transaction."""
     path = Path(args.file)
@@ -321,12 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("report", "digest"):
             kind = cli_reports.settings_kind(args)
         else:
-            kind = DatabaseSettings if args.command in ("db", "deploy", "import", "export") else Settings
+            kind = DatabaseSettings if args.command in ("db", "deploy", "import", "export", "audit") else Settings
         settings = load_settings(kind=kind)
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    _configure_logging("WARNING" if args.command in ("deploy", "import", "export", "report", "digest") else getattr(settings, "log_level", "INFO"))
+    _configure_logging("WARNING" if args.command in ("deploy", "import", "export", "report", "digest", "audit") else getattr(settings, "log_level", "INFO"))
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -342,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_import(settings, args))
         elif args.command == "export":
             return asyncio.run(_export(settings, args))
+        elif args.command == "audit":
+            return asyncio.run(_audit(settings, args))
         elif args.command == "report":
             return asyncio.run(cli_reports.run_report(settings, args))
         elif args.command == "digest":

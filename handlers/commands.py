@@ -23,6 +23,7 @@ MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run i
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     flows = runtime.flows
+    response = runtime.response
     # Subcommands that take the rest of the text as their argument and answer after the ack.
     by_argument: dict[str, Callable[[Requester, str], Coroutine[Any, Any, None]]] = {
         "status": flows.status,
@@ -32,6 +33,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         "deploys": flows.list_deploys,
         "stats": flows.stats,
         "repair": flows.repair,
+        "role": response.role,
+        "severity": response.severity,
+        "update": response.update,
+        "breakglass": response.breakglass,
+        "action": response.add_action,
+        "actions": response.list_actions,
     }
 
     @app.command("/incident")

@@ -60,6 +60,18 @@ class ViewSubmission(_Payload):
         value = option.get("value") if isinstance(option, dict) else None
         return value if isinstance(value, str) else None
 
+    def checked_values(self, block_id: str) -> list[str]:
+        options = self._element(block_id).get("selected_options") or []
+        return [o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
+
+    def selected_user(self, block_id: str) -> str | None:
+        value = self._element(block_id).get("selected_user")
+        return value if isinstance(value, str) and value else None
+
+    def selected_date(self, block_id: str) -> str | None:
+        value = self._element(block_id).get("selected_date")
+        return value if isinstance(value, str) and value else None
+
     def selected_date_time(self, block_id: str) -> int | None:
         value = self._element(block_id).get("selected_date_time")
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -85,6 +97,7 @@ class _Action(_Payload):
     action_ts: str | None = None
     selected_options: list[_Option] = Field(default_factory=list)
     selected_option: _Option | None = None
+    selected_user: str | None = None
 
 
 class _Message(_Payload):

@@ -7,8 +7,14 @@ import logging
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import OPEN_MODAL_CALLBACK
+import json
+from datetime import date, datetime
+
+from bot.action_items import ActionRequest
+from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
 from bot.command_text import FormErrors, open_request_from_form
+from bot.corrections import TIME_FIELDS
+from bot.response_flows import epoch
 from bot.flows import Requester
 from bot.runtime import Runtime
 from handlers.after_ack import run_after_ack
@@ -34,6 +40,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 detection=submission.selected_value("detection"),
                 started_epoch=submission.selected_date_time("started"),
                 now=runtime.clock(),
+                private=PRIVATE_OPTION in submission.checked_values("visibility"),
             )
         except FormErrors as errors:
             await ack(response_action="errors", errors=errors.errors)
@@ -51,3 +58,58 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
         )
         run_after_ack(runtime, requester, work, name="open-form")
+
+    @app.view(EDIT_TIMES_CALLBACK)
+    async def edit_times_submitted(ack: AsyncAck, body: dict) -> None:
+        try:
+            submission = ViewSubmission.model_validate(body)
+            metadata = json.loads(submission.view.private_metadata)
+            incident_id = int(metadata["incident_id"])
+            original = {name: datetime.fromisoformat(value) for name, value in metadata["original"].items() if name in TIME_FIELDS}
+        except (ValidationError, ValueError, KeyError, TypeError) as error:
+            log.warning("malformed edit-times submission: %s", error)
+            await ack(response_action="errors", errors={"reason": "Slack sent an incomplete form; close it and click Edit times again."})
+            return
+        submitted = {}
+        for name in original:
+            moment = submission.selected_date_time(f"time_{name}")
+            submitted[name] = epoch(moment) if moment is not None else None
+        outcome = await runtime.response.correct_times(
+            submission.user.id, incident_id, original, submitted, submission.text_value("reason")
+        )
+        if outcome.errors:
+            await ack(response_action="errors", errors=outcome.errors)
+            return
+        await ack()
+        requester = Requester(submission.user.id)
+        run_after_ack(runtime, requester, runtime.response.show_correction(requester, outcome), name="correct-times")
+
+    @app.view(ADD_ACTION_CALLBACK)
+    async def add_action_submitted(ack: AsyncAck, body: dict) -> None:
+        try:
+            submission = ViewSubmission.model_validate(body)
+            incident_id = int(submission.metadata()["incident_id"])
+        except (ValidationError, ValueError, KeyError) as error:
+            log.warning("malformed action-item submission: %s", error)
+            await ack(response_action="errors", errors={"text": "Slack sent an incomplete form; please add it again."})
+            return
+        errors = {}
+        text = (submission.text_value("text") or "").strip()
+        if not text:
+            errors["text"] = "Say what will be done."
+        due = None
+        if due_text := submission.selected_date("due"):
+            try:
+                due = date.fromisoformat(due_text)
+            except ValueError:
+                errors["due"] = "Pick a date."
+            else:
+                if due < runtime.clock().date():
+                    errors["due"] = "That date is in the past; pick today or later."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        requester = Requester(submission.user.id, submission.metadata().get("channel_id") or None)
+        request = ActionRequest(text, submission.selected_user("owner"), due)
+        run_after_ack(runtime, requester, runtime.response.add_action_from_form(requester, incident_id, request), name="add-action")

@@ -112,3 +112,12 @@ async def mark_postmortem_uploaded(session: AsyncSession, incident_id: int, file
     await session.execute(
         update(Postmortem).where(Postmortem.incident_id == incident_id).values(file_id=file_id, uploaded_at=at)
     )
+
+
+async def replace_postmortem_markdown(session: AsyncSession, incident_id: int, markdown: str) -> None:
+    """After a correction: the stored draft shows the corrected times and the correction."""
+    await session.execute(update(Postmortem).where(Postmortem.incident_id == incident_id).values(markdown=markdown))
+
+
+async def record_actions_message(session: AsyncSession, incident_id: int, ts: str) -> None:
+    await session.execute(update(Postmortem).where(Postmortem.incident_id == incident_id).values(actions_message_ts=ts))

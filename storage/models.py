@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import UTCDateTime
@@ -51,6 +51,11 @@ class Incident(Base):
     opened_by: Mapped[str] = mapped_column(String(32))
     commander: Mapped[str] = mapped_column(String(32))
     origin_channel_id: Mapped[str | None] = mapped_column(String(32))
+    rollback_owner: Mapped[str | None] = mapped_column(String(32))
+    comms_lead: Mapped[str | None] = mapped_column(String(32))
+    scribe: Mapped[str | None] = mapped_column(String(32))
+    # Private: a private war room, and no title or people shown outside it.
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # War room: each Slack step leaves a mark here once done, so a repair redoes only what is missing.
     channel_id: Mapped[str | None] = mapped_column(String(32))
@@ -120,6 +125,7 @@ class Postmortem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     file_id: Mapped[str | None] = mapped_column(String(32))
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    actions_message_ts: Mapped[str | None] = mapped_column(String(32))
 
 
 class Deploy(Base):
@@ -193,3 +199,46 @@ class DigestRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_ts: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRecord(Base):
+    """Who changed what, from what to what, when and why. Append-only: nothing in the product
+    updates or deletes a row."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_incident_id", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_audit_records_incident_id"))
+    action: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str | None] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ActionItem(Base):
+    """A follow-up from an incident, tracked to done."""
+
+    __tablename__ = "action_items"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'done')", name="ck_action_items_status"),
+        Index("ix_action_items_incident_id", "incident_id"),
+        Index("ix_action_items_status_due", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_action_items_incident_id"))
+    text: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(32))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_by: Mapped[str | None] = mapped_column(String(32))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

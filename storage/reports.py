@@ -45,11 +45,17 @@ async def fact_rows(
         yield row
 
 
+PRIVATE_TITLE = "Private incident"
+
+
 async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
+    """A private incident is counted in reports and digests, but its title is never shown."""
     if not incident_ids:
         return {}
-    rows = await session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(list(incident_ids))))
-    return {row.id: row.title for row in rows}
+    rows = await session.execute(
+        select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids)))
+    )
+    return {row.id: PRIVATE_TITLE if row.is_private else row.title for row in rows}
 
 
 # unixepoch() came with SQLite 3.38; strftime('%s') is the same number, slower.

@@ -614,6 +614,7 @@ class FakeSlack:
             "conversations.setTopic": self._conversations_set_topic,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
+            "conversations.members": self._conversations_members,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -1557,6 +1558,15 @@ class FakeSlack:
         return {"channel": self._conversation(
             ch, num_members=_truthy(args.get("include_num_members")),
             locale=_truthy(args.get("include_locale")))}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel"))
+        members = sorted(ch.members)
+        limit = int(args.get("limit") or 100)
+        start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
+        page = members[start:start + limit]
+        more = start + limit < len(members)
+        return {"members": page, "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""}}
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))

@@ -170,7 +170,11 @@ def test_manifest_grants_a_scope_for_every_method_the_bot_calls():
 # "Any one of" in a method's description is per kind of channel: conversations.info needs
 # channels:read for a public channel and groups:read for a private one. A pair like that is one
 # need, so neither half makes the other redundant.
-SAME_NEED_FOR_ANOTHER_CHANNEL_KIND = {"channels:read": "groups:read", "groups:read": "channels:read"}
+# Public and private channels need different scopes for the same method (private war rooms).
+SAME_NEED_FOR_ANOTHER_CHANNEL_KIND = {
+    "channels:read": "groups:read", "groups:read": "channels:read",
+    "channels:manage": "groups:write", "groups:write": "channels:manage",
+}
 
 
 def test_manifest_grants_no_scope_the_bot_does_not_need():

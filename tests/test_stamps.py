@@ -68,7 +68,7 @@ def lines_in(fake, channel_id: str) -> list[str]:
 def control_buttons(fake, incident) -> list[str]:
     update = fake.calls_to("chat.update")[-1]
     blocks = update.args["blocks"]
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return [e["action_id"] for b in blocks if b.get("block_id") == "phase_buttons" for e in b["elements"]]
 
 
 async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announce_channel):
@@ -78,21 +78,21 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
     assert control_buttons(fake_slack, incident) == ["stamp_phase_mitigated", "stamp_phase_verified"]
     assert fake_slack.channels[incident.channel_id].topic.startswith("P1 | Checkout returns 500s | Mitigating")
     await click(bot, incident, "mitigated", "U_BOB", action_ts=clock.at(8))
-    await click(bot, incident, "verified", "U_CAROL", action_ts=clock.at(18))
+    await click(bot, incident, "verified", "U_ALICE", action_ts=clock.at(18))  # closing: the commander
 
     row = await bot.incident(1)
     assert row.status == "resolved"
     stamps = row.timeline.stamps
     assert (stamps[Stamp.DIAGNOSED].at, stamps[Stamp.DIAGNOSED].by) == (T0 + timedelta(minutes=5), "U_BOB")
     assert (stamps[Stamp.MITIGATED].at, stamps[Stamp.MITIGATED].by) == (T0 + timedelta(minutes=8), "U_BOB")
-    assert (stamps[Stamp.VERIFIED].at, stamps[Stamp.VERIFIED].by) == (T0 + timedelta(minutes=18), "U_CAROL")
+    assert (stamps[Stamp.VERIFIED].at, stamps[Stamp.VERIFIED].by) == (T0 + timedelta(minutes=18), "U_ALICE")
     assert not any(v.implied for v in stamps.values())
     assert control_buttons(fake_slack, incident) == []
 
     lines = lines_in(fake_slack, incident.channel_id)
     assert lines[0].startswith("<@U_BOB> marked *diagnosed* at <!date^") and lines[0].endswith(", 5 min after detection")
     assert lines[1].endswith(", 8 min after detection")
-    assert lines[2].startswith("<@U_CAROL> marked *verified*") and lines[2].endswith("time to restore 18 min")
+    assert lines[2].startswith("<@U_ALICE> marked *verified*") and lines[2].endswith("time to restore 18 min")
 
     for channel in (incident.channel_id, announce_channel):
         summary = next(m for m in fake_slack.channels[channel].messages if "restored in" in str(m.get("blocks")))
@@ -121,7 +121,7 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
 
 async def test_skipping_to_verified_fills_earlier_phases_as_implied(bot, fake_slack):
     incident = await open_incident(bot, "Cache cluster down sev:P2 started:-30m")
-    await click(bot, incident, "verified", "U_BOB")
+    await click(bot, incident, "verified", "U_ALICE")
     row = await bot.incident(1)
     stamps = row.timeline.stamps
     assert stamps[Stamp.DIAGNOSED].implied and stamps[Stamp.MITIGATED].implied and not stamps[Stamp.VERIFIED].implied
@@ -152,7 +152,7 @@ async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake
     await click(bot, incident, "diagnosed", "U_BOB", action_ts=first_ts)
     await click(bot, incident, "diagnosed", "U_BOB", action_ts=first_ts, retry_num=1)  # retried delivery
     await click(bot, incident, "diagnosed", "U_CAROL")  # a second responder
-    await click(bot, incident, "verified", "U_BOB")
+    await click(bot, incident, "verified", "U_ALICE")
     await click(bot, incident, "mitigated", "U_CAROL")  # an old copy of the control message
     events = [e for e in await bot.timeline(1) if e.kind == "phase_stamped"]
     assert [e.data["stamp"] for e in events] == ["diagnosed", "verified"]
@@ -161,7 +161,7 @@ async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake
     replies = [r["text"] for r in fake_slack.responses[-3:]]
     assert replies[0].startswith("*Diagnosed* was already marked by <@U_BOB>")
     assert replies[1].startswith("*Diagnosed* was already marked by <@U_BOB>")
-    assert replies[2].startswith("*Mitigated* was already marked by <@U_BOB>")
+    assert replies[2].startswith("*Mitigated* was already marked by <@U_ALICE>")
 
 
 async def test_concurrent_clicks_give_exactly_one_stamp(bot, fake_slack):
@@ -195,7 +195,7 @@ async def test_summary_and_postmortem_failures_keep_the_resolution_and_repair_po
     incident = await open_incident(bot)
     fake_slack.channels[announce_channel].is_archived = True
     fake_slack.fail_next("files.getUploadURLExternal", status=500, times=3)
-    await click(bot, incident, "verified", "U_BOB")
+    await click(bot, incident, "verified", "U_ALICE")
 
     row = await bot.incident(1)
     assert row.status == "resolved" and row.timeline.restored
@@ -285,7 +285,7 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     bot = await start_bot(settings, fake_slack)
     try:
         incident = await open_incident(bot, "Search index stale sev:P3")
-        await click(bot, incident, "verified", "U_BOB")
+        await click(bot, incident, "verified", "U_ALICE")
     finally:
         await bot.stop()
     env = {

@@ -135,6 +135,17 @@ class SlackGateway:
             is_member=bool(data.get("is_member")), is_private=bool(data.get("is_private")),
         )
 
+    async def channel_members(self, channel: str) -> set[str]:
+        """Everyone in the channel, every page of it."""
+        members: set[str] = set()
+        cursor: str | None = None
+        while True:
+            data = await self._call("conversations.members", channel=channel, limit=1000, cursor=cursor)
+            members.update(data.get("members", []))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return members
+
     async def bot_user_id(self) -> str:
         return (await self._call("auth.test"))["user_id"]
 

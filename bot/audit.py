@@ -1,0 +1,46 @@
+"""Reading the audit trail (``incident-bot audit [INC-42]``). There is no way to delete a record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from storage import audit
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    id: int
+    incident: str | None
+    action: str
+    field: str | None
+    old_value: str | None
+    new_value: str | None
+    actor: str
+    at: datetime
+    reason: str
+
+    def line(self) -> str:
+        when = self.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        change = ""
+        if self.field:
+            change = f" {self.field}: {self.old_value or '—'} -> {self.new_value or '—'}"
+        return f"{when}  {self.incident or '-':<8} {self.action}{change}  by {self.actor}  reason: {self.reason}"
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+async def read_audit_trail(db: Database, incident_id: int | None = None) -> list[AuditLine]:
+    async with db.reading() as session:
+        records = await audit.trail(session, incident_id)
+    return [
+        AuditLine(
+            id=r.id, incident=f"INC-{r.incident_id}" if r.incident_id else None, action=r.action, field=r.field,
+            old_value=r.old_value, new_value=r.new_value, actor=r.actor, at=r.at, reason=r.reason,
+        )
+        for r in records
+    ]

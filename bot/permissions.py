@@ -1,0 +1,112 @@
+"""Who may do what to an incident, as runbooks/config.yml's ``permissions`` section says.
+
+Levels include the ones after them: ``everyone`` ⊇ ``war_room`` (the war room's members) ⊇
+``commander`` (the incident commander) ⊇ ``admins`` (the configured admin user group and users).
+A check asks Slack only what it must, cheapest first; when Slack cannot answer, the action is
+refused (fail closed) with a message that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.records import IncidentRecord
+from bot.slack import SlackError, SlackGateway
+from bot.team_config import Permissions
+
+log = logging.getLogger(__name__)
+
+ACTION_WORDS = {
+    "stamp": "mark phases, add notes, post updates, add action items and record break-glass access",
+    "correct": "correct phase times",
+    "severity": "change the severity",
+    "close": "mark the incident verified (which resolves it)",
+    "roles": "assign incident roles",
+    "data": "import or delete data",
+}
+
+
+def who_may(policy: Permissions, action: str, incident: IncidentRecord | None) -> str:
+    """Words for the people a level lets in, for the refusal message."""
+    level = policy.level(action)
+    admins = admin_words(policy)
+    commander = f"the incident commander (<@{incident.commander}>)" if incident else "the incident commander"
+    if level == "everyone":
+        return "everyone"
+    if level == "war_room":
+        return f"members of the war room, {commander} and {admins}"
+    if level == "commander":
+        return f"{commander} and {admins}"
+    return admins
+
+
+def admin_words(policy: Permissions) -> str:
+    parts = []
+    if policy.admins.usergroup:
+        group = policy.admins.usergroup
+        parts.append(f"<!subteam^{group}>" if group.startswith("S") and group.isupper() else f"@{group}")
+    parts += [f"<@{u}>" for u in policy.admins.users]
+    return "the incident admins (" + ", ".join(parts) + ")" if parts else "the incident admins (none configured)"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    text: str
+
+
+class PermissionChecks:
+    def __init__(self, slack: SlackGateway, policy: Permissions) -> None:
+        self._slack = slack
+        self.policy = policy
+
+    async def is_admin(self, user: str) -> bool:
+        admins = self.policy.admins
+        if user in admins.users:
+            return True
+        if not admins.usergroup:
+            return False
+        group_id = admins.usergroup
+        if not (group_id.startswith("S") and group_id.isupper()):
+            found = await self._slack.usergroup_id(group_id)
+            if found is None:
+                log.error("permissions.admins.usergroup: there is no user group @%s", group_id)
+                return False
+            group_id = found
+        return user in await self._slack.usergroup_members(group_id)
+
+    async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
+        """Raises SlackError when Slack could not say."""
+        level = self.policy.level(action)
+        if level == "everyone":
+            return True
+        if incident is not None and level in ("war_room", "commander") and user == incident.commander:
+            return True
+        if level == "war_room" and incident is not None and incident.channel_id:
+            if user in await self._slack.channel_members(incident.channel_id):
+                return True
+        return await self.is_admin(user)
+
+    async def check(self, action: str, incident: IncidentRecord | None, user: str) -> Refusal | None:
+        """None when ``user`` may; else the refusal to show them (nothing has changed)."""
+        try:
+            if await self.allowed(action, incident, user):
+                return None
+        except SlackError as error:
+            log.warning("permission check for %s failed: %s", action, error)
+            return Refusal(f"Could not check who may {ACTION_WORDS[action]} ({error}), so nothing changed. Try again.")
+        where = f" in {incident.reference}" if incident else ""
+        return Refusal(
+            f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed."
+        )
+
+    async def in_war_room(self, incident: IncidentRecord, user: str) -> bool:
+        """For private incidents: may this person see it? Only the people in its war room may
+        (admins too only once invited: a private incident is private from them as well)."""
+        if user in (incident.commander, incident.opened_by):
+            return True
+        try:
+            return bool(incident.channel_id) and user in await self._slack.channel_members(incident.channel_id)
+        except SlackError as error:
+            log.warning("membership check failed: %s", error)
+            return False

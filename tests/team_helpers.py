@@ -1,0 +1,107 @@
+"""Shared by the roles, permissions, corrections, action-item and private-incident tests: a bot
+whose team config names an admin user group, a controllable clock, and Slack-shaped clicks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from bot.config import Settings
+from tests.conftest import ROOT
+
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+ADMIN_GROUP = "S0ADMINS"
+ADMIN = "U_DAVE"  # in the admin user group, not in any war room
+OUTSIDER = "U_EVE"  # in neither
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, minutes: float) -> str:
+        """Move to T0 + minutes; returns the matching Slack action_ts."""
+        self.now = T0 + timedelta(minutes=minutes)
+        return self.ts()
+
+    def ts(self) -> str:
+        return f"{self.now.timestamp():.6f}"
+
+
+def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "") -> Settings:
+    """The shipped team config plus a permissions section naming the admin group."""
+    fake.add_user(ADMIN, "dave")
+    fake.add_user(OUTSIDER, "eve")
+    fake.add_usergroup(ADMIN_GROUP, "incident-admins", [ADMIN])
+    config = tmp_path / "config.yml"
+    team = yaml.safe_load((ROOT / "runbooks" / "config.yml").read_text())
+    team["permissions"] = {"admins": {"usergroup": ADMIN_GROUP}, **(yaml.safe_load(permissions) or {})}
+    config.write_text(yaml.safe_dump(team, sort_keys=False))  # band order matters
+    return Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN=settings.slack_bot_token,
+        SLACK_SIGNING_SECRET=settings.slack_signing_secret,
+        SLACK_API_URL=settings.slack_api_url,
+        DATABASE_URL=settings.database_url,
+        INCIDENT_ANNOUNCE_CHANNEL=settings.announce_channel,
+        RUNBOOKS_DIR=str(settings.runbooks_dir),
+        INCIDENT_CONFIG=str(config),
+    )
+
+
+async def open_incident(bot, text: str = "Checkout returns 500s sev:P2", *, user: str = "U_ALICE", members=("U_BOB", "U_CAROL")):
+    """Opened by ``user`` (the commander); ``members`` join the war room afterwards."""
+    await bot.slack.command(f"open {text}", user=user)
+    await bot.settle()
+    incident = await bot.incident(1)
+    for member in members:
+        bot.fake.channels[incident.channel_id].members.add(member)
+    return incident
+
+
+async def click(bot, incident, action_id: str, value: str, user: str, *, action_ts: str | None = None, block_id: str | None = None,
+                message_ts: str | None = None, channel: str | None = None):
+    payload = bot.slack.block_action_payload(
+        action_id, value, user=user, channel=channel or incident.channel_id, message_ts=message_ts or incident.control_message_ts,
+        action_ts=action_ts,
+    )
+    if block_id is not None:
+        payload["actions"][0]["block_id"] = block_id
+    response = await bot.slack.interactive(payload)
+    assert response.status == 200
+    await bot.settle()
+    return payload
+
+
+async def pick_user(bot, incident, role: str, picked: str, user: str):
+    """A users_select on the control message, as Slack sends it."""
+    payload = bot.slack.block_action_payload(
+        f"assign_role_{role}", "", user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    action = payload["actions"][0]
+    action.pop("value")
+    action.pop("text")
+    action.update({"type": "users_select", "block_id": f"role_pickers:{incident.id}", "selected_user": picked})
+    response = await bot.slack.interactive(payload)
+    assert response.status == 200
+    await bot.settle()
+
+
+async def command(bot, text: str, *, user: str, channel: str):
+    response = await bot.slack.command(text, user=user, channel=channel)
+    assert response.status == 200
+    await bot.settle()
+    return response
+
+
+def last_reply(fake) -> str:
+    return fake.responses[-1]["text"]
+
+
+def dm_messages(fake, user: str) -> list[dict]:
+    return [m for ch in fake.channels.values() if ch.is_im and user in ch.members for m in ch.messages]
