@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.background import repeat_until_stopped
 from bot.blocks import action_item_blocks, escape
 from bot.clock import Clock
 from bot.command_text import CommandTextError, unescape_slack
@@ -228,15 +229,7 @@ class ActionItems:
         return sent
 
     async def run_reminders(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
-        while not stop.is_set():
-            try:
-                await self.remind_overdue()
-            except Exception:  # a broken tick must not end the reminders; it is logged and retried
-                log.exception("action item reminder tick failed")
-            try:
-                await asyncio.wait_for(stop.wait(), tick)
-            except asyncio.TimeoutError:
-                pass
+        await repeat_until_stopped(self.remind_overdue, stop, every=tick, name="action item reminder")
 
 
 def digest_lines(items: list[ActionItemRecord], today: date) -> list[str]:

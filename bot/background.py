@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -48,3 +48,19 @@ class BackgroundWork:
                 log.warning("%d background tasks still running at shutdown", len(self._tasks))
                 return
             await asyncio.wait(set(self._tasks), timeout=remaining)
+
+
+async def repeat_until_stopped(
+    tick: Callable[[], Awaitable[Any]], stop: asyncio.Event, *, every: float, name: str
+) -> None:
+    """Run ``tick`` now and then every ``every`` seconds until ``stop`` is set. A failed tick is
+    logged and the next one runs as planned: one broken tick must not end a scheduler."""
+    while not stop.is_set():
+        try:
+            await tick()
+        except Exception:
+            log.exception("%s tick failed", name)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass

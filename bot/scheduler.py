@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from bot.background import repeat_until_stopped
 from bot.clock import Clock
 from bot.slack import SlackError, SlackGateway
 from bot.team_config import DigestChannel
@@ -98,15 +99,7 @@ class DigestScheduler:
         return RunOutcome(digest.channel, week, "posted")
 
     async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # a broken tick must not end the scheduler; it is logged and retried
-                log.exception("digest scheduler tick failed")
-            try:
-                await asyncio.wait_for(stop.wait(), tick)
-            except asyncio.TimeoutError:
-                pass
+        await repeat_until_stopped(self.run_once, stop, every=tick, name="digest scheduler")
 
 
 async def digest_channel_problems(slack: SlackGateway, digests: tuple[DigestChannel, ...]) -> list[str]:

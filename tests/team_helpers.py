@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.config import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_bot
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 ADMIN_GROUP = "S0ADMINS"
@@ -105,3 +106,17 @@ def last_reply(fake) -> str:
 
 def dm_messages(fake, user: str) -> list[dict]:
     return [m for ch in fake.channels.values() if ch.is_im and user in ch.members for m in ch.messages]
+
+
+# Fixtures for the team-feature test modules, which import them: a controllable clock and a bot
+# started with runbooks/config.yml's permissions and team settings.
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, clock, tmp_path):
+    running = await start_bot(team_settings(settings, fake_slack, tmp_path), fake_slack, clock=clock)
+    yield running
+    await running.stop()

@@ -11,20 +11,8 @@ from bot.action_items import parse_action_text
 from bot.command_text import CommandTextError
 from bot.team_config import DigestChannel
 from storage import action_items as item_rows
-from tests.conftest import start_bot
-from tests.team_helpers import OUTSIDER, T0, FakeClock, click, command, dm_messages, last_reply, open_incident, team_settings
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(settings, fake_slack, clock, tmp_path):
-    running = await start_bot(team_settings(settings, fake_slack, tmp_path), fake_slack, clock=clock)
-    yield running
-    await running.stop()
+from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
+from tests.team_helpers import OUTSIDER, T0, click, command, dm_messages, last_reply, open_incident
 
 
 async def item(bot, item_id: int = 1):

@@ -15,22 +15,10 @@ import pytest
 from bot.corrections import plan_correction, CorrectionErrors
 from bot.phases import Stamp
 from storage import audit, incidents as rows
-from tests.conftest import start_bot
-from tests.team_helpers import ADMIN, T0, FakeClock, click, last_reply, open_incident, team_settings
+from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
+from tests.team_helpers import ADMIN, T0, click, last_reply, open_incident
 
 CLI = Path(sys.executable).parent / "incident-bot"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(settings, fake_slack, clock, tmp_path):
-    running = await start_bot(team_settings(settings, fake_slack, tmp_path), fake_slack, clock=clock)
-    yield running
-    await running.stop()
 
 
 async def resolved_incident(bot, clock):

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import pytest
 
 from bot.blocks import OPEN_MODAL_CALLBACK, PRIVATE_ANNOUNCEMENT
 from storage.reports import PRIVATE_TITLE, titles
-from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
-from tests.team_helpers import FakeClock, click, command, last_reply, team_settings
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(settings, fake_slack, clock, tmp_path):
-    running = await start_bot(team_settings(settings, fake_slack, tmp_path), fake_slack, clock=clock)
-    yield running
-    await running.stop()
+from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
+from tests.team_helpers import click, command, last_reply
 
 
 async def test_a_private_incident_has_a_private_room_and_no_title_outside_it(bot, fake_slack, clock, announce_channel):

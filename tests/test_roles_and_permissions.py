@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 
 from bot.phases import Stamp
 from storage import audit
 from tests.conftest import start_bot
-from tests.team_helpers import ADMIN, OUTSIDER, FakeClock, click, command, dm_messages, last_reply, open_incident, pick_user, team_settings
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(settings, fake_slack, clock, tmp_path):
-    running = await start_bot(team_settings(settings, fake_slack, tmp_path), fake_slack, clock=clock)
-    yield running
-    await running.stop()
+from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
+from tests.team_helpers import ADMIN, OUTSIDER, click, command, dm_messages, last_reply, open_incident, pick_user
 
 
 async def snapshot(bot):
