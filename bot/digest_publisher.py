@@ -4,6 +4,7 @@ bot.digest, the chart from bot.chart; Slack is asked only at the end."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -64,6 +65,7 @@ class DigestPublisher:
             channel_label=label, week_start=start, last_week_incidents=last_week, report=report, trend=trend,
             detectable=detectable, open_incidents=report.open_incidents, war_rooms=war_rooms, per_week=per_week,
         )
+        digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
         return ComposedDigest(digest, png)
@@ -71,8 +73,7 @@ class DigestPublisher:
     async def publish(self, channel: DigestChannel, week: str | None = None) -> str:
         """Post the digest and its chart; returns the message ts. Raises SlackError."""
         composed = await self.compose(channel, week)
-        message = composed.digest.blocks + await self._action_item_blocks(channel, room=MAX_BLOCKS - len(composed.digest.blocks))
-        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=message)
+        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)
         await self._slack.upload_file(
             channel.channel,
             composed.chart_png,
@@ -83,9 +84,14 @@ class DigestPublisher:
         )
         return posted.ts
 
-    async def _action_item_blocks(self, channel: DigestChannel, *, room: int) -> list[dict]:
-        """The team's open and overdue follow-ups (issue 7), after the figures."""
-        if self._action_items is None or room < 1:
-            return []
+    async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
+        """The team's open and overdue follow-ups after the figures, in the message and in the
+        dry run's text alike."""
+        if self._action_items is None:
+            return digest
         items = await self._action_items.listing(which="open", requester="", services=channel.services or None)
-        return action_items_digest_blocks(digest_lines(items, self._clock().date()))
+        lines = digest_lines(items, self._clock().date())
+        text = "Open action items (overdue first):\n" + "\n".join(lines) if lines else "Action items: none open."
+        room = MAX_BLOCKS - len(digest.blocks)
+        blocks = digest.blocks + (action_items_digest_blocks(lines) if room >= 1 else [])
+        return dataclasses.replace(digest, text=digest.text + "\n" + text + "\n", blocks=blocks)

@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bot.action_items import ActionItems
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings
 from bot.digest_publisher import DigestPublisher
@@ -101,10 +102,15 @@ async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> in
 
             assert isinstance(settings, Settings)
             slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
-            ts = await DigestPublisher(database, utc_now, reports, slack).publish(channel, args.week)
+            items = ActionItems(database, utc_now, slack)
+            ts = await DigestPublisher(database, utc_now, reports, slack, action_items=items).publish(channel, args.week)
             print(f"posted the digest to {channel.channel} (message {ts})")
             return 0
-        composed = await DigestPublisher(database, utc_now, reports, slack=None).compose(channel, args.week)  # type: ignore[arg-type]
+        # A dry run reads only the database: no Slack client at all.
+        items = ActionItems(database, utc_now, slack=None)  # type: ignore[arg-type]
+        composed = await DigestPublisher(
+            database, utc_now, reports, slack=None, action_items=items  # type: ignore[arg-type]
+        ).compose(channel, args.week)
     finally:
         await database.dispose()
     print(composed.digest.text)

@@ -150,6 +150,11 @@ async def test_the_weekly_digest_lists_open_and_overdue_items(bot, fake_slack, c
     assert "⚠️ *INC-1* Overdue one · owner <@U_BOB> · due 2026-11-24 ⚠️ *overdue*" in text
     ts = await bot.runtime.digests.publish(DigestChannel(channel=channel, services=["storefront-web"]))
     assert "*Action items:* none open." in str(fake_slack.channels[channel].message(ts)["blocks"])
+    # The dry run (`incident-bot digest --dry-run`) prints the same list.
+    composed = await bot.runtime.digests.compose(DigestChannel(channel=channel, services=["payments-api"]))
+    dry_run = composed.digest.text
+    assert "Open action items (overdue first):" in dry_run
+    assert dry_run.index("Overdue one") < dry_run.index("Later one")
 
 
 def test_parse_action_text():
