@@ -49,6 +49,9 @@ def to_record(row: Incident) -> IncidentRecord:
         control_message_ts=row.control_message_ts,
         timeline=Timeline(started_at=row.started_at, stamps=stamps),
         created_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        closed_at=row.closed_at,
     )
 
 
@@ -65,6 +68,10 @@ class Incidents:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     async def record_new(self, request: OpenRequest, *, opener: str, request_key: str, origin_channel: str | None) -> Recorded:
         """Commit the incident and its first timeline event, once per Slack request.

@@ -23,6 +23,15 @@ class IncidentRecord:
     control_message_ts: str | None
     timeline: Timeline
     created_at: datetime
+    # Kept apart from the phases: acknowledging is taking the incident on, not a step of restoring.
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def monitoring(self) -> bool:
+        """Verified, inside its monitoring window: it can still be reopened."""
+        return self.status == "resolved" and self.closed_at is None
 
     @property
     def reference(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.alert_intake import AlertIntake
 from bot.background import BackgroundWork
+from bot.incident_timers import IncidentTimers
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
@@ -42,6 +44,8 @@ class Runtime:
     reports: Reports
     digests: DigestPublisher
     deploys: Deploys
+    alerts: AlertIntake
+    timers: IncidentTimers
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -79,26 +83,35 @@ class Runtime:
             db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel,
             deploys=deploys, deploy_window=settings.deploy_window,
         )
+        background = BackgroundWork()
+        flows = Flows(
+            incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
+            catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
+            reports=reports, timers=team.timers,
+        )
+        alerts = AlertIntake(db, slack, clock, background)
+        alerts.attach(flows)
         return cls(
             settings=settings,
             db=db,
             slack=slack,
-            background=BackgroundWork(),
+            background=background,
             clock=clock,
             incidents=incidents,
             war_rooms=war_rooms,
             resolutions=resolutions,
-            flows=Flows(
-                incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
-                catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
-                reports=reports,
-            ),
+            flows=flows,
             catalog=catalog,
             runbook_room=runbook_room,
             team=team,
             reports=reports,
             digests=DigestPublisher(db, clock, reports, slack),
             deploys=deploys,
+            alerts=alerts,
+            timers=IncidentTimers(
+                db, clock, team.timers, slack=slack, catalog=catalog, war_rooms=war_rooms,
+                announce_channel=settings.announce_channel,
+            ),
         )
 
     async def migrate(self) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import SERVICE_ACTION, STAMP_ACTION_PREFIX
+from bot.blocks import ACKNOWLEDGE_ACTION, REOPEN_ACTION, SERVICE_ACTION, STAMP_ACTION_PREFIX
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, ticked_in_message
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
@@ -82,3 +82,29 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         run_after_ack(runtime, requester, runtime.flows.stamp(requester, incident_id, stamp, at=at), name="stamp")
+
+    @app.action(ACKNOWLEDGE_ACTION)
+    async def acknowledge_button(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed acknowledge payload: %s", error)
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        at = click_time(action.action.action_ts, runtime.clock())
+        run_after_ack(runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge")
+
+    @app.action(REOPEN_ACTION)
+    async def reopen_button(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed reopen payload: %s", error)
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        at = click_time(action.action.action_ts, runtime.clock())
+        run_after_ack(runtime, requester, runtime.flows.reopen_incident(requester, incident_id, at=at), name="reopen")

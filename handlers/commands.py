@@ -32,6 +32,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         "deploys": flows.list_deploys,
         "stats": flows.stats,
         "repair": flows.repair,
+        "ack": flows.acknowledge,
+        "reopen": flows.reopen,
     }
 
     @app.command("/incident")

@@ -73,11 +73,13 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
                 log.error("%s", problem)
             scheduler = DigestScheduler(runtime.db, runtime.clock, runtime.team.digests, runtime.digests.publish)
             scheduler_task = asyncio.create_task(scheduler.run_forever(stop), name="digest-scheduler")
+        timers_task = asyncio.create_task(runtime.timers.run_forever(stop), name="incident-timers")
         if started is not None:
             started.put_nowait(Serving(runtime, port))
         await stop.wait()
         if scheduler_task is not None:
             await scheduler_task
+        await timers_task
         log.info("shutting down: finishing work in flight")
     finally:
         if socket_handler is not None:
