@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from bot.escalation import TimerSettings, monitoring_ends
 from bot.incidents import to_record
@@ -20,7 +20,7 @@ from bot.records import IncidentRecord
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
 from storage.db import Database
-from storage.models import Incident
+from storage.models import Incident, Postmortem
 
 
 class ReopenResult(str, Enum):
@@ -65,10 +65,17 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
             assert fresh is not None
             await session.refresh(fresh)
             return ReopenOutcome(ReopenResult.CLOSED, to_record(fresh), closed_at=fresh.closed_at or window_end)
+        # The draft was written for the earlier verification: the next one renders and uploads a
+        # fresh draft from the whole timeline, reopening included (the old file stays in Slack).
+        earlier_draft = await incident_rows.postmortem(session, incident_id)
+        await session.execute(delete(Postmortem).where(Postmortem.incident_id == incident_id))
         await incident_rows.add_event(
             session, incident_id, "reopened", at=at, actor=by,
             text=f"Reopened; the verification at {earlier_at.isoformat()} by {earlier_by or 'someone'} is cleared",
-            data={"earlier_verified_at": earlier_at.isoformat(), "earlier_verified_by": earlier_by},
+            data={
+                "earlier_verified_at": earlier_at.isoformat(), "earlier_verified_by": earlier_by,
+                "earlier_postmortem_file_id": earlier_draft.file_id if earlier_draft else None,
+            },
         )
         fresh = await incident_rows.get(session, incident_id)
         assert fresh is not None

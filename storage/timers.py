@@ -15,24 +15,32 @@ from storage.models import Incident, TimelineEvent, TimerFiring
 async def watched(session: AsyncSession) -> list[tuple[Incident, datetime]]:
     """Open incidents with a war room, and verified ones not closed yet (imported ones never),
     each with the time of its last timeline event."""
-    last = (
-        select(TimelineEvent.incident_id, func.max(TimelineEvent.occurred_at).label("last_at"))
-        .group_by(TimelineEvent.incident_id)
-        .subquery()
-    )
-    query = (
-        select(Incident, last.c.last_at)
-        .join(last, last.c.incident_id == Incident.id)
-        .where(
-            Incident.imported_from.is_(None),
-            or_(
-                and_(Incident.status == "open", Incident.channel_id.is_not(None)),
-                and_(Incident.status == "resolved", Incident.closed_at.is_(None)),
-            ),
+    incidents = list(
+        await session.scalars(
+            select(Incident)
+            .where(
+                Incident.imported_from.is_(None),
+                or_(
+                    and_(Incident.status == "open", Incident.channel_id.is_not(None)),
+                    and_(Incident.status == "resolved", Incident.closed_at.is_(None)),
+                ),
+            )
+            .order_by(Incident.id)
         )
-        .order_by(Incident.id)
     )
-    return [(row, last_at) for row, last_at in (await session.execute(query)).all()]
+    if not incidents:
+        return []
+    # Only the watched incidents' events (the index on incident_id), not the whole history.
+    last = dict(
+        (
+            await session.execute(
+                select(TimelineEvent.incident_id, func.max(TimelineEvent.occurred_at))
+                .where(TimelineEvent.incident_id.in_([i.id for i in incidents]))
+                .group_by(TimelineEvent.incident_id)
+            )
+        ).all()
+    )
+    return [(row, last[row.id]) for row in incidents if row.id in last]
 
 
 async def last_activity(session: AsyncSession, incident_id: int) -> datetime | None:

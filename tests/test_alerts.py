@@ -342,8 +342,10 @@ async def test_reopen_within_the_window_clears_the_verification_and_the_last_one
     await verify(bot, incident, clock, 40)
     incident = await bot.incident(1)
     assert incident.timeline.time_to_restore == timedelta(minutes=40)
-    summaries = [m for m in fake_slack.channels[incident.channel_id].messages if "MTTR" in m.get("text", "") or "restore" in m.get("text", "")]
-    assert summaries  # the summary is posted again with the final figure
+    summaries = [m["text"] for m in fake_slack.channels[incident.channel_id].messages if m.get("blocks") and " resolved: time to restore" in m["text"]]
+    assert summaries == ["INC-1 resolved: time to restore 20 min", "INC-1 resolved: time to restore 40 min"]
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2  # a fresh postmortem draft
+    assert reopened[0].data["earlier_postmortem_file_id"] is not None
     # the window runs from the last verification: closed at 40 + 30
     clock.at(69)
     assert [f.kind.value for f in await bot.runtime.timers.run_once()] == []
@@ -383,3 +385,30 @@ async def test_after_close_the_same_alert_opens_a_new_incident(bot, fake_slack, 
     status, answer = await post(bot, generic(severity="info", started=T0 + timedelta(minutes=39)))
     assert (status, answer["opened"]) == (201, ["INC-2"])
     await bot.settle()
+
+
+async def test_a_timer_seen_due_does_nothing_if_the_incident_moved_on_before_it_fired(bot, fake_slack, clock):
+    from bot.escalation import due_timers
+    from storage import timers as timer_rows
+
+    incident = await open_by_alert(bot)
+    clock.at(6)
+    async with bot.runtime.db.reading() as session:
+        [(row, last)] = await timer_rows.watched(session)
+        from bot.incident_timers import _state
+
+        seen = due_timers(_state(row, last), bot.runtime.team.timers, clock())
+    assert [d.kind.value for d in seen] == ["ack_escalation"]
+    await bot.slack.command("ack", user="U_BOB", channel=incident.channel_id)  # acknowledged meanwhile
+    await bot.settle()
+    assert await bot.runtime.timers._fire(1, seen[0]) is None
+    assert await events(bot, 1, "ack_escalation") == []
+    assert not any(line.startswith("🚨") for line in lines(fake_slack, incident.channel_id))
+
+
+async def test_an_alert_start_in_the_future_is_taken_as_now(bot, clock):
+    status, _ = await post(bot, generic(started=T0 + timedelta(minutes=3)))
+    assert status == 201
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.started_at == T0 and incident.timeline.at(incident.timeline.last_stamp[0]) == T0
