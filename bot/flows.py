@@ -21,9 +21,8 @@ from bot.stats_view import home_view, report_blocks
 from bot.resolution import Resolutions
 from bot.runbook_room import RunbookRoom, Toggle
 from bot.slack import SlackError, SlackGateway
-from bot.escalation import TimerSettings, monitoring_ends
-from bot.monitoring import ReopenResult, reopen
-from bot.stamping import AckResult, StampOutcome, Stamper, StampResult, acknowledge
+from bot.monitoring import Monitoring, ReopenResult
+from bot.stamping import AckResult, StampOutcome, Stamper, StampResult
 from bot.timefmt import human_duration, slack_time, utc_clock
 from bot.warroom import WarRoomReport, WarRooms
 
@@ -54,9 +53,9 @@ class Flows:
         deploy_window: timedelta,
         runbook_room: RunbookRoom,
         reports: Reports,
-        timers: TimerSettings | None = None,
+        monitoring: Monitoring,
     ) -> None:
-        self._timers = timers or TimerSettings()
+        self._monitoring = monitoring
         self._reports = reports
         self._catalog = catalog
         self._deploys = deploys
@@ -143,7 +142,7 @@ class Flows:
 
     async def acknowledge_incident(self, requester: Requester, incident_id: int, *, at: datetime | None = None) -> None:
         """The Acknowledge button, or the command once the incident is known."""
-        outcome = await acknowledge(self._db_of_incidents(), incident_id, by=requester.user_id, at=at or self._clock())
+        outcome = await self._stamper.acknowledge(incident_id, by=requester.user_id, at=at)
         incident = outcome.record
         if outcome.result is AckResult.UNKNOWN_INCIDENT or incident is None:
             await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
@@ -169,7 +168,7 @@ class Flows:
             await self.reopen_incident(requester, incident.id, at=at)
 
     async def reopen_incident(self, requester: Requester, incident_id: int, *, at: datetime | None = None) -> None:
-        outcome = await reopen(self._db_of_incidents(), incident_id, self._timers, by=requester.user_id, at=at or self._clock())
+        outcome = await self._monitoring.reopen(incident_id, by=requester.user_id, at=at or self._clock())
         incident = outcome.record
         if outcome.result is ReopenResult.UNKNOWN_INCIDENT or incident is None:
             await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
@@ -184,9 +183,6 @@ class Flows:
             failures = await self._war_rooms.refresh(incident, announce_line=line)
             if failures:
                 await self.tell(requester, messages.slack_update_failed(failures, incident.reference))
-
-    def _db_of_incidents(self):
-        return self._incidents.db
 
     async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
         """Deploys to the service and what it depends on, in the window before impact began."""
@@ -299,7 +295,7 @@ class Flows:
         assert incident is not None and outcome.value is not None
         line = self._stamp_line(incident, outcome)
         if outcome.stamp is Stamp.VERIFIED:
-            ends = monitoring_ends(outcome.value.at, self._timers)
+            ends = self._monitoring.ends(outcome.value.at)
             line += "\n" + messages.monitoring_line(slack_time(ends, "{time}"))
         failures = await self._war_rooms.refresh(incident, announce_line=line)
         if outcome.stamp is Stamp.VERIFIED:

@@ -69,10 +69,6 @@ class Incidents:
         self._db = db
         self._clock = clock
 
-    @property
-    def db(self) -> Database:
-        return self._db
-
     async def record_new(self, request: OpenRequest, *, opener: str, request_key: str, origin_channel: str | None) -> Recorded:
         """Commit the incident and its first timeline event, once per Slack request.
 

@@ -83,6 +83,20 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
         return ReopenOutcome(ReopenResult.REOPENED, to_record(fresh), earlier_at, earlier_by)
 
 
+class Monitoring:
+    """The monitoring window's operations for the flows, with the team's window."""
+
+    def __init__(self, db: Database, settings: TimerSettings) -> None:
+        self._db = db
+        self.settings = settings
+
+    async def reopen(self, incident_id: int, *, by: str, at: datetime) -> ReopenOutcome:
+        return await reopen(self._db, incident_id, self.settings, by=by, at=at)
+
+    def ends(self, verified_at: datetime) -> datetime:
+        return monitoring_ends(verified_at, self.settings)
+
+
 async def close(session, incident_id: int, *, at: datetime, window: str) -> bool:
     """Close a monitoring incident (inside the caller's transaction); False when it was reopened
     or closed meanwhile. Its alert groups are released: the next alert opens a new incident."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.alert_intake import AlertIntake
 from bot.background import BackgroundWork
 from bot.incident_timers import IncidentTimers
+from bot.monitoring import Monitoring
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
@@ -87,7 +88,7 @@ class Runtime:
         flows = Flows(
             incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
             catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
-            reports=reports, timers=team.timers,
+            reports=reports, monitoring=Monitoring(db, team.timers),
         )
         alerts = AlertIntake(db, slack, clock, background)
         alerts.attach(flows)

@@ -96,6 +96,9 @@ class Stamper:
             record = to_record(row)
         return StampOutcome(StampResult.ALREADY, stamp, record, record.timeline.get(stamp))
 
+    async def acknowledge(self, incident_id: int, *, by: str, at: datetime | None = None) -> AckOutcome:
+        return await acknowledge(self._db, incident_id, by=by, at=at or self._clock())
+
 
 class AckResult(str, Enum):
     ACKNOWLEDGED = "acknowledged"

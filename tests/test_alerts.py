@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.incident_timers import IncidentTimers
-from storage import incidents as rows
+from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
 from tests.conftest import start_bot
 
@@ -296,10 +296,15 @@ async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_sla
     await post(bot, generic(service="auth", key="auth-down"))
     await bot.settle()
     runtime = bot.runtime
-    other = IncidentTimers(runtime.db, clock, runtime.team.timers, slack=runtime.slack, catalog=runtime.catalog,
+    # the second "process": its own engine and connections on the same database
+    other_db = Database(runtime.settings.database_url)
+    other = IncidentTimers(other_db, clock, runtime.team.timers, slack=runtime.slack, catalog=runtime.catalog,
                            war_rooms=runtime.war_rooms, announce_channel=runtime.settings.announce_channel)
     clock.at(31)
-    results = await asyncio.gather(runtime.timers.run_once(), other.run_once(), runtime.timers.run_once(), other.run_once())
+    try:
+        results = await asyncio.gather(runtime.timers.run_once(), other.run_once(), runtime.timers.run_once(), other.run_once())
+    finally:
+        await other_db.dispose()
     fired = sorted((f.incident_id, f.kind.value) for batch in results for f in batch)
     # (the escalations are timeline activity, so no reminder is due in the same minute)
     assert fired == [(1, "ack_escalation"), (1, "mitigation_escalation"), (2, "ack_escalation"), (2, "mitigation_escalation")]
