@@ -165,21 +165,30 @@ class IncidentTimers:
             )
 
     async def _escalation_targets(self, incident: IncidentRecord) -> tuple[list[str], list[str]]:
-        """The service's escalation contact; else its on-call group (mentioned, members messaged)."""
+        """Who is paged: the service's escalation contact and its escalation (secondary) group;
+        with neither in the catalog, its on-call group. Mentions for the war room, and the people
+        to invite and message directly."""
         service = self._catalog.get(incident.service)
         if service is None:
             return [], []
+        mentions: list[str] = []
+        people: list[str] = []
         if service.escalation:
             user = service.escalation if _USER_ID.match(service.escalation) else await self._slack.user_id_by_email(service.escalation)
             if user:
-                return [f"<@{user}>"], [user]
-            log.warning("%s: no Slack user with the escalation email %s", service.name, service.escalation)
-        group = service.oncall_group_id
-        if group is None and service.oncall_group_handle:
-            group = await self._slack.usergroup_id(service.oncall_group_handle)
-        if group:
-            return [f"<!subteam^{group}>"], sorted(await self._slack.usergroup_members(group))
-        return [], []
+                mentions.append(f"<@{user}>")
+                people.append(user)
+            else:
+                log.warning("%s: no Slack user with the escalation email %s", service.name, service.escalation)
+        groups = [(service.escalation_group_id, service.escalation_group_handle)]
+        if not people and not any(groups[0]):
+            groups.append((service.oncall_group_id, service.oncall_group_handle))
+        for group_id, handle in groups:
+            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            if group:
+                mentions.append(f"<!subteam^{group}>")
+                people += [member for member in sorted(await self._slack.usergroup_members(group)) if member not in people]
+        return mentions, people
 
     async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
         while not stop.is_set():

@@ -417,3 +417,31 @@ async def test_an_alert_start_in_the_future_is_taken_as_now(bot, clock):
     await bot.settle()
     incident = await bot.incident(1)
     assert incident.started_at == T0 and incident.timeline.at(incident.timeline.last_stamp[0]) == T0
+
+
+async def test_escalation_pages_the_escalation_group_when_the_contact_has_no_slack_user(settings, fake_slack, clock, tmp_path):
+    from tests.conftest import ROOT
+
+    catalog = (ROOT / "runbooks" / "catalog.yml").read_text()
+    assert "    escalation: priya.raman@shopwise.example\n" in catalog  # payments-api: no Slack user has this email
+    catalog = catalog.replace(
+        "    escalation: priya.raman@shopwise.example\n",
+        "    escalation: priya.raman@shopwise.example\n    escalation_group: S0LEADS001\n",
+    )
+    (tmp_path / "catalog.yml").write_text(catalog)
+    fake_slack.add_usergroup("S0LEADS001", "payments-leads", ["U_CAROL"])
+    running = await start_bot(
+        settings.model_copy(update={"alert_webhook_secret": SECRET, "service_catalog": tmp_path / "catalog.yml"}),
+        fake_slack, clock=clock,
+    )
+    try:
+        incident = await open_by_alert(running, service="payments-api", key="pay")
+        clock.at(5)
+        assert [f.kind.value for f in await running.runtime.timers.run_once()] == ["ack_escalation"]
+        assert lines(fake_slack, incident.channel_id)[-1].startswith(
+            "🚨 INC-1 has not been acknowledged after 5 min. Paging <!subteam^S0LEADS001>"
+        )
+        dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == "U_CAROL"]
+        assert len(dms) == 1 and "U_CAROL" in fake_slack.channels[incident.channel_id].members
+    finally:
+        await running.stop()
