@@ -70,7 +70,7 @@ def downgrade() -> None:
     op.drop_table("timer_firings")
     op.drop_index("ix_alert_groups_incident_id", table_name="alert_groups")
     op.drop_table("alert_groups")
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("closed_at")
-        batch.drop_column("acknowledged_by")
-        batch.drop_column("acknowledged_at")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch rebuild of incidents
+    # would drop the table the timeline's foreign key points at, which SQLite refuses.
+    for column in ("closed_at", "acknowledged_by", "acknowledged_at"):
+        op.execute(f"ALTER TABLE incidents DROP COLUMN {column}")
