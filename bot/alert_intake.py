@@ -154,7 +154,9 @@ class AlertIntake:
         assert row is not None
         result.resolved.append(row.reference)
         if row.channel_id:
-            work.lines.append((to_record(row), messages.alert_resolved_line(alert.name, slack_time(ended), row.status == "open")))
+            work.lines.append((to_record(row), messages.alert_resolved_line(
+                alert.name, slack_time(ended), row.status == "open", alert.group_resolved
+            )))
 
     async def _show(self, work: _SlackWork) -> None:
         assert self._flows is not None

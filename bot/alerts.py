@@ -54,6 +54,9 @@ class Alert:
     description: str = ""
     url: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The sender says every alert of the group is resolved (Alertmanager's and Grafana's body
+    # status); only then is verifying suggested.
+    group_resolved: bool = True
 
     @property
     def dedup_key(self) -> str:
@@ -169,6 +172,7 @@ def _parse_grouped(data: dict[str, Any], rules: AlertRules, services: set[str]) 
                 description=annotations.get("description", ""),
                 url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
                 labels=labels,
+                group_resolved=data.get("status") == "resolved",
             )
         )
     return parsed

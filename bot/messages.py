@@ -208,8 +208,13 @@ def closed_line(reference: str, window: str) -> str:
 # --------------------------------------------------------------------------- alerts
 
 
-def alert_resolved_line(name: str, at_token: str, still_open: bool) -> str:
-    tail = " If the service looks healthy, click *Mark verified*." if still_open else ""
+def alert_resolved_line(name: str, at_token: str, still_open: bool, group_resolved: bool = True) -> str:
+    if not group_resolved:
+        tail = " Other alerts of its group are still firing."
+    elif still_open:
+        tail = " If the service looks healthy, click *Mark verified*."
+    else:
+        tail = ""
     return f"✅ Alert *{name}* resolved at {at_token}.{tail}"
 
 

@@ -145,6 +145,18 @@ async def test_grafana_example_needs_a_service_label_then_opens_one_incident_for
     assert incident.started_at == datetime(2021, 10, 12, 7, 51, 3, 157076, tzinfo=timezone.utc)
     assert len(await events(bot, 1, "alert_firing")) == 2
 
+    # one alert of the group resolves while the other still fires: no hint to verify yet
+    partly = copy.deepcopy(body)
+    partly["alerts"][1]["status"] = "resolved"
+    partly["alerts"][1]["endsAt"] = "2021-10-12T10:30:00+02:00"
+    status, answer = await post(bot, partly)
+    assert (status, answer["added"], answer["resolved"]) == (200, ["INC-1"], ["INC-1"])
+    await bot.settle()
+    assert lines(fake_slack, incident.channel_id)[-1] == (
+        "✅ Alert *High CPU usage* resolved at <!date^1634027400^{date_short_pretty} {time}|2021-10-12 08:30 UTC>. "
+        "Other alerts of its group are still firing."
+    )
+
 
 async def test_a_storm_of_100_concurrent_alerts_is_one_incident(bot, fake_slack):
     results = await asyncio.gather(*(post(bot, generic()) for _ in range(100)))
