@@ -97,9 +97,13 @@ class AlertIntake:
         return result
 
     async def _firing(self, session, alert: Alert, opener: str, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
-        group = await alert_rows.claim(session, alert.source, alert.dedup_key, at=now)
+        for _ in range(3):
+            group = await alert_rows.claim(session, alert.source, alert.dedup_key, at=now)
+            existing = None if group is not None else await alert_rows.active(session, alert.source, alert.dedup_key)
+            if group is not None or existing is not None:
+                break
+            # the holder was closed between our insert and our read: claim again
         if group is None:
-            existing = await alert_rows.active(session, alert.source, alert.dedup_key)
             assert existing is not None and existing.incident_id is not None
             await alert_rows.seen_again(session, existing.id, at=now)
             await incident_rows.add_event(
