@@ -46,6 +46,8 @@ MAX_TOPIC = 250
 
 OPEN_MODAL_CALLBACK = "incident_open_modal"
 STAMP_ACTION_PREFIX = "stamp_phase_"
+ACKNOWLEDGE_ACTION = "incident_acknowledge"
+REOPEN_ACTION = "incident_reopen"
 SEVERITY_EMOJI = {"P1": "🔴", "P2": "🟠", "P3": "🟡", "P4": "🔵"}
 SEVERITY_HINT = {
     "P1": "Critical: customers can't use a core service",
@@ -54,6 +56,19 @@ SEVERITY_HINT = {
     "P4": "Low: cosmetic or internal only",
 }
 STATUS_LABELS = {"open": "Open", "resolved": "Resolved"}
+
+
+def status_label(incident: IncidentRecord) -> str:
+    if incident.status == "resolved":
+        return "Resolved · closed" if incident.closed_at else "Resolved · monitoring"
+    return STATUS_LABELS.get(incident.status, incident.status)
+
+
+def acknowledgement_text(incident: IncidentRecord) -> str:
+    if incident.acknowledged_at is None:
+        return "_not yet_"
+    who = f"<@{incident.acknowledged_by}> " if incident.acknowledged_by else ""
+    return f"{who}{slack_time(incident.acknowledged_at, '{time}')}"
 
 
 def escape(text: str) -> str:
@@ -106,11 +121,12 @@ def phase_lines(incident: IncidentRecord) -> list[str]:
 def incident_fields(incident: IncidentRecord) -> list[MarkdownTextObject]:
     fields = [
         ("Severity", f"{SEVERITY_EMOJI[incident.severity]} {incident.severity}"),
-        ("Status", STATUS_LABELS.get(incident.status, incident.status)),
+        ("Status", status_label(incident)),
         ("Service", escape(incident.service) if incident.service else "_not set_"),
         ("Commander", f"<@{incident.commander}>"),
         ("Detection", DETECTION_LABELS.get(incident.detection_method, incident.detection_method)),
         ("Opened by", f"<@{incident.opened_by}>"),
+        ("Acknowledged", acknowledgement_text(incident)),
     ]
     return [MarkdownTextObject(text=_clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
 
@@ -147,21 +163,26 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
         SectionBlock(block_id="phase_progress", text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
     ]
     open_stamps = [s for s in BUTTON_STAMPS if s in incident.timeline.open_stamps()]
-    if open_stamps:
-        blocks.append(
-            ActionsBlock(
-                block_id="phase_buttons",
-                elements=[
-                    ButtonElement(
-                        text=PlainTextObject(text=f"Mark {stamp.value}"),
-                        action_id=stamp_action_id(stamp),
-                        value=str(incident.id),
-                        style="primary" if index == 0 else None,
-                    )
-                    for index, stamp in enumerate(open_stamps)
-                ],
+    buttons: list[ButtonElement] = []
+    if incident.status == "open" and incident.acknowledged_at is None:
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text="Acknowledge"), action_id=ACKNOWLEDGE_ACTION, value=str(incident.id), style="danger"
             )
         )
+    buttons += [
+        ButtonElement(
+            text=PlainTextObject(text=f"Mark {stamp.value}"),
+            action_id=stamp_action_id(stamp),
+            value=str(incident.id),
+            style="primary" if index == 0 and not buttons else None,
+        )
+        for index, stamp in enumerate(open_stamps)
+    ]
+    if incident.monitoring:
+        buttons.append(ButtonElement(text=PlainTextObject(text="Reopen"), action_id=REOPEN_ACTION, value=str(incident.id)))
+    if buttons:
+        blocks.append(ActionsBlock(block_id="phase_buttons", elements=buttons))
     blocks += role_blocks(incident)
     blocks += correction_blocks(incident)
     blocks.append(

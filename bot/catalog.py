@@ -254,6 +254,8 @@ class Service(BaseModel):
     owners: Annotated[list[UserRef], BeforeValidator(_none_is_empty_list)] = []
     oncall_group: OptionalUsergroup = None
     escalation: OptionalUser = None
+    # A second line for escalations (e.g. the team leads' group), paged with the contact.
+    escalation_group: OptionalUsergroup = None
     dashboard: OptionalURL = None
     runbook: OptionalRunbook = None
     upstream: Annotated[list[ServiceName], BeforeValidator(_none_is_empty_list)] = []
@@ -272,6 +274,16 @@ class Service(BaseModel):
     def oncall_group_id(self) -> str | None:
         group = self.oncall_group
         return group if group and USERGROUP_ID.match(group) else None
+
+    @property
+    def escalation_group_id(self) -> str | None:
+        group = self.escalation_group
+        return group if group and USERGROUP_ID.match(group) else None
+
+    @property
+    def escalation_group_handle(self) -> str | None:
+        group = self.escalation_group
+        return group.removeprefix("@") if group and not USERGROUP_ID.match(group) else None
 
     @property
     def oncall_group_handle(self) -> str | None:

@@ -34,6 +34,8 @@ SETTING_HELP = {
     "HOST": "the address to listen on, such as 0.0.0.0 (all) or 127.0.0.1",
     "DEPLOY_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
     "deploy pipelines send to POST /hooks/deploys; leave it unset to turn the webhook off",
+    "ALERT_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
+    "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
     "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
 }
 MIN_WEBHOOK_SECRET = 16
@@ -81,6 +83,7 @@ class Settings(DatabaseSettings):
     runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
     deploy_webhook_secret: str | None = Field(default=None, alias="DEPLOY_WEBHOOK_SECRET", repr=False)
     deploy_window: timedelta = Field(default=timedelta(hours=2), alias="DEPLOY_WINDOW")
+    alert_webhook_secret: str | None = Field(default=None, alias="ALERT_WEBHOOK_SECRET", repr=False)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -149,7 +152,7 @@ class Settings(DatabaseSettings):
             raise ValueError(f"{value} is not a file")
         return value
 
-    @field_validator("deploy_webhook_secret", mode="before")
+    @field_validator("deploy_webhook_secret", "alert_webhook_secret", mode="before")
     @classmethod
     def _webhook_secret(cls, value: str | None) -> str | None:
         if value is None or not str(value).strip():

@@ -22,7 +22,8 @@ from bot.stats_view import home_view, report_blocks
 from bot.resolution import Resolutions
 from bot.runbook_room import RunbookRoom, Toggle
 from bot.slack import SlackError, SlackGateway
-from bot.stamping import StampOutcome, Stamper, StampResult
+from bot.monitoring import Monitoring, ReopenResult
+from bot.stamping import AckResult, StampOutcome, Stamper, StampResult
 from bot.timefmt import human_duration, slack_time, utc_clock
 from bot.warroom import WarRoomReport, WarRooms
 
@@ -54,8 +55,10 @@ class Flows:
         runbook_room: RunbookRoom,
         reports: Reports,
         permissions: PermissionChecks,
+        monitoring: Monitoring,
     ) -> None:
         self._permissions = permissions
+        self._monitoring = monitoring
         self._reports = reports
         self._catalog = catalog
         self._deploys = deploys
@@ -125,6 +128,80 @@ class Flows:
             assert report.channel_id
             await self.tell(requester, messages.opened(reference, report.channel_id))
         return recorded.record
+
+    async def set_up_alert_war_room(self, incident: IncidentRecord) -> None:
+        """The war room of an incident an alert opened: the same steps as a manual open. Nobody
+        asked, so failures go to the log and the timeline (``/incident repair`` redoes them)."""
+        matches = await self._correlate(incident)
+        report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
+        if report.failures:
+            log.warning("%s: war room steps failed: %s", incident.reference, "; ".join(report.failures))
+
+    async def acknowledge(self, requester: Requester, argument: str, *, at: datetime | None = None) -> None:
+        """``/incident ack [INC-42]``."""
+        incident = await self.resolve_reference(requester, argument)
+        if incident is not None:
+            await self.acknowledge_incident(requester, incident.id, at=at)
+
+    async def acknowledge_incident(self, requester: Requester, incident_id: int, *, at: datetime | None = None) -> None:
+        """The Acknowledge button, or the command once the incident is known. Taking an incident
+        on is a stamp like the phases: the ``stamp`` permission."""
+        if refusal := await self._refusal("stamp", incident_id, requester):
+            await self.tell(requester, refusal)
+            return
+        outcome = await self._stamper.acknowledge(incident_id, by=requester.user_id, at=at)
+        incident = outcome.record
+        if outcome.result is AckResult.UNKNOWN_INCIDENT or incident is None:
+            await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
+        elif outcome.result is AckResult.ALREADY:
+            assert incident.acknowledged_at is not None
+            await self.tell(
+                requester, messages.already_acknowledged(incident.reference, incident.acknowledged_by, slack_time(incident.acknowledged_at))
+            )
+        elif outcome.result is AckResult.NOT_OPEN:
+            await self.tell(requester, messages.not_open_to_acknowledge(incident.reference))
+        else:
+            assert incident.acknowledged_at is not None
+            after = human_duration(incident.acknowledged_at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+            line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
+            failures = await self._war_rooms.refresh(incident, announce_line=line)
+            if failures:
+                await self.tell(requester, messages.slack_update_failed(failures, incident.reference))
+
+    async def reopen(self, requester: Requester, argument: str, *, at: datetime | None = None) -> None:
+        """``/incident reopen [INC-42]``."""
+        incident = await self.resolve_reference(requester, argument)
+        if incident is not None:
+            await self.reopen_incident(requester, incident.id, at=at)
+
+    async def reopen_incident(self, requester: Requester, incident_id: int, *, at: datetime | None = None) -> None:
+        """Reopening needs only the ``stamp`` permission, not ``close``: whoever may work the
+        incident may say the problem is back."""
+        if refusal := await self._refusal("stamp", incident_id, requester):
+            await self.tell(requester, refusal)
+            return
+        outcome = await self._monitoring.reopen(incident_id, by=requester.user_id, at=at or self._clock())
+        incident = outcome.record
+        if outcome.result is ReopenResult.UNKNOWN_INCIDENT or incident is None:
+            await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
+        elif outcome.result is ReopenResult.STILL_OPEN:
+            await self.tell(requester, messages.not_verified_to_reopen(incident.reference))
+        elif outcome.result is ReopenResult.CLOSED:
+            assert outcome.closed_at is not None
+            await self.tell(requester, messages.closed_cannot_reopen(incident.reference, slack_time(outcome.closed_at)))
+        else:
+            assert outcome.earlier_verified_at is not None
+            line = messages.reopened_line(requester.user_id, outcome.earlier_verified_by, slack_time(outcome.earlier_verified_at))
+            failures = await self._war_rooms.refresh(incident, announce_line=line)
+            if failures:
+                await self.tell(requester, messages.slack_update_failed(failures, incident.reference))
+
+    async def _refusal(self, action: str, incident_id: int, requester: Requester) -> str | None:
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            return None  # the operation itself says the incident is unknown
+        refusal = await self._permissions.check(action, incident, requester.user_id)
+        return refusal.text if refusal else None
 
     async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
         """Deploys to the service and what it depends on, in the window before impact began."""
@@ -251,7 +328,11 @@ class Flows:
     async def _show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
         incident = outcome.record
         assert incident is not None and outcome.value is not None
-        failures = await self._war_rooms.refresh(incident, announce_line=self._stamp_line(incident, outcome))
+        line = self._stamp_line(incident, outcome)
+        if outcome.stamp is Stamp.VERIFIED:
+            ends = self._monitoring.ends(outcome.value.at)
+            line += "\n" + messages.monitoring_line(slack_time(ends, "{time}"))
+        failures = await self._war_rooms.refresh(incident, announce_line=line)
         if outcome.stamp is Stamp.VERIFIED:
             failures += await self._resolutions.publish(incident.id)
         if failures:

@@ -54,6 +54,9 @@ def to_record(row: Incident) -> IncidentRecord:
         comms_lead=row.comms_lead,
         scribe=row.scribe,
         is_private=bool(row.is_private),
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        closed_at=row.closed_at,
     )
 
 

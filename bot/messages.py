@@ -21,6 +21,8 @@ HELP = "\n".join(
         "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
         "• `/incident action <text> [@owner] [due:2026-12-15]` — add a follow-up action item",
         "• `/incident actions [mine|open|overdue]` — list action items",
+        "• `/incident ack [INC-42]` — acknowledge: you are on it (stops the unacknowledged escalation)",
+        "• `/incident reopen [INC-42]` — reopen a verified incident while it is still monitoring",
         "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
         "• `/incident help` — this list",
         "Phase buttons on the pinned control message stamp who and when. "
@@ -262,4 +264,104 @@ def action_list(which: str, scope: str, lines: list[str]) -> str:
         return f"No {which} action items {scope}."
     return "\n".join([f"*{which.capitalize()} action items {scope}:*", *lines[:40]]) + (
         f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
+    )
+
+
+# --------------------------------------------------------------------------- acknowledgement
+
+
+def acknowledged_line(user: str, at_token: str, after: str) -> str:
+    return f"<@{user}> acknowledged at {at_token}, {after} after detection."
+
+
+def already_acknowledged(reference: str, by: str | None, at_token: str) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"{reference} was already acknowledged{who} at {at_token}; nothing changed."
+
+
+def not_open_to_acknowledge(reference: str) -> str:
+    return f"{reference} is already verified; there is nothing left to acknowledge."
+
+
+# --------------------------------------------------------------------------- monitoring and reopening
+
+
+def reopened_line(user: str, earlier_by: str | None, earlier_token: str) -> str:
+    who = f" by <@{earlier_by}>" if earlier_by else ""
+    return (
+        f"🔁 <@{user}> *reopened* the incident. The verification at {earlier_token}{who} is cleared "
+        "(kept on the timeline); mark *verified* again once the service is healthy."
+    )
+
+
+def not_verified_to_reopen(reference: str) -> str:
+    return f"{reference} is still open, so there is nothing to reopen."
+
+
+def closed_cannot_reopen(reference: str, closed_token: str) -> str:
+    return (
+        f"{reference} was closed at {closed_token} when its monitoring window ended, so it cannot be reopened. "
+        "If the problem is back, open a new incident with `/incident open`."
+    )
+
+
+def monitoring_line(ends_token: str) -> str:
+    return f"👀 Monitoring until {ends_token}: if the problem comes back before then, click *Reopen* or run `/incident reopen`."
+
+
+def closed_line(reference: str, window: str) -> str:
+    return (
+        f"🔒 {reference} is *closed*: {window} of monitoring after verification passed without a reopen. "
+        "A new problem needs a new incident (`/incident open`)."
+    )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def alert_resolved_line(name: str, at_token: str, still_open: bool, group_resolved: bool = True) -> str:
+    if not group_resolved:
+        tail = " Other alerts of its group are still firing."
+    elif still_open:
+        tail = " If the service looks healthy, click *Mark verified*."
+    else:
+        tail = ""
+    return f"✅ Alert *{name}* resolved at {at_token}.{tail}"
+
+
+def alert_refiring_line(name: str) -> str:
+    return (
+        f"🔥 Alert *{name}* is firing again while this incident is monitoring. "
+        "If the problem is back, click *Reopen* or run `/incident reopen`."
+    )
+
+
+# --------------------------------------------------------------------------- escalation and reminders
+
+
+def ack_escalation_line(reference: str, after: str, targets: str) -> str:
+    return f"🚨 {reference} has not been acknowledged after {after}. Paging {targets}. Click *Acknowledge* on the pinned message or run `/incident ack`."
+
+
+def mitigation_escalation_line(reference: str, severity: str, after: str, targets: str) -> str:
+    return f"⏱️ {reference} ({severity}) is not mitigated after {after}. Escalating to {targets}."
+
+
+def escalation_dm(reference: str, severity: str, title: str, why: str, channel_id: str | None) -> str:
+    where = f" War room: <#{channel_id}>." if channel_id else ""
+    return f"🚨 You are paged for *{reference}* ({severity}) {title}: {why}.{where}"
+
+
+def escalation_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None, targets: str) -> str:
+    where = f" War room <#{channel_id}>." if channel_id else ""
+    return f"⏱️ *{reference}* ({severity}) {title} is not mitigated after {after}; {targets} notified.{where}"
+
+
+NO_ESCALATION_CONTACT = "nobody: the incident's service has no escalation contact or on-call group in the catalog (add `escalation:` to it)"
+
+
+def reminder_line(reference: str, quiet: str) -> str:
+    return (
+        f"⏰ Nothing on the {reference} timeline for {quiet}. Post a status update with `/incident note <what is happening>`, "
+        "or mark the next phase on the pinned message."
     )

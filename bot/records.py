@@ -27,6 +27,15 @@ class IncidentRecord:
     comms_lead: str | None = None
     scribe: str | None = None
     is_private: bool = False
+    # Kept apart from the phases: acknowledging is taking the incident on, not a step of restoring.
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def monitoring(self) -> bool:
+        """Verified, inside its monitoring window: it can still be reopened."""
+        return self.status == "resolved" and self.closed_at is None
 
     @property
     def reference(self) -> str:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.action_items import ActionItems
+from bot.alert_intake import AlertIntake
 from bot.background import BackgroundWork
 from bot.corrections import Corrections
+from bot.incident_timers import IncidentTimers
+from bot.monitoring import Monitoring
 from bot.permissions import PermissionChecks
 from bot.response_flows import ResponseFlows
 from bot.catalog import Catalog, CatalogError, load_catalog
@@ -49,6 +52,8 @@ class Runtime:
     response: ResponseFlows
     action_items: ActionItems
     permissions: PermissionChecks
+    alerts: AlertIntake
+    timers: IncidentTimers
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -92,13 +97,16 @@ class Runtime:
         flows = Flows(
             incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
             catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
-            reports=reports, permissions=permissions,
+            reports=reports, permissions=permissions, monitoring=Monitoring(db, team.timers),
         )
+        background = BackgroundWork()
+        alerts = AlertIntake(db, slack, clock, background)
+        alerts.attach(flows)
         return cls(
             settings=settings,
             db=db,
             slack=slack,
-            background=BackgroundWork(),
+            background=background,
             clock=clock,
             incidents=incidents,
             war_rooms=war_rooms,
@@ -116,6 +124,11 @@ class Runtime:
             ),
             action_items=action_items,
             permissions=permissions,
+            alerts=alerts,
+            timers=IncidentTimers(
+                db, clock, team.timers, slack=slack, catalog=catalog, war_rooms=war_rooms,
+                announce_channel=settings.announce_channel,
+            ),
         )
 
     async def migrate(self) -> str:

@@ -95,3 +95,52 @@ class Stamper:
             assert row is not None
             record = to_record(row)
         return StampOutcome(StampResult.ALREADY, stamp, record, record.timeline.get(stamp))
+
+    async def acknowledge(self, incident_id: int, *, by: str, at: datetime | None = None) -> AckOutcome:
+        return await acknowledge(self._db, incident_id, by=by, at=at or self._clock())
+
+
+class AckResult(str, Enum):
+    ACKNOWLEDGED = "acknowledged"
+    ALREADY = "already"
+    NOT_OPEN = "not_open"
+    UNKNOWN_INCIDENT = "unknown_incident"
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    result: AckResult
+    record: IncidentRecord | None = None
+
+
+async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime) -> AckOutcome:
+    """Stamp who took the incident on, once: the conditional UPDATE picks one winner of racing clicks.
+    Not a phase: it is never implied by a stamp and implies none."""
+    async with db.transaction() as session:
+        row = await incident_rows.get(session, incident_id, for_update=True)
+        if row is None:
+            return AckOutcome(AckResult.UNKNOWN_INCIDENT)
+        if row.acknowledged_at is not None:
+            return AckOutcome(AckResult.ALREADY, to_record(row))
+        if row.status != "open":
+            return AckOutcome(AckResult.NOT_OPEN, to_record(row))
+        won = await incident_rows.set_if_empty(session, incident_id, "acknowledged_at", at, at=at, acknowledged_by=by)
+        fresh = await incident_rows.get(session, incident_id)
+        assert fresh is not None
+        await session.refresh(fresh)
+        if not won:
+            return AckOutcome(AckResult.ALREADY, to_record(fresh))
+        await incident_rows.add_event(
+            session, incident_id, "acknowledged", at=at, actor=by, text="Acknowledged", data={"at": at.isoformat()}
+        )
+        if fresh.detection_method == "alert" and fresh.commander == fresh.opened_by:
+            # An alert opened it and the bot holds command: whoever takes it on takes command, so
+            # that someone may mark it verified, correct times and assign roles.
+            await incident_rows.record_fields(session, incident_id, at=at, commander=by)
+            await incident_rows.add_event(
+                session, incident_id, "role_assigned", at=at, actor=by,
+                text=f"Incident commander: <@{by}> (was <@{fresh.opened_by}>, by acknowledging)",
+                data={"role": "commander", "user": by, "previous": fresh.opened_by},
+            )
+            await session.refresh(fresh)
+        return AckOutcome(AckResult.ACKNOWLEDGED, to_record(fresh))

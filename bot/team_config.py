@@ -6,7 +6,7 @@ Validated with pydantic when the bot starts; every problem names the file and th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.escalation import DEFAULT_POLICIES, AlertRules, TimerSettings
 from bot.stats import ReportSettings
-from bot.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, table
+from bot.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
 
 DEFAULT_PATH = Path("runbooks/config.yml")
 
@@ -71,7 +72,15 @@ def _checked(parse):
     return AfterValidator(check)
 
 
+def _positive_span(value: str):
+    span = parse_span(value)
+    if span.total_seconds() <= 0:
+        raise ValueError(f"'{value}' must be longer than zero; write it like 5m or 1h, or null to turn it off")
+    return span
+
+
 ClockTime = Annotated[str, _checked(_clock_time)]
+Span = Annotated[str, _checked(_positive_span)]
 TimeZoneName = Annotated[str, _checked(_zone)]
 Weekday = Annotated[str, _checked(_weekday)]
 
@@ -179,6 +188,32 @@ class Permissions(BaseModel):
         return getattr(self, action)
 
 
+def _severity(value: str) -> str:
+    if value not in SEVERITY_TARGETS:
+        raise ValueError(f"unknown severity '{value}'; use P1, P2, P3 or P4")
+    return value
+
+
+Severity = Annotated[str, AfterValidator(_severity)]
+
+
+class _SeverityTimers(BaseModel):
+    """Per severity; a field left out keeps the built-in default, ``null`` turns it off."""
+
+    model_config = ConfigDict(extra="forbid")
+    unacknowledged_after: Span | None = None
+    unmitigated_after: Span | None = None
+    reminder_every: Span | None = None
+
+
+class _Alerts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_labels: list[str] = Field(default=["service"], min_length=1)
+    severity_label: str = "severity"
+    severities: dict[str, Severity] = {}
+    default_severity: Severity = "P3"
+
+
 class _TeamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     permissions: Permissions = Permissions()
@@ -186,6 +221,9 @@ class _TeamConfig(BaseModel):
     severity_targets: dict[str, dict[str, str | None]] = {}
     reports: _Reports = _Reports()
     digests: list[DigestChannel] = []
+    alerts: _Alerts = _Alerts()
+    escalation: dict[Severity, _SeverityTimers] = {}
+    monitoring_window: Span = "30m"
 
     @field_validator("severity_targets")
     @classmethod
@@ -202,6 +240,8 @@ class TeamConfig:
     reports: ReportSettings
     digests: tuple[DigestChannel, ...]
     permissions: Permissions = Permissions()
+    alerts: AlertRules = AlertRules()
+    timers: TimerSettings = TimerSettings()
 
 
 def load_tier_tables(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, required: bool = False) -> TierTables:
@@ -260,4 +300,22 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
         reports=report_settings,
         digests=tuple(config.digests),
         permissions=config.permissions,
+        alerts=AlertRules.with_overrides(
+            service_labels=tuple(config.alerts.service_labels),
+            severity_label=config.alerts.severity_label,
+            severities=config.alerts.severities,
+            default_severity=config.alerts.default_severity,
+        ),
+        timers=_timer_settings(config),
     )
+
+
+def _timer_settings(config: _TeamConfig) -> TimerSettings:
+    policies = dict(DEFAULT_POLICIES)
+    for level, given in config.escalation.items():
+        changes = {
+            name: None if getattr(given, name) is None else parse_span(getattr(given, name))
+            for name in given.model_fields_set
+        }
+        policies[level] = replace(policies[level], **changes)
+    return TimerSettings(policies=policies, monitoring_window=parse_span(config.monitoring_window))

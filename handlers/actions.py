@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import (
+    ACKNOWLEDGE_ACTION,
     ACTION_DONE_ACTION,
     ADD_ACTION_ACTION,
     EDIT_TIMES_ACTION,
+    REOPEN_ACTION,
     ROLE_ACTION_PREFIX,
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
@@ -90,6 +92,32 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         run_after_ack(runtime, requester, runtime.flows.stamp(requester, incident_id, stamp, at=at), name="stamp")
+
+    @app.action(ACKNOWLEDGE_ACTION)
+    async def acknowledge_button(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed acknowledge payload: %s", error)
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        at = click_time(action.action.action_ts, runtime.clock())
+        run_after_ack(runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge")
+
+    @app.action(REOPEN_ACTION)
+    async def reopen_button(ack: AsyncAck, body: dict) -> None:
+        await ack()
+        try:
+            action = BlockAction.model_validate(body)
+            incident_id = int(action.action.value or "")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed reopen payload: %s", error)
+            return
+        requester = Requester(action.user.id, action.channel_id, action.response_url)
+        at = click_time(action.action.action_ts, runtime.clock())
+        run_after_ack(runtime, requester, runtime.flows.reopen_incident(requester, incident_id, at=at), name="reopen")
 
     # ---- issue 7: roles, corrections, action items -------------------------------------------
 

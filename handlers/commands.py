@@ -39,6 +39,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         "breakglass": response.breakglass,
         "action": response.add_action,
         "actions": response.list_actions,
+        "ack": flows.acknowledge,
+        "reopen": flows.reopen,
     }
 
     @app.command("/incident")

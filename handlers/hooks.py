@@ -1,4 +1,6 @@
-"""Webhooks from other systems: ``POST /hooks/deploys`` records a deploy reported by a pipeline.
+"""Webhooks from other systems: ``POST /hooks/deploys`` records a deploy reported by a pipeline;
+``POST /hooks/alerts`` takes Alertmanager's, Grafana's or the generic alert form (bot/alerts.py),
+with its own secret (ALERT_WEBHOOK_SECRET) and the same checks and answers.
 
 Every answer is JSON: ``{"ok": true, "deploy_id": N, "duplicate": false}`` (201, new) or
 ``... "duplicate": true}`` (200, stored before), else ``{"ok": false, "error": "<reason>"}``:
@@ -27,8 +29,10 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.alerts import GENERIC_FORM, AlertPayloadError, parse_alerts
 from bot.deploys import parse_deploy, validation_reason
 from bot.runtime import Runtime
+from bot.slack import SlackError
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +131,54 @@ def deploy_webhook(runtime: Runtime) -> Handler:
         )
 
     return record_deploy
+
+
+ALERTS_PATH = "/hooks/alerts"
+ALERTS_MAX_BODY = 1024 * 1024  # Alertmanager groups can carry hundreds of alerts
+ALERTS_DISABLED = "alert webhook disabled: set ALERT_WEBHOOK_SECRET"
+_HOW_TO_AUTHENTICATE_ALERTS = (
+    f"send the ALERT_WEBHOOK_SECRET in the header `{SECRET_HEADER}: <secret>` or `Authorization: Bearer <secret>` "
+    "(Alertmanager: http_config.authorization.credentials; Grafana: the webhook's Authorization header)"
+)
+SLACK_DOWN = "Slack is not answering, so no war room could be opened; nothing was recorded, try again"
+
+
+def alert_webhook(runtime: Runtime) -> Handler:
+    async def receive_alerts(request: web.Request) -> web.Response:
+        secret = runtime.settings.alert_webhook_secret
+        if not secret:
+            return _refuse(503, ALERTS_DISABLED)
+        presented = presented_secret(request)
+        if presented is None:
+            return _refuse(401, f"no secret given: {_HOW_TO_AUTHENTICATE_ALERTS}", **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
+        if not secret_matches(presented, secret):
+            log.warning("alert webhook: wrong secret from %s", request.remote)
+            return _refuse(
+                401, f"wrong secret: {_HOW_TO_AUTHENTICATE_ALERTS}",
+                **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'},
+            )
+        if not _is_json(request.content_type):
+            return _refuse(415, NOT_JSON_TYPE)
+        body = await _read_at_most(request, ALERTS_MAX_BODY)
+        if body is None:
+            return _refuse(413, f"the body is larger than {ALERTS_MAX_BODY // 1024} KiB; lower max_alerts in the sender")
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            return _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send Alertmanager's or Grafana's "
+                           f"webhook body, or {GENERIC_FORM}")
+        try:
+            alerts = parse_alerts(data, runtime.team.alerts, set(runtime.catalog.names()))
+        except AlertPayloadError as error:
+            return _refuse(422, str(error))
+        try:
+            result = await runtime.alerts.receive(alerts)
+        except SlackError as error:
+            log.error("alert webhook: Slack unavailable: %s", error)
+            return _refuse(503, SLACK_DOWN)
+        except (SQLAlchemyError, OSError) as error:
+            log.error("alert webhook: could not record alerts: %s", error)
+            return _refuse(503, DATABASE_DOWN)
+        return web.json_response(result.as_json(), status=201 if result.opened else 200)
+
+    return receive_alerts

@@ -75,12 +75,14 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
             scheduler_task = asyncio.create_task(scheduler.run_forever(stop), name="digest-scheduler")
         # Overdue action items remind their owners once a week (claimed in the database).
         reminders_task = asyncio.create_task(runtime.action_items.run_reminders(stop), name="action-item-reminders")
+        timers_task = asyncio.create_task(runtime.timers.run_forever(stop), name="incident-timers")
         if started is not None:
             started.put_nowait(Serving(runtime, port))
         await stop.wait()
         if scheduler_task is not None:
             await scheduler_task
         await reminders_task
+        await timers_task
         log.info("shutting down: finishing work in flight")
     finally:
         if socket_handler is not None:

@@ -10,7 +10,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime import Runtime
-from handlers.hooks import deploy_webhook
+from handlers.hooks import ALERTS_PATH, alert_webhook, deploy_webhook
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
     app.router.add_post(SLACK_PATH, slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/hooks/deploys", deploy_webhook(runtime))
+    app.router.add_post(ALERTS_PATH, alert_webhook(runtime))
     return app
 
 

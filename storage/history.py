@@ -68,7 +68,10 @@ async def insert_imported(session: AsyncSession, source: str, rows: Sequence[Map
     """
     if not rows:
         return []
-    await session.execute(insert(Incident), [{**row, "imported_from": source} for row in rows])
+    # Imported incidents happened elsewhere: a restored one is closed, never "monitoring" here.
+    await session.execute(
+        insert(Incident), [{**row, "imported_from": source, "closed_at": row.get("verified_at")} for row in rows]
+    )
     numbers = {
         external_id: number
         for number, external_id in await session.execute(

@@ -83,6 +83,13 @@ class Incident(Base):
     mitigated_implied: Mapped[bool] = mapped_column(Boolean, default=False)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     verified_by: Mapped[str | None] = mapped_column(String(32))
+    # Someone took the incident on (button or /incident ack). Kept apart from the four phases:
+    # time to acknowledge is acknowledged_at - detected_at, its own figure.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    # A verified incident is "monitoring" until its window ends; then it is closed here and can no
+    # longer be reopened (bot/monitoring.py).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -242,3 +249,49 @@ class ActionItem(Base):
     dm_channel: Mapped[str | None] = mapped_column(String(32))
     dm_ts: Mapped[str | None] = mapped_column(String(32))
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+class AlertGroup(Base):
+    """Alerts with one group key (or fingerprint) and the incident they opened.
+
+    ``active_key`` (a hash of source and key) is set while the incident takes the alerts and
+    cleared when it closes: the unique index on it is what makes a storm of concurrent deliveries
+    open one incident, on SQLite and PostgreSQL alike (several NULLs are allowed by both).
+    """
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (
+        UniqueConstraint("active_key", name="uq_alert_groups_active_key"),
+        Index("ix_alert_groups_incident_id", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    active_key: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_alert_groups_incident_id")
+    )
+    alerts_seen: Mapped[int] = mapped_column(Integer)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TimerFiring(Base):
+    """One firing of an incident timer (an escalation, a reminder, the end of monitoring). The
+    unique (incident, kind, slot) row is the claim: it fires once however many processes run."""
+
+    __tablename__ = "timer_firings"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "kind", "slot", name="uq_timer_firings_incident_kind_slot"),
+        CheckConstraint("status IN ('fired', 'notified', 'failed', 'skipped')", name="ck_timer_firings_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_timer_firings_incident_id")
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    slot: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)

@@ -44,7 +44,7 @@ async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channe
     control = next(m for m in channel.messages if m["ts"] == incident.control_message_ts)
     assert control["ts"] in channel.pins
     action_ids = [e["action_id"] for b in control["blocks"] if b.get("block_id") == "phase_buttons" for e in b["elements"]]
-    assert action_ids == ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
+    assert action_ids == ["incident_acknowledge", "stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
     control_text = str(control["blocks"])
     for fact in ("INC-1", "P1", "payments-api", "<@U_ALICE>", "Engineer", "Impact started", "Detected"):
         assert fact in control_text

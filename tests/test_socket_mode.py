@@ -129,7 +129,7 @@ async def test_open_builds_the_war_room(socket_bot: SocketBot, fake_slack: FakeS
     control = channel.message(incident.control_message_ts)
     assert control is not None and control["ts"] in channel.pins
     action_ids = [e["action_id"] for b in control["blocks"] if b.get("block_id") == "phase_buttons" for e in b["elements"]]
-    assert action_ids == ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
+    assert action_ids == ["incident_acknowledge", "stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"]
     assert "INC-1" in fake_slack.channels[announce_channel].messages[-1]["text"]
     assert fake_slack.responses[-1]["text"] == f"*INC-1* is open. War room: <#{channel.id}>"
 

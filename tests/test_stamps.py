@@ -75,7 +75,7 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
     bot = clocked_bot
     incident = await open_incident(bot)  # impact and alert at 14:00
     await click(bot, incident, "diagnosed", "U_BOB", action_ts=clock.at(5))
-    assert control_buttons(fake_slack, incident) == ["stamp_phase_mitigated", "stamp_phase_verified"]
+    assert control_buttons(fake_slack, incident) == ["incident_acknowledge", "stamp_phase_mitigated", "stamp_phase_verified"]
     assert fake_slack.channels[incident.channel_id].topic.startswith("P1 | Checkout returns 500s | Mitigating")
     await click(bot, incident, "mitigated", "U_BOB", action_ts=clock.at(8))
     await click(bot, incident, "verified", "U_ALICE", action_ts=clock.at(18))  # closing: the commander
@@ -87,12 +87,13 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
     assert (stamps[Stamp.MITIGATED].at, stamps[Stamp.MITIGATED].by) == (T0 + timedelta(minutes=8), "U_BOB")
     assert (stamps[Stamp.VERIFIED].at, stamps[Stamp.VERIFIED].by) == (T0 + timedelta(minutes=18), "U_ALICE")
     assert not any(v.implied for v in stamps.values())
-    assert control_buttons(fake_slack, incident) == []
+    assert control_buttons(fake_slack, incident) == ["incident_reopen"]  # monitoring: the only button left
 
     lines = lines_in(fake_slack, incident.channel_id)
     assert lines[0].startswith("<@U_BOB> marked *diagnosed* at <!date^") and lines[0].endswith(", 5 min after detection")
     assert lines[1].endswith(", 8 min after detection")
-    assert lines[2].startswith("<@U_ALICE> marked *verified*") and lines[2].endswith("time to restore 18 min")
+    assert lines[2].startswith("<@U_ALICE> marked *verified*") and lines[2].split("\n")[0].endswith("time to restore 18 min")
+    assert "Monitoring until" in lines[2]
 
     for channel in (incident.channel_id, announce_channel):
         summary = next(m for m in fake_slack.channels[channel].messages if "restored in" in str(m.get("blocks")))

@@ -162,7 +162,8 @@ class SlackGateway:
                 "conversations.invite", channel=channel, users=",".join(users), force=True if len(users) > 1 else None
             )
         except SlackError as exc:
-            if exc.code != "already_in_channel":
+            # cant_invite_self: the bot opened the incident (an alert) and is in the channel it made.
+            if exc.code not in ("already_in_channel", "cant_invite_self"):
                 raise
 
     async def set_topic(self, channel: str, topic: str) -> None:

@@ -1,7 +1,7 @@
 """roles, private incidents, the audit trail and follow-up action items
 
 Revision ID: 0007_roles_audit_actions
-Revises: 0005
+Revises: 0006_alerts_ack_timers
 Create Date: 2026-11-23
 """
 
@@ -9,22 +9,22 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_roles_audit_actions"
-down_revision = "0005"
+down_revision = "0006_alerts_ack_timers"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        # Roles besides the commander: who rolls back, who talks to stakeholders, who writes.
-        batch.add_column(sa.Column("rollback_owner", sa.String(32), nullable=True))
-        batch.add_column(sa.Column("comms_lead", sa.String(32), nullable=True))
-        batch.add_column(sa.Column("scribe", sa.String(32), nullable=True))
-        # Security or personnel matters: private war room, no title outside it.
-        batch.add_column(sa.Column("is_private", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("postmortems") as batch:
-        # The message under the uploaded draft with the "Add action item" button.
-        batch.add_column(sa.Column("actions_message_ts", sa.String(32), nullable=True))
+    # Plain ADD COLUMN, not a batch: a SQLite batch rebuild of incidents would drop the table the
+    # timeline's foreign key points at, which SQLite refuses once there is history.
+    # Roles besides the commander: who rolls back, who talks to stakeholders, who writes.
+    op.add_column("incidents", sa.Column("rollback_owner", sa.String(32), nullable=True))
+    op.add_column("incidents", sa.Column("comms_lead", sa.String(32), nullable=True))
+    op.add_column("incidents", sa.Column("scribe", sa.String(32), nullable=True))
+    # Security or personnel matters: private war room, no title outside it.
+    op.add_column("incidents", sa.Column("is_private", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # The message under the uploaded draft with the "Add action item" button.
+    op.add_column("postmortems", sa.Column("actions_message_ts", sa.String(32), nullable=True))
     # Append-only: nothing in the product updates or deletes these rows.
     op.create_table(
         "audit_records",
@@ -68,10 +68,8 @@ def downgrade() -> None:
     op.drop_table("action_items")
     op.drop_index("ix_audit_records_incident_id", table_name="audit_records")
     op.drop_table("audit_records")
-    with op.batch_alter_table("postmortems") as batch:
-        batch.drop_column("actions_message_ts")
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("is_private")
-        batch.drop_column("scribe")
-        batch.drop_column("comms_lead")
-        batch.drop_column("rollback_owner")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild of incidents would drop the table the
+    # timeline's foreign key points at.
+    op.execute("ALTER TABLE postmortems DROP COLUMN actions_message_ts")
+    for column in ("is_private", "scribe", "comms_lead", "rollback_owner"):
+        op.execute(f"ALTER TABLE incidents DROP COLUMN {column}")

@@ -1,0 +1,202 @@
+"""The incident timer scheduler inside ``incident-bot serve``: escalations, status-update
+reminders and the close after monitoring (rules in bot/escalation.py).
+
+Shaped like the digest scheduler: each tick looks at the database, and each firing is claimed
+with a unique (incident, kind, slot) row in the same transaction that re-reads the incident and
+writes its timeline event, so it fires once however many bot processes run and whatever
+restarts happen, and never for an incident that has moved on (acknowledged, mitigated,
+reopened, closed) since the tick looked. Slack is told after the commit; a failed post is
+recorded on the firing and the timeline, never retried (paging twice is worse than a log line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import messages
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.escalation import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
+from bot.incidents import to_record
+from bot.monitoring import close
+from bot.records import IncidentRecord
+from bot.slack import SlackError, SlackGateway
+from bot.timefmt import human_duration
+from bot.warroom import WarRooms
+from storage import incidents as incident_rows
+from storage import timers as timer_rows
+from storage.db import Database
+from storage.models import Incident
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 30.0
+MAX_DIRECT_MESSAGES = 10
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class Fired:
+    incident_id: int
+    kind: TimerKind
+    slot: str
+    result: str  # notified | failed
+
+
+def _state(row: Incident, last_activity: datetime) -> TimerState:
+    return TimerState(
+        incident_id=row.id, severity=row.severity, status=row.status, opened_at=row.created_at,
+        acknowledged_at=row.acknowledged_at, mitigated_at=row.mitigated_at, verified_at=row.verified_at,
+        closed_at=row.closed_at, last_activity_at=last_activity,
+    )
+
+
+_EVENT_TEXT = {
+    TimerKind.ACK_ESCALATION: "Escalated: not acknowledged after {after} ({severity}); paging the escalation contact",
+    TimerKind.MITIGATION_ESCALATION: "Escalated: not mitigated after {after} ({severity}); escalation contact and announcement channel notified",
+    TimerKind.REMINDER: "Reminder: no timeline activity for {after}",
+}
+
+
+class IncidentTimers:
+    def __init__(
+        self, db: Database, clock: Clock, settings: TimerSettings, *, slack: SlackGateway, catalog: Catalog,
+        war_rooms: WarRooms, announce_channel: str | None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._slack = slack
+        self._catalog = catalog
+        self._war_rooms = war_rooms
+        self._announce_channel = announce_channel
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def run_once(self) -> list[Fired]:
+        now = self._clock()
+        async with self._db.reading() as session:
+            watched = [(row.id, _state(row, last)) for row, last in await timer_rows.watched(session)]
+        fired = []
+        for incident_id, state in watched:
+            for due in due_timers(state, self._settings, now):
+                outcome = await self._fire(incident_id, due)
+                if outcome is not None:
+                    fired.append(outcome)
+        return fired
+
+    async def _fire(self, incident_id: int, due: Due) -> Fired | None:
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            last = await timer_rows.last_activity(session, incident_id)
+            if row is None or last is None:
+                return None
+            current = still_due(due.kind, due.slot, _state(row, last), self._settings, now)
+            if current is None:
+                return None  # acknowledged, mitigated, reopened or closed since the tick looked
+            if not await timer_rows.claim(session, incident_id, due.kind.value, due.slot, by=self.identity, at=now):
+                return None  # another process fired it
+            after = human_duration(current.after)
+            if due.kind is TimerKind.CLOSE:
+                if not await close(session, incident_id, at=now, window=after):
+                    return None
+            else:
+                await incident_rows.add_event(
+                    session, incident_id, due.kind.value, at=now,
+                    text=_EVENT_TEXT[due.kind].format(after=after, severity=row.severity),
+                    data={"severity": row.severity, "after_seconds": int(current.after.total_seconds()), "slot": due.slot},
+                )
+            await session.flush()
+            await session.refresh(row)
+            record = to_record(row)
+        try:
+            await self._notify(record, due.kind, after)
+        except SlackError as error:
+            log.error("%s: %s could not be posted: %s", record.reference, due.kind.value, error)
+            async with self._db.transaction() as session:
+                await timer_rows.finish(session, incident_id, due.kind.value, due.slot, status="failed", error=str(error))
+                await incident_rows.add_event(
+                    session, incident_id, "slack_step_failed", at=self._clock(),
+                    text=f"Could not post the {due.kind.value.replace('_', ' ')}: {error}", data={"error": error.code},
+                )
+            return Fired(incident_id, due.kind, due.slot, "failed")
+        async with self._db.transaction() as session:
+            await timer_rows.finish(session, incident_id, due.kind.value, due.slot, status="notified")
+        log.info("%s: %s fired", record.reference, due.kind.value)
+        return Fired(incident_id, due.kind, due.slot, "notified")
+
+    async def _notify(self, incident: IncidentRecord, kind: TimerKind, after: str) -> None:
+        if kind is TimerKind.CLOSE:
+            if incident.channel_id:
+                await self._slack.post_message(incident.channel_id, messages.closed_line(incident.reference, after))
+                await self._war_rooms.refresh(incident)
+            return
+        assert incident.channel_id
+        if kind is TimerKind.REMINDER:
+            await self._slack.post_message(incident.channel_id, messages.reminder_line(incident.reference, after))
+            return
+        mentions, people = await self._escalation_targets(incident)
+        targets = " ".join(mentions) or messages.NO_ESCALATION_CONTACT
+        if kind is TimerKind.ACK_ESCALATION:
+            line = messages.ack_escalation_line(incident.reference, after, targets)
+            why = f"nobody acknowledged it within {after}"
+        else:
+            line = messages.mitigation_escalation_line(incident.reference, incident.severity, after, targets)
+            why = f"it is not mitigated after {after}"
+        await self._slack.post_message(incident.channel_id, line)
+        if people:
+            await self._slack.invite(incident.channel_id, people)
+        for person in people[:MAX_DIRECT_MESSAGES]:
+            await self._slack.post_message(
+                person, messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+            )
+        if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
+            await self._slack.post_message(
+                self._announce_channel,
+                messages.escalation_announcement(
+                    incident.reference, incident.severity, incident.title, after, incident.channel_id, targets
+                ),
+            )
+
+    async def _escalation_targets(self, incident: IncidentRecord) -> tuple[list[str], list[str]]:
+        """Who is paged: the service's escalation contact and its escalation (secondary) group;
+        with neither in the catalog, its on-call group. Mentions for the war room, and the people
+        to invite and message directly."""
+        service = self._catalog.get(incident.service)
+        if service is None:
+            return [], []
+        mentions: list[str] = []
+        people: list[str] = []
+        if service.escalation:
+            user = service.escalation if _USER_ID.match(service.escalation) else await self._slack.user_id_by_email(service.escalation)
+            if user:
+                mentions.append(f"<@{user}>")
+                people.append(user)
+            else:
+                log.warning("%s: no Slack user with the escalation email %s", service.name, service.escalation)
+        groups = [(service.escalation_group_id, service.escalation_group_handle)]
+        if not people and not any(groups[0]):
+            groups.append((service.oncall_group_id, service.oncall_group_handle))
+        for group_id, handle in groups:
+            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            if group:
+                mentions.append(f"<!subteam^{group}>")
+                people += [member for member in sorted(await self._slack.usergroup_members(group)) if member not in people]
+        return mentions, people
+
+    async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # a broken tick must not end the scheduler; it is logged and retried
+                log.exception("incident timer tick failed")
+            try:
+                await asyncio.wait_for(stop.wait(), tick)
+            except asyncio.TimeoutError:
+                pass
