@@ -45,6 +45,7 @@ from bot.stats_view import (
     MRKDWN,
     PLAIN,
     TextStyle,
+    acknowledge_line,
     change_for_week,
     change_text,
     confidence_label,
@@ -246,6 +247,7 @@ def _restore_lines(
             before = too_few_text(previous.count, settings.min_count)
         lines.append(f"{previous.label}: {before}")
         lines.append(change_text(previous, current, change, settings.min_count, confidence, style))
+    lines.append(acknowledge_line(report, style))
     weeks = len(trend.weeks)
     lines.append(f"{style.bold(f'Last {weeks} weeks')}: {figure_text(trend.overall, confidence, percentiles=False)}")
     lines.append(detectable_text(detectable, per_week, trend, report))

@@ -105,6 +105,7 @@ def _facts_of(row) -> IncidentFacts:
         id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
         started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
         mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
+        acknowledged_at=row.acknowledged_at,
     )
 
 

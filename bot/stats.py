@@ -23,6 +23,9 @@ Over a window's restored incidents (each phase runs from the previous stamp to i
                       (not the largest median: one 10-hour diagnosis matters more than
                       many 2-minute ones); on a tie the earlier phase
     longest share     the longest incident's time to restore / Σ times to restore
+    time to ack.      max(acknowledged - detected, 0) over the restored incidents someone
+                      acknowledged: its own figure, apart from the four phases; "acknowledged"
+                      is their share of the restored incidents
     customer share    customer-reported incidents / incidents started in the window;
                       a P1 warning when strictly more than 20% of P1s were customer-reported
 
@@ -103,6 +106,7 @@ class IncidentFacts:
     mitigated_at: datetime | None = None
     verified_at: datetime | None = None
     deploy_linked: bool | None = None  # None: no deploy data yet
+    acknowledged_at: datetime | None = None  # someone took it on: not a phase, its own figure
 
     def __post_init__(self) -> None:
         named = self._named_times()
@@ -504,8 +508,9 @@ class KeyColumn:
 # The columns of one restored incident, as the report query hands them over: id, severity,
 # service (None: no service), detection method, deploy linked (None: no deploy data), then the
 # five stamps as epoch microseconds with a missing diagnosed/mitigated stamp already replaced by
-# the next present one (the implied stamp, as the buttons set it).
-RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int]
+# the next present one (the implied stamp, as the buttons set it), then the acknowledgement
+# (None: nobody acknowledged).
+RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int, "int | None"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -519,6 +524,10 @@ class RestoredIncidents:
     ids: np.ndarray  # int64
     started_us: np.ndarray  # int64, epoch microseconds
     phase_us: np.ndarray  # int64, shape (n, 4)
+    # Time to acknowledge, max(acknowledged - detected, 0), where ``acknowledged``: kept apart from
+    # the phases (taking an incident on is not a step of restoring it).
+    ack_us: np.ndarray  # int64, 0 where not acknowledged
+    acknowledged: np.ndarray  # bool
     severity: KeyColumn
     service: KeyColumn  # NO_SERVICE for incidents without one
     detection_method: KeyColumn
@@ -549,6 +558,7 @@ class RestoredIncidents:
                 incident.id, incident.severity, incident.service, incident.detection_method, incident.deploy_linked,
                 epoch_microseconds(incident.started_at),
                 *(epoch_microseconds(end) for end in ends if end is not None),
+                None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
             ))
         return cls.from_rows(rows)
 
@@ -558,6 +568,7 @@ class RestoredIncidents:
 
         return RestoredIncidents(
             ids=self.ids[mask], started_us=self.started_us[mask], phase_us=self.phase_us[mask],
+            ack_us=self.ack_us[mask], acknowledged=self.acknowledged[mask],
             severity=keep(self.severity), service=keep(self.service),
             detection_method=keep(self.detection_method), deploy=self.deploy[mask],
         )
@@ -578,15 +589,18 @@ class RestoredChunks:
         self._ids: list[np.ndarray] = []
         self._stamps: list[np.ndarray] = []
         self._deploy: list[np.ndarray] = []
+        self._acknowledged: list[np.ndarray] = []
         self._codes: list[list[np.ndarray]] = [[], [], []]  # severity, service, detection method
         self._keys: list[dict[str | None, int]] = [{}, {}, {}]
 
     def add(self, rows: Sequence[RestoredRow]) -> None:
         if not rows:
             return
-        ids, severity, service, method, deploy, *stamps = zip(*rows)
+        ids, severity, service, method, deploy, *stamps, acknowledged = zip(*rows)
         self._ids.append(np.asarray(ids, dtype=np.int64))
         self._stamps.append(np.asarray(stamps, dtype=np.int64).T)
+        # -1 stands for "not acknowledged" only until finish() reads it into a mask.
+        self._acknowledged.append(np.fromiter((-1 if a is None else a for a in acknowledged), dtype=np.int64, count=len(rows)))
         self._deploy.append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
         for codes, keys, column in zip(self._codes, self._keys, (severity, service, method)):
             for value in set(column) - keys.keys():
@@ -609,6 +623,9 @@ class RestoredChunks:
             seen: set[int] = set()
             twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
             raise ValueError(f"incident {twice} appears twice")
+        acknowledged_at = joined(self._acknowledged, np.empty(0, dtype=np.int64))
+        acknowledged = acknowledged_at != -1
+        ack_us = np.where(acknowledged, np.maximum(acknowledged_at - stamps[:, 1], 0), 0)
         order = np.lexsort((ids, stamps[:, 0]))
         severity, service, method = (
             KeyColumn(joined(codes, np.empty(0, dtype=np.int32))[order], tuple(NO_SERVICE if k is None else k for k in keys))
@@ -616,6 +633,7 @@ class RestoredChunks:
         )
         return RestoredIncidents(
             ids=ids[order], started_us=stamps[order, 0], phase_us=phase_us[order],
+            ack_us=ack_us[order], acknowledged=acknowledged[order],
             severity=severity, service=service, detection_method=method,
             deploy=joined(self._deploy, np.empty(0, dtype=np.int8))[order],
         )
@@ -806,6 +824,8 @@ class WindowReport:
     longest: LongestIncident | None
     tiers: TierCounts
     recovery: Recovery
+    time_to_acknowledge: Figure  # over the counted incidents someone acknowledged
+    acknowledged: Share  # of the counted incidents
 
     @property
     def count(self) -> int:
@@ -1006,6 +1026,8 @@ def report_from_columns(
         longest=longest,
         tiers=_tier_counts(restored, tiers),
         recovery=recovery,
+        time_to_acknowledge=_seconds_figure(restored.ack_us[restored.acknowledged], settings),
+        acknowledged=_share(int(np.count_nonzero(restored.acknowledged)), len(restored)),
     )
 
 

@@ -354,6 +354,16 @@ def longest_line(report: WindowReport, style: TextStyle, war_rooms: Mapping[int,
     )
 
 
+def acknowledge_line(report: WindowReport, style: TextStyle) -> str:
+    """Time to acknowledge (acknowledged − detected), apart from the four phases."""
+    acknowledged = report.acknowledged
+    label = style.bold("Time to acknowledge")
+    if acknowledged.count == 0:
+        return f"{label}: no restored incident in the window was acknowledged"
+    figure = figure_text(report.time_to_acknowledge, report.settings.confidence, percentiles=False, interval=False)
+    return f"{label}: {figure} ({acknowledged.count} of {acknowledged.total} restored incidents were acknowledged)"
+
+
 def recovery_fields(report: WindowReport, style: TextStyle) -> tuple[str, str]:
     """Time to restore beside failed deployment recovery time (DORA's two recovery measures)."""
     recovery = report.recovery
@@ -402,6 +412,7 @@ def _report_body(
             f"figures need {settings.min_count} incidents · intervals are {confidence_label(confidence)}"
         ),
         _section(f"{style.bold('Time to restore')}\n{figure_text(report.time_to_restore, confidence)}"),
+        _section(acknowledge_line(report, style)),
         _section(
             "\n".join(
                 [style.bold("Phases"), *(phase_line(p, report.overall, confidence, style) for p in PHASES)]
@@ -572,6 +583,7 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
         *customer_lines(report, style),
         longest_line(report, style),
         *tier_lines(report, style),
+        acknowledge_line(report, style),
     ]
     left, right = recovery_fields(report, style)
     parts += [left.replace("\n", ": ", 1), right.replace("\n", ": ", 1).replace("\n", "; ")]
@@ -751,6 +763,11 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
             "deploy_linked": recovery.deploy_linked,
             "not_deploy_linked": recovery.not_deploy_linked,
             "deploy_unknown": recovery.deploy_unknown,
+        },
+        "time_to_acknowledge": {
+            **(figure_json(report.time_to_acknowledge) or {}),
+            "acknowledged": report.acknowledged.count,
+            "of_restored": report.acknowledged.total,
         },
         "open_incidents": [
             {

@@ -23,6 +23,7 @@ FACT_COLUMNS = (
     Incident.verified_at,
     Incident.deploy_found,
     Incident.channel_id,
+    Incident.acknowledged_at,
 )
 
 
@@ -66,9 +67,11 @@ def _epoch_microseconds(column: ColumnElement, dialect: str) -> ColumnElement:
     """Whole microseconds since 1970 UTC, computed by the database: a report then reads integers
     instead of building a datetime per stamp."""
     if dialect == "sqlite":
-        # UTCDateTime stores naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff': seconds, then the digits
-        # after the point.
-        seconds = func.unixepoch(column) if _SQLITE_UNIXEPOCH else cast(func.strftime("%s", column), Integer)
+        # UTCDateTime stores naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff': the whole seconds, then
+        # the digits after the point. The fraction is cut off before SQLite reads the time: it
+        # keeps milliseconds and rounds them, so '…:10.999928' would read as second 11.
+        whole = func.substr(column, 1, 19)
+        seconds = func.unixepoch(whole) if _SQLITE_UNIXEPOCH else cast(func.strftime("%s", whole), Integer)
         return seconds * 1_000_000 + cast(func.substr(column, 21, 6), Integer)
     return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
 
@@ -92,7 +95,7 @@ async def restored_batches(
 ) -> AsyncIterator[Sequence[Row]]:
     """Restored incidents that started in [since, until), a batch of rows at a time:
     (id, severity, service, detection_method, deploy_found, started, detected, diagnose end,
-    mitigate end, verified), the stamps as epoch microseconds. A missing diagnosed or mitigated
+    mitigate end, verified, acknowledged or None), the stamps as epoch microseconds. A missing diagnosed or mitigated
     stamp reads as the next present one: the implied stamp, as the buttons set it."""
     dialect = session.get_bind().dialect.name
     stamps = (
@@ -105,6 +108,7 @@ async def restored_batches(
     query = select(
         Incident.id, Incident.severity, Incident.service, Incident.detection_method, Incident.deploy_found,
         *(_epoch_microseconds(stamp, dialect) for stamp in stamps),
+        _epoch_microseconds(Incident.acknowledged_at, dialect),
     ).where(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()

@@ -349,12 +349,26 @@ def test_digest_blocks_and_text(digest, facts):
     assert "Checkout &lt;b&gt;500s&lt;/b&gt; &amp; @here" in joined  # title escaped
     assert "<b>" not in joined
     for needle in ("Time to restore in 2026-W47", "2026-W47 against 2026-W46", "*Last 12 weeks*",
-                   "*Slowest phase*", "*Customer-reported*", "Open incidents", "restored in", "for the P"):
+                   "*Time to acknowledge*: no restored incident in the window was acknowledged", "*Slowest phase*", "*Customer-reported*", "Open incidents", "restored in", "for the P"):
         assert needle in joined, needle
     assert digest.text.startswith("Incident digest 2026-W47 (Mon 16 Nov – Sun 22 Nov 2026, UTC) · payments")
     assert "<#" not in digest.text and "*" not in digest.text  # plain text, no mrkdwn
     assert digest.fallback.startswith("Incident digest 2026-W47 (payments): ")
     assert "median time to restore" in digest.fallback
+
+
+def test_digest_shows_time_to_acknowledge_apart_from_the_phases():
+    start = LAST_WEEK
+    week = [incident(i, start + timedelta(hours=3 * i)) for i in range(1, 8)]
+    # acknowledged 1, 2, … 7 minutes after detection: median 4 min
+    acked = [IncidentFacts(**{**f.__dict__, "acknowledged_at": f.detected_at + timedelta(minutes=f.id)}) for f in week]
+    report = window(acked, since=start, until=start + timedelta(weeks=1))
+    digest = build_digest(
+        channel_label="payments", week_start=start, last_week_incidents=[], report=report,
+        trend=weekly_trend(acked, now=NOW), detectable=None, open_incidents=(), war_rooms={},
+    )
+    line = next(line for line in digest.text.splitlines() if line.startswith("Time to acknowledge"))
+    assert "median 4 min" in line and "7 of 7 restored incidents were acknowledged" in line
 
 
 def test_digest_states_the_smallest_visible_change():

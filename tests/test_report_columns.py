@@ -32,6 +32,10 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
                 at = at + timedelta(seconds=rng.lognormvariate(6, 1.2), microseconds=rng.randrange(10**6))
                 stamps.append(at)
             detected, diagnosed, mitigated, verified = stamps
+            if n % 50 == 0:
+                # Fractions SQLite would round if it read them (it keeps milliseconds): .999999 and .9995.
+                detected = detected.replace(microsecond=999_999)
+                verified = verified.replace(microsecond=999_500)
             # Skipped phases leave implied stamps (None here: the next present stamp stands in);
             # some incidents are still open, some in mid-flight.
             shape = rng.random()
@@ -45,6 +49,9 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
                 verified = None
                 if rng.random() < 0.5:
                     mitigated = None
+            acknowledged = None
+            if rng.random() < 0.7:  # acknowledged some seconds after detection, or (rarely) before it
+                acknowledged = detected + timedelta(seconds=rng.uniform(-30, 900), microseconds=rng.randrange(10**6))
             session.add(Incident(
                 title=f"Incident {n}", severity=rng.choice(["P1", "P2", "P3", "P4"]), service=rng.choice(SERVICES),
                 status="resolved" if verified else "open",
@@ -52,6 +59,7 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
                 opened_by="U_ALICE", commander="U_ALICE", started_at=start, detected_at=detected,
                 diagnosed_at=diagnosed, mitigated_at=mitigated, verified_at=verified,
                 diagnosed_implied=False, mitigated_implied=False, deploy_found=rng.choice([None, True, False]),
+                acknowledged_at=acknowledged, acknowledged_by="U_BOB" if acknowledged else None,
                 created_at=start, updated_at=start,
             ))
 
@@ -79,6 +87,7 @@ async def test_report_from_database_columns_equals_the_per_incident_report(repor
     assert asdict(report) == asdict(expected)
     assert asdict(trend) == asdict(expected_trend)
     assert report.open_incidents and report.segments.service["(no service)"].count > 0
+    assert 0 < report.acknowledged.count < report.count
 
 
 async def test_report_scoped_to_a_service_and_severity_counts_only_those(reports):

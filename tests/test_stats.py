@@ -671,3 +671,27 @@ def test_business_hours_at_the_minutes_around_a_daylight_saving_change(zone):
     moments = [around + timedelta(minutes=m) for m in range(-150, 150, 7)]
     at = np.asarray([epoch_microseconds(m) for m in moments], dtype=np.int64)
     assert _business_hours(at, settings).tolist() == [in_business_hours(m, settings) for m in moments]
+
+
+# --------------------------------------------------------------------------------------------
+# Time to acknowledge: its own figure, apart from the phases
+
+
+def test_time_to_acknowledge_counts_only_acknowledged_incidents_and_leaves_the_phases_alone():
+    def acked(id: int, minutes_after_detection: float | None) -> IncidentFacts:
+        base = facts(id, MONDAY + timedelta(hours=id))
+        at = None if minutes_after_detection is None else base.detected_at + timedelta(minutes=minutes_after_detection)
+        return IncidentFacts(**{**base.__dict__, "acknowledged_at": at})
+
+    # 2, 4 and 9 minutes after detection, and one acknowledged a minute before its detected stamp,
+    # which counts as 0, not -1: median (2 + 4) / 2 = 3, mean 15 / 4. One never acknowledged.
+    incidents = [acked(1, 2), acked(2, 9), acked(3, 4), acked(4, None), acked(5, -1)]
+    result = report(incidents, min_count=3)
+    dist = result.time_to_acknowledge.distribution
+    assert (result.acknowledged.count, result.acknowledged.total) == (4, 5)
+    assert dist.count == 4 and dist.minimum == 0
+    assert dist.median == statistics.median([0, 2 * MIN, 4 * MIN, 9 * MIN]) == 3 * MIN
+    assert dist.mean == pytest.approx(15 * MIN / 4)
+    without = report([acked(i, None) for i in range(1, 6)], min_count=3)
+    assert without.phases == result.phases and without.time_to_restore == result.time_to_restore
+    assert without.acknowledged.count == 0 and without.time_to_acknowledge.distribution is None
