@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import blocks, messages
+from bot import blocks, logs, messages, metrics
 from bot.catalog import Catalog, require_known_service
 from bot.clock import Clock
 from bot.deploys import DeployMatch, Deploys, deploy_line, parse_deploy_text, parse_deploys_text
@@ -156,6 +156,7 @@ class Flows:
         incident = await self.resolve_reference(requester, argument)
         if incident is None:
             return
+        logs.set_incident(incident.id)
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(incident.reference, report.channel_id, report.failures))
@@ -214,7 +215,10 @@ class Flows:
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date."""
+        logs.set_incident(incident_id)
         outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
+        if outcome.result is StampResult.STAMPED:
+            metrics.STAMPS.labels(stamp.value).inc()
         if outcome.result is StampResult.UNKNOWN_INCIDENT:
             await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
         elif outcome.result is StampResult.REFUSED:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import jinja2
 
+from bot import logs
 from bot.clock import Clock
 from bot.incidents import to_record
 from bot.deploys import Deploys, deploy_line
@@ -95,6 +96,7 @@ class Resolutions:
 
     async def publish(self, incident_id: int) -> list[str]:
         """Post whatever of the resolution is not posted yet; returns what failed, in words."""
+        logs.set_incident(incident_id)
         incident, markdown = await self.render(incident_id)
         if not incident.timeline.restored or incident.channel_id is None:
             return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.background import BackgroundWork
@@ -42,6 +43,8 @@ class Runtime:
     reports: Reports
     digests: DigestPublisher
     deploys: Deploys
+    # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
+    slack_connection: Callable[[], Awaitable[bool]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from bot import metrics
 from bot.clock import Clock
 from bot.slack import SlackError, SlackGateway
 from bot.team_config import DigestChannel
@@ -66,6 +67,7 @@ class DigestScheduler:
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
 
     async def run_once(self) -> list[RunOutcome]:
+        metrics.SCHEDULER_RUNS.labels("tick").inc()
         outcomes = []
         for digest in self._digests:
             week = due_week(digest, self._clock())
@@ -91,9 +93,13 @@ class DigestScheduler:
             log.error("digest %s for %s failed: %s (retrying in %s)", week, digest.channel, error, RETRY_AFTER)
             async with self._db.transaction() as session:
                 await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
+            metrics.SCHEDULER_RUNS.labels("failed").inc()
+            metrics.SCHEDULER_RUNS.labels("failed").inc()
             return RunOutcome(digest.channel, week, "failed")
         async with self._db.transaction() as session:
             await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)
+        metrics.SCHEDULER_RUNS.labels("posted").inc()
+        metrics.SCHEDULER_RUNS.labels("posted").inc()
         log.info("digest %s posted to %s", week, digest.channel)
         return RunOutcome(digest.channel, week, "posted")
 
@@ -102,6 +108,8 @@ class DigestScheduler:
             try:
                 await self.run_once()
             except Exception:  # a broken tick must not end the scheduler; it is logged and retried
+                metrics.ERRORS.labels("scheduler").inc()
+                metrics.ERRORS.labels("scheduler").inc()
                 log.exception("digest scheduler tick failed")
             try:
                 await asyncio.wait_for(stop.wait(), tick)

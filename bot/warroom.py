@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from dataclasses import dataclass, field, replace
 
-from bot import blocks
+from bot import blocks, logs
 from bot.channel_names import war_room_name
 from bot.catalog import Catalog, Service
 from bot.clock import Clock
@@ -124,6 +124,7 @@ class WarRooms:
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed and
         the control message goes out as soon as Slack confirms the channel.
         """
+        logs.set_incident(incident_id)
         report = WarRoomReport()
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
         incident = progress.incident

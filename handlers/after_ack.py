@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot import messages
+from bot import messages, metrics
 from bot.flows import Requester
 from bot.runtime import Runtime
 
@@ -27,9 +27,13 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
             await asyncio.sleep(ACK_HEADSTART)
             await work
         except (OperationalError, DBAPIError, OSError, TimeoutError) as error:
+            metrics.ERRORS.labels("database").inc()
+            metrics.ERRORS.labels("database").inc()
             log.error("%s: database unavailable: %s", name, error)
             await runtime.flows.tell(requester, messages.database_unavailable())
         except Exception:
+            metrics.ERRORS.labels("flow").inc()
+            metrics.ERRORS.labels("flow").inc()
             log.exception("%s failed", name)
             await runtime.flows.tell(requester, messages.unexpected_error())
 

@@ -862,6 +862,19 @@ class FakeSlack:
             await ws.send_json({"type": "disconnect", "reason": reason,
                                 "debug_info": {"host": "applink-fake"}})
 
+    async def socket_drop(self) -> None:
+        """Close every Socket Mode connection from Slack's side without a word, as a network
+        failure or a Slack outage does."""
+        for ws in [w for w in self._sockets if not w.closed]:
+            await ws.close()
+
+    def clear_faults(self, method: str | None = None) -> None:
+        """Forget the failures still queued (for one method, or all): Slack is healthy again."""
+        if method is None:
+            self._faults.clear()
+        else:
+            self._faults.pop(method, None)
+
     def _open_socket(self) -> web.WebSocketResponse | None:
         return next((w for w in reversed(self._sockets) if not w.closed), None)
 
