@@ -215,12 +215,25 @@ class Flows:
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date."""
+        outcome = await self.record_stamp(requester, incident_id, stamp, at=at)
+        await self.show_stamp(requester, outcome)
+        return outcome
+
+    async def record_stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
+        """Only the database part of a click: the conditional UPDATE, committed when this returns."""
         logs.set_incident(incident_id)
         outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
         if outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
+        return outcome
+
+    async def show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
+        """Tell the clicker and Slack what a recorded click did."""
+        stamp = outcome.stamp
+        if outcome.record is not None:
+            logs.set_incident(outcome.record.id)
         if outcome.result is StampResult.UNKNOWN_INCIDENT:
-            await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
+            await self.tell(requester, messages.unknown_incident(f"INC-{outcome.incident_id}"))
         elif outcome.result is StampResult.REFUSED:
             await self.tell(requester, messages.stamp_refused(stamp.value, outcome.reason))
         elif outcome.result is StampResult.ALREADY:
@@ -231,7 +244,6 @@ class Flows:
             )
         else:
             await self._show_stamp(requester, outcome)
-        return outcome
 
     async def _show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
         incident = outcome.record

@@ -59,7 +59,7 @@ ERRORS = Counter(
 )
 REPAIR_STEPS = Counter(
     "incident_bot_repair_steps_total",
-    "Slack steps claimed by a repair or set-up, by result (done, skipped: already done or claimed elsewhere)",
+    "Slack steps of war rooms and resolutions, by claim result (claimed, skipped: already done, busy: another process has it)",
     ["result"],
     registry=REGISTRY,
 )

@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 import jinja2
+from sqlalchemy.exc import IntegrityError
 
 from bot import logs
 from bot.clock import Clock
@@ -21,6 +22,7 @@ from bot.deploys import Deploys, deploy_line
 from bot.postmortem import Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
+from bot.step_claims import StepBusy, StepClaims
 from bot.summary import summarize, summary_blocks, summary_text
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
@@ -51,6 +53,7 @@ class Resolutions:
         self._tiers = tiers
         self._template = template
         self._announce_channel = announce_channel
+        self._claims = StepClaims(db, clock)
 
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
@@ -101,12 +104,18 @@ class Resolutions:
         if not incident.timeline.restored or incident.channel_id is None:
             return []
         now = self._clock()
-        async with self._db.transaction() as session:
-            stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
-            row = await incident_rows.get(session, incident_id)
-            assert row is not None
-            summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
-            markdown = stored.markdown
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
+                    row = await incident_rows.get(session, incident_id)
+                    assert row is not None
+                    summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
+                    markdown = stored.markdown
+                break
+            except IntegrityError:  # a concurrent publish stored the draft first: use that one
+                if attempt:
+                    raise
 
         summary = summarize(incident, self._tiers)
         text, summary_message = summary_text(summary), summary_blocks(summary)
@@ -120,7 +129,9 @@ class Resolutions:
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures = []
         for (what, _), result in zip(steps, results):
-            if isinstance(result, SlackError):
+            if isinstance(result, StepBusy):
+                failures.append(f"{what} yet: another repair is posting it right now")
+            elif isinstance(result, SlackError):
                 failures.append(f"{what} ({result})")
                 async with self._db.transaction() as session:
                     await incident_rows.add_event(session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code})
@@ -129,11 +140,27 @@ class Resolutions:
         return failures
 
     async def _post_summary(self, incident_id: int, channel: str, text: str, message: list[dict], column: str) -> None:
-        posted = await self._slack.post_message(channel, text, blocks=message)
-        async with self._db.transaction() as session:
-            await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
+        async def still_needed(session, incident_id: int) -> bool:
+            row = await incident_rows.get(session, incident_id)
+            return row is not None and getattr(row, column) is None
+
+        async with self._claims.claim(incident_id, column, still_needed) as needed:
+            if not needed:
+                return
+            posted = await self._slack.post_message(channel, text, blocks=message)
+            async with self._db.transaction() as session:
+                await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
 
     async def _upload(self, incident: IncidentRecord, markdown: str) -> None:
+        async def still_needed(session, incident_id: int) -> bool:
+            stored = await incident_rows.postmortem(session, incident_id)
+            return stored is not None and stored.file_id is None
+
+        async with self._claims.claim(incident.id, "postmortem_upload", still_needed) as needed:
+            if needed:
+                await self._upload_once(incident, markdown)
+
+    async def _upload_once(self, incident: IncidentRecord, markdown: str) -> None:
         assert incident.channel_id
         file_id = await self._slack.upload_file(
             incident.channel_id,

@@ -65,7 +65,7 @@ class Runtime:
         except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None
         db = Database(settings.database_url)
-        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
+        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_api_timeout)
         incidents = Incidents(db, clock)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)

@@ -14,7 +14,7 @@ from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import DATABASE_ERRORS, report_database_down, run_after_ack
 from handlers.payloads import BlockAction
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,26 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.action(re.compile(f"^{STAMP_ACTION_PREFIX}"))
     async def phase_button(ack: AsyncAck, body: dict) -> None:
-        await ack()
+        """The stamp is committed before the ack: once Slack has its 200 the click is durable,
+        even if the process dies the next moment. Slack's updates run after the ack."""
         try:
             action = BlockAction.model_validate(body)
             stamp = Stamp(action.action.action_id.removeprefix(STAMP_ACTION_PREFIX))
             incident_id = int(action.action.value or "")
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed phase button payload: %s", error)
             return
         if stamp not in BUTTON_STAMPS:
+            await ack()
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        run_after_ack(runtime, requester, runtime.flows.stamp(requester, incident_id, stamp, at=at), name="stamp")
+        try:
+            outcome = await runtime.flows.record_stamp(requester, incident_id, stamp, at=at)
+        except DATABASE_ERRORS as error:
+            await ack()
+            report_database_down(runtime, requester, error, name="stamp")
+            return
+        await ack()
+        run_after_ack(runtime, requester, runtime.flows.show_stamp(requester, outcome), name="stamp")

@@ -21,12 +21,22 @@ log = logging.getLogger(__name__)
 ACK_HEADSTART = 0.015
 
 
+DATABASE_ERRORS = (OperationalError, DBAPIError, OSError, TimeoutError)
+
+
+def report_database_down(runtime: Runtime, requester: Requester, error: BaseException, *, name: str) -> None:
+    """Tell the person, after the ack, that nothing was recorded because the database is down."""
+    metrics.ERRORS.labels("database").inc()
+    log.error("%s: database unavailable: %s", name, error)
+    runtime.background.spawn(runtime.flows.tell(requester, messages.database_unavailable()), name=f"{name}-database-down")
+
+
 def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
     async def guarded() -> None:
         try:
             await asyncio.sleep(ACK_HEADSTART)
             await work
-        except (OperationalError, DBAPIError, OSError, TimeoutError) as error:
+        except DATABASE_ERRORS as error:
             metrics.ERRORS.labels("database").inc()
             metrics.ERRORS.labels("database").inc()
             log.error("%s: database unavailable: %s", name, error)

@@ -91,11 +91,11 @@ class SlackGateway:
         self._client = client
 
     @classmethod
-    def connect(cls, token: str, base_url: str, *, timeout: int = 10) -> SlackGateway:
+    def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
         client = AsyncWebClient(
             token=token,
             base_url=base_url,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes fractions of a second
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=2),
