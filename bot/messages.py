@@ -63,7 +63,10 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
 
 def repaired(reference: str, done: list[str]) -> str:
     if not done:
-        return f"{reference}: every Slack step of its war room was already in place; nothing to repair."
+        return (
+            f"{reference}: every Slack step of its war room was already in place; nothing to repair "
+            "(invites, the topic and the control message were brought up to date)."
+        )
     return f"{reference}: redid " + ", ".join(done) + "."
 
 

@@ -173,6 +173,9 @@ class WarRooms:
             if not progress.bookmarked and (service.dashboard or self._runbook_link(service)):
                 steps.append(("bookmark the dashboard and runbook", self._bookmark(incident, service)))
         steps.append(("set the channel topic", self._topic(incident)))
+        idempotent = {steps[1][0], "set the channel topic"}
+        if service is not None:
+            idempotent.add(steps[2][0])
         if self._announce_channel and not progress.announced:
             steps.append((f"announce in <#{self._announce_channel}>", self._announce(incident)))
         runbooks = self._runbook_room.candidates(incident.service)
@@ -186,7 +189,8 @@ class WarRooms:
                 report.failures.append(BUSY.format(step=step))
             elif isinstance(result, BaseException):
                 raise result
-            elif result:
+            elif result and (new is not None or step not in idempotent):
+                # A repair re-applies invites and the topic every time; only what was missing counts.
                 report.done.append(result)
         return report
 
