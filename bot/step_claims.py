@@ -6,7 +6,8 @@ would both see "not posted yet" and both post. So every step that is not idempot
 (create the channel, post the control message, announce, bookmark, post a runbook, post the
 summary, upload the postmortem) is claimed in the database first, and the database is read
 again under the claim: a step someone finished meanwhile is skipped, one someone is doing now is
-left to them. A claim whose process died is taken over once its lease runs out.
+left to them. A claim whose process died is taken over at once when that process ran on this
+host, else once its lease runs out.
 """
 
 from __future__ import annotations
@@ -43,7 +44,21 @@ class StepClaims:
         self._db = db
         self._clock = clock
         self._lease = lease
-        self._identity = f"{socket.gethostname()}:{os.getpid()}"[:100]
+        self._identity = f"{socket.gethostname()[:80]}:{os.getpid()}"
+
+    def _dead_here(self, holder: str) -> bool:
+        """A holder on this host whose process is gone (killed, crashed) holds nothing. Holders on
+        other hosts cannot be checked from here; their claims wait for the lease."""
+        host, _, pid = holder.rpartition(":")
+        if host != socket.gethostname()[:80] or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     @asynccontextmanager
     async def claim(self, incident_id: int, step: str, still_needed: StillNeeded) -> AsyncIterator[bool]:
@@ -53,7 +68,8 @@ class StepClaims:
         now = self._clock()
         async with self._db.transaction() as session:
             won = await slack_steps.claim(
-                session, incident_id, step, token=token, by=self._identity, at=now, stale_before=now - self._lease
+                session, incident_id, step, token=token, by=self._identity, at=now, stale_before=now - self._lease,
+                holder_is_dead=self._dead_here,
             )
             needed = await still_needed(session, incident_id) if won else False
         if not won:

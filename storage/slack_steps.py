@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from collections.abc import Callable
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,20 +15,25 @@ from storage.models import SlackStepClaim
 
 
 async def claim(
-    session: AsyncSession, incident_id: int, step: str, *, token: str, by: str, at: datetime, stale_before: datetime
+    session: AsyncSession, incident_id: int, step: str, *, token: str, by: str, at: datetime, stale_before: datetime,
+    holder_is_dead: Callable[[str], bool] = lambda _holder: False,
 ) -> bool:
-    """True when this caller now holds the step: no one had it, or the holder's lease ran out."""
+    """True when this caller now holds the step: no one had it, the holder's lease ran out, or
+    ``holder_is_dead`` knows the holder (by its ``claimed_by``) is gone."""
     try:
         async with session.begin_nested():
             session.add(SlackStepClaim(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at))
     except IntegrityError:
+        held = await session.scalar(
+            select(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step)
+        )
+        if held is None:
+            return False  # released meanwhile; the caller may try again
+        if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by)):
+            return False
         result = await session.execute(
             update(SlackStepClaim)
-            .where(
-                SlackStepClaim.incident_id == incident_id,
-                SlackStepClaim.step == step,
-                SlackStepClaim.claimed_at < stale_before,
-            )
+            .where(SlackStepClaim.id == held.id, SlackStepClaim.token == held.token)
             .values(token=token, claimed_by=by, claimed_at=at)
         )
         return result.rowcount == 1
