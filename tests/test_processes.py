@@ -139,7 +139,7 @@ async def test_killed_mid_open_loses_nothing_and_old_buttons_still_work(env, dat
     try:
         incident = await open_incident(first, database, fake_slack, "Checkout returns 500s", 1)
         # The next control message hangs in Slack; the process dies while waiting for it.
-        fake_slack.fail_next("chat.postMessage", delay=30, times=2)
+        fake_slack.fail_next("chat.postMessage", delay=4, times=2)
         await first.slack.command("open Payments timing out sev:P1")
         await fake_slack.wait_for_call("chat.postMessage", lambda c: "INC-2" in c.args.get("text", ""), timeout=15)
         click = await first.slack.block_action(
