@@ -175,7 +175,7 @@ class Flows:
         current = await self._incidents.get(incident_id)
         assert current is not None
         report.failures += await self._war_rooms.refresh(current)
-        report.failures += await self._resolutions.publish(incident_id)
+        report.failures += await self._resolutions.publish(incident_id, done=report.done)
         return report
 
     async def note(self, requester: Requester, text: str) -> None:

@@ -97,8 +97,10 @@ class Resolutions:
                 return stored.markdown
         return (await self.render(incident_id, names=False))[1]
 
-    async def publish(self, incident_id: int) -> list[str]:
-        """Post whatever of the resolution is not posted yet; returns what failed, in words."""
+    async def publish(self, incident_id: int, *, done: list[str] | None = None) -> list[str]:
+        """Post whatever of the resolution is not posted yet; returns what failed, in words, and
+        adds what it posted to ``done``."""
+        done = [] if done is None else done
         logs.set_incident(incident_id)
         incident, markdown = await self.render(incident_id)
         if not incident.timeline.restored or incident.channel_id is None:
@@ -121,11 +123,11 @@ class Resolutions:
         text, summary_message = summary_text(summary), summary_blocks(summary)
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
-            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts")))
+            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts", done, "posted the MTTR summary")))
         if self._announce_channel and announced_ts is None:
-            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts")))
+            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts", done, f"posted the MTTR summary in <#{self._announce_channel}>")))
         if file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown)))
+            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures = []
         for (what, _), result in zip(steps, results):
@@ -139,7 +141,9 @@ class Resolutions:
                 raise result
         return failures
 
-    async def _post_summary(self, incident_id: int, channel: str, text: str, message: list[dict], column: str) -> None:
+    async def _post_summary(
+        self, incident_id: int, channel: str, text: str, message: list[dict], column: str, done: list[str], what: str
+    ) -> None:
         async def still_needed(session, incident_id: int) -> bool:
             row = await incident_rows.get(session, incident_id)
             return row is not None and getattr(row, column) is None
@@ -150,8 +154,9 @@ class Resolutions:
             posted = await self._slack.post_message(channel, text, blocks=message)
             async with self._db.transaction() as session:
                 await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
+            done.append(what)
 
-    async def _upload(self, incident: IncidentRecord, markdown: str) -> None:
+    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str]) -> None:
         async def still_needed(session, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
             return stored is not None and stored.file_id is None
@@ -159,6 +164,7 @@ class Resolutions:
         async with self._claims.claim(incident.id, "postmortem_upload", still_needed) as needed:
             if needed:
                 await self._upload_once(incident, markdown)
+                done.append("uploaded the postmortem draft")
 
     async def _upload_once(self, incident: IncidentRecord, markdown: str) -> None:
         assert incident.channel_id
