@@ -24,7 +24,8 @@ HELP = "\n".join(
 
 
 def unknown_subcommand(word: str) -> str:
-    return f"I don't know `/incident {word}`.\n\n{HELP}"
+    shown = word if len(word) <= 40 else word[:40] + "…"  # an echo, not a copy of whatever was typed
+    return f"I don't know `/incident {shown}`.\n\n{HELP}"
 
 
 OPENING = "Opening the incident…"

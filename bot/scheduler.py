@@ -94,11 +94,9 @@ class DigestScheduler:
             async with self._db.transaction() as session:
                 await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
             metrics.SCHEDULER_RUNS.labels("failed").inc()
-            metrics.SCHEDULER_RUNS.labels("failed").inc()
             return RunOutcome(digest.channel, week, "failed")
         async with self._db.transaction() as session:
             await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)
-        metrics.SCHEDULER_RUNS.labels("posted").inc()
         metrics.SCHEDULER_RUNS.labels("posted").inc()
         log.info("digest %s posted to %s", week, digest.channel)
         return RunOutcome(digest.channel, week, "posted")
@@ -108,7 +106,6 @@ class DigestScheduler:
             try:
                 await self.run_once()
             except Exception:  # a broken tick must not end the scheduler; it is logged and retried
-                metrics.ERRORS.labels("scheduler").inc()
                 metrics.ERRORS.labels("scheduler").inc()
                 log.exception("digest scheduler tick failed")
             try:

@@ -14,7 +14,7 @@ from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
-from handlers.after_ack import DATABASE_ERRORS, report_database_down, run_after_ack
+from handlers.after_ack import DATABASE_ERRORS, database_is_down, report_database_down, run_after_ack
 from handlers.payloads import BlockAction
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             action = BlockAction.model_validate(body)
             stamp = Stamp(action.action.action_id.removeprefix(STAMP_ACTION_PREFIX))
             incident_id = int(action.action.value or "")
+            if not 0 < incident_id < 2**31:
+                raise ValueError(f"no incident can have the number {action.action.value[:20]}")
         except (ValidationError, ValueError) as error:
             await ack()
             log.warning("malformed phase button payload: %s", error)
@@ -87,6 +89,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             outcome = await runtime.flows.record_stamp(requester, incident_id, stamp, at=at)
         except DATABASE_ERRORS as error:
+            if not database_is_down(error):
+                raise
             await ack()
             report_database_down(runtime, requester, error, name="stamp")
             return
