@@ -83,7 +83,9 @@ async def open_incident(process: ServeProcess, database: Database, fake, title: 
             row = await rows.get(session, number)
             return row if row is not None and row.control_message_ts and row.announcement_ts else None
 
-    return await eventually(ready, what=f"INC-{number} war room")
+    row = await eventually(ready, what=f"INC-{number} war room")
+    await fake.wait_for_response(lambda r: r.get("text", "").startswith(f"*INC-{number}* is open"), timeout=15)
+    return row
 
 
 def lines(fake, channel: str, stamp: str) -> list[str]:
