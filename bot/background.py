@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +61,7 @@ async def repeat_until_stopped(
         try:
             await tick()
         except Exception:
+            metrics.ERRORS.labels("scheduler").inc()
             log.exception("%s tick failed", name)
         try:
             await asyncio.wait_for(stop.wait(), every)

@@ -26,6 +26,8 @@ SETTING_HELP = {
     "View channel details; the ID is at the bottom)",
     "PORT": "the HTTP port, a whole number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "SLACK_API_TIMEOUT": "seconds to wait for one Slack Web API answer before giving up on it, from 0.1 to 60 (default 10)",
+    "LOG_FORMAT": "text (one readable line per event, the default) or json (one JSON object per line, for log collectors)",
     "INCIDENT_CONFIG": "the path of the team's YAML config file (default runbooks/config.yml)",
     "DORA_REPORT_YEAR": "the year of the DORA report whose time-to-restore bands to use, e.g. 2023",
     "POSTMORTEM_TEMPLATE": "the path of a Jinja2 Markdown template for postmortem drafts",
@@ -74,10 +76,12 @@ class Settings(DatabaseSettings):
     slack_signing_secret: str = Field(alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
+    slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
     announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="HOST")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="text", alias="LOG_FORMAT")
     postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
     service_catalog: Path | None = Field(default=None, alias="SERVICE_CATALOG")
     runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
@@ -143,6 +147,14 @@ class Settings(DatabaseSettings):
         value = value.strip().upper()
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("unknown log level")
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> str:
+        value = "text" if value is None or not str(value).strip() else str(value).strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("must be text or json")
         return value
 
     @field_validator("postmortem_template")

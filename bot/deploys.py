@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from bot.clock import Clock, utc_now
 from bot.command_text import CommandTextError, unescape_slack
-from bot.tiers import parse_span
+from bot.tiers import SpanTooLong, parse_span
 from bot.timefmt import slack_time, utc_clock
 from storage import deploys as deploy_rows
 from storage import incidents as incident_rows
@@ -475,6 +475,8 @@ def parse_deploys_text(text: str, *, default_within: timedelta) -> DeploysQuery:
     for word in words:
         try:
             span = parse_span(word)
+        except SpanTooLong:
+            raise CommandTextError(f"`{word[:40]}` is more than {MAX_LOOKBACK.days} days; look back at most `{MAX_LOOKBACK.days}d`.") from None
         except ValueError:
             span = None
         if span is not None:

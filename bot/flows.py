@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import blocks, messages
+from bot import blocks, logs, messages, metrics
 from bot.catalog import Catalog, require_known_service
 from bot.clock import Clock
 from bot.deploys import DeployMatch, Deploys, deploy_line, parse_deploy_text, parse_deploys_text
@@ -239,6 +239,7 @@ class Flows:
         incident = await self.resolve_reference(requester, argument)
         if incident is None:
             return
+        logs.set_incident(incident.id)
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(incident.reference, report.channel_id, report.failures))
@@ -257,7 +258,7 @@ class Flows:
         current = await self._incidents.get(incident_id)
         assert current is not None
         report.failures += await self._war_rooms.refresh(current)
-        report.failures += await self._resolutions.publish(incident_id)
+        report.failures += await self._resolutions.publish(incident_id, done=report.done)
         return report
 
     async def note(self, requester: Requester, text: str) -> None:
@@ -302,17 +303,35 @@ class Flows:
         await self.tell(requester, messages.noted(incident.reference) if added else messages.already_noted(incident.reference))
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
-        """A phase button was clicked: stamp it once, then bring Slack up to date. Marking
-        verified resolves the incident, so it takes the ``close`` permission."""
+        """A phase button was clicked: stamp it once, then bring Slack up to date."""
+        outcome = await self.record_stamp(requester, incident_id, stamp, at=at)
+        await self.show_stamp(requester, outcome)
+        return outcome
+
+    async def record_stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
+        """Only the database part of a click, after the permission check: the conditional UPDATE,
+        committed when this returns. Marking verified resolves the incident, so it takes the
+        ``close`` permission; the other phases ``stamp``."""
+        logs.set_incident(incident_id)
         incident = await self._incidents.get(incident_id)
         if incident is not None:
             action = "close" if stamp is Stamp.VERIFIED else "stamp"
             if refusal := await self._permissions.check(action, incident, requester.user_id):
-                await self.tell(requester, refusal.text)
-                return StampOutcome(StampResult.REFUSED, stamp, incident, reason=refusal.text)
+                return StampOutcome(StampResult.NOT_PERMITTED, stamp, incident, reason=refusal.text, incident_id=incident_id)
         outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
+        if outcome.result is StampResult.STAMPED:
+            metrics.STAMPS.labels(stamp.value).inc()
+        return outcome
+
+    async def show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
+        """Tell the clicker and Slack what a recorded click did."""
+        stamp = outcome.stamp
+        if outcome.record is not None:
+            logs.set_incident(outcome.record.id)
         if outcome.result is StampResult.UNKNOWN_INCIDENT:
-            await self.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
+            await self.tell(requester, messages.unknown_incident(f"INC-{outcome.incident_id}"))
+        elif outcome.result is StampResult.NOT_PERMITTED:
+            await self.tell(requester, outcome.reason)
         elif outcome.result is StampResult.REFUSED:
             await self.tell(requester, messages.stamp_refused(stamp.value, outcome.reason))
         elif outcome.result is StampResult.ALREADY:
@@ -323,7 +342,6 @@ class Flows:
             )
         else:
             await self._show_stamp(requester, outcome)
-        return outcome
 
     async def _show_stamp(self, requester: Requester, outcome: StampOutcome) -> None:
         incident = outcome.record

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import messages
+from bot.background import repeat_until_stopped
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.escalation import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
@@ -191,12 +192,4 @@ class IncidentTimers:
         return mentions, people
 
     async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # a broken tick must not end the scheduler; it is logged and retried
-                log.exception("incident timer tick failed")
-            try:
-                await asyncio.wait_for(stop.wait(), tick)
-            except asyncio.TimeoutError:
-                pass
+        await repeat_until_stopped(self.run_once, stop, every=tick, name="incident timer")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.command_text import OpenRequest
 from bot.phases import Stamp, StampValue, Timeline
@@ -86,6 +87,7 @@ class Incidents:
                 # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
                 existing = await incident_rows.find_by_request_key(session, request_key)
                 if existing is not None:
+                    logs.set_incident(existing.id)
                     return Recorded(to_record(existing), created=False)
                 row = await incident_rows.insert(
                     session,
@@ -130,8 +132,11 @@ class Incidents:
                 existing = await incident_rows.find_by_request_key(session, request_key)
             if existing is None:
                 raise
+            logs.set_incident(existing.id)
             return Recorded(to_record(existing), created=False)
-        log.info("recorded %s", record.reference, extra={"incident": record.reference})
+        logs.set_incident(record.id)
+        metrics.INCIDENTS_OPENED.inc()
+        log.info("recorded %s", record.reference)
         return Recorded(record, created=True)
 
     async def get(self, incident_id: int) -> IncidentRecord | None:

@@ -32,7 +32,8 @@ HELP = "\n".join(
 
 
 def unknown_subcommand(word: str) -> str:
-    return f"I don't know `/incident {word}`.\n\n{HELP}"
+    shown = word if len(word) <= 40 else word[:40] + "…"  # an echo, not a copy of whatever was typed
+    return f"I don't know `/incident {shown}`.\n\n{HELP}"
 
 
 OPENING = "Opening the incident…"
@@ -71,7 +72,10 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
 
 def repaired(reference: str, done: list[str]) -> str:
     if not done:
-        return f"{reference}: every Slack step of its war room was already in place; nothing to repair."
+        return (
+            f"{reference}: every Slack step of its war room was already in place; nothing to repair "
+            "(invites, the topic and the control message were brought up to date)."
+        )
     return f"{reference}: redid " + ", ".join(done) + "."
 
 

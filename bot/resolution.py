@@ -13,8 +13,9 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 import jinja2
+from sqlalchemy.exc import IntegrityError
 
-from bot import blocks
+from bot import blocks, logs
 from bot.action_items import ActionItems
 from bot.clock import Clock
 from bot.corrections import Corrections
@@ -23,6 +24,7 @@ from bot.deploys import Deploys, deploy_line
 from bot.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
+from bot.step_claims import StepBusy, StepClaims
 from bot.summary import summarize, summary_blocks, summary_text
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
@@ -57,6 +59,7 @@ class Resolutions:
         self._tiers = tiers
         self._template = template
         self._announce_channel = announce_channel
+        self._claims = StepClaims(db, clock)
 
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
@@ -110,33 +113,44 @@ class Resolutions:
                 return stored.markdown
         return (await self.render(incident_id, names=False))[1]
 
-    async def publish(self, incident_id: int) -> list[str]:
-        """Post whatever of the resolution is not posted yet; returns what failed, in words."""
+    async def publish(self, incident_id: int, *, done: list[str] | None = None) -> list[str]:
+        """Post whatever of the resolution is not posted yet; returns what failed, in words, and
+        adds what it posted to ``done``."""
+        done = [] if done is None else done
+        logs.set_incident(incident_id)
         incident, markdown = await self.render(incident_id)
         if not incident.timeline.restored or incident.channel_id is None:
             return []
         now = self._clock()
-        async with self._db.transaction() as session:
-            stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
-            row = await incident_rows.get(session, incident_id)
-            assert row is not None
-            summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
-            markdown = stored.markdown
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
+                    row = await incident_rows.get(session, incident_id)
+                    assert row is not None
+                    summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
+                    markdown = stored.markdown
+                break
+            except IntegrityError:  # a concurrent publish stored the draft first: use that one
+                if attempt:
+                    raise
 
         summary = summarize(incident, self._tiers)
         text, summary_message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
-            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts")))
+            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts", done, "posted the MTTR summary")))
         # A private incident's summary stays in its war room.
         if self._announce_channel and announced_ts is None and not incident.is_private:
-            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts")))
+            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts", done, f"posted the MTTR summary in <#{self._announce_channel}>")))
         if file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown)))
+            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures = []
         for (what, _), result in zip(steps, results):
-            if isinstance(result, SlackError):
+            if isinstance(result, StepBusy):
+                failures.append(f"{what} yet: another repair is posting it right now")
+            elif isinstance(result, SlackError):
                 failures.append(f"{what} ({result})")
                 async with self._db.transaction() as session:
                     await incident_rows.add_event(session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code})
@@ -144,12 +158,32 @@ class Resolutions:
                 raise result
         return failures
 
-    async def _post_summary(self, incident_id: int, channel: str, text: str, message: list[dict], column: str) -> None:
-        posted = await self._slack.post_message(channel, text, blocks=message)
-        async with self._db.transaction() as session:
-            await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
+    async def _post_summary(
+        self, incident_id: int, channel: str, text: str, message: list[dict], column: str, done: list[str], what: str
+    ) -> None:
+        async def still_needed(session, incident_id: int) -> bool:
+            row = await incident_rows.get(session, incident_id)
+            return row is not None and getattr(row, column) is None
 
-    async def _upload(self, incident: IncidentRecord, markdown: str) -> None:
+        async with self._claims.claim(incident_id, column, still_needed) as needed:
+            if not needed:
+                return
+            posted = await self._slack.post_message(channel, text, blocks=message)
+            async with self._db.transaction() as session:
+                await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
+            done.append(what)
+
+    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str]) -> None:
+        async def still_needed(session, incident_id: int) -> bool:
+            stored = await incident_rows.postmortem(session, incident_id)
+            return stored is not None and stored.file_id is None
+
+        async with self._claims.claim(incident.id, "postmortem_upload", still_needed) as needed:
+            if needed:
+                await self._upload_once(incident, markdown)
+                done.append("uploaded the postmortem draft")
+
+    async def _upload_once(self, incident: IncidentRecord, markdown: str) -> None:
         assert incident.channel_id
         file_id = await self._slack.upload_file(
             incident.channel_id,

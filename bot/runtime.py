@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.action_items import ActionItems
@@ -54,6 +55,8 @@ class Runtime:
     permissions: PermissionChecks
     alerts: AlertIntake
     timers: IncidentTimers
+    # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
+    slack_connection: Callable[[], Awaitable[bool]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -74,7 +77,7 @@ class Runtime:
         except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None
         db = Database(settings.database_url)
-        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
+        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_api_timeout)
         incidents = Incidents(db, clock)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from bot import metrics
 from bot.background import repeat_until_stopped
 from bot.clock import Clock
 from bot.slack import SlackError, SlackGateway
@@ -67,6 +68,7 @@ class DigestScheduler:
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
 
     async def run_once(self) -> list[RunOutcome]:
+        metrics.SCHEDULER_RUNS.labels("tick").inc()
         outcomes = []
         for digest in self._digests:
             week = due_week(digest, self._clock())
@@ -92,9 +94,11 @@ class DigestScheduler:
             log.error("digest %s for %s failed: %s (retrying in %s)", week, digest.channel, error, RETRY_AFTER)
             async with self._db.transaction() as session:
                 await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
+            metrics.SCHEDULER_RUNS.labels("failed").inc()
             return RunOutcome(digest.channel, week, "failed")
         async with self._db.transaction() as session:
             await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)
+        metrics.SCHEDULER_RUNS.labels("posted").inc()
         log.info("digest %s posted to %s", week, digest.channel)
         return RunOutcome(digest.channel, week, "posted")
 

@@ -20,7 +20,8 @@ _ATTEMPTS = 4
 class StampResult(str, Enum):
     STAMPED = "stamped"
     ALREADY = "already"
-    REFUSED = "refused"
+    REFUSED = "refused"  # the phase rules say no (out of order, in the future)
+    NOT_PERMITTED = "not_permitted"  # the permissions say no: nothing was tried
     UNKNOWN_INCIDENT = "unknown_incident"
 
 
@@ -32,6 +33,7 @@ class StampOutcome:
     value: StampValue | None = None  # the stamp as it now stands (ours, or the earlier one)
     implied: tuple[Stamp, ...] = ()
     reason: str = ""
+    incident_id: int = 0
 
 
 class Stamper:
@@ -45,7 +47,7 @@ class Stamper:
             async with self._db.transaction() as session:
                 row = await incident_rows.get(session, incident_id)
                 if row is None:
-                    return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp)
+                    return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
                 record = to_record(row)
                 existing = record.timeline.get(stamp)
                 if existing is not None:

@@ -22,7 +22,14 @@ def parse_span(text: str) -> timedelta:
     match = _SPAN.match(str(text))
     if not match:
         raise ValueError(f"'{text}' is not a duration; write it like 30m, 2h, 1d or 1w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise SpanTooLong(f"'{text}' is longer than any time span the bot can count") from None
+
+
+class SpanTooLong(ValueError):
+    """A well-formed duration too large to represent (``9999999999d``)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from dataclasses import dataclass, field, replace
 
-from bot import blocks
+from bot import blocks, logs
 from bot.channel_names import war_room_name
 from bot.catalog import Catalog, Service
 from bot.clock import Clock
@@ -24,6 +24,7 @@ from bot.records import IncidentRecord, WarRoomContext
 from bot.runbook_room import RunbookRoom
 from bot.runbooks import Runbook
 from bot.slack import SlackError, SlackGateway
+from bot.step_claims import StepBusy, StepClaims
 from bot.timefmt import human_duration
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -31,6 +32,11 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 NAME_ATTEMPTS = 10
+BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
+
+
+async def _always(_session, _incident_id: int) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class WarRooms:
         self._announce_channel = announce_channel
         self._catalog = catalog
         self._runbook_room = runbook_room
+        self._claims = StepClaims(db, clock)
 
     async def _progress(self, incident_id: int) -> _Progress:
         async with self._db.transaction() as session:
@@ -124,27 +131,34 @@ class WarRooms:
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed and
         the control message goes out as soon as Slack confirms the channel.
         """
+        logs.set_incident(incident_id)
         report = WarRoomReport()
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
         incident = progress.incident
-        recording: Awaitable[None] | None = None
         if incident.channel_id is None:
             try:
-                channel = await self._create_channel(incident)
+                async with self._claims.claim(incident_id, "channel", self._lacks("channel_id")) as needed:
+                    if needed:
+                        channel = await self._create_channel(incident)
+                        await self._record(
+                            incident_id,
+                            "war_room_created",
+                            f"War room #{channel.name} created",
+                            {"channel_id": channel.id, "channel_name": channel.name},
+                            channel_id=channel.id,
+                            channel_name=channel.name,
+                        )
+                        report.done.append(f"created <#{channel.id}>")
+                        incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
+                    else:  # another repair created it meanwhile
+                        progress = await self._progress(incident_id)
+                        incident = progress.incident
             except SlackError as error:
                 await self._failed(report, incident_id, "create the war-room channel", error)
                 return report
-            # Recorded while the control message is posted: the channel id is already known.
-            recording = self._record(
-                incident_id,
-                "war_room_created",
-                f"War room #{channel.name} created",
-                {"channel_id": channel.id, "channel_name": channel.name},
-                channel_id=channel.id,
-                channel_name=channel.name,
-            )
-            report.done.append(f"created <#{channel.id}>")
-            incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
+            except StepBusy:
+                report.failures.append(BUSY.format(step="create the war-room channel"))
+                return report
         report.channel_id = incident.channel_id
 
         context = await self.context(incident, deploys)
@@ -160,23 +174,24 @@ class WarRooms:
             if not progress.bookmarked and (service.dashboard or self._runbook_link(service)):
                 steps.append(("bookmark the dashboard and runbook", self._bookmark(incident, service)))
         steps.append(("set the channel topic", self._topic(incident)))
+        idempotent = {steps[1][0], "set the channel topic"}
+        if service is not None:
+            idempotent.add(steps[2][0])
         if self._announce_channel and not progress.announced:
             steps.append((f"announce in <#{self._announce_channel}>", self._announce(incident)))
         runbooks = self._runbook_room.candidates(incident.service)
         if runbooks:
             steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(incident, runbooks[0])))
-        works = [work for _, work in steps]
-        results = await asyncio.gather(*([recording] if recording else []), *works, return_exceptions=True)
-        if recording is not None:
-            recorded, results = results[0], results[1:]
-            if isinstance(recorded, BaseException):
-                raise recorded
+        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         for (step, _), result in zip(steps, results):
             if isinstance(result, SlackError):
                 await self._failed(report, incident_id, step, result)
+            elif isinstance(result, StepBusy):
+                report.failures.append(BUSY.format(step=step))
             elif isinstance(result, BaseException):
                 raise result
-            elif result:
+            elif result and (new is not None or step not in idempotent):
+                # A repair re-applies invites and the topic every time; only what was missing counts.
                 report.done.append(result)
         return report
 
@@ -202,12 +217,17 @@ class WarRooms:
         done: list[str] = []
         ts = incident.control_message_ts
         if ts is None:
-            posted = await self._slack.post_message(
-                incident.channel_id, blocks.notification_text(incident), blocks=blocks.control_message(incident, context)
-            )
-            ts = posted.ts
-            await self._record(incident.id, control_message_ts=ts)
-            done.append("posted the control message")
+            async with self._claims.claim(incident.id, "control_message", self._lacks("control_message_ts")) as needed:
+                if needed:
+                    posted = await self._slack.post_message(
+                        incident.channel_id, blocks.notification_text(incident), blocks=blocks.control_message(incident, context)
+                    )
+                    ts = posted.ts
+                    await self._record(incident.id, control_message_ts=ts)
+                    done.append("posted the control message")
+                else:
+                    ts = (await self._progress(incident.id)).incident.control_message_ts
+                    assert ts is not None
         if not pinned:
             await self._slack.pin(incident.channel_id, ts)
             await self._record(incident.id, control_pinned_at=self._clock())
@@ -248,17 +268,22 @@ class WarRooms:
         runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
-    async def _bookmark(self, incident: IncidentRecord, service: Service) -> str:
+    async def _bookmark(self, incident: IncidentRecord, service: Service) -> str | None:
         assert incident.channel_id
-        if service.dashboard:
-            await self._slack.add_bookmark(incident.channel_id, f"{service.name} dashboard", service.dashboard)
-        if link := self._runbook_link(service):
-            await self._slack.add_bookmark(incident.channel_id, f"{service.name} runbook", link)
-        await self._record(incident.id, bookmarked_at=self._clock())
+        async with self._claims.claim(incident.id, "bookmarks", self._lacks("bookmarked_at")) as needed:
+            if not needed:
+                return None
+            if service.dashboard:
+                await self._slack.add_bookmark(incident.channel_id, f"{service.name} dashboard", service.dashboard)
+            if link := self._runbook_link(service):
+                await self._slack.add_bookmark(incident.channel_id, f"{service.name} runbook", link)
+            await self._record(incident.id, bookmarked_at=self._clock())
         return "bookmarked the dashboard and runbook"
 
     async def _post_runbook(self, incident: IncidentRecord, runbook: Runbook) -> str | None:
-        posted = await self._runbook_room.post(incident, runbook, by=None)
+        async with self._claims.claim(incident.id, f"runbook:{runbook.name}", _always) as _:
+            # RunbookRoom.post reads under the claim whether it is posted already.
+            posted = await self._runbook_room.post(incident, runbook, by=None)
         return f"posted the runbook {runbook.name}" if posted else None
 
     async def _topic(self, incident: IncidentRecord) -> str:
@@ -266,19 +291,32 @@ class WarRooms:
         await self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
         return "set the topic"
 
-    async def _announce(self, incident: IncidentRecord) -> str:
+    async def _announce(self, incident: IncidentRecord) -> str | None:
         assert self._announce_channel
-        if incident.is_private:
-            posted = await self._slack.post_message(self._announce_channel, blocks.PRIVATE_ANNOUNCEMENT)
+        async with self._claims.claim(incident.id, "announcement", self._lacks("announcement_ts")) as needed:
+            if not needed:
+                return None
+            if incident.is_private:
+                posted = await self._slack.post_message(self._announce_channel, blocks.PRIVATE_ANNOUNCEMENT)
+                await self._record(incident.id, announcement_ts=posted.ts)
+                return f"announced in <#{self._announce_channel}> (without the title: private)"
+            posted = await self._slack.post_message(
+                self._announce_channel,
+                f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
+                blocks=blocks.announcement_blocks(incident),
+            )
             await self._record(incident.id, announcement_ts=posted.ts)
-            return f"announced in <#{self._announce_channel}> (without the title: private)"
-        posted = await self._slack.post_message(
-            self._announce_channel,
-            f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
-            blocks=blocks.announcement_blocks(incident),
-        )
-        await self._record(incident.id, announcement_ts=posted.ts)
         return f"announced in <#{self._announce_channel}>"
+
+    @staticmethod
+    def _lacks(column: str):
+        """A check, run under a step's claim, that the incident's ``column`` is still empty."""
+
+        async def still_needed(session, incident_id: int) -> bool:
+            row = await incident_rows.get(session, incident_id)
+            return row is not None and getattr(row, column) is None
+
+        return still_needed
 
     async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
         """Show a changed incident: update the control message and topic, and say what changed.

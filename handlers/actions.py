@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timezone
@@ -24,10 +25,14 @@ from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import DATABASE_ERRORS, database_is_down, report_database_down, run_after_ack
 from handlers.payloads import BlockAction
 
 log = logging.getLogger(__name__)
+
+# How long a click's ack may wait for its stamp to commit: well inside Slack's 3 s, and short
+# enough that a burst of clicks queued on one incident's row never slows the acks.
+STAMP_ACK_BUDGET = 0.05
 
 
 def click_time(action_ts: str | None, now: datetime) -> datetime:
@@ -79,19 +84,40 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.action(re.compile(f"^{STAMP_ACTION_PREFIX}"))
     async def phase_button(ack: AsyncAck, body: dict) -> None:
-        await ack()
+        """The stamp is committed before the ack whenever the database answers within
+        STAMP_ACK_BUDGET: once Slack has its 200 the click is durable, even if the process dies
+        the next moment. A slower commit finishes after the ack (the click's own time is kept);
+        Slack's updates always run after it."""
         try:
             action = BlockAction.model_validate(body)
             stamp = Stamp(action.action.action_id.removeprefix(STAMP_ACTION_PREFIX))
             incident_id = int(action.action.value or "")
+            if not 0 < incident_id < 2**31:
+                raise ValueError(f"no incident can have the number {action.action.value[:20]}")
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed phase button payload: %s", error)
             return
         if stamp not in BUTTON_STAMPS:
+            await ack()
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        run_after_ack(runtime, requester, runtime.flows.stamp(requester, incident_id, stamp, at=at), name="stamp")
+        recording = asyncio.ensure_future(runtime.flows.record_stamp(requester, incident_id, stamp, at=at))
+        await asyncio.wait({recording}, timeout=STAMP_ACK_BUDGET)
+        if recording.done() and (error := recording.exception()) is not None:
+            if not isinstance(error, DATABASE_ERRORS) or not database_is_down(error):
+                raise error
+            await ack()
+            report_database_down(runtime, requester, error, name="stamp")
+            return
+        await ack()
+
+        async def show() -> None:
+            # Usually committed before the ack; under a burst it finishes just after it.
+            await runtime.flows.show_stamp(requester, await recording)
+
+        run_after_ack(runtime, requester, show(), name="stamp")
 
     @app.action(ACKNOWLEDGE_ACTION)
     async def acknowledge_button(ack: AsyncAck, body: dict) -> None:

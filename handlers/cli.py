@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs
 from bot.audit import read_audit_trail
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
@@ -118,8 +119,12 @@ def _bound(*, end: bool):
     return parse
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(level: str, settings: object = None) -> None:
+    """Text or JSON lines (LOG_FORMAT) with the incident and Slack request on each; the settings'
+    tokens and secrets are redacted from every line."""
+    secrets = [getattr(settings, name, None) for name in
+               ("slack_bot_token", "slack_signing_secret", "slack_app_token", "deploy_webhook_secret")]
+    logs.configure(level, json_lines=getattr(settings, "log_format", "text") == "json", secrets=secrets)
 
 
 async def _serve(settings: Settings) -> None:
@@ -350,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    _configure_logging("WARNING" if args.command in ("deploy", "import", "export", "report", "digest", "audit") else getattr(settings, "log_level", "INFO"))
+    _configure_logging(
+        "WARNING" if args.command in ("deploy", "import", "export", "report", "digest", "audit") else getattr(settings, "log_level", "INFO"),
+        settings,
+    )
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))

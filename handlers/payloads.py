@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from bot.text_input import storable
+
+# What a person typed, made storable (no NUL or control characters, no lone surrogates).
+TypedText = Annotated[str, AfterValidator(storable)]
 
 
 class _Payload(BaseModel):
@@ -14,7 +21,7 @@ class _Payload(BaseModel):
 
 class SlashCommand(_Payload):
     command: str
-    text: str = ""
+    text: TypedText = ""
     user_id: str = Field(min_length=1)
     channel_id: str = Field(min_length=1)
     trigger_id: str = Field(min_length=1)
@@ -53,12 +60,12 @@ class ViewSubmission(_Payload):
 
     def text_value(self, block_id: str) -> str | None:
         value = self._element(block_id).get("value")
-        return value if isinstance(value, str) else None
+        return storable(value) if isinstance(value, str) else None
 
     def selected_value(self, block_id: str) -> str | None:
         option = self._element(block_id).get("selected_option") or {}
         value = option.get("value") if isinstance(option, dict) else None
-        return value if isinstance(value, str) else None
+        return storable(value) if isinstance(value, str) else None
 
     def checked_values(self, block_id: str) -> list[str]:
         options = self._element(block_id).get("selected_options") or []

@@ -55,6 +55,8 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
                 raise
             socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
             socket_handler.client.wss_uri = url  # connect with the URL just granted instead of asking again
+            # /healthz answers 503 while the WebSocket is down: Slack's requests cannot reach us then.
+            runtime.slack_connection = socket_handler.client.is_connected
             connecting = asyncio.ensure_future(socket_handler.connect_async())
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.flows import Requester
+from handlers.payloads import TypedText
 from bot.runtime import Runtime
 from handlers.after_ack import run_after_ack
 
@@ -26,7 +27,7 @@ class _Message(BaseModel):
     ts: str
     user: str | None = None
     bot_id: str | None = None
-    text: str = ""
+    text: TypedText = ""
 
 
 class MessageShortcut(BaseModel):

@@ -1,16 +1,19 @@
-"""The HTTP server: Slack's requests at /slack/events, and /healthz for load balancers."""
+"""The HTTP server: Slack's requests at /slack/events, /healthz for load balancers, /metrics for
+Prometheus, and the deploy webhook."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot import logs, metrics
 from bot.runtime import Runtime
-from handlers.hooks import ALERTS_PATH, alert_webhook, deploy_webhook
+from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, alert_webhook, deploy_webhook
 
 log = logging.getLogger(__name__)
 
@@ -18,24 +21,79 @@ SLACK_PATH = "/slack/events"
 HEALTH_TIMEOUT = 2.0
 
 
+def _measured(handler):
+    """Count and time a request by kind; tag every log line of it with Slack's request ID."""
+
+    async def measured(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        logs.set_incident(None)
+        kind, response = "unknown", None
+        try:
+            kind, response = await handler(request)
+            return response
+        except Exception:
+            metrics.ERRORS.labels("http").inc()
+            log.exception("request to %s failed", request.path)
+            response = web.json_response({"ok": False, "error": "internal error"}, status=500)
+            return response
+        finally:
+            status = response.status if response is not None else 500
+            metrics.REQUESTS.labels(kind, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+    return measured
+
+
 def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
-    async def slack_events(request: web.Request) -> web.Response:
-        bolt_response = await bolt_app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+    async def slack_events(request: web.Request):
+        bolt_request = await to_bolt_request(request)
+        body = bolt_request.body if isinstance(bolt_request.body, dict) else {}
+        logs.set_request(logs.slack_request_key(body))
+        bolt_response = await bolt_app.async_dispatch(bolt_request)
+        return metrics.request_kind(body), await to_aiohttp_response(bolt_response)
+
+    deploy_hook, alert_hook = deploy_webhook(runtime), alert_webhook(runtime)
+
+    async def deploys(request: web.Request):
+        logs.set_request(request.headers.get("X-Request-Id"))
+        return "webhook", await deploy_hook(request)
+
+    async def alerts(request: web.Request):
+        logs.set_request(request.headers.get("X-Request-Id"))
+        return "webhook", await alert_hook(request)
 
     async def healthz(_: web.Request) -> web.Response:
+        """200 only when this process can do its job: the database answers and, in Socket Mode,
+        the WebSocket to Slack is open (else Slack's requests never reach this process)."""
+        body: dict[str, str] = {"status": "ok", "database": "ok", "slack": "http"}
         try:
             await asyncio.wait_for(runtime.db.ping(), HEALTH_TIMEOUT)
         except Exception as error:  # any failure means "not healthy"; the reason goes to the log
-            log.warning("health check failed: %s", error)
-            return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ok", "database": "ok"})
+            log.warning("health check: database unreachable: %s", error)
+            body["database"] = "unreachable"
+        if runtime.slack_connection is not None:
+            try:
+                connected = await asyncio.wait_for(runtime.slack_connection(), HEALTH_TIMEOUT)
+            except Exception as error:
+                log.warning("health check: Socket Mode state unknown: %s", error)
+                connected = False
+            body["slack"] = "connected" if connected else "disconnected"
+        healthy = body["database"] == "ok" and body["slack"] != "disconnected"
+        body["status"] = "ok" if healthy else "unhealthy"
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def prometheus(_: web.Request) -> web.Response:
+        payload, content_type = metrics.exposition()
+        response = web.Response(body=payload)
+        response.headers["Content-Type"] = content_type
+        return response
 
     app = web.Application()
-    app.router.add_post(SLACK_PATH, slack_events)
+    app.router.add_post(SLACK_PATH, _measured(slack_events))
     app.router.add_get("/healthz", healthz)
-    app.router.add_post("/hooks/deploys", deploy_webhook(runtime))
-    app.router.add_post(ALERTS_PATH, alert_webhook(runtime))
+    app.router.add_get("/metrics", prometheus)
+    app.router.add_post(DEPLOYS_PATH, _measured(deploys))
+    app.router.add_post(ALERTS_PATH, _measured(alerts))
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import text
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -12,6 +13,7 @@ from alembic.script import ScriptDirectory
 from storage.db import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 4_242_000_008  # any constant; the same in every process of this bot
 
 
 def _alembic_config(connection=None) -> Config:
@@ -30,6 +32,10 @@ async def upgrade_to_head(database: Database) -> str:
         return MigrationContext.configure(connection).get_current_revision() or ""
 
     async with database.engine.begin() as connection:
+        if database.dialect == "postgresql":
+            # Several processes deploying at once migrate one after another, not over each other:
+            # the lock ends with this transaction; the later ones find the schema at head.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         return await connection.run_sync(_upgrade)
 
 

@@ -295,3 +295,19 @@ class TimerFiring(Base):
     claimed_by: Mapped[str] = mapped_column(String(100))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SlackStepClaim(Base):
+    """A Slack step of an incident (post the control message, announce, upload the postmortem...)
+    being done right now by one process. The unique key makes concurrent repairs, or a repair
+    racing the open flow, take turns; a claim older than the lease is taken over (its process died)."""
+
+    __tablename__ = "slack_step_claims"
+    __table_args__ = (UniqueConstraint("incident_id", "step", name="uq_slack_step_claims_incident_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(64))
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -46,6 +46,7 @@ async def fake_slack():
     seed_catalog_people(fake)
     yield fake
     assert fake.violations == [], f"calls that break Slack's published method descriptions: {fake.violations}"
+    assert fake.block_kit_problems == [], f"Block Kit that breaks Slack's limits or slack_sdk's models: {fake.block_kit_problems}"
     await fake.stop()
 
 

@@ -573,6 +573,10 @@ class FakeSlack:
 
         self.calls: list[RecordedCall] = []
         self.violations: list[str] = []
+        # Every Block Kit payload received that slack_sdk's models reject or that breaks a limit
+        # (50 blocks, 3000 per section text, 2000 per field, 150 per header...), whether or not
+        # the call itself failed: a bot that hits a limit loses a message.
+        self.block_kit_problems: list[str] = []
         self.users: dict[str, dict] = {}
         self.channels: dict[str, FakeChannel] = {}
         self.views: dict[str, dict] = {}
@@ -862,6 +866,19 @@ class FakeSlack:
         for ws in [w for w in self._sockets if not w.closed]:
             await ws.send_json({"type": "disconnect", "reason": reason,
                                 "debug_info": {"host": "applink-fake"}})
+
+    async def socket_drop(self) -> None:
+        """Close every Socket Mode connection from Slack's side without a word, as a network
+        failure or a Slack outage does."""
+        for ws in [w for w in self._sockets if not w.closed]:
+            await ws.close()
+
+    def clear_faults(self, method: str | None = None) -> None:
+        """Forget the failures still queued (for one method, or all): Slack is healthy again."""
+        if method is None:
+            self._faults.clear()
+        else:
+            self._faults.pop(method, None)
 
     def _open_socket(self) -> web.WebSocketResponse | None:
         return next((w for w in reversed(self._sockets) if not w.closed), None)
@@ -1182,6 +1199,9 @@ class FakeSlack:
             check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
             for problem in check.structural:
                 self.violations.append(f"response_url: {problem}")
+            self._block_kit_problems("response_url", check.all, blocks=body["blocks"])
+        if isinstance(body.get("text"), str) and len(body["text"]) > MAX_MESSAGE_TEXT:
+            self.block_kit_problems.append(f"response_url: text of {len(body['text'])} characters")
         self.responses.append({**body, "_url": self.url + path})
         self._notify()
         return web.Response(text="ok", content_type="text/plain")
@@ -1461,14 +1481,34 @@ class FakeSlack:
         check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
         for problem in check.structural:
             self._violate(method, f"invalid Block Kit: {problem}")
+        self._block_kit_problems(method, check.all, blocks=blocks)
         if check.all:
             raise SlackError("invalid_blocks", errors=check.all,
                              response_metadata={"messages": [f"[ERROR] {m}" for m in check.all]})
+
+    def _block_kit_problems(self, where: str, limit_problems: list[str], *, blocks: Any = None, view: Any = None) -> None:
+        """Slack's limits as checked above, then slack_sdk's own Block Kit models."""
+        from slack_sdk.errors import SlackObjectFormationError
+        from slack_sdk.models.blocks import Block
+        from slack_sdk.models.views import View
+
+        self.block_kit_problems.extend(f"{where}: {problem}" for problem in limit_problems)
+        try:
+            if view is not None and isinstance(view, dict):
+                View(**view).validate_json()
+            elif isinstance(blocks, list):
+                for block in Block.parse_all(blocks):
+                    if block is None:
+                        raise ValueError("a block slack_sdk does not know")
+                    block.validate_json()
+        except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as error:
+            self.block_kit_problems.append(f"{where}: slack_sdk: {error}")
 
     def _check_view_arg(self, method: str, view: Any, expected_type: str) -> dict:
         check = _check_view(view, expected_type)
         for problem in check.structural:
             self._violate(method, f"invalid view: {problem}")
+        self._block_kit_problems(method, check.all, view=view)
         if check.all:
             raise _invalid_arguments(*(f"[ERROR] {m}" for m in check.all))
         assert isinstance(view, dict)

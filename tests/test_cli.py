@@ -188,7 +188,7 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
         )
     try:
         health = await wait_until_healthy(port, process, log)
-        assert health == {"status": "ok", "database": "ok"}
+        assert health == {"status": "ok", "database": "ok", "slack": "http"}
 
         slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=fake.response_url)
         response = await asyncio.wait_for(slack.command("help"), 10)

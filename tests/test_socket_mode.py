@@ -139,7 +139,36 @@ async def test_healthz_answers_in_socket_mode(socket_bot: SocketBot):
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "database": "ok"}
+        assert await response.json() == {"status": "ok", "database": "ok", "slack": "connected"}
+
+
+async def _health(port: int) -> tuple[int, dict]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            return response.status, await response.json()
+
+
+async def _health_becomes(port: int, status: int, seconds: float = 15) -> dict:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        got, body = await _health(port)
+        if got == status or asyncio.get_running_loop().time() > deadline:
+            assert got == status, body
+            return body
+        await asyncio.sleep(0.1)
+
+
+async def test_healthz_is_unhealthy_while_the_socket_to_slack_is_down(socket_bot: SocketBot, fake_slack: FakeSlack):
+    """A process whose WebSocket is gone receives nothing from Slack: a load balancer or an
+    orchestrator must see that, not a 200 because the database answers."""
+    port = socket_bot.serving.port
+    fake_slack.fail_next("apps.connections.open", "internal_error", times=1000)
+    await fake_slack.socket_drop()
+    body = await _health_becomes(port, 503)
+    assert body == {"status": "unhealthy", "database": "ok", "slack": "disconnected"}
+    fake_slack.clear_faults()  # Slack lets the app connect again
+    await fake_slack.wait_for_socket(timeout=20, count=2)
+    assert (await _health_becomes(port, 200, seconds=20))["slack"] == "connected"
 
 
 async def test_reconnects_when_slack_asks_and_keeps_answering(socket_bot: SocketBot, fake_slack: FakeSlack):

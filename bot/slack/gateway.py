@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +91,11 @@ class SlackGateway:
         self._client = client
 
     @classmethod
-    def connect(cls, token: str, base_url: str, *, timeout: int = 10) -> SlackGateway:
+    def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
         client = AsyncWebClient(
             token=token,
             base_url=base_url,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes fractions of a second
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -107,6 +110,18 @@ class SlackGateway:
         return self._client
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            data = await self._call_once(method, **args)
+        except SlackError as error:
+            metrics.SLACK_CALLS.labels(method, error.code).inc()
+            raise
+        finally:
+            metrics.SLACK_CALL_SECONDS.labels(method).observe(time.perf_counter() - started)
+        metrics.SLACK_CALLS.labels(method, "ok").inc()
+        return data
+
+    async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
         api = getattr(self._client, method.replace(".", "_"))
         try:
             response = await api(**{k: v for k, v in args.items() if v is not None})

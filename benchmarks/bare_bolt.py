@@ -1,0 +1,59 @@
+"""A bare slack_bolt AsyncApp in its own process: every command and button is only ``await ack()``.
+
+The load benchmark's baseline: the same signature check, body parsing, Bolt dispatch and aiohttp
+server the bot has, and nothing else.
+
+    python -m benchmarks.bare_bolt PORT SIGNING_SECRET SLACK_API_URL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+
+def build(signing_secret: str, slack_api_url: str) -> web.Application:
+    # Bolt checks its token with auth.test once, as the bot does: against the same fake Slack.
+    client = AsyncWebClient(token="xoxb-bare-baseline", base_url=slack_api_url)
+    app = AsyncApp(signing_secret=signing_secret, client=client)
+
+    @app.command(re.compile(".*"))
+    async def command(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.action(re.compile(".*"))
+    async def action(ack: AsyncAck) -> None:
+        await ack()
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", events)
+    web_app.router.add_get("/healthz", healthz)
+    return web_app
+
+
+async def main(port: int, signing_secret: str, slack_api_url: str) -> None:
+    runner = web.AppRunner(build(signing_secret, slack_api_url), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))

@@ -1,0 +1,88 @@
+"""Prometheus metrics of one bot process, served at ``GET /metrics``.
+
+Each ``incident-bot serve`` process keeps its own counters in its own registry and serves them on
+its own port; Prometheus scrapes every process (one target per instance) and ``sum()`` adds them
+up. No shared multiprocess directory is needed because the processes are separate deployments,
+not forked workers of one server.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUEST_KINDS = ("command", "action", "view", "shortcut", "event", "options", "webhook", "unknown")
+
+REQUESTS = Counter(
+    "incident_bot_requests_total",
+    "Requests from Slack and webhooks, by kind and HTTP status",
+    ["kind", "status"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "incident_bot_request_seconds",
+    "Time from receiving a request to answering it (Slack's ack), by kind",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
+    registry=REGISTRY,
+)
+SLACK_CALLS = Counter(
+    "incident_bot_slack_api_calls_total",
+    "Slack Web API calls by method and result (ok, or Slack's error code)",
+    ["method", "result"],
+    registry=REGISTRY,
+)
+SLACK_CALL_SECONDS = Histogram(
+    "incident_bot_slack_api_call_seconds",
+    "Slack Web API call duration including the SDK's retries, by method",
+    ["method"],
+    registry=REGISTRY,
+)
+INCIDENTS_OPENED = Counter(
+    "incident_bot_incidents_opened_total", "Incidents recorded (opened in Slack)", registry=REGISTRY
+)
+STAMPS = Counter(
+    "incident_bot_stamps_total", "Phase stamps recorded, by phase", ["phase"], registry=REGISTRY
+)
+SCHEDULER_RUNS = Counter(
+    "incident_bot_scheduler_runs_total",
+    "Digest scheduler outcomes: tick (a pass), posted, failed (a claimed digest that Slack refused)",
+    ["result"],
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "incident_bot_errors_total",
+    "Failures a person or an operator should know about, by where they happened",
+    ["where"],
+    registry=REGISTRY,
+)
+REPAIR_STEPS = Counter(
+    "incident_bot_repair_steps_total",
+    "Slack steps of war rooms and resolutions, by claim result (claimed, skipped: already done, busy: another process has it)",
+    ["result"],
+    registry=REGISTRY,
+)
+
+
+def request_kind(body: dict) -> str:
+    """The kind of a Slack request from its parsed body (Bolt's ``AsyncBoltRequest.body``)."""
+    if "command" in body:
+        return "command"
+    kind = body.get("type")
+    if kind == "block_actions":
+        return "action"
+    if kind in ("view_submission", "view_closed"):
+        return "view"
+    if kind in ("shortcut", "message_action"):
+        return "shortcut"
+    if kind in ("event_callback", "url_verification", "app_rate_limited"):
+        return "event"
+    if kind in ("block_suggestion",):
+        return "options"
+    return "unknown"
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format Prometheus scrapes, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

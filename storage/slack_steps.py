@@ -1,0 +1,49 @@
+"""Claims on an incident's Slack steps. The unique (incident, step) row decides which process does
+a step; an UPDATE conditional on the claim's age takes over one whose process died."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from collections.abc import Callable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import SlackStepClaim
+
+
+async def claim(
+    session: AsyncSession, incident_id: int, step: str, *, token: str, by: str, at: datetime, stale_before: datetime,
+    holder_is_dead: Callable[[str], bool] = lambda _holder: False,
+) -> bool:
+    """True when this caller now holds the step: no one had it, the holder's lease ran out, or
+    ``holder_is_dead`` knows the holder (by its ``claimed_by``) is gone."""
+    try:
+        async with session.begin_nested():
+            session.add(SlackStepClaim(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at))
+    except IntegrityError:
+        held = await session.scalar(
+            select(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step)
+        )
+        if held is None:
+            return False  # released meanwhile; the caller may try again
+        if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by)):
+            return False
+        result = await session.execute(
+            update(SlackStepClaim)
+            .where(SlackStepClaim.id == held.id, SlackStepClaim.token == held.token)
+            .values(token=token, claimed_by=by, claimed_at=at)
+        )
+        return result.rowcount == 1
+    return True
+
+
+async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
+    """Give the step back (done or failed); a claim taken over meanwhile is not ours to delete."""
+    await session.execute(
+        delete(SlackStepClaim).where(
+            SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token
+        )
+    )

@@ -1,0 +1,90 @@
+"""The database goes away for a while (PostgreSQL restarting, a failover, a network cut): every
+request still gets a clear answer within Slack's 3 seconds, nothing is half-written, the process
+keeps serving, and it works again as soon as the database is back. PostgreSQL only: SQLite is a
+file that cannot become unreachable."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot import messages
+from bot.metrics import REGISTRY
+from bot.phases import Stamp
+from storage import incidents as rows
+from tests.conftest import _fresh_postgres_database, start_bot
+from tests.tcp_proxy import TcpProxy
+
+SLACK_DEADLINE = 3.0
+
+
+@pytest.fixture
+async def proxy(postgres_admin_url):
+    url = make_url(await _fresh_postgres_database(postgres_admin_url))
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    proxy.url = url.set(port=proxy.port).render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    yield proxy
+    await proxy.stop()
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, proxy):
+    running = await start_bot(settings.model_copy(update={"database_url": proxy.url}), fake_slack)
+    yield running
+    await running.stop()
+
+
+async def health(bot) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{bot.port}/healthz") as response:
+        return response.status, await response.json()
+
+
+async def answer_within_deadline(bot, send) -> tuple[float, str]:
+    """Send a request; return how long until the person saw an answer, and the answer."""
+    seen = len(bot.fake.responses)
+    started = time.monotonic()
+    response = await send()
+    assert response.status == 200
+    assert time.monotonic() - started < SLACK_DEADLINE  # Slack's ack deadline
+    answer = await bot.fake.wait_for_response(lambda r: bot.fake.responses.index(r) >= seen, timeout=SLACK_DEADLINE)
+    return time.monotonic() - started, answer["text"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bot, fake_slack, proxy):
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    incident = await bot.incident(1)
+    errors_before = REGISTRY.get_sample_value("incident_bot_errors_total", {"where": "database"}) or 0
+
+    await proxy.cut()
+    click = lambda: bot.slack.block_action(  # noqa: E731
+        "stamp_phase_mitigated", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    elapsed, text = await answer_within_deadline(bot, click)
+    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
+    elapsed, text = await answer_within_deadline(bot, lambda: bot.slack.command("open Second incident sev:P2"))
+    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
+    elapsed, text = await answer_within_deadline(bot, lambda: bot.slack.command("status INC-1", channel=incident.channel_id))
+    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
+    status, body = await health(bot)
+    assert (status, body["database"]) == (503, "unreachable")
+    await bot.settle()
+    assert (REGISTRY.get_sample_value("incident_bot_errors_total", {"where": "database"}) or 0) >= errors_before + 3
+
+    await proxy.restore()
+    status, body = await health(bot)
+    assert (status, body["database"]) == (200, "ok")
+    await click()
+    await bot.slack.command("open Second incident sev:P2")
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.timeline.get(Stamp.MITIGATED).by == "U_BOB"
+    async with bot.runtime.db.transaction() as session:
+        assert await rows.count(session) == 2  # the open refused during the outage wrote nothing
+    second = await bot.incident(2)
+    assert second.title == "Second incident" and second.channel_id is not None

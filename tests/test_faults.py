@@ -1,0 +1,211 @@
+"""Slack failing in the middle of a flow, through the real endpoint and the fake Slack.
+
+One table: every Slack call of the open flow and of the resolve flow, under each kind of fault
+(rate limited beyond the SDK's retries, 5xx beyond the retries, no answer in time). For each:
+the incident and every stamp stay recorded, the person is told what did not happen, and
+`/incident repair` brings Slack to the same picture a clean run gives, without repeating anything
+that was done. To cover a new flow or a new Slack call, add a row.
+
+Slack failures do not depend on the database, so this table runs on SQLite only; the repair races
+(tests/test_repair_race.py) run on both databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+
+from bot import blocks
+from bot.phases import Stamp
+from storage import incidents as rows
+from tests.conftest import start_bot
+
+SLACK_TIMEOUT = 0.4  # seconds: the bot's SLACK_API_TIMEOUT in these tests
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    status: int = 200
+    error: str = "internal_error"
+    retry_after: int | None = None
+    delay: float = 0.0
+    times: int = 3  # the SDK tries three times (two retries) for 429 and 5xx
+
+    def inject(self, fake, method: str) -> None:
+        # Calls of one method that run concurrently share the queue of faults: enough for each.
+        times = self.times * CONCURRENT_CALLS.get(method, 1)
+        fake.fail_next(method, self.error, status=self.status, retry_after=self.retry_after, delay=self.delay, times=times)
+
+
+FAULTS = [
+    Fault("rate-limited", status=429, retry_after=0),
+    Fault("server-error", status=500),
+    Fault("timeout", delay=SLACK_TIMEOUT * 2.5),
+]
+
+# chat.postMessage runs up to three times at once (the channel line and two summaries).
+CONCURRENT_CALLS = {"chat.postMessage": 3}
+
+# (method, whether the person is told something did not happen)
+OPEN_CALLS = [
+    ("conversations.create", True),
+    ("conversations.invite", True),
+    ("conversations.setTopic", True),
+    ("chat.postMessage", True),  # the control message and the announcement
+    ("pins.add", True),
+]
+RESOLVE_CALLS = [
+    ("chat.update", True),  # the control message shows the new state
+    ("conversations.setTopic", True),
+    ("chat.postMessage", True),  # the channel line and the MTTR summaries
+    ("users.info", False),  # display names in the postmortem: it falls back to user IDs
+    ("files.getUploadURLExternal", True),
+    ("files.completeUploadExternal", True),
+]
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'incidents.db'}"
+
+
+@pytest.fixture
+async def bot(settings, fake_slack):
+    running = await start_bot(settings.model_copy(update={"slack_api_timeout": SLACK_TIMEOUT}), fake_slack)
+    # The SDK still retries 5xx twice, just without its half-second back-off, to keep the table fast.
+    for handler in running.runtime.slack.client.retry_handlers:
+        handler.interval_calculator = FixedValueRetryIntervalCalculator(0.02)
+    yield running
+    await running.stop()
+
+
+def picture(fake, incident, announce_channel: str) -> dict:
+    """What people see in Slack of an incident, in numbers."""
+    war_rooms = [c for c in fake.channels.values() if c.name.startswith(f"inc-{incident.id}-")]
+    announced = fake.channels[announce_channel].messages
+    seen = {
+        "war rooms": len(war_rooms),
+        "announcements": sum(1 for m in announced if "war room <#" in m.get("text", "")),
+        "summaries announced": sum(1 for m in announced if m.get("text", "").startswith(f"{incident.reference} resolved")),
+    }
+    if incident.channel_id is None:
+        return seen
+    room = fake.channels[incident.channel_id]
+    control = room.message(incident.control_message_ts) if incident.control_message_ts else None
+    seen |= {
+        "control messages": sum(1 for m in room.messages if m.get("blocks") and m["text"].startswith(f"{incident.reference} (")),
+        "pinned": room.pins == ([incident.control_message_ts] if incident.control_message_ts else []),
+        "opener invited": incident.opened_by in room.members,
+        "topic": room.topic,
+        "buttons": [e["action_id"] for b in (control or {}).get("blocks", []) if b["type"] == "actions" for e in b["elements"]],
+        "summaries": sum(1 for m in room.messages if m.get("text", "").startswith(f"{incident.reference} resolved")),
+        "postmortems": sum(1 for m in room.messages if m.get("files")),
+    }
+    return seen
+
+
+def expected_picture(incident) -> dict:
+    resolved = incident.timeline.restored
+    return {
+        "war rooms": 1,
+        "announcements": 1,
+        "summaries announced": 1 if resolved else 0,
+        "control messages": 1,
+        "pinned": True,
+        "opener invited": True,
+        "topic": blocks.channel_topic(incident),
+        "buttons": [] if resolved else ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"],
+        "summaries": 1 if resolved else 0,
+        "postmortems": 1 if resolved else 0,
+    }
+
+
+async def repair(bot) -> str:
+    await bot.slack.command("repair INC-1")
+    await bot.settle()
+    return bot.fake.responses[-1]["text"]
+
+
+def posts_so_far(fake) -> int:
+    return sum(1 for c in fake.calls if c.ok and c.method in ("chat.postMessage", "conversations.create", "files.completeUploadExternal", "bookmarks.add"))
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("method,told", OPEN_CALLS, ids=[m for m, _ in OPEN_CALLS])
+async def test_open_flow_fault_is_recorded_told_and_repaired(bot, fake_slack, announce_channel, method, told, fault):
+    fault.inject(fake_slack, method)
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+
+    async with bot.runtime.db.transaction() as session:
+        assert await rows.count(session) == 1
+    incident = await bot.incident(1)
+    assert incident.timeline.at(Stamp.DETECTED) is not None and incident.status == "open"
+    reply = fake_slack.responses[-1]["text"]
+    if told:
+        assert reply.startswith("*INC-1* is recorded.") and "did not happen" in reply, reply
+        assert "Run `/incident repair INC-1`" in reply
+        assert "slack_step_failed" in [e.kind for e in await bot.timeline(1)]
+
+    fake_slack.clear_faults()
+    await repair(bot)
+    incident = await bot.incident(1)
+    assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)
+
+    posts = posts_so_far(fake_slack)
+    assert "nothing to repair" in await repair(bot)
+    assert posts_so_far(fake_slack) == posts  # a second repair repeats nothing
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("method,told", RESOLVE_CALLS, ids=[m for m, _ in RESOLVE_CALLS])
+async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_once(
+    bot, fake_slack, announce_channel, method, told, fault
+):
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    incident = await bot.incident(1)
+    answers = len(fake_slack.responses)
+
+    fault.inject(fake_slack, method)
+    response = await bot.slack.block_action(
+        "stamp_phase_verified", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    assert response.status == 200
+    await bot.settle()
+
+    incident = await bot.incident(1)
+    assert incident.status == "resolved"
+    assert set(incident.timeline.stamps) == set(Stamp)  # nothing lost: the click and the implied stamps
+    assert incident.timeline.get(Stamp.VERIFIED).by == "U_BOB"
+    told_now = [r["text"] for r in fake_slack.responses[answers:]]
+    if told:
+        assert any(t.startswith("The stamp is recorded, but Slack is not fully up to date") for t in told_now), told_now
+        assert any("Run `/incident repair INC-1` to finish." in t for t in told_now)
+    else:
+        assert told_now == []
+
+    fake_slack.clear_faults()
+    await repair(bot)
+    incident = await bot.incident(1)
+    assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)
+    posts = posts_so_far(fake_slack)
+    await repair(bot)
+    assert posts_so_far(fake_slack) == posts
+
+
+async def test_rate_limit_waits_for_retry_after_and_then_succeeds(bot, fake_slack, announce_channel):
+    """One 429: the SDK waits the Retry-After Slack asked for, tries again, and the person is
+    told nothing went wrong because nothing did."""
+    fake_slack.fail_next("pins.add", status=429, retry_after=1)
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    first, second = fake_slack.calls_to("pins.add")
+    assert (first.error, second.error) == ("ratelimited", None)
+    assert second.at - first.at >= 1.0
+    assert fake_slack.responses[-1]["text"].startswith("*INC-1* is open.")
+    incident = await bot.incident(1)
+    assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)

@@ -1,0 +1,198 @@
+"""Repairs racing each other and Slack delivering requests twice, late or out of order: nothing
+is ever posted, created or stamped twice. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+
+from bot.blocks import OPEN_MODAL_CALLBACK
+from bot.phases import Stamp
+from storage import incidents as rows
+from storage.models import SlackStepClaim
+from tests.conftest import start_bot
+from tests.slack_requests import open_form_values
+
+OPEN_MODAL = {"id": "V_FORM", "callback_id": OPEN_MODAL_CALLBACK, "private_metadata": "{}", "type": "modal"}
+
+
+def control_messages(fake, incident) -> list[dict]:
+    room = fake.channels[incident.channel_id]
+    return [m for m in room.messages if m.get("blocks") and m["text"].startswith("INC-1 (")]
+
+
+def announcements(fake, announce_channel) -> list[dict]:
+    return [m for m in fake.channels[announce_channel].messages if "war room <#" in m.get("text", "")]
+
+
+async def open_with_posts_failing(bot, fake) -> object:
+    fake.fail_next("chat.postMessage", status=500, times=6)  # the control message and the announcement
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    fake.clear_faults()
+    incident = await bot.incident(1)
+    assert incident.channel_id and incident.control_message_ts is None
+    return incident
+
+
+async def test_concurrent_repairs_from_two_processes_post_each_step_once(settings, fake_slack, announce_channel):
+    first = await start_bot(settings, fake_slack)
+    second = await start_bot(settings, fake_slack)  # another process on the same database
+    try:
+        incident = await open_with_posts_failing(first, fake_slack)
+        fake_slack.latency = 0.15  # each Slack call takes a while: the repairs overlap
+        await asyncio.gather(
+            first.slack.command("repair INC-1"), second.slack.command("repair INC-1"), first.slack.command("repair INC-1"),
+            second.slack.command("repair INC-1"),
+        )
+        await asyncio.gather(first.settle(), second.settle())
+        fake_slack.latency = 0
+        incident = await first.incident(1)
+        assert len(control_messages(fake_slack, incident)) == 1
+        assert fake_slack.channels[incident.channel_id].pins == [incident.control_message_ts]
+        assert len(announcements(fake_slack, announce_channel)) == 1
+        replies = [r["text"] for r in fake_slack.responses[-4:]]
+        # Each repair did its part, found it done, or was told another repair had it in hand.
+        for reply in replies:
+            assert "INC-1: redid" in reply or "nothing to repair" in reply or "another repair is doing this" in reply
+        async with first.runtime.db.transaction() as session:
+            assert (await session.execute(SlackStepClaim.__table__.select())).all() == []  # every claim released
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_resolution_posts_once_when_repairs_race(bot, fake_slack, announce_channel):
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    incident = await bot.incident(1)
+    fake_slack.fail_next("chat.postMessage", status=500, times=9)
+    fake_slack.fail_next("files.getUploadURLExternal", status=500, times=3)
+    await bot.slack.block_action("stamp_phase_verified", "1", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.settle()
+    fake_slack.clear_faults()
+    fake_slack.latency = 0.1
+    await asyncio.gather(*(bot.slack.command("repair INC-1") for _ in range(3)))
+    await bot.settle()
+    fake_slack.latency = 0
+    room = fake_slack.channels[incident.channel_id]
+    assert sum(m["text"].startswith("INC-1 resolved") for m in room.messages) == 1
+    assert sum(bool(m.get("files")) for m in room.messages) == 1
+    assert sum(m["text"].startswith("INC-1 resolved") for m in fake_slack.channels[announce_channel].messages) == 1
+
+
+async def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(bot, fake_slack, announce_channel):
+    incident = await open_with_posts_failing(bot, fake_slack)
+    now = bot.runtime.clock()
+    async with bot.runtime.db.transaction() as session:
+        session.add(SlackStepClaim(incident_id=1, step="control_message", token="dead", claimed_by="gone:1", claimed_at=now))
+    await bot.slack.command("repair INC-1")
+    await bot.settle()
+    reply = fake_slack.responses[-1]["text"]
+    assert "post and pin the control message: another repair is doing this right now" in reply
+    assert control_messages(fake_slack, incident) == []  # the live claim is respected
+
+    async with bot.runtime.db.transaction() as session:
+        await session.execute(
+            SlackStepClaim.__table__.update().values(claimed_at=now - timedelta(minutes=10))
+        )
+    await bot.slack.command("repair INC-1")
+    await bot.settle()
+    assert "posted the control message" in fake_slack.responses[-1]["text"]
+    assert len(control_messages(fake_slack, await bot.incident(1))) == 1
+
+
+# Slack delivering the same request twice, late, or out of order. Each row: a name, and a
+# coroutine that sends the deliveries and checks the outcome. Add rows for new request kinds.
+
+
+async def _command_retried(bot, fake, announce_channel):
+    for retry in (None, 1, 2):
+        await bot.slack.command("open Queue backlog growing", trigger_id="1.2.same", retry_num=retry)
+    await bot.settle()
+    async with bot.runtime.db.transaction() as session:
+        assert await rows.count(session) == 1
+    assert len(fake.calls_to("conversations.create")) == 1
+    assert len(announcements(fake, announce_channel)) == 1
+
+
+async def _form_submitted_twice_at_once(bot, fake, announce_channel):
+    values = open_form_values(title="Double submit")
+    payload = bot.slack.view_submission_payload(OPEN_MODAL, values)
+    await asyncio.gather(bot.slack.interactive(payload), bot.slack.interactive(payload, retry_num=1))
+    await bot.settle()
+    async with bot.runtime.db.transaction() as session:
+        assert await rows.count(session) == 1
+    assert len(announcements(fake, announce_channel)) == 1
+
+
+async def _opened(bot):
+    await bot.slack.command("open Checkout returns 500s sev:P1 started:-30m detected:-20m")
+    await bot.settle()
+    return await bot.incident(1)
+
+
+def _lines(fake, incident, stamp: str) -> list[str]:
+    return [m["text"] for m in fake.channels[incident.channel_id].messages if f"marked *{stamp}*" in m.get("text", "")]
+
+
+async def _click_delivered_twice(bot, fake, announce_channel):
+    incident = await _opened(bot)
+    payload = bot.slack.block_action_payload(
+        "stamp_phase_mitigated", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    await asyncio.gather(bot.slack.interactive(payload), bot.slack.interactive(payload, retry_num=1))
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.timeline.get(Stamp.MITIGATED).by == "U_BOB"
+    assert len(_lines(fake, incident, "mitigated")) == 1
+    assert [e.kind for e in await bot.timeline(1)].count("phase_stamped") == 1
+
+
+async def _click_delivered_late(bot, fake, announce_channel):
+    incident = await _opened(bot)
+    clicked = time.time() - 90  # Slack retried a minute and a half after the click
+    await bot.slack.block_action(
+        "stamp_phase_diagnosed", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts,
+        action_ts=f"{clicked:.6f}", retry_num=2,
+    )
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert abs(incident.timeline.at(Stamp.DIAGNOSED).timestamp() - clicked) < 0.001  # the click's time
+    assert len(_lines(fake, incident, "diagnosed")) == 1
+
+
+async def _clicks_out_of_order(bot, fake, announce_channel):
+    """Verified (clicked later) arrives before mitigated (clicked earlier): the stamps never
+    move, nothing is stamped twice, and the late mitigated click is told it is already filled."""
+    incident = await _opened(bot)
+    now = time.time()
+    common = dict(user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.slack.block_action("stamp_phase_verified", "1", action_ts=f"{now:.6f}", **common)
+    await bot.settle()
+    await bot.slack.block_action("stamp_phase_mitigated", "1", action_ts=f"{now - 30:.6f}", **common)
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.timeline.get(Stamp.MITIGATED).implied and incident.timeline.get(Stamp.VERIFIED).by == "U_BOB"
+    assert [e.kind for e in await bot.timeline(1)].count("phase_stamped") == 1
+    assert len(_lines(fake, incident, "verified")) == 1 and _lines(fake, incident, "mitigated") == []
+    assert "already" in fake.responses[-1]["text"]
+    room = fake.channels[incident.channel_id]
+    assert sum(m["text"].startswith("INC-1 resolved") for m in room.messages) == 1
+
+
+REDELIVERIES = {
+    "command retried": _command_retried,
+    "form submitted twice at once": _form_submitted_twice_at_once,
+    "click delivered twice": _click_delivered_twice,
+    "click delivered late": _click_delivered_late,
+    "clicks out of order": _clicks_out_of_order,
+}
+
+
+@pytest.mark.parametrize("case", REDELIVERIES, ids=list(REDELIVERIES))
+async def test_redelivered_requests_change_nothing_twice(bot, fake_slack, announce_channel, case):
+    await REDELIVERIES[case](bot, fake_slack, announce_channel)
