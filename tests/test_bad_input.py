@@ -71,13 +71,15 @@ class Context:
 Send = Callable[[Context, str], Awaitable[int]]
 
 
-async def _command(ctx: Context, text: str, *, in_war_room: bool = False) -> int:
+async def _command(ctx: Context, text: str, *, in_war_room: bool = False, user: str = "U_BOB") -> int:
     channel = ctx.war_room if in_war_room else "C_GENERAL"
-    return (await ctx.bot.slack.command(text, channel=channel, user="U_BOB")).status
+    return (await ctx.bot.slack.command(text, channel=channel, user=user)).status
 
 
-def command(sub: str, *, in_war_room: bool = False) -> Send:
-    return lambda ctx, value: _command(ctx, f"{sub} {value}" if sub else value, in_war_room=in_war_room)
+def command(sub: str, *, in_war_room: bool = False, user: str = "U_BOB") -> Send:
+    """``user`` U_ALICE opened the base incident, so she is its commander: commands only the
+    commander may run reach their parsing and storing with her."""
+    return lambda ctx, value: _command(ctx, f"{sub} {value}" if sub else value, in_war_room=in_war_room, user=user)
 
 
 def form_field(field: str) -> Send:
@@ -124,13 +126,42 @@ def webhook_field(field: str) -> Send:
     return send
 
 
-async def webhook_raw_body(ctx: Context, value: str) -> int:
-    async with ctx.http.post(
-        f"http://127.0.0.1:{ctx.bot.port}/hooks/deploys", data=value.encode("utf-8", "surrogatepass"),
-        headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
-    ) as response:
-        await response.read()
-        return response.status
+def webhook_raw_body(path: str) -> Send:
+    async def send(ctx: Context, value: str) -> int:
+        async with ctx.http.post(
+            f"http://127.0.0.1:{ctx.bot.port}{path}", data=value.encode("utf-8", "surrogatepass"),
+            headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
+        ) as response:
+            await response.read()
+            return response.status
+
+    return send
+
+
+def alert_field(field: str) -> Send:
+    """The generic alert form with one field set to the value. The dedup key stays fixed, so a
+    value the bot accepts adds to one alert incident rather than opening hundreds."""
+
+    async def send(ctx: Context, value: str) -> int:
+        body = {"service": "payments-api", "title": "Bad input alert", "status": "firing", "dedup_key": "bad-input",
+                "severity": "critical", "started_at": "2026-11-23T10:00:00Z", field: value}
+        async with ctx.http.post(
+            f"http://127.0.0.1:{ctx.bot.port}/hooks/alerts", data=json.dumps(body),
+            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}", "Content-Type": "application/json"},
+        ) as response:
+            await response.read()
+            return response.status
+
+    return send
+
+
+def control_button(action_id: str) -> Send:
+    async def send(ctx: Context, value: str) -> int:
+        return (await ctx.bot.slack.block_action(
+            action_id, value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts
+        )).status
+
+    return send
 
 
 # name -> (sender, HTTP statuses that are a clear answer)
@@ -146,6 +177,14 @@ SURFACES: dict[str, tuple[Send, set[int]]] = {
     "/incident deploys": (command("deploys"), SLACK_OK),
     "/incident stats": (command("stats"), SLACK_OK),
     "/incident repair": (command("repair"), SLACK_OK),
+    "/incident ack": (command("ack"), SLACK_OK),
+    "/incident reopen": (command("reopen"), SLACK_OK),
+    "/incident role": (command("role", in_war_room=True, user="U_ALICE"), SLACK_OK),
+    "/incident severity": (command("severity", in_war_room=True, user="U_ALICE"), SLACK_OK),
+    "/incident update": (command("update", in_war_room=True, user="U_ALICE"), SLACK_OK),
+    "/incident breakglass": (command("breakglass", in_war_room=True, user="U_ALICE"), SLACK_OK),
+    "/incident action": (command("action", in_war_room=True, user="U_ALICE"), SLACK_OK),
+    "/incident actions": (command("actions"), SLACK_OK),
     "form: title": (form_field("title"), SLACK_OK),
     "form: severity": (form_field("severity"), SLACK_OK),
     "form: service": (form_field("service"), SLACK_OK),
@@ -154,11 +193,20 @@ SURFACES: dict[str, tuple[Send, set[int]]] = {
     "form: private_metadata": (form_field("private_metadata"), SLACK_OK),
     "shortcut: message text": (shortcut, SLACK_OK),
     "button: phase value": (stamp_button_value, SLACK_OK),
+    "button: acknowledge value": (control_button("incident_acknowledge"), SLACK_OK),
+    "button: reopen value": (control_button("incident_reopen"), SLACK_OK),
+    "button: edit times value": (control_button("edit_times"), SLACK_OK),
+    "button: action done value": (control_button("action_item_done"), SLACK_OK),
     **{f"webhook: {f}": (webhook_field(f), WEBHOOK_OK) for f in ("service", "version", "environment", "time", "author", "url", "description")},
-    "webhook: raw body": (webhook_raw_body, WEBHOOK_OK),
+    "webhook: raw body": (webhook_raw_body("/hooks/deploys"), WEBHOOK_OK),
+    **{f"alert: {f}": (alert_field(f), WEBHOOK_OK) for f in ("service", "title", "status", "dedup_key", "severity", "started_at")},
+    "alert: raw body": (webhook_raw_body("/hooks/alerts"), WEBHOOK_OK),
 }
 # Surfaces whose values are stored: these also run on PostgreSQL, which refuses some text SQLite keeps.
-STORING = {"/incident open", "/incident note", "form: title", "shortcut: message text", "webhook: description", "webhook: version"}
+STORING = {
+    "/incident open", "/incident note", "form: title", "shortcut: message text", "webhook: description", "webhook: version",
+    "/incident update", "/incident breakglass", "/incident action", "alert: title",
+}
 
 
 def _surfaces_for(database: str) -> list[str]:
@@ -167,7 +215,8 @@ def _surfaces_for(database: str) -> list[str]:
 
 @pytest.fixture
 async def bot(settings, fake_slack):
-    running = await start_bot(settings.model_copy(update={"deploy_webhook_secret": WEBHOOK_SECRET}), fake_slack)
+    secrets = {"deploy_webhook_secret": WEBHOOK_SECRET, "alert_webhook_secret": WEBHOOK_SECRET}
+    running = await start_bot(settings.model_copy(update=secrets), fake_slack)
     yield running
     await running.stop()
 
@@ -232,8 +281,13 @@ async def test_naughty_values_get_a_clear_answer_and_no_partial_write(bot, fake_
             kinds = [e.kind for e in await rows.timeline(session, number)]
             assert kinds.count("opened") == 1 and incident.channel_id, (number, incident.title[:40], kinds)
     # Each incident's opener was told it is open (through the response_url, or by DM from a form).
+    # An alert's incident has no person to tell.
     opened_replies = {m.group(0) for text in said if (m := re.match(r"\*INC-\d+\* is (open|recorded)", text))}
-    assert len(opened_replies) == (await _counts(bot))["incidents"]
+    async with bot.runtime.db.transaction() as session:
+        from sqlalchemy import func, select
+
+        by_people = await session.scalar(select(func.count()).select_from(Incident).where(Incident.detection_method != "alert"))
+    assert len(opened_replies) == by_people
 
 
 async def test_the_naughty_list_is_the_real_one():

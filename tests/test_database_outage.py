@@ -59,6 +59,7 @@ async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bo
     await bot.slack.command("open Checkout returns 500s sev:P1")
     await bot.settle()
     incident = await bot.incident(1)
+    fake_slack.channels[incident.channel_id].members.add("U_BOB")  # a responder in the war room
     errors_before = REGISTRY.get_sample_value("incident_bot_errors_total", {"where": "database"}) or 0
 
     await proxy.cut()

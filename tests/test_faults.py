@@ -100,7 +100,7 @@ def picture(fake, incident, announce_channel: str) -> dict:
         "pinned": room.pins == ([incident.control_message_ts] if incident.control_message_ts else []),
         "opener invited": incident.opened_by in room.members,
         "topic": room.topic,
-        "buttons": [e["action_id"] for b in (control or {}).get("blocks", []) if b["type"] == "actions" for e in b["elements"]],
+        "buttons": [e["action_id"] for b in (control or {}).get("blocks", []) if b.get("block_id") == "phase_buttons" for e in b["elements"]],
         "summaries": sum(1 for m in room.messages if m.get("text", "").startswith(f"{incident.reference} resolved")),
         "postmortems": sum(1 for m in room.messages if m.get("files")),
     }
@@ -117,7 +117,9 @@ def expected_picture(incident) -> dict:
         "pinned": True,
         "opener invited": True,
         "topic": blocks.channel_topic(incident),
-        "buttons": [] if resolved else ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"],
+        # Verified: monitoring, with Reopen; open: Acknowledge and the phases.
+        "buttons": ["incident_reopen"] if resolved
+        else ["incident_acknowledge", "stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"],
         "summaries": 1 if resolved else 0,
         "postmortems": 1 if resolved else 0,
     }
@@ -172,7 +174,7 @@ async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_on
 
     fault.inject(fake_slack, method)
     response = await bot.slack.block_action(
-        "stamp_phase_verified", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
+        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
     )
     assert response.status == 200
     await bot.settle()
@@ -180,7 +182,7 @@ async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_on
     incident = await bot.incident(1)
     assert incident.status == "resolved"
     assert set(incident.timeline.stamps) == set(Stamp)  # nothing lost: the click and the implied stamps
-    assert incident.timeline.get(Stamp.VERIFIED).by == "U_BOB"
+    assert incident.timeline.get(Stamp.VERIFIED).by == "U_ALICE"  # the commander: verifying resolves it
     told_now = [r["text"] for r in fake_slack.responses[answers:]]
     if told:
         assert any(t.startswith("The stamp is recorded, but Slack is not fully up to date") for t in told_now), told_now

@@ -140,6 +140,7 @@ async def test_killed_mid_open_loses_nothing_and_old_buttons_still_work(env, dat
     first = await ServeProcess(env, tmp_path, response_url_factory=fake_slack.response_url, name="doomed").start()
     try:
         incident = await open_incident(first, database, fake_slack, "Checkout returns 500s", 1)
+        fake_slack.channels[incident.channel_id].members.update({"U_BOB", "U_CAROL"})  # the responders join
         # The next control message hangs in Slack; the process dies while waiting for it.
         fake_slack.fail_next("chat.postMessage", delay=4, times=2)
         await first.slack.command("open Payments timing out sev:P1")

@@ -130,9 +130,12 @@ async def _form_submitted_twice_at_once(bot, fake, announce_channel):
 
 
 async def _opened(bot):
+    """INC-1, opened by U_ALICE (its commander), with U_BOB joined to the war room."""
     await bot.slack.command("open Checkout returns 500s sev:P1 started:-30m detected:-20m")
     await bot.settle()
-    return await bot.incident(1)
+    incident = await bot.incident(1)
+    bot.fake.channels[incident.channel_id].members.add("U_BOB")
+    return incident
 
 
 def _lines(fake, incident, stamp: str) -> list[str]:
@@ -170,13 +173,13 @@ async def _clicks_out_of_order(bot, fake, announce_channel):
     move, nothing is stamped twice, and the late mitigated click is told it is already filled."""
     incident = await _opened(bot)
     now = time.time()
-    common = dict(user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    common = dict(user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
     await bot.slack.block_action("stamp_phase_verified", "1", action_ts=f"{now:.6f}", **common)
     await bot.settle()
     await bot.slack.block_action("stamp_phase_mitigated", "1", action_ts=f"{now - 30:.6f}", **common)
     await bot.settle()
     incident = await bot.incident(1)
-    assert incident.timeline.get(Stamp.MITIGATED).implied and incident.timeline.get(Stamp.VERIFIED).by == "U_BOB"
+    assert incident.timeline.get(Stamp.MITIGATED).implied and incident.timeline.get(Stamp.VERIFIED).by == "U_ALICE"
     assert [e.kind for e in await bot.timeline(1)].count("phase_stamped") == 1
     assert len(_lines(fake, incident, "verified")) == 1 and _lines(fake, incident, "mitigated") == []
     assert "already" in fake.responses[-1]["text"]
