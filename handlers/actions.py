@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 STAMP_ACK_BUDGET = 0.05
 
 
+def row_number(value: str | None) -> int:
+    """The incident or action-item number a button carries. ValueError for anything that could
+    not be one (a forged or damaged payload), before it reaches the database."""
+    number = int(value or "")
+    if not 0 < number < 2**31:
+        raise ValueError(f"no incident or action item has the number {(value or '')[:20]}")
+    return number
+
+
 def click_time(action_ts: str | None, now: datetime) -> datetime:
     """When the person clicked: Slack's action_ts, so a late retry still stamps the click's moment.
     Never later than now, in case Slack's clock runs ahead of ours."""
@@ -91,9 +100,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             action = BlockAction.model_validate(body)
             stamp = Stamp(action.action.action_id.removeprefix(STAMP_ACTION_PREFIX))
-            incident_id = int(action.action.value or "")
-            if not 0 < incident_id < 2**31:
-                raise ValueError(f"no incident can have the number {action.action.value[:20]}")
+            incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             await ack()
             log.warning("malformed phase button payload: %s", error)
@@ -124,7 +131,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         try:
             action = BlockAction.model_validate(body)
-            incident_id = int(action.action.value or "")
+            incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             log.warning("malformed acknowledge payload: %s", error)
             return
@@ -137,7 +144,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         try:
             action = BlockAction.model_validate(body)
-            incident_id = int(action.action.value or "")
+            incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             log.warning("malformed reopen payload: %s", error)
             return
@@ -153,7 +160,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             action = BlockAction.model_validate(body)
             role = action.action.action_id.removeprefix(ROLE_ACTION_PREFIX)
-            incident_id = int(action.action.block_id.partition(":")[2])
+            incident_id = row_number(action.action.block_id.partition(":")[2])
         except (ValidationError, ValueError) as error:
             log.warning("malformed role picker payload: %s", error)
             return
@@ -168,7 +175,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         try:
             action = BlockAction.model_validate(body)
-            incident_id = int(action.action.value or "")
+            incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             log.warning("malformed edit-times payload: %s", error)
             return
@@ -183,7 +190,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         try:
             action = BlockAction.model_validate(body)
-            incident_id = int(action.action.value or "")
+            incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             log.warning("malformed add-action payload: %s", error)
             return
@@ -198,7 +205,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         try:
             action = BlockAction.model_validate(body)
-            item_id = int(action.action.value or "")
+            item_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
             log.warning("malformed action-done payload: %s", error)
             return
