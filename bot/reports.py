@@ -56,7 +56,7 @@ class Reports:
         chunks = RestoredChunks()
         async with self._db.reading() as session:
             async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities):
-                chunks.add(batch)
+                chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
             unrestored = [_facts_of(row) for row in await open_rows(session, until=until, services=services, severities=severities)]
         return chunks.finish(), unrestored
 

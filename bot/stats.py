@@ -505,11 +505,14 @@ class KeyColumn:
         return self.codes == self.keys.index(key)
 
 
-# The columns of one restored incident, as the report query hands them over: id, severity,
-# service (None: no service), detection method, deploy linked (None: no deploy data), then the
-# five stamps as epoch microseconds with a missing diagnosed/mitigated stamp already replaced by
-# the next present one (the implied stamp, as the buttons set it), then the acknowledgement
-# (None: nobody acknowledged).
+# A stamp that is not there, in int64 epoch microseconds: NumPy's NaT, which a datetime64 column
+# of text with None in it becomes.
+MISSING_US = np.iinfo(np.int64).min
+
+# The columns of one restored incident, for ``from_rows``: id, severity, service (None: no
+# service), detection method, deploy linked (None: no deploy data), then the five stamps as epoch
+# microseconds with a missing diagnosed/mitigated stamp already replaced by the next present one
+# (the implied stamp, as the buttons set it), then the acknowledgement (None: nobody acknowledged).
 RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int, "int | None"]
 
 
@@ -544,7 +547,11 @@ class RestoredIncidents:
     def from_rows(cls, rows: Iterable[RestoredRow]) -> RestoredIncidents:
         """Build from query rows (see RestoredRow); refuses stamps that go backwards."""
         chunks = RestoredChunks()
-        chunks.add(list(rows))
+        listed = list(rows)
+        if listed:
+            ids, severity, service, method, deploy, *stamps = zip(*listed)
+            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps)], dtype=np.int64)
+            chunks.add(ids, severity, service, method, deploy, stamps_us)
         return chunks.finish()
 
     @classmethod
@@ -582,8 +589,8 @@ _DEPLOY_CODES = {None: -1, False: 0, True: 1}
 
 
 class RestoredChunks:
-    """Collects query rows a batch at a time into arrays, so that no more than one batch of Python
-    row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
+    """Collects a query's columns a batch at a time into arrays, so that no more than one batch of
+    Python row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
 
     def __init__(self) -> None:
         self._ids: list[np.ndarray] = []
@@ -593,14 +600,24 @@ class RestoredChunks:
         self._codes: list[list[np.ndarray]] = [[], [], []]  # severity, service, detection method
         self._keys: list[dict[str | None, int]] = [{}, {}, {}]
 
-    def add(self, rows: Sequence[RestoredRow]) -> None:
-        if not rows:
+    def add(
+        self,
+        ids: Sequence[int],
+        severity: Sequence[str],
+        service: Sequence[str | None],
+        method: Sequence[str],
+        deploy: Sequence[bool | None],
+        stamps_us: np.ndarray,
+    ) -> None:
+        """One batch: ``stamps_us`` is int64 (n, 6), the five stamps of RestoredRow and the
+        acknowledgement, MISSING_US where nobody acknowledged."""
+        if not len(ids):
             return
-        ids, severity, service, method, deploy, *stamps, acknowledged = zip(*rows)
+        if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
+            raise ValueError("a restored incident needs its five stamps")
         self._ids.append(np.asarray(ids, dtype=np.int64))
-        self._stamps.append(np.asarray(stamps, dtype=np.int64).T)
-        # -1 stands for "not acknowledged" only until finish() reads it into a mask.
-        self._acknowledged.append(np.fromiter((-1 if a is None else a for a in acknowledged), dtype=np.int64, count=len(rows)))
+        self._stamps.append(stamps_us[:, :5])
+        self._acknowledged.append(stamps_us[:, 5])
         self._deploy.append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
         for codes, keys, column in zip(self._codes, self._keys, (severity, service, method)):
             for value in set(column) - keys.keys():
@@ -624,7 +641,7 @@ class RestoredChunks:
             twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
             raise ValueError(f"incident {twice} appears twice")
         acknowledged_at = joined(self._acknowledged, np.empty(0, dtype=np.int64))
-        acknowledged = acknowledged_at != -1
+        acknowledged = acknowledged_at != MISSING_US
         ack_us = np.where(acknowledged, np.maximum(acknowledged_at - stamps[:, 1], 0), 0)
         order = np.lexsort((ids, stamps[:, 0]))
         severity, service, method = (
