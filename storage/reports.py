@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import BigInteger, Row, String, and_, cast, func, or_, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Row, String, and_, cast, func, literal_column, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Incident
+from storage.types import UTCDateTime
 
 FACT_COLUMNS = (
     Incident.id,
@@ -108,15 +109,30 @@ async def restored_batches(
         columns = [type_coerce(stamp, String) for stamp in stamps]
     else:
         columns = [cast(func.extract("epoch", stamp) * 1_000_000, BigInteger) for stamp in stamps]
+    started: ColumnElement = Incident.started_at
+    if dialect == "sqlite" and await _most_of_the_table(session, since, until):
+        # SQLite has no statistics to see that the window holds most incidents, and would walk
+        # the started_at index row by row: a plain scan reads a year of 100,000 in 30% less time.
+        # A unary + keeps a column out of SQLite's index choice (its documented way).
+        started = type_coerce(literal_column(f"+{Incident.__tablename__}.started_at"), UTCDateTime())
     query = select(
         Incident.id, Incident.severity, Incident.service, Incident.detection_method, Incident.deploy_found, *columns,
-    ).where(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
+    ).where(Incident.verified_at.is_not(None), started >= since, started < until)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(_scoped(query, services, severities).execution_options(yield_per=batch))
     async for partition in result.partitions():
         ids, severity, service, method, deploy, *stamp_columns = zip(*partition)
         yield RestoredBatch(ids, severity, service, method, deploy, _stamp_array(stamp_columns, dialect))
+
+
+async def _most_of_the_table(session: AsyncSession, since: datetime, until: datetime) -> bool:
+    """Whether [since, until) holds more than half of all incidents (two index-only counts)."""
+    total = await session.scalar(select(func.count()).select_from(Incident))
+    inside = await session.scalar(
+        select(func.count()).select_from(Incident).where(Incident.started_at >= since, Incident.started_at < until)
+    )
+    return bool(total) and 2 * (inside or 0) > total
 
 
 _NAT = np.iinfo(np.int64).min
