@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -539,8 +539,9 @@ class RestoredIncidents:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @cached_property
     def restore_us(self) -> np.ndarray:
+        """verified - started: the four phases added up, computed once."""
         return self.phase_us.sum(axis=1)
 
     @classmethod
@@ -593,12 +594,12 @@ class RestoredChunks:
     Python row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
 
     def __init__(self) -> None:
-        self._ids: list[np.ndarray] = []
-        self._stamps: list[np.ndarray] = []
-        self._deploy: list[np.ndarray] = []
-        self._acknowledged: list[np.ndarray] = []
-        self._codes: list[list[np.ndarray]] = [[], [], []]  # severity, service, detection method
-        self._keys: list[dict[str | None, int]] = [{}, {}, {}]
+        # Per batch, already reduced to what RestoredIncidents keeps: the five stamps become the
+        # start and four phase durations as soon as they arrive.
+        self._parts: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("ids", "started", "phases", "ack", "acknowledged", "deploy", "severity", "service", "method")
+        }
+        self._keys: list[dict[str | None, int]] = [{}, {}, {}]  # severity, service, detection method
 
     def add(
         self,
@@ -615,44 +616,59 @@ class RestoredChunks:
             return
         if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
             raise ValueError("a restored incident needs its five stamps")
-        self._ids.append(np.asarray(ids, dtype=np.int64))
-        self._stamps.append(stamps_us[:, :5])
-        self._acknowledged.append(stamps_us[:, 5])
-        self._deploy.append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
-        for codes, keys, column in zip(self._codes, self._keys, (severity, service, method)):
-            for value in set(column) - keys.keys():
-                keys[value] = len(keys)
-            codes.append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
-
-    def finish(self) -> RestoredIncidents:
-        def joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-            return np.concatenate(parts) if parts else empty
-
-        ids = joined(self._ids, np.empty(0, dtype=np.int64))
-        stamps = joined(self._stamps, np.empty((0, 5), dtype=np.int64))
-        phase_us = np.diff(stamps, axis=1)
-        backwards = np.nonzero(phase_us < 0)
+        batch_ids = np.asarray(ids, dtype=np.int64)
+        phases = np.diff(stamps_us[:, :5], axis=1)
+        backwards = np.nonzero(phases < 0)
         if len(backwards[0]):
             row, phase = int(backwards[0][0]), int(backwards[1][0])
             names = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
-            raise ValueError(f"incident {int(ids[row])}: {names[phase + 1]} is earlier than {names[phase]}")
+            raise ValueError(f"incident {int(batch_ids[row])}: {names[phase + 1]} is earlier than {names[phase]}")
+        acknowledged = stamps_us[:, 5] != MISSING_US
+        parts = self._parts
+        parts["ids"].append(batch_ids)
+        parts["started"].append(stamps_us[:, 0].copy())
+        parts["phases"].append(phases)
+        parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
+        parts["acknowledged"].append(acknowledged)
+        parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
+        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method)):
+            for value in set(column) - keys.keys():
+                keys[value] = len(keys)
+            parts[name].append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
+
+    def finish(self) -> RestoredIncidents:
+        empty = {
+            "ids": np.empty(0, dtype=np.int64), "started": np.empty(0, dtype=np.int64),
+            "phases": np.empty((0, 4), dtype=np.int64), "ack": np.empty(0, dtype=np.int64),
+            "acknowledged": np.empty(0, dtype=bool), "deploy": np.empty(0, dtype=np.int8),
+            "severity": np.empty(0, dtype=np.int32), "service": np.empty(0, dtype=np.int32),
+            "method": np.empty(0, dtype=np.int32),
+        }
+        ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
         if len(np.unique(ids)) != len(ids):
             seen: set[int] = set()
             twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
             raise ValueError(f"incident {twice} appears twice")
-        acknowledged_at = joined(self._acknowledged, np.empty(0, dtype=np.int64))
-        acknowledged = acknowledged_at != MISSING_US
-        ack_us = np.where(acknowledged, np.maximum(acknowledged_at - stamps[:, 1], 0), 0)
-        order = np.lexsort((ids, stamps[:, 0]))
+        started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
+        order = np.lexsort((ids, started))
+
+        def column(name: str) -> np.ndarray:
+            # Joined and put in order one column at a time, each batch list freed as it goes.
+            parts = self._parts[name]
+            joined = np.concatenate(parts) if parts else empty[name]
+            parts.clear()
+            return joined[order]
+
         severity, service, method = (
-            KeyColumn(joined(codes, np.empty(0, dtype=np.int32))[order], tuple(NO_SERVICE if k is None else k for k in keys))
-            for codes, keys in zip(self._codes, self._keys)
+            KeyColumn(column(name), tuple(NO_SERVICE if k is None else k for k in keys))
+            for name, keys in zip(("severity", "service", "method"), self._keys)
         )
+        self._parts["ids"].clear()
+        self._parts["started"].clear()
         return RestoredIncidents(
-            ids=ids[order], started_us=stamps[order, 0], phase_us=phase_us[order],
-            ack_us=ack_us[order], acknowledged=acknowledged[order],
-            severity=severity, service=service, detection_method=method,
-            deploy=joined(self._deploy, np.empty(0, dtype=np.int8))[order],
+            ids=ids[order], started_us=started[order], phase_us=column("phases"),
+            ack_us=column("ack"), acknowledged=column("acknowledged"),
+            severity=severity, service=service, detection_method=method, deploy=column("deploy"),
         )
 
 
