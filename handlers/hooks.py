@@ -24,6 +24,8 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -43,8 +45,6 @@ _CHUNK = 16 * 1024
 
 DISABLED = "deploy webhook disabled: set DEPLOY_WEBHOOK_SECRET"
 _HOW_TO_AUTHENTICATE = f"send the DEPLOY_WEBHOOK_SECRET in the header `{SECRET_HEADER}: <secret>` or `Authorization: Bearer <secret>`"
-NO_SECRET = f"no secret given: {_HOW_TO_AUTHENTICATE}"
-WRONG_SECRET = f"wrong secret: {_HOW_TO_AUTHENTICATE}"
 NOT_JSON_TYPE = "the body must be JSON: send the header `Content-Type: application/json`"
 TOO_LARGE = f"the body is larger than {MAX_BODY // 1024} KiB; a deploy is a small JSON object"
 DATABASE_DOWN = "the database is unavailable; nothing was recorded, try again"
@@ -96,27 +96,53 @@ def _json_problem(error: Exception) -> str:
     return str(error).splitlines()[0][:200]
 
 
+@dataclass(frozen=True)
+class WebhookDoor:
+    """What one webhook says when a request does not get in, and how large a body it takes."""
+
+    name: str  # "deploy webhook"
+    disabled: str
+    how_to_authenticate: str
+    max_body: int
+    too_large: str
+    right_form: str  # the body to send, for the "not valid JSON" answer
+
+
+async def _authenticated_json(request: web.Request, secret: str | None, door: WebhookDoor) -> tuple[Any, web.Response | None]:
+    """The decoded JSON body of an authenticated request, or the refusal to answer with."""
+    if not secret:
+        return None, _refuse(503, door.disabled)
+    presented = presented_secret(request)
+    if presented is None:
+        return None, _refuse(401, f"no secret given: {door.how_to_authenticate}", **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
+    if not secret_matches(presented, secret):
+        log.warning("%s: wrong secret from %s", door.name, request.remote)
+        return None, _refuse(
+            401, f"wrong secret: {door.how_to_authenticate}",
+            **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'},
+        )
+    if not _is_json(request.content_type):
+        return None, _refuse(415, NOT_JSON_TYPE)
+    body = await _read_at_most(request, door.max_body)
+    if body is None:
+        return None, _refuse(413, door.too_large)
+    try:
+        return json.loads(body), None
+    except (ValueError, RecursionError) as error:
+        return None, _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send {door.right_form}")
+
+
+DEPLOY_DOOR = WebhookDoor(
+    name="deploy webhook", disabled=DISABLED, how_to_authenticate=_HOW_TO_AUTHENTICATE, max_body=MAX_BODY,
+    too_large=TOO_LARGE, right_form='an object such as {"service": "payments-api", "version": "v1.42"}',
+)
+
+
 def deploy_webhook(runtime: Runtime) -> Handler:
     async def record_deploy(request: web.Request) -> web.Response:
-        secret = runtime.settings.deploy_webhook_secret
-        if not secret:
-            return _refuse(503, DISABLED)
-        presented = presented_secret(request)
-        if presented is None:
-            return _refuse(401, NO_SECRET, **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
-        if not secret_matches(presented, secret):
-            log.warning("deploy webhook: wrong secret from %s", request.remote)
-            return _refuse(401, WRONG_SECRET, **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'})
-        if not _is_json(request.content_type):
-            return _refuse(415, NOT_JSON_TYPE)
-        body = await _read_at_most(request, MAX_BODY)
-        if body is None:
-            return _refuse(413, TOO_LARGE)
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as error:
-            return _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send an object such as "
-                           '{"service": "payments-api", "version": "v1.42"}')
+        data, refusal = await _authenticated_json(request, runtime.settings.deploy_webhook_secret, DEPLOY_DOOR)
+        if refusal is not None:
+            return refusal
         try:
             deploy_in = parse_deploy(data, now=runtime.clock())
         except ValidationError as error:
@@ -140,33 +166,19 @@ _HOW_TO_AUTHENTICATE_ALERTS = (
     f"send the ALERT_WEBHOOK_SECRET in the header `{SECRET_HEADER}: <secret>` or `Authorization: Bearer <secret>` "
     "(Alertmanager: http_config.authorization.credentials; Grafana: the webhook's Authorization header)"
 )
+ALERT_DOOR = WebhookDoor(
+    name="alert webhook", disabled=ALERTS_DISABLED, how_to_authenticate=_HOW_TO_AUTHENTICATE_ALERTS,
+    max_body=ALERTS_MAX_BODY, too_large=f"the body is larger than {ALERTS_MAX_BODY // 1024} KiB; lower max_alerts in the sender",
+    right_form=f"Alertmanager's or Grafana's webhook body, or {GENERIC_FORM}",
+)
 SLACK_DOWN = "Slack is not answering, so no war room could be opened; nothing was recorded, try again"
 
 
 def alert_webhook(runtime: Runtime) -> Handler:
     async def receive_alerts(request: web.Request) -> web.Response:
-        secret = runtime.settings.alert_webhook_secret
-        if not secret:
-            return _refuse(503, ALERTS_DISABLED)
-        presented = presented_secret(request)
-        if presented is None:
-            return _refuse(401, f"no secret given: {_HOW_TO_AUTHENTICATE_ALERTS}", **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
-        if not secret_matches(presented, secret):
-            log.warning("alert webhook: wrong secret from %s", request.remote)
-            return _refuse(
-                401, f"wrong secret: {_HOW_TO_AUTHENTICATE_ALERTS}",
-                **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'},
-            )
-        if not _is_json(request.content_type):
-            return _refuse(415, NOT_JSON_TYPE)
-        body = await _read_at_most(request, ALERTS_MAX_BODY)
-        if body is None:
-            return _refuse(413, f"the body is larger than {ALERTS_MAX_BODY // 1024} KiB; lower max_alerts in the sender")
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as error:
-            return _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send Alertmanager's or Grafana's "
-                           f"webhook body, or {GENERIC_FORM}")
+        data, refusal = await _authenticated_json(request, runtime.settings.alert_webhook_secret, ALERT_DOOR)
+        if refusal is not None:
+            return refusal
         try:
             alerts = parse_alerts(data, runtime.team.alerts, set(runtime.catalog.names()))
         except AlertPayloadError as error:

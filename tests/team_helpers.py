@@ -3,13 +3,14 @@ whose team config names an admin user group, a controllable clock, and Slack-sha
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.config import Settings
+from tests import clocks
 from tests.conftest import ROOT, start_bot
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
@@ -18,20 +19,9 @@ ADMIN = "U_DAVE"  # in the admin user group, not in any war room
 OUTSIDER = "U_EVE"  # in neither
 
 
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: float) -> str:
-        """Move to T0 + minutes; returns the matching Slack action_ts."""
-        self.now = T0 + timedelta(minutes=minutes)
-        return self.ts()
-
-    def ts(self) -> str:
-        return f"{self.now.timestamp():.6f}"
+class FakeClock(clocks.FakeClock):
+    def __init__(self, start: datetime = T0) -> None:
+        super().__init__(start)
 
 
 def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "") -> Settings:

@@ -16,24 +16,13 @@ from sqlalchemy import func, select, update
 from bot.incident_timers import IncidentTimers
 from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
+from tests.clocks import FakeClock
 from tests.conftest import start_bot
 
 DATA = Path(__file__).parent / "data"
 SECRET = "alert-secret-0123456789abcdef"
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: float) -> str:
-        self.now = T0 + timedelta(minutes=minutes)
-        return f"{self.now.timestamp():.6f}"
 
 
 @pytest.fixture

@@ -11,22 +11,10 @@ import pytest
 
 from bot.phases import Phase, Stamp
 from storage import incidents as rows
+from tests.clocks import FakeClock
 from tests.conftest import start_bot
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, minutes: float) -> str:
-        """Move to T0 + minutes; returns the matching Slack action_ts."""
-        self.now = T0 + timedelta(minutes=minutes)
-        return f"{self.now.timestamp():.6f}"
 
 
 @pytest.fixture
