@@ -9,6 +9,7 @@ refused (fail closed) with a message that says so.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from bot.records import IncidentRecord
@@ -50,6 +51,10 @@ def admin_words(policy: Permissions) -> str:
     return "the incident admins (" + ", ".join(parts) + ")" if parts else "the incident admins (none configured)"
 
 
+# Seconds a war room's member list is trusted for a member (see PermissionChecks._is_member).
+MEMBERS_FRESH = 30.0
+
+
 @dataclass(frozen=True)
 class Refusal:
     text: str
@@ -59,6 +64,19 @@ class PermissionChecks:
     def __init__(self, slack: SlackGateway, policy: Permissions) -> None:
         self._slack = slack
         self.policy = policy
+        self._members: dict[str, tuple[float, set[str]]] = {}  # channel -> (when read, members)
+
+    async def _is_member(self, channel: str, user: str) -> bool:
+        """Whether ``user`` is in the channel. A member seen in the last MEMBERS_FRESH seconds is
+        taken as one without asking Slack again, so a responder's clicks do not each wait for
+        conversations.members; anyone else is always looked up (someone who just joined is let
+        in at once). The price: someone removed from the war room keeps access for up to that long."""
+        seen = self._members.get(channel)
+        if seen is not None and user in seen[1] and time.monotonic() - seen[0] < MEMBERS_FRESH:
+            return True
+        members = await self._slack.channel_members(channel)
+        self._members[channel] = (time.monotonic(), members)
+        return user in members
 
     async def is_admin(self, user: str) -> bool:
         admins = self.policy.admins
@@ -83,7 +101,7 @@ class PermissionChecks:
         if incident is not None and level in ("war_room", "commander") and user == incident.commander:
             return True
         if level == "war_room" and incident is not None and incident.channel_id:
-            if user in await self._slack.channel_members(incident.channel_id):
+            if await self._is_member(incident.channel_id, user):
                 return True
         return await self.is_admin(user)
 
@@ -106,7 +124,7 @@ class PermissionChecks:
         if user in (incident.commander, incident.opened_by):
             return True
         try:
-            return bool(incident.channel_id) and user in await self._slack.channel_members(incident.channel_id)
+            return bool(incident.channel_id) and await self._is_member(incident.channel_id, user)  # type: ignore[arg-type]
         except SlackError as error:
             log.warning("membership check failed: %s", error)
             return False

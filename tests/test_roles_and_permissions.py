@@ -32,6 +32,20 @@ async def test_an_outsider_cannot_stamp_or_note_and_is_told_who_may(bot, fake_sl
     assert row.timeline.get(Stamp.DIAGNOSED).by == "U_BOB"
 
 
+async def test_a_member_is_not_looked_up_on_every_click_but_a_newcomer_is_let_in_at_once(bot, fake_slack, clock):
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_diagnosed", "1", "U_BOB", action_ts=clock.at(5))
+    lookups = len(fake_slack.calls_to("conversations.members"))
+    await command(bot, "note Rolled back the deploy", user="U_BOB", channel=incident.channel_id)
+    assert len(fake_slack.calls_to("conversations.members")) == lookups  # U_BOB was just seen there
+    assert last_reply(fake_slack) == "Added to the INC-1 timeline."
+
+    fake_slack.channels[incident.channel_id].members.add("U_DAVE")  # joins after the list was read
+    await click(bot, incident, "stamp_phase_mitigated", "1", "U_DAVE", action_ts=clock.at(7))
+    assert len(fake_slack.calls_to("conversations.members")) == lookups + 1
+    assert (await bot.incident(1)).timeline.get(Stamp.MITIGATED).by == "U_DAVE"
+
+
 async def test_closing_takes_the_commander_or_an_admin(bot, fake_slack, clock):
     incident = await open_incident(bot)
     before = await snapshot(bot)
