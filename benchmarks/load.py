@@ -80,7 +80,10 @@ def plan(responders: int, ops: int, incidents: list[tuple[int, str, str]], fake:
             number, channel, control_ts = rng.choice(incidents)
             if kind == "click":
                 phase = rng.choice(PHASES)
-                payload = slack.block_action_payload(f"stamp_phase_{phase}", str(number), user=user, channel=channel, message_ts=control_ts)
+                # Verifying resolves the incident: the commander (U_ALICE opened them) does it, as the
+                # default permissions say; the responders mark the other phases.
+                clicker = "U_ALICE" if phase == "verified" else user
+                payload = slack.block_action_payload(f"stamp_phase_{phase}", str(number), user=clicker, channel=channel, message_ts=control_ts)
                 mine.append(Op("click", urlencode({"payload": json.dumps(payload)}), number, phase))
             elif kind == "note":
                 payload = slack.command_payload(f"note responder {r} step {i}: checked dashboards", user=user, channel=channel)
