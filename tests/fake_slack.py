@@ -711,26 +711,20 @@ class FakeSlack:
 
     async def _wait(self, items: Callable[[], list], match: Callable[[Any], bool],
                     timeout: float, describe: Callable[[], str]) -> Any:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        """The first item of ``items()`` that matches, looking only at items not seen yet."""
+        found: list[Any] = []
         seen = 0
-        while True:
+
+        def matched() -> bool:
+            nonlocal seen
             current = items()
             seen = min(seen, len(current))  # tolerate tests clearing the list
-            for item in current[seen:]:
-                if match(item):
-                    return item
+            found.extend(item for item in current[seen:] if match(item))
             seen = len(current)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(describe())
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait({waiter}, timeout=remaining)
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            return bool(found)
+
+        await self._wait_until(matched, timeout, describe)
+        return found[0]
 
     def _notify(self) -> None:
         waiters, self._waiters = self._waiters, []
