@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.escalation import AlertRules
-from bot.text_input import storable
+from bot.text_input import storable_json
 
 MAX_TITLE = 150
 MAX_ALERTS = 1000
@@ -116,23 +116,12 @@ def _service(labels: Mapping[str, str], rules: AlertRules, services: set[str], w
     raise AlertPayloadError(f"{where}: no {wanted} label naming the affected service; add one with one of: {known}")
 
 
-def _storable(value: Any) -> Any:
-    """Every text of a decoded body made storable (``bot.text_input``): senders put whatever their
-    templates produce in titles and labels, NUL characters included."""
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
-
-
 def parse_alerts(data: Any, rules: AlertRules, services: set[str]) -> list[Alert]:
     """Every alert of the body, or AlertPayloadError naming the first problem."""
     if not isinstance(data, dict):
         raise AlertPayloadError(f"the body must be a JSON object: Alertmanager's or Grafana's webhook, or {GENERIC_FORM}")
-    data = _storable(data)
+    # Senders put whatever their templates produce in titles and labels, NUL characters included.
+    data = storable_json(data)
     if "alerts" in data:
         return _parse_grouped(data, rules, services)
     return [_parse_generic(data, rules, services)]

@@ -5,6 +5,7 @@ UTF-16 surrogates (JSON allows them, UTF-8 cannot encode them). Tabs and line br
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -12,3 +13,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def storable(text: str) -> str:
     text = text.encode("utf-8", "replace").decode("utf-8")
     return _CONTROL.sub("", text)
+
+
+def storable_json(value: Any) -> Any:
+    """A decoded JSON body with every text in it (keys included) made storable."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable_json(k): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_json(v) for v in value]
+    return value

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from handlers.app import build_bolt_app
 from handlers.web import start_http
+from storage.db import Database
 from storage.migrate import upgrade_to_head
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
@@ -105,6 +106,15 @@ async def database_url(request, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'incidents.db'}"
     admin_url = request.getfixturevalue("postgres_admin_url")
     return await _fresh_postgres_database(admin_url)
+
+
+@pytest.fixture
+async def db(database_url) -> Database:
+    """A Database at the newest schema, on SQLite and on PostgreSQL (no bot, no Slack)."""
+    database = Database(database_url)
+    await upgrade_to_head(database)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

@@ -30,9 +30,8 @@ from bot.deploys import (
 )
 from bot.incidents import Incidents
 from storage import deploys as deploy_rows
-from storage.db import Database
-from storage.migrate import upgrade_to_head
 from storage.models import Deploy
+from tests.clocks import FakeClock
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
 
 SECRET = "s3cret-for-the-deploy-hook-0123456789"
@@ -296,25 +295,9 @@ def test_deploy_settings():
 # ================================================================================================
 
 
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-async def db(database_url):
-    database = Database(database_url)
-    await upgrade_to_head(database)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture

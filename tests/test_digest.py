@@ -18,6 +18,7 @@ from bot.phases import Phase
 from bot.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
 from bot.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
 from bot.tiers import TierTables
+from tests.incident_facts import facts_from_minutes
 
 UTC = timezone.utc
 TIERS = TierTables.default()
@@ -38,16 +39,9 @@ def incident(
     deploy: bool | None = None,
     restored: bool = True,
 ) -> IncidentFacts:
-    times, at = [], start
-    for length in minutes:
-        at += timedelta(minutes=length)
-        times.append(at)
-    return IncidentFacts(
-        id=id, severity=severity, service=service, detection_method=method, started_at=start,
-        detected_at=times[0], diagnosed_at=times[1] if restored else None,
-        mitigated_at=times[2] if restored else None, verified_at=times[3] if restored else None,
-        deploy_linked=deploy,
-    )
+    """An incident from its four phase lengths in minutes; an open one is only detected."""
+    return facts_from_minutes(id, start, minutes, severity=severity, service=service, method=method, deploy=deploy,
+                              stamps=4 if restored else 1)
 
 
 def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentFacts]:

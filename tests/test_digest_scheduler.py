@@ -10,18 +10,9 @@ import pytest
 from bot.scheduler import DigestScheduler, due_week
 from bot.slack import SlackError
 from bot.team_config import DigestChannel
-from storage.db import Database
-from storage.migrate import upgrade_to_head
+from tests.clocks import FakeClock
 
 MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday of 2026-W48
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Publisher:
@@ -41,11 +32,8 @@ class Publisher:
 
 
 @pytest.fixture
-async def database(database_url):
-    db = Database(database_url)
-    await upgrade_to_head(db)
-    yield db
-    await db.dispose()
+def database(db):
+    return db
 
 
 DIGESTS = (
@@ -66,7 +54,7 @@ def test_due_week_follows_the_channels_day_time_and_zone():
 
 
 async def test_two_processes_post_each_digest_once(database):
-    clock, publisher = Clock(MONDAY_0900 + timedelta(minutes=1)), Publisher()
+    clock, publisher = FakeClock(MONDAY_0900 + timedelta(minutes=1)), Publisher()
     first = DigestScheduler(database, clock, DIGESTS, publisher)
     second = DigestScheduler(database, clock, DIGESTS, publisher)
     await asyncio.gather(first.run_once(), second.run_once(), first.run_once(), second.run_once())
@@ -77,7 +65,7 @@ async def test_two_processes_post_each_digest_once(database):
 
 
 async def test_a_digest_missed_while_down_is_posted_later_that_week_not_the_next(database):
-    clock, publisher = Clock(MONDAY_0900 + timedelta(days=3)), Publisher()  # back on Thursday
+    clock, publisher = FakeClock(MONDAY_0900 + timedelta(days=3)), Publisher()  # back on Thursday
     await DigestScheduler(database, clock, DIGESTS[:1], publisher).run_once()
     assert publisher.posts == [("C0PAYMENTS", "2026-W47")]
     # a restart (a new scheduler, same database) posts nothing again
@@ -89,7 +77,7 @@ async def test_a_digest_missed_while_down_is_posted_later_that_week_not_the_next
 
 
 async def test_a_failed_post_is_retried_after_a_pause_and_never_posted_twice(database):
-    clock, publisher = Clock(MONDAY_0900), Publisher()
+    clock, publisher = FakeClock(MONDAY_0900), Publisher()
     scheduler = DigestScheduler(database, clock, DIGESTS[:1], publisher)
     publisher.failures = 1
     assert [o.result for o in await scheduler.run_once()] == ["failed"]
@@ -103,7 +91,7 @@ async def test_a_failed_post_is_retried_after_a_pause_and_never_posted_twice(dat
 
 
 async def test_retries_stop_after_five_attempts(database):
-    clock, publisher = Clock(MONDAY_0900), Publisher()
+    clock, publisher = FakeClock(MONDAY_0900), Publisher()
     scheduler = DigestScheduler(database, clock, DIGESTS[:1], publisher)
     publisher.failures = 10
     results = []

@@ -36,6 +36,7 @@ from bot.stamping import Stamper
 from storage.db import Database
 from storage.migrate import head_revision, upgrade_to_head
 from storage.models import Incident, TimelineEvent
+from tests.clocks import FakeClock
 from tests.conftest import _fresh_postgres_database
 
 DATA = Path(__file__).parent / "data"
@@ -359,22 +360,6 @@ def test_export_record_derives_status_seconds_and_implied_flags():
 # ================================================================================================
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def db(database_url):
-    database = Database(database_url)
-    await upgrade_to_head(database)
-    yield database
-    await database.dispose()
-
-
 @pytest.fixture
 async def other_db(request, database_url, tmp_path):
     """A second, empty database of the same kind: where an export is imported again."""
@@ -409,7 +394,7 @@ def phase_times(rows) -> dict[str, tuple]:
 
 async def test_import_stores_incidents_without_a_war_room_and_with_an_imported_event(db):
     parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
-    report = await Importer(db, Clock(NOW)).run(parsed, origin="incidents.csv")
+    report = await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
     assert report.summary() == "imported 5 new, 0 already present (INC-1 … INC-5)"
 
     rows = await incident_rows(db)
@@ -434,7 +419,7 @@ async def test_import_stores_incidents_without_a_war_room_and_with_an_imported_e
 
 
 async def test_importing_the_same_file_again_creates_nothing_and_changed_rows_are_skipped(db):
-    importer = Importer(db, Clock(NOW))
+    importer = Importer(db, FakeClock(NOW))
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
     first = await importer.run(parsed, origin="pd.json")
     assert (first.new, first.present, first.changed) == (5, 0, [])
@@ -464,7 +449,7 @@ async def test_importing_the_same_file_again_creates_nothing_and_changed_rows_ar
 
 
 async def test_a_dry_run_counts_but_writes_nothing(db):
-    importer = Importer(db, Clock(NOW))
+    importer = Importer(db, FakeClock(NOW))
     parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
     report = await importer.run(parsed, origin="incidents.csv", dry_run=True)
     assert report.summary() == "would import 5 new, 0 already present (dry run: nothing written)"
@@ -479,20 +464,20 @@ async def test_a_file_with_problems_is_never_written(db):
     parsed = parse_csv_text(f"{HEADER}\n{GOOD_ROW}\n{row_with(id='A-2', severity='P9')}")
     assert len(parsed.incidents) == 1 and len(parsed.problems) == 1
     with pytest.raises(ValueError, match="not imported"):
-        await Importer(db, Clock(NOW)).run(parsed, origin="bad.csv")
+        await Importer(db, FakeClock(NOW)).run(parsed, origin="bad.csv")
     assert await counts(db) == (0, 0)
 
 
 async def test_two_imports_of_one_file_at_once_store_each_incident_once(db):
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
-    reports = await asyncio.gather(*(Importer(db, Clock(NOW)).run(parsed, origin="pd.json") for _ in range(3)))
+    reports = await asyncio.gather(*(Importer(db, FakeClock(NOW)).run(parsed, origin="pd.json") for _ in range(3)))
     assert sorted((r.new, r.present) for r in reports) == [(0, 5), (0, 5), (5, 0)]
     assert await counts(db) == (5, 5)
 
 
 async def open_native_incidents(db: Database) -> None:
     """Two incidents opened through the bot: one restored with an implied diagnosis, one open."""
-    clock = Clock(NOW)
+    clock = FakeClock(NOW)
     incidents, stamper = Incidents(db, clock), Stamper(db, clock)
     started = datetime(2026, 3, 20, 9, 0, 0, 123456, tzinfo=timezone.utc)
     restored = await incidents.record_new(
@@ -508,7 +493,7 @@ async def open_native_incidents(db: Database) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_export_round_trips_through_import_into_a_fresh_database(db, other_db, fmt):
-    importer = Importer(db, Clock(NOW))
+    importer = Importer(db, FakeClock(NOW))
     await importer.run(parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW), origin="incidents.csv")
     await importer.run(parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW), origin="pd.json")
     await open_native_incidents(db)
@@ -520,7 +505,7 @@ async def test_export_round_trips_through_import_into_a_fresh_database(db, other
     later = NOW + timedelta(days=1)
     parsed = parse_file(exported.encode(), fmt, now=later)
     assert parsed.problems == []
-    report = await Importer(other_db, Clock(later)).run(parsed, origin=f"export.{fmt}")
+    report = await Importer(other_db, FakeClock(later)).run(parsed, origin=f"export.{fmt}")
     assert (report.new, report.present) == (12, 0)
 
     original, copy = await incident_rows(db), await incident_rows(other_db)
@@ -539,7 +524,7 @@ async def test_export_round_trips_through_import_into_a_fresh_database(db, other
     await export_incidents(other_db, again, fmt)
     assert phase_columns(again.getvalue(), fmt) == phase_columns(exported, fmt)
     # And importing the export into the copy a second time finds every incident.
-    second = await Importer(other_db, Clock(later)).run(parse_file(exported.encode(), fmt, now=later), origin="x")
+    second = await Importer(other_db, FakeClock(later)).run(parse_file(exported.encode(), fmt, now=later), origin="x")
     assert (second.new, second.present, second.changed) == (0, 12, [])
 
 
@@ -556,7 +541,7 @@ def phase_columns(text: str, fmt: str) -> list[tuple]:
 
 
 async def test_export_columns_and_filters(db):
-    await Importer(db, Clock(NOW)).run(parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW), origin="incidents.csv")
+    await Importer(db, FakeClock(NOW)).run(parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW), origin="incidents.csv")
     out = io.StringIO()
     await export_incidents(db, out, "csv", since=utc(2026, 3, 5), until=utc(2026, 3, 12))
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))

@@ -13,6 +13,7 @@ from bot.incident_timers import IncidentTimers
 from storage.db import Database
 from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring
+from tests.clocks import FakeClock
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -53,12 +54,8 @@ async def test_upgrade_closes_old_resolved_incidents_and_skips_their_missed_esca
             (2, "ack_escalation", "skipped"), (2, "mitigation_escalation", "skipped"),
         ]
 
-        class Clock:
-            def __call__(self) -> datetime:
-                return T0 + timedelta(days=3, minutes=10)
-
         # nothing is due for them (this scheduler has no Slack: any firing would raise)
-        timers = IncidentTimers(database, Clock(), TimerSettings(), slack=None, catalog=None, war_rooms=None,  # type: ignore[arg-type]
+        timers = IncidentTimers(database, FakeClock(T0 + timedelta(days=3, minutes=10)), TimerSettings(), slack=None, catalog=None, war_rooms=None,  # type: ignore[arg-type]
                                 announce_channel=None)
         assert await timers.run_once() == []
 

@@ -14,7 +14,6 @@ from bot.reports import Reports
 from bot.stats import ReportSettings, build_report, weekly_trend
 from bot.tiers import TierTables
 from storage.db import Database
-from storage.migrate import upgrade_to_head
 from storage.models import Incident
 
 UTC = timezone.utc
@@ -65,13 +64,9 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
 
 
 @pytest.fixture
-async def reports(database_url):
-    db = Database(database_url)
-    await upgrade_to_head(db)
+async def reports(db):
     await seed(db, 400)
-    settings = ReportSettings(min_count=3)
-    yield Reports(db, lambda: NOW, tiers=TierTables.default(), settings=settings)
-    await db.dispose()
+    return Reports(db, lambda: NOW, tiers=TierTables.default(), settings=ReportSettings(min_count=3))
 
 
 @pytest.mark.parametrize("days", [7, 30, 120])

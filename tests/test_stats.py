@@ -32,6 +32,7 @@ from bot.stats import (
     weekly_trend,
 )
 from bot.tiers import TierTables
+from tests.incident_facts import facts_from_minutes
 
 UTC = timezone.utc
 MIN = 60.0
@@ -50,16 +51,9 @@ def facts(
     deploy: bool | None = None,
     restored: bool = True,
 ) -> IncidentFacts:
-    """An incident from its four phase lengths in minutes: detect, diagnose, mitigate, verify."""
-    times, at = [], start
-    for length in minutes:
-        at = at + timedelta(minutes=length)
-        times.append(at)
-    return IncidentFacts(
-        id=id, severity=severity, service=service, detection_method=method, started_at=start,
-        detected_at=times[0], diagnosed_at=times[1], mitigated_at=times[2],
-        verified_at=times[3] if restored else None, deploy_linked=deploy,
-    )
+    """An incident from its four phase lengths in minutes; an open one is mitigated, not verified."""
+    return facts_from_minutes(id, start, minutes, severity=severity, service=service, method=method, deploy=deploy,
+                              stamps=4 if restored else 3)
 
 
 def restored_in(id: int, start: datetime, restore_minutes: float, **kwargs) -> IncidentFacts:
