@@ -1,7 +1,7 @@
 """Work that runs after Slack's request was acknowledged.
 
 Every task is kept until it ends, so its failure is logged (never swallowed) and a shutdown can
-wait for in-flight work instead of cutting a war room in half.
+wait for in-flight work instead of cutting a war room in half. A bounded number run at once.
 """
 
 from __future__ import annotations
@@ -15,16 +15,27 @@ from bot import metrics
 
 log = logging.getLogger(__name__)
 
+# At most this many flows run at once after their acks; the rest wait their turn. Every flow
+# shares the event loop with the requests still to be acknowledged, so a burst of war rooms
+# opening all at once would delay every ack behind it. Slack's rate limits (tier 2: 20 calls a
+# minute per method) allow far less sustained work than this many flows in flight.
+DEFAULT_CONCURRENCY = 8
+
 
 class BackgroundWork:
-    def __init__(self) -> None:
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(self._logged(work, name), name=name)
+        task = asyncio.get_running_loop().create_task(self._limited(work, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _limited(self, work: Coroutine[Any, Any, Any], name: str) -> Any:
+        async with self._slots:
+            return await self._logged(work, name)
 
     @staticmethod
     async def _logged(work: Coroutine[Any, Any, Any], name: str) -> Any:

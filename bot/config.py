@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.background import DEFAULT_CONCURRENCY
 from bot.tiers import parse_span
 from storage.db import DatabaseURLError, async_database_url
 
@@ -26,6 +27,8 @@ SETTING_HELP = {
     "View channel details; the ID is at the bottom)",
     "PORT": "the HTTP port, a whole number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "BACKGROUND_CONCURRENCY": "how many flows (war-room set-ups, channel updates, replies) one process runs at "
+    "once after their acks, a whole number from 1 to 1000 (default 8); more wait their turn",
     "SLACK_API_TIMEOUT": "seconds to wait for one Slack Web API answer before giving up on it, from 0.1 to 60 (default 10)",
     "LOG_FORMAT": "text (one readable line per event, the default) or json (one JSON object per line, for log collectors)",
     "INCIDENT_CONFIG": "the path of the team's YAML config file (default runbooks/config.yml)",
@@ -77,6 +80,7 @@ class Settings(DatabaseSettings):
     slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
     slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
+    background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
     announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="HOST")

@@ -318,6 +318,9 @@ class Flows:
             action = "close" if stamp is Stamp.VERIFIED else "stamp"
             if refusal := await self._permissions.check(action, incident, requester.user_id):
                 return StampOutcome(StampResult.NOT_PERMITTED, stamp, incident, reason=refusal.text, incident_id=incident_id)
+            if (existing := incident.timeline.get(stamp)) is not None:
+                # Stamps are never cleared by a click, so the answer needs no write transaction.
+                return StampOutcome(StampResult.ALREADY, stamp, incident, existing)
         outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
         if outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()

@@ -140,12 +140,12 @@ class Incidents:
         return Recorded(record, created=True)
 
     async def get(self, incident_id: int) -> IncidentRecord | None:
-        async with self._db.transaction() as session:
+        async with self._db.lookup() as session:
             row = await incident_rows.get(session, incident_id)
             return to_record(row) if row else None
 
     async def in_channel(self, channel_id: str) -> IncidentRecord | None:
-        async with self._db.transaction() as session:
+        async with self._db.lookup() as session:
             row = await incident_rows.find_by_channel(session, channel_id)
             return to_record(row) if row else None
 

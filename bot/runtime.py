@@ -102,7 +102,7 @@ class Runtime:
             catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
             reports=reports, permissions=permissions, monitoring=Monitoring(db, team.timers),
         )
-        background = BackgroundWork()
+        background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
         alerts.attach(flows)
         return cls(
@@ -139,4 +139,5 @@ class Runtime:
 
     async def close(self) -> None:
         await self.background.drain()
+        await self.slack.close()
         await self.db.dispose()

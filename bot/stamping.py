@@ -63,7 +63,7 @@ class Stamper:
                 columns[f"{stamp.value}_by"] = by
                 if stamp is Stamp.VERIFIED:
                     columns["status"] = "resolved"
-                won = await incident_rows.set_if_empty(
+                stamped = await incident_rows.set_if_empty(
                     session,
                     incident_id,
                     f"{stamp.value}_at",
@@ -72,7 +72,7 @@ class Stamper:
                     also_empty=[f"{s.value}_at" for s in plan.implied],
                     **columns,
                 )
-                if not won:
+                if stamped is None:
                     continue  # someone stamped this or an earlier phase meanwhile: look again
                 implied_text = f" ({', '.join(s.value for s in plan.implied)} implied)" if plan.implied else ""
                 await incident_rows.add_event(
@@ -88,10 +88,7 @@ class Stamper:
                     await incident_rows.add_event(
                         session, incident_id, "resolved", at=at, actor=by, text="Service confirmed healthy; incident resolved"
                     )
-                fresh = await incident_rows.get(session, incident_id)
-                assert fresh is not None
-                await session.refresh(fresh)
-                return StampOutcome(StampResult.STAMPED, stamp, to_record(fresh), plan.value, plan.implied)
+                return StampOutcome(StampResult.STAMPED, stamp, to_record(stamped), plan.value, plan.implied)
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id)
             assert row is not None
@@ -126,12 +123,9 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime) 
             return AckOutcome(AckResult.ALREADY, to_record(row))
         if row.status != "open":
             return AckOutcome(AckResult.NOT_OPEN, to_record(row))
-        won = await incident_rows.set_if_empty(session, incident_id, "acknowledged_at", at, at=at, acknowledged_by=by)
-        fresh = await incident_rows.get(session, incident_id)
-        assert fresh is not None
-        await session.refresh(fresh)
-        if not won:
-            return AckOutcome(AckResult.ALREADY, to_record(fresh))
+        fresh = await incident_rows.set_if_empty(session, incident_id, "acknowledged_at", at, at=at, acknowledged_by=by)
+        if fresh is None:  # the row lock above rules it out; the database has the last word all the same
+            return AckOutcome(AckResult.ALREADY, to_record(row))
         await incident_rows.add_event(
             session, incident_id, "acknowledged", at=at, actor=by, text="Acknowledged", data={"at": at.isoformat()}
         )

@@ -15,9 +15,9 @@ from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# Bolt's asyncio runner looks for the ack every 10 ms (slack_bolt/listener/asyncio_runner.py) and
-# only then writes Slack's response. Work started at once competes with that write for the event
-# loop, so it waits one look longer: the ack leaves first, the war room starts 15 ms later.
+# The listener returns right after its ack and Bolt then writes Slack's response (the app runs
+# with process_before_response). Work started at once would compete with that write for the event
+# loop, so it starts a moment later: the ack leaves first.
 ACK_HEADSTART = 0.015
 
 

@@ -20,6 +20,10 @@ def build_bolt_app(runtime: Runtime) -> AsyncApp:
         client=runtime.slack.client,
         signing_secret=runtime.settings.slack_signing_secret,
         logger=logging.getLogger("incident_bot.bolt"),
+        # Answer Slack as soon as the listener returns: listeners ack and hand their work to
+        # run_after_ack, so nothing slow runs before the response. Bolt's default instead polls
+        # every 10 ms for the ack, which under load adds a busy loop's lag to every answer.
+        process_before_response=True,
     )
     commands.register(app, runtime)
     actions.register(app, runtime)

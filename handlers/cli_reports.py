@@ -103,7 +103,10 @@ async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> in
             assert isinstance(settings, Settings)
             slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
             items = ActionItems(database, utc_now, slack)
-            ts = await DigestPublisher(database, utc_now, reports, slack, action_items=items).publish(channel, args.week)
+            try:
+                ts = await DigestPublisher(database, utc_now, reports, slack, action_items=items).publish(channel, args.week)
+            finally:
+                await slack.close()
             print(f"posted the digest to {channel.channel} (message {ts})")
             return 0
         # A dry run reads only the database: no Slack client at all.

@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import logs, metrics
 from bot.runtime import Runtime
+from handlers.arrival import mark_arrival
 from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, alert_webhook, deploy_webhook
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def _measured(handler):
 
     async def measured(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        mark_arrival()
         logs.set_incident(None)
         kind, response = "unknown", None
         try:

@@ -73,20 +73,22 @@ async def set_if_empty(
     at: datetime,
     also_empty: list[str] = (),  # type: ignore[assignment]
     **also: Any,
-) -> bool:
+) -> Incident | None:
     """Set ``column`` (and ``also``) only while ``column`` and every ``also_empty`` column are
-    still empty; True if this call did it.
+    still empty; the row as the database now holds it if this call did it, else None.
 
     One conditional UPDATE is what makes two processes racing for the same stamp give exactly one
-    winner on SQLite and PostgreSQL alike: the database decides, not an in-process lock.
+    winner on SQLite and PostgreSQL alike: the database decides, not an in-process lock. Its
+    RETURNING hands back the row in the same round trip, where the database can (SQLite 3.35+).
     """
     empty = [getattr(Incident, name).is_(None) for name in (column, *also_empty)]
-    result = await session.execute(
-        update(Incident)
-        .where(Incident.id == incident_id, *empty)
-        .values({column: value, "updated_at": at, **also})
-    )
-    return result.rowcount == 1
+    statement = update(Incident).where(Incident.id == incident_id, *empty).values({column: value, "updated_at": at, **also})
+    fresh = {"populate_existing": True}
+    if session.get_bind().dialect.update_returning:
+        return await session.scalar(statement.returning(Incident), execution_options=fresh)
+    if (await session.execute(statement)).rowcount != 1:
+        return None
+    return await session.scalar(select(Incident).where(Incident.id == incident_id), execution_options=fresh)
 
 
 async def count(session: AsyncSession) -> int:

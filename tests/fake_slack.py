@@ -37,7 +37,7 @@ import re
 import string
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -585,6 +585,9 @@ class FakeSlack:
         self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle (without @)
         self.files: dict[str, dict] = {}
         self.responses: list[dict] = []
+        # Requests per client connection (the client's port): shows whether the bot keeps its
+        # HTTP connections open or opens one per call.
+        self.requests_per_connection: Counter[int] = Counter()
 
         self.specs = load_method_specs()
         self._faults: dict[str, deque[_Fault]] = {}
@@ -953,8 +956,14 @@ class FakeSlack:
             return dict(pairs), "form"
         raise SlackError("invalid_post_type")
 
+    def _count_connection(self, request: web.Request) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.requests_per_connection[peer[1]] += 1
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
+        self._count_connection(request)
         method = request.match_info["method"]
         args: dict[str, Any] = {}
         try:
@@ -1163,6 +1172,7 @@ class FakeSlack:
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        self._count_connection(request)
         path = request.path
         if path not in self._response_urls:
             self.violations.append(f"response_url: {path} was never issued")

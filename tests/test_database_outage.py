@@ -5,6 +5,7 @@ file that cannot become unreachable."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -89,3 +90,33 @@ async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bo
         assert await rows.count(session) == 2  # the open refused during the outage wrote nothing
     second = await bot.incident(2)
     assert second.title == "Second incident" and second.channel_id is not None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_connections_the_server_closed_are_replaced_before_anyone_uses_them(bot, fake_slack, proxy, postgres_admin_url):
+    """A PostgreSQL restart or failover closes every pooled connection: the next click must not
+    be the one that finds out."""
+    import asyncpg
+
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    incident = await bot.incident(1)
+    database = make_url(proxy.url).database
+    admin = await asyncpg.connect(make_url(postgres_admin_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        closed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await admin.close()
+    assert closed >= 1
+    await asyncio.sleep(0.2)  # the sockets' end reaches the bot, as it would during a restart
+
+    seen = len(fake_slack.responses)
+    await bot.slack.block_action(
+        "stamp_phase_mitigated", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    await bot.settle()
+    assert (await bot.incident(1)).timeline.get(Stamp.MITIGATED).by == "U_ALICE"
+    assert not [r for r in fake_slack.responses[seen:] if r.get("text") == messages.database_unavailable()]

@@ -110,9 +110,12 @@ async def test_digest_channels_the_bot_cannot_post_to_are_reported_with_the_fix(
     archived = fake_slack.add_channel("old-digest", is_archived=True)
     outside = fake_slack.add_channel("storefront-digest", bot_is_member=False)
     slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url)
-    problems = await digest_channel_problems(
-        slack, tuple(DigestChannel(channel=c) for c in (ok, archived, outside, "C0UNKNOWN1"))
-    )
+    try:
+        problems = await digest_channel_problems(
+            slack, tuple(DigestChannel(channel=c) for c in (ok, archived, outside, "C0UNKNOWN1"))
+        )
+    finally:
+        await slack.close()
     assert sorted(problems) == sorted([
         f"digest channel {archived} (#old-digest) is archived: unarchive it or pick another channel",
         f"digest channel {outside} (#storefront-digest): the bot is not a member; invite the bot with /invite @incident-bot",

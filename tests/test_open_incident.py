@@ -310,3 +310,52 @@ async def test_healthz_checks_the_database(bot):
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{bot.port}/healthz") as health:
         assert health.status == 200
         assert (await health.json())["database"] == "ok"
+
+
+async def test_slack_calls_reuse_kept_alive_connections(bot, fake_slack):
+    """One connection per call would mean a TLS handshake with slack.com before every message."""
+    for n in range(3):
+        await bot.slack.command(f"open Connection reuse {n} sev:P3")
+        await bot.settle()
+    calls = sum(fake_slack.requests_per_connection.values())
+    assert calls >= 20
+    assert len(fake_slack.requests_per_connection) <= calls // 4, fake_slack.requests_per_connection
+
+
+async def test_a_burst_of_opens_runs_a_bounded_number_at_once_and_finishes_every_one(settings, fake_slack):
+    """BACKGROUND_CONCURRENCY: the rest of a burst waits its turn instead of crowding the acks."""
+    running = await start_bot(settings.model_copy(update={"background_concurrency": 2}), fake_slack)
+    try:
+        release = asyncio.Event()
+        in_flight = 0
+        most = 0
+
+        create = running.runtime.slack.create_channel
+
+        async def held_create(*args, **kwargs):
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                await release.wait()
+                return await create(*args, **kwargs)
+            finally:
+                in_flight -= 1
+
+        running.runtime.slack.create_channel = held_create  # type: ignore[method-assign]
+        responses = await asyncio.gather(*(running.slack.command(f"open Burst {n} sev:P3") for n in range(5)))
+        assert [r.status for r in responses] == [200] * 5
+        for _ in range(50):
+            if in_flight == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert (in_flight, most) == (2, 2)
+        release.set()
+        await running.settle()
+        assert most == 2
+        async with running.runtime.db.transaction() as session:
+            assert await rows.count(session) == 5
+        assert len(fake_slack.calls_to("conversations.create")) == 5
+    finally:
+        await running.stop()

@@ -89,6 +89,7 @@ class PostedMessage:
 class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
@@ -103,6 +104,19 @@ class SlackGateway:
             ],
         )
         return cls(client)
+
+    def _connections(self) -> aiohttp.ClientSession:
+        """One HTTP session, kept open, for every call: without it slack_sdk opens (and, against
+        slack.com, TLS-handshakes) a new connection for each call, which under a burst costs more
+        than the calls. Made on first use, inside the running event loop it belongs to."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._client.timeout))
+            self._client.session = self._session
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
     @property
     def client(self) -> AsyncWebClient:
@@ -122,6 +136,7 @@ class SlackGateway:
         return data
 
     async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
+        self._connections()
         api = getattr(self._client, method.replace(".", "_"))
         try:
             response = await api(**{k: v for k, v in args.items() if v is not None})
@@ -219,10 +234,10 @@ class SlackGateway:
         then complete the upload into the channel. Returns the file id."""
         ticket = await self._call("files.getUploadURLExternal", filename=filename, length=len(content))
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-                async with session.post(ticket["upload_url"], data=content) as response:
-                    if response.status >= 400:
-                        raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
+            upload = self._connections().post(ticket["upload_url"], data=content, timeout=aiohttp.ClientTimeout(total=30))
+            async with upload as response:
+                if response.status >= 400:
+                    raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
         except (asyncio.TimeoutError, TimeoutError):
             raise SlackError("files.upload", "timeout") from None
         except aiohttp.ClientError:
@@ -281,6 +296,7 @@ class SlackGateway:
         webhook = AsyncWebhookClient(
             response_url,
             timeout=10,
+            session=self._connections(),
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler()],
         )
         try:
