@@ -153,7 +153,10 @@ async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake
     assert replies[2].startswith("*Mitigated* was already marked by <@U_ALICE>")
 
 
-async def test_concurrent_clicks_give_exactly_one_stamp(bot, fake_slack):
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "no-returning"])
+async def test_concurrent_clicks_give_exactly_one_stamp(bot, fake_slack, monkeypatch, returning):
+    # SQLite before 3.35 cannot return the updated row; the stamp then reads it back instead.
+    monkeypatch.setattr(bot.runtime.db.engine.dialect, "update_returning", returning and bot.runtime.db.engine.dialect.update_returning)
     incident = await open_incident(bot)
     users = [f"U_R{n}" for n in range(12)]
     for user in users:

@@ -136,7 +136,7 @@ class SlackGateway:
         return data
 
     async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
-        self._connections()
+        self._connections()  # the client's calls then go over the kept-alive session
         api = getattr(self._client, method.replace(".", "_"))
         try:
             response = await api(**{k: v for k, v in args.items() if v is not None})
