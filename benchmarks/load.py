@@ -11,7 +11,9 @@ Each responder sends its next request as soon as the last one is acknowledged, w
 the run is as fast as the machine allows, far beyond a real incident (twenty people do not click
 ten times a second), so the latencies are those of a saturated machine, and by Little's law the
 p50 rises with -n. On one machine the bots also share the CPUs with PostgreSQL, the fake Slack
-and the load client; the client's own event-loop lag is printed so that it can be ruled out.
+and the load client; the client's own event-loop lag is printed so that it can be ruled out,
+beside the bots' own (from their /metrics) and the database connections they opened (from
+PostgreSQL's count), which show a process short of CPU and a pool that keeps reconnecting.
 
     .venv/bin/python -m benchmarks.load [-n 20] [-k 10] [-m 10] [--latency-ms 20]
 
@@ -35,7 +37,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from benchmarks.open_latency import Summary, manifest_bot_scopes, ms
 from storage.db import Database
@@ -158,6 +160,39 @@ async def loop_lag(every: float = 0.005) -> list[float]:
             lags.append(time.perf_counter() - started - every)
     except asyncio.CancelledError:
         return lags
+
+
+LAG_METRIC = "incident_bot_event_loop_lag_seconds_bucket"
+
+
+async def bots_loop_lag(processes: list[ServeProcess]) -> dict[float, float]:
+    """The bots' event-loop lag histogram, summed over the processes: upper bound -> samples at or below."""
+    total: Counter[float] = Counter()
+    async with aiohttp.ClientSession() as session:
+        for process in processes:
+            async with session.get(f"{process.url}/metrics") as response:
+                for line in (await response.text()).splitlines():
+                    if line.startswith(LAG_METRIC):
+                        bound = re.search(r'le="([^"]+)"', line).group(1)  # type: ignore[union-attr]
+                        total[float(bound)] += float(line.rsplit(" ", 1)[1])
+    return dict(total)
+
+
+def bucket_difference(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:
+    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
+
+
+def bucket_quantile(cumulative: dict[float, float], q: float) -> float:
+    """The smallest bucket bound with at least ``q`` of the samples at or below it."""
+    total = cumulative[float("inf")]
+    return next(bound for bound in sorted(cumulative) if cumulative[bound] >= q * total)
+
+
+async def database_sessions(db: Database) -> int:
+    """Connections ever made to the benchmark's database (PostgreSQL counts them): each one costs
+    the server a new backend process, so a pool that keeps reconnecting shows here."""
+    async with db.lookup() as session:
+        return int(await session.scalar(text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")))
 
 
 async def settle(fake: FakeSlack, db: Database, quiet: float = 1.5, limit: float = 120) -> float:
@@ -308,11 +343,15 @@ async def main(args: argparse.Namespace) -> int:
               f"({', '.join(f'{k} {int(w * 100)}%' for k, w in MIX)}) on {args.incidents} incidents; "
               f"fake Slack latency {args.latency_ms} ms; 2 serve processes, PostgreSQL on loopback")
 
+        sessions_before = await database_sessions(db)
+        bot_lag_before = await bots_loop_lag(processes)
         lag = asyncio.ensure_future(loop_lag())
         bot = await run_phase("bot (2 processes)", [f"{p.url}/slack/events" for p in processes], plans, deadline)
         lag.cancel()
         client_lag = await lag
+        bot_lag = bucket_difference(await bots_loop_lag(processes), bot_lag_before)
         drained = await settle(fake, db)
+        connections_opened = await database_sessions(db) - sessions_before
         baseline = await run_phase("bare Bolt app", [f"http://127.0.0.1:{bare_port}/slack/events"], plans, deadline)
         results = await check(fake, db, plans, bot, base=args.incidents)
         await db.dispose()
@@ -347,6 +386,10 @@ async def main(args: argparse.Namespace) -> int:
         print(f"the load client's own event-loop lag during the bot run (it also serves the fake Slack): "
               f"p50 {ms(lag.p50)}, p99 {ms(lag.p99)}")
     print(f"after the last ack the bots finished their Slack work in {drained:.1f} s")
+    if bot_lag:
+        print(f"the bots' own event-loop lag during the run (from /metrics, bucket bounds): "
+              f"p50 under {ms(bucket_quantile(bot_lag, 0.5))}, p99 under {ms(bucket_quantile(bot_lag, 0.99))}")
+    print(f"database connections the bots opened during the run and its after-ack work: {connections_opened}")
     if bot.errors:
         print("errors:", Counter(bot.errors).most_common(5))
     print()

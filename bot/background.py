@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -78,3 +79,30 @@ async def repeat_until_stopped(
             await asyncio.wait_for(stop.wait(), every)
         except asyncio.TimeoutError:
             pass
+
+
+
+class EventLoopLag:
+    """How late this process's event loop has lately run a timer: the largest of the last few
+    samples (taken every ``every`` seconds by ``watch``, and exported as ``EVENT_LOOP_LAG``).
+
+    A request that waits on the database waits this long again for each answer, so a listener
+    can tell whether a short wait can pay off. Until ``watch`` runs it reports no lag."""
+
+    def __init__(self, *, window: int = 3) -> None:
+        self._samples: deque[float] = deque(maxlen=window)
+
+    @property
+    def recent(self) -> float:
+        return max(self._samples, default=0.0)
+
+    def record(self, lag: float) -> None:
+        self._samples.append(lag)
+        metrics.EVENT_LOOP_LAG.observe(lag)
+
+    async def watch(self, stop: asyncio.Event, *, every: float = 0.1) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            due = loop.time() + every
+            await asyncio.sleep(every)  # a plain timer: what it measures is what every awaiter gets
+            self.record(max(0.0, loop.time() - due))

@@ -79,7 +79,7 @@ class RunbookRoom:
         posted = await self._slack.post_message(
             incident.channel_id, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
         )
-        async with self._db.transaction() as session:
+        async with self._db.single_statements() as session:
             await runbook_posts.set_message(session, post_id, posted.channel, posted.ts)
         return True
 

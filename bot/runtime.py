@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.action_items import ActionItems
 from bot.alert_intake import AlertIntake
-from bot.background import BackgroundWork
+from bot.background import BackgroundWork, EventLoopLag
 from bot.corrections import Corrections
 from bot.incident_timers import IncidentTimers
 from bot.monitoring import Monitoring
@@ -57,6 +57,7 @@ class Runtime:
     timers: IncidentTimers
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
+    loop_lag: EventLoopLag = field(default_factory=EventLoopLag)  # watched by `serve`
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:

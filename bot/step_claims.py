@@ -66,7 +66,9 @@ class StepClaims:
         still not done), False when it is already done. Raises StepBusy when another holds it."""
         token = uuid.uuid4().hex
         now = self._clock()
-        async with self._db.transaction() as session:
+        # Two statements, each committed as it runs: the read under the claim sees whatever the
+        # previous holder recorded before it let go.
+        async with self._db.single_statements() as session:
             won = await slack_steps.claim(
                 session, incident_id, step, token=token, by=self._identity, at=now, stale_before=now - self._lease,
                 holder_is_dead=self._dead_here,
@@ -80,5 +82,5 @@ class StepClaims:
             metrics.REPAIR_STEPS.labels("claimed" if needed else "skipped").inc()
             yield needed
         finally:
-            async with self._db.transaction() as session:
+            async with self._db.single_statements() as session:
                 await slack_steps.release(session, incident_id, step, token=token)

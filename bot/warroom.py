@@ -78,7 +78,7 @@ class WarRooms:
         self._claims = StepClaims(db, clock)
 
     async def _progress(self, incident_id: int) -> _Progress:
-        async with self._db.transaction() as session:
+        async with self._db.lookup() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"INC-{incident_id} does not exist")
@@ -91,7 +91,8 @@ class WarRooms:
 
     async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
         now = self._clock()
-        async with self._db.transaction() as session:
+        # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
+        async with (self._db.transaction() if event else self._db.single_statements()) as session:
             if fields:
                 await incident_rows.record_fields(session, incident_id, at=now, **fields)
             if event:

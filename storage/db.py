@@ -121,9 +121,12 @@ class Database:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # PostgreSQL runs each statement of these sessions as its own transaction: no BEGIN and
-        # COMMIT round trips around a lone SELECT. SQLite opens no transaction for a read anyway.
+        # COMMIT round trips around a lone SELECT. On SQLite they begin like reading() sessions,
+        # without the write lock, so a lookup never queues behind a writer.
         self._lookups = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect != "sqlite" else self.engine,
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect != "sqlite"
+            else self.engine.execution_options(read_only=True),
             expire_on_commit=False,
         )
 
@@ -143,6 +146,19 @@ class Database:
         async with self.sessions() as session:
             await session.connection(execution_options={"read_only": True})
             yield session
+
+    @asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[AsyncSession]:
+        """A session for writes where each statement stands on its own (a claim, its release, one
+        UPDATE): on PostgreSQL each commits as it runs, with no BEGIN and COMMIT round trips, and
+        each later statement sees every earlier one's commit. On SQLite the block is one
+        transaction, committed at its end, which gives the same guarantees and more."""
+        if self.dialect == "sqlite":
+            async with self.transaction() as session:
+                yield session
+        else:
+            async with self._lookups() as session:
+                yield session
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:

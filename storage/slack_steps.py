@@ -8,7 +8,8 @@ from datetime import datetime
 from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SlackStepClaim
@@ -20,24 +21,34 @@ async def claim(
 ) -> bool:
     """True when this caller now holds the step: no one had it, the holder's lease ran out, or
     ``holder_is_dead`` knows the holder (by its ``claimed_by``) is gone."""
-    try:
-        async with session.begin_nested():
-            session.add(SlackStepClaim(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at))
-    except IntegrityError:
-        held = await session.scalar(
-            select(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step)
+    # ON CONFLICT DO NOTHING rather than a savepoint around a plain INSERT: one statement, so the
+    # claim needs no transaction of its own (see Database.single_statements).
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    inserted = await session.execute(
+        insert(SlackStepClaim)
+        .values(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at)
+        .on_conflict_do_nothing(index_elements=["incident_id", "step"])
+    )
+    if inserted.rowcount == 1:
+        return True
+    held = (
+        await session.execute(
+            select(SlackStepClaim.token, SlackStepClaim.claimed_by, SlackStepClaim.claimed_at).where(
+                SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step
+            )
         )
-        if held is None:
-            return False  # released meanwhile; the caller may try again
-        if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by)):
-            return False
-        result = await session.execute(
-            update(SlackStepClaim)
-            .where(SlackStepClaim.id == held.id, SlackStepClaim.token == held.token)
-            .values(token=token, claimed_by=by, claimed_at=at)
-        )
-        return result.rowcount == 1
-    return True
+    ).one_or_none()
+    if held is None:
+        return False  # released meanwhile; the caller may try again
+    if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by)):
+        return False
+    # Conditional on the token read above: of two processes taking over a dead claim, one wins.
+    result = await session.execute(
+        update(SlackStepClaim)
+        .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == held.token)
+        .values(token=token, claimed_by=by, claimed_at=at)
+    )
+    return result.rowcount == 1
 
 
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:

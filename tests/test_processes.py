@@ -11,6 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -130,6 +131,13 @@ async def test_two_processes_give_one_stamp_one_line_and_one_digest(two_processe
     assert len(lines(fake_slack, incident.channel_id, "mitigated")) == 1
     losers = [r["text"] for r in fake_slack.responses[answered:]]
     assert len(losers) == len(clickers) - 1 and all("already" in text for text in losers), losers
+
+    # Each process reports how late its event loop runs, the first sign of a process short of CPU.
+    for process in (first, second):
+        async with aiohttp.ClientSession() as session, session.get(f"{process.url}/metrics") as response:
+            text = await response.text()
+        counts = [line for line in text.splitlines() if line.startswith("incident_bot_event_loop_lag_seconds_count ")]
+        assert counts and float(counts[0].split()[1]) >= 5, counts  # sampled every 0.1 s for well over a second
 
 
 async def _true(value: bool) -> bool:
