@@ -321,7 +321,7 @@ class Flows:
             if (existing := incident.timeline.get(stamp)) is not None:
                 # Stamps are never cleared by a click, so the answer needs no write transaction.
                 return StampOutcome(StampResult.ALREADY, stamp, incident, existing)
-        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at)
+        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, read=incident)
         if outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
         return outcome

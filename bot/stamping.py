@@ -41,14 +41,22 @@ class Stamper:
         self._db = db
         self._clock = clock
 
-    async def stamp(self, incident_id: int, stamp: Stamp, *, by: str, at: datetime | None = None) -> StampOutcome:
+    async def stamp(
+        self, incident_id: int, stamp: Stamp, *, by: str, at: datetime | None = None, read: IncidentRecord | None = None
+    ) -> StampOutcome:
+        """``read`` is the incident as the caller just read it: the first attempt plans from it
+        instead of reading again. The conditional UPDATE checks the plan against the row as it is
+        at that moment, so a stale read costs a second attempt, never a wrong stamp."""
         at = at or self._clock()
         for _ in range(_ATTEMPTS):
             async with self._db.transaction() as session:
-                row = await incident_rows.get(session, incident_id)
-                if row is None:
-                    return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
-                record = to_record(row)
+                if read is not None:
+                    record, read = read, None
+                else:
+                    row = await incident_rows.get(session, incident_id)
+                    if row is None:
+                        return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
+                    record = to_record(row)
                 existing = record.timeline.get(stamp)
                 if existing is not None:
                     return StampOutcome(StampResult.ALREADY, stamp, record, existing)

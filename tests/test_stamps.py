@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.phases import Phase, Stamp
+from bot.stamping import Stamper, StampResult
 from handlers import actions
 from storage import incidents as rows
 from tests.clocks import FakeClock
@@ -134,6 +135,23 @@ async def test_mitigated_before_diagnosed_then_diagnosed_is_already_stamped(bot,
     assert reply["text"].startswith("*Diagnosed* was already marked by <@U_BOB> at <!date^")
     assert "(implied by a later phase)" in reply["text"]
     assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+
+
+async def test_a_click_planned_from_a_stale_read_looks_again(bot, fake_slack):
+    """The click's first attempt plans from the read its permission check made. Diagnosed was
+    stamped in between: the plan to imply it no longer holds, so the click reads again and
+    stamps mitigated alone, leaving Carol's diagnosis as she made it."""
+    incident = await open_incident(bot)
+    seen = await bot.runtime.incidents.get(incident.id)
+    await click(bot, incident, "diagnosed", "U_CAROL")
+    outcome = await Stamper(bot.runtime.db, bot.runtime.clock).stamp(incident.id, Stamp.MITIGATED, by="U_BOB", read=seen)
+    assert outcome.result is StampResult.STAMPED and outcome.implied == ()
+    row = await bot.incident(1)
+    diagnosed, mitigated = row.timeline.stamps[Stamp.DIAGNOSED], row.timeline.stamps[Stamp.MITIGATED]
+    assert (diagnosed.by, diagnosed.implied) == ("U_CAROL", False)
+    assert (mitigated.by, mitigated.implied) == ("U_BOB", False)
+    stamped = [e.text for e in await bot.timeline(1) if e.kind == "phase_stamped"]
+    assert stamped == ["Marked diagnosed", "Marked mitigated"]
 
 
 async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake_slack):
