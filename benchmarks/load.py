@@ -72,6 +72,7 @@ class Phase:
     errors: list[str] = field(default_factory=list)
     acked: Counter = field(default_factory=Counter)
     wall: float = 0.0
+    slowest: list[tuple[float, str, float]] = field(default_factory=list)  # (latency, kind, sent after the start)
 
 
 def plan(responders: int, ops: int, incidents: list[tuple[int, str, str]], fake: FakeSlack, seed: int) -> list[list[Op]]:
@@ -136,15 +137,17 @@ async def run_phase(label: str, urls: list[str], plans: list[list[Op]], deadline
                     result.errors.append(f"{op.kind}: {type(error).__name__}")
                     continue
                 result.latencies.append(time.perf_counter() - started)
+                result.slowest.append((result.latencies[-1], op.kind, started - run_started))
                 result.by_kind.setdefault(op.kind, []).append(result.latencies[-1])
                 if status == 200:
                     result.acked[op.kind] += 1
                 else:
                     result.errors.append(f"{op.kind}: HTTP {status}")
 
-        started = time.perf_counter()
+        run_started = time.perf_counter()
         await asyncio.gather(*(responder(ops) for ops in plans))
-        result.wall = time.perf_counter() - started
+        result.wall = time.perf_counter() - run_started
+        result.slowest = sorted(result.slowest, reverse=True)[:3]
     return result
 
 
@@ -376,6 +379,9 @@ async def main(args: argparse.Namespace) -> int:
         print(f"  {phase.label}: " + ", ".join(
             f"{kind} p50 {ms(Summary.of(v).p50)} p99 {ms(Summary.of(v).p99)}" for kind, v in sorted(phase.by_kind.items())
         ))
+    # Where the tail is: requests sent in the first milliseconds meet processes that have not
+    # yet seen the burst coming.
+    print(f"  slowest bot acks: " + ", ".join(f"{kind} {ms(latency)} sent at +{ms(at)}" for latency, kind, at in bot.slowest))
     b, a = summaries[bot.label], summaries[baseline.label]
     if b and a:
         print(f"\nratio bot/bare: p50 {b.p50 / a.p50:.2f}x, p99 {b.p99 / a.p99:.2f}x")

@@ -100,7 +100,7 @@ class EventLoopLag:
         self._samples.append(lag)
         metrics.EVENT_LOOP_LAG.observe(lag)
 
-    async def watch(self, stop: asyncio.Event, *, every: float = 0.1) -> None:
+    async def watch(self, stop: asyncio.Event, *, every: float = 0.02) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             due = loop.time() + every

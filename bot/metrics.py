@@ -66,7 +66,7 @@ REPAIR_STEPS = Counter(
 
 EVENT_LOOP_LAG = Histogram(
     "incident_bot_event_loop_lag_seconds",
-    "How late the process's event loop ran a timer, sampled every 0.1 s: every ack, database answer "
+    "How late the process's event loop ran a timer, sampled every 20 ms: every ack, database answer "
     "and Slack reply waits about this long for its turn, so a growing lag means the process is short of CPU",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
     registry=REGISTRY,
