@@ -8,6 +8,8 @@ from pathlib import Path
 from time import monotonic
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -100,6 +102,11 @@ def _check_postgres_checkouts(engine: AsyncEngine) -> None:
                 dbapi_connection.ping()
             except Exception as error:
                 raise DisconnectionError(f"an idle connection did not answer: {error}") from error
+
+
+def insert_with_on_conflict(session: AsyncSession):
+    """The session's database's own INSERT construct, the one with ``on_conflict_do_nothing``."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 class Database:

@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_with_on_conflict
 from storage.models import Deploy, IncidentDeploy
 
 _NEWEST_FIRST = (Deploy.deployed_at.desc(), Deploy.id.desc())
@@ -113,7 +112,7 @@ async def link_to_incident(
         return
     rows = [{"incident_id": incident_id, "deploy_id": deploy_id} for deploy_id in ids]
     # ON CONFLICT DO NOTHING: a concurrent linker of the same pair is not an error on either backend.
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_with_on_conflict(session)
     await session.execute(insert(IncidentDeploy).values(rows).on_conflict_do_nothing())
 
 

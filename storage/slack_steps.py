@@ -8,10 +8,9 @@ from datetime import datetime
 from collections.abc import Callable
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_with_on_conflict
 from storage.models import SlackStepClaim
 
 
@@ -23,7 +22,7 @@ async def claim(
     ``holder_is_dead`` knows the holder (by its ``claimed_by``) is gone."""
     # ON CONFLICT DO NOTHING rather than a savepoint around a plain INSERT: one statement, so the
     # claim needs no transaction of its own (see Database.single_statements).
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_with_on_conflict(session)
     inserted = await session.execute(
         insert(SlackStepClaim)
         .values(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at)
