@@ -45,6 +45,7 @@ from storage.models import Incident, TimelineEvent
 from tests.conftest import _fresh_postgres_database
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
+from tests.scrape import scrape
 from tests.serve_process import ROOT, ServeProcess, free_port
 from tests.slack_requests import SignedSlack, sign
 
@@ -165,19 +166,13 @@ async def loop_lag(every: float = 0.005) -> list[float]:
         return lags
 
 
-LAG_METRIC = "incident_bot_event_loop_lag_seconds_bucket"
-
-
 async def bots_loop_lag(processes: list[ServeProcess]) -> dict[float, float]:
     """The bots' event-loop lag histogram, summed over the processes: upper bound -> samples at or below."""
     total: Counter[float] = Counter()
-    async with aiohttp.ClientSession() as session:
-        for process in processes:
-            async with session.get(f"{process.url}/metrics") as response:
-                for line in (await response.text()).splitlines():
-                    if line.startswith(LAG_METRIC):
-                        bound = re.search(r'le="([^"]+)"', line).group(1)  # type: ignore[union-attr]
-                        total[float(bound)] += float(line.rsplit(" ", 1)[1])
+    for process in processes:
+        for (name, labels), value in (await scrape(process.port)).items():
+            if name == "incident_bot_event_loop_lag_seconds_bucket":
+                total[float(dict(labels)["le"])] += value
     return dict(total)
 
 
@@ -381,7 +376,7 @@ async def main(args: argparse.Namespace) -> int:
         ))
     # Where the tail is: requests sent in the first milliseconds meet processes that have not
     # yet seen the burst coming.
-    print(f"  slowest bot acks: " + ", ".join(f"{kind} {ms(latency)} sent at +{ms(at)}" for latency, kind, at in bot.slowest))
+    print("  slowest bot acks: " + ", ".join(f"{kind} {ms(latency)} sent at +{ms(at)}" for latency, kind, at in bot.slowest))
     b, a = summaries[bot.label], summaries[baseline.label]
     if b and a:
         print(f"\nratio bot/bare: p50 {b.p50 / a.p50:.2f}x, p99 {b.p99 / a.p99:.2f}x")

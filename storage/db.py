@@ -127,15 +127,18 @@ class Database:
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # PostgreSQL runs each statement of these sessions as its own transaction: no BEGIN and
-        # COMMIT round trips around a lone SELECT. On SQLite they begin like reading() sessions,
-        # without the write lock, so a lookup never queues behind a writer.
-        self._lookups = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.dialect != "sqlite"
-            else self.engine.execution_options(read_only=True),
-            expire_on_commit=False,
-        )
+        self._autocommit: async_sessionmaker[AsyncSession] | None = None
+        if self.dialect == "sqlite":
+            # Lookups begin like reading() sessions, without the write lock, so they never queue
+            # behind a writer. SQLite has no round trips to save by autocommit.
+            self._lookups = async_sessionmaker(self.engine.execution_options(read_only=True), expire_on_commit=False)
+        else:
+            # Each statement is its own transaction: no BEGIN and COMMIT round trips around a lone
+            # SELECT (lookup) or a lone claim or UPDATE (single_statements).
+            self._autocommit = async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+            self._lookups = self._autocommit
 
     @property
     def dialect(self) -> str:
@@ -160,11 +163,11 @@ class Database:
         UPDATE): on PostgreSQL each commits as it runs, with no BEGIN and COMMIT round trips, and
         each later statement sees every earlier one's commit. On SQLite the block is one
         transaction, committed at its end, which gives the same guarantees and more."""
-        if self.dialect == "sqlite":
+        if self._autocommit is None:
             async with self.transaction() as session:
                 yield session
         else:
-            async with self._lookups() as session:
+            async with self._autocommit() as session:
                 yield session
 
     @asynccontextmanager

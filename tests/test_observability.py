@@ -11,24 +11,12 @@ import time
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot import logs
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
+from tests.scrape import scrape
 
 WEBHOOK_SECRET = "deploy-hook-secret-0f9e8d7c6b5a"
-
-
-async def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain; version=")
-        text = await response.text()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
 
 
 def delta(after: dict, before: dict, name: str, **labels: str) -> float:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 
-from bot.phases import Stamp
 from storage import incidents as rows
 from storage.db import Database
 from storage.models import DigestRun, TimelineEvent
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, _fresh_postgres_database
+from tests.scrape import scrape
 from tests.serve_process import ServeProcess, run_cli
 
 pytestmark = pytest.mark.processes
@@ -134,10 +132,8 @@ async def test_two_processes_give_one_stamp_one_line_and_one_digest(two_processe
 
     # Each process reports how late its event loop runs, the first sign of a process short of CPU.
     for process in (first, second):
-        async with aiohttp.ClientSession() as session, session.get(f"{process.url}/metrics") as response:
-            text = await response.text()
-        counts = [line for line in text.splitlines() if line.startswith("incident_bot_event_loop_lag_seconds_count ")]
-        assert counts and float(counts[0].split()[1]) >= 5, counts  # sampled every 20 ms for well over a second
+        samples = await scrape(process.port)
+        assert samples[("incident_bot_event_loop_lag_seconds_count", ())] >= 5  # every 20 ms for well over a second
 
 
 async def _true(value: bool) -> bool:
