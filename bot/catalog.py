@@ -500,15 +500,16 @@ def load_catalog(path: Path, *, required: bool) -> Catalog:
     return catalog
 
 
-def require_known_service(catalog: Catalog, name: str | None) -> None:
-    """Refuse a service the catalog does not know, suggesting close matches. An empty catalog
-    (no file) accepts any well-formed name."""
+def require_known_service(catalog: Catalog, name: str | None, *, spelled: str = "`service:{}`") -> None:
+    """Refuse a service the catalog does not know, suggesting close matches written as
+    ``spelled`` (the command's ``service:`` token; the deploy webhook's JSON field). An empty
+    catalog (no file) accepts any well-formed name."""
     if name is None or catalog.is_empty or name in catalog:
         return
     from bot.command_text import CommandTextError
 
     matches = catalog.close_matches(name)
-    hint = f" Did you mean {', '.join(f'`service:{m}`' for m in matches)}?" if matches else ""
+    hint = f" Did you mean {', '.join(spelled.format(m) for m in matches)}?" if matches else ""
     raise CommandTextError(
         f"`{name}` is not a service in the catalog.{hint} Known services: {', '.join(catalog.names())}."
     )

@@ -240,6 +240,11 @@ class Flows:
         if incident is None:
             return
         logs.set_incident(incident.id)
+        if refusal := await self._permissions.check("repair", incident, requester.user_id):
+            # Outside a private incident's war room, not even who may repair it is told.
+            private_and_outside = incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id)
+            await self.tell(requester, messages.repair_refused_private(incident.reference) if private_and_outside else refusal.text)
+            return
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(incident.reference, report.channel_id, report.failures))
@@ -379,8 +384,17 @@ class Flows:
         """A checklist box was ticked or unticked: record exactly what this person changed."""
         toggles = [Toggle(i, True) for i in sorted(now - seen)] + [Toggle(i, False) for i in sorted(seen - now)]
         incident = await self._incidents.in_channel(requester.channel_id) if requester.channel_id else None
+        if incident is None:
+            await self.tell(requester, messages.CHECKLIST_NOT_HERE)
+            return
+        logs.set_incident(incident.id)
+        if refusal := await self._permissions.check("stamp", incident, requester.user_id):
+            await self.tell(requester, refusal.text)
+            return
         result = await self._runbook_room.tick(post_id, toggles, by=requester.user_id, at=at, incident=incident)
-        if result.runbook is None:
+        if result.elsewhere:
+            await self.tell(requester, messages.CHECKLIST_NOT_HERE)
+        elif result.runbook is None:
             await self.tell(requester, messages.RUNBOOK_GONE)
 
     async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: str, service: str) -> None:

@@ -14,19 +14,24 @@ from bot.command_text import OpenRequest
 from bot.phases import Stamp, StampValue, Timeline
 from bot.records import IncidentRecord
 from bot.roles import ROLES
+from bot.text_input import row_number
 from storage import audit, incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
 
 log = logging.getLogger(__name__)
 
-_REFERENCE = re.compile(r"^(?:inc-?)?(\d{1,9})$", re.IGNORECASE)
+_REFERENCE = re.compile(r"^(?:inc-?)?([0-9]+)$", re.IGNORECASE)
 
 
 def parse_reference(text: str) -> int | None:
-    """``INC-42``, ``inc42`` or ``42`` -> 42."""
+    """``INC-42``, ``inc42`` or ``42`` -> 42; None for anything no incident can be numbered
+    (bot.text_input.row_number), so that it never reaches the database."""
     match = _REFERENCE.match(text.strip())
-    return int(match.group(1)) if match else None
+    try:
+        return row_number(match.group(1)) if match else None
+    except ValueError:
+        return None
 
 
 def to_record(row: Incident) -> IncidentRecord:

@@ -70,6 +70,10 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
     )
 
 
+def repair_refused_private(reference: str) -> str:
+    return f"{reference} is private: only the people in its war room and the incident admins may repair it. Nothing was done."
+
+
 def repaired(reference: str, done: list[str]) -> str:
     if not done:
         return (
@@ -126,6 +130,10 @@ def already_noted(reference: str) -> str:
 
 
 RUNBOOK_GONE = "That runbook is no longer in the runbooks folder, so the tick was not recorded."
+CHECKLIST_NOT_HERE = (
+    "That checklist does not belong to the incident of this channel, so the tick was not recorded. "
+    "Tick it in the runbook message inside the incident's war room."
+)
 
 DEPLOY_CHOICE_GONE = (
     "The deploy chosen as the impact start is gone or lies after detection, so nothing was opened. "
@@ -175,6 +183,10 @@ SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
 UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
 BREAKGLASS_USAGE = "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix`."
 PRIVATE_INCIDENT = "That incident is private: only the people in its war room can see it."
+
+
+def role_target_refused(user: str, label: str, reference: str, reason: str) -> str:
+    return f"<@{user}> cannot be the *{label.lower()}* of {reference}: {reason}. Nothing changed; pick a person who can act on it."
 
 
 def role_assigned_line(by: str, user: str, label: str, reference: str) -> str:

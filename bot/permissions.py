@@ -25,12 +25,20 @@ ACTION_WORDS = {
     "close": "mark the incident verified (which resolves it)",
     "roles": "assign incident roles",
     "data": "import or delete data",
+    "repair": "repair the Slack side (war-room steps, control message, summaries)",
 }
+# Actions whose level is fixed, not set in the config. ``incident-bot repair`` on the host is not
+# checked: whoever runs it has the database.
+FIXED_LEVELS = {"repair": "war_room"}
+
+
+def level_of(policy: Permissions, action: str) -> str:
+    return FIXED_LEVELS.get(action) or policy.level(action)
 
 
 def who_may(policy: Permissions, action: str, incident: IncidentRecord | None) -> str:
     """Words for the people a level lets in, for the refusal message."""
-    level = policy.level(action)
+    level = level_of(policy, action)
     admins = admin_words(policy)
     commander = f"the incident commander (<@{incident.commander}>)" if incident else "the incident commander"
     if level == "everyone":
@@ -95,7 +103,7 @@ class PermissionChecks:
 
     async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
         """Raises SlackError when Slack could not say."""
-        level = self.policy.level(action)
+        level = level_of(self.policy, action)
         if level == "everyone":
             return True
         if incident is not None and level in ("war_room", "commander") and user == incident.commander:

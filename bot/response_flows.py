@@ -95,6 +95,9 @@ class ResponseFlows:
         if await self._refused(requester, "roles", incident):
             return
         label = ROLES[role]
+        if reason := await self._cannot_hold_role(user):
+            await self._tell(requester, messages.role_target_refused(user, label, incident.reference, reason))
+            return
         result = await self._incidents.assign_role(incident.id, role, user, by=requester.user_id)
         if result is None:
             await self._tell(requester, messages.role_unchanged(user, label, incident.reference))
@@ -113,6 +116,25 @@ class ResponseFlows:
             failures.append(f"<@{user}> could not be told by direct message ({error})")
         if failures:
             await self._tell(requester, messages.told_with_failures("The role", failures, record.reference))
+
+    async def _cannot_hold_role(self, user: str) -> str | None:
+        """Why ``user`` cannot hold a role, or None when they can. A role goes to a person who can
+        act on it: not a deactivated account, a bot or Slackbot, which would leave the incident
+        with a commander nobody can reach (and only an admin able to close it). When Slack cannot
+        say, the assignment is refused (fail closed)."""
+        try:
+            person = await self._slack.user(user)
+        except SlackError as error:
+            if error.code == "user_not_found":
+                return "there is no such user in this workspace"
+            return f"Slack could not say who that is ({error}); try again"
+        if person.is_slackbot:
+            return "Slackbot is not a person"
+        if person.deleted:
+            return "that account is deactivated"
+        if person.is_bot:
+            return "that is a bot, not a person"
+        return None
 
     # ---- severity and status updates -------------------------------------------------------
 

@@ -6,6 +6,7 @@ Pure: takes the runbook and which steps are ticked, returns Block Kit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -22,6 +23,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks import MAX_HEADER, MAX_SECTION_TEXT, escape, within_message_limits
+from bot.text_input import row_number
 
 CHECKLIST_ACTION_PREFIX = "runbook_step_"
 CHECKLIST_BLOCK_PREFIX = "runbook_checklist"
@@ -34,8 +36,20 @@ def checklist_block_id(post_id: int, chunk: int) -> str:
 
 
 def parse_checklist_block_id(block_id: str) -> tuple[int, int] | None:
-    match = re.fullmatch(rf"{CHECKLIST_BLOCK_PREFIX}:(\d+):(\d+)", block_id)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    """(post number, chunk) of a checklist's block_id; None for anything the bot did not write."""
+    match = re.fullmatch(rf"{CHECKLIST_BLOCK_PREFIX}:([0-9]+):([0-9]{{1,2}})", block_id)
+    if match is None:
+        return None
+    try:
+        return row_number(match.group(1)), int(match.group(2))
+    except ValueError:
+        return None
+
+
+def step_indexes(values: Iterable[object]) -> set[int]:
+    """The checklist steps named by checkbox option values (the bot writes "0" to "19"); any
+    other value, from a forged or damaged payload, names none."""
+    return {int(v) for v in values if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 3}
 
 
 def markdown_to_mrkdwn(markdown: str) -> str:
@@ -101,5 +115,5 @@ def ticked_in_message(message_blocks: list[dict[str, Any]], block_id: str) -> se
     for block in message_blocks:
         if block.get("block_id") == block_id:
             for element in block.get("elements", []):
-                return {int(o["value"]) for o in element.get("initial_options") or [] if str(o.get("value", "")).isdigit()}
+                return step_indexes(o.get("value") for o in element.get("initial_options") or [] if isinstance(o, dict))
     return set()

@@ -30,6 +30,8 @@ class TickResult:
     runbook: Runbook | None
     changed: list[Toggle]
     incident_id: int | None
+    # The post exists but belongs to another incident than the one the click came from.
+    elsewhere: bool = False
 
 
 class RunbookRoom:
@@ -83,13 +85,17 @@ class RunbookRoom:
             await runbook_posts.set_message(session, post_id, posted.channel, posted.ts)
         return True
 
-    async def tick(self, post_id: int, toggles: list[Toggle], *, by: str, at: datetime, incident: IncidentRecord | None = None) -> TickResult:
-        """Apply what the person toggled to the stored state; each real change is a timeline event."""
+    async def tick(self, post_id: int, toggles: list[Toggle], *, by: str, at: datetime, incident: IncidentRecord) -> TickResult:
+        """Apply what the person toggled to the stored state; each real change is a timeline event.
+        Only a post of ``incident`` (the incident of the channel the click came from) is touched:
+        a block_id naming another incident's post writes nothing anywhere."""
         changed: list[Toggle] = []
         async with self._db.transaction() as session:
             post = await runbook_posts.get(session, post_id, for_update=True)
             if post is None:
                 return TickResult(None, [], None)
+            if post.incident_id != incident.id:
+                return TickResult(None, [], None, elsewhere=True)
             runbook = self.find(post.runbook)
             checked = set(post.checked)
             for toggle in toggles:
@@ -111,7 +117,7 @@ class RunbookRoom:
             if changed:
                 await runbook_posts.set_checked(session, post_id, sorted(checked))
             channel_id, ts, incident_id = post.channel_id, post.message_ts, post.incident_id
-        if changed and runbook is not None and channel_id and ts and incident is not None:
+        if changed and runbook is not None and channel_id and ts:
             await self._slack.update_message(
                 channel_id, ts, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
             )

@@ -21,10 +21,11 @@ from bot.blocks import (
     STAMP_ACTION_PREFIX,
 )
 from bot.roles import ROLES
-from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, ticked_in_message
+from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
 from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
+from bot.text_input import row_number
 from handlers.after_ack import DATABASE_ERRORS, database_is_down, report_database_down, run_after_ack
 from handlers.arrival import time_left
 from handlers.payloads import BlockAction
@@ -40,15 +41,6 @@ STAMP_ACK_BUDGET = 0.03
 # answers, the waiting listener wakes. When the loop lately ran this many turns slower than the
 # budget left, the commit cannot make it, and waiting would only make the ack late.
 TURNS_TO_COMMIT = 3
-
-
-def row_number(value: str | None) -> int:
-    """The incident or action-item number a button carries. ValueError for anything that could
-    not be one (a forged or damaged payload), before it reaches the database."""
-    number = int(value or "")
-    if not 0 < number < 2**31:
-        raise ValueError(f"no incident or action item has the number {(value or '')[:20]}")
-    return number
 
 
 def click_time(action_ts: str | None, now: datetime) -> datetime:
@@ -72,10 +64,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         post = parse_checklist_block_id(action.action.block_id)
         if post is None:
+            log.warning("malformed checklist payload: block_id %r", action.action.block_id[:60])
             return
         # Slack sends the new selection, not the click: compare with what the clicker saw.
         seen = ticked_in_message(action.message.blocks if action.message else [], action.action.block_id)
-        now = {int(o.value) for o in action.action.selected_options if o.value.isdigit()}
+        now = step_indexes(o.value for o in action.action.selected_options)
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         work = runtime.flows.tick_runbook(requester, post[0], seen=seen, now=now, at=at)

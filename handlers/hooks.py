@@ -11,7 +11,8 @@ Every answer is JSON: ``{"ok": true, "deploy_id": N, "duplicate": false}`` (201,
 415     the body is not declared as JSON
 413     the body is over 64 KiB
 400     the body is not JSON
-422     the JSON is not a valid deploy; the reason names each field and its right form
+422     the JSON is not a valid deploy, or (with a service catalog) names a service the catalog
+        does not list; the reason names each field and its right form, or the close matches
 ======  ===========================================================================
 
 The checks run in that order, so a caller without the secret learns nothing about the rest, and
@@ -32,6 +33,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.alerts import GENERIC_FORM, AlertPayloadError, parse_alerts
+from bot.catalog import require_known_service
+from bot.command_text import CommandTextError
 from bot.deploys import parse_deploy, validation_reason
 from bot.runtime import Runtime
 from bot.slack import SlackError
@@ -145,8 +148,11 @@ def deploy_webhook(runtime: Runtime) -> Handler:
             return refusal
         try:
             deploy_in = parse_deploy(data, now=runtime.clock())
+            require_known_service(runtime.catalog, deploy_in.service, spelled='`"service": "{}"`')
         except ValidationError as error:
             return _refuse(422, validation_reason(error))
+        except CommandTextError as error:
+            return _refuse(422, f"service: {error}")
         try:
             record, created = await runtime.deploys.record(deploy_in, source="webhook")
         except (SQLAlchemyError, OSError) as error:

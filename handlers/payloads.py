@@ -9,7 +9,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from bot.text_input import storable
+from bot.text_input import row_number, storable
+
+# 9999-12-31T23:59:59Z, the last second Python's datetime can hold.
+LATEST_EPOCH = 253402300799
 
 # What a person typed, made storable (no NUL or control characters, no lone surrogates).
 TypedText = Annotated[str, AfterValidator(storable)]
@@ -80,8 +83,19 @@ class ViewSubmission(_Payload):
         return value if isinstance(value, str) and value else None
 
     def selected_date_time(self, block_id: str) -> int | None:
+        """Unix seconds, None when nothing was picked; ValueError for a number no time can be
+        (negative, past year 9999, NaN), which only a forged or damaged payload carries."""
         value = self._element(block_id).get("selected_date_time")
-        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        if not 0 <= value <= LATEST_EPOCH:
+            raise ValueError(f"selected_date_time {str(value)[:20]} is not a time")
+        return int(value)
+
+    def metadata_number(self, key: str) -> int:
+        """An incident or other row number the bot put in private_metadata. ValueError when it is
+        missing or could not be one (bot.text_input.row_number), before it reaches the database."""
+        return row_number(self.metadata().get(key))
 
 
 class _Container(_Payload):

@@ -17,10 +17,21 @@ from bot.corrections import TIME_FIELDS
 from bot.response_flows import epoch
 from bot.flows import Requester
 from bot.runtime import Runtime
+from bot.text_input import row_number
 from handlers.after_ack import run_after_ack
 from handlers.payloads import ViewSubmission
 
 log = logging.getLogger(__name__)
+
+
+def aware(value: object) -> datetime:
+    """A time the bot wrote into private_metadata (ISO 8601 with its zone); ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError(f"{str(value)[:40]!r} is not a time")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{value[:40]!r} has no time zone")
+    return moment
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -33,12 +44,25 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors={"title": "Slack sent an incomplete form; please submit again."})
             return
         try:
+            started_epoch = submission.selected_date_time("started")
+        except ValueError as error:
+            log.warning("malformed open form: %s", error)
+            await ack(response_action="errors", errors={"started": "Slack sent a time that cannot be; pick the time again."})
+            return
+        choice = submission.selected_value("impact_choice") or ""
+        try:
+            deploy_id = row_number(choice.removeprefix("deploy:")) if choice.startswith("deploy:") else None
+        except ValueError as error:
+            log.warning("malformed open form: %s", error)
+            await ack(response_action="errors", errors={"impact_choice": "Slack sent a choice that is not on the list; pick again."})
+            return
+        try:
             request = open_request_from_form(
                 title=submission.text_value("title"),
                 severity=submission.selected_value("severity"),
                 service=submission.selected_value("service") or submission.text_value("service"),
                 detection=submission.selected_value("detection"),
-                started_epoch=submission.selected_date_time("started"),
+                started_epoch=started_epoch,
                 now=runtime.clock(),
                 private=PRIVATE_OPTION in submission.checked_values("visibility"),
             )
@@ -52,8 +76,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         )
         # The view id is the same for every submission of one form: a double click on Submit
         # therefore opens one incident.
-        choice = submission.selected_value("impact_choice") or ""
-        deploy_id = int(choice.removeprefix("deploy:")) if choice.startswith("deploy:") and choice[7:].isdigit() else None
         work = runtime.flows.open_from_form(
             requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
         )
@@ -64,16 +86,16 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             submission = ViewSubmission.model_validate(body)
             metadata = json.loads(submission.view.private_metadata)
-            incident_id = int(metadata["incident_id"])
-            original = {name: datetime.fromisoformat(value) for name, value in metadata["original"].items() if name in TIME_FIELDS}
-        except (ValidationError, ValueError, KeyError, TypeError) as error:
+            incident_id = row_number(metadata["incident_id"])
+            original = {name: aware(value) for name, value in metadata["original"].items() if name in TIME_FIELDS}
+            submitted = {}
+            for name in original:
+                moment = submission.selected_date_time(f"time_{name}")
+                submitted[name] = epoch(moment) if moment is not None else None
+        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as error:
             log.warning("malformed edit-times submission: %s", error)
             await ack(response_action="errors", errors={"reason": "Slack sent an incomplete form; close it and click Edit times again."})
             return
-        submitted = {}
-        for name in original:
-            moment = submission.selected_date_time(f"time_{name}")
-            submitted[name] = epoch(moment) if moment is not None else None
         outcome = await runtime.response.correct_times(
             submission.user.id, incident_id, original, submitted, submission.text_value("reason")
         )
@@ -88,8 +110,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def add_action_submitted(ack: AsyncAck, body: dict) -> None:
         try:
             submission = ViewSubmission.model_validate(body)
-            incident_id = int(submission.metadata()["incident_id"])
-        except (ValidationError, ValueError, KeyError) as error:
+            incident_id = submission.metadata_number("incident_id")
+        except (ValidationError, ValueError) as error:
             log.warning("malformed action-item submission: %s", error)
             await ack(response_action="errors", errors={"text": "Slack sent an incomplete form; please add it again."})
             return

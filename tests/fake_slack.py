@@ -647,6 +647,10 @@ class FakeSlack:
             bot_user_id, "incident-bot", tz="America/Los_Angeles", tz_offset=-28800, email=None,
             is_bot=True,
         )
+        # Every workspace has Slackbot; users.info answers for it as a user with is_bot false.
+        self.users["USLACKBOT"] = self._user_object(
+            "USLACKBOT", "slackbot", tz="America/Los_Angeles", tz_offset=-28800, email=None,
+        )
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -752,8 +756,20 @@ class FakeSlack:
             queue.append(_Fault(error, status, retry_after, delay))
 
     def add_user(self, user_id: str, name: str, *, tz: str = "Europe/London", tz_offset: int = 0,
-                 email: str | None = None) -> dict:
-        user = self._user_object(user_id, name, tz=tz, tz_offset=tz_offset, email=email)
+                 email: str | None = None, is_bot: bool = False, deleted: bool = False,
+                 guest: bool = False) -> dict:
+        """A workspace member; ``is_bot`` a bot user (an app's), ``deleted`` a deactivated
+        account, ``guest`` a multi-channel guest (is_restricted), as users.info shows each."""
+        user = self._user_object(user_id, name, tz=tz, tz_offset=tz_offset, email=email, is_bot=is_bot)
+        if guest:
+            user["is_restricted"] = True
+        if deleted:
+            # Slack keeps answering users.info for a deactivated account, with deleted: true and
+            # without the fields only an active member has (time zone, admin flags).
+            user["deleted"] = True
+            for field in ("tz", "tz_label", "tz_offset", "is_admin", "is_owner", "is_primary_owner",
+                          "is_restricted", "is_ultra_restricted", "is_app_user"):
+                user.pop(field, None)
         self.users[user_id] = user
         return user
 

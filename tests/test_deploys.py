@@ -521,10 +521,10 @@ async def test_webhook_records_a_deploy_once(hook_bot):
 
 async def test_webhook_accepts_the_bearer_form_and_defaults(hook_bot):
     status, answer = await post(
-        hook_bot, {"service": "ledger", "version": "abc123"}, secret=None, headers={"Authorization": f"bearer {SECRET}"}
+        hook_bot, {"service": "auth", "version": "abc123"}, secret=None, headers={"Authorization": f"bearer {SECRET}"}
     )
     assert (status, answer["ok"], answer["duplicate"]) == (201, True, False)
-    [stored] = await hook_bot.runtime.deploys.recent("ledger", timedelta(minutes=5))
+    [stored] = await hook_bot.runtime.deploys.recent("auth", timedelta(minutes=5))
     assert stored.environment == "production"
     assert abs(stored.deployed_at - datetime.now(timezone.utc)) < timedelta(minutes=1)
 

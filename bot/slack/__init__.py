@@ -1,5 +1,5 @@
 """The Slack gateway: the only code that calls the Slack Web API."""
 
-from bot.slack.gateway import Channel, PostedMessage, SlackError, SlackGateway
+from bot.slack.gateway import Channel, PostedMessage, SlackError, SlackGateway, SlackUser
 
-__all__ = ["Channel", "PostedMessage", "SlackError", "SlackGateway"]
+__all__ = ["Channel", "PostedMessage", "SlackError", "SlackGateway", "SlackUser"]

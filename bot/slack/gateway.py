@@ -81,6 +81,20 @@ class ChannelState:
 
 
 @dataclass(frozen=True)
+class SlackUser:
+    """What users.info says about whether someone can act in Slack. Slackbot (USLACKBOT) answers
+    as a user with ``is_bot`` false, so it is told apart by its ID."""
+
+    id: str
+    deleted: bool
+    is_bot: bool
+
+    @property
+    def is_slackbot(self) -> bool:
+        return self.id == "USLACKBOT"
+
+
+@dataclass(frozen=True)
 class PostedMessage:
     channel: str
     ts: str
@@ -282,6 +296,11 @@ class SlackGateway:
         """The IANA zone of a user's Slack profile, such as "Europe/Berlin"."""
         data = await self._call("users.info", user=user_id)
         return data.get("user", {}).get("tz")
+
+    async def user(self, user_id: str) -> SlackUser:
+        """users.info; SlackError ``user_not_found`` when there is no such user."""
+        user = (await self._call("users.info", user=user_id)).get("user", {})
+        return SlackUser(id=user.get("id") or user_id, deleted=bool(user.get("deleted")), is_bot=bool(user.get("is_bot")))
 
     async def display_name(self, user_id: str) -> str:
         user = (await self._call("users.info", user=user_id)).get("user", {})
