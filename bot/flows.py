@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -397,7 +396,7 @@ class Flows:
         elif result.runbook is None:
             await self.tell(requester, messages.RUNBOOK_GONE)
 
-    async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: str, service: str) -> None:
+    async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: dict[str, str], service: str) -> None:
         """The form's service was chosen: offer its recent deploys as the impact start."""
         services = [service, *self._catalog.upstream_of(service)]
         recent = [d for s in services for d in await self._deploys.recent(s, self._deploy_window)]
@@ -408,10 +407,7 @@ class Flows:
             for d in recent
             if d.deployed_at <= now
         ]
-        data = json.loads(metadata or "{}") if metadata.startswith("{") else {}
-        form = blocks.open_modal(
-            now=now, private_metadata={k: str(v) for k, v in data.items()}, services=self._catalog.names(), deploy_choices=choices
-        )
+        form = blocks.open_modal(now=now, private_metadata=metadata, services=self._catalog.names(), deploy_choices=choices)
         try:
             await self._slack.update_view(view_id, form, hash_=view_hash)
         except SlackError as error:

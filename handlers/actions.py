@@ -28,7 +28,7 @@ from bot.runtime import Runtime
 from bot.text_input import row_number
 from handlers.after_ack import DATABASE_ERRORS, database_is_down, report_database_down, run_after_ack
 from handlers.arrival import time_left
-from handlers.payloads import BlockAction
+from handlers.payloads import BlockAction, string_metadata
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id)
         work = runtime.flows.offer_deploy_start(
-            view_id=action.view.id, view_hash=action.view.hash, metadata=action.view.private_metadata,
+            view_id=action.view.id, view_hash=action.view.hash, metadata=string_metadata(action.view.private_metadata),
             service=action.action.selected_option.value,
         )
         run_after_ack(runtime, requester, work, name="form-service")

@@ -22,6 +22,18 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def string_metadata(private_metadata: str) -> dict[str, str]:
+    """The string values of a view's private_metadata (the bot writes a JSON object of strings);
+    empty for anything else, which only a forged or damaged payload carries."""
+    try:
+        data = json.loads(private_metadata or "{}")
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
 class SlashCommand(_Payload):
     command: str
     text: TypedText = ""
@@ -49,13 +61,7 @@ class ViewSubmission(_Payload):
 
     def metadata(self) -> dict[str, str]:
         """The string values the bot put in private_metadata when it opened the view."""
-        try:
-            data = json.loads(self.view.private_metadata or "{}")
-        except json.JSONDecodeError:
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {k: v for k, v in data.items() if isinstance(v, str)}
+        return string_metadata(self.view.private_metadata)
 
     def _element(self, block_id: str) -> dict[str, Any]:
         elements = self.view.state.get("values", {}).get(block_id, {})

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import aiohttp
 
-from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK
+from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, SERVICE_ACTION
 from bot.messages import unexpected_error
 from bot.metrics import REGISTRY
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX
@@ -334,3 +334,25 @@ def errors() -> float:
     return sum(
         REGISTRY.get_sample_value("incident_bot_errors_total", {"where": where}) or 0 for where in ("flow", "http", "database")
     )
+
+
+async def test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly(bot, fake_slack):
+    """The open form's service select (a block_actions in a view) still offers deploys when its
+    private_metadata is not the JSON object the bot wrote: never a traceback."""
+    before = await written(bot)
+    errors_before = errors()
+    for metadata in ("{", "[]", "null", '{"channel_id": 5}', "{" * 10_000):
+        payload = bot.slack.block_action_payload(SERVICE_ACTION, "", user="U_ALICE", channel="C_GENERAL", message_ts="1.1")
+        for key in ("channel", "message", "response_url"):
+            payload.pop(key)
+        payload["container"] = {"type": "view", "view_id": "V0NOSUCH1"}
+        payload["view"] = {"id": "V0NOSUCH1", "hash": "1.abc", "type": "modal", "private_metadata": metadata}
+        payload["actions"][0].update({"type": "static_select", "selected_option": {
+            "text": {"type": "plain_text", "text": "payments-api"}, "value": "payments-api"}})
+        payload["actions"][0].pop("value")
+        assert (await bot.slack.interactive(payload)).status == 200
+        await bot.settle()
+    assert errors() == errors_before
+    assert not [r for r in fake_slack.responses if r.get("text") == unexpected_error()]
+    assert [c.args.get("text") for c in fake_slack.calls_to("chat.postMessage")] == []
+    assert (await written(bot))[:5] == before[:5]
