@@ -32,10 +32,11 @@ LARGEST_ROW_NUMBER = 2**31 - 1
 
 def row_number(value: object) -> int:
     """The incident, action-item, deploy or runbook-post number a request carries (a button's
-    value, a block_id, a view's private_metadata, a webhook body). ValueError for anything that
-    could not be one (a forged or damaged payload: not plain ASCII digits, zero, negative, or
-    beyond the column's range), so that it is refused before it reaches the database."""
+    value, a block_id, a view's private_metadata, ``INC-42`` in command text or on the command
+    line). ValueError for anything that could not be one (a forged or damaged payload: not plain
+    ASCII digits, zero, negative, or beyond the column's range), so that it is refused before it
+    reaches the database."""
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= LARGEST_ROW_NUMBER:
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 0 < int(text) <= LARGEST_ROW_NUMBER:
         raise ValueError(f"no incident, action item, deploy or runbook has the number {text[:20]!r}")
     return int(text)

@@ -10,10 +10,24 @@ from datetime import timedelta
 
 import aiohttp
 
-from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, SERVICE_ACTION
+from bot import blocks, runbook_blocks
+from bot.blocks import (
+    ACKNOWLEDGE_ACTION,
+    ACTION_DONE_ACTION,
+    ADD_ACTION_ACTION,
+    ADD_ACTION_CALLBACK,
+    EDIT_TIMES_ACTION,
+    EDIT_TIMES_CALLBACK,
+    OPEN_MODAL_CALLBACK,
+    REOPEN_ACTION,
+    ROLE_ACTION_PREFIX,
+    SERVICE_ACTION,
+    STAMP_ACTION_PREFIX,
+)
 from bot.messages import unexpected_error
 from bot.metrics import REGISTRY
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX
+from bot.text_input import row_number
 from storage import runbook_posts
 from tests.slack_requests import open_form_values
 from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
@@ -260,6 +274,35 @@ async def test_the_deploy_webhook_refuses_a_service_not_in_the_catalog_with_clos
 
 # ---- numbers from requests ----------------------------------------------------------------------
 
+# Every button whose value is a row number (the phase buttons share one listener: two of them).
+BUTTONS_WITH_A_NUMBER = (f"{STAMP_ACTION_PREFIX}diagnosed", f"{STAMP_ACTION_PREFIX}verified", ACKNOWLEDGE_ACTION,
+                         REOPEN_ACTION, EDIT_TIMES_ACTION, ADD_ACTION_ACTION, ACTION_DONE_ACTION)
+# What the sweep below sends, by the constant each listener is registered with.
+SWEPT = {STAMP_ACTION_PREFIX, ACKNOWLEDGE_ACTION, REOPEN_ACTION, EDIT_TIMES_ACTION, ADD_ACTION_ACTION, ACTION_DONE_ACTION,
+         ROLE_ACTION_PREFIX, CHECKLIST_ACTION_PREFIX, EDIT_TIMES_CALLBACK, ADD_ACTION_CALLBACK, OPEN_MODAL_CALLBACK,
+         SERVICE_ACTION}  # the last in test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly
+
+
+def test_the_sweep_covers_every_action_and_view_the_bot_registers():
+    """A new button or form must join the sweep: every action_id and callback_id constant the
+    handlers register listeners with is in SWEPT."""
+    registered = {
+        value for module in (blocks, runbook_blocks) for name, value in vars(module).items()
+        if isinstance(value, str) and (name.endswith(("_ACTION", "_ACTION_PREFIX", "_CALLBACK")))
+    }
+    assert registered == SWEPT
+
+
+def test_a_row_number_is_plain_ascii_digits_in_the_column_range():
+    assert [row_number(v) for v in ("1", "42", "2147483647", 7)] == [1, 42, 2147483647, 7]
+    for bad in ("0", "-1", "2147483648", "9" * 5000, " 1", "+1", "1.0", "١", "²", "", None, True, 1.5, [1]):
+        try:
+            row_number(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} taken as a row number")
+
+
 BAD_NUMBERS = ["2147483648", "99999999999999999999", "-1", "0", "abc", "", "1e3", " 1", "²", "١", None, 3.5, True, -5, 2**40]
 
 
@@ -300,15 +343,14 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
             assert response.json()["response_action"] == "errors", number
 
         # ---- actions ----
-        for action_id in ("stamp_phase_diagnosed", "stamp_phase_verified", "incident_acknowledge", "incident_reopen",
-                          "edit_times", "add_action_item", "action_item_done"):
+        for action_id in BUTTONS_WITH_A_NUMBER:
             response = await bot.slack.block_action(
                 action_id, text, user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
             )
             assert response.status == 200, (action_id, number)
         for role in ("commander", "scribe"):
             payload = bot.slack.block_action_payload(
-                f"assign_role_{role}", "", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+                f"{ROLE_ACTION_PREFIX}{role}", "", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
             )
             payload["actions"][0].update({"type": "users_select", "block_id": f"role_pickers:{text}", "selected_user": "U_BOB"})
             assert (await bot.slack.interactive(payload)).status == 200
