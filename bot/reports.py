@@ -44,7 +44,7 @@ class Reports:
         async with self._db.reading() as session:
             async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
                 facts.append(_facts_of(row))
-                if row.channel_id:
+                if row.channel_id and not row.is_private:  # a private war room is never linked
                     channels[row.id] = row.channel_id
         return facts, channels
 
@@ -105,7 +105,7 @@ def _facts_of(row) -> IncidentFacts:
         id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
         started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
         mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
-        acknowledged_at=row.acknowledged_at,
+        acknowledged_at=row.acknowledged_at, private=bool(row.is_private),
     )
 
 

@@ -185,7 +185,9 @@ def slowest_text(measures: Measures, min_count: int, style: TextStyle) -> str:
 
 
 def open_incident_line(incident: OpenIncident, style: TextStyle, war_rooms: Mapping[int, str] | None = None) -> str:
-    """"INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"."""
+    """"INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"; a private incident only "INC-7 · private"."""
+    if incident.private:
+        return f"{style.incident(incident.id, None)} · private"
     parts = [style.incident(incident.id, war_rooms), style.severity(incident.severity)]
     if incident.service:
         parts.append(style.user_text(incident.service))

@@ -26,6 +26,7 @@ FACT_COLUMNS = (
     Incident.deploy_found,
     Incident.channel_id,
     Incident.acknowledged_at,
+    Incident.is_private,
 )
 
 
@@ -161,9 +162,12 @@ async def open_rows(
 
 
 async def war_rooms(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
+    """The war rooms reports link to: a private incident's war room is never linked."""
     if not incident_ids:
         return {}
     rows = await session.execute(
-        select(Incident.id, Incident.channel_id).where(Incident.id.in_(list(incident_ids)), Incident.channel_id.is_not(None))
+        select(Incident.id, Incident.channel_id).where(
+            Incident.id.in_(list(incident_ids)), Incident.channel_id.is_not(None), Incident.is_private.is_(False)
+        )
     )
     return {row.id: row.channel_id for row in rows}
