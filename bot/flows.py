@@ -239,6 +239,9 @@ class Flows:
         incident = await self.resolve_reference(requester, argument)
         if incident is None:
             return
+        if incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id):
+            await self.tell(requester, messages.PRIVATE_INCIDENT)  # its report would describe its war room
+            return
         logs.set_incident(incident.id)
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:

@@ -171,7 +171,7 @@ class IncidentTimers:
             await self._slack.post_message(person, text)
         if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
             announcement = (
-                messages.private_escalation_announcement(incident.reference, incident.severity, after)
+                messages.private_escalation_announcement(incident.reference, after)
                 if incident.is_private
                 else messages.escalation_announcement(
                     incident.reference, incident.severity, incident.title, after, incident.channel_id, targets

@@ -365,8 +365,8 @@ def private_escalation_page(reference: str, severity: str, why: str, commander: 
     return f"🚨 You are paged: a private {severity} incident, {reference}, {why}. Ask <@{commander}> to add you to its war room."
 
 
-def private_escalation_announcement(reference: str, severity: str, after: str) -> str:
-    return f"⏱️ *{reference}* (a private {severity} incident) is not mitigated after {after}; its escalation contact is paged."
+def private_escalation_announcement(reference: str, after: str) -> str:
+    return f"⏱️ *{reference}*, a private incident, is not mitigated after {after}; its escalation contact is paged."
 
 
 def escalation_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None, targets: str) -> str:

@@ -18,6 +18,7 @@ digests, repair, alerts for its service and break-glass.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,36 @@ READS = frozenset({
     # An upload URL is only a place to put bytes; files.completeUploadExternal says where they show.
     "files.getUploadURLExternal",
 })
+
+
+# Everything an outsider may read about the private incident, line by line: that it exists and
+# its number (the escalation page to a paged contact also says its severity and whom to ask).
+# Any other line that names INC-1 to someone outside its war room is a leak.
+OUTSIDER_FORMS = tuple(re.compile(form) for form in (
+    r"(• )?INC-1 · private",  # App Home, /incident stats, text reports
+    r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
+    r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
+    r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
+    r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
+    r"Ask <@U_ZOE> to add you to its war room\.",
+))
+REFERENCE = re.compile(r"INC-1(?!\d)")
+
+
+def strings(value) -> list[str]:
+    """Every string in a call's arguments, recursively; JSON carried as a string is opened too."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in strings(v)]
+    if isinstance(value, str):
+        if value[:1] in "[{":
+            try:
+                return strings(json.loads(value))
+            except ValueError:
+                pass
+        return [value]
+    return [str(value)] if value is not None else []
 
 
 class PrivacyRecorder:
@@ -94,13 +125,16 @@ class PrivacyRecorder:
     def _judge(self, method: str, args: dict) -> None:
         if method in READS:
             return
-        text = json.dumps(args, ensure_ascii=False, default=str)
-        found = [s for s in self.secrets if s in text]
-        if not found or self._addressed_to_entitled(method, args):
+        if self._addressed_to_entitled(method, args):
             return
+        texts = strings(args)
+        found = sorted({s for s in self.secrets for text in texts if s in text})
+        told = [line for text in texts for line in text.splitlines() if REFERENCE.search(line)]
+        unexplained = [line for line in told if not any(form.fullmatch(line.strip()) for form in OUTSIDER_FORMS)]
         if args.get("text") in self.allowed_exactly and not (set(found) - {COMMANDER}):
-            return
-        self.leaks.append(f"{method} (actor {self.actor}) carries {found}: {text[:600]}")
+            found = []  # the private escalation page names whom to ask
+        if found or unexplained:
+            self.leaks.append(f"{method} (actor {self.actor}) carries {found} {unexplained}: {json.dumps(args, ensure_ascii=False)[:600]}")
 
     def _is_entitled_target(self, target: str | None) -> bool:
         if not target:
@@ -254,6 +288,11 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
         messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER)]
     clock.at(30)
     assert [f.kind.value for f in await drive.timers()] == ["mitigation_escalation"]
+    for user in (OUTSIDER, ADMIN):  # while it is open, App Home and stats list it
+        await drive.home(user)
+        await drive.command("stats", user=user)
+    home = json.dumps(fake_slack.published_home[OUTSIDER], ensure_ascii=False)
+    assert "INC-1 · private" in home and "checkout-web" not in home
     clock.at(60)  # 30 quiet minutes after the last escalation
     assert [f.kind.value for f in await drive.timers()] == ["reminder"]
     assert TITLE_MARKER not in json.dumps([m for m in fake_slack.channels[announce_channel].messages])
