@@ -269,7 +269,8 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
                      "stats", "stats service:checkout-web"):
             await drive.command(text, user=user)
         await drive.home(user)
-        for action in ("incident_acknowledge", "stamp_phase_mitigated", "stamp_phase_verified"):
+        for action in ("incident_acknowledge", "stamp_phase_mitigated", "stamp_phase_verified", "edit_times", "add_action_item",
+                       "incident_reopen"):
             await drive.click(incident, action, "1", user=user, channel=room)
         await drive.pick(incident, "scribe", user, user=user)
         await drive.pick(incident, "commander", user, user=user)
@@ -401,3 +402,26 @@ async def test_a_marker_in_a_note_an_update_or_an_action_item_stays_in_the_war_r
     digest_channel = fake_slack.add_channel("storefront-digest", members={"UBOT0001", OUTSIDER})
     await bot.runtime.digests.publish(DigestChannel(channel=digest_channel, services=[]), week="2026-W48")
     recorder.assert_clean()
+
+
+async def test_even_a_permission_open_to_everyone_stops_at_a_private_war_room(settings, fake_slack, clock, tmp_path):
+    """The level in the config cannot open a private incident: `everyone` means everyone who can
+    see it. Outsiders and admins are refused without a name; the commander still may."""
+    for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private")):
+        fake_slack.add_user(user, name)
+    bot = await start_bot(team_settings(settings, fake_slack, tmp_path, permissions="stamp: everyone\nroles: everyone"), fake_slack, clock=clock)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack, severity="P2")
+        for user in (OUTSIDER, ADMIN):
+            await drive.command("ack INC-1", user=user)
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+            await drive.pick(incident, "scribe", user, user=user)
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+        assert (await bot.incident(1)).acknowledged_at is None and (await bot.incident(1)).scribe is None
+        await drive.command("ack INC-1", user=MATE)
+        assert (await bot.incident(1)).acknowledged_by == MATE
+        recorder.assert_clean()
+    finally:
+        await bot.stop()
