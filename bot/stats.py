@@ -794,6 +794,7 @@ class LongestIncident:
     id: int
     time_to_restore: float  # seconds
     share: float | None
+    private: bool = False  # a private incident's figures are not shown (bot/reports.py sets it)
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,8 @@ def longest_line(report: WindowReport, style: TextStyle, war_rooms: Mapping[int,
     label = style.bold("Longest incident")
     if longest is None or report.count < report.settings.min_count or longest.share is None:
         return f"{label}: {too_few_text(report.count, report.settings.min_count)}"
+    if longest.private:
+        return f"{label}: a private incident (its figures are shown only in its war room)"
     return (
         f"{label}: {style.incident(longest.id, war_rooms)} took {duration_text(longest.time_to_restore)}, "
         f"{percent(longest.share)} of all restore time (n={report.count})"

@@ -161,6 +161,13 @@ async def open_rows(
     return (await session.execute(_scoped(query, services, severities).order_by(Incident.id))).all()
 
 
+async def private_incidents(session: AsyncSession, incident_ids: Sequence[int]) -> set[int]:
+    if not incident_ids:
+        return set()
+    rows = await session.execute(select(Incident.id).where(Incident.id.in_(list(incident_ids)), Incident.is_private.is_(True)))
+    return set(rows.scalars())
+
+
 async def war_rooms(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
     """The war rooms reports link to: a private incident's war room is never linked."""
     if not incident_ids:
