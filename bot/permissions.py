@@ -114,14 +114,13 @@ class PermissionChecks:
         """None when ``user`` may; else the refusal to show them (nothing has changed). Someone
         outside a private incident's war room learns only that it is private: no names."""
         try:
+            if incident is not None and incident.is_private and not await self._sees_private(incident, user):
+                return Refusal(PRIVATE_INCIDENT)
             if await self.allowed(action, incident, user):
                 return None
-            outsider = incident is not None and incident.is_private and not await self._sees_private(incident, user)
         except SlackError as error:
             log.warning("permission check for %s failed: %s", action, error)
             return Refusal(f"Could not check who may {ACTION_WORDS[action]} ({error}), so nothing changed. Try again.")
-        if outsider:
-            return Refusal(PRIVATE_INCIDENT)
         where = f" in {incident.reference}" if incident else ""
         return Refusal(
             f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed."
