@@ -256,6 +256,9 @@ class Service(BaseModel):
     escalation: OptionalUser = None
     # A second line for escalations (e.g. the team leads' group), paged with the contact.
     escalation_group: OptionalUsergroup = None
+    # Who may be invited into a PRIVATE incident's war room when it escalates (a security lead);
+    # without one, a private incident's escalation pages by a direct message without its title.
+    private_escalation: OptionalUser = None
     dashboard: OptionalURL = None
     runbook: OptionalRunbook = None
     upstream: Annotated[list[ServiceName], BeforeValidator(_none_is_empty_list)] = []

@@ -130,6 +130,7 @@ class DigestIncident:
     target_tier: str | None  # band against its severity's target; None while open or with no target
     target_label: str | None  # "P1 target"
     dora_tier: str | None  # DORA band; None while open
+    private: bool = False  # listed by its number only
 
     @property
     def reference(self) -> str:
@@ -151,6 +152,7 @@ def digest_incident(facts: IncidentFacts, *, title: str, tiers: TierTables) -> D
         target_tier=target.tier(restore).name if restore is not None and target is not None else None,
         target_label=target.label if target is not None else None,
         dora_tier=tiers.dora.tier(restore).name if restore is not None else None,
+        private=facts.private,
     )
 
 
@@ -174,6 +176,8 @@ class Digest:
 
 
 def _incident_line(incident: DigestIncident, style: TextStyle, war_rooms: Mapping[int, str]) -> str:
+    if incident.private:
+        return f"{style.incident(incident.id, None)} {style.bold(style.user_text(incident.title))}"
     title = incident.title if len(incident.title) <= MAX_TITLE_IN_DIGEST else incident.title[: MAX_TITLE_IN_DIGEST - 1] + "…"
     parts = [f"{style.incident(incident.id, war_rooms)} {style.severity(incident.severity)} {style.bold(style.user_text(title))}"]
     if incident.service:

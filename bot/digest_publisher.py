@@ -45,6 +45,7 @@ class DigestPublisher:
         restored, unrestored = await self._reports.columns(history_start, end, services=services, severities=severities)
         settings, tiers = self._reports.settings, self._reports.tiers
         report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
+        report = await self._reports.hide_private_longest(report)
         # The trend ends with the covered week, so "against the previous week" compares the right pair.
         trend = trend_from_columns(
             restored, [i.started_at for i in unrestored], now=end - timedelta(microseconds=1), weeks=TREND_WEEKS, settings=settings

@@ -238,6 +238,9 @@ class Flows:
         incident = await self.resolve_reference(requester, argument)
         if incident is None:
             return
+        if incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id):
+            await self.tell(requester, messages.PRIVATE_INCIDENT)  # its report would describe its war room
+            return
         logs.set_incident(incident.id)
         if refusal := await self._permissions.check("repair", incident, requester.user_id):
             # Outside a private incident's war room, not even who may repair it is told.

@@ -142,28 +142,52 @@ class IncidentTimers:
         if kind is TimerKind.REMINDER:
             await self._slack.post_message(incident.channel_id, messages.reminder_line(incident.reference, after))
             return
-        mentions, people = await self._escalation_targets(incident)
+        # A private incident still pages, but only its catalog's ``private_escalation`` contact
+        # is invited and told the title; without one, the usual contacts get a direct message
+        # saying that it exists, its number and whom to ask, and the announcement channel gets
+        # neither title nor people.
+        contact = await self._private_escalation_contact(incident) if incident.is_private else None
+        if contact is not None:
+            mentions, people = [f"<@{contact}>"], [contact]
+        else:
+            mentions, people = await self._escalation_targets(incident)
+        let_in = not incident.is_private or contact is not None
         targets = " ".join(mentions) or messages.NO_ESCALATION_CONTACT
         if kind is TimerKind.ACK_ESCALATION:
             line = messages.ack_escalation_line(incident.reference, after, targets)
-            why = f"nobody acknowledged it within {after}"
+            why, page_why = f"nobody acknowledged it within {after}", f"has not been acknowledged for {after}"
         else:
             line = messages.mitigation_escalation_line(incident.reference, incident.severity, after, targets)
-            why = f"it is not mitigated after {after}"
+            why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
         await self._slack.post_message(incident.channel_id, line)
-        if people:
+        if people and let_in:
             await self._slack.invite(incident.channel_id, people)
         for person in people[:MAX_DIRECT_MESSAGES]:
-            await self._slack.post_message(
-                person, messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+            text = (
+                messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+                if let_in
+                else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
             )
+            await self._slack.post_message(person, text)
         if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
-            await self._slack.post_message(
-                self._announce_channel,
-                messages.escalation_announcement(
+            announcement = (
+                messages.private_escalation_announcement(incident.reference, after)
+                if incident.is_private
+                else messages.escalation_announcement(
                     incident.reference, incident.severity, incident.title, after, incident.channel_id, targets
-                ),
+                )
             )
+            await self._slack.post_message(self._announce_channel, announcement)
+
+    async def _private_escalation_contact(self, incident: IncidentRecord) -> str | None:
+        service = self._catalog.get(incident.service)
+        if service is None or not service.private_escalation:
+            return None
+        contact = service.private_escalation
+        user = contact if _USER_ID.match(contact) else await self._slack.user_id_by_email(contact)
+        if user is None:
+            log.warning("%s: no Slack user with the private_escalation email %s", service.name, contact)
+        return user
 
     async def _escalation_targets(self, incident: IncidentRecord) -> tuple[list[str], list[str]]:
         """Who is paged: the service's escalation contact and its escalation (secondary) group;

@@ -181,7 +181,10 @@ NOT_IN_WAR_ROOM_FOR_COMMAND = (
 )
 SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
 UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
-BREAKGLASS_USAGE = "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix`."
+BREAKGLASS_USAGE = (
+    "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix` in the war room, "
+    "or `/incident breakglass INC-42 <reason>` from anywhere (admins use it to enter a private incident)."
+)
 PRIVATE_INCIDENT = "That incident is private: only the people in its war room can see it."
 
 
@@ -224,8 +227,8 @@ def breakglass_in_war_room(by: str, reason: str) -> str:
 
 
 def breakglass_announcement(reference: str, by: str, reason: str, private: bool) -> str:
-    if private:
-        return f"🚨 Break-glass emergency access was used in a private incident by <@{by}>."
+    if private:  # the war room gets who and why; outside it, only that it happened and the number
+        return f"🚨 Break-glass emergency access was used in a private incident, {reference}."
     return f"🚨 Break-glass emergency access in *{reference}* by <@{by}>: {reason}"
 
 
@@ -366,6 +369,16 @@ def mitigation_escalation_line(reference: str, severity: str, after: str, target
 def escalation_dm(reference: str, severity: str, title: str, why: str, channel_id: str | None) -> str:
     where = f" War room: <#{channel_id}>." if channel_id else ""
     return f"🚨 You are paged for *{reference}* ({severity}) {title}: {why}.{where}"
+
+
+def private_escalation_page(reference: str, severity: str, why: str, commander: str) -> str:
+    """The page for a private incident to someone outside its war room: that it exists, its
+    number and severity, and whom to ask; never its title, people or channel."""
+    return f"🚨 You are paged: a private {severity} incident, {reference}, {why}. Ask <@{commander}> to add you to its war room."
+
+
+def private_escalation_announcement(reference: str, after: str) -> str:
+    return f"⏱️ *{reference}*, a private incident, is not mitigated after {after}; its escalation contact is paged."
 
 
 def escalation_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None, targets: str) -> str:

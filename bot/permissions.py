@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from bot.messages import PRIVATE_INCIDENT
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from bot.team_config import Permissions
@@ -102,7 +103,11 @@ class PermissionChecks:
         return user in await self._slack.usergroup_members(group_id)
 
     async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
-        """Raises SlackError when Slack could not say."""
+        """Raises SlackError when Slack could not say. A private incident is closed to everyone
+        outside its war room whatever the level, admins and ``everyone`` included: break-glass
+        (bot/response_flows.py) is the only way in, audited and announced in the war room."""
+        if incident is not None and incident.is_private and not await self._sees_private(incident, user):
+            return False
         level = level_of(self.policy, action)
         if level == "everyone":
             return True
@@ -114,8 +119,11 @@ class PermissionChecks:
         return await self.is_admin(user)
 
     async def check(self, action: str, incident: IncidentRecord | None, user: str) -> Refusal | None:
-        """None when ``user`` may; else the refusal to show them (nothing has changed)."""
+        """None when ``user`` may; else the refusal to show them (nothing has changed). Someone
+        outside a private incident's war room learns only that it is private: no names."""
         try:
+            if incident is not None and incident.is_private and not await self._sees_private(incident, user):
+                return Refusal(PRIVATE_INCIDENT)
             if await self.allowed(action, incident, user):
                 return None
         except SlackError as error:
@@ -126,13 +134,29 @@ class PermissionChecks:
             f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed."
         )
 
+    async def check_breakglass(self, incident: IncidentRecord, user: str) -> Refusal | None:
+        """Break-glass is the ``stamp`` permission, except that it is also the one way into a
+        private incident for an admin outside its war room (and for nobody else)."""
+        try:
+            outsider = incident.is_private and not await self._sees_private(incident, user)
+            if outsider:
+                return None if await self.is_admin(user) else Refusal(PRIVATE_INCIDENT)
+        except SlackError as error:
+            log.warning("permission check for break-glass failed: %s", error)
+            return Refusal(f"Could not check who may {ACTION_WORDS['stamp']} ({error}), so nothing changed. Try again.")
+        return await self.check("stamp", incident, user)
+
+    async def _sees_private(self, incident: IncidentRecord, user: str) -> bool:
+        """Raises SlackError when Slack could not say."""
+        if user in (incident.commander, incident.opened_by):
+            return True
+        return bool(incident.channel_id) and await self._is_member(incident.channel_id, user)  # type: ignore[arg-type]
+
     async def in_war_room(self, incident: IncidentRecord, user: str) -> bool:
         """For private incidents: may this person see it? Only the people in its war room may
         (admins too only once invited: a private incident is private from them as well)."""
-        if user in (incident.commander, incident.opened_by):
-            return True
         try:
-            return bool(incident.channel_id) and await self._is_member(incident.channel_id, user)  # type: ignore[arg-type]
+            return await self._sees_private(incident, user)
         except SlackError as error:
             log.warning("membership check failed: %s", error)
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bot.stats import (
 )
 from bot.tiers import TierTables
 from storage.db import Database
-from storage.reports import fact_rows, open_rows, restored_batches, war_rooms
+from storage.reports import fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -44,7 +45,7 @@ class Reports:
         async with self._db.reading() as session:
             async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
                 facts.append(_facts_of(row))
-                if row.channel_id:
+                if row.channel_id and not row.is_private:  # a private war room is never linked
                     channels[row.id] = row.channel_id
         return facts, channels
 
@@ -90,10 +91,21 @@ class Reports:
         report = report_from_columns(
             restored, unrestored, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings
         )
+        report = await self.hide_private_longest(report)
         named = [i.id for i in report.open_incidents] + ([report.longest.id] if report.longest else [])
         async with self._db.reading() as session:
             channels = await war_rooms(session, named)
         return report, channels
+
+    async def hide_private_longest(self, report: WindowReport) -> WindowReport:
+        """The longest incident is named with its time to restore: not when it is private."""
+        if report.longest is None:
+            return report
+        async with self._db.reading() as session:
+            private = await private_incidents(session, [report.longest.id])
+        if not private:
+            return report
+        return dataclasses.replace(report, longest=dataclasses.replace(report.longest, private=True))
 
     def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
         open_starts = [i.started_at for i in unrestored]
@@ -105,7 +117,7 @@ def _facts_of(row) -> IncidentFacts:
         id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
         started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
         mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
-        acknowledged_at=row.acknowledged_at,
+        acknowledged_at=row.acknowledged_at, private=bool(row.is_private),
     )
 
 

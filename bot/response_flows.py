@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.command_text import CommandTextError, parse_severity, unescape_slack
 from bot.corrections import TIME_FIELDS, CorrectionConflict, CorrectionErrors, CorrectionPlan, Corrections, current_times, plan_correction, utc_text
 from bot.flows import Flows, Requester
-from bot.incidents import Incidents
+from bot.incidents import Incidents, parse_reference
 from bot.permissions import PermissionChecks, who_may
 from bot.records import IncidentRecord
 from bot.resolution import Resolutions
@@ -190,18 +190,38 @@ class ResponseFlows:
             await self._tell(requester, messages.told_with_failures("The update", failures, incident.reference))
 
     async def breakglass(self, requester: Requester, text: str) -> None:
-        incident = await self._war_room_incident(requester)
-        if incident is None:
-            return
+        """``/incident breakglass [INC-42] <reason>``: in the war room, or from anywhere with the
+        incident's number. It is how an admin gets into a private incident they are not in (the
+        permission checks keep admins out of private incidents otherwise): invited, recorded in
+        the audit trail and announced by name in the war room."""
+        first, _, rest = text.strip().partition(" ")
+        number = parse_reference(first) if first.upper().startswith("INC") else None
+        if number is not None:
+            incident = await self._incidents.get(number)
+            if incident is None:
+                await self._tell(requester, messages.unknown_incident(f"INC-{number}"))
+                return
+            text = rest
+        else:
+            incident = await self._war_room_incident(requester)
+            if incident is None:
+                return
         reason = unescape_slack(text).strip()
         if not reason:
             await self._tell(requester, messages.BREAKGLASS_USAGE)
             return
-        if await self._refused(requester, "stamp", incident):
+        refusal = await self._permissions.check_breakglass(incident, requester.user_id)
+        if refusal is not None:
+            await self._tell(requester, refusal.text)
             return
         await self._incidents.record_breakglass(incident.id, reason, by=requester.user_id)
         shown = blocks.escape(reason)
         failures: list[str] = []
+        if incident.channel_id and requester.channel_id != incident.channel_id:
+            try:
+                await self._slack.invite(incident.channel_id, [requester.user_id])
+            except SlackError as error:
+                failures.append(f"you could not be invited to the war room ({error})")
         posts = []
         if incident.channel_id:
             posts.append(self._post(incident.channel_id, messages.breakglass_in_war_room(requester.user_id, shown), failures, "the war room was not told"))
@@ -330,6 +350,9 @@ class ResponseFlows:
             except SlackError:
                 allowed = False
             if not allowed:
+                if incident is not None and incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id):
+                    await self._tell(requester, messages.PRIVATE_INCIDENT)  # no owner, no commander named
+                    return
                 who = who_may(self._permissions.policy, "correct", incident)
                 await self._tell(requester, messages.action_done_refused(item_id, item.owner, who))
                 return

@@ -107,6 +107,7 @@ class IncidentFacts:
     verified_at: datetime | None = None
     deploy_linked: bool | None = None  # None: no deploy data yet
     acknowledged_at: datetime | None = None  # someone took it on: not a phase, its own figure
+    private: bool = False  # a private incident: counted, but listed by its number only
 
     def __post_init__(self) -> None:
         named = self._named_times()
@@ -772,6 +773,7 @@ class OpenIncident:
     started_at: datetime
     age: timedelta  # now - started_at
     current_phase: Phase
+    private: bool = False  # listed by its number only: outsiders learn nothing else
 
 
 @dataclass(frozen=True)
@@ -792,6 +794,7 @@ class LongestIncident:
     id: int
     time_to_restore: float  # seconds
     share: float | None
+    private: bool = False  # a private incident's figures are not shown (bot/reports.py sets it)
 
 
 @dataclass(frozen=True)
@@ -993,6 +996,7 @@ def report_from_columns(
             started_at=i.started_at,
             age=now - i.started_at,
             current_phase=i.current_phase or Phase.VERIFY,
+            private=i.private,
         )
         for i in by_start
         if i.started_at < until

@@ -185,7 +185,9 @@ def slowest_text(measures: Measures, min_count: int, style: TextStyle) -> str:
 
 
 def open_incident_line(incident: OpenIncident, style: TextStyle, war_rooms: Mapping[int, str] | None = None) -> str:
-    """"INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"."""
+    """"INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"; a private incident only "INC-7 · private"."""
+    if incident.private:
+        return f"{style.incident(incident.id, None)} · private"
     parts = [style.incident(incident.id, war_rooms), style.severity(incident.severity)]
     if incident.service:
         parts.append(style.user_text(incident.service))
@@ -348,6 +350,8 @@ def longest_line(report: WindowReport, style: TextStyle, war_rooms: Mapping[int,
     label = style.bold("Longest incident")
     if longest is None or report.count < report.settings.min_count or longest.share is None:
         return f"{label}: {too_few_text(report.count, report.settings.min_count)}"
+    if longest.private:
+        return f"{label}: a private incident (its figures are shown only in its war room)"
     return (
         f"{label}: {style.incident(longest.id, war_rooms)} took {duration_text(longest.time_to_restore)}, "
         f"{percent(longest.share)} of all restore time (n={report.count})"

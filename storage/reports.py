@@ -26,6 +26,7 @@ FACT_COLUMNS = (
     Incident.deploy_found,
     Incident.channel_id,
     Incident.acknowledged_at,
+    Incident.is_private,
 )
 
 
@@ -160,10 +161,20 @@ async def open_rows(
     return (await session.execute(_scoped(query, services, severities).order_by(Incident.id))).all()
 
 
+async def private_incidents(session: AsyncSession, incident_ids: Sequence[int]) -> set[int]:
+    if not incident_ids:
+        return set()
+    rows = await session.execute(select(Incident.id).where(Incident.id.in_(list(incident_ids)), Incident.is_private.is_(True)))
+    return set(rows.scalars())
+
+
 async def war_rooms(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
+    """The war rooms reports link to: a private incident's war room is never linked."""
     if not incident_ids:
         return {}
     rows = await session.execute(
-        select(Incident.id, Incident.channel_id).where(Incident.id.in_(list(incident_ids)), Incident.channel_id.is_not(None))
+        select(Incident.id, Incident.channel_id).where(
+            Incident.id.in_(list(incident_ids)), Incident.channel_id.is_not(None), Incident.is_private.is_(False)
+        )
     )
     return {row.id: row.channel_id for row in rows}

@@ -585,6 +585,10 @@ class FakeSlack:
         self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle (without @)
         self.files: dict[str, dict] = {}
         self.responses: list[dict] = []
+        # Called with (method, args) for every Web API call and with ("response_url", body) for
+        # every response_url post, as it arrives: a test that must judge each outbound call
+        # against the workspace as it was at that moment (tests/test_privacy_invariant.py).
+        self.listeners: list[Callable[[str, dict], None]] = []
         # Requests per client connection (the client's port): shows whether the bot keeps its
         # HTTP connections open or opens one per call.
         self.requests_per_connection: Counter[int] = Counter()
@@ -1047,6 +1051,8 @@ class FakeSlack:
 
     def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None) -> None:
         self.calls.append(RecordedCall(method, args, at, ok, error))
+        for listener in self.listeners:
+            listener(method, args)
         self._notify()
 
     def _next_fault(self, method: str) -> _Fault | None:
@@ -1223,6 +1229,8 @@ class FakeSlack:
         if isinstance(body.get("text"), str) and len(body["text"]) > MAX_MESSAGE_TEXT:
             self.block_kit_problems.append(f"response_url: text of {len(body['text'])} characters")
         self.responses.append({**body, "_url": self.url + path})
+        for listener in self.listeners:
+            listener("response_url", body)
         self._notify()
         return web.Response(text="ok", content_type="text/plain")
 

@@ -629,3 +629,18 @@ def test_cli_missing_folder_is_an_error(cli, tmp_path):
         "error: runbooks: no such folder (run from the repository root, or pass --dir)",
         "1 error, 0 warnings in 0 runbooks and 0 services",
     ]
+
+
+def test_a_private_escalation_contact_is_a_user_id_or_an_email(tmp_path):
+    problems = catalog_problems(tmp_path, """\
+        services:
+          - name: payroll
+            team: people
+            private_escalation: "@security-lead"
+          - name: vault
+            team: security
+            private_escalation: security-lead@example.com
+        """)
+    assert problems == [
+        "4: services[0].private_escalation: '@security-lead' is neither a Slack user ID (U012ABCDEF) nor an email address",
+    ]

@@ -1,0 +1,446 @@
+"""A private incident leaks nowhere: an invariant over every outbound Slack call.
+
+A recorder sees every Web API call the fake Slack receives and every response_url post, as they
+arrive, and judges each against who is entitled to the private incident at that moment (the
+people the test put in its war room, and whoever break-glass or a configured private-escalation
+contact let in). Whatever the method and wherever in its arguments (recursively, blocks, views,
+file comments...), the incident's markers, its war room and its people may appear only in a call
+addressed to the war room or to an entitled person: a direct message, an ephemeral message, a
+view or a response_url answer to them. A new feature that posts somewhere is covered without
+changing the recorder.
+
+The test drives every feature that can touch the incident, with a controllable clock: outsiders'
+and admins' attempts, every kind of timer, notes, updates, severity, roles, action items and
+their reminders, stamps, resolution, reopen, the close after monitoring, stats, App Home,
+digests, repair, alerts for its service and break-glass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from bot import messages
+from bot.team_config import DigestChannel
+from storage.models import Incident
+from tests.conftest import ROOT, start_bot
+from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
+
+COMMANDER = "U_ZOE"  # opens the private incident
+MATE = "U_YARA"  # the commander adds her to the war room
+PUBLIC_RESPONDER = "U_BOB"  # in the announcement channel; works a public incident
+ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
+PRIVATE_CONTACT = "U07PRIVSEC"  # a private-escalation contact named in a catalog (second test)
+ALERT_SECRET = "alert-secret-0123456789abcdef"
+
+TITLE_MARKER = "ZQXTITLEMARK"
+NOTE_MARKER = "ZQXNOTEMARK"
+UPDATE_MARKER = "ZQXUPDATEMARK"
+ACTION_MARKER = "ZQXACTIONMARK"
+REASON_MARKER = "ZQXREASONMARK"
+
+# Methods that read from Slack and show nothing to anyone.
+READS = frozenset({
+    "auth.test", "users.info", "users.lookupByEmail", "usergroups.list", "usergroups.users.list",
+    "conversations.info", "conversations.members", "chat.getPermalink",
+    # An upload URL is only a place to put bytes; files.completeUploadExternal says where they show.
+    "files.getUploadURLExternal",
+})
+
+
+# Everything an outsider may read about the private incident, line by line: that it exists and
+# its number (the escalation page to a paged contact also says its severity and whom to ask).
+# Any other line that names INC-1 to someone outside its war room is a leak.
+OUTSIDER_FORMS = tuple(re.compile(form) for form in (
+    r"(• )?INC-1 · private",  # App Home, /incident stats, text reports
+    r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
+    r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
+    r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
+    r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
+    r"Ask <@U_ZOE> to add you to its war room\.",
+))
+REFERENCE = re.compile(r"INC-1(?!\d)")
+
+
+def strings(value) -> list[str]:
+    """Every string in a call's arguments, recursively; JSON carried as a string is opened too."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in strings(v)]
+    if isinstance(value, str):
+        if value[:1] in "[{":
+            try:
+                return strings(json.loads(value))
+            except ValueError:
+                pass
+        return [value]
+    return [str(value)] if value is not None else []
+
+
+class PrivacyRecorder:
+    """Judges every outbound call as it arrives (see the module docstring)."""
+
+    def __init__(self, fake, secrets: list[str]) -> None:
+        self.fake = fake
+        self.secrets = list(secrets)
+        self.room: str | None = None
+        self.entitled: set[str] = set()
+        self.actor: str | None = None  # who made the request being served (views, response_url)
+        self.actor_channel: str | None = None
+        self.allowed_exactly: set[str] = set()  # whole texts a step is allowed to send (the private page)
+        self.leaks: list[str] = []
+        self.intruders: list[str] = []
+        self.seen = 0
+        self.pending: list[tuple[str, dict, str | None, str | None]] = []
+        fake.listeners.append(self)
+
+    def watch(self, room: str, entitled: set[str]) -> None:
+        """From the private incident's open on: the calls made while opening it (before its war
+        room was known) are judged now."""
+        self.room = room
+        self.entitled = set(entitled)
+        self.secrets.append(room)
+        self.secrets.append(self.fake.channels[room].name)
+        for method, args, self.actor, self.actor_channel in self.pending:
+            self._judge(method, args)
+        self.pending = []
+
+    def __call__(self, method: str, args: dict) -> None:
+        self.seen += 1
+        if self.room is None:
+            self.pending.append((method, args, self.actor, self.actor_channel))
+            return
+        members = self.fake.channels[self.room].members - {self.fake.bot_user_id}
+        if members - self.entitled:
+            self.intruders.append(f"after {method}: {sorted(members - self.entitled)} in the private war room")
+        self._judge(method, args)
+
+    def _judge(self, method: str, args: dict) -> None:
+        if method in READS:
+            return
+        if self._addressed_to_entitled(method, args):
+            return
+        texts = strings(args)
+        found = sorted({s for s in self.secrets for text in texts if s in text})
+        told = [line for text in texts for line in text.splitlines() if REFERENCE.search(line)]
+        unexplained = [line for line in told if not any(form.fullmatch(line.strip()) for form in OUTSIDER_FORMS)]
+        if args.get("text") in self.allowed_exactly and not (set(found) - {COMMANDER}):
+            found = []  # the private escalation page names whom to ask
+        if found or unexplained:
+            self.leaks.append(f"{method} (actor {self.actor}) carries {found} {unexplained}: {json.dumps(args, ensure_ascii=False)[:600]}")
+
+    def _is_entitled_target(self, target: str | None) -> bool:
+        if not target:
+            return False
+        if target == self.room or target in self.entitled:
+            return True
+        channel = self.fake.channels.get(target)
+        return bool(channel and channel.is_im and (channel.members - {self.fake.bot_user_id}) <= self.entitled)
+
+    def _addressed_to_entitled(self, method: str, args: dict) -> bool:
+        if method == "response_url":
+            if args.get("response_type") == "in_channel":
+                return self._is_entitled_target(self.actor_channel)
+            return self.actor in self.entitled
+        if method in ("views.open", "views.update"):
+            return self.actor in self.entitled
+        if method == "views.publish":
+            return args.get("user_id") in self.entitled
+        if method == "conversations.create":
+            return str(args.get("is_private")).lower() in ("true", "1")
+        if method == "chat.postEphemeral":
+            return args.get("user") in self.entitled
+        return self._is_entitled_target(args.get("channel") or args.get("channel_id"))
+
+    def assert_clean(self) -> None:
+        assert self.seen > 0
+        assert self.leaks == [], "private incident leaked:\n" + "\n".join(self.leaks)
+        assert self.intruders == [], "\n".join(self.intruders)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = None):
+    for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private"), (ESCALATION_CONTACT, "escalation-lead"),
+                       (PRIVATE_CONTACT, "security-duty")):
+        fake_slack.add_user(user, name)
+    team = team_settings(settings, fake_slack, tmp_path)
+    update = {"alert_webhook_secret": ALERT_SECRET}
+    if catalog is not None:
+        update["service_catalog"] = str(catalog)
+    return await start_bot(team.model_copy(update=update), fake_slack, clock=clock)
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, clock, tmp_path):
+    running = await _start(settings, fake_slack, tmp_path, clock)
+    yield running
+    await running.stop()
+
+
+class Driver:
+    """Requests as Slack sends them, each served to the end before the next."""
+
+    def __init__(self, bot, recorder: PrivacyRecorder) -> None:
+        self.bot = bot
+        self.recorder = recorder
+
+    def _as(self, user: str, channel: str | None) -> None:
+        self.recorder.actor, self.recorder.actor_channel = user, channel
+
+    async def command(self, text: str, *, user: str, channel: str = "C_GENERAL") -> None:
+        self._as(user, channel)
+        response = await self.bot.slack.command(text, user=user, channel=channel)
+        assert response.status == 200
+        assert COMMANDER not in response.text and TITLE_MARKER not in response.text, response.text
+        await self.bot.settle()
+
+    async def click(self, incident, action_id: str, value: str, *, user: str, **kwargs) -> None:
+        self._as(user, kwargs.get("channel") or incident.channel_id)
+        await click(self.bot, incident, action_id, value, user, **kwargs)
+
+    async def pick(self, incident, role: str, picked: str, *, user: str) -> None:
+        self._as(user, incident.channel_id)
+        await pick_user(self.bot, incident, role, picked, user)
+
+    async def home(self, user: str) -> None:
+        self._as(user, None)
+        event = {
+            "token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
+            "event_id": f"Ev{user}{time.monotonic_ns()}", "event_time": int(time.time()), "authorizations": [],
+            "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home", "event_ts": f"{time.time():.6f}"},
+        }
+        sent = time.monotonic()
+        response = await self.bot.slack.post(json.dumps(event), "application/json")
+        assert response.status == 200
+        await self.bot.fake.wait_for_call("views.publish", lambda c: c.args.get("user_id") == user and c.at >= sent)
+        await self.bot.settle()
+
+    async def alert(self, body: dict) -> None:
+        self._as(None, None)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"http://127.0.0.1:{self.bot.port}/hooks/alerts", data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {ALERT_SECRET}"},
+            ) as response:
+                assert response.status in (200, 201), await response.text()
+        await self.bot.settle()
+
+    async def timers(self) -> list:
+        self._as(None, None)
+        return await self.bot.runtime.timers.run_once()
+
+
+async def _seed_restored(bot, count: int = 6) -> None:
+    """Public incidents restored in the days before, each quicker than the private one, so that
+    reports have enough incidents to name the longest (the private one)."""
+    async with bot.runtime.db.transaction() as session:
+        for n in range(count):
+            start = T0 - timedelta(days=n + 1)
+            session.add(Incident(
+                title=f"Past incident {n}", severity="P2", service="checkout-web", status="resolved", detection_method="alert",
+                opened_by=PUBLIC_RESPONDER, commander=PUBLIC_RESPONDER, started_at=start, detected_at=start + timedelta(minutes=1),
+                diagnosed_at=start + timedelta(minutes=5), mitigated_at=start + timedelta(minutes=10),
+                verified_at=start + timedelta(minutes=15 + n), diagnosed_implied=False, mitigated_implied=False,
+                created_at=start, updated_at=start,
+            ))
+
+
+def _secrets() -> list[str]:
+    return [TITLE_MARKER, NOTE_MARKER, UPDATE_MARKER, ACTION_MARKER, REASON_MARKER,
+            COMMANDER, MATE, "zoe.private", "yara.private"]
+
+
+async def _open_private(drive: Driver, recorder: PrivacyRecorder, fake_slack, *, severity: str = "P1"):
+    bot = drive.bot
+    await drive.command(f"open Payroll {TITLE_MARKER} sent to the wrong bank private sev:{severity} service:checkout-web",
+                        user=COMMANDER)
+    incident = await bot.incident(1)
+    assert incident.is_private
+    recorder.watch(incident.channel_id, {COMMANDER, MATE})
+    fake_slack.channels[incident.channel_id].members.add(MATE)
+    return incident
+
+
+async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot, fake_slack, clock, announce_channel):
+    recorder = PrivacyRecorder(fake_slack, _secrets())
+    drive = Driver(bot, recorder)
+    incident = await _open_private(drive, recorder, fake_slack)
+    room = incident.channel_id
+    await _seed_restored(bot, count=6)  # INC-2 … INC-7
+
+    # Outsiders, an admin among them, try everything from outside.
+    for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER, ESCALATION_CONTACT):
+        for text in ("status INC-1", "ack INC-1", "reopen INC-1", "repair INC-1", "actions open", "actions overdue",
+                     "stats", "stats service:checkout-web"):
+            await drive.command(text, user=user)
+        await drive.home(user)
+        for action in ("incident_acknowledge", "stamp_phase_mitigated", "stamp_phase_verified", "edit_times", "add_action_item",
+                       "incident_reopen"):
+            await drive.click(incident, action, "1", user=user, channel=room)
+        await drive.pick(incident, "scribe", user, user=user)
+        await drive.pick(incident, "commander", user, user=user)
+    current = await bot.incident(1)
+    assert (current.acknowledged_at, current.commander, current.scribe, current.status) == (None, COMMANDER, None, "open")
+
+    # Timers: the "not acknowledged" page, the "not mitigated" escalation, the reminders.
+    recorder.allowed_exactly |= {
+        messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER),
+        messages.private_escalation_page("INC-1", "P1", "is not mitigated after 30 min", COMMANDER),
+    }
+    clock.at(5)
+    assert [f.kind.value for f in await drive.timers()] == ["ack_escalation"]
+    page = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
+    assert [c.args["text"] for c in page] == [
+        messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER)]
+    clock.at(30)
+    assert [f.kind.value for f in await drive.timers()] == ["mitigation_escalation"]
+    for user in (OUTSIDER, ADMIN):  # while it is open, App Home and stats list it
+        await drive.home(user)
+        await drive.command("stats", user=user)
+    home = json.dumps(fake_slack.published_home[OUTSIDER], ensure_ascii=False)
+    assert "INC-1 · private" in home  # the recorder checks that nothing else names it
+    clock.at(60)  # 30 quiet minutes after the last escalation
+    assert [f.kind.value for f in await drive.timers()] == ["reminder"]
+    assert TITLE_MARKER not in json.dumps([m for m in fake_slack.channels[announce_channel].messages])
+
+    # The war room works the incident: notes, updates, severity, roles, action items, stamps.
+    clock.at(61)
+    await drive.command(f"note Wire {NOTE_MARKER} recalled", user=MATE, channel=room)
+    await drive.command(f"update Bank {UPDATE_MARKER} contacted", user=COMMANDER, channel=room)
+    await drive.command("severity P2", user=COMMANDER, channel=room)
+    await drive.pick(incident, "scribe", MATE, user=COMMANDER)
+    await drive.command(f"role comms_lead <@{MATE}|yara.private>", user=COMMANDER, channel=room)
+    await drive.command(f"action Rotate {ACTION_MARKER} keys <@{MATE}|yara.private> due:2026-11-25", user=COMMANDER, channel=room)
+    await drive.command("actions open", user=MATE, channel=room)
+    await drive.command("actions mine", user=MATE)
+    await drive.click(incident, "incident_acknowledge", "1", user=MATE)
+    await drive.click(incident, "stamp_phase_mitigated", "1", user=MATE, action_ts=clock.at(65))
+    await drive.command("status INC-1", user=MATE)
+    await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(70))
+    await drive.command("reopen INC-1", user=MATE)
+    await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(75))
+    await drive.command("repair INC-1", user=COMMANDER, channel=room)
+
+    # Outsiders again, now that it is resolved: the action item, reopen, App Home, stats.
+    for user in (OUTSIDER, ADMIN):
+        await drive.click(incident, "action_item_done", "1", user=user, channel=room)
+        await drive.command("reopen INC-1", user=user)
+        await drive.command("stats", user=user)
+        await drive.home(user)
+    assert "a private incident (its figures are shown only in its war room)" in json.dumps(fake_slack.responses[-1], ensure_ascii=False)
+
+    # An alert for its service opens its own (public) incident.
+    await drive.alert({"service": "checkout-web", "title": "Checkout 5xx above 5%", "status": "firing",
+                       "dedup_key": "checkout-5xx", "severity": "warning"})
+    alerted = await bot.incident(8)
+    assert alerted is not None and not alerted.is_private
+
+    # The close after monitoring, the overdue reminder, a digest, more reminders.
+    clock.at(75 + 31)
+    await drive.timers()
+    assert (await bot.incident(1)).closed_at is not None
+    clock.at(60 * 24 * 8)
+    drive._as(None, None)
+    assert await bot.runtime.action_items.remind_overdue() == [1]
+    digest_channel = fake_slack.add_channel("storefront-digest", members={"UBOT0001", OUTSIDER})
+    await bot.runtime.digests.publish(DigestChannel(channel=digest_channel, services=["checkout-web"]), week="2026-W48")
+    await bot.runtime.digests.publish(DigestChannel(channel=digest_channel, services=[]), week="2026-W48")
+    for user in (OUTSIDER, ADMIN):
+        await drive.command("stats 90d", user=user)
+        await drive.home(user)
+
+    # Break-glass: the only way in for an admin; the war room gets the full audited notice.
+    await drive.command(f"breakglass INC-1 {REASON_MARKER} payroll audit", user=OUTSIDER)
+    assert OUTSIDER not in fake_slack.channels[room].members
+    recorder.entitled.add(ADMIN)  # from here on, break-glass lets the admin in
+    await drive.command(f"breakglass INC-1 {REASON_MARKER} payroll audit", user=ADMIN)
+    assert ADMIN in fake_slack.channels[room].members
+    assert any(ADMIN in m.get("text", "") for m in fake_slack.channels[room].messages)
+    [notice] = [m for m in fake_slack.channels[announce_channel].messages if "reak-glass" in m.get("text", "")]
+    assert ADMIN not in notice["text"] and "INC-1" in notice["text"]
+
+    recorder.assert_clean()
+
+
+async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_paged_with_the_title(
+    settings, fake_slack, clock, tmp_path
+):
+    catalog = yaml.safe_load((ROOT / "runbooks" / "catalog.yml").read_text())
+    service = next(s for s in catalog["services"] if s["name"] == "checkout-web")
+    service["private_escalation"] = PRIVATE_CONTACT
+    path = tmp_path / "catalog.yml"
+    path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    bot = await _start(settings, fake_slack, tmp_path, clock, catalog=path)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack)
+        recorder.entitled.add(PRIVATE_CONTACT)
+        clock.at(5)
+        assert [f.kind.value for f in await drive.timers()] == ["ack_escalation"]
+        assert PRIVATE_CONTACT in fake_slack.channels[incident.channel_id].members
+        [page] = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == PRIVATE_CONTACT]
+        assert TITLE_MARKER in page.args["text"]
+        assert not [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
+        recorder.assert_clean()
+    finally:
+        await bot.stop()
+
+
+@pytest.mark.parametrize("where", ["note", "update", "action"])
+async def test_a_marker_in_a_note_an_update_or_an_action_item_stays_in_the_war_room(bot, fake_slack, clock, where):
+    """The title is not the only secret: what the war room writes stays there too, through the
+    features that quote it (status, repair, the postmortem, digests, reminders, App Home)."""
+    marker = {"note": NOTE_MARKER, "update": UPDATE_MARKER, "action": ACTION_MARKER}[where]
+    recorder = PrivacyRecorder(fake_slack, [marker])
+    drive = Driver(bot, recorder)
+    incident = await _open_private(drive, recorder, fake_slack, severity="P3")
+    room = incident.channel_id
+    text = {"note": f"note {marker}", "update": f"update {marker}", "action": f"action {marker} <@{MATE}|yara.private> due:2026-11-25"}[where]
+    await drive.command(text, user=COMMANDER, channel=room)
+    await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(20))
+    for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER):
+        for command in ("status INC-1", "repair INC-1", "actions open", "stats"):
+            await drive.command(command, user=user)
+        await drive.home(user)
+    clock.at(60 * 24 * 8)
+    drive._as(None, None)
+    await bot.runtime.action_items.remind_overdue()
+    digest_channel = fake_slack.add_channel("storefront-digest", members={"UBOT0001", OUTSIDER})
+    await bot.runtime.digests.publish(DigestChannel(channel=digest_channel, services=[]), week="2026-W48")
+    recorder.assert_clean()
+
+
+async def test_even_a_permission_open_to_everyone_stops_at_a_private_war_room(settings, fake_slack, clock, tmp_path):
+    """The level in the config cannot open a private incident: `everyone` means everyone who can
+    see it. Outsiders and admins are refused without a name; the commander still may."""
+    for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private")):
+        fake_slack.add_user(user, name)
+    bot = await start_bot(team_settings(settings, fake_slack, tmp_path, permissions="stamp: everyone\nroles: everyone"), fake_slack, clock=clock)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack, severity="P2")
+        for user in (OUTSIDER, ADMIN):
+            await drive.command("ack INC-1", user=user)
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+            await drive.pick(incident, "scribe", user, user=user)
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+        assert (await bot.incident(1)).acknowledged_at is None and (await bot.incident(1)).scribe is None
+        await drive.command("ack INC-1", user=MATE)
+        assert (await bot.incident(1)).acknowledged_by == MATE
+        recorder.assert_clean()
+    finally:
+        await bot.stop()
