@@ -243,9 +243,7 @@ class Flows:
             return
         logs.set_incident(incident.id)
         if refusal := await self._permissions.check("repair", incident, requester.user_id):
-            # Outside a private incident's war room, not even who may repair it is told.
-            private_and_outside = incident.is_private and not await self._permissions.in_war_room(incident, requester.user_id)
-            await self.tell(requester, messages.repair_refused_private(incident.reference) if private_and_outside else refusal.text)
+            await self.tell(requester, refusal.text)
             return
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:

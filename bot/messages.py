@@ -70,10 +70,6 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
     )
 
 
-def repair_refused_private(reference: str) -> str:
-    return f"{reference} is private: only the people in its war room and the incident admins may repair it. Nothing was done."
-
-
 def repaired(reference: str, done: list[str]) -> str:
     if not done:
         return (

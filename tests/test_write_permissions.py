@@ -24,6 +24,7 @@ from bot.blocks import (
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
+from bot import messages
 from bot.messages import unexpected_error
 from bot.metrics import REGISTRY
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX
@@ -196,7 +197,7 @@ async def test_repair_of_a_private_incident_refuses_outsiders_without_naming_any
     for asker in (OUTSIDER, GUEST, GONE):
         await command(bot, "repair INC-1", user=asker, channel="C_GENERAL")
         reply = last_reply(fake_slack)
-        assert reply == "INC-1 is private: only the people in its war room and the incident admins may repair it. Nothing was done."
+        assert reply == messages.PRIVATE_INCIDENT  # the same words as every refusal outside a private war room
         assert "<@" not in reply and "subteam" not in reply and "Payroll" not in reply
     assert await written(bot) == before
     await command(bot, "repair INC-1", user="U_BOB", channel="C_GENERAL")  # invited by the opener
