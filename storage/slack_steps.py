@@ -57,3 +57,13 @@ async def release(session: AsyncSession, incident_id: int, step: str, *, token: 
             SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token
         )
     )
+
+
+async def renew(session: AsyncSession, incident_id: int, step: str, *, token: str, at: datetime) -> bool:
+    """The holder's heartbeat: False when the claim is no longer this token's (taken over)."""
+    result = await session.execute(
+        update(SlackStepClaim)
+        .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
+        .values(claimed_at=at)
+    )
+    return result.rowcount == 1

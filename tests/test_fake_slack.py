@@ -31,7 +31,8 @@ REQUIRED_METHODS = {
     "chat.update", "chat.getPermalink", "pins.add", "views.open", "views.update",
     "views.publish", "users.info", "users.lookupByEmail", "usergroups.users.list", "usergroups.list",
     "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
-    "apps.connections.open", "conversations.members",
+    "apps.connections.open", "conversations.members", "conversations.list", "conversations.history",
+    "bookmarks.list",
 }
 
 MODAL = {

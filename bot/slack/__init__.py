@@ -1,5 +1,18 @@
 """The Slack gateway: the only code that calls the Slack Web API."""
 
-from bot.slack.gateway import Channel, PostedMessage, SlackError, SlackGateway
+from bot.slack.gateway import (
+    STEP_EVENT,
+    Bookmark,
+    Channel,
+    ListedChannel,
+    PastMessage,
+    PostedMessage,
+    SlackError,
+    SlackGateway,
+    step_metadata,
+)
 
-__all__ = ["Channel", "PostedMessage", "SlackError", "SlackGateway"]
+__all__ = [
+    "STEP_EVENT", "Bookmark", "Channel", "ListedChannel", "PastMessage", "PostedMessage", "SlackError", "SlackGateway",
+    "step_metadata",
+]
