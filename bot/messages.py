@@ -62,7 +62,7 @@ def opened(reference: str, channel_id: str) -> str:
 
 
 def opened_with_failures(reference: str, channel_id: str | None, failures: list[str]) -> str:
-    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel could not be created."
+    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel is not set up."
     lines = "\n".join(f"• {failure}" for failure in failures)
     return (
         f"*{reference}* is recorded.{where} Some Slack steps did not happen:\n{lines}\n"

@@ -48,6 +48,11 @@ RELEASE_RETRY_SECONDS = 1.0
 StillNeeded = Callable[[AsyncSession, int], Awaitable[bool]]
 
 
+# Claims this process gave up but could not release (the database was away): nobody works on them,
+# so this process's own next attempt takes them over at once rather than waiting for their lease.
+_ABANDONED_HERE: set[str] = set()
+
+
 class StepBusy(Exception):
     """Another process is doing this step right now."""
 
@@ -60,9 +65,12 @@ class StepClaims:
         self._identity = f"{socket.gethostname()[:80]}:{os.getpid()}"
         self._background: set[asyncio.Task] = set()
 
-    def _dead_here(self, holder: str) -> bool:
-        """A holder on this host whose process is gone (killed, crashed) holds nothing. Holders on
-        other hosts cannot be checked from here; their claims wait for the lease."""
+    def _dead_here(self, holder: str, token: str) -> bool:
+        """A holder on this host whose process is gone (killed, crashed) holds nothing, nor does a
+        claim this process abandoned. Holders on other hosts cannot be checked from here; their
+        claims wait for the lease."""
+        if token in _ABANDONED_HERE:
+            return True
         host, _, pid = holder.rpartition(":")
         if host != socket.gethostname()[:80] or not pid.isdigit():
             return False
@@ -100,6 +108,7 @@ class StepClaims:
             heartbeat.cancel()
             if not await self._release(incident_id, step, token):
                 # The database is away: keep trying, so the step is free again as soon as it is back.
+                _ABANDONED_HERE.add(token)
                 task = asyncio.create_task(self._release_later(incident_id, step, token), name=f"claim-release-{incident_id}-{step}")
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
@@ -127,4 +136,6 @@ class StepClaims:
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(RELEASE_RETRY_SECONDS)
             if await self._release(incident_id, step, token):
+                _ABANDONED_HERE.discard(token)
                 return
+        _ABANDONED_HERE.discard(token)  # past its lease: anyone may take it now

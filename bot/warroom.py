@@ -260,7 +260,9 @@ class WarRooms:
             except Exception as error:
                 if not _database_error(error):
                     raise
-                report.failures.append(f"{step}: {DATABASE_AWAY}")
+                report.failures.append(
+                    f"{step}: {DATABASE_AWAY}; the control message, invites, bookmarks, topic, announcement and runbook wait for it"
+                )
                 return report
             if outcome.how == "recorded":  # another repair created it meanwhile
                 progress = await self._progress(incident_id)

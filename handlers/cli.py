@@ -167,7 +167,7 @@ async def _repair(settings: Settings, number: int) -> int:
             print(f"INC-{number}: nothing to repair; everything was already in place")
         return 0
     finally:
-        await runtime.db.dispose()
+        await runtime.close()  # the Slack session too: no "Unclosed client session" at exit
 
 
 async def _postmortem(settings: Settings, number: int, output: str | None) -> int:
