@@ -233,3 +233,26 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
         points = [p for p in points if p in SQLITE_POINTS]
     for n, where in enumerate(points):
         await crash_and_repair(scene, flow, moment, where, probe, repair_twice=n == 0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_repair_command_says_what_it_did_what_was_there_and_what_is_still_missing(scene, bot, fake_slack):
+    fake_slack.fail_next("chat.postMessage", status=500, times=6)  # the control message and the announcement
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+
+    fake_slack.fail_next("chat.postMessage", status=500, times=6)  # Slack still failing
+    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    assert code == 1, out
+    assert "still missing: post and pin the control message" in out and "the repair could not finish" in out, out
+    assert "already there: in the war room: <@U_ALICE>" in out, out
+    fake_slack.clear_faults()
+
+    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    assert code == 0, out
+    assert "done: posted the control message" in out and "done: pinned the control message" in out, out
+    assert "done: announced in" in out and "still missing" not in out, out
+
+    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    assert code == 0 and "INC-1: nothing to repair" in out and "done: " not in out, out
+    assert "already there: the control message" in out, out
