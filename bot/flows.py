@@ -116,11 +116,19 @@ class Flows:
         if not recorded.created:
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
-        matches = await self._correlate(recorded.record)
-        report = await self._war_rooms.set_up(
-            recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches
-        )
         reference = recorded.record.reference
+        try:
+            matches = await self._correlate(recorded.record)
+            report = await self._war_rooms.set_up(
+                recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches
+            )
+        except Exception as error:
+            # The incident is committed: whatever broke now, the person must not be told that
+            # nothing was recorded (they would open it again), but what is and what to run.
+            metrics.ERRORS.labels("flow").inc()
+            log.exception("%s: war-room set-up stopped", reference)
+            await self.tell(requester, messages.recorded_but_set_up_stopped(reference, error))
+            return recorded.record
         if report.failures:
             await self.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
         else:
@@ -247,9 +255,9 @@ class Flows:
             return
         report = await self.bring_slack_up_to_date(incident.id)
         if report.failures:
-            await self.tell(requester, messages.opened_with_failures(incident.reference, report.channel_id, report.failures))
+            await self.tell(requester, messages.repair_unfinished(incident.reference, report.channel_id, report.done, report.failures))
         else:
-            await self.tell(requester, messages.repaired(incident.reference, report.done))
+            await self.tell(requester, messages.repaired(incident.reference, report.done, report.already))
 
     async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
         """Redo whatever Slack does not show yet: war-room steps, the control message and topic as
@@ -263,7 +271,7 @@ class Flows:
         current = await self._incidents.get(incident_id)
         assert current is not None
         report.failures += await self._war_rooms.refresh(current)
-        report.failures += await self._resolutions.publish(incident_id, done=report.done)
+        report.failures += await self._resolutions.publish(incident_id, done=report.done, already=report.already, look=True)
         return report
 
     async def note(self, requester: Requester, text: str) -> None:
@@ -446,7 +454,7 @@ class Flows:
         except SlackError as error:
             await self.tell(requester, f"Could not post the runbook: {error}.")
             return
-        if not posted:
+        if posted == "already":
             await self.tell(requester, messages.runbook_already_posted(runbook.name, incident.reference))
 
     async def record_deploy(self, requester: Requester, text: str) -> None:

@@ -62,7 +62,7 @@ def opened(reference: str, channel_id: str) -> str:
 
 
 def opened_with_failures(reference: str, channel_id: str | None, failures: list[str]) -> str:
-    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel could not be created."
+    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel is not set up."
     lines = "\n".join(f"• {failure}" for failure in failures)
     return (
         f"*{reference}* is recorded.{where} Some Slack steps did not happen:\n{lines}\n"
@@ -70,13 +70,32 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
     )
 
 
-def repaired(reference: str, done: list[str]) -> str:
+def repaired(reference: str, done: list[str], already: list[str] = ()) -> str:
+    there = f"\nAlready in place: {', '.join(already)}." if already else ""
     if not done:
         return (
             f"{reference}: every Slack step of its war room was already in place; nothing to repair "
-            "(invites, the topic and the control message were brought up to date)."
+            f"(the topic and the control message were brought up to date).{there}"
         )
-    return f"{reference}: redid " + ", ".join(done) + "."
+    return f"{reference}: redid " + ", ".join(done) + "." + there
+
+
+def repair_unfinished(reference: str, channel_id: str | None, done: list[str], failures: list[str]) -> str:
+    did = f"It did: {', '.join(done)}.\n" if done else ""
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    where = f" (war room <#{channel_id}>)" if channel_id else ""
+    return (
+        f"*{reference}*{where}: the repair could not finish. {did}Still missing:\n{lines}\n"
+        f"Run `/incident repair {reference}` (or `incident-bot repair {reference}`) again once that is fixed."
+    )
+
+
+def recorded_but_set_up_stopped(reference: str, error: BaseException) -> str:
+    return (
+        f"*{reference}* is recorded, but setting up its war room stopped ({type(error).__name__}; "
+        "the details are in the bot's log), so its channel, control message, invites or announcement may be missing. "
+        f"Do not open it again: run `/incident repair {reference}` (or `incident-bot repair {reference}`) to finish it."
+    )
 
 
 def database_unavailable() -> str:

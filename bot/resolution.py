@@ -24,7 +24,8 @@ from bot.deploys import Deploys, deploy_line
 from bot.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
-from bot.step_claims import StepBusy, StepClaims
+from bot.step_claims import StepBusy
+from bot.warroom import ADOPT_MARGIN, SlackSteps
 from bot.summary import summarize, summary_blocks, summary_text
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
@@ -59,7 +60,7 @@ class Resolutions:
         self._tiers = tiers
         self._template = template
         self._announce_channel = announce_channel
-        self._claims = StepClaims(db, clock)
+        self._steps = SlackSteps(db, slack, clock)
 
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
@@ -113,10 +114,15 @@ class Resolutions:
                 return stored.markdown
         return (await self.render(incident_id, names=False))[1]
 
-    async def publish(self, incident_id: int, *, done: list[str] | None = None) -> list[str]:
+    async def publish(
+        self, incident_id: int, *, done: list[str] | None = None, already: list[str] | None = None, look: bool = False
+    ) -> list[str]:
         """Post whatever of the resolution is not posted yet; returns what failed, in words, and
-        adds what it posted to ``done``."""
+        adds what it posted to ``done`` and what was there already to ``already``. With ``look``
+        (a repair), each post is first looked for in Slack, where an interrupted attempt may have
+        made it, and adopted rather than made twice."""
         done = [] if done is None else done
+        already = [] if already is None else already
         logs.set_incident(incident_id)
         incident, markdown = await self.render(incident_id)
         if not incident.timeline.restored or incident.channel_id is None:
@@ -129,6 +135,7 @@ class Resolutions:
                     row = await incident_rows.get(session, incident_id)
                     assert row is not None
                     summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
+                    actions_ts = stored.actions_message_ts
                     markdown = stored.markdown
                 break
             except IntegrityError:  # a concurrent publish stored the draft first: use that one
@@ -139,12 +146,20 @@ class Resolutions:
         text, summary_message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
-            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident_id, incident.channel_id, text, summary_message, "summary_ts", done, "posted the MTTR summary")))
+            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look)))
+        else:
+            already.append("the MTTR summary")
         # A private incident's summary stays in its war room.
-        if self._announce_channel and announced_ts is None and not incident.is_private:
-            steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident_id, self._announce_channel, text, summary_message, "summary_announcement_ts", done, f"posted the MTTR summary in <#{self._announce_channel}>")))
-        if file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done)))
+        if self._announce_channel and not incident.is_private:
+            where = f"the MTTR summary in <#{self._announce_channel}>"
+            if announced_ts is None:
+                steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident, self._announce_channel, text, summary_message, "summary_announcement_ts", done, already, where, look)))
+            else:
+                already.append(where)
+        if file_id is None or actions_ts is None:
+            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done, already, look)))
+        else:
+            already.append("the postmortem draft and its action items")
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures = []
         for (what, _), result in zip(steps, results):
@@ -159,48 +174,89 @@ class Resolutions:
         return failures
 
     async def _post_summary(
-        self, incident_id: int, channel: str, text: str, message: list[dict], column: str, done: list[str], what: str
+        self, incident: IncidentRecord, channel: str, text: str, message: list[dict], column: str, done: list[str],
+        already: list[str], what: str, look: bool,
     ) -> None:
         async def still_needed(session, incident_id: int) -> bool:
             row = await incident_rows.get(session, incident_id)
             return row is not None and getattr(row, column) is None
 
-        async with self._claims.claim(incident_id, column, still_needed) as needed:
-            if not needed:
-                return
-            posted = await self._slack.post_message(channel, text, blocks=message)
+        async def record(ts: str) -> None:
             async with self._db.transaction() as session:
-                await incident_rows.record_fields(session, incident_id, at=self._clock(), **{column: posted.ts})
-            done.append(what)
+                await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
 
-    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str]) -> None:
-        async def still_needed(session, incident_id: int) -> bool:
+        outcome = await self._steps.once(
+            incident.id, column, still_needed=still_needed,
+            find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
+            create=self._steps.post(channel, incident, column, text, message), record=record,
+        )
+        if outcome.how == "made":
+            done.append(f"posted {what}")
+        elif outcome.how == "adopted":
+            done.append(f"found {what} an interrupted attempt posted")
+        else:
+            already.append(what)
+
+    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
+        """The draft, then under it its action items and the "Add action item" button: two
+        steps, each recorded as Slack confirms it, so a repair redoes only the one missing."""
+        assert incident.channel_id
+        channel = incident.channel_id
+        title = f"{incident.reference} postmortem draft"
+
+        async def not_uploaded(session, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
             return stored is not None and stored.file_id is None
 
-        async with self._claims.claim(incident.id, "postmortem_upload", still_needed) as needed:
-            if needed:
-                await self._upload_once(incident, markdown)
-                done.append("uploaded the postmortem draft")
+        async def upload() -> str:
+            return await self._slack.upload_file(
+                channel,
+                markdown.encode("utf-8"),
+                filename=f"{incident.reference.lower()}-postmortem.md",
+                title=title,
+                comment=f"📝 Postmortem draft for {incident.reference}, pre-filled from the timeline. Edit it, then share it.",
+            )
 
-    async def _upload_once(self, incident: IncidentRecord, markdown: str) -> None:
-        assert incident.channel_id
-        file_id = await self._slack.upload_file(
-            incident.channel_id,
-            markdown.encode("utf-8"),
-            filename=f"{incident.reference.lower()}-postmortem.md",
-            title=f"{incident.reference} postmortem draft",
-            comment=f"📝 Postmortem draft for {incident.reference}, pre-filled from the timeline. Edit it, then share it.",
+        async def record_upload(file_id: str) -> None:
+            async with self._db.transaction() as session:
+                await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
+                await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})
+
+        since = (incident.created_at - ADOPT_MARGIN).timestamp()
+        outcome = await self._steps.once(
+            incident.id, "postmortem_upload", still_needed=not_uploaded,
+            find=(lambda: self._slack.find_uploaded_file(channel, title, since=since)) if look else None,
+            create=upload, record=record_upload,
         )
-        async with self._db.transaction() as session:
-            await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
-            await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})
-        # Under the draft: its action items and the "Add action item" button.
-        posted = await self._slack.post_message(
-            incident.channel_id, f"Action items for {incident.reference}", blocks=await self._actions_blocks(incident)
+        if outcome.how == "made":
+            done.append("uploaded the postmortem draft")
+        elif outcome.how == "adopted":
+            done.append("found the postmortem draft an interrupted attempt uploaded")
+        else:
+            already.append("the postmortem draft")
+
+        async def no_actions_message(session, incident_id: int) -> bool:
+            stored = await incident_rows.postmortem(session, incident_id)
+            return stored is not None and stored.actions_message_ts is None
+
+        async def record_actions(ts: str) -> None:
+            async with self._db.transaction() as session:
+                await incident_rows.record_actions_message(session, incident.id, ts)
+
+        outcome = await self._steps.once(
+            incident.id, "actions_message", still_needed=no_actions_message,
+            find=(lambda: self._steps.find_message(channel, incident, "actions_message")) if look else None,
+            create=self._steps.post(
+                channel, incident, "actions_message", f"Action items for {incident.reference}", await self._actions_blocks(incident)
+            ),
+            record=record_actions,
         )
-        async with self._db.transaction() as session:
-            await incident_rows.record_actions_message(session, incident.id, posted.ts)
+        if outcome.how == "made":
+            done.append("posted the action items under the postmortem draft")
+        elif outcome.how == "adopted":
+            done.append("found the action items message an interrupted attempt posted")
+        else:
+            already.append("the action items under the postmortem draft")
 
     async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
         today = self._clock().date()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.records import IncidentRecord
 from bot.runbook_blocks import runbook_message
 from bot.runbooks import Runbook, find_runbook, match_runbooks
-from bot.slack import SlackGateway
+from bot.slack import SlackGateway, step_metadata
 from storage import incidents as incident_rows
 from storage import runbook_posts
 from storage.db import Database
@@ -65,25 +66,40 @@ class RunbookRoom:
             checked=checked, sections=sections, url=runbook.url, reference=incident.reference,
         )
 
-    async def post(self, incident: IncidentRecord, runbook: Runbook, *, by: str | None) -> bool:
-        """Post the runbook in the war room once; False when it was already there."""
+    async def post(
+        self, incident: IncidentRecord, runbook: Runbook, *, by: str | None, look: bool = True
+    ) -> Literal["posted", "adopted", "already"]:
+        """Post the runbook in the war room once. An attempt interrupted after Slack posted it left
+        a post without a message: with ``look``, that message is found again by its metadata and
+        adopted rather than posted twice."""
         assert incident.channel_id
         now = self._clock()
+        step = f"runbook:{runbook.name}"
         async with self._db.transaction() as session:
             post = await runbook_posts.claim(session, incident.id, runbook.name, by=by, at=now)
             if post.message_ts is not None:
-                return False
+                return "already"
             post_id, checked = post.id, set(post.checked)
-            await incident_rows.add_event(
-                session, incident.id, "runbook_attached", at=now, actor=by,
-                text=f"Runbook attached: {runbook.title}", data={"runbook": runbook.name},
-            )
+            interrupted = post.attached_at != now
+            if not interrupted:
+                await incident_rows.add_event(
+                    session, incident.id, "runbook_attached", at=now, actor=by,
+                    text=f"Runbook attached: {runbook.title}", data={"runbook": runbook.name},
+                )
+        if look and interrupted:
+            since = (incident.created_at - timedelta(minutes=2)).timestamp()
+            ts = await self._slack.find_step_message(incident.channel_id, incident.id, step, since=since)
+            if ts is not None:
+                async with self._db.single_statements() as session:
+                    await runbook_posts.set_message(session, post_id, incident.channel_id, ts)
+                return "adopted"
         posted = await self._slack.post_message(
-            incident.channel_id, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
+            incident.channel_id, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident),
+            metadata=step_metadata(incident.id, step),
         )
         async with self._db.single_statements() as session:
             await runbook_posts.set_message(session, post_id, posted.channel, posted.ts)
-        return True
+        return "posted"
 
     async def tick(self, post_id: int, toggles: list[Toggle], *, by: str, at: datetime, incident: IncidentRecord) -> TickResult:
         """Apply what the person toggled to the stored state; each real change is a timeline event.

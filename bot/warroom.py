@@ -4,15 +4,25 @@ Critical path: create the channel, then post the control message (and pin it). I
 and the announcement depend only on the channel, so they run concurrently with that path. Each
 step records its result as soon as Slack confirms it, so running ``set_up`` again (a repair)
 redoes only what is missing and never posts a second control message or announcement.
+
+``SlackSteps`` is the one runner of Slack steps that create something (here, in the resolution,
+and for any post made of several steps): claim the step, read the database again under the claim,
+look in Slack for what an interrupted attempt may already have made and adopt it, and only then
+create it, recording the result as soon as Slack confirms it. A process killed between Slack's
+answer and the database write leaves something in Slack the database does not know about; the
+look-up is what keeps the next attempt from making a second one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from dataclasses import dataclass, field, replace
+from typing import Generic, Literal, TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import blocks, logs
 from bot.channel_names import war_room_name
@@ -23,8 +33,8 @@ from bot.incidents import to_record
 from bot.records import IncidentRecord, WarRoomContext
 from bot.runbook_room import RunbookRoom
 from bot.runbooks import Runbook
-from bot.slack import SlackError, SlackGateway
-from bot.step_claims import StepBusy, StepClaims
+from bot.slack import SlackError, SlackGateway, step_metadata
+from bot.step_claims import StepBusy, StepClaims, StillNeeded
 from bot.timefmt import human_duration
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -33,10 +43,82 @@ log = logging.getLogger(__name__)
 
 NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
+# What an interrupted attempt made is looked for from a little before the incident was recorded
+# (clocks of Slack and of the bot's host differ by a little).
+ADOPT_MARGIN = timedelta(minutes=2)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepOutcome(Generic[T]):
+    """``made``: created now; ``adopted``: an interrupted attempt had made it, now recorded;
+    ``recorded``: the database already showed it done."""
+
+    how: Literal["made", "adopted", "recorded"]
+    value: T | None = None
+
+
+class SlackSteps:
+    """Runs one Slack step that creates something, so that it exists exactly once whatever was
+    interrupted before: see the module docstring."""
+
+    def __init__(self, db: Database, slack: SlackGateway, clock: Clock) -> None:
+        self._slack = slack
+        self.claims = StepClaims(db, clock)
+
+    async def once(
+        self,
+        incident_id: int,
+        step: str,
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """``find`` looks in Slack for what an earlier attempt made (None on a first attempt,
+        when nothing can be there). Raises StepBusy when another process holds the step."""
+        async with self.claims.claim(incident_id, step, still_needed) as needed:
+            if not needed:
+                return StepOutcome("recorded")
+            found = await find() if find is not None else None
+            if found is not None:
+                await record(found)
+                return StepOutcome("adopted", found)
+            made = await create()
+            await record(made)
+            return StepOutcome("made", made)
+
+    async def find_message(self, channel: str, incident: IncidentRecord, step: str) -> str | None:
+        """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
+        return await self._slack.find_step_message(channel, incident.id, step, since=_since(incident))
+
+    def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict] | None = None):
+        """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
+
+        async def create() -> str:
+            return (await self._slack.post_message(channel, text, blocks=blocks_, metadata=step_metadata(incident.id, step))).ts
+
+        return create
+
+
+def _since(incident: IncidentRecord) -> float:
+    return (incident.created_at - ADOPT_MARGIN).timestamp()
 
 
 async def _always(_session, _incident_id: int) -> bool:
     return True
+
+
+DATABASE_AWAY = "the incident database stopped answering before this was done or recorded"
+
+
+def _database_error(error: Exception) -> bool:
+    """The database could not be reached or stopped answering (as opposed to a bug)."""
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 @dataclass(frozen=True)
@@ -52,6 +134,16 @@ class WarRoomReport:
     channel_id: str | None = None
     done: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # What a repair found already in place (in the database, or made by an interrupted attempt).
+    already: list[str] = field(default_factory=list)
+
+    def add(self, outcome: StepOutcome, made: str, adopted: str, recorded: str | None) -> None:
+        if outcome.how == "made":
+            self.done.append(made)
+        elif outcome.how == "adopted":
+            self.done.append(adopted)
+        elif recorded:
+            self.already.append(recorded)
 
 
 class WarRooms:
@@ -75,7 +167,8 @@ class WarRooms:
         self._announce_channel = announce_channel
         self._catalog = catalog
         self._runbook_room = runbook_room
-        self._claims = StepClaims(db, clock)
+        self.steps = SlackSteps(db, slack, clock)
+        self._claims = self.steps.claims
 
     async def _progress(self, incident_id: int) -> _Progress:
         async with self._db.lookup() as session:
@@ -101,7 +194,12 @@ class WarRooms:
     async def _failed(self, report: WarRoomReport, incident_id: int, step: str, error: SlackError) -> None:
         report.failures.append(f"{step}: {error}")
         log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
-        await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
+        try:
+            await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
+        except Exception as db_error:
+            if not _database_error(db_error):
+                raise
+            log.warning("INC-%s: could not note the failure in the timeline: %s", incident_id, db_error)
 
     async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
         """The service's neighbours and the deploys linked to the incident (``matches`` when the
@@ -129,60 +227,77 @@ class WarRooms:
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
 
-        ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed and
-        the control message goes out as soon as Slack confirms the channel.
+        ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed, and
+        nothing is looked for in Slack, and the control message goes out as soon as Slack confirms
+        the channel. Otherwise (a repair) each step first looks in Slack for what an interrupted
+        attempt made. A database that stops answering midway is reported as a failure of the step
+        it stopped, like a Slack failure: the incident itself is recorded either way.
         """
         logs.set_incident(incident_id)
         report = WarRoomReport()
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
         incident = progress.incident
+        look = new is None
         if incident.channel_id is None:
+            step = "create the war-room channel"
             try:
-                async with self._claims.claim(incident_id, "channel", self._lacks("channel_id")) as needed:
-                    if needed:
-                        channel = await self._create_channel(incident)
-                        await self._record(
-                            incident_id,
-                            "war_room_created",
-                            f"War room #{channel.name} created",
-                            {"channel_id": channel.id, "channel_name": channel.name},
-                            channel_id=channel.id,
-                            channel_name=channel.name,
-                        )
-                        report.done.append(f"created <#{channel.id}>")
-                        incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
-                    else:  # another repair created it meanwhile
-                        progress = await self._progress(incident_id)
-                        incident = progress.incident
+                outcome = await self.steps.once(
+                    incident_id, "channel", still_needed=self._lacks("channel_id"),
+                    find=(lambda: self._find_channel(incident)) if look else None,
+                    create=lambda: self._create_channel(incident),
+                    record=lambda channel: self._record(
+                        incident_id, "war_room_created", f"War room #{channel.name} created",
+                        {"channel_id": channel.id, "channel_name": channel.name},
+                        channel_id=channel.id, channel_name=channel.name,
+                    ),
+                )
             except SlackError as error:
-                await self._failed(report, incident_id, "create the war-room channel", error)
+                await self._failed(report, incident_id, step, error)
                 return report
             except StepBusy:
-                report.failures.append(BUSY.format(step="create the war-room channel"))
+                report.failures.append(BUSY.format(step=step))
                 return report
+            except Exception as error:
+                if not _database_error(error):
+                    raise
+                report.failures.append(
+                    f"{step}: {DATABASE_AWAY}; the control message, invites, bookmarks, topic, announcement and runbook wait for it"
+                )
+                return report
+            if outcome.how == "recorded":  # another repair created it meanwhile
+                progress = await self._progress(incident_id)
+                incident = progress.incident
+            else:
+                assert outcome.value is not None
+                channel = outcome.value
+                report.add(outcome, f"created <#{channel.id}>", f"found <#{channel.id}>, made by an interrupted attempt", None)
+                incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
 
         context = await self.context(incident, deploys)
-        steps: list[tuple[str, Awaitable[str | None]]] = [
-            ("post and pin the control message", self._control_message(incident, context, progress.pinned))
+        steps: list[tuple[str, Awaitable[None]]] = [
+            ("post and pin the control message", self._control_message(report, incident, context, progress.pinned, look))
         ]
         people = sorted(set(invitees) | {incident.commander})
-        steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(incident, people)))
+        steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(report, incident, people, look)))
         # A private incident has only the opener and the people they invite: no owners or on-call.
         service = None if incident.is_private else self._catalog.get(incident.service)
         if service is not None:
-            steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(incident, service)))
-            if not progress.bookmarked and (service.dashboard or self._runbook_link(service)):
-                steps.append(("bookmark the dashboard and runbook", self._bookmark(incident, service)))
-        steps.append(("set the channel topic", self._topic(incident)))
-        idempotent = {steps[1][0], "set the channel topic"}
-        if service is not None:
-            idempotent.add(steps[2][0])
-        if self._announce_channel and not progress.announced:
-            steps.append((f"announce in <#{self._announce_channel}>", self._announce(incident)))
+            steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look)))
+            if service.dashboard or self._runbook_link(service):
+                if progress.bookmarked:
+                    report.already.append("the dashboard and runbook bookmarks")
+                else:
+                    steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look)))
+        steps.append(("set the channel topic", self._topic(report, incident, new is not None)))
+        if self._announce_channel:
+            if progress.announced:
+                report.already.append(f"the announcement in <#{self._announce_channel}>")
+            else:
+                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look)))
         runbooks = self._runbook_room.candidates(incident.service)
         if runbooks:
-            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(incident, runbooks[0])))
+            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         for (step, _), result in zip(steps, results):
             if isinstance(result, SlackError):
@@ -190,11 +305,21 @@ class WarRooms:
             elif isinstance(result, StepBusy):
                 report.failures.append(BUSY.format(step=step))
             elif isinstance(result, BaseException):
-                raise result
-            elif result and (new is not None or step not in idempotent):
-                # A repair re-applies invites and the topic every time; only what was missing counts.
-                report.done.append(result)
+                if not isinstance(result, Exception) or not _database_error(result):
+                    raise result
+                report.failures.append(f"{step}: {DATABASE_AWAY}")
         return report
+
+    async def _find_channel(self, incident: IncidentRecord):
+        """The channel an interrupted attempt created: one of the names the bot would have given
+        it, created by the bot since the incident was recorded."""
+        names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
+        names |= {war_room_name(incident.id, "", attempt) for attempt in range(NAME_ATTEMPTS)}
+        bot = await self._slack.bot_user_id()
+        mine = [
+            c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= _since(incident)
+        ]
+        return min(mine, key=lambda c: c.created) if mine else None
 
     async def _create_channel(self, incident: IncidentRecord):
         last_error: SlackError | None = None
@@ -213,34 +338,43 @@ class WarRooms:
         assert last_error is not None
         raise last_error
 
-    async def _control_message(self, incident: IncidentRecord, context: WarRoomContext, pinned: bool) -> str | None:
+    async def _control_message(
+        self, report: WarRoomReport, incident: IncidentRecord, context: WarRoomContext, pinned: bool, look: bool
+    ) -> None:
         assert incident.channel_id
-        done: list[str] = []
+        channel = incident.channel_id
         ts = incident.control_message_ts
         if ts is None:
-            async with self._claims.claim(incident.id, "control_message", self._lacks("control_message_ts")) as needed:
-                if needed:
-                    posted = await self._slack.post_message(
-                        incident.channel_id, blocks.notification_text(incident), blocks=blocks.control_message(incident, context)
-                    )
-                    ts = posted.ts
-                    await self._record(incident.id, control_message_ts=ts)
-                    done.append("posted the control message")
-                else:
-                    ts = (await self._progress(incident.id)).incident.control_message_ts
-                    assert ts is not None
-        if not pinned:
-            await self._slack.pin(incident.channel_id, ts)
-            await self._record(incident.id, control_pinned_at=self._clock())
-            done.append("pinned the control message")
-        return " and ".join(done) or None
+            outcome = await self.steps.once(
+                incident.id, "control_message", still_needed=self._lacks("control_message_ts"),
+                find=(lambda: self.steps.find_message(channel, incident, "control_message")) if look else None,
+                create=self.steps.post(
+                    channel, incident, "control_message", blocks.notification_text(incident), blocks.control_message(incident, context)
+                ),
+                record=lambda posted_ts: self._record(incident.id, control_message_ts=posted_ts),
+            )
+            report.add(outcome, "posted the control message", "found the control message an interrupted attempt posted", None)
+            ts = outcome.value if outcome.value is not None else (await self._progress(incident.id)).incident.control_message_ts
+            assert ts is not None
+        else:
+            report.already.append("the control message")
+        if pinned:
+            report.already.append("its pin")
+            return
+        await self._slack.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
+        await self._record(incident.id, control_pinned_at=self._clock())
+        report.done.append("pinned the control message")
 
-    async def _invite(self, incident: IncidentRecord, people: list[str]) -> str:
+    async def _invite(self, report: WarRoomReport, incident: IncidentRecord, people: list[str], look: bool) -> None:
         assert incident.channel_id
-        await self._slack.invite(incident.channel_id, people)
-        return "invited " + ", ".join(f"<@{u}>" for u in people)
+        missing = sorted(set(people) - await self._slack.channel_members(incident.channel_id)) if look else people
+        if missing:
+            await self._slack.invite(incident.channel_id, missing)
+            report.done.append("invited " + ", ".join(f"<@{u}>" for u in missing))
+        if set(people) - set(missing):
+            report.already.append("in the war room: " + ", ".join(f"<@{u}>" for u in sorted(set(people) - set(missing))))
 
-    async def _invite_service_people(self, incident: IncidentRecord, service: Service) -> str | None:
+    async def _invite_service_people(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
         """Owners (IDs, or emails looked up) and the on-call group's members (by ID or handle)."""
         assert incident.channel_id
         people = set(service.owner_user_ids)
@@ -259,9 +393,13 @@ class WarRooms:
             people.update(await self._slack.usergroup_members(group_id))
         people -= {incident.commander}
         if not people:
-            return None
-        await self._slack.invite(incident.channel_id, sorted(people))
-        return f"invited the {service.name} owners and on-call ({len(people)})"
+            return
+        missing = people - await self._slack.channel_members(incident.channel_id) if look else people
+        if missing:
+            await self._slack.invite(incident.channel_id, sorted(missing))
+            report.done.append(f"invited the {service.name} owners and on-call ({len(missing)})")
+        else:
+            report.already.append(f"the {service.name} owners and on-call ({len(people)}) in the war room")
 
     def _runbook_link(self, service: Service) -> str | None:
         if service.runbook_url:
@@ -269,45 +407,69 @@ class WarRooms:
         runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
-    async def _bookmark(self, incident: IncidentRecord, service: Service) -> str | None:
+    async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
         assert incident.channel_id
-        async with self._claims.claim(incident.id, "bookmarks", self._lacks("bookmarked_at")) as needed:
-            if not needed:
-                return None
-            if service.dashboard:
-                await self._slack.add_bookmark(incident.channel_id, f"{service.name} dashboard", service.dashboard)
-            if link := self._runbook_link(service):
-                await self._slack.add_bookmark(incident.channel_id, f"{service.name} runbook", link)
-            await self._record(incident.id, bookmarked_at=self._clock())
-        return "bookmarked the dashboard and runbook"
+        channel = incident.channel_id
+        wanted = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        wanted = [(title, link) for title, link in wanted if link]
 
-    async def _post_runbook(self, incident: IncidentRecord, runbook: Runbook) -> str | None:
+        async def add_missing() -> int:
+            # Bookmarks are several calls: an interrupted attempt may have added some of them.
+            present = {(b.title, b.link) for b in await self._slack.bookmarks(channel)} if look else set()
+            missing = [(title, link) for title, link in wanted if (title, link) not in present]
+            for title, link in missing:
+                await self._slack.add_bookmark(channel, title, link)
+            return len(missing)
+
+        outcome = await self.steps.once(
+            incident.id, "bookmarks", still_needed=self._lacks("bookmarked_at"),
+            create=add_missing, record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
+        )
+        if outcome.how == "recorded":
+            report.already.append("the dashboard and runbook bookmarks")
+        elif outcome.value:
+            report.done.append("bookmarked the dashboard and runbook")
+        else:
+            report.done.append("found the dashboard and runbook bookmarks an interrupted attempt added")
+
+    async def _post_runbook(self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool) -> None:
         async with self._claims.claim(incident.id, f"runbook:{runbook.name}", _always) as _:
             # RunbookRoom.post reads under the claim whether it is posted already.
-            posted = await self._runbook_room.post(incident, runbook, by=None)
-        return f"posted the runbook {runbook.name}" if posted else None
+            posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+        if posted == "posted":
+            report.done.append(f"posted the runbook {runbook.name}")
+        elif posted == "adopted":
+            report.done.append(f"found the runbook {runbook.name} an interrupted attempt posted")
+        else:
+            report.already.append(f"the runbook {runbook.name}")
 
-    async def _topic(self, incident: IncidentRecord) -> str:
+    async def _topic(self, report: WarRoomReport, incident: IncidentRecord, first: bool) -> None:
         assert incident.channel_id
         await self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
-        return "set the topic"
+        # A repair sets the topic every time (it shows the incident as it is now); it is news only the first time.
+        if first:
+            report.done.append("set the topic")
 
-    async def _announce(self, incident: IncidentRecord) -> str | None:
-        assert self._announce_channel
-        async with self._claims.claim(incident.id, "announcement", self._lacks("announcement_ts")) as needed:
-            if not needed:
-                return None
-            if incident.is_private:
-                posted = await self._slack.post_message(self._announce_channel, blocks.PRIVATE_ANNOUNCEMENT)
-                await self._record(incident.id, announcement_ts=posted.ts)
-                return f"announced in <#{self._announce_channel}> (without the title: private)"
-            posted = await self._slack.post_message(
-                self._announce_channel,
-                f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
-                blocks=blocks.announcement_blocks(incident),
+    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool) -> None:
+        channel = self._announce_channel
+        assert channel
+        if incident.is_private:
+            create = self.steps.post(channel, incident, "announcement", blocks.PRIVATE_ANNOUNCEMENT)
+        else:
+            create = self.steps.post(
+                channel, incident, "announcement", f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
+                blocks.announcement_blocks(incident),
             )
-            await self._record(incident.id, announcement_ts=posted.ts)
-        return f"announced in <#{self._announce_channel}>"
+        outcome = await self.steps.once(
+            incident.id, "announcement", still_needed=self._lacks("announcement_ts"),
+            find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
+            create=create, record=lambda ts: self._record(incident.id, announcement_ts=ts),
+        )
+        private = " (without the title: private)" if incident.is_private else ""
+        report.add(
+            outcome, f"announced in <#{channel}>{private}", f"found the announcement in <#{channel}> an interrupted attempt posted",
+            f"the announcement in <#{channel}>",
+        )
 
     @staticmethod
     def _lacks(column: str):
@@ -340,7 +502,7 @@ class WarRooms:
                     ),
                 )
             )
-        steps.append(("the channel topic could not be updated", self._topic(incident)))
+        steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
         if announce_line:
             steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)

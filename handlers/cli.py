@@ -156,11 +156,18 @@ async def _repair(settings: Settings, number: int) -> int:
             return EXIT_FAILURE
         for step in report.done:
             print(f"done: {step}")
+        for step in report.already:
+            print(f"already there: {step}")
         for failure in report.failures:
-            print(f"failed: {failure}", file=sys.stderr)
-        return EXIT_FAILURE if report.failures else 0
+            print(f"still missing: {failure}", file=sys.stderr)
+        if report.failures:
+            print(f"INC-{number}: the repair could not finish; run it again once the above is fixed", file=sys.stderr)
+            return EXIT_FAILURE
+        if not report.done:
+            print(f"INC-{number}: nothing to repair; everything was already in place")
+        return 0
     finally:
-        await runtime.db.dispose()
+        await runtime.close()  # the Slack session too: no "Unclosed client session" at exit
 
 
 async def _postmortem(settings: Settings, number: int, output: str | None) -> int:

@@ -16,10 +16,10 @@ from storage.models import SlackStepClaim
 
 async def claim(
     session: AsyncSession, incident_id: int, step: str, *, token: str, by: str, at: datetime, stale_before: datetime,
-    holder_is_dead: Callable[[str], bool] = lambda _holder: False,
+    holder_is_dead: Callable[[str, str], bool] = lambda _holder, _token: False,
 ) -> bool:
     """True when this caller now holds the step: no one had it, the holder's lease ran out, or
-    ``holder_is_dead`` knows the holder (by its ``claimed_by``) is gone."""
+    ``holder_is_dead`` knows the holder (by its ``claimed_by`` and the claim's token) is gone."""
     # ON CONFLICT DO NOTHING rather than a savepoint around a plain INSERT: one statement, so the
     # claim needs no transaction of its own (see Database.single_statements).
     insert = insert_with_on_conflict(session)
@@ -39,7 +39,7 @@ async def claim(
     ).one_or_none()
     if held is None:
         return False  # released meanwhile; the caller may try again
-    if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by)):
+    if not (held.claimed_at < stale_before or holder_is_dead(held.claimed_by, held.token)):
         return False
     # Conditional on the token read above: of two processes taking over a dead claim, one wins.
     result = await session.execute(
@@ -57,3 +57,13 @@ async def release(session: AsyncSession, incident_id: int, step: str, *, token: 
             SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token
         )
     )
+
+
+async def renew(session: AsyncSession, incident_id: int, step: str, *, token: str, at: datetime) -> bool:
+    """The holder's heartbeat: False when the claim is no longer this token's (taken over)."""
+    result = await session.execute(
+        update(SlackStepClaim)
+        .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
+        .values(claimed_at=at)
+    )
+    return result.rowcount == 1

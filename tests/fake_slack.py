@@ -170,6 +170,30 @@ class _Fault:
     delay: float
 
 
+class Hold:
+    """A call the fake keeps open, so a test can act (kill the caller) while it is in flight.
+
+    ``answered=False`` holds the request before Slack does anything: released, it is answered
+    with ``request_timeout`` and changes nothing, as a request Slack never processed.
+    ``answered=True`` lets Slack do it, then holds the answer: the effect exists in Slack but
+    the caller has not heard of it. ``arrived`` is set when the call is held.
+    """
+
+    def __init__(self, method: str, match: Callable[[dict[str, Any]], bool], *, answered: bool) -> None:
+        self.method = method
+        self.match = match
+        self.answered = answered
+        self.arrived = asyncio.Event()
+        self.args: dict[str, Any] = {}
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def wait_released(self) -> None:
+        await self._released.wait()
+
+
 class SlackError(Exception):
     """Raised by method handlers to answer ``{"ok": false, "error": ...}``."""
 
@@ -602,6 +626,7 @@ class FakeSlack:
         self._rng = random.Random()
         self._last_ts_us = 0
         self._waiters: list[asyncio.Future[None]] = []
+        self._holds: list[Hold] = []
         self._runner: web.AppRunner | None = None
 
         # Socket Mode. app_tokens=None accepts any xapp- token; a set accepts only those (set it
@@ -626,6 +651,8 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.members": self._conversations_members,
+            "conversations.list": self._conversations_list,
+            "conversations.history": self._conversations_history,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -639,6 +666,7 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "usergroups.list": self._usergroups_list,
             "bookmarks.add": self._bookmarks_add,
+            "bookmarks.list": self._bookmarks_list,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
@@ -890,6 +918,24 @@ class FakeSlack:
         for ws in [w for w in self._sockets if not w.closed]:
             await ws.close()
 
+    def hold(self, method: str, match: Callable[[dict[str, Any]], bool] | None = None, *,
+             answered: bool = False) -> Hold:
+        """Keep the next call to ``method`` (whose arguments ``match``) open until released;
+        see ``Hold``."""
+        if method not in self.specs:
+            raise ValueError(f"hold: {method!r} is not a method this fake implements")
+        hold = Hold(method, match or (lambda _args: True), answered=answered)
+        self._holds.append(hold)
+        return hold
+
+    def _take_hold(self, method: str, args: dict[str, Any]) -> Hold | None:
+        for hold in self._holds:
+            if hold.method == method and hold.match(args):
+                self._holds.remove(hold)
+                hold.args = args
+                return hold
+        return None
+
     def clear_faults(self, method: str | None = None) -> None:
         """Forget the failures still queued (for one method, or all): Slack is healthy again."""
         if method is None:
@@ -1019,9 +1065,17 @@ class FakeSlack:
             else:
                 self._check_auth(token, spec)
             self._check_arguments(method, spec, args)
+            hold = self._take_hold(method, args)
+            if hold is not None and not hold.answered:
+                hold.arrived.set()
+                await hold.wait_released()
+                raise SlackError("request_timeout")
             result = self._handlers[method](args)
             body_out: dict[str, Any] = {"ok": True, **result}
             self._record(method, args, at, True, None)
+            if hold is not None:
+                hold.arrived.set()
+                await hold.wait_released()
         except SlackError as exc:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
             self._record(method, args, at, False, exc.error)
@@ -1636,6 +1690,68 @@ class FakeSlack:
         more = start + limit < len(members)
         return {"members": page, "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""}}
 
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Public channels, and the private ones the bot is in, a page at a time (by id)."""
+        kinds = _csv(args.get("types")) or ["public_channel"]
+        if any(k not in ("public_channel", "private_channel", "mpim", "im") for k in kinds):
+            raise SlackError("invalid_types")
+        listed = []
+        for ch in sorted(self.channels.values(), key=lambda c: c.id):
+            kind = "im" if ch.is_im else "private_channel" if ch.is_private else "public_channel"
+            if kind not in kinds or (ch.is_private and self.bot_user_id not in ch.members):
+                continue
+            if ch.is_archived and _truthy(args.get("exclude_archived")):
+                continue
+            listed.append(ch)
+        limit = int(args.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise SlackError("invalid_limit")
+        cursor = str(args.get("cursor") or "")
+        if cursor and not re.fullmatch(r"list:\d+", cursor):
+            raise SlackError("invalid_cursor")
+        start = int(cursor.removeprefix("list:") or 0)
+        page = listed[start:start + limit]
+        more = start + limit < len(listed)
+        return {"channels": [self._conversation(ch) for ch in page],
+                "response_metadata": {"next_cursor": f"list:{start + limit}" if more else ""}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first; message metadata only with include_all_metadata (Slack's rule)."""
+        ch = self._member_channel(args.get("channel"))
+        try:
+            oldest = float(args.get("oldest") or 0)
+        except ValueError:
+            raise SlackError("invalid_ts_oldest") from None
+        try:
+            latest = float(args.get("latest") or 0) or None
+        except ValueError:
+            raise SlackError("invalid_ts_latest") from None
+        inclusive = _truthy(args.get("inclusive"))
+        chosen = [
+            m for m in reversed(ch.messages)
+            if (float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest))
+            and (latest is None or float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
+            and (not m.get("thread_ts") or m["thread_ts"] == m["ts"])  # replies live in their thread
+        ]
+        limit = int(args.get("limit") or 100)
+        cursor = str(args.get("cursor") or "")
+        if cursor and not re.fullmatch(r"history:\d+", cursor):
+            raise SlackError("invalid_cursor")
+        start = int(cursor.removeprefix("history:") or 0)
+        page = chosen[start:start + limit]
+        more = start + limit < len(chosen)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        messages = []
+        for message in page:
+            public = self._public_message(message)
+            public.pop("bot_profile", None)
+            if not with_metadata:
+                public.pop("metadata", None)
+            messages.append(public)
+        return {"messages": messages, "has_more": more, "pin_count": len(ch.pins),
+                "channel_actions_ts": None, "channel_actions_count": 0,
+                "response_metadata": {"next_cursor": f"history:{start + limit}" if more else ""}}
+
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
         if ch.is_im or ch.is_private:
@@ -1648,9 +1764,26 @@ class FakeSlack:
         ch.members.add(self.bot_user_id)
         return {"channel": self._conversation(ch)}
 
+    def _check_metadata(self, method: str, args: dict[str, Any]) -> None:
+        """Message metadata: {"event_type": "<word>", "event_payload": {...}}, at most 8 KB
+        (Slack's descriptions of chat.postMessage and of message metadata)."""
+        if "metadata" not in args:
+            return
+        metadata = args["metadata"]
+        if not isinstance(metadata, dict):
+            self._violate(method, "metadata must be a JSON object")
+            raise SlackError("invalid_metadata_format")
+        if not (isinstance(metadata.get("event_type"), str) and re.fullmatch(r"[A-Za-z0-9_]+", metadata["event_type"])
+                and isinstance(metadata.get("event_payload"), dict)):
+            self._violate(method, f"metadata needs an event_type word and an event_payload object: {metadata}")
+            raise SlackError("invalid_metadata_schema")
+        if len(json.dumps(metadata)) > 8192:
+            raise SlackError("metadata_too_large")
+
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._message_target(args.get("channel"))
         self._check_message_content("chat.postMessage", args)
+        self._check_metadata("chat.postMessage", args)
         thread_ts = args.get("thread_ts")
         if thread_ts and ch.message(str(thread_ts)) is None:
             self._violate("chat.postMessage", f"thread_ts {thread_ts!r} matches no message in "
@@ -1849,6 +1982,10 @@ class FakeSlack:
         }
         ch.bookmarks.append(bookmark)
         return {"bookmark": bookmark}
+
+    def _bookmarks_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._visible_channel(args.get("channel_id"))
+        return {"bookmarks": [dict(b) for b in ch.bookmarks]}
 
     def _files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
         try:

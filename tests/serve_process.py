@@ -54,7 +54,7 @@ class ServeProcess:
                     async with session.get(f"{self.url}/healthz") as response:
                         if response.status == 200:
                             return self
-                except aiohttp.ClientError:
+                except (aiohttp.ClientError, asyncio.TimeoutError):  # still starting, or a busy machine
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become healthy:\n{self.log.read_text()}")

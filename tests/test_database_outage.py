@@ -120,3 +120,57 @@ async def test_connections_the_server_closed_are_replaced_before_anyone_uses_the
     await bot.settle()
     assert (await bot.incident(1)).timeline.get(Stamp.MITIGATED).by == "U_ALICE"
     assert not [r for r in fake_slack.responses[seen:] if r.get("text") == messages.database_unavailable()]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_outage_after_the_incident_was_recorded_tells_the_truth_and_repair_finishes_at_once(bot, fake_slack, proxy):
+    """The database goes away while Slack creates the channel (INC-1 is committed by then): the
+    opener is told INC-1 is recorded, what is missing and the command that finishes it, never that
+    nothing was recorded. Once the database is back, a repair finishes within seconds (the claim
+    the set-up could not release is not left blocking it) and adopts the channel Slack made."""
+    created = fake_slack.hold("conversations.create", answered=True)  # Slack makes it; the bot hears later
+    await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api")
+    await asyncio.wait_for(created.arrived.wait(), 15)
+    await proxy.cut()
+    created.release()
+    answer = await fake_slack.wait_for_response(lambda r: "INC-1" in r.get("text", ""), timeout=30)
+    text = answer["text"]
+    assert text != messages.database_unavailable() and "nothing was recorded" not in text
+    assert "*INC-1* is recorded" in text and "/incident repair INC-1" in text, text
+    assert "database" in text and "control message" in text, text  # what stopped, and what is still missing
+    await bot.settle()
+
+    await proxy.restore()
+    started = time.monotonic()
+    await bot.slack.command("repair INC-1")
+    reply = await fake_slack.wait_for_response(lambda r: r.get("text", "").startswith("INC-1: redid"), timeout=30)
+    await bot.settle()
+    assert "another repair" not in reply["text"]
+    assert time.monotonic() - started < 10  # not the minutes of a lease: the claim was let go
+    incident = await bot.incident(1)
+    rooms = [c for c in fake_slack.channels.values() if c.name.startswith("inc-1-")]
+    assert [c.id for c in rooms] == [incident.channel_id]  # the channel Slack made, adopted: not a second one
+    assert "found <#" in reply["text"] and "made by an interrupted attempt" in reply["text"], reply["text"]
+    room = fake_slack.channels[incident.channel_id]
+    assert room.pins == [incident.control_message_ts]
+    assert sum(bool(m.get("blocks")) and m["text"].startswith("INC-1 (") for m in room.messages) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_claim_nobody_renews_is_taken_over_within_its_short_lease(bot, fake_slack, proxy):
+    """A claim held by a process on another host that lost the database (it cannot release or
+    renew it) blocks a repair only until its lease runs out: seconds, not minutes."""
+    from storage.models import SlackStepClaim
+    from bot.step_claims import LEASE
+
+    fake_slack.fail_next("chat.postMessage", status=500, times=6)  # the control message and the announcement
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    fake_slack.clear_faults()
+    now = bot.runtime.clock()
+    async with bot.runtime.db.transaction() as session:
+        session.add(SlackStepClaim(incident_id=1, step="control_message", token="cut-off", claimed_by="elsewhere:1", claimed_at=now - LEASE - LEASE / 10))
+    assert LEASE.total_seconds() <= 30
+    await bot.slack.command("repair INC-1")
+    await bot.settle()
+    assert "posted the control message" in fake_slack.responses[-1]["text"], fake_slack.responses[-1]["text"]

@@ -31,7 +31,8 @@ REQUIRED_METHODS = {
     "chat.update", "chat.getPermalink", "pins.add", "views.open", "views.update",
     "views.publish", "users.info", "users.lookupByEmail", "usergroups.users.list", "usergroups.list",
     "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
-    "apps.connections.open", "conversations.members",
+    "apps.connections.open", "conversations.members", "conversations.list", "conversations.history",
+    "bookmarks.list",
 }
 
 MODAL = {
@@ -749,3 +750,57 @@ async def test_response_url(fake: FakeSlack) -> None:
     assert fake.violations == []
     with pytest.raises(AssertionError):
         await fake.wait_for_response(lambda r: r["text"] == "never", timeout=0.1)
+
+
+# ---- what a repair reads back: metadata, channel lists, bookmarks, held calls ---------------------
+
+
+async def test_message_metadata_comes_back_only_when_asked_for(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("war-room")
+    metadata = {"event_type": "incident_bot_step", "event_payload": {"incident": 7, "step": "control_message"}}
+    posted = await client.chat_postMessage(channel=channel, text="hello", metadata=metadata)
+    plain = await client.conversations_history(channel=channel)
+    assert [m["ts"] for m in plain["messages"]] == [posted["ts"]] and "metadata" not in plain["messages"][0]
+    full = await client.conversations_history(channel=channel, include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    with pytest.raises(SlackApiError) as refused:
+        await client.chat_postMessage(channel=channel, text="x", metadata={"event_type": "has space", "event_payload": {}})
+    assert refused.value.response["error"] == "invalid_metadata_schema"
+    fake.violations.clear()
+
+
+async def test_channels_are_listed_a_page_at_a_time_with_their_creator(fake: FakeSlack, client: AsyncWebClient) -> None:
+    for n in range(3):
+        await client.conversations_create(name=f"inc-{n}-x")
+    hidden = fake.add_channel("secret", is_private=True, bot_is_member=False)
+    names, cursor = [], None
+    while True:
+        page = await client.conversations_list(types="public_channel,private_channel", limit=2, cursor=cursor)
+        names += [(c["name"], c["creator"]) for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(names) == [(f"inc-{n}-x", fake.bot_user_id) for n in range(3)]
+    assert hidden not in {c["id"] for c in (await client.conversations_list(types="private_channel"))["channels"]}
+
+
+async def test_bookmarks_are_listed_and_a_held_call_waits_for_its_release(fake: FakeSlack, client: AsyncWebClient) -> None:
+    channel = fake.add_channel("war-room")
+    await client.bookmarks_add(channel_id=channel, title="dashboard", type="link", link="https://example.com/d")
+    assert [(b["title"], b["link"]) for b in (await client.bookmarks_list(channel_id=channel))["bookmarks"]] == [
+        ("dashboard", "https://example.com/d")
+    ]
+    held = fake.hold("chat.postMessage")  # not answered: released, Slack never did it
+    call = asyncio.ensure_future(client.chat_postMessage(channel=channel, text="held"))
+    await asyncio.wait_for(held.arrived.wait(), 5)
+    assert not call.done() and fake.channels[channel].messages == []
+    held.release()
+    with pytest.raises(SlackApiError):
+        await call
+    assert fake.channels[channel].messages == []
+    done = fake.hold("chat.postMessage", answered=True)  # answered: Slack did it, the answer waits
+    call = asyncio.ensure_future(client.chat_postMessage(channel=channel, text="made"))
+    await asyncio.wait_for(done.arrived.wait(), 5)
+    assert [m["text"] for m in fake.channels[channel].messages] == ["made"] and not call.done()
+    done.release()
+    assert (await call)["ok"]

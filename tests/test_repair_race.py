@@ -105,6 +105,47 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(bot,
     assert len(control_messages(fake_slack, await bot.incident(1))) == 1
 
 
+async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_renewing_it(settings, fake_slack, announce_channel):
+    """The lease is short (a dead holder's claim frees up within seconds), so a live holder renews
+    it while its Slack call runs: a second repair meanwhile is told another is at work and does
+    not post a second control message."""
+    from datetime import datetime, timezone
+
+    from bot.step_claims import LEASE
+    from tests.clocks import FakeClock
+
+    clock = FakeClock(datetime.now(timezone.utc))
+    bot = await start_bot(settings, fake_slack, clock=clock)
+    try:
+        incident = await open_with_posts_failing(bot, fake_slack)
+        posting = fake_slack.hold(
+            "chat.postMessage", lambda args: (args.get("metadata") or {}).get("event_payload", {}).get("step") == "control_message",
+            answered=True,
+        )
+        await bot.slack.command("repair INC-1")
+        await asyncio.wait_for(posting.arrived.wait(), 15)
+        clock.now += 2 * LEASE  # the call has outlasted the lease
+
+        async def renewed() -> bool:
+            async with bot.runtime.db.transaction() as session:
+                claims = (await session.execute(SlackStepClaim.__table__.select())).all()
+            return any(c.step == "control_message" and c.claimed_at.replace(tzinfo=None) == clock.now.replace(tzinfo=None) for c in claims)
+
+        give_up = time.monotonic() + 60
+        while not await renewed():  # the heartbeat comes every few seconds
+            assert time.monotonic() < give_up, "the holder never renewed its claim"
+            await asyncio.sleep(0.02)
+        seen = len(fake_slack.responses)
+        await bot.slack.command("repair INC-1")
+        busy = await fake_slack.wait_for_response(lambda r: fake_slack.responses.index(r) >= seen, timeout=15)
+        assert "post and pin the control message: another repair is doing this right now" in busy["text"], busy["text"]
+        posting.release()
+        await bot.settle()
+        assert len(control_messages(fake_slack, await bot.incident(1))) == 1
+    finally:
+        await bot.stop()
+
+
 # Slack delivering the same request twice, late, or out of order. Each row: a name, and a
 # coroutine that sends the deliveries and checks the outcome. Add rows for new request kinds.
 

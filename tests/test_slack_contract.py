@@ -174,6 +174,7 @@ def test_manifest_grants_a_scope_for_every_method_the_bot_calls():
 SAME_NEED_FOR_ANOTHER_CHANNEL_KIND = {
     "channels:read": "groups:read", "groups:read": "channels:read",
     "channels:manage": "groups:write", "groups:write": "channels:manage",
+    "channels:history": "groups:history", "groups:history": "channels:history",
 }
 
 

@@ -1,5 +1,19 @@
 """The Slack gateway: the only code that calls the Slack Web API."""
 
-from bot.slack.gateway import Channel, PostedMessage, SlackError, SlackGateway, SlackUser
+from bot.slack.gateway import (
+    STEP_EVENT,
+    Bookmark,
+    Channel,
+    ListedChannel,
+    PastMessage,
+    PostedMessage,
+    SlackError,
+    SlackGateway,
+    SlackUser,
+    step_metadata,
+)
 
-__all__ = ["Channel", "PostedMessage", "SlackError", "SlackGateway", "SlackUser"]
+__all__ = [
+    "STEP_EVENT", "Bookmark", "Channel", "ListedChannel", "PastMessage", "PostedMessage", "SlackError", "SlackGateway",
+    "SlackUser", "step_metadata",
+]

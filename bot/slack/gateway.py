@@ -100,10 +100,46 @@ class PostedMessage:
     ts: str
 
 
+@dataclass(frozen=True)
+class ListedChannel:
+    id: str
+    name: str
+    creator: str
+    created: int
+
+
+@dataclass(frozen=True)
+class PastMessage:
+    """A message of a channel's history, as much of it as adopting a bot's own post needs."""
+
+    ts: str
+    user: str
+    event_type: str | None
+    event_payload: dict[str, Any]
+    files: tuple[tuple[str, str], ...]  # (id, title) of each file the message shares
+
+
+# The metadata the bot attaches to each message it posts as a step of an incident, so that a step
+# interrupted after Slack posted it (a crash, a timeout) finds its message again instead of posting
+# a second one.
+STEP_EVENT = "incident_bot_step"
+
+
+def step_metadata(incident_id: int, step: str) -> dict[str, Any]:
+    return {"event_type": STEP_EVENT, "event_payload": {"incident": incident_id, "step": step}}
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    title: str
+    link: str
+
+
 class SlackGateway:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
         self._session: aiohttp.ClientSession | None = None
+        self._bot_user_id: str | None = None
 
     @classmethod
     def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
@@ -191,7 +227,75 @@ class SlackGateway:
                 return members
 
     async def bot_user_id(self) -> str:
-        return (await self._call("auth.test"))["user_id"]
+        if self._bot_user_id is None:
+            self._bot_user_id = (await self._call("auth.test"))["user_id"]
+        return self._bot_user_id
+
+    async def channels_named(self, names: set[str]) -> list[ListedChannel]:
+        """The unarchived public and private channels (that the bot can see) with one of these names."""
+        found: list[ListedChannel] = []
+        cursor: str | None = None
+        while True:
+            data = await self._call(
+                "conversations.list", types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
+            for channel in data.get("channels", []):
+                if channel.get("name") in names:
+                    found.append(
+                        ListedChannel(channel["id"], channel["name"], channel.get("creator", ""), int(channel.get("created") or 0))
+                    )
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return found
+
+    async def history(self, channel: str, *, oldest: float) -> list[PastMessage]:
+        """Every message of the channel since ``oldest`` (a Unix time), with the metadata the
+        posters attached (Slack returns it only when asked with include_all_metadata)."""
+        messages: list[PastMessage] = []
+        cursor: str | None = None
+        while True:
+            data = await self._call(
+                "conversations.history", channel=channel, oldest=f"{oldest:.6f}", limit=200, include_all_metadata=True,
+                cursor=cursor,
+            )
+            for message in data.get("messages", []):
+                metadata = message.get("metadata") or {}
+                messages.append(
+                    PastMessage(
+                        ts=message["ts"], user=message.get("user", ""), event_type=metadata.get("event_type"),
+                        event_payload=metadata.get("event_payload") or {},
+                        files=tuple((f.get("id", ""), f.get("title", "")) for f in message.get("files") or []),
+                    )
+                )
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor or not data.get("has_more"):
+                return messages
+
+    async def find_step_message(self, channel: str, incident_id: int, step: str, *, since: float) -> str | None:
+        """The ts of the bot's own message posted since ``since`` as ``step`` of the incident, if any."""
+        bot = await self.bot_user_id()
+        for message in await self.history(channel, oldest=since):
+            payload = message.event_payload
+            if (
+                message.user == bot and message.event_type == STEP_EVENT
+                and payload.get("incident") == incident_id and payload.get("step") == step
+            ):
+                return message.ts
+        return None
+
+    async def find_uploaded_file(self, channel: str, title: str, *, since: float) -> str | None:
+        """The id of a file with this title the bot shared in the channel since ``since``, if any."""
+        bot = await self.bot_user_id()
+        for message in await self.history(channel, oldest=since):
+            if message.user == bot:
+                for file_id, file_title in message.files:
+                    if file_title == title:
+                        return file_id
+        return None
+
+    async def bookmarks(self, channel: str) -> list[Bookmark]:
+        data = await self._call("bookmarks.list", channel_id=channel)
+        return [Bookmark(b.get("title", ""), b.get("link", "")) for b in data.get("bookmarks", [])]
 
     async def create_channel(self, name: str, *, private: bool = False) -> Channel:
         data = await self._call("conversations.create", name=name, is_private=private)
@@ -214,10 +318,14 @@ class SlackGateway:
         await self._call("conversations.setTopic", channel=channel, topic=topic)
 
     async def post_message(
-        self, channel: str, text: str, *, blocks: list[dict] | None = None, thread_ts: str | None = None
+        self, channel: str, text: str, *, blocks: list[dict] | None = None, thread_ts: str | None = None,
+        metadata: dict | None = None,
     ) -> PostedMessage:
+        """``metadata`` ({"event_type", "event_payload"}) lets the bot find the message again in the
+        channel's history (see ``history``)."""
         data = await self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False
+            "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False,
+            metadata=metadata,
         )
         return PostedMessage(channel=data["channel"], ts=data["ts"])
 
