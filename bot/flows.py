@@ -216,7 +216,7 @@ class Flows:
         if argument.strip():
             number = parse_reference(argument.split()[0])
             if number is None:
-                await self.tell(requester, messages.bad_reference(argument.split()[0]))
+                await self.tell(requester, messages.bad_reference(unescape_slack(argument.split()[0])))
                 return None
             incident = await self._incidents.get(number)
             if incident is None:
@@ -428,7 +428,7 @@ class Flows:
             return
         runbook = self._runbook_room.find(name)
         if runbook is None:
-            await self.tell(requester, messages.unknown_runbook(name, [r.name for r in self._runbook_room.runbooks]))
+            await self.tell(requester, messages.unknown_runbook(unescape_slack(name), [r.name for r in self._runbook_room.runbooks]))
             return
         try:
             posted = await self._runbook_room.post(incident, runbook, by=requester.user_id)

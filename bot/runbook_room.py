@@ -12,6 +12,7 @@ from bot.records import IncidentRecord
 from bot.runbook_blocks import runbook_message
 from bot.runbooks import Runbook, find_runbook, match_runbooks
 from bot.slack import SlackGateway
+from bot.text_input import escape
 from storage import incidents as incident_rows
 from storage import runbook_posts
 from storage.db import Database
@@ -77,7 +78,7 @@ class RunbookRoom:
                 text=f"Runbook attached: {runbook.title}", data={"runbook": runbook.name},
             )
         posted = await self._slack.post_message(
-            incident.channel_id, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
+            incident.channel_id, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident)
         )
         async with self._db.single_statements() as session:
             await runbook_posts.set_message(session, post_id, posted.channel, posted.ts)
@@ -113,6 +114,6 @@ class RunbookRoom:
             channel_id, ts, incident_id = post.channel_id, post.message_ts, post.incident_id
         if changed and runbook is not None and channel_id and ts and incident is not None:
             await self._slack.update_message(
-                channel_id, ts, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
+                channel_id, ts, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident)
             )
         return TickResult(runbook, changed, incident_id)
