@@ -354,3 +354,151 @@ def test_a_spreadsheet_cell_never_starts_a_formula_and_reads_back_as_stored(text
     cell = spreadsheet_cell(text)
     assert not re.match(r"[=+\-@\t\r]", cell)
     assert spreadsheet_text(cell) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: hostile text in through every surface, nothing live out to Slack
+
+SECRET = "hook-secret-0123456789abcdef"
+ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
+# What Slack sends for a command in which someone typed @channel, @here, @everyone, a mention,
+# a link, "&" and "<script>" (``should_escape: true``: mentions and links as Slack markup, and
+# "&", "<" and ">" as entities), plus a Markdown link for the postmortem draft.
+TYPED = ("<!channel> <!here> <!everyone> <@U0HOSTILE|eve> <http://evil.example|x> &amp; &lt;script&gt; "
+         "[click](javascript:alert(1))")
+# The same, without the person mention (an action item's mention names its owner).
+TYPED_ACTION = "<!channel> <!here> <!everyone> <http://evil.example|x> &amp; &lt;script&gt; [click](javascript:alert(1))"
+
+
+@pytest.fixture
+def clock():
+    from tests.clocks import FakeClock
+
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def hook_bot(settings, fake_slack, clock):
+    from tests.conftest import start_bot
+
+    fake_slack.add_user(ESCALATION_CONTACT, "escalation-lead")
+    update = {"alert_webhook_secret": SECRET, "deploy_webhook_secret": SECRET}
+    running = await start_bot(settings.model_copy(update=update), fake_slack, clock=clock)
+    yield running
+    await running.stop()
+
+
+async def post_hook(bot, path: str, body: dict) -> tuple[int, str]:
+    import json
+
+    import aiohttp
+
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SECRET}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{bot.port}{path}", data=json.dumps(body).encode(), headers=headers) as response:
+            return response.status, await response.text()
+
+
+def outbound_texts(fake, answers: list[str]) -> Iterator[tuple[str, str]]:
+    """(where, text) for everything Slack would render: every Web API call's arguments, every
+    response_url post, and the bot's direct answers to the requests."""
+    import json
+
+    for call in fake.calls:
+        args = dict(call.args)
+        for key in ("blocks", "view", "attachments"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        for text in rendered_texts(args):
+            yield call.method, text
+    for response in fake.responses:
+        for text in rendered_texts({k: v for k, v in response.items() if k != "_url"}):
+            yield "response_url", text
+    for answer in answers:
+        for text in rendered_texts(json.loads(answer) if answer.startswith("{") else answer):
+            yield "HTTP answer", text
+
+
+async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_bot, fake_slack, clock, announce_channel):
+    bot = hook_bot
+    answers: list[str] = []
+
+    async def command(text: str, *, user: str = "U_ALICE", channel: str | None = None) -> None:
+        response = await bot.slack.command(text, user=user, channel=channel or "C_GENERAL")
+        assert response.status == 200
+        answers.append(response.text)
+        await bot.settle()
+
+    # Opened from the form: a plain-text input sends what was typed, unescaped.
+    await command("open")
+    view = next(iter(fake_slack.views.values()))
+    from tests.slack_requests import open_form_values
+
+    response = await bot.slack.view_submission(
+        view, open_form_values(title=HOSTILE, severity="P1", service="checkout-web", started=int(T0.timestamp()) - 60)
+    )
+    assert response.status == 200
+    answers.append(response.text)
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.title == HOSTILE  # stored as typed; escaped only where shown
+    fake_slack.channels[incident.channel_id].members.update({"U_BOB", "U_CAROL"})
+    room = incident.channel_id
+
+    # Every command that echoes or stores text, in the war room and outside it.
+    for text in (f"note {TYPED}", f"update {TYPED}", f"breakglass {TYPED}", f"action {TYPED_ACTION} <@U_BOB|bob>",
+                 "role scribe <@U_CAROL|carol>", f"runbook {TYPED}", f"status {TYPED}", f"ack {TYPED}", TYPED,
+                 f"deploy checkout-web {TYPED}", f"deploys {TYPED}", f"actions {TYPED}", "status", "actions"):
+        await command(text, channel=room)
+    await command(f"open {TYPED} sev:P2 service:checkout-web")  # INC-2, titled from a command
+
+    # Webhooks: a deploy and an alert whose every text field is hostile.
+    status, body = await post_hook(bot, "/hooks/deploys", {
+        "service": "checkout-web", "version": HOSTILE, "environment": "production", "author": HOSTILE,
+        "description": HOSTILE, "url": "https://ci.example/pull/1?x=<!channel>",
+    })
+    assert status in (200, 201), body
+    await command("deploys checkout-web", channel=room)
+    alert = {"service": "checkout-web", "title": HOSTILE, "status": "firing", "dedup_key": "hostile", "severity": "critical",
+             "description": HOSTILE, "started_at": T0.isoformat().replace("+00:00", "Z")}
+    status, body = await post_hook(bot, "/hooks/alerts", alert)
+    assert status in (200, 201, 202), body
+    await bot.settle()
+
+    # Timers: the unacknowledged escalation (a DM, no blocks), the unmitigated one (the announcement).
+    clock.at(5)
+    await bot.runtime.timers.run_once()
+    clock.at(31)
+    await bot.runtime.timers.run_once()
+    await bot.settle()
+
+    # The alert resolves; INC-1 is stamped to verified: summary, postmortem draft, action items.
+    status, body = await post_hook(bot, "/hooks/alerts", {**alert, "status": "resolved",
+                                                          "ended_at": clock().isoformat().replace("+00:00", "Z")})
+    assert status in (200, 201, 202), body
+    for minute, stamp in ((32, "diagnosed"), (33, "mitigated"), (34, "verified")):
+        clock.at(minute)
+        response = await bot.slack.block_action(f"stamp_phase_{stamp}", "1", user="U_ALICE", channel=room,
+                                                message_ts=incident.control_message_ts)
+        assert response.status == 200
+        answers.append(response.text)
+        await bot.settle()
+    assert (await bot.incident(1)).timeline.restored
+
+    # What reached Slack: the hostile text arrived (escaped) and nothing of it is live.
+    seen = list(outbound_texts(fake_slack, answers))
+    live = [(where, text) for where, text in seen if injections(text)]
+    assert live == [], f"live mentions or links from typed text reached Slack: {live[:5]}"
+    methods_with_it = {where for where, text in seen if "&lt;!channel&gt;" in text or "&lt;script&gt;" in text}
+    for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url"):
+        assert expected in methods_with_it, f"no {expected} carried the hostile text: the flow did not exercise it"
+    escalation_dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
+    assert escalation_dms and all("&lt;!channel&gt;" in c.args["text"] for c in escalation_dms)
+    announcement = [m["text"] for m in fake_slack.channels[announce_channel].messages]
+    assert any("is not mitigated" in text and "&lt;!channel&gt;" in text for text in announcement)
+
+    # The postmortem draft: no HTML, no javascript: link, the text still there.
+    [draft] = [f for f in fake_slack.files.values() if f["filename"].endswith("postmortem.md")]
+    markdown = draft["content"].decode() if isinstance(draft["content"], bytes) else draft["content"]
+    assert "&lt;script&gt;" in markdown and "<script" not in markdown.lower()
+    assert "](javascript:" not in markdown and "[click]\\(javascript:alert(1))" in markdown
