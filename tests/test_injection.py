@@ -552,3 +552,47 @@ async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db
     assert "=1+1" in [spreadsheet_text(row["id"]) for row in rows]  # the external id came back as itself
     original = {(row["title"], row["started_at"], row["verified_at"]) for row in csv.DictReader(io.StringIO(exported.stdout))}
     assert {(row["title"], row["started_at"], row["verified_at"]) for row in rows} == original
+
+
+# ---------------------------------------------------------------------------------------------
+# The postmortem draft (Markdown)
+
+HOSTILE_MARKDOWN = (
+    "<script>alert(1)</script> <img src=x onerror=alert(1)> [click](javascript:alert(1)) "
+    "![pixel](data:text/html;base64,PHNjcmlwdD4=) [spaced]( JaVaScRiPt:alert(1)) [entity](&#106;avascript:alert(1)) "
+    "<javascript:alert(1)> [runbook](https://example.com/runbook) [mail](mailto:oncall@example.com) &amp; &lt;b&gt;"
+)
+
+
+def rendered_draft(text: str) -> str:
+    from bot.postmortem import ActionLine, Changes, TimelineEntry, load_template, render_postmortem
+
+    incident = hostile_incident()
+    incident = IncidentRecord(**{**{f.name: getattr(incident, f.name) for f in fields(incident)}, "title": text, "service": "checkout-web"})
+    note = TimelineEntry(T0 + timedelta(minutes=3), "U_ALICE", "note", text)
+    multiline = TimelineEntry(T0 + timedelta(minutes=4), None, "slack_step_failed", f"{text}\n[ref]: javascript:alert(1)\n- [ref2]: data:x")
+    breakglass = TimelineEntry(T0 + timedelta(minutes=5), "U_BOB", "breakglass", f"Break-glass access: {text}")
+    return render_postmortem(
+        load_template(), incident, [note, multiline, breakglass], summary.summarize(incident, TIERS), generated_at=T0,
+        names={"U_ALICE": "<b>alice</b>", "U_BOB": "[bob](javascript:alert(1))"},
+        changes=Changes(True, "2 h", (deploy_line(hostile_deploy(), mrkdwn=False),)),
+        corrections=corrections.correction_notes([SimpleNamespace(**{**vars(hostile_correction_records()[0]), "reason": text})]),
+        breakglass=[breakglass], action_items=[ActionLine(text, "<i>owner</i>", "2026-12-01", "open")],
+    )
+
+
+def test_the_postmortem_draft_has_no_html_and_no_link_but_http_and_mailto():
+    from markdown_it import MarkdownIt
+
+    markdown = rendered_draft(HOSTILE_MARKDOWN)
+    assert "<" not in markdown  # every < the draft shows is an entity: no tag, no autolink
+    assert markdown.count("[runbook](https://example.com/runbook)") >= 3 and "[mail](mailto:oncall@example.com)" in markdown
+    # A CommonMark renderer with raw HTML on and no link filter of its own (as many Markdown viewers are).
+    renderer = MarkdownIt("commonmark", {"html": True})
+    renderer.validateLink = lambda url: True
+    html = renderer.render(markdown)
+    assert not re.search(r"<(script|img|b|i)\b", html, re.IGNORECASE)
+    targets = re.findall(r'(?:href|src)="([^"]*)"', html)
+    assert targets and all(re.match(r"(https?://|mailto:)", target) for target in targets), targets
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the text is still there, shown as typed
+    assert "&amp;lt;script" not in html  # escaped once, also in the correction notes that come escaped for Slack
