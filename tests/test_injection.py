@@ -596,3 +596,83 @@ def test_the_postmortem_draft_has_no_html_and_no_link_but_http_and_mailto():
     assert targets and all(re.match(r"(https?://|mailto:)", target) for target in targets), targets
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the text is still there, shown as typed
     assert "&amp;lt;script" not in html  # escaped once, also in the correction notes that come escaped for Slack
+
+
+# ---------------------------------------------------------------------------------------------
+# Display spoofing, stored: no bidirectional control in any text column, from any surface
+
+
+async def stored_texts(db) -> list[tuple[str, str, str]]:
+    """(table, column, value) for every text value in every table of the schema."""
+    from sqlalchemy import select
+
+    from storage.models import Base
+
+    found = []
+    async with db.reading() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).mappings():
+                for column, value in row.items():
+                    for text in ([value] if isinstance(value, str) else rendered_json_texts(value)):
+                        found.append((table.name, column, text))
+    return found
+
+
+def rendered_json_texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from rendered_json_texts(key)
+            yield from rendered_json_texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from rendered_json_texts(item)
+
+
+SPOOF = "Payments \u202etxt.exe\u202c down \u2066isolated\u2069 \u200fmarked\u200e \u061c"
+
+
+async def test_bidirectional_controls_are_stored_from_no_surface(hook_bot, fake_slack, clock):
+    from bot.importing import Importer, parse_file
+
+    bot = hook_bot
+    assert (await bot.slack.command(f"open {SPOOF} sev:P3 service:checkout-web")).status == 200
+    await bot.settle()
+    incident = await bot.incident(1)
+    fake_slack.channels[incident.channel_id].members.add("U_BOB")
+    for text in (f"note {SPOOF}", f"update {SPOOF}", f"action {SPOOF}", f"breakglass {SPOOF}"):
+        assert (await bot.slack.command(text, channel=incident.channel_id)).status == 200
+        await bot.settle()
+    await command_form_open(bot, fake_slack, SPOOF)
+    status, body = await post_hook(bot, "/hooks/deploys", {"service": "checkout-web", "version": f"v1{SPOOF[:12]}",
+                                                          "author": SPOOF, "description": SPOOF, "environment": "prod\u202e"})
+    assert status in (200, 201), body
+    status, body = await post_hook(bot, "/hooks/alerts", {"service": "payments-api", "title": SPOOF, "status": "firing",
+                                                         "dedup_key": f"k{SPOOF}", "severity": "warning", "description": SPOOF})
+    assert status in (200, 201, 202), body
+    await bot.settle()
+    source = io.StringIO()
+    csv.writer(source).writerows([["id", "title", "severity", "started_at", "detected_at"],
+                                  ["EXT\u202e-1", SPOOF, "P3", "2026-03-02T09:12:00Z", "2026-03-02T09:15:30Z"]])
+    parsed = parse_file(source.getvalue().encode(), "csv", now=T0)
+    assert parsed.problems == []
+    await Importer(bot.runtime.db, clock).run(parsed, origin="spoof.csv")
+
+    texts = await stored_texts(bot.runtime.db)
+    titles = [value for table, column, value in texts if (table, column) == ("incidents", "title")]
+    assert len(titles) == 4 and all("Payments txt.exe down isolated marked" in title for title in titles), titles
+    spoofed = [(table, column, value) for table, column, value in texts if re.search(f"[{BIDI}]", value)]
+    assert spoofed == [], f"bidirectional controls stored: {spoofed[:5]}"
+
+
+async def command_form_open(bot, fake_slack, title: str) -> None:
+    views_before = set(fake_slack.views)
+    assert (await bot.slack.command("open")).status == 200
+    await bot.settle()
+    [view_id] = set(fake_slack.views) - views_before
+    response = await bot.slack.view_submission(
+        fake_slack.views[view_id], open_form_values(title=title, severity="P3", service="checkout-web", started=int(T0.timestamp()) - 60)
+    )
+    assert response.status == 200
+    await bot.settle()
