@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.blocks import escape
-from bot.command_text import OPEN_USAGE
+from bot.command_text import OPEN_USAGE, unescape_slack
 
 # Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
 # alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
@@ -38,6 +38,13 @@ HELP = "\n".join(
 def unknown_subcommand(word: str) -> str:
     shown = word if len(word) <= 40 else word[:40] + "…"  # an echo, not a copy of whatever was typed
     return f"I don't know `/incident {escape(shown)}`.\n\n{HELP}"
+
+
+def typed_text_refused(error: Exception) -> str:
+    """Why a command's text was refused. It quotes the words it could not read as Slack sent them
+    (a typed @channel arrives as ``<!channel>``, a typed ``<`` as ``&lt;``): shown as typed, never
+    rendered as a mention or a link."""
+    return escape(unescape_slack(str(error)))
 
 
 OPENING = "Opening the incident…"

@@ -80,7 +80,7 @@ class ResponseFlows:
         try:
             role, user = parse_role_text(unescape_slack(text))
         except RoleTextError as error:
-            await self._tell(requester, str(error))
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         await self._assign(requester, incident, role, user)
 
@@ -123,7 +123,7 @@ class ResponseFlows:
         try:
             severity = parse_severity(text.strip().removeprefix("sev:")) if text.strip() else None
         except CommandTextError as error:
-            await self._tell(requester, f"{error}")
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         if severity is None:
             await self._tell(requester, messages.SEVERITY_USAGE)
@@ -255,7 +255,7 @@ class ResponseFlows:
         try:
             request = parse_action_text(text, today=self._items.today())
         except CommandTextError as error:
-            await self._tell(requester, str(error))
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         await self._add(requester, incident, request)
 

@@ -25,6 +25,7 @@ from slack_sdk.models.basic_objects import JsonObject
 
 from bot import action_items, blocks, corrections, deploys, digest, messages, runbook_blocks, stats_view, summary
 from bot.action_items import ActionItemRecord
+from bot.command_text import CommandTextError
 from bot.deploys import DeployMatch, DeployRecord, deploy_line
 from bot.phases import Phase, Stamp, StampValue, Timeline
 from bot.records import IncidentRecord, WarRoomContext
@@ -204,6 +205,7 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "Mapping[int, str]": lambda: {1: "C0WARROOM"},
     "WeekFigure": lambda: hostile_trend().weeks[-2],
     "WeekChange": lambda: hostile_trend().changes[-1],
+    "Exception": lambda: CommandTextError(f"I can't read `{HOSTILE}` nor `&lt;script&gt;`. Usage: `/incident stats`"),
     "float | None": lambda: 0.4,
     "int": lambda: 3,
 }
@@ -319,7 +321,7 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
             echoed.add(name)
     for expected in ("bot.messages.escalation_dm", "bot.messages.escalation_announcement", "bot.messages.update_announcement",
                      "bot.messages.role_dm", "bot.messages.breakglass_in_war_room", "bot.messages.alert_refiring_line",
-                     "bot.blocks.notification_text", "bot.blocks.channel_topic", "bot.blocks.announcement_blocks",
+                     "bot.messages.typed_text_refused", "bot.blocks.notification_text", "bot.blocks.channel_topic", "bot.blocks.announcement_blocks",
                      "bot.blocks.control_message", "bot.summary.summary_blocks", "bot.runbook_blocks.runbook_message",
                      "bot.digest.build_digest", "bot.deploys.deploy_line", "bot.corrections.correction_notes"):
         assert expected in echoed, f"{expected} did not show the hostile text (escaped)"
@@ -374,6 +376,14 @@ ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/cata
 # "&", "<" and ">" as entities), plus a Markdown link for the postmortem draft.
 TYPED = ("<!channel> <!here> <!everyone> <@U0HOSTILE|eve> <http://evil.example|x> &amp; &lt;script&gt; "
          "[click](javascript:alert(1))")
+# Single words as Slack sends them, each where the bot expects a token, and those commands.
+WORDS = ("<!channel>", "<@U0HOSTILE|eve>", "<http://evil.example|x>", "&lt;script&gt;")
+ONE_WORD_COMMANDS = ("{}", "deploys {}", "deploys checkout-web {}", "deploy {} v1", "deploy checkout-web {}", "stats {}",
+                     "stats service:{}", "stats sev:{}", "severity {}", "role {} <@U_BOB|bob>",
+                     "action Fix it due:{}", "actions {}", "reopen {}", "repair {}",
+                     "open Title sev:{}", "open Title started:{}", "open Title detected:{}", "open Title service:{}",
+                     "open Title detection:{}", "runbook {}")
+PERSON_SLOTS = ("role scribe {}", "action Fix it {}")
 # The same, without the person mention (an action item's mention names its owner).
 TYPED_ACTION = "<!channel> <!here> <!everyone> <http://evil.example|x> &amp; &lt;script&gt; [click](javascript:alert(1))"
 
@@ -444,7 +454,11 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     # Every command that echoes or stores text, in the war room and outside it.
     for text in (f"note {TYPED}", f"update {TYPED}", f"breakglass {TYPED}", f"action {TYPED_ACTION} <@U_BOB|bob>",
                  "role scribe <@U_CAROL|carol>", f"runbook {TYPED}", f"status {TYPED}", f"ack {TYPED}", TYPED,
-                 f"deploy checkout-web {TYPED}", f"deploys {TYPED}", f"actions {TYPED}", "status", "actions"):
+                 f"deploy checkout-web {TYPED}", f"deploys {TYPED}", f"actions {TYPED}", "status", "actions",
+                 # One hostile word where a token is expected: the answer names the word it could not read.
+                 *(template.format(word) for word in WORDS for template in ONE_WORD_COMMANDS),
+                 # Where a mention names a person (a role holder, an owner), the other words.
+                 *(template.format(word) for word in WORDS if not word.startswith("<@") for template in PERSON_SLOTS)):
         await command(text, channel=room)
     await command(f"open {TYPED} sev:P2 service:checkout-web")  # INC-2, titled from a command
 
@@ -484,10 +498,12 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     # What reached Slack: the hostile text arrived (escaped) and nothing of it is live.
     seen = list(outbound_texts(fake_slack, answers))
     live = [(where, text) for where, text in seen if injections(text)]
-    assert live == [], f"live mentions or links from typed text reached Slack: {live[:5]}"
+    assert live == [], "live mentions or links from typed text reached Slack:\n" + "\n".join(map(repr, live))
     methods_with_it = {where for where, text in seen if "&lt;!channel&gt;" in text or "&lt;script&gt;" in text}
     for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url"):
         assert expected in methods_with_it, f"no {expected} carried the hostile text: the flow did not exercise it"
+    refusals = [text for where, text in seen if where == "response_url" and "`&lt;" in text]
+    assert any(text.startswith("I can't read `&lt;!channel&gt;`") for text in refusals), refusals  # quoted as typed
     escalation_dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
     assert escalation_dms and all("&lt;!channel&gt;" in c.args["text"] for c in escalation_dms)
     announcement = [m["text"] for m in fake_slack.channels[announce_channel].messages]
