@@ -475,6 +475,14 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     assert status in (200, 201, 202), body
     await bot.settle()
 
+    # App Home, as a responder opens it.
+    event = {"token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback", "event_id": "Ev0INJECT",
+             "event_time": int(T0.timestamp()), "authorizations": [],
+             "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": "1.000001"}}
+    assert (await bot.slack.post(json.dumps(event), "application/json")).status == 200
+    await fake_slack.wait_for_call("views.publish")
+    await bot.settle()
+
     # Timers: the unacknowledged escalation (a DM, no blocks), the unmitigated one (the announcement).
     clock.at(5)
     await bot.runtime.timers.run_once()
@@ -500,7 +508,7 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     live = [(where, text) for where, text in seen if injections(text)]
     assert live == [], "live mentions or links from typed text reached Slack:\n" + "\n".join(map(repr, live))
     methods_with_it = {where for where, text in seen if "&lt;!channel&gt;" in text or "&lt;script&gt;" in text}
-    for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url"):
+    for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url", "HTTP answer"):
         assert expected in methods_with_it, f"no {expected} carried the hostile text: the flow did not exercise it"
     refusals = [text for where, text in seen if where == "response_url" and "`&lt;" in text]
     assert any(text.startswith("I can't read `&lt;!channel&gt;`") for text in refusals), refusals  # quoted as typed
