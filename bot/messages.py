@@ -8,7 +8,8 @@ from bot.command_text import OPEN_USAGE, unescape_slack
 # Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
 # alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
 
-HELP = "\n".join(
+# escape: the usage lines' placeholders (<text>, <title>) are text, not Slack markup.
+HELP = escape("\n".join(
     [
         "*`/incident` commands*",
         "• `/incident open` — open a war room with a form",
@@ -32,7 +33,7 @@ HELP = "\n".join(
         "Phase buttons on the pinned control message stamp who and when. "
         "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
     ]
-)
+))
 
 
 def unknown_subcommand(word: str) -> str:

@@ -327,6 +327,20 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
         assert expected in echoed, f"{expected} did not show the hostile text (escaped)"
 
 
+def test_the_bots_own_sentences_hold_no_stray_slack_markup():
+    """A usage line's ``<text>`` is text: unescaped, Slack would take it for a link. bot.messages's
+    sentences are sent as they are (usage lines elsewhere reach people through typed_text_refused)."""
+    import ast
+
+    for module in (messages,):
+        defined_here = {target.id for node in ast.parse(inspect.getsource(module)).body if isinstance(node, ast.Assign)
+                        for target in node.targets if isinstance(target, ast.Name)}
+        for name in defined_here:
+            value = getattr(module, name)
+            if name.isupper() and isinstance(value, str):
+                assert not re.search(r"<(?![@#!]|https?://)", value), f"{module.__name__}.{name}: {value!r}"
+
+
 def test_escape_is_slacks_three_characters_once():
     assert escape("a & b <!channel> <@U1> > c") == "a &amp; b &lt;!channel&gt; &lt;@U1&gt; &gt; c"
     assert escape("@here *bold* `code` 'quote' \"dq\"") == "@here *bold* `code` 'quote' \"dq\""
