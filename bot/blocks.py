@@ -36,6 +36,7 @@ from bot.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE, SEVE
 from bot.phases import BUTTON_STAMPS, PHASES, Stamp
 from bot.records import IncidentRecord, WarRoomContext
 from bot.roles import ROLES
+from bot.text_input import escape
 from bot.timefmt import human_duration, slack_time
 
 MAX_BLOCKS = 50
@@ -71,11 +72,6 @@ def acknowledgement_text(incident: IncidentRecord) -> str:
     return f"{who}{slack_time(incident.acknowledged_at, '{time}')}"
 
 
-def escape(text: str) -> str:
-    """Escape user text for mrkdwn so that a title can't ping @here or forge a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def stamp_action_id(stamp: Stamp) -> str:
     return f"{STAMP_ACTION_PREFIX}{stamp.value}"
 
@@ -91,7 +87,7 @@ def header_text(incident: IncidentRecord) -> str:
 
 def notification_text(incident: IncidentRecord) -> str:
     """The plain-text fallback Slack shows in notifications and screen readers."""
-    return f"{incident.reference} ({incident.severity}): {incident.title}"
+    return f"{incident.reference} ({incident.severity}): {escape(incident.title)}"
 
 
 def phase_lines(incident: IncidentRecord) -> list[str]:
@@ -358,12 +354,23 @@ PRIVATE_ANNOUNCEMENT = "🔒 A private incident was opened."
 
 
 def channel_topic(incident: IncidentRecord) -> str:
-    """Topics render no date tokens or blocks, and Slack caps them at 250 characters."""
+    """Topics render no date tokens or blocks, and Slack caps them at 250 characters. A topic
+    shows mentions (the commander's), so the title is escaped as in a message."""
     phase = incident.timeline.current_phase
     state = f"{phase.doing}" if phase else "Restored"
     tail = f" | {state} | IC <@{incident.commander}> | {incident.reference}"
     head = f"{incident.severity} | "
-    return head + _clip(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
+    return head + _clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
+
+
+def _clip_escaped(text: str, limit: int) -> str:
+    """``escape(text)`` within ``limit`` characters, never cutting an entity such as ``&amp;`` in two."""
+    shown = escape(text)
+    if len(shown) <= limit:
+        return shown
+    while text and len(escape(text)) > limit - 1:
+        text = text[:-1]
+    return escape(text) + "…"
 
 
 MAX_SELECT_OPTIONS = 100  # Slack's limit for a static select

@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.incidents import to_record
 from bot.phases import Stamp
 from bot.records import IncidentRecord
+from bot.text_input import escape
 from storage import audit, incidents as incident_rows
 from storage.db import Database
 
@@ -161,6 +162,6 @@ def correction_notes(records) -> list[str]:
         label = TIME_FIELDS.get(record.field or "", (None, record.field or "time"))[1]
         lines.append(
             f"{label} corrected from {utc_text(old) if old else '—'} to {utc_text(new) if new else '—'} "
-            f"by <@{record.actor}> on {utc_text(record.at)}: {record.reason}"
+            f"by <@{record.actor}> on {utc_text(record.at)}: {escape(record.reason or '')}"
         )
     return lines

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from bot.clock import Clock, utc_now
 from bot.command_text import CommandTextError, unescape_slack
+from bot.text_input import escape, storable
 from bot.tiers import SpanTooLong, parse_span
 from bot.timefmt import slack_time, utc_clock
 from storage import deploys as deploy_rows
@@ -89,6 +90,7 @@ def _text(value: Any, *, required: bool, max_length: int | None, multiline: bool
         return None
     if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value):
         raise ValueError("control characters are not allowed")
+    value = storable(value)  # what no stored text keeps (bidirectional controls), as everywhere
     if max_length is not None and len(value) > max_length:
         raise ValueError(f"{len(value)} characters, more than {max_length}")
     return value
@@ -534,15 +536,15 @@ def deploy_line(deploy: DeployRecord | DeployMatch, *, mrkdwn: bool = True) -> s
     match = deploy if isinstance(deploy, DeployMatch) else None
     record = deploy.record if isinstance(deploy, DeployMatch) else deploy
     if mrkdwn:
-        version = _escape(record.version).replace("`", "'")
+        version = escape(record.version).replace("`", "'")
         parts = [
-            f"*{_escape(record.service)}* `{version}` ({_escape(record.environment)})",
+            f"*{escape(record.service)}* `{version}` ({escape(record.environment)})",
             slack_time(record.deployed_at),
         ]
         if record.author:
-            parts.append(f"by {_escape(record.author)}")
+            parts.append(f"by {escape(record.author)}")
         if record.url:
-            parts.append(f"<{_escape(record.url).replace('|', '%7C')}|{link_label(record.url)}>")
+            parts.append(f"<{escape(record.url).replace('|', '%7C')}|{link_label(record.url)}>")
     else:
         parts = [f"{record.service} {record.version} ({record.environment})", utc_clock(record.deployed_at)]
         if record.author:
@@ -559,7 +561,3 @@ def impact_distance(minutes_before_impact: int) -> str:
         return f"{-minutes_before_impact} min after impact began"
     return f"{minutes_before_impact} min before impact"
 
-
-def _escape(text: str) -> str:
-    """Slack's three control characters in mrkdwn; everything else shows as typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

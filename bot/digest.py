@@ -59,6 +59,7 @@ from bot.stats_view import (
     too_few_text,
 )
 from bot.summary import TIER_EMOJI
+from bot.text_input import escape
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
 
@@ -375,7 +376,7 @@ def _incident_sections(
 
 def _fallback(week: str, channel_label: str, incidents: Sequence[DigestIncident], report: WindowReport, trend: Trend) -> str:
     plural = "incident" if len(incidents) == 1 else "incidents"
-    head = f"Incident digest {week} ({channel_label}): {len(incidents)} {plural}"
+    head = f"Incident digest {week} ({escape(channel_label)}): {len(incidents)} {plural}"
     figure = report.time_to_restore
     dist = figure.distribution
     if figure.enough and dist is not None:

@@ -105,7 +105,7 @@ class Flows:
             request = parse_open_text(text, now=now, user_tz=user_tz)
             require_known_service(self._catalog, request.service)
         except CommandTextError as error:
-            await self.tell(requester, str(error))
+            await self.tell(requester, messages.typed_text_refused(error))
             return
         await self.open_incident(requester, request, request_key=request_key)
 
@@ -223,7 +223,7 @@ class Flows:
         if argument.strip():
             number = parse_reference(argument.split()[0])
             if number is None:
-                await self.tell(requester, messages.bad_reference(argument.split()[0]))
+                await self.tell(requester, messages.bad_reference(unescape_slack(argument.split()[0])))
                 return None
             incident = await self._incidents.get(number)
             if incident is None:
@@ -447,7 +447,7 @@ class Flows:
             return
         runbook = self._runbook_room.find(name)
         if runbook is None:
-            await self.tell(requester, messages.unknown_runbook(name, [r.name for r in self._runbook_room.runbooks]))
+            await self.tell(requester, messages.unknown_runbook(unescape_slack(name), [r.name for r in self._runbook_room.runbooks]))
             return
         try:
             posted = await self._runbook_room.post(incident, runbook, by=requester.user_id)
@@ -466,7 +466,7 @@ class Flows:
             deploy_in = parse_deploy_text(text, now=self._clock(), author=author)
             require_known_service(self._catalog, deploy_in.service)
         except CommandTextError as error:
-            await self.tell(requester, str(error))
+            await self.tell(requester, messages.typed_text_refused(error))
             return
         record, created = await self._deploys.record(deploy_in, "slack")
         await self.tell(requester, messages.deploy_recorded(record.id, deploy_line(record), created))
@@ -476,7 +476,7 @@ class Flows:
             query = parse_deploys_text(text, default_within=self._deploy_window)
             require_known_service(self._catalog, query.service)
         except CommandTextError as error:
-            await self.tell(requester, str(error))
+            await self.tell(requester, messages.typed_text_refused(error))
             return
         found = await self._deploys.recent(query.service, query.within)
         await self.tell(requester, messages.deploy_list(query.service, human_duration(query.within), [deploy_line(d) for d in found]))
@@ -487,7 +487,7 @@ class Flows:
             query = parse_stats_text(text)
             require_known_service(self._catalog, query.service)
         except CommandTextError as error:
-            await self.tell(requester, str(error))
+            await self.tell(requester, messages.typed_text_refused(error))
             return
         now = self._clock()
         services = [query.service] if query.service else None

@@ -93,6 +93,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock
 from bot.command_text import DETECTION_METHODS, MAX_TITLE, SEVERITIES
 from bot.phases import PHASES, Stamp, StampRefused, StampValue, Timeline, plan_stamp
+from bot.text_input import spreadsheet_cell, spreadsheet_text, storable
 from storage import history
 from storage.db import Database
 
@@ -261,6 +262,7 @@ def _text(value: str, name: str, *, max_length: int, required: bool) -> str | No
         return None
     if _CONTROL.search(value):
         raise _Bad(f"contains a control character (a tab or line break); use {FORMS[name]}")
+    value = storable(value)  # what no stored text keeps (bidirectional controls), as everywhere
     if len(value) > max_length:
         raise _Bad(f"is {len(value)} characters long; use {FORMS[name]}")
     return value
@@ -268,7 +270,7 @@ def _text(value: str, name: str, *, max_length: int, required: bool) -> str | No
 
 def parse_title(value: str) -> str:
     # Line breaks inside a quoted CSV title become spaces: a title is one line wherever it is shown.
-    title = " ".join(value.split())
+    title = " ".join(storable(value).split())
     if not title:
         raise _Bad(f"is missing; use {FORMS['title']}")
     if len(title) > MAX_TITLE:
@@ -538,7 +540,8 @@ def parse_csv(text: str, *, now: datetime) -> ParsedImport:
                     )
                 )
                 continue
-            cells = dict(zip(columns, row))
+            # A cell the export quoted against spreadsheet formulas reads back as what was stored.
+            cells = dict(zip(columns, (spreadsheet_text(cell) for cell in row)))
             _add_row(parsed, ids, cells, where, now=now)
     except csv.Error as error:
         parsed.problems.append(ImportProblem(f"line {start}", None, f"is not valid CSV ({error}); nothing after it was read"))
@@ -689,7 +692,7 @@ def _pagerduty_title(incident: Mapping[str, Any]) -> str:
     for key in ("title", "summary"):
         value = incident.get(key)
         if isinstance(value, str) and value.strip():
-            title = " ".join(value.split())
+            title = " ".join(storable(value).split())
             # PagerDuty allows long titles; the bot shows at most MAX_TITLE characters.
             return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1].rstrip() + "…"
     raise _Bad('is missing (and so is "summary"); a PagerDuty incident has a "title"', "title")
@@ -980,6 +983,8 @@ def _csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return spreadsheet_cell(value)
     return str(value)
 
 

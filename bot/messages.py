@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from bot.command_text import OPEN_USAGE
+from bot.blocks import escape
+from bot.command_text import OPEN_USAGE, unescape_slack
 
-HELP = "\n".join(
+# Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
+# alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
+
+# escape: the usage lines' placeholders (<text>, <title>) are text, not Slack markup.
+HELP = escape("\n".join(
     [
         "*`/incident` commands*",
         "• `/incident open` — open a war room with a form",
@@ -28,12 +33,19 @@ HELP = "\n".join(
         "Phase buttons on the pinned control message stamp who and when. "
         "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
     ]
-)
+))
 
 
 def unknown_subcommand(word: str) -> str:
     shown = word if len(word) <= 40 else word[:40] + "…"  # an echo, not a copy of whatever was typed
-    return f"I don't know `/incident {shown}`.\n\n{HELP}"
+    return f"I don't know `/incident {escape(shown)}`.\n\n{HELP}"
+
+
+def typed_text_refused(error: Exception) -> str:
+    """Why a command's text was refused. It quotes the words it could not read as Slack sent them
+    (a typed @channel arrives as ``<!channel>``, a typed ``<`` as ``&lt;``): shown as typed, never
+    rendered as a mention or a link."""
+    return escape(unescape_slack(str(error)))
 
 
 OPENING = "Opening the incident…"
@@ -49,7 +61,7 @@ def unknown_incident(reference: str) -> str:
 
 
 def bad_reference(text: str) -> str:
-    return f"`{text}` is not an incident reference. {INCIDENT_REFERENCE_FORM}"
+    return f"`{escape(text)}` is not an incident reference. {INCIDENT_REFERENCE_FORM}"
 
 
 def already_opened(reference: str, channel_id: str | None) -> str:
@@ -121,7 +133,7 @@ def already_stamped(stamp: str, by: str | None, at_token: str, implied: bool) ->
 
 
 def stamp_refused(stamp: str, reason: str) -> str:
-    return f"Could not mark *{stamp}*: {reason}."
+    return f"Could not mark *{stamp}*: {escape(reason)}."
 
 
 def slack_update_failed(failures: list[str], reference: str) -> str:
@@ -162,19 +174,19 @@ def runbook_list(service: str | None, candidates: list[str], every: list[str]) -
         return "There are no runbooks yet: add Markdown files to the runbooks folder (see runbooks/README.md)."
     lines = []
     if candidates:
-        lines.append(f"Runbooks for *{service}*, best match first: " + ", ".join(f"`{n}`" for n in candidates))
-    lines.append("All runbooks: " + ", ".join(f"`{n}`" for n in every))
+        lines.append(f"Runbooks for *{escape(service or '')}*, best match first: " + ", ".join(f"`{escape(n)}`" for n in candidates))
+    lines.append("All runbooks: " + ", ".join(f"`{escape(n)}`" for n in every))
     lines.append("Attach one with `/incident runbook <name>`.")
     return "\n".join(lines)
 
 
 def unknown_runbook(name: str, every: list[str]) -> str:
-    known = ", ".join(f"`{n}`" for n in every) or "none yet"
-    return f"There is no runbook `{name}`. Runbooks: {known}."
+    known = ", ".join(f"`{escape(n)}`" for n in every) or "none yet"
+    return f"There is no runbook `{escape(name)}`. Runbooks: {known}."
 
 
 def runbook_already_posted(name: str, reference: str) -> str:
-    return f"The runbook `{name}` is already in the {reference} war room (see its message above)."
+    return f"The runbook `{escape(name)}` is already in the {reference} war room (see its message above)."
 
 
 def deploy_recorded(deploy_id: int, line: str, created: bool) -> str:
@@ -182,7 +194,7 @@ def deploy_recorded(deploy_id: int, line: str, created: bool) -> str:
 
 
 def deploy_list(service: str | None, within: str, lines: list[str]) -> str:
-    scope = f"to *{service}*" if service else ""
+    scope = f"to *{escape(service)}*" if service else ""
     if not lines:
         return f"No deploys {scope} in the last {within}.".replace("  ", " ")
     head = f"Deploys {scope} in the last {within}, newest first:".replace("  ", " ")
@@ -213,7 +225,7 @@ def role_assigned_line(by: str, user: str, label: str, reference: str) -> str:
 
 def role_dm(label: str, reference: str, channel_id: str | None, title: str) -> str:
     where = f" in <#{channel_id}>" if channel_id else ""
-    return f"You are now the *{label.lower()}* of *{reference}*{where}: {title}"
+    return f"You are now the *{label.lower()}* of *{reference}*{where}: {escape(title)}"
 
 
 def role_unchanged(user: str, label: str, reference: str) -> str:
@@ -229,22 +241,22 @@ def severity_unchanged(reference: str, severity: str) -> str:
 
 
 def update_in_war_room(by: str, text: str) -> str:
-    return f"📣 *Status update* from <@{by}>: {text}"
+    return f"📣 *Status update* from <@{by}>: {escape(text)}"
 
 
 def update_announcement(reference: str, severity: str, title: str, channel_id: str | None, by: str, text: str) -> str:
     room = f" · war room <#{channel_id}>" if channel_id else ""
-    return f"📣 *{reference}* ({severity}) {title} — update from <@{by}>: {text}{room}"
+    return f"📣 *{reference}* ({severity}) {escape(title)} — update from <@{by}>: {escape(text)}{room}"
 
 
 def breakglass_in_war_room(by: str, reason: str) -> str:
-    return f"🚨 <@{by}> used *break-glass* emergency access: {reason}. It is recorded for the postmortem and the audit trail."
+    return f"🚨 <@{by}> used *break-glass* emergency access: {escape(reason)}. It is recorded for the postmortem and the audit trail."
 
 
 def breakglass_announcement(reference: str, by: str, reason: str, private: bool) -> str:
     if private:  # the war room gets who and why; outside it, only that it happened and the number
         return f"🚨 Break-glass emergency access was used in a private incident, {reference}."
-    return f"🚨 Break-glass emergency access in *{reference}* by <@{by}>: {reason}"
+    return f"🚨 Break-glass emergency access in *{reference}* by <@{by}>: {escape(reason)}"
 
 
 def breakglass_recorded(reference: str) -> str:
@@ -257,7 +269,7 @@ def told_with_failures(what: str, failures: list[str], reference: str) -> str:
 
 
 def corrected_line(by: str, described: str, reason: str) -> str:
-    return f"✏️ <@{by}> corrected {described}. Reason: {reason}"
+    return f"✏️ <@{by}> corrected {described}. Reason: {escape(reason)}"
 
 
 CORRECTION_CONFLICT = (
@@ -360,12 +372,12 @@ def alert_resolved_line(name: str, at_token: str, still_open: bool, group_resolv
         tail = " If the service looks healthy, click *Mark verified*."
     else:
         tail = ""
-    return f"✅ Alert *{name}* resolved at {at_token}.{tail}"
+    return f"✅ Alert *{escape(name)}* resolved at {at_token}.{tail}"
 
 
 def alert_refiring_line(name: str) -> str:
     return (
-        f"🔥 Alert *{name}* is firing again while this incident is monitoring. "
+        f"🔥 Alert *{escape(name)}* is firing again while this incident is monitoring. "
         "If the problem is back, click *Reopen* or run `/incident reopen`."
     )
 
@@ -383,7 +395,7 @@ def mitigation_escalation_line(reference: str, severity: str, after: str, target
 
 def escalation_dm(reference: str, severity: str, title: str, why: str, channel_id: str | None) -> str:
     where = f" War room: <#{channel_id}>." if channel_id else ""
-    return f"🚨 You are paged for *{reference}* ({severity}) {title}: {why}.{where}"
+    return f"🚨 You are paged for *{reference}* ({severity}) {escape(title)}: {why}.{where}"
 
 
 def private_escalation_page(reference: str, severity: str, why: str, commander: str) -> str:
@@ -398,7 +410,7 @@ def private_escalation_announcement(reference: str, after: str) -> str:
 
 def escalation_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None, targets: str) -> str:
     where = f" War room <#{channel_id}>." if channel_id else ""
-    return f"⏱️ *{reference}* ({severity}) {title} is not mitigated after {after}; {targets} notified.{where}"
+    return f"⏱️ *{reference}* ({severity}) {escape(title)} is not mitigated after {after}; {targets} notified.{where}"
 
 
 NO_ESCALATION_CONTACT = "nobody: the incident's service has no escalation contact or on-call group in the catalog (add `escalation:` to it)"

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import re
+
 import jinja2
 
 from bot.command_text import DETECTION_LABELS
@@ -59,6 +61,27 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+# Entities already in the text (a mrkdwn line escaped for Slack) stay as they are, so nothing is
+# escaped twice; every other ``&`` and every ``<`` and ``>`` becomes an entity, so no HTML survives.
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);)")
+# A Markdown link or image whose target is not http(s) or mailto (``javascript:``, ``data:``,
+# ``vbscript:``, an entity-encoded scheme, a relative path): its ``(`` or ``[`` is backslash-escaped,
+# which leaves the text as typed and no link.
+_UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:))", re.IGNORECASE)
+_UNSAFE_REFERENCE = re.compile(r"^([ \t>*+-]*)\[([^\]\n]*)\]:(?![ \t]*(?:https?://|mailto:))", re.IGNORECASE | re.MULTILINE)
+
+
+def markdown_text(value: object) -> object:
+    """Every value a template prints (titles, notes, action items, names...): shown as typed,
+    with no raw HTML and no link other than http(s) and mailto. Jinja's ``finalize``, so a team's
+    own template gets it too."""
+    if not isinstance(value, str):
+        return value
+    text = _BARE_AMPERSAND.sub("&amp;", value).replace("<", "&lt;").replace(">", "&gt;")
+    text = _UNSAFE_LINK.sub(r"]\\(", text)
+    return _UNSAFE_REFERENCE.sub(r"\1\\[\2]:", text)
+
+
 def _environment(template_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
@@ -66,7 +89,8 @@ def _environment(template_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # Markdown, not HTML
+        autoescape=False,  # Markdown, not HTML: markdown_text escapes what HTML needs, and links
+        finalize=markdown_text,
     )
     env.filters.update(utc=_utc, duration=lambda d: human_duration(d) if isinstance(d, timedelta) else "", percent=percent, cell=_cell)
     return env

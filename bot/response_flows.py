@@ -80,7 +80,7 @@ class ResponseFlows:
         try:
             role, user = parse_role_text(unescape_slack(text))
         except RoleTextError as error:
-            await self._tell(requester, str(error))
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         await self._assign(requester, incident, role, user)
 
@@ -111,7 +111,7 @@ class ResponseFlows:
             except SlackError as error:
                 failures.append(f"<@{user}> could not be invited to the war room ({error})")
         try:
-            await self._slack.post_message(user, messages.role_dm(label, record.reference, record.channel_id, blocks.escape(record.title)))
+            await self._slack.post_message(user, messages.role_dm(label, record.reference, record.channel_id, record.title))
         except SlackError as error:
             failures.append(f"<@{user}> could not be told by direct message ({error})")
         if failures:
@@ -145,7 +145,7 @@ class ResponseFlows:
         try:
             severity = parse_severity(text.strip().removeprefix("sev:")) if text.strip() else None
         except CommandTextError as error:
-            await self._tell(requester, f"{error}")
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         if severity is None:
             await self._tell(requester, messages.SEVERITY_USAGE)
@@ -172,16 +172,15 @@ class ResponseFlows:
         if await self._refused(requester, "stamp", incident):
             return
         await self._incidents.add_to_timeline(incident.id, "status_update", actor=requester.user_id, text=f"Status update: {text}")
-        shown = blocks.escape(text)
         failures: list[str] = []
         posts = []
         if incident.channel_id:
-            posts.append(self._post(incident.channel_id, messages.update_in_war_room(requester.user_id, shown), failures, "the war room was not told"))
+            posts.append(self._post(incident.channel_id, messages.update_in_war_room(requester.user_id, text), failures, "the war room was not told"))
         if self._announce_channel and not incident.is_private:
             posts.append(
                 self._post(
                     self._announce_channel,
-                    messages.update_announcement(incident.reference, incident.severity, blocks.escape(incident.title), incident.channel_id, requester.user_id, shown),
+                    messages.update_announcement(incident.reference, incident.severity, incident.title, incident.channel_id, requester.user_id, text),
                     failures, f"<#{self._announce_channel}> was not told",
                 )
             )
@@ -215,7 +214,6 @@ class ResponseFlows:
             await self._tell(requester, refusal.text)
             return
         await self._incidents.record_breakglass(incident.id, reason, by=requester.user_id)
-        shown = blocks.escape(reason)
         failures: list[str] = []
         if incident.channel_id and requester.channel_id != incident.channel_id:
             try:
@@ -224,12 +222,12 @@ class ResponseFlows:
                 failures.append(f"you could not be invited to the war room ({error})")
         posts = []
         if incident.channel_id:
-            posts.append(self._post(incident.channel_id, messages.breakglass_in_war_room(requester.user_id, shown), failures, "the war room was not told"))
+            posts.append(self._post(incident.channel_id, messages.breakglass_in_war_room(requester.user_id, reason), failures, "the war room was not told"))
         if self._announce_channel:
             posts.append(
                 self._post(
                     self._announce_channel,
-                    messages.breakglass_announcement(incident.reference, requester.user_id, shown, incident.is_private),
+                    messages.breakglass_announcement(incident.reference, requester.user_id, reason, incident.is_private),
                     failures, f"<#{self._announce_channel}> was not told",
                 )
             )
@@ -283,7 +281,7 @@ class ResponseFlows:
         described = "; ".join(
             f"*{TIME_FIELDS[name][1].lower()}* from {utc_text(old)} to {utc_text(new)}" for name, (old, new) in plan.changes.items()
         )
-        line = messages.corrected_line(requester.user_id, described, blocks.escape(plan.reason))
+        line = messages.corrected_line(requester.user_id, described, plan.reason)
         failures = await self._war_rooms.refresh(record, announce_line=line)
         if record.timeline.restored:
             failures += await self._resolutions.show_correction(record.id)
@@ -299,7 +297,7 @@ class ResponseFlows:
         try:
             request = parse_action_text(text, today=self._items.today())
         except CommandTextError as error:
-            await self._tell(requester, str(error))
+            await self._tell(requester, messages.typed_text_refused(error))
             return
         await self._add(requester, incident, request)
 

@@ -57,7 +57,7 @@ def markdown_to_mrkdwn(markdown: str) -> str:
     text = escape(markdown)
     text = re.sub(r"^#{1,6}\s*(.+)$", r"*\1*", text, flags=re.MULTILINE)
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
-    text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
+    text = re.sub(r"\[([^\]|]+)\]\((https?://[^)\s|]+)\)", r"<\2|\1>", text)
     return text
 
 
@@ -75,7 +75,7 @@ def runbook_message(
         HeaderBlock(text=PlainTextObject(text=_clip(f"📘 Runbook: {title}", MAX_HEADER), emoji=True)),
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*{progress}* · `{escape(name)}`" + (f" · <{url}|full runbook>" if url else "")
+                text=f"*{progress}* · `{escape(name)}`" + (f" · <{escape(url).replace('|', '%7C')}|full runbook>" if url else "")
             )
         ),
     ]

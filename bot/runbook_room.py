@@ -13,6 +13,7 @@ from bot.records import IncidentRecord
 from bot.runbook_blocks import runbook_message
 from bot.runbooks import Runbook, find_runbook, match_runbooks
 from bot.slack import SlackGateway, step_metadata
+from bot.text_input import escape
 from storage import incidents as incident_rows
 from storage import runbook_posts
 from storage.db import Database
@@ -94,7 +95,7 @@ class RunbookRoom:
                     await runbook_posts.set_message(session, post_id, incident.channel_id, ts)
                 return "adopted"
         posted = await self._slack.post_message(
-            incident.channel_id, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident),
+            incident.channel_id, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident),
             metadata=step_metadata(incident.id, step),
         )
         async with self._db.single_statements() as session:
@@ -135,6 +136,6 @@ class RunbookRoom:
             channel_id, ts, incident_id = post.channel_id, post.message_ts, post.incident_id
         if changed and runbook is not None and channel_id and ts:
             await self._slack.update_message(
-                channel_id, ts, f"Runbook: {runbook.title}", blocks=self._message(post_id, runbook, checked, incident)
+                channel_id, ts, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident)
             )
         return TickResult(runbook, changed, incident_id)

@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVERITY_EMOJI, escape, within_message_limits
+from bot.text_input import spreadsheet_cell
 from bot.command_text import DETECTION_LABELS
 from bot.phases import PHASES, Phase
 from bot.stats import (
@@ -637,6 +638,11 @@ def _num(seconds: float) -> float | int:
     return int(rounded) if rounded == int(rounded) else rounded
 
 
+def _spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """Text cells (a service or team name) quoted against formulas; numbers stay numbers."""
+    return {column: spreadsheet_cell(value) if isinstance(value, str) else value for column, value in row.items()}
+
+
 def report_csv(report: WindowReport, by: str | None = None) -> str:
     """One row per group (and an "all" row), seconds as numbers; ``enough`` says whether a row
     has min_count incidents. Numbers are kept below min_count: filter on ``enough``."""
@@ -645,8 +651,8 @@ def report_csv(report: WindowReport, by: str | None = None) -> str:
     writer.writeheader()
     if by is not None:
         for key, measures in _segments_for(report, by).items():
-            writer.writerow(_csv_row(by, key, measures))
-    writer.writerow(_csv_row("all", "all", report.overall))
+            writer.writerow(_spreadsheet_safe(_csv_row(by, key, measures)))
+    writer.writerow(_spreadsheet_safe(_csv_row("all", "all", report.overall)))
     return buffer.getvalue()
 
 

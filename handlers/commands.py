@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import messages
-from bot.command_text import split_subcommand
+from bot.command_text import split_subcommand, unescape_slack
 from bot.flows import Requester
 from bot.runtime import Runtime
 from handlers.after_ack import run_after_ack
@@ -67,4 +67,4 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack()
             run_after_ack(runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
         else:
-            await ack(text=messages.unknown_subcommand(subcommand))
+            await ack(text=messages.unknown_subcommand(unescape_slack(subcommand)))
