@@ -9,19 +9,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import logging
 import re
+import time
 import uuid
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from bot import logs
 from bot.config import Settings, is_secret_field
-from tests.conftest import start_bot
+from bot.metrics import REGISTRY
+from storage.models import Base
+from tests.conftest import SIGNING_SECRET, start_bot
+
+WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
 
 SECRET_SETTING_NAMES = [name for name in Settings.model_fields if is_secret_field(name, Settings)]
 
@@ -172,3 +180,131 @@ async def test_no_secret_setting_reaches_a_log_line_through_the_http_doors(secre
     text = every_log_line()
     assert "recorded deploy" in text and "wrong secret" in text  # the lines that would have leaked were written
     assert leaked(text, secrets) == [], text[:2000]
+
+
+# --- Garbage at the doors -------------------------------------------------------------------------
+
+def _now() -> str:
+    return str(int(time.time()))
+
+
+def _signed(body: bytes, content_type: str, *, timestamp: str | None = None) -> tuple[dict[str, str], bytes]:
+    ts = timestamp or _now()
+    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}, body
+
+
+def _forged(body: bytes, content_type: str, **headers: str) -> tuple[dict[str, str], bytes]:
+    sent = {"Content-Type": content_type, "X-Slack-Request-Timestamp": _now(), "X-Slack-Signature": "v0=" + "0" * 64}
+    sent.update(headers)
+    return {name: value for name, value in sent.items() if value != ""}, body
+
+
+OVERSIZED = b"command=%2Fincident&text=" + b"a" * (2 * 1024 * 1024)
+FORM = "application/x-www-form-urlencoded"
+# (headers, body) as an attacker or a broken proxy sends them to /slack/events.
+SLACK_GARBAGE = {
+    "json type, body not JSON": _forged(b"{not json", "application/json"),
+    "json type, body not JSON, no headers": _forged(b"{not json", "application/json", **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
+    "raw non-UTF-8 bytes": _forged(b"\xff\xfe\x00payload=\xc3\x28", FORM),
+    "oversized body": _forged(OVERSIZED, FORM),
+    "oversized body, unsigned": _forged(OVERSIZED, FORM, **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
+    "non-numeric timestamp": _forged(b"command=%2Fincident&text=status", FORM, **{"X-Slack-Request-Timestamp": "yesterday"}),
+    "timestamp with digits and junk": _forged(b"command=%2Fincident", FORM, **{"X-Slack-Request-Timestamp": "1_700_000_000"}),
+    "enormous timestamp": _forged(b"command=%2Fincident", FORM, **{"X-Slack-Request-Timestamp": "9" * 400}),
+    "missing signature": _forged(b"command=%2Fincident&text=status", FORM, **{"X-Slack-Signature": ""}),
+    "missing timestamp": _forged(b"command=%2Fincident&text=status", FORM, **{"X-Slack-Request-Timestamp": ""}),
+    "missing both headers": _forged(b"command=%2Fincident&text=open+x", FORM, **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
+    "empty body, no headers": _forged(b"", FORM, **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
+    "signature of another body": ({**_signed(b"command=%2Fincident&text=status", FORM)[0]}, b"command=%2Fincident&text=open+forged"),
+    "signed but expired": _signed(b"command=%2Fincident&text=open+old", FORM, timestamp=str(int(time.time()) - 3600)),
+    # Signed garbage can only come from someone holding the signing secret; still a 400, not a 500.
+    "signed non-UTF-8": _signed(b"text=\xff\xfe", FORM),
+    "signed JSON that is not an object": _signed(b"[1, 2, 3]", "application/json"),
+    "signed JSON that is not JSON": _signed(b"{nope", "application/json"),
+    "signed payload that is not JSON": _signed(b"payload=%7Bnope", FORM),
+}
+WEBHOOK_GARBAGE = {
+    "no secret, body not JSON": ({"Content-Type": "application/json"}, b"{not json"),
+    "wrong secret, non-UTF-8": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": "wrong-secret-0000000000"}, b"\xff\xfe"),
+    "no secret, oversized": ({"Content-Type": "application/json"}, b"[" + b"1," * (1024 * 1024) + b"1]"),
+    "right secret, non-UTF-8": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"\xff\xfe{"),
+    "right secret, not JSON": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"{nope"),
+    "right secret, oversized": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"[" + b"1," * (1024 * 1024) + b"1]"),
+    "right secret, not declared JSON": ({"Content-Type": "text/plain", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"{}"),
+}
+CASES = [("/slack/events", name) for name in SLACK_GARBAGE] + [
+    (path, name) for path in ("/hooks/deploys", "/hooks/alerts") for name in WEBHOOK_GARBAGE
+]
+DOORS = {"/slack/events": "slack", "/hooks/deploys": "deploy_webhook", "/hooks/alerts": "alert_webhook"}
+
+
+@pytest.fixture
+async def door_bot(settings, fake_slack):
+    running = await start_bot(
+        settings.model_copy(update={"deploy_webhook_secret": WEBHOOK_SECRET, "alert_webhook_secret": WEBHOOK_SECRET}), fake_slack
+    )
+    yield running
+    await running.stop()
+
+
+async def row_counts(bot) -> dict[str, int]:
+    """Rows in every table: "nothing written" over the whole schema, not a chosen few tables."""
+    async with bot.runtime.db.reading() as session:
+        return {
+            table.name: await session.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def errors_total() -> float:
+    return sum(
+        s.value for family in REGISTRY.collect() if family.name == "incident_bot_errors" for s in family.samples
+        if s.name == "incident_bot_errors_total"
+    )
+
+
+def refused_total(door: str) -> float:
+    return sum(
+        s.value for family in REGISTRY.collect() if family.name == "incident_bot_refused_requests" for s in family.samples
+        if s.name == "incident_bot_refused_requests_total" and s.labels["door"] == door
+    )
+
+
+@pytest.mark.parametrize("path,shape", CASES, ids=[f"{p} {n}" for p, n in CASES])
+async def test_garbage_at_a_door_gets_a_4xx_one_warning_and_writes_nothing(door_bot, caplog, path, shape):
+    bot = door_bot
+    headers, body = (SLACK_GARBAGE if path == "/slack/events" else WEBHOOK_GARBAGE)[shape]
+    rows_before, errors_before, refused_before = await row_counts(bot), errors_total(), refused_total(DOORS[path])
+    caplog.set_level(logging.WARNING)
+    caplog.clear()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{bot.port}{path}", data=body, headers=headers) as response:
+            status, answer = response.status, await response.text()
+    await bot.settle()
+
+    assert status in {400, 401, 413, 415}, answer
+    assert json.loads(answer)["ok"] is False and json.loads(answer)["error"]
+    if path == "/slack/events":
+        assert status != 415
+    loud = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.levelname for record in loud] == ["WARNING"], [record.getMessage() for record in loud]
+    assert loud[0].exc_info is None and "Traceback" not in caplog.text
+    assert errors_total() == errors_before
+    assert refused_total(DOORS[path]) == refused_before + 1
+    assert await row_counts(bot) == rows_before
+
+
+async def test_slack_certificate_check_is_answered_without_a_signature(door_bot, caplog):
+    """Slack checks a slash command URL's certificate with an unsigned ``ssl_check=1`` form."""
+    caplog.set_level(logging.WARNING)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"http://127.0.0.1:{door_bot.port}/slack/events", data=b"ssl_check=1&token=legacy", headers={"Content-Type": FORM}
+        ) as response:
+            assert response.status == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
