@@ -30,14 +30,12 @@ from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import metrics
+from bot.request_replays import SLACK_SIGNATURE_WINDOW
 from handlers.hooks import _read_at_most
 
 log = logging.getLogger(__name__)
 
 MAX_SLACK_BODY = 1024 * 1024  # Slack's largest payloads (a modal's state) are far smaller
-# Slack's rule: a request whose timestamp is further than this from now is refused, so a captured
-# request cannot be replayed later. Within it, handlers/web.py refuses a second copy.
-SIGNATURE_WINDOW = 5 * 60
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SSL_CHECK_BODY = 1024
 
@@ -86,7 +84,7 @@ class SlackDoor:
         body = await _read_at_most(request, MAX_SLACK_BODY)
         if body is None:
             return refuse("slack", request, 413, "too_large", f"the body is larger than {MAX_SLACK_BODY // 1024} KiB")
-        if abs(self._now() - int(timestamp)) > SIGNATURE_WINDOW:
+        if abs(self._now() - int(timestamp)) > SLACK_SIGNATURE_WINDOW:
             return refuse(
                 "slack", request, 401, "expired",
                 "X-Slack-Request-Timestamp is more than 5 minutes from now: Slack's requests are answered at once, "

@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import datetime
 from urllib.parse import urlencode
 
 import aiohttp
@@ -26,8 +27,9 @@ from sqlalchemy import func, select
 from bot import logs
 from bot.config import Settings, is_secret_field
 from bot.metrics import REGISTRY
-from storage.models import Base
+from storage.models import Base, SlackRequestSeen
 from tests.conftest import SIGNING_SECRET, start_bot
+from tests.slack_requests import open_form_values, sign
 
 WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
 
@@ -308,3 +310,179 @@ async def test_slack_certificate_check_is_answered_without_a_signature(door_bot,
         ) as response:
             assert response.status == 200
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+# --- Replays ----------------------------------------------------------------------------------------
+
+class ReplayableSlack:
+    """Wraps the bot's SignedSlack so that the exact bytes of the last request (body, timestamp,
+    signature) can be sent again, as someone who captured it would."""
+
+    def __init__(self, signed_slack) -> None:
+        self._post = signed_slack.post
+        self._secret = signed_slack.secret
+        self.last: tuple[str, str, str, str] | None = None
+        signed_slack.post = self.post
+
+    async def post(self, body: str, content_type: str, *, retry_num=None, signature=None, timestamp=None):
+        timestamp = timestamp or str(int(time.time()))
+        signature = signature or sign(self._secret, timestamp, body)
+        self.last = (body, content_type, timestamp, signature)
+        return await self._post(body, content_type, retry_num=retry_num, signature=signature, timestamp=timestamp)
+
+    async def replay_last(self):
+        assert self.last is not None
+        body, content_type, timestamp, signature = self.last
+        return await self._post(body, content_type, timestamp=timestamp, signature=signature)
+
+
+async def footprint(bot) -> tuple[dict[str, int], int, int]:
+    """Everything a request can leave behind: rows in every table, Slack Web API calls, replies."""
+    return await row_counts(bot), len(bot.fake.calls), len(bot.fake.responses)
+
+
+async def test_a_replayed_signed_request_of_any_kind_writes_nothing_and_shows_nothing(door_bot, fake_slack, caplog):
+    """Every kind of signed request, sent once and then replayed byte for byte within Slack's five
+    minutes: the copy is answered 200, nothing more is written, nothing more reaches Slack (no
+    message, no reply), and it is counted as refused with one WARNING line."""
+    bot = door_bot
+    slack = ReplayableSlack(bot.slack)
+    await slack.post(*_open_body(bot))
+    await bot.settle()
+    incident = await bot.incident(1)
+    fake_slack.channels[incident.channel_id].members.add("U_BOB")
+    room = incident.channel_id
+
+    async def open_form_submission():
+        await bot.slack.command("open", channel=room)
+        await bot.settle()
+        view = next(v for v in reversed(list(fake_slack.views.values())) if v.get("callback_id") == "incident_open_modal")
+        return await bot.slack.view_submission(view, open_form_values(title="Replayed form outage"))
+
+    async def add_action_submission():
+        await bot.slack.block_action("add_action_item", "1", channel=room, message_ts=incident.control_message_ts)
+        await bot.settle()
+        view = next(v for v in reversed(list(fake_slack.views.values())) if v.get("callback_id") == "add_action_item_modal")
+        values = {
+            "text": {"text": {"type": "plain_text_input", "value": "Replay-proof the webhook"}},
+            "owner": {"owner": {"type": "users_select", "selected_user": "U_BOB"}},
+            "due": {"due": {"type": "datepicker", "selected_date": "2099-12-20"}},
+        }
+        return await bot.slack.view_submission(view, values, user="U_ALICE")
+
+    async def edit_times_submission():
+        await bot.slack.block_action("edit_times", "1", channel=room, message_ts=incident.control_message_ts)
+        await bot.settle()
+        view = next(v for v in reversed(list(fake_slack.views.values())) if v.get("callback_id") == "edit_times_modal")
+        original = json.loads(view["private_metadata"])["original"]
+        times = {name: int(datetime.fromisoformat(value).timestamp()) for name, value in original.items() if value}
+        times["started"] -= 60
+        values = {f"time_{name}": {f"time_{name}": {"type": "datetimepicker", "selected_date_time": moment}} for name, moment in times.items()}
+        values["reason"] = {"reason": {"type": "plain_text_input", "value": "the first alert fired a minute earlier"}}
+        return await bot.slack.view_submission(view, values, user="U_ALICE")
+
+    def in_room(text: str, user: str = "U_ALICE"):
+        return lambda: bot.slack.command(text, channel=room, user=user)
+
+    def button(action_id: str, value: str = "1", user: str = "U_ALICE"):
+        return lambda: bot.slack.block_action(action_id, value, user=user, channel=room, message_ts=incident.control_message_ts)
+
+    requests = {
+        "command: open": lambda: bot.slack.command("open Replayed outage sev:P3"),
+        "command: note": in_room("note rolled back payments-api"),
+        "command: update": in_room("update error rate falling"),
+        "command: action": in_room("action Add a replay guard <@U_BOB|bob>"),
+        "command: severity": in_room("severity P1"),
+        "command: role": in_room("role scribe <@U_BOB|bob>"),
+        "command: breakglass": in_room("breakglass prod DB write access"),
+        "command: ack": in_room("ack", user="U_BOB"),
+        "command: deploy": in_room("deploy payments-api v1.43"),
+        "command: runbook": in_room("runbook"),
+        "command: status": in_room("status"),
+        "command: actions": in_room("actions"),
+        "command: repair": in_room("repair INC-1"),
+        "block action: action item done": button("action_item_done", "1", user="U_BOB"),
+        "block action: stamp": button("stamp_phase_mitigated"),
+        "view submission: add action item": add_action_submission,
+        "view submission: open form": open_form_submission,
+        "view submission: edit times": edit_times_submission,
+        "block action: stamp verified": button("stamp_phase_verified"),
+        "block action: reopen": button("incident_reopen"),
+    }
+    caplog.set_level(logging.WARNING)
+    for name, send in requests.items():
+        before = await footprint(bot)
+        first = await send()
+        assert first.status == 200, (name, first.text)
+        await bot.settle()
+        after_first = await footprint(bot)
+        assert after_first != before, f"{name} did nothing the first time, so its replay proves nothing"
+        refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
+        caplog.clear()
+        replayed = await slack.replay_last()
+        await bot.settle()
+        assert replayed.status == 200, name
+        assert await footprint(bot) == after_first, name
+        assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1, name
+        assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == ["WARNING"], name
+
+
+
+def _open_body(bot) -> tuple[str, str]:
+    return urlencode(bot.slack.command_payload("open Checkout returns 500s sev:P2")), FORM
+
+
+async def test_replays_are_refused_across_processes_and_a_failed_request_can_be_retried(settings, fake_slack, monkeypatch):
+    """Two processes on one database: a copy sent to the other process is refused too. A request
+    the bot failed to handle (a 500) is forgotten, so Slack's retry of it gets through."""
+    from slack_bolt.async_app import AsyncApp
+
+    first = await start_bot(settings, fake_slack)
+    second = await start_bot(settings, fake_slack)
+    try:
+        await first.slack.command("open Checkout returns 500s sev:P2")
+        await first.settle()
+        room = (await first.incident(1)).channel_id
+        body = urlencode(first.slack.command_payload("note shared database", channel=room))
+        timestamp = _now()
+        signature = sign(SIGNING_SECRET, timestamp, body)
+        assert (await first.slack.post(body, FORM, timestamp=timestamp, signature=signature)).status == 200
+        await first.settle()
+        answer = await second.slack.post(body, FORM, timestamp=timestamp, signature=signature)
+        assert (answer.status, answer.text) == (200, "")
+        await second.settle()
+        assert [event.kind for event in await first.timeline(1)].count("note") == 1
+
+        crashed = urlencode(first.slack.command_payload("note after a crash", channel=room))
+        signature = sign(SIGNING_SECRET, timestamp, crashed)
+        with monkeypatch.context() as patched:
+            async def crash(*_args, **_kwargs):
+                raise RuntimeError("the listener crashed")
+
+            patched.setattr(AsyncApp, "async_dispatch", crash)
+            assert (await first.slack.post(crashed, FORM, timestamp=timestamp, signature=signature)).status == 500
+        await first.settle()  # the failed request is forgotten after its answer; Slack retries seconds later
+        retried = await second.slack.post(crashed, FORM, timestamp=timestamp, signature=signature)
+        assert retried.status == 200
+        await second.settle()
+        assert [event.kind for event in await first.timeline(1)].count("note") == 2
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_identities_older_than_the_window_are_cleaned_up(db):
+    from bot.background import BackgroundWork
+    from bot.request_replays import KEEP_FOR, ReplayGuard
+
+    now = [1_800_000_000.0]
+    background = BackgroundWork()
+    guard = ReplayGuard(db, background, now=lambda: now[0])
+    assert await guard.first_time("v0=" + "a" * 64, int(now[0]))
+    await background.drain()
+    now[0] += KEEP_FOR + 61
+    assert await guard.first_time("v0=" + "b" * 64, int(now[0]))
+    await background.drain()
+    async with db.reading() as session:
+        kept = (await session.scalars(select(SlackRequestSeen.signature))).all()
+    assert kept == ["v0=" + "b" * 64]
