@@ -20,7 +20,6 @@ from bot.blocks import (
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
-from bot.background import only_first_copy
 from bot.roles import ROLES
 from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, ticked_in_message
 from bot.flows import Requester
@@ -119,8 +118,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        # A replayed click records nothing (only_first_copy); the ack still need not wait for that check.
-        recording = asyncio.ensure_future(only_first_copy(runtime.flows.record_stamp(requester, incident_id, stamp, at=at)))
+        recording = asyncio.ensure_future(runtime.flows.record_stamp(requester, incident_id, stamp, at=at))
         left = time_left(STAMP_ACK_BUDGET)
         if runtime.loop_lag.recent * TURNS_TO_COMMIT < left:
             await asyncio.wait({recording}, timeout=left)
