@@ -486,3 +486,19 @@ async def test_identities_older_than_the_window_are_cleaned_up(db):
     async with db.reading() as session:
         kept = (await session.scalars(select(SlackRequestSeen.signature))).all()
     assert kept == ["v0=" + "b" * 64]
+
+
+async def test_a_callers_request_id_reaches_the_logs_only_when_it_is_short_and_plain(door_bot):
+    bot = door_bot
+    stream = io.StringIO()
+    handler = logs.make_handler(json_lines=True, stream=stream)
+    logging.getLogger("handlers.web").addHandler(handler)
+    try:
+        plain, overlong, spaced = "deploy-7f3a9c", "r" * 101, "two words"
+        for request_id in (plain, overlong, spaced):
+            await post_hook(bot, "/hooks/deploys", {"service": "payments-api"}, "wrong-secret-0000000000", request_id=request_id)
+    finally:
+        logging.getLogger("handlers.web").removeHandler(handler)
+    tagged = [json.loads(line)["slack_request"] for line in stream.getvalue().splitlines()]
+    assert len(tagged) == 3 and tagged[0] == plain
+    assert all(overlong not in tag and spaced not in tag and len(tag) <= logs.REQUEST_ID_MAX for tag in tagged)
