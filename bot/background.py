@@ -7,10 +7,11 @@ wait for in-flight work instead of cutting a war room in half. A bounded number 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from bot import metrics
 
@@ -21,6 +22,41 @@ log = logging.getLogger(__name__)
 # opening all at once would delay every ack behind it. Slack's rate limits (tier 2: 20 calls a
 # minute per method) allow far less sustained work than this many flows in flight.
 DEFAULT_CONCURRENCY = 8
+
+T = TypeVar("T")
+
+# Whether the Slack request being handled is the first copy of it (bot/request_replays.py). The
+# HTTP endpoint starts that check and dispatches the request at once, so the check never delays
+# an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the
+# ack) waits for it through only_first_copy, and a replay's work is dropped unrun.
+_first_copy_check: contextvars.ContextVar[asyncio.Future[bool] | None] = contextvars.ContextVar(
+    "first_copy_check", default=None
+)
+
+
+def hold_work_until(check: asyncio.Future[bool]) -> None:
+    """Make the current request's work wait for ``check`` and run only when it says True."""
+    _first_copy_check.set(check)
+
+
+async def is_first_copy() -> bool:
+    """False when the request being handled is a replay; True when it is not, or cannot be told
+    (no HTTP request, or the check itself failed: its own log line says so)."""
+    check = _first_copy_check.get()
+    if check is None:
+        return True
+    try:
+        return await asyncio.shield(check)
+    except Exception:
+        return True
+
+
+async def only_first_copy(work: Coroutine[Any, Any, T]) -> T | None:
+    """Run ``work`` unless the request being handled is a replay (then close it unrun: None)."""
+    if not await is_first_copy():
+        work.close()
+        return None
+    return await work
 
 
 class BackgroundWork:

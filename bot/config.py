@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from bot.background import DEFAULT_CONCURRENCY
 from bot.tiers import parse_span
@@ -46,6 +48,18 @@ SETTING_HELP = {
 MIN_WEBHOOK_SECRET = 16
 
 
+def SecretField(**kwargs: Any) -> Any:
+    """A setting whose value must never be shown: left out of the settings' repr, and redacted
+    from every log line (``DatabaseSettings.secret_values`` finds it by this mark, so a new
+    secret setting is covered as soon as it is declared with this)."""
+    return Field(repr=False, json_schema_extra={"secret": True}, **kwargs)
+
+
+def is_secret_field(name: str, model: type[BaseSettings]) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and extra.get("secret") is True
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and says how to fix it."""
 
@@ -73,11 +87,23 @@ class DatabaseSettings(BaseSettings):
         except DatabaseURLError as exc:
             raise ValueError(str(exc)) from None
 
+    def secret_values(self) -> list[str]:
+        """Every value that must never reach a log: the settings marked secret (SecretField) and the
+        password inside DATABASE_URL."""
+        values = [
+            value for name in type(self).model_fields
+            if is_secret_field(name, type(self)) and isinstance(value := getattr(self, name), str) and value
+        ]
+        password = make_url(self.database_url).password
+        if password:
+            values.append(str(password))
+        return values
+
 
 class Settings(DatabaseSettings):
-    slack_bot_token: str = Field(alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: str = Field(alias="SLACK_SIGNING_SECRET")
-    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_bot_token: str = SecretField(alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = SecretField(alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = SecretField(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
     slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
     background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
@@ -89,9 +115,9 @@ class Settings(DatabaseSettings):
     postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
     service_catalog: Path | None = Field(default=None, alias="SERVICE_CATALOG")
     runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
-    deploy_webhook_secret: str | None = Field(default=None, alias="DEPLOY_WEBHOOK_SECRET", repr=False)
+    deploy_webhook_secret: str | None = SecretField(default=None, alias="DEPLOY_WEBHOOK_SECRET")
     deploy_window: timedelta = Field(default=timedelta(hours=2), alias="DEPLOY_WINDOW")
-    alert_webhook_secret: str | None = Field(default=None, alias="ALERT_WEBHOOK_SECRET", repr=False)
+    alert_webhook_secret: str | None = SecretField(default=None, alias="ALERT_WEBHOOK_SECRET")
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -15,21 +15,30 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from urllib.parse import quote, quote_plus
 
 incident_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("incident_id", default=None)
 slack_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("slack_request_id", default=None)
 
 # Slack tokens of every kind (bot, user, app, refresh, config) look like this wherever they appear.
-_TOKEN = re.compile(r"\bx(?:ox[abprse]|app)-[0-9A-Za-z-]{6,}")
+_TOKEN = re.compile(r"\bx(?:ox[abprse]|app)-[0-9A-Za-z-]{6,}", re.IGNORECASE)
 
 
 def set_incident(number: int | None) -> None:
     incident_id.set(number)
 
 
+# A request ID comes from outside (a caller's X-Request-Id, a payload's trigger ID): one that is
+# longer, or holds anything but visible ASCII (spaces, newlines, control or bidi characters that
+# would forge or hide log lines), is replaced by a fresh one.
+REQUEST_ID_MAX = 100
+_USABLE_REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_MAX}}}")
+
+
 def set_request(request_id: str | None) -> str:
-    """Set the request ID (a fresh one when Slack's payload carries none) and return it."""
-    value = request_id or uuid.uuid4().hex[:12]
+    """Set the request ID (a fresh one when the caller gave none or an unusable one) and return it."""
+    usable = isinstance(request_id, str) and _USABLE_REQUEST_ID.fullmatch(request_id)
+    value = request_id if usable else uuid.uuid4().hex[:12]
     slack_request_id.set(value)
     return value
 
@@ -44,17 +53,35 @@ def slack_request_key(body: dict) -> str | None:
     return None
 
 
+# Shorter values would redact ordinary words; every secret setting is far longer.
+MIN_SECRET = 6
+
+
+def _written_forms(secret: str) -> set[str]:
+    """The ways a secret shows up in a line: as itself, inside a form-encoded or URL-quoted body,
+    and escaped inside a JSON or Python string (a logged payload or repr)."""
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+    }
+
+
 class Redactor:
-    """Replaces tokens and the configured secrets with a placeholder in a formatted line."""
+    """Replaces tokens and the configured secrets, in any letter case (a service name, a header or
+    a hostname is lower-cased before it is logged), with a placeholder."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        forms = {form for secret in secrets if secret and len(secret) >= MIN_SECRET for form in _written_forms(secret)}
+        longest_first = sorted(forms, key=len, reverse=True)
+        self._secrets = re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE) if forms else None
 
     def __call__(self, text: str) -> str:
         text = _TOKEN.sub("[redacted token]", text)
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted secret]")
+        if self._secrets is not None:
+            text = self._secrets.sub("[redacted secret]", text)
         return text
 
 
@@ -78,7 +105,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, incident, slack_request, exception."""
+    """One JSON object a line: time, level, logger, message, incident, slack_request, exception
+    (and stack, when the caller asked for one). Every field is redacted, not only the message."""
 
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
@@ -89,13 +117,15 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": self._redact(record.getMessage()),
-            "incident": getattr(record, "incident", "-"),
-            "slack_request": getattr(record, "slack_request", "-"),
+            "message": record.getMessage(),
+            "incident": str(getattr(record, "incident", "-")),
+            "slack_request": str(getattr(record, "slack_request", "-")),
         }
         if record.exc_info:
-            line["exception"] = self._redact(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=False)
+            line["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps({field: self._redact(value) for field, value in line.items()}, ensure_ascii=False)
 
 
 def make_handler(*, json_lines: bool = False, secrets: Iterable[str | None] = (), stream=None) -> logging.Handler:

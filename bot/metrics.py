@@ -57,6 +57,13 @@ ERRORS = Counter(
     ["where"],
     registry=REGISTRY,
 )
+REFUSED = Counter(
+    "incident_bot_refused_requests_total",
+    "Requests turned away at a door before they reached the bot (unsigned, wrong secret, too large, "
+    "malformed, replayed), by door (slack, deploy_webhook, alert_webhook) and reason; not errors of the bot",
+    ["door", "reason"],
+    registry=REGISTRY,
+)
 REPAIR_STEPS = Counter(
     "incident_bot_repair_steps_total",
     "Slack steps of war rooms and resolutions, by claim result (claimed, skipped: already done, busy: another process has it)",

@@ -12,6 +12,7 @@ from bot.corrections import Corrections
 from bot.incident_timers import IncidentTimers
 from bot.monitoring import Monitoring
 from bot.permissions import PermissionChecks
+from bot.request_replays import ReplayGuard
 from bot.response_flows import ResponseFlows
 from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
@@ -55,6 +56,7 @@ class Runtime:
     permissions: PermissionChecks
     alerts: AlertIntake
     timers: IncidentTimers
+    replays: ReplayGuard
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
     loop_lag: EventLoopLag = field(default_factory=EventLoopLag)  # watched by `serve`
@@ -133,6 +135,7 @@ class Runtime:
                 db, clock, team.timers, slack=slack, catalog=catalog, war_rooms=war_rooms,
                 announce_channel=settings.announce_channel,
             ),
+            replays=ReplayGuard(db, background),
         )
 
     async def migrate(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import messages, metrics
+from bot.background import only_first_copy
 from bot.flows import Requester
 from bot.runtime import Runtime
 
@@ -48,7 +49,7 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
     async def guarded() -> None:
         try:
             await asyncio.sleep(ACK_HEADSTART)
-            await work
+            await only_first_copy(work)  # a replayed request does nothing
         except Exception as error:
             if database_is_down(error):
                 metrics.ERRORS.labels("database").inc()

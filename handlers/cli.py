@@ -120,10 +120,9 @@ def _bound(*, end: bool):
 
 
 def _configure_logging(level: str, settings: object = None) -> None:
-    """Text or JSON lines (LOG_FORMAT) with the incident and Slack request on each; the settings'
-    tokens and secrets are redacted from every line."""
-    secrets = [getattr(settings, name, None) for name in
-               ("slack_bot_token", "slack_signing_secret", "slack_app_token", "deploy_webhook_secret")]
+    """Text or JSON lines (LOG_FORMAT) with the incident and Slack request on each; every setting
+    marked secret is redacted from every line."""
+    secrets = settings.secret_values() if isinstance(settings, DatabaseSettings) else []
     logs.configure(level, json_lines=getattr(settings, "log_format", "text") == "json", secrets=secrets)
 
 

@@ -119,7 +119,6 @@ async def _authenticated_json(request: web.Request, secret: str | None, door: We
     if presented is None:
         return None, _refuse(401, f"no secret given: {door.how_to_authenticate}", **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
     if not secret_matches(presented, secret):
-        log.warning("%s: wrong secret from %s", door.name, request.remote)
         return None, _refuse(
             401, f"wrong secret: {door.how_to_authenticate}",
             **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'},

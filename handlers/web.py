@@ -4,17 +4,21 @@ Prometheus, and the deploy webhook."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot import logs, metrics
+from bot.background import hold_work_until, only_first_copy
 from bot.runtime import Runtime
 from handlers.arrival import mark_arrival
 from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, alert_webhook, deploy_webhook
+from handlers.slack_door import SlackDoor
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +50,77 @@ def _measured(handler):
     return measured
 
 
+# The webhooks' answers (handlers/hooks.py) that turn a request away before it reaches the bot.
+_WEBHOOK_REFUSALS = {400: "malformed", 401: "unauthenticated", 413: "too_large", 415: "not_json"}
+
+
+def _count_webhook_refusal(door: str, request: web.Request, response: web.Response) -> None:
+    reason = _WEBHOOK_REFUSALS.get(response.status)
+    if reason is None:
+        return
+    metrics.REFUSED.labels(door, reason).inc()
+    try:
+        message = json.loads(response.body)["error"]  # type: ignore[arg-type]
+    except (TypeError, ValueError, KeyError):
+        message = "-"
+    log.warning("refused a request to %s from %s (%s %s): %s", request.path, request.remote, response.status, reason, message)
+
+
+def _report_replay(kind: str, remote: str | None, check: asyncio.Future[bool]) -> None:
+    if check.cancelled() or check.exception() is not None or check.result():
+        return
+    metrics.REFUSED.labels("slack", "replayed").inc()
+    log.warning("refused a replayed %s from %s: this signed request was taken before; nothing done", kind, remote)
+
+
+def _forget_failed(runtime: Runtime, signature: str) -> None:
+    """A request the bot failed to handle is forgotten, so that Slack's retry of it is taken. Run as
+    the request's work: only when this copy was the first (a replay must not forget the original)."""
+    runtime.background.spawn(only_first_copy(runtime.replays.forget(signature)), name="forget-failed-slack-request")
+
+
 def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
+    slack_door = SlackDoor(runtime.settings.slack_signing_secret)
+    replay_checks: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
+
     async def slack_events(request: web.Request):
-        bolt_request = await to_bolt_request(request)
-        body = bolt_request.body if isinstance(bolt_request.body, dict) else {}
+        logs.set_request(None)
+        admitted = await slack_door.admit(request)
+        if isinstance(admitted, web.Response):
+            return "unknown", admitted
+        body = admitted.bolt_request.body
         logs.set_request(logs.slack_request_key(body))
-        bolt_response = await bolt_app.async_dispatch(bolt_request)
-        return metrics.request_kind(body), await to_aiohttp_response(bolt_response)
+        kind = metrics.request_kind(body)
+        # Checked while the request is dispatched, so the ack never waits for it: the listener
+        # acks as usual, and every write the request would make waits for the check and is
+        # dropped for a replay (bot/background.py), so Slack shows nothing new.
+        check = asyncio.ensure_future(runtime.replays.first_time(admitted.signature, admitted.timestamp))
+        replay_checks.add(check)
+        check.add_done_callback(replay_checks.discard)
+        check.add_done_callback(functools.partial(_report_replay, kind, request.remote))
+        hold_work_until(check)
+        try:
+            bolt_response = await bolt_app.async_dispatch(admitted.bolt_request)
+        except Exception:
+            _forget_failed(runtime, admitted.signature)
+            raise
+        if bolt_response.status >= 500:
+            _forget_failed(runtime, admitted.signature)
+        return kind, await to_aiohttp_response(bolt_response)
 
     deploy_hook, alert_hook = deploy_webhook(runtime), alert_webhook(runtime)
 
     async def deploys(request: web.Request):
         logs.set_request(request.headers.get("X-Request-Id"))
-        return "webhook", await deploy_hook(request)
+        response = await deploy_hook(request)
+        _count_webhook_refusal("deploy_webhook", request, response)
+        return "webhook", response
 
     async def alerts(request: web.Request):
         logs.set_request(request.headers.get("X-Request-Id"))
-        return "webhook", await alert_hook(request)
+        response = await alert_hook(request)
+        _count_webhook_refusal("alert_webhook", request, response)
+        return "webhook", response
 
     async def healthz(_: web.Request) -> web.Response:
         """200 only when this process can do its job: the database answers and, in Socket Mode,
@@ -90,7 +148,13 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
         response.headers["Content-Type"] = content_type
         return response
 
+    async def finish_replay_checks(_: web.Application) -> None:
+        # Before the database closes under them (serve and tests stop the runner first).
+        if replay_checks:
+            await asyncio.wait(set(replay_checks))
+
     app = web.Application()
+    app.on_shutdown.append(finish_replay_checks)
     app.router.add_post(SLACK_PATH, _measured(slack_events))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)

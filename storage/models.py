@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import UTCDateTime
@@ -311,3 +311,15 @@ class SlackStepClaim(Base):
     token: Mapped[str] = mapped_column(String(64))
     claimed_by: Mapped[str] = mapped_column(String(100))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SlackRequestSeen(Base):
+    """A signed Slack request already taken, kept while Slack's five minutes allow its signature
+    to be replayed: a second copy finds this row and is refused, in every process."""
+
+    __tablename__ = "slack_requests_seen"
+    __table_args__ = (Index("ix_slack_requests_seen_slack_timestamp", "slack_timestamp"),)
+
+    # The X-Slack-Signature, an HMAC of the timestamp and the whole body: one per request.
+    signature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    slack_timestamp: Mapped[int] = mapped_column(BigInteger)  # X-Slack-Request-Timestamp, for the clean-up
