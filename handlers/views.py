@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import json
 from datetime import date, datetime
 
+from bot import messages
 from bot.action_items import ActionRequest
 from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
 from bot.command_text import FormErrors, open_request_from_form
@@ -17,7 +18,7 @@ from bot.corrections import TIME_FIELDS
 from bot.response_flows import epoch
 from bot.flows import Requester
 from bot.runtime import Runtime
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import ack_once_recorded, recorded_in_time, run_after_ack, start_recording
 from handlers.payloads import ViewSubmission
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except FormErrors as errors:
             await ack(response_action="errors", errors=errors.errors)
             return
-        await ack()
         metadata = submission.metadata()
         requester = Requester(
             submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None
@@ -57,7 +57,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         work = runtime.flows.open_from_form(
             requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
         )
-        run_after_ack(runtime, requester, work, name="open-form")
+        await ack_once_recorded(ack, runtime, requester, work, name="open-form")
 
     @app.view(EDIT_TIMES_CALLBACK)
     async def edit_times_submitted(ack: AsyncAck, body: dict) -> None:
@@ -74,14 +74,26 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         for name in original:
             moment = submission.selected_date_time(f"time_{name}")
             submitted[name] = epoch(moment) if moment is not None else None
-        outcome = await runtime.response.correct_times(
-            submission.user.id, incident_id, original, submitted, submission.text_value("reason")
+        requester = Requester(submission.user.id)
+        # The form's answer (its errors, or closing it) depends on the write, so the listener
+        # waits for the whole correction, within the same bound as any write.
+        gate, correcting = start_recording(
+            runtime,
+            requester,
+            runtime.response.correct_times(submission.user.id, incident_id, original, submitted, submission.text_value("reason")),
+            name="correct-times",
         )
+        if not await recorded_in_time(runtime, requester, gate, correcting, name="correct-times", tell=False):
+            await ack(response_action="errors", errors={"reason": messages.not_recorded_in_time()})
+            return
+        outcome = await correcting
+        if outcome is None:  # the database failed: the person was told
+            await ack()
+            return
         if outcome.errors:
             await ack(response_action="errors", errors=outcome.errors)
             return
         await ack()
-        requester = Requester(submission.user.id)
         run_after_ack(runtime, requester, runtime.response.show_correction(requester, outcome), name="correct-times")
 
     @app.view(ADD_ACTION_CALLBACK)
@@ -109,7 +121,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
         requester = Requester(submission.user.id, submission.metadata().get("channel_id") or None)
         request = ActionRequest(text, submission.selected_user("owner"), due)
-        run_after_ack(runtime, requester, runtime.response.add_action_from_form(requester, incident_id, request), name="add-action")
+        work = runtime.response.add_action_from_form(requester, incident_id, request)
+        await ack_once_recorded(ack, runtime, requester, work, name="add-action")
