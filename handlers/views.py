@@ -87,8 +87,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors={"reason": messages.not_recorded_in_time()})
             return
         outcome = await correcting
-        if outcome is None:  # the database failed: the person was told
-            await ack()
+        if outcome is None:  # the database failed: nothing was recorded
+            await ack(response_action="errors", errors={"reason": messages.database_unavailable()})
             return
         if outcome.errors:
             await ack(response_action="errors", errors=outcome.errors)
