@@ -40,6 +40,14 @@ class BackgroundWork:
         async with self._slots:
             return await self._logged(work, name)
 
+    async def take_a_slot(self) -> None:
+        """For work started without a slot (``waits_for_slot=False``): wait for one now, and keep
+        it until the task that waited ends."""
+        await self._slots.acquire()
+        task = asyncio.current_task()
+        assert task is not None
+        task.add_done_callback(lambda _task: self._slots.release())
+
     @staticmethod
     async def _logged(work: Coroutine[Any, Any, Any], name: str) -> Any:
         try:

@@ -74,7 +74,7 @@ class Flows:
 
     async def tell(self, requester: Requester, text: str, *, blocks_: list[dict] | None = None) -> None:
         """Ephemeral answer through the response_url; a direct message when there is none."""
-        recording_done()  # an answer means the outcome is settled: the request may be acknowledged
+        await recording_done()  # an answer means the outcome is settled: the request may be acknowledged
         try:
             if requester.response_url:
                 await self._slack.respond(requester.response_url, text, blocks=blocks_)

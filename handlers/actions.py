@@ -108,7 +108,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
         async def record_then_show() -> None:
             outcome = await runtime.flows.record_stamp(requester, incident_id, stamp, at=at)
-            recording_done()  # stamped and committed, or nothing to stamp
+            await recording_done()  # stamped and committed, or nothing to stamp
             await runtime.flows.show_stamp(requester, outcome)
 
         await ack_once_recorded(ack, runtime, requester, record_then_show(), name="stamp")

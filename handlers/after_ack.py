@@ -70,6 +70,13 @@ def start_recording(runtime: Runtime, requester: Requester, work: Coroutine[Any,
         runtime.background.spawn(runtime.flows.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
 
     gate.on_late_commit = told_late
+    async def queue_for_a_slot() -> None:
+        # Past its commit, the work queues for a slot like any work after an ack. Only the task
+        # started here: one it spawned already has a slot of its own.
+        if asyncio.current_task() is task:
+            await runtime.background.take_a_slot()
+
+    gate.after_recorded = queue_for_a_slot
     return gate, task
 
 

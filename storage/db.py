@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -43,13 +43,20 @@ class CommitGate:
     bound runs out first, the listener ``expire``s the gate and tells the person nothing was
     recorded; every write of that work is then rolled back instead of committed. A commit
     already on its way when the gate expired cannot be called back: ``on_late_commit`` then
-    tells the person it was recorded after all."""
+    tells the person it was recorded after all. Once the gate opened, the work awaits
+    ``after_recorded`` (once) before it goes on: the rest of it may queue like any work after an ack."""
 
     def __init__(self) -> None:
         self.opened = asyncio.Event()
         self.expired = False
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
+        self.after_recorded: Callable[[], Awaitable[None]] | None = None
+
+    async def go_on(self) -> None:
+        then, self.after_recorded = self.after_recorded, None
+        if then is not None:
+            await then()
 
     def open(self) -> None:
         self.opened.set()
@@ -85,12 +92,13 @@ def ungate_commits(token: object) -> None:
     _commit_gate.reset(token)  # type: ignore[arg-type]
 
 
-def recording_done() -> None:
+async def recording_done() -> None:
     """The current work has committed what its request must not lose, or found it has nothing to
     record (a refusal, an answer): the request may be acknowledged now."""
     gate = _commit_gate.get()
     if gate is not None:
         gate.open()
+        await gate.go_on()
 
 
 def _awaiting_first_commit() -> CommitGate | None:
@@ -237,14 +245,16 @@ class Database:
         waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
+        wrote = False
         async with self.sessions() as session:
             async with session.begin():
                 yield session
                 wrote = session.sync_session.info.pop("wrote", False) or bool(session.new or session.dirty or session.deleted)
                 if gate is not None and wrote:
                     gate.check_may_commit()
-            if gate is not None and wrote:
-                gate.record_commit()
+        if gate is not None and wrote:
+            gate.record_commit()
+            await gate.go_on()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
