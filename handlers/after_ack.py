@@ -46,6 +46,7 @@ def database_is_down(error: BaseException) -> bool:
 
 def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
     """Work that writes nothing Slack must see acknowledged first (a form to open, a list to show)."""
+
     async def headstart_then(work: Coroutine[Any, Any, Any]) -> Any:
         await asyncio.sleep(ACK_HEADSTART)
         return await work
@@ -53,7 +54,9 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
     runtime.background.spawn(_told_when_broken(runtime, requester, headstart_then(work), name=name), name=name)
 
 
-def start_recording(runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> tuple[CommitGate, asyncio.Task[Any]]:
+def start_recording(
+    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str
+) -> tuple[CommitGate, asyncio.Task[Any]]:
     """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``)."""
     gate = CommitGate()
     token = gate_commits(gate)
@@ -70,6 +73,7 @@ def start_recording(runtime: Runtime, requester: Requester, work: Coroutine[Any,
         runtime.background.spawn(runtime.flows.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
 
     gate.on_late_commit = told_late
+
     async def queue_for_a_slot() -> None:
         # Past its commit, the work queues for a slot like any work after an ack. Only the task
         # started here: one it spawned already has a slot of its own.
@@ -114,18 +118,20 @@ async def ack_once_recorded(
 async def _told_when_broken(
     runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, gate: CommitGate | None = None
 ) -> Any:
-        try:
-            return await work
-        except TooLateToRecord:
-            log.info("%s: rolled back, the person was told it was not recorded", name)
-        except Exception as error:
-            if gate is not None and gate.expired:
-                log.error("%s: failed after it was answered as not recorded: %s", name, error)
-            elif database_is_down(error):
-                metrics.ERRORS.labels("database").inc()
-                log.error("%s: database unavailable: %s", name, error)
-                await runtime.flows.tell(requester, messages.database_unavailable())
-            else:
-                metrics.ERRORS.labels("flow").inc()
-                log.exception("%s failed", name)
-                await runtime.flows.tell(requester, messages.unexpected_error())
+    """The work's result; when it breaks, the person is told (unless they were already told it
+    was not recorded) and None is returned."""
+    try:
+        return await work
+    except TooLateToRecord:
+        log.info("%s: rolled back, the person was told it was not recorded", name)
+    except Exception as error:
+        if gate is not None and gate.expired:
+            log.error("%s: failed after it was answered as not recorded: %s", name, error)
+        elif database_is_down(error):
+            metrics.ERRORS.labels("database").inc()
+            log.error("%s: database unavailable: %s", name, error)
+            await runtime.flows.tell(requester, messages.database_unavailable())
+        else:
+            metrics.ERRORS.labels("flow").inc()
+            log.exception("%s failed", name)
+            await runtime.flows.tell(requester, messages.unexpected_error())
