@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -222,6 +223,11 @@ class Database:
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
+        # SQLite has one writer at a time. Writers of this process take turns here, and the next
+        # one starts the moment the last commits, instead of polling the file lock (its busy
+        # handler sleeps up to 100 ms between tries, so a burst of writers formed a convoy that
+        # pushed commits, and so acks, past their bound).
+        self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
         self._autocommit: async_sessionmaker[AsyncSession] | None = None
         if self.dialect == "sqlite":
             # Lookups begin like reading() sessions, without the write lock, so they never queue
@@ -246,7 +252,7 @@ class Database:
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
         wrote = False
-        async with self.sessions() as session:
+        async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
                 yield session
                 wrote = session.sync_session.info.pop("wrote", False) or bool(session.new or session.dirty or session.deleted)
