@@ -64,8 +64,10 @@ class BackgroundWork:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(concurrency)
 
-    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(self._limited(work, name), name=name)
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str, waits_for_slot: bool = True) -> asyncio.Task[Any]:
+        """``waits_for_slot=False`` for work a request's ack waits on: it must not queue."""
+        runner = self._limited(work, name) if waits_for_slot else self._logged(work, name)
+        task = asyncio.get_running_loop().create_task(runner, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -73,6 +75,14 @@ class BackgroundWork:
     async def _limited(self, work: Coroutine[Any, Any, Any], name: str) -> Any:
         async with self._slots:
             return await self._logged(work, name)
+
+    async def take_a_slot(self) -> None:
+        """For work started without a slot (``waits_for_slot=False``): wait for one now, and keep
+        it until the task that waited ends."""
+        await self._slots.acquire()
+        task = asyncio.current_task()
+        assert task is not None
+        task.add_done_callback(lambda _task: self._slots.release())
 
     @staticmethod
     async def _logged(work: Coroutine[Any, Any, Any], name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -71,19 +72,32 @@ class DigestPublisher:
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
         return ComposedDigest(digest, png)
 
-    async def publish(self, channel: DigestChannel, week: str | None = None) -> str:
-        """Post the digest and its chart; returns the message ts. Raises SlackError."""
+    async def publish(
+        self,
+        channel: DigestChannel,
+        week: str | None = None,
+        *,
+        posted_ts: str | None = None,
+        on_posted: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str:
+        """Post the digest and its chart in its thread; returns the message ts. Raises SlackError.
+
+        Two Slack steps. ``on_posted`` stores the message's ts the moment Slack confirms it, so a
+        retry after a failed chart passes it back as ``posted_ts`` and posts only the chart."""
         composed = await self.compose(channel, week)
-        posted = await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)
+        if posted_ts is None:
+            posted_ts = (await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
+            if on_posted is not None:
+                await on_posted(posted_ts)
         await self._slack.upload_file(
             channel.channel,
             composed.chart_png,
             filename=f"mttr-{composed.digest.week}.png",
             title=f"MTTR {composed.digest.week}",
             comment=None,
-            thread_ts=posted.ts,
+            thread_ts=posted_ts,
         )
-        return posted.ts
+        return posted_ts
 
     async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
         """The team's open and overdue follow-ups after the figures, in the message and in the

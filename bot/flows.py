@@ -25,6 +25,7 @@ from bot.monitoring import Monitoring, ReopenResult
 from bot.stamping import AckResult, StampOutcome, Stamper, StampResult
 from bot.timefmt import human_duration, slack_time, utc_clock
 from bot.warroom import WarRoomReport, WarRooms
+from storage.db import recording_done
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Flows:
 
     async def tell(self, requester: Requester, text: str, *, blocks_: list[dict] | None = None) -> None:
         """Ephemeral answer through the response_url; a direct message when there is none."""
+        await recording_done()  # an answer means the outcome is settled: the request may be acknowledged
         try:
             if requester.response_url:
                 await self._slack.respond(requester.response_url, text, blocks=blocks_)

@@ -5,8 +5,12 @@ Shaped like the digest scheduler: each tick looks at the database, and each firi
 with a unique (incident, kind, slot) row in the same transaction that re-reads the incident and
 writes its timeline event, so it fires once however many bot processes run and whatever
 restarts happen, and never for an incident that has moved on (acknowledged, mitigated,
-reopened, closed) since the tick looked. Slack is told after the commit; a failed post is
-recorded on the firing and the timeline, never retried (paging twice is worse than a log line).
+reopened, closed) since the tick looked. Slack is told after the commit, a step at a time (the
+war-room line, the invitation, each direct message, the announcement), and each step is recorded
+as Slack confirms it. A failed firing is recorded on the firing and the timeline and retried after
+a pause, a few times, while it still matters (an escalation only while its incident is still not
+acknowledged or not mitigated); a retry does only the steps still missing, so nobody is paged or
+told twice.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import logging
 import os
 import re
 import socket
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot import messages
 from bot.background import repeat_until_stopped
@@ -38,6 +44,8 @@ from storage.models import Incident
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 30.0
+RETRY_AFTER = timedelta(minutes=1)
+MAX_ATTEMPTS = 5
 MAX_DIRECT_MESSAGES = 10
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -48,6 +56,16 @@ class Fired:
     kind: TimerKind
     slot: str
     result: str  # notified | failed
+
+
+@dataclass
+class FiringSteps:
+    """The Slack steps of one firing that Slack already confirmed, and where to record the next."""
+
+    incident_id: int
+    kind: TimerKind
+    slot: str
+    done: set[str] = field(default_factory=set)
 
 
 def _state(row: Incident, last_activity: datetime) -> TimerState:
@@ -89,7 +107,48 @@ class IncidentTimers:
                 outcome = await self._fire(incident_id, due)
                 if outcome is not None:
                     fired.append(outcome)
+        async with self._db.reading() as session:
+            failed = [(f.incident_id, TimerKind(f.kind), f.slot) for f in await timer_rows.failed_firings(session, failed_before=now - RETRY_AFTER)]
+        for incident_id, kind, slot in failed:
+            outcome = await self._retry(incident_id, kind, slot)
+            if outcome is not None:
+                fired.append(outcome)
         return fired
+
+    async def _retry(self, incident_id: int, kind: TimerKind, slot: str) -> Fired | None:
+        """One more attempt at a failed firing, for its missing steps only."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None or not self._still_worth_telling(kind, row):
+                return None
+            if not await timer_rows.claim_retry(
+                session, incident_id, kind.value, slot, by=self.identity, at=now, failed_before=now - RETRY_AFTER, max_attempts=MAX_ATTEMPTS
+            ):
+                return None
+            done = await timer_rows.steps_done(session, incident_id, kind.value, slot)
+            record = to_record(row)
+        log.info("%s: retrying the %s (done already: %s)", record.reference, kind.value, ", ".join(sorted(done)) or "nothing")
+        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row))
+
+    def _still_worth_telling(self, kind: TimerKind, row: Incident) -> bool:
+        """A page about an incident someone took on (or mitigated) meanwhile is no longer sent; a
+        reminder is moot once the failure itself is on the timeline; the close is news until told."""
+        if kind is TimerKind.ACK_ESCALATION:
+            return row.status == "open" and row.acknowledged_at is None
+        if kind is TimerKind.MITIGATION_ESCALATION:
+            return row.status == "open" and row.mitigated_at is None
+        return kind is TimerKind.CLOSE
+
+    def _span(self, kind: TimerKind, row: Incident) -> str:
+        policy = self._settings.policy(row.severity)
+        spans = {
+            TimerKind.ACK_ESCALATION: policy.unacknowledged_after,
+            TimerKind.MITIGATION_ESCALATION: policy.unmitigated_after,
+            TimerKind.REMINDER: policy.reminder_every,
+            TimerKind.CLOSE: self._settings.monitoring_window,
+        }
+        return human_duration(spans[kind] or timedelta(0))
 
     async def _fire(self, incident_id: int, due: Due) -> Fired | None:
         now = self._clock()
@@ -116,31 +175,47 @@ class IncidentTimers:
             await session.flush()
             await session.refresh(row)
             record = to_record(row)
+        return await self._tell_slack(record, FiringSteps(incident_id, due.kind, due.slot), after)
+
+    async def _tell_slack(self, record: IncidentRecord, steps: FiringSteps, after: str) -> Fired:
+        incident_id, kind, slot = steps.incident_id, steps.kind, steps.slot
         try:
-            await self._notify(record, due.kind, after)
+            await self._notify(record, kind, after, steps)
         except SlackError as error:
-            log.error("%s: %s could not be posted: %s", record.reference, due.kind.value, error)
+            log.error("%s: %s could not be posted: %s", record.reference, kind.value, error)
             async with self._db.transaction() as session:
-                await timer_rows.finish(session, incident_id, due.kind.value, due.slot, status="failed", error=str(error))
+                await timer_rows.finish(session, incident_id, kind.value, slot, status="failed", error=str(error))
                 await incident_rows.add_event(
                     session, incident_id, "slack_step_failed", at=self._clock(),
-                    text=f"Could not post the {due.kind.value.replace('_', ' ')}: {error}", data={"error": error.code},
+                    text=f"Could not post the {kind.value.replace('_', ' ')}: {error}", data={"error": error.code},
                 )
-            return Fired(incident_id, due.kind, due.slot, "failed")
+            return Fired(incident_id, kind, slot, "failed")
         async with self._db.transaction() as session:
-            await timer_rows.finish(session, incident_id, due.kind.value, due.slot, status="notified")
-        log.info("%s: %s fired", record.reference, due.kind.value)
-        return Fired(incident_id, due.kind, due.slot, "notified")
+            await timer_rows.finish(session, incident_id, kind.value, slot, status="notified")
+        log.info("%s: %s fired", record.reference, kind.value)
+        return Fired(incident_id, kind, slot, "notified")
 
-    async def _notify(self, incident: IncidentRecord, kind: TimerKind, after: str) -> None:
+    async def _step(self, steps: FiringSteps, name: str, call: Callable[[], Awaitable[Any]]) -> None:
+        """Do one Slack step of a firing unless an earlier attempt did it; record it once Slack
+        confirms it. Raises SlackError."""
+        if name in steps.done:
+            return
+        await call()
+        async with self._db.single_statements() as session:
+            await timer_rows.record_step(session, steps.incident_id, steps.kind.value, steps.slot, name, by=self.identity, at=self._clock())
+        steps.done.add(name)
+
+    async def _notify(self, incident: IncidentRecord, kind: TimerKind, after: str, steps: FiringSteps) -> None:
         if kind is TimerKind.CLOSE:
             if incident.channel_id:
-                await self._slack.post_message(incident.channel_id, messages.closed_line(incident.reference, after))
+                channel = incident.channel_id
+                await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.closed_line(incident.reference, after)))
                 await self._war_rooms.refresh(incident)
             return
         assert incident.channel_id
         if kind is TimerKind.REMINDER:
-            await self._slack.post_message(incident.channel_id, messages.reminder_line(incident.reference, after))
+            channel = incident.channel_id
+            await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.reminder_line(incident.reference, after)))
             return
         # A private incident still pages, but only its catalog's ``private_escalation`` contact
         # is invited and told the title; without one, the usual contacts get a direct message
@@ -159,16 +234,17 @@ class IncidentTimers:
         else:
             line = messages.mitigation_escalation_line(incident.reference, incident.severity, after, targets)
             why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
-        await self._slack.post_message(incident.channel_id, line)
+        channel = incident.channel_id
+        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
         if people and let_in:
-            await self._slack.invite(incident.channel_id, people)
+            await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
         for person in people[:MAX_DIRECT_MESSAGES]:
             text = (
                 messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
                 if let_in
                 else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
             )
-            await self._slack.post_message(person, text)
+            await self._step(steps, f"dm:{person}", lambda person=person, text=text: self._slack.post_message(person, text))
         if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
             announcement = (
                 messages.private_escalation_announcement(incident.reference, after)
@@ -177,7 +253,8 @@ class IncidentTimers:
                     incident.reference, incident.severity, incident.title, after, incident.channel_id, targets
                 )
             )
-            await self._slack.post_message(self._announce_channel, announcement)
+            announce = self._announce_channel
+            await self._step(steps, "announcement", lambda: self._slack.post_message(announce, announcement))
 
     async def _private_escalation_contact(self, incident: IncidentRecord) -> str | None:
         service = self._catalog.get(incident.service)

@@ -114,6 +114,17 @@ def database_unavailable() -> str:
     return "The incident database is not answering right now, so nothing was recorded. Try again in a moment."
 
 
+def not_recorded_in_time() -> str:
+    return (
+        "The incident database did not answer within 2.5 seconds, so this was not recorded, and it will not be "
+        "recorded later. Try again in a moment."
+    )
+
+
+def recorded_after_all() -> str:
+    return "Correction: the incident database answered late, and what you just did was recorded after all."
+
+
 def unexpected_error() -> str:
     return (
         "Something went wrong on the bot's side; the error is in the bot's log. "

@@ -2,9 +2,11 @@
 
 Each (channel, week) digest is claimed in the database before it is posted, so it goes out once
 however many bot processes run. A digest missed while the bot was down is posted when it comes
-back, within the same week. A failed post is retried after a pause, a few times, and logged; a
-post whose outcome is unknown (the process died while posting) is never retried, because
-posting twice is worse than asking a person to run ``incident-bot digest --post``.
+back, within the same week. A failed post is retried after a pause, a few times, and logged; the
+message's ts is stored as soon as Slack confirms it, so a retry posts only what is missing (the
+chart), never the message again. A post whose outcome is unknown (the process died while
+posting) is never retried, because posting twice is worse than asking a person to run
+``incident-bot digest --post``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
 
 from bot import metrics
 from bot.background import repeat_until_stopped
@@ -31,7 +34,13 @@ RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 TICK_SECONDS = 60.0
 
-Publisher = Callable[[DigestChannel, str], Awaitable[str]]
+class Publisher(Protocol):
+    """Posts one digest; ``posted_ts`` is its message when an earlier attempt already posted it,
+    and ``on_posted`` is awaited with the message's ts the moment Slack confirms it."""
+
+    def __call__(
+        self, channel: DigestChannel, week: str, *, posted_ts: str | None, on_posted: Callable[[str], Awaitable[None]]
+    ) -> Awaitable[str]: ...
 
 
 def iso_week_label(day: date) -> str:
@@ -88,8 +97,16 @@ class DigestScheduler:
             )
 
     async def _post(self, digest: DigestChannel, week: str) -> RunOutcome:
+        async with self._db.reading() as session:
+            run = await digest_runs.get(session, digest.channel, week)
+        posted_ts = run.message_ts if run is not None else None
+
+        async def record_message(ts: str) -> None:
+            async with self._db.transaction() as session:
+                await digest_runs.record_message(session, digest.channel, week, ts)
+
         try:
-            ts = await self._publish(digest, week)
+            ts = await self._publish(digest, week, posted_ts=posted_ts, on_posted=record_message)
         except SlackError as error:
             log.error("digest %s for %s failed: %s (retrying in %s)", week, digest.channel, error, RETRY_AFTER)
             async with self._db.transaction() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import datetime, timezone
@@ -26,21 +25,11 @@ from bot.flows import Requester
 from bot.phases import BUTTON_STAMPS, Stamp
 from bot.runtime import Runtime
 from bot.text_input import row_number
-from handlers.after_ack import DATABASE_ERRORS, database_is_down, report_database_down, run_after_ack
-from handlers.arrival import time_left
+from handlers.after_ack import ack_once_recorded, run_after_ack
 from handlers.payloads import BlockAction, string_metadata
+from storage.db import recording_done
 
 log = logging.getLogger(__name__)
-
-# How long after a click reaches the process its ack may wait for the stamp to commit. Counted
-# from the request's arrival, so time spent queued behind other work is part of it: the ack
-# leaves within Slack's 3 s / 100 even when a burst keeps the process busy. An idle database
-# commits in a few milliseconds, well inside it.
-STAMP_ACK_BUDGET = 0.03
-# Turns of the event loop a click's commit takes at the least: its task starts, the database
-# answers, the waiting listener wakes. When the loop lately ran this many turns slower than the
-# budget left, the commit cannot make it, and waiting would only make the ack late.
-TURNS_TO_COMMIT = 3
 
 
 def click_time(action_ts: str | None, now: datetime) -> datetime:
@@ -56,15 +45,16 @@ def click_time(action_ts: str | None, now: datetime) -> datetime:
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.action(re.compile(f"^{CHECKLIST_ACTION_PREFIX}"))
     async def runbook_checkbox(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             action = BlockAction.model_validate(body)
         except ValidationError as error:
+            await ack()
             log.warning("malformed checklist payload: %s", error)
             return
         post = parse_checklist_block_id(action.action.block_id)
         if post is None:
             log.warning("malformed checklist payload: block_id %r", action.action.block_id[:60])
+            await ack()
             return
         # Slack sends the new selection, not the click: compare with what the clicker saw.
         seen = ticked_in_message(action.message.blocks if action.message else [], action.action.block_id)
@@ -72,7 +62,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         work = runtime.flows.tick_runbook(requester, post[0], seen=seen, now=now, at=at)
-        run_after_ack(runtime, requester, work, name="runbook-tick")
+        await ack_once_recorded(ack, runtime, requester, work, name="runbook-tick")
 
     @app.action(SERVICE_ACTION)
     async def form_service_chosen(ack: AsyncAck, body: dict) -> None:
@@ -93,11 +83,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.action(re.compile(f"^{STAMP_ACTION_PREFIX}"))
     async def phase_button(ack: AsyncAck, body: dict) -> None:
-        """The stamp is committed before the ack whenever the database answers within
-        STAMP_ACK_BUDGET of the click's arrival: once Slack has its 200 the click is durable, even
-        if the process dies the next moment. A slower commit finishes after the ack (the click's
-        own time is kept); Slack's updates always run after it. An overloaded process, whose
-        event loop lags too much for the commit to make the budget, acks without waiting."""
+        """Acknowledged once the stamp is committed (see ``ack_once_recorded``): once Slack has its
+        200 the click is durable, even if the process dies the next moment. Slack's updates run
+        after the ack."""
         try:
             action = BlockAction.model_validate(body)
             stamp = Stamp(action.action.action_id.removeprefix(STAMP_ACTION_PREFIX))
@@ -111,67 +99,58 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        recording = asyncio.ensure_future(runtime.flows.record_stamp(requester, incident_id, stamp, at=at))
-        left = time_left(STAMP_ACK_BUDGET)
-        if runtime.loop_lag.recent * TURNS_TO_COMMIT < left:
-            await asyncio.wait({recording}, timeout=left)
-        if recording.done() and (error := recording.exception()) is not None:
-            if not isinstance(error, DATABASE_ERRORS) or not database_is_down(error):
-                raise error
-            await ack()
-            report_database_down(runtime, requester, error, name="stamp")
-            return
-        await ack()
 
-        async def show() -> None:
-            # Usually committed before the ack; under a burst it finishes just after it.
-            await runtime.flows.show_stamp(requester, await recording)
+        async def record_then_show() -> None:
+            outcome = await runtime.flows.record_stamp(requester, incident_id, stamp, at=at)
+            await recording_done()  # stamped and committed, or nothing to stamp
+            await runtime.flows.show_stamp(requester, outcome)
 
-        run_after_ack(runtime, requester, show(), name="stamp")
+        await ack_once_recorded(ack, runtime, requester, record_then_show(), name="stamp")
 
     @app.action(ACKNOWLEDGE_ACTION)
     async def acknowledge_button(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             action = BlockAction.model_validate(body)
             incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed acknowledge payload: %s", error)
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        run_after_ack(runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge")
+        await ack_once_recorded(ack, runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge")
 
     @app.action(REOPEN_ACTION)
     async def reopen_button(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             action = BlockAction.model_validate(body)
             incident_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed reopen payload: %s", error)
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        run_after_ack(runtime, requester, runtime.flows.reopen_incident(requester, incident_id, at=at), name="reopen")
+        await ack_once_recorded(ack, runtime, requester, runtime.flows.reopen_incident(requester, incident_id, at=at), name="reopen")
 
     # ---- issue 7: roles, corrections, action items -------------------------------------------
 
     @app.action(re.compile(f"^{ROLE_ACTION_PREFIX}"))
     async def role_picked(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             action = BlockAction.model_validate(body)
             role = action.action.action_id.removeprefix(ROLE_ACTION_PREFIX)
             incident_id = row_number(action.action.block_id.partition(":")[2])
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed role picker payload: %s", error)
             return
         if role not in ROLES or not action.action.selected_user:
+            await ack()
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         work = runtime.response.role_from_select(requester, incident_id, role, action.action.selected_user)
-        run_after_ack(runtime, requester, work, name="role")
+        await ack_once_recorded(ack, runtime, requester, work, name="role")
 
     @app.action(EDIT_TIMES_ACTION)
     async def edit_times(ack: AsyncAck, body: dict) -> None:
@@ -205,12 +184,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.action(ACTION_DONE_ACTION)
     async def action_item_done(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             action = BlockAction.model_validate(body)
             item_id = row_number(action.action.value)
         except (ValidationError, ValueError) as error:
+            await ack()
             log.warning("malformed action-done payload: %s", error)
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
-        run_after_ack(runtime, requester, runtime.response.action_done(requester, item_id), name="action-done")
+        await ack_once_recorded(ack, runtime, requester, runtime.response.action_done(requester, item_id), name="action-done")

@@ -7,12 +7,15 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from slack_bolt.async_app import AsyncAck
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import messages, metrics
 from bot.background import only_first_copy
 from bot.flows import Requester
 from bot.runtime import Runtime
+from handlers.arrival import time_left
+from storage.db import CommitGate, TooLateToRecord, gate_commits, ungate_commits
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,10 @@ ACK_HEADSTART = 0.015
 
 
 DATABASE_ERRORS = (OperationalError, DBAPIError, OSError, TimeoutError)
+
+# How long, counted from the request's arrival, a request that writes may wait for its commit
+# before Slack gets the ack: well inside Slack's 3 s, with room for the answer to travel back.
+WRITE_ACK_BOUND = 2.5
 
 
 def database_is_down(error: BaseException) -> bool:
@@ -38,26 +45,94 @@ def database_is_down(error: BaseException) -> bool:
     return False
 
 
-def report_database_down(runtime: Runtime, requester: Requester, error: BaseException, *, name: str) -> None:
-    """Tell the person, after the ack, that nothing was recorded because the database is down."""
-    metrics.ERRORS.labels("database").inc()
-    log.error("%s: database unavailable: %s", name, error)
-    runtime.background.spawn(runtime.flows.tell(requester, messages.database_unavailable()), name=f"{name}-database-down")
-
-
 def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
-    async def guarded() -> None:
-        try:
-            await asyncio.sleep(ACK_HEADSTART)
-            await only_first_copy(work)  # a replayed request does nothing
-        except Exception as error:
-            if database_is_down(error):
-                metrics.ERRORS.labels("database").inc()
-                log.error("%s: database unavailable: %s", name, error)
-                await runtime.flows.tell(requester, messages.database_unavailable())
-            else:
-                metrics.ERRORS.labels("flow").inc()
-                log.exception("%s failed", name)
-                await runtime.flows.tell(requester, messages.unexpected_error())
+    """Work that writes nothing Slack must see acknowledged first (a form to open, a list to show)."""
 
-    runtime.background.spawn(guarded(), name=name)
+    async def headstart_then(work: Coroutine[Any, Any, Any]) -> Any:
+        await asyncio.sleep(ACK_HEADSTART)
+        return await only_first_copy(work)  # a replayed request does nothing
+
+    runtime.background.spawn(_told_when_broken(runtime, requester, headstart_then(work), name=name), name=name)
+
+
+def start_recording(
+    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str
+) -> tuple[CommitGate, asyncio.Task[Any]]:
+    """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``)."""
+    gate = CommitGate()
+    token = gate_commits(gate)
+    try:
+        # Not behind the background slots: the ack waits for this commit.
+        task = runtime.background.spawn(
+            _told_when_broken(runtime, requester, only_first_copy(work), name=name, gate=gate), name=name, waits_for_slot=False
+        )
+    finally:
+        ungate_commits(token)
+
+    def told_late() -> None:
+        log.warning("%s: committed after its request was answered as not recorded", name)
+        runtime.background.spawn(runtime.flows.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
+
+    gate.on_late_commit = told_late
+
+    async def queue_for_a_slot() -> None:
+        # Past its commit, the work queues for a slot like any work after an ack. Only the task
+        # started here: one it spawned already has a slot of its own.
+        if asyncio.current_task() is task:
+            await runtime.background.take_a_slot()
+
+    gate.after_recorded = queue_for_a_slot
+    return gate, task
+
+
+async def recorded_in_time(
+    runtime: Runtime, requester: Requester, gate: CommitGate, task: asyncio.Task[Any], *, name: str, tell: bool = True
+) -> bool:
+    """Wait, within WRITE_ACK_BOUND of the request's arrival, until the work committed its write
+    or has nothing to record. False when the bound ran out: the work's writes will be rolled back
+    and the person is told nothing was recorded."""
+    opened = asyncio.ensure_future(gate.opened.wait())
+    try:
+        await asyncio.wait({opened, task}, timeout=time_left(WRITE_ACK_BOUND), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        opened.cancel()
+    if task.done() or not gate.expire():
+        return True
+    metrics.ERRORS.labels("database").inc()
+    log.error("%s: no commit within %.1f s of the request's arrival; answered as not recorded", name, WRITE_ACK_BOUND)
+    if tell:
+        runtime.background.spawn(runtime.flows.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
+    return False
+
+
+async def ack_once_recorded(
+    ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str
+) -> None:
+    """Acknowledge a request that writes only once its write is committed, so a request Slack saw
+    acknowledged is never lost, even if the process dies the next moment. The rest of the work
+    (Slack's updates, the answer) goes on after the ack."""
+    gate, task = start_recording(runtime, requester, work, name=name)
+    await recorded_in_time(runtime, requester, gate, task, name=name)
+    await ack()
+
+
+async def _told_when_broken(
+    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, gate: CommitGate | None = None
+) -> Any:
+    """The work's result; when it breaks, the person is told (unless they were already told it
+    was not recorded) and None is returned."""
+    try:
+        return await work
+    except TooLateToRecord:
+        log.info("%s: rolled back, the person was told it was not recorded", name)
+    except Exception as error:
+        if gate is not None and gate.expired:
+            log.error("%s: failed after it was answered as not recorded: %s", name, error)
+        elif database_is_down(error):
+            metrics.ERRORS.labels("database").inc()
+            log.error("%s: database unavailable: %s", name, error)
+            await runtime.flows.tell(requester, messages.database_unavailable())
+        else:
+            metrics.ERRORS.labels("flow").inc()
+            log.exception("%s failed", name)
+            await runtime.flows.tell(requester, messages.unexpected_error())

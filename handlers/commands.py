@@ -13,12 +13,15 @@ from bot import messages
 from bot.command_text import split_subcommand, unescape_slack
 from bot.flows import Requester
 from bot.runtime import Runtime
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import ack_once_recorded, run_after_ack
 from handlers.payloads import SlashCommand
 
 log = logging.getLogger(__name__)
 
 MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run it again."
+# Subcommands that record something: acknowledged only once it is committed (with `open <title>`).
+# A repair is Slack work, claimed step by step; it is acknowledged at once, like the reads.
+RECORDING_SUBCOMMANDS = frozenset({"note", "runbook", "deploy", "role", "severity", "update", "breakglass", "action", "ack", "reopen"})
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -57,12 +60,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if subcommand in ("", "help"):
             await ack(text=messages.HELP)
         elif subcommand == "open":
-            await ack()
             if argument.strip():
                 work = flows.open_from_text(requester, argument, request_key=f"command:{command.trigger_id}")
+                await ack_once_recorded(ack, runtime, requester, work, name="open")
             else:
-                work = flows.show_open_form(requester, command.trigger_id)
-            run_after_ack(runtime, requester, work, name="open")
+                await ack()
+                run_after_ack(runtime, requester, flows.show_open_form(requester, command.trigger_id), name="open")
+        elif subcommand in RECORDING_SUBCOMMANDS:
+            await ack_once_recorded(ack, runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
         elif subcommand in by_argument:
             await ack()
             run_after_ack(runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.flows import Requester
 from handlers.payloads import TypedText
 from bot.runtime import Runtime
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import ack_once_recorded
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ class MessageShortcut(BaseModel):
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.shortcut(ADD_TO_TIMELINE)
     async def add_to_timeline(ack: AsyncAck, body: dict) -> None:
-        await ack()
         try:
             shortcut = MessageShortcut.model_validate(body)
         except ValidationError as error:
+            await ack()
             log.warning("malformed message shortcut: %s", error)
             return
         requester = Requester(shortcut.user.id, shortcut.channel.id, shortcut.response_url)
@@ -55,4 +55,4 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             author=shortcut.message.user or shortcut.message.bot_id,
             text=shortcut.message.text,
         )
-        run_after_ack(runtime, requester, work, name="add-to-timeline")
+        await ack_once_recorded(ack, runtime, requester, work, name="add-to-timeline")

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 import json
 from datetime import date, datetime
 
+from bot import messages
 from bot.action_items import ActionRequest
 from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
 from bot.command_text import FormErrors, open_request_from_form
@@ -18,7 +19,7 @@ from bot.response_flows import epoch
 from bot.flows import Requester
 from bot.runtime import Runtime
 from bot.text_input import row_number
-from handlers.after_ack import run_after_ack
+from handlers.after_ack import ack_once_recorded, recorded_in_time, run_after_ack, start_recording
 from handlers.payloads import ViewSubmission
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         except FormErrors as errors:
             await ack(response_action="errors", errors=errors.errors)
             return
-        await ack()
         metadata = submission.metadata()
         requester = Requester(
             submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None
@@ -79,7 +79,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         work = runtime.flows.open_from_form(
             requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
         )
-        run_after_ack(runtime, requester, work, name="open-form")
+        await ack_once_recorded(ack, runtime, requester, work, name="open-form")
 
     @app.view(EDIT_TIMES_CALLBACK)
     async def edit_times_submitted(ack: AsyncAck, body: dict) -> None:
@@ -96,14 +96,26 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("malformed edit-times submission: %s", error)
             await ack(response_action="errors", errors={"reason": "Slack sent an incomplete form; close it and click Edit times again."})
             return
-        outcome = await runtime.response.correct_times(
-            submission.user.id, incident_id, original, submitted, submission.text_value("reason")
+        requester = Requester(submission.user.id)
+        # The form's answer (its errors, or closing it) depends on the write, so the listener
+        # waits for the whole correction, within the same bound as any write.
+        gate, correcting = start_recording(
+            runtime,
+            requester,
+            runtime.response.correct_times(submission.user.id, incident_id, original, submitted, submission.text_value("reason")),
+            name="correct-times",
         )
+        if not await recorded_in_time(runtime, requester, gate, correcting, name="correct-times", tell=False):
+            await ack(response_action="errors", errors={"reason": messages.not_recorded_in_time()})
+            return
+        outcome = await correcting
+        if outcome is None:  # the database failed: nothing was recorded
+            await ack(response_action="errors", errors={"reason": messages.database_unavailable()})
+            return
         if outcome.errors:
             await ack(response_action="errors", errors=outcome.errors)
             return
         await ack()
-        requester = Requester(submission.user.id)
         run_after_ack(runtime, requester, runtime.response.show_correction(requester, outcome), name="correct-times")
 
     @app.view(ADD_ACTION_CALLBACK)
@@ -131,7 +143,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
         requester = Requester(submission.user.id, submission.metadata().get("channel_id") or None)
         request = ActionRequest(text, submission.selected_user("owner"), due)
-        run_after_ack(runtime, requester, runtime.response.add_action_from_form(requester, incident_id, request), name="add-action")
+        work = runtime.response.add_action_from_form(requester, incident_id, request)
+        await ack_once_recorded(ack, runtime, requester, work, name="add-action")

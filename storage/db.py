@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from time import monotonic
 
@@ -13,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -25,6 +29,98 @@ _ASYNC_DRIVERS = {
 
 class DatabaseURLError(ValueError):
     pass
+
+
+class TooLateToRecord(Exception):
+    """The person was already told their request was not recorded (the database did not answer in
+    time), so this write must not be committed: what they were told stays true."""
+
+
+class CommitGate:
+    """Ties a Slack request's acknowledgement to the first commit of the work it started.
+
+    The listener waits on ``opened``: it opens when a transaction that wrote something has
+    committed, or when the work has nothing to record (it answers the person, or ends). If the
+    bound runs out first, the listener ``expire``s the gate and tells the person nothing was
+    recorded; every write of that work is then rolled back instead of committed. A commit
+    already on its way when the gate expired cannot be called back: ``on_late_commit`` then
+    tells the person it was recorded after all. Once the gate opened, the work awaits
+    ``after_recorded`` (once) before it goes on: the rest of it may queue like any work after an ack."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.expired = False
+        self.committed = False
+        self.on_late_commit: Callable[[], None] | None = None
+        self.after_recorded: Callable[[], Awaitable[None]] | None = None
+
+    async def go_on(self) -> None:
+        then, self.after_recorded = self.after_recorded, None
+        if then is not None:
+            await then()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def expire(self) -> bool:
+        """Give up waiting; False when the gate opened first (the answer is then "recorded")."""
+        if self.opened.is_set():
+            return False
+        self.expired = True
+        return True
+
+    def check_may_commit(self) -> None:
+        if self.expired and not self.committed:
+            raise TooLateToRecord("the person was told this was not recorded")
+
+    def record_commit(self) -> None:
+        if self.expired and not self.committed and self.on_late_commit is not None:
+            self.on_late_commit()
+        self.committed = True
+        self.opened.set()
+
+
+_commit_gate: ContextVar[CommitGate | None] = ContextVar("commit_gate", default=None)
+
+
+def gate_commits(gate: CommitGate) -> object:
+    """Make ``gate`` watch the commits of work started from now on in this context (tasks copy
+    it); returns the token for ``ungate_commits``."""
+    return _commit_gate.set(gate)
+
+
+def ungate_commits(token: object) -> None:
+    _commit_gate.reset(token)  # type: ignore[arg-type]
+
+
+async def recording_done() -> None:
+    """The current work has committed what its request must not lose, or found it has nothing to
+    record (a refusal, an answer): the request may be acknowledged now."""
+    gate = _commit_gate.get()
+    if gate is not None:
+        gate.open()
+        await gate.go_on()
+
+
+def _awaiting_first_commit() -> CommitGate | None:
+    gate = _commit_gate.get()
+    return gate if gate is not None and not gate.committed else None
+
+
+class _WriteTrackingSession(Session):
+    """Knows whether it wrote anything, so a read in a transaction does not count as the commit a
+    request's acknowledgement waits for."""
+
+
+@event.listens_for(_WriteTrackingSession, "after_flush")
+def _flushed(session: Session, _context) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(_WriteTrackingSession, "do_orm_execute")
+def _executed(state) -> None:
+    if not state.is_select:
+        state.session.info["wrote"] = True
 
 
 def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
@@ -126,7 +222,12 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             _check_postgres_checkouts(self.engine)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
+        # SQLite has one writer at a time. Writers of this process take turns here, and the next
+        # one starts the moment the last commits, instead of polling the file lock (its busy
+        # handler sleeps up to 100 ms between tries, so a burst of writers formed a convoy that
+        # pushed commits, and so acks, past their bound).
+        self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
         self._autocommit: async_sessionmaker[AsyncSession] | None = None
         if self.dialect == "sqlite":
             # Lookups begin like reading() sessions, without the write lock, so they never queue
@@ -146,9 +247,20 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed together, or not at all."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session whose work is committed together, or not at all. Inside work whose request
+        waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
+        person was told it was not recorded."""
+        gate = _awaiting_first_commit()
+        wrote = False
+        async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
+            async with session.begin():
+                yield session
+                wrote = session.sync_session.info.pop("wrote", False) or bool(session.new or session.dirty or session.deleted)
+                if gate is not None and wrote:
+                    gate.check_may_commit()
+        if gate is not None and wrote:
+            gate.record_commit()
+            await gate.go_on()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -163,7 +275,8 @@ class Database:
         UPDATE): on PostgreSQL each commits as it runs, with no BEGIN and COMMIT round trips, and
         each later statement sees every earlier one's commit. On SQLite the block is one
         transaction, committed at its end, which gives the same guarantees and more."""
-        if self._autocommit is None:
+        if self._autocommit is None or _awaiting_first_commit() is not None:
+            # A request waiting on its commit needs one commit it can still hold back.
             async with self.transaction() as session:
                 yield session
         else:

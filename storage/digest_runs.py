@@ -44,12 +44,17 @@ async def claim_retry(
     return result.rowcount == 1
 
 
+async def record_message(session: AsyncSession, channel: str, week: str, message_ts: str) -> None:
+    """The digest's message is in Slack: a retry of this run posts only what follows it."""
+    await session.execute(update(DigestRun).where(DigestRun.channel == channel, DigestRun.week == week).values(message_ts=message_ts))
+
+
 async def finish(
     session: AsyncSession, channel: str, week: str, *, status: str, at: datetime, message_ts: str | None = None,
     error: str | None = None,
 ) -> None:
-    await session.execute(
-        update(DigestRun)
-        .where(DigestRun.channel == channel, DigestRun.week == week)
-        .values(status=status, finished_at=at, message_ts=message_ts, error=error)
-    )
+    """Close the attempt. A message_ts recorded earlier in the run is kept when none is given."""
+    values: dict[str, object] = {"status": status, "finished_at": at, "error": error}
+    if message_ts is not None:
+        values["message_ts"] = message_ts
+    await session.execute(update(DigestRun).where(DigestRun.channel == channel, DigestRun.week == week).values(**values))

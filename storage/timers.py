@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_with_on_conflict
 from storage.models import Incident, TimelineEvent, TimerFiring
+
+# A firing's Slack steps and its retries are rows of their own beside the firing: kind
+# "<kind>:step" with slot "<slot>><step>" once Slack confirmed the step, kind "<kind>:attempt"
+# with slot "<slot>><n>" for its n-th retry (the unique key makes one process take each).
+_STEP = ":step"
+_ATTEMPT = ":attempt"
 
 
 async def watched(session: AsyncSession) -> list[tuple[Incident, datetime]]:
@@ -65,4 +72,64 @@ async def finish(session: AsyncSession, incident_id: int, kind: str, slot: str, 
 
 
 async def firings(session: AsyncSession, incident_id: int) -> list[TimerFiring]:
-    return list(await session.scalars(select(TimerFiring).where(TimerFiring.incident_id == incident_id).order_by(TimerFiring.id)))
+    """The incident's firings, without the rows that record their steps and retries."""
+    return list(
+        await session.scalars(select(TimerFiring).where(TimerFiring.incident_id == incident_id, _is_firing()).order_by(TimerFiring.id))
+    )
+
+
+def _is_firing():
+    return not_(or_(TimerFiring.kind.endswith(_STEP), TimerFiring.kind.endswith(_ATTEMPT)))
+
+
+async def steps_done(session: AsyncSession, incident_id: int, kind: str, slot: str) -> set[str]:
+    prefix = f"{slot}>"
+    slots = await session.scalars(
+        select(TimerFiring.slot).where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _STEP)
+    )
+    return {s.removeprefix(prefix) for s in slots if s.startswith(prefix)}
+
+
+async def record_step(session: AsyncSession, incident_id: int, kind: str, slot: str, step: str, *, by: str, at: datetime) -> None:
+    """Slack confirmed this step of the firing: a retry leaves it alone."""
+    insert = insert_with_on_conflict(session)
+    await session.execute(
+        insert(TimerFiring)
+        .values(incident_id=incident_id, kind=kind + _STEP, slot=f"{slot}>{step}"[:64], status="notified", claimed_by=by, claimed_at=at)
+        .on_conflict_do_nothing(index_elements=["incident_id", "kind", "slot"])
+    )
+
+
+async def failed_firings(session: AsyncSession, *, failed_before: datetime) -> list[TimerFiring]:
+    return list(
+        await session.scalars(
+            select(TimerFiring)
+            .where(TimerFiring.status == "failed", TimerFiring.claimed_at < failed_before, _is_firing())
+            .order_by(TimerFiring.id)
+        )
+    )
+
+
+async def claim_retry(
+    session: AsyncSession, incident_id: int, kind: str, slot: str, *, by: str, at: datetime, failed_before: datetime,
+    max_attempts: int,
+) -> bool:
+    """Take a failed firing back for one more attempt; one process wins, and at most
+    ``max_attempts`` attempts are made in all."""
+    retries = await session.scalar(
+        select(func.count()).select_from(TimerFiring).where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _ATTEMPT,
+                                                           TimerFiring.slot.startswith(f"{slot}>"))
+    )
+    if retries + 1 >= max_attempts:
+        return False
+    taken = await session.execute(
+        update(TimerFiring)
+        .where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind, TimerFiring.slot == slot,
+               TimerFiring.status == "failed", TimerFiring.claimed_at < failed_before)
+        .values(status="fired", claimed_by=by, claimed_at=at, error=None)
+    )
+    if taken.rowcount != 1:
+        return False
+    session.add(TimerFiring(incident_id=incident_id, kind=kind + _ATTEMPT, slot=f"{slot}>{retries + 2}"[:64], status="fired",
+                            claimed_by=by, claimed_at=at))
+    return True

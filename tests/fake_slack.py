@@ -618,7 +618,7 @@ class FakeSlack:
         self.requests_per_connection: Counter[int] = Counter()
 
         self.specs = load_method_specs()
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults: dict[str, deque[_Fault | None]] = {}  # None: let that call through
         self._pending_uploads: dict[str, dict] = {}
         self._used_triggers: set[str] = set()
         self._response_urls: dict[str, int] = {}  # path -> times used
@@ -780,10 +780,14 @@ class FakeSlack:
         retry_after: int | None = None,
         times: int = 1,
         delay: float = 0.0,
+        after: int = 0,
     ) -> None:
+        """Fail the next ``times`` calls of ``method``, once ``after`` calls of it went through."""
         if method not in self.specs:
             raise ValueError(f"fail_next: {method!r} is not a method this fake implements")
         queue = self._faults.setdefault(method, deque())
+        for _ in range(after):
+            queue.append(None)
         for _ in range(times):
             queue.append(_Fault(error, status, retry_after, delay))
 

@@ -22,7 +22,7 @@ class Publisher:
         self.posts: list[tuple[str, str]] = []
         self.failures = 0
 
-    async def __call__(self, digest: DigestChannel, week: str) -> str:
+    async def __call__(self, digest: DigestChannel, week: str, *, posted_ts=None, on_posted=None) -> str:
         await asyncio.sleep(0.01)  # let two schedulers interleave
         if self.failures:
             self.failures -= 1
