@@ -361,7 +361,8 @@ def channel_topic(incident: IncidentRecord) -> str:
     """Topics render no date tokens or blocks, and Slack caps them at 250 characters."""
     phase = incident.timeline.current_phase
     state = f"{phase.doing}" if phase else "Restored"
-    tail = f" | {state} | IC <@{incident.commander}> | {incident.reference}"
+    commander = f"IC <@{incident.commander}>" if incident.commander else "no commander"
+    tail = f" | {state} | {commander} | {incident.reference}"
     head = f"{incident.severity} | "
     return head + _clip(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
 
