@@ -14,6 +14,7 @@ What the caller hands over, for an ISO week [start, end) from ``digest_week``:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,12 @@ from bot.stats import (
     MIN_RESAMPLE,
     IncidentFacts,
     OpenIncident,
+    ReportSettings,
+    RestoredIncidents,
     Trend,
     WindowReport,
     smallest_median_sample,
+    trend_from_columns,
     week_start,
 )
 from bot.stats_view import (
@@ -154,10 +158,29 @@ def digest_incident(facts: IncidentFacts, *, title: str, tiers: TierTables) -> D
     )
 
 
+def digest_trend(
+    restored: RestoredIncidents, open_starts: Sequence[datetime], *, week_end: datetime, weeks: int, settings: ReportSettings
+) -> Trend:
+    """The trend of the ``weeks`` ISO weeks that end with the digest's own week [.., week_end).
+
+    The figures are those of ``trend_from_columns`` just inside the week; the digest's week is
+    then marked complete, because it is: a digest is only made of a week that has ended. (Taken
+    "as of" its last microsecond, it was drawn as a grey "so far" week and left out of the
+    incidents a week.)"""
+    trend = trend_from_columns(restored, open_starts, now=week_end - timedelta(microseconds=1), weeks=weeks, settings=settings)
+    own = dataclasses.replace(trend.weeks[-1], complete=True)
+    return dataclasses.replace(trend, weeks=trend.weeks[:-1] + (own,))
+
+
 def incidents_per_week(trend: Trend) -> int:
     """Incidents restored in a typical complete week of the trend (the mean, rounded): the
-    ``per_week`` to hand ``detectable_change`` so its answer matches the digest's words."""
-    complete = [w.count for w in trend.weeks if w.complete]
+    ``per_week`` to hand ``detectable_change`` so its answer matches the digest's words.
+    Weeks before the first one with any incident are before the team's history, not weeks
+    without incidents, and are left out."""
+    weeks = list(trend.weeks)
+    while weeks and not (weeks[0].count or weeks[0].open_count):
+        weeks.pop(0)
+    complete = [w.count for w in weeks if w.complete]
     return round(sum(complete) / len(complete)) if complete else 0
 
 
