@@ -32,6 +32,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
+from bot.catalog import Catalog
 from bot.phases import Phase
 from bot.stats import (
     MIN_RESAMPLE,
@@ -63,6 +64,7 @@ from bot.stats_view import (
     too_few_text,
 )
 from bot.summary import TIER_EMOJI
+from bot.team_config import DigestChannel
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
 
@@ -114,6 +116,20 @@ def digest_week(week: str | None, now: datetime) -> tuple[datetime, datetime]:
             f"the last complete week is {iso_week_label(last_complete)}"
         )
     return start, end
+
+
+def digests_with_catalog(configured: Sequence[DigestChannel], catalog: Catalog) -> tuple[DigestChannel, ...]:
+    """The config's digests, then one per ``digest_channel`` of the catalog that the config does
+    not name: that channel's services (every service naming it), on the defaults of a ``digests``
+    entry (Monday 09:00 UTC, every severity). A channel the config names is posted as the config
+    says, so a team can change the day or the severities there."""
+    named = {digest.channel for digest in configured}
+    services_by_channel: dict[str, list[str]] = {}
+    for service in catalog.services.values():
+        if service.digest_channel and service.digest_channel not in named:
+            services_by_channel.setdefault(service.digest_channel, []).append(service.name)
+    from_catalog = (DigestChannel(channel=channel, services=sorted(names)) for channel, names in sorted(services_by_channel.items()))
+    return (*configured, *from_catalog)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.action_items import ActionItems
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings
-from bot.digest import digest_week
+from bot.digest import digest_week, digests_with_catalog
 from bot.digest_publisher import DigestPublisher
 from bot.reports import Reports
 from bot.stats_view import report_csv, report_json, report_table
@@ -118,9 +118,22 @@ def _grouped_json(report, by: str) -> dict:
     }
 
 
+def _digests(settings: DatabaseSettings, team: TeamConfig) -> tuple[DigestChannel, ...]:
+    """The digests `serve` posts: the config's and the catalog's digest channels."""
+    from bot.catalog import CatalogError, load_catalog
+
+    named = getattr(settings, "service_catalog", None)
+    path = named or Path(getattr(settings, "runbooks_dir", "runbooks")) / "catalog.yml"
+    try:
+        catalog = load_catalog(path, required=named is not None)
+    except CatalogError as error:
+        raise ConfigError(str(error)) from None
+    return digests_with_catalog(team.digests, catalog)
+
+
 async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     team = _team(settings)
-    channel = next((d for d in team.digests if d.channel == args.channel), None)
+    channel = next((d for d in _digests(settings, team) if d.channel == args.channel), None)
     if channel is None:
         if not re.fullmatch(r"[CG][A-Z0-9]{6,}", args.channel):
             print(f"incident-bot: '{args.channel}' is not a channel ID (like C0123456789)", file=sys.stderr)
