@@ -5,6 +5,7 @@ the war room and suggests verifying, never stamping anything itself.
 Deduplication is decided by the database: the first delivery of a group inserts its active key,
 every concurrent or later one fails that insert and joins the incident (storage/alerts.py).
 Every alert of one body is recorded in one transaction, so a refused or failed body writes nothing.
+Grafana's contact-point test is answered with a line in the announcement channel and recorded nowhere.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class IntakeResult:
 
     def as_json(self) -> dict:
         return {"ok": True, "opened": self.opened, "added": self.added, "resolved": self.resolved, "ignored": self.ignored}
+
+
+GRAFANA_TEST_LINE = "🧪 Test alert received from Grafana: the alert webhook works. Nothing was recorded."
 
 
 @dataclass
@@ -95,6 +99,17 @@ class AlertIntake:
         if work.new or work.lines:
             self._background.spawn(self._show(work), name="alerts")
         return result
+
+    async def grafana_test(self, announce_channel: str | None) -> str:
+        """Show that Grafana's contact-point test arrived; returns what the answer says about it."""
+        if not announce_channel:
+            return "test alert received; nothing was posted: set INCIDENT_ANNOUNCE_CHANNEL to see it in Slack"
+        try:
+            await self._slack.post_message(announce_channel, GRAFANA_TEST_LINE)
+        except SlackError as error:
+            log.warning("Grafana test alert: line not posted to %s: %s", announce_channel, error)
+            return f"test alert received; the line to {announce_channel} was not posted: {error}"
+        return f"test alert received; posted to {announce_channel}"
 
     async def _firing(self, session, alert: Alert, opener: str, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
         for _ in range(3):

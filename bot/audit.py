@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from storage import audit
+from storage import incidents as incident_rows
 from storage.db import Database
 
 
@@ -35,8 +36,11 @@ class AuditLine:
 
 
 async def read_audit_trail(db: Database, incident_id: int | None = None) -> list[AuditLine]:
+    """Raises LookupError for an incident that does not exist (an empty trail is for one that does)."""
     async with db.reading() as session:
         records = await audit.trail(session, incident_id)
+        if incident_id is not None and not records and await incident_rows.get(session, incident_id) is None:
+            raise LookupError(f"there is no incident INC-{incident_id}")
     return [
         AuditLine(
             id=r.id, incident=f"INC-{r.incident_id}" if r.incident_id else None, action=r.action, field=r.field,

@@ -358,7 +358,8 @@ def channel_topic(incident: IncidentRecord) -> str:
     shows mentions (the commander's), so the title is escaped as in a message."""
     phase = incident.timeline.current_phase
     state = f"{phase.doing}" if phase else "Restored"
-    tail = f" | {state} | IC <@{incident.commander}> | {incident.reference}"
+    commander = f"IC <@{incident.commander}>" if incident.commander else "no commander"
+    tail = f" | {state} | {commander} | {incident.reference}"
     head = f"{incident.severity} | "
     return head + _clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
 

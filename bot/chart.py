@@ -17,6 +17,7 @@ import io
 import math
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import time, timedelta, timezone
 
 import matplotlib
@@ -119,6 +120,37 @@ def _note(ax: Axes, x: float, y: float, text: str, *, transform: Transform) -> N
     ax.text(x, y, text, transform=transform, ha="center", va="center", fontsize=13, color="#555555")
 
 
+@dataclass(frozen=True)
+class TrendPoint:
+    """One week of the first panel, as drawn: the numbers come from the trend the digest's words
+    come from, and nothing else."""
+
+    week: str  # "2026-W47"
+    count: int
+    median: float | None  # seconds; None when nothing was restored that week
+    readable: bool  # a solid blue dot: enough incidents in a week that has ended
+    note: str | None  # the grey label under a week that is not readable
+
+
+def trend_points(trend: Trend) -> list[TrendPoint]:
+    points = []
+    for week in trend.weeks:
+        readable = week.enough and week.complete and week.median is not None
+        note = None
+        if not readable:
+            note = "so far" if not week.complete else f"n={week.count}"
+            if not week.complete and not week.enough:
+                note = f"so far\nn={week.count}"
+        points.append(TrendPoint(week.label, week.count, week.median, readable, note))
+    return points
+
+
+def headline_seconds(points: Sequence[TrendPoint]) -> float | None:
+    """The bold figure of the first panel: the newest readable week's median."""
+    readable = [p.median for p in points if p.readable and p.median is not None]
+    return readable[-1] if readable else None
+
+
 def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     weeks = trend.weeks
     xs = list(range(len(weeks)))
@@ -131,9 +163,9 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     label_y = blended_transform_factory(ax.transData, ax.transAxes)
 
     solid_x, solid_y = [], []
-    for x, week in zip(xs, weeks):
-        readable = week.enough and week.complete and week.median is not None
-        if readable:
+    for x, week, point in zip(xs, weeks, trend_points(trend)):
+        if point.readable:
+            assert week.median is not None
             if week.median_ci:
                 low, high = week.median_ci
                 ax.bar(x, high - low, bottom=max(low, FLOOR_SECONDS), width=0.62, color=SKY, alpha=0.35, linewidth=0, zorder=1)
@@ -142,10 +174,7 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
             continue
         if week.median is not None:
             ax.plot(x, max(week.median, FLOOR_SECONDS), "o", ms=9, mfc="white", mec=GREY, mew=2, zorder=3)
-        note = "so far" if not week.complete else f"n={week.count}"
-        if not week.complete and not week.enough:
-            note = f"so far\nn={week.count}"
-        ax.text(x, 0.02, note, transform=label_y, ha="center", va="bottom", fontsize=12, color="#555555", zorder=4)
+        ax.text(x, 0.02, point.note, transform=label_y, ha="center", va="bottom", fontsize=12, color="#555555", zorder=4)
     if solid_x:
         # The line joins neighbouring readable weeks only: a gap stays a gap.
         run_x, run_y = [solid_x[0]], [solid_y[0]]

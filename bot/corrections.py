@@ -2,11 +2,14 @@
 
 A correction must keep the phases in order, may not lie in the future and needs a reason. The old
 value, new value, who, when and why go to the append-only audit trail; the stamp's ``_by`` stays
-who stamped it, and an implied stamp given a time of its own is no longer implied.
+who stamped it, and an implied stamp given a time of its own is no longer implied. Only the
+times the person changed are recorded: a field left as the form showed it changes nothing, its
+implied mark included.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -39,9 +42,14 @@ def current_times(incident: IncidentRecord) -> dict[str, datetime]:
     return times
 
 
-def _same_minute(a: datetime, b: datetime) -> bool:
-    """The datetime picker shows minutes: an untouched field comes back as its minute."""
-    return int(a.timestamp()) // 60 == int(b.timestamp()) // 60 and b.second == 0 or a == b
+def _untouched(shown: datetime, submitted: datetime) -> bool:
+    """Whether a picker came back as the form showed it. Slack's datetimepicker takes and gives
+    whole seconds and shows minutes, so a field left alone comes back as the shown time without
+    its fraction of a second (a stamp has microseconds), or as the start of its minute."""
+    shown_second, submitted_second = math.floor(shown.timestamp()), math.floor(submitted.timestamp())
+    return submitted_second == shown_second or (
+        submitted_second % 60 == 0 and submitted_second // 60 == shown_second // 60
+    )
 
 
 def utc_text(moment: datetime) -> str:
@@ -74,7 +82,7 @@ def plan_correction(
         if new is None:
             errors[f"time_{name}"] = "A phase time can be corrected, not removed; pick a time."
             continue
-        if _same_minute(original[name], new):
+        if _untouched(original[name], new):
             merged[name] = original[name]
             continue
         if new > now:

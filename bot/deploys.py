@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.clock import Clock, utc_now
 from bot.command_text import CommandTextError, unescape_slack
@@ -213,9 +213,13 @@ class DeployIn(BaseModel):
     def _description(cls, value: Any) -> str | None:
         return _text(value, required=False, max_length=MAX_DESCRIPTION, multiline=True)
 
+    # Whether the sender said when: a deploy reported without a time is "the one just done".
+    _time_given: bool = PrivateAttr(default=True)
+
     @model_validator(mode="after")
     def _default_time(self, info: ValidationInfo) -> DeployIn:
         if self.time is None:
+            self._time_given = False
             # Whole seconds: a pipeline retrying within the same second reports the same deploy.
             object.__setattr__(self, "time", _now_from(info).astimezone(timezone.utc).replace(microsecond=0))
         return self
@@ -224,6 +228,10 @@ class DeployIn(BaseModel):
     def deployed_at(self) -> datetime:
         assert self.time is not None
         return self.time
+
+    @property
+    def time_given(self) -> bool:
+        return self._time_given
 
 
 def parse_deploy(data: Any, *, now: datetime) -> DeployIn:
@@ -351,7 +359,16 @@ class Deploys:
             recorded_at=self._clock(),
         )
         async with self._db.transaction() as session:
-            stored, created = await deploy_rows.insert_once(session, row)
+            stored, created = None, False
+            if not deploy_in.time_given:
+                # Reported without a time (the CLI without --at, `/incident deploy`), a version that
+                # is already the newest of its service and environment is that deploy reported again:
+                # redeploying what runs changes nothing, and a second row would be a second suspect.
+                newest = await deploy_rows.newest(session, row.service, row.environment)
+                if newest is not None and newest.version == row.version:
+                    stored = newest
+            if stored is None:
+                stored, created = await deploy_rows.insert_once(session, row)
             record = to_record(stored)
         if created:
             log.info("recorded deploy #%d: %s (from %s)", record.id, deploy_summary(record), source)

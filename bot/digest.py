@@ -14,6 +14,7 @@ What the caller hands over, for an ISO week [start, end) from ``digest_week``:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,14 +32,18 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
+from bot.catalog import Catalog
 from bot.phases import Phase
 from bot.stats import (
     MIN_RESAMPLE,
     IncidentFacts,
     OpenIncident,
+    ReportSettings,
+    RestoredIncidents,
     Trend,
     WindowReport,
     smallest_median_sample,
+    trend_from_columns,
     week_start,
 )
 from bot.stats_view import (
@@ -60,6 +65,7 @@ from bot.stats_view import (
 )
 from bot.summary import TIER_EMOJI
 from bot.text_input import escape
+from bot.team_config import DigestChannel
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
 
@@ -113,6 +119,20 @@ def digest_week(week: str | None, now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+def digests_with_catalog(configured: Sequence[DigestChannel], catalog: Catalog) -> tuple[DigestChannel, ...]:
+    """The config's digests, then one per ``digest_channel`` of the catalog that the config does
+    not name: that channel's services (every service naming it), on the defaults of a ``digests``
+    entry (Monday 09:00 UTC, every severity). A channel the config names is posted as the config
+    says, so a team can change the day or the severities there."""
+    named = {digest.channel for digest in configured}
+    services_by_channel: dict[str, list[str]] = {}
+    for service in catalog.services.values():
+        if service.digest_channel and service.digest_channel not in named:
+            services_by_channel.setdefault(service.digest_channel, []).append(service.name)
+    from_catalog = (DigestChannel(channel=channel, services=sorted(names)) for channel, names in sorted(services_by_channel.items()))
+    return (*configured, *from_catalog)
+
+
 # --------------------------------------------------------------------------------------------
 # What the digest lists
 
@@ -157,10 +177,29 @@ def digest_incident(facts: IncidentFacts, *, title: str, tiers: TierTables) -> D
     )
 
 
+def digest_trend(
+    restored: RestoredIncidents, open_starts: Sequence[datetime], *, week_end: datetime, weeks: int, settings: ReportSettings
+) -> Trend:
+    """The trend of the ``weeks`` ISO weeks that end with the digest's own week [.., week_end).
+
+    The figures are those of ``trend_from_columns`` just inside the week; the digest's week is
+    then marked complete, because it is: a digest is only made of a week that has ended. (Taken
+    "as of" its last microsecond, it was drawn as a grey "so far" week and left out of the
+    incidents a week.)"""
+    trend = trend_from_columns(restored, open_starts, now=week_end - timedelta(microseconds=1), weeks=weeks, settings=settings)
+    own = dataclasses.replace(trend.weeks[-1], complete=True)
+    return dataclasses.replace(trend, weeks=trend.weeks[:-1] + (own,))
+
+
 def incidents_per_week(trend: Trend) -> int:
     """Incidents restored in a typical complete week of the trend (the mean, rounded): the
-    ``per_week`` to hand ``detectable_change`` so its answer matches the digest's words."""
-    complete = [w.count for w in trend.weeks if w.complete]
+    ``per_week`` to hand ``detectable_change`` so its answer matches the digest's words.
+    Weeks before the first one with any incident are before the team's history, not weeks
+    without incidents, and are left out."""
+    weeks = list(trend.weeks)
+    while weeks and not (weeks[0].count or weeks[0].open_count):
+        weeks.pop(0)
+    complete = [w.count for w in weeks if w.complete]
     return round(sum(complete) / len(complete)) if complete else 0
 
 

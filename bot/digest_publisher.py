@@ -13,10 +13,10 @@ from bot.action_items import ActionItems, digest_lines
 from bot.blocks import MAX_BLOCKS, action_items_digest_blocks
 from bot.chart import render_digest_chart
 from bot.clock import Clock
-from bot.digest import Digest, build_digest, digest_incident, digest_week, incidents_per_week
+from bot.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.reports import TREND_WEEKS, Reports
 from bot.slack import SlackGateway
-from bot.stats import detectable_change, report_from_columns, trend_from_columns
+from bot.stats import Trend, detectable_change, report_from_columns
 from bot.team_config import DigestChannel
 from storage.db import Database
 from storage.reports import titles
@@ -26,6 +26,7 @@ from storage.reports import titles
 class ComposedDigest:
     digest: Digest
     chart_png: bytes
+    trend: Trend  # what the chart's first panel is drawn from (bot.chart.trend_points)
 
 
 class DigestPublisher:
@@ -48,9 +49,7 @@ class DigestPublisher:
         report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
         report = await self._reports.hide_private_longest(report)
         # The trend ends with the covered week, so "against the previous week" compares the right pair.
-        trend = trend_from_columns(
-            restored, [i.started_at for i in unrestored], now=end - timedelta(microseconds=1), weeks=TREND_WEEKS, settings=settings
-        )
+        trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
         restores = (restored.restore_us / 1_000_000).tolist()
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
@@ -70,7 +69,7 @@ class DigestPublisher:
         digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
-        return ComposedDigest(digest, png)
+        return ComposedDigest(digest, png, trend)
 
     async def publish(
         self,

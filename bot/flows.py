@@ -267,6 +267,11 @@ class Flows:
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
+        if incident.imported_from:
+            # A past incident loaded by `incident-bot import`: it never had a war room to repair.
+            raise LookupError(
+                f"INC-{incident_id} was imported (from {incident.imported_from}) and has no war room; there is nothing in Slack to repair"
+            )
         report = await self._war_rooms.set_up(incident_id, invitees=[incident.opened_by])
         if report.failures:
             return report

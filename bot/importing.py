@@ -710,33 +710,57 @@ def _pagerduty_time(incident: Mapping[str, Any], key: str, *, now: datetime) -> 
     return moment
 
 
-def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: datetime) -> ImportedIncident:
-    external_id = item.get("id")
-    if not isinstance(external_id, str) or not external_id.strip():
-        shown = "missing" if external_id in (None, "") else f"{_json_kind(external_id)}, not a string"
-        raise _Bad(f'is {shown}; a PagerDuty incident has an "id" such as "PT4KHLK"', "id")
-    if len(external_id.strip()) > MAX_ID:
-        raise _Bad(f"is longer than {MAX_ID} characters", "id")
-    status = item.get("status")
-    if status not in PAGERDUTY_STATUSES:
-        raise _Bad(f'is {"missing" if status is None else repr(status)}; PagerDuty\'s are {", ".join(PAGERDUTY_STATUSES)}', "status")
-    values = {
-        "title": _pagerduty_title(item),
-        "severity": pagerduty_severity(item),
-        "service": pagerduty_service(item),
-        "detection_method": "alert",
-        "commander": "",
-    }
-    created = _pagerduty_time(item, "created_at", now=now)
-    restored = _pagerduty_time(item, "last_status_change_at", now=now) if status == "resolved" else None
-    if restored is not None and restored < created:
-        raise _Bad(
+def _incident_from_pagerduty(
+    item: Mapping[str, Any], where: str, *, now: datetime
+) -> tuple[ImportedIncident | None, list[ImportProblem]]:
+    """Validate one PagerDuty incident; every bad field is reported, not just the first (as for CSV)."""
+    problems: list[ImportProblem] = []
+    values: dict[str, Any] = {"detection_method": "alert", "commander": ""}
+
+    def check(name: str, read) -> Any:
+        try:
+            values[name] = read()
+        except _Bad as bad:
+            problems.append(ImportProblem(where, bad.args[1], bad.args[0]))
+        return values.get(name)
+
+    def identifier() -> str:
+        external_id = item.get("id")
+        if not isinstance(external_id, str) or not external_id.strip():
+            shown = "missing" if external_id in (None, "") else f"{_json_kind(external_id)}, not a string"
+            raise _Bad(f'is {shown}; a PagerDuty incident has an "id" such as "PT4KHLK"', "id")
+        if len(external_id.strip()) > MAX_ID:
+            raise _Bad(f"is longer than {MAX_ID} characters", "id")
+        return external_id.strip()
+
+    def status() -> str:
+        value = item.get("status")
+        if value not in PAGERDUTY_STATUSES:
+            raise _Bad(f'is {"missing" if value is None else repr(value)}; PagerDuty\'s are {", ".join(PAGERDUTY_STATUSES)}', "status")
+        return value
+
+    check("id", identifier)
+    check("status", status)
+    check("title", lambda: _pagerduty_title(item))
+    check("severity", lambda: pagerduty_severity(item))
+    values["service"] = pagerduty_service(item)
+    created = check("created_at", lambda: _pagerduty_time(item, "created_at", now=now))
+    restored = None
+    if values.get("status") == "resolved":
+        restored = check("last_status_change_at", lambda: _pagerduty_time(item, "last_status_change_at", now=now))
+    if restored is not None and created is not None and restored < created:
+        problems.append(ImportProblem(
+            where, "last_status_change_at",
             f"{_iso(restored)} is earlier than created_at ({_iso(created)}); a resolved incident's last status "
             "change is its resolution",
-            "last_status_change_at",
-        )
-    timeline = plan_phase_times(created, created, {Stamp.VERIFIED: restored})
-    return _incident(external_id.strip(), where, values, timeline)
+        ))
+    if problems:
+        return None, problems
+    try:
+        timeline = plan_phase_times(created, created, {Stamp.VERIFIED: restored})
+    except _Bad as bad:
+        return None, [ImportProblem(where, bad.args[1], bad.args[0])]
+    return _incident(values["id"], where, values, timeline), []
 
 
 def parse_pagerduty(text: str, *, now: datetime) -> ParsedImport:
@@ -766,10 +790,10 @@ def parse_pagerduty(text: str, *, now: datetime) -> ParsedImport:
             if duplicate := ids.claim(item["id"].strip(), where):
                 parsed.problems.append(duplicate)
                 continue
-        try:
-            parsed.incidents.append(_incident_from_pagerduty(item, where, now=now))
-        except _Bad as bad:
-            parsed.problems.append(ImportProblem(where, bad.args[1], bad.args[0]))
+        incident, problems = _incident_from_pagerduty(item, where, now=now)
+        parsed.problems.extend(problems)
+        if incident is not None:
+            parsed.incidents.append(incident)
     return parsed
 
 

@@ -63,6 +63,7 @@ def to_record(row: Incident) -> IncidentRecord:
         acknowledged_at=row.acknowledged_at,
         acknowledged_by=row.acknowledged_by,
         closed_at=row.closed_at,
+        imported_from=row.imported_from,
     )
 
 

@@ -31,6 +31,7 @@ class IncidentRecord:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     closed_at: datetime | None = None
+    imported_from: str | None = None  # "csv", "pagerduty"...: a past incident, with no war room
 
     @property
     def monitoring(self) -> bool:

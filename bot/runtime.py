@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.clock import Clock, utc_now
 from bot.config import ConfigError, Settings
 from bot.deploys import Deploys
+from bot.digest import digests_with_catalog
 from bot.digest_publisher import DigestPublisher
 from bot.flows import Flows
 from bot.incidents import Incidents
@@ -76,6 +78,7 @@ class Runtime:
                 required=settings.incident_config is not None,
             )
             tiers = team.tiers
+            team = dataclasses.replace(team, digests=digests_with_catalog(team.digests, catalog))
             template = load_template(settings.postmortem_template)
         except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +31,29 @@ log = logging.getLogger("incident_bot")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
+
+
+class OfflineSettings(Settings):
+    """The settings of a command that reads the database and the team's files but never calls
+    Slack (``postmortem``): the Slack token and signing secret may be missing."""
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")  # type: ignore[assignment]
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")  # type: ignore[assignment]
+
+    # These replace Settings' checks of the two (same names): unused here, absent or not.
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str | None) -> str | None:
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: str | None) -> str | None:
+        return value
+
+
+# Commands that only read the database (and the config files): no Slack settings needed.
+DATABASE_COMMANDS = ("db", "deploy", "import", "export", "audit")
 
 
 def _incident_number(text: str) -> int:
@@ -166,7 +189,7 @@ async def _repair(settings: Settings, number: int) -> int:
             print(f"INC-{number}: nothing to repair; everything was already in place")
         return 0
     finally:
-        await runtime.close()  # the Slack session too: no "Unclosed client session" at exit
+        await runtime.close()  # the Slack HTTP session too: no "Unclosed client session" at exit
 
 
 async def _postmortem(settings: Settings, number: int, output: str | None) -> int:
@@ -178,7 +201,7 @@ async def _postmortem(settings: Settings, number: int, output: str | None) -> in
             print(f"incident-bot: {error}", file=sys.stderr)
             return EXIT_FAILURE
     finally:
-        await runtime.db.dispose()
+        await runtime.close()
     if output:
         with open(output, "w", encoding="utf-8") as file:
             file.write(markdown)
@@ -267,6 +290,9 @@ async def _audit(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     try:
         records = await read_audit_trail(database, args.incident)
+    except LookupError as error:
+        print(f"incident-bot: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     finally:
         await database.dispose()
     if args.format == "json":
@@ -326,9 +352,9 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
                 count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
                 sys.stdout.flush()
             except BrokenPipeError:
-                # The reader stopped early (`| head`): nothing to report; keep the exit quiet.
+                # The reader stopped early (`| head`): nothing to report; keep the exit quiet, as main() does.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return EXIT_FAILURE
+                return 0
             print(f"exported {count} incident{'' if count == 1 else 's'}", file=sys.stderr)
             return 0
         # Written beside the target and renamed at the end: a failed export leaves no half file.
@@ -356,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("report", "digest"):
             kind = cli_reports.settings_kind(args)
         else:
-            kind = DatabaseSettings if args.command in ("db", "deploy", "import", "export", "audit") else Settings
+            kind = DatabaseSettings if args.command in DATABASE_COMMANDS else OfflineSettings if args.command == "postmortem" else Settings
         settings = load_settings(kind=kind)
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
@@ -365,6 +391,18 @@ def main(argv: list[str] | None = None) -> int:
         "WARNING" if args.command in ("deploy", "import", "export", "report", "digest", "audit") else getattr(settings, "log_level", "INFO"),
         settings,
     )
+    try:
+        code = _run(args, settings)
+        sys.stdout.flush()  # inside the try: a reader gone before the last buffered lines is the same case
+        return code
+    except BrokenPipeError:
+        # The reader stopped early (`report | head`): what it read was complete; no traceback,
+        # no "Broken pipe", and Python's own flush of stdout at exit must not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(args: argparse.Namespace, settings) -> int:
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -398,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         if "no such table" in reason or "does not exist" in reason:
             print("incident-bot: run `incident-bot db upgrade` first", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        raise  # not a database problem: main() ends quietly
     except OSError as error:
         # The database host or the port is unreachable: say which, without a traceback.
         print(f"incident-bot: {error}", file=sys.stderr)

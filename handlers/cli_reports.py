@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.action_items import ActionItems
 from bot.clock import utc_now
 from bot.config import ConfigError, DatabaseSettings, Settings
+from bot.digest import digest_week, digests_with_catalog
 from bot.digest_publisher import DigestPublisher
 from bot.reports import Reports
 from bot.stats_view import report_csv, report_json, report_table
@@ -39,7 +40,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--by", choices=("severity", "service", "detection", "hours"))
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
-    digest.add_argument("--channel", required=True, help="the digest channel ID (from runbooks/config.yml digests)")
+    digest.add_argument(
+        "--channel", required=True,
+        help="the digest channel ID, like C0123456789 (from runbooks/config.yml digests or a catalog digest_channel)",
+    )
     digest.add_argument("--week", help="the ISO week to cover, e.g. 2026-W47 (default: the last complete week)")
     action = digest.add_mutually_exclusive_group(required=True)
     action.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
@@ -75,36 +79,85 @@ async def run_report(settings: DatabaseSettings, args: argparse.Namespace) -> in
             (report, _), trend = await reports.window(args.since, until), None
         else:
             report, _, trend = await reports.window_and_trend(args.since, until)
+        earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
     finally:
         await database.dispose()
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
-        print(json.dumps(report_json(report, trend), indent=2))
+        print(json.dumps(_grouped_json(report, args.by) if args.by else report_json(report, trend), indent=2))
     else:
         print(report_table(report, by=args.by, trend=trend))
+    if earlier:
+        # After an import of older history an empty window is a surprise: say where the incidents are.
+        print(
+            f"incident-bot: {earlier} restored incident{'s' if earlier > 1 else ''} started before "
+            f"{args.since:%Y-%m-%d}, the earliest on {earliest:%Y-%m-%d}: widen the window, e.g. --since {earliest:%Y-%m-%d}",
+            file=sys.stderr,
+        )
     return 0
+
+
+_BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+async def _restored_before(reports: Reports, moment: datetime) -> tuple[int, datetime | None]:
+    """How many restored incidents started before ``moment``, and when the earliest did."""
+    restored, _ = await reports.columns(_BEGINNING, moment)
+    if not restored.ids.size:
+        return 0, None
+    return int(restored.ids.size), _BEGINNING + timedelta(microseconds=int(restored.started_us.min()))
+
+
+def _grouped_json(report, by: str) -> dict:
+    """``--by`` in JSON: one entry per group and the "all" row, as the table and the CSV show them."""
+    full = report_json(report)
+    return {
+        "window": full["window"], "settings": full["settings"], "count": full["count"],
+        "group_by": by, "groups": full["by"][by], "all": full["overall"],
+    }
+
+
+def _digests(settings: DatabaseSettings, team: TeamConfig) -> tuple[DigestChannel, ...]:
+    """The digests `serve` posts: the config's and the catalog's digest channels."""
+    from bot.catalog import CatalogError, load_catalog
+
+    named = getattr(settings, "service_catalog", None)
+    path = named or Path(getattr(settings, "runbooks_dir", "runbooks")) / "catalog.yml"
+    try:
+        catalog = load_catalog(path, required=named is not None)
+    except CatalogError as error:
+        raise ConfigError(str(error)) from None
+    return digests_with_catalog(team.digests, catalog)
 
 
 async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     team = _team(settings)
-    channel = next((d for d in team.digests if d.channel == args.channel), None)
+    channel = next((d for d in _digests(settings, team) if d.channel == args.channel), None)
     if channel is None:
         if not re.fullmatch(r"[CG][A-Z0-9]{6,}", args.channel):
             print(f"incident-bot: '{args.channel}' is not a channel ID (like C0123456789)", file=sys.stderr)
             return 2
         channel = DigestChannel(channel=args.channel)  # not configured: every service and severity
+    try:
+        digest_week(args.week, utc_now())  # a week that does not exist or has not ended: one line
+    except ValueError as error:
+        print(f"incident-bot: --week {error}", file=sys.stderr)
+        return 2
     database = Database(settings.database_url)
     try:
         reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
         if args.post:
-            from bot.slack import SlackGateway
+            from bot.slack import SlackError, SlackGateway
 
             assert isinstance(settings, Settings)
             slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
             items = ActionItems(database, utc_now, slack)
             try:
                 ts = await DigestPublisher(database, utc_now, reports, slack, action_items=items).publish(channel, args.week)
+            except SlackError as error:
+                print(f"incident-bot: the digest was not posted to {channel.channel}: {error}", file=sys.stderr)
+                return 1
             finally:
                 await slack.close()
             print(f"posted the digest to {channel.channel} (message {ts})")

@@ -15,6 +15,10 @@ Every answer is JSON: ``{"ok": true, "deploy_id": N, "duplicate": false}`` (201,
         does not list; the reason names each field and its right form, or the close matches
 ======  ===========================================================================
 
+The alert webhook answers 201 (an incident opened) or 200 with ``opened``, ``added``, ``resolved``,
+``ignored`` and ``refused`` (each unusable alert of the body: ``alert``, ``alertname``, ``error``);
+422 only when no alert of the body is usable; 200 with ``"test": true`` for Grafana's test button.
+
 The checks run in that order, so a caller without the secret learns nothing about the rest, and
 nothing is written unless every check passed.
 """
@@ -185,17 +189,23 @@ def alert_webhook(runtime: Runtime) -> Handler:
         if refusal is not None:
             return refusal
         try:
-            alerts = parse_alerts(data, runtime.team.alerts, set(runtime.catalog.names()))
+            body = parse_alerts(data, runtime.team.alerts, set(runtime.catalog.names()))
         except AlertPayloadError as error:
             return _refuse(422, str(error))
+        if body.grafana_test:
+            note = await runtime.alerts.grafana_test(runtime.settings.announce_channel)
+            return web.json_response({"ok": True, "test": True, "note": note}, status=200)
+        for refused in body.refused:
+            log.warning("alert webhook: alert refused, the others taken: %s", refused.reason)
         try:
-            result = await runtime.alerts.receive(alerts)
+            result = await runtime.alerts.receive(body.alerts)
         except SlackError as error:
             log.error("alert webhook: Slack unavailable: %s", error)
             return _refuse(503, SLACK_DOWN)
         except (SQLAlchemyError, OSError) as error:
             log.error("alert webhook: could not record alerts: %s", error)
             return _refuse(503, DATABASE_DOWN)
-        return web.json_response(result.as_json(), status=201 if result.opened else 200)
+        answer = result.as_json() | {"refused": [refused.as_json() for refused in body.refused]}
+        return web.json_response(answer, status=201 if result.opened else 200)
 
     return receive_alerts

@@ -49,6 +49,13 @@ async def insert_once(session: AsyncSession, deploy: Deploy) -> tuple[Deploy, bo
     return deploy, True
 
 
+async def newest(session: AsyncSession, service: str, environment: str) -> Deploy | None:
+    """The latest deploy of ``service`` to ``environment``, by when it was deployed."""
+    return await session.scalar(
+        select(Deploy).where(Deploy.service == service, Deploy.environment == environment).order_by(*_NEWEST_FIRST).limit(1)
+    )
+
+
 async def get(session: AsyncSession, deploy_id: int) -> Deploy | None:
     return await session.get(Deploy, deploy_id)
 

@@ -157,6 +157,83 @@ async def test_a_storm_of_100_concurrent_alerts_is_one_incident(bot, fake_slack)
     assert len(fake_slack.calls_to("conversations.create")) == 1
 
 
+def grouped(*services: str, status: str = "firing") -> dict:
+    """An Alertmanager body (the published example) with one alert per service named."""
+    body = example("alertmanager_v4_firing.json")
+    template = body["alerts"][0]
+    body["alerts"] = []
+    for index, service in enumerate(services):
+        alert = copy.deepcopy(template)
+        alert["labels"] |= {"service": service, "alertname": f"Alert{index}"}
+        alert["fingerprint"] = f"fp{index}"
+        alert["status"] = status
+        body["alerts"].append(alert)
+    return body
+
+
+@pytest.mark.parametrize("unknown_at", [0, 1, 2])
+async def test_a_grouped_body_with_an_unknown_service_takes_every_usable_alert_and_lists_the_others(bot, fake_slack, unknown_at, caplog):
+    services = ["checkout-web", "payments-api"]
+    services.insert(unknown_at, "kube-state-metrics")  # a Kubernetes service, as kube-prometheus labels it
+    with caplog.at_level("WARNING", logger="handlers.hooks"):
+        status, answer = await post(bot, grouped(*services))
+    assert status == 201, answer
+    assert answer["opened"] == ["INC-1", "INC-2"]
+    assert answer["refused"] == [{
+        "alert": f"alerts[{unknown_at}]", "alertname": f"Alert{unknown_at}",
+        "error": f"alerts[{unknown_at}]: service='kube-state-metrics' is not a service in the catalog; known services: "
+                 + ", ".join(sorted(bot.runtime.catalog.names())),
+    }]
+    assert any("kube-state-metrics" in r.getMessage() for r in caplog.records)
+    await bot.settle()
+    assert sorted([(await bot.incident(1)).service, (await bot.incident(2)).service]) == ["checkout-web", "payments-api"]
+    assert await count(bot, Incident) == 2 and await count(bot, AlertGroup) == 2
+    # Alertmanager repeats the group: the known alerts join their incidents, the unknown is listed again
+    status, answer = await post(bot, grouped(*services))
+    assert (status, answer["opened"], sorted(answer["added"]), len(answer["refused"])) == (200, [], ["INC-1", "INC-2"], 1)
+    assert await count(bot, Incident) == 2
+
+
+async def test_a_grouped_body_with_no_usable_alert_is_refused_whole_with_every_reason(bot):
+    body = grouped("kube-state-metrics", "coredns")
+    body["alerts"].append({"status": "firing", "labels": {"service": "auth", "alertname": "NoStart"}, "fingerprint": "x"})
+    status, answer = await post(bot, body)
+    assert status == 422
+    assert answer["error"] == (
+        f"alerts[0]: service='kube-state-metrics' is not a service in the catalog; known services: {', '.join(sorted(bot.runtime.catalog.names()))}; "
+        f"alerts[1]: service='coredns' is not a service in the catalog; known services: {', '.join(sorted(bot.runtime.catalog.names()))}; "
+        "alerts[2].startsAt: a firing alert needs its start time, like 2026-11-23T10:02:00Z"
+    )
+    assert await count(bot, Incident) == 0 and await count(bot, AlertGroup) == 0 and await count(bot, TimelineEvent) == 0
+
+
+async def test_grafana_test_button_is_answered_200_and_shown_in_the_announcement_channel_recording_nothing(bot, fake_slack, announce_channel):
+    status, answer = await post(bot, example("grafana_test_notification.json"))
+    assert (status, answer["ok"], answer["test"]) == (200, True, True)
+    assert [m["text"] for m in fake_slack.channels[announce_channel].messages] == [
+        "🧪 Test alert received from Grafana: the alert webhook works. Nothing was recorded."
+    ]
+    assert await count(bot, Incident) == 0 and await count(bot, AlertGroup) == 0 and await count(bot, TimelineEvent) == 0
+    # The same labels from Alertmanager (no orgId) are an ordinary alert, not Grafana's test.
+    alertmanager = example("grafana_test_notification.json")
+    del alertmanager["orgId"]
+    status, answer = await post(bot, alertmanager)
+    assert status == 422 and "no `service` label" in answer["error"]
+
+
+async def test_grafana_legacy_alert_body_is_told_the_format_is_not_supported_and_how_to_switch(bot):
+    legacy = {
+        "dashboardId": 1, "evalMatches": [{"value": 1, "metric": "Count", "tags": {}}], "orgId": 1, "panelId": 2,
+        "ruleId": 1, "ruleName": "Panel Title alert", "ruleUrl": "http://localhost:3000/d/hZ7BuVbWz/test-dashboard",
+        "state": "alerting", "tags": {"tag name": "tag value"}, "title": "[Alerting] Panel Title alert",
+    }
+    status, answer = await post(bot, legacy)
+    assert status == 422
+    assert answer["error"].startswith("this is Grafana's legacy alerting webhook (ruleName, evalMatches), which incident-bot does not support")
+    assert "contact point of type Webhook" in answer["error"]
+    assert await count(bot, Incident) == 0
+
+
 @pytest.mark.parametrize(
     "headers, raw, body, expected_status, reason_start",
     [

@@ -166,3 +166,44 @@ def test_plan_correction_keeps_untouched_minutes_and_orders_every_phase():
     with pytest.raises(CorrectionErrors) as problem:
         plan_correction(original, submitted | {"started": T0 + timedelta(minutes=6)}, "x", now=T0 + timedelta(hours=1))
     assert set(problem.value.errors) == {"time_detected"}
+
+
+def shown_times(view: dict) -> dict[str, int]:
+    """What each picker of the form holds when nobody touches it: its initial time, as Slack sends it back."""
+    shown = {}
+    for block in view["blocks"]:
+        element = block.get("element") or {}
+        if element.get("type") == "datetimepicker":
+            shown[element["action_id"].removeprefix("time_")] = element["initial_date_time"]
+    return shown
+
+
+async def test_edit_times_records_only_the_times_changed_and_keeps_implied_marks(bot, fake_slack, clock):
+    # Stamps with seconds and microseconds, as clicks make them; diagnosed is implied by mitigated.
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_mitigated", "1", "U_BOB", action_ts=clock.at(8.0345))
+    await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(18.0234))
+    clock.at(60)
+    incident = await bot.incident(1)
+    assert incident.timeline.get(Stamp.DIAGNOSED).implied
+    view = await open_edit_form(bot, incident, "U_ALICE")
+    untouched = shown_times(view)
+    assert set(untouched) == {"started", "detected", "diagnosed", "mitigated", "verified"}
+    events_before = len(await bot.timeline(1))
+
+    changed = untouched | {"started": at(-10)}
+    response = await bot.slack.view_submission(view, form_values(changed, "impact began earlier"), user="U_ALICE")
+    assert response.status == 200 and not response.text, response.text
+    await bot.settle()
+
+    async with bot.runtime.db.reading() as session:
+        trail = await audit.trail(session, 1)
+    assert [(r.field, r.old_value, r.new_value) for r in trail] == [
+        ("started", T0.isoformat(), (T0 - timedelta(minutes=10)).isoformat())
+    ]
+    after = await bot.incident(1)
+    assert after.timeline.get(Stamp.DIAGNOSED).implied  # untouched: still implied
+    for stamp in (Stamp.DIAGNOSED, Stamp.MITIGATED, Stamp.VERIFIED):
+        assert after.timeline.get(stamp).at == incident.timeline.get(stamp).at  # not even the microseconds moved
+    [event] = (await bot.timeline(1))[events_before:][:1]
+    assert event.kind == "time_corrected" and "→" in event.text and event.text.count("→") == 1

@@ -689,3 +689,63 @@ def test_cli_requires_a_migrated_database(tmp_path):
     [line] = empty.stderr.splitlines()
     assert "not migrated" in line and "run `incident-bot db upgrade`" in line, line
     assert sqlite_rows(tmp_path / "empty.db", "SELECT name FROM sqlite_master WHERE type = 'table'") == []
+
+
+DOORS = ("webhook", "cli", "command")
+
+
+@pytest.fixture
+async def clocked_hook_bot(settings, fake_slack, monkeypatch):
+    """The webhook bot on a clock the test moves, shared with the CLI, so that each report comes
+    minutes after the one before (never in the same second, where the identity alone matches)."""
+    from handlers import cli
+
+    clock = FakeClock(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1))
+    monkeypatch.setattr(cli, "utc_now", clock)
+    running = await start_bot(settings.model_copy(update={"deploy_webhook_secret": SECRET}), fake_slack, clock=clock)
+    running.clock = clock  # type: ignore[attr-defined]
+    yield running
+    await running.stop()
+
+
+async def record_through(door: str, bot, version: str, *, at: str | None = None) -> None:
+    """Report a payments-api deploy the way a person or a pipeline would through ``door``, ten
+    minutes after the previous report."""
+    if hasattr(bot, "clock"):
+        bot.clock.now += timedelta(minutes=10)
+    if door == "webhook":
+        status, answer = await post(bot, {"service": "payments-api", "version": version} | ({"time": at} if at else {}))
+        assert status in (200, 201) and answer["ok"], answer
+    elif door == "cli":
+        from bot.config import DatabaseSettings
+        from handlers import cli
+
+        argv = ["deploy", "payments-api", version] + (["--at", at] if at else [])
+        settings = DatabaseSettings(_env_file=None, DATABASE_URL=bot.runtime.settings.database_url)
+        assert await cli._deploy(settings, cli._parser().parse_args(argv)) == 0
+    else:
+        assert at is None  # the command has no time: it reports the deploy just done
+        await bot.slack.command(f"deploy payments-api {version}", user="U_BOB")
+        await bot.settle()
+
+
+@pytest.mark.parametrize("second", DOORS)
+@pytest.mark.parametrize("first", DOORS)
+async def test_the_same_deploy_reported_twice_is_one_row_whatever_the_doors(clocked_hook_bot, first, second, capsys):
+    bot = clocked_hook_bot
+    await record_through(first, bot, "v1.42")
+    await record_through(second, bot, "v1.42")
+    assert await stored_deploys(bot) == 1
+    await record_through(second, bot, "v1.43")  # a new version is a new deploy
+    await record_through(first, bot, "v1.42")  # and so is going back to the earlier one
+    assert await stored_deploys(bot) == 3
+
+
+async def test_a_deploy_reported_with_its_own_time_is_kept_apart_from_an_earlier_one_of_that_version(clocked_hook_bot):
+    bot = clocked_hook_bot
+    stated = (bot.clock() - timedelta(minutes=30)).isoformat()
+    await record_through("webhook", bot, "v1.42", at=stated)
+    await record_through("cli", bot, "v1.42", at=stated)  # the same deploy: its identity
+    assert await stored_deploys(bot) == 1
+    await record_through("cli", bot, "v1.42", at=(bot.clock() - timedelta(minutes=1)).isoformat())  # redeployed at a stated time
+    assert await stored_deploys(bot) == 2

@@ -496,3 +496,58 @@ def test_chart_without_data():
     assert imread(io.BytesIO(png), format="png").shape[:2] == (1000, 800)
     with pytest.raises(ValueError):
         render_digest_chart(weekly_trend([], now=NOW), window([], since=start, until=end), [float("nan")])
+
+
+# --------------------------------------------------------------------------- the chart says what the words say
+
+
+async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, per_week: int, seed: int) -> None:
+    """``per_week`` restored incidents in each of the ``weeks`` weeks up to the digest's own week."""
+    from storage.models import Incident
+
+    rng = random.Random(seed)
+    async with db.transaction() as session:
+        for back in range(weeks):
+            monday = digest_week_start - timedelta(weeks=back)
+            for n in range(per_week):
+                start = monday + timedelta(minutes=rng.randrange(0, 7 * 24 * 60 - 24 * 60))
+                phases = [timedelta(minutes=rng.uniform(1, 90)) for _ in range(4)]
+                at = [start + sum(phases[: k + 1], timedelta()) for k in range(4)]
+                session.add(Incident(
+                    title=f"Past {back}-{n}", severity=rng.choice(["P1", "P2", "P3"]), service="payments-api",
+                    status="resolved", detection_method="alert", opened_by="U_ALICE", commander="U_ALICE",
+                    started_at=start, detected_at=at[0], diagnosed_at=at[1], mitigated_at=at[2], verified_at=at[3],
+                    diagnosed_implied=False, mitigated_implied=False, created_at=start, updated_at=start,
+                ))
+
+
+@pytest.mark.parametrize("weeks, per_week, seed", [(2, 7, 1), (5, 7, 2), (12, 7, 3), (3, 12, 4), (6, 5, 5), (4, 3, 6)])
+async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week, seed):
+    from bot.chart import headline_seconds, trend_points
+    from bot.digest_publisher import DigestPublisher
+    from bot.reports import Reports
+    from bot.team_config import DigestChannel
+    from bot.timefmt import human_duration
+    from tests.clocks import FakeClock
+
+    await store_weekly_history(db, digest_week_start=LAST_WEEK, weeks=weeks, per_week=per_week, seed=seed)
+    clock = FakeClock(NOW)
+    settings = ReportSettings()
+    reports = Reports(db, clock, tiers=TIERS, settings=settings)
+    composed = await DigestPublisher(db, clock, reports, slack=None).compose(DigestChannel(channel="C0PAYMENTS"))  # type: ignore[arg-type]
+    text, points = composed.digest.text, trend_points(composed.trend)
+
+    assert points[-1].week == composed.digest.week == "2026-W47"
+    shown = points[-weeks:]
+    assert [p.count for p in shown] == [per_week] * weeks and all(p.count == 0 for p in points[:-weeks])
+    enough = per_week >= settings.min_count
+    # every week that had enough incidents is a solid point, the digest's own week included
+    assert [p.readable for p in shown] == [enough] * weeks
+    assert f"With ~{per_week} incidents a week" in text
+    [figure] = [line for line in text.splitlines() if line.startswith("Time to restore in 2026-W47: ")]
+    assert f"n={per_week}" in figure
+    if enough:
+        assert headline_seconds(points) == points[-1].median
+        assert f"median {human_duration(timedelta(seconds=points[-1].median))}" in figure
+    else:
+        assert headline_seconds(points) is None and points[-1].note == f"n={per_week}"

@@ -136,3 +136,53 @@ async def test_a_long_read_does_not_hold_up_a_write(database):
             ))
     async with database.reading() as reader:
         assert (await reader.execute(text("SELECT count(*) FROM digest_runs"))).scalar() == 1
+
+
+CATALOG_WITH_DIGESTS = """
+services:
+  - name: checkout-web
+    team: storefront
+    digest_channel: C04STOREDGST
+  - name: search
+    team: storefront
+    digest_channel: C04STOREDGST
+  - name: payments-api
+    team: payments
+    digest_channel: C02PAYDGST7
+  - name: auth
+    team: identity
+"""
+
+
+def test_each_catalog_digest_channel_gets_its_teams_digest_unless_the_config_names_it(tmp_path):
+    from bot.catalog import load_catalog
+    from bot.digest import digests_with_catalog
+
+    path = tmp_path / "catalog.yml"
+    path.write_text(CATALOG_WITH_DIGESTS)
+    catalog = load_catalog(path, required=True)
+    assert digests_with_catalog((), catalog) == (
+        DigestChannel(channel="C02PAYDGST7", services=["payments-api"]),
+        DigestChannel(channel="C04STOREDGST", services=["checkout-web", "search"]),
+    )
+    configured = (DigestChannel(channel="C02PAYDGST7", day="fri", severities=["P1"]),)
+    assert digests_with_catalog(configured, catalog) == (
+        configured[0],  # the config's own entry for that channel stands
+        DigestChannel(channel="C04STOREDGST", services=["checkout-web", "search"]),
+    )
+
+
+async def test_serve_posts_the_catalog_digest_channels(settings, fake_slack, tmp_path):
+    from tests.conftest import start_bot
+
+    storefront = fake_slack.add_channel("storefront-digest")
+    (tmp_path / "catalog.yml").write_text(CATALOG_WITH_DIGESTS.replace("C04STOREDGST", storefront))
+    bot = await start_bot(settings.model_copy(update={"service_catalog": tmp_path / "catalog.yml"}), fake_slack)
+    try:
+        [digest] = [d for d in bot.runtime.team.digests if d.channel == storefront]
+        assert (digest.services, digest.day, digest.time) == (["checkout-web", "search"], "mon", "09:00")
+        ts = await bot.runtime.digests.publish(digest)
+        posted = next(m for m in fake_slack.channels[storefront].messages if m["ts"] == ts)
+        assert "checkout-web, search" in posted["text"]
+    finally:
+        await bot.stop()

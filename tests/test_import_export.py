@@ -305,6 +305,21 @@ def test_every_bad_pagerduty_incident_names_its_index_id_and_field(change, expec
     assert pagerduty_problem(change).startswith(expected)
 
 
+def test_every_problem_of_a_pagerduty_incident_is_listed_not_only_the_first():
+    incidents = sample_pagerduty()["incidents"]
+    incidents[0].update(status="resolved", urgency="medium", created_at="2026-02-11 03:47", last_status_change_at="yesterday")
+    incidents[0].pop("title"), incidents[0].pop("summary", None)
+    incidents[1].update(status="closed", urgency="medium")
+    for incident in incidents[:2]:
+        incident["priority"] = None  # else the priority, not the urgency, gives the severity
+    parsed = parse_file(pagerduty_bytes(*incidents), "pagerduty", now=NOW)
+    assert [(p.where.split(" ")[0], p.field) for p in parsed.problems] == [
+        ("incidents[0]", "title"), ("incidents[0]", "urgency"), ("incidents[0]", "created_at"),
+        ("incidents[0]", "last_status_change_at"),
+        ("incidents[1]", "status"), ("incidents[1]", "urgency"),
+    ]
+
+
 @pytest.mark.parametrize(
     "data, fmt, expected",
     [

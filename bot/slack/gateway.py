@@ -302,6 +302,7 @@ class SlackGateway:
         return Channel(id=data["channel"]["id"], name=data["channel"]["name"])
 
     async def invite(self, channel: str, users: list[str]) -> None:
+        users = [user for user in users if user]  # an incident with no commander or opener names nobody
         if not users:
             return
         try:

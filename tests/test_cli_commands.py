@@ -1,0 +1,223 @@
+"""The small things a person meets on the command line: digest, report, audit, postmortem and
+repair answer ordinary mistakes in one line, read-only commands need no Slack token, a reader that
+stops early (`| head`) ends quietly, and repair leaves imported incidents alone.
+
+Most tests call the commands' functions in-process (a subprocess pays a second of imports); one
+subprocess per behaviour that only a real process shows (settings, exit, stdout, the HTTP session).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.clock import utc_now
+from bot.config import DatabaseSettings
+from bot.digest import iso_week_label
+from bot.importing import Importer, parse_file
+from bot.stats import week_start
+from handlers import cli, cli_reports
+from storage import incidents as incident_rows
+from storage.db import Database
+from storage.models import Incident
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+
+DATA = Path(__file__).parent / "data"
+CLI = Path(sys.executable).parent / "incident-bot"
+RUN_TIMEOUT = 60
+UNREACHABLE_SLACK = "http://127.0.0.1:9/api/"
+
+
+def args(*argv: str):
+    return cli._parser().parse_args(list(argv))
+
+
+def one_line(text: str) -> str:
+    assert "Traceback" not in text, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{text}"
+    return lines[0]
+
+
+def run(cwd: Path, *argv: str, stdout=subprocess.PIPE, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), **settings}
+    return subprocess.run(
+        [str(CLI), *argv], cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
+        timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+
+
+async def import_sample(db: Database) -> None:
+    """The CSV sample: five incidents of March 2026, as `incident-bot import` loads them."""
+    parsed = parse_file((DATA / "incidents.csv").read_bytes(), "csv", now=utc_now())
+    assert not parsed.problems
+    await Importer(db, utc_now).run(parsed, origin="incidents.csv")
+
+
+async def open_without_war_room(db: Database, *, commander: str = "") -> int:
+    """An incident recorded by the bot whose war room was never made (the process died first)."""
+    now = utc_now()
+    async with db.transaction() as session:
+        row = await incident_rows.insert(session, Incident(
+            request_key=None, title="Checkout down", severity="P2", service="checkout-web", status="open",
+            detection_method="alert", opened_by=commander, commander=commander, origin_channel_id=None,
+            started_at=now, detected_at=now, diagnosed_implied=False, mitigated_implied=False, created_at=now, updated_at=now,
+        ))
+        return row.id
+
+
+# --------------------------------------------------------------------------- digest
+
+
+async def test_digest_week_mistakes_are_one_line_exit_2(db, database_url, capsys):
+    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    this_week = iso_week_label(week_start(utc_now()))
+    cases = {
+        this_week: f"incident-bot: --week {this_week} has not ended yet",
+        "2026-W60": "incident-bot: --week '2026-W60': 2026 has ISO weeks W01 to W53",
+        "last week": "incident-bot: --week 'last week' is not an ISO week; write it like 2026-W47",
+    }
+    for week, expected in cases.items():
+        code = await cli_reports.run_digest(settings, args("digest", "--channel", "C0123456789", "--week", week, "--dry-run"))
+        assert code == 2
+        assert one_line(capsys.readouterr().err).startswith(expected)
+
+
+async def test_digest_post_to_a_channel_the_bot_cannot_see_is_one_line_exit_1(settings, fake_slack, capsys):
+    from storage.migrate import upgrade_to_head
+
+    database = Database(settings.database_url)
+    await upgrade_to_head(database)
+    await database.dispose()
+    hidden = fake_slack.add_channel("secret-digest", bot_is_member=False)
+    for channel in (hidden, "C0NOSUCHCHANNEL"):
+        code = await cli_reports.run_digest(settings, args("digest", "--channel", channel, "--post"))
+        assert code == 1
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"incident-bot: the digest was not posted to {channel}: "), line
+
+
+async def test_the_readme_digest_example_channel_is_taken(db, database_url, capsys):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = next(line for line in readme.splitlines() if line.startswith("incident-bot digest --channel"))
+    channel = example.split("--channel ")[1].split()[0]
+    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    assert await cli_reports.run_digest(settings, args("digest", "--channel", channel, "--week", "2026-W10", "--dry-run")) == 0
+    assert capsys.readouterr().out.startswith("Incident digest 2026-W10")
+
+
+# --------------------------------------------------------------------------- report
+
+
+async def test_report_of_an_empty_window_hints_at_older_incidents(db, database_url, capsys):
+    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    assert await cli_reports.run_report(settings, args("report")) == 0
+    assert capsys.readouterr().err == ""  # nothing older: no hint
+    await import_sample(db)
+    assert await cli_reports.run_report(settings, args("report")) == 0
+    out, err = capsys.readouterr()
+    assert "0 restored incidents" in out
+    assert one_line(err) == (
+        f"incident-bot: 4 restored incidents started before {(utc_now() - timedelta(days=30)):%Y-%m-%d}, "
+        "the earliest on 2026-03-02: widen the window, e.g. --since 2026-03-02"
+    )
+    assert await cli_reports.run_report(settings, args("report", "--since", "2026-03-01")) == 0
+    assert capsys.readouterr().err == ""
+
+
+async def test_report_by_segments_the_json_as_it_does_the_table_and_csv(db, database_url, capsys):
+    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    await import_sample(db)
+    window = ("report", "--since", "2026-03-01", "--until", "2026-04-01", "--format", "json")
+    assert await cli_reports.run_report(settings, args(*window)) == 0
+    whole = json.loads(capsys.readouterr().out)
+    for by, attribute in (("severity", "severity"), ("service", "service")):
+        assert await cli_reports.run_report(settings, args(*window, "--by", by)) == 0
+        grouped = json.loads(capsys.readouterr().out)
+        assert grouped["group_by"] == by
+        assert grouped["groups"] == whole["by"][attribute]
+        assert grouped["all"] == whole["overall"] and grouped["count"] == whole["count"] == 4
+
+
+def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path):
+    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: every write is a broken pipe
+    try:
+        result = run(tmp_path, "report", "--format", "json", stdout=write_end, DATABASE_URL="sqlite:///incidents.db")
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+# --------------------------------------------------------------------------- audit, postmortem
+
+
+async def test_audit_of_an_unknown_incident_exits_1_as_postmortem_does(db, database_url, capsys):
+    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    assert await cli._audit(settings, args("audit", "INC-99")) == 1
+    assert one_line(capsys.readouterr().err) == "incident-bot: there is no incident INC-99"
+    await import_sample(db)
+    assert await cli._audit(settings, args("audit", "INC-1")) == 0  # exists, nothing corrected
+    assert capsys.readouterr().out == "no audit records for INC-1\n"
+
+
+def test_postmortem_reads_the_database_without_slack_settings(tmp_path):
+    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    result = run(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "incident-bot: there is no incident INC-99"
+
+
+# --------------------------------------------------------------------------- repair
+
+
+async def test_repair_of_an_imported_incident_says_it_has_no_war_room_and_calls_slack_for_nothing(
+    db, settings, fake_slack, capsys
+):
+    await import_sample(db)
+    calls_before = len(fake_slack.calls)
+    assert await cli._repair(settings, 1) == 1
+    assert one_line(capsys.readouterr().err) == (
+        "incident-bot: INC-1 was imported (from csv) and has no war room; there is nothing in Slack to repair"
+    )
+    assert fake_slack.calls[calls_before:] == []
+
+
+async def test_repair_with_no_commander_never_invites_nobody_nor_sets_an_empty_ic(db, settings, fake_slack, capsys):
+    incident_id = await open_without_war_room(db, commander="")
+    assert await cli._repair(settings, incident_id) == 0, capsys.readouterr().err
+    invites = fake_slack.calls_to("conversations.invite")
+    assert all(call.args.get("users") for call in invites), invites
+    topics = [call.args["topic"] for call in fake_slack.calls_to("conversations.setTopic")]
+    assert topics and not any("<@>" in topic for topic in topics), topics
+    assert all("no commander" in topic for topic in topics)
+
+
+def test_repair_closes_its_slack_session(tmp_path):
+    url = f"sqlite:///{tmp_path / 'incidents.db'}"
+    assert run(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+
+    async def seed() -> int:
+        database = Database(url)
+        try:
+            return await open_without_war_room(database, commander="U024BE7LH")
+        finally:
+            await database.dispose()
+
+    import asyncio
+
+    incident_id = asyncio.run(seed())
+    result = run(
+        tmp_path, "repair", str(incident_id), DATABASE_URL=url, SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=UNREACHABLE_SLACK,
+    )
+    assert result.returncode == 1  # Slack cannot be reached: the war room step failed, and says so
+    assert "failed:" in result.stderr
+    assert "Unclosed client session" not in result.stderr and "Traceback" not in result.stderr, result.stderr
