@@ -18,6 +18,7 @@ from handlers.web import start_http
 from storage import incidents as rows
 from tests.conftest import start_bot
 from tests.slack_requests import SignedSlack, open_form_values
+from tests.waiting import eventually, until_no_background_work
 
 
 async def incident_count(bot) -> int:
@@ -301,7 +302,7 @@ async def test_database_down_tells_the_user(settings, fake_slack, tmp_path):
         slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake_slack.response_url)
         response = await slack.command("open Anything")
         assert response.status == 200
-        await runtime.background.drain(10)
+        await until_no_background_work(runtime.background)
         assert "database is not answering" in fake_slack.responses[-1]["text"]
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as health:
             assert health.status == 503
@@ -349,11 +350,10 @@ async def test_a_burst_of_opens_runs_a_bounded_number_at_once_and_finishes_every
         running.runtime.slack.create_channel = held_create  # type: ignore[method-assign]
         responses = await asyncio.gather(*(running.slack.command(f"open Burst {n} sev:P3") for n in range(5)))
         assert [r.status for r in responses] == [200] * 5
-        for _ in range(50):
-            if in_flight == 2:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: in_flight == 2, what="two opens holding their slots")
+        # All five were spawned before their acks; the other three wait for a slot that the two
+        # held ones cannot free, so no wait can let a third in.
+        assert running.runtime.background.pending == 5
         assert (in_flight, most) == (2, 2)
         release.set()
         await running.settle()

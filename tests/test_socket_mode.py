@@ -25,6 +25,7 @@ from handlers.server import Serving, serve
 from storage import incidents as rows
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
+from tests.waiting import HANG_SECONDS, until_no_background_work
 
 APP_TOKEN = "xapp-1-A0001-1-abc"
 START_TIMEOUT = 15.0  # migrations (PostgreSQL too), HTTP bind and the Socket Mode handshake
@@ -44,7 +45,7 @@ class SocketBot:
         return await self.fake.socket_send("slash_commands", self.payloads.command_payload(text, **kwargs))
 
     async def settle(self) -> None:
-        await self.serving.runtime.background.drain(timeout=15)
+        await until_no_background_work(self.serving.runtime.background)
 
 
 def socket_settings(settings: Settings, app_token: str = APP_TOKEN) -> Settings:
