@@ -63,7 +63,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def client(fake: FakeSlack) -> AsyncIterator[AsyncWebClient]:
-    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, timeout=5)
+    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, timeout=HANG_SECONDS)
     yield client
 
 
