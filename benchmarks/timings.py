@@ -16,6 +16,9 @@ here instead, by hand, and printed as ratios, so a slow machine shows up in the 
 - ``outage_answer``: during a database outage every request is answered within Slack's 3 s (was
   tests/test_database_outage.py). Baseline: the same request with the database up. Needs
   PostgreSQL (local binaries or ``TEST_POSTGRES_URL``); skipped without it.
+- ``open_first_wave``: after ``conversations.create`` the control message, invites and topic
+  go to Slack together, not one after another, and the pin follows the posted message (was
+  tests/test_open_incident.py). With the fake adding 200 ms to each call; baseline: one call.
 - ``serve_stop``: ``incident-bot serve`` exits within 5 s of SIGTERM (was tests/test_cli.py and
   tests/test_socket_mode.py). Baseline: the same process's start-up until /healthz answers.
 
@@ -245,6 +248,47 @@ async def outage_answer() -> list[Row]:
             server.stop()
 
 
+# ---- the open flow's concurrent Slack calls -----------------------------------------------------
+
+
+async def open_first_wave() -> list[Row]:
+    from bot.config import Settings
+    from tests.conftest import SIGNING_SECRET, manifest_bot_scopes, seed_catalog_people, start_bot
+    from tests.fake_slack import FakeSlack
+
+    async with FakeSlack(bot_scopes=manifest_bot_scopes()) as fake:
+        fake.add_user("U_ALICE", "alice")
+        seed_catalog_people(fake)
+        announce = fake.add_channel("incidents", members={"U_ALICE"})
+        with tempfile.TemporaryDirectory(prefix="incident-bot-timings-") as workdir:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.base_url,
+                DATABASE_URL=f"sqlite:///{workdir}/incidents.db", INCIDENT_ANNOUNCE_CHANNEL=announce,
+                RUNBOOKS_DIR=str(ROOT / "runbooks"),
+            )
+            bot = await start_bot(settings, fake)
+            try:
+                fake.latency = 0.2
+                client = AsyncWebClient(token=TOKEN, base_url=fake.base_url)
+                baseline = await median_of(client.auth_test)
+                await bot.slack.command("open Slow search")
+                await bot.settle()
+            finally:
+                await bot.stop()
+    calls = [c for c in fake.calls if c.method != "auth.test"]
+    wave = [c for c in calls[1:] if c.method in ("chat.postMessage", "conversations.invite", "conversations.setTopic")]
+    first = {}
+    for call in wave:
+        first.setdefault(call.method, call.at)
+    spread = max(first.values()) - min(first.values())
+    pin = next(c for c in calls if c.method == "pins.add").at - min(first.values())
+    return [
+        Row("open: first wave's spread", spread, baseline, "< 200 ms (together)", spread < 0.2 and len(first) == 3),
+        Row("open: pin after the first wave", pin, baseline, ">= 200 ms (after the post)", pin >= 0.2),
+    ]
+
+
 # ---- serve's shutdown ----------------------------------------------------------------------------
 
 
@@ -276,6 +320,7 @@ CHECKS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "detectable_change": detectable_change_speed,
     "event_loop_lag": event_loop_lag,
     "outage_answer": outage_answer,
+    "open_first_wave": open_first_wave,
     "serve_stop": serve_stop,
 }
 

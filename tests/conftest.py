@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
 import yaml
 
@@ -23,6 +24,11 @@ from tests.slack_requests import SignedSlack
 from tests.waiting import until_no_background_work
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis fails an example that takes longer than 200 ms by default: a duration, which a busy
+# machine exceeds. Examples are judged on what they return, never on how long they take.
+hypothesis.settings.register_profile("suite", deadline=None)
+hypothesis.settings.load_profile("suite")
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 BOT_TOKEN = "xoxb-1234-5678-testtoken"
 
