@@ -99,6 +99,11 @@ class BackgroundWork:
     def pending(self) -> int:
         return len(self._tasks)
 
+    @property
+    def in_flight(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks not yet ended, for a caller that waits on them itself (the tests' settle)."""
+        return frozenset(self._tasks)
+
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no work is in flight, including work spawned by work that was in flight."""
         deadline = asyncio.get_running_loop().time() + timeout

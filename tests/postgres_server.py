@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.waiting import HANG_SECONDS
+
 
 def find_bindir() -> Path | None:
     for candidate in [shutil.which("pg_ctl"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)]:
@@ -39,7 +41,7 @@ class PostgresServer:
         self.port = _free_port()
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
 
-    def _run(self, *args: str, timeout: float = 60) -> None:
+    def _run(self, *args: str, timeout: float = HANG_SECONDS) -> None:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
@@ -50,8 +52,8 @@ class PostgresServer:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", "30", "start")
-        deadline = time.monotonic() + 30
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", str(int(HANG_SECONDS)), "start")
+        deadline = time.monotonic() + HANG_SECONDS
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
@@ -61,6 +63,6 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=30)
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.slack_requests import SignedSlack
+from tests.waiting import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,13 +41,13 @@ class ServeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 60) -> ServeProcess:
+    async def start(self, timeout: float = HANG_SECONDS) -> ServeProcess:
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "handlers.cli", "serve", cwd=self.workdir, env=self.env, stdout=log, stderr=log
             )
         deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:  # a probe; a slow one is tried again
             while time.monotonic() < deadline:
                 if self.process.returncode is not None:
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()}")
@@ -57,7 +58,7 @@ class ServeProcess:
                 except (aiohttp.ClientError, asyncio.TimeoutError):  # still starting, or a busy machine
                     pass
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become healthy:\n{self.log.read_text()}")
+        raise RuntimeError(f"{self.name} did not become healthy within {timeout:.0f}s (a hang):\n{self.log.read_text()}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no finishing work in flight, as when a host dies."""
@@ -69,7 +70,7 @@ class ServeProcess:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.process.wait(), 20)
+            await asyncio.wait_for(self.process.wait(), HANG_SECONDS)
         except asyncio.TimeoutError:
             self.process.kill()
             await self.process.wait()

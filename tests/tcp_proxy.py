@@ -38,6 +38,11 @@ class TcpProxy:
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._pipes -= {writer, up_writer}
 
+    @property
+    def open_connections(self) -> int:
+        """Connections through the proxy that either side still holds open."""
+        return len(self._pipes) // 2
+
     async def cut(self) -> None:
         """Refuse new connections and drop every open one."""
         assert self._server is not None

@@ -23,6 +23,7 @@ from bot.runbooks import (
     load_runbooks,
     match_runbooks,
 )
+from tests.waiting import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "runbooks"
@@ -561,7 +562,7 @@ def test_check_without_a_catalog(tmp_path):
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(
-        [str(CLI), "runbooks", "check", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        [str(CLI), "runbooks", "check", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_SECONDS,
         stdin=subprocess.DEVNULL,
     )
 

@@ -24,11 +24,12 @@ from bot import messages
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
+from tests.waiting import HANG_SECONDS
 
 CLI = Path(sys.executable).parent / "incident-bot"
-RUN_TIMEOUT = 60  # seconds; every run here normally takes one or two
-STARTUP_TIMEOUT = 15
-SHUTDOWN_TIMEOUT = 5
+RUN_TIMEOUT = HANG_SECONDS  # every run here normally takes a second or two; only a hang takes this
+STARTUP_TIMEOUT = HANG_SECONDS
+SHUTDOWN_TIMEOUT = HANG_SECONDS  # how fast it stops: benchmarks/timings.py
 # Slack settings for commands that need them but must never reach Slack: nothing listens on port 9.
 UNREACHABLE_SLACK = "http://127.0.0.1:9/api/"
 TABLES = {"incidents", "timeline_events", "postmortems", "alembic_version"}
@@ -154,7 +155,7 @@ def test_db_upgrade_into_a_missing_directory_fails_in_one_line(tmp_path):
 async def wait_until_healthy(port: int, process: asyncio.subprocess.Process, log: Path) -> dict:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     last: object = None
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:  # a probe; a slow one is tried again
         while time.monotonic() < deadline:
             if process.returncode is not None:
                 pytest.fail(f"incident-bot serve exited with {process.returncode}:\n{log.read_text()}")
@@ -191,7 +192,7 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
         assert health == {"status": "ok", "database": "ok", "slack": "http"}
 
         slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=fake.response_url)
-        response = await asyncio.wait_for(slack.command("help"), 10)
+        response = await asyncio.wait_for(slack.command("help"), HANG_SECONDS)
         assert response.status == 200
         assert response.text == messages.HELP
         # Bolt checked the token against SLACK_API_URL, not slack.com.

@@ -17,6 +17,7 @@ from bot.phases import Stamp
 from storage import audit, incidents as rows
 from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
 from tests.team_helpers import ADMIN, T0, click, last_reply, open_incident
+from tests.waiting import HANG_SECONDS
 
 CLI = Path(sys.executable).parent / "incident-bot"
 
@@ -129,14 +130,14 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     # incident-bot audit INC-1 prints the trail
     env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DATABASE_URL": settings.database_url}
     done = await asyncio.to_thread(
-        subprocess.run, [str(CLI), "audit", "INC-1"], env=env, capture_output=True, text=True, timeout=60, cwd="/tmp"
+        subprocess.run, [str(CLI), "audit", "INC-1"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
     )
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
     assert line.startswith("2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE")
     assert line.endswith("reason: Cause was in the logs at 14:03; the button was clicked late")
     done = await asyncio.to_thread(
-        subprocess.run, [str(CLI), "audit", "--format", "json"], env=env, capture_output=True, text=True, timeout=60, cwd="/tmp"
+        subprocess.run, [str(CLI), "audit", "--format", "json"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
     )
     assert [r["field"] for r in json.loads(done.stdout)] == ["diagnosed"]
 

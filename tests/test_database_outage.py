@@ -1,12 +1,9 @@
 """The database goes away for a while (PostgreSQL restarting, a failover, a network cut): every
-request still gets a clear answer within Slack's 3 seconds, nothing is half-written, the process
-keeps serving, and it works again as soon as the database is back. PostgreSQL only: SQLite is a
-file that cannot become unreachable."""
+request still gets a clear answer (how fast, against Slack's 3 seconds: benchmarks/timings.py),
+nothing is half-written, the process keeps serving, and it works again as soon as the database
+is back. PostgreSQL only: SQLite is a file that cannot become unreachable."""
 
 from __future__ import annotations
-
-import asyncio
-import time
 
 import aiohttp
 import pytest
@@ -18,8 +15,7 @@ from bot.phases import Stamp
 from storage import incidents as rows
 from tests.conftest import _fresh_postgres_database, start_bot
 from tests.tcp_proxy import TcpProxy
-
-SLACK_DEADLINE = 3.0
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -44,15 +40,13 @@ async def health(bot) -> tuple[int, dict]:
         return response.status, await response.json()
 
 
-async def answer_within_deadline(bot, send) -> tuple[float, str]:
-    """Send a request; return how long until the person saw an answer, and the answer."""
+async def answer_to(bot, send) -> str:
+    """Send a request; return the answer the person saw."""
     seen = len(bot.fake.responses)
-    started = time.monotonic()
     response = await send()
     assert response.status == 200
-    assert time.monotonic() - started < SLACK_DEADLINE  # Slack's ack deadline
-    answer = await bot.fake.wait_for_response(lambda r: bot.fake.responses.index(r) >= seen, timeout=SLACK_DEADLINE)
-    return time.monotonic() - started, answer["text"]
+    answer = await bot.fake.wait_for_response(lambda r: bot.fake.responses.index(r) >= seen)
+    return answer["text"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -67,12 +61,10 @@ async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bo
     click = lambda: bot.slack.block_action(  # noqa: E731
         "stamp_phase_mitigated", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
     )
-    elapsed, text = await answer_within_deadline(bot, click)
-    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
-    elapsed, text = await answer_within_deadline(bot, lambda: bot.slack.command("open Second incident sev:P2"))
-    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
-    elapsed, text = await answer_within_deadline(bot, lambda: bot.slack.command("status INC-1", channel=incident.channel_id))
-    assert text == messages.database_unavailable() and elapsed < SLACK_DEADLINE
+    assert await answer_to(bot, click) == messages.database_unavailable()
+    assert await answer_to(bot, lambda: bot.slack.command("open Second incident sev:P2")) == messages.database_unavailable()
+    text = await answer_to(bot, lambda: bot.slack.command("status INC-1", channel=incident.channel_id))
+    assert text == messages.database_unavailable()
     status, body = await health(bot)
     assert (status, body["database"]) == (503, "unreachable")
     await bot.settle()
@@ -111,7 +103,9 @@ async def test_connections_the_server_closed_are_replaced_before_anyone_uses_the
     finally:
         await admin.close()
     assert closed >= 1
-    await asyncio.sleep(0.2)  # the sockets' end reaches the bot, as it would during a restart
+    # The sockets' end reaches the bot, as it would during a restart: the proxy's two halves of
+    # each connection close once the server and then the bot have closed theirs.
+    await eventually(lambda: proxy.open_connections == 0, what="the bot seeing its connections closed")
 
     seen = len(fake_slack.responses)
     await bot.slack.block_action(

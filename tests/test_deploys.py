@@ -33,6 +33,7 @@ from storage import deploys as deploy_rows
 from storage.models import Deploy
 from tests.clocks import FakeClock
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
+from tests.waiting import HANG_SECONDS
 
 SECRET = "s3cret-for-the-deploy-hook-0123456789"
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)  # impact start in the correlation tests
@@ -621,7 +622,7 @@ CLI = Path(sys.executable).parent / "incident-bot"
 def run_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), **env}
     return subprocess.run(
-        [str(CLI), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        [str(CLI), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=HANG_SECONDS, stdin=subprocess.DEVNULL
     )
 
 

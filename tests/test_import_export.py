@@ -38,13 +38,14 @@ from storage.migrate import head_revision, upgrade_to_head
 from storage.models import Incident, TimelineEvent
 from tests.clocks import FakeClock
 from tests.conftest import _fresh_postgres_database
+from tests.waiting import HANG_SECONDS
 
 DATA = Path(__file__).parent / "data"
 CSV_SAMPLE = DATA / "incidents.csv"
 PAGERDUTY_SAMPLE = DATA / "pagerduty_incidents.json"
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 CLI = Path(sys.executable).parent / "incident-bot"
-RUN_TIMEOUT = 60
+RUN_TIMEOUT = HANG_SECONDS
 
 HEADER = "id,title,severity,service,detection_method,started_at,detected_at,diagnosed_at,mitigated_at,verified_at,commander"
 GOOD_ROW = "A-1,Checkout down,P1,payments-api,alert,2026-03-01T10:00:00Z,2026-03-01T10:05:00Z,2026-03-01T10:20:00Z,2026-03-01T10:30:00Z,2026-03-01T11:00:00Z,U024BE7LH"

@@ -8,7 +8,6 @@ the suite's PostgreSQL server); ``-m "not processes"`` leaves them out while ite
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import yaml
@@ -19,19 +18,9 @@ from storage.models import DigestRun, TimelineEvent
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, _fresh_postgres_database
 from tests.scrape import scrape
 from tests.serve_process import ServeProcess, run_cli
+from tests.waiting import HANG_SECONDS, eventually
 
 pytestmark = pytest.mark.processes
-
-
-async def eventually(check, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -83,7 +72,7 @@ async def open_incident(process: ServeProcess, database: Database, fake, title: 
             return row if row is not None and row.control_message_ts and row.announcement_ts else None
 
     row = await eventually(ready, what=f"INC-{number} war room")
-    await fake.wait_for_response(lambda r: r.get("text", "").startswith(f"*INC-{number}* is open"), timeout=15)
+    await fake.wait_for_response(lambda r: r.get("text", "").startswith(f"*INC-{number}* is open"))
     return row
 
 
@@ -125,15 +114,18 @@ async def test_two_processes_give_one_stamp_one_line_and_one_digest(two_processe
     assert row.mitigated_at is not None and row.mitigated_by in clickers
     assert len(events) == 1
     await eventually(lambda: _true(len(lines(fake_slack, incident.channel_id, "mitigated")) == 1), what="the channel line")
-    await asyncio.sleep(0.3)  # a second line would follow the first within milliseconds
-    assert len(lines(fake_slack, incident.channel_id, "mitigated")) == 1
     losers = [r["text"] for r in fake_slack.responses[answered:]]
     assert len(losers) == len(clickers) - 1 and all("already" in text for text in losers), losers
 
     # Each process reports how late its event loop runs, the first sign of a process short of CPU.
+    # (How often it samples is a duration: benchmarks/timings.py.)
     for process in (first, second):
         samples = await scrape(process.port)
-        assert samples[("incident_bot_event_loop_lag_seconds_count", ())] >= 5  # every 20 ms for well over a second
+        assert samples[("incident_bot_event_loop_lag_seconds_count", ())] >= 1
+
+    # A graceful stop finishes the work in flight: nothing left that could post a second line.
+    await asyncio.gather(first.stop(), second.stop())
+    assert len(lines(fake_slack, incident.channel_id, "mitigated")) == 1
 
 
 async def _true(value: bool) -> bool:
@@ -146,9 +138,9 @@ async def test_killed_mid_open_loses_nothing_and_old_buttons_still_work(env, dat
         incident = await open_incident(first, database, fake_slack, "Checkout returns 500s", 1)
         fake_slack.channels[incident.channel_id].members.update({"U_BOB", "U_CAROL"})  # the responders join
         # The next control message hangs in Slack; the process dies while waiting for it.
-        fake_slack.fail_next("chat.postMessage", delay=4, times=2)
+        fake_slack.fail_next("chat.postMessage", delay=HANG_SECONDS, times=2)  # held until clear_faults()
         await first.slack.command("open Payments timing out sev:P1")
-        await fake_slack.wait_for_call("chat.postMessage", lambda c: "INC-2" in c.args.get("text", ""), timeout=15)
+        await fake_slack.wait_for_call("chat.postMessage", lambda c: "INC-2" in c.args.get("text", ""))
         click = await first.slack.block_action(
             "stamp_phase_diagnosed", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts
         )

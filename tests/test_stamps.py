@@ -14,6 +14,7 @@ from bot.stamping import Stamper, StampResult
 from storage import incidents as rows
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
+from tests.waiting import HANG_SECONDS
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
@@ -307,7 +308,7 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     process = await asyncio.create_subprocess_exec(
         script, "postmortem", "INC-1", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    out, err = await asyncio.wait_for(process.communicate(), HANG_SECONDS)
     assert process.returncode == 0, err.decode()
     assert out.decode().startswith("# INC-1: Search index stale")
     assert out.decode() == fake_slack.files[next(iter(fake_slack.files))]["content"].decode()
@@ -316,5 +317,5 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     process = await asyncio.create_subprocess_exec(
         script, "postmortem", "1", "--output", str(target), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    out, _ = await asyncio.wait_for(process.communicate(), HANG_SECONDS)
     assert process.returncode == 0 and target.read_text().startswith("# INC-1")
