@@ -16,7 +16,6 @@ The full sweep runs on PostgreSQL; SQLite runs a representative subset (SQLITE_P
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +25,7 @@ from storage.db import Database
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, run_cli
+from tests.waiting import HANG_SECONDS, eventually
 
 pytestmark = pytest.mark.processes
 
@@ -35,7 +35,7 @@ WRITES = {
     "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
 }
 SQLITE_POINTS = {"conversations.create", "chat.postMessage control_message", "files.completeUploadExternal"}
-WAIT = 30.0
+WAIT = HANG_SECONDS  # a hang, never a slow machine (tests/waiting.py)
 
 
 def point(method: str, args: dict) -> str | None:
@@ -101,17 +101,6 @@ def artefacts(fake: FakeSlack, announce_channel: str, number: int, channel_id: s
     )
 
 
-async def eventually(check, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 class Scene:
     def __init__(self, env: dict[str, str], db: Database, fake: FakeSlack, announce_channel: str, workdir) -> None:
         self.env, self.db, self.fake, self.announce_channel, self.workdir = env, db, fake, announce_channel, workdir
@@ -147,7 +136,7 @@ class Scene:
                 draft = await rows.postmortem(session, number)
             return row.summary_ts and row.summary_announcement_ts and draft and draft.actions_message_ts
 
-        await eventually(done, f"INC-{number}'s resolution")
+        await eventually(done, what=f"INC-{number}'s resolution")
 
     async def seen(self, number: int) -> Artefacts:
         row = await self.row(number)
