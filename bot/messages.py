@@ -221,13 +221,13 @@ SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
 UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
 BREAKGLASS_USAGE = (
     "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix` in the war room, "
-    "or `/incident breakglass INC-42 <reason>` from anywhere (admins use it to enter a private incident)."
+    "or `/incident breakglass INC-42 &lt;reason&gt;` from anywhere (admins use it to enter a private incident)."
 )
 PRIVATE_INCIDENT = "That incident is private: only the people in its war room can see it."
 
 
 def role_target_refused(user: str, label: str, reference: str, reason: str) -> str:
-    return f"<@{user}> cannot be the *{label.lower()}* of {reference}: {reason}. Nothing changed; pick a person who can act on it."
+    return f"<@{user}> cannot be the *{label.lower()}* of {reference}: {escape(reason)}. Nothing changed; pick a person who can act on it."
 
 
 def role_assigned_line(by: str, user: str, label: str, reference: str) -> str:

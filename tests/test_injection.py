@@ -160,6 +160,7 @@ BOT_BUILT: dict[str, Any] = {
     "line": deploy_line(hostile_deploy()), "done_line": "Done by <@U_BOB>",
     "lines": [deploy_line(hostile_deploy()), hostile_action_item().line(date(2026, 11, 23))],
     "failures": ["the war room was not told (channel_not_found)"], "done": ["created <#C0WARROOM>"],
+    "already": ["the pinned control message"], "commander": "U_ALICE",
     "corrections": corrections.correction_notes(hostile_correction_records()),
     "labels": {name: label for name, (_, label) in corrections.TIME_FIELDS.items()}, "war_rooms": {1: "C0WARROOM"}, "checked": {0}, "private_metadata": {"channel_id": "C0WARROOM"},
     "group_resolved": True, "still_open": True, "implied": False, "created": True, "private": False,
@@ -190,6 +191,7 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "list[ActionItemRecord]": lambda: [hostile_action_item()],
     "dict[str, datetime]": lambda: corrections.current_times(hostile_incident()),
     "datetime": lambda: T0,
+    "BaseException": lambda: RuntimeError(HOSTILE),
     "TextStyle": lambda: MRKDWN,
     "WindowReport": hostile_report,
     "Trend": hostile_trend,
@@ -217,6 +219,9 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
 # Public functions of those modules that build nothing Slack renders, and why.
 NOT_SLACK_TEXT = {
     "bot.blocks.stamp_action_id": "an action id",
+    "bot.runbook_blocks.step_indexes": "reads option values back into step numbers",
+    "bot.digest.digests_with_catalog": "plans which channels get a digest",
+    "bot.digest.digest_trend": "the chart's data points, drawn by matplotlib, not Slack text",
     "bot.blocks.role_action_id": "an action id",
     "bot.blocks.within_message_limits": "a check of blocks built elsewhere",
     "bot.blocks.header_text": "the text of a plain_text header (Slack shows it as typed)",

@@ -169,7 +169,9 @@ async def test_no_secret_setting_reaches_a_log_line_through_the_http_doors(secre
         for secret in secrets:
             for variant in case_variants(secret):
                 deploy = {"service": variant, "version": variant, "time": "2026-11-23T10:00:00Z", "description": variant}
-                await post_hook(bot, "/hooks/deploys", deploy, deploy_secret, request_id=variant)
+                await post_hook(bot, "/hooks/deploys", deploy, deploy_secret, request_id=variant)  # refused: not in the catalog
+                known = {**deploy, "service": "payments-api"}
+                await post_hook(bot, "/hooks/deploys", known, deploy_secret, request_id=variant)
                 await post_hook(bot, "/hooks/deploys", deploy, variant, request_id=variant)
                 alert = {"service": "payments-api", "title": f"down {variant}", "status": "firing",
                          "dedup_key": variant, "severity": "warning", "started_at": "2026-11-23T10:02:00Z"}
