@@ -24,8 +24,8 @@ from bot.deploys import Deploys, deploy_line
 from bot.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
-from bot.step_claims import StepBusy
-from bot.warroom import ADOPT_MARGIN, SlackSteps
+from bot.step_claims import StepBusy, adopt_since
+from bot.warroom import SlackSteps
 from bot.summary import summarize, summary_blocks, summary_text
 from bot.tiers import TierTables
 from bot.timefmt import human_duration
@@ -190,12 +190,7 @@ class Resolutions:
             find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
             create=self._steps.post(channel, incident, column, text, message), record=record,
         )
-        if outcome.how == "made":
-            done.append(f"posted {what}")
-        elif outcome.how == "adopted":
-            done.append(f"found {what} an interrupted attempt posted")
-        else:
-            already.append(what)
+        outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
 
     async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
         """The draft, then under it its action items and the "Add action item" button: two
@@ -222,18 +217,13 @@ class Resolutions:
                 await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
                 await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})
 
-        since = (incident.created_at - ADOPT_MARGIN).timestamp()
+        since = adopt_since(incident)
         outcome = await self._steps.once(
             incident.id, "postmortem_upload", still_needed=not_uploaded,
             find=(lambda: self._slack.find_uploaded_file(channel, title, since=since)) if look else None,
             create=upload, record=record_upload,
         )
-        if outcome.how == "made":
-            done.append("uploaded the postmortem draft")
-        elif outcome.how == "adopted":
-            done.append("found the postmortem draft an interrupted attempt uploaded")
-        else:
-            already.append("the postmortem draft")
+        outcome.tell(done, already, made="uploaded the postmortem draft", adopted="found the postmortem draft an interrupted attempt uploaded", recorded="the postmortem draft")
 
         async def no_actions_message(session, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
@@ -251,12 +241,7 @@ class Resolutions:
             ),
             record=record_actions,
         )
-        if outcome.how == "made":
-            done.append("posted the action items under the postmortem draft")
-        elif outcome.how == "adopted":
-            done.append("found the action items message an interrupted attempt posted")
-        else:
-            already.append("the action items under the postmortem draft")
+        outcome.tell(done, already, made="posted the action items under the postmortem draft", adopted="found the action items message an interrupted attempt posted", recorded="the action items under the postmortem draft")
 
     async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
         today = self._clock().date()

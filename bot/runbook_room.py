@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from bot.catalog import Catalog
@@ -13,6 +13,7 @@ from bot.records import IncidentRecord
 from bot.runbook_blocks import runbook_message
 from bot.runbooks import Runbook, find_runbook, match_runbooks
 from bot.slack import SlackGateway, step_metadata
+from bot.step_claims import adopt_since
 from bot.text_input import escape
 from storage import incidents as incident_rows
 from storage import runbook_posts
@@ -88,7 +89,7 @@ class RunbookRoom:
                     text=f"Runbook attached: {runbook.title}", data={"runbook": runbook.name},
                 )
         if look and interrupted:
-            since = (incident.created_at - timedelta(minutes=2)).timestamp()
+            since = adopt_since(incident)
             ts = await self._slack.find_step_message(incident.channel_id, incident.id, step, since=since)
             if ts is not None:
                 async with self._db.single_statements() as session:

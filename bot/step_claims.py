@@ -34,10 +34,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.clock import Clock
+from bot.records import IncidentRecord
 from storage import slack_steps
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+# What an interrupted attempt made is looked for from a little before the incident was recorded
+# (the clocks of Slack and of the bot's host differ by a little).
+ADOPT_MARGIN = timedelta(minutes=2)
+
+
+def adopt_since(incident: IncidentRecord) -> float:
+    """The Slack timestamp from which a step looks for what an interrupted attempt made."""
+    return (incident.created_at - ADOPT_MARGIN).timestamp()
 
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
 
@@ -34,7 +34,7 @@ from bot.records import IncidentRecord, WarRoomContext
 from bot.runbook_room import RunbookRoom
 from bot.runbooks import Runbook
 from bot.slack import SlackError, SlackGateway, step_metadata
-from bot.step_claims import StepBusy, StepClaims, StillNeeded
+from bot.step_claims import StepBusy, StepClaims, StillNeeded, adopt_since
 from bot.timefmt import human_duration
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -43,9 +43,6 @@ log = logging.getLogger(__name__)
 
 NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
-# What an interrupted attempt made is looked for from a little before the incident was recorded
-# (clocks of Slack and of the bot's host differ by a little).
-ADOPT_MARGIN = timedelta(minutes=2)
 
 T = TypeVar("T")
 
@@ -57,6 +54,15 @@ class StepOutcome(Generic[T]):
 
     how: Literal["made", "adopted", "recorded"]
     value: T | None = None
+
+    def tell(self, done: list[str], already: list[str], *, made: str, adopted: str, recorded: str | None) -> None:
+        """Put the words for what happened in ``done`` (made or adopted now) or ``already``."""
+        if self.how == "made":
+            done.append(made)
+        elif self.how == "adopted":
+            done.append(adopted)
+        elif recorded:
+            already.append(recorded)
 
 
 class SlackSteps:
@@ -92,7 +98,7 @@ class SlackSteps:
 
     async def find_message(self, channel: str, incident: IncidentRecord, step: str) -> str | None:
         """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
-        return await self._slack.find_step_message(channel, incident.id, step, since=_since(incident))
+        return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
 
     def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict] | None = None):
         """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
@@ -101,10 +107,6 @@ class SlackSteps:
             return (await self._slack.post_message(channel, text, blocks=blocks_, metadata=step_metadata(incident.id, step))).ts
 
         return create
-
-
-def _since(incident: IncidentRecord) -> float:
-    return (incident.created_at - ADOPT_MARGIN).timestamp()
 
 
 async def _always(_session, _incident_id: int) -> bool:
@@ -138,12 +140,7 @@ class WarRoomReport:
     already: list[str] = field(default_factory=list)
 
     def add(self, outcome: StepOutcome, made: str, adopted: str, recorded: str | None) -> None:
-        if outcome.how == "made":
-            self.done.append(made)
-        elif outcome.how == "adopted":
-            self.done.append(adopted)
-        elif recorded:
-            self.already.append(recorded)
+        outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
 
 
 class WarRooms:
@@ -317,7 +314,7 @@ class WarRooms:
         names |= {war_room_name(incident.id, "", attempt) for attempt in range(NAME_ATTEMPTS)}
         bot = await self._slack.bot_user_id()
         mine = [
-            c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= _since(incident)
+            c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)
         ]
         return min(mine, key=lambda c: c.created) if mine else None
 

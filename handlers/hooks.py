@@ -83,7 +83,7 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json"))
 
 
-async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+async def read_at_most(request: web.Request, limit: int) -> bytes | None:
     """The body, or None when it is longer than ``limit`` (read no further than that)."""
     if request.content_length is not None and request.content_length > limit:
         return None
@@ -129,7 +129,7 @@ async def _authenticated_json(request: web.Request, secret: str | None, door: We
         )
     if not _is_json(request.content_type):
         return None, _refuse(415, NOT_JSON_TYPE)
-    body = await _read_at_most(request, door.max_body)
+    body = await read_at_most(request, door.max_body)
     if body is None:
         return None, _refuse(413, door.too_large)
     try:

@@ -32,7 +32,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import metrics
 from bot.request_replays import SLACK_SIGNATURE_WINDOW
-from handlers.hooks import _read_at_most
+from handlers.hooks import read_at_most
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class SlackDoor:
             return refuse("slack", request, 401, "unsigned", f"the request is not signed: {_HOW_TO_SIGN}")
         if not _TIMESTAMP.fullmatch(timestamp):
             return refuse("slack", request, 401, "bad_timestamp", f"X-Slack-Request-Timestamp is not whole seconds: {_HOW_TO_SIGN}")
-        body = await _read_at_most(request, MAX_SLACK_BODY)
+        body = await read_at_most(request, MAX_SLACK_BODY)
         if body is None:
             return refuse("slack", request, 413, "too_large", f"the body is larger than {MAX_SLACK_BODY // 1024} KiB")
         if abs(self._now() - int(timestamp)) > SLACK_SIGNATURE_WINDOW:
@@ -108,6 +108,8 @@ class SlackDoor:
         return SignedRequest(bolt_request, signature, int(timestamp))
 
     def _sign(self, timestamp: str, body: bytes) -> bytes:
+        # Over the raw bytes: slack_sdk's SignatureVerifier decodes the body as UTF-8 first, which
+        # raises on the undecodable garbage this door must answer with a 401, not a 500.
         digest = hmac.new(self._key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
         return f"v0={digest}".encode()
 
@@ -115,7 +117,7 @@ class SlackDoor:
     async def _is_ssl_check(request: web.Request) -> bool:
         if request.content_type != "application/x-www-form-urlencoded":
             return False
-        body = await _read_at_most(request, _SSL_CHECK_BODY)
+        body = await read_at_most(request, _SSL_CHECK_BODY)
         if body is None:
             return False
         return dict(parse_qsl(body.decode("utf-8", "replace"))).get("ssl_check") == "1"

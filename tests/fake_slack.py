@@ -515,6 +515,18 @@ def _check_view(view: Any, expected_type: str) -> _BlockCheck:
 # --------------------------------------------------------------------------------------------
 
 
+def _page(items: list[Any], args: dict[str, Any], kind: str) -> tuple[list[Any], str]:
+    """One page of ``items`` by Slack's cursor paging (``limit``, ``cursor``) and the cursor of the
+    next page ("" on the last), with cursors of the form ``kind:offset``."""
+    limit = int(args.get("limit") or 100)
+    cursor = str(args.get("cursor") or "")
+    if cursor and not re.fullmatch(rf"{kind}:\d+", cursor):
+        raise SlackError("invalid_cursor")
+    start = int(cursor.removeprefix(f"{kind}:") or 0)
+    more = start + limit < len(items)
+    return items[start:start + limit], f"{kind}:{start + limit}" if more else ""
+
+
 def _truthy(value: Any) -> bool:
     # Form bodies carry booleans as "1"/"0"/"true"/"false" (slack_sdk sends "1"/"0").
     if isinstance(value, str):
@@ -1701,12 +1713,8 @@ class FakeSlack:
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
-        members = sorted(ch.members)
-        limit = int(args.get("limit") or 100)
-        start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
-        page = members[start:start + limit]
-        more = start + limit < len(members)
-        return {"members": page, "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""}}
+        page, next_cursor = _page(sorted(ch.members), args, "next")
+        return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         """Public channels, and the private ones the bot is in, a page at a time (by id)."""
@@ -1721,17 +1729,10 @@ class FakeSlack:
             if ch.is_archived and _truthy(args.get("exclude_archived")):
                 continue
             listed.append(ch)
-        limit = int(args.get("limit") or 100)
-        if not 1 <= limit <= 1000:
+        if not 1 <= int(args.get("limit") or 100) <= 1000:
             raise SlackError("invalid_limit")
-        cursor = str(args.get("cursor") or "")
-        if cursor and not re.fullmatch(r"list:\d+", cursor):
-            raise SlackError("invalid_cursor")
-        start = int(cursor.removeprefix("list:") or 0)
-        page = listed[start:start + limit]
-        more = start + limit < len(listed)
-        return {"channels": [self._conversation(ch) for ch in page],
-                "response_metadata": {"next_cursor": f"list:{start + limit}" if more else ""}}
+        page, next_cursor = _page(listed, args, "list")
+        return {"channels": [self._conversation(ch) for ch in page], "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Newest first; message metadata only with include_all_metadata (Slack's rule)."""
@@ -1751,13 +1752,7 @@ class FakeSlack:
             and (latest is None or float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
             and (not m.get("thread_ts") or m["thread_ts"] == m["ts"])  # replies live in their thread
         ]
-        limit = int(args.get("limit") or 100)
-        cursor = str(args.get("cursor") or "")
-        if cursor and not re.fullmatch(r"history:\d+", cursor):
-            raise SlackError("invalid_cursor")
-        start = int(cursor.removeprefix("history:") or 0)
-        page = chosen[start:start + limit]
-        more = start + limit < len(chosen)
+        page, next_cursor = _page(chosen, args, "history")
         with_metadata = _truthy(args.get("include_all_metadata"))
         messages = []
         for message in page:
@@ -1766,9 +1761,9 @@ class FakeSlack:
             if not with_metadata:
                 public.pop("metadata", None)
             messages.append(public)
-        return {"messages": messages, "has_more": more, "pin_count": len(ch.pins),
+        return {"messages": messages, "has_more": bool(next_cursor), "pin_count": len(ch.pins),
                 "channel_actions_ts": None, "channel_actions_count": 0,
-                "response_metadata": {"next_cursor": f"history:{start + limit}" if more else ""}}
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))

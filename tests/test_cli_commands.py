@@ -12,10 +12,9 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
-import pytest
 
 from bot.clock import utc_now
 from bot.config import DatabaseSettings

@@ -789,7 +789,7 @@ async def test_bookmarks_are_listed_and_a_held_call_waits_for_its_release(fake: 
     ]
     held = fake.hold("chat.postMessage")  # not answered: released, Slack never did it
     call = asyncio.ensure_future(client.chat_postMessage(channel=channel, text="held"))
-    await asyncio.wait_for(held.arrived.wait(), 5)
+    await asyncio.wait_for(held.arrived.wait(), HANG_SECONDS)
     assert not call.done() and fake.channels[channel].messages == []
     held.release()
     with pytest.raises(SlackApiError):
@@ -797,7 +797,7 @@ async def test_bookmarks_are_listed_and_a_held_call_waits_for_its_release(fake: 
     assert fake.channels[channel].messages == []
     done = fake.hold("chat.postMessage", answered=True)  # answered: Slack did it, the answer waits
     call = asyncio.ensure_future(client.chat_postMessage(channel=channel, text="made"))
-    await asyncio.wait_for(done.arrived.wait(), 5)
+    await asyncio.wait_for(done.arrived.wait(), HANG_SECONDS)
     assert [m["text"] for m in fake.channels[channel].messages] == ["made"] and not call.done()
     done.release()
     assert (await call)["ok"]

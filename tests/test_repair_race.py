@@ -15,6 +15,7 @@ from storage import incidents as rows
 from storage.models import SlackStepClaim
 from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
+from tests.waiting import HANG_SECONDS, eventually
 
 OPEN_MODAL = {"id": "V_FORM", "callback_id": OPEN_MODAL_CALLBACK, "private_metadata": "{}", "type": "modal"}
 
@@ -117,13 +118,13 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
     clock = FakeClock(datetime.now(timezone.utc))
     bot = await start_bot(settings, fake_slack, clock=clock)
     try:
-        incident = await open_with_posts_failing(bot, fake_slack)
+        await open_with_posts_failing(bot, fake_slack)
         posting = fake_slack.hold(
             "chat.postMessage", lambda args: (args.get("metadata") or {}).get("event_payload", {}).get("step") == "control_message",
             answered=True,
         )
         await bot.slack.command("repair INC-1")
-        await asyncio.wait_for(posting.arrived.wait(), 15)
+        await asyncio.wait_for(posting.arrived.wait(), HANG_SECONDS)
         clock.now += 2 * LEASE  # the call has outlasted the lease
 
         async def renewed() -> bool:
@@ -131,13 +132,10 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
                 claims = (await session.execute(SlackStepClaim.__table__.select())).all()
             return any(c.step == "control_message" and c.claimed_at.replace(tzinfo=None) == clock.now.replace(tzinfo=None) for c in claims)
 
-        give_up = time.monotonic() + 60
-        while not await renewed():  # the heartbeat comes every few seconds
-            assert time.monotonic() < give_up, "the holder never renewed its claim"
-            await asyncio.sleep(0.02)
+        await eventually(renewed, what="the holder renewing its claim")  # the heartbeat comes every few seconds
         seen = len(fake_slack.responses)
         await bot.slack.command("repair INC-1")
-        busy = await fake_slack.wait_for_response(lambda r: fake_slack.responses.index(r) >= seen, timeout=15)
+        busy = await fake_slack.wait_for_response(lambda r: fake_slack.responses.index(r) >= seen)
         assert "post and pin the control message: another repair is doing this right now" in busy["text"], busy["text"]
         posting.release()
         await bot.settle()

@@ -11,7 +11,6 @@ import ast
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
