@@ -52,7 +52,7 @@ from tests.slack_requests import SignedSlack, sign
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 BOT_TOKEN = "xoxb-1234-5678-loadbenchtoken"
 ACK_TARGET = 0.100  # Slack's 3 s divided by 30
-REFUSED_PREFIX = "Could not mark *"  # bot.messages.stamp_refused
+REFUSED_PREFIX = "Could not mark *"  # bot.slack.messages.stamp_refused
 PHASES = ("diagnosed", "mitigated", "verified")
 MIX = (("click", 0.5), ("note", 0.3), ("open", 0.2))
 

@@ -35,8 +35,8 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
 from bot.runtime import Runtime
+from bot.settings import Settings
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.migrate import upgrade_to_head

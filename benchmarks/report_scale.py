@@ -16,7 +16,7 @@ contender):
   costs more than merely loading the table.
 
 Each contender is timed best of ``--repeats`` (default 3; fewer runs when one run is slow, said in
-the table), with ``bot.stats.median_ranks``' cache cleared before every run: ``incident-bot
+the table), with ``bot.analytics.stats.median_ranks``' cache cleared before every run: ``incident-bot
 report`` is a fresh process each time, and in the long-running bot the counts change as incidents
 arrive. Memory is measured separately, after the timed runs: the RSS delta (``ru_maxrss`` after
 the timed runs minus before the first, which is meaningful because the process is fresh) and the
@@ -91,9 +91,9 @@ class Contender:
 async def contender(kind: str, database_url: str) -> Contender:
     from slack_sdk.errors import SlackObjectFormationError
 
-    from bot.digest import digest_week, iso_week_label
-    from bot.digest_publisher import DigestPublisher
-    from bot.reports import Reports
+    from bot.analytics.digest import digest_week, iso_week_label
+    from bot.analytics.digest_publisher import DigestPublisher
+    from bot.analytics.reports import Reports
     from bot.team_config import DigestChannel, load_team_config
     from storage.db import Database
 
@@ -121,7 +121,7 @@ async def contender(kind: str, database_url: str) -> Contender:
         return composed.digest.week, len(composed.chart_png)
 
     async def choose_week() -> str:
-        """bot/digest.py _incident_sections can build a section over Slack's 3,000 characters
+        """bot/analytics/digest.py _incident_sections can build a section over Slack's 3,000 characters
         (its "…and N more" line is added with no room kept for it) and compose then raises.
         Say so, and time the closest earlier week that composes instead."""
         nonlocal week
@@ -175,7 +175,7 @@ async def measure(kind: str, database_url: str, repeats: int, allowance: float, 
     ``allowance`` seconds: a further timed run when the last one would fit again, the traced run
     when ``traced_factor`` times the best run fits in what is left (tracemalloc slows every
     allocation down: 4-5x here). The traced run is skipped rather than overrun."""
-    import bot.stats
+    import bot.analytics.stats
 
     subject = await contender(kind, database_url)
     call, note = subject.call, ""
@@ -191,7 +191,7 @@ async def measure(kind: str, database_url: str, repeats: int, allowance: float, 
         prepare_seconds = time.perf_counter() - t0
         spent = prepare_seconds
         while len(times) < repeats:
-            bot.stats.median_ranks.cache_clear()  # a cold cache, as a fresh `incident-bot report` has
+            bot.analytics.stats.median_ranks.cache_clear()  # a cold cache, as a fresh `incident-bot report` has
             t0 = time.perf_counter()
             await call()
             times.append(time.perf_counter() - t0)
@@ -201,7 +201,7 @@ async def measure(kind: str, database_url: str, repeats: int, allowance: float, 
         rss_delta = maxrss_bytes() - rss_before
         if spent + traced_factor * min(times) <= allowance:
             gc.collect()
-            bot.stats.median_ranks.cache_clear()
+            bot.analytics.stats.median_ranks.cache_clear()
             t0 = time.perf_counter()
             tracemalloc.start()
             await call()
@@ -216,13 +216,13 @@ async def measure(kind: str, database_url: str, repeats: int, allowance: float, 
 
 
 async def profile(kind: str, database_url: str, top: int) -> str:
-    import bot.stats
+    import bot.analytics.stats
 
     subject = await contender(kind, database_url)
     try:
         if subject.prepare:
             await subject.prepare()
-        bot.stats.median_ranks.cache_clear()
+        bot.analytics.stats.median_ranks.cache_clear()
         profiler = cProfile.Profile()
         profiler.enable()
         await subject.call()

@@ -119,7 +119,7 @@ def _cpu_unit() -> None:
 
 
 async def detectable_change_speed() -> list[Row]:
-    from bot.stats import detectable_change
+    from bot.analytics.stats import detectable_change
 
     rng = random.Random(11)
     data = [1800 * math.exp(rng.gauss(0, 0.8)) for _ in range(120)]  # as the test had it
@@ -182,8 +182,8 @@ async def event_loop_lag() -> list[Row]:
 async def outage_answer() -> list[Row]:
     from sqlalchemy.engine import make_url
 
-    from bot import messages
-    from bot.config import Settings
+    from bot.settings import Settings
+    from bot.slack import messages
     from tests.conftest import SIGNING_SECRET, _fresh_postgres_database, manifest_bot_scopes, start_bot
     from tests.fake_slack import FakeSlack
     from tests.postgres_server import PostgresServer, find_bindir
@@ -252,7 +252,7 @@ async def outage_answer() -> list[Row]:
 
 
 async def open_first_wave() -> list[Row]:
-    from bot.config import Settings
+    from bot.settings import Settings
     from tests.conftest import SIGNING_SECRET, manifest_bot_scopes, seed_catalog_people, start_bot
     from tests.fake_slack import FakeSlack
 

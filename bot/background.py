@@ -25,7 +25,7 @@ DEFAULT_CONCURRENCY = 8
 
 T = TypeVar("T")
 
-# Whether the Slack request being handled is the first copy of it (bot/request_replays.py). The
+# Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py). The
 # HTTP endpoint starts that check and dispatches the request at once, so the check never delays
 # an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the
 # ack) waits for it through only_first_copy, and a replay's work is dropped unrun.

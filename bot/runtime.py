@@ -6,32 +6,32 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.action_items import ActionItems
-from bot.alert_intake import AlertIntake
+from bot.analytics.digest import digests_with_catalog
+from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.reports import Reports
 from bot.background import BackgroundWork, EventLoopLag
-from bot.corrections import Corrections
-from bot.incident_timers import IncidentTimers
-from bot.monitoring import Monitoring
-from bot.permissions import PermissionChecks
-from bot.request_replays import ReplayGuard
-from bot.response_flows import ResponseFlows
-from bot.catalog import Catalog, CatalogError, load_catalog
-from bot.clock import Clock, utc_now
-from bot.config import ConfigError, Settings
-from bot.deploys import Deploys
-from bot.digest import digests_with_catalog
-from bot.digest_publisher import DigestPublisher
-from bot.flows import Flows
-from bot.incidents import Incidents
-from bot.postmortem import TemplateProblem, load_template
-from bot.resolution import Resolutions
-from bot.runbook_room import RunbookRoom
-from bot.runbooks import RunbookError, load_runbooks
+from bot.catalog.runbooks import RunbookError, load_runbooks
+from bot.catalog.services import Catalog, CatalogError, load_catalog
+from bot.core.clock import Clock, utc_now
+from bot.incidents.action_items import ActionItems
+from bot.incidents.corrections import Corrections
+from bot.incidents.operations import Incidents
+from bot.incidents.permissions import PermissionChecks
+from bot.incidents.stamping import Stamper
+from bot.integrations.deploys import Deploys
+from bot.interactions.alert_intake import AlertIntake
+from bot.interactions.flows import Flows
+from bot.interactions.response_flows import ResponseFlows
+from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
-from bot.stamping import Stamper
-from bot.reports import Reports
+from bot.slack.request_replays import ReplayGuard
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
-from bot.warroom import WarRooms
+from bot.timers.monitoring import Monitoring
+from bot.timers.scheduler import IncidentTimers
+from bot.warroom.postmortem import TemplateProblem, load_template
+from bot.warroom.resolution import Resolutions
+from bot.warroom.runbook_room import RunbookRoom
+from bot.warroom.setup import WarRooms
 from storage.db import Database
 from storage.migrate import upgrade_to_head
 

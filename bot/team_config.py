@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.escalation import DEFAULT_POLICIES, AlertRules, TimerSettings
-from bot.stats import ReportSettings
-from bot.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
+from bot.analytics.stats import ReportSettings
+from bot.core.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
+from bot.timers.rules import DEFAULT_POLICIES, AlertRules, TimerSettings
 
 DEFAULT_PATH = Path("runbooks/config.yml")
 

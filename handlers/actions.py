@@ -9,7 +9,12 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import (
+from bot.core.phases import BUTTON_STAMPS, Stamp
+from bot.core.roles import ROLES
+from bot.core.text_input import row_number
+from bot.interactions.flows import Requester
+from bot.runtime import Runtime
+from bot.slack.blocks import (
     ACKNOWLEDGE_ACTION,
     ACTION_DONE_ACTION,
     ADD_ACTION_ACTION,
@@ -19,12 +24,7 @@ from bot.blocks import (
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
-from bot.roles import ROLES
-from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
-from bot.flows import Requester
-from bot.phases import BUTTON_STAMPS, Stamp
-from bot.runtime import Runtime
-from bot.text_input import row_number
+from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
 from handlers.after_ack import ack_once_recorded, run_after_ack
 from handlers.payloads import BlockAction, string_metadata
 from storage.db import recording_done

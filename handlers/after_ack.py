@@ -10,10 +10,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from bot import messages, metrics
+from bot import metrics
 from bot.background import only_first_copy
-from bot.flows import Requester
+from bot.interactions.flows import Requester
 from bot.runtime import Runtime
+from bot.slack import messages
 from handlers.arrival import time_left
 from storage.db import CommitGate, TooLateToRecord, gate_commits, ungate_commits
 

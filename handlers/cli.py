@@ -16,15 +16,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
-from bot.audit import read_audit_trail
-from bot.clock import utc_now
-from bot.config import ConfigError, DatabaseSettings, Settings, load_settings
-from bot.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
-from bot.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
-from bot.incidents import parse_reference
+from bot.core.clock import utc_now
+from bot.incidents.audit import read_audit_trail
+from bot.incidents.operations import parse_reference
+from bot.integrations.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
+from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
 from bot.runtime import Runtime
-from storage.db import Database
+from bot.settings import ConfigError, DatabaseSettings, Settings, load_settings
 from handlers import cli_reports
+from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 
 log = logging.getLogger("incident_bot")
@@ -215,7 +215,7 @@ def _runbooks_check(folder: str, catalog: str | None) -> int:
     """Print one line per problem and a summary; needs no settings, Slack or database."""
     from pathlib import Path
 
-    from bot.runbooks import check_report
+    from bot.catalog.runbooks import check_report
 
     catalog_path = Path(catalog) if catalog else Path(folder) / "catalog.yml"
     report = check_report(Path(folder), catalog_path, catalog_required=catalog is not None)

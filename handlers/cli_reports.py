@@ -9,13 +9,13 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.action_items import ActionItems
-from bot.clock import utc_now
-from bot.config import ConfigError, DatabaseSettings, Settings
-from bot.digest import digest_week, digests_with_catalog
-from bot.digest_publisher import DigestPublisher
-from bot.reports import Reports
-from bot.stats_view import report_csv, report_json, report_table
+from bot.analytics.digest import digest_week, digests_with_catalog
+from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.reports import Reports
+from bot.analytics.stats_view import report_csv, report_json, report_table
+from bot.core.clock import utc_now
+from bot.incidents.action_items import ActionItems
+from bot.settings import ConfigError, DatabaseSettings, Settings
 from bot.team_config import DEFAULT_PATH, DigestChannel, TeamConfig, TeamConfigError, load_team_config
 from storage.db import Database
 
@@ -120,7 +120,7 @@ def _grouped_json(report, by: str) -> dict:
 
 def _digests(settings: DatabaseSettings, team: TeamConfig) -> tuple[DigestChannel, ...]:
     """The digests `serve` posts: the config's and the catalog's digest channels."""
-    from bot.catalog import CatalogError, load_catalog
+    from bot.catalog.services import CatalogError, load_catalog
 
     named = getattr(settings, "service_catalog", None)
     path = named or Path(getattr(settings, "runbooks_dir", "runbooks")) / "catalog.yml"

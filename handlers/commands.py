@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import messages
-from bot.command_text import split_subcommand, unescape_slack
-from bot.flows import Requester
+from bot.core.command_text import split_subcommand, unescape_slack
+from bot.interactions.flows import Requester
 from bot.runtime import Runtime
+from bot.slack import messages
 from handlers.after_ack import ack_once_recorded, run_after_ack
 from handlers.payloads import SlashCommand
 

@@ -1,5 +1,5 @@
 """Webhooks from other systems: ``POST /hooks/deploys`` records a deploy reported by a pipeline;
-``POST /hooks/alerts`` takes Alertmanager's, Grafana's or the generic alert form (bot/alerts.py),
+``POST /hooks/alerts`` takes Alertmanager's, Grafana's or the generic alert form (bot/integrations/alerts.py),
 with its own secret (ALERT_WEBHOOK_SECRET) and the same checks and answers.
 
 Every answer is JSON: ``{"ok": true, "deploy_id": N, "duplicate": false}`` (201, new) or
@@ -36,10 +36,10 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.alerts import GENERIC_FORM, AlertPayloadError, parse_alerts
-from bot.catalog import require_known_service
-from bot.command_text import CommandTextError
-from bot.deploys import parse_deploy, validation_reason
+from bot.catalog.services import require_known_service
+from bot.core.command_text import CommandTextError
+from bot.integrations.alerts import GENERIC_FORM, AlertPayloadError, parse_alerts
+from bot.integrations.deploys import parse_deploy, validation_reason
 from bot.runtime import Runtime
 from bot.slack import SlackError
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from bot.text_input import row_number, storable
+from bot.core.text_input import row_number, storable
 
 # 9999-12-31T23:59:59Z, the last second Python's datetime can hold.
 LATEST_EPOCH = 253402300799
@@ -100,7 +98,7 @@ class ViewSubmission(_Payload):
 
     def metadata_number(self, key: str) -> int:
         """An incident or other row number the bot put in private_metadata. ValueError when it is
-        missing or could not be one (bot.text_input.row_number), before it reaches the database."""
+        missing or could not be one (bot.core.text_input.row_number), before it reaches the database."""
         return row_number(self.metadata().get(key))
 
 

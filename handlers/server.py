@@ -7,10 +7,10 @@ import gc
 import logging
 from dataclasses import dataclass
 
-from bot.config import SETTING_HELP, ConfigError, Settings
-from bot.scheduler import DigestScheduler, digest_channel_problems
-from bot.slack import SlackError
+from bot.analytics.digest_schedule import DigestScheduler, digest_channel_problems
 from bot.runtime import Runtime
+from bot.settings import SETTING_HELP, ConfigError, Settings
+from bot.slack import SlackError
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 

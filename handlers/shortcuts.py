@@ -7,10 +7,10 @@ import logging
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.flows import Requester
-from handlers.payloads import TypedText
+from bot.interactions.flows import Requester
 from bot.runtime import Runtime
 from handlers.after_ack import ack_once_recorded
+from handlers.payloads import TypedText
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ The checks run in this order, and none parses the body before its signature is v
 A refused request gets ``{"ok": false, "error": "<what was wrong and the right form>"}`` and one
 WARNING line without a traceback, and counts in ``incident_bot_refused_requests_total``, not in
 ``incident_bot_errors_total``: garbage from outside is not the bot's failure. A request that
-gets in is then checked against the ones already taken (bot/request_replays.py, handlers/web.py).
+gets in is then checked against the ones already taken (bot/slack/request_replays.py, handlers/web.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import metrics
-from bot.request_replays import SLACK_SIGNATURE_WINDOW
+from bot.slack.request_replays import SLACK_SIGNATURE_WINDOW
 from handlers.hooks import read_at_most
 
 log = logging.getLogger(__name__)

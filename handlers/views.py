@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import date, datetime
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-import json
-from datetime import date, datetime
-
-from bot import messages
-from bot.action_items import ActionRequest
-from bot.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
-from bot.command_text import FormErrors, open_request_from_form
-from bot.corrections import TIME_FIELDS
-from bot.response_flows import epoch
-from bot.flows import Requester
+from bot.core.command_text import FormErrors, open_request_from_form
+from bot.core.text_input import row_number
+from bot.incidents.action_items import ActionRequest
+from bot.incidents.corrections import TIME_FIELDS
+from bot.interactions.flows import Requester
+from bot.interactions.response_flows import epoch
 from bot.runtime import Runtime
-from bot.text_input import row_number
+from bot.slack import messages
+from bot.slack.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
 from handlers.after_ack import ack_once_recorded, recorded_in_time, run_after_ack, start_recording
 from handlers.payloads import ViewSubmission
 

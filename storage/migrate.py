@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import text
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from storage.db import Database
 

@@ -69,7 +69,7 @@ class Incident(Base):
     # None: not checked (no service); False: no deploy in the window before impact; True: found.
     deploy_found: Mapped[bool | None] = mapped_column(Boolean)
     bookmarked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Set for incidents imported from another tool (bot/importing.py); they have no war room.
+    # Set for incidents imported from another tool (bot/integrations/importing.py); they have no war room.
     imported_from: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(200))
 
@@ -88,7 +88,7 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     # A verified incident is "monitoring" until its window ends; then it is closed here and can no
-    # longer be reopened (bot/monitoring.py).
+    # longer be reopened (bot/timers/monitoring.py).
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,9 +3,8 @@ a step; an UPDATE conditional on the claim's age takes over one whose process di
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession

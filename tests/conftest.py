@@ -11,9 +11,9 @@ import hypothesis
 import pytest
 import yaml
 
-from bot.catalog import load_catalog
-from bot.config import Settings
+from bot.catalog.services import load_catalog
 from bot.runtime import Runtime
+from bot.settings import Settings
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.db import Database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.stats import IncidentFacts
+from bot.analytics.stats import IncidentFacts
 
 
 def facts_from_minutes(

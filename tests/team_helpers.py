@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import Settings
+from bot.settings import Settings
 from tests import clocks
 from tests.conftest import ROOT, start_bot
 

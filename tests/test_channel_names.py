@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.channel_names import war_room_name
+from bot.warroom.channel_names import war_room_name
 
 VALID = re.compile(r"^[a-z0-9_-]{1,80}$")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import messages
+from bot.slack import messages
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack

@@ -15,12 +15,11 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-
-from bot.clock import utc_now
-from bot.config import DatabaseSettings
-from bot.digest import iso_week_label
-from bot.importing import Importer, parse_file
-from bot.stats import week_start
+from bot.analytics.digest import iso_week_label
+from bot.analytics.stats import week_start
+from bot.core.clock import utc_now
+from bot.integrations.importing import Importer, parse_file
+from bot.settings import DatabaseSettings
 from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.command_text import (
+from bot.core.command_text import (
     CommandTextError,
     FormErrors,
     needs_user_timezone,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.corrections import plan_correction, CorrectionErrors
-from bot.phases import Stamp
-from storage import audit, incidents as rows
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import ADMIN, T0, click, last_reply, open_incident
+from bot.core.phases import Stamp
+from bot.incidents.corrections import CorrectionErrors, plan_correction
+from storage import audit
+from storage import incidents as rows
+from tests.team_helpers import ADMIN, T0, bot, click, clock, last_reply, open_incident  # noqa: F401 (fixtures)
 from tests.waiting import HANG_SECONDS
 
 CLI = Path(sys.executable).parent / "incident-bot"

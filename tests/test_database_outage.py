@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot import messages
+from bot.core.phases import Stamp
 from bot.metrics import REGISTRY
-from bot.phases import Stamp
+from bot.slack import messages
 from storage import incidents as rows
 from tests.conftest import _fresh_postgres_database, start_bot
 from tests.tcp_proxy import TcpProxy
@@ -155,8 +155,8 @@ async def test_an_outage_after_the_incident_was_recorded_tells_the_truth_and_rep
 async def test_a_claim_nobody_renews_is_taken_over_within_its_short_lease(bot, fake_slack, proxy):
     """A claim held by a process on another host that lost the database (it cannot release or
     renew it) blocks a repair only until its lease runs out: seconds, not minutes."""
+    from bot.warroom.step_claims import LEASE
     from storage.models import SlackStepClaim
-    from bot.step_claims import LEASE
 
     fake_slack.fail_next("chat.postMessage", status=500, times=6)  # the control message and the announcement
     await bot.slack.command("open Checkout returns 500s sev:P1")

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from bot.command_text import CommandTextError, OpenRequest
-from bot.config import ConfigError, load_settings
-from bot.deploys import (
+from bot.core.command_text import CommandTextError, OpenRequest
+from bot.incidents.operations import Incidents
+from bot.integrations.deploys import (
     DeployMatch,
     DeployRecord,
     Deploys,
@@ -28,7 +28,7 @@ from bot.deploys import (
     select_in_window,
     validation_reason,
 )
-from bot.incidents import Incidents
+from bot.settings import ConfigError, load_settings
 from storage import deploys as deploy_rows
 from storage.models import Deploy
 from tests.clocks import FakeClock
@@ -718,7 +718,7 @@ async def record_through(door: str, bot, version: str, *, at: str | None = None)
         status, answer = await post(bot, {"service": "payments-api", "version": version} | ({"time": at} if at else {}))
         assert status in (200, 201) and answer["ok"], answer
     elif door == "cli":
-        from bot.config import DatabaseSettings
+        from bot.settings import DatabaseSettings
         from handlers import cli
 
         argv = ["deploy", "payments-api", version] + (["--at", at] if at else [])

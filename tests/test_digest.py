@@ -1,5 +1,5 @@
-"""The MTTR presentation layer: bot.stats_view (Block Kit, CLI text, CSV, JSON, App Home),
-bot.digest (the weekly digest and ISO weeks) and bot.chart (the digest's PNG)."""
+"""The MTTR presentation layer: bot.analytics.stats_view (Block Kit, CLI text, CSV, JSON, App Home),
+bot.analytics.digest (the weekly digest and ISO weeks) and bot.analytics.chart (the digest's PNG)."""
 
 import csv
 import io
@@ -11,13 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
-from bot.chart import chart_alt_text, render_digest_chart
-from bot.digest import build_digest, digest_incident, digest_week, incidents_per_week
-from bot.phases import Phase
-from bot.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
-from bot.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
-from bot.tiers import TierTables
+from bot.analytics.chart import chart_alt_text, render_digest_chart
+from bot.analytics.digest import build_digest, digest_incident, digest_week, incidents_per_week
+from bot.analytics.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
+from bot.analytics.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
+from bot.core.phases import Phase
+from bot.core.tiers import TierTables
+from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
 from tests.incident_facts import facts_from_minutes
 
 UTC = timezone.utc
@@ -523,11 +523,11 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
 
 @pytest.mark.parametrize("weeks, per_week, seed", [(2, 7, 1), (5, 7, 2), (12, 7, 3), (3, 12, 4), (6, 5, 5), (4, 3, 6)])
 async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week, seed):
-    from bot.chart import headline_seconds, trend_points
-    from bot.digest_publisher import DigestPublisher
-    from bot.reports import Reports
+    from bot.analytics.chart import headline_seconds, trend_points
+    from bot.analytics.digest_publisher import DigestPublisher
+    from bot.analytics.reports import Reports
+    from bot.core.timefmt import human_duration
     from bot.team_config import DigestChannel
-    from bot.timefmt import human_duration
     from tests.clocks import FakeClock
 
     await store_weekly_history(db, digest_week_start=LAST_WEEK, weeks=weeks, per_week=per_week, seed=seed)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.scheduler import DigestScheduler, due_week
+from bot.analytics.digest_schedule import DigestScheduler, due_week
 from bot.slack import SlackError
 from bot.team_config import DigestChannel
 from tests.clocks import FakeClock
@@ -103,7 +103,7 @@ async def test_retries_stop_after_five_attempts(database):
 
 
 async def test_digest_channels_the_bot_cannot_post_to_are_reported_with_the_fix(fake_slack):
-    from bot.scheduler import digest_channel_problems
+    from bot.analytics.digest_schedule import digest_channel_problems
     from bot.slack import SlackGateway
 
     ok = fake_slack.add_channel("payments-digest")
@@ -155,8 +155,8 @@ services:
 
 
 def test_each_catalog_digest_channel_gets_its_teams_digest_unless_the_config_names_it(tmp_path):
-    from bot.catalog import load_catalog
-    from bot.digest import digests_with_catalog
+    from bot.analytics.digest import digests_with_catalog
+    from bot.catalog.services import load_catalog
 
     path = tmp_path / "catalog.yml"
     path.write_text(CATALOG_WITH_DIGESTS)

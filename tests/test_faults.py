@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot import blocks
-from bot.phases import Stamp
+from bot.core.phases import Stamp
+from bot.slack import blocks
 from storage import incidents as rows
 from tests.conftest import start_bot
 from tests.waiting import HANG_SECONDS

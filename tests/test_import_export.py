@@ -1,6 +1,6 @@
 """Importing past incidents (CSV, the bot's JSON export, PagerDuty) and exporting them again.
 
-Three layers: the pure parsing and validation in ``bot.importing`` (no database), the import and
+Three layers: the pure parsing and validation in ``bot.integrations.importing`` (no database), the import and
 export through the Python API on SQLite and PostgreSQL, and the installed ``incident-bot import``
 and ``export`` commands as processes (fresh working directory, minimal environment).
 """
@@ -21,8 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.command_text import OpenRequest
-from bot.importing import (
+from bot.core.command_text import OpenRequest
+from bot.core.phases import PHASES, Stamp
+from bot.incidents.operations import Incidents
+from bot.incidents.stamping import Stamper
+from bot.integrations.importing import (
     EXPORT_COLUMNS,
     Importer,
     export_incidents,
@@ -30,9 +33,6 @@ from bot.importing import (
     parse_bound,
     parse_file,
 )
-from bot.incidents import Incidents
-from bot.phases import PHASES, Stamp
-from bot.stamping import Stamper
 from storage.db import Database
 from storage.migrate import head_revision, upgrade_to_head
 from storage.models import Incident, TimelineEvent

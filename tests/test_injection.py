@@ -23,16 +23,19 @@ import aiohttp
 import pytest
 from slack_sdk.models.basic_objects import JsonObject
 
-from bot import action_items, blocks, corrections, deploys, digest, messages, runbook_blocks, stats_view, summary
-from bot.action_items import ActionItemRecord
-from bot.command_text import CommandTextError
-from bot.deploys import DeployMatch, DeployRecord, deploy_line
-from bot.phases import Phase, Stamp, StampValue, Timeline
-from bot.records import IncidentRecord, WarRoomContext
-from bot.stats import build_report, weekly_trend
-from bot.stats_view import TextStyle, report_csv
-from bot.text_input import escape, spreadsheet_cell, spreadsheet_text, storable
-from bot.tiers import TierTables
+from bot.analytics import digest, stats_view, summary
+from bot.analytics.stats import build_report, weekly_trend
+from bot.analytics.stats_view import TextStyle, report_csv
+from bot.core.command_text import CommandTextError
+from bot.core.phases import Phase, Stamp, StampValue, Timeline
+from bot.core.records import IncidentRecord, WarRoomContext
+from bot.core.text_input import escape, spreadsheet_cell, spreadsheet_text, storable
+from bot.core.tiers import TierTables
+from bot.incidents import action_items, corrections
+from bot.incidents.action_items import ActionItemRecord
+from bot.integrations import deploys
+from bot.integrations.deploys import DeployMatch, DeployRecord, deploy_line
+from bot.slack import blocks, messages, runbook_blocks
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
@@ -218,50 +221,50 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
 
 # Public functions of those modules that build nothing Slack renders, and why.
 NOT_SLACK_TEXT = {
-    "bot.blocks.stamp_action_id": "an action id",
-    "bot.runbook_blocks.step_indexes": "reads option values back into step numbers",
-    "bot.digest.digests_with_catalog": "plans which channels get a digest",
-    "bot.digest.digest_trend": "the chart's data points, drawn by matplotlib, not Slack text",
-    "bot.blocks.role_action_id": "an action id",
-    "bot.blocks.within_message_limits": "a check of blocks built elsewhere",
-    "bot.blocks.header_text": "the text of a plain_text header (Slack shows it as typed)",
-    "bot.summary.summarize": "figures, no text",
-    "bot.summary.bar": "a bar of block characters",
-    "bot.summary.percent": "a number",
-    "bot.runbook_blocks.checklist_block_id": "a block id",
-    "bot.runbook_blocks.parse_checklist_block_id": "a parser",
-    "bot.runbook_blocks.ticked_in_message": "a parser",
-    "bot.stats_view.duration_text": "a number",
-    "bot.stats_view.percent": "a number",
-    "bot.stats_view.confidence_label": "a number",
-    "bot.stats_view.interval_text": "numbers",
-    "bot.stats_view.completed_change": "figures, no text",
-    "bot.stats_view.change_for_week": "figures, no text",
-    "bot.stats_view.report_table": "the terminal's plain text (incident-bot report)",
-    "bot.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
-    "bot.stats_view.figure_json": "JSON for the terminal",
-    "bot.stats_view.measures_json": "JSON for the terminal",
-    "bot.stats_view.trend_json": "JSON for the terminal",
-    "bot.stats_view.report_json": "JSON for the terminal",
-    "bot.digest.iso_week_label": "a week label",
-    "bot.digest.weeks_in_iso_year": "a number",
-    "bot.digest.digest_week": "dates",
-    "bot.digest.digest_incident": "data for build_digest (swept through it)",
-    "bot.digest.incidents_per_week": "a number",
-    "bot.deploys.parse_deploy": "a parser",
-    "bot.deploys.validation_reason": "the webhook's JSON answer",
-    "bot.deploys.to_record": "data",
-    "bot.deploys.minutes_before": "a number",
-    "bot.deploys.select_in_window": "data",
-    "bot.deploys.parse_deploy_text": "a parser",
-    "bot.deploys.parse_deploys_text": "a parser",
-    "bot.deploys.deploy_summary": "plain text for the open form's options and the terminal",
-    "bot.deploys.link_label": "one of PR, commit, link",
-    "bot.deploys.impact_distance": "a number",
-    "bot.action_items.parse_action_text": "a parser",
-    "bot.corrections.current_times": "data",
-    "bot.corrections.utc_text": "a time",
-    "bot.corrections.plan_correction": "data",
+    "bot.slack.blocks.stamp_action_id": "an action id",
+    "bot.slack.runbook_blocks.step_indexes": "reads option values back into step numbers",
+    "bot.analytics.digest.digests_with_catalog": "plans which channels get a digest",
+    "bot.analytics.digest.digest_trend": "the chart's data points, drawn by matplotlib, not Slack text",
+    "bot.slack.blocks.role_action_id": "an action id",
+    "bot.slack.blocks.within_message_limits": "a check of blocks built elsewhere",
+    "bot.slack.blocks.header_text": "the text of a plain_text header (Slack shows it as typed)",
+    "bot.analytics.summary.summarize": "figures, no text",
+    "bot.analytics.summary.bar": "a bar of block characters",
+    "bot.analytics.summary.percent": "a number",
+    "bot.slack.runbook_blocks.checklist_block_id": "a block id",
+    "bot.slack.runbook_blocks.parse_checklist_block_id": "a parser",
+    "bot.slack.runbook_blocks.ticked_in_message": "a parser",
+    "bot.analytics.stats_view.duration_text": "a number",
+    "bot.analytics.stats_view.percent": "a number",
+    "bot.analytics.stats_view.confidence_label": "a number",
+    "bot.analytics.stats_view.interval_text": "numbers",
+    "bot.analytics.stats_view.completed_change": "figures, no text",
+    "bot.analytics.stats_view.change_for_week": "figures, no text",
+    "bot.analytics.stats_view.report_table": "the terminal's plain text (incident-bot report)",
+    "bot.analytics.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
+    "bot.analytics.stats_view.figure_json": "JSON for the terminal",
+    "bot.analytics.stats_view.measures_json": "JSON for the terminal",
+    "bot.analytics.stats_view.trend_json": "JSON for the terminal",
+    "bot.analytics.stats_view.report_json": "JSON for the terminal",
+    "bot.analytics.digest.iso_week_label": "a week label",
+    "bot.analytics.digest.weeks_in_iso_year": "a number",
+    "bot.analytics.digest.digest_week": "dates",
+    "bot.analytics.digest.digest_incident": "data for build_digest (swept through it)",
+    "bot.analytics.digest.incidents_per_week": "a number",
+    "bot.integrations.deploys.parse_deploy": "a parser",
+    "bot.integrations.deploys.validation_reason": "the webhook's JSON answer",
+    "bot.integrations.deploys.to_record": "data",
+    "bot.integrations.deploys.minutes_before": "a number",
+    "bot.integrations.deploys.select_in_window": "data",
+    "bot.integrations.deploys.parse_deploy_text": "a parser",
+    "bot.integrations.deploys.parse_deploys_text": "a parser",
+    "bot.integrations.deploys.deploy_summary": "plain text for the open form's options and the terminal",
+    "bot.integrations.deploys.link_label": "one of PR, commit, link",
+    "bot.integrations.deploys.impact_distance": "a number",
+    "bot.incidents.action_items.parse_action_text": "a parser",
+    "bot.incidents.corrections.current_times": "data",
+    "bot.incidents.corrections.utc_text": "a time",
+    "bot.incidents.corrections.plan_correction": "data",
 }
 
 
@@ -302,9 +305,9 @@ def hostile_arguments(name: str, function: Callable[..., Any]) -> tuple[list[Any
 def test_the_sweep_finds_the_builders():
     names = {name for name, _ in SWEPT}
     assert len(SWEPT) > 90
-    for expected in ("bot.messages.escalation_announcement", "bot.blocks.control_message", "bot.summary.summary_blocks",
-                     "bot.runbook_blocks.runbook_message", "bot.stats_view.home_view", "bot.digest.build_digest",
-                     "bot.deploys.deploy_line", "bot.corrections.correction_notes"):
+    for expected in ("bot.slack.messages.escalation_announcement", "bot.slack.blocks.control_message", "bot.analytics.summary.summary_blocks",
+                     "bot.slack.runbook_blocks.runbook_message", "bot.analytics.stats_view.home_view", "bot.analytics.digest.build_digest",
+                     "bot.integrations.deploys.deploy_line", "bot.incidents.corrections.correction_notes"):
         assert expected in names
     assert not set(NOT_SLACK_TEXT) - {name for name, _ in builders()}, "NOT_SLACK_TEXT names a function that is gone"
 
@@ -324,16 +327,16 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
         args, kwargs = hostile_arguments(name, function)
         if any(SHOWN_ESCAPED in text for text in rendered_texts(function(*args, **kwargs))):
             echoed.add(name)
-    for expected in ("bot.messages.escalation_dm", "bot.messages.escalation_announcement", "bot.messages.update_announcement",
-                     "bot.messages.role_dm", "bot.messages.breakglass_in_war_room", "bot.messages.alert_refiring_line",
-                     "bot.messages.typed_text_refused", "bot.blocks.notification_text", "bot.blocks.channel_topic", "bot.blocks.announcement_blocks",
-                     "bot.blocks.control_message", "bot.summary.summary_blocks", "bot.runbook_blocks.runbook_message",
-                     "bot.digest.build_digest", "bot.deploys.deploy_line", "bot.corrections.correction_notes"):
+    for expected in ("bot.slack.messages.escalation_dm", "bot.slack.messages.escalation_announcement", "bot.slack.messages.update_announcement",
+                     "bot.slack.messages.role_dm", "bot.slack.messages.breakglass_in_war_room", "bot.slack.messages.alert_refiring_line",
+                     "bot.slack.messages.typed_text_refused", "bot.slack.blocks.notification_text", "bot.slack.blocks.channel_topic", "bot.slack.blocks.announcement_blocks",
+                     "bot.slack.blocks.control_message", "bot.analytics.summary.summary_blocks", "bot.slack.runbook_blocks.runbook_message",
+                     "bot.analytics.digest.build_digest", "bot.integrations.deploys.deploy_line", "bot.incidents.corrections.correction_notes"):
         assert expected in echoed, f"{expected} did not show the hostile text (escaped)"
 
 
 def test_the_bots_own_sentences_hold_no_stray_slack_markup():
-    """A usage line's ``<text>`` is text: unescaped, Slack would take it for a link. bot.messages's
+    """A usage line's ``<text>`` is text: unescaped, Slack would take it for a link. bot.slack.messages's
     sentences are sent as they are (usage lines elsewhere reach people through typed_text_refused)."""
     import ast
 
@@ -608,7 +611,7 @@ HOSTILE_MARKDOWN = (
 
 
 def rendered_draft(text: str) -> str:
-    from bot.postmortem import ActionLine, Changes, TimelineEntry, load_template, render_postmortem
+    from bot.warroom.postmortem import ActionLine, Changes, TimelineEntry, load_template, render_postmortem
 
     incident = hostile_incident()
     incident = IncidentRecord(**{**{f.name: getattr(incident, f.name) for f in fields(incident)}, "title": text, "service": "checkout-web"})
@@ -677,7 +680,7 @@ SPOOF = "Payments \u202etxt.exe\u202c down \u2066isolated\u2069 \u200fmarked\u20
 
 
 async def test_bidirectional_controls_are_stored_from_no_surface(hook_bot, fake_slack, clock):
-    from bot.importing import Importer, parse_file
+    from bot.integrations.importing import Importer, parse_file
 
     bot = hook_bot
     assert (await bot.slack.command(f"open {SPOOF} sev:P3 service:checkout-web")).status == 200

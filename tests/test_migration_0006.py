@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from alembic import command
 from sqlalchemy import select, text
 
-from bot.escalation import TimerSettings
-from bot.incident_timers import IncidentTimers
+from bot.timers.rules import TimerSettings
+from bot.timers.scheduler import IncidentTimers
 from storage.db import Database
 from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring

@@ -74,9 +74,9 @@ async def test_metrics_count_requests_slack_calls_incidents_stamps_and_errors(ho
 
 async def test_scheduler_runs_are_counted(settings):
     """A scheduler pass with nothing due is still a run an operator wants to see happening."""
-    from bot.clock import utc_now
+    from bot.analytics.digest_schedule import DigestScheduler
+    from bot.core.clock import utc_now
     from bot.metrics import REGISTRY
-    from bot.scheduler import DigestScheduler
     from storage.db import Database
 
     db = Database(settings.database_url)
@@ -145,7 +145,7 @@ def test_redactor_removes_every_kind_of_slack_token_and_the_configured_secrets()
 
 
 def test_log_format_setting_is_checked():
-    from bot.config import ConfigError, load_settings
+    from bot.settings import ConfigError, load_settings
 
     base = dict(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
     assert load_settings(None, **base).log_format == "text"

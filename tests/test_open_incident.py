@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bot.blocks import OPEN_MODAL_CALLBACK
-from bot.phases import Phase
+from bot.core.phases import Phase
 from bot.runtime import Runtime
+from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage import incidents as rows

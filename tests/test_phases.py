@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.phases import PHASES, Phase, Stamp, StampRefused, StampValue, Timeline, plan_stamp
+from bot.core.phases import PHASES, Phase, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 

@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 import yaml
 
-from bot import messages
+from bot.slack import messages
 from bot.team_config import DigestChannel
 from storage.models import Incident
 from tests.conftest import ROOT, start_bot

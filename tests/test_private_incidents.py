@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-
-from bot.blocks import OPEN_MODAL_CALLBACK, PRIVATE_ANNOUNCEMENT
+from bot.slack.blocks import OPEN_MODAL_CALLBACK, PRIVATE_ANNOUNCEMENT
 from storage.reports import PRIVATE_TITLE, titles
 from tests.slack_requests import open_form_values
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import click, command, last_reply
+from tests.team_helpers import bot, click, clock, command, last_reply  # noqa: F401 (fixtures)
 
 
 async def test_a_private_incident_has_a_private_room_and_no_title_outside_it(bot, fake_slack, clock, announce_channel):
@@ -72,7 +70,7 @@ async def test_private_is_a_lowercase_token_and_public_is_the_default(bot, fake_
 def test_escaped_mentions_read_as_people_in_a_title_and_private_is_a_token():
     from datetime import datetime, timezone
 
-    from bot.command_text import parse_open_text
+    from bot.core.command_text import parse_open_text
 
     now = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
     request = parse_open_text("private Laptop of <@U024BE7LH|bob> stolen, see <#C0123ABC|security>", now=now)

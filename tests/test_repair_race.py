@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.blocks import OPEN_MODAL_CALLBACK
-from bot.phases import Stamp
+from bot.core.phases import Stamp
+from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from storage import incidents as rows
 from storage.models import SlackStepClaim
 from tests.conftest import start_bot
@@ -112,7 +112,7 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
     not post a second control message."""
     from datetime import datetime, timezone
 
-    from bot.step_claims import LEASE
+    from bot.warroom.step_claims import LEASE
     from tests.clocks import FakeClock
 
     clock = FakeClock(datetime.now(timezone.utc))

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.reports import Reports
-from bot.stats import ReportSettings, build_report, weekly_trend
-from bot.tiers import TierTables
+from bot.analytics.reports import Reports
+from bot.analytics.stats import ReportSettings, build_report, weekly_trend
+from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import Incident
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
-from bot.phases import Stamp
+from bot.core.phases import Stamp
 from storage import audit
 from tests.conftest import start_bot
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import ADMIN, OUTSIDER, click, command, dm_messages, last_reply, open_incident, pick_user
+from tests.team_helpers import ADMIN, OUTSIDER, bot, click, clock, command, dm_messages, last_reply, open_incident, pick_user  # noqa: F401 (fixtures)
 
 
 async def snapshot(bot):

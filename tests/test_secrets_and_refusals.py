@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import logs
-from bot.config import Settings, is_secret_field
 from bot.metrics import REGISTRY
+from bot.settings import Settings, is_secret_field
 from storage.models import Base, SlackRequestSeen
 from tests.conftest import SIGNING_SECRET, start_bot
 from tests.slack_requests import open_form_values, sign
@@ -475,7 +475,7 @@ async def test_replays_are_refused_across_processes_and_a_failed_request_can_be_
 
 async def test_identities_older_than_the_window_are_cleaned_up(db):
     from bot.background import BackgroundWork
-    from bot.request_replays import KEEP_FOR, ReplayGuard
+    from bot.slack.request_replays import KEEP_FOR, ReplayGuard
 
     now = [1_800_000_000.0]
     background = BackgroundWork()

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import jsonschema
 import pytest
 
-from bot import messages
-from bot.blocks import OPEN_MODAL_CALLBACK
+from bot.slack import messages
+from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from handlers.web import SLACK_PATH
 from tests.conftest import ROOT, manifest
 from tests.fake_slack import ONE_OF_RULES, load_method_specs

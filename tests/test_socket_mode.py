@@ -9,8 +9,8 @@ Every wait here is bounded.
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -19,8 +19,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
-from bot.config import ConfigError, Settings
+from bot.settings import ConfigError, Settings
+from bot.slack import messages
 from handlers.server import Serving, serve
 from storage import incidents as rows
 from tests.fake_slack import FakeSlack

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.phases import Phase, Stamp
-from bot.stamping import Stamper, StampResult
+from bot.core.phases import Phase, Stamp
+from bot.incidents.stamping import Stamper, StampResult
 from storage import incidents as rows
 from tests.clocks import FakeClock
 from tests.conftest import start_bot

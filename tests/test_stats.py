@@ -1,4 +1,4 @@
-"""bot.stats: order statistics against NumPy, the median interval against its binomial definition,
+"""bot.analytics.stats: order statistics against NumPy, the median interval against its binomial definition,
 the window report's rules (who counts, segments, shares, tiers), weekly verdicts, detectable change."""
 
 import math
@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.phases import Phase
-from bot.stats import (
+from bot.analytics.stats import (
     BUSINESS_HOURS,
     NO_SERVICE,
     OUT_OF_HOURS,
@@ -30,7 +29,8 @@ from bot.stats import (
     percentile,
     weekly_trend,
 )
-from bot.tiers import TierTables
+from bot.core.phases import Phase
+from bot.core.tiers import TierTables
 from tests.incident_facts import facts_from_minutes
 
 UTC = timezone.utc
@@ -601,7 +601,7 @@ def test_detectable_change_none_for_tiny_data():
 @pytest.mark.parametrize("n", [2001, 2002, 2500, 3333, 4096, 5001])
 @pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
 def test_median_ranks_above_the_exact_limit_agree_with_the_exact_scan(n, confidence):
-    from bot.stats import EXACT_RANKS_UP_TO, _median_ranks_exact, median_ranks
+    from bot.analytics.stats import EXACT_RANKS_UP_TO, _median_ranks_exact, median_ranks
 
     assert n > EXACT_RANKS_UP_TO
     median_ranks.cache_clear()
@@ -612,7 +612,7 @@ def test_median_ranks_above_the_exact_limit_agree_with_the_exact_scan(n, confide
 
 
 def test_median_interval_of_100000_values_brackets_the_median():
-    from bot.stats import median_ranks
+    from bot.analytics.stats import median_ranks
 
     median_ranks.cache_clear()
     values = np.sort(np.random.default_rng(5).lognormal(7, 1, 100_000))
@@ -634,7 +634,7 @@ ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/
     opening=st.integers(0, 23 * 60),
 )
 def test_business_hours_for_many_starts_match_the_one_by_one_rule(zone, starts, days, opening):
-    from bot.stats import _business_hours, epoch_microseconds, in_business_hours
+    from bot.analytics.stats import _business_hours, epoch_microseconds, in_business_hours
 
     settings = ReportSettings(
         time_zone=ZoneInfo(zone), business_days=days,
@@ -651,7 +651,7 @@ def test_business_hours_for_many_starts_match_the_one_by_one_rule(zone, starts, 
 
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe"])
 def test_business_hours_at_the_minutes_around_a_daylight_saving_change(zone):
-    from bot.stats import _business_hours, epoch_microseconds, in_business_hours
+    from bot.analytics.stats import _business_hours, epoch_microseconds, in_business_hours
 
     settings = ReportSettings(time_zone=ZoneInfo(zone), business_days=frozenset(range(7)),
                               business_start=datetime(2026, 1, 1, 2, 15).time(), business_end=datetime(2026, 1, 1, 3, 45).time())

@@ -4,12 +4,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.phases import Phase, Stamp, StampValue, Timeline
-from bot.records import IncidentRecord
-from bot.summary import bar, phase_table, summarize, summary_blocks
+from bot.analytics.summary import bar, phase_table, summarize, summary_blocks
+from bot.core.phases import Phase, Stamp, StampValue, Timeline
+from bot.core.records import IncidentRecord
+from bot.core.tiers import DORA_BANDS, SEVERITY_TARGETS, TierTables, parse_span
+from bot.core.timefmt import human_duration
 from bot.team_config import TeamConfigError, load_tier_tables
-from bot.tiers import DORA_BANDS, SEVERITY_TARGETS, TierTables, parse_span
-from bot.timefmt import human_duration
 from tests.test_phases import worked_example
 
 M = timedelta(minutes=1)
@@ -153,7 +153,7 @@ def test_shipped_config_matches_the_built_in_tables():
 
 
 def test_a_team_template_replaces_the_default(tmp_path):
-    from bot.postmortem import TemplateProblem, TimelineEntry, load_template, render_postmortem
+    from bot.warroom.postmortem import TemplateProblem, TimelineEntry, load_template, render_postmortem
 
     incident = record(worked_example())
     custom = tmp_path / "ours.md.j2"
@@ -174,7 +174,7 @@ def test_a_team_template_replaces_the_default(tmp_path):
 
 
 def test_timeline_text_cannot_break_the_postmortem_table():
-    from bot.postmortem import TimelineEntry, load_template, render_postmortem
+    from bot.warroom.postmortem import TimelineEntry, load_template, render_postmortem
 
     incident = record(worked_example())
     events = [TimelineEntry(incident.started_at, "U1", "note", "rolled back | then\nrestarted")]

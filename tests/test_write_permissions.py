@@ -10,8 +10,10 @@ from datetime import timedelta
 
 import aiohttp
 
-from bot import blocks, runbook_blocks
-from bot.blocks import (
+from bot.core.text_input import row_number
+from bot.metrics import REGISTRY
+from bot.slack import blocks, messages, runbook_blocks
+from bot.slack.blocks import (
     ACKNOWLEDGE_ACTION,
     ACTION_DONE_ACTION,
     ADD_ACTION_ACTION,
@@ -24,15 +26,11 @@ from bot.blocks import (
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
-from bot import messages
-from bot.messages import unexpected_error
-from bot.metrics import REGISTRY
-from bot.runbook_blocks import CHECKLIST_ACTION_PREFIX
-from bot.text_input import row_number
+from bot.slack.messages import unexpected_error
+from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX
 from storage import runbook_posts
 from tests.slack_requests import open_form_values
-from tests.team_helpers import bot, clock  # noqa: F401 (fixtures)
-from tests.team_helpers import ADMIN, OUTSIDER, command, dm_messages, last_reply, open_incident, pick_user
+from tests.team_helpers import ADMIN, OUTSIDER, bot, clock, command, dm_messages, last_reply, open_incident, pick_user  # noqa: F401 (fixtures)
 
 GUEST = "U_GUS"  # a multi-channel guest, in no war room
 GONE = "U_GONE"  # a deactivated account

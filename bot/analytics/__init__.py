@@ -1,0 +1,2 @@
+"""The figures: statistics over resolved incidents, the MTTR summary, reports, `/incident stats`
+and App Home views, the weekly digest, its chart and its schedule."""

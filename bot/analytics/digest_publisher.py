@@ -1,0 +1,111 @@
+"""Composing and posting one weekly digest: the figures from bot.analytics.stats, the words from
+bot.analytics.digest, the chart from bot.analytics.chart; Slack is asked only at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.analytics.chart import render_digest_chart
+from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
+from bot.analytics.reports import TREND_WEEKS, Reports
+from bot.analytics.stats import Trend, detectable_change, report_from_columns
+from bot.core.clock import Clock
+from bot.incidents.action_items import ActionItems, digest_lines
+from bot.slack import SlackGateway
+from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
+from bot.team_config import DigestChannel
+from storage.db import Database
+from storage.reports import titles
+
+
+@dataclass(frozen=True)
+class ComposedDigest:
+    digest: Digest
+    chart_png: bytes
+    trend: Trend  # what the chart's first panel is drawn from (bot.analytics.chart.trend_points)
+
+
+class DigestPublisher:
+    def __init__(self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None) -> None:
+        self._action_items = action_items
+        self._db = db
+        self._clock = clock
+        self._reports = reports
+        self._slack = slack
+
+    async def compose(self, channel: DigestChannel, week: str | None = None) -> ComposedDigest:
+        """The digest of ``week`` (``2026-W47``; None: the last complete week) for this channel."""
+        now = self._clock()
+        start, end = digest_week(week, now)
+        services = channel.services or None
+        severities = channel.severities or None
+        history_start = start - timedelta(weeks=TREND_WEEKS - 1)
+        restored, unrestored = await self._reports.columns(history_start, end, services=services, severities=severities)
+        settings, tiers = self._reports.settings, self._reports.tiers
+        report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
+        report = await self._reports.hide_private_longest(report)
+        # The trend ends with the covered week, so "against the previous week" compares the right pair.
+        trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
+        restores = (restored.restore_us / 1_000_000).tolist()
+        per_week = incidents_per_week(trend)
+        detectable = detectable_change(restores, per_week=per_week, settings=settings)
+        # The week's own incidents, one by one: the list names each with its title and war room.
+        in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities)
+        restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
+        async with self._db.reading() as session:
+            names = await titles(session, restored_ids)
+        last_week = [digest_incident(f, title=names.get(f.id, ""), tiers=tiers) for f in in_week if f.id in names]
+        label = ", ".join(channel.services) if channel.services else "all services"
+        if channel.severities:
+            label += f" ({', '.join(channel.severities)})"
+        digest = build_digest(
+            channel_label=label, week_start=start, last_week_incidents=last_week, report=report, trend=trend,
+            detectable=detectable, open_incidents=report.open_incidents, war_rooms=war_rooms, per_week=per_week,
+        )
+        digest = await self._with_action_items(digest, channel)
+        # matplotlib is CPU work: keep it off the event loop that is answering Slack.
+        png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
+        return ComposedDigest(digest, png, trend)
+
+    async def publish(
+        self,
+        channel: DigestChannel,
+        week: str | None = None,
+        *,
+        posted_ts: str | None = None,
+        on_posted: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str:
+        """Post the digest and its chart in its thread; returns the message ts. Raises SlackError.
+
+        Two Slack steps. ``on_posted`` stores the message's ts the moment Slack confirms it, so a
+        retry after a failed chart passes it back as ``posted_ts`` and posts only the chart."""
+        composed = await self.compose(channel, week)
+        if posted_ts is None:
+            posted_ts = (await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
+            if on_posted is not None:
+                await on_posted(posted_ts)
+        await self._slack.upload_file(
+            channel.channel,
+            composed.chart_png,
+            filename=f"mttr-{composed.digest.week}.png",
+            title=f"MTTR {composed.digest.week}",
+            comment=None,
+            thread_ts=posted_ts,
+        )
+        return posted_ts
+
+    async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
+        """The team's open and overdue follow-ups after the figures, in the message and in the
+        dry run's text alike."""
+        if self._action_items is None:
+            return digest
+        items = await self._action_items.listing(which="open", requester="", services=channel.services or None)
+        lines = digest_lines(items, self._clock().date())
+        text = "Open action items (overdue first):\n" + "\n".join(lines) if lines else "Action items: none open."
+        room = MAX_BLOCKS - len(digest.blocks)
+        blocks = digest.blocks + (action_items_digest_blocks(lines) if room >= 1 else [])
+        return dataclasses.replace(digest, text=digest.text + "\n" + text + "\n", blocks=blocks)

@@ -1,0 +1,159 @@
+"""MTTR reports from the database: the rows go straight into bot.analytics.stats, which does every figure."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.analytics.stats import (
+    IncidentFacts,
+    ReportSettings,
+    RestoredChunks,
+    RestoredIncidents,
+    Trend,
+    WindowReport,
+    report_from_columns,
+    trend_from_columns,
+    week_start,
+)
+from bot.core.clock import Clock
+from bot.core.command_text import CommandTextError, parse_service, parse_severity
+from bot.core.tiers import TierTables
+from storage.db import Database
+from storage.reports import fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+
+TREND_WEEKS = 12
+
+
+class Reports:
+    def __init__(self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings) -> None:
+        self._db = db
+        self._clock = clock
+        self.tiers = tiers
+        self.settings = settings
+
+    async def facts(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[list[IncidentFacts], dict[int, str]]:
+        """The incidents a window report reads, one object each, and the war-room channel of each
+        that has one: for the weekly digest, which lists its incidents one by one."""
+        facts: list[IncidentFacts] = []
+        channels: dict[int, str] = {}
+        async with self._db.reading() as session:
+            async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
+                facts.append(_facts_of(row))
+                if row.channel_id and not row.is_private:  # a private war room is never linked
+                    channels[row.id] = row.channel_id
+        return facts, channels
+
+    async def columns(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[RestoredIncidents, list[IncidentFacts]]:
+        """Restored incidents started in [since, until) as columns, and those still open (started
+        before ``until``) one object each: the form a report over 100,000 incidents can afford."""
+        chunks = RestoredChunks()
+        async with self._db.reading() as session:
+            async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities):
+                chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
+            unrestored = [_facts_of(row) for row in await open_rows(session, until=until, services=services, severities=severities)]
+        return chunks.finish(), unrestored
+
+    async def window(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[WindowReport, dict[int, str]]:
+        """The window report, and the war rooms of the incidents it names (open and longest)."""
+        restored, unrestored = await self.columns(since, until, services=services, severities=severities)
+        return await self._window_of(restored, unrestored, since, until)
+
+    async def window_and_trend(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[WindowReport, dict[int, str], Trend]:
+        """``window(since, until)`` and ``trend(now=until)`` from one read of the database."""
+        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
+        restored, unrestored = await self.columns(min(since, trend_since), until, services=services, severities=severities)
+        report, channels = await self._window_of(restored, unrestored, since, until)
+        return report, channels, self._trend_of(restored, unrestored, until)
+
+    async def trend(
+        self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> Trend:
+        now = now or self._clock()
+        since = week_start(now) - timedelta(weeks=TREND_WEEKS - 1)
+        restored, unrestored = await self.columns(since, now, services=services, severities=severities)
+        return self._trend_of(restored, unrestored, now)
+
+    async def _window_of(
+        self, restored: RestoredIncidents, unrestored: list[IncidentFacts], since: datetime, until: datetime
+    ) -> tuple[WindowReport, dict[int, str]]:
+        report = report_from_columns(
+            restored, unrestored, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings
+        )
+        report = await self.hide_private_longest(report)
+        named = [i.id for i in report.open_incidents] + ([report.longest.id] if report.longest else [])
+        async with self._db.reading() as session:
+            channels = await war_rooms(session, named)
+        return report, channels
+
+    async def hide_private_longest(self, report: WindowReport) -> WindowReport:
+        """The longest incident is named with its time to restore: not when it is private."""
+        if report.longest is None:
+            return report
+        async with self._db.reading() as session:
+            private = await private_incidents(session, [report.longest.id])
+        if not private:
+            return report
+        return dataclasses.replace(report, longest=dataclasses.replace(report.longest, private=True))
+
+    def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
+        open_starts = [i.started_at for i in unrestored]
+        return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+def _facts_of(row) -> IncidentFacts:
+    return IncidentFacts(
+        id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
+        started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
+        mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
+        acknowledged_at=row.acknowledged_at, private=bool(row.is_private),
+    )
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    days: int
+    service: str | None
+    severity: str | None
+
+    @property
+    def label(self) -> str:
+        parts = [f"last {self.days} days"]
+        if self.service:
+            parts.append(f"service {self.service}")
+        if self.severity:
+            parts.append(self.severity)
+        return ", ".join(parts)
+
+
+STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1]"
+_PERIOD = re.compile(r"^(\d{1,3})d$")
+
+
+def parse_stats_text(text: str) -> StatsQuery:
+    """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days)."""
+    days, service, severity = 30, None, None
+    for word in text.split():
+        lowered = word.lower()
+        if period := _PERIOD.match(lowered):
+            days = int(period.group(1))
+            if not 1 <= days <= 365:
+                raise CommandTextError(f"`{word}`: look back between 1d and 365d. Usage: `{STATS_USAGE}`.")
+        elif lowered.startswith("service:"):
+            service = parse_service(word.split(":", 1)[1])
+        elif lowered.startswith(("sev:", "severity:")):
+            severity = parse_severity(word.split(":", 1)[1])
+        else:
+            raise CommandTextError(f"I can't read `{word}`. Usage: `{STATS_USAGE}`, e.g. `/incident stats 90d sev:P1`.")
+    return StatsQuery(days, service, severity)

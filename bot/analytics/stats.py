@@ -1,0 +1,1280 @@
+"""Statistics over resolved incidents: the figures a manager reads, with how sure each one is.
+
+Every figure is in seconds and carries its count ``n``. Values are sorted: x[0] ≤ … ≤ x[n-1]
+(0-based) or x₍₁₎ ≤ … ≤ x₍ₙ₎ (1-based order statistics).
+
+    mean              Σx / n
+    median            x[(n-1)/2] for odd n; (x[n/2 - 1] + x[n/2]) / 2 for even n
+    percentile(q)     h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])
+                      (linear interpolation between order statistics: NumPy's default, R type 7)
+    p90, p95          percentile(0.90), percentile(0.95)
+    stdev             √(Σ(x - mean)² / (n - 1))      (sample stdev; none below 2 values)
+    median interval   (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) with the largest j such that
+                      coverage(j) = P(j ≤ B ≤ n - j) = Σ_{k=j}^{n-j} C(n, k) / 2ⁿ ≥ confidence,
+                      B ~ Binomial(n, ½) (the number of values below the true median).
+                      Distribution-free; none when even (x₍₁₎, x₍ₙ₎) falls short (n < 6 at 95%).
+
+Over a window's restored incidents (each phase runs from the previous stamp to its own):
+
+    phase share       Σ that phase's durations / Σ times to restore
+                      (a pooled ratio, not a mean of per-incident shares: long incidents weigh more,
+                      as they do in the downtime; the four shares add up to 1)
+    slowest phase     the phase with the largest Σ durations: where most restore time went
+                      (not the largest median: one 10-hour diagnosis matters more than
+                      many 2-minute ones); on a tie the earlier phase
+    longest share     the longest incident's time to restore / Σ times to restore
+    time to ack.      max(acknowledged - detected, 0) over the restored incidents someone
+                      acknowledged: its own figure, apart from the four phases; "acknowledged"
+                      is their share of the restored incidents
+    customer share    customer-reported incidents / incidents started in the window;
+                      a P1 warning when strictly more than 20% of P1s were customer-reported
+
+Pure: no Slack, no database. A report over 100,000 incidents runs on columns
+(``RestoredIncidents``: NumPy arrays of whole microseconds, one entry per incident) rather than
+one object per incident; NumPy only sorts, selects and sums. Every formula above is computed
+here, from sorted values, never by a library's percentile or median routine, so the tests can
+check it against ``statistics`` and NumPy as independent references.
+Nothing here is per person: no figure ranks or names a responder.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from enum import StrEnum
+from fractions import Fraction
+from functools import cached_property, lru_cache
+
+import numpy as np
+
+from bot.core.phases import PHASES, Phase
+from bot.core.tiers import TierTable, TierTables
+
+UTC = timezone.utc
+DEFAULT_CONFIDENCE = 0.95
+
+SEVERITIES = ("P1", "P2", "P3", "P4")
+DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
+CUSTOMER_REPORT = "customer_report"
+# Segment keys that are not a value of the incident itself.
+NO_SERVICE = "(no service)"
+NO_TARGET = "(no target)"
+BUSINESS_HOURS = "business hours"
+OUT_OF_HOURS = "out of hours"
+# A P1 warning fires when the customer-reported share of P1s is strictly above this.
+P1_CUSTOMER_WARNING_ABOVE = Fraction(1, 5)
+# Relative reductions of the median tried by detectable_change: 5%, 10%, … 90%.
+EFFECT_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 19))
+# detectable_change refuses to resample from fewer restore times than this.
+MIN_RESAMPLE = 6
+
+
+def _aware(at: datetime, name: str) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _fraction(value: float) -> Fraction:
+    """The decimal the caller meant: 0.95 is 19/20, not the nearest binary float."""
+    return Fraction(str(value))
+
+
+# --------------------------------------------------------------------------------------------
+# One incident
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """One incident as the report layer hands it over. Times are timezone-aware (UTC).
+
+    Stamps must not go backwards: started ≤ detected ≤ diagnosed ≤ mitigated ≤ verified
+    (for those present). A missing stamp followed by a present one is implied at that later
+    stamp's time, exactly as the buttons do (``bot.core.phases.plan_stamp``): verified with no
+    diagnosed/mitigated gives diagnose = verified - detected, mitigate = verify = 0.
+    """
+
+    id: int
+    severity: str  # P1..P4
+    service: str | None
+    detection_method: str  # alert | customer_report | engineer | synthetic
+    started_at: datetime
+    detected_at: datetime
+    diagnosed_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    verified_at: datetime | None = None
+    deploy_linked: bool | None = None  # None: no deploy data yet
+    acknowledged_at: datetime | None = None  # someone took it on: not a phase, its own figure
+    private: bool = False  # a private incident: counted, but listed by its number only
+
+    def __post_init__(self) -> None:
+        named = self._named_times()
+        for name, at in named:
+            if at is not None:
+                _aware(at, f"incident {self.id}: {name}")
+        present = [(name, at) for name, at in named if at is not None]
+        for (before, earlier), (after, later) in zip(present, present[1:]):
+            if later < earlier:
+                raise ValueError(
+                    f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})"
+                )
+
+    def _named_times(self) -> list[tuple[str, datetime | None]]:
+        return [
+            ("started_at", self.started_at),
+            ("detected_at", self.detected_at),
+            ("diagnosed_at", self.diagnosed_at),
+            ("mitigated_at", self.mitigated_at),
+            ("verified_at", self.verified_at),
+        ]
+
+    def _phase_ends(self) -> list[datetime | None]:
+        """The closing time of each phase; a missing stamp takes the next present stamp's time."""
+        ends: list[datetime | None] = [self.detected_at, self.diagnosed_at, self.mitigated_at, self.verified_at]
+        later: datetime | None = None
+        for index in reversed(range(len(ends))):
+            if ends[index] is None:
+                ends[index] = later
+            else:
+                later = ends[index]
+        return ends
+
+    @property
+    def restored(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def time_to_restore(self) -> timedelta | None:
+        """verified - started (t4 - t0); None while open."""
+        return self.verified_at - self.started_at if self.verified_at is not None else None
+
+    @property
+    def phase_durations(self) -> dict[Phase, timedelta]:
+        """Each closed phase: its closing stamp - the previous stamp (detect starts at impact, t0).
+
+        For a restored incident all four are present and add up to the time to restore.
+        """
+        out: dict[Phase, timedelta] = {}
+        start = self.started_at
+        for phase, end in zip(PHASES, self._phase_ends()):
+            if end is None:
+                break
+            out[phase] = end - start
+            start = end
+        return out
+
+    @property
+    def current_phase(self) -> Phase | None:
+        """The phase under way: the first one not yet closed. None once restored."""
+        closed = self.phase_durations
+        return next((p for p in PHASES if p not in closed), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Order statistics
+
+
+def _check_sorted(values: Sequence[float]) -> None:
+    if isinstance(values, np.ndarray):
+        unsorted = bool(np.any(values[1:] < values[:-1]))
+    else:
+        unsorted = any(b < a for a, b in zip(values, values[1:]))
+    if unsorted:
+        raise ValueError("values must be sorted in ascending order")
+
+
+def _interpolate(sorted_values: Sequence[float], q: float) -> float:
+    n = len(sorted_values)
+    h = (n - 1) * q
+    low = math.floor(h)
+    if low >= n - 1:
+        return float(sorted_values[-1])
+    a, b = float(sorted_values[low]), float(sorted_values[low + 1])
+    t = h - low
+    return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics.
+
+        h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])      (0-based, sorted)
+
+    NumPy's default ("linear"), R's type 7. Like NumPy, the interpolation is done from the
+    nearer end (``b - (1-t)(b-a)`` when t ≥ ½) so the result never leaves [x[⌊h⌋], x[⌊h⌋+1]].
+    """
+    if len(sorted_values) == 0:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be between 0 and 1, not {q}")
+    _check_sorted(sorted_values)
+    return _interpolate(sorted_values, q)
+
+
+# Up to this many values the median ranks are found with exact integers; above it, in floating
+# point (see _median_ranks_float): the exact sums grow with n² bits (5 s at n = 100,000).
+EXACT_RANKS_UP_TO = 2000
+
+
+@lru_cache(maxsize=4096)
+def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, Fraction] | None:
+    """(j, coverage) for the median interval (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎) of n values, or None.
+
+    j is the largest rank with coverage(j) = Σ_{k=j}^{n-j} C(n, k) / 2ⁿ ≥ confidence, computed as
+    1 - 2·Σ_{k<j} C(n, k) / 2ⁿ (the two tails are mirror images). coverage falls as j grows, so
+    the scan stops at the first j that falls short. None when j = 1 already falls short.
+
+    Exact (integer binomial sums, an exact Fraction) up to EXACT_RANKS_UP_TO values. Above, the
+    same scan runs on log-space binomial probabilities (``math.lgamma``), starting 12 standard
+    deviations below n/2 (the tail below is under 10⁻³²), and the coverage is that float as a
+    Fraction. Should a coverage fall within 10⁻⁹ of the confidence, where rounding could decide,
+    the exact scan decides instead.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+    if n > EXACT_RANKS_UP_TO:
+        found = _median_ranks_float(n, float(_fraction(confidence)))
+        if found is not None:
+            return found
+    return _median_ranks_exact(n, _fraction(confidence))
+
+
+def _median_ranks_exact(n: int, target: Fraction) -> tuple[int, Fraction] | None:
+    total = 1 << n
+    tail = 0  # Σ_{k<j} C(n, k)
+    term = 1  # C(n, j-1)
+    best: tuple[int, int] | None = None
+    for j in range(1, n // 2 + 1):
+        tail += term
+        term = term * (n - j + 1) // j
+        covered = total - 2 * tail
+        if covered * target.denominator < target.numerator * total:
+            break
+        best = (j, covered)
+    if best is None:
+        return None
+    return best[0], Fraction(best[1], total)
+
+
+def _median_ranks_float(n: int, target: float) -> tuple[int, Fraction] | None:
+    """The scan of ``median_ranks`` in floating point; None when too close to call."""
+    log_norm = math.lgamma(n + 1) - n * math.log(2)
+
+    def probability(k: int) -> float:  # P(B = k), B ~ Binomial(n, ½)
+        return math.exp(log_norm - math.lgamma(k + 1) - math.lgamma(n - k + 1))
+
+    first = max(0, math.floor(n / 2 - 12 * math.sqrt(n) / 2))
+    if first == 0:
+        return None
+    tail = 0.0  # Σ_{first ≤ k < j} P(B = k): the part of the tail that is not negligible
+    best: tuple[int, float] | None = None
+    for j in range(first + 1, n // 2 + 1):
+        tail += probability(j - 1)
+        covered = 1 - 2 * tail
+        if abs(covered - target) < 1e-9:
+            return None
+        if covered < target:
+            break
+        best = (j, covered)
+    if best is None or best[0] == first + 1:
+        return None  # the start was not deep enough into the tail to be sure
+    return best[0], Fraction(best[1])
+
+
+def smallest_median_sample(confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """The fewest values with a median interval at this confidence (6 at 95%)."""
+    n = 1
+    while median_ranks(n, confidence) is None:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """A distribution-free interval for the median: (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎), 1-based ranks.
+
+    ``coverage`` is the probability actually achieved, P(j ≤ B ≤ n-j) with B ~ Binomial(n, ½):
+    at least the confidence asked for, usually more, since order statistics move in steps.
+    It holds for continuous data; ties only make the interval more conservative.
+    """
+
+    low: float
+    high: float
+    lower_rank: int  # j
+    upper_rank: int  # n + 1 - j
+    coverage: float
+    confidence: float
+
+    def as_tuple(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+def _interval_of_sorted(sorted_values: Sequence[float], confidence: float) -> MedianInterval | None:
+    n = len(sorted_values)
+    ranks = median_ranks(n, confidence)
+    if ranks is None:
+        return None
+    j, coverage = ranks
+    return MedianInterval(
+        low=float(sorted_values[j - 1]),
+        high=float(sorted_values[n - j]),
+        lower_rank=j,
+        upper_rank=n + 1 - j,
+        coverage=float(coverage),
+        confidence=confidence,
+    )
+
+
+def median_interval_detail(
+    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> MedianInterval | None:
+    """The median interval with its ranks and achieved coverage; None when n is too small."""
+    _check_sorted(sorted_values)
+    return _interval_of_sorted(sorted_values, confidence)
+
+
+def median_interval(
+    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float] | None:
+    """(x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎): see ``median_ranks`` for j. None when n < 6 at 95%.
+
+    ``median_interval_detail`` gives the same interval with its ranks and achieved coverage.
+    """
+    detail = median_interval_detail(sorted_values, confidence)
+    return detail.as_tuple() if detail else None
+
+
+def intervals_overlap(first: tuple[float, float], second: tuple[float, float]) -> bool:
+    """Closed intervals overlap when each starts no later than the other ends (touching counts)."""
+    return first[0] <= second[1] and second[0] <= first[1]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A set of durations in seconds. ``stdev`` is the sample stdev (n - 1), None below 2 values;
+    ``median_ci`` is the distribution-free median interval, None below 6 values at 95%, with
+    ``median_ci_coverage`` the coverage it actually achieves."""
+
+    count: int
+    mean: float
+    median: float
+    p90: float
+    p95: float
+    minimum: float
+    maximum: float
+    stdev: float | None
+    median_ci: tuple[float, float] | None
+    median_ci_coverage: float | None = None
+
+
+def distribution(values: Iterable[float], confidence: float = DEFAULT_CONFIDENCE) -> Distribution | None:
+    """Summarize finite values (seconds); None for no values."""
+    return _summarize_sorted(_sorted_seconds(values), confidence)
+
+
+def _sorted_seconds(values: Iterable[float]) -> np.ndarray:
+    xs = np.sort(np.fromiter((float(v) for v in values), dtype=np.float64))
+    if not np.isfinite(xs).all():
+        raise ValueError("values must be finite")
+    return xs
+
+
+def _summarize_sorted(xs: np.ndarray, confidence: float) -> Distribution | None:
+    """The figures of sorted, finite float64 seconds.
+
+    mean: NumPy's pairwise sum / n (within a few ulps of the exact mean); median: the middle value
+    or the halfway point of the two middle ones, computed as ``statistics.median`` does; stdev:
+    √(Σ(x - mean)² / (n - 1)) in two passes.
+    """
+    n = len(xs)
+    if n == 0:
+        return None
+    mid = n // 2
+    mean = float(np.sum(xs)) / n
+    median = float(xs[mid]) if n % 2 else (float(xs[mid - 1]) + float(xs[mid])) / 2
+    stdev = None
+    if n >= 2:
+        deviations = xs - mean
+        stdev = math.sqrt(float(np.multiply(deviations, deviations).sum()) / (n - 1))
+    interval = _interval_of_sorted(xs, confidence)
+    return Distribution(
+        count=n,
+        mean=mean,
+        median=median,
+        p90=_interpolate(xs, 0.90),
+        p95=_interpolate(xs, 0.95),
+        minimum=float(xs[0]),
+        maximum=float(xs[-1]),
+        stdev=stdev,
+        median_ci=interval.as_tuple() if interval else None,
+        median_ci_coverage=interval.coverage if interval else None,
+    )
+
+
+@dataclass(frozen=True)
+class Figure:
+    """What a report shows for one measure: the distribution, and whether there are enough
+    incidents to read it (count ≥ min_count). Below that it is shown marked "too few", not hidden;
+    ``distribution`` is None only when there are no values at all."""
+
+    count: int
+    distribution: Distribution | None
+    enough: bool
+    min_count: int = 1
+
+
+def figure(values: Iterable[float], min_count: int, confidence: float = DEFAULT_CONFIDENCE) -> Figure:
+    return _figure_of_sorted(_sorted_seconds(values), min_count, confidence)
+
+
+def _figure_of_sorted(xs: np.ndarray, min_count: int, confidence: float) -> Figure:
+    dist = _summarize_sorted(xs, confidence)
+    count = dist.count if dist else 0
+    return Figure(count=count, distribution=dist, enough=count >= min_count, min_count=min_count)
+
+
+# --------------------------------------------------------------------------------------------
+# Window report
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Thresholds and the team's working hours.
+
+    Business hours: started_at, read in ``time_zone``, falls on one of ``business_days``
+    (Monday = 0) and business_start ≤ local time < business_end (no overnight windows).
+    """
+
+    min_count: int = 5
+    business_days: frozenset[int] = frozenset(range(5))
+    business_start: time = time(9, 0)
+    business_end: time = time(18, 0)
+    time_zone: tzinfo = UTC
+    confidence: float = DEFAULT_CONFIDENCE  # for every median interval
+
+    def __post_init__(self) -> None:
+        if self.min_count < 1:
+            raise ValueError("min_count must be at least 1")
+        if not self.business_days <= frozenset(range(7)):
+            raise ValueError("business_days are weekday numbers, Monday = 0 … Sunday = 6")
+        if self.business_start.tzinfo or self.business_end.tzinfo:
+            raise ValueError("business hours are local times without a zone; set time_zone")
+        if not self.business_start < self.business_end:
+            raise ValueError("business_start must be before business_end")
+        if not 0 < self.confidence < 1:
+            raise ValueError("confidence must be between 0 and 1")
+
+
+def in_business_hours(at: datetime, settings: ReportSettings) -> bool:
+    local = at.astimezone(settings.time_zone)
+    return local.weekday() in settings.business_days and settings.business_start <= local.time() < settings.business_end
+
+
+# --------------------------------------------------------------------------------------------
+# Incidents as columns
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS_PER_US = 1e-6
+_HOUR_US = 3_600_000_000
+_DAY_US = 86_400_000_000
+_WEEK_US = 7 * _DAY_US
+# 1970-01-01 was a Thursday (Monday = 0).
+_EPOCH_WEEKDAY = 3
+
+
+def epoch_microseconds(at: datetime) -> int:
+    """Whole microseconds since 1970-01-01 UTC: exact, unlike ``datetime.timestamp()``."""
+    return (at - EPOCH) // ONE_MICROSECOND
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    """A text column as codes into ``keys`` (severity, service, detection method)."""
+
+    codes: np.ndarray  # int32, one per incident
+    keys: tuple[str, ...]
+
+    def present(self) -> list[str]:
+        counts = np.bincount(self.codes, minlength=len(self.keys))
+        return [key for key, count in zip(self.keys, counts) if count]
+
+    def mask(self, key: str) -> np.ndarray:
+        if key not in self.keys:
+            return np.zeros(len(self.codes), dtype=bool)
+        return self.codes == self.keys.index(key)
+
+
+# A stamp that is not there, in int64 epoch microseconds: NumPy's NaT, which a datetime64 column
+# of text with None in it becomes.
+MISSING_US = np.iinfo(np.int64).min
+
+# The columns of one restored incident, for ``from_rows``: id, severity, service (None: no
+# service), detection method, deploy linked (None: no deploy data), then the five stamps as epoch
+# microseconds with a missing diagnosed/mitigated stamp already replaced by the next present one
+# (the implied stamp, as the buttons set it), then the acknowledgement (None: nobody acknowledged).
+RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int, "int | None"]
+
+
+@dataclass(frozen=True, eq=False)
+class RestoredIncidents:
+    """Restored incidents as columns, ordered by (started_at, id).
+
+    Phase durations are whole microseconds: phase_us[i] = (detect, diagnose, mitigate, verify)
+    of incident i, adding up to its time to restore (verified - started), exactly.
+    """
+
+    ids: np.ndarray  # int64
+    started_us: np.ndarray  # int64, epoch microseconds
+    phase_us: np.ndarray  # int64, shape (n, 4)
+    # Time to acknowledge, max(acknowledged - detected, 0), where ``acknowledged``: kept apart from
+    # the phases (taking an incident on is not a step of restoring it).
+    ack_us: np.ndarray  # int64, 0 where not acknowledged
+    acknowledged: np.ndarray  # bool
+    severity: KeyColumn
+    service: KeyColumn  # NO_SERVICE for incidents without one
+    detection_method: KeyColumn
+    deploy: np.ndarray  # int8: 1 linked to a deploy, 0 not, -1 no deploy data
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def restore_us(self) -> np.ndarray:
+        """verified - started: the four phases added up, computed once."""
+        return self.phase_us.sum(axis=1)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[RestoredRow]) -> RestoredIncidents:
+        """Build from query rows (see RestoredRow); refuses stamps that go backwards."""
+        chunks = RestoredChunks()
+        listed = list(rows)
+        if listed:
+            ids, severity, service, method, deploy, *stamps = zip(*listed)
+            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps)], dtype=np.int64)
+            chunks.add(ids, severity, service, method, deploy, stamps_us)
+        return chunks.finish()
+
+    @classmethod
+    def from_facts(cls, incidents: Iterable[IncidentFacts]) -> RestoredIncidents:
+        rows: list[RestoredRow] = []
+        for incident in incidents:
+            if incident.verified_at is None:
+                raise ValueError(f"incident {incident.id} is not restored")
+            ends = incident._phase_ends()
+            rows.append((
+                incident.id, incident.severity, incident.service, incident.detection_method, incident.deploy_linked,
+                epoch_microseconds(incident.started_at),
+                *(epoch_microseconds(end) for end in ends if end is not None),
+                None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
+            ))
+        return cls.from_rows(rows)
+
+    def subset(self, mask: np.ndarray) -> RestoredIncidents:
+        def keep(column: KeyColumn) -> KeyColumn:
+            return KeyColumn(column.codes[mask], column.keys)
+
+        return RestoredIncidents(
+            ids=self.ids[mask], started_us=self.started_us[mask], phase_us=self.phase_us[mask],
+            ack_us=self.ack_us[mask], acknowledged=self.acknowledged[mask],
+            severity=keep(self.severity), service=keep(self.service),
+            detection_method=keep(self.detection_method), deploy=self.deploy[mask],
+        )
+
+    def started_between(self, since: datetime, until: datetime) -> np.ndarray:
+        return (self.started_us >= epoch_microseconds(since)) & (self.started_us < epoch_microseconds(until))
+
+
+# deploy_found as stored (None: no deploy data) -> RestoredIncidents.deploy
+_DEPLOY_CODES = {None: -1, False: 0, True: 1}
+
+
+class RestoredChunks:
+    """Collects a query's columns a batch at a time into arrays, so that no more than one batch of
+    Python row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
+
+    def __init__(self) -> None:
+        # Per batch, already reduced to what RestoredIncidents keeps: the five stamps become the
+        # start and four phase durations as soon as they arrive.
+        self._parts: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("ids", "started", "phases", "ack", "acknowledged", "deploy", "severity", "service", "method")
+        }
+        self._keys: list[dict[str | None, int]] = [{}, {}, {}]  # severity, service, detection method
+
+    def add(
+        self,
+        ids: Sequence[int],
+        severity: Sequence[str],
+        service: Sequence[str | None],
+        method: Sequence[str],
+        deploy: Sequence[bool | None],
+        stamps_us: np.ndarray,
+    ) -> None:
+        """One batch: ``stamps_us`` is int64 (n, 6), the five stamps of RestoredRow and the
+        acknowledgement, MISSING_US where nobody acknowledged."""
+        if not len(ids):
+            return
+        if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
+            raise ValueError("a restored incident needs its five stamps")
+        batch_ids = np.asarray(ids, dtype=np.int64)
+        phases = np.diff(stamps_us[:, :5], axis=1)
+        backwards = np.nonzero(phases < 0)
+        if len(backwards[0]):
+            row, phase = int(backwards[0][0]), int(backwards[1][0])
+            names = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
+            raise ValueError(f"incident {int(batch_ids[row])}: {names[phase + 1]} is earlier than {names[phase]}")
+        acknowledged = stamps_us[:, 5] != MISSING_US
+        parts = self._parts
+        parts["ids"].append(batch_ids)
+        parts["started"].append(stamps_us[:, 0].copy())
+        parts["phases"].append(phases)
+        parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
+        parts["acknowledged"].append(acknowledged)
+        parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
+        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method)):
+            for value in set(column) - keys.keys():
+                keys[value] = len(keys)
+            parts[name].append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
+
+    def finish(self) -> RestoredIncidents:
+        empty = {
+            "ids": np.empty(0, dtype=np.int64), "started": np.empty(0, dtype=np.int64),
+            "phases": np.empty((0, 4), dtype=np.int64), "ack": np.empty(0, dtype=np.int64),
+            "acknowledged": np.empty(0, dtype=bool), "deploy": np.empty(0, dtype=np.int8),
+            "severity": np.empty(0, dtype=np.int32), "service": np.empty(0, dtype=np.int32),
+            "method": np.empty(0, dtype=np.int32),
+        }
+        ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
+        if len(np.unique(ids)) != len(ids):
+            seen: set[int] = set()
+            twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
+            raise ValueError(f"incident {twice} appears twice")
+        started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
+        order = np.lexsort((ids, started))
+
+        def column(name: str) -> np.ndarray:
+            # Joined and put in order one column at a time, each batch list freed as it goes.
+            parts = self._parts[name]
+            joined = np.concatenate(parts) if parts else empty[name]
+            parts.clear()
+            return joined[order]
+
+        severity, service, method = (
+            KeyColumn(column(name), tuple(NO_SERVICE if k is None else k for k in keys))
+            for name, keys in zip(("severity", "service", "method"), self._keys)
+        )
+        self._parts["ids"].clear()
+        self._parts["started"].clear()
+        return RestoredIncidents(
+            ids=ids[order], started_us=started[order], phase_us=column("phases"),
+            ack_us=column("ack"), acknowledged=column("acknowledged"),
+            severity=severity, service=service, detection_method=method, deploy=column("deploy"),
+        )
+
+
+def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndarray:
+    """``in_business_hours`` for every start at once. The zone's UTC offset is looked up at the
+    start of each hour that holds a start and of the hour after it; where the two differ (the
+    offset changes inside that hour) each start in it is looked up on its own."""
+    if len(started_us) == 0:
+        return np.zeros(0, dtype=bool)
+    zone = settings.time_zone
+
+    def offset_us(at: datetime) -> int:
+        return (at.astimezone(zone).utcoffset() or timedelta(0)) // ONE_MICROSECOND
+
+    hours, inverse = np.unique(started_us // _HOUR_US, return_inverse=True)
+    at_hour = {h: offset_us(EPOCH + timedelta(hours=h)) for h in np.union1d(hours, hours + 1).tolist()}
+    offsets = np.asarray([at_hour[h] for h in hours.tolist()], dtype=np.int64)
+    steady = np.asarray([at_hour[h] == at_hour[h + 1] for h in hours.tolist()], dtype=bool)
+    local_us = started_us + offsets[inverse]
+    for i in np.nonzero(~steady[inverse])[0].tolist():
+        local_us[i] = started_us[i] + offset_us(EPOCH + timedelta(microseconds=int(started_us[i])))
+    days = local_us // _DAY_US
+    weekday = (days + _EPOCH_WEEKDAY) % 7
+    time_of_day = local_us - days * _DAY_US
+
+    def of_day(at: time) -> int:
+        return ((at.hour * 60 + at.minute) * 60 + at.second) * 1_000_000 + at.microsecond
+
+    return (
+        np.isin(weekday, sorted(settings.business_days))
+        & (time_of_day >= of_day(settings.business_start))
+        & (time_of_day < of_day(settings.business_end))
+    )
+
+
+@dataclass(frozen=True)
+class Measures:
+    """The same set of figures for any group of restored incidents (a window or a segment).
+
+        phase_share[p]  = Σ durations of p / Σ times to restore   (None when that sum is 0)
+        slowest_phase   = the phase with the largest Σ durations (earlier on a tie; None if no time)
+    """
+
+    count: int
+    enough: bool  # count ≥ min_count: read slowest phase and shares only when True
+    time_to_restore: Figure
+    phases: Mapping[Phase, Figure]
+    phase_total_seconds: Mapping[Phase, float]
+    total_restore_seconds: float
+    phase_share: Mapping[Phase, float | None]
+    slowest_phase: Phase | None
+
+
+def measures(incidents: Sequence[IncidentFacts], settings: ReportSettings) -> Measures:
+    """Figures over restored incidents (open ones are refused: they have no time to restore)."""
+    return _measures(RestoredIncidents.from_facts(incidents).phase_us, settings)
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """Σ of int64 microseconds as a Python int: NumPy's int64 sum wraps silently past 2⁶³."""
+    if len(values) == 0:
+        return 0
+    if int(np.abs(values).max()) * len(values) < 2**63:
+        return int(values.sum())
+    return sum(values.tolist())
+
+
+def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figure:
+    # Whole microseconds / 10⁶, correctly rounded: the same float as timedelta.total_seconds().
+    return _figure_of_sorted(np.sort(microseconds) / 1_000_000, settings.min_count, settings.confidence)
+
+
+def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
+    """Measures of restored incidents given as their (n, 4) phase durations in microseconds."""
+    n = len(phase_us)
+    restore_us = phase_us.sum(axis=1)
+    total = _exact_sum(restore_us)
+    phase_totals = {p: _exact_sum(phase_us[:, k]) for k, p in enumerate(PHASES)}
+    positive = total > 0
+    return Measures(
+        count=n,
+        enough=n >= settings.min_count,
+        time_to_restore=_seconds_figure(restore_us, settings),
+        phases={p: _seconds_figure(phase_us[:, k], settings) for k, p in enumerate(PHASES)},
+        phase_total_seconds={p: phase_totals[p] / 1_000_000 for p in PHASES},
+        total_restore_seconds=total / 1_000_000,
+        # int / int is correctly rounded: exact up to the final rounding.
+        phase_share={p: (phase_totals[p] / total if positive else None) for p in PHASES},
+        slowest_phase=(max(PHASES, key=lambda p: (phase_totals[p], -PHASES.index(p))) if positive else None),
+    )
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """An incident with no verified stamp: not in any figure, listed so it is never lost."""
+
+    id: int
+    severity: str
+    service: str | None
+    detection_method: str
+    started_at: datetime
+    age: timedelta  # now - started_at
+    current_phase: Phase
+    private: bool = False  # listed by its number only: outsiders learn nothing else
+
+
+@dataclass(frozen=True)
+class Share:
+    count: int
+    total: int
+    fraction: float | None  # count / total; None when total is 0
+
+
+def _share(count: int, total: int) -> Share:
+    return Share(count=count, total=total, fraction=count / total if total else None)
+
+
+@dataclass(frozen=True)
+class LongestIncident:
+    """The single longest restored incident: its share of Σ times to restore (None if that is 0)."""
+
+    id: int
+    time_to_restore: float  # seconds
+    share: float | None
+    private: bool = False  # a private incident's figures are not shown (bot/analytics/reports.py sets it)
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    """Counted incidents per band. Severity-target bands are read in each incident's own table
+    and pooled by band name; ``severity_target_by_severity`` keeps them apart. An incident whose
+    severity has no target table counts under NO_TARGET."""
+
+    dora_year: int
+    dora: Mapping[str, int]
+    severity_target: Mapping[str, int]
+    severity_target_by_severity: Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Time to restore over all counted incidents beside failed deployment recovery time
+    (the same measure over incidents linked to a deploy). With no deploy data at all
+    (every deploy_linked is None) the second is None and ``no_deploy_data`` is True rather
+    than a figure of zero incidents."""
+
+    time_to_restore: Figure
+    failed_deployment_recovery: Figure | None
+    no_deploy_data: bool
+    deploy_linked: int
+    not_deploy_linked: int
+    deploy_unknown: int
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Measures per key. Known keys are always present (empty ones with count 0, not enough):
+    every severity in the tier tables, every detection method, both business-hours keys."""
+
+    severity: Mapping[str, Measures]
+    service: Mapping[str, Measures]  # NO_SERVICE for incidents without one
+    detection_method: Mapping[str, Measures]
+    business_hours: Mapping[str, Measures]  # BUSINESS_HOURS / OUT_OF_HOURS, by started_at
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """What [since, until) says.
+
+    Counted: restored incidents with since ≤ started_at < until (restored by the time the
+    facts were read, even if after ``until``). Open incidents started before ``until`` (at any
+    time, even before ``since``) are listed apart with their age and counted in no figure.
+    The customer-reported shares are over every incident started in the window, open or not:
+    how an incident was detected is known as soon as it is opened.
+    """
+
+    since: datetime
+    until: datetime
+    now: datetime
+    settings: ReportSettings
+    incident_ids: tuple[int, ...]  # counted, by started_at
+    open_incidents: tuple[OpenIncident, ...]  # oldest first
+    overall: Measures
+    segments: Segments
+    customer_reported: Share
+    p1_customer_reported: Share
+    p1_customer_warning: bool  # more than 20% of P1s customer-reported
+    longest: LongestIncident | None
+    tiers: TierCounts
+    recovery: Recovery
+    time_to_acknowledge: Figure  # over the counted incidents someone acknowledged
+    acknowledged: Share  # of the counted incidents
+
+    @property
+    def count(self) -> int:
+        return self.overall.count
+
+    @property
+    def time_to_restore(self) -> Figure:
+        return self.overall.time_to_restore
+
+    @property
+    def phases(self) -> Mapping[Phase, Figure]:
+        return self.overall.phases
+
+    @property
+    def phase_share(self) -> Mapping[Phase, float | None]:
+        return self.overall.phase_share
+
+    @property
+    def slowest_phase(self) -> Phase | None:
+        return self.overall.slowest_phase
+
+    @property
+    def by_severity(self) -> Mapping[str, Measures]:
+        return self.segments.severity
+
+    @property
+    def slowest_phase_by_severity(self) -> dict[str, Phase | None]:
+        return {severity: m.slowest_phase for severity, m in self.segments.severity.items()}
+
+
+def _ordered_keys(present: Iterable[str], known: Sequence[str], last: Sequence[str] = ()) -> list[str]:
+    """Known keys in their order, then the others sorted, then ``last`` ones if present."""
+    present_set = set(present)
+    extra = sorted(present_set - set(known) - set(last))
+    return [*known, *extra, *[k for k in last if k in present_set]]
+
+
+def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
+    return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
+
+
+def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
+    """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
+    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1]], dtype=np.int64)
+    counts = np.bincount(np.searchsorted(bounds, restore_us, side="right"), minlength=len(table.bands))
+    return {band.name: int(count) for band, count in zip(table.bands, counts)}
+
+
+def _tier_counts(restored: RestoredIncidents, tiers: TierTables) -> TierCounts:
+    restore_us = restored.restore_us
+    by_severity: dict[str, dict[str, int]] = {}
+    pooled: dict[str, int] = {}
+    for table in tiers.severity.values():
+        for band in table.bands:
+            pooled.setdefault(band.name, 0)
+    targeted = np.zeros(len(restored), dtype=bool)
+    for severity, table in tiers.severity.items():
+        mask = restored.severity.mask(severity)
+        targeted |= mask
+        by_severity[severity] = _band_counts(table, restore_us[mask])
+        for name, count in by_severity[severity].items():
+            pooled[name] += count
+    untargeted = int(np.count_nonzero(~targeted))
+    if untargeted:
+        pooled[NO_TARGET] = untargeted
+    return TierCounts(
+        dora_year=tiers.dora_year,
+        dora=_band_counts(tiers.dora, restore_us),
+        severity_target=pooled,
+        severity_target_by_severity=by_severity,
+    )
+
+
+def _check_ids(incidents: Sequence[IncidentFacts]) -> None:
+    seen: set[int] = set()
+    for incident in incidents:
+        if incident.id in seen:
+            raise ValueError(f"incident {incident.id} appears twice")
+        seen.add(incident.id)
+
+
+def _check_window(since: datetime, until: datetime, now: datetime) -> None:
+    for name, at in (("since", since), ("until", until), ("now", now)):
+        _aware(at, name)
+    if not since < until:
+        raise ValueError("since must be before until")
+
+
+def build_report(
+    incidents: Sequence[IncidentFacts],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tiers: TierTables,
+    settings: ReportSettings = ReportSettings(),
+) -> WindowReport:
+    """The window report for [since, until): see ``WindowReport`` for who counts where."""
+    _check_window(since, until, now)
+    _check_ids(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored and since <= i.started_at < until)
+    unrestored = [i for i in incidents if not i.restored]
+    return report_from_columns(restored, unrestored, since=since, until=until, now=now, tiers=tiers, settings=settings)
+
+
+def report_from_columns(
+    restored: RestoredIncidents,
+    unrestored: Sequence[IncidentFacts],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tiers: TierTables,
+    settings: ReportSettings = ReportSettings(),
+) -> WindowReport:
+    """``build_report`` from columns: ``restored`` holds the restored incidents (those started
+    outside [since, until) are left out here), ``unrestored`` the incidents still open."""
+    _check_window(since, until, now)
+    if any(i.restored for i in unrestored):
+        raise ValueError("unrestored incidents must have no verified stamp")
+    in_range = restored.started_between(since, until)
+    if not in_range.all():
+        restored = restored.subset(in_range)
+    by_start = sorted(unrestored, key=lambda i: (i.started_at, i.id))
+    open_in_window = [i for i in by_start if since <= i.started_at < until]
+    open_incidents = tuple(
+        OpenIncident(
+            id=i.id,
+            severity=i.severity,
+            service=i.service,
+            detection_method=i.detection_method,
+            started_at=i.started_at,
+            age=now - i.started_at,
+            current_phase=i.current_phase or Phase.VERIFY,
+            private=i.private,
+        )
+        for i in by_start
+        if i.started_at < until
+    )
+
+    severity_keys = _ordered_keys(restored.severity.present(), [*tiers.severity] or list(SEVERITIES))
+    service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
+    method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
+    business = _business_hours(restored.started_us, settings)
+    segments = Segments(
+        severity=_segment(restored, restored.severity, severity_keys, settings),
+        service=_segment(restored, restored.service, service_keys, settings),
+        detection_method=_segment(restored, restored.detection_method, method_keys, settings),
+        business_hours={
+            BUSINESS_HOURS: _measures(restored.phase_us[business], settings),
+            OUT_OF_HOURS: _measures(restored.phase_us[~business], settings),
+        },
+    )
+
+    customer = restored.detection_method.mask(CUSTOMER_REPORT)
+    p1 = restored.severity.mask("P1")
+    open_p1s = [i for i in open_in_window if i.severity == "P1"]
+    p1_total = int(np.count_nonzero(p1)) + len(open_p1s)
+    p1_customer = int(np.count_nonzero(p1 & customer)) + sum(i.detection_method == CUSTOMER_REPORT for i in open_p1s)
+    customer_total = int(np.count_nonzero(customer)) + sum(i.detection_method == CUSTOMER_REPORT for i in open_in_window)
+
+    restore_us = restored.restore_us
+    longest: LongestIncident | None = None
+    if len(restored):
+        # argmax keeps the first of equals: on a tie, the earliest started.
+        top = int(np.argmax(restore_us))
+        total = _exact_sum(restore_us)
+        longest = LongestIncident(
+            id=int(restored.ids[top]),
+            time_to_restore=int(restore_us[top]) / 1_000_000,
+            share=int(restore_us[top]) / total if total > 0 else None,
+        )
+
+    overall = _measures(restored.phase_us, settings)
+    linked = restored.deploy == 1
+    no_deploy_data = bool(np.all(restored.deploy == -1))
+    recovery = Recovery(
+        time_to_restore=overall.time_to_restore,
+        failed_deployment_recovery=None if no_deploy_data else _seconds_figure(restore_us[linked], settings),
+        no_deploy_data=no_deploy_data,
+        deploy_linked=int(np.count_nonzero(linked)),
+        not_deploy_linked=int(np.count_nonzero(restored.deploy == 0)),
+        deploy_unknown=int(np.count_nonzero(restored.deploy == -1)),
+    )
+
+    in_window = len(restored) + len(open_in_window)
+    return WindowReport(
+        since=since,
+        until=until,
+        now=now,
+        settings=settings,
+        incident_ids=tuple(restored.ids.tolist()),
+        open_incidents=open_incidents,
+        overall=overall,
+        segments=segments,
+        customer_reported=_share(customer_total, in_window),
+        p1_customer_reported=_share(p1_customer, p1_total),
+        p1_customer_warning=bool(p1_total) and Fraction(p1_customer, p1_total) > P1_CUSTOMER_WARNING_ABOVE,
+        longest=longest,
+        tiers=_tier_counts(restored, tiers),
+        recovery=recovery,
+        time_to_acknowledge=_seconds_figure(restored.ack_us[restored.acknowledged], settings),
+        acknowledged=_share(int(np.count_nonzero(restored.acknowledged)), len(restored)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Weekly trend
+
+
+class Verdict(StrEnum):
+    BETTER = "better"
+    WORSE = "worse"
+    NO_CLEAR_CHANGE = "no clear change"
+
+
+class VerdictReason(StrEnum):
+    TOO_FEW = "too few incidents"  # a week below min_count
+    NO_INTERVAL = "no median interval"  # enough for min_count but too few for an interval
+    OVERLAP = "intervals overlap"
+    SEPARATE = "intervals do not overlap"
+
+
+def judge(previous: tuple[float, float], current: tuple[float, float]) -> Verdict:
+    """Median intervals of two periods: BETTER when the current one lies wholly below the previous
+    one (faster restores), WORSE when wholly above, otherwise NO_CLEAR_CHANGE."""
+    if intervals_overlap(previous, current):
+        return Verdict.NO_CLEAR_CHANGE
+    return Verdict.BETTER if current[1] < previous[0] else Verdict.WORSE
+
+
+@dataclass(frozen=True)
+class WeekFigure:
+    """One ISO week [start, end), Monday 00:00 UTC; restored incidents by started_at."""
+
+    start: datetime
+    end: datetime
+    iso_year: int
+    iso_week: int
+    count: int
+    median: float | None  # seconds
+    median_ci: tuple[float, float] | None
+    median_ci_coverage: float | None
+    enough: bool  # count ≥ min_count
+    open_count: int  # started this week, not restored: not in the median
+    complete: bool  # the week ended by ``now``
+
+    @property
+    def label(self) -> str:
+        return f"{self.iso_year}-W{self.iso_week:02d}"
+
+
+@dataclass(frozen=True)
+class WeekChange:
+    """Week over week: BETTER/WORSE only when both weeks have count ≥ min_count and their median
+    intervals exist and do not overlap; otherwise NO_CLEAR_CHANGE, with the reason."""
+
+    previous: str  # week labels
+    current: str
+    verdict: Verdict
+    reason: VerdictReason
+
+
+def compare_weeks(previous: WeekFigure, current: WeekFigure) -> WeekChange:
+    def change(verdict: Verdict, reason: VerdictReason) -> WeekChange:
+        return WeekChange(previous=previous.label, current=current.label, verdict=verdict, reason=reason)
+
+    if not (previous.enough and current.enough):
+        return change(Verdict.NO_CLEAR_CHANGE, VerdictReason.TOO_FEW)
+    if previous.median_ci is None or current.median_ci is None:
+        return change(Verdict.NO_CLEAR_CHANGE, VerdictReason.NO_INTERVAL)
+    verdict = judge(previous.median_ci, current.median_ci)
+    reason = VerdictReason.OVERLAP if verdict is Verdict.NO_CLEAR_CHANGE else VerdictReason.SEPARATE
+    return change(verdict, reason)
+
+
+@dataclass(frozen=True)
+class Trend:
+    since: datetime  # Monday 00:00 UTC of the first week
+    until: datetime  # end of the week containing ``now``
+    weeks: tuple[WeekFigure, ...]  # oldest first
+    changes: tuple[WeekChange, ...]  # one per consecutive pair
+    overall: Figure  # time to restore pooled over all the weeks: its median and median interval
+
+
+def week_start(at: datetime) -> datetime:
+    """Monday 00:00 UTC of the ISO week containing ``at``."""
+    utc = at.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC) - timedelta(days=utc.weekday())
+
+
+def weekly_trend(
+    incidents: Sequence[IncidentFacts], *, now: datetime, weeks: int = 12, settings: ReportSettings = ReportSettings()
+) -> Trend:
+    """The last ``weeks`` ISO weeks ending with the one containing ``now`` (which is still
+    running: its incidents still open are in ``open_count``, not its median)."""
+    _check_ids(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored)
+    open_starts = [i.started_at for i in incidents if not i.restored]
+    return trend_from_columns(restored, open_starts, now=now, weeks=weeks, settings=settings)
+
+
+def trend_from_columns(
+    restored: RestoredIncidents,
+    open_starts: Sequence[datetime],
+    *,
+    now: datetime,
+    weeks: int = 12,
+    settings: ReportSettings = ReportSettings(),
+) -> Trend:
+    """``weekly_trend`` from columns, with the start times of the incidents still open."""
+    _aware(now, "now")
+    if weeks < 1:
+        raise ValueError("weeks must be at least 1")
+    last = week_start(now)
+    starts = [last - timedelta(weeks=weeks - 1 - k) for k in range(weeks)]
+    since, until = starts[0], last + timedelta(weeks=1)
+    in_range = restored.started_between(since, until)
+    week_of = (restored.started_us[in_range] - epoch_microseconds(since)) // _WEEK_US
+    restore_us = restored.restore_us[in_range]
+    open_counts = [0] * weeks
+    for started_at in open_starts:
+        if since <= started_at < until:
+            open_counts[(started_at - since) // timedelta(weeks=1)] += 1
+
+    figures = []
+    for index, (start, open_count) in enumerate(zip(starts, open_counts)):
+        values = np.sort(restore_us[week_of == index]) / 1_000_000
+        dist = _summarize_sorted(values, settings.confidence)
+        iso = start.isocalendar()
+        figures.append(
+            WeekFigure(
+                start=start,
+                end=start + timedelta(weeks=1),
+                iso_year=iso.year,
+                iso_week=iso.week,
+                count=len(values),
+                median=dist.median if dist else None,
+                median_ci=dist.median_ci if dist else None,
+                median_ci_coverage=dist.median_ci_coverage if dist else None,
+                enough=len(values) >= settings.min_count,
+                open_count=open_count,
+                complete=start + timedelta(weeks=1) <= now,
+            )
+        )
+    return Trend(
+        since=since,
+        until=until,
+        weeks=tuple(figures),
+        changes=tuple(compare_weeks(a, b) for a, b in zip(figures, figures[1:])),
+        overall=_seconds_figure(restore_us, settings),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Detectable change
+
+
+def detectable_change(
+    restore_seconds: Sequence[float],
+    *,
+    per_week: int,
+    seed: int = 1234,
+    trials: int = 400,
+    power: float = 0.8,
+    settings: ReportSettings = ReportSettings(),
+    grid: Sequence[float] = EFFECT_GRID,
+) -> float | None:
+    """The smallest relative drop in the median (0.35 = 35%) that the week-over-week rule would
+    call "better" with probability ≥ power, at ``per_week`` incidents a week.
+
+    Estimated by seeded resampling of the team's own restore times, random.Random(seed):
+    ``trials`` times, draw two weeks of ``per_week`` values with replacement and take both
+    median intervals (x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎). For an effect e the second week is multiplied by (1 - e),
+    which scales its interval by (1 - e) (order is kept). Detected when the rule says BETTER:
+    the scaled interval lies wholly below the first (a non-overlap the wrong way round is a
+    false alarm, not a detection). The same resampled pairs serve every effect on the grid
+    (common random numbers), so the power curve is smooth and each effect still rests on
+    ``trials`` independent pairs. Returns the first effect on the grid whose detection rate
+    reaches ``power``, or None when none does.
+
+    None as well when a week of ``per_week`` could never be judged (below min_count, or below
+    the smallest sample with a median interval: 6 at 95%) or when there are fewer than
+    MIN_RESAMPLE restore times to resample from.
+    """
+    data = [float(x) for x in restore_seconds]
+    if not all(math.isfinite(x) and x >= 0 for x in data):
+        raise ValueError("restore times must be finite and non-negative")
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    if not 0 < power <= 1:
+        raise ValueError("power must be in (0, 1]")
+    if any(not 0 < e < 1 for e in grid):
+        raise ValueError("effects must be between 0 and 1")
+    if per_week < settings.min_count or len(data) < MIN_RESAMPLE:
+        return None
+    ranks = median_ranks(per_week, settings.confidence)
+    if ranks is None:
+        return None
+    j = ranks[0]
+    low_index, high_index = j - 1, per_week - j
+    rng = random.Random(seed)
+    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    for _ in range(trials):
+        first = sorted(rng.choices(data, k=per_week))
+        second = sorted(rng.choices(data, k=per_week))
+        pairs.append(((first[low_index], first[high_index]), (second[low_index], second[high_index])))
+    needed = math.ceil(_fraction(power) * trials)
+    for effect in sorted(grid):
+        scale = 1 - effect
+        detected = sum(
+            judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs
+        )
+        if detected >= needed:
+            return effect
+    return None

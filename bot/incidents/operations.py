@@ -1,0 +1,221 @@
+"""Incident operations: open, look up, report status. The row is committed before Slack is called."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+
+from bot import logs, metrics
+from bot.core.clock import Clock
+from bot.core.command_text import OpenRequest
+from bot.core.phases import Stamp, StampValue, Timeline
+from bot.core.records import IncidentRecord
+from bot.core.roles import ROLES
+from bot.core.text_input import row_number
+from storage import audit
+from storage import incidents as incident_rows
+from storage.db import Database
+from storage.models import Incident
+
+log = logging.getLogger(__name__)
+
+_REFERENCE = re.compile(r"^(?:inc-?)?([0-9]+)$", re.IGNORECASE)
+
+
+def parse_reference(text: str) -> int | None:
+    """``INC-42``, ``inc42`` or ``42`` -> 42; None for anything no incident can be numbered
+    (bot.core.text_input.row_number), so that it never reaches the database."""
+    match = _REFERENCE.match(text.strip())
+    try:
+        return row_number(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
+def to_record(row: Incident) -> IncidentRecord:
+    stamps = {Stamp.DETECTED: StampValue(at=row.detected_at, by=row.opened_by)}
+    if row.diagnosed_at:
+        stamps[Stamp.DIAGNOSED] = StampValue(row.diagnosed_at, row.diagnosed_by, row.diagnosed_implied)
+    if row.mitigated_at:
+        stamps[Stamp.MITIGATED] = StampValue(row.mitigated_at, row.mitigated_by, row.mitigated_implied)
+    if row.verified_at:
+        stamps[Stamp.VERIFIED] = StampValue(row.verified_at, row.verified_by)
+    return IncidentRecord(
+        id=row.id,
+        title=row.title,
+        severity=row.severity,
+        service=row.service,
+        status=row.status,
+        detection_method=row.detection_method,
+        opened_by=row.opened_by,
+        commander=row.commander,
+        channel_id=row.channel_id,
+        channel_name=row.channel_name,
+        control_message_ts=row.control_message_ts,
+        timeline=Timeline(started_at=row.started_at, stamps=stamps),
+        created_at=row.created_at,
+        rollback_owner=row.rollback_owner,
+        comms_lead=row.comms_lead,
+        scribe=row.scribe,
+        is_private=bool(row.is_private),
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        closed_at=row.closed_at,
+        imported_from=row.imported_from,
+    )
+
+
+@dataclass
+class Recorded:
+    """The outcome of recording an incident: the record, and whether this request created it."""
+
+    record: IncidentRecord
+    created: bool
+    failures: list[str] = field(default_factory=list)
+
+
+class Incidents:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record_new(self, request: OpenRequest, *, opener: str, request_key: str, origin_channel: str | None) -> Recorded:
+        """Commit the incident and its first timeline event, once per Slack request.
+
+        A retried delivery or a double-submitted modal carries the same request key and gets the
+        incident the first one created. The unique key, not a prior read, is what decides a race.
+        """
+        now = self._clock()
+        try:
+            async with self._db.transaction() as session:
+                # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
+                existing = await incident_rows.find_by_request_key(session, request_key)
+                if existing is not None:
+                    logs.set_incident(existing.id)
+                    return Recorded(to_record(existing), created=False)
+                row = await incident_rows.insert(
+                    session,
+                    Incident(
+                        request_key=request_key,
+                        title=request.title,
+                        severity=request.severity,
+                        service=request.service,
+                        status="open",
+                        detection_method=request.detection_method,
+                        opened_by=opener,
+                        commander=opener,
+                        origin_channel_id=origin_channel,
+                        is_private=request.private,
+                        started_at=request.started_at,
+                        detected_at=request.detected_at,
+                        diagnosed_implied=False,
+                        mitigated_implied=False,
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                )
+                await incident_rows.add_event(
+                    session,
+                    row.id,
+                    "opened",
+                    at=now,
+                    actor=opener,
+                    text=f"Opened {row.reference}: {request.title}" + (" (private)" if request.private else ""),
+                    data={
+                        "severity": request.severity,
+                        "service": request.service,
+                        "detection_method": request.detection_method,
+                        "started_at": request.started_at.isoformat(),
+                        "detected_at": request.detected_at.isoformat(),
+                        "private": request.private,
+                    },
+                )
+                record = to_record(row)
+        except IntegrityError:
+            async with self._db.transaction() as session:
+                existing = await incident_rows.find_by_request_key(session, request_key)
+            if existing is None:
+                raise
+            logs.set_incident(existing.id)
+            return Recorded(to_record(existing), created=False)
+        logs.set_incident(record.id)
+        metrics.INCIDENTS_OPENED.inc()
+        log.info("recorded %s", record.reference)
+        return Recorded(record, created=True)
+
+    async def get(self, incident_id: int) -> IncidentRecord | None:
+        async with self._db.lookup() as session:
+            row = await incident_rows.get(session, incident_id)
+            return to_record(row) if row else None
+
+    async def in_channel(self, channel_id: str) -> IncidentRecord | None:
+        async with self._db.lookup() as session:
+            row = await incident_rows.find_by_channel(session, channel_id)
+            return to_record(row) if row else None
+
+    async def add_to_timeline(
+        self, incident_id: int, kind: str, *, actor: str, text: str, data: dict | None = None, unique_key: str | None = None
+    ) -> bool:
+        """Add an event; with ``unique_key`` (in data) an event of that kind and key is added once."""
+        async with self._db.transaction() as session:
+            if unique_key is not None:
+                for event in await incident_rows.timeline(session, incident_id):
+                    if event.kind == kind and event.data.get("key") == unique_key:
+                        return False
+            payload = dict(data or {})
+            if unique_key is not None:
+                payload["key"] = unique_key
+            await incident_rows.add_event(session, incident_id, kind, at=self._clock(), actor=actor, text=text, data=payload)
+            await incident_rows.record_fields(session, incident_id, at=self._clock())
+        return True
+
+    async def assign_role(self, incident_id: int, role: str, user: str, *, by: str) -> tuple[IncidentRecord, str | None] | None:
+        """Give ``role`` to ``user``: the record and who held it before; None when they already do."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None:
+                raise LookupError(f"INC-{incident_id} does not exist")
+            previous = getattr(row, role)
+            if previous == user:
+                return None
+            await incident_rows.record_fields(session, incident_id, at=now, **{role: user})
+            label = ROLES[role]
+            await incident_rows.add_event(
+                session, incident_id, "role_assigned", at=now, actor=by,
+                text=f"{label}: <@{user}>" + (f" (was <@{previous}>)" if previous else ""),
+                data={"role": role, "user": user, "previous": previous},
+            )
+            await session.refresh(row)
+            return to_record(row), previous
+
+    async def change_severity(self, incident_id: int, severity: str, *, by: str) -> tuple[IncidentRecord, str] | None:
+        """The record and the severity before; None when it already is ``severity``."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None:
+                raise LookupError(f"INC-{incident_id} does not exist")
+            previous = row.severity
+            if previous == severity:
+                return None
+            await incident_rows.record_fields(session, incident_id, at=now, severity=severity)
+            await incident_rows.add_event(
+                session, incident_id, "severity_changed", at=now, actor=by,
+                text=f"Severity {previous} → {severity}", data={"from": previous, "to": severity},
+            )
+            await session.refresh(row)
+            return to_record(row), previous
+
+    async def record_breakglass(self, incident_id: int, reason: str, *, by: str) -> None:
+        """An emergency-access grant: on the timeline (for the postmortem) and in the audit trail."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            await incident_rows.add_event(
+                session, incident_id, "breakglass", at=now, actor=by, text=f"Break-glass access: {reason}", data={"reason": reason}
+            )
+            await audit.append(session, incident_id=incident_id, action="breakglass", actor=by, at=now, reason=reason)
+            await incident_rows.record_fields(session, incident_id, at=now)

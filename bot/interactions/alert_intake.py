@@ -1,0 +1,188 @@
+"""Alerts into incidents: a firing alert for a catalog service opens an incident with the same war
+room as a manual open; later alerts of its group go to its timeline; a resolved alert is shown in
+the war room and suggests verifying, never stamping anything itself.
+
+Deduplication is decided by the database: the first delivery of a group inserts its active key,
+every concurrent or later one fails that insert and joins the incident (storage/alerts.py).
+Every alert of one body is recorded in one transaction, so a refused or failed body writes nothing.
+Grafana's contact-point test is answered with a line in the announcement channel and recorded nowhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.background import BackgroundWork
+from bot.core.clock import Clock
+from bot.core.records import IncidentRecord
+from bot.core.timefmt import slack_time
+from bot.incidents.operations import to_record
+from bot.integrations.alerts import Alert
+from bot.slack import SlackError, SlackGateway, messages
+from storage import alerts as alert_rows
+from storage import incidents as incident_rows
+from storage.db import Database
+from storage.models import Incident
+
+if TYPE_CHECKING:
+    from bot.interactions.flows import Flows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    opened: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # firing again: on the incident's timeline
+    resolved: list[str] = field(default_factory=list)
+    ignored: int = 0  # resolved alerts with no incident taking their group
+
+    def as_json(self) -> dict:
+        return {"ok": True, "opened": self.opened, "added": self.added, "resolved": self.resolved, "ignored": self.ignored}
+
+
+GRAFANA_TEST_LINE = "🧪 Test alert received from Grafana: the alert webhook works. Nothing was recorded."
+
+
+@dataclass
+class _SlackWork:
+    new: list[IncidentRecord] = field(default_factory=list)
+    lines: list[tuple[IncidentRecord, str]] = field(default_factory=list)
+
+
+def _alert_data(alert: Alert) -> dict:
+    return {
+        "source": alert.source,
+        "group": alert.group,
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.labels.get("alertname"),
+        "severity_label": alert.labels.get("severity"),
+        "starts_at": alert.started_at.isoformat() if alert.started_at else None,
+        "ends_at": alert.ended_at.isoformat() if alert.ended_at else None,
+        "url": alert.url,
+    }
+
+
+class AlertIntake:
+    def __init__(self, db: Database, slack: SlackGateway, clock: Clock, background: BackgroundWork) -> None:
+        self._db = db
+        self._slack = slack
+        self._clock = clock
+        self._background = background
+        self._flows: Flows | None = None
+        self._bot_user: str | None = None
+
+    def attach(self, flows: Flows) -> None:
+        self._flows = flows
+
+    async def bot_user(self) -> str:
+        """Who opens alert incidents (the bot itself); raises SlackError when Slack cannot say."""
+        if self._bot_user is None:
+            self._bot_user = await self._slack.bot_user_id()
+        return self._bot_user
+
+    async def receive(self, alerts: list[Alert]) -> IntakeResult:
+        """Record every alert (one transaction), then do the Slack work after the answer."""
+        opener = await self.bot_user()
+        now = self._clock()
+        result, work = IntakeResult(), _SlackWork()
+        async with self._db.transaction() as session:
+            for alert in alerts:
+                if alert.status == "firing":
+                    await self._firing(session, alert, opener, now, result, work)
+                else:
+                    await self._resolved(session, alert, now, result, work)
+        if work.new or work.lines:
+            self._background.spawn(self._show(work), name="alerts")
+        return result
+
+    async def grafana_test(self, announce_channel: str | None) -> str:
+        """Show that Grafana's contact-point test arrived; returns what the answer says about it."""
+        if not announce_channel:
+            return "test alert received; nothing was posted: set INCIDENT_ANNOUNCE_CHANNEL to see it in Slack"
+        try:
+            await self._slack.post_message(announce_channel, GRAFANA_TEST_LINE)
+        except SlackError as error:
+            log.warning("Grafana test alert: line not posted to %s: %s", announce_channel, error)
+            return f"test alert received; the line to {announce_channel} was not posted: {error}"
+        return f"test alert received; posted to {announce_channel}"
+
+    async def _firing(self, session, alert: Alert, opener: str, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
+        for _ in range(3):
+            group = await alert_rows.claim(session, alert.source, alert.dedup_key, at=now)
+            existing = None if group is not None else await alert_rows.active(session, alert.source, alert.dedup_key)
+            if group is not None or existing is not None:
+                break
+            # the holder was closed between our insert and our read: claim again
+        if group is None:
+            assert existing is not None and existing.incident_id is not None
+            await alert_rows.seen_again(session, existing.id, at=now)
+            await incident_rows.add_event(
+                session, existing.incident_id, "alert_firing", at=now,
+                text=f"Alert {alert.name} firing again ({alert.source})", data=_alert_data(alert),
+            )
+            row = await incident_rows.get(session, existing.incident_id)
+            assert row is not None
+            result.added.append(row.reference)
+            if row.status == "resolved" and row.channel_id:
+                work.lines.append((to_record(row), messages.alert_refiring_line(alert.name)))
+            return
+        started = min(alert.started_at or now, now)
+        row = await incident_rows.insert(
+            session,
+            Incident(
+                request_key=None, title=alert.title, severity=alert.severity, service=alert.service, status="open",
+                detection_method="alert", opened_by=opener, commander=opener, origin_channel_id=None,
+                started_at=started, detected_at=started, diagnosed_implied=False, mitigated_implied=False,
+                created_at=now, updated_at=now,
+            ),
+        )
+        group.incident_id = row.id
+        await session.flush()
+        await incident_rows.add_event(
+            session, row.id, "opened", at=now, actor=opener, text=f"Opened {row.reference} from an alert: {alert.title}",
+            data={
+                "severity": alert.severity, "service": alert.service, "detection_method": "alert",
+                "started_at": started.isoformat(), "detected_at": started.isoformat(),
+            },
+        )
+        await incident_rows.add_event(
+            session, row.id, "alert_firing", at=now, text=f"Alert {alert.name} firing ({alert.source})", data=_alert_data(alert)
+        )
+        record = to_record(row)
+        result.opened.append(record.reference)
+        work.new.append(record)
+
+    async def _resolved(self, session, alert: Alert, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
+        group = await alert_rows.active(session, alert.source, alert.dedup_key)
+        if group is None or group.incident_id is None:
+            result.ignored += 1
+            return
+        await alert_rows.seen_again(session, group.id, at=now)
+        ended = alert.ended_at or now
+        await incident_rows.add_event(
+            session, group.incident_id, "alert_resolved", at=now,
+            text=f"Alert {alert.name} resolved at {ended.isoformat()} ({alert.source}); verification is for a person to mark",
+            data=_alert_data(alert),
+        )
+        row = await incident_rows.get(session, group.incident_id)
+        assert row is not None
+        result.resolved.append(row.reference)
+        if row.channel_id:
+            work.lines.append((to_record(row), messages.alert_resolved_line(
+                alert.name, slack_time(ended), row.status == "open", alert.group_resolved
+            )))
+
+    async def _show(self, work: _SlackWork) -> None:
+        assert self._flows is not None
+        for record in work.new:
+            await self._flows.set_up_alert_war_room(record)
+        for record, line in work.lines:
+            assert record.channel_id
+            try:
+                await self._slack.post_message(record.channel_id, line)
+            except SlackError as error:
+                log.warning("%s: alert line not posted: %s", record.reference, error)

@@ -1,0 +1,241 @@
+"""Settings from the environment and a .env file, with one clear line per mistake."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from bot.background import DEFAULT_CONCURRENCY
+from bot.core.tiers import parse_span
+from storage.db import DatabaseURLError, async_database_url
+
+SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+
+# Why each setting exists and how to fix it, shown when it is missing or malformed.
+SETTING_HELP = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-...) from your Slack app's OAuth & Permissions page",
+    "SLACK_SIGNING_SECRET": "the signing secret from your Slack app's Basic Information page",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write, from Basic Information > "
+    "App-Level Tokens; leave it unset to serve HTTP instead of Socket Mode",
+    "SLACK_API_URL": "the base URL of the Slack Web API ending in /api/, such as https://slack.com/api/",
+    "DATABASE_URL": "a database URL such as sqlite:///incidents.db or postgresql://user:pass@host:5432/db",
+    "INCIDENT_ANNOUNCE_CHANNEL": "a Slack channel ID such as C0123456789 (right-click the channel > "
+    "View channel details; the ID is at the bottom)",
+    "PORT": "the HTTP port, a whole number from 1 to 65535",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "BACKGROUND_CONCURRENCY": "how many flows (war-room set-ups, channel updates, replies) one process runs at "
+    "once after their acks, a whole number from 1 to 1000 (default 8); more wait their turn",
+    "SLACK_API_TIMEOUT": "seconds to wait for one Slack Web API answer before giving up on it, from 0.1 to 60 (default 10)",
+    "LOG_FORMAT": "text (one readable line per event, the default) or json (one JSON object per line, for log collectors)",
+    "INCIDENT_CONFIG": "the path of the team's YAML config file (default runbooks/config.yml)",
+    "DORA_REPORT_YEAR": "the year of the DORA report whose time-to-restore bands to use, e.g. 2023",
+    "POSTMORTEM_TEMPLATE": "the path of a Jinja2 Markdown template for postmortem drafts",
+    "SERVICE_CATALOG": "the path of the service catalog YAML file (default runbooks/catalog.yml)",
+    "RUNBOOKS_DIR": "the folder of runbook Markdown files (default runbooks)",
+    "HOST": "the address to listen on, such as 0.0.0.0 (all) or 127.0.0.1",
+    "DEPLOY_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
+    "deploy pipelines send to POST /hooks/deploys; leave it unset to turn the webhook off",
+    "ALERT_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
+    "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
+    "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
+}
+MIN_WEBHOOK_SECRET = 16
+
+
+def SecretField(**kwargs: Any) -> Any:
+    """A setting whose value must never be shown: left out of the settings' repr, and redacted
+    from every log line (``DatabaseSettings.secret_values`` finds it by this mark, so a new
+    secret setting is covered as soon as it is declared with this)."""
+    return Field(repr=False, json_schema_extra={"secret": True}, **kwargs)
+
+
+def is_secret_field(name: str, model: type[BaseSettings]) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and extra.get("secret") is True
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class DatabaseSettings(BaseSettings):
+    """What commands that only touch the database need (``incident-bot db upgrade``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///incidents.db", alias="DATABASE_URL")
+    # The team's rules (tiers, report thresholds, digests): reports read them without Slack.
+    incident_config: Path | None = Field(default=None, alias="INCIDENT_CONFIG")
+    dora_report_year: int = Field(default=2023, alias="DORA_REPORT_YEAR")
+
+    @field_validator("incident_config", mode="before")
+    @classmethod
+    def _blank_config_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            return async_database_url(value)
+        except DatabaseURLError as exc:
+            raise ValueError(str(exc)) from None
+
+    def secret_values(self) -> list[str]:
+        """Every value that must never reach a log: the settings marked secret (SecretField) and the
+        password inside DATABASE_URL."""
+        values = [
+            value for name in type(self).model_fields
+            if is_secret_field(name, type(self)) and isinstance(value := getattr(self, name), str) and value
+        ]
+        password = make_url(self.database_url).password
+        if password:
+            values.append(str(password))
+        return values
+
+
+class Settings(DatabaseSettings):
+    slack_bot_token: str = SecretField(alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = SecretField(alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = SecretField(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
+    slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
+    background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
+    announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+    host: str = Field(default="0.0.0.0", alias="HOST")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="text", alias="LOG_FORMAT")
+    postmortem_template: Path | None = Field(default=None, alias="POSTMORTEM_TEMPLATE")
+    service_catalog: Path | None = Field(default=None, alias="SERVICE_CATALOG")
+    runbooks_dir: Path = Field(default=Path("runbooks"), alias="RUNBOOKS_DIR")
+    deploy_webhook_secret: str | None = SecretField(default=None, alias="DEPLOY_WEBHOOK_SECRET")
+    deploy_window: timedelta = Field(default=timedelta(hours=2), alias="DEPLOY_WINDOW")
+    alert_webhook_secret: str | None = SecretField(default=None, alias="ALERT_WEBHOOK_SECRET")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{16,128}", value):
+            raise ValueError("must be the hexadecimal signing secret")
+        return value
+
+    @field_validator(
+        "slack_app_token", "announce_channel", "postmortem_template", "service_catalog", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("slack_api_url", mode="before")
+    @classmethod
+    def _blank_is_slack(cls, value: str | None) -> str:
+        return SLACK_API_URL_DEFAULT if value is None or not str(value).strip() else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("announce_channel")
+    @classmethod
+    def _announce_channel(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
+            raise ValueError("must be a channel ID, not a name")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("unknown log level")
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> str:
+        value = "text" if value is None or not str(value).strip() else str(value).strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("postmortem_template")
+    @classmethod
+    def _template_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @field_validator("deploy_webhook_secret", "alert_webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        value = str(value).strip()
+        if len(value) < MIN_WEBHOOK_SECRET:
+            # Never echo the secret, not even in an error.
+            raise ValueError(f"{len(value)} characters; use at least {MIN_WEBHOOK_SECRET}")
+        return value
+
+    @field_validator("deploy_window", mode="before")
+    @classmethod
+    def _deploy_window(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return timedelta(hours=2)
+        if isinstance(value, str):
+            value = parse_span(value)
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def load_settings(
+    env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: object
+) -> Settings:
+    """Read settings, turning pydantic's report into one line naming the first bad setting."""
+    try:
+        return kind(_env_file=env_file, **overrides)  # type: ignore[call-arg,return-value]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        name = _ALIASES.get(name, name)
+        how = SETTING_HELP.get(name, "see .env.example")
+        if error["type"] == "missing":
+            raise ConfigError(f"{name} is not set: set it in the environment or in .env to {how}.") from None
+        reason = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name} is malformed ({reason}): set it to {how}.") from None
+
+
+_ALIASES = {name: info.alias for name, info in Settings.model_fields.items() if info.alias}

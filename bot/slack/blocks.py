@@ -1,0 +1,531 @@
+"""Block Kit builders (slack_sdk's typed models). Pure: they take records, return dicts.
+
+slack_sdk's ``to_dict()`` checks some of Slack's limits; ``within_message_limits`` checks the
+ones it does not (50 blocks, 150-character headers, 3000/2000-character section text and fields).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DatePickerElement,
+    DateTimePickerElement,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.core.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE, SEVERITIES
+from bot.core.phases import BUTTON_STAMPS, PHASES, Stamp
+from bot.core.records import IncidentRecord, WarRoomContext
+from bot.core.roles import ROLES
+from bot.core.text_input import escape
+from bot.core.timefmt import human_duration, slack_time
+
+MAX_BLOCKS = 50
+MAX_HEADER = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_TOPIC = 250
+
+OPEN_MODAL_CALLBACK = "incident_open_modal"
+STAMP_ACTION_PREFIX = "stamp_phase_"
+ACKNOWLEDGE_ACTION = "incident_acknowledge"
+REOPEN_ACTION = "incident_reopen"
+SEVERITY_EMOJI = {"P1": "🔴", "P2": "🟠", "P3": "🟡", "P4": "🔵"}
+SEVERITY_HINT = {
+    "P1": "Critical: customers can't use a core service",
+    "P2": "Major: a key feature is degraded for many",
+    "P3": "Minor: limited impact or a workaround exists",
+    "P4": "Low: cosmetic or internal only",
+}
+STATUS_LABELS = {"open": "Open", "resolved": "Resolved"}
+
+
+def status_label(incident: IncidentRecord) -> str:
+    if incident.status == "resolved":
+        return "Resolved · closed" if incident.closed_at else "Resolved · monitoring"
+    return STATUS_LABELS.get(incident.status, incident.status)
+
+
+def acknowledgement_text(incident: IncidentRecord) -> str:
+    if incident.acknowledged_at is None:
+        return "_not yet_"
+    who = f"<@{incident.acknowledged_by}> " if incident.acknowledged_by else ""
+    return f"{who}{slack_time(incident.acknowledged_at, '{time}')}"
+
+
+def stamp_action_id(stamp: Stamp) -> str:
+    return f"{STAMP_ACTION_PREFIX}{stamp.value}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header_text(incident: IncidentRecord) -> str:
+    prefix = f"{SEVERITY_EMOJI[incident.severity]} {incident.reference} · {incident.severity} · "
+    return _clip(prefix + incident.title, MAX_HEADER)
+
+
+def notification_text(incident: IncidentRecord) -> str:
+    """The plain-text fallback Slack shows in notifications and screen readers."""
+    return f"{incident.reference} ({incident.severity}): {escape(incident.title)}"
+
+
+def phase_lines(incident: IncidentRecord) -> list[str]:
+    timeline = incident.timeline
+    lines = [f"🟥 *Impact started* {slack_time(timeline.started_at)}"]
+    current = timeline.current_phase
+    for phase in PHASES:
+        stamp = phase.ends_with
+        value = timeline.get(stamp)
+        duration = timeline.duration(phase)
+        if value is not None:
+            who = f" by <@{value.by}>" if value.by else ""
+            implied = " _(implied)_" if value.implied else ""
+            took = f" · {phase.value} {human_duration(duration)}" if duration is not None else ""
+            lines.append(f"✅ *{stamp.label}* {slack_time(value.at)}{who}{implied}{took}")
+        elif phase is current:
+            since = timeline.phase_start(phase)
+            since_text = f" since {slack_time(since, '{time} ({ago})')}" if since else ""
+            lines.append(f"⏳ *{phase.doing}…*{since_text}")
+        else:
+            lines.append(f"▫️ {stamp.label}")
+    if timeline.time_to_restore is not None:
+        lines.append(f"*Time to restore:* {human_duration(timeline.time_to_restore)}")
+    return lines
+
+
+def incident_fields(incident: IncidentRecord) -> list[MarkdownTextObject]:
+    fields = [
+        ("Severity", f"{SEVERITY_EMOJI[incident.severity]} {incident.severity}"),
+        ("Status", status_label(incident)),
+        ("Service", escape(incident.service) if incident.service else "_not set_"),
+        ("Commander", f"<@{incident.commander}>"),
+        ("Detection", DETECTION_LABELS.get(incident.detection_method, incident.detection_method)),
+        ("Opened by", f"<@{incident.opened_by}>"),
+        ("Acknowledged", acknowledgement_text(incident)),
+    ]
+    return [MarkdownTextObject(text=_clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
+
+
+def context_lines(context: WarRoomContext | None) -> list[str]:
+    if context is None:
+        return []
+    lines = []
+    if context.upstream or context.downstream:
+        up = ", ".join(escape(s) for s in context.upstream) or "none"
+        down = ", ".join(escape(s) for s in context.downstream) or "none"
+        lines.append(f"*Depends on:* {up} · *Depended on by:* {down}")
+    if context.deploy_window is not None:
+        if context.deploy_lines:
+            lines.append(f"*Deploys in the {context.deploy_window} before impact:*")
+            lines.extend(f"• {line}" for line in context.deploy_lines[:10])
+            if len(context.deploy_lines) > 10:
+                lines.append(f"…and {len(context.deploy_lines) - 10} more (`/incident deploys`)")
+        else:
+            lines.append(f"*Deploys in the {context.deploy_window} before impact:* none recorded")
+    return lines
+
+
+def control_message(incident: IncidentRecord, context: WarRoomContext | None = None) -> list[dict[str, Any]]:
+    """The pinned message a war room is run from: facts, what changed, phase progress, buttons."""
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header_text(incident), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*"), fields=incident_fields(incident)),
+    ]
+    if lines := context_lines(context):
+        blocks.append(SectionBlock(block_id="what_changed", text=MarkdownTextObject(text=_clip("\n".join(lines), MAX_SECTION_TEXT))))
+    blocks += [
+        DividerBlock(),
+        SectionBlock(block_id="phase_progress", text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
+    ]
+    open_stamps = [s for s in BUTTON_STAMPS if s in incident.timeline.open_stamps()]
+    buttons: list[ButtonElement] = []
+    if incident.status == "open" and incident.acknowledged_at is None:
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text="Acknowledge"), action_id=ACKNOWLEDGE_ACTION, value=str(incident.id), style="danger"
+            )
+        )
+    buttons += [
+        ButtonElement(
+            text=PlainTextObject(text=f"Mark {stamp.value}"),
+            action_id=stamp_action_id(stamp),
+            value=str(incident.id),
+            style="primary" if index == 0 and not buttons else None,
+        )
+        for index, stamp in enumerate(open_stamps)
+    ]
+    if incident.monitoring:
+        buttons.append(ButtonElement(text=PlainTextObject(text="Reopen"), action_id=REOPEN_ACTION, value=str(incident.id)))
+    if buttons:
+        blocks.append(ActionsBlock(block_id="phase_buttons", elements=buttons))
+    blocks += role_blocks(incident)
+    blocks += correction_blocks(incident)
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="A click stamps who and when; skipping ahead fills earlier phases as _implied_. "
+                    "`/incident help` lists the commands."
+                )
+            ]
+        )
+    )
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+# ---- Roles and corrections on the control message (issue 7) ---------------------------------
+
+ROLE_ACTION_PREFIX = "assign_role_"
+EDIT_TIMES_ACTION = "edit_times"
+EDIT_TIMES_CALLBACK = "edit_times_modal"
+
+
+def role_action_id(role: str) -> str:
+    return f"{ROLE_ACTION_PREFIX}{role}"
+
+
+def role_lines(incident: IncidentRecord) -> str:
+    return " · ".join(
+        f"*{label}:* {f'<@{holder}>' if (holder := incident.holder(role)) else '_unassigned_'}" for role, label in ROLES.items()
+    )
+
+
+def role_blocks(incident: IncidentRecord) -> list[Block]:
+    """Who holds each role, and a person picker per role (the block id carries the incident)."""
+    return [
+        SectionBlock(block_id="roles", text=MarkdownTextObject(text=_clip(role_lines(incident), MAX_SECTION_TEXT))),
+        ActionsBlock(
+            block_id=f"role_pickers:{incident.id}",
+            elements=[
+                UserSelectElement(
+                    action_id=role_action_id(role),
+                    placeholder=PlainTextObject(text=label),
+                    initial_user=incident.holder(role) or None,
+                )
+                for role, label in ROLES.items()
+            ],
+        ),
+    ]
+
+
+def correction_blocks(incident: IncidentRecord) -> list[Block]:
+    """"Edit times": the commander and admins correct a wrong stamp, with a reason."""
+    return [
+        ActionsBlock(
+            block_id="corrections",
+            elements=[ButtonElement(text=PlainTextObject(text="Edit times"), action_id=EDIT_TIMES_ACTION, value=str(incident.id))],
+        )
+    ]
+
+
+def edit_times_modal(incident: IncidentRecord, times: dict[str, datetime], labels: dict[str, str]) -> dict[str, Any]:
+    """Every phase time the incident has, each in a picker, and the reason."""
+    fields: list[Block] = [
+        InputBlock(
+            block_id=f"time_{name}",
+            label=PlainTextObject(text=labels[name]),
+            element=DateTimePickerElement(action_id=f"time_{name}", initial_date_time=int(moment.timestamp())),
+        )
+        for name, moment in times.items()
+    ]
+    fields.append(
+        InputBlock(
+            block_id="reason",
+            label=PlainTextObject(text="Why are the times corrected?"),
+            hint=PlainTextObject(text="Goes to the audit trail with the old and new times, who and when"),
+            element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
+        )
+    )
+    metadata = {"incident_id": incident.id, "original": {name: moment.isoformat() for name, moment in times.items()}}
+    view = View(
+        type="modal",
+        callback_id=EDIT_TIMES_CALLBACK,
+        title=PlainTextObject(text=_clip(f"Edit times · {incident.reference}", 24)),
+        submit=PlainTextObject(text="Correct"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(metadata),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text="Phases must stay in order and none may be in the future.")),
+            *fields,
+        ],
+    )
+    return view.to_dict()
+
+
+# ---- Action items (issue 7) -----------------------------------------------------------------
+
+ACTION_DONE_ACTION = "action_item_done"
+ADD_ACTION_ACTION = "add_action_item"
+ADD_ACTION_CALLBACK = "add_action_item_modal"
+
+
+def action_item_blocks(line: str, item_id: int, *, done_line: str | None = None) -> list[dict[str, Any]]:
+    """The owner's direct message: the item and a Done button (gone once done)."""
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(line, MAX_SECTION_TEXT)))]
+    if done_line:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=done_line)]))
+    else:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"action_item:{item_id}",
+                elements=[ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")],
+            )
+        )
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def postmortem_actions_blocks(incident: IncidentRecord, lines: list[str]) -> list[dict[str, Any]]:
+    """Under the uploaded postmortem draft: the action items and a button to add one."""
+    listed = "\n".join(f"• {line}" for line in lines[:20]) or "_None yet._"
+    if len(lines) > 20:
+        listed += f"\n…and {len(lines) - 20} more (`/incident actions`)"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=_clip(f"*Action items for {incident.reference}*\n{listed}", MAX_SECTION_TEXT))),
+        ActionsBlock(
+            block_id="postmortem_actions",
+            elements=[ButtonElement(text=PlainTextObject(text="Add action item"), action_id=ADD_ACTION_ACTION, value=str(incident.id))],
+        ),
+    ]
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def add_action_modal(incident: IncidentRecord, *, private_metadata: dict[str, str]) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=ADD_ACTION_CALLBACK,
+        title=PlainTextObject(text="Add action item"),
+        submit=PlainTextObject(text="Add"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps({"incident_id": str(incident.id), **private_metadata}),
+        blocks=[
+            InputBlock(
+                block_id="text",
+                label=PlainTextObject(text=f"What will be done ({incident.reference})"),
+                element=PlainTextInputElement(action_id="text", max_length=500),
+            ),
+            InputBlock(block_id="owner", label=PlainTextObject(text="Owner"), optional=True, element=UserSelectElement(action_id="owner")),
+            InputBlock(block_id="due", label=PlainTextObject(text="Due date"), optional=True, element=DatePickerElement(action_id="due")),
+        ],
+    )
+    return view.to_dict()
+
+
+def status_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
+    where = f"War room <#{incident.channel_id}>" if incident.channel_id else "No war room yet"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header_text(incident), emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*\n{where}"), fields=incident_fields(incident)),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
+    ]
+    return within_message_limits([b.to_dict() for b in blocks])
+
+
+def announcement_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
+    service = f" · service *{escape(incident.service)}*" if incident.service else ""
+    text = (
+        f"{SEVERITY_EMOJI[incident.severity]} *{incident.reference}* ({incident.severity}) "
+        f"{escape(incident.title)}{service}\nWar room: <#{incident.channel_id}> · commander <@{incident.commander}>"
+    )
+    return within_message_limits([SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()])
+
+
+PRIVATE_ANNOUNCEMENT = "🔒 A private incident was opened."
+
+
+def channel_topic(incident: IncidentRecord) -> str:
+    """Topics render no date tokens or blocks, and Slack caps them at 250 characters. A topic
+    shows mentions (the commander's), so the title is escaped as in a message."""
+    phase = incident.timeline.current_phase
+    state = f"{phase.doing}" if phase else "Restored"
+    commander = f"IC <@{incident.commander}>" if incident.commander else "no commander"
+    tail = f" | {state} | {commander} | {incident.reference}"
+    head = f"{incident.severity} | "
+    return head + _clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
+
+
+def _clip_escaped(text: str, limit: int) -> str:
+    """``escape(text)`` within ``limit`` characters, never cutting an entity such as ``&amp;`` in two."""
+    shown = escape(text)
+    if len(shown) <= limit:
+        return shown
+    while text and len(escape(text)) > limit - 1:
+        text = text[:-1]
+    return escape(text) + "…"
+
+
+MAX_SELECT_OPTIONS = 100  # Slack's limit for a static select
+
+
+def open_modal(
+    *, now: datetime, private_metadata: dict[str, str], services: list[str] | None = None, title: str = "",
+    deploy_choices: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The open-incident form. With a catalog, the service is a select that reports each choice
+    (dispatch_action), so the form can offer "impact started at that deploy" (``deploy_choices``:
+    value, label) before it is submitted."""
+    severity_options = [
+        Option(value=s, text=PlainTextObject(text=f"{SEVERITY_EMOJI[s]} {s}"), description=PlainTextObject(text=SEVERITY_HINT[s]))
+        for s in SEVERITIES
+    ]
+    detection_options = [Option(value=key, text=PlainTextObject(text=label)) for key, label in DETECTION_LABELS.items()]
+    view = View(
+        type="modal",
+        callback_id=OPEN_MODAL_CALLBACK,
+        title=PlainTextObject(text="Open an incident"),
+        submit=PlainTextObject(text="Open war room"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(private_metadata),
+        blocks=[
+            InputBlock(
+                block_id="title",
+                label=PlainTextObject(text="Title"),
+                hint=PlainTextObject(text="What users see going wrong, e.g. “Checkout returns 500s”"),
+                element=PlainTextInputElement(
+                    action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True
+                ),
+            ),
+            InputBlock(
+                block_id="severity",
+                label=PlainTextObject(text="Severity"),
+                element=StaticSelectElement(
+                    action_id="severity",
+                    options=severity_options,
+                    initial_option=next(o for o in severity_options if o.value == DEFAULT_SEVERITY),
+                ),
+            ),
+            service_input(services or []),
+            InputBlock(
+                block_id="detection",
+                label=PlainTextObject(text="How was it detected?"),
+                element=StaticSelectElement(
+                    action_id="detection",
+                    options=detection_options,
+                    initial_option=next(o for o in detection_options if o.value == "engineer"),
+                ),
+            ),
+            InputBlock(
+                block_id="started",
+                label=PlainTextObject(text="Impact started"),
+                hint=PlainTextObject(text="When users were first affected; leave as is if that is now"),
+                element=DateTimePickerElement(action_id="started", initial_date_time=int(now.timestamp())),
+            ),
+            *impact_choice(deploy_choices or []),
+            private_input(),
+        ],
+    )
+    return view.to_dict()
+
+
+PRIVATE_OPTION = "private"
+
+
+def private_input() -> InputBlock:
+    """The form's "private incident" checkbox (issue 7)."""
+    return InputBlock(
+        block_id="visibility",
+        label=PlainTextObject(text="Visibility"),
+        optional=True,
+        element=CheckboxesElement(
+            action_id="visibility",
+            options=[
+                Option(
+                    value=PRIVATE_OPTION,
+                    text=PlainTextObject(text="Private incident"),
+                    description=PlainTextObject(text="Security or personnel: private channel, no title outside it"),
+                )
+            ],
+        ),
+    )
+
+
+SERVICE_ACTION = "open_form_service"
+IMPACT_CHOICE_PICKER = "picker"
+
+
+def service_input(services: list[str]) -> InputBlock:
+    if services and len(services) <= MAX_SELECT_OPTIONS:
+        return InputBlock(
+            block_id="service",
+            label=PlainTextObject(text="Service"),
+            optional=True,
+            dispatch_action=True,
+            hint=PlainTextObject(text="From the service catalog; deploys just before the impact are shown"),
+            element=StaticSelectElement(
+                action_id=SERVICE_ACTION,
+                placeholder=PlainTextObject(text="Pick the affected service"),
+                options=[Option(value=name, text=PlainTextObject(text=_clip(name, 75))) for name in services],
+            ),
+        )
+    return InputBlock(
+        block_id="service",
+        label=PlainTextObject(text="Service"),
+        optional=True,
+        hint=PlainTextObject(text="The affected service, e.g. payments-api"),
+        element=PlainTextInputElement(action_id="service", max_length=80),
+    )
+
+
+def impact_choice(deploy_choices: list[tuple[str, str]]) -> list[InputBlock]:
+    """One click to say the impact began with a recent deploy instead of the time picked above."""
+    if not deploy_choices:
+        return []
+    options = [Option(value=IMPACT_CHOICE_PICKER, text=PlainTextObject(text="At the time picked above"))]
+    options += [Option(value=value, text=PlainTextObject(text=_clip(label, 75))) for value, label in deploy_choices[:9]]
+    return [
+        InputBlock(
+            block_id="impact_choice",
+            label=PlainTextObject(text="Impact started at a recent deploy?"),
+            element=RadioButtonsElement(action_id="impact_choice", options=options, initial_option=options[0]),
+        )
+    ]
+
+
+def within_message_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Raise if a message breaks a Slack limit that slack_sdk's models do not check."""
+    if len(blocks) > MAX_BLOCKS:
+        raise ValueError(f"{len(blocks)} blocks; Slack allows {MAX_BLOCKS} per message")
+    for block in blocks:
+        if block["type"] == "header" and len(block["text"]["text"]) > MAX_HEADER:
+            raise ValueError(f"header longer than {MAX_HEADER} characters")
+        if block["type"] == "section":
+            if "text" in block and len(block["text"]["text"]) > MAX_SECTION_TEXT:
+                raise ValueError(f"section text longer than {MAX_SECTION_TEXT} characters")
+            for field in block.get("fields", []):
+                if len(field["text"]) > MAX_FIELD_TEXT:
+                    raise ValueError(f"section field longer than {MAX_FIELD_TEXT} characters")
+    return blocks
+
+
+
+
+def action_items_digest_blocks(lines: list[str]) -> list[dict[str, Any]]:
+    """A digest's section of open and overdue action items (overdue first)."""
+    if not lines:
+        text = "*Action items:* none open."
+    else:
+        shown = lines[:25]
+        text = "*Open action items* (overdue first):\n" + "\n".join(shown)
+        if len(lines) > len(shown):
+            text += f"\n…and {len(lines) - len(shown)} more (`/incident actions open`)"
+    return [SectionBlock(block_id="action_items", text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()]

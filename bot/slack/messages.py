@@ -1,0 +1,434 @@
+"""Every sentence the bot says to a person, in one place (as Bolt keeps its own in logger/messages)."""
+
+from __future__ import annotations
+
+from bot.core.command_text import OPEN_USAGE, unescape_slack
+from bot.slack.blocks import escape
+
+# Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
+# alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
+
+# escape: the usage lines' placeholders (<text>, <title>) are text, not Slack markup.
+HELP = escape("\n".join(
+    [
+        "*`/incident` commands*",
+        "• `/incident open` — open a war room with a form",
+        f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
+        "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
+        "• `/incident note <text>` — add a note to the timeline of this war room's incident",
+        "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
+        "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
+        "• `/incident deploys [service] [2h]` — recent deploys",
+        "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
+        "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
+        "• `/incident severity P1` — change the severity",
+        "• `/incident update <text>` — post a status update to the war room and the announcement channel",
+        "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
+        "• `/incident action <text> [@owner] [due:2026-12-15]` — add a follow-up action item",
+        "• `/incident actions [mine|open|overdue]` — list action items",
+        "• `/incident ack [INC-42]` — acknowledge: you are on it (stops the unacknowledged escalation)",
+        "• `/incident reopen [INC-42]` — reopen a verified incident while it is still monitoring",
+        "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
+        "• `/incident help` — this list",
+        "Phase buttons on the pinned control message stamp who and when. "
+        "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
+    ]
+))
+
+
+def unknown_subcommand(word: str) -> str:
+    shown = word if len(word) <= 40 else word[:40] + "…"  # an echo, not a copy of whatever was typed
+    return f"I don't know `/incident {escape(shown)}`.\n\n{HELP}"
+
+
+def typed_text_refused(error: Exception) -> str:
+    """Why a command's text was refused. It quotes the words it could not read as Slack sent them
+    (a typed @channel arrives as ``<!channel>``, a typed ``<`` as ``&lt;``): shown as typed, never
+    rendered as a mention or a link."""
+    return escape(unescape_slack(str(error)))
+
+
+OPENING = "Opening the incident…"
+NOT_IN_WAR_ROOM = (
+    "This channel is not an incident war room. Run the command inside a war room, or name the incident: "
+    "`/incident status INC-42`."
+)
+INCIDENT_REFERENCE_FORM = "Name the incident as `INC-42` (or just `42`)."
+
+
+def unknown_incident(reference: str) -> str:
+    return f"There is no incident {reference}. {INCIDENT_REFERENCE_FORM}"
+
+
+def bad_reference(text: str) -> str:
+    return f"`{escape(text)}` is not an incident reference. {INCIDENT_REFERENCE_FORM}"
+
+
+def already_opened(reference: str, channel_id: str | None) -> str:
+    where = f" in <#{channel_id}>" if channel_id else ""
+    return f"This request already opened {reference}{where}; nothing new was created."
+
+
+def opened(reference: str, channel_id: str) -> str:
+    return f"*{reference}* is open. War room: <#{channel_id}>"
+
+
+def opened_with_failures(reference: str, channel_id: str | None, failures: list[str]) -> str:
+    where = f" War room: <#{channel_id}>." if channel_id else " Its war-room channel is not set up."
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return (
+        f"*{reference}* is recorded.{where} Some Slack steps did not happen:\n{lines}\n"
+        f"Run `/incident repair {reference}` (or `incident-bot repair {reference}`) to redo just those steps."
+    )
+
+
+def repaired(reference: str, done: list[str], already: list[str] = ()) -> str:
+    there = f"\nAlready in place: {', '.join(already)}." if already else ""
+    if not done:
+        return (
+            f"{reference}: every Slack step of its war room was already in place; nothing to repair "
+            f"(the topic and the control message were brought up to date).{there}"
+        )
+    return f"{reference}: redid " + ", ".join(done) + "." + there
+
+
+def repair_unfinished(reference: str, channel_id: str | None, done: list[str], failures: list[str]) -> str:
+    did = f"It did: {', '.join(done)}.\n" if done else ""
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    where = f" (war room <#{channel_id}>)" if channel_id else ""
+    return (
+        f"*{reference}*{where}: the repair could not finish. {did}Still missing:\n{lines}\n"
+        f"Run `/incident repair {reference}` (or `incident-bot repair {reference}`) again once that is fixed."
+    )
+
+
+def recorded_but_set_up_stopped(reference: str, error: BaseException) -> str:
+    return (
+        f"*{reference}* is recorded, but setting up its war room stopped ({type(error).__name__}; "
+        "the details are in the bot's log), so its channel, control message, invites or announcement may be missing. "
+        f"Do not open it again: run `/incident repair {reference}` (or `incident-bot repair {reference}`) to finish it."
+    )
+
+
+def database_unavailable() -> str:
+    return "The incident database is not answering right now, so nothing was recorded. Try again in a moment."
+
+
+def not_recorded_in_time() -> str:
+    return (
+        "The incident database did not answer within 2.5 seconds, so this was not recorded, and it will not be "
+        "recorded later. Try again in a moment."
+    )
+
+
+def recorded_after_all() -> str:
+    return "Correction: the incident database answered late, and what you just did was recorded after all."
+
+
+def unexpected_error() -> str:
+    return (
+        "Something went wrong on the bot's side; the error is in the bot's log. "
+        "Check `/incident status` before trying again."
+    )
+
+
+def stamped_line(user: str, stamp: str, at_token: str, since_detection: str, restore: str | None) -> str:
+    tail = f", time to restore {restore}" if restore else f", {since_detection} after detection"
+    return f"<@{user}> marked *{stamp}* at {at_token}{tail}"
+
+
+def already_stamped(stamp: str, by: str | None, at_token: str, implied: bool) -> str:
+    who = f" by <@{by}>" if by else ""
+    how = " (implied by a later phase)" if implied else ""
+    return f"*{stamp.capitalize()}* was already marked{who} at {at_token}{how}; nothing changed."
+
+
+def stamp_refused(stamp: str, reason: str) -> str:
+    return f"Could not mark *{stamp}*: {escape(reason)}."
+
+
+def slack_update_failed(failures: list[str], reference: str) -> str:
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return f"The stamp is recorded, but Slack is not fully up to date:\n{lines}\nRun `/incident repair {reference}` to finish."
+
+
+NOTE_USAGE = "Write the note after the command: `/incident note Rolled back payments-api to v1.42`."
+NOT_IN_WAR_ROOM_FOR_NOTE = (
+    "This channel is not an incident war room, so there is no timeline to add to. "
+    "Use it inside the incident's war-room channel."
+)
+
+
+def noted(reference: str) -> str:
+    return f"Added to the {reference} timeline."
+
+
+def already_noted(reference: str) -> str:
+    return f"That message is already on the {reference} timeline."
+
+
+RUNBOOK_GONE = "That runbook is no longer in the runbooks folder, so the tick was not recorded."
+CHECKLIST_NOT_HERE = (
+    "That checklist does not belong to the incident of this channel, so the tick was not recorded. "
+    "Tick it in the runbook message inside the incident's war room."
+)
+
+DEPLOY_CHOICE_GONE = (
+    "The deploy chosen as the impact start is gone or lies after detection, so nothing was opened. "
+    "Run `/incident open` again and pick the start time."
+)
+NOT_IN_WAR_ROOM_FOR_RUNBOOK = "Runbooks attach to a war room: run `/incident runbook` inside the incident's channel."
+
+
+def runbook_list(service: str | None, candidates: list[str], every: list[str]) -> str:
+    if not every:
+        return "There are no runbooks yet: add Markdown files to the runbooks folder (see runbooks/README.md)."
+    lines = []
+    if candidates:
+        lines.append(f"Runbooks for *{escape(service or '')}*, best match first: " + ", ".join(f"`{escape(n)}`" for n in candidates))
+    lines.append("All runbooks: " + ", ".join(f"`{escape(n)}`" for n in every))
+    lines.append("Attach one with `/incident runbook <name>`.")
+    return "\n".join(lines)
+
+
+def unknown_runbook(name: str, every: list[str]) -> str:
+    known = ", ".join(f"`{escape(n)}`" for n in every) or "none yet"
+    return f"There is no runbook `{escape(name)}`. Runbooks: {known}."
+
+
+def runbook_already_posted(name: str, reference: str) -> str:
+    return f"The runbook `{escape(name)}` is already in the {reference} war room (see its message above)."
+
+
+def deploy_recorded(deploy_id: int, line: str, created: bool) -> str:
+    return f"Recorded deploy #{deploy_id}: {line}" if created else f"Already recorded as deploy #{deploy_id}: {line}"
+
+
+def deploy_list(service: str | None, within: str, lines: list[str]) -> str:
+    scope = f"to *{escape(service)}*" if service else ""
+    if not lines:
+        return f"No deploys {scope} in the last {within}.".replace("  ", " ")
+    head = f"Deploys {scope} in the last {within}, newest first:".replace("  ", " ")
+    return "\n".join([head, *(f"• {line}" for line in lines[:30])])
+
+
+# ---- Roles, severity, updates, break-glass, corrections, action items (issue 7) ---------------
+
+NOT_IN_WAR_ROOM_FOR_COMMAND = (
+    "This channel is not an incident war room. Run the command inside the incident's war-room channel."
+)
+SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
+UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
+BREAKGLASS_USAGE = (
+    "Say why emergency access is needed: `/incident breakglass prod DB write access to run the fix` in the war room, "
+    "or `/incident breakglass INC-42 &lt;reason&gt;` from anywhere (admins use it to enter a private incident)."
+)
+PRIVATE_INCIDENT = "That incident is private: only the people in its war room can see it."
+
+
+def role_target_refused(user: str, label: str, reference: str, reason: str) -> str:
+    return f"<@{user}> cannot be the *{label.lower()}* of {reference}: {escape(reason)}. Nothing changed; pick a person who can act on it."
+
+
+def role_assigned_line(by: str, user: str, label: str, reference: str) -> str:
+    return f"<@{by}> made <@{user}> the *{label.lower()}* of {reference}"
+
+
+def role_dm(label: str, reference: str, channel_id: str | None, title: str) -> str:
+    where = f" in <#{channel_id}>" if channel_id else ""
+    return f"You are now the *{label.lower()}* of *{reference}*{where}: {escape(title)}"
+
+
+def role_unchanged(user: str, label: str, reference: str) -> str:
+    return f"<@{user}> already is the {label.lower()} of {reference}; nothing changed."
+
+
+def severity_line(by: str, before: str, after: str) -> str:
+    return f"<@{by}> changed the severity from *{before}* to *{after}*"
+
+
+def severity_unchanged(reference: str, severity: str) -> str:
+    return f"{reference} already is {severity}; nothing changed."
+
+
+def update_in_war_room(by: str, text: str) -> str:
+    return f"📣 *Status update* from <@{by}>: {escape(text)}"
+
+
+def update_announcement(reference: str, severity: str, title: str, channel_id: str | None, by: str, text: str) -> str:
+    room = f" · war room <#{channel_id}>" if channel_id else ""
+    return f"📣 *{reference}* ({severity}) {escape(title)} — update from <@{by}>: {escape(text)}{room}"
+
+
+def breakglass_in_war_room(by: str, reason: str) -> str:
+    return f"🚨 <@{by}> used *break-glass* emergency access: {escape(reason)}. It is recorded for the postmortem and the audit trail."
+
+
+def breakglass_announcement(reference: str, by: str, reason: str, private: bool) -> str:
+    if private:  # the war room gets who and why; outside it, only that it happened and the number
+        return f"🚨 Break-glass emergency access was used in a private incident, {reference}."
+    return f"🚨 Break-glass emergency access in *{reference}* by <@{by}>: {escape(reason)}"
+
+
+def breakglass_recorded(reference: str) -> str:
+    return f"Break-glass access recorded on {reference} (who, when, why) and announced."
+
+
+def told_with_failures(what: str, failures: list[str], reference: str) -> str:
+    lines = "\n".join(f"• {failure}" for failure in failures)
+    return f"{what} is recorded, but Slack is not fully up to date:\n{lines}\nRun `/incident repair {reference}` to finish."
+
+
+def corrected_line(by: str, described: str, reason: str) -> str:
+    return f"✏️ <@{by}> corrected {described}. Reason: {escape(reason)}"
+
+
+CORRECTION_CONFLICT = (
+    "The times changed since this form was opened (a stamp or another correction), so nothing changed. "
+    "Close it and click *Edit times* again."
+)
+
+
+def action_added(item_id: int, reference: str, owner: str | None) -> str:
+    told = f" <@{owner}> got it by direct message." if owner else " It has no owner yet."
+    return f"Added action item #{item_id} to {reference}.{told}"
+
+
+def action_owner_heading(reference: str, channel_id: str | None) -> str:
+    where = f" (<#{channel_id}>)" if channel_id else ""
+    return f"📌 You own an action item from *{reference}*{where}:"
+
+
+def action_done(item_id: int) -> str:
+    return f"Action item #{item_id} is done."
+
+
+def action_already_done(item_id: int, by: str | None) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"Action item #{item_id} was already marked done{who}; nothing changed."
+
+
+def action_done_refused(item_id: int, owner: str | None, who: str) -> str:
+    owner_text = f"its owner (<@{owner}>), " if owner else ""
+    return f"Only {owner_text}{who} may mark action item #{item_id} done. Nothing changed."
+
+
+UNKNOWN_ACTION_ITEM = "That action item does not exist any more."
+
+
+def action_list(which: str, scope: str, lines: list[str]) -> str:
+    if not lines:
+        return f"No {which} action items {scope}."
+    return "\n".join([f"*{which.capitalize()} action items {scope}:*", *lines[:40]]) + (
+        f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
+    )
+
+
+# --------------------------------------------------------------------------- acknowledgement
+
+
+def acknowledged_line(user: str, at_token: str, after: str) -> str:
+    return f"<@{user}> acknowledged at {at_token}, {after} after detection."
+
+
+def already_acknowledged(reference: str, by: str | None, at_token: str) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"{reference} was already acknowledged{who} at {at_token}; nothing changed."
+
+
+def not_open_to_acknowledge(reference: str) -> str:
+    return f"{reference} is already verified; there is nothing left to acknowledge."
+
+
+# --------------------------------------------------------------------------- monitoring and reopening
+
+
+def reopened_line(user: str, earlier_by: str | None, earlier_token: str) -> str:
+    who = f" by <@{earlier_by}>" if earlier_by else ""
+    return (
+        f"🔁 <@{user}> *reopened* the incident. The verification at {earlier_token}{who} is cleared "
+        "(kept on the timeline); mark *verified* again once the service is healthy."
+    )
+
+
+def not_verified_to_reopen(reference: str) -> str:
+    return f"{reference} is still open, so there is nothing to reopen."
+
+
+def closed_cannot_reopen(reference: str, closed_token: str) -> str:
+    return (
+        f"{reference} was closed at {closed_token} when its monitoring window ended, so it cannot be reopened. "
+        "If the problem is back, open a new incident with `/incident open`."
+    )
+
+
+def monitoring_line(ends_token: str) -> str:
+    return f"👀 Monitoring until {ends_token}: if the problem comes back before then, click *Reopen* or run `/incident reopen`."
+
+
+def closed_line(reference: str, window: str) -> str:
+    return (
+        f"🔒 {reference} is *closed*: {window} of monitoring after verification passed without a reopen. "
+        "A new problem needs a new incident (`/incident open`)."
+    )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def alert_resolved_line(name: str, at_token: str, still_open: bool, group_resolved: bool = True) -> str:
+    if not group_resolved:
+        tail = " Other alerts of its group are still firing."
+    elif still_open:
+        tail = " If the service looks healthy, click *Mark verified*."
+    else:
+        tail = ""
+    return f"✅ Alert *{escape(name)}* resolved at {at_token}.{tail}"
+
+
+def alert_refiring_line(name: str) -> str:
+    return (
+        f"🔥 Alert *{escape(name)}* is firing again while this incident is monitoring. "
+        "If the problem is back, click *Reopen* or run `/incident reopen`."
+    )
+
+
+# --------------------------------------------------------------------------- escalation and reminders
+
+
+def ack_escalation_line(reference: str, after: str, targets: str) -> str:
+    return f"🚨 {reference} has not been acknowledged after {after}. Paging {targets}. Click *Acknowledge* on the pinned message or run `/incident ack`."
+
+
+def mitigation_escalation_line(reference: str, severity: str, after: str, targets: str) -> str:
+    return f"⏱️ {reference} ({severity}) is not mitigated after {after}. Escalating to {targets}."
+
+
+def escalation_dm(reference: str, severity: str, title: str, why: str, channel_id: str | None) -> str:
+    where = f" War room: <#{channel_id}>." if channel_id else ""
+    return f"🚨 You are paged for *{reference}* ({severity}) {escape(title)}: {why}.{where}"
+
+
+def private_escalation_page(reference: str, severity: str, why: str, commander: str) -> str:
+    """The page for a private incident to someone outside its war room: that it exists, its
+    number and severity, and whom to ask; never its title, people or channel."""
+    return f"🚨 You are paged: a private {severity} incident, {reference}, {why}. Ask <@{commander}> to add you to its war room."
+
+
+def private_escalation_announcement(reference: str, after: str) -> str:
+    return f"⏱️ *{reference}*, a private incident, is not mitigated after {after}; its escalation contact is paged."
+
+
+def escalation_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None, targets: str) -> str:
+    where = f" War room <#{channel_id}>." if channel_id else ""
+    return f"⏱️ *{reference}* ({severity}) {escape(title)} is not mitigated after {after}; {targets} notified.{where}"
+
+
+NO_ESCALATION_CONTACT = "nobody: the incident's service has no escalation contact or on-call group in the catalog (add `escalation:` to it)"
+
+
+def reminder_line(reference: str, quiet: str) -> str:
+    return (
+        f"⏰ Nothing on the {reference} timeline for {quiet}. Post a status update with `/incident note <what is happening>`, "
+        "or mark the next phase on the pinned message."
+    )

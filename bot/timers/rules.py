@@ -1,0 +1,145 @@
+"""Incident timers as rules: escalations, status-update reminders and the end of monitoring.
+
+Pure: the scheduler (bot/timers/scheduler.py) hands in an incident's current state, severity
+included, and gets back what is due. Nothing is stored as "fire at 10:05": a timer is derived
+from the incident as it is when the scheduler looks, so a changed severity or a stamp made since
+is always taken into account, and a timer for an incident that has moved on is simply not due.
+
+    ack escalation         status open, not acknowledged, now >= opened + unacknowledged_after
+    mitigation escalation  status open, not mitigated,    now >= opened + unmitigated_after
+    reminder               status open, now >= last timeline activity + reminder_every
+    close                  verified, not closed,          now >= verified + monitoring_window
+
+"opened" is when the bot opened the incident (its war room), not the alert's start: an alert
+that started an hour before it reached the bot must still give people time to acknowledge.
+Each firing has a slot; (incident, kind, slot) is claimed once in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    """One severity's timers; None turns one off."""
+
+    unacknowledged_after: timedelta | None = None
+    unmitigated_after: timedelta | None = None
+    reminder_every: timedelta | None = timedelta(minutes=30)
+
+
+DEFAULT_POLICIES: Mapping[str, EscalationPolicy] = MappingProxyType(
+    {
+        "P1": EscalationPolicy(timedelta(minutes=5), timedelta(minutes=30), timedelta(minutes=30)),
+        "P2": EscalationPolicy(timedelta(minutes=5), None, timedelta(minutes=30)),
+        "P3": EscalationPolicy(None, None, timedelta(minutes=30)),
+        "P4": EscalationPolicy(None, None, timedelta(minutes=30)),
+    }
+)
+DEFAULT_MONITORING_WINDOW = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    policies: Mapping[str, EscalationPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
+    monitoring_window: timedelta = DEFAULT_MONITORING_WINDOW
+
+    def policy(self, severity: str) -> EscalationPolicy:
+        return self.policies.get(severity, EscalationPolicy())
+
+
+DEFAULT_ALERT_SEVERITIES: Mapping[str, str] = MappingProxyType(
+    {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
+     "warning": "P3", "medium": "P3", "minor": "P3", "info": "P4", "low": "P4"}
+)
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """How an alert's labels become an incident: which label names the catalog service, and how
+    the severity label's values map to P1-P4."""
+
+    service_labels: tuple[str, ...] = ("service",)
+    severity_label: str = "severity"
+    severities: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ALERT_SEVERITIES)
+    default_severity: str = "P3"
+
+    @classmethod
+    def with_overrides(
+        cls, *, service_labels: tuple[str, ...], severity_label: str, severities: Mapping[str, str], default_severity: str
+    ) -> AlertRules:
+        merged = dict(DEFAULT_ALERT_SEVERITIES) | {k.strip().lower(): v for k, v in severities.items()}
+        return cls(service_labels, severity_label, MappingProxyType(merged), default_severity)
+
+    def severity_of(self, labels: Mapping[str, str]) -> str:
+        value = str(labels.get(self.severity_label, "")).strip().lower()
+        if value.upper() in ("P1", "P2", "P3", "P4"):
+            return value.upper()
+        return self.severities.get(value, self.default_severity)
+
+
+class TimerKind(str, Enum):
+    ACK_ESCALATION = "ack_escalation"
+    MITIGATION_ESCALATION = "mitigation_escalation"
+    REMINDER = "reminder"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True)
+class TimerState:
+    """What the rules look at, read from the database at the moment of looking."""
+
+    incident_id: int
+    severity: str
+    status: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    verified_at: datetime | None
+    closed_at: datetime | None
+    last_activity_at: datetime
+
+
+@dataclass(frozen=True)
+class Due:
+    kind: TimerKind
+    slot: str
+    due_at: datetime
+    after: timedelta = field(default=timedelta(0))  # the configured span, for the message
+
+
+def due_timers(state: TimerState, settings: TimerSettings, now: datetime) -> list[Due]:
+    policy = settings.policy(state.severity)
+    due: list[Due] = []
+    if state.status == "open":
+        if state.acknowledged_at is None and policy.unacknowledged_after is not None:
+            at = state.opened_at + policy.unacknowledged_after
+            if now >= at:
+                due.append(Due(TimerKind.ACK_ESCALATION, "once", at, policy.unacknowledged_after))
+        if state.mitigated_at is None and policy.unmitigated_after is not None:
+            at = state.opened_at + policy.unmitigated_after
+            if now >= at:
+                due.append(Due(TimerKind.MITIGATION_ESCALATION, "once", at, policy.unmitigated_after))
+        if policy.reminder_every is not None:
+            at = state.last_activity_at + policy.reminder_every
+            if now >= at:
+                due.append(Due(TimerKind.REMINDER, state.last_activity_at.isoformat(), at, policy.reminder_every))
+    elif state.status == "resolved" and state.closed_at is None and state.verified_at is not None:
+        at = state.verified_at + settings.monitoring_window
+        if now >= at:
+            due.append(Due(TimerKind.CLOSE, state.verified_at.isoformat(), at, settings.monitoring_window))
+    return due
+
+
+def still_due(kind: TimerKind, slot: str, state: TimerState, settings: TimerSettings, now: datetime) -> Due | None:
+    """The same timer re-checked against the state read inside the claim's transaction."""
+    return next((d for d in due_timers(state, settings, now) if d.kind is kind and d.slot == slot), None)
+
+
+def monitoring_ends(verified_at: datetime, settings: TimerSettings) -> datetime:
+    return verified_at + settings.monitoring_window

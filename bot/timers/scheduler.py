@@ -1,0 +1,295 @@
+"""The incident timer scheduler inside ``incident-bot serve``: escalations, status-update
+reminders and the close after monitoring (rules in bot/timers/rules.py).
+
+Shaped like the digest scheduler: each tick looks at the database, and each firing is claimed
+with a unique (incident, kind, slot) row in the same transaction that re-reads the incident and
+writes its timeline event, so it fires once however many bot processes run and whatever
+restarts happen, and never for an incident that has moved on (acknowledged, mitigated,
+reopened, closed) since the tick looked. Slack is told after the commit, a step at a time (the
+war-room line, the invitation, each direct message, the announcement), and each step is recorded
+as Slack confirms it. A failed firing is recorded on the firing and the timeline and retried after
+a pause, a few times, while it still matters (an escalation only while its incident is still not
+acknowledged or not mitigated); a retry does only the steps still missing, so nobody is paged or
+told twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.background import repeat_until_stopped
+from bot.catalog.services import Catalog
+from bot.core.clock import Clock
+from bot.core.records import IncidentRecord
+from bot.core.timefmt import human_duration
+from bot.incidents.operations import to_record
+from bot.slack import SlackError, SlackGateway, messages
+from bot.timers.monitoring import close
+from bot.timers.rules import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
+from bot.warroom.setup import WarRooms
+from storage import incidents as incident_rows
+from storage import timers as timer_rows
+from storage.db import Database
+from storage.models import Incident
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 30.0
+RETRY_AFTER = timedelta(minutes=1)
+MAX_ATTEMPTS = 5
+MAX_DIRECT_MESSAGES = 10
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class Fired:
+    incident_id: int
+    kind: TimerKind
+    slot: str
+    result: str  # notified | failed
+
+
+@dataclass
+class FiringSteps:
+    """The Slack steps of one firing that Slack already confirmed, and where to record the next."""
+
+    incident_id: int
+    kind: TimerKind
+    slot: str
+    done: set[str] = field(default_factory=set)
+
+
+def _state(row: Incident, last_activity: datetime) -> TimerState:
+    return TimerState(
+        incident_id=row.id, severity=row.severity, status=row.status, opened_at=row.created_at,
+        acknowledged_at=row.acknowledged_at, mitigated_at=row.mitigated_at, verified_at=row.verified_at,
+        closed_at=row.closed_at, last_activity_at=last_activity,
+    )
+
+
+_EVENT_TEXT = {
+    TimerKind.ACK_ESCALATION: "Escalated: not acknowledged after {after} ({severity}); paging the escalation contact",
+    TimerKind.MITIGATION_ESCALATION: "Escalated: not mitigated after {after} ({severity}); escalation contact and announcement channel notified",
+    TimerKind.REMINDER: "Reminder: no timeline activity for {after}",
+}
+
+
+class IncidentTimers:
+    def __init__(
+        self, db: Database, clock: Clock, settings: TimerSettings, *, slack: SlackGateway, catalog: Catalog,
+        war_rooms: WarRooms, announce_channel: str | None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._slack = slack
+        self._catalog = catalog
+        self._war_rooms = war_rooms
+        self._announce_channel = announce_channel
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def run_once(self) -> list[Fired]:
+        now = self._clock()
+        async with self._db.reading() as session:
+            watched = [(row.id, _state(row, last)) for row, last in await timer_rows.watched(session)]
+        fired = []
+        for incident_id, state in watched:
+            for due in due_timers(state, self._settings, now):
+                outcome = await self._fire(incident_id, due)
+                if outcome is not None:
+                    fired.append(outcome)
+        async with self._db.reading() as session:
+            failed = [(f.incident_id, TimerKind(f.kind), f.slot) for f in await timer_rows.failed_firings(session, failed_before=now - RETRY_AFTER)]
+        for incident_id, kind, slot in failed:
+            outcome = await self._retry(incident_id, kind, slot)
+            if outcome is not None:
+                fired.append(outcome)
+        return fired
+
+    async def _retry(self, incident_id: int, kind: TimerKind, slot: str) -> Fired | None:
+        """One more attempt at a failed firing, for its missing steps only."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            if row is None or not self._still_worth_telling(kind, row):
+                return None
+            if not await timer_rows.claim_retry(
+                session, incident_id, kind.value, slot, by=self.identity, at=now, failed_before=now - RETRY_AFTER, max_attempts=MAX_ATTEMPTS
+            ):
+                return None
+            done = await timer_rows.steps_done(session, incident_id, kind.value, slot)
+            record = to_record(row)
+        log.info("%s: retrying the %s (done already: %s)", record.reference, kind.value, ", ".join(sorted(done)) or "nothing")
+        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row))
+
+    def _still_worth_telling(self, kind: TimerKind, row: Incident) -> bool:
+        """A page about an incident someone took on (or mitigated) meanwhile is no longer sent; a
+        reminder is moot once the failure itself is on the timeline; the close is news until told."""
+        if kind is TimerKind.ACK_ESCALATION:
+            return row.status == "open" and row.acknowledged_at is None
+        if kind is TimerKind.MITIGATION_ESCALATION:
+            return row.status == "open" and row.mitigated_at is None
+        return kind is TimerKind.CLOSE
+
+    def _span(self, kind: TimerKind, row: Incident) -> str:
+        policy = self._settings.policy(row.severity)
+        spans = {
+            TimerKind.ACK_ESCALATION: policy.unacknowledged_after,
+            TimerKind.MITIGATION_ESCALATION: policy.unmitigated_after,
+            TimerKind.REMINDER: policy.reminder_every,
+            TimerKind.CLOSE: self._settings.monitoring_window,
+        }
+        return human_duration(spans[kind] or timedelta(0))
+
+    async def _fire(self, incident_id: int, due: Due) -> Fired | None:
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await incident_rows.get(session, incident_id, for_update=True)
+            last = await timer_rows.last_activity(session, incident_id)
+            if row is None or last is None:
+                return None
+            current = still_due(due.kind, due.slot, _state(row, last), self._settings, now)
+            if current is None:
+                return None  # acknowledged, mitigated, reopened or closed since the tick looked
+            if not await timer_rows.claim(session, incident_id, due.kind.value, due.slot, by=self.identity, at=now):
+                return None  # another process fired it
+            after = human_duration(current.after)
+            if due.kind is TimerKind.CLOSE:
+                if not await close(session, incident_id, at=now, window=after):
+                    return None
+            else:
+                await incident_rows.add_event(
+                    session, incident_id, due.kind.value, at=now,
+                    text=_EVENT_TEXT[due.kind].format(after=after, severity=row.severity),
+                    data={"severity": row.severity, "after_seconds": int(current.after.total_seconds()), "slot": due.slot},
+                )
+            await session.flush()
+            await session.refresh(row)
+            record = to_record(row)
+        return await self._tell_slack(record, FiringSteps(incident_id, due.kind, due.slot), after)
+
+    async def _tell_slack(self, record: IncidentRecord, steps: FiringSteps, after: str) -> Fired:
+        incident_id, kind, slot = steps.incident_id, steps.kind, steps.slot
+        try:
+            await self._notify(record, kind, after, steps)
+        except SlackError as error:
+            log.error("%s: %s could not be posted: %s", record.reference, kind.value, error)
+            async with self._db.transaction() as session:
+                await timer_rows.finish(session, incident_id, kind.value, slot, status="failed", error=str(error))
+                await incident_rows.add_event(
+                    session, incident_id, "slack_step_failed", at=self._clock(),
+                    text=f"Could not post the {kind.value.replace('_', ' ')}: {error}", data={"error": error.code},
+                )
+            return Fired(incident_id, kind, slot, "failed")
+        async with self._db.transaction() as session:
+            await timer_rows.finish(session, incident_id, kind.value, slot, status="notified")
+        log.info("%s: %s fired", record.reference, kind.value)
+        return Fired(incident_id, kind, slot, "notified")
+
+    async def _step(self, steps: FiringSteps, name: str, call: Callable[[], Awaitable[Any]]) -> None:
+        """Do one Slack step of a firing unless an earlier attempt did it; record it once Slack
+        confirms it. Raises SlackError."""
+        if name in steps.done:
+            return
+        await call()
+        async with self._db.single_statements() as session:
+            await timer_rows.record_step(session, steps.incident_id, steps.kind.value, steps.slot, name, by=self.identity, at=self._clock())
+        steps.done.add(name)
+
+    async def _notify(self, incident: IncidentRecord, kind: TimerKind, after: str, steps: FiringSteps) -> None:
+        if kind is TimerKind.CLOSE:
+            if incident.channel_id:
+                channel = incident.channel_id
+                await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.closed_line(incident.reference, after)))
+                await self._war_rooms.refresh(incident)
+            return
+        assert incident.channel_id
+        if kind is TimerKind.REMINDER:
+            channel = incident.channel_id
+            await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.reminder_line(incident.reference, after)))
+            return
+        # A private incident still pages, but only its catalog's ``private_escalation`` contact
+        # is invited and told the title; without one, the usual contacts get a direct message
+        # saying that it exists, its number and whom to ask, and the announcement channel gets
+        # neither title nor people.
+        contact = await self._private_escalation_contact(incident) if incident.is_private else None
+        if contact is not None:
+            mentions, people = [f"<@{contact}>"], [contact]
+        else:
+            mentions, people = await self._escalation_targets(incident)
+        let_in = not incident.is_private or contact is not None
+        targets = " ".join(mentions) or messages.NO_ESCALATION_CONTACT
+        if kind is TimerKind.ACK_ESCALATION:
+            line = messages.ack_escalation_line(incident.reference, after, targets)
+            why, page_why = f"nobody acknowledged it within {after}", f"has not been acknowledged for {after}"
+        else:
+            line = messages.mitigation_escalation_line(incident.reference, incident.severity, after, targets)
+            why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
+        channel = incident.channel_id
+        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
+        if people and let_in:
+            await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
+        for person in people[:MAX_DIRECT_MESSAGES]:
+            text = (
+                messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+                if let_in
+                else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
+            )
+            await self._step(steps, f"dm:{person}", lambda person=person, text=text: self._slack.post_message(person, text))
+        if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
+            announcement = (
+                messages.private_escalation_announcement(incident.reference, after)
+                if incident.is_private
+                else messages.escalation_announcement(
+                    incident.reference, incident.severity, incident.title, after, incident.channel_id, targets
+                )
+            )
+            announce = self._announce_channel
+            await self._step(steps, "announcement", lambda: self._slack.post_message(announce, announcement))
+
+    async def _private_escalation_contact(self, incident: IncidentRecord) -> str | None:
+        service = self._catalog.get(incident.service)
+        if service is None or not service.private_escalation:
+            return None
+        contact = service.private_escalation
+        user = contact if _USER_ID.match(contact) else await self._slack.user_id_by_email(contact)
+        if user is None:
+            log.warning("%s: no Slack user with the private_escalation email %s", service.name, contact)
+        return user
+
+    async def _escalation_targets(self, incident: IncidentRecord) -> tuple[list[str], list[str]]:
+        """Who is paged: the service's escalation contact and its escalation (secondary) group;
+        with neither in the catalog, its on-call group. Mentions for the war room, and the people
+        to invite and message directly."""
+        service = self._catalog.get(incident.service)
+        if service is None:
+            return [], []
+        mentions: list[str] = []
+        people: list[str] = []
+        if service.escalation:
+            user = service.escalation if _USER_ID.match(service.escalation) else await self._slack.user_id_by_email(service.escalation)
+            if user:
+                mentions.append(f"<@{user}>")
+                people.append(user)
+            else:
+                log.warning("%s: no Slack user with the escalation email %s", service.name, service.escalation)
+        groups = [(service.escalation_group_id, service.escalation_group_handle)]
+        if not people and not any(groups[0]):
+            groups.append((service.oncall_group_id, service.oncall_group_handle))
+        for group_id, handle in groups:
+            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            if group:
+                mentions.append(f"<!subteam^{group}>")
+                people += [member for member in sorted(await self._slack.usergroup_members(group)) if member not in people]
+        return mentions, people
+
+    async def run_forever(self, stop: asyncio.Event, *, tick: float = TICK_SECONDS) -> None:
+        await repeat_until_stopped(self.run_once, stop, every=tick, name="incident timer")

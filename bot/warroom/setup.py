@@ -1,0 +1,513 @@
+"""Setting up an incident's war room in Slack, from whatever state the database says it is in.
+
+Critical path: create the channel, then post the control message (and pin it). Invites, the topic
+and the announcement depend only on the channel, so they run concurrently with that path. Each
+step records its result as soon as Slack confirms it, so running ``set_up`` again (a repair)
+redoes only what is missing and never posts a second control message or announcement.
+
+``SlackSteps`` is the one runner of Slack steps that create something (here, in the resolution,
+and for any post made of several steps): claim the step, read the database again under the claim,
+look in Slack for what an interrupted attempt may already have made and adopt it, and only then
+create it, recording the result as soon as Slack confirms it. A process killed between Slack's
+answer and the database write leaves something in Slack the database does not know about; the
+look-up is what keeps the next attempt from making a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Generic, Literal, TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from bot import logs
+from bot.catalog.runbooks import Runbook
+from bot.catalog.services import Catalog, Service
+from bot.core.clock import Clock
+from bot.core.records import IncidentRecord, WarRoomContext
+from bot.core.timefmt import human_duration
+from bot.incidents.operations import to_record
+from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
+from bot.slack import SlackError, SlackGateway, blocks, step_metadata
+from bot.warroom.channel_names import war_room_name
+from bot.warroom.runbook_room import RunbookRoom
+from bot.warroom.step_claims import StepBusy, StepClaims, StillNeeded, adopt_since
+from storage import incidents as incident_rows
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+NAME_ATTEMPTS = 10
+BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepOutcome(Generic[T]):
+    """``made``: created now; ``adopted``: an interrupted attempt had made it, now recorded;
+    ``recorded``: the database already showed it done."""
+
+    how: Literal["made", "adopted", "recorded"]
+    value: T | None = None
+
+    def tell(self, done: list[str], already: list[str], *, made: str, adopted: str, recorded: str | None) -> None:
+        """Put the words for what happened in ``done`` (made or adopted now) or ``already``."""
+        if self.how == "made":
+            done.append(made)
+        elif self.how == "adopted":
+            done.append(adopted)
+        elif recorded:
+            already.append(recorded)
+
+
+class SlackSteps:
+    """Runs one Slack step that creates something, so that it exists exactly once whatever was
+    interrupted before: see the module docstring."""
+
+    def __init__(self, db: Database, slack: SlackGateway, clock: Clock) -> None:
+        self._slack = slack
+        self.claims = StepClaims(db, clock)
+
+    async def once(
+        self,
+        incident_id: int,
+        step: str,
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """``find`` looks in Slack for what an earlier attempt made (None on a first attempt,
+        when nothing can be there). Raises StepBusy when another process holds the step."""
+        async with self.claims.claim(incident_id, step, still_needed) as needed:
+            if not needed:
+                return StepOutcome("recorded")
+            found = await find() if find is not None else None
+            if found is not None:
+                await record(found)
+                return StepOutcome("adopted", found)
+            made = await create()
+            await record(made)
+            return StepOutcome("made", made)
+
+    async def find_message(self, channel: str, incident: IncidentRecord, step: str) -> str | None:
+        """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
+        return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
+
+    def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict] | None = None):
+        """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
+
+        async def create() -> str:
+            return (await self._slack.post_message(channel, text, blocks=blocks_, metadata=step_metadata(incident.id, step))).ts
+
+        return create
+
+
+async def _always(_session, _incident_id: int) -> bool:
+    return True
+
+
+DATABASE_AWAY = "the incident database stopped answering before this was done or recorded"
+
+
+def _database_error(error: Exception) -> bool:
+    """The database could not be reached or stopped answering (as opposed to a bug)."""
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
+
+@dataclass(frozen=True)
+class _Progress:
+    incident: IncidentRecord
+    pinned: bool
+    announced: bool
+    bookmarked: bool
+
+
+@dataclass
+class WarRoomReport:
+    channel_id: str | None = None
+    done: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    # What a repair found already in place (in the database, or made by an interrupted attempt).
+    already: list[str] = field(default_factory=list)
+
+    def add(self, outcome: StepOutcome, made: str, adopted: str, recorded: str | None) -> None:
+        outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
+
+
+class WarRooms:
+    def __init__(
+        self,
+        db: Database,
+        slack: SlackGateway,
+        clock: Clock,
+        *,
+        announce_channel: str | None,
+        catalog: Catalog,
+        runbook_room: RunbookRoom,
+        deploys: Deploys,
+        deploy_window: timedelta,
+    ) -> None:
+        self._deploys = deploys
+        self._deploy_window = deploy_window
+        self._db = db
+        self._slack = slack
+        self._clock = clock
+        self._announce_channel = announce_channel
+        self._catalog = catalog
+        self._runbook_room = runbook_room
+        self.steps = SlackSteps(db, slack, clock)
+        self._claims = self.steps.claims
+
+    async def _progress(self, incident_id: int) -> _Progress:
+        async with self._db.lookup() as session:
+            row = await incident_rows.get(session, incident_id)
+            if row is None:
+                raise LookupError(f"INC-{incident_id} does not exist")
+            return _Progress(
+                to_record(row),
+                pinned=row.control_pinned_at is not None,
+                announced=row.announcement_ts is not None,
+                bookmarked=row.bookmarked_at is not None,
+            )
+
+    async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
+        now = self._clock()
+        # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
+        async with (self._db.transaction() if event else self._db.single_statements()) as session:
+            if fields:
+                await incident_rows.record_fields(session, incident_id, at=now, **fields)
+            if event:
+                await incident_rows.add_event(session, incident_id, event, at=now, text=text, data=data)
+
+    async def _failed(self, report: WarRoomReport, incident_id: int, step: str, error: SlackError) -> None:
+        report.failures.append(f"{step}: {error}")
+        log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
+        try:
+            await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
+        except Exception as db_error:
+            if not _database_error(db_error):
+                raise
+            log.warning("INC-%s: could not note the failure in the timeline: %s", incident_id, db_error)
+
+    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
+        """The service's neighbours and the deploys linked to the incident (``matches`` when the
+        caller just correlated them)."""
+        service = self._catalog.get(incident.service)
+        if service is None:
+            return WarRoomContext()
+        if matches is None:
+            matches = await self._deploys.for_incident(incident.id)
+        return WarRoomContext(
+            team=service.team,
+            upstream=tuple(self._catalog.upstream_of(service.name)),
+            downstream=tuple(service.downstream),
+            deploy_lines=tuple(deploy_line(m) for m in matches),
+            deploy_window=human_duration(self._deploy_window),
+        )
+
+    async def set_up(
+        self,
+        incident_id: int,
+        *,
+        invitees: list[str],
+        new: IncidentRecord | None = None,
+        deploys: list[DeployMatch] | None = None,
+    ) -> WarRoomReport:
+        """Do the war-room steps the database does not show as done.
+
+        ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed, and
+        nothing is looked for in Slack, and the control message goes out as soon as Slack confirms
+        the channel. Otherwise (a repair) each step first looks in Slack for what an interrupted
+        attempt made. A database that stops answering midway is reported as a failure of the step
+        it stopped, like a Slack failure: the incident itself is recorded either way.
+        """
+        logs.set_incident(incident_id)
+        report = WarRoomReport()
+        progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
+        incident = progress.incident
+        look = new is None
+        if incident.channel_id is None:
+            step = "create the war-room channel"
+            try:
+                outcome = await self.steps.once(
+                    incident_id, "channel", still_needed=self._lacks("channel_id"),
+                    find=(lambda: self._find_channel(incident)) if look else None,
+                    create=lambda: self._create_channel(incident),
+                    record=lambda channel: self._record(
+                        incident_id, "war_room_created", f"War room #{channel.name} created",
+                        {"channel_id": channel.id, "channel_name": channel.name},
+                        channel_id=channel.id, channel_name=channel.name,
+                    ),
+                )
+            except SlackError as error:
+                await self._failed(report, incident_id, step, error)
+                return report
+            except StepBusy:
+                report.failures.append(BUSY.format(step=step))
+                return report
+            except Exception as error:
+                if not _database_error(error):
+                    raise
+                report.failures.append(
+                    f"{step}: {DATABASE_AWAY}; the control message, invites, bookmarks, topic, announcement and runbook wait for it"
+                )
+                return report
+            if outcome.how == "recorded":  # another repair created it meanwhile
+                progress = await self._progress(incident_id)
+                incident = progress.incident
+            else:
+                assert outcome.value is not None
+                channel = outcome.value
+                report.add(outcome, f"created <#{channel.id}>", f"found <#{channel.id}>, made by an interrupted attempt", None)
+                incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
+        report.channel_id = incident.channel_id
+
+        context = await self.context(incident, deploys)
+        steps: list[tuple[str, Awaitable[None]]] = [
+            ("post and pin the control message", self._control_message(report, incident, context, progress.pinned, look))
+        ]
+        people = sorted(set(invitees) | {incident.commander})
+        steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(report, incident, people, look)))
+        # A private incident has only the opener and the people they invite: no owners or on-call.
+        service = None if incident.is_private else self._catalog.get(incident.service)
+        if service is not None:
+            steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look)))
+            if service.dashboard or self._runbook_link(service):
+                if progress.bookmarked:
+                    report.already.append("the dashboard and runbook bookmarks")
+                else:
+                    steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look)))
+        steps.append(("set the channel topic", self._topic(report, incident, new is not None)))
+        if self._announce_channel:
+            if progress.announced:
+                report.already.append(f"the announcement in <#{self._announce_channel}>")
+            else:
+                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look)))
+        runbooks = self._runbook_room.candidates(incident.service)
+        if runbooks:
+            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
+        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+        for (step, _), result in zip(steps, results):
+            if isinstance(result, SlackError):
+                await self._failed(report, incident_id, step, result)
+            elif isinstance(result, StepBusy):
+                report.failures.append(BUSY.format(step=step))
+            elif isinstance(result, BaseException):
+                if not isinstance(result, Exception) or not _database_error(result):
+                    raise result
+                report.failures.append(f"{step}: {DATABASE_AWAY}")
+        return report
+
+    async def _find_channel(self, incident: IncidentRecord):
+        """The channel an interrupted attempt created: one of the names the bot would have given
+        it, created by the bot since the incident was recorded."""
+        names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
+        names |= {war_room_name(incident.id, "", attempt) for attempt in range(NAME_ATTEMPTS)}
+        bot = await self._slack.bot_user_id()
+        mine = [
+            c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)
+        ]
+        return min(mine, key=lambda c: c.created) if mine else None
+
+    async def _create_channel(self, incident: IncidentRecord):
+        last_error: SlackError | None = None
+        for attempt in range(NAME_ATTEMPTS):
+            name = war_room_name(incident.id, incident.title, attempt)
+            try:
+                return await self._slack.create_channel(name, private=incident.is_private)
+            except SlackError as error:
+                last_error = error
+                if error.code == "name_taken":
+                    continue
+                if error.code.startswith("invalid_name"):
+                    # The slug is ours; a bare number is always a valid name.
+                    return await self._slack.create_channel(war_room_name(incident.id, "", attempt), private=incident.is_private)
+                raise
+        assert last_error is not None
+        raise last_error
+
+    async def _control_message(
+        self, report: WarRoomReport, incident: IncidentRecord, context: WarRoomContext, pinned: bool, look: bool
+    ) -> None:
+        assert incident.channel_id
+        channel = incident.channel_id
+        ts = incident.control_message_ts
+        if ts is None:
+            outcome = await self.steps.once(
+                incident.id, "control_message", still_needed=self._lacks("control_message_ts"),
+                find=(lambda: self.steps.find_message(channel, incident, "control_message")) if look else None,
+                create=self.steps.post(
+                    channel, incident, "control_message", blocks.notification_text(incident), blocks.control_message(incident, context)
+                ),
+                record=lambda posted_ts: self._record(incident.id, control_message_ts=posted_ts),
+            )
+            report.add(outcome, "posted the control message", "found the control message an interrupted attempt posted", None)
+            ts = outcome.value if outcome.value is not None else (await self._progress(incident.id)).incident.control_message_ts
+            assert ts is not None
+        else:
+            report.already.append("the control message")
+        if pinned:
+            report.already.append("its pin")
+            return
+        await self._slack.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
+        await self._record(incident.id, control_pinned_at=self._clock())
+        report.done.append("pinned the control message")
+
+    async def _invite(self, report: WarRoomReport, incident: IncidentRecord, people: list[str], look: bool) -> None:
+        assert incident.channel_id
+        missing = sorted(set(people) - await self._slack.channel_members(incident.channel_id)) if look else people
+        if missing:
+            await self._slack.invite(incident.channel_id, missing)
+            report.done.append("invited " + ", ".join(f"<@{u}>" for u in missing))
+        if set(people) - set(missing):
+            report.already.append("in the war room: " + ", ".join(f"<@{u}>" for u in sorted(set(people) - set(missing))))
+
+    async def _invite_service_people(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
+        """Owners (IDs, or emails looked up) and the on-call group's members (by ID or handle)."""
+        assert incident.channel_id
+        people = set(service.owner_user_ids)
+        for email in service.owner_emails:
+            user_id = await self._slack.user_id_by_email(email)
+            if user_id:
+                people.add(user_id)
+            else:
+                log.warning("%s: no Slack user with the owner email %s", service.name, email)
+        group_id = service.oncall_group_id
+        if group_id is None and service.oncall_group_handle:
+            group_id = await self._slack.usergroup_id(service.oncall_group_handle)
+            if group_id is None:
+                raise SlackError("usergroups.list", "no_such_subteam", f"no user group @{service.oncall_group_handle}")
+        if group_id:
+            people.update(await self._slack.usergroup_members(group_id))
+        people -= {incident.commander}
+        if not people:
+            return
+        missing = people - await self._slack.channel_members(incident.channel_id) if look else people
+        if missing:
+            await self._slack.invite(incident.channel_id, sorted(missing))
+            report.done.append(f"invited the {service.name} owners and on-call ({len(missing)})")
+        else:
+            report.already.append(f"the {service.name} owners and on-call ({len(people)}) in the war room")
+
+    def _runbook_link(self, service: Service) -> str | None:
+        if service.runbook_url:
+            return service.runbook_url
+        runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
+        return runbook.url if runbook else None
+
+    async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
+        assert incident.channel_id
+        channel = incident.channel_id
+        wanted = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        wanted = [(title, link) for title, link in wanted if link]
+
+        async def add_missing() -> int:
+            # Bookmarks are several calls: an interrupted attempt may have added some of them.
+            present = {(b.title, b.link) for b in await self._slack.bookmarks(channel)} if look else set()
+            missing = [(title, link) for title, link in wanted if (title, link) not in present]
+            for title, link in missing:
+                await self._slack.add_bookmark(channel, title, link)
+            return len(missing)
+
+        outcome = await self.steps.once(
+            incident.id, "bookmarks", still_needed=self._lacks("bookmarked_at"),
+            create=add_missing, record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
+        )
+        if outcome.how == "recorded":
+            report.already.append("the dashboard and runbook bookmarks")
+        elif outcome.value:
+            report.done.append("bookmarked the dashboard and runbook")
+        else:
+            report.done.append("found the dashboard and runbook bookmarks an interrupted attempt added")
+
+    async def _post_runbook(self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool) -> None:
+        async with self._claims.claim(incident.id, f"runbook:{runbook.name}", _always) as _:
+            # RunbookRoom.post reads under the claim whether it is posted already.
+            posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+        if posted == "posted":
+            report.done.append(f"posted the runbook {runbook.name}")
+        elif posted == "adopted":
+            report.done.append(f"found the runbook {runbook.name} an interrupted attempt posted")
+        else:
+            report.already.append(f"the runbook {runbook.name}")
+
+    async def _topic(self, report: WarRoomReport, incident: IncidentRecord, first: bool) -> None:
+        assert incident.channel_id
+        await self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
+        # A repair sets the topic every time (it shows the incident as it is now); it is news only the first time.
+        if first:
+            report.done.append("set the topic")
+
+    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool) -> None:
+        channel = self._announce_channel
+        assert channel
+        if incident.is_private:
+            create = self.steps.post(channel, incident, "announcement", blocks.PRIVATE_ANNOUNCEMENT)
+        else:
+            create = self.steps.post(
+                channel, incident, "announcement", f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
+                blocks.announcement_blocks(incident),
+            )
+        outcome = await self.steps.once(
+            incident.id, "announcement", still_needed=self._lacks("announcement_ts"),
+            find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
+            create=create, record=lambda ts: self._record(incident.id, announcement_ts=ts),
+        )
+        private = " (without the title: private)" if incident.is_private else ""
+        report.add(
+            outcome, f"announced in <#{channel}>{private}", f"found the announcement in <#{channel}> an interrupted attempt posted",
+            f"the announcement in <#{channel}>",
+        )
+
+    @staticmethod
+    def _lacks(column: str):
+        """A check, run under a step's claim, that the incident's ``column`` is still empty."""
+
+        async def still_needed(session, incident_id: int) -> bool:
+            row = await incident_rows.get(session, incident_id)
+            return row is not None and getattr(row, column) is None
+
+        return still_needed
+
+    async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
+        """Show a changed incident: update the control message and topic, and say what changed.
+
+        Returns what did not happen, in words; the database already holds the change.
+        """
+        if incident.channel_id is None:
+            return ["the incident has no war room yet"]
+        steps: list[tuple[str, Awaitable[object]]] = []
+        context = await self.context(incident)
+        if incident.control_message_ts:
+            steps.append(
+                (
+                    "the control message could not be updated",
+                    self._slack.update_message(
+                        incident.channel_id,
+                        incident.control_message_ts,
+                        blocks.notification_text(incident),
+                        blocks=blocks.control_message(incident, context),
+                    ),
+                )
+            )
+        steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
+        if announce_line:
+            steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
+        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+        failures: list[str] = []
+        for (what, _), result in zip(steps, results):
+            if isinstance(result, SlackError):
+                failures.append(f"{what} ({result})")
+                await self._record(incident.id, "slack_step_failed", f"{what}: {result}", {"error": result.code})
+            elif isinstance(result, BaseException):
+                raise result
+        return failures

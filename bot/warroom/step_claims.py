@@ -1,0 +1,151 @@
+"""One process at a time per Slack step of an incident.
+
+A repair reads what Slack already shows from the database and redoes the rest. Two repairs at
+once (two people, or two processes behind a load balancer), or a repair racing the open flow,
+would both see "not posted yet" and both post. So every step that is not idempotent in Slack
+(create the channel, post the control message, announce, bookmark, post a runbook, post the
+summary, upload the postmortem) is claimed in the database first, and the database is read
+again under the claim: a step someone finished meanwhile is skipped, one someone is doing now is
+left to them. A claim whose process died is taken over at once when that process ran on this
+host, else once its lease runs out.
+
+A holder renews its claim every few seconds while it works (a heartbeat), so the lease can be short:
+a claim nobody renewed for LEASE is presumed abandoned. That covers a holder on another host that
+died, and a live holder that could not release its claim because the database went away (it keeps
+trying to release it in the background, and the lease runs out meanwhile): a repair started after
+the database is back finishes within seconds instead of waiting minutes. Taking over a claim
+whose holder is alive but cut off from the database could overlap with a Slack call that holder
+still has in flight; the step's look-up in Slack before it creates anything (adopt before
+create, bot.warroom.setup.SlackSteps) is what keeps that from making a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import metrics
+from bot.core.clock import Clock
+from bot.core.records import IncidentRecord
+from storage import slack_steps
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# What an interrupted attempt made is looked for from a little before the incident was recorded
+# (the clocks of Slack and of the bot's host differ by a little).
+ADOPT_MARGIN = timedelta(minutes=2)
+
+
+def adopt_since(incident: IncidentRecord) -> float:
+    """The Slack timestamp from which a step looks for what an interrupted attempt made."""
+    return (incident.created_at - ADOPT_MARGIN).timestamp()
+
+# A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
+# busy host is not taken for dead.
+LEASE = timedelta(seconds=15)
+HEARTBEAT_SECONDS = 3.0
+RELEASE_RETRY_SECONDS = 1.0
+
+StillNeeded = Callable[[AsyncSession, int], Awaitable[bool]]
+
+
+# Claims this process gave up but could not release (the database was away): nobody works on them,
+# so this process's own next attempt takes them over at once rather than waiting for their lease.
+_ABANDONED_HERE: set[str] = set()
+
+
+class StepBusy(Exception):
+    """Another process is doing this step right now."""
+
+
+class StepClaims:
+    def __init__(self, db: Database, clock: Clock, *, lease: timedelta = LEASE) -> None:
+        self._db = db
+        self._clock = clock
+        self._lease = lease
+        self._identity = f"{socket.gethostname()[:80]}:{os.getpid()}"
+        self._background: set[asyncio.Task] = set()
+
+    def _dead_here(self, holder: str, token: str) -> bool:
+        """A holder on this host whose process is gone (killed, crashed) holds nothing, nor does a
+        claim this process abandoned. Holders on other hosts cannot be checked from here; their
+        claims wait for the lease."""
+        if token in _ABANDONED_HERE:
+            return True
+        host, _, pid = holder.rpartition(":")
+        if host != socket.gethostname()[:80] or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    @asynccontextmanager
+    async def claim(self, incident_id: int, step: str, still_needed: StillNeeded) -> AsyncIterator[bool]:
+        """Yields True when this caller should do the step (claimed, and the database says it is
+        still not done), False when it is already done. Raises StepBusy when another holds it."""
+        token = uuid.uuid4().hex
+        now = self._clock()
+        # Two statements, each committed as it runs: the read under the claim sees whatever the
+        # previous holder recorded before it let go.
+        async with self._db.single_statements() as session:
+            won = await slack_steps.claim(
+                session, incident_id, step, token=token, by=self._identity, at=now, stale_before=now - self._lease,
+                holder_is_dead=self._dead_here,
+            )
+            needed = await still_needed(session, incident_id) if won else False
+        if not won:
+            metrics.REPAIR_STEPS.labels("busy").inc()
+            log.info("INC-%s: %s is being done by another process", incident_id, step)
+            raise StepBusy(step)
+        heartbeat = asyncio.create_task(self._renew(incident_id, step, token), name=f"claim-heartbeat-{incident_id}-{step}")
+        try:
+            metrics.REPAIR_STEPS.labels("claimed" if needed else "skipped").inc()
+            yield needed
+        finally:
+            heartbeat.cancel()
+            if not await self._release(incident_id, step, token):
+                # The database is away: keep trying, so the step is free again as soon as it is back.
+                _ABANDONED_HERE.add(token)
+                task = asyncio.create_task(self._release_later(incident_id, step, token), name=f"claim-release-{incident_id}-{step}")
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _renew(self, incident_id: int, step: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                async with self._db.single_statements() as session:
+                    await slack_steps.renew(session, incident_id, step, token=token, at=self._clock())
+            except Exception as error:  # noqa: BLE001 - a missed heartbeat only shortens the lease
+                log.warning("INC-%s: could not renew the claim on %s: %s", incident_id, step, error)
+
+    async def _release(self, incident_id: int, step: str, token: str) -> bool:
+        try:
+            async with self._db.single_statements() as session:
+                await slack_steps.release(session, incident_id, step, token=token)
+            return True
+        except Exception as error:  # noqa: BLE001 - must not hide what the step itself raised
+            log.warning("INC-%s: could not release the claim on %s: %s", incident_id, step, error)
+            return False
+
+    async def _release_later(self, incident_id: int, step: str, token: str) -> None:
+        deadline = asyncio.get_running_loop().time() + self._lease.total_seconds()
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(RELEASE_RETRY_SECONDS)
+            if await self._release(incident_id, step, token):
+                _ABANDONED_HERE.discard(token)
+                return
+        _ABANDONED_HERE.discard(token)  # past its lease: anyone may take it now
