@@ -70,12 +70,30 @@ BUSINESS_HOURS_SHARE = 2 / 3
 BATCH = 5000
 
 SERVICE_NAMES = (
-    "payments-api", "checkout-web", "search", "auth", "notifications", "ledger", "inventory",
-    "shipping", "recommendations", "mobile-gateway", "billing-worker", "media-cdn",
+    "payments-api",
+    "checkout-web",
+    "search",
+    "auth",
+    "notifications",
+    "ledger",
+    "inventory",
+    "shipping",
+    "recommendations",
+    "mobile-gateway",
+    "billing-worker",
+    "media-cdn",
 )
 SYMPTOMS = (
-    "elevated 5xx", "latency spike", "timeouts", "error rate above SLO", "queue backlog",
-    "failed logins", "stale data", "partial outage", "degraded performance", "certificate expiry",
+    "elevated 5xx",
+    "latency spike",
+    "timeouts",
+    "error rate above SLO",
+    "queue backlog",
+    "failed logins",
+    "stale data",
+    "partial outage",
+    "degraded performance",
+    "certificate expiry",
 )
 USERS = tuple(f"UBENCH{k:04d}" for k in range(60))
 
@@ -144,9 +162,7 @@ def incident_rows(count: int, *, seed: int = 7, now: datetime, days: int = 365) 
     for number in range(1, count + 1):
         severity = rng.choices(severities, cum_weights=severity_cum)[0]
         method = rng.choices(methods, cum_weights=method_cum)[0]
-        service = (
-            None if rng.random() < NO_SERVICE_SHARE else rng.choices(history.services, cum_weights=service_cum)[0]
-        )
+        service = None if rng.random() < NO_SERVICE_SHARE else rng.choices(history.services, cum_weights=service_cum)[0]
         restore = max(int(medians[severity] * math.exp(rng.gauss(0.0, RESTORE_SIGMA[severity]))), MIN_RESTORE)
         shares = _shares(rng, PHASE_ALPHA_CUSTOMER if method == "customer_report" else PHASE_ALPHA)
         started = _start(rng, end, days)
@@ -248,19 +264,19 @@ class Tally:
         if not self.count:
             return "no incidents"
         pooled = [v for values in self.restores.values() for v in values]
-        return "\n".join([
-            f"{self.count} incidents started {self.first:%Y-%m-%d} to {self.last:%Y-%m-%d %H:%M} UTC: "
-            f"{len(self.services)} services, {self.open} still open ({self.open / self.count:.1%})",
-            f"  median time to restore {statistics.median(pooled):.0f} min pooled; "
-            + ", ".join(f"{s} {statistics.median(v):.0f} min (n={len(v)})" for s, v in self.restores.items() if v),
-            "  detection: " + ", ".join(f"{m} {c / self.count:.0%}" for m, c in self.methods.most_common()),
-            "  deploy_found: " + ", ".join(f"{d} {c / self.count:.0%}" for d, c in self.deploys.most_common()),
-        ])
+        return "\n".join(
+            [
+                f"{self.count} incidents started {self.first:%Y-%m-%d} to {self.last:%Y-%m-%d %H:%M} UTC: "
+                f"{len(self.services)} services, {self.open} still open ({self.open / self.count:.1%})",
+                f"  median time to restore {statistics.median(pooled):.0f} min pooled; "
+                + ", ".join(f"{s} {statistics.median(v):.0f} min (n={len(v)})" for s, v in self.restores.items() if v),
+                "  detection: " + ", ".join(f"{m} {c / self.count:.0%}" for m, c in self.methods.most_common()),
+                "  deploy_found: " + ", ".join(f"{d} {c / self.count:.0%}" for d, c in self.deploys.most_common()),
+            ]
+        )
 
 
-async def insert_history(
-    db: Database, count: int, *, seed: int = 7, now: datetime, days: int = 365, batch: int = BATCH
-) -> Tally:
+async def insert_history(db: Database, count: int, *, seed: int = 7, now: datetime, days: int = 365, batch: int = BATCH) -> Tally:
     """Migrate ``db`` and insert ``count`` generated incidents in one transaction, ``batch`` rows
     per Core ``insert`` executemany. Returns what went in."""
     await upgrade_to_head(db)
@@ -290,8 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", required=True, help="sqlite:///path.db or postgresql://…")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same history (default 7)")
     parser.add_argument("--days", type=int, default=365, help="spread start times over this many days (default 365)")
-    parser.add_argument("--now", type=datetime.fromisoformat, default=None,
-                        help="the history ends here (ISO 8601 with a zone; default: now)")
+    parser.add_argument(
+        "--now", type=datetime.fromisoformat, default=None, help="the history ends here (ISO 8601 with a zone; default: now)"
+    )
     parser.add_argument("--batch", type=int, default=BATCH, help=f"rows per executemany (default {BATCH})")
     parser.add_argument("--append", action="store_true", help="insert even if the table already has incidents")
     args = parser.parse_args(argv)

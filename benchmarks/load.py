@@ -93,7 +93,9 @@ def plan(responders: int, ops: int, incidents: list[tuple[int, str, str]], fake:
                 # Verifying resolves the incident: the commander (U_ALICE opened them) does it, as the
                 # default permissions say; the responders mark the other phases.
                 clicker = "U_ALICE" if phase == "verified" else user
-                payload = slack.block_action_payload(f"stamp_phase_{phase}", str(number), user=clicker, channel=channel, message_ts=control_ts)
+                payload = slack.block_action_payload(
+                    f"stamp_phase_{phase}", str(number), user=clicker, channel=channel, message_ts=control_ts
+                )
                 mine.append(Op("click", urlencode({"payload": json.dumps(payload)}), number, phase))
             elif kind == "note":
                 payload = slack.command_payload(f"note responder {r} step {i}: checked dashboards", user=user, channel=channel)
@@ -226,9 +228,7 @@ async def warm_up(urls: list[str], fake: FakeSlack, each: int = 20) -> None:
     """Untimed: every server's connections (HTTP, database pool) opened before the measurement."""
     slack = SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url)
     async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(
-            post(session, url, urlencode(slack.command_payload("status INC-1"))) for url in urls for _ in range(each)
-        ))
+        await asyncio.gather(*(post(session, url, urlencode(slack.command_payload("status INC-1"))) for url in urls for _ in range(each)))
 
 
 async def open_incidents(bot: ServeProcess, fake: FakeSlack, db: Database, count: int) -> list[tuple[int, str, str]]:
@@ -241,9 +241,11 @@ async def open_incidents(bot: ServeProcess, fake: FakeSlack, db: Database, count
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         async with db.transaction() as session:
-            ready = (await session.execute(
-                select(Incident.id, Incident.channel_id, Incident.control_message_ts).where(Incident.control_message_ts.is_not(None))
-            )).all()
+            ready = (
+                await session.execute(
+                    select(Incident.id, Incident.channel_id, Incident.control_message_ts).where(Incident.control_message_ts.is_not(None))
+                )
+            ).all()
         if len(ready) == count:
             return sorted((r.id, r.channel_id, r.control_message_ts) for r in ready)
         await asyncio.sleep(0.1)
@@ -262,8 +264,11 @@ async def check(fake: FakeSlack, db: Database, plans: list[list[Op]], bot: Phase
     # A click refused by the phase rules (verified before the mitigation it follows, when clicks
     # arrive out of order) is answered with the reason; only an unanswered missing stamp is lost.
     by_url = {json.loads(parse_qs(op.body)["payload"][0])["response_url"]: op for ops in plans for op in ops if op.kind == "click"}
-    refused = {(by_url[r["_url"]].incident, by_url[r["_url"]].phase) for r in fake.responses
-               if r.get("_url") in by_url and r.get("text", "").startswith(REFUSED_PREFIX)}
+    refused = {
+        (by_url[r["_url"]].incident, by_url[r["_url"]].phase)
+        for r in fake.responses
+        if r.get("_url") in by_url and r.get("text", "").startswith(REFUSED_PREFIX)
+    }
     missing = [(n, p) for n, p in clicked if getattr(incidents[n], f"{p}_at") is None]
     lost = sorted(f"INC-{n} {p}" for n, p in missing if (n, p) not in refused)
     duplicated = sorted(f"INC-{n} {p}" for (n, p), c in stamp_events.items() if c > 1)
@@ -316,15 +321,25 @@ async def main(args: argparse.Namespace) -> int:
         database_url = await _fresh_postgres_database(admin_url)
         db = Database(database_url)
         env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake.base_url,
-            "DATABASE_URL": database_url, "INCIDENT_ANNOUNCE_CHANNEL": announce, "RUNBOOKS_DIR": str(ROOT / "runbooks"),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake.base_url,
+            "DATABASE_URL": database_url,
+            "INCIDENT_ANNOUNCE_CHANNEL": announce,
+            "RUNBOOKS_DIR": str(ROOT / "runbooks"),
             "LOG_LEVEL": "WARNING",
         }
         processes = [ServeProcess(env, workdir, name=f"serve{i}") for i in range(2)]
         await asyncio.gather(*(p.start() for p in processes))
         bare_port = free_port()
         bare = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.bare_bolt", str(bare_port), SIGNING_SECRET, fake.base_url, cwd=ROOT,
+            sys.executable,
+            "-m",
+            "benchmarks.bare_bolt",
+            str(bare_port),
+            SIGNING_SECRET,
+            fake.base_url,
+            cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         await wait_healthy(f"http://127.0.0.1:{bare_port}", bare)
@@ -337,9 +352,11 @@ async def main(args: argparse.Namespace) -> int:
         await settle(fake, db)
         plans = plan(args.responders, args.ops, incidents, fake, args.seed)
         total = sum(len(p) for p in plans)
-        print(f"load: {args.responders} responders x {args.ops} requests = {total} "
-              f"({', '.join(f'{k} {int(w * 100)}%' for k, w in MIX)}) on {args.incidents} incidents; "
-              f"fake Slack latency {args.latency_ms} ms; 2 serve processes, PostgreSQL on loopback")
+        print(
+            f"load: {args.responders} responders x {args.ops} requests = {total} "
+            f"({', '.join(f'{k} {int(w * 100)}%' for k, w in MIX)}) on {args.incidents} incidents; "
+            f"fake Slack latency {args.latency_ms} ms; 2 serve processes, PostgreSQL on loopback"
+        )
 
         sessions_before = await database_sessions(db)
         bot_lag_before = await bots_loop_lag(processes)
@@ -368,28 +385,36 @@ async def main(args: argparse.Namespace) -> int:
     for phase in (bot, baseline):
         s = Summary.of(phase.latencies) if phase.latencies else None
         summaries[phase.label] = s
-        print(f"{phase.label:22}{len(phase.latencies):>9}{len(phase.errors):>8}{len(phase.latencies) / phase.wall:>9.0f}"
-              + (f"{ms(s.p50):>10}{ms(s.p99):>10}{ms(s.max):>10}" if s else ""))
+        print(
+            f"{phase.label:22}{len(phase.latencies):>9}{len(phase.errors):>8}{len(phase.latencies) / phase.wall:>9.0f}"
+            + (f"{ms(s.p50):>10}{ms(s.p99):>10}{ms(s.max):>10}" if s else "")
+        )
     for phase in (bot, baseline):
-        print(f"  {phase.label}: " + ", ".join(
-            f"{kind} p50 {ms(Summary.of(v).p50)} p99 {ms(Summary.of(v).p99)}" for kind, v in sorted(phase.by_kind.items())
-        ))
+        print(
+            f"  {phase.label}: "
+            + ", ".join(f"{kind} p50 {ms(Summary.of(v).p50)} p99 {ms(Summary.of(v).p99)}" for kind, v in sorted(phase.by_kind.items()))
+        )
     # Where the tail is: requests sent in the first milliseconds meet processes that have not
     # yet seen the burst coming.
     print("  slowest bot acks: " + ", ".join(f"{kind} {ms(latency)} sent at +{ms(at)}" for latency, kind, at in bot.slowest))
     b, a = summaries[bot.label], summaries[baseline.label]
     if b and a:
         print(f"\nratio bot/bare: p50 {b.p50 / a.p50:.2f}x, p99 {b.p99 / a.p99:.2f}x")
-        print(f"target: p99 ack under {ms(ACK_TARGET)} (Slack's 3 s / 30): bot p99 {ms(b.p99)} -> "
-              f"{'met' if b.p99 < ACK_TARGET else 'MISSED'}; 3 s / p99 = {3 / b.p99:.0f}x")
+        print(
+            f"target: p99 ack under {ms(ACK_TARGET)} (Slack's 3 s / 30): bot p99 {ms(b.p99)} -> "
+            f"{'met' if b.p99 < ACK_TARGET else 'MISSED'}; 3 s / p99 = {3 / b.p99:.0f}x"
+        )
     if client_lag:
         lag = Summary.of(client_lag)
-        print(f"the load client's own event-loop lag during the bot run (it also serves the fake Slack): "
-              f"p50 {ms(lag.p50)}, p99 {ms(lag.p99)}")
+        print(
+            f"the load client's own event-loop lag during the bot run (it also serves the fake Slack): p50 {ms(lag.p50)}, p99 {ms(lag.p99)}"
+        )
     print(f"after the last ack the bots finished their Slack work in {drained:.1f} s")
     if bot_lag:
-        print(f"the bots' own event-loop lag during the run (from /metrics, bucket bounds): "
-              f"p50 under {ms(bucket_quantile(bot_lag, 0.5))}, p99 under {ms(bucket_quantile(bot_lag, 0.99))}")
+        print(
+            f"the bots' own event-loop lag during the run (from /metrics, bucket bounds): "
+            f"p50 under {ms(bucket_quantile(bot_lag, 0.5))}, p99 under {ms(bucket_quantile(bot_lag, 0.99))}"
+        )
     print(f"database connections the bots opened during the run and its after-ack work: {connections_opened}")
     if bot.errors:
         print("errors:", Counter(bot.errors).most_common(5))
@@ -408,7 +433,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--responders", type=int, default=20, choices=range(1, 201), metavar="1-200")
     parser.add_argument("-k", "--ops", type=int, default=10, choices=range(1, 101), metavar="1-100", help="requests per responder")
-    parser.add_argument("-m", "--incidents", type=int, default=10, choices=range(1, 101), metavar="1-100", help="open incidents to click and note on")
+    parser.add_argument(
+        "-m", "--incidents", type=int, default=10, choices=range(1, 101), metavar="1-100", help="open incidents to click and note on"
+    )
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the fake Slack adds to each Web API call")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--time-limit", type=float, default=300)

@@ -220,9 +220,7 @@ class Opener:
         return f"open Latency probe {self.count} sev:P2 service:checkout-web"
 
 
-async def ack_round(
-    run: AckRun | None, runtime: Runtime, bot: Server, bare: Server, opener: Opener, *, count: int, drained: bool
-) -> None:
+async def ack_round(run: AckRun | None, runtime: Runtime, bot: Server, bare: Server, opener: Opener, *, count: int, drained: bool) -> None:
     """``count`` requests to each server, alternating which goes first (ABBA) so drift, GC and
     connection-setup noise fall on both alike. ``run`` None means warm-up: nothing is kept."""
     for i in range(count):
@@ -362,17 +360,24 @@ def print_control_run(run: ControlRun, incidents: int) -> ControlResult:
     to_create, between, acks = Summary.of(run.to_create), Summary.of(run.between), Summary.of(run.acks)
     base = minimum.p50
     print(f"\n(b) time to the control message, fake Slack latency {ms(lat)} per Web API call, {incidents} incidents")
-    print(f"    two-call minimum (create + post, client round trip):  p50 {ms(base)}  max {ms(minimum.max)}"
-          f"  (= {base / lat:.2f} x latency)")
+    print(
+        f"    two-call minimum (create + post, client round trip):  p50 {ms(base)}  max {ms(minimum.max)}  (= {base / lat:.2f} x latency)"
+    )
     print(f"    two-call minimum, post reaches fake:                  p50 {ms(minimum_reach.p50)}  max {ms(minimum_reach.max)}")
-    print(f"    bot: send -> control postMessage reaches fake:        p50 {ms(reach.p50)}  max {ms(reach.max)}"
-          f"  ratio to minimum p50 {reach.p50 / base:.2f}x  max {reach.max / base:.2f}x")
-    print(f"    bot: ... + its latency (control message answered):   p50 {ms(answered_p50)}  max {ms(answered_max)}"
-          f"  ratio to minimum p50 {answered_p50 / base:.2f}x  max {answered_max / base:.2f}x")
+    print(
+        f"    bot: send -> control postMessage reaches fake:        p50 {ms(reach.p50)}  max {ms(reach.max)}"
+        f"  ratio to minimum p50 {reach.p50 / base:.2f}x  max {reach.max / base:.2f}x"
+    )
+    print(
+        f"    bot: ... + its latency (control message answered):   p50 {ms(answered_p50)}  max {ms(answered_max)}"
+        f"  ratio to minimum p50 {answered_p50 / base:.2f}x  max {answered_max / base:.2f}x"
+    )
     print(f"    like for like on arrival (bot reach / minimum reach): p50 {reach.p50 / minimum_reach.p50:.2f}x")
-    print(f"    target: within 3 round trips (<= {CONTROL_TARGET}x the two-call minimum, < {ms(3 * lat)}):"
-          f" arrival p50 {verdict(reach.p50 / base, CONTROL_TARGET)} max {verdict(reach.max / base, CONTROL_TARGET)};"
-          f" answered p50 {verdict(answered_p50 / base, CONTROL_TARGET)} max {verdict(answered_max / base, CONTROL_TARGET)}")
+    print(
+        f"    target: within 3 round trips (<= {CONTROL_TARGET}x the two-call minimum, < {ms(3 * lat)}):"
+        f" arrival p50 {verdict(reach.p50 / base, CONTROL_TARGET)} max {verdict(reach.max / base, CONTROL_TARGET)};"
+        f" answered p50 {verdict(answered_p50 / base, CONTROL_TARGET)} max {verdict(answered_max / base, CONTROL_TARGET)}"
+    )
     print("    where the bot's time goes (p50 / max):")
     print(f"      send -> conversations.create reaches fake (HTTP, Bolt, DB record): {ms(to_create.p50)} / {ms(to_create.max)}")
     print(f"      conversations.create round trip (fake latency):                   {ms(lat)}")
@@ -408,10 +413,15 @@ def print_table(drained: tuple[Summary, Summary], busy: tuple[Summary, Summary],
         Row("(a) ack, NOT drained, vs interleaved bare", bot_b.p50, bare_b.p50, bot_b.p99, bare_b.p99, ACK_TARGET),
         Row("(a) ack, NOT drained, vs quiet bare", bot_b.p50, bare_d.p50, bot_b.p99, bare_d.p99, ACK_TARGET),
         # (b)'s baseline is one number, the two-call minimum (its p50); the tail is the bot's max.
-        Row("(b) control post reaches Slack", control.reach.p50, control.minimum,
-            control.reach.max, control.minimum, CONTROL_TARGET),
-        Row("(b) control post answered (reach + latency)", control.answered_p50, control.minimum,
-            control.answered_max, control.minimum, CONTROL_TARGET),
+        Row("(b) control post reaches Slack", control.reach.p50, control.minimum, control.reach.max, control.minimum, CONTROL_TARGET),
+        Row(
+            "(b) control post answered (reach + latency)",
+            control.answered_p50,
+            control.minimum,
+            control.answered_max,
+            control.minimum,
+            CONTROL_TARGET,
+        ),
     ]
     print("\nsummary (ratios against baselines measured in this run; tail = p99 for (a), max for (b))")
     header = f"{'measure':<45} {'bot p50':>11} {'baseline':>11} {'p50 ratio':>10} {'tail ratio':>11} {'target':>8}  result"
@@ -446,9 +456,7 @@ async def run(args: argparse.Namespace) -> int:
                 backlog = await drain(runtime)
                 print(f"    backlog left after the last request took {ms(backlog)} to finish")
 
-                control = await control_round(
-                    fake, runtime, bot, opener, incidents=args.incidents, latency=args.latency_ms / 1000
-                )
+                control = await control_round(fake, runtime, bot, opener, incidents=args.incidents, latency=args.latency_ms / 1000)
                 control_result = print_control_run(control, args.incidents)
 
                 print_table(drained_summaries, busy_summaries, control_result)
@@ -485,16 +493,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks.open_latency",
         description="Ack latency and time-to-control-message of /incident open, against same-run baselines.",
     )
-    parser.add_argument("-n", "--requests", type=bounded(1, 5000), default=200,
-                        help="timed slash commands per server in each (a) variant (default 200)")
-    parser.add_argument("--warmup", type=bounded(1, 1000), default=20,
-                        help="untimed slash commands per server before (a) (default 20)")
-    parser.add_argument("-m", "--incidents", type=bounded(1, 200), default=10,
-                        help="incidents opened in (b) (default 10)")
-    parser.add_argument("--latency-ms", type=bounded(1, 2000, float), default=100.0,
-                        help="latency the fake Slack adds to every Web API call in (b) (default 100)")
-    parser.add_argument("--time-limit", type=bounded(10, 3600, float), default=600.0,
-                        help="seconds after which the whole run gives up (default 600)")
+    parser.add_argument(
+        "-n", "--requests", type=bounded(1, 5000), default=200, help="timed slash commands per server in each (a) variant (default 200)"
+    )
+    parser.add_argument("--warmup", type=bounded(1, 1000), default=20, help="untimed slash commands per server before (a) (default 20)")
+    parser.add_argument("-m", "--incidents", type=bounded(1, 200), default=10, help="incidents opened in (b) (default 10)")
+    parser.add_argument(
+        "--latency-ms",
+        type=bounded(1, 2000, float),
+        default=100.0,
+        help="latency the fake Slack adds to every Web API call in (b) (default 100)",
+    )
+    parser.add_argument(
+        "--time-limit", type=bounded(10, 3600, float), default=600.0, help="seconds after which the whole run gives up (default 600)"
+    )
     args = parser.parse_args(argv)
     # Warnings (a failed background step, Bolt complaints) must show: they invalidate numbers.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

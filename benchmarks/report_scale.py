@@ -103,6 +103,7 @@ async def contender(kind: str, database_url: str) -> Contender:
     reports = Reports(db, lambda: NOW, tiers=team.tiers, settings=team.reports)
 
     if kind == "report":
+
         async def report() -> Any:
             window, _, trend = await reports.window_and_trend(NOW - WINDOW, NOW)
             return window.count, len(trend.weeks)
@@ -137,8 +138,9 @@ async def contender(kind: str, database_url: str) -> Contender:
             if not failed:
                 week = None
                 return ""
-            return (f"compose FAILED for {', '.join(failed)} (SlackObjectFormationError: a section over 3000"
-                    f" characters); timed {week} instead")
+            return (
+                f"compose FAILED for {', '.join(failed)} (SlackObjectFormationError: a section over 3000 characters); timed {week} instead"
+            )
         raise RuntimeError(f"no week from {failed[0]} back to {failed[-1]} composes")
 
     return Contender(digest, db.dispose, choose_week)
@@ -210,9 +212,17 @@ async def measure(kind: str, database_url: str, repeats: int, allowance: float, 
             traced_seconds = time.perf_counter() - t0
     finally:
         await subject.close()
-    return {"kind": kind, "best": min(times), "runs": len(times), "times": times,
-            "traced_peak": traced_peak, "rss_delta": rss_delta, "note": note,
-            "prepare_seconds": prepare_seconds, "traced_seconds": traced_seconds}
+    return {
+        "kind": kind,
+        "best": min(times),
+        "runs": len(times),
+        "times": times,
+        "traced_peak": traced_peak,
+        "rss_delta": rss_delta,
+        "note": note,
+        "prepare_seconds": prepare_seconds,
+        "traced_seconds": traced_seconds,
+    }
 
 
 async def profile(kind: str, database_url: str, top: int) -> str:
@@ -283,8 +293,21 @@ class BudgetExceeded(Exception):
 
 
 def run_worker(kind: str, database_url: str, *, repeats: int, allowance: float, traced_factor: float, timeout: float) -> Measured:
-    command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", kind, "--database", database_url,
-               "--repeats", str(repeats), "--max-seconds", f"{allowance:.1f}", "--traced-factor", f"{traced_factor:.2f}"]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.report_scale",
+        "--worker",
+        kind,
+        "--database",
+        database_url,
+        "--repeats",
+        str(repeats),
+        "--max-seconds",
+        f"{allowance:.1f}",
+        "--traced-factor",
+        f"{traced_factor:.2f}",
+    ]
     t0 = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
@@ -294,9 +317,15 @@ def run_worker(kind: str, database_url: str, *, repeats: int, allowance: float, 
         raise RuntimeError(f"{kind} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
     return Measured(
-        best=data["best"], runs=data["runs"], traced_peak=data["traced_peak"], rss_delta=data["rss_delta"],
-        note=data["note"], prepare_seconds=data["prepare_seconds"], traced_seconds=data["traced_seconds"],
-        wall=time.perf_counter() - t0, times=tuple(data["times"]),
+        best=data["best"],
+        runs=data["runs"],
+        traced_peak=data["traced_peak"],
+        rss_delta=data["rss_delta"],
+        note=data["note"],
+        prepare_seconds=data["prepare_seconds"],
+        traced_seconds=data["traced_seconds"],
+        wall=time.perf_counter() - t0,
+        times=tuple(data["times"]),
     )
 
 
@@ -383,19 +412,23 @@ def timing(m: Measured | None, repeats: int) -> str:
 
 
 def print_table(rows: Sequence[SizeResult], repeats: int) -> None:
-    print(f"\nsummary: time = best of {repeats} runs unless marked (fewer when the budget was short);"
-          " memory = tracemalloc peak of one more run / RSS delta of the timed runs")
-    header = (f"{'N':>9} {'report':>15} {'digest':>15} {'naive':>15} {'report/naive':>13}"
-              f" {'report mem':>21} {'digest mem':>21} {'naive mem':>21}")
+    print(
+        f"\nsummary: time = best of {repeats} runs unless marked (fewer when the budget was short);"
+        " memory = tracemalloc peak of one more run / RSS delta of the timed runs"
+    )
+    header = (
+        f"{'N':>9} {'report':>15} {'digest':>15} {'naive':>15} {'report/naive':>13} {'report mem':>21} {'digest mem':>21} {'naive mem':>21}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         r, d, n = (row.results.get(k) for k in CONTENDERS)
         ratio = f"{r.best / n.best:.2f}x" if r and n else "-"
-        mem = [f"{mb(m.traced_peak) if m.traced_peak is not None else '-'} / {mb(m.rss_delta)}" if m else "-"
-               for m in (r, d, n)]
-        print(f"{row.size:>9,} {timing(r, repeats):>15} {timing(d, repeats):>15} {timing(n, repeats):>15} {ratio:>13}"
-              f" {mem[0]:>21} {mem[1]:>21} {mem[2]:>21}")
+        mem = [f"{mb(m.traced_peak) if m.traced_peak is not None else '-'} / {mb(m.rss_delta)}" if m else "-" for m in (r, d, n)]
+        print(
+            f"{row.size:>9,} {timing(r, repeats):>15} {timing(d, repeats):>15} {timing(n, repeats):>15} {ratio:>13}"
+            f" {mem[0]:>21} {mem[1]:>21} {mem[2]:>21}"
+        )
     for row in rows:
         for kind, m in row.results.items():
             if m.note:
@@ -410,8 +443,10 @@ def print_verdicts(rows: Sequence[SizeResult]) -> None:
         print(f"  report time at {TARGET_SIZE:,} incidents < {REPORT_TARGET_SECONDS:.0f} s: not measured in this run")
     else:
         ok = target.best < REPORT_TARGET_SECONDS
-        print(f"  report time at {TARGET_SIZE:,} incidents < {REPORT_TARGET_SECONDS:.0f} s: {secs(target.best)}"
-              f" ({target.best / REPORT_TARGET_SECONDS:.1f}x the target) -> {'met' if ok else 'MISSED'}")
+        print(
+            f"  report time at {TARGET_SIZE:,} incidents < {REPORT_TARGET_SECONDS:.0f} s: {secs(target.best)}"
+            f" ({target.best / REPORT_TARGET_SECONDS:.1f}x the target) -> {'met' if ok else 'MISSED'}"
+        )
     base = by_size.get(FLAT_BASE, {}).get("report")
     if target is None or base is None:
         print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}): not measured in this run")
@@ -420,21 +455,22 @@ def print_verdicts(rows: Sequence[SizeResult]) -> None:
     # so its ru_maxrss rise is the call's own peak, C buffers included).
     ratios = []
     if target.traced_peak is not None and base.traced_peak is not None:
-        ratios.append(("tracemalloc", target.traced_peak / base.traced_peak,
-                       (target.traced_peak - base.traced_peak) / (TARGET_SIZE - FLAT_BASE)))
+        ratios.append(
+            ("tracemalloc", target.traced_peak / base.traced_peak, (target.traced_peak - base.traced_peak) / (TARGET_SIZE - FLAT_BASE))
+        )
     if base.rss_delta > 0:
-        ratios.append(("RSS delta", target.rss_delta / base.rss_delta,
-                       (target.rss_delta - base.rss_delta) / (TARGET_SIZE - FLAT_BASE)))
+        ratios.append(("RSS delta", target.rss_delta / base.rss_delta, (target.rss_delta - base.rss_delta) / (TARGET_SIZE - FLAT_BASE)))
     if not ratios:
         print("  flat memory: no comparable measurement (RSS did not rise at 10,000)")
         return
     name, ratio, _ = ratios[0]
     verdict = "met" if ratio <= FLAT_MEMORY_LIMIT else "MISSED: memory grows with N"
     shown = ", ".join(f"{n} {r:.1f}x" for n, r, _ in ratios)
-    print(f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}, 10x the incidents;"
-          f" flat means <= {FLAT_MEMORY_LIMIT:.0f}x): {shown} -> {verdict} (judged on {name})")
-    print("    marginal report memory per extra incident: "
-          + ", ".join(f"{n} {per:,.0f} bytes" for n, _, per in ratios))
+    print(
+        f"  flat memory (report peak at {TARGET_SIZE:,} / at {FLAT_BASE:,}, 10x the incidents;"
+        f" flat means <= {FLAT_MEMORY_LIMIT:.0f}x): {shown} -> {verdict} (judged on {name})"
+    )
+    print("    marginal report memory per extra incident: " + ", ".join(f"{n} {per:,.0f} bytes" for n, _, per in ratios))
 
 
 def driver_main(args: argparse.Namespace) -> int:
@@ -442,8 +478,10 @@ def driver_main(args: argparse.Namespace) -> int:
     sizes = sorted(set(args.sizes))
     done: list[SizeResult] = []
     skipped: list[str] = []
-    print(f"report_scale: sizes {', '.join(f'{s:,}' for s in sizes)}; budget {args.budget:.0f} s; best of {args.repeats};"
-          f" now = {NOW:%Y-%m-%d %H:%M} UTC; window {WINDOW.days} days; seed {args.seed}")
+    print(
+        f"report_scale: sizes {', '.join(f'{s:,}' for s in sizes)}; budget {args.budget:.0f} s; best of {args.repeats};"
+        f" now = {NOW:%Y-%m-%d %H:%M} UTC; window {WINDOW.days} days; seed {args.seed}"
+    )
     with tempfile.TemporaryDirectory(prefix="incident-bot-scale-") as tmp:
         for size in sizes:
             elapsed = time.perf_counter() - started
@@ -460,13 +498,19 @@ def driver_main(args: argparse.Namespace) -> int:
                 for kind in CONTENDERS:
                     left = args.budget - (time.perf_counter() - started)
                     own = forecast(kind, size, done)
-                    m = run_worker(kind, f"sqlite:///{path}", repeats=args.repeats,
-                                   allowance=allowance_for(kind, size, done, left),
-                                   traced_factor=own.traced_factor if own else TRACED_FACTOR,
-                                   timeout=max(left, 30) + 60)
+                    m = run_worker(
+                        kind,
+                        f"sqlite:///{path}",
+                        repeats=args.repeats,
+                        allowance=allowance_for(kind, size, done, left),
+                        traced_factor=own.traced_factor if own else TRACED_FACTOR,
+                        timeout=max(left, 30) + 60,
+                    )
                     results[kind] = m
-                    print(f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {traced(m)}"
-                          f" (that run took {m.traced_seconds:.1f} s); RSS delta {mb(m.rss_delta)}")
+                    print(
+                        f"  {kind:6} best {secs(m.best):>9} of {m.runs} run(s); tracemalloc peak {traced(m)}"
+                        f" (that run took {m.traced_seconds:.1f} s); RSS delta {mb(m.rss_delta)}"
+                    )
                     if m.note:
                         print(f"         {m.note}")
             except BudgetExceeded as error:
@@ -477,8 +521,18 @@ def driver_main(args: argparse.Namespace) -> int:
             print(f"  N = {size:,} took {done[-1].took:.0f} s in all")
         if args.profile and done:
             size = done[-1].size
-            command = [sys.executable, "-m", "benchmarks.report_scale", "--worker", args.profile,
-                       "--database", f"sqlite:///{Path(tmp) / f'history-{size}.db'}", "--profile", "--top", str(args.top)]
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.report_scale",
+                "--worker",
+                args.profile,
+                "--database",
+                f"sqlite:///{Path(tmp) / f'history-{size}.db'}",
+                "--profile",
+                "--top",
+                str(args.top),
+            ]
             print(f"\ncProfile of one {args.profile} call at N = {size:,} (cold median_ranks cache; not in the budget):")
             print(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     print_table(done, args.repeats)
@@ -504,15 +558,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks.report_scale",
         description="MTTR report and weekly digest time and memory at 1k/10k/100k incidents, against a naive baseline.",
     )
-    parser.add_argument("--sizes", type=sizes_arg, default=list(SIZES),
-                        help="comma-separated incident counts (default 1000,10000,100000)")
-    parser.add_argument("--repeats", type=int, choices=range(1, 11), default=3, metavar="1-10",
-                        help="timed runs per contender, best kept (default 3)")
-    parser.add_argument("--budget", type=float, default=180.0,
-                        help="seconds for the whole run; sizes predicted to overrun are skipped (default 180)")
+    parser.add_argument("--sizes", type=sizes_arg, default=list(SIZES), help="comma-separated incident counts (default 1000,10000,100000)")
+    parser.add_argument(
+        "--repeats", type=int, choices=range(1, 11), default=3, metavar="1-10", help="timed runs per contender, best kept (default 3)"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=180.0, help="seconds for the whole run; sizes predicted to overrun are skipped (default 180)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="history seed (default 7)")
-    parser.add_argument("--profile", choices=CONTENDERS, nargs="?", const="report", default=None,
-                        help="also print a cProfile of one run of this contender (default report) at the largest size")
+    parser.add_argument(
+        "--profile",
+        choices=CONTENDERS,
+        nargs="?",
+        const="report",
+        default=None,
+        help="also print a cProfile of one run of this contender (default report) at the largest size",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions shown by --profile (default 25)")
     # Internal: one contender in a fresh process.
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)

@@ -63,8 +63,10 @@ class Row:
 
     def line(self) -> str:
         ratio = self.measured / self.baseline if self.baseline > 0 else math.inf
-        return (f"{self.name:<34} {self.measured * 1000:>10.1f} {self.baseline * 1000:>10.1f} "
-                f"{ratio:>9.2f}  {self.target:<32} {'yes' if self.met else 'NO'}")
+        return (
+            f"{self.name:<34} {self.measured * 1000:>10.1f} {self.baseline * 1000:>10.1f} "
+            f"{ratio:>9.2f}  {self.target:<32} {'yes' if self.met else 'NO'}"
+        )
 
 
 async def timed(call: Callable[[], Awaitable[object]]) -> float:
@@ -84,8 +86,7 @@ async def rate_limit_pause() -> list[Row]:
     from tests.fake_slack import FakeSlack
 
     async with FakeSlack() as fake:
-        client = AsyncWebClient(token=TOKEN, base_url=fake.base_url,
-                                retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
+        client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
         plain = await median_of(client.auth_test)
         fake.fail_next("auth.test", status=429, retry_after=1)
         whole = await timed(client.auth_test)
@@ -207,9 +208,12 @@ async def outage_answer() -> list[Row]:
             announce = fake.add_channel("incidents", members={"U_ALICE"})
             settings = Settings(
                 _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.base_url,
+                SLACK_BOT_TOKEN=TOKEN,
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_API_URL=fake.base_url,
                 DATABASE_URL=url.set(port=proxy.port).render_as_string(hide_password=False),
-                INCIDENT_ANNOUNCE_CHANNEL=announce, RUNBOOKS_DIR=str(ROOT / "runbooks"),
+                INCIDENT_ANNOUNCE_CHANNEL=announce,
+                RUNBOOKS_DIR=str(ROOT / "runbooks"),
             )
             bot = await start_bot(settings, fake)
             try:
@@ -226,8 +230,8 @@ async def outage_answer() -> list[Row]:
 
                 requests = {
                     "click": lambda: bot.slack.block_action(
-                        "stamp_phase_mitigated", "1", user="U_ALICE", channel=incident.channel_id,
-                        message_ts=incident.control_message_ts),
+                        "stamp_phase_mitigated", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+                    ),
                     "open": lambda: bot.slack.command("open Second incident sev:P2"),
                     "status": lambda: bot.slack.command("status INC-1", channel=incident.channel_id),
                 }
@@ -263,8 +267,11 @@ async def open_first_wave() -> list[Row]:
         with tempfile.TemporaryDirectory(prefix="incident-bot-timings-") as workdir:
             settings = Settings(
                 _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake.base_url,
-                DATABASE_URL=f"sqlite:///{workdir}/incidents.db", INCIDENT_ANNOUNCE_CHANNEL=announce,
+                SLACK_BOT_TOKEN=TOKEN,
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_API_URL=fake.base_url,
+                DATABASE_URL=f"sqlite:///{workdir}/incidents.db",
+                INCIDENT_ANNOUNCE_CHANNEL=announce,
                 RUNBOOKS_DIR=str(ROOT / "runbooks"),
             )
             bot = await start_bot(settings, fake)
@@ -299,8 +306,12 @@ async def serve_stop() -> list[Row]:
 
     async with FakeSlack(bot_scopes=manifest_bot_scopes()) as fake:
         with tempfile.TemporaryDirectory(prefix="incident-bot-timings-") as workdir:
-            env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake.base_url,
-                   "DATABASE_URL": f"sqlite:///{workdir}/serve.db"}
+            env = {
+                "SLACK_BOT_TOKEN": TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": fake.base_url,
+                "DATABASE_URL": f"sqlite:///{workdir}/serve.db",
+            }
             process = ServeProcess(env, Path(workdir), response_url_factory=fake.response_url)
             began = time.perf_counter()
             await process.start()
@@ -337,8 +348,14 @@ async def run(names: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.timings", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=sorted(CHECKS), default=list(CHECKS), metavar="CHECK",
-                        help=f"run only these checks: {', '.join(CHECKS)}")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(CHECKS),
+        default=list(CHECKS),
+        metavar="CHECK",
+        help=f"run only these checks: {', '.join(CHECKS)}",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)  # the outage check makes the bot log its expected errors
     return asyncio.run(run(args.only))

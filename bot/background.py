@@ -29,9 +29,7 @@ T = TypeVar("T")
 # HTTP endpoint starts that check and dispatches the request at once, so the check never delays
 # an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the
 # ack) waits for it through only_first_copy, and a replay's work is dropped unrun.
-_first_copy_check: contextvars.ContextVar[asyncio.Future[bool] | None] = contextvars.ContextVar(
-    "first_copy_check", default=None
-)
+_first_copy_check: contextvars.ContextVar[asyncio.Future[bool] | None] = contextvars.ContextVar("first_copy_check", default=None)
 
 
 def hold_work_until(check: asyncio.Future[bool]) -> None:
@@ -115,9 +113,7 @@ class BackgroundWork:
             await asyncio.wait(set(self._tasks), timeout=remaining)
 
 
-async def repeat_until_stopped(
-    tick: Callable[[], Awaitable[Any]], stop: asyncio.Event, *, every: float, name: str
-) -> None:
+async def repeat_until_stopped(tick: Callable[[], Awaitable[Any]], stop: asyncio.Event, *, every: float, name: str) -> None:
     """Run ``tick`` now and then every ``every`` seconds until ``stop`` is set. A failed tick is
     logged and the next one runs as planned: one broken tick must not end a scheduler."""
     while not stop.is_set():
@@ -130,7 +126,6 @@ async def repeat_until_stopped(
             await asyncio.wait_for(stop.wait(), every)
         except asyncio.TimeoutError:
             pass
-
 
 
 class EventLoopLag:

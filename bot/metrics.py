@@ -39,12 +39,8 @@ SLACK_CALL_SECONDS = Histogram(
     ["method"],
     registry=REGISTRY,
 )
-INCIDENTS_OPENED = Counter(
-    "incident_bot_incidents_opened_total", "Incidents recorded (opened in Slack)", registry=REGISTRY
-)
-STAMPS = Counter(
-    "incident_bot_stamps_total", "Phase stamps recorded, by phase", ["phase"], registry=REGISTRY
-)
+INCIDENTS_OPENED = Counter("incident_bot_incidents_opened_total", "Incidents recorded (opened in Slack)", registry=REGISTRY)
+STAMPS = Counter("incident_bot_stamps_total", "Phase stamps recorded, by phase", ["phase"], registry=REGISTRY)
 SCHEDULER_RUNS = Counter(
     "incident_bot_scheduler_runs_total",
     "Digest scheduler outcomes: tick (a pass), posted, failed (a claimed digest that Slack refused)",

@@ -89,7 +89,9 @@ class Runtime:
         deploys = Deploys(db, clock)
         reports = Reports(db, clock, tiers=tiers, settings=team.reports)
         war_rooms = WarRooms(
-            db, slack, clock,
+            db,
+            slack,
+            clock,
             announce_channel=settings.announce_channel,
             catalog=catalog,
             runbook_room=runbook_room,
@@ -100,13 +102,31 @@ class Runtime:
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
         resolutions = Resolutions(
-            db, slack, clock, tiers=tiers, template=template, announce_channel=settings.announce_channel,
-            deploys=deploys, deploy_window=settings.deploy_window, corrections=corrections, action_items=action_items,
+            db,
+            slack,
+            clock,
+            tiers=tiers,
+            template=template,
+            announce_channel=settings.announce_channel,
+            deploys=deploys,
+            deploy_window=settings.deploy_window,
+            corrections=corrections,
+            action_items=action_items,
         )
         flows = Flows(
-            incidents, war_rooms, Stamper(db, clock), resolutions, slack, clock,
-            catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window, runbook_room=runbook_room,
-            reports=reports, permissions=permissions, monitoring=Monitoring(db, team.timers),
+            incidents,
+            war_rooms,
+            Stamper(db, clock),
+            resolutions,
+            slack,
+            clock,
+            catalog=catalog,
+            deploys=deploys,
+            deploy_window=settings.deploy_window,
+            runbook_room=runbook_room,
+            reports=reports,
+            permissions=permissions,
+            monitoring=Monitoring(db, team.timers),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
@@ -128,14 +148,27 @@ class Runtime:
             digests=DigestPublisher(db, clock, reports, slack, action_items=action_items),
             deploys=deploys,
             response=ResponseFlows(
-                flows, incidents, war_rooms, resolutions, corrections, action_items, permissions, slack, clock,
+                flows,
+                incidents,
+                war_rooms,
+                resolutions,
+                corrections,
+                action_items,
+                permissions,
+                slack,
+                clock,
                 settings.announce_channel,
             ),
             action_items=action_items,
             permissions=permissions,
             alerts=alerts,
             timers=IncidentTimers(
-                db, clock, team.timers, slack=slack, catalog=catalog, war_rooms=war_rooms,
+                db,
+                clock,
+                team.timers,
+                slack=slack,
+                catalog=catalog,
+                war_rooms=war_rooms,
                 announce_channel=settings.announce_channel,
             ),
             replays=ReplayGuard(db, background),

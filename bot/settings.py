@@ -91,7 +91,8 @@ class DatabaseSettings(BaseSettings):
         """Every value that must never reach a log: the settings marked secret (SecretField) and the
         password inside DATABASE_URL."""
         values = [
-            value for name in type(self).model_fields
+            value
+            for name in type(self).model_fields
             if is_secret_field(name, type(self)) and isinstance(value := getattr(self, name), str) and value
         ]
         password = make_url(self.database_url).password
@@ -135,9 +136,7 @@ class Settings(DatabaseSettings):
             raise ValueError("must be the hexadecimal signing secret")
         return value
 
-    @field_validator(
-        "slack_app_token", "announce_channel", "postmortem_template", "service_catalog", mode="before"
-    )
+    @field_validator("slack_app_token", "announce_channel", "postmortem_template", "service_catalog", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         if isinstance(value, str) and not value.strip():
@@ -221,9 +220,7 @@ class Settings(DatabaseSettings):
         return self.slack_app_token is not None
 
 
-def load_settings(
-    env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: object
-) -> Settings:
+def load_settings(env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: object) -> Settings:
     """Read settings, turning pydantic's report into one line naming the first bad setting."""
     try:
         return kind(_env_file=env_file, **overrides)  # type: ignore[call-arg,return-value]

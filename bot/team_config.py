@@ -281,8 +281,7 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
         raise TeamConfigError(f"{path}: {error}") from None
     if dora_year not in dora_tables:
         raise TeamConfigError(
-            f"DORA_REPORT_YEAR={dora_year} has no band table; known years: {sorted(dora_tables)} "
-            f"(add one under dora.bands in {path})"
+            f"DORA_REPORT_YEAR={dora_year} has no band table; known years: {sorted(dora_tables)} (add one under dora.bands in {path})"
         )
     hours = config.reports.business_hours
     try:
@@ -313,9 +312,6 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
 def _timer_settings(config: _TeamConfig) -> TimerSettings:
     policies = dict(DEFAULT_POLICIES)
     for level, given in config.escalation.items():
-        changes = {
-            name: None if getattr(given, name) is None else parse_span(getattr(given, name))
-            for name in given.model_fields_set
-        }
+        changes = {name: None if getattr(given, name) is None else parse_span(getattr(given, name)) for name in given.model_fields_set}
         policies[level] = replace(policies[level], **changes)
     return TimerSettings(policies=policies, monitoring_window=parse_span(config.monitoring_window))

@@ -76,7 +76,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id)
         work = runtime.flows.offer_deploy_start(
-            view_id=action.view.id, view_hash=action.view.hash, metadata=string_metadata(action.view.private_metadata),
+            view_id=action.view.id,
+            view_hash=action.view.hash,
+            metadata=string_metadata(action.view.private_metadata),
             service=action.action.selected_option.value,
         )
         run_after_ack(runtime, requester, work, name="form-service")
@@ -118,7 +120,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        await ack_once_recorded(ack, runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge")
+        await ack_once_recorded(
+            ack, runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge"
+        )
 
     @app.action(REOPEN_ACTION)
     async def reopen_button(ack: AsyncAck, body: dict) -> None:

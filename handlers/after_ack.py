@@ -106,9 +106,7 @@ async def recorded_in_time(
     return False
 
 
-async def ack_once_recorded(
-    ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str
-) -> None:
+async def ack_once_recorded(ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
     """Acknowledge a request that writes only once its write is committed, so a request Slack saw
     acknowledged is never lost, even if the process dies the next moment. The rest of the work
     (Slack's updates, the answer) goes on after the ack."""

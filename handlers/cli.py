@@ -80,49 +80,38 @@ def _parser() -> argparse.ArgumentParser:
     runbooks_check = runbooks_sub.add_parser(
         "check", help="lint the runbooks and the service catalog; exit 1 on errors (warnings alone exit 0)"
     )
-    runbooks_check.add_argument(
-        "--dir", default="runbooks", metavar="DIR", help="the runbooks folder (default: runbooks)"
-    )
-    runbooks_check.add_argument(
-        "--catalog", default=None, metavar="FILE", help="the service catalog (default: DIR/catalog.yml)"
-    )
-    deploy = sub.add_parser(
-        "deploy", help="record a deploy (a pipeline step; needs only DATABASE_URL and a migrated database)"
-    )
+    runbooks_check.add_argument("--dir", default="runbooks", metavar="DIR", help="the runbooks folder (default: runbooks)")
+    runbooks_check.add_argument("--catalog", default=None, metavar="FILE", help="the service catalog (default: DIR/catalog.yml)")
+    deploy = sub.add_parser("deploy", help="record a deploy (a pipeline step; needs only DATABASE_URL and a migrated database)")
     deploy.add_argument("service", help="the service deployed, e.g. payments-api")
     deploy.add_argument("version", help="the version deployed, e.g. v1.42 or a commit SHA")
     deploy.add_argument("--url", help="the commit or PR URL")
     deploy.add_argument("--env", dest="environment", metavar="ENV", help="the environment (default: production)")
     deploy.add_argument("--author", help="who deployed")
-    deploy.add_argument(
-        "--at", dest="time", metavar="ISO", help="when, ISO 8601 with a zone such as 2026-11-23T14:05Z (default: now)"
-    )
+    deploy.add_argument("--at", dest="time", metavar="ISO", help="when, ISO 8601 with a zone such as 2026-11-23T14:05Z (default: now)")
     deploy.add_argument("--description", help="what changed")
-    importing = sub.add_parser(
-        "import", help="load past incidents from a file (needs only DATABASE_URL and a migrated database)"
-    )
+    importing = sub.add_parser("import", help="load past incidents from a file (needs only DATABASE_URL and a migrated database)")
     importing.add_argument("file", metavar="FILE", help="the file to import")
     importing.add_argument(
         "--format",
         required=True,
         choices=FORMATS,
-        help="csv: the documented columns; json: what `export --format json` writes; "
-        "pagerduty: the JSON of PagerDuty's List incidents API",
+        help="csv: the documented columns; json: what `export --format json` writes; pagerduty: the JSON of PagerDuty's List incidents API",
     )
-    importing.add_argument(
-        "--dry-run", action="store_true", help="validate the file and say what would be imported, writing nothing"
-    )
-    export = sub.add_parser(
-        "export", help="write every incident with its phase times (needs only DATABASE_URL)"
-    )
+    importing.add_argument("--dry-run", action="store_true", help="validate the file and say what would be imported, writing nothing")
+    export = sub.add_parser("export", help="write every incident with its phase times (needs only DATABASE_URL)")
     export.add_argument("--format", default="csv", choices=EXPORT_FORMATS, help="csv (default) or json")
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
     export.add_argument(
-        "--since", type=_bound(end=False), metavar="DATE",
+        "--since",
+        type=_bound(end=False),
+        metavar="DATE",
         help="only incidents whose impact started on or after DATE (2026-11-01, a UTC day, or ISO 8601 with a zone)",
     )
     export.add_argument(
-        "--until", type=_bound(end=True), metavar="DATE",
+        "--until",
+        type=_bound(end=True),
+        metavar="DATE",
         help="only incidents whose impact started before the end of DATE (a UTC day), or before an ISO 8601 time",
     )
     audit = sub.add_parser("audit", help="print the audit trail (corrections, break-glass access), of one incident or all")
@@ -276,8 +265,7 @@ async def _migrated_database(settings: DatabaseSettings) -> Database | None:
     if current != head:
         await database.dispose()
         print(
-            f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): "
-            "run `incident-bot db upgrade` first",
+            f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): run `incident-bot db upgrade` first",
             file=sys.stderr,
         )
         return None
@@ -388,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(
-        "WARNING" if args.command in ("deploy", "import", "export", "report", "digest", "audit") else getattr(settings, "log_level", "INFO"),
+        "WARNING"
+        if args.command in ("deploy", "import", "export", "report", "digest", "audit")
+        else getattr(settings, "log_level", "INFO"),
         settings,
     )
     try:

@@ -41,7 +41,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
     digest.add_argument(
-        "--channel", required=True,
+        "--channel",
+        required=True,
         help="the digest channel ID, like C0123456789 (from runbooks/config.yml digests or a catalog digest_channel)",
     )
     digest.add_argument("--week", help="the ISO week to cover, e.g. 2026-W47 (default: the last complete week)")
@@ -113,8 +114,12 @@ def _grouped_json(report, by: str) -> dict:
     """``--by`` in JSON: one entry per group and the "all" row, as the table and the CSV show them."""
     full = report_json(report)
     return {
-        "window": full["window"], "settings": full["settings"], "count": full["count"],
-        "group_by": by, "groups": full["by"][by], "all": full["overall"],
+        "window": full["window"],
+        "settings": full["settings"],
+        "count": full["count"],
+        "group_by": by,
+        "groups": full["by"][by],
+        "all": full["overall"],
     }
 
 
@@ -165,7 +170,11 @@ async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> in
         # A dry run reads only the database: no Slack client at all.
         items = ActionItems(database, utc_now, slack=None)  # type: ignore[arg-type]
         composed = await DigestPublisher(
-            database, utc_now, reports, slack=None, action_items=items  # type: ignore[arg-type]
+            database,
+            utc_now,
+            reports,
+            slack=None,
+            action_items=items,  # type: ignore[arg-type]
         ).compose(channel, args.week)
     finally:
         await database.dispose()

@@ -124,7 +124,8 @@ async def _authenticated_json(request: web.Request, secret: str | None, door: We
         return None, _refuse(401, f"no secret given: {door.how_to_authenticate}", **{"WWW-Authenticate": 'Bearer realm="incident-bot"'})
     if not secret_matches(presented, secret):
         return None, _refuse(
-            401, f"wrong secret: {door.how_to_authenticate}",
+            401,
+            f"wrong secret: {door.how_to_authenticate}",
             **{"WWW-Authenticate": 'Bearer realm="incident-bot", error="invalid_token"'},
         )
     if not _is_json(request.content_type):
@@ -139,8 +140,12 @@ async def _authenticated_json(request: web.Request, secret: str | None, door: We
 
 
 DEPLOY_DOOR = WebhookDoor(
-    name="deploy webhook", disabled=DISABLED, how_to_authenticate=_HOW_TO_AUTHENTICATE, max_body=MAX_BODY,
-    too_large=TOO_LARGE, right_form='an object such as {"service": "payments-api", "version": "v1.42"}',
+    name="deploy webhook",
+    disabled=DISABLED,
+    how_to_authenticate=_HOW_TO_AUTHENTICATE,
+    max_body=MAX_BODY,
+    too_large=TOO_LARGE,
+    right_form='an object such as {"service": "payments-api", "version": "v1.42"}',
 )
 
 
@@ -161,9 +166,7 @@ def deploy_webhook(runtime: Runtime) -> Handler:
         except (SQLAlchemyError, OSError) as error:
             log.error("deploy webhook: could not record %s %s: %s", deploy_in.service, deploy_in.version, error)
             return _refuse(503, DATABASE_DOWN)
-        return web.json_response(
-            {"ok": True, "deploy_id": record.id, "duplicate": not created}, status=201 if created else 200
-        )
+        return web.json_response({"ok": True, "deploy_id": record.id, "duplicate": not created}, status=201 if created else 200)
 
     return record_deploy
 
@@ -176,8 +179,11 @@ _HOW_TO_AUTHENTICATE_ALERTS = (
     "(Alertmanager: http_config.authorization.credentials; Grafana: the webhook's Authorization header)"
 )
 ALERT_DOOR = WebhookDoor(
-    name="alert webhook", disabled=ALERTS_DISABLED, how_to_authenticate=_HOW_TO_AUTHENTICATE_ALERTS,
-    max_body=ALERTS_MAX_BODY, too_large=f"the body is larger than {ALERTS_MAX_BODY // 1024} KiB; lower max_alerts in the sender",
+    name="alert webhook",
+    disabled=ALERTS_DISABLED,
+    how_to_authenticate=_HOW_TO_AUTHENTICATE_ALERTS,
+    max_body=ALERTS_MAX_BODY,
+    too_large=f"the body is larger than {ALERTS_MAX_BODY // 1024} KiB; lower max_alerts in the sender",
     right_form=f"Alertmanager's or Grafana's webhook body, or {GENERIC_FORM}",
 )
 SLACK_DOWN = "Slack is not answering, so no war room could be opened; nothing was recorded, try again"

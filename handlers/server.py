@@ -18,8 +18,14 @@ log = logging.getLogger("incident_bot")
 
 # Slack's answers to apps.connections.open that mean the app token itself is wrong.
 REFUSED_TOKEN = {
-    "invalid_auth", "not_authed", "missing_args", "not_allowed_token_type", "missing_scope",
-    "token_revoked", "token_expired", "account_inactive",
+    "invalid_auth",
+    "not_authed",
+    "missing_args",
+    "not_allowed_token_type",
+    "missing_scope",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
 }
 
 

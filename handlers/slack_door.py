@@ -87,7 +87,10 @@ class SlackDoor:
             return refuse("slack", request, 413, "too_large", f"the body is larger than {MAX_SLACK_BODY // 1024} KiB")
         if abs(self._now() - int(timestamp)) > SLACK_SIGNATURE_WINDOW:
             return refuse(
-                "slack", request, 401, "expired",
+                "slack",
+                request,
+                401,
+                "expired",
                 "X-Slack-Request-Timestamp is more than 5 minutes from now: Slack's requests are answered at once, "
                 "so this one is old (or replayed) or the host's clock is wrong",
             )
@@ -100,7 +103,10 @@ class SlackDoor:
             return refuse("slack", request, 400, "malformed", "the body is not UTF-8 text")
         except _MALFORMED:
             return refuse(
-                "slack", request, 400, "malformed",
+                "slack",
+                request,
+                400,
+                "malformed",
                 "the body is not a Slack payload: a form (command=..., or payload=<JSON object>) or a JSON object",
             )
         if not isinstance(bolt_request.body, dict):

@@ -70,14 +70,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=errors.errors)
             return
         metadata = submission.metadata()
-        requester = Requester(
-            submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None
-        )
+        requester = Requester(submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None)
         # The view id is the same for every submission of one form: a double click on Submit
         # therefore opens one incident.
-        work = runtime.flows.open_from_form(
-            requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
-        )
+        work = runtime.flows.open_from_form(requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id)
         await ack_once_recorded(ack, runtime, requester, work, name="open-form")
 
     @app.view(EDIT_TIMES_CALLBACK)

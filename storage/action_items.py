@@ -27,8 +27,13 @@ async def for_incident(session: AsyncSession, incident_id: int) -> list[ActionIt
 
 
 async def listing(
-    session: AsyncSession, *, owner: str | None = None, incident_id: int | None = None, open_only: bool = True,
-    due_before: date | None = None, services: Sequence[str] | None = None,
+    session: AsyncSession,
+    *,
+    owner: str | None = None,
+    incident_id: int | None = None,
+    open_only: bool = True,
+    due_before: date | None = None,
+    services: Sequence[str] | None = None,
 ) -> list[tuple[ActionItem, Incident]]:
     query = select(ActionItem, Incident).join(Incident, Incident.id == ActionItem.incident_id)
     if open_only:
@@ -59,12 +64,14 @@ async def record_dm(session: AsyncSession, item_id: int, *, channel: str, ts: st
 
 async def overdue_candidates(session: AsyncSession, *, today: date, reminded_before: datetime) -> list[int]:
     result = await session.scalars(
-        select(ActionItem.id).where(
+        select(ActionItem.id)
+        .where(
             ActionItem.status == "open",
             ActionItem.owner.is_not(None),
             ActionItem.due_date < today,
             or_(ActionItem.last_reminded_at.is_(None), ActionItem.last_reminded_at <= reminded_before),
-        ).order_by(ActionItem.id)
+        )
+        .order_by(ActionItem.id)
     )
     return list(result)
 

@@ -21,8 +21,12 @@ async def claim(session: AsyncSession, source: str, dedup_key: str, *, at: datet
     """Insert the group as active; None when an open incident already holds the key (the caller
     then adds the alert to that incident). Runs in a savepoint so the caller's transaction goes on."""
     group = AlertGroup(
-        active_key=active_key(source, dedup_key), source=source, dedup_key=dedup_key, alerts_seen=1,
-        first_seen_at=at, last_seen_at=at,
+        active_key=active_key(source, dedup_key),
+        source=source,
+        dedup_key=dedup_key,
+        alerts_seen=1,
+        first_seen_at=at,
+        last_seen_at=at,
     )
     try:
         async with session.begin_nested():

@@ -11,12 +11,26 @@ from storage.models import AuditRecord
 
 
 async def append(
-    session: AsyncSession, *, incident_id: int | None, action: str, actor: str, at: datetime, reason: str,
-    field: str | None = None, old_value: str | None = None, new_value: str | None = None,
+    session: AsyncSession,
+    *,
+    incident_id: int | None,
+    action: str,
+    actor: str,
+    at: datetime,
+    reason: str,
+    field: str | None = None,
+    old_value: str | None = None,
+    new_value: str | None = None,
 ) -> AuditRecord:
     record = AuditRecord(
-        incident_id=incident_id, action=action, field=field, old_value=old_value, new_value=new_value,
-        actor=actor, at=at, reason=reason,
+        incident_id=incident_id,
+        action=action,
+        field=field,
+        old_value=old_value,
+        new_value=new_value,
+        actor=actor,
+        at=at,
+        reason=reason,
     )
     session.add(record)
     await session.flush()

@@ -136,16 +136,14 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     driver = _ASYNC_DRIVERS.get(parsed.drivername)
     if driver is None:
         raise DatabaseURLError(
-            f"unsupported database '{parsed.drivername}'; use sqlite:///path/to/file.db or "
-            "postgresql://user:password@host:5432/dbname"
+            f"unsupported database '{parsed.drivername}'; use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
         )
     parsed = parsed.set(drivername=driver)
     if driver.startswith("sqlite"):
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise DatabaseURLError(
-                "an in-memory SQLite database would lose every incident on restart; "
-                "use a file such as sqlite:///incidents.db"
+                "an in-memory SQLite database would lose every incident on restart; use a file such as sqlite:///incidents.db"
             )
         path = Path(database)
         if not path.is_absolute():
@@ -236,9 +234,7 @@ class Database:
         else:
             # Each statement is its own transaction: no BEGIN and COMMIT round trips around a lone
             # SELECT (lookup) or a lone claim or UPDATE (single_statements).
-            self._autocommit = async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-            )
+            self._autocommit = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
             self._lookups = self._autocommit
 
     @property

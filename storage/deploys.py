@@ -101,9 +101,7 @@ async def recent(
     return list(await session.scalars(query))
 
 
-async def link_to_incident(
-    session: AsyncSession, incident_id: int, deploy_ids: Iterable[int], *, replace: bool = False
-) -> None:
+async def link_to_incident(session: AsyncSession, incident_id: int, deploy_ids: Iterable[int], *, replace: bool = False) -> None:
     """Link deploys to an incident; a link that exists already is left alone (idempotent, race-safe).
 
     With ``replace`` the incident's links become exactly ``deploy_ids``: links to other deploys

@@ -50,7 +50,13 @@ async def record_message(session: AsyncSession, channel: str, week: str, message
 
 
 async def finish(
-    session: AsyncSession, channel: str, week: str, *, status: str, at: datetime, message_ts: str | None = None,
+    session: AsyncSession,
+    channel: str,
+    week: str,
+    *,
+    status: str,
+    at: datetime,
+    message_ts: str | None = None,
     error: str | None = None,
 ) -> None:
     """Close the attempt. A message_ts recorded earlier in the run is kept when none is given."""

@@ -69,9 +69,7 @@ async def insert_imported(session: AsyncSession, source: str, rows: Sequence[Map
     if not rows:
         return []
     # Imported incidents happened elsewhere: a restored one is closed, never "monitoring" here.
-    await session.execute(
-        insert(Incident), [{**row, "imported_from": source, "closed_at": row.get("verified_at")} for row in rows]
-    )
+    await session.execute(insert(Incident), [{**row, "imported_from": source, "closed_at": row.get("verified_at")} for row in rows])
     numbers = {
         external_id: number
         for number, external_id in await session.execute(
@@ -109,4 +107,3 @@ async def exported_rows(
     async for partition in result.mappings().partitions():
         for row in partition:
             yield row
-

@@ -23,9 +23,7 @@ async def get(session: AsyncSession, incident_id: int, *, for_update: bool = Fal
 
 
 async def find_by_channel(session: AsyncSession, channel_id: str) -> Incident | None:
-    return await session.scalar(
-        select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1)
-    )
+    return await session.scalar(select(Incident).where(Incident.channel_id == channel_id).order_by(Incident.id.desc()).limit(1))
 
 
 async def insert(session: AsyncSession, incident: Incident) -> Incident:
@@ -44,18 +42,14 @@ async def add_event(
     text: str = "",
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
-    event = TimelineEvent(
-        incident_id=incident_id, kind=kind, actor=actor, occurred_at=at, text=text, data=data or {}
-    )
+    event = TimelineEvent(incident_id=incident_id, kind=kind, actor=actor, occurred_at=at, text=text, data=data or {})
     session.add(event)
     await session.flush()
     return event
 
 
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEvent]:
-    result = await session.scalars(
-        select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id)
-    )
+    result = await session.scalars(select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id))
     return list(result)
 
 
@@ -111,9 +105,7 @@ async def save_postmortem_once(session: AsyncSession, incident_id: int, markdown
 
 
 async def mark_postmortem_uploaded(session: AsyncSession, incident_id: int, file_id: str, *, at: datetime) -> None:
-    await session.execute(
-        update(Postmortem).where(Postmortem.incident_id == incident_id).values(file_id=file_id, uploaded_at=at)
-    )
+    await session.execute(update(Postmortem).where(Postmortem.incident_id == incident_id).values(file_id=file_id, uploaded_at=at))
 
 
 async def replace_postmortem_markdown(session: AsyncSession, incident_id: int, markdown: str) -> None:

@@ -94,9 +94,7 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    events: Mapped[list[TimelineEvent]] = relationship(
-        back_populates="incident", order_by="TimelineEvent.id", lazy="raise"
-    )
+    events: Mapped[list[TimelineEvent]] = relationship(back_populates="incident", order_by="TimelineEvent.id", lazy="raise")
 
     @property
     def reference(self) -> str:
@@ -249,6 +247,8 @@ class ActionItem(Base):
     dm_channel: Mapped[str | None] = mapped_column(String(32))
     dm_ts: Mapped[str | None] = mapped_column(String(32))
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class AlertGroup(Base):
     """Alerts with one group key (or fingerprint) and the incident they opened.
 
@@ -267,9 +267,7 @@ class AlertGroup(Base):
     active_key: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(20))
     dedup_key: Mapped[str] = mapped_column(Text)
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_alert_groups_incident_id")
-    )
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_alert_groups_incident_id"))
     alerts_seen: Mapped[int] = mapped_column(Integer)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -286,9 +284,7 @@ class TimerFiring(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_timer_firings_incident_id")
-    )
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_timer_firings_incident_id"))
     kind: Mapped[str] = mapped_column(String(40))
     slot: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))

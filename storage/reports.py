@@ -56,9 +56,7 @@ async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int
     """A private incident is counted in reports and digests, but its title is never shown."""
     if not incident_ids:
         return {}
-    rows = await session.execute(
-        select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids)))
-    )
+    rows = await session.execute(select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids))))
     return {row.id: PRIVATE_TITLE if row.is_private else row.title for row in rows}
 
 
@@ -119,7 +117,12 @@ async def restored_batches(
         # A unary + keeps a column out of SQLite's index choice (its documented way).
         started = type_coerce(literal_column(f"+{Incident.__tablename__}.started_at"), UTCDateTime())
     query = select(
-        Incident.id, Incident.severity, Incident.service, Incident.detection_method, Incident.deploy_found, *columns,
+        Incident.id,
+        Incident.severity,
+        Incident.service,
+        Incident.detection_method,
+        Incident.deploy_found,
+        *columns,
     ).where(Incident.verified_at.is_not(None), started >= since, started < until)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()

@@ -11,9 +11,7 @@ from storage.models import RunbookPost
 
 
 async def find(session: AsyncSession, incident_id: int, runbook: str) -> RunbookPost | None:
-    return await session.scalar(
-        select(RunbookPost).where(RunbookPost.incident_id == incident_id, RunbookPost.runbook == runbook)
-    )
+    return await session.scalar(select(RunbookPost).where(RunbookPost.incident_id == incident_id, RunbookPost.runbook == runbook))
 
 
 async def get(session: AsyncSession, post_id: int, *, for_update: bool = False) -> RunbookPost | None:

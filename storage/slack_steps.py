@@ -14,7 +14,14 @@ from storage.models import SlackStepClaim
 
 
 async def claim(
-    session: AsyncSession, incident_id: int, step: str, *, token: str, by: str, at: datetime, stale_before: datetime,
+    session: AsyncSession,
+    incident_id: int,
+    step: str,
+    *,
+    token: str,
+    by: str,
+    at: datetime,
+    stale_before: datetime,
     holder_is_dead: Callable[[str, str], bool] = lambda _holder, _token: False,
 ) -> bool:
     """True when this caller now holds the step: no one had it, the holder's lease ran out, or
@@ -52,9 +59,7 @@ async def claim(
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
     """Give the step back (done or failed); a claim taken over meanwhile is not ours to delete."""
     await session.execute(
-        delete(SlackStepClaim).where(
-            SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token
-        )
+        delete(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
     )
 
 

@@ -84,9 +84,7 @@ def _is_firing():
 
 async def steps_done(session: AsyncSession, incident_id: int, kind: str, slot: str) -> set[str]:
     prefix = f"{slot}>"
-    slots = await session.scalars(
-        select(TimerFiring.slot).where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _STEP)
-    )
+    slots = await session.scalars(select(TimerFiring.slot).where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _STEP))
     return {s.removeprefix(prefix) for s in slots if s.startswith(prefix)}
 
 
@@ -111,25 +109,41 @@ async def failed_firings(session: AsyncSession, *, failed_before: datetime) -> l
 
 
 async def claim_retry(
-    session: AsyncSession, incident_id: int, kind: str, slot: str, *, by: str, at: datetime, failed_before: datetime,
+    session: AsyncSession,
+    incident_id: int,
+    kind: str,
+    slot: str,
+    *,
+    by: str,
+    at: datetime,
+    failed_before: datetime,
     max_attempts: int,
 ) -> bool:
     """Take a failed firing back for one more attempt; one process wins, and at most
     ``max_attempts`` attempts are made in all."""
     retries = await session.scalar(
-        select(func.count()).select_from(TimerFiring).where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _ATTEMPT,
-                                                           TimerFiring.slot.startswith(f"{slot}>"))
+        select(func.count())
+        .select_from(TimerFiring)
+        .where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _ATTEMPT, TimerFiring.slot.startswith(f"{slot}>"))
     )
     if retries + 1 >= max_attempts:
         return False
     taken = await session.execute(
         update(TimerFiring)
-        .where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind, TimerFiring.slot == slot,
-               TimerFiring.status == "failed", TimerFiring.claimed_at < failed_before)
+        .where(
+            TimerFiring.incident_id == incident_id,
+            TimerFiring.kind == kind,
+            TimerFiring.slot == slot,
+            TimerFiring.status == "failed",
+            TimerFiring.claimed_at < failed_before,
+        )
         .values(status="fired", claimed_by=by, claimed_at=at, error=None)
     )
     if taken.rowcount != 1:
         return False
-    session.add(TimerFiring(incident_id=incident_id, kind=kind + _ATTEMPT, slot=f"{slot}>{retries + 2}"[:64], status="fired",
-                            claimed_by=by, claimed_at=at))
+    session.add(
+        TimerFiring(
+            incident_id=incident_id, kind=kind + _ATTEMPT, slot=f"{slot}>{retries + 2}"[:64], status="fired", claimed_by=by, claimed_at=at
+        )
+    )
     return True

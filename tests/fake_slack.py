@@ -221,32 +221,70 @@ def _invalid_arguments(*messages: str) -> SlackError:
 # --------------------------------------------------------------------------------------------
 
 _SELECTS = {
-    "static_select", "external_select", "users_select", "conversations_select", "channels_select",
+    "static_select",
+    "external_select",
+    "users_select",
+    "conversations_select",
+    "channels_select",
 }
 _MULTI_SELECTS = {"multi_" + s for s in _SELECTS}
 _ACTION_ELEMENTS = (
-    {"button", "checkboxes", "datepicker", "datetimepicker", "overflow", "radio_buttons",
-     "timepicker", "workflow_button", "rich_text_input", "feedback_buttons", "icon_button"}
-    | _SELECTS | _MULTI_SELECTS
+    {
+        "button",
+        "checkboxes",
+        "datepicker",
+        "datetimepicker",
+        "overflow",
+        "radio_buttons",
+        "timepicker",
+        "workflow_button",
+        "rich_text_input",
+        "feedback_buttons",
+        "icon_button",
+    }
+    | _SELECTS
+    | _MULTI_SELECTS
 )
 _ACCESSORY_ELEMENTS = (
-    {"button", "checkboxes", "datepicker", "image", "overflow", "radio_buttons", "timepicker",
-     "workflow_button"}
-    | _SELECTS | _MULTI_SELECTS
+    {"button", "checkboxes", "datepicker", "image", "overflow", "radio_buttons", "timepicker", "workflow_button"}
+    | _SELECTS
+    | _MULTI_SELECTS
 )
 _INPUT_ELEMENTS = (
-    {"checkboxes", "datepicker", "datetimepicker", "email_text_input", "file_input",
-     "number_input", "plain_text_input", "radio_buttons", "rich_text_input", "timepicker",
-     "url_text_input"}
-    | _SELECTS | _MULTI_SELECTS
+    {
+        "checkboxes",
+        "datepicker",
+        "datetimepicker",
+        "email_text_input",
+        "file_input",
+        "number_input",
+        "plain_text_input",
+        "radio_buttons",
+        "rich_text_input",
+        "timepicker",
+        "url_text_input",
+    }
+    | _SELECTS
+    | _MULTI_SELECTS
 )
 _SURFACE_BLOCKS = {
-    "message": {"actions", "context", "context_actions", "divider", "file", "header", "image",
-                "input", "markdown", "rich_text", "section", "table", "video"},
-    "modal": {"actions", "context", "divider", "header", "image", "input", "rich_text",
-              "section", "video"},
-    "home": {"actions", "context", "divider", "header", "image", "input", "rich_text",
-             "section", "video"},
+    "message": {
+        "actions",
+        "context",
+        "context_actions",
+        "divider",
+        "file",
+        "header",
+        "image",
+        "input",
+        "markdown",
+        "rich_text",
+        "section",
+        "table",
+        "video",
+    },
+    "modal": {"actions", "context", "divider", "header", "image", "input", "rich_text", "section", "video"},
+    "home": {"actions", "context", "divider", "header", "image", "input", "rich_text", "section", "video"},
 }
 
 
@@ -269,8 +307,7 @@ class _BlockCheck:
         if isinstance(value, str) and len(value) > n:
             self.limit(f"must be less than {n + 1} characters", ptr)
 
-    def text_obj(self, obj: Any, ptr: str, *, max_len: int | None = None,
-                 plain_only: bool = False) -> None:
+    def text_obj(self, obj: Any, ptr: str, *, max_len: int | None = None, plain_only: bool = False) -> None:
         if not isinstance(obj, dict):
             self.bad("must be a text object", ptr)
             return
@@ -307,8 +344,7 @@ class _BlockCheck:
                 self.max_len(value, 150, p + "/value")
                 values.append(value)
             if "description" in opt:
-                self.text_obj(opt["description"], p + "/description", max_len=75,
-                              plain_only=not mrkdwn_ok)
+                self.text_obj(opt["description"], p + "/description", max_len=75, plain_only=not mrkdwn_ok)
         return values
 
     def element(self, el: Any, ptr: str, allowed: set[str], action_ids: set[str]) -> None:
@@ -496,8 +532,10 @@ def _check_view(view: Any, expected_type: str) -> _BlockCheck:
             if view.get(key) is not None:
                 check.text_obj(view[key], f"/view/{key}", max_len=24, plain_only=True)
         blocks = view.get("blocks")
-        if isinstance(blocks, list) and view.get("submit") is None and any(
-            isinstance(b, dict) and b.get("type") == "input" for b in blocks
+        if (
+            isinstance(blocks, list)
+            and view.get("submit") is None
+            and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         ):
             check.bad("must provide submit when input blocks are present", "/view/submit")
     if "blocks" not in view:
@@ -524,7 +562,7 @@ def _page(items: list[Any], args: dict[str, Any], kind: str) -> tuple[list[Any],
         raise SlackError("invalid_cursor")
     start = int(cursor.removeprefix(f"{kind}:") or 0)
     more = start + limit < len(items)
-    return items[start:start + limit], f"{kind}:{start + limit}" if more else ""
+    return items[start : start + limit], f"{kind}:{start + limit}" if more else ""
 
 
 def _truthy(value: Any) -> bool:
@@ -696,12 +734,20 @@ class FakeSlack:
 
         # The bot is a workspace user too: users.info on it must work.
         self.users[bot_user_id] = self._user_object(
-            bot_user_id, "incident-bot", tz="America/Los_Angeles", tz_offset=-28800, email=None,
+            bot_user_id,
+            "incident-bot",
+            tz="America/Los_Angeles",
+            tz_offset=-28800,
+            email=None,
             is_bot=True,
         )
         # Every workspace has Slackbot; users.info answers for it as a user with is_bot false.
         self.users["USLACKBOT"] = self._user_object(
-            "USLACKBOT", "slackbot", tz="America/Los_Angeles", tz_offset=-28800, email=None,
+            "USLACKBOT",
+            "slackbot",
+            tz="America/Los_Angeles",
+            tz_offset=-28800,
+            email=None,
         )
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -749,19 +795,20 @@ class FakeSlack:
         timeout: float = HANG_SECONDS,
     ) -> RecordedCall:
         def describe() -> str:
-            return (f"no {method} call{' matching the predicate' if predicate else ''} within "
-                    f"{timeout}s; recorded methods: {[c.method for c in self.calls]}"
-                    + (f"; violations: {self.violations}" if self.violations else ""))
+            return (
+                f"no {method} call{' matching the predicate' if predicate else ''} within "
+                f"{timeout}s; recorded methods: {[c.method for c in self.calls]}"
+                + (f"; violations: {self.violations}" if self.violations else "")
+            )
 
         return await self._wait(
             lambda: self.calls,
             lambda c: c.method == method and (predicate is None or predicate(c)),
-            timeout, describe,
+            timeout,
+            describe,
         )
 
-    async def wait_for_response(
-        self, predicate: Callable[[dict], bool] | None = None, timeout: float = HANG_SECONDS
-    ) -> dict:
+    async def wait_for_response(self, predicate: Callable[[dict], bool] | None = None, timeout: float = HANG_SECONDS) -> dict:
         return await self._wait(
             lambda: self.responses,
             lambda r: predicate is None or predicate(r),
@@ -769,8 +816,7 @@ class FakeSlack:
             lambda: f"no matching response_url POST within {timeout}s; got {self.responses}",
         )
 
-    async def _wait(self, items: Callable[[], list], match: Callable[[Any], bool],
-                    timeout: float, describe: Callable[[], str]) -> Any:
+    async def _wait(self, items: Callable[[], list], match: Callable[[Any], bool], timeout: float, describe: Callable[[], str]) -> Any:
         """The first item of ``items()`` that matches, looking only at items not seen yet."""
         found: list[Any] = []
         seen = 0
@@ -812,9 +858,18 @@ class FakeSlack:
         for _ in range(times):
             queue.append(_Fault(error, status, retry_after, delay))
 
-    def add_user(self, user_id: str, name: str, *, tz: str = "Europe/London", tz_offset: int = 0,
-                 email: str | None = None, is_bot: bool = False, deleted: bool = False,
-                 guest: bool = False) -> dict:
+    def add_user(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        tz: str = "Europe/London",
+        tz_offset: int = 0,
+        email: str | None = None,
+        is_bot: bool = False,
+        deleted: bool = False,
+        guest: bool = False,
+    ) -> dict:
         """A workspace member; ``is_bot`` a bot user (an app's), ``deleted`` a deactivated
         account, ``guest`` a multi-channel guest (is_restricted), as users.info shows each."""
         user = self._user_object(user_id, name, tz=tz, tz_offset=tz_offset, email=email, is_bot=is_bot)
@@ -824,15 +879,30 @@ class FakeSlack:
             # Slack keeps answering users.info for a deactivated account, with deleted: true and
             # without the fields only an active member has (time zone, admin flags).
             user["deleted"] = True
-            for field in ("tz", "tz_label", "tz_offset", "is_admin", "is_owner", "is_primary_owner",
-                          "is_restricted", "is_ultra_restricted", "is_app_user"):
+            for field in (
+                "tz",
+                "tz_label",
+                "tz_offset",
+                "is_admin",
+                "is_owner",
+                "is_primary_owner",
+                "is_restricted",
+                "is_ultra_restricted",
+                "is_app_user",
+            ):
                 user.pop(field, None)
         self.users[user_id] = user
         return user
 
-    def add_channel(self, name: str, *, members: Iterable[str] = frozenset(),
-                    is_private: bool = False, is_archived: bool = False,
-                    bot_is_member: bool = True) -> str:
+    def add_channel(
+        self,
+        name: str,
+        *,
+        members: Iterable[str] = frozenset(),
+        is_private: bool = False,
+        is_archived: bool = False,
+        bot_is_member: bool = True,
+    ) -> str:
         if self.channel_by_name(name) is not None:
             raise ValueError(f"add_channel: a channel named {name!r} already exists")
         member_set = set(members)
@@ -840,8 +910,13 @@ class FakeSlack:
             member_set.add(self.bot_user_id)
         creator = min(member_set - {self.bot_user_id}, default=self.bot_user_id)
         channel = FakeChannel(
-            id=self._new_id("C0"), name=name, is_private=is_private, is_archived=is_archived,
-            creator=creator, members=member_set, created=int(time.time()),
+            id=self._new_id("C0"),
+            name=name,
+            is_private=is_private,
+            is_archived=is_archived,
+            creator=creator,
+            members=member_set,
+            created=int(time.time()),
         )
         self.channels[channel.id] = channel
         return channel.id
@@ -858,8 +933,7 @@ class FakeSlack:
 
     def trigger_id(self) -> str:
         """A fresh trigger_id shaped like Slack's, for building interaction payloads."""
-        return (f"{self._rng.randrange(10**12, 10**13)}.{self._rng.randrange(10**9, 10**10)}."
-                f"{self._rng.getrandbits(128):032x}")
+        return f"{self._rng.randrange(10**12, 10**13)}.{self._rng.randrange(10**9, 10**10)}.{self._rng.getrandbits(128):032x}"
 
     # ---- Socket Mode ----------------------------------------------------------------------
 
@@ -869,26 +943,29 @@ class FakeSlack:
 
         def describe() -> str:
             opens = [(c.ok, c.error) for c in self.calls_to("apps.connections.open")]
-            return (f"no open Socket Mode connection (#{count}) within {timeout}s; "
-                    f"{self.socket_connections} made; apps.connections.open answers "
-                    f"(ok, error): {opens}"
-                    + (f"; violations: {self.violations}" if self.violations else ""))
+            return (
+                f"no open Socket Mode connection (#{count}) within {timeout}s; "
+                f"{self.socket_connections} made; apps.connections.open answers "
+                f"(ok, error): {opens}" + (f"; violations: {self.violations}" if self.violations else "")
+            )
 
         await self._wait_until(
             lambda: self.socket_connections >= count and self._open_socket() is not None,
-            timeout, describe,
+            timeout,
+            describe,
         )
 
     async def wait_for_socket_closed(self, timeout: float = HANG_SECONDS) -> None:
         """Wait until the app has no open Socket Mode connection (after it was told to stop)."""
         await self._wait_until(
-            lambda: self._open_socket() is None, timeout,
+            lambda: self._open_socket() is None,
+            timeout,
             lambda: f"the app still holds a Socket Mode connection after {timeout}s",
         )
 
-    async def socket_send(self, envelope_type: str, payload: dict, *,
-                          accepts_response_payload: bool | None = None,
-                          timeout: float = SOCKET_ACK_TIMEOUT) -> dict:
+    async def socket_send(
+        self, envelope_type: str, payload: dict, *, accepts_response_payload: bool | None = None, timeout: float = SOCKET_ACK_TIMEOUT
+    ) -> dict:
         """Send an envelope on the newest open connection and return the app's ack.
 
         The ack is ``{"envelope_id": ..., "payload": ...}``; ``payload`` (absent for a bare ack)
@@ -903,14 +980,16 @@ class FakeSlack:
             raise ValueError(f"socket_send: envelope type must be one of {SOCKET_ENVELOPE_TYPES}")
         ws = self._open_socket()
         if ws is None:
-            raise AssertionError("socket_send: the app has no open Socket Mode connection "
-                                 "(await fake.wait_for_socket() first)")
+            raise AssertionError("socket_send: the app has no open Socket Mode connection (await fake.wait_for_socket() first)")
         if accepts_response_payload is None:
             accepts_response_payload = envelope_type != "events_api"
         envelope_id = str(uuid.uuid4())
-        envelope: dict[str, Any] = {"envelope_id": envelope_id, "payload": payload,
-                                    "type": envelope_type,
-                                    "accepts_response_payload": accepts_response_payload}
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": envelope_type,
+            "accepts_response_payload": accepts_response_payload,
+        }
         if envelope_type == "events_api":
             envelope.update(retry_attempt=0, retry_reason="")
         loop = asyncio.get_running_loop()
@@ -923,8 +1002,8 @@ class FakeSlack:
         except asyncio.TimeoutError:
             raise AssertionError(
                 f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; acks so "
-                f"far: {self.socket_acks}"
-                + (f"; violations: {self.violations}" if self.violations else "")) from None
+                f"far: {self.socket_acks}" + (f"; violations: {self.violations}" if self.violations else "")
+            ) from None
         finally:
             self._acks_pending.pop(envelope_id, None)
 
@@ -934,8 +1013,7 @@ class FakeSlack:
         10 s before it refreshes a connection, ``refresh_requested`` when it does, and
         ``link_disabled`` when Socket Mode is turned off for the app."""
         for ws in [w for w in self._sockets if not w.closed]:
-            await ws.send_json({"type": "disconnect", "reason": reason,
-                                "debug_info": {"host": "applink-fake"}})
+            await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}})
 
     async def socket_drop(self) -> None:
         """Close every Socket Mode connection from Slack's side without a word, as a network
@@ -943,8 +1021,7 @@ class FakeSlack:
         for ws in [w for w in self._sockets if not w.closed]:
             await ws.close()
 
-    def hold(self, method: str, match: Callable[[dict[str, Any]], bool] | None = None, *,
-             answered: bool = False) -> Hold:
+    def hold(self, method: str, match: Callable[[dict[str, Any]], bool] | None = None, *, answered: bool = False) -> Hold:
         """Keep the next call to ``method`` (whose arguments ``match``) open until released;
         see ``Hold``."""
         if method not in self.specs:
@@ -974,8 +1051,7 @@ class FakeSlack:
     def _open_socket(self) -> web.WebSocketResponse | None:
         return next((w for w in reversed(self._sockets) if not w.closed), None)
 
-    async def _wait_until(self, condition: Callable[[], bool], timeout: float,
-                          describe: Callable[[], str]) -> None:
+    async def _wait_until(self, condition: Callable[[], bool], timeout: float, describe: Callable[[], str]) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not condition():
@@ -1010,11 +1086,11 @@ class FakeSlack:
     # ---- HTTP plumbing --------------------------------------------------------------------
 
     @staticmethod
-    def _json(body: dict, *, status: int = 200, headers: dict[str, str] | None = None
-              ) -> web.Response:
+    def _json(body: dict, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
         return web.Response(
-            text=json.dumps(body), status=status, headers={"Content-Type": JSON_CONTENT_TYPE,
-                                                           **(headers or {})},
+            text=json.dumps(body),
+            status=status,
+            headers={"Content-Type": JSON_CONTENT_TYPE, **(headers or {})},
         )
 
     def _violate(self, method: str, what: str) -> None:
@@ -1121,11 +1197,9 @@ class FakeSlack:
     def _scope_headers(self, method: str) -> dict[str, str]:
         # Real responses name the token's scopes and the scopes the method accepts.
         if method in APP_TOKEN_METHODS:
-            return {"x-oauth-scopes": ",".join(sorted(self.app_token_scopes)),
-                    "x-accepted-oauth-scopes": APP_TOKEN_METHODS[method]}
+            return {"x-oauth-scopes": ",".join(sorted(self.app_token_scopes)), "x-accepted-oauth-scopes": APP_TOKEN_METHODS[method]}
         if self.bot_scopes is None:
-            granted = sorted({sc for spec in self.specs.values()
-                              for sc in spec.get("scope", {}).get("bot", [])})
+            granted = sorted({sc for spec in self.specs.values() for sc in spec.get("scope", {}).get("bot", [])})
         else:
             granted = sorted(self.bot_scopes)
         accepted = self.specs.get(method, {}).get("scope", {}).get("bot", [])
@@ -1141,8 +1215,7 @@ class FakeSlack:
         queue = self._faults.get(method)
         return queue.popleft() if queue else None
 
-    async def _answer_fault(self, method: str, args: dict, at: float, fault: _Fault
-                            ) -> web.StreamResponse:
+    async def _answer_fault(self, method: str, args: dict, at: float, fault: _Fault) -> web.StreamResponse:
         # Recorded before the delay so tests can see the call even if the client gives up.
         if fault.status == 429:
             self._record(method, args, at, False, "ratelimited")
@@ -1157,22 +1230,17 @@ class FakeSlack:
             await asyncio.sleep(self.latency)
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
-            return self._json({"ok": False, "error": "ratelimited"}, status=429,
-                              headers={"Retry-After": str(retry_after)})
+            return self._json({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)})
         if fault.status >= 300:
-            return web.Response(status=fault.status, text=f"{fault.status} {fault.error}",
-                                content_type="text/plain", charset="utf-8")
-        return self._json({"ok": False, "error": fault.error},
-                          headers=self._scope_headers(method))
+            return web.Response(status=fault.status, text=f"{fault.status} {fault.error}", content_type="text/plain", charset="utf-8")
+        return self._json({"ok": False, "error": fault.error}, headers=self._scope_headers(method))
 
-    def _check_call(self, method: str, spec: dict, verb: str, kind: str,
-                    args: dict[str, Any], string_keys: set[str]) -> None:
+    def _check_call(self, method: str, spec: dict, verb: str, kind: str, args: dict[str, Any], string_keys: set[str]) -> None:
         """Record contract violations; decode JSON arguments in place. Never answers."""
         if verb != "POST" and spec.get("http_method") == "POST":
             self._violate(method, f"called with HTTP {verb}; the method is POST only")
         if kind == "json" and not spec.get("json_input_supported"):
-            self._violate(method, "JSON body sent, but the method does not accept JSON input "
-                                  "(send form-encoded arguments)")
+            self._violate(method, "JSON body sent, but the method does not accept JSON input (send form-encoded arguments)")
         props: dict[str, dict] = spec.get("args", {}).get("properties", {})
         for name in list(args):
             value = args[name]
@@ -1180,8 +1248,7 @@ class FakeSlack:
             if prop is None and name in CLIENT_WIDE_ARGS:
                 continue
             if prop is None:
-                self._violate(method, f"argument {name!r} is not in the method's description "
-                                      f"(allowed: {sorted(props)})")
+                self._violate(method, f"argument {name!r} is not in the method's description (allowed: {sorted(props)})")
                 continue
             if value is None:
                 types = _allowed_types(prop)
@@ -1215,8 +1282,7 @@ class FakeSlack:
         if self.bot_scopes is None or spec.get("no_scope_required") or not needed:
             return
         if not self.bot_scopes & set(needed):
-            raise SlackError("missing_scope", needed=needed[0],
-                             provided=",".join(sorted(self.bot_scopes)))
+            raise SlackError("missing_scope", needed=needed[0], provided=",".join(sorted(self.bot_scopes)))
 
     def _check_app_token(self, method: str, token: str | None) -> None:
         """App-level token methods: an xapp- token in the Authorization header.
@@ -1226,13 +1292,11 @@ class FakeSlack:
         """
         if not token:
             raise SlackError("missing_args")  # the method's own error: no app-level token
-        if not token.startswith("xapp-") or (self.app_tokens is not None
-                                             and token not in self.app_tokens):
+        if not token.startswith("xapp-") or (self.app_tokens is not None and token not in self.app_tokens):
             raise SlackError("invalid_auth")
         needed = APP_TOKEN_METHODS[method]
         if needed not in self.app_token_scopes:
-            raise SlackError("missing_scope", needed=needed,
-                             provided=",".join(sorted(self.app_token_scopes)))
+            raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.app_token_scopes)))
 
     def _check_arguments(self, method: str, spec: dict, args: dict[str, Any]) -> None:
         """Answer Slack's error for missing required arguments and broken one-of rules."""
@@ -1258,8 +1322,7 @@ class FakeSlack:
         file_id = request.match_info["file_id"]
         pending = self._pending_uploads.get(file_id)
         if request.method != "POST" or pending is None:
-            self.violations.append(f"upload: {request.method} {request.path} is not an upload "
-                                   "URL issued by files.getUploadURLExternal")
+            self.violations.append(f"upload: {request.method} {request.path} is not an upload URL issued by files.getUploadURLExternal")
             return web.Response(status=404, text="not found", content_type="text/plain")
         if request.content_type == "multipart/form-data":
             form = await request.post()
@@ -1272,8 +1335,8 @@ class FakeSlack:
             content = await request.read()
         if len(content) != pending["length"]:
             self.violations.append(
-                f"upload: {len(content)} bytes uploaded for {file_id}, but "
-                f"files.getUploadURLExternal declared length={pending['length']}")
+                f"upload: {len(content)} bytes uploaded for {file_id}, but files.getUploadURLExternal declared length={pending['length']}"
+            )
         pending["content"] = content
         # Slack's upload host answers in plain text; slack_sdk only looks at the status.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
@@ -1289,8 +1352,7 @@ class FakeSlack:
             return web.Response(status=405, text="method_not_allowed", content_type="text/plain")
         self._response_urls[path] += 1
         if self._response_urls[path] > RESPONSE_URL_MAX_USES:
-            self.violations.append(f"response_url: {path} used more than "
-                                   f"{RESPONSE_URL_MAX_USES} times")
+            self.violations.append(f"response_url: {path} used more than {RESPONSE_URL_MAX_USES} times")
         if request.content_type != "application/json":
             self.violations.append(f"response_url: body must be JSON, got {request.content_type}")
         try:
@@ -1303,8 +1365,7 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_payload", content_type="text/plain")
         rtype = body.get("response_type")
         if rtype is not None and rtype not in ("in_channel", "ephemeral"):
-            self.violations.append(f"response_url: response_type {rtype!r} is not "
-                                   "in_channel/ephemeral")
+            self.violations.append(f"response_url: response_type {rtype!r} is not in_channel/ephemeral")
         if "blocks" in body:
             check = _BlockCheck()
             check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
@@ -1328,26 +1389,25 @@ class FakeSlack:
         ws = web.WebSocketResponse(autoping=True)
         if not ws.can_prepare(request).ok:
             self.violations.append(f"socket: GET {path} without a WebSocket upgrade")
-            return web.Response(status=400, text="expected a WebSocket upgrade",
-                                content_type="text/plain")
+            return web.Response(status=400, text="expected a WebSocket upgrade", content_type="text/plain")
         await ws.prepare(request)
         self._sockets.append(ws)
         self.socket_connections += 1
         try:
-            await ws.send_json({
-                "type": "hello",
-                "num_connections": sum(1 for w in self._sockets if not w.closed),
-                "debug_info": {"host": "applink-fake", "build_number": 1,
-                               "approximate_connection_time": 18060},
-                "connection_info": {"app_id": self.app_id},
-            })
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": sum(1 for w in self._sockets if not w.closed),
+                    "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
             self._notify()
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     self._socket_message(message.data)
                 elif message.type == WSMsgType.BINARY:
-                    self.violations.append("socket: the app sent a binary frame (acks are JSON "
-                                           "text)")
+                    self.violations.append("socket: the app sent a binary frame (acks are JSON text)")
         finally:
             self._sockets.remove(ws)
             self._notify()
@@ -1361,8 +1421,7 @@ class FakeSlack:
             self.violations.append(f"socket: the app sent text that is not JSON: {data[:80]!r}")
             return
         if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
-            self.violations.append(f"socket: the app sent something that is not an ack: "
-                                   f"{data[:120]!r}")
+            self.violations.append(f"socket: the app sent something that is not an ack: {data[:120]!r}")
             return
         envelope_id = message["envelope_id"]
         self.socket_acks.append(message)
@@ -1373,13 +1432,11 @@ class FakeSlack:
         pending = self._acks_pending.pop(envelope_id, None)
         if pending is None:
             if not any(e["envelope_id"] == envelope_id for e in self.socket_envelopes):
-                self.violations.append(f"socket: ack of envelope {envelope_id}, which was never "
-                                       "sent")
+                self.violations.append(f"socket: ack of envelope {envelope_id}, which was never sent")
             elif sum(a.get("envelope_id") == envelope_id for a in self.socket_acks) > 1:
                 self.violations.append(f"socket: envelope {envelope_id} acked more than once")
             else:
-                self.violations.append(f"socket: ack of {envelope_id} arrived after socket_send "
-                                       "stopped waiting")
+                self.violations.append(f"socket: ack of {envelope_id} arrived after socket_send stopped waiting")
             return
         future, sent_at, accepts_payload = pending
         elapsed = asyncio.get_running_loop().time() - sent_at
@@ -1388,11 +1445,11 @@ class FakeSlack:
         if "payload" in message:
             body = message["payload"]
             if not accepts_payload:
-                self.violations.append(f"socket: ack of {envelope_id} carries a payload, but the "
-                                       "envelope does not accept one (Slack drops it)")
+                self.violations.append(
+                    f"socket: ack of {envelope_id} carries a payload, but the envelope does not accept one (Slack drops it)"
+                )
             if not isinstance(body, dict):
-                self.violations.append(f"socket: ack payload of {envelope_id} is not a JSON "
-                                       "object")
+                self.violations.append(f"socket: ack payload of {envelope_id} is not a JSON object")
             elif "blocks" in body:
                 check = _BlockCheck()
                 check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
@@ -1407,8 +1464,7 @@ class FakeSlack:
 
     # ---- object builders ------------------------------------------------------------------
 
-    def _user_object(self, user_id: str, name: str, *, tz: str, tz_offset: int,
-                     email: str | None, is_bot: bool = False) -> dict:
+    def _user_object(self, user_id: str, name: str, *, tz: str, tz_offset: int, email: str | None, is_bot: bool = False) -> dict:
         profile: dict[str, Any] = {
             "real_name": name,
             "real_name_normalized": name,
@@ -1445,14 +1501,19 @@ class FakeSlack:
             "updated": int(time.time()),
         }
 
-    def _conversation(self, ch: FakeChannel, *, num_members: bool = False,
-                      locale: bool = False) -> dict:
+    def _conversation(self, ch: FakeChannel, *, num_members: bool = False, locale: bool = False) -> dict:
         if ch.is_im:
             other = next((m for m in ch.members if m != self.bot_user_id), self.bot_user_id)
             return {
-                "id": ch.id, "created": ch.created, "is_archived": ch.is_archived,
-                "is_im": True, "is_org_shared": False, "context_team_id": self.team_id,
-                "updated": ch.created * 1000, "user": other, "is_user_deleted": False,
+                "id": ch.id,
+                "created": ch.created,
+                "is_archived": ch.is_archived,
+                "is_im": True,
+                "is_org_shared": False,
+                "context_team_id": self.team_id,
+                "updated": ch.created * 1000,
+                "user": other,
+                "is_user_deleted": False,
                 "priority": 0,
             }
         obj: dict[str, Any] = {
@@ -1479,10 +1540,8 @@ class FakeSlack:
             "creator": ch.creator,
             "is_member": self.bot_user_id in ch.members,
             "last_read": "0000000000.000000",
-            "topic": {"value": ch.topic, "creator": ch.topic_creator,
-                      "last_set": ch.topic_last_set},
-            "purpose": {"value": ch.purpose, "creator": ch.purpose_creator,
-                        "last_set": ch.purpose_last_set},
+            "topic": {"value": ch.topic, "creator": ch.topic_creator, "last_set": ch.topic_last_set},
+            "purpose": {"value": ch.purpose, "creator": ch.purpose_creator, "last_set": ch.purpose_last_set},
             "previous_names": [],
             "priority": 0,
         }
@@ -1493,14 +1552,35 @@ class FakeSlack:
         return obj
 
     def _bot_profile(self) -> dict:
-        return {"id": self.bot_id, "app_id": self.app_id, "name": "incident-bot",
-                "deleted": False, "team_id": self.team_id, "updated": 1700000000,
-                "icons": {"image_36": "https://fake.slack.com/bot_36.png"}}
+        return {
+            "id": self.bot_id,
+            "app_id": self.app_id,
+            "name": "incident-bot",
+            "deleted": False,
+            "team_id": self.team_id,
+            "updated": 1700000000,
+            "icons": {"image_36": "https://fake.slack.com/bot_36.png"},
+        }
 
     def _public_message(self, msg: dict, *, with_ts: bool = True) -> dict:
         """The message object as Slack returns it (not the delivery options we stored)."""
-        keys = ("type", "subtype", "user", "bot_id", "app_id", "text", "blocks", "attachments",
-                "metadata", "ts", "thread_ts", "team", "edited", "files", "upload")
+        keys = (
+            "type",
+            "subtype",
+            "user",
+            "bot_id",
+            "app_id",
+            "text",
+            "blocks",
+            "attachments",
+            "metadata",
+            "ts",
+            "thread_ts",
+            "team",
+            "edited",
+            "files",
+            "upload",
+        )
         out = {k: msg[k] for k in keys if k in msg and (with_ts or k != "ts")}
         out["bot_profile"] = self._bot_profile()
         return out
@@ -1548,8 +1628,15 @@ class FakeSlack:
         for ch in self.channels.values():
             if ch.is_im and user_id in ch.members:
                 return ch
-        ch = FakeChannel(id=self._new_id("D0"), name="", is_private=True, creator=self.bot_user_id,
-                         members={user_id, self.bot_user_id}, created=int(time.time()), is_im=True)
+        ch = FakeChannel(
+            id=self._new_id("D0"),
+            name="",
+            is_private=True,
+            creator=self.bot_user_id,
+            members={user_id, self.bot_user_id},
+            created=int(time.time()),
+            is_im=True,
+        )
         self.channels[ch.id] = ch
         return ch
 
@@ -1574,8 +1661,7 @@ class FakeSlack:
     def _may_post_without_joining(self, ch: FakeChannel) -> bool:
         # chat:write.public lets a bot post to public channels it has not joined. Only honour
         # an explicit grant: "all scopes" (None) must still surface not_in_channel.
-        return (not ch.is_private and self.bot_scopes is not None
-                and "chat:write.public" in self.bot_scopes)
+        return not ch.is_private and self.bot_scopes is not None and "chat:write.public" in self.bot_scopes
 
     def _check_message_content(self, method: str, args: dict[str, Any]) -> None:
         text = args.get("text")
@@ -1595,8 +1681,7 @@ class FakeSlack:
             self._violate(method, f"invalid Block Kit: {problem}")
         self._block_kit_problems(method, check.all, blocks=blocks)
         if check.all:
-            raise SlackError("invalid_blocks", errors=check.all,
-                             response_metadata={"messages": [f"[ERROR] {m}" for m in check.all]})
+            raise SlackError("invalid_blocks", errors=check.all, response_metadata={"messages": [f"[ERROR] {m}" for m in check.all]})
 
     def _block_kit_problems(self, where: str, limit_problems: list[str], *, blocks: Any = None, view: Any = None) -> None:
         """Slack's limits as checked above, then slack_sdk's own Block Kit models."""
@@ -1655,8 +1740,12 @@ class FakeSlack:
         if self.channel_by_name(name) is not None:
             raise SlackError("name_taken")
         channel = FakeChannel(
-            id=self._new_id("C0"), name=name, is_private=_truthy(args.get("is_private")),
-            creator=self.bot_user_id, members={self.bot_user_id}, created=int(time.time()),
+            id=self._new_id("C0"),
+            name=name,
+            is_private=_truthy(args.get("is_private")),
+            creator=self.bot_user_id,
+            members={self.bot_user_id},
+            created=int(time.time()),
         )
         self.channels[channel.id] = channel
         return {"channel": self._conversation(channel)}
@@ -1686,9 +1775,7 @@ class FakeSlack:
             raise SlackError(failures[0]["error"], errors=failures)
         if not new and not failures:
             # Every listed user is already in: Slack reports it as an error.
-            raise SlackError("already_in_channel",
-                             errors=[{"user": u, "ok": False, "error": "already_in_channel"}
-                                     for u in users])
+            raise SlackError("already_in_channel", errors=[{"user": u, "ok": False, "error": "already_in_channel"} for u in users])
         ch.members.update(new)
         out: dict[str, Any] = {"channel": self._conversation(ch)}
         if failures:
@@ -1707,9 +1794,11 @@ class FakeSlack:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
-        return {"channel": self._conversation(
-            ch, num_members=_truthy(args.get("include_num_members")),
-            locale=_truthy(args.get("include_locale")))}
+        return {
+            "channel": self._conversation(
+                ch, num_members=_truthy(args.get("include_num_members")), locale=_truthy(args.get("include_locale"))
+            )
+        }
 
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
@@ -1747,7 +1836,8 @@ class FakeSlack:
             raise SlackError("invalid_ts_latest") from None
         inclusive = _truthy(args.get("inclusive"))
         chosen = [
-            m for m in reversed(ch.messages)
+            m
+            for m in reversed(ch.messages)
             if (float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest))
             and (latest is None or float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
             and (not m.get("thread_ts") or m["thread_ts"] == m["ts"])  # replies live in their thread
@@ -1761,9 +1851,14 @@ class FakeSlack:
             if not with_metadata:
                 public.pop("metadata", None)
             messages.append(public)
-        return {"messages": messages, "has_more": bool(next_cursor), "pin_count": len(ch.pins),
-                "channel_actions_ts": None, "channel_actions_count": 0,
-                "response_metadata": {"next_cursor": next_cursor}}
+        return {
+            "messages": messages,
+            "has_more": bool(next_cursor),
+            "pin_count": len(ch.pins),
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
@@ -1772,8 +1867,11 @@ class FakeSlack:
         if ch.is_archived:
             raise SlackError("is_archived")
         if self.bot_user_id in ch.members:
-            return {"channel": self._conversation(ch), "warning": "already_in_channel",
-                    "response_metadata": {"warnings": ["already_in_channel"]}}
+            return {
+                "channel": self._conversation(ch),
+                "warning": "already_in_channel",
+                "response_metadata": {"warnings": ["already_in_channel"]},
+            }
         ch.members.add(self.bot_user_id)
         return {"channel": self._conversation(ch)}
 
@@ -1786,8 +1884,11 @@ class FakeSlack:
         if not isinstance(metadata, dict):
             self._violate(method, "metadata must be a JSON object")
             raise SlackError("invalid_metadata_format")
-        if not (isinstance(metadata.get("event_type"), str) and re.fullmatch(r"[A-Za-z0-9_]+", metadata["event_type"])
-                and isinstance(metadata.get("event_payload"), dict)):
+        if not (
+            isinstance(metadata.get("event_type"), str)
+            and re.fullmatch(r"[A-Za-z0-9_]+", metadata["event_type"])
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
             self._violate(method, f"metadata needs an event_type word and an event_payload object: {metadata}")
             raise SlackError("invalid_metadata_schema")
         if len(json.dumps(metadata)) > 8192:
@@ -1799,14 +1900,21 @@ class FakeSlack:
         self._check_metadata("chat.postMessage", args)
         thread_ts = args.get("thread_ts")
         if thread_ts and ch.message(str(thread_ts)) is None:
-            self._violate("chat.postMessage", f"thread_ts {thread_ts!r} matches no message in "
-                                              f"{ch.id}")
+            self._violate("chat.postMessage", f"thread_ts {thread_ts!r} matches no message in {ch.id}")
         ts = self._new_ts()
         extra = {k: v for k, v in args.items() if k != "channel"}
         text = args.get("text") or args.get("markdown_text") or ""
-        msg = {**extra, "type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
-               "app_id": self.app_id, "team": self.team_id, "text": text,
-               "blocks": args.get("blocks", []), "ts": ts}
+        msg = {
+            **extra,
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "text": text,
+            "blocks": args.get("blocks", []),
+            "ts": ts,
+        }
         ch.messages.append(msg)
         return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
 
@@ -1817,9 +1925,15 @@ class FakeSlack:
             raise SlackError("user_not_in_channel")
         self._check_message_content("chat.postEphemeral", args)
         ts = self._new_ts()
-        ch.ephemerals.append({**{k: v for k, v in args.items() if k != "channel"},
-                              "text": args.get("text") or args.get("markdown_text") or "",
-                              "blocks": args.get("blocks", []), "ts": ts, "message_ts": ts})
+        ch.ephemerals.append(
+            {
+                **{k: v for k, v in args.items() if k != "channel"},
+                "text": args.get("text") or args.get("markdown_text") or "",
+                "blocks": args.get("blocks", []),
+                "ts": ts,
+                "message_ts": ts,
+            }
+        )
         return {"message_ts": ts}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -1838,8 +1952,7 @@ class FakeSlack:
                 msg[key] = args[key]
         msg["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
         # chat.update's message carries no ts of its own: it is the top-level `ts`.
-        return {"channel": ch.id, "ts": msg["ts"], "text": msg["text"],
-                "message": self._public_message(msg, with_ts=False)}
+        return {"channel": ch.id, "ts": msg["ts"], "text": msg["text"], "message": self._public_message(msg, with_ts=False)}
 
     def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))
@@ -1885,9 +1998,7 @@ class FakeSlack:
         if view_id:
             current = self.views.get(str(view_id))
         else:
-            current = next((v for v in self.views.values()
-                            if v.get("external_id") and v["external_id"] == args.get("external_id")),
-                           None)
+            current = next((v for v in self.views.values() if v.get("external_id") and v["external_id"] == args.get("external_id")), None)
         if current is None:
             raise SlackError("not_found")
         view = self._check_view_arg("views.update", args.get("view"), current["type"])
@@ -1945,10 +2056,22 @@ class FakeSlack:
         for group_id, members in self.usergroups.items():
             handle = self.usergroup_handles.get(group_id, group_id.lower())
             group = {
-                "id": group_id, "team_id": self.team_id, "is_usergroup": True, "name": handle, "handle": handle,
-                "description": "", "is_external": False, "date_create": 1700000000, "date_update": 1700000000,
-                "date_delete": 0, "auto_type": None, "created_by": "U0ADMIN", "updated_by": "U0ADMIN",
-                "deleted_by": None, "prefs": {"channels": [], "groups": []}, "user_count": len(members),
+                "id": group_id,
+                "team_id": self.team_id,
+                "is_usergroup": True,
+                "name": handle,
+                "handle": handle,
+                "description": "",
+                "is_external": False,
+                "date_create": 1700000000,
+                "date_update": 1700000000,
+                "date_delete": 0,
+                "auto_type": None,
+                "created_by": "U0ADMIN",
+                "updated_by": "U0ADMIN",
+                "deleted_by": None,
+                "prefs": {"channels": [], "groups": []},
+                "user_count": len(members),
             }
             if str(args.get("include_users", "")).lower() in ("1", "true"):
                 group["users"] = list(members)
@@ -2009,18 +2132,18 @@ class FakeSlack:
             raise _invalid_arguments("[ERROR] must be at least 1 [json-pointer:/length]")
         file_id = self._new_id("F0")
         self._pending_uploads[file_id] = {
-            "filename": str(args["filename"]), "length": length, "content": None,
-            "alt_txt": args.get("alt_txt"), "snippet_type": args.get("snippet_type"),
+            "filename": str(args["filename"]),
+            "length": length,
+            "content": None,
+            "alt_txt": args.get("alt_txt"),
+            "snippet_type": args.get("snippet_type"),
         }
         return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
 
     def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
         entries = args.get("files")
-        if not isinstance(entries, list) or not entries or not all(
-            isinstance(e, dict) and e.get("id") for e in entries
-        ):
-            self._violate("files.completeUploadExternal",
-                          "files must be a JSON array of {id, title} objects")
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) and e.get("id") for e in entries):
+            self._violate("files.completeUploadExternal", "files must be a JSON array of {id, title} objects")
             raise _invalid_arguments("[ERROR] invalid files [json-pointer:/files]")
         # Only files whose bytes reached the upload URL can be completed, each once.
         for entry in entries:
@@ -2028,8 +2151,7 @@ class FakeSlack:
             if pending is None or pending["content"] is None:
                 raise SlackError("file_not_found")
         targets: list[FakeChannel] = []
-        channel_ids = ([args["channel_id"]] if args.get("channel_id") else []) + _csv(
-            args.get("channels"))
+        channel_ids = ([args["channel_id"]] if args.get("channel_id") else []) + _csv(args.get("channels"))
         for cid in channel_ids:
             targets.append(self._message_target(cid))
         now = int(time.time())
@@ -2055,22 +2177,38 @@ class FakeSlack:
                 "user": self.bot_user_id,
             }
             self.files[file_id] = record
-            out_files.append({
-                "id": file_id, "title": title, "name": pending["filename"], "created": now,
-                "timestamp": now, "user": self.bot_user_id, "user_team": self.team_id,
-                "size": record["size"], "mimetype": "", "filetype": "", "is_external": False,
-                "is_public": any(not c.is_private for c in targets),
-                "url_private": f"https://files.fake.slack.com/files-pri/{self.team_id}-{file_id}/"
-                               f"{pending['filename']}",
-                "permalink": f"https://fake.slack.com/files/{self.bot_user_id}/{file_id}/"
-                             f"{pending['filename']}",
-            })
+            out_files.append(
+                {
+                    "id": file_id,
+                    "title": title,
+                    "name": pending["filename"],
+                    "created": now,
+                    "timestamp": now,
+                    "user": self.bot_user_id,
+                    "user_team": self.team_id,
+                    "size": record["size"],
+                    "mimetype": "",
+                    "filetype": "",
+                    "is_external": False,
+                    "is_public": any(not c.is_private for c in targets),
+                    "url_private": f"https://files.fake.slack.com/files-pri/{self.team_id}-{file_id}/{pending['filename']}",
+                    "permalink": f"https://fake.slack.com/files/{self.bot_user_id}/{file_id}/{pending['filename']}",
+                }
+            )
         for ch in targets:
-            msg = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id,
-                   "app_id": self.app_id, "team": self.team_id,
-                   "text": args.get("initial_comment") or "", "blocks": args.get("blocks", []),
-                   "files": out_files, "upload": True, "display_as_bot": False,
-                   "ts": self._new_ts()}
+            msg = {
+                "type": "message",
+                "user": self.bot_user_id,
+                "bot_id": self.bot_id,
+                "app_id": self.app_id,
+                "team": self.team_id,
+                "text": args.get("initial_comment") or "",
+                "blocks": args.get("blocks", []),
+                "files": out_files,
+                "upload": True,
+                "display_as_bot": False,
+                "ts": self._new_ts(),
+            }
             if args.get("thread_ts"):
                 msg["thread_ts"] = args["thread_ts"]
             ch.messages.append(msg)

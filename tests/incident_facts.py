@@ -27,7 +27,14 @@ def facts_from_minutes(
         times.append(at)
     kept = [at if n < stamps else None for n, at in enumerate(times)]
     return IncidentFacts(
-        id=id, severity=severity, service=service, detection_method=method, started_at=start,
-        detected_at=times[0], diagnosed_at=kept[1], mitigated_at=kept[2], verified_at=kept[3],
+        id=id,
+        severity=severity,
+        service=service,
+        detection_method=method,
+        started_at=start,
+        detected_at=times[0],
+        diagnosed_at=kept[1],
+        mitigated_at=kept[2],
+        verified_at=kept[3],
         deploy_linked=deploy,
     )

@@ -82,9 +82,14 @@ class ServeProcess:
 
 async def run_cli(env: dict[str, str], workdir: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "handlers.cli", *args, cwd=workdir,
+        sys.executable,
+        "-m",
+        "handlers.cli",
+        *args,
+        cwd=workdir,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode()

@@ -66,7 +66,12 @@ class SignedSlack:
                 return SlackResponse(response.status, await response.text())
 
     def command_payload(
-        self, text: str, *, user: str = "U_ALICE", channel: str = "C_GENERAL", trigger_id: str | None = None,
+        self,
+        text: str,
+        *,
+        user: str = "U_ALICE",
+        channel: str = "C_GENERAL",
+        trigger_id: str | None = None,
         response_url: str | None = None,
     ) -> dict[str, Any]:
         return {
@@ -82,7 +87,8 @@ class SignedSlack:
             "user_name": user.lower(),
             "command": "/incident",
             "text": text,
-            "response_url": response_url or (self.response_url_factory() if self.response_url_factory else "https://hooks.slack.com/commands/T0001/1/x"),
+            "response_url": response_url
+            or (self.response_url_factory() if self.response_url_factory else "https://hooks.slack.com/commands/T0001/1/x"),
             "trigger_id": trigger_id or new_trigger_id(),
             "is_enterprise_install": "false",
         }
@@ -96,8 +102,15 @@ class SignedSlack:
         return await self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
     def block_action_payload(
-        self, action_id: str, value: str, *, user: str = "U_ALICE", channel: str, message_ts: str,
-        message: dict[str, Any] | None = None, action_ts: str | None = None,
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = "U_ALICE",
+        channel: str,
+        message_ts: str,
+        message: dict[str, Any] | None = None,
+        action_ts: str | None = None,
     ) -> dict[str, Any]:
         return {
             "type": "block_actions",
@@ -129,7 +142,11 @@ class SignedSlack:
         return await self.interactive(self.block_action_payload(action_id, value, **kwargs), retry_num=retry_num)
 
     def view_submission_payload(
-        self, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]], *, user: str = "U_ALICE",
+        self,
+        view: dict[str, Any],
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        user: str = "U_ALICE",
     ) -> dict[str, Any]:
         submitted = dict(view)
         submitted["state"] = {"values": values}
@@ -151,7 +168,12 @@ class SignedSlack:
         return await self.interactive(self.view_submission_payload(view, values, user=user))
 
     def message_shortcut_payload(
-        self, callback_id: str, *, channel: str, message: dict[str, Any], user: str = "U_ALICE",
+        self,
+        callback_id: str,
+        *,
+        channel: str,
+        message: dict[str, Any],
+        user: str = "U_ALICE",
         channel_name: str = "general",
     ) -> dict[str, Any]:
         """A message shortcut ("message_action") on ``message`` in ``channel``."""
@@ -176,17 +198,31 @@ class SignedSlack:
 
 
 def open_form_values(
-    *, title: str | None = "Checkout returns 500s", severity: str = "P2", service: str | None = None,
-    detection: str = "engineer", started: int | None = None,
+    *,
+    title: str | None = "Checkout returns 500s",
+    severity: str = "P2",
+    service: str | None = None,
+    detection: str = "engineer",
+    started: int | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """The state.values Slack sends for the open-incident modal."""
     return {
         "title": {"title": {"type": "plain_text_input", "value": title}},
-        "severity": {"severity": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": severity}, "value": severity}}},
+        "severity": {
+            "severity": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": severity}, "value": severity}}
+        },
         # With a service catalog the form's service is a select (bot/blocks.service_input).
-        "service": {"open_form_service": {"type": "static_select", "selected_option": (
-            {"text": {"type": "plain_text", "text": service}, "value": service} if service else None
-        )}},
-        "detection": {"detection": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": detection}, "value": detection}}},
+        "service": {
+            "open_form_service": {
+                "type": "static_select",
+                "selected_option": ({"text": {"type": "plain_text", "text": service}, "value": service} if service else None),
+            }
+        },
+        "detection": {
+            "detection": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": detection}, "value": detection},
+            }
+        },
         "started": {"started": {"type": "datetimepicker", "selected_date_time": started}},
     }

@@ -55,10 +55,24 @@ async def open_incident(bot, text: str = "Checkout returns 500s sev:P2", *, user
     return incident
 
 
-async def click(bot, incident, action_id: str, value: str, user: str, *, action_ts: str | None = None, block_id: str | None = None,
-                message_ts: str | None = None, channel: str | None = None):
+async def click(
+    bot,
+    incident,
+    action_id: str,
+    value: str,
+    user: str,
+    *,
+    action_ts: str | None = None,
+    block_id: str | None = None,
+    message_ts: str | None = None,
+    channel: str | None = None,
+):
     payload = bot.slack.block_action_payload(
-        action_id, value, user=user, channel=channel or incident.channel_id, message_ts=message_ts or incident.control_message_ts,
+        action_id,
+        value,
+        user=user,
+        channel=channel or incident.channel_id,
+        message_ts=message_ts or incident.control_message_ts,
         action_ts=action_ts,
     )
     if block_id is not None:

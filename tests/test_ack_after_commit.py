@@ -48,6 +48,7 @@ def button(action_id: str, value: str = "1", user: str = "U_BOB"):
         return lambda: bot.slack.block_action(
             action_id, value, user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
         )
+
     return prepare
 
 
@@ -55,11 +56,14 @@ def slash(text: str, user: str = "U_ALICE", in_war_room: bool = True):
     async def prepare(bot, incident):
         channel = incident.channel_id if in_war_room else "C_GENERAL"
         return lambda: bot.slack.command(text, user=user, channel=channel)
+
     return prepare
 
 
 async def role_picker(bot, incident):
-    payload = bot.slack.block_action_payload("assign_role_scribe", "", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    payload = bot.slack.block_action_payload(
+        "assign_role_scribe", "", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
     action = payload["actions"][0]
     action.pop("value")
     action.pop("text")
@@ -68,7 +72,9 @@ async def role_picker(bot, incident):
 
 
 async def reopen_button(bot, incident):
-    await bot.slack.block_action("stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.slack.block_action(
+        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
     await bot.settle()
     return await button(REOPEN_ACTION, user="U_BOB")(bot, incident)
 
@@ -82,23 +88,35 @@ async def checklist_tick(bot, incident):
     message = runbook_message(bot.fake, incident)
     block = next(b for b in message["blocks"] if b["type"] == "actions")
     element = block["elements"][0]
-    payload = bot.slack.block_action_payload(element["action_id"], "", user="U_BOB", channel=incident.channel_id, message_ts=message["ts"], message=message)
-    payload["actions"] = [{
-        "type": "checkboxes", "action_id": element["action_id"], "block_id": block["block_id"],
-        "selected_options": element["options"][:1], "action_ts": f"{T0.timestamp():.6f}",
-    }]
+    payload = bot.slack.block_action_payload(
+        element["action_id"], "", user="U_BOB", channel=incident.channel_id, message_ts=message["ts"], message=message
+    )
+    payload["actions"] = [
+        {
+            "type": "checkboxes",
+            "action_id": element["action_id"],
+            "block_id": block["block_id"],
+            "selected_options": element["options"][:1],
+            "action_ts": f"{T0.timestamp():.6f}",
+        }
+    ]
     return lambda: bot.slack.interactive(payload)
 
 
 async def edit_times_form(bot, incident):
     for stamp in ("diagnosed", "mitigated", "verified"):
-        await bot.slack.block_action(f"stamp_phase_{stamp}", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+        await bot.slack.block_action(
+            f"stamp_phase_{stamp}", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+        )
         await bot.settle()
     bot.runtime.clock.at(60)  # type: ignore[attr-defined]
     view = await open_edit_form(bot, incident, "U_ALICE")
     assert view is not None
-    shown = {e["action_id"].removeprefix("time_"): e.get("initial_date_time") for b in view["blocks"]
-             if (e := b.get("element", {})).get("action_id", "").startswith("time_")}
+    shown = {
+        e["action_id"].removeprefix("time_"): e.get("initial_date_time")
+        for b in view["blocks"]
+        if (e := b.get("element", {})).get("action_id", "").startswith("time_")
+    }
     times = {name: epoch for name, epoch in shown.items() if epoch is not None}
     times["started"] -= 600  # impact began ten minutes earlier than recorded
     return lambda: bot.slack.view_submission(view, form_values(times, "the rollback finished a minute later"), user="U_ALICE")
@@ -108,9 +126,11 @@ async def add_action_form(bot, incident):
     await bot.slack.block_action("add_action_item", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts)
     await bot.settle()
     view = next(v for v in reversed(list(bot.fake.views.values())) if v.get("callback_id") == ADD_ACTION_CALLBACK)
-    values = {"text": {"text": {"type": "plain_text_input", "value": "Alert on PSP latency"}},
-              "owner": {"owner": {"type": "users_select", "selected_user": "U_BOB"}},
-              "due": {"due": {"type": "datepicker", "selected_date": None}}}
+    values = {
+        "text": {"text": {"type": "plain_text_input", "value": "Alert on PSP latency"}},
+        "owner": {"owner": {"type": "users_select", "selected_user": "U_BOB"}},
+        "due": {"due": {"type": "datepicker", "selected_date": None}},
+    }
     return lambda: bot.slack.view_submission(view, values, user="U_BOB")
 
 
@@ -155,7 +175,9 @@ CASES: dict[str, Prepare] = {
 
 
 async def reopen_command(bot, incident):
-    await bot.slack.block_action("stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.slack.block_action(
+        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
     await bot.settle()
     return lambda: bot.slack.command("reopen", user="U_BOB", channel=incident.channel_id)
 

@@ -20,7 +20,10 @@ async def item(bot, item_id: int = 1):
 
 
 def done_button(message: dict) -> dict | None:
-    return next((e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "action_item_done"), None)
+    return next(
+        (e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "action_item_done"),
+        None,
+    )
 
 
 async def test_an_action_item_from_creation_to_done(bot, fake_slack, clock):
@@ -28,7 +31,13 @@ async def test_an_action_item_from_creation_to_done(bot, fake_slack, clock):
     await command(bot, "action Retry PSP timeouts with backoff <@U_BOB|bob> due:2026-12-15", user="U_CAROL", channel=incident.channel_id)
     assert last_reply(fake_slack) == "Added action item #1 to INC-1. <@U_BOB> got it by direct message."
     row = await item(bot)
-    assert (row.text, row.owner, row.due_date, row.status, row.created_by) == ("Retry PSP timeouts with backoff", "U_BOB", date(2026, 12, 15), "open", "U_CAROL")
+    assert (row.text, row.owner, row.due_date, row.status, row.created_by) == (
+        "Retry PSP timeouts with backoff",
+        "U_BOB",
+        date(2026, 12, 15),
+        "open",
+        "U_CAROL",
+    )
     assert (await bot.timeline(1))[-1].kind == "action_item_added"
     [dm] = dm_messages(fake_slack, "U_BOB")
     assert "Retry PSP timeouts with backoff" in dm["text"] and "due 2026-12-15" in dm["text"]
@@ -36,12 +45,22 @@ async def test_an_action_item_from_creation_to_done(bot, fake_slack, clock):
     assert button["value"] == "1"
 
     await command(bot, "actions mine", user="U_BOB", channel="C_GENERAL")
-    assert last_reply(fake_slack).startswith("*Open action items of yours:*\n#1 *INC-1* Retry PSP timeouts with backoff · owner <@U_BOB> · due 2026-12-15")
+    assert last_reply(fake_slack).startswith(
+        "*Open action items of yours:*\n#1 *INC-1* Retry PSP timeouts with backoff · owner <@U_BOB> · due 2026-12-15"
+    )
     await command(bot, "actions overdue", user="U_BOB", channel="C_GENERAL")
     assert last_reply(fake_slack) == "No overdue action items across incidents."
 
     # Someone who is neither the owner, the commander nor an admin cannot close it.
-    await click(bot, incident, "action_item_done", "1", "U_CAROL", channel=dm["channel"] if "channel" in dm else incident.channel_id, message_ts=dm["ts"])
+    await click(
+        bot,
+        incident,
+        "action_item_done",
+        "1",
+        "U_CAROL",
+        channel=dm["channel"] if "channel" in dm else incident.channel_id,
+        message_ts=dm["ts"],
+    )
     assert last_reply(fake_slack).startswith("Only its owner (<@U_BOB>), the incident commander (<@U_ALICE>) and the incident admins")
     assert (await item(bot)).status == "open"
 

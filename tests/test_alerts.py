@@ -42,10 +42,23 @@ def example(name: str) -> dict:
     return json.loads((DATA / name).read_text())
 
 
-def generic(service: str = "checkout-web", *, status: str = "firing", key: str = "checkout-5xx", severity: str = "critical",
-            started: datetime = T0, title: str = "Checkout 5xx above 5%") -> dict:
-    return {"service": service, "title": title, "status": status, "dedup_key": key, "severity": severity,
-            "started_at": started.isoformat().replace("+00:00", "Z")}
+def generic(
+    service: str = "checkout-web",
+    *,
+    status: str = "firing",
+    key: str = "checkout-5xx",
+    severity: str = "critical",
+    started: datetime = T0,
+    title: str = "Checkout 5xx above 5%",
+) -> dict:
+    return {
+        "service": service,
+        "title": title,
+        "status": status,
+        "dedup_key": key,
+        "severity": severity,
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+    }
 
 
 async def post(bot, body, *, headers: dict | None = None, raw: bytes | None = None) -> tuple[int, dict]:
@@ -113,7 +126,9 @@ async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_
     incident = await bot.incident(1)
     assert incident.timeline.at(incident.timeline.last_stamp[0]) == started  # no phase stamped by the alert
     assert incident.status == "open" and len(incident.timeline.stamps) == 1
-    assert any(line.startswith("✅ Alert *ProbeFailure* resolved") and "Mark verified" in line for line in lines(fake_slack, incident.channel_id))
+    assert any(
+        line.startswith("✅ Alert *ProbeFailure* resolved") and "Mark verified" in line for line in lines(fake_slack, incident.channel_id)
+    )
     assert [e.kind for e in await events(bot, 1)][-1] == "alert_resolved"
 
 
@@ -179,11 +194,14 @@ async def test_a_grouped_body_with_an_unknown_service_takes_every_usable_alert_a
         status, answer = await post(bot, grouped(*services))
     assert status == 201, answer
     assert answer["opened"] == ["INC-1", "INC-2"]
-    assert answer["refused"] == [{
-        "alert": f"alerts[{unknown_at}]", "alertname": f"Alert{unknown_at}",
-        "error": f"alerts[{unknown_at}]: service='kube-state-metrics' is not a service in the catalog; known services: "
-                 + ", ".join(sorted(bot.runtime.catalog.names())),
-    }]
+    assert answer["refused"] == [
+        {
+            "alert": f"alerts[{unknown_at}]",
+            "alertname": f"Alert{unknown_at}",
+            "error": f"alerts[{unknown_at}]: service='kube-state-metrics' is not a service in the catalog; known services: "
+            + ", ".join(sorted(bot.runtime.catalog.names())),
+        }
+    ]
     assert any("kube-state-metrics" in r.getMessage() for r in caplog.records)
     await bot.settle()
     assert sorted([(await bot.incident(1)).service, (await bot.incident(2)).service]) == ["checkout-web", "payments-api"]
@@ -207,7 +225,9 @@ async def test_a_grouped_body_with_no_usable_alert_is_refused_whole_with_every_r
     assert await count(bot, Incident) == 0 and await count(bot, AlertGroup) == 0 and await count(bot, TimelineEvent) == 0
 
 
-async def test_grafana_test_button_is_answered_200_and_shown_in_the_announcement_channel_recording_nothing(bot, fake_slack, announce_channel):
+async def test_grafana_test_button_is_answered_200_and_shown_in_the_announcement_channel_recording_nothing(
+    bot, fake_slack, announce_channel
+):
     status, answer = await post(bot, example("grafana_test_notification.json"))
     assert (status, answer["ok"], answer["test"]) == (200, True, True)
     assert [m["text"] for m in fake_slack.channels[announce_channel].messages] == [
@@ -223,13 +243,22 @@ async def test_grafana_test_button_is_answered_200_and_shown_in_the_announcement
 
 async def test_grafana_legacy_alert_body_is_told_the_format_is_not_supported_and_how_to_switch(bot):
     legacy = {
-        "dashboardId": 1, "evalMatches": [{"value": 1, "metric": "Count", "tags": {}}], "orgId": 1, "panelId": 2,
-        "ruleId": 1, "ruleName": "Panel Title alert", "ruleUrl": "http://localhost:3000/d/hZ7BuVbWz/test-dashboard",
-        "state": "alerting", "tags": {"tag name": "tag value"}, "title": "[Alerting] Panel Title alert",
+        "dashboardId": 1,
+        "evalMatches": [{"value": 1, "metric": "Count", "tags": {}}],
+        "orgId": 1,
+        "panelId": 2,
+        "ruleId": 1,
+        "ruleName": "Panel Title alert",
+        "ruleUrl": "http://localhost:3000/d/hZ7BuVbWz/test-dashboard",
+        "state": "alerting",
+        "tags": {"tag name": "tag value"},
+        "title": "[Alerting] Panel Title alert",
     }
     status, answer = await post(bot, legacy)
     assert status == 422
-    assert answer["error"].startswith("this is Grafana's legacy alerting webhook (ruleName, evalMatches), which incident-bot does not support")
+    assert answer["error"].startswith(
+        "this is Grafana's legacy alerting webhook (ruleName, evalMatches), which incident-bot does not support"
+    )
     assert "contact point of type Webhook" in answer["error"]
     assert await count(bot, Incident) == 0
 
@@ -244,8 +273,13 @@ async def test_grafana_legacy_alert_body_is_told_the_format_is_not_supported_and
         (None, b'{"alerts": [', None, 400, "the body is not valid JSON"),
         (None, None, generic(service="billing"), 422, "service: 'billing' is not a service in the catalog"),
         (None, None, {"service": "checkout-web", "status": "firing", "dedup_key": "x"}, 422, "missing title"),
-        (None, None, {"status": "firing", "alerts": [{"status": "firing", "labels": {"service": "auth", "alertname": "A"},
-                                                      "fingerprint": "f1"}]}, 422, "alerts[0].startsAt: a firing alert needs"),
+        (
+            None,
+            None,
+            {"status": "firing", "alerts": [{"status": "firing", "labels": {"service": "auth", "alertname": "A"}, "fingerprint": "f1"}]},
+            422,
+            "alerts[0].startsAt: a firing alert needs",
+        ),
         (None, None, {"alerts": [{"status": "burning", "labels": {}}]}, 422, "alerts[0].status: expected firing or resolved"),
         (None, None, [1, 2], 422, "the body must be a JSON object"),
     ],
@@ -291,8 +325,9 @@ async def test_acknowledge_stamps_once_even_when_clicked_twice_at_once(bot, fake
     incident = await open_by_alert(bot)
     ts = clock.at(3)
     clicks = [
-        bot.slack.block_action("incident_acknowledge", "1", user=user, channel=incident.channel_id,
-                               message_ts=incident.control_message_ts, action_ts=ts)
+        bot.slack.block_action(
+            "incident_acknowledge", "1", user=user, channel=incident.channel_id, message_ts=incident.control_message_ts, action_ts=ts
+        )
         for user in ("U_BOB", "U_CAROL")
     ]
     await asyncio.gather(*clicks)
@@ -313,7 +348,9 @@ async def test_acknowledge_stamps_once_even_when_clicked_twice_at_once(bot, fake
 # --------------------------------------------------------------------------- escalation and reminders
 
 
-async def test_unacknowledged_p1_pages_the_escalation_contact_after_5_minutes_then_unmitigated_after_30(bot, fake_slack, clock, announce_channel):
+async def test_unacknowledged_p1_pages_the_escalation_contact_after_5_minutes_then_unmitigated_after_30(
+    bot, fake_slack, clock, announce_channel
+):
     incident = await open_by_alert(bot)  # checkout-web, critical -> P1
     clock.at(4.99)
     assert await bot.runtime.timers.run_once() == []
@@ -349,8 +386,9 @@ async def test_acknowledged_in_time_means_no_page_and_timers_read_the_current_se
     second = await bot.incident(2)
     fake_slack.channels[second.channel_id].members.add("U_BOB")
     ts = clock.at(12)
-    await bot.slack.block_action("incident_acknowledge", "2", user="U_BOB", channel=second.channel_id,
-                                 message_ts=second.control_message_ts, action_ts=ts)
+    await bot.slack.block_action(
+        "incident_acknowledge", "2", user="U_BOB", channel=second.channel_id, message_ts=second.control_message_ts, action_ts=ts
+    )
     await bot.settle()
     clock.at(16)
     assert [f.incident_id for f in await bot.runtime.timers.run_once()] == []
@@ -380,8 +418,15 @@ async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_sla
     runtime = bot.runtime
     # the second "process": its own engine and connections on the same database
     other_db = Database(runtime.settings.database_url)
-    other = IncidentTimers(other_db, clock, runtime.team.timers, slack=runtime.slack, catalog=runtime.catalog,
-                           war_rooms=runtime.war_rooms, announce_channel=runtime.settings.announce_channel)
+    other = IncidentTimers(
+        other_db,
+        clock,
+        runtime.team.timers,
+        slack=runtime.slack,
+        catalog=runtime.catalog,
+        war_rooms=runtime.war_rooms,
+        announce_channel=runtime.settings.announce_channel,
+    )
     clock.at(31)
     try:
         results = await asyncio.gather(runtime.timers.run_once(), other.run_once(), runtime.timers.run_once(), other.run_once())
@@ -391,14 +436,23 @@ async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_sla
     # (the escalations are timeline activity, so no reminder is due in the same minute)
     assert fired == [(1, "ack_escalation"), (1, "mitigation_escalation"), (2, "ack_escalation"), (2, "mitigation_escalation")]
     async with runtime.db.transaction() as session:
-        claims = list(await session.scalars(select(TimerFiring).where(TimerFiring.claimed_by != "migration 0006", ~TimerFiring.kind.contains(":"))))
+        claims = list(
+            await session.scalars(select(TimerFiring).where(TimerFiring.claimed_by != "migration 0006", ~TimerFiring.kind.contains(":")))
+        )
     assert len(claims) == 4 and {c.status for c in claims} == {"notified"}
     room = lines(fake_slack, (await bot.incident(1)).channel_id)
     assert sum(line.startswith("🚨 INC-1 has not been acknowledged") for line in room) == 1
     # a restart (a fresh scheduler) fires nothing again
     clock.at(32)
-    again = IncidentTimers(runtime.db, clock, runtime.team.timers, slack=runtime.slack, catalog=runtime.catalog,
-                           war_rooms=runtime.war_rooms, announce_channel=None)
+    again = IncidentTimers(
+        runtime.db,
+        clock,
+        runtime.team.timers,
+        slack=runtime.slack,
+        catalog=runtime.catalog,
+        war_rooms=runtime.war_rooms,
+        announce_channel=None,
+    )
     assert await again.run_once() == []
 
 
@@ -409,8 +463,14 @@ async def verify(bot, incident, clock, minutes: float, user: str = "U_BOB"):
     """``user`` acknowledges (so takes command of the alert's incident: verifying takes the
     ``close`` permission) and marks it verified, both at ``minutes``."""
     for action_id in ("incident_acknowledge", "stamp_phase_verified"):
-        await bot.slack.block_action(action_id, str(incident.id), user=user, channel=incident.channel_id,
-                                     message_ts=incident.control_message_ts, action_ts=clock.at(minutes))
+        await bot.slack.block_action(
+            action_id,
+            str(incident.id),
+            user=user,
+            channel=incident.channel_id,
+            message_ts=incident.control_message_ts,
+            action_ts=clock.at(minutes),
+        )
         await bot.settle()
     assert (await bot.incident(incident.id)).timeline.restored
 
@@ -418,14 +478,26 @@ async def verify(bot, incident, clock, minutes: float, user: str = "U_BOB"):
 async def test_acknowledging_an_alert_incident_takes_command_and_outsiders_are_refused(bot, fake_slack, clock):
     incident = await open_by_alert(bot)
     bot_user = incident.commander
-    await bot.slack.block_action("incident_acknowledge", "1", user="U_OUTSIDER", channel=incident.channel_id,
-                                 message_ts=incident.control_message_ts, action_ts=clock.at(2))
+    await bot.slack.block_action(
+        "incident_acknowledge",
+        "1",
+        user="U_OUTSIDER",
+        channel=incident.channel_id,
+        message_ts=incident.control_message_ts,
+        action_ts=clock.at(2),
+    )
     await bot.settle()
     assert (await bot.incident(1)).acknowledged_at is None
     assert "may" in fake_slack.responses[-1]["text"] and "nothing changed" in fake_slack.responses[-1]["text"].lower()
 
-    await bot.slack.block_action("incident_acknowledge", "1", user="U_CAROL", channel=incident.channel_id,
-                                 message_ts=incident.control_message_ts, action_ts=clock.at(3))
+    await bot.slack.block_action(
+        "incident_acknowledge",
+        "1",
+        user="U_CAROL",
+        channel=incident.channel_id,
+        message_ts=incident.control_message_ts,
+        action_ts=clock.at(3),
+    )
     await bot.settle()
     incident = await bot.incident(1)
     assert (incident.acknowledged_by, incident.commander) == ("U_CAROL", "U_CAROL")
@@ -442,8 +514,9 @@ async def test_reopen_within_the_window_clears_the_verification_and_the_last_one
     incident = await bot.incident(1)
     assert incident.monitoring and "incident_reopen" in buttons(fake_slack, incident)
     ts = clock.at(30)
-    await bot.slack.block_action("incident_reopen", "1", user="U_CAROL", channel=incident.channel_id,
-                                 message_ts=incident.control_message_ts, action_ts=ts)
+    await bot.slack.block_action(
+        "incident_reopen", "1", user="U_CAROL", channel=incident.channel_id, message_ts=incident.control_message_ts, action_ts=ts
+    )
     await bot.settle()
     incident = await bot.incident(1)
     assert incident.status == "open" and not incident.timeline.restored
@@ -454,7 +527,11 @@ async def test_reopen_within_the_window_clears_the_verification_and_the_last_one
     await verify(bot, incident, clock, 40)
     incident = await bot.incident(1)
     assert incident.timeline.time_to_restore == timedelta(minutes=40)
-    summaries = [m["text"] for m in fake_slack.channels[incident.channel_id].messages if m.get("blocks") and " resolved: time to restore" in m["text"]]
+    summaries = [
+        m["text"]
+        for m in fake_slack.channels[incident.channel_id].messages
+        if m.get("blocks") and " resolved: time to restore" in m["text"]
+    ]
     assert summaries == ["INC-1 resolved: time to restore 20 min", "INC-1 resolved: time to restore 40 min"]
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2  # a fresh postmortem draft
     assert reopened[0].data["earlier_postmortem_file_id"] is not None
@@ -539,7 +616,8 @@ async def test_escalation_pages_the_escalation_group_when_the_contact_has_no_sla
     fake_slack.add_usergroup("S0LEADS001", "payments-leads", ["U_CAROL"])
     running = await start_bot(
         settings.model_copy(update={"alert_webhook_secret": SECRET, "service_catalog": tmp_path / "catalog.yml"}),
-        fake_slack, clock=clock,
+        fake_slack,
+        clock=clock,
     )
     try:
         incident = await open_by_alert(running, service="payments-api", key="pay")

@@ -17,13 +17,26 @@ async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -
         for n in range(count):
             start = now - timedelta(days=2 + n * 3, hours=n % 5)
             detect, diagnose, mitigate, verify = (timedelta(minutes=m) for m in (2 + n % 4, 10 + n, 5 + n % 7, 8 + 2 * n))
-            session.add(Incident(
-                title=f"Past incident {n}", severity="P1" if n % 4 == 0 else "P2", service=service, status="resolved",
-                detection_method="customer_report" if n % 3 == 0 else "alert", opened_by="U_ALICE", commander="U_ALICE",
-                started_at=start, detected_at=start + detect, diagnosed_at=start + detect + diagnose,
-                mitigated_at=start + detect + diagnose + mitigate, verified_at=start + detect + diagnose + mitigate + verify,
-                diagnosed_implied=False, mitigated_implied=False, created_at=start, updated_at=start,
-            ))
+            session.add(
+                Incident(
+                    title=f"Past incident {n}",
+                    severity="P1" if n % 4 == 0 else "P2",
+                    service=service,
+                    status="resolved",
+                    detection_method="customer_report" if n % 3 == 0 else "alert",
+                    opened_by="U_ALICE",
+                    commander="U_ALICE",
+                    started_at=start,
+                    detected_at=start + detect,
+                    diagnosed_at=start + detect + diagnose,
+                    mitigated_at=start + detect + diagnose + mitigate,
+                    verified_at=start + detect + diagnose + mitigate + verify,
+                    diagnosed_implied=False,
+                    mitigated_implied=False,
+                    created_at=start,
+                    updated_at=start,
+                )
+            )
 
 
 async def test_stats_command_answers_only_the_asker_with_median_beside_mean(bot, fake_slack):
@@ -54,8 +67,13 @@ async def test_app_home_is_published_when_opened(bot, fake_slack):
     await bot.slack.command("open Checkout slow sev:P3 service:checkout-web")
     await bot.settle()
     event = {
-        "token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-        "event_id": "Ev0001", "event_time": int(time.time()), "authorizations": [],
+        "token": "x",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": "Ev0001",
+        "event_time": int(time.time()),
+        "authorizations": [],
         "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": f"{time.time():.6f}"},
     }
     response = await bot.slack.post(json.dumps(event), "application/json")

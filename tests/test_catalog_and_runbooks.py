@@ -155,7 +155,9 @@ def test_empty_catalog_file_is_an_empty_catalog(tmp_path):
 
 
 def test_each_field_mistake_is_one_message_with_its_line(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: payments-api
             team: payments
@@ -182,11 +184,11 @@ def test_each_field_mistake_is_one_message_with_its_line(tmp_path):
             team: identity
             upstream: auth
             runbook: http://wiki.example.com/auth
-        """)
+        """,
+    )
     assert problems == [
         "4: services[0].owners[1]: 'not an owner' is neither a Slack user ID (U012ABCDEF) nor an email address",
-        "5: services[0].oncall_group: 'payments oncall' is neither a Slack user group ID (S0123ABCD) "
-        "nor a handle (@payments-oncall)",
+        "5: services[0].oncall_group: 'payments oncall' is neither a Slack user group ID (S0123ABCD) nor a handle (@payments-oncall)",
         "6: services[0].escalation: '#payments' is neither a Slack user ID (U012ABCDEF) nor an email address",
         "9: services[1].dashboard: not a URL (https://…)",
         "10: services[1].runbook: give the runbook's name without .md ('checkout')",
@@ -205,7 +207,9 @@ def test_each_field_mistake_is_one_message_with_its_line(tmp_path):
 
 
 def test_cross_checks_duplicates_unknown_and_self_dependencies(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: payments-api
             team: payments
@@ -218,7 +222,8 @@ def test_cross_checks_duplicates_unknown_and_self_dependencies(tmp_path):
               - checkout
           - name: payments-api
             team: payments-two
-        """)
+        """,
+    )
     assert problems == [
         "4: services[0].upstream[0]: unknown service 'postgres'",
         "9: services[1].downstream[1]: 'auth' cannot depend on itself",
@@ -228,17 +233,22 @@ def test_cross_checks_duplicates_unknown_and_self_dependencies(tmp_path):
 
 
 def test_unknown_dependency_suggests_a_close_name(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - {name: postgres-main, team: platform}
           - {name: auth, team: identity, upstream: [postgres-mian]}
-        """)
+        """,
+    )
     assert problems == ["3: services[1].upstream[0]: unknown service 'postgres-mian' (did you mean postgres-main?)"]
 
 
 def test_a_service_with_mistakes_still_counts_for_the_cross_checks(tmp_path):
     # auth's own mistake must not make every reference to auth a second, misleading problem.
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: auth
             team: identity
@@ -246,14 +256,13 @@ def test_a_service_with_mistakes_still_counts_for_the_cross_checks(tmp_path):
           - name: payments-api
             team: payments
             upstream: [auth]
-        """)
+        """,
+    )
     assert problems == ["4: services[0].dashboard: not a URL (https://…)"]
 
 
 def test_top_level_mistakes(tmp_path):
-    assert catalog_problems(tmp_path, "- name: auth\n") == [
-        "1: expected a mapping with a `services:` list at the top level"
-    ]
+    assert catalog_problems(tmp_path, "- name: auth\n") == ["1: expected a mapping with a `services:` list at the top level"]
     assert catalog_problems(tmp_path, "services:\n  name: auth\nservice: []\n") == [
         "1: services: should be a list of services (- name: …)",
         "3: service: unknown field (the file holds `services:`, a list)",
@@ -261,25 +270,31 @@ def test_top_level_mistakes(tmp_path):
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: auth
             team: identity
             owners: [U012ABCDEF
           - name: search
-        """)
+        """,
+    )
     assert len(problems) == 1
     line, message = problems[0].split(": ", 1)
     assert line in ("4", "5") and message.startswith("not valid YAML (")
 
 
 def test_a_key_written_twice_is_a_problem(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: auth
             team: identity
             team: platform
-        """)
+        """,
+    )
     assert problems == ["4: services[0].team: written twice; keep one"]
 
 
@@ -292,7 +307,9 @@ def test_runbook_name_without_a_file_is_not_fatal_at_load(tmp_path):
 
 
 def test_a_good_runbook_parses(tmp_path):
-    write(tmp_path / "payments-api-errors.md", runbook_text("""
+    write(
+        tmp_path / "payments-api-errors.md",
+        runbook_text("""
         title: Payments API is returning errors
         services: [payments-api]
         alerts:
@@ -302,7 +319,8 @@ def test_a_good_runbook_parses(tmp_path):
         checklist:
           - Open the dashboard
           - Check for a deploy
-        """))
+        """),
+    )
     write(tmp_path / "README.md", "# not a runbook\n")
     write(tmp_path / "catalog.yml", GOOD_CATALOG)
     [runbook] = load_runbooks(tmp_path)
@@ -352,8 +370,7 @@ def test_broken_front_matter(tmp_path):
     problems = caught.value.problems
     assert str(caught.value) == "\n".join(problems)
     assert problems[0] == (
-        f"{tmp_path / 'a-none.md'}:1: front matter: missing: start the file with a line `---`, then title: …, "
-        "then another `---`"
+        f"{tmp_path / 'a-none.md'}:1: front matter: missing: start the file with a line `---`, then title: …, then another `---`"
     )
     assert problems[1] == f"{tmp_path / 'b-unclosed.md'}:1: front matter: no closing `---` line after the front matter"
     assert problems[2].startswith(f"{tmp_path / 'c-yaml.md'}:4: front matter: not valid YAML (")
@@ -362,22 +379,24 @@ def test_broken_front_matter(tmp_path):
 
 
 def test_missing_and_malformed_fields_one_problem_each(tmp_path):
-    path = write(tmp_path / "x.md", runbook_text("""
+    path = write(
+        tmp_path / "x.md",
+        runbook_text("""
         services: [Payments API]
         alerts: ["", PaymentsDown]
         severity: P9
         checklist: []
         colour: red
         url: http://wiki.example.com/x
-        """))
+        """),
+    )
     write(tmp_path / "y.md", runbook_text("title: Y\nchecklist:\n  - ok\n  - " + "x" * 151 + "\n"))
     write(tmp_path / "z.md", runbook_text("title: Z\nchecklist: [" + ", ".join(f"step {i}" for i in range(21)) + "]\n"))
     with pytest.raises(RunbookError) as caught:
         load_runbooks(tmp_path)
     assert caught.value.problems == [
         f"{path}:1: title: required",
-        f"{path}:2: services[0]: 'payments api' is not a service name: lowercase letters, digits, '.', '_' or '-', "
-        "up to 80 characters",
+        f"{path}:2: services[0]: 'payments api' is not a service name: lowercase letters, digits, '.', '_' or '-', up to 80 characters",
         f"{path}:3: alerts[0]: must not be empty",
         f"{path}:4: severity: 'P9' is not a severity; use P1, P2, P3 or P4",
         f"{path}:5: checklist: give at least one first step, or leave the field out",
@@ -394,7 +413,9 @@ def test_missing_sections_load_but_check_reports_them(tmp_path):
     write(tmp_path / "payments-api-errors.md", runbook_text("title: X\nservices: [payments-api]\nchecklist: [a]", body))
     [runbook] = load_runbooks(tmp_path)
     assert runbook.missing_sections() == [
-        "first diagnostic steps", "common causes and remediation", "validating recovery",
+        "first diagnostic steps",
+        "common causes and remediation",
+        "validating recovery",
     ]
     where = f"{tmp_path / 'payments-api-errors.md'}:6"  # the body's first line
     errors = [problem for problem in check(tmp_path, tmp_path / "catalog.yml") if problem.level == "error"]
@@ -407,10 +428,13 @@ def test_missing_sections_load_but_check_reports_them(tmp_path):
 
 def test_external_url_runbook_needs_no_sections(tmp_path):
     write(tmp_path / "catalog.yml", GOOD_CATALOG)
-    write(tmp_path / "payments-api-errors.md", runbook_text(
-        "title: Payments errors\nservices: [payments-api]\nurl: https://wiki.example.com/payments/errors\n",
-        "See the wiki.\n",
-    ))
+    write(
+        tmp_path / "payments-api-errors.md",
+        runbook_text(
+            "title: Payments errors\nservices: [payments-api]\nurl: https://wiki.example.com/payments/errors\n",
+            "See the wiki.\n",
+        ),
+    )
     [runbook] = load_runbooks(tmp_path)
     assert runbook.url == "https://wiki.example.com/payments/errors"
     assert runbook.checklist == ()
@@ -428,8 +452,18 @@ def test_no_runbooks_folder_is_empty_list(tmp_path):
 
 
 def rb(name: str, services: tuple[str, ...] = (), alerts: tuple[str, ...] = ()) -> Runbook:
-    return Runbook(name=name, path=Path(f"{name}.md"), title=name, services=services, alerts=alerts,
-                   severity=None, checklist=(), url=None, body="", sections={})
+    return Runbook(
+        name=name,
+        path=Path(f"{name}.md"),
+        title=name,
+        services=services,
+        alerts=alerts,
+        severity=None,
+        checklist=(),
+        url=None,
+        body="",
+        sections={},
+    )
 
 
 def test_matching_order_most_specific_first():
@@ -472,7 +506,9 @@ def test_exact_beats_pattern_in_the_same_runbook_and_patterns_use_shell_wildcard
         rb("range", alerts=("Pg[RS]*",)),
     ]
     assert [r.name for r in match_runbooks(runbooks, service=None, alert="pgreplicationlag")] == [
-        "both", "question", "range",
+        "both",
+        "question",
+        "range",
     ]
     assert [r.name for r in match_runbooks(runbooks, service=None, alert="PgTxWraparound")] == ["both"]
 
@@ -505,24 +541,24 @@ def test_shipped_examples_pass_check_with_no_errors():
 
 def test_check_cross_checks_runbooks_and_catalog(tmp_path):
     write(tmp_path / "catalog.yml", GOOD_CATALOG.replace("runbook: payments-api-errors", "runbook: payments-api-eror"))
-    write(tmp_path / "payments-api-errors.md", runbook_text("""
+    write(
+        tmp_path / "payments-api-errors.md",
+        runbook_text("""
         title: Payments errors
         services:
           - paymnts
           - payments-api
         checklist: [a]
-        """))
+        """),
+    )
     write(tmp_path / "orphan.md", runbook_text("title: Nobody's\nchecklist: [a]"))
     write(tmp_path / "README.md", "not a runbook")
     catalog = tmp_path / "catalog.yml"
     report = check_report(tmp_path, catalog)
     assert [str(p) for p in report.problems] == [
-        f"error: {catalog}:8: services[0].runbook: no runbook payments-api-eror.md in {tmp_path} "
-        "(did you mean payments-api-errors?)",
-        f"warning: {catalog}:12: services[1]: no runbook for 'checkout-web' (list it under a runbook's services, "
-        "or set its runbook)",
-        f"warning: {catalog}:20: services[3]: no runbook for 'postgres-main' (list it under a runbook's services, "
-        "or set its runbook)",
+        f"error: {catalog}:8: services[0].runbook: no runbook payments-api-eror.md in {tmp_path} (did you mean payments-api-errors?)",
+        f"warning: {catalog}:12: services[1]: no runbook for 'checkout-web' (list it under a runbook's services, or set its runbook)",
+        f"warning: {catalog}:20: services[3]: no runbook for 'postgres-main' (list it under a runbook's services, or set its runbook)",
         f"warning: {tmp_path / 'orphan.md'}:1: front matter: no services and no alerts, so no incident will suggest it",
         f"error: {tmp_path / 'payments-api-errors.md'}:4: services: unknown service 'paymnts' (did you mean payments-api?)",
     ]
@@ -530,12 +566,15 @@ def test_check_cross_checks_runbooks_and_catalog(tmp_path):
 
 
 def test_check_reports_catalog_problems_and_broken_runbooks_together(tmp_path):
-    write(tmp_path / "catalog.yml", """\
+    write(
+        tmp_path / "catalog.yml",
+        """\
         services:
           - name: auth
             team: identity
             dashboard: nope
-        """)
+        """,
+    )
     write(tmp_path / "auth-down.md", "---\ntitle: Auth down\nservices: [auth, serch]\nseverity: P7\n---\n")
     problems = check(tmp_path, tmp_path / "catalog.yml")
     assert [(p.level, p.where.removeprefix(str(tmp_path) + "/"), p.message) for p in problems] == [
@@ -562,7 +601,12 @@ def test_check_without_a_catalog(tmp_path):
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(
-        [str(CLI), "runbooks", "check", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_SECONDS,
+        [str(CLI), "runbooks", "check", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
         stdin=subprocess.DEVNULL,
     )
 
@@ -601,10 +645,8 @@ def test_cli_fails_on_errors_with_one_line_each(cli, tmp_path):
         "services, or set its runbook)",
         "error: runbooks/x.md:3: services: unknown service 'paymnts' (did you mean payments-api?)",
         "error: runbooks/y.md:6: body: missing section '## First diagnostic steps' (the first things to look at, in order)",
-        "error: runbooks/y.md:6: body: missing section '## Common causes and remediation' (the usual causes and how to "
-        "fix each)",
-        "error: runbooks/y.md:6: body: missing section '## Validating recovery' (how to confirm the service is healthy "
-        "again)",
+        "error: runbooks/y.md:6: body: missing section '## Common causes and remediation' (the usual causes and how to fix each)",
+        "error: runbooks/y.md:6: body: missing section '## Validating recovery' (how to confirm the service is healthy again)",
         "5 errors, 1 warning in 2 runbooks and 4 services",
     ]
 
@@ -633,7 +675,9 @@ def test_cli_missing_folder_is_an_error(cli, tmp_path):
 
 
 def test_a_private_escalation_contact_is_a_user_id_or_an_email(tmp_path):
-    problems = catalog_problems(tmp_path, """\
+    problems = catalog_problems(
+        tmp_path,
+        """\
         services:
           - name: payroll
             team: people
@@ -641,7 +685,8 @@ def test_a_private_escalation_contact_is_a_user_id_or_an_email(tmp_path):
           - name: vault
             team: security
             private_escalation: security-lead@example.com
-        """)
+        """,
+    )
     assert problems == [
         "4: services[0].private_escalation: '@security-lead' is neither a Slack user ID (U012ABCDEF) nor an email address",
     ]

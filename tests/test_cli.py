@@ -53,7 +53,12 @@ def slack_settings(**more: str) -> dict[str, str]:
 
 def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CLI), *args], cwd=cwd, env=minimal_env(**settings), capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        [str(CLI), *args],
+        cwd=cwd,
+        env=minimal_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
 
@@ -142,9 +147,7 @@ def test_db_upgrade_into_a_missing_directory_fails_in_one_line(tmp_path):
     result = run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///no/such/dir.db")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.strip() == (
-        "incident-bot: the database (DATABASE_URL) could not be used: unable to open database file"
-    )
+    assert result.stderr.strip() == ("incident-bot: the database (DATABASE_URL) could not be used: unable to open database file")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -46,8 +46,14 @@ def one_line(text: str) -> str:
 def run(cwd: Path, *argv: str, stdout=subprocess.PIPE, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), **settings}
     return subprocess.run(
-        [str(CLI), *argv], cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
-        timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+        [str(CLI), *argv],
+        cwd=cwd,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -62,11 +68,26 @@ async def open_without_war_room(db: Database, *, commander: str = "") -> int:
     """An incident recorded by the bot whose war room was never made (the process died first)."""
     now = utc_now()
     async with db.transaction() as session:
-        row = await incident_rows.insert(session, Incident(
-            request_key=None, title="Checkout down", severity="P2", service="checkout-web", status="open",
-            detection_method="alert", opened_by=commander, commander=commander, origin_channel_id=None,
-            started_at=now, detected_at=now, diagnosed_implied=False, mitigated_implied=False, created_at=now, updated_at=now,
-        ))
+        row = await incident_rows.insert(
+            session,
+            Incident(
+                request_key=None,
+                title="Checkout down",
+                severity="P2",
+                service="checkout-web",
+                status="open",
+                detection_method="alert",
+                opened_by=commander,
+                commander=commander,
+                origin_channel_id=None,
+                started_at=now,
+                detected_at=now,
+                diagnosed_implied=False,
+                mitigated_implied=False,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
         return row.id
 
 
@@ -176,9 +197,7 @@ def test_postmortem_reads_the_database_without_slack_settings(tmp_path):
 # --------------------------------------------------------------------------- repair
 
 
-async def test_repair_of_an_imported_incident_says_it_has_no_war_room_and_calls_slack_for_nothing(
-    db, settings, fake_slack, capsys
-):
+async def test_repair_of_an_imported_incident_says_it_has_no_war_room_and_calls_slack_for_nothing(db, settings, fake_slack, capsys):
     await import_sample(db)
     calls_before = len(fake_slack.calls)
     assert await cli._repair(settings, 1) == 1
@@ -213,8 +232,13 @@ def test_repair_closes_its_slack_session(tmp_path):
 
     incident_id = asyncio.run(seed())
     result = run(
-        tmp_path, "repair", str(incident_id), DATABASE_URL=url, SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=UNREACHABLE_SLACK,
+        tmp_path,
+        "repair",
+        str(incident_id),
+        DATABASE_URL=url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=UNREACHABLE_SLACK,
     )
     assert result.returncode == 1  # Slack cannot be reached: the war room step failed, and says so
     assert "failed:" in result.stderr

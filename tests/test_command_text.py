@@ -116,16 +116,24 @@ def test_split_subcommand():
 def test_form_validation_keys_errors_by_field():
     with pytest.raises(FormErrors) as error:
         open_request_from_form(
-            title="  ", severity="P2", service="bad service", detection="engineer",
-            started_epoch=int((NOW + timedelta(hours=1)).timestamp()), now=NOW,
+            title="  ",
+            severity="P2",
+            service="bad service",
+            detection="engineer",
+            started_epoch=int((NOW + timedelta(hours=1)).timestamp()),
+            now=NOW,
         )
     assert set(error.value.errors) == {"title", "service", "started"}
 
 
 def test_form_gives_a_request():
     request = open_request_from_form(
-        title="Checkout 500s", severity="P1", service="Payments", detection="customer_report",
-        started_epoch=int((NOW - timedelta(minutes=7)).timestamp()), now=NOW,
+        title="Checkout 500s",
+        severity="P1",
+        service="Payments",
+        detection="customer_report",
+        started_epoch=int((NOW - timedelta(minutes=7)).timestamp()),
+        now=NOW,
     )
     assert request.service == "payments"
     assert request.detection_method == "customer_report"

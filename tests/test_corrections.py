@@ -75,7 +75,11 @@ async def test_only_the_commander_and_admins_may_open_edit_times(bot, fake_slack
     )
     view = await open_edit_form(bot, incident, "U_ALICE")
     assert view["callback_id"] == "edit_times_modal"
-    pickers = {b["block_id"]: b["element"]["initial_date_time"] for b in view["blocks"] if b["type"] == "input" and b["block_id"].startswith("time_")}
+    pickers = {
+        b["block_id"]: b["element"]["initial_date_time"]
+        for b in view["blocks"]
+        if b["type"] == "input" and b["block_id"].startswith("time_")
+    }
     assert pickers == {f"time_{k}": v for k, v in UNCHANGED.items()}
     assert await open_edit_form(bot, incident, ADMIN) is not None
 
@@ -134,7 +138,9 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     )
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
-    assert line.startswith("2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE")
+    assert line.startswith(
+        "2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE"
+    )
     assert line.endswith("reason: Cause was in the logs at 14:03; the button was clicked late")
     done = await asyncio.to_thread(
         subprocess.run, [str(CLI), "audit", "--format", "json"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
@@ -162,7 +168,9 @@ def test_plan_correction_keeps_untouched_minutes_and_orders_every_phase():
     with pytest.raises(CorrectionErrors) as problem:
         plan_correction(original, submitted, "x", now=T0 + timedelta(hours=1))
     assert problem.value.errors == {"reason": "No time was changed; change a time or cancel."}
-    plan = plan_correction(original, submitted | {"started": T0 - timedelta(minutes=10)}, "impact began earlier", now=T0 + timedelta(hours=1))
+    plan = plan_correction(
+        original, submitted | {"started": T0 - timedelta(minutes=10)}, "impact began earlier", now=T0 + timedelta(hours=1)
+    )
     assert plan.changes == {"started": (T0, T0 - timedelta(minutes=10))}
     with pytest.raises(CorrectionErrors) as problem:
         plan_correction(original, submitted | {"started": T0 + timedelta(minutes=6)}, "x", now=T0 + timedelta(hours=1))
@@ -199,9 +207,7 @@ async def test_edit_times_records_only_the_times_changed_and_keeps_implied_marks
 
     async with bot.runtime.db.reading() as session:
         trail = await audit.trail(session, 1)
-    assert [(r.field, r.old_value, r.new_value) for r in trail] == [
-        ("started", T0.isoformat(), (T0 - timedelta(minutes=10)).isoformat())
-    ]
+    assert [(r.field, r.old_value, r.new_value) for r in trail] == [("started", T0.isoformat(), (T0 - timedelta(minutes=10)).isoformat())]
     after = await bot.incident(1)
     assert after.timeline.get(Stamp.DIAGNOSED).implied  # untouched: still implied
     for stamp in (Stamp.DIAGNOSED, Stamp.MITIGATED, Stamp.VERIFIED):

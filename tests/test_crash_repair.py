@@ -31,8 +31,14 @@ pytestmark = pytest.mark.processes
 
 # Web API methods that create or change something in Slack (the rest only read).
 WRITES = {
-    "conversations.create", "conversations.invite", "conversations.setTopic", "chat.postMessage", "pins.add",
-    "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
+    "conversations.create",
+    "conversations.invite",
+    "conversations.setTopic",
+    "chat.postMessage",
+    "pins.add",
+    "bookmarks.add",
+    "files.getUploadURLExternal",
+    "files.completeUploadExternal",
 }
 SQLITE_POINTS = {"conversations.create", "chat.postMessage control_message", "files.completeUploadExternal"}
 WAIT = HANG_SECONDS  # a hang, never a slow machine (tests/waiting.py)

@@ -164,7 +164,11 @@ async def test_a_claim_nobody_renews_is_taken_over_within_its_short_lease(bot, f
     fake_slack.clear_faults()
     now = bot.runtime.clock()
     async with bot.runtime.db.transaction() as session:
-        session.add(SlackStepClaim(incident_id=1, step="control_message", token="cut-off", claimed_by="elsewhere:1", claimed_at=now - LEASE - LEASE / 10))
+        session.add(
+            SlackStepClaim(
+                incident_id=1, step="control_message", token="cut-off", claimed_by="elsewhere:1", claimed_at=now - LEASE - LEASE / 10
+            )
+        )
     assert LEASE.total_seconds() <= 30
     await bot.slack.command("repair INC-1")
     await bot.settle()

@@ -169,7 +169,11 @@ BAD_BODIES = [
     ({"service": "a", "version": "v1", "time": "FUTURE"}, "minutes in the future", "at most 5 minutes ahead"),
     ({"service": "a", "version": "v1", "time": "PAST"}, "more than 30 days ago", "30 days back"),
     ({"service": "a", "version": "v1", "author": "x" * 101}, "author: 101 characters, more than 100", "up to 100"),
-    ({"service": "a", "version": "v1", "url": "ftp://example.com/x"}, "url: 'ftp://example.com/x' is not an http(s) URL", "commit or PR URL"),
+    (
+        {"service": "a", "version": "v1", "url": "ftp://example.com/x"},
+        "url: 'ftp://example.com/x' is not an http(s) URL",
+        "commit or PR URL",
+    ),
     ({"service": "a", "version": "v1", "url": "github.com/acme/x"}, "url:", "http:// or https://"),
     ({"service": "a", "version": "v1", "url": "https://" + "x" * 500}, "url: 508 characters, more than 500", "up to 500"),
     ({"service": "a", "version": "v1", "url": "https://[oops"}, "url:", "http:// or https://"),
@@ -210,7 +214,11 @@ def test_validation_reason_lists_every_bad_field_once():
 def test_deploy_command_text():
     deploy = parse_deploy_text("Payments-API v1.42", now=T0, author="U_ALICE")
     assert (deploy.service, deploy.version, deploy.environment, deploy.time, deploy.author) == (
-        "payments-api", "v1.42", "production", T0, "U_ALICE",
+        "payments-api",
+        "v1.42",
+        "production",
+        T0,
+        "U_ALICE",
     )
     for text, words in [
         ("", "`/incident deploy SERVICE VERSION`"),
@@ -249,7 +257,11 @@ def test_deploys_command_text():
 
 def test_deploy_line_in_mrkdwn_and_plain_text():
     deploy = record(
-        7, "payments-api", T0 - timedelta(minutes=12), version="v1.42", author="alice <ops>",
+        7,
+        "payments-api",
+        T0 - timedelta(minutes=12),
+        version="v1.42",
+        author="alice <ops>",
         url="https://github.com/acme/payments/pull/7?a=1&b=2",
     )
     match = DeployMatch(deploy, 12)
@@ -280,8 +292,13 @@ def settings_line(**env: str) -> str:
 def test_deploy_settings():
     settings = load_settings(None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
     assert settings.deploy_window == timedelta(hours=2) and settings.deploy_webhook_secret is None
-    assert load_settings(None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, DEPLOY_WINDOW="90m").deploy_window == timedelta(minutes=90)
-    assert load_settings(None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, DEPLOY_WEBHOOK_SECRET="").deploy_webhook_secret is None
+    assert load_settings(
+        None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, DEPLOY_WINDOW="90m"
+    ).deploy_window == timedelta(minutes=90)
+    assert (
+        load_settings(None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, DEPLOY_WEBHOOK_SECRET="").deploy_webhook_secret
+        is None
+    )
     line = settings_line(DEPLOY_WINDOW="two hours")
     assert "DEPLOY_WINDOW is malformed" in line and "2h" in line
     assert "DEPLOY_WINDOW is malformed" in settings_line(DEPLOY_WINDOW="0h")
@@ -308,8 +325,12 @@ def deploys(db, clock) -> Deploys:
 
 async def open_incident(db, clock, *, started_at: datetime = T0, key: str = "k1") -> int:
     request = OpenRequest(
-        title="Checkout returns 500s", severity="P1", service="payments-api", detection_method="alert",
-        started_at=started_at, detected_at=started_at + timedelta(minutes=10),
+        title="Checkout returns 500s",
+        severity="P1",
+        service="payments-api",
+        detection_method="alert",
+        started_at=started_at,
+        detected_at=started_at + timedelta(minutes=10),
     )
     recorded = await Incidents(db, clock).record_new(request, opener="U_ALICE", request_key=key, origin_channel=None)
     return recorded.record.id
@@ -338,14 +359,25 @@ async def deploy_found(db, incident_id: int) -> bool | None:
 
 async def test_the_same_deploy_is_stored_once(db, deploys, clock):
     deploy_in = parse_deploy(
-        {"service": "payments-api", "version": "v1.42", "time": "2026-11-23T13:00:00Z", "author": "alice",
-         "url": "https://github.com/acme/payments/commit/abc", "description": "faster retries"},
+        {
+            "service": "payments-api",
+            "version": "v1.42",
+            "time": "2026-11-23T13:00:00Z",
+            "author": "alice",
+            "url": "https://github.com/acme/payments/commit/abc",
+            "description": "faster retries",
+        },
         now=clock(),
     )
     first, created = await deploys.record(deploy_in, source="webhook")
     assert created and first.id >= 1
     assert (first.service, first.version, first.environment, first.deployed_at, first.author, first.source) == (
-        "payments-api", "v1.42", "production", datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc), "alice", "webhook",
+        "payments-api",
+        "v1.42",
+        "production",
+        datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc),
+        "alice",
+        "webhook",
     )
     again, created_again = await deploys.record(deploy_in.model_copy(update={"author": "bob"}), source="cli")
     assert not created_again and again == first  # the stored one, unchanged
@@ -364,6 +396,7 @@ async def test_concurrent_reports_of_one_deploy_store_one_row(db, deploys, clock
 
 async def test_insert_once_losing_the_race_rolls_back_only_its_savepoint(db, monkeypatch):
     """The unique constraint, not the first look, decides: simulate a look that missed the winner."""
+
     def row(version: str) -> Deploy:
         return Deploy(service="ledger", version=version, environment="production", deployed_at=T0, source="cli", recorded_at=T0)
 
@@ -482,7 +515,15 @@ async def hook_bot(settings, fake_slack):
     await running.stop()
 
 
-async def post(bot, body=None, *, raw: bytes | None = None, headers: dict | None = None, secret: str | None = SECRET, content_type: str | None = "application/json"):
+async def post(
+    bot,
+    body=None,
+    *,
+    raw: bytes | None = None,
+    headers: dict | None = None,
+    secret: str | None = SECRET,
+    content_type: str | None = "application/json",
+):
     sent = {}
     if secret is not None:
         sent["X-Incident-Bot-Secret"] = secret
@@ -506,8 +547,13 @@ def recent_time(minutes_ago: int = 10) -> str:
 
 async def test_webhook_records_a_deploy_once(hook_bot):
     body = {
-        "service": "payments-api", "version": "v1.42", "environment": "production", "time": recent_time(),
-        "author": "alice", "url": "https://github.com/acme/payments/pull/7", "description": "faster retries",
+        "service": "payments-api",
+        "version": "v1.42",
+        "environment": "production",
+        "time": recent_time(),
+        "author": "alice",
+        "url": "https://github.com/acme/payments/pull/7",
+        "description": "faster retries",
     }
     status, answer = await post(hook_bot, body)
     assert (status, answer) == (201, {"ok": True, "deploy_id": 1, "duplicate": False})
@@ -515,7 +561,12 @@ async def test_webhook_records_a_deploy_once(hook_bot):
     assert (status, answer) == (200, {"ok": True, "deploy_id": 1, "duplicate": True})
     [stored] = await hook_bot.runtime.deploys.recent("payments-api", timedelta(hours=1))
     assert (stored.id, stored.version, stored.author, stored.url, stored.description, stored.source) == (
-        1, "v1.42", "alice", "https://github.com/acme/payments/pull/7", "faster retries", "webhook",
+        1,
+        "v1.42",
+        "alice",
+        "https://github.com/acme/payments/pull/7",
+        "faster retries",
+        "webhook",
     )
     assert await stored_deploys(hook_bot) == 1
 
@@ -591,7 +642,8 @@ async def test_webhook_refuses_an_oversized_chunked_body(hook_bot):
 
     async with aiohttp.ClientSession() as session:
         async with session.post(
-            f"http://127.0.0.1:{hook_bot.port}/hooks/deploys", data=chunks(),
+            f"http://127.0.0.1:{hook_bot.port}/hooks/deploys",
+            data=chunks(),
             headers={"X-Incident-Bot-Secret": SECRET, "Content-Type": "application/json"},
         ) as response:
             assert response.status == 413
@@ -637,8 +689,19 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
 def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     at = (datetime.now(timezone.utc) - timedelta(minutes=3)).replace(microsecond=0)
-    args = ("deploy", "payments-api", "v1.42", "--at", at.isoformat(), "--url", "https://github.com/acme/payments/pull/7",
-            "--author", "ci-bot", "--description", "retry budget")
+    args = (
+        "deploy",
+        "payments-api",
+        "v1.42",
+        "--at",
+        at.isoformat(),
+        "--url",
+        "https://github.com/acme/payments/pull/7",
+        "--author",
+        "ci-bot",
+        "--description",
+        "retry budget",
+    )
     first = run_cli(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
@@ -648,7 +711,9 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
     assert again.stdout.strip().startswith("already recorded as #1: payments-api v1.42 (production)")
     staging = run_cli(tmp_path, "deploy", "payments-api", "v1.42", "--env", "staging", DATABASE_URL="sqlite:///incidents.db")
     assert staging.returncode == 0 and staging.stdout.startswith("recorded deploy #2: payments-api v1.42 (staging) at ")
-    rows = sqlite_rows(tmp_path / "incidents.db", "SELECT id, service, version, environment, author, url, description, source FROM deploys ORDER BY id")
+    rows = sqlite_rows(
+        tmp_path / "incidents.db", "SELECT id, service, version, environment, author, url, description, source FROM deploys ORDER BY id"
+    )
     assert rows == [
         (1, "payments-api", "v1.42", "production", "ci-bot", "https://github.com/acme/payments/pull/7", "retry budget", "cli"),
         (2, "payments-api", "v1.42", "staging", None, None, None, "cli"),

@@ -40,8 +40,9 @@ def incident(
     restored: bool = True,
 ) -> IncidentFacts:
     """An incident from its four phase lengths in minutes; an open one is only detected."""
-    return facts_from_minutes(id, start, minutes, severity=severity, service=service, method=method, deploy=deploy,
-                              stamps=4 if restored else 1)
+    return facts_from_minutes(
+        id, start, minutes, severity=severity, service=service, method=method, deploy=deploy, stamps=4 if restored else 1
+    )
 
 
 def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentFacts]:
@@ -59,7 +60,9 @@ def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentF
             parts = tuple(total * w / sum(weights) for w in weights)
             out.append(
                 incident(
-                    len(out) + 1, start, parts,  # type: ignore[arg-type]
+                    len(out) + 1,
+                    start,
+                    parts,  # type: ignore[arg-type]
                     severity=rng.choice(["P1", "P2", "P3", "P3", "P4"]),
                     service=rng.choice(SERVICES),
                     method=rng.choice(["alert", "alert", "customer_report", "engineer", "synthetic"]),
@@ -72,9 +75,7 @@ def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentF
 
 def window(incidents, since=None, until=None, **settings):
     since = since or NOW - timedelta(days=30)
-    return build_report(
-        incidents, since=since, until=until or NOW, now=NOW, tiers=TIERS, settings=ReportSettings(**settings)
-    )
+    return build_report(incidents, since=since, until=until or NOW, now=NOW, tiers=TIERS, settings=ReportSettings(**settings))
 
 
 def texts(blocks) -> list[str]:
@@ -126,9 +127,7 @@ def digest(facts, trend):
     restores = [f.time_to_restore.total_seconds() for f in facts if f.restored and f.started_at >= trend.since]
     per_week = incidents_per_week(trend)
     last_week = [
-        digest_incident(f, title=f"Checkout <b>500s</b> & @here {f.id}", tiers=TIERS)
-        for f in facts
-        if start <= f.started_at < end
+        digest_incident(f, title=f"Checkout <b>500s</b> & @here {f.id}", tiers=TIERS) for f in facts if start <= f.started_at < end
     ]
     return build_digest(
         channel_label="payments",
@@ -161,10 +160,25 @@ def test_report_blocks_fit_slack(month, trend):
     check_limits(blocks)
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "MTTR, last 30 days", "emoji": True}}
     joined = "\n".join(texts(blocks))
-    for needle in ("*Time to restore*", "95% interval", "p90", "p95", "*Phases*", "of restore time",
-                   "*Slowest phase*", "Slowest phase by severity", "*Customer-reported*", "Customer-reported P1s",
-                   "*Longest incident*", "DORA bands (2023 report)", "*Severity targets*",
-                   "*Failed deployment recovery*", "*By severity*", "*By service*", "*Last 12 weeks*"):
+    for needle in (
+        "*Time to restore*",
+        "95% interval",
+        "p90",
+        "p95",
+        "*Phases*",
+        "of restore time",
+        "*Slowest phase*",
+        "Slowest phase by severity",
+        "*Customer-reported*",
+        "Customer-reported P1s",
+        "*Longest incident*",
+        "DORA bands (2023 report)",
+        "*Severity targets*",
+        "*Failed deployment recovery*",
+        "*By severity*",
+        "*By service*",
+        "*Last 12 weeks*",
+    ):
         assert needle in joined, needle
 
 
@@ -265,8 +279,7 @@ def test_no_user_ids_and_no_grouping_by_person(facts, month, trend, digest):
 
 def test_p1_customer_warning_is_shown():
     p1s = [
-        incident(i, NOW - timedelta(days=4, hours=i), severity="P1", method="customer_report" if i <= 2 else "alert")
-        for i in range(1, 7)
+        incident(i, NOW - timedelta(days=4, hours=i), severity="P1", method="customer_report" if i <= 2 else "alert") for i in range(1, 7)
     ]
     report = window(p1s)
     joined = "\n".join(texts(report_blocks(report, title="t")))
@@ -342,8 +355,17 @@ def test_digest_blocks_and_text(digest, facts):
     assert f"<#C0{linked.id:05d}X|INC-{linked.id}>" in joined
     assert "Checkout &lt;b&gt;500s&lt;/b&gt; &amp; @here" in joined  # title escaped
     assert "<b>" not in joined
-    for needle in ("Time to restore in 2026-W47", "2026-W47 against 2026-W46", "*Last 12 weeks*",
-                   "*Time to acknowledge*: no restored incident in the window was acknowledged", "*Slowest phase*", "*Customer-reported*", "Open incidents", "restored in", "for the P"):
+    for needle in (
+        "Time to restore in 2026-W47",
+        "2026-W47 against 2026-W46",
+        "*Last 12 weeks*",
+        "*Time to acknowledge*: no restored incident in the window was acknowledged",
+        "*Slowest phase*",
+        "*Customer-reported*",
+        "Open incidents",
+        "restored in",
+        "for the P",
+    ):
         assert needle in joined, needle
     assert digest.text.startswith("Incident digest 2026-W47 (Mon 16 Nov – Sun 22 Nov 2026, UTC) · payments")
     assert "<#" not in digest.text and "*" not in digest.text  # plain text, no mrkdwn
@@ -358,8 +380,14 @@ def test_digest_shows_time_to_acknowledge_apart_from_the_phases():
     acked = [IncidentFacts(**{**f.__dict__, "acknowledged_at": f.detected_at + timedelta(minutes=f.id)}) for f in week]
     report = window(acked, since=start, until=start + timedelta(weeks=1))
     digest = build_digest(
-        channel_label="payments", week_start=start, last_week_incidents=[], report=report,
-        trend=weekly_trend(acked, now=NOW), detectable=None, open_incidents=(), war_rooms={},
+        channel_label="payments",
+        week_start=start,
+        last_week_incidents=[],
+        report=report,
+        trend=weekly_trend(acked, now=NOW),
+        detectable=None,
+        open_incidents=(),
+        war_rooms={},
     )
     line = next(line for line in digest.text.splitlines() if line.startswith("Time to acknowledge"))
     assert "median 4 min" in line and "7 of 7 restored incidents were acknowledged" in line
@@ -367,14 +395,14 @@ def test_digest_shows_time_to_acknowledge_apart_from_the_phases():
 
 def test_digest_states_the_smallest_visible_change():
     incidents = [
-        incident(w * 100 + k, LAST_WEEK - timedelta(weeks=w, hours=-k * 5), (0, 0, 0, 40 + 3 * k))
-        for w in range(12) for k in range(12)
+        incident(w * 100 + k, LAST_WEEK - timedelta(weeks=w, hours=-k * 5), (0, 0, 0, 40 + 3 * k)) for w in range(12) for k in range(12)
     ]
     trend = weekly_trend(incidents, now=NOW)
     start, end = digest_week("2026-W47", NOW)
     report = window(incidents, since=start, until=end)
-    common = dict(channel_label="all", week_start=start, last_week_incidents=[], report=report, trend=trend,
-                  open_incidents=[], war_rooms={})
+    common = dict(
+        channel_label="all", week_start=start, last_week_incidents=[], report=report, trend=trend, open_incidents=[], war_rooms={}
+    )
     digest = build_digest(detectable=0.45, per_week=8, **common)
     assert "With ~8 incidents a week, a change smaller than 45% in the median would not show" in digest.text
     assert "No incidents in 2026-W47." in digest.text
@@ -388,9 +416,14 @@ def test_digest_with_hundreds_of_incidents_fits():
     trend = weekly_trend(many, now=NOW)
     report = window(many, since=start, until=start + timedelta(weeks=1))
     digest = build_digest(
-        channel_label="x" * 200, week_start=start,
+        channel_label="x" * 200,
+        week_start=start,
         last_week_incidents=[digest_incident(f, title="T" * 150, tiers=TIERS) for f in many],
-        report=report, trend=trend, detectable=None, open_incidents=report.open_incidents, war_rooms={},
+        report=report,
+        trend=trend,
+        detectable=None,
+        open_incidents=report.open_incidents,
+        war_rooms={},
     )
     check_limits(digest.blocks)
     assert "more (`incident-bot report` lists them all)" in "\n".join(texts(digest.blocks))
@@ -407,9 +440,14 @@ def test_incident_list_leaves_room_for_its_and_n_more_line_at_any_title_length()
     trend = weekly_trend(many, now=NOW)
     for title_length in range(40, 140):
         digest = build_digest(
-            channel_label="payments", week_start=start,
+            channel_label="payments",
+            week_start=start,
             last_week_incidents=[digest_incident(f, title="T" * title_length, tiers=TIERS) for f in many],
-            report=report, trend=trend, detectable=None, open_incidents=(), war_rooms={},
+            report=report,
+            trend=trend,
+            detectable=None,
+            open_incidents=(),
+            war_rooms={},
         )
         check_limits(digest.blocks)
         assert "more (`incident-bot report` lists them all)" in "\n".join(texts(digest.blocks))
@@ -513,12 +551,26 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
                 start = monday + timedelta(minutes=rng.randrange(0, 7 * 24 * 60 - 24 * 60))
                 phases = [timedelta(minutes=rng.uniform(1, 90)) for _ in range(4)]
                 at = [start + sum(phases[: k + 1], timedelta()) for k in range(4)]
-                session.add(Incident(
-                    title=f"Past {back}-{n}", severity=rng.choice(["P1", "P2", "P3"]), service="payments-api",
-                    status="resolved", detection_method="alert", opened_by="U_ALICE", commander="U_ALICE",
-                    started_at=start, detected_at=at[0], diagnosed_at=at[1], mitigated_at=at[2], verified_at=at[3],
-                    diagnosed_implied=False, mitigated_implied=False, created_at=start, updated_at=start,
-                ))
+                session.add(
+                    Incident(
+                        title=f"Past {back}-{n}",
+                        severity=rng.choice(["P1", "P2", "P3"]),
+                        service="payments-api",
+                        status="resolved",
+                        detection_method="alert",
+                        opened_by="U_ALICE",
+                        commander="U_ALICE",
+                        started_at=start,
+                        detected_at=at[0],
+                        diagnosed_at=at[1],
+                        mitigated_at=at[2],
+                        verified_at=at[3],
+                        diagnosed_implied=False,
+                        mitigated_implied=False,
+                        created_at=start,
+                        updated_at=start,
+                    )
+                )
 
 
 @pytest.mark.parametrize("weeks, per_week, seed", [(2, 7, 1), (5, 7, 2), (12, 7, 3), (3, 12, 4), (6, 5, 5), (4, 3, 6)])

@@ -111,16 +111,16 @@ async def test_digest_channels_the_bot_cannot_post_to_are_reported_with_the_fix(
     outside = fake_slack.add_channel("storefront-digest", bot_is_member=False)
     slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url)
     try:
-        problems = await digest_channel_problems(
-            slack, tuple(DigestChannel(channel=c) for c in (ok, archived, outside, "C0UNKNOWN1"))
-        )
+        problems = await digest_channel_problems(slack, tuple(DigestChannel(channel=c) for c in (ok, archived, outside, "C0UNKNOWN1")))
     finally:
         await slack.close()
-    assert sorted(problems) == sorted([
-        f"digest channel {archived} (#old-digest) is archived: unarchive it or pick another channel",
-        f"digest channel {outside} (#storefront-digest): the bot is not a member; invite the bot with /invite @incident-bot",
-        "digest channel C0UNKNOWN1 is unknown or private without the bot: check the ID, or invite the bot with /invite @incident-bot",
-    ])
+    assert sorted(problems) == sorted(
+        [
+            f"digest channel {archived} (#old-digest) is archived: unarchive it or pick another channel",
+            f"digest channel {outside} (#storefront-digest): the bot is not a member; invite the bot with /invite @incident-bot",
+            "digest channel C0UNKNOWN1 is unknown or private without the bot: check the ID, or invite the bot with /invite @incident-bot",
+        ]
+    )
 
 
 async def test_a_long_read_does_not_hold_up_a_write(database):
@@ -130,10 +130,12 @@ async def test_a_long_read_does_not_hold_up_a_write(database):
     async with database.reading() as reader:
         await reader.execute(text("SELECT count(*) FROM incidents"))
         async with database.transaction() as writer:
-            await writer.execute(text(
-                "INSERT INTO digest_runs (channel, week, status, attempts, claimed_by, claimed_at) "
-                "VALUES ('C0WRITE01', '2026-W01', 'posted', 1, 'test', CURRENT_TIMESTAMP)"
-            ))
+            await writer.execute(
+                text(
+                    "INSERT INTO digest_runs (channel, week, status, attempts, claimed_by, claimed_at) "
+                    "VALUES ('C0WRITE01', '2026-W01', 'posted', 1, 'test', CURRENT_TIMESTAMP)"
+                )
+            )
     async with database.reading() as reader:
         assert (await reader.execute(text("SELECT count(*) FROM digest_runs"))).scalar() == 1
 

@@ -14,8 +14,17 @@ T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
 
 def state(**changes) -> TimerState:
-    base = dict(incident_id=1, severity="P1", status="open", opened_at=T0, acknowledged_at=None, mitigated_at=None,
-                verified_at=None, closed_at=None, last_activity_at=T0)
+    base = dict(
+        incident_id=1,
+        severity="P1",
+        status="open",
+        opened_at=T0,
+        acknowledged_at=None,
+        mitigated_at=None,
+        verified_at=None,
+        closed_at=None,
+        last_activity_at=T0,
+    )
     return TimerState(**(base | changes))
 
 
@@ -47,8 +56,9 @@ def test_reminder_slots_follow_the_last_activity_so_each_quiet_spell_reminds_onc
 
 
 def test_alert_severity_mapping():
-    rules = AlertRules.with_overrides(service_labels=("service",), severity_label="severity",
-                                      severities={"Sev1": "P1", "warning": "P2"}, default_severity="P4")
+    rules = AlertRules.with_overrides(
+        service_labels=("service",), severity_label="severity", severities={"Sev1": "P1", "warning": "P2"}, default_severity="P4"
+    )
     assert rules.severity_of({"severity": "sev1"}) == "P1"
     assert rules.severity_of({"severity": "warning"}) == "P2"  # the file overrides the built-in P3
     assert rules.severity_of({"severity": "critical"}) == "P1"
@@ -58,8 +68,9 @@ def test_alert_severity_mapping():
 
 def test_config_overrides_per_field_and_null_turns_a_timer_off(tmp_path: Path):
     path = tmp_path / "config.yml"
-    path.write_text("escalation:\n  P1: {unacknowledged_after: 2m, reminder_every: null}\n  P3: {unacknowledged_after: 15m}\n"
-                    "monitoring_window: 1h\n")
+    path.write_text(
+        "escalation:\n  P1: {unacknowledged_after: 2m, reminder_every: null}\n  P3: {unacknowledged_after: 15m}\nmonitoring_window: 1h\n"
+    )
     timers = load_team_config(path).timers
     assert timers.policy("P1").unacknowledged_after == timedelta(minutes=2)
     assert timers.policy("P1").unmitigated_after == timedelta(minutes=30)  # left out: default

@@ -27,12 +27,31 @@ from tests.waiting import HANG_SECONDS
 TOKEN = "xoxb-test-token"
 
 REQUIRED_METHODS = {
-    "auth.test", "conversations.create", "conversations.invite", "conversations.setTopic",
-    "conversations.info", "conversations.join", "chat.postMessage", "chat.postEphemeral",
-    "chat.update", "chat.getPermalink", "pins.add", "views.open", "views.update",
-    "views.publish", "users.info", "users.lookupByEmail", "usergroups.users.list", "usergroups.list",
-    "bookmarks.add", "files.getUploadURLExternal", "files.completeUploadExternal",
-    "apps.connections.open", "conversations.members", "conversations.list", "conversations.history",
+    "auth.test",
+    "conversations.create",
+    "conversations.invite",
+    "conversations.setTopic",
+    "conversations.info",
+    "conversations.join",
+    "chat.postMessage",
+    "chat.postEphemeral",
+    "chat.update",
+    "chat.getPermalink",
+    "pins.add",
+    "views.open",
+    "views.update",
+    "views.publish",
+    "users.info",
+    "users.lookupByEmail",
+    "usergroups.users.list",
+    "usergroups.list",
+    "bookmarks.add",
+    "files.getUploadURLExternal",
+    "files.completeUploadExternal",
+    "apps.connections.open",
+    "conversations.members",
+    "conversations.list",
+    "conversations.history",
     "bookmarks.list",
 }
 
@@ -68,8 +87,7 @@ async def client(fake: FakeSlack) -> AsyncIterator[AsyncWebClient]:
     yield client
 
 
-async def raw_post(fake: FakeSlack, method: str, *, headers: dict | None = None,
-                   **kwargs) -> tuple[int, dict]:
+async def raw_post(fake: FakeSlack, method: str, *, headers: dict | None = None, **kwargs) -> tuple[int, dict]:
     """POST without slack_sdk, to send what slack_sdk would refuse to send."""
     async with aiohttp.ClientSession() as session:
         async with session.post(fake.base_url + method, headers=headers, **kwargs) as resp:
@@ -89,8 +107,7 @@ def test_method_descriptions_are_copied_and_loaded() -> None:
 def test_reference_payloads_and_manifest_schema_parse() -> None:
     root = Path(__file__).parent / "slack_api"
     names = {p.name for p in (root / "payloads").glob("*.json")}
-    assert names == {"SlashCommandPayload.json", "BlockActionPayload.json",
-                     "ViewSubmissionPayload.json", "MessageShortcutPayload.json"}
+    assert names == {"SlashCommandPayload.json", "BlockActionPayload.json", "ViewSubmissionPayload.json", "MessageShortcutPayload.json"}
     for path in [*(root / "payloads").glob("*.json"), root / "manifest.schema.1.0.0.json"]:
         assert isinstance(json.loads(path.read_text()), dict), path
 
@@ -122,8 +139,7 @@ async def test_missing_and_bad_tokens(fake: FakeSlack) -> None:
     assert err.value.response["error"] == "invalid_auth"
 
     # A token inside a JSON body is ignored by Slack: JSON callers must use the header.
-    status, body = await raw_post(fake, "chat.postMessage",
-                                  json={"token": TOKEN, "channel": "C1", "text": "x"})
+    status, body = await raw_post(fake, "chat.postMessage", json={"token": TOKEN, "channel": "C1", "text": "x"})
     assert (status, body["error"]) == (200, "not_authed")
 
     # ... but a form-encoded token argument is fine.
@@ -131,8 +147,7 @@ async def test_missing_and_bad_tokens(fake: FakeSlack) -> None:
     assert body["ok"] is True
 
 
-async def test_unknown_method_is_answered_and_a_violation(fake: FakeSlack,
-                                                          client: AsyncWebClient) -> None:
+async def test_unknown_method_is_answered_and_a_violation(fake: FakeSlack, client: AsyncWebClient) -> None:
     with pytest.raises(SlackApiError) as err:
         await client.api_call("chat.postMesage", json={"channel": "C1", "text": "typo"})
     assert err.value.response.status_code == 200
@@ -152,8 +167,7 @@ async def test_missing_required_argument(fake: FakeSlack, client: AsyncWebClient
     with pytest.raises(SlackApiError) as err:
         await client.api_call("users.info", http_verb="GET", params={})
     assert err.value.response["error"] == "invalid_arguments"
-    assert err.value.response["response_metadata"]["messages"] == [
-        "[ERROR] missing required field: user"]
+    assert err.value.response["response_metadata"]["messages"] == ["[ERROR] missing required field: user"]
     assert fake.violations == ["users.info: missing required argument 'user'"]
 
     # Where the description has its own error for it, that is the answer.
@@ -176,8 +190,7 @@ async def test_one_of_rules(fake: FakeSlack, client: AsyncWebClient) -> None:
     assert fake.channels[cid].messages == []
 
 
-async def test_get_on_post_method_and_json_to_form_method(fake: FakeSlack,
-                                                          client: AsyncWebClient) -> None:
+async def test_get_on_post_method_and_json_to_form_method(fake: FakeSlack, client: AsyncWebClient) -> None:
     await client.api_call("auth.test", http_verb="GET")  # auth.test is POST in the docs
     assert any("HTTP GET" in v for v in fake.violations)
     fake.violations.clear()
@@ -200,11 +213,9 @@ async def test_argument_type_violations(fake: FakeSlack, client: AsyncWebClient)
 
 async def test_malformed_bodies(fake: FakeSlack) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    status, body = await raw_post(fake, "auth.test", data=b"{not json",
-                                  headers={**auth, "Content-Type": "application/json"})
+    status, body = await raw_post(fake, "auth.test", data=b"{not json", headers={**auth, "Content-Type": "application/json"})
     assert body["error"] == "invalid_json"
-    status, body = await raw_post(fake, "auth.test", data=b"<xml/>",
-                                  headers={**auth, "Content-Type": "text/xml"})
+    status, body = await raw_post(fake, "auth.test", data=b"<xml/>", headers={**auth, "Content-Type": "text/xml"})
     assert body["error"] == "invalid_post_type"
 
 
@@ -219,8 +230,7 @@ async def test_missing_scope(fake: FakeSlack) -> None:
         with pytest.raises(SlackApiError) as err:
             await client.conversations_create(name="inc-1")
         data = err.value.response.data
-        assert data == {"ok": False, "error": "missing_scope", "needed": "groups:write",
-                        "provided": "chat:write,users:read"}
+        assert data == {"ok": False, "error": "missing_scope", "needed": "groups:write", "provided": "chat:write,users:read"}
         assert err.value.response.headers["x-accepted-oauth-scopes"].startswith("groups:write")
         assert limited.channels == {}
         # no_scope_required methods and granted scopes pass.
@@ -260,8 +270,7 @@ async def test_ratelimited_429_with_retry_after(fake: FakeSlack, client: AsyncWe
 
 
 async def test_ratelimit_retry_handler_honours_retry_after(fake: FakeSlack) -> None:
-    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url,
-                            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
+    client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
     fake.fail_next("auth.test", status=429, retry_after=1)
     resp = await client.auth_test()  # how long it waited: benchmarks/timings.py
     assert resp["ok"] is True
@@ -324,8 +333,7 @@ async def test_wait_for_call_past_and_future(fake: FakeSlack, client: AsyncWebCl
         await fake.wait_for_call("views.open", timeout=0.1)
 
 
-async def test_recorded_args_are_decoded_and_tokenless(fake: FakeSlack,
-                                                       client: AsyncWebClient) -> None:
+async def test_recorded_args_are_decoded_and_tokenless(fake: FakeSlack, client: AsyncWebClient) -> None:
     await client.conversations_create(name="inc-1", is_private=True)
     call = fake.calls_to("conversations.create")[0]
     assert call.args == {"name": "inc-1", "is_private": "1"}  # slack_sdk sends bools as 1/0
@@ -345,16 +353,14 @@ async def test_recorded_args_are_decoded_and_tokenless(fake: FakeSlack,
         ("---", "invalid_name_punctuation"),
     ],
 )
-async def test_conversations_create_name_rules(fake: FakeSlack, client: AsyncWebClient,
-                                               name: str, error: str) -> None:
+async def test_conversations_create_name_rules(fake: FakeSlack, client: AsyncWebClient, name: str, error: str) -> None:
     with pytest.raises(SlackApiError) as err:
         await client.conversations_create(name=name)
     assert err.value.response["error"] == error
     assert fake.violations == []
 
 
-async def test_conversations_create_and_name_taken(fake: FakeSlack,
-                                                   client: AsyncWebClient) -> None:
+async def test_conversations_create_and_name_taken(fake: FakeSlack, client: AsyncWebClient) -> None:
     resp = await client.conversations_create(name="inc-2024-001", is_private=False)
     ch = resp["channel"]
     assert re.fullmatch(r"C0[A-Z0-9]{9}", ch["id"])
@@ -395,17 +401,14 @@ async def test_conversations_invite(fake: FakeSlack, client: AsyncWebClient) -> 
     fake.add_user("U0DAVE001", "dave")
     assert (await invite_error(cid, "U0DAVE001,U0NOBODY1")).response["error"] == "user_not_found"
     assert "U0DAVE001" not in fake.channels[cid].members
-    forced = await client.conversations_invite(channel=cid, users="U0DAVE001,U0NOBODY1",
-                                               force=True)
+    forced = await client.conversations_invite(channel=cid, users="U0DAVE001,U0NOBODY1", force=True)
     assert forced["errors"][0]["user"] == "U0NOBODY1"
     assert "U0DAVE001" in fake.channels[cid].members
     assert (await invite_error(cid, "UBOT0001")).response["error"] == "cant_invite_self"
     err = await invite_error(cid, "U0NOBODY1")
     assert err.response["error"] == "user_not_found"
-    assert err.response["errors"] == [{"user": "U0NOBODY1", "ok": False,
-                                       "error": "user_not_found"}]
-    assert (await invite_error("C0NOTREAL1", "U0ALICE01")).response["error"] == \
-        "channel_not_found"
+    assert err.response["errors"] == [{"user": "U0NOBODY1", "ok": False, "error": "user_not_found"}]
+    assert (await invite_error("C0NOTREAL1", "U0ALICE01")).response["error"] == "channel_not_found"
     outside = fake.add_channel("elsewhere", bot_is_member=False)
     assert (await invite_error(outside, "U0ALICE01")).response["error"] == "not_in_channel"
     assert fake.violations == []
@@ -482,7 +485,8 @@ async def test_post_message_errors(fake: FakeSlack, client: AsyncWebClient) -> N
         await client.chat_postMessage(channel=cid, text="x", blocks=long_header)
     assert err.value.response["error"] == "invalid_blocks"
     assert err.value.response["response_metadata"]["messages"] == [
-        "[ERROR] must be less than 151 characters [json-pointer:/blocks/0/text/text]"]
+        "[ERROR] must be less than 151 characters [json-pointer:/blocks/0/text/text]"
+    ]
     assert fake.channels[cid].messages == []
 
 
@@ -491,10 +495,13 @@ async def test_malformed_blocks_are_violations(fake: FakeSlack, client: AsyncWeb
     bad = [
         {"type": "header", "text": {"type": "mrkdwn", "text": "*bold*"}},
         {"type": "sectoin", "text": {"type": "mrkdwn", "text": "typo"}},
-        {"type": "actions", "elements": [
-            {"type": "button", "action_id": "ack", "text": {"type": "plain_text", "text": "A"}},
-            {"type": "button", "action_id": "ack", "text": {"type": "plain_text", "text": "B"}},
-        ]},
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "ack", "text": {"type": "plain_text", "text": "A"}},
+                {"type": "button", "action_id": "ack", "text": {"type": "plain_text", "text": "B"}},
+            ],
+        },
     ]
     with pytest.raises(SlackApiError) as err:
         await client.chat_postMessage(channel=cid, text="x", blocks=bad)
@@ -508,15 +515,13 @@ async def test_malformed_blocks_are_violations(fake: FakeSlack, client: AsyncWeb
 async def test_form_encoded_blocks_are_decoded(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = fake.add_channel("general")
     blocks = [{"type": "divider"}]
-    await client.api_call("chat.postMessage",
-                          data={"channel": cid, "text": "x", "blocks": json.dumps(blocks)})
+    await client.api_call("chat.postMessage", data={"channel": cid, "text": "x", "blocks": json.dumps(blocks)})
     assert fake.channels[cid].messages[0]["blocks"] == blocks
     assert fake.violations == []
 
 
 async def test_form_encoded_view_is_decoded(fake: FakeSlack, client: AsyncWebClient) -> None:
-    resp = await client.api_call("views.open", data={"trigger_id": fake.trigger_id(),
-                                                     "view": json.dumps(MODAL)})
+    resp = await client.api_call("views.open", data={"trigger_id": fake.trigger_id(), "view": json.dumps(MODAL)})
     assert fake.views[resp["view"]["id"]]["title"] == MODAL["title"]
     assert fake.violations == []
 
@@ -546,8 +551,7 @@ async def test_ephemeral(fake: FakeSlack, client: AsyncWebClient) -> None:
 async def test_update_permalink_pin(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = fake.add_channel("general")
     ts = (await client.chat_postMessage(channel=cid, text="v1"))["ts"]
-    resp = await client.chat_update(channel=cid, ts=ts, text="v2",
-                                    blocks=[{"type": "divider"}])
+    resp = await client.chat_update(channel=cid, ts=ts, text="v2", blocks=[{"type": "divider"}])
     assert (resp["channel"], resp["ts"], resp["text"]) == (cid, ts, "v2")
     assert resp["message"]["text"] == "v2"
     assert fake.channels[cid].messages[0]["blocks"] == [{"type": "divider"}]
@@ -574,8 +578,7 @@ async def test_update_permalink_pin(fake: FakeSlack, client: AsyncWebClient) -> 
 # ---- views ---------------------------------------------------------------------------------
 
 
-async def test_views_open_update_and_trigger_reuse(fake: FakeSlack,
-                                                   client: AsyncWebClient) -> None:
+async def test_views_open_update_and_trigger_reuse(fake: FakeSlack, client: AsyncWebClient) -> None:
     trigger = fake.trigger_id()
     resp = await client.views_open(trigger_id=trigger, view=MODAL)
     view = resp["view"]
@@ -586,8 +589,7 @@ async def test_views_open_update_and_trigger_reuse(fake: FakeSlack,
         await client.views_open(trigger_id=trigger, view=MODAL)
     assert err.value.response["error"] == "exchanged_trigger_id"
 
-    updated = await client.views_update(view_id=view["id"], hash=view["hash"],
-                                        view={**MODAL, "private_metadata": "inc-1"})
+    updated = await client.views_update(view_id=view["id"], hash=view["hash"], view={**MODAL, "private_metadata": "inc-1"})
     assert updated["view"]["id"] == view["id"]
     assert updated["view"]["private_metadata"] == "inc-1"
     with pytest.raises(SlackApiError) as err:  # the old hash is stale now
@@ -605,7 +607,8 @@ async def test_views_validation(fake: FakeSlack, client: AsyncWebClient) -> None
         await client.views_open(trigger_id=fake.trigger_id(), view=too_long_title)
     assert err.value.response["error"] == "invalid_arguments"
     assert err.value.response["response_metadata"]["messages"] == [
-        "[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"]
+        "[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"
+    ]
     assert fake.violations == []
 
     no_submit = {k: v for k, v in MODAL.items() if k != "submit"}
@@ -620,8 +623,7 @@ async def test_views_validation(fake: FakeSlack, client: AsyncWebClient) -> None
 
 
 async def test_views_publish(fake: FakeSlack, client: AsyncWebClient) -> None:
-    home = {"type": "home", "blocks": [{"type": "section",
-                                        "text": {"type": "mrkdwn", "text": "No incidents"}}]}
+    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "No incidents"}}]}
     first = await client.views_publish(user_id="U0ALICE01", view=home)
     assert fake.published_home["U0ALICE01"]["blocks"] == home["blocks"]
     second = await client.views_publish(user_id="U0ALICE01", view=home)
@@ -665,16 +667,13 @@ async def test_users_and_usergroups(fake: FakeSlack, client: AsyncWebClient) -> 
 
 async def test_bookmarks_add(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = fake.add_channel("inc-1")
-    resp = await client.bookmarks_add(channel_id=cid, title="Runbook", type="link",
-                                      link="https://runbooks.example.com/db")
+    resp = await client.bookmarks_add(channel_id=cid, title="Runbook", type="link", link="https://runbooks.example.com/db")
     bookmark = resp["bookmark"]
     assert bookmark["id"].startswith("Bk") and bookmark["channel_id"] == cid
-    assert (bookmark["title"], bookmark["link"], bookmark["type"]) == (
-        "Runbook", "https://runbooks.example.com/db", "link")
+    assert (bookmark["title"], bookmark["link"], bookmark["type"]) == ("Runbook", "https://runbooks.example.com/db", "link")
     assert fake.channels[cid].bookmarks == [bookmark]
     with pytest.raises(SlackApiError) as err:
-        await client.bookmarks_add(channel_id="C0NOTREAL1", title="x", type="link",
-                                   link="https://x.example.com")
+        await client.bookmarks_add(channel_id="C0NOTREAL1", title="x", type="link", link="https://x.example.com")
     assert err.value.response["error"] == "channel_not_found"
     assert fake.violations == []
 
@@ -684,19 +683,22 @@ async def test_bookmarks_add(fake: FakeSlack, client: AsyncWebClient) -> None:
 
 async def test_files_upload_v2_end_to_end(fake: FakeSlack, client: AsyncWebClient) -> None:
     cid = fake.add_channel("inc-1")
-    resp = await client.files_upload_v2(channel=cid, content="timeline\n10:00 declared\n",
-                                        filename="timeline.md", title="Timeline",
-                                        initial_comment="Postmortem draft")
+    resp = await client.files_upload_v2(
+        channel=cid, content="timeline\n10:00 declared\n", filename="timeline.md", title="Timeline", initial_comment="Postmortem draft"
+    )
     file_id = resp["file"]["id"]
     assert re.fullmatch(r"F0[A-Z0-9]{9}", file_id)
     stored = fake.files[file_id]
     assert stored["content"] == b"timeline\n10:00 declared\n"
-    assert (stored["title"], stored["filename"], stored["channel_id"],
-            stored["initial_comment"]) == ("Timeline", "timeline.md", cid, "Postmortem draft")
+    assert (stored["title"], stored["filename"], stored["channel_id"], stored["initial_comment"]) == (
+        "Timeline",
+        "timeline.md",
+        cid,
+        "Postmortem draft",
+    )
     msg = fake.channels[cid].messages[-1]
     assert msg["text"] == "Postmortem draft" and msg["files"][0]["id"] == file_id
-    assert [c.method for c in fake.calls] == ["files.getUploadURLExternal",
-                                              "files.completeUploadExternal"]
+    assert [c.method for c in fake.calls] == ["files.getUploadURLExternal", "files.completeUploadExternal"]
     assert fake.violations == []
 
 
@@ -713,8 +715,7 @@ async def test_complete_unknown_file(fake: FakeSlack, client: AsyncWebClient) ->
     assert fake.files == {}
 
 
-async def test_upload_multipart_and_length_mismatch(fake: FakeSlack,
-                                                    client: AsyncWebClient) -> None:
+async def test_upload_multipart_and_length_mismatch(fake: FakeSlack, client: AsyncWebClient) -> None:
     issued = await client.files_getUploadURLExternal(filename="a.txt", length=3)
     form = aiohttp.FormData()
     form.add_field("file", b"abcd", filename="a.txt")
@@ -736,8 +737,7 @@ async def test_response_url(fake: FakeSlack) -> None:
     async def post() -> None:
         await asyncio.sleep(0.05)
         async with aiohttp.ClientSession() as session:
-            async with session.post(url, json={"response_type": "ephemeral",
-                                               "text": "Incident declared"}) as resp:
+            async with session.post(url, json={"response_type": "ephemeral", "text": "Incident declared"}) as resp:
                 assert resp.status == 200 and await resp.text() == "ok"
 
     task = asyncio.create_task(post())

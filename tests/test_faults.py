@@ -103,7 +103,9 @@ def picture(fake, incident, announce_channel: str) -> dict:
         "pinned": room.pins == ([incident.control_message_ts] if incident.control_message_ts else []),
         "opener invited": incident.opened_by in room.members,
         "topic": room.topic,
-        "buttons": [e["action_id"] for b in (control or {}).get("blocks", []) if b.get("block_id") == "phase_buttons" for e in b["elements"]],
+        "buttons": [
+            e["action_id"] for b in (control or {}).get("blocks", []) if b.get("block_id") == "phase_buttons" for e in b["elements"]
+        ],
         "summaries": sum(1 for m in room.messages if m.get("text", "").startswith(f"{incident.reference} resolved")),
         "postmortems": sum(1 for m in room.messages if m.get("files")),
     }
@@ -121,7 +123,8 @@ def expected_picture(incident) -> dict:
         "opener invited": True,
         "topic": blocks.channel_topic(incident),
         # Verified: monitoring, with Reopen; open: Acknowledge and the phases.
-        "buttons": ["incident_reopen"] if resolved
+        "buttons": ["incident_reopen"]
+        if resolved
         else ["incident_acknowledge", "stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified"],
         "summaries": 1 if resolved else 0,
         "postmortems": 1 if resolved else 0,
@@ -135,7 +138,11 @@ async def repair(bot) -> str:
 
 
 def posts_so_far(fake) -> int:
-    return sum(1 for c in fake.calls if c.ok and c.method in ("chat.postMessage", "conversations.create", "files.completeUploadExternal", "bookmarks.add"))
+    return sum(
+        1
+        for c in fake.calls
+        if c.ok and c.method in ("chat.postMessage", "conversations.create", "files.completeUploadExternal", "bookmarks.add")
+    )
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
@@ -167,9 +174,7 @@ async def test_open_flow_fault_is_recorded_told_and_repaired(bot, fake_slack, an
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 @pytest.mark.parametrize("method,told", RESOLVE_CALLS, ids=[m for m, _ in RESOLVE_CALLS])
-async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_once(
-    bot, fake_slack, announce_channel, method, told, fault
-):
+async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_once(bot, fake_slack, announce_channel, method, told, fault):
     await bot.slack.command("open Checkout returns 500s sev:P1")
     await bot.settle()
     incident = await bot.incident(1)

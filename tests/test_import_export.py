@@ -81,7 +81,12 @@ def test_the_csv_sample_is_read_with_defaults_aliases_zones_and_implied_stamps()
 
     full = by_id["JIRA-101"]
     assert (full.where, full.title, full.severity, full.service, full.detection_method, full.commander) == (
-        "line 2", "Checkout returns 502 for card payments", "P1", "payments-api", "alert", "U024BE7LH",
+        "line 2",
+        "Checkout returns 502 for card payments",
+        "P1",
+        "payments-api",
+        "alert",
+        "U024BE7LH",
     )
     assert full.timeline.durations() and full.timeline.time_to_restore == timedelta(minutes=68)
     assert not full.diagnosed_implied and not full.mitigated_implied and full.status == "resolved"
@@ -113,7 +118,7 @@ def test_the_csv_sample_is_read_with_defaults_aliases_zones_and_implied_stamps()
 def test_header_is_case_insensitive_in_any_order_with_a_bom_crlf_and_trailing_blank_lines():
     text = (
         "\ufeffSeverity,ID,Title,Detected_At,Started_At\r\n"
-        "P2,X-1,\"Multi\nline title\",2026-03-01T10:05:00Z,2026-03-01T10:00:00Z\r\n"
+        'P2,X-1,"Multi\nline title",2026-03-01T10:05:00Z,2026-03-01T10:00:00Z\r\n'
         ",,,,\r\n\r\n"
     )
     parsed = parse_csv_text(text)
@@ -151,17 +156,52 @@ BAD_ROWS = [
     ("severity", row_with(severity="P5"), 'line 3: severity: "P5" is not a severity', "P1, P2, P3 or P4"),
     ("no severity", row_with(severity=""), "line 3: severity: is missing", "P1, P2, P3 or P4"),
     ("service", row_with(service="Payments API"), 'line 3: service: "Payments API" is not a service name', '"payments-api"'),
-    ("detection", row_with(detection_method="pager"), 'line 3: detection_method: "pager" is not a detection method', "alert, customer_report, engineer or synthetic"),
+    (
+        "detection",
+        row_with(detection_method="pager"),
+        'line 3: detection_method: "pager" is not a detection method',
+        "alert, customer_report, engineer or synthetic",
+    ),
     ("no start", row_with(started_at=""), "line 3: started_at: is missing", "ISO 8601 with a zone"),
     ("no detection time", row_with(detected_at=""), "line 3: detected_at: is missing", "ISO 8601 with a zone"),
-    ("no zone", row_with(started_at="2026-03-01T10:00:00"), 'line 3: started_at: "2026-03-01T10:00:00" has no time zone', "2026-11-23T14:05:00Z"),
+    (
+        "no zone",
+        row_with(started_at="2026-03-01T10:00:00"),
+        'line 3: started_at: "2026-03-01T10:00:00" has no time zone',
+        "2026-11-23T14:05:00Z",
+    ),
     ("a date", row_with(verified_at="2026-03-02"), 'line 3: verified_at: "2026-03-02" has no time zone', "ISO 8601"),
     ("not a time", row_with(diagnosed_at="yesterday"), 'line 3: diagnosed_at: "yesterday" is not a time', "ISO 8601 with a zone"),
-    ("future", row_with(verified_at="2026-05-01T00:00:00Z"), 'line 3: verified_at: "2026-05-01T00:00:00Z" is in the future', "past incidents"),
-    ("start after detection", row_with(started_at="2026-03-01T10:06:00Z"), "line 3: started_at: 2026-03-01T10:06:00Z is later than detected_at (2026-03-01T10:05:00Z)", "before (or when)"),
-    ("diagnosed before detected", row_with(diagnosed_at="2026-03-01T10:04:00Z"), "line 3: diagnosed_at: 2026-03-01T10:04:00Z is earlier than detected_at (2026-03-01T10:05:00Z)", "not be earlier than the one before it"),
-    ("verified before mitigated", row_with(verified_at="2026-03-01T10:29:00Z"), "line 3: verified_at: 2026-03-01T10:29:00Z is earlier than mitigated_at (2026-03-01T10:30:00Z)", "not be earlier"),
-    ("mitigated before an implied-free diagnosed", row_with(diagnosed_at="", mitigated_at="2026-03-01T10:04:59Z"), "line 3: mitigated_at: 2026-03-01T10:04:59Z is earlier than detected_at", "not be earlier"),
+    (
+        "future",
+        row_with(verified_at="2026-05-01T00:00:00Z"),
+        'line 3: verified_at: "2026-05-01T00:00:00Z" is in the future',
+        "past incidents",
+    ),
+    (
+        "start after detection",
+        row_with(started_at="2026-03-01T10:06:00Z"),
+        "line 3: started_at: 2026-03-01T10:06:00Z is later than detected_at (2026-03-01T10:05:00Z)",
+        "before (or when)",
+    ),
+    (
+        "diagnosed before detected",
+        row_with(diagnosed_at="2026-03-01T10:04:00Z"),
+        "line 3: diagnosed_at: 2026-03-01T10:04:00Z is earlier than detected_at (2026-03-01T10:05:00Z)",
+        "not be earlier than the one before it",
+    ),
+    (
+        "verified before mitigated",
+        row_with(verified_at="2026-03-01T10:29:00Z"),
+        "line 3: verified_at: 2026-03-01T10:29:00Z is earlier than mitigated_at (2026-03-01T10:30:00Z)",
+        "not be earlier",
+    ),
+    (
+        "mitigated before an implied-free diagnosed",
+        row_with(diagnosed_at="", mitigated_at="2026-03-01T10:04:59Z"),
+        "line 3: mitigated_at: 2026-03-01T10:04:59Z is earlier than detected_at",
+        "not be earlier",
+    ),
     ("commander", row_with(commander="alice"), 'line 3: commander: "alice" is not a Slack user ID', '"U024BE7LH"'),
     ("duplicate id", row_with(id="A-1"), 'line 3: id: "A-1" is already used at line 2', "unique in the file"),
     ("field count", GOOD_ROW + ",extra\n", "line 3: has 12 fields but the header has 11", "double quotes"),
@@ -190,7 +230,10 @@ def test_every_bad_field_of_a_row_is_reported_not_only_the_first():
     "text, fragment",
     [
         ("", "line 1: the file is empty; the first line must be the header (required: id, title"),
-        (HEADER + ",owner\n", 'line 1: unknown column "owner" (the first line must be the header); known columns: required: id, title, severity, started_at, detected_at; optional: service'),
+        (
+            HEADER + ",owner\n",
+            'line 1: unknown column "owner" (the first line must be the header); known columns: required: id, title, severity, started_at, detected_at; optional: service',
+        ),
         (GOOD_ROW + "\n", "line 1: unknown columns"),  # no header: the data is taken for one and refused
         ("id,title,severity,started_at\n", 'line 1: the header lacks the required column "detected_at"'),
         ("id,title,title,severity,started_at,detected_at\n", 'line 1: the header names "title" more than once'),
@@ -233,7 +276,11 @@ def test_pagerduty_incidents_map_to_the_documented_fields():
 
     p1 = by_id["Q2WCRO3QXS8ZB6"]  # priority P1 wins over urgency high
     assert (p1.title, p1.severity, p1.service, p1.detection_method, p1.commander) == (
-        "Checkout API error rate above 5%", "P1", "checkout-api", "alert", "",
+        "Checkout API error rate above 5%",
+        "P1",
+        "checkout-api",
+        "alert",
+        "",
     )
     assert p1.where == 'incidents[0] (id "Q2WCRO3QXS8ZB6")'
     # created_at is impact start and detection; the resolution is verified with the rest implied.
@@ -243,7 +290,12 @@ def test_pagerduty_incidents_map_to_the_documented_fields():
     durations = {phase.value: d for phase, d in p1.timeline.durations().items()}
     # The split is unknown: the phase model puts the whole time to restore in diagnose, as a first
     # click on Verified does; the implied flags say so.
-    assert durations == {"detect": timedelta(0), "diagnose": timedelta(minutes=69, seconds=29), "mitigate": timedelta(0), "verify": timedelta(0)}
+    assert durations == {
+        "detect": timedelta(0),
+        "diagnose": timedelta(minutes=69, seconds=29),
+        "mitigate": timedelta(0),
+        "verify": timedelta(0),
+    }
     assert p1.timeline.time_to_restore == timedelta(minutes=69, seconds=29)
 
     assert by_id["Q0XK2LQ8V3PZAB"].severity == "P2"  # no priority, urgency high
@@ -290,17 +342,43 @@ def pagerduty_problem(change) -> str:
         (lambda l: l[1].pop("id"), 'incidents[1]: id: is missing; a PagerDuty incident has an "id"'),
         (lambda l: l[1].update(id=2042), 'incidents[1] (id "2042"): id: is a number, not a string; a PagerDuty incident has an "id"'),
         (lambda l: l[1].pop("created_at"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: is missing; use ISO 8601 with a zone'),
-        (lambda l: l[1].update(created_at="2026-02-11 03:47"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: "2026-02-11 03:47" has no time zone'),
+        (
+            lambda l: l[1].update(created_at="2026-02-11 03:47"),
+            'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: "2026-02-11 03:47" has no time zone',
+        ),
         (lambda l: l[0].pop("last_status_change_at"), 'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: is missing'),
-        (lambda l: l[0].update(last_status_change_at="2026-02-10T14:00:00Z"), 'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: 2026-02-10T14:00:00Z is earlier than created_at (2026-02-10T14:03:11Z)'),
-        (lambda l: l[1].update(urgency="medium"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): urgency: is "medium" and there is no P1–P4 priority.summary'),
-        (lambda l: l[4].update(status="closed"), "incidents[4] (id \"Q4TRIGGERED5FG\"): status: is 'closed'; PagerDuty's are triggered, acknowledged, resolved"),
+        (
+            lambda l: l[0].update(last_status_change_at="2026-02-10T14:00:00Z"),
+            'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: 2026-02-10T14:00:00Z is earlier than created_at (2026-02-10T14:03:11Z)',
+        ),
+        (
+            lambda l: l[1].update(urgency="medium"),
+            'incidents[1] (id "Q0XK2LQ8V3PZAB"): urgency: is "medium" and there is no P1–P4 priority.summary',
+        ),
+        (
+            lambda l: l[4].update(status="closed"),
+            "incidents[4] (id \"Q4TRIGGERED5FG\"): status: is 'closed'; PagerDuty's are triggered, acknowledged, resolved",
+        ),
         (lambda l: (l[2].pop("title"), l[2].pop("summary")), 'incidents[2] (id "Q1LOWURG9XY7CD"): title: is missing (and so is "summary")'),
         (lambda l: l.append("PT4KHLK"), "incidents[5]: should be an incident object, not a string"),
-        (lambda l: l.append(dict(l[0])), 'incidents[5] (id "Q2WCRO3QXS8ZB6"): id: "Q2WCRO3QXS8ZB6" is already used at incidents[0] (id "Q2WCRO3QXS8ZB6")'),
+        (
+            lambda l: l.append(dict(l[0])),
+            'incidents[5] (id "Q2WCRO3QXS8ZB6"): id: "Q2WCRO3QXS8ZB6" is already used at incidents[0] (id "Q2WCRO3QXS8ZB6")',
+        ),
     ],
-    ids=["no id", "numeric id", "no created_at", "naive created_at", "resolved without time", "resolved before created",
-         "urgency", "status", "no title", "not an object", "duplicate"],
+    ids=[
+        "no id",
+        "numeric id",
+        "no created_at",
+        "naive created_at",
+        "resolved without time",
+        "resolved before created",
+        "urgency",
+        "status",
+        "no title",
+        "not an object",
+        "duplicate",
+    ],
 )
 def test_every_bad_pagerduty_incident_names_its_index_id_and_field(change, expected):
     assert pagerduty_problem(change).startswith(expected)
@@ -315,9 +393,12 @@ def test_every_problem_of_a_pagerduty_incident_is_listed_not_only_the_first():
         incident["priority"] = None  # else the priority, not the urgency, gives the severity
     parsed = parse_file(pagerduty_bytes(*incidents), "pagerduty", now=NOW)
     assert [(p.where.split(" ")[0], p.field) for p in parsed.problems] == [
-        ("incidents[0]", "title"), ("incidents[0]", "urgency"), ("incidents[0]", "created_at"),
+        ("incidents[0]", "title"),
+        ("incidents[0]", "urgency"),
+        ("incidents[0]", "created_at"),
         ("incidents[0]", "last_status_change_at"),
-        ("incidents[1]", "status"), ("incidents[1]", "urgency"),
+        ("incidents[1]", "status"),
+        ("incidents[1]", "urgency"),
     ]
 
 
@@ -349,11 +430,21 @@ def test_export_bounds_are_utc_days_or_exact_times():
 
 def test_export_record_derives_status_seconds_and_implied_flags():
     row = {
-        "id": 7, "external_id": None, "status": "resolved", "title": "T", "severity": "P2", "service": None,
-        "detection_method": "alert", "started_at": utc(2026, 3, 1, 10), "detected_at": utc(2026, 3, 1, 10, 5),
-        "diagnosed_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc), "diagnosed_implied": True,
-        "mitigated_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc), "mitigated_implied": False,
-        "verified_at": utc(2026, 3, 1, 11), "commander": "",
+        "id": 7,
+        "external_id": None,
+        "status": "resolved",
+        "title": "T",
+        "severity": "P2",
+        "service": None,
+        "detection_method": "alert",
+        "started_at": utc(2026, 3, 1, 10),
+        "detected_at": utc(2026, 3, 1, 10, 5),
+        "diagnosed_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc),
+        "diagnosed_implied": True,
+        "mitigated_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc),
+        "mitigated_implied": False,
+        "verified_at": utc(2026, 3, 1, 11),
+        "commander": "",
     }
     record = export_record(row)
     assert list(record) == list(EXPORT_COLUMNS)
@@ -364,8 +455,16 @@ def test_export_record_derives_status_seconds_and_implied_flags():
     assert record["diagnosed_implied"] is True and record["mitigated_implied"] is False
     assert record["commander"] is None and record["service"] is None
 
-    open_row = {**row, "id": 8, "external_id": "PD1", "status": "open", "diagnosed_at": None, "diagnosed_implied": False,
-                "mitigated_at": None, "verified_at": None}
+    open_row = {
+        **row,
+        "id": 8,
+        "external_id": "PD1",
+        "status": "open",
+        "diagnosed_at": None,
+        "diagnosed_implied": False,
+        "mitigated_at": None,
+        "verified_at": None,
+    }
     record = export_record(open_row)
     assert record["id"] == "PD1" and record["number"] == "INC-8"
     assert record["time_to_restore_seconds"] is None and record["detect_seconds"] == 300 and record["diagnose_seconds"] is None
@@ -498,7 +597,9 @@ async def open_native_incidents(db: Database) -> None:
     started = datetime(2026, 3, 20, 9, 0, 0, 123456, tzinfo=timezone.utc)
     restored = await incidents.record_new(
         OpenRequest("Native restored", "P2", "payments-api", "alert", started, started + timedelta(minutes=3, microseconds=1)),
-        opener="U_ALICE", request_key="k1", origin_channel="C1",
+        opener="U_ALICE",
+        request_key="k1",
+        origin_channel="C1",
     )
     await stamper.stamp(restored.record.id, Stamp.MITIGATED, by="U_ALICE", at=started + timedelta(minutes=40, seconds=1.5))
     await stamper.stamp(restored.record.id, Stamp.VERIFIED, by="U_BOB", at=started + timedelta(hours=1, microseconds=7))
@@ -528,7 +629,12 @@ async def test_export_round_trips_through_import_into_a_fresh_database(db, other
     assert phase_times(copy) == phase_times(original)
     for a, b in zip(original, copy, strict=True):
         assert (b.title, b.severity, b.service, b.detection_method, b.status, b.commander) == (
-            a.title, a.severity, a.service, a.detection_method, a.status, a.commander,
+            a.title,
+            a.severity,
+            a.service,
+            a.detection_method,
+            a.status,
+            a.commander,
         )
         assert b.external_id == (a.external_id or f"INC-{a.id}")
     native = next(r for r in copy if r.title == "Native restored")
@@ -551,8 +657,21 @@ def records(text: str, fmt: str) -> list[dict]:
 
 
 def phase_columns(text: str, fmt: str) -> list[tuple]:
-    keep = ("id", "started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at", "time_to_restore_seconds",
-            "detect_seconds", "diagnose_seconds", "mitigate_seconds", "verify_seconds", "diagnosed_implied", "mitigated_implied")
+    keep = (
+        "id",
+        "started_at",
+        "detected_at",
+        "diagnosed_at",
+        "mitigated_at",
+        "verified_at",
+        "time_to_restore_seconds",
+        "detect_seconds",
+        "diagnose_seconds",
+        "mitigate_seconds",
+        "verify_seconds",
+        "diagnosed_implied",
+        "mitigated_implied",
+    )
     return [tuple(r[k] for k in keep) for r in records(text, fmt)]
 
 
@@ -565,7 +684,10 @@ async def test_export_columns_and_filters(db):
     assert list(rows[0]) == list(EXPORT_COLUMNS)
     search = rows[0]
     assert (search["number"], search["status"], search["started_at"], search["diagnosed_at"]) == (
-        "INC-2", "resolved", "2026-03-05T12:00:00Z", "2026-03-05T13:05:00Z",
+        "INC-2",
+        "resolved",
+        "2026-03-05T12:00:00Z",
+        "2026-03-05T13:05:00Z",
     )
     assert (search["time_to_restore_seconds"], search["detect_seconds"], search["diagnose_seconds"]) == ("5400", "2400", "1500")
     assert (search["mitigate_seconds"], search["verify_seconds"]) == ("0", "1500")
@@ -600,12 +722,21 @@ async def test_export_streams_in_bounded_memory(db):
             rows = [
                 {
                     "title": f"Incident {n} with a title of a realistic length for the table",
-                    "severity": "P3", "service": "payments-api", "status": "resolved", "detection_method": "alert",
-                    "opened_by": "U024BE7LH", "commander": "U024BE7LH",
-                    "started_at": base + timedelta(minutes=n), "detected_at": base + timedelta(minutes=n, seconds=30),
-                    "diagnosed_at": base + timedelta(minutes=n + 5), "mitigated_at": base + timedelta(minutes=n + 9),
-                    "verified_at": base + timedelta(minutes=n + 20), "diagnosed_implied": False, "mitigated_implied": False,
-                    "created_at": NOW, "updated_at": NOW,
+                    "severity": "P3",
+                    "service": "payments-api",
+                    "status": "resolved",
+                    "detection_method": "alert",
+                    "opened_by": "U024BE7LH",
+                    "commander": "U024BE7LH",
+                    "started_at": base + timedelta(minutes=n),
+                    "detected_at": base + timedelta(minutes=n, seconds=30),
+                    "diagnosed_at": base + timedelta(minutes=n + 5),
+                    "mitigated_at": base + timedelta(minutes=n + 9),
+                    "verified_at": base + timedelta(minutes=n + 20),
+                    "diagnosed_implied": False,
+                    "mitigated_implied": False,
+                    "created_at": NOW,
+                    "updated_at": NOW,
                 }
                 for n in range(have, total)
             ]
@@ -697,8 +828,18 @@ async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape):
 
 async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db):
     work, url = cli_db
-    text = "\n".join([HEADER, GOOD_ROW, row_with(id="A-2", severity="P9").rstrip(), row_with(id="A-3").rstrip(),
-                      row_with(id="A-4", verified_at="2026-03-01T10:10:00Z", commander="bob").rstrip()]) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,
+                GOOD_ROW,
+                row_with(id="A-2", severity="P9").rstrip(),
+                row_with(id="A-3").rstrip(),
+                row_with(id="A-4", verified_at="2026-03-01T10:10:00Z", commander="bob").rstrip(),
+            ]
+        )
+        + "\n"
+    )
     (work / "bad.csv").write_text(text)
     result = run(work, "import", "bad.csv", "--format", "csv", database_url=url)
     assert result.returncode == 2, result
@@ -759,8 +900,7 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path):
     result = run(tmp_path, "import", "good.csv", "--format", "csv", database_url="sqlite:///empty.db")
     assert result.returncode == 1
     assert result.stderr == (
-        f"incident-bot: the database is not migrated (revision none, needs {head_revision()}): "
-        "run `incident-bot db upgrade` first\n"
+        f"incident-bot: the database is not migrated (revision none, needs {head_revision()}): run `incident-bot db upgrade` first\n"
     )
     unreachable = run(tmp_path, "export", database_url="postgresql://nobody@127.0.0.1:9/none")
     assert unreachable.returncode == 1

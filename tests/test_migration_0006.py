@@ -36,14 +36,18 @@ async def test_upgrade_closes_old_resolved_incidents_and_skips_their_missed_esca
             "VALUES (:title, 'P1', :status, 'engineer', 'U_ALICE', 'U_ALICE', :channel, :t0, :t0, :verified, false, false, :t0, :t0)"
         )
         async with database.transaction() as session:
-            await session.execute(insert, {"title": "old and restored", "status": "resolved", "channel": "C0OLD00001",
-                                           "t0": T0, "verified": T0 + timedelta(hours=1)})
-            await session.execute(insert, {"title": "still open", "status": "open", "channel": "C0OPEN0001",
-                                           "t0": T0, "verified": None})
-            await session.execute(text(
-                "INSERT INTO timeline_events (incident_id, kind, occurred_at, text, data) "
-                "VALUES (1, 'opened', :t0, '', '{}'), (2, 'opened', :now, '', '{}')"
-            ), {"t0": T0, "now": T0 + timedelta(days=3)})
+            await session.execute(
+                insert,
+                {"title": "old and restored", "status": "resolved", "channel": "C0OLD00001", "t0": T0, "verified": T0 + timedelta(hours=1)},
+            )
+            await session.execute(insert, {"title": "still open", "status": "open", "channel": "C0OPEN0001", "t0": T0, "verified": None})
+            await session.execute(
+                text(
+                    "INSERT INTO timeline_events (incident_id, kind, occurred_at, text, data) "
+                    "VALUES (1, 'opened', :t0, '', '{}'), (2, 'opened', :now, '', '{}')"
+                ),
+                {"t0": T0, "now": T0 + timedelta(days=3)},
+            )
         await _to(database, "head")
         async with database.transaction() as session:
             restored, still_open = list(await session.scalars(select(Incident).order_by(Incident.id)))
@@ -51,12 +55,20 @@ async def test_upgrade_closes_old_resolved_incidents_and_skips_their_missed_esca
         assert restored.closed_at == T0 + timedelta(hours=1)
         assert still_open.closed_at is None and still_open.acknowledged_at is None
         assert sorted((f.incident_id, f.kind, f.status) for f in skipped) == [
-            (2, "ack_escalation", "skipped"), (2, "mitigation_escalation", "skipped"),
+            (2, "ack_escalation", "skipped"),
+            (2, "mitigation_escalation", "skipped"),
         ]
 
         # nothing is due for them (this scheduler has no Slack: any firing would raise)
-        timers = IncidentTimers(database, FakeClock(T0 + timedelta(days=3, minutes=10)), TimerSettings(), slack=None, catalog=None, war_rooms=None,  # type: ignore[arg-type]
-                                announce_channel=None)
+        timers = IncidentTimers(
+            database,
+            FakeClock(T0 + timedelta(days=3, minutes=10)),
+            TimerSettings(),
+            slack=None,
+            catalog=None,
+            war_rooms=None,  # type: ignore[arg-type]
+            announce_channel=None,
+        )
         assert await timers.run_once() == []
 
         await _to(database, "0005", down=True)

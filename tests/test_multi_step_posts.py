@@ -86,7 +86,9 @@ async def test_an_overdue_reminder_step_that_fails_is_retried_alone(bot, fake_sl
     items = bot.runtime.action_items
 
     async def begin(n: int) -> None:
-        await items.create(incident_id, ActionRequest(f"Follow-up number {n}", ESCALATION_CONTACT, clock.now.date() - timedelta(days=1)), by="U_BOB")
+        await items.create(
+            incident_id, ActionRequest(f"Follow-up number {n}", ESCALATION_CONTACT, clock.now.date() - timedelta(days=1)), by="U_BOB"
+        )
 
     def later():
         clock.now += timedelta(minutes=1)  # a failed reminder is retried at the next tick; a sent one waits a week
@@ -113,9 +115,7 @@ async def test_an_escalation_step_that_fails_is_retried_alone(bot, fake_slack, c
     async def begin(n: int) -> None:
         if current:  # the earlier incident is over (closed after monitoring): no timer watches it
             async with bot.runtime.db.transaction() as session:
-                await session.execute(
-                    update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now)
-                )
+                await session.execute(update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now))
         current.append(await open_alert_incident(bot, f"checkout-{n}"))
         clock.now += timedelta(minutes=30)
 

@@ -92,9 +92,7 @@ async def test_scheduler_runs_are_counted(settings):
 def captured_json_logs():
     """Every log line of the test, as the bot writes them with LOG_FORMAT=json at DEBUG."""
     stream = io.StringIO()
-    handler = logs.make_handler(
-        json_lines=True, secrets=[BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET], stream=stream
-    )
+    handler = logs.make_handler(json_lines=True, secrets=[BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET], stream=stream)
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
@@ -164,8 +162,10 @@ async def test_event_loop_lag_shows_a_callback_that_held_the_loop():
     def buckets() -> dict[str, float]:
         return {
             sample.labels["le"]: sample.value
-            for family in metrics.REGISTRY.collect() if family.name == "incident_bot_event_loop_lag_seconds"
-            for sample in family.samples if sample.name.endswith("_bucket")
+            for family in metrics.REGISTRY.collect()
+            if family.name == "incident_bot_event_loop_lag_seconds"
+            for sample in family.samples
+            if sample.name.endswith("_bucket")
         }
 
     before = buckets()

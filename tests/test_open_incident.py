@@ -86,13 +86,17 @@ async def test_open_with_no_text_opens_the_form_and_submitting_it_opens_the_inci
 
     started = int(time.time()) - 600
     response = await bot.slack.view_submission(
-        view, open_form_values(title="Login fails for SSO users", severity="P2", service="auth", detection="customer_report", started=started)
+        view,
+        open_form_values(title="Login fails for SSO users", severity="P2", service="auth", detection="customer_report", started=started),
     )
     assert response.status == 200 and response.text == ""
     await bot.settle()
     incident = await bot.incident(1)
     assert (incident.title, incident.severity, incident.service, incident.detection_method) == (
-        "Login fails for SSO users", "P2", "auth", "customer_report",
+        "Login fails for SSO users",
+        "P2",
+        "auth",
+        "customer_report",
     )
     assert int(incident.started_at.timestamp()) == started
     # the opener hears back through the slash command's response_url, kept in the form
@@ -116,9 +120,7 @@ async def test_form_errors_show_under_the_field_and_write_nothing(bot, fake_slac
 async def test_form_submitted_twice_opens_one_incident(bot, fake_slack):
     view = {"id": "V_DOUBLE", "callback_id": OPEN_MODAL_CALLBACK, "private_metadata": "{}", "type": "modal"}
     values = open_form_values(title="Double click")
-    first, second = await asyncio.gather(
-        bot.slack.view_submission(view, values), bot.slack.view_submission(view, values)
-    )
+    first, second = await asyncio.gather(bot.slack.view_submission(view, values), bot.slack.view_submission(view, values))
     assert first.status == second.status == 200
     await bot.settle()
     assert await incident_count(bot) == 1
@@ -299,7 +301,9 @@ async def test_database_down_tells_the_user(settings, fake_slack, tmp_path):
     runtime = Runtime.from_settings(broken)
     runner, port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
     try:
-        slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake_slack.response_url)
+        slack = SignedSlack(
+            f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake_slack.response_url
+        )
         response = await slack.command("open Anything")
         assert response.status == 200
         await until_no_background_work(runtime.background)

@@ -32,7 +32,10 @@ def test_worked_example_durations_and_slowest_phase():
     timeline = worked_example()
     assert timeline.time_to_restore == timedelta(minutes=18)
     assert {p: d.total_seconds() / 60 for p, d in timeline.durations().items()} == {
-        Phase.DETECT: 0, Phase.DIAGNOSE: 5, Phase.MITIGATE: 3, Phase.VERIFY: 10,
+        Phase.DETECT: 0,
+        Phase.DIAGNOSE: 5,
+        Phase.MITIGATE: 3,
+        Phase.VERIFY: 10,
     }
     assert timeline.slowest_phase() is Phase.VERIFY
     assert timeline.current_phase is None
@@ -90,8 +93,10 @@ def test_tie_goes_to_the_earlier_phase():
     timeline = Timeline(
         started_at=at(0),
         stamps={
-            Stamp.DETECTED: StampValue(at(5), "U"), Stamp.DIAGNOSED: StampValue(at(10), "U"),
-            Stamp.MITIGATED: StampValue(at(11), "U"), Stamp.VERIFIED: StampValue(at(12), "U"),
+            Stamp.DETECTED: StampValue(at(5), "U"),
+            Stamp.DIAGNOSED: StampValue(at(10), "U"),
+            Stamp.MITIGATED: StampValue(at(11), "U"),
+            Stamp.VERIFIED: StampValue(at(12), "U"),
         },
     )
     assert timeline.slowest_phase() is Phase.DETECT

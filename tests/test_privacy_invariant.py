@@ -47,25 +47,36 @@ ACTION_MARKER = "ZQXACTIONMARK"
 REASON_MARKER = "ZQXREASONMARK"
 
 # Methods that read from Slack and show nothing to anyone.
-READS = frozenset({
-    "auth.test", "users.info", "users.lookupByEmail", "usergroups.list", "usergroups.users.list",
-    "conversations.info", "conversations.members", "chat.getPermalink",
-    # An upload URL is only a place to put bytes; files.completeUploadExternal says where they show.
-    "files.getUploadURLExternal",
-})
+READS = frozenset(
+    {
+        "auth.test",
+        "users.info",
+        "users.lookupByEmail",
+        "usergroups.list",
+        "usergroups.users.list",
+        "conversations.info",
+        "conversations.members",
+        "chat.getPermalink",
+        # An upload URL is only a place to put bytes; files.completeUploadExternal says where they show.
+        "files.getUploadURLExternal",
+    }
+)
 
 
 # Everything an outsider may read about the private incident, line by line: that it exists and
 # its number (the escalation page to a paged contact also says its severity and whom to ask).
 # Any other line that names INC-1 to someone outside its war room is a leak.
-OUTSIDER_FORMS = tuple(re.compile(form) for form in (
-    r"(• )?INC-1 · private",  # App Home, /incident stats, text reports
-    r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
-    r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
-    r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
-    r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
-    r"Ask <@U_ZOE> to add you to its war room\.",
-))
+OUTSIDER_FORMS = tuple(
+    re.compile(form)
+    for form in (
+        r"(• )?INC-1 · private",  # App Home, /incident stats, text reports
+        r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
+        r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
+        r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
+        r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
+        r"Ask <@U_ZOE> to add you to its war room\.",
+    )
+)
 REFERENCE = re.compile(r"INC-1(?!\d)")
 
 
@@ -172,8 +183,12 @@ def clock() -> FakeClock:
 
 
 async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = None):
-    for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private"), (ESCALATION_CONTACT, "escalation-lead"),
-                       (PRIVATE_CONTACT, "security-duty")):
+    for user, name in (
+        (COMMANDER, "zoe.private"),
+        (MATE, "yara.private"),
+        (ESCALATION_CONTACT, "escalation-lead"),
+        (PRIVATE_CONTACT, "security-duty"),
+    ):
         fake_slack.add_user(user, name)
     team = team_settings(settings, fake_slack, tmp_path)
     update = {"alert_webhook_secret": ALERT_SECRET}
@@ -217,8 +232,13 @@ class Driver:
     async def home(self, user: str) -> None:
         self._as(user, None)
         event = {
-            "token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-            "event_id": f"Ev{user}{time.monotonic_ns()}", "event_time": int(time.time()), "authorizations": [],
+            "token": "x",
+            "team_id": "T0001",
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": f"Ev{user}{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+            "authorizations": [],
             "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home", "event_ts": f"{time.time():.6f}"},
         }
         sent = time.monotonic()
@@ -231,7 +251,8 @@ class Driver:
         self._as(None, None)
         async with aiohttp.ClientSession() as session:
             async with session.post(
-                f"http://127.0.0.1:{self.bot.port}/hooks/alerts", data=json.dumps(body).encode(),
+                f"http://127.0.0.1:{self.bot.port}/hooks/alerts",
+                data=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {ALERT_SECRET}"},
             ) as response:
                 assert response.status in (200, 201), await response.text()
@@ -248,24 +269,35 @@ async def _seed_restored(bot, count: int = 6) -> None:
     async with bot.runtime.db.transaction() as session:
         for n in range(count):
             start = T0 - timedelta(days=n + 1)
-            session.add(Incident(
-                title=f"Past incident {n}", severity="P2", service="checkout-web", status="resolved", detection_method="alert",
-                opened_by=PUBLIC_RESPONDER, commander=PUBLIC_RESPONDER, started_at=start, detected_at=start + timedelta(minutes=1),
-                diagnosed_at=start + timedelta(minutes=5), mitigated_at=start + timedelta(minutes=10),
-                verified_at=start + timedelta(minutes=15 + n), diagnosed_implied=False, mitigated_implied=False,
-                created_at=start, updated_at=start,
-            ))
+            session.add(
+                Incident(
+                    title=f"Past incident {n}",
+                    severity="P2",
+                    service="checkout-web",
+                    status="resolved",
+                    detection_method="alert",
+                    opened_by=PUBLIC_RESPONDER,
+                    commander=PUBLIC_RESPONDER,
+                    started_at=start,
+                    detected_at=start + timedelta(minutes=1),
+                    diagnosed_at=start + timedelta(minutes=5),
+                    mitigated_at=start + timedelta(minutes=10),
+                    verified_at=start + timedelta(minutes=15 + n),
+                    diagnosed_implied=False,
+                    mitigated_implied=False,
+                    created_at=start,
+                    updated_at=start,
+                )
+            )
 
 
 def _secrets() -> list[str]:
-    return [TITLE_MARKER, NOTE_MARKER, UPDATE_MARKER, ACTION_MARKER, REASON_MARKER,
-            COMMANDER, MATE, "zoe.private", "yara.private"]
+    return [TITLE_MARKER, NOTE_MARKER, UPDATE_MARKER, ACTION_MARKER, REASON_MARKER, COMMANDER, MATE, "zoe.private", "yara.private"]
 
 
 async def _open_private(drive: Driver, recorder: PrivacyRecorder, fake_slack, *, severity: str = "P1"):
     bot = drive.bot
-    await drive.command(f"open Payroll {TITLE_MARKER} sent to the wrong bank private sev:{severity} service:checkout-web",
-                        user=COMMANDER)
+    await drive.command(f"open Payroll {TITLE_MARKER} sent to the wrong bank private sev:{severity} service:checkout-web", user=COMMANDER)
     incident = await bot.incident(1)
     assert incident.is_private
     recorder.watch(incident.channel_id, {COMMANDER, MATE})
@@ -282,12 +314,26 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
 
     # Outsiders, an admin among them, try everything from outside.
     for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER, ESCALATION_CONTACT):
-        for text in ("status INC-1", "ack INC-1", "reopen INC-1", "repair INC-1", "actions open", "actions overdue",
-                     "stats", "stats service:checkout-web"):
+        for text in (
+            "status INC-1",
+            "ack INC-1",
+            "reopen INC-1",
+            "repair INC-1",
+            "actions open",
+            "actions overdue",
+            "stats",
+            "stats service:checkout-web",
+        ):
             await drive.command(text, user=user)
         await drive.home(user)
-        for action in ("incident_acknowledge", "stamp_phase_mitigated", "stamp_phase_verified", "edit_times", "add_action_item",
-                       "incident_reopen"):
+        for action in (
+            "incident_acknowledge",
+            "stamp_phase_mitigated",
+            "stamp_phase_verified",
+            "edit_times",
+            "add_action_item",
+            "incident_reopen",
+        ):
             await drive.click(incident, action, "1", user=user, channel=room)
         await drive.pick(incident, "scribe", user, user=user)
         await drive.pick(incident, "commander", user, user=user)
@@ -303,7 +349,8 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     assert [f.kind.value for f in await drive.timers()] == ["ack_escalation"]
     page = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
     assert [c.args["text"] for c in page] == [
-        messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER)]
+        messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER)
+    ]
     clock.at(30)
     assert [f.kind.value for f in await drive.timers()] == ["mitigation_escalation"]
     for user in (OUTSIDER, ADMIN):  # while it is open, App Home and stats list it
@@ -342,8 +389,15 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     assert "a private incident (its figures are shown only in its war room)" in json.dumps(fake_slack.responses[-1], ensure_ascii=False)
 
     # An alert for its service opens its own (public) incident.
-    await drive.alert({"service": "checkout-web", "title": "Checkout 5xx above 5%", "status": "firing",
-                       "dedup_key": "checkout-5xx", "severity": "warning"})
+    await drive.alert(
+        {
+            "service": "checkout-web",
+            "title": "Checkout 5xx above 5%",
+            "status": "firing",
+            "dedup_key": "checkout-5xx",
+            "severity": "warning",
+        }
+    )
     alerted = await bot.incident(8)
     assert alerted is not None and not alerted.is_private
 
@@ -374,9 +428,7 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     recorder.assert_clean()
 
 
-async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_paged_with_the_title(
-    settings, fake_slack, clock, tmp_path
-):
+async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_paged_with_the_title(settings, fake_slack, clock, tmp_path):
     catalog = yaml.safe_load((ROOT / "runbooks" / "catalog.yml").read_text())
     service = next(s for s in catalog["services"] if s["name"] == "checkout-web")
     service["private_escalation"] = PRIVATE_CONTACT
@@ -408,7 +460,9 @@ async def test_a_marker_in_a_note_an_update_or_an_action_item_stays_in_the_war_r
     drive = Driver(bot, recorder)
     incident = await _open_private(drive, recorder, fake_slack, severity="P3")
     room = incident.channel_id
-    text = {"note": f"note {marker}", "update": f"update {marker}", "action": f"action {marker} <@{MATE}|yara.private> due:2026-11-25"}[where]
+    text = {"note": f"note {marker}", "update": f"update {marker}", "action": f"action {marker} <@{MATE}|yara.private> due:2026-11-25"}[
+        where
+    ]
     await drive.command(text, user=COMMANDER, channel=room)
     await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(20))
     for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER):
@@ -428,7 +482,9 @@ async def test_even_a_permission_open_to_everyone_stops_at_a_private_war_room(se
     see it. Outsiders and admins are refused without a name; the commander still may."""
     for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private")):
         fake_slack.add_user(user, name)
-    bot = await start_bot(team_settings(settings, fake_slack, tmp_path, permissions="stamp: everyone\nroles: everyone"), fake_slack, clock=clock)
+    bot = await start_bot(
+        team_settings(settings, fake_slack, tmp_path, permissions="stamp: everyone\nroles: everyone"), fake_slack, clock=clock
+    )
     try:
         recorder = PrivacyRecorder(fake_slack, _secrets())
         drive = Driver(bot, recorder)

@@ -12,7 +12,9 @@ from tests.team_helpers import bot, click, clock, command, last_reply  # noqa: F
 
 
 async def test_a_private_incident_has_a_private_room_and_no_title_outside_it(bot, fake_slack, clock, announce_channel):
-    await command(bot, "open Payroll export sent to the wrong bank private sev:P2 service:payments-api", user="U_ALICE", channel="C_GENERAL")
+    await command(
+        bot, "open Payroll export sent to the wrong bank private sev:P2 service:payments-api", user="U_ALICE", channel="C_GENERAL"
+    )
     incident = await bot.incident(1)
     assert incident.is_private and incident.title == "Payroll export sent to the wrong bank"
     [create] = fake_slack.calls_to("conversations.create")
@@ -51,8 +53,12 @@ async def test_the_form_checkbox_opens_a_private_incident(bot, fake_slack):
     checkbox = next(b for b in view["blocks"] if b["block_id"] == "visibility")
     assert checkbox["element"]["options"][0]["value"] == "private"
     values = open_form_values(title="Harassment report", severity="P3")
-    values["visibility"] = {"visibility": {"type": "checkboxes", "selected_options": [
-        {"text": {"type": "plain_text", "text": "Private incident"}, "value": "private"}]}}
+    values["visibility"] = {
+        "visibility": {
+            "type": "checkboxes",
+            "selected_options": [{"text": {"type": "plain_text", "text": "Private incident"}, "value": "private"}],
+        }
+    }
     response = await bot.slack.view_submission(view, values)
     assert response.status == 200
     await bot.settle()

@@ -99,12 +99,14 @@ async def test_two_processes_give_one_stamp_one_line_and_one_digest(two_processe
         fake_slack.add_user(user, user.lower())
         fake_slack.channels[incident.channel_id].members.add(user)
     answered = len(fake_slack.responses)
-    responses = await asyncio.gather(*(
-        (first if n % 2 else second).slack.block_action(
-            "stamp_phase_mitigated", "1", user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
+    responses = await asyncio.gather(
+        *(
+            (first if n % 2 else second).slack.block_action(
+                "stamp_phase_mitigated", "1", user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
+            )
+            for n, user in enumerate(clickers)
         )
-        for n, user in enumerate(clickers)
-    ))
+    )
     assert [r.status for r in responses] == [200] * len(clickers)
     await eventually(lambda: _true(len(fake_slack.responses) >= answered + len(clickers) - 1), what="answers to the losers")
 

@@ -46,7 +46,9 @@ async def test_concurrent_repairs_from_two_processes_post_each_step_once(setting
         incident = await open_with_posts_failing(first, fake_slack)
         fake_slack.latency = 0.15  # each Slack call takes a while: the repairs overlap
         await asyncio.gather(
-            first.slack.command("repair INC-1"), second.slack.command("repair INC-1"), first.slack.command("repair INC-1"),
+            first.slack.command("repair INC-1"),
+            second.slack.command("repair INC-1"),
+            first.slack.command("repair INC-1"),
             second.slack.command("repair INC-1"),
         )
         await asyncio.gather(first.settle(), second.settle())
@@ -97,9 +99,7 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(bot,
     assert control_messages(fake_slack, incident) == []  # the live claim is respected
 
     async with bot.runtime.db.transaction() as session:
-        await session.execute(
-            SlackStepClaim.__table__.update().values(claimed_at=now - timedelta(minutes=10))
-        )
+        await session.execute(SlackStepClaim.__table__.update().values(claimed_at=now - timedelta(minutes=10)))
     await bot.slack.command("repair INC-1")
     await bot.settle()
     assert "posted the control message" in fake_slack.responses[-1]["text"]
@@ -120,7 +120,8 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
     try:
         await open_with_posts_failing(bot, fake_slack)
         posting = fake_slack.hold(
-            "chat.postMessage", lambda args: (args.get("metadata") or {}).get("event_payload", {}).get("step") == "control_message",
+            "chat.postMessage",
+            lambda args: (args.get("metadata") or {}).get("event_payload", {}).get("step") == "control_message",
             answered=True,
         )
         await bot.slack.command("repair INC-1")
@@ -198,8 +199,13 @@ async def _click_delivered_late(bot, fake, announce_channel):
     incident = await _opened(bot)
     clicked = time.time() - 90  # Slack retried a minute and a half after the click
     await bot.slack.block_action(
-        "stamp_phase_diagnosed", "1", user="U_BOB", channel=incident.channel_id, message_ts=incident.control_message_ts,
-        action_ts=f"{clicked:.6f}", retry_num=2,
+        "stamp_phase_diagnosed",
+        "1",
+        user="U_BOB",
+        channel=incident.channel_id,
+        message_ts=incident.control_message_ts,
+        action_ts=f"{clicked:.6f}",
+        retry_num=2,
     )
     await bot.settle()
     incident = await bot.incident(1)

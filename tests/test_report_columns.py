@@ -51,16 +51,29 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
             acknowledged = None
             if rng.random() < 0.7:  # acknowledged some seconds after detection, or (rarely) before it
                 acknowledged = detected + timedelta(seconds=rng.uniform(-30, 900), microseconds=rng.randrange(10**6))
-            session.add(Incident(
-                title=f"Incident {n}", severity=rng.choice(["P1", "P2", "P3", "P4"]), service=rng.choice(SERVICES),
-                status="resolved" if verified else "open",
-                detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
-                opened_by="U_ALICE", commander="U_ALICE", started_at=start, detected_at=detected,
-                diagnosed_at=diagnosed, mitigated_at=mitigated, verified_at=verified,
-                diagnosed_implied=False, mitigated_implied=False, deploy_found=rng.choice([None, True, False]),
-                acknowledged_at=acknowledged, acknowledged_by="U_BOB" if acknowledged else None,
-                created_at=start, updated_at=start,
-            ))
+            session.add(
+                Incident(
+                    title=f"Incident {n}",
+                    severity=rng.choice(["P1", "P2", "P3", "P4"]),
+                    service=rng.choice(SERVICES),
+                    status="resolved" if verified else "open",
+                    detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
+                    opened_by="U_ALICE",
+                    commander="U_ALICE",
+                    started_at=start,
+                    detected_at=detected,
+                    diagnosed_at=diagnosed,
+                    mitigated_at=mitigated,
+                    verified_at=verified,
+                    diagnosed_implied=False,
+                    mitigated_implied=False,
+                    deploy_found=rng.choice([None, True, False]),
+                    acknowledged_at=acknowledged,
+                    acknowledged_by="U_BOB" if acknowledged else None,
+                    created_at=start,
+                    updated_at=start,
+                )
+            )
 
 
 @pytest.fixture

@@ -11,7 +11,12 @@ from tests.team_helpers import ADMIN, OUTSIDER, bot, click, clock, command, dm_m
 async def snapshot(bot):
     """What a refused action must leave alone: the incident, its timeline, Slack's messages."""
     incident = await bot.incident(1)
-    return incident, [e.id for e in await bot.timeline(1)], len(bot.fake.calls_to("chat.update")), len(bot.fake.calls_to("chat.postMessage"))
+    return (
+        incident,
+        [e.id for e in await bot.timeline(1)],
+        len(bot.fake.calls_to("chat.update")),
+        len(bot.fake.calls_to("chat.postMessage")),
+    )
 
 
 async def test_an_outsider_cannot_stamp_or_note_and_is_told_who_may(bot, fake_slack, clock):
@@ -19,7 +24,9 @@ async def test_an_outsider_cannot_stamp_or_note_and_is_told_who_may(bot, fake_sl
     before = await snapshot(bot)
     await click(bot, incident, "stamp_phase_diagnosed", "1", OUTSIDER, action_ts=clock.at(5))
     told = last_reply(fake_slack)
-    assert told.startswith("Only members of the war room, the incident commander (<@U_ALICE>) and the incident admins (<!subteam^S0ADMINS>) may mark phases")
+    assert told.startswith(
+        "Only members of the war room, the incident commander (<@U_ALICE>) and the incident admins (<!subteam^S0ADMINS>) may mark phases"
+    )
     assert told.endswith("in INC-1. Nothing changed.")
     await command(bot, "note I think it is DNS", user=OUTSIDER, channel=incident.channel_id)
     assert last_reply(fake_slack).startswith("Only members of the war room")
@@ -66,7 +73,11 @@ async def test_role_command_assigns_tells_the_person_and_shows_the_commander(bot
     row = await bot.incident(1)
     assert row.commander == "U_BOB"
     event = (await bot.timeline(1))[-1]
-    assert (event.kind, event.actor, event.data) == ("role_assigned", "U_ALICE", {"role": "commander", "user": "U_BOB", "previous": "U_ALICE"})
+    assert (event.kind, event.actor, event.data) == (
+        "role_assigned",
+        "U_ALICE",
+        {"role": "commander", "user": "U_BOB", "previous": "U_ALICE"},
+    )
     control = fake_slack.channels[incident.channel_id].message(incident.control_message_ts)
     fields = str(control["blocks"])
     assert "*Commander*\\n<@U_BOB>" in fields
@@ -115,7 +126,10 @@ async def test_severity_change_is_refused_for_members_and_recorded_for_the_comma
 async def test_status_update_goes_to_the_war_room_the_announcement_channel_and_the_timeline(bot, fake_slack, announce_channel):
     incident = await open_incident(bot)
     await command(bot, "update Rolled back to v1.41; error rate falling", user="U_BOB", channel=incident.channel_id)
-    assert fake_slack.channels[incident.channel_id].messages[-1]["text"] == "📣 *Status update* from <@U_BOB>: Rolled back to v1.41; error rate falling"
+    assert (
+        fake_slack.channels[incident.channel_id].messages[-1]["text"]
+        == "📣 *Status update* from <@U_BOB>: Rolled back to v1.41; error rate falling"
+    )
     announced = fake_slack.channels[announce_channel].messages[-1]["text"]
     assert announced.startswith("📣 *INC-1* (P2) Checkout returns 500s — update from <@U_BOB>: Rolled back to v1.41")
     event = (await bot.timeline(1))[-1]
@@ -131,11 +145,22 @@ async def test_breakglass_is_recorded_announced_audited_and_in_the_postmortem(bo
     clock.at(3)
     await command(bot, "breakglass prod DB write access to run the fix", user="U_BOB", channel=incident.channel_id)
     assert last_reply(fake_slack) == "Break-glass access recorded on INC-1 (who, when, why) and announced."
-    assert "<@U_BOB> used *break-glass* emergency access: prod DB write access to run the fix" in fake_slack.channels[incident.channel_id].messages[-1]["text"]
-    assert fake_slack.channels[announce_channel].messages[-1]["text"] == "🚨 Break-glass emergency access in *INC-1* by <@U_BOB>: prod DB write access to run the fix"
+    assert (
+        "<@U_BOB> used *break-glass* emergency access: prod DB write access to run the fix"
+        in fake_slack.channels[incident.channel_id].messages[-1]["text"]
+    )
+    assert (
+        fake_slack.channels[announce_channel].messages[-1]["text"]
+        == "🚨 Break-glass emergency access in *INC-1* by <@U_BOB>: prod DB write access to run the fix"
+    )
     async with bot.runtime.db.reading() as session:
         [record] = await audit.trail(session, 1)
-    assert (record.action, record.actor, record.at, record.reason) == ("breakglass", "U_BOB", clock.now, "prod DB write access to run the fix")
+    assert (record.action, record.actor, record.at, record.reason) == (
+        "breakglass",
+        "U_BOB",
+        clock.now,
+        "prod DB write access to run the fix",
+    )
 
     await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(10))
     [upload] = fake_slack.files.values()

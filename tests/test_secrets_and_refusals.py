@@ -63,7 +63,8 @@ def test_settings_that_look_secret_are_marked_secret():
     this catches one declared with a plain Field."""
     looks_secret = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
     unmarked = [
-        info.alias or name for name, info in Settings.model_fields.items()
+        info.alias or name
+        for name, info in Settings.model_fields.items()
         if looks_secret.search(info.alias or name) and not is_secret_field(name, Settings)
     ]
     assert unmarked == []
@@ -85,7 +86,7 @@ def test_secret_values_cover_every_marked_setting_and_the_database_password(sett
 def test_every_field_of_a_line_is_redacted_in_any_case_and_encoding(settings, json_lines):
     """The message, its arguments, the exception, the stack and the slack_request field, with each
     secret as itself, lower- and upper-cased, URL-encoded and JSON-escaped."""
-    secrets = [distinctive_secret(name) + "/+ &\"" for name in SECRET_SETTING_NAMES]
+    secrets = [distinctive_secret(name) + '/+ &"' for name in SECRET_SETTING_NAMES]
     stream = io.StringIO()
     handler = logs.make_handler(json_lines=json_lines, secrets=secrets, stream=stream)
     logger = logging.getLogger("tests.redaction")
@@ -109,7 +110,7 @@ def test_every_field_of_a_line_is_redacted_in_any_case_and_encoding(settings, js
         logs.set_request(None)
     text = stream.getvalue()
     assert "[redacted secret]" in text
-    assert leaked(text, [s.removesuffix("/+ &\"") for s in secrets]) == []
+    assert leaked(text, [s.removesuffix('/+ &"') for s in secrets]) == []
 
 
 def test_the_request_id_is_bounded():
@@ -173,8 +174,14 @@ async def test_no_secret_setting_reaches_a_log_line_through_the_http_doors(secre
                 known = {**deploy, "service": "payments-api"}
                 await post_hook(bot, "/hooks/deploys", known, deploy_secret, request_id=variant)
                 await post_hook(bot, "/hooks/deploys", deploy, variant, request_id=variant)
-                alert = {"service": "payments-api", "title": f"down {variant}", "status": "firing",
-                         "dedup_key": variant, "severity": "warning", "started_at": "2026-11-23T10:02:00Z"}
+                alert = {
+                    "service": "payments-api",
+                    "title": f"down {variant}",
+                    "status": "firing",
+                    "dedup_key": variant,
+                    "severity": "warning",
+                    "started_at": "2026-11-23T10:02:00Z",
+                }
                 await post_hook(bot, "/hooks/alerts", alert, alert_secret, request_id=variant)
                 await post_hook(bot, "/hooks/alerts", alert, variant, request_id=variant)
             await bot.slack.command(f"note INC-99 {secret.lower()}")
@@ -187,6 +194,7 @@ async def test_no_secret_setting_reaches_a_log_line_through_the_http_doors(secre
 
 
 # --- Garbage at the doors -------------------------------------------------------------------------
+
 
 def _now() -> str:
     return str(int(time.time()))
@@ -209,7 +217,9 @@ FORM = "application/x-www-form-urlencoded"
 # (headers, body) as an attacker or a broken proxy sends them to /slack/events.
 SLACK_GARBAGE = {
     "json type, body not JSON": _forged(b"{not json", "application/json"),
-    "json type, body not JSON, no headers": _forged(b"{not json", "application/json", **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
+    "json type, body not JSON, no headers": _forged(
+        b"{not json", "application/json", **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}
+    ),
     "raw non-UTF-8 bytes": _forged(b"\xff\xfe\x00payload=\xc3\x28", FORM),
     "oversized body": _forged(OVERSIZED, FORM),
     "oversized body, unsigned": _forged(OVERSIZED, FORM, **{"X-Slack-Request-Timestamp": "", "X-Slack-Signature": ""}),
@@ -234,7 +244,10 @@ WEBHOOK_GARBAGE = {
     "no secret, oversized": ({"Content-Type": "application/json"}, b"[" + b"1," * (1024 * 1024) + b"1]"),
     "right secret, non-UTF-8": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"\xff\xfe{"),
     "right secret, not JSON": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"{nope"),
-    "right secret, oversized": ({"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"[" + b"1," * (1024 * 1024) + b"1]"),
+    "right secret, oversized": (
+        {"Content-Type": "application/json", "X-Incident-Bot-Secret": WEBHOOK_SECRET},
+        b"[" + b"1," * (1024 * 1024) + b"1]",
+    ),
     "right secret, not declared JSON": ({"Content-Type": "text/plain", "X-Incident-Bot-Secret": WEBHOOK_SECRET}, b"{}"),
 }
 CASES = [("/slack/events", name) for name in SLACK_GARBAGE] + [
@@ -255,10 +268,7 @@ async def door_bot(settings, fake_slack):
 async def row_counts(bot) -> dict[str, int]:
     """Rows in every table: "nothing written" over the whole schema, not a chosen few tables."""
     async with bot.runtime.db.reading() as session:
-        return {
-            table.name: await session.scalar(select(func.count()).select_from(table))
-            for table in Base.metadata.sorted_tables
-        }
+        return {table.name: await session.scalar(select(func.count()).select_from(table)) for table in Base.metadata.sorted_tables}
 
 
 def sample(name: str, **labels: str) -> float:
@@ -267,14 +277,20 @@ def sample(name: str, **labels: str) -> float:
 
 def errors_total() -> float:
     return sum(
-        s.value for family in REGISTRY.collect() if family.name == "incident_bot_errors" for s in family.samples
+        s.value
+        for family in REGISTRY.collect()
+        if family.name == "incident_bot_errors"
+        for s in family.samples
         if s.name == "incident_bot_errors_total"
     )
 
 
 def refused_total(door: str) -> float:
     return sum(
-        s.value for family in REGISTRY.collect() if family.name == "incident_bot_refused_requests" for s in family.samples
+        s.value
+        for family in REGISTRY.collect()
+        if family.name == "incident_bot_refused_requests"
+        for s in family.samples
         if s.name == "incident_bot_refused_requests_total" and s.labels["door"] == door
     )
 
@@ -315,6 +331,7 @@ async def test_slack_certificate_check_is_answered_without_a_signature(door_bot,
 
 
 # --- Replays ----------------------------------------------------------------------------------------
+
 
 class ReplayableSlack:
     """Wraps the bot's SignedSlack so that the exact bytes of the last request (body, timestamp,
@@ -379,7 +396,9 @@ async def test_a_replayed_signed_request_of_any_kind_writes_nothing_and_shows_no
         original = json.loads(view["private_metadata"])["original"]
         times = {name: int(datetime.fromisoformat(value).timestamp()) for name, value in original.items() if value}
         times["started"] -= 60
-        values = {f"time_{name}": {f"time_{name}": {"type": "datetimepicker", "selected_date_time": moment}} for name, moment in times.items()}
+        values = {
+            f"time_{name}": {f"time_{name}": {"type": "datetimepicker", "selected_date_time": moment}} for name, moment in times.items()
+        }
         values["reason"] = {"reason": {"type": "plain_text_input", "value": "the first alert fired a minute earlier"}}
         return await bot.slack.view_submission(view, values, user="U_ALICE")
 
@@ -429,7 +448,6 @@ async def test_a_replayed_signed_request_of_any_kind_writes_nothing_and_shows_no
         assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == ["WARNING"], name
 
 
-
 def _open_body(bot) -> tuple[str, str]:
     return urlencode(bot.slack.command_payload("open Checkout returns 500s sev:P2")), FORM
 
@@ -458,6 +476,7 @@ async def test_replays_are_refused_across_processes_and_a_failed_request_can_be_
         crashed = urlencode(first.slack.command_payload("note after a crash", channel=room))
         signature = sign(SIGNING_SECRET, timestamp, crashed)
         with monkeypatch.context() as patched:
+
             async def crash(*_args, **_kwargs):
                 raise RuntimeError("the listener crashed")
 

@@ -69,9 +69,7 @@ def gateway_calls() -> list[GatewayCall]:
         assert isinstance(name, ast.Constant) and isinstance(name.value, str), (
             f"{where}: the method name must be a string literal so that this test can read it"
         )
-        assert all(k.arg is not None for k in node.keywords), (
-            f"{where}: **kwargs hides which arguments reach Slack; pass them by name"
-        )
+        assert all(k.arg is not None for k in node.keywords), f"{where}: **kwargs hides which arguments reach Slack; pass them by name"
         # slack_sdk names the app-level token `app_token`; it reaches Slack as the `token` argument.
         names = {"token" if k.arg == "app_token" else k.arg for k in node.keywords if k.arg}
         calls.append(GatewayCall(name.value, frozenset(names), node.lineno))
@@ -96,17 +94,15 @@ def test_the_gateway_is_read_completely():
     calls = gateway_calls()
     # A reader that silently finds nothing would make every check below pass vacuously.
     assert len(calls) >= 10, [c.method for c in calls]
-    assert {"conversations.create", "chat.postMessage", "views.open", "files.completeUploadExternal"} <= {
-        c.method for c in calls
-    }
+    assert {"conversations.create", "chat.postMessage", "views.open", "files.completeUploadExternal"} <= {c.method for c in calls}
     # Nothing in the gateway calls the client around _call (which the checks above could not see).
     tree = ast.parse(GATEWAY.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             target = node.func.value
-            assert not (
-                isinstance(target, ast.Attribute) and target.attr == "_client"
-            ), f"gateway.py:{node.lineno} calls self._client.{node.func.attr} directly; go through _call"
+            assert not (isinstance(target, ast.Attribute) and target.attr == "_client"), (
+                f"gateway.py:{node.lineno} calls self._client.{node.func.attr} directly; go through _call"
+            )
 
 
 @pytest.mark.parametrize("call", gateway_calls(), ids=lambda c: f"{c.method}@{c.line}")
@@ -171,9 +167,12 @@ def test_manifest_grants_a_scope_for_every_method_the_bot_calls():
 # need, so neither half makes the other redundant.
 # Public and private channels need different scopes for the same method (private war rooms).
 SAME_NEED_FOR_ANOTHER_CHANNEL_KIND = {
-    "channels:read": "groups:read", "groups:read": "channels:read",
-    "channels:manage": "groups:write", "groups:write": "channels:manage",
-    "channels:history": "groups:history", "groups:history": "channels:history",
+    "channels:read": "groups:read",
+    "groups:read": "channels:read",
+    "channels:manage": "groups:write",
+    "groups:write": "channels:manage",
+    "channels:history": "groups:history",
+    "groups:history": "channels:history",
 }
 
 
@@ -187,9 +186,8 @@ def test_manifest_grants_no_scope_the_bot_does_not_need():
         others = granted - {scope, SAME_NEED_FOR_ANOTHER_CHANNEL_KIND.get(scope, scope)}
         needed_by = [m for m, accepted in needs.items() if scope in accepted and not (others & accepted)]
         accepted_by = [m for m, accepted in needs.items() if scope in accepted]
-        assert needed_by, (
-            f"manifest.yml grants {scope}, but no method the bot calls needs it"
-            + (f" ({accepted_by} are covered by other granted scopes)" if accepted_by else "")
+        assert needed_by, f"manifest.yml grants {scope}, but no method the bot calls needs it" + (
+            f" ({accepted_by} are covered by other granted scopes)" if accepted_by else ""
         )
 
 
@@ -238,26 +236,37 @@ def collect_interactives(fake) -> dict[str, Interactive]:
     for channel in fake.channels.values():
         for message in channel.messages + channel.ephemerals:
             for block_id, element in interactive_elements(message.get("blocks")):
-                found[element["action_id"]] = Interactive(
-                    element["action_id"], block_id, element, channel=channel.id, message=message
-                )
+                found[element["action_id"]] = Interactive(element["action_id"], block_id, element, channel=channel.id, message=message)
     # Every version the bot sent, including ones since replaced by chat.update.
     for call in fake.calls:
         if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral") and call.ok:
             for block_id, element in interactive_elements(call.args.get("blocks")):
                 found.setdefault(
                     element["action_id"],
-                    Interactive(element["action_id"], block_id, element, channel=str(call.args.get("channel")),
-                                message={"type": "message", "ts": str(call.args.get("ts", "1700000000.000100")),
-                                         "text": str(call.args.get("text", ""))}),
+                    Interactive(
+                        element["action_id"],
+                        block_id,
+                        element,
+                        channel=str(call.args.get("channel")),
+                        message={
+                            "type": "message",
+                            "ts": str(call.args.get("ts", "1700000000.000100")),
+                            "text": str(call.args.get("text", "")),
+                        },
+                    ),
                 )
     # Answers through response_url.
     for response in fake.responses:
         for block_id, element in interactive_elements(response.get("blocks")):
             found.setdefault(
                 element["action_id"],
-                Interactive(element["action_id"], block_id, element, channel="C_GENERAL",
-                            message={"type": "message", "ts": "1700000000.000100", "text": response.get("text", "")}),
+                Interactive(
+                    element["action_id"],
+                    block_id,
+                    element,
+                    channel="C_GENERAL",
+                    message={"type": "message", "ts": "1700000000.000100", "text": response.get("text", "")},
+                ),
             )
     # Views opened with views.open.
     for view in opened_views(fake):
@@ -322,9 +331,7 @@ async def test_every_entry_point_reaches_a_listener(bot, fake_slack):
     assert shortcuts
     for shortcut in shortcuts:
         assert shortcut["type"] == "message", f"add a payload builder for {shortcut['type']} shortcuts"
-        response = await bot.slack.message_shortcut(
-            shortcut["callback_id"], channel=channel, message=message, channel_name="random-chat"
-        )
+        response = await bot.slack.message_shortcut(shortcut["callback_id"], channel=channel, message=message, channel_name="random-chat")
         assert response.status != 404, f"no listener for shortcut {shortcut['callback_id']}"
         assert response.status == 200
         answered.append(shortcut["callback_id"])

@@ -82,8 +82,13 @@ async def socket_bot(settings: Settings, fake_slack: FakeSlack) -> AsyncIterator
     task, serving = await start_serving(socket_settings(settings), stop)
     try:
         await fake_slack.wait_for_socket()
-        yield SocketBot(serving, stop, task, fake_slack, SignedSlack("unused", settings.slack_signing_secret,
-                                                                    response_url_factory=fake_slack.response_url))
+        yield SocketBot(
+            serving,
+            stop,
+            task,
+            fake_slack,
+            SignedSlack("unused", settings.slack_signing_secret, response_url_factory=fake_slack.response_url),
+        )
     finally:
         if not task.done():
             stop.set()

@@ -42,8 +42,13 @@ async def open_incident(bot, text: str = "Checkout returns 500s sev:P1 service:p
 
 async def click(bot, incident, stamp: str, user: str, *, action_ts: str | None = None, retry_num: int | None = None, settle: bool = True):
     response = await bot.slack.block_action(
-        f"stamp_phase_{stamp}", str(incident.id), user=user, channel=incident.channel_id,
-        message_ts=incident.control_message_ts, action_ts=action_ts, retry_num=retry_num,
+        f"stamp_phase_{stamp}",
+        str(incident.id),
+        user=user,
+        channel=incident.channel_id,
+        message_ts=incident.control_message_ts,
+        action_ts=action_ts,
+        retry_num=retry_num,
     )
     assert response.status == 200
     if settle:
@@ -100,14 +105,32 @@ async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announc
     assert "| Time to restore | 18 min |" in markdown
     assert "| Verify | 10 min | 56% | slowest |" in markdown
     assert "| 2026-11-23 14:05:00 | bob | Marked diagnosed |" in markdown  # display names, not IDs
-    for section in ("## Summary", "## Impact", "## Root cause", "## Contributing factors", "## What went well",
-                    "## What we will improve", "## Information gaps", "## Tooling friction", "## Action items"):
+    for section in (
+        "## Summary",
+        "## Impact",
+        "## Root cause",
+        "## Contributing factors",
+        "## What went well",
+        "## What we will improve",
+        "## Information gaps",
+        "## Tooling friction",
+        "## Action items",
+    ):
         assert section in markdown
     async with bot.runtime.db.transaction() as session:
         stored = await rows.postmortem(session, 1)
     assert stored.markdown == markdown and stored.file_id is not None
     kinds = [e.kind for e in await bot.timeline(1)]
-    assert kinds == ["opened", "war_room_created", "runbook_attached", "phase_stamped", "phase_stamped", "phase_stamped", "resolved", "postmortem_drafted"]
+    assert kinds == [
+        "opened",
+        "war_room_created",
+        "runbook_attached",
+        "phase_stamped",
+        "phase_stamped",
+        "phase_stamped",
+        "resolved",
+        "postmortem_drafted",
+    ]
 
 
 async def test_skipping_to_verified_fills_earlier_phases_as_implied(bot, fake_slack):
@@ -251,7 +274,9 @@ async def test_unknown_incident_and_malformed_button_values(bot, fake_slack):
     assert response.status == 200
     await bot.settle()
     assert fake_slack.responses[-1]["text"].startswith("There is no incident INC-999")
-    response = await bot.slack.block_action("stamp_phase_verified", "not-a-number", user="U_BOB", channel=incident.channel_id, message_ts="1.2")
+    response = await bot.slack.block_action(
+        "stamp_phase_verified", "not-a-number", user="U_BOB", channel=incident.channel_id, message_ts="1.2"
+    )
     assert response.status == 200
     await bot.settle()
     assert not (await bot.incident(1)).timeline.restored
@@ -273,12 +298,19 @@ async def test_notes_and_the_add_to_timeline_shortcut(bot, fake_slack):
     posted = fake_slack._new_ts()
     channel.messages.append({"type": "message", "ts": posted, "user": "U_CAROL", "text": "p99 latency back under 200 ms"})
     payload = {
-        "type": "message_action", "callback_id": "add_to_incident_timeline", "trigger_id": "1.2.3",
-        "message_ts": posted, "response_url": fake_slack.response_url(),
+        "type": "message_action",
+        "callback_id": "add_to_incident_timeline",
+        "trigger_id": "1.2.3",
+        "message_ts": posted,
+        "response_url": fake_slack.response_url(),
         "message": {"type": "message", "user": "U_CAROL", "text": "p99 latency back under 200 ms", "ts": posted},
         "channel": {"id": incident.channel_id, "name": incident.channel_name},
-        "user": {"id": "U_BOB", "name": "bob"}, "team": {"id": "T0001", "domain": "acme"},
-        "token": "x", "action_ts": "1.2", "is_enterprise_install": False, "enterprise": None,
+        "user": {"id": "U_BOB", "name": "bob"},
+        "team": {"id": "T0001", "domain": "acme"},
+        "token": "x",
+        "action_ts": "1.2",
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
     for action_ts in ("1.2", "1.3"):  # two clicks: two requests from Slack (a replay of one is refused elsewhere)
         assert (await bot.slack.interactive({**payload, "action_ts": action_ts})).status == 200
@@ -300,9 +332,12 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     finally:
         await bot.stop()
     env = {
-        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-        "SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
-        "SLACK_API_URL": settings.slack_api_url, "DATABASE_URL": settings.database_url,
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+        "SLACK_API_URL": settings.slack_api_url,
+        "DATABASE_URL": settings.database_url,
     }
     script = os.path.join(os.path.dirname(sys.executable), "incident-bot")
     process = await asyncio.create_subprocess_exec(

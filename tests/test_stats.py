@@ -51,8 +51,9 @@ def facts(
     restored: bool = True,
 ) -> IncidentFacts:
     """An incident from its four phase lengths in minutes; an open one is mitigated, not verified."""
-    return facts_from_minutes(id, start, minutes, severity=severity, service=service, method=method, deploy=deploy,
-                              stamps=4 if restored else 3)
+    return facts_from_minutes(
+        id, start, minutes, severity=severity, service=service, method=method, deploy=deploy, stamps=4 if restored else 3
+    )
 
 
 def restored_in(id: int, start: datetime, restore_minutes: float, **kwargs) -> IncidentFacts:
@@ -62,7 +63,11 @@ def restored_in(id: int, start: datetime, restore_minutes: float, **kwargs) -> I
 
 def report(incidents, since=MONDAY, until=MONDAY + timedelta(days=7), now=None, **settings_kwargs):
     return build_report(
-        incidents, since=since, until=until, now=now or until + timedelta(days=1), tiers=TIERS,
+        incidents,
+        since=since,
+        until=until,
+        now=now or until + timedelta(days=1),
+        tiers=TIERS,
         settings=ReportSettings(**settings_kwargs),
     )
 
@@ -232,19 +237,30 @@ def test_incident_facts_phases_add_up_to_time_to_restore():
     incident = facts(1, MONDAY, (2, 5, 3, 10))
     assert incident.restored and incident.time_to_restore == timedelta(minutes=20)
     assert {p: d / timedelta(minutes=1) for p, d in incident.phase_durations.items()} == {
-        Phase.DETECT: 2, Phase.DIAGNOSE: 5, Phase.MITIGATE: 3, Phase.VERIFY: 10,
+        Phase.DETECT: 2,
+        Phase.DIAGNOSE: 5,
+        Phase.MITIGATE: 3,
+        Phase.VERIFY: 10,
     }
 
 
 def test_missing_stamps_are_implied_at_the_next_one_as_the_buttons_do():
     incident = IncidentFacts(
-        id=1, severity="P1", service=None, detection_method="alert", started_at=MONDAY,
-        detected_at=MONDAY + timedelta(minutes=2), diagnosed_at=None, mitigated_at=None,
+        id=1,
+        severity="P1",
+        service=None,
+        detection_method="alert",
+        started_at=MONDAY,
+        detected_at=MONDAY + timedelta(minutes=2),
+        diagnosed_at=None,
+        mitigated_at=None,
         verified_at=MONDAY + timedelta(minutes=30),
     )
     assert incident.phase_durations == {
-        Phase.DETECT: timedelta(minutes=2), Phase.DIAGNOSE: timedelta(minutes=28),
-        Phase.MITIGATE: timedelta(0), Phase.VERIFY: timedelta(0),
+        Phase.DETECT: timedelta(minutes=2),
+        Phase.DIAGNOSE: timedelta(minutes=28),
+        Phase.MITIGATE: timedelta(0),
+        Phase.VERIFY: timedelta(0),
     }
     still_open = facts(2, MONDAY, restored=False)
     assert still_open.time_to_restore is None and still_open.current_phase is Phase.VERIFY
@@ -254,9 +270,7 @@ def test_incident_facts_refuse_naive_times_and_backwards_stamps():
     with pytest.raises(ValueError, match="timezone-aware"):
         IncidentFacts(1, "P1", None, "alert", datetime(2026, 3, 2), datetime(2026, 3, 2), None, None, None)
     with pytest.raises(ValueError, match="mitigated_at"):
-        IncidentFacts(
-            1, "P1", None, "alert", MONDAY, MONDAY, MONDAY + timedelta(minutes=5), MONDAY + timedelta(minutes=4), None
-        )
+        IncidentFacts(1, "P1", None, "alert", MONDAY, MONDAY, MONDAY + timedelta(minutes=5), MONDAY + timedelta(minutes=4), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +351,10 @@ def test_segments_by_service_and_detection_method():
     assert result.segments.service[NO_SERVICE].count == 1
     assert list(result.segments.detection_method) == ["alert", "customer_report", "engineer", "synthetic"]
     assert {k: m.count for k, m in result.segments.detection_method.items()} == {
-        "alert": 1, "customer_report": 1, "engineer": 1, "synthetic": 1,
+        "alert": 1,
+        "customer_report": 1,
+        "engineer": 1,
+        "synthetic": 1,
     }
 
 
@@ -372,7 +389,9 @@ def test_business_hours_follow_the_local_weekday():
     auckland = ZoneInfo("Pacific/Auckland")  # UTC+13 in January
     sunday_utc = datetime(2026, 1, 4, 21, 0, tzinfo=UTC)  # Monday 10:00 in Auckland
     result = report(
-        [restored_in(1, sunday_utc, 5)], since=datetime(2026, 1, 1, tzinfo=UTC), until=datetime(2026, 1, 12, tzinfo=UTC),
+        [restored_in(1, sunday_utc, 5)],
+        since=datetime(2026, 1, 1, tzinfo=UTC),
+        until=datetime(2026, 1, 12, tzinfo=UTC),
         time_zone=auckland,
     )
     assert result.segments.business_hours[BUSINESS_HOURS].count == 1
@@ -517,7 +536,10 @@ def test_week_over_week_better_worse_and_no_clear_change():
     trend = weekly_trend(incidents, now=NOW)
     by_pair = {(c.previous, c.current): c for c in trend.changes}
     assert [w.median_ci for w in trend.weeks[8:]] == [
-        (60 * MIN, 67 * MIN), (20 * MIN, 27 * MIN), (60 * MIN, 67 * MIN), (21 * MIN, 70 * MIN),
+        (60 * MIN, 67 * MIN),
+        (20 * MIN, 27 * MIN),
+        (60 * MIN, 67 * MIN),
+        (21 * MIN, 70 * MIN),
     ]  # n = 8: (x_(1), x_(8))
     better = by_pair[("2026-W07", "2026-W08")]
     assert (better.verdict, better.reason) == (Verdict.BETTER, VerdictReason.SEPARATE)
@@ -637,7 +659,8 @@ def test_business_hours_for_many_starts_match_the_one_by_one_rule(zone, starts, 
     from bot.analytics.stats import _business_hours, epoch_microseconds, in_business_hours
 
     settings = ReportSettings(
-        time_zone=ZoneInfo(zone), business_days=days,
+        time_zone=ZoneInfo(zone),
+        business_days=days,
         business_start=(datetime.min + timedelta(minutes=opening)).time(),
         business_end=(datetime.min + timedelta(minutes=min(opening + 9 * 60, 24 * 60 - 1))).time(),
     )
@@ -653,8 +676,12 @@ def test_business_hours_for_many_starts_match_the_one_by_one_rule(zone, starts, 
 def test_business_hours_at_the_minutes_around_a_daylight_saving_change(zone):
     from bot.analytics.stats import _business_hours, epoch_microseconds, in_business_hours
 
-    settings = ReportSettings(time_zone=ZoneInfo(zone), business_days=frozenset(range(7)),
-                              business_start=datetime(2026, 1, 1, 2, 15).time(), business_end=datetime(2026, 1, 1, 3, 45).time())
+    settings = ReportSettings(
+        time_zone=ZoneInfo(zone),
+        business_days=frozenset(range(7)),
+        business_start=datetime(2026, 1, 1, 2, 15).time(),
+        business_end=datetime(2026, 1, 1, 3, 45).time(),
+    )
     # Berlin: 2026-03-29 01:00 UTC; Lord Howe: 2026-04-05 02:00 local (15:00 UTC on the 4th).
     around = datetime(2026, 3, 29, 1, tzinfo=UTC) if zone == "Europe/Berlin" else datetime(2026, 4, 4, 15, tzinfo=UTC)
     moments = [around + timedelta(minutes=m) for m in range(-150, 150, 7)]

@@ -19,7 +19,15 @@ D = timedelta(days=1)
 
 @pytest.mark.parametrize(
     "duration, band",
-    [(59 * M, "elite"), (H, "high"), (D - timedelta(seconds=1), "high"), (D, "medium"), (7 * D - M, "medium"), (7 * D, "low"), (90 * D, "low")],
+    [
+        (59 * M, "elite"),
+        (H, "high"),
+        (D - timedelta(seconds=1), "high"),
+        (D, "medium"),
+        (7 * D - M, "medium"),
+        (7 * D, "low"),
+        (90 * D, "low"),
+    ],
 )
 def test_dora_2023_bands_at_their_boundaries(duration, band):
     assert DORA_BANDS[2023].tier(duration).name == band
@@ -28,11 +36,22 @@ def test_dora_2023_bands_at_their_boundaries(duration, band):
 @pytest.mark.parametrize(
     "severity, duration, band",
     [
-        ("P1", 29 * M, "elite"), ("P1", 30 * M, "high"), ("P1", 2 * H - M, "high"), ("P1", 2 * H, "medium"),
+        ("P1", 29 * M, "elite"),
+        ("P1", 30 * M, "high"),
+        ("P1", 2 * H - M, "high"),
+        ("P1", 2 * H, "medium"),
         ("P1", 6 * H, "low"),
-        ("P2", 59 * M, "elite"), ("P2", H, "high"), ("P2", 4 * H, "medium"), ("P2", 12 * H, "low"),
-        ("P3", 4 * H - M, "elite"), ("P3", 4 * H, "high"), ("P3", 8 * H, "medium"), ("P3", 24 * H, "low"),
-        ("P4", 8 * H - M, "high"), ("P4", 24 * H - M, "medium"), ("P4", 24 * H, "low"),
+        ("P2", 59 * M, "elite"),
+        ("P2", H, "high"),
+        ("P2", 4 * H, "medium"),
+        ("P2", 12 * H, "low"),
+        ("P3", 4 * H - M, "elite"),
+        ("P3", 4 * H, "high"),
+        ("P3", 8 * H, "medium"),
+        ("P3", 24 * H, "low"),
+        ("P4", 8 * H - M, "high"),
+        ("P4", 24 * H - M, "medium"),
+        ("P4", 24 * H, "low"),
     ],
 )
 def test_severity_targets_at_their_boundaries(severity, duration, band):
@@ -42,8 +61,13 @@ def test_severity_targets_at_their_boundaries(severity, duration, band):
 @pytest.mark.parametrize(
     "delta, text",
     [
-        (timedelta(seconds=40), "40 s"), (7 * M, "7 min"), (67 * M, "1 h 07 min"), (2 * H, "2 h"),
-        (3 * D + 4 * H + 59 * M, "3 d 4 h"), (7 * D, "7 d"), (timedelta(0), "0 s"),
+        (timedelta(seconds=40), "40 s"),
+        (7 * M, "7 min"),
+        (67 * M, "1 h 07 min"),
+        (2 * H, "2 h"),
+        (3 * D + 4 * H + 59 * M, "3 d 4 h"),
+        (7 * D, "7 d"),
+        (timedelta(0), "0 s"),
     ],
 )
 def test_durations_read_as_people_say_them(delta, text):
@@ -52,9 +76,19 @@ def test_durations_read_as_people_say_them(delta, text):
 
 def record(timeline: Timeline, severity: str = "P1") -> IncidentRecord:
     return IncidentRecord(
-        id=42, title="Checkout <returns> 500s", severity=severity, service="payments", status="resolved",
-        detection_method="alert", opened_by="U1", commander="U1", channel_id="C1", channel_name="inc-42",
-        control_message_ts="1.1", timeline=timeline, created_at=timeline.started_at,
+        id=42,
+        title="Checkout <returns> 500s",
+        severity=severity,
+        service="payments",
+        status="resolved",
+        detection_method="alert",
+        opened_by="U1",
+        commander="U1",
+        channel_id="C1",
+        channel_name="inc-42",
+        control_message_ts="1.1",
+        timeline=timeline,
+        created_at=timeline.started_at,
     )
 
 
@@ -159,8 +193,11 @@ def test_a_team_template_replaces_the_default(tmp_path):
     custom = tmp_path / "ours.md.j2"
     custom.write_text("{{ incident.reference }} took {{ summary.time_to_restore | duration }}; {{ events | length }} events\n")
     rendered = render_postmortem(
-        load_template(custom), incident, [TimelineEntry(incident.started_at, "U1", "opened", "x")],
-        summarize(incident, TierTables.default()), generated_at=incident.started_at,
+        load_template(custom),
+        incident,
+        [TimelineEntry(incident.started_at, "U1", "opened", "x")],
+        summarize(incident, TierTables.default()),
+        generated_at=incident.started_at,
     )
     assert rendered == "INC-42 took 18 min; 1 events\n"
     broken = tmp_path / "broken.md.j2"

@@ -86,8 +86,17 @@ async def test_unknown_service_is_refused_with_close_matches(bot, fake_slack):
 async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, settings):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     bot.runtime.settings.deploy_webhook_secret = SECRET
-    assert await post_deploy(bot, service="payments-api", version="v1.42", time=iso(now - timedelta(minutes=30)),
-                             author="alice", url="https://github.com/shop/payments/pull/881") == 201
+    assert (
+        await post_deploy(
+            bot,
+            service="payments-api",
+            version="v1.42",
+            time=iso(now - timedelta(minutes=30)),
+            author="alice",
+            url="https://github.com/shop/payments/pull/881",
+        )
+        == 201
+    )
     assert await post_deploy(bot, service="postgres-main", version="15.4-patch2", time=iso(now - timedelta(minutes=70))) == 201
     assert await post_deploy(bot, service="payments-api", version="v1.41", time=iso(now - timedelta(hours=3))) == 201
     assert await post_deploy(bot, service="search", version="v9", time=iso(now - timedelta(minutes=20))) == 201
@@ -102,7 +111,9 @@ async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, set
     assert "*postgres-main* `15.4-patch2`" in text and "60 min before impact" in text  # an upstream dependency
     assert "v1.41" not in text and "search" not in text.split("Deploys in the")[1]
 
-    await bot.slack.block_action("stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.slack.block_action(
+        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
     await bot.settle()
     markdown = next(iter(fake_slack.files.values()))["content"].decode()
     changes = markdown.split("## Changes before the incident")[1].split("## Timeline")[0]
@@ -122,13 +133,22 @@ async def test_checklist_ticks_are_timeline_events_with_who_and_when(bot, fake_s
     async def toggle(user: str, selected: list[int], seen_message: dict) -> None:
         element = next(b for b in seen_message["blocks"] if b.get("block_id") == block["block_id"])["elements"][0]
         payload = bot.slack.block_action_payload(
-            element["action_id"], "", user=user, channel=incident.channel_id, message_ts=message["ts"], message=seen_message,
+            element["action_id"],
+            "",
+            user=user,
+            channel=incident.channel_id,
+            message_ts=message["ts"],
+            message=seen_message,
         )
-        payload["actions"] = [{
-            "type": "checkboxes", "action_id": element["action_id"], "block_id": block["block_id"],
-            "selected_options": [o for o in element["options"] if int(o["value"]) in selected],
-            "action_ts": f"{time.time():.6f}",
-        }]
+        payload["actions"] = [
+            {
+                "type": "checkboxes",
+                "action_id": element["action_id"],
+                "block_id": block["block_id"],
+                "selected_options": [o for o in element["options"] if int(o["value"]) in selected],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ]
         assert (await bot.slack.interactive(payload)).status == 200
         await bot.settle()
 
@@ -208,15 +228,25 @@ async def test_form_offers_a_recent_deploy_as_the_impact_start(bot, fake_slack):
     assert service_block["element"]["type"] == "static_select" and service_block["dispatch_action"] is True
 
     payload = {
-        "type": "block_actions", "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
+        "type": "block_actions",
+        "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
         "user": {"id": "U_ALICE", "username": "alice", "name": "alice", "team_id": TEAM["id"]},
-        "api_app_id": "A0001", "token": "x", "container": {"type": "view", "view_id": view["id"]},
-        "trigger_id": new_trigger_id(), "view": view, "is_enterprise_install": False, "enterprise": None,
-        "actions": [{
-            "type": "static_select", "action_id": SERVICE_ACTION, "block_id": "service",
-            "selected_option": {"text": {"type": "plain_text", "text": "payments-api"}, "value": "payments-api"},
-            "action_ts": f"{time.time():.6f}",
-        }],
+        "api_app_id": "A0001",
+        "token": "x",
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": new_trigger_id(),
+        "view": view,
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "actions": [
+            {
+                "type": "static_select",
+                "action_id": SERVICE_ACTION,
+                "block_id": "service",
+                "selected_option": {"text": {"type": "plain_text", "text": "payments-api"}, "value": "payments-api"},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
     }
     assert (await bot.slack.interactive(payload)).status == 200
     await bot.settle()

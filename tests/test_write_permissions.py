@@ -71,13 +71,22 @@ async def tick(bot, *, user: str, channel: str, message: dict, selected: list[in
     block = checklist_block(message)
     element = block["elements"][0]
     payload = bot.slack.block_action_payload(
-        element["action_id"], "", user=user, channel=channel, message_ts=message["ts"], message=message,
+        element["action_id"],
+        "",
+        user=user,
+        channel=channel,
+        message_ts=message["ts"],
+        message=message,
     )
-    payload["actions"] = [{
-        "type": "checkboxes", "action_id": element["action_id"], "block_id": block_id or block["block_id"],
-        "selected_options": [o for position, o in enumerate(element["options"]) if position in selected],
-        "action_ts": f"{time.time():.6f}",
-    }]
+    payload["actions"] = [
+        {
+            "type": "checkboxes",
+            "action_id": element["action_id"],
+            "block_id": block_id or block["block_id"],
+            "selected_options": [o for position, o in enumerate(element["options"]) if position in selected],
+            "action_ts": f"{time.time():.6f}",
+        }
+    ]
     response = await bot.slack.interactive(payload)
     assert response.status == 200
     await bot.settle()
@@ -148,8 +157,14 @@ async def test_forged_checklist_numbers_are_refused_before_the_database(bot, fak
     incident = await open_on_payments(bot)
     message = runbook_message(fake_slack, incident)
     before = await written(bot)
-    for block_id in ("runbook_checklist:99999999999:0", "runbook_checklist:-1:0", "runbook_checklist:0:0",
-                     "runbook_checklist:1:999", "runbook_checklist:١:0", "runbook_checklist:x:0"):
+    for block_id in (
+        "runbook_checklist:99999999999:0",
+        "runbook_checklist:-1:0",
+        "runbook_checklist:0:0",
+        "runbook_checklist:1:999",
+        "runbook_checklist:١:0",
+        "runbook_checklist:x:0",
+    ):
         await tick(bot, user="U_ALICE", channel=incident.channel_id, message=message, selected=[0], block_id=block_id)
     forged = json.loads(json.dumps(message))
     for option in checklist_block(forged)["elements"][0]["options"]:
@@ -229,8 +244,7 @@ async def test_no_door_hands_a_role_to_a_deleted_user_a_bot_or_slackbot(bot, fak
             for target, reason in NOT_A_PERSON.items():
                 await assign(word if door == "command" else role, target)
                 assert last_reply(fake_slack) == (
-                    f"<@{target}> cannot be the *{labels[role]}* of INC-1: {reason}. Nothing changed; "
-                    "pick a person who can act on it."
+                    f"<@{target}> cannot be the *{labels[role]}* of INC-1: {reason}. Nothing changed; pick a person who can act on it."
                 ), (door, role, target)
     assert await written(bot) == before
     assert dm_messages(fake_slack, "USLACKBOT") == [] and dm_messages(fake_slack, GONE) == []
@@ -274,19 +288,39 @@ async def test_the_deploy_webhook_refuses_a_service_not_in_the_catalog_with_clos
 # ---- numbers from requests ----------------------------------------------------------------------
 
 # Every button whose value is a row number (the phase buttons share one listener: two of them).
-BUTTONS_WITH_A_NUMBER = (f"{STAMP_ACTION_PREFIX}diagnosed", f"{STAMP_ACTION_PREFIX}verified", ACKNOWLEDGE_ACTION,
-                         REOPEN_ACTION, EDIT_TIMES_ACTION, ADD_ACTION_ACTION, ACTION_DONE_ACTION)
+BUTTONS_WITH_A_NUMBER = (
+    f"{STAMP_ACTION_PREFIX}diagnosed",
+    f"{STAMP_ACTION_PREFIX}verified",
+    ACKNOWLEDGE_ACTION,
+    REOPEN_ACTION,
+    EDIT_TIMES_ACTION,
+    ADD_ACTION_ACTION,
+    ACTION_DONE_ACTION,
+)
 # What the sweep below sends, by the constant each listener is registered with.
-SWEPT = {STAMP_ACTION_PREFIX, ACKNOWLEDGE_ACTION, REOPEN_ACTION, EDIT_TIMES_ACTION, ADD_ACTION_ACTION, ACTION_DONE_ACTION,
-         ROLE_ACTION_PREFIX, CHECKLIST_ACTION_PREFIX, EDIT_TIMES_CALLBACK, ADD_ACTION_CALLBACK, OPEN_MODAL_CALLBACK,
-         SERVICE_ACTION}  # the last in test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly
+SWEPT = {
+    STAMP_ACTION_PREFIX,
+    ACKNOWLEDGE_ACTION,
+    REOPEN_ACTION,
+    EDIT_TIMES_ACTION,
+    ADD_ACTION_ACTION,
+    ACTION_DONE_ACTION,
+    ROLE_ACTION_PREFIX,
+    CHECKLIST_ACTION_PREFIX,
+    EDIT_TIMES_CALLBACK,
+    ADD_ACTION_CALLBACK,
+    OPEN_MODAL_CALLBACK,
+    SERVICE_ACTION,
+}  # the last in test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly
 
 
 def test_the_sweep_covers_every_action_and_view_the_bot_registers():
     """A new button or form must join the sweep: every action_id and callback_id constant the
     handlers register listeners with is in SWEPT."""
     registered = {
-        value for module in (blocks, runbook_blocks) for name, value in vars(module).items()
+        value
+        for module in (blocks, runbook_blocks)
+        for name, value in vars(module).items()
         if isinstance(value, str) and (name.endswith(("_ACTION", "_ACTION_PREFIX", "_CALLBACK")))
     }
     assert registered == SWEPT
@@ -319,8 +353,11 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
         # ---- views ----
         for callback, metadata, values in (
             (EDIT_TIMES_CALLBACK, {"incident_id": number, "original": {}}, {}),
-            (ADD_ACTION_CALLBACK, {"incident_id": number, "channel_id": incident.channel_id},
-             {"text": {"text": {"type": "plain_text_input", "value": "Fix it"}}}),
+            (
+                ADD_ACTION_CALLBACK,
+                {"incident_id": number, "channel_id": incident.channel_id},
+                {"text": {"text": {"type": "plain_text_input", "value": "Fix it"}}},
+            ),
         ):
             view = {"id": "V0FORGED1", "type": "modal", "callback_id": callback, "private_metadata": json.dumps(metadata)}
             response = await bot.slack.view_submission(view, values)
@@ -328,11 +365,19 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
             if callback == EDIT_TIMES_CALLBACK or number != "424242":
                 assert response.json()["response_action"] == "errors", (callback, number)
         # The open form's numbers: the impact-start deploy and the picked time.
-        view = {"id": f"V0OPEN{len(text)}", "type": "modal", "callback_id": OPEN_MODAL_CALLBACK,
-                "private_metadata": json.dumps({"channel_id": "C_GENERAL", "response_url": ""})}
+        view = {
+            "id": f"V0OPEN{len(text)}",
+            "type": "modal",
+            "callback_id": OPEN_MODAL_CALLBACK,
+            "private_metadata": json.dumps({"channel_id": "C_GENERAL", "response_url": ""}),
+        }
         values = open_form_values()
-        values["impact_choice"] = {"impact_choice": {"type": "static_select", "selected_option": {
-            "text": {"type": "plain_text", "text": "deploy"}, "value": f"deploy:{text}"}}}
+        values["impact_choice"] = {
+            "impact_choice": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "deploy"}, "value": f"deploy:{text}"},
+            }
+        }
         response = await bot.slack.view_submission(view, values)
         assert response.status == 200 and (response.json() or {}).get("response_action") == "errors" or number == "424242"
         if isinstance(number, (int, float)) and not isinstance(number, bool):
@@ -356,8 +401,9 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
         payload = bot.slack.block_action_payload(
             f"{CHECKLIST_ACTION_PREFIX}0", "", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
         )
-        payload["actions"][0].update({"type": "checkboxes", "block_id": f"runbook_checklist:{text}:0",
-                                      "selected_options": [{"value": text}]})
+        payload["actions"][0].update(
+            {"type": "checkboxes", "block_id": f"runbook_checklist:{text}:0", "selected_options": [{"value": text}]}
+        )
         assert (await bot.slack.interactive(payload)).status == 200
         # ---- command text ----
         for subcommand in ("status", "repair", "ack", "reopen"):
@@ -372,9 +418,7 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
 
 
 def errors() -> float:
-    return sum(
-        REGISTRY.get_sample_value("incident_bot_errors_total", {"where": where}) or 0 for where in ("flow", "http", "database")
-    )
+    return sum(REGISTRY.get_sample_value("incident_bot_errors_total", {"where": where}) or 0 for where in ("flow", "http", "database"))
 
 
 async def test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly(bot, fake_slack):
@@ -388,8 +432,9 @@ async def test_a_form_service_choice_with_damaged_private_metadata_is_answered_c
             payload.pop(key)
         payload["container"] = {"type": "view", "view_id": "V0NOSUCH1"}
         payload["view"] = {"id": "V0NOSUCH1", "hash": "1.abc", "type": "modal", "private_metadata": metadata}
-        payload["actions"][0].update({"type": "static_select", "selected_option": {
-            "text": {"type": "plain_text", "text": "payments-api"}, "value": "payments-api"}})
+        payload["actions"][0].update(
+            {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": "payments-api"}, "value": "payments-api"}}
+        )
         payload["actions"][0].pop("value")
         assert (await bot.slack.interactive(payload)).status == 200
         await bot.settle()

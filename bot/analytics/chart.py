@@ -63,9 +63,18 @@ BLUE, SKY, ORANGE, GREEN, VERMILLION, GREY = "#0072B2", "#56B4E9", "#E69F00", "#
 PHASE_COLOURS = dict(zip(PHASES, (SKY, ORANGE, VERMILLION, GREEN)))
 # Candidate ticks for durations, seconds → label. A few are picked to span the data.
 DURATION_TICKS: tuple[tuple[float, str], ...] = (
-    (60, "1 min"), (5 * 60, "5 min"), (15 * 60, "15 min"), (30 * 60, "30 min"),
-    (3600, "1 h"), (2 * 3600, "2 h"), (4 * 3600, "4 h"), (8 * 3600, "8 h"),
-    (86400, "1 d"), (2 * 86400, "2 d"), (7 * 86400, "1 w"), (28 * 86400, "4 w"),
+    (60, "1 min"),
+    (5 * 60, "5 min"),
+    (15 * 60, "15 min"),
+    (30 * 60, "30 min"),
+    (3600, "1 h"),
+    (2 * 3600, "2 h"),
+    (4 * 3600, "4 h"),
+    (8 * 3600, "8 h"),
+    (86400, "1 d"),
+    (2 * 86400, "2 d"),
+    (7 * 86400, "1 w"),
+    (28 * 86400, "4 w"),
 )
 FLOOR_SECONDS = 30.0  # a log axis has no zero: shorter restores are drawn at 30 s
 
@@ -189,8 +198,16 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
         ax.plot(solid_x, solid_y, "o", color=BLUE, ms=8, zorder=3)
         at_edge = solid_x[-1] >= len(xs) - 1.5
         ax.annotate(
-            _short(solid_y[-1]), (solid_x[-1], solid_y[-1]), xytext=(6 if at_edge else 0, 10), textcoords="offset points",
-            ha="right" if at_edge else "center", va="bottom", fontsize=13, fontweight="bold", color=BLUE, zorder=5,
+            _short(solid_y[-1]),
+            (solid_x[-1], solid_y[-1]),
+            xytext=(6 if at_edge else 0, 10),
+            textcoords="offset points",
+            ha="right" if at_edge else "center",
+            va="bottom",
+            fontsize=13,
+            fontweight="bold",
+            color=BLUE,
+            zorder=5,
             path_effects=[withStroke(linewidth=4, foreground="white")],  # legible over the lines it crosses
         )
     if not any(w.count for w in weeks):
@@ -213,8 +230,15 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     ax.set_xlim(-0.6, len(xs) - 0.4)
     ax.set_title("Median time to restore, week by week", pad=52)
     ax.legend(
-        handles=handles, loc="lower left", bbox_to_anchor=(-0.02, 1.0), fontsize=12, frameon=False, ncol=2,
-        handlelength=1.6, columnspacing=1.2, borderaxespad=0.2,
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(-0.02, 1.0),
+        fontsize=12,
+        frameon=False,
+        ncol=2,
+        handlelength=1.6,
+        columnspacing=1.2,
+        borderaxespad=0.2,
     )
     ax.grid(axis="y", color="#DDDDDD", lw=0.8, zorder=0)
     ax.set_axisbelow(True)
@@ -258,8 +282,14 @@ def _phase_panel(ax: Axes, report: WindowReport) -> None:
         # Narrow segments are named underneath.
         ax.legend(
             handles=[Patch(color=PHASE_COLOURS[p], label=f"{p.label} {(overall.phase_share[p] or 0) * 100:.0f}%") for p in small],
-            loc="upper left", bbox_to_anchor=(-0.01, 0.02), ncol=len(small), fontsize=12, frameon=False,
-            handlelength=1.0, columnspacing=1.2, borderaxespad=0.0,
+            loc="upper left",
+            bbox_to_anchor=(-0.01, 0.02),
+            ncol=len(small),
+            fontsize=12,
+            frameon=False,
+            handlelength=1.0,
+            columnspacing=1.2,
+            borderaxespad=0.0,
         )
 
 
@@ -283,6 +313,7 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float], weeks: int) 
     ax.set_ylim(0, top * 1.25)
     median = percentile(values, 0.5)
     p90 = percentile(values, 0.9)
+
     def place(value: float) -> float:  # where the value sits across the axis, 0 to 1
         return math.log(value / lo) / math.log(hi / lo)
 
@@ -306,9 +337,7 @@ def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Seq
     with _LOCK, matplotlib.style.context("default"), matplotlib.rc_context(_RC):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor="white")
         FigureCanvasAgg(figure)
-        grid = figure.add_gridspec(
-            3, 1, height_ratios=(3.1, 0.75, 2.4), hspace=0.6, left=0.15, right=0.97, top=0.865, bottom=0.065
-        )
+        grid = figure.add_gridspec(3, 1, height_ratios=(3.1, 0.75, 2.4), hspace=0.6, left=0.15, right=0.97, top=0.865, bottom=0.065)
         _trend_panel(figure.add_subplot(grid[0]), trend, report.settings.min_count)
         _phase_panel(figure.add_subplot(grid[1]), report)
         _distribution_panel(figure.add_subplot(grid[2]), restore_seconds, len(trend.weeks))
@@ -327,4 +356,3 @@ def chart_alt_text(trend: Trend, report: WindowReport) -> str:
         phase = report.overall.slowest_phase
         parts.append(f"most restore time went to {phase.label.lower()} ({(report.phase_share[phase] or 0) * 100:.0f}%)")
     return "; ".join(parts) + "."
-

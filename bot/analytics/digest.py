@@ -263,19 +263,14 @@ def detectable_text(detectable: float | None, per_week: int, trend: Trend, repor
     if detectable is None and trend.overall.count < MIN_RESAMPLE:
         return f"Too few restore times so far (n={trend.overall.count}) to say how big a change the data could reveal."
     if detectable is None:
-        return (
-            f"{about}, even a 90% drop in the median would usually not show as better: "
-            "each week's median interval is too wide."
-        )
+        return f"{about}, even a 90% drop in the median would usually not show as better: each week's median interval is too wide."
     return (
         f"{about}, a change smaller than {percent(detectable)} in the median would not show: "
         f"it would usually read as no clear change (from {trend.overall.count} restore times, resampled)."
     )
 
 
-def _restore_lines(
-    report: WindowReport, trend: Trend, week: str, detectable: float | None, per_week: int, style: TextStyle
-) -> list[str]:
+def _restore_lines(report: WindowReport, trend: Trend, week: str, detectable: float | None, per_week: int, style: TextStyle) -> list[str]:
     settings = report.settings
     confidence = settings.confidence
     lines = [f"{style.bold(f'Time to restore in {week}')}: {figure_text(report.time_to_restore, confidence, percentiles=False)}"]
@@ -369,11 +364,7 @@ def build_digest(
         _section("\n".join(_restore_lines(report, trend, week, detectable, per_week, style))),
         _section("\n".join(_where_lines(report, style))),
         DividerBlock(),
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents")
-            )
-        ),
+        SectionBlock(text=MarkdownTextObject(text=fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents"))),
         ContextBlock(elements=[MarkdownTextObject(text=FOOTNOTE)]),
     ]
     return Digest(

@@ -30,7 +30,9 @@ class ComposedDigest:
 
 
 class DigestPublisher:
-    def __init__(self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None
+    ) -> None:
         self._action_items = action_items
         self._db = db
         self._clock = clock
@@ -63,8 +65,15 @@ class DigestPublisher:
         if channel.severities:
             label += f" ({', '.join(channel.severities)})"
         digest = build_digest(
-            channel_label=label, week_start=start, last_week_incidents=last_week, report=report, trend=trend,
-            detectable=detectable, open_incidents=report.open_incidents, war_rooms=war_rooms, per_week=per_week,
+            channel_label=label,
+            week_start=start,
+            last_week_incidents=last_week,
+            report=report,
+            trend=trend,
+            detectable=detectable,
+            open_incidents=report.open_incidents,
+            war_rooms=war_rooms,
+            per_week=per_week,
         )
         digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.

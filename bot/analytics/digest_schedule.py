@@ -34,6 +34,7 @@ RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 TICK_SECONDS = 60.0
 
+
 class Publisher(Protocol):
     """Posts one digest; ``posted_ts`` is its message when an earlier attempt already posted it,
     and ``on_posted`` is awaited with the message's ts the moment Slack confirms it."""

@@ -114,10 +114,18 @@ class Reports:
 
 def _facts_of(row) -> IncidentFacts:
     return IncidentFacts(
-        id=row.id, severity=row.severity, service=row.service, detection_method=row.detection_method,
-        started_at=row.started_at, detected_at=row.detected_at, diagnosed_at=row.diagnosed_at,
-        mitigated_at=row.mitigated_at, verified_at=row.verified_at, deploy_linked=row.deploy_found,
-        acknowledged_at=row.acknowledged_at, private=bool(row.is_private),
+        id=row.id,
+        severity=row.severity,
+        service=row.service,
+        detection_method=row.detection_method,
+        started_at=row.started_at,
+        detected_at=row.detected_at,
+        diagnosed_at=row.diagnosed_at,
+        mitigated_at=row.mitigated_at,
+        verified_at=row.verified_at,
+        deploy_linked=row.deploy_found,
+        acknowledged_at=row.acknowledged_at,
+        private=bool(row.is_private),
     )
 
 

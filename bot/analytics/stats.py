@@ -117,9 +117,7 @@ class IncidentFacts:
         present = [(name, at) for name, at in named if at is not None]
         for (before, earlier), (after, later) in zip(present, present[1:]):
             if later < earlier:
-                raise ValueError(
-                    f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})"
-                )
+                raise ValueError(f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})")
 
     def _named_times(self) -> list[tuple[str, datetime | None]]:
         return [
@@ -326,17 +324,13 @@ def _interval_of_sorted(sorted_values: Sequence[float], confidence: float) -> Me
     )
 
 
-def median_interval_detail(
-    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
-) -> MedianInterval | None:
+def median_interval_detail(sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> MedianInterval | None:
     """The median interval with its ranks and achieved coverage; None when n is too small."""
     _check_sorted(sorted_values)
     return _interval_of_sorted(sorted_values, confidence)
 
 
-def median_interval(
-    sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
-) -> tuple[float, float] | None:
+def median_interval(sorted_values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float] | None:
     """(x₍ⱼ₎, x₍ₙ₊₁₋ⱼ₎): see ``median_ranks`` for j. None when n < 6 at 95%.
 
     ``median_interval_detail`` gives the same interval with its ranks and achieved coverage.
@@ -563,12 +557,18 @@ class RestoredIncidents:
             if incident.verified_at is None:
                 raise ValueError(f"incident {incident.id} is not restored")
             ends = incident._phase_ends()
-            rows.append((
-                incident.id, incident.severity, incident.service, incident.detection_method, incident.deploy_linked,
-                epoch_microseconds(incident.started_at),
-                *(epoch_microseconds(end) for end in ends if end is not None),
-                None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
-            ))
+            rows.append(
+                (
+                    incident.id,
+                    incident.severity,
+                    incident.service,
+                    incident.detection_method,
+                    incident.deploy_linked,
+                    epoch_microseconds(incident.started_at),
+                    *(epoch_microseconds(end) for end in ends if end is not None),
+                    None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
+                )
+            )
         return cls.from_rows(rows)
 
     def subset(self, mask: np.ndarray) -> RestoredIncidents:
@@ -576,10 +576,15 @@ class RestoredIncidents:
             return KeyColumn(column.codes[mask], column.keys)
 
         return RestoredIncidents(
-            ids=self.ids[mask], started_us=self.started_us[mask], phase_us=self.phase_us[mask],
-            ack_us=self.ack_us[mask], acknowledged=self.acknowledged[mask],
-            severity=keep(self.severity), service=keep(self.service),
-            detection_method=keep(self.detection_method), deploy=self.deploy[mask],
+            ids=self.ids[mask],
+            started_us=self.started_us[mask],
+            phase_us=self.phase_us[mask],
+            ack_us=self.ack_us[mask],
+            acknowledged=self.acknowledged[mask],
+            severity=keep(self.severity),
+            service=keep(self.service),
+            detection_method=keep(self.detection_method),
+            deploy=self.deploy[mask],
         )
 
     def started_between(self, since: datetime, until: datetime) -> np.ndarray:
@@ -639,10 +644,14 @@ class RestoredChunks:
 
     def finish(self) -> RestoredIncidents:
         empty = {
-            "ids": np.empty(0, dtype=np.int64), "started": np.empty(0, dtype=np.int64),
-            "phases": np.empty((0, 4), dtype=np.int64), "ack": np.empty(0, dtype=np.int64),
-            "acknowledged": np.empty(0, dtype=bool), "deploy": np.empty(0, dtype=np.int8),
-            "severity": np.empty(0, dtype=np.int32), "service": np.empty(0, dtype=np.int32),
+            "ids": np.empty(0, dtype=np.int64),
+            "started": np.empty(0, dtype=np.int64),
+            "phases": np.empty((0, 4), dtype=np.int64),
+            "ack": np.empty(0, dtype=np.int64),
+            "acknowledged": np.empty(0, dtype=bool),
+            "deploy": np.empty(0, dtype=np.int8),
+            "severity": np.empty(0, dtype=np.int32),
+            "service": np.empty(0, dtype=np.int32),
             "method": np.empty(0, dtype=np.int32),
         }
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
@@ -667,9 +676,15 @@ class RestoredChunks:
         self._parts["ids"].clear()
         self._parts["started"].clear()
         return RestoredIncidents(
-            ids=ids[order], started_us=started[order], phase_us=column("phases"),
-            ack_us=column("ack"), acknowledged=column("acknowledged"),
-            severity=severity, service=service, detection_method=method, deploy=column("deploy"),
+            ids=ids[order],
+            started_us=started[order],
+            phase_us=column("phases"),
+            ack_us=column("ack"),
+            acknowledged=column("acknowledged"),
+            severity=severity,
+            service=service,
+            detection_method=method,
+            deploy=column("deploy"),
         )
 
 
@@ -709,8 +724,8 @@ def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndar
 class Measures:
     """The same set of figures for any group of restored incidents (a window or a segment).
 
-        phase_share[p]  = Σ durations of p / Σ times to restore   (None when that sum is 0)
-        slowest_phase   = the phase with the largest Σ durations (earlier on a tie; None if no time)
+    phase_share[p]  = Σ durations of p / Σ times to restore   (None when that sum is 0)
+    slowest_phase   = the phase with the largest Σ durations (earlier on a tie; None if no time)
     """
 
     count: int
@@ -1272,9 +1287,7 @@ def detectable_change(
     needed = math.ceil(_fraction(power) * trials)
     for effect in sorted(grid):
         scale = 1 - effect
-        detected = sum(
-            judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs
-        )
+        detected = sum(judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs)
         if detected >= needed:
             return effect
     return None

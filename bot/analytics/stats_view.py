@@ -131,7 +131,7 @@ def interval_text(low: float, high: float) -> str:
 
 
 def median_text(figure: Figure, confidence: float) -> str:
-    """"median 42 min (95% interval 30 min – 1 h 05 min)"; assumes the figure is readable."""
+    """ "median 42 min (95% interval 30 min – 1 h 05 min)"; assumes the figure is readable."""
     dist = figure.distribution
     assert dist is not None
     label = confidence_label(confidence)
@@ -157,7 +157,7 @@ def figure_text(figure: Figure, confidence: float, *, percentiles: bool = True, 
 
 
 def share_text(share: Share, min_count: int, *, of: str = "incidents") -> str:
-    """"25% (3 of 12 incidents, n=12)", or too few below min_count."""
+    """ "25% (3 of 12 incidents, n=12)", or too few below min_count."""
     if share.total == 0 or share.fraction is None:
         return f"no {of} (n=0)"
     if share.total < min_count:
@@ -166,7 +166,7 @@ def share_text(share: Share, min_count: int, *, of: str = "incidents") -> str:
 
 
 def phase_line(phase: Phase, measures: Measures, confidence: float, style: TextStyle) -> str:
-    """"Diagnose: median 12 min · 45% of restore time · n=12"."""
+    """ "Diagnose: median 12 min · 45% of restore time · n=12"."""
     figure = measures.phases[phase]
     if not figure.enough or figure.distribution is None:
         return f"{style.bold(phase.label)}: {too_few_text(figure.count, figure.min_count)}"
@@ -178,7 +178,7 @@ def phase_line(phase: Phase, measures: Measures, confidence: float, style: TextS
 
 
 def slowest_text(measures: Measures, min_count: int, style: TextStyle) -> str:
-    """"Diagnose (45% of restore time, n=12)": where most restore time went."""
+    """ "Diagnose (45% of restore time, n=12)": where most restore time went."""
     if not measures.enough or measures.slowest_phase is None:
         return too_few_text(measures.count, min_count)
     phase = measures.slowest_phase
@@ -186,7 +186,7 @@ def slowest_text(measures: Measures, min_count: int, style: TextStyle) -> str:
 
 
 def open_incident_line(incident: OpenIncident, style: TextStyle, war_rooms: Mapping[int, str] | None = None) -> str:
-    """"INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"; a private incident only "INC-7 · private"."""
+    """ "INC-7 · P1 · payments · Diagnosing · open 2 h 10 min"; a private incident only "INC-7 · private"."""
     if incident.private:
         return f"{style.incident(incident.id, None)} · private"
     parts = [style.incident(incident.id, war_rooms), style.severity(incident.severity)]
@@ -276,10 +276,8 @@ def verdict_reason(previous: WeekFigure, current: WeekFigure, change: WeekChange
 VERDICT_EMOJI = {Verdict.BETTER: "📉", Verdict.WORSE: "📈", Verdict.NO_CLEAR_CHANGE: "➖"}
 
 
-def change_text(
-    previous: WeekFigure, current: WeekFigure, change: WeekChange, min_count: int, confidence: float, style: TextStyle
-) -> str:
-    """"2026-W47 against 2026-W46: *no clear change*: the 95% median intervals overlap (…)"."""
+def change_text(previous: WeekFigure, current: WeekFigure, change: WeekChange, min_count: int, confidence: float, style: TextStyle) -> str:
+    """ "2026-W47 against 2026-W46: *no clear change*: the 95% median intervals overlap (…)"."""
     emoji = f"{VERDICT_EMOJI[change.verdict]} " if style.mrkdwn else ""
     return (
         f"{emoji}{current.label} against {previous.label}: {style.bold(change.verdict.value)}: "
@@ -339,10 +337,7 @@ def customer_lines(report: WindowReport, style: TextStyle) -> list[str]:
     if report.p1_customer_warning:
         p1 = report.p1_customer_reported
         warn = "⚠️ " if style.mrkdwn else "WARNING: "
-        lines.append(
-            f"{warn}{p1.count} of {p1.total} P1s were reported by customers: more than 20% means "
-            "our monitoring missed them"
-        )
+        lines.append(f"{warn}{p1.count} of {p1.total} P1s were reported by customers: more than 20% means our monitoring missed them")
     return lines
 
 
@@ -405,9 +400,7 @@ def slowest_by_severity_line(report: WindowReport, style: TextStyle) -> str:
     return f"{style.bold('Slowest phase by severity')}: " + "; ".join(parts)
 
 
-def _report_body(
-    report: WindowReport, trend: Trend | None, war_rooms: Mapping[int, str] | None, *, with_open: bool
-) -> list[Block]:
+def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[int, str] | None, *, with_open: bool) -> list[Block]:
     style = MRKDWN
     settings = report.settings
     confidence = settings.confidence
@@ -421,8 +414,10 @@ def _report_body(
         _section(
             "\n".join(
                 [style.bold("Phases"), *(phase_line(p, report.overall, confidence, style) for p in PHASES)]
-                + [f"{style.bold('Slowest phase')}: {slowest_text(report.overall, settings.min_count, style)}",
-                   slowest_by_severity_line(report, style)]
+                + [
+                    f"{style.bold('Slowest phase')}: {slowest_text(report.overall, settings.min_count, style)}",
+                    slowest_by_severity_line(report, style),
+                ]
             )
         ),
         _section("\n".join(customer_lines(report, style) + [longest_line(report, style, war_rooms)])),
@@ -541,8 +536,14 @@ def _restore_row(label: str, measures: Measures, confidence: float) -> list[str]
     ci = interval_text(*dist.median_ci) if dist.median_ci else "—"
     slowest = measures.slowest_phase.label if measures.slowest_phase else "—"
     return [
-        label, str(figure.count), duration_text(dist.median), ci, duration_text(dist.mean),
-        duration_text(dist.p90), duration_text(dist.p95), slowest,
+        label,
+        str(figure.count),
+        duration_text(dist.median),
+        ci,
+        duration_text(dist.mean),
+        duration_text(dist.p90),
+        duration_text(dist.p95),
+        slowest,
     ]
 
 
@@ -556,17 +557,10 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
     style = PLAIN
     settings = report.settings
     confidence = settings.confidence
-    head = (
-        f"Time to restore, {window_text(report, style)}: {report.count} restored incidents; "
-        f"figures need {settings.min_count} incidents"
-    )
+    head = f"Time to restore, {window_text(report, style)}: {report.count} restored incidents; figures need {settings.min_count} incidents"
     if by is not None:
         segments = _segments_for(report, by)
-        rows = [
-            _restore_row(segment_label(key, by, style), m, confidence)
-            for key, m in segments.items()
-            if m.count or by == "severity"
-        ]
+        rows = [_restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
         rows.append(_restore_row("all", report.overall, confidence))
         return f"{head}\nBy {GROUP_TITLES[by]}:\n\n{_render_table(_restore_headers(GROUP_TITLES[by], confidence), rows)}\n"
 
@@ -603,8 +597,17 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
 
 
 CSV_COLUMNS = (
-    "group_by", "group", "count", "enough", "min_count",
-    "median_s", "median_ci_low_s", "median_ci_high_s", "mean_s", "p90_s", "p95_s",
+    "group_by",
+    "group",
+    "count",
+    "enough",
+    "min_count",
+    "median_s",
+    "median_ci_low_s",
+    "median_ci_high_s",
+    "mean_s",
+    "p90_s",
+    "p95_s",
     "slowest_phase",
     *(f"{p.value}_median_s" for p in PHASES),
     *(f"{p.value}_share" for p in PHASES),
@@ -615,13 +618,19 @@ def _csv_row(group_by: str, group: str, measures: Measures) -> dict[str, Any]:
     figure = measures.time_to_restore
     dist = figure.distribution
     row: dict[str, Any] = {
-        "group_by": group_by, "group": group, "count": figure.count,
-        "enough": str(figure.enough).lower(), "min_count": figure.min_count,
+        "group_by": group_by,
+        "group": group,
+        "count": figure.count,
+        "enough": str(figure.enough).lower(),
+        "min_count": figure.min_count,
         "slowest_phase": measures.slowest_phase.value if measures.slowest_phase else "",
     }
     if dist is not None:
         row.update(
-            median_s=_num(dist.median), mean_s=_num(dist.mean), p90_s=_num(dist.p90), p95_s=_num(dist.p95),
+            median_s=_num(dist.median),
+            mean_s=_num(dist.mean),
+            p90_s=_num(dist.p90),
+            p95_s=_num(dist.p95),
             median_ci_low_s=_num(dist.median_ci[0]) if dist.median_ci else "",
             median_ci_high_s=_num(dist.median_ci[1]) if dist.median_ci else "",
         )
@@ -722,8 +731,7 @@ def trend_json(trend: Trend) -> dict[str, Any]:
         "until": trend.until.isoformat(),
         "weeks": [_week_json(w) for w in trend.weeks],
         "changes": [
-            {"previous": c.previous, "current": c.current, "verdict": c.verdict.value, "reason": c.reason.value}
-            for c in trend.changes
+            {"previous": c.previous, "current": c.current, "verdict": c.verdict.value, "reason": c.reason.value} for c in trend.changes
         ],
         "overall": figure_json(trend.overall),
     }
@@ -744,8 +752,7 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
         "overall": measures_json(report.overall),
         "slowest_phase_by_severity": {k: (v.value if v else None) for k, v in report.slowest_phase_by_severity.items()},
         "by": {
-            name: {key: measures_json(m) for key, m in getattr(report.segments, attribute).items()}
-            for name, attribute in GROUPINGS.items()
+            name: {key: measures_json(m) for key, m in getattr(report.segments, attribute).items()} for name, attribute in GROUPINGS.items()
         },
         "customer_reported": _share_json(report.customer_reported, min_count),
         "p1_customer_reported": _share_json(report.p1_customer_reported, min_count),
@@ -793,4 +800,3 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
         ],
         "trend": trend_json(trend) if trend is not None else None,
     }
-

@@ -1,9 +1,9 @@
 """The MTTR summary posted at resolution: every figure is a difference of two stamps.
 
-    time to restore = verified - started
-    phase duration  = its closing stamp - the previous stamp (detect starts at impact)
-    phase share     = phase duration / time to restore
-    slowest phase   = the longest phase (the earlier one on a tie)
+time to restore = verified - started
+phase duration  = its closing stamp - the previous stamp (detect starts at impact)
+phase share     = phase duration / time to restore
+slowest phase   = the longest phase (the earlier one on a tie)
 """
 
 from __future__ import annotations
@@ -96,9 +96,7 @@ def phase_table(summary: MttrSummary) -> str:
         if figure.phase is summary.slowest:
             marks.append("slowest")
         note = f"  ← {', '.join(marks)}" if marks else ""
-        rows.append(
-            f"{figure.phase.label:<9}{human_duration(figure.duration):>12}  {bar(figure.share)} {percent(figure.share):>4}{note}"
-        )
+        rows.append(f"{figure.phase.label:<9}{human_duration(figure.duration):>12}  {bar(figure.share)} {percent(figure.share):>4}{note}")
     return "\n".join(rows)
 
 
@@ -136,9 +134,7 @@ def summary_blocks(summary: MttrSummary, corrections: Sequence[str] = ()) -> lis
         SectionBlock(text=MarkdownTextObject(text="\n".join(notes + tier_lines(summary)))),
         ContextBlock(
             elements=[
-                MarkdownTextObject(
-                    text="Time to restore = verified − impact started; each phase runs from the previous stamp to its own."
-                )
+                MarkdownTextObject(text="Time to restore = verified − impact started; each phase runs from the previous stamp to its own.")
             ]
         ),
     ]

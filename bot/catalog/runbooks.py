@@ -159,9 +159,7 @@ def _severity(value: Any) -> Any:
 def _checklist_item(value: str) -> str:
     _nonempty(value)
     if len(value) > MAX_CHECKLIST_ITEM:
-        raise ValueError(
-            f"{len(value)} characters; keep each step to {MAX_CHECKLIST_ITEM} (it becomes a Slack checkbox)"
-        )
+        raise ValueError(f"{len(value)} characters; keep each step to {MAX_CHECKLIST_ITEM} (it becomes a Slack checkbox)")
     return value
 
 
@@ -169,9 +167,7 @@ def _checklist(value: list[str]) -> list[str]:
     if not value:
         raise ValueError("give at least one first step, or leave the field out")
     if len(value) > MAX_CHECKLIST_ITEMS:
-        raise ValueError(
-            f"{len(value)} steps; keep it to {MAX_CHECKLIST_ITEMS} first steps and put the rest in the body"
-        )
+        raise ValueError(f"{len(value)} steps; keep it to {MAX_CHECKLIST_ITEMS} first steps and put the rest in the body")
     return value
 
 
@@ -283,9 +279,7 @@ def _parse_unsorted(path: Path) -> _Parsed:
     except yaml.YAMLError as error:
         line = yaml_error_line(error, first_line=2)
         return _Parsed(None, [(line, f"front matter: not valid YAML ({yaml_error_text(error)})")])
-    problems: list[tuple[int | None, str]] = [
-        (line, f"{format_loc(loc)}: written twice; keep one") for loc, line in loader.duplicate_keys
-    ]
+    problems: list[tuple[int | None, str]] = [(line, f"{format_loc(loc)}: written twice; keep one") for loc, line in loader.duplicate_keys]
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -521,8 +515,7 @@ def check_report(folder: Path, catalog_path: Path, *, catalog_required: bool = F
                 "warning",
                 catalog_path,
                 catalog.line_of(name),
-                f"services[{catalog.indexes[name]}]: no runbook for {name!r} (list it under a runbook's services, "
-                "or set its runbook)",
+                f"services[{catalog.indexes[name]}]: no runbook for {name!r} (list it under a runbook's services, or set its runbook)",
             )
     # The catalog first, then the runbooks by name; within a file, by line (stable otherwise).
     file_rank: dict[str, int] = {str(catalog_path): -1}

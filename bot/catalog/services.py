@@ -180,9 +180,7 @@ def _blank_is_none(value: Any) -> Any:
 def check_service_name(value: str) -> str:
     if not SERVICE_NAME.match(value):
         hint = f" (use {value.lower()!r})" if SERVICE_NAME.match(value.lower()) else ""
-        raise ValueError(
-            f"{value!r} is not a service name{hint}: lowercase letters, digits, '.', '_' or '-', up to 80 characters"
-        )
+        raise ValueError(f"{value!r} is not a service name{hint}: lowercase letters, digits, '.', '_' or '-', up to 80 characters")
     return value
 
 
@@ -230,9 +228,7 @@ def _nonempty(value: str) -> str:
 
 def _optional(check: Any) -> Any:
     """An optional text field: blank is unset; otherwise ``check`` validates it."""
-    return Annotated[
-        str | None, BeforeValidator(_blank_is_none), AfterValidator(lambda v: None if v is None else check(v))
-    ]
+    return Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(lambda v: None if v is None else check(v))]
 
 
 ServiceName = Annotated[str, BeforeValidator(_text), AfterValidator(check_service_name)]
@@ -451,11 +447,13 @@ def _parse_catalog(path: Path, catalog: Catalog) -> list[tuple[int | None, str]]
         if name in first_index:
             other = first_index[name]
             duplicates.add(index)
-            problems.append((
-                line_for(lines, ("services", index, "name")),
-                f"services[{index}].name: duplicate service {name!r} "
-                f"(also services[{other}], line {line_for(lines, ('services', other, 'name'))})",
-            ))
+            problems.append(
+                (
+                    line_for(lines, ("services", index, "name")),
+                    f"services[{index}].name: duplicate service {name!r} "
+                    f"(also services[{other}], line {line_for(lines, ('services', other, 'name'))})",
+                )
+            )
         else:
             first_index[name] = index
     catalog.indexes = dict(first_index)
@@ -513,6 +511,4 @@ def require_known_service(catalog: Catalog, name: str | None, *, spelled: str = 
 
     matches = catalog.close_matches(name)
     hint = f" Did you mean {', '.join(spelled.format(m) for m in matches)}?" if matches else ""
-    raise CommandTextError(
-        f"`{name}` is not a service in the catalog.{hint} Known services: {', '.join(catalog.names())}."
-    )
+    raise CommandTextError(f"`{name}` is not a service in the catalog.{hint} Known services: {', '.join(catalog.names())}.")

@@ -129,9 +129,7 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc)
     if not title:
         raise CommandTextError(f"An incident needs a title. Usage: `{OPEN_USAGE}`")
     if len(title) > MAX_TITLE:
-        raise CommandTextError(
-            f"The title is {len(title)} characters; keep it to {MAX_TITLE} and put details in the war room."
-        )
+        raise CommandTextError(f"The title is {len(title)} characters; keep it to {MAX_TITLE} and put details in the war room.")
     detected_at = parse_time_token("detected", detected_text, now=now, user_tz=user_tz) if detected_text else now
     started_at = parse_time_token("started", started_text, now=now, user_tz=user_tz) if started_text else detected_at
     if started_at > detected_at:
@@ -186,9 +184,7 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
     if relative := _RELATIVE.match(value):
         sign, days, hours, minutes = relative.groups()
         if sign != "-":
-            raise CommandTextError(
-                f"`{name}:{value}` is in the future. Relative times count back from now: `{name}:-{value.lstrip('+')}`."
-            )
+            raise CommandTextError(f"`{name}:{value}` is in the future. Relative times count back from now: `{name}:-{value.lstrip('+')}`.")
         moment = now - timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0))
     elif clock := _CLOCK.match(value):
         local_now = now.astimezone(user_tz)
@@ -208,8 +204,7 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
         raise CommandTextError(f"`{name}:{value}` ({_utc(moment)}) is in the future. Use a time before now: {TIME_FORMS}.")
     if now - moment > MAX_BACKDATE:
         raise CommandTextError(
-            f"`{name}:{value}` ({_utc(moment)}) is more than {MAX_BACKDATE.days} days ago, which looks like a typo. "
-            f"Use {TIME_FORMS}."
+            f"`{name}:{value}` ({_utc(moment)}) is more than {MAX_BACKDATE.days} days ago, which looks like a typo. Use {TIME_FORMS}."
         )
     return moment
 

@@ -181,14 +181,10 @@ def plan_stamp(timeline: Timeline, stamp: Stamp, at: datetime, by: str) -> Stamp
         floor_stamp = previous[-1]
         floor = timeline.stamps[floor_stamp].at
         if at < floor:
-            raise StampRefused(
-                f"{stamp.value} cannot be earlier than {floor_stamp.value} ({floor.isoformat()})"
-            )
+            raise StampRefused(f"{stamp.value} cannot be earlier than {floor_stamp.value} ({floor.isoformat()})")
     later = [s for s in _STAMP_ORDER[stamp.order + 1 :] if s in timeline.stamps]
     if later:
         # Only reachable through corrections; buttons stamp in order or skip ahead.
         raise StampRefused(f"{later[0].value} is already stamped; {stamp.value} would come after it")
-    implied = tuple(
-        s for s in _STAMP_ORDER[1 : stamp.order] if s not in timeline.stamps
-    )
+    implied = tuple(s for s in _STAMP_ORDER[1 : stamp.order] if s not in timeline.stamps)
     return StampPlan(stamp=stamp, value=StampValue(at=at, by=by), implied=implied)

@@ -18,7 +18,7 @@ _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 
 
 def parse_span(text: str) -> timedelta:
-    """"30m", "2h", "1d", "1w" -> timedelta."""
+    """ "30m", "2h", "1d", "1w" -> timedelta."""
     match = _SPAN.match(str(text))
     if not match:
         raise ValueError(f"'{text}' is not a duration; write it like 30m, 2h, 1d or 1w")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 
 def human_duration(delta: timedelta) -> str:
-    """"40 s", "7 min", "1 h 07 min", "2 h", "3 d 4 h", "7 d". Rounded down: never claims time that did not pass."""
+    """ "40 s", "7 min", "1 h 07 min", "2 h", "3 d 4 h", "7 d". Rounded down: never claims time that did not pass."""
     seconds = int(delta.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)

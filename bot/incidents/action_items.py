@@ -103,9 +103,16 @@ class ActionItemRecord:
 
 def _record(item: ActionItem, incident: Incident | None = None) -> ActionItemRecord:
     return ActionItemRecord(
-        id=item.id, incident_id=item.incident_id, incident_private=bool(incident.is_private) if incident else False,
-        text=item.text, owner=item.owner, due=item.due_date, status=item.status, created_by=item.created_by,
-        done_by=item.done_by, done_at=item.done_at,
+        id=item.id,
+        incident_id=item.incident_id,
+        incident_private=bool(incident.is_private) if incident else False,
+        text=item.text,
+        owner=item.owner,
+        due=item.due_date,
+        status=item.status,
+        created_by=item.created_by,
+        done_by=item.done_by,
+        done_at=item.done_at,
     )
 
 
@@ -127,14 +134,24 @@ class ActionItems:
             item = await item_rows.insert(
                 session,
                 ActionItem(
-                    incident_id=incident_id, text=request.text, owner=request.owner, due_date=request.due, status="open",
-                    created_by=by, created_at=now,
+                    incident_id=incident_id,
+                    text=request.text,
+                    owner=request.owner,
+                    due_date=request.due,
+                    status="open",
+                    created_by=by,
+                    created_at=now,
                 ),
             )
             owner = f" (owner <@{request.owner}>)" if request.owner else ""
             due = f", due {request.due.isoformat()}" if request.due else ""
             await incident_rows.add_event(
-                session, incident_id, "action_item_added", at=now, actor=by, text=f"Action item: {request.text}{owner}{due}",
+                session,
+                incident_id,
+                "action_item_added",
+                at=now,
+                actor=by,
+                text=f"Action item: {request.text}{owner}{due}",
                 data={"item_id": item.id, "owner": request.owner, "due": request.due.isoformat() if request.due else None},
             )
             return _record(item, incident)
@@ -167,7 +184,12 @@ class ActionItems:
                 raise LookupError(f"action item {item_id} does not exist")
             if closed:
                 await incident_rows.add_event(
-                    session, item.incident_id, "action_item_done", at=now, actor=by, text=f"Action item done: {item.text}",
+                    session,
+                    item.incident_id,
+                    "action_item_done",
+                    at=now,
+                    actor=by,
+                    text=f"Action item done: {item.text}",
                     data={"item_id": item_id},
                 )
             await session.refresh(item)
@@ -184,7 +206,12 @@ class ActionItems:
         return record, closed
 
     async def listing(
-        self, *, which: str, requester: str, incident_id: int | None = None, services: list[str] | None = None,
+        self,
+        *,
+        which: str,
+        requester: str,
+        incident_id: int | None = None,
+        services: list[str] | None = None,
     ) -> list[ActionItemRecord]:
         """``which``: mine (open, owned by the requester), open, overdue, all (every status)."""
         async with self._db.reading() as session:

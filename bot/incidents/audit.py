@@ -43,8 +43,15 @@ async def read_audit_trail(db: Database, incident_id: int | None = None) -> list
             raise LookupError(f"there is no incident INC-{incident_id}")
     return [
         AuditLine(
-            id=r.id, incident=f"INC-{r.incident_id}" if r.incident_id else None, action=r.action, field=r.field,
-            old_value=r.old_value, new_value=r.new_value, actor=r.actor, at=r.at, reason=r.reason,
+            id=r.id,
+            incident=f"INC-{r.incident_id}" if r.incident_id else None,
+            action=r.action,
+            field=r.field,
+            old_value=r.old_value,
+            new_value=r.new_value,
+            actor=r.actor,
+            at=r.at,
+            reason=r.reason,
         )
         for r in records
     ]

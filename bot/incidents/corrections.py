@@ -36,7 +36,12 @@ MAX_REASON = 500
 def current_times(incident: IncidentRecord) -> dict[str, datetime]:
     """Every phase time the incident has, by modal field."""
     times = {"started": incident.timeline.started_at}
-    for name, stamp in (("detected", Stamp.DETECTED), ("diagnosed", Stamp.DIAGNOSED), ("mitigated", Stamp.MITIGATED), ("verified", Stamp.VERIFIED)):
+    for name, stamp in (
+        ("detected", Stamp.DETECTED),
+        ("diagnosed", Stamp.DIAGNOSED),
+        ("mitigated", Stamp.MITIGATED),
+        ("verified", Stamp.VERIFIED),
+    ):
         value = incident.timeline.get(stamp)
         if value is not None:
             times[name] = value.at
@@ -48,9 +53,7 @@ def _untouched(shown: datetime, submitted: datetime) -> bool:
     whole seconds and shows minutes, so a field left alone comes back as the shown time without
     its fraction of a second (a stamp has microseconds), or as the start of its minute."""
     shown_second, submitted_second = math.floor(shown.timestamp()), math.floor(submitted.timestamp())
-    return submitted_second == shown_second or (
-        submitted_second % 60 == 0 and submitted_second // 60 == shown_second // 60
-    )
+    return submitted_second == shown_second or (submitted_second % 60 == 0 and submitted_second // 60 == shown_second // 60)
 
 
 def utc_text(moment: datetime) -> str:
@@ -136,15 +139,26 @@ class Corrections:
                 if name in ("diagnosed", "mitigated"):
                     fields[f"{name}_implied"] = False
                 await audit.append(
-                    session, incident_id=incident_id, action="correct_time", field=name,
-                    old_value=old.isoformat(), new_value=new.isoformat(), actor=by, at=now, reason=plan.reason,
+                    session,
+                    incident_id=incident_id,
+                    action="correct_time",
+                    field=name,
+                    old_value=old.isoformat(),
+                    new_value=new.isoformat(),
+                    actor=by,
+                    at=now,
+                    reason=plan.reason,
                 )
             await incident_rows.record_fields(session, incident_id, at=now, **fields)
             described = "; ".join(
                 f"{TIME_FIELDS[name][1].lower()} {utc_text(old)} → {utc_text(new)}" for name, (old, new) in plan.changes.items()
             )
             await incident_rows.add_event(
-                session, incident_id, "time_corrected", at=now, actor=by,
+                session,
+                incident_id,
+                "time_corrected",
+                at=now,
+                actor=by,
                 text=f"Corrected {described} (reason: {plan.reason})",
                 data={name: {"old": old.isoformat(), "new": new.isoformat()} for name, (old, new) in plan.changes.items()}
                 | {"reason": plan.reason},

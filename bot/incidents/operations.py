@@ -185,7 +185,11 @@ class Incidents:
             await incident_rows.record_fields(session, incident_id, at=now, **{role: user})
             label = ROLES[role]
             await incident_rows.add_event(
-                session, incident_id, "role_assigned", at=now, actor=by,
+                session,
+                incident_id,
+                "role_assigned",
+                at=now,
+                actor=by,
                 text=f"{label}: <@{user}>" + (f" (was <@{previous}>)" if previous else ""),
                 data={"role": role, "user": user, "previous": previous},
             )
@@ -204,8 +208,13 @@ class Incidents:
                 return None
             await incident_rows.record_fields(session, incident_id, at=now, severity=severity)
             await incident_rows.add_event(
-                session, incident_id, "severity_changed", at=now, actor=by,
-                text=f"Severity {previous} → {severity}", data={"from": previous, "to": severity},
+                session,
+                incident_id,
+                "severity_changed",
+                at=now,
+                actor=by,
+                text=f"Severity {previous} → {severity}",
+                data={"from": previous, "to": severity},
             )
             await session.refresh(row)
             return to_record(row), previous

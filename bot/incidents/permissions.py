@@ -130,9 +130,7 @@ class PermissionChecks:
             log.warning("permission check for %s failed: %s", action, error)
             return Refusal(f"Could not check who may {ACTION_WORDS[action]} ({error}), so nothing changed. Try again.")
         where = f" in {incident.reference}" if incident else ""
-        return Refusal(
-            f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed."
-        )
+        return Refusal(f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed.")
 
     async def check_breakglass(self, incident: IncidentRecord, user: str) -> Refusal | None:
         """Break-glass is the ``stamp`` permission, except that it is also the one way into a

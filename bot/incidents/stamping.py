@@ -142,7 +142,11 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime) 
             # that someone may mark it verified, correct times and assign roles.
             await incident_rows.record_fields(session, incident_id, at=at, commander=by)
             await incident_rows.add_event(
-                session, incident_id, "role_assigned", at=at, actor=by,
+                session,
+                incident_id,
+                "role_assigned",
+                at=at,
+                actor=by,
                 text=f"Incident commander: <@{by}> (was <@{fresh.opened_by}>, by acknowledging)",
                 data={"role": "commander", "user": by, "previous": fresh.opened_by},
             )

@@ -211,8 +211,14 @@ def _parse_grouped(data: dict[str, Any], rules: AlertRules, services: set[str]) 
 
 
 def _parse_one(
-    data: dict[str, Any], alert: Any, where: str, source: str, group_key: str | None, common: Mapping[str, str],
-    rules: AlertRules, services: set[str],
+    data: dict[str, Any],
+    alert: Any,
+    where: str,
+    source: str,
+    group_key: str | None,
+    common: Mapping[str, str],
+    rules: AlertRules,
+    services: set[str],
 ) -> Alert:
     """One alert of a grouped body, or AlertPayloadError saying what is wrong with it."""
     if not isinstance(alert, dict):

@@ -54,9 +54,9 @@ _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The right form of each field, said after whatever was wrong with it.
 FORMS = {
     "service": "the service's name: lowercase letters, digits, '.', '_' or '-', 1–80 characters, e.g. \"payments-api\"",
-    "version": f"1–{MAX_VERSION} characters, e.g. \"v1.42\" or a commit SHA",
-    "environment": f"1–{MAX_ENVIRONMENT} characters, e.g. \"staging\"; default: \"production\"",
-    "time": "ISO 8601 with a zone such as \"2026-11-23T14:05:00Z\", at most "
+    "version": f'1–{MAX_VERSION} characters, e.g. "v1.42" or a commit SHA',
+    "environment": f'1–{MAX_ENVIRONMENT} characters, e.g. "staging"; default: "production"',
+    "time": 'ISO 8601 with a zone such as "2026-11-23T14:05:00Z", at most '
     f"{int(MAX_FUTURE.total_seconds() // 60)} minutes ahead and {MAX_AGE.days} days back; default: now",
     "author": f"who deployed, up to {MAX_AUTHOR} characters",
     "url": f"the commit or PR URL, http:// or https://, up to {MAX_URL} characters",
@@ -415,18 +415,10 @@ class Deploys:
                 raise LookupError(f"there is no incident INC-{incident_id}")
             matches: list[DeployMatch] = []
             if wanted:
-                rows = await deploy_rows.in_window(
-                    session, wanted, impact_start - window, impact_start, environment=environment
-                )
-                matches = select_in_window(
-                    [to_record(row) for row in rows], wanted, impact_start, window, environment=environment
-                )
-            await deploy_rows.link_to_incident(
-                session, incident_id, [match.record.id for match in matches], replace=True
-            )
-            await incident_rows.record_fields(
-                session, incident_id, at=self._clock(), deploy_found=bool(matches) if wanted else None
-            )
+                rows = await deploy_rows.in_window(session, wanted, impact_start - window, impact_start, environment=environment)
+                matches = select_in_window([to_record(row) for row in rows], wanted, impact_start, window, environment=environment)
+            await deploy_rows.link_to_incident(session, incident_id, [match.record.id for match in matches], replace=True)
+            await incident_rows.record_fields(session, incident_id, at=self._clock(), deploy_found=bool(matches) if wanted else None)
         return matches
 
     async def get(self, deploy_id: int) -> DeployRecord | None:
@@ -465,15 +457,11 @@ def parse_deploy_text(text: str, *, now: datetime, author: str | None = None) ->
     words = unescape_slack(text).split()
     if len(words) != 2:
         got = "nothing" if not words else f"{len(words)} words"
-        raise CommandTextError(
-            f"`/incident deploy` takes a service and a version (got {got}): `{DEPLOY_USAGE}`, e.g. `{DEPLOY_EXAMPLE}`."
-        )
+        raise CommandTextError(f"`/incident deploy` takes a service and a version (got {got}): `{DEPLOY_USAGE}`, e.g. `{DEPLOY_EXAMPLE}`.")
     service_text, version = words
     service = _service_word(service_text, usage=DEPLOY_USAGE)
     if len(version) > MAX_VERSION:
-        raise CommandTextError(
-            f"The version is {len(version)} characters; keep it to {MAX_VERSION}, e.g. `{DEPLOY_EXAMPLE}`."
-        )
+        raise CommandTextError(f"The version is {len(version)} characters; keep it to {MAX_VERSION}, e.g. `{DEPLOY_EXAMPLE}`.")
     try:
         return parse_deploy({"service": service, "version": version, "author": author}, now=now)
     except ValidationError as error:
@@ -488,14 +476,15 @@ def parse_deploys_text(text: str, *, default_within: timedelta) -> DeploysQuery:
     words = unescape_slack(text).split()
     if len(words) > 2:
         raise CommandTextError(
-            f"`/incident deploys` takes at most a service and a duration: `{DEPLOYS_USAGE}`, "
-            "e.g. `/incident deploys payments-api 6h`."
+            f"`/incident deploys` takes at most a service and a duration: `{DEPLOYS_USAGE}`, e.g. `/incident deploys payments-api 6h`."
         )
     for word in words:
         try:
             span = parse_span(word)
         except SpanTooLong:
-            raise CommandTextError(f"`{word[:40]}` is more than {MAX_LOOKBACK.days} days; look back at most `{MAX_LOOKBACK.days}d`.") from None
+            raise CommandTextError(
+                f"`{word[:40]}` is more than {MAX_LOOKBACK.days} days; look back at most `{MAX_LOOKBACK.days}d`."
+            ) from None
         except ValueError:
             span = None
         if span is not None:
@@ -509,8 +498,7 @@ def parse_deploys_text(text: str, *, default_within: timedelta) -> DeploysQuery:
             continue
         if service is not None:
             raise CommandTextError(
-                f"Give one service, not two (`{service}` and `{word}`): `{DEPLOYS_USAGE}`. "
-                "A duration is written like 30m, 2h, 1d or 1w."
+                f"Give one service, not two (`{service}` and `{word}`): `{DEPLOYS_USAGE}`. A duration is written like 30m, 2h, 1d or 1w."
             )
         service = _service_word(word, usage=DEPLOYS_USAGE, also=" or a duration like 30m, 2h, 1d")
     return DeploysQuery(service=service, within=within or default_within)
@@ -577,4 +565,3 @@ def impact_distance(minutes_before_impact: int) -> str:
     if minutes_before_impact < 0:
         return f"{-minutes_before_impact} min after impact began"
     return f"{minutes_before_impact} min before impact"
-

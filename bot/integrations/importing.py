@@ -373,8 +373,7 @@ def plan_phase_times(
     implied = implied or {}
     if started_at > detected_at:
         raise _Bad(
-            f"{_iso(started_at)} is later than detected_at ({_iso(detected_at)}); impact starts before "
-            "(or when) it is detected",
+            f"{_iso(started_at)} is later than detected_at ({_iso(detected_at)}); impact starts before (or when) it is detected",
             "started_at",
         )
     timeline = Timeline(started_at=started_at, stamps={Stamp.DETECTED: StampValue(detected_at)})
@@ -414,9 +413,7 @@ def plan_phase_times(
 # --------------------------------------------------------------------------- rows of columns (CSV, JSON)
 
 
-def _incident_from_cells(
-    cells: Mapping[str, str], where: str, *, now: datetime
-) -> tuple[ImportedIncident | None, list[ImportProblem]]:
+def _incident_from_cells(cells: Mapping[str, str], where: str, *, now: datetime) -> tuple[ImportedIncident | None, list[ImportProblem]]:
     """Validate one row of the documented columns; every bad field is reported, not just the first."""
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {}
@@ -592,9 +589,7 @@ def _json_document(text: str, parsed: ParsedImport) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        parsed.problems.append(
-            ImportProblem("file", None, f"is not JSON (line {error.lineno}, column {error.colno}: {error.msg})")
-        )
+        parsed.problems.append(ImportProblem("file", None, f"is not JSON (line {error.lineno}, column {error.colno}: {error.msg})"))
         return None
 
 
@@ -625,7 +620,9 @@ def parse_json_rows(text: str, *, now: datetime) -> ParsedImport:
         unknown = [key for key in item if key not in KNOWN_COLUMNS]
         if unknown:
             parsed.problems.append(
-                ImportProblem(where, None, f"unknown key{'s' if len(unknown) > 1 else ''} {_quoted(unknown)}; known keys: {_known_columns_text()}")
+                ImportProblem(
+                    where, None, f"unknown key{'s' if len(unknown) > 1 else ''} {_quoted(unknown)}; known keys: {_known_columns_text()}"
+                )
             )
             continue
         cells: dict[str, str] = {}
@@ -673,7 +670,7 @@ def pagerduty_severity(incident: Mapping[str, Any]) -> str:
         return PAGERDUTY_URGENCY[urgency.strip().lower()]
     shown = "missing" if urgency is None else f'"{urgency}"'
     raise _Bad(
-        f"is {shown} and there is no P1–P4 priority.summary; PagerDuty's urgency is \"high\" (→ P2) or "
+        f'is {shown} and there is no P1–P4 priority.summary; PagerDuty\'s urgency is "high" (→ P2) or '
         '"low" (→ P3), a priority.summary "P1"–"P4" is taken as it is',
         "urgency",
     )
@@ -710,9 +707,7 @@ def _pagerduty_time(incident: Mapping[str, Any], key: str, *, now: datetime) -> 
     return moment
 
 
-def _incident_from_pagerduty(
-    item: Mapping[str, Any], where: str, *, now: datetime
-) -> tuple[ImportedIncident | None, list[ImportProblem]]:
+def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: datetime) -> tuple[ImportedIncident | None, list[ImportProblem]]:
     """Validate one PagerDuty incident; every bad field is reported, not just the first (as for CSV)."""
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {"detection_method": "alert", "commander": ""}
@@ -736,7 +731,7 @@ def _incident_from_pagerduty(
     def status() -> str:
         value = item.get("status")
         if value not in PAGERDUTY_STATUSES:
-            raise _Bad(f'is {"missing" if value is None else repr(value)}; PagerDuty\'s are {", ".join(PAGERDUTY_STATUSES)}', "status")
+            raise _Bad(f"is {'missing' if value is None else repr(value)}; PagerDuty's are {', '.join(PAGERDUTY_STATUSES)}", "status")
         return value
 
     check("id", identifier)
@@ -749,11 +744,14 @@ def _incident_from_pagerduty(
     if values.get("status") == "resolved":
         restored = check("last_status_change_at", lambda: _pagerduty_time(item, "last_status_change_at", now=now))
     if restored is not None and created is not None and restored < created:
-        problems.append(ImportProblem(
-            where, "last_status_change_at",
-            f"{_iso(restored)} is earlier than created_at ({_iso(created)}); a resolved incident's last status "
-            "change is its resolution",
-        ))
+        problems.append(
+            ImportProblem(
+                where,
+                "last_status_change_at",
+                f"{_iso(restored)} is earlier than created_at ({_iso(created)}); a resolved incident's last status "
+                "change is its resolution",
+            )
+        )
     if problems:
         return None, problems
     try:
@@ -808,7 +806,7 @@ def parse_file(data: bytes, fmt: str, *, now: datetime) -> ParsedImport:
     except UnicodeDecodeError as error:
         parsed = ParsedImport(fmt)
         parsed.problems.append(
-            ImportProblem("file", None, f"is not UTF-8 text (byte {error.start}); save it as UTF-8 (\"CSV UTF-8\" in Excel)")
+            ImportProblem("file", None, f'is not UTF-8 text (byte {error.start}); save it as UTF-8 ("CSV UTF-8" in Excel)')
         )
         return parsed
     if fmt == "csv":
@@ -830,10 +828,7 @@ class ChangedIncident:
     fields: tuple[str, ...]
 
     def __str__(self) -> str:
-        return (
-            f"{self.incident.label}: differs from INC-{self.number} "
-            f"in {', '.join(self.fields)}; not overwritten"
-        )
+        return f"{self.incident.label}: differs from INC-{self.number} in {', '.join(self.fields)}; not overwritten"
 
 
 @dataclass
@@ -924,9 +919,7 @@ class Importer:
             # In batches, so the rows handed to the driver stay small; still one transaction.
             for start in range(0, len(new), INSERT_BATCH):
                 batch = new[start : start + INSERT_BATCH]
-                numbers = await history.insert_imported(
-                    session, parsed.source, [_incident_values(i, now) for i in batch]
-                )
+                numbers = await history.insert_imported(session, parsed.source, [_incident_values(i, now) for i in batch])
                 await history.insert_events(
                     session, [_event_values(n, i, parsed.source, origin, now) for n, i in zip(numbers, batch, strict=True)]
                 )
@@ -1049,9 +1042,7 @@ def _writer(out: TextIO, fmt: str) -> _CsvOut | _JsonOut:
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
 
 
-async def export_incidents(
-    db: Database, out: TextIO, fmt: str, *, since: datetime | None = None, until: datetime | None = None
-) -> int:
+async def export_incidents(db: Database, out: TextIO, fmt: str, *, since: datetime | None = None, until: datetime | None = None) -> int:
     """Write every incident whose impact started in [since, until) to ``out``, oldest number first.
 
     Rows are streamed in batches (``history.exported_rows``): memory stays flat however many
@@ -1065,4 +1056,3 @@ async def export_incidents(
             count += 1
     writer.close()
     return count
-

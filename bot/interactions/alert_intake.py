@@ -121,8 +121,12 @@ class AlertIntake:
             assert existing is not None and existing.incident_id is not None
             await alert_rows.seen_again(session, existing.id, at=now)
             await incident_rows.add_event(
-                session, existing.incident_id, "alert_firing", at=now,
-                text=f"Alert {alert.name} firing again ({alert.source})", data=_alert_data(alert),
+                session,
+                existing.incident_id,
+                "alert_firing",
+                at=now,
+                text=f"Alert {alert.name} firing again ({alert.source})",
+                data=_alert_data(alert),
             )
             row = await incident_rows.get(session, existing.incident_id)
             assert row is not None
@@ -134,19 +138,38 @@ class AlertIntake:
         row = await incident_rows.insert(
             session,
             Incident(
-                request_key=None, title=alert.title, severity=alert.severity, service=alert.service, status="open",
-                detection_method="alert", opened_by=opener, commander=opener, origin_channel_id=None,
-                started_at=started, detected_at=started, diagnosed_implied=False, mitigated_implied=False,
-                created_at=now, updated_at=now,
+                request_key=None,
+                title=alert.title,
+                severity=alert.severity,
+                service=alert.service,
+                status="open",
+                detection_method="alert",
+                opened_by=opener,
+                commander=opener,
+                origin_channel_id=None,
+                started_at=started,
+                detected_at=started,
+                diagnosed_implied=False,
+                mitigated_implied=False,
+                created_at=now,
+                updated_at=now,
             ),
         )
         group.incident_id = row.id
         await session.flush()
         await incident_rows.add_event(
-            session, row.id, "opened", at=now, actor=opener, text=f"Opened {row.reference} from an alert: {alert.title}",
+            session,
+            row.id,
+            "opened",
+            at=now,
+            actor=opener,
+            text=f"Opened {row.reference} from an alert: {alert.title}",
             data={
-                "severity": alert.severity, "service": alert.service, "detection_method": "alert",
-                "started_at": started.isoformat(), "detected_at": started.isoformat(),
+                "severity": alert.severity,
+                "service": alert.service,
+                "detection_method": "alert",
+                "started_at": started.isoformat(),
+                "detected_at": started.isoformat(),
             },
         )
         await incident_rows.add_event(
@@ -164,7 +187,10 @@ class AlertIntake:
         await alert_rows.seen_again(session, group.id, at=now)
         ended = alert.ended_at or now
         await incident_rows.add_event(
-            session, group.incident_id, "alert_resolved", at=now,
+            session,
+            group.incident_id,
+            "alert_resolved",
+            at=now,
             text=f"Alert {alert.name} resolved at {ended.isoformat()} ({alert.source}); verification is for a person to mark",
             data=_alert_data(alert),
         )
@@ -172,9 +198,9 @@ class AlertIntake:
         assert row is not None
         result.resolved.append(row.reference)
         if row.channel_id:
-            work.lines.append((to_record(row), messages.alert_resolved_line(
-                alert.name, slack_time(ended), row.status == "open", alert.group_resolved
-            )))
+            work.lines.append(
+                (to_record(row), messages.alert_resolved_line(alert.name, slack_time(ended), row.status == "open", alert.group_resolved))
+            )
 
     async def _show(self, work: _SlackWork) -> None:
         assert self._flows is not None

@@ -121,9 +121,7 @@ class Flows:
         reference = recorded.record.reference
         try:
             matches = await self._correlate(recorded.record)
-            report = await self._war_rooms.set_up(
-                recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches
-            )
+            report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches)
         except Exception as error:
             # The incident is committed: whatever broke now, the person must not be told that
             # nothing was recorded (they would open it again), but what is and what to run.
@@ -430,9 +428,7 @@ class Flows:
             # hash_conflict: the person changed the form meanwhile; the newer choice will update it.
             log.info("form %s not updated: %s", view_id, error)
 
-    async def open_from_form(
-        self, requester: Requester, request: OpenRequest, *, request_key: str, impact_deploy_id: int | None
-    ) -> None:
+    async def open_from_form(self, requester: Requester, request: OpenRequest, *, request_key: str, impact_deploy_id: int | None) -> None:
         """The submitted form; "impact started at that deploy" replaces the picked start time."""
         if impact_deploy_id is not None:
             deploy = await self._deploys.get(impact_deploy_id)
@@ -450,7 +446,10 @@ class Flows:
         name = name.strip()
         if not name:
             candidates = self._runbook_room.candidates(incident.service)
-            await self.tell(requester, messages.runbook_list(incident.service, [r.name for r in candidates], [r.name for r in self._runbook_room.runbooks]))
+            await self.tell(
+                requester,
+                messages.runbook_list(incident.service, [r.name for r in candidates], [r.name for r in self._runbook_room.runbooks]),
+            )
             return
         runbook = self._runbook_room.find(name)
         if runbook is None:

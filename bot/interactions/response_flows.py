@@ -43,8 +43,17 @@ class CorrectionOutcome:
 
 class ResponseFlows:
     def __init__(
-        self, flows: Flows, incidents: Incidents, war_rooms: WarRooms, resolutions: Resolutions, corrections: Corrections,
-        action_items: ActionItems, permissions: PermissionChecks, slack: SlackGateway, clock: Clock, announce_channel: str | None,
+        self,
+        flows: Flows,
+        incidents: Incidents,
+        war_rooms: WarRooms,
+        resolutions: Resolutions,
+        corrections: Corrections,
+        action_items: ActionItems,
+        permissions: PermissionChecks,
+        slack: SlackGateway,
+        clock: Clock,
+        announce_channel: str | None,
     ) -> None:
         self._flows = flows
         self._incidents = incidents
@@ -183,13 +192,18 @@ class ResponseFlows:
         failures: list[str] = []
         posts = []
         if incident.channel_id:
-            posts.append(self._post(incident.channel_id, messages.update_in_war_room(requester.user_id, text), failures, "the war room was not told"))
+            posts.append(
+                self._post(incident.channel_id, messages.update_in_war_room(requester.user_id, text), failures, "the war room was not told")
+            )
         if self._announce_channel and not incident.is_private:
             posts.append(
                 self._post(
                     self._announce_channel,
-                    messages.update_announcement(incident.reference, incident.severity, incident.title, incident.channel_id, requester.user_id, text),
-                    failures, f"<#{self._announce_channel}> was not told",
+                    messages.update_announcement(
+                        incident.reference, incident.severity, incident.title, incident.channel_id, requester.user_id, text
+                    ),
+                    failures,
+                    f"<#{self._announce_channel}> was not told",
                 )
             )
         await asyncio.gather(*posts)
@@ -230,13 +244,18 @@ class ResponseFlows:
                 failures.append(f"you could not be invited to the war room ({error})")
         posts = []
         if incident.channel_id:
-            posts.append(self._post(incident.channel_id, messages.breakglass_in_war_room(requester.user_id, reason), failures, "the war room was not told"))
+            posts.append(
+                self._post(
+                    incident.channel_id, messages.breakglass_in_war_room(requester.user_id, reason), failures, "the war room was not told"
+                )
+            )
         if self._announce_channel:
             posts.append(
                 self._post(
                     self._announce_channel,
                     messages.breakglass_announcement(incident.reference, requester.user_id, reason, incident.is_private),
-                    failures, f"<#{self._announce_channel}> was not told",
+                    failures,
+                    f"<#{self._announce_channel}> was not told",
                 )
             )
         await asyncio.gather(*posts)
@@ -261,7 +280,12 @@ class ResponseFlows:
             await self._tell(requester, f"Could not open the form: {error}.")
 
     async def correct_times(
-        self, user: str, incident_id: int, original: dict[str, datetime], submitted: dict[str, datetime | None], reason: str | None,
+        self,
+        user: str,
+        incident_id: int,
+        original: dict[str, datetime],
+        submitted: dict[str, datetime | None],
+        reason: str | None,
     ) -> CorrectionOutcome:
         """The submitted "Edit times" form, checked and applied before Slack gets its answer, so
         every problem shows under its field in the form and a refused change writes nothing."""

@@ -14,6 +14,14 @@ from bot.slack.gateway import (
 )
 
 __all__ = [
-    "STEP_EVENT", "Bookmark", "Channel", "ListedChannel", "PastMessage", "PostedMessage", "SlackError", "SlackGateway",
-    "SlackUser", "step_metadata",
+    "STEP_EVENT",
+    "Bookmark",
+    "Channel",
+    "ListedChannel",
+    "PastMessage",
+    "PostedMessage",
+    "SlackError",
+    "SlackGateway",
+    "SlackUser",
+    "step_metadata",
 ]

@@ -162,9 +162,7 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
     buttons: list[ButtonElement] = []
     if incident.status == "open" and incident.acknowledged_at is None:
         buttons.append(
-            ButtonElement(
-                text=PlainTextObject(text="Acknowledge"), action_id=ACKNOWLEDGE_ACTION, value=str(incident.id), style="danger"
-            )
+            ButtonElement(text=PlainTextObject(text="Acknowledge"), action_id=ACKNOWLEDGE_ACTION, value=str(incident.id), style="danger")
         )
     buttons += [
         ButtonElement(
@@ -230,7 +228,7 @@ def role_blocks(incident: IncidentRecord) -> list[Block]:
 
 
 def correction_blocks(incident: IncidentRecord) -> list[Block]:
-    """"Edit times": the commander and admins correct a wrong stamp, with a reason."""
+    """ "Edit times": the commander and admins correct a wrong stamp, with a reason."""
     return [
         ActionsBlock(
             block_id="corrections",
@@ -289,7 +287,9 @@ def action_item_blocks(line: str, item_id: int, *, done_line: str | None = None)
         blocks.append(
             ActionsBlock(
                 block_id=f"action_item:{item_id}",
-                elements=[ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")],
+                elements=[
+                    ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")
+                ],
             )
         )
     return within_message_limits([b.to_dict() for b in blocks])
@@ -378,7 +378,11 @@ MAX_SELECT_OPTIONS = 100  # Slack's limit for a static select
 
 
 def open_modal(
-    *, now: datetime, private_metadata: dict[str, str], services: list[str] | None = None, title: str = "",
+    *,
+    now: datetime,
+    private_metadata: dict[str, str],
+    services: list[str] | None = None,
+    title: str = "",
     deploy_choices: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The open-incident form. With a catalog, the service is a select that reports each choice
@@ -401,9 +405,7 @@ def open_modal(
                 block_id="title",
                 label=PlainTextObject(text="Title"),
                 hint=PlainTextObject(text="What users see going wrong, e.g. “Checkout returns 500s”"),
-                element=PlainTextInputElement(
-                    action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True
-                ),
+                element=PlainTextInputElement(action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True),
             ),
             InputBlock(
                 block_id="severity",
@@ -515,8 +517,6 @@ def within_message_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if len(field["text"]) > MAX_FIELD_TEXT:
                     raise ValueError(f"section field longer than {MAX_FIELD_TEXT} characters")
     return blocks
-
-
 
 
 def action_items_digest_blocks(lines: list[str]) -> list[dict[str, Any]]:

@@ -211,8 +211,11 @@ class SlackGateway:
     async def channel_state(self, channel: str) -> ChannelState:
         data = (await self._call("conversations.info", channel=channel))["channel"]
         return ChannelState(
-            id=data["id"], name=data.get("name", ""), is_archived=bool(data.get("is_archived")),
-            is_member=bool(data.get("is_member")), is_private=bool(data.get("is_private")),
+            id=data["id"],
+            name=data.get("name", ""),
+            is_archived=bool(data.get("is_archived")),
+            is_member=bool(data.get("is_member")),
+            is_private=bool(data.get("is_private")),
         )
 
     async def channel_members(self, channel: str) -> set[str]:
@@ -255,14 +258,20 @@ class SlackGateway:
         cursor: str | None = None
         while True:
             data = await self._call(
-                "conversations.history", channel=channel, oldest=f"{oldest:.6f}", limit=200, include_all_metadata=True,
+                "conversations.history",
+                channel=channel,
+                oldest=f"{oldest:.6f}",
+                limit=200,
+                include_all_metadata=True,
                 cursor=cursor,
             )
             for message in data.get("messages", []):
                 metadata = message.get("metadata") or {}
                 messages.append(
                     PastMessage(
-                        ts=message["ts"], user=message.get("user", ""), event_type=metadata.get("event_type"),
+                        ts=message["ts"],
+                        user=message.get("user", ""),
+                        event_type=metadata.get("event_type"),
                         event_payload=metadata.get("event_payload") or {},
                         files=tuple((f.get("id", ""), f.get("title", "")) for f in message.get("files") or []),
                     )
@@ -277,8 +286,10 @@ class SlackGateway:
         for message in await self.history(channel, oldest=since):
             payload = message.event_payload
             if (
-                message.user == bot and message.event_type == STEP_EVENT
-                and payload.get("incident") == incident_id and payload.get("step") == step
+                message.user == bot
+                and message.event_type == STEP_EVENT
+                and payload.get("incident") == incident_id
+                and payload.get("step") == step
             ):
                 return message.ts
         return None
@@ -307,9 +318,7 @@ class SlackGateway:
             return
         try:
             # force: invite the ones who can be invited even if another is already in or deactivated.
-            await self._call(
-                "conversations.invite", channel=channel, users=",".join(users), force=True if len(users) > 1 else None
-            )
+            await self._call("conversations.invite", channel=channel, users=",".join(users), force=True if len(users) > 1 else None)
         except SlackError as exc:
             # cant_invite_self: the bot opened the incident (an alert) and is in the channel it made.
             if exc.code not in ("already_in_channel", "cant_invite_self"):
@@ -319,13 +328,23 @@ class SlackGateway:
         await self._call("conversations.setTopic", channel=channel, topic=topic)
 
     async def post_message(
-        self, channel: str, text: str, *, blocks: list[dict] | None = None, thread_ts: str | None = None,
+        self,
+        channel: str,
+        text: str,
+        *,
+        blocks: list[dict] | None = None,
+        thread_ts: str | None = None,
         metadata: dict | None = None,
     ) -> PostedMessage:
         """``metadata`` ({"event_type", "event_payload"}) lets the bot find the message again in the
         channel's history (see ``history``)."""
         data = await self._call(
-            "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False,
+            "chat.postMessage",
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
             metadata=metadata,
         )
         return PostedMessage(channel=data["channel"], ts=data["ts"])
@@ -350,7 +369,13 @@ class SlackGateway:
         return (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
 
     async def upload_file(
-        self, channel: str, content: bytes, *, filename: str, title: str, comment: str | None = None,
+        self,
+        channel: str,
+        content: bytes,
+        *,
+        filename: str,
+        title: str,
+        comment: str | None = None,
         thread_ts: str | None = None,
     ) -> str:
         """Slack's upload flow (what files_upload_v2 does): get an upload URL, send the bytes,
@@ -428,9 +453,7 @@ class SlackGateway:
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler()],
         )
         try:
-            response = await webhook.send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
+            response = await webhook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
         except (asyncio.TimeoutError, TimeoutError):
             raise SlackError("response_url", "timeout") from None
         except aiohttp.ClientError:

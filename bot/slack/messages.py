@@ -9,31 +9,33 @@ from bot.slack.blocks import escape
 # alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
 
 # escape: the usage lines' placeholders (<text>, <title>) are text, not Slack markup.
-HELP = escape("\n".join(
-    [
-        "*`/incident` commands*",
-        "• `/incident open` — open a war room with a form",
-        f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
-        "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
-        "• `/incident note <text>` — add a note to the timeline of this war room's incident",
-        "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
-        "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
-        "• `/incident deploys [service] [2h]` — recent deploys",
-        "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
-        "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
-        "• `/incident severity P1` — change the severity",
-        "• `/incident update <text>` — post a status update to the war room and the announcement channel",
-        "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
-        "• `/incident action <text> [@owner] [due:2026-12-15]` — add a follow-up action item",
-        "• `/incident actions [mine|open|overdue]` — list action items",
-        "• `/incident ack [INC-42]` — acknowledge: you are on it (stops the unacknowledged escalation)",
-        "• `/incident reopen [INC-42]` — reopen a verified incident while it is still monitoring",
-        "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
-        "• `/incident help` — this list",
-        "Phase buttons on the pinned control message stamp who and when. "
-        "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
-    ]
-))
+HELP = escape(
+    "\n".join(
+        [
+            "*`/incident` commands*",
+            "• `/incident open` — open a war room with a form",
+            f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
+            "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
+            "• `/incident note <text>` — add a note to the timeline of this war room's incident",
+            "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
+            "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
+            "• `/incident deploys [service] [2h]` — recent deploys",
+            "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
+            "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
+            "• `/incident severity P1` — change the severity",
+            "• `/incident update <text>` — post a status update to the war room and the announcement channel",
+            "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
+            "• `/incident action <text> [@owner] [due:2026-12-15]` — add a follow-up action item",
+            "• `/incident actions [mine|open|overdue]` — list action items",
+            "• `/incident ack [INC-42]` — acknowledge: you are on it (stops the unacknowledged escalation)",
+            "• `/incident reopen [INC-42]` — reopen a verified incident while it is still monitoring",
+            "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
+            "• `/incident help` — this list",
+            "Phase buttons on the pinned control message stamp who and when. "
+            "The message shortcut *Add to incident timeline* adds any war-room message to the timeline.",
+        ]
+    )
+)
 
 
 def unknown_subcommand(word: str) -> str:
@@ -50,8 +52,7 @@ def typed_text_refused(error: Exception) -> str:
 
 OPENING = "Opening the incident…"
 NOT_IN_WAR_ROOM = (
-    "This channel is not an incident war room. Run the command inside a war room, or name the incident: "
-    "`/incident status INC-42`."
+    "This channel is not an incident war room. Run the command inside a war room, or name the incident: `/incident status INC-42`."
 )
 INCIDENT_REFERENCE_FORM = "Name the incident as `INC-42` (or just `42`)."
 
@@ -126,10 +127,7 @@ def recorded_after_all() -> str:
 
 
 def unexpected_error() -> str:
-    return (
-        "Something went wrong on the bot's side; the error is in the bot's log. "
-        "Check `/incident status` before trying again."
-    )
+    return "Something went wrong on the bot's side; the error is in the bot's log. Check `/incident status` before trying again."
 
 
 def stamped_line(user: str, stamp: str, at_token: str, since_detection: str, restore: str | None) -> str:
@@ -154,8 +152,7 @@ def slack_update_failed(failures: list[str], reference: str) -> str:
 
 NOTE_USAGE = "Write the note after the command: `/incident note Rolled back payments-api to v1.42`."
 NOT_IN_WAR_ROOM_FOR_NOTE = (
-    "This channel is not an incident war room, so there is no timeline to add to. "
-    "Use it inside the incident's war-room channel."
+    "This channel is not an incident war room, so there is no timeline to add to. Use it inside the incident's war-room channel."
 )
 
 
@@ -214,9 +211,7 @@ def deploy_list(service: str | None, within: str, lines: list[str]) -> str:
 
 # ---- Roles, severity, updates, break-glass, corrections, action items (issue 7) ---------------
 
-NOT_IN_WAR_ROOM_FOR_COMMAND = (
-    "This channel is not an incident war room. Run the command inside the incident's war-room channel."
-)
+NOT_IN_WAR_ROOM_FOR_COMMAND = "This channel is not an incident war room. Run the command inside the incident's war-room channel."
 SEVERITY_USAGE = "Give the new severity: `/incident severity P1` (P1–P4)."
 UPDATE_USAGE = "Write the update after the command: `/incident update Rolled back; error rate falling`."
 BREAKGLASS_USAGE = (

@@ -66,8 +66,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 def runbook_message(
-    *, post_id: int, title: str, name: str, checklist: tuple[str, ...], checked: set[int],
-    sections: dict[str, str], url: str | None, reference: str,
+    *,
+    post_id: int,
+    title: str,
+    name: str,
+    checklist: tuple[str, ...],
+    checked: set[int],
+    sections: dict[str, str],
+    url: str | None,
+    reference: str,
 ) -> list[dict[str, Any]]:
     done = len([i for i in checked if 0 <= i < len(checklist)])
     progress = f"{done}/{len(checklist)} first steps done" if checklist else "no checklist"
@@ -102,11 +109,11 @@ def runbook_message(
         if body.strip():
             blocks.append(DividerBlock())
             blocks.append(
-                SectionBlock(text=MarkdownTextObject(text=_clip(f"*{escape(heading)}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT)))
+                SectionBlock(
+                    text=MarkdownTextObject(text=_clip(f"*{escape(heading)}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT))
+                )
             )
-    blocks.append(
-        ContextBlock(elements=[MarkdownTextObject(text=f"Each tick is recorded in the {reference} timeline with who and when.")])
-    )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Each tick is recorded in the {reference} timeline with who and when.")]))
     return within_message_limits([b.to_dict() for b in blocks])
 
 

@@ -55,9 +55,13 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
             update(Incident)
             .where(Incident.id == incident_id, Incident.status == "resolved", Incident.closed_at.is_(None))
             .values(
-                status="open", verified_at=None, verified_by=None, updated_at=at,
+                status="open",
+                verified_at=None,
+                verified_by=None,
+                updated_at=at,
                 # The MTTR summary is posted again at the next verification, with the final figures.
-                summary_ts=None, summary_announcement_ts=None,
+                summary_ts=None,
+                summary_announcement_ts=None,
             )
         )
         if result.rowcount != 1:
@@ -70,10 +74,15 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
         earlier_draft = await incident_rows.postmortem(session, incident_id)
         await session.execute(delete(Postmortem).where(Postmortem.incident_id == incident_id))
         await incident_rows.add_event(
-            session, incident_id, "reopened", at=at, actor=by,
+            session,
+            incident_id,
+            "reopened",
+            at=at,
+            actor=by,
             text=f"Reopened; the verification at {earlier_at.isoformat()} by {earlier_by or 'someone'} is cleared",
             data={
-                "earlier_verified_at": earlier_at.isoformat(), "earlier_verified_by": earlier_by,
+                "earlier_verified_at": earlier_at.isoformat(),
+                "earlier_verified_by": earlier_by,
                 "earlier_postmortem_file_id": earlier_draft.file_id if earlier_draft else None,
             },
         )

@@ -54,8 +54,18 @@ class TimerSettings:
 
 
 DEFAULT_ALERT_SEVERITIES: Mapping[str, str] = MappingProxyType(
-    {"critical": "P1", "page": "P1", "high": "P2", "error": "P2", "major": "P2",
-     "warning": "P3", "medium": "P3", "minor": "P3", "info": "P4", "low": "P4"}
+    {
+        "critical": "P1",
+        "page": "P1",
+        "high": "P2",
+        "error": "P2",
+        "major": "P2",
+        "warning": "P3",
+        "medium": "P3",
+        "minor": "P3",
+        "info": "P4",
+        "low": "P4",
+    }
 )
 
 

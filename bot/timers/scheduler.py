@@ -69,9 +69,15 @@ class FiringSteps:
 
 def _state(row: Incident, last_activity: datetime) -> TimerState:
     return TimerState(
-        incident_id=row.id, severity=row.severity, status=row.status, opened_at=row.created_at,
-        acknowledged_at=row.acknowledged_at, mitigated_at=row.mitigated_at, verified_at=row.verified_at,
-        closed_at=row.closed_at, last_activity_at=last_activity,
+        incident_id=row.id,
+        severity=row.severity,
+        status=row.status,
+        opened_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+        mitigated_at=row.mitigated_at,
+        verified_at=row.verified_at,
+        closed_at=row.closed_at,
+        last_activity_at=last_activity,
     )
 
 
@@ -84,8 +90,15 @@ _EVENT_TEXT = {
 
 class IncidentTimers:
     def __init__(
-        self, db: Database, clock: Clock, settings: TimerSettings, *, slack: SlackGateway, catalog: Catalog,
-        war_rooms: WarRooms, announce_channel: str | None,
+        self,
+        db: Database,
+        clock: Clock,
+        settings: TimerSettings,
+        *,
+        slack: SlackGateway,
+        catalog: Catalog,
+        war_rooms: WarRooms,
+        announce_channel: str | None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -107,7 +120,10 @@ class IncidentTimers:
                 if outcome is not None:
                     fired.append(outcome)
         async with self._db.reading() as session:
-            failed = [(f.incident_id, TimerKind(f.kind), f.slot) for f in await timer_rows.failed_firings(session, failed_before=now - RETRY_AFTER)]
+            failed = [
+                (f.incident_id, TimerKind(f.kind), f.slot)
+                for f in await timer_rows.failed_firings(session, failed_before=now - RETRY_AFTER)
+            ]
         for incident_id, kind, slot in failed:
             outcome = await self._retry(incident_id, kind, slot)
             if outcome is not None:
@@ -167,7 +183,10 @@ class IncidentTimers:
                     return None
             else:
                 await incident_rows.add_event(
-                    session, incident_id, due.kind.value, at=now,
+                    session,
+                    incident_id,
+                    due.kind.value,
+                    at=now,
                     text=_EVENT_TEXT[due.kind].format(after=after, severity=row.severity),
                     data={"severity": row.severity, "after_seconds": int(current.after.total_seconds()), "slot": due.slot},
                 )
@@ -185,8 +204,12 @@ class IncidentTimers:
             async with self._db.transaction() as session:
                 await timer_rows.finish(session, incident_id, kind.value, slot, status="failed", error=str(error))
                 await incident_rows.add_event(
-                    session, incident_id, "slack_step_failed", at=self._clock(),
-                    text=f"Could not post the {kind.value.replace('_', ' ')}: {error}", data={"error": error.code},
+                    session,
+                    incident_id,
+                    "slack_step_failed",
+                    at=self._clock(),
+                    text=f"Could not post the {kind.value.replace('_', ' ')}: {error}",
+                    data={"error": error.code},
                 )
             return Fired(incident_id, kind, slot, "failed")
         async with self._db.transaction() as session:
@@ -208,13 +231,17 @@ class IncidentTimers:
         if kind is TimerKind.CLOSE:
             if incident.channel_id:
                 channel = incident.channel_id
-                await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.closed_line(incident.reference, after)))
+                await self._step(
+                    steps, "war_room", lambda: self._slack.post_message(channel, messages.closed_line(incident.reference, after))
+                )
                 await self._war_rooms.refresh(incident)
             return
         assert incident.channel_id
         if kind is TimerKind.REMINDER:
             channel = incident.channel_id
-            await self._step(steps, "war_room", lambda: self._slack.post_message(channel, messages.reminder_line(incident.reference, after)))
+            await self._step(
+                steps, "war_room", lambda: self._slack.post_message(channel, messages.reminder_line(incident.reference, after))
+            )
             return
         # A private incident still pages, but only its catalog's ``private_escalation`` contact
         # is invited and told the title; without one, the usual contacts get a direct message

@@ -79,10 +79,7 @@ class Resolutions:
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
             incident = to_record(row)
-            events = [
-                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text)
-                for e in await incident_rows.timeline(session, incident_id)
-            ]
+            events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text) for e in await incident_rows.timeline(session, incident_id)]
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
         owners = {i.owner for i in await self._action_items.for_incident(incident_id) if i.owner}
         actors = {e.actor for e in events if e.actor} | {incident.commander} | owners
@@ -95,12 +92,22 @@ class Resolutions:
         today = self._clock().date()
         items = await self._action_items.for_incident(incident_id)
         markdown = render_postmortem(
-            self._template, incident, events, summary, generated_at=self._clock(), names=display, changes=changes,
+            self._template,
+            incident,
+            events,
+            summary,
+            generated_at=self._clock(),
+            names=display,
+            changes=changes,
             corrections=await self._corrections.notes(incident_id),
             breakglass=[e for e in events if e.kind == "breakglass"],
             action_items=[
-                ActionLine(i.text, display.get(i.owner, f"<@{i.owner}>") if i.owner else "", i.due.isoformat() if i.due else "",
-                           "overdue" if i.overdue(today) else i.status)
+                ActionLine(
+                    i.text,
+                    display.get(i.owner, f"<@{i.owner}>") if i.owner else "",
+                    i.due.isoformat() if i.due else "",
+                    "overdue" if i.overdue(today) else i.status,
+                )
                 for i in items
             ],
         )
@@ -146,14 +153,28 @@ class Resolutions:
         text, summary_message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
-            steps.append(("the MTTR summary was not posted in the war room", self._post_summary(incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look)))
+            steps.append(
+                (
+                    "the MTTR summary was not posted in the war room",
+                    self._post_summary(
+                        incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look
+                    ),
+                )
+            )
         else:
             already.append("the MTTR summary")
         # A private incident's summary stays in its war room.
         if self._announce_channel and not incident.is_private:
             where = f"the MTTR summary in <#{self._announce_channel}>"
             if announced_ts is None:
-                steps.append((f"the MTTR summary was not posted in <#{self._announce_channel}>", self._post_summary(incident, self._announce_channel, text, summary_message, "summary_announcement_ts", done, already, where, look)))
+                steps.append(
+                    (
+                        f"the MTTR summary was not posted in <#{self._announce_channel}>",
+                        self._post_summary(
+                            incident, self._announce_channel, text, summary_message, "summary_announcement_ts", done, already, where, look
+                        ),
+                    )
+                )
             else:
                 already.append(where)
         if file_id is None or actions_ts is None:
@@ -168,14 +189,24 @@ class Resolutions:
             elif isinstance(result, SlackError):
                 failures.append(f"{what} ({result})")
                 async with self._db.transaction() as session:
-                    await incident_rows.add_event(session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code})
+                    await incident_rows.add_event(
+                        session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code}
+                    )
             elif isinstance(result, BaseException):
                 raise result
         return failures
 
     async def _post_summary(
-        self, incident: IncidentRecord, channel: str, text: str, message: list[dict], column: str, done: list[str],
-        already: list[str], what: str, look: bool,
+        self,
+        incident: IncidentRecord,
+        channel: str,
+        text: str,
+        message: list[dict],
+        column: str,
+        done: list[str],
+        already: list[str],
+        what: str,
+        look: bool,
     ) -> None:
         async def still_needed(session, incident_id: int) -> bool:
             row = await incident_rows.get(session, incident_id)
@@ -186,9 +217,12 @@ class Resolutions:
                 await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
 
         outcome = await self._steps.once(
-            incident.id, column, still_needed=still_needed,
+            incident.id,
+            column,
+            still_needed=still_needed,
             find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
-            create=self._steps.post(channel, incident, column, text, message), record=record,
+            create=self._steps.post(channel, incident, column, text, message),
+            record=record,
         )
         outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
 
@@ -215,15 +249,31 @@ class Resolutions:
         async def record_upload(file_id: str) -> None:
             async with self._db.transaction() as session:
                 await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
-                await incident_rows.add_event(session, incident.id, "postmortem_drafted", at=self._clock(), text="Postmortem draft uploaded", data={"file_id": file_id})
+                await incident_rows.add_event(
+                    session,
+                    incident.id,
+                    "postmortem_drafted",
+                    at=self._clock(),
+                    text="Postmortem draft uploaded",
+                    data={"file_id": file_id},
+                )
 
         since = adopt_since(incident)
         outcome = await self._steps.once(
-            incident.id, "postmortem_upload", still_needed=not_uploaded,
+            incident.id,
+            "postmortem_upload",
+            still_needed=not_uploaded,
             find=(lambda: self._slack.find_uploaded_file(channel, title, since=since)) if look else None,
-            create=upload, record=record_upload,
+            create=upload,
+            record=record_upload,
         )
-        outcome.tell(done, already, made="uploaded the postmortem draft", adopted="found the postmortem draft an interrupted attempt uploaded", recorded="the postmortem draft")
+        outcome.tell(
+            done,
+            already,
+            made="uploaded the postmortem draft",
+            adopted="found the postmortem draft an interrupted attempt uploaded",
+            recorded="the postmortem draft",
+        )
 
         async def no_actions_message(session, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
@@ -234,14 +284,22 @@ class Resolutions:
                 await incident_rows.record_actions_message(session, incident.id, ts)
 
         outcome = await self._steps.once(
-            incident.id, "actions_message", still_needed=no_actions_message,
+            incident.id,
+            "actions_message",
+            still_needed=no_actions_message,
             find=(lambda: self._steps.find_message(channel, incident, "actions_message")) if look else None,
             create=self._steps.post(
                 channel, incident, "actions_message", f"Action items for {incident.reference}", await self._actions_blocks(incident)
             ),
             record=record_actions,
         )
-        outcome.tell(done, already, made="posted the action items under the postmortem draft", adopted="found the action items message an interrupted attempt posted", recorded="the action items under the postmortem draft")
+        outcome.tell(
+            done,
+            already,
+            made="posted the action items under the postmortem draft",
+            adopted="found the action items message an interrupted attempt posted",
+            recorded="the action items under the postmortem draft",
+        )
 
     async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
         today = self._clock().date()

@@ -64,8 +64,14 @@ class RunbookRoom:
     def _message(self, post_id: int, runbook: Runbook, checked: set[int], incident: IncidentRecord) -> list[dict]:
         sections = {heading.capitalize(): body for heading, body in runbook.sections.items()}
         return runbook_message(
-            post_id=post_id, title=runbook.title, name=runbook.name, checklist=runbook.checklist,
-            checked=checked, sections=sections, url=runbook.url, reference=incident.reference,
+            post_id=post_id,
+            title=runbook.title,
+            name=runbook.name,
+            checklist=runbook.checklist,
+            checked=checked,
+            sections=sections,
+            url=runbook.url,
+            reference=incident.reference,
         )
 
     async def post(
@@ -85,8 +91,13 @@ class RunbookRoom:
             interrupted = post.attached_at != now
             if not interrupted:
                 await incident_rows.add_event(
-                    session, incident.id, "runbook_attached", at=now, actor=by,
-                    text=f"Runbook attached: {runbook.title}", data={"runbook": runbook.name},
+                    session,
+                    incident.id,
+                    "runbook_attached",
+                    at=now,
+                    actor=by,
+                    text=f"Runbook attached: {runbook.title}",
+                    data={"runbook": runbook.name},
                 )
         if look and interrupted:
             since = adopt_since(incident)
@@ -96,7 +107,9 @@ class RunbookRoom:
                     await runbook_posts.set_message(session, post_id, incident.channel_id, ts)
                 return "adopted"
         posted = await self._slack.post_message(
-            incident.channel_id, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident),
+            incident.channel_id,
+            f"Runbook: {escape(runbook.title)}",
+            blocks=self._message(post_id, runbook, checked, incident),
             metadata=step_metadata(incident.id, step),
         )
         async with self._db.single_statements() as session:
@@ -128,8 +141,12 @@ class RunbookRoom:
                 changed.append(toggle)
                 step = runbook.checklist[toggle.index]
                 await incident_rows.add_event(
-                    session, post.incident_id, "runbook_step_checked" if toggle.checked else "runbook_step_unchecked",
-                    at=at, actor=by, text=f"{'Ticked' if toggle.checked else 'Unticked'} “{step}” ({runbook.name})",
+                    session,
+                    post.incident_id,
+                    "runbook_step_checked" if toggle.checked else "runbook_step_unchecked",
+                    at=at,
+                    actor=by,
+                    text=f"{'Ticked' if toggle.checked else 'Unticked'} “{step}” ({runbook.name})",
                     data={"runbook": runbook.name, "step": toggle.index},
                 )
             if changed:

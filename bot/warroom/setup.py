@@ -182,7 +182,7 @@ class WarRooms:
     async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
         now = self._clock()
         # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
-        async with (self._db.transaction() if event else self._db.single_statements()) as session:
+        async with self._db.transaction() if event else self._db.single_statements() as session:
             if fields:
                 await incident_rows.record_fields(session, incident_id, at=now, **fields)
             if event:
@@ -239,13 +239,18 @@ class WarRooms:
             step = "create the war-room channel"
             try:
                 outcome = await self.steps.once(
-                    incident_id, "channel", still_needed=self._lacks("channel_id"),
+                    incident_id,
+                    "channel",
+                    still_needed=self._lacks("channel_id"),
                     find=(lambda: self._find_channel(incident)) if look else None,
                     create=lambda: self._create_channel(incident),
                     record=lambda channel: self._record(
-                        incident_id, "war_room_created", f"War room #{channel.name} created",
+                        incident_id,
+                        "war_room_created",
+                        f"War room #{channel.name} created",
                         {"channel_id": channel.id, "channel_name": channel.name},
-                        channel_id=channel.id, channel_name=channel.name,
+                        channel_id=channel.id,
+                        channel_name=channel.name,
                     ),
                 )
             except SlackError as error:
@@ -280,7 +285,9 @@ class WarRooms:
         # A private incident has only the opener and the people they invite: no owners or on-call.
         service = None if incident.is_private else self._catalog.get(incident.service)
         if service is not None:
-            steps.append((f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look)))
+            steps.append(
+                (f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look))
+            )
             if service.dashboard or self._runbook_link(service):
                 if progress.bookmarked:
                     report.already.append("the dashboard and runbook bookmarks")
@@ -313,9 +320,7 @@ class WarRooms:
         names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
         names |= {war_room_name(incident.id, "", attempt) for attempt in range(NAME_ATTEMPTS)}
         bot = await self._slack.bot_user_id()
-        mine = [
-            c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)
-        ]
+        mine = [c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
 
     async def _create_channel(self, incident: IncidentRecord):
@@ -343,7 +348,9 @@ class WarRooms:
         ts = incident.control_message_ts
         if ts is None:
             outcome = await self.steps.once(
-                incident.id, "control_message", still_needed=self._lacks("control_message_ts"),
+                incident.id,
+                "control_message",
+                still_needed=self._lacks("control_message_ts"),
                 find=(lambda: self.steps.find_message(channel, incident, "control_message")) if look else None,
                 create=self.steps.post(
                     channel, incident, "control_message", blocks.notification_text(incident), blocks.control_message(incident, context)
@@ -419,8 +426,11 @@ class WarRooms:
             return len(missing)
 
         outcome = await self.steps.once(
-            incident.id, "bookmarks", still_needed=self._lacks("bookmarked_at"),
-            create=add_missing, record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
+            incident.id,
+            "bookmarks",
+            still_needed=self._lacks("bookmarked_at"),
+            create=add_missing,
+            record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
         )
         if outcome.how == "recorded":
             report.already.append("the dashboard and runbook bookmarks")
@@ -454,17 +464,25 @@ class WarRooms:
             create = self.steps.post(channel, incident, "announcement", blocks.PRIVATE_ANNOUNCEMENT)
         else:
             create = self.steps.post(
-                channel, incident, "announcement", f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
+                channel,
+                incident,
+                "announcement",
+                f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
                 blocks.announcement_blocks(incident),
             )
         outcome = await self.steps.once(
-            incident.id, "announcement", still_needed=self._lacks("announcement_ts"),
+            incident.id,
+            "announcement",
+            still_needed=self._lacks("announcement_ts"),
             find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
-            create=create, record=lambda ts: self._record(incident.id, announcement_ts=ts),
+            create=create,
+            record=lambda ts: self._record(incident.id, announcement_ts=ts),
         )
         private = " (without the title: private)" if incident.is_private else ""
         report.add(
-            outcome, f"announced in <#{channel}>{private}", f"found the announcement in <#{channel}> an interrupted attempt posted",
+            outcome,
+            f"announced in <#{channel}>{private}",
+            f"found the announcement in <#{channel}> an interrupted attempt posted",
             f"the announcement in <#{channel}>",
         )
 

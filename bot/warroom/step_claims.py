@@ -49,6 +49,7 @@ def adopt_since(incident: IncidentRecord) -> float:
     """The Slack timestamp from which a step looks for what an interrupted attempt made."""
     return (incident.created_at - ADOPT_MARGIN).timestamp()
 
+
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.
 LEASE = timedelta(seconds=15)
@@ -102,7 +103,13 @@ class StepClaims:
         # previous holder recorded before it let go.
         async with self._db.single_statements() as session:
             won = await slack_steps.claim(
-                session, incident_id, step, token=token, by=self._identity, at=now, stale_before=now - self._lease,
+                session,
+                incident_id,
+                step,
+                token=token,
+                by=self._identity,
+                at=now,
+                stale_before=now - self._lease,
                 holder_is_dead=self._dead_here,
             )
             needed = await still_needed(session, incident_id) if won else False
