@@ -93,8 +93,9 @@ async def contender(kind: str, database_url: str) -> Contender:
 
     from bot.analytics.digest import digest_week, iso_week_label
     from bot.analytics.digest_publisher import DigestPublisher
+    from bot.analytics.digest_schedule import DigestChannel
     from bot.analytics.reports import Reports
-    from bot.team_config import DigestChannel, load_team_config
+    from bot.team_config import load_team_config
     from storage.db import Database
 
     db = Database(database_url)

@@ -5,19 +5,20 @@ Validated with pydantic when the bot starts; every problem names the file and th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import ReportSettings
+from bot.core.config_fields import ClockTime, Span, TimeZoneName, Weekday, clock_time, weekday, zone
 from bot.core.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
-from bot.timers.rules import DEFAULT_POLICIES, AlertRules, TimerSettings
+from bot.incidents.permissions import Permissions
+from bot.integrations.alerts import AlertRules
+from bot.timers.rules import DEFAULT_POLICIES, TimerSettings
 
 DEFAULT_PATH = Path("runbooks/config.yml")
 
@@ -37,54 +38,6 @@ class _Dora(BaseModel):
     bands: dict[int, dict[str, str | None]] = {}
 
 
-_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-
-
-def _clock_time(value: str) -> time:
-    try:
-        hours, minutes = str(value).split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise ValueError(f"'{value}' is not a time of day; write it like 09:00") from None
-
-
-def _zone(value: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"'{value}' is not a time zone; use an IANA name like Europe/Berlin or UTC") from None
-
-
-def _weekday(value: str) -> int:
-    day = _WEEKDAYS.get(str(value).strip().lower()[:3])
-    if day is None:
-        raise ValueError(f"'{value}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun")
-    return day
-
-
-def _checked(parse):
-    """A string field that must parse (the parsed value is derived where it is used)."""
-
-    def check(value: str) -> str:
-        parse(value)
-        return value
-
-    return AfterValidator(check)
-
-
-def _positive_span(value: str):
-    span = parse_span(value)
-    if span.total_seconds() <= 0:
-        raise ValueError(f"'{value}' must be longer than zero; write it like 5m or 1h, or null to turn it off")
-    return span
-
-
-ClockTime = Annotated[str, _checked(_clock_time)]
-Span = Annotated[str, _checked(_positive_span)]
-TimeZoneName = Annotated[str, _checked(_zone)]
-Weekday = Annotated[str, _checked(_weekday)]
-
-
 class _BusinessHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
     days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
@@ -97,95 +50,6 @@ class _Reports(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_count: int = Field(default=5, ge=1, le=1000)
     business_hours: _BusinessHours = _BusinessHours()
-
-
-class DigestChannel(BaseModel):
-    """One weekly digest: where it goes, what it covers, when (local time in ``time_zone``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    channel: str
-    services: list[str] = []  # empty: every service
-    severities: list[str] = []  # empty: every severity
-    day: Weekday = "mon"
-    time: ClockTime = "09:00"
-    time_zone: TimeZoneName = "UTC"
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        if not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
-            raise ValueError(f"'{value}' is not a channel ID (like C0123456789)")
-        return value
-
-    @field_validator("severities")
-    @classmethod
-    def _severities(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in SEVERITY_TARGETS]
-        if unknown:
-            raise ValueError(f"unknown severity {unknown}; use P1, P2, P3 or P4")
-        return value
-
-    @property
-    def weekday(self) -> int:
-        return _weekday(self.day)
-
-    @property
-    def local_time(self) -> time:
-        return _clock_time(self.time)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return _zone(self.time_zone)
-
-
-PERMISSION_LEVELS = ("everyone", "war_room", "commander", "admins")
-PermissionLevel = Annotated[str, AfterValidator(lambda v: _permission_level(v))]
-
-
-def _permission_level(value: str) -> str:
-    if value not in PERMISSION_LEVELS:
-        raise ValueError(f"'{value}' is not a permission level; use one of {', '.join(PERMISSION_LEVELS)}")
-    return value
-
-
-class _Admins(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    usergroup: str | None = None  # a user group ID (S0123ABC) or handle (incident-admins)
-    users: list[str] = []
-
-    @field_validator("users")
-    @classmethod
-    def _user_ids(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9_]{2,}", v)]
-        if bad:
-            raise ValueError(f"{bad} are not Slack user IDs (like U0123ABCD)")
-        return value
-
-    @field_validator("usergroup")
-    @classmethod
-    def _usergroup(cls, value: str | None) -> str | None:
-        if value is not None:
-            value = value.strip().removeprefix("@")
-            if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", value):
-                raise ValueError(f"'{value}' is not a user group ID (S0123ABC) or handle (incident-admins)")
-        return value or None
-
-
-class Permissions(BaseModel):
-    """Who may do what. Levels include the ones after them: ``war_room`` is the war room's
-    members plus the commander and admins; ``commander`` is the commander plus admins."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    admins: _Admins = _Admins()
-    stamp: PermissionLevel = "war_room"  # phase stamps, notes, updates, action items, break-glass
-    correct: PermissionLevel = "commander"  # "Edit times"
-    severity: PermissionLevel = "commander"
-    close: PermissionLevel = "commander"  # marking verified, which resolves the incident
-    roles: PermissionLevel = "commander"  # assigning commander, rollback owner, comms lead, scribe
-    data: PermissionLevel = "admins"  # importing or deleting data
-
-    def level(self, action: str) -> str:
-        return getattr(self, action)
 
 
 def _severity(value: str) -> str:
@@ -287,10 +151,10 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
     try:
         report_settings = ReportSettings(
             min_count=config.reports.min_count,
-            business_days=frozenset(_weekday(d) for d in hours.days),
-            business_start=_clock_time(hours.start),
-            business_end=_clock_time(hours.end),
-            time_zone=_zone(hours.time_zone),
+            business_days=frozenset(weekday(d) for d in hours.days),
+            business_start=clock_time(hours.start),
+            business_end=clock_time(hours.end),
+            time_zone=zone(hours.time_zone),
         )
     except ValueError as error:
         raise TeamConfigError(f"{path}: reports.business_hours: {error}") from None

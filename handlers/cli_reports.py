@@ -11,12 +11,13 @@ from pathlib import Path
 
 from bot.analytics.digest import digest_week, digests_with_catalog
 from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
 from bot.incidents.action_items import ActionItems
 from bot.settings import ConfigError, DatabaseSettings, Settings
-from bot.team_config import DEFAULT_PATH, DigestChannel, TeamConfig, TeamConfigError, load_team_config
+from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from storage.db import Database
 
 _AGO = re.compile(r"^(\d{1,4})d$")

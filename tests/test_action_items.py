@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from bot.analytics.digest_schedule import DigestChannel
 from bot.core.command_text import CommandTextError
 from bot.incidents.action_items import parse_action_text
-from bot.team_config import DigestChannel
 from storage import action_items as item_rows
 from tests.team_helpers import OUTSIDER, T0, bot, click, clock, command, dm_messages, last_reply, open_incident  # noqa: F401 (fixtures)
 

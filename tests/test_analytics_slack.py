@@ -6,7 +6,7 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-from bot.team_config import DigestChannel
+from bot.analytics.digest_schedule import DigestChannel
 from storage.models import Incident
 
 

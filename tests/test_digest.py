@@ -577,9 +577,9 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
 async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week, seed):
     from bot.analytics.chart import headline_seconds, trend_points
     from bot.analytics.digest_publisher import DigestPublisher
+    from bot.analytics.digest_schedule import DigestChannel
     from bot.analytics.reports import Reports
     from bot.core.timefmt import human_duration
-    from bot.team_config import DigestChannel
     from tests.clocks import FakeClock
 
     await store_weekly_history(db, digest_week_start=LAST_WEEK, weeks=weeks, per_week=per_week, seed=seed)

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.analytics.digest_schedule import DigestScheduler, due_week
+from bot.analytics.digest_schedule import DigestChannel, DigestScheduler, due_week
 from bot.slack import SlackError
-from bot.team_config import DigestChannel
 from tests.clocks import FakeClock
 
 MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday of 2026-W48

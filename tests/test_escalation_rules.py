@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.integrations.alerts import AlertRules
 from bot.team_config import TeamConfigError, load_team_config
-from bot.timers.rules import AlertRules, TimerKind, TimerSettings, TimerState, due_timers
+from bot.timers.rules import TimerKind, TimerSettings, TimerState, due_timers
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 

@@ -16,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import update
 
 from bot.analytics import digest_schedule as scheduler
-from bot.analytics.digest_schedule import DigestScheduler
+from bot.analytics.digest_schedule import DigestChannel, DigestScheduler
 from bot.incidents.action_items import ActionRequest
-from bot.team_config import DigestChannel
 from bot.timers import scheduler as incident_timers
 from storage.models import Incident
 from tests.test_alerts import ESCALATION_CONTACT, bot, clock, generic, post  # noqa: F401 (fixtures)

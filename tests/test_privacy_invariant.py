@@ -27,8 +27,8 @@ import aiohttp
 import pytest
 import yaml
 
+from bot.analytics.digest_schedule import DigestChannel
 from bot.slack import messages
-from bot.team_config import DigestChannel
 from storage.models import Incident
 from tests.conftest import ROOT, start_bot
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
-from bot.slack.blocks import OPEN_MODAL_CALLBACK, SERVICE_ACTION
+from bot.slack.blocks import SERVICE_ACTION
 from storage import runbook_posts
-from tests.conftest import BOT_TOKEN
 from tests.slack_requests import TEAM, new_trigger_id, open_form_values
 
 SECRET = "s3cret-deploy-hook-0123456789"

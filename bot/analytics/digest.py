@@ -67,7 +67,7 @@ from bot.core.text_input import escape
 from bot.core.tiers import TierTables
 from bot.core.timefmt import human_duration
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
-from bot.team_config import DigestChannel
+from bot.analytics.digest_schedule import DigestChannel
 
 UTC = timezone.utc
 SEVERITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}

@@ -17,7 +17,7 @@ from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
 from bot.slack import SlackGateway
 from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
-from bot.team_config import DigestChannel
+from bot.analytics.digest_schedule import DigestChannel
 from storage.db import Database
 from storage.reports import titles
 

@@ -14,17 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot import metrics
 from bot.background import repeat_until_stopped
 from bot.core.clock import Clock
+from bot.core.config_fields import ClockTime, TimeZoneName, Weekday, clock_time, weekday, zone
+from bot.core.tiers import SEVERITY_TARGETS
 from bot.slack import SlackError, SlackGateway
-from bot.team_config import DigestChannel
 from storage import digest_runs
 from storage.db import Database
 
@@ -33,6 +38,45 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 TICK_SECONDS = 60.0
+
+
+class DigestChannel(BaseModel):
+    """One weekly digest: where it goes, what it covers, when (local time in ``time_zone``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channel: str
+    services: list[str] = []  # empty: every service
+    severities: list[str] = []  # empty: every severity
+    day: Weekday = "mon"
+    time: ClockTime = "09:00"
+    time_zone: TimeZoneName = "UTC"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not re.fullmatch(r"[CG][A-Z0-9]{6,}", value):
+            raise ValueError(f"'{value}' is not a channel ID (like C0123456789)")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in SEVERITY_TARGETS]
+        if unknown:
+            raise ValueError(f"unknown severity {unknown}; use P1, P2, P3 or P4")
+        return value
+
+    @property
+    def weekday(self) -> int:
+        return weekday(self.day)
+
+    @property
+    def local_time(self) -> time:
+        return clock_time(self.time)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone(self.time_zone)
 
 
 class Publisher(Protocol):

@@ -9,13 +9,16 @@ refused (fail closed) with a message that says so.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from bot.core.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from bot.slack.messages import PRIVATE_INCIDENT
-from bot.team_config import Permissions
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,56 @@ ACTION_WORDS = {
 # Actions whose level is fixed, not set in the config. ``incident-bot repair`` on the host is not
 # checked: whoever runs it has the database.
 FIXED_LEVELS = {"repair": "war_room"}
+
+
+PERMISSION_LEVELS = ("everyone", "war_room", "commander", "admins")
+PermissionLevel = Annotated[str, AfterValidator(lambda v: _permission_level(v))]
+
+
+def _permission_level(value: str) -> str:
+    if value not in PERMISSION_LEVELS:
+        raise ValueError(f"'{value}' is not a permission level; use one of {', '.join(PERMISSION_LEVELS)}")
+    return value
+
+
+class _Admins(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    usergroup: str | None = None  # a user group ID (S0123ABC) or handle (incident-admins)
+    users: list[str] = []
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[UW][A-Z0-9_]{2,}", v)]
+        if bad:
+            raise ValueError(f"{bad} are not Slack user IDs (like U0123ABCD)")
+        return value
+
+    @field_validator("usergroup")
+    @classmethod
+    def _usergroup(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip().removeprefix("@")
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", value):
+                raise ValueError(f"'{value}' is not a user group ID (S0123ABC) or handle (incident-admins)")
+        return value or None
+
+
+class Permissions(BaseModel):
+    """Who may do what. Levels include the ones after them: ``war_room`` is the war room's
+    members plus the commander and admins; ``commander`` is the commander plus admins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    admins: _Admins = _Admins()
+    stamp: PermissionLevel = "war_room"  # phase stamps, notes, updates, action items, break-glass
+    correct: PermissionLevel = "commander"  # "Edit times"
+    severity: PermissionLevel = "commander"
+    close: PermissionLevel = "commander"  # marking verified, which resolves the incident
+    roles: PermissionLevel = "commander"  # assigning commander, rollback owner, comms lead, scribe
+    data: PermissionLevel = "admins"  # importing or deleting data
+
+    def level(self, action: str) -> str:
+        return getattr(self, action)
 
 
 def level_of(policy: Permissions, action: str) -> str:

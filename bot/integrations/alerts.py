@@ -28,10 +28,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 from bot.core.text_input import storable_json
-from bot.timers.rules import AlertRules
 
 MAX_TITLE = 150
 MAX_ALERTS = 1000
@@ -51,6 +51,46 @@ LEGACY_GRAFANA = (
 )
 # What Grafana's contact-point "Test" button sends (tests/data/grafana_test_notification.json).
 GRAFANA_TEST_LABELS = {"alertname": "TestAlert", "instance": "Grafana"}
+
+
+DEFAULT_ALERT_SEVERITIES: Mapping[str, str] = MappingProxyType(
+    {
+        "critical": "P1",
+        "page": "P1",
+        "high": "P2",
+        "error": "P2",
+        "major": "P2",
+        "warning": "P3",
+        "medium": "P3",
+        "minor": "P3",
+        "info": "P4",
+        "low": "P4",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """How an alert's labels become an incident: which label names the catalog service, and how
+    the severity label's values map to P1-P4."""
+
+    service_labels: tuple[str, ...] = ("service",)
+    severity_label: str = "severity"
+    severities: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ALERT_SEVERITIES)
+    default_severity: str = "P3"
+
+    @classmethod
+    def with_overrides(
+        cls, *, service_labels: tuple[str, ...], severity_label: str, severities: Mapping[str, str], default_severity: str
+    ) -> AlertRules:
+        merged = dict(DEFAULT_ALERT_SEVERITIES) | {k.strip().lower(): v for k, v in severities.items()}
+        return cls(service_labels, severity_label, MappingProxyType(merged), default_severity)
+
+    def severity_of(self, labels: Mapping[str, str]) -> str:
+        value = str(labels.get(self.severity_label, "")).strip().lower()
+        if value.upper() in ("P1", "P2", "P3", "P4"):
+            return value.upper()
+        return self.severities.get(value, self.default_severity)
 
 
 class AlertPayloadError(ValueError):

@@ -1,0 +1,62 @@
+"""Validated field types for the team's config file: times of day, spans, time zones, weekdays.
+
+Each is a string that must parse; the parsed value is derived where it is used, so the file's own
+words stay in what is stored and shown back.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
+
+from bot.core.tiers import parse_span
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+def clock_time(value: str) -> time:
+    try:
+        hours, minutes = str(value).split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a time of day; write it like 09:00") from None
+
+
+def zone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not a time zone; use an IANA name like Europe/Berlin or UTC") from None
+
+
+def weekday(value: str) -> int:
+    day = _WEEKDAYS.get(str(value).strip().lower()[:3])
+    if day is None:
+        raise ValueError(f"'{value}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun")
+    return day
+
+
+def _checked(parse):
+    """A string field that must parse (the parsed value is derived where it is used)."""
+
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _positive_span(value: str):
+    span = parse_span(value)
+    if span.total_seconds() <= 0:
+        raise ValueError(f"'{value}' must be longer than zero; write it like 5m or 1h, or null to turn it off")
+    return span
+
+
+ClockTime = Annotated[str, _checked(clock_time)]
+Span = Annotated[str, _checked(_positive_span)]
+TimeZoneName = Annotated[str, _checked(zone)]
+Weekday = Annotated[str, _checked(weekday)]
