@@ -122,9 +122,9 @@ async def test_digest_post_to_a_channel_the_bot_cannot_see_is_one_line_exit_1(se
         assert line.startswith(f"incident-bot: the digest was not posted to {channel}: "), line
 
 
-async def test_the_readme_digest_example_channel_is_taken(db, database_url, capsys):
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    example = next(line for line in readme.splitlines() if line.startswith("incident-bot digest --channel"))
+async def test_the_documented_digest_example_channel_is_taken(db, database_url, capsys):
+    commands = (Path(__file__).parent.parent / "docs" / "commands.md").read_text()
+    example = next(line for line in commands.splitlines() if line.startswith("incident-bot digest --channel"))
     channel = example.split("--channel ")[1].split()[0]
     settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
     assert await cli_reports.run_digest(settings, args("digest", "--channel", channel, "--week", "2026-W10", "--dry-run")) == 0
