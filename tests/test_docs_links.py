@@ -8,6 +8,7 @@ nowhere. Pure: reads Markdown and looks at the file system, no database, no Slac
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 import itertools
 import re
@@ -19,8 +20,12 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+# Every Markdown file of the repository (docs/, README.md, and the READMEs of runbooks/, tests/data/,
+# benchmarks/ ...), not the virtualenv's or a hidden folder's.
+DOCS = sorted(path for path in ROOT.rglob("*.md") if not any(part.startswith(".") for part in path.relative_to(ROOT).parts))
 REPOSITORY_PATH = re.compile(r"(?<![\w./<-])((?:bot|handlers|storage|tests|runbooks|benchmarks)/[\w./*-]*)")
+FILE_NAME = re.compile(r"\.\w+$")
 MODULE_NAME = re.compile(r"(?:bot|handlers|storage)(?:\.\w+)+")
 PARSER = MarkdownIt("commonmark").enable("table")
 
@@ -76,11 +81,14 @@ def broken_links(path: Path) -> list[str]:
 
 
 def named_paths(path: Path) -> set[str]:
-    """Repository paths named in prose and code spans (not in code blocks, which hold commands)."""
+    """Repository paths named in code spans, and file names in prose (where "bot/bare" may be a
+    ratio); not in code blocks, which hold commands."""
     names: set[str] = set()
     for child in inline_children(path):
-        if child.type in ("text", "code_inline"):
+        if child.type == "code_inline":
             names |= {name.rstrip(".") for name in REPOSITORY_PATH.findall(child.content)}
+        elif child.type == "text":
+            names |= {name.rstrip(".") for name in REPOSITORY_PATH.findall(child.content) if FILE_NAME.search(name.rstrip("."))}
     return names
 
 
@@ -94,10 +102,22 @@ def missing_modules(path: Path) -> list[str]:
 
 
 def importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
+    """A module, or an attribute of one (``handlers.web.start_http``)."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if found:
+            value: object = importlib.import_module(module)
+            for attribute in parts[cut:]:
+                if not hasattr(value, attribute):
+                    return False
+                value = getattr(value, attribute)
+            return True
+    return False
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=doc_id)
@@ -117,7 +137,7 @@ def test_every_module_named_exists(doc):
 
 def test_the_readme_links_every_page_of_the_docs():
     linked = {(ROOT / href.partition("#")[0]).resolve() for href in relative_links(ROOT / "README.md")}
-    assert [doc_id(page) for page in DOCS[1:] if page.resolve() not in linked] == []
+    assert [doc_id(page) for page in PAGES if page.resolve() not in linked] == []
 
 
 def test_the_checks_see_a_broken_link_a_missing_anchor_a_missing_path_and_module(tmp_path):
@@ -126,14 +146,15 @@ def test_the_checks_see_a_broken_link_a_missing_anchor_a_missing_path_and_module
     page.write_text(
         "# Title\n\n## A section, with `code`\n\n"
         "[ok](#a-section-with-code) [gone](nowhere.md) [bad anchor](#no-such-heading) [web](https://example.com)\n\n"
-        "See `bot/no_such_module.py` and bot/core/phases.py, `bot.core.phases` and `bot.no_such_package`, `bot.nope.deeper`.\n\n"
+        "See `bot/no_such_module.py`, bot/core/phases.py, bot/gone.py and the ratio bot/bare, `bot/warroom/` and `bot/nowhere`;\n"
+        "`bot.core.phases`, `bot.core.phases.Stamp`, `bot.core.phases.Nothing`, `bot.no_such_package`, `bot.nope.deeper`.\n\n"
         "```sh\nbot/only_in_a_command_block.py\n```\n",
         encoding="utf-8",
     )
     assert broken_links(page) == ["nowhere.md: no such file", "#no-such-heading: no heading #no-such-heading in page.md"]
-    assert named_paths(page) == {"bot/no_such_module.py", "bot/core/phases.py"}
-    assert missing_paths(page) == ["bot/no_such_module.py"]
-    assert missing_modules(page) == ["bot.no_such_package", "bot.nope.deeper"]
+    assert named_paths(page) == {"bot/no_such_module.py", "bot/core/phases.py", "bot/gone.py", "bot/warroom/", "bot/nowhere"}
+    assert missing_paths(page) == ["bot/gone.py", "bot/no_such_module.py", "bot/nowhere"]
+    assert missing_modules(page) == ["bot.core.phases.Nothing", "bot.no_such_package", "bot.nope.deeper"]
 
 
 def docstring(module: str) -> str:
