@@ -33,7 +33,6 @@ from bot.warroom.resolution import Resolutions
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.setup import WarRooms
 from storage.db import Database
-from storage.migrate import upgrade_to_head
 
 
 @dataclass
@@ -175,6 +174,10 @@ class Runtime:
         )
 
     async def migrate(self) -> str:
+        # Alembic (with Mako and Pygments) is a tenth of the imports, and only `serve` migrates:
+        # every other command that builds a Runtime starts without it.
+        from storage.migrate import upgrade_to_head
+
         return await upgrade_to_head(self.db)
 
     async def close(self) -> None:

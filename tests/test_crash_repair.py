@@ -1,5 +1,5 @@
 """A real ``incident-bot serve`` killed with SIGKILL at each Slack step of a war room's set-up and
-of the resolution, then ``incident-bot repair``: exactly one of everything.
+of the resolution, then the repair: exactly one of everything.
 
 The steps are not listed here: a clean open and resolution (the probe, INC-1) is watched, and every
 Slack call it makes that creates or changes something is a crash point, so a step added to the code
@@ -10,22 +10,26 @@ exactly what the probe has: one channel, one pinned control message, one announc
 invite, bookmark and runbook post, one summary in each channel, one postmortem draft and one
 action-items message.
 
-The full sweep runs on PostgreSQL; SQLite runs a representative subset (SQLITE_POINTS).
+Every crash point is its own incident, and all of them are in flight in one ``serve`` process, each
+held by the fake Slack inside its own step, when that process is killed: one process start and one
+kill cover the whole sweep, on PostgreSQL and on SQLite alike. The repair is the one the command
+runs (``Flows.bring_slack_up_to_date``): through ``incident-bot repair`` itself for the first crash
+point of each flow, in the test's process for the others (a process start each would cost more than
+the sweep). What the command prints is the last test's subject.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 
 import pytest
 
-from storage import incidents as rows
-from storage.db import Database
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess, run_cli
-from tests.waiting import HANG_SECONDS, eventually
+from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
+from tests.waiting import HANG_SECONDS
 
 pytestmark = pytest.mark.processes
 
@@ -40,8 +44,9 @@ WRITES = {
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
 }
-SQLITE_POINTS = {"conversations.create", "chat.postMessage control_message", "files.completeUploadExternal"}
-WAIT = HANG_SECONDS  # a hang, never a slow machine (tests/waiting.py)
+FLOWS = ("open", "resolution")
+MOMENTS = ("in flight", "answered")
+OPEN_COMMAND = "open Card payments failing sev:P1 service:payments-api"
 
 
 def point(method: str, args: dict) -> str | None:
@@ -65,6 +70,19 @@ def points_of(calls: list) -> list[str]:
         if name and name not in seen:
             seen.append(name)
     return seen
+
+
+def incident_of(fake: FakeSlack, args: dict) -> int | None:
+    """Which incident a step's call is for: its metadata, else the war room (by its name: inc-42-...)
+    or the file it uploads (inc-42-postmortem.md)."""
+    payload = (args.get("metadata") or {}).get("event_payload") or {}
+    if "incident" in payload:
+        return int(payload["incident"])
+    room = fake.channels.get(args.get("channel") or args.get("channel_id") or "")
+    for name in (args.get("name"), args.get("filename"), room.name if room else None):
+        if name and (match := re.match(r"inc-(\d+)(?:-|$)", name)):
+            return int(match.group(1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -107,148 +125,165 @@ def artefacts(fake: FakeSlack, announce_channel: str, number: int, channel_id: s
     )
 
 
-class Scene:
-    def __init__(self, env: dict[str, str], db: Database, fake: FakeSlack, announce_channel: str, workdir) -> None:
-        self.env, self.db, self.fake, self.announce_channel, self.workdir = env, db, fake, announce_channel, workdir
-        self.number = 0
+@dataclass(frozen=True)
+class Crash:
+    flow: str
+    moment: str
+    where: str
+    number: int  # the incident that is killed there
 
-    def serve(self, name: str) -> ServeProcess:
-        return ServeProcess(self.env, self.workdir, response_url_factory=self.fake.response_url, name=name)
+    def __str__(self) -> str:
+        return f"INC-{self.number}: {self.flow}, killed at {self.where} ({self.moment})"
 
-    async def row(self, number: int):
-        async with self.db.transaction() as session:
-            return await rows.get(session, number)
 
-    async def open(self, process: ServeProcess, *, wait: bool = True) -> int:
-        self.number += 1
-        number = self.number
-        response = await process.slack.command(f"open Card payments failing {number} sev:P1 service:payments-api")
-        assert response.status == 200
-        if wait:
-            await self.fake.wait_for_response(lambda r: r.get("text", "").startswith(f"*INC-{number}* is open"), timeout=WAIT)
-        return number
+async def seen(bot: RunningBot, announce_channel: str, number: int) -> Artefacts:
+    row = await bot.incident(number)
+    return artefacts(bot.fake, announce_channel, number, row.channel_id, row.control_message_ts)
 
-    async def resolve(self, process: ServeProcess, number: int) -> None:
-        row = await self.row(number)
-        response = await process.slack.block_action(
-            "stamp_phase_verified", str(number), user="U_ALICE", channel=row.channel_id, message_ts=row.control_message_ts
-        )
-        assert response.status == 200
 
-    async def resolved(self, number: int) -> None:
-        async def done():
-            async with self.db.transaction() as session:
-                row = await rows.get(session, number)
-                draft = await rows.postmortem(session, number)
-            return row.summary_ts and row.summary_announcement_ts and draft and draft.actions_message_ts
+async def resolve(slack, bot: RunningBot, number: int) -> None:
+    row = await bot.incident(number)
+    response = await slack.block_action(
+        "stamp_phase_verified", str(number), user="U_ALICE", channel=row.channel_id, message_ts=row.control_message_ts
+    )
+    assert response.status == 200
 
-        await eventually(done, what=f"INC-{number}'s resolution")
 
-    async def seen(self, number: int) -> Artefacts:
-        row = await self.row(number)
-        return artefacts(self.fake, self.announce_channel, number, row.channel_id, row.control_message_ts)
+async def probe(bot: RunningBot, announce_channel: str) -> tuple[dict[str, list[str]], dict[str, Artefacts]]:
+    """A clean open and resolution of INC-1: the crash points of each flow, and what each must leave."""
+    fake = bot.fake
+    before = len(fake.calls)
+    assert (await bot.slack.command(OPEN_COMMAND)).status == 200
+    await bot.settle()
+    opened = len(fake.calls)
+    await resolve(bot.slack, bot, 1)
+    await bot.settle()
+    points = {"open": points_of(fake.calls[before:opened]), "resolution": points_of(fake.calls[opened:])}
+    # Each step's call names its incident, or the holds below could stop another incident's.
+    assert all(incident_of(fake, c.args) == 1 for c in fake.calls[before:] if point(c.method, c.args)), fake.calls[before:]
+
+    resolved = await seen(bot, announce_channel, 1)
+    assert resolved.channels == resolved.control_messages == resolved.announcements == resolved.runbook_posts == 1, resolved
+    assert resolved.pinned_control and resolved.topic_set and resolved.bookmarks and len(resolved.members) >= 4, resolved
+    assert resolved.summaries == resolved.announced_summaries == resolved.drafts == resolved.action_messages == 1, resolved
+    # Every kind of step is a crash point (a step the code gains is one more).
+    assert {"conversations.create", "chat.postMessage control_message", "pins.add"} <= set(points["open"]), points
+    assert {"chat.postMessage summary_ts", "files.completeUploadExternal"} <= set(points["resolution"]), points
+    # An incident killed while opening is not resolved: it is compared with the probe as opened.
+    as_opened = Artefacts(**{**resolved.__dict__, "summaries": 0, "announced_summaries": 0, "drafts": 0, "action_messages": 0})
+    return points, {"open": as_opened, "resolution": resolved}
 
 
 @pytest.fixture
-async def scene(database_url, fake_slack, announce_channel, tmp_path):
-    db = Database(database_url)
-    env = {
+def serve_env(settings, database_url) -> dict[str, str]:
+    """The doomed ``serve``'s settings, the same as the in-process bot's, through the environment."""
+    return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.base_url,
+        "SLACK_API_URL": settings.slack_api_url,
         "DATABASE_URL": database_url.replace("+asyncpg", ""),
-        "INCIDENT_ANNOUNCE_CHANNEL": announce_channel,
+        "INCIDENT_ANNOUNCE_CHANNEL": settings.announce_channel,
         "RUNBOOKS_DIR": str(ROOT / "runbooks"),
         "INCIDENT_CONFIG": str(ROOT / "runbooks" / "config.yml"),
         "LOG_FORMAT": "json",
     }
-    yield Scene(env, db, fake_slack, announce_channel, tmp_path)
-    await db.dispose()
 
 
-async def crash_and_repair(scene: Scene, flow: str, moment: str, where: str, probe: Artefacts, *, repair_twice: bool) -> None:
-    process = await scene.serve(f"doomed-{scene.number + 1}").start()
+async def kill_inside(bot: RunningBot, process: ServeProcess, crash: Crash) -> None:
+    """``process`` takes the crash's open or resolution, held inside its step; then SIGKILL."""
+    fake = bot.fake
+    method = crash.where.split(" ")[0]
+    hold = fake.hold(
+        method,
+        lambda args: point(method, args) == crash.where and incident_of(fake, args) == crash.number,
+        answered=crash.moment == "answered",
+    )
+    await process.start()
     try:
-        if flow == "resolution":
-            number = await scene.open(process)
-        hold = scene.fake.hold(where.split(" ")[0], lambda args: point(where.split(" ")[0], args) == where, answered=moment == "answered")
-        if flow == "open":
-            number = await scene.open(process, wait=False)
+        if crash.flow == "open":
+            assert (await process.slack.command(OPEN_COMMAND)).status == 200
         else:
-            await scene.resolve(process, number)
+            await resolve(process.slack, bot, crash.number)
         try:
-            await asyncio.wait_for(hold.arrived.wait(), WAIT)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"INC-{number}: the {flow} never reached {where}") from None
+            await asyncio.wait_for(hold.arrived.wait(), HANG_SECONDS)
+        except TimeoutError:
+            raise AssertionError(f"{crash}: the {crash.flow} never reached {crash.where}") from None
         process.kill()
         assert await process.wait() == -9
     finally:
         await process.stop()
     hold.release()  # the dead process's request: answered into nothing
 
-    code, out = await run_cli(scene.env, scene.workdir, "repair", f"INC-{number}")
-    assert code == 0, f"{flow}, killed at {where} ({moment}): repair exited {code}:\n{out}"
-    # It says what it did, or (killed at an idempotent last step Slack had done) that nothing was missing.
-    assert "done: " in out or f"INC-{number}: nothing to repair" in out, out
-    got = await scene.seen(number)
-    assert got == probe, f"{flow}, killed at {where} ({moment}):\n got {got}\nwant {probe}\nrepair said:\n{out}"
 
-    if not repair_twice:  # each CLI run costs seconds on a busy machine: once per sweep is enough
-        return
-    code, out = await run_cli(scene.env, scene.workdir, "repair", f"INC-{number}")
-    assert code == 0 and "nothing to repair" in out and "done: " not in out, out
-    assert await scene.seen(number) == probe
-
-
-@pytest.mark.parametrize("moment", ["in flight", "answered"])
-@pytest.mark.parametrize("flow", ["open", "resolution"])
 @pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
-async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_everything(scene, database_url, flow, moment):
-    fake = scene.fake
-    process = await scene.serve("probe").start()
+async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_everything(bot, serve_env, announce_channel, tmp_path):
+    points, want = await probe(bot, announce_channel)
+    # The incidents to resolve are opened here, unheld; each crash is its own incident.
+    crashes: list[Crash] = []
+    for flow in ("resolution", "open"):
+        for moment in MOMENTS:
+            for where in points[flow]:
+                crashes.append(Crash(flow, moment, where, number=len(crashes) + 2))
+                if flow == "resolution":
+                    assert (await bot.slack.command(OPEN_COMMAND)).status == 200
+                    await bot.settle()
+                    assert (await bot.incident(crashes[-1].number)) is not None
+
+    forks = await ServeForks(tmp_path).start()
     try:
-        before = len(fake.calls)
-        number = await scene.open(process)
-        opened = len(fake.calls)
-        await scene.resolve(process, number)
-        await scene.resolved(number)
+        for n, crash in enumerate(crashes):
+            name = f"doomed-inc-{crash.number}"
+            if n == 0:  # one through the command exactly as installed; the others forked (tests/serve_process.py)
+                process = ServeProcess(serve_env, tmp_path, response_url_factory=bot.fake.response_url, name=name)
+            else:
+                process = ForkedServe(forks, serve_env, tmp_path, response_url_factory=bot.fake.response_url, name=name)
+            await kill_inside(bot, process, crash)
     finally:
-        await process.stop()
-    points = points_of(fake.calls[before:opened] if flow == "open" else fake.calls[opened:])
-    probe = await scene.seen(number)
-    if flow == "open":  # an incident killed while opening is not resolved: compare it with the probe as opened
-        probe = Artefacts(**{**probe.__dict__, "summaries": 0, "announced_summaries": 0, "drafts": 0, "action_messages": 0})
-    assert probe.channels == probe.control_messages == probe.announcements == probe.runbook_posts == 1, probe
-    assert probe.pinned_control and probe.topic_set and probe.bookmarks and len(probe.members) >= 4, probe
-    if flow == "resolution":
-        assert probe.summaries == probe.announced_summaries == probe.drafts == probe.action_messages == 1, probe
-    # Every kind of step is a crash point (a step the code gains is one more).
-    assert {"conversations.create", "chat.postMessage control_message", "pins.add"} <= set(points) or flow == "resolution", points
-    assert flow == "open" or {"chat.postMessage summary_ts", "files.completeUploadExternal"} <= set(points), points
-    if database_url.startswith("sqlite"):
-        points = [p for p in points if p in SQLITE_POINTS]
-    for n, where in enumerate(points):
-        await crash_and_repair(scene, flow, moment, where, probe, repair_twice=n == 0)
+        await forks.stop()
+
+    wrong: list[str] = []
+    through_the_command = [next(c for c in crashes if c.flow == flow) for flow in FLOWS]
+    for crash in crashes:
+        if crash in through_the_command:
+            code, out = await run_cli(serve_env, tmp_path, "repair", f"INC-{crash.number}")
+            assert code == 0, f"{crash}: repair exited {code}:\n{out}"
+            # It says what it did, or (killed at an idempotent last step Slack had done) that nothing was missing.
+            assert "done: " in out or f"INC-{crash.number}: nothing to repair" in out, out
+            said = out
+        else:
+            report = await bot.runtime.flows.bring_slack_up_to_date(crash.number)
+            assert not report.failures, f"{crash}: the repair could not finish: {report.failures}"
+            said = f"done: {report.done}; already there: {report.already}"
+        got = await seen(bot, announce_channel, crash.number)
+        if got != want[crash.flow]:
+            wrong.append(f"{crash}:\n got {got}\nwant {want[crash.flow]}\nrepair said: {said}")
+    assert not wrong, f"{len(wrong)} of {len(crashes)} crash points:\n" + "\n".join(wrong)
+
+    # A second repair finds nothing to do and changes nothing.
+    for crash in crashes:
+        report = await bot.runtime.flows.bring_slack_up_to_date(crash.number)
+        assert not report.done and not report.failures, f"{crash}: the second repair did {report.done}, failed {report.failures}"
+        assert await seen(bot, announce_channel, crash.number) == want[crash.flow], crash
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_the_repair_command_says_what_it_did_what_was_there_and_what_is_still_missing(scene, bot, fake_slack):
+async def test_the_repair_command_says_what_it_did_what_was_there_and_what_is_still_missing(bot, fake_slack, serve_env, tmp_path):
     fake_slack.fail_next("chat.postMessage", status=500, times=6)  # the control message and the announcement
     await bot.slack.command("open Checkout returns 500s sev:P1")
     await bot.settle()
 
     fake_slack.fail_next("chat.postMessage", status=500, times=6)  # Slack still failing
-    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    code, out = await run_cli(serve_env, tmp_path, "repair", "INC-1")
     assert code == 1, out
     assert "still missing: post and pin the control message" in out and "the repair could not finish" in out, out
     assert "already there: in the war room: <@U_ALICE>" in out, out
     fake_slack.clear_faults()
 
-    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    code, out = await run_cli(serve_env, tmp_path, "repair", "INC-1")
     assert code == 0, out
     assert "done: posted the control message" in out and "done: pinned the control message" in out, out
     assert "done: announced in" in out and "still missing" not in out, out
 
-    code, out = await run_cli(scene.env, scene.workdir, "repair", "INC-1")
+    code, out = await run_cli(serve_env, tmp_path, "repair", "INC-1")
     assert code == 0 and "INC-1: nothing to repair" in out and "done: " not in out, out
     assert "already there: the control message" in out, out
