@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.core.phases import BUTTON_STAMPS, Stamp
 from bot.core.roles import ROLES
 from bot.core.text_input import row_number
-from bot.interactions.flows import Requester
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack.blocks import (
     ACKNOWLEDGE_ACTION,
@@ -27,7 +27,6 @@ from bot.slack.blocks import (
 from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
 from handlers.after_ack import ack_once_recorded, run_after_ack
 from handlers.payloads import BlockAction, string_metadata
-from storage.db import recording_done
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         now = step_indexes(o.value for o in action.action.selected_options)
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        work = runtime.flows.tick_runbook(requester, post[0], seen=seen, now=now, at=at)
+        work = runtime.interactions.runbooks.tick(requester, post[0], seen=seen, now=now, at=at)
         await ack_once_recorded(ack, runtime, requester, work, name="runbook-tick")
 
     @app.action(SERVICE_ACTION)
@@ -75,7 +74,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if action.view is None or action.action.selected_option is None:
             return
         requester = Requester(action.user.id)
-        work = runtime.flows.offer_deploy_start(
+        work = runtime.interactions.opening.offer_deploy_start(
             view_id=action.view.id,
             view_hash=action.view.hash,
             metadata=string_metadata(action.view.private_metadata),
@@ -102,12 +101,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
 
-        async def record_then_show() -> None:
-            outcome = await runtime.flows.record_stamp(requester, incident_id, stamp, at=at)
-            await recording_done()  # stamped and committed, or nothing to stamp
-            await runtime.flows.show_stamp(requester, outcome)
-
-        await ack_once_recorded(ack, runtime, requester, record_then_show(), name="stamp")
+        await ack_once_recorded(
+            ack, runtime, requester, runtime.interactions.phase_stamps.stamp(requester, incident_id, stamp, at=at), name="stamp"
+        )
 
     @app.action(ACKNOWLEDGE_ACTION)
     async def acknowledge_button(ack: AsyncAck, body: dict) -> None:
@@ -121,7 +117,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
         await ack_once_recorded(
-            ack, runtime, requester, runtime.flows.acknowledge_incident(requester, incident_id, at=at), name="acknowledge"
+            ack,
+            runtime,
+            requester,
+            runtime.interactions.phase_stamps.acknowledge_incident(requester, incident_id, at=at),
+            name="acknowledge",
         )
 
     @app.action(REOPEN_ACTION)
@@ -135,7 +135,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
         at = click_time(action.action.action_ts, runtime.clock())
-        await ack_once_recorded(ack, runtime, requester, runtime.flows.reopen_incident(requester, incident_id, at=at), name="reopen")
+        await ack_once_recorded(
+            ack, runtime, requester, runtime.interactions.phase_stamps.reopen_incident(requester, incident_id, at=at), name="reopen"
+        )
 
     # ---- issue 7: roles, corrections, action items -------------------------------------------
 
@@ -153,7 +155,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack()
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
-        work = runtime.response.role_from_select(requester, incident_id, role, action.action.selected_user)
+        work = runtime.interactions.roles_and_severity.role_from_select(requester, incident_id, role, action.action.selected_user)
         await ack_once_recorded(ack, runtime, requester, work, name="role")
 
     @app.action(EDIT_TIMES_ACTION)
@@ -168,7 +170,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if not action.trigger_id:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
-        work = runtime.response.open_edit_times(requester, incident_id, action.trigger_id)
+        work = runtime.interactions.time_corrections.open_form(requester, incident_id, action.trigger_id)
         run_after_ack(runtime, requester, work, name="edit-times")
 
     @app.action(ADD_ACTION_ACTION)
@@ -183,7 +185,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if not action.trigger_id:
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
-        work = runtime.response.open_action_form(requester, incident_id, action.trigger_id)
+        work = runtime.interactions.action_items.open_form(requester, incident_id, action.trigger_id)
         run_after_ack(runtime, requester, work, name="add-action")
 
     @app.action(ACTION_DONE_ACTION)
@@ -196,4 +198,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("malformed action-done payload: %s", error)
             return
         requester = Requester(action.user.id, action.channel_id, action.response_url)
-        await ack_once_recorded(ack, runtime, requester, runtime.response.action_done(requester, item_id), name="action-done")
+        await ack_once_recorded(
+            ack, runtime, requester, runtime.interactions.action_items.mark_done(requester, item_id), name="action-done"
+        )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import metrics
 from bot.background import only_first_copy
-from bot.interactions.flows import Requester
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack import messages
 from handlers.arrival import time_left
@@ -72,7 +72,7 @@ def start_recording(
 
     def told_late() -> None:
         log.warning("%s: committed after its request was answered as not recorded", name)
-        runtime.background.spawn(runtime.flows.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
+        runtime.background.spawn(runtime.interactions.replies.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
 
     gate.on_late_commit = told_late
 
@@ -102,7 +102,7 @@ async def recorded_in_time(
     metrics.ERRORS.labels("database").inc()
     log.error("%s: no commit within %.1f s of the request's arrival; answered as not recorded", name, WRITE_ACK_BOUND)
     if tell:
-        runtime.background.spawn(runtime.flows.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
+        runtime.background.spawn(runtime.interactions.replies.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
     return False
 
 
@@ -130,8 +130,8 @@ async def _told_when_broken(
         elif database_is_down(error):
             metrics.ERRORS.labels("database").inc()
             log.error("%s: database unavailable: %s", name, error)
-            await runtime.flows.tell(requester, messages.database_unavailable())
+            await runtime.interactions.replies.tell(requester, messages.database_unavailable())
         else:
             metrics.ERRORS.labels("flow").inc()
             log.exception("%s failed", name)
-            await runtime.flows.tell(requester, messages.unexpected_error())
+            await runtime.interactions.replies.tell(requester, messages.unexpected_error())
