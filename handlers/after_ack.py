@@ -99,8 +99,7 @@ async def recorded_in_time(
         opened.cancel()
     if task.done() or not gate.expire():
         return True
-    metrics.ERRORS.labels("database").inc()
-    log.error("%s: no commit within %.1f s of the request's arrival; answered as not recorded", name, WRITE_ACK_BOUND)
+    _database_failed(name, f"no commit within {WRITE_ACK_BOUND:.1f} s of the request's arrival; answered as not recorded")
     if tell:
         runtime.background.spawn(runtime.interactions.replies.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
     return False
@@ -128,10 +127,16 @@ async def _told_when_broken(
         if gate is not None and gate.expired:
             log.error("%s: failed after it was answered as not recorded: %s", name, error)
         elif database_is_down(error):
-            metrics.ERRORS.labels("database").inc()
-            log.error("%s: database unavailable: %s", name, error)
+            _database_failed(name, f"database unavailable: {error}")
             await runtime.interactions.replies.tell(requester, messages.database_unavailable())
         else:
             metrics.ERRORS.labels("flow").inc()
             log.exception("%s failed", name)
             await runtime.interactions.replies.tell(requester, messages.unexpected_error())
+
+
+def _database_failed(name: str, what: str) -> None:
+    """A request the database let down, counted and logged the same way whether it did not
+    answer in time or could not be reached."""
+    metrics.ERRORS.labels("database").inc()
+    log.error("%s: %s", name, what)
