@@ -19,9 +19,21 @@ from bot.incidents.operations import Incidents
 from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
 from bot.integrations.deploys import Deploys
+from bot.interactions import Interactions
+from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
-from bot.interactions.flows import Flows
-from bot.interactions.response_flows import ResponseFlows
+from bot.interactions.break_glass import BreakGlass
+from bot.interactions.deploy_records import DeployRecords
+from bot.interactions.lookup import IncidentLookup
+from bot.interactions.notes import Notes
+from bot.interactions.opening import Opening
+from bot.interactions.phase_stamps import PhaseStamps
+from bot.interactions.readouts import Readouts
+from bot.interactions.repairs import Repairs
+from bot.interactions.replies import Replies
+from bot.interactions.roles_and_severity import RolesAndSeverity
+from bot.interactions.runbook_checklists import RunbookChecklists
+from bot.interactions.time_corrections import TimeCorrections
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.request_replays import ReplayGuard
@@ -45,14 +57,13 @@ class Runtime:
     incidents: Incidents
     war_rooms: WarRooms
     resolutions: Resolutions
-    flows: Flows
+    interactions: Interactions
     catalog: Catalog
     runbook_room: RunbookRoom
     team: TeamConfig
     reports: Reports
     digests: DigestPublisher
     deploys: Deploys
-    response: ResponseFlows
     action_items: ActionItems
     permissions: PermissionChecks
     alerts: AlertIntake
@@ -112,24 +123,28 @@ class Runtime:
             corrections=corrections,
             action_items=action_items,
         )
-        flows = Flows(
-            incidents,
-            war_rooms,
-            Stamper(db, clock),
-            resolutions,
-            slack,
-            clock,
-            catalog=catalog,
-            deploys=deploys,
-            deploy_window=settings.deploy_window,
-            runbook_room=runbook_room,
-            reports=reports,
-            permissions=permissions,
-            monitoring=Monitoring(db, team.timers),
+        replies = Replies(slack)
+        lookup = IncidentLookup(incidents, permissions, replies)
+        announce = settings.announce_channel
+        interactions = Interactions(
+            replies=replies,
+            opening=Opening(
+                incidents, war_rooms, replies, slack, clock, catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window
+            ),
+            phase_stamps=PhaseStamps(lookup, Stamper(db, clock), Monitoring(db, team.timers), war_rooms, resolutions, replies, clock),
+            notes=Notes(incidents, lookup, replies, slack, announce_channel=announce),
+            roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
+            break_glass=BreakGlass(incidents, lookup, replies, slack, announce_channel=announce),
+            time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
+            action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
+            runbooks=RunbookChecklists(runbook_room, lookup, replies),
+            deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
+            readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
+            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
-        alerts.attach(flows)
+        alerts.attach(interactions.opening)
         return cls(
             settings=settings,
             db=db,
@@ -139,25 +154,13 @@ class Runtime:
             incidents=incidents,
             war_rooms=war_rooms,
             resolutions=resolutions,
-            flows=flows,
+            interactions=interactions,
             catalog=catalog,
             runbook_room=runbook_room,
             team=team,
             reports=reports,
             digests=DigestPublisher(db, clock, reports, slack, action_items=action_items),
             deploys=deploys,
-            response=ResponseFlows(
-                flows,
-                incidents,
-                war_rooms,
-                resolutions,
-                corrections,
-                action_items,
-                permissions,
-                slack,
-                clock,
-                settings.announce_channel,
-            ),
             action_items=action_items,
             permissions=permissions,
             alerts=alerts,

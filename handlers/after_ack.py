@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import metrics
 from bot.background import only_first_copy
-from bot.interactions.flows import Requester
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack import messages
 from handlers.arrival import time_left
@@ -72,7 +72,7 @@ def start_recording(
 
     def told_late() -> None:
         log.warning("%s: committed after its request was answered as not recorded", name)
-        runtime.background.spawn(runtime.flows.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
+        runtime.background.spawn(runtime.interactions.replies.tell(requester, messages.recorded_after_all()), name=f"{name}-recorded-late")
 
     gate.on_late_commit = told_late
 
@@ -99,10 +99,9 @@ async def recorded_in_time(
         opened.cancel()
     if task.done() or not gate.expire():
         return True
-    metrics.ERRORS.labels("database").inc()
-    log.error("%s: no commit within %.1f s of the request's arrival; answered as not recorded", name, WRITE_ACK_BOUND)
+    _database_failed(name, f"no commit within {WRITE_ACK_BOUND:.1f} s of the request's arrival; answered as not recorded")
     if tell:
-        runtime.background.spawn(runtime.flows.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
+        runtime.background.spawn(runtime.interactions.replies.tell(requester, messages.not_recorded_in_time()), name=f"{name}-not-recorded")
     return False
 
 
@@ -128,10 +127,16 @@ async def _told_when_broken(
         if gate is not None and gate.expired:
             log.error("%s: failed after it was answered as not recorded: %s", name, error)
         elif database_is_down(error):
-            metrics.ERRORS.labels("database").inc()
-            log.error("%s: database unavailable: %s", name, error)
-            await runtime.flows.tell(requester, messages.database_unavailable())
+            _database_failed(name, f"database unavailable: {error}")
+            await runtime.interactions.replies.tell(requester, messages.database_unavailable())
         else:
             metrics.ERRORS.labels("flow").inc()
             log.exception("%s failed", name)
-            await runtime.flows.tell(requester, messages.unexpected_error())
+            await runtime.interactions.replies.tell(requester, messages.unexpected_error())
+
+
+def _database_failed(name: str, what: str) -> None:
+    """A request the database let down, counted and logged the same way whether it did not
+    answer in time or could not be reached."""
+    metrics.ERRORS.labels("database").inc()
+    log.error("%s: %s", name, what)

@@ -161,7 +161,7 @@ async def _repair(settings: Settings, number: int) -> int:
     runtime = Runtime.from_settings(settings)
     try:
         try:
-            report = await runtime.flows.bring_slack_up_to_date(number)
+            report = await runtime.interactions.repairs.bring_slack_up_to_date(number)
         except LookupError as error:
             print(f"incident-bot: {error}", file=sys.stderr)
             return EXIT_FAILURE

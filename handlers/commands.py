@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.core.command_text import split_subcommand, unescape_slack
-from bot.interactions.flows import Requester
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack import messages
 from handlers.after_ack import ack_once_recorded, run_after_ack
@@ -25,25 +25,24 @@ RECORDING_SUBCOMMANDS = frozenset({"note", "runbook", "deploy", "role", "severit
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    flows = runtime.flows
-    response = runtime.response
+    flows = runtime.interactions
     # Subcommands that take the rest of the text as their argument and answer after the ack.
     by_argument: dict[str, Callable[[Requester, str], Coroutine[Any, Any, None]]] = {
-        "status": flows.status,
-        "note": flows.note,
-        "runbook": flows.attach_runbook,
-        "deploy": flows.record_deploy,
-        "deploys": flows.list_deploys,
-        "stats": flows.stats,
-        "repair": flows.repair,
-        "role": response.role,
-        "severity": response.severity,
-        "update": response.update,
-        "breakglass": response.breakglass,
-        "action": response.add_action,
-        "actions": response.list_actions,
-        "ack": flows.acknowledge,
-        "reopen": flows.reopen,
+        "status": flows.readouts.status,
+        "note": flows.notes.note,
+        "runbook": flows.runbooks.attach,
+        "deploy": flows.deploys.record,
+        "deploys": flows.deploys.list_recent,
+        "stats": flows.readouts.stats,
+        "repair": flows.repairs.repair,
+        "role": flows.roles_and_severity.role,
+        "severity": flows.roles_and_severity.severity,
+        "update": flows.notes.status_update,
+        "breakglass": flows.break_glass.breakglass,
+        "action": flows.action_items.add,
+        "actions": flows.action_items.list_items,
+        "ack": flows.phase_stamps.acknowledge,
+        "reopen": flows.phase_stamps.reopen,
     }
 
     @app.command("/incident")
@@ -61,11 +60,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(text=messages.HELP)
         elif subcommand == "open":
             if argument.strip():
-                work = flows.open_from_text(requester, argument, request_key=f"command:{command.trigger_id}")
+                work = flows.opening.from_text(requester, argument, request_key=f"command:{command.trigger_id}")
                 await ack_once_recorded(ack, runtime, requester, work, name="open")
             else:
                 await ack()
-                run_after_ack(runtime, requester, flows.show_open_form(requester, command.trigger_id), name="open")
+                run_after_ack(runtime, requester, flows.opening.show_form(requester, command.trigger_id), name="open")
         elif subcommand in RECORDING_SUBCOMMANDS:
             await ack_once_recorded(ack, runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
         elif subcommand in by_argument:

@@ -14,4 +14,4 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         # Events are acknowledged by Bolt itself; the view is published after.
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        runtime.background.spawn(only_first_copy(runtime.flows.publish_home(event["user"])), name="app-home")
+        runtime.background.spawn(only_first_copy(runtime.interactions.readouts.publish_home(event["user"])), name="app-home")

@@ -7,7 +7,7 @@ import logging
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.interactions.flows import Requester
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from handlers.after_ack import ack_once_recorded
 from handlers.payloads import TypedText
@@ -49,7 +49,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             log.warning("malformed message shortcut: %s", error)
             return
         requester = Requester(shortcut.user.id, shortcut.channel.id, shortcut.response_url)
-        work = runtime.flows.add_message(
+        work = runtime.interactions.notes.add_message(
             requester,
             message_ts=shortcut.message.ts,
             author=shortcut.message.user or shortcut.message.bot_id,

@@ -13,8 +13,8 @@ from bot.core.command_text import FormErrors, open_request_from_form
 from bot.core.text_input import row_number
 from bot.incidents.action_items import ActionRequest
 from bot.incidents.corrections import TIME_FIELDS
-from bot.interactions.flows import Requester
-from bot.interactions.response_flows import epoch
+from bot.interactions.replies import Requester
+from bot.interactions.time_corrections import epoch
 from bot.runtime import Runtime
 from bot.slack import messages
 from bot.slack.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
@@ -73,7 +73,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         requester = Requester(submission.user.id, metadata.get("channel_id") or None, metadata.get("response_url") or None)
         # The view id is the same for every submission of one form: a double click on Submit
         # therefore opens one incident.
-        work = runtime.flows.open_from_form(requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id)
+        work = runtime.interactions.opening.from_form(
+            requester, request, request_key=f"view:{submission.view.id}", impact_deploy_id=deploy_id
+        )
         await ack_once_recorded(ack, runtime, requester, work, name="open-form")
 
     @app.view(EDIT_TIMES_CALLBACK)
@@ -97,7 +99,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         gate, correcting = start_recording(
             runtime,
             requester,
-            runtime.response.correct_times(submission.user.id, incident_id, original, submitted, submission.text_value("reason")),
+            runtime.interactions.time_corrections.correct(requester, incident_id, original, submitted, submission.text_value("reason")),
             name="correct-times",
         )
         if not await recorded_in_time(runtime, requester, gate, correcting, name="correct-times", tell=False):
@@ -111,7 +113,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors=outcome.errors)
             return
         await ack()
-        run_after_ack(runtime, requester, runtime.response.show_correction(requester, outcome), name="correct-times")
+        run_after_ack(runtime, requester, runtime.interactions.time_corrections.show(requester, outcome), name="correct-times")
 
     @app.view(ADD_ACTION_CALLBACK)
     async def add_action_submitted(ack: AsyncAck, body: dict) -> None:
@@ -140,5 +142,5 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return
         requester = Requester(submission.user.id, submission.metadata().get("channel_id") or None)
         request = ActionRequest(text, submission.selected_user("owner"), due)
-        work = runtime.response.add_action_from_form(requester, incident_id, request)
+        work = runtime.interactions.action_items.add_from_form(requester, incident_id, request)
         await ack_once_recorded(ack, runtime, requester, work, name="add-action")

@@ -158,7 +158,7 @@ class PermissionChecks:
     async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
         """Raises SlackError when Slack could not say. A private incident is closed to everyone
         outside its war room whatever the level, admins and ``everyone`` included: break-glass
-        (bot/interactions/response_flows.py) is the only way in, audited and announced in the war room."""
+        (bot/interactions/break_glass.py) is the only way in, audited and announced in the war room."""
         if incident is not None and incident.is_private and not await self._sees_private(incident, user):
             return False
         level = level_of(self.policy, action)

@@ -28,7 +28,7 @@ from storage.db import Database
 from storage.models import Incident
 
 if TYPE_CHECKING:
-    from bot.interactions.flows import Flows
+    from bot.interactions.opening import Opening
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,11 @@ class AlertIntake:
         self._slack = slack
         self._clock = clock
         self._background = background
-        self._flows: Flows | None = None
+        self._opening: Opening | None = None
         self._bot_user: str | None = None
 
-    def attach(self, flows: Flows) -> None:
-        self._flows = flows
+    def attach(self, opening: Opening) -> None:
+        self._opening = opening
 
     async def bot_user(self) -> str:
         """Who opens alert incidents (the bot itself); raises SlackError when Slack cannot say."""
@@ -203,9 +203,9 @@ class AlertIntake:
             )
 
     async def _show(self, work: _SlackWork) -> None:
-        assert self._flows is not None
+        assert self._opening is not None
         for record in work.new:
-            await self._flows.set_up_alert_war_room(record)
+            await self._opening.set_up_alert_war_room(record)
         for record, line in work.lines:
             assert record.channel_id
             try:

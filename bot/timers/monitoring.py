@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.records import IncidentRecord
 from bot.incidents.operations import to_record
 from bot.timers.rules import TimerSettings, monitoring_ends
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
+from storage import monitoring as monitoring_rows
 from storage.db import Database
-from storage.models import Incident, Postmortem
 
 
 class ReopenResult(str, Enum):
@@ -51,28 +51,13 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
         if row.closed_at is not None or at >= window_end:
             return ReopenOutcome(ReopenResult.CLOSED, to_record(row), closed_at=row.closed_at or window_end)
         earlier_at, earlier_by = row.verified_at, row.verified_by
-        result = await session.execute(
-            update(Incident)
-            .where(Incident.id == incident_id, Incident.status == "resolved", Incident.closed_at.is_(None))
-            .values(
-                status="open",
-                verified_at=None,
-                verified_by=None,
-                updated_at=at,
-                # The MTTR summary is posted again at the next verification, with the final figures.
-                summary_ts=None,
-                summary_announcement_ts=None,
-            )
-        )
-        if result.rowcount != 1:
-            fresh = await incident_rows.get(session, incident_id)
-            assert fresh is not None
-            await session.refresh(fresh)
+        if not await monitoring_rows.reopen_if_monitored(session, incident_id, at=at):
+            fresh = await monitoring_rows.reread(session, incident_id)
             return ReopenOutcome(ReopenResult.CLOSED, to_record(fresh), closed_at=fresh.closed_at or window_end)
         # The draft was written for the earlier verification: the next one renders and uploads a
         # fresh draft from the whole timeline, reopening included (the old file stays in Slack).
         earlier_draft = await incident_rows.postmortem(session, incident_id)
-        await session.execute(delete(Postmortem).where(Postmortem.incident_id == incident_id))
+        await monitoring_rows.forget_postmortem_draft(session, incident_id)
         await incident_rows.add_event(
             session,
             incident_id,
@@ -86,9 +71,7 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
                 "earlier_postmortem_file_id": earlier_draft.file_id if earlier_draft else None,
             },
         )
-        fresh = await incident_rows.get(session, incident_id)
-        assert fresh is not None
-        await session.refresh(fresh)
+        fresh = await monitoring_rows.reread(session, incident_id)
         return ReopenOutcome(ReopenResult.REOPENED, to_record(fresh), earlier_at, earlier_by)
 
 
@@ -106,15 +89,10 @@ class Monitoring:
         return monitoring_ends(verified_at, self.settings)
 
 
-async def close(session, incident_id: int, *, at: datetime, window: str) -> bool:
+async def close(session: AsyncSession, incident_id: int, *, at: datetime, window: str) -> bool:
     """Close a monitoring incident (inside the caller's transaction); False when it was reopened
     or closed meanwhile. Its alert groups are released: the next alert opens a new incident."""
-    result = await session.execute(
-        update(Incident)
-        .where(Incident.id == incident_id, Incident.status == "resolved", Incident.closed_at.is_(None))
-        .values(closed_at=at, updated_at=at)
-    )
-    if result.rowcount != 1:
+    if not await monitoring_rows.close_if_monitored(session, incident_id, at=at):
         return False
     await alert_rows.release(session, incident_id)
     await incident_rows.add_event(

@@ -1,0 +1,145 @@
+"""Opening an incident: the form, the typed command, an alert's war room, and the recent deploys
+the form offers as the moment impact began."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import metrics
+from bot.catalog.services import Catalog, require_known_service
+from bot.core.clock import Clock
+from bot.core.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text
+from bot.core.records import IncidentRecord
+from bot.core.timefmt import human_duration, utc_clock
+from bot.incidents.operations import Incidents
+from bot.integrations.deploys import DeployMatch, Deploys
+from bot.interactions.replies import Replies, Requester
+from bot.slack import SlackError, SlackGateway, blocks, messages
+from bot.warroom.setup import WarRooms
+
+log = logging.getLogger(__name__)
+
+
+class Opening:
+    def __init__(
+        self,
+        incidents: Incidents,
+        war_rooms: WarRooms,
+        replies: Replies,
+        slack: SlackGateway,
+        clock: Clock,
+        *,
+        catalog: Catalog,
+        deploys: Deploys,
+        deploy_window: timedelta,
+    ) -> None:
+        self._incidents = incidents
+        self._war_rooms = war_rooms
+        self._replies = replies
+        self._slack = slack
+        self._clock = clock
+        self._catalog = catalog
+        self._deploys = deploys
+        self._deploy_window = deploy_window
+
+    async def show_form(self, requester: Requester, trigger_id: str) -> None:
+        """``/incident open`` with nothing after it."""
+        metadata = {"channel_id": requester.channel_id or "", "response_url": requester.response_url or ""}
+        try:
+            form = blocks.open_modal(now=self._clock(), private_metadata=metadata, services=self._catalog.names())
+            await self._slack.open_view(trigger_id, form)
+        except SlackError as error:
+            await self._replies.tell(requester, f"Could not open the form: {error}. You can also type `/incident open <title>`.")
+
+    async def from_text(self, requester: Requester, text: str, *, request_key: str) -> None:
+        """``/incident open <title> …``."""
+        now = self._clock()
+        user_tz: ZoneInfo | timezone = timezone.utc
+        if needs_user_timezone(text):
+            try:
+                user_tz = ZoneInfo(await self._slack.user_timezone(requester.user_id) or "UTC")
+            except (SlackError, ZoneInfoNotFoundError) as error:
+                await self._replies.tell(
+                    requester,
+                    f"Could not read your time zone from Slack ({error}), so a clock time is ambiguous. "
+                    "Give the zone, e.g. `started:2026-11-23T14:05Z`, or a relative time like `started:-20m`.",
+                )
+                return
+        try:
+            request = parse_open_text(text, now=now, user_tz=user_tz)
+            require_known_service(self._catalog, request.service)
+        except CommandTextError as error:
+            await self._replies.tell(requester, messages.typed_text_refused(error))
+            return
+        await self.open(requester, request, request_key=request_key)
+
+    async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: dict[str, str], service: str) -> None:
+        """The form's service was chosen: offer its recent deploys as the impact start."""
+        services = [service, *self._catalog.upstream_of(service)]
+        recent = [d for s in services for d in await self._deploys.recent(s, self._deploy_window)]
+        recent.sort(key=lambda d: d.deployed_at, reverse=True)
+        now = self._clock()
+        choices = [
+            (f"deploy:{d.id}", f"{d.service} {d.version} · {human_duration(now - d.deployed_at)} ago ({utc_clock(d.deployed_at)})")
+            for d in recent
+            if d.deployed_at <= now
+        ]
+        form = blocks.open_modal(now=now, private_metadata=metadata, services=self._catalog.names(), deploy_choices=choices)
+        try:
+            await self._slack.update_view(view_id, form, hash_=view_hash)
+        except SlackError as error:
+            # hash_conflict: the person changed the form meanwhile; the newer choice will update it.
+            log.info("form %s not updated: %s", view_id, error)
+
+    async def from_form(self, requester: Requester, request: OpenRequest, *, request_key: str, impact_deploy_id: int | None) -> None:
+        """The submitted form; "impact started at that deploy" replaces the picked start time."""
+        if impact_deploy_id is not None:
+            deploy = await self._deploys.get(impact_deploy_id)
+            if deploy is None or deploy.deployed_at > request.detected_at:
+                await self._replies.tell(requester, messages.DEPLOY_CHOICE_GONE)
+                return
+            request = replace(request, started_at=deploy.deployed_at)
+        await self.open(requester, request, request_key=request_key)
+
+    async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
+        recorded = await self._incidents.record_new(
+            request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id
+        )
+        if not recorded.created:
+            log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
+            return recorded.record
+        reference = recorded.record.reference
+        try:
+            matches = await self._correlate(recorded.record)
+            report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches)
+        except Exception as error:
+            # The incident is committed: whatever broke now, the person must not be told that
+            # nothing was recorded (they would open it again), but what is and what to run.
+            metrics.ERRORS.labels("flow").inc()
+            log.exception("%s: war-room set-up stopped", reference)
+            await self._replies.tell(requester, messages.recorded_but_set_up_stopped(reference, error))
+            return recorded.record
+        if report.failures:
+            await self._replies.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
+        else:
+            assert report.channel_id
+            await self._replies.tell(requester, messages.opened(reference, report.channel_id))
+        return recorded.record
+
+    async def set_up_alert_war_room(self, incident: IncidentRecord) -> None:
+        """The war room of an incident an alert opened: the same steps as a manual open. Nobody
+        asked, so failures go to the log and the timeline (``/incident repair`` redoes them)."""
+        matches = await self._correlate(incident)
+        report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
+        if report.failures:
+            log.warning("%s: war room steps failed: %s", incident.reference, "; ".join(report.failures))
+
+    async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
+        """Deploys to the service and what it depends on, in the window before impact began."""
+        if incident.service is None:
+            return None
+        services = [incident.service, *self._catalog.upstream_of(incident.service)]
+        return await self._deploys.correlate(incident.id, services, incident.started_at, self._deploy_window)
