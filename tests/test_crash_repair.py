@@ -251,7 +251,7 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
             assert "done: " in out or f"INC-{crash.number}: nothing to repair" in out, out
             said = out
         else:
-            report = await bot.runtime.flows.bring_slack_up_to_date(crash.number)
+            report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(crash.number)
             assert not report.failures, f"{crash}: the repair could not finish: {report.failures}"
             said = f"done: {report.done}; already there: {report.already}"
         got = await seen(bot, announce_channel, crash.number)
@@ -261,7 +261,7 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
 
     # A second repair finds nothing to do and changes nothing.
     for crash in crashes:
-        report = await bot.runtime.flows.bring_slack_up_to_date(crash.number)
+        report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(crash.number)
         assert not report.done and not report.failures, f"{crash}: the second repair did {report.done}, failed {report.failures}"
         assert await seen(bot, announce_channel, crash.number) == want[crash.flow], crash
 
