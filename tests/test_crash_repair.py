@@ -13,7 +13,7 @@ action-items message.
 Every crash point is its own incident, and all of them are in flight in one ``serve`` process, each
 held by the fake Slack inside its own step, when that process is killed: one process start and one
 kill cover the whole sweep, on PostgreSQL and on SQLite alike. The repair is the one the command
-runs (``Flows.bring_slack_up_to_date``): through ``incident-bot repair`` itself for the first crash
+runs (``Repairs.bring_slack_up_to_date``): through ``incident-bot repair`` itself for the first crash
 point of each flow, in the test's process for the others (a process start each would cost more than
 the sweep). What the command prints is the last test's subject.
 """
