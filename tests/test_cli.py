@@ -13,8 +13,6 @@ behaviour: the installed console script serving Slack and stopping on SIGTERM, a
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import signal
 import socket
 import sqlite3
@@ -27,7 +25,7 @@ import aiohttp
 import pytest
 
 from bot.slack import messages
-from handlers import cli
+from tests.command_line import InProcess, minimal_env
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
@@ -48,12 +46,6 @@ def installed_script():
         pytest.fail(f"{CLI} is missing: install the project with `pip install -e '.[test]'`")
 
 
-def minimal_env(**settings: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
-    env.update(settings)
-    return env
-
-
 def slack_settings(**more: str) -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": UNREACHABLE_SLACK, **more}
 
@@ -71,35 +63,8 @@ def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture
-def incident(monkeypatch, capsys):
-    """``incident(cwd, *argv, **settings)``: handlers.cli.main as the console script runs it, in this
-    process, with the same working directory and minimal environment as ``run``."""
-
-    def run_in_process(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-        with monkeypatch.context() as patch:
-            for name in list(os.environ):
-                patch.delenv(name)
-            for name, value in minimal_env(**settings).items():
-                patch.setenv(name, value)
-            patch.chdir(cwd)
-            root = logging.getLogger()
-            handlers, level = list(root.handlers), root.level
-            capsys.readouterr()
-            try:
-                try:
-                    code = cli.main(list(args))
-                except SystemExit as exit:  # argparse's usage errors
-                    code = exit.code if isinstance(exit.code, int) else 1
-            finally:
-                for handler in list(root.handlers):
-                    root.removeHandler(handler)
-                for handler in handlers:
-                    root.addHandler(handler)
-                root.setLevel(level)
-            out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(["incident-bot", *args], code, out, err)
-
-    return run_in_process
+def incident(monkeypatch, capsys) -> InProcess:
+    return InProcess(monkeypatch, capsys)
 
 
 def one_line(stderr: str) -> str:

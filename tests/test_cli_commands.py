@@ -15,6 +15,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.analytics.digest import iso_week_label
 from bot.analytics.stats import week_start
 from bot.core.clock import utc_now
@@ -24,6 +26,7 @@ from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
+from tests.command_line import InProcess
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 DATA = Path(__file__).parent / "data"
@@ -47,6 +50,11 @@ async def run_report(settings, argv) -> int:
 
 async def run_digest(settings, argv) -> int:
     return await cli.with_runtime(settings, lambda runtime: cli_reports.run_digest(runtime, argv))
+
+
+@pytest.fixture
+def incident(monkeypatch, capsys) -> InProcess:
+    return InProcess(monkeypatch, capsys)
 
 
 def one_line(text: str) -> str:
@@ -144,6 +152,18 @@ async def test_the_readme_digest_example_channel_is_taken(db, database_url, caps
     assert capsys.readouterr().out.startswith("Incident digest 2026-W10")
 
 
+def test_digest_dry_run_and_report_build_the_runtime_without_slack_settings(tmp_path, incident):
+    """Both run on bot.runtime.Runtime, as serve does, with no Slack token or signing secret."""
+    url = "sqlite:///incidents.db"
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+    digest = incident(tmp_path, "digest", "--channel", "C0123456789", "--week", "2026-W10", "--dry-run", DATABASE_URL=url)
+    assert (digest.returncode, digest.stderr) == (0, ""), digest.stderr
+    assert digest.stdout.startswith("Incident digest 2026-W10")
+    report = incident(tmp_path, "report", "--format", "json", DATABASE_URL=url)
+    assert (report.returncode, report.stderr) == (0, ""), report.stderr
+    assert json.loads(report.stdout)["count"] == 0
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -177,8 +197,8 @@ async def test_report_by_segments_the_json_as_it_does_the_table_and_csv(db, data
         assert grouped["all"] == whole["overall"] and grouped["count"] == whole["count"] == 4
 
 
-def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path):
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path, incident):
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line: every write is a broken pipe
     try:
@@ -200,9 +220,9 @@ async def test_audit_of_an_unknown_incident_exits_1_as_postmortem_does(db, datab
     assert capsys.readouterr().out == "no audit records for INC-1\n"
 
 
-def test_postmortem_reads_the_database_without_slack_settings(tmp_path):
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    result = run(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
+def test_postmortem_reads_the_database_without_slack_settings(tmp_path, incident):
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    result = incident(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 1
     assert one_line(result.stderr) == "incident-bot: there is no incident INC-99"
 
@@ -230,9 +250,9 @@ async def test_repair_with_no_commander_never_invites_nobody_nor_sets_an_empty_i
     assert all("no commander" in topic for topic in topics)
 
 
-def test_repair_closes_its_slack_session(tmp_path):
+def test_repair_closes_its_slack_session(tmp_path, incident):
     url = f"sqlite:///{tmp_path / 'incidents.db'}"
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
 
     async def seed() -> int:
         database = Database(url)
