@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -34,8 +35,9 @@ EXIT_FAILURE = 1
 
 
 class OfflineSettings(Settings):
-    """The settings of a command that reads the database and the team's files but never calls
-    Slack (``postmortem``): the Slack token and signing secret may be missing."""
+    """The settings of a command that builds the runtime (the database and the team's files) but
+    never calls Slack (``postmortem``, ``report``, ``digest --dry-run``): the Slack token and
+    signing secret may be missing."""
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")  # type: ignore[assignment]
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")  # type: ignore[assignment]
@@ -54,6 +56,26 @@ class OfflineSettings(Settings):
 
 # Commands that only read the database (and the config files): no Slack settings needed.
 DATABASE_COMMANDS = ("db", "deploy", "import", "export", "audit")
+# Commands that build the whole runtime, as `serve` does, but never call Slack.
+OFFLINE_COMMANDS = ("postmortem", "report")
+
+
+def _settings_kind(args: argparse.Namespace) -> type[DatabaseSettings]:
+    if args.command in DATABASE_COMMANDS:
+        return DatabaseSettings
+    if args.command in OFFLINE_COMMANDS or (args.command == "digest" and not args.post):
+        return OfflineSettings
+    return Settings
+
+
+async def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    """Run one command on the objects `serve` builds (bot.runtime.Runtime), and close what they
+    opened: the background work, the Slack HTTP session, the database pool."""
+    runtime = Runtime.from_settings(settings)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()  # no "Unclosed client session" at exit
 
 
 def _incident_number(text: str) -> int:
@@ -157,40 +179,32 @@ async def _upgrade(settings: DatabaseSettings) -> None:
         await database.dispose()
 
 
-async def _repair(settings: Settings, number: int) -> int:
-    runtime = Runtime.from_settings(settings)
+async def _repair(runtime: Runtime, number: int) -> int:
     try:
-        try:
-            report = await runtime.interactions.repairs.bring_slack_up_to_date(number)
-        except LookupError as error:
-            print(f"incident-bot: {error}", file=sys.stderr)
-            return EXIT_FAILURE
-        for step in report.done:
-            print(f"done: {step}")
-        for step in report.already:
-            print(f"already there: {step}")
-        for failure in report.failures:
-            print(f"still missing: {failure}", file=sys.stderr)
-        if report.failures:
-            print(f"INC-{number}: the repair could not finish; run it again once the above is fixed", file=sys.stderr)
-            return EXIT_FAILURE
-        if not report.done:
-            print(f"INC-{number}: nothing to repair; everything was already in place")
-        return 0
-    finally:
-        await runtime.close()  # the Slack HTTP session too: no "Unclosed client session" at exit
+        report = await runtime.interactions.repairs.bring_slack_up_to_date(number)
+    except LookupError as error:
+        print(f"incident-bot: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    for step in report.done:
+        print(f"done: {step}")
+    for step in report.already:
+        print(f"already there: {step}")
+    for failure in report.failures:
+        print(f"still missing: {failure}", file=sys.stderr)
+    if report.failures:
+        print(f"INC-{number}: the repair could not finish; run it again once the above is fixed", file=sys.stderr)
+        return EXIT_FAILURE
+    if not report.done:
+        print(f"INC-{number}: nothing to repair; everything was already in place")
+    return 0
 
 
-async def _postmortem(settings: Settings, number: int, output: str | None) -> int:
-    runtime = Runtime.from_settings(settings)
+async def _postmortem(runtime: Runtime, number: int, output: str | None) -> int:
     try:
-        try:
-            markdown = await runtime.resolutions.draft(number)
-        except LookupError as error:
-            print(f"incident-bot: {error}", file=sys.stderr)
-            return EXIT_FAILURE
-    finally:
-        await runtime.close()
+        markdown = await runtime.resolutions.draft(number)
+    except LookupError as error:
+        print(f"incident-bot: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     if output:
         with open(output, "w", encoding="utf-8") as file:
             file.write(markdown)
@@ -367,10 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
         return _runbooks_check(args.dir, args.catalog)
     try:
-        if args.command in ("report", "digest"):
-            kind = cli_reports.settings_kind(args)
-        else:
-            kind = DatabaseSettings if args.command in DATABASE_COMMANDS else OfflineSettings if args.command == "postmortem" else Settings
+        kind = _settings_kind(args)
         settings = load_settings(kind=kind)
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
@@ -399,9 +410,9 @@ def _run(args: argparse.Namespace, settings) -> int:
         elif args.command == "db":
             asyncio.run(_upgrade(settings))
         elif args.command == "repair":
-            return asyncio.run(_repair(settings, args.incident))
+            return asyncio.run(with_runtime(settings, lambda runtime: _repair(runtime, args.incident)))
         elif args.command == "postmortem":
-            return asyncio.run(_postmortem(settings, args.incident, args.output))
+            return asyncio.run(with_runtime(settings, lambda runtime: _postmortem(runtime, args.incident, args.output)))
         elif args.command == "deploy":
             return asyncio.run(_deploy(settings, args))
         elif args.command == "import":
@@ -411,9 +422,9 @@ def _run(args: argparse.Namespace, settings) -> int:
         elif args.command == "audit":
             return asyncio.run(_audit(settings, args))
         elif args.command == "report":
-            return asyncio.run(cli_reports.run_report(settings, args))
+            return asyncio.run(with_runtime(settings, lambda runtime: cli_reports.run_report(runtime, args)))
         elif args.command == "digest":
-            return asyncio.run(cli_reports.run_digest(settings, args))
+            return asyncio.run(with_runtime(settings, lambda runtime: cli_reports.run_digest(runtime, args)))
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -9,16 +9,13 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.analytics.digest import digest_week, digests_with_catalog
-from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.digest import digest_week
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
-from bot.incidents.action_items import ActionItems
-from bot.settings import ConfigError, DatabaseSettings, Settings
-from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
-from storage.db import Database
+from bot.runtime import Runtime
+from bot.slack import SlackError
 
 _AGO = re.compile(r"^(\d{1,4})d$")
 
@@ -53,37 +50,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     digest.add_argument("--chart", metavar="PNG", help="with --dry-run: write the chart to this file")
 
 
-def settings_kind(args: argparse.Namespace) -> type[DatabaseSettings]:
-    return Settings if args.command == "digest" and args.post else DatabaseSettings
-
-
-def _team(settings: DatabaseSettings) -> TeamConfig:
-    try:
-        return load_team_config(
-            settings.incident_config or DEFAULT_PATH,
-            dora_year=settings.dora_report_year,
-            required=settings.incident_config is not None,
-        )
-    except TeamConfigError as error:
-        raise ConfigError(str(error)) from None
-
-
-async def run_report(settings: DatabaseSettings, args: argparse.Namespace) -> int:
+async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
     until = args.until or utc_now()
     if args.since >= until:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return 2
-    team = _team(settings)
-    database = Database(settings.database_url)
-    try:
-        reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
-        if args.format == "csv":
-            (report, _), trend = await reports.window(args.since, until), None
-        else:
-            report, _, trend = await reports.window_and_trend(args.since, until)
-        earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
-    finally:
-        await database.dispose()
+    reports = runtime.reports
+    if args.format == "csv":
+        (report, _), trend = await reports.window(args.since, until), None
+    else:
+        report, _, trend = await reports.window_and_trend(args.since, until)
+    earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
@@ -124,22 +101,9 @@ def _grouped_json(report, by: str) -> dict:
     }
 
 
-def _digests(settings: DatabaseSettings, team: TeamConfig) -> tuple[DigestChannel, ...]:
-    """The digests `serve` posts: the config's and the catalog's digest channels."""
-    from bot.catalog.services import CatalogError, load_catalog
-
-    named = getattr(settings, "service_catalog", None)
-    path = named or Path(getattr(settings, "runbooks_dir", "runbooks")) / "catalog.yml"
-    try:
-        catalog = load_catalog(path, required=named is not None)
-    except CatalogError as error:
-        raise ConfigError(str(error)) from None
-    return digests_with_catalog(team.digests, catalog)
-
-
-async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> int:
-    team = _team(settings)
-    channel = next((d for d in _digests(settings, team) if d.channel == args.channel), None)
+async def run_digest(runtime: Runtime, args: argparse.Namespace) -> int:
+    # The digests `serve` posts: the config's and the catalog's digest channels.
+    channel = next((d for d in runtime.team.digests if d.channel == args.channel), None)
     if channel is None:
         if not re.fullmatch(r"[CG][A-Z0-9]{6,}", args.channel):
             print(f"incident-bot: '{args.channel}' is not a channel ID (like C0123456789)", file=sys.stderr)
@@ -150,35 +114,15 @@ async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> in
     except ValueError as error:
         print(f"incident-bot: --week {error}", file=sys.stderr)
         return 2
-    database = Database(settings.database_url)
-    try:
-        reports = Reports(database, utc_now, tiers=team.tiers, settings=team.reports)
-        if args.post:
-            from bot.slack import SlackError, SlackGateway
-
-            assert isinstance(settings, Settings)
-            slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url)
-            items = ActionItems(database, utc_now, slack)
-            try:
-                ts = await DigestPublisher(database, utc_now, reports, slack, action_items=items).publish(channel, args.week)
-            except SlackError as error:
-                print(f"incident-bot: the digest was not posted to {channel.channel}: {error}", file=sys.stderr)
-                return 1
-            finally:
-                await slack.close()
-            print(f"posted the digest to {channel.channel} (message {ts})")
-            return 0
-        # A dry run reads only the database: no Slack client at all.
-        items = ActionItems(database, utc_now, slack=None)  # type: ignore[arg-type]
-        composed = await DigestPublisher(
-            database,
-            utc_now,
-            reports,
-            slack=None,
-            action_items=items,  # type: ignore[arg-type]
-        ).compose(channel, args.week)
-    finally:
-        await database.dispose()
+    if args.post:
+        try:
+            ts = await runtime.digests.publish(channel, args.week)
+        except SlackError as error:
+            print(f"incident-bot: the digest was not posted to {channel.channel}: {error}", file=sys.stderr)
+            return 1
+        print(f"posted the digest to {channel.channel} (message {ts})")
+        return 0
+    composed = await runtime.digests.compose(channel, args.week)  # a dry run reads only the database
     print(composed.digest.text)
     if args.chart:
         Path(args.chart).write_bytes(composed.chart_png)

@@ -1,14 +1,18 @@
-"""The installed ``incident-bot`` console script, run as a process.
+"""The ``incident-bot`` command line: settings, db upgrade, serve, postmortem, repair.
 
 Every run starts in a fresh temporary directory (so the script works from any working directory and
 no .env is picked up) with a minimal environment: PATH, HOME and what the test sets. Nothing is
 inherited from the test process, so a developer's SLACK_* or DATABASE_URL cannot leak in.
+
+Most runs call the entry function in this process (`incident`: argv in; exit code, stdout and stderr
+out), which costs no second of imports per run. Real processes where only a process shows the
+behaviour: the installed console script serving Slack and stopping on SIGTERM, and
+`python -m handlers.cli`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sqlite3
@@ -21,6 +25,7 @@ import aiohttp
 import pytest
 
 from bot.slack import messages
+from tests.command_line import InProcess, minimal_env
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
@@ -41,12 +46,6 @@ def installed_script():
         pytest.fail(f"{CLI} is missing: install the project with `pip install -e '.[test]'`")
 
 
-def minimal_env(**settings: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
-    env.update(settings)
-    return env
-
-
 def slack_settings(**more: str) -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": UNREACHABLE_SLACK, **more}
 
@@ -61,6 +60,11 @@ def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[s
         timeout=RUN_TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def incident(monkeypatch, capsys) -> InProcess:
+    return InProcess(monkeypatch, capsys)
 
 
 def one_line(stderr: str) -> str:
@@ -81,8 +85,8 @@ def free_port() -> int:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_serve_without_a_bot_token_says_which_setting_and_how_to_fix_it(tmp_path):
-    result = run(tmp_path, "serve", SLACK_SIGNING_SECRET=SIGNING_SECRET, DATABASE_URL="sqlite:///incidents.db")
+def test_serve_without_a_bot_token_says_which_setting_and_how_to_fix_it(tmp_path, incident):
+    result = incident(tmp_path, "serve", SLACK_SIGNING_SECRET=SIGNING_SECRET, DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 2, result
     line = one_line(result.stderr)
     assert "SLACK_BOT_TOKEN" in line and "not set" in line
@@ -99,10 +103,10 @@ def test_serve_without_a_bot_token_says_which_setting_and_how_to_fix_it(tmp_path
         ("SLACK_BOT_TOKEN", "abc"),
     ],
 )
-def test_serve_with_a_malformed_setting_names_it(tmp_path, name, value):
+def test_serve_with_a_malformed_setting_names_it(tmp_path, incident, name, value):
     settings = slack_settings(DATABASE_URL="sqlite:///incidents.db", PORT=str(free_port()), HOST="127.0.0.1")
     settings[name] = value
-    result = run(tmp_path, "serve", **settings)
+    result = incident(tmp_path, "serve", **settings)
     assert result.returncode == 2, result
     line = one_line(result.stderr)
     assert name in line and "malformed" in line, line
@@ -122,16 +126,16 @@ def tables(path: Path) -> set[str]:
         connection.close()
 
 
-def test_db_upgrade_creates_the_tables_with_no_slack_settings_and_can_run_again(tmp_path):
+def test_db_upgrade_creates_the_tables_with_no_slack_settings_and_can_run_again(tmp_path, incident):
     (tmp_path / "sub").mkdir()
-    first = run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")
+    first = incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     database = tmp_path / "sub" / "dir.db"  # relative to the working directory
     assert database.is_file()
     assert TABLES <= tables(database)
 
-    second = run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")
+    second = incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
     assert first.stdout == second.stdout  # "database is at revision <head>"
@@ -143,8 +147,8 @@ def test_db_upgrade_creates_the_tables_with_no_slack_settings_and_can_run_again(
         connection.close()
 
 
-def test_db_upgrade_into_a_missing_directory_fails_in_one_line(tmp_path):
-    result = run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///no/such/dir.db")
+def test_db_upgrade_into_a_missing_directory_fails_in_one_line(tmp_path, incident):
+    result = incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///no/such/dir.db")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip() == ("incident-bot: the database (DATABASE_URL) could not be used: unable to open database file")
@@ -222,9 +226,9 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
 # ------------------------------------------------------------------------------------------------
 
 
-def test_postmortem_of_an_unknown_incident_exits_1_saying_so(tmp_path):
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    result = run(tmp_path, "postmortem", "99", **slack_settings(DATABASE_URL="sqlite:///incidents.db"))
+def test_postmortem_of_an_unknown_incident_exits_1_saying_so(tmp_path, incident):
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    result = incident(tmp_path, "postmortem", "99", **slack_settings(DATABASE_URL="sqlite:///incidents.db"))
     assert result.returncode == 1, result
     line = one_line(result.stderr)
     assert "INC-99" in line and "no incident" in line, line
@@ -233,7 +237,16 @@ def test_postmortem_of_an_unknown_incident_exits_1_saying_so(tmp_path):
 
 def test_repair_of_something_that_is_not_a_reference_exits_2(tmp_path):
     # argparse's usual answer: the usage line, then the error; no Slack settings are needed for it.
-    result = run(tmp_path, "repair", "banana")
+    # Through `python -m handlers.cli`, the other way in, as a real process.
+    result = subprocess.run(
+        [sys.executable, "-m", "handlers.cli", "repair", "banana"],
+        cwd=tmp_path,
+        env=minimal_env(PYTHONPATH=str(Path(__file__).parent.parent)),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
     usage, error = result.stderr.strip().splitlines()

@@ -15,6 +15,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.analytics.digest import iso_week_label
 from bot.analytics.stats import week_start
 from bot.core.clock import utc_now
@@ -24,6 +26,7 @@ from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
+from tests.command_line import InProcess
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 DATA = Path(__file__).parent / "data"
@@ -34,6 +37,24 @@ UNREACHABLE_SLACK = "http://127.0.0.1:9/api/"
 
 def args(*argv: str):
     return cli._parser().parse_args(list(argv))
+
+
+def offline(database_url: str) -> cli.OfflineSettings:
+    """What `report` and `digest --dry-run` read: no Slack token, no .env."""
+    return cli.OfflineSettings(_env_file=None, DATABASE_URL=database_url)
+
+
+async def run_report(settings, argv) -> int:
+    return await cli.with_runtime(settings, lambda runtime: cli_reports.run_report(runtime, argv))
+
+
+async def run_digest(settings, argv) -> int:
+    return await cli.with_runtime(settings, lambda runtime: cli_reports.run_digest(runtime, argv))
+
+
+@pytest.fixture
+def incident(monkeypatch, capsys) -> InProcess:
+    return InProcess(monkeypatch, capsys)
 
 
 def one_line(text: str) -> str:
@@ -95,7 +116,7 @@ async def open_without_war_room(db: Database, *, commander: str = "") -> int:
 
 
 async def test_digest_week_mistakes_are_one_line_exit_2(db, database_url, capsys):
-    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    settings = offline(database_url)
     this_week = iso_week_label(week_start(utc_now()))
     cases = {
         this_week: f"incident-bot: --week {this_week} has not ended yet",
@@ -103,7 +124,7 @@ async def test_digest_week_mistakes_are_one_line_exit_2(db, database_url, capsys
         "last week": "incident-bot: --week 'last week' is not an ISO week; write it like 2026-W47",
     }
     for week, expected in cases.items():
-        code = await cli_reports.run_digest(settings, args("digest", "--channel", "C0123456789", "--week", week, "--dry-run"))
+        code = await run_digest(settings, args("digest", "--channel", "C0123456789", "--week", week, "--dry-run"))
         assert code == 2
         assert one_line(capsys.readouterr().err).startswith(expected)
 
@@ -116,7 +137,7 @@ async def test_digest_post_to_a_channel_the_bot_cannot_see_is_one_line_exit_1(se
     await database.dispose()
     hidden = fake_slack.add_channel("secret-digest", bot_is_member=False)
     for channel in (hidden, "C0NOSUCHCHANNEL"):
-        code = await cli_reports.run_digest(settings, args("digest", "--channel", channel, "--post"))
+        code = await run_digest(settings, args("digest", "--channel", channel, "--post"))
         assert code == 1
         line = one_line(capsys.readouterr().err)
         assert line.startswith(f"incident-bot: the digest was not posted to {channel}: "), line
@@ -126,46 +147,58 @@ async def test_the_documented_digest_example_channel_is_taken(db, database_url, 
     commands = (Path(__file__).parent.parent / "docs" / "commands.md").read_text()
     example = next(line for line in commands.splitlines() if line.startswith("incident-bot digest --channel"))
     channel = example.split("--channel ")[1].split()[0]
-    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
-    assert await cli_reports.run_digest(settings, args("digest", "--channel", channel, "--week", "2026-W10", "--dry-run")) == 0
+    settings = offline(database_url)
+    assert await run_digest(settings, args("digest", "--channel", channel, "--week", "2026-W10", "--dry-run")) == 0
     assert capsys.readouterr().out.startswith("Incident digest 2026-W10")
+
+
+def test_digest_dry_run_and_report_build_the_runtime_without_slack_settings(tmp_path, incident):
+    """Both run on bot.runtime.Runtime, as serve does, with no Slack token or signing secret."""
+    url = "sqlite:///incidents.db"
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+    digest = incident(tmp_path, "digest", "--channel", "C0123456789", "--week", "2026-W10", "--dry-run", DATABASE_URL=url)
+    assert (digest.returncode, digest.stderr) == (0, ""), digest.stderr
+    assert digest.stdout.startswith("Incident digest 2026-W10")
+    report = incident(tmp_path, "report", "--format", "json", DATABASE_URL=url)
+    assert (report.returncode, report.stderr) == (0, ""), report.stderr
+    assert json.loads(report.stdout)["count"] == 0
 
 
 # --------------------------------------------------------------------------- report
 
 
 async def test_report_of_an_empty_window_hints_at_older_incidents(db, database_url, capsys):
-    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
-    assert await cli_reports.run_report(settings, args("report")) == 0
+    settings = offline(database_url)
+    assert await run_report(settings, args("report")) == 0
     assert capsys.readouterr().err == ""  # nothing older: no hint
     await import_sample(db)
-    assert await cli_reports.run_report(settings, args("report")) == 0
+    assert await run_report(settings, args("report")) == 0
     out, err = capsys.readouterr()
     assert "0 restored incidents" in out
     assert one_line(err) == (
         f"incident-bot: 4 restored incidents started before {(utc_now() - timedelta(days=30)):%Y-%m-%d}, "
         "the earliest on 2026-03-02: widen the window, e.g. --since 2026-03-02"
     )
-    assert await cli_reports.run_report(settings, args("report", "--since", "2026-03-01")) == 0
+    assert await run_report(settings, args("report", "--since", "2026-03-01")) == 0
     assert capsys.readouterr().err == ""
 
 
 async def test_report_by_segments_the_json_as_it_does_the_table_and_csv(db, database_url, capsys):
-    settings = DatabaseSettings(_env_file=None, DATABASE_URL=database_url)
+    settings = offline(database_url)
     await import_sample(db)
     window = ("report", "--since", "2026-03-01", "--until", "2026-04-01", "--format", "json")
-    assert await cli_reports.run_report(settings, args(*window)) == 0
+    assert await run_report(settings, args(*window)) == 0
     whole = json.loads(capsys.readouterr().out)
     for by, attribute in (("severity", "severity"), ("service", "service")):
-        assert await cli_reports.run_report(settings, args(*window, "--by", by)) == 0
+        assert await run_report(settings, args(*window, "--by", by)) == 0
         grouped = json.loads(capsys.readouterr().out)
         assert grouped["group_by"] == by
         assert grouped["groups"] == whole["by"][attribute]
         assert grouped["all"] == whole["overall"] and grouped["count"] == whole["count"] == 4
 
 
-def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path):
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path, incident):
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line: every write is a broken pipe
     try:
@@ -187,9 +220,9 @@ async def test_audit_of_an_unknown_incident_exits_1_as_postmortem_does(db, datab
     assert capsys.readouterr().out == "no audit records for INC-1\n"
 
 
-def test_postmortem_reads_the_database_without_slack_settings(tmp_path):
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    result = run(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
+def test_postmortem_reads_the_database_without_slack_settings(tmp_path, incident):
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    result = incident(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 1
     assert one_line(result.stderr) == "incident-bot: there is no incident INC-99"
 
@@ -200,7 +233,7 @@ def test_postmortem_reads_the_database_without_slack_settings(tmp_path):
 async def test_repair_of_an_imported_incident_says_it_has_no_war_room_and_calls_slack_for_nothing(db, settings, fake_slack, capsys):
     await import_sample(db)
     calls_before = len(fake_slack.calls)
-    assert await cli._repair(settings, 1) == 1
+    assert await cli.with_runtime(settings, lambda runtime: cli._repair(runtime, 1)) == 1
     assert one_line(capsys.readouterr().err) == (
         "incident-bot: INC-1 was imported (from csv) and has no war room; there is nothing in Slack to repair"
     )
@@ -209,7 +242,7 @@ async def test_repair_of_an_imported_incident_says_it_has_no_war_room_and_calls_
 
 async def test_repair_with_no_commander_never_invites_nobody_nor_sets_an_empty_ic(db, settings, fake_slack, capsys):
     incident_id = await open_without_war_room(db, commander="")
-    assert await cli._repair(settings, incident_id) == 0, capsys.readouterr().err
+    assert await cli.with_runtime(settings, lambda runtime: cli._repair(runtime, incident_id)) == 0, capsys.readouterr().err
     invites = fake_slack.calls_to("conversations.invite")
     assert all(call.args.get("users") for call in invites), invites
     topics = [call.args["topic"] for call in fake_slack.calls_to("conversations.setTopic")]
@@ -217,9 +250,9 @@ async def test_repair_with_no_commander_never_invites_nobody_nor_sets_an_empty_i
     assert all("no commander" in topic for topic in topics)
 
 
-def test_repair_closes_its_slack_session(tmp_path):
+def test_repair_closes_its_slack_session(tmp_path, incident):
     url = f"sqlite:///{tmp_path / 'incidents.db'}"
-    assert run(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
 
     async def seed() -> int:
         database = Database(url)

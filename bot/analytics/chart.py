@@ -19,24 +19,18 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import matplotlib
-import matplotlib.style
+from bot.analytics.stats import Trend, WindowReport, percentile
+from bot.analytics.stats_view import too_few_text
+from bot.core.phases import PHASES
 
-matplotlib.use("Agg")  # before anything draws: never a window
-
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.patheffects import withStroke  # noqa: E402
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
-from matplotlib.transforms import Transform, blended_transform_factory  # noqa: E402
-
-from bot.analytics.stats import Trend, WindowReport, percentile  # noqa: E402
-from bot.analytics.stats_view import too_few_text  # noqa: E402
-from bot.core.phases import PHASES  # noqa: E402
+# matplotlib is imported where a chart is drawn, not here: it costs most of a second, and every
+# process that imports the digest (the CLI's other commands, `serve` before its first digest)
+# would pay it at start-up.
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.transforms import Transform
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 8.0, 125  # 800 × 1000 px: halves cleanly to Slack's ~400 px preview
 _LOCK = threading.Lock()
@@ -95,6 +89,8 @@ def _short(seconds: float) -> str:
 
 def _duration_axis(ax: Axes, low: float, high: float, *, axis: str, max_ticks: int = 4) -> None:
     """Log scale from low to high seconds, with at most ``max_ticks`` labelled round durations."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
     low, high = max(low, FLOOR_SECONDS), max(high, FLOOR_SECONDS * 2)
     lo, hi = low / 1.6, high * 1.6
     inside = [(s, label) for s, label in DURATION_TICKS if lo <= s <= hi]
@@ -161,6 +157,11 @@ def headline_seconds(points: Sequence[TrendPoint]) -> float | None:
 
 
 def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.patheffects import withStroke
+    from matplotlib.transforms import blended_transform_factory
+
     weeks = trend.weeks
     xs = list(range(len(weeks)))
     values = [v for w in weeks for v in (w.median_ci or ()) if w.enough] + [w.median for w in weeks if w.median is not None]
@@ -254,6 +255,9 @@ def _window_label(report: WindowReport) -> str:
 
 
 def _phase_panel(ax: Axes, report: WindowReport) -> None:
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import NullLocator
+
     overall = report.overall
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, 0.5)
@@ -294,6 +298,8 @@ def _phase_panel(ax: Axes, report: WindowReport) -> None:
 
 
 def _distribution_panel(ax: Axes, restore_seconds: Sequence[float], weeks: int) -> None:
+    from matplotlib.ticker import MaxNLocator, NullLocator
+
     values = sorted(max(float(v), FLOOR_SECONDS) for v in restore_seconds)
     ax.set_title(f"Every restore time, last {weeks} weeks (n={len(values)})")
     if not values:
@@ -334,6 +340,13 @@ def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Seq
     distribution panel shows (the trend's weeks, usually)."""
     if any(not math.isfinite(float(v)) or float(v) < 0 for v in restore_seconds):
         raise ValueError("restore times must be finite and non-negative")
+    import matplotlib
+    import matplotlib.style
+
+    matplotlib.use("Agg")  # before anything draws: never a window
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with _LOCK, matplotlib.style.context("default"), matplotlib.rc_context(_RC):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor="white")
         FigureCanvasAgg(figure)

@@ -185,7 +185,10 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
         sign, days, hours, minutes = relative.groups()
         if sign != "-":
             raise CommandTextError(f"`{name}:{value}` is in the future. Relative times count back from now: `{name}:-{value.lstrip('+')}`.")
-        moment = now - timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0))
+        try:
+            moment = now - timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0))
+        except OverflowError:  # before year 1: far past any backdate
+            raise CommandTextError(_too_long_ago(name, value)) from None
     elif clock := _CLOCK.match(value):
         local_now = now.astimezone(user_tz)
         candidate = datetime.combine(local_now.date(), time(int(clock.group(1)), int(clock.group(2))), user_tz)
@@ -199,14 +202,20 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
             raise CommandTextError(f"Can't read `{name}:{value}` as a time. Use {TIME_FORMS}.") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=user_tz)
-    moment = moment.astimezone(timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise CommandTextError(_too_long_ago(name, value)) from None
     if moment > now:
         raise CommandTextError(f"`{name}:{value}` ({_utc(moment)}) is in the future. Use a time before now: {TIME_FORMS}.")
     if now - moment > MAX_BACKDATE:
-        raise CommandTextError(
-            f"`{name}:{value}` ({_utc(moment)}) is more than {MAX_BACKDATE.days} days ago, which looks like a typo. Use {TIME_FORMS}."
-        )
+        raise CommandTextError(_too_long_ago(name, value, moment))
     return moment
+
+
+def _too_long_ago(name: str, value: str, moment: datetime | None = None) -> str:
+    when = f" ({_utc(moment)})" if moment else ""
+    return f"`{name}:{value}`{when} is more than {MAX_BACKDATE.days} days ago, which looks like a typo. Use {TIME_FORMS}."
 
 
 def _has_offset(value: str) -> bool:

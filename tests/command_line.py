@@ -1,0 +1,52 @@
+"""``incident``: the command line run in the test's process, as the console script runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from handlers import cli
+
+
+def minimal_env(**settings: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(settings)
+    return env
+
+
+class InProcess:
+    """``incident(cwd, *argv, **settings)``: handlers.cli.main as the console script runs it, in this
+    process, with the given working directory and a minimal environment (PATH, HOME and the
+    settings); exit code, stdout and stderr come back as from subprocess.run. Built by each test
+    module's ``incident`` fixture from pytest's monkeypatch and capsys."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self._monkeypatch, self._capsys = monkeypatch, capsys
+
+    def __call__(self, cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+        with self._monkeypatch.context() as patch:
+            for name in list(os.environ):
+                patch.delenv(name)
+            for name, value in minimal_env(**settings).items():
+                patch.setenv(name, value)
+            patch.chdir(cwd)
+            root = logging.getLogger()
+            handlers, level = list(root.handlers), root.level  # main() installs its own log handler
+            self._capsys.readouterr()
+            try:
+                try:
+                    code = cli.main(list(args))
+                except SystemExit as exit:  # argparse's usage errors
+                    code = exit.code if isinstance(exit.code, int) else 1
+            finally:
+                for handler in list(root.handlers):
+                    root.removeHandler(handler)
+                for handler in handlers:
+                    root.addHandler(handler)
+                root.setLevel(level)
+            out, err = self._capsys.readouterr()
+        return subprocess.CompletedProcess(["incident-bot", *args], code, out, err)
