@@ -573,6 +573,7 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
                 )
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("weeks, per_week, seed", [(2, 7, 1), (5, 7, 2), (12, 7, 3), (3, 12, 4), (6, 5, 5), (4, 3, 6)])
 async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week, seed):
     from bot.analytics.chart import headline_seconds, trend_points

@@ -533,6 +533,7 @@ async def test_import_stores_incidents_without_a_war_room_and_with_an_imported_e
     assert events[0].text == 'Imported from csv (incidents.csv, line 2 (id "JIRA-101"))'
 
 
+@pytest.mark.both_databases
 async def test_importing_the_same_file_again_creates_nothing_and_changed_rows_are_skipped(db):
     importer = Importer(db, FakeClock(NOW))
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
@@ -583,6 +584,7 @@ async def test_a_file_with_problems_is_never_written(db):
     assert await counts(db) == (0, 0)
 
 
+@pytest.mark.both_databases
 async def test_two_imports_of_one_file_at_once_store_each_incident_once(db):
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
     reports = await asyncio.gather(*(Importer(db, FakeClock(NOW)).run(parsed, origin="pd.json") for _ in range(3)))
@@ -608,6 +610,7 @@ async def open_native_incidents(db: Database) -> None:
     )
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_export_round_trips_through_import_into_a_fresh_database(db, other_db, fmt):
     importer = Importer(db, FakeClock(NOW))
@@ -675,6 +678,7 @@ def phase_columns(text: str, fmt: str) -> list[tuple]:
     return [tuple(r[k] for k in keep) for r in records(text, fmt)]
 
 
+@pytest.mark.both_databases
 async def test_export_columns_and_filters(db):
     await Importer(db, FakeClock(NOW)).run(parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW), origin="incidents.csv")
     out = io.StringIO()
@@ -712,6 +716,7 @@ async def test_export_columns_and_filters(db):
     assert json.loads(empty.getvalue()) == []
 
 
+@pytest.mark.both_databases
 async def test_export_streams_in_bounded_memory(db):
     """Peak memory while exporting does not grow with the number of incidents."""
 
