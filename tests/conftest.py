@@ -7,6 +7,7 @@ import asyncio
 import functools
 import os
 import shutil
+import types
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from typing import TypeVar
 
 import hypothesis
 import pytest
+import slack_sdk.http_retry.async_handler
+import slack_sdk.http_retry.builtin_async_handlers
 import yaml
 
 from bot.catalog.services import load_catalog
@@ -50,6 +53,21 @@ def manifest() -> dict:
 
 def manifest_bot_scopes() -> set[str]:
     return set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.fixture(autouse=True)
+def slack_retries_without_pauses(monkeypatch):
+    """The Slack SDK's pauses before a retry (0.5 s then 1 s after a 5xx or a dropped connection;
+    Retry-After plus up to 1 s of jitter after a 429) stay what production waits. A test checks that
+    the retry happens, not how long before it (that is benchmarks/timings.py), so here a pause
+    only lets the other tasks run."""
+
+    async def let_others_run(_seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    pauses = types.SimpleNamespace(sleep=let_others_run)
+    monkeypatch.setattr(slack_sdk.http_retry.async_handler, "asyncio", pauses)
+    monkeypatch.setattr(slack_sdk.http_retry.builtin_async_handlers, "asyncio", pauses)
 
 
 @pytest.fixture
