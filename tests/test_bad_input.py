@@ -29,6 +29,8 @@ from storage.models import Deploy, Incident, TimelineEvent
 from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
 
+pytestmark = pytest.mark.slow
+
 WEBHOOK_SECRET = "bad-input-suite-webhook-secret-42"
 
 OVERSIZED = [

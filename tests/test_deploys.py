@@ -692,6 +692,7 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
         connection.close()
 
 
+@pytest.mark.slow
 def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     at = (datetime.now(timezone.utc) - timedelta(minutes=3)).replace(microsecond=0)
@@ -737,6 +738,7 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
         (("payments-api", "v1", "--env", ""), "environment: empty"),
     ],
 )
+@pytest.mark.slow
 def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, words):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     result = run_cli(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
@@ -748,6 +750,7 @@ def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, wo
     assert sqlite_rows(tmp_path / "incidents.db", "SELECT count(*) FROM deploys") == [(0,)]
 
 
+@pytest.mark.slow
 def test_cli_requires_a_migrated_database(tmp_path):
     missing = run_cli(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
     assert missing.returncode == 1

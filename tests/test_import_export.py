@@ -796,6 +796,7 @@ async def stored_count(database_url: str) -> int:
         await database.dispose()
 
 
+@pytest.mark.slow
 async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db):
     work, url = cli_db
     first = run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
@@ -808,6 +809,7 @@ async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db):
     assert await stored_count(url) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["response", "bare list"])
 async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape):
     work, url = cli_db
@@ -831,6 +833,7 @@ async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape):
     ]
 
 
+@pytest.mark.slow
 async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db):
     work, url = cli_db
     text = (
@@ -862,6 +865,7 @@ async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db):
     assert dry.returncode == 2 and dry.stderr == result.stderr
 
 
+@pytest.mark.slow
 async def test_cli_dry_run_reports_and_writes_nothing(cli_db):
     work, url = cli_db
     result = run(work, "import", str(PAGERDUTY_SAMPLE), "--format", "pagerduty", "--dry-run", database_url=url)
@@ -870,6 +874,7 @@ async def test_cli_dry_run_reports_and_writes_nothing(cli_db):
     assert await stored_count(url) == 0
 
 
+@pytest.mark.slow
 async def test_cli_reports_changed_rows_as_skipped(cli_db):
     work, url = cli_db
     assert run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url).returncode == 0
@@ -883,6 +888,7 @@ async def test_cli_reports_changed_rows_as_skipped(cli_db):
     ]
 
 
+@pytest.mark.slow
 def test_cli_import_problems_before_any_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'none.db'}"
     missing = run(tmp_path, "import", "nope.csv", "--format", "csv", database_url=url)
@@ -899,6 +905,7 @@ def test_cli_import_problems_before_any_database(tmp_path):
     assert wrong.returncode == 2 and "invalid choice: 'xml'" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cli_database_problems_exit_1_in_one_line(tmp_path):
     (tmp_path / "good.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n")
     (tmp_path / "empty.db").write_bytes(b"")  # exists, never migrated
@@ -912,6 +919,7 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path):
     assert "Traceback" not in unreachable.stderr and len(unreachable.stderr.splitlines()) == 1, unreachable.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_cli_export_round_trips_into_a_fresh_database(cli_db, tmp_path, request, fmt):
     work, url = cli_db
@@ -945,6 +953,7 @@ async def test_cli_export_round_trips_into_a_fresh_database(cli_db, tmp_path, re
     assert phase_columns(again.stdout, fmt) == phase_columns(to_stdout.stdout, fmt)
 
 
+@pytest.mark.slow
 async def test_cli_export_filters_by_date_and_refuses_bad_bounds(cli_db):
     work, url = cli_db
     assert run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url).returncode == 0

@@ -330,6 +330,7 @@ async def test_notes_and_the_add_to_timeline_shortcut(bot, fake_slack):
     assert message.data["permalink"].startswith("https://") and message.data["author"] == "U_CAROL"
 
 
+@pytest.mark.slow
 async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_slack, tmp_path):
     bot = await start_bot(settings, fake_slack)
     try:
