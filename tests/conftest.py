@@ -1,14 +1,24 @@
-"""The bot under test: its real HTTP endpoint on loopback, a fake Slack Web API, a fresh database."""
+"""The bot under test: its real HTTP endpoint on loopback, a fake Slack Web API, a database of its own
+(a copy of one that every migration ran on once per run)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import shutil
+import types
 import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import hypothesis
 import pytest
+import slack_sdk.http_retry.async_handler
+import slack_sdk.http_retry.builtin_async_handlers
 import yaml
 
 from bot.catalog.services import load_catalog
@@ -17,7 +27,7 @@ from bot.settings import Settings
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.db import Database
-from storage.migrate import upgrade_to_head
+from storage.migrate import current_revision, head_revision, upgrade_to_head
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
 from tests.slack_requests import SignedSlack
@@ -31,6 +41,10 @@ hypothesis.settings.register_profile("suite", deadline=None)
 hypothesis.settings.load_profile("suite")
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 BOT_TOKEN = "xoxb-1234-5678-testtoken"
+T = TypeVar("T")
+
+
+_head_revision = functools.cache(head_revision)
 
 
 def manifest() -> dict:
@@ -39,6 +53,21 @@ def manifest() -> dict:
 
 def manifest_bot_scopes() -> set[str]:
     return set(manifest()["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.fixture(autouse=True)
+def slack_retries_without_pauses(monkeypatch):
+    """The Slack SDK's pauses before a retry (0.5 s then 1 s after a 5xx or a dropped connection;
+    Retry-After plus up to 1 s of jitter after a 429) stay what production waits. A test checks that
+    the retry happens, not how long before it (that is benchmarks/timings.py), so here a pause
+    only lets the other tasks run."""
+
+    async def let_others_run(_seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    pauses = types.SimpleNamespace(sleep=let_others_run)
+    monkeypatch.setattr(slack_sdk.http_retry.async_handler, "asyncio", pauses)
+    monkeypatch.setattr(slack_sdk.http_retry.builtin_async_handlers, "asyncio", pauses)
 
 
 @pytest.fixture
@@ -65,7 +94,7 @@ def seed_catalog_people(fake: FakeSlack) -> None:
         for user_id in service.owner_user_ids:
             if user_id not in fake.users:
                 fake.add_user(user_id, f"owner-{user_id.lower()}")
-        for number, email in enumerate(service.owner_emails):
+        for email in service.owner_emails:
             if not any(u["profile"].get("email") == email for u in fake.users.values()):
                 fake.add_user(f"UEMAIL{len(fake.users):04d}", email.split("@")[0], email=email)
         if service.oncall_group_id or service.oncall_group_handle:
@@ -94,32 +123,96 @@ def postgres_admin_url():
     server.stop()
 
 
-async def _fresh_postgres_database(admin_url: str) -> str:
+def _postgres_url(admin_url: str, name: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _fresh_postgres_database(admin_url: str, *, template: str | None = None) -> str:
+    """A new database on the server: empty, or a copy of ``template``."""
     import asyncpg
 
     name = f"incidents_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(admin_url)
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await connection.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+    return _postgres_url(admin_url, name)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def _run_on_own_loop(make_coroutine: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to the end on an event loop of its own, in a thread: session fixtures are
+    set up from inside a test's fixtures, while that test's loop is running."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, make_coroutine()).result()
+
+
+async def _migrate(url: str) -> None:
+    database = Database(url)
+    try:
+        await upgrade_to_head(database)
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory) -> Path:
+    """A SQLite file that every migration ran on, once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("migrated") / "incidents.db"
+    _run_on_own_loop(lambda: _migrate(f"sqlite:///{path}"))
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"the migrated SQLite file is not whole on its own: {leftovers}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_admin_url) -> str:
+    """A PostgreSQL database that every migration ran on, once per run; each test gets a copy
+    (CREATE DATABASE ... TEMPLATE), which PostgreSQL makes only while nobody is connected to it."""
+
+    async def make() -> str:
+        url = await _fresh_postgres_database(postgres_admin_url)
+        await _migrate(url)
+        return url.rsplit("/", 1)[1]
+
+    return _run_on_own_loop(make)
+
+
+DIALECTS_BY_MARKER = {"both_databases": ("sqlite", "postgresql"), "postgresql_only": ("postgresql",)}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses the database runs on SQLite, unless it is marked ``both_databases`` or
+    ``postgresql_only`` (see the markers in pyproject.toml): the choice is written, per test or
+    per module, never an accident. A test that parametrizes ``database_url`` itself keeps its own."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any("database_url" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize")):
+        return
+    chosen = [name for name in DIALECTS_BY_MARKER if metafunc.definition.get_closest_marker(name)]
+    assert len(chosen) <= 1, f"{metafunc.definition.nodeid} is marked both {' and '.join(chosen)}"
+    metafunc.parametrize("database_url", DIALECTS_BY_MARKER[chosen[0]] if chosen else ("sqlite",), indirect=True)
+
+
+@pytest.fixture
 async def database_url(request, tmp_path) -> str:
-    """Every test that uses the database runs on SQLite and on PostgreSQL."""
+    """The test's own database, exactly as every migration leaves it (a copy of a database
+    migrated once per run), or empty for a test marked ``empty_database``."""
+    empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'incidents.db'}"
+        path = tmp_path / "incidents.db"
+        if not empty:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+        return f"sqlite:///{path}"
     admin_url = request.getfixturevalue("postgres_admin_url")
-    return await _fresh_postgres_database(admin_url)
+    template = None if empty else request.getfixturevalue("migrated_postgres_template")
+    return await _fresh_postgres_database(admin_url, template=template)
 
 
 @pytest.fixture
 async def db(database_url) -> Database:
-    """A Database at the newest schema, on SQLite and on PostgreSQL (no bot, no Slack)."""
+    """A Database at the newest schema (no bot, no Slack)."""
     database = Database(database_url)
-    await upgrade_to_head(database)
     yield database
     await database.dispose()
 
@@ -172,7 +265,8 @@ class RunningBot:
 
 async def start_bot(settings: Settings, fake: FakeSlack, **runtime_kwargs) -> RunningBot:
     runtime = Runtime.from_settings(settings, **runtime_kwargs)
-    await upgrade_to_head(runtime.db)
+    if await current_revision(runtime.db) != _head_revision():
+        await runtime.migrate()  # as `serve` does; a copy of the migrated template is at head already
     bolt_app = build_bolt_app(runtime)
     runner, port = await start_http(runtime, bolt_app, host="127.0.0.1", port=0)
     slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake.response_url)

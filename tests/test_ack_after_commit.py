@@ -25,6 +25,8 @@ from tests.team_helpers import T0, bot, clock, command, open_incident  # noqa: F
 from tests.test_corrections import form_values, open_edit_form
 from tests.test_war_room_catalog import runbook_message
 
+pytestmark = pytest.mark.both_databases
+
 
 async def fingerprint(bot) -> dict[str, int]:
     """How many rows each table holds: every write the bot makes adds a row somewhere (a

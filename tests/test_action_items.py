@@ -92,6 +92,7 @@ async def test_bad_action_items_write_nothing(bot, fake_slack):
     assert await item(bot) is None
 
 
+@pytest.mark.both_databases
 async def test_an_overdue_item_reminds_its_owner_once_a_week_until_done(bot, fake_slack, clock):
     incident = await open_incident(bot)
     await command(bot, "action Add a dashboard for PSP latency <@U_BOB|bob> due:2026-11-25", user="U_ALICE", channel=incident.channel_id)

@@ -92,6 +92,7 @@ def buttons(fake, incident) -> list[str]:
 # --------------------------------------------------------------------------- intake
 
 
+@pytest.mark.both_databases
 async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_timeline(bot, fake_slack):
     body = example("alertmanager_v4_firing.json")
     body["alerts"][0]["labels"]["service"] = "payments-api"
@@ -162,6 +163,7 @@ async def test_grafana_example_needs_a_service_label_then_opens_one_incident_for
     )
 
 
+@pytest.mark.both_databases
 async def test_a_storm_of_100_concurrent_alerts_is_one_incident(bot, fake_slack):
     results = await asyncio.gather(*(post(bot, generic()) for _ in range(100)))
     await bot.settle()
@@ -321,6 +323,7 @@ async def open_by_alert(bot, **kwargs):
     return incident
 
 
+@pytest.mark.both_databases
 async def test_acknowledge_stamps_once_even_when_clicked_twice_at_once(bot, fake_slack, clock):
     incident = await open_by_alert(bot)
     ts = clock.at(3)
@@ -411,6 +414,7 @@ async def test_status_reminders_come_after_30_quiet_minutes_and_activity_resets_
     assert len(await events(bot, 1, "reminder")) == 2
 
 
+@pytest.mark.both_databases
 async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_slack, clock):
     await open_by_alert(bot)
     await post(bot, generic(service="auth", key="auth-down"))
@@ -561,6 +565,7 @@ async def test_reopen_after_the_window_is_refused_even_before_the_scheduler_clos
     assert await events(bot, 1, "reopened") == []
 
 
+@pytest.mark.both_databases
 async def test_after_close_the_same_alert_opens_a_new_incident(bot, fake_slack, clock):
     incident = await open_by_alert(bot, severity="info")
     await verify(bot, incident, clock, 10)
@@ -576,6 +581,7 @@ async def test_after_close_the_same_alert_opens_a_new_incident(bot, fake_slack, 
     await bot.settle()
 
 
+@pytest.mark.both_databases
 async def test_a_timer_seen_due_does_nothing_if_the_incident_moved_on_before_it_fired(bot, fake_slack, clock):
     from bot.timers.rules import due_timers
     from storage import timers as timer_rows

@@ -6,6 +6,8 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from bot.analytics.digest_schedule import DigestChannel
 from storage.models import Incident
 
@@ -39,6 +41,7 @@ async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -
             )
 
 
+@pytest.mark.both_databases
 async def test_stats_command_answers_only_the_asker_with_median_beside_mean(bot, fake_slack):
     await seed_history(bot)
     await bot.slack.command("open Still broken sev:P2 service:payments-api")
@@ -86,6 +89,7 @@ async def test_app_home_is_published_when_opened(bot, fake_slack):
     assert "INC-7" in text and "Diagnosing" in text  # the open incident, its phase and age
 
 
+@pytest.mark.both_databases
 async def test_weekly_digest_posts_its_message_and_chart(bot, fake_slack):
     await seed_history(bot, count=20)
     channel = fake_slack.add_channel("payments-digest")

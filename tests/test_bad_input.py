@@ -66,6 +66,8 @@ from tests.fake_slack import MAX_MESSAGE_BLOCKS, MAX_TOPIC
 from tests.fake_slack import _BlockCheck as BlockCheck
 from tests.slack_requests import open_form_values
 
+pytestmark = pytest.mark.slow
+
 WEBHOOK_SECRET = "bad-input-suite-webhook-secret-42"
 
 OVERSIZED = [

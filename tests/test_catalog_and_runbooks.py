@@ -618,6 +618,7 @@ def cli():
     return CLI
 
 
+@pytest.mark.slow
 def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, tmp_path):
     shutil.copytree(SHIPPED, tmp_path / "runbooks")
     # Slack settings would be needed by every other command; a .env with a wrong one proves it is not read.
@@ -632,6 +633,7 @@ def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, tmp_path
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_cli_fails_on_errors_with_one_line_each(cli, tmp_path):
     folder = tmp_path / "runbooks"
     write(folder / "catalog.yml", GOOD_CATALOG)
@@ -651,6 +653,7 @@ def test_cli_fails_on_errors_with_one_line_each(cli, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_cli_warnings_alone_exit_zero_and_catalog_option(cli, tmp_path):
     write(tmp_path / "ops" / "services.yml", GOOD_CATALOG.replace("runbook: payments-api-errors", ""))
     write(tmp_path / "docs" / "pay.md", runbook_text("title: Pay\nservices: [payments-api]\nchecklist: [a]"))
@@ -665,6 +668,7 @@ def test_cli_warnings_alone_exit_zero_and_catalog_option(cli, tmp_path):
     assert "error: ops/nope.yml: file not found; service names are not checked" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_missing_folder_is_an_error(cli, tmp_path):
     result = run_cli(tmp_path)
     assert result.returncode == 1

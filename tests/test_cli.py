@@ -31,6 +31,8 @@ from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS
 
+pytestmark = pytest.mark.slow
+
 CLI = Path(sys.executable).parent / "incident-bot"
 RUN_TIMEOUT = HANG_SECONDS  # every run here normally takes a second or two; only a hang takes this
 STARTUP_TIMEOUT = HANG_SECONDS

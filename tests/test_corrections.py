@@ -103,6 +103,7 @@ async def test_a_correction_must_keep_order_not_be_in_the_future_and_have_a_reas
     assert await state(bot) == before
 
 
+@pytest.mark.slow
 async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(bot, fake_slack, clock, announce_channel, settings):
     incident = await resolved_incident(bot, clock)
     view = await open_edit_form(bot, incident, "U_ALICE")
@@ -148,6 +149,7 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     assert [r["field"] for r in json.loads(done.stdout)] == ["diagnosed"]
 
 
+@pytest.mark.both_databases
 async def test_a_stale_form_changes_nothing(bot, fake_slack, clock):
     incident = await open_incident(bot)
     await click(bot, incident, "stamp_phase_diagnosed", "1", "U_BOB", action_ts=clock.at(5))

@@ -31,7 +31,7 @@ from tests.fake_slack import FakeSlack
 from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
 from tests.waiting import HANG_SECONDS
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 # Web API methods that create or change something in Slack (the rest only read).
 WRITES = {

@@ -51,7 +51,7 @@ async def answer_to(bot, send) -> str:
     return answer["text"]
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql_only
 async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bot, fake_slack, proxy):
     await bot.slack.command("open Checkout returns 500s sev:P1")
     await bot.settle()
@@ -86,7 +86,7 @@ async def test_requests_during_an_outage_get_a_clear_answer_and_work_after_it(bo
     assert second.title == "Second incident" and second.channel_id is not None
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql_only
 async def test_connections_the_server_closed_are_replaced_before_anyone_uses_them(bot, fake_slack, proxy, postgres_admin_url):
     """A PostgreSQL restart or failover closes every pooled connection: the next click must not
     be the one that finds out."""
@@ -118,7 +118,7 @@ async def test_connections_the_server_closed_are_replaced_before_anyone_uses_the
     assert not [r for r in fake_slack.responses[seen:] if r.get("text") == messages.database_unavailable()]
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql_only
 async def test_an_outage_after_the_incident_was_recorded_tells_the_truth_and_repair_finishes_at_once(bot, fake_slack, proxy):
     """The database goes away while Slack creates the channel (INC-1 is committed by then): the
     opener is told INC-1 is recorded, what is missing and the command that finishes it, never that
@@ -151,7 +151,7 @@ async def test_an_outage_after_the_incident_was_recorded_tells_the_truth_and_rep
     assert sum(bool(m.get("blocks")) and m["text"].startswith("INC-1 (") for m in room.messages) == 1
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql_only
 async def test_a_claim_nobody_renews_is_taken_over_within_its_short_lease(bot, fake_slack, proxy):
     """A claim held by a process on another host that lost the database (it cannot release or
     renew it) blocks a repair only until its lease runs out: seconds, not minutes."""

@@ -357,6 +357,7 @@ async def deploy_found(db, incident_id: int) -> bool | None:
         return (await incident_rows.get(session, incident_id)).deploy_found
 
 
+@pytest.mark.both_databases
 async def test_the_same_deploy_is_stored_once(db, deploys, clock):
     deploy_in = parse_deploy(
         {
@@ -386,6 +387,7 @@ async def test_the_same_deploy_is_stored_once(db, deploys, clock):
     assert await count_deploys(db) == 2
 
 
+@pytest.mark.both_databases
 async def test_concurrent_reports_of_one_deploy_store_one_row(db, deploys, clock):
     deploy_in = parse_deploy({"service": "payments-api", "version": "v2", "time": "2026-11-23T13:30:00Z"}, now=clock())
     results = await asyncio.gather(*(deploys.record(deploy_in, source="webhook") for _ in range(6)))
@@ -394,6 +396,7 @@ async def test_concurrent_reports_of_one_deploy_store_one_row(db, deploys, clock
     assert await count_deploys(db) == 1
 
 
+@pytest.mark.both_databases
 async def test_insert_once_losing_the_race_rolls_back_only_its_savepoint(db, monkeypatch):
     """The unique constraint, not the first look, decides: simulate a look that missed the winner."""
 
@@ -422,6 +425,7 @@ async def test_insert_once_losing_the_race_rolls_back_only_its_savepoint(db, mon
     assert await count_deploys(db) == 2
 
 
+@pytest.mark.both_databases
 async def test_correlate_finds_deploys_in_the_window_and_links_them(db, deploys, clock):
     incident_id = await open_incident(db, clock)
     edge = await add(deploys, "payments-api", "v1", T0 - WINDOW)  # exactly two hours before: in
@@ -479,6 +483,7 @@ async def test_correlate_and_for_incident_of_an_unknown_incident(deploys):
         await deploys.for_incident(99)
 
 
+@pytest.mark.both_databases
 async def test_link_to_incident_is_idempotent(db, deploys, clock):
     incident_id = await open_incident(db, clock)
     first = await add(deploys, "payments-api", "v1", T0 - timedelta(minutes=5))
@@ -490,6 +495,7 @@ async def test_link_to_incident_is_idempotent(db, deploys, clock):
         assert [row.id for row in await deploy_rows.for_incident(session, incident_id)] == [first.id, second.id]
 
 
+@pytest.mark.both_databases
 async def test_recent_is_newest_first_and_filters_by_service_and_time(db, deploys, clock):
     now = clock()
     old = await add(deploys, "payments-api", "v1", now - timedelta(hours=3))
@@ -686,6 +692,7 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
         connection.close()
 
 
+@pytest.mark.slow
 def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     at = (datetime.now(timezone.utc) - timedelta(minutes=3)).replace(microsecond=0)
@@ -731,6 +738,7 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
         (("payments-api", "v1", "--env", ""), "environment: empty"),
     ],
 )
+@pytest.mark.slow
 def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, words):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     result = run_cli(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
@@ -742,6 +750,7 @@ def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, wo
     assert sqlite_rows(tmp_path / "incidents.db", "SELECT count(*) FROM deploys") == [(0,)]
 
 
+@pytest.mark.slow
 def test_cli_requires_a_migrated_database(tmp_path):
     missing = run_cli(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
     assert missing.returncode == 1
@@ -795,6 +804,7 @@ async def record_through(door: str, bot, version: str, *, at: str | None = None)
         await bot.settle()
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("second", DOORS)
 @pytest.mark.parametrize("first", DOORS)
 async def test_the_same_deploy_reported_twice_is_one_row_whatever_the_doors(clocked_hook_bot, first, second, capsys):

@@ -430,6 +430,7 @@ def test_digest_with_hundreds_of_incidents_fits():
     assert digest.text.count("\n- INC-") == len(many)  # the dry run lists every one
 
 
+@pytest.mark.slow
 def test_incident_list_leaves_room_for_its_and_n_more_line_at_any_title_length():
     """The benchmark's 10,000-incident history once gave a section of 3,008 characters: the list
     filled a section to its margin, then "…and 9,873 more" went on top. Every title length here
@@ -511,6 +512,7 @@ def test_week_needs_an_aware_now():
 # The chart
 
 
+@pytest.mark.slow
 def test_chart_is_a_png_of_the_expected_size_and_deterministic(facts, trend):
     from matplotlib.image import imread
 
@@ -573,6 +575,8 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
                 )
 
 
+@pytest.mark.slow
+@pytest.mark.both_databases
 @pytest.mark.parametrize("weeks, per_week, seed", [(2, 7, 1), (5, 7, 2), (12, 7, 3), (3, 12, 4), (6, 5, 5), (4, 3, 6)])
 async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week, seed):
     from bot.analytics.chart import headline_seconds, trend_points

@@ -11,6 +11,8 @@ from bot.analytics.digest_schedule import DigestChannel, DigestScheduler, due_we
 from bot.slack import SlackError
 from tests.clocks import FakeClock
 
+pytestmark = pytest.mark.both_databases
+
 MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday of 2026-W48
 
 

@@ -533,6 +533,7 @@ async def test_import_stores_incidents_without_a_war_room_and_with_an_imported_e
     assert events[0].text == 'Imported from csv (incidents.csv, line 2 (id "JIRA-101"))'
 
 
+@pytest.mark.both_databases
 async def test_importing_the_same_file_again_creates_nothing_and_changed_rows_are_skipped(db):
     importer = Importer(db, FakeClock(NOW))
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
@@ -583,6 +584,7 @@ async def test_a_file_with_problems_is_never_written(db):
     assert await counts(db) == (0, 0)
 
 
+@pytest.mark.both_databases
 async def test_two_imports_of_one_file_at_once_store_each_incident_once(db):
     parsed = parse_file(PAGERDUTY_SAMPLE.read_bytes(), "pagerduty", now=NOW)
     reports = await asyncio.gather(*(Importer(db, FakeClock(NOW)).run(parsed, origin="pd.json") for _ in range(3)))
@@ -608,6 +610,7 @@ async def open_native_incidents(db: Database) -> None:
     )
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_export_round_trips_through_import_into_a_fresh_database(db, other_db, fmt):
     importer = Importer(db, FakeClock(NOW))
@@ -675,6 +678,7 @@ def phase_columns(text: str, fmt: str) -> list[tuple]:
     return [tuple(r[k] for k in keep) for r in records(text, fmt)]
 
 
+@pytest.mark.both_databases
 async def test_export_columns_and_filters(db):
     await Importer(db, FakeClock(NOW)).run(parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW), origin="incidents.csv")
     out = io.StringIO()
@@ -712,6 +716,7 @@ async def test_export_columns_and_filters(db):
     assert json.loads(empty.getvalue()) == []
 
 
+@pytest.mark.both_databases
 async def test_export_streams_in_bounded_memory(db):
     """Peak memory while exporting does not grow with the number of incidents."""
 
@@ -791,6 +796,7 @@ async def stored_count(database_url: str) -> int:
         await database.dispose()
 
 
+@pytest.mark.slow
 async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db):
     work, url = cli_db
     first = run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
@@ -803,6 +809,7 @@ async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db):
     assert await stored_count(url) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["response", "bare list"])
 async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape):
     work, url = cli_db
@@ -826,6 +833,7 @@ async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape):
     ]
 
 
+@pytest.mark.slow
 async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db):
     work, url = cli_db
     text = (
@@ -857,6 +865,7 @@ async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db):
     assert dry.returncode == 2 and dry.stderr == result.stderr
 
 
+@pytest.mark.slow
 async def test_cli_dry_run_reports_and_writes_nothing(cli_db):
     work, url = cli_db
     result = run(work, "import", str(PAGERDUTY_SAMPLE), "--format", "pagerduty", "--dry-run", database_url=url)
@@ -865,6 +874,7 @@ async def test_cli_dry_run_reports_and_writes_nothing(cli_db):
     assert await stored_count(url) == 0
 
 
+@pytest.mark.slow
 async def test_cli_reports_changed_rows_as_skipped(cli_db):
     work, url = cli_db
     assert run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url).returncode == 0
@@ -878,6 +888,7 @@ async def test_cli_reports_changed_rows_as_skipped(cli_db):
     ]
 
 
+@pytest.mark.slow
 def test_cli_import_problems_before_any_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'none.db'}"
     missing = run(tmp_path, "import", "nope.csv", "--format", "csv", database_url=url)
@@ -894,6 +905,7 @@ def test_cli_import_problems_before_any_database(tmp_path):
     assert wrong.returncode == 2 and "invalid choice: 'xml'" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cli_database_problems_exit_1_in_one_line(tmp_path):
     (tmp_path / "good.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n")
     (tmp_path / "empty.db").write_bytes(b"")  # exists, never migrated
@@ -907,6 +919,7 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path):
     assert "Traceback" not in unreachable.stderr and len(unreachable.stderr.splitlines()) == 1, unreachable.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_cli_export_round_trips_into_a_fresh_database(cli_db, tmp_path, request, fmt):
     work, url = cli_db
@@ -940,6 +953,7 @@ async def test_cli_export_round_trips_into_a_fresh_database(cli_db, tmp_path, re
     assert phase_columns(again.stdout, fmt) == phase_columns(to_stdout.stdout, fmt)
 
 
+@pytest.mark.slow
 async def test_cli_export_filters_by_date_and_refuses_bad_bounds(cli_db):
     work, url = cli_db
     assert run(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url).returncode == 0

@@ -773,6 +773,7 @@ def test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted():
     assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)]
 
 
+@pytest.mark.slow
 async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db, tmp_path):
     work, url = cli_db
     source = io.StringIO()
@@ -901,6 +902,7 @@ def rendered_json_texts(value: Any) -> Iterator[str]:
 SPOOF = "Payments \u202etxt.exe\u202c down \u2066isolated\u2069 \u200fmarked\u200e \u061c"
 
 
+@pytest.mark.slow
 async def test_bidirectional_controls_are_stored_from_no_surface(hook_bot, fake_slack, clock):
     from bot.integrations.importing import Importer, parse_file
 

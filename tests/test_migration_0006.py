@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from alembic import command
 from sqlalchemy import select, text
 
@@ -14,6 +15,8 @@ from storage.db import Database
 from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring
 from tests.clocks import FakeClock
+
+pytestmark = [pytest.mark.both_databases, pytest.mark.empty_database]
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import update
 
 from bot.analytics import digest_schedule as scheduler
@@ -21,6 +22,8 @@ from bot.incidents.action_items import ActionRequest
 from bot.timers import scheduler as incident_timers
 from storage.models import Incident
 from tests.test_alerts import ESCALATION_CONTACT, bot, clock, generic, post  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.both_databases
 
 # What a post leaves in Slack: a message, a file shared, people invited.
 LASTING = {"chat.postMessage", "files.completeUploadExternal", "conversations.invite"}

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from bot.core.phases import Phase
 from bot.runtime import Runtime
@@ -26,6 +27,7 @@ async def incident_count(bot) -> int:
         return await rows.count(session)
 
 
+@pytest.mark.both_databases
 async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channel):
     response = await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api started:-20m")
     assert response.status == 200
@@ -117,6 +119,7 @@ async def test_form_errors_show_under_the_field_and_write_nothing(bot, fake_slac
     assert fake_slack.calls_to("conversations.create") == []
 
 
+@pytest.mark.both_databases
 async def test_form_submitted_twice_opens_one_incident(bot, fake_slack):
     view = {"id": "V_DOUBLE", "callback_id": OPEN_MODAL_CALLBACK, "private_metadata": "{}", "type": "modal"}
     values = open_form_values(title="Double click")
@@ -127,6 +130,7 @@ async def test_form_submitted_twice_opens_one_incident(bot, fake_slack):
     assert len(fake_slack.calls_to("conversations.create")) == 1
 
 
+@pytest.mark.both_databases
 async def test_retried_delivery_opens_one_incident(bot, fake_slack):
     payload = dict(trigger_id="777.888.retry")
     await bot.slack.command("open Queue backlog growing", **payload)
@@ -209,6 +213,7 @@ async def test_rate_limited_channel_creation_is_retried(bot, fake_slack):
     assert [c.error for c in fake_slack.calls_to("conversations.create")] == ["ratelimited", None]
 
 
+@pytest.mark.both_databases
 async def test_slack_failing_midway_keeps_the_incident_and_repair_finishes_the_job(bot, fake_slack, announce_channel):
     fake_slack.fail_next("pins.add", status=500, times=5)
     fake_slack.channels[announce_channel].members.discard(fake_slack.bot_user_id)
@@ -252,6 +257,7 @@ async def test_channel_creation_refused_then_repaired(bot, fake_slack):
     assert incident.control_message_ts in fake_slack.channels[incident.channel_id].pins
 
 
+@pytest.mark.both_databases
 async def test_state_survives_a_restart(settings, fake_slack):
     first = await start_bot(settings, fake_slack)
     await first.slack.command("open Disk full on db-3 sev:P2")
@@ -331,6 +337,7 @@ async def test_slack_calls_reuse_kept_alive_connections(bot, fake_slack):
     assert len(fake_slack.requests_per_connection) <= calls // 4, fake_slack.requests_per_connection
 
 
+@pytest.mark.both_databases
 async def test_a_burst_of_opens_runs_a_bounded_number_at_once_and_finishes_every_one(settings, fake_slack):
     """BACKGROUND_CONCURRENCY: the rest of a burst waits its turn instead of crowding the acks."""
     running = await start_bot(settings.model_copy(update={"background_concurrency": 2}), fake_slack)

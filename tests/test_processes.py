@@ -20,7 +20,7 @@ from tests.scrape import scrape
 from tests.serve_process import ServeProcess, run_cli
 from tests.waiting import HANG_SECONDS, eventually
 
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
 from tests.waiting import HANG_SECONDS, eventually
 
+pytestmark = pytest.mark.both_databases
+
 OPEN_MODAL = {"id": "V_FORM", "callback_id": OPEN_MODAL_CALLBACK, "private_metadata": "{}", "type": "modal"}
 
 

@@ -16,6 +16,8 @@ from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import Incident
 
+pytestmark = pytest.mark.both_databases
+
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SERVICES = ["payments-api", "checkout", None, "search"]

@@ -360,6 +360,7 @@ async def footprint(bot) -> tuple[dict[str, int], int, int]:
     return await row_counts(bot), len(bot.fake.calls), len(bot.fake.responses)
 
 
+@pytest.mark.both_databases
 async def test_a_replayed_signed_request_of_any_kind_writes_nothing_and_shows_nothing(door_bot, fake_slack, caplog):
     """Every kind of signed request, sent once and then replayed byte for byte within Slack's five
     minutes: the copy is answered 200, nothing more is written, nothing more reaches Slack (no

@@ -66,6 +66,7 @@ def control_buttons(fake, incident) -> list[str]:
     return [e["action_id"] for b in blocks if b.get("block_id") == "phase_buttons" for e in b["elements"]]
 
 
+@pytest.mark.both_databases
 async def test_worked_example_end_to_end(clocked_bot, fake_slack, clock, announce_channel):
     bot = clocked_bot
     incident = await open_incident(bot)  # impact and alert at 14:00
@@ -160,6 +161,7 @@ async def test_mitigated_before_diagnosed_then_diagnosed_is_already_stamped(bot,
     assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
 
 
+@pytest.mark.both_databases
 async def test_a_click_planned_from_a_stale_read_looks_again(bot, fake_slack):
     """The click's first attempt plans from the read its permission check made. Diagnosed was
     stamped in between: the plan to imply it no longer holds, so the click reads again and
@@ -177,6 +179,7 @@ async def test_a_click_planned_from_a_stale_read_looks_again(bot, fake_slack):
     assert stamped == ["Marked diagnosed", "Marked mitigated"]
 
 
+@pytest.mark.both_databases
 async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake_slack):
     incident = await open_incident(bot)
     first_ts = f"{datetime.now(timezone.utc).timestamp():.6f}"
@@ -195,6 +198,7 @@ async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake
     assert replies[2].startswith("*Mitigated* was already marked by <@U_ALICE>")
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "no-returning"])
 async def test_concurrent_clicks_give_exactly_one_stamp(bot, fake_slack, monkeypatch, returning):
     # SQLite before 3.35 cannot return the updated row; the stamp then reads it back instead.
@@ -216,6 +220,7 @@ async def test_concurrent_clicks_give_exactly_one_stamp(bot, fake_slack, monkeyp
     assert len(already) == len(users) - 1
 
 
+@pytest.mark.both_databases
 async def test_concurrent_verified_clicks_post_one_summary(bot, fake_slack, announce_channel):
     incident = await open_incident(bot)
     await asyncio.gather(*(click(bot, incident, "verified", u, settle=False) for u in ("U_ALICE", "U_BOB", "U_CAROL")))
@@ -225,6 +230,7 @@ async def test_concurrent_verified_clicks_post_one_summary(bot, fake_slack, anno
     assert len(fake_slack.files) == 1
 
 
+@pytest.mark.both_databases
 async def test_summary_and_postmortem_failures_keep_the_resolution_and_repair_posts_them_once(bot, fake_slack, announce_channel):
     incident = await open_incident(bot)
     fake_slack.channels[announce_channel].is_archived = True
@@ -324,6 +330,7 @@ async def test_notes_and_the_add_to_timeline_shortcut(bot, fake_slack):
     assert message.data["permalink"].startswith("https://") and message.data["author"] == "U_CAROL"
 
 
+@pytest.mark.slow
 async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_slack, tmp_path):
     bot = await start_bot(settings, fake_slack)
     try:

@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
+import pytest
 
 from bot.slack.blocks import SERVICE_ACTION
 from storage import runbook_posts
@@ -82,6 +83,7 @@ async def test_unknown_service_is_refused_with_close_matches(bot, fake_slack):
     assert fake_slack.calls_to("conversations.create") == []
 
 
+@pytest.mark.both_databases
 async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, settings):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     bot.runtime.settings.deploy_webhook_secret = SECRET
