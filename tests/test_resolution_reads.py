@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import event
 
 from bot.incidents.action_items import ActionRequest
-from tests.team_helpers import bot, click, clock, command, last_reply, open_incident  # noqa: F401 (fixtures)
+from tests.team_helpers import bot, click, clock, command, open_incident  # noqa: F401 (fixtures)
 
 FACTS = ("action_items", "incident_deploys", "audit_records", "timeline_events")
 
