@@ -11,13 +11,14 @@ from datetime import timedelta
 
 from bot.analytics.chart import render_digest_chart
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
+from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
 from bot.slack import SlackGateway
 from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
-from bot.analytics.digest_schedule import DigestChannel
+from bot.slack.steps import create_once
 from storage.db import Database
 from storage.reports import titles
 
@@ -93,10 +94,17 @@ class DigestPublisher:
         Two Slack steps. ``on_posted`` stores the message's ts the moment Slack confirms it, so a
         retry after a failed chart passes it back as ``posted_ts`` and posts only the chart."""
         composed = await self.compose(channel, week)
-        if posted_ts is None:
-            posted_ts = (await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
+
+        async def post() -> str:
+            return (await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
+
+        async def record(ts: str) -> None:
             if on_posted is not None:
-                await on_posted(posted_ts)
+                await on_posted(ts)
+
+        message = await create_once(recorded=posted_ts, create=post, record=record)
+        assert message.value is not None
+        posted_ts = message.value
         await self._slack.upload_file(
             channel.channel,
             composed.chart_png,

@@ -30,6 +30,7 @@ from bot.core.clock import Clock
 from bot.core.config_fields import ClockTime, TimeZoneName, Weekday, clock_time, weekday, zone
 from bot.core.tiers import SEVERITY_TARGETS
 from bot.slack import SlackError, SlackGateway
+from bot.slack.steps import run_steps
 from storage import digest_runs
 from storage.db import Database
 
@@ -150,14 +151,19 @@ class DigestScheduler:
             async with self._db.transaction() as session:
                 await digest_runs.record_message(session, digest.channel, week, ts)
 
-        try:
-            ts = await self._publish(digest, week, posted_ts=posted_ts, on_posted=record_message)
-        except SlackError as error:
+        async def note_failure(_what: str, error: SlackError) -> None:
             log.error("digest %s for %s failed: %s (retrying in %s)", week, digest.channel, error, RETRY_AFTER)
             async with self._db.transaction() as session:
                 await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
+
+        run = await run_steps(
+            [("post the digest", self._publish(digest, week, posted_ts=posted_ts, on_posted=record_message))], note=note_failure
+        )
+        if run.failures:
             metrics.SCHEDULER_RUNS.labels("failed").inc()
             return RunOutcome(digest.channel, week, "failed")
+        ts = run.values[0]
+        assert isinstance(ts, str)
         async with self._db.transaction() as session:
             await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)
         metrics.SCHEDULER_RUNS.labels("posted").inc()

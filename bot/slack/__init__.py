@@ -1,4 +1,5 @@
-"""The Slack gateway: the only code that calls the Slack Web API."""
+"""The Slack gateway: the only code that calls the Slack Web API; the Block Kit builders; and the
+runner of Slack steps (bot.slack.steps), where the exactly-once rules live."""
 
 from bot.slack.gateway import (
     STEP_EVENT,

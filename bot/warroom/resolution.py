@@ -10,29 +10,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jinja2
 from sqlalchemy.exc import IntegrityError
 
 from bot import logs
-from bot.analytics.summary import summarize, summary_blocks, summary_text
+from bot.analytics.summary import MttrSummary, summarize, summary_blocks, summary_text
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.tiers import TierTables
 from bot.core.timefmt import human_duration
-from bot.incidents.action_items import ActionItems
+from bot.incidents.action_items import ActionItemRecord, ActionItems
 from bot.incidents.corrections import Corrections
 from bot.incidents.operations import to_record
-from bot.integrations.deploys import Deploys, deploy_line
+from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import SlackError, SlackGateway, blocks
+from bot.slack.steps import SlackSteps, adopt_since, run_steps, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
-from bot.warroom.setup import SlackSteps
-from bot.warroom.step_claims import StepBusy, adopt_since
+from bot.warroom.step_claims import StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Incident:
+    """The incident, its timeline, and where its summaries were posted: one read."""
+
+    incident: IncidentRecord
+    events: list[TimelineEntry]
+    summary_ts: str | None
+    announced_ts: str | None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    incident: IncidentRecord
+    events: list[TimelineEntry]
+    summary: MttrSummary | None
+    action_items: list[ActionItemRecord]
+    deploys: list[DeployMatch]
+    corrections: list[str]
+    names: dict[str, str]  # display names by user ID; empty when not asked of Slack
 
 
 class Resolutions:
@@ -60,7 +82,7 @@ class Resolutions:
         self._tiers = tiers
         self._template = template
         self._announce_channel = announce_channel
-        self._steps = SlackSteps(db, slack, clock)
+        self._steps = SlackSteps(StepClaims(db, clock), slack)
 
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
@@ -72,35 +94,45 @@ class Resolutions:
         pairs = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
         return {user_id: name for user_id, name in pairs if name}
 
-    async def render(self, incident_id: int, *, names: bool = True) -> tuple[IncidentRecord, str]:
-        """The incident and a freshly rendered draft from its current timeline."""
+    async def _read(self, incident_id: int) -> _Incident:
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            incident = to_record(row)
             events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text) for e in await incident_rows.timeline(session, incident_id)]
+            return _Incident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
+
+    async def _facts(self, read: _Incident, *, names: bool) -> _Facts:
+        """Each fact the resolution shows, read once: its summary, postmortem and action items
+        are all made from these."""
+        incident = read.incident
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
-        owners = {i.owner for i in await self._action_items.for_incident(incident_id) if i.owner}
-        actors = {e.actor for e in events if e.actor} | {incident.commander} | owners
+        items = await self._action_items.for_incident(incident.id)
+        deploys = await self._deploys.for_incident(incident.id)
+        corrections = await self._corrections.notes(incident.id)
+        owners = {i.owner for i in items if i.owner}
+        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | owners
         display = await self._names(actors) if names else {}
+        return _Facts(incident, read.events, summary, items, deploys, corrections, display)
+
+    def _markdown(self, facts: _Facts) -> str:
+        incident, display = facts.incident, facts.names
         changes = Changes(
             checked=incident.service is not None,
             window=human_duration(self._deploy_window),
-            lines=tuple(deploy_line(m, mrkdwn=False) for m in await self._deploys.for_incident(incident_id)),
+            lines=tuple(deploy_line(m, mrkdwn=False) for m in facts.deploys),
         )
         today = self._clock().date()
-        items = await self._action_items.for_incident(incident_id)
-        markdown = render_postmortem(
+        return render_postmortem(
             self._template,
             incident,
-            events,
-            summary,
+            facts.events,
+            facts.summary,
             generated_at=self._clock(),
             names=display,
             changes=changes,
-            corrections=await self._corrections.notes(incident_id),
-            breakglass=[e for e in events if e.kind == "breakglass"],
+            corrections=facts.corrections,
+            breakglass=[e for e in facts.events if e.kind == "breakglass"],
             action_items=[
                 ActionLine(
                     i.text,
@@ -108,10 +140,14 @@ class Resolutions:
                     i.due.isoformat() if i.due else "",
                     "overdue" if i.overdue(today) else i.status,
                 )
-                for i in items
+                for i in facts.action_items
             ],
         )
-        return incident, markdown
+
+    async def render(self, incident_id: int, *, names: bool = True) -> tuple[IncidentRecord, str]:
+        """The incident and a freshly rendered draft from its current timeline."""
+        facts = await self._facts(await self._read(incident_id), names=names)
+        return facts.incident, self._markdown(facts)
 
     async def draft(self, incident_id: int) -> str:
         """The stored draft when there is one (what the war room got), else a fresh rendering."""
@@ -131,26 +167,29 @@ class Resolutions:
         done = [] if done is None else done
         already = [] if already is None else already
         logs.set_incident(incident_id)
-        incident, markdown = await self.render(incident_id)
+        read = await self._read(incident_id)
+        incident = read.incident
+        # Only a resolved incident with a war room has anything to post: checked before anything
+        # else is read or anyone's name is asked of Slack.
         if not incident.timeline.restored or incident.channel_id is None:
             return []
+        facts = await self._facts(read, names=True)
+        markdown = self._markdown(facts)
         now = self._clock()
         for attempt in range(2):
             try:
                 async with self._db.transaction() as session:
                     stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
-                    row = await incident_rows.get(session, incident_id)
-                    assert row is not None
-                    summary_ts, announced_ts, file_id = row.summary_ts, row.summary_announcement_ts, stored.file_id
-                    actions_ts = stored.actions_message_ts
-                    markdown = stored.markdown
+                    file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
                 break
             except IntegrityError:  # a concurrent publish stored the draft first: use that one
                 if attempt:
                     raise
-
-        summary = summarize(incident, self._tiers)
-        text, summary_message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
+        # Read above, before the draft was stored: a summary posted meanwhile is found under its
+        # step's claim, which reads the database again.
+        summary_ts, announced_ts = read.summary_ts, read.announced_ts
+        assert facts.summary is not None
+        text, summary_message = summary_text(facts.summary), summary_blocks(facts.summary, facts.corrections)
         steps: list[tuple[str, Awaitable[None]]] = []
         if summary_ts is None:
             steps.append(
@@ -178,23 +217,23 @@ class Resolutions:
             else:
                 already.append(where)
         if file_id is None or actions_ts is None:
-            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done, already, look)))
+            steps.append(
+                ("the postmortem draft was not uploaded", self._upload(incident, markdown, facts.action_items, done, already, look))
+            )
         else:
             already.append("the postmortem draft and its action items")
-        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
-        failures = []
-        for (what, _), result in zip(steps, results):
-            if isinstance(result, StepBusy):
-                failures.append(f"{what} yet: another repair is posting it right now")
-            elif isinstance(result, SlackError):
-                failures.append(f"{what} ({result})")
-                async with self._db.transaction() as session:
-                    await incident_rows.add_event(
-                        session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {result}", data={"error": result.code}
-                    )
-            elif isinstance(result, BaseException):
-                raise result
-        return failures
+
+        async def note(what: str, error: SlackError) -> None:
+            async with self._db.transaction() as session:
+                await incident_rows.add_event(
+                    session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {error}", data={"error": error.code}
+                )
+
+        run = await run_steps(steps, note=note)
+        return [
+            f"{failure.what} yet: another repair is posting it right now" if failure.busy else f"{failure.what} ({failure.error})"
+            for failure in run.failures
+        ]
 
     async def _post_summary(
         self,
@@ -208,10 +247,6 @@ class Resolutions:
         what: str,
         look: bool,
     ) -> None:
-        async def still_needed(session, incident_id: int) -> bool:
-            row = await incident_rows.get(session, incident_id)
-            return row is not None and getattr(row, column) is None
-
         async def record(ts: str) -> None:
             async with self._db.transaction() as session:
                 await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
@@ -219,23 +254,21 @@ class Resolutions:
         outcome = await self._steps.once(
             incident.id,
             column,
-            still_needed=still_needed,
+            still_needed=still_empty(incident_rows.get, column),
             find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
             create=self._steps.post(channel, incident, column, text, message),
             record=record,
         )
         outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
 
-    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
+    async def _upload(
+        self, incident: IncidentRecord, markdown: str, items: list[ActionItemRecord], done: list[str], already: list[str], look: bool
+    ) -> None:
         """The draft, then under it its action items and the "Add action item" button: two
         steps, each recorded as Slack confirms it, so a repair redoes only the one missing."""
         assert incident.channel_id
         channel = incident.channel_id
         title = f"{incident.reference} postmortem draft"
-
-        async def not_uploaded(session, incident_id: int) -> bool:
-            stored = await incident_rows.postmortem(session, incident_id)
-            return stored is not None and stored.file_id is None
 
         async def upload() -> str:
             return await self._slack.upload_file(
@@ -262,7 +295,7 @@ class Resolutions:
         outcome = await self._steps.once(
             incident.id,
             "postmortem_upload",
-            still_needed=not_uploaded,
+            still_needed=still_empty(incident_rows.postmortem, "file_id"),
             find=(lambda: self._slack.find_uploaded_file(channel, title, since=since)) if look else None,
             create=upload,
             record=record_upload,
@@ -275,10 +308,6 @@ class Resolutions:
             recorded="the postmortem draft",
         )
 
-        async def no_actions_message(session, incident_id: int) -> bool:
-            stored = await incident_rows.postmortem(session, incident_id)
-            return stored is not None and stored.actions_message_ts is None
-
         async def record_actions(ts: str) -> None:
             async with self._db.transaction() as session:
                 await incident_rows.record_actions_message(session, incident.id, ts)
@@ -286,10 +315,10 @@ class Resolutions:
         outcome = await self._steps.once(
             incident.id,
             "actions_message",
-            still_needed=no_actions_message,
+            still_needed=still_empty(incident_rows.postmortem, "actions_message_ts"),
             find=(lambda: self._steps.find_message(channel, incident, "actions_message")) if look else None,
             create=self._steps.post(
-                channel, incident, "actions_message", f"Action items for {incident.reference}", await self._actions_blocks(incident)
+                channel, incident, "actions_message", f"Action items for {incident.reference}", self._actions_blocks(incident, items)
             ),
             record=record_actions,
         )
@@ -301,9 +330,8 @@ class Resolutions:
             recorded="the action items under the postmortem draft",
         )
 
-    async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
+    def _actions_blocks(self, incident: IncidentRecord, items: list[ActionItemRecord]) -> list[dict]:
         today = self._clock().date()
-        items = await self._action_items.for_incident(incident.id)
         return blocks.postmortem_actions_blocks(incident, [i.line(today, with_incident=False) for i in items])
 
     async def refresh_actions_message(self, incident_id: int) -> list[str]:
@@ -317,7 +345,10 @@ class Resolutions:
         assert incident.channel_id
         try:
             await self._slack.update_message(
-                incident.channel_id, ts, f"Action items for {incident.reference}", blocks=await self._actions_blocks(incident)
+                incident.channel_id,
+                ts,
+                f"Action items for {incident.reference}",
+                blocks=self._actions_blocks(incident, await self._action_items.for_incident(incident.id)),
             )
         except SlackError as error:
             return [f"the action items under the postmortem draft were not updated ({error})"]
@@ -326,14 +357,14 @@ class Resolutions:
     async def show_correction(self, incident_id: int) -> list[str]:
         """After a time of a resolved incident was corrected: the posted summaries show the new
         figures and the correction, and the stored draft is rendered again from the timeline."""
-        incident, markdown = await self.render(incident_id)
+        read = await self._read(incident_id)
+        facts = await self._facts(read, names=True)
+        incident, markdown = facts.incident, self._markdown(facts)
         async with self._db.transaction() as session:
             await incident_rows.replace_postmortem_markdown(session, incident_id, markdown)
-            row = await incident_rows.get(session, incident_id)
-            assert row is not None
-            posted = [(incident.channel_id, row.summary_ts), (self._announce_channel, row.summary_announcement_ts)]
-        summary = summarize(incident, self._tiers)
-        text, message = summary_text(summary), summary_blocks(summary, await self._corrections.notes(incident_id))
+        posted = [(incident.channel_id, read.summary_ts), (self._announce_channel, read.announced_ts)]
+        summary = facts.summary if facts.summary is not None else summarize(incident, self._tiers)
+        text, message = summary_text(summary), summary_blocks(summary, facts.corrections)
         failures = []
         for channel, ts in posted:
             if channel and ts:

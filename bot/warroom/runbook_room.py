@@ -14,7 +14,7 @@ from bot.core.records import IncidentRecord
 from bot.core.text_input import escape
 from bot.slack import SlackGateway, step_metadata
 from bot.slack.runbook_blocks import runbook_message
-from bot.warroom.step_claims import adopt_since
+from bot.slack.steps import adopt_since
 from storage import incidents as incident_rows
 from storage import runbook_posts
 from storage.db import Database

@@ -5,24 +5,15 @@ and the announcement depend only on the channel, so they run concurrently with t
 step records its result as soon as Slack confirms it, so running ``set_up`` again (a repair)
 redoes only what is missing and never posts a second control message or announcement.
 
-``SlackSteps`` is the one runner of Slack steps that create something (here, in the resolution,
-and for any post made of several steps): claim the step, read the database again under the claim,
-look in Slack for what an interrupted attempt may already have made and adopt it, and only then
-create it, recording the result as soon as Slack confirms it. A process killed between Slack's
-answer and the database write leaves something in Slack the database does not know about; the
-look-up is what keeps the next attempt from making a second one.
+Every step goes through the Slack-step runner (bot.slack.steps), which adopts before it creates.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Generic, Literal, TypeVar
-
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import logs
 from bot.catalog.runbooks import Runbook
@@ -32,10 +23,11 @@ from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
-from bot.slack import SlackError, SlackGateway, blocks, step_metadata
+from bot.slack import SlackError, SlackGateway, blocks
+from bot.slack.steps import SlackSteps, StepFailure, StepOutcome, StillNeeded, adopt_since, is_database_error, run_steps, still_empty
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
-from bot.warroom.step_claims import StepBusy, StepClaims, StillNeeded, adopt_since
+from bot.warroom.step_claims import StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -44,83 +36,12 @@ log = logging.getLogger(__name__)
 NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class StepOutcome(Generic[T]):
-    """``made``: created now; ``adopted``: an interrupted attempt had made it, now recorded;
-    ``recorded``: the database already showed it done."""
-
-    how: Literal["made", "adopted", "recorded"]
-    value: T | None = None
-
-    def tell(self, done: list[str], already: list[str], *, made: str, adopted: str, recorded: str | None) -> None:
-        """Put the words for what happened in ``done`` (made or adopted now) or ``already``."""
-        if self.how == "made":
-            done.append(made)
-        elif self.how == "adopted":
-            done.append(adopted)
-        elif recorded:
-            already.append(recorded)
-
-
-class SlackSteps:
-    """Runs one Slack step that creates something, so that it exists exactly once whatever was
-    interrupted before: see the module docstring."""
-
-    def __init__(self, db: Database, slack: SlackGateway, clock: Clock) -> None:
-        self._slack = slack
-        self.claims = StepClaims(db, clock)
-
-    async def once(
-        self,
-        incident_id: int,
-        step: str,
-        *,
-        still_needed: StillNeeded,
-        create: Callable[[], Awaitable[T]],
-        record: Callable[[T], Awaitable[None]],
-        find: Callable[[], Awaitable[T | None]] | None = None,
-    ) -> StepOutcome[T]:
-        """``find`` looks in Slack for what an earlier attempt made (None on a first attempt,
-        when nothing can be there). Raises StepBusy when another process holds the step."""
-        async with self.claims.claim(incident_id, step, still_needed) as needed:
-            if not needed:
-                return StepOutcome("recorded")
-            found = await find() if find is not None else None
-            if found is not None:
-                await record(found)
-                return StepOutcome("adopted", found)
-            made = await create()
-            await record(made)
-            return StepOutcome("made", made)
-
-    async def find_message(self, channel: str, incident: IncidentRecord, step: str) -> str | None:
-        """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
-        return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
-
-    def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict] | None = None):
-        """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
-
-        async def create() -> str:
-            return (await self._slack.post_message(channel, text, blocks=blocks_, metadata=step_metadata(incident.id, step))).ts
-
-        return create
-
 
 async def _always(_session, _incident_id: int) -> bool:
     return True
 
 
 DATABASE_AWAY = "the incident database stopped answering before this was done or recorded"
-
-
-def _database_error(error: Exception) -> bool:
-    """The database could not be reached or stopped answering (as opposed to a bug)."""
-    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    )
 
 
 @dataclass(frozen=True)
@@ -164,8 +85,8 @@ class WarRooms:
         self._announce_channel = announce_channel
         self._catalog = catalog
         self._runbook_room = runbook_room
-        self.steps = SlackSteps(db, slack, clock)
-        self._claims = self.steps.claims
+        self._claims = StepClaims(db, clock)
+        self.steps = SlackSteps(self._claims, slack)
 
     async def _progress(self, incident_id: int) -> _Progress:
         async with self._db.lookup() as session:
@@ -188,15 +109,23 @@ class WarRooms:
             if event:
                 await incident_rows.add_event(session, incident_id, event, at=now, text=text, data=data)
 
-    async def _failed(self, report: WarRoomReport, incident_id: int, step: str, error: SlackError) -> None:
-        report.failures.append(f"{step}: {error}")
+    async def _note_failure(self, incident_id: int, step: str, error: SlackError) -> None:
+        """A Slack step that failed goes in the timeline, unless the database is away too."""
         log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
         try:
             await self._record(incident_id, "slack_step_failed", f"Could not {step}: {error}", {"step": step, "error": error.code})
         except Exception as db_error:
-            if not _database_error(db_error):
+            if not is_database_error(db_error):
                 raise
             log.warning("INC-%s: could not note the failure in the timeline: %s", incident_id, db_error)
+
+    @staticmethod
+    def _failure_words(failure: StepFailure, *, database_away: str = DATABASE_AWAY) -> str:
+        if failure.slack_error is not None:
+            return f"{failure.what}: {failure.slack_error}"
+        if failure.busy:
+            return BUSY.format(step=failure.what)
+        return f"{failure.what}: {database_away}"
 
     async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
         """The service's neighbours and the deploys linked to the incident (``matches`` when the
@@ -237,35 +166,30 @@ class WarRooms:
         look = new is None
         if incident.channel_id is None:
             step = "create the war-room channel"
-            try:
-                outcome = await self.steps.once(
+            created = self.steps.once(
+                incident_id,
+                "channel",
+                still_needed=self._lacks("channel_id"),
+                find=(lambda: self._find_channel(incident)) if look else None,
+                create=lambda: self._create_channel(incident),
+                record=lambda channel: self._record(
                     incident_id,
-                    "channel",
-                    still_needed=self._lacks("channel_id"),
-                    find=(lambda: self._find_channel(incident)) if look else None,
-                    create=lambda: self._create_channel(incident),
-                    record=lambda channel: self._record(
-                        incident_id,
-                        "war_room_created",
-                        f"War room #{channel.name} created",
-                        {"channel_id": channel.id, "channel_name": channel.name},
-                        channel_id=channel.id,
-                        channel_name=channel.name,
-                    ),
-                )
-            except SlackError as error:
-                await self._failed(report, incident_id, step, error)
+                    "war_room_created",
+                    f"War room #{channel.name} created",
+                    {"channel_id": channel.id, "channel_name": channel.name},
+                    channel_id=channel.id,
+                    channel_name=channel.name,
+                ),
+            )
+            run = await run_steps(
+                [(step, created)], note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True
+            )
+            if run.failures:
+                waiting = "the control message, invites, bookmarks, topic, announcement and runbook wait for it"
+                report.failures.append(self._failure_words(run.failures[0], database_away=f"{DATABASE_AWAY}; {waiting}"))
                 return report
-            except StepBusy:
-                report.failures.append(BUSY.format(step=step))
-                return report
-            except Exception as error:
-                if not _database_error(error):
-                    raise
-                report.failures.append(
-                    f"{step}: {DATABASE_AWAY}; the control message, invites, bookmarks, topic, announcement and runbook wait for it"
-                )
-                return report
+            outcome = run.values[0]
+            assert isinstance(outcome, StepOutcome)
             if outcome.how == "recorded":  # another repair created it meanwhile
                 progress = await self._progress(incident_id)
                 incident = progress.incident
@@ -302,16 +226,8 @@ class WarRooms:
         runbooks = self._runbook_room.candidates(incident.service)
         if runbooks:
             steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
-        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
-        for (step, _), result in zip(steps, results):
-            if isinstance(result, SlackError):
-                await self._failed(report, incident_id, step, result)
-            elif isinstance(result, StepBusy):
-                report.failures.append(BUSY.format(step=step))
-            elif isinstance(result, BaseException):
-                if not isinstance(result, Exception) or not _database_error(result):
-                    raise result
-                report.failures.append(f"{step}: {DATABASE_AWAY}")
+        run = await run_steps(steps, note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True)
+        report.failures.extend(self._failure_words(failure) for failure in run.failures)
         return report
 
     async def _find_channel(self, incident: IncidentRecord):
@@ -487,14 +403,9 @@ class WarRooms:
         )
 
     @staticmethod
-    def _lacks(column: str):
+    def _lacks(column: str) -> StillNeeded:
         """A check, run under a step's claim, that the incident's ``column`` is still empty."""
-
-        async def still_needed(session, incident_id: int) -> bool:
-            row = await incident_rows.get(session, incident_id)
-            return row is not None and getattr(row, column) is None
-
-        return still_needed
+        return still_empty(incident_rows.get, column)
 
     async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
         """Show a changed incident: update the control message and topic, and say what changed.
@@ -520,12 +431,9 @@ class WarRooms:
         steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
         if announce_line:
             steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
-        results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
-        failures: list[str] = []
-        for (what, _), result in zip(steps, results):
-            if isinstance(result, SlackError):
-                failures.append(f"{what} ({result})")
-                await self._record(incident.id, "slack_step_failed", f"{what}: {result}", {"error": result.code})
-            elif isinstance(result, BaseException):
-                raise result
-        return failures
+
+        async def note(what: str, error: SlackError) -> None:
+            await self._record(incident.id, "slack_step_failed", f"{what}: {error}", {"error": error.code})
+
+        run = await run_steps(steps, note=note)
+        return [f"{failure.what} ({failure.error})" for failure in run.failures]

@@ -16,7 +16,7 @@ trying to release it in the background, and the lease runs out meanwhile): a rep
 the database is back finishes within seconds instead of waiting minutes. Taking over a claim
 whose holder is alive but cut off from the database could overlap with a Slack call that holder
 still has in flight; the step's look-up in Slack before it creates anything (adopt before
-create, bot.warroom.setup.SlackSteps) is what keeps that from making a second one.
+create, bot.slack.steps) is what keeps that from making a second one.
 """
 
 from __future__ import annotations
@@ -26,29 +26,17 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot import metrics
 from bot.core.clock import Clock
-from bot.core.records import IncidentRecord
+from bot.slack.steps import StepBusy, StillNeeded
 from storage import slack_steps
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-# What an interrupted attempt made is looked for from a little before the incident was recorded
-# (the clocks of Slack and of the bot's host differ by a little).
-ADOPT_MARGIN = timedelta(minutes=2)
-
-
-def adopt_since(incident: IncidentRecord) -> float:
-    """The Slack timestamp from which a step looks for what an interrupted attempt made."""
-    return (incident.created_at - ADOPT_MARGIN).timestamp()
-
 
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.
@@ -56,16 +44,9 @@ LEASE = timedelta(seconds=15)
 HEARTBEAT_SECONDS = 3.0
 RELEASE_RETRY_SECONDS = 1.0
 
-StillNeeded = Callable[[AsyncSession, int], Awaitable[bool]]
-
-
 # Claims this process gave up but could not release (the database was away): nobody works on them,
 # so this process's own next attempt takes them over at once rather than waiting for their lease.
 _ABANDONED_HERE: set[str] = set()
-
-
-class StepBusy(Exception):
-    """Another process is doing this step right now."""
 
 
 class StepClaims:
