@@ -91,9 +91,10 @@ from typing import Any, TextIO
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
-from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, SEVERITIES
+from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, severity_named
 from bot.core.phases import PHASES, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 from bot.core.text_input import spreadsheet_cell, spreadsheet_text, storable
+from bot.core.timefmt import zoned_time
 from storage import history
 from storage.db import Database
 
@@ -279,12 +280,10 @@ def parse_title(value: str) -> str:
 
 
 def parse_severity(value: str) -> str:
-    severity = value.strip().upper()
-    if re.fullmatch(r"[1-4]", severity):
-        severity = "P" + severity
     if not value.strip():
         raise _Bad(f"is missing; use {FORMS['severity']}")
-    if severity not in SEVERITIES:
+    severity = severity_named(value)
+    if severity is None:
         raise _Bad(f'"{value.strip()}" is not a severity; use {FORMS["severity"]}')
     return severity
 
@@ -324,13 +323,9 @@ def parse_time(value: str, name: str, *, now: datetime) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _Bad(f'"{text}" is not a time; use {TIME_FORM}') from None
-    if moment.tzinfo is None:
-        raise _Bad(f'"{text}" has no time zone; use {TIME_FORM}')
-    moment = moment.astimezone(timezone.utc)
+    moment = zoned_time(
+        text, unreadable=f'"{text}" is not a time; use {TIME_FORM}', unzoned=f'"{text}" has no time zone; use {TIME_FORM}', error=_Bad
+    ).astimezone(timezone.utc)
     if moment > now + MAX_FUTURE:
         raise _Bad(f'"{text}" is in the future; only past incidents can be imported')
     return moment
@@ -944,12 +939,11 @@ def parse_bound(text: str, *, end: bool) -> datetime:
             raise ValueError(f'"{text}" is not a date; use 2026-11-23 or {TIME_FORM}') from None
         start = datetime.combine(day, time(), tzinfo=timezone.utc)
         return start + timedelta(days=1) if end else start
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}') from None
-    if moment.tzinfo is None:
-        raise ValueError(f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}')
+    moment = zoned_time(
+        text,
+        unreadable=f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}',
+        unzoned=f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}',
+    )
     return moment.astimezone(timezone.utc)
 
 
