@@ -361,15 +361,7 @@ class _BlockCheck:
             if not isinstance(el.get("alt_text"), str):
                 self.bad("missing required field: alt_text", ptr)
             return
-        action_id = el.get("action_id")
-        if action_id is not None:
-            if not isinstance(action_id, str):
-                self.bad("must be a string", ptr + "/action_id")
-            else:
-                self.max_len(action_id, 255, ptr + "/action_id")
-                if action_id in action_ids:
-                    self.bad(f"duplicate action_id {action_id!r}", ptr + "/action_id")
-                action_ids.add(action_id)
+        self.unique_id(el, "action_id", ptr, action_ids)
         if "placeholder" in el:
             self.text_obj(el["placeholder"], ptr + "/placeholder", max_len=150, plain_only=True)
         if kind == "button":
@@ -411,6 +403,19 @@ class _BlockCheck:
             if not re.fullmatch(r"\d{2}:\d{2}", str(el["initial_time"])):
                 self.bad("must be in HH:mm format", ptr + "/initial_time")
 
+    def unique_id(self, obj: dict, key: str, ptr: str, seen: set[str]) -> None:
+        """An optional ``action_id`` or ``block_id``: a string of at most 255, unique in its scope."""
+        value = obj.get(key)
+        if value is None:
+            return
+        if not isinstance(value, str):
+            self.bad("must be a string", f"{ptr}/{key}")
+            return
+        self.max_len(value, 255, f"{ptr}/{key}")
+        if value in seen:
+            self.bad(f"duplicate {key} {value!r}", f"{ptr}/{key}")
+        seen.add(value)
+
     def _initial_options(self, el: dict, values: list[str], ptr: str) -> None:
         # Slack insists the initial option(s) exactly match one of the options.
         initial = []
@@ -440,15 +445,7 @@ class _BlockCheck:
         if kind not in _SURFACE_BLOCKS[surface]:
             self.bad(f"unsupported type {kind!r} for {surface} surface", ptr + "/type")
             return
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if not isinstance(block_id, str):
-                self.bad("must be a string", ptr + "/block_id")
-            else:
-                self.max_len(block_id, 255, ptr + "/block_id")
-                if block_id in block_ids:
-                    self.bad(f"duplicate block_id {block_id!r}", ptr + "/block_id")
-                block_ids.add(block_id)
+        self.unique_id(block, "block_id", ptr, block_ids)
         action_ids: set[str] = set()
         if kind == "section":
             if "text" not in block and "fields" not in block:
