@@ -83,9 +83,10 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import partial
 from typing import Any, TextIO
 
 from sqlalchemy.exc import IntegrityError
@@ -569,12 +570,21 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
+# An incident read from one row or object of the file, or what is wrong with it.
+_Read = tuple[ImportedIncident | None, list[ImportProblem]]
+
+
 def _add_row(parsed: ParsedImport, ids: _Ids, cells: Mapping[str, str], where: str, *, now: datetime) -> None:
-    external_id = cells.get("id", "").strip()
+    _add(parsed, ids, cells.get("id", "").strip(), where, partial(_incident_from_cells, cells, where, now=now))
+
+
+def _add(parsed: ParsedImport, ids: _Ids, external_id: str, where: str, read: Callable[[], _Read]) -> None:
+    """One incident of the file, whatever its format: refused if its id came earlier in the file,
+    otherwise read, and kept or its problems noted."""
     if external_id and (duplicate := ids.claim(external_id, where)):
         parsed.problems.append(duplicate)
         return
-    incident, problems = _incident_from_cells(cells, where, now=now)
+    incident, problems = read()
     parsed.problems.extend(problems)
     if incident is not None:
         parsed.incidents.append(incident)
@@ -779,14 +789,8 @@ def parse_pagerduty(text: str, *, now: datetime) -> ParsedImport:
         if not isinstance(item, dict):
             parsed.problems.append(ImportProblem(where, None, f"should be an incident object, not {_json_kind(item)}"))
             continue
-        if isinstance(item.get("id"), str) and item["id"].strip():
-            if duplicate := ids.claim(item["id"].strip(), where):
-                parsed.problems.append(duplicate)
-                continue
-        incident, problems = _incident_from_pagerduty(item, where, now=now)
-        parsed.problems.extend(problems)
-        if incident is not None:
-            parsed.incidents.append(incident)
+        external_id = item["id"].strip() if isinstance(item.get("id"), str) else ""
+        _add(parsed, ids, external_id, where, partial(_incident_from_pagerduty, item, where, now=now))
     return parsed
 
 

@@ -408,25 +408,9 @@ def open_modal(
                 hint=PlainTextObject(text="What users see going wrong, e.g. “Checkout returns 500s”"),
                 element=PlainTextInputElement(action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True),
             ),
-            InputBlock(
-                block_id="severity",
-                label=PlainTextObject(text="Severity"),
-                element=StaticSelectElement(
-                    action_id="severity",
-                    options=severity_options,
-                    initial_option=next(o for o in severity_options if o.value == DEFAULT_SEVERITY),
-                ),
-            ),
+            _choice("severity", "Severity", severity_options, DEFAULT_SEVERITY),
             service_input(services or []),
-            InputBlock(
-                block_id="detection",
-                label=PlainTextObject(text="How was it detected?"),
-                element=StaticSelectElement(
-                    action_id="detection",
-                    options=detection_options,
-                    initial_option=next(o for o in detection_options if o.value == "engineer"),
-                ),
-            ),
+            _choice("detection", "How was it detected?", detection_options, "engineer"),
             InputBlock(
                 block_id="started",
                 label=PlainTextObject(text="Impact started"),
@@ -436,6 +420,15 @@ def open_modal(
             *impact_choice(deploy_choices or []),
             private_input(),
         ],
+    )
+
+
+def _choice(name: str, label: str, options: list[Option], initial: str) -> InputBlock:
+    """A required select of the form, ``initial`` chosen; ``name`` is its block_id and action_id."""
+    return InputBlock(
+        block_id=name,
+        label=PlainTextObject(text=label),
+        element=StaticSelectElement(action_id=name, options=options, initial_option=next(o for o in options if o.value == initial)),
     )
 
 
