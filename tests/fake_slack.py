@@ -1901,19 +1901,22 @@ class FakeSlack:
         ts = self._new_ts()
         extra = {k: v for k, v in args.items() if k != "channel"}
         text = args.get("text") or args.get("markdown_text") or ""
-        msg = {
-            **extra,
+        msg = {**extra, **self._bot_message(text, args.get("blocks", []), ts)}
+        ch.messages.append(msg)
+        return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
+
+    def _bot_message(self, text: str, blocks: list, ts: str) -> dict[str, Any]:
+        """A message as the bot's posts and uploads leave it in a channel's history."""
+        return {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
             "team": self.team_id,
             "text": text,
-            "blocks": args.get("blocks", []),
+            "blocks": blocks,
             "ts": ts,
         }
-        ch.messages.append(msg)
-        return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._message_target(args.get("channel"))
@@ -2194,17 +2197,10 @@ class FakeSlack:
             )
         for ch in targets:
             msg = {
-                "type": "message",
-                "user": self.bot_user_id,
-                "bot_id": self.bot_id,
-                "app_id": self.app_id,
-                "team": self.team_id,
-                "text": args.get("initial_comment") or "",
-                "blocks": args.get("blocks", []),
+                **self._bot_message(args.get("initial_comment") or "", args.get("blocks", []), self._new_ts()),
                 "files": out_files,
                 "upload": True,
                 "display_as_bot": False,
-                "ts": self._new_ts(),
             }
             if args.get("thread_ts"):
                 msg["thread_ts"] = args["thread_ts"]
