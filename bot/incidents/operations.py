@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
@@ -74,7 +74,6 @@ class Recorded:
 
     record: IncidentRecord
     created: bool
-    failures: list[str] = field(default_factory=list)
 
 
 class Incidents:
