@@ -511,6 +511,13 @@ class _BlockCheck:
                 self.max_len(block["text"], 12_000, ptr + "/text")
 
 
+def _message_blocks_checked(blocks: Any) -> _BlockCheck:
+    """A message's blocks (posted, sent to a response_url or in a socket ack) against Slack's rules."""
+    check = _BlockCheck()
+    check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
+    return check
+
+
 def _check_view(view: Any, expected_type: str) -> _BlockCheck:
     check = _BlockCheck()
     if not isinstance(view, dict):
@@ -1364,8 +1371,7 @@ class FakeSlack:
         if rtype is not None and rtype not in ("in_channel", "ephemeral"):
             self.violations.append(f"response_url: response_type {rtype!r} is not in_channel/ephemeral")
         if "blocks" in body:
-            check = _BlockCheck()
-            check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+            check = _message_blocks_checked(body["blocks"])
             for problem in check.structural:
                 self.violations.append(f"response_url: {problem}")
             self._block_kit_problems("response_url", check.all, blocks=body["blocks"])
@@ -1448,8 +1454,7 @@ class FakeSlack:
             if not isinstance(body, dict):
                 self.violations.append(f"socket: ack payload of {envelope_id} is not a JSON object")
             elif "blocks" in body:
-                check = _BlockCheck()
-                check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+                check = _message_blocks_checked(body["blocks"])
                 for problem in check.structural:
                     self.violations.append(f"socket: ack payload of {envelope_id}: {problem}")
         if not future.done():
@@ -1672,8 +1677,7 @@ class FakeSlack:
         if not isinstance(blocks, list):
             self._violate(method, "blocks must be a JSON array of block objects")
             raise SlackError("invalid_blocks_format")
-        check = _BlockCheck()
-        check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
+        check = _message_blocks_checked(blocks)
         for problem in check.structural:
             self._violate(method, f"invalid Block Kit: {problem}")
         self._block_kit_problems(method, check.all, blocks=blocks)
