@@ -361,15 +361,7 @@ class _BlockCheck:
             if not isinstance(el.get("alt_text"), str):
                 self.bad("missing required field: alt_text", ptr)
             return
-        action_id = el.get("action_id")
-        if action_id is not None:
-            if not isinstance(action_id, str):
-                self.bad("must be a string", ptr + "/action_id")
-            else:
-                self.max_len(action_id, 255, ptr + "/action_id")
-                if action_id in action_ids:
-                    self.bad(f"duplicate action_id {action_id!r}", ptr + "/action_id")
-                action_ids.add(action_id)
+        self.unique_id(el, "action_id", ptr, action_ids)
         if "placeholder" in el:
             self.text_obj(el["placeholder"], ptr + "/placeholder", max_len=150, plain_only=True)
         if kind == "button":
@@ -411,6 +403,19 @@ class _BlockCheck:
             if not re.fullmatch(r"\d{2}:\d{2}", str(el["initial_time"])):
                 self.bad("must be in HH:mm format", ptr + "/initial_time")
 
+    def unique_id(self, obj: dict, key: str, ptr: str, seen: set[str]) -> None:
+        """An optional ``action_id`` or ``block_id``: a string of at most 255, unique in its scope."""
+        value = obj.get(key)
+        if value is None:
+            return
+        if not isinstance(value, str):
+            self.bad("must be a string", f"{ptr}/{key}")
+            return
+        self.max_len(value, 255, f"{ptr}/{key}")
+        if value in seen:
+            self.bad(f"duplicate {key} {value!r}", f"{ptr}/{key}")
+        seen.add(value)
+
     def _initial_options(self, el: dict, values: list[str], ptr: str) -> None:
         # Slack insists the initial option(s) exactly match one of the options.
         initial = []
@@ -440,15 +445,7 @@ class _BlockCheck:
         if kind not in _SURFACE_BLOCKS[surface]:
             self.bad(f"unsupported type {kind!r} for {surface} surface", ptr + "/type")
             return
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if not isinstance(block_id, str):
-                self.bad("must be a string", ptr + "/block_id")
-            else:
-                self.max_len(block_id, 255, ptr + "/block_id")
-                if block_id in block_ids:
-                    self.bad(f"duplicate block_id {block_id!r}", ptr + "/block_id")
-                block_ids.add(block_id)
+        self.unique_id(block, "block_id", ptr, block_ids)
         action_ids: set[str] = set()
         if kind == "section":
             if "text" not in block and "fields" not in block:
@@ -512,6 +509,13 @@ class _BlockCheck:
                 self.bad("missing required field: text", ptr)
             else:
                 self.max_len(block["text"], 12_000, ptr + "/text")
+
+
+def _message_blocks_checked(blocks: Any) -> _BlockCheck:
+    """A message's blocks (posted, sent to a response_url or in a socket ack) against Slack's rules."""
+    check = _BlockCheck()
+    check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
+    return check
 
 
 def _check_view(view: Any, expected_type: str) -> _BlockCheck:
@@ -1367,8 +1371,7 @@ class FakeSlack:
         if rtype is not None and rtype not in ("in_channel", "ephemeral"):
             self.violations.append(f"response_url: response_type {rtype!r} is not in_channel/ephemeral")
         if "blocks" in body:
-            check = _BlockCheck()
-            check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+            check = _message_blocks_checked(body["blocks"])
             for problem in check.structural:
                 self.violations.append(f"response_url: {problem}")
             self._block_kit_problems("response_url", check.all, blocks=body["blocks"])
@@ -1451,8 +1454,7 @@ class FakeSlack:
             if not isinstance(body, dict):
                 self.violations.append(f"socket: ack payload of {envelope_id} is not a JSON object")
             elif "blocks" in body:
-                check = _BlockCheck()
-                check.blocks(body["blocks"], "/blocks", "message", MAX_MESSAGE_BLOCKS)
+                check = _message_blocks_checked(body["blocks"])
                 for problem in check.structural:
                     self.violations.append(f"socket: ack payload of {envelope_id}: {problem}")
         if not future.done():
@@ -1675,8 +1677,7 @@ class FakeSlack:
         if not isinstance(blocks, list):
             self._violate(method, "blocks must be a JSON array of block objects")
             raise SlackError("invalid_blocks_format")
-        check = _BlockCheck()
-        check.blocks(blocks, "/blocks", "message", MAX_MESSAGE_BLOCKS)
+        check = _message_blocks_checked(blocks)
         for problem in check.structural:
             self._violate(method, f"invalid Block Kit: {problem}")
         self._block_kit_problems(method, check.all, blocks=blocks)
@@ -1904,19 +1905,22 @@ class FakeSlack:
         ts = self._new_ts()
         extra = {k: v for k, v in args.items() if k != "channel"}
         text = args.get("text") or args.get("markdown_text") or ""
-        msg = {
-            **extra,
+        msg = {**extra, **self._bot_message(text, args.get("blocks", []), ts)}
+        ch.messages.append(msg)
+        return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
+
+    def _bot_message(self, text: str, blocks: list, ts: str) -> dict[str, Any]:
+        """A message as the bot's posts and uploads leave it in a channel's history."""
+        return {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
             "team": self.team_id,
             "text": text,
-            "blocks": args.get("blocks", []),
+            "blocks": blocks,
             "ts": ts,
         }
-        ch.messages.append(msg)
-        return {"channel": ch.id, "ts": ts, "message": self._public_message(msg)}
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._message_target(args.get("channel"))
@@ -2197,17 +2201,10 @@ class FakeSlack:
             )
         for ch in targets:
             msg = {
-                "type": "message",
-                "user": self.bot_user_id,
-                "bot_id": self.bot_id,
-                "app_id": self.app_id,
-                "team": self.team_id,
-                "text": args.get("initial_comment") or "",
-                "blocks": args.get("blocks", []),
+                **self._bot_message(args.get("initial_comment") or "", args.get("blocks", []), self._new_ts()),
                 "files": out_files,
                 "upload": True,
                 "display_as_bot": False,
-                "ts": self._new_ts(),
             }
             if args.get("thread_ts"):
                 msg["thread_ts"] = args["thread_ts"]

@@ -26,6 +26,18 @@ def new_trigger_id() -> str:
     return f"{next(_counter)}.1234567890.{int(time.time() * 1000)}abcdef"
 
 
+def _interaction(kind: str, user: str) -> dict[str, Any]:
+    """The fields every click and form submission opens with: what it is, from whom, in which team."""
+    return {
+        "type": kind,
+        "enterprise": None,
+        "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+        "api_app_id": "A0001",
+        "token": "legacy-verification-token",
+    }
+
+
 @dataclass
 class SlackResponse:
     status: int
@@ -113,12 +125,7 @@ class SignedSlack:
         action_ts: str | None = None,
     ) -> dict[str, Any]:
         return {
-            "type": "block_actions",
-            "enterprise": None,
-            "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
-            "api_app_id": "A0001",
-            "token": "legacy-verification-token",
+            **_interaction("block_actions", user),
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
             "trigger_id": new_trigger_id(),
             "channel": {"id": channel, "name": "war-room"},
@@ -151,12 +158,7 @@ class SignedSlack:
         submitted = dict(view)
         submitted["state"] = {"values": values}
         return {
-            "type": "view_submission",
-            "enterprise": None,
-            "team": {"id": TEAM["id"], "domain": TEAM["domain"]},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
-            "api_app_id": "A0001",
-            "token": "legacy-verification-token",
+            **_interaction("view_submission", user),
             "trigger_id": new_trigger_id(),
             "view": submitted,
             "is_enterprise_install": False,
@@ -195,6 +197,23 @@ class SignedSlack:
 
     async def message_shortcut(self, callback_id: str, **kwargs) -> SlackResponse:
         return await self.interactive(self.message_shortcut_payload(callback_id, **kwargs))
+
+    @staticmethod
+    def app_home_opened_payload(user: str) -> dict[str, Any]:
+        """The Events API callback Slack sends when ``user`` opens the bot's Home tab."""
+        return {
+            "token": "x",
+            "team_id": TEAM["id"],
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": f"Ev{next(_counter):04d}",
+            "event_time": int(time.time()),
+            "authorizations": [],
+            "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home", "event_ts": f"{time.time():.6f}"},
+        }
+
+    async def app_home_opened(self, user: str) -> SlackResponse:
+        return await self.post(json.dumps(self.app_home_opened_payload(user)), "application/json")
 
 
 def open_form_values(

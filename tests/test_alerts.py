@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
+from tests.team_helpers import click
 
 DATA = Path(__file__).parent / "data"
 SECRET = "alert-secret-0123456789abcdef"
@@ -389,10 +390,7 @@ async def test_acknowledged_in_time_means_no_page_and_timers_read_the_current_se
     second = await bot.incident(2)
     fake_slack.channels[second.channel_id].members.add("U_BOB")
     ts = clock.at(12)
-    await bot.slack.block_action(
-        "incident_acknowledge", "2", user="U_BOB", channel=second.channel_id, message_ts=second.control_message_ts, action_ts=ts
-    )
-    await bot.settle()
+    await click(bot, second, "incident_acknowledge", "2", "U_BOB", action_ts=ts)
     clock.at(16)
     assert [f.incident_id for f in await bot.runtime.timers.run_once()] == []
 
@@ -467,42 +465,18 @@ async def verify(bot, incident, clock, minutes: float, user: str = "U_BOB"):
     """``user`` acknowledges (so takes command of the alert's incident: verifying takes the
     ``close`` permission) and marks it verified, both at ``minutes``."""
     for action_id in ("incident_acknowledge", "stamp_phase_verified"):
-        await bot.slack.block_action(
-            action_id,
-            str(incident.id),
-            user=user,
-            channel=incident.channel_id,
-            message_ts=incident.control_message_ts,
-            action_ts=clock.at(minutes),
-        )
-        await bot.settle()
+        await click(bot, incident, action_id, str(incident.id), user, action_ts=clock.at(minutes))
     assert (await bot.incident(incident.id)).timeline.restored
 
 
 async def test_acknowledging_an_alert_incident_takes_command_and_outsiders_are_refused(bot, fake_slack, clock):
     incident = await open_by_alert(bot)
     bot_user = incident.commander
-    await bot.slack.block_action(
-        "incident_acknowledge",
-        "1",
-        user="U_OUTSIDER",
-        channel=incident.channel_id,
-        message_ts=incident.control_message_ts,
-        action_ts=clock.at(2),
-    )
-    await bot.settle()
+    await click(bot, incident, "incident_acknowledge", "1", "U_OUTSIDER", action_ts=clock.at(2))
     assert (await bot.incident(1)).acknowledged_at is None
     assert "may" in fake_slack.responses[-1]["text"] and "nothing changed" in fake_slack.responses[-1]["text"].lower()
 
-    await bot.slack.block_action(
-        "incident_acknowledge",
-        "1",
-        user="U_CAROL",
-        channel=incident.channel_id,
-        message_ts=incident.control_message_ts,
-        action_ts=clock.at(3),
-    )
-    await bot.settle()
+    await click(bot, incident, "incident_acknowledge", "1", "U_CAROL", action_ts=clock.at(3))
     incident = await bot.incident(1)
     assert (incident.acknowledged_by, incident.commander) == ("U_CAROL", "U_CAROL")
     assert [(e.data["user"], e.data["previous"]) for e in await events(bot, 1, "role_assigned")] == [("U_CAROL", bot_user)]
@@ -518,10 +492,7 @@ async def test_reopen_within_the_window_clears_the_verification_and_the_last_one
     incident = await bot.incident(1)
     assert incident.monitoring and "incident_reopen" in buttons(fake_slack, incident)
     ts = clock.at(30)
-    await bot.slack.block_action(
-        "incident_reopen", "1", user="U_CAROL", channel=incident.channel_id, message_ts=incident.control_message_ts, action_ts=ts
-    )
-    await bot.settle()
+    await click(bot, incident, "incident_reopen", "1", "U_CAROL", action_ts=ts)
     incident = await bot.incident(1)
     assert incident.status == "open" and not incident.timeline.restored
     reopened = await events(bot, 1, "reopened")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -69,17 +68,7 @@ async def test_app_home_is_published_when_opened(bot, fake_slack):
     await seed_history(bot, count=6)
     await bot.slack.command("open Checkout slow sev:P3 service:checkout-web")
     await bot.settle()
-    event = {
-        "token": "x",
-        "team_id": "T0001",
-        "api_app_id": "A0001",
-        "type": "event_callback",
-        "event_id": "Ev0001",
-        "event_time": int(time.time()),
-        "authorizations": [],
-        "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": f"{time.time():.6f}"},
-    }
-    response = await bot.slack.post(json.dumps(event), "application/json")
+    response = await bot.slack.app_home_opened("U_BOB")
     assert response.status == 200
     await fake_slack.wait_for_call("views.publish")
     await bot.settle()

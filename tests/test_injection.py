@@ -688,17 +688,7 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     await bot.settle()
 
     # App Home, as a responder opens it.
-    event = {
-        "token": "x",
-        "team_id": "T0001",
-        "api_app_id": "A0001",
-        "type": "event_callback",
-        "event_id": "Ev0INJECT",
-        "event_time": int(T0.timestamp()),
-        "authorizations": [],
-        "event": {"type": "app_home_opened", "user": "U_BOB", "channel": "D0BOB", "tab": "home", "event_ts": "1.000001"},
-    }
-    assert (await bot.slack.post(json.dumps(event), "application/json")).status == 200
+    assert (await bot.slack.app_home_opened("U_BOB")).status == 200
     await fake_slack.wait_for_call("views.publish")
     await bot.settle()
 

@@ -231,18 +231,8 @@ class Driver:
 
     async def home(self, user: str) -> None:
         self._as(user, None)
-        event = {
-            "token": "x",
-            "team_id": "T0001",
-            "api_app_id": "A0001",
-            "type": "event_callback",
-            "event_id": f"Ev{user}{time.monotonic_ns()}",
-            "event_time": int(time.time()),
-            "authorizations": [],
-            "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home", "event_ts": f"{time.time():.6f}"},
-        }
         sent = time.monotonic()
-        response = await self.bot.slack.post(json.dumps(event), "application/json")
+        response = await self.bot.slack.app_home_opened(user)
         assert response.status == 200
         await self.bot.fake.wait_for_call("views.publish", lambda c: c.args.get("user_id") == user and c.at >= sent)
         await self.bot.settle()

@@ -237,41 +237,23 @@ def collect_interactives(fake) -> dict[str, Interactive]:
         for message in channel.messages + channel.ephemerals:
             for block_id, element in interactive_elements(message.get("blocks")):
                 found[element["action_id"]] = Interactive(element["action_id"], block_id, element, channel=channel.id, message=message)
+
+    def unless_seen(blocks: Any, **where: Any) -> None:
+        for block_id, element in interactive_elements(blocks):
+            found.setdefault(element["action_id"], Interactive(element["action_id"], block_id, element, **where))
+
     # Every version the bot sent, including ones since replaced by chat.update.
     for call in fake.calls:
         if call.method in ("chat.postMessage", "chat.update", "chat.postEphemeral") and call.ok:
-            for block_id, element in interactive_elements(call.args.get("blocks")):
-                found.setdefault(
-                    element["action_id"],
-                    Interactive(
-                        element["action_id"],
-                        block_id,
-                        element,
-                        channel=str(call.args.get("channel")),
-                        message={
-                            "type": "message",
-                            "ts": str(call.args.get("ts", "1700000000.000100")),
-                            "text": str(call.args.get("text", "")),
-                        },
-                    ),
-                )
+            message = {"type": "message", "ts": str(call.args.get("ts", "1700000000.000100")), "text": str(call.args.get("text", ""))}
+            unless_seen(call.args.get("blocks"), channel=str(call.args.get("channel")), message=message)
     # Answers through response_url.
     for response in fake.responses:
-        for block_id, element in interactive_elements(response.get("blocks")):
-            found.setdefault(
-                element["action_id"],
-                Interactive(
-                    element["action_id"],
-                    block_id,
-                    element,
-                    channel="C_GENERAL",
-                    message={"type": "message", "ts": "1700000000.000100", "text": response.get("text", "")},
-                ),
-            )
+        message = {"type": "message", "ts": "1700000000.000100", "text": response.get("text", "")}
+        unless_seen(response.get("blocks"), channel="C_GENERAL", message=message)
     # Views opened with views.open.
     for view in opened_views(fake):
-        for block_id, element in interactive_elements(view.get("blocks")):
-            found.setdefault(element["action_id"], Interactive(element["action_id"], block_id, element, view=view))
+        unless_seen(view.get("blocks"), view=view)
     return found
 
 

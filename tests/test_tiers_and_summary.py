@@ -164,12 +164,18 @@ def test_config_file_adds_a_dora_year(tmp_path):
     ],
 )
 def test_bad_config_names_the_file_and_field(tmp_path, content, message):
+    refusal = config_refusal(tmp_path, content, load_tier_tables)
+    assert refusal.startswith(str(tmp_path / "config.yml"))
+    assert message in refusal
+
+
+def config_refusal(tmp_path, content: str, load) -> str:
+    """What ``load`` says of a team config file holding ``content``."""
     path = tmp_path / "config.yml"
     path.write_text(content)
     with pytest.raises(TeamConfigError) as error:
-        load_tier_tables(path)
-    assert str(error.value).startswith(str(path))
-    assert message in str(error.value)
+        load(path)
+    return str(error.value)
 
 
 def test_unknown_dora_year_is_refused(tmp_path):
@@ -234,11 +240,7 @@ def test_timeline_text_cannot_break_the_postmortem_table():
 def test_bad_report_and_digest_settings_name_the_field(tmp_path, content, message):
     from bot.team_config import load_team_config
 
-    path = tmp_path / "config.yml"
-    path.write_text(content)
-    with pytest.raises(TeamConfigError) as error:
-        load_team_config(path)
-    assert message in str(error.value)
+    assert message in config_refusal(tmp_path, content, load_team_config)
 
 
 def test_report_and_digest_settings_are_read(tmp_path):

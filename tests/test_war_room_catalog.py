@@ -13,6 +13,7 @@ import pytest
 from bot.slack.blocks import SERVICE_ACTION
 from storage import runbook_posts
 from tests.slack_requests import TEAM, new_trigger_id, open_form_values
+from tests.team_helpers import open_incident
 
 SECRET = "s3cret-deploy-hook-0123456789"
 
@@ -38,9 +39,7 @@ def runbook_message(fake, incident) -> dict:
 
 
 async def test_opening_on_a_catalog_service_brings_its_people_links_and_runbook(bot, fake_slack):
-    await bot.slack.command("open Card payments failing sev:P1 service:payments-api")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Card payments failing sev:P1 service:payments-api", members=())
     channel = channel_of(fake_slack, incident)
 
     # owners by ID and the on-call group's members (usergroups.users.list)
@@ -64,9 +63,7 @@ async def test_opening_on_a_catalog_service_brings_its_people_links_and_runbook(
 
 
 async def test_on_call_group_by_handle_and_owners_by_email(bot, fake_slack):
-    await bot.slack.command("open Checkout slow sev:P2 service:checkout-web")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Checkout slow sev:P2 service:checkout-web", members=())
     members = channel_of(fake_slack, incident).members
     dana = next(u["id"] for u in fake_slack.users.values() if u["profile"].get("email") == "dana.okafor@shopwise.example")
     storefront = next(g for g, h in fake_slack.usergroup_handles.items() if h == "storefront-oncall")
@@ -102,9 +99,7 @@ async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, set
     assert await post_deploy(bot, service="payments-api", version="v1.41", time=iso(now - timedelta(hours=3))) == 201
     assert await post_deploy(bot, service="search", version="v9", time=iso(now - timedelta(minutes=20))) == 201
 
-    await bot.slack.command("open Refunds failing sev:P2 service:payments-api started:-10m")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Refunds failing sev:P2 service:payments-api started:-10m", members=())
     control = next(m for m in channel_of(fake_slack, incident).messages if m["ts"] == incident.control_message_ts)
     text = json.dumps(control["blocks"], ensure_ascii=False)
     assert "*payments-api* `v1.42` (production)" in text and "by alice" in text and "|PR>" in text
@@ -123,9 +118,7 @@ async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, set
 
 
 async def test_checklist_ticks_are_timeline_events_with_who_and_when(bot, fake_slack):
-    await bot.slack.command("open Card payments failing sev:P1 service:payments-api")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Card payments failing sev:P1 service:payments-api", members=())
     channel = channel_of(fake_slack, incident)
     channel.members.update({"U_BOB", "U_CAROL"})
     message = runbook_message(fake_slack, incident)
@@ -174,9 +167,7 @@ async def test_checklist_ticks_are_timeline_events_with_who_and_when(bot, fake_s
 
 
 async def test_runbook_command_lists_attaches_and_refuses_twice(bot, fake_slack):
-    await bot.slack.command("open Card payments failing service:payments-api")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Card payments failing service:payments-api", members=())
     await bot.slack.command("runbook", channel=incident.channel_id)
     await bot.settle()
     listing = fake_slack.responses[-1]["text"]
@@ -267,9 +258,7 @@ async def test_form_offers_a_recent_deploy_as_the_impact_start(bot, fake_slack):
 
 
 async def test_repair_does_not_repeat_bookmarks_or_runbook(bot, fake_slack):
-    await bot.slack.command("open Card payments failing service:payments-api")
-    await bot.settle()
-    incident = await bot.incident(1)
+    incident = await open_incident(bot, "Card payments failing service:payments-api", members=())
     await bot.slack.command("repair", channel=incident.channel_id)
     await bot.settle()
     channel = channel_of(fake_slack, incident)

@@ -104,20 +104,13 @@ def _duration_axis(ax: Axes, low: float, high: float, *, axis: str, max_ticks: i
     step = max(1, math.ceil(len(inside) / max_ticks))
     picked = inside[::-1][::step][::-1]  # keep the largest, thin from there
     values, labels = [s for s, _ in picked], [label for _, label in picked]
-    if axis == "y":
-        ax.set_yscale("log")
-        ax.set_ylim(lo, hi)
-        ax.yaxis.set_major_locator(FixedLocator(values))
-        ax.set_yticklabels(labels)
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    else:
-        ax.set_xscale("log")
-        ax.set_xlim(lo, hi)
-        ax.xaxis.set_major_locator(FixedLocator(values))
-        ax.set_xticklabels(labels)
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    set_scale, set_limits, line = (ax.set_yscale, ax.set_ylim, ax.yaxis) if axis == "y" else (ax.set_xscale, ax.set_xlim, ax.xaxis)
+    set_scale("log")
+    set_limits(lo, hi)
+    line.set_major_locator(FixedLocator(values))
+    line.set_ticklabels(labels)
+    line.set_minor_locator(NullLocator())
+    line.set_minor_formatter(NullFormatter())
 
 
 def _note(ax: Axes, x: float, y: float, text: str, *, transform: Transform) -> None:

@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import (
     MIN_RESAMPLE,
     IncidentFacts,
@@ -63,11 +64,10 @@ from bot.analytics.stats_view import (
 from bot.analytics.summary import TIER_EMOJI
 from bot.catalog.services import Catalog
 from bot.core.phases import Phase
-from bot.core.text_input import escape
+from bot.core.text_input import clip, escape
 from bot.core.tiers import TierTables
 from bot.core.timefmt import human_duration
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
-from bot.analytics.digest_schedule import DigestChannel
 
 UTC = timezone.utc
 SEVERITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
@@ -218,7 +218,7 @@ class Digest:
 def _incident_line(incident: DigestIncident, style: TextStyle, war_rooms: Mapping[int, str]) -> str:
     if incident.private:
         return f"{style.incident(incident.id, None)} {style.bold(style.user_text(incident.title))}"
-    title = incident.title if len(incident.title) <= MAX_TITLE_IN_DIGEST else incident.title[: MAX_TITLE_IN_DIGEST - 1] + "…"
+    title = clip(incident.title, MAX_TITLE_IN_DIGEST)
     parts = [f"{style.incident(incident.id, war_rooms)} {style.severity(incident.severity)} {style.bold(style.user_text(title))}"]
     if incident.service:
         parts.append(style.user_text(incident.service))
@@ -357,7 +357,7 @@ def build_digest(
     # Block Kit.
     style = MRKDWN
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(title, MAX_HEADER), emoji=True)),
+        HeaderBlock(text=PlainTextObject(text=clip(title, MAX_HEADER), emoji=True)),
         ContextBlock(elements=[MarkdownTextObject(text=f"{dates} (UTC weeks)")]),
         *_incident_sections(incidents, week, style, war_rooms),
         DividerBlock(),
@@ -390,7 +390,7 @@ def _incident_sections(
     sizes = [len(sections[0][0])]
     shown = 0
     for line in lines:
-        line = line if len(line) <= room else line[: room - 1] + "…"
+        line = clip(line, room)
         if sizes[-1] + len(line) + 1 > room:
             if len(sections) == INCIDENT_SECTIONS:
                 break
@@ -422,8 +422,4 @@ def _fallback(week: str, channel_label: str, incidents: Sequence[DigestIncident]
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT)))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)))

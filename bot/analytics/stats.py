@@ -50,13 +50,13 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from bot.core.command_text import SEVERITIES
 from bot.core.phases import PHASES, Phase
 from bot.core.tiers import TierTable, TierTables
 
 UTC = timezone.utc
 DEFAULT_CONFIDENCE = 0.95
 
-SEVERITIES = ("P1", "P2", "P3", "P4")
 DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
 CUSTOMER_REPORT = "customer_report"
 # Segment keys that are not a value of the incident itself.

@@ -48,7 +48,7 @@ from bot.analytics.stats import (
 from bot.analytics.summary import TIER_EMOJI
 from bot.core.command_text import DETECTION_LABELS
 from bot.core.phases import PHASES, Phase
-from bot.core.text_input import spreadsheet_cell
+from bot.core.text_input import clip, spreadsheet_cell
 from bot.core.timefmt import human_duration, slack_time
 from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVERITY_EMOJI, escape, within_message_limits
 
@@ -206,7 +206,7 @@ def segment_label(key: str, grouping: str, style: TextStyle) -> str:
 
 def fit_lines(lines: Sequence[str], *, limit: int = MAX_SECTION_TEXT, max_lines: int = MAX_LIST_LINES, more: str = "more") -> str:
     """Join lines up to Slack's text limit (and ``max_lines``), then "…and N more"."""
-    clipped = [line if len(line) <= limit else line[: limit - 1] + "…" for line in lines]
+    clipped = [clip(line, limit) for line in lines]
     text = "\n".join(clipped)
     if len(clipped) <= max_lines and len(text) <= limit:
         return text
@@ -307,7 +307,7 @@ def _context(text: str) -> ContextBlock:
 
 
 def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 1] + "…", emoji=True))
+    return HeaderBlock(text=PlainTextObject(text=clip(text, MAX_HEADER), emoji=True))
 
 
 def tier_lines(report: WindowReport, style: TextStyle) -> list[str]:

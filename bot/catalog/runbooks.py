@@ -30,24 +30,28 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from bot.catalog.services import (
-    HTTP_URL,
     SERVICE_NAME,
     Catalog,
     LineLoader,
+    check_https_url,
     check_service_name,
     close_matches,
     did_you_mean,
     format_loc,
     line_for,
+    none_is_empty_list,
+    nonempty,
+    optional_text,
     parse_catalog,
     pydantic_messages,
+    strip_text,
     where,
     yaml_error_line,
     yaml_error_text,
 )
+from bot.core.command_text import SEVERITIES
 
 README = "README.md"
-SEVERITIES = ("P1", "P2", "P3", "P4")
 MAX_TITLE = 150
 MAX_CHECKLIST_ITEMS = 20
 MAX_CHECKLIST_ITEM = 150
@@ -114,34 +118,20 @@ class Problem:
 # --------------------------------------------------------------------------- front matter
 
 
-def _text(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _none_is_empty(value: Any) -> Any:
-    return [] if value is None else value
-
-
 def _one_is_list(value: Any) -> Any:
     """``services: payments-api`` is the list of one."""
-    value = _none_is_empty(value)
+    value = none_is_empty_list(value)
     return [value] if isinstance(value, str) else value
-
-
-def _nonempty(value: str) -> str:
-    if not value:
-        raise ValueError("must not be empty")
-    return value
 
 
 def _title(value: str) -> str:
     if len(value) > MAX_TITLE:
         raise ValueError(f"{len(value)} characters; keep it to {MAX_TITLE}")
-    return _nonempty(value)
+    return nonempty(value)
 
 
 def _alert(value: str) -> str:
-    _nonempty(value)
+    nonempty(value)
     if len(value) > MAX_ALERT or "\n" in value:
         raise ValueError(f"{value[:40]!r}… is not an alert name or pattern")
     return value
@@ -157,7 +147,7 @@ def _severity(value: Any) -> Any:
 
 
 def _checklist_item(value: str) -> str:
-    _nonempty(value)
+    nonempty(value)
     if len(value) > MAX_CHECKLIST_ITEM:
         raise ValueError(f"{len(value)} characters; keep each step to {MAX_CHECKLIST_ITEM} (it becomes a Slack checkbox)")
     return value
@@ -171,38 +161,27 @@ def _checklist(value: list[str]) -> list[str]:
     return value
 
 
-def _url(value: str | None) -> str | None:
-    if value is not None and (not value.startswith("https://") or not HTTP_URL.match(value)):
-        raise ValueError(f"{value!r} is not an https URL (https://wiki.example.com/…)")
-    return value
-
-
-def _blank_is_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return _text(value)
-
-
 def _lower_name(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
 _ServiceRef = Annotated[str, BeforeValidator(_lower_name), AfterValidator(check_service_name)]
-_AlertRef = Annotated[str, BeforeValidator(_text), AfterValidator(_alert)]
+_AlertRef = Annotated[str, BeforeValidator(strip_text), AfterValidator(_alert)]
+_HttpsURL = optional_text(check_https_url)
 
 
 class _FrontMatter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, BeforeValidator(_text), AfterValidator(_title)]
+    title: Annotated[str, BeforeValidator(strip_text), AfterValidator(_title)]
     services: Annotated[list[_ServiceRef], BeforeValidator(_one_is_list)] = []
     alerts: Annotated[list[_AlertRef], BeforeValidator(_one_is_list)] = []
     severity: Annotated[str | None, BeforeValidator(_severity)] = None
     checklist: Annotated[
-        list[Annotated[str, BeforeValidator(_text), AfterValidator(_checklist_item)]] | None,
+        list[Annotated[str, BeforeValidator(strip_text), AfterValidator(_checklist_item)]] | None,
         AfterValidator(lambda v: None if v is None else _checklist(v)),
     ] = None
-    url: Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_url)] = None
+    url: _HttpsURL = None
 
 
 def _split_front_matter(text: str) -> tuple[str, str, int] | str:

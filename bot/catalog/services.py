@@ -163,18 +163,18 @@ def pydantic_messages(error: ValidationError, model: type[BaseModel]) -> list[tu
 # --------------------------------------------------------------------------- fields
 
 
-def _text(value: Any) -> Any:
+def strip_text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def _none_is_empty_list(value: Any) -> Any:
+def none_is_empty_list(value: Any) -> Any:
     return [] if value is None else value
 
 
-def _blank_is_none(value: Any) -> Any:
+def blank_is_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
-    return _text(value)
+    return strip_text(value)
 
 
 def check_service_name(value: str) -> str:
@@ -202,11 +202,15 @@ def _url(value: str) -> str:
     return value
 
 
+def check_https_url(value: str) -> str:
+    if not value.startswith("https://") or not HTTP_URL.match(value):
+        raise ValueError(f"{value!r} is not an https URL (https://wiki.example.com/…)")
+    return value
+
+
 def _runbook_ref(value: str) -> str:
     if value.startswith(("http://", "https://")):
-        if not value.startswith("https://") or not HTTP_URL.match(value):
-            raise ValueError(f"{value!r} is not an https URL (https://wiki.example.com/…)")
-        return value
+        return check_https_url(value)
     if value.lower().endswith(".md"):
         raise ValueError(f"give the runbook's name without .md ({value[:-3]!r})")
     if not RUNBOOK_NAME.match(value):
@@ -220,24 +224,24 @@ def _channel(value: str) -> str:
     return value
 
 
-def _nonempty(value: str) -> str:
+def nonempty(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
     return value
 
 
-def _optional(check: Any) -> Any:
+def optional_text(check: Any) -> Any:
     """An optional text field: blank is unset; otherwise ``check`` validates it."""
-    return Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(lambda v: None if v is None else check(v))]
+    return Annotated[str | None, BeforeValidator(blank_is_none), AfterValidator(lambda v: None if v is None else check(v))]
 
 
-ServiceName = Annotated[str, BeforeValidator(_text), AfterValidator(check_service_name)]
-UserRef = Annotated[str, BeforeValidator(_text), AfterValidator(_user)]
-OptionalUser = _optional(_user)
-OptionalUsergroup = _optional(_usergroup)
-OptionalURL = _optional(_url)
-OptionalRunbook = _optional(_runbook_ref)
-OptionalChannel = _optional(_channel)
+ServiceName = Annotated[str, BeforeValidator(strip_text), AfterValidator(check_service_name)]
+UserRef = Annotated[str, BeforeValidator(strip_text), AfterValidator(_user)]
+OptionalUser = optional_text(_user)
+OptionalUsergroup = optional_text(_usergroup)
+OptionalURL = optional_text(_url)
+OptionalRunbook = optional_text(_runbook_ref)
+OptionalChannel = optional_text(_channel)
 
 
 class Service(BaseModel):
@@ -246,8 +250,8 @@ class Service(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ServiceName
-    team: Annotated[str, BeforeValidator(_text), AfterValidator(_nonempty)]
-    owners: Annotated[list[UserRef], BeforeValidator(_none_is_empty_list)] = []
+    team: Annotated[str, BeforeValidator(strip_text), AfterValidator(nonempty)]
+    owners: Annotated[list[UserRef], BeforeValidator(none_is_empty_list)] = []
     oncall_group: OptionalUsergroup = None
     escalation: OptionalUser = None
     # A second line for escalations (e.g. the team leads' group), paged with the contact.
@@ -257,8 +261,8 @@ class Service(BaseModel):
     private_escalation: OptionalUser = None
     dashboard: OptionalURL = None
     runbook: OptionalRunbook = None
-    upstream: Annotated[list[ServiceName], BeforeValidator(_none_is_empty_list)] = []
-    downstream: Annotated[list[ServiceName], BeforeValidator(_none_is_empty_list)] = []
+    upstream: Annotated[list[ServiceName], BeforeValidator(none_is_empty_list)] = []
+    downstream: Annotated[list[ServiceName], BeforeValidator(none_is_empty_list)] = []
     digest_channel: OptionalChannel = None
 
     @property

@@ -148,13 +148,19 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc)
     )
 
 
-def parse_severity(value: str) -> str:
+def severity_named(value: str) -> str | None:
+    """The severity ``value`` names, as people type it (``P2``, ``p2``, ``2``); None if it names none."""
     normalized = value.strip().upper()
     if re.fullmatch(r"[1-4]", normalized):
         normalized = "P" + normalized
-    if normalized not in SEVERITIES:
+    return normalized if normalized in SEVERITIES else None
+
+
+def parse_severity(value: str) -> str:
+    severity = severity_named(value)
+    if severity is None:
         raise CommandTextError(f"Unknown severity `{value}`. Use `sev:P1`, `sev:P2`, `sev:P3` or `sev:P4`.")
-    return normalized
+    return severity
 
 
 def parse_service(value: str) -> str:

@@ -49,6 +49,11 @@ def row_number(value: object) -> int:
     return int(text)
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def escape(text: str) -> str:
     """Slack's three control characters escaped (``&`` ``<`` ``>``), as Slack asks of any text it
     should show as typed: a stored ``<!channel>`` or ``<http://evil|x>`` then shows as those

@@ -32,3 +32,18 @@ def slack_time(moment: datetime, style: str = "{date_short_pretty} {time}") -> s
 def utc_clock(moment: datetime) -> str:
     """Plain UTC time for places Slack does not render date tokens (channel topics, CLI)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def zoned_time(text: str, *, unreadable: str, unzoned: str, error: type[ValueError] = ValueError) -> datetime:
+    """ISO 8601 with its zone (``Z`` or an offset), as written. A time without a zone is refused,
+    not guessed: the same clock reading is hours apart in two zones. Each caller words the two
+    refusals for its own reader (``unreadable``, ``unzoned``) and picks the error type its callers
+    catch. Not converted to UTC here: a caller may need to look at the year first (Go's zero time
+    with an offset has no UTC equivalent)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise error(unreadable) from None
+    if moment.tzinfo is None:
+        raise error(unzoned)
+    return moment

@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from bot.core.text_input import storable_json
+from bot.core.text_input import clip, storable_json
+from bot.core.timefmt import zoned_time
 
 MAX_TITLE = 150
 MAX_ALERTS = 1000
@@ -152,12 +153,12 @@ def parse_time(value: Any, where: str) -> datetime | None:
     if not isinstance(value, str):
         raise AlertPayloadError(f"{where}: expected an RFC 3339 time like 2026-11-23T10:02:00Z, got {value!r}")
     text = _FRACTION.sub(r"\1", value.strip()).replace("z", "Z")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise AlertPayloadError(f"{where}: '{value}' is not an RFC 3339 time like 2026-11-23T10:02:00Z") from None
-    if parsed.tzinfo is None:
-        raise AlertPayloadError(f"{where}: '{value}' has no time zone; add Z or an offset like +02:00")
+    parsed = zoned_time(
+        text,
+        unreadable=f"{where}: '{value}' is not an RFC 3339 time like 2026-11-23T10:02:00Z",
+        unzoned=f"{where}: '{value}' has no time zone; add Z or an offset like +02:00",
+        error=AlertPayloadError,
+    )
     if parsed.year <= 1:
         return None
     return parsed.astimezone(timezone.utc)
@@ -175,9 +176,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _clip(text: str) -> str:
-    text = _one_line(text)
-    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 1] + "…"
+def _title(text: str) -> str:
+    return clip(_one_line(text), MAX_TITLE)
 
 
 def _service(labels: Mapping[str, str], rules: AlertRules, services: set[str], where: str) -> str:
@@ -288,7 +288,7 @@ def _parse_one(
         fingerprint=fingerprint,
         service=_service(labels, rules, services, where),
         severity=rules.severity_of(labels),
-        title=_clip(str(title)),
+        title=_title(str(title)),
         started_at=started,
         ended_at=parse_time(alert.get("endsAt"), f"{where}.endsAt"),
         description=annotations.get("description", ""),
@@ -326,7 +326,7 @@ def _parse_generic(data: dict[str, Any], rules: AlertRules, services: set[str]) 
         fingerprint=key,
         service=service,
         severity=rules.severity_of(labels),
-        title=_clip(str(data["title"])),
+        title=_title(str(data["title"])),
         started_at=parse_time(data.get("started_at"), "started_at"),
         ended_at=parse_time(data.get("ended_at"), "ended_at"),
         description=str(data.get("description") or ""),

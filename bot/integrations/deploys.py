@@ -27,7 +27,7 @@ from bot.core.clock import Clock, utc_now
 from bot.core.command_text import CommandTextError, unescape_slack
 from bot.core.text_input import escape, storable
 from bot.core.tiers import SpanTooLong, parse_span
-from bot.core.timefmt import slack_time, utc_clock
+from bot.core.timefmt import slack_time, utc_clock, zoned_time
 from storage import deploys as deploy_rows
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -172,13 +172,11 @@ class DeployIn(BaseModel):
         if not isinstance(value, str):
             raise ValueError(f"should be a JSON string, not {_json_kind(value)}")
         text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{_shown(text)} is not an ISO 8601 time") from None
-        if moment.tzinfo is None:
-            raise ValueError(f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00")
-        moment = moment.astimezone(timezone.utc)
+        moment = zoned_time(
+            text,
+            unreadable=f"{_shown(text)} is not an ISO 8601 time",
+            unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
+        ).astimezone(timezone.utc)
         now = _now_from(info)
         if moment > now + MAX_FUTURE:
             raise ValueError(

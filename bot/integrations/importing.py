@@ -83,17 +83,19 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import partial
 from typing import Any, TextIO
 
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
-from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, SEVERITIES
+from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, severity_named
 from bot.core.phases import PHASES, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 from bot.core.text_input import spreadsheet_cell, spreadsheet_text, storable
+from bot.core.timefmt import zoned_time
 from storage import history
 from storage.db import Database
 
@@ -279,12 +281,10 @@ def parse_title(value: str) -> str:
 
 
 def parse_severity(value: str) -> str:
-    severity = value.strip().upper()
-    if re.fullmatch(r"[1-4]", severity):
-        severity = "P" + severity
     if not value.strip():
         raise _Bad(f"is missing; use {FORMS['severity']}")
-    if severity not in SEVERITIES:
+    severity = severity_named(value)
+    if severity is None:
         raise _Bad(f'"{value.strip()}" is not a severity; use {FORMS["severity"]}')
     return severity
 
@@ -324,13 +324,9 @@ def parse_time(value: str, name: str, *, now: datetime) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _Bad(f'"{text}" is not a time; use {TIME_FORM}') from None
-    if moment.tzinfo is None:
-        raise _Bad(f'"{text}" has no time zone; use {TIME_FORM}')
-    moment = moment.astimezone(timezone.utc)
+    moment = zoned_time(
+        text, unreadable=f'"{text}" is not a time; use {TIME_FORM}', unzoned=f'"{text}" has no time zone; use {TIME_FORM}', error=_Bad
+    ).astimezone(timezone.utc)
     if moment > now + MAX_FUTURE:
         raise _Bad(f'"{text}" is in the future; only past incidents can be imported')
     return moment
@@ -574,12 +570,21 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
+# An incident read from one row or object of the file, or what is wrong with it.
+_Read = tuple[ImportedIncident | None, list[ImportProblem]]
+
+
 def _add_row(parsed: ParsedImport, ids: _Ids, cells: Mapping[str, str], where: str, *, now: datetime) -> None:
-    external_id = cells.get("id", "").strip()
+    _add(parsed, ids, cells.get("id", "").strip(), where, partial(_incident_from_cells, cells, where, now=now))
+
+
+def _add(parsed: ParsedImport, ids: _Ids, external_id: str, where: str, read: Callable[[], _Read]) -> None:
+    """One incident of the file, whatever its format: refused if its id came earlier in the file,
+    otherwise read, and kept or its problems noted."""
     if external_id and (duplicate := ids.claim(external_id, where)):
         parsed.problems.append(duplicate)
         return
-    incident, problems = _incident_from_cells(cells, where, now=now)
+    incident, problems = read()
     parsed.problems.extend(problems)
     if incident is not None:
         parsed.incidents.append(incident)
@@ -784,14 +789,8 @@ def parse_pagerduty(text: str, *, now: datetime) -> ParsedImport:
         if not isinstance(item, dict):
             parsed.problems.append(ImportProblem(where, None, f"should be an incident object, not {_json_kind(item)}"))
             continue
-        if isinstance(item.get("id"), str) and item["id"].strip():
-            if duplicate := ids.claim(item["id"].strip(), where):
-                parsed.problems.append(duplicate)
-                continue
-        incident, problems = _incident_from_pagerduty(item, where, now=now)
-        parsed.problems.extend(problems)
-        if incident is not None:
-            parsed.incidents.append(incident)
+        external_id = item["id"].strip() if isinstance(item.get("id"), str) else ""
+        _add(parsed, ids, external_id, where, partial(_incident_from_pagerduty, item, where, now=now))
     return parsed
 
 
@@ -944,12 +943,11 @@ def parse_bound(text: str, *, end: bool) -> datetime:
             raise ValueError(f'"{text}" is not a date; use 2026-11-23 or {TIME_FORM}') from None
         start = datetime.combine(day, time(), tzinfo=timezone.utc)
         return start + timedelta(days=1) if end else start
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}') from None
-    if moment.tzinfo is None:
-        raise ValueError(f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}')
+    moment = zoned_time(
+        text,
+        unreadable=f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}',
+        unzoned=f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}',
+    )
     return moment.astimezone(timezone.utc)
 
 

@@ -36,7 +36,7 @@ from bot.core.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE,
 from bot.core.phases import BUTTON_STAMPS, PHASES, Stamp
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.roles import ROLES
-from bot.core.text_input import escape
+from bot.core.text_input import clip, escape
 from bot.core.timefmt import human_duration, slack_time
 
 MAX_BLOCKS = 50
@@ -44,6 +44,7 @@ MAX_HEADER = 150
 MAX_SECTION_TEXT = 3000
 MAX_FIELD_TEXT = 2000
 MAX_TOPIC = 250
+MAX_MODAL_TITLE = 24
 
 OPEN_MODAL_CALLBACK = "incident_open_modal"
 STAMP_ACTION_PREFIX = "stamp_phase_"
@@ -76,13 +77,9 @@ def stamp_action_id(stamp: Stamp) -> str:
     return f"{STAMP_ACTION_PREFIX}{stamp.value}"
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def header_text(incident: IncidentRecord) -> str:
     prefix = f"{SEVERITY_EMOJI[incident.severity]} {incident.reference} · {incident.severity} · "
-    return _clip(prefix + incident.title, MAX_HEADER)
+    return clip(prefix + incident.title, MAX_HEADER)
 
 
 def notification_text(incident: IncidentRecord) -> str:
@@ -124,7 +121,7 @@ def incident_fields(incident: IncidentRecord) -> list[MarkdownTextObject]:
         ("Opened by", f"<@{incident.opened_by}>"),
         ("Acknowledged", acknowledgement_text(incident)),
     ]
-    return [MarkdownTextObject(text=_clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
+    return [MarkdownTextObject(text=clip(f"*{name}*\n{value}", MAX_FIELD_TEXT)) for name, value in fields]
 
 
 def context_lines(context: WarRoomContext | None) -> list[str]:
@@ -153,7 +150,7 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
         SectionBlock(text=MarkdownTextObject(text=f"*{escape(incident.title)}*"), fields=incident_fields(incident)),
     ]
     if lines := context_lines(context):
-        blocks.append(SectionBlock(block_id="what_changed", text=MarkdownTextObject(text=_clip("\n".join(lines), MAX_SECTION_TEXT))))
+        blocks.append(SectionBlock(block_id="what_changed", text=MarkdownTextObject(text=clip("\n".join(lines), MAX_SECTION_TEXT))))
     blocks += [
         DividerBlock(),
         SectionBlock(block_id="phase_progress", text=MarkdownTextObject(text="\n".join(phase_lines(incident)))),
@@ -212,7 +209,7 @@ def role_lines(incident: IncidentRecord) -> str:
 def role_blocks(incident: IncidentRecord) -> list[Block]:
     """Who holds each role, and a person picker per role (the block id carries the incident)."""
     return [
-        SectionBlock(block_id="roles", text=MarkdownTextObject(text=_clip(role_lines(incident), MAX_SECTION_TEXT))),
+        SectionBlock(block_id="roles", text=MarkdownTextObject(text=clip(role_lines(incident), MAX_SECTION_TEXT))),
         ActionsBlock(
             block_id=f"role_pickers:{incident.id}",
             elements=[
@@ -256,17 +253,26 @@ def edit_times_modal(incident: IncidentRecord, times: dict[str, datetime], label
         )
     )
     metadata = {"incident_id": incident.id, "original": {name: moment.isoformat() for name, moment in times.items()}}
+    return _form(
+        EDIT_TIMES_CALLBACK,
+        f"Edit times · {incident.reference}",
+        "Correct",
+        metadata,
+        [SectionBlock(text=MarkdownTextObject(text="Phases must stay in order and none may be in the future.")), *fields],
+    )
+
+
+def _form(callback_id: str, title: str, submit: str, metadata: dict[str, Any], blocks: list[Block]) -> dict[str, Any]:
+    """A modal the bot opens: its title within Slack's 24 characters, a Cancel button, and what the
+    submission needs to know carried as JSON in private_metadata."""
     view = View(
         type="modal",
-        callback_id=EDIT_TIMES_CALLBACK,
-        title=PlainTextObject(text=_clip(f"Edit times · {incident.reference}", 24)),
-        submit=PlainTextObject(text="Correct"),
+        callback_id=callback_id,
+        title=PlainTextObject(text=clip(title, MAX_MODAL_TITLE)),
+        submit=PlainTextObject(text=submit),
         close=PlainTextObject(text="Cancel"),
         private_metadata=json.dumps(metadata),
-        blocks=[
-            SectionBlock(text=MarkdownTextObject(text="Phases must stay in order and none may be in the future.")),
-            *fields,
-        ],
+        blocks=blocks,
     )
     return view.to_dict()
 
@@ -280,7 +286,7 @@ ADD_ACTION_CALLBACK = "add_action_item_modal"
 
 def action_item_blocks(line: str, item_id: int, *, done_line: str | None = None) -> list[dict[str, Any]]:
     """The owner's direct message: the item and a Done button (gone once done)."""
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(line, MAX_SECTION_TEXT)))]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(line, MAX_SECTION_TEXT)))]
     if done_line:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=done_line)]))
     else:
@@ -301,7 +307,7 @@ def postmortem_actions_blocks(incident: IncidentRecord, lines: list[str]) -> lis
     if len(lines) > 20:
         listed += f"\n…and {len(lines) - 20} more (`/incident actions`)"
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=_clip(f"*Action items for {incident.reference}*\n{listed}", MAX_SECTION_TEXT))),
+        SectionBlock(text=MarkdownTextObject(text=clip(f"*Action items for {incident.reference}*\n{listed}", MAX_SECTION_TEXT))),
         ActionsBlock(
             block_id="postmortem_actions",
             elements=[ButtonElement(text=PlainTextObject(text="Add action item"), action_id=ADD_ACTION_ACTION, value=str(incident.id))],
@@ -311,14 +317,12 @@ def postmortem_actions_blocks(incident: IncidentRecord, lines: list[str]) -> lis
 
 
 def add_action_modal(incident: IncidentRecord, *, private_metadata: dict[str, str]) -> dict[str, Any]:
-    view = View(
-        type="modal",
-        callback_id=ADD_ACTION_CALLBACK,
-        title=PlainTextObject(text="Add action item"),
-        submit=PlainTextObject(text="Add"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps({"incident_id": str(incident.id), **private_metadata}),
-        blocks=[
+    return _form(
+        ADD_ACTION_CALLBACK,
+        "Add action item",
+        "Add",
+        {"incident_id": str(incident.id), **private_metadata},
+        [
             InputBlock(
                 block_id="text",
                 label=PlainTextObject(text=f"What will be done ({incident.reference})"),
@@ -328,7 +332,6 @@ def add_action_modal(incident: IncidentRecord, *, private_metadata: dict[str, st
             InputBlock(block_id="due", label=PlainTextObject(text="Due date"), optional=True, element=DatePickerElement(action_id="due")),
         ],
     )
-    return view.to_dict()
 
 
 def status_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
@@ -347,7 +350,7 @@ def announcement_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
         f"{SEVERITY_EMOJI[incident.severity]} *{incident.reference}* ({incident.severity}) "
         f"{escape(incident.title)}{service}\nWar room: <#{incident.channel_id}> · commander <@{incident.commander}>"
     )
-    return within_message_limits([SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()])
+    return within_message_limits([SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))).to_dict()])
 
 
 PRIVATE_ANNOUNCEMENT = "🔒 A private incident was opened."
@@ -361,10 +364,10 @@ def channel_topic(incident: IncidentRecord) -> str:
     commander = f"IC <@{incident.commander}>" if incident.commander else "no commander"
     tail = f" | {state} | {commander} | {incident.reference}"
     head = f"{incident.severity} | "
-    return head + _clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
+    return head + __clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
 
 
-def _clip_escaped(text: str, limit: int) -> str:
+def __clip_escaped(text: str, limit: int) -> str:
     """``escape(text)`` within ``limit`` characters, never cutting an entity such as ``&amp;`` in two."""
     shown = escape(text)
     if len(shown) <= limit:
@@ -393,39 +396,21 @@ def open_modal(
         for s in SEVERITIES
     ]
     detection_options = [Option(value=key, text=PlainTextObject(text=label)) for key, label in DETECTION_LABELS.items()]
-    view = View(
-        type="modal",
-        callback_id=OPEN_MODAL_CALLBACK,
-        title=PlainTextObject(text="Open an incident"),
-        submit=PlainTextObject(text="Open war room"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps(private_metadata),
-        blocks=[
+    return _form(
+        OPEN_MODAL_CALLBACK,
+        "Open an incident",
+        "Open war room",
+        private_metadata,
+        [
             InputBlock(
                 block_id="title",
                 label=PlainTextObject(text="Title"),
                 hint=PlainTextObject(text="What users see going wrong, e.g. “Checkout returns 500s”"),
                 element=PlainTextInputElement(action_id="title", max_length=MAX_TITLE, initial_value=title or None, focus_on_load=True),
             ),
-            InputBlock(
-                block_id="severity",
-                label=PlainTextObject(text="Severity"),
-                element=StaticSelectElement(
-                    action_id="severity",
-                    options=severity_options,
-                    initial_option=next(o for o in severity_options if o.value == DEFAULT_SEVERITY),
-                ),
-            ),
+            _choice("severity", "Severity", severity_options, DEFAULT_SEVERITY),
             service_input(services or []),
-            InputBlock(
-                block_id="detection",
-                label=PlainTextObject(text="How was it detected?"),
-                element=StaticSelectElement(
-                    action_id="detection",
-                    options=detection_options,
-                    initial_option=next(o for o in detection_options if o.value == "engineer"),
-                ),
-            ),
+            _choice("detection", "How was it detected?", detection_options, "engineer"),
             InputBlock(
                 block_id="started",
                 label=PlainTextObject(text="Impact started"),
@@ -436,7 +421,15 @@ def open_modal(
             private_input(),
         ],
     )
-    return view.to_dict()
+
+
+def _choice(name: str, label: str, options: list[Option], initial: str) -> InputBlock:
+    """A required select of the form, ``initial`` chosen; ``name`` is its block_id and action_id."""
+    return InputBlock(
+        block_id=name,
+        label=PlainTextObject(text=label),
+        element=StaticSelectElement(action_id=name, options=options, initial_option=next(o for o in options if o.value == initial)),
+    )
 
 
 PRIVATE_OPTION = "private"
@@ -476,7 +469,7 @@ def service_input(services: list[str]) -> InputBlock:
             element=StaticSelectElement(
                 action_id=SERVICE_ACTION,
                 placeholder=PlainTextObject(text="Pick the affected service"),
-                options=[Option(value=name, text=PlainTextObject(text=_clip(name, 75))) for name in services],
+                options=[Option(value=name, text=PlainTextObject(text=clip(name, 75))) for name in services],
             ),
         )
     return InputBlock(
@@ -493,7 +486,7 @@ def impact_choice(deploy_choices: list[tuple[str, str]]) -> list[InputBlock]:
     if not deploy_choices:
         return []
     options = [Option(value=IMPACT_CHOICE_PICKER, text=PlainTextObject(text="At the time picked above"))]
-    options += [Option(value=value, text=PlainTextObject(text=_clip(label, 75))) for value, label in deploy_choices[:9]]
+    options += [Option(value=value, text=PlainTextObject(text=clip(label, 75))) for value, label in deploy_choices[:9]]
     return [
         InputBlock(
             block_id="impact_choice",
@@ -528,4 +521,4 @@ def action_items_digest_blocks(lines: list[str]) -> list[dict[str, Any]]:
         text = "*Open action items* (overdue first):\n" + "\n".join(shown)
         if len(lines) > len(shown):
             text += f"\n…and {len(lines) - len(shown)} more (`/incident actions open`)"
-    return [SectionBlock(block_id="action_items", text=MarkdownTextObject(text=_clip(text, MAX_SECTION_TEXT))).to_dict()]
+    return [SectionBlock(block_id="action_items", text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))).to_dict()]

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.text_input import row_number
+from bot.core.text_input import clip, row_number
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, escape, within_message_limits
 
 CHECKLIST_ACTION_PREFIX = "runbook_step_"
@@ -61,10 +61,6 @@ def markdown_to_mrkdwn(markdown: str) -> str:
     return text
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def runbook_message(
     *,
     post_id: int,
@@ -79,7 +75,7 @@ def runbook_message(
     done = len([i for i in checked if 0 <= i < len(checklist)])
     progress = f"{done}/{len(checklist)} first steps done" if checklist else "no checklist"
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_clip(f"📘 Runbook: {title}", MAX_HEADER), emoji=True)),
+        HeaderBlock(text=PlainTextObject(text=clip(f"📘 Runbook: {title}", MAX_HEADER), emoji=True)),
         SectionBlock(
             text=MarkdownTextObject(
                 text=f"*{progress}* · `{escape(name)}`" + (f" · <{escape(url).replace('|', '%7C')}|full runbook>" if url else "")
@@ -89,7 +85,7 @@ def runbook_message(
     for chunk_start in range(0, len(checklist), OPTIONS_PER_ELEMENT):
         chunk = chunk_start // OPTIONS_PER_ELEMENT
         options = [
-            Option(value=str(index), text=MarkdownTextObject(text=_clip(escape(step), OPTION_TEXT)))
+            Option(value=str(index), text=MarkdownTextObject(text=clip(escape(step), OPTION_TEXT)))
             for index, step in enumerate(checklist[chunk_start : chunk_start + OPTIONS_PER_ELEMENT], start=chunk_start)
         ]
         ticked = [o for o in options if int(o.value) in checked]
@@ -110,7 +106,7 @@ def runbook_message(
             blocks.append(DividerBlock())
             blocks.append(
                 SectionBlock(
-                    text=MarkdownTextObject(text=_clip(f"*{escape(heading)}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT))
+                    text=MarkdownTextObject(text=clip(f"*{escape(heading)}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT))
                 )
             )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Each tick is recorded in the {reference} timeline with who and when.")]))
