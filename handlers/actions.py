@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -36,7 +36,7 @@ def click_time(action_ts: str | None, now: datetime) -> datetime:
     """When the person clicked: Slack's action_ts, so a late retry still stamps the click's moment.
     Never later than now, in case Slack's clock runs ahead of ours."""
     try:
-        clicked = datetime.fromtimestamp(float(action_ts), timezone.utc) if action_ts else now
+        clicked = datetime.fromtimestamp(float(action_ts), UTC) if action_ts else now
     except (TypeError, ValueError, OverflowError):
         return now
     return min(clicked, now)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rows_changed
 from storage.models import Incident, Postmortem, TimelineEvent
 
 
@@ -80,7 +81,7 @@ async def set_if_empty(
     fresh = {"populate_existing": True}
     if session.get_bind().dialect.update_returning:
         return await session.scalar(statement.returning(Incident), execution_options=fresh)
-    if (await session.execute(statement)).rowcount != 1:
+    if rows_changed(await session.execute(statement)) != 1:
         return None
     return await session.scalar(select(Incident).where(Incident.id == incident_id), execution_options=fresh)
 

@@ -65,7 +65,7 @@ def seed_catalog_people(fake: FakeSlack) -> None:
         for user_id in service.owner_user_ids:
             if user_id not in fake.users:
                 fake.add_user(user_id, f"owner-{user_id.lower()}")
-        for number, email in enumerate(service.owner_emails):
+        for email in service.owner_emails:
             if not any(u["profile"].get("email") == email for u in fake.users.values()):
                 fake.add_user(f"UEMAIL{len(fake.users):04d}", email.split("@")[0], email=email)
         if service.oncall_group_id or service.oncall_group_handle:

@@ -55,7 +55,7 @@ class ServeProcess:
                     async with session.get(f"{self.url}/healthz") as response:
                         if response.status == 200:
                             return self
-                except (aiohttp.ClientError, asyncio.TimeoutError):  # still starting, or a busy machine
+                except (TimeoutError, aiohttp.ClientError):  # still starting, or a busy machine
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become healthy within {timeout:.0f}s (a hang):\n{self.log.read_text()}")
@@ -71,7 +71,7 @@ class ServeProcess:
         self.process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(self.process.wait(), HANG_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             await self.process.wait()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.analytics.digest_schedule import DigestChannel
 from storage.models import Incident
@@ -12,7 +12,7 @@ from storage.models import Incident
 
 async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -> None:
     """Restored incidents over the last weeks, as opened and stamped by the bot would leave them."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with bot.runtime.db.transaction() as session:
         for n in range(count):
             start = now - timedelta(days=2 + n * 3, hours=n % 5)

@@ -178,7 +178,7 @@ async def crash_and_repair(scene: Scene, flow: str, moment: str, where: str, pro
             await scene.resolve(process, number)
         try:
             await asyncio.wait_for(hold.arrived.wait(), WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"INC-{number}: the {flow} never reached {where}") from None
         process.kill()
         assert await process.wait() == -9

@@ -3,7 +3,7 @@ at the upgrade are not paged for escalations they missed, and it downgrades clea
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from sqlalchemy import select, text
@@ -15,7 +15,7 @@ from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring
 from tests.clocks import FakeClock
 
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 async def _to(database: Database, revision: str, *, down: bool = False) -> None:

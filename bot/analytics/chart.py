@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import time, timedelta, timezone
+from datetime import UTC, time, timedelta
 
 import matplotlib
 import matplotlib.style
@@ -60,7 +60,7 @@ _RC = {
 }
 # Okabe–Ito: tells apart for colour-blind readers.
 BLUE, SKY, ORANGE, GREEN, VERMILLION, GREY = "#0072B2", "#56B4E9", "#E69F00", "#009E73", "#D55E00", "#8C8C8C"
-PHASE_COLOURS = dict(zip(PHASES, (SKY, ORANGE, VERMILLION, GREEN)))
+PHASE_COLOURS = dict(zip(PHASES, (SKY, ORANGE, VERMILLION, GREEN), strict=True))
 # Candidate ticks for durations, seconds → label. A few are picked to span the data.
 DURATION_TICKS: tuple[tuple[float, str], ...] = (
     (60, "1 min"),
@@ -172,7 +172,7 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     label_y = blended_transform_factory(ax.transData, ax.transAxes)
 
     solid_x, solid_y = [], []
-    for x, week, point in zip(xs, weeks, trend_points(trend)):
+    for x, week, point in zip(xs, weeks, trend_points(trend), strict=True):
         if point.readable:
             assert week.median is not None
             if week.median_ci:
@@ -187,7 +187,7 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     if solid_x:
         # The line joins neighbouring readable weeks only: a gap stays a gap.
         run_x, run_y = [solid_x[0]], [solid_y[0]]
-        for x, y in zip(solid_x[1:] + [None], solid_y[1:] + [None]):
+        for x, y in zip(solid_x[1:] + [None], solid_y[1:] + [None], strict=True):
             if x is not None and x == run_x[-1] + 1:
                 run_x.append(x)
                 run_y.append(y)
@@ -245,9 +245,9 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
 
 
 def _window_label(report: WindowReport) -> str:
-    if report.until - report.since == timedelta(weeks=1) and report.since.astimezone(timezone.utc).weekday() == 0:
-        iso = report.since.astimezone(timezone.utc).isocalendar()
-        if report.since.astimezone(timezone.utc).time() == time(0):
+    if report.until - report.since == timedelta(weeks=1) and report.since.astimezone(UTC).weekday() == 0:
+        iso = report.since.astimezone(UTC).isocalendar()
+        if report.since.astimezone(UTC).time() == time(0):
             return f"{iso.year}-W{iso.week:02d}"
     days = (report.until - report.since) / timedelta(days=1)
     return f"{days:g} days" if days == int(days) else "the window"

@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from bot.analytics.chart import render_digest_chart
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
+from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
 from bot.slack import SlackGateway
 from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
-from bot.analytics.digest_schedule import DigestChannel
 from storage.db import Database
 from storage.reports import titles
 

@@ -18,7 +18,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -102,7 +102,7 @@ def due_week(digest: DigestChannel, now: datetime) -> str | None:
     due = datetime.combine(monday + timedelta(days=digest.weekday), digest.local_time, digest.zone)
     if local < due:
         return None
-    due_utc = due.astimezone(timezone.utc)
+    due_utc = due.astimezone(UTC)
     return iso_week_label(due_utc.date() - timedelta(days=due_utc.weekday() + 1))
 
 

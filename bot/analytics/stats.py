@@ -43,17 +43,18 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property, lru_cache
+from itertools import pairwise
 
 import numpy as np
 
 from bot.core.phases import PHASES, Phase
 from bot.core.tiers import TierTable, TierTables
 
-UTC = timezone.utc
+UTC = UTC
 DEFAULT_CONFIDENCE = 0.95
 
 SEVERITIES = ("P1", "P2", "P3", "P4")
@@ -115,7 +116,7 @@ class IncidentFacts:
             if at is not None:
                 _aware(at, f"incident {self.id}: {name}")
         present = [(name, at) for name, at in named if at is not None]
-        for (before, earlier), (after, later) in zip(present, present[1:]):
+        for (before, earlier), (after, later) in pairwise(present):
             if later < earlier:
                 raise ValueError(f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})")
 
@@ -156,7 +157,7 @@ class IncidentFacts:
         """
         out: dict[Phase, timedelta] = {}
         start = self.started_at
-        for phase, end in zip(PHASES, self._phase_ends()):
+        for phase, end in zip(PHASES, self._phase_ends(), strict=True):
             if end is None:
                 break
             out[phase] = end - start
@@ -178,7 +179,7 @@ def _check_sorted(values: Sequence[float]) -> None:
     if isinstance(values, np.ndarray):
         unsorted = bool(np.any(values[1:] < values[:-1]))
     else:
-        unsorted = any(b < a for a, b in zip(values, values[1:]))
+        unsorted = any(b < a for a, b in pairwise(values))
     if unsorted:
         raise ValueError("values must be sorted in ascending order")
 
@@ -492,7 +493,7 @@ class KeyColumn:
 
     def present(self) -> list[str]:
         counts = np.bincount(self.codes, minlength=len(self.keys))
-        return [key for key, count in zip(self.keys, counts) if count]
+        return [key for key, count in zip(self.keys, counts, strict=True) if count]
 
     def mask(self, key: str) -> np.ndarray:
         if key not in self.keys:
@@ -545,8 +546,8 @@ class RestoredIncidents:
         chunks = RestoredChunks()
         listed = list(rows)
         if listed:
-            ids, severity, service, method, deploy, *stamps = zip(*listed)
-            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps)], dtype=np.int64)
+            ids, severity, service, method, deploy, *stamps = zip(*listed, strict=True)
+            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps, strict=True)], dtype=np.int64)
             chunks.add(ids, severity, service, method, deploy, stamps_us)
         return chunks.finish()
 
@@ -637,7 +638,7 @@ class RestoredChunks:
         parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
         parts["acknowledged"].append(acknowledged)
         parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
-        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method)):
+        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method), strict=True):
             for value in set(column) - keys.keys():
                 keys[value] = len(keys)
             parts[name].append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
@@ -671,7 +672,7 @@ class RestoredChunks:
 
         severity, service, method = (
             KeyColumn(column(name), tuple(NO_SERVICE if k is None else k for k in keys))
-            for name, keys in zip(("severity", "service", "method"), self._keys)
+            for name, keys in zip(("severity", "service", "method"), self._keys, strict=True)
         )
         self._parts["ids"].clear()
         self._parts["started"].clear()
@@ -922,7 +923,7 @@ def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
     """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
     bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1]], dtype=np.int64)
     counts = np.bincount(np.searchsorted(bounds, restore_us, side="right"), minlength=len(table.bands))
-    return {band.name: int(count) for band, count in zip(table.bands, counts)}
+    return {band.name: int(count) for band, count in zip(table.bands, counts, strict=True)}
 
 
 def _tier_counts(restored: RestoredIncidents, tiers: TierTables) -> TierCounts:
@@ -1203,7 +1204,7 @@ def trend_from_columns(
             open_counts[(started_at - since) // timedelta(weeks=1)] += 1
 
     figures = []
-    for index, (start, open_count) in enumerate(zip(starts, open_counts)):
+    for index, (start, open_count) in enumerate(zip(starts, open_counts, strict=True)):
         values = np.sort(restore_us[week_of == index]) / 1_000_000
         dist = _summarize_sorted(values, settings.confidence)
         iso = start.isocalendar()
@@ -1226,7 +1227,7 @@ def trend_from_columns(
         since=since,
         until=until,
         weeks=tuple(figures),
-        changes=tuple(compare_weeks(a, b) for a, b in zip(figures, figures[1:])),
+        changes=tuple(compare_weeks(a, b) for a, b in pairwise(figures)),
         overall=_seconds_figure(restore_us, settings),
     )
 

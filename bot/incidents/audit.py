@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from storage import audit
 from storage import incidents as incident_rows
@@ -23,7 +23,7 @@ class AuditLine:
     reason: str
 
     def line(self) -> str:
-        when = self.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         change = ""
         if self.field:
             change = f" {self.field}: {self.old_value or '—'} -> {self.new_value or '—'}"

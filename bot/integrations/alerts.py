@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -160,7 +160,7 @@ def parse_time(value: Any, where: str) -> datetime | None:
         raise AlertPayloadError(f"{where}: '{value}' has no time zone; add Z or an offset like +02:00")
     if parsed.year <= 1:
         return None
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _text_map(value: Any, where: str) -> dict[str, str]:

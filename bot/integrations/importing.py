@@ -85,7 +85,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TextIO
 
 from sqlalchemy.exc import IntegrityError
@@ -330,7 +330,7 @@ def parse_time(value: str, name: str, *, now: datetime) -> datetime | None:
         raise _Bad(f'"{text}" is not a time; use {TIME_FORM}') from None
     if moment.tzinfo is None:
         raise _Bad(f'"{text}" has no time zone; use {TIME_FORM}')
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     if moment > now + MAX_FUTURE:
         raise _Bad(f'"{text}" is in the future; only past incidents can be imported')
     return moment
@@ -349,7 +349,7 @@ def _iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
     if moment.utcoffset():
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -538,7 +538,7 @@ def parse_csv(text: str, *, now: datetime) -> ParsedImport:
                 )
                 continue
             # A cell the export quoted against spreadsheet formulas reads back as what was stored.
-            cells = dict(zip(columns, (spreadsheet_text(cell) for cell in row)))
+            cells = dict(zip(columns, (spreadsheet_text(cell) for cell in row), strict=True))
             _add_row(parsed, ids, cells, where, now=now)
     except csv.Error as error:
         parsed.problems.append(ImportProblem(f"line {start}", None, f"is not valid CSV ({error}); nothing after it was read"))
@@ -942,7 +942,7 @@ def parse_bound(text: str, *, end: bool) -> datetime:
             day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f'"{text}" is not a date; use 2026-11-23 or {TIME_FORM}') from None
-        start = datetime.combine(day, time(), tzinfo=timezone.utc)
+        start = datetime.combine(day, time(), tzinfo=UTC)
         return start + timedelta(days=1) if end else start
     try:
         moment = datetime.fromisoformat(text)
@@ -950,7 +950,7 @@ def parse_bound(text: str, *, end: bool) -> datetime:
         raise ValueError(f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}') from None
     if moment.tzinfo is None:
         raise ValueError(f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}')
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _seconds(delta: timedelta | None) -> int | float | None:

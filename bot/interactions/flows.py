@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import logs, metrics
@@ -92,7 +92,7 @@ class Flows:
 
     async def open_from_text(self, requester: Requester, text: str, *, request_key: str) -> None:
         now = self._clock()
-        user_tz: ZoneInfo | timezone = timezone.utc
+        user_tz: ZoneInfo | timezone = UTC
         if needs_user_timezone(text):
             try:
                 user_tz = ZoneInfo(await self._slack.user_timezone(requester.user_id) or "UTC")

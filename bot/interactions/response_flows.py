@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.core.clock import Clock
 from bot.core.command_text import CommandTextError, parse_severity, unescape_slack
@@ -411,4 +411,4 @@ class ResponseFlows:
 
 
 def epoch(value: int) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)

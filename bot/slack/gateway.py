@@ -7,7 +7,6 @@ file to check the manifest's scopes and Slack's published method descriptions).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -197,7 +196,7 @@ class SlackGateway:
                 code = "ratelimited" if status == 429 else "http_error"
             detail = exc.response.get("needed") if code == "missing_scope" else None
             raise SlackError(method, code, f"needs {detail}" if detail else None) from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError(method, "timeout") from None
         except (aiohttp.ClientError, SlackClientError) as exc:
             log.warning("slack call %s failed: %s", method, exc)
@@ -386,7 +385,7 @@ class SlackGateway:
             async with upload as response:
                 if response.status >= 400:
                     raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError("files.upload", "timeout") from None
         except aiohttp.ClientError:
             raise SlackError("files.upload", "connection_error") from None
@@ -454,7 +453,7 @@ class SlackGateway:
         )
         try:
             response = await webhook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError("response_url", "timeout") from None
         except aiohttp.ClientError:
             raise SlackError("response_url", "connection_error") from None

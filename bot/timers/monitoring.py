@@ -19,7 +19,7 @@ from bot.incidents.operations import to_record
 from bot.timers.rules import TimerSettings, monitoring_ends
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
-from storage.db import Database
+from storage.db import Database, rows_changed
 from storage.models import Incident, Postmortem
 
 
@@ -64,7 +64,7 @@ async def reopen(db: Database, incident_id: int, settings: TimerSettings, *, by:
                 summary_announcement_ts=None,
             )
         )
-        if result.rowcount != 1:
+        if rows_changed(result) != 1:
             fresh = await incident_rows.get(session, incident_id)
             assert fresh is not None
             await session.refresh(fresh)
@@ -114,7 +114,7 @@ async def close(session, incident_id: int, *, at: datetime, window: str) -> bool
         .where(Incident.id == incident_id, Incident.status == "resolved", Incident.closed_at.is_(None))
         .values(closed_at=at, updated_at=at)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         return False
     await alert_rows.release(session, incident_id)
     await incident_rows.add_event(

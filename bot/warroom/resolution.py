@@ -183,7 +183,7 @@ class Resolutions:
             already.append("the postmortem draft and its action items")
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures = []
-        for (what, _), result in zip(steps, results):
+        for (what, _), result in zip(steps, results, strict=True):
             if isinstance(result, StepBusy):
                 failures.append(f"{what} yet: another repair is posting it right now")
             elif isinstance(result, SlackError):

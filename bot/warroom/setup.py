@@ -303,7 +303,7 @@ class WarRooms:
         if runbooks:
             steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
-        for (step, _), result in zip(steps, results):
+        for (step, _), result in zip(steps, results, strict=True):
             if isinstance(result, SlackError):
                 await self._failed(report, incident_id, step, result)
             elif isinstance(result, StepBusy):
@@ -522,7 +522,7 @@ class WarRooms:
             steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
         results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
         failures: list[str] = []
-        for (what, _), result in zip(steps, results):
+        for (what, _), result in zip(steps, results, strict=True):
             if isinstance(result, SlackError):
                 failures.append(f"{what} ({result})")
                 await self._record(incident.id, "slack_step_failed", f"{what}: {result}", {"error": result.code})
