@@ -19,6 +19,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as TimeOfDay  # the field `time` hides the class inside DigestChannel
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -71,7 +72,7 @@ class DigestChannel(BaseModel):
         return weekday(self.day)
 
     @property
-    def local_time(self) -> time:
+    def local_time(self) -> TimeOfDay:
         return clock_time(self.time)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from storage import audit
 from storage import incidents as incident_rows
@@ -29,7 +30,7 @@ class AuditLine:
             change = f" {self.field}: {self.old_value or '—'} -> {self.new_value or '—'}"
         return f"{when}  {self.incident or '-':<8} {self.action}{change}  by {self.actor}  reason: {self.reason}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
         return data

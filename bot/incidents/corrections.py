@@ -10,6 +10,7 @@ implied mark included.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from bot.incidents.operations import to_record
 from storage import audit
 from storage import incidents as incident_rows
 from storage.db import Database
+from storage.models import AuditRecord
 
 # Modal field -> (incident column, label), in phase order.
 TIME_FIELDS = {
@@ -175,7 +177,7 @@ class Corrections:
         return correction_notes(records)
 
 
-def correction_notes(records) -> list[str]:
+def correction_notes(records: Iterable[AuditRecord]) -> list[str]:
     lines = []
     for record in records:
         if record.action != "correct_time":

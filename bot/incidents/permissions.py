@@ -83,7 +83,8 @@ class Permissions(BaseModel):
     data: PermissionLevel = "admins"  # importing or deleting data
 
     def level(self, action: str) -> str:
-        return getattr(self, action)
+        level: PermissionLevel = getattr(self, action)
+        return level
 
 
 def level_of(policy: Permissions, action: str) -> str:

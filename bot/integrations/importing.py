@@ -83,11 +83,12 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TextIO
 
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
@@ -418,7 +419,7 @@ def _incident_from_cells(cells: Mapping[str, str], where: str, *, now: datetime)
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {}
 
-    def check(name: str, parse) -> None:
+    def check(name: str, parse: Callable[[str], object]) -> None:
         try:
             values[name] = parse(cells.get(name, ""))
         except _Bad as bad:
@@ -712,7 +713,7 @@ def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: dateti
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {"detection_method": "alert", "commander": ""}
 
-    def check(name: str, read) -> Any:
+    def check(name: str, read: Callable[[], object]) -> Any:
         try:
             values[name] = read()
         except _Bad as bad:
@@ -853,7 +854,7 @@ class ImportReport:
         return text
 
 
-def _differences(incident: ImportedIncident, stored: Mapping[str, Any]) -> tuple[str, ...]:
+def _differences(incident: ImportedIncident, stored: Mapping[str, Any] | RowMapping) -> tuple[str, ...]:
     return tuple(name for name, value in incident.facts().items() if stored[name] != value)
 
 
@@ -964,7 +965,7 @@ def _seconds(delta: timedelta | None) -> int | float | None:
 _PHASE_STAMP_COLUMNS = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
 
 
-def export_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     """One stored incident (the columns of ``history.EXPORTED``) as the export's columns; pure.
 
     Runs once per exported row, so it works on the columns directly rather than building a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import logs, metrics
@@ -71,7 +72,7 @@ class Flows:
         self._slack = slack
         self._clock = clock
 
-    async def tell(self, requester: Requester, text: str, *, blocks_: list[dict] | None = None) -> None:
+    async def tell(self, requester: Requester, text: str, *, blocks_: list[dict[str, Any]] | None = None) -> None:
         """Ephemeral answer through the response_url; a direct message when there is none."""
         await recording_done()  # an answer means the outcome is settled: the request may be acknowledged
         try:

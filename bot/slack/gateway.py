@@ -331,9 +331,9 @@ class SlackGateway:
         channel: str,
         text: str,
         *,
-        blocks: list[dict] | None = None,
+        blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
         """``metadata`` ({"event_type", "event_payload"}) lets the bot find the message again in the
         channel's history (see ``history``)."""
@@ -348,10 +348,10 @@ class SlackGateway:
         )
         return PostedMessage(channel=data["channel"], ts=data["ts"])
 
-    async def update_message(self, channel: str, ts: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def update_message(self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def post_ephemeral(self, channel: str, user: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         await self._call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
 
     async def pin(self, channel: str, ts: str) -> None:
@@ -440,7 +440,7 @@ class SlackGateway:
         profile = user.get("profile", {})
         return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
 
-    async def respond(self, response_url: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def respond(self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         """Answer a slash command or interaction through its response_url, ephemerally.
 
         Works in any channel, including ones the bot is not in, which chat.postEphemeral cannot.

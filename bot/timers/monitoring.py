@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import Enum
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.records import IncidentRecord
 from bot.incidents.operations import to_record
@@ -106,7 +107,7 @@ class Monitoring:
         return monitoring_ends(verified_at, self.settings)
 
 
-async def close(session, incident_id: int, *, at: datetime, window: str) -> bool:
+async def close(session: AsyncSession, incident_id: int, *, at: datetime, window: str) -> bool:
     """Close a monitoring incident (inside the caller's transaction); False when it was reopened
     or closed meanwhile. Its alert groups are released: the next alert opens a new incident."""
     result = await session.execute(

@@ -11,9 +11,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from datetime import timedelta
+from typing import Any
 
 import jinja2
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.analytics.summary import summarize, summary_blocks, summary_text
@@ -201,14 +203,14 @@ class Resolutions:
         incident: IncidentRecord,
         channel: str,
         text: str,
-        message: list[dict],
+        message: list[dict[str, Any]],
         column: str,
         done: list[str],
         already: list[str],
         what: str,
         look: bool,
     ) -> None:
-        async def still_needed(session, incident_id: int) -> bool:
+        async def still_needed(session: AsyncSession, incident_id: int) -> bool:
             row = await incident_rows.get(session, incident_id)
             return row is not None and getattr(row, column) is None
 
@@ -233,7 +235,7 @@ class Resolutions:
         channel = incident.channel_id
         title = f"{incident.reference} postmortem draft"
 
-        async def not_uploaded(session, incident_id: int) -> bool:
+        async def not_uploaded(session: AsyncSession, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
             return stored is not None and stored.file_id is None
 
@@ -275,7 +277,7 @@ class Resolutions:
             recorded="the postmortem draft",
         )
 
-        async def no_actions_message(session, incident_id: int) -> bool:
+        async def no_actions_message(session: AsyncSession, incident_id: int) -> bool:
             stored = await incident_rows.postmortem(session, incident_id)
             return stored is not None and stored.actions_message_ts is None
 
@@ -301,7 +303,7 @@ class Resolutions:
             recorded="the action items under the postmortem draft",
         )
 
-    async def _actions_blocks(self, incident: IncidentRecord) -> list[dict]:
+    async def _actions_blocks(self, incident: IncidentRecord) -> list[dict[str, Any]]:
         today = self._clock().date()
         items = await self._action_items.for_incident(incident.id)
         return blocks.postmortem_actions_blocks(incident, [i.line(today, with_incident=False) for i in items])

@@ -20,9 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.catalog.runbooks import Runbook
@@ -32,7 +33,7 @@ from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
-from bot.slack import SlackError, SlackGateway, blocks, step_metadata
+from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks, step_metadata
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.step_claims import StepBusy, StepClaims, StillNeeded, adopt_since
@@ -100,7 +101,9 @@ class SlackSteps:
         """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
         return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
 
-    def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict] | None = None):
+    def post(
+        self, channel: str, incident: IncidentRecord, step: str, text: str, blocks_: list[dict[str, Any]] | None = None
+    ) -> Callable[[], Awaitable[str]]:
         """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
 
         async def create() -> str:
@@ -109,7 +112,7 @@ class SlackSteps:
         return create
 
 
-async def _always(_session, _incident_id: int) -> bool:
+async def _always(_session: AsyncSession, _incident_id: int) -> bool:
     return True
 
 
@@ -139,7 +142,7 @@ class WarRoomReport:
     # What a repair found already in place (in the database, or made by an interrupted attempt).
     already: list[str] = field(default_factory=list)
 
-    def add(self, outcome: StepOutcome, made: str, adopted: str, recorded: str | None) -> None:
+    def add(self, outcome: StepOutcome[Any], made: str, adopted: str, recorded: str | None) -> None:
         outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
 
 
@@ -179,7 +182,9 @@ class WarRooms:
                 bookmarked=row.bookmarked_at is not None,
             )
 
-    async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
+    async def _record(
+        self, incident_id: int, event: str | None = None, text: str = "", data: dict[str, Any] | None = None, **fields
+    ) -> None:
         now = self._clock()
         # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
         async with self._db.transaction() if event else self._db.single_statements() as session:
@@ -314,7 +319,7 @@ class WarRooms:
                 report.failures.append(f"{step}: {DATABASE_AWAY}")
         return report
 
-    async def _find_channel(self, incident: IncidentRecord):
+    async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
         it, created by the bot since the incident was recorded."""
         names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
@@ -323,7 +328,7 @@ class WarRooms:
         mine = [c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
 
-    async def _create_channel(self, incident: IncidentRecord):
+    async def _create_channel(self, incident: IncidentRecord) -> Channel:
         last_error: SlackError | None = None
         for attempt in range(NAME_ATTEMPTS):
             name = war_room_name(incident.id, incident.title, attempt)
@@ -487,10 +492,10 @@ class WarRooms:
         )
 
     @staticmethod
-    def _lacks(column: str):
+    def _lacks(column: str) -> Callable[[AsyncSession, int], Awaitable[bool]]:
         """A check, run under a step's claim, that the incident's ``column`` is still empty."""
 
-        async def still_needed(session, incident_id: int) -> bool:
+        async def still_needed(session: AsyncSession, incident_id: int) -> bool:
             row = await incident_rows.get(session, incident_id)
             return row is not None and getattr(row, column) is None
 
