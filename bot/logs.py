@@ -38,8 +38,8 @@ _USABLE_REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_MAX}}}")
 
 def set_request(request_id: str | None) -> str:
     """Set the request ID (a fresh one when the caller gave none or an unusable one) and return it."""
-    usable = isinstance(request_id, str) and _USABLE_REQUEST_ID.fullmatch(request_id)
-    value = request_id if usable else uuid.uuid4().hex[:12]
+    usable = isinstance(request_id, str) and _USABLE_REQUEST_ID.fullmatch(request_id) is not None
+    value = request_id if isinstance(request_id, str) and usable else uuid.uuid4().hex[:12]
     slack_request_id.set(value)
     return value
 

@@ -169,13 +169,13 @@ async def run_digest(settings: DatabaseSettings, args: argparse.Namespace) -> in
             print(f"posted the digest to {channel.channel} (message {ts})")
             return 0
         # A dry run reads only the database: no Slack client at all.
-        items = ActionItems(database, utc_now, slack=None)  # type: ignore[arg-type]
+        items = ActionItems(database, utc_now, slack=None)  # type: ignore[arg-type]  # a dry run never posts
         composed = await DigestPublisher(
             database,
             utc_now,
             reports,
-            slack=None,
-            action_items=items,  # type: ignore[arg-type]
+            slack=None,  # type: ignore[arg-type]  # a dry run never posts
+            action_items=items,
         ).compose(channel, args.week)
     finally:
         await database.dispose()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
 from typing import Any, cast
@@ -88,14 +88,14 @@ class CommitGate:
 _commit_gate: ContextVar[CommitGate | None] = ContextVar("commit_gate", default=None)
 
 
-def gate_commits(gate: CommitGate) -> object:
+def gate_commits(gate: CommitGate) -> Token[CommitGate | None]:
     """Make ``gate`` watch the commits of work started from now on in this context (tasks copy
     it); returns the token for ``ungate_commits``."""
     return _commit_gate.set(gate)
 
 
-def ungate_commits(token: object) -> None:
-    _commit_gate.reset(token)  # type: ignore[arg-type]
+def ungate_commits(token: Token[CommitGate | None]) -> None:
+    _commit_gate.reset(token)
 
 
 async def recording_done() -> None:

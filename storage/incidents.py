@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +67,7 @@ async def set_if_empty(
     value: Any,
     *,
     at: datetime,
-    also_empty: list[str] = (),  # type: ignore[assignment]
+    also_empty: Sequence[str] = (),
     **also: Any,
 ) -> Incident | None:
     """Set ``column`` (and ``also``) only while ``column`` and every ``also_empty`` column are

@@ -266,7 +266,7 @@ def _parse_one(
     status = alert.get("status", data.get("status"))
     if status not in STATUSES:
         raise AlertPayloadError(f"{where}.status: expected firing or resolved, got {status!r}")
-    labels = common | _text_map(alert.get("labels"), f"{where}.labels")
+    labels = {**common, **_text_map(alert.get("labels"), f"{where}.labels")}
     annotations = _text_map(alert.get("annotations"), f"{where}.annotations")
     fingerprint = alert.get("fingerprint")
     if fingerprint is not None and not isinstance(fingerprint, str):

@@ -79,6 +79,7 @@ Rows are streamed from the database: memory does not grow with the number of inc
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -431,7 +432,7 @@ def _incident_from_cells(cells: Mapping[str, str], where: str, *, now: datetime)
     check("service", parse_service)
     check("detection_method", parse_detection_method)
     for name in ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at"):
-        check(name, lambda v, name=name: parse_time(v, name, now=now))
+        check(name, functools.partial(parse_time, name=name, now=now))
     for name in ("started_at", "detected_at"):
         if name in values and values[name] is None:
             del values[name]
@@ -473,7 +474,7 @@ def _incident(external_id: str, where: str, values: Mapping[str, Any], timeline:
         service=values["service"],
         detection_method=values["detection_method"],
         started_at=timeline.started_at,
-        detected_at=timeline.at(Stamp.DETECTED),  # type: ignore[arg-type]
+        detected_at=timeline.at(Stamp.DETECTED),  # type: ignore[arg-type]  # check() refused a row without detected_at
         diagnosed_at=diagnosed_at,
         diagnosed_implied=diagnosed_implied,
         mitigated_at=mitigated_at,
@@ -731,7 +732,7 @@ def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: dateti
 
     def status() -> str:
         value = item.get("status")
-        if value not in PAGERDUTY_STATUSES:
+        if not isinstance(value, str) or value not in PAGERDUTY_STATUSES:
             raise _Bad(f"is {'missing' if value is None else repr(value)}; PagerDuty's are {', '.join(PAGERDUTY_STATUSES)}", "status")
         return value
 

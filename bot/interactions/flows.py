@@ -170,7 +170,7 @@ class Flows:
             await self.tell(requester, messages.not_open_to_acknowledge(incident.reference))
         else:
             assert incident.acknowledged_at is not None
-            after = human_duration(incident.acknowledged_at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+            after = human_duration(incident.acknowledged_at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]  # detected_at is NOT NULL: a stored incident has it
             line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
             failures = await self._war_rooms.refresh(incident, announce_line=line)
             if failures:
@@ -381,7 +381,7 @@ class Flows:
     @staticmethod
     def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:
         assert outcome.value is not None
-        since = human_duration(outcome.value.at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+        since = human_duration(outcome.value.at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]  # detected_at is NOT NULL: a stored incident has it
         restore = incident.timeline.time_to_restore
         line = messages.stamped_line(
             outcome.value.by or "someone",

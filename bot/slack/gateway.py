@@ -205,7 +205,8 @@ class SlackGateway:
 
     async def socket_mode_url(self, app_token: str) -> str:
         """A WebSocket URL for Socket Mode; asks once, so a refused app token is an error, not a retry loop."""
-        return (await self._call("apps.connections.open", app_token=app_token))["url"]
+        url: str = (await self._call("apps.connections.open", app_token=app_token))["url"]
+        return url
 
     async def channel_state(self, channel: str) -> ChannelState:
         data = (await self._call("conversations.info", channel=channel))["channel"]
@@ -361,11 +362,12 @@ class SlackGateway:
             if exc.code != "already_pinned":
                 raise
 
-    async def open_view(self, trigger_id: str, view: dict) -> None:
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         await self._call("views.open", trigger_id=trigger_id, view=view)
 
     async def permalink(self, channel: str, ts: str) -> str:
-        return (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
+        permalink: str = (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
+        return permalink
 
     async def upload_file(
         self,
@@ -396,7 +398,8 @@ class SlackGateway:
             initial_comment=comment,
             thread_ts=thread_ts,
         )
-        return ticket["file_id"]
+        file_id: str = ticket["file_id"]
+        return file_id
 
     async def add_bookmark(self, channel: str, title: str, link: str) -> None:
         await self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
@@ -408,27 +411,30 @@ class SlackGateway:
         """The ID of the user group with this handle ("payments-oncall", no @), or None."""
         for group in (await self._call("usergroups.list")).get("usergroups", []):
             if group.get("handle") == handle:
-                return group.get("id")
+                group_id: str | None = group.get("id")
+                return group_id
         return None
 
     async def user_id_by_email(self, email: str) -> str | None:
         try:
-            return (await self._call("users.lookupByEmail", email=email))["user"]["id"]
+            user_id: str = (await self._call("users.lookupByEmail", email=email))["user"]["id"]
+            return user_id
         except SlackError as error:
             if error.code == "users_not_found":
                 return None
             raise
 
-    async def publish_home(self, user_id: str, view: dict) -> None:
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         await self._call("views.publish", user_id=user_id, view=view)
 
-    async def update_view(self, view_id: str, view: dict, *, hash_: str | None = None) -> None:
+    async def update_view(self, view_id: str, view: dict[str, Any], *, hash_: str | None = None) -> None:
         await self._call("views.update", view_id=view_id, view=view, hash=hash_)
 
     async def user_timezone(self, user_id: str) -> str | None:
         """The IANA zone of a user's Slack profile, such as "Europe/Berlin"."""
         data = await self._call("users.info", user=user_id)
-        return data.get("user", {}).get("tz")
+        zone: str | None = data.get("user", {}).get("tz")
+        return zone
 
     async def user(self, user_id: str) -> SlackUser:
         """users.info; SlackError ``user_not_found`` when there is no such user."""

@@ -183,7 +183,7 @@ class WarRooms:
             )
 
     async def _record(
-        self, incident_id: int, event: str | None = None, text: str = "", data: dict[str, Any] | None = None, **fields
+        self, incident_id: int, event: str | None = None, text: str = "", data: dict[str, Any] | None = None, **fields: object
     ) -> None:
         now = self._clock()
         # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
@@ -243,7 +243,7 @@ class WarRooms:
         if incident.channel_id is None:
             step = "create the war-room channel"
             try:
-                outcome = await self.steps.once(
+                outcome: StepOutcome[Channel | ListedChannel] = await self.steps.once(
                     incident_id,
                     "channel",
                     still_needed=self._lacks("channel_id"),
@@ -419,8 +419,8 @@ class WarRooms:
     async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
         assert incident.channel_id
         channel = incident.channel_id
-        wanted = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
-        wanted = [(title, link) for title, link in wanted if link]
+        links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        wanted = [(title, link) for title, link in links if link]
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.
