@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, time, timedelta
+from typing import Any
 
 import matplotlib
 import matplotlib.style
@@ -33,6 +34,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.patheffects import withStroke  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
 from matplotlib.transforms import Transform, blended_transform_factory  # noqa: E402
+from matplotlib.typing import RcKeyType  # noqa: E402
 
 from bot.analytics.stats import Trend, WindowReport, percentile  # noqa: E402
 from bot.analytics.stats_view import too_few_text  # noqa: E402
@@ -40,7 +42,7 @@ from bot.core.phases import PHASES  # noqa: E402
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 8.0, 125  # 800 × 1000 px: halves cleanly to Slack's ~400 px preview
 _LOCK = threading.Lock()
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every host
     "font.size": 13,
     "axes.titlesize": 15,
@@ -171,7 +173,8 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     ax.set_ylim(low / 3, high)  # a strip at the bottom for the "n=3" labels, below every dot
     label_y = blended_transform_factory(ax.transData, ax.transAxes)
 
-    solid_x, solid_y = [], []
+    solid_x: list[int] = []
+    solid_y: list[float] = []
     for x, week, point in zip(xs, weeks, trend_points(trend), strict=True):
         if point.readable:
             assert week.median is not None
@@ -183,18 +186,19 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
             continue
         if week.median is not None:
             ax.plot(x, max(week.median, FLOOR_SECONDS), "o", ms=9, mfc="white", mec=GREY, mew=2, zorder=3)
+        assert point.note is not None  # every week that is not readable says why
         ax.text(x, 0.02, point.note, transform=label_y, ha="center", va="bottom", fontsize=12, color="#555555", zorder=4)
     if solid_x:
         # The line joins neighbouring readable weeks only: a gap stays a gap.
         run_x, run_y = [solid_x[0]], [solid_y[0]]
-        for x, y in zip(solid_x[1:] + [None], solid_y[1:] + [None], strict=True):
-            if x is not None and x == run_x[-1] + 1:
+        for x, y in zip(solid_x[1:], solid_y[1:], strict=True):
+            if x == run_x[-1] + 1:
                 run_x.append(x)
                 run_y.append(y)
                 continue
             ax.plot(run_x, run_y, "-", color=BLUE, lw=2.2, zorder=2)
-            if x is not None:
-                run_x, run_y = [x], [y]
+            run_x, run_y = [x], [y]
+        ax.plot(run_x, run_y, "-", color=BLUE, lw=2.2, zorder=2)
         ax.plot(solid_x, solid_y, "o", color=BLUE, ms=8, zorder=3)
         at_edge = solid_x[-1] >= len(xs) - 1.5
         ax.annotate(

@@ -184,7 +184,7 @@ def _check_sorted(values: Sequence[float]) -> None:
         raise ValueError("values must be sorted in ascending order")
 
 
-def _interpolate(sorted_values: Sequence[float], q: float) -> float:
+def _interpolate(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     n = len(sorted_values)
     h = (n - 1) * q
     low = math.floor(h)
@@ -309,7 +309,7 @@ class MedianInterval:
         return (self.low, self.high)
 
 
-def _interval_of_sorted(sorted_values: Sequence[float], confidence: float) -> MedianInterval | None:
+def _interval_of_sorted(sorted_values: Sequence[float] | np.ndarray, confidence: float) -> MedianInterval | None:
     n = len(sorted_values)
     ranks = median_ranks(n, confidence)
     if ranks is None:
@@ -498,7 +498,8 @@ class KeyColumn:
     def mask(self, key: str) -> np.ndarray:
         if key not in self.keys:
             return np.zeros(len(self.codes), dtype=bool)
-        return self.codes == self.keys.index(key)
+        matches: np.ndarray = self.codes == self.keys.index(key)
+        return matches
 
 
 # A stamp that is not there, in int64 epoch microseconds: NumPy's NaT, which a datetime64 column
@@ -538,7 +539,8 @@ class RestoredIncidents:
     @cached_property
     def restore_us(self) -> np.ndarray:
         """verified - started: the four phases added up, computed once."""
-        return self.phase_us.sum(axis=1)
+        total: np.ndarray = self.phase_us.sum(axis=1)
+        return total
 
     @classmethod
     def from_rows(cls, rows: Iterable[RestoredRow]) -> RestoredIncidents:
@@ -557,7 +559,8 @@ class RestoredIncidents:
         for incident in incidents:
             if incident.verified_at is None:
                 raise ValueError(f"incident {incident.id} is not restored")
-            ends = incident._phase_ends()
+            # Restored, so every phase has its end (a missing stamp takes the next one's time).
+            detected, diagnosed, mitigated, verified = (epoch_microseconds(end) for end in incident._phase_ends() if end is not None)
             rows.append(
                 (
                     incident.id,
@@ -566,7 +569,10 @@ class RestoredIncidents:
                     incident.detection_method,
                     incident.deploy_linked,
                     epoch_microseconds(incident.started_at),
-                    *(epoch_microseconds(end) for end in ends if end is not None),
+                    detected,
+                    diagnosed,
+                    mitigated,
+                    verified,
                     None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
                 )
             )
@@ -657,9 +663,7 @@ class RestoredChunks:
         }
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
         if len(np.unique(ids)) != len(ids):
-            seen: set[int] = set()
-            twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
-            raise ValueError(f"incident {twice} appears twice")
+            raise ValueError(f"incident {_first_repeated(ids.tolist())} appears twice")
         started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
         order = np.lexsort((ids, started))
 
@@ -915,13 +919,22 @@ def _ordered_keys(present: Iterable[str], known: Sequence[str], last: Sequence[s
     return [*known, *extra, *[k for k in last if k in present_set]]
 
 
+def _first_repeated(values: Iterable[int]) -> int:
+    seen: set[int] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    raise ValueError("no value repeats")
+
+
 def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
     return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
 
 
 def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
     """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
-    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1]], dtype=np.int64)
+    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1] if band.under is not None], dtype=np.int64)
     counts = np.bincount(np.searchsorted(bounds, restore_us, side="right"), minlength=len(table.bands))
     return {band.name: int(count) for band, count in zip(table.bands, counts, strict=True)}
 

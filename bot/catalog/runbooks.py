@@ -290,7 +290,7 @@ def _parse_unsorted(path: Path) -> _Parsed:
     if isinstance(written, (str, list)):
         for position, name in enumerate([written] if isinstance(written, str) else written):
             if isinstance(name, str) and SERVICE_NAME.match(name.strip().lower()):
-                loc = ("services", position) if isinstance(written, list) else ("services",)
+                loc: tuple[str | int, ...] = ("services", position) if isinstance(written, list) else ("services",)
                 services.append((name.strip().lower(), line_for(loader.lines, loc)))
     try:
         front_matter = _FrontMatter.model_validate(raw)

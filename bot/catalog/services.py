@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -227,18 +227,18 @@ def _nonempty(value: str) -> str:
     return value
 
 
-def _optional(check: Any) -> Any:
-    """An optional text field: blank is unset; otherwise ``check`` validates it."""
-    return Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(lambda v: None if v is None else check(v))]
+def _unless_unset(check: Callable[[str], str]) -> AfterValidator:
+    """For an optional text field (blank is unset): ``check`` validates a value that is set."""
+    return AfterValidator(lambda v: None if v is None else check(v))
 
 
 ServiceName = Annotated[str, BeforeValidator(_text), AfterValidator(check_service_name)]
 UserRef = Annotated[str, BeforeValidator(_text), AfterValidator(_user)]
-OptionalUser = _optional(_user)
-OptionalUsergroup = _optional(_usergroup)
-OptionalURL = _optional(_url)
-OptionalRunbook = _optional(_runbook_ref)
-OptionalChannel = _optional(_channel)
+OptionalUser = Annotated[str | None, BeforeValidator(_blank_is_none), _unless_unset(_user)]
+OptionalUsergroup = Annotated[str | None, BeforeValidator(_blank_is_none), _unless_unset(_usergroup)]
+OptionalURL = Annotated[str | None, BeforeValidator(_blank_is_none), _unless_unset(_url)]
+OptionalRunbook = Annotated[str | None, BeforeValidator(_blank_is_none), _unless_unset(_runbook_ref)]
+OptionalChannel = Annotated[str | None, BeforeValidator(_blank_is_none), _unless_unset(_channel)]
 
 
 class Service(BaseModel):
