@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -48,7 +48,7 @@ from storage.db import Database, DatabaseURLError
 from storage.migrate import upgrade_to_head
 from storage.models import Incident
 
-UTC = timezone.utc
+UTC = UTC
 
 SEVERITY_WEIGHTS = {"P1": 0.05, "P2": 0.20, "P3": 0.50, "P4": 0.25}
 # Median time to restore (minutes) and log-normal sigma per severity. P1s get all hands: shorter.

@@ -80,7 +80,7 @@ def plan(responders: int, ops: int, incidents: list[tuple[int, str, str]], fake:
     """Each responder's requests, decided up front (seeded) so both targets get the same ones."""
     rng = random.Random(seed)
     slack = SignedSlack("http://unused", SIGNING_SECRET, response_url_factory=fake.response_url)
-    kinds, weights = zip(*MIX)
+    kinds, weights = zip(*MIX, strict=True)
     plans = []
     for r in range(responders):
         user = f"U_LOAD{r:03d}"
@@ -136,7 +136,7 @@ async def run_phase(label: str, urls: list[str], plans: list[list[Op]], deadline
                 started = time.perf_counter()
                 try:
                     status = await post(session, url, op.body)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                except (TimeoutError, aiohttp.ClientError) as error:
                     result.errors.append(f"{op.kind}: {type(error).__name__}")
                     continue
                 result.latencies.append(time.perf_counter() - started)
@@ -346,7 +346,7 @@ async def main(args: argparse.Namespace) -> int:
 
         incidents = await open_incidents(processes[0], fake, db, args.incidents)
         await settle(fake, db)
-        for number, channel, _ in incidents:
+        for _, channel, _ in incidents:
             fake.channels[channel].members.update(f"U_LOAD{r:03d}" for r in range(args.responders))
         await warm_up([f"{p.url}/slack/events" for p in processes] + [f"http://127.0.0.1:{bare_port}/slack/events"], fake)
         await settle(fake, db)

@@ -51,11 +51,11 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-UTC = timezone.utc
+UTC = UTC
 ROOT = Path(__file__).resolve().parent.parent
 TEAM_CONFIG = ROOT / "runbooks" / "config.yml"
 # Fixed, so a seed gives the same history and the same digest week on every day it is run.
@@ -168,7 +168,7 @@ async def naive_figures(db: Any) -> dict[str, float]:
         for k in range(4):
             phases[k].append((stamps[k + 1] - stamps[k]).total_seconds())
     figures = {"n": len(incidents), "mean": statistics.mean(restores), "median": statistics.median(restores)}
-    for name, values in zip(("detect", "diagnose", "mitigate", "verify"), phases):
+    for name, values in zip(("detect", "diagnose", "mitigate", "verify"), phases, strict=True):
         figures[f"median_{name}"] = statistics.median(values)
     return figures
 

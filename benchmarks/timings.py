@@ -163,7 +163,7 @@ async def event_loop_lag() -> list[Row]:
     watcher = asyncio.create_task(lag.watch(stop, every=0.02))
     await asyncio.sleep(0.1)
     before_stall = len(samples)
-    time.sleep(0.3)  # a callback that never yields, as a CPU-heavy request would
+    time.sleep(0.3)  # noqa: ASYNC251 blocks the loop on purpose: a callback that never yields, as a CPU-heavy request would
     await asyncio.sleep(0.1)
     stop.set()
     await watcher

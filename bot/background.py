@@ -124,7 +124,7 @@ async def repeat_until_stopped(tick: Callable[[], Awaitable[Any]], stop: asyncio
             log.exception("%s tick failed", name)
         try:
             await asyncio.wait_for(stop.wait(), every)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -14,7 +14,8 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 incident_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("incident_id", default=None)
@@ -37,13 +38,13 @@ _USABLE_REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_MAX}}}")
 
 def set_request(request_id: str | None) -> str:
     """Set the request ID (a fresh one when the caller gave none or an unusable one) and return it."""
-    usable = isinstance(request_id, str) and _USABLE_REQUEST_ID.fullmatch(request_id)
-    value = request_id if usable else uuid.uuid4().hex[:12]
+    usable = isinstance(request_id, str) and _USABLE_REQUEST_ID.fullmatch(request_id) is not None
+    value = request_id if isinstance(request_id, str) and usable else uuid.uuid4().hex[:12]
     slack_request_id.set(value)
     return value
 
 
-def slack_request_key(body: dict) -> str | None:
+def slack_request_key(body: dict[str, Any]) -> str | None:
     """The ID Slack gives a request: the event ID for events, the trigger ID for commands and
     interactions (unique per user action)."""
     for key in ("event_id", "trigger_id"):
@@ -114,7 +115,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -128,7 +129,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps({field: self._redact(value) for field, value in line.items()}, ensure_ascii=False)
 
 
-def make_handler(*, json_lines: bool = False, secrets: Iterable[str | None] = (), stream=None) -> logging.Handler:
+def make_handler(*, json_lines: bool = False, secrets: Iterable[str | None] = (), stream: TextIO | None = None) -> logging.Handler:
     """A handler writing redacted text or JSON lines with the incident and Slack request IDs."""
     redact = Redactor(secrets)
     handler = logging.StreamHandler(stream)
@@ -137,7 +138,7 @@ def make_handler(*, json_lines: bool = False, secrets: Iterable[str | None] = ()
     return handler
 
 
-def configure(level: str, *, json_lines: bool = False, secrets: Iterable[str | None] = (), stream=None) -> logging.Handler:
+def configure(level: str, *, json_lines: bool = False, secrets: Iterable[str | None] = (), stream: TextIO | None = None) -> logging.Handler:
     """Install one such handler on the root logger (replacing earlier ones) and return it."""
     handler = make_handler(json_lines=json_lines, secrets=secrets, stream=stream)
     root = logging.getLogger()

@@ -8,6 +8,8 @@ not forked workers of one server.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -76,7 +78,7 @@ EVENT_LOOP_LAG = Histogram(
 )
 
 
-def request_kind(body: dict) -> str:
+def request_kind(body: dict[str, Any]) -> str:
     """The kind of a Slack request from its parsed body (Bolt's ``AsyncBoltRequest.body``)."""
     if "command" in body:
         return "command"

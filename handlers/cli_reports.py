@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.analytics.digest import digest_week
@@ -28,7 +28,7 @@ def moment(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a time; use 30d, 2026-11-01 or 2026-11-01T09:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-_BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def _restored_before(reports: Reports, moment: datetime) -> tuple[int, datetime | None]:

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +27,7 @@ def click_time(action_ts: str | None, now: datetime) -> datetime:
     """When the person clicked: Slack's action_ts, so a late retry still stamps the click's moment.
     Never later than now, in case Slack's clock runs ahead of ours."""
     try:
-        clicked = datetime.fromtimestamp(float(action_ts), timezone.utc) if action_ts else now
+        clicked = datetime.fromtimestamp(float(action_ts), UTC) if action_ts else now
     except (TypeError, ValueError, OverflowError):
         return now
     return min(clicked, now)

@@ -98,7 +98,7 @@ class SlackDoor:
             return refuse("slack", request, 401, "bad_signature", f"the signature does not match: {_HOW_TO_SIGN}")
         try:
             text = body.decode("utf-8")
-            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]  # aiohttp's header mapping, read by Bolt as the dict its hint names
         except UnicodeDecodeError:
             return refuse("slack", request, 400, "malformed", "the body is not UTF-8 text")
         except _MALFORMED:

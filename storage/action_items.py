@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rows_changed
 from storage.models import ActionItem, Incident
 
 
@@ -55,7 +56,7 @@ async def mark_done(session: AsyncSession, item_id: int, *, by: str, at: datetim
     result = await session.execute(
         update(ActionItem).where(ActionItem.id == item_id, ActionItem.status == "open").values(status="done", done_by=by, done_at=at)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def record_dm(session: AsyncSession, item_id: int, *, channel: str, ts: str) -> None:
@@ -87,7 +88,7 @@ async def claim_reminder(session: AsyncSession, item_id: int, *, at: datetime, r
         )
         .values(last_reminded_at=at)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def release_reminder(session: AsyncSession, item_id: int, *, claimed_at: datetime, previous: datetime | None) -> None:

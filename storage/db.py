@@ -6,17 +6,22 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
+from typing import Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, CursorResult, Result, event, text
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -83,14 +88,14 @@ class CommitGate:
 _commit_gate: ContextVar[CommitGate | None] = ContextVar("commit_gate", default=None)
 
 
-def gate_commits(gate: CommitGate) -> object:
+def gate_commits(gate: CommitGate) -> Token[CommitGate | None]:
     """Make ``gate`` watch the commits of work started from now on in this context (tasks copy
     it); returns the token for ``ungate_commits``."""
     return _commit_gate.set(gate)
 
 
-def ungate_commits(token: object) -> None:
-    _commit_gate.reset(token)  # type: ignore[arg-type]
+def ungate_commits(token: Token[CommitGate | None]) -> None:
+    _commit_gate.reset(token)
 
 
 async def recording_done() -> None:
@@ -113,12 +118,12 @@ class _WriteTrackingSession(Session):
 
 
 @event.listens_for(_WriteTrackingSession, "after_flush")
-def _flushed(session: Session, _context) -> None:
+def _flushed(session: Session, _context: UOWTransaction) -> None:
     session.info["wrote"] = True
 
 
 @event.listens_for(_WriteTrackingSession, "do_orm_execute")
-def _executed(state) -> None:
+def _executed(state: ORMExecuteState) -> None:
     if not state.is_select:
         state.session.info["wrote"] = True
 
@@ -154,7 +159,7 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so that every transaction starts with
         # BEGIN IMMEDIATE: two writers then queue on the lock instead of failing half-way
         # with "database is locked" when a read transaction tries to become a write.
@@ -166,7 +171,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection) -> None:
+    def _on_begin(connection: Connection) -> None:
         # Readers (reports, exports) take no write lock, so a long report never holds up a stamp.
         read_only = connection.get_execution_options().get("read_only", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
@@ -184,11 +189,11 @@ def _check_postgres_checkouts(engine: AsyncEngine) -> None:
     to have been dropped silently is pinged."""
 
     @event.listens_for(engine.sync_engine, "checkin")
-    def _on_checkin(_dbapi_connection, record) -> None:
+    def _on_checkin(_dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection, record, _proxy) -> None:
+    def _on_checkout(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
         if dbapi_connection.driver_connection.is_closed():
             raise DisconnectionError("the database closed this connection")
         if monotonic() - record.info.get("idle_since", monotonic()) > IDLE_PING_AFTER:
@@ -198,9 +203,15 @@ def _check_postgres_checkouts(engine: AsyncEngine) -> None:
                 raise DisconnectionError(f"an idle connection did not answer: {error}") from error
 
 
-def insert_with_on_conflict(session: AsyncSession):
+def insert_with_on_conflict(session: AsyncSession) -> Callable[[type[Any]], PostgresqlInsert | SqliteInsert]:
     """The session's database's own INSERT construct, the one with ``on_conflict_do_nothing``."""
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed. ``session.execute`` is typed as returning a
+    plain ``Result``; for these statements it is a ``CursorResult``, the one that knows the count."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 class Database:
@@ -208,7 +219,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = async_database_url(url)
-        kwargs: dict = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:

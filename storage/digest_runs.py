@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rows_changed
 from storage.models import DigestRun
 
 
@@ -41,7 +42,7 @@ async def claim_retry(
         )
         .values(status="posting", attempts=DigestRun.attempts + 1, claimed_by=by, claimed_at=at, error=None)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def record_message(session: AsyncSession, channel: str, week: str, message_ts: str) -> None:

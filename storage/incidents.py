@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rows_changed
 from storage.models import Incident, Postmortem, TimelineEvent
 
 
@@ -65,7 +67,7 @@ async def set_if_empty(
     value: Any,
     *,
     at: datetime,
-    also_empty: list[str] = (),  # type: ignore[assignment]
+    also_empty: Sequence[str] = (),
     **also: Any,
 ) -> Incident | None:
     """Set ``column`` (and ``also``) only while ``column`` and every ``also_empty`` column are
@@ -80,7 +82,7 @@ async def set_if_empty(
     fresh = {"populate_existing": True}
     if session.get_bind().dialect.update_returning:
         return await session.scalar(statement.returning(Incident), execution_options=fresh)
-    if (await session.execute(statement)).rowcount != 1:
+    if rows_changed(await session.execute(statement)) != 1:
         return None
     return await session.scalar(select(Incident).where(Incident.id == incident_id), execution_options=fresh)
 

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from storage.db import Database
 
@@ -16,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 4_242_000_008  # any constant; the same in every process of this bot
 
 
-def _alembic_config(connection=None) -> Config:
+def _alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -27,7 +27,7 @@ def _alembic_config(connection=None) -> Config:
 async def upgrade_to_head(database: Database) -> str:
     """Apply every pending migration and return the revision the database is now at."""
 
-    def _upgrade(connection) -> str:
+    def _upgrade(connection: Connection) -> str:
         command.upgrade(_alembic_config(connection), "head")
         return MigrationContext.configure(connection).get_current_revision() or ""
 
@@ -40,7 +40,7 @@ async def upgrade_to_head(database: Database) -> str:
 
 
 async def current_revision(database: Database) -> str | None:
-    def _current(connection) -> str | None:
+    def _current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
     async with database.engine.connect() as connection:

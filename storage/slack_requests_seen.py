@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict
+from storage.db import insert_with_on_conflict, rows_changed
 from storage.models import SlackRequestSeen
 
 
@@ -17,7 +17,7 @@ async def record_if_new(session: AsyncSession, signature: str, slack_timestamp: 
         .values(signature=signature, slack_timestamp=slack_timestamp)
         .on_conflict_do_nothing(index_elements=["signature"])
     )
-    return inserted.rowcount == 1
+    return rows_changed(inserted) == 1
 
 
 async def forget(session: AsyncSession, signature: str) -> None:
@@ -26,4 +26,4 @@ async def forget(session: AsyncSession, signature: str) -> None:
 
 async def forget_older_than(session: AsyncSession, slack_timestamp: int) -> int:
     result = await session.execute(delete(SlackRequestSeen).where(SlackRequestSeen.slack_timestamp < slack_timestamp))
-    return result.rowcount or 0
+    return rows_changed(result) or 0

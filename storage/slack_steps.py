@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict
+from storage.db import insert_with_on_conflict, rows_changed
 from storage.models import SlackStepClaim
 
 
@@ -34,7 +34,7 @@ async def claim(
         .values(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at)
         .on_conflict_do_nothing(index_elements=["incident_id", "step"])
     )
-    if inserted.rowcount == 1:
+    if rows_changed(inserted) == 1:
         return True
     held = (
         await session.execute(
@@ -53,7 +53,7 @@ async def claim(
         .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == held.token)
         .values(token=token, claimed_by=by, claimed_at=at)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
@@ -70,4 +70,4 @@ async def renew(session: AsyncSession, incident_id: int, step: str, *, token: st
         .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
         .values(claimed_at=at)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict
+from storage.db import insert_with_on_conflict, rows_changed
 from storage.models import Incident, TimelineEvent, TimerFiring
 
 # A firing's Slack steps and its retries are rows of their own beside the firing: kind
@@ -78,7 +78,7 @@ async def firings(session: AsyncSession, incident_id: int) -> list[TimerFiring]:
     )
 
 
-def _is_firing():
+def _is_firing() -> ColumnElement[bool]:
     return not_(or_(TimerFiring.kind.endswith(_STEP), TimerFiring.kind.endswith(_ATTEMPT)))
 
 
@@ -121,11 +121,13 @@ async def claim_retry(
 ) -> bool:
     """Take a failed firing back for one more attempt; one process wins, and at most
     ``max_attempts`` attempts are made in all."""
-    retries = await session.scalar(
-        select(func.count())
-        .select_from(TimerFiring)
-        .where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _ATTEMPT, TimerFiring.slot.startswith(f"{slot}>"))
-    )
+    retries = (
+        await session.execute(
+            select(func.count())
+            .select_from(TimerFiring)
+            .where(TimerFiring.incident_id == incident_id, TimerFiring.kind == kind + _ATTEMPT, TimerFiring.slot.startswith(f"{slot}>"))
+        )
+    ).scalar_one()
     if retries + 1 >= max_attempts:
         return False
     taken = await session.execute(
@@ -139,7 +141,7 @@ async def claim_retry(
         )
         .values(status="fired", claimed_by=by, claimed_at=at, error=None)
     )
-    if taken.rowcount != 1:
+    if rows_changed(taken) != 1:
         return False
     session.add(
         TimerFiring(

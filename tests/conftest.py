@@ -71,7 +71,6 @@ def slack_retries_without_pauses(monkeypatch):
     monkeypatch.setattr(slack_sdk.http_retry.builtin_async_handlers, "asyncio", pauses)
 
 
-
 @pytest.fixture(autouse=True)
 def commits_wait_as_long_as_the_machine_needs(monkeypatch):
     """A click is acknowledged once its write is committed, within 2.5 s of its arrival (Slack's
@@ -80,6 +79,7 @@ def commits_wait_as_long_as_the_machine_needs(monkeypatch):
     here the bound is the hang-only one; tests/test_ack_after_commit.py sets a short bound and
     checks what happens when it runs out."""
     monkeypatch.setattr(after_ack, "WRITE_ACK_BOUND", HANG_SECONDS)
+
 
 @pytest.fixture
 async def fake_slack():

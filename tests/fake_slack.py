@@ -39,9 +39,10 @@ import string
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -1003,7 +1004,7 @@ class FakeSlack:
         try:
             await ws.send_json(envelope)
             return await asyncio.wait_for(ack, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(
                 f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; acks so "
                 f"far: {self.socket_acks}" + (f"; violations: {self.violations}" if self.violations else "")

@@ -3,7 +3,7 @@ whose team config names an admin user group, a controllable clock, and Slack-sha
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from bot.settings import Settings
 from tests import clocks
 from tests.conftest import ROOT, start_bot
 
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 ADMIN_GROUP = "S0ADMINS"
 ADMIN = "U_DAVE"  # in the admin user group, not in any war room
 OUTSIDER = "U_EVE"  # in neither

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +22,7 @@ from tests.team_helpers import click
 
 DATA = Path(__file__).parent / "data"
 SECRET = "alert-secret-0123456789abcdef"
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
 
 
@@ -105,7 +105,7 @@ async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_
     assert incident.severity == "P1"  # severity=critical through the config's label mapping
     assert incident.title == "BlackBox Probe Failure: https://server.example.org"
     assert incident.service == "payments-api"
-    started = datetime(2023, 2, 6, 13, 8, 45, 828000, tzinfo=timezone.utc)
+    started = datetime(2023, 2, 6, 13, 8, 45, 828000, tzinfo=UTC)
     assert incident.started_at == started and incident.timeline.at(incident.timeline.last_stamp[0]) == started
     # the same war room as a manual open: channel, pinned control message, the service's runbook
     room = fake_slack.channels[incident.channel_id]
@@ -148,7 +148,7 @@ async def test_grafana_example_needs_a_service_label_then_opens_one_incident_for
     incident = await bot.incident(1)
     assert incident.severity == "P3"  # no severity label: the configured default
     assert incident.title == "This alert was triggered for zone us-1"
-    assert incident.started_at == datetime(2021, 10, 12, 7, 51, 3, 157076, tzinfo=timezone.utc)
+    assert incident.started_at == datetime(2021, 10, 12, 7, 51, 3, 157076, tzinfo=UTC)
     assert len(await events(bot, 1, "alert_firing")) == 2
 
     # one alert of the group resolves while the other still fires: no hint to verify yet

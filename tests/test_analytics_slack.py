@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from storage.models import Incident
 
 async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -> None:
     """Restored incidents over the last weeks, as opened and stamped by the bot would leave them."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with bot.runtime.db.transaction() as session:
         for n in range(count):
             start = now - timedelta(days=2 + n * 3, hours=n % 5)

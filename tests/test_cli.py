@@ -173,7 +173,7 @@ async def wait_until_healthy(port: int, process: asyncio.subprocess.Process, log
                     last = response.status
                     if response.status == 200:
                         return await response.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 last = error
             await asyncio.sleep(0.1)
     pytest.fail(f"/healthz did not answer 200 within {STARTUP_TIMEOUT}s (last: {last!r}):\n{log.read_text()}")
@@ -210,7 +210,7 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
         process.send_signal(signal.SIGTERM)
         try:
             code = await asyncio.wait_for(process.wait(), SHUTDOWN_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pytest.fail(f"incident-bot serve did not stop within {SHUTDOWN_TIMEOUT}s of SIGTERM:\n{log.read_text()}")
         assert code == 0, log.read_text()
         assert "Traceback" not in log.read_text()

@@ -1,6 +1,6 @@
 """Parsing `/incident open` text: tokens anywhere, times in the opener's zone, clear refusals."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +14,7 @@ from bot.core.command_text import (
     split_subcommand,
 )
 
-NOW = datetime(2026, 11, 23, 14, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
 
 
 def test_tokens_may_stand_anywhere_and_the_rest_is_the_title():
@@ -40,21 +40,19 @@ def test_severity_spellings():
 def test_clock_time_is_in_the_openers_zone():
     berlin = ZoneInfo("Europe/Berlin")  # UTC+1 in November
     request = parse_open_text("DB down started:15:05", now=NOW, user_tz=berlin)
-    assert request.started_at == datetime(2026, 11, 23, 14, 5, tzinfo=timezone.utc)
+    assert request.started_at == datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
 
 
 def test_clock_time_later_than_now_means_yesterday():
-    just_after_midnight = datetime(2026, 11, 23, 0, 10, tzinfo=timezone.utc)
+    just_after_midnight = datetime(2026, 11, 23, 0, 10, tzinfo=UTC)
     request = parse_open_text("DB down started:23:50", now=just_after_midnight)
-    assert request.started_at == datetime(2026, 11, 22, 23, 50, tzinfo=timezone.utc)
+    assert request.started_at == datetime(2026, 11, 22, 23, 50, tzinfo=UTC)
 
 
 def test_iso_times_with_and_without_offset():
-    assert parse_open_text("x started:2026-11-23T14:05Z", now=NOW).started_at == datetime(2026, 11, 23, 14, 5, tzinfo=timezone.utc)
+    assert parse_open_text("x started:2026-11-23T14:05Z", now=NOW).started_at == datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
     tokyo = ZoneInfo("Asia/Tokyo")
-    assert parse_open_text("x started:2026-11-23T23:05", now=NOW, user_tz=tokyo).started_at == datetime(
-        2026, 11, 23, 14, 5, tzinfo=timezone.utc
-    )
+    assert parse_open_text("x started:2026-11-23T23:05", now=NOW, user_tz=tokyo).started_at == datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
 
 
 def test_relative_combinations():

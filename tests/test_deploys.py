@@ -8,7 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -36,7 +36,7 @@ from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
 from tests.waiting import HANG_SECONDS
 
 SECRET = "s3cret-for-the-deploy-hook-0123456789"
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)  # impact start in the correlation tests
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # impact start in the correlation tests
 NOW = T0 + timedelta(minutes=20)  # the bot's clock in the database tests
 WINDOW = timedelta(hours=2)
 
@@ -125,7 +125,7 @@ def test_a_valid_deploy_is_normalised():
     )
     assert deploy.service == "payments-api"
     assert deploy.environment == "production"
-    assert deploy.time == datetime(2026, 11, 23, 13, 30, tzinfo=timezone.utc)
+    assert deploy.time == datetime(2026, 11, 23, 13, 30, tzinfo=UTC)
     assert deploy.author == "alice"
     assert deploy.description == "Retry budget\nand timeouts"
 
@@ -376,7 +376,7 @@ async def test_the_same_deploy_is_stored_once(db, deploys, clock):
         "payments-api",
         "v1.42",
         "production",
-        datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc),
+        datetime(2026, 11, 23, 13, 0, tzinfo=UTC),
         "alice",
         "webhook",
     )
@@ -548,7 +548,7 @@ async def stored_deploys(bot) -> int:
 
 
 def recent_time(minutes_ago: int = 10) -> str:
-    return (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
 
 
 async def test_webhook_records_a_deploy_once(hook_bot):
@@ -584,7 +584,7 @@ async def test_webhook_accepts_the_bearer_form_and_defaults(hook_bot):
     assert (status, answer["ok"], answer["duplicate"]) == (201, True, False)
     [stored] = await hook_bot.runtime.deploys.recent("auth", timedelta(minutes=5))
     assert stored.environment == "production"
-    assert abs(stored.deployed_at - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(stored.deployed_at - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(
@@ -657,7 +657,7 @@ async def test_webhook_refuses_an_oversized_chunked_body(hook_bot):
 
 
 async def test_webhook_answers_422_naming_the_field_for_every_validation_failure(hook_bot):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for body, names, form in BAD_BODIES:
         if isinstance(body, dict) and body.get("version") == "\ud800":
             raw = b'{"service": "a", "version": "\\ud800"}'  # a lone surrogate, escaped as JSON allows
@@ -695,7 +695,7 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
 @pytest.mark.slow
 def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
     assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    at = (datetime.now(timezone.utc) - timedelta(minutes=3)).replace(microsecond=0)
+    at = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
     args = (
         "deploy",
         "payments-api",
@@ -775,7 +775,7 @@ async def clocked_hook_bot(settings, fake_slack, monkeypatch):
     minutes after the one before (never in the same second, where the identity alone matches)."""
     from handlers import cli
 
-    clock = FakeClock(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1))
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
     monkeypatch.setattr(cli, "utc_now", clock)
     running = await start_bot(settings.model_copy(update={"deploy_webhook_secret": SECRET}), fake_slack, clock=clock)
     running.clock = clock  # type: ignore[attr-defined]

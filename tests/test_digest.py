@@ -7,7 +7,7 @@ import json
 import math
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from bot.core.tiers import TierTables
 from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
 from tests.incident_facts import facts_from_minutes
 
-UTC = timezone.utc
+UTC = UTC
 TIERS = TierTables.default()
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday of 2026-W48
 LAST_WEEK = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47

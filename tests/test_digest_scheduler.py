@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from tests.clocks import FakeClock
 
 pytestmark = pytest.mark.both_databases
 
-MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # Monday of 2026-W48
+MONDAY_0900 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday of 2026-W48
 
 
 class Publisher:
@@ -49,9 +49,9 @@ def test_due_week_follows_the_channels_day_time_and_zone():
     assert due_week(payments, MONDAY_0900) == "2026-W47"
     assert due_week(payments, MONDAY_0900 + timedelta(days=6, hours=14)) == "2026-W47"  # Sunday night
     # Tuesday 10:30 in Berlin is 09:30 UTC in November
-    assert due_week(storefront, datetime(2026, 11, 24, 9, 29, tzinfo=timezone.utc)) is None
-    assert due_week(storefront, datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)) == "2026-W47"
-    assert due_week(payments, datetime(2027, 1, 4, 9, 0, tzinfo=timezone.utc)) == "2026-W53"
+    assert due_week(storefront, datetime(2026, 11, 24, 9, 29, tzinfo=UTC)) is None
+    assert due_week(storefront, datetime(2026, 11, 24, 9, 30, tzinfo=UTC)) == "2026-W47"
+    assert due_week(payments, datetime(2027, 1, 4, 9, 0, tzinfo=UTC)) == "2026-W53"
 
 
 async def test_two_processes_post_each_digest_once(database):
@@ -60,7 +60,7 @@ async def test_two_processes_post_each_digest_once(database):
     second = DigestScheduler(database, clock, DIGESTS, publisher)
     await asyncio.gather(first.run_once(), second.run_once(), first.run_once(), second.run_once())
     assert publisher.posts == [("C0PAYMENTS", "2026-W47")]
-    clock.now = datetime(2026, 11, 24, 9, 31, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 11, 24, 9, 31, tzinfo=UTC)
     await asyncio.gather(first.run_once(), second.run_once())
     assert publisher.posts == [("C0PAYMENTS", "2026-W47"), ("C0STOREFRONT", "2026-W47")]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from bot.integrations.alerts import AlertRules
 from bot.team_config import TeamConfigError, load_team_config
 from bot.timers.rules import TimerKind, TimerSettings, TimerState, due_timers
 
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def state(**changes) -> TimerState:
@@ -29,7 +29,10 @@ def state(**changes) -> TimerState:
     return TimerState(**(base | changes))
 
 
-def kinds(s: TimerState, minutes: float, settings: TimerSettings = TimerSettings()) -> list[str]:
+DEFAULT_SETTINGS = TimerSettings()
+
+
+def kinds(s: TimerState, minutes: float, settings: TimerSettings = DEFAULT_SETTINGS) -> list[str]:
     return [d.kind.value for d in due_timers(s, settings, T0 + timedelta(minutes=minutes))]
 
 

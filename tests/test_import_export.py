@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ from tests.waiting import HANG_SECONDS
 DATA = Path(__file__).parent / "data"
 CSV_SAMPLE = DATA / "incidents.csv"
 PAGERDUTY_SAMPLE = DATA / "pagerduty_incidents.json"
-NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 CLI = Path(sys.executable).parent / "incident-bot"
 RUN_TIMEOUT = HANG_SECONDS
 
@@ -52,7 +52,7 @@ GOOD_ROW = "A-1,Checkout down,P1,payments-api,alert,2026-03-01T10:00:00Z,2026-03
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def parse_csv_text(text: str, now: datetime = NOW):
@@ -339,30 +339,42 @@ def pagerduty_problem(change) -> str:
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda l: l[1].pop("id"), 'incidents[1]: id: is missing; a PagerDuty incident has an "id"'),
-        (lambda l: l[1].update(id=2042), 'incidents[1] (id "2042"): id: is a number, not a string; a PagerDuty incident has an "id"'),
-        (lambda l: l[1].pop("created_at"), 'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: is missing; use ISO 8601 with a zone'),
+        (lambda incidents: incidents[1].pop("id"), 'incidents[1]: id: is missing; a PagerDuty incident has an "id"'),
         (
-            lambda l: l[1].update(created_at="2026-02-11 03:47"),
+            lambda incidents: incidents[1].update(id=2042),
+            'incidents[1] (id "2042"): id: is a number, not a string; a PagerDuty incident has an "id"',
+        ),
+        (
+            lambda incidents: incidents[1].pop("created_at"),
+            'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: is missing; use ISO 8601 with a zone',
+        ),
+        (
+            lambda incidents: incidents[1].update(created_at="2026-02-11 03:47"),
             'incidents[1] (id "Q0XK2LQ8V3PZAB"): created_at: "2026-02-11 03:47" has no time zone',
         ),
-        (lambda l: l[0].pop("last_status_change_at"), 'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: is missing'),
         (
-            lambda l: l[0].update(last_status_change_at="2026-02-10T14:00:00Z"),
+            lambda incidents: incidents[0].pop("last_status_change_at"),
+            'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: is missing',
+        ),
+        (
+            lambda incidents: incidents[0].update(last_status_change_at="2026-02-10T14:00:00Z"),
             'incidents[0] (id "Q2WCRO3QXS8ZB6"): last_status_change_at: 2026-02-10T14:00:00Z is earlier than created_at (2026-02-10T14:03:11Z)',
         ),
         (
-            lambda l: l[1].update(urgency="medium"),
+            lambda incidents: incidents[1].update(urgency="medium"),
             'incidents[1] (id "Q0XK2LQ8V3PZAB"): urgency: is "medium" and there is no P1–P4 priority.summary',
         ),
         (
-            lambda l: l[4].update(status="closed"),
+            lambda incidents: incidents[4].update(status="closed"),
             "incidents[4] (id \"Q4TRIGGERED5FG\"): status: is 'closed'; PagerDuty's are triggered, acknowledged, resolved",
         ),
-        (lambda l: (l[2].pop("title"), l[2].pop("summary")), 'incidents[2] (id "Q1LOWURG9XY7CD"): title: is missing (and so is "summary")'),
-        (lambda l: l.append("PT4KHLK"), "incidents[5]: should be an incident object, not a string"),
         (
-            lambda l: l.append(dict(l[0])),
+            lambda incidents: (incidents[2].pop("title"), incidents[2].pop("summary")),
+            'incidents[2] (id "Q1LOWURG9XY7CD"): title: is missing (and so is "summary")',
+        ),
+        (lambda incidents: incidents.append("PT4KHLK"), "incidents[5]: should be an incident object, not a string"),
+        (
+            lambda incidents: incidents.append(dict(incidents[0])),
             'incidents[5] (id "Q2WCRO3QXS8ZB6"): id: "Q2WCRO3QXS8ZB6" is already used at incidents[0] (id "Q2WCRO3QXS8ZB6")',
         ),
     ],
@@ -439,9 +451,9 @@ def test_export_record_derives_status_seconds_and_implied_flags():
         "detection_method": "alert",
         "started_at": utc(2026, 3, 1, 10),
         "detected_at": utc(2026, 3, 1, 10, 5),
-        "diagnosed_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc),
+        "diagnosed_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=UTC),
         "diagnosed_implied": True,
-        "mitigated_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=timezone.utc),
+        "mitigated_at": datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=UTC),
         "mitigated_implied": False,
         "verified_at": utc(2026, 3, 1, 11),
         "commander": "",
@@ -596,7 +608,7 @@ async def open_native_incidents(db: Database) -> None:
     """Two incidents opened through the bot: one restored with an implied diagnosis, one open."""
     clock = FakeClock(NOW)
     incidents, stamper = Incidents(db, clock), Stamper(db, clock)
-    started = datetime(2026, 3, 20, 9, 0, 0, 123456, tzinfo=timezone.utc)
+    started = datetime(2026, 3, 20, 9, 0, 0, 123456, tzinfo=UTC)
     restored = await incidents.record_new(
         OpenRequest("Native restored", "P2", "payments-api", "alert", started, started + timedelta(minutes=3, microseconds=1)),
         opener="U_ALICE",

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -49,7 +49,7 @@ LIVE = re.compile(r"<!channel>|<!here>|<!everyone>|<@U0HOSTILE|<http://evil|<scr
 ESCAPED_TWICE = re.compile(r"&amp;(?:amp|lt|gt);")
 SHOWN_ESCAPED = "&lt;!channel&gt; &lt;!here&gt;"
 
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 TIERS = TierTables.default()
 MRKDWN = TextStyle(mrkdwn=True)
 
@@ -200,7 +200,6 @@ def hostile_correction_records():
 BOT_BUILT: dict[str, Any] = {
     "reference": "INC-7",
     "user": "U_ALICE",
-    "by": "U_ALICE",
     "owner": "U_BOB",
     "earlier_by": "U_BOB",
     "who": "the incident commander",

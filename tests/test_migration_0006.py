@@ -3,7 +3,7 @@ at the upgrade are not paged for escalations they missed, and it downgrades clea
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -18,7 +18,7 @@ from tests.clocks import FakeClock
 
 pytestmark = [pytest.mark.both_databases, pytest.mark.empty_database]
 
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 async def _to(database: Database, revision: str, *, down: bool = False) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -67,7 +67,7 @@ async def each_step_failed_once(
 
 
 async def test_a_digest_step_that_fails_is_retried_alone(bot, fake_slack, clock):
-    clock.now = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)  # Monday: last week's digest is due
+    clock.now = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # Monday: last week's digest is due
     channels: list[str] = []
 
     async def begin(n: int) -> None:

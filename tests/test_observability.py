@@ -173,7 +173,7 @@ async def test_event_loop_lag_shows_a_callback_that_held_the_loop():
     lag = EventLoopLag()
     watcher = asyncio.create_task(lag.watch(stop, every=0.02))
     await asyncio.sleep(0.1)
-    time.sleep(0.3)  # a callback that never yields, as a CPU-heavy request would
+    time.sleep(0.3)  # noqa: ASYNC251 blocks the loop on purpose: a callback that never yields, as a CPU-heavy request would
     await asyncio.sleep(0.1)
     stop.set()
     await watcher

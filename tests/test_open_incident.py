@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -176,7 +176,7 @@ async def test_bad_tokens_are_refused_with_the_right_form_and_nothing_written(bo
 
 async def test_clock_time_uses_the_openers_slack_time_zone(bot, fake_slack):
     # Carol is in Tokyo (UTC+9): "started:HH:MM" ten minutes ago in her zone.
-    ten_minutes_ago = datetime.now(timezone.utc) - timedelta(minutes=10)
+    ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
     local = ten_minutes_ago.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
     await bot.slack.command(f"open Cache stampede started:{local}", user="U_CAROL")
     await bot.settle()

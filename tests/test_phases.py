@@ -1,6 +1,6 @@
 """The phase model: durations, order, implied stamps, and the worked example from a real postmortem."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.core.phases import PHASES, Phase, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def at(minutes: float) -> datetime:
@@ -109,7 +109,10 @@ def test_phases_always_sum_to_time_to_restore(gaps):
         moments.append(moments[-1] + timedelta(seconds=gap))
     timeline = Timeline(
         started_at=moments[0],
-        stamps={s: StampValue(m, "U") for s, m in zip((Stamp.DETECTED, Stamp.DIAGNOSED, Stamp.MITIGATED, Stamp.VERIFIED), moments[1:])},
+        stamps={
+            s: StampValue(m, "U")
+            for s, m in zip((Stamp.DETECTED, Stamp.DIAGNOSED, Stamp.MITIGATED, Stamp.VERIFIED), moments[1:], strict=True)
+        },
     )
     assert sum((timeline.duration(p) for p in PHASES), timedelta()) == timeline.time_to_restore
     assert timeline.durations()[timeline.slowest_phase()] == max(timeline.durations().values())

@@ -120,7 +120,8 @@ class PrivacyRecorder:
         self.entitled = set(entitled)
         self.secrets.append(room)
         self.secrets.append(self.fake.channels[room].name)
-        for method, args, self.actor, self.actor_channel in self.pending:
+        for method, args, actor, actor_channel in self.pending:
+            self.actor, self.actor_channel = actor, actor_channel
             self._judge(method, args)
         self.pending = []
 

@@ -3,6 +3,7 @@ outside it."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from urllib.parse import urlencode
 
 from bot.slack.blocks import OPEN_MODAL_CALLBACK, PRIVATE_ANNOUNCEMENT
@@ -74,11 +75,11 @@ async def test_private_is_a_lowercase_token_and_public_is_the_default(bot, fake_
 
 
 def test_escaped_mentions_read_as_people_in_a_title_and_private_is_a_token():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.core.command_text import parse_open_text
 
-    now = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
     request = parse_open_text("private Laptop of <@U024BE7LH|bob> stolen, see <#C0123ABC|security>", now=now)
     assert request.private and request.title == "Laptop of @bob stolen, see #security"
     assert not parse_open_text("Private key leaked", now=now).private

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -112,12 +112,12 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
     """The lease is short (a dead holder's claim frees up within seconds), so a live holder renews
     it while its Slack call runs: a second repair meanwhile is told another is at work and does
     not post a second control message."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.warroom.step_claims import LEASE
     from tests.clocks import FakeClock
 
-    clock = FakeClock(datetime.now(timezone.utc))
+    clock = FakeClock(datetime.now(UTC))
     bot = await start_bot(settings, fake_slack, clock=clock)
     try:
         await open_with_posts_failing(bot, fake_slack)

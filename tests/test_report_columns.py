@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from storage.models import Incident
 
 pytestmark = pytest.mark.both_databases
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SERVICES = ["payments-api", "checkout", None, "search"]
 

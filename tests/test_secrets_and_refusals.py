@@ -145,7 +145,7 @@ def every_log_line(secret_settings):
     streams = [io.StringIO(), io.StringIO()]
     handlers = [
         logs.make_handler(json_lines=json_lines, secrets=secret_settings.secret_values(), stream=stream)
-        for json_lines, stream in zip((True, False), streams)
+        for json_lines, stream in zip((True, False), streams, strict=True)
     ]
     root = logging.getLogger()
     level = root.level

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import jsonschema

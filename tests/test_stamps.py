@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.waiting import HANG_SECONDS
 
-T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ async def test_a_click_planned_from_a_stale_read_looks_again(bot, fake_slack):
 @pytest.mark.both_databases
 async def test_double_clicks_retries_and_stale_messages_change_nothing(bot, fake_slack):
     incident = await open_incident(bot)
-    first_ts = f"{datetime.now(timezone.utc).timestamp():.6f}"
+    first_ts = f"{datetime.now(UTC).timestamp():.6f}"
     await click(bot, incident, "diagnosed", "U_BOB", action_ts=first_ts)
     await click(bot, incident, "diagnosed", "U_BOB", action_ts=first_ts, retry_num=1)  # retried delivery
     await click(bot, incident, "diagnosed", "U_CAROL")  # a second responder

@@ -4,7 +4,7 @@ the window report's rules (who counts, segments, shares, tiers), weekly verdicts
 import math
 import random
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ from bot.core.phases import Phase
 from bot.core.tiers import TierTables
 from tests.incident_facts import facts_from_minutes
 
-UTC = timezone.utc
+UTC = UTC
 MIN = 60.0
 TIERS = TierTables.default()
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # ISO 2026-W10

@@ -1,6 +1,6 @@
 """Tier tables at their boundaries, the MTTR summary, and the team config file."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -108,7 +108,7 @@ def test_worked_example_summary():
 
 
 def test_implied_stamps_are_marked_in_the_summary():
-    t0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
     timeline = Timeline(
         started_at=t0,
         stamps={
@@ -125,7 +125,7 @@ def test_implied_stamps_are_marked_in_the_summary():
 
 
 def test_zero_time_to_restore_has_no_shares():
-    t0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
     timeline = Timeline(started_at=t0, stamps={s: StampValue(t0, "U") for s in Stamp})
     summary = summarize(record(timeline), TierTables.default())
     assert all(f.share is None for f in summary.phases)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -19,7 +19,7 @@ SECRET = "s3cret-deploy-hook-0123456789"
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def post_deploy(bot, **body) -> int:
@@ -82,7 +82,7 @@ async def test_unknown_service_is_refused_with_close_matches(bot, fake_slack):
 
 @pytest.mark.both_databases
 async def test_deploys_before_impact_are_shown_and_recorded(bot, fake_slack, settings):
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     bot.runtime.settings.deploy_webhook_secret = SECRET
     assert (
         await post_deploy(
@@ -205,7 +205,7 @@ async def test_deploy_commands_record_and_list(bot, fake_slack):
 
 
 async def test_form_offers_a_recent_deploy_as_the_impact_start(bot, fake_slack):
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     bot.runtime.settings.deploy_webhook_secret = SECRET
     assert await post_deploy(bot, service="payments-api", version="v2.0", time=iso(now - timedelta(minutes=25))) == 201
     deploy_time = now - timedelta(minutes=25)

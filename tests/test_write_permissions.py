@@ -411,7 +411,7 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
         await bot.settle()
 
     after = await written(bot)
-    for was, now in zip(before, after):
+    for was, now in zip(before, after, strict=True):
         assert was == now
     assert errors() == errors_before
     assert not [r for r in fake_slack.responses if r.get("text") == unexpected_error()]

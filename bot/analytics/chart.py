@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import time, timedelta, timezone
+from datetime import UTC, time, timedelta
 from typing import TYPE_CHECKING
 
 from bot.analytics.stats import Trend, WindowReport, percentile
@@ -239,9 +239,9 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
 
 
 def _window_label(report: WindowReport) -> str:
-    if report.until - report.since == timedelta(weeks=1) and report.since.astimezone(timezone.utc).weekday() == 0:
-        iso = report.since.astimezone(timezone.utc).isocalendar()
-        if report.since.astimezone(timezone.utc).time() == time(0):
+    if report.until - report.since == timedelta(weeks=1) and report.since.astimezone(UTC).weekday() == 0:
+        iso = report.since.astimezone(UTC).isocalendar()
+        if report.since.astimezone(UTC).time() == time(0):
             return f"{iso.year}-W{iso.week:02d}"
     days = (report.until - report.since) / timedelta(days=1)
     return f"{days:g} days" if days == int(days) else "the window"

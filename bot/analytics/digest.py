@@ -18,7 +18,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -69,7 +69,7 @@ from bot.core.tiers import TierTables
 from bot.core.timefmt import human_duration
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
 
-UTC = timezone.utc
+UTC = UTC
 SEVERITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 # Incident lines per section, and sections of them, before "…and N more".
 INCIDENT_SECTIONS = 3

@@ -18,7 +18,8 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as TimeOfDay  # the field `time` hides the class inside DigestChannel
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -72,7 +73,7 @@ class DigestChannel(BaseModel):
         return weekday(self.day)
 
     @property
-    def local_time(self) -> time:
+    def local_time(self) -> TimeOfDay:
         return clock_time(self.time)
 
     @property
@@ -103,7 +104,7 @@ def due_week(digest: DigestChannel, now: datetime) -> str | None:
     due = datetime.combine(monday + timedelta(days=digest.weekday), digest.local_time, digest.zone)
     if local < due:
         return None
-    due_utc = due.astimezone(timezone.utc)
+    due_utc = due.astimezone(UTC)
     return iso_week_label(due_utc.date() - timedelta(days=due_utc.weekday() + 1))
 
 

@@ -23,7 +23,7 @@ from bot.core.clock import Clock
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
 from storage.db import Database
-from storage.reports import fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.reports import FactRow, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -112,7 +112,7 @@ class Reports:
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
 
 
-def _facts_of(row) -> IncidentFacts:
+def _facts_of(row: FactRow) -> IncidentFacts:
     return IncidentFacts(
         id=row.id,
         severity=row.severity,

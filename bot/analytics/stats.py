@@ -43,10 +43,11 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 from functools import cached_property, lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -54,7 +55,7 @@ from bot.core.command_text import SEVERITIES
 from bot.core.phases import PHASES, Phase
 from bot.core.tiers import TierTable, TierTables
 
-UTC = timezone.utc
+UTC = UTC
 DEFAULT_CONFIDENCE = 0.95
 
 DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
@@ -115,7 +116,7 @@ class IncidentFacts:
             if at is not None:
                 _aware(at, f"incident {self.id}: {name}")
         present = [(name, at) for name, at in named if at is not None]
-        for (before, earlier), (after, later) in zip(present, present[1:]):
+        for (before, earlier), (after, later) in pairwise(present):
             if later < earlier:
                 raise ValueError(f"incident {self.id}: {after} ({later.isoformat()}) is earlier than {before} ({earlier.isoformat()})")
 
@@ -156,7 +157,7 @@ class IncidentFacts:
         """
         out: dict[Phase, timedelta] = {}
         start = self.started_at
-        for phase, end in zip(PHASES, self._phase_ends()):
+        for phase, end in zip(PHASES, self._phase_ends(), strict=True):
             if end is None:
                 break
             out[phase] = end - start
@@ -178,12 +179,12 @@ def _check_sorted(values: Sequence[float]) -> None:
     if isinstance(values, np.ndarray):
         unsorted = bool(np.any(values[1:] < values[:-1]))
     else:
-        unsorted = any(b < a for a, b in zip(values, values[1:]))
+        unsorted = any(b < a for a, b in pairwise(values))
     if unsorted:
         raise ValueError("values must be sorted in ascending order")
 
 
-def _interpolate(sorted_values: Sequence[float], q: float) -> float:
+def _interpolate(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     n = len(sorted_values)
     h = (n - 1) * q
     low = math.floor(h)
@@ -308,7 +309,7 @@ class MedianInterval:
         return (self.low, self.high)
 
 
-def _interval_of_sorted(sorted_values: Sequence[float], confidence: float) -> MedianInterval | None:
+def _interval_of_sorted(sorted_values: Sequence[float] | np.ndarray, confidence: float) -> MedianInterval | None:
     n = len(sorted_values)
     ranks = median_ranks(n, confidence)
     if ranks is None:
@@ -492,12 +493,13 @@ class KeyColumn:
 
     def present(self) -> list[str]:
         counts = np.bincount(self.codes, minlength=len(self.keys))
-        return [key for key, count in zip(self.keys, counts) if count]
+        return [key for key, count in zip(self.keys, counts, strict=True) if count]
 
     def mask(self, key: str) -> np.ndarray:
         if key not in self.keys:
             return np.zeros(len(self.codes), dtype=bool)
-        return self.codes == self.keys.index(key)
+        matches: np.ndarray = self.codes == self.keys.index(key)
+        return matches
 
 
 # A stamp that is not there, in int64 epoch microseconds: NumPy's NaT, which a datetime64 column
@@ -537,7 +539,8 @@ class RestoredIncidents:
     @cached_property
     def restore_us(self) -> np.ndarray:
         """verified - started: the four phases added up, computed once."""
-        return self.phase_us.sum(axis=1)
+        total: np.ndarray = self.phase_us.sum(axis=1)
+        return total
 
     @classmethod
     def from_rows(cls, rows: Iterable[RestoredRow]) -> RestoredIncidents:
@@ -545,8 +548,8 @@ class RestoredIncidents:
         chunks = RestoredChunks()
         listed = list(rows)
         if listed:
-            ids, severity, service, method, deploy, *stamps = zip(*listed)
-            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps)], dtype=np.int64)
+            ids, severity, service, method, deploy, *stamps = zip(*listed, strict=True)
+            stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps, strict=True)], dtype=np.int64)
             chunks.add(ids, severity, service, method, deploy, stamps_us)
         return chunks.finish()
 
@@ -556,7 +559,8 @@ class RestoredIncidents:
         for incident in incidents:
             if incident.verified_at is None:
                 raise ValueError(f"incident {incident.id} is not restored")
-            ends = incident._phase_ends()
+            # Restored, so every phase has its end (a missing stamp takes the next one's time).
+            detected, diagnosed, mitigated, verified = (epoch_microseconds(end) for end in incident._phase_ends() if end is not None)
             rows.append(
                 (
                     incident.id,
@@ -565,7 +569,10 @@ class RestoredIncidents:
                     incident.detection_method,
                     incident.deploy_linked,
                     epoch_microseconds(incident.started_at),
-                    *(epoch_microseconds(end) for end in ends if end is not None),
+                    detected,
+                    diagnosed,
+                    mitigated,
+                    verified,
                     None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
                 )
             )
@@ -637,7 +644,7 @@ class RestoredChunks:
         parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
         parts["acknowledged"].append(acknowledged)
         parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
-        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method)):
+        for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method), strict=True):
             for value in set(column) - keys.keys():
                 keys[value] = len(keys)
             parts[name].append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
@@ -656,9 +663,7 @@ class RestoredChunks:
         }
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
         if len(np.unique(ids)) != len(ids):
-            seen: set[int] = set()
-            twice = next(i for i in ids.tolist() if i in seen or seen.add(i))
-            raise ValueError(f"incident {twice} appears twice")
+            raise ValueError(f"incident {_first_repeated(ids.tolist())} appears twice")
         started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
         order = np.lexsort((ids, started))
 
@@ -671,7 +676,7 @@ class RestoredChunks:
 
         severity, service, method = (
             KeyColumn(column(name), tuple(NO_SERVICE if k is None else k for k in keys))
-            for name, keys in zip(("severity", "service", "method"), self._keys)
+            for name, keys in zip(("severity", "service", "method"), self._keys, strict=True)
         )
         self._parts["ids"].clear()
         self._parts["started"].clear()
@@ -914,15 +919,24 @@ def _ordered_keys(present: Iterable[str], known: Sequence[str], last: Sequence[s
     return [*known, *extra, *[k for k in last if k in present_set]]
 
 
+def _first_repeated(values: Iterable[int]) -> int:
+    seen: set[int] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    raise ValueError("no value repeats")
+
+
 def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
     return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
 
 
 def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
     """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
-    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1]], dtype=np.int64)
+    bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1] if band.under is not None], dtype=np.int64)
     counts = np.bincount(np.searchsorted(bounds, restore_us, side="right"), minlength=len(table.bands))
-    return {band.name: int(count) for band, count in zip(table.bands, counts)}
+    return {band.name: int(count) for band, count in zip(table.bands, counts, strict=True)}
 
 
 def _tier_counts(restored: RestoredIncidents, tiers: TierTables) -> TierCounts:
@@ -1203,7 +1217,7 @@ def trend_from_columns(
             open_counts[(started_at - since) // timedelta(weeks=1)] += 1
 
     figures = []
-    for index, (start, open_count) in enumerate(zip(starts, open_counts)):
+    for index, (start, open_count) in enumerate(zip(starts, open_counts, strict=True)):
         values = np.sort(restore_us[week_of == index]) / 1_000_000
         dist = _summarize_sorted(values, settings.confidence)
         iso = start.isocalendar()
@@ -1226,7 +1240,7 @@ def trend_from_columns(
         since=since,
         until=until,
         weeks=tuple(figures),
-        changes=tuple(compare_weeks(a, b) for a, b in zip(figures, figures[1:])),
+        changes=tuple(compare_weeks(a, b) for a, b in pairwise(figures)),
         overall=_seconds_figure(restore_us, settings),
     )
 

@@ -18,7 +18,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -101,7 +101,7 @@ class TextStyle:
     def date(self, moment: datetime) -> str:
         if self.mrkdwn:
             return slack_time(moment, "{date_short}")
-        return moment.astimezone(timezone.utc).strftime("%d %b %Y")
+        return moment.astimezone(UTC).strftime("%d %b %Y")
 
 
 MRKDWN = TextStyle(mrkdwn=True)

@@ -17,9 +17,10 @@ from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObjec
 
 from bot.core.phases import PHASES, Phase
 from bot.core.records import IncidentRecord
+from bot.core.text_input import escape
 from bot.core.tiers import Tiering, TierTables, classify
 from bot.core.timefmt import human_duration
-from bot.slack.blocks import SEVERITY_EMOJI, escape, within_message_limits
+from bot.slack.blocks import SEVERITY_EMOJI, within_message_limits
 
 BAR_CELLS = 10
 TIER_EMOJI = {"elite": "🏆", "high": "🟢", "medium": "🟡", "low": "🔴"}

@@ -22,9 +22,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -268,7 +269,7 @@ def _parse_unsorted(path: Path) -> _Parsed:
     if isinstance(written, (str, list)):
         for position, name in enumerate([written] if isinstance(written, str) else written):
             if isinstance(name, str) and SERVICE_NAME.match(name.strip().lower()):
-                loc = ("services", position) if isinstance(written, list) else ("services",)
+                loc: tuple[str | int, ...] = ("services", position) if isinstance(written, list) else ("services",)
                 services.append((name.strip().lower(), line_for(loader.lines, loc)))
     try:
         front_matter = _FrontMatter.model_validate(raw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 SEVERITIES = ("P1", "P2", "P3", "P4")
 DEFAULT_SEVERITY = "P3"
@@ -94,7 +94,7 @@ def needs_user_timezone(text: str) -> bool:
     return False
 
 
-def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = timezone.utc) -> OpenRequest:
+def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = UTC) -> OpenRequest:
     """Parse ``/incident open`` text. Tokens may stand anywhere; the other words are the title."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -209,7 +209,7 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=user_tz)
     try:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise CommandTextError(_too_long_ago(name, value)) from None
     if moment > now:
@@ -229,7 +229,7 @@ def _has_offset(value: str) -> bool:
 
 
 def _utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class FormErrors(ValueError):
@@ -275,7 +275,7 @@ def open_request_from_form(
         errors["detection"] = str(error)
     started_at = now
     if started_epoch is not None:
-        started_at = datetime.fromtimestamp(started_epoch, timezone.utc)
+        started_at = datetime.fromtimestamp(started_epoch, UTC)
         if started_at > now:
             errors["started"] = "Impact can't start in the future; pick a time before now."
         elif now - started_at > MAX_BACKDATE:

@@ -6,7 +6,8 @@ words stay in what is stored and shown back.
 
 from __future__ import annotations
 
-from datetime import time
+from collections.abc import Callable
+from datetime import time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,7 +40,7 @@ def weekday(value: str) -> int:
     return day
 
 
-def _checked(parse):
+def _checked(parse: Callable[[str], object]) -> AfterValidator:
     """A string field that must parse (the parsed value is derived where it is used)."""
 
     def check(value: str) -> str:
@@ -49,7 +50,7 @@ def _checked(parse):
     return AfterValidator(check)
 
 
-def _positive_span(value: str):
+def _positive_span(value: str) -> timedelta:
     span = parse_span(value)
     if span.total_seconds() <= 0:
         raise ValueError(f"'{value}' must be longer than zero; write it like 5m or 1h, or null to turn it off")

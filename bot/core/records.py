@@ -48,7 +48,8 @@ class IncidentRecord:
 
     def holder(self, role: str) -> str | None:
         """Who holds ``role`` (one of bot.core.roles.ROLES)."""
-        return getattr(self, role)
+        holder: str | None = getattr(self, role)
+        return holder
 
 
 @dataclass(frozen=True)

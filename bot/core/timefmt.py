@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def human_duration(delta: timedelta) -> str:
@@ -24,14 +24,14 @@ def human_duration(delta: timedelta) -> str:
 
 def slack_time(moment: datetime, style: str = "{date_short_pretty} {time}") -> str:
     """A ``<!date^…>`` token; clients render it in the reader's zone, others see the UTC fallback."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(utc.timestamp())}^{style}|{fallback}>"
 
 
 def utc_clock(moment: datetime) -> str:
     """Plain UTC time for places Slack does not render date tokens (channel topics, CLI)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def zoned_time(text: str, *, unreadable: str, unzoned: str, error: type[ValueError] = ValueError) -> datetime:

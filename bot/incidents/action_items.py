@@ -19,8 +19,9 @@ from bot.background import repeat_until_stopped
 from bot.core.clock import Clock
 from bot.core.command_text import CommandTextError, unescape_slack
 from bot.core.roles import UNESCAPED_MENTION, parse_user, plain_mention
+from bot.core.text_input import escape
 from bot.slack import SlackError, SlackGateway
-from bot.slack.blocks import action_item_blocks, escape
+from bot.slack.blocks import action_item_blocks
 from storage import action_items as item_rows
 from storage import incidents as incident_rows
 from storage.db import Database

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from storage import audit
 from storage import incidents as incident_rows
@@ -23,13 +24,13 @@ class AuditLine:
     reason: str
 
     def line(self) -> str:
-        when = self.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         change = ""
         if self.field:
             change = f" {self.field}: {self.old_value or '—'} -> {self.new_value or '—'}"
         return f"{when}  {self.incident or '-':<8} {self.action}{change}  by {self.actor}  reason: {self.reason}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
         return data

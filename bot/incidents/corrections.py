@@ -10,8 +10,9 @@ implied mark included.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.core.clock import Clock
 from bot.core.phases import Stamp
@@ -21,6 +22,7 @@ from bot.incidents.operations import to_record
 from storage import audit
 from storage import incidents as incident_rows
 from storage.db import Database
+from storage.models import AuditRecord
 
 # Modal field -> (incident column, label), in phase order.
 TIME_FIELDS = {
@@ -57,7 +59,7 @@ def _untouched(shown: datetime, submitted: datetime) -> bool:
 
 
 def utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class Corrections:
         return correction_notes(records)
 
 
-def correction_notes(records) -> list[str]:
+def correction_notes(records: Iterable[AuditRecord]) -> list[str]:
     lines = []
     for record in records:
         if record.action != "correct_time":

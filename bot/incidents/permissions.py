@@ -83,7 +83,8 @@ class Permissions(BaseModel):
     data: PermissionLevel = "admins"  # importing or deleting data
 
     def level(self, action: str) -> str:
-        return getattr(self, action)
+        level: PermissionLevel = getattr(self, action)
+        return level
 
 
 def level_of(policy: Permissions, action: str) -> str:
@@ -201,7 +202,9 @@ class PermissionChecks:
         """Raises SlackError when Slack could not say."""
         if user in (incident.commander, incident.opened_by):
             return True
-        return bool(incident.channel_id) and await self._is_member(incident.channel_id, user)  # type: ignore[arg-type]
+        if not incident.channel_id:
+            return False
+        return await self._is_member(incident.channel_id, user)
 
     async def in_war_room(self, incident: IncidentRecord, user: str) -> bool:
         """For private incidents: may this person see it? Only the people in its war room may

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -161,7 +161,7 @@ def parse_time(value: Any, where: str) -> datetime | None:
     )
     if parsed.year <= 1:
         return None
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _text_map(value: Any, where: str) -> dict[str, str]:
@@ -266,7 +266,7 @@ def _parse_one(
     status = alert.get("status", data.get("status"))
     if status not in STATUSES:
         raise AlertPayloadError(f"{where}.status: expected firing or resolved, got {status!r}")
-    labels = common | _text_map(alert.get("labels"), f"{where}.labels")
+    labels = {**common, **_text_map(alert.get("labels"), f"{where}.labels")}
     annotations = _text_map(alert.get("annotations"), f"{where}.annotations")
     fingerprint = alert.get("fingerprint")
     if fingerprint is not None and not isinstance(fingerprint, str):

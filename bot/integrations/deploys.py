@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -176,7 +176,7 @@ class DeployIn(BaseModel):
             text,
             unreadable=f"{_shown(text)} is not an ISO 8601 time",
             unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
-        ).astimezone(timezone.utc)
+        ).astimezone(UTC)
         now = _now_from(info)
         if moment > now + MAX_FUTURE:
             raise ValueError(
@@ -219,7 +219,7 @@ class DeployIn(BaseModel):
         if self.time is None:
             self._time_given = False
             # Whole seconds: a pipeline retrying within the same second reports the same deploy.
-            object.__setattr__(self, "time", _now_from(info).astimezone(timezone.utc).replace(microsecond=0))
+            object.__setattr__(self, "time", _now_from(info).astimezone(UTC).replace(microsecond=0))
         return self
 
     @property

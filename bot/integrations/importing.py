@@ -85,7 +85,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TextIO
 
@@ -326,7 +326,7 @@ def parse_time(value: str, name: str, *, now: datetime) -> datetime | None:
         return None
     moment = zoned_time(
         text, unreadable=f'"{text}" is not a time; use {TIME_FORM}', unzoned=f'"{text}" has no time zone; use {TIME_FORM}', error=_Bad
-    ).astimezone(timezone.utc)
+    ).astimezone(UTC)
     if moment > now + MAX_FUTURE:
         raise _Bad(f'"{text}" is in the future; only past incidents can be imported')
     return moment
@@ -345,7 +345,7 @@ def _iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
     if moment.utcoffset():
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -941,14 +941,14 @@ def parse_bound(text: str, *, end: bool) -> datetime:
             day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f'"{text}" is not a date; use 2026-11-23 or {TIME_FORM}') from None
-        start = datetime.combine(day, time(), tzinfo=timezone.utc)
+        start = datetime.combine(day, time(), tzinfo=UTC)
         return start + timedelta(days=1) if end else start
     moment = zoned_time(
         text,
         unreadable=f'"{text}" is not a date or time; use 2026-11-23 or {TIME_FORM}',
         unzoned=f'"{text}" has no time zone; use 2026-11-23 (a UTC day) or {TIME_FORM}',
     )
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _seconds(delta: timedelta | None) -> int | float | None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.background import BackgroundWork
 from bot.core.clock import Clock
@@ -40,7 +42,7 @@ class IntakeResult:
     resolved: list[str] = field(default_factory=list)
     ignored: int = 0  # resolved alerts with no incident taking their group
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"ok": True, "opened": self.opened, "added": self.added, "resolved": self.resolved, "ignored": self.ignored}
 
 
@@ -53,7 +55,7 @@ class _SlackWork:
     lines: list[tuple[IncidentRecord, str]] = field(default_factory=list)
 
 
-def _alert_data(alert: Alert) -> dict:
+def _alert_data(alert: Alert) -> dict[str, Any]:
     return {
         "source": alert.source,
         "group": alert.group,
@@ -110,7 +112,9 @@ class AlertIntake:
             return f"test alert received; the line to {announce_channel} was not posted: {error}"
         return f"test alert received; posted to {announce_channel}"
 
-    async def _firing(self, session, alert: Alert, opener: str, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
+    async def _firing(
+        self, session: AsyncSession, alert: Alert, opener: str, now: datetime, result: IntakeResult, work: _SlackWork
+    ) -> None:
         for _ in range(3):
             group = await alert_rows.claim(session, alert.source, alert.dedup_key, at=now)
             existing = None if group is not None else await alert_rows.active(session, alert.source, alert.dedup_key)
@@ -179,7 +183,7 @@ class AlertIntake:
         result.opened.append(record.reference)
         work.new.append(record)
 
-    async def _resolved(self, session, alert: Alert, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
+    async def _resolved(self, session: AsyncSession, alert: Alert, now: datetime, result: IntakeResult, work: _SlackWork) -> None:
         group = await alert_rows.active(session, alert.source, alert.dedup_key)
         if group is None or group.incident_id is None:
             result.ignored += 1

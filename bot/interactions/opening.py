@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
@@ -57,7 +57,7 @@ class Opening:
     async def from_text(self, requester: Requester, text: str, *, request_key: str) -> None:
         """``/incident open <title> …``."""
         now = self._clock()
-        user_tz: ZoneInfo | timezone = timezone.utc
+        user_tz: ZoneInfo | timezone = UTC
         if needs_user_timezone(text):
             try:
                 user_tz = ZoneInfo(await self._slack.user_timezone(requester.user_id) or "UTC")

@@ -5,7 +5,7 @@ war room and the resolution posts show the corrected times."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
@@ -34,7 +34,7 @@ class CorrectionOutcome:
 
 
 def epoch(value: int) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)
 
 
 class TimeCorrections:

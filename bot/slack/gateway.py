@@ -7,7 +7,6 @@ file to check the manifest's scopes and Slack's published method descriptions).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -197,7 +196,7 @@ class SlackGateway:
                 code = "ratelimited" if status == 429 else "http_error"
             detail = exc.response.get("needed") if code == "missing_scope" else None
             raise SlackError(method, code, f"needs {detail}" if detail else None) from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError(method, "timeout") from None
         except (aiohttp.ClientError, SlackClientError) as exc:
             log.warning("slack call %s failed: %s", method, exc)
@@ -206,7 +205,8 @@ class SlackGateway:
 
     async def socket_mode_url(self, app_token: str) -> str:
         """A WebSocket URL for Socket Mode; asks once, so a refused app token is an error, not a retry loop."""
-        return (await self._call("apps.connections.open", app_token=app_token))["url"]
+        url: str = (await self._call("apps.connections.open", app_token=app_token))["url"]
+        return url
 
     async def channel_state(self, channel: str) -> ChannelState:
         data = (await self._call("conversations.info", channel=channel))["channel"]
@@ -332,9 +332,9 @@ class SlackGateway:
         channel: str,
         text: str,
         *,
-        blocks: list[dict] | None = None,
+        blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
         """``metadata`` ({"event_type", "event_payload"}) lets the bot find the message again in the
         channel's history (see ``history``)."""
@@ -349,10 +349,10 @@ class SlackGateway:
         )
         return PostedMessage(channel=data["channel"], ts=data["ts"])
 
-    async def update_message(self, channel: str, ts: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def update_message(self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
-    async def post_ephemeral(self, channel: str, user: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def post_ephemeral(self, channel: str, user: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         await self._call("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
 
     async def pin(self, channel: str, ts: str) -> None:
@@ -362,11 +362,12 @@ class SlackGateway:
             if exc.code != "already_pinned":
                 raise
 
-    async def open_view(self, trigger_id: str, view: dict) -> None:
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         await self._call("views.open", trigger_id=trigger_id, view=view)
 
     async def permalink(self, channel: str, ts: str) -> str:
-        return (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
+        permalink: str = (await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"]
+        return permalink
 
     async def upload_file(
         self,
@@ -386,7 +387,7 @@ class SlackGateway:
             async with upload as response:
                 if response.status >= 400:
                     raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError("files.upload", "timeout") from None
         except aiohttp.ClientError:
             raise SlackError("files.upload", "connection_error") from None
@@ -397,7 +398,8 @@ class SlackGateway:
             initial_comment=comment,
             thread_ts=thread_ts,
         )
-        return ticket["file_id"]
+        file_id: str = ticket["file_id"]
+        return file_id
 
     async def add_bookmark(self, channel: str, title: str, link: str) -> None:
         await self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
@@ -409,27 +411,30 @@ class SlackGateway:
         """The ID of the user group with this handle ("payments-oncall", no @), or None."""
         for group in (await self._call("usergroups.list")).get("usergroups", []):
             if group.get("handle") == handle:
-                return group.get("id")
+                group_id: str | None = group.get("id")
+                return group_id
         return None
 
     async def user_id_by_email(self, email: str) -> str | None:
         try:
-            return (await self._call("users.lookupByEmail", email=email))["user"]["id"]
+            user_id: str = (await self._call("users.lookupByEmail", email=email))["user"]["id"]
+            return user_id
         except SlackError as error:
             if error.code == "users_not_found":
                 return None
             raise
 
-    async def publish_home(self, user_id: str, view: dict) -> None:
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         await self._call("views.publish", user_id=user_id, view=view)
 
-    async def update_view(self, view_id: str, view: dict, *, hash_: str | None = None) -> None:
+    async def update_view(self, view_id: str, view: dict[str, Any], *, hash_: str | None = None) -> None:
         await self._call("views.update", view_id=view_id, view=view, hash=hash_)
 
     async def user_timezone(self, user_id: str) -> str | None:
         """The IANA zone of a user's Slack profile, such as "Europe/Berlin"."""
         data = await self._call("users.info", user=user_id)
-        return data.get("user", {}).get("tz")
+        zone: str | None = data.get("user", {}).get("tz")
+        return zone
 
     async def user(self, user_id: str) -> SlackUser:
         """users.info; SlackError ``user_not_found`` when there is no such user."""
@@ -441,7 +446,7 @@ class SlackGateway:
         profile = user.get("profile", {})
         return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
 
-    async def respond(self, response_url: str, text: str, *, blocks: list[dict] | None = None) -> None:
+    async def respond(self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         """Answer a slash command or interaction through its response_url, ephemerally.
 
         Works in any channel, including ones the bot is not in, which chat.postEphemeral cannot.
@@ -454,7 +459,7 @@ class SlackGateway:
         )
         try:
             response = await webhook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SlackError("response_url", "timeout") from None
         except aiohttp.ClientError:
             raise SlackError("response_url", "connection_error") from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.core.command_text import OPEN_USAGE, unescape_slack
-from bot.slack.blocks import escape
+from bot.core.text_input import escape
 
 # Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
 # alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
@@ -83,7 +85,7 @@ def opened_with_failures(reference: str, channel_id: str | None, failures: list[
     )
 
 
-def repaired(reference: str, done: list[str], already: list[str] = ()) -> str:
+def repaired(reference: str, done: list[str], already: Sequence[str] = ()) -> str:
     there = f"\nAlready in place: {', '.join(already)}." if already else ""
     if not done:
         return (

@@ -49,7 +49,7 @@ class ReplayGuard:
         """Record the request; False when a copy of it was recorded before (a replay)."""
         try:
             first = await asyncio.wait_for(self._record(signature, slack_timestamp), REPLAY_CHECK_TIMEOUT)
-        except (SQLAlchemyError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, SQLAlchemyError, OSError) as error:
             log.warning("replay check skipped, the database did not answer: %s", str(error) or type(error).__name__)
             return True
         if self._now() - self._cleaned_at > CLEAN_UP_EVERY:

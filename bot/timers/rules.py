@@ -17,11 +17,11 @@ Each firing has a slot; (incident, kind, slot) is claimed once in the database.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True)

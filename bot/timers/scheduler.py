@@ -16,6 +16,7 @@ told twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -270,7 +271,7 @@ class IncidentTimers:
                 if let_in
                 else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
             )
-            await self._step(steps, f"dm:{person}", lambda person=person, text=text: self._slack.post_message(person, text))
+            await self._step(steps, f"dm:{person}", functools.partial(self._slack.post_message, person, text))
         if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
             announcement = (
                 messages.private_escalation_announcement(incident.reference, after)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -52,7 +52,7 @@ class TemplateProblem(Exception):
 
 
 def _utc(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    return "" if moment is None else moment.astimezone(timezone.utc).strftime(fmt)
+    return "" if moment is None else moment.astimezone(UTC).strftime(fmt)
 
 
 def _cell(text: str) -> str:

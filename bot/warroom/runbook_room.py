@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bot.catalog.runbooks import Runbook, find_runbook, match_runbooks
 from bot.catalog.services import Catalog
@@ -61,7 +61,7 @@ class RunbookRoom:
     def find(self, name: str) -> Runbook | None:
         return find_runbook(self.runbooks, name)
 
-    def _message(self, post_id: int, runbook: Runbook, checked: set[int], incident: IncidentRecord) -> list[dict]:
+    def _message(self, post_id: int, runbook: Runbook, checked: set[int], incident: IncidentRecord) -> list[dict[str, Any]]:
         sections = {heading.capitalize(): body for heading, body in runbook.sections.items()}
         return runbook_message(
             post_id=post_id,

@@ -55,7 +55,7 @@ class StepClaims:
         self._clock = clock
         self._lease = lease
         self._identity = f"{socket.gethostname()[:80]}:{os.getpid()}"
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     def _dead_here(self, holder: str, token: str) -> bool:
         """A holder on this host whose process is gone (killed, crashed) holds nothing, nor does a
