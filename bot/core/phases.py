@@ -100,6 +100,11 @@ class Timeline:
         return value.at if value else None
 
     @property
+    def detected_at(self) -> datetime:
+        """Stamped when the incident is opened, so every timeline has it."""
+        return self.stamps[Stamp.DETECTED].at
+
+    @property
     def restored(self) -> bool:
         return Stamp.VERIFIED in self.stamps
 

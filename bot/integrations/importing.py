@@ -89,6 +89,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TextIO
 
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
@@ -414,7 +415,7 @@ def _incident_from_cells(cells: Mapping[str, str], where: str, *, now: datetime)
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {}
 
-    def check(name: str, parse) -> None:
+    def check(name: str, parse: Callable[[str], object]) -> None:
         try:
             values[name] = parse(cells.get(name, ""))
         except _Bad as bad:
@@ -426,7 +427,7 @@ def _incident_from_cells(cells: Mapping[str, str], where: str, *, now: datetime)
     check("service", parse_service)
     check("detection_method", parse_detection_method)
     for name in ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at"):
-        check(name, lambda v, name=name: parse_time(v, name, now=now))
+        check(name, partial(parse_time, name=name, now=now))
     for name in ("started_at", "detected_at"):
         if name in values and values[name] is None:
             del values[name]
@@ -468,7 +469,7 @@ def _incident(external_id: str, where: str, values: Mapping[str, Any], timeline:
         service=values["service"],
         detection_method=values["detection_method"],
         started_at=timeline.started_at,
-        detected_at=timeline.at(Stamp.DETECTED),  # type: ignore[arg-type]
+        detected_at=timeline.detected_at,
         diagnosed_at=diagnosed_at,
         diagnosed_implied=diagnosed_implied,
         mitigated_at=mitigated_at,
@@ -534,7 +535,7 @@ def parse_csv(text: str, *, now: datetime) -> ParsedImport:
                 )
                 continue
             # A cell the export quoted against spreadsheet formulas reads back as what was stored.
-            cells = dict(zip(columns, (spreadsheet_text(cell) for cell in row)))
+            cells = dict(zip(columns, (spreadsheet_text(cell) for cell in row), strict=True))
             _add_row(parsed, ids, cells, where, now=now)
     except csv.Error as error:
         parsed.problems.append(ImportProblem(f"line {start}", None, f"is not valid CSV ({error}); nothing after it was read"))
@@ -717,7 +718,7 @@ def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: dateti
     problems: list[ImportProblem] = []
     values: dict[str, Any] = {"detection_method": "alert", "commander": ""}
 
-    def check(name: str, read) -> Any:
+    def check(name: str, read: Callable[[], object]) -> Any:
         try:
             values[name] = read()
         except _Bad as bad:
@@ -735,7 +736,7 @@ def _incident_from_pagerduty(item: Mapping[str, Any], where: str, *, now: dateti
 
     def status() -> str:
         value = item.get("status")
-        if value not in PAGERDUTY_STATUSES:
+        if not isinstance(value, str) or value not in PAGERDUTY_STATUSES:
             raise _Bad(f"is {'missing' if value is None else repr(value)}; PagerDuty's are {', '.join(PAGERDUTY_STATUSES)}", "status")
         return value
 
@@ -852,7 +853,7 @@ class ImportReport:
         return text
 
 
-def _differences(incident: ImportedIncident, stored: Mapping[str, Any]) -> tuple[str, ...]:
+def _differences(incident: ImportedIncident, stored: Mapping[str, Any] | RowMapping) -> tuple[str, ...]:
     return tuple(name for name, value in incident.facts().items() if stored[name] != value)
 
 
@@ -962,7 +963,7 @@ def _seconds(delta: timedelta | None) -> int | float | None:
 _PHASE_STAMP_COLUMNS = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
 
 
-def export_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     """One stored incident (the columns of ``history.EXPORTED``) as the export's columns; pure.
 
     Runs once per exported row, so it works on the columns directly rather than building a

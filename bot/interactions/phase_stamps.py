@@ -123,7 +123,7 @@ class PhaseStamps:
             await self._replies.tell(requester, messages.not_open_to_acknowledge(incident.reference))
         else:
             assert incident.acknowledged_at is not None
-            after = human_duration(incident.acknowledged_at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+            after = human_duration(incident.acknowledged_at - incident.timeline.detected_at)
             line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
             failures = await self._war_rooms.refresh(incident, announce_line=line)
             if failures:
@@ -159,7 +159,7 @@ class PhaseStamps:
 
 def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:
     assert outcome.value is not None
-    since = human_duration(outcome.value.at - incident.timeline.at(Stamp.DETECTED))  # type: ignore[operator]
+    since = human_duration(outcome.value.at - incident.timeline.detected_at)
     restore = incident.timeline.time_to_restore
     line = messages.stamped_line(
         outcome.value.by or "someone",
