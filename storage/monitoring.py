@@ -11,6 +11,7 @@ from sqlalchemy import Update, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import incidents as incident_rows
+from storage.db import rows_changed
 from storage.models import Incident, Postmortem
 
 
@@ -27,13 +28,13 @@ async def reopen_if_monitored(session: AsyncSession, incident_id: int, *, at: da
             status="open", verified_at=None, verified_by=None, updated_at=at, summary_ts=None, summary_announcement_ts=None
         )
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def close_if_monitored(session: AsyncSession, incident_id: int, *, at: datetime) -> bool:
     """Close a resolved incident not closed yet; False when it was reopened or closed meanwhile."""
     result = await session.execute(_still_monitored(incident_id).values(closed_at=at, updated_at=at))
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 async def forget_postmortem_draft(session: AsyncSession, incident_id: int) -> None:

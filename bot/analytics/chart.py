@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.analytics.stats import Trend, WindowReport, percentile
 from bot.analytics.stats_view import too_few_text
@@ -31,10 +31,11 @@ from bot.core.phases import PHASES
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.transforms import Transform
+    from matplotlib.typing import RcKeyType
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 8.0, 125  # 800 × 1000 px: halves cleanly to Slack's ~400 px preview
 _LOCK = threading.Lock()
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every host
     "font.size": 13,
     "axes.titlesize": 15,
@@ -54,7 +55,7 @@ _RC = {
 }
 # Okabe–Ito: tells apart for colour-blind readers.
 BLUE, SKY, ORANGE, GREEN, VERMILLION, GREY = "#0072B2", "#56B4E9", "#E69F00", "#009E73", "#D55E00", "#8C8C8C"
-PHASE_COLOURS = dict(zip(PHASES, (SKY, ORANGE, VERMILLION, GREEN)))
+PHASE_COLOURS = dict(zip(PHASES, (SKY, ORANGE, VERMILLION, GREEN), strict=True))
 # Candidate ticks for durations, seconds → label. A few are picked to span the data.
 DURATION_TICKS: tuple[tuple[float, str], ...] = (
     (60, "1 min"),
@@ -165,8 +166,9 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
     ax.set_ylim(low / 3, high)  # a strip at the bottom for the "n=3" labels, below every dot
     label_y = blended_transform_factory(ax.transData, ax.transAxes)
 
-    solid_x, solid_y = [], []
-    for x, week, point in zip(xs, weeks, trend_points(trend)):
+    solid_x: list[int] = []
+    solid_y: list[float] = []
+    for x, week, point in zip(xs, weeks, trend_points(trend), strict=True):
         if point.readable:
             assert week.median is not None
             if week.median_ci:
@@ -177,18 +179,19 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
             continue
         if week.median is not None:
             ax.plot(x, max(week.median, FLOOR_SECONDS), "o", ms=9, mfc="white", mec=GREY, mew=2, zorder=3)
+        assert point.note is not None  # every week that is not readable says why
         ax.text(x, 0.02, point.note, transform=label_y, ha="center", va="bottom", fontsize=12, color="#555555", zorder=4)
     if solid_x:
         # The line joins neighbouring readable weeks only: a gap stays a gap.
         run_x, run_y = [solid_x[0]], [solid_y[0]]
-        for x, y in zip(solid_x[1:] + [None], solid_y[1:] + [None]):
-            if x is not None and x == run_x[-1] + 1:
+        for x, y in zip(solid_x[1:], solid_y[1:], strict=True):
+            if x == run_x[-1] + 1:
                 run_x.append(x)
                 run_y.append(y)
                 continue
             ax.plot(run_x, run_y, "-", color=BLUE, lw=2.2, zorder=2)
-            if x is not None:
-                run_x, run_y = [x], [y]
+            run_x, run_y = [x], [y]
+        ax.plot(run_x, run_y, "-", color=BLUE, lw=2.2, zorder=2)
         ax.plot(solid_x, solid_y, "o", color=BLUE, ms=8, zorder=3)
         at_edge = solid_x[-1] >= len(xs) - 1.5
         ax.annotate(

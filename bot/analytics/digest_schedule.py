@@ -157,13 +157,13 @@ class DigestScheduler:
             async with self._db.transaction() as session:
                 await digest_runs.finish(session, digest.channel, week, status="failed", at=self._clock(), error=str(error))
 
-        run = await run_steps(
+        posting = await run_steps(
             [("post the digest", self._publish(digest, week, posted_ts=posted_ts, on_posted=record_message))], note=note_failure
         )
-        if run.failures:
+        if posting.failures:
             metrics.SCHEDULER_RUNS.labels("failed").inc()
             return RunOutcome(digest.channel, week, "failed")
-        ts = run.values[0]
+        ts = posting.values[0]
         assert isinstance(ts, str)
         async with self._db.transaction() as session:
             await digest_runs.finish(session, digest.channel, week, status="posted", at=self._clock(), message_ts=ts)

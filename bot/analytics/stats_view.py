@@ -48,9 +48,9 @@ from bot.analytics.stats import (
 from bot.analytics.summary import TIER_EMOJI
 from bot.core.command_text import DETECTION_LABELS
 from bot.core.phases import PHASES, Phase
-from bot.core.text_input import clip, spreadsheet_cell
+from bot.core.text_input import clip, escape, spreadsheet_cell
 from bot.core.timefmt import human_duration, slack_time
-from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVERITY_EMOJI, escape, within_message_limits
+from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVERITY_EMOJI, within_message_limits
 
 MAX_HOME_BLOCKS = 100
 # Lists (open incidents, services) stop here and say how many more there are.
@@ -501,7 +501,8 @@ def _span_title(report: WindowReport) -> str:
 def _segments_for(report: WindowReport, by: str) -> Mapping[str, Measures]:
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by '{by}'; use one of: {', '.join(GROUPINGS)}")
-    return getattr(report.segments, GROUPINGS[by])
+    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[by])
+    return segments
 
 
 def _render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -510,7 +511,7 @@ def _render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(h) for h in headers]
     for row in rows:
         if len(row) == len(headers):
-            widths = [max(w, len(c)) for w, c in zip(widths, row)]
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         out = []

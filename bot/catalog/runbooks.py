@@ -34,6 +34,7 @@ from bot.catalog.services import (
     SERVICE_NAME,
     Catalog,
     LineLoader,
+    blank_is_none,
     check_https_url,
     check_service_name,
     close_matches,
@@ -42,10 +43,10 @@ from bot.catalog.services import (
     line_for,
     none_is_empty_list,
     nonempty,
-    optional_text,
     parse_catalog,
     pydantic_messages,
     strip_text,
+    unless_unset,
     where,
     yaml_error_line,
     yaml_error_text,
@@ -168,7 +169,7 @@ def _lower_name(value: Any) -> Any:
 
 _ServiceRef = Annotated[str, BeforeValidator(_lower_name), AfterValidator(check_service_name)]
 _AlertRef = Annotated[str, BeforeValidator(strip_text), AfterValidator(_alert)]
-_HttpsURL = optional_text(check_https_url)
+_HttpsURL = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(check_https_url)]
 
 
 class _FrontMatter(BaseModel):

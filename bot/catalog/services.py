@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -231,18 +231,19 @@ def nonempty(value: str) -> str:
     return value
 
 
-def optional_text(check: Any) -> Any:
-    """An optional text field: blank is unset; otherwise ``check`` validates it."""
-    return Annotated[str | None, BeforeValidator(blank_is_none), AfterValidator(lambda v: None if v is None else check(v))]
+def unless_unset(check: Callable[[str], str]) -> AfterValidator:
+    """For an optional text field (``blank_is_none`` before it): ``check`` validates a value that is set."""
+    return AfterValidator(lambda v: None if v is None else check(v))
 
 
 ServiceName = Annotated[str, BeforeValidator(strip_text), AfterValidator(check_service_name)]
 UserRef = Annotated[str, BeforeValidator(strip_text), AfterValidator(_user)]
-OptionalUser = optional_text(_user)
-OptionalUsergroup = optional_text(_usergroup)
-OptionalURL = optional_text(_url)
-OptionalRunbook = optional_text(_runbook_ref)
-OptionalChannel = optional_text(_channel)
+# Written out, not built by a function: mypy reads an alias only from an Annotated[...] expression.
+OptionalUser = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_user)]
+OptionalUsergroup = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_usergroup)]
+OptionalURL = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_url)]
+OptionalRunbook = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_runbook_ref)]
+OptionalChannel = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_channel)]
 
 
 class Service(BaseModel):

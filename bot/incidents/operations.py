@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -156,7 +157,7 @@ class Incidents:
             return to_record(row) if row else None
 
     async def add_to_timeline(
-        self, incident_id: int, kind: str, *, actor: str, text: str, data: dict | None = None, unique_key: str | None = None
+        self, incident_id: int, kind: str, *, actor: str, text: str, data: dict[str, Any] | None = None, unique_key: str | None = None
     ) -> bool:
         """Add an event; with ``unique_key`` (in data) an event of that kind and key is added once."""
         async with self._db.transaction() as session:

@@ -83,17 +83,17 @@ def _text(value: Any, *, required: bool, max_length: int | None, multiline: bool
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("not valid Unicode text") from None
-    value = value.strip()
-    if not value:
+    text = value.strip()
+    if not text:
         if required:
             raise ValueError("empty")
         return None
-    if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value):
+    if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
         raise ValueError("control characters are not allowed")
-    value = storable(value)  # what no stored text keeps (bidirectional controls), as everywhere
-    if max_length is not None and len(value) > max_length:
-        raise ValueError(f"{len(value)} characters, more than {max_length}")
-    return value
+    text = storable(text)  # what no stored text keeps (bidirectional controls), as everywhere
+    if max_length is not None and len(text) > max_length:
+        raise ValueError(f"{len(text)} characters, more than {max_length}")
+    return text
 
 
 def _shown(text: str, limit: int = 80) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from bot.slack import SlackError, SlackGateway
 from storage.db import recording_done
@@ -24,7 +25,7 @@ class Replies:
     def __init__(self, slack: SlackGateway) -> None:
         self._slack = slack
 
-    async def tell(self, requester: Requester, text: str, *, blocks_: list[dict] | None = None) -> None:
+    async def tell(self, requester: Requester, text: str, *, blocks_: list[dict[str, Any]] | None = None) -> None:
         """Ephemeral answer through the response_url; a direct message when there is none."""
         await recording_done()  # an answer means the outcome is settled: the request may be acknowledged
         try:

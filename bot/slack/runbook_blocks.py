@@ -22,8 +22,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.text_input import clip, row_number
-from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, escape, within_message_limits
+from bot.core.text_input import clip, escape, row_number
+from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
 
 CHECKLIST_ACTION_PREFIX = "runbook_step_"
 CHECKLIST_BLOCK_PREFIX = "runbook_checklist"

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,7 +137,9 @@ class SlackSteps:
         """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
         return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
 
-    def post(self, channel: str, incident: IncidentRecord, step: str, text: str, blocks: list[dict] | None = None):
+    def post(
+        self, channel: str, incident: IncidentRecord, step: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> Callable[[], Awaitable[str]]:
         """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
 
         async def create() -> str:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jinja2
 from sqlalchemy.exc import IntegrityError
@@ -240,7 +241,7 @@ class Resolutions:
         incident: IncidentRecord,
         channel: str,
         text: str,
-        message: list[dict],
+        message: list[dict[str, Any]],
         column: str,
         done: list[str],
         already: list[str],
@@ -330,7 +331,7 @@ class Resolutions:
             recorded="the action items under the postmortem draft",
         )
 
-    def _actions_blocks(self, incident: IncidentRecord, items: list[ActionItemRecord]) -> list[dict]:
+    def _actions_blocks(self, incident: IncidentRecord, items: list[ActionItemRecord]) -> list[dict[str, Any]]:
         today = self._clock().date()
         return blocks.postmortem_actions_blocks(incident, [i.line(today, with_incident=False) for i in items])
 

@@ -14,6 +14,9 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
 from bot.catalog.runbooks import Runbook
@@ -23,7 +26,7 @@ from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
-from bot.slack import SlackError, SlackGateway, blocks
+from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import SlackSteps, StepFailure, StepOutcome, StillNeeded, adopt_since, is_database_error, run_steps, still_empty
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
@@ -37,7 +40,7 @@ NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
 
 
-async def _always(_session, _incident_id: int) -> bool:
+async def _always(_session: AsyncSession, _incident_id: int) -> bool:
     return True
 
 
@@ -60,7 +63,7 @@ class WarRoomReport:
     # What a repair found already in place (in the database, or made by an interrupted attempt).
     already: list[str] = field(default_factory=list)
 
-    def add(self, outcome: StepOutcome, made: str, adopted: str, recorded: str | None) -> None:
+    def add(self, outcome: StepOutcome[Any], made: str, adopted: str, recorded: str | None) -> None:
         outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
 
 
@@ -100,7 +103,9 @@ class WarRooms:
                 bookmarked=row.bookmarked_at is not None,
             )
 
-    async def _record(self, incident_id: int, event: str | None = None, text: str = "", data: dict | None = None, **fields) -> None:
+    async def _record(
+        self, incident_id: int, event: str | None = None, text: str = "", data: dict[str, Any] | None = None, **fields: object
+    ) -> None:
         now = self._clock()
         # Progress alone is one UPDATE and needs no transaction; with an event the two go together.
         async with self._db.transaction() if event else self._db.single_statements() as session:
@@ -166,7 +171,7 @@ class WarRooms:
         look = new is None
         if incident.channel_id is None:
             step = "create the war-room channel"
-            created = self.steps.once(
+            created: Awaitable[StepOutcome[Channel | ListedChannel]] = self.steps.once(
                 incident_id,
                 "channel",
                 still_needed=self._lacks("channel_id"),
@@ -230,7 +235,7 @@ class WarRooms:
         report.failures.extend(self._failure_words(failure) for failure in run.failures)
         return report
 
-    async def _find_channel(self, incident: IncidentRecord):
+    async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
         it, created by the bot since the incident was recorded."""
         names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
@@ -239,7 +244,7 @@ class WarRooms:
         mine = [c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
 
-    async def _create_channel(self, incident: IncidentRecord):
+    async def _create_channel(self, incident: IncidentRecord) -> Channel:
         last_error: SlackError | None = None
         for attempt in range(NAME_ATTEMPTS):
             name = war_room_name(incident.id, incident.title, attempt)
@@ -330,8 +335,8 @@ class WarRooms:
     async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
         assert incident.channel_id
         channel = incident.channel_id
-        wanted = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
-        wanted = [(title, link) for title, link in wanted if link]
+        links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        wanted = [(title, link) for title, link in links if link]
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.
