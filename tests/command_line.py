@@ -1,21 +1,43 @@
-"""``incident``: the command line run in the test's process, as the console script runs it."""
+"""The command line as the tests run it: ``run_installed``, the installed console script as a real
+process; ``InProcess`` (the ``incident`` fixture), the same command in the test's process."""
 
 from __future__ import annotations
 
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from handlers import cli
+from tests.waiting import HANG_SECONDS
+
+CLI = Path(sys.executable).parent / "incident-bot"
 
 
 def minimal_env(**settings: str) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
     env.update(settings)
     return env
+
+
+def run_installed(cwd: Path, *args: str, stdout: int | IO[str] = subprocess.PIPE, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``incident-bot *args`` as the installed console script, a real process, in ``cwd`` with a
+    minimal environment (PATH, HOME and the settings). A run takes a second or two; only a hang
+    reaches the timeout."""
+    return subprocess.run(
+        [str(CLI), *args],
+        cwd=cwd,
+        env=minimal_env(**settings),
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=HANG_SECONDS,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class InProcess:

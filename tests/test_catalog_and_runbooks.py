@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,11 +21,10 @@ from bot.catalog.runbooks import (
     match_runbooks,
 )
 from bot.catalog.services import Catalog, CatalogError, Service, load_catalog
-from tests.waiting import HANG_SECONDS
+from tests.command_line import CLI, run_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "runbooks"
-CLI = Path(sys.executable).parent / "incident-bot"
 
 GOOD_CATALOG = """\
 services:
@@ -599,16 +596,7 @@ def test_check_without_a_catalog(tmp_path):
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run(
-        [str(CLI), "runbooks", "check", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_SECONDS,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_installed(cwd, "runbooks", "check", *args)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from bot.slack import messages
-from tests.command_line import InProcess, minimal_env
+from tests.command_line import CLI, InProcess, minimal_env
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
@@ -33,7 +33,6 @@ from tests.waiting import HANG_SECONDS
 
 pytestmark = pytest.mark.slow
 
-CLI = Path(sys.executable).parent / "incident-bot"
 RUN_TIMEOUT = HANG_SECONDS  # every run here normally takes a second or two; only a hang takes this
 STARTUP_TIMEOUT = HANG_SECONDS
 SHUTDOWN_TIMEOUT = HANG_SECONDS  # how fast it stops: benchmarks/timings.py
@@ -50,18 +49,6 @@ def installed_script():
 
 def slack_settings(**more: str) -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": UNREACHABLE_SLACK, **more}
-
-
-def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CLI), *args],
-        cwd=cwd,
-        env=minimal_env(**settings),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,12 +24,10 @@ from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
-from tests.command_line import InProcess
+from tests.command_line import InProcess, run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 DATA = Path(__file__).parent / "data"
-CLI = Path(sys.executable).parent / "incident-bot"
-RUN_TIMEOUT = 60
 UNREACHABLE_SLACK = "http://127.0.0.1:9/api/"
 
 
@@ -62,20 +58,6 @@ def one_line(text: str) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{text}"
     return lines[0]
-
-
-def run(cwd: Path, *argv: str, stdout=subprocess.PIPE, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), **settings}
-    return subprocess.run(
-        [str(CLI), *argv],
-        cwd=cwd,
-        env=env,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 async def import_sample(db: Database) -> None:
@@ -202,7 +184,7 @@ def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path, in
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line: every write is a broken pipe
     try:
-        result = run(tmp_path, "report", "--format", "json", stdout=write_end, DATABASE_URL="sqlite:///incidents.db")
+        result = run_installed(tmp_path, "report", "--format", "json", stdout=write_end, DATABASE_URL="sqlite:///incidents.db")
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (0, "")
@@ -264,7 +246,7 @@ def test_repair_closes_its_slack_session(tmp_path, incident):
     import asyncio
 
     incident_id = asyncio.run(seed())
-    result = run(
+    result = run_installed(
         tmp_path,
         "repair",
         str(incident_id),

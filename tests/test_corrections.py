@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,10 +13,8 @@ from bot.core.phases import Stamp
 from bot.incidents.corrections import CorrectionErrors, plan_correction
 from storage import audit
 from storage import incidents as rows
+from tests.command_line import run_installed
 from tests.team_helpers import ADMIN, T0, bot, click, clock, last_reply, open_incident  # noqa: F401 (fixtures)
-from tests.waiting import HANG_SECONDS
-
-CLI = Path(sys.executable).parent / "incident-bot"
 
 
 async def resolved_incident(bot, clock):
@@ -133,19 +128,14 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     assert war_room.startswith("✏️ <@U_ALICE> corrected *diagnosed* from 2026-11-23 14:05:00 UTC to 2026-11-23 14:03:00 UTC")
 
     # incident-bot audit INC-1 prints the trail
-    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DATABASE_URL": settings.database_url}
-    done = await asyncio.to_thread(
-        subprocess.run, [str(CLI), "audit", "INC-1"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
-    )
+    done = await asyncio.to_thread(run_installed, Path("/tmp"), "audit", "INC-1", DATABASE_URL=settings.database_url)
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
     assert line.startswith(
         "2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE"
     )
     assert line.endswith("reason: Cause was in the logs at 14:03; the button was clicked late")
-    done = await asyncio.to_thread(
-        subprocess.run, [str(CLI), "audit", "--format", "json"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
-    )
+    done = await asyncio.to_thread(run_installed, Path("/tmp"), "audit", "--format", "json", DATABASE_URL=settings.database_url)
     assert [r["field"] for r in json.loads(done.stdout)] == ["diagnosed"]
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,8 +29,8 @@ from bot.settings import ConfigError, load_settings
 from storage import deploys as deploy_rows
 from storage.models import Deploy
 from tests.clocks import FakeClock
+from tests.command_line import run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
-from tests.waiting import HANG_SECONDS
 
 SECRET = "s3cret-for-the-deploy-hook-0123456789"
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # impact start in the correlation tests
@@ -674,15 +671,6 @@ async def test_webhook_answers_422_naming_the_field_for_every_validation_failure
 # The CLI, as a pipeline step runs it
 # ================================================================================================
 
-CLI = Path(sys.executable).parent / "incident-bot"
-
-
-def run_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run(
-        [str(CLI), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=HANG_SECONDS, stdin=subprocess.DEVNULL
-    )
-
 
 def sqlite_rows(path: Path, query: str) -> list[tuple]:
     connection = sqlite3.connect(path)
@@ -694,7 +682,7 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
 
 @pytest.mark.slow
 def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
-    assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    assert run_installed(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
     at = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
     args = (
         "deploy",
@@ -709,14 +697,14 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
         "--description",
         "retry budget",
     )
-    first = run_cli(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
+    first = run_installed(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
     assert first.stdout.strip() == f"recorded deploy #1: payments-api v1.42 (production) at {at:%Y-%m-%d %H:%M} UTC"
-    again = run_cli(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
+    again = run_installed(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().startswith("already recorded as #1: payments-api v1.42 (production)")
-    staging = run_cli(tmp_path, "deploy", "payments-api", "v1.42", "--env", "staging", DATABASE_URL="sqlite:///incidents.db")
+    staging = run_installed(tmp_path, "deploy", "payments-api", "v1.42", "--env", "staging", DATABASE_URL="sqlite:///incidents.db")
     assert staging.returncode == 0 and staging.stdout.startswith("recorded deploy #2: payments-api v1.42 (staging) at ")
     rows = sqlite_rows(
         tmp_path / "incidents.db", "SELECT id, service, version, environment, author, url, description, source FROM deploys ORDER BY id"
@@ -740,8 +728,8 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
 )
 @pytest.mark.slow
 def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, words):
-    assert run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    result = run_cli(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
+    assert run_installed(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+    result = run_installed(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
@@ -752,14 +740,14 @@ def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, wo
 
 @pytest.mark.slow
 def test_cli_requires_a_migrated_database(tmp_path):
-    missing = run_cli(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
+    missing = run_installed(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
     assert missing.returncode == 1
     [line] = missing.stderr.splitlines()
     assert "run `incident-bot db upgrade`" in line, line
     assert not (tmp_path / "incidents.db").exists()  # not created behind the pipeline's back
 
     sqlite3.connect(tmp_path / "empty.db").close()
-    empty = run_cli(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///empty.db")
+    empty = run_installed(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///empty.db")
     assert empty.returncode == 1
     [line] = empty.stderr.splitlines()
     assert "not migrated" in line and "run `incident-bot db upgrade`" in line, line

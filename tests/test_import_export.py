@@ -11,9 +11,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,15 +35,13 @@ from storage.db import Database
 from storage.migrate import head_revision, upgrade_to_head
 from storage.models import Incident, TimelineEvent
 from tests.clocks import FakeClock
+from tests.command_line import run_installed
 from tests.conftest import _fresh_postgres_database
-from tests.waiting import HANG_SECONDS
 
 DATA = Path(__file__).parent / "data"
 CSV_SAMPLE = DATA / "incidents.csv"
 PAGERDUTY_SAMPLE = DATA / "pagerduty_incidents.json"
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
-CLI = Path(sys.executable).parent / "incident-bot"
-RUN_TIMEOUT = HANG_SECONDS
 
 HEADER = "id,title,severity,service,detection_method,started_at,detected_at,diagnosed_at,mitigated_at,verified_at,commander"
 GOOD_ROW = "A-1,Checkout down,P1,payments-api,alert,2026-03-01T10:00:00Z,2026-03-01T10:05:00Z,2026-03-01T10:20:00Z,2026-03-01T10:30:00Z,2026-03-01T11:00:00Z,U024BE7LH"
@@ -784,10 +780,7 @@ async def test_export_streams_in_bounded_memory(db):
 
 
 def run(cwd: Path, *args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), "DATABASE_URL": database_url}
-    return subprocess.run(
-        [str(CLI), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL
-    )
+    return run_installed(cwd, *args, DATABASE_URL=database_url)
 
 
 @pytest.fixture
