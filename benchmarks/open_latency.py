@@ -36,11 +36,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
-from bot.settings import Settings
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.migrate import upgrade_to_head
-from tests.conftest import seed_catalog_people
+from tests.conftest import fake_slack_settings, seed_catalog_people
 from tests.fake_slack import FakeSlack, RecordedCall
 from tests.slack_requests import SignedSlack
 
@@ -136,15 +135,7 @@ class Server:
 
 async def start_bot(fake: FakeSlack, announce: str, database: Path) -> tuple[Runtime, Server]:
     """The real bot, wired exactly as ``incident-bot serve`` wires it (minus the CLI)."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]  # never read a developer's .env
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.base_url,
-        DATABASE_URL=f"sqlite:///{database}",
-        INCIDENT_ANNOUNCE_CHANNEL=announce,
-        RUNBOOKS_DIR=str(ROOT / "runbooks"),
-    )
+    settings = fake_slack_settings(fake, f"sqlite:///{database}", announce)
     # The shipped example catalog's owners and on-call groups, so the war room's invites succeed.
     seed_catalog_people(fake)
     runtime = Runtime.from_settings(settings)

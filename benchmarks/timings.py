@@ -183,9 +183,8 @@ async def event_loop_lag() -> list[Row]:
 async def outage_answer() -> list[Row]:
     from sqlalchemy.engine import make_url
 
-    from bot.settings import Settings
     from bot.slack import messages
-    from tests.conftest import SIGNING_SECRET, _fresh_postgres_database, manifest_bot_scopes, start_bot
+    from tests.conftest import _fresh_postgres_database, fake_slack_settings, manifest_bot_scopes, start_bot
     from tests.fake_slack import FakeSlack
     from tests.postgres_server import PostgresServer, find_bindir
     from tests.tcp_proxy import TcpProxy
@@ -206,15 +205,7 @@ async def outage_answer() -> list[Row]:
         async with FakeSlack(bot_scopes=manifest_bot_scopes()) as fake:
             fake.add_user("U_ALICE", "alice")
             announce = fake.add_channel("incidents", members={"U_ALICE"})
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=TOKEN,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_API_URL=fake.base_url,
-                DATABASE_URL=url.set(port=proxy.port).render_as_string(hide_password=False),
-                INCIDENT_ANNOUNCE_CHANNEL=announce,
-                RUNBOOKS_DIR=str(ROOT / "runbooks"),
-            )
+            settings = fake_slack_settings(fake, url.set(port=proxy.port).render_as_string(hide_password=False), announce)
             bot = await start_bot(settings, fake)
             try:
                 await bot.slack.command("open Checkout returns 500s sev:P1")
@@ -256,8 +247,7 @@ async def outage_answer() -> list[Row]:
 
 
 async def open_first_wave() -> list[Row]:
-    from bot.settings import Settings
-    from tests.conftest import SIGNING_SECRET, manifest_bot_scopes, seed_catalog_people, start_bot
+    from tests.conftest import fake_slack_settings, manifest_bot_scopes, seed_catalog_people, start_bot
     from tests.fake_slack import FakeSlack
 
     async with FakeSlack(bot_scopes=manifest_bot_scopes()) as fake:
@@ -265,15 +255,7 @@ async def open_first_wave() -> list[Row]:
         seed_catalog_people(fake)
         announce = fake.add_channel("incidents", members={"U_ALICE"})
         with tempfile.TemporaryDirectory(prefix="incident-bot-timings-") as workdir:
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                SLACK_BOT_TOKEN=TOKEN,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_API_URL=fake.base_url,
-                DATABASE_URL=f"sqlite:///{workdir}/incidents.db",
-                INCIDENT_ANNOUNCE_CHANNEL=announce,
-                RUNBOOKS_DIR=str(ROOT / "runbooks"),
-            )
+            settings = fake_slack_settings(fake, f"sqlite:///{workdir}/incidents.db", announce)
             bot = await start_bot(settings, fake)
             try:
                 fake.latency = 0.2

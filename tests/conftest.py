@@ -233,18 +233,23 @@ def announce_channel(fake_slack) -> str:
     return fake_slack.add_channel("incidents", members={"U_ALICE", "U_BOB"})
 
 
-@pytest.fixture
-def settings(fake_slack, database_url, announce_channel) -> Settings:
+def fake_slack_settings(fake: FakeSlack, database_url: str, announce_channel: str, **more: str) -> Settings:
+    """The bot's settings against the fake Slack, with the shipped runbooks, and never a developer's .env."""
     return Settings(
         _env_file=None,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.base_url,
+        SLACK_API_URL=fake.base_url,
         DATABASE_URL=database_url,
         INCIDENT_ANNOUNCE_CHANNEL=announce_channel,
         RUNBOOKS_DIR=str(ROOT / "runbooks"),
-        INCIDENT_CONFIG=str(ROOT / "runbooks" / "config.yml"),
+        **more,
     )
+
+
+@pytest.fixture
+def settings(fake_slack, database_url, announce_channel) -> Settings:
+    return fake_slack_settings(fake_slack, database_url, announce_channel, INCIDENT_CONFIG=str(ROOT / "runbooks" / "config.yml"))
 
 
 @dataclass
