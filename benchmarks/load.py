@@ -46,7 +46,7 @@ from tests.conftest import _fresh_postgres_database
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
 from tests.scrape import scrape
-from tests.serve_process import ROOT, ServeProcess, free_port
+from tests.serve_process import ROOT, ServeProcess, free_port, wait_healthy
 from tests.slack_requests import SignedSlack, sign
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
@@ -208,22 +208,6 @@ async def settle(fake: FakeSlack, db: Database, quiet: float = 1.5, limit: float
     raise RuntimeError("the bots were still calling Slack after the time limit")
 
 
-async def wait_healthy(url: str, process: asyncio.subprocess.Process, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(f"{url} exited with {process.returncode}")
-            try:
-                async with session.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become healthy")
-
-
 async def warm_up(urls: list[str], fake: FakeSlack, each: int = 20) -> None:
     """Untimed: every server's connections (HTTP, database pool) opened before the measurement."""
     slack = SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url)
@@ -342,7 +326,7 @@ async def main(args: argparse.Namespace) -> int:
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        await wait_healthy(f"http://127.0.0.1:{bare_port}", bare)
+        await wait_healthy("the bare Bolt app", f"http://127.0.0.1:{bare_port}", lambda: bare.returncode, timeout=60)
 
         incidents = await open_incidents(processes[0], fake, db, args.incidents)
         await settle(fake, db)

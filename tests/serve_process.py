@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +34,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def wait_healthy(name: str, url: str, returncode: Callable[[], int | None], *, timeout: float, log: Path | None = None) -> None:
+    """Until ``url``/healthz answers 200. Raises if the process exits first, or at the timeout (a
+    hang), with the process's log when it writes one."""
+
+    def logged() -> str:
+        return f":\n{log.read_text()}" if log is not None else ""
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:  # a probe; a slow one is tried again
+        while time.monotonic() < deadline:
+            code = returncode()
+            if code is not None:
+                raise RuntimeError(f"{name} exited with {code}{logged()}")
+            try:
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except (TimeoutError, aiohttp.ClientError):  # still starting, or a busy machine
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not become healthy within {timeout:.0f}s (a hang){logged()}")
 
 
 class ServeProcess:
@@ -64,19 +88,8 @@ class ServeProcess:
 
     async def start(self, timeout: float = HANG_SECONDS) -> ServeProcess:
         await self._launch()
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:  # a probe; a slow one is tried again
-            while time.monotonic() < deadline:
-                if self.returncode is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.returncode}:\n{self.log.read_text()}")
-                try:
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return self
-                except (TimeoutError, aiohttp.ClientError):  # still starting, or a busy machine
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become healthy within {timeout:.0f}s (a hang):\n{self.log.read_text()}")
+        await wait_healthy(self.name, self.url, lambda: self.returncode, timeout=timeout, log=self.log)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no finishing work in flight, as when a host dies."""
