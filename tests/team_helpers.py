@@ -33,16 +33,7 @@ def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "
     team = yaml.safe_load((ROOT / "runbooks" / "config.yml").read_text())
     team["permissions"] = {"admins": {"usergroup": ADMIN_GROUP}, **(yaml.safe_load(permissions) or {})}
     config.write_text(yaml.safe_dump(team, sort_keys=False))  # band order matters
-    return Settings(
-        _env_file=None,
-        SLACK_BOT_TOKEN=settings.slack_bot_token,
-        SLACK_SIGNING_SECRET=settings.slack_signing_secret,
-        SLACK_API_URL=settings.slack_api_url,
-        DATABASE_URL=settings.database_url,
-        INCIDENT_ANNOUNCE_CHANNEL=settings.announce_channel,
-        RUNBOOKS_DIR=str(settings.runbooks_dir),
-        INCIDENT_CONFIG=str(config),
-    )
+    return settings.model_copy(update={"incident_config": config})
 
 
 async def open_incident(bot, text: str = "Checkout returns 500s sev:P2", *, user: str = "U_ALICE", members=("U_BOB", "U_CAROL")):
