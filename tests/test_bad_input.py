@@ -222,60 +222,54 @@ async def shortcut(ctx: Context, value: str) -> int:
     return (await ctx.bot.slack.message_shortcut(ADD_TO_TIMELINE, channel=ctx.war_room, message=message, user="U_BOB")).status
 
 
-async def stamp_button_value(ctx: Context, value: str) -> int:
-    return (
-        await ctx.bot.slack.block_action("stamp_phase_diagnosed", value, user="U_BOB", channel=ctx.war_room, message_ts=ctx.control_ts)
-    ).status
+SECRET_HEADER = {"X-Incident-Bot-Secret": WEBHOOK_SECRET}
+BEARER = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}  # how alert senders give the secret
+
+
+async def post_webhook(ctx: Context, path: str, body: str | bytes, *, secret: dict[str, str] = SECRET_HEADER) -> int:
+    """The HTTP status the bot answers a JSON post to one of its webhooks with."""
+    headers = {**secret, "Content-Type": "application/json"}
+    async with ctx.http.post(f"http://127.0.0.1:{ctx.bot.port}{path}", data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+def deploy_body(field: str, value: object) -> dict[str, object]:
+    """A deploy webhook body with one field set to the value."""
+    return {"service": "payments-api", "version": "v1", "time": "2026-11-23T10:00:00Z", field: value}
+
+
+def alert_body(field: str, value: object) -> dict[str, object]:
+    """The generic alert form with one field set to the value. The dedup key stays fixed, so a
+    value the bot accepts adds to one alert incident rather than opening hundreds."""
+    return {
+        "service": "payments-api",
+        "title": "Bad input alert",
+        "status": "firing",
+        "dedup_key": "bad-input",
+        "severity": "critical",
+        "started_at": "2026-11-23T10:00:00Z",
+        field: value,
+    }
 
 
 def webhook_field(field: str) -> Send:
     async def send(ctx: Context, value: str) -> int:
-        body = {"service": "payments-api", "version": "v1", "time": "2026-11-23T10:00:00Z", field: value}
-        async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}/hooks/deploys",
-            data=json.dumps(body),
-            headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
-        ) as response:
-            await response.read()
-            return response.status
+        return await post_webhook(ctx, "/hooks/deploys", json.dumps(deploy_body(field, value)))
 
     return send
 
 
 def webhook_raw_body(path: str) -> Send:
     async def send(ctx: Context, value: str) -> int:
-        async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}{path}",
-            data=value.encode("utf-8", "surrogatepass"),
-            headers={"X-Incident-Bot-Secret": WEBHOOK_SECRET, "Content-Type": "application/json"},
-        ) as response:
-            await response.read()
-            return response.status
+        return await post_webhook(ctx, path, value.encode("utf-8", "surrogatepass"))
 
     return send
 
 
 def alert_field(field: str) -> Send:
-    """The generic alert form with one field set to the value. The dedup key stays fixed, so a
-    value the bot accepts adds to one alert incident rather than opening hundreds."""
-
     async def send(ctx: Context, value: str) -> int:
-        body = {
-            "service": "payments-api",
-            "title": "Bad input alert",
-            "status": "firing",
-            "dedup_key": "bad-input",
-            "severity": "critical",
-            "started_at": "2026-11-23T10:00:00Z",
-            field: value,
-        }
-        async with ctx.http.post(
-            f"http://127.0.0.1:{ctx.bot.port}/hooks/alerts",
-            data=json.dumps(body),
-            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}", "Content-Type": "application/json"},
-        ) as response:
-            await response.read()
-            return response.status
+        return await post_webhook(ctx, "/hooks/alerts", json.dumps(alert_body(field, value)), secret=BEARER)
 
     return send
 
@@ -315,7 +309,7 @@ SURFACES: dict[str, tuple[Send, set[int]]] = {
     "form: started": (form_field("started"), SLACK_OK),
     "form: private_metadata": (form_field("private_metadata"), SLACK_OK),
     "shortcut: message text": (shortcut, SLACK_OK),
-    "button: phase value": (stamp_button_value, SLACK_OK),
+    "button: phase value": (control_button("stamp_phase_diagnosed"), SLACK_OK),
     "button: acknowledge value": (control_button("incident_acknowledge"), SLACK_OK),
     "button: reopen value": (control_button("incident_reopen"), SLACK_OK),
     "button: edit times value": (control_button("edit_times"), SLACK_OK),
@@ -609,9 +603,8 @@ DEPLOY_FIELDS = ("service", "version", "environment", "time", "author", "url", "
 @MANY
 @given(field=st.sampled_from(DEPLOY_FIELDS), value=ANY_TEXT)
 def test_a_deploy_body_is_a_deploy_or_a_reason(field, value):
-    body = {"service": "payments-api", "version": "v1", "time": "2026-11-23T10:00:00Z", field: value}
     try:
-        deploy = parse_deploy(body, now=NOW)
+        deploy = parse_deploy(deploy_body(field, value), now=NOW)
     except ValidationError as error:
         reason = validation_reason(error)
         assert reason and "Traceback" not in reason and len(reason) < 1000, reason[:200]
@@ -627,17 +620,8 @@ ALERT_FIELDS = ("service", "title", "status", "dedup_key", "severity", "started_
 @MANY
 @given(field=st.sampled_from(ALERT_FIELDS), value=st.one_of(ANY_TEXT, st.integers(), st.none(), st.lists(st.text(max_size=5))))
 def test_an_alert_body_is_alerts_or_a_reason(field, value):
-    body = {
-        "service": "payments-api",
-        "title": "Bad input alert",
-        "status": "firing",
-        "dedup_key": "bad-input",
-        "severity": "critical",
-        "started_at": "2026-11-23T10:00:00Z",
-        field: value,
-    }
     try:
-        parsed = parse_alerts(body, AlertRules(), {"payments-api"})
+        parsed = parse_alerts(alert_body(field, value), AlertRules(), {"payments-api"})
     except AlertPayloadError as error:
         assert str(error) and "Traceback" not in str(error)
         return
