@@ -15,17 +15,17 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
+def stamped(*stamps: tuple[float, str], started: float = 0) -> Timeline:
+    """Impact at minute ``started``; the stamps in order from detected on, each (minute, by whom)."""
+    first = list(Stamp)[: len(stamps)]
+    return Timeline(
+        started_at=at(started), stamps={s: StampValue(at(minute), user) for s, (minute, user) in zip(first, stamps, strict=True)}
+    )
+
+
 def worked_example() -> Timeline:
     """Impact and alert at 14:00, cause found 14:05, fix applied 14:08, recovered 14:18."""
-    return Timeline(
-        started_at=at(0),
-        stamps={
-            Stamp.DETECTED: StampValue(at(0), "U1"),
-            Stamp.DIAGNOSED: StampValue(at(5), "U2"),
-            Stamp.MITIGATED: StampValue(at(8), "U2"),
-            Stamp.VERIFIED: StampValue(at(18), "U3"),
-        },
-    )
+    return stamped((0, "U1"), (5, "U2"), (8, "U2"), (18, "U3"))
 
 
 def test_worked_example_durations_and_slowest_phase():
@@ -42,7 +42,7 @@ def test_worked_example_durations_and_slowest_phase():
 
 
 def test_open_incident_current_phase_and_buttons():
-    timeline = Timeline(started_at=at(-20), stamps={Stamp.DETECTED: StampValue(at(0), "U1")})
+    timeline = stamped((0, "U1"), started=-20)
     assert timeline.current_phase is Phase.DIAGNOSE
     assert timeline.open_stamps() == [Stamp.DIAGNOSED, Stamp.MITIGATED, Stamp.VERIFIED]
     assert timeline.duration(Phase.DETECT) == timedelta(minutes=20)
@@ -50,13 +50,13 @@ def test_open_incident_current_phase_and_buttons():
 
 
 def test_stamping_in_order():
-    timeline = Timeline(started_at=at(0), stamps={Stamp.DETECTED: StampValue(at(0), "U1")})
+    timeline = stamped((0, "U1"))
     plan = plan_stamp(timeline, Stamp.DIAGNOSED, at(5), "U2")
     assert plan.implied == () and plan.writes() == {Stamp.DIAGNOSED: StampValue(at(5), "U2")}
 
 
 def test_skipping_ahead_fills_earlier_phases_as_implied():
-    timeline = Timeline(started_at=at(0), stamps={Stamp.DETECTED: StampValue(at(0), "U1")})
+    timeline = stamped((0, "U1"))
     plan = plan_stamp(timeline, Stamp.VERIFIED, at(30), "U2")
     assert plan.implied == (Stamp.DIAGNOSED, Stamp.MITIGATED)
     writes = plan.writes()
@@ -70,10 +70,7 @@ def test_an_existing_stamp_never_changes():
 
 
 def test_a_stamp_is_never_earlier_than_the_one_before():
-    timeline = Timeline(
-        started_at=at(0),
-        stamps={Stamp.DETECTED: StampValue(at(0), "U1"), Stamp.DIAGNOSED: StampValue(at(10), "U1")},
-    )
+    timeline = stamped((0, "U1"), (10, "U1"))
     with pytest.raises(StampRefused, match="cannot be earlier than diagnosed"):
         plan_stamp(timeline, Stamp.MITIGATED, at(9), "U2")
     assert plan_stamp(timeline, Stamp.MITIGATED, at(10), "U2") is not None  # the same instant is fine
@@ -90,15 +87,7 @@ def test_naive_times_are_refused():
 
 
 def test_tie_goes_to_the_earlier_phase():
-    timeline = Timeline(
-        started_at=at(0),
-        stamps={
-            Stamp.DETECTED: StampValue(at(5), "U"),
-            Stamp.DIAGNOSED: StampValue(at(10), "U"),
-            Stamp.MITIGATED: StampValue(at(11), "U"),
-            Stamp.VERIFIED: StampValue(at(12), "U"),
-        },
-    )
+    timeline = stamped((5, "U"), (10, "U"), (11, "U"), (12, "U"))
     assert timeline.slowest_phase() is Phase.DETECT
 
 
