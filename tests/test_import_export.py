@@ -144,52 +144,47 @@ def row_with(**changes: str) -> str:
     return out.getvalue()
 
 
+def bad_cell(what: str, field: str, value: str, problem: str, form: str) -> tuple[str, str, str, str]:
+    """A row with one bad cell: its problem names line 3 and the cell's field, then says ``problem``."""
+    return (what, row_with(**{field: value}), f"line 3: {field}: {problem}", form)
+
+
 BAD_ROWS = [
     # (what, a CSV body after the header, the expected problem's start, a fragment of its right form)
-    ("no id", row_with(id=""), "line 3: id: is missing", "unique in the file"),
-    ("no title", row_with(title="  "), "line 3: title: is missing", "1–150 characters"),
-    ("long title", row_with(title="x" * 151), "line 3: title: is 151 characters long", "1–150"),
-    ("severity", row_with(severity="P5"), 'line 3: severity: "P5" is not a severity', "P1, P2, P3 or P4"),
-    ("no severity", row_with(severity=""), "line 3: severity: is missing", "P1, P2, P3 or P4"),
-    ("service", row_with(service="Payments API"), 'line 3: service: "Payments API" is not a service name', '"payments-api"'),
-    (
-        "detection",
-        row_with(detection_method="pager"),
-        'line 3: detection_method: "pager" is not a detection method',
-        "alert, customer_report, engineer or synthetic",
+    bad_cell("no id", "id", "", "is missing", "unique in the file"),
+    bad_cell("no title", "title", "  ", "is missing", "1–150 characters"),
+    bad_cell("long title", "title", "x" * 151, "is 151 characters long", "1–150"),
+    bad_cell("severity", "severity", "P5", '"P5" is not a severity', "P1, P2, P3 or P4"),
+    bad_cell("no severity", "severity", "", "is missing", "P1, P2, P3 or P4"),
+    bad_cell("service", "service", "Payments API", '"Payments API" is not a service name', '"payments-api"'),
+    bad_cell(
+        "detection", "detection_method", "pager", '"pager" is not a detection method', "alert, customer_report, engineer or synthetic"
     ),
-    ("no start", row_with(started_at=""), "line 3: started_at: is missing", "ISO 8601 with a zone"),
-    ("no detection time", row_with(detected_at=""), "line 3: detected_at: is missing", "ISO 8601 with a zone"),
-    (
-        "no zone",
-        row_with(started_at="2026-03-01T10:00:00"),
-        'line 3: started_at: "2026-03-01T10:00:00" has no time zone',
-        "2026-11-23T14:05:00Z",
-    ),
-    ("a date", row_with(verified_at="2026-03-02"), 'line 3: verified_at: "2026-03-02" has no time zone', "ISO 8601"),
-    ("not a time", row_with(diagnosed_at="yesterday"), 'line 3: diagnosed_at: "yesterday" is not a time', "ISO 8601 with a zone"),
-    (
-        "future",
-        row_with(verified_at="2026-05-01T00:00:00Z"),
-        'line 3: verified_at: "2026-05-01T00:00:00Z" is in the future',
-        "past incidents",
-    ),
-    (
+    bad_cell("no start", "started_at", "", "is missing", "ISO 8601 with a zone"),
+    bad_cell("no detection time", "detected_at", "", "is missing", "ISO 8601 with a zone"),
+    bad_cell("no zone", "started_at", "2026-03-01T10:00:00", '"2026-03-01T10:00:00" has no time zone', "2026-11-23T14:05:00Z"),
+    bad_cell("a date", "verified_at", "2026-03-02", '"2026-03-02" has no time zone', "ISO 8601"),
+    bad_cell("not a time", "diagnosed_at", "yesterday", '"yesterday" is not a time', "ISO 8601 with a zone"),
+    bad_cell("future", "verified_at", "2026-05-01T00:00:00Z", '"2026-05-01T00:00:00Z" is in the future', "past incidents"),
+    bad_cell(
         "start after detection",
-        row_with(started_at="2026-03-01T10:06:00Z"),
-        "line 3: started_at: 2026-03-01T10:06:00Z is later than detected_at (2026-03-01T10:05:00Z)",
+        "started_at",
+        "2026-03-01T10:06:00Z",
+        "2026-03-01T10:06:00Z is later than detected_at (2026-03-01T10:05:00Z)",
         "before (or when)",
     ),
-    (
+    bad_cell(
         "diagnosed before detected",
-        row_with(diagnosed_at="2026-03-01T10:04:00Z"),
-        "line 3: diagnosed_at: 2026-03-01T10:04:00Z is earlier than detected_at (2026-03-01T10:05:00Z)",
+        "diagnosed_at",
+        "2026-03-01T10:04:00Z",
+        "2026-03-01T10:04:00Z is earlier than detected_at (2026-03-01T10:05:00Z)",
         "not be earlier than the one before it",
     ),
-    (
+    bad_cell(
         "verified before mitigated",
-        row_with(verified_at="2026-03-01T10:29:00Z"),
-        "line 3: verified_at: 2026-03-01T10:29:00Z is earlier than mitigated_at (2026-03-01T10:30:00Z)",
+        "verified_at",
+        "2026-03-01T10:29:00Z",
+        "2026-03-01T10:29:00Z is earlier than mitigated_at (2026-03-01T10:30:00Z)",
         "not be earlier",
     ),
     (
@@ -198,8 +193,8 @@ BAD_ROWS = [
         "line 3: mitigated_at: 2026-03-01T10:04:59Z is earlier than detected_at",
         "not be earlier",
     ),
-    ("commander", row_with(commander="alice"), 'line 3: commander: "alice" is not a Slack user ID', '"U024BE7LH"'),
-    ("duplicate id", row_with(id="A-1"), 'line 3: id: "A-1" is already used at line 2', "unique in the file"),
+    bad_cell("commander", "commander", "alice", '"alice" is not a Slack user ID', '"U024BE7LH"'),
+    bad_cell("duplicate id", "id", "A-1", '"A-1" is already used at line 2', "unique in the file"),
     ("field count", GOOD_ROW + ",extra\n", "line 3: has 12 fields but the header has 11", "double quotes"),
 ]
 
