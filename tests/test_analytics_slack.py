@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.digest_schedule import DigestChannel
-from storage.models import Incident
+from tests.incident_facts import stamp_times
+from tests.stored_incidents import incident_row
 
 
 async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -> None:
@@ -17,25 +18,14 @@ async def seed_history(bot, *, count: int = 12, service: str = "payments-api") -
     async with bot.runtime.db.transaction() as session:
         for n in range(count):
             start = now - timedelta(days=2 + n * 3, hours=n % 5)
-            detect, diagnose, mitigate, verify = (timedelta(minutes=m) for m in (2 + n % 4, 10 + n, 5 + n % 7, 8 + 2 * n))
             session.add(
-                Incident(
-                    title=f"Past incident {n}",
+                incident_row(
+                    f"Past incident {n}",
+                    start,
                     severity="P1" if n % 4 == 0 else "P2",
                     service=service,
-                    status="resolved",
                     detection_method="customer_report" if n % 3 == 0 else "alert",
-                    opened_by="U_ALICE",
-                    commander="U_ALICE",
-                    started_at=start,
-                    detected_at=start + detect,
-                    diagnosed_at=start + detect + diagnose,
-                    mitigated_at=start + detect + diagnose + mitigate,
-                    verified_at=start + detect + diagnose + mitigate + verify,
-                    diagnosed_implied=False,
-                    mitigated_implied=False,
-                    created_at=start,
-                    updated_at=start,
+                    **stamp_times(start, (2 + n % 4, 10 + n, 5 + n % 7, 8 + 2 * n)),
                 )
             )
 

@@ -23,9 +23,9 @@ from bot.settings import DatabaseSettings
 from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
-from storage.models import Incident
 from tests.command_line import InProcess, run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.stored_incidents import incident_row
 
 DATA = Path(__file__).parent / "data"
 UNREACHABLE_SLACK = "http://127.0.0.1:9/api/"
@@ -73,23 +73,7 @@ async def open_without_war_room(db: Database, *, commander: str = "") -> int:
     async with db.transaction() as session:
         row = await incident_rows.insert(
             session,
-            Incident(
-                request_key=None,
-                title="Checkout down",
-                severity="P2",
-                service="checkout-web",
-                status="open",
-                detection_method="alert",
-                opened_by=commander,
-                commander=commander,
-                origin_channel_id=None,
-                started_at=now,
-                detected_at=now,
-                diagnosed_implied=False,
-                mitigated_implied=False,
-                created_at=now,
-                updated_at=now,
-            ),
+            incident_row("Checkout down", now, detected_at=now, service="checkout-web", person=commander),
         )
         return row.id
 

@@ -18,7 +18,8 @@ from bot.analytics.stats_view import GROUPINGS, home_view, report_blocks, report
 from bot.core.phases import Phase
 from bot.core.tiers import TierTables
 from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
-from tests.incident_facts import facts_from_minutes
+from tests.incident_facts import facts_maker, stamp_times
+from tests.stored_incidents import incident_row
 
 UTC = UTC
 TIERS = TierTables.default()
@@ -28,21 +29,7 @@ SERVICES = ("payments-api", "checkout", "identity", "search", None)
 USER_ID = re.compile(r"<@|<!subteam|\b[UW]0[A-Z0-9]{6,}\b")
 
 
-def incident(
-    id: int,
-    start: datetime,
-    minutes: tuple[float, float, float, float] = (2, 10, 5, 3),
-    *,
-    severity: str = "P2",
-    service: str | None = "payments-api",
-    method: str = "alert",
-    deploy: bool | None = None,
-    restored: bool = True,
-) -> IncidentFacts:
-    """An incident from its four phase lengths in minutes; an open one is only detected."""
-    return facts_from_minutes(
-        id, start, minutes, severity=severity, service=service, method=method, deploy=deploy, stamps=4 if restored else 1
-    )
+incident = facts_maker(minutes=(2, 10, 5, 3), service="payments-api", stamps_when_open=1)  # an open one is only detected
 
 
 def history(seed: int = 7, per_week: int = 8, weeks: int = 12) -> list[IncidentFacts]:
@@ -543,7 +530,6 @@ def test_chart_without_data():
 
 async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, per_week: int, seed: int) -> None:
     """``per_week`` restored incidents in each of the ``weeks`` weeks up to the digest's own week."""
-    from storage.models import Incident
 
     rng = random.Random(seed)
     async with db.transaction() as session:
@@ -551,28 +537,8 @@ async def store_weekly_history(db, *, digest_week_start: datetime, weeks: int, p
             monday = digest_week_start - timedelta(weeks=back)
             for n in range(per_week):
                 start = monday + timedelta(minutes=rng.randrange(0, 7 * 24 * 60 - 24 * 60))
-                phases = [timedelta(minutes=rng.uniform(1, 90)) for _ in range(4)]
-                at = [start + sum(phases[: k + 1], timedelta()) for k in range(4)]
-                session.add(
-                    Incident(
-                        title=f"Past {back}-{n}",
-                        severity=rng.choice(["P1", "P2", "P3"]),
-                        service="payments-api",
-                        status="resolved",
-                        detection_method="alert",
-                        opened_by="U_ALICE",
-                        commander="U_ALICE",
-                        started_at=start,
-                        detected_at=at[0],
-                        diagnosed_at=at[1],
-                        mitigated_at=at[2],
-                        verified_at=at[3],
-                        diagnosed_implied=False,
-                        mitigated_implied=False,
-                        created_at=start,
-                        updated_at=start,
-                    )
-                )
+                stamps = stamp_times(start, [rng.uniform(1, 90) for _ in range(4)])
+                session.add(incident_row(f"Past {back}-{n}", start, severity=rng.choice(["P1", "P2", "P3"]), **stamps))
 
 
 @pytest.mark.slow

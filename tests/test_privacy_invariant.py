@@ -29,8 +29,8 @@ import yaml
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.slack import messages
-from storage.models import Incident
 from tests.conftest import ROOT, start_bot
+from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
 
 COMMANDER = "U_ZOE"  # opens the private incident
@@ -261,23 +261,15 @@ async def _seed_restored(bot, count: int = 6) -> None:
         for n in range(count):
             start = T0 - timedelta(days=n + 1)
             session.add(
-                Incident(
-                    title=f"Past incident {n}",
-                    severity="P2",
+                incident_row(
+                    f"Past incident {n}",
+                    start,
                     service="checkout-web",
-                    status="resolved",
-                    detection_method="alert",
-                    opened_by=PUBLIC_RESPONDER,
-                    commander=PUBLIC_RESPONDER,
-                    started_at=start,
+                    person=PUBLIC_RESPONDER,
                     detected_at=start + timedelta(minutes=1),
                     diagnosed_at=start + timedelta(minutes=5),
                     mitigated_at=start + timedelta(minutes=10),
                     verified_at=start + timedelta(minutes=15 + n),
-                    diagnosed_implied=False,
-                    mitigated_implied=False,
-                    created_at=start,
-                    updated_at=start,
                 )
             )
 

@@ -14,7 +14,7 @@ from bot.analytics.reports import Reports
 from bot.analytics.stats import ReportSettings, build_report, weekly_trend
 from bot.core.tiers import TierTables
 from storage.db import Database
-from storage.models import Incident
+from tests.stored_incidents import incident_row
 
 pytestmark = pytest.mark.both_databases
 
@@ -54,26 +54,19 @@ async def seed(db: Database, count: int, seed: int = 11) -> None:
             if rng.random() < 0.7:  # acknowledged some seconds after detection, or (rarely) before it
                 acknowledged = detected + timedelta(seconds=rng.uniform(-30, 900), microseconds=rng.randrange(10**6))
             session.add(
-                Incident(
-                    title=f"Incident {n}",
+                incident_row(
+                    f"Incident {n}",
+                    start,
                     severity=rng.choice(["P1", "P2", "P3", "P4"]),
                     service=rng.choice(SERVICES),
-                    status="resolved" if verified else "open",
                     detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
-                    opened_by="U_ALICE",
-                    commander="U_ALICE",
-                    started_at=start,
                     detected_at=detected,
                     diagnosed_at=diagnosed,
                     mitigated_at=mitigated,
                     verified_at=verified,
-                    diagnosed_implied=False,
-                    mitigated_implied=False,
                     deploy_found=rng.choice([None, True, False]),
                     acknowledged_at=acknowledged,
                     acknowledged_by="U_BOB" if acknowledged else None,
-                    created_at=start,
-                    updated_at=start,
                 )
             )
 

@@ -31,7 +31,7 @@ from bot.analytics.stats import (
 )
 from bot.core.phases import Phase
 from bot.core.tiers import TierTables
-from tests.incident_facts import facts_from_minutes
+from tests.incident_facts import facts_maker
 
 UTC = UTC
 MIN = 60.0
@@ -39,21 +39,7 @@ TIERS = TierTables.default()
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # ISO 2026-W10
 
 
-def facts(
-    id: int,
-    start: datetime,
-    minutes: tuple[float, float, float, float] = (1, 5, 3, 10),
-    *,
-    severity: str = "P2",
-    service: str | None = "payments",
-    method: str = "alert",
-    deploy: bool | None = None,
-    restored: bool = True,
-) -> IncidentFacts:
-    """An incident from its four phase lengths in minutes; an open one is mitigated, not verified."""
-    return facts_from_minutes(
-        id, start, minutes, severity=severity, service=service, method=method, deploy=deploy, stamps=4 if restored else 3
-    )
+facts = facts_maker(minutes=(1, 5, 3, 10), service="payments", stamps_when_open=3)  # an open one is mitigated, not verified
 
 
 def restored_in(id: int, start: datetime, restore_minutes: float, **kwargs) -> IncidentFacts:
