@@ -237,20 +237,10 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         print(f"incident-bot: {validation_reason(error)}", file=sys.stderr)
         return EXIT_CONFIG
     # A pipeline step must not create or migrate the bot's database behind its back.
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        print(f"incident-bot: there is no database at {url.database}: run `incident-bot db upgrade` first", file=sys.stderr)
+    database = await _migrated_database(settings)
+    if database is None:
         return EXIT_FAILURE
-    database = Database(settings.database_url)
     try:
-        current, head = await current_revision(database), head_revision()
-        if current != head:
-            print(
-                f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): "
-                "run `incident-bot db upgrade` first",
-                file=sys.stderr,
-            )
-            return EXIT_FAILURE
         record, created = await Deploys(database, utc_now).record(deploy_in, source="cli")
     finally:
         await database.dispose()
