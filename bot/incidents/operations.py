@@ -125,6 +125,17 @@ async def insert_opened(
     return row
 
 
+async def record_role(
+    session: AsyncSession, incident_id: int, role: str, user: str, *, previous: str | None, by: str, at: datetime, text: str
+) -> None:
+    """``role`` (a column named in bot.core.roles.ROLES) passes from ``previous`` to ``user``: on
+    the incident's row and, in ``text``, on its timeline."""
+    await incident_rows.record_fields(session, incident_id, at=at, **{role: user})
+    await incident_rows.add_event(
+        session, incident_id, "role_assigned", at=at, actor=by, text=text, data={"role": role, "user": user, "previous": previous}
+    )
+
+
 @dataclass
 class Recorded:
     """The outcome of recording an incident: the record, and whether this request created it."""
@@ -202,17 +213,8 @@ class Incidents:
             previous = getattr(row, role)
             if previous == user:
                 return None
-            await incident_rows.record_fields(session, incident_id, at=now, **{role: user})
-            label = ROLES[role]
-            await incident_rows.add_event(
-                session,
-                incident_id,
-                "role_assigned",
-                at=now,
-                actor=by,
-                text=f"{label}: <@{user}>" + (f" (was <@{previous}>)" if previous else ""),
-                data={"role": role, "user": user, "previous": previous},
-            )
+            was = f" (was <@{previous}>)" if previous else ""
+            await record_role(session, incident_id, role, user, previous=previous, by=by, at=now, text=f"{ROLES[role]}: <@{user}>{was}")
             await session.refresh(row)
             return to_record(row), previous
 
