@@ -123,18 +123,17 @@ class Runtime:
             corrections=corrections,
             action_items=action_items,
         )
-        replies = Replies(slack)
+        replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
-        announce = settings.announce_channel
         interactions = Interactions(
             replies=replies,
             opening=Opening(
                 incidents, war_rooms, replies, slack, clock, catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window
             ),
             phase_stamps=PhaseStamps(lookup, Stamper(db, clock), Monitoring(db, team.timers), war_rooms, resolutions, replies, clock),
-            notes=Notes(incidents, lookup, replies, slack, announce_channel=announce),
+            notes=Notes(incidents, lookup, replies, slack),
             roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
-            break_glass=BreakGlass(incidents, lookup, replies, slack, announce_channel=announce),
+            break_glass=BreakGlass(incidents, lookup, replies, slack),
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),

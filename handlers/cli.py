@@ -9,7 +9,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -236,24 +237,8 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"incident-bot: {validation_reason(error)}", file=sys.stderr)
         return EXIT_CONFIG
-    # A pipeline step must not create or migrate the bot's database behind its back.
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        print(f"incident-bot: there is no database at {url.database}: run `incident-bot db upgrade` first", file=sys.stderr)
-        return EXIT_FAILURE
-    database = Database(settings.database_url)
-    try:
-        current, head = await current_revision(database), head_revision()
-        if current != head:
-            print(
-                f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): "
-                "run `incident-bot db upgrade` first",
-                file=sys.stderr,
-            )
-            return EXIT_FAILURE
+    async with migrated_database(settings) as database:
         record, created = await Deploys(database, utc_now).record(deploy_in, source="cli")
-    finally:
-        await database.dispose()
     if created:
         print(f"recorded deploy #{record.id}: {deploy_summary(record)}")
     else:
@@ -264,39 +249,36 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
 MAX_PROBLEMS_SHOWN = 50
 
 
-async def _migrated_database(settings: DatabaseSettings) -> Database | None:
-    """The database, if it exists and is migrated; else None, having said why in one line."""
+class DatabaseNotReady(Exception):
+    """The database is missing or not migrated: one line that says which and what to run."""
+
+
+@asynccontextmanager
+async def migrated_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
+    """The database, if it exists and is migrated (else DatabaseNotReady), closed when done. A
+    command that only reads or records must not create or migrate it behind its owner's back."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        print(f"incident-bot: there is no database at {url.database}: run `incident-bot db upgrade` first", file=sys.stderr)
-        return None
+        raise DatabaseNotReady(f"there is no database at {url.database}: run `incident-bot db upgrade` first")
     database = Database(settings.database_url)
     try:
         current, head = await current_revision(database), head_revision()
-    except BaseException:
+        if current != head:
+            raise DatabaseNotReady(
+                f"the database is not migrated (revision {current or 'none'}, needs {head}): run `incident-bot db upgrade` first"
+            )
+        yield database
+    finally:
         await database.dispose()
-        raise
-    if current != head:
-        await database.dispose()
-        print(
-            f"incident-bot: the database is not migrated (revision {current or 'none'}, needs {head}): run `incident-bot db upgrade` first",
-            file=sys.stderr,
-        )
-        return None
-    return database
 
 
 async def _audit(settings: DatabaseSettings, args: argparse.Namespace) -> int:
-    database = await _migrated_database(settings)
-    if database is None:
-        return EXIT_FAILURE
     try:
-        records = await read_audit_trail(database, args.incident)
+        async with migrated_database(settings) as database:
+            records = await read_audit_trail(database, args.incident)
     except LookupError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        await database.dispose()
     if args.format == "json":
         print(json.dumps([r.as_dict() for r in records], indent=2))
     elif not records:
@@ -328,13 +310,8 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         if count > MAX_PROBLEMS_SHOWN:
             print(f"  … and {count - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
         return EXIT_CONFIG
-    database = await _migrated_database(settings)
-    if database is None:
-        return EXIT_FAILURE
-    try:
+    async with migrated_database(settings) as database:
         report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
-    finally:
-        await database.dispose()
     for changed in report.changed:
         print(f"skipped: {changed}")
     print(report.summary())
@@ -345,10 +322,7 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     if args.since and args.until and args.since >= args.until:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return EXIT_CONFIG
-    database = await _migrated_database(settings)
-    if database is None:
-        return EXIT_FAILURE
-    try:
+    async with migrated_database(settings) as database:
         if not args.output:
             try:
                 count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
@@ -369,8 +343,6 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-    finally:
-        await database.dispose()
     print(f"exported {count} incident{'' if count == 1 else 's'} to {args.output}")
     return 0
 
@@ -428,6 +400,9 @@ def _run(args: argparse.Namespace, settings) -> int:
     except ConfigError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseNotReady as problem:
+        print(f"incident-bot: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 0
     except SQLAlchemyError as error:

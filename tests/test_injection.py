@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -26,6 +27,7 @@ from slack_sdk.models.basic_objects import JsonObject
 from bot.analytics import digest, stats_view, summary
 from bot.analytics.stats import build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
+from bot.catalog.runbooks import Runbook
 from bot.core.command_text import CommandTextError
 from bot.core.phases import Phase, Stamp, StampValue, Timeline
 from bot.core.records import IncidentRecord, WarRoomContext
@@ -161,6 +163,17 @@ def hostile_action_item() -> ActionItemRecord:
     )
 
 
+def hostile_runbook() -> Runbook:
+    return Runbook(
+        name=HOSTILE,
+        path=Path("hostile.md"),
+        title=HOSTILE,
+        checklist=(HOSTILE, "Check the dashboard"),
+        url=HOSTILE,
+        sections={HOSTILE: HOSTILE},
+    )
+
+
 def hostile_facts():
     """Four weeks of incidents on a service with a hostile name, a few still open."""
     return [
@@ -282,6 +295,7 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "list[tuple[str, str]] | None": lambda: [("deploy:3", HOSTILE)],
     "list[tuple[str, str]]": lambda: [("deploy:3", HOSTILE)],
     "IncidentRecord": hostile_incident,
+    "Runbook": hostile_runbook,
     "WarRoomContext | None": lambda: WarRoomContext(
         team=HOSTILE, upstream=(HOSTILE,), downstream=(HOSTILE,), deploy_lines=(deploy_line(hostile_deploy()),), deploy_window="2 h"
     ),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs, metrics
 from bot.core.clock import Clock
@@ -69,6 +71,71 @@ def to_record(row: Incident) -> IncidentRecord:
     )
 
 
+async def insert_opened(
+    session: AsyncSession,
+    request: OpenRequest,
+    *,
+    opener: str,
+    at: datetime,
+    request_key: str | None = None,
+    origin_channel: str | None = None,
+    from_alert: bool = False,
+) -> Incident:
+    """A new incident and its "opened" event, however it was opened (a person, an alert); its
+    opener holds command until someone else takes it."""
+    row = await incident_rows.insert(
+        session,
+        Incident(
+            request_key=request_key,
+            title=request.title,
+            severity=request.severity,
+            service=request.service,
+            status="open",
+            detection_method=request.detection_method,
+            opened_by=opener,
+            commander=opener,
+            origin_channel_id=origin_channel,
+            is_private=request.private,
+            started_at=request.started_at,
+            detected_at=request.detected_at,
+            diagnosed_implied=False,
+            mitigated_implied=False,
+            created_at=at,
+            updated_at=at,
+        ),
+    )
+    how = " from an alert" if from_alert else ""
+    private = " (private)" if request.private else ""
+    await incident_rows.add_event(
+        session,
+        row.id,
+        "opened",
+        at=at,
+        actor=opener,
+        text=f"Opened {row.reference}{how}: {request.title}{private}",
+        data={
+            "severity": request.severity,
+            "service": request.service,
+            "detection_method": request.detection_method,
+            "started_at": request.started_at.isoformat(),
+            "detected_at": request.detected_at.isoformat(),
+            "private": request.private,
+        },
+    )
+    return row
+
+
+async def record_role(
+    session: AsyncSession, incident_id: int, role: str, user: str, *, previous: str | None, by: str, at: datetime, text: str
+) -> None:
+    """``role`` (a column named in bot.core.roles.ROLES) passes from ``previous`` to ``user``: on
+    the incident's row and, in ``text``, on its timeline."""
+    await incident_rows.record_fields(session, incident_id, at=at, **{role: user})
+    await incident_rows.add_event(
+        session, incident_id, "role_assigned", at=at, actor=by, text=text, data={"role": role, "user": user, "previous": previous}
+    )
+
+
 @dataclass
 class Recorded:
     """The outcome of recording an incident: the record, and whether this request created it."""
@@ -96,43 +163,7 @@ class Incidents:
                 if existing is not None:
                     logs.set_incident(existing.id)
                     return Recorded(to_record(existing), created=False)
-                row = await incident_rows.insert(
-                    session,
-                    Incident(
-                        request_key=request_key,
-                        title=request.title,
-                        severity=request.severity,
-                        service=request.service,
-                        status="open",
-                        detection_method=request.detection_method,
-                        opened_by=opener,
-                        commander=opener,
-                        origin_channel_id=origin_channel,
-                        is_private=request.private,
-                        started_at=request.started_at,
-                        detected_at=request.detected_at,
-                        diagnosed_implied=False,
-                        mitigated_implied=False,
-                        created_at=now,
-                        updated_at=now,
-                    ),
-                )
-                await incident_rows.add_event(
-                    session,
-                    row.id,
-                    "opened",
-                    at=now,
-                    actor=opener,
-                    text=f"Opened {row.reference}: {request.title}" + (" (private)" if request.private else ""),
-                    data={
-                        "severity": request.severity,
-                        "service": request.service,
-                        "detection_method": request.detection_method,
-                        "started_at": request.started_at.isoformat(),
-                        "detected_at": request.detected_at.isoformat(),
-                        "private": request.private,
-                    },
-                )
+                row = await insert_opened(session, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
                 record = to_record(row)
         except IntegrityError:
             async with self._db.transaction() as session:
@@ -182,17 +213,8 @@ class Incidents:
             previous = getattr(row, role)
             if previous == user:
                 return None
-            await incident_rows.record_fields(session, incident_id, at=now, **{role: user})
-            label = ROLES[role]
-            await incident_rows.add_event(
-                session,
-                incident_id,
-                "role_assigned",
-                at=now,
-                actor=by,
-                text=f"{label}: <@{user}>" + (f" (was <@{previous}>)" if previous else ""),
-                data={"role": role, "user": user, "previous": previous},
-            )
+            was = f" (was <@{previous}>)" if previous else ""
+            await record_role(session, incident_id, role, user, previous=previous, by=by, at=now, text=f"{ROLES[role]}: <@{user}>{was}")
             await session.refresh(row)
             return to_record(row), previous
 

@@ -9,7 +9,7 @@ from enum import Enum
 from bot.core.clock import Clock
 from bot.core.phases import Stamp, StampRefused, StampValue, plan_stamp
 from bot.core.records import IncidentRecord
-from bot.incidents.operations import to_record
+from bot.incidents.operations import record_role, to_record
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -140,15 +140,7 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime) 
         if fresh.detection_method == "alert" and fresh.commander == fresh.opened_by:
             # An alert opened it and the bot holds command: whoever takes it on takes command, so
             # that someone may mark it verified, correct times and assign roles.
-            await incident_rows.record_fields(session, incident_id, at=at, commander=by)
-            await incident_rows.add_event(
-                session,
-                incident_id,
-                "role_assigned",
-                at=at,
-                actor=by,
-                text=f"Incident commander: <@{by}> (was <@{fresh.opened_by}>, by acknowledging)",
-                data={"role": "commander", "user": by, "previous": fresh.opened_by},
-            )
+            text = f"Incident commander: <@{by}> (was <@{fresh.opened_by}>, by acknowledging)"
+            await record_role(session, incident_id, "commander", by, previous=fresh.opened_by, by=by, at=at, text=text)
             await session.refresh(fresh)
         return AckOutcome(AckResult.ACKNOWLEDGED, to_record(fresh))

@@ -19,15 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.background import BackgroundWork
 from bot.core.clock import Clock
+from bot.core.command_text import OpenRequest
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import slack_time
-from bot.incidents.operations import to_record
+from bot.incidents.operations import insert_opened, to_record
 from bot.integrations.alerts import Alert
 from bot.slack import SlackError, SlackGateway, messages
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
 from storage.db import Database
-from storage.models import Incident
+from storage.models import AlertGroup, Incident
 
 if TYPE_CHECKING:
     from bot.interactions.opening import Opening
@@ -66,6 +67,17 @@ def _alert_data(alert: Alert) -> dict[str, Any]:
         "ends_at": alert.ended_at.isoformat() if alert.ended_at else None,
         "url": alert.url,
     }
+
+
+async def _onto_its_incident(session: AsyncSession, group: AlertGroup, alert: Alert, kind: str, text: str, now: datetime) -> Incident:
+    """A later alert of a group that has its incident: the group seen again, the alert on the
+    incident's timeline; the incident's row."""
+    assert group.incident_id is not None
+    await alert_rows.seen_again(session, group.id, at=now)
+    await incident_rows.add_event(session, group.incident_id, kind, at=now, text=text, data=_alert_data(alert))
+    row = await incident_rows.get(session, group.incident_id)
+    assert row is not None
+    return row
 
 
 class AlertIntake:
@@ -122,60 +134,25 @@ class AlertIntake:
                 break
             # the holder was closed between our insert and our read: claim again
         if group is None:
-            assert existing is not None and existing.incident_id is not None
-            await alert_rows.seen_again(session, existing.id, at=now)
-            await incident_rows.add_event(
-                session,
-                existing.incident_id,
-                "alert_firing",
-                at=now,
-                text=f"Alert {alert.name} firing again ({alert.source})",
-                data=_alert_data(alert),
-            )
-            row = await incident_rows.get(session, existing.incident_id)
-            assert row is not None
+            assert existing is not None
+            text = f"Alert {alert.name} firing again ({alert.source})"
+            row = await _onto_its_incident(session, existing, alert, "alert_firing", text, now)
             result.added.append(row.reference)
             if row.status == "resolved" and row.channel_id:
                 work.lines.append((to_record(row), messages.alert_refiring_line(alert.name)))
             return
         started = min(alert.started_at or now, now)
-        row = await incident_rows.insert(
-            session,
-            Incident(
-                request_key=None,
-                title=alert.title,
-                severity=alert.severity,
-                service=alert.service,
-                status="open",
-                detection_method="alert",
-                opened_by=opener,
-                commander=opener,
-                origin_channel_id=None,
-                started_at=started,
-                detected_at=started,
-                diagnosed_implied=False,
-                mitigated_implied=False,
-                created_at=now,
-                updated_at=now,
-            ),
+        opened = OpenRequest(
+            title=alert.title,
+            severity=alert.severity,
+            service=alert.service,
+            detection_method="alert",
+            started_at=started,
+            detected_at=started,
         )
+        row = await insert_opened(session, opened, opener=opener, at=now, from_alert=True)
         group.incident_id = row.id
         await session.flush()
-        await incident_rows.add_event(
-            session,
-            row.id,
-            "opened",
-            at=now,
-            actor=opener,
-            text=f"Opened {row.reference} from an alert: {alert.title}",
-            data={
-                "severity": alert.severity,
-                "service": alert.service,
-                "detection_method": "alert",
-                "started_at": started.isoformat(),
-                "detected_at": started.isoformat(),
-            },
-        )
         await incident_rows.add_event(
             session, row.id, "alert_firing", at=now, text=f"Alert {alert.name} firing ({alert.source})", data=_alert_data(alert)
         )
@@ -188,18 +165,9 @@ class AlertIntake:
         if group is None or group.incident_id is None:
             result.ignored += 1
             return
-        await alert_rows.seen_again(session, group.id, at=now)
         ended = alert.ended_at or now
-        await incident_rows.add_event(
-            session,
-            group.incident_id,
-            "alert_resolved",
-            at=now,
-            text=f"Alert {alert.name} resolved at {ended.isoformat()} ({alert.source}); verification is for a person to mark",
-            data=_alert_data(alert),
-        )
-        row = await incident_rows.get(session, group.incident_id)
-        assert row is not None
+        text = f"Alert {alert.name} resolved at {ended.isoformat()} ({alert.source}); verification is for a person to mark"
+        row = await _onto_its_incident(session, group, alert, "alert_resolved", text, now)
         result.resolved.append(row.reference)
         if row.channel_id:
             work.lines.append(

@@ -4,8 +4,6 @@ audit trail and announced by name in the war room."""
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.core.command_text import unescape_slack
 from bot.incidents.operations import Incidents, parse_reference
 from bot.interactions.lookup import IncidentLookup
@@ -14,14 +12,11 @@ from bot.slack import SlackError, SlackGateway, messages
 
 
 class BreakGlass:
-    def __init__(
-        self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway, *, announce_channel: str | None
-    ) -> None:
+    def __init__(self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway) -> None:
         self._incidents = incidents
         self._lookup = lookup
         self._replies = replies
         self._slack = slack
-        self._announce_channel = announce_channel
 
     async def breakglass(self, requester: Requester, text: str) -> None:
         """``/incident breakglass [INC-42] <reason>``: in the war room, or from anywhere with the
@@ -52,23 +47,12 @@ class BreakGlass:
                 await self._slack.invite(incident.channel_id, [requester.user_id])
             except SlackError as error:
                 failures.append(f"you could not be invited to the war room ({error})")
-        posts = []
-        if incident.channel_id:
-            posts.append(
-                self._replies.post(
-                    incident.channel_id, messages.breakglass_in_war_room(requester.user_id, reason), failures, "the war room was not told"
-                )
-            )
-        if self._announce_channel:
-            posts.append(
-                self._replies.post(
-                    self._announce_channel,
-                    messages.breakglass_announcement(incident.reference, requester.user_id, reason, incident.is_private),
-                    failures,
-                    f"<#{self._announce_channel}> was not told",
-                )
-            )
-        await asyncio.gather(*posts)
+        await self._replies.tell_rooms(
+            incident,
+            messages.breakglass_in_war_room(requester.user_id, reason),
+            messages.breakglass_announcement(incident.reference, requester.user_id, reason, incident.is_private),
+            failures,
+        )
         if failures:
             await self._replies.tell(requester, messages.told_with_failures("The break-glass access", failures, incident.reference))
         else:

@@ -3,7 +3,6 @@ status updates, which the war room and the announcement channel are also told.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.core.command_text import unescape_slack
@@ -16,14 +15,11 @@ log = logging.getLogger(__name__)
 
 
 class Notes:
-    def __init__(
-        self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway, *, announce_channel: str | None
-    ) -> None:
+    def __init__(self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway) -> None:
         self._incidents = incidents
         self._lookup = lookup
         self._replies = replies
         self._slack = slack
-        self._announce_channel = announce_channel
 
     async def note(self, requester: Requester, text: str) -> None:
         """``/incident note <text>`` in a war room."""
@@ -75,24 +71,11 @@ class Notes:
             return
         await self._incidents.add_to_timeline(incident.id, "status_update", actor=requester.user_id, text=f"Status update: {text}")
         failures: list[str] = []
-        posts = []
-        if incident.channel_id:
-            posts.append(
-                self._replies.post(
-                    incident.channel_id, messages.update_in_war_room(requester.user_id, text), failures, "the war room was not told"
-                )
+        announcement: str | None = None  # a private incident's title stays in its war room
+        if not incident.is_private:
+            announcement = messages.update_announcement(
+                incident.reference, incident.severity, incident.title, incident.channel_id, requester.user_id, text
             )
-        if self._announce_channel and not incident.is_private:
-            posts.append(
-                self._replies.post(
-                    self._announce_channel,
-                    messages.update_announcement(
-                        incident.reference, incident.severity, incident.title, incident.channel_id, requester.user_id, text
-                    ),
-                    failures,
-                    f"<#{self._announce_channel}> was not told",
-                )
-            )
-        await asyncio.gather(*posts)
+        await self._replies.tell_rooms(incident, messages.update_in_war_room(requester.user_id, text), announcement, failures)
         if failures:
             await self._replies.tell(requester, messages.told_with_failures("The update", failures, incident.reference))

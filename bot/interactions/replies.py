@@ -1,11 +1,14 @@
-"""Who asked, and answering them: every flow ends by telling the person what happened."""
+"""Who asked, and answering them: every flow ends by telling the person what happened, and some
+also tell the incident's war room and the announcement channel on their behalf."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from storage.db import recording_done
 
@@ -22,8 +25,9 @@ class Requester:
 
 
 class Replies:
-    def __init__(self, slack: SlackGateway) -> None:
+    def __init__(self, slack: SlackGateway, *, announce_channel: str | None) -> None:
         self._slack = slack
+        self._announce_channel = announce_channel
 
     async def tell(self, requester: Requester, text: str, *, blocks_: list[dict[str, Any]] | None = None) -> None:
         """Ephemeral answer through the response_url; a direct message when there is none."""
@@ -36,9 +40,18 @@ class Replies:
         except SlackError as error:
             log.warning("could not answer %s: %s", requester.user_id, error)
 
-    async def post(self, channel: str, text: str, failures: list[str], what: str) -> None:
-        """A message to a channel on the person's behalf (the war room, the announcement channel);
-        a failure is added to ``failures`` for the answer instead of stopping the flow."""
+    async def tell_rooms(self, incident: IncidentRecord, in_war_room: str, announcement: str | None, failures: list[str]) -> None:
+        """Post, on the person's behalf and at the same time, ``in_war_room`` in the incident's war
+        room and ``announcement`` (None: nothing) in the announcement channel, when there is one.
+        What did not reach a room is added to ``failures`` for the answer instead of stopping the flow."""
+        posts = []
+        if incident.channel_id:
+            posts.append(self._post(incident.channel_id, in_war_room, failures, "the war room was not told"))
+        if announcement is not None and self._announce_channel:
+            posts.append(self._post(self._announce_channel, announcement, failures, f"<#{self._announce_channel}> was not told"))
+        await asyncio.gather(*posts)
+
+    async def _post(self, channel: str, text: str, failures: list[str], what: str) -> None:
         try:
             await self._slack.post_message(channel, text)
         except SlackError as error:

@@ -66,17 +66,27 @@ class SlackError(Exception):
 
 @dataclass(frozen=True)
 class Channel:
+    """A channel the bot made or found; the two below are what Slack's reads tell of one."""
+
     id: str
     name: str
 
 
 @dataclass(frozen=True)
-class ChannelState:
-    id: str
-    name: str
+class ChannelState(Channel):
+    """What conversations.info says about a channel."""
+
     is_archived: bool
     is_member: bool
     is_private: bool
+
+
+@dataclass(frozen=True)
+class ListedChannel(Channel):
+    """A channel as conversations.list shows it: who created it and when (a Unix time)."""
+
+    creator: str
+    created: int
 
 
 @dataclass(frozen=True)
@@ -97,14 +107,6 @@ class SlackUser:
 class PostedMessage:
     channel: str
     ts: str
-
-
-@dataclass(frozen=True)
-class ListedChannel:
-    id: str
-    name: str
-    creator: str
-    created: int
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.catalog.runbooks import Runbook
 from bot.core.text_input import clip, escape, row_number
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
 
@@ -61,24 +62,16 @@ def markdown_to_mrkdwn(markdown: str) -> str:
     return text
 
 
-def runbook_message(
-    *,
-    post_id: int,
-    title: str,
-    name: str,
-    checklist: tuple[str, ...],
-    checked: set[int],
-    sections: dict[str, str],
-    url: str | None,
-    reference: str,
-) -> list[dict[str, Any]]:
+def runbook_message(runbook: Runbook, *, post_id: int, checked: set[int], reference: str) -> list[dict[str, Any]]:
+    checklist = runbook.checklist
     done = len([i for i in checked if 0 <= i < len(checklist)])
     progress = f"{done}/{len(checklist)} first steps done" if checklist else "no checklist"
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=clip(f"📘 Runbook: {title}", MAX_HEADER), emoji=True)),
+        HeaderBlock(text=PlainTextObject(text=clip(f"📘 Runbook: {runbook.title}", MAX_HEADER), emoji=True)),
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*{progress}* · `{escape(name)}`" + (f" · <{escape(url).replace('|', '%7C')}|full runbook>" if url else "")
+                text=f"*{progress}* · `{escape(runbook.name)}`"
+                + (f" · <{escape(runbook.url).replace('|', '%7C')}|full runbook>" if runbook.url else "")
             )
         ),
     ]
@@ -101,12 +94,14 @@ def runbook_message(
                 ],
             )
         )
-    for heading, body in sections.items():
+    for heading, body in runbook.sections.items():
         if body.strip():
             blocks.append(DividerBlock())
             blocks.append(
                 SectionBlock(
-                    text=MarkdownTextObject(text=clip(f"*{escape(heading)}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT))
+                    text=MarkdownTextObject(
+                        text=clip(f"*{escape(heading.capitalize())}*\n{markdown_to_mrkdwn(body.strip())}", MAX_SECTION_TEXT)
+                    )
                 )
             )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Each tick is recorded in the {reference} timeline with who and when.")]))

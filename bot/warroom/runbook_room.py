@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from bot.catalog.runbooks import Runbook, find_runbook, match_runbooks
 from bot.catalog.services import Catalog
@@ -61,19 +61,6 @@ class RunbookRoom:
     def find(self, name: str) -> Runbook | None:
         return find_runbook(self.runbooks, name)
 
-    def _message(self, post_id: int, runbook: Runbook, checked: set[int], incident: IncidentRecord) -> list[dict[str, Any]]:
-        sections = {heading.capitalize(): body for heading, body in runbook.sections.items()}
-        return runbook_message(
-            post_id=post_id,
-            title=runbook.title,
-            name=runbook.name,
-            checklist=runbook.checklist,
-            checked=checked,
-            sections=sections,
-            url=runbook.url,
-            reference=incident.reference,
-        )
-
     async def post(
         self, incident: IncidentRecord, runbook: Runbook, *, by: str | None, look: bool = True
     ) -> Literal["posted", "adopted", "already"]:
@@ -109,7 +96,7 @@ class RunbookRoom:
         posted = await self._slack.post_message(
             incident.channel_id,
             f"Runbook: {escape(runbook.title)}",
-            blocks=self._message(post_id, runbook, checked, incident),
+            blocks=runbook_message(runbook, post_id=post_id, checked=checked, reference=incident.reference),
             metadata=step_metadata(incident.id, step),
         )
         async with self._db.single_statements() as session:
@@ -154,6 +141,9 @@ class RunbookRoom:
             channel_id, ts, incident_id = post.channel_id, post.message_ts, post.incident_id
         if changed and runbook is not None and channel_id and ts:
             await self._slack.update_message(
-                channel_id, ts, f"Runbook: {escape(runbook.title)}", blocks=self._message(post_id, runbook, checked, incident)
+                channel_id,
+                ts,
+                f"Runbook: {escape(runbook.title)}",
+                blocks=runbook_message(runbook, post_id=post_id, checked=checked, reference=incident.reference),
             )
         return TickResult(runbook, changed, incident_id)

@@ -171,7 +171,7 @@ class WarRooms:
         look = new is None
         if incident.channel_id is None:
             step = "create the war-room channel"
-            created: Awaitable[StepOutcome[Channel | ListedChannel]] = self.steps.once(
+            created: Awaitable[StepOutcome[Channel]] = self.steps.once(
                 incident_id,
                 "channel",
                 still_needed=self._lacks("channel_id"),
