@@ -672,20 +672,9 @@ def figure_json(figure: Figure | None) -> dict[str, Any] | None:
     dist = figure.distribution
     out: dict[str, Any] = {"count": figure.count, "enough": figure.enough, "min_count": figure.min_count}
     keys = ("median", "median_ci", "median_ci_coverage", "mean", "p90", "p95", "minimum", "maximum", "stdev")
-    if dist is None:
-        out.update({key: None for key in keys})
-    else:
-        out.update(
-            median=dist.median,
-            median_ci=list(dist.median_ci) if dist.median_ci else None,
-            median_ci_coverage=dist.median_ci_coverage,
-            mean=dist.mean,
-            p90=dist.p90,
-            p95=dist.p95,
-            minimum=dist.minimum,
-            maximum=dist.maximum,
-            stdev=dist.stdev,
-        )
+    out.update({key: getattr(dist, key) if dist else None for key in keys})
+    if dist is not None and dist.median_ci:
+        out["median_ci"] = list(dist.median_ci)  # a list, as JSON reads it back
     return out
 
 
