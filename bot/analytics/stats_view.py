@@ -302,11 +302,13 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION_TEXT]))
 
 
-def _context(text: str) -> ContextBlock:
+def context_block(text: str) -> ContextBlock:
+    """A line of small print (the digest's too)."""
     return ContextBlock(elements=[MarkdownTextObject(text=text[:MAX_FIELD_TEXT])])
 
 
-def _header(text: str) -> HeaderBlock:
+def header_block(text: str) -> HeaderBlock:
+    """A report's or digest's title, clipped to Slack's header limit."""
     return HeaderBlock(text=PlainTextObject(text=clip(text, MAX_HEADER), emoji=True))
 
 
@@ -405,7 +407,7 @@ def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[i
     settings = report.settings
     confidence = settings.confidence
     blocks: list[Block] = [
-        _context(
+        context_block(
             f"{window_text(report, style)} · {report.count} restored incidents · "
             f"figures need {settings.min_count} incidents · intervals are {confidence_label(confidence)}"
         ),
@@ -435,7 +437,7 @@ def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[i
         blocks.append(DividerBlock())
         blocks.append(_section(open_section_text(report.open_incidents, war_rooms)))
     blocks.append(
-        _context(
+        context_block(
             "Time to restore = verified − impact started, for incidents whose impact started in the window. "
             "Open incidents count in no figure. Grouped by severity and service, never by person."
         )
@@ -457,7 +459,7 @@ def report_blocks(
 ) -> list[dict[str, Any]]:
     """The report as a message (``/incident stats``): ≤ 50 blocks, every text within Slack's limits.
     ``war_rooms`` (incident id → channel id) links open incidents to their war rooms."""
-    blocks: list[Block] = [_header(title), *_report_body(report, trend, war_rooms, with_open=True)]
+    blocks: list[Block] = [header_block(title), *_report_body(report, trend, war_rooms, with_open=True)]
     return within_message_limits([b.to_dict() for b in blocks])
 
 
@@ -470,13 +472,13 @@ def home_view(
 ) -> dict[str, Any]:
     """The App Home tab: open incidents first (phase, age, war room), then the window's figures."""
     style = MRKDWN
-    blocks: list[Block] = [_header("🚨 Open incidents")]
+    blocks: list[Block] = [header_block("🚨 Open incidents")]
     if not open_incidents:
         blocks.append(_section("No open incidents."))
     else:
         lines = [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents]
         blocks.append(_section(fit_lines(lines, max_lines=40, more="more open incidents")))
-    blocks += [DividerBlock(), _header(f"📊 Time to restore, {_span_title(report)}")]
+    blocks += [DividerBlock(), header_block(f"📊 Time to restore, {_span_title(report)}")]
     blocks += _report_body(report, trend, war_rooms, with_open=False)
     view = View(type="home", blocks=blocks).to_dict()
     if len(view["blocks"]) > MAX_HOME_BLOCKS:
