@@ -55,14 +55,21 @@ from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVER
 MAX_HOME_BLOCKS = 100
 # Lists (open incidents, services) stop here and say how many more there are.
 MAX_LIST_LINES = 25
-# ``by`` for report_table / report_csv: the CLI's --by values and the segment each one reads.
-GROUPINGS: dict[str, str] = {
-    "severity": "severity",
-    "service": "service",
-    "detection": "detection_method",
-    "hours": "business_hours",
+
+
+@dataclass(frozen=True)
+class Grouping:
+    segment: str  # the attribute of stats.Segments it reads
+    title: str  # "By {title}:" above its table
+
+
+# ``by`` for report_table / report_csv: the CLI's --by values, the segment each one reads and its title.
+GROUPINGS: dict[str, Grouping] = {
+    "severity": Grouping("severity", "severity"),
+    "service": Grouping("service", "service"),
+    "detection": Grouping("detection_method", "detection method"),
+    "hours": Grouping("business_hours", "working hours"),
 }
-GROUP_TITLES = {"severity": "severity", "service": "service", "detection": "detection method", "hours": "working hours"}
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
@@ -386,7 +393,7 @@ def recovery_fields(report: WindowReport, style: TextStyle) -> tuple[str, str]:
 
 def segment_lines(report: WindowReport, grouping: str, style: TextStyle) -> list[str]:
     confidence = report.settings.confidence
-    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[grouping])
+    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[grouping].segment)
     lines = []
     for key, measures in segments.items():
         if grouping != "severity" and measures.count == 0:
@@ -503,7 +510,7 @@ def _span_title(report: WindowReport) -> str:
 def _segments_for(report: WindowReport, by: str) -> Mapping[str, Measures]:
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by '{by}'; use one of: {', '.join(GROUPINGS)}")
-    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[by])
+    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[by].segment)
     return segments
 
 
@@ -565,7 +572,8 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
         segments = _segments_for(report, by)
         rows = [_restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
         rows.append(_restore_row("all", report.overall, confidence))
-        return f"{head}\nBy {GROUP_TITLES[by]}:\n\n{_render_table(_restore_headers(GROUP_TITLES[by], confidence), rows)}\n"
+        title = GROUPINGS[by].title
+        return f"{head}\nBy {title}:\n\n{_render_table(_restore_headers(title, confidence), rows)}\n"
 
     parts = [head, "", _render_table(_restore_headers("", confidence), [_restore_row("all", report.overall, confidence)])]
     phase_rows: list[list[str]] = []
@@ -743,9 +751,7 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
         "incident_ids": list(report.incident_ids),
         "overall": measures_json(report.overall),
         "slowest_phase_by_severity": {k: (v.value if v else None) for k, v in report.slowest_phase_by_severity.items()},
-        "by": {
-            name: {key: measures_json(m) for key, m in getattr(report.segments, attribute).items()} for name, attribute in GROUPINGS.items()
-        },
+        "by": {by: {key: measures_json(m) for key, m in _segments_for(report, by).items()} for by in GROUPINGS},
         "customer_reported": _share_json(report.customer_reported, min_count),
         "p1_customer_reported": _share_json(report.p1_customer_reported, min_count),
         "p1_customer_warning": report.p1_customer_warning,
