@@ -99,6 +99,7 @@ from bot.core.text_input import spreadsheet_cell, spreadsheet_text, storable
 from bot.core.timefmt import zoned_time
 from storage import history
 from storage.db import Database
+from storage.models import TIMELINE_STAMPS
 
 log = logging.getLogger(__name__)
 
@@ -960,7 +961,7 @@ def _seconds(delta: timedelta | None) -> int | float | None:
 
 
 # The stamps that close each phase, in order (``bot.core.phases``: a phase runs from the stamp before).
-_PHASE_STAMP_COLUMNS = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
+_PHASE_STAMP_COLUMNS = tuple(column.key for column in TIMELINE_STAMPS)
 
 
 def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
