@@ -93,7 +93,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
-from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, severity_named
+from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, IncidentOpening, severity_named
 from bot.core.phases import PHASES, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 from bot.core.text_input import spreadsheet_cell, spreadsheet_text, storable
 from bot.core.timefmt import zoned_time
@@ -178,17 +178,11 @@ class ImportProblem:
 
 
 @dataclass(frozen=True)
-class ImportedIncident:
+class ImportedIncident(IncidentOpening):
     """An incident as the file describes it, validated and with its implied stamps filled in."""
 
     external_id: str
     where: str  # "line 7" or 'incidents[3] (id "PT4KHLK")', for reports
-    title: str
-    severity: str
-    service: str | None
-    detection_method: str
-    started_at: datetime
-    detected_at: datetime
     diagnosed_at: datetime | None = None
     diagnosed_implied: bool = False
     mitigated_at: datetime | None = None
