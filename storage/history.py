@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Incident, TimelineEvent
+from storage.models import TIMELINE_STAMPS, Incident, TimelineEvent
 
 # The facts an import compares with what is stored to tell "already present" from "changed".
 COMPARED = (
@@ -18,13 +18,9 @@ COMPARED = (
     Incident.severity,
     Incident.service,
     Incident.detection_method,
-    Incident.started_at,
-    Incident.detected_at,
-    Incident.diagnosed_at,
+    *TIMELINE_STAMPS,
     Incident.diagnosed_implied,
-    Incident.mitigated_at,
     Incident.mitigated_implied,
-    Incident.verified_at,
     Incident.commander,
 )
 

@@ -101,6 +101,10 @@ class Incident(Base):
         return f"INC-{self.id}"
 
 
+# The stamps of an incident's timeline, in order: each phase runs from one to the next (bot.core.phases).
+TIMELINE_STAMPS = (Incident.started_at, Incident.detected_at, Incident.diagnosed_at, Incident.mitigated_at, Incident.verified_at)
+
+
 class TimelineEvent(Base):
     """One row per change to an incident: the timeline a postmortem is built from."""
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Incident
+from storage.models import TIMELINE_STAMPS, Incident
 from storage.types import UTCDateTime
 
 FACT_COLUMNS = (
@@ -33,11 +33,7 @@ FACT_COLUMNS = (
     Incident.severity,
     Incident.service,
     Incident.detection_method,
-    Incident.started_at,
-    Incident.detected_at,
-    Incident.diagnosed_at,
-    Incident.mitigated_at,
-    Incident.verified_at,
+    *TIMELINE_STAMPS,
     Incident.deploy_found,
     Incident.channel_id,
     Incident.acknowledged_at,

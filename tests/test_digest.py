@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.chart import chart_alt_text, render_digest_chart
-from bot.analytics.digest import build_digest, digest_incident, digest_week, incidents_per_week
+from bot.analytics.digest import FOOTNOTE, build_digest, digest_incident, digest_week, incidents_per_week
 from bot.analytics.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
 from bot.analytics.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
 from bot.core.phases import Phase
@@ -358,6 +358,13 @@ def test_digest_blocks_and_text(digest, facts):
     assert "<#" not in digest.text and "*" not in digest.text  # plain text, no mrkdwn
     assert digest.fallback.startswith("Incident digest 2026-W47 (payments): ")
     assert "median time to restore" in digest.fallback
+
+
+def test_digest_opens_with_its_week_and_closes_with_how_to_read_it(digest):
+    header, dates, *_, footnote = digest.blocks
+    assert header["type"] == "header" and header["text"]["text"] == "📊 Incident digest 2026-W47 · payments"
+    assert dates["type"] == "context" and dates["elements"][0]["text"] == "Mon 16 Nov – Sun 22 Nov 2026 (UTC weeks)"
+    assert footnote["type"] == "context" and footnote["elements"][0]["text"] == FOOTNOTE
 
 
 def test_digest_shows_time_to_acknowledge_apart_from_the_phases():

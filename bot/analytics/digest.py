@@ -21,15 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    Block,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, SectionBlock
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import (
@@ -52,9 +44,11 @@ from bot.analytics.stats_view import (
     change_for_week,
     change_text,
     confidence_label,
+    context_block,
     customer_lines,
     figure_text,
     fit_lines,
+    header_block,
     interval_text,
     open_incident_line,
     percent,
@@ -67,7 +61,7 @@ from bot.core.phases import Phase
 from bot.core.text_input import clip, escape
 from bot.core.tiers import TierTables
 from bot.core.timefmt import human_duration
-from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
+from bot.slack.blocks import MAX_SECTION_TEXT, within_message_limits
 
 UTC = UTC
 SEVERITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
@@ -357,15 +351,15 @@ def build_digest(
     # Block Kit.
     style = MRKDWN
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=clip(title, MAX_HEADER), emoji=True)),
-        ContextBlock(elements=[MarkdownTextObject(text=f"{dates} (UTC weeks)")]),
+        header_block(title),
+        context_block(f"{dates} (UTC weeks)"),
         *_incident_sections(incidents, week, style, war_rooms),
         DividerBlock(),
         _section("\n".join(_restore_lines(report, trend, week, detectable, per_week, style))),
         _section("\n".join(_where_lines(report, style))),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents"))),
-        ContextBlock(elements=[MarkdownTextObject(text=FOOTNOTE)]),
+        _section(fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents")),
+        context_block(FOOTNOTE),
     ]
     return Digest(
         week=week,
@@ -401,7 +395,7 @@ def _incident_sections(
         shown += 1
     if shown < len(lines):
         sections[-1].append(more(len(lines) - shown))
-    return [SectionBlock(text=MarkdownTextObject(text="\n".join(s))) for s in sections]
+    return [_section("\n".join(s)) for s in sections]
 
 
 def _fallback(week: str, channel_label: str, incidents: Sequence[DigestIncident], report: WindowReport, trend: Trend) -> str:

@@ -20,6 +20,7 @@ from bot.analytics.stats import (
     week_start,
 )
 from bot.core.clock import Clock
+from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
 from storage.db import Database
@@ -113,20 +114,7 @@ class Reports:
 
 
 def _facts_of(row: FactRow) -> IncidentFacts:
-    return IncidentFacts(
-        id=row.id,
-        severity=row.severity,
-        service=row.service,
-        detection_method=row.detection_method,
-        started_at=row.started_at,
-        detected_at=row.detected_at,
-        diagnosed_at=row.diagnosed_at,
-        mitigated_at=row.mitigated_at,
-        verified_at=row.verified_at,
-        deploy_linked=row.deploy_found,
-        acknowledged_at=row.acknowledged_at,
-        private=bool(row.is_private),
-    )
+    return record_from_columns(IncidentFacts, row, deploy_linked=row.deploy_found, private=bool(row.is_private))
 
 
 @dataclass(frozen=True)

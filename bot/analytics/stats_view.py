@@ -55,14 +55,21 @@ from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, SEVER
 MAX_HOME_BLOCKS = 100
 # Lists (open incidents, services) stop here and say how many more there are.
 MAX_LIST_LINES = 25
-# ``by`` for report_table / report_csv: the CLI's --by values and the segment each one reads.
-GROUPINGS: dict[str, str] = {
-    "severity": "severity",
-    "service": "service",
-    "detection": "detection_method",
-    "hours": "business_hours",
+
+
+@dataclass(frozen=True)
+class Grouping:
+    segment: str  # the attribute of stats.Segments it reads
+    title: str  # "By {title}:" above its table
+
+
+# ``by`` for report_table / report_csv: the CLI's --by values, the segment each one reads and its title.
+GROUPINGS: dict[str, Grouping] = {
+    "severity": Grouping("severity", "severity"),
+    "service": Grouping("service", "service"),
+    "detection": Grouping("detection_method", "detection method"),
+    "hours": Grouping("business_hours", "working hours"),
 }
-GROUP_TITLES = {"severity": "severity", "service": "service", "detection": "detection method", "hours": "working hours"}
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
@@ -302,11 +309,13 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION_TEXT]))
 
 
-def _context(text: str) -> ContextBlock:
+def context_block(text: str) -> ContextBlock:
+    """A line of small print (the digest's too)."""
     return ContextBlock(elements=[MarkdownTextObject(text=text[:MAX_FIELD_TEXT])])
 
 
-def _header(text: str) -> HeaderBlock:
+def header_block(text: str) -> HeaderBlock:
+    """A report's or digest's title, clipped to Slack's header limit."""
     return HeaderBlock(text=PlainTextObject(text=clip(text, MAX_HEADER), emoji=True))
 
 
@@ -384,7 +393,7 @@ def recovery_fields(report: WindowReport, style: TextStyle) -> tuple[str, str]:
 
 def segment_lines(report: WindowReport, grouping: str, style: TextStyle) -> list[str]:
     confidence = report.settings.confidence
-    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[grouping])
+    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[grouping].segment)
     lines = []
     for key, measures in segments.items():
         if grouping != "severity" and measures.count == 0:
@@ -405,7 +414,7 @@ def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[i
     settings = report.settings
     confidence = settings.confidence
     blocks: list[Block] = [
-        _context(
+        context_block(
             f"{window_text(report, style)} · {report.count} restored incidents · "
             f"figures need {settings.min_count} incidents · intervals are {confidence_label(confidence)}"
         ),
@@ -435,7 +444,7 @@ def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[i
         blocks.append(DividerBlock())
         blocks.append(_section(open_section_text(report.open_incidents, war_rooms)))
     blocks.append(
-        _context(
+        context_block(
             "Time to restore = verified − impact started, for incidents whose impact started in the window. "
             "Open incidents count in no figure. Grouped by severity and service, never by person."
         )
@@ -457,7 +466,7 @@ def report_blocks(
 ) -> list[dict[str, Any]]:
     """The report as a message (``/incident stats``): ≤ 50 blocks, every text within Slack's limits.
     ``war_rooms`` (incident id → channel id) links open incidents to their war rooms."""
-    blocks: list[Block] = [_header(title), *_report_body(report, trend, war_rooms, with_open=True)]
+    blocks: list[Block] = [header_block(title), *_report_body(report, trend, war_rooms, with_open=True)]
     return within_message_limits([b.to_dict() for b in blocks])
 
 
@@ -470,13 +479,13 @@ def home_view(
 ) -> dict[str, Any]:
     """The App Home tab: open incidents first (phase, age, war room), then the window's figures."""
     style = MRKDWN
-    blocks: list[Block] = [_header("🚨 Open incidents")]
+    blocks: list[Block] = [header_block("🚨 Open incidents")]
     if not open_incidents:
         blocks.append(_section("No open incidents."))
     else:
         lines = [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents]
         blocks.append(_section(fit_lines(lines, max_lines=40, more="more open incidents")))
-    blocks += [DividerBlock(), _header(f"📊 Time to restore, {_span_title(report)}")]
+    blocks += [DividerBlock(), header_block(f"📊 Time to restore, {_span_title(report)}")]
     blocks += _report_body(report, trend, war_rooms, with_open=False)
     view = View(type="home", blocks=blocks).to_dict()
     if len(view["blocks"]) > MAX_HOME_BLOCKS:
@@ -501,7 +510,7 @@ def _span_title(report: WindowReport) -> str:
 def _segments_for(report: WindowReport, by: str) -> Mapping[str, Measures]:
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by '{by}'; use one of: {', '.join(GROUPINGS)}")
-    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[by])
+    segments: Mapping[str, Measures] = getattr(report.segments, GROUPINGS[by].segment)
     return segments
 
 
@@ -563,7 +572,8 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
         segments = _segments_for(report, by)
         rows = [_restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
         rows.append(_restore_row("all", report.overall, confidence))
-        return f"{head}\nBy {GROUP_TITLES[by]}:\n\n{_render_table(_restore_headers(GROUP_TITLES[by], confidence), rows)}\n"
+        title = GROUPINGS[by].title
+        return f"{head}\nBy {title}:\n\n{_render_table(_restore_headers(title, confidence), rows)}\n"
 
     parts = [head, "", _render_table(_restore_headers("", confidence), [_restore_row("all", report.overall, confidence)])]
     phase_rows: list[list[str]] = []
@@ -672,20 +682,9 @@ def figure_json(figure: Figure | None) -> dict[str, Any] | None:
     dist = figure.distribution
     out: dict[str, Any] = {"count": figure.count, "enough": figure.enough, "min_count": figure.min_count}
     keys = ("median", "median_ci", "median_ci_coverage", "mean", "p90", "p95", "minimum", "maximum", "stdev")
-    if dist is None:
-        out.update({key: None for key in keys})
-    else:
-        out.update(
-            median=dist.median,
-            median_ci=list(dist.median_ci) if dist.median_ci else None,
-            median_ci_coverage=dist.median_ci_coverage,
-            mean=dist.mean,
-            p90=dist.p90,
-            p95=dist.p95,
-            minimum=dist.minimum,
-            maximum=dist.maximum,
-            stdev=dist.stdev,
-        )
+    out.update({key: getattr(dist, key) if dist else None for key in keys})
+    if dist is not None and dist.median_ci:
+        out["median_ci"] = list(dist.median_ci)  # a list, as JSON reads it back
     return out
 
 
@@ -752,9 +751,7 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
         "incident_ids": list(report.incident_ids),
         "overall": measures_json(report.overall),
         "slowest_phase_by_severity": {k: (v.value if v else None) for k, v in report.slowest_phase_by_severity.items()},
-        "by": {
-            name: {key: measures_json(m) for key, m in getattr(report.segments, attribute).items()} for name, attribute in GROUPINGS.items()
-        },
+        "by": {by: {key: measures_json(m) for key, m in _segments_for(report, by).items()} for by in GROUPINGS},
         "customer_reported": _share_json(report.customer_reported, min_count),
         "p1_customer_reported": _share_json(report.p1_customer_reported, min_count),
         "p1_customer_warning": report.p1_customer_warning,

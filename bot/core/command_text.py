@@ -41,13 +41,19 @@ class CommandTextError(ValueError):
 
 
 @dataclass(frozen=True)
-class OpenRequest:
+class IncidentOpening:
+    """What every incident is opened with, whether someone opens it now or a file brings it from another tool."""
+
     title: str
     severity: str
     service: str | None
     detection_method: str
     started_at: datetime
     detected_at: datetime
+
+
+@dataclass(frozen=True)
+class OpenRequest(IncidentOpening):
     private: bool = False  # a private war room; no title outside it
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs, metrics
 from bot.core.clock import Clock
+from bot.core.columns import record_from_columns
 from bot.core.command_text import OpenRequest
 from bot.core.phases import Stamp, StampValue, Timeline
 from bot.core.records import IncidentRecord
@@ -46,29 +47,8 @@ def to_record(row: Incident) -> IncidentRecord:
         stamps[Stamp.MITIGATED] = StampValue(row.mitigated_at, row.mitigated_by, row.mitigated_implied)
     if row.verified_at:
         stamps[Stamp.VERIFIED] = StampValue(row.verified_at, row.verified_by)
-    return IncidentRecord(
-        id=row.id,
-        title=row.title,
-        severity=row.severity,
-        service=row.service,
-        status=row.status,
-        detection_method=row.detection_method,
-        opened_by=row.opened_by,
-        commander=row.commander,
-        channel_id=row.channel_id,
-        channel_name=row.channel_name,
-        control_message_ts=row.control_message_ts,
-        timeline=Timeline(started_at=row.started_at, stamps=stamps),
-        created_at=row.created_at,
-        rollback_owner=row.rollback_owner,
-        comms_lead=row.comms_lead,
-        scribe=row.scribe,
-        is_private=bool(row.is_private),
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        closed_at=row.closed_at,
-        imported_from=row.imported_from,
-    )
+    timeline = Timeline(started_at=row.started_at, stamps=stamps)
+    return record_from_columns(IncidentRecord, row, timeline=timeline, is_private=bool(row.is_private))
 
 
 async def insert_opened(

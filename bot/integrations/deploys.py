@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.core.clock import Clock, utc_now
+from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, unescape_slack
 from bot.core.text_input import escape, storable
 from bot.core.tiers import SpanTooLong, parse_span
@@ -290,18 +291,7 @@ class DeployMatch:
 
 
 def to_record(row: Deploy) -> DeployRecord:
-    return DeployRecord(
-        id=row.id,
-        service=row.service,
-        version=row.version,
-        environment=row.environment,
-        deployed_at=row.deployed_at,
-        author=row.author,
-        url=row.url,
-        description=row.description,
-        source=row.source,
-        recorded_at=row.recorded_at,
-    )
+    return record_from_columns(DeployRecord, row)
 
 
 def minutes_before(impact_start: datetime, deployed_at: datetime) -> int:
@@ -345,17 +335,8 @@ class Deploys:
         """Store the deploy once; returns the stored deploy and whether this call created it."""
         if source not in DEPLOY_SOURCES:
             raise ValueError(f"unknown deploy source {source!r}; one of {', '.join(DEPLOY_SOURCES)}")
-        row = Deploy(
-            service=deploy_in.service,
-            version=deploy_in.version,
-            environment=deploy_in.environment,
-            deployed_at=deploy_in.deployed_at,
-            author=deploy_in.author,
-            url=deploy_in.url,
-            description=deploy_in.description,
-            source=source,
-            recorded_at=self._clock(),
-        )
+        reported = deploy_in.model_dump(exclude={"time"})
+        row = Deploy(**reported, deployed_at=deploy_in.deployed_at, source=source, recorded_at=self._clock())
         async with self._db.transaction() as session:
             stored, created = None, False
             if not deploy_in.time_given:

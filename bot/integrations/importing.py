@@ -93,12 +93,13 @@ from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock
-from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, severity_named
+from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, IncidentOpening, severity_named
 from bot.core.phases import PHASES, Stamp, StampRefused, StampValue, Timeline, plan_stamp
 from bot.core.text_input import spreadsheet_cell, spreadsheet_text, storable
 from bot.core.timefmt import zoned_time
 from storage import history
 from storage.db import Database
+from storage.models import TIMELINE_STAMPS
 
 log = logging.getLogger(__name__)
 
@@ -177,17 +178,11 @@ class ImportProblem:
 
 
 @dataclass(frozen=True)
-class ImportedIncident:
+class ImportedIncident(IncidentOpening):
     """An incident as the file describes it, validated and with its implied stamps filled in."""
 
     external_id: str
     where: str  # "line 7" or 'incidents[3] (id "PT4KHLK")', for reports
-    title: str
-    severity: str
-    service: str | None
-    detection_method: str
-    started_at: datetime
-    detected_at: datetime
     diagnosed_at: datetime | None = None
     diagnosed_implied: bool = False
     mitigated_at: datetime | None = None
@@ -960,7 +955,7 @@ def _seconds(delta: timedelta | None) -> int | float | None:
 
 
 # The stamps that close each phase, in order (``bot.core.phases``: a phase runs from the stamp before).
-_PHASE_STAMP_COLUMNS = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
+_PHASE_STAMP_COLUMNS = tuple(column.key for column in TIMELINE_STAMPS)
 
 
 def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 from bot.background import repeat_until_stopped
 from bot.catalog.services import Catalog
 from bot.core.clock import Clock
+from bot.core.columns import record_from_columns
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
@@ -69,17 +70,7 @@ class FiringSteps:
 
 
 def _state(row: Incident, last_activity: datetime) -> TimerState:
-    return TimerState(
-        incident_id=row.id,
-        severity=row.severity,
-        status=row.status,
-        opened_at=row.created_at,
-        acknowledged_at=row.acknowledged_at,
-        mitigated_at=row.mitigated_at,
-        verified_at=row.verified_at,
-        closed_at=row.closed_at,
-        last_activity_at=last_activity,
-    )
+    return record_from_columns(TimerState, row, incident_id=row.id, opened_at=row.created_at, last_activity_at=last_activity)
 
 
 _EVENT_TEXT = {

@@ -1,0 +1,25 @@
+"""Plain records read from stored rows: each field from the row's column of the same name."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Record = TypeVar("Record", bound="DataclassInstance")
+
+
+def record_from_columns(record_type: type[Record], row: object, **computed: Any) -> Record:
+    """A ``record_type`` whose fields are the row's columns of the same names, but for those given in
+    ``computed`` (a column named otherwise, or a value worked out from several). A field the row does
+    not hold raises AttributeError rather than taking the field's default: no fact is dropped silently."""
+    copied = {name: getattr(row, name) for name in _field_names(record_type) if name not in computed}
+    return record_type(**copied, **computed)
+
+
+@cache
+def _field_names(record_type: type[DataclassInstance]) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(record_type) if field.init)
