@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.command_text import FormErrors, open_request_from_form
+from bot.core.command_text import FormErrors, OpenRequest, open_request_from_form
 from bot.core.text_input import row_number
 from bot.incidents.action_items import ActionRequest
 from bot.incidents.corrections import TIME_FIELDS
@@ -32,6 +32,19 @@ def aware(value: object) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{value[:40]!r} has no time zone")
     return moment
+
+
+def open_request_of(submission: ViewSubmission, *, started_epoch: int | None, now: datetime) -> OpenRequest:
+    """The open form's answers as an incident to open; FormErrors names each field that is wrong."""
+    return open_request_from_form(
+        title=submission.text_value("title"),
+        severity=submission.selected_value("severity"),
+        service=submission.selected_value("service") or submission.text_value("service"),
+        detection=submission.selected_value("detection"),
+        started_epoch=started_epoch,
+        now=now,
+        private=PRIVATE_OPTION in submission.checked_values("visibility"),
+    )
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -57,15 +70,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_action="errors", errors={"impact_choice": "Slack sent a choice that is not on the list; pick again."})
             return
         try:
-            request = open_request_from_form(
-                title=submission.text_value("title"),
-                severity=submission.selected_value("severity"),
-                service=submission.selected_value("service") or submission.text_value("service"),
-                detection=submission.selected_value("detection"),
-                started_epoch=started_epoch,
-                now=runtime.clock(),
-                private=PRIVATE_OPTION in submission.checked_values("visibility"),
-            )
+            request = open_request_of(submission, started_epoch=started_epoch, now=runtime.clock())
         except FormErrors as errors:
             await ack(response_action="errors", errors=errors.errors)
             return

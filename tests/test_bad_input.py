@@ -59,6 +59,7 @@ from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from bot.warroom.channel_names import war_room_name
 from handlers.payloads import BlockAction, SlashCommand, ViewSubmission
 from handlers.shortcuts import ADD_TO_TIMELINE, MessageShortcut
+from handlers.views import open_request_of
 from storage import incidents as rows
 from storage.models import Deploy, Incident, TimelineEvent
 from tests.conftest import start_bot
@@ -543,14 +544,7 @@ def test_the_open_form_answers_each_field_with_a_value_or_an_error_under_that_fi
     with pytest.raises(ValueError):
         submission.metadata_number("incident")  # a forged metadata never names a row
     try:
-        request = open_request_from_form(
-            title=submission.text_value("title"),
-            severity=submission.selected_value("severity"),
-            service=submission.selected_value("service") or submission.text_value("service"),
-            detection=submission.selected_value("detection"),
-            started_epoch=submission.selected_date_time("started"),
-            now=NOW,
-        )
+        request = open_request_of(submission, started_epoch=submission.selected_date_time("started"), now=NOW)
     except FormErrors as errors:
         assert set(errors.errors) == {field}, errors.errors  # shown under the field that was wrong
         assert all(errors.errors.values())

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from bot.background import repeat_until_stopped
 from bot.core.clock import Clock
+from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, unescape_slack
 from bot.core.roles import UNESCAPED_MENTION, parse_user, plain_mention
 from bot.core.text_input import escape
@@ -103,17 +104,11 @@ class ActionItemRecord:
 
 
 def _record(item: ActionItem, incident: Incident | None = None) -> ActionItemRecord:
-    return ActionItemRecord(
-        id=item.id,
-        incident_id=item.incident_id,
+    return record_from_columns(
+        ActionItemRecord,
+        item,
         incident_private=bool(incident.is_private) if incident else False,
-        text=item.text,
-        owner=item.owner,
         due=item.due_date,
-        status=item.status,
-        created_by=item.created_by,
-        done_by=item.done_by,
-        done_at=item.done_at,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.columns import record_from_columns
 from storage import audit
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -42,17 +43,4 @@ async def read_audit_trail(db: Database, incident_id: int | None = None) -> list
         records = await audit.trail(session, incident_id)
         if incident_id is not None and not records and await incident_rows.get(session, incident_id) is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
-    return [
-        AuditLine(
-            id=r.id,
-            incident=f"INC-{r.incident_id}" if r.incident_id else None,
-            action=r.action,
-            field=r.field,
-            old_value=r.old_value,
-            new_value=r.new_value,
-            actor=r.actor,
-            at=r.at,
-            reason=r.reason,
-        )
-        for r in records
-    ]
+    return [record_from_columns(AuditLine, r, incident=f"INC-{r.incident_id}" if r.incident_id else None) for r in records]
