@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from bot.slack import messages
-from tests.command_line import InProcess, minimal_env
+from tests.command_line import minimal_env
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
@@ -62,11 +62,6 @@ def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[s
         timeout=RUN_TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
-
-
-@pytest.fixture
-def incident(monkeypatch, capsys) -> InProcess:
-    return InProcess(monkeypatch, capsys)
 
 
 def one_line(stderr: str) -> str:

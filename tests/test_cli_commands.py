@@ -15,8 +15,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from bot.analytics.digest import iso_week_label
 from bot.analytics.stats import week_start
 from bot.core.clock import utc_now
@@ -26,7 +24,6 @@ from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
-from tests.command_line import InProcess
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 DATA = Path(__file__).parent / "data"
@@ -50,11 +47,6 @@ async def run_report(settings, argv) -> int:
 
 async def run_digest(settings, argv) -> int:
     return await cli.with_runtime(settings, lambda runtime: cli_reports.run_digest(runtime, argv))
-
-
-@pytest.fixture
-def incident(monkeypatch, capsys) -> InProcess:
-    return InProcess(monkeypatch, capsys)
 
 
 def one_line(text: str) -> str:
