@@ -830,7 +830,6 @@ async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db, command)
     assert await stored_count(url) == 5
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["response", "bare list"])
 async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape, command):
     work, url = cli_db
@@ -854,7 +853,6 @@ async def test_cli_imports_pagerduty_in_both_shapes(cli_db, shape, command):
     ]
 
 
-@pytest.mark.slow
 async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db, command):
     work, url = cli_db
     text = (
@@ -886,7 +884,6 @@ async def test_cli_bad_rows_exit_2_list_every_problem_and_write_nothing(cli_db, 
     assert dry.returncode == 2 and dry.stderr == result.stderr
 
 
-@pytest.mark.slow
 async def test_cli_dry_run_reports_and_writes_nothing(cli_db, command):
     work, url = cli_db
     result = await command(work, "import", str(PAGERDUTY_SAMPLE), "--format", "pagerduty", "--dry-run", database_url=url)
@@ -895,7 +892,6 @@ async def test_cli_dry_run_reports_and_writes_nothing(cli_db, command):
     assert await stored_count(url) == 0
 
 
-@pytest.mark.slow
 async def test_cli_reports_changed_rows_as_skipped(cli_db, command):
     work, url = cli_db
     assert (await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)).returncode == 0
@@ -909,7 +905,6 @@ async def test_cli_reports_changed_rows_as_skipped(cli_db, command):
     ]
 
 
-@pytest.mark.slow
 def test_cli_import_problems_before_any_database(tmp_path, incident):
     url = f"sqlite:///{tmp_path / 'none.db'}"
     missing = incident(tmp_path, "import", "nope.csv", "--format", "csv", DATABASE_URL=url)
@@ -926,7 +921,6 @@ def test_cli_import_problems_before_any_database(tmp_path, incident):
     assert wrong.returncode == 2 and "invalid choice: 'xml'" in wrong.stderr
 
 
-@pytest.mark.slow
 def test_cli_database_problems_exit_1_in_one_line(tmp_path, incident):
     (tmp_path / "good.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n")
     (tmp_path / "empty.db").write_bytes(b"")  # exists, never migrated
@@ -940,7 +934,6 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path, incident):
     assert "Traceback" not in unreachable.stderr and len(unreachable.stderr.splitlines()) == 1, unreachable.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_cli_export_round_trips_into_a_fresh_database(cli_db, second_database_url, command, fmt):
     work, url = cli_db

@@ -762,7 +762,6 @@ def test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted():
     assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)]
 
 
-@pytest.mark.slow
 async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db, second_database_url, command):
     work, url = cli_db
     source = io.StringIO()
