@@ -770,9 +770,9 @@ async def test_export_streams_in_bounded_memory(db):
     await fill(2_000)
     small, count = await peak()
     assert count == 2_000
-    await fill(20_000)
+    await fill(10_000)
     large, count = await peak()
-    assert count == 20_000
+    assert count == 10_000
     assert large < small * 2 + 1_000_000, (small, large)
 
 
