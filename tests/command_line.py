@@ -3,6 +3,7 @@ process; ``InProcess`` (the ``incident`` fixture), the same command in the test'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -43,8 +44,8 @@ def run_installed(cwd: Path, *args: str, stdout: int | IO[str] = subprocess.PIPE
 class InProcess:
     """``incident(cwd, *argv, **settings)``: handlers.cli.main as the console script runs it, in this
     process, with the given working directory and a minimal environment (PATH, HOME and the
-    settings); exit code, stdout and stderr come back as from subprocess.run. Built by each test
-    module's ``incident`` fixture from pytest's monkeypatch and capsys."""
+    settings); exit code, stdout and stderr come back as from subprocess.run. Built by the
+    ``incident`` fixture (tests/conftest.py) from pytest's monkeypatch and capsys."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         self._monkeypatch, self._capsys = monkeypatch, capsys
@@ -72,3 +73,9 @@ class InProcess:
                 root.setLevel(level)
             out, err = self._capsys.readouterr()
         return subprocess.CompletedProcess(["incident-bot", *args], code, out, err)
+
+    async def in_thread(self, cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+        """The same, from an async test: main() runs its own event loop (asyncio.run), which cannot
+        start on the thread whose loop runs the test; that loop waits meanwhile, free to serve
+        the fake Slack."""
+        return await asyncio.to_thread(self, cwd, *args, **settings)

@@ -29,6 +29,7 @@ from handlers.app import build_bolt_app
 from handlers.web import start_http
 from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
+from tests.command_line import InProcess
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
 from tests.slack_requests import SignedSlack
@@ -205,19 +206,47 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_url", DIALECTS_BY_MARKER[chosen[0]] if chosen else ("sqlite",), indirect=True)
 
 
+async def _new_database(request: pytest.FixtureRequest, dialect: str, path: Path, *, migrated: bool) -> str:
+    """A database of its own for the test: a copy of the one migrated once per run, or empty.
+    ``path`` is where a SQLite one is written."""
+    if dialect == "sqlite":
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+        return f"sqlite:///{path}"
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    template = request.getfixturevalue("migrated_postgres_template") if migrated else None
+    return await _fresh_postgres_database(admin_url, template=template)
+
+
 @pytest.fixture
 async def database_url(request, tmp_path) -> str:
     """The test's own database, exactly as every migration leaves it (a copy of a database
     migrated once per run), or empty for a test marked ``empty_database``."""
     empty = request.node.get_closest_marker("empty_database") is not None
-    if request.param == "sqlite":
-        path = tmp_path / "incidents.db"
-        if not empty:
-            shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
-        return f"sqlite:///{path}"
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    template = None if empty else request.getfixturevalue("migrated_postgres_template")
-    return await _fresh_postgres_database(admin_url, template=template)
+    return await _new_database(request, request.param, tmp_path / "incidents.db", migrated=not empty)
+
+
+@pytest.fixture
+async def second_database_url(request, database_url, tmp_path) -> str:
+    """A second database of the same kind as the test's, also as every migration leaves it (what
+    `incident-bot db upgrade` makes of a new one): where an export is imported again."""
+    dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    return await _new_database(request, dialect, tmp_path / "second.db", migrated=True)
+
+
+@pytest.fixture
+def migrated_sqlite(tmp_path, migrated_sqlite_file) -> Path:
+    """``incidents.db`` in the test's directory, as `incident-bot db upgrade` leaves it (a copy of
+    the file migrated once per run): for a command-line test that names its own SQLite file."""
+    path = tmp_path / "incidents.db"
+    shutil.copyfile(migrated_sqlite_file, path)
+    return path
+
+
+@pytest.fixture
+def incident(monkeypatch, capsys) -> InProcess:
+    """The ``incident-bot`` command, run in this process (tests/command_line.py)."""
+    return InProcess(monkeypatch, capsys)
 
 
 @pytest.fixture

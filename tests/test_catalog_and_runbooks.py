@@ -596,7 +596,15 @@ def test_check_without_a_catalog(tmp_path):
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incident-bot runbooks check` as the installed console script, a process: its one smoke; the
+    other runs are in this process (`check_command`)."""
     return run_installed(cwd, "runbooks", "check", *args)
+
+
+@pytest.fixture
+def check_command(incident):
+    """``check_command(cwd, *args)``: `incident-bot runbooks check` in this process, as the script runs it."""
+    return lambda cwd, *args: incident(cwd, "runbooks", "check", *args)
 
 
 @pytest.fixture(scope="module")
@@ -607,7 +615,7 @@ def cli():
 
 
 @pytest.mark.slow
-def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, tmp_path):
+def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, check_command, tmp_path):
     shutil.copytree(SHIPPED, tmp_path / "runbooks")
     # Slack settings would be needed by every other command; a .env with a wrong one proves it is not read.
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=wrong\n")
@@ -616,18 +624,17 @@ def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, tmp_path
     assert result.stdout.splitlines()[-1].startswith("0 errors, ")
     assert result.stdout.splitlines()[-1].endswith(" in 4 runbooks and 6 services")
     # The same, pointing at the repository's folder from elsewhere.
-    result = run_cli(tmp_path / "runbooks", "--dir", str(SHIPPED))
+    result = check_command(tmp_path / "runbooks", "--dir", str(SHIPPED))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
 
 
-@pytest.mark.slow
-def test_cli_fails_on_errors_with_one_line_each(cli, tmp_path):
+def test_cli_fails_on_errors_with_one_line_each(check_command, tmp_path):
     folder = tmp_path / "runbooks"
     write(folder / "catalog.yml", GOOD_CATALOG)
     write(folder / "x.md", runbook_text("title: X\nservices: [payments-api, paymnts]\nchecklist: [a]"))
     write(folder / "y.md", runbook_text("title: Y\nservices: [postgres-main]\nchecklist: [a]", "## What this means\nx\n"))
-    result = run_cli(tmp_path)
+    result = check_command(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "error: runbooks/catalog.yml:8: services[0].runbook: no runbook payments-api-errors.md in runbooks",
@@ -641,24 +648,22 @@ def test_cli_fails_on_errors_with_one_line_each(cli, tmp_path):
     ]
 
 
-@pytest.mark.slow
-def test_cli_warnings_alone_exit_zero_and_catalog_option(cli, tmp_path):
+def test_cli_warnings_alone_exit_zero_and_catalog_option(check_command, tmp_path):
     write(tmp_path / "ops" / "services.yml", GOOD_CATALOG.replace("runbook: payments-api-errors", ""))
     write(tmp_path / "docs" / "pay.md", runbook_text("title: Pay\nservices: [payments-api]\nchecklist: [a]"))
-    result = run_cli(tmp_path, "--dir", "docs", "--catalog", "ops/services.yml")
+    result = check_command(tmp_path, "--dir", "docs", "--catalog", "ops/services.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == "0 errors, 2 warnings in 1 runbook and 4 services"
     assert all(line.startswith("warning: ops/services.yml:") for line in lines[:-1])
     # A catalog named explicitly must exist.
-    result = run_cli(tmp_path, "--dir", "docs", "--catalog", "ops/nope.yml")
+    result = check_command(tmp_path, "--dir", "docs", "--catalog", "ops/nope.yml")
     assert result.returncode == 1
     assert "error: ops/nope.yml: file not found; service names are not checked" in result.stdout
 
 
-@pytest.mark.slow
-def test_cli_missing_folder_is_an_error(cli, tmp_path):
-    result = run_cli(tmp_path)
+def test_cli_missing_folder_is_an_error(check_command, tmp_path):
+    result = check_command(tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "error: runbooks: no such folder (run from the repository root, or pass --dir)",

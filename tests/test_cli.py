@@ -6,8 +6,8 @@ inherited from the test process, so a developer's SLACK_* or DATABASE_URL cannot
 
 Most runs call the entry function in this process (`incident`: argv in; exit code, stdout and stderr
 out), which costs no second of imports per run. Real processes where only a process shows the
-behaviour: the installed console script serving Slack and stopping on SIGTERM, and
-`python -m handlers.cli`.
+behaviour: the installed console script serving Slack and stopping on SIGTERM, `db upgrade` (a
+path relative to the working directory), and `python -m handlers.cli`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from bot.slack import messages
-from tests.command_line import CLI, InProcess, minimal_env
+from tests.command_line import CLI, minimal_env, run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SignedSlack
@@ -49,11 +49,6 @@ def installed_script():
 
 def slack_settings(**more: str) -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": UNREACHABLE_SLACK, **more}
-
-
-@pytest.fixture
-def incident(monkeypatch, capsys) -> InProcess:
-    return InProcess(monkeypatch, capsys)
 
 
 def one_line(stderr: str) -> str:
@@ -117,7 +112,7 @@ def tables(path: Path) -> set[str]:
 
 def test_db_upgrade_creates_the_tables_with_no_slack_settings_and_can_run_again(tmp_path, incident):
     (tmp_path / "sub").mkdir()
-    first = incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")
+    first = run_installed(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///sub/dir.db")  # the console script, as a process
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     database = tmp_path / "sub" / "dir.db"  # relative to the working directory
@@ -215,8 +210,7 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
 # ------------------------------------------------------------------------------------------------
 
 
-def test_postmortem_of_an_unknown_incident_exits_1_saying_so(tmp_path, incident):
-    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_postmortem_of_an_unknown_incident_exits_1_saying_so(tmp_path, migrated_sqlite, incident):
     result = incident(tmp_path, "postmortem", "99", **slack_settings(DATABASE_URL="sqlite:///incidents.db"))
     assert result.returncode == 1, result
     line = one_line(result.stderr)

@@ -13,8 +13,6 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from bot.analytics.digest import iso_week_label
 from bot.analytics.stats import week_start
 from bot.core.clock import utc_now
@@ -23,7 +21,7 @@ from bot.settings import DatabaseSettings
 from handlers import cli, cli_reports
 from storage import incidents as incident_rows
 from storage.db import Database
-from tests.command_line import InProcess, run_installed
+from tests.command_line import run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.stored_incidents import incident_row
 
@@ -46,11 +44,6 @@ async def run_report(settings, argv) -> int:
 
 async def run_digest(settings, argv) -> int:
     return await cli.with_runtime(settings, lambda runtime: cli_reports.run_digest(runtime, argv))
-
-
-@pytest.fixture
-def incident(monkeypatch, capsys) -> InProcess:
-    return InProcess(monkeypatch, capsys)
 
 
 def one_line(text: str) -> str:
@@ -96,11 +89,6 @@ async def test_digest_week_mistakes_are_one_line_exit_2(db, database_url, capsys
 
 
 async def test_digest_post_to_a_channel_the_bot_cannot_see_is_one_line_exit_1(settings, fake_slack, capsys):
-    from storage.migrate import upgrade_to_head
-
-    database = Database(settings.database_url)
-    await upgrade_to_head(database)
-    await database.dispose()
     hidden = fake_slack.add_channel("secret-digest", bot_is_member=False)
     for channel in (hidden, "C0NOSUCHCHANNEL"):
         code = await run_digest(settings, args("digest", "--channel", channel, "--post"))
@@ -118,10 +106,9 @@ async def test_the_documented_digest_example_channel_is_taken(db, database_url, 
     assert capsys.readouterr().out.startswith("Incident digest 2026-W10")
 
 
-def test_digest_dry_run_and_report_build_the_runtime_without_slack_settings(tmp_path, incident):
+def test_digest_dry_run_and_report_build_the_runtime_without_slack_settings(tmp_path, migrated_sqlite, incident):
     """Both run on bot.runtime.Runtime, as serve does, with no Slack token or signing secret."""
     url = "sqlite:///incidents.db"
-    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
     digest = incident(tmp_path, "digest", "--channel", "C0123456789", "--week", "2026-W10", "--dry-run", DATABASE_URL=url)
     assert (digest.returncode, digest.stderr) == (0, ""), digest.stderr
     assert digest.stdout.startswith("Incident digest 2026-W10")
@@ -163,8 +150,7 @@ async def test_report_by_segments_the_json_as_it_does_the_table_and_csv(db, data
         assert grouped["all"] == whole["overall"] and grouped["count"] == whole["count"] == 4
 
 
-def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path, incident):
-    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_report_into_a_reader_that_stopped_ends_quietly_with_exit_0(tmp_path, migrated_sqlite):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line: every write is a broken pipe
     try:
@@ -186,8 +172,7 @@ async def test_audit_of_an_unknown_incident_exits_1_as_postmortem_does(db, datab
     assert capsys.readouterr().out == "no audit records for INC-1\n"
 
 
-def test_postmortem_reads_the_database_without_slack_settings(tmp_path, incident):
-    assert incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_postmortem_reads_the_database_without_slack_settings(tmp_path, migrated_sqlite, incident):
     result = incident(tmp_path, "postmortem", "INC-99", DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 1
     assert one_line(result.stderr) == "incident-bot: there is no incident INC-99"
@@ -216,9 +201,8 @@ async def test_repair_with_no_commander_never_invites_nobody_nor_sets_an_empty_i
     assert all("no commander" in topic for topic in topics)
 
 
-def test_repair_closes_its_slack_session(tmp_path, incident):
-    url = f"sqlite:///{tmp_path / 'incidents.db'}"
-    assert incident(tmp_path, "db", "upgrade", DATABASE_URL=url).returncode == 0
+def test_repair_closes_its_slack_session(tmp_path, migrated_sqlite):
+    url = f"sqlite:///{migrated_sqlite}"
 
     async def seed() -> int:
         database = Database(url)

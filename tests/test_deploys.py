@@ -681,8 +681,7 @@ def sqlite_rows(path: Path, query: str) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
-    assert run_installed(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
+def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path, migrated_sqlite, incident):
     at = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0)
     args = (
         "deploy",
@@ -697,17 +696,17 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
         "--description",
         "retry budget",
     )
-    first = run_installed(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
+    first = run_installed(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")  # the console script, as a process
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
     assert first.stdout.strip() == f"recorded deploy #1: payments-api v1.42 (production) at {at:%Y-%m-%d %H:%M} UTC"
-    again = run_installed(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
+    again = incident(tmp_path, *args, DATABASE_URL="sqlite:///incidents.db")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().startswith("already recorded as #1: payments-api v1.42 (production)")
-    staging = run_installed(tmp_path, "deploy", "payments-api", "v1.42", "--env", "staging", DATABASE_URL="sqlite:///incidents.db")
+    staging = incident(tmp_path, "deploy", "payments-api", "v1.42", "--env", "staging", DATABASE_URL="sqlite:///incidents.db")
     assert staging.returncode == 0 and staging.stdout.startswith("recorded deploy #2: payments-api v1.42 (staging) at ")
     rows = sqlite_rows(
-        tmp_path / "incidents.db", "SELECT id, service, version, environment, author, url, description, source FROM deploys ORDER BY id"
+        migrated_sqlite, "SELECT id, service, version, environment, author, url, description, source FROM deploys ORDER BY id"
     )
     assert rows == [
         (1, "payments-api", "v1.42", "production", "ci-bot", "https://github.com/acme/payments/pull/7", "retry budget", "cli"),
@@ -726,28 +725,25 @@ def test_cli_records_a_deploy_once_with_only_a_database_url(tmp_path):
         (("payments-api", "v1", "--env", ""), "environment: empty"),
     ],
 )
-@pytest.mark.slow
-def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, args, words):
-    assert run_installed(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///incidents.db").returncode == 0
-    result = run_installed(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
+def test_cli_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path, migrated_sqlite, incident, args, words):
+    result = incident(tmp_path, "deploy", *args, DATABASE_URL="sqlite:///incidents.db")
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("incident-bot: ") and words in line, line
     assert result.stdout == ""
-    assert sqlite_rows(tmp_path / "incidents.db", "SELECT count(*) FROM deploys") == [(0,)]
+    assert sqlite_rows(migrated_sqlite, "SELECT count(*) FROM deploys") == [(0,)]
 
 
-@pytest.mark.slow
-def test_cli_requires_a_migrated_database(tmp_path):
-    missing = run_installed(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
+def test_cli_requires_a_migrated_database(tmp_path, incident):
+    missing = incident(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///incidents.db")
     assert missing.returncode == 1
     [line] = missing.stderr.splitlines()
     assert "run `incident-bot db upgrade`" in line, line
     assert not (tmp_path / "incidents.db").exists()  # not created behind the pipeline's back
 
     sqlite3.connect(tmp_path / "empty.db").close()
-    empty = run_installed(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///empty.db")
+    empty = incident(tmp_path, "deploy", "payments-api", "v1", DATABASE_URL="sqlite:///empty.db")
     assert empty.returncode == 1
     [line] = empty.stderr.splitlines()
     assert "not migrated" in line and "run `incident-bot db upgrade`" in line, line

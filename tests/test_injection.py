@@ -42,7 +42,7 @@ from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
 from tests.slack_requests import open_form_values
-from tests.test_import_export import cli_db, run  # noqa: F401  (cli_db is a fixture: `incident-bot db upgrade`)
+from tests.test_import_export import cli_db, command  # noqa: F401  (fixtures: a migrated database, `incident-bot` in this process)
 
 # What someone types when they mean harm (or only mean "@channel"), as the bot stores it.
 HOSTILE = "<!channel> <!here> <!everyone> <@U0HOSTILE> <http://evil.example|x> & <script>"
@@ -236,6 +236,7 @@ BOT_BUILT: dict[str, Any] = {
     "which": "open",
     "scope": "in INC-7",
     "what": "The update",
+    "markup": "_2026-W10 (UTC weeks)_ · figures need 5 incidents",
     "label": "Commander",
     "role": "commander",
     "post_id": 4,
@@ -776,8 +777,7 @@ def test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted():
     assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)]
 
 
-@pytest.mark.slow
-async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db, tmp_path):
+async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db, second_database_url, command):
     work, url = cli_db
     source = io.StringIO()
     writer = csv.writer(source, lineterminator="\n")
@@ -796,10 +796,10 @@ async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db
             ]
         )
     (work / "in.csv").write_text(source.getvalue())
-    result = run(work, "import", "in.csv", "--format", "csv", database_url=url)
+    result = await command(work, "import", "in.csv", "--format", "csv", database_url=url)
     assert result.returncode == 0, result.stderr
 
-    exported = run(work, "export", "--format", "csv", database_url=url)
+    exported = await command(work, "export", "--format", "csv", database_url=url)
     assert exported.returncode == 0, exported.stderr
     cells = csv_cells(exported.stdout)
     assert not [cell for cell in cells if re.match(r"[=+\-@\t\r]", cell)], "a cell a spreadsheet would run"
@@ -808,12 +808,11 @@ async def test_an_exported_csv_runs_no_formula_and_imports_back_as_stored(cli_db
     assert {spreadsheet_cell(title) for title in stored} | {"'=1+1"} <= set(cells)
 
     # Into a fresh database, the export reads back as what was stored.
-    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert run(work, "db", "upgrade", database_url=fresh).returncode == 0
+    fresh = second_database_url  # as `incident-bot db upgrade` makes a new one
     (work / "export.csv").write_text(exported.stdout)
-    again = run(work, "import", "export.csv", "--format", "csv", database_url=fresh)
+    again = await command(work, "import", "export.csv", "--format", "csv", database_url=fresh)
     assert again.returncode == 0, again.stderr
-    round_trip = run(work, "export", "--format", "csv", database_url=fresh)
+    round_trip = await command(work, "export", "--format", "csv", database_url=fresh)
     rows = list(csv.DictReader(io.StringIO(round_trip.stdout)))
     assert sorted(spreadsheet_text(row["title"]) for row in rows) == sorted(stored)
     assert "=1+1" in [spreadsheet_text(row["id"]) for row in rows]  # the external id came back as itself

@@ -331,11 +331,11 @@ async def test_notes_and_the_add_to_timeline_shortcut(bot, fake_slack):
 
 
 @pytest.mark.slow
-async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_slack, tmp_path):
+async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_slack, tmp_path, incident):
     bot = await start_bot(settings, fake_slack)
     try:
-        incident = await open_incident(bot, "Search index stale sev:P3")
-        await click(bot, incident, "verified", "U_ALICE")
+        opened = await open_incident(bot, "Search index stale sev:P3")
+        await click(bot, opened, "verified", "U_ALICE")
     finally:
         await bot.stop()
     env = {
@@ -355,9 +355,9 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     assert out.decode().startswith("# INC-1: Search index stale")
     assert out.decode() == fake_slack.files[next(iter(fake_slack.files))]["content"].decode()
 
+    # The console script above, as a process; the same command in this process from here on.
     target = tmp_path / "pm.md"
-    process = await asyncio.create_subprocess_exec(
-        script, "postmortem", "1", "--output", str(target), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE
+    written = await incident.in_thread(
+        tmp_path, "postmortem", "1", "--output", str(target), **{k: v for k, v in env.items() if k != "PATH"}
     )
-    out, _ = await asyncio.wait_for(process.communicate(), HANG_SECONDS)
-    assert process.returncode == 0 and target.read_text().startswith("# INC-1")
+    assert written.returncode == 0 and target.read_text().startswith("# INC-1")

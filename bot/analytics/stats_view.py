@@ -309,9 +309,9 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION_TEXT]))
 
 
-def context_block(text: str) -> ContextBlock:
-    """A line of small print (the digest's too)."""
-    return ContextBlock(elements=[MarkdownTextObject(text=text[:MAX_FIELD_TEXT])])
+def context_block(markup: str) -> ContextBlock:
+    """A line of small print (the digest's too), written by the bot: ``markup`` is mrkdwn as sent."""
+    return ContextBlock(elements=[MarkdownTextObject(text=markup[:MAX_FIELD_TEXT])])
 
 
 def header_block(text: str) -> HeaderBlock:
