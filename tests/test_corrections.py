@@ -16,6 +16,7 @@ from bot.core.phases import Stamp
 from bot.incidents.corrections import CorrectionErrors, plan_correction
 from storage import audit
 from storage import incidents as rows
+from tests.command_line import InProcess
 from tests.team_helpers import ADMIN, T0, bot, click, clock, last_reply, open_incident  # noqa: F401 (fixtures)
 from tests.waiting import HANG_SECONDS
 
@@ -38,6 +39,12 @@ async def open_edit_form(bot, incident, user: str) -> dict | None:
     if len(bot.fake.calls_to("views.open")) == before:
         return None
     return list(bot.fake.views.values())[-1]  # as Slack stores it, with its id
+
+
+@pytest.fixture
+def incident_bot(monkeypatch, capsys) -> InProcess:
+    """The console script run in this process (tests/command_line.py)."""
+    return InProcess(monkeypatch, capsys)
 
 
 def at(minutes: float) -> int:
@@ -104,7 +111,9 @@ async def test_a_correction_must_keep_order_not_be_in_the_future_and_have_a_reas
 
 
 @pytest.mark.slow
-async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(bot, fake_slack, clock, announce_channel, settings):
+async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(
+    bot, fake_slack, clock, announce_channel, settings, incident_bot
+):
     incident = await resolved_incident(bot, clock)
     view = await open_edit_form(bot, incident, "U_ALICE")
     assert await submit(bot, view, {"diagnosed": at(3)}, "Cause was in the logs at 14:03; the button was clicked late") is None
@@ -132,7 +141,7 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     war_room = fake_slack.channels[incident.channel_id].messages[-1]["text"]
     assert war_room.startswith("✏️ <@U_ALICE> corrected *diagnosed* from 2026-11-23 14:05:00 UTC to 2026-11-23 14:03:00 UTC")
 
-    # incident-bot audit INC-1 prints the trail
+    # incident-bot audit INC-1 prints the trail (the console script's one run as a process)
     env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DATABASE_URL": settings.database_url}
     done = await asyncio.to_thread(
         subprocess.run, [str(CLI), "audit", "INC-1"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
@@ -143,9 +152,7 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
         "2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE"
     )
     assert line.endswith("reason: Cause was in the logs at 14:03; the button was clicked late")
-    done = await asyncio.to_thread(
-        subprocess.run, [str(CLI), "audit", "--format", "json"], env=env, capture_output=True, text=True, timeout=HANG_SECONDS, cwd="/tmp"
-    )
+    done = await asyncio.to_thread(incident_bot, Path("/tmp"), "audit", "--format", "json", DATABASE_URL=settings.database_url)
     assert [r["field"] for r in json.loads(done.stdout)] == ["diagnosed"]
 
 
