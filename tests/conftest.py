@@ -21,7 +21,7 @@ import slack_sdk.http_retry.async_handler
 import slack_sdk.http_retry.builtin_async_handlers
 import yaml
 
-from bot.catalog.services import load_catalog
+from bot.catalog.services import Catalog, load_catalog
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers import after_ack
@@ -53,8 +53,10 @@ def manifest() -> dict:
     return yaml.safe_load((ROOT / "manifest.yml").read_text())
 
 
-def manifest_bot_scopes() -> set[str]:
-    return set(manifest()["oauth_config"]["scopes"]["bot"])
+@functools.cache
+def manifest_bot_scopes() -> frozenset[str]:
+    """Read once per run: every test's fake Slack grants them (pure-Python YAML, ~10 ms a read)."""
+    return frozenset(manifest()["oauth_config"]["scopes"]["bot"])
 
 
 @pytest.fixture(autouse=True)
@@ -99,10 +101,15 @@ async def fake_slack():
     await fake.stop()
 
 
+@functools.cache
+def shipped_catalog() -> Catalog:
+    """The shipped example catalog, parsed once per run (tens of milliseconds of YAML a parse)."""
+    return load_catalog(ROOT / "runbooks" / "catalog.yml", required=True)
+
+
 def seed_catalog_people(fake: FakeSlack) -> None:
     """The Slack users and user groups the shipped example catalog names, as a workspace has them."""
-    catalog = load_catalog(ROOT / "runbooks" / "catalog.yml", required=True)
-    for service in catalog.services.values():
+    for service in shipped_catalog().services.values():
         for user_id in service.owner_user_ids:
             if user_id not in fake.users:
                 fake.add_user(user_id, f"owner-{user_id.lower()}")

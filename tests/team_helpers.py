@@ -3,6 +3,7 @@ whose team config names an admin user group, a controllable clock, and Slack-sha
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,15 +25,22 @@ class FakeClock(clocks.FakeClock):
         super().__init__(start)
 
 
+@functools.cache
+def team_config_text(permissions: str) -> str:
+    """The shipped team config with the permissions section, as YAML; made once per run for each
+    ``permissions`` (parsing and writing it is tens of milliseconds of pure-Python YAML)."""
+    team = yaml.safe_load((ROOT / "runbooks" / "config.yml").read_text())
+    team["permissions"] = {"admins": {"usergroup": ADMIN_GROUP}, **(yaml.safe_load(permissions) or {})}
+    return yaml.safe_dump(team, sort_keys=False)  # band order matters
+
+
 def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "") -> Settings:
     """The shipped team config plus a permissions section naming the admin group."""
     fake.add_user(ADMIN, "dave")
     fake.add_user(OUTSIDER, "eve")
     fake.add_usergroup(ADMIN_GROUP, "incident-admins", [ADMIN])
     config = tmp_path / "config.yml"
-    team = yaml.safe_load((ROOT / "runbooks" / "config.yml").read_text())
-    team["permissions"] = {"admins": {"usergroup": ADMIN_GROUP}, **(yaml.safe_load(permissions) or {})}
-    config.write_text(yaml.safe_dump(team, sort_keys=False))  # band order matters
+    config.write_text(team_config_text(permissions))
     return settings.model_copy(update={"incident_config": config})
 
 

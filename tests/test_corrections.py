@@ -99,9 +99,11 @@ async def test_a_correction_must_keep_order_not_be_in_the_future_and_have_a_reas
 
 
 @pytest.mark.slow
-async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(bot, fake_slack, clock, announce_channel, settings):
-    incident = await resolved_incident(bot, clock)
-    view = await open_edit_form(bot, incident, "U_ALICE")
+async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(
+    bot, fake_slack, clock, announce_channel, settings, incident
+):
+    opened = await resolved_incident(bot, clock)
+    view = await open_edit_form(bot, opened, "U_ALICE")
     assert await submit(bot, view, {"diagnosed": at(3)}, "Cause was in the logs at 14:03; the button was clicked late") is None
 
     row = await bot.incident(1)
@@ -116,7 +118,7 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
     event = (await bot.timeline(1))[-1]
     assert event.kind == "time_corrected" and event.actor == "U_ALICE"
 
-    for channel in (incident.channel_id, announce_channel):
+    for channel in (opened.channel_id, announce_channel):
         summary = next(m for m in fake_slack.channels[channel].messages if "restored in" in str(m.get("blocks")))
         text = str(summary["blocks"])
         assert "Times corrected" in text
@@ -124,10 +126,10 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
         assert "Diagnose        3 min" in text  # the figures use the corrected time
     assert "## Corrected times" in stored.markdown
     assert "| Diagnose | 3 min |" in stored.markdown
-    war_room = fake_slack.channels[incident.channel_id].messages[-1]["text"]
+    war_room = fake_slack.channels[opened.channel_id].messages[-1]["text"]
     assert war_room.startswith("✏️ <@U_ALICE> corrected *diagnosed* from 2026-11-23 14:05:00 UTC to 2026-11-23 14:03:00 UTC")
 
-    # incident-bot audit INC-1 prints the trail
+    # incident-bot audit INC-1 prints the trail (the console script's one run as a process)
     done = await asyncio.to_thread(run_installed, Path("/tmp"), "audit", "INC-1", DATABASE_URL=settings.database_url)
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
@@ -135,7 +137,7 @@ async def test_a_correction_is_audited_and_shows_in_the_summary_and_postmortem(b
         "2026-11-23 15:00:00 UTC  INC-1    correct_time diagnosed: 2026-11-23T14:05:00+00:00 -> 2026-11-23T14:03:00+00:00  by U_ALICE"
     )
     assert line.endswith("reason: Cause was in the logs at 14:03; the button was clicked late")
-    done = await asyncio.to_thread(run_installed, Path("/tmp"), "audit", "--format", "json", DATABASE_URL=settings.database_url)
+    done = await incident.in_thread(Path("/tmp"), "audit", "--format", "json", DATABASE_URL=settings.database_url)
     assert [r["field"] for r in json.loads(done.stdout)] == ["diagnosed"]
 
 

@@ -2,6 +2,7 @@
 bot.analytics.digest (the weekly digest and ISO weeks) and bot.analytics.chart (the digest's PNG)."""
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.chart import chart_alt_text, render_digest_chart
-from bot.analytics.digest import FOOTNOTE, build_digest, digest_incident, digest_week, incidents_per_week
+from bot.analytics.digest import FOOTNOTE, MAX_TITLE_IN_DIGEST, build_digest, digest_incident, digest_week, incidents_per_week
 from bot.analytics.stats import IncidentFacts, ReportSettings, build_report, detectable_change, weekly_trend
 from bot.analytics.stats_view import GROUPINGS, home_view, report_blocks, report_csv, report_json, report_table
 from bot.core.phases import Phase
@@ -428,16 +429,18 @@ def test_digest_with_hundreds_of_incidents_fits():
 def test_incident_list_leaves_room_for_its_and_n_more_line_at_any_title_length():
     """The benchmark's 10,000-incident history once gave a section of 3,008 characters: the list
     filled a section to its margin, then "…and 9,873 more" went on top. Every title length here
-    fills the sections to a different point."""
+    fills the sections to a different point. A title longer than MAX_TITLE_IN_DIGEST is clipped to
+    it, so every longer one fills them exactly as one character over it does."""
     start = LAST_WEEK
     many = [incident(i, start + timedelta(minutes=i)) for i in range(1, 2500)]
     report = window(many, since=start, until=start + timedelta(weeks=1))
     trend = weekly_trend(many, now=NOW)
-    for title_length in range(40, 140):
+    tiered = [digest_incident(f, title="", tiers=TIERS) for f in many]  # the tiers do not depend on the title
+    for title_length in range(40, MAX_TITLE_IN_DIGEST + 2):
         digest = build_digest(
             channel_label="payments",
             week_start=start,
-            last_week_incidents=[digest_incident(f, title="T" * title_length, tiers=TIERS) for f in many],
+            last_week_incidents=[dataclasses.replace(i, title="T" * title_length) for i in tiered],
             report=report,
             trend=trend,
             detectable=None,

@@ -71,11 +71,6 @@ RESOLVE_CALLS = [
 
 
 @pytest.fixture
-def database_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'incidents.db'}"
-
-
-@pytest.fixture
 async def bot(settings, fake_slack):
     running = await start_bot(settings.model_copy(update={"slack_api_timeout": SLACK_TIMEOUT}), fake_slack)
     # The SDK still retries 5xx twice, just without its half-second back-off, to keep the table fast.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
+import slack_bolt.adapter.socket_mode.async_handler
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -169,7 +171,22 @@ async def _health_becomes(port: int, status: int, seconds: float = HANG_SECONDS)
         await asyncio.sleep(0.1)
 
 
-async def test_healthz_is_unhealthy_while_the_socket_to_slack_is_down(socket_bot: SocketBot, fake_slack: FakeSlack):
+class SocketModeHandlerReconnectingQuickly(AsyncSocketModeHandler):
+    """Bolt's handler with its client pausing half a second between attempts to reconnect,
+    instead of the 10 s that production waits. The pause is the client's ping interval, which also
+    sets how often it pings and how long without a pong makes it call the socket stale (4 pauses);
+    so only a test that waits through a reconnect refused by Slack asks for this."""
+
+    def __init__(self, app, app_token: str) -> None:
+        super().__init__(app, app_token, ping_interval=0.5)
+
+
+@pytest.fixture
+def quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slack_bolt.adapter.socket_mode.async_handler, "AsyncSocketModeHandler", SocketModeHandlerReconnectingQuickly)
+
+
+async def test_healthz_is_unhealthy_while_the_socket_to_slack_is_down(quick_reconnects: None, socket_bot: SocketBot, fake_slack: FakeSlack):
     """A process whose WebSocket is gone receives nothing from Slack: a load balancer or an
     orchestrator must see that, not a 200 because the database answers."""
     port = socket_bot.serving.port
