@@ -213,6 +213,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_url", DIALECTS_BY_MARKER[chosen[0]] if chosen else ("sqlite",), indirect=True)
 
 
+# A test that asks for none of these starts no fake Slack, database or process: it is a test of a
+# pure core (a parser, a builder, the statistics), and the `unit` subset runs only those.
+SERVICE_FIXTURES = {"fake_slack", "database_url", "db", "bot", "settings", "postgres_admin_url", "migrated_sqlite", "incident"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if not uses & SERVICE_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 async def _new_database(request: pytest.FixtureRequest, dialect: str, path: Path, *, migrated: bool) -> str:
     """A database of its own for the test: a copy of the one migrated once per run, or empty.
     ``path`` is where a SQLite one is written."""
