@@ -9,12 +9,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
@@ -27,7 +25,7 @@ from bot.runtime import Runtime
 from bot.settings import ConfigError, DatabaseSettings, Settings, load_settings
 from handlers import cli_reports
 from storage.db import Database
-from storage.migrate import current_revision, head_revision, upgrade_to_head
+from storage.migrate import DatabaseNotReady, migrated_database, upgrade_to_head
 
 log = logging.getLogger("incident_bot")
 
@@ -237,7 +235,7 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"incident-bot: {validation_reason(error)}", file=sys.stderr)
         return EXIT_CONFIG
-    async with migrated_database(settings) as database:
+    async with migrated_database(settings.database_url) as database:
         record, created = await Deploys(database, utc_now).record(deploy_in, source="cli")
     if created:
         print(f"recorded deploy #{record.id}: {deploy_summary(record)}")
@@ -249,32 +247,9 @@ async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
 MAX_PROBLEMS_SHOWN = 50
 
 
-class DatabaseNotReady(Exception):
-    """The database is missing or not migrated: one line that says which and what to run."""
-
-
-@asynccontextmanager
-async def migrated_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
-    """The database, if it exists and is migrated (else DatabaseNotReady), closed when done. A
-    command that only reads or records must not create or migrate it behind its owner's back."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        raise DatabaseNotReady(f"there is no database at {url.database}: run `incident-bot db upgrade` first")
-    database = Database(settings.database_url)
-    try:
-        current, head = await current_revision(database), head_revision()
-        if current != head:
-            raise DatabaseNotReady(
-                f"the database is not migrated (revision {current or 'none'}, needs {head}): run `incident-bot db upgrade` first"
-            )
-        yield database
-    finally:
-        await database.dispose()
-
-
 async def _audit(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     try:
-        async with migrated_database(settings) as database:
+        async with migrated_database(settings.database_url) as database:
             records = await read_audit_trail(database, args.incident)
     except LookupError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
@@ -310,7 +285,7 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         if count > MAX_PROBLEMS_SHOWN:
             print(f"  … and {count - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
         return EXIT_CONFIG
-    async with migrated_database(settings) as database:
+    async with migrated_database(settings.database_url) as database:
         report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
     for changed in report.changed:
         print(f"skipped: {changed}")
@@ -322,7 +297,7 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     if args.since and args.until and args.since >= args.until:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return EXIT_CONFIG
-    async with migrated_database(settings) as database:
+    async with migrated_database(settings.database_url) as database:
         if not args.output:
             try:
                 count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
 
 from storage.db import Database
 
@@ -49,3 +52,34 @@ async def current_revision(database: Database) -> str | None:
 
 def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+class DatabaseNotReady(Exception):
+    """The database is missing or not migrated: one line that says which and what to run."""
+
+
+def _missing_sqlite_file(database_url: str) -> str | None:
+    """The file a SQLite URL names, when it does not exist (opening it would create it)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return url.database
+    return None
+
+
+@asynccontextmanager
+async def migrated_database(database_url: str) -> AsyncIterator[Database]:
+    """The database, if it exists and is migrated (else DatabaseNotReady), closed when done. A
+    command that only reads or records must not create or migrate it behind its owner's back."""
+    missing = _missing_sqlite_file(database_url)
+    if missing:
+        raise DatabaseNotReady(f"there is no database at {missing}: run `incident-bot db upgrade` first")
+    database = Database(database_url)
+    try:
+        current, head = await current_revision(database), head_revision()
+        if current != head:
+            raise DatabaseNotReady(
+                f"the database is not migrated (revision {current or 'none'}, needs {head}): run `incident-bot db upgrade` first"
+            )
+        yield database
+    finally:
+        await database.dispose()
