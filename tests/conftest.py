@@ -21,9 +21,11 @@ import slack_sdk.http_retry.async_handler
 import slack_sdk.http_retry.builtin_async_handlers
 import yaml
 
+import bot.runtime as runtime_module
 from bot.catalog.services import Catalog, load_catalog
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.warroom.postmortem import DEFAULT_TEMPLATE
 from handlers import after_ack
 from handlers.app import build_bolt_app
 from handlers.web import start_http
@@ -72,6 +74,48 @@ def slack_retries_without_pauses(monkeypatch):
     pauses = types.SimpleNamespace(sleep=let_others_run)
     monkeypatch.setattr(slack_sdk.http_retry.async_handler, "asyncio", pauses)
     monkeypatch.setattr(slack_sdk.http_retry.builtin_async_handlers, "asyncio", pauses)
+
+
+def _contents(path: Path | None) -> tuple[tuple[str, bytes], ...]:
+    """What a config loader reads at ``path``: the file, or every file of the folder (a runbooks
+    folder; a template's folder, for what it may include)."""
+    if path is None or not path.exists():
+        return ()
+    if path.is_dir():
+        return tuple((child.name, child.read_bytes()) for child in sorted(path.iterdir()) if child.is_file())
+    return ((path.name, path.read_bytes()),)
+
+
+def _parsed_once_per_content(load: Callable[..., T], *, files: Callable[..., Path | None]) -> Callable[..., T]:
+    """``load``, answered from memory when the files it reads have the same bytes as before."""
+    parsed: dict[tuple, T] = {}
+
+    @functools.wraps(load)
+    def cached(*args, **kwargs) -> T:
+        where = files(*args, **kwargs)
+        key = (str(where), _contents(where), args, tuple(sorted(kwargs.items())))
+        if key not in parsed:
+            parsed[key] = load(*args, **kwargs)  # a file with mistakes raises here, every time
+        return parsed[key]
+
+    return cached
+
+
+@pytest.fixture(autouse=True, scope="session")
+def config_files_parsed_once_per_content():
+    """Every bot a test starts reads the catalog, the runbooks, the team config and the postmortem
+    template, nearly always the shipped ones: parsing them (pure-Python YAML, Jinja compiling the
+    template) was a third of starting a bot. Here each distinct content is parsed once per run;
+    a test that writes its own files gets its own parse, and one with mistakes its own error."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, files in (
+            ("load_catalog", lambda path, **_: Path(path)),
+            ("load_runbooks", lambda folder: Path(folder)),
+            ("load_team_config", lambda path, **_: path),
+            ("load_template", lambda path=None: (path or DEFAULT_TEMPLATE).parent),
+        ):
+            patch.setattr(runtime_module, name, _parsed_once_per_content(getattr(runtime_module, name), files=files))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ class PostgresServer:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, timeout=timeout, capture_output=True)
+        subprocess.run(command, check=True, timeout=timeout, capture_output=True, stdin=subprocess.DEVNULL)
 
     def start(self) -> str:
         if self._as_postgres:

@@ -348,7 +348,14 @@ async def test_postmortem_command_prints_and_writes_the_draft(settings, fake_sla
     }
     script = os.path.join(os.path.dirname(sys.executable), "incident-bot")
     process = await asyncio.create_subprocess_exec(
-        script, "postmortem", "INC-1", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        script,
+        "postmortem",
+        "INC-1",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), HANG_SECONDS)
     assert process.returncode == 0, err.decode()
