@@ -146,4 +146,7 @@ def configure(level: str, *, json_lines: bool = False, secrets: Iterable[str | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic's chatter ("Context impl SQLiteImpl.", "Will assume transactional DDL.", each
+    # "Running upgrade" step) shows with LOG_LEVEL=DEBUG; the bot says the revision it reached.
+    logging.getLogger("alembic").setLevel(level if level == "DEBUG" else "WARNING")
     return handler

@@ -71,6 +71,8 @@ class Runtime:
     replays: ReplayGuard
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
+    # What Slack last said of the bot token (auth.test), set by `serve` (for /healthz); None elsewhere.
+    slack_token: Callable[[], Awaitable[str]] | None = None
     loop_lag: EventLoopLag = field(default_factory=EventLoopLag)  # watched by `serve`
 
     @classmethod

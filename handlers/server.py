@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from bot.analytics.digest_schedule import DigestScheduler, digest_channel_problems
 from bot.runtime import Runtime
 from bot.settings import SETTING_HELP, ConfigError, Settings
-from bot.slack import SlackError
+from bot.slack import SlackError, SlackGateway
+from bot.team_config import DEFAULT_PATH as DEFAULT_TEAM_CONFIG
+from bot.warroom.postmortem import DEFAULT_TEMPLATE
 from handlers.app import build_bolt_app
 from handlers.web import start_http
 
 log = logging.getLogger("incident_bot")
 
-# Slack's answers to apps.connections.open that mean the app token itself is wrong.
+# Slack's answers to auth.test and apps.connections.open that mean the token itself is wrong.
 REFUSED_TOKEN = {
     "invalid_auth",
     "not_authed",
@@ -35,6 +41,86 @@ class Serving:
     port: int  # the bound port (/healthz, and /slack/events in HTTP mode)
 
 
+class BotTokenCheck:
+    """The bot token as Slack last judged it (``auth.test``), for the start and for /healthz.
+
+    A token Slack refuses stops ``serve`` at once with one line, instead of every person's first
+    command being told to reinstall the app. When Slack does not answer at start the bot serves
+    anyway (Slack may be the one that is down) and asks again, at most once a minute, when
+    /healthz is called, until Slack has answered."""
+
+    ASK_AGAIN_AFTER = 60.0
+
+    def __init__(self, slack: SlackGateway) -> None:
+        self._slack = slack
+        self.state = "not checked yet"
+        self.refused: str | None = None  # Slack's code when it refused the token
+        self._answered = False
+        self._asked_at = float("-inf")
+
+    async def ask(self) -> str:
+        self._asked_at = time.monotonic()
+        try:
+            who = await self._slack.who_am_i()
+        except SlackError as error:
+            if error.code in REFUSED_TOKEN:
+                self._answered, self.refused = True, error.code
+                self.state = f"refused ({error.code})"
+            else:
+                self.state = f"not checked: Slack did not answer ({error.code})"
+        else:
+            self._answered, self.refused = True, None
+            self.state = f"ok ({who})"
+        return self.state
+
+    async def current(self) -> str:
+        if not self._answered and time.monotonic() - self._asked_at >= self.ASK_AGAIN_AFTER:
+            await self.ask()
+        return self.state
+
+
+async def check_bot_token(runtime: Runtime) -> BotTokenCheck:
+    check = BotTokenCheck(runtime.slack)
+    await check.ask()
+    if check.refused:
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN was refused by Slack ({check.refused}): set it to {SETTING_HELP['SLACK_BOT_TOKEN']} "
+            "(reinstall the app to the workspace if the token was revoked)."
+        )
+    if check.state.startswith("not checked"):
+        log.warning("SLACK_BOT_TOKEN %s; serving anyway, /healthz shows when Slack answers", check.state)
+    else:
+        log.info("SLACK_BOT_TOKEN accepted by Slack: %s", check.state.removeprefix("ok (").removesuffix(")"))
+    runtime.slack_token = check.current
+    return check
+
+
+def files_in_use(settings: Settings, env_file: Path = Path(".env")) -> list[str]:
+    """Which files the bot reads, as absolute paths, and which it looked for and did not find:
+    every default is relative to the working directory, so a bot started elsewhere would
+    otherwise run without the team's catalog, config and runbooks and say nothing."""
+
+    def found(what: str, path: Path, missing: str) -> str:
+        path = path.resolve()
+        return f"{what}: {path}" if path.exists() else f"{what}: looked for {path}, not found: {missing}"
+
+    catalog = settings.service_catalog or settings.runbooks_dir / "catalog.yml"
+    lines = [
+        found(".env", env_file, "settings from the environment only"),
+        found("runbooks folder", settings.runbooks_dir, "no runbooks"),
+        found("service catalog", catalog, "no catalog, any service name is accepted"),
+        found("team config", settings.incident_config or DEFAULT_TEAM_CONFIG, "built-in tiers, timers and permissions"),
+        f"postmortem template: {(settings.postmortem_template or DEFAULT_TEMPLATE).resolve()}"
+        + ("" if settings.postmortem_template else " (built in)"),
+    ]
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        lines.append(f"database: SQLite {Path(url.database or '').resolve()}")
+    else:
+        lines.append(f"database: {url.render_as_string(hide_password=True)}")
+    return lines
+
+
 def exempt_startup_objects_from_gc() -> None:
     """Move everything start-up built (modules, the ORM's mappers, Bolt's listeners, the catalog)
     out of the garbage collector's sight. They live as long as the process, yet each full
@@ -50,8 +136,15 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
     In Socket Mode the HTTP port still answers /healthz, so load balancers and orchestrators can
     check the bot either way.
     """
+    for line in files_in_use(settings):
+        log.info("%s", line)
     runtime = Runtime.from_settings(settings)
-    revision = await runtime.migrate()
+    try:
+        await check_bot_token(runtime)
+        revision = await runtime.migrate()
+    except BaseException:
+        await runtime.close()
+        raise
     log.info("database at revision %s", revision)
     bolt_app = build_bolt_app(runtime)
     runner, port = await start_http(runtime, bolt_app, host=settings.host, port=settings.port)

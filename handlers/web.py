@@ -138,7 +138,12 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
                 log.warning("health check: Socket Mode state unknown: %s", error)
                 connected = False
             body["slack"] = "connected" if connected else "disconnected"
-        healthy = body["database"] == "ok" and body["slack"] != "disconnected"
+        if runtime.slack_token is not None:
+            try:
+                body["slack_token"] = await asyncio.wait_for(runtime.slack_token(), HEALTH_TIMEOUT)
+            except TimeoutError:
+                body["slack_token"] = "not checked: Slack did not answer in time"
+        healthy = body["database"] == "ok" and body["slack"] != "disconnected" and not body.get("slack_token", "").startswith("refused")
         body["status"] = "ok" if healthy else "unhealthy"
         return web.json_response(body, status=200 if healthy else 503)
 

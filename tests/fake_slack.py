@@ -695,6 +695,7 @@ class FakeSlack:
         # Socket Mode. app_tokens=None accepts any xapp- token; a set accepts only those (set it
         # to {} or to other tokens to make the bot's app-level token "revoked").
         self.app_tokens: set[str] | None = None
+        self.bot_tokens: set[str] | None = None  # None: any xoxb- token; else only these (others: invalid_auth)
         self.app_token_scopes: set[str] = {"connections:write"}
         self.socket_connections = 0  # WebSocket connections accepted so far
         self.socket_envelopes: list[dict] = []  # every envelope sent, in order
@@ -1281,7 +1282,7 @@ class FakeSlack:
     def _check_auth(self, token: str | None, spec: dict) -> None:
         if not token:
             raise SlackError("not_authed")
-        if not token.startswith("xoxb-"):
+        if not token.startswith("xoxb-") or (self.bot_tokens is not None and token not in self.bot_tokens):
             raise SlackError("invalid_auth")
         needed: list[str] = spec.get("scope", {}).get("bot", [])
         if self.bot_scopes is None or spec.get("no_scope_required") or not needed:

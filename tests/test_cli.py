@@ -180,14 +180,14 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
         )
     try:
         health = await wait_until_healthy(port, process, log)
-        assert health == {"status": "ok", "database": "ok", "slack": "http"}
+        assert health == {"status": "ok", "database": "ok", "slack": "http", "slack_token": "ok (@incident-bot in Fake Workspace)"}
 
         slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=fake.response_url)
         response = await asyncio.wait_for(slack.command("help"), HANG_SECONDS)
         assert response.status == 200
         assert response.text == messages.HELP
-        # Bolt checked the token against SLACK_API_URL, not slack.com.
-        assert [c.method for c in fake.calls] == ["auth.test"]
+        # The start checked the token, then Bolt did at the first request: against SLACK_API_URL, not slack.com.
+        assert [c.method for c in fake.calls] == ["auth.test", "auth.test"]
 
         process.send_signal(signal.SIGTERM)
         try:

@@ -169,3 +169,30 @@ def test_the_formulas_in_the_analytics_page_are_the_codes_own():
     assert len(quoted) == 4
     for block in quoted:
         assert any(block in textwrap.dedent(source) or textwrap.indent(block, "    ") in source for source in sources), block
+
+
+def _example_settings() -> dict[str, str]:
+    example = ROOT / ".env.example"
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", example.read_text(encoding="utf-8"), re.MULTILINE))
+
+
+def test_env_example_sets_every_setting_and_nothing_else():
+    """.env.example is where a new operator meets the settings: each of the settings model's, once."""
+    from bot.settings import Settings
+
+    expected = {field.alias for field in Settings.model_fields.values()}
+    written = _example_settings()
+    assert sorted(expected - written.keys()) == [], "settings .env.example does not explain"
+    assert sorted(written.keys() - expected) == [], "names in .env.example that are not settings"
+
+
+def test_env_example_loads_once_its_two_secrets_are_filled_in(tmp_path, monkeypatch):
+    from bot.settings import load_settings
+
+    env = tmp_path / ".env"
+    env.write_text((ROOT / ".env.example").read_text(encoding="utf-8").replace("your-signing-secret", "8f742231b10e8888abcd99aaabbb85a5"))
+    monkeypatch.chdir(ROOT)  # its relative paths (the runbooks folder) are the clone's
+    for name in _example_settings():
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(env)
+    assert settings.slack_bot_token == "xoxb-your-bot-token" and settings.service_catalog is None

@@ -152,7 +152,12 @@ async def test_healthz_answers_in_socket_mode(socket_bot: SocketBot):
     url = f"http://127.0.0.1:{socket_bot.serving.port}/healthz"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "database": "ok", "slack": "connected"}
+        assert await response.json() == {
+            "status": "ok",
+            "database": "ok",
+            "slack": "connected",
+            "slack_token": "ok (@incident-bot in Fake Workspace)",
+        }
 
 
 async def _health(port: int) -> tuple[int, dict]:
@@ -193,7 +198,7 @@ async def test_healthz_is_unhealthy_while_the_socket_to_slack_is_down(quick_reco
     fake_slack.fail_next("apps.connections.open", "internal_error", times=1000)
     await fake_slack.socket_drop()
     body = await _health_becomes(port, 503)
-    assert body == {"status": "unhealthy", "database": "ok", "slack": "disconnected"}
+    assert body == {"status": "unhealthy", "database": "ok", "slack": "disconnected", "slack_token": "ok (@incident-bot in Fake Workspace)"}
     fake_slack.clear_faults()  # Slack lets the app connect again
     await fake_slack.wait_for_socket(count=2)
     assert (await _health_becomes(port, 200))["slack"] == "connected"

@@ -233,8 +233,16 @@ class SlackGateway:
 
     async def bot_user_id(self) -> str:
         if self._bot_user_id is None:
-            self._bot_user_id = (await self._call("auth.test"))["user_id"]
+            await self.who_am_i()
+        assert self._bot_user_id is not None
         return self._bot_user_id
+
+    async def who_am_i(self) -> str:
+        """Asks Slack who the token belongs to (``auth.test``): "@bot in workspace"; a refused
+        token raises SlackError with Slack's code (invalid_auth, token_revoked...)."""
+        data = await self._call("auth.test")
+        self._bot_user_id = data["user_id"]
+        return f"@{data.get('user') or data['user_id']} in {data.get('team') or data.get('team_id') or 'the workspace'}"
 
     async def channels_named(self, names: set[str]) -> list[ListedChannel]:
         """The unarchived public and private channels (that the bot can see) with one of these names."""
