@@ -12,17 +12,22 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
+from bot.catalog.runbooks import Problem
+from bot.catalog.services import load_catalog, where
+from bot.catalog.workspace import unknown_in_workspace
 from bot.core.clock import utc_now
 from bot.incidents.audit import read_audit_trail
 from bot.incidents.operations import parse_reference
 from bot.integrations.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
 from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
 from bot.runtime import Runtime
-from bot.settings import ConfigError, DatabaseSettings, Settings, load_settings
+from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, load_settings
+from bot.slack import SlackError, SlackGateway
 from handlers import cli_reports
 from storage.db import Database
 from storage.migrate import DatabaseNotReady, migrated_database, upgrade_to_head
@@ -221,10 +226,46 @@ def _runbooks_check(folder: str, catalog: str | None) -> int:
 
     catalog_path = Path(catalog) if catalog else Path(folder) / "catalog.yml"
     report = check_report(Path(folder), catalog_path, catalog_required=catalog is not None)
+    # With a bot token (the environment's or .env's), the people and groups are checked in Slack too.
+    token = os.environ.get("SLACK_BOT_TOKEN") or dotenv_values(".env").get("SLACK_BOT_TOKEN") or ""
+    if token.startswith("xoxb-") and catalog_path.is_file() and not report.errors:
+        report.problems.extend(asyncio.run(_catalog_against_the_workspace(catalog_path, token)))
     for problem in report.problems:
         print(problem)
     print(report.summary())
     return EXIT_FAILURE if report.errors else 0
+
+
+async def _catalog_against_the_workspace(catalog_path: Path, token: str) -> list[Problem]:
+    """Warnings for the catalog's people and groups Slack does not know (made-up example IDs, typos),
+    asked with the bot token; one warning instead when Slack cannot be asked."""
+    api_url = os.environ.get("SLACK_API_URL") or dotenv_values(".env").get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
+    slack = SlackGateway.connect(token, api_url if api_url.endswith("/") else api_url + "/", timeout=10.0)
+
+    async def user_missing(user_id: str) -> str | None:
+        try:
+            await slack.user(user_id)
+        except SlackError as error:
+            if error.code == "user_not_found":
+                return "users.info: user_not_found"
+            raise
+        return None
+
+    async def email_missing(email: str) -> str | None:
+        return None if await slack.user_id_by_email(email) else "users.lookupByEmail: users_not_found"
+
+    try:
+        found = await unknown_in_workspace(
+            load_catalog(catalog_path, required=True),
+            user_missing=user_missing,
+            email_missing=email_missing,
+            known_groups=slack.usergroup_ids_and_handles,
+        )
+    except SlackError as error:
+        return [Problem("warning", str(catalog_path), f"people and groups not checked against the workspace: {error}")]
+    finally:
+        await slack.close()
+    return [Problem("warning", where(catalog_path, line), message) for line, message in found]
 
 
 async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from bot.catalog.runbooks import (
 )
 from bot.catalog.services import Catalog, CatalogError, Service, load_catalog
 from tests.command_line import CLI, run_installed
+from tests.conftest import BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "runbooks"
@@ -687,3 +688,44 @@ def test_a_private_escalation_contact_is_a_user_id_or_an_email(tmp_path):
     assert problems == [
         "4: services[0].private_escalation: '@security-lead' is neither a Slack user ID (U012ABCDEF) nor an email address",
     ]
+
+
+WORKSPACE_CATALOG = """\
+services:
+  - name: payments-api
+    team: payments
+    owners: [U0ALICE001, U0NOBODY01, alice@example.com, nobody@example.com]
+    oncall_group: "@payments-oncall"
+    escalation: U0NOBODY01
+    escalation_group: S0NOGROUP1
+"""
+
+
+async def test_with_a_bot_token_the_check_warns_of_people_and_groups_the_workspace_does_not_know(incident, fake_slack, tmp_path):
+    fake_slack.add_user("U0ALICE001", "alice1", email="alice@example.com")
+    fake_slack.add_usergroup("S0PAYONCALL", "payments-oncall", ["U_ALICE"])
+    write(tmp_path / "runbooks" / "catalog.yml", WORKSPACE_CATALOG)
+    write(tmp_path / "runbooks" / "pay.md", runbook_text("title: Pay\nservices: [payments-api]\nchecklist: [a]"))
+    settings = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": fake_slack.base_url}
+
+    result = await incident.in_thread(tmp_path, "runbooks", "check", **settings)
+    assert result.returncode == 0, result  # warnings: the files themselves are right
+    assert result.stdout.splitlines() == [
+        "warning: runbooks/catalog.yml:4: payments-api.owners: no user U0NOBODY01 in this workspace (users.info: user_not_found)",
+        "warning: runbooks/catalog.yml:4: payments-api.owners: no e-mail nobody@example.com in this workspace "
+        "(users.lookupByEmail: users_not_found)",
+        "warning: runbooks/catalog.yml:6: payments-api.escalation: no user U0NOBODY01 in this workspace (users.info: user_not_found)",
+        "warning: runbooks/catalog.yml:7: payments-api.escalation_group: no user group S0NOGROUP1 in this workspace",
+        "0 errors, 4 warnings in 1 runbook and 1 service",
+    ]
+
+    fake_slack.bot_tokens = set()  # a token Slack refuses: one warning says the people were not checked
+    result = await incident.in_thread(tmp_path, "runbooks", "check", **settings)
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines()[0].startswith("warning: runbooks/catalog.yml: people and groups not checked against the workspace:")
+
+    # Without a token (the default in a team's CI), only the files are checked, and Slack is not asked.
+    asked = len(fake_slack.calls)
+    result = await incident.in_thread(tmp_path, "runbooks", "check", SLACK_API_URL=fake_slack.base_url)
+    assert result.stdout.splitlines() == ["0 errors, 0 warnings in 1 runbook and 1 service"]
+    assert len(fake_slack.calls) == asked

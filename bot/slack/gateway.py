@@ -425,6 +425,11 @@ class SlackGateway:
                 return group_id
         return None
 
+    async def usergroup_ids_and_handles(self) -> set[str]:
+        """Every user group's ID and handle (without @)."""
+        groups = (await self._call("usergroups.list")).get("usergroups", [])
+        return {group[key] for group in groups for key in ("id", "handle") if group.get(key)}
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             user_id: str = (await self._call("users.lookupByEmail", email=email))["user"]["id"]
