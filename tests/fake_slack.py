@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import random
 import re
@@ -138,6 +139,11 @@ class RecordedCall:
     at: float  # time.monotonic() when the request arrived (before any latency/delay)
     ok: bool
     error: str | None
+    # The causal record: this request's number, and the numbers of the requests (Web API calls and
+    # file uploads alike) Slack had answered when it arrived. A request can only have waited for
+    # answers it could have heard, so these are all it may depend on.
+    seq: int = -1
+    after: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -654,6 +660,12 @@ class FakeSlack:
         self.latency = latency
 
         self.calls: list[RecordedCall] = []
+        # The bytes sent to each upload URL, as requests in the causal record (method "upload"):
+        # the second of an upload's three round trips, between getUploadURLExternal and
+        # completeUploadExternal.
+        self.uploads: list[RecordedCall] = []
+        self._requests = itertools.count()
+        self._answered: set[int] = set()
         self.violations: list[str] = []
         # Every Block Kit payload received that slack_sdk's models reject or that breaks a limit
         # (50 blocks, 3000 per section text, 2000 per field, 150 per header...), whether or not
@@ -1136,8 +1148,13 @@ class FakeSlack:
         if peer:
             self.requests_per_connection[peer[1]] += 1
 
+    def _arrived(self) -> tuple[int, frozenset[int]]:
+        """A request's number and what Slack had answered when it came (the causal record)."""
+        return next(self._requests), frozenset(self._answered)
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
+        cause = self._arrived()
         self._count_connection(request)
         method = request.match_info["method"]
         args: dict[str, Any] = {}
@@ -1167,7 +1184,7 @@ class FakeSlack:
 
             fault = self._next_fault(method)
             if fault is not None:
-                return await self._answer_fault(method, args, at, fault)
+                return await self._answer_fault(method, args, at, fault, cause)
 
             if method in APP_TOKEN_METHODS:
                 self._check_app_token(method, self._bearer(request))
@@ -1181,16 +1198,17 @@ class FakeSlack:
                 raise SlackError("request_timeout")
             result = self._handlers[method](args)
             body_out: dict[str, Any] = {"ok": True, **result}
-            self._record(method, args, at, True, None)
+            self._record(method, args, at, True, None, cause)
             if hold is not None:
                 hold.arrived.set()
                 await hold.wait_released()
         except SlackError as exc:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
-            self._record(method, args, at, False, exc.error)
+            self._record(method, args, at, False, exc.error, cause)
 
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         return self._json(body_out, headers=self._scope_headers(method))
 
     def _bearer(self, request: web.Request) -> str | None:
@@ -1210,8 +1228,8 @@ class FakeSlack:
         accepted = self.specs.get(method, {}).get("scope", {}).get("bot", [])
         return {"x-oauth-scopes": ",".join(granted), "x-accepted-oauth-scopes": ",".join(accepted)}
 
-    def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None) -> None:
-        self.calls.append(RecordedCall(method, args, at, ok, error))
+    def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None, cause: tuple[int, frozenset[int]]) -> None:
+        self.calls.append(RecordedCall(method, args, at, ok, error, *cause))
         for listener in self.listeners:
             listener(method, args)
         self._notify()
@@ -1220,12 +1238,14 @@ class FakeSlack:
         queue = self._faults.get(method)
         return queue.popleft() if queue else None
 
-    async def _answer_fault(self, method: str, args: dict, at: float, fault: _Fault) -> web.StreamResponse:
+    async def _answer_fault(
+        self, method: str, args: dict, at: float, fault: _Fault, cause: tuple[int, frozenset[int]]
+    ) -> web.StreamResponse:
         # Recorded before the delay so tests can see the call even if the client gives up.
         if fault.status == 429:
-            self._record(method, args, at, False, "ratelimited")
+            self._record(method, args, at, False, "ratelimited", cause)
         else:
-            self._record(method, args, at, False, fault.error)
+            self._record(method, args, at, False, fault.error, cause)
         if fault.delay > 0:
             # A test that holds a call "for ever" (delay=HANG_SECONDS) ends the hold with
             # clear_faults(), or stop() does, rather than guessing how long its steps take.
@@ -1233,6 +1253,7 @@ class FakeSlack:
                 await asyncio.wait_for(self._faults_cleared.wait(), fault.delay)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
             return self._json({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)})
@@ -1324,6 +1345,7 @@ class FakeSlack:
     # ---- non-API endpoints ----------------------------------------------------------------
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        arrived, cause = time.monotonic(), self._arrived()
         file_id = request.match_info["file_id"]
         pending = self._pending_uploads.get(file_id)
         if request.method != "POST" or pending is None:
@@ -1343,6 +1365,11 @@ class FakeSlack:
                 f"upload: {len(content)} bytes uploaded for {file_id}, but files.getUploadURLExternal declared length={pending['length']}"
             )
         pending["content"] = content
+        self.uploads.append(RecordedCall("upload", {"file_id": file_id}, arrived, True, None, *cause))
+        # Slack's upload host is a round trip away like the Web API.
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         # Slack's upload host answers in plain text; slack_sdk only looks at the status.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
 
