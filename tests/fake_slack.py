@@ -180,6 +180,33 @@ class _Fault:
     delay: float
 
 
+class AnswerGate:
+    """Answers held back while the gate is shut: Slack does each call it ``holds`` (``holds(method,
+    args)``), but the caller hears nothing until ``open()``. What the caller sends meanwhile cannot
+    depend on those answers: the structural test of what waits for what."""
+
+    def __init__(self, holds: Callable[[str, dict[str, Any]], bool]) -> None:
+        self.holds = holds
+        self._open = asyncio.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def wait_open(self) -> None:
+        await self._open.wait()
+
+
+def causal_rounds(requests: Iterable[RecordedCall]) -> dict[int, int]:
+    """Each request's round (by its ``seq``): 1 for a request that followed no answer among
+    ``requests``, else one more than the latest round among those answered before it arrived,
+    i.e. the length of the longest chain of dependent round trips that ends with it."""
+    chosen = sorted(requests, key=lambda r: r.seq)
+    rounds: dict[int, int] = {}
+    for request in chosen:
+        rounds[request.seq] = 1 + max((rounds[seq] for seq in request.after if seq in rounds), default=0)
+    return rounds
+
+
 class Hold:
     """A call the fake keeps open, so a test can act (kill the caller) while it is in flight.
 
@@ -697,6 +724,7 @@ class FakeSlack:
         self._last_ts_us = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._holds: list[Hold] = []
+        self._answer_gates: list[AnswerGate] = []
         # Set by clear_faults and stop: a delayed fault still in flight answers at once.
         self._faults_cleared = asyncio.Event()
         # Socket Mode acks later than Slack's 3 s, with how late. Recorded, not a violation: how
@@ -786,6 +814,8 @@ class FakeSlack:
 
     async def stop(self) -> None:
         self._faults_cleared.set()  # a held call must not hold the runner's cleanup either
+        for gate in self._answer_gates:
+            gate.open()
         # Open WebSockets would hold the runner's cleanup for its whole shutdown timeout.
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
@@ -1047,6 +1077,13 @@ class FakeSlack:
         self._holds.append(hold)
         return hold
 
+    def hold_answers(self, holds: Callable[[str, dict[str, Any]], bool]) -> AnswerGate:
+        """Hold back every answer to a call ``holds(method, args)`` chooses until the gate opens
+        (see ``AnswerGate``); ``stop`` opens it."""
+        gate = AnswerGate(holds)
+        self._answer_gates.append(gate)
+        return gate
+
     def _take_hold(self, method: str, args: dict[str, Any]) -> Hold | None:
         for hold in self._holds:
             if hold.method == method and hold.match(args):
@@ -1206,6 +1243,9 @@ class FakeSlack:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
             self._record(method, args, at, False, exc.error, cause)
 
+        for gate in list(self._answer_gates):
+            if gate.holds(method, args):
+                await gate.wait_open()
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         self._answered.add(cause[0])

@@ -35,7 +35,6 @@ from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import (
     SlackSteps,
-    StepBusy,
     StepFailure,
     StepOutcome,
     StillNeeded,
@@ -81,6 +80,17 @@ class WarRoomReport:
 
     def add(self, outcome: StepOutcome[Any], made: str, adopted: str, recorded: str | None) -> None:
         outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
+
+
+def drop_people(people: asyncio.Task[set[str]] | None) -> None:
+    """Done with a look-up of people (``WarRooms.look_up_people``), used or not: stopped if still
+    running; its failure, if any, was told by the invite step that needed it, or nothing needed it."""
+    if people is None:
+        return
+    if not people.done():
+        people.cancel()
+    elif not people.cancelled():
+        people.exception()
 
 
 class WarRooms:
@@ -171,8 +181,12 @@ class WarRooms:
         invitees: list[str],
         new: IncidentRecord | None = None,
         deploys: list[DeployMatch] | None = None,
+        people: asyncio.Task[set[str]] | None = None,
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
+
+        ``people``: the service's people, looked up already (``look_up_people``) while the incident
+        was recorded.
 
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed, and
         nothing is looked for in Slack, and the control message goes out as soon as Slack confirms
@@ -182,19 +196,25 @@ class WarRooms:
         """
         logs.set_incident(incident_id)
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
-        # A private incident has only the opener and the people they invite: no owners or on-call.
-        service = None if progress.incident.is_private else self._catalog.get(progress.incident.service)
-        # Who the service's people are does not depend on the channel: Slack is asked while it is created.
-        people = asyncio.create_task(self._service_people(service), name=f"war-room-people-{incident_id}") if service else None
+        service = self._service(progress.incident.service, private=progress.incident.is_private)
+        if people is None:
+            people = self.look_up_people(progress.incident.service, private=progress.incident.is_private)
         try:
             # The claims a new incident takes before its channel exists are held to the end.
             async with AsyncExitStack() as claims:
                 return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims)
         finally:
-            if people is not None and not people.done():
-                people.cancel()  # the set-up stopped before the invite that needed them
-            elif people is not None and not people.cancelled():
-                people.exception()  # reported by the invite step, or not needed: the set-up stopped first
+            drop_people(people)
+
+    def _service(self, name: str | None, *, private: bool) -> Service | None:
+        # A private incident has only the opener and the people they invite: no owners or on-call.
+        return None if private else self._catalog.get(name)
+
+    def look_up_people(self, service_name: str | None, *, private: bool) -> asyncio.Task[set[str]] | None:
+        """Start looking up the owners and on-call members of the service a war room will invite:
+        none of it needs the channel, or even the incident, so Slack is asked at once."""
+        service = self._service(service_name, private=private)
+        return asyncio.create_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
 
     async def _set_up(
         self,
@@ -301,19 +321,19 @@ class WarRooms:
         stands between Slack's answer and the post; the channel is recorded while the post is on its
         way. A process that dies in between leaves a channel, and maybe a post, the database does
         not know of: the repair finds both in Slack and adopts them (bot.slack.steps)."""
-        if not await claims.enter_async_context(self._claims.claim(incident.id, "channel", self._lacks("channel_id"))):
+        wanted = [("channel", self._lacks("channel_id")), ("control_message", self._lacks("control_message_ts"))]
+        pair = AsyncExitStack()
+        channel_needed, post_now = await pair.enter_async_context(self._claims.claim_together(incident.id, wanted))
+        if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
+            await pair.aclose()
             return StepOutcome("recorded"), None
-        try:
-            post_now = await claims.enter_async_context(
-                self._claims.claim(incident.id, "control_message", self._lacks("control_message_ts"))
-            )
-        except StepBusy:
-            post_now = False  # a repair holds it: the control-message step says so
+        claims.push_async_exit(pair)  # held until the set-up is done
+        # Built before the channel exists (it does not show the channel): nothing but the post follows Slack's answer.
+        text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
         channel = await self._create_channel(incident)
         posted: asyncio.Task[str] | None = None
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
-            text, message = blocks.notification_text(room), blocks.control_message(room, context)
             posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
         try:
             await self._record_channel(incident.id, channel)
