@@ -188,12 +188,19 @@ class AnswerGate:
     def __init__(self, holds: Callable[[str, dict[str, Any]], bool]) -> None:
         self.holds = holds
         self._open = asyncio.Event()
+        self._waiting: list[web.Request] = []
 
     def open(self) -> None:
         self._open.set()
 
-    async def wait_open(self) -> None:
+    async def wait_open(self, request: web.Request) -> None:
+        self._waiting.append(request)
         await self._open.wait()
+
+    def all_still_awaited(self) -> bool:
+        """Whether the caller still waits for every answer held back: a caller that gave up (a
+        timeout) closed the connection, and what it sent afterwards may have waited for that."""
+        return not self._open.is_set() and all(r.transport is not None and not r.transport.is_closing() for r in self._waiting)
 
 
 def causal_rounds(requests: Iterable[RecordedCall]) -> dict[int, int]:
@@ -1245,7 +1252,7 @@ class FakeSlack:
 
         for gate in list(self._answer_gates):
             if gate.holds(method, args):
-                await gate.wait_open()
+                await gate.wait_open(request)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         self._answered.add(cause[0])

@@ -28,7 +28,7 @@ import pytest
 from bot.slack.directory import Remembered
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
-from tests.fake_slack import FakeSlack, RecordedCall, causal_rounds
+from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
 from tests.waiting import eventually
 
 # One round trip of the fake Slack in the rounds tests: far more than a busy machine takes between
@@ -82,6 +82,19 @@ async def database_held_still(db: Database) -> AsyncIterator[asyncio.Event]:
             delattr(db, name)  # the class's own methods again
 
 
+def arrived_while_held(fake: FakeSlack, answers: AnswerGate, method: str, step: str | None = None) -> list[bool]:
+    """For each arrival of the call: whether the bot was still waiting for every held answer then
+    (not given up on one, which would let it go on without it)."""
+    seen: list[bool] = []
+
+    def look(called: str, args: dict[str, Any]) -> None:
+        if called == method and (step is None or step_of_args(args) == step):
+            seen.append(answers.all_still_awaited())
+
+    fake.listeners.append(look)
+    return seen
+
+
 def opening(service: str) -> str:
     return f"open Checkout is down for {service} sev:P2 service:{service}"
 
@@ -121,8 +134,10 @@ async def test_the_control_message_waits_for_the_channel_and_nothing_else(bot, f
                 moving.set()
 
         fake_slack.listeners.append(still_from_create)
+        in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "control_message")
         assert (await bot.slack.command(opening(service))).status == 200
         control = await fake_slack.wait_for_call("chat.postMessage", is_step("control_message"))
+        assert in_time == [True]
         create = fake_slack.calls_to("conversations.create")[-1]
         # It came after the channel existed, into that channel.
         assert control.args["channel"] == next(c.id for c in fake_slack.channels.values() if c.name == create.args["name"])
@@ -137,6 +152,7 @@ async def test_the_control_message_waits_for_the_channel_and_nothing_else(bot, f
 async def test_the_invites_wait_only_for_the_channel_and_the_look_ups(bot, fake_slack: FakeSlack, service: str):
     waited_for = {"conversations.create", *LOOKUPS, *BOLT}
     answers = fake_slack.hold_answers(lambda method, _args: method not in waited_for)
+    in_time = arrived_while_held(fake_slack, answers, "conversations.invite")
     assert (await bot.slack.command(opening(service))).status == 200
     catalog = shipped_catalog().services[service]
     owners = set(catalog.owner_user_ids)
@@ -146,6 +162,7 @@ async def test_the_invites_wait_only_for_the_channel_and_the_look_ups(bot, fake_
         return "U_ALICE" in invited and owners <= invited and len(invited) > len(owners) + 1  # on-call and e-mail owners too
 
     await eventually(everyone_invited, what="every invite sent")
+    assert in_time and all(in_time), in_time
     answers.open()
     await bot.settle()
 
@@ -202,6 +219,8 @@ def test_remembered_answers_are_forgotten_after_their_time():
 async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: FakeSlack, announce_channel: str):
     await open_and_settle(bot, opening("payments-api"))
     answers = fake_slack.hold_answers(lambda method, _args: method not in BOLT)  # not one answer after the click
+    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "summary_ts")
+    announced_in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "summary_announcement_ts")
     await resolve(bot, 1)
     war_room = (await bot.incident(1)).channel_id
     summaries = {
@@ -209,6 +228,7 @@ async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: Fake
         (await fake_slack.wait_for_call("chat.postMessage", is_step("summary_announcement_ts"))).args["channel"],
     }
     assert summaries == {war_room, announce_channel}
+    assert in_time == announced_in_time == [True]
     answers.open()
     await bot.settle()
 
@@ -216,8 +236,10 @@ async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: Fake
 async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
     await open_and_settle(bot, opening("payments-api"))
     answers = fake_slack.hold_answers(lambda method, _args: method.startswith("files."))
+    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "actions_message")
     await resolve(bot, 1)
     await fake_slack.wait_for_call("chat.postMessage", is_step("actions_message"))
+    assert in_time == [True]
     answers.open()
     await bot.settle()
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
