@@ -48,6 +48,9 @@ from tests.fake_slack import FakeSlack, RecordedCall
 # Catalog shapes of the shipped example catalog (runbooks/catalog.yml).
 SHAPES = (("user IDs + group ID", "payments-api"), ("owner e-mail + group handle", "checkout-web"))
 RESOLUTION_STEPS = {"summary_ts", "summary_announcement_ts", "actions_message"}
+# The postmortem's display names: asked of Slack (one RT before the upload can start), or
+# remembered from the last minutes (bot/slack/directory.py).
+COLD, WARM = "names asked", "names remembered"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class Figure:
 
     def line(self) -> str:
         verdict = "met" if self.met else "MISSED"
-        return f"{self.name:<62} {self.typical:>6.2f} {self.value:>6.2f} {self.limit:>6.2f} {self.ratio:>7.2f}x  {verdict}"
+        return f"{self.name:<72} {self.typical:>6.2f} {self.value:>6.2f} {self.limit:>6.2f} {self.ratio:>7.2f}x  {verdict}"
 
 
 def _step(call: RecordedCall) -> str | None:
@@ -87,7 +90,7 @@ class _Runs:
     control: dict[str, list[float]]
     war_room: dict[str, list[float]]
     summary: list[float]
-    resolution: list[float]
+    resolution: dict[str, list[float]]
     upload: list[float]
 
 
@@ -114,13 +117,16 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
-async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, n: int) -> None:
+async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
     latency = fake.latency
     _sent, calls = await _open(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
     number = max(int(p["incident"]) for c in calls if (p := (c.args.get("metadata") or {}).get("event_payload") or {}).get("incident"))
     incident = await runtime.incidents.get(number)
     if incident is None or incident.channel_id is None or incident.control_message_ts is None:
         raise BenchmarkError(f"INC-{number} has no war room to resolve")
+    forget = getattr(runtime.slack, "forget_directory", None)
+    if forget is not None and names == COLD:
+        forget()  # the display names asked of Slack, as for people not seen in the last minutes
     start = len(fake.calls)
     sent = time.monotonic()
     response = await bot.slack.block_action(
@@ -135,7 +141,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     if summary is None or len(ends) != 4 or any(not c.ok for c in calls):
         raise BenchmarkError(f"INC-{number} was not resolved cleanly: {[(c.method, _step(c), c.error) for c in calls]}")
     runs.summary.append((_answered(summary, latency) - sent) / latency)
-    runs.resolution.append((max(_answered(c, latency) for c in ends) - sent) / latency)
+    runs.resolution[names].append((max(_answered(c, latency) for c in ends) - sent) / latency)
     # The floor of the whole resolution: the postmortem's upload alone, through the same gateway.
     started = time.monotonic()
     await runtime.slack.upload_file(incident.channel_id, b"x" * 2000, filename="floor.md", title=f"upload floor {n}")
@@ -148,7 +154,7 @@ def _figure(name: str, samples: Sequence[float], limit: float) -> Figure:
 
 async def measure(*, latency: float, runs_each: int) -> list[Figure]:
     fake, announce = await start_fake_slack()
-    runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], [], [])
+    runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {COLD: [], WARM: []}, [])
     with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
         runtime, bot = await start_bot(fake, announce, Path(tmp) / "incidents.db")
         try:
@@ -159,7 +165,8 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
             for n in range(runs_each):
                 for shape, service in SHAPES:
                     await _war_room(fake, runtime, bot, runs, shape, service, n)
-                await _resolution(fake, runtime, bot, runs, n)
+                await _resolution(fake, runtime, bot, runs, n, COLD)
+                await _resolution(fake, runtime, bot, runs, n, WARM)
         finally:
             fake.latency = 0.0
             await bot.runner.cleanup()
@@ -173,7 +180,8 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
         figures.append(_figure(f"whole war room, {shape} (RT)", runs.war_room[shape], 3.1))
     figures.append(_figure("MTTR summary after the verified click (RT)", runs.summary, 1.2))
     upload = percentile(runs.upload, 0.5)
-    figures.append(_figure(f"whole resolution (limit: the upload's {upload:.2f} RT + 0.2 RT)", runs.resolution, upload + 0.2))
+    for names in (COLD, WARM):
+        figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
     return figures
 
 
@@ -185,7 +193,7 @@ def figures(args: argparse.Namespace) -> list[Figure]:
 
 def print_figures(figures: Sequence[Figure], latency_ms: float, runs_each: int) -> None:
     print(f"\nwar room and resolution in round trips (1 RT = {latency_ms:.0f} ms of fake Slack latency), {runs_each} runs each")
-    header = f"{'measure':<62} {'p50':>6} {'worst':>6} {'limit':>6} {'ratio':>8}  result"
+    header = f"{'measure':<72} {'p50':>6} {'worst':>6} {'limit':>6} {'ratio':>8}  result"
     print(header)
     print("-" * len(header))
     for figure in figures:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ from bot.slack.steps import (
     StepOutcome,
     StillNeeded,
     adopt_since,
+    create_once,
     is_database_error,
     run_steps,
     still_empty,
@@ -50,6 +51,8 @@ from storage import incidents as incident_rows
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
@@ -68,6 +71,16 @@ class _Progress:
     pinned: bool
     announced: bool
     bookmarked: bool
+
+
+@dataclass(frozen=True)
+class _Channel:
+    """The channel step's outcome; for a new incident also its control message on its way, and the
+    later steps claimed together with the channel (by step: True when still to do)."""
+
+    outcome: StepOutcome[Channel]
+    posted: asyncio.Task[str] | None = None
+    claimed: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,10 +245,20 @@ class WarRooms:
         look = not first
         context = await self.context(incident, deploys)
         posted: asyncio.Task[str] | None = None
+        claimed: dict[str, bool] = {}
+        runbooks = self._runbook_room.candidates(incident.service)
+        links = service is not None and bool(service.dashboard or self._runbook_link(service))
         if incident.channel_id is None:
             step = "create the war-room channel"
             if first:
-                created: Awaitable[tuple[StepOutcome[Channel], asyncio.Task[str] | None]] = self._new_room(incident, context, claims)
+                # The later steps that post are claimed with the channel too: after Slack's answer
+                # they go out without a database round trip of their own first.
+                ahead = [("bookmarks", self._lacks("bookmarked_at"))] if links else []
+                if self._announce_channel:
+                    ahead.append(("announcement", self._lacks("announcement_ts")))
+                if runbooks:
+                    ahead.append((f"runbook:{runbooks[0].name}", _always))
+                created: Awaitable[_Channel] = self._new_room(incident, context, claims, ahead)
             else:
                 created = self._channel_step(incident)
             run = await run_steps(
@@ -246,8 +269,8 @@ class WarRooms:
                 report.failures.append(self._failure_words(run.failures[0], database_away=f"{DATABASE_AWAY}; {waiting}"))
                 return report
             value = run.values[0]
-            assert isinstance(value, tuple)
-            outcome, posted = value
+            assert isinstance(value, _Channel)
+            outcome, posted, claimed = value.outcome, value.posted, value.claimed
             if outcome.how == "recorded":  # another repair created it meanwhile
                 progress = await self._progress(incident_id)
                 incident = progress.incident
@@ -270,25 +293,24 @@ class WarRooms:
                     self._invite_service_people(report, incident, service, people, look),
                 )
             )
-        if service is not None and (service.dashboard or self._runbook_link(service)):
+        if service is not None and links:
             if progress.bookmarked:
                 report.already.append("the dashboard and runbook bookmarks")
             else:
-                steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look)))
+                steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look, claimed)))
         steps.append(("set the channel topic", self._topic(report, incident, first)))
         if self._announce_channel:
             if progress.announced:
                 report.already.append(f"the announcement in <#{self._announce_channel}>")
             else:
-                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look)))
-        runbooks = self._runbook_room.candidates(incident.service)
+                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look, claimed)))
         if runbooks:
-            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
+            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look, claimed)))
         run = await run_steps(steps, note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True)
         report.failures.extend(self._failure_words(failure) for failure in run.failures)
         return report
 
-    async def _channel_step(self, incident: IncidentRecord) -> tuple[StepOutcome[Channel], None]:
+    async def _channel_step(self, incident: IncidentRecord) -> _Channel:
         """A repair's channel step: found in Slack when an interrupted attempt made it, else created."""
         outcome = await self.steps.once(
             incident.id,
@@ -298,7 +320,7 @@ class WarRooms:
             create=lambda: self._create_channel(incident),
             record=lambda channel: self._record_channel(incident.id, channel),
         )
-        return outcome, None
+        return _Channel(outcome)
 
     async def _record_channel(self, incident_id: int, channel: Channel) -> None:
         await self._record(
@@ -311,8 +333,8 @@ class WarRooms:
         )
 
     async def _new_room(
-        self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack
-    ) -> tuple[StepOutcome[Channel], asyncio.Task[str] | None]:
+        self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack, ahead: list[tuple[str, StillNeeded]]
+    ) -> _Channel:
         """A just-recorded incident's channel, and its control message posted the moment Slack
         confirms the channel (the post, a task, is awaited by the control-message step).
 
@@ -321,13 +343,13 @@ class WarRooms:
         stands between Slack's answer and the post; the channel is recorded while the post is on its
         way. A process that dies in between leaves a channel, and maybe a post, the database does
         not know of: the repair finds both in Slack and adopts them (bot.slack.steps)."""
-        wanted = [("channel", self._lacks("channel_id")), ("control_message", self._lacks("control_message_ts"))]
-        pair = AsyncExitStack()
-        channel_needed, post_now = await pair.enter_async_context(self._claims.claim_together(incident.id, wanted))
+        wanted = [("channel", self._lacks("channel_id")), ("control_message", self._lacks("control_message_ts")), *ahead]
+        held = AsyncExitStack()
+        channel_needed, post_now, *later = await held.enter_async_context(self._claims.claim_together(incident.id, wanted))
         if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
-            await pair.aclose()
-            return StepOutcome("recorded"), None
-        claims.push_async_exit(pair)  # held until the set-up is done
+            await held.aclose()
+            return _Channel(StepOutcome("recorded"))
+        claims.push_async_exit(held)  # held until the set-up is done
         # Built before the channel exists (it does not show the channel): nothing but the post follows Slack's answer.
         text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
         channel = await self._create_channel(incident)
@@ -342,7 +364,7 @@ class WarRooms:
                 # Let the post finish (a repair adopts it): not cancelled halfway, not left unawaited.
                 await asyncio.gather(posted, return_exceptions=True)
             raise
-        return StepOutcome("made", channel), posted
+        return _Channel(StepOutcome("made", channel), posted, {step: needed for (step, _), needed in zip(ahead, later, strict=True)})
 
     async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
@@ -473,7 +495,27 @@ class WarRooms:
         runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
-    async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
+    async def _once(
+        self,
+        incident_id: int,
+        step: str,
+        claimed: dict[str, bool],
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """A step done once (SlackSteps.once), or under the claim the new war room took for it."""
+        if step not in claimed:
+            return await self.steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
+        if not claimed[step]:
+            return StepOutcome("recorded")
+        return await create_once(recorded=None, find=find, create=create, record=record)
+
+    async def _bookmark(
+        self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool, claimed: dict[str, bool]
+    ) -> None:
         assert incident.channel_id
         channel = incident.channel_id
         links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
@@ -487,9 +529,10 @@ class WarRooms:
                 await self._slack.add_bookmark(channel, title, link)
             return len(missing)
 
-        outcome = await self.steps.once(
+        outcome = await self._once(
             incident.id,
             "bookmarks",
+            claimed,
             still_needed=self._lacks("bookmarked_at"),
             create=add_missing,
             record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
@@ -501,10 +544,16 @@ class WarRooms:
         else:
             report.done.append("found the dashboard and runbook bookmarks an interrupted attempt added")
 
-    async def _post_runbook(self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool) -> None:
-        async with self._claims.claim(incident.id, f"runbook:{runbook.name}", _always) as _:
-            # RunbookRoom.post reads under the claim whether it is posted already.
+    async def _post_runbook(
+        self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool, claimed: dict[str, bool]
+    ) -> None:
+        step = f"runbook:{runbook.name}"
+        # RunbookRoom.post reads under the claim whether it is posted already.
+        if step in claimed:
             posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+        else:
+            async with self._claims.claim(incident.id, step, _always) as _:
+                posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
         if posted == "posted":
             report.done.append(f"posted the runbook {runbook.name}")
         elif posted == "adopted":
@@ -519,7 +568,7 @@ class WarRooms:
         if first:
             report.done.append("set the topic")
 
-    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool) -> None:
+    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool, claimed: dict[str, bool]) -> None:
         channel = self._announce_channel
         assert channel
         if incident.is_private:
@@ -532,9 +581,10 @@ class WarRooms:
                 f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
                 blocks.announcement_blocks(incident),
             )
-        outcome = await self.steps.once(
+        outcome = await self._once(
             incident.id,
             "announcement",
+            claimed,
             still_needed=self._lacks("announcement_ts"),
             find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
             create=create,
