@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.open_latency import (
@@ -92,6 +92,10 @@ class _Runs:
     summary: list[float]
     resolution: dict[str, list[float]]
     upload: list[float]
+    # Where the control message's time goes, in ms: send -> conversations.create arrives (HTTP,
+    # Bolt, recording the incident, deploys, the claims), and create answered -> the post arrives.
+    before_create: list[float] = field(default_factory=list)
+    create_to_post: list[float] = field(default_factory=list)
 
 
 async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
@@ -114,6 +118,9 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     if control is None or not control.ok or any(not c.ok for c in calls):
         raise BenchmarkError(f"the war room of {service} was not set up cleanly: {[(c.method, c.error) for c in calls if not c.ok]}")
     runs.control[shape].append((_answered(control, latency) - sent) / latency)
+    create = next(c for c in calls if c.method == "conversations.create")
+    runs.before_create.append((create.at - sent) * 1000)
+    runs.create_to_post.append((control.at - _answered(create, latency)) * 1000)
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
@@ -182,6 +189,11 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
     upload = percentile(runs.upload, 0.5)
     for names in (COLD, WARM):
         figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
+    print(
+        f"control message, where the time goes (p50 / max): send -> conversations.create arrives "
+        f"{percentile(runs.before_create, 0.5):.1f} / {max(runs.before_create):.1f} ms; "
+        f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms"
+    )
     return figures
 
 
