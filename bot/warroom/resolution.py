@@ -99,7 +99,8 @@ class Resolutions:
         return {user_id: name for user_id, name in pairs if name}
 
     async def _read(self, incident_id: int) -> _Incident:
-        async with self._db.transaction() as session:
+        # One snapshot, and no write lock: the resolution's writes do not queue behind it.
+        async with self._db.reading() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
@@ -115,8 +116,7 @@ class Resolutions:
         # The people of the timeline are asked of Slack while the database is read.
         asked = asyncio.create_task(self._names(actors)) if names else None
         try:
-            items = await self._action_items.for_incident(incident.id)
-            deploys = await self._deploys.for_incident(incident.id)
+            items, deploys = await asyncio.gather(self._action_items.for_incident(incident.id), self._deploys.for_incident(incident.id))
             if corrections is None:
                 corrections = await self._corrections.notes(incident.id)
         except BaseException:
