@@ -252,12 +252,13 @@ class WarRooms:
             step = "create the war-room channel"
             if first:
                 # The later steps that post are claimed with the channel too: after Slack's answer
-                # they go out without a database round trip of their own first.
-                ahead = [("bookmarks", self._lacks("bookmarked_at"))] if links else []
+                # they go out without a database round trip of their own first. None of them is
+                # done before the channel is: the channel's own check under its claim covers them.
+                ahead = ["bookmarks"] if links else []
                 if self._announce_channel:
-                    ahead.append(("announcement", self._lacks("announcement_ts")))
+                    ahead.append("announcement")
                 if runbooks:
-                    ahead.append((f"runbook:{runbooks[0].name}", _always))
+                    ahead.append(f"runbook:{runbooks[0].name}")
                 created: Awaitable[_Channel] = self._new_room(incident, context, claims, ahead)
             else:
                 created = self._channel_step(incident)
@@ -332,9 +333,7 @@ class WarRooms:
             channel_name=channel.name,
         )
 
-    async def _new_room(
-        self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack, ahead: list[tuple[str, StillNeeded]]
-    ) -> _Channel:
+    async def _new_room(self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack, ahead: list[str]) -> _Channel:
         """A just-recorded incident's channel, and its control message posted the moment Slack
         confirms the channel (the post, a task, is awaited by the control-message step).
 
@@ -343,7 +342,9 @@ class WarRooms:
         stands between Slack's answer and the post; the channel is recorded while the post is on its
         way. A process that dies in between leaves a channel, and maybe a post, the database does
         not know of: the repair finds both in Slack and adopts them (bot.slack.steps)."""
-        wanted = [("channel", self._lacks("channel_id")), ("control_message", self._lacks("control_message_ts")), *ahead]
+        # Every step of a war room is done after its channel: one with no channel yet (checked under
+        # the channel's claim) has none of the others done, so they need no check of their own.
+        wanted = [("channel", self._lacks("channel_id")), *((step, _always) for step in ["control_message", *ahead])]
         held = AsyncExitStack()
         channel_needed, post_now, *later = await held.enter_async_context(self._claims.claim_together(incident.id, wanted))
         if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
@@ -364,7 +365,7 @@ class WarRooms:
                 # Let the post finish (a repair adopts it): not cancelled halfway, not left unawaited.
                 await asyncio.gather(posted, return_exceptions=True)
             raise
-        return _Channel(StepOutcome("made", channel), posted, {step: needed for (step, _), needed in zip(ahead, later, strict=True)})
+        return _Channel(StepOutcome("made", channel), posted, dict(zip(ahead, later, strict=True)))
 
     async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
