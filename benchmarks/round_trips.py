@@ -43,7 +43,7 @@ from benchmarks.open_latency import (
     start_fake_slack,
 )
 from bot.runtime import Runtime
-from tests.fake_slack import FakeSlack, RecordedCall
+from tests.fake_slack import FakeSlack, RecordedCall, causal_rounds
 
 # Catalog shapes of the shipped example catalog (runbooks/catalog.yml).
 SHAPES = (("user IDs + group ID", "payments-api"), ("owner e-mail + group handle", "checkout-web"))
@@ -96,6 +96,11 @@ class _Runs:
     # Bolt, recording the incident, deploys, the claims), and create answered -> the post arrives.
     before_create: list[float] = field(default_factory=list)
     create_to_post: list[float] = field(default_factory=list)
+    # Rounds of dependent round trips, from the fake's causal record (no clock): the most seen.
+    rounds: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str, rounds: int) -> None:
+        self.rounds[what] = max(self.rounds.get(what, 0), rounds)
 
 
 async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
@@ -118,6 +123,9 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     if control is None or not control.ok or any(not c.ok for c in calls):
         raise BenchmarkError(f"the war room of {service} was not set up cleanly: {[(c.method, c.error) for c in calls if not c.ok]}")
     runs.control[shape].append((_answered(control, latency) - sent) / latency)
+    rounds = causal_rounds(c for c in calls if c.method != "auth.test")
+    runs.count(f"control message, {shape}", rounds[control.seq])
+    runs.count(f"whole war room, {shape}", max(rounds.values()))
     create = next(c for c in calls if c.method == "conversations.create")
     runs.before_create.append((create.at - sent) * 1000)
     runs.create_to_post.append((control.at - _answered(create, latency)) * 1000)
@@ -134,7 +142,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     forget = getattr(runtime.slack, "forget_directory", None)
     if forget is not None and names == COLD:
         forget()  # the display names asked of Slack, as for people not seen in the last minutes
-    start = len(fake.calls)
+    start, uploads = len(fake.calls), len(fake.uploads)
     sent = time.monotonic()
     response = await bot.slack.block_action(
         "stamp_phase_verified", str(number), user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
@@ -149,6 +157,9 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
         raise BenchmarkError(f"INC-{number} was not resolved cleanly: {[(c.method, _step(c), c.error) for c in calls]}")
     runs.summary.append((_answered(summary, latency) - sent) / latency)
     runs.resolution[names].append((max(_answered(c, latency) for c in ends) - sent) / latency)
+    rounds = causal_rounds([*calls, *fake.uploads[uploads:]])
+    runs.count("MTTR summary after the click", rounds[summary.seq])
+    runs.count(f"whole resolution, {names}", max(rounds[c.seq] for c in ends))
     # The floor of the whole resolution: the postmortem's upload alone, through the same gateway.
     started = time.monotonic()
     await runtime.slack.upload_file(incident.channel_id, b"x" * 2000, filename="floor.md", title=f"upload floor {n}")
@@ -194,6 +205,9 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
         f"{percentile(runs.before_create, 0.5):.1f} / {max(runs.before_create):.1f} ms; "
         f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms"
     )
+    # The same flows as chains of round trips in the fake's causal record (tests/test_round_trips.py
+    # counts them the same way): a stall of the bot longer than one latency shows as one more.
+    print("longest chains of round trips (most seen): " + "; ".join(f"{what} {n}" for what, n in runs.rounds.items()))
     return figures
 
 
