@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import random
 import re
@@ -138,6 +139,11 @@ class RecordedCall:
     at: float  # time.monotonic() when the request arrived (before any latency/delay)
     ok: bool
     error: str | None
+    # The causal record: this request's number, and the numbers of the requests (Web API calls and
+    # file uploads alike) Slack had answered when it arrived. A request can only have waited for
+    # answers it could have heard, so these are all it may depend on.
+    seq: int = -1
+    after: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -172,6 +178,40 @@ class _Fault:
     status: int
     retry_after: int | None
     delay: float
+
+
+class AnswerGate:
+    """Answers held back while the gate is shut: Slack does each call it ``holds`` (``holds(method,
+    args)``), but the caller hears nothing until ``open()``. What the caller sends meanwhile cannot
+    depend on those answers: the structural test of what waits for what."""
+
+    def __init__(self, holds: Callable[[str, dict[str, Any]], bool]) -> None:
+        self.holds = holds
+        self._open = asyncio.Event()
+        self._waiting: list[web.Request] = []
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def wait_open(self, request: web.Request) -> None:
+        self._waiting.append(request)
+        await self._open.wait()
+
+    def all_still_awaited(self) -> bool:
+        """Whether the caller still waits for every answer held back: a caller that gave up (a
+        timeout) closed the connection, and what it sent afterwards may have waited for that."""
+        return not self._open.is_set() and all(r.transport is not None and not r.transport.is_closing() for r in self._waiting)
+
+
+def causal_rounds(requests: Iterable[RecordedCall]) -> dict[int, int]:
+    """Each request's round (by its ``seq``): 1 for a request that followed no answer among
+    ``requests``, else one more than the latest round among those answered before it arrived,
+    i.e. the length of the longest chain of dependent round trips that ends with it."""
+    chosen = sorted(requests, key=lambda r: r.seq)
+    rounds: dict[int, int] = {}
+    for request in chosen:
+        rounds[request.seq] = 1 + max((rounds[seq] for seq in request.after if seq in rounds), default=0)
+    return rounds
 
 
 class Hold:
@@ -654,6 +694,12 @@ class FakeSlack:
         self.latency = latency
 
         self.calls: list[RecordedCall] = []
+        # The bytes sent to each upload URL, as requests in the causal record (method "upload"):
+        # the second of an upload's three round trips, between getUploadURLExternal and
+        # completeUploadExternal.
+        self.uploads: list[RecordedCall] = []
+        self._requests = itertools.count()
+        self._answered: set[int] = set()
         self.violations: list[str] = []
         # Every Block Kit payload received that slack_sdk's models reject or that breaks a limit
         # (50 blocks, 3000 per section text, 2000 per field, 150 per header...), whether or not
@@ -685,6 +731,7 @@ class FakeSlack:
         self._last_ts_us = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._holds: list[Hold] = []
+        self._answer_gates: list[AnswerGate] = []
         # Set by clear_faults and stop: a delayed fault still in flight answers at once.
         self._faults_cleared = asyncio.Event()
         # Socket Mode acks later than Slack's 3 s, with how late. Recorded, not a violation: how
@@ -775,6 +822,8 @@ class FakeSlack:
 
     async def stop(self) -> None:
         self._faults_cleared.set()  # a held call must not hold the runner's cleanup either
+        for gate in self._answer_gates:
+            gate.open()
         # Open WebSockets would hold the runner's cleanup for its whole shutdown timeout.
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
@@ -1036,6 +1085,13 @@ class FakeSlack:
         self._holds.append(hold)
         return hold
 
+    def hold_answers(self, holds: Callable[[str, dict[str, Any]], bool]) -> AnswerGate:
+        """Hold back every answer to a call ``holds(method, args)`` chooses until the gate opens
+        (see ``AnswerGate``); ``stop`` opens it."""
+        gate = AnswerGate(holds)
+        self._answer_gates.append(gate)
+        return gate
+
     def _take_hold(self, method: str, args: dict[str, Any]) -> Hold | None:
         for hold in self._holds:
             if hold.method == method and hold.match(args):
@@ -1137,8 +1193,13 @@ class FakeSlack:
         if peer:
             self.requests_per_connection[peer[1]] += 1
 
+    def _arrived(self) -> tuple[int, frozenset[int]]:
+        """A request's number and what Slack had answered when it came (the causal record)."""
+        return next(self._requests), frozenset(self._answered)
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
+        cause = self._arrived()
         self._count_connection(request)
         method = request.match_info["method"]
         args: dict[str, Any] = {}
@@ -1168,7 +1229,7 @@ class FakeSlack:
 
             fault = self._next_fault(method)
             if fault is not None:
-                return await self._answer_fault(method, args, at, fault)
+                return await self._answer_fault(method, args, at, fault, cause)
 
             if method in APP_TOKEN_METHODS:
                 self._check_app_token(method, self._bearer(request))
@@ -1182,16 +1243,20 @@ class FakeSlack:
                 raise SlackError("request_timeout")
             result = self._handlers[method](args)
             body_out: dict[str, Any] = {"ok": True, **result}
-            self._record(method, args, at, True, None)
+            self._record(method, args, at, True, None, cause)
             if hold is not None:
                 hold.arrived.set()
                 await hold.wait_released()
         except SlackError as exc:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
-            self._record(method, args, at, False, exc.error)
+            self._record(method, args, at, False, exc.error, cause)
 
+        for gate in list(self._answer_gates):
+            if gate.holds(method, args):
+                await gate.wait_open(request)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         return self._json(body_out, headers=self._scope_headers(method))
 
     def _bearer(self, request: web.Request) -> str | None:
@@ -1211,8 +1276,8 @@ class FakeSlack:
         accepted = self.specs.get(method, {}).get("scope", {}).get("bot", [])
         return {"x-oauth-scopes": ",".join(granted), "x-accepted-oauth-scopes": ",".join(accepted)}
 
-    def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None) -> None:
-        self.calls.append(RecordedCall(method, args, at, ok, error))
+    def _record(self, method: str, args: dict, at: float, ok: bool, error: str | None, cause: tuple[int, frozenset[int]]) -> None:
+        self.calls.append(RecordedCall(method, args, at, ok, error, *cause))
         for listener in self.listeners:
             listener(method, args)
         self._notify()
@@ -1221,12 +1286,14 @@ class FakeSlack:
         queue = self._faults.get(method)
         return queue.popleft() if queue else None
 
-    async def _answer_fault(self, method: str, args: dict, at: float, fault: _Fault) -> web.StreamResponse:
+    async def _answer_fault(
+        self, method: str, args: dict, at: float, fault: _Fault, cause: tuple[int, frozenset[int]]
+    ) -> web.StreamResponse:
         # Recorded before the delay so tests can see the call even if the client gives up.
         if fault.status == 429:
-            self._record(method, args, at, False, "ratelimited")
+            self._record(method, args, at, False, "ratelimited", cause)
         else:
-            self._record(method, args, at, False, fault.error)
+            self._record(method, args, at, False, fault.error, cause)
         if fault.delay > 0:
             # A test that holds a call "for ever" (delay=HANG_SECONDS) ends the hold with
             # clear_faults(), or stop() does, rather than guessing how long its steps take.
@@ -1234,6 +1301,7 @@ class FakeSlack:
                 await asyncio.wait_for(self._faults_cleared.wait(), fault.delay)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
             return self._json({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)})
@@ -1325,6 +1393,7 @@ class FakeSlack:
     # ---- non-API endpoints ----------------------------------------------------------------
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        arrived, cause = time.monotonic(), self._arrived()
         file_id = request.match_info["file_id"]
         pending = self._pending_uploads.get(file_id)
         if request.method != "POST" or pending is None:
@@ -1344,6 +1413,11 @@ class FakeSlack:
                 f"upload: {len(content)} bytes uploaded for {file_id}, but files.getUploadURLExternal declared length={pending['length']}"
             )
         pending["content"] = content
+        self.uploads.append(RecordedCall("upload", {"file_id": file_id}, arrived, True, None, *cause))
+        # Slack's upload host is a round trip away like the Web API.
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        self._answered.add(cause[0])
         # Slack's upload host answers in plain text; slack_sdk only looks at the status.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
 

@@ -407,7 +407,7 @@ class Deploys:
 
     async def for_incident(self, incident_id: int) -> list[DeployMatch]:
         """The deploys linked to an incident, newest first, timed against its impact start."""
-        async with self._db.transaction() as session:
+        async with self._db.reading() as session:
             incident = await incident_rows.get(session, incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")

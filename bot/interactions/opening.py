@@ -18,7 +18,7 @@ from bot.incidents.operations import Incidents
 from bot.integrations.deploys import DeployMatch, Deploys
 from bot.interactions.replies import Replies, Requester
 from bot.slack import SlackError, SlackGateway, blocks, messages
-from bot.warroom.setup import WarRooms
+from bot.warroom.setup import WarRooms, drop_people
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +105,27 @@ class Opening:
         await self.open(requester, request, request_key=request_key)
 
     async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
-        recorded = await self._incidents.record_new(
-            request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id
-        )
+        # Who the war room invites is asked of Slack while the incident is recorded.
+        people = self._war_rooms.look_up_people(request.service, private=request.private)
+        try:
+            recorded = await self._incidents.record_new(
+                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id
+            )
+        except BaseException:
+            drop_people(people)
+            raise
         if not recorded.created:
+            drop_people(people)
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
         reference = recorded.record.reference
         try:
             matches = await self._correlate(recorded.record)
-            report = await self._war_rooms.set_up(recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches)
+            report = await self._war_rooms.set_up(
+                recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches, people=people
+            )
         except Exception as error:
+            drop_people(people)
             # The incident is committed: whatever broke now, the person must not be told that
             # nothing was recorded (they would open it again), but what is and what to run.
             metrics.ERRORS.labels("flow").inc()

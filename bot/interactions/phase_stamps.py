@@ -4,6 +4,7 @@ Slack is brought up to date."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from bot import logs, metrics
@@ -93,9 +94,14 @@ class PhaseStamps:
         if outcome.stamp is Stamp.VERIFIED:
             ends = self._monitoring.ends(outcome.value.at)
             line += "\n" + messages.monitoring_line(slack_time(ends, "{time}"))
-        failures = await self._war_rooms.refresh(incident, announce_line=line)
         if outcome.stamp is Stamp.VERIFIED:
-            failures += await self._resolutions.publish(incident.id)
+            # The summary and the postmortem do not wait for the control message and topic.
+            shown, published = await asyncio.gather(
+                self._war_rooms.refresh(incident, announce_line=line), self._resolutions.publish(incident.id)
+            )
+            failures = shown + published
+        else:
+            failures = await self._war_rooms.refresh(incident, announce_line=line)
         if failures:
             await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
 

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
+from bot.slack.directory import DIRECTORY_MEMORY_SECONDS, Remembered
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,20 @@ class Bookmark:
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, directory_memory: float = DIRECTORY_MEMORY_SECONDS) -> None:
         self._client = client
         self._session: aiohttp.ClientSession | None = None
         self._bot_user_id: str | None = None
+        # Answers of the workspace's directory a war room or a resolution would otherwise wait for
+        # (bot.slack.directory): handle -> group ID, e-mail -> user ID, user ID -> display name.
+        self._group_ids: Remembered[str] = Remembered(directory_memory)
+        self._user_ids: Remembered[str] = Remembered(directory_memory)
+        self._display_names: Remembered[str] = Remembered(directory_memory)
+
+    def forget_directory(self) -> None:
+        """Ask Slack again for every handle, e-mail and display name."""
+        for remembered in (self._group_ids, self._user_ids, self._display_names):
+            remembered.forget()
 
     @classmethod
     def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
@@ -418,12 +429,18 @@ class SlackGateway:
         return list((await self._call("usergroups.users.list", usergroup=usergroup_id)).get("users", []))
 
     async def usergroup_id(self, handle: str) -> str | None:
-        """The ID of the user group with this handle ("payments-oncall", no @), or None."""
+        """The ID of the user group with this handle ("payments-oncall", no @), or None. One list
+        answers for every handle, so each handle in it is remembered."""
+        if (remembered := self._group_ids.get(handle)) is not None:
+            return remembered
+        found: str | None = None
         for group in (await self._call("usergroups.list")).get("usergroups", []):
-            if group.get("handle") == handle:
-                group_id: str | None = group.get("id")
-                return group_id
-        return None
+            group_handle, group_id = group.get("handle"), group.get("id")
+            if group_handle and group_id:
+                self._group_ids.keep(group_handle, group_id)
+                if group_handle == handle:
+                    found = group_id
+        return found
 
     async def usergroup_ids_and_handles(self) -> set[str]:
         """Every user group's ID and handle (without @)."""
@@ -431,13 +448,16 @@ class SlackGateway:
         return {group[key] for group in groups for key in ("id", "handle") if group.get(key)}
 
     async def user_id_by_email(self, email: str) -> str | None:
+        if (remembered := self._user_ids.get(email)) is not None:
+            return remembered
         try:
             user_id: str = (await self._call("users.lookupByEmail", email=email))["user"]["id"]
-            return user_id
         except SlackError as error:
             if error.code == "users_not_found":
                 return None
             raise
+        self._user_ids.keep(email, user_id)
+        return user_id
 
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         await self._call("views.publish", user_id=user_id, view=view)
@@ -457,9 +477,13 @@ class SlackGateway:
         return SlackUser(id=user.get("id") or user_id, deleted=bool(user.get("deleted")), is_bot=bool(user.get("is_bot")))
 
     async def display_name(self, user_id: str) -> str:
+        if (remembered := self._display_names.get(user_id)) is not None:
+            return remembered
         user = (await self._call("users.info", user=user_id)).get("user", {})
         profile = user.get("profile", {})
-        return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
+        name: str = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
+        self._display_names.keep(user_id, name)
+        return name
 
     async def respond(self, response_url: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         """Answer a slash command or interaction through its response_url, ephemerally.

@@ -1,15 +1,18 @@
 """At verification: the MTTR summary in the war room and the announcement channel, and the
 postmortem draft stored in the database and uploaded to the war room.
 
-The draft is stored before any Slack call; each post records itself when Slack confirms it, so
-``publish`` can run again after a Slack failure and posts only what is missing.
+The summaries need nothing but the stamp, so they go out first, while the people's display names
+are asked of Slack for the draft. The draft is stored before it or its action-items message is
+posted; the action-items message does not wait for the upload (three round trips) it does not
+use. Each post records itself when Slack confirms it, so ``publish`` can run again after a Slack
+failure and posts only what is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +31,7 @@ from bot.incidents.corrections import Corrections
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import SlackError, SlackGateway, blocks
-from bot.slack.steps import SlackSteps, adopt_since, run_steps, still_empty
+from bot.slack.steps import SlackSteps, StepsRun, adopt_since, run_steps, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.warroom.step_claims import StepClaims
 from storage import incidents as incident_rows
@@ -96,24 +99,34 @@ class Resolutions:
         return {user_id: name for user_id, name in pairs if name}
 
     async def _read(self, incident_id: int) -> _Incident:
-        async with self._db.transaction() as session:
+        # One snapshot, and no write lock: the resolution's writes do not queue behind it.
+        async with self._db.reading() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
             events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text) for e in await incident_rows.timeline(session, incident_id)]
             return _Incident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
 
-    async def _facts(self, read: _Incident, *, names: bool) -> _Facts:
+    async def _facts(self, read: _Incident, *, names: bool, corrections: list[str] | None = None) -> _Facts:
         """Each fact the resolution shows, read once: its summary, postmortem and action items
-        are all made from these."""
+        are all made from these (``corrections`` when the caller read them already)."""
         incident = read.incident
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
-        items = await self._action_items.for_incident(incident.id)
-        deploys = await self._deploys.for_incident(incident.id)
-        corrections = await self._corrections.notes(incident.id)
-        owners = {i.owner for i in items if i.owner}
-        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | owners
-        display = await self._names(actors) if names else {}
+        actors = {e.actor for e in read.events if e.actor} | {incident.commander}
+        # The people of the timeline are asked of Slack while the database is read.
+        asked = asyncio.create_task(self._names(actors)) if names else None
+        try:
+            items, deploys = await asyncio.gather(self._action_items.for_incident(incident.id), self._deploys.for_incident(incident.id))
+            if corrections is None:
+                corrections = await self._corrections.notes(incident.id)
+        except BaseException:
+            if asked is not None:
+                asked.cancel()
+            raise
+        display = await asked if asked is not None else {}
+        owners = {i.owner for i in items if i.owner} - actors
+        if names and owners:
+            display |= await self._names(owners)
         return _Facts(incident, read.events, summary, items, deploys, corrections, display)
 
     def _markdown(self, facts: _Facts) -> str:
@@ -174,25 +187,15 @@ class Resolutions:
         # else is read or anyone's name is asked of Slack.
         if not incident.timeline.restored or incident.channel_id is None:
             return []
-        facts = await self._facts(read, names=True)
-        markdown = self._markdown(facts)
-        now = self._clock()
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    stored = await incident_rows.save_postmortem_once(session, incident_id, markdown, at=now)
-                    file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
-                break
-            except IntegrityError:  # a concurrent publish stored the draft first: use that one
-                if attempt:
-                    raise
-        # Read above, before the draft was stored: a summary posted meanwhile is found under its
-        # step's claim, which reads the database again.
-        summary_ts, announced_ts = read.summary_ts, read.announced_ts
-        assert facts.summary is not None
-        text, summary_message = summary_text(facts.summary), summary_blocks(facts.summary, facts.corrections)
+        # The summaries need only the stamp and the corrections: they go out now, the postmortem
+        # (display names, the draft, its upload) is made meanwhile.
+        corrections = await self._corrections.notes(incident.id)
+        summary = summarize(incident, self._tiers)
+        text, summary_message = summary_text(summary), summary_blocks(summary, corrections)
         steps: list[tuple[str, Awaitable[None]]] = []
-        if summary_ts is None:
+        # Read above: a summary posted meanwhile is found under its step's claim, which reads the
+        # database again.
+        if read.summary_ts is None:
             steps.append(
                 (
                     "the MTTR summary was not posted in the war room",
@@ -206,7 +209,7 @@ class Resolutions:
         # A private incident's summary stays in its war room.
         if self._announce_channel and not incident.is_private:
             where = f"the MTTR summary in <#{self._announce_channel}>"
-            if announced_ts is None:
+            if read.announced_ts is None:
                 steps.append(
                     (
                         f"the MTTR summary was not posted in <#{self._announce_channel}>",
@@ -217,24 +220,56 @@ class Resolutions:
                 )
             else:
                 already.append(where)
-        if file_id is None or actions_ts is None:
-            steps.append(
-                ("the postmortem draft was not uploaded", self._upload(incident, markdown, facts.action_items, done, already, look))
-            )
-        else:
-            already.append("the postmortem draft and its action items")
+        # Started before the postmortem is made, so the summaries do not wait for it.
+        summaries = asyncio.ensure_future(run_steps(steps, note=self._note(incident_id)))
+        try:
+            drafted = await self._postmortem(read, corrections, done, already, look)
+        finally:
+            run = await summaries
+        return [
+            f"{failure.what} yet: another repair is posting it right now" if failure.busy else f"{failure.what} ({failure.error})"
+            for failure in [*run.failures, *drafted.failures]
+        ]
 
+    def _note(self, incident_id: int) -> Callable[[str, SlackError], Awaitable[None]]:
         async def note(what: str, error: SlackError) -> None:
             async with self._db.transaction() as session:
                 await incident_rows.add_event(
                     session, incident_id, "slack_step_failed", at=self._clock(), text=f"{what}: {error}", data={"error": error.code}
                 )
 
-        run = await run_steps(steps, note=note)
-        return [
-            f"{failure.what} yet: another repair is posting it right now" if failure.busy else f"{failure.what} ({failure.error})"
-            for failure in run.failures
-        ]
+        return note
+
+    async def _postmortem(self, read: _Incident, corrections: list[str], done: list[str], already: list[str], look: bool) -> StepsRun:
+        """The draft, rendered with the people's display names and stored, then uploaded and its
+        action items posted, each on its own (neither waits for the other)."""
+        incident = read.incident
+        assert incident.channel_id
+        facts = await self._facts(read, names=True, corrections=corrections)
+        markdown = self._markdown(facts)
+        now = self._clock()
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    stored = await incident_rows.save_postmortem_once(session, incident.id, markdown, at=now)
+                    file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
+                break
+            except IntegrityError:  # a concurrent publish stored the draft first: use that one
+                if attempt:
+                    raise
+        steps: list[tuple[str, Awaitable[None]]] = []
+        if file_id is None:
+            steps.append(("the postmortem draft was not uploaded", self._upload(incident, markdown, done, already, look)))
+        if actions_ts is None:
+            steps.append(
+                (
+                    "the action items under the postmortem draft were not posted",
+                    self._post_actions(incident, facts.action_items, done, already, look),
+                )
+            )
+        if file_id is not None and actions_ts is not None:
+            already.append("the postmortem draft and its action items")
+        return await run_steps(steps, note=self._note(incident.id))
 
     async def _post_summary(
         self,
@@ -262,11 +297,9 @@ class Resolutions:
         )
         outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
 
-    async def _upload(
-        self, incident: IncidentRecord, markdown: str, items: list[ActionItemRecord], done: list[str], already: list[str], look: bool
-    ) -> None:
-        """The draft, then under it its action items and the "Add action item" button: two
-        steps, each recorded as Slack confirms it, so a repair redoes only the one missing."""
+    async def _upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
+        """The draft (Slack's three upload steps), recorded as Slack confirms it; its action items
+        are a step of their own (``_post_actions``), so a repair redoes only the one missing."""
         assert incident.channel_id
         channel = incident.channel_id
         title = f"{incident.reference} postmortem draft"
@@ -308,6 +341,14 @@ class Resolutions:
             adopted="found the postmortem draft an interrupted attempt uploaded",
             recorded="the postmortem draft",
         )
+
+    async def _post_actions(
+        self, incident: IncidentRecord, items: list[ActionItemRecord], done: list[str], already: list[str], look: bool
+    ) -> None:
+        """The draft's action items and the "Add action item" button, beside the draft: the message
+        does not use the upload, so it does not wait for it."""
+        assert incident.channel_id
+        channel = incident.channel_id
 
         async def record_actions(ts: str) -> None:
             async with self._db.transaction() as session:

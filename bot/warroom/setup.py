@@ -1,20 +1,26 @@
 """Setting up an incident's war room in Slack, from whatever state the database says it is in.
 
-Critical path: create the channel, then post the control message (and pin it). Invites, the topic
-and the announcement depend only on the channel, so they run concurrently with that path. Each
-step records its result as soon as Slack confirms it, so running ``set_up`` again (a repair)
-redoes only what is missing and never posts a second control message or announcement.
+Critical path: create the channel, then post the control message (and pin it): three round trips
+to Slack, and for a new incident nothing else between them (its claims are taken before the
+channel is created, and the channel is recorded while the control message is on its way). The
+people to invite (owners' e-mails, the on-call group's handle and members) are looked up while the
+channel is created; the invites, the topic and the announcement depend only on the channel and
+those look-ups, so they run concurrently with that path. Each step records its result as soon as
+Slack confirms it, so running ``set_up`` again (a repair) redoes only what is missing and never
+posts a second control message or announcement.
 
 Every step goes through the Slack-step runner (bot.slack.steps), which adopts before it creates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +33,17 @@ from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
-from bot.slack.steps import SlackSteps, StepFailure, StepOutcome, StillNeeded, adopt_since, is_database_error, run_steps, still_empty
+from bot.slack.steps import (
+    SlackSteps,
+    StepFailure,
+    StepOutcome,
+    StillNeeded,
+    adopt_since,
+    create_once,
+    is_database_error,
+    run_steps,
+    still_empty,
+)
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.step_claims import StepClaims
@@ -35,6 +51,8 @@ from storage import incidents as incident_rows
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAME_ATTEMPTS = 10
 BUSY = "{step}: another repair is doing this right now; check `/incident status` in a minute"
@@ -55,6 +73,16 @@ class _Progress:
     bookmarked: bool
 
 
+@dataclass(frozen=True)
+class _Channel:
+    """The channel step's outcome; for a new incident also its control message on its way, and the
+    later steps claimed together with the channel (by step: True when still to do)."""
+
+    outcome: StepOutcome[Channel]
+    posted: asyncio.Task[str] | None = None
+    claimed: dict[str, bool] = field(default_factory=dict)
+
+
 @dataclass
 class WarRoomReport:
     channel_id: str | None = None
@@ -65,6 +93,17 @@ class WarRoomReport:
 
     def add(self, outcome: StepOutcome[Any], made: str, adopted: str, recorded: str | None) -> None:
         outcome.tell(self.done, self.already, made=made, adopted=adopted, recorded=recorded)
+
+
+def drop_people(people: asyncio.Task[set[str]] | None) -> None:
+    """Done with a look-up of people (``WarRooms.look_up_people``), used or not: stopped if still
+    running; its failure, if any, was told by the invite step that needed it, or nothing needed it."""
+    if people is None:
+        return
+    if not people.done():
+        people.cancel()
+    elif not people.cancelled():
+        people.exception()
 
 
 class WarRooms:
@@ -155,8 +194,12 @@ class WarRooms:
         invitees: list[str],
         new: IncidentRecord | None = None,
         deploys: list[DeployMatch] | None = None,
+        people: asyncio.Task[set[str]] | None = None,
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
+
+        ``people``: the service's people, looked up already (``look_up_people``) while the incident
+        was recorded.
 
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed, and
         nothing is looked for in Slack, and the control message goes out as soon as Slack confirms
@@ -165,27 +208,60 @@ class WarRooms:
         it stopped, like a Slack failure: the incident itself is recorded either way.
         """
         logs.set_incident(incident_id)
-        report = WarRoomReport()
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
+        service = self._service(progress.incident.service, private=progress.incident.is_private)
+        if people is None:
+            people = self.look_up_people(progress.incident.service, private=progress.incident.is_private)
+        try:
+            # The claims a new incident takes before its channel exists are held to the end.
+            async with AsyncExitStack() as claims:
+                return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims)
+        finally:
+            drop_people(people)
+
+    def _service(self, name: str | None, *, private: bool) -> Service | None:
+        # A private incident has only the opener and the people they invite: no owners or on-call.
+        return None if private else self._catalog.get(name)
+
+    def look_up_people(self, service_name: str | None, *, private: bool) -> asyncio.Task[set[str]] | None:
+        """Start looking up the owners and on-call members of the service a war room will invite:
+        none of it needs the channel, or even the incident, so Slack is asked at once."""
+        service = self._service(service_name, private=private)
+        return asyncio.create_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
+
+    async def _set_up(
+        self,
+        progress: _Progress,
+        invitees: list[str],
+        first: bool,
+        deploys: list[DeployMatch] | None,
+        service: Service | None,
+        people: asyncio.Task[set[str]] | None,
+        claims: AsyncExitStack,
+    ) -> WarRoomReport:
+        report = WarRoomReport()
         incident = progress.incident
-        look = new is None
+        incident_id = incident.id
+        look = not first
+        context = await self.context(incident, deploys)
+        posted: asyncio.Task[str] | None = None
+        claimed: dict[str, bool] = {}
+        runbooks = self._runbook_room.candidates(incident.service)
+        links = service is not None and bool(service.dashboard or self._runbook_link(service))
         if incident.channel_id is None:
             step = "create the war-room channel"
-            created: Awaitable[StepOutcome[Channel]] = self.steps.once(
-                incident_id,
-                "channel",
-                still_needed=self._lacks("channel_id"),
-                find=(lambda: self._find_channel(incident)) if look else None,
-                create=lambda: self._create_channel(incident),
-                record=lambda channel: self._record(
-                    incident_id,
-                    "war_room_created",
-                    f"War room #{channel.name} created",
-                    {"channel_id": channel.id, "channel_name": channel.name},
-                    channel_id=channel.id,
-                    channel_name=channel.name,
-                ),
-            )
+            if first:
+                # The later steps that post are claimed with the channel too: after Slack's answer
+                # they go out without a database round trip of their own first. None of them is
+                # done before the channel is: the channel's own check under its claim covers them.
+                ahead = ["bookmarks"] if links else []
+                if self._announce_channel:
+                    ahead.append("announcement")
+                if runbooks:
+                    ahead.append(f"runbook:{runbooks[0].name}")
+                created: Awaitable[_Channel] = self._new_room(incident, context, claims, ahead)
+            else:
+                created = self._channel_step(incident)
             run = await run_steps(
                 [(step, created)], note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True
             )
@@ -193,8 +269,9 @@ class WarRooms:
                 waiting = "the control message, invites, bookmarks, topic, announcement and runbook wait for it"
                 report.failures.append(self._failure_words(run.failures[0], database_away=f"{DATABASE_AWAY}; {waiting}"))
                 return report
-            outcome = run.values[0]
-            assert isinstance(outcome, StepOutcome)
+            value = run.values[0]
+            assert isinstance(value, _Channel)
+            outcome, posted, claimed = value.outcome, value.posted, value.claimed
             if outcome.how == "recorded":  # another repair created it meanwhile
                 progress = await self._progress(incident_id)
                 incident = progress.incident
@@ -205,35 +282,90 @@ class WarRooms:
                 incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
 
-        context = await self.context(incident, deploys)
         steps: list[tuple[str, Awaitable[None]]] = [
-            ("post and pin the control message", self._control_message(report, incident, context, progress.pinned, look))
+            ("post and pin the control message", self._control_message(report, incident, context, progress.pinned, look, posted))
         ]
-        people = sorted(set(invitees) | {incident.commander})
-        steps.append((f"invite {', '.join(f'<@{u}>' for u in people)}", self._invite(report, incident, people, look)))
-        # A private incident has only the opener and the people they invite: no owners or on-call.
-        service = None if incident.is_private else self._catalog.get(incident.service)
-        if service is not None:
+        everyone = sorted(set(invitees) | {incident.commander})
+        steps.append((f"invite {', '.join(f'<@{u}>' for u in everyone)}", self._invite(report, incident, everyone, look)))
+        if service is not None and people is not None:
             steps.append(
-                (f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look))
+                (
+                    f"invite the {service.name} owners and on-call group",
+                    self._invite_service_people(report, incident, service, people, look),
+                )
             )
-            if service.dashboard or self._runbook_link(service):
-                if progress.bookmarked:
-                    report.already.append("the dashboard and runbook bookmarks")
-                else:
-                    steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look)))
-        steps.append(("set the channel topic", self._topic(report, incident, new is not None)))
+        if service is not None and links:
+            if progress.bookmarked:
+                report.already.append("the dashboard and runbook bookmarks")
+            else:
+                steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look, claimed)))
+        steps.append(("set the channel topic", self._topic(report, incident, first)))
         if self._announce_channel:
             if progress.announced:
                 report.already.append(f"the announcement in <#{self._announce_channel}>")
             else:
-                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look)))
-        runbooks = self._runbook_room.candidates(incident.service)
+                steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look, claimed)))
         if runbooks:
-            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look)))
+            steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look, claimed)))
         run = await run_steps(steps, note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True)
         report.failures.extend(self._failure_words(failure) for failure in run.failures)
         return report
+
+    async def _channel_step(self, incident: IncidentRecord) -> _Channel:
+        """A repair's channel step: found in Slack when an interrupted attempt made it, else created."""
+        outcome = await self.steps.once(
+            incident.id,
+            "channel",
+            still_needed=self._lacks("channel_id"),
+            find=lambda: self._find_channel(incident),
+            create=lambda: self._create_channel(incident),
+            record=lambda channel: self._record_channel(incident.id, channel),
+        )
+        return _Channel(outcome)
+
+    async def _record_channel(self, incident_id: int, channel: Channel) -> None:
+        await self._record(
+            incident_id,
+            "war_room_created",
+            f"War room #{channel.name} created",
+            {"channel_id": channel.id, "channel_name": channel.name},
+            channel_id=channel.id,
+            channel_name=channel.name,
+        )
+
+    async def _new_room(self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack, ahead: list[str]) -> _Channel:
+        """A just-recorded incident's channel, and its control message posted the moment Slack
+        confirms the channel (the post, a task, is awaited by the control-message step).
+
+        Both steps are claimed before the channel is created: nothing can hold them for an incident
+        this new, but a repair started meanwhile must find them taken. So no database round trip
+        stands between Slack's answer and the post; the channel is recorded while the post is on its
+        way. A process that dies in between leaves a channel, and maybe a post, the database does
+        not know of: the repair finds both in Slack and adopts them (bot.slack.steps)."""
+        # Every step of a war room is done after its channel: one with no channel yet (checked under
+        # the channel's claim) has none of the others done, so they need no check of their own.
+        wanted = [("channel", self._lacks("channel_id")), *((step, _always) for step in ["control_message", *ahead])]
+        held = AsyncExitStack()
+        channel_needed, post_now, *later = await held.enter_async_context(self._claims.claim_together(incident.id, wanted))
+        if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
+            await held.aclose()
+            return _Channel(StepOutcome("recorded"))
+        claims.push_async_exit(held)  # held until the set-up is done
+        # Built before the channel exists (it does not show the channel): nothing but the post follows Slack's answer.
+        text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
+        channel = await self._create_channel(incident)
+        posted: asyncio.Task[str] | None = None
+        if post_now:
+            room = replace(incident, channel_id=channel.id, channel_name=channel.name)
+            posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
+        try:
+            await self._record_channel(incident.id, channel)
+        except BaseException:
+            if posted is not None:
+                # Let the post finish (a repair adopts it): not cancelled halfway, not left unawaited.
+                await asyncio.gather(posted, return_exceptions=True)
+            raise
+        return _Channel(StepOutcome("made", channel), posted, dict(zip(ahead, later, strict=True)))
 
     async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
@@ -261,12 +393,34 @@ class WarRooms:
         assert last_error is not None
         raise last_error
 
+    async def _post_control(self, channel: str, incident: IncidentRecord, text: str, message: list[dict[str, Any]]) -> str:
+        return await self.steps.post(channel, incident, "control_message", text, message)()
+
     async def _control_message(
-        self, report: WarRoomReport, incident: IncidentRecord, context: WarRoomContext, pinned: bool, look: bool
+        self,
+        report: WarRoomReport,
+        incident: IncidentRecord,
+        context: WarRoomContext,
+        pinned: bool,
+        look: bool,
+        posted: asyncio.Task[str] | None,
     ) -> None:
+        """``posted``: the post already on its way (a new incident's, under its claim)."""
         assert incident.channel_id
         channel = incident.channel_id
         ts = incident.control_message_ts
+        if posted is not None:
+            ts = await posted
+            report.done.append("posted the control message")
+            # The pin needs only the ts: it goes out while the ts is recorded.
+            recorded = asyncio.create_task(self._record(incident.id, control_message_ts=ts))
+            try:
+                await self._slack.pin(channel, ts)
+            finally:
+                await recorded
+            await self._record(incident.id, control_pinned_at=self._clock())
+            report.done.append("pinned the control message")
+            return
         if ts is None:
             outcome = await self.steps.once(
                 incident.id,
@@ -299,24 +453,34 @@ class WarRooms:
         if set(people) - set(missing):
             report.already.append("in the war room: " + ", ".join(f"<@{u}>" for u in sorted(set(people) - set(missing))))
 
-    async def _invite_service_people(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
-        """Owners (IDs, or emails looked up) and the on-call group's members (by ID or handle)."""
-        assert incident.channel_id
-        people = set(service.owner_user_ids)
-        for email in service.owner_emails:
+    async def _service_people(self, service: Service) -> set[str]:
+        """Owners (IDs, or e-mails looked up) and the on-call group's members (by ID or handle):
+        every look-up at once, none of them needing the channel."""
+
+        async def by_email(email: str) -> str | None:
             user_id = await self._slack.user_id_by_email(email)
-            if user_id:
-                people.add(user_id)
-            else:
+            if not user_id:
                 log.warning("%s: no Slack user with the owner email %s", service.name, email)
-        group_id = service.oncall_group_id
-        if group_id is None and service.oncall_group_handle:
-            group_id = await self._slack.usergroup_id(service.oncall_group_handle)
-            if group_id is None:
-                raise SlackError("usergroups.list", "no_such_subteam", f"no user group @{service.oncall_group_handle}")
-        if group_id:
-            people.update(await self._slack.usergroup_members(group_id))
-        people -= {incident.commander}
+            return user_id
+
+        async def oncall() -> list[str]:
+            group_id = service.oncall_group_id
+            if group_id is None and service.oncall_group_handle:
+                group_id = await self._slack.usergroup_id(service.oncall_group_handle)
+                if group_id is None:
+                    raise SlackError("usergroups.list", "no_such_subteam", f"no user group @{service.oncall_group_handle}")
+            return await self._slack.usergroup_members(group_id) if group_id else []
+
+        *owners, members = await asyncio.gather(*(by_email(email) for email in service.owner_emails), oncall())
+        assert isinstance(members, list)
+        return set(service.owner_user_ids) | {u for u in owners if isinstance(u, str)} | set(members)
+
+    async def _invite_service_people(
+        self, report: WarRoomReport, incident: IncidentRecord, service: Service, looked_up: asyncio.Task[set[str]], look: bool
+    ) -> None:
+        """The people ``looked_up`` found for the service, once the channel exists."""
+        assert incident.channel_id
+        people = (await looked_up) - {incident.commander}
         if not people:
             return
         missing = people - await self._slack.channel_members(incident.channel_id) if look else people
@@ -332,7 +496,27 @@ class WarRooms:
         runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
-    async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
+    async def _once(
+        self,
+        incident_id: int,
+        step: str,
+        claimed: dict[str, bool],
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """A step done once (SlackSteps.once), or under the claim the new war room took for it."""
+        if step not in claimed:
+            return await self.steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
+        if not claimed[step]:
+            return StepOutcome("recorded")
+        return await create_once(recorded=None, find=find, create=create, record=record)
+
+    async def _bookmark(
+        self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool, claimed: dict[str, bool]
+    ) -> None:
         assert incident.channel_id
         channel = incident.channel_id
         links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
@@ -346,9 +530,10 @@ class WarRooms:
                 await self._slack.add_bookmark(channel, title, link)
             return len(missing)
 
-        outcome = await self.steps.once(
+        outcome = await self._once(
             incident.id,
             "bookmarks",
+            claimed,
             still_needed=self._lacks("bookmarked_at"),
             create=add_missing,
             record=lambda _added: self._record(incident.id, bookmarked_at=self._clock()),
@@ -360,10 +545,16 @@ class WarRooms:
         else:
             report.done.append("found the dashboard and runbook bookmarks an interrupted attempt added")
 
-    async def _post_runbook(self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool) -> None:
-        async with self._claims.claim(incident.id, f"runbook:{runbook.name}", _always) as _:
-            # RunbookRoom.post reads under the claim whether it is posted already.
+    async def _post_runbook(
+        self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool, claimed: dict[str, bool]
+    ) -> None:
+        step = f"runbook:{runbook.name}"
+        # RunbookRoom.post reads under the claim whether it is posted already.
+        if step in claimed:
             posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+        else:
+            async with self._claims.claim(incident.id, step, _always) as _:
+                posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
         if posted == "posted":
             report.done.append(f"posted the runbook {runbook.name}")
         elif posted == "adopted":
@@ -378,7 +569,7 @@ class WarRooms:
         if first:
             report.done.append("set the topic")
 
-    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool) -> None:
+    async def _announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool, claimed: dict[str, bool]) -> None:
         channel = self._announce_channel
         assert channel
         if incident.is_private:
@@ -391,9 +582,10 @@ class WarRooms:
                 f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
                 blocks.announcement_blocks(incident),
             )
-        outcome = await self.steps.once(
+        outcome = await self._once(
             incident.id,
             "announcement",
+            claimed,
             still_needed=self._lacks("announcement_ts"),
             find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
             create=create,

@@ -26,8 +26,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 from bot import metrics
@@ -78,38 +78,64 @@ class StepClaims:
     async def claim(self, incident_id: int, step: str, still_needed: StillNeeded) -> AsyncIterator[bool]:
         """Yields True when this caller should do the step (claimed, and the database says it is
         still not done), False when it is already done. Raises StepBusy when another holds it."""
-        token = uuid.uuid4().hex
+        async with self.claim_together(incident_id, [(step, still_needed)]) as needed:
+            yield needed[0]
+
+    @asynccontextmanager
+    async def claim_together(self, incident_id: int, steps: Sequence[tuple[str, StillNeeded]]) -> AsyncIterator[list[bool]]:
+        """Several steps of the incident claimed in one go (one database round trip; a new war
+        room claims its channel and its control message before the channel exists): for each, True
+        when this caller should do it. Raises StepBusy, holding none, when another holds any."""
         now = self._clock()
-        # Two statements, each committed as it runs: the read under the claim sees whatever the
-        # previous holder recorded before it let go.
+        taken: list[tuple[str, str, bool]] = []
+        # Each statement committed as it runs: the read under a claim sees whatever the previous
+        # holder recorded before it let go.
         async with self._db.single_statements() as session:
-            won = await slack_steps.claim(
-                session,
-                incident_id,
-                step,
-                token=token,
-                by=self._identity,
-                at=now,
-                stale_before=now - self._lease,
-                holder_is_dead=self._dead_here,
-            )
-            needed = await still_needed(session, incident_id) if won else False
-        if not won:
+            for step, still_needed in steps:
+                token = uuid.uuid4().hex
+                won = await slack_steps.claim(
+                    session,
+                    incident_id,
+                    step,
+                    token=token,
+                    by=self._identity,
+                    at=now,
+                    stale_before=now - self._lease,
+                    holder_is_dead=self._dead_here,
+                )
+                if not won:
+                    break
+                taken.append((step, token, await still_needed(session, incident_id)))
+        if len(taken) < len(steps):
+            busy = steps[len(taken)][0]
             metrics.REPAIR_STEPS.labels("busy").inc()
-            log.info("INC-%s: %s is being done by another process", incident_id, step)
-            raise StepBusy(step)
+            log.info("INC-%s: %s is being done by another process", incident_id, busy)
+            for step, token, _needed in taken:
+                await self._let_go(incident_id, step, token)
+            raise StepBusy(busy)
+        async with AsyncExitStack() as holding:
+            for step, token, needed in taken:
+                await holding.enter_async_context(self._holding(incident_id, step, token, needed))
+            yield [needed for _step, _token, needed in taken]
+
+    @asynccontextmanager
+    async def _holding(self, incident_id: int, step: str, token: str, needed: bool) -> AsyncIterator[None]:
+        """A claim taken: renewed while the step works, given back when it is done."""
         heartbeat = asyncio.create_task(self._renew(incident_id, step, token), name=f"claim-heartbeat-{incident_id}-{step}")
         try:
             metrics.REPAIR_STEPS.labels("claimed" if needed else "skipped").inc()
-            yield needed
+            yield
         finally:
             heartbeat.cancel()
-            if not await self._release(incident_id, step, token):
-                # The database is away: keep trying, so the step is free again as soon as it is back.
-                _ABANDONED_HERE.add(token)
-                task = asyncio.create_task(self._release_later(incident_id, step, token), name=f"claim-release-{incident_id}-{step}")
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            await self._let_go(incident_id, step, token)
+
+    async def _let_go(self, incident_id: int, step: str, token: str) -> None:
+        if not await self._release(incident_id, step, token):
+            # The database is away: keep trying, so the step is free again as soon as it is back.
+            _ABANDONED_HERE.add(token)
+            task = asyncio.create_task(self._release_later(incident_id, step, token), name=f"claim-release-{incident_id}-{step}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _renew(self, incident_id: int, step: str, token: str) -> None:
         while True:

@@ -1,0 +1,249 @@
+"""The war room and the resolution in round trips (RT): how close each is to the least Slack allows.
+
+The fake Slack adds ``--latency-ms`` to every Web API call and upload, so one RT is that latency.
+Each figure is the bot's time, from the moment the signed request leaves the client until Slack
+answers the call that ends the flow, divided by one RT, and set against issue 17's limit:
+
+- control message after ``/incident open`` (the post Slack answers): <= 2.1 RT (create, then post);
+- whole war room (the last of its calls answered): <= 3.1 RT (create, post, pin), for a service
+  whose catalog entry names user IDs and a group ID (payments-api) and one naming an owner e-mail
+  and a group handle (checkout-web), the directory memory emptied before each open (the first
+  incident of the day: every e-mail and handle asked of Slack);
+- MTTR summary after the *verified* click (the war-room summary answered): <= 1.2 RT;
+- whole resolution (summaries, postmortem upload, action-items message): <= the upload's own three
+  steps (timed in the same run through the same gateway) + 0.2 RT.
+
+    .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5]
+
+``figures(args)`` is what a single command printing every figure of issue 17 calls: it runs this
+benchmark and returns one ``Figure`` per measure (the worst of ``-m`` runs, so "met" means met by
+every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.open_latency import (
+    BenchmarkError,
+    Server,
+    bounded,
+    drain,
+    is_control_message,
+    percentile,
+    start_bot,
+    start_fake_slack,
+)
+from bot.runtime import Runtime
+from tests.fake_slack import FakeSlack, RecordedCall, causal_rounds
+
+# Catalog shapes of the shipped example catalog (runbooks/catalog.yml).
+SHAPES = (("user IDs + group ID", "payments-api"), ("owner e-mail + group handle", "checkout-web"))
+RESOLUTION_STEPS = {"summary_ts", "summary_announcement_ts", "actions_message"}
+# The postmortem's display names: asked of Slack (one RT before the upload can start), or
+# remembered from the last minutes (bot/slack/directory.py).
+COLD, WARM = "names asked", "names remembered"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measure in round trips against its limit (both in RT)."""
+
+    name: str
+    value: float  # the worst of the runs
+    typical: float  # their median
+    limit: float
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.limit
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.limit
+
+    def line(self) -> str:
+        verdict = "met" if self.met else "MISSED"
+        return f"{self.name:<72} {self.typical:>6.2f} {self.value:>6.2f} {self.limit:>6.2f} {self.ratio:>7.2f}x  {verdict}"
+
+
+def _step(call: RecordedCall) -> str | None:
+    step: str | None = ((call.args.get("metadata") or {}).get("event_payload") or {}).get("step")
+    return step
+
+
+def _answered(call: RecordedCall, latency: float) -> float:
+    """When Slack answered the call: it arrived at ``at`` and was held one latency."""
+    return call.at + latency
+
+
+@dataclass
+class _Runs:
+    control: dict[str, list[float]]
+    war_room: dict[str, list[float]]
+    summary: list[float]
+    resolution: dict[str, list[float]]
+    upload: list[float]
+    # Where the control message's time goes, in ms: send -> conversations.create arrives (HTTP,
+    # Bolt, recording the incident, deploys, the claims), and create answered -> the post arrives.
+    before_create: list[float] = field(default_factory=list)
+    create_to_post: list[float] = field(default_factory=list)
+    # Rounds of dependent round trips, from the fake's causal record (no clock): the most seen.
+    rounds: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str, rounds: int) -> None:
+        self.rounds[what] = max(self.rounds.get(what, 0), rounds)
+
+
+async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+    start = len(fake.calls)
+    sent = time.monotonic()
+    response = await bot.slack.command(f"open {title} sev:P2 service:{service}")
+    if response.status != 200:
+        raise BenchmarkError(f"the open answered HTTP {response.status}")
+    await drain(runtime)
+    return sent, fake.calls[start:]
+
+
+async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
+    latency = fake.latency
+    forget = getattr(runtime.slack, "forget_directory", None)
+    if forget is not None:
+        forget()  # cold: every e-mail and handle asked of Slack, as for the first incident of the day
+    sent, calls = await _open(fake, runtime, bot, f"Round trips {shape} {n}", service)
+    control = next((c for c in calls if is_control_message(c)), None)
+    if control is None or not control.ok or any(not c.ok for c in calls):
+        raise BenchmarkError(f"the war room of {service} was not set up cleanly: {[(c.method, c.error) for c in calls if not c.ok]}")
+    runs.control[shape].append((_answered(control, latency) - sent) / latency)
+    rounds = causal_rounds(c for c in calls if c.method != "auth.test")
+    runs.count(f"control message, {shape}", rounds[control.seq])
+    runs.count(f"whole war room, {shape}", max(rounds.values()))
+    create = next(c for c in calls if c.method == "conversations.create")
+    runs.before_create.append((create.at - sent) * 1000)
+    runs.create_to_post.append((control.at - _answered(create, latency)) * 1000)
+    runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
+
+
+async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
+    latency = fake.latency
+    _sent, calls = await _open(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
+    number = max(int(p["incident"]) for c in calls if (p := (c.args.get("metadata") or {}).get("event_payload") or {}).get("incident"))
+    incident = await runtime.incidents.get(number)
+    if incident is None or incident.channel_id is None or incident.control_message_ts is None:
+        raise BenchmarkError(f"INC-{number} has no war room to resolve")
+    forget = getattr(runtime.slack, "forget_directory", None)
+    if forget is not None and names == COLD:
+        forget()  # the display names asked of Slack, as for people not seen in the last minutes
+    start, uploads = len(fake.calls), len(fake.uploads)
+    sent = time.monotonic()
+    response = await bot.slack.block_action(
+        "stamp_phase_verified", str(number), user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    if response.status != 200:
+        raise BenchmarkError(f"the verified click answered HTTP {response.status}")
+    await drain(runtime)
+    calls = fake.calls[start:]
+    ends = [c for c in calls if _step(c) in RESOLUTION_STEPS or c.method == "files.completeUploadExternal"]
+    summary = next((c for c in ends if _step(c) == "summary_ts"), None)
+    if summary is None or len(ends) != 4 or any(not c.ok for c in calls):
+        raise BenchmarkError(f"INC-{number} was not resolved cleanly: {[(c.method, _step(c), c.error) for c in calls]}")
+    runs.summary.append((_answered(summary, latency) - sent) / latency)
+    runs.resolution[names].append((max(_answered(c, latency) for c in ends) - sent) / latency)
+    rounds = causal_rounds([*calls, *fake.uploads[uploads:]])
+    runs.count("MTTR summary after the click", rounds[summary.seq])
+    runs.count(f"whole resolution, {names}", max(rounds[c.seq] for c in ends))
+    # The floor of the whole resolution: the postmortem's upload alone, through the same gateway.
+    started = time.monotonic()
+    await runtime.slack.upload_file(incident.channel_id, b"x" * 2000, filename="floor.md", title=f"upload floor {n}")
+    runs.upload.append((time.monotonic() - started) / latency)
+
+
+def _figure(name: str, samples: Sequence[float], limit: float) -> Figure:
+    return Figure(name, max(samples), percentile(samples, 0.5), limit)
+
+
+async def measure(*, latency: float, runs_each: int) -> list[Figure]:
+    fake, announce = await start_fake_slack()
+    runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {COLD: [], WARM: []}, [])
+    with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
+        runtime, bot = await start_bot(fake, announce, Path(tmp) / "incidents.db")
+        try:
+            # Warm-up at latency 0: imports, the first connections, Bolt's auth.test.
+            for shape, service in SHAPES:
+                await _open(fake, runtime, bot, f"Warm-up {shape}", service)
+            fake.latency = latency
+            for n in range(runs_each):
+                for shape, service in SHAPES:
+                    await _war_room(fake, runtime, bot, runs, shape, service, n)
+                await _resolution(fake, runtime, bot, runs, n, COLD)
+                await _resolution(fake, runtime, bot, runs, n, WARM)
+        finally:
+            fake.latency = 0.0
+            await bot.runner.cleanup()
+            await asyncio.wait_for(runtime.close(), 35)
+            await fake.stop()
+    if fake.violations:
+        raise BenchmarkError(f"{len(fake.violations)} Slack API contract violations, e.g. {fake.violations[:3]}")
+    figures: list[Figure] = []
+    for shape, _service in SHAPES:
+        figures.append(_figure(f"control message after /incident open, {shape} (RT)", runs.control[shape], 2.1))
+        figures.append(_figure(f"whole war room, {shape} (RT)", runs.war_room[shape], 3.1))
+    figures.append(_figure("MTTR summary after the verified click (RT)", runs.summary, 1.2))
+    upload = percentile(runs.upload, 0.5)
+    for names in (COLD, WARM):
+        figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
+    print(
+        f"control message, where the time goes (p50 / max): send -> conversations.create arrives "
+        f"{percentile(runs.before_create, 0.5):.1f} / {max(runs.before_create):.1f} ms; "
+        f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms"
+    )
+    # The same flows as chains of round trips in the fake's causal record (tests/test_round_trips.py
+    # counts them the same way): a stall of the bot longer than one latency shows as one more.
+    print("longest chains of round trips (most seen): " + "; ".join(f"{what} {n}" for what, n in runs.rounds.items()))
+    return figures
+
+
+def figures(args: argparse.Namespace) -> list[Figure]:
+    """Every figure of this benchmark, from ``args.latency_ms`` and ``args.incidents`` (the number
+    of runs of each measure); for a command that prints all of issue 17's figures."""
+    return asyncio.run(measure(latency=args.latency_ms / 1000, runs_each=args.incidents))
+
+
+def print_figures(figures: Sequence[Figure], latency_ms: float, runs_each: int) -> None:
+    print(f"\nwar room and resolution in round trips (1 RT = {latency_ms:.0f} ms of fake Slack latency), {runs_each} runs each")
+    header = f"{'measure':<72} {'p50':>6} {'worst':>6} {'limit':>6} {'ratio':>8}  result"
+    print(header)
+    print("-" * len(header))
+    for figure in figures:
+        print(figure.line())
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(prog="python -m benchmarks.round_trips", description=__doc__.split("\n\n")[0])
+    parse.add_argument("--latency-ms", type=bounded(20, 2000, float), default=100.0, help="fake Slack latency, one RT (default 100)")
+    parse.add_argument("-m", "--incidents", type=bounded(1, 50), default=5, help="runs of each measure (default 5)")
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        found = figures(args)
+    except BenchmarkError as error:
+        print(f"no figures: {error}", file=sys.stderr)
+        return 1
+    print_figures(found, args.latency_ms, args.incidents)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

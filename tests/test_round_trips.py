@@ -1,0 +1,263 @@
+"""What waits for what in the war room and the resolution, as structure rather than time.
+
+Two tools of the fake Slack (tests/fake_slack.py):
+
+- an ``AnswerGate`` holds back the answers to chosen calls (Slack does them; the bot hears nothing).
+  A call that still arrives cannot have waited for any held answer, so "the control message
+  waits only for conversations.create" is: every answer but create's held, the post arrives.
+  The database is held still the same way (``database_held_still``), so "no database round trip
+  between create's answer and the post" is: the database stops at create, the post arrives.
+- the causal record: each request carries what Slack had answered when it arrived, and a flow's
+  rounds are the longest chain of requests each sent after the previous one's answer
+  (``causal_rounds``). With every call taking ``LATENCY``, a request sent without waiting for an
+  answer arrives long before that answer exists; the count is of dependent round trips, not time.
+
+Every service of the shipped catalog is opened (owners by ID and by e-mail, on-call groups by ID
+and by handle), each in a bot whose directory memory is empty, as for the first incident of the day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from bot.slack.directory import Remembered
+from storage.db import Database
+from tests.conftest import RunningBot, shipped_catalog
+from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
+from tests.waiting import eventually
+
+# One round trip of the fake Slack in the rounds tests: far more than a busy machine takes between
+# two calls the bot sends together, so calls sent together are never counted as a chain.
+LATENCY = 0.5
+
+SERVICES = sorted(shipped_catalog().services)
+LOOKUPS = {"users.lookupByEmail", "usergroups.list", "usergroups.users.list"}
+# Bolt's own question before it lets a request through (asked once, then remembered).
+BOLT = {"auth.test"}
+
+
+def step_of(call: RecordedCall) -> str | None:
+    step: str | None = ((call.args.get("metadata") or {}).get("event_payload") or {}).get("step")
+    return step
+
+
+def is_step(step: str) -> Callable[[RecordedCall], bool]:
+    return lambda call: step_of(call) == step
+
+
+def step_of_args(args: dict[str, Any]) -> str | None:
+    step: str | None = ((args.get("metadata") or {}).get("event_payload") or {}).get("step")
+    return step
+
+
+@asynccontextmanager
+async def database_held_still(db: Database) -> AsyncIterator[asyncio.Event]:
+    """While the yielded event is clear, nothing new starts in the database: every session the bot
+    opens waits (one already open goes on)."""
+    moving = asyncio.Event()
+    moving.set()
+    originals = {name: getattr(db, name) for name in ("transaction", "single_statements", "lookup", "reading")}
+
+    def gated(original: Callable[..., Any]) -> Callable[..., Any]:
+        @asynccontextmanager
+        async def session(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            await moving.wait()
+            async with original(*args, **kwargs) as opened:
+                yield opened
+
+        return session
+
+    for name, original in originals.items():
+        setattr(db, name, gated(original))
+    try:
+        yield moving
+    finally:
+        moving.set()
+        for name in originals:
+            delattr(db, name)  # the class's own methods again
+
+
+def arrived_while_held(fake: FakeSlack, answers: AnswerGate, method: str, step: str | None = None) -> list[bool]:
+    """For each arrival of the call: whether the bot was still waiting for every held answer then
+    (not given up on one, which would let it go on without it)."""
+    seen: list[bool] = []
+
+    def look(called: str, args: dict[str, Any]) -> None:
+        if called == method and (step is None or step_of_args(args) == step):
+            seen.append(answers.all_still_awaited())
+
+    fake.listeners.append(look)
+    return seen
+
+
+def opening(service: str) -> str:
+    return f"open Checkout is down for {service} sev:P2 service:{service}"
+
+
+async def open_and_settle(bot: RunningBot, text: str) -> list[RecordedCall]:
+    """The calls the bot made for the request (Bolt's own auth.test, before the request is let
+    through, is not the flow's)."""
+    start = len(bot.fake.calls)
+    assert (await bot.slack.command(text)).status == 200
+    await bot.settle()
+    return [c for c in bot.fake.calls[start:] if c.method not in BOLT]
+
+
+async def resolve(bot: RunningBot, number: int) -> None:
+    row = await bot.incident(number)
+    response = await bot.slack.block_action(
+        "stamp_phase_verified", str(number), user="U_ALICE", channel=row.channel_id, message_ts=row.control_message_ts
+    )
+    assert response.status == 200
+
+
+# --------------------------------------------------------------------------------------------
+# The war room
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_control_message_waits_for_the_channel_and_nothing_else(bot, fake_slack: FakeSlack, service: str):
+    answers = fake_slack.hold_answers(lambda method, _args: method not in {"conversations.create", *BOLT})
+    async with database_held_still(bot.runtime.db) as moving:
+
+        def still_from_create(method: str, args: dict[str, Any]) -> None:
+            if method == "conversations.create":
+                moving.clear()  # from the channel's creation on, the database does nothing new
+            elif method == "chat.postMessage" and step_of_args(args) == "control_message":
+                moving.set()
+
+        fake_slack.listeners.append(still_from_create)
+        in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "control_message")
+        assert (await bot.slack.command(opening(service))).status == 200
+        control = await fake_slack.wait_for_call("chat.postMessage", is_step("control_message"))
+        assert in_time == [True]
+        create = fake_slack.calls_to("conversations.create")[-1]
+        # It came after the channel existed, into that channel.
+        assert control.args["channel"] == next(c.id for c in fake_slack.channels.values() if c.name == create.args["name"])
+    answers.open()
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.control_message_ts is not None
+    assert fake_slack.channels[incident.channel_id].pins == [incident.control_message_ts]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_invites_wait_only_for_the_channel_and_the_look_ups(bot, fake_slack: FakeSlack, service: str):
+    waited_for = {"conversations.create", *LOOKUPS, *BOLT}
+    answers = fake_slack.hold_answers(lambda method, _args: method not in waited_for)
+    in_time = arrived_while_held(fake_slack, answers, "conversations.invite")
+    assert (await bot.slack.command(opening(service))).status == 200
+    catalog = shipped_catalog().services[service]
+    owners = set(catalog.owner_user_ids)
+
+    def everyone_invited() -> bool:
+        invited = {u for call in fake_slack.calls_to("conversations.invite") for u in call.args["users"].split(",")}
+        return "U_ALICE" in invited and owners <= invited and len(invited) > len(owners) + 1  # on-call and e-mail owners too
+
+    await eventually(everyone_invited, what="every invite sent")
+    assert in_time and all(in_time), in_time
+    answers.open()
+    await bot.settle()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_war_room_is_three_rounds_of_round_trips(bot, fake_slack: FakeSlack, service: str):
+    fake_slack.latency = LATENCY
+    calls = await open_and_settle(bot, opening(service))
+    rounds = causal_rounds(calls)
+    by_step = {step_of(c): rounds[c.seq] for c in calls if step_of(c)}
+    create = next(c for c in calls if c.method == "conversations.create")
+    assert rounds[create.seq] == 1
+    assert by_step["control_message"] == 2, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
+    assert max(rounds.values()) <= 3, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
+    # The look-ups went out with the channel's creation, not after it.
+    assert all(rounds[c.seq] <= 2 for c in calls if c.method in LOOKUPS), [(c.method, rounds[c.seq]) for c in calls]
+    assert all(c.ok for c in calls), [(c.method, c.error) for c in calls]
+
+
+async def test_the_directory_is_asked_once_for_a_burst_of_incidents(bot, fake_slack: FakeSlack):
+    # checkout-web names an owner by e-mail and its on-call group by handle.
+    first = await open_and_settle(bot, opening("checkout-web"))
+    second = await open_and_settle(bot, opening("checkout-web"))
+    asked = {"users.lookupByEmail", "usergroups.list"}
+    assert asked <= {c.method for c in first}
+    assert not asked & {c.method for c in second}, [c.method for c in second]
+    # The group's members are asked every time: the on-call rotation changes.
+    assert "usergroups.users.list" in {c.method for c in second}
+
+
+async def test_a_failed_look_up_is_asked_again(bot, fake_slack: FakeSlack):
+    fake_slack.fail_next("users.lookupByEmail", "internal_error")
+    await open_and_settle(bot, opening("checkout-web"))
+    again = await open_and_settle(bot, opening("checkout-web"))
+    assert "users.lookupByEmail" in {c.method for c in again}
+
+
+def test_remembered_answers_are_forgotten_after_their_time():
+    now = [0.0]
+    remembered: Remembered[str] = Remembered(300, now=lambda: now[0])
+    remembered.keep("payments-oncall", "S1")
+    now[0] = 299.9
+    assert remembered.get("payments-oncall") == "S1"
+    now[0] = 300.0
+    assert remembered.get("payments-oncall") is None
+
+
+# --------------------------------------------------------------------------------------------
+# The resolution
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.both_databases
+async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: FakeSlack, announce_channel: str):
+    await open_and_settle(bot, opening("payments-api"))
+    answers = fake_slack.hold_answers(lambda method, _args: method not in BOLT)  # not one answer after the click
+    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "summary_ts")
+    announced_in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "summary_announcement_ts")
+    await resolve(bot, 1)
+    war_room = (await bot.incident(1)).channel_id
+    summaries = {
+        (await fake_slack.wait_for_call("chat.postMessage", is_step("summary_ts"))).args["channel"],
+        (await fake_slack.wait_for_call("chat.postMessage", is_step("summary_announcement_ts"))).args["channel"],
+    }
+    assert summaries == {war_room, announce_channel}
+    assert in_time == announced_in_time == [True]
+    answers.open()
+    await bot.settle()
+
+
+async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
+    await open_and_settle(bot, opening("payments-api"))
+    answers = fake_slack.hold_answers(lambda method, _args: method.startswith("files."))
+    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "actions_message")
+    await resolve(bot, 1)
+    await fake_slack.wait_for_call("chat.postMessage", is_step("actions_message"))
+    assert in_time == [True]
+    answers.open()
+    await bot.settle()
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
+async def test_a_resolution_is_the_upload_and_one_round_for_the_names(bot, fake_slack: FakeSlack):
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY
+    start, uploads = len(fake_slack.calls), len(fake_slack.uploads)
+    await resolve(bot, 1)
+    await bot.settle()
+    calls = fake_slack.calls[start:]
+    rounds = causal_rounds([*calls, *fake_slack.uploads[uploads:]])
+    seen = [(c.method, step_of(c), rounds[c.seq]) for c in calls]
+    by_step = {step_of(c): rounds[c.seq] for c in calls if step_of(c)}
+    assert by_step["summary_ts"] == by_step["summary_announcement_ts"] == 1, seen
+    # The display names (one round), then the action items beside the draft...
+    assert by_step["actions_message"] <= 2, seen
+    # ... and the upload's own three steps: getUploadURLExternal, the bytes, completeUploadExternal.
+    complete = next(c for c in calls if c.method == "files.completeUploadExternal")
+    assert rounds[complete.seq] <= 4 and max(rounds.values()) <= 4, seen
