@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -77,8 +78,13 @@ def start_recording(
     gate.on_late_commit = told_late
 
     async def queue_for_a_slot() -> None:
-        # Past its commit, the work queues for a slot like any work after an ack. Only the task
-        # started here: one it spawned already has a slot of its own.
+        # The ack leaves first: past its commit the work would otherwise build messages and call
+        # Slack before the listener, woken by the same commit, gets the loop back to answer. Bounded
+        # by ACK_HEADSTART, so work whose request is answered some other way is never held up long.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gate.acked.wait(), ACK_HEADSTART)
+        # Then it queues for a slot like any work after an ack. Only the task started here: one it
+        # spawned already has a slot of its own.
         if asyncio.current_task() is task:
             await runtime.background.take_a_slot()
 
@@ -112,6 +118,7 @@ async def ack_once_recorded(ack: AsyncAck, runtime: Runtime, requester: Requeste
     gate, task = start_recording(runtime, requester, work, name=name)
     await recorded_in_time(runtime, requester, gate, task, name=name)
     await ack()
+    gate.acked.set()
 
 
 async def _told_when_broken(
