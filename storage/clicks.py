@@ -24,6 +24,12 @@ def read(work: Statements, incident_id: int) -> Row[Any] | None:
     return (work.execute(select(_INCIDENTS).where(_INCIDENTS.c.id == incident_id))).one_or_none()
 
 
+def find_by_channel(work: Statements, channel_id: str) -> Row[Any] | None:
+    """The latest incident whose war room ``channel_id`` is (storage.incidents.find_by_channel)."""
+    query = select(_INCIDENTS).where(_INCIDENTS.c.channel_id == channel_id).order_by(_INCIDENTS.c.id.desc()).limit(1)
+    return work.execute(query).one_or_none()
+
+
 def set_if_empty(
     work: Statements,
     incident_id: int,

@@ -3,23 +3,18 @@ conditional UPDATE, the timeline event), so exactly one of any racing clicks win
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TypeVar
 
 from bot.core.clock import Clock
 from bot.core.phases import Stamp, StampRefused, StampValue, plan_stamp
 from bot.core.records import IncidentRecord
+from bot.incidents.clicks import ClickPermission, Noted, NotPermitted, add_note, permitted_in_one_transaction
 from bot.incidents.operations import to_record
-from bot.incidents.permissions import PermissionChecks, PermissionFacts, Refusal, SlackNeeded, permission_facts, refusal_while_changing
 from storage import clicks as click_rows
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
-
-# A click that loses a race re-reads and plans again; the phase count bounds how often that helps.
-_ATTEMPTS = 4
 
 
 class StampResult(str, Enum):
@@ -41,78 +36,6 @@ class StampOutcome:
     incident_id: int = 0
 
 
-@dataclass(frozen=True)
-class ClickPermission:
-    """Whether the clicker may do the click's action on the incident as read, asked of
-    PermissionChecks for one action and one person: ``decide_now`` answers from what is known
-    (None, or the refusal) or raises SlackNeeded; ``ask_slack`` fetches what it needs."""
-
-    decide_now: Callable[[IncidentRecord], Refusal | None]
-    ask_slack: Callable[[IncidentRecord], Awaitable[Refusal | None]]
-    while_changing: Refusal  # the answer when the incident kept changing under the check
-
-
-def click_permission(checks: PermissionChecks, action: str, user: str) -> ClickPermission:
-    return ClickPermission(
-        decide_now=lambda incident: checks.decide_now(action, incident, user),
-        ask_slack=lambda incident: checks.check(action, incident, user),
-        while_changing=refusal_while_changing(action),
-    )
-
-
-@dataclass(frozen=True)
-class _AskSlackFirst:
-    """The permission needs Slack: the transaction ends with nothing written, and Slack is asked."""
-
-    incident: IncidentRecord
-
-
-@dataclass(frozen=True)
-class _NotPermitted:
-    incident: IncidentRecord
-    refusal: Refusal
-
-
-Outcome = TypeVar("Outcome")
-# One attempt, in its transaction, on the incident as read (None: there is none): its outcome, or
-# None when the row changed under the plan (a racing click won): the attempt is made again.
-Attempt = Callable[[Statements, IncidentRecord | None], Outcome | None]
-
-
-async def _permitted_in_one_transaction(
-    db: Database, incident_id: int, permission: ClickPermission | None, attempt: Attempt[Outcome]
-) -> Outcome | _NotPermitted | None:
-    """Read the incident, decide ``permission`` on that read and make the ``attempt``, in one short
-    transaction (Core statements, one trip to the database thread on SQLite), so that the
-    permission and the write see the same row. A permission that needs Slack (a war-room member
-    not seen lately) is asked outside the transaction, with nothing written, and holds for a later
-    read that shows the same facts (``permission_facts``). None after _ATTEMPTS lost races."""
-    granted: PermissionFacts | None = None  # the facts a permission asked with Slack allowed
-
-    def in_transaction(work: Statements) -> Outcome | _AskSlackFirst | _NotPermitted | None:
-        row = click_rows.read(work, incident_id)
-        record = to_record(row) if row is not None else None
-        if record is not None and permission is not None and permission_facts(record) != granted:
-            try:
-                refusal = permission.decide_now(record)
-            except SlackNeeded:
-                return _AskSlackFirst(record)
-            if refusal is not None:
-                return _NotPermitted(record, refusal)
-        return attempt(work, record)
-
-    for _ in range(_ATTEMPTS):
-        outcome = await db.run_transaction(in_transaction)
-        if isinstance(outcome, _AskSlackFirst):
-            assert permission is not None
-            if (refusal := await permission.ask_slack(outcome.incident)) is not None:
-                return _NotPermitted(outcome.incident, refusal)
-            granted = permission_facts(outcome.incident)
-        elif outcome is not None:
-            return outcome
-    return None
-
-
 class Stamper:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -129,7 +52,7 @@ class Stamper:
         permission: ClickPermission | None = None,
     ) -> StampOutcome:
         """The permission read, the conditional UPDATE and the timeline event in one short
-        transaction (``_permitted_in_one_transaction``).
+        transaction (``permitted_in_one_transaction``).
 
         ``read`` is the incident as the caller just read it (its permission already checked):
         the first attempt plans from it instead of reading again. The conditional UPDATE checks
@@ -145,10 +68,10 @@ class Stamper:
                 return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
             return _stamp_read(work, record, stamp, by=by, at=at)
 
-        outcome = await _permitted_in_one_transaction(self._db, incident_id, permission, attempt)
+        outcome = await permitted_in_one_transaction(self._db, incident_id, permission, attempt)
         if isinstance(outcome, StampOutcome):
             return outcome
-        if isinstance(outcome, _NotPermitted):
+        if isinstance(outcome, NotPermitted):
             return StampOutcome(StampResult.NOT_PERMITTED, stamp, outcome.incident, reason=outcome.refusal.text, incident_id=incident_id)
         async with self._db.lookup() as session:
             found = await incident_rows.get(session, incident_id)
@@ -158,6 +81,11 @@ class Stamper:
             assert permission is not None  # without one, each attempt either stamps or loses to a stamp
             return StampOutcome(StampResult.NOT_PERMITTED, stamp, record, reason=permission.while_changing.text, incident_id=incident_id)
         return StampOutcome(StampResult.ALREADY, stamp, record, existing)
+
+    async def note(self, channel_id: str, kind: str, *, actor: str, text: str, permission: ClickPermission) -> Noted | NotPermitted:
+        """A note or a status update onto the timeline of the war room's incident, with its permission
+        read, in one short transaction (bot/incidents/clicks.py)."""
+        return await add_note(self._db, channel_id, kind, actor=actor, text=text, at=self._clock(), permission=permission)
 
     async def acknowledge(
         self, incident_id: int, *, by: str, at: datetime | None = None, permission: ClickPermission | None = None
@@ -248,10 +176,10 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime, 
             )
         return AckOutcome(AckResult.ACKNOWLEDGED, to_record(fresh))
 
-    outcome = await _permitted_in_one_transaction(db, incident_id, permission, attempt)
+    outcome = await permitted_in_one_transaction(db, incident_id, permission, attempt)
     if isinstance(outcome, AckOutcome):
         return outcome
-    if isinstance(outcome, _NotPermitted):
+    if isinstance(outcome, NotPermitted):
         return AckOutcome(AckResult.NOT_PERMITTED, outcome.incident, reason=outcome.refusal.text)
     # Every attempt lost a race: the incident was acknowledged meanwhile, or kept changing.
     async with db.lookup() as session:

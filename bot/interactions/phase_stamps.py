@@ -11,7 +11,8 @@ from bot.core.clock import Clock
 from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, slack_time
-from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult, click_permission
+from bot.incidents.clicks import click_permission
+from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import messages
