@@ -289,6 +289,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def sync_engines(self) -> tuple[Engine, ...]:
+        """Every engine that talks to this database, as SQLAlchemy's events see them (for what
+        watches the statements: tests, a profile)."""
+        return (self.engine.sync_engine,) + ((self._sqlite_sync,) if self._sqlite_sync is not None else ())
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed together, or not at all. Inside work whose request
