@@ -7,10 +7,11 @@ wait for in-flight work instead of cutting a war room in half. A bounded number 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from bot import metrics
@@ -61,6 +62,30 @@ class BackgroundWork:
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._acks_awaited = 0  # requests whose ack waits for their commit right now
+        self._no_acks_awaited = asyncio.Event()
+        self._no_acks_awaited.set()
+
+    @contextlib.contextmanager
+    def awaiting_ack(self) -> Iterator[None]:
+        """Around a request's wait for its commit and its ack: work after other acks lets it go first."""
+        self._acks_awaited += 1
+        self._no_acks_awaited.clear()
+        try:
+            yield
+        finally:
+            self._acks_awaited -= 1
+            if not self._acks_awaited:
+                self._no_acks_awaited.set()
+
+    async def after_awaited_acks(self, limit: float) -> None:
+        """Wait, at most ``limit`` seconds, until no request waits for its ack. Work after an ack
+        shares the event loop with the requests still to be acknowledged; in a burst it would run
+        between their commits and their acks, so it lets them go first. The limit keeps a steady
+        stream of requests from holding it back for long."""
+        if self._acks_awaited:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_acks_awaited.wait(), limit)
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str, waits_for_slot: bool = True) -> asyncio.Task[Any]:
         """``waits_for_slot=False`` for work a request's ack waits on: it must not queue."""

@@ -127,13 +127,14 @@ class Runtime:
         )
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
+        stamper = Stamper(db, clock)
         interactions = Interactions(
             replies=replies,
             opening=Opening(
                 incidents, war_rooms, replies, slack, clock, catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window
             ),
-            phase_stamps=PhaseStamps(lookup, Stamper(db, clock), Monitoring(db, team.timers), war_rooms, resolutions, replies, clock),
-            notes=Notes(incidents, lookup, replies, slack),
+            phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock),
+            notes=Notes(incidents, lookup, replies, slack, stamper),
             roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
             break_glass=BreakGlass(incidents, lookup, replies, slack),
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),

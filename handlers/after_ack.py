@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 # with process_before_response). Work started at once would compete with that write for the event
 # loop, so it starts a moment later: the ack leaves first.
 ACK_HEADSTART = 0.015
+# The longest work after an ack lets other requests' acks go first (BackgroundWork.after_awaited_acks).
+ACKS_FIRST_LIMIT = 0.25
 
 
 DATABASE_ERRORS = (OperationalError, DBAPIError, OSError, TimeoutError)
@@ -51,6 +54,7 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
 
     async def headstart_then(work: Coroutine[Any, Any, Any]) -> Any:
         await asyncio.sleep(ACK_HEADSTART)
+        await runtime.background.after_awaited_acks(ACKS_FIRST_LIMIT)
         return await only_first_copy(work)  # a replayed request does nothing
 
     runtime.background.spawn(_told_when_broken(runtime, requester, headstart_then(work), name=name), name=name)
@@ -77,8 +81,14 @@ def start_recording(
     gate.on_late_commit = told_late
 
     async def queue_for_a_slot() -> None:
-        # Past its commit, the work queues for a slot like any work after an ack. Only the task
-        # started here: one it spawned already has a slot of its own.
+        # The ack leaves first: past its commit the work would otherwise build messages and call
+        # Slack before the listener, woken by the same commit, gets the loop back to answer. Bounded
+        # by ACK_HEADSTART, so work whose request is answered some other way is never held up long.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gate.acked.wait(), ACK_HEADSTART)
+        await runtime.background.after_awaited_acks(ACKS_FIRST_LIMIT)
+        # Then it queues for a slot like any work after an ack. Only the task started here: one it
+        # spawned already has a slot of its own.
         if asyncio.current_task() is task:
             await runtime.background.take_a_slot()
 
@@ -109,9 +119,11 @@ async def ack_once_recorded(ack: AsyncAck, runtime: Runtime, requester: Requeste
     """Acknowledge a request that writes only once its write is committed, so a request Slack saw
     acknowledged is never lost, even if the process dies the next moment. The rest of the work
     (Slack's updates, the answer) goes on after the ack."""
-    gate, task = start_recording(runtime, requester, work, name=name)
-    await recorded_in_time(runtime, requester, gate, task, name=name)
-    await ack()
+    with runtime.background.awaiting_ack():
+        gate, task = start_recording(runtime, requester, work, name=name)
+        await recorded_in_time(runtime, requester, gate, task, name=name)
+        await ack()
+    gate.acked.set()
 
 
 async def _told_when_broken(

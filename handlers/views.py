@@ -107,6 +107,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             runtime.interactions.time_corrections.correct(requester, incident_id, original, submitted, submission.text_value("reason")),
             name="correct-times",
         )
+        gate.acked.set()  # the answer waits for the whole correction: the work has no ack to let go first
         if not await recorded_in_time(runtime, requester, gate, correcting, name="correct-times", tell=False):
             await ack(response_action="errors", errors={"reason": messages.not_recorded_in_time()})
             return

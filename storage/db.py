@@ -9,19 +9,20 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Result, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.dml import UpdateBase
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -30,6 +31,9 @@ _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
+
+
+T = TypeVar("T")
 
 
 class DatabaseURLError(ValueError):
@@ -54,6 +58,7 @@ class CommitGate:
 
     def __init__(self) -> None:
         self.opened = asyncio.Event()
+        self.acked = asyncio.Event()  # the listener has acknowledged the request
         self.expired = False
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
@@ -128,6 +133,27 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info["wrote"] = True
 
 
+class Statements:
+    """One transaction's statements on a plain (synchronous) connection: SQLAlchemy Core only, for
+    the hot path of a click (``Database.run_transaction``). No ORM session, so no identity map,
+    unit of work or flush between the statements; each statement is compiled once per shape and
+    then taken from the engine's cache (on PostgreSQL, from asyncpg's prepared statements too).
+    Knows whether it wrote anything, as ``_WriteTrackingSession`` does, for the same reason."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.wrote = False
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._connection.dialect
+
+    def execute(self, statement: Executable, parameters: list[dict[str, Any]] | dict[str, Any] | None = None) -> CursorResult[Any]:
+        if isinstance(statement, UpdateBase):
+            self.wrote = True
+        return self._connection.execute(statement, parameters)
+
+
 def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     """Give a plain sqlite:// or postgresql:// URL its asyncio driver.
 
@@ -157,8 +183,8 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so that every transaction starts with
         # BEGIN IMMEDIATE: two writers then queue on the lock instead of failing half-way
@@ -170,7 +196,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Readers (reports, exports) take no write lock, so a long report never holds up a stamp.
         read_only = connection.get_execution_options().get("read_only", False)
@@ -227,8 +253,17 @@ class Database:
             # A connect that takes longer fails fast enough to tell the person within Slack's 3 s.
             kwargs["connect_args"] = {"timeout": 2, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
+        # that a whole transaction can run in one call to a worker thread.
+        self._sqlite_sync: Engine | None = None
         if self.engine.dialect.name == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
+            self._sqlite_sync = create_engine(
+                self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1),
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            _configure_sqlite(self._sqlite_sync)
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
@@ -238,6 +273,7 @@ class Database:
         # pushed commits, and so acks, past their bound).
         self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
         self._autocommit: async_sessionmaker[AsyncSession] | None = None
+        self._autocommit_engine = self.engine
         if self.dialect == "sqlite":
             # Lookups begin like reading() sessions, without the write lock, so they never queue
             # behind a writer. SQLite has no round trips to save by autocommit.
@@ -245,12 +281,19 @@ class Database:
         else:
             # Each statement is its own transaction: no BEGIN and COMMIT round trips around a lone
             # SELECT (lookup) or a lone claim or UPDATE (single_statements).
-            self._autocommit = async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._autocommit = async_sessionmaker(self._autocommit_engine, expire_on_commit=False)
             self._lookups = self._autocommit
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def sync_engines(self) -> tuple[Engine, ...]:
+        """Every engine that talks to this database, as SQLAlchemy's events see them (for what
+        watches the statements: tests, a profile)."""
+        return (self.engine.sync_engine,) + ((self._sqlite_sync,) if self._sqlite_sync is not None else ())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -268,6 +311,48 @@ class Database:
         if gate is not None and wrote:
             gate.record_commit()
             await gate.go_on()
+
+    async def run_statements(self, work: Callable[[Statements], T]) -> T:
+        """``run_transaction`` for statements that each stand on their own (a claim, one UPDATE), as
+        ``single_statements()``: on PostgreSQL each commits as it runs, with no BEGIN and COMMIT
+        round trips, unless a request waits for this commit (it needs one it can hold back)."""
+        return await self.run_transaction(work, autocommit=True)
+
+    async def run_transaction(self, work: Callable[[Statements], T], *, autocommit: bool = False) -> T:
+        """``work``'s statements in one transaction, committed together or not at all, under the same
+        rules as ``transaction()`` (the commit gate, SQLite's writers taking turns, BEGIN IMMEDIATE).
+        ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
+        (aiosqlite would take several per statement: cursor, execute, fetch, close); on
+        PostgreSQL each statement is one round trip on the connection. What a click runs before
+        its ack (storage/clicks.py)."""
+        gate = _awaiting_first_commit()
+
+        def committed(connection: Connection) -> tuple[T, bool]:
+            statements = Statements(connection)
+            with connection.begin():
+                result = work(statements)
+                if gate is not None and statements.wrote:
+                    gate.check_may_commit()
+            return result, statements.wrote
+
+        if self._sqlite_writer is not None:
+            assert self._sqlite_sync is not None
+            sync_engine = self._sqlite_sync
+
+            def in_thread() -> tuple[T, bool]:
+                with sync_engine.connect() as connection:
+                    return committed(connection)
+
+            async with self._sqlite_writer:
+                result, wrote = await asyncio.to_thread(in_thread)
+        else:
+            engine = self._autocommit_engine if autocommit and gate is None else self.engine
+            async with engine.connect() as connection:
+                result, wrote = await connection.run_sync(committed)
+        if gate is not None and wrote:
+            gate.record_commit()
+            await gate.go_on()
+        return result
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -303,3 +388,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sqlite_sync is not None:
+            self._sqlite_sync.dispose()

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict, rows_changed
+from storage.db import Statements, rows_changed
 from storage.models import SlackRequestSeen
 
 
-async def record_if_new(session: AsyncSession, signature: str, slack_timestamp: int) -> bool:
-    """True for the first copy of a request; False when a copy with this signature was taken."""
-    insert = insert_with_on_conflict(session)
-    inserted = await session.execute(
+def record_if_new(work: Statements, signature: str, slack_timestamp: int) -> bool:
+    """True for the first copy of a request; False when a copy with this signature was taken.
+    Core, in ``Database.run_statements``: every Slack request's work waits for it."""
+    insert = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    inserted = work.execute(
         insert(SlackRequestSeen)
         .values(signature=signature, slack_timestamp=slack_timestamp)
         .on_conflict_do_nothing(index_elements=["signature"])
     )
-    return rows_changed(inserted) == 1
+    return inserted.rowcount == 1
 
 
 async def forget(session: AsyncSession, signature: str) -> None:

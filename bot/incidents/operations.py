@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +40,8 @@ def parse_reference(text: str) -> int | None:
         return None
 
 
-def to_record(row: Incident) -> IncidentRecord:
+def to_record(row: Incident | Row[Any]) -> IncidentRecord:
+    """From the ORM object or a Core row of every column (storage/clicks.py): the same names."""
     stamps = {Stamp.DETECTED: StampValue(at=row.detected_at, by=row.opened_by)}
     if row.diagnosed_at:
         stamps[Stamp.DIAGNOSED] = StampValue(row.diagnosed_at, row.diagnosed_by, row.diagnosed_implied)

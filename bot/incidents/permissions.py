@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
@@ -21,6 +22,8 @@ from bot.slack import SlackError, SlackGateway
 from bot.slack.messages import PRIVATE_INCIDENT
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ACTION_WORDS = {
     "stamp": "mark phases, add notes, post updates, add action items and record break-glass access",
@@ -123,44 +126,97 @@ class Refusal:
     text: str
 
 
+class SlackNeeded(Exception):
+    """The answer needs what only Slack knows (a war room's members not seen lately, the admin user
+    group's members). Raised by the checks that answer at once (``decide_now``): their caller may
+    hold a database transaction, which must stay short; it asks again with Slack once it let go."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key  # a channel ID, or ADMIN_GROUP
+
+
+ADMIN_GROUP = "@admins"
+
+# Everything of an incident a permission depends on: an answer given for one set of these facts
+# holds for any read of the incident that shows the same ones.
+PermissionFacts = tuple[str, str, bool, str | None]
+
+
+def permission_facts(incident: IncidentRecord) -> PermissionFacts:
+    return (incident.commander, incident.opened_by, incident.is_private, incident.channel_id)
+
+
+def refusal_while_changing(action: str) -> Refusal:
+    """For a click whose incident kept changing (its commander, its war room) while it was checked."""
+    return Refusal(f"The incident kept changing while checking who may {ACTION_WORDS[action]}, so nothing changed. Try again.")
+
+
 class PermissionChecks:
+    """Each check is decided by one set of rules (``_allowed``, ``_sees_private``), which ask for
+    what Slack knows through ``_members``: fetched in this check (``asked``), a member seen lately,
+    or else SlackNeeded. The async checks fetch what is needed and decide again."""
+
     def __init__(self, slack: SlackGateway, policy: Permissions) -> None:
         self._slack = slack
         self.policy = policy
         self._members: dict[str, tuple[float, set[str]]] = {}  # channel -> (when read, members)
 
-    async def _is_member(self, channel: str, user: str) -> bool:
+    def _is_member(self, channel: str, user: str, asked: dict[str, set[str]]) -> bool:
         """Whether ``user`` is in the channel. A member seen in the last MEMBERS_FRESH seconds is
         taken as one without asking Slack again, so a responder's clicks do not each wait for
         conversations.members; anyone else is always looked up (someone who just joined is let
         in at once). The price: someone removed from the war room keeps access for up to that long."""
+        if channel in asked:
+            return user in asked[channel]
         seen = self._members.get(channel)
         if seen is not None and user in seen[1] and time.monotonic() - seen[0] < MEMBERS_FRESH:
             return True
-        members = await self._slack.channel_members(channel)
-        self._members[channel] = (time.monotonic(), members)
-        return user in members
+        raise SlackNeeded(channel)
 
-    async def is_admin(self, user: str) -> bool:
+    def _is_admin(self, user: str, asked: dict[str, set[str]]) -> bool:
         admins = self.policy.admins
         if user in admins.users:
             return True
         if not admins.usergroup:
             return False
-        group_id = admins.usergroup
+        if ADMIN_GROUP not in asked:
+            raise SlackNeeded(ADMIN_GROUP)
+        return user in asked[ADMIN_GROUP]
+
+    async def _ask_slack(self, key: str, asked: dict[str, set[str]]) -> None:
+        """Fetch what SlackNeeded named into ``asked``. Raises SlackError when Slack could not say."""
+        if key != ADMIN_GROUP:
+            members = await self._slack.channel_members(key)
+            self._members[key] = (time.monotonic(), members)
+            asked[key] = members
+            return
+        group_id = self.policy.admins.usergroup
+        assert group_id is not None
         if not (group_id.startswith("S") and group_id.isupper()):
             found = await self._slack.usergroup_id(group_id)
             if found is None:
                 log.error("permissions.admins.usergroup: there is no user group @%s", group_id)
-                return False
+                asked[key] = set()
+                return
             group_id = found
-        return user in await self._slack.usergroup_members(group_id)
+        asked[key] = set(await self._slack.usergroup_members(group_id))
 
-    async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
-        """Raises SlackError when Slack could not say. A private incident is closed to everyone
-        outside its war room whatever the level, admins and ``everyone`` included: break-glass
-        (bot/interactions/break_glass.py) is the only way in, audited and announced in the war room."""
-        if incident is not None and incident.is_private and not await self._sees_private(incident, user):
+    async def _with_slack(self, decide: Callable[[dict[str, set[str]]], T]) -> T:
+        """``decide`` with whatever it needs from Slack fetched first. Raises SlackError when Slack
+        could not say."""
+        asked: dict[str, set[str]] = {}
+        while True:
+            try:
+                return decide(asked)
+            except SlackNeeded as needed:
+                await self._ask_slack(needed.key, asked)
+
+    async def is_admin(self, user: str) -> bool:
+        return await self._with_slack(lambda asked: self._is_admin(user, asked))
+
+    def _allowed(self, action: str, incident: IncidentRecord | None, user: str, asked: dict[str, set[str]]) -> bool:
+        if incident is not None and incident.is_private and not self._sees_private(incident, user, asked):
             return False
         level = level_of(self.policy, action)
         if level == "everyone":
@@ -168,29 +224,43 @@ class PermissionChecks:
         if incident is not None and level in ("war_room", "commander") and user == incident.commander:
             return True
         if level == "war_room" and incident is not None and incident.channel_id:
-            if await self._is_member(incident.channel_id, user):
+            if self._is_member(incident.channel_id, user, asked):
                 return True
-        return await self.is_admin(user)
+        return self._is_admin(user, asked)
+
+    async def allowed(self, action: str, incident: IncidentRecord | None, user: str) -> bool:
+        """Raises SlackError when Slack could not say. A private incident is closed to everyone
+        outside its war room whatever the level, admins and ``everyone`` included: break-glass
+        (bot/interactions/break_glass.py) is the only way in, audited and announced in the war room."""
+        return await self._with_slack(lambda asked: self._allowed(action, incident, user, asked))
+
+    def _refusal(self, action: str, incident: IncidentRecord | None, user: str, asked: dict[str, set[str]]) -> Refusal | None:
+        if incident is not None and incident.is_private and not self._sees_private(incident, user, asked):
+            return Refusal(PRIVATE_INCIDENT)
+        if self._allowed(action, incident, user, asked):
+            return None
+        where = f" in {incident.reference}" if incident else ""
+        return Refusal(f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed.")
+
+    def decide_now(self, action: str, incident: IncidentRecord | None, user: str) -> Refusal | None:
+        """``check`` from what is known without Slack; raises SlackNeeded when that is not enough.
+        For a caller inside a database transaction (bot/incidents/stamping.py)."""
+        return self._refusal(action, incident, user, {})
 
     async def check(self, action: str, incident: IncidentRecord | None, user: str) -> Refusal | None:
         """None when ``user`` may; else the refusal to show them (nothing has changed). Someone
         outside a private incident's war room learns only that it is private: no names."""
         try:
-            if incident is not None and incident.is_private and not await self._sees_private(incident, user):
-                return Refusal(PRIVATE_INCIDENT)
-            if await self.allowed(action, incident, user):
-                return None
+            return await self._with_slack(lambda asked: self._refusal(action, incident, user, asked))
         except SlackError as error:
             log.warning("permission check for %s failed: %s", action, error)
             return Refusal(f"Could not check who may {ACTION_WORDS[action]} ({error}), so nothing changed. Try again.")
-        where = f" in {incident.reference}" if incident else ""
-        return Refusal(f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed.")
 
     async def check_breakglass(self, incident: IncidentRecord, user: str) -> Refusal | None:
         """Break-glass is the ``stamp`` permission, except that it is also the one way into a
         private incident for an admin outside its war room (and for nobody else)."""
         try:
-            outsider = incident.is_private and not await self._sees_private(incident, user)
+            outsider = incident.is_private and not await self._with_slack(lambda asked: self._sees_private(incident, user, asked))
             if outsider:
                 return None if await self.is_admin(user) else Refusal(PRIVATE_INCIDENT)
         except SlackError as error:
@@ -198,19 +268,18 @@ class PermissionChecks:
             return Refusal(f"Could not check who may {ACTION_WORDS['stamp']} ({error}), so nothing changed. Try again.")
         return await self.check("stamp", incident, user)
 
-    async def _sees_private(self, incident: IncidentRecord, user: str) -> bool:
-        """Raises SlackError when Slack could not say."""
+    def _sees_private(self, incident: IncidentRecord, user: str, asked: dict[str, set[str]]) -> bool:
         if user in (incident.commander, incident.opened_by):
             return True
         if not incident.channel_id:
             return False
-        return await self._is_member(incident.channel_id, user)
+        return self._is_member(incident.channel_id, user, asked)
 
     async def in_war_room(self, incident: IncidentRecord, user: str) -> bool:
         """For private incidents: may this person see it? Only the people in its war room may
         (admins too only once invited: a private incident is private from them as well)."""
         try:
-            return await self._sees_private(incident, user)
+            return await self._with_slack(lambda asked: self._sees_private(incident, user, asked))
         except SlackError as error:
             log.warning("membership check failed: %s", error)
             return False

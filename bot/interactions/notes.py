@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 
 from bot.core.command_text import unescape_slack
+from bot.incidents.clicks import NotPermitted, click_permission
 from bot.incidents.operations import Incidents
+from bot.incidents.stamping import Stamper
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import SlackError, SlackGateway, messages
@@ -15,11 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class Notes:
-    def __init__(self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway) -> None:
+    def __init__(self, incidents: Incidents, lookup: IncidentLookup, replies: Replies, slack: SlackGateway, stamper: Stamper) -> None:
         self._incidents = incidents
         self._lookup = lookup
         self._replies = replies
         self._slack = slack
+        self._stamper = stamper
 
     async def note(self, requester: Requester, text: str) -> None:
         """``/incident note <text>`` in a war room."""
@@ -27,11 +30,20 @@ class Notes:
         if not text:
             await self._replies.tell(requester, messages.NOTE_USAGE)
             return
-        incident = await self._lookup.here(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
-        if incident is None or await self._lookup.refused(requester, "stamp", incident):
+        if not requester.channel_id:
+            await self._replies.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
             return
-        await self._incidents.add_to_timeline(incident.id, "note", actor=requester.user_id, text=unescape_slack(text))
-        await self._replies.tell(requester, messages.noted(incident.reference))
+        # The war room's incident, the permission read and the note in one short transaction.
+        permission = click_permission(self._lookup.permissions, "stamp", requester.user_id)
+        noted = await self._stamper.note(
+            requester.channel_id, "note", actor=requester.user_id, text=unescape_slack(text), permission=permission
+        )
+        if isinstance(noted, NotPermitted):
+            await self._replies.tell(requester, noted.refusal.text)
+        elif noted.incident is None:
+            await self._replies.tell(requester, messages.NOT_IN_WAR_ROOM_FOR_NOTE)
+        else:
+            await self._replies.tell(requester, messages.noted(noted.incident.reference))
 
     async def add_message(self, requester: Requester, *, message_ts: str, author: str | None, text: str) -> None:
         """The "Add to incident timeline" shortcut on a message in a war room."""

@@ -1,6 +1,6 @@
 """The incident's phases: the phase buttons, acknowledging it, and reopening it while it is
-monitored. A click is recorded first (a conditional UPDATE, so a double click stamps once), then
-Slack is brought up to date."""
+monitored. A click is recorded first (one short transaction with a conditional UPDATE, so a double
+click stamps once), then Slack is brought up to date."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.core.clock import Clock
 from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, slack_time
+from bot.incidents.clicks import click_permission
 from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
@@ -50,19 +51,13 @@ class PhaseStamps:
         return outcome
 
     async def record(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
-        """Only the database part of a click, after the permission check: the conditional UPDATE,
-        committed when this returns. Marking verified resolves the incident, so it takes the
-        ``close`` permission; the other phases ``stamp``."""
+        """Only the database part of a click: the permission decided on the row the stamp's own
+        transaction reads, the conditional UPDATE, committed when this returns. Marking verified
+        resolves the incident, so it takes the ``close`` permission; the other phases ``stamp``."""
         logs.set_incident(incident_id)
-        incident = await self._lookup.get(incident_id)
-        if incident is not None:
-            action = "close" if stamp is Stamp.VERIFIED else "stamp"
-            if refusal := await self._lookup.refusal(action, incident, requester):
-                return StampOutcome(StampResult.NOT_PERMITTED, stamp, incident, reason=refusal.text, incident_id=incident_id)
-            if (existing := incident.timeline.get(stamp)) is not None:
-                # Stamps are never cleared by a click, so the answer needs no write transaction.
-                return StampOutcome(StampResult.ALREADY, stamp, incident, existing)
-        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, read=incident)
+        action = "close" if stamp is Stamp.VERIFIED else "stamp"
+        permission = click_permission(self._lookup.permissions, action, requester.user_id)
+        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, permission=permission)
         if outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
         return outcome
@@ -114,11 +109,12 @@ class PhaseStamps:
     async def acknowledge_incident(self, requester: Requester, incident_id: int, *, at: datetime | None = None) -> None:
         """The Acknowledge button, or the command once the incident is known. Taking an incident
         on is a stamp like the phases: the ``stamp`` permission."""
-        if await self._lookup.refused_by_number(requester, "stamp", incident_id):
-            return
-        outcome = await self._stamper.acknowledge(incident_id, by=requester.user_id, at=at)
+        permission = click_permission(self._lookup.permissions, "stamp", requester.user_id)
+        outcome = await self._stamper.acknowledge(incident_id, by=requester.user_id, at=at, permission=permission)
         incident = outcome.record
-        if outcome.result is AckResult.UNKNOWN_INCIDENT or incident is None:
+        if outcome.result is AckResult.NOT_PERMITTED:
+            await self._replies.tell(requester, outcome.reason)
+        elif outcome.result is AckResult.UNKNOWN_INCIDENT or incident is None:
             await self._replies.tell(requester, messages.unknown_incident(f"INC-{incident_id}"))
         elif outcome.result is AckResult.ALREADY:
             assert incident.acknowledged_at is not None

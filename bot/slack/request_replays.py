@@ -16,6 +16,7 @@ same database, and their failure is what the person is told and what errors_tota
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -71,5 +72,6 @@ class ReplayGuard:
             return await slack_requests_seen.forget_older_than(session, int(self._now()) - KEEP_FOR)
 
     async def _record(self, signature: str, slack_timestamp: int) -> bool:
-        async with self._db.single_statements() as session:
-            return await slack_requests_seen.record_if_new(session, signature, slack_timestamp)
+        return await self._db.run_statements(
+            functools.partial(slack_requests_seen.record_if_new, signature=signature, slack_timestamp=slack_timestamp)
+        )

@@ -1,0 +1,330 @@
+"""Durable clicks against a bare ack: phase clicks, notes and acknowledgements (each acked only
+once its write is committed), opens and status, on SQLite and on PostgreSQL, one at a time and
+eight at a time.
+
+The real bot (``Runtime`` + ``build_bolt_app`` + ``start_http``) and a bare slack_bolt ``AsyncApp``
+that acks the same way (``process_before_response=True``, every listener only ``await ack()``),
+served by the very same ``start_http``, get the same signed requests in the same run, alternately
+(ABBA), over one keep-alive connection pool each. The bot's after-ack work (Slack updates) is
+drained between rounds, outside the timed section: this measures the ack, not the backlog. The
+fake Slack answers at once (latency 0); PostgreSQL is a throwaway server from the machine's
+binaries (or TEST_POSTGRES_URL), on loopback.
+
+    .venv/bin/python -m benchmarks.clicks                      # both databases, -n 120
+    .venv/bin/python -m benchmarks.clicks --databases sqlite -n 40
+    .venv/bin/python -m benchmarks.clicks --profile sqlite     # cProfile of phase clicks, top functions
+
+``figures(args)`` returns every ratio as ``Figure`` rows, for a command that prints all of the
+issue's figures together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import func, select
+
+from benchmarks import bare_bolt
+from benchmarks.open_latency import SIGNING_SECRET, Summary, manifest_bot_scopes, ms
+from bot.runtime import Runtime
+from bot.slack.blocks import ACKNOWLEDGE_ACTION, STAMP_ACTION_PREFIX
+from handlers.app import build_bolt_app
+from handlers.web import start_http
+from storage.migrate import upgrade_to_head
+from storage.models import Incident
+from tests.conftest import _fresh_postgres_database, fake_slack_settings
+from tests.fake_slack import FakeSlack
+from tests.postgres_server import PostgresServer, find_bindir
+from tests.slack_requests import SignedSlack, sign
+
+TARGET = 1.5  # p99 ack within 1.5x of the bare app's
+KINDS = ("click", "note", "ack", "open", "status")
+CONCURRENCIES = (1, 8)
+PHASES = ("diagnosed", "mitigated", "verified")
+DRAIN_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured comparison: ``value`` against ``baseline``, both in seconds, same run."""
+
+    name: str
+    value: float
+    baseline: float
+    target: float | None  # a ratio to stay within; None: shown for context only
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline
+
+    @property
+    def met(self) -> bool:
+        return self.target is None or self.ratio <= self.target
+
+    def line(self) -> str:
+        verdict = "" if self.target is None else f"<= {self.target:.1f}x  {'met' if self.met else 'MISSED'}"
+        return f"{self.name:44} {ms(self.value):>10} {ms(self.baseline):>10} {self.ratio:>6.2f}x  {verdict}"
+
+
+@dataclass
+class Samples:
+    bot: dict[str, list[float]] = field(default_factory=dict)
+    bare: dict[str, list[float]] = field(default_factory=dict)
+
+
+class Target:
+    """One HTTP endpoint and a keep-alive client for it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=10))
+
+    async def send(self, body: str) -> float:
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
+        }
+        started = time.perf_counter()
+        async with self.session.post(self.url, data=body.encode(), headers=headers) as response:
+            await response.read()
+            elapsed = time.perf_counter() - started
+            if response.status != 200:
+                raise RuntimeError(f"{self.url} answered HTTP {response.status}")
+        return elapsed
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+@dataclass
+class Bench:
+    runtime: Runtime
+    fake: FakeSlack
+    bot: Target
+    bare: Target
+    signed: SignedSlack
+    close: Callable[[], object]
+
+    async def drain(self) -> None:
+        await self.runtime.background.drain(timeout=DRAIN_TIMEOUT)
+        if self.runtime.background.pending:
+            raise RuntimeError(f"{self.runtime.background.pending} background tasks still running after {DRAIN_TIMEOUT}s")
+
+
+async def start(database_url: str) -> Bench:
+    fake = FakeSlack(bot_scopes=manifest_bot_scopes(), latency=0.0)
+    await fake.start()
+    fake.add_user("U_ALICE", "alice")
+    announce = fake.add_channel("incidents", members={"U_ALICE"})
+    runtime = Runtime.from_settings(fake_slack_settings(fake, database_url, announce))
+    await upgrade_to_head(runtime.db)
+    bot_runner, bot_port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
+    # The bare app on the same aiohttp stack, but not behind the bot's web app: that one would also
+    # record each request in the bot's database (the replay guard).
+    bare_runner = web.AppRunner(bare_bolt.build(SIGNING_SECRET, fake.base_url), access_log=None)
+    await bare_runner.setup()
+    bare_site = web.TCPSite(bare_runner, "127.0.0.1", 0)
+    await bare_site.start()
+    bare_port = bare_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # port 0: the one the OS picked
+    bot = Target(f"http://127.0.0.1:{bot_port}/slack/events")
+    bare = Target(f"http://127.0.0.1:{bare_port}/slack/events")
+
+    async def close() -> None:
+        await bot.close()
+        await bare.close()
+        await bot_runner.cleanup()
+        await bare_runner.cleanup()
+        await runtime.close()
+        await fake.stop()
+
+    return Bench(runtime, fake, bot, bare, SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url), close)
+
+
+async def open_incidents(bench: Bench, count: int) -> list[tuple[int, str, str]]:
+    """``count`` more incidents with their war rooms ready: (number, channel, control message ts)."""
+    async with bench.runtime.db.lookup() as session:
+        before = int(await session.scalar(select(func.max(Incident.id))) or 0)
+    for n in range(count):
+        await bench.bot.send(urlencode(bench.signed.command_payload(f"open Click bench {n} sev:P2 started:-30m detected:-20m")))
+        if n % 8 == 7:
+            await bench.drain()
+    await bench.drain()
+    async with bench.runtime.db.lookup() as session:
+        query = select(Incident.id, Incident.channel_id, Incident.control_message_ts).where(Incident.id > before)
+        rows = (await session.execute(query.order_by(Incident.id))).all()
+    ready = [(row.id, row.channel_id, row.control_message_ts) for row in rows if row.control_message_ts]
+    if len(ready) != count:
+        raise RuntimeError(f"{count - len(ready)} of {count} war rooms were not ready")
+    return ready
+
+
+def requests_for(bench: Bench, kind: str, incidents: list[tuple[int, str, str]], count: int) -> list[str]:
+    """``count`` signed bodies of one kind, each of which writes (or reads) what a real one would:
+    every click stamps a phase not yet stamped, every acknowledgement a fresh incident."""
+    bodies = []
+    slack = bench.signed
+    for i in range(count):
+        if kind == "click":
+            number, channel, ts = incidents[i // len(PHASES)]
+            action = f"{STAMP_ACTION_PREFIX}{PHASES[i % len(PHASES)]}"
+            payload = slack.block_action_payload(action, str(number), user="U_ALICE", channel=channel, message_ts=ts)
+            bodies.append(urlencode({"payload": json.dumps(payload)}))
+        elif kind == "ack":
+            number, channel, ts = incidents[i]
+            payload = slack.block_action_payload(ACKNOWLEDGE_ACTION, str(number), user="U_ALICE", channel=channel, message_ts=ts)
+            bodies.append(urlencode({"payload": json.dumps(payload)}))
+        elif kind == "note":
+            number, channel, _ = incidents[i % len(incidents)]
+            bodies.append(urlencode(slack.command_payload(f"note step {i}: checked the dashboards", channel=channel)))
+        elif kind == "status":
+            number, channel, _ = incidents[i % len(incidents)]
+            bodies.append(urlencode(slack.command_payload("status", channel=channel)))
+        else:
+            bodies.append(urlencode(slack.command_payload(f"open Bench open {i} sev:P3")))
+    return bodies
+
+
+async def measure(bench: Bench, kind: str, bodies: list[str], concurrency: int, samples: Samples) -> None:
+    """The bodies in batches of ``concurrency``, sent at once; the bot and the bare app take turns
+    going first (ABBA). The bare app gets the very same bodies."""
+    for index, start_at in enumerate(range(0, len(bodies), concurrency)):
+        batch = bodies[start_at : start_at + concurrency]
+        order = ("bot", "bare") if index % 2 == 0 else ("bare", "bot")
+        for which in order:
+            target = bench.bot if which == "bot" else bench.bare
+            latencies = await asyncio.gather(*(target.send(body) for body in batch))
+            (samples.bot if which == "bot" else samples.bare).setdefault(kind, []).extend(latencies)
+            if which == "bot":
+                await bench.drain()
+
+
+async def run_database(label: str, database_url: str, count: int) -> list[Figure]:
+    bench = await start(database_url)
+    try:
+        need = count // len(PHASES) + 1 + count  # clicks take a third of an incident each; acks one
+        incidents = await open_incidents(bench, need * len(CONCURRENCIES) + 8)
+        # Untimed warm-up: connections, pools and caches as a running bot has them.
+        warm = incidents[:4]
+        for kind in ("status", "note"):
+            await measure(bench, kind, requests_for(bench, kind, warm, 8), 4, Samples())
+        incidents = incidents[4:]
+        figures: list[Figure] = []
+        for concurrency in CONCURRENCIES:
+            mine, incidents = incidents[:need], incidents[need:]
+            samples = Samples()
+            for kind in KINDS:
+                pool = mine if kind != "ack" else mine[count // len(PHASES) + 1 :]
+                await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
+            for kind in KINDS:
+                bot, bare = Summary.of(samples.bot[kind]), Summary.of(samples.bare[kind])
+                at = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
+                figures.append(Figure(f"{kind} ack p99, {label}, {at}", bot.p99, bare.p99, TARGET))
+                figures.append(Figure(f"{kind} ack p50, {label}, {at}", bot.p50, bare.p50, None))
+        return figures
+    finally:
+        await bench.close()
+
+
+async def postgres_url() -> tuple[str, PostgresServer | None]:
+    admin = os.environ.get("TEST_POSTGRES_URL")
+    server = None
+    if admin is None:
+        bindir = find_bindir()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql, or set TEST_POSTGRES_URL")
+        server = PostgresServer(bindir)
+        admin = server.start()
+    return await _fresh_postgres_database(admin), server
+
+
+async def database_url(dialect: str, workdir: Path) -> tuple[str, PostgresServer | None]:
+    if dialect == "sqlite":
+        return f"sqlite:///{workdir / 'incidents.db'}", None
+    return await postgres_url()
+
+
+async def collect(args: argparse.Namespace) -> list[Figure]:
+    figures = []
+    for dialect in args.databases:
+        url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
+        try:
+            figures += await run_database(dialect, url, args.requests)
+        finally:
+            if server is not None:
+                server.stop()
+    return figures
+
+
+def figures(args: argparse.Namespace | None = None) -> list[Figure]:
+    """Every figure of this benchmark (defaults unless ``args`` says otherwise), each a ratio
+    against the bare app measured in the same run."""
+    return asyncio.run(collect(args or parse_args([])))
+
+
+async def profile(dialect: str, count: int) -> None:
+    """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
+    drained outside the profile), then the functions with the most cumulative time."""
+    url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
+    try:
+        bench = await start(url)
+        try:
+            incidents = await open_incidents(bench, count // len(PHASES) + 2)
+            await measure(bench, "status", requests_for(bench, "status", incidents, 8), 1, Samples())
+            bodies = requests_for(bench, "click", incidents, count)
+            profiler = cProfile.Profile()
+            spent = 0.0
+            for body in bodies:
+                profiler.enable()
+                spent += await bench.bot.send(body)
+                profiler.disable()
+                await bench.drain()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            print(out.getvalue())
+            print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
+        finally:
+            await bench.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.clicks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--requests", type=int, default=120, choices=range(8, 1001), metavar="8-1000", help="requests of each kind")
+    parser.add_argument("--databases", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
+    parser.add_argument("--profile", choices=("sqlite", "postgresql"), help="profile phase clicks instead of comparing")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.profile:
+        asyncio.run(profile(args.profile, args.requests))
+        return 0
+    measured = figures(args)
+    print(f"\n{'figure':44} {'bot':>10} {'bare':>10} {'ratio':>7}  target")
+    for figure in measured:
+        print(figure.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""What a click runs before its ack, in SQLAlchemy Core inside ``Database.run_transaction``: the read
+its permission is decided on, the conditional stamp, and the timeline event. Plain functions: the
+whole transaction runs in one go (on SQLite in one trip to a worker thread). The ORM versions in
+storage/incidents.py serve everything else; these skip the session and its unit of work because
+the ack waits for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, insert, select, update
+
+from storage.db import Statements
+from storage.models import Incident, TimelineEvent
+
+_INCIDENTS = cast(Table, Incident.__table__)
+_EVENTS = cast(Table, TimelineEvent.__table__)
+
+
+def read(work: Statements, incident_id: int) -> Row[Any] | None:
+    """The incident's row (every column, by name, as the ORM object has them)."""
+    return (work.execute(select(_INCIDENTS).where(_INCIDENTS.c.id == incident_id))).one_or_none()
+
+
+def find_by_channel(work: Statements, channel_id: str) -> Row[Any] | None:
+    """The latest incident whose war room ``channel_id`` is (storage.incidents.find_by_channel)."""
+    query = select(_INCIDENTS).where(_INCIDENTS.c.channel_id == channel_id).order_by(_INCIDENTS.c.id.desc()).limit(1)
+    return work.execute(query).one_or_none()
+
+
+def set_if_empty(
+    work: Statements,
+    incident_id: int,
+    column: str,
+    value: Any,
+    *,
+    at: datetime,
+    also_empty: Sequence[str] = (),
+    **also: Any,
+) -> Row[Any] | None:
+    """storage.incidents.set_if_empty in Core: set ``column`` (and ``also``) only while it and every
+    ``also_empty`` column are still empty; the row as it now stands if this call did it, else None.
+    The conditional UPDATE is what gives racing clicks, in one process or several, one winner."""
+    empty = [_INCIDENTS.c[name].is_(None) for name in (column, *also_empty)]
+    statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id, *empty).values({column: value, "updated_at": at, **also})
+    if work.dialect.update_returning:
+        return (work.execute(statement.returning(*_INCIDENTS.c))).one_or_none()
+    if (work.execute(statement)).rowcount != 1:
+        return None
+    return read(work, incident_id)
+
+
+def add_event(
+    work: Statements,
+    incident_id: int,
+    kind: str,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    text: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
+    work.execute(insert(_EVENTS).values(incident_id=incident_id, kind=kind, actor=actor, occurred_at=at, text=text, data=data or {}))
+
+
+def set_fields(work: Statements, incident_id: int, *, at: datetime, **fields: Any) -> Row[Any]:
+    """Set ``fields`` (none: only ``updated_at``); the row as it now stands."""
+    statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id).values(updated_at=at, **fields)
+    if work.dialect.update_returning:
+        return work.execute(statement.returning(*_INCIDENTS.c)).one()
+    work.execute(statement)
+    row = read(work, incident_id)
+    assert row is not None
+    return row

@@ -1,0 +1,151 @@
+"""What a click writes before its ack runs in one short transaction with the read its permission
+is decided on: a phase stamp, an acknowledgement and a note each read the incident, write, and add
+their timeline event between one BEGIN and one COMMIT on one connection, so the permission is
+decided on the very row the write changes; Slack is never asked while that transaction is open;
+and on every phase, a second click (or twelve at once) never stamps twice.
+
+Watched on the statements the database receives (SQLAlchemy's engine events on every engine the
+bot's ``Database`` uses), driven through the real HTTP endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import event
+
+from bot.core.phases import Stamp
+from bot.slack.blocks import ACKNOWLEDGE_ACTION
+from tests.team_helpers import click, command, open_incident
+
+pytestmark = pytest.mark.both_databases
+
+
+@dataclass
+class Seen:
+    connection: int
+    what: str  # "begin", "commit", "rollback", or the statement
+    at: float
+
+
+@dataclass
+class StatementLog:
+    """Every transaction boundary and statement, in order, with the DBAPI connection it ran on."""
+
+    seen: list[Seen] = field(default_factory=list)
+
+    def watch(self, db) -> None:
+        for engine in db.sync_engines:
+            event.listen(engine, "begin", lambda conn: self._add(conn, "begin"))
+            event.listen(engine, "commit", lambda conn: self._add(conn, "commit"))
+            event.listen(engine, "rollback", lambda conn: self._add(conn, "rollback"))
+            event.listen(engine, "before_cursor_execute", lambda conn, _cursor, statement, *_: self._add(conn, statement))
+
+    def _add(self, conn, what: str) -> None:
+        self.seen.append(Seen(id(conn.connection.dbapi_connection), " ".join(what.split()), time.monotonic()))
+
+    def transaction_of(self, index: int) -> list[Seen]:
+        """The transaction the statement at ``index`` ran in: from its connection's last BEGIN to the
+        COMMIT or ROLLBACK that ended it."""
+        connection = self.seen[index].connection
+        mine = [(i, s) for i, s in enumerate(self.seen) if s.connection == connection]
+        position = next(p for p, (i, _) in enumerate(mine) if i == index)
+        start = max(p for p, (_, s) in enumerate(mine[: position + 1]) if s.what == "begin")
+        end = next(p for p, (_, s) in enumerate(mine) if p > position and s.what in ("commit", "rollback"))
+        return [s for _, s in mine[start : end + 1]]
+
+    def writes(self, table: str, containing: str) -> list[int]:
+        return [i for i, s in enumerate(self.seen) if s.what.startswith(f"UPDATE {table}") and containing in s.what] + [
+            i for i, s in enumerate(self.seen) if s.what.startswith(f"INSERT INTO {table}") and containing in s.what
+        ]
+
+
+def reads_incident(statement: str) -> bool:
+    return statement.startswith("SELECT") and "FROM incidents" in statement
+
+
+def assert_one_transaction(log: StatementLog, write_index: int, *, timeline_events: int = 1) -> list[Seen]:
+    transaction = log.transaction_of(write_index)
+    statements = [s.what for s in transaction]
+    assert statements[0] == "begin" and statements[-1] == "commit", statements
+    first_write = next(i for i, s in enumerate(statements) if s.startswith(("UPDATE", "INSERT")))
+    assert any(reads_incident(s) for s in statements[1:first_write]), f"the permission read is not in the write's transaction: {statements}"
+    assert sum(s.startswith("INSERT INTO timeline_events") for s in statements) == timeline_events, statements
+    return transaction
+
+
+@pytest.mark.parametrize("stamp", ["diagnosed", "mitigated", "verified"])
+async def test_a_phase_click_reads_decides_stamps_and_adds_its_event_in_one_transaction(bot, stamp):
+    incident = await open_incident(bot)
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    clicker = "U_ALICE" if stamp == "verified" else "U_BOB"  # verified takes the commander
+    await click(bot, incident, f"stamp_phase_{stamp}", str(incident.id), clicker)
+    [stamp_write] = [i for i in log.writes("incidents", f"{stamp}_at") if log.seen[i].what.startswith("UPDATE")]
+    assert_one_transaction(log, stamp_write, timeline_events=2 if stamp == "verified" else 1)
+    assert (await bot.incident(incident.id)).timeline.stamps[Stamp(stamp)].by == clicker
+
+
+async def test_an_acknowledgement_reads_decides_and_writes_in_one_transaction(bot):
+    incident = await open_incident(bot)
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    await click(bot, incident, ACKNOWLEDGE_ACTION, str(incident.id), "U_BOB")
+    [write] = [i for i in log.writes("incidents", "acknowledged_at") if log.seen[i].what.startswith("UPDATE")]
+    assert_one_transaction(log, write)
+    assert (await bot.incident(incident.id)).acknowledged_by == "U_BOB"
+
+
+async def test_a_note_finds_its_incident_decides_and_writes_in_one_transaction(bot):
+    incident = await open_incident(bot)
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    await command(bot, "note checked the dashboards", user="U_BOB", channel=incident.channel_id)
+    [write] = log.writes("timeline_events", "")
+    assert_one_transaction(log, write)
+    assert [e.text for e in await bot.timeline(incident.id) if e.kind == "note"] == ["checked the dashboards"]
+
+
+async def test_slack_is_never_asked_while_a_clicks_transaction_is_open(bot, fake_slack):
+    """A member the bot has not seen lately: their membership is asked of Slack, outside the
+    transaction, which then decides again on its own read."""
+    incident = await open_incident(bot)
+    bot.runtime.interactions.phase_stamps._lookup.permissions._members.clear()  # nobody seen lately
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    asked_before = len(fake_slack.calls_to("conversations.members"))
+    await click(bot, incident, "stamp_phase_mitigated", str(incident.id), "U_CAROL")
+    asked = fake_slack.calls_to("conversations.members")[asked_before:]
+    assert asked, "the membership was not asked of Slack"
+    [write] = [i for i in log.writes("incidents", "mitigated_at") if log.seen[i].what.startswith("UPDATE")]
+    transaction = assert_one_transaction(log, write)
+    for call in asked:
+        assert not transaction[0].at <= call.at <= transaction[-1].at, "Slack was asked inside the stamp's transaction"
+    assert (await bot.incident(incident.id)).timeline.stamps[Stamp.MITIGATED].by == "U_CAROL"
+
+
+@pytest.mark.parametrize("action", ["stamp_phase_diagnosed", "stamp_phase_mitigated", "stamp_phase_verified", ACKNOWLEDGE_ACTION])
+async def test_every_click_stamps_once_however_many_arrive_together(bot, fake_slack, action):
+    """Twelve clickers at once, then one more: one stamp and one event; everyone else is told it
+    was already done."""
+    incident = await open_incident(bot)
+    clickers = [f"U_R{n}" for n in range(12)]
+    for user in clickers:
+        fake_slack.add_user(user, user.lower())
+        fake_slack.channels[incident.channel_id].members.add(user)
+    if action == "stamp_phase_verified":  # the close permission: the commander, or an admin
+        clickers = ["U_ALICE"] * 12
+    sends = [
+        bot.slack.block_action(action, str(incident.id), user=u, channel=incident.channel_id, message_ts=incident.control_message_ts)
+        for u in clickers
+    ]
+    assert {r.status for r in await asyncio.gather(*sends)} == {200}
+    await bot.settle()
+    await click(bot, incident, action, str(incident.id), clickers[0])
+    kind = "acknowledged" if action == ACKNOWLEDGE_ACTION else "phase_stamped"
+    events = [e for e in await bot.timeline(incident.id) if e.kind == kind]
+    assert len(events) == 1
+    told_already = [r for r in fake_slack.responses if "already" in r.get("text", "")]
+    assert len(told_already) == len(clickers)
