@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -175,7 +175,7 @@ class IncidentFacts:
 # Order statistics
 
 
-def _check_sorted(values: Sequence[float]) -> None:
+def _check_sorted(values: Sequence[float] | np.ndarray) -> None:
     if isinstance(values, np.ndarray):
         unsorted = bool(np.any(values[1:] < values[:-1]))
     else:
@@ -195,7 +195,7 @@ def _interpolate(sorted_values: Sequence[float] | np.ndarray, q: float) -> float
     return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics.
 
         h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])      (0-based, sorted)
@@ -550,7 +550,7 @@ class RestoredIncidents:
         if listed:
             ids, severity, service, method, deploy, *stamps = zip(*listed, strict=True)
             stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps, strict=True)], dtype=np.int64)
-            chunks.add(ids, severity, service, method, deploy, stamps_us)
+            chunks.add(ids, severity, service, method, deploy_codes(deploy), stamps_us)
         return chunks.finish()
 
     @classmethod
@@ -602,6 +602,11 @@ class RestoredIncidents:
 _DEPLOY_CODES = {None: -1, False: 0, True: 1}
 
 
+def deploy_codes(deploy: Sequence[bool | None]) -> np.ndarray:
+    """deploy_found values as RestoredIncidents.deploy codes: 1 linked, 0 not, -1 no deploy data."""
+    return np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy))
+
+
 class RestoredChunks:
     """Collects a query's columns a batch at a time into arrays, so that no more than one batch of
     Python row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
@@ -616,15 +621,15 @@ class RestoredChunks:
 
     def add(
         self,
-        ids: Sequence[int],
+        ids: Sequence[int] | np.ndarray,
         severity: Sequence[str],
         service: Sequence[str | None],
         method: Sequence[str],
-        deploy: Sequence[bool | None],
+        deploy: np.ndarray,
         stamps_us: np.ndarray,
     ) -> None:
-        """One batch: ``stamps_us`` is int64 (n, 6), the five stamps of RestoredRow and the
-        acknowledgement, MISSING_US where nobody acknowledged."""
+        """One batch: ``deploy`` as ``deploy_codes`` gives it; ``stamps_us`` is int64 (n, 6), the
+        five stamps of RestoredRow and the acknowledgement, MISSING_US where nobody acknowledged."""
         if not len(ids):
             return
         if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
@@ -643,7 +648,9 @@ class RestoredChunks:
         parts["phases"].append(phases)
         parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
         parts["acknowledged"].append(acknowledged)
-        parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
+        if deploy.shape != (len(ids),) or not np.isin(deploy, (-1, 0, 1)).all():
+            raise ValueError("deploy codes are -1, 0 or 1, one per incident")
+        parts["deploy"].append(deploy.astype(np.int8, copy=False))
         for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method), strict=True):
             for value in set(column) - keys.keys():
                 keys[value] = len(keys)
@@ -662,7 +669,8 @@ class RestoredChunks:
             "method": np.empty(0, dtype=np.int32),
         }
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
-        if len(np.unique(ids)) != len(ids):
+        by_id = np.sort(ids)
+        if (by_id[1:] == by_id[:-1]).any():  # a sort: NumPy's hashing np.unique is slower on int64
             raise ValueError(f"incident {_first_repeated(ids.tolist())} appears twice")
         started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
         order = np.lexsort((ids, started))
@@ -762,8 +770,48 @@ def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figur
     return _figure_of_sorted(np.sort(microseconds) / 1_000_000, settings.min_count, settings.confidence)
 
 
+class SortedDurations:
+    """The durations of a set of restored incidents, each sorted once: the time to restore, then
+    the four phases. The sorted values of any group of them are the sorted values under the group's
+    mask (a mask keeps the order), so a report's every segment costs one pass over each duration,
+    not a sort of its own; a figure added to every segment reads the same sorted columns."""
+
+    def __init__(self, phase_us: np.ndarray) -> None:
+        self.phase_us = phase_us
+        durations = [phase_us.sum(axis=1), *phase_us.T]
+        self._orders = [np.argsort(values, kind="stable") for values in durations]
+        # Whole microseconds / 10⁶, correctly rounded (as _seconds_figure): dividing keeps the order.
+        self._sorted_seconds: list[np.ndarray] = [values[order] / 1_000_000 for values, order in zip(durations, self._orders, strict=True)]
+
+    def sorted_seconds(self, which: int, mask: np.ndarray | None) -> np.ndarray:
+        """Duration ``which`` (0: time to restore, 1-4: the phases) of the incidents under ``mask``
+        (None: all), sorted, in seconds."""
+        values = self._sorted_seconds[which]
+        if mask is None:
+            return values
+        selected: np.ndarray = values[mask[self._orders[which]]]
+        return selected
+
+    def measures(self, mask: np.ndarray | None, settings: ReportSettings) -> Measures:
+        phase_us = self.phase_us if mask is None else self.phase_us[mask]
+
+        def figure_of(which: int) -> Figure:
+            return _figure_of_sorted(self.sorted_seconds(which, mask), settings.min_count, settings.confidence)
+
+        return _measures_from(phase_us, figure_of, settings)
+
+
 def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
     """Measures of restored incidents given as their (n, 4) phase durations in microseconds."""
+
+    def figure_of(which: int) -> Figure:
+        return _seconds_figure(phase_us.sum(axis=1) if which == 0 else phase_us[:, which - 1], settings)
+
+    return _measures_from(phase_us, figure_of, settings)
+
+
+def _measures_from(phase_us: np.ndarray, figure_of: Callable[[int], Figure], settings: ReportSettings) -> Measures:
+    """``figure_of(0)`` is the time to restore's figure, ``figure_of(k)`` phase k's (1-4)."""
     n = len(phase_us)
     restore_us = phase_us.sum(axis=1)
     total = _exact_sum(restore_us)
@@ -772,8 +820,8 @@ def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
     return Measures(
         count=n,
         enough=n >= settings.min_count,
-        time_to_restore=_seconds_figure(restore_us, settings),
-        phases={p: _seconds_figure(phase_us[:, k], settings) for k, p in enumerate(PHASES)},
+        time_to_restore=figure_of(0),
+        phases={p: figure_of(k + 1) for k, p in enumerate(PHASES)},
         phase_total_seconds={p: phase_totals[p] / 1_000_000 for p in PHASES},
         total_restore_seconds=total / 1_000_000,
         # int / int is correctly rounded: exact up to the final rounding.
@@ -928,8 +976,8 @@ def _first_repeated(values: Iterable[int]) -> int:
     raise ValueError("no value repeats")
 
 
-def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
-    return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
+def _segment(durations: SortedDurations, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
+    return {k: durations.measures(column.mask(k), settings) for k in keys}
 
 
 def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
@@ -1035,13 +1083,14 @@ def report_from_columns(
     service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
     method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
     business = _business_hours(restored.started_us, settings)
+    durations = SortedDurations(restored.phase_us)
     segments = Segments(
-        severity=_segment(restored, restored.severity, severity_keys, settings),
-        service=_segment(restored, restored.service, service_keys, settings),
-        detection_method=_segment(restored, restored.detection_method, method_keys, settings),
+        severity=_segment(durations, restored.severity, severity_keys, settings),
+        service=_segment(durations, restored.service, service_keys, settings),
+        detection_method=_segment(durations, restored.detection_method, method_keys, settings),
         business_hours={
-            BUSINESS_HOURS: _measures(restored.phase_us[business], settings),
-            OUT_OF_HOURS: _measures(restored.phase_us[~business], settings),
+            BUSINESS_HOURS: durations.measures(business, settings),
+            OUT_OF_HOURS: durations.measures(~business, settings),
         },
     )
 
@@ -1064,12 +1113,14 @@ def report_from_columns(
             share=int(restore_us[top]) / total if total > 0 else None,
         )
 
-    overall = _measures(restored.phase_us, settings)
+    overall = durations.measures(None, settings)
     linked = restored.deploy == 1
     no_deploy_data = bool(np.all(restored.deploy == -1))
     recovery = Recovery(
         time_to_restore=overall.time_to_restore,
-        failed_deployment_recovery=None if no_deploy_data else _seconds_figure(restore_us[linked], settings),
+        failed_deployment_recovery=None
+        if no_deploy_data
+        else _figure_of_sorted(durations.sorted_seconds(0, linked), settings.min_count, settings.confidence),
         no_deploy_data=no_deploy_data,
         deploy_linked=int(np.count_nonzero(linked)),
         not_deploy_linked=int(np.count_nonzero(restored.deploy == 0)),
@@ -1292,16 +1343,32 @@ def detectable_change(
         return None
     j = ranks[0]
     low_index, high_index = j - 1, per_week - j
-    rng = random.Random(seed)
-    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    for _ in range(trials):
-        first = sorted(rng.choices(data, k=per_week))
-        second = sorted(rng.choices(data, k=per_week))
-        pairs.append(((first[low_index], first[high_index]), (second[low_index], second[high_index])))
+    # Each trial's two weeks, drawn as ``random.Random(seed).choices`` draws them (see
+    # _seeded_choices), one week per row; a week's interval ends are its order statistics.
+    weeks = np.asarray(data, dtype=np.float64)[_seeded_choices(seed, len(data), (2 * trials, per_week))]
+    ends = np.partition(weeks, sorted({low_index, high_index}), axis=1)
+    first_low = ends[0::2, low_index]
+    second_high = ends[1::2, high_index]
     needed = math.ceil(_fraction(power) * trials)
     for effect in sorted(grid):
-        scale = 1 - effect
-        detected = sum(judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs)
+        # judge(first, scaled second) is BETTER exactly when the scaled second week's interval ends
+        # below the first one's start (then the two cannot overlap).
+        detected = int(np.count_nonzero(second_high * (1 - effect) < first_low))
         if detected >= needed:
             return effect
     return None
+
+
+def _seeded_choices(seed: int, population: int, shape: tuple[int, int]) -> np.ndarray:
+    """The indices ``random.Random(seed).choices(range(population), k=...)`` picks, call after call,
+    laid out row by row in ``shape``, without a Python call per pick.
+
+    ``choices`` picks ``floor(random() * n)``, and ``random()`` is the Mersenne Twister's 53-bit
+    double. NumPy's legacy ``RandomState`` is the same generator with the same doubles
+    (``random_sample``), so given ``random.Random(seed)``'s state it draws the same numbers.
+    """
+    version, internal, _ = random.Random(seed).getstate()
+    generator = np.random.RandomState()
+    generator.set_state(("MT19937", np.asarray(internal[:-1], dtype=np.uint32), internal[-1], 0, 0.0))  # no cached Gaussian
+    picks: np.ndarray = np.floor(generator.random_sample(shape) * float(population)).astype(np.intp)
+    return picks
