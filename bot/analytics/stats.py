@@ -67,6 +67,8 @@ BUSINESS_HOURS = "business hours"
 OUT_OF_HOURS = "out of hours"
 # A P1 warning fires when the customer-reported share of P1s is strictly above this.
 P1_CUSTOMER_WARNING_ABOVE = Fraction(1, 5)
+# A group of incidents a report measures: (segment, key), e.g. ("severity", "P1").
+GroupKey = tuple[str, str]
 # Relative reductions of the median tried by detectable_change: 5%, 10%, … 90%.
 EFFECT_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 19))
 # detectable_change refuses to resample from fewer restore times than this.
@@ -770,35 +772,26 @@ def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figur
     return _figure_of_sorted(np.sort(microseconds) / 1_000_000, settings.min_count, settings.confidence)
 
 
-class SortedDurations:
-    """The durations of a set of restored incidents, each sorted once: the time to restore, then
-    the four phases. The sorted values of any group of them are the sorted values under the group's
-    mask (a mask keeps the order), so a report's every segment costs one pass over each duration,
-    not a sort of its own; a figure added to every segment reads the same sorted columns."""
-
-    def __init__(self, phase_us: np.ndarray) -> None:
-        self.phase_us = phase_us
-        durations = [phase_us.sum(axis=1), *phase_us.T]
-        self._orders = [np.argsort(values, kind="stable") for values in durations]
+def grouped_measures(
+    phase_us: np.ndarray, groups: Mapping[GroupKey, np.ndarray | None], settings: ReportSettings
+) -> dict[GroupKey, Measures]:
+    """``Measures`` of each group of restored incidents (a mask over ``phase_us``' rows; None: all)
+    in one pass per duration: each duration (the time to restore, then the four phases) is sorted
+    once, and a group's sorted values are the sorted values under its mask (masking keeps the
+    order), so a segment costs a pass over the column, not a sort of its own. One duration's order
+    is alive at a time; a figure added to every group reads the same sorted column."""
+    figures: dict[GroupKey, list[Figure]] = {key: [] for key in groups}
+    for values in (phase_us.sum(axis=1), *phase_us.T):
+        order = np.argsort(values, kind="stable")
         # Whole microseconds / 10⁶, correctly rounded (as _seconds_figure): dividing keeps the order.
-        self._sorted_seconds: list[np.ndarray] = [values[order] / 1_000_000 for values, order in zip(durations, self._orders, strict=True)]
-
-    def sorted_seconds(self, which: int, mask: np.ndarray | None) -> np.ndarray:
-        """Duration ``which`` (0: time to restore, 1-4: the phases) of the incidents under ``mask``
-        (None: all), sorted, in seconds."""
-        values = self._sorted_seconds[which]
-        if mask is None:
-            return values
-        selected: np.ndarray = values[mask[self._orders[which]]]
-        return selected
-
-    def measures(self, mask: np.ndarray | None, settings: ReportSettings) -> Measures:
-        phase_us = self.phase_us if mask is None else self.phase_us[mask]
-
-        def figure_of(which: int) -> Figure:
-            return _figure_of_sorted(self.sorted_seconds(which, mask), settings.min_count, settings.confidence)
-
-        return _measures_from(phase_us, figure_of, settings)
+        sorted_seconds = values[order] / 1_000_000
+        for key, mask in groups.items():
+            selected = sorted_seconds if mask is None else sorted_seconds[mask[order]]
+            figures[key].append(_figure_of_sorted(selected, settings.min_count, settings.confidence))
+    return {
+        key: _measures_from(phase_us if mask is None else phase_us[mask], figures[key].__getitem__, settings)
+        for key, mask in groups.items()
+    }
 
 
 def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
@@ -976,10 +969,6 @@ def _first_repeated(values: Iterable[int]) -> int:
     raise ValueError("no value repeats")
 
 
-def _segment(durations: SortedDurations, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
-    return {k: durations.measures(column.mask(k), settings) for k in keys}
-
-
 def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
     """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
     bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1] if band.under is not None], dtype=np.int64)
@@ -1083,15 +1072,24 @@ def report_from_columns(
     service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
     method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
     business = _business_hours(restored.started_us, settings)
-    durations = SortedDurations(restored.phase_us)
+    groups: dict[GroupKey, np.ndarray | None] = {("overall", ""): None}
+    for name, column, keys in (
+        ("severity", restored.severity, severity_keys),
+        ("service", restored.service, service_keys),
+        ("detection_method", restored.detection_method, method_keys),
+    ):
+        groups |= {(name, key): column.mask(key) for key in keys}
+    groups |= {("business_hours", BUSINESS_HOURS): business, ("business_hours", OUT_OF_HOURS): ~business}
+    measured = grouped_measures(restored.phase_us, groups, settings)
+
+    def segment(name: str) -> dict[str, Measures]:
+        return {key: measures for (group, key), measures in measured.items() if group == name}
+
     segments = Segments(
-        severity=_segment(durations, restored.severity, severity_keys, settings),
-        service=_segment(durations, restored.service, service_keys, settings),
-        detection_method=_segment(durations, restored.detection_method, method_keys, settings),
-        business_hours={
-            BUSINESS_HOURS: durations.measures(business, settings),
-            OUT_OF_HOURS: durations.measures(~business, settings),
-        },
+        severity=segment("severity"),
+        service=segment("service"),
+        detection_method=segment("detection_method"),
+        business_hours=segment("business_hours"),
     )
 
     customer = restored.detection_method.mask(CUSTOMER_REPORT)
@@ -1113,14 +1111,12 @@ def report_from_columns(
             share=int(restore_us[top]) / total if total > 0 else None,
         )
 
-    overall = durations.measures(None, settings)
+    overall = measured["overall", ""]
     linked = restored.deploy == 1
     no_deploy_data = bool(np.all(restored.deploy == -1))
     recovery = Recovery(
         time_to_restore=overall.time_to_restore,
-        failed_deployment_recovery=None
-        if no_deploy_data
-        else _figure_of_sorted(durations.sorted_seconds(0, linked), settings.min_count, settings.confidence),
+        failed_deployment_recovery=None if no_deploy_data else _seconds_figure(restore_us[linked], settings),
         no_deploy_data=no_deploy_data,
         deploy_linked=int(np.count_nonzero(linked)),
         not_deploy_linked=int(np.count_nonzero(restored.deploy == 0)),
