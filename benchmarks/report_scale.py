@@ -208,8 +208,19 @@ async def naive_figures(db: Any) -> dict[str, float]:
 
     from storage.models import Incident
 
-    async with db.sessions() as session:
-        incidents = (await session.execute(select(Incident))).scalars().all()
+    if db.dialect == "postgresql":
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+        # One statement that loads everything outlasts the bot's 10 s command timeout on a busy host.
+        engine = create_async_engine(db.url, connect_args={"command_timeout": 600})
+        try:
+            async with AsyncSession(engine) as session:
+                incidents = (await session.execute(select(Incident))).scalars().all()
+        finally:
+            await engine.dispose()
+    else:
+        async with db.sessions() as session:
+            incidents = (await session.execute(select(Incident))).scalars().all()
     restores: list[float] = []
     phases: list[list[float]] = [[], [], [], []]
     for incident in incidents:
