@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bot.analytics.stats import Trend, WindowReport, percentile
 from bot.analytics.stats_view import too_few_text
 from bot.core.phases import PHASES
@@ -293,17 +295,18 @@ def _phase_panel(ax: Axes, report: WindowReport) -> None:
         )
 
 
-def _distribution_panel(ax: Axes, restore_seconds: Sequence[float], weeks: int) -> None:
+def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray, weeks: int) -> None:
     from matplotlib.ticker import MaxNLocator, NullLocator
 
-    values = sorted(max(float(v), FLOOR_SECONDS) for v in restore_seconds)
+    # An array, not a list: matplotlib's hist checks a list's values one by one (a tenth of a second at 20,000).
+    values = np.sort(np.maximum(np.asarray(restore_seconds, dtype=np.float64), FLOOR_SECONDS))
     ax.set_title(f"Every restore time, last {weeks} weeks (n={len(values)})")
-    if not values:
+    if not len(values):
         _duration_axis(ax, 600, 7200, axis="x")
         ax.yaxis.set_major_locator(NullLocator())
         _note(ax, 0.5, 0.5, "no restored incidents yet", transform=ax.transAxes)
         return
-    low, high = values[0], values[-1]
+    low, high = float(values[0]), float(values[-1])
     _duration_axis(ax, low, high, axis="x")
     lo, hi = ax.get_xlim()
     bins = max(6, min(24, round(3 * math.log10(hi / lo) * 2)))
@@ -334,7 +337,8 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float], weeks: int) 
 def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Sequence[float]) -> bytes:
     """The digest's three-panel PNG (800 × 1000 px). ``restore_seconds``: the restore times the
     distribution panel shows (the trend's weeks, usually)."""
-    if any(not math.isfinite(float(v)) or float(v) < 0 for v in restore_seconds):
+    seconds = np.asarray(restore_seconds, dtype=np.float64)
+    if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
         raise ValueError("restore times must be finite and non-negative")
     import matplotlib
     import matplotlib.style
@@ -349,7 +353,7 @@ def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Seq
         grid = figure.add_gridspec(3, 1, height_ratios=(3.1, 0.75, 2.4), hspace=0.6, left=0.15, right=0.97, top=0.865, bottom=0.065)
         _trend_panel(figure.add_subplot(grid[0]), trend, report.settings.min_count)
         _phase_panel(figure.add_subplot(grid[1]), report)
-        _distribution_panel(figure.add_subplot(grid[2]), restore_seconds, len(trend.weeks))
+        _distribution_panel(figure.add_subplot(grid[2]), seconds, len(trend.weeks))
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
     return buffer.getvalue()

@@ -37,14 +37,22 @@ class Reports:
         self.settings = settings
 
     async def facts(
-        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        include_open: bool = True,
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
-        """The incidents a window report reads, one object each, and the war-room channel of each
-        that has one: for the weekly digest, which lists its incidents one by one."""
+        """The incidents a window report reads (without those still open unless ``include_open``),
+        one object each, and the war-room channel of each that has one: for the weekly digest,
+        which lists its incidents one by one."""
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
         async with self._db.reading() as session:
-            async for row in fact_rows(session, since=since, until=until, services=services, severities=severities):
+            rows = fact_rows(session, since=since, until=until, services=services, severities=severities, include_open=include_open)
+            async for row in rows:
                 facts.append(_facts_of(row))
                 if row.channel_id and not row.is_private:  # a private war room is never linked
                     channels[row.id] = row.channel_id
@@ -97,6 +105,11 @@ class Reports:
         async with self._db.reading() as session:
             channels = await war_rooms(session, named)
         return report, channels
+
+    async def war_rooms(self, incident_ids: Sequence[int]) -> dict[int, str]:
+        """The war rooms of these incidents, for links: never a private incident's."""
+        async with self._db.reading() as session:
+            return await war_rooms(session, incident_ids)
 
     async def hide_private_longest(self, report: WindowReport) -> WindowReport:
         """The longest incident is named with its time to restore: not when it is private."""

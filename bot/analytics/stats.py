@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -67,6 +67,8 @@ BUSINESS_HOURS = "business hours"
 OUT_OF_HOURS = "out of hours"
 # A P1 warning fires when the customer-reported share of P1s is strictly above this.
 P1_CUSTOMER_WARNING_ABOVE = Fraction(1, 5)
+# A group of incidents a report measures: (segment, key), e.g. ("severity", "P1").
+GroupKey = tuple[str, str]
 # Relative reductions of the median tried by detectable_change: 5%, 10%, … 90%.
 EFFECT_GRID: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 19))
 # detectable_change refuses to resample from fewer restore times than this.
@@ -175,7 +177,7 @@ class IncidentFacts:
 # Order statistics
 
 
-def _check_sorted(values: Sequence[float]) -> None:
+def _check_sorted(values: Sequence[float] | np.ndarray) -> None:
     if isinstance(values, np.ndarray):
         unsorted = bool(np.any(values[1:] < values[:-1]))
     else:
@@ -195,7 +197,7 @@ def _interpolate(sorted_values: Sequence[float] | np.ndarray, q: float) -> float
     return a + t * (b - a) if t < 0.5 else b - (1 - t) * (b - a)
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics.
 
         h = (n-1)·q;  x[⌊h⌋] + (h - ⌊h⌋)·(x[⌊h⌋+1] - x[⌊h⌋])      (0-based, sorted)
@@ -550,7 +552,7 @@ class RestoredIncidents:
         if listed:
             ids, severity, service, method, deploy, *stamps = zip(*listed, strict=True)
             stamps_us = np.asarray([[MISSING_US if t is None else t for t in row] for row in zip(*stamps, strict=True)], dtype=np.int64)
-            chunks.add(ids, severity, service, method, deploy, stamps_us)
+            chunks.add(ids, severity, service, method, deploy_codes(deploy), stamps_us)
         return chunks.finish()
 
     @classmethod
@@ -602,6 +604,11 @@ class RestoredIncidents:
 _DEPLOY_CODES = {None: -1, False: 0, True: 1}
 
 
+def deploy_codes(deploy: Sequence[bool | None]) -> np.ndarray:
+    """deploy_found values as RestoredIncidents.deploy codes: 1 linked, 0 not, -1 no deploy data."""
+    return np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy))
+
+
 class RestoredChunks:
     """Collects a query's columns a batch at a time into arrays, so that no more than one batch of
     Python row objects is alive at once; ``finish`` joins them into RestoredIncidents."""
@@ -616,15 +623,15 @@ class RestoredChunks:
 
     def add(
         self,
-        ids: Sequence[int],
+        ids: Sequence[int] | np.ndarray,
         severity: Sequence[str],
         service: Sequence[str | None],
         method: Sequence[str],
-        deploy: Sequence[bool | None],
+        deploy: np.ndarray,
         stamps_us: np.ndarray,
     ) -> None:
-        """One batch: ``stamps_us`` is int64 (n, 6), the five stamps of RestoredRow and the
-        acknowledgement, MISSING_US where nobody acknowledged."""
+        """One batch: ``deploy`` as ``deploy_codes`` gives it; ``stamps_us`` is int64 (n, 6), the
+        five stamps of RestoredRow and the acknowledgement, MISSING_US where nobody acknowledged."""
         if not len(ids):
             return
         if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
@@ -643,7 +650,9 @@ class RestoredChunks:
         parts["phases"].append(phases)
         parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
         parts["acknowledged"].append(acknowledged)
-        parts["deploy"].append(np.fromiter(map(_DEPLOY_CODES.__getitem__, deploy), dtype=np.int8, count=len(deploy)))
+        if deploy.shape != (len(ids),) or not np.isin(deploy, (-1, 0, 1)).all():
+            raise ValueError("deploy codes are -1, 0 or 1, one per incident")
+        parts["deploy"].append(deploy.astype(np.int8, copy=False))
         for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method), strict=True):
             for value in set(column) - keys.keys():
                 keys[value] = len(keys)
@@ -662,7 +671,8 @@ class RestoredChunks:
             "method": np.empty(0, dtype=np.int32),
         }
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
-        if len(np.unique(ids)) != len(ids):
+        by_id = np.sort(ids)
+        if (by_id[1:] == by_id[:-1]).any():  # a sort: NumPy's hashing np.unique is slower on int64
             raise ValueError(f"incident {_first_repeated(ids.tolist())} appears twice")
         started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
         order = np.lexsort((ids, started))
@@ -762,8 +772,39 @@ def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figur
     return _figure_of_sorted(np.sort(microseconds) / 1_000_000, settings.min_count, settings.confidence)
 
 
+def grouped_measures(
+    phase_us: np.ndarray, groups: Mapping[GroupKey, np.ndarray | None], settings: ReportSettings
+) -> dict[GroupKey, Measures]:
+    """``Measures`` of each group of restored incidents (a mask over ``phase_us``' rows; None: all)
+    in one pass per duration: each duration (the time to restore, then the four phases) is sorted
+    once, and a group's sorted values are the sorted values under its mask (masking keeps the
+    order), so a segment costs a pass over the column, not a sort of its own. One duration's order
+    is alive at a time; a figure added to every group reads the same sorted column."""
+    figures: dict[GroupKey, list[Figure]] = {key: [] for key in groups}
+    for values in (phase_us.sum(axis=1), *phase_us.T):
+        order = np.argsort(values, kind="stable")
+        # Whole microseconds / 10⁶, correctly rounded (as _seconds_figure): dividing keeps the order.
+        sorted_seconds = values[order] / 1_000_000
+        for key, mask in groups.items():
+            selected = sorted_seconds if mask is None else sorted_seconds[mask[order]]
+            figures[key].append(_figure_of_sorted(selected, settings.min_count, settings.confidence))
+    return {
+        key: _measures_from(phase_us if mask is None else phase_us[mask], figures[key].__getitem__, settings)
+        for key, mask in groups.items()
+    }
+
+
 def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
     """Measures of restored incidents given as their (n, 4) phase durations in microseconds."""
+
+    def figure_of(which: int) -> Figure:
+        return _seconds_figure(phase_us.sum(axis=1) if which == 0 else phase_us[:, which - 1], settings)
+
+    return _measures_from(phase_us, figure_of, settings)
+
+
+def _measures_from(phase_us: np.ndarray, figure_of: Callable[[int], Figure], settings: ReportSettings) -> Measures:
+    """``figure_of(0)`` is the time to restore's figure, ``figure_of(k)`` phase k's (1-4)."""
     n = len(phase_us)
     restore_us = phase_us.sum(axis=1)
     total = _exact_sum(restore_us)
@@ -772,8 +813,8 @@ def _measures(phase_us: np.ndarray, settings: ReportSettings) -> Measures:
     return Measures(
         count=n,
         enough=n >= settings.min_count,
-        time_to_restore=_seconds_figure(restore_us, settings),
-        phases={p: _seconds_figure(phase_us[:, k], settings) for k, p in enumerate(PHASES)},
+        time_to_restore=figure_of(0),
+        phases={p: figure_of(k + 1) for k, p in enumerate(PHASES)},
         phase_total_seconds={p: phase_totals[p] / 1_000_000 for p in PHASES},
         total_restore_seconds=total / 1_000_000,
         # int / int is correctly rounded: exact up to the final rounding.
@@ -928,10 +969,6 @@ def _first_repeated(values: Iterable[int]) -> int:
     raise ValueError("no value repeats")
 
 
-def _segment(restored: RestoredIncidents, column: KeyColumn, keys: Sequence[str], settings: ReportSettings) -> dict[str, Measures]:
-    return {k: _measures(restored.phase_us[column.mask(k)], settings) for k in keys}
-
-
 def _band_counts(table: TierTable, restore_us: np.ndarray) -> dict[str, int]:
     """How many times fall in each band; a band's bound is exclusive (``TierTable.tier``)."""
     bounds = np.asarray([band.under // ONE_MICROSECOND for band in table.bands[:-1] if band.under is not None], dtype=np.int64)
@@ -1035,14 +1072,24 @@ def report_from_columns(
     service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
     method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
     business = _business_hours(restored.started_us, settings)
+    groups: dict[GroupKey, np.ndarray | None] = {("overall", ""): None}
+    for name, column, keys in (
+        ("severity", restored.severity, severity_keys),
+        ("service", restored.service, service_keys),
+        ("detection_method", restored.detection_method, method_keys),
+    ):
+        groups |= {(name, key): column.mask(key) for key in keys}
+    groups |= {("business_hours", BUSINESS_HOURS): business, ("business_hours", OUT_OF_HOURS): ~business}
+    measured = grouped_measures(restored.phase_us, groups, settings)
+
+    def segment(name: str) -> dict[str, Measures]:
+        return {key: measures for (group, key), measures in measured.items() if group == name}
+
     segments = Segments(
-        severity=_segment(restored, restored.severity, severity_keys, settings),
-        service=_segment(restored, restored.service, service_keys, settings),
-        detection_method=_segment(restored, restored.detection_method, method_keys, settings),
-        business_hours={
-            BUSINESS_HOURS: _measures(restored.phase_us[business], settings),
-            OUT_OF_HOURS: _measures(restored.phase_us[~business], settings),
-        },
+        severity=segment("severity"),
+        service=segment("service"),
+        detection_method=segment("detection_method"),
+        business_hours=segment("business_hours"),
     )
 
     customer = restored.detection_method.mask(CUSTOMER_REPORT)
@@ -1064,7 +1111,7 @@ def report_from_columns(
             share=int(restore_us[top]) / total if total > 0 else None,
         )
 
-    overall = _measures(restored.phase_us, settings)
+    overall = measured["overall", ""]
     linked = restored.deploy == 1
     no_deploy_data = bool(np.all(restored.deploy == -1))
     recovery = Recovery(
@@ -1292,16 +1339,32 @@ def detectable_change(
         return None
     j = ranks[0]
     low_index, high_index = j - 1, per_week - j
-    rng = random.Random(seed)
-    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    for _ in range(trials):
-        first = sorted(rng.choices(data, k=per_week))
-        second = sorted(rng.choices(data, k=per_week))
-        pairs.append(((first[low_index], first[high_index]), (second[low_index], second[high_index])))
+    # Each trial's two weeks, drawn as ``random.Random(seed).choices`` draws them (see
+    # _seeded_choices), one week per row; a week's interval ends are its order statistics.
+    weeks = np.asarray(data, dtype=np.float64)[_seeded_choices(seed, len(data), (2 * trials, per_week))]
+    ends = np.partition(weeks, sorted({low_index, high_index}), axis=1)
+    first_low = ends[0::2, low_index]
+    second_high = ends[1::2, high_index]
     needed = math.ceil(_fraction(power) * trials)
     for effect in sorted(grid):
-        scale = 1 - effect
-        detected = sum(judge(first, (second[0] * scale, second[1] * scale)) is Verdict.BETTER for first, second in pairs)
+        # judge(first, scaled second) is BETTER exactly when the scaled second week's interval ends
+        # below the first one's start (then the two cannot overlap).
+        detected = int(np.count_nonzero(second_high * (1 - effect) < first_low))
         if detected >= needed:
             return effect
     return None
+
+
+def _seeded_choices(seed: int, population: int, shape: tuple[int, int]) -> np.ndarray:
+    """The indices ``random.Random(seed).choices(range(population), k=...)`` picks, call after call,
+    laid out row by row in ``shape``, without a Python call per pick.
+
+    ``choices`` picks ``floor(random() * n)``, and ``random()`` is the Mersenne Twister's 53-bit
+    double. NumPy's legacy ``RandomState`` is the same generator with the same doubles
+    (``random_sample``), so given ``random.Random(seed)``'s state it draws the same numbers.
+    """
+    version, internal, _ = random.Random(seed).getstate()
+    generator = np.random.RandomState()
+    generator.set_state(("MT19937", np.asarray(internal[:-1], dtype=np.uint32), internal[-1], 0, 0.0))  # no cached Gaussian
+    picks: np.ndarray = np.floor(generator.random_sample(shape) * float(population)).astype(np.intp)
+    return picks
