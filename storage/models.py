@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import UTCDateTime
@@ -323,3 +337,16 @@ class SlackRequestSeen(Base):
     # The X-Slack-Signature, an HMAC of the timestamp and the whole body: one per request.
     signature: Mapped[str] = mapped_column(String(100), primary_key=True)
     slack_timestamp: Mapped[int] = mapped_column(BigInteger)  # X-Slack-Request-Timestamp, for the clean-up
+
+
+class SlackCallSlot(Base):
+    """One of the calls a Slack rate limit allows per window, shared by every process of the bot
+    (Slack counts per app and workspace). A bucket (a Web API method, or ``chat.postMessage`` and a
+    channel) has as many slots as calls in its window; a call takes a slot whose ``free_at`` has
+    passed and sets it one window ahead, so no window ever holds more calls than the limit."""
+
+    __tablename__ = "slack_call_slots"
+
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    free_at: Mapped[float] = mapped_column(Float)  # Unix time, seconds: every process reads the same clock
