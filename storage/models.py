@@ -350,3 +350,17 @@ class SlackCallSlot(Base):
     bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     free_at: Mapped[float] = mapped_column(Float)  # Unix time, seconds: every process reads the same clock
+
+
+class SlackCallWaiting(Base):
+    """How urgent the most urgent call a process has waiting for a bucket's slot is (0: a P1's):
+    a process takes a slot only if no other process has a more urgent call waiting for it, so a
+    storm's P1 war rooms go first whichever process opened them. ``seen_at`` (Unix time) is
+    renewed while the process waits; a row not renewed for a while is a dead process's, ignored."""
+
+    __tablename__ = "slack_call_waiting"
+
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    process: Mapped[str] = mapped_column(String(64), primary_key=True)
+    urgency: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[float] = mapped_column(Float)

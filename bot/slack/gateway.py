@@ -196,7 +196,7 @@ class SlackGateway:
         started = time.perf_counter()
         try:
             while True:
-                await self._pacer.turn(method, args)
+                ticket = await self._pacer.turn(method, args)
                 try:
                     data = await self._call_once(method, **args)
                     break
@@ -204,6 +204,8 @@ class SlackGateway:
                     metrics.SLACK_RATE_LIMITED.labels(method).inc()
                     log.info("slack call %s rate limited: waiting %s s and trying again", method, limited.retry_after)
                     await self._pacer.hold_back(method, args, limited.retry_after)
+                finally:
+                    await self._pacer.done(ticket)
         except SlackError as error:
             metrics.SLACK_CALLS.labels(method, error.code).inc()
             raise
