@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
+import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot import metrics
@@ -25,6 +29,85 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
 
 T = TypeVar("T")
+
+# How urgent the work of the current context is: 0 for a P1 incident's, 3 for a P4's. Work waiting
+# for a slot here, and Slack calls waiting for a rate limit (bot/slack/pacing.py), go most urgent
+# first. Work that names no incident is as urgent as a P3, the default severity.
+DEFAULT_URGENCY = 2
+_urgency: contextvars.ContextVar[int] = contextvars.ContextVar("urgency", default=DEFAULT_URGENCY)
+
+
+@contextmanager
+def urgency(rank: int) -> Iterator[None]:
+    """Work started inside (and the tasks it spawns) is this urgent."""
+    token = _urgency.set(rank)
+    try:
+        yield
+    finally:
+        _urgency.reset(token)
+
+
+def current_urgency() -> int:
+    return _urgency.get()
+
+
+class _Slots:
+    """A semaphore whose waiters are served most urgent first, then in arrival order."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, rank: int) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (rank, next(self._arrivals), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the slot just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _rank, _arrival, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
+@dataclass
+class _Holding:
+    """The slot a task holds; ``held`` is False while it is lent (see ``slot_lent``)."""
+
+    slots: _Slots
+    held: bool = True
+
+
+_holding: contextvars.ContextVar[_Holding | None] = contextvars.ContextVar("holding", default=None)
+
+
+@asynccontextmanager
+async def slot_lent() -> AsyncIterator[None]:
+    """While the current work waits on something outside the process that costs no CPU (a Slack
+    rate limit), its slot runs other work; it takes a slot again, by its urgency, to go on."""
+    holding = _holding.get()
+    if holding is None or not holding.held:
+        yield  # no slot, or another task of the same work lent it already
+        return
+    holding.held = False
+    holding.slots.release()
+    try:
+        yield
+    finally:
+        await holding.slots.acquire(current_urgency())
+        holding.held = True
+
 
 # Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py). The
 # HTTP endpoint starts that check and dispatches the request at once, so the check never delays
@@ -61,7 +144,7 @@ async def only_first_copy(work: Coroutine[Any, Any, T]) -> T | None:
 class BackgroundWork:
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = _Slots(concurrency)
         self._acks_awaited = 0  # requests whose ack waits for their commit right now
         self._no_acks_awaited = asyncio.Event()
         self._no_acks_awaited.set()
@@ -96,16 +179,24 @@ class BackgroundWork:
         return task
 
     async def _limited(self, work: Coroutine[Any, Any, Any], name: str) -> Any:
-        async with self._slots:
+        await self._slots.acquire(current_urgency())
+        holding = _Holding(self._slots)
+        _holding.set(holding)  # the task's own context: only it and the tasks it starts see it
+        try:
             return await self._logged(work, name)
+        finally:
+            if holding.held:
+                self._slots.release()
 
     async def take_a_slot(self) -> None:
         """For work started without a slot (``waits_for_slot=False``): wait for one now, and keep
         it until the task that waited ends."""
-        await self._slots.acquire()
+        await self._slots.acquire(current_urgency())
+        holding = _Holding(self._slots)
+        _holding.set(holding)
         task = asyncio.current_task()
         assert task is not None
-        task.add_done_callback(lambda _task: self._slots.release())
+        task.add_done_callback(lambda _task: self._slots.release() if holding.held else None)
 
     @staticmethod
     async def _logged(work: Coroutine[Any, Any, Any], name: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -38,6 +38,25 @@ SLACK_CALLS = Counter(
 SLACK_CALL_SECONDS = Histogram(
     "incident_bot_slack_api_call_seconds",
     "Slack Web API call duration including the SDK's retries, by method",
+    ["method"],
+    registry=REGISTRY,
+)
+SLACK_CALLS_WAITING = Gauge(
+    "incident_bot_slack_api_calls_waiting",
+    "Slack Web API calls of this process waiting for room within Slack's rate limit, by method",
+    ["method"],
+    registry=REGISTRY,
+)
+SLACK_CALL_WAIT_SECONDS = Histogram(
+    "incident_bot_slack_api_call_wait_seconds",
+    "How long calls that found their method's rate limit used up waited for room, by method",
+    ["method"],
+    buckets=(0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+    registry=REGISTRY,
+)
+SLACK_RATE_LIMITED = Counter(
+    "incident_bot_slack_api_rate_limited_total",
+    "Slack's 429 answers (rate limited), by method: each was waited out for its Retry-After and tried again",
     ["method"],
     registry=REGISTRY,
 )

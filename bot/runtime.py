@@ -36,6 +36,7 @@ from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
+from bot.slack.pacing import Pacer
 from bot.slack.request_replays import ReplayGuard
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.timers.monitoring import Monitoring
@@ -95,7 +96,12 @@ class Runtime:
         except (TeamConfigError, TemplateProblem, CatalogError, RunbookError) as problem:
             raise ConfigError(str(problem)) from None
         db = Database(settings.database_url)
-        slack = SlackGateway.connect(settings.slack_bot_token, settings.slack_api_url, timeout=settings.slack_api_timeout)
+        slack = SlackGateway.connect(
+            settings.slack_bot_token,
+            settings.slack_api_url,
+            timeout=settings.slack_api_timeout,
+            pacer=Pacer(db, speed=settings.slack_rate_speed),
+        )
         incidents = Incidents(db, clock)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)

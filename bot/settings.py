@@ -43,6 +43,8 @@ SETTING_HELP = {
     "deploy pipelines send to POST /hooks/deploys; leave it unset to turn the webhook off",
     "ALERT_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
     "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
+    "SLACK_RATE_SPEED": "for tests and benchmarks only: how many times faster than Slack's published rate limits to pace "
+    "calls, a number from 1 to 1000 (default 1, Slack's own limits)",
     "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
 }
 MIN_WEBHOOK_SECRET = 16
@@ -115,6 +117,8 @@ class Settings(DatabaseSettings):
     slack_app_token: str | None = SecretField(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default=SLACK_API_URL_DEFAULT, alias="SLACK_API_URL")
     slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
+    # Against a fake Slack whose windows are this many times shorter (tests/fake_slack.py): a storm in seconds.
+    slack_rate_speed: float = Field(default=1.0, ge=1, le=1000, alias="SLACK_RATE_SPEED")
     background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
     announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")

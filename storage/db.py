@@ -376,6 +376,18 @@ class Database:
                 yield session
 
     @asynccontextmanager
+    async def bookkeeping(self) -> AsyncIterator[AsyncSession]:
+        """``single_statements`` for the bot's own bookkeeping (rate-limit slots), which records
+        nothing of a request: never the commit a request's acknowledgement waits for, even when
+        made while one waits."""
+        token = _commit_gate.set(None)
+        try:
+            async with self.single_statements() as session:
+                yield session
+        finally:
+            _commit_gate.reset(token)
+
+    @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
         """A session for one read statement, or a few that need not see one snapshot (each sees
         every commit made before it). Cheaper than ``reading()`` on PostgreSQL; never for writes."""

@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import UTCDateTime
@@ -323,3 +337,30 @@ class SlackRequestSeen(Base):
     # The X-Slack-Signature, an HMAC of the timestamp and the whole body: one per request.
     signature: Mapped[str] = mapped_column(String(100), primary_key=True)
     slack_timestamp: Mapped[int] = mapped_column(BigInteger)  # X-Slack-Request-Timestamp, for the clean-up
+
+
+class SlackCallSlot(Base):
+    """One of the calls a Slack rate limit allows per window, shared by every process of the bot
+    (Slack counts per app and workspace). A bucket (a Web API method, or ``chat.postMessage`` and a
+    channel) has as many slots as calls in its window; a call takes a slot whose ``free_at`` has
+    passed and sets it one window ahead, so no window ever holds more calls than the limit."""
+
+    __tablename__ = "slack_call_slots"
+
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    free_at: Mapped[float] = mapped_column(Float)  # Unix time, seconds: every process reads the same clock
+
+
+class SlackCallWaiting(Base):
+    """How urgent the most urgent call a process has waiting for a bucket's slot is (0: a P1's):
+    a process takes a slot only if no other process has a more urgent call waiting for it, so a
+    storm's P1 war rooms go first whichever process opened them. ``seen_at`` (Unix time) is
+    renewed while the process waits; a row not renewed for a while is a dead process's, ignored."""
+
+    __tablename__ = "slack_call_waiting"
+
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    process: Mapped[str] = mapped_column(String(64), primary_key=True)
+    urgency: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[float] = mapped_column(Float)

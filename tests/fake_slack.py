@@ -34,6 +34,7 @@ import contextlib
 import functools
 import itertools
 import json
+import math
 import random
 import re
 import string
@@ -53,6 +54,7 @@ from tests.waiting import HANG_SECONDS
 __all__ = ["FakeChannel", "FakeSlack", "RecordedCall", "load_method_specs"]
 
 METHODS_DIR = Path(__file__).resolve().parent / "slack_api" / "methods"
+RATE_LIMITS_FILE = Path(__file__).resolve().parent / "slack_api" / "rate_limits.json"
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -170,6 +172,48 @@ class FakeChannel:
 
     def message(self, ts: str) -> dict | None:
         return next((m for m in self.messages if m.get("ts") == ts), None)
+
+
+@functools.cache
+def load_rate_limits() -> dict[str, Any]:
+    """Slack's published calls per tier and its 429 answer (tests/slack_api/README.md)."""
+    return json.loads(RATE_LIMITS_FILE.read_text())
+
+
+class RateLimits:
+    """Slack's published rate limits, enforced as a sliding window per method (and per channel for
+    chat.postMessage): at most a tier's calls in any minute, ``speed`` times faster for tests."""
+
+    def __init__(self, specs: dict[str, dict[str, Any]], speed: float) -> None:
+        published = load_rate_limits()
+        self._specs = specs
+        self._per_tier = published["calls_per_minute"]
+        self._posts = published["chat.postMessage"]
+        self.speed = speed
+        self._arrivals: dict[str, deque[float]] = {}
+
+    def limit(self, method: str, args: dict[str, Any]) -> tuple[str, int, float] | None:
+        """(bucket, calls, window in seconds) for a call, or None when nothing limits it."""
+        if method == "chat.postMessage":
+            return f"{method} {args.get('channel')}", self._posts["calls"], self._posts["per_seconds"] / self.speed
+        tier = self._specs[method].get("rate_limits")
+        if tier not in self._per_tier:
+            return None
+        return method, self._per_tier[tier], 60.0 / self.speed
+
+    def retry_after(self, method: str, args: dict[str, Any], now: float) -> int | None:
+        """None when the call fits (it is then counted); else Slack's Retry-After, whole seconds."""
+        limit = self.limit(method, args)
+        if limit is None:
+            return None
+        bucket, calls, window = limit
+        arrivals = self._arrivals.setdefault(bucket, deque())
+        while arrivals and arrivals[0] <= now - window:
+            arrivals.popleft()
+        if len(arrivals) < calls:
+            arrivals.append(now)
+            return None
+        return max(1, math.ceil(arrivals[0] + window - now))
 
 
 @dataclass
@@ -722,6 +766,8 @@ class FakeSlack:
         self.requests_per_connection: Counter[int] = Counter()
 
         self.specs = load_method_specs()
+        # Off unless a test or benchmark turns it on (enforce_rate_limits).
+        self.rate_limits: RateLimits | None = None
         self._faults: dict[str, deque[_Fault | None]] = {}  # None: let that call through
         self._pending_uploads: dict[str, dict] = {}
         self._used_triggers: set[str] = set()
@@ -912,6 +958,11 @@ class FakeSlack:
             queue.append(None)
         for _ in range(times):
             queue.append(_Fault(error, status, retry_after, delay))
+
+    def enforce_rate_limits(self, *, speed: float = 1.0) -> None:
+        """From now on answer 429 with Retry-After, as Slack does, to a call beyond its method's
+        published rate limit; every window ``speed`` times shorter (the bot's SLACK_RATE_SPEED)."""
+        self.rate_limits = RateLimits(self.specs, speed)
 
     def add_user(
         self,
@@ -1230,6 +1281,9 @@ class FakeSlack:
             fault = self._next_fault(method)
             if fault is not None:
                 return await self._answer_fault(method, args, at, fault, cause)
+            retry_after = self.rate_limits.retry_after(method, args, at) if self.rate_limits is not None else None
+            if retry_after is not None:
+                return await self._answer_fault(method, args, at, _Fault("ratelimited", 429, retry_after, 0.0), cause)
 
             if method in APP_TOKEN_METHODS:
                 self._check_app_token(method, self._bearer(request))
@@ -1304,7 +1358,8 @@ class FakeSlack:
         self._answered.add(cause[0])
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
-            return self._json({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)})
+            answer = load_rate_limits()["ratelimited"]
+            return self._json(answer["body"], status=answer["status"], headers={"Retry-After": str(retry_after)})
         if fault.status >= 300:
             return web.Response(status=fault.status, text=f"{fault.status} {fault.error}", content_type="text/plain", charset="utf-8")
         return self._json({"ok": False, "error": fault.error}, headers=self._scope_headers(method))

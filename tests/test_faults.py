@@ -1,10 +1,12 @@
 """Slack failing in the middle of a flow, through the real endpoint and the fake Slack.
 
 One table: every Slack call of the open flow and of the resolve flow, under each kind of fault
-(rate limited beyond the SDK's retries, 5xx beyond the retries, no answer in time). For each:
-the incident and every stamp stay recorded, the person is told what did not happen, and
-`/incident repair` brings Slack to the same picture a clean run gives, without repeating anything
-that was done. To cover a new flow or a new Slack call, add a row.
+(5xx beyond the retries, no answer in time). For each: the incident and every stamp stay
+recorded, the person is told what did not happen, and `/incident repair` brings Slack to the
+same picture a clean run gives, without repeating anything that was done. To cover a new flow or
+a new Slack call, add a row. A 429 is no fault: the same calls rate limited again and again are
+waited out and done, and nobody is told anything went wrong (issue 17: never give up on a step
+because of a 429).
 
 Slack failures do not depend on the database, so this table runs on SQLite only; the repair races
 (tests/test_repair_race.py) run on both databases.
@@ -43,8 +45,9 @@ class Fault:
         fake.fail_next(method, self.error, status=self.status, retry_after=self.retry_after, delay=self.delay, times=times)
 
 
+# Three 429s in a row: what made the SDK's retries give up before the bot waited out every 429.
+RATE_LIMITED = Fault("rate-limited", status=429, retry_after=0)
 FAULTS = [
-    Fault("rate-limited", status=429, retry_after=0),
     Fault("server-error", status=500),
     Fault("timeout", delay=HANG_SECONDS),  # held until clear_faults()
 ]
@@ -212,4 +215,37 @@ async def test_rate_limit_waits_for_retry_after_and_then_succeeds(bot, fake_slac
     assert (first.error, second.error) == ("ratelimited", None)  # the pause's length: benchmarks/timings.py
     assert fake_slack.responses[-1]["text"].startswith("*INC-1* is open.")
     incident = await bot.incident(1)
+    assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)
+
+
+@pytest.mark.parametrize("method", [m for m, _ in OPEN_CALLS])
+async def test_open_flow_rate_limited_again_and_again_is_waited_out_and_whole(bot, fake_slack, announce_channel, method):
+    RATE_LIMITED.inject(fake_slack, method)
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+
+    assert fake_slack.responses[-1]["text"].startswith("*INC-1* is open."), fake_slack.responses[-1]["text"]
+    assert [c.error for c in fake_slack.calls_to(method)].count("ratelimited") == RATE_LIMITED.times * CONCURRENT_CALLS.get(method, 1)
+    incident = await bot.incident(1)
+    assert "slack_step_failed" not in [e.kind for e in await bot.timeline(1)]
+    assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)
+
+
+@pytest.mark.parametrize("method", [m for m, _ in RESOLVE_CALLS])
+async def test_resolve_flow_rate_limited_again_and_again_is_waited_out_and_whole(bot, fake_slack, announce_channel, method):
+    await bot.slack.command("open Checkout returns 500s sev:P1")
+    await bot.settle()
+    incident = await bot.incident(1)
+    answers = len(fake_slack.responses)
+
+    RATE_LIMITED.inject(fake_slack, method)
+    response = await bot.slack.block_action(
+        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    assert response.status == 200
+    await bot.settle()
+
+    assert fake_slack.responses[answers:] == []  # nothing to tell: nothing went wrong
+    incident = await bot.incident(1)
+    assert incident.status == "resolved" and set(incident.timeline.stamps) == set(Stamp)
     assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.background import BackgroundWork
+from bot.background import BackgroundWork, urgency
 from bot.core.clock import Clock
 from bot.core.command_text import OpenRequest
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import slack_time
 from bot.incidents.operations import insert_opened, to_record
 from bot.integrations.alerts import Alert
+from bot.interactions.opening import severity_urgency
 from bot.slack import SlackError, SlackGateway, messages
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
@@ -109,8 +110,14 @@ class AlertIntake:
                     await self._firing(session, alert, opener, now, result, work)
                 else:
                     await self._resolved(session, alert, now, result, work)
-        if work.new or work.lines:
-            self._background.spawn(self._show(work), name="alerts")
+        assert self._opening is not None
+        # One task per war room, each waiting for its turn by its severity: in a storm (a region
+        # down, one alert body per service or one for all) a P1's room goes before a P4's.
+        for record in sorted(work.new, key=lambda record: severity_urgency(record.severity)):
+            with urgency(severity_urgency(record.severity)):
+                self._background.spawn(self._opening.set_up_alert_war_room(record), name=f"alert war room {record.reference}")
+        if work.lines:
+            self._background.spawn(self._show(work.lines), name="alert lines")
         return result
 
     async def grafana_test(self, announce_channel: str | None) -> str:
@@ -174,11 +181,8 @@ class AlertIntake:
                 (to_record(row), messages.alert_resolved_line(alert.name, slack_time(ended), row.status == "open", alert.group_resolved))
             )
 
-    async def _show(self, work: _SlackWork) -> None:
-        assert self._opening is not None
-        for record in work.new:
-            await self._opening.set_up_alert_war_room(record)
-        for record, line in work.lines:
+    async def _show(self, lines: list[tuple[IncidentRecord, str]]) -> None:
+        for record, line in lines:
             assert record.channel_id
             try:
                 await self._slack.post_message(record.channel_id, line)

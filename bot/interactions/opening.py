@@ -9,9 +9,10 @@ from datetime import UTC, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
+from bot.background import urgency
 from bot.catalog.services import Catalog, require_known_service
 from bot.core.clock import Clock
-from bot.core.command_text import CommandTextError, OpenRequest, needs_user_timezone, parse_open_text
+from bot.core.command_text import SEVERITIES, CommandTextError, OpenRequest, needs_user_timezone, parse_open_text
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, utc_clock
 from bot.incidents.operations import Incidents
@@ -21,6 +22,11 @@ from bot.slack import SlackError, SlackGateway, blocks, messages
 from bot.warroom.setup import WarRooms, drop_people
 
 log = logging.getLogger(__name__)
+
+
+def severity_urgency(severity: str) -> int:
+    """A P1's war room first when Slack's rate limits make calls wait (bot.background.urgency)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 class Opening:
@@ -120,10 +126,11 @@ class Opening:
             return recorded.record
         reference = recorded.record.reference
         try:
-            matches = await self._correlate(recorded.record)
-            report = await self._war_rooms.set_up(
-                recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches, people=people
-            )
+            with urgency(severity_urgency(recorded.record.severity)):
+                matches = await self._correlate(recorded.record)
+                report = await self._war_rooms.set_up(
+                    recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches, people=people
+                )
         except Exception as error:
             drop_people(people)
             # The incident is committed: whatever broke now, the person must not be told that
@@ -142,8 +149,9 @@ class Opening:
     async def set_up_alert_war_room(self, incident: IncidentRecord) -> None:
         """The war room of an incident an alert opened: the same steps as a manual open. Nobody
         asked, so failures go to the log and the timeline (``/incident repair`` redoes them)."""
-        matches = await self._correlate(incident)
-        report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
+        with urgency(severity_urgency(incident.severity)):
+            matches = await self._correlate(incident)
+            report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
         if report.failures:
             log.warning("%s: war room steps failed: %s", incident.reference, "; ".join(report.failures))
 

@@ -14,16 +14,13 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
 from bot.slack.directory import DIRECTORY_MEMORY_SECONDS, Remembered
+from bot.slack.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,7 @@ _ERROR_MEANINGS = {
     "not_in_channel": "the bot is not in that channel (invite it with `/invite @incident-bot`)",
     "is_archived": "the channel is archived",
     "missing_scope": "the Slack app lacks a permission it needs (reinstall it from manifest.yml)",
-    "ratelimited": "Slack is rate-limiting the bot; it retried and gave up",
+    "ratelimited": "Slack is rate-limiting the bot",
     "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
     "token_revoked": "the bot token was revoked (reinstall the app and update SLACK_BOT_TOKEN)",
     "account_inactive": "the bot's account is deactivated (reinstall the app)",
@@ -63,6 +60,25 @@ class SlackError(Exception):
         self.code = code
         meaning = _ERROR_MEANINGS.get(code, f"Slack said `{code}`")
         super().__init__(f"{meaning}{f' ({detail})' if detail else ''}")
+
+
+class _RateLimited(Exception):
+    """Slack answered 429: wait ``retry_after`` seconds, then try the same call again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float:
+    """Seconds from a 429's Retry-After header; 1 when it is missing or unreadable."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(0.0, float(value[0] if isinstance(value, list) else value))
+            except (TypeError, ValueError):
+                break
+    return 1.0
 
 
 @dataclass(frozen=True)
@@ -138,8 +154,9 @@ class Bookmark:
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient, *, directory_memory: float = DIRECTORY_MEMORY_SECONDS) -> None:
+    def __init__(self, client: AsyncWebClient, pacer: Pacer | None = None, *, directory_memory: float = DIRECTORY_MEMORY_SECONDS) -> None:
         self._client = client
+        self._pacer = pacer or Pacer(None)
         self._session: aiohttp.ClientSession | None = None
         self._bot_user_id: str | None = None
         # Answers of the workspace's directory a war room or a resolution would otherwise wait for
@@ -154,18 +171,19 @@ class SlackGateway:
             remembered.forget()
 
     @classmethod
-    def connect(cls, token: str, base_url: str, *, timeout: float = 10) -> SlackGateway:
+    def connect(cls, token: str, base_url: str, *, timeout: float = 10, pacer: Pacer | None = None) -> SlackGateway:
+        """A 429 is not retried by the SDK but by ``_call``, which waits it out through the pacer
+        (every process then holds back) for as long as Slack asks, as often as it asks."""
         client = AsyncWebClient(
             token=token,
             base_url=base_url,
             timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes fractions of a second
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                 AsyncServerErrorRetryHandler(max_retry_count=2),
             ],
         )
-        return cls(client)
+        return cls(client, pacer)
 
     def _connections(self) -> aiohttp.ClientSession:
         """One HTTP session, kept open, for every call: without it slack_sdk opens (and, against
@@ -188,7 +206,17 @@ class SlackGateway:
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            data = await self._call_once(method, **args)
+            while True:
+                ticket = await self._pacer.turn(method, args)
+                try:
+                    data = await self._call_once(method, **args)
+                    break
+                except _RateLimited as limited:
+                    metrics.SLACK_RATE_LIMITED.labels(method).inc()
+                    log.info("slack call %s rate limited: waiting %s s and trying again", method, limited.retry_after)
+                    await self._pacer.hold_back(method, args, limited.retry_after)
+                finally:
+                    await self._pacer.done(ticket)
         except SlackError as error:
             metrics.SLACK_CALLS.labels(method, error.code).inc()
             raise
@@ -204,6 +232,8 @@ class SlackGateway:
             response = await api(**{k: v for k, v in args.items() if v is not None})
         except SlackApiError as exc:
             status = exc.response.status_code
+            if status == 429:
+                raise _RateLimited(_retry_after(exc.response.headers)) from None
             code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
             if code is None:
                 code = "ratelimited" if status == 429 else "http_error"

@@ -1,0 +1,338 @@
+"""Pacing Slack Web API calls within Slack's rate limits, shared by every process of the bot.
+
+Slack counts each method's calls per app and workspace, not per process, so the calls of a window
+are slots in the database (storage/slack_call_slots.py): a call takes a free slot in one short
+statement and goes at once (a quiet bot pays only that). When a bucket's slots are all taken,
+the call waits in this process's queue for the bucket, most urgent first (bot.background's
+urgency: a P1's war room before a P4's), while its background slot runs other work. One waiter
+per bucket and process tries the database again when the next slot frees. Each process that
+has calls waiting says in the database how urgent the most urgent of them is, and no process
+takes a slot while another has a more urgent call waiting, so the storm's P1 war rooms go first
+whichever process opened them. A 429 holds the bucket back for its Retry-After in every process.
+
+If the database cannot say (it is down or slow), the call is paced by this process alone rather
+than held up: a Slack call never waits on the database for long, and never fails because of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bot import metrics
+from bot.background import current_urgency, slot_lent
+from bot.slack.rate_tiers import RateLimit, rate_limit
+from storage import slack_call_slots
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Longest a call waits for the database to hand it a slot before it is paced by this process alone
+# (the statement is left to finish: cancelling a driver's call half-way costs more than a slot).
+DATABASE_BOUND = 5.0
+
+
+def busy_for(limit: RateLimit) -> float:
+    """How long a taken slot stays busy: the window, and a little more for a call that reaches
+    Slack a little later than the one before it (the network). A call that ends later than that
+    margin keeps its slot busy for a window from its end (``Pacer.done``)."""
+    return limit.window * 1.02 + 0.01
+
+
+def margin(limit: RateLimit) -> float:
+    return busy_for(limit) - limit.window
+
+
+# A bucket of one call per window (chat.postMessage into one channel: one a second) has a window
+# no longer than a call's own trip may vary, so its slot is held while its call is in flight and
+# frees a window after the call ended; this bounds the hold should the process die mid-call.
+IN_FLIGHT_BOUND = 30.0
+
+
+def held_while_in_flight(limit: RateLimit) -> bool:
+    return limit.calls == 1
+
+
+def taken_until(limit: RateLimit, now: float) -> float:
+    return now + busy_for(limit) + (IN_FLIGHT_BOUND if held_while_in_flight(limit) else 0.0)
+
+
+def seen_for(limit: RateLimit) -> float:
+    """How long a process's word that it has calls waiting holds without being renewed (it renews
+    it at least once a window while it waits): after that it is a dead process's, ignored."""
+    return 2 * busy_for(limit) + 1.0
+
+
+# How soon a process whose free slot went to a more urgent call of another process looks again.
+YIELDED_RECHECK = 0.02
+
+
+class LocalSlots:
+    """The same slots kept in this process only: used when the database cannot answer."""
+
+    def __init__(self) -> None:
+        self._free_at: dict[str, list[float]] = {}
+
+    def take(self, limit: RateLimit, now: float) -> tuple[int | None, float]:
+        slots = self._free_at.setdefault(limit.bucket, [0.0] * limit.calls)
+        earliest = min(range(len(slots)), key=slots.__getitem__)
+        if slots[earliest] > now:
+            return None, slots[earliest]
+        slots[earliest] = taken_until(limit, now)
+        return earliest, now
+
+    def keep_busy(self, bucket: str, slot: int, until: float) -> None:
+        slots = self._free_at.get(bucket)
+        if slots is not None and slot < len(slots):
+            slots[slot] = max(slots[slot], until)
+
+    def free_after_call(self, bucket: str, slot: int, held_until: float, until: float) -> None:
+        slots = self._free_at.get(bucket)
+        if slots is not None and slot < len(slots) and slots[slot] == held_until:
+            slots[slot] = until
+
+    def hold_back(self, bucket: str, until: float) -> None:
+        slots = self._free_at.get(bucket)
+        if slots is not None:
+            self._free_at[bucket] = [max(free_at, until) for free_at in slots]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A call's slot: which, where it is kept (the database, or this process alone), since when."""
+
+    limit: RateLimit
+    slot: int
+    shared: bool
+    taken_at: float
+
+    @property
+    def held_until(self) -> float:
+        return taken_until(self.limit, self.taken_at)
+
+
+@dataclass
+class _Bucket:
+    limit: RateLimit
+    waiting: list[tuple[int, int, asyncio.Future[Ticket]]] = field(default_factory=list)
+    full_until: float = 0.0  # Unix time: no slot is free before (as last read)
+    told_urgency: int | None = None  # what the database was last told of this process's waiters
+    told_at: float = 0.0
+    dispatcher: asyncio.Task[None] | None = None
+
+
+class Pacer:
+    def __init__(self, db: Database | None, *, speed: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._speed = speed
+        self._clock = clock  # a wall clock: every process compares the slots' times with its own
+        self._local = LocalSlots()
+        self._buckets: dict[str, _Bucket] = {}
+        self._arrivals = itertools.count()
+        self._database_trouble_logged_at = float("-inf")
+        self._late: set[asyncio.Task[Any]] = set()
+        self._process = uuid.uuid4().hex  # this process (this pacer), for the waiting it tells of
+
+    def limit_of(self, method: str, args: Mapping[str, Any]) -> RateLimit | None:
+        return rate_limit(method, args, speed=self._speed)
+
+    async def turn(self, method: str, args: Mapping[str, Any]) -> Ticket | None:
+        """Wait until a call of ``method`` with ``args`` fits within Slack's rate limit; give the
+        ticket to ``done`` when the call has ended (None: a method nothing limits)."""
+        limit = self.limit_of(method, args)
+        if limit is None:
+            return None
+        bucket = self._buckets.get(limit.bucket)
+        if bucket is None:
+            bucket = self._buckets[limit.bucket] = _Bucket(limit)
+        now = self._clock()
+        if not bucket.waiting and now >= bucket.full_until:
+            ticket, next_free = await self._take(limit, now, current_urgency())
+            if ticket is not None:
+                return ticket
+            bucket.full_until = self._recheck_at(limit, now, next_free)
+        return await self._wait_in_queue(method, bucket)
+
+    async def done(self, ticket: Ticket | None) -> None:
+        """The call has ended (answered or not). One that took longer than its slot's margin may
+        have reached Slack that late: its slot then stays busy for a whole window from now."""
+        if ticket is None:
+            return
+        now = self._clock()
+        limit = ticket.limit
+        if held_while_in_flight(limit):
+            until = now + busy_for(limit)
+            if ticket.shared:
+                await self._bounded(self._free_after_call_shared(ticket, until))
+            else:
+                self._local.free_after_call(limit.bucket, ticket.slot, ticket.held_until, until)
+            return
+        if now - ticket.taken_at <= margin(limit):
+            return
+        until = now + limit.window
+        if ticket.shared:
+            await self._bounded(self._keep_busy_shared(ticket, until))
+        else:
+            self._local.keep_busy(limit.bucket, ticket.slot, until)
+
+    async def hold_back(self, method: str, args: Mapping[str, Any], retry_after: float) -> None:
+        """Slack answered 429: no call of this bucket, in any process, before ``retry_after`` seconds."""
+        limit = self.limit_of(method, args)
+        until = self._clock() + retry_after
+        if limit is None:
+            await asyncio.sleep(retry_after)  # no slots to hold back: this call waits it out itself
+            return
+        bucket = self._buckets.get(limit.bucket)
+        if bucket is not None:
+            bucket.full_until = max(bucket.full_until, until)
+        self._local.hold_back(limit.bucket, until)
+        if self._db is not None:
+            await self._bounded(self._hold_back_shared(limit.bucket, until))
+
+    async def _wait_in_queue(self, method: str, bucket: _Bucket) -> Ticket:
+        turn: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+        heapq.heappush(bucket.waiting, (current_urgency(), next(self._arrivals), turn))
+        if bucket.dispatcher is None or bucket.dispatcher.done():
+            bucket.dispatcher = asyncio.get_running_loop().create_task(self._dispatch(bucket), name=f"pacing {bucket.limit.bucket}")
+        gauge = metrics.SLACK_CALLS_WAITING.labels(method)
+        gauge.inc()
+        started = time.perf_counter()
+        try:
+            async with slot_lent():
+                return await turn
+        finally:
+            gauge.dec()
+            metrics.SLACK_CALL_WAIT_SECONDS.labels(method).observe(time.perf_counter() - started)
+
+    async def _dispatch(self, bucket: _Bucket) -> None:
+        """Hand the bucket's slots to this process's waiters, most urgent first, as they free."""
+        limit = bucket.limit
+        try:
+            while True:
+                while bucket.waiting and bucket.waiting[0][2].done():
+                    heapq.heappop(bucket.waiting)  # its caller was cancelled
+                if not bucket.waiting:
+                    return
+                urgency = bucket.waiting[0][0]
+                now = self._clock()
+                await self._tell_waiting(bucket, urgency, now)
+                if bucket.full_until > now:
+                    await asyncio.sleep(bucket.full_until - now)
+                    continue  # a more urgent call may have come meanwhile
+                ticket, next_free = await self._take(limit, now, urgency)
+                if ticket is None:
+                    bucket.full_until = self._recheck_at(limit, now, next_free)
+                    if next_free <= now:
+                        await asyncio.sleep(YIELDED_RECHECK)  # a more urgent call elsewhere takes it
+                    continue
+                while bucket.waiting:
+                    _urgency, _arrival, turn = heapq.heappop(bucket.waiting)
+                    if not turn.done():
+                        turn.set_result(ticket)
+                        break
+                else:
+                    await self.done(ticket)  # nobody left to use it
+        finally:
+            if bucket.told_urgency is not None and self._db is not None:
+                bucket.told_urgency = None
+                await self._bounded(self._stop_waiting_shared(limit.bucket))
+
+    async def _tell_waiting(self, bucket: _Bucket, urgency: int, now: float) -> None:
+        """Tell other processes how urgent this one's most urgent waiting call is: when that
+        changes, and again before the word runs out (``seen_for``)."""
+        if self._db is None:
+            return
+        if bucket.told_urgency == urgency and now - bucket.told_at < seen_for(bucket.limit) / 2:
+            return
+        bucket.told_urgency, bucket.told_at = urgency, now
+        await self._bounded(self._wait_shared(bucket.limit.bucket, urgency, now))
+
+    @staticmethod
+    def _recheck_at(limit: RateLimit, now: float, next_free: float) -> float:
+        """When to try a full bucket again: when its next slot frees, and at least once a window.
+        Slots can free earlier than they said (one held while its call was in flight frees as soon
+        as the call ends, in whichever process made it), so a waiting process reads them again."""
+        return min(next_free, now + busy_for(limit))
+
+    async def _take(self, limit: RateLimit, now: float, urgency: int) -> tuple[Ticket | None, float]:
+        """A slot's ticket, or (None, when to try again)."""
+        if self._db is not None:
+            answered, taken = await self._bounded(self._take_shared(limit, now, urgency))
+            if answered and taken is not None:
+                slot, next_free = taken
+                return (Ticket(limit, slot, True, now) if slot is not None else None), next_free
+        slot, next_free = self._local.take(limit, now)
+        return (Ticket(limit, slot, False, now) if slot is not None else None), next_free
+
+    async def _take_shared(self, limit: RateLimit, now: float, urgency: int) -> tuple[int | None, float]:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            return await slack_call_slots.take(
+                session,
+                limit.bucket,
+                slots=limit.calls,
+                now=now,
+                busy_until=taken_until(limit, now),
+                process=self._process,
+                urgency=urgency,
+                waiting_since=now - seen_for(limit),
+            )
+
+    async def _wait_shared(self, bucket: str, urgency: int, now: float) -> None:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.wait(session, bucket, process=self._process, urgency=urgency, now=now)
+
+    async def _stop_waiting_shared(self, bucket: str) -> None:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.stop_waiting(session, bucket, process=self._process)
+
+    async def _keep_busy_shared(self, ticket: Ticket, until: float) -> None:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.keep_busy(session, ticket.limit.bucket, ticket.slot, until=until)
+
+    async def _free_after_call_shared(self, ticket: Ticket, until: float) -> None:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.free_after_call(session, ticket.limit.bucket, ticket.slot, held_until=ticket.held_until, until=until)
+
+    async def _hold_back_shared(self, bucket: str, until: float) -> None:
+        assert self._db is not None
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.hold_back(session, bucket, until=until)
+
+    async def _bounded(self, statement: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+        """(True, its result) when the database answered within the bound; else (False, None)."""
+        task = asyncio.get_running_loop().create_task(statement)
+        done, _ = await asyncio.wait({task}, timeout=DATABASE_BOUND)
+        if not done:
+            self._late.add(task)  # kept until it ends, so that its outcome is read, not lost
+            task.add_done_callback(self._late_answer)
+            self._database_trouble(TimeoutError(f"no answer within {DATABASE_BOUND} s"))
+            return False, None
+        try:
+            return True, task.result()
+        except Exception as error:
+            self._database_trouble(error)
+            return False, None
+
+    def _late_answer(self, task: asyncio.Task[Any]) -> None:
+        self._late.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a late rate-limit statement failed: %r", task.exception())
+
+    def _database_trouble(self, error: Exception) -> None:
+        now = time.monotonic()
+        if now - self._database_trouble_logged_at > 60:
+            self._database_trouble_logged_at = now
+            log.warning("Slack calls are paced by this process alone: the database did not hand out rate-limit slots (%r)", error)

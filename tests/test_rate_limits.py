@@ -1,0 +1,214 @@
+"""Slack's rate limits: the bot's tier table is Slack's, its processes share each method's
+window through the database, a storm of alerts finishes within the limits with the most severe
+incidents first, and a 429 is waited out in every process, never given up on.
+
+The fake Slack enforces the published tiers (``FakeSlack.enforce_rate_limits``) with its windows
+``SPEED`` times shorter, and the bots pace with the same factor (SLACK_RATE_SPEED), so a storm
+that takes Slack's limits a minute takes seconds here. How long it takes is benchmarks/storm.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import delete, insert, select
+
+from bot.slack import pacing
+from bot.slack.pacing import Pacer
+from bot.slack.rate_tiers import CALLS_PER_MINUTE, TIERS, rate_limit
+from storage import slack_call_slots
+from storage.db import Database
+from storage.models import Incident, SlackCallSlot
+from tests.conftest import start_bot
+from tests.fake_slack import RATE_LIMITS_FILE, load_method_specs
+from tests.scrape import scrape
+from tests.storm import (
+    ALERT_SECRET,
+    alert,
+    control_messages,
+    rate_limited,
+    seed_people,
+    send_alerts,
+    write_catalog,
+)
+from tests.test_slack_contract import called_methods
+from tests.waiting import HANG_SECONDS, eventually
+
+SPEED = 15  # a Tier 2 minute in 4 s
+SERVICES = 30
+# The storm's alerts in the order they are sent: the least severe first, so that the order of
+# arrival alone would put them first.
+STORM = ["P4", "P3", "P2", "P4", "P1", "P3", "P4", "P2", "P3", "P1"] * 3
+HANDFUL = 3  # 429s a storm may meet: a call that reached Slack later than the pacer sent it
+
+
+def test_the_tier_table_is_slacks_published_one_for_every_method_the_bot_calls():
+    specs = load_method_specs()
+    published = json.loads(RATE_LIMITS_FILE.read_text())
+    assert set(called_methods()) <= set(TIERS), "a method the gateway calls has no tier in bot/slack/rate_tiers.py"
+    assert {method: specs[method]["rate_limits"] for method in TIERS} == dict(TIERS)
+    assert dict(CALLS_PER_MINUTE) == published["calls_per_minute"]
+    post = rate_limit("chat.postMessage", {"channel": "C1"})
+    assert post is not None and (post.calls, post.window) == (
+        published["chat.postMessage"]["calls"],
+        published["chat.postMessage"]["per_seconds"],
+    )
+    assert rate_limit("chat.postMessage", {"channel": "C1"}) != rate_limit("chat.postMessage", {"channel": "C2"})  # per channel
+
+
+@pytest.fixture
+async def storm_bots(settings, fake_slack, tmp_path):
+    seed_people(fake_slack, SERVICES)
+    update = {
+        "service_catalog": write_catalog(tmp_path / "catalog.yml", SERVICES),
+        "alert_webhook_secret": ALERT_SECRET,
+        "slack_rate_speed": SPEED,
+    }
+    fake_slack.enforce_rate_limits(speed=SPEED)
+    first = await start_bot(settings.model_copy(update=update), fake_slack)
+    second = await start_bot(settings.model_copy(update=update), fake_slack)  # another process on the same database
+    yield first, second
+    await second.stop()
+    await first.stop()
+
+
+async def whole_war_rooms(db: Database) -> list[Incident]:
+    async with db.reading() as session:
+        rows = list((await session.scalars(select(Incident))).all())
+    return [row for row in rows if row.control_pinned_at and row.announcement_ts and row.bookmarked_at and row.channel_id]
+
+
+async def set_window(db: Database, bucket: str, calls: int, *, free_at: float) -> None:
+    """Every slot of the bucket frees at ``free_at``: as if the app had used the window up."""
+    async with db.transaction() as session:
+        await session.execute(delete(SlackCallSlot).where(SlackCallSlot.bucket == bucket))
+        await session.execute(insert(SlackCallSlot).values([{"bucket": bucket, "slot": n, "free_at": free_at} for n in range(calls)]))
+
+
+async def calls_waiting(port: int, method: str) -> float:
+    """Calls of ``method`` waiting for room, from /metrics (the bots of one test share its registry)."""
+    return (await scrape(port)).get(("incident_bot_slack_api_calls_waiting", (("method", method),)), 0.0)
+
+
+@pytest.mark.both_databases
+async def test_a_storm_of_alerts_on_two_processes_stays_within_slacks_limits_most_severe_first(storm_bots, fake_slack):
+    first, second = storm_bots
+    create = rate_limit("conversations.create", {}, speed=SPEED)
+    assert create is not None
+    # The storm hits while the window of conversations.create is used up, until the test says so.
+    await set_window(first.runtime.db, create.bucket, create.calls, free_at=time.time() + HANG_SECONDS)
+
+    await send_alerts([first.port, second.port], [alert(n, severity) for n, severity in enumerate(STORM)])
+    await eventually(
+        lambda: _when(calls_waiting(first.port, "conversations.create"), lambda n: n == SERVICES), what="every channel waiting"
+    )
+    # Slots free again after both processes have read the window once more (they do once a window).
+    await set_window(first.runtime.db, create.bucket, create.calls, free_at=time.time() + 2 * pacing.busy_for(create))
+
+    rooms = await eventually(
+        lambda: _when(whole_war_rooms(first.runtime.db), lambda rows: len(rows) == SERVICES), what="30 whole war rooms"
+    )
+    await first.settle()
+    await second.settle()
+
+    assert len(rooms) == SERVICES
+    for row in rooms:
+        room = fake_slack.channels[row.channel_id]
+        assert room.pins == [row.control_message_ts]
+        assert len(room.bookmarks) == 1 and room.topic
+        assert {"USTORMOWN", "USTORMONC"} <= {member[:9] for member in room.members}
+    announced = fake_slack.channels[first.runtime.settings.announce_channel].messages
+    assert len([m for m in announced if "war room <#" in m.get("text", "")]) == SERVICES
+    refused = rate_limited(fake_slack)
+    assert len(refused) <= HANDFUL, [(c.method, c.args.get("channel")) for c in refused]
+
+    severity = {row.id: row.severity for row in rooms}
+    # The pacer hands the channels out most severe first, whichever process opened the incident...
+    channels = [severity[int(call.args["name"].split("-")[1])] for call in fake_slack.calls_to("conversations.create")]
+    assert channels == sorted(channels), f"the channels were created as {channels}, not the most severe first"
+    # ...and each control message follows its channel at once: every P1's comes before any other's.
+    # (Between two lower severities the database writes in between may still swap a pair.)
+    shown = [severity[number] for number in control_messages(fake_slack)]
+    assert shown[: STORM.count("P1")] == ["P1"] * STORM.count("P1"), f"the control messages went out as {shown}"
+
+
+async def _when(rows, condition):
+    found = await rows
+    return found if condition(found) else None
+
+
+async def test_a_quiet_bot_never_waits_for_a_rate_limit(bot, fake_slack):
+    fake_slack.enforce_rate_limits()
+    waits_before = await _waits(bot)
+    await bot.slack.command("open Checkout returns 500s sev:P2")
+    await bot.settle()
+    assert (await bot.incident(1)).control_message_ts is not None
+    assert rate_limited(fake_slack) == []
+    assert await _waits(bot) == waits_before
+
+
+async def _waits(bot) -> float:
+    samples = await scrape(bot.port)
+    return sum(value for (name, _labels), value in samples.items() if name == "incident_bot_slack_api_call_wait_seconds_count")
+
+
+@pytest.mark.both_databases
+async def test_a_429_holds_the_method_back_in_every_process_until_its_retry_after(db):
+    now = time.time()
+    taken = [await _take(db, "pins.add", now) for _ in range(3)]
+    assert taken == [(0, now), (1, now), (2, now)]
+    async with db.bookkeeping() as session:
+        await slack_call_slots.hold_back(session, "pins.add", until=now + 30)
+    assert await _take(db, "pins.add", now + 1) == (None, pytest.approx(now + 30))  # any process: the slots are the database's
+    assert (await _take(db, "pins.add", now + 30))[0] is not None
+
+
+async def _take(db: Database, bucket: str, now: float) -> tuple[int | None, float]:
+    async with db.bookkeeping() as session:
+        return await slack_call_slots.take(
+            session, bucket, slots=20, now=now, busy_until=now + 60, process="test", urgency=0, waiting_since=now - 60
+        )
+
+
+@pytest.mark.both_databases
+async def test_two_pacers_on_one_database_share_each_window_and_never_take_one_slot_twice(db):
+    """Each pacer alone would let a window's calls through; together they let exactly that many."""
+    first, second = Pacer(db, speed=1), Pacer(db, speed=1)
+    limit = rate_limit("conversations.create", {})
+    assert limit is not None
+    now = time.time()
+    taken = []
+    for n in range(limit.calls + 5):
+        ticket, _next_free = await (first if n % 2 else second)._take(limit, now, 0)
+        taken.append(ticket is not None)
+    assert taken == [True] * limit.calls + [False] * 5
+
+
+async def test_a_pacer_whose_database_is_away_paces_alone_instead_of_holding_calls(monkeypatch, tmp_path):
+    """No table (a database that does not answer as expected): the call goes, paced locally."""
+    monkeypatch.setattr(pacing, "DATABASE_BOUND", 5.0)
+    db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        pacer = Pacer(db, speed=1)
+        limit = rate_limit("pins.add", {})
+        assert limit is not None
+        now = time.time()
+        assert [(await pacer._take(limit, now, 0))[0] is not None for _ in range(limit.calls + 1)] == [True] * limit.calls + [False]
+    finally:
+        await db.dispose()
+
+
+async def test_metrics_show_the_queue_and_the_429s(storm_bots, fake_slack):
+    first, second = storm_bots
+    fake_slack.fail_next("conversations.setTopic", status=429, retry_after=1)
+    await send_alerts([first.port, second.port], [alert(n, "P2") for n in range(25)])
+    await eventually(lambda: _when(whole_war_rooms(first.runtime.db), lambda rows: len(rows) == 25), what="25 whole war rooms")
+    await first.settle()
+    await second.settle()
+    samples = await scrape(first.port)  # the two bots share this process's registry, as one process's would
+    waited = {labels: value for (name, labels), value in samples.items() if name == "incident_bot_slack_api_call_wait_seconds_count"}
+    assert waited.get((("method", "conversations.create"),), 0) >= 1  # 25 channels, 20 a window: some waited
+    assert samples[("incident_bot_slack_api_rate_limited_total", (("method", "conversations.setTopic"),))] >= 1
+    assert samples[("incident_bot_slack_api_calls_waiting", (("method", "conversations.create"),))] == 0  # nothing left waiting
