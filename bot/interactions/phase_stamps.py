@@ -4,7 +4,11 @@ Slack is brought up to date."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, metrics
 from bot.core.clock import Clock
@@ -14,11 +18,14 @@ from bot.core.timefmt import human_duration, slack_time
 from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
+from bot.paging.external_pagers import ExternalPagers
 from bot.slack import messages
 from bot.timers.monitoring import Monitoring, ReopenResult
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRooms
 from storage.db import recording_done
+
+log = logging.getLogger(__name__)
 
 
 class PhaseStamps:
@@ -31,6 +38,7 @@ class PhaseStamps:
         resolutions: Resolutions,
         replies: Replies,
         clock: Clock,
+        pagers: ExternalPagers | None = None,
     ) -> None:
         self._lookup = lookup
         self._stamper = stamper
@@ -39,6 +47,7 @@ class PhaseStamps:
         self._resolutions = resolutions
         self._replies = replies
         self._clock = clock
+        self._pagers = pagers
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date. The request may
@@ -96,6 +105,7 @@ class PhaseStamps:
         failures = await self._war_rooms.refresh(incident, announce_line=line)
         if outcome.stamp is Stamp.VERIFIED:
             failures += await self._resolutions.publish(incident.id)
+            await self._tell_pagers("resolve", incident)
         if failures:
             await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
 
@@ -126,6 +136,7 @@ class PhaseStamps:
             after = human_duration(incident.acknowledged_at - incident.timeline.detected_at)
             line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
             failures = await self._war_rooms.refresh(incident, announce_line=line)
+            await self._tell_pagers("acknowledge", incident)
             if failures:
                 await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
 
@@ -153,8 +164,20 @@ class PhaseStamps:
             assert outcome.earlier_verified_at is not None
             line = messages.reopened_line(requester.user_id, outcome.earlier_verified_by, slack_time(outcome.earlier_verified_at))
             failures = await self._war_rooms.refresh(incident, announce_line=line)
+            await self._tell_pagers("retrigger", incident)
             if failures:
                 await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
+
+    async def _tell_pagers(self, what: Literal["acknowledge", "resolve", "retrigger"], incident: IncidentRecord) -> None:
+        """PagerDuty and the paging webhook follow what happened here. The stamp is recorded
+        whatever they answer: a failure is on the timeline and in the log (ExternalPagers)."""
+        if self._pagers is None:
+            return
+        try:
+            tell = {"acknowledge": self._pagers.acknowledge, "resolve": self._pagers.resolve, "retrigger": self._pagers.retrigger}[what]
+            await tell(incident)
+        except (SQLAlchemyError, OSError) as error:
+            log.error("%s: could not %s its pages: %s", incident.reference, what, error)
 
 
 def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:
