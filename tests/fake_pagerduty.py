@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from aiohttp import web
 
 from bot.paging.signatures import PAGERDUTY_SIGNATURE_HEADER, pagerduty_signature
 
 DATA = Path(__file__).parent / "data" / "pagerduty"
+SHIPPED_CATALOG = Path(__file__).parent.parent / "runbooks" / "catalog.yml"
+ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty's integration keys
+KEY_VARIABLE = "PAGERDUTY_TEST_CHECKOUT_KEY"
 RESPONSES = json.loads((DATA / "enqueue_responses.json").read_text())
 SEVERITIES = {"critical", "error", "warning", "info"}
 ACTIONS = {"trigger", "acknowledge", "resolve"}
@@ -216,3 +220,14 @@ class WebhookSender:
                 return response.status, json.loads(text)
             except ValueError:
                 return response.status, text
+
+
+def catalog_with_pagerduty(folder: Path, service: str = "checkout-web") -> Path:
+    """The shipped catalog with ``service`` paged through PagerDuty (its key in KEY_VARIABLE); the others are not."""
+    data = yaml.safe_load(SHIPPED_CATALOG.read_text())
+    for entry in data["services"]:
+        if entry["name"] == service:
+            entry["pagerduty"] = {"routing_key_env": KEY_VARIABLE}
+    path = folder / "catalog.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.catalog.runbooks import check_report
 from bot.catalog.services import CatalogError, load_catalog
@@ -21,13 +19,11 @@ from bot.paging.signatures import WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HE
 from bot.settings import ConfigError, load_settings
 from storage import pages as page_rows
 from tests.clocks import FakeClock
-from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import FakePagerDuty, WebhookSender, v3_event
+from tests.conftest import start_bot
+from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
-KEY_VARIABLE = "PAGERDUTY_TEST_CHECKOUT_KEY"
-ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty's integration keys
 WEBHOOK_SECRET = "pagerduty-webhook-secret-0123456789"
 PAGING_SECRET = "paging-webhook-secret-0123456789ab"
 TITLE = "Checkout returns 500s"
@@ -55,17 +51,6 @@ async def pagerduty():
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-def catalog_with_pagerduty(tmp_path: Path) -> Path:
-    """The shipped catalog with checkout-web paged through PagerDuty (payments-api is not)."""
-    data = yaml.safe_load((ROOT / "runbooks" / "catalog.yml").read_text())
-    for service in data["services"]:
-        if service["name"] == "checkout-web":
-            service["pagerduty"] = {"routing_key_env": KEY_VARIABLE}
-    path = tmp_path / "catalog.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.fixture
