@@ -9,6 +9,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 
 from bot.catalog.runbooks import check_report
@@ -27,6 +28,7 @@ T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 WEBHOOK_SECRET = "pagerduty-webhook-secret-0123456789"
 PAGING_SECRET = "paging-webhook-secret-0123456789ab"
 TITLE = "Checkout returns 500s"
+ALERT_SECRET = "alert-secret-0123456789abcdef"
 P1_OPEN = f"{TITLE} sev:P1 service:checkout-web"
 
 
@@ -136,6 +138,25 @@ async def test_only_the_configured_severities_and_services_are_paged_at_open(bot
     await open_incident(bot, text)
     assert len(pagerduty.events()) == pagerduty_events
     assert len(pagerduty.webhook_calls()) == webhook_calls
+
+
+async def test_an_alert_that_opens_a_p1_pages_once_however_often_it_fires(pager_settings, fake_slack, pagerduty, clock):
+    running = await start_bot(pager_settings.model_copy(update={"alert_webhook_secret": ALERT_SECRET}), fake_slack, clock=clock)
+    alert = {"service": "checkout-web", "title": TITLE, "status": "firing", "dedup_key": "checkout-5xx", "severity": "critical"}
+    try:
+        for _ in range(3):  # Alertmanager repeats a firing group
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    f"http://127.0.0.1:{running.port}/hooks/alerts",
+                    json=alert,
+                    headers={"Authorization": f"Bearer {ALERT_SECRET}"},
+                ) as response:
+                    assert response.status in (200, 201)
+            await running.settle()
+    finally:
+        await running.stop()
+    [event] = pagerduty.events()
+    assert event["dedup_key"] == "INC-1" and event["payload"]["severity"] == "critical"
 
 
 # --------------------------------------------------------------------------- following the incident
