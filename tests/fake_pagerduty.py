@@ -9,6 +9,7 @@ to the open one), acknowledge and resolve move the open one and are dropped when
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import deque
@@ -89,6 +90,8 @@ class FakePagerDuty:
     # Statuses to answer the next requests with (429, 500, 503...), one per request, before 202s again.
     scripted: deque[int] = field(default_factory=deque)
     webhook_scripted: deque[int] = field(default_factory=deque)
+    # While set and not released, every enqueue waits on it: PagerDuty answering slowly.
+    held: asyncio.Event | None = None
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -119,6 +122,8 @@ class FakePagerDuty:
 
     async def _enqueue(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.held is not None:
+            await self.held.wait()
         headers = dict(request.headers)
         if self.scripted:
             status = self.scripted.popleft()

@@ -23,6 +23,7 @@ from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
+from tests.waiting import eventually
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 WEBHOOK_SECRET = "pagerduty-webhook-secret-0123456789"
@@ -124,6 +125,17 @@ async def test_a_p1_on_a_paged_service_pages_pagerduty_and_the_webhook_once_at_o
     paged = [event for event in await bot.timeline() if event.kind == "paged"]
     assert sorted(event.data["via"] for event in paged) == ["pagerduty", "webhook"]
     assert all(event.data["level"] == 1 for event in paged)
+
+
+async def test_the_opener_is_answered_without_waiting_for_pagerduty(bot, pagerduty, fake_slack):
+    pagerduty.held = asyncio.Event()
+    response = await bot.slack.command(f"open {P1_OPEN}", user="U_ALICE")
+    assert response.status == 200
+    await eventually(lambda: any("INC-1" in r.get("text", "") for r in fake_slack.responses), what="the opener's answer")
+    assert pagerduty.events() == []  # PagerDuty has not answered yet
+    pagerduty.held.set()
+    await bot.settle()
+    assert len(pagerduty.events("trigger")) == 1
 
 
 @pytest.mark.parametrize(

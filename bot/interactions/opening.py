@@ -128,12 +128,13 @@ class Opening:
             await self._replies.tell(requester, messages.recorded_but_set_up_stopped(reference, error))
             await self.page(recorded.record)
             return recorded.record
-        await self.page(recorded.record)
         if report.failures:
             await self._replies.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
         else:
             assert report.channel_id
             await self._replies.tell(requester, messages.opened(reference, report.channel_id))
+        # After the opener's answer: a PagerDuty that is slow or retrying never holds it back.
+        await self.page(recorded.record)
         return recorded.record
 
     async def set_up_alert_war_room(self, incident: IncidentRecord) -> None:
