@@ -27,6 +27,7 @@ from bot.interactions.deploy_records import DeployRecords
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.notes import Notes
 from bot.interactions.opening import Opening
+from bot.interactions.pagerduty_events import PagerDutyEvents
 from bot.interactions.phase_stamps import PhaseStamps
 from bot.interactions.readouts import Readouts
 from bot.interactions.repairs import Repairs
@@ -34,6 +35,7 @@ from bot.interactions.replies import Replies
 from bot.interactions.roles_and_severity import RolesAndSeverity
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
+from bot.paging.external_pagers import ExternalPagers
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
@@ -70,6 +72,8 @@ class Runtime:
     alerts: AlertIntake
     timers: IncidentTimers
     replays: ReplayGuard
+    pagers: ExternalPagers
+    pagerduty_events: PagerDutyEvents
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
     # What Slack last said of the bot token (auth.test), set by `serve` (for /healthz); None elsewhere.
@@ -103,6 +107,16 @@ class Runtime:
             pacer=Pacer(db, speed=settings.slack_rate_speed),
         )
         incidents = Incidents(db, clock)
+        pagers = ExternalPagers(
+            db,
+            clock,
+            slack,
+            catalog,
+            events_url=settings.pagerduty_events_url,
+            webhook_url=settings.paging_webhook_url,
+            webhook_secret=settings.paging_webhook_secret,
+            announce_channel=settings.announce_channel,
+        )
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
         reports = Reports(db, clock, tiers=tiers, settings=team.reports)
@@ -137,9 +151,18 @@ class Runtime:
         interactions = Interactions(
             replies=replies,
             opening=Opening(
-                incidents, war_rooms, replies, slack, clock, catalog=catalog, deploys=deploys, deploy_window=settings.deploy_window
+                incidents,
+                war_rooms,
+                replies,
+                slack,
+                clock,
+                catalog=catalog,
+                deploys=deploys,
+                deploy_window=settings.deploy_window,
+                pagers=pagers,
+                page_at_open=settings.severities_paged_at_open,
             ),
-            phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock),
+            phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock, pagers=pagers),
             notes=Notes(incidents, lookup, replies, slack, stamper),
             roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
             break_glass=BreakGlass(incidents, lookup, replies, slack),
@@ -182,6 +205,8 @@ class Runtime:
                 announce_channel=settings.announce_channel,
             ),
             replays=ReplayGuard(db, background),
+            pagers=pagers,
+            pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
         )
 
     async def migrate(self) -> str:
@@ -193,5 +218,6 @@ class Runtime:
 
     async def close(self) -> None:
         await self.background.drain()
+        await self.pagers.close()
         await self.slack.close()
         await self.db.dispose()

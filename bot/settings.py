@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -16,6 +16,7 @@ from bot.core.tiers import parse_span
 from storage.db import DatabaseURLError, async_database_url
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+PAGERDUTY_EVENTS_URL_DEFAULT = "https://events.pagerduty.com/v2/enqueue"
 
 # Why each setting exists and how to fix it, shown when it is missing or malformed.
 SETTING_HELP = {
@@ -45,6 +46,16 @@ SETTING_HELP = {
     "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
     "SLACK_RATE_SPEED": "for tests and benchmarks only: how many times faster than Slack's published rate limits to pace "
     "calls, a number from 1 to 1000 (default 1, Slack's own limits)",
+    "PAGERDUTY_WEBHOOK_SECRET": "the signing secret PagerDuty showed when you created the V3 webhook subscription that "
+    "posts to /hooks/pagerduty (at least 16 characters); leave it unset to turn that webhook off",
+    "PAGERDUTY_EVENTS_URL": "the Events API v2 endpoint, https://events.pagerduty.com/v2/enqueue (the default; "
+    "https://events.eu.pagerduty.com/v2/enqueue for an EU account)",
+    "PAGING_WEBHOOK_URL": "the http(s) URL the generic paging webhook posts trigger, acknowledge and resolve to "
+    "(Opsgenie, Grafana OnCall, ntfy, an in-house pager); leave it unset to turn it off",
+    "PAGING_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) the generic paging "
+    "webhook signs its bodies with (X-Incident-Bot-Signature); required with PAGING_WEBHOOK_URL",
+    "PAGE_AT_OPEN": "the severities paged through PagerDuty as soon as an incident opens, e.g. P1,P2 (the default); "
+    "none to page only from the escalation chain",
     "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
 }
 MIN_WEBHOOK_SECRET = 16
@@ -131,6 +142,12 @@ class Settings(DatabaseSettings):
     deploy_webhook_secret: str | None = SecretField(default=None, alias="DEPLOY_WEBHOOK_SECRET")
     deploy_window: timedelta = Field(default=timedelta(hours=2), alias="DEPLOY_WINDOW")
     alert_webhook_secret: str | None = SecretField(default=None, alias="ALERT_WEBHOOK_SECRET")
+    pagerduty_webhook_secret: str | None = SecretField(default=None, alias="PAGERDUTY_WEBHOOK_SECRET")
+    pagerduty_events_url: str = Field(default=PAGERDUTY_EVENTS_URL_DEFAULT, alias="PAGERDUTY_EVENTS_URL")
+    paging_webhook_url: str | None = Field(default=None, alias="PAGING_WEBHOOK_URL")
+    paging_webhook_secret: str | None = SecretField(default=None, alias="PAGING_WEBHOOK_SECRET")
+    # Text, not a set: pydantic-settings would read a set from the environment as JSON.
+    page_at_open: str = Field(default="P1,P2", alias="PAGE_AT_OPEN")
 
     # handlers/cli.py turns these two checks off by overriding them by name.
     @field_validator("slack_bot_token")
@@ -194,7 +211,45 @@ class Settings(DatabaseSettings):
             raise ValueError(f"{value} is not a file")
         return value
 
-    @field_validator("deploy_webhook_secret", "alert_webhook_secret", mode="before")
+    @field_validator("pagerduty_events_url", mode="before")
+    @classmethod
+    def _events_url(cls, value: object) -> str:
+        if value is None or not str(value).strip():
+            return PAGERDUTY_EVENTS_URL_DEFAULT
+        return _in_form(str(value), r"https?://[^/\s]+", "must be an http(s) URL")
+
+    @field_validator("paging_webhook_url", mode="before")
+    @classmethod
+    def _paging_url(cls, value: object) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        return _in_form(str(value), r"https?://[^/\s]+", "must be an http(s) URL")
+
+    @field_validator("page_at_open", mode="before")
+    @classmethod
+    def _page_at_open(cls, value: object) -> str:
+        if value is None or not str(value).strip():
+            return "P1,P2"
+        words = {word.strip().upper() for word in str(value).split(",") if word.strip()}
+        if words == {"NONE"}:
+            return "none"
+        wrong = sorted(words - {"P1", "P2", "P3", "P4"})
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} is not a severity; list some of P1, P2, P3, P4 or write none")
+        return ",".join(sorted(words))
+
+    @property
+    def severities_paged_at_open(self) -> frozenset[str]:
+        return frozenset() if self.page_at_open == "none" else frozenset(self.page_at_open.split(","))
+
+    @model_validator(mode="after")
+    def _paging_webhook_signed(self) -> Settings:
+        if self.paging_webhook_url and not self.paging_webhook_secret:
+            # Named in the message by hand: pydantic's location of a model check is the model, not a field.
+            raise ValueError("PAGING_WEBHOOK_SECRET is not set: the paging webhook signs every body, so set both or neither")
+        return self
+
+    @field_validator("deploy_webhook_secret", "alert_webhook_secret", "pagerduty_webhook_secret", "paging_webhook_secret", mode="before")
     @classmethod
     def _webhook_secret(cls, value: str | None) -> str | None:
         if value is None or not str(value).strip():

@@ -40,6 +40,9 @@ from bot.catalog.services import require_known_service
 from bot.core.command_text import CommandTextError
 from bot.integrations.alerts import GENERIC_FORM, AlertPayloadError, parse_alerts
 from bot.integrations.deploys import parse_deploy, validation_reason
+from bot.paging.pagerduty_webhooks import RIGHT_FORM as PAGERDUTY_RIGHT_FORM
+from bot.paging.pagerduty_webhooks import PagerDutyWebhookError, parse_event
+from bot.paging.signatures import PAGERDUTY_SIGNATURE_HEADER, pagerduty_signature_valid
 from bot.runtime import Runtime
 from bot.slack import SlackError
 
@@ -215,3 +218,58 @@ def alert_webhook(runtime: Runtime) -> Handler:
         return web.json_response(answer, status=201 if result.opened else 200)
 
     return receive_alerts
+
+
+PAGERDUTY_PATH = "/hooks/pagerduty"
+PAGERDUTY_MAX_BODY = 256 * 1024
+PAGERDUTY_DOOR = WebhookDoor(
+    name="PagerDuty webhook",
+    disabled="PagerDuty webhook disabled: set PAGERDUTY_WEBHOOK_SECRET to the V3 webhook subscription's signing secret",
+    how_to_authenticate=(
+        f"PagerDuty signs each delivery in `{PAGERDUTY_SIGNATURE_HEADER}: v1=<hex HMAC-SHA256 of the body>`; "
+        "set PAGERDUTY_WEBHOOK_SECRET to the secret PagerDuty showed when the subscription was created"
+    ),
+    max_body=PAGERDUTY_MAX_BODY,
+    too_large=f"the body is larger than {PAGERDUTY_MAX_BODY // 1024} KiB; a V3 webhook delivery is one event",
+    right_form=PAGERDUTY_RIGHT_FORM,
+)
+
+
+async def _signed_json(request: web.Request, secret: str | None, door: WebhookDoor) -> tuple[Any, web.Response | None]:
+    """The decoded JSON body of a request PagerDuty signed, or the refusal to answer with. The
+    signature covers the raw body, so the body is read (bounded) before anything else is judged."""
+    if not secret:
+        return None, _refuse(503, door.disabled)
+    header = request.headers.get(PAGERDUTY_SIGNATURE_HEADER)
+    if not header or not header.strip():
+        return None, _refuse(401, f"no signature given: {door.how_to_authenticate}")
+    body = await read_at_most(request, door.max_body)
+    if body is None:
+        return None, _refuse(413, door.too_large)
+    if not pagerduty_signature_valid(header, body, secret):
+        return None, _refuse(401, f"wrong signature: {door.how_to_authenticate}")
+    if not _is_json(request.content_type):
+        return None, _refuse(415, NOT_JSON_TYPE)
+    try:
+        return json.loads(body), None
+    except (ValueError, RecursionError) as error:
+        return None, _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send {door.right_form}")
+
+
+def pagerduty_webhook(runtime: Runtime) -> Handler:
+    async def receive_pagerduty_event(request: web.Request) -> web.Response:
+        data, refusal = await _signed_json(request, runtime.settings.pagerduty_webhook_secret, PAGERDUTY_DOOR)
+        if refusal is not None:
+            return refusal
+        try:
+            event = parse_event(data)
+        except PagerDutyWebhookError as error:
+            return _refuse(422, str(error))
+        try:
+            answer = await runtime.pagerduty_events.receive(event)
+        except (SQLAlchemyError, OSError) as error:
+            log.error("PagerDuty webhook: could not record %s %s: %s", event.event_type, event.event_id[:80], error)
+            return _refuse(503, DATABASE_DOWN)
+        return web.json_response(answer.as_json(), status=200)
+
+    return receive_pagerduty_event

@@ -17,7 +17,7 @@ from bot import logs, metrics
 from bot.background import hold_work_until, only_first_copy
 from bot.runtime import Runtime
 from handlers.arrival import mark_arrival
-from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, alert_webhook, deploy_webhook
+from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, PAGERDUTY_PATH, alert_webhook, deploy_webhook, pagerduty_webhook
 from handlers.slack_door import SlackDoor
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
             _forget_failed(runtime, admitted.signature)
         return kind, await to_aiohttp_response(bolt_response)
 
-    deploy_hook, alert_hook = deploy_webhook(runtime), alert_webhook(runtime)
+    deploy_hook, alert_hook, pagerduty_hook = deploy_webhook(runtime), alert_webhook(runtime), pagerduty_webhook(runtime)
 
     async def deploys(request: web.Request):
         logs.set_request(request.headers.get("X-Request-Id"))
@@ -120,6 +120,12 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
         logs.set_request(request.headers.get("X-Request-Id"))
         response = await alert_hook(request)
         _count_webhook_refusal("alert_webhook", request, response)
+        return "webhook", response
+
+    async def pagerduty(request: web.Request):
+        logs.set_request(request.headers.get("X-Webhook-Id"))
+        response = await pagerduty_hook(request)
+        _count_webhook_refusal("pagerduty_webhook", request, response)
         return "webhook", response
 
     async def healthz(_: web.Request) -> web.Response:
@@ -165,6 +171,7 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
     app.router.add_get("/metrics", prometheus)
     app.router.add_post(DEPLOYS_PATH, _measured(deploys))
     app.router.add_post(ALERTS_PATH, _measured(alerts))
+    app.router.add_post(PAGERDUTY_PATH, _measured(pagerduty))
     return app
 
 

@@ -364,3 +364,30 @@ class SlackCallWaiting(Base):
     process: Mapped[str] = mapped_column(String(64), primary_key=True)
     urgency: Mapped[int] = mapped_column(Integer)
     seen_at: Mapped[float] = mapped_column(Float)
+
+
+class Page(Base):
+    """One outbound page (a PagerDuty event or a generic webhook call) of an incident, claimed
+    before it is sent: the unique (incident, key) row is what makes a retried flow, a second
+    process or a restart send it once. ``status`` is ``sending`` while a process holds it (a
+    claim older than the lease is taken over: its process died mid-send), then ``sent`` or
+    ``failed``. ``dedup_key`` is what PagerDuty's webhooks name the incident by (its incident_key)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "key", name="uq_pages_incident_key"),
+        Index("ix_pages_dedup_key", "dedup_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))  # "pagerduty:trigger:round0:level1"
+    via: Mapped[str] = mapped_column(String(20))  # "pagerduty" | "webhook"
+    action: Mapped[str] = mapped_column(String(20))  # "trigger" | "acknowledge" | "resolve"
+    level: Mapped[int] = mapped_column(Integer)
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    token: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -30,6 +30,7 @@ import yaml
 from bot.analytics.digest_schedule import DigestChannel
 from bot.slack import messages
 from tests.conftest import ROOT, start_bot
+from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
 
@@ -39,6 +40,7 @@ PUBLIC_RESPONDER = "U_BOB"  # in the announcement channel; works a public incide
 ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
 PRIVATE_CONTACT = "U07PRIVSEC"  # a private-escalation contact named in a catalog (second test)
 ALERT_SECRET = "alert-secret-0123456789abcdef"
+PAGERDUTY_SECRET = "pagerduty-secret-0123456789abcdef"
 
 TITLE_MARKER = "ZQXTITLEMARK"
 NOTE_MARKER = "ZQXNOTEMARK"
@@ -183,7 +185,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = None):
+async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = None, pagerduty: FakePagerDuty | None = None):
     for user, name in (
         (COMMANDER, "zoe.private"),
         (MATE, "yara.private"),
@@ -195,14 +197,41 @@ async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = N
     update = {"alert_webhook_secret": ALERT_SECRET}
     if catalog is not None:
         update["service_catalog"] = str(catalog)
+    if pagerduty is not None:
+        # Paged outside Slack too: PagerDuty (checkout-web has a routing key) and the generic webhook.
+        update |= {
+            "service_catalog": str(catalog or catalog_with_pagerduty(tmp_path)),
+            "pagerduty_events_url": pagerduty.events_url,
+            "pagerduty_webhook_secret": PAGERDUTY_SECRET,
+            "paging_webhook_url": pagerduty.webhook_url,
+            "paging_webhook_secret": PAGERDUTY_SECRET,
+        }
     return await start_bot(team.model_copy(update=update), fake_slack, clock=clock)
 
 
 @pytest.fixture
-async def bot(settings, fake_slack, clock, tmp_path):
-    running = await _start(settings, fake_slack, tmp_path, clock)
+async def pagerduty(monkeypatch):
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    fake = FakePagerDuty()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, clock, tmp_path, pagerduty):
+    running = await _start(settings, fake_slack, tmp_path, clock, pagerduty=pagerduty)
     yield running
     await running.stop()
+
+
+def assert_pages_clean(pagerduty: FakePagerDuty, room: str, secrets: list[str]) -> None:
+    """Every body sent to PagerDuty and to the paging webhook, whatever sent it: no title, room or people."""
+    assert pagerduty.received, "the private incident was paged"
+    for request in pagerduty.received:
+        body = request.body.decode()
+        for secret in [*secrets, room, "Payroll"]:
+            assert secret not in body, f"{secret!r} reached a pager: {body}"
 
 
 class Driver:
@@ -249,6 +278,14 @@ class Driver:
                 assert response.status in (200, 201), await response.text()
         await self.bot.settle()
 
+    async def pagerduty(self, event_type: str) -> None:
+        """A V3 webhook delivery about INC-1, signed as PagerDuty signs it."""
+        self._as(None, None)
+        sender = WebhookSender(f"http://127.0.0.1:{self.bot.port}/hooks/pagerduty", PAGERDUTY_SECRET)
+        status, answer = await sender.send(v3_event(event_type, "INC-1", agent="Pat Pager"))
+        assert status == 200, answer
+        await self.bot.settle()
+
     async def timers(self) -> list:
         self._as(None, None)
         return await self.bot.runtime.timers.run_once()
@@ -288,7 +325,7 @@ async def _open_private(drive: Driver, recorder: PrivacyRecorder, fake_slack, *,
     return incident
 
 
-async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot, fake_slack, clock, announce_channel):
+async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot, fake_slack, clock, announce_channel, pagerduty):
     recorder = PrivacyRecorder(fake_slack, _secrets())
     drive = Driver(bot, recorder)
     incident = await _open_private(drive, recorder, fake_slack)
@@ -355,9 +392,11 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     await drive.command(f"action Rotate {ACTION_MARKER} keys <@{MATE}|yara.private> due:2026-11-25", user=COMMANDER, channel=room)
     await drive.command("actions open", user=MATE, channel=room)
     await drive.command("actions mine", user=MATE)
+    await drive.pagerduty("incident.escalated")
     await drive.click(incident, "incident_acknowledge", "1", user=MATE)
     await drive.click(incident, "stamp_phase_mitigated", "1", user=MATE, action_ts=clock.at(65))
     await drive.command("status INC-1", user=MATE)
+    await drive.pagerduty("incident.resolved")
     await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(70))
     await drive.command("reopen INC-1", user=MATE)
     await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(75))
@@ -409,6 +448,8 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     assert ADMIN not in notice["text"] and "INC-1" in notice["text"]
 
     recorder.assert_clean()
+    assert_pages_clean(pagerduty, room, _secrets())
+    assert [e["event_action"] for e in pagerduty.events()] == ["trigger", "acknowledge", "resolve", "trigger", "resolve"]
 
 
 async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_paged_with_the_title(settings, fake_slack, clock, tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -491,6 +492,15 @@ def check_report(folder: Path, catalog_path: Path, *, catalog_required: bool = F
             field_name = f"services[{catalog.indexes[name]}].runbook"
             message = f"{field_name}: no runbook {reference}.md in {folder}{did_you_mean(matches)}"
             add("error", catalog_path, catalog.line_of(name, "runbook"), message)
+        if service.pagerduty is not None and not os.environ.get(service.pagerduty.routing_key_env, "").strip():
+            variable = service.pagerduty.routing_key_env
+            add(
+                "warning",
+                catalog_path,
+                catalog.line_of(name, "pagerduty"),
+                f"services[{catalog.indexes[name]}].pagerduty.routing_key_env: {variable} is not set in this environment, so "
+                f"{name} cannot be paged through PagerDuty; set {variable} to the Events API v2 integration key of its PagerDuty service",
+            )
         if name not in covered and not service.runbook:
             add(
                 "warning",

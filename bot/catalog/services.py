@@ -246,6 +246,41 @@ OptionalRunbook = Annotated[str | None, BeforeValidator(blank_is_none), unless_u
 OptionalChannel = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_channel)]
 
 
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_ROUTING_KEY_FORM = "pagerduty: {routing_key_env: PAGERDUTY_PAYMENTS_KEY} (the name of an environment variable holding the key)"
+
+
+def _pagerduty_by_reference(value: Any) -> Any:
+    """A routing key is a secret: the file names the environment variable that holds it, never the key."""
+    if value is None or isinstance(value, BaseModel):
+        return value
+    if isinstance(value, dict) and ("routing_key" in value or "integration_key" in value):
+        raise ValueError(
+            f"never write the routing key itself in the catalog; put it in an environment variable and write {_ROUTING_KEY_FORM}"
+        )
+    if not isinstance(value, dict):
+        raise ValueError(f"write {_ROUTING_KEY_FORM}, not a key or a name by itself")
+    return value
+
+
+def _env_var_name(value: str) -> str:
+    if not ENV_VAR_NAME.match(value):
+        raise ValueError(
+            f"{value[:3]}… is not an environment variable's name: write the variable's name in capitals, e.g. PAGERDUTY_PAYMENTS_KEY, "
+            "and put the key in that variable"
+        )
+    return value
+
+
+class PagerDutyRouting(BaseModel):
+    """Where a service's PagerDuty events go: the environment variable that holds its Events API v2
+    routing (integration) key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routing_key_env: Annotated[str, BeforeValidator(strip_text), AfterValidator(_env_var_name)]
+
+
 class Service(BaseModel):
     """One entry of the catalog."""
 
@@ -266,6 +301,7 @@ class Service(BaseModel):
     upstream: Annotated[list[ServiceName], BeforeValidator(none_is_empty_list)] = []
     downstream: Annotated[list[ServiceName], BeforeValidator(none_is_empty_list)] = []
     digest_channel: OptionalChannel = None
+    pagerduty: Annotated[PagerDutyRouting | None, BeforeValidator(_pagerduty_by_reference)] = None
 
     @property
     def owner_user_ids(self) -> list[str]:

@@ -62,6 +62,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
+
+
+def person(who: str) -> str:
+    """A Slack user ID as a mention; anyone else (a PagerDuty user no Slack account matched) by name, escaped."""
+    return f"<@{who}>" if SLACK_USER_ID.match(who) else escape(who)
+
+
 # OWASP's CSV-injection rule: a cell that starts with one of these is run as a formula by Excel,
 # LibreOffice and Google Sheets (``=HYPERLINK(...)``, ``@SUM(...)``, ``-2+3+cmd|...``).
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")

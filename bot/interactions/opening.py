@@ -18,6 +18,7 @@ from bot.core.timefmt import human_duration, utc_clock
 from bot.incidents.operations import Incidents
 from bot.integrations.deploys import DeployMatch, Deploys
 from bot.interactions.replies import Replies, Requester
+from bot.paging.external_pagers import ExternalPagers
 from bot.slack import SlackError, SlackGateway, blocks, messages
 from bot.warroom.setup import WarRooms, drop_people
 
@@ -41,7 +42,11 @@ class Opening:
         catalog: Catalog,
         deploys: Deploys,
         deploy_window: timedelta,
+        pagers: ExternalPagers | None = None,
+        page_at_open: frozenset[str] = frozenset(),
     ) -> None:
+        self._pagers = pagers
+        self._page_at_open = page_at_open
         self._incidents = incidents
         self._war_rooms = war_rooms
         self._replies = replies
@@ -138,12 +143,15 @@ class Opening:
             metrics.ERRORS.labels("flow").inc()
             log.exception("%s: war-room set-up stopped", reference)
             await self._replies.tell(requester, messages.recorded_but_set_up_stopped(reference, error))
+            await self.page(recorded.record)
             return recorded.record
         if report.failures:
             await self._replies.tell(requester, messages.opened_with_failures(reference, report.channel_id, report.failures))
         else:
             assert report.channel_id
             await self._replies.tell(requester, messages.opened(reference, report.channel_id))
+        # After the opener's answer: a PagerDuty that is slow or retrying never holds it back.
+        await self.page(recorded.record)
         return recorded.record
 
     async def set_up_alert_war_room(self, incident: IncidentRecord) -> None:
@@ -151,9 +159,25 @@ class Opening:
         asked, so failures go to the log and the timeline (``/incident repair`` redoes them)."""
         with urgency(severity_urgency(incident.severity)):
             matches = await self._correlate(incident)
-            report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
+            try:
+                report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
+            finally:
+                await self.page(incident)
         if report.failures:
             log.warning("%s: war room steps failed: %s", incident.reference, "; ".join(report.failures))
+
+    async def page(self, incident: IncidentRecord) -> None:
+        """Page outside Slack at open, once, after the war-room set-up (so the page links the war
+        room and its control message), and whatever that set-up managed: waking someone must not
+        wait on a Slack failure."""
+        if self._pagers is None or incident.severity not in self._page_at_open:
+            return
+        try:
+            shown = await self._incidents.get(incident.id) or incident
+            await self._pagers.page_at_open(shown, self._page_at_open)
+        except Exception:
+            metrics.ERRORS.labels("flow").inc()
+            log.exception("%s: paging at open stopped", incident.reference)
 
     async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
         """Deploys to the service and what it depends on, in the window before impact began."""

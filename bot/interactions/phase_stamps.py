@@ -5,7 +5,11 @@ click stamps once), then Slack is brought up to date."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, metrics
 from bot.core.clock import Clock
@@ -16,11 +20,14 @@ from bot.incidents.clicks import click_permission
 from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
+from bot.paging.external_pagers import ExternalPagers
 from bot.slack import messages
 from bot.timers.monitoring import Monitoring, ReopenResult
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRooms
 from storage.db import recording_done
+
+log = logging.getLogger(__name__)
 
 
 class PhaseStamps:
@@ -33,6 +40,7 @@ class PhaseStamps:
         resolutions: Resolutions,
         replies: Replies,
         clock: Clock,
+        pagers: ExternalPagers | None = None,
     ) -> None:
         self._lookup = lookup
         self._stamper = stamper
@@ -41,6 +49,7 @@ class PhaseStamps:
         self._resolutions = resolutions
         self._replies = replies
         self._clock = clock
+        self._pagers = pagers
 
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date. The request may
@@ -95,6 +104,7 @@ class PhaseStamps:
                 self._war_rooms.refresh(incident, announce_line=line), self._resolutions.publish(incident.id)
             )
             failures = shown + published
+            await self._tell_pagers("resolve", incident)
         else:
             failures = await self._war_rooms.refresh(incident, announce_line=line)
         if failures:
@@ -128,6 +138,7 @@ class PhaseStamps:
             after = human_duration(incident.acknowledged_at - incident.timeline.detected_at)
             line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
             failures = await self._war_rooms.refresh(incident, announce_line=line)
+            await self._tell_pagers("acknowledge", incident)
             if failures:
                 await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
 
@@ -155,8 +166,20 @@ class PhaseStamps:
             assert outcome.earlier_verified_at is not None
             line = messages.reopened_line(requester.user_id, outcome.earlier_verified_by, slack_time(outcome.earlier_verified_at))
             failures = await self._war_rooms.refresh(incident, announce_line=line)
+            await self._tell_pagers("retrigger", incident)
             if failures:
                 await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
+
+    async def _tell_pagers(self, what: Literal["acknowledge", "resolve", "retrigger"], incident: IncidentRecord) -> None:
+        """PagerDuty and the paging webhook follow what happened here. The stamp is recorded
+        whatever they answer: a failure is on the timeline and in the log (ExternalPagers)."""
+        if self._pagers is None:
+            return
+        try:
+            tell = {"acknowledge": self._pagers.acknowledge, "resolve": self._pagers.resolve, "retrigger": self._pagers.retrigger}[what]
+            await tell(incident)
+        except (SQLAlchemyError, OSError) as error:
+            log.error("%s: could not %s its pages: %s", incident.reference, what, error)
 
 
 def _stamp_line(incident: IncidentRecord, outcome: StampOutcome) -> str:

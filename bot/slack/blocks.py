@@ -36,7 +36,7 @@ from bot.core.command_text import DEFAULT_SEVERITY, DETECTION_LABELS, MAX_TITLE,
 from bot.core.phases import BUTTON_STAMPS, PHASES, Stamp
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.roles import ROLES
-from bot.core.text_input import clip, escape
+from bot.core.text_input import clip, escape, person
 from bot.core.timefmt import human_duration, slack_time
 
 MAX_BLOCKS = 50
@@ -69,7 +69,7 @@ def status_label(incident: IncidentRecord) -> str:
 def acknowledgement_text(incident: IncidentRecord) -> str:
     if incident.acknowledged_at is None:
         return "_not yet_"
-    who = f"<@{incident.acknowledged_by}> " if incident.acknowledged_by else ""
+    who = f"{person(incident.acknowledged_by)} " if incident.acknowledged_by else ""
     return f"{who}{slack_time(incident.acknowledged_at, '{time}')}"
 
 

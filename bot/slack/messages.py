@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.command_text import OPEN_USAGE, unescape_slack
-from bot.core.text_input import escape
+from bot.core.text_input import escape, person
 
 # Every parameter that carries text a person or a sender supplied (a title, a note, a reason, an
 # alert or runbook name...) is escaped here, at render time, once; callers pass it as stored.
@@ -328,8 +328,20 @@ def acknowledged_line(user: str, at_token: str, after: str) -> str:
     return f"<@{user}> acknowledged at {at_token}, {after} after detection."
 
 
+def acknowledged_in_pagerduty_line(who: str, at_token: str, after: str) -> str:
+    return f"{person(who)} acknowledged in PagerDuty at {at_token}, {after} after detection."
+
+
+def resolved_in_pagerduty_line(reference: str, who: str | None) -> str:
+    by = f" by {escape(who)}" if who else ""
+    return (
+        f"PagerDuty says {reference} was resolved{by}. If the service is restored, click *Mark verified* "
+        "(PagerDuty resolving does not verify it here)."
+    )
+
+
 def already_acknowledged(reference: str, by: str | None, at_token: str) -> str:
-    who = f" by <@{by}>" if by else ""
+    who = f" by {person(by)}" if by else ""
     return f"{reference} was already acknowledged{who} at {at_token}; nothing changed."
 
 
