@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0010_pages"
-down_revision = "0009_slack_requests_seen"
+revision = "0011_pages"
+down_revision = "0010_slack_call_slots"
 branch_labels = None
 depends_on = None
 
