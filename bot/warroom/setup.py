@@ -22,12 +22,13 @@ from bot import logs
 from bot.catalog.runbooks import Runbook
 from bot.catalog.services import Catalog, Service
 from bot.core.clock import Clock
-from bot.core.records import IncidentRecord, WarRoomContext
+from bot.core.records import IncidentRecord, Paging, WarRoomContext
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import SlackSteps, StepFailure, StepOutcome, StillNeeded, adopt_since, is_database_error, run_steps, still_empty
+from bot.warroom.call_links import CALL_BOOKMARK_TITLE, NO_CALL_LINKS, CallLinks
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.step_claims import StepClaims
@@ -79,7 +80,9 @@ class WarRooms:
         runbook_room: RunbookRoom,
         deploys: Deploys,
         deploy_window: timedelta,
+        call_links: CallLinks = NO_CALL_LINKS,
     ) -> None:
+        self._call_links = call_links
         self._deploys = deploys
         self._deploy_window = deploy_window
         self._db = db
@@ -132,12 +135,15 @@ class WarRooms:
             return BUSY.format(step=failure.what)
         return f"{failure.what}: {database_away}"
 
-    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
-        """The service's neighbours and the deploys linked to the incident (``matches`` when the
-        caller just correlated them)."""
+    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None, *, new: bool = False) -> WarRoomContext:
+        """The service's neighbours, the deploys linked to the incident (``matches`` when the
+        caller just correlated them), its call link and the escalation chain's last page (none
+        yet for a ``new`` incident)."""
         service = self._catalog.get(incident.service)
+        call_url = self._call_links.link_for(incident, service)
+        paging = None if new else await self._paging(incident)
         if service is None:
-            return WarRoomContext()
+            return WarRoomContext(call_url=call_url, paging=paging)
         if matches is None:
             matches = await self._deploys.for_incident(incident.id)
         return WarRoomContext(
@@ -146,7 +152,18 @@ class WarRooms:
             downstream=tuple(service.downstream),
             deploy_lines=tuple(deploy_line(m) for m in matches),
             deploy_window=human_duration(self._deploy_window),
+            call_url=call_url,
+            paging=paging,
         )
+
+    async def _paging(self, incident: IncidentRecord) -> Paging | None:
+        if incident.status != "open" or incident.acknowledged_at is not None:
+            return None
+        async with self._db.lookup() as session:
+            page = await incident_rows.latest_event(session, incident.id, "page")
+        if page is None:
+            return None
+        return Paging(level=int(page.data.get("level", 0)), who=", ".join(page.data.get("mentions") or []) or "nobody", at=page.occurred_at)
 
     async def set_up(
         self,
@@ -205,7 +222,7 @@ class WarRooms:
                 incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
 
-        context = await self.context(incident, deploys)
+        context = await self.context(incident, deploys, new=new is not None)
         steps: list[tuple[str, Awaitable[None]]] = [
             ("post and pin the control message", self._control_message(report, incident, context, progress.pinned, look))
         ]
@@ -217,11 +234,13 @@ class WarRooms:
             steps.append(
                 (f"invite the {service.name} owners and on-call group", self._invite_service_people(report, incident, service, look))
             )
-            if service.dashboard or self._runbook_link(service):
-                if progress.bookmarked:
-                    report.already.append("the dashboard and runbook bookmarks")
-                else:
-                    steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look)))
+        if self._bookmark_links(incident, service, context.call_url):
+            if progress.bookmarked:
+                report.already.append("the dashboard and runbook bookmarks")
+            else:
+                steps.append(
+                    ("bookmark the call, dashboard and runbook", self._bookmark(report, incident, service, context.call_url, look))
+                )
         steps.append(("set the channel topic", self._topic(report, incident, new is not None)))
         if self._announce_channel:
             if progress.announced:
@@ -332,11 +351,19 @@ class WarRooms:
         runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
-    async def _bookmark(self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool) -> None:
+    def _bookmark_links(self, incident: IncidentRecord, service: Service | None, call_url: str | None) -> list[tuple[str, str]]:
+        """The war room's bookmarks: its call, and (not for a private incident) the service's dashboard and runbook."""
+        links = [(CALL_BOOKMARK_TITLE, call_url)]
+        if service is not None:
+            links += [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        return [(title, link) for title, link in links if link]
+
+    async def _bookmark(
+        self, report: WarRoomReport, incident: IncidentRecord, service: Service | None, call_url: str | None, look: bool
+    ) -> None:
         assert incident.channel_id
         channel = incident.channel_id
-        links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
-        wanted = [(title, link) for title, link in links if link]
+        wanted = self._bookmark_links(incident, service, call_url)
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.

@@ -1,0 +1,57 @@
+"""The interface between the escalation chain and the pagers outside Slack (PagerDuty, a generic
+outbound webhook). The chain decides who is paged when; a ``Pager`` delivers the pages that do not
+go through Slack. Slack targets (a user, a user group, the service's on-call group) are direct
+messages sent by the timers (bot/timers/scheduler.py), not pages of a ``Pager``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bot.core.records import IncidentRecord
+
+
+@dataclass(frozen=True)
+class PageTarget:
+    """Who a level pages."""
+
+    kind: Literal["slack_user", "slack_group", "service_oncall", "pagerduty", "webhook"]
+    ref: str | None = None  # user ID, group ID/handle, or None for the service's own PagerDuty service / the generic webhook
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """Where a paged person goes: the war room and the incident's control message."""
+
+    war_room_url: str | None
+    control_message_url: str | None
+
+
+@dataclass(frozen=True)
+class PageResult:
+    status: Literal["sent", "duplicate", "failed"]
+    reason: str | None = None  # for "failed": what went wrong, in words
+
+
+class Pager(Protocol):
+    async def trigger(self, incident: IncidentRecord, *, level: int, target: PageTarget, links: PageLinks) -> PageResult: ...
+    async def acknowledge(self, incident: IncidentRecord) -> None: ...
+    async def resolve(self, incident: IncidentRecord) -> None: ...
+
+
+NO_EXTERNAL_PAGER = "no PagerDuty service or outbound paging webhook is configured"
+
+
+class SlackOnlyPager:
+    """The pager when nothing outside Slack is configured: a ``pagerduty`` or ``webhook`` target
+    is reported as not paged (on the timeline), never silently dropped."""
+
+    async def trigger(self, incident: IncidentRecord, *, level: int, target: PageTarget, links: PageLinks) -> PageResult:
+        return PageResult("failed", NO_EXTERNAL_PAGER)
+
+    async def acknowledge(self, incident: IncidentRecord) -> None:
+        return None
+
+    async def resolve(self, incident: IncidentRecord) -> None:
+        return None
