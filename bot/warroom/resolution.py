@@ -100,7 +100,10 @@ class Resolutions:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text) for e in await incident_rows.timeline(session, incident_id)]
+            events = [
+                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text, e.data or {})
+                for e in await incident_rows.timeline(session, incident_id)
+            ]
             return _Incident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
 
     async def _facts(self, read: _Incident, *, names: bool) -> _Facts:
@@ -112,7 +115,8 @@ class Resolutions:
         deploys = await self._deploys.for_incident(incident.id)
         corrections = await self._corrections.notes(incident.id)
         owners = {i.owner for i in items if i.owner}
-        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | owners
+        paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
+        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | owners | paged
         display = await self._names(actors) if names else {}
         return _Facts(incident, read.events, summary, items, deploys, corrections, display)
 
