@@ -431,14 +431,17 @@ class IncidentTimers:
             log.warning("%s: the control message could not show level %s: %s", incident.reference, plan.level, error)
 
     async def _send_page(self, incident: IncidentRecord, level: int, target: PageTarget) -> None:
-        """A page outside Slack; one that failed is said on the timeline (the pager retries what it can)."""
+        """A page outside Slack; one that failed is said on the timeline (the pager retries what it can).
+        A private incident's page carries no link to its war room: the room is its members' alone."""
         control_url = None
-        if incident.channel_id and incident.control_message_ts:
+        if incident.channel_id and incident.control_message_ts and not incident.is_private:
             try:
                 control_url = await self._slack.permalink(incident.channel_id, incident.control_message_ts)
             except SlackError as error:
                 log.warning("%s: no permalink for the control message: %s", incident.reference, error)
-        war_room_url = f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
+        war_room_url = (
+            f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id and not incident.is_private else None
+        )
         links = PageLinks(war_room_url=war_room_url, control_message_url=control_url)
         result = await self.pager.trigger(incident, level=level, target=target, links=links)
         if result.status == "failed":
