@@ -43,6 +43,7 @@ from bot.slack.request_replays import ReplayGuard
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
+from bot.warroom.call_links import CallLinks
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
 from bot.warroom.runbook_room import RunbookRoom
@@ -129,6 +130,9 @@ class Runtime:
             runbook_room=runbook_room,
             deploys=deploys,
             deploy_window=settings.deploy_window,
+            call_links=CallLinks(
+                key=settings.slack_signing_secret.encode(), generate=team.call_link_generator, jitsi_base_url=team.jitsi_base_url
+            ),
         )
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import ReportSettings
-from bot.core.config_fields import ClockTime, Span, TimeZoneName, Weekday, clock_time, weekday, zone
+from bot.catalog.services import EMAIL, USER_ID, USERGROUP_HANDLE, USERGROUP_ID, check_https_url
+from bot.core.config_fields import ClockTime, Delay, Span, TimeZoneName, Weekday, clock_time, weekday, zone
 from bot.core.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
 from bot.incidents.permissions import Permissions
 from bot.integrations.alerts import AlertRules
+from bot.paging.chain import DEFAULT_EXHAUSTED_AFTER, ChainTarget, EscalationChain, chain_from_spans
 from bot.timers.rules import DEFAULT_POLICIES, TimerSettings
+from bot.warroom.call_links import DEFAULT_JITSI_BASE_URL
 
 DEFAULT_PATH = Path("runbooks/config.yml")
 
@@ -61,6 +64,54 @@ def _severity(value: str) -> str:
 Severity = Annotated[str, AfterValidator(_severity)]
 
 
+TARGET_FORMS = (
+    "service_oncall, service_escalation, service_lead, pagerduty, webhook, "
+    "{slack_user: U012ABCDEF or an e-mail} or {slack_group: S0123ABCD or @handle}"
+)
+_NAMED_TARGETS = ("service_oncall", "service_escalation", "service_lead", "pagerduty", "webhook")
+
+
+def _target(value: Any) -> ChainTarget:
+    if isinstance(value, str) and value in _NAMED_TARGETS:
+        return ChainTarget(value)  # type: ignore[arg-type]  # narrowed by the membership test above
+    if isinstance(value, dict) and len(value) == 1:
+        [(kind, ref)] = value.items()
+        ref = str(ref).strip() if ref is not None else ""
+        if kind == "slack_user" and (USER_ID.match(ref) or EMAIL.match(ref)):
+            return ChainTarget("slack_user", ref)
+        if kind == "slack_group" and (USERGROUP_ID.match(ref) or USERGROUP_HANDLE.match(ref)):
+            return ChainTarget("slack_group", ref if USERGROUP_ID.match(ref) else ref.removeprefix("@"))
+        if kind == "slack_user":
+            raise ValueError(f"slack_user: {ref!r} is neither a Slack user ID (U012ABCDEF) nor an e-mail address")
+        if kind == "slack_group":
+            raise ValueError(f"slack_group: {ref!r} is neither a Slack user group ID (S0123ABCD) nor a handle (@payments-oncall)")
+    raise ValueError(f"{value!r} is not a page target; use one of {TARGET_FORMS}")
+
+
+class _ChainLevel(BaseModel):
+    """One level: ``after`` counts from when the bot opened the incident, ``after_previous`` from the level before."""
+
+    model_config = ConfigDict(extra="forbid")
+    after: Delay | None = None
+    after_previous: Delay | None = None
+    page: Annotated[list[Any], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> _ChainLevel:
+        if (self.after is None) == (self.after_previous is None):
+            raise ValueError(
+                "give each level exactly one of after (from opening, e.g. after: 5m) or after_previous (from the level before)"
+            )
+        return self
+
+    @field_validator("page")
+    @classmethod
+    def _targets(cls, value: list[Any]) -> list[Any]:
+        for item in value:
+            _target(item)
+        return value
+
+
 class _SeverityTimers(BaseModel):
     """Per severity; a field left out keeps the built-in default, ``null`` turns it off."""
 
@@ -68,6 +119,17 @@ class _SeverityTimers(BaseModel):
     unacknowledged_after: Span | None = None
     unmitigated_after: Span | None = None
     reminder_every: Span | None = None
+    # The escalation chain; with one, it replaces the single unacknowledged_after page.
+    chain: Annotated[list[_ChainLevel], Field(min_length=1)] | None = None
+    chain_exhausted_after: Span | None = None
+
+    @model_validator(mode="after")
+    def _chain_or_single_page(self) -> _SeverityTimers:
+        if self.chain is not None and self.unacknowledged_after is not None:
+            raise ValueError("give either chain (several levels) or unacknowledged_after (one page), not both")
+        if self.chain_exhausted_after is not None and self.chain is None:
+            raise ValueError("chain_exhausted_after needs a chain")
+        return self
 
 
 class _Alerts(BaseModel):
@@ -76,6 +138,14 @@ class _Alerts(BaseModel):
     severity_label: str = "severity"
     severities: dict[str, Severity] = {}
     default_severity: Severity = "P3"
+
+
+class _CallLink(BaseModel):
+    """How a war room gets its call link when its service names no ``call:`` bridge in the catalog."""
+
+    model_config = ConfigDict(extra="forbid")
+    generate: Literal["jitsi", "none"] = "none"
+    jitsi_base_url: Annotated[str, AfterValidator(check_https_url)] = DEFAULT_JITSI_BASE_URL
 
 
 class _TeamConfig(BaseModel):
@@ -88,6 +158,7 @@ class _TeamConfig(BaseModel):
     alerts: _Alerts = _Alerts()
     escalation: dict[Severity, _SeverityTimers] = {}
     monitoring_window: Span = "30m"
+    call_link: _CallLink = _CallLink()
 
     @field_validator("severity_targets")
     @classmethod
@@ -106,6 +177,8 @@ class TeamConfig:
     permissions: Permissions = Permissions()
     alerts: AlertRules = AlertRules()
     timers: TimerSettings = TimerSettings()
+    call_link_generator: Literal["jitsi", "none"] = "none"
+    jitsi_base_url: str = DEFAULT_JITSI_BASE_URL
 
 
 def load_tier_tables(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, required: bool = False) -> TierTables:
@@ -169,13 +242,34 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
             severities=config.alerts.severities,
             default_severity=config.alerts.default_severity,
         ),
-        timers=_timer_settings(config),
+        timers=_timer_settings(config, path),
+        call_link_generator=config.call_link.generate,
+        jitsi_base_url=config.call_link.jitsi_base_url,
     )
 
 
-def _timer_settings(config: _TeamConfig) -> TimerSettings:
+def _timer_settings(config: _TeamConfig, path: Path | None) -> TimerSettings:
     policies = dict(DEFAULT_POLICIES)
-    for level, given in config.escalation.items():
-        changes = {name: None if getattr(given, name) is None else parse_span(getattr(given, name)) for name in given.model_fields_set}
-        policies[level] = replace(policies[level], **changes)
+    spans = {"unacknowledged_after", "unmitigated_after", "reminder_every"}
+    for severity, given in config.escalation.items():
+        changes: dict[str, Any] = {
+            name: None if getattr(given, name) is None else parse_span(getattr(given, name)) for name in given.model_fields_set & spans
+        }
+        if given.chain is not None:
+            changes["chain"] = _chain(given, f"{path}: escalation.{severity}.chain")
+            changes["unacknowledged_after"] = None
+        policies[severity] = replace(policies[severity], **changes)
     return TimerSettings(policies=policies, monitoring_window=parse_span(config.monitoring_window))
+
+
+def _chain(given: _SeverityTimers, where: str) -> EscalationChain:
+    assert given.chain is not None
+    levels = [
+        (parse_span(level.after_previous or level.after or "0m"), level.after_previous is not None, tuple(_target(t) for t in level.page))
+        for level in given.chain
+    ]
+    exhausted = parse_span(given.chain_exhausted_after) if given.chain_exhausted_after else DEFAULT_EXHAUSTED_AFTER
+    try:
+        return chain_from_spans(levels, exhausted)
+    except ValueError as error:
+        raise TeamConfigError(f"{where}: {error}") from None

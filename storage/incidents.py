@@ -55,6 +55,15 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEven
     return list(result)
 
 
+async def latest_event(session: AsyncSession, incident_id: int, kind: str) -> TimelineEvent | None:
+    return await session.scalar(
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == kind)
+        .order_by(TimelineEvent.id.desc())
+        .limit(1)
+    )
+
+
 async def record_fields(session: AsyncSession, incident_id: int, *, at: datetime, **fields: Any) -> None:
     """Write war-room progress (channel id, message ts, ...) as soon as Slack confirms a step."""
     await session.execute(update(Incident).where(Incident.id == incident_id).values(updated_at=at, **fields))

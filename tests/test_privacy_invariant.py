@@ -75,6 +75,7 @@ OUTSIDER_FORMS = tuple(
         r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
         r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
         r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
+        r"📟 \*INC-1\*, a private P\d incident: every level of its escalation chain was paged and nobody acknowledged it in [^.]+\.",
         r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
         r"Ask <@U_ZOE> to add you to its war room\.",
     )
@@ -185,7 +186,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = None, pagerduty: FakePagerDuty | None = None):
+async def _start(
+    settings,
+    fake_slack,
+    tmp_path,
+    clock,
+    catalog: Path | None = None,
+    pagerduty: FakePagerDuty | None = None,
+    escalation: dict | None = None,
+):
     for user, name in (
         (COMMANDER, "zoe.private"),
         (MATE, "yara.private"),
@@ -194,6 +203,10 @@ async def _start(settings, fake_slack, tmp_path, clock, catalog: Path | None = N
     ):
         fake_slack.add_user(user, name)
     team = team_settings(settings, fake_slack, tmp_path)
+    if escalation is not None:
+        config = yaml.safe_load(team.incident_config.read_text())
+        config["escalation"] |= escalation
+        team.incident_config.write_text(yaml.safe_dump(config, sort_keys=False))
     update = {"alert_webhook_secret": ALERT_SECRET}
     if catalog is not None:
         update["service_catalog"] = str(catalog)
@@ -521,6 +534,40 @@ async def test_even_a_permission_open_to_everyone_stops_at_a_private_war_room(se
         assert (await bot.incident(1)).acknowledged_at is None and (await bot.incident(1)).scribe is None
         await drive.command("ack INC-1", user=MATE)
         assert (await bot.incident(1)).acknowledged_by == MATE
+        recorder.assert_clean()
+    finally:
+        await bot.stop()
+
+
+async def test_a_private_incident_s_escalation_chain_pages_without_its_title_people_or_room(
+    settings, fake_slack, clock, tmp_path, announce_channel
+):
+    """Every outbound call of the escalation chain, on every kind of target: the direct messages to
+    the on-call group, the escalation contact, the lead, a named user and a user group; the pages
+    handed to the external pagers; the exhausted-chain announcement."""
+    from tests.test_escalation_chain import CHAIN, RecordingPager, catalog_with_lead, people
+
+    people(fake_slack)
+    escalation = {"P1": {"chain": CHAIN, "unmitigated_after": "30m", "reminder_every": "30m"}}
+    bot = await _start(settings, fake_slack, tmp_path, clock, catalog=catalog_with_lead(tmp_path), escalation=escalation)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        pager = RecordingPager()
+        bot.runtime.timers.pager = pager
+        drive = Driver(bot, recorder)
+        await _open_private(drive, recorder, fake_slack)
+        recorder.allowed_exactly |= {
+            messages.private_escalation_page("INC-1", "P1", f"has not been acknowledged for {after}", COMMANDER)
+            for after in ("0 s", "5 min", "15 min")
+        }
+        for minutes, fired in ((0, ["page"]), (5, ["page"]), (15, ["page"]), (20, ["chain_exhausted"])):
+            clock.at(minutes)
+            assert [f.kind.value for f in await drive.timers()] == fired
+        assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] not in (announce_channel,)]) > 6
+        assert [(level, target.kind) for _, level, target, _, _ in pager.triggers] == [(2, "pagerduty"), (3, "webhook")]
+        for _, level, target, links, _ in pager.triggers:
+            recorder("pager.trigger", {"level": level, "target": target.kind, "ref": target.ref, "links": [*vars(links).values()]})
+        assert any(line.get("text", "").startswith("📟 *INC-1*, a private P1") for line in fake_slack.channels[announce_channel].messages)
         recorder.assert_clean()
     finally:
         await bot.stop()

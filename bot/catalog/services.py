@@ -242,6 +242,7 @@ UserRef = Annotated[str, BeforeValidator(strip_text), AfterValidator(_user)]
 OptionalUser = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_user)]
 OptionalUsergroup = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_usergroup)]
 OptionalURL = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_url)]
+OptionalHttpsURL = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(check_https_url)]
 OptionalRunbook = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_runbook_ref)]
 OptionalChannel = Annotated[str | None, BeforeValidator(blank_is_none), unless_unset(_channel)]
 
@@ -296,6 +297,10 @@ class Service(BaseModel):
     # Who may be invited into a PRIVATE incident's war room when it escalates (a security lead);
     # without one, a private incident's escalation pages by a direct message without its title.
     private_escalation: OptionalUser = None
+    # The team lead: the last level of the default escalation chain (``service_lead``).
+    lead: OptionalUser = None
+    # The team's standing call bridge (https), the war room's call link; without one a meeting is generated.
+    call: OptionalHttpsURL = None
     dashboard: OptionalURL = None
     runbook: OptionalRunbook = None
     upstream: Annotated[list[ServiceName], BeforeValidator(none_is_empty_list)] = []

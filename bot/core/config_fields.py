@@ -11,7 +11,7 @@ from datetime import time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from bot.core.tiers import parse_span
 
@@ -57,7 +57,20 @@ def _positive_span(value: str) -> timedelta:
     return span
 
 
+def _delay(value: str) -> timedelta:
+    span = parse_span(value)
+    if span.total_seconds() < 0:
+        raise ValueError(f"'{value}' is negative; write 0m for at once, or a delay like 5m")
+    return span
+
+
+def _zero_as_text(value: object) -> object:
+    return "0m" if value == 0 and not isinstance(value, bool) else value
+
+
 ClockTime = Annotated[str, _checked(clock_time)]
 Span = Annotated[str, _checked(_positive_span)]
+# A delay that may be zero ("at once"): 0, 0m, 5m, 1h.
+Delay = Annotated[str, BeforeValidator(_zero_as_text), _checked(_delay)]
 TimeZoneName = Annotated[str, _checked(zone)]
 Weekday = Annotated[str, _checked(weekday)]

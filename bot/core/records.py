@@ -62,3 +62,14 @@ class WarRoomContext:
     downstream: tuple[str, ...] = ()
     deploy_lines: tuple[str, ...] = ()
     deploy_window: str | None = None  # "2 h", None when no correlation was made
+    call_url: str | None = None
+    paging: Paging | None = None
+
+
+@dataclass(frozen=True)
+class Paging:
+    """The escalation chain's last page: its level, whom (mentions), and when."""
+
+    level: int
+    who: str
+    at: datetime

@@ -128,6 +128,11 @@ def context_lines(context: WarRoomContext | None) -> list[str]:
     if context is None:
         return []
     lines = []
+    if context.call_url:
+        lines.append(f"📞 *Call:* {link(context.call_url, 'Join the incident call')}")
+    if context.paging is not None:
+        page = context.paging
+        lines.append(f"📟 *Paging:* level {page.level}, {page.who}, {slack_time(page.at, '{ago}')}")
     if context.upstream or context.downstream:
         up = ", ".join(escape(s) for s in context.upstream) or "none"
         down = ", ".join(escape(s) for s in context.downstream) or "none"
@@ -141,6 +146,13 @@ def context_lines(context: WarRoomContext | None) -> list[str]:
         else:
             lines.append(f"*Deploys in the {context.deploy_window} before impact:* none recorded")
     return lines
+
+
+def link(url: str, text: str) -> str:
+    """A mrkdwn link; a URL with a character that would end Slack's link syntax is shown as text."""
+    if any(c in url for c in "<>|"):
+        return escape(url)
+    return f"<{url}|{escape(text)}>"
 
 
 def control_message(incident: IncidentRecord, context: WarRoomContext | None = None) -> list[dict[str, Any]]:

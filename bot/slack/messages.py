@@ -433,6 +433,29 @@ def escalation_announcement(reference: str, severity: str, title: str, after: st
     return f"⏱️ *{reference}* ({severity}) {escape(title)} is not mitigated after {after}; {targets} notified.{where}"
 
 
+def page_level_line(reference: str, level: int, after: str, who: str) -> str:
+    return f"📟 {reference} has not been acknowledged after {after}. Escalation level {level}: paging {who}."
+
+
+NOBODY_AT_LEVEL = "nobody: this level's targets name no one for this service (see the escalation chain in the team config)"
+
+
+def chain_exhausted_line(reference: str, after: str) -> str:
+    return (
+        f"📟 Every level of {reference}'s escalation chain has been paged and nobody acknowledged it in {after}. "
+        "The announcement channel is told; click Acknowledge once someone has it."
+    )
+
+
+def chain_exhausted_announcement(reference: str, severity: str, title: str, after: str, channel_id: str | None) -> str:
+    where = f" War room <#{channel_id}>." if channel_id else ""
+    return f"📟 *{reference}* ({severity}) {escape(title)}: every level of its escalation chain was paged and nobody acknowledged it in {after}.{where}"
+
+
+def private_chain_exhausted_announcement(reference: str, severity: str, after: str) -> str:
+    return f"📟 *{reference}*, a private {severity} incident: every level of its escalation chain was paged and nobody acknowledged it in {after}."
+
+
 NO_ESCALATION_CONTACT = "nobody: the incident's service has no escalation contact or on-call group in the catalog (add `escalation:` to it)"
 
 

@@ -8,6 +8,8 @@ is always taken into account, and a timer for an incident that has moved on is s
     ack escalation         status open, not acknowledged, now >= opened + unacknowledged_after
     mitigation escalation  status open, not mitigated,    now >= opened + unmitigated_after
     reminder               status open, now >= last timeline activity + reminder_every
+    page (chain level n)   status open, not acknowledged, now >= opened + the level's delay
+    chain exhausted        status open, not acknowledged, now >= opened + last level + exhausted_after
     close                  verified, not closed,          now >= verified + monitoring_window
 
 "opened" is when the bot opened the incident (its war room), not the alert's start: an alert
@@ -23,14 +25,18 @@ from datetime import datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
 
+from bot.paging.chain import EscalationChain, exhausted_due, level_slot, levels_due
+
 
 @dataclass(frozen=True)
 class EscalationPolicy:
-    """One severity's timers; None turns one off."""
+    """One severity's timers; None turns one off. A severity with an escalation ``chain`` pages
+    through its levels instead of the single ``unacknowledged_after`` page."""
 
     unacknowledged_after: timedelta | None = None
     unmitigated_after: timedelta | None = None
     reminder_every: timedelta | None = timedelta(minutes=30)
+    chain: EscalationChain | None = None
 
 
 DEFAULT_POLICIES: Mapping[str, EscalationPolicy] = MappingProxyType(
@@ -58,6 +64,8 @@ class TimerKind(str, Enum):
     MITIGATION_ESCALATION = "mitigation_escalation"
     REMINDER = "reminder"
     CLOSE = "close"
+    PAGE = "page"
+    CHAIN_EXHAUSTED = "chain_exhausted"
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def due_timers(state: TimerState, settings: TimerSettings, now: datetime) -> lis
     policy = settings.policy(state.severity)
     due: list[Due] = []
     if state.status == "open":
-        if state.acknowledged_at is None and policy.unacknowledged_after is not None:
+        if state.acknowledged_at is None and policy.chain is None and policy.unacknowledged_after is not None:
             at = state.opened_at + policy.unacknowledged_after
             if now >= at:
                 due.append(Due(TimerKind.ACK_ESCALATION, "once", at, policy.unacknowledged_after))
@@ -95,6 +103,12 @@ def due_timers(state: TimerState, settings: TimerSettings, now: datetime) -> lis
             at = state.opened_at + policy.unmitigated_after
             if now >= at:
                 due.append(Due(TimerKind.MITIGATION_ESCALATION, "once", at, policy.unmitigated_after))
+        if policy.chain is not None:
+            for level in levels_due(policy.chain, opened_at=state.opened_at, acknowledged_at=state.acknowledged_at, now=now):
+                due.append(Due(TimerKind.PAGE, level_slot(level), state.opened_at + level.after, level.after))
+            exhausted = exhausted_due(policy.chain, opened_at=state.opened_at, acknowledged_at=state.acknowledged_at, now=now)
+            if exhausted is not None:
+                due.append(Due(TimerKind.CHAIN_EXHAUSTED, "once", exhausted, exhausted - state.opened_at))
         if policy.reminder_every is not None:
             at = state.last_activity_at + policy.reminder_every
             if now >= at:

@@ -33,6 +33,8 @@ from bot.core.columns import record_from_columns
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
+from bot.paging.chain import ChainLevel, ChainTarget, level_of_slot
+from bot.paging.pager import PageLinks, Pager, PageTarget, SlackOnlyPager
 from bot.slack import SlackError, SlackGateway, messages
 from bot.timers.monitoring import close
 from bot.timers.rules import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
@@ -59,6 +61,32 @@ class Fired:
     result: str  # notified | failed
 
 
+@dataclass(frozen=True)
+class PagePlan:
+    """Who one chain level pages, resolved from the catalog and Slack when it fires."""
+
+    level: int
+    mentions: tuple[str, ...]  # for the war-room line: <@U…>, <!subteam^S…>, "PagerDuty"
+    people: tuple[str, ...]  # Slack users paged by direct message
+    pagers: tuple[PageTarget, ...]  # pages sent through the Pager
+    nobody: tuple[str, ...]  # targets that named nobody, in words (for the timeline)
+
+    def who(self) -> str:
+        return ", ".join(self.mentions) or "nobody"
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "mentions": list(self.mentions),
+            "people": list(self.people),
+            "pagers": [target.kind for target in self.pagers],
+            "nobody": list(self.nobody),
+        }
+
+
+_PAGER_NAMES = {"pagerduty": "PagerDuty", "webhook": "the paging webhook"}
+
+
 @dataclass
 class FiringSteps:
     """The Slack steps of one firing that Slack already confirmed, and where to record the next."""
@@ -77,6 +105,7 @@ _EVENT_TEXT = {
     TimerKind.ACK_ESCALATION: "Escalated: not acknowledged after {after} ({severity}); paging the escalation contact",
     TimerKind.MITIGATION_ESCALATION: "Escalated: not mitigated after {after} ({severity}); escalation contact and announcement channel notified",
     TimerKind.REMINDER: "Reminder: no timeline activity for {after}",
+    TimerKind.CHAIN_EXHAUSTED: "Escalation chain exhausted: every level paged, not acknowledged after {after} ({severity})",
 }
 
 
@@ -91,7 +120,9 @@ class IncidentTimers:
         catalog: Catalog,
         war_rooms: WarRooms,
         announce_channel: str | None,
+        pager: Pager | None = None,
     ) -> None:
+        self.pager: Pager = pager or SlackOnlyPager()
         self._db = db
         self._clock = clock
         self._settings = settings
@@ -136,19 +167,29 @@ class IncidentTimers:
             done = await timer_rows.steps_done(session, incident_id, kind.value, slot)
             record = to_record(row)
         log.info("%s: retrying the %s (done already: %s)", record.reference, kind.value, ", ".join(sorted(done)) or "nothing")
-        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row))
+        plan = await self._plan(record, slot) if kind is TimerKind.PAGE else None
+        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row, slot), plan)
+
+    def _level(self, severity: str, slot: str) -> ChainLevel | None:
+        chain = self._settings.policy(severity).chain
+        number = level_of_slot(slot)
+        return chain.level(number) if chain and number is not None else None
 
     def _still_worth_telling(self, kind: TimerKind, row: Incident) -> bool:
         """A page about an incident someone took on (or mitigated) meanwhile is no longer sent; a
         reminder is moot once the failure itself is on the timeline; the close is news until told."""
-        if kind is TimerKind.ACK_ESCALATION:
+        if kind in (TimerKind.ACK_ESCALATION, TimerKind.PAGE, TimerKind.CHAIN_EXHAUSTED):
             return row.status == "open" and row.acknowledged_at is None
         if kind is TimerKind.MITIGATION_ESCALATION:
             return row.status == "open" and row.mitigated_at is None
         return kind is TimerKind.CLOSE
 
-    def _span(self, kind: TimerKind, row: Incident) -> str:
+    def _span(self, kind: TimerKind, row: Incident, slot: str = "once") -> str:
         policy = self._settings.policy(row.severity)
+        if kind in (TimerKind.PAGE, TimerKind.CHAIN_EXHAUSTED):
+            level = self._level(row.severity, slot)
+            offset = policy.chain.exhausted_at_offset if policy.chain and kind is TimerKind.CHAIN_EXHAUSTED else None
+            return human_duration(offset or (level.after if level else timedelta(0)))
         spans = {
             TimerKind.ACK_ESCALATION: policy.unacknowledged_after,
             TimerKind.MITIGATION_ESCALATION: policy.unmitigated_after,
@@ -158,6 +199,15 @@ class IncidentTimers:
         return human_duration(spans[kind] or timedelta(0))
 
     async def _fire(self, incident_id: int, due: Due) -> Fired | None:
+        plan = None
+        if due.kind is TimerKind.PAGE:
+            # Who a level pages is looked up (catalog, Slack users and groups) before the claim, so
+            # the claim's timeline event says who was paged and how, and the transaction stays short.
+            async with self._db.reading() as session:
+                looked = await incident_rows.get(session, incident_id)
+            if looked is None:
+                return None
+            plan = await self._plan(to_record(looked), due.slot)
         now = self._clock()
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id, for_update=True)
@@ -173,6 +223,16 @@ class IncidentTimers:
             if due.kind is TimerKind.CLOSE:
                 if not await close(session, incident_id, at=now, window=after):
                     return None
+            elif plan is not None:
+                how = f"{plan.who()}" + (f" (nobody for {'; '.join(plan.nobody)})" if plan.nobody else "")
+                await incident_rows.add_event(
+                    session,
+                    incident_id,
+                    TimerKind.PAGE.value,
+                    at=now,
+                    text=f"Paged level {plan.level}, not acknowledged after {after}: {how}",
+                    data={"severity": row.severity, "after_seconds": int(current.after.total_seconds()), "slot": due.slot} | plan.facts(),
+                )
             else:
                 await incident_rows.add_event(
                     session,
@@ -185,12 +245,15 @@ class IncidentTimers:
             await session.flush()
             await session.refresh(row)
             record = to_record(row)
-        return await self._tell_slack(record, FiringSteps(incident_id, due.kind, due.slot), after)
+        return await self._tell_slack(record, FiringSteps(incident_id, due.kind, due.slot), after, plan)
 
-    async def _tell_slack(self, record: IncidentRecord, steps: FiringSteps, after: str) -> Fired:
+    async def _tell_slack(self, record: IncidentRecord, steps: FiringSteps, after: str, plan: PagePlan | None = None) -> Fired:
         incident_id, kind, slot = steps.incident_id, steps.kind, steps.slot
         try:
-            await self._notify(record, kind, after, steps)
+            if plan is not None:
+                await self._page(record, plan, after, steps)
+            else:
+                await self._notify(record, kind, after, steps)
         except SlackError as error:
             log.error("%s: %s could not be posted: %s", record.reference, kind.value, error)
             async with self._db.transaction() as session:
@@ -229,6 +292,20 @@ class IncidentTimers:
                 await self._war_rooms.refresh(incident)
             return
         assert incident.channel_id
+        if kind is TimerKind.CHAIN_EXHAUSTED:
+            channel = incident.channel_id
+            await self._step(
+                steps, "war_room", lambda: self._slack.post_message(channel, messages.chain_exhausted_line(incident.reference, after))
+            )
+            if self._announce_channel:
+                announce = self._announce_channel
+                notice = (
+                    messages.private_chain_exhausted_announcement(incident.reference, incident.severity, after)
+                    if incident.is_private
+                    else messages.chain_exhausted_announcement(incident.reference, incident.severity, incident.title, after, channel)
+                )
+                await self._step(steps, "announcement", lambda: self._slack.post_message(announce, notice))
+            return
         if kind is TimerKind.REMINDER:
             channel = incident.channel_id
             await self._step(
@@ -273,6 +350,110 @@ class IncidentTimers:
             )
             announce = self._announce_channel
             await self._step(steps, "announcement", lambda: self._slack.post_message(announce, announcement))
+
+    async def _plan(self, incident: IncidentRecord, slot: str) -> PagePlan:
+        level = self._level(incident.severity, slot)
+        mentions: list[str] = []
+        people: list[str] = []
+        pagers: list[PageTarget] = []
+        nobody: list[str] = []
+        for target in level.targets if level else ():
+            if target.kind in ("pagerduty", "webhook"):
+                pagers.append(PageTarget(target.kind))
+                mentions.append(_PAGER_NAMES[target.kind])
+                continue
+            users, groups = await self._resolve(incident, target)
+            if not users and not groups:
+                nobody.append(target.describe())
+            mentions += [f"<@{u}>" for u in users if f"<@{u}>" not in mentions] + [f"<!subteam^{g}>" for g in groups]
+            for group in groups:
+                users += sorted(await self._slack.usergroup_members(group))
+            people += [u for u in users if u not in people]
+        return PagePlan(level.number if level else 0, tuple(mentions), tuple(people), tuple(pagers), tuple(nobody))
+
+    async def _resolve(self, incident: IncidentRecord, target: ChainTarget) -> tuple[list[str], list[str]]:
+        """A Slack target's users and user groups (IDs)."""
+        service = self._catalog.get(incident.service)
+        users: list[str | None] = []
+        groups: list[tuple[str | None, str | None]] = []
+        if target.kind == "slack_user":
+            users.append(target.ref)
+        elif target.kind == "slack_group" and target.ref:
+            groups.append((target.ref, None) if target.ref.startswith("S") and target.ref.isupper() else (None, target.ref))
+        elif service is not None and target.kind == "service_oncall":
+            groups.append((service.oncall_group_id, service.oncall_group_handle))
+        elif service is not None and target.kind == "service_escalation":
+            users.append(service.escalation)
+            groups.append((service.escalation_group_id, service.escalation_group_handle))
+        elif service is not None and target.kind == "service_lead":
+            users.append(service.lead)
+        user_ids = []
+        for user in users:
+            if user and not _USER_ID.match(user):
+                found = await self._slack.user_id_by_email(user)
+                if found is None:
+                    log.warning("%s: no Slack user with the email %s (%s)", incident.reference, user, target.kind)
+                user = found
+            if user and user not in user_ids:
+                user_ids.append(user)
+        group_ids = []
+        for group_id, handle in groups:
+            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            if group:
+                group_ids.append(group)
+        return user_ids, group_ids
+
+    async def _page(self, incident: IncidentRecord, plan: PagePlan, after: str, steps: FiringSteps) -> None:
+        """One chain level: the war-room line, the invitation (not into a private room), a direct
+        message each (a private incident's without its title) and the pages outside Slack."""
+        assert incident.channel_id
+        channel = incident.channel_id
+        line = messages.page_level_line(incident.reference, plan.level, after, plan.who() if plan.mentions else messages.NOBODY_AT_LEVEL)
+        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
+        if plan.people and not incident.is_private:
+            people = list(plan.people)
+            await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
+        why = f"nobody acknowledged it within {after} (escalation level {plan.level})"
+        for person in plan.people[:MAX_DIRECT_MESSAGES]:
+            text = (
+                messages.private_escalation_page(
+                    incident.reference, incident.severity, f"has not been acknowledged for {after}", incident.commander
+                )
+                if incident.is_private
+                else messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+            )
+            await self._step(steps, f"dm:{person}", functools.partial(self._slack.post_message, person, text))
+        for target in plan.pagers:
+            await self._step(steps, f"pager:{target.kind}", functools.partial(self._send_page, incident, plan.level, target))
+        try:
+            await self._war_rooms.refresh(incident)  # the control message shows the paging state
+        except SlackError as error:
+            log.warning("%s: the control message could not show level %s: %s", incident.reference, plan.level, error)
+
+    async def _send_page(self, incident: IncidentRecord, level: int, target: PageTarget) -> None:
+        """A page outside Slack; one that failed is said on the timeline (the pager retries what it can).
+        A private incident's page carries no link to its war room: the room is its members' alone."""
+        control_url = None
+        if incident.channel_id and incident.control_message_ts and not incident.is_private:
+            try:
+                control_url = await self._slack.permalink(incident.channel_id, incident.control_message_ts)
+            except SlackError as error:
+                log.warning("%s: no permalink for the control message: %s", incident.reference, error)
+        war_room_url = (
+            f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id and not incident.is_private else None
+        )
+        links = PageLinks(war_room=war_room_url, control_message=control_url)
+        result = await self.pager.trigger(incident, level=level, target=target, links=links)
+        if result.outcome == "failed":
+            async with self._db.transaction() as session:
+                await incident_rows.add_event(
+                    session,
+                    incident.id,
+                    "page_failed",
+                    at=self._clock(),
+                    text=f"Could not page level {level} through {_PAGER_NAMES[target.kind]}: {result.reason}",
+                    data={"level": level, "pager": target.kind, "reason": result.reason},
+                )
 
     async def _private_escalation_contact(self, incident: IncidentRecord) -> str | None:
         service = self._catalog.get(incident.service)

@@ -6,10 +6,11 @@ The default template ships in the package; a team points POSTMORTEM_TEMPLATE at 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -28,6 +29,37 @@ class TimelineEntry:
     actor: str | None
     kind: str
     text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageLine:
+    """One escalation level as it ran: when it paged whom, and how long until the next level or
+    the acknowledgement (``waited`` None: nothing came after it)."""
+
+    level: int
+    at: datetime
+    who: tuple[str, ...]  # mentions: <@U…>, <!subteam^S…>, PagerDuty…
+    waited: timedelta | None
+    then: str  # "acknowledged", "level 3", "not acknowledged"
+
+
+def page_lines(incident: IncidentRecord, events: Sequence[TimelineEntry]) -> list[PageLine]:
+    pages = [e for e in events if e.kind == "page"]
+    lines = []
+    for index, page in enumerate(pages):
+        following = pages[index + 1] if index + 1 < len(pages) else None
+        acked = incident.acknowledged_at
+        level = int(page.data.get("level", index + 1))
+        who = tuple(page.data.get("mentions") or ())
+        if acked is not None and acked >= page.occurred_at and (following is None or acked <= following.occurred_at):
+            lines.append(PageLine(level, page.occurred_at, who, acked - page.occurred_at, "acknowledged"))
+        elif following is not None:
+            then = f"level {following.data.get('level', index + 2)}"
+            lines.append(PageLine(level, page.occurred_at, who, following.occurred_at - page.occurred_at, then))
+        else:
+            lines.append(PageLine(level, page.occurred_at, who, None, "not acknowledged" if acked is None else "acknowledged earlier"))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -126,6 +158,9 @@ def render_postmortem(
             return ""
         return names.get(user_id, f"<@{user_id}>")
 
+    def named(mention: str) -> str:
+        return people(mention[2:-1]) if mention.startswith("<@") and mention.endswith(">") else mention
+
     implied = [f.phase.label.lower() for f in summary.phases if f.implied] if summary else []
     try:
         return template.render(
@@ -142,6 +177,7 @@ def render_postmortem(
             corrections=corrections,
             breakglass=breakglass,
             action_items=action_items,
+            pages=[replace(page, who=tuple(map(named, page.who))) for page in page_lines(incident, events)],
         )
     except jinja2.TemplateError as error:
         raise TemplateProblem(f"postmortem template: {error}") from None

@@ -104,7 +104,10 @@ class Resolutions:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text) for e in await incident_rows.timeline(session, incident_id)]
+            events = [
+                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text, e.data or {})
+                for e in await incident_rows.timeline(session, incident_id)
+            ]
             return _Incident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
 
     async def _facts(self, read: _Incident, *, names: bool, corrections: list[str] | None = None) -> _Facts:
@@ -112,7 +115,8 @@ class Resolutions:
         are all made from these (``corrections`` when the caller read them already)."""
         incident = read.incident
         summary = summarize(incident, self._tiers) if incident.timeline.restored else None
-        actors = {e.actor for e in read.events if e.actor} | {incident.commander}
+        paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
+        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | paged
         # The people of the timeline are asked of Slack while the database is read.
         asked = asyncio.create_task(self._names(actors)) if names else None
         try:

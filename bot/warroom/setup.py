@@ -28,7 +28,7 @@ from bot import logs
 from bot.catalog.runbooks import Runbook
 from bot.catalog.services import Catalog, Service
 from bot.core.clock import Clock
-from bot.core.records import IncidentRecord, WarRoomContext
+from bot.core.records import IncidentRecord, Paging, WarRoomContext
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
@@ -44,6 +44,7 @@ from bot.slack.steps import (
     run_steps,
     still_empty,
 )
+from bot.warroom.call_links import CALL_BOOKMARK_TITLE, NO_CALL_LINKS, CallLinks
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.step_claims import StepClaims
@@ -118,7 +119,9 @@ class WarRooms:
         runbook_room: RunbookRoom,
         deploys: Deploys,
         deploy_window: timedelta,
+        call_links: CallLinks = NO_CALL_LINKS,
     ) -> None:
+        self._call_links = call_links
         self._deploys = deploys
         self._deploy_window = deploy_window
         self._db = db
@@ -171,12 +174,15 @@ class WarRooms:
             return BUSY.format(step=failure.what)
         return f"{failure.what}: {database_away}"
 
-    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None) -> WarRoomContext:
-        """The service's neighbours and the deploys linked to the incident (``matches`` when the
-        caller just correlated them)."""
+    async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None, *, new: bool = False) -> WarRoomContext:
+        """The service's neighbours, the deploys linked to the incident (``matches`` when the
+        caller just correlated them), its call link and the escalation chain's last page (none
+        yet for a ``new`` incident)."""
         service = self._catalog.get(incident.service)
+        call_url = self._call_links.link_for(incident, service)
+        paging = None if new else await self._paging(incident)
         if service is None:
-            return WarRoomContext()
+            return WarRoomContext(call_url=call_url, paging=paging)
         if matches is None:
             matches = await self._deploys.for_incident(incident.id)
         return WarRoomContext(
@@ -185,7 +191,18 @@ class WarRooms:
             downstream=tuple(service.downstream),
             deploy_lines=tuple(deploy_line(m) for m in matches),
             deploy_window=human_duration(self._deploy_window),
+            call_url=call_url,
+            paging=paging,
         )
+
+    async def _paging(self, incident: IncidentRecord) -> Paging | None:
+        if incident.status != "open" or incident.acknowledged_at is not None:
+            return None
+        async with self._db.lookup() as session:
+            page = await incident_rows.latest_event(session, incident.id, "page")
+        if page is None:
+            return None
+        return Paging(level=int(page.data.get("level", 0)), who=", ".join(page.data.get("mentions") or []) or "nobody", at=page.occurred_at)
 
     async def set_up(
         self,
@@ -243,11 +260,11 @@ class WarRooms:
         incident = progress.incident
         incident_id = incident.id
         look = not first
-        context = await self.context(incident, deploys)
+        context = await self.context(incident, deploys, new=first)
         posted: asyncio.Task[str] | None = None
         claimed: dict[str, bool] = {}
         runbooks = self._runbook_room.candidates(incident.service)
-        links = service is not None and bool(service.dashboard or self._runbook_link(service))
+        links = bool(self._bookmark_links(incident, service, context.call_url))
         if incident.channel_id is None:
             step = "create the war-room channel"
             if first:
@@ -294,11 +311,13 @@ class WarRooms:
                     self._invite_service_people(report, incident, service, people, look),
                 )
             )
-        if service is not None and links:
+        if links:
             if progress.bookmarked:
                 report.already.append("the dashboard and runbook bookmarks")
             else:
-                steps.append(("bookmark the dashboard and runbook", self._bookmark(report, incident, service, look, claimed)))
+                steps.append(
+                    ("bookmark the call, dashboard and runbook", self._bookmark(report, incident, service, context.call_url, look, claimed))
+                )
         steps.append(("set the channel topic", self._topic(report, incident, first)))
         if self._announce_channel:
             if progress.announced:
@@ -514,13 +533,25 @@ class WarRooms:
             return StepOutcome("recorded")
         return await create_once(recorded=None, find=find, create=create, record=record)
 
+    def _bookmark_links(self, incident: IncidentRecord, service: Service | None, call_url: str | None) -> list[tuple[str, str]]:
+        """The war room's bookmarks: its call, and (not for a private incident) the service's dashboard and runbook."""
+        links = [(CALL_BOOKMARK_TITLE, call_url)]
+        if service is not None:
+            links += [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
+        return [(title, link) for title, link in links if link]
+
     async def _bookmark(
-        self, report: WarRoomReport, incident: IncidentRecord, service: Service, look: bool, claimed: dict[str, bool]
+        self,
+        report: WarRoomReport,
+        incident: IncidentRecord,
+        service: Service | None,
+        call_url: str | None,
+        look: bool,
+        claimed: dict[str, bool],
     ) -> None:
         assert incident.channel_id
         channel = incident.channel_id
-        links = [(f"{service.name} dashboard", service.dashboard), (f"{service.name} runbook", self._runbook_link(service))]
-        wanted = [(title, link) for title, link in links if link]
+        wanted = self._bookmark_links(incident, service, call_url)
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.

@@ -1,7 +1,7 @@
 """outbound pages (PagerDuty events, generic paging webhooks), each claimed once per incident and key
 
-Revision ID: 0010_pages
-Revises: 0009_slack_requests_seen
+Revision ID: 0011_pages
+Revises: 0010_slack_call_slots
 Create Date: 2026-12-03
 """
 
