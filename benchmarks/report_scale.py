@@ -564,7 +564,7 @@ class IssueFigure:
     met: bool | None  # None: not measured
 
     def line(self) -> str:
-        shown = "not measured" if self.seconds is None else secs(self.seconds)
+        shown = secs(self.seconds) if self.seconds is not None else ("measured" if self.met is not None else "not measured")
         against = f", {self.ratio:.1f}x faster than {self.baseline}" if self.ratio is not None else ""
         verdict = "-" if self.met is None else ("met" if self.met else "MISSED")
         return f"{self.name}: {shown}{against}; target {self.target} -> {verdict}"

@@ -773,24 +773,39 @@ def _seconds_figure(microseconds: np.ndarray, settings: ReportSettings) -> Figur
 
 
 def grouped_measures(
-    phase_us: np.ndarray, groups: Mapping[GroupKey, np.ndarray | None], settings: ReportSettings
+    phase_us: np.ndarray, segments: Sequence[tuple[str, KeyColumn, Sequence[str]]], settings: ReportSettings
 ) -> dict[GroupKey, Measures]:
-    """``Measures`` of each group of restored incidents (a mask over ``phase_us``' rows; None: all)
-    in one pass per duration: each duration (the time to restore, then the four phases) is sorted
-    once, and a group's sorted values are the sorted values under its mask (masking keeps the
-    order), so a segment costs a pass over the column, not a sort of its own. One duration's order
-    is alive at a time; a figure added to every group reads the same sorted column."""
-    figures: dict[GroupKey, list[Figure]] = {key: [] for key in groups}
+    """``Measures`` of all the restored incidents (key ("overall", "")) and of each group of each
+    segment (segment name, its column, the keys to measure, in order) in one pass per duration:
+    each duration (the time to restore, then the four phases) is sorted once; a stable sort of the
+    segment's codes in that order then lays every group's values out side by side, still sorted,
+    so a segment costs a counting sort, not a sort per group. One duration's order is alive at a
+    time; a figure added to every group reads the same sorted column."""
+    keys: list[GroupKey] = [("overall", "")] + [(name, key) for name, _, wanted in segments for key in wanted]
+    figures: dict[GroupKey, list[Figure]] = {key: [] for key in keys}
+    # int16 codes: NumPy's stable sort of 16-bit integers is a radix sort.
+    codes = [(name, column.codes.astype(np.int16), column.keys, wanted) for name, column, wanted in segments]
     for values in (phase_us.sum(axis=1), *phase_us.T):
-        order = np.argsort(values, kind="stable")
         # Whole microseconds / 10⁶, correctly rounded (as _seconds_figure): dividing keeps the order.
+        order = np.argsort(values)
         sorted_seconds = values[order] / 1_000_000
-        for key, mask in groups.items():
-            selected = sorted_seconds if mask is None else sorted_seconds[mask[order]]
-            figures[key].append(_figure_of_sorted(selected, settings.min_count, settings.confidence))
+        figures["overall", ""].append(_figure_of_sorted(sorted_seconds, settings.min_count, settings.confidence))
+        for name, segment_codes, column_keys, wanted in codes:
+            in_order = segment_codes[order]
+            by_group = sorted_seconds[np.argsort(in_order, kind="stable")]
+            ends = np.cumsum(np.bincount(in_order, minlength=len(column_keys)))
+            for key in wanted:
+                if key in column_keys:
+                    code = column_keys.index(key)
+                    selected = by_group[(ends[code - 1] if code else 0) : ends[code]]
+                else:
+                    selected = by_group[:0]
+                figures[name, key].append(_figure_of_sorted(selected, settings.min_count, settings.confidence))
+    masks: dict[GroupKey, np.ndarray | None] = {("overall", ""): None}
+    for name, column, wanted in segments:
+        masks |= {(name, key): column.mask(key) for key in wanted}
     return {
-        key: _measures_from(phase_us if mask is None else phase_us[mask], figures[key].__getitem__, settings)
-        for key, mask in groups.items()
+        key: _measures_from(phase_us if mask is None else phase_us[mask], figures[key].__getitem__, settings) for key, mask in masks.items()
     }
 
 
@@ -1072,15 +1087,17 @@ def report_from_columns(
     service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))
     method_keys = _ordered_keys(restored.detection_method.present(), DETECTION_METHODS)
     business = _business_hours(restored.started_us, settings)
-    groups: dict[GroupKey, np.ndarray | None] = {("overall", ""): None}
-    for name, column, keys in (
-        ("severity", restored.severity, severity_keys),
-        ("service", restored.service, service_keys),
-        ("detection_method", restored.detection_method, method_keys),
-    ):
-        groups |= {(name, key): column.mask(key) for key in keys}
-    groups |= {("business_hours", BUSINESS_HOURS): business, ("business_hours", OUT_OF_HOURS): ~business}
-    measured = grouped_measures(restored.phase_us, groups, settings)
+    business_column = KeyColumn(business.astype(np.int32), (OUT_OF_HOURS, BUSINESS_HOURS))
+    measured = grouped_measures(
+        restored.phase_us,
+        [
+            ("severity", restored.severity, severity_keys),
+            ("service", restored.service, service_keys),
+            ("detection_method", restored.detection_method, method_keys),
+            ("business_hours", business_column, (BUSINESS_HOURS, OUT_OF_HOURS)),
+        ],
+        settings,
+    )
 
     def segment(name: str) -> dict[str, Measures]:
         return {key: measures for (group, key), measures in measured.items() if group == name}
