@@ -100,6 +100,7 @@ async def pages(bot, incident_id: int = 1):
 # --------------------------------------------------------------------------- paging at open
 
 
+@pytest.mark.both_databases
 async def test_a_p1_on_a_paged_service_pages_pagerduty_and_the_webhook_once_at_open(bot, pagerduty, fake_slack):
     incident = await open_incident(bot)
     [event] = pagerduty.events()
@@ -174,6 +175,7 @@ async def test_an_alert_that_opens_a_p1_pages_once_however_often_it_fires(pager_
 # --------------------------------------------------------------------------- following the incident
 
 
+@pytest.mark.both_databases
 async def test_acknowledge_verify_and_reopen_in_slack_follow_in_pagerduty(bot, pagerduty, clock):
     incident = await open_incident(bot)
     await click(bot, incident, "incident_acknowledge", "1", "U_ALICE", action_ts=clock.at(2))
@@ -200,6 +202,7 @@ async def test_acknowledge_verify_and_reopen_in_slack_follow_in_pagerduty(bot, p
 # --------------------------------------------------------------------------- exactly once
 
 
+@pytest.mark.both_databases
 async def test_no_second_page_from_a_retried_open_a_second_process_or_a_restart(bot, pagerduty, pager_settings, fake_slack, clock):
     incident = await open_incident(bot, trigger_id="1337.42.open")
     await open_incident(bot, retry_num=1, trigger_id="1337.42.open")  # Slack's retry of the same command
@@ -227,6 +230,7 @@ async def test_no_second_page_from_a_retried_open_a_second_process_or_a_restart(
     assert pagerduty.alerts[0].triggers == 1
 
 
+@pytest.mark.both_databases
 async def test_a_page_whose_sender_died_mid_send_is_sent_by_the_next_once_its_lease_runs_out(bot, pagerduty, clock):
     incident = await open_incident(bot, "Slow search sev:P3 service:checkout-web")  # not paged at open
     claim = page_rows.PageClaim(1, "pagerduty:trigger:round0:level1", "pagerduty", "trigger", 1, "INC-1")
@@ -290,6 +294,7 @@ async def test_a_missing_routing_key_variable_is_a_failed_page_told_once(bot, pa
 # --------------------------------------------------------------------------- PagerDuty's webhooks
 
 
+@pytest.mark.both_databases
 async def test_acknowledged_in_pagerduty_stamps_the_acknowledgement_once_with_pagerdutys_time(bot, pagerduty, fake_slack):
     incident = await open_incident(bot)
     delivery_body = v3_event("incident.acknowledged", "INC-1", occurred_at="2026-11-23T14:03:00.000Z", agent="Carol Oncall")
@@ -308,6 +313,14 @@ async def test_acknowledged_in_pagerduty_stamps_the_acknowledgement_once_with_pa
     # The button afterwards finds it taken.
     await click(bot, incident, "incident_acknowledge", "1", "U_BOB")
     assert (await kinds(bot)).count("acknowledged") == 1
+
+
+async def test_acknowledged_in_pagerduty_after_verification_stamps_nothing(bot, pagerduty, clock):
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(10))
+    status, answer = await sender(bot).send(v3_event("incident.acknowledged", "INC-1"))
+    assert (status, answer["outcome"]) == (200, "not_open")
+    assert (await bot.incident(1)).acknowledged_at is None and "acknowledged" not in await kinds(bot)
 
 
 async def test_a_pagerduty_user_with_a_slack_account_is_matched_by_email(bot, pagerduty, fake_slack):
@@ -330,6 +343,7 @@ async def test_resolved_in_pagerduty_suggests_verifying_and_never_verifies(bot, 
     assert "pagerduty_resolved" in await kinds(bot)
 
 
+@pytest.mark.both_databases
 async def test_escalated_and_reassigned_go_to_the_timeline_once_each(bot, pagerduty):
     await open_incident(bot)
     escalated = v3_event("incident.escalated", "INC-1", assignees=("Dana Lead",))
