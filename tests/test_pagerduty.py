@@ -6,18 +6,23 @@ whatever retries, processes and restarts; 429, 5xx and 400 answers; signatures; 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
+import os
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
+from bot import logs
 from bot.catalog.runbooks import check_report
-from bot.catalog.services import CatalogError, load_catalog
+from bot.catalog.services import CatalogError, load_catalog, routing_key_values
 from bot.paging import delivery
 from bot.paging.external_pagers import SEND_LEASE
 from bot.paging.signatures import WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhook_signature
 from bot.settings import ConfigError, load_settings
+from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
@@ -506,3 +511,17 @@ def test_paging_settings_say_what_is_wrong(overrides, words):
     with pytest.raises(ConfigError) as error:
         load_settings(None, **{**base, **overrides})
     assert words in str(error.value)
+
+
+def test_the_routing_keys_the_catalog_names_are_redacted_from_the_logs(tmp_path, monkeypatch, settings):
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    path = catalog_with_pagerduty(tmp_path)
+    keys = routing_key_values(load_catalog(path, required=True), os.environ)
+    assert keys == [ROUTING_KEY]
+    assert cli._routing_keys(settings.model_copy(update={"service_catalog": path})) == [ROUTING_KEY]  # what `serve` redacts
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.routing_key_redaction")
+    logger.addHandler(logs.make_handler(secrets=keys, stream=stream))
+    logger.propagate = False
+    logger.error("PagerDuty refused routing key %s", ROUTING_KEY.upper())
+    assert ROUTING_KEY.lower() not in stream.getvalue().lower() and "[redacted secret]" in stream.getvalue()
