@@ -25,7 +25,7 @@ from bot.settings import ConfigError, load_settings
 from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
-from tests.conftest import start_bot
+from tests.conftest import ROOT, start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.waiting import eventually
@@ -525,3 +525,20 @@ def test_the_routing_keys_the_catalog_names_are_redacted_from_the_logs(tmp_path,
     logger.propagate = False
     logger.error("PagerDuty refused routing key %s", ROUTING_KEY.upper())
     assert ROUTING_KEY.lower() not in stream.getvalue().lower() and "[redacted secret]" in stream.getvalue()
+
+
+async def test_a_receiver_verifies_the_paging_webhook_as_docs_paging_md_shows(bot, pagerduty, monkeypatch):
+    """The verification example of docs/paging.md, run against a real call of the bot."""
+    doc = (ROOT / "docs" / "paging.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(example, namespace)  # noqa: S102 - the docs' own example, run as a receiver would
+    await open_incident(bot)
+    [call] = pagerduty.webhook_calls()
+    verify = namespace["verify"]
+    headers = (call.headers[WEBHOOK_TIMESTAMP_HEADER], call.headers[WEBHOOK_SIGNATURE_HEADER])
+    # The bot's clock is the test's (2026-11-23); the receiver's is now, so its replay window is moved to the call.
+    monkeypatch.setattr(namespace["time"], "time", lambda: float(headers[0]))
+    assert verify(PAGING_SECRET, *headers, call.body)
+    assert not verify("another-secret-0123456789", *headers, call.body)
+    assert not verify(PAGING_SECRET, *headers, call.body + b" ")
