@@ -157,10 +157,24 @@ def _bound(*, end: bool):
     return parse
 
 
+def _routing_keys(settings: Settings) -> list[str]:
+    """The catalog's PagerDuty routing keys (environment variables it names), redacted from the logs
+    like the secret settings. A catalog that does not parse names none: starting says what is wrong with it."""
+    from bot.catalog.services import CatalogError, load_catalog, routing_key_values
+
+    try:
+        catalog = load_catalog(settings.service_catalog or settings.runbooks_dir / "catalog.yml", required=False)
+    except CatalogError:
+        return []
+    return routing_key_values(catalog, os.environ)
+
+
 def _configure_logging(level: str, settings: object = None) -> None:
     """Text or JSON lines (LOG_FORMAT) with the incident and Slack request on each; every setting
     marked secret is redacted from every line."""
     secrets = settings.secret_values() if isinstance(settings, DatabaseSettings) else []
+    if isinstance(settings, Settings):
+        secrets += _routing_keys(settings)
     logs.configure(level, json_lines=getattr(settings, "log_format", "text") == "json", secrets=secrets)
 
 

@@ -6,21 +6,26 @@ whatever retries, processes and restarts; 429, 5xx and 400 answers; signatures; 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
+import os
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
+from bot import logs
 from bot.catalog.runbooks import check_report
-from bot.catalog.services import CatalogError, load_catalog
+from bot.catalog.services import CatalogError, load_catalog, routing_key_values
 from bot.paging import delivery
 from bot.paging.external_pagers import SEND_LEASE
 from bot.paging.signatures import WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhook_signature
 from bot.settings import ConfigError, load_settings
+from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
-from tests.conftest import start_bot
+from tests.conftest import ROOT, start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.waiting import eventually
@@ -100,6 +105,7 @@ async def pages(bot, incident_id: int = 1):
 # --------------------------------------------------------------------------- paging at open
 
 
+@pytest.mark.both_databases
 async def test_a_p1_on_a_paged_service_pages_pagerduty_and_the_webhook_once_at_open(bot, pagerduty, fake_slack):
     incident = await open_incident(bot)
     [event] = pagerduty.events()
@@ -174,6 +180,7 @@ async def test_an_alert_that_opens_a_p1_pages_once_however_often_it_fires(pager_
 # --------------------------------------------------------------------------- following the incident
 
 
+@pytest.mark.both_databases
 async def test_acknowledge_verify_and_reopen_in_slack_follow_in_pagerduty(bot, pagerduty, clock):
     incident = await open_incident(bot)
     await click(bot, incident, "incident_acknowledge", "1", "U_ALICE", action_ts=clock.at(2))
@@ -200,6 +207,7 @@ async def test_acknowledge_verify_and_reopen_in_slack_follow_in_pagerduty(bot, p
 # --------------------------------------------------------------------------- exactly once
 
 
+@pytest.mark.both_databases
 async def test_no_second_page_from_a_retried_open_a_second_process_or_a_restart(bot, pagerduty, pager_settings, fake_slack, clock):
     incident = await open_incident(bot, trigger_id="1337.42.open")
     await open_incident(bot, retry_num=1, trigger_id="1337.42.open")  # Slack's retry of the same command
@@ -227,6 +235,7 @@ async def test_no_second_page_from_a_retried_open_a_second_process_or_a_restart(
     assert pagerduty.alerts[0].triggers == 1
 
 
+@pytest.mark.both_databases
 async def test_a_page_whose_sender_died_mid_send_is_sent_by_the_next_once_its_lease_runs_out(bot, pagerduty, clock):
     incident = await open_incident(bot, "Slow search sev:P3 service:checkout-web")  # not paged at open
     claim = page_rows.PageClaim(1, "pagerduty:trigger:round0:level1", "pagerduty", "trigger", 1, "INC-1")
@@ -290,6 +299,7 @@ async def test_a_missing_routing_key_variable_is_a_failed_page_told_once(bot, pa
 # --------------------------------------------------------------------------- PagerDuty's webhooks
 
 
+@pytest.mark.both_databases
 async def test_acknowledged_in_pagerduty_stamps_the_acknowledgement_once_with_pagerdutys_time(bot, pagerduty, fake_slack):
     incident = await open_incident(bot)
     delivery_body = v3_event("incident.acknowledged", "INC-1", occurred_at="2026-11-23T14:03:00.000Z", agent="Carol Oncall")
@@ -308,6 +318,14 @@ async def test_acknowledged_in_pagerduty_stamps_the_acknowledgement_once_with_pa
     # The button afterwards finds it taken.
     await click(bot, incident, "incident_acknowledge", "1", "U_BOB")
     assert (await kinds(bot)).count("acknowledged") == 1
+
+
+async def test_acknowledged_in_pagerduty_after_verification_stamps_nothing(bot, pagerduty, clock):
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(10))
+    status, answer = await sender(bot).send(v3_event("incident.acknowledged", "INC-1"))
+    assert (status, answer["outcome"]) == (200, "not_open")
+    assert (await bot.incident(1)).acknowledged_at is None and "acknowledged" not in await kinds(bot)
 
 
 async def test_a_pagerduty_user_with_a_slack_account_is_matched_by_email(bot, pagerduty, fake_slack):
@@ -330,6 +348,7 @@ async def test_resolved_in_pagerduty_suggests_verifying_and_never_verifies(bot, 
     assert "pagerduty_resolved" in await kinds(bot)
 
 
+@pytest.mark.both_databases
 async def test_escalated_and_reassigned_go_to_the_timeline_once_each(bot, pagerduty):
     await open_incident(bot)
     escalated = v3_event("incident.escalated", "INC-1", assignees=("Dana Lead",))
@@ -492,3 +511,34 @@ def test_paging_settings_say_what_is_wrong(overrides, words):
     with pytest.raises(ConfigError) as error:
         load_settings(None, **{**base, **overrides})
     assert words in str(error.value)
+
+
+def test_the_routing_keys_the_catalog_names_are_redacted_from_the_logs(tmp_path, monkeypatch, settings):
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    path = catalog_with_pagerduty(tmp_path)
+    keys = routing_key_values(load_catalog(path, required=True), os.environ)
+    assert keys == [ROUTING_KEY]
+    assert cli._routing_keys(settings.model_copy(update={"service_catalog": path})) == [ROUTING_KEY]  # what `serve` redacts
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.routing_key_redaction")
+    logger.addHandler(logs.make_handler(secrets=keys, stream=stream))
+    logger.propagate = False
+    logger.error("PagerDuty refused routing key %s", ROUTING_KEY.upper())
+    assert ROUTING_KEY.lower() not in stream.getvalue().lower() and "[redacted secret]" in stream.getvalue()
+
+
+async def test_a_receiver_verifies_the_paging_webhook_as_docs_paging_md_shows(bot, pagerduty, monkeypatch):
+    """The verification example of docs/paging.md, run against a real call of the bot."""
+    doc = (ROOT / "docs" / "paging.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(example, namespace)  # noqa: S102 - the docs' own example, run as a receiver would
+    await open_incident(bot)
+    [call] = pagerduty.webhook_calls()
+    verify = namespace["verify"]
+    headers = (call.headers[WEBHOOK_TIMESTAMP_HEADER], call.headers[WEBHOOK_SIGNATURE_HEADER])
+    # The bot's clock is the test's (2026-11-23); the receiver's is now, so its replay window is moved to the call.
+    monkeypatch.setattr(namespace["time"], "time", lambda: float(headers[0]))
+    assert verify(PAGING_SECRET, *headers, call.body)
+    assert not verify("another-secret-0123456789", *headers, call.body)
+    assert not verify(PAGING_SECRET, *headers, call.body + b" ")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -546,6 +546,13 @@ def load_catalog(path: Path, *, required: bool) -> Catalog:
     if problems:
         raise CatalogError([f"{where(path, line)}: {message}" for line, message in problems])
     return catalog
+
+
+def routing_key_values(catalog: Catalog, environ: Mapping[str, str]) -> list[str]:
+    """The PagerDuty routing keys the catalog names by variable, as set in ``environ``: secrets the
+    logs redact like the secret settings."""
+    variables = {service.pagerduty.routing_key_env for service in catalog.services.values() if service.pagerduty is not None}
+    return [value for variable in sorted(variables) if (value := environ.get(variable, "").strip())]
 
 
 def require_known_service(catalog: Catalog, name: str | None, *, spelled: str = "`service:{}`") -> None:

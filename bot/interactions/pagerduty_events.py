@@ -31,7 +31,7 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["ignored", "duplicate", "acknowledged", "already_acknowledged", "recorded"]
+Outcome = Literal["ignored", "duplicate", "acknowledged", "already_acknowledged", "not_open", "recorded"]
 MAX_NAME = 32  # incidents.acknowledged_by and timeline actors hold 32 characters
 
 
@@ -128,6 +128,8 @@ class PagerDutyEvents:
         outcome = await self._stamper.acknowledge(incident_id, by=who, at=event.occurred_at)
         incident = outcome.record
         reference = f"INC-{incident_id}"
+        if outcome.result is AckResult.NOT_OPEN:
+            return EventAnswer("not_open", reference)  # verified already: nothing left to take on
         if outcome.result is not AckResult.ACKNOWLEDGED or incident is None:
             return EventAnswer("already_acknowledged", reference)
         self._background.spawn(self._show_acknowledged(incident), name=f"pagerduty-acknowledged-{incident_id}")
