@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,29 @@ def enter(rootfs: Path, workdir: str, uid: int, gid: int):
     return in_the_image
 
 
+def certificates(bundle: Path) -> set[str]:
+    text = bundle.read_text(errors="replace") if bundle.is_file() else ""
+    return {"".join(block.split()) for block in re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S)}
+
+
+def shipped_extras(config: dict, rootfs: Path) -> list[str]:
+    """What the runtime image must not carry: a compiler, pip or its cache, the build's sources,
+    the build-only index settings, or the host's CA bundle (mounted for the build's RUN steps only)."""
+    found = [
+        f"/{path.relative_to(rootfs)}"
+        for pattern in ("usr/bin/gcc*", "usr/bin/cc", "opt/incident-bot/bin/pip*", "src", "dist")
+        for path in rootfs.glob(pattern)
+    ]
+    found += [f"/{path.relative_to(rootfs)}" for path in rootfs.glob("**/.cache/pip")]
+    found += [entry for entry in config.get("Env") or [] if entry.startswith(("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CERT"))]
+    # The host's own CAs (this machine's HTTPS proxy) are those Debian's public set lacks.
+    public = {cert for path in rootfs.glob("usr/share/ca-certificates/**/*.crt") for cert in certificates(path)}
+    host_only = certificates(Path("/etc/ssl/certs/ca-certificates.crt")) - public
+    if host_only & certificates(rootfs / "etc/ssl/certs/ca-certificates.crt"):
+        found.append("the host's own CA certificates")
+    return found
+
+
 def is_control_message(call: RecordedCall) -> bool:
     text = json.dumps(call.args.get("blocks") or [])
     return "stamp_phase_" in text
@@ -63,6 +87,9 @@ async def main(image: str, rootfs: Path) -> int:
     config = image_config(image)
     if not config.get("User") or config["User"].split(":")[0] in ("0", "root"):
         print(f"container-check: the image runs as {config.get('User') or 'root'}, not as a non-root user", file=sys.stderr)
+        return 1
+    if extras := shipped_extras(config, rootfs):
+        print(f"container-check: FAILED: the runtime image carries {extras}", file=sys.stderr)
         return 1
     uid, gid = user_ids(rootfs, config["User"])
     runbooks = rootfs / (config.get("WorkingDir") or "/").lstrip("/") / "runbooks"
@@ -116,7 +143,8 @@ async def main(image: str, rootfs: Path) -> int:
             return 1
         return 0
     except (RuntimeError, TimeoutError, AssertionError) as error:
-        print(f"container-check: FAILED: {error}\n--- serve's log:\n{log_path.read_text(errors='replace')}", file=sys.stderr)
+        served = log_path.read_text(errors="replace")
+        print(f"container-check: FAILED: {error}" + ("" if served in str(error) else f"\n--- serve's log:\n{served}"), file=sys.stderr)
         return 1
     finally:
         if process.returncode is None:
