@@ -18,14 +18,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE constraints.txt ./
+# The dependencies first, with the versions CI tested (constraints.txt), in a layer of their own:
+# a build after a change to the bot's code alone reuses it.
+RUN python3 -m venv /opt/build /opt/incident-bot \
+    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && /opt/incident-bot/bin/pip install --constraint constraints.txt --requirement /tmp/requirements.txt
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
-# The wheel first, then the wheel installed as a user would, with the versions CI tested
-# (constraints.txt): the image runs the packaged bot, not a checkout.
-RUN python3 -m venv /opt/build \
-    && /opt/build/bin/pip wheel --no-deps --wheel-dir /dist . \
-    && python3 -m venv /opt/incident-bot \
+# Then the wheel, installed as a user would install it: the image runs the packaged bot, not a checkout.
+RUN /opt/build/bin/pip wheel --no-deps --wheel-dir /dist . \
     && /opt/incident-bot/bin/pip install --constraint constraints.txt /dist/incident_bot-*.whl \
     && /opt/incident-bot/bin/pip uninstall --yes pip setuptools \
     && /opt/incident-bot/bin/incident-bot --version
