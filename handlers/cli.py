@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -91,6 +92,8 @@ def _incident_number(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incident-bot", description="Slack incident-command bot.")
+    # From the installed package's metadata, so the number is the one pip, the wheel and the image carry.
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('incident-bot')}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT)")
     db = sub.add_parser("db", help="database schema")

@@ -128,8 +128,9 @@ def commits_wait_as_long_as_the_machine_needs(monkeypatch):
     monkeypatch.setattr(after_ack, "WRITE_ACK_BOUND", HANG_SECONDS)
 
 
-@pytest.fixture
-async def fake_slack():
+async def started_fake_slack() -> FakeSlack:
+    """The fake Slack every test talks to (also .ci/container_serve.py's): the manifest's scopes,
+    three people and the people the shipped catalog names."""
     fake = FakeSlack(bot_scopes=manifest_bot_scopes())
     await fake.start()
     for user_id, name, tz in (
@@ -139,6 +140,12 @@ async def fake_slack():
     ):
         fake.add_user(user_id, name, tz=tz)
     seed_catalog_people(fake)
+    return fake
+
+
+@pytest.fixture
+async def fake_slack():
+    fake = await started_fake_slack()
     yield fake
     assert fake.violations == [], f"calls that break Slack's published method descriptions: {fake.violations}"
     assert fake.block_kit_problems == [], f"Block Kit that breaks Slack's limits or slack_sdk's models: {fake.block_kit_problems}"
