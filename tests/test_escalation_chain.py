@@ -358,3 +358,30 @@ async def test_the_postmortem_lists_who_was_paged_when_and_how_long_each_level_t
     assert [row.split(" | ")[-2:] for row in rows] == [["5 min", "level 2 |"], ["10 min", "level 3 |"], ["3 min", "acknowledged |"]]
     assert "2026-11-23 14:05:00" in rows[1] and "PagerDuty" in rows[1] and "escalation-lead" in rows[1]
     assert "Acknowledged 2026-11-23 14:18 UTC by" in section and "18 min after the first page" in section
+
+
+@pytest.mark.both_databases
+async def test_a_chain_step_that_fails_is_retried_alone(bot, fake_slack, clock):
+    """Every Slack call of a whole chain run (three levels and the exhausted-chain announcement:
+    war-room lines, invitations, direct messages, the announcement) failed in turn: each retry does
+    only what is missing, so nobody is paged twice and nobody is left out."""
+    from sqlalchemy import update
+
+    from bot.timers import scheduler as incident_timers
+    from storage.models import Incident
+    from tests.test_multi_step_posts import each_step_failed_once, open_alert_incident
+
+    current: list[int] = []
+
+    async def begin(n: int) -> None:
+        if current:  # the earlier incident is over: no timer watches it
+            async with bot.runtime.db.transaction() as session:
+                await session.execute(update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now))
+        current.append(await open_alert_incident(bot, f"checkout-{n}"))
+        clock.now += timedelta(minutes=20)
+
+    def later():
+        clock.now += incident_timers.RETRY_AFTER + timedelta(seconds=1)
+
+    steps = await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
+    assert steps >= 10
