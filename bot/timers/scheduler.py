@@ -437,7 +437,7 @@ class IncidentTimers:
         for target in plan.pagers:
             await self._step(steps, f"pager:{target.kind}", functools.partial(self._send_page, incident, plan.level, target))
         try:
-            await self._war_rooms.refresh(incident)  # the control message shows the paging state
+            await self._war_rooms.show_paging(incident)
         except SlackError as error:
             log.warning("%s: the control message could not show level %s: %s", incident.reference, plan.level, error)
 
