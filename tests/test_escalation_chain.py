@@ -393,10 +393,10 @@ async def test_time_to_acknowledge_in_reports_counts_an_acknowledgement_from_pag
     incident = await open_p1(bot)
     assert await fire(bot, 5) == [("page", "level-1"), ("page", "level-2")]
     await acknowledge(bot.runtime.db, 1, by=ESCALATION_CONTACT, at=T0 + timedelta(minutes=7))  # as the webhook does
+    assert await fire(bot, 16) == []  # level 3 (15 min) is not paged
     fake_slack.channels[incident.channel_id].members.add(ESCALATION_CONTACT)
     await click(bot, incident, "stamp_phase_verified", "1", ESCALATION_CONTACT, action_ts=clock.at(20))
     assert (await bot.incident(1)).timeline.restored
     restored, _ = await bot.runtime.reports.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert restored.acknowledged.tolist() == [True]
     assert restored.ack_us.tolist() == [7 * 60 * 1_000_000]
-    assert await fire(bot, 25) == []
