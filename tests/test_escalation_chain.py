@@ -345,6 +345,22 @@ async def test_a_page_outside_slack_that_could_not_be_sent_is_on_the_timeline(bo
     assert await fire(bot, 7) == []  # reported once; the level is not paged again
 
 
+async def test_a_pager_that_raises_is_reported_and_the_levels_slack_pages_still_go_out(bot, fake_slack, clock, pager):
+    await open_p1(bot)
+
+    async def broken(incident, *, level, target, links):
+        raise RuntimeError("pager bug")
+
+    pager.trigger = broken
+    assert await fire(bot, 15) == [("page", "level-1"), ("page", "level-2"), ("page", "level-3")]
+    assert [e.text for e in await events(bot, 1, "page_failed")] == [
+        "Could not page level 2 through PagerDuty: RuntimeError: pager bug",
+        "Could not page level 3 through the paging webhook: RuntimeError: pager bug",
+    ]
+    for user in (ESCALATION_CONTACT, LEAD, EXTRA, LEADS_MEMBER):
+        assert len(dms_to(fake_slack, user)) == 1, user
+
+
 async def test_the_postmortem_lists_who_was_paged_when_and_how_long_each_level_took(bot, fake_slack, clock):
     incident = await open_p1(bot)
     for minutes in (0, 5, 15):

@@ -34,7 +34,7 @@ from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.paging.chain import ChainLevel, ChainTarget, level_of_slot
-from bot.paging.pager import PageLinks, Pager, PageTarget, SlackOnlyPager
+from bot.paging.pager import PageLinks, Pager, PageResult, PageTarget, SlackOnlyPager
 from bot.slack import SlackError, SlackGateway, messages
 from bot.timers.monitoring import close
 from bot.timers.rules import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
@@ -454,7 +454,11 @@ class IncidentTimers:
             f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id and not incident.is_private else None
         )
         links = PageLinks(war_room_url=war_room_url, control_message_url=control_url)
-        result = await self.pager.trigger(incident, level=level, target=target, links=links)
+        try:
+            result = await self.pager.trigger(incident, level=level, target=target, links=links)
+        except Exception as error:  # a pager's own fault must not keep the level's other pages from going out
+            log.exception("%s: the %s pager failed on level %s", incident.reference, target.kind, level)
+            result = PageResult("failed", f"{type(error).__name__}: {error}")
         if result.status == "failed":
             async with self._db.transaction() as session:
                 await incident_rows.add_event(
