@@ -207,6 +207,7 @@ class Runtime:
                 catalog=catalog,
                 war_rooms=war_rooms,
                 announce_channel=settings.announce_channel,
+                pager=pagers,
             ),
             replays=ReplayGuard(db, background),
             pagers=pagers,

@@ -227,7 +227,7 @@ async def test_each_level_pages_at_its_delay_then_the_announcement_channel_is_to
     oncall = oncall_members(fake_slack)
 
     assert await fire(bot, 0) == [("page", "level-1")]  # the on-call group at once
-    assert lines(fake_slack, room)[-1].startswith("📟 INC-1 has not been acknowledged after 0 s. Escalation level 1: paging <!subteam^")
+    assert lines(fake_slack, room)[-1].startswith("📟 INC-1 is open and not acknowledged. Escalation level 1: paging <!subteam^")
     for member in oncall:
         assert len(dms_to(fake_slack, member)) == 1 and "You are paged for *INC-1*" in dms_to(fake_slack, member)[0]
     assert await fire(bot, 4.99) == []
@@ -317,13 +317,8 @@ async def test_each_level_fires_once_with_two_schedulers_on_one_database_and_aft
     for user in (*oncall_members(fake_slack), ESCALATION_CONTACT, LEAD, EXTRA, LEADS_MEMBER):
         assert len(dms_to(fake_slack, user)) == 1, user
     room = lines(fake_slack, incident.channel_id)
-    assert [
-        sum(line.startswith(f"📟 INC-1 has not been acknowledged after {after}.") for line in room) for after in ("0 s", "5 min", "15 min")
-    ] == [
-        1,
-        1,
-        1,
-    ]
+    waits = ("is open and not acknowledged", "has not been acknowledged after 5 min", "has not been acknowledged after 15 min")
+    assert [sum(line.startswith(f"📟 INC-1 {wait}.") for line in room) for wait in waits] == [1, 1, 1]
     # a restart: a fresh scheduler on the same database fires nothing again
     clock.at(21)
     assert await scheduler(runtime.db).run_once() == []
@@ -350,6 +345,22 @@ async def test_a_page_outside_slack_that_could_not_be_sent_is_on_the_timeline(bo
     assert await fire(bot, 7) == []  # reported once; the level is not paged again
 
 
+async def test_a_pager_that_raises_is_reported_and_the_levels_slack_pages_still_go_out(bot, fake_slack, clock, pager):
+    await open_p1(bot)
+
+    async def broken(incident, *, level, target, links):
+        raise RuntimeError("pager bug")
+
+    pager.trigger = broken
+    assert await fire(bot, 15) == [("page", "level-1"), ("page", "level-2"), ("page", "level-3")]
+    assert [e.text for e in await events(bot, 1, "page_failed")] == [
+        "Could not page level 2 through PagerDuty: RuntimeError: pager bug",
+        "Could not page level 3 through the paging webhook: RuntimeError: pager bug",
+    ]
+    for user in (ESCALATION_CONTACT, LEAD, EXTRA, LEADS_MEMBER):
+        assert len(dms_to(fake_slack, user)) == 1, user
+
+
 async def test_the_postmortem_lists_who_was_paged_when_and_how_long_each_level_took(bot, fake_slack, clock):
     incident = await open_p1(bot)
     for minutes in (0, 5, 15):
@@ -363,3 +374,45 @@ async def test_the_postmortem_lists_who_was_paged_when_and_how_long_each_level_t
     assert [row.split(" | ")[-2:] for row in rows] == [["5 min", "level 2 |"], ["10 min", "level 3 |"], ["3 min", "acknowledged |"]]
     assert "2026-11-23 14:05:00" in rows[1] and "PagerDuty" in rows[1] and "escalation-lead" in rows[1]
     assert "Acknowledged 2026-11-23 14:18 UTC by" in section and "18 min after the first page" in section
+
+
+@pytest.mark.both_databases
+async def test_a_chain_step_that_fails_is_retried_alone(bot, fake_slack, clock):
+    """Every Slack call of a whole chain run (three levels and the exhausted-chain announcement:
+    war-room lines, invitations, direct messages, the announcement) failed in turn: each retry does
+    only what is missing, so nobody is paged twice and nobody is left out."""
+    from sqlalchemy import update
+
+    from bot.timers import scheduler as incident_timers
+    from storage.models import Incident
+    from tests.test_multi_step_posts import each_step_failed_once, open_alert_incident
+
+    current: list[int] = []
+
+    async def begin(n: int) -> None:
+        if current:  # the earlier incident is over: no timer watches it
+            async with bot.runtime.db.transaction() as session:
+                await session.execute(update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now))
+        current.append(await open_alert_incident(bot, f"checkout-{n}"))
+        clock.now += timedelta(minutes=20)
+
+    def later():
+        clock.now += incident_timers.RETRY_AFTER + timedelta(seconds=1)
+
+    steps = await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
+    assert steps >= 10
+
+
+async def test_time_to_acknowledge_in_reports_counts_an_acknowledgement_from_pagerduty(bot, fake_slack, clock):
+    """PagerDuty's acknowledgement is the same stamp as the button's: the chain stops and reports
+    count it as the time to acknowledge."""
+    incident = await open_p1(bot)
+    assert await fire(bot, 5) == [("page", "level-1"), ("page", "level-2")]
+    await acknowledge(bot.runtime.db, 1, by=ESCALATION_CONTACT, at=T0 + timedelta(minutes=7))  # as the webhook does
+    assert await fire(bot, 16) == []  # level 3 (15 min) is not paged
+    fake_slack.channels[incident.channel_id].members.add(ESCALATION_CONTACT)
+    await click(bot, incident, "stamp_phase_verified", "1", ESCALATION_CONTACT, action_ts=clock.at(20))
+    assert (await bot.incident(1)).timeline.restored
+    restored, _ = await bot.runtime.reports.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert restored.acknowledged.tolist() == [True]
+    assert restored.ack_us.tolist() == [7 * 60 * 1_000_000]

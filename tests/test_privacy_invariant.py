@@ -75,6 +75,7 @@ OUTSIDER_FORMS = tuple(
         r"(• )?INC-1 \*Private incident\*",  # a digest's list of the week
         r"🚨 Break-glass emergency access was used in a private incident, INC-1\.",
         r"⏱️ \*INC-1\*, a private incident, is not mitigated after [^;.]+; its escalation contact is paged\.",
+        r"🚨 You are paged: a private P\d incident, INC-1, is open and not acknowledged\. Ask <@U_ZOE> to add you to its war room\.",
         r"📟 \*INC-1\*, a private P\d incident: every level of its escalation chain was paged and nobody acknowledged it in [^.]+\.",
         r"🚨 You are paged: a private P\d incident, INC-1, (has not been acknowledged for|is not mitigated after) [^.]+\. "
         r"Ask <@U_ZOE> to add you to its war room\.",
@@ -558,8 +559,8 @@ async def test_a_private_incident_s_escalation_chain_pages_without_its_title_peo
         await _open_private(drive, recorder, fake_slack)
         recorder.allowed_exactly |= {
             messages.private_escalation_page("INC-1", "P1", f"has not been acknowledged for {after}", COMMANDER)
-            for after in ("0 s", "5 min", "15 min")
-        }
+            for after in ("5 min", "15 min")
+        } | {messages.private_escalation_page("INC-1", "P1", "is open and not acknowledged", COMMANDER)}
         for minutes, fired in ((0, ["page"]), (5, ["page"]), (15, ["page"]), (20, ["chain_exhausted"])):
             clock.at(minutes)
             assert [f.kind.value for f in await drive.timers()] == fired

@@ -433,8 +433,10 @@ def escalation_announcement(reference: str, severity: str, title: str, after: st
     return f"⏱️ *{reference}* ({severity}) {escape(title)} is not mitigated after {after}; {targets} notified.{where}"
 
 
-def page_level_line(reference: str, level: int, after: str, who: str) -> str:
-    return f"📟 {reference} has not been acknowledged after {after}. Escalation level {level}: paging {who}."
+def page_level_line(reference: str, level: int, after: str | None, who: str) -> str:
+    """``after`` None: the level pages at once, when the incident opens."""
+    waited = f"has not been acknowledged after {after}" if after else "is open and not acknowledged"
+    return f"📟 {reference} {waited}. Escalation level {level}: paging {who}."
 
 
 NOBODY_AT_LEVEL = "nobody: this level's targets name no one for this service (see the escalation chain in the team config)"

@@ -34,7 +34,7 @@ from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.paging.chain import ChainLevel, ChainTarget, level_of_slot
-from bot.paging.pager import PageLinks, Pager, PageTarget, SlackOnlyPager
+from bot.paging.pager import PageLinks, Pager, PageResult, PageTarget, SlackOnlyPager
 from bot.slack import SlackError, SlackGateway, messages
 from bot.timers.monitoring import close
 from bot.timers.rules import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
@@ -66,6 +66,7 @@ class PagePlan:
     """Who one chain level pages, resolved from the catalog and Slack when it fires."""
 
     level: int
+    after: timedelta  # from opening
     mentions: tuple[str, ...]  # for the war-room line: <@U…>, <!subteam^S…>, "PagerDuty"
     people: tuple[str, ...]  # Slack users paged by direct message
     pagers: tuple[PageTarget, ...]  # pages sent through the Pager
@@ -167,8 +168,7 @@ class IncidentTimers:
             done = await timer_rows.steps_done(session, incident_id, kind.value, slot)
             record = to_record(row)
         log.info("%s: retrying the %s (done already: %s)", record.reference, kind.value, ", ".join(sorted(done)) or "nothing")
-        plan = await self._plan(record, slot) if kind is TimerKind.PAGE else None
-        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row, slot), plan)
+        return await self._tell_slack(record, FiringSteps(incident_id, kind, slot, done), self._span(kind, row, slot))
 
     def _level(self, severity: str, slot: str) -> ChainLevel | None:
         chain = self._settings.policy(severity).chain
@@ -207,7 +207,11 @@ class IncidentTimers:
                 looked = await incident_rows.get(session, incident_id)
             if looked is None:
                 return None
-            plan = await self._plan(to_record(looked), due.slot)
+            try:
+                plan = await self._plan(to_record(looked), due.slot)
+            except SlackError as error:  # a user or group lookup failed: the next tick tries again
+                log.warning("INC-%s: could not look up whom level %s pages: %s", incident_id, due.slot, error)
+                return None
         now = self._clock()
         async with self._db.transaction() as session:
             row = await incident_rows.get(session, incident_id, for_update=True)
@@ -250,8 +254,8 @@ class IncidentTimers:
     async def _tell_slack(self, record: IncidentRecord, steps: FiringSteps, after: str, plan: PagePlan | None = None) -> Fired:
         incident_id, kind, slot = steps.incident_id, steps.kind, steps.slot
         try:
-            if plan is not None:
-                await self._page(record, plan, after, steps)
+            if kind is TimerKind.PAGE:
+                await self._page(record, plan or await self._plan(record, slot), steps)
             else:
                 await self._notify(record, kind, after, steps)
         except SlackError as error:
@@ -369,7 +373,14 @@ class IncidentTimers:
             for group in groups:
                 users += sorted(await self._slack.usergroup_members(group))
             people += [u for u in users if u not in people]
-        return PagePlan(level.number if level else 0, tuple(mentions), tuple(people), tuple(pagers), tuple(nobody))
+        return PagePlan(
+            level.number if level else 0,
+            level.after if level else timedelta(0),
+            tuple(mentions),
+            tuple(people),
+            tuple(pagers),
+            tuple(nobody),
+        )
 
     async def _resolve(self, incident: IncidentRecord, target: ChainTarget) -> tuple[list[str], list[str]]:
         """A Slack target's users and user groups (IDs)."""
@@ -403,22 +414,22 @@ class IncidentTimers:
                 group_ids.append(group)
         return user_ids, group_ids
 
-    async def _page(self, incident: IncidentRecord, plan: PagePlan, after: str, steps: FiringSteps) -> None:
+    async def _page(self, incident: IncidentRecord, plan: PagePlan, steps: FiringSteps) -> None:
         """One chain level: the war-room line, the invitation (not into a private room), a direct
         message each (a private incident's without its title) and the pages outside Slack."""
         assert incident.channel_id
         channel = incident.channel_id
+        after = human_duration(plan.after) if plan.after else None  # None: a level paged at once
         line = messages.page_level_line(incident.reference, plan.level, after, plan.who() if plan.mentions else messages.NOBODY_AT_LEVEL)
         await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
         if plan.people and not incident.is_private:
             people = list(plan.people)
             await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
-        why = f"nobody acknowledged it within {after} (escalation level {plan.level})"
+        why = f"nobody acknowledged it within {after}" if after else "it is open and nobody has acknowledged it"
+        page_why = f"has not been acknowledged for {after}" if after else "is open and not acknowledged"
         for person in plan.people[:MAX_DIRECT_MESSAGES]:
             text = (
-                messages.private_escalation_page(
-                    incident.reference, incident.severity, f"has not been acknowledged for {after}", incident.commander
-                )
+                messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
                 if incident.is_private
                 else messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
             )
@@ -426,7 +437,7 @@ class IncidentTimers:
         for target in plan.pagers:
             await self._step(steps, f"pager:{target.kind}", functools.partial(self._send_page, incident, plan.level, target))
         try:
-            await self._war_rooms.refresh(incident)  # the control message shows the paging state
+            await self._war_rooms.show_paging(incident)
         except SlackError as error:
             log.warning("%s: the control message could not show level %s: %s", incident.reference, plan.level, error)
 
@@ -443,7 +454,11 @@ class IncidentTimers:
             f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id and not incident.is_private else None
         )
         links = PageLinks(war_room=war_room_url, control_message=control_url)
-        result = await self.pager.trigger(incident, level=level, target=target, links=links)
+        try:
+            result = await self.pager.trigger(incident, level=level, target=target, links=links)
+        except Exception as error:  # a pager's own fault must not keep the level's other pages from going out
+            log.exception("%s: the %s pager failed on level %s", incident.reference, target.kind, level)
+            result = PageResult("failed", f"{type(error).__name__}: {error}")
         if result.outcome == "failed":
             async with self._db.transaction() as session:
                 await incident_rows.add_event(

@@ -635,6 +635,17 @@ class WarRooms:
         """A check, run under a step's claim, that the incident's ``column`` is still empty."""
         return still_empty(incident_rows.get, column)
 
+    async def show_paging(self, incident: IncidentRecord) -> None:
+        """Rebuild the control message after an escalation level paged (the topic does not change).
+        Raises SlackError."""
+        if incident.channel_id and incident.control_message_ts:
+            await self._slack.update_message(
+                incident.channel_id,
+                incident.control_message_ts,
+                blocks.notification_text(incident),
+                blocks=blocks.control_message(incident, await self.context(incident)),
+            )
+
     async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
         """Show a changed incident: update the control message and topic, and say what changed.
 
