@@ -52,6 +52,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
     """
     runtime = Runtime.from_settings(settings)
     revision = await runtime.migrate()
+    await runtime.db.warm_up()
     log.info("database at revision %s", revision)
     bolt_app = build_bolt_app(runtime)
     runner, port = await start_http(runtime, bolt_app, host=settings.host, port=settings.port)
