@@ -142,6 +142,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
     try:
         await check_bot_token(runtime)
         revision = await runtime.migrate()
+        await runtime.db.warm_up()
     except BaseException:
         await runtime.close()
         raise

@@ -394,6 +394,23 @@ class Database:
         async with self._lookups() as session:
             yield session
 
+    async def warm_up(self, connections: int = 8) -> None:
+        """Open, before the first request, the connections a burst of clicks will use: a new
+        PostgreSQL connection costs a server process and several round trips, a new SQLite one its
+        pragmas, and neither should land on an ack. ``serve`` calls it once migrated; SQLite's
+        writers take turns, so one connection serves them all."""
+        if self._sqlite_sync is not None:
+            await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())
+            return
+        opened = asyncio.Barrier(connections)
+
+        async def hold_one_open() -> None:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                await opened.wait()  # held until all are open, so that each is a connection of its own
+
+        await asyncio.gather(*(hold_one_open() for _ in range(connections)))
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bot.core.phases import Stamp
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
@@ -149,3 +149,16 @@ async def test_every_click_stamps_once_however_many_arrive_together(bot, fake_sl
     assert len(events) == 1
     told_already = [r for r in fake_slack.responses if "already" in r.get("text", "")]
     assert len(told_already) == len(clickers)
+
+
+async def test_a_warmed_up_database_opens_no_connection_for_a_burst_of_clicks(db):
+    """``serve`` warms the database up once migrated: eight clicks' transactions at once then find
+    their connections open (one on SQLite, whose writers take turns; eight on PostgreSQL)."""
+    opened: list[object] = []
+    for engine in db.sync_engines:
+        event.listen(engine, "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection))
+    await db.warm_up()
+    assert opened, "warming up opened nothing"
+    opened.clear()
+    await asyncio.gather(*(db.run_transaction(lambda work: work.execute(text("SELECT 1")).all()) for _ in range(8)))
+    assert opened == []
