@@ -38,6 +38,7 @@ from storage.models import Incident
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, seed_catalog_people, start_bot
 from tests.fake_slack import FakeSlack
 from tests.storm import ALERT_SECRET, alert, control_messages, rate_limited, seed_people, send_alerts, tier_minimum, write_catalog
+from tests.waiting import eventually
 
 HANDFUL = 3
 RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
@@ -102,8 +103,7 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
         await asyncio.gather(
             *(_send_at(started + spread * n / len(bodies), [first.port, second.port][n % 2], body) for n, body in enumerate(bodies))
         )
-        while len(await whole_rooms(first.runtime.db)) < args.alerts:
-            await asyncio.sleep(0.02)  # noqa: ASYNC110 (the rooms are rows in the database: nothing to wait on but a read)
+        await eventually(lambda: _all_whole(first.runtime.db, args.alerts), what="every war room")
         elapsed = time.monotonic() - started
         await first.settle()
         await second.settle()
@@ -131,6 +131,10 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
         ),
         Figure("storm: 429s met", refused, HANDFUL, f"<= {HANDFUL}", refused <= HANDFUL),
     ]
+
+
+async def _all_whole(db: Database, count: int) -> bool:
+    return len(await whole_rooms(db)) >= count
 
 
 async def _send_at(when: float, port: int, body: dict) -> None:
