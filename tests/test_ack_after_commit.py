@@ -32,12 +32,14 @@ async def fingerprint(bot) -> dict[str, int]:
     """How many rows each table holds: every write the bot makes adds a row somewhere (a
     timeline event, an audit record, an item, a deploy, a tick). The replay guard's record of
     each request Slack sent (``slack_requests_seen``) is bookkeeping about the request, kept
-    whether or not the request's write is, so it is left out."""
+    whether or not the request's write is, so it is left out; so are the rate-limit slots of the
+    Slack calls the bot made (``slack_call_slots``, ``slack_call_waiting``), telling the clicker
+    included."""
     async with bot.runtime.db.reading() as session:
         return {
             t.name: (await session.execute(select(func.count()).select_from(t))).scalar_one()
             for t in Base.metadata.sorted_tables
-            if t.name != "slack_requests_seen"
+            if t.name not in ("slack_requests_seen", "slack_call_slots", "slack_call_waiting")
         }
 
 

@@ -72,7 +72,7 @@ def seen_for(limit: RateLimit) -> float:
 
 
 # How soon a process whose free slot went to a more urgent call of another process looks again.
-YIELDED_RECHECK = 0.02
+YIELDED_RECHECK = 0.1
 
 
 class LocalSlots:
