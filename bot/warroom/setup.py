@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
+from bot.background import slot_lent
 from bot.catalog.runbooks import Runbook
 from bot.catalog.services import Catalog, Service
 from bot.core.clock import Clock
@@ -499,7 +500,9 @@ class WarRooms:
     ) -> None:
         """The people ``looked_up`` found for the service, once the channel exists."""
         assert incident.channel_id
-        people = (await looked_up) - {incident.commander}
+        async with slot_lent():  # the look-up may wait on a rate limit: its slot runs other work meanwhile
+            found = await looked_up
+        people = found - {incident.commander}
         if not people:
             return
         missing = people - await self._slack.channel_members(incident.channel_id) if look else people
