@@ -93,6 +93,7 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
         SERVICE_CATALOG=str(write_catalog(tmp / "catalog.yml", args.alerts)),
         ALERT_WEBHOOK_SECRET=ALERT_SECRET,
         SLACK_RATE_SPEED=str(args.speed),
+        SLACK_RATE_LIMITS_SHARED="true",
     )
     first = await start_bot(settings, fake)
     second = await start_bot(settings, fake)

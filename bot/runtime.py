@@ -105,7 +105,7 @@ class Runtime:
             settings.slack_bot_token,
             settings.slack_api_url,
             timeout=settings.slack_api_timeout,
-            pacer=Pacer(db, speed=settings.slack_rate_speed),
+            pacer=Pacer(db if settings.slack_rate_limits_shared else None, speed=settings.slack_rate_speed),
         )
         incidents = Incidents(db, clock)
         pagers = ExternalPagers(

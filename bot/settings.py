@@ -46,6 +46,9 @@ SETTING_HELP = {
     "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
     "SLACK_RATE_SPEED": "for tests and benchmarks only: how many times faster than Slack's published rate limits to pace "
     "calls, a number from 1 to 1000 (default 1, Slack's own limits)",
+    "SLACK_RATE_LIMITS_SHARED": "true to pace every process's Slack calls through the database, so that several "
+    "processes stay within Slack's rate limits together (one database write per Slack call), or false (the default) "
+    "to pace each process's calls in memory",
     "PAGERDUTY_WEBHOOK_SECRET": "the signing secret PagerDuty showed when you created the V3 webhook subscription that "
     "posts to /hooks/pagerduty (at least 16 characters); leave it unset to turn that webhook off",
     "PAGERDUTY_EVENTS_URL": "the Events API v2 endpoint, https://events.pagerduty.com/v2/enqueue (the default; "
@@ -130,6 +133,8 @@ class Settings(DatabaseSettings):
     slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
     # Against a fake Slack whose windows are this many times shorter (tests/fake_slack.py): a storm in seconds.
     slack_rate_speed: float = Field(default=1.0, ge=1, le=1000, alias="SLACK_RATE_SPEED")
+    # Several processes on one database: pace through it (a database write before each Slack call).
+    slack_rate_limits_shared: bool = Field(default=False, alias="SLACK_RATE_LIMITS_SHARED")
     background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
     announce_channel: str | None = Field(default=None, alias="INCIDENT_ANNOUNCE_CHANNEL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")

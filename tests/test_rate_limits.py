@@ -65,6 +65,7 @@ async def storm_bots(settings, fake_slack, tmp_path):
         "service_catalog": write_catalog(tmp_path / "catalog.yml", SERVICES),
         "alert_webhook_secret": ALERT_SECRET,
         "slack_rate_speed": SPEED,
+        "slack_rate_limits_shared": True,
     }
     fake_slack.enforce_rate_limits(speed=SPEED)
     first = await start_bot(settings.model_copy(update=update), fake_slack)
