@@ -131,7 +131,9 @@ class Runtime:
             deploys=deploys,
             deploy_window=settings.deploy_window,
             call_links=CallLinks(
-                key=settings.slack_signing_secret.encode(), generate=team.call_link_generator, jitsi_base_url=team.jitsi_base_url
+                key=(settings.slack_signing_secret or "").encode(),
+                generate=team.call_link_generator,
+                jitsi_base_url=team.jitsi_base_url,
             ),
         )
         corrections = Corrections(db, clock)
