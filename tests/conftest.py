@@ -34,6 +34,7 @@ from storage.migrate import current_revision, head_revision, upgrade_to_head
 from tests.command_line import InProcess
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresServer, find_bindir
+from tests.serve_process import FAKE_SLACK_PACE
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS, until_no_background_work
 
@@ -342,7 +343,7 @@ def fake_slack_settings(fake: FakeSlack, database_url: str, announce_channel: st
         DATABASE_URL=database_url,
         INCIDENT_ANNOUNCE_CHANNEL=announce_channel,
         RUNBOOKS_DIR=str(ROOT / "runbooks"),
-        **more,
+        **{**FAKE_SLACK_PACE, **more},
     )
 
 

@@ -59,10 +59,16 @@ async def wait_healthy(name: str, url: str, returncode: Callable[[], int | None]
     raise RuntimeError(f"{name} did not become healthy within {timeout:.0f}s (a hang){logged()}")
 
 
+# The fake Slack enforces no rate limit unless a test asks it to (tests/test_rate_limits.py), so the
+# bot paces its calls as if Slack's limits were a thousand times higher: a test that opens more than
+# twenty war rooms a minute (Slack's Tier 2) tests what it tests, not a minute's wait.
+FAKE_SLACK_PACE = {"SLACK_RATE_SPEED": "1000"}
+
+
 class ServeProcess:
     def __init__(self, env: dict[str, str], workdir: Path, *, response_url_factory=None, name: str = "serve") -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, **FAKE_SLACK_PACE, **env, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
         self.workdir = workdir
         self.name = name
         self.log = workdir / f"{name}-{self.port}.log"
@@ -302,7 +308,7 @@ async def run_cli(env: dict[str, str], workdir: Path, *args: str) -> tuple[int, 
         "handlers.cli",
         *args,
         cwd=workdir,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **FAKE_SLACK_PACE, **env, "PYTHONPATH": str(ROOT)},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
