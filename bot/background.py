@@ -109,6 +109,15 @@ async def slot_lent() -> AsyncIterator[None]:
         holding.held = True
 
 
+def side_task(work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+    """A task beside the current work (a look-up the work needs later) that never lends the work's
+    slot: only the work's own waits hand its slot on and take it back by its urgency, so two
+    waits of one work never leave it running without a slot while others queue for theirs."""
+    context = contextvars.copy_context()
+    context.run(_holding.set, None)
+    return asyncio.create_task(work, name=name, context=context)
+
+
 # Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py). The
 # HTTP endpoint starts that check and dispatches the request at once, so the check never delays
 # an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the

@@ -151,8 +151,10 @@ class ExternalPagers:
     async def _follow_up(self, incident: IncidentRecord, action: Action) -> None:
         """Acknowledge or resolve on every pager this round of the incident triggered."""
         async with self._db.transaction() as session:
-            round_ = await page_rows.reopen_count(session, incident.id)
             sent = await page_rows.for_incident(session, incident.id)
+            if not sent:  # never paged outside Slack: nothing to follow up, and no more to read
+                return
+            round_ = await page_rows.reopen_count(session, incident.id)
         vias = sorted(
             {page.via for page in sent if page.action == "trigger" and page.status == page_rows.SENT and f":round{round_}:" in page.key}
         )

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import logs
-from bot.background import slot_lent
+from bot.background import side_task, slot_lent
 from bot.catalog.runbooks import Runbook
 from bot.catalog.services import Catalog, Service
 from bot.core.clock import Clock
@@ -245,7 +245,7 @@ class WarRooms:
         """Start looking up the owners and on-call members of the service a war room will invite:
         none of it needs the channel, or even the incident, so Slack is asked at once."""
         service = self._service(service_name, private=private)
-        return asyncio.create_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
+        return side_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
 
     async def _set_up(
         self,
