@@ -5,7 +5,6 @@ find) as an absolute path, and the start prints nothing misleading."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 import aiohttp
@@ -18,7 +17,7 @@ from tests.command_line import run_installed
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
 from tests.serve_process import free_port
-from tests.test_socket_mode import STOP_TIMEOUT, cancel, start_serving
+from tests.test_socket_mode import start_serving, stop_serving
 
 
 def one_line(text: str) -> str:
@@ -55,14 +54,6 @@ async def test_a_token_slack_refuses_stops_serve_with_one_line_naming_the_settin
 async def healthz(port: int) -> tuple[int, dict]:
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
         return response.status, await response.json()
-
-
-async def stop_serving(task: asyncio.Task, stop: asyncio.Event) -> None:
-    stop.set()
-    done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-    if not done:
-        await cancel(task)
-    gc.unfreeze()  # serve froze this test process's objects too
 
 
 async def test_healthz_reports_what_slack_said_of_the_token(settings: Settings, fake_slack: FakeSlack):

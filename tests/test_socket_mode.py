@@ -92,12 +92,17 @@ async def socket_bot(settings: Settings, fake_slack: FakeSlack) -> AsyncIterator
             SignedSlack("unused", settings.slack_signing_secret, response_url_factory=fake_slack.response_url),
         )
     finally:
-        if not task.done():
-            stop.set()
-            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-            if not done:
-                await cancel(task)
-        gc.unfreeze()  # serve froze this test process's objects too; let later tests' garbage go
+        await stop_serving(task, stop)
+
+
+async def stop_serving(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Stop a serve started by ``start_serving`` (bounded; cancelled if it hangs)."""
+    if not task.done():
+        stop.set()
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        if not done:
+            await cancel(task)
+    gc.unfreeze()  # serve froze this test process's objects too; let later tests' garbage go
 
 
 # ------------------------------------------------------------------------------------------------
