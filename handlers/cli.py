@@ -259,23 +259,11 @@ async def _catalog_against_the_workspace(catalog_path: Path, token: str) -> list
     api_url = os.environ.get("SLACK_API_URL") or dotenv_values(".env").get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
     slack = SlackGateway.connect(token, api_url if api_url.endswith("/") else api_url + "/", timeout=10.0)
 
-    async def user_missing(user_id: str) -> str | None:
-        try:
-            await slack.user(user_id)
-        except SlackError as error:
-            if error.code == "user_not_found":
-                return "users.info: user_not_found"
-            raise
-        return None
-
-    async def email_missing(email: str) -> str | None:
-        return None if await slack.user_id_by_email(email) else "users.lookupByEmail: users_not_found"
-
     try:
         found = await unknown_in_workspace(
             load_catalog(catalog_path, required=True),
-            user_missing=user_missing,
-            email_missing=email_missing,
+            user_missing=slack.unknown_user,
+            email_missing=slack.unknown_email,
             known_groups=slack.usergroup_ids_and_handles,
         )
     except SlackError as error:

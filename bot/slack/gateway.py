@@ -472,6 +472,20 @@ class SlackGateway:
                     found = group_id
         return found
 
+    async def unknown_user(self, user_id: str) -> str | None:
+        """Why Slack knows no user with this ID ("users.info: user_not_found"), or None if it does."""
+        try:
+            await self.user(user_id)
+        except SlackError as error:
+            if error.code == "user_not_found":
+                return "users.info: user_not_found"
+            raise
+        return None
+
+    async def unknown_email(self, email: str) -> str | None:
+        """Why Slack knows no user with this e-mail, or None if it does."""
+        return None if await self.user_id_by_email(email) else "users.lookupByEmail: users_not_found"
+
     async def usergroup_ids_and_handles(self) -> set[str]:
         """Every user group's ID and handle (without @)."""
         groups = (await self._call("usergroups.list")).get("usergroups", [])
