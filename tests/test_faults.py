@@ -170,20 +170,26 @@ async def test_open_flow_fault_is_recorded_told_and_repaired(bot, fake_slack, an
     assert posts_so_far(fake_slack) == posts  # a second repair repeats nothing
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
-@pytest.mark.parametrize("method,told", RESOLVE_CALLS, ids=[m for m, _ in RESOLVE_CALLS])
-async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_once(bot, fake_slack, announce_channel, method, told, fault):
+async def open_then_verify_with(bot, fake_slack, fault: Fault, method: str) -> int:
+    """Opens INC-1 whole, then has its commander click *verified* while ``method`` meets ``fault``;
+    returns how many answers people had been given before the click."""
     await bot.slack.command("open Checkout returns 500s sev:P1")
     await bot.settle()
     incident = await bot.incident(1)
     answers = len(fake_slack.responses)
-
     fault.inject(fake_slack, method)
     response = await bot.slack.block_action(
         "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
     )
     assert response.status == 200
     await bot.settle()
+    return answers
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("method,told", RESOLVE_CALLS, ids=[m for m, _ in RESOLVE_CALLS])
+async def test_resolve_flow_fault_keeps_every_stamp_and_repair_posts_the_rest_once(bot, fake_slack, announce_channel, method, told, fault):
+    answers = await open_then_verify_with(bot, fake_slack, fault, method)
 
     incident = await bot.incident(1)
     assert incident.status == "resolved"
@@ -233,17 +239,7 @@ async def test_open_flow_rate_limited_again_and_again_is_waited_out_and_whole(bo
 
 @pytest.mark.parametrize("method", [m for m, _ in RESOLVE_CALLS])
 async def test_resolve_flow_rate_limited_again_and_again_is_waited_out_and_whole(bot, fake_slack, announce_channel, method):
-    await bot.slack.command("open Checkout returns 500s sev:P1")
-    await bot.settle()
-    incident = await bot.incident(1)
-    answers = len(fake_slack.responses)
-
-    RATE_LIMITED.inject(fake_slack, method)
-    response = await bot.slack.block_action(
-        "stamp_phase_verified", "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts
-    )
-    assert response.status == 200
-    await bot.settle()
+    answers = await open_then_verify_with(bot, fake_slack, RATE_LIMITED, method)
 
     assert fake_slack.responses[answers:] == []  # nothing to tell: nothing went wrong
     incident = await bot.incident(1)

@@ -14,7 +14,7 @@ from bot.analytics.reports import Reports
 from bot.analytics.stats import ReportSettings, build_report, weekly_trend
 from bot.core.tiers import TierTables
 from storage.db import Database
-from tests.stored_incidents import incident_row
+from tests.stored_incidents import random_incident_row
 
 pytestmark = pytest.mark.both_databases
 
@@ -26,49 +26,7 @@ SERVICES = ["payments-api", "checkout", None, "search"]
 async def seed(db: Database, count: int, seed: int = 11) -> None:
     rng = random.Random(seed)
     async with db.transaction() as session:
-        for n in range(count):
-            start = NOW - timedelta(days=rng.uniform(0, 120), microseconds=rng.randrange(10**6))
-            stamps, at = [], start
-            for _ in range(4):
-                at = at + timedelta(seconds=rng.lognormvariate(6, 1.2), microseconds=rng.randrange(10**6))
-                stamps.append(at)
-            detected, diagnosed, mitigated, verified = stamps
-            if n % 50 == 0:
-                # Fractions SQLite would round if it read them (it keeps milliseconds): .999999 and .9995.
-                detected = detected.replace(microsecond=999_999)
-                verified = verified.replace(microsecond=999_500)
-            # Skipped phases leave implied stamps (None here: the next present stamp stands in);
-            # some incidents are still open, some in mid-flight.
-            shape = rng.random()
-            if shape < 0.15:
-                diagnosed = None
-            elif shape < 0.25:
-                diagnosed = mitigated = None
-            elif shape < 0.3:
-                mitigated = None
-            if rng.random() < 0.08:
-                verified = None
-                if rng.random() < 0.5:
-                    mitigated = None
-            acknowledged = None
-            if rng.random() < 0.7:  # acknowledged some seconds after detection, or (rarely) before it
-                acknowledged = detected + timedelta(seconds=rng.uniform(-30, 900), microseconds=rng.randrange(10**6))
-            session.add(
-                incident_row(
-                    f"Incident {n}",
-                    start,
-                    severity=rng.choice(["P1", "P2", "P3", "P4"]),
-                    service=rng.choice(SERVICES),
-                    detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
-                    detected_at=detected,
-                    diagnosed_at=diagnosed,
-                    mitigated_at=mitigated,
-                    verified_at=verified,
-                    deploy_found=rng.choice([None, True, False]),
-                    acknowledged_at=acknowledged,
-                    acknowledged_by="U_BOB" if acknowledged else None,
-                )
-            )
+        session.add_all(random_incident_row(rng, n, now=NOW, services=SERVICES, days=120) for n in range(count))
 
 
 @pytest.fixture

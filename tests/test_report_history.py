@@ -42,7 +42,7 @@ from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import Incident
 from storage.reports import PRIVATE_TITLE
-from tests.stored_incidents import incident_row
+from tests.stored_incidents import random_incident_row
 
 pytestmark = pytest.mark.both_databases
 
@@ -58,51 +58,9 @@ async def random_history(db: Database, seed: int, count: int = 140) -> None:
     rng = random.Random(seed)
     services = SERVICES if seed % 2 else SERVICES[:4]  # half the histories take the row-by-row way out
     async with db.transaction() as session:
-        for n in range(count):
-            start = NOW - timedelta(days=rng.uniform(0, 140), microseconds=rng.randrange(10**6))
-            at, stamps = start, []
-            for _ in range(4):
-                at += timedelta(seconds=rng.lognormvariate(6, 1.5), microseconds=rng.randrange(10**6))
-                stamps.append(at)
-            detected, diagnosed, mitigated, verified = stamps
-            if rng.random() < 0.05:
-                detected, verified = detected.replace(microsecond=999_999), verified.replace(microsecond=999_999)
-                if diagnosed < detected:
-                    diagnosed = detected
-                if mitigated < diagnosed:
-                    mitigated = diagnosed
-            shape = rng.random()
-            if shape < 0.15:
-                diagnosed = None  # implied at the mitigated stamp
-            elif shape < 0.25:
-                diagnosed = mitigated = None  # verified straight after detection
-            elif shape < 0.3:
-                mitigated = None
-            if verified > NOW or rng.random() < 0.1:  # still open, some in mid-flight
-                verified = None
-                if rng.random() < 0.5:
-                    mitigated = None
-            acknowledged = None
-            if rng.random() < 0.6:  # some seconds after detection, or (rarely) before it
-                acknowledged = detected + timedelta(seconds=rng.uniform(-30, 900), microseconds=rng.randrange(10**6))
-            session.add(
-                incident_row(
-                    f"Incident {n} of history {seed}",
-                    start,
-                    severity=rng.choice(["P1", "P2", "P3", "P4"]),
-                    service=rng.choice(services),
-                    detection_method=rng.choice(["alert", "customer_report", "engineer", "synthetic"]),
-                    detected_at=detected,
-                    diagnosed_at=diagnosed,
-                    mitigated_at=mitigated,
-                    verified_at=verified,
-                    deploy_found=rng.choice([None, True, False]),
-                    acknowledged_at=acknowledged,
-                    acknowledged_by="U_BOB" if acknowledged else None,
-                    is_private=rng.random() < 0.15,
-                    channel_id=f"C0WAR{n:05d}" if rng.random() < 0.8 else None,
-                )
-            )
+        session.add_all(
+            random_incident_row(rng, n, now=NOW, services=services, days=140, private_share=0.15, war_room_share=0.8) for n in range(count)
+        )
     async with db.transaction() as session:
         incidents = (await session.execute(select(Incident).order_by(Incident.id))).scalars().all()
         for incident in rng.sample(list(incidents), k=count // 5):
