@@ -412,6 +412,21 @@ async def test_status_reminders_come_after_30_quiet_minutes_and_activity_resets_
     assert len(await events(bot, 1, "reminder")) == 2
 
 
+def timers_of_another_process(runtime, db: Database, clock, **more) -> IncidentTimers:
+    """The timer scheduler a second process would run: the same team config, Slack and catalog as
+    ``runtime``'s, on its own database connections ``db``."""
+    return IncidentTimers(
+        db,
+        clock,
+        runtime.team.timers,
+        slack=runtime.slack,
+        catalog=runtime.catalog,
+        war_rooms=runtime.war_rooms,
+        announce_channel=more.pop("announce_channel", runtime.settings.announce_channel),
+        **more,
+    )
+
+
 @pytest.mark.both_databases
 async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_slack, clock):
     await open_by_alert(bot)
@@ -420,15 +435,7 @@ async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_sla
     runtime = bot.runtime
     # the second "process": its own engine and connections on the same database
     other_db = Database(runtime.settings.database_url)
-    other = IncidentTimers(
-        other_db,
-        clock,
-        runtime.team.timers,
-        slack=runtime.slack,
-        catalog=runtime.catalog,
-        war_rooms=runtime.war_rooms,
-        announce_channel=runtime.settings.announce_channel,
-    )
+    other = timers_of_another_process(runtime, other_db, clock)
     clock.at(31)
     try:
         results = await asyncio.gather(runtime.timers.run_once(), other.run_once(), runtime.timers.run_once(), other.run_once())
@@ -446,15 +453,7 @@ async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_sla
     assert sum(line.startswith("🚨 INC-1 has not been acknowledged") for line in room) == 1
     # a restart (a fresh scheduler) fires nothing again
     clock.at(32)
-    again = IncidentTimers(
-        runtime.db,
-        clock,
-        runtime.team.timers,
-        slack=runtime.slack,
-        catalog=runtime.catalog,
-        war_rooms=runtime.war_rooms,
-        announce_channel=None,
-    )
+    again = timers_of_another_process(runtime, runtime.db, clock, announce_channel=None)
     assert await again.run_once() == []
 
 

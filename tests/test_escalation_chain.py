@@ -27,7 +27,7 @@ from storage.models import TimerFiring
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
 from tests.team_helpers import click
-from tests.test_alerts import SECRET, T0, events, generic, lines, post
+from tests.test_alerts import SECRET, T0, events, generic, lines, post, timers_of_another_process
 
 ESCALATION_CONTACT = "U02HX4TB9LC"  # checkout-web's escalation in runbooks/catalog.yml
 LEAD = "U0LEAD0001"
@@ -284,16 +284,7 @@ async def test_each_level_fires_once_with_two_schedulers_on_one_database_and_aft
     other_pager = RecordingPager()
 
     def scheduler(db) -> IncidentTimers:
-        return IncidentTimers(
-            db,
-            clock,
-            runtime.team.timers,
-            slack=runtime.slack,
-            catalog=runtime.catalog,
-            war_rooms=runtime.war_rooms,
-            announce_channel=runtime.settings.announce_channel,
-            pager=other_pager,
-        )
+        return timers_of_another_process(runtime, db, clock, pager=other_pager)
 
     other = scheduler(other_db)
     try:
@@ -381,26 +372,9 @@ async def test_a_chain_step_that_fails_is_retried_alone(bot, fake_slack, clock):
     """Every Slack call of a whole chain run (three levels and the exhausted-chain announcement:
     war-room lines, invitations, direct messages, the announcement) failed in turn: each retry does
     only what is missing, so nobody is paged twice and nobody is left out."""
-    from sqlalchemy import update
+    from tests.test_multi_step_posts import each_escalation_step_failed_once
 
-    from bot.timers import scheduler as incident_timers
-    from storage.models import Incident
-    from tests.test_multi_step_posts import each_step_failed_once, open_alert_incident
-
-    current: list[int] = []
-
-    async def begin(n: int) -> None:
-        if current:  # the earlier incident is over: no timer watches it
-            async with bot.runtime.db.transaction() as session:
-                await session.execute(update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now))
-        current.append(await open_alert_incident(bot, f"checkout-{n}"))
-        clock.now += timedelta(minutes=20)
-
-    def later():
-        clock.now += incident_timers.RETRY_AFTER + timedelta(seconds=1)
-
-    steps = await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
-    assert steps >= 10
+    assert await each_escalation_step_failed_once(bot, fake_slack, clock, due_after=timedelta(minutes=20)) >= 10
 
 
 async def test_time_to_acknowledge_in_reports_counts_an_acknowledgement_from_pagerduty(bot, fake_slack, clock):

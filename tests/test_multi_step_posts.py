@@ -109,20 +109,26 @@ async def open_alert_incident(bot, key: str) -> int:
         return (await session.execute(select(func.max(Incident.id)))).scalar_one()
 
 
-async def test_an_escalation_step_that_fails_is_retried_alone(bot, fake_slack, clock):
-    """checkout-web (P1): after 30 minutes both escalations are due: the war-room lines, the
-    invitation and direct messages of its escalation contact, the announcement."""
+async def each_escalation_step_failed_once(bot, fake_slack, clock, *, due_after: timedelta) -> int:
+    """Each Slack call of the escalations due ``due_after`` an alert opened an incident failed in
+    turn, each time on a fresh incident (the one before is over, so no timer watches it)."""
     current: list[int] = []
 
     async def begin(n: int) -> None:
-        if current:  # the earlier incident is over (closed after monitoring): no timer watches it
+        if current:
             async with bot.runtime.db.transaction() as session:
                 await session.execute(update(Incident).where(Incident.id == current[-1]).values(status="resolved", closed_at=clock.now))
         current.append(await open_alert_incident(bot, f"checkout-{n}"))
-        clock.now += timedelta(minutes=30)
+        clock.now += due_after
 
     def later():
         clock.now += incident_timers.RETRY_AFTER + timedelta(seconds=1)
 
-    steps = await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
+    return await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
+
+
+async def test_an_escalation_step_that_fails_is_retried_alone(bot, fake_slack, clock):
+    """checkout-web (P1): after 30 minutes both escalations are due: the war-room lines, the
+    invitation and direct messages of its escalation contact, the announcement."""
+    steps = await each_escalation_step_failed_once(bot, fake_slack, clock, due_after=timedelta(minutes=30))
     assert steps >= 5  # two war-room lines, an invitation, two direct messages, the announcement
