@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, started_fake_slack
 from tests.fake_slack import RecordedCall
-from tests.postgres_server import PostgresServer, find_bindir
+from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.serve_process import free_port, wait_healthy
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS
@@ -95,12 +95,11 @@ async def main(image: str, rootfs: Path) -> int:
     runbooks = rootfs / (config.get("WorkingDir") or "/").lstrip("/") / "runbooks"
     shutil.copytree(ROOT / "runbooks", runbooks, dirs_exist_ok=True)
 
-    bindir = find_bindir()
-    if bindir is None:
-        print("container-check: FAILED: no PostgreSQL binaries (pg_ctl) on this machine; .ci/run installs them", file=sys.stderr)
+    try:
+        database_url, postgres = admin_postgres()
+    except PostgresMissing as missing:
+        print(f"container-check: FAILED: {missing}; .ci/run installs it", file=sys.stderr)
         return 1
-    postgres = PostgresServer(bindir)
-    database_url = postgres.start()
     fake = await started_fake_slack()
     announce = fake.add_channel("incidents", members={"U_ALICE", "U_BOB"})
     port = free_port()
@@ -156,7 +155,8 @@ async def main(image: str, rootfs: Path) -> int:
                 await process.wait()
         log.close()
         await fake.stop()
-        postgres.stop()
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import asyncio
 import cProfile
 import io
 import json
-import os
 import pstats
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from storage.migrate import upgrade_to_head
 from storage.models import Incident
 from tests.conftest import _fresh_postgres_database, fake_slack_settings
 from tests.fake_slack import FakeSlack
-from tests.postgres_server import PostgresServer, find_bindir
+from tests.postgres_server import PostgresServer, admin_postgres
 from tests.slack_requests import SignedSlack, sign
 
 TARGET = 1.5  # p99 ack within 1.5x of the bare app's
@@ -243,14 +242,7 @@ async def run_database(label: str, database_url: str, count: int) -> list[Figure
 
 
 async def postgres_url() -> tuple[str, PostgresServer | None]:
-    admin = os.environ.get("TEST_POSTGRES_URL")
-    server = None
-    if admin is None:
-        bindir = find_bindir()
-        if bindir is None:
-            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql, or set TEST_POSTGRES_URL")
-        server = PostgresServer(bindir)
-        admin = server.start()
+    admin, server = admin_postgres()
     return await _fresh_postgres_database(admin), server
 
 

@@ -44,7 +44,7 @@ from storage.db import Database
 from storage.models import Incident, TimelineEvent
 from tests.conftest import _fresh_postgres_database
 from tests.fake_slack import FakeSlack
-from tests.postgres_server import PostgresServer, find_bindir
+from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.scrape import scrape
 from tests.serve_process import ROOT, ServeProcess, free_port, wait_healthy
 from tests.slack_requests import SignedSlack, sign
@@ -284,15 +284,11 @@ async def check(fake: FakeSlack, db: Database, plans: list[list[Op]], bot: Phase
 
 async def main(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.time_limit
-    server = None
-    admin_url = os.environ.get("TEST_POSTGRES_URL")
-    if admin_url is None:
-        bindir = find_bindir()
-        if bindir is None:
-            print("PostgreSQL is not installed: apt-get install postgresql, or set TEST_POSTGRES_URL", file=sys.stderr)
-            return 2
-        server = PostgresServer(bindir)
-        admin_url = server.start()
+    try:
+        admin_url, server = admin_postgres()
+    except PostgresMissing as missing:
+        print(missing, file=sys.stderr)
+        return 2
     fake = FakeSlack(bot_scopes=manifest_bot_scopes(), latency=args.latency_ms / 1000)
     await fake.start()
     processes: list[ServeProcess] = []

@@ -431,13 +431,12 @@ class Databases:
         if dialect == "sqlite":
             return f"sqlite:///{self._tmp / f'history-{size}.db'}"
         if self._server is None:
-            from tests.postgres_server import PostgresServer, find_bindir
+            from tests.postgres_server import PostgresMissing, admin_postgres
 
-            bindir = find_bindir()
-            if bindir is None:
-                raise RuntimeError("PostgreSQL is not installed here (no pg_ctl): run with --dialects sqlite")
-            self._server = PostgresServer(bindir)
-            self._admin = self._server.start()
+            try:
+                self._admin, self._server = admin_postgres()
+            except PostgresMissing as missing:
+                raise RuntimeError(f"{missing}; or run with --dialects sqlite") from None
         name = f"history_{size}_{int(time.time() * 1000) % 10**9}"
 
         async def create() -> None:

@@ -35,13 +35,12 @@ from sqlalchemy import select
 from bot.core.command_text import SEVERITIES
 from storage.db import Database
 from storage.models import Incident
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, seed_catalog_people, start_bot
+from tests.conftest import fake_slack_settings, seed_catalog_people, start_bot
 from tests.fake_slack import FakeSlack
 from tests.storm import ALERT_SECRET, alert, control_messages, rate_limited, seed_people, send_alerts, tier_minimum, write_catalog
 from tests.waiting import eventually
 
 HANDFUL = 3
-RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 TIME_TARGET = 1.2
 
 
@@ -80,16 +79,10 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
     seed_people(fake, args.alerts)
     announce = fake.add_channel("incidents", members={"U_ALICE"})
     fake.enforce_rate_limits(speed=args.speed)
-    from bot.settings import Settings
-
-    settings = Settings(
-        _env_file=None,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.base_url,
-        DATABASE_URL=database_url,
-        INCIDENT_ANNOUNCE_CHANNEL=announce,
-        RUNBOOKS_DIR=str(RUNBOOKS),
+    settings = fake_slack_settings(
+        fake,
+        database_url,
+        announce,
         SERVICE_CATALOG=str(write_catalog(tmp / "catalog.yml", args.alerts)),
         ALERT_WEBHOOK_SECRET=ALERT_SECRET,
         SLACK_RATE_SPEED=str(args.speed),
@@ -149,17 +142,14 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         if not args.postgresql:
             return await storm(args, f"sqlite:///{tmp / 'incidents.db'}", tmp)
         from tests.conftest import _fresh_postgres_database
-        from tests.postgres_server import PostgresServer, find_bindir
+        from tests.postgres_server import admin_postgres
 
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("PostgreSQL binaries not found")
-        server = PostgresServer(bindir)
-        admin = server.start()
+        admin, server = admin_postgres()
         try:
             return await storm(args, await _fresh_postgres_database(admin), tmp)
         finally:
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 def figures(args: argparse.Namespace) -> list[Figure]:

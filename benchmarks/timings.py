@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import logging
 import math
-import os
 import random
 import signal
 import statistics
@@ -186,18 +185,14 @@ async def outage_answer() -> list[Row]:
     from bot.slack import messages
     from tests.conftest import _fresh_postgres_database, fake_slack_settings, manifest_bot_scopes, start_bot
     from tests.fake_slack import FakeSlack
-    from tests.postgres_server import PostgresServer, find_bindir
+    from tests.postgres_server import PostgresMissing, admin_postgres
     from tests.tcp_proxy import TcpProxy
 
-    server = None
-    admin_url = os.environ.get("TEST_POSTGRES_URL")
-    if admin_url is None:
-        bindir = find_bindir()
-        if bindir is None:
-            print("outage_answer: skipped, PostgreSQL is not installed (or set TEST_POSTGRES_URL)")
-            return []
-        server = PostgresServer(bindir)
-        admin_url = server.start()
+    try:
+        admin_url, server = admin_postgres()
+    except PostgresMissing as missing:
+        print(f"outage_answer: skipped, {missing}")
+        return []
     try:
         url = make_url(await _fresh_postgres_database(admin_url))
         proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)

@@ -33,7 +33,7 @@ from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 from tests.command_line import InProcess
 from tests.fake_slack import FakeSlack
-from tests.postgres_server import PostgresServer, find_bindir
+from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.serve_process import FAKE_SLACK_PACE
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS, until_no_background_work
@@ -180,18 +180,15 @@ def seed_catalog_people(fake: FakeSlack) -> None:
 @pytest.fixture(scope="session")
 def postgres_admin_url():
     """A PostgreSQL server for the whole run: TEST_POSTGRES_URL, or one started from local binaries."""
-    if url := os.environ.get("TEST_POSTGRES_URL"):
-        yield url
-        return
-    bindir = find_bindir()
-    if bindir is None:
+    try:
+        url, server = admin_postgres()
+    except PostgresMissing as missing:
         if os.environ.get("INCIDENT_BOT_REQUIRE_POSTGRES") == "1":
-            pytest.fail("PostgreSQL is required (INCIDENT_BOT_REQUIRE_POSTGRES=1) but pg_ctl was not found")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql, or set TEST_POSTGRES_URL)")
-    server = PostgresServer(bindir)
-    url = server.start()
+            pytest.fail(f"PostgreSQL is required (INCIDENT_BOT_REQUIRE_POSTGRES=1): {missing}")
+        pytest.skip(str(missing))
     yield url
-    server.stop()
+    if server is not None:
+        server.stop()
 
 
 def _postgres_url(admin_url: str, name: str) -> str:

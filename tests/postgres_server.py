@@ -25,6 +25,22 @@ def find_bindir() -> Path | None:
     return None
 
 
+class PostgresMissing(RuntimeError):
+    """No PostgreSQL to run against: neither TEST_POSTGRES_URL nor local binaries."""
+
+
+def admin_postgres() -> tuple[str, PostgresServer | None]:
+    """The PostgreSQL server to create throwaway databases on: TEST_POSTGRES_URL's, or one started
+    here from the machine's binaries (the caller stops it). Raises PostgresMissing, saying how to get one."""
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        return url, None
+    bindir = find_bindir()
+    if bindir is None:
+        raise PostgresMissing("PostgreSQL is not installed (no pg_ctl): apt-get install postgresql, or set TEST_POSTGRES_URL")
+    server = PostgresServer(bindir)
+    return server.start(), server
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
