@@ -367,11 +367,11 @@ async def test_the_postmortem_lists_who_was_paged_when_and_how_long_each_level_t
     assert "Acknowledged 2026-11-23 14:18 UTC by" in section and "18 min after the first page" in section
 
 
-@pytest.mark.both_databases
 async def test_a_chain_step_that_fails_is_retried_alone(bot, fake_slack, clock):
     """Every Slack call of a whole chain run (three levels and the exhausted-chain announcement:
     war-room lines, invitations, direct messages, the announcement) failed in turn: each retry does
-    only what is missing, so nobody is paged twice and nobody is left out."""
+    only what is missing, so nobody is paged twice and nobody is left out. On SQLite: the step
+    claims' SQL is the escalation's, which test_multi_step_posts sweeps on both databases."""
     from tests.test_multi_step_posts import each_escalation_step_failed_once
 
     assert await each_escalation_step_failed_once(bot, fake_slack, clock, due_after=timedelta(minutes=20)) >= 10
