@@ -37,7 +37,7 @@ from bot.incidents import action_items, corrections
 from bot.incidents.action_items import ActionItemRecord
 from bot.integrations import deploys
 from bot.integrations.deploys import DeployMatch, DeployRecord, deploy_line
-from bot.slack import blocks, messages, runbook_blocks
+from bot.slack import blocks, catchup, messages, runbook_blocks
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
@@ -171,6 +171,23 @@ def hostile_runbook() -> Runbook:
         checklist=(HOSTILE, "Check the dashboard"),
         url=HOSTILE,
         sections={HOSTILE: HOSTILE},
+    )
+
+
+def hostile_catchup() -> catchup.CatchUp:
+    """Everything a catch-up quotes, typed by someone hostile: notes, questions, the update, a runbook."""
+    line = catchup.Line(T0, "U_BOB", HOSTILE)
+    return catchup.CatchUp(
+        incident=hostile_incident(restored=False),
+        now=T0 + timedelta(minutes=30),
+        recent=(line, catchup.Line(T0, None, HOSTILE)),
+        questions=(catchup.OpenQuestion(2, line),),
+        runbooks=(catchup.RunbookProgress(HOSTILE, 1, 3),),
+        deploy_lines=(deploy_line(hostile_deploy()),),
+        deploy_window="2 h",
+        last_update=line,
+        may_acknowledge=True,
+        stamps=(Stamp.VERIFIED,),
     )
 
 
@@ -325,6 +342,8 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "Exception": lambda: CommandTextError(f"I can't read `{HOSTILE}` nor `&lt;script&gt;`. Usage: `/incident stats`"),
     "float | None": lambda: 0.4,
     "int": lambda: 3,
+    "CatchUp": hostile_catchup,
+    "set[str]": lambda: {"U_ALICE", "U_BOB"},  # the incident's own people (user IDs from Slack)
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
@@ -337,6 +356,7 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
     deploys,
     action_items,
     corrections,
+    catchup,
 )
 
 # Public functions of those modules that build nothing Slack renders, and why.
