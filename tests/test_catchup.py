@@ -292,3 +292,77 @@ async def test_an_alert_s_incident_has_a_person_in_command_from_the_first_acknow
         stored = await incident_rows.get(session, 1)
     assert stored.commander == "U_CAROL"
     assert stored.commander_set_at == T0 + timedelta(minutes=7)
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures as plain functions: the formulas, and every surface that shows them
+
+
+def _facts(number: int, *, assembled: float | None, command: float | None):
+    from tests.incident_facts import facts_maker
+
+    base = facts_maker(minutes=(1, 5, 3, 10), service="payments", stamps_when_open=3)(number, T0 + timedelta(hours=number))
+    at = {
+        "assembled_at": None if assembled is None else base.detected_at + timedelta(minutes=assembled),
+        "commander_set_at": None if command is None else base.detected_at + timedelta(minutes=command),
+    }
+    return base.__class__(**{**base.__dict__, **at})
+
+
+def test_time_to_assemble_and_to_command_are_figures_apart_from_the_phases():
+    """Joins 2, 9 and 4 minutes after detection, and one a minute before the detected stamp (0,
+    not -1): median 3 min, mean 15/4 min over n=4; one incident with nobody. The phases do not move."""
+    import statistics
+
+    from bot.analytics.digest import build_digest
+    from bot.analytics.stats import ReportSettings, build_report, weekly_trend
+    from bot.analytics.stats_view import home_view, report_json, report_table
+    from bot.core.tiers import TierTables
+
+    incidents = [
+        _facts(1, assembled=2, command=0),
+        _facts(2, assembled=9, command=1),
+        _facts(3, assembled=4, command=None),
+        _facts(4, assembled=None, command=3),
+        _facts(5, assembled=-1, command=0),
+    ]
+    since, until = T0, T0 + timedelta(days=1)
+    settings = ReportSettings(min_count=3)
+    result = build_report(incidents, since=since, until=until, now=until, tiers=TierTables.default(), settings=settings)
+    minute = 60.0
+    assemble = result.time_to_assemble.distribution
+    assert (result.assembled.count, result.assembled.total) == (4, 5)
+    assert assemble.count == 4 and assemble.minimum == 0
+    assert assemble.median == statistics.median([0, 2 * minute, 4 * minute, 9 * minute]) == 3 * minute
+    assert assemble.mean == pytest.approx(15 * minute / 4)
+    command = result.time_to_command.distribution
+    assert (result.command_taken.count, command.median, command.mean) == (4, 0.5 * minute, 1 * minute)
+    without = build_report(
+        [_facts(n, assembled=None, command=None) for n in range(1, 6)],
+        since=since,
+        until=until,
+        now=until,
+        tiers=TierTables.default(),
+        settings=settings,
+    )
+    assert without.phases == result.phases and without.time_to_restore == result.time_to_restore
+    assert without.assembled.count == 0 and without.time_to_assemble.distribution is None
+
+    line = "Time to assemble: median 3 min · mean 3 min · n=4 (4 of 5 restored incidents had a second person join)"
+    assert line in report_table(result)
+    assert "*Time to assemble*: median 3 min" in json.dumps(home_view((), result), ensure_ascii=False)
+    figures = report_json(result)
+    assert (figures["time_to_assemble"]["assembled"], figures["time_to_command"]["command_taken"]) == (4, 4)
+    digest = build_digest(
+        channel_label="payments",
+        week_start=since,
+        last_week_incidents=[],
+        report=result,
+        trend=weekly_trend(incidents, now=until),
+        detectable=None,
+        open_incidents=(),
+        war_rooms={},
+    )
+    assert line in digest.text.splitlines()
+    assert "Time to command: median 30 s · mean 1 min · n=4 (4 of 5 restored incidents had a person in command)" in digest.text
+    assert "Time to assemble: no restored incident in the window had a second person join" in report_table(without)
