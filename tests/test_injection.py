@@ -685,6 +685,12 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
         f"actions {TYPED}",
         "status",
         "actions",
+        f"question {TYPED}?",
+        f"note {TYPED}?",
+        f"answer 1 {TYPED}",
+        f"answer {TYPED}",
+        "catchup",
+        f"catchup {TYPED}",
         # One hostile word where a token is expected: the answer names the word it could not read.
         *(template.format(word) for word in WORDS for template in ONE_WORD_COMMANDS),
         # Where a mention names a person (a role holder, an owner), the other words.
@@ -692,6 +698,10 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     ):
         await command(text, channel=room)
     await command(f"open {TYPED} sev:P2 service:checkout-web")  # INC-2, titled from a command
+    # A late joiner's catch-up quotes the title, the notes, the questions and the update.
+    fake_slack.channels[room].members.add("U_FRANK")
+    assert (await bot.slack.member_joined_channel("U_FRANK", room)).status == 200
+    await bot.settle()
 
     # Webhooks: a deploy and an alert whose every text field is hostile.
     status, body = await post_hook(
@@ -755,6 +765,7 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     methods_with_it = {where for where, text in seen if "&lt;!channel&gt;" in text or "&lt;script&gt;" in text}
     for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url", "HTTP answer"):
         assert expected in methods_with_it, f"no {expected} carried the hostile text: the flow did not exercise it"
+    assert "chat.postEphemeral" in methods_with_it, "the catch-up did not carry the hostile text"
     refusals = [text for where, text in seen if where == "response_url" and "`&lt;" in text]
     assert any(text.startswith("I can't read `&lt;!channel&gt;`") for text in refusals), refusals  # quoted as typed
     escalation_dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]
