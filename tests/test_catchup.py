@@ -12,6 +12,10 @@ import pytest
 from bot.slack import messages
 from tests.team_helpers import ADMIN, OUTSIDER, T0, bot, clock, command, last_reply, open_incident  # noqa: F401 (fixtures)
 
+# Joins are claimed with each database's own ON CONFLICT, and the figures read through each one's
+# aggregated columns: every test runs on both.
+pytestmark = pytest.mark.both_databases
+
 OPENER = "U_ALICE"
 LATE = "U_FRANK"  # joins the war room late
 
