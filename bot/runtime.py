@@ -23,6 +23,7 @@ from bot.interactions import Interactions
 from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
 from bot.interactions.break_glass import BreakGlass
+from bot.interactions.catchup import CatchUps
 from bot.interactions.deploy_records import DeployRecords
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.notes import Notes
@@ -44,6 +45,7 @@ from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
 from bot.warroom.call_links import CallLinks
+from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
 from bot.warroom.runbook_room import RunbookRoom
@@ -178,6 +180,7 @@ class Runtime:
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
             repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
+            catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run it again."
 # Subcommands that record something: acknowledged only once it is committed (with `open <title>`).
 # A repair is Slack work, claimed step by step; it is acknowledged at once, like the reads.
-RECORDING_SUBCOMMANDS = frozenset({"note", "runbook", "deploy", "role", "severity", "update", "breakglass", "action", "ack", "reopen"})
+RECORDING_SUBCOMMANDS = frozenset(
+    {"note", "runbook", "deploy", "role", "severity", "update", "breakglass", "action", "ack", "reopen", "question", "answer"}
+)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -43,6 +45,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         "actions": flows.action_items.list_items,
         "ack": flows.phase_stamps.acknowledge,
         "reopen": flows.phase_stamps.reopen,
+        "catchup": flows.catchups.catchup,
+        "question": flows.catchups.question,
+        "answer": flows.catchups.answer,
     }
 
     @app.command("/incident")

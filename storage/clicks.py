@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, func, insert, literal, select, update
 
 from storage.db import Statements
 from storage.models import Incident, TimelineEvent
+from storage.types import UTCDateTime
 
 _INCIDENTS = cast(Table, Incident.__table__)
 _EVENTS = cast(Table, TimelineEvent.__table__)
@@ -50,6 +51,11 @@ def set_if_empty(
     if (work.execute(statement)).rowcount != 1:
         return None
     return read(work, incident_id)
+
+
+def first_of(column: str, at: datetime) -> ColumnElement[Any]:
+    """A SET value keeping the column's moment when it has one, else ``at``: a first time stays first."""
+    return func.coalesce(_INCIDENTS.c[column], literal(at, UTCDateTime()))
 
 
 def add_event(

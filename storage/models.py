@@ -104,6 +104,12 @@ class Incident(Base):
     # A verified incident is "monitoring" until its window ends; then it is closed here and can no
     # longer be reopened (bot/timers/monitoring.py).
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Time to assemble, each apart from the phases like the acknowledgement: when a second person
+    # (beyond the opener) first joined the war room by themselves or was added by a person
+    # (WarRoomJoin.counts), and when a person first held command (at the open when a person
+    # opened it; for an alert's incident, when someone acknowledged it or was named commander).
+    assembled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    commander_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -391,3 +397,22 @@ class Page(Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class WarRoomJoin(Base):
+    """Someone joined an incident's war room (Slack's member_joined_channel). One row per join
+    event: the unique key makes a redelivered event record once, and it is the claim that the
+    joiner's catch-up is shown once. ``counts`` says whether the join counts for time to assemble:
+    not the opener's, not the bot's, not someone the bot itself added (an invitation sent at the
+    open or by an escalation is not someone arriving)."""
+
+    __tablename__ = "war_room_joins"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id", "event_id", name="uq_war_room_joins_incident_user_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[str] = mapped_column(String(32))
+    inviter: Mapped[str | None] = mapped_column(String(32))
+    counts: Mapped[bool] = mapped_column(Boolean)

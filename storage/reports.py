@@ -40,6 +40,8 @@ FACT_COLUMNS = (
     Incident.deploy_found,
     Incident.channel_id,
     Incident.acknowledged_at,
+    Incident.assembled_at,
+    Incident.commander_set_at,
     Incident.is_private,
 )
 
@@ -100,8 +102,8 @@ class RestoredBatch:
     detection_methods: Sequence[str]
     # int8: 1 linked to a deploy, 0 not, -1 no deploy data (deploy_found NULL).
     deploys: np.ndarray
-    # int64 (n, 6) epoch microseconds: started, detected, diagnose end, mitigate end, verified,
-    # acknowledged (NumPy's NaT, the int64 minimum, where nobody acknowledged).
+    # int64 (n, 8) epoch microseconds: started, detected, diagnose end, mitigate end, verified, then
+    # acknowledged, assembled, commander set (NumPy's NaT, the int64 minimum, where it never came).
     stamps_us: np.ndarray
 
 
@@ -153,8 +155,13 @@ def _stamps() -> tuple[SQLColumnExpression[Any], ...]:
         func.coalesce(Incident.diagnosed_at, Incident.mitigated_at, Incident.verified_at),
         func.coalesce(Incident.mitigated_at, Incident.verified_at),
         Incident.verified_at,
-        Incident.acknowledged_at,
+        *_MILESTONES,
     )
+
+
+# Measured from detection apart from the phases (bot.analytics.stats.MILESTONES), in that order.
+_MILESTONES = (Incident.acknowledged_at, Incident.assembled_at, Incident.commander_set_at)
+_STAMP_COLUMNS = 5 + len(_MILESTONES)
 
 
 def _epoch_stamps() -> list[ColumnElement[int]]:
@@ -164,7 +171,7 @@ def _epoch_stamps() -> list[ColumnElement[int]]:
 def _text_stamps() -> list[ColumnElement[str]]:
     # The stored text as it is ('YYYY-MM-DD HH:MM:SS.ffffff', naive UTC): NumPy reads it to the
     # microsecond faster than SQLite's date functions, which also round to milliseconds.
-    # A missing acknowledgement reads as 'NaT' text: NumPy parses a column of text alone many
+    # A missing acknowledgement (assembly, commander) reads as 'NaT' text: NumPy parses a column of text alone many
     # times faster than one with None in it.
     return [type_coerce(func.coalesce(stamp, literal_column("'NaT'")), String) for stamp in _stamps()]
 
@@ -217,9 +224,9 @@ def _aggregated(
     """One row per batch: each column's values joined into one text by the database, in the same
     row order for every column (the database steps each aggregate of a row together: SQLite does,
     and PostgreSQL does, in a parallel plan as well, combining each worker's part in one order),
-    so Python never holds an object per value. Missing service, deploy data and acknowledgement
-    as digits beside them."""
-    started, detected, diagnosed, mitigated, verified, acknowledged = stamps
+    so Python never holds an object per value. Missing service, deploy data, acknowledgement,
+    assembly and commander as digits beside them."""
+    started, detected, diagnosed, mitigated, verified, *milestones = stamps
     return (
         func.count(),
         joined(Incident.id, ","),
@@ -230,9 +237,9 @@ def _aggregated(
         joined(case((Incident.deploy_found.is_(None), "2"), (Incident.deploy_found.is_(True), "1"), else_="0")),
         *(
             joined(stamp, stamp_separator)
-            for stamp in (started, detected, diagnosed, mitigated, verified, func.coalesce(acknowledged, detected))
+            for stamp in (started, detected, diagnosed, mitigated, verified, *(func.coalesce(m, detected) for m in milestones))
         ),
-        joined(case((Incident.acknowledged_at.is_(None), "0"), else_="1")),
+        *(joined(case((column.is_(None), "0"), else_="1")) for column in _MILESTONES),
     )
 
 
@@ -245,9 +252,10 @@ _POSTGRESQL_AGGREGATED = _aggregated(_postgresql_joined, [_float_epoch_us(stamp)
 def _aggregated_batch(row: Row[*tuple[Any, ...]], *, fixed_width_stamps: bool) -> RestoredBatch | None:
     """The batch from one aggregated row; None when a name holds the separator or a stamp is not
     in SQLAlchemy's fixed-width text."""
-    count, ids, severity, service, no_service, method, deploy, *stamps, acknowledged = row
+    count, ids, severity, service, no_service, method, deploy, *rest = row
+    stamps, reached = rest[:_STAMP_COLUMNS], rest[_STAMP_COLUMNS:]
     if not count:
-        return RestoredBatch((), (), (), (), np.empty(0, dtype=np.int8), np.empty((0, 6), dtype=np.int64))
+        return RestoredBatch((), (), (), (), np.empty(0, dtype=np.int8), np.empty((0, _STAMP_COLUMNS), dtype=np.int64))
     texts = [severity.split(_SEPARATOR), service.split(_SEPARATOR), method.split(_SEPARATOR)]
     if any(len(values) != count for values in texts):
         return None
@@ -268,13 +276,14 @@ def _aggregated_batch(row: Row[*tuple[Any, ...]], *, fixed_width_stamps: bool) -
     services: list[str | None] = list(texts[1])
     if missing.any():
         services = [None if none else name for name, none in zip(services, missing.tolist(), strict=True)]
-    stamp_columns[5][_digits(acknowledged) == 0] = _NAT
+    for column, present in zip(stamp_columns[5:], reached, strict=True):
+        column[_digits(present) == 0] = _NAT
     deploy_codes = _digits(deploy).astype(np.int8)
     deploy_codes[deploy_codes == 2] = -1
     batch = RestoredBatch(
         np.fromstring(ids, dtype=np.int64, sep=","), texts[0], services, texts[2], deploy_codes, np.stack(stamp_columns, axis=1)
     )
-    if any(len(column) != count for column in (batch.ids, batch.deploys, missing)) or batch.stamps_us.shape != (count, 6):
+    if any(len(column) != count for column in (batch.ids, batch.deploys, missing)) or batch.stamps_us.shape != (count, _STAMP_COLUMNS):
         raise ValueError(f"an aggregated batch of {count} incidents came back misaligned")
     return batch
 

@@ -8,11 +8,13 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
+MEMBER_JOINED_CHANNEL = Path(__file__).parent / "data" / "member_joined_channel.json"
 TEAM = {"id": "T0001", "domain": "acme", "enterprise_id": None, "enterprise_name": None}
 _counter = itertools.count(1)
 
@@ -123,10 +125,13 @@ class SignedSlack:
         message_ts: str,
         message: dict[str, Any] | None = None,
         action_ts: str | None = None,
+        ephemeral: bool = False,
     ) -> dict[str, Any]:
-        return {
+        """A click on a button of a message; ``ephemeral``: of a message only the clicker sees,
+        which Slack's payload marks in its container and sends without the message itself."""
+        payload = {
             **_interaction("block_actions", user),
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": ephemeral},
             "trigger_id": new_trigger_id(),
             "channel": {"id": channel, "name": "war-room"},
             "message": message or {"type": "message", "ts": message_ts, "text": ""},
@@ -144,6 +149,9 @@ class SignedSlack:
             ],
             "is_enterprise_install": False,
         }
+        if ephemeral:
+            del payload["message"]
+        return payload
 
     async def block_action(self, action_id: str, value: str, *, retry_num: int | None = None, **kwargs) -> SlackResponse:
         return await self.interactive(self.block_action_payload(action_id, value, **kwargs), retry_num=retry_num)
@@ -214,6 +222,30 @@ class SignedSlack:
 
     async def app_home_opened(self, user: str) -> SlackResponse:
         return await self.post(json.dumps(self.app_home_opened_payload(user)), "application/json")
+
+    @staticmethod
+    def member_joined_channel_payload(
+        user: str, channel: str, *, inviter: str | None = None, event_id: str | None = None
+    ) -> dict[str, Any]:
+        """The Events API callback of ``user`` joining ``channel`` (tests/data/member_joined_channel.json,
+        Slack's example); ``inviter`` None: they joined by themselves, and Slack sends no inviter."""
+        payload = json.loads(MEMBER_JOINED_CHANNEL.read_text())
+        event = payload["event"]
+        event.update({"user": user, "channel": channel, "team": TEAM["id"], "event_ts": f"{time.time():.6f}"})
+        del event["enterprise"]
+        if inviter is None:
+            del event["inviter"]
+        else:
+            event["inviter"] = inviter
+        payload.update(team_id=TEAM["id"], api_app_id="A0001", event_id=event_id or f"Ev{next(_counter):08d}", event_time=int(time.time()))
+        return payload
+
+    async def member_joined_channel(self, user: str, channel: str, *, retry_num: int | None = None, **kwargs) -> SlackResponse:
+        return await self.event(self.member_joined_channel_payload(user, channel, **kwargs), retry_num=retry_num)
+
+    async def event(self, payload: dict[str, Any], *, retry_num: int | None = None) -> SlackResponse:
+        """An Events API callback; the same ``payload`` again with ``retry_num`` is Slack's redelivery."""
+        return await self.post(json.dumps(payload), "application/json", retry_num=retry_num)
 
 
 def open_form_values(

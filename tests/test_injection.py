@@ -37,7 +37,7 @@ from bot.incidents import action_items, corrections
 from bot.incidents.action_items import ActionItemRecord
 from bot.integrations import deploys
 from bot.integrations.deploys import DeployMatch, DeployRecord, deploy_line
-from bot.slack import blocks, messages, runbook_blocks
+from bot.slack import blocks, catchup, messages, runbook_blocks
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
@@ -171,6 +171,23 @@ def hostile_runbook() -> Runbook:
         checklist=(HOSTILE, "Check the dashboard"),
         url=HOSTILE,
         sections={HOSTILE: HOSTILE},
+    )
+
+
+def hostile_catchup() -> catchup.CatchUp:
+    """Everything a catch-up quotes, typed by someone hostile: notes, questions, the update, a runbook."""
+    line = catchup.Line(T0, "U_BOB", HOSTILE)
+    return catchup.CatchUp(
+        incident=hostile_incident(restored=False),
+        now=T0 + timedelta(minutes=30),
+        recent=(line, catchup.Line(T0, None, HOSTILE)),
+        questions=(catchup.OpenQuestion(2, line),),
+        runbooks=(catchup.RunbookProgress(HOSTILE, 1, 3),),
+        deploy_lines=(deploy_line(hostile_deploy()),),
+        deploy_window="2 h",
+        last_update=line,
+        may_acknowledge=True,
+        stamps=(Stamp.VERIFIED,),
     )
 
 
@@ -325,6 +342,8 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "Exception": lambda: CommandTextError(f"I can't read `{HOSTILE}` nor `&lt;script&gt;`. Usage: `/incident stats`"),
     "float | None": lambda: 0.4,
     "int": lambda: 3,
+    "CatchUp": hostile_catchup,
+    "set[str]": lambda: {"U_ALICE", "U_BOB"},  # the incident's own people (user IDs from Slack)
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
@@ -337,6 +356,7 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
     deploys,
     action_items,
     corrections,
+    catchup,
 )
 
 # Public functions of those modules that build nothing Slack renders, and why.
@@ -665,6 +685,12 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
         f"actions {TYPED}",
         "status",
         "actions",
+        f"question {TYPED}?",
+        f"note {TYPED}?",
+        f"answer 1 {TYPED}",
+        f"answer {TYPED}",
+        "catchup",
+        f"catchup {TYPED}",
         # One hostile word where a token is expected: the answer names the word it could not read.
         *(template.format(word) for word in WORDS for template in ONE_WORD_COMMANDS),
         # Where a mention names a person (a role holder, an owner), the other words.
@@ -672,6 +698,10 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     ):
         await command(text, channel=room)
     await command(f"open {TYPED} sev:P2 service:checkout-web")  # INC-2, titled from a command
+    # A late joiner's catch-up quotes the title, the notes, the questions and the update.
+    fake_slack.channels[room].members.add("U_FRANK")
+    assert (await bot.slack.member_joined_channel("U_FRANK", room)).status == 200
+    await bot.settle()
 
     # Webhooks: a deploy and an alert whose every text field is hostile.
     status, body = await post_hook(
@@ -735,6 +765,7 @@ async def test_hostile_text_through_every_surface_never_reaches_slack_live(hook_
     methods_with_it = {where for where, text in seen if "&lt;!channel&gt;" in text or "&lt;script&gt;" in text}
     for expected in ("chat.postMessage", "chat.update", "conversations.setTopic", "response_url", "HTTP answer"):
         assert expected in methods_with_it, f"no {expected} carried the hostile text: the flow did not exercise it"
+    assert "chat.postEphemeral" in methods_with_it, "the catch-up did not carry the hostile text"
     refusals = [text for where, text in seen if where == "response_url" and "`&lt;" in text]
     assert any(text.startswith("I can't read `&lt;!channel&gt;`") for text in refusals), refusals  # quoted as typed
     escalation_dms = [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == ESCALATION_CONTACT]

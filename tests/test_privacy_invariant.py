@@ -281,6 +281,13 @@ class Driver:
         await self.bot.fake.wait_for_call("views.publish", lambda c: c.args.get("user_id") == user and c.at >= sent)
         await self.bot.settle()
 
+    async def join(self, user: str, room: str, **kwargs) -> None:
+        """Slack's member_joined_channel callback: ``user`` joined ``room``."""
+        self._as(user, room)
+        response = await self.bot.slack.member_joined_channel(user, room, **kwargs)
+        assert response.status == 200
+        await self.bot.settle()
+
     async def alert(self, body: dict) -> None:
         self._as(None, None)
         async with aiohttp.ClientSession() as session:
@@ -350,6 +357,7 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER, ESCALATION_CONTACT):
         for text in (
             "status INC-1",
+            "catchup INC-1",
             "ack INC-1",
             "reopen INC-1",
             "repair INC-1",
@@ -399,6 +407,12 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     # The war room works the incident: notes, updates, severity, roles, action items, stamps.
     clock.at(61)
     await drive.command(f"note Wire {NOTE_MARKER} recalled", user=MATE, channel=room)
+    await drive.command(f"question Was the {NOTE_MARKER} wire recalled?", user=MATE, channel=room)
+    await drive.join(MATE, room, inviter=COMMANDER)  # the catch-up, only to her
+    assert [e["user"] for e in fake_slack.channels[room].ephemerals] == [MATE]
+    await drive.command("catchup", user=COMMANDER, channel=room)
+    await drive.command("catchup INC-1", user=MATE)
+    await drive.command("answer 1 Yes", user=COMMANDER, channel=room)
     await drive.command(f"update Bank {UPDATE_MARKER} contacted", user=COMMANDER, channel=room)
     await drive.command("severity P2", user=COMMANDER, channel=room)
     await drive.pick(incident, "scribe", MATE, user=COMMANDER)
@@ -489,22 +503,25 @@ async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_
         await bot.stop()
 
 
-@pytest.mark.parametrize("where", ["note", "update", "action"])
+@pytest.mark.parametrize("where", ["note", "update", "action", "question"])
 async def test_a_marker_in_a_note_an_update_or_an_action_item_stays_in_the_war_room(bot, fake_slack, clock, where):
     """The title is not the only secret: what the war room writes stays there too, through the
     features that quote it (status, repair, the postmortem, digests, reminders, App Home)."""
-    marker = {"note": NOTE_MARKER, "update": UPDATE_MARKER, "action": ACTION_MARKER}[where]
+    marker = {"note": NOTE_MARKER, "update": UPDATE_MARKER, "action": ACTION_MARKER, "question": NOTE_MARKER}[where]
     recorder = PrivacyRecorder(fake_slack, [marker])
     drive = Driver(bot, recorder)
     incident = await _open_private(drive, recorder, fake_slack, severity="P3")
     room = incident.channel_id
-    text = {"note": f"note {marker}", "update": f"update {marker}", "action": f"action {marker} <@{MATE}|yara.private> due:2026-11-25"}[
-        where
-    ]
+    text = {
+        "note": f"note {marker}",
+        "update": f"update {marker}",
+        "action": f"action {marker} <@{MATE}|yara.private> due:2026-11-25",
+        "question": f"question Is {marker} the cause?",
+    }[where]
     await drive.command(text, user=COMMANDER, channel=room)
     await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(20))
     for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER):
-        for command in ("status INC-1", "repair INC-1", "actions open", "stats"):
+        for command in ("status INC-1", "catchup INC-1", "repair INC-1", "actions open", "stats"):
             await drive.command(command, user=user)
         await drive.home(user)
     clock.at(60 * 24 * 8)

@@ -41,6 +41,7 @@ from bot.analytics.stats_view import (
     PLAIN,
     TextStyle,
     acknowledge_line,
+    assembly_lines,
     change_for_week,
     change_text,
     confidence_label,
@@ -281,6 +282,7 @@ def _restore_lines(report: WindowReport, trend: Trend, week: str, detectable: fl
         lines.append(f"{previous.label}: {before}")
         lines.append(change_text(previous, current, change, settings.min_count, confidence, style))
     lines.append(acknowledge_line(report, style))
+    lines.extend(assembly_lines(report, style))
     weeks = len(trend.weeks)
     lines.append(f"{style.bold(f'Last {weeks} weeks')}: {figure_text(trend.overall, confidence, percentiles=False)}")
     lines.append(detectable_text(detectable, per_week, trend, report))

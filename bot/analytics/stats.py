@@ -26,6 +26,13 @@ Over a window's restored incidents (each phase runs from the previous stamp to i
     time to ack.      max(acknowledged - detected, 0) over the restored incidents someone
                       acknowledged: its own figure, apart from the four phases; "acknowledged"
                       is their share of the restored incidents
+    time to assemble  max(assembled - detected, 0) over the restored incidents a second person
+                      joined (``assembled``: the first join of someone other than the opener and
+                      the bot, who came by themselves or was added by a person); likewise
+    time to command   max(commander set - detected, 0) over those that had a person in command
+                      (from the open when a person opened it; for an alert's incident, from the
+                      first acknowledgement or commander assignment). Each apart from the phases,
+                      with its share of the restored incidents, like time to acknowledge
     customer share    customer-reported incidents / incidents started in the window;
                       a P1 warning when strictly more than 20% of P1s were customer-reported
 
@@ -110,6 +117,8 @@ class IncidentFacts:
     verified_at: datetime | None = None
     deploy_linked: bool | None = None  # None: no deploy data yet
     acknowledged_at: datetime | None = None  # someone took it on: not a phase, its own figure
+    assembled_at: datetime | None = None  # a second person joined the war room: its own figure
+    commander_set_at: datetime | None = None  # a person held command: its own figure
     private: bool = False  # a private incident: counted, but listed by its number only
 
     def __post_init__(self) -> None:
@@ -130,6 +139,10 @@ class IncidentFacts:
             ("mitigated_at", self.mitigated_at),
             ("verified_at", self.verified_at),
         ]
+
+    def milestones(self) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """The moments measured from detection apart from the phases, in MILESTONES order."""
+        return (self.acknowledged_at, self.assembled_at, self.commander_set_at)
 
     def _phase_ends(self) -> list[datetime | None]:
         """The closing time of each phase; a missing stamp takes the next present stamp's time."""
@@ -511,8 +524,13 @@ MISSING_US = np.iinfo(np.int64).min
 # The columns of one restored incident, for ``from_rows``: id, severity, service (None: no
 # service), detection method, deploy linked (None: no deploy data), then the five stamps as epoch
 # microseconds with a missing diagnosed/mitigated stamp already replaced by the next present one
-# (the implied stamp, as the buttons set it), then the acknowledgement (None: nobody acknowledged).
-RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int, "int | None"]
+# (the implied stamp, as the buttons set it), then the moments measured apart from the phases
+# (MILESTONES: the acknowledgement, the assembly, the commander; None where it never came).
+RestoredRow = tuple[int, str, "str | None", str, "bool | None", int, int, int, int, int, "int | None", "int | None", "int | None"]
+
+# What is measured from detection apart from the four phases, in the order of their columns.
+MILESTONES = ("acknowledged", "assembled", "command_taken")
+_STAMP_COLUMNS = 5 + len(MILESTONES)
 
 
 @dataclass(frozen=True, eq=False)
@@ -527,9 +545,10 @@ class RestoredIncidents:
     started_us: np.ndarray  # int64, epoch microseconds
     phase_us: np.ndarray  # int64, shape (n, 4)
     # Time to acknowledge, max(acknowledged - detected, 0), where ``acknowledged``: kept apart from
-    # the phases (taking an incident on is not a step of restoring it).
-    ack_us: np.ndarray  # int64, 0 where not acknowledged
-    acknowledged: np.ndarray  # bool
+    # the phases (taking an incident on is not a step of restoring it). Likewise time to assemble
+    # and time to command (MILESTONES), one column each.
+    since_detected_us: np.ndarray  # int64, shape (n, len(MILESTONES)), 0 where the moment never came
+    reached: np.ndarray  # bool, shape (n, len(MILESTONES))
     severity: KeyColumn
     service: KeyColumn  # NO_SERVICE for incidents without one
     detection_method: KeyColumn
@@ -537,6 +556,22 @@ class RestoredIncidents:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def ack_us(self) -> np.ndarray:
+        return self.milestone_us("acknowledged")
+
+    @property
+    def acknowledged(self) -> np.ndarray:
+        return self.milestone_reached("acknowledged")
+
+    def milestone_us(self, name: str) -> np.ndarray:
+        column: np.ndarray = self.since_detected_us[:, MILESTONES.index(name)]
+        return column
+
+    def milestone_reached(self, name: str) -> np.ndarray:
+        column: np.ndarray = self.reached[:, MILESTONES.index(name)]
+        return column
 
     @cached_property
     def restore_us(self) -> np.ndarray:
@@ -575,7 +610,7 @@ class RestoredIncidents:
                     diagnosed,
                     mitigated,
                     verified,
-                    None if incident.acknowledged_at is None else epoch_microseconds(incident.acknowledged_at),
+                    *_optional_us(incident.milestones()),
                 )
             )
         return cls.from_rows(rows)
@@ -588,8 +623,8 @@ class RestoredIncidents:
             ids=self.ids[mask],
             started_us=self.started_us[mask],
             phase_us=self.phase_us[mask],
-            ack_us=self.ack_us[mask],
-            acknowledged=self.acknowledged[mask],
+            since_detected_us=self.since_detected_us[mask],
+            reached=self.reached[mask],
             severity=keep(self.severity),
             service=keep(self.service),
             detection_method=keep(self.detection_method),
@@ -602,6 +637,11 @@ class RestoredIncidents:
 
 # deploy_found as stored (None: no deploy data) -> RestoredIncidents.deploy
 _DEPLOY_CODES = {None: -1, False: 0, True: 1}
+
+
+def _optional_us(moments: tuple[datetime | None, datetime | None, datetime | None]) -> tuple[int | None, int | None, int | None]:
+    first, second, third = (None if at is None else epoch_microseconds(at) for at in moments)
+    return first, second, third
 
 
 def deploy_codes(deploy: Sequence[bool | None]) -> np.ndarray:
@@ -617,7 +657,7 @@ class RestoredChunks:
         # Per batch, already reduced to what RestoredIncidents keeps: the five stamps become the
         # start and four phase durations as soon as they arrive.
         self._parts: dict[str, list[np.ndarray]] = {
-            name: [] for name in ("ids", "started", "phases", "ack", "acknowledged", "deploy", "severity", "service", "method")
+            name: [] for name in ("ids", "started", "phases", "since_detected", "reached", "deploy", "severity", "service", "method")
         }
         self._keys: list[dict[str | None, int]] = [{}, {}, {}]  # severity, service, detection method
 
@@ -630,11 +670,11 @@ class RestoredChunks:
         deploy: np.ndarray,
         stamps_us: np.ndarray,
     ) -> None:
-        """One batch: ``deploy`` as ``deploy_codes`` gives it; ``stamps_us`` is int64 (n, 6), the
-        five stamps of RestoredRow and the acknowledgement, MISSING_US where nobody acknowledged."""
+        """One batch: ``deploy`` as ``deploy_codes`` gives it; ``stamps_us`` is int64 (n, 8), the
+        five stamps of RestoredRow and the MILESTONES, MISSING_US where one never came."""
         if not len(ids):
             return
-        if stamps_us.shape != (len(ids), 6) or (stamps_us[:, :5] == MISSING_US).any():
+        if stamps_us.shape != (len(ids), _STAMP_COLUMNS) or (stamps_us[:, :5] == MISSING_US).any():
             raise ValueError("a restored incident needs its five stamps")
         batch_ids = np.asarray(ids, dtype=np.int64)
         phases = np.diff(stamps_us[:, :5], axis=1)
@@ -643,13 +683,14 @@ class RestoredChunks:
             row, phase = int(backwards[0][0]), int(backwards[1][0])
             names = ("started_at", "detected_at", "diagnosed_at", "mitigated_at", "verified_at")
             raise ValueError(f"incident {int(batch_ids[row])}: {names[phase + 1]} is earlier than {names[phase]}")
-        acknowledged = stamps_us[:, 5] != MISSING_US
+        milestones = stamps_us[:, 5:]
+        reached = milestones != MISSING_US
         parts = self._parts
         parts["ids"].append(batch_ids)
         parts["started"].append(stamps_us[:, 0].copy())
         parts["phases"].append(phases)
-        parts["ack"].append(np.where(acknowledged, np.maximum(stamps_us[:, 5] - stamps_us[:, 1], 0), 0))
-        parts["acknowledged"].append(acknowledged)
+        parts["since_detected"].append(np.where(reached, np.maximum(milestones - stamps_us[:, 1:2], 0), 0))
+        parts["reached"].append(reached)
         if deploy.shape != (len(ids),) or not np.isin(deploy, (-1, 0, 1)).all():
             raise ValueError("deploy codes are -1, 0 or 1, one per incident")
         parts["deploy"].append(deploy.astype(np.int8, copy=False))
@@ -663,8 +704,8 @@ class RestoredChunks:
             "ids": np.empty(0, dtype=np.int64),
             "started": np.empty(0, dtype=np.int64),
             "phases": np.empty((0, 4), dtype=np.int64),
-            "ack": np.empty(0, dtype=np.int64),
-            "acknowledged": np.empty(0, dtype=bool),
+            "since_detected": np.empty((0, len(MILESTONES)), dtype=np.int64),
+            "reached": np.empty((0, len(MILESTONES)), dtype=bool),
             "deploy": np.empty(0, dtype=np.int8),
             "severity": np.empty(0, dtype=np.int32),
             "service": np.empty(0, dtype=np.int32),
@@ -694,8 +735,8 @@ class RestoredChunks:
             ids=ids[order],
             started_us=started[order],
             phase_us=column("phases"),
-            ack_us=column("ack"),
-            acknowledged=column("acknowledged"),
+            since_detected_us=column("since_detected"),
+            reached=column("reached"),
             severity=severity,
             service=service,
             detection_method=method,
@@ -938,6 +979,10 @@ class WindowReport:
     recovery: Recovery
     time_to_acknowledge: Figure  # over the counted incidents someone acknowledged
     acknowledged: Share  # of the counted incidents
+    time_to_assemble: Figure  # over the counted incidents a second person joined
+    assembled: Share  # of the counted incidents
+    time_to_command: Figure  # over the counted incidents that had a person in command
+    command_taken: Share  # of the counted incidents
 
     @property
     def count(self) -> int:
@@ -1158,7 +1203,15 @@ def report_from_columns(
         recovery=recovery,
         time_to_acknowledge=_seconds_figure(restored.ack_us[restored.acknowledged], settings),
         acknowledged=_share(int(np.count_nonzero(restored.acknowledged)), len(restored)),
+        time_to_assemble=_milestone_figure(restored, "assembled", settings),
+        assembled=_share(int(np.count_nonzero(restored.milestone_reached("assembled"))), len(restored)),
+        time_to_command=_milestone_figure(restored, "command_taken", settings),
+        command_taken=_share(int(np.count_nonzero(restored.milestone_reached("command_taken"))), len(restored)),
     )
+
+
+def _milestone_figure(restored: RestoredIncidents, name: str, settings: ReportSettings) -> Figure:
+    return _seconds_figure(restored.milestone_us(name)[restored.milestone_reached(name)], settings)
 
 
 # --------------------------------------------------------------------------------------------

@@ -373,6 +373,35 @@ def acknowledge_line(report: WindowReport, style: TextStyle) -> str:
     return f"{label}: {figure} ({acknowledged.count} of {acknowledged.total} restored incidents were acknowledged)"
 
 
+def assembly_lines(report: WindowReport, style: TextStyle) -> list[str]:
+    """Time to assemble: detection until a second person joined the war room, and until a person
+    held command; like time to acknowledge, apart from the four phases."""
+    settings = report.settings
+    lines = []
+    for label, figure, share, none, counted in (
+        (
+            "Time to assemble",
+            report.time_to_assemble,
+            report.assembled,
+            "no restored incident in the window had a second person join its war room",
+            "had a second person join",
+        ),
+        (
+            "Time to command",
+            report.time_to_command,
+            report.command_taken,
+            "no restored incident in the window recorded when a person took command",
+            "had a person in command",
+        ),
+    ):
+        if share.count == 0:
+            lines.append(f"{style.bold(label)}: {none}")
+            continue
+        text = figure_text(figure, settings.confidence, percentiles=False, interval=False)
+        lines.append(f"{style.bold(label)}: {text} ({share.count} of {share.total} restored incidents {counted})")
+    return lines
+
+
 def recovery_fields(report: WindowReport, style: TextStyle) -> tuple[str, str]:
     """Time to restore beside failed deployment recovery time (DORA's two recovery measures)."""
     recovery = report.recovery
@@ -419,7 +448,7 @@ def _report_body(report: WindowReport, trend: Trend | None, war_rooms: Mapping[i
             f"figures need {settings.min_count} incidents · intervals are {confidence_label(confidence)}"
         ),
         _section(f"{style.bold('Time to restore')}\n{figure_text(report.time_to_restore, confidence)}"),
-        _section(acknowledge_line(report, style)),
+        _section("\n".join([acknowledge_line(report, style), *assembly_lines(report, style)])),
         _section(
             "\n".join(
                 [style.bold("Phases"), *(phase_line(p, report.overall, confidence, style) for p in PHASES)]
@@ -594,6 +623,7 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
         longest_line(report, style),
         *tier_lines(report, style),
         acknowledge_line(report, style),
+        *assembly_lines(report, style),
     ]
     left, right = recovery_fields(report, style)
     parts += [left.replace("\n", ": ", 1), right.replace("\n", ": ", 1).replace("\n", "; ")]
@@ -783,6 +813,16 @@ def report_json(report: WindowReport, trend: Trend | None = None) -> dict[str, A
             **(figure_json(report.time_to_acknowledge) or {}),
             "acknowledged": report.acknowledged.count,
             "of_restored": report.acknowledged.total,
+        },
+        "time_to_assemble": {
+            **(figure_json(report.time_to_assemble) or {}),
+            "assembled": report.assembled.count,
+            "of_restored": report.assembled.total,
+        },
+        "time_to_command": {
+            **(figure_json(report.time_to_command) or {}),
+            "command_taken": report.command_taken.count,
+            "of_restored": report.command_taken.total,
         },
         "open_incidents": [
             {

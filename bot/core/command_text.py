@@ -297,3 +297,20 @@ def open_request_from_form(
         detected_at=now,
         private=private,
     )
+
+
+ANSWER_FORM = "`/incident answer <number> <answer>`, e.g. `/incident answer 2 Yes, rolled back at 14:05`"
+_QUESTION_NUMBER = re.compile(r"^q?([0-9]{1,6})$", re.IGNORECASE)
+
+
+def parse_answer(text: str) -> tuple[int, str]:
+    """``"2 Yes, rolled back"`` (or ``"Q2 …"``) -> ``(2, "Yes, rolled back")``."""
+    number, _, answer = text.strip().partition(" ")
+    match = _QUESTION_NUMBER.match(number)
+    if not number:
+        raise CommandTextError(f"Name the question and write the answer: {ANSWER_FORM}.")
+    if match is None or int(match.group(1)) == 0:
+        raise CommandTextError(f"`{number[:20]}` is not a question number (Q1, Q2, …). Use {ANSWER_FORM}.")
+    if not answer.strip():
+        raise CommandTextError(f"Write the answer after the number: {ANSWER_FORM}.")
+    return int(match.group(1)), answer.strip()

@@ -21,6 +21,7 @@ from bot.core.records import IncidentRecord
 from bot.core.roles import ROLES
 from bot.core.text_input import row_number
 from storage import audit
+from storage import clicks as click_rows
 from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident
@@ -76,6 +77,9 @@ async def insert_opened(
             detection_method=request.detection_method,
             opened_by=opener,
             commander=opener,
+            # A person who opens an incident holds command from that moment; an alert's incident
+            # has a commander once a person takes it on (bot.incidents.stamping.acknowledge, roles).
+            commander_set_at=None if from_alert else at,
             origin_channel_id=origin_channel,
             is_private=request.private,
             started_at=request.started_at,
@@ -112,7 +116,10 @@ async def record_role(
 ) -> None:
     """``role`` (a column named in bot.core.roles.ROLES) passes from ``previous`` to ``user``: on
     the incident's row and, in ``text``, on its timeline."""
-    await incident_rows.record_fields(session, incident_id, at=at, **{role: user})
+    fields: dict[str, Any] = {role: user}
+    if role == "commander":
+        fields["commander_set_at"] = click_rows.first_of("commander_set_at", at)
+    await incident_rows.record_fields(session, incident_id, at=at, **fields)
     await incident_rows.add_event(
         session, incident_id, "role_assigned", at=at, actor=by, text=text, data={"role": role, "user": user, "previous": previous}
     )

@@ -164,7 +164,9 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime, 
         if fresh.detection_method == "alert" and fresh.commander == fresh.opened_by:
             # An alert opened it and the bot holds command: whoever takes it on takes command, so
             # that someone may mark it verified, correct times and assign roles.
-            fresh = click_rows.set_fields(work, incident_id, at=at, commander=by)
+            fresh = click_rows.set_fields(
+                work, incident_id, at=at, commander=by, commander_set_at=click_rows.first_of("commander_set_at", at)
+            )
             click_rows.add_event(
                 work,
                 incident_id,

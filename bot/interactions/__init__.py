@@ -15,6 +15,7 @@ by ``bot.runtime``. Where a request goes (handlers/ maps Slack's requests onto t
 - deploy_records: ``deploy``, ``deploys``
 - readouts: ``status``, ``stats``, the App Home tab
 - repairs: ``repair`` (and ``incident-bot repair``)
+- catchup: the catch-up shown to whoever joins a war room, ``catchup``, ``question``, ``answer``
 
 Shared by all: replies (who asked, answering them) and lookup (which incident, may they).
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.break_glass import BreakGlass
+from bot.interactions.catchup import CatchUps
 from bot.interactions.deploy_records import DeployRecords
 from bot.interactions.notes import Notes
 from bot.interactions.opening import Opening
@@ -51,3 +53,4 @@ class Interactions:
     deploys: DeployRecords
     readouts: Readouts
     repairs: Repairs
+    catchups: CatchUps

@@ -31,6 +31,9 @@ HELP = escape(
             "• `/incident actions [mine|open|overdue]` — list action items",
             "• `/incident ack [INC-42]` — acknowledge: you are on it (stops the unacknowledged escalation)",
             "• `/incident reopen [INC-42]` — reopen a verified incident while it is still monitoring",
+            "• `/incident catchup [INC-42]` — where this war room's incident stands (or the one named), only for you",
+            "• `/incident question <text>` — ask an open question on the timeline (a note ending with ? is one too)",
+            "• `/incident answer <number> <text>` — answer open question Q<number>",
             "• `/incident repair INC-42` — redo the Slack steps of opening that did not happen (channel, pin, invites, topic, announcement)",
             "• `/incident help` — this list",
             "Phase buttons on the pinned control message stamp who and when. "
@@ -156,6 +159,28 @@ NOTE_USAGE = "Write the note after the command: `/incident note Rolled back paym
 NOT_IN_WAR_ROOM_FOR_NOTE = (
     "This channel is not an incident war room, so there is no timeline to add to. Use it inside the incident's war-room channel."
 )
+
+
+QUESTION_USAGE = "Write the question after the command: `/incident question Who owns the payments-api rollback?`."
+ANSWER_USAGE = "Name the question and write the answer: `/incident answer 2 Yes, rolled back at 14:05`."
+
+
+def question_noted(reference: str, number: int) -> str:
+    return f"Added to the {reference} timeline as open question Q{number}. Answer it with `/incident answer {number} <answer>`."
+
+
+def question_answered(reference: str, number: int) -> str:
+    return f"Q{number} of {reference} is answered: it no longer shows as an open question."
+
+
+def question_already_answered(reference: str, number: int, by: str | None) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"Q{number} of {reference} was already answered{who}; nothing was added."
+
+
+def no_such_question(reference: str, number: int, count: int) -> str:
+    asked = f"Q1 to Q{count}" if count > 1 else ("only Q1" if count == 1 else "no questions yet")
+    return f"{reference} has no question Q{number} ({asked}). {ANSWER_USAGE}"
 
 
 def noted(reference: str) -> str:
