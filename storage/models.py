@@ -224,6 +224,20 @@ class DigestRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class ChartUpload(Base):
+    """A chart uploaded to Slack for one period (App Home's, once an hour): the unique key is the
+    claim that makes several processes upload it once; ``file_id`` is set once Slack has the file."""
+
+    __tablename__ = "chart_uploads"
+    __table_args__ = (UniqueConstraint("chart", "period", name="uq_chart_uploads_chart_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chart: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(20))  # "2026-12-03T14": the hour it was drawn in, UTC
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    file_id: Mapped[str | None] = mapped_column(String(32))
+
+
 class AuditRecord(Base):
     """Who changed what, from what to what, when and why. Append-only: nothing in the product
     updates or deletes a row."""

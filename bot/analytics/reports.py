@@ -29,6 +29,17 @@ from storage.reports import FactRow, fact_rows, open_rows, private_incidents, re
 TREND_WEEKS = 12
 
 
+@dataclass(frozen=True)
+class WindowRead:
+    """One read of the database: the window report, the war rooms it names, the weekly trend, and
+    the restored incidents of both (started in the window or in the trend's weeks)."""
+
+    report: WindowReport
+    war_rooms: dict[int, str]
+    trend: Trend
+    restored: RestoredIncidents
+
+
 class Reports:
     def __init__(self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings) -> None:
         self._db = db
@@ -81,10 +92,18 @@ class Reports:
         self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
     ) -> tuple[WindowReport, dict[int, str], Trend]:
         """``window(since, until)`` and ``trend(now=until)`` from one read of the database."""
+        read = await self.window_trend_and_columns(since, until, services=services, severities=severities)
+        return read.report, read.war_rooms, read.trend
+
+    async def window_trend_and_columns(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> WindowRead:
+        """``window_and_trend``, with the restored incidents they were computed from (the dashboard
+        draws its weekly acknowledgement times and its distribution from the same columns)."""
         trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
         restored, unrestored = await self.columns(min(since, trend_since), until, services=services, severities=severities)
         report, channels = await self._window_of(restored, unrestored, since, until)
-        return report, channels, self._trend_of(restored, unrestored, until)
+        return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
