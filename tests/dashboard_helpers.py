@@ -57,11 +57,11 @@ def dashboard_settings(fake: FakeSlack, database_url: str, announce_channel: str
     )
 
 
-async def start_dashboard_bot(fake: FakeSlack, database_url: str, announce_channel: str, **more: str):
+async def start_dashboard_bot(fake: FakeSlack, database_url: str, announce_channel: str, *, clock=None, **more: str):
     """The bot on a port chosen before it starts: the redirect URL Slack sends the browser back to names it."""
     port = free_port()
     settings = dashboard_settings(fake, database_url, announce_channel, port, **more)
-    return await start_bot(settings, fake, port=port)
+    return await start_bot(settings, fake, port=port, **({"clock": clock} if clock else {}))
 
 
 @dataclass
