@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 
 from bot.analytics.stats import (
     IncidentFacts,
+    OpenIncident,
     ReportSettings,
     RestoredChunks,
     RestoredIncidents,
     Trend,
     WindowReport,
+    open_incidents_of,
     report_from_columns,
     trend_from_columns,
     week_start,
@@ -124,6 +126,13 @@ class Reports:
         async with self._db.reading() as session:
             channels = await war_rooms(session, named)
         return report, channels
+
+    async def open_incidents(self, *, services: Sequence[str] | None = None) -> tuple[OpenIncident, ...]:
+        """The incidents open now, oldest first, as a report lists them (without reading the restored ones)."""
+        now = self._clock()
+        async with self._db.reading() as session:
+            unrestored = [_facts_of(row) for row in await open_rows(session, until=now, services=services)]
+        return open_incidents_of(unrestored, until=now, now=now)
 
     async def war_rooms(self, incident_ids: Sequence[int]) -> dict[int, str]:
         """The war rooms of these incidents, for links: never a private incident's."""

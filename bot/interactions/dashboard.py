@@ -10,15 +10,18 @@ gateway and refuses when Slack cannot say). To anyone else it does not exist: it
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+import numpy as np
 
 from bot.analytics import dashboard_cards as cards_of
 from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
 from bot.analytics.dashboard_pages import inline_svg, render
 from bot.analytics.reports import Reports
-from bot.analytics.stats import NO_SERVICE, OpenIncident, WindowReport
+from bot.analytics.stats import NO_SERVICE, OpenIncident, Trend, WindowReport
 from bot.analytics.stats_view import PLAIN, open_incident_line, restore_headers, restore_row, window_text
 from bot.catalog.services import Catalog
 from bot.core.clock import Clock
@@ -32,6 +35,18 @@ from storage.db import Database
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 RECENT = 25
+
+
+@functools.lru_cache(maxsize=64)
+def _trend_svg(trend: Trend, min_count: int) -> bytes:
+    """The same figures draw the same bytes (bot/analytics/chart.py): a chart is drawn again only
+    when its numbers changed, not on every page view (drawing is most of a page's own time)."""
+    return render_trend_chart(trend, min_count)
+
+
+@functools.lru_cache(maxsize=16)
+def _distribution_svg(restore_seconds: bytes, weeks: int) -> bytes:
+    return render_distribution_chart(np.frombuffer(restore_seconds, dtype=np.float64), weeks)
 
 
 @dataclass(frozen=True)
@@ -84,34 +99,44 @@ class Dashboard:
         read = await self._reports.window_trend_and_columns(now - timedelta(days=days), now, services=services)
         return cards_of.ScopeFigures(title=title, report=read.report, trend=read.trend, restored=read.restored)
 
-    async def _visible(self, viewer: Viewer, incident: dashboard_rows.ListedIncident) -> bool:
-        return not incident.is_private or await self._permissions.in_war_room(incident, viewer.user_id)
+    async def _hidden(self, viewer: Viewer, rows: Sequence[dashboard_rows.ListedIncident]) -> set[int]:
+        """The private incidents among ``rows`` that ``viewer`` is not in: asked of Slack together,
+        not one after another (a list may hold many)."""
+        private = [row for row in rows if row.is_private]
+        seen = await asyncio.gather(*(self._permissions.in_war_room(row, viewer.user_id) for row in private))
+        return {row.id for row, sees in zip(private, seen, strict=True) if not sees}
 
-    async def _open_lines(self, viewer: Viewer, open_incidents: Sequence[OpenIncident], *, scoped: bool) -> list[IncidentLine]:
-        """Open incidents with their age, as the report lists them. A private one the viewer is not
-        in reads "INC-7 · private" on the overview; on a service's or team's page it is left out,
-        since being listed there would tell its service."""
+    async def _open_lines(
+        self, viewer: Viewer, open_incidents: Sequence[OpenIncident], *, scoped: bool, limit: int | None = None
+    ) -> tuple[list[IncidentLine], int]:
+        """Open incidents with their age, as the report lists them, oldest first (the first
+        ``limit``), and how many more there are. A private one the viewer is not in reads
+        "INC-7 · private" on the overview; on a service's or team's page it is left out, since
+        being listed there would tell its service."""
         async with self._db.reading() as session:
             listed = await dashboard_rows.listed(session, [i.id for i in open_incidents])
+        hidden = await self._hidden(viewer, list(listed.values()))
+        now = self._clock()
         lines = []
         for incident in open_incidents:
             row = listed.get(incident.id)
-            visible = row is not None and await self._visible(viewer, row)
-            if not visible:
+            if row is None or row.id in hidden:
                 if not scoped:
                     lines.append(IncidentLine(incident.id, None, None, None, open_incident_line(incident, PLAIN).split(" · ", 1)[1]))
                 continue
-            assert row is not None
-            state = f"{incident.current_phase.doing} · open {cards_of.age_text(incident.started_at, self._clock())}"
+            state = f"{incident.current_phase.doing} · open {cards_of.age_text(incident.started_at, now)}"
             lines.append(IncidentLine(incident.id, row.title, incident.severity, incident.service, state))
-        return lines
+        if limit is None or len(lines) <= limit:
+            return lines, 0
+        return lines[:limit], len(lines) - limit
 
     async def _recent_lines(self, viewer: Viewer, services: Sequence[str] | None, *, scoped: bool) -> list[IncidentLine]:
         async with self._db.reading() as session:
             recent = await dashboard_rows.recently_restored(session, limit=RECENT, services=services)
+        hidden = await self._hidden(viewer, recent)
         lines = []
         for row in recent:
-            if not await self._visible(viewer, row):
+            if row.id in hidden:
                 if not scoped:
                     lines.append(IncidentLine(row.id, None, None, None, "private"))
                 continue
@@ -122,8 +147,13 @@ class Dashboard:
 
     async def _scope_page(self, viewer: Viewer, figures: cards_of.ScopeFigures, *, days: int, services: Sequence[str] | None) -> str:
         report = figures.report
-        chart = await asyncio.to_thread(render_trend_chart, figures.trend, report.settings.min_count)
         scoped = services is not None
+        # The chart is drawn in a thread while the lists are read.
+        drawing = asyncio.ensure_future(asyncio.to_thread(_trend_svg, figures.trend, report.settings.min_count))
+        try:
+            open_lines, open_more = await self._open_lines(viewer, report.open_incidents, scoped=scoped, limit=RECENT)
+        finally:
+            chart = await drawing
         return render(
             "scope.html",
             **self._frame(viewer, days=days, title=figures.title),
@@ -134,7 +164,10 @@ class Dashboard:
             chart=inline_svg(chart, trend_alt_text(figures.trend)),
             restore=cards_of.restore_table(report),
             phases=cards_of.phase_breakdown(report),
-            open_lines=await self._open_lines(viewer, report.open_incidents, scoped=scoped),
+            open_lines=open_lines,
+            open_more=open_more,
+            # The overview counts every open incident, as the report does; a scope page those it lists.
+            open_count=len(open_lines) + open_more if scoped else len(report.open_incidents),
             recent_lines=await self._recent_lines(viewer, services, scoped=scoped),
             services_table=self._services_table(report) if not scoped else None,
         )
@@ -190,7 +223,7 @@ class Dashboard:
     async def distribution(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
         figures = await self._figures("Restore times", days)
         summary = cards_of.distribution_summary(figures)
-        chart = await asyncio.to_thread(render_distribution_chart, summary.restore_seconds, summary.weeks)
+        chart = await asyncio.to_thread(_distribution_svg, summary.restore_seconds.tobytes(), summary.weeks)
         label = f"Histogram of every restore time of the last {summary.weeks} weeks on a log scale (n={len(summary.restore_seconds)})"
         html = render(
             "distribution.html",
@@ -203,12 +236,10 @@ class Dashboard:
         return Page(html)
 
     async def incidents(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
-        now = self._clock()
-        report, _ = await self._reports.window(now - timedelta(days=days), now)
         html = render(
             "incidents.html",
             **self._frame(viewer, days=days, title="Incidents"),
-            open_lines=await self._open_lines(viewer, report.open_incidents, scoped=False),
+            open_lines=(await self._open_lines(viewer, await self._reports.open_incidents(), scoped=False))[0],
             recent_lines=await self._recent_lines(viewer, None, scoped=False),
         )
         return Page(html)

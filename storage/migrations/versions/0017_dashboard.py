@@ -1,4 +1,5 @@
-"""chart uploads: App Home's chart, claimed once an hour so that several processes upload it once
+"""chart uploads: App Home's chart, claimed once an hour so that several processes upload it once;
+an index on incidents.verified_at for the dashboard's recently restored incidents
 
 Revision ID: 0017_dashboard
 Revises: 0011_pages
@@ -25,7 +26,9 @@ def upgrade() -> None:
         sa.Column("file_id", sa.String(32), nullable=True),
         sa.UniqueConstraint("chart", "period", name="uq_chart_uploads_chart_period"),
     )
+    op.create_index("ix_incidents_verified_at", "incidents", ["verified_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incidents_verified_at", table_name="incidents")
     op.drop_table("chart_uploads")
