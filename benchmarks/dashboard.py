@@ -9,8 +9,13 @@ on loopback is the server's time. Beside them, in the same process and run:
 - report: what ``incident-bot report`` computes and prints for the same 30-day window
   (``Reports.window_and_trend`` and ``report_table``), the baseline every page is a ratio of.
 
-The target (issue 20): every page under a second with 100,000 incidents. The machine is shared:
-compare ratios measured in the same run, not seconds across runs.
+- report 365 d: the same over a year, beside the overview of ``?days=365``.
+
+Printed per page: the first fetch (its charts drawn: a chart is drawn again only when its numbers
+change), the best and the median of the repeats, and the first fetch as a ratio of the report's
+best. The target (issue 20): every page under a second with 100,000 incidents. The machine is
+shared: compare ratios measured in the same run, not seconds across runs. Exit code 0 whenever
+the run completed; a missed target is printed, not an error.
 
     .venv/bin/python -m benchmarks.dashboard                      # 100,000 incidents, 3 repeats
     .venv/bin/python -m benchmarks.dashboard --size 10000 --repeats 5
@@ -35,6 +40,7 @@ TARGET_SECONDS = 1.0
 
 async def run(size: int, repeats: int, seed: int) -> int:
     from benchmarks.history import insert_history
+    from bot.analytics.chart import render_distribution_chart
     from bot.analytics.stats_view import report_table
     from storage import dashboard as dashboard_rows
     from storage.db import Database
@@ -67,9 +73,9 @@ async def run(size: int, repeats: int, seed: int) -> int:
                 "overview 365 d": "/dashboard?days=365",
             }
 
-            async def report_once() -> float:
+            async def report_once(days: int = 30) -> float:
                 t0 = time.perf_counter()
-                report, _, trend = await runtime.reports.window_and_trend(NOW - timedelta(days=30), NOW)
+                report, _, trend = await runtime.reports.window_and_trend(NOW - timedelta(days=days), NOW)
                 report_table(report, trend=trend)
                 return time.perf_counter() - t0
 
@@ -77,11 +83,14 @@ async def run(size: int, repeats: int, seed: int) -> int:
                 client = DashboardClient(session, f"http://127.0.0.1:{running.port}")
                 status, body = await client.sign_in(fake, "U_ALICE")
                 assert status == 302, body
-                # Warm: the first page imports matplotlib and reads the database's pages into the cache,
-                # once per process, as a long-running bot has done before anyone opens its dashboard.
-                await client.get("/dashboard")
+                # Warm: matplotlib imported (a chart of nothing, which no page draws) and the database's
+                # pages read into the cache, as a long-running bot has done before anyone opens its
+                # dashboard. The pages' own charts are not drawn yet: "first" is a page with its charts
+                # drawn, the best of the repeats one whose charts were drawn before (same numbers).
+                await asyncio.to_thread(render_distribution_chart, [], 1)
                 await report_once()
                 report_times = [await report_once() for _ in range(repeats)]
+                year_times = [await report_once(365) for _ in range(repeats)]
                 timings: dict[str, list[float]] = {}
                 for name, path in pages.items():
                     timings[name] = []
@@ -93,19 +102,22 @@ async def run(size: int, repeats: int, seed: int) -> int:
         finally:
             await running.stop()
             await fake.stop()
-    print_table(report_times, timings, size)
-    return 0 if all(min(t) < TARGET_SECONDS for t in timings.values()) else 1
+    print_table(report_times, year_times, timings, size)
+    return 0
 
 
-def print_table(report_times: Sequence[float], timings: dict[str, list[float]], size: int) -> None:
-    baseline = min(report_times)
-    print(f"\n{size:,} incidents, best and median of {len(report_times)}; ratio = page best / report best (same run)")
-    print(f"{'':16} {'best':>8} {'median':>8} {'ratio':>7}  target < {TARGET_SECONDS:g} s")
-    print(f"{'report (CLI)':16} {baseline:8.3f} {statistics.median(report_times):8.3f} {1:7.2f}")
+def print_table(report_times: Sequence[float], year_times: Sequence[float], timings: dict[str, list[float]], size: int) -> None:
+    """Seconds; ratio = the page's first fetch / the 30-day report's best (the 365-day page: / the 365-day report's)."""
+    baseline, year = min(report_times), min(year_times)
+    print(f"\n{size:,} incidents; first fetch, best and median of {len(report_times)}; ratio = first / report best (same run)")
+    print(f"{'':16} {'first':>8} {'best':>8} {'median':>8} {'ratio':>7}  target < {TARGET_SECONDS:g} s")
+    print(f"{'report 30 d':16} {'':8} {baseline:8.3f} {statistics.median(report_times):8.3f} {1:7.2f}")
+    print(f"{'report 365 d':16} {'':8} {year:8.3f} {statistics.median(year_times):8.3f} {1:7.2f}")
     for name, times in timings.items():
-        best = min(times)
-        verdict = "ok" if best < TARGET_SECONDS else "OVER"
-        print(f"{name:16} {best:8.3f} {statistics.median(times):8.3f} {best / baseline:7.2f}  {verdict}")
+        first = times[0]
+        verdict = "ok" if first < TARGET_SECONDS else "OVER"
+        against = year if name.endswith("365 d") else baseline
+        print(f"{name:16} {first:8.3f} {min(times):8.3f} {statistics.median(times):8.3f} {first / against:7.2f}  {verdict}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
