@@ -314,3 +314,23 @@ async def test_app_home_shows_the_trend_chart_uploaded_once_an_hour_however_many
     finally:
         await first.stop()
         await second.stop()
+
+
+def test_in_socket_mode_the_start_up_log_says_the_dashboard_serves_on_port_for_a_private_network():
+    from handlers.server import dashboard_line
+
+    base = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99aaabbb85a5"}
+    dashboard = {
+        "SLACK_CLIENT_ID": "1234.5678",
+        "SLACK_CLIENT_SECRET": "client-secret",
+        "DASHBOARD_REDIRECT_URL": "https://incidents.internal.example/dashboard/callback",
+        "DASHBOARD_SESSION_SECRET": "x" * 40,
+    }
+    socket = load_settings(None, **base, **dashboard, SLACK_APP_TOKEN="xapp-1")
+    line = dashboard_line(socket, 3000)
+    assert "port 3000" in line and "private network" in line and "https://incidents.internal.example/dashboard" in line
+    assert (
+        dashboard_line(load_settings(None, **base, **dashboard), 3000)
+        == "dashboard at https://incidents.internal.example/dashboard (port 3000)"
+    )
+    assert "dashboard off" in dashboard_line(load_settings(None, **base), 3000)
