@@ -334,3 +334,24 @@ def test_in_socket_mode_the_start_up_log_says_the_dashboard_serves_on_port_for_a
         == "dashboard at https://incidents.internal.example/dashboard (port 3000)"
     )
     assert "dashboard off" in dashboard_line(load_settings(None, **base), 3000)
+
+
+async def test_the_dashboard_only_reads_whoever_signs_in_and_whatever_they_open(dashboard, history, client, fake_slack):
+    """Read-only: signing in and every page, refused or not, leave every table as it was."""
+    from sqlalchemy import func, select
+
+    from storage.models import Base
+
+    async def rows() -> dict[str, int]:
+        async with dashboard.runtime.db.reading() as session:
+            return {t.name: (await session.execute(select(func.count()).select_from(t))).scalar_one() for t in Base.metadata.sorted_tables}
+
+    before = await rows()
+    await client.get("/dashboard")  # not signed in: sent to sign in
+    await client.sign_in(fake_slack, "U_ALICE", team="T0OTHER")  # refused
+    await client.sign_in(fake_slack, OUTSIDER)
+    pages = await crawl(client)
+    await client.get(f"/dashboard/incidents/{history.private_ids[0]}")
+    await client.get("/dashboard?days=abc")
+    assert len(pages) > 40
+    assert await rows() == before
