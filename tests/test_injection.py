@@ -361,6 +361,9 @@ NOT_SLACK_TEXT = {
     "bot.analytics.stats_view.completed_change": "figures, no text",
     "bot.analytics.stats_view.change_for_week": "figures, no text",
     "bot.analytics.stats_view.report_table": "the terminal's plain text (incident-bot report)",
+    "bot.analytics.stats_view.restore_headers": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there: "
+    "test_the_dashboard_shows_typed_text_as_text_on_every_page)",
+    "bot.analytics.stats_view.restore_row": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there)",
     "bot.analytics.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
     "bot.analytics.stats_view.figure_json": "JSON for the terminal",
     "bot.analytics.stats_view.measures_json": "JSON for the terminal",
