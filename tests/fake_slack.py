@@ -2283,6 +2283,7 @@ class FakeSlack:
         if user_id not in self.users:
             raise _invalid_arguments("invalid `user_id`")
         view = self._check_view_arg("views.publish", args.get("view"), "home")
+        self._check_slack_files("views.publish", view.get("blocks", []))
         current = self.published_home.get(user_id)
         if args.get("hash") and current is not None and args["hash"] != current["hash"]:
             raise SlackError("hash_conflict")
@@ -2292,6 +2293,15 @@ class FakeSlack:
         self.views[view_id] = stored
         self.published_home[user_id] = stored
         return {"view": stored}
+
+    def _check_slack_files(self, method: str, blocks: list) -> None:
+        """An image block's ``slack_file`` must name a file the app uploaded (and completed): Slack
+        refuses the view otherwise, and the bot would lose the whole tab for one picture."""
+        for index, block in enumerate(blocks):
+            file_ref = block.get("slack_file") if isinstance(block, dict) and block.get("type") == "image" else None
+            if file_ref is not None and (not isinstance(file_ref, dict) or file_ref.get("id") not in self.files):
+                self.block_kit_problems.append(f"{method}: /blocks/{index}/slack_file names no uploaded file: {file_ref!r}")
+                raise SlackError("invalid_blocks", errors=[f"invalid slack file [json-pointer:/view/blocks/{index}/slack_file]"])
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))
