@@ -355,3 +355,20 @@ async def test_the_dashboard_only_reads_whoever_signs_in_and_whatever_they_open(
     await client.get("/dashboard?days=abc")
     assert len(pages) > 40
     assert await rows() == before
+
+
+async def test_a_long_list_of_open_incidents_shows_the_oldest_and_links_the_rest(dashboard, client, fake_slack):
+    from tests.stored_incidents import incident_row
+
+    now = utc_now()
+    async with dashboard.runtime.db.transaction() as session:
+        for k in range(30):
+            started = now - timedelta(hours=40 - k)
+            session.add(incident_row(f"Open {k}", started, detected_at=started, service="auth"))
+    await client.sign_in(fake_slack, OUTSIDER)
+    for path in ("/dashboard", "/dashboard/services/auth"):
+        page = page_text((await client.get(path))[2])
+        assert "Open incidents (30)" in page and "…and 5 more" in page, path
+        assert "Open 0 " in page and "Open 24 " in page and "Open 25 " not in page, path
+    listing = page_text((await client.get("/dashboard/incidents"))[2])
+    assert "Open incidents (30)" in listing and all(f"Open {k} " in listing for k in range(30))

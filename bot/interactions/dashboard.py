@@ -113,6 +113,11 @@ class Dashboard:
         ``limit``), and how many more there are. A private one the viewer is not in reads
         "INC-7 · private" on the overview; on a service's or team's page it is left out, since
         being listed there would tell its service."""
+        skipped = 0
+        if not scoped and limit is not None and len(open_incidents) > limit:
+            # Every open incident is a line of the overview (a private one by its number): only the
+            # first ``limit`` need reading.
+            open_incidents, skipped = open_incidents[:limit], len(open_incidents) - limit
         async with self._db.reading() as session:
             listed = await dashboard_rows.listed(session, [i.id for i in open_incidents])
         hidden = await self._hidden(viewer, list(listed.values()))
@@ -127,8 +132,8 @@ class Dashboard:
             state = f"{incident.current_phase.doing} · open {cards_of.age_text(incident.started_at, now)}"
             lines.append(IncidentLine(incident.id, row.title, incident.severity, incident.service, state))
         if limit is None or len(lines) <= limit:
-            return lines, 0
-        return lines[:limit], len(lines) - limit
+            return lines, skipped
+        return lines[:limit], len(lines) - limit + skipped
 
     async def _recent_lines(self, viewer: Viewer, services: Sequence[str] | None, *, scoped: bool) -> list[IncidentLine]:
         async with self._db.reading() as session:
