@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.analytics.digest import digests_with_catalog
 from bot.analytics.digest_publisher import DigestPublisher
@@ -24,7 +25,10 @@ from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
 from bot.interactions.break_glass import BreakGlass
 from bot.interactions.catchup import CatchUps
+from bot.interactions.dashboard import Dashboard
+from bot.interactions.dashboard_sign_in import DashboardSignIn, authorize_url_of
 from bot.interactions.deploy_records import DeployRecords
+from bot.interactions.home_chart import HomeChart
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.notes import Notes
 from bot.interactions.opening import Opening
@@ -77,6 +81,9 @@ class Runtime:
     replays: ReplayGuard
     pagers: ExternalPagers
     pagerduty_events: PagerDutyEvents
+    dashboard: Dashboard
+    # None when the dashboard's Sign in with Slack is not configured (the dashboard is off).
+    dashboard_sign_in: DashboardSignIn | None
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
     # What Slack last said of the bot token (auth.test), set by `serve` (for /healthz); None elsewhere.
@@ -178,13 +185,27 @@ class Runtime:
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
-            readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
+            readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports)),
             repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
         alerts.attach(interactions.opening)
+        dashboard_sign_in = None
+        if settings.dashboard_enabled:
+            assert settings.slack_client_id and settings.slack_client_secret  # all four or none (Settings)
+            assert settings.dashboard_redirect_url and settings.dashboard_session_secret
+            dashboard_sign_in = DashboardSignIn(
+                slack,
+                clock,
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                redirect_url=settings.dashboard_redirect_url,
+                session_secret=settings.dashboard_session_secret,
+                session_lifetime=timedelta(hours=settings.dashboard_session_hours),
+                authorize_url=authorize_url_of(settings.slack_api_url),
+            )
         return cls(
             settings=settings,
             db=db,
@@ -217,6 +238,8 @@ class Runtime:
             replays=ReplayGuard(db, background),
             pagers=pagers,
             pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
+            dashboard=Dashboard(db, reports, permissions, catalog, clock),
+            dashboard_sign_in=dashboard_sign_in,
         )
 
     async def migrate(self) -> str:

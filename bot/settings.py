@@ -60,8 +60,18 @@ SETTING_HELP = {
     "PAGE_AT_OPEN": "the severities paged through PagerDuty as soon as an incident opens, e.g. P1,P2 (the default); "
     "none to page only from the escalation chain",
     "DEPLOY_WINDOW": "how long before impact a deploy counts as a suspect, written like 30m, 2h or 1d (default 2h)",
+    "SLACK_CLIENT_ID": "the Client ID from your Slack app's Basic Information page, for the dashboard's Sign in with Slack; "
+    "leave it unset to turn the dashboard off",
+    "SLACK_CLIENT_SECRET": "the Client Secret from your Slack app's Basic Information page; required with SLACK_CLIENT_ID",
+    "DASHBOARD_REDIRECT_URL": "the bot's public https URL ending in /dashboard/callback, e.g. https://incidents.example.com/dashboard/callback, "
+    "also listed under OAuth & Permissions > Redirect URLs; required with SLACK_CLIENT_ID",
+    "DASHBOARD_SESSION_SECRET": "a random secret of at least 32 characters (e.g. `openssl rand -hex 32`) that signs the "
+    "dashboard's session cookies; required with SLACK_CLIENT_ID (changing it signs everyone out)",
+    "DASHBOARD_SESSION_HOURS": "how many hours a dashboard sign-in lasts, from 1 to 720 (default 12)",
 }
 MIN_WEBHOOK_SECRET = 16
+MIN_SESSION_SECRET = 32
+DASHBOARD_SETTINGS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "DASHBOARD_REDIRECT_URL", "DASHBOARD_SESSION_SECRET")
 
 
 def SecretField(**kwargs: Any) -> Any:
@@ -153,6 +163,12 @@ class Settings(DatabaseSettings):
     paging_webhook_secret: str | None = SecretField(default=None, alias="PAGING_WEBHOOK_SECRET")
     # Text, not a set: pydantic-settings would read a set from the environment as JSON.
     page_at_open: str = Field(default="P1,P2", alias="PAGE_AT_OPEN")
+    # The dashboard's Sign in with Slack (OpenID Connect): all four, or none (the dashboard is off).
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = SecretField(default=None, alias="SLACK_CLIENT_SECRET")
+    dashboard_redirect_url: str | None = Field(default=None, alias="DASHBOARD_REDIRECT_URL")
+    dashboard_session_secret: str | None = SecretField(default=None, alias="DASHBOARD_SESSION_SECRET")
+    dashboard_session_hours: int = Field(default=12, ge=1, le=720, alias="DASHBOARD_SESSION_HOURS")
 
     # handlers/cli.py turns these two checks off by overriding them by name.
     @field_validator("slack_bot_token")
@@ -264,6 +280,54 @@ class Settings(DatabaseSettings):
             # Never echo the secret, not even in an error.
             raise ValueError(f"{len(value)} characters; use at least {MIN_WEBHOOK_SECRET}")
         return value
+
+    @field_validator("slack_client_id", "slack_client_secret", mode="before")
+    @classmethod
+    def _blank_client_is_unset(cls, value: object) -> str | None:
+        return None if value is None or not str(value).strip() else str(value).strip()
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        return None if value is None else _in_form(value, r"[0-9]+\.[0-9]+\Z", "must be the app's Client ID, two numbers joined by a dot")
+
+    @field_validator("dashboard_redirect_url", mode="before")
+    @classmethod
+    def _redirect_url(cls, value: object) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        return _in_form(str(value), r"https?://[^/\s]+/(\S*/)?dashboard/callback\Z", "must be an http(s) URL ending in /dashboard/callback")
+
+    @field_validator("dashboard_session_secret", mode="before")
+    @classmethod
+    def _session_secret(cls, value: object) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        value = str(value).strip()
+        if len(value) < MIN_SESSION_SECRET:
+            raise ValueError(f"{len(value)} characters; use at least {MIN_SESSION_SECRET}")  # never the secret itself
+        return value
+
+    @model_validator(mode="after")
+    def _dashboard_all_or_none(self) -> Settings:
+        given = dict(
+            zip(
+                DASHBOARD_SETTINGS,
+                (self.slack_client_id, self.slack_client_secret, self.dashboard_redirect_url, self.dashboard_session_secret),
+                strict=True,
+            )
+        )
+        missing = [name for name, value in given.items() if value is None]
+        if missing and len(missing) < len(given):
+            # Named in the message by hand: pydantic's location of a model check is the model, not a field.
+            raise ValueError(
+                f"{', '.join(missing)} not set: the dashboard's Sign in with Slack needs {', '.join(DASHBOARD_SETTINGS)} (or none of them)"
+            )
+        return self
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        return self.slack_client_id is not None
 
     @field_validator("deploy_window", mode="before")
     @classmethod

@@ -121,6 +121,20 @@ def files_in_use(settings: Settings, env_file: Path = Path(".env")) -> list[str]
     return lines
 
 
+def dashboard_line(settings: Settings, port: int) -> str:
+    """Where the dashboard is, said at start. In Socket Mode Slack needs no public URL, so the
+    dashboard is served on PORT all the same, for a private network (a VPN, an internal proxy)."""
+    if not settings.dashboard_enabled:
+        return "dashboard off: set SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, DASHBOARD_REDIRECT_URL and DASHBOARD_SESSION_SECRET to serve it"
+    public = (settings.dashboard_redirect_url or "").removesuffix("/callback")
+    if settings.socket_mode:
+        return (
+            f"dashboard on port {port} at /dashboard, for a private network (Socket Mode has no public URL); "
+            f"people sign in at {public}, which must reach this port"
+        )
+    return f"dashboard at {public} (port {port})"
+
+
 def exempt_startup_objects_from_gc() -> None:
     """Move everything start-up built (modules, the ORM's mappers, Bolt's listeners, the catalog)
     out of the garbage collector's sight. They live as long as the process, yet each full
@@ -180,6 +194,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
             log.info("connected to Slack in Socket Mode; /healthz on port %s", port)
         else:
             log.info("serving Slack requests at http://%s:%s/slack/events", settings.host, port)
+        log.info("%s", dashboard_line(settings, port))
         scheduler_task = None
         if runtime.team.digests:
             for problem in await digest_channel_problems(runtime.slack, runtime.team.digests):

@@ -17,6 +17,7 @@ from bot import logs, metrics
 from bot.background import hold_work_until, only_first_copy
 from bot.runtime import Runtime
 from handlers.arrival import mark_arrival
+from handlers.dashboard import dashboard_routes
 from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, PAGERDUTY_PATH, alert_webhook, deploy_webhook, pagerduty_webhook
 from handlers.slack_door import SlackDoor
 
@@ -172,6 +173,7 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
     app.router.add_post(DEPLOYS_PATH, _measured(deploys))
     app.router.add_post(ALERTS_PATH, _measured(alerts))
     app.router.add_post(PAGERDUTY_PATH, _measured(pagerduty))
+    app.router.add_routes(dashboard_routes(runtime, _measured))
     return app
 
 

@@ -50,6 +50,8 @@ class Incident(Base):
         Index("ix_incidents_started_at", "started_at"),
         Index("ix_incidents_channel_id", "channel_id"),
         Index("ix_incidents_status", "status"),
+        # The dashboard's "recently restored" list: the newest restores, without reading every incident.
+        Index("ix_incidents_verified_at", "verified_at"),
     )
 
     # The primary key doubles as the human number shown as INC-<id>.
@@ -228,6 +230,20 @@ class DigestRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_ts: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ChartUpload(Base):
+    """A chart uploaded to Slack for one period (App Home's, once an hour): the unique key is the
+    claim that makes several processes upload it once; ``file_id`` is set once Slack has the file."""
+
+    __tablename__ = "chart_uploads"
+    __table_args__ = (UniqueConstraint("chart", "period", name="uq_chart_uploads_chart_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chart: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(20))  # "2026-12-03T14": the hour it was drawn in, UTC
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    file_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditRecord(Base):

@@ -381,12 +381,13 @@ class RunningBot:
             return await rows.timeline(session, incident_id)
 
 
-async def start_bot(settings: Settings, fake: FakeSlack, **runtime_kwargs) -> RunningBot:
+async def start_bot(settings: Settings, fake: FakeSlack, *, port: int = 0, **runtime_kwargs) -> RunningBot:
+    """``port`` 0 picks a free one; a test whose settings name the bot's URL (the dashboard's redirect) chooses it first."""
     runtime = Runtime.from_settings(settings, **runtime_kwargs)
     if await current_revision(runtime.db) != _head_revision():
         await runtime.migrate()  # as `serve` does; a copy of the migrated template is at head already
     bolt_app = build_bolt_app(runtime)
-    runner, port = await start_http(runtime, bolt_app, host="127.0.0.1", port=0)
+    runner, port = await start_http(runtime, bolt_app, host="127.0.0.1", port=port)
     slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", settings.slack_signing_secret, response_url_factory=fake.response_url)
     return RunningBot(runtime, slack, fake, runner, port)
 

@@ -30,6 +30,7 @@ Only loopback networking is used: the server binds 127.0.0.1 on a random port.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import itertools
@@ -45,7 +46,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -98,6 +99,12 @@ MAX_VIEW_BLOCKS = 100
 MAX_TOPIC = 250
 MAX_CHANNEL_NAME = 80
 RESPONSE_URL_MAX_USES = 5  # Slack: a response_url can be used up to 5 times (within 30 min)
+
+# Sign in with Slack (OpenID Connect). openid.connect.token is authenticated by the app's client ID
+# and secret (HTTP Basic, as slack_sdk sends them), openid.connect.userInfo by the person's own
+# token, which only the token exchange hands out (xoxp-, user scope openid).
+OPENID_TOKEN_METHOD = "openid.connect.token"
+OPENID_USER_METHOD = "openid.connect.userInfo"
 
 # Socket Mode. Methods called with the app-level token (xapp-) instead of the bot token, and the
 # scope each needs; the app-level token's scopes are FakeSlack.app_token_scopes, not bot_scopes.
@@ -799,6 +806,17 @@ class FakeSlack:
         self.url = ""
         self.base_url = ""
 
+        # Sign in with Slack: the apps allowed (client ID -> secret), the person the authorize page
+        # signs in (the browser's Slack session) and in which workspace, and the codes and tokens
+        # handed out. ``sign_in_refused`` makes the authorize page answer as a person who cancelled.
+        self.openid_clients: dict[str, str] = {}
+        self.sign_in_user: str | None = None
+        self.sign_in_team: str | None = None
+        self.sign_in_refused = False
+        self._openid_codes: dict[str, dict[str, Any]] = {}
+        self._openid_tokens: dict[str, dict[str, Any]] = {}
+        self.authorize_requests: list[dict[str, str]] = []
+
         # One function per method; names mirror the Slack method names.
         self._handlers: dict[str, Handler] = {
             "auth.test": self._auth_test,
@@ -827,6 +845,8 @@ class FakeSlack:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,
+            OPENID_TOKEN_METHOD: self._openid_connect_token,
+            OPENID_USER_METHOD: self._openid_connect_user_info,
         }
         missing = set(self._handlers) - set(self.specs)
         assert not missing, f"no method description in {METHODS_DIR} for {sorted(missing)}"
@@ -857,6 +877,7 @@ class FakeSlack:
         app.router.add_route("*", "/upload/{file_id}", self._handle_upload)
         app.router.add_route("*", "/response/{n}", self._handle_response_url)
         app.router.add_route("GET", "/socket/{n}", self._handle_socket)
+        app.router.add_route("GET", "/openid/connect/authorize", self._handle_authorize)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -1287,6 +1308,11 @@ class FakeSlack:
 
             if method in APP_TOKEN_METHODS:
                 self._check_app_token(method, self._bearer(request))
+            elif method == OPENID_TOKEN_METHOD:
+                args["_basic"] = request.headers.get("Authorization", "")
+            elif method == OPENID_USER_METHOD:
+                self._check_user_token(token)
+                args["_user_token"] = token
             else:
                 self._check_auth(token, spec)
             self._check_arguments(method, spec, args)
@@ -1427,6 +1453,13 @@ class FakeSlack:
         if needed not in self.app_token_scopes:
             raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.app_token_scopes)))
 
+    def _check_user_token(self, token: str | None) -> None:
+        """openid.connect.userInfo: a user token the token exchange issued (a bot token is refused)."""
+        if not token:
+            raise SlackError("not_authed")
+        if not token.startswith("xoxp-") or token not in self._openid_tokens:
+            raise SlackError("invalid_auth")
+
     def _check_arguments(self, method: str, spec: dict, args: dict[str, Any]) -> None:
         """Answer Slack's error for missing required arguments and broken one-of rules."""
         for name in spec.get("args", {}).get("required", []):
@@ -1475,6 +1508,103 @@ class FakeSlack:
         self._answered.add(cause[0])
         # Slack's upload host answers in plain text; slack_sdk only looks at the status.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
+
+    def add_openid_client(self, client_id: str, client_secret: str) -> None:
+        self.openid_clients[client_id] = client_secret
+
+    async def _handle_authorize(self, request: web.Request) -> web.StreamResponse:
+        """Slack's authorize page, for a browser already signed in to Slack as ``sign_in_user``: it
+        asks nothing and sends the browser back to redirect_uri with a code and the state."""
+        query = dict(request.query)
+        self.authorize_requests.append(query)
+        problems = []
+        if query.get("response_type") != "code":
+            problems.append("response_type must be code")
+        if "openid" not in query.get("scope", "").split():
+            problems.append("scope must include openid")
+        if query.get("client_id") not in self.openid_clients:
+            problems.append(f"unknown client_id {query.get('client_id')!r}")
+        redirect = query.get("redirect_uri", "")
+        if not redirect.startswith(("http://", "https://")):
+            problems.append("redirect_uri must be an http(s) URL")
+        if problems:
+            self.violations.append(f"openid authorize: {'; '.join(problems)}")
+            return web.Response(status=400, text="; ".join(problems), content_type="text/plain")
+        back: dict[str, str] = {}
+        if "state" in query:
+            back["state"] = query["state"]
+        if self.sign_in_refused or self.sign_in_user is None:
+            back["error"] = "access_denied"
+        else:
+            code = f"{self._new_id('C', 10)}.{uuid.uuid4().hex}"
+            self._openid_codes[code] = {
+                "client_id": query["client_id"],
+                "redirect_uri": redirect,
+                "user": self.sign_in_user,
+                "team": self.sign_in_team or self.team_id,
+                "nonce": query.get("nonce"),
+            }
+            back["code"] = code
+        separator = "&" if "?" in redirect else "?"
+        return web.Response(status=302, headers={"Location": f"{redirect}{separator}{urlencode(back)}"})
+
+    def _openid_connect_token(self, args: dict[str, Any]) -> dict[str, Any]:
+        basic = str(args.pop("_basic", ""))
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        if basic.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+            except ValueError:
+                raise SlackError("invalid_client") from None
+        if client_id not in self.openid_clients:
+            raise SlackError("invalid_client_id")
+        if self.openid_clients[client_id] != client_secret:
+            raise SlackError("bad_client_secret")
+        if args.get("grant_type", "authorization_code") != "authorization_code":
+            raise SlackError("unsupported_grant_type")
+        issued = self._openid_codes.pop(str(args.get("code", "")), None)  # a code is good once
+        if issued is None or issued["client_id"] != client_id:
+            raise SlackError("invalid_code")
+        if args.get("redirect_uri") != issued["redirect_uri"]:
+            raise SlackError("bad_redirect_uri")
+        token = f"xoxp-{self._new_id('', 12)}-{uuid.uuid4().hex}"
+        self._openid_tokens[token] = issued
+        now = int(time.time())
+        claims = {
+            "iss": "https://slack.com",
+            "sub": issued["user"],
+            "aud": client_id,
+            "exp": now + 3600,
+            "iat": now,
+            "auth_time": now,
+            "nonce": issued["nonce"],
+            "https://slack.com/user_id": issued["user"],
+            "https://slack.com/team_id": issued["team"],
+        }
+
+        def part(value: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        id_token = (
+            f"{part({'typ': 'JWT', 'alg': 'RS256'})}.{part(claims)}.{base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b'=').decode()}"
+        )
+        return {"access_token": token, "token_type": "Bearer", "id_token": id_token}
+
+    def _openid_connect_user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        issued = self._openid_tokens[args.pop("_user_token")]
+        user = self.users.get(issued["user"], {})
+        profile = user.get("profile", {})
+        answer = {
+            "sub": issued["user"],
+            "https://slack.com/user_id": issued["user"],
+            "https://slack.com/team_id": issued["team"],
+            "name": user.get("real_name") or issued["user"],
+            "locale": "en-US",
+            "https://slack.com/team_name": self.team_name,
+        }
+        if profile.get("email"):
+            answer |= {"email": profile["email"], "email_verified": True}
+        return answer
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         self._count_connection(request)
@@ -2153,6 +2283,7 @@ class FakeSlack:
         if user_id not in self.users:
             raise _invalid_arguments("invalid `user_id`")
         view = self._check_view_arg("views.publish", args.get("view"), "home")
+        self._check_slack_files("views.publish", view.get("blocks", []))
         current = self.published_home.get(user_id)
         if args.get("hash") and current is not None and args["hash"] != current["hash"]:
             raise SlackError("hash_conflict")
@@ -2162,6 +2293,15 @@ class FakeSlack:
         self.views[view_id] = stored
         self.published_home[user_id] = stored
         return {"view": stored}
+
+    def _check_slack_files(self, method: str, blocks: list) -> None:
+        """An image block's ``slack_file`` must name a file the app uploaded (and completed): Slack
+        refuses the view otherwise, and the bot would lose the whole tab for one picture."""
+        for index, block in enumerate(blocks):
+            file_ref = block.get("slack_file") if isinstance(block, dict) and block.get("type") == "image" else None
+            if file_ref is not None and (not isinstance(file_ref, dict) or file_ref.get("id") not in self.files):
+                self.block_kit_problems.append(f"{method}: /blocks/{index}/slack_file names no uploaded file: {file_ref!r}")
+                raise SlackError("invalid_blocks", errors=[f"invalid slack file [json-pointer:/view/blocks/{index}/slack_file]"])
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))

@@ -53,6 +53,8 @@ REQUIRED_METHODS = {
     "conversations.list",
     "conversations.history",
     "bookmarks.list",
+    "openid.connect.token",
+    "openid.connect.userInfo",
 }
 
 MODAL = {
@@ -801,3 +803,49 @@ async def test_bookmarks_are_listed_and_a_held_call_waits_for_its_release(fake: 
     assert [m["text"] for m in fake.channels[channel].messages] == ["made"] and not call.done()
     done.release()
     assert (await call)["ok"]
+
+
+# ---- Sign in with Slack ---------------------------------------------------------------------
+
+
+async def test_sign_in_with_slack_hands_out_a_code_once_for_the_registered_app_and_a_user_token(fake: FakeSlack) -> None:
+    fake.add_user("U_ALICE", "alice")
+    fake.add_openid_client("111.222", "app-secret")
+    fake.sign_in_user = "U_ALICE"
+    redirect = "https://bot.example/dashboard/callback"
+
+    async def new_code(state: str) -> str:
+        query = {"response_type": "code", "scope": "openid email profile", "client_id": "111.222", "redirect_uri": redirect}
+        async with aiohttp.ClientSession() as session:
+            url = f"{fake.url}/openid/connect/authorize"
+            async with session.get(url, params={**query, "state": state, "nonce": "n1"}, allow_redirects=False) as answer:
+                assert answer.status == 302
+                back = answer.headers["Location"]
+        assert back.startswith(redirect + "?") and f"state={state}" in back
+        return back.split("code=")[1].split("&")[0]
+
+    client = AsyncWebClient(base_url=fake.base_url)
+
+    async def error_of(**arguments: str) -> str:
+        with pytest.raises(SlackApiError) as refused:
+            await client.openid_connect_token(**arguments)
+        return refused.value.response["error"]
+
+    code = await new_code("s1")
+    assert await error_of(client_id="111.222", client_secret="bad", code=code, redirect_uri=redirect) == "bad_client_secret"
+    assert await error_of(client_id="999.999", client_secret="app-secret", code=code, redirect_uri=redirect) == "invalid_client_id"
+    token = await client.openid_connect_token(client_id="111.222", client_secret="app-secret", code=code, redirect_uri=redirect)
+    assert token["token_type"] == "Bearer" and token["access_token"].startswith("xoxp-")
+    assert await error_of(client_id="111.222", client_secret="app-secret", code=code, redirect_uri=redirect) == "invalid_code"
+    other = await new_code("s2")
+    assert (
+        await error_of(client_id="111.222", client_secret="app-secret", code=other, redirect_uri="https://elsewhere/cb")
+        == "bad_redirect_uri"
+    )
+    user = AsyncWebClient(base_url=fake.base_url, token=token["access_token"])
+    info = await user.openid_connect_userInfo()
+    assert info["https://slack.com/user_id"] == "U_ALICE" and info["https://slack.com/team_id"] == fake.team_id
+    with pytest.raises(SlackApiError) as bot_token:
+        await AsyncWebClient(base_url=fake.base_url, token="xoxb-1").openid_connect_userInfo()
+    assert bot_token.value.response["error"] == "invalid_auth"
+    assert fake.violations == []

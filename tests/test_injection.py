@@ -381,6 +381,9 @@ NOT_SLACK_TEXT = {
     "bot.analytics.stats_view.completed_change": "figures, no text",
     "bot.analytics.stats_view.change_for_week": "figures, no text",
     "bot.analytics.stats_view.report_table": "the terminal's plain text (incident-bot report)",
+    "bot.analytics.stats_view.restore_headers": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there: "
+    "test_the_dashboard_shows_typed_text_as_text_on_every_page)",
+    "bot.analytics.stats_view.restore_row": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there)",
     "bot.analytics.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
     "bot.analytics.stats_view.figure_json": "JSON for the terminal",
     "bot.analytics.stats_view.measures_json": "JSON for the terminal",
@@ -996,3 +999,45 @@ async def command_form_open(bot, fake_slack, title: str) -> None:
     )
     assert response.status == 200
     await bot.settle()
+
+
+async def test_the_dashboard_shows_typed_text_as_text_on_every_page(fake_slack, database_url, announce_channel):
+    """Titles, notes, services and postmortem drafts on the dashboard: HTML-escaped by the templates
+    (autoescape), so nothing typed becomes markup; no page carries a script at all."""
+    from storage import incidents as incident_rows
+    from storage.models import Postmortem
+    from tests.dashboard_helpers import DashboardClient, crawl, start_dashboard_bot
+    from tests.stored_incidents import incident_row
+
+    hostile = f'{HOSTILE} <img src=x onerror="alert(1)"> </pre></table>'
+    running = await start_dashboard_bot(fake_slack, database_url, announce_channel)
+    try:
+        now = datetime.now(UTC)
+        async with running.runtime.db.transaction() as session:
+            for k in range(6):
+                started = now - timedelta(days=k + 1)
+                row = incident_row(
+                    f"{hostile} {k}",
+                    started,
+                    detected_at=started + timedelta(minutes=1),
+                    diagnosed_at=started + timedelta(minutes=5),
+                    mitigated_at=started + timedelta(minutes=9),
+                    verified_at=None if k == 0 else started + timedelta(minutes=12),
+                    service="payments-api",
+                )
+                session.add(row)
+                await session.flush()
+                await incident_rows.add_event(session, row.id, "note", at=started, actor="U_ALICE", text=hostile)
+                session.add(Postmortem(incident_id=row.id, markdown=f"# {hostile}", created_at=started))
+        async with aiohttp.ClientSession() as session:
+            client = DashboardClient(session, f"http://127.0.0.1:{running.port}")
+            await client.sign_in(fake_slack, "U_ALICE")
+            pages = await crawl(client)
+        assert len([path for path in pages if path.startswith("/dashboard/incidents/")]) == 6
+        for path, (status, body) in pages.items():
+            assert status == 200, path
+            for live in ("<script", "<img", 'onerror="', "<http://evil", "<!channel>", "</pre></table>"):
+                assert live not in body, f"{path} carries {live!r} as markup"
+        assert "&lt;script&gt;" in pages["/dashboard/incidents/1"][1]
+    finally:
+        await running.stop()

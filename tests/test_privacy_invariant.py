@@ -11,8 +11,9 @@ changing the recorder.
 
 The test drives every feature that can touch the incident, with a controllable clock: outsiders'
 and admins' attempts, every kind of timer, notes, updates, severity, roles, action items and
-their reminders, stamps, resolution, reopen, the close after monitoring, stats, App Home,
-digests, repair, alerts for its service and break-glass.
+their reminders, stamps, resolution, reopen, the close after monitoring, stats, App Home (and
+its chart upload), digests, repair, alerts for its service and break-glass. The dashboard's
+pages, an outbound path that is not a Slack call, are crawled and judged the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import yaml
 from bot.analytics.digest_schedule import DigestChannel
 from bot.slack import messages
 from tests.conftest import ROOT, start_bot
+from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings, free_port
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
@@ -589,3 +591,50 @@ async def test_a_private_incident_s_escalation_chain_pages_without_its_title_peo
         recorder.assert_clean()
     finally:
         await bot.stop()
+
+
+@pytest.mark.both_databases
+async def test_the_dashboard_shows_a_private_incident_s_words_only_to_its_war_room(settings, fake_slack, clock, tmp_path):
+    """The dashboard is an outbound path too: every page a signed-in person reaches by links, and
+    the private incident's own address, judged like every Slack call. Outsiders, admins and a
+    public responder see no title, note, update, action item, person or room of it, and no link
+    to it; the war room's members (the commander, a mate) see it."""
+    for user, name in ((COMMANDER, "zoe.private"), (MATE, "yara.private")):
+        fake_slack.add_user(user, name)
+    port = free_port()
+    team = team_settings(settings, fake_slack, tmp_path)
+    dashboard = dashboard_settings(fake_slack, settings.database_url, settings.announce_channel, port)
+    fields = ("slack_client_id", "slack_client_secret", "dashboard_redirect_url", "dashboard_session_secret")
+    running = await start_bot(team.model_copy(update={f: getattr(dashboard, f) for f in fields}), fake_slack, clock=clock, port=port)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(running, recorder)
+        incident = await _open_private(drive, recorder, fake_slack)
+        await _seed_restored(running)
+        room = incident.channel_id
+        await drive.command(f"note {NOTE_MARKER}", user=COMMANDER, channel=room)
+        await drive.command(f"update {UPDATE_MARKER}", user=COMMANDER, channel=room)
+        await drive.command(f"action {ACTION_MARKER} <@{MATE}|yara.private> due:2026-11-25", user=COMMANDER, channel=room)
+        await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(20))
+        secrets = [*_secrets(), room, fake_slack.channels[room].name]
+        for viewer in (OUTSIDER, ADMIN, PUBLIC_RESPONDER):
+            async with aiohttp.ClientSession() as session:
+                client = DashboardClient(session, f"http://127.0.0.1:{port}")
+                await client.sign_in(fake_slack, viewer)
+                pages = await crawl(client)
+                status, _, body = await client.get("/dashboard/incidents/1")
+                pages["/dashboard/incidents/1"] = (status, body)
+            assert status == 404 and len(pages) > 20, (viewer, status, sorted(pages))
+            for path, (_, html) in pages.items():
+                found = [secret for secret in secrets if secret in html]
+                assert not found, f"{path} shows {found} to {viewer}"
+                assert 'href="/dashboard/incidents/1"' not in html, f"{path} links the private INC-1 for {viewer}"
+        for member in (COMMANDER, MATE):
+            async with aiohttp.ClientSession() as session:
+                client = DashboardClient(session, f"http://127.0.0.1:{port}")
+                await client.sign_in(fake_slack, member)
+                status, _, body = await client.get("/dashboard/incidents/1")
+            assert status == 200 and TITLE_MARKER in body and NOTE_MARKER in body, member
+        recorder.assert_clean()
+    finally:
+        await running.stop()

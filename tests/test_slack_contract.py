@@ -163,6 +163,21 @@ def test_manifest_grants_a_scope_for_every_method_the_bot_calls():
             assert granted & needs, f"{method} needs one of {sorted(needs)}; manifest.yml grants {sorted(granted)}"
 
 
+def test_manifest_grants_the_user_scopes_and_redirect_url_sign_in_with_slack_needs():
+    """The methods called with a person's token (Sign in with Slack) need user scopes, not bot
+    scopes; the manifest grants those and no more, and lists where Slack sends the browser back."""
+    specs = load_method_specs()
+    oauth = manifest()["oauth_config"]
+    user_scopes = set(oauth["scopes"].get("user", []))
+    user_methods = [m for m in called_methods() if specs[m].get("user_scope_only")]
+    assert user_methods == ["openid.connect.userInfo"], user_methods
+    for method in user_methods:
+        assert user_scopes & set(specs[method]["scope"]["user"]), f"{method} needs one of {specs[method]['scope']['user']}"
+    # openid is what userInfo needs; email and profile are what Sign in with Slack's authorize page asks for.
+    assert user_scopes == {"openid", "email", "profile"}
+    assert [url.endswith("/dashboard/callback") for url in oauth["redirect_urls"]] == [True]
+
+
 # "Any one of" in a method's description is per kind of channel: conversations.info needs
 # channels:read for a public channel and groups:read for a private one. A pair like that is one
 # need, so neither half makes the other redundant.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -368,4 +368,52 @@ def chart_alt_text(trend: Trend, report: WindowReport) -> str:
     if report.overall.enough and report.overall.slowest_phase is not None:
         phase = report.overall.slowest_phase
         parts.append(f"most restore time went to {phase.label.lower()} ({(report.phase_share[phase] or 0) * 100:.0f}%)")
+    return "; ".join(parts) + "."
+
+
+def _render_one(draw: Callable[[Axes], None], *, height_in: float, fmt: str) -> bytes:
+    """One panel as its own picture: PNG (App Home) or SVG (the dashboard)."""
+    import matplotlib
+    import matplotlib.style
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # In SVG the words stay text (a screen reader and a search find them; a tenth of the size of glyph outlines).
+    with _LOCK, matplotlib.style.context("default"), matplotlib.rc_context({**_RC, "svg.fonttype": "none"}):
+        figure = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, facecolor="white")
+        FigureCanvasAgg(figure)
+        figure.subplots_adjust(left=0.15, right=0.97, top=0.72 if height_in < 4 else 0.8, bottom=0.14)
+        draw(figure.add_subplot())
+        buffer = io.BytesIO()
+        # No date, no version: the same figures give the same bytes (an unchanged chart is not uploaded again).
+        metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+        figure.savefig(buffer, format=fmt, dpi=DPI, facecolor="white", metadata=metadata)
+    return buffer.getvalue()
+
+
+def render_trend_chart(trend: Trend, min_count: int, *, fmt: str = "svg") -> bytes:
+    """The weekly median time to restore (the digest's first panel) on its own: the dashboard
+    overview's main chart, and App Home's picture."""
+    return _render_one(lambda ax: _trend_panel(ax, trend, min_count), height_in=3.6, fmt=fmt)
+
+
+def render_distribution_chart(restore_seconds: Sequence[float] | np.ndarray, weeks: int, *, fmt: str = "svg") -> bytes:
+    """Every restore time of the trend's weeks on a log scale (the digest's third panel)."""
+    seconds = np.asarray(restore_seconds, dtype=np.float64)
+    if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
+        raise ValueError("restore times must be finite and non-negative")
+    return _render_one(lambda ax: _distribution_panel(ax, seconds, weeks), height_in=3.4, fmt=fmt)
+
+
+def trend_alt_text(trend: Trend) -> str:
+    """What the trend chart shows, for screen readers."""
+    overall = trend.overall
+    parts = [f"Weekly median time to restore over {len(trend.weeks)} weeks"]
+    if overall.enough and overall.distribution is not None:
+        parts.append(f"overall median {_short(overall.distribution.median)} (n={overall.count})")
+    readable = headline_seconds(trend_points(trend))
+    if readable is not None:
+        parts.append(f"latest complete week's median {_short(readable)}")
     return "; ".join(parts) + "."

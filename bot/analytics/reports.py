@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 
 from bot.analytics.stats import (
     IncidentFacts,
+    OpenIncident,
     ReportSettings,
     RestoredChunks,
     RestoredIncidents,
     Trend,
     WindowReport,
+    open_incidents_of,
     report_from_columns,
     trend_from_columns,
     week_start,
@@ -27,6 +29,17 @@ from storage.db import Database
 from storage.reports import FactRow, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """One read of the database: the window report, the war rooms it names, the weekly trend, and
+    the restored incidents of both (started in the window or in the trend's weeks)."""
+
+    report: WindowReport
+    war_rooms: dict[int, str]
+    trend: Trend
+    restored: RestoredIncidents
 
 
 class Reports:
@@ -81,10 +94,18 @@ class Reports:
         self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
     ) -> tuple[WindowReport, dict[int, str], Trend]:
         """``window(since, until)`` and ``trend(now=until)`` from one read of the database."""
+        read = await self.window_trend_and_columns(since, until, services=services, severities=severities)
+        return read.report, read.war_rooms, read.trend
+
+    async def window_trend_and_columns(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> WindowRead:
+        """``window_and_trend``, with the restored incidents they were computed from (the dashboard
+        draws its weekly acknowledgement times and its distribution from the same columns)."""
         trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
         restored, unrestored = await self.columns(min(since, trend_since), until, services=services, severities=severities)
         report, channels = await self._window_of(restored, unrestored, since, until)
-        return report, channels, self._trend_of(restored, unrestored, until)
+        return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
@@ -105,6 +126,13 @@ class Reports:
         async with self._db.reading() as session:
             channels = await war_rooms(session, named)
         return report, channels
+
+    async def open_incidents(self, *, services: Sequence[str] | None = None) -> tuple[OpenIncident, ...]:
+        """The incidents open now, oldest first, as a report lists them (without reading the restored ones)."""
+        now = self._clock()
+        async with self._db.reading() as session:
+            unrestored = [_facts_of(row) for row in await open_rows(session, until=now, services=services)]
+        return open_incidents_of(unrestored, until=now, now=now)
 
     async def war_rooms(self, incident_ids: Sequence[int]) -> dict[int, str]:
         """The war rooms of these incidents, for links: never a private incident's."""

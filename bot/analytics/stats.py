@@ -893,6 +893,24 @@ class OpenIncident:
     private: bool = False  # listed by its number only: outsiders learn nothing else
 
 
+def open_incidents_of(unrestored: Sequence[IncidentFacts], *, until: datetime, now: datetime) -> tuple[OpenIncident, ...]:
+    """The incidents still open that started before ``until``, oldest first, with their age at ``now``."""
+    return tuple(
+        OpenIncident(
+            id=i.id,
+            severity=i.severity,
+            service=i.service,
+            detection_method=i.detection_method,
+            started_at=i.started_at,
+            age=now - i.started_at,
+            current_phase=i.current_phase or Phase.VERIFY,
+            private=i.private,
+        )
+        for i in sorted(unrestored, key=lambda i: (i.started_at, i.id))
+        if i.started_at < until
+    )
+
+
 @dataclass(frozen=True)
 class Share:
     count: int
@@ -1113,20 +1131,7 @@ def report_from_columns(
         restored = restored.subset(in_range)
     by_start = sorted(unrestored, key=lambda i: (i.started_at, i.id))
     open_in_window = [i for i in by_start if since <= i.started_at < until]
-    open_incidents = tuple(
-        OpenIncident(
-            id=i.id,
-            severity=i.severity,
-            service=i.service,
-            detection_method=i.detection_method,
-            started_at=i.started_at,
-            age=now - i.started_at,
-            current_phase=i.current_phase or Phase.VERIFY,
-            private=i.private,
-        )
-        for i in by_start
-        if i.started_at < until
-    )
+    open_incidents = open_incidents_of(by_start, until=until, now=now)
 
     severity_keys = _ordered_keys(restored.severity.present(), [*tiers.severity] or list(SEVERITIES))
     service_keys = _ordered_keys(restored.service.present(), (), last=(NO_SERVICE,))

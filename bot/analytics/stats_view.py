@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    ImageBlock,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
@@ -505,8 +506,10 @@ def home_view(
     *,
     war_rooms: Mapping[int, str] | None = None,
     trend: Trend | None = None,
+    chart: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The App Home tab: open incidents first (phase, age, war room), then the window's figures."""
+    """The App Home tab: open incidents first (phase, age, war room), then the window's figures.
+    ``chart``: the Slack file ID and alt text of the weekly trend's picture (bot/interactions/home_chart.py)."""
     style = MRKDWN
     blocks: list[Block] = [header_block("🚨 Open incidents")]
     if not open_incidents:
@@ -515,6 +518,9 @@ def home_view(
         lines = [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents]
         blocks.append(_section(fit_lines(lines, max_lines=40, more="more open incidents")))
     blocks += [DividerBlock(), header_block(f"📊 Time to restore, {_span_title(report)}")]
+    if chart is not None:
+        file_id, alt_text = chart
+        blocks.append(ImageBlock(slack_file={"id": file_id}, alt_text=alt_text[:2000]))
     blocks += _report_body(report, trend, war_rooms, with_open=False)
     view = View(type="home", blocks=blocks).to_dict()
     if len(view["blocks"]) > MAX_HOME_BLOCKS:
@@ -567,7 +573,7 @@ def _render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
-def _restore_row(label: str, measures: Measures, confidence: float) -> list[str]:
+def restore_row(label: str, measures: Measures, confidence: float) -> list[str]:
     figure = measures.time_to_restore
     dist = figure.distribution
     if not figure.enough or dist is None:
@@ -586,7 +592,7 @@ def _restore_row(label: str, measures: Measures, confidence: float) -> list[str]
     ]
 
 
-def _restore_headers(first: str, confidence: float) -> list[str]:
+def restore_headers(first: str, confidence: float) -> list[str]:
     return [first, "n", "median", f"{confidence_label(confidence)} interval", "mean", "p90", "p95", "slowest phase"]
 
 
@@ -599,12 +605,12 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
     head = f"Time to restore, {window_text(report, style)}: {report.count} restored incidents; figures need {settings.min_count} incidents"
     if by is not None:
         segments = _segments_for(report, by)
-        rows = [_restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
-        rows.append(_restore_row("all", report.overall, confidence))
+        rows = [restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
+        rows.append(restore_row("all", report.overall, confidence))
         title = GROUPINGS[by].title
-        return f"{head}\nBy {title}:\n\n{_render_table(_restore_headers(title, confidence), rows)}\n"
+        return f"{head}\nBy {title}:\n\n{_render_table(restore_headers(title, confidence), rows)}\n"
 
-    parts = [head, "", _render_table(_restore_headers("", confidence), [_restore_row("all", report.overall, confidence)])]
+    parts = [head, "", _render_table(restore_headers("", confidence), [restore_row("all", report.overall, confidence)])]
     phase_rows: list[list[str]] = []
     for phase in PHASES:
         figure = report.phases[phase]

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
@@ -115,6 +115,17 @@ def admin_words(policy: Permissions) -> str:
         parts.append(f"<!subteam^{group}>" if group.startswith("S") and group.isupper() else f"@{group}")
     parts += [f"<@{u}>" for u in policy.admins.users]
     return "the incident admins (" + ", ".join(parts) + ")" if parts else "the incident admins (none configured)"
+
+
+class PrivacyFacts(Protocol):
+    """What deciding who sees a private incident reads: an IncidentRecord, or a row a list shows."""
+
+    @property
+    def commander(self) -> str: ...
+    @property
+    def opened_by(self) -> str: ...
+    @property
+    def channel_id(self) -> str | None: ...
 
 
 # Seconds a war room's member list is trusted for a member (see PermissionChecks._is_member).
@@ -268,14 +279,14 @@ class PermissionChecks:
             return Refusal(f"Could not check who may {ACTION_WORDS['stamp']} ({error}), so nothing changed. Try again.")
         return await self.check("stamp", incident, user)
 
-    def _sees_private(self, incident: IncidentRecord, user: str, asked: dict[str, set[str]]) -> bool:
+    def _sees_private(self, incident: PrivacyFacts, user: str, asked: dict[str, set[str]]) -> bool:
         if user in (incident.commander, incident.opened_by):
             return True
         if not incident.channel_id:
             return False
         return self._is_member(incident.channel_id, user, asked)
 
-    async def in_war_room(self, incident: IncidentRecord, user: str) -> bool:
+    async def in_war_room(self, incident: PrivacyFacts, user: str) -> bool:
         """For private incidents: may this person see it? Only the people in its war room may
         (admins too only once invited: a private incident is private from them as well)."""
         try:

@@ -11,6 +11,7 @@ from bot.analytics.stats_view import home_view, report_blocks
 from bot.catalog.services import Catalog, require_known_service
 from bot.core.clock import Clock
 from bot.core.command_text import CommandTextError
+from bot.interactions.home_chart import HomeChart
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import SlackError, SlackGateway, blocks, messages
@@ -20,8 +21,16 @@ log = logging.getLogger(__name__)
 
 class Readouts:
     def __init__(
-        self, lookup: IncidentLookup, reports: Reports, catalog: Catalog, replies: Replies, slack: SlackGateway, clock: Clock
+        self,
+        lookup: IncidentLookup,
+        reports: Reports,
+        catalog: Catalog,
+        replies: Replies,
+        slack: SlackGateway,
+        clock: Clock,
+        home_chart: HomeChart | None = None,
     ) -> None:
+        self._home_chart = home_chart
         self._lookup = lookup
         self._reports = reports
         self._catalog = catalog
@@ -57,7 +66,8 @@ class Readouts:
         """The App Home tab: open incidents with their phase and age, and the last 30 days."""
         now = self._clock()
         report, war_rooms, trend = await self._reports.window_and_trend(now - timedelta(days=30), now)
-        view = home_view(report.open_incidents, report, war_rooms=war_rooms, trend=trend)
+        chart = await self._home_chart.current(trend) if self._home_chart is not None else None
+        view = home_view(report.open_incidents, report, war_rooms=war_rooms, trend=trend, chart=chart)
         try:
             await self._slack.publish_home(user_id, view)
         except SlackError as error:

@@ -8,6 +8,7 @@ from bot.slack.gateway import (
     ListedChannel,
     PastMessage,
     PostedMessage,
+    SignedInUser,
     SlackError,
     SlackGateway,
     SlackUser,
@@ -23,6 +24,7 @@ __all__ = [
     "PostedMessage",
     "SlackError",
     "SlackGateway",
+    "SignedInUser",
     "SlackUser",
     "step_metadata",
 ]

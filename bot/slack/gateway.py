@@ -7,6 +7,7 @@ file to check the manifest's scopes and Slack's published method descriptions).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -50,6 +51,19 @@ _ERROR_MEANINGS = {
     "http_error": "Slack answered with a server error",
     "connection_error": "the bot could not reach Slack",
 }
+
+
+# Methods called with a person's token (its ``token`` argument) instead of the bot's.
+_USER_TOKEN_METHODS = frozenset({"openid.connect.userInfo"})
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """Who signed in with Slack (``openid.connect.userInfo``): their user ID and workspace."""
+
+    user_id: str
+    team_id: str | None
+    name: str | None
 
 
 class SlackError(Exception):
@@ -159,6 +173,7 @@ class SlackGateway:
         self._pacer = pacer or Pacer(None)
         self._session: aiohttp.ClientSession | None = None
         self._bot_user_id: str | None = None
+        self._workspace_id: str | None = None
         # Answers of the workspace's directory a war room or a resolution would otherwise wait for
         # (bot.slack.directory): handle -> group ID, e-mail -> user ID, user ID -> display name.
         self._group_ids: Remembered[str] = Remembered(directory_memory)
@@ -227,7 +242,13 @@ class SlackGateway:
 
     async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
         self._connections()  # the client's calls then go over the kept-alive session
-        api = getattr(self._client, method.replace(".", "_"))
+        if method in _USER_TOKEN_METHODS:
+            user_token = args.pop("token")
+            # A user's token (Sign in with Slack) in the header, where Slack reads tokens, instead of the bot's.
+            api = functools.partial(self._client.api_call, method, headers={"Authorization": f"Bearer {user_token}"})
+            args = {"params": {k: v for k, v in args.items() if v is not None}}
+        else:
+            api = getattr(self._client, method.replace(".", "_"))
         try:
             response = await api(**{k: v for k, v in args.items() if v is not None})
         except SlackApiError as exc:
@@ -284,6 +305,34 @@ class SlackGateway:
         data = await self._call("auth.test")
         self._bot_user_id = data["user_id"]
         return f"@{data.get('user') or data['user_id']} in {data.get('team') or data.get('team_id') or 'the workspace'}"
+
+    async def workspace_id(self) -> str:
+        """The ID of the bot's workspace (``auth.test``'s team_id), asked once per process."""
+        if self._workspace_id is None:
+            data = await self._call("auth.test")
+            self._bot_user_id = data["user_id"]
+            self._workspace_id = str(data["team_id"])
+        return self._workspace_id
+
+    async def openid_access_token(self, *, client_id: str, client_secret: str, code: str, redirect_uri: str) -> tuple[str, str | None]:
+        """Sign in with Slack: the code Slack's authorize page gave back, exchanged for the person's
+        access token and the ID token (``openid.connect.token``). Neither is ever logged."""
+        data = await self._call(
+            "openid.connect.token",
+            client_id=client_id,
+            client_secret=client_secret,
+            code=code,
+            redirect_uri=redirect_uri,
+            grant_type="authorization_code",
+        )
+        id_token = data.get("id_token")
+        return str(data["access_token"]), str(id_token) if id_token else None
+
+    async def openid_user(self, access_token: str) -> SignedInUser:
+        """Who the access token belongs to (``openid.connect.userInfo``, with the person's token)."""
+        data = await self._call("openid.connect.userInfo", token=access_token)
+        team = data.get("https://slack.com/team_id")
+        return SignedInUser(user_id=str(data["https://slack.com/user_id"]), team_id=str(team) if team else None, name=data.get("name"))
 
     async def channels_named(self, names: set[str]) -> list[ListedChannel]:
         """The unarchived public and private channels (that the bot can see) with one of these names."""
@@ -422,7 +471,7 @@ class SlackGateway:
 
     async def upload_file(
         self,
-        channel: str,
+        channel: str | None,
         content: bytes,
         *,
         filename: str,
@@ -431,7 +480,8 @@ class SlackGateway:
         thread_ts: str | None = None,
     ) -> str:
         """Slack's upload flow (what files_upload_v2 does): get an upload URL, send the bytes,
-        then complete the upload into the channel. Returns the file id."""
+        then complete the upload into the channel (with no channel: shared nowhere, for an image
+        block's ``slack_file``). Returns the file id."""
         ticket = await self._call("files.getUploadURLExternal", filename=filename, length=len(content))
         try:
             upload = self._connections().post(ticket["upload_url"], data=content, timeout=aiohttp.ClientTimeout(total=30))
