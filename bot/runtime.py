@@ -15,6 +15,7 @@ from bot.catalog.services import Catalog, CatalogError, load_catalog
 from bot.core.clock import Clock, utc_now
 from bot.incidents.action_items import ActionItems
 from bot.incidents.corrections import Corrections
+from bot.incidents.handovers import HandoverLog
 from bot.incidents.operations import Incidents
 from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
@@ -24,6 +25,7 @@ from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
 from bot.interactions.break_glass import BreakGlass
 from bot.interactions.deploy_records import DeployRecords
+from bot.interactions.handovers import Handovers
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.notes import Notes
 from bot.interactions.opening import Opening
@@ -44,6 +46,7 @@ from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
 from bot.warroom.call_links import CallLinks
+from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
 from bot.warroom.runbook_room import RunbookRoom
@@ -154,6 +157,8 @@ class Runtime:
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
+        handover_log = HandoverLog(db, clock)
+        handover_posts = HandoverPosts(handover_log, war_rooms, slack, clock)
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -171,13 +176,14 @@ class Runtime:
             phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock, pagers=pagers),
             notes=Notes(incidents, lookup, replies, slack, stamper),
             roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
+            handovers=Handovers(handover_log, handover_posts, lookup, replies, slack),
             break_glass=BreakGlass(incidents, lookup, replies, slack),
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
+            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, handover_posts),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
