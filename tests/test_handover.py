@@ -16,6 +16,7 @@ import pytest
 from bot.slack.blocks import HANDOVER_ACTION
 from bot.slack.handover_messages import ACCEPT_ACTION, DECLINE_ACTION, HANDOVER_CALLBACK
 from storage import handovers as handover_rows
+from storage import incidents as incident_rows
 from tests.team_helpers import ADMIN, OUTSIDER, bot, click, clock, command, dm_messages, last_reply, open_incident  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.both_databases
@@ -363,3 +364,30 @@ async def test_a_private_incident_s_new_commander_is_in_its_war_room_before_the_
     assert told_bob == [True]
     [dm] = dm_messages(fake_slack, "U_BOB")
     assert "Payroll" in dm["text"] and "U_BOB" in room.members
+
+
+async def test_the_postmortem_draft_lists_each_handover_with_its_note_and_answer(bot, fake_slack):
+    incident = await open_incident(bot)
+    await hand_over(bot, incident, "form", risks="a second rollback would drop <!channel> carts | twice")
+    [first] = await stored_handovers(bot)
+    await click(bot, incident, DECLINE_ACTION, str(first.id), "U_BOB")
+    await hand_over(bot, incident, "command in the war room", to="U_CAROL")
+    second = (await stored_handovers(bot))[-1]
+    await click(bot, incident, ACCEPT_ACTION, str(second.id), "U_CAROL")
+    await click(bot, incident, "stamp_phase_verified", "1", "U_CAROL")  # resolves: the draft is rendered
+
+    async with bot.runtime.db.transaction() as session:
+        markdown = (await incident_rows.postmortem(session, 1)).markdown
+    section = markdown.split("## Handovers", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith(("- ", "  - "))]
+    assert [line.split(": ", 1)[1] for line in lines if line.startswith("- ")] == [
+        "alice handed command to bob (declined; command went back)",
+        "alice handed command to carol (accepted)",
+    ]
+    assert "  - Current hypothesis: PSP TLS rotation" in lines and "  - Next steps: watch p99" in lines
+    # Typed text stays text: no live mention, and the table-cell rule keeps the line whole.
+    assert "  - Risks: a second rollback would drop &lt;!channel&gt; carts \\| twice" in lines
+    assert f"  - Note: {NOTE}" in lines
+    # The timeline table has the handover's line too.
+    timeline = markdown.split("## Timeline", 1)[1].split("\n## ", 1)[0]
+    assert sum("| Handover: " in line for line in timeline.splitlines()) == 2, timeline
