@@ -473,7 +473,7 @@ def reminder_line(reference: str, quiet: str) -> str:
 
 NOT_IN_WAR_ROOM_FOR_HANDOVER = (
     "This channel is not an incident war room. Hand over inside the war room, or name the incident: "
-    "`/incident handover INC-42 @person <note>`."
+    "`/incident handover INC-42 @person &lt;note&gt;`."
 )
 NO_SUCH_HANDOVER = "That handover is not on record; nothing changed."
 
