@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -290,16 +291,23 @@ async def test_a_bad_form_shows_each_problem_under_its_field_and_writes_nothing(
 @pytest.mark.parametrize("door", ("command", "form"))
 async def test_a_retried_command_or_a_double_submitted_form_hands_over_once(bot, fake_slack, door):
     incident = await open_incident(bot)
+    already = "This handover of INC-1 is already recorded; nothing new was done."
     if door == "command":
         payload = bot.slack.command_payload(f"handover <@U_BOB|bob> {NOTE}", user="U_ALICE", channel=incident.channel_id)
         body = urlencode(payload)
-        # The same request twice at once, then Slack's retry of it (same trigger, a new signature).
-        await asyncio.gather(*(bot.slack.post(body, "application/x-www-form-urlencoded") for _ in range(2)))
-        await bot.slack.post(body, "application/x-www-form-urlencoded", retry_num=1)
+        # The same request three times at once (Slack's retries: the same trigger, each signed anew).
+        now = int(time.time())
+        sent = [bot.slack.post(body, "application/x-www-form-urlencoded", timestamp=str(now - n), retry_num=n or None) for n in range(3)]
+        await asyncio.gather(*sent)
+        await bot.settle()
+        answers = [r["text"] for r in fake_slack.responses]
     else:
         view = await open_form(bot, incident, "U_ALICE")
         await asyncio.gather(*(bot.slack.view_submission(view, form_values("U_BOB"), user="U_ALICE") for _ in range(3)))
-    await bot.settle()
+        await bot.settle()
+        answers = [m["text"] for m in dm_messages(fake_slack, "U_ALICE")]
+    # The request key decides: the copies are told it was done, not that the commander changed meanwhile.
+    assert answers.count(already) == 2, answers
     assert len(await stored_handovers(bot)) == 1
     kinds = [e.kind for e in await bot.timeline(1)]
     assert kinds.count("handover") == 1 and kinds.count("role_assigned") == 1
