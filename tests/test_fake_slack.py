@@ -53,6 +53,7 @@ REQUIRED_METHODS = {
     "conversations.list",
     "conversations.history",
     "bookmarks.list",
+    "conversations.open",
 }
 
 MODAL = {
@@ -801,3 +802,16 @@ async def test_bookmarks_are_listed_and_a_held_call_waits_for_its_release(fake: 
     assert [m["text"] for m in fake.channels[channel].messages] == ["made"] and not call.done()
     done.release()
     assert (await call)["ok"]
+
+
+async def test_conversations_open_gives_the_dm_a_post_to_the_user_goes_to(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_user("U_DMTEST", "dm-test")
+    opened = await client.conversations_open(users="U_DMTEST")
+    assert opened["no_op"] is False
+    posted = await client.chat_postMessage(channel="U_DMTEST", text="hello")
+    assert posted["channel"] == opened["channel"]["id"]
+    again = await client.conversations_open(users="U_DMTEST")
+    assert (again["channel"]["id"], again["already_open"]) == (opened["channel"]["id"], True)
+    with pytest.raises(SlackApiError) as error:
+        await client.conversations_open(users="U_NOBODY")
+    assert error.value.response["error"] == "user_not_found"
