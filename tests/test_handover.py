@@ -78,8 +78,13 @@ async def snapshot(bot):
     and every Slack call that shows something to someone (answers to the requester aside)."""
     incident = await bot.incident(1)
     shown = ("chat.postMessage", "chat.update", "conversations.setTopic", "conversations.invite")
-    # An answer to someone who used a form goes to their user ID (the bot's DMs of a handover go to a D… channel).
-    writes = [c.method for c in bot.fake.calls if c.method in shown and not str(c.args.get("channel", "")).startswith("U")]
+    # An answer to someone who used a form is a DM without step metadata (a handover's DMs carry theirs).
+    writes = [
+        c.method
+        for c in bot.fake.calls
+        if c.method in shown
+        and not (c.method == "chat.postMessage" and "metadata" not in c.args and str(c.args.get("channel", "")).startswith("U"))
+    ]
     return incident, [e.id for e in await bot.timeline(1)], len(await stored_handovers(bot)), writes
 
 

@@ -16,7 +16,8 @@ that names it is sent to them; when the invite fails, the DM waits for the repai
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from bot.core.clock import Clock
 from bot.core.handover_notes import HandoverRecord
 from bot.core.records import IncidentRecord
 from bot.incidents.handovers import HandoverLog
-from bot.slack import SlackError, SlackGateway, blocks, step_metadata
+from bot.slack import PostedMessage, SlackError, SlackGateway, blocks, step_metadata
 from bot.slack.handover_messages import (
     ACCEPTED,
     declined_answer,
@@ -72,7 +73,7 @@ class HandoverPosts:
                 ("set the channel topic", self._topic(report, handover, incident, "topic_set_at")),
                 ("update the control message", self._war_rooms.update_control_message(incident)),
             ]
-        if handover.dm_ts is None and await self._may_be_told(report, incident, handover.to_user):
+        if handover.dm_ts is None and await self._may_be_told(report, incident, handover.to_user, steps):
             steps.append(
                 (f"send the handover to <@{handover.to_user}> by direct message", self._new_commander_dm(report, handover, incident, look))
             )
@@ -91,7 +92,7 @@ class HandoverPosts:
                 ("set the channel topic", self._topic(report, handover, incident, "declined_topic_set_at")),
                 ("update the control message", self._war_rooms.update_control_message(incident)),
             ]
-        if handover.declined_dm_ts is None and await self._may_be_told(report, incident, handover.from_user):
+        if handover.declined_dm_ts is None and await self._may_be_told(report, incident, handover.from_user, steps):
             steps.append((f"tell <@{handover.from_user}> by direct message", self._declined_dm(report, handover, incident, look)))
         elif handover.declined_dm_ts is not None:
             report.already.append(f"the DM telling <@{handover.from_user}> of the decline")
@@ -112,9 +113,13 @@ class HandoverPosts:
         run = await run_steps(steps, note=lambda what, error: self._war_rooms.note_failure(incident.id, what, error), database_errors=True)
         report.failures += [self._war_rooms.failure_words(failure) for failure in run.failures]
 
-    async def _may_be_told(self, report: WarRoomReport, incident: IncidentRecord, user: str) -> bool:
-        """Invite ``user``, who holds command now, to the war room; for a private incident, True
-        only once they are in it (nothing that names it may reach them before)."""
+    async def _may_be_told(
+        self, report: WarRoomReport, incident: IncidentRecord, user: str, steps: list[tuple[str, Awaitable[object]]]
+    ) -> bool:
+        """Whether ``user``, who holds command now, may be sent what names the incident. They are
+        invited to the war room: for a public incident alongside the other steps (``steps``), for
+        a private one first, and told only once they are in it (nothing naming it may reach them
+        before)."""
         if not incident.channel_id:
             if incident.is_private:
                 report.failures.append(f"<@{user}> was not told by direct message: the private incident has no war room yet")
@@ -122,17 +127,25 @@ class HandoverPosts:
             return True
         if user != incident.commander:
             # Command changed hands again since: whoever holds it now was invited by that change.
-            return not incident.is_private or user in await self._slack.channel_members(incident.channel_id)
+            if not incident.is_private:
+                return True
+            try:
+                return user in await self._slack.channel_members(incident.channel_id)
+            except SlackError as error:
+                report.failures.append(f"<@{user}> was not told by direct message: Slack could not say who is in the war room ({error})")
+                return False
+        if not incident.is_private:
+            steps.append((f"invite <@{user}> to the war room", self._slack.invite(incident.channel_id, [user])))
+            return True
         try:
             await self._slack.invite(incident.channel_id, [user])
         except SlackError as error:
             await self._war_rooms.note_failure(incident.id, f"invite <@{user}> to the war room", error)
             report.failures.append(f"<@{user}> could not be invited to the war room ({error})")
-            if incident.is_private:
-                report.failures.append(
-                    f"<@{user}> was not told by direct message: the incident is private and they are not in its war room yet"
-                )
-                return False
+            report.failures.append(
+                f"<@{user}> was not told by direct message: the incident is private and they are not in its war room yet"
+            )
+            return False
         return True
 
     async def _topic(self, report: WarRoomReport, handover: HandoverRecord, incident: IncidentRecord, column: str) -> None:
@@ -186,61 +199,58 @@ class HandoverPosts:
             outcome, "posted the declined handover in the war room", "found the declined handover's post", "the declined handover's post"
         )
 
+    def _find_dm(
+        self, incident: IncidentRecord, step: str, user: str, *, channel: str | None, look: bool
+    ) -> Callable[[], Awaitable[PostedMessage | None]] | None:
+        """The look-up of a step's DM to ``user`` (None on a first attempt: nothing can be there):
+        in the DM channel (``channel``, else the one conversations.open gives)."""
+        if not look:
+            return None
+
+        async def find() -> PostedMessage | None:
+            where = channel or await self._slack.direct_channel(user)
+            ts = await self._steps.find_message(where, incident, step)
+            return PostedMessage(where, ts) if ts else None
+
+        return find
+
+    def _send_dm(
+        self, incident: IncidentRecord, step: str, user: str, text: str, message: list[dict[str, Any]] | None, *, channel: str | None
+    ) -> Callable[[], Awaitable[PostedMessage]]:
+        """Post the DM: to the user's ID, where Slack opens the DM channel it answers with (one
+        round trip, not two), or to the channel a repair found."""
+
+        async def create() -> PostedMessage:
+            return await self._slack.post_message(channel or user, text, blocks=message, metadata=step_metadata(incident.id, step))
+
+        return create
+
     async def _new_commander_dm(self, report: WarRoomReport, handover: HandoverRecord, incident: IncidentRecord, look: bool) -> None:
         step = step_name(handover, "dm")
-        opened: list[str] = [handover.dm_channel] if handover.dm_channel else []
-
-        async def channel() -> str:
-            # The DM's channel is recorded before anything is posted in it: a repair looks there.
-            if not opened:
-                opened.append(await self._slack.direct_channel(handover.to_user))
-                await self._log.record_step(handover.id, dm_channel=opened[0])
-            return opened[0]
-
-        async def find() -> str | None:
-            return await self._steps.find_message(await channel(), incident, step)
-
-        async def create() -> str:
-            answered = None
-            if handover.answer is not None:
-                answered = ACCEPTED if handover.answer == "accepted" else declined_answer(handover)
-            text, message = new_commander_dm(handover, incident, answered=answered)
-            return (await self._slack.post_message(await channel(), text, blocks=message, metadata=step_metadata(incident.id, step))).ts
-
+        answered = None
+        if handover.answer is not None:
+            answered = ACCEPTED if handover.answer == "accepted" else declined_answer(handover)
+        text, message = new_commander_dm(handover, incident, answered=answered)
         outcome = await self._steps.once(
             incident.id,
             step,
             still_needed=_lacks(handover.id, "dm_ts"),
-            find=find if look else None,
-            create=create,
-            record=lambda ts: self._log.record_step(handover.id, dm_ts=ts),
+            find=self._find_dm(incident, step, handover.to_user, channel=handover.dm_channel, look=look),
+            create=self._send_dm(incident, step, handover.to_user, text, message, channel=handover.dm_channel),
+            record=lambda posted: self._log.record_step(handover.id, dm_channel=posted.channel, dm_ts=posted.ts),
         )
         report.add(outcome, f"sent the handover to <@{handover.to_user}>", f"found the handover's DM to <@{handover.to_user}>", None)
 
     async def _declined_dm(self, report: WarRoomReport, handover: HandoverRecord, incident: IncidentRecord, look: bool) -> None:
         step = step_name(handover, "declined_dm")
-        opened: list[str] = []
-
-        async def channel() -> str:
-            if not opened:
-                opened.append(await self._slack.direct_channel(handover.from_user))
-            return opened[0]
-
-        async def find() -> str | None:
-            return await self._steps.find_message(await channel(), incident, step)
-
-        async def create() -> str:
-            return (
-                await self._slack.post_message(await channel(), declined_dm(handover, incident), metadata=step_metadata(incident.id, step))
-            ).ts
-
+        text = declined_dm(handover, incident)
         outcome = await self._steps.once(
             incident.id,
             step,
             still_needed=_lacks(handover.id, "declined_dm_ts"),
-            find=find if look else None,
-            create=create,
-            record=lambda ts: self._log.record_step(handover.id, declined_dm_ts=ts),
+            find=self._find_dm(incident, step, handover.from_user, channel=None, look=look),
+            create=self._send_dm(incident, step, handover.from_user, text, None, channel=None),
+            record=lambda posted: self._log.record_step(handover.id, declined_dm_ts=posted.ts),
         )
         report.add(outcome, f"told <@{handover.from_user}> of the decline", f"found the DM telling <@{handover.from_user}>", None)
 
