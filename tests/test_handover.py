@@ -404,3 +404,23 @@ async def test_the_postmortem_draft_lists_each_handover_with_its_note_and_answer
     # The timeline table has the handover's line too.
     timeline = markdown.split("## Timeline", 1)[1].split("\n## ", 1)[0]
     assert sum("| Handover: " in line for line in timeline.splitlines()) == 2, timeline
+
+
+async def test_a_private_incident_s_undelivered_handover_dm_is_not_sent_once_command_moved_on(bot, fake_slack):
+    """Bob never got in the war room (his invite failed) and the command has moved on to Carol: the
+    repair invites and tells Carol, and sends Bob nothing of the private incident; a second repair
+    finds nothing left to do."""
+    incident = await open_incident(bot, "Payroll sent to the wrong bank private sev:P1", members=("U_CAROL",))
+    fake_slack.fail_next("conversations.invite", "internal_error", status=500, times=6)
+    await hand_over(bot, incident, "command in the war room")
+    fake_slack.clear_faults()
+    await hand_over(bot, incident, "command in the war room", to="U_CAROL", by="U_BOB")
+    assert (await bot.incident(1)).commander == "U_CAROL"
+
+    report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(1)
+    assert not report.failures, report.failures
+    assert "no DM to <@U_BOB>, no longer commander of the private incident nor in its war room" in report.already
+    assert dm_messages(fake_slack, "U_BOB") == [] and "U_BOB" not in fake_slack.channels[incident.channel_id].members
+    assert len(dm_messages(fake_slack, "U_CAROL")) == 1
+    report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(1)
+    assert not report.done and not report.failures

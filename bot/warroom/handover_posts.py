@@ -130,10 +130,14 @@ class HandoverPosts:
             if not incident.is_private:
                 return True
             try:
-                return user in await self._slack.channel_members(incident.channel_id)
+                member = user in await self._slack.channel_members(incident.channel_id)
             except SlackError as error:
                 report.failures.append(f"<@{user}> was not told by direct message: Slack could not say who is in the war room ({error})")
                 return False
+            if not member:
+                # Never in the war room, and no longer commander: nothing of the private incident is theirs to read.
+                report.already.append(f"no DM to <@{user}>, no longer commander of the private incident nor in its war room")
+            return member
         if not incident.is_private:
             steps.append((f"invite <@{user}> to the war room", self._slack.invite(incident.channel_id, [user])))
             return True
