@@ -16,6 +16,7 @@ from bot.catalog.services import Catalog, CatalogError, load_catalog
 from bot.core.clock import Clock, utc_now
 from bot.incidents.action_items import ActionItems
 from bot.incidents.corrections import Corrections
+from bot.incidents.handovers import HandoverLog
 from bot.incidents.operations import Incidents
 from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
@@ -28,6 +29,7 @@ from bot.interactions.catchup import CatchUps
 from bot.interactions.dashboard import Dashboard
 from bot.interactions.dashboard_sign_in import DashboardSignIn, authorize_url_of
 from bot.interactions.deploy_records import DeployRecords
+from bot.interactions.handovers import Handovers
 from bot.interactions.home_chart import HomeChart
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.notes import Notes
@@ -50,6 +52,7 @@ from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
 from bot.warroom.call_links import CallLinks
 from bot.warroom.catchup import CatchUpFacts
+from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
 from bot.warroom.runbook_room import RunbookRoom
@@ -163,6 +166,8 @@ class Runtime:
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
+        handover_log = HandoverLog(db, clock)
+        handover_posts = HandoverPosts(handover_log, war_rooms, slack, clock)
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -180,13 +185,14 @@ class Runtime:
             phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock, pagers=pagers),
             notes=Notes(incidents, lookup, replies, slack, stamper),
             roles_and_severity=RolesAndSeverity(incidents, lookup, war_rooms, replies, slack),
+            handovers=Handovers(handover_log, handover_posts, lookup, replies, slack),
             break_glass=BreakGlass(incidents, lookup, replies, slack),
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports)),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
+            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, handover_posts),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
         background = BackgroundWork(settings.background_concurrency)

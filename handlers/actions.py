@@ -19,11 +19,13 @@ from bot.slack.blocks import (
     ACTION_DONE_ACTION,
     ADD_ACTION_ACTION,
     EDIT_TIMES_ACTION,
+    HANDOVER_ACTION,
     REOPEN_ACTION,
     ROLE_ACTION_PREFIX,
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
+from bot.slack.handover_messages import ACCEPT_ACTION, DECLINE_ACTION
 from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
 from handlers.listeners import Button, Click, listen
 from handlers.payloads import string_metadata
@@ -85,6 +87,21 @@ def open_action_item_form(flows: Interactions, click: Click) -> Work:
     return flows.action_items.open_form(click.requester, incident_id, click.payload.trigger_id)
 
 
+def open_handover_form(flows: Interactions, click: Click) -> Work:
+    incident_id = row_number(click.payload.action.value)
+    if not click.payload.trigger_id:
+        return None
+    return flows.handovers.open_form(click.requester, incident_id, click.payload.trigger_id)
+
+
+def accept_handover(flows: Interactions, click: Click) -> Work:
+    return flows.handovers.answer(click.requester, row_number(click.payload.action.value), accept=True)
+
+
+def decline_handover(flows: Interactions, click: Click) -> Work:
+    return flows.handovers.answer(click.requester, row_number(click.payload.action.value), accept=False)
+
+
 def offer_deploys_of_service(flows: Interactions, click: Click) -> Work:
     """A service was picked in the open form."""
     view, option = click.payload.view, click.payload.action.selected_option
@@ -104,9 +121,12 @@ BUTTONS = (
     Button(re.compile(f"^{ROLE_ACTION_PREFIX}"), "role", pick_role_holder, records=True),
     Button(re.compile(f"^{CHECKLIST_ACTION_PREFIX}"), "runbook-tick", tick_checklist, records=True),
     Button(ACTION_DONE_ACTION, "action-done", mark_action_item_done, records=True),
+    Button(ACCEPT_ACTION, "handover-accept", accept_handover, records=True),
+    Button(DECLINE_ACTION, "handover-decline", decline_handover, records=True),
     # Buttons that open or update a form record nothing: acknowledged at once.
     Button(EDIT_TIMES_ACTION, "edit-times", open_edit_times_form, records=False),
     Button(ADD_ACTION_ACTION, "add-action", open_action_item_form, records=False),
+    Button(HANDOVER_ACTION, "handover-form", open_handover_form, records=False),
     Button(SERVICE_ACTION, "form-service", offer_deploys_of_service, records=False),
 )
 

@@ -70,6 +70,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             else:
                 await ack()
                 run_after_ack(runtime, requester, flows.opening.show_form(requester, command.trigger_id), name="open")
+        elif subcommand == "handover":
+            # The trigger ID is one per command: a retried delivery hands over once.
+            work = flows.handovers.command(requester, argument, request_key=f"command:{command.trigger_id}")
+            await ack_once_recorded(ack, runtime, requester, work, name="handover")
         elif subcommand in RECORDING_SUBCOMMANDS:
             await ack_once_recorded(ack, runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
         elif subcommand in by_argument:

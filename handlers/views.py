@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.core.command_text import FormErrors, OpenRequest, open_request_from_form
+from bot.core.handover_notes import FORM_FIELDS, form_errors, note_from_form
 from bot.core.text_input import row_number
 from bot.incidents.action_items import ActionRequest
 from bot.incidents.corrections import TIME_FIELDS
@@ -18,6 +19,7 @@ from bot.interactions.time_corrections import epoch
 from bot.runtime import Runtime
 from bot.slack import messages
 from bot.slack.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
+from bot.slack.handover_messages import HANDOVER_CALLBACK
 from handlers.after_ack import ack_once_recorded, recorded_in_time, run_after_ack, start_recording
 from handlers.payloads import ViewSubmission
 
@@ -150,3 +152,25 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         request = ActionRequest(text, submission.selected_user("owner"), due)
         work = runtime.interactions.action_items.add_from_form(requester, incident_id, request)
         await ack_once_recorded(ack, runtime, requester, work, name="add-action")
+
+    @app.view(HANDOVER_CALLBACK)
+    async def handover_submitted(ack: AsyncAck, body: dict) -> None:
+        try:
+            submission = ViewSubmission.model_validate(body)
+            incident_id = submission.metadata_number("incident_id")
+        except (ValidationError, ValueError) as error:
+            log.warning("malformed handover submission: %s", error)
+            await ack(response_action="errors", errors={"to_user": "Slack sent an incomplete form; click Hand over again."})
+            return
+        values = {name: submission.text_value(name) for name, _label, _required in FORM_FIELDS}
+        to_user = submission.selected_user("to_user")
+        if errors := form_errors(values, to_user):
+            await ack(response_action="errors", errors=errors)
+            return
+        assert to_user is not None  # form_errors names a missing one
+        requester = Requester(submission.user.id, submission.metadata().get("channel_id") or None)
+        # The view id is the same for every submission of one form: a double click on Submit hands over once.
+        work = runtime.interactions.handovers.from_form(
+            requester, incident_id, to_user, note_from_form(values), request_key=f"view:{submission.view.id}"
+        )
+        await ack_once_recorded(ack, runtime, requester, work, name="handover-form")

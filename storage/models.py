@@ -432,3 +432,42 @@ class WarRoomJoin(Base):
     event_id: Mapped[str] = mapped_column(String(32))
     inviter: Mapped[str | None] = mapped_column(String(32))
     counts: Mapped[bool] = mapped_column(Boolean)
+
+
+class Handover(Base):
+    """Command handed from one person to another, with the note that goes with it. The unique
+    request key is the Slack request (a command's trigger, a form's view) that made it: a retried
+    request or a double submit finds this row instead of handing over twice. Each Slack side
+    effect (the DM to the new commander, the war-room post, the topic; on a decline the war-room
+    post, the DM to the previous commander and the topic again) leaves its mark here once Slack
+    confirmed it, so a repair redoes only what is missing."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (
+        UniqueConstraint("request_key", name="uq_handovers_request_key"),
+        CheckConstraint("answer IS NULL OR answer IN ('accepted', 'declined')", name="ck_handovers_answer"),
+        Index("ix_handovers_incident_id", "incident_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE", name="fk_handovers_incident_id"))
+    request_key: Mapped[str] = mapped_column(String(200))
+    from_user: Mapped[str] = mapped_column(String(32))  # the commander before the handover
+    to_user: Mapped[str] = mapped_column(String(32))
+    by_user: Mapped[str] = mapped_column(String(32))  # who handed over (the commander, or someone who may assign roles)
+    note: Mapped[str] = mapped_column(Text, default="")  # typed after /incident handover @bob
+    hypothesis: Mapped[str] = mapped_column(Text, default="")
+    tried: Mapped[str] = mapped_column(Text, default="")
+    next_steps: Mapped[str] = mapped_column(Text, default="")
+    risks: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answer: Mapped[str | None] = mapped_column(String(20))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The Slack steps, each recorded once Slack confirmed it.
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+    room_ts: Mapped[str | None] = mapped_column(String(32))
+    topic_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    declined_room_ts: Mapped[str | None] = mapped_column(String(32))
+    declined_dm_ts: Mapped[str | None] = mapped_column(String(32))
+    declined_topic_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -828,6 +828,7 @@ class FakeSlack:
             "conversations.members": self._conversations_members,
             "conversations.list": self._conversations_list,
             "conversations.history": self._conversations_history,
+            "conversations.open": self._conversations_open,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -2121,6 +2122,23 @@ class FakeSlack:
             "channel_actions_count": 0,
             "response_metadata": {"next_cursor": next_cursor},
         }
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A 1:1 DM with one user (the only use the bot makes of it); Slack answers with the
+        channel's ID only unless return_im is set, and says when it was open already."""
+        if args.get("channel"):
+            ch = self._visible_channel(args.get("channel"))
+            return {"no_op": True, "already_open": True, "channel": {"id": ch.id}}
+        users = _csv(args.get("users"))
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        if len(users) > 1:
+            self._violate("conversations.open", "the fake opens only 1:1 DMs; a group DM is not modelled")
+        if users[0] not in self.users:
+            raise SlackError("user_not_found")
+        opened = any(c.is_im and users[0] in c.members for c in self.channels.values())
+        ch = self._dm_with(users[0])
+        return {"no_op": opened, "already_open": opened, "channel": {"id": ch.id}}
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._visible_channel(args.get("channel"))

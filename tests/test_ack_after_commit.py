@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.slack import messages
-from bot.slack.blocks import ACKNOWLEDGE_ACTION, ADD_ACTION_CALLBACK, OPEN_MODAL_CALLBACK, REOPEN_ACTION
+from bot.slack.blocks import ACKNOWLEDGE_ACTION, ADD_ACTION_CALLBACK, HANDOVER_ACTION, OPEN_MODAL_CALLBACK, REOPEN_ACTION
+from bot.slack.handover_messages import ACCEPT_ACTION, DECLINE_ACTION, HANDOVER_CALLBACK
 from handlers import after_ack
 from handlers.commands import RECORDING_SUBCOMMANDS
 from handlers.shortcuts import ADD_TO_TIMELINE
@@ -138,6 +139,26 @@ async def add_action_form(bot, incident):
     return lambda: bot.slack.view_submission(view, values, user="U_BOB")
 
 
+async def handover_form(bot, incident):
+    await bot.slack.block_action(HANDOVER_ACTION, "1", user="U_ALICE", channel=incident.channel_id, message_ts=incident.control_message_ts)
+    await bot.settle()
+    view = next(v for v in reversed(list(bot.fake.views.values())) if v.get("callback_id") == HANDOVER_CALLBACK)
+    values = {
+        "to_user": {"to_user": {"type": "users_select", "selected_user": "U_BOB"}},
+        "hypothesis": {"hypothesis": {"type": "plain_text_input", "value": "PSP TLS rotation"}},
+        "next_steps": {"next_steps": {"type": "plain_text_input", "value": "watch p99"}},
+    }
+    return lambda: bot.slack.view_submission(view, values, user="U_ALICE")
+
+
+def handover_answer(action_id: str):
+    async def prepare(bot, incident):
+        await command(bot, "handover <@U_BOB|bob> watch p99", user="U_ALICE", channel=incident.channel_id)
+        return await button(action_id, "1", user="U_BOB")(bot, incident)
+
+    return prepare
+
+
 async def open_form(bot, incident):
     await bot.slack.command("open", user="U_BOB")
     await bot.settle()
@@ -161,6 +182,7 @@ SLASH_COMMANDS = {
     "breakglass": slash("breakglass need prod db access to kill a stuck query"),
     "action": slash("action Add a PSP timeout alert <@U_BOB|bob>"),
     "ack": slash("ack", user="U_BOB"),
+    "handover": slash("handover <@U_BOB|bob> PSP TLS rotation suspected; rolled back; watch p99"),
 }
 CASES: dict[str, Prepare] = {
     **{f"/incident {name}": prepare for name, prepare in SLASH_COMMANDS.items()},
@@ -173,6 +195,9 @@ CASES: dict[str, Prepare] = {
     "runbook checklist tick": checklist_tick,
     "Edit times form": edit_times_form,
     "Add action item form": add_action_form,
+    "Hand over form": handover_form,
+    "handover Accept button": handover_answer(ACCEPT_ACTION),
+    "handover Decline button": handover_answer(DECLINE_ACTION),
     "open form": open_form,
     "Add to incident timeline shortcut": timeline_shortcut,
 }

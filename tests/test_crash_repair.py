@@ -1,5 +1,5 @@
-"""A real ``incident-bot serve`` killed with SIGKILL at each Slack step of a war room's set-up and
-of the resolution, then the repair: exactly one of everything.
+"""A real ``incident-bot serve`` killed with SIGKILL at each Slack step of a war room's set-up, of
+the resolution and of a handover of command, then the repair: exactly one of everything.
 
 The steps are not listed here: a clean open and resolution (the probe, INC-1) is watched, and every
 Slack call it makes that creates or changes something is a crash point, so a step added to the code
@@ -8,7 +8,7 @@ process is killed either while the call is in flight (Slack never did it) or rig
 (the process never heard the answer, so the database does not know). The repair must then leave
 exactly what the probe has: one channel, one pinned control message, one announcement, every
 invite, bookmark and runbook post, one summary in each channel, one postmortem draft and one
-action-items message.
+action-items message, and for a handover one post in the war room and one DM to the new commander.
 
 Every crash point is its own incident, and all of them are in flight in one ``serve`` process, each
 held by the fake Slack inside its own step, when that process is killed: one process start and one
@@ -44,9 +44,10 @@ WRITES = {
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
 }
-FLOWS = ("open", "resolution")
+FLOWS = ("open", "resolution", "handover")
 MOMENTS = ("in flight", "answered")
 OPEN_COMMAND = "open Card payments failing sev:P1 service:payments-api"
+HANDOVER_COMMAND = "handover <@U_BOB|bob> PSP TLS rotation suspected; rolled back; watch p99"
 
 
 def point(method: str, args: dict) -> str | None:
@@ -55,7 +56,8 @@ def point(method: str, args: dict) -> str | None:
         return None
     if method == "chat.postMessage":
         step = ((args.get("metadata") or {}).get("event_payload") or {}).get("step")
-        return f"{method} {step}" if step else None  # a line in the room (a stamp) is not a step
+        # A handover's steps carry its number, which differs from one incident to the next.
+        return f"{method} {re.sub(r'^handover:[0-9]+:', 'handover:', step)}" if step else None  # a line in the room (a stamp) is not a step
     if method == "conversations.invite":
         return f"{method} {args.get('users')}"
     if method == "bookmarks.add":
@@ -101,6 +103,8 @@ class Artefacts:
     announced_summaries: int
     drafts: int
     action_messages: int
+    handover_posts: int
+    handover_dms: int
 
 
 def artefacts(fake: FakeSlack, announce_channel: str, number: int, channel_id: str | None, control_ts: str | None) -> Artefacts:
@@ -122,6 +126,13 @@ def artefacts(fake: FakeSlack, announce_channel: str, number: int, channel_id: s
         announced_summaries=sum(m.get("text", "").startswith(f"{ref} resolved") for m in announced),
         drafts=sum(any(f.get("title") == f"{ref} postmortem draft" for f in m.get("files") or []) for m in messages),
         action_messages=sum(m.get("text") == f"Action items for {ref}" for m in messages),
+        handover_posts=sum(m.get("text", "").startswith(f"🔁 <@U_ALICE> handed command of {ref} ") for m in messages),
+        handover_dms=sum(
+            f"handed you command of *{ref}*" in m.get("text", "")
+            for c in fake.channels.values()
+            if c.is_im and "U_BOB" in c.members
+            for m in c.messages
+        ),
     )
 
 
@@ -149,8 +160,14 @@ async def resolve(slack, bot: RunningBot, number: int) -> None:
     assert response.status == 200
 
 
+async def hand_over(slack, bot: RunningBot, number: int) -> None:
+    row = await bot.incident(number)
+    response = await slack.command(HANDOVER_COMMAND, user="U_ALICE", channel=row.channel_id)
+    assert response.status == 200
+
+
 async def probe(bot: RunningBot, announce_channel: str) -> tuple[dict[str, list[str]], dict[str, Artefacts]]:
-    """A clean open and resolution of INC-1: the crash points of each flow, and what each must leave."""
+    """A clean open, resolution and handover of INC-1: the crash points of each flow, and what each must leave."""
     fake = bot.fake
     before = len(fake.calls)
     assert (await bot.slack.command(OPEN_COMMAND)).status == 200
@@ -158,20 +175,30 @@ async def probe(bot: RunningBot, announce_channel: str) -> tuple[dict[str, list[
     opened = len(fake.calls)
     await resolve(bot.slack, bot, 1)
     await bot.settle()
-    points = {"open": points_of(fake.calls[before:opened]), "resolution": points_of(fake.calls[opened:])}
+    resolved_at = len(fake.calls)
+    resolved = await seen(bot, announce_channel, 1)
+    await hand_over(bot.slack, bot, 1)
+    await bot.settle()
+    points = {
+        "open": points_of(fake.calls[before:opened]),
+        "resolution": points_of(fake.calls[opened:resolved_at]),
+        "handover": points_of(fake.calls[resolved_at:]),
+    }
     # Each step's call names its incident, or the holds below could stop another incident's.
     assert all(incident_of(fake, c.args) == 1 for c in fake.calls[before:] if point(c.method, c.args)), fake.calls[before:]
 
-    resolved = await seen(bot, announce_channel, 1)
+    handed = await seen(bot, announce_channel, 1)
+    assert handed.handover_posts == handed.handover_dms == 1, handed
     assert resolved.channels == resolved.control_messages == resolved.announcements == resolved.runbook_posts == 1, resolved
     assert resolved.pinned_control and resolved.topic_set and resolved.bookmarks and len(resolved.members) >= 4, resolved
     assert resolved.summaries == resolved.announced_summaries == resolved.drafts == resolved.action_messages == 1, resolved
     # Every kind of step is a crash point (a step the code gains is one more).
     assert {"conversations.create", "chat.postMessage control_message", "pins.add"} <= set(points["open"]), points
     assert {"chat.postMessage summary_ts", "files.completeUploadExternal"} <= set(points["resolution"]), points
+    assert {"chat.postMessage handover:room", "chat.postMessage handover:dm", "conversations.setTopic"} <= set(points["handover"]), points
     # An incident killed while opening is not resolved: it is compared with the probe as opened.
     as_opened = Artefacts(**{**resolved.__dict__, "summaries": 0, "announced_summaries": 0, "drafts": 0, "action_messages": 0})
-    return points, {"open": as_opened, "resolution": resolved}
+    return points, {"open": as_opened, "resolution": resolved, "handover": handed}
 
 
 @pytest.fixture
@@ -202,8 +229,10 @@ async def kill_inside(bot: RunningBot, process: ServeProcess, crash: Crash) -> N
     try:
         if crash.flow == "open":
             assert (await process.slack.command(OPEN_COMMAND)).status == 200
-        else:
+        elif crash.flow == "resolution":
             await resolve(process.slack, bot, crash.number)
+        else:
+            await hand_over(process.slack, bot, crash.number)
         try:
             await asyncio.wait_for(hold.arrived.wait(), HANG_SECONDS)
         except TimeoutError:
@@ -220,14 +249,17 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
     points, want = await probe(bot, announce_channel)
     # The incidents to resolve are opened here, unheld; each crash is its own incident.
     crashes: list[Crash] = []
-    for flow in ("resolution", "open"):
+    for flow in ("handover", "resolution", "open"):
         for moment in MOMENTS:
             for where in points[flow]:
                 crashes.append(Crash(flow, moment, where, number=len(crashes) + 2))
-                if flow == "resolution":
+                if flow in ("resolution", "handover"):
                     assert (await bot.slack.command(OPEN_COMMAND)).status == 200
                     await bot.settle()
                     assert (await bot.incident(crashes[-1].number)) is not None
+                if flow == "handover":  # handed over once resolved, as in the probe
+                    await resolve(bot.slack, bot, crashes[-1].number)
+                    await bot.settle()
 
     forks = await ServeForks(tmp_path).start()
     try:

@@ -55,6 +55,7 @@ REQUIRED_METHODS = {
     "bookmarks.list",
     "openid.connect.token",
     "openid.connect.userInfo",
+    "conversations.open",
 }
 
 MODAL = {
@@ -849,3 +850,16 @@ async def test_sign_in_with_slack_hands_out_a_code_once_for_the_registered_app_a
         await AsyncWebClient(base_url=fake.base_url, token="xoxb-1").openid_connect_userInfo()
     assert bot_token.value.response["error"] == "invalid_auth"
     assert fake.violations == []
+
+
+async def test_conversations_open_gives_the_dm_a_post_to_the_user_goes_to(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_user("U_DMTEST", "dm-test")
+    opened = await client.conversations_open(users="U_DMTEST")
+    assert opened["no_op"] is False
+    posted = await client.chat_postMessage(channel="U_DMTEST", text="hello")
+    assert posted["channel"] == opened["channel"]["id"]
+    again = await client.conversations_open(users="U_DMTEST")
+    assert (again["channel"]["id"], again["already_open"]) == (opened["channel"]["id"], True)
+    with pytest.raises(SlackApiError) as error:
+        await client.conversations_open(users="U_NOBODY")
+    assert error.value.response["error"] == "user_not_found"

@@ -29,6 +29,7 @@ from bot.analytics.stats import build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
 from bot.catalog.runbooks import Runbook
 from bot.core.command_text import CommandTextError
+from bot.core.handover_notes import HandoverNote, HandoverRecord
 from bot.core.phases import Phase, Stamp, StampValue, Timeline
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.core.text_input import escape, spreadsheet_cell, spreadsheet_text, storable
@@ -37,7 +38,7 @@ from bot.incidents import action_items, corrections
 from bot.incidents.action_items import ActionItemRecord
 from bot.integrations import deploys
 from bot.integrations.deploys import DeployMatch, DeployRecord, deploy_line
-from bot.slack import blocks, catchup, messages, runbook_blocks
+from bot.slack import blocks, catchup, handover_messages, messages, runbook_blocks
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
@@ -211,6 +212,29 @@ def hostile_digest_incident():
     return digest.digest_incident(hostile_facts()[1], title=HOSTILE, tiers=TIERS)
 
 
+def hostile_handover(answer: str | None = None) -> HandoverRecord:
+    """Every field of the note typed by someone hostile; the people are IDs Slack validated."""
+    note = HandoverNote(note=HOSTILE, hypothesis=HOSTILE, tried=HOSTILE, next_steps=HOSTILE, risks=HOSTILE)
+    return HandoverRecord(
+        id=5,
+        incident_id=7,
+        from_user="U_ALICE",
+        to_user="U_BOB",
+        by_user="U_CAROL",
+        note=note,
+        created_at=T0,
+        answer=answer,
+        answered_at=None,
+        dm_channel="D0BOB",
+        dm_ts="1.0",
+        room_ts=None,
+        topic_set_at=None,
+        declined_room_ts=None,
+        declined_dm_ts=None,
+        declined_topic_set_at=None,
+    )
+
+
 def hostile_correction_records():
     return [
         SimpleNamespace(
@@ -300,6 +324,9 @@ BOT_BUILT: dict[str, Any] = {
     "of": "incidents",
     "today": date(2026, 11, 23),
     "records": hostile_correction_records(),
+    "answer": "accepted",
+    "accept": True,
+    "answered": "✅ You accepted command.",
 }
 
 # The rest by annotation (as written in the source: the modules use postponed annotations).
@@ -344,6 +371,8 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "int": lambda: 3,
     "CatchUp": hostile_catchup,
     "set[str]": lambda: {"U_ALICE", "U_BOB"},  # the incident's own people (user IDs from Slack)
+    "HandoverRecord": hostile_handover,
+    "HandoverNote": lambda: hostile_handover().note,
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
@@ -357,6 +386,7 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
     action_items,
     corrections,
     catchup,
+    handover_messages,
 )
 
 # Public functions of those modules that build nothing Slack renders, and why.

@@ -10,10 +10,10 @@ view or a response_url answer to them. A new feature that posts somewhere is cov
 changing the recorder.
 
 The test drives every feature that can touch the incident, with a controllable clock: outsiders'
-and admins' attempts, every kind of timer, notes, updates, severity, roles, action items and
-their reminders, stamps, resolution, reopen, the close after monitoring, stats, App Home (and
-its chart upload), digests, repair, alerts for its service and break-glass. The dashboard's
-pages, an outbound path that is not a Slack call, are crawled and judged the same way.
+and admins' attempts, every kind of timer, notes, updates, severity, roles, a handover and its
+decline, action items and their reminders, stamps, resolution, reopen, the close after monitoring,
+stats, App Home (and its chart upload), digests, repair, alerts for its service and break-glass.
+The dashboard's pages, an outbound path that is not a Slack call, are crawled and judged the same way.
 """
 
 from __future__ import annotations
@@ -176,6 +176,8 @@ class PrivacyRecorder:
             return str(args.get("is_private")).lower() in ("true", "1")
         if method == "chat.postEphemeral":
             return args.get("user") in self.entitled
+        if method == "conversations.open":  # the DM channel with a person, where a handover's DM goes
+            return all(user in self.entitled for user in str(args.get("users", "")).split(","))
         return self._is_entitled_target(args.get("channel") or args.get("channel_id"))
 
     def assert_clean(self) -> None:
@@ -367,6 +369,7 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
             "actions overdue",
             "stats",
             "stats service:checkout-web",
+            f"handover INC-1 <@{user}|someone> I take it from here",
         ):
             await drive.command(text, user=user)
         await drive.home(user)
@@ -377,6 +380,7 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
             "edit_times",
             "add_action_item",
             "incident_reopen",
+            "handover_open",
         ):
             await drive.click(incident, action, "1", user=user, channel=room)
         await drive.pick(incident, "scribe", user, user=user)
@@ -420,6 +424,16 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
     await drive.pick(incident, "scribe", MATE, user=COMMANDER)
     await drive.command(f"role comms_lead <@{MATE}|yara.private>", user=COMMANDER, channel=room)
     await drive.command(f"action Rotate {ACTION_MARKER} keys <@{MATE}|yara.private> due:2026-11-25", user=COMMANDER, channel=room)
+    # A handover to a mate (its DM, war-room post and topic), her decline (back to the commander,
+    # who is told by DM), and outsiders pressing its buttons.
+    await drive.command(f"handover <@{MATE}|yara.private> Wire {NOTE_MARKER} recall pending", user=COMMANDER, channel=room)
+    assert (await bot.incident(1)).commander == MATE
+    for user in (OUTSIDER, ADMIN):
+        for action in ("handover_accept", "handover_decline"):
+            await drive.click(incident, action, "1", user=user, channel=room)
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+    await drive.click(incident, "handover_decline", "1", user=MATE, channel=room)
+    assert (await bot.incident(1)).commander == COMMANDER
     await drive.command("actions open", user=MATE, channel=room)
     await drive.command("actions mine", user=MATE)
     await drive.pagerduty("incident.escalated")

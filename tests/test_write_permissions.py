@@ -12,7 +12,7 @@ import aiohttp
 
 from bot.core.text_input import row_number
 from bot.metrics import REGISTRY
-from bot.slack import blocks, messages, runbook_blocks
+from bot.slack import blocks, handover_messages, messages, runbook_blocks
 from bot.slack.blocks import (
     ACKNOWLEDGE_ACTION,
     ACTION_DONE_ACTION,
@@ -20,12 +20,14 @@ from bot.slack.blocks import (
     ADD_ACTION_CALLBACK,
     EDIT_TIMES_ACTION,
     EDIT_TIMES_CALLBACK,
+    HANDOVER_ACTION,
     OPEN_MODAL_CALLBACK,
     REOPEN_ACTION,
     ROLE_ACTION_PREFIX,
     SERVICE_ACTION,
     STAMP_ACTION_PREFIX,
 )
+from bot.slack.handover_messages import ACCEPT_ACTION, DECLINE_ACTION, HANDOVER_CALLBACK
 from bot.slack.messages import unexpected_error
 from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX
 from storage import runbook_posts
@@ -296,6 +298,9 @@ BUTTONS_WITH_A_NUMBER = (
     EDIT_TIMES_ACTION,
     ADD_ACTION_ACTION,
     ACTION_DONE_ACTION,
+    HANDOVER_ACTION,
+    ACCEPT_ACTION,
+    DECLINE_ACTION,
 )
 # What the sweep below sends, by the constant each listener is registered with.
 SWEPT = {
@@ -311,6 +316,10 @@ SWEPT = {
     ADD_ACTION_CALLBACK,
     OPEN_MODAL_CALLBACK,
     SERVICE_ACTION,
+    HANDOVER_ACTION,
+    ACCEPT_ACTION,
+    DECLINE_ACTION,
+    HANDOVER_CALLBACK,
 }  # the last in test_a_form_service_choice_with_damaged_private_metadata_is_answered_cleanly
 
 
@@ -319,7 +328,7 @@ def test_the_sweep_covers_every_action_and_view_the_bot_registers():
     handlers register listeners with is in SWEPT."""
     registered = {
         value
-        for module in (blocks, runbook_blocks)
+        for module in (blocks, runbook_blocks, handover_messages)
         for name, value in vars(module).items()
         if isinstance(value, str) and (name.endswith(("_ACTION", "_ACTION_PREFIX", "_CALLBACK")))
     }
@@ -357,6 +366,15 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
                 ADD_ACTION_CALLBACK,
                 {"incident_id": number, "channel_id": incident.channel_id},
                 {"text": {"text": {"type": "plain_text_input", "value": "Fix it"}}},
+            ),
+            (
+                HANDOVER_CALLBACK,
+                {"incident_id": number, "channel_id": incident.channel_id},
+                {
+                    "to_user": {"to_user": {"type": "users_select", "selected_user": "U_BOB"}},
+                    "hypothesis": {"hypothesis": {"type": "plain_text_input", "value": "DNS"}},
+                    "next_steps": {"next_steps": {"type": "plain_text_input", "value": "Flush caches"}},
+                },
             ),
         ):
             view = {"id": "V0FORGED1", "type": "modal", "callback_id": callback, "private_metadata": json.dumps(metadata)}
@@ -408,6 +426,8 @@ async def test_every_view_and_action_refuses_numbers_out_of_range_cleanly(bot, f
         # ---- command text ----
         for subcommand in ("status", "repair", "ack", "reopen"):
             assert (await bot.slack.command(f"{subcommand} INC-{text}", user="U_ALICE", channel=incident.channel_id)).status == 200
+        command = f"handover INC-{text} <@U_BOB|bob> watch p99"
+        assert (await bot.slack.command(command, user="U_ALICE", channel=incident.channel_id)).status == 200
         await bot.settle()
 
     after = await written(bot)

@@ -31,6 +31,7 @@ ACTION_WORDS = {
     "severity": "change the severity",
     "close": "mark the incident verified (which resolves it)",
     "roles": "assign incident roles",
+    "handover": "hand over command",
     "data": "import or delete data",
     "repair": "repair the Slack side (war-room steps, control message, summaries)",
 }
@@ -266,6 +267,22 @@ class PermissionChecks:
         except SlackError as error:
             log.warning("permission check for %s failed: %s", action, error)
             return Refusal(f"Could not check who may {ACTION_WORDS[action]} ({error}), so nothing changed. Try again.")
+
+    async def check_handover(self, incident: IncidentRecord, user: str) -> Refusal | None:
+        """Handing over command: the commander hands over their own command whatever the config
+        says; anyone else needs the ``roles`` level (who may make someone commander)."""
+        if user == incident.commander:
+            return None
+        refusal = await self.check("roles", incident, user)
+        if refusal is None or refusal.text == PRIVATE_INCIDENT or refusal.text.startswith("Could not check"):
+            return refusal
+        others = admin_words(self.policy)
+        if level_of(self.policy, "roles") == "war_room":
+            others = f"members of the war room and {others}"
+        return Refusal(
+            f"Only the incident commander (<@{incident.commander}>) or {others} may {ACTION_WORDS['handover']} in {incident.reference}. "
+            "Nothing changed."
+        )
 
     async def check_breakglass(self, incident: IncidentRecord, user: str) -> Refusal | None:
         """Break-glass is the ``stamp`` permission, except that it is also the one way into a

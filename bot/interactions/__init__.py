@@ -8,6 +8,7 @@ by ``bot.runtime``. Where a request goes (handlers/ maps Slack's requests onto t
 - phase_stamps: the phase buttons, Acknowledge (``ack``), Reopen (``reopen``)
 - notes: ``note``, ``update``, the "Add to incident timeline" shortcut
 - roles_and_severity: ``role``, the role pickers, ``severity``
+- handovers: ``handover``, the "Hand over" button and form, Accept and Decline on the new commander's DM
 - break_glass: ``breakglass``
 - time_corrections: the "Edit times" button and form
 - action_item_tracking: ``action``, ``actions``, the "Add action item" button and form, "Done"
@@ -28,6 +29,7 @@ from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.break_glass import BreakGlass
 from bot.interactions.catchup import CatchUps
 from bot.interactions.deploy_records import DeployRecords
+from bot.interactions.handovers import Handovers
 from bot.interactions.notes import Notes
 from bot.interactions.opening import Opening
 from bot.interactions.phase_stamps import PhaseStamps
@@ -46,6 +48,7 @@ class Interactions:
     phase_stamps: PhaseStamps
     notes: Notes
     roles_and_severity: RolesAndSeverity
+    handovers: Handovers
     break_glass: BreakGlass
     time_corrections: TimeCorrections
     action_items: ActionItemTracking

@@ -13,6 +13,26 @@ from bot.slack import SlackError, SlackGateway, messages
 from bot.warroom.setup import WarRooms
 
 
+async def why_cannot_hold_role(slack: SlackGateway, user: str) -> str | None:
+    """Why ``user`` cannot hold a role, or None when they can. A role goes to a person who can
+    act on it: not a deactivated account, a bot or Slackbot, which would leave the incident
+    with a commander nobody can reach (and only an admin able to close it). When Slack cannot
+    say, the assignment is refused (fail closed)."""
+    try:
+        person = await slack.user(user)
+    except SlackError as error:
+        if error.code == "user_not_found":
+            return "there is no such user in this workspace"
+        return f"Slack could not say who that is ({error}); try again"
+    if person.is_slackbot:
+        return "Slackbot is not a person"
+    if person.deleted:
+        return "that account is deactivated"
+    if person.is_bot:
+        return "that is a bot, not a person"
+    return None
+
+
 class RolesAndSeverity:
     def __init__(self, incidents: Incidents, lookup: IncidentLookup, war_rooms: WarRooms, replies: Replies, slack: SlackGateway) -> None:
         self._incidents = incidents
@@ -43,7 +63,7 @@ class RolesAndSeverity:
         if await self._lookup.refused(requester, "roles", incident):
             return
         label = ROLES[role]
-        if reason := await self._cannot_hold_role(user):
+        if reason := await why_cannot_hold_role(self._slack, user):
             await self._replies.tell(requester, messages.role_target_refused(user, label, incident.reference, reason))
             return
         result = await self._incidents.assign_role(incident.id, role, user, by=requester.user_id)
@@ -64,25 +84,6 @@ class RolesAndSeverity:
             failures.append(f"<@{user}> could not be told by direct message ({error})")
         if failures:
             await self._replies.tell(requester, messages.told_with_failures("The role", failures, record.reference))
-
-    async def _cannot_hold_role(self, user: str) -> str | None:
-        """Why ``user`` cannot hold a role, or None when they can. A role goes to a person who can
-        act on it: not a deactivated account, a bot or Slackbot, which would leave the incident
-        with a commander nobody can reach (and only an admin able to close it). When Slack cannot
-        say, the assignment is refused (fail closed)."""
-        try:
-            person = await self._slack.user(user)
-        except SlackError as error:
-            if error.code == "user_not_found":
-                return "there is no such user in this workspace"
-            return f"Slack could not say who that is ({error}); try again"
-        if person.is_slackbot:
-            return "Slackbot is not a person"
-        if person.deleted:
-            return "that account is deactivated"
-        if person.is_bot:
-            return "that is a bot, not a person"
-        return None
 
     async def severity(self, requester: Requester, text: str) -> None:
         """``/incident severity <sev>`` in a war room."""

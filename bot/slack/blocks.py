@@ -187,6 +187,7 @@ def control_message(incident: IncidentRecord, context: WarRoomContext | None = N
     if buttons:
         blocks.append(ActionsBlock(block_id="phase_buttons", elements=buttons))
     blocks += role_blocks(incident)
+    blocks.append(handover_block(incident))
     blocks += correction_blocks(incident)
     blocks.append(
         ContextBlock(
@@ -234,6 +235,17 @@ def role_blocks(incident: IncidentRecord) -> list[Block]:
             ],
         ),
     ]
+
+
+HANDOVER_ACTION = "handover_open"
+
+
+def handover_block(incident: IncidentRecord) -> Block:
+    """ "Hand over": the commander (or whoever may assign roles) hands command over with a note."""
+    return ActionsBlock(
+        block_id="handover",
+        elements=[ButtonElement(text=PlainTextObject(text="Hand over"), action_id=HANDOVER_ACTION, value=str(incident.id))],
+    )
 
 
 def correction_blocks(incident: IncidentRecord) -> list[Block]:

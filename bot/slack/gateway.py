@@ -424,6 +424,12 @@ class SlackGateway:
             if exc.code not in ("already_in_channel", "cant_invite_self"):
                 raise
 
+    async def direct_channel(self, user: str) -> str:
+        """The ID of the bot's direct-message channel with ``user`` (conversations.open), where a
+        step's DM is looked for again by its metadata."""
+        channel: str = (await self._call("conversations.open", users=user))["channel"]["id"]
+        return channel
+
     async def set_topic(self, channel: str, topic: str) -> None:
         await self._call("conversations.setTopic", channel=channel, topic=topic)
 

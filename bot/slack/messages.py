@@ -24,6 +24,7 @@ HELP = escape(
             "• `/incident deploys [service] [2h]` — recent deploys",
             "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
             "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
+            "• `/incident handover [INC-42] @person <note>` — hand over command with a note; they can accept or decline",
             "• `/incident severity P1` — change the severity",
             "• `/incident update <text>` — post a status update to the war room and the announcement channel",
             "• `/incident breakglass <reason>` — record emergency access (who, when, why) and announce it",
@@ -491,3 +492,45 @@ def reminder_line(reference: str, quiet: str) -> str:
         f"⏰ Nothing on the {reference} timeline for {quiet}. Post a status update with `/incident note <what is happening>`, "
         "or mark the next phase on the pinned message."
     )
+
+
+# ---- Handing over command (issue 19) -----------------------------------------------------------
+
+NOT_IN_WAR_ROOM_FOR_HANDOVER = (
+    "This channel is not an incident war room. Hand over inside the war room, or name the incident: "
+    "`/incident handover INC-42 @person &lt;note&gt;`."
+)
+NO_SUCH_HANDOVER = "That handover is not on record; nothing changed."
+
+
+def handover_to_commander(user: str, reference: str) -> str:
+    return f"<@{user}> already is the commander of {reference}; nothing changed. Hand over to someone else."
+
+
+def handover_to_oneself(reference: str) -> str:
+    return f"You cannot hand command of {reference} to yourself; nothing changed. To take command, use `/incident role commander @you`."
+
+
+def handover_already_recorded(reference: str) -> str:
+    return f"This handover of {reference} is already recorded; nothing new was done."
+
+
+def handover_commander_changed(commander: str, reference: str) -> str:
+    return f"The commander of {reference} changed meanwhile (it is <@{commander}> now), so nothing changed. Try again if still needed."
+
+
+def handed_over(user: str, reference: str) -> str:
+    return f"<@{user}> is now the commander of {reference}; the war room and <@{user}> have the handover note."
+
+
+def handover_not_theirs(user: str) -> str:
+    return f"Only <@{user}>, to whom command was handed, can answer this handover; nothing changed."
+
+
+def handover_already_answered(answer: str, reference: str) -> str:
+    return f"This handover of {reference} was already {answer}; nothing changed."
+
+
+def handover_overtaken(commander: str, reference: str, *, accept: bool) -> str:
+    what = "accepting" if accept else "declining"
+    return f"<@{commander}> is the commander of {reference} now (it changed since this handover), so {what} it changes nothing."

@@ -33,6 +33,7 @@ TIERS: Mapping[str, str] = {
     "conversations.join": "t3",
     "conversations.list": "t2",
     "conversations.members": "t4",
+    "conversations.open": "t3",
     "conversations.setTopic": "t2",
     "files.completeUploadExternal": "t4",
     "files.getUploadURLExternal": "t4",

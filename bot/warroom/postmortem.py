@@ -16,6 +16,7 @@ import jinja2
 
 from bot.analytics.summary import MttrSummary, percent
 from bot.core.command_text import DETECTION_LABELS
+from bot.core.handover_notes import LABELS, HandoverNote
 from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
@@ -59,6 +60,40 @@ def page_lines(incident: IncidentRecord, events: Sequence[TimelineEntry]) -> lis
             lines.append(PageLine(level, page.occurred_at, who, following.occurred_at - page.occurred_at, then))
         else:
             lines.append(PageLine(level, page.occurred_at, who, None, "not acknowledged" if acked is None else "acknowledged earlier"))
+    return lines
+
+
+@dataclass(frozen=True)
+class HandoverLine:
+    """One handover of command as the timeline has it: when, from whom to whom, the note's fields
+    (label, text) and how the new commander answered ("accepted", "declined" or "")."""
+
+    at: datetime
+    from_user: str
+    to_user: str
+    fields: tuple[tuple[str, str], ...]
+    answer: str
+
+
+def handover_lines(events: Sequence[TimelineEntry]) -> list[HandoverLine]:
+    answers = {
+        e.data.get("handover"): e.kind.removeprefix("handover_") for e in events if e.kind in ("handover_accepted", "handover_declined")
+    }
+    lines = []
+    for event in events:
+        if event.kind != "handover":
+            continue
+        data = event.data
+        note = HandoverNote(**{name: str(data.get(name) or "") for name in LABELS})
+        lines.append(
+            HandoverLine(
+                event.occurred_at,
+                str(data.get("from", "")),
+                str(data.get("to", "")),
+                tuple(note.shown()),
+                answers.get(data.get("handover"), ""),
+            )
+        )
     return lines
 
 
@@ -178,6 +213,7 @@ def render_postmortem(
             breakglass=breakglass,
             action_items=action_items,
             pages=[replace(page, who=tuple(map(named, page.who))) for page in page_lines(incident, events)],
+            handovers=handover_lines(events),
         )
     except jinja2.TemplateError as error:
         raise TemplateProblem(f"postmortem template: {error}") from None

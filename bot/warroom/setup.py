@@ -157,7 +157,7 @@ class WarRooms:
             if event:
                 await incident_rows.add_event(session, incident_id, event, at=now, text=text, data=data)
 
-    async def _note_failure(self, incident_id: int, step: str, error: SlackError) -> None:
+    async def note_failure(self, incident_id: int, step: str, error: SlackError) -> None:
         """A Slack step that failed goes in the timeline, unless the database is away too."""
         log.warning("INC-%s: %s failed: %s (%s)", incident_id, step, error.code, error)
         try:
@@ -168,7 +168,7 @@ class WarRooms:
             log.warning("INC-%s: could not note the failure in the timeline: %s", incident_id, db_error)
 
     @staticmethod
-    def _failure_words(failure: StepFailure, *, database_away: str = DATABASE_AWAY) -> str:
+    def failure_words(failure: StepFailure, *, database_away: str = DATABASE_AWAY) -> str:
         if failure.slack_error is not None:
             return f"{failure.what}: {failure.slack_error}"
         if failure.busy:
@@ -281,11 +281,11 @@ class WarRooms:
             else:
                 created = self._channel_step(incident)
             run = await run_steps(
-                [(step, created)], note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True
+                [(step, created)], note=lambda what, error: self.note_failure(incident_id, what, error), database_errors=True
             )
             if run.failures:
                 waiting = "the control message, invites, bookmarks, topic, announcement and runbook wait for it"
-                report.failures.append(self._failure_words(run.failures[0], database_away=f"{DATABASE_AWAY}; {waiting}"))
+                report.failures.append(self.failure_words(run.failures[0], database_away=f"{DATABASE_AWAY}; {waiting}"))
                 return report
             value = run.values[0]
             assert isinstance(value, _Channel)
@@ -327,8 +327,8 @@ class WarRooms:
                 steps.append((f"announce in <#{self._announce_channel}>", self._announce(report, incident, look, claimed)))
         if runbooks:
             steps.append((f"post the runbook {runbooks[0].name}", self._post_runbook(report, incident, runbooks[0], look, claimed)))
-        run = await run_steps(steps, note=lambda what, error: self._note_failure(incident_id, what, error), database_errors=True)
-        report.failures.extend(self._failure_words(failure) for failure in run.failures)
+        run = await run_steps(steps, note=lambda what, error: self.note_failure(incident_id, what, error), database_errors=True)
+        report.failures.extend(self.failure_words(failure) for failure in run.failures)
         return report
 
     async def _channel_step(self, incident: IncidentRecord) -> _Channel:
@@ -641,12 +641,17 @@ class WarRooms:
     async def show_paging(self, incident: IncidentRecord) -> None:
         """Rebuild the control message after an escalation level paged (the topic does not change).
         Raises SlackError."""
+        await self.update_control_message(incident)
+
+    async def update_control_message(self, incident: IncidentRecord, context: WarRoomContext | None = None) -> None:
+        """Show the incident as it is now on its control message (an edit: doing it twice shows the
+        same). Raises SlackError."""
         if incident.channel_id and incident.control_message_ts:
             await self._slack.update_message(
                 incident.channel_id,
                 incident.control_message_ts,
                 blocks.notification_text(incident),
-                blocks=blocks.control_message(incident, await self.context(incident)),
+                blocks=blocks.control_message(incident, context or await self.context(incident)),
             )
 
     async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
@@ -659,17 +664,7 @@ class WarRooms:
         steps: list[tuple[str, Awaitable[object]]] = []
         context = await self.context(incident)
         if incident.control_message_ts:
-            steps.append(
-                (
-                    "the control message could not be updated",
-                    self._slack.update_message(
-                        incident.channel_id,
-                        incident.control_message_ts,
-                        blocks.notification_text(incident),
-                        blocks=blocks.control_message(incident, context),
-                    ),
-                )
-            )
+            steps.append(("the control message could not be updated", self.update_control_message(incident, context)))
         steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
         if announce_line:
             steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
