@@ -18,6 +18,7 @@ from bot.incidents.corrections import Corrections
 from bot.incidents.operations import Incidents
 from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
+from bot.integrations.action_requests import ActionRequests
 from bot.integrations.deploys import Deploys
 from bot.interactions import Interactions
 from bot.interactions.action_item_tracking import ActionItemTracking
@@ -33,6 +34,7 @@ from bot.interactions.readouts import Readouts
 from bot.interactions.repairs import Repairs
 from bot.interactions.replies import Replies
 from bot.interactions.roles_and_severity import RolesAndSeverity
+from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.paging.external_pagers import ExternalPagers
@@ -43,6 +45,7 @@ from bot.slack.request_replays import ReplayGuard
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
+from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
@@ -75,6 +78,7 @@ class Runtime:
     replays: ReplayGuard
     pagers: ExternalPagers
     pagerduty_events: PagerDutyEvents
+    action_runs: ActionRuns
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
     # What Slack last said of the bot token (auth.test), set by `serve` (for /healthz); None elsewhere.
@@ -154,6 +158,7 @@ class Runtime:
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
+        action_runs = ActionRuns(db, slack, clock, incidents, runbook_room, ActionRequests())
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -175,9 +180,10 @@ class Runtime:
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
+            runbook_actions=RunbookActionClicks(runbook_room, action_runs, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
+            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, action_runs),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
@@ -214,6 +220,7 @@ class Runtime:
             replays=ReplayGuard(db, background),
             pagers=pagers,
             pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
+            action_runs=action_runs,
         )
 
     async def migrate(self) -> str:
@@ -226,5 +233,6 @@ class Runtime:
     async def close(self) -> None:
         await self.background.drain()
         await self.pagers.close()
+        await self.action_runs.close()
         await self.slack.close()
         await self.db.dispose()

@@ -8,19 +8,27 @@ from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import messages
+from bot.warroom.action_runs import ActionRuns
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRoomReport, WarRooms
 
 
 class Repairs:
     def __init__(
-        self, incidents: Incidents, lookup: IncidentLookup, war_rooms: WarRooms, resolutions: Resolutions, replies: Replies
+        self,
+        incidents: Incidents,
+        lookup: IncidentLookup,
+        war_rooms: WarRooms,
+        resolutions: Resolutions,
+        replies: Replies,
+        action_runs: ActionRuns,
     ) -> None:
         self._incidents = incidents
         self._lookup = lookup
         self._war_rooms = war_rooms
         self._resolutions = resolutions
         self._replies = replies
+        self._action_runs = action_runs
 
     async def repair(self, requester: Requester, argument: str) -> None:
         incident = await self._lookup.named_or_here(requester, argument)
@@ -40,8 +48,8 @@ class Repairs:
             await self._replies.tell(requester, messages.repaired(incident.reference, report.done, report.already))
 
     async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
-        """War-room steps, the control message and topic as the database has them, and the
-        resolution posts."""
+        """War-room steps, the control message and topic as the database has them, the
+        resolution posts, and the runbook actions' runs."""
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
@@ -57,4 +65,8 @@ class Repairs:
         assert current is not None
         report.failures += await self._war_rooms.refresh(current)
         report.failures += await self._resolutions.publish(incident_id, done=report.done, already=report.already, look=True)
+        # Runbook actions a stopped process left half-way: sent once if they never left, never resent otherwise.
+        done, failures = await self._action_runs.finish_interrupted(incident_id)
+        report.done += done
+        report.failures += failures
         return report
