@@ -355,8 +355,11 @@ async def test_run_again_is_a_new_confirmed_attempt_and_is_itself_run_once(bot, 
     _, again = find_button(result, "runbook_action_rollback")
     assert again["text"]["text"] == "Run again" and "Run it again?" in again["confirm"]["text"]["text"]
     payload = click_payload(bot, incident, "runbook_action_rollback", user="U_CAROL", message=result)
-    answers = await asyncio.gather(bot.slack.interactive(payload), bot.slack.interactive(payload, retry_num=1))
-    assert [a.status for a in answers] == [200, 200]
+    other = click_payload(bot, incident, "runbook_action_rollback", user="U_BOB", message=result)
+    answers = await asyncio.gather(
+        bot.slack.interactive(payload), bot.slack.interactive(other), bot.slack.interactive(payload, retry_num=1)
+    )
+    assert [a.status for a in answers] == [200, 200, 200]
     await bot.settle()
     assert len(endpoint.received) == 2
     assert [(r.attempt, r.requested_by, r.status) for r in await stored_runs(bot)] == [
