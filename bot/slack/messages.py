@@ -209,7 +209,7 @@ def action_gone(runbook: str, action: str) -> str:
 
 
 def action_variables_unset(label: str, variables: list[str]) -> str:
-    names = ", ".join(f"`{name}`" for name in variables)
+    names = ", ".join(f"`{escape(name)}`" for name in variables)
     return (
         f"“{escape(label)}” was not run: {names} {'is' if len(variables) == 1 else 'are'} not set where the bot runs, so its "
         "request cannot carry its credentials. Nothing was sent. Ask whoever runs the bot to set it "
