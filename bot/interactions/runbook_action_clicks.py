@@ -4,6 +4,7 @@ it once (bot/warroom/action_runs.py). Refusals are ephemeral and write nothing."
 from __future__ import annotations
 
 from bot import logs
+from bot.core.text_input import escape
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import messages
@@ -12,7 +13,8 @@ from bot.warroom.runbook_room import RunbookRoom
 
 
 def permission_words(label: str) -> str:
-    return f"run “{label}”"
+    """What a refusal says the person may not do; the label is the runbook's text, shown as written."""
+    return f"run “{escape(label)}”"
 
 
 class RunbookActionClicks:
