@@ -7,6 +7,7 @@ receives (tests/action_endpoint.py)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import textwrap
@@ -603,3 +604,22 @@ async def test_an_admin_outside_the_war_room_may_run_an_admins_action(settings, 
         assert [r.path for r in endpoint.received] == ["/flag"]
     finally:
         await bot.stop()
+
+
+def test_serve_redacts_the_actions_secret_values_from_its_logs_too(action_settings, token):
+    """The second line of defence: the values the actions' headers read are among the secrets
+    `serve` gives its log handler, like the secret settings and the PagerDuty routing keys."""
+    from bot import logs
+    from handlers.cli import _action_secrets
+
+    secrets = _action_secrets(action_settings)
+    assert secrets == [TOKEN]
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.action_secrets")
+    handler = logs.make_handler(secrets=secrets, stream=stream)
+    logger.addHandler(handler)
+    try:
+        logger.warning("a careless line with %s in it", f"Bearer {TOKEN}")
+    finally:
+        logger.removeHandler(handler)
+    assert TOKEN not in stream.getvalue() and "[redacted secret]" in stream.getvalue()
