@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict, rows_changed
+from storage.db import Statements, rows_changed
 from storage.models import RunbookActionRun
+
+_RUNS = cast(Table, RunbookActionRun.__table__)
 
 CLAIMED, SENDING, SUCCEEDED, FAILED, UNKNOWN = "claimed", "sending", "succeeded", "failed", "unknown"
 FINISHED = (SUCCEEDED, FAILED, UNKNOWN)
@@ -24,6 +29,21 @@ class RunKey:
     runbook: str
     action: str
     attempt: int
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a click is told of a run someone else claimed."""
+
+    id: int
+    attempt: int
+    requested_by: str
+    status: str
+    reason: str | None
+
+
+def facts(run: RunbookActionRun | Row[Any]) -> RunFacts:
+    return RunFacts(run.id, run.attempt, run.requested_by, run.status, run.reason)
 
 
 def _of(key: RunKey) -> ColumnElement[bool]:
@@ -43,30 +63,32 @@ async def by_id(session: AsyncSession, run_id: int) -> RunbookActionRun | None:
     return await session.scalar(select(RunbookActionRun).where(RunbookActionRun.id == run_id))
 
 
-async def claim(session: AsyncSession, key: RunKey, *, by: str, token: str, at: datetime) -> bool:
-    """True when this caller now holds the run and must send it. An attempt after the first is
-    claimed only once the attempt before it has finished (a "Run again" is never a second copy of a
-    run still in flight, and never skips a number)."""
+def claim_in(work: Statements, key: RunKey, *, by: str, token: str, at: datetime) -> tuple[bool, RunFacts | None]:
+    """Claim a run, inside ``Database.run_transaction`` (the click's ack waits for it: SQLAlchemy
+    Core, on SQLite one trip to a worker thread). Whether this caller now holds the run and must
+    send it, and the run as it now stands. An attempt after the first is claimed only once the
+    attempt before it has finished (a "Run again" is never a second copy of a run still in flight,
+    and never skips a number): None then."""
     if key.attempt > 1:
-        earlier = await get(session, RunKey(key.incident_id, key.runbook, key.action, key.attempt - 1))
+        earlier = work.execute(select(_RUNS.c.status).where(_of(RunKey(key.incident_id, key.runbook, key.action, key.attempt - 1)))).first()
         if earlier is None or earlier.status not in FINISHED:
-            return False
-    insert = insert_with_on_conflict(session)
-    inserted = await session.execute(
-        insert(RunbookActionRun)
-        .values(
-            incident_id=key.incident_id,
-            runbook=key.runbook,
-            action=key.action,
-            attempt=key.attempt,
-            status=CLAIMED,
-            requested_by=by,
-            token=token,
-            claimed_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=["incident_id", "runbook", "action", "attempt"])
+            return False, None
+    insert = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    values = {
+        "incident_id": key.incident_id,
+        "runbook": key.runbook,
+        "action": key.action,
+        "attempt": key.attempt,
+        "status": CLAIMED,
+        "requested_by": by,
+        "token": token,
+        "claimed_at": at,
+    }
+    inserted = work.execute(
+        insert(_RUNS).values(values).on_conflict_do_nothing(index_elements=["incident_id", "runbook", "action", "attempt"])
     )
-    return rows_changed(inserted) == 1
+    row = work.execute(select(_RUNS).where(_of(key))).one_or_none()
+    return inserted.rowcount == 1, facts(row) if row is not None else None
 
 
 async def take_over_unsent(session: AsyncSession, run_id: int, *, token: str, at: datetime, stale_before: datetime) -> bool:

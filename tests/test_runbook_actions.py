@@ -534,10 +534,11 @@ async def test_the_repair_sends_a_claim_never_sent_once_and_never_resends_one_lo
     incident = await open_war_room(bot)
     now = bot.runtime.clock()
     stale = now - SEND_LEASE - timedelta(seconds=1)
-    async with bot.runtime.db.transaction() as session:
-        # Claimed by a process that stopped before sending; and one that stopped with its request in flight.
-        assert await runs.claim(session, runs.RunKey(1, "payments-api-errors", "rollback", 1), by="U_BOB", token="dead1", at=stale)
-        assert await runs.claim(session, runs.RunKey(1, "payments-api-errors", "flag", 1), by="U_ALICE", token="dead2", at=stale)
+    # Claimed by a process that stopped before sending; and one that stopped with its request in flight.
+    for action, by in (("rollback", "U_BOB"), ("flag", "U_ALICE")):
+        key = runs.RunKey(1, "payments-api-errors", action, 1)
+        won, _ = await bot.runtime.db.run_transaction(lambda work, key=key, by=by: runs.claim_in(work, key, by=by, token="dead", at=stale))
+        assert won
     [unsent, lost] = await stored_runs(bot)
     await _age(bot, lost.id, status="sending", sent_at=stale)
 
