@@ -624,3 +624,23 @@ def test_serve_redacts_the_actions_secret_values_from_its_logs_too(action_settin
     finally:
         logger.removeHandler(handler)
     assert TOKEN not in stream.getvalue() and "[redacted secret]" in stream.getvalue()
+
+
+async def test_an_answer_arriving_after_the_repair_gave_its_request_up_is_not_recorded_twice(bot, fake_slack, endpoint, monkeypatch):
+    """A process stalled past the lease while its request was in flight: the repair records the run
+    as unknown and posts that; the late answer then changes nothing and posts nothing."""
+    from bot.warroom import action_runs
+
+    incident = await open_war_room(bot)
+    endpoint.hold("/rollback")
+    await run_action(bot, incident, "rollback", settle=False)
+    await eventually(lambda: endpoint.received, what="the request in flight")
+    monkeypatch.setattr(action_runs, "SEND_LEASE", timedelta(0))
+    report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(1)
+    assert report.done == ["recorded that “Roll back payments-api” was lost in flight"]
+    endpoint.release()
+    await bot.settle()
+    [run] = await stored_runs(bot)
+    assert run.status == "unknown" and len(endpoint.received) == 1
+    assert [e.data["outcome"] for e in await action_events(bot)] == ["unknown"]
+    assert len(result_messages(fake_slack, incident)) == 1

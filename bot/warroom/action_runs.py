@@ -142,9 +142,17 @@ class ActionRuns:
         answer = await self._requests.send(action, headers=resolved.headers, body=action.body_bytes(facts))
         at = self._clock()
         async with self._db.transaction() as session:
-            await runs.finish(
+            finished = await runs.finish(
                 session, run_id, token=token, status=answer.outcome, http_status=answer.http_status, reason=answer.reason, at=at
             )
+            if not finished:
+                # A repair gave this request up as lost while it was in flight (this process stalled
+                # past the lease): the run is recorded and shown as unknown already, once.
+                lost = await runs.by_id(session, run_id)
+                log.warning(
+                    "%s: %s/%s answered after a repair recorded it as lost: %s", incident.reference, runbook.name, action.id, answer.reason
+                )
+                return RunOutcome("already", run=runs.facts(lost) if lost is not None else None)
             await self._record(
                 session,
                 incident.id,
