@@ -127,12 +127,16 @@ class Bench:
             raise RuntimeError(f"{self.runtime.background.pending} background tasks still running after {DRAIN_TIMEOUT}s")
 
 
-async def start(database_url: str) -> Bench:
+async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench:
+    """``runbooks_dir``: another runbooks folder than the shipped one (benchmarks/runbook_actions.py)."""
     fake = FakeSlack(bot_scopes=manifest_bot_scopes(), latency=0.0)
     await fake.start()
     fake.add_user("U_ALICE", "alice")
     announce = fake.add_channel("incidents", members={"U_ALICE"})
-    runtime = Runtime.from_settings(fake_slack_settings(fake, database_url, announce))
+    settings = fake_slack_settings(fake, database_url, announce)
+    if runbooks_dir is not None:
+        settings = settings.model_copy(update={"runbooks_dir": runbooks_dir})
+    runtime = Runtime.from_settings(settings)
     await upgrade_to_head(runtime.db)
     bot_runner, bot_port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
     # The bare app on the same aiohttp stack, but not behind the bot's web app: that one would also

@@ -20,6 +20,7 @@ from bot.incidents.handovers import HandoverLog
 from bot.incidents.operations import Incidents
 from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
+from bot.integrations.action_requests import ActionRequests
 from bot.integrations.deploys import Deploys
 from bot.interactions import Interactions
 from bot.interactions.action_item_tracking import ActionItemTracking
@@ -40,6 +41,7 @@ from bot.interactions.readouts import Readouts
 from bot.interactions.repairs import Repairs
 from bot.interactions.replies import Replies
 from bot.interactions.roles_and_severity import RolesAndSeverity
+from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.paging.external_pagers import ExternalPagers
@@ -50,6 +52,7 @@ from bot.slack.request_replays import ReplayGuard
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
+from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
 from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.handover_posts import HandoverPosts
@@ -87,6 +90,7 @@ class Runtime:
     dashboard: Dashboard
     # None when the dashboard's Sign in with Slack is not configured (the dashboard is off).
     dashboard_sign_in: DashboardSignIn | None
+    action_runs: ActionRuns
     # In Socket Mode: whether the WebSocket to Slack is open (for /healthz); None in HTTP mode.
     slack_connection: Callable[[], Awaitable[bool]] | None = None
     # What Slack last said of the bot token (auth.test), set by `serve` (for /healthz); None elsewhere.
@@ -168,6 +172,7 @@ class Runtime:
         stamper = Stamper(db, clock)
         handover_log = HandoverLog(db, clock)
         handover_posts = HandoverPosts(handover_log, war_rooms, slack, clock)
+        action_runs = ActionRuns(db, slack, clock, incidents, runbook_room, ActionRequests())
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -190,9 +195,10 @@ class Runtime:
             time_corrections=TimeCorrections(lookup, corrections, war_rooms, resolutions, replies, slack, clock),
             action_items=ActionItemTracking(action_items, lookup, resolutions, replies, slack),
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
+            runbook_actions=RunbookActionClicks(runbook_room, action_runs, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports)),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, handover_posts),
+            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, handover_posts, action_runs),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
         background = BackgroundWork(settings.background_concurrency)
@@ -246,6 +252,7 @@ class Runtime:
             pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
             dashboard=Dashboard(db, reports, permissions, catalog, clock),
             dashboard_sign_in=dashboard_sign_in,
+            action_runs=action_runs,
         )
 
     async def migrate(self) -> str:
@@ -258,5 +265,6 @@ class Runtime:
     async def close(self) -> None:
         await self.background.drain()
         await self.pagers.close()
+        await self.action_runs.close()
         await self.slack.close()
         await self.db.dispose()

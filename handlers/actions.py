@@ -26,7 +26,14 @@ from bot.slack.blocks import (
     STAMP_ACTION_PREFIX,
 )
 from bot.slack.handover_messages import ACCEPT_ACTION, DECLINE_ACTION
-from bot.slack.runbook_blocks import CHECKLIST_ACTION_PREFIX, parse_checklist_block_id, step_indexes, ticked_in_message
+from bot.slack.runbook_blocks import (
+    ACTION_RUN_PREFIX,
+    CHECKLIST_ACTION_PREFIX,
+    parse_action_click,
+    parse_checklist_block_id,
+    step_indexes,
+    ticked_in_message,
+)
 from handlers.listeners import Button, Click, listen
 from handlers.payloads import string_metadata
 
@@ -67,6 +74,15 @@ def tick_checklist(flows: Interactions, click: Click) -> Work:
     seen = ticked_in_message(click.payload.message.blocks if click.payload.message else [], action.block_id)
     now = step_indexes(o.value for o in action.selected_options)
     return flows.runbooks.tick(click.requester, post[0], seen=seen, now=now, at=click.at)
+
+
+def run_runbook_action(flows: Interactions, click: Click) -> Work:
+    action = click.payload.action
+    parsed = parse_action_click(action.action_id, action.value or "")
+    if parsed is None:
+        raise ValueError(f"runbook action {action.action_id[:60]!r} {str(action.value)[:30]!r}")
+    action_id, post_id, attempt = parsed
+    return flows.runbook_actions.run(click.requester, post_id, action_id, attempt)
 
 
 def mark_action_item_done(flows: Interactions, click: Click) -> Work:
@@ -120,6 +136,8 @@ BUTTONS = (
     Button(REOPEN_ACTION, "reopen", reopen, records=True),
     Button(re.compile(f"^{ROLE_ACTION_PREFIX}"), "role", pick_role_holder, records=True),
     Button(re.compile(f"^{CHECKLIST_ACTION_PREFIX}"), "runbook-tick", tick_checklist, records=True),
+    # Acknowledged once the run's claim is committed; the request goes out after the ack.
+    Button(re.compile(f"^{ACTION_RUN_PREFIX}"), "runbook-action", run_runbook_action, records=True),
     Button(ACTION_DONE_ACTION, "action-done", mark_action_item_done, records=True),
     Button(ACCEPT_ACTION, "handover-accept", accept_handover, records=True),
     Button(DECLINE_ACTION, "handover-decline", decline_handover, records=True),

@@ -172,12 +172,26 @@ def _routing_keys(settings: Settings) -> list[str]:
     return routing_key_values(catalog, os.environ)
 
 
+def _action_secrets(settings: Settings) -> list[str]:
+    """The values the runbook actions' headers read from the environment, redacted from the logs
+    like the secret settings (the actions never log them; this is the second line). Runbooks that
+    do not load name none: starting says what is wrong with them."""
+    from bot.catalog.runbook_actions import secret_values
+    from bot.catalog.runbooks import RunbookError, load_runbooks
+
+    try:
+        runbooks = load_runbooks(settings.runbooks_dir) if settings.runbooks_dir.is_dir() else []
+    except RunbookError:
+        return []
+    return secret_values([action for runbook in runbooks for action in runbook.actions], os.environ)
+
+
 def _configure_logging(level: str, settings: object = None) -> None:
     """Text or JSON lines (LOG_FORMAT) with the incident and Slack request on each; every setting
     marked secret is redacted from every line."""
     secrets = settings.secret_values() if isinstance(settings, DatabaseSettings) else []
     if isinstance(settings, Settings):
-        secrets += _routing_keys(settings)
+        secrets += _routing_keys(settings) + _action_secrets(settings)
     logs.configure(level, json_lines=getattr(settings, "log_format", "text") == "json", secrets=secrets)
 
 

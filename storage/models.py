@@ -471,3 +471,39 @@ class Handover(Base):
     declined_room_ts: Mapped[str | None] = mapped_column(String(32))
     declined_dm_ts: Mapped[str | None] = mapped_column(String(32))
     declined_topic_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RunbookActionRun(Base):
+    """One run of a runbook action (an HTTP request) for an incident, claimed before it is sent:
+    the unique (incident, runbook, action, attempt) row is what makes a double click, a Slack retry
+    or a second process send it once. Attempt 1 is the runbook message's button; a later attempt is
+    a deliberate "Run again", allowed only once the one before it has finished.
+
+    ``status``: ``claimed`` (not sent yet: a claim older than the lease may be taken over and sent),
+    ``sending`` (the request may have left: never sent again by the bot), then ``succeeded``,
+    ``failed`` or ``unknown`` (its process stopped while sending; nobody knows whether it ran).
+    Neither the headers nor the body are kept: only what was asked, by whom, and the answer's status."""
+
+    __tablename__ = "runbook_action_runs"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "runbook", "action", "attempt", name="uq_runbook_action_runs_once"),
+        CheckConstraint("status IN ('claimed', 'sending', 'succeeded', 'failed', 'unknown')", name="ck_runbook_action_runs_status"),
+        CheckConstraint("attempt >= 1", name="ck_runbook_action_runs_attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT", name="fk_runbook_action_runs_incident_id"))
+    runbook: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    token: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(300))
+    # The result message in the war room, recorded the moment Slack confirms it.
+    result_channel: Mapped[str | None] = mapped_column(String(32))
+    result_ts: Mapped[str | None] = mapped_column(String(32))

@@ -398,7 +398,7 @@ def test_missing_and_malformed_fields_one_problem_each(tmp_path):
         f"{path}:3: alerts[0]: must not be empty",
         f"{path}:4: severity: 'P9' is not a severity; use P1, P2, P3 or P4",
         f"{path}:5: checklist: give at least one first step, or leave the field out",
-        f"{path}:6: colour: unknown field (known fields: title, services, alerts, severity, checklist, url)",
+        f"{path}:6: colour: unknown field (known fields: title, services, alerts, severity, checklist, url, actions)",
         f"{path}:7: url: 'http://wiki.example.com/x' is not an https URL (https://wiki.example.com/…)",
         f"{tmp_path / 'y.md'}:5: checklist[1]: 151 characters; keep each step to 150 (it becomes a Slack checkbox)",
         f"{tmp_path / 'z.md'}:3: checklist: 21 steps; keep it to 20 first steps and put the rest in the body",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -319,3 +320,90 @@ async def test_the_repair_command_says_what_it_did_what_was_there_and_what_is_st
     code, out = await run_cli(serve_env, tmp_path, "repair", "INC-1")
     assert code == 0 and "INC-1: nothing to repair" in out and "done: " not in out, out
     assert "already there: the control message" in out, out
+
+
+@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
+async def test_killed_inside_a_runbook_action_then_repair_sends_it_at_most_once_and_posts_its_result_once(
+    settings, fake_slack, serve_env, tmp_path, monkeypatch
+):
+    """A ``serve`` runs a runbook action and is killed at each of its outside steps: while the
+    action's endpoint holds the request (it arrived: whatever it does is done, the bot never hears
+    the answer), and while posting the result (Slack never did it, or did it unheard). After the
+    repair: the endpoint received exactly one request, the war room shows exactly one result, and
+    a request that may have run is recorded as such, never sent again. (A process stopped between
+    the claim and the send is tests/test_runbook_actions.py's subject: no outside call to hold.)"""
+    from bot.warroom import action_runs
+    from tests.action_endpoint import TOKEN, TOKEN_VARIABLE, ActionEndpoint, runbooks_with_actions
+    from tests.conftest import start_bot
+    from tests.test_runbook_actions import click_payload, result_messages, runbook_message
+
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    endpoint = ActionEndpoint()
+    await endpoint.start()
+    folder = runbooks_with_actions(tmp_path / "runbooks", endpoint)
+    env = {**serve_env, "RUNBOOKS_DIR": str(folder), TOKEN_VARIABLE: TOKEN}
+    bot = await start_bot(settings.model_copy(update={"runbooks_dir": folder}), fake_slack)
+    crashes = [("http", "answered"), ("chat.postMessage", "in flight"), ("chat.postMessage", "answered")]
+    try:
+        for _ in crashes:
+            assert (await bot.slack.command(OPEN_COMMAND)).status == 200
+            await bot.settle()
+        forks = await ServeForks(tmp_path).start()
+        try:
+            for number, (method, moment) in enumerate(crashes, start=1):
+                incident = await bot.incident(number)
+                if method == "http":
+                    endpoint.hold("/rollback")
+                    arrived = endpoint.arrived
+                    arrived.clear()
+                else:
+                    hold = fake_slack.hold(
+                        method,
+                        lambda args, n=number: (
+                            str(((args.get("metadata") or {}).get("event_payload") or {}).get("step", "")).startswith("runbook_action:")
+                            and incident_of(fake_slack, args) == n
+                        ),
+                        answered=moment == "answered",
+                    )
+                    arrived = hold.arrived
+                process = ForkedServe(forks, env, tmp_path, response_url_factory=fake_slack.response_url, name=f"doomed-action-{number}")
+                await process.start()
+                try:
+                    click = click_payload(
+                        process, incident, "runbook_action_rollback", user="U_ALICE", message=runbook_message(fake_slack, incident)
+                    )
+                    assert (await process.slack.interactive(click)).status == 200
+                    await asyncio.wait_for(arrived.wait(), HANG_SECONDS)
+                    process.kill()
+                    assert await process.wait() == -9
+                finally:
+                    await process.stop()
+                if method == "http":
+                    endpoint.release()
+                    endpoint.held = None
+                else:
+                    hold.release()
+        finally:
+            await forks.stop()
+
+        monkeypatch.setattr(action_runs, "SEND_LEASE", timedelta(0))  # the dead processes' leases have run out
+        for number, (method, moment) in enumerate(crashes, start=1):
+            incident = await bot.incident(number)
+            for _ in range(2):  # a second repair finds everything in place
+                report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(number)
+                assert not report.failures, (method, moment, report.failures)
+            requests = [r for r in endpoint.to("/rollback") if r.json()["variables"]["INCIDENT"] == number]
+            assert len(requests) == 1, (method, moment, len(requests))
+            assert len(result_messages(fake_slack, incident)) == 1, (method, moment)
+            [run] = await stored_runs_of(bot, number)
+            assert run.status == ("unknown" if method == "http" else "succeeded"), (method, moment, run.status)
+    finally:
+        await bot.stop()
+        await endpoint.stop()
+
+
+async def stored_runs_of(bot, number: int):
+    from storage import runbook_action_runs
+
+    async with bot.runtime.db.lookup() as session:
+        return await runbook_action_runs.for_incident(session, number)

@@ -27,6 +27,7 @@ from slack_sdk.models.basic_objects import JsonObject
 from bot.analytics import digest, stats_view, summary
 from bot.analytics.stats import build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
+from bot.catalog.runbook_actions import ActionRequest, RunbookAction
 from bot.catalog.runbooks import Runbook
 from bot.core.command_text import CommandTextError
 from bot.core.handover_notes import HandoverNote, HandoverRecord
@@ -38,7 +39,8 @@ from bot.incidents import action_items, corrections
 from bot.incidents.action_items import ActionItemRecord
 from bot.integrations import deploys
 from bot.integrations.deploys import DeployMatch, DeployRecord, deploy_line
-from bot.slack import blocks, catchup, handover_messages, messages, runbook_blocks
+from bot.slack import action_results, blocks, catchup, handover_messages, messages, runbook_blocks
+from bot.slack.action_results import ActionResult
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.incident_facts import facts_from_minutes
@@ -172,6 +174,32 @@ def hostile_runbook() -> Runbook:
         checklist=(HOSTILE, "Check the dashboard"),
         url=HOSTILE,
         sections={HOSTILE: HOSTILE},
+        actions=(hostile_action(),),
+    )
+
+
+def hostile_action() -> RunbookAction:
+    """A runbook action whose team-written texts are hostile (built without the loader's length checks)."""
+    request = ActionRequest.model_construct(url="https://ci.example.com/x", method="POST", headers={}, body=None, timeout_seconds=10.0)
+    return RunbookAction.model_construct(
+        id="rollback", label=HOSTILE, confirm=HOSTILE, permission="war_room", mitigation=True, request=request
+    )
+
+
+def hostile_action_result() -> ActionResult:
+    return ActionResult(
+        incident_id=7,
+        reference="INC-7",
+        runbook=HOSTILE,
+        post_id=4,
+        action=hostile_action(),
+        attempt=2,
+        by="U_ALICE",
+        outcome="unknown",
+        reason=HOSTILE,
+        finished_at=T0,
+        offer_mitigated=True,
+        by_repair=True,
     )
 
 
@@ -341,6 +369,8 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "list[tuple[str, str]]": lambda: [("deploy:3", HOSTILE)],
     "IncidentRecord": hostile_incident,
     "Runbook": hostile_runbook,
+    "RunbookAction": hostile_action,
+    "ActionResult": hostile_action_result,
     "WarRoomContext | None": lambda: WarRoomContext(
         team=HOSTILE, upstream=(HOSTILE,), downstream=(HOSTILE,), deploy_lines=(deploy_line(hostile_deploy()),), deploy_window="2 h"
     ),
@@ -380,6 +410,7 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
     blocks,
     summary,
     runbook_blocks,
+    action_results,
     stats_view,
     digest,
     deploys,
@@ -404,6 +435,7 @@ NOT_SLACK_TEXT = {
     "bot.slack.runbook_blocks.checklist_block_id": "a block id",
     "bot.slack.runbook_blocks.parse_checklist_block_id": "a parser",
     "bot.slack.runbook_blocks.ticked_in_message": "a parser",
+    "bot.slack.runbook_blocks.parse_action_click": "a parser",
     "bot.analytics.stats_view.duration_text": "a number",
     "bot.analytics.stats_view.percent": "a number",
     "bot.analytics.stats_view.confidence_label": "a number",
@@ -483,6 +515,7 @@ def test_the_sweep_finds_the_builders():
         "bot.slack.blocks.control_message",
         "bot.analytics.summary.summary_blocks",
         "bot.slack.runbook_blocks.runbook_message",
+        "bot.slack.action_results.action_result_message",
         "bot.analytics.stats_view.home_view",
         "bot.analytics.digest.build_digest",
         "bot.integrations.deploys.deploy_line",
@@ -521,6 +554,7 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
         "bot.slack.blocks.control_message",
         "bot.analytics.summary.summary_blocks",
         "bot.slack.runbook_blocks.runbook_message",
+        "bot.slack.action_results.action_result_message",
         "bot.analytics.digest.build_digest",
         "bot.integrations.deploys.deploy_line",
         "bot.incidents.corrections.correction_notes",

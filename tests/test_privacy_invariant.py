@@ -652,3 +652,61 @@ async def test_the_dashboard_shows_a_private_incident_s_words_only_to_its_war_ro
         recorder.assert_clean()
     finally:
         await running.stop()
+
+
+async def test_a_private_incident_s_runbook_actions_reach_only_its_war_room(settings, fake_slack, clock, tmp_path, monkeypatch):
+    """Every outbound path of a runbook action: the refusals to outsiders, admins and a member
+    without the level, each kind of answer's result message, Run again, Mark mitigated, a repair;
+    and the requests themselves, which carry the service, severity and number only."""
+    from tests.action_endpoint import TOKEN, TOKEN_VARIABLE, ActionEndpoint, runbooks_with_actions
+    from tests.test_runbook_actions import click_payload, result_messages, runbook_message
+
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    monkeypatch.delenv("RUNBOOK_ACTION_NEVER_SET", raising=False)
+    endpoint = ActionEndpoint()
+    await endpoint.start()
+    folder = runbooks_with_actions(tmp_path / "runbooks", endpoint, runbook="checkout-web-latency")
+    bot = await _start(settings.model_copy(update={"runbooks_dir": folder}), fake_slack, tmp_path, clock)
+    try:
+        recorder = PrivacyRecorder(fake_slack, [*_secrets(), TOKEN])
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack, severity="P2")
+        room = incident.channel_id
+
+        async def press(action_id: str, user: str, message: dict) -> None:
+            drive._as(user, room)
+            assert (await bot.slack.interactive(click_payload(bot, incident, action_id, user=user, message=message))).status == 200
+            await bot.settle()
+
+        runbook = runbook_message(fake_slack, incident)
+        for user in (OUTSIDER, ADMIN, PUBLIC_RESPONDER):
+            for action in ("rollback", "flag", "slow", "refused", "unset"):
+                await press(f"runbook_action_{action}", user, runbook)
+                assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+        assert endpoint.received == []
+        await press("runbook_action_flag", MATE, runbook)  # commander only: refused, naming the commander to her
+        assert fake_slack.responses[-1]["text"].startswith("Only the incident commander (<@U_ZOE>)")
+        await press("runbook_action_rollback", MATE, runbook)
+        endpoint.script(500)
+        await press("runbook_action_flag", COMMANDER, runbook)
+        endpoint.hold("/slow")
+        await press("runbook_action_slow", MATE, runbook)
+        await press("runbook_action_refused", MATE, runbook)
+        await press("runbook_action_unset", MATE, runbook)
+        rollback = next(m for m in result_messages(fake_slack, incident) if "Roll back" in m["text"])
+        await press("stamp_phase_mitigated", MATE, rollback)
+        for user in (OUTSIDER, ADMIN):
+            await press("runbook_action_rollback", user, rollback)  # Run again, from outside
+            assert fake_slack.responses[-1]["text"] == messages.PRIVATE_INCIDENT
+        await press("runbook_action_rollback", COMMANDER, rollback)  # Run again
+        await drive.command("repair", user=COMMANDER, channel=room)
+        assert len(result_messages(fake_slack, incident)) == 5
+        assert [r.path for r in endpoint.received] == ["/rollback", "/flag", "/slow", "/rollback"]
+        recorder.assert_clean()
+        for request in endpoint.received:
+            sent = request.body.decode() + json.dumps(request.headers)
+            for secret in [*_secrets(), room, fake_slack.channels[room].name, "Payroll"]:
+                assert secret not in sent, f"{secret!r} reached the action's endpoint: {sent}"
+    finally:
+        await bot.stop()
+        await endpoint.stop()

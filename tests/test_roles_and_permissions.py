@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 from bot.core.phases import Stamp
 from storage import audit
-from tests.conftest import start_bot
+from tests.conftest import ROOT, start_bot
 from tests.team_helpers import ADMIN, OUTSIDER, bot, click, clock, command, dm_messages, last_reply, open_incident, pick_user  # noqa: F401 (fixtures)
 
 
@@ -193,3 +195,45 @@ async def test_webhook_secrets_never_reach_the_logs_or_the_answer(settings, fake
     finally:
         await running.stop()
     assert secret not in caplog.text and wrong not in caplog.text
+
+
+async def test_a_runbook_action_s_permission_level_refuses_everyone_below_it_and_writes_nothing(
+    settings, fake_slack, tmp_path, monkeypatch
+):
+    """One action per level; an outsider, a member, the commander and an admin each click each one.
+    Whoever the level leaves out is told who may, and nothing is sent or written for them."""
+    from tests.action_endpoint import TOKEN, TOKEN_VARIABLE, ActionEndpoint
+    from tests.team_helpers import team_settings
+    from tests.test_runbook_actions import click_payload, runbook_message, stored_runs
+
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    endpoint = ActionEndpoint()
+    await endpoint.start()
+    levels = {"everyone": {OUTSIDER, "U_BOB", "U_ALICE", ADMIN}, "war_room": {"U_BOB", "U_ALICE", ADMIN}, "commander": {"U_ALICE", ADMIN}}
+    levels["admins"] = {ADMIN}
+    folder = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", folder)
+    path = folder / "payments-api-errors.md"
+    actions = "actions:\n" + "".join(
+        f"  - id: {level}\n    label: Run as {level}\n    confirm: Run it as {level}\n    permission: {level}\n"
+        f"    request:\n      url: {endpoint.url('/' + level)}\n      headers: {{Authorization: {{env: {TOKEN_VARIABLE}}}}}\n"
+        for level in levels
+    )
+    path.write_text("---\n" + actions + path.read_text().removeprefix("---\n"))
+    bot = await start_bot(team_settings(settings, fake_slack, tmp_path).model_copy(update={"runbooks_dir": folder}), fake_slack)
+    try:
+        incident = await open_incident(bot, "Card payments failing sev:P1 service:payments-api", members=("U_BOB",))
+        message = runbook_message(fake_slack, incident)
+        for level, allowed in levels.items():
+            for user in (OUTSIDER, "U_BOB", "U_ALICE", ADMIN):
+                before = (len(endpoint.received), len(await stored_runs(bot)), [e.id for e in await bot.timeline(1)])
+                response = await bot.slack.interactive(click_payload(bot, incident, f"runbook_action_{level}", user=user, message=message))
+                assert response.status == 200
+                await bot.settle()
+                if user not in allowed:
+                    assert last_reply(fake_slack).startswith("Only ") and last_reply(fake_slack).endswith("Nothing was run."), (level, user)
+                    assert (len(endpoint.received), len(await stored_runs(bot)), [e.id for e in await bot.timeline(1)]) == before
+            assert len(endpoint.to("/" + level)) == 1, level  # the first one allowed ran it, once
+    finally:
+        await bot.stop()
+        await endpoint.stop()

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot.catalog.runbook_actions import ActionRequest, RunbookAction, RunbookActions, unset_variables
 from bot.catalog.services import (
     SERVICE_NAME,
     Catalog,
@@ -86,12 +87,17 @@ class Runbook:
     severity: str | None = None
     checklist: tuple[str, ...] = ()
     url: str | None = None
+    # One-click requests (bot/catalog/runbook_actions.py): buttons on the runbook's war-room message.
+    actions: tuple[RunbookAction, ...] = ()
     body: str = ""
     # Every `##` section of the body: the heading, lowercase and without a trailing colon -> its text.
     sections: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     # Where things are in the file, for messages: front-matter path -> line, and the body's first line.
     field_lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, repr=False, hash=False, compare=False)
     body_line: int | None = field(default=None, repr=False, compare=False)
+
+    def action(self, action_id: str) -> RunbookAction | None:
+        return next((action for action in self.actions if action.id == action_id), None)
 
     def missing_sections(self) -> list[str]:
         """The required sections the body lacks (or leaves empty); none when the runbook is a link."""
@@ -185,6 +191,28 @@ class _FrontMatter(BaseModel):
         AfterValidator(lambda v: None if v is None else _checklist(v)),
     ] = None
     url: _HttpsURL = None
+    actions: Annotated[RunbookActions, BeforeValidator(none_is_empty_list)] = []
+
+
+def _action_model(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model of a mapping inside ``actions:``, for an unknown field's hint."""
+    if loc[:1] != ("actions",) or len(loc) < 2:
+        return None
+    if len(loc) == 2:
+        return RunbookAction
+    return ActionRequest if len(loc) == 3 and loc[2] == "request" else None
+
+
+def _action_named(raw: dict[str, Any], loc: tuple[str | int, ...]) -> str:
+    """``actions[0].request.url`` -> ``actions[0] (rollback).request.url``: which action, by the id the file gives it."""
+    text = format_loc(loc)
+    actions = raw.get("actions")
+    if len(loc) >= 2 and loc[0] == "actions" and isinstance(loc[1], int) and isinstance(actions, list) and loc[1] < len(actions):
+        written = actions[loc[1]]
+        if isinstance(written, dict) and isinstance(written.get("id"), str):
+            head = format_loc(loc[:2])
+            return f"{head} ({written['id'][:40]}){text[len(head) :]}"
+    return text
 
 
 def _split_front_matter(text: str) -> tuple[str, str, int] | str:
@@ -276,9 +304,9 @@ def _parse_unsorted(path: Path) -> _Parsed:
     try:
         front_matter = _FrontMatter.model_validate(raw)
     except ValidationError as error:
-        for loc, message in pydantic_messages(error, _FrontMatter):
+        for loc, message in pydantic_messages(error, _FrontMatter, nested=_action_model):
             line = line_for(loader.lines, loc) if loc and loc[0] in raw else 1
-            problems.append((line, f"{format_loc(loc) or 'front matter'}: {message}"))
+            problems.append((line, f"{_action_named(raw, loc) or 'front matter'}: {message}"))
     if problems:
         return _Parsed(None, problems, services)
     runbook = Runbook(
@@ -290,6 +318,7 @@ def _parse_unsorted(path: Path) -> _Parsed:
         severity=front_matter.severity,
         checklist=tuple(front_matter.checklist or ()),
         url=front_matter.url,
+        actions=tuple(front_matter.actions),
         body=body.strip(),
         sections=_sections(body),
         field_lines=dict(loader.lines),
@@ -482,6 +511,15 @@ def check_report(folder: Path, catalog_path: Path, *, catalog_required: bool = F
             add("warning", path, 1, "front matter: no services and no alerts, so no incident will suggest it")
         if not runbook.checklist and not runbook.url:
             add("warning", path, 1, "checklist: none; the war room will show no first steps")
+        for index, action in enumerate(runbook.actions):
+            for variable in unset_variables([action], os.environ):
+                add(
+                    "warning",
+                    path,
+                    runbook.field_lines.get(("actions", index, "request", "headers")) or runbook.field_lines.get(("actions", index)),
+                    f"actions[{index}] ({action.id}).request.headers: {variable} is not set in this environment, so the action "
+                    f"cannot run; set {variable} where the bot runs (the file names the variable, never its value)",
+                )
 
     # The catalog's links to runbooks, and the services no runbook covers.
     names = {path.stem.lower() for path in files}

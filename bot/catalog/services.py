@@ -143,15 +143,19 @@ _FRIENDLY = {
 }
 
 
-def pydantic_messages(error: ValidationError, model: type[BaseModel]) -> list[tuple[Location, str]]:
-    """Each pydantic error as (loc, short message), in the words a YAML editor understands."""
-    known = ", ".join(model.model_fields)
+def pydantic_messages(
+    error: ValidationError, model: type[BaseModel], *, nested: Callable[[Location], type[BaseModel] | None] = lambda loc: None
+) -> list[tuple[Location, str]]:
+    """Each pydantic error as (loc, short message), in the words a YAML editor understands.
+    ``nested`` names the model of a mapping deeper in the file (by its loc), for the known fields."""
     out: list[tuple[Location, str]] = []
     for item in error.errors():
         loc: Location = tuple(item["loc"])
         kind = item["type"]
         if kind == "extra_forbidden":
-            guess = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+            fields = list((nested(loc[:-1]) or model).model_fields)
+            known = ", ".join(fields)
+            guess = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
             message = f"unknown field (did you mean {guess[0]}?)" if guess else f"unknown field (known fields: {known})"
         elif kind in _FRIENDLY:
             message = _FRIENDLY[kind]

@@ -96,8 +96,12 @@ def level_of(policy: Permissions, action: str) -> str:
 
 
 def who_may(policy: Permissions, action: str, incident: IncidentRecord | None) -> str:
-    """Words for the people a level lets in, for the refusal message."""
-    level = level_of(policy, action)
+    """Words for the people an action's level lets in, for the refusal message."""
+    return who_is_at(policy, level_of(policy, action), incident)
+
+
+def who_is_at(policy: Permissions, level: str, incident: IncidentRecord | None) -> str:
+    """Words for the people ``level`` lets in."""
     admins = admin_words(policy)
     commander = f"the incident commander (<@{incident.commander}>)" if incident else "the incident commander"
     if level == "everyone":
@@ -228,9 +232,11 @@ class PermissionChecks:
         return await self._with_slack(lambda asked: self._is_admin(user, asked))
 
     def _allowed(self, action: str, incident: IncidentRecord | None, user: str, asked: dict[str, set[str]]) -> bool:
+        return self._allowed_at(level_of(self.policy, action), incident, user, asked)
+
+    def _allowed_at(self, level: str, incident: IncidentRecord | None, user: str, asked: dict[str, set[str]]) -> bool:
         if incident is not None and incident.is_private and not self._sees_private(incident, user, asked):
             return False
-        level = level_of(self.policy, action)
         if level == "everyone":
             return True
         if incident is not None and level in ("war_room", "commander") and user == incident.commander:
@@ -253,6 +259,23 @@ class PermissionChecks:
             return None
         where = f" in {incident.reference}" if incident else ""
         return Refusal(f"Only {who_may(self.policy, action, incident)} may {ACTION_WORDS[action]}{where}. Nothing changed.")
+
+    async def check_at(self, level: str, what: str, incident: IncidentRecord, user: str) -> Refusal | None:
+        """``check`` for a permission whose level is set elsewhere than the config's ``permissions``
+        (a runbook action's ``permission``); ``what`` says what is asked, e.g. "run “Roll back”"."""
+
+        def refusal(asked: dict[str, set[str]]) -> Refusal | None:
+            if incident.is_private and not self._sees_private(incident, user, asked):
+                return Refusal(PRIVATE_INCIDENT)
+            if self._allowed_at(level, incident, user, asked):
+                return None
+            return Refusal(f"Only {who_is_at(self.policy, level, incident)} may {what} in {incident.reference}. Nothing was run.")
+
+        try:
+            return await self._with_slack(refusal)
+        except SlackError as error:
+            log.warning("permission check to %s failed: %s", what, error)
+            return Refusal(f"Could not check who may {what} ({error}), so nothing was run. Try again.")
 
     def decide_now(self, action: str, incident: IncidentRecord | None, user: str) -> Refusal | None:
         """``check`` from what is known without Slack; raises SlackNeeded when that is not enough.

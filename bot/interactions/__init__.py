@@ -13,6 +13,7 @@ by ``bot.runtime``. Where a request goes (handlers/ maps Slack's requests onto t
 - time_corrections: the "Edit times" button and form
 - action_item_tracking: ``action``, ``actions``, the "Add action item" button and form, "Done"
 - runbook_checklists: ``runbook``, ticking a checklist box
+- runbook_action_clicks: a runbook action's button, and *Run again* on its result
 - deploy_records: ``deploy``, ``deploys``
 - readouts: ``status``, ``stats``, the App Home tab
 - repairs: ``repair`` (and ``incident-bot repair``)
@@ -37,6 +38,7 @@ from bot.interactions.readouts import Readouts
 from bot.interactions.repairs import Repairs
 from bot.interactions.replies import Replies
 from bot.interactions.roles_and_severity import RolesAndSeverity
+from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 
@@ -53,6 +55,7 @@ class Interactions:
     time_corrections: TimeCorrections
     action_items: ActionItemTracking
     runbooks: RunbookChecklists
+    runbook_actions: RunbookActionClicks
     deploys: DeployRecords
     readouts: Readouts
     repairs: Repairs

@@ -8,6 +8,7 @@ from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import messages
+from bot.warroom.action_runs import ActionRuns
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRoomReport, WarRooms
@@ -22,6 +23,7 @@ class Repairs:
         resolutions: Resolutions,
         replies: Replies,
         handovers: HandoverPosts,
+        action_runs: ActionRuns,
     ) -> None:
         self._incidents = incidents
         self._lookup = lookup
@@ -29,6 +31,7 @@ class Repairs:
         self._resolutions = resolutions
         self._replies = replies
         self._handovers = handovers
+        self._action_runs = action_runs
 
     async def repair(self, requester: Requester, argument: str) -> None:
         incident = await self._lookup.named_or_here(requester, argument)
@@ -49,7 +52,7 @@ class Repairs:
 
     async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
         """War-room steps, the control message and topic as the database has them, each handover's
-        posts, and the resolution posts."""
+        posts, the resolution posts, and the runbook actions' runs."""
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
@@ -66,4 +69,8 @@ class Repairs:
         await self._handovers.bring_up_to_date(current, report)
         report.failures += await self._war_rooms.refresh(current)
         report.failures += await self._resolutions.publish(incident_id, done=report.done, already=report.already, look=True)
+        # Runbook actions a stopped process left half-way: sent once if they never left, never resent otherwise.
+        done, failures = await self._action_runs.finish_interrupted(incident_id)
+        report.done += done
+        report.failures += failures
         return report

@@ -221,6 +221,46 @@ def unknown_runbook(name: str, every: list[str]) -> str:
     return f"There is no runbook `{escape(name)}`. Runbooks: {known}."
 
 
+ACTION_NOT_HERE = (
+    "That action button does not belong to the incident of this channel, so nothing was run. "
+    "Run it from the runbook message inside the incident's war room."
+)
+
+
+def action_gone(runbook: str, action: str) -> str:
+    return (
+        f"The action `{escape(action)}` is no longer in the runbook `{escape(runbook)}` (the runbooks changed since "
+        "this message was posted), so nothing was run."
+    )
+
+
+def action_variables_unset(label: str, variables: list[str]) -> str:
+    names = ", ".join(f"`{escape(name)}`" for name in variables)
+    return (
+        f"“{escape(label)}” was not run: {names} {'is' if len(variables) == 1 else 'are'} not set where the bot runs, so its "
+        "request cannot carry its credentials. Nothing was sent. Ask whoever runs the bot to set it "
+        "(`incident-bot runbooks check` lists what is missing)."
+    )
+
+
+def action_already_run(label: str, by: str, status: str, reason: str | None, attempt: int) -> str:
+    if status in ("claimed", "sending"):
+        return f"“{escape(label)}” is being run right now (<@{by}> clicked it); it runs once. Its result will appear in the war room."
+    again = f" (run {attempt})" if attempt > 1 else ""
+    return (
+        f"“{escape(label)}”{again} was already run by <@{by}>: {escape(reason or status)}. It runs once; "
+        "to run it again, use *Run again* on its result message."
+    )
+
+
+def action_not_finished(label: str) -> str:
+    return f"“{escape(label)}” is still running, so it cannot be run again yet; wait for its result in the war room."
+
+
+def action_ran_but_not_shown(label: str, reason: str, failures: list[str]) -> str:
+    return f"“{escape(label)}” ran: {escape(reason)}. But " + "; ".join(failures) + "."
+
+
 def runbook_already_posted(name: str, reference: str) -> str:
     return f"The runbook `{escape(name)}` is already in the {reference} war room (see its message above)."
 

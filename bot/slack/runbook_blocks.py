@@ -1,4 +1,5 @@
-"""The runbook message in a war room: the runbook's first steps as checkboxes, with progress.
+"""The runbook message in a war room: the runbook's first steps as checkboxes, with progress, and
+its actions as buttons behind Slack's confirmation dialog.
 
 Pure: takes the runbook and which steps are ticked, returns Block Kit.
 """
@@ -12,7 +13,9 @@ from typing import Any
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
+    ButtonElement,
     CheckboxesElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -22,6 +25,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.catalog.runbook_actions import RunbookAction
 from bot.catalog.runbooks import Runbook
 from bot.core.text_input import clip, escape, row_number
 from bot.slack.blocks import MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
@@ -30,6 +34,42 @@ CHECKLIST_ACTION_PREFIX = "runbook_step_"
 CHECKLIST_BLOCK_PREFIX = "runbook_checklist"
 OPTIONS_PER_ELEMENT = 10  # Slack's limit for one checkboxes element
 OPTION_TEXT = 75  # Slack's limit for an option's text
+ACTION_RUN_PREFIX = "runbook_action_"
+ACTIONS_BLOCK_PREFIX = "runbook_actions"
+CONFIRM_TEXT = 300  # Slack's limit for a confirmation dialog's text
+
+
+def action_button(
+    action: RunbookAction, *, post_id: int, attempt: int, label: str | None = None, confirm: str | None = None
+) -> ButtonElement:
+    """The button that runs ``action`` (attempt ``attempt``) of the runbook posted as ``post_id``,
+    behind Slack's confirmation dialog. Its value names the post and the attempt: a click runs
+    exactly that attempt, once (bot/warroom/action_runs.py)."""
+    return ButtonElement(
+        text=PlainTextObject(text=clip(label or action.label, OPTION_TEXT)),
+        action_id=f"{ACTION_RUN_PREFIX}{action.id}",
+        value=f"{post_id}:{attempt}",
+        style="danger" if action.mitigation else None,
+        confirm=ConfirmObject(
+            title=PlainTextObject(text=clip(f"Run “{action.label}”?", 100)),
+            text=PlainTextObject(text=clip(confirm or action.confirm, CONFIRM_TEXT)),
+            confirm=PlainTextObject(text="Run it"),
+            deny=PlainTextObject(text="Cancel"),
+        ),
+    )
+
+
+def parse_action_click(action_id: str, value: str) -> tuple[str, int, int] | None:
+    """(action id, post number, attempt) of an action button's click; None for anything the bot did not write."""
+    action = action_id.removeprefix(ACTION_RUN_PREFIX)
+    match = re.fullmatch(r"([0-9]{1,12}):([0-9]{1,4})", value)
+    if action == action_id or match is None or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", action):
+        return None
+    try:
+        post, attempt = row_number(match.group(1)), int(match.group(2))
+    except ValueError:
+        return None
+    return (action, post, attempt) if attempt >= 1 else None
 
 
 def checklist_block_id(post_id: int, chunk: int) -> str:
@@ -92,6 +132,22 @@ def runbook_message(runbook: Runbook, *, post_id: int, checked: set[int], refere
                         initial_options=ticked or None,
                     )
                 ],
+            )
+        )
+    if runbook.actions:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"{ACTIONS_BLOCK_PREFIX}:{post_id}",
+                elements=[action_button(action, post_id=post_id, attempt=1) for action in runbook.actions],
+            )
+        )
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="Each action asks you to confirm, then runs once; who ran it and the answer go to the timeline and this room."
+                    )
+                ]
             )
         )
     for heading, body in runbook.sections.items():

@@ -18,6 +18,7 @@ from bot.slack.steps import adopt_since
 from storage import incidents as incident_rows
 from storage import runbook_posts
 from storage.db import Database
+from storage.models import RunbookPost
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ class RunbookRoom:
 
     def find(self, name: str) -> Runbook | None:
         return find_runbook(self.runbooks, name)
+
+    async def post_of(self, post_id: int) -> RunbookPost | None:
+        """The runbook post a button names (its incident and runbook), or None."""
+        async with self._db.lookup() as session:
+            return await runbook_posts.get(session, post_id)
 
     async def post(
         self, incident: IncidentRecord, runbook: Runbook, *, by: str | None, look: bool = True
