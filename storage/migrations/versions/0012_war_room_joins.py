@@ -35,7 +35,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("commander_set_at")
-        batch.drop_column("assembled_at")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+, PostgreSQL), as 0006 does: a batch rebuild of
+    # incidents would drop the table the timeline's foreign key points at, which SQLite refuses.
+    for column in ("commander_set_at", "assembled_at"):
+        op.execute(f"ALTER TABLE incidents DROP COLUMN {column}")
     op.drop_table("war_room_joins")
