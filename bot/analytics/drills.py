@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bot.analytics.stats import RestoredIncidents
+from bot.core.text_input import escape
 from bot.core.timefmt import human_duration
 
 
@@ -51,16 +52,17 @@ def drill_report(restored: RestoredIncidents, *, still_open: int) -> DrillReport
     return DrillReport(_figures("all drills", restore), services, still_open)
 
 
-def drill_lines(report: DrillReport) -> list[str]:
-    """The report's "Drills" section as plain lines (the CLI, /incident stats drills)."""
+def drill_lines(report: DrillReport, *, mrkdwn: bool = False) -> list[str]:
+    """The report's "Drills" section as lines: plain for the terminal, or (``mrkdwn``) for Slack,
+    where a service name (an imported one may hold anything) is escaped."""
     lines = ["Drills (kept apart: counted in no figure above)"]
     if report.overall is None:
         lines.append("  no drill restored in this window")
     else:
         for figures in (report.overall, *report.by_service):
+            label = escape(figures.label) if mrkdwn else figures.label
             lines.append(
-                f"  {figures.label:<24} n={figures.count:<4} median {human_duration(figures.median):<12} "
-                f"mean {human_duration(figures.mean)}"
+                f"  {label:<24} n={figures.count:<4} median {human_duration(figures.median):<12} mean {human_duration(figures.mean)}"
             )
     if report.still_open:
         lines.append(f"  {report.still_open} drill{'s' if report.still_open > 1 else ''} still open")
@@ -69,9 +71,9 @@ def drill_lines(report: DrillReport) -> list[str]:
 
 def drill_blocks(report: DrillReport, *, title: str) -> list[dict[str, Any]]:
     """``/incident stats drills``: the section as a message (figures in a code block, as the CLI prints them)."""
-    body = "\n".join(line.strip() for line in drill_lines(report)[1:])
+    body = "\n".join(line.strip() for line in drill_lines(report, mrkdwn=True)[1:])
     return [
-        {"type": "header", "text": {"type": "plain_text", "text": f"🧪 {title}"[:150], "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": f"🧪 {title}"[:150], "emoji": True}},  # plain text: shown as typed
         {"type": "section", "text": {"type": "mrkdwn", "text": f"```{body}```"[:3000]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "Drills are counted apart: no other figure includes them."}]},
     ]
