@@ -247,8 +247,8 @@ class WarRooms:
         """Start looking up the owners and on-call members of the service a war room will invite
         (a drill's: the people named for drills, never the service's on-call): none of it needs
         the channel, or even the incident, so Slack is asked at once."""
-        if drill:
-            return side_task(self._drill_people_ids(), name="war-room-people-drill") if self._drill_people else None
+        if drill:  # a private drill, like any private incident, has only the opener and whom they invite
+            return side_task(self._drill_people_ids(), name="war-room-people-drill") if self._drill_people and not private else None
         service = self._service(service_name, private=private)
         return side_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
 
