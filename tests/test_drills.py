@@ -17,6 +17,8 @@ from datetime import timedelta
 import aiohttp
 import pytest
 import yaml
+from sqlalchemy import select
+from sqlalchemy import text as sql
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import parse_stats_text
@@ -26,11 +28,14 @@ from bot.integrations.importing import export_incidents
 from bot.slack.blocks import DRILL_BANNER, DRILL_OPTION, OPEN_MODAL_CALLBACK
 from bot.warroom.channel_names import slugify, war_room_name
 from handlers import cli, cli_reports
+from storage.db import Database
+from storage.models import Incident
 from tests.conftest import start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
 from tests.slack_requests import open_form_values
 from tests.stored_incidents import incident_row
 from tests.team_helpers import T0, FakeClock, click, team_settings
+from tests.test_migration_0006 import _to
 
 DRILLER = "U0DRILLER1"  # named under drills.page
 DRILL_LEAD = "U0DRILLLEAD"  # named under drills.escalate_to
@@ -313,6 +318,8 @@ async def test_a_drill_with_nobody_named_pages_nobody(settings, fake_slack, tmp_
             clock.at(minutes)
             await bot.runtime.timers.run_once()
             await bot.settle()
+        fired = [event.kind for event in await bot.timeline(1)]
+        assert fired.count("page") == 3 and "mitigation_escalation" in fired, fired  # every level and the escalation ran
         assert fake_slack.channels[incident.channel_id].members - {fake_slack.bot_user_id} == {OPENER}
         assert not [c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"].startswith(("U", "W"))]
         assert pagerduty.received == []
@@ -418,3 +425,32 @@ async def test_adding_drills_changes_no_figure_anywhere_unless_drills_are_asked_
         assert "n=12" in json.dumps(fake_slack.responses[-1]) and "Drills" in fake_slack.responses[-1]["text"]
     finally:
         await bot.stop()
+
+
+# --------------------------------------------------------------------------- migration
+
+
+@pytest.mark.both_databases
+@pytest.mark.empty_database
+async def test_migration_0015_marks_every_existing_incident_real_and_downgrades_cleanly(database_url):
+    database = Database(database_url)
+    try:
+        await _to(database, "0015_drills")
+        await _to(database, "0015_drills-1", down=True)
+        async with database.transaction() as session:
+            await session.execute(
+                sql(
+                    "INSERT INTO incidents (title, severity, status, detection_method, opened_by, commander, started_at, "
+                    "detected_at, diagnosed_implied, mitigated_implied, created_at, updated_at) "
+                    "VALUES ('before drills', 'P2', 'open', 'engineer', 'U_ALICE', 'U_ALICE', :t0, :t0, false, false, :t0, :t0)"
+                ),
+                {"t0": T0},
+            )
+        await _to(database, "0015_drills")
+        async with database.reading() as session:
+            assert (await session.execute(select(Incident.title, Incident.is_drill))).all() == [("before drills", False)]
+        await _to(database, "0015_drills-1", down=True)
+        async with database.reading() as session:
+            assert (await session.execute(sql("SELECT title FROM incidents"))).scalars().all() == ["before drills"]
+    finally:
+        await database.dispose()
