@@ -27,6 +27,7 @@ from bot.core.command_text import CommandTextError, parse_open_text
 from bot.integrations.alerts import AlertPayloadError, AlertRules, parse_alerts
 from bot.integrations.importing import export_incidents
 from bot.slack.blocks import DRILL_BANNER, DRILL_OPTION, OPEN_MODAL_CALLBACK
+from bot.team_config import TeamConfigError, load_team_config
 from bot.warroom.channel_names import slugify, war_room_name
 from handlers import cli, cli_reports
 from storage.db import Database
@@ -462,3 +463,20 @@ async def test_migration_0015_marks_every_existing_incident_real_and_downgrades_
             assert (await session.execute(sql("SELECT title FROM incidents"))).scalars().all() == ["before drills"]
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize(
+    "drills, named",
+    [
+        ({"page": ["bob"]}, "drills.page.0"),
+        ({"escalate_to": "not a person"}, "drills.escalate_to"),
+        ({"pagerduty": {"routing_key_env": "lower-case"}}, "drills.pagerduty.routing_key_env"),
+        ({"pager": True}, "drills.pager"),
+    ],
+)
+def test_a_wrong_drills_section_is_refused_naming_the_field(tmp_path, drills, named):
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"drills": drills}))
+    with pytest.raises(TeamConfigError) as refused:
+        load_team_config(config, required=True)
+    assert f"{config}: {named}" in str(refused.value) and "Traceback" not in str(refused.value)
