@@ -400,6 +400,7 @@ async def _everything_shown(bot, capsys, *, drills: bool = False) -> dict[str, o
     return shown
 
 
+@pytest.mark.both_databases  # the report reads differ: group_concat of stored text on SQLite, string_agg of epochs on PostgreSQL
 async def test_adding_drills_changes_no_figure_anywhere_unless_drills_are_asked_for(settings, fake_slack, tmp_path, clock, capsys):
     bot = await start_bot(_with_drills(settings, fake_slack, tmp_path, drills=None), fake_slack, clock=clock)
     try:
