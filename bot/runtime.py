@@ -133,6 +133,7 @@ class Runtime:
             webhook_url=settings.paging_webhook_url,
             webhook_secret=settings.paging_webhook_secret,
             announce_channel=settings.announce_channel,
+            drills=team.drills,
         )
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
@@ -151,6 +152,7 @@ class Runtime:
                 generate=team.call_link_generator,
                 jitsi_base_url=team.jitsi_base_url,
             ),
+            drill_people=team.drills.page,
         )
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
@@ -246,6 +248,7 @@ class Runtime:
                 war_rooms=war_rooms,
                 announce_channel=settings.announce_channel,
                 pager=pagers,
+                drills=team.drills,
             ),
             replays=ReplayGuard(db, background),
             pagers=pagers,

@@ -14,12 +14,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import ReportSettings
-from bot.catalog.services import EMAIL, USER_ID, USERGROUP_HANDLE, USERGROUP_ID, check_https_url
+from bot.catalog.services import EMAIL, USER_ID, USERGROUP_HANDLE, USERGROUP_ID, PagerDutyRouting, check_https_url
 from bot.core.config_fields import ClockTime, Delay, Span, TimeZoneName, Weekday, clock_time, weekday, zone
 from bot.core.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
 from bot.incidents.permissions import Permissions
 from bot.integrations.alerts import AlertRules
 from bot.paging.chain import DEFAULT_EXHAUSTED_AFTER, ChainTarget, EscalationChain, chain_from_spans
+from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.timers.rules import DEFAULT_POLICIES, TimerSettings
 from bot.warroom.call_links import DEFAULT_JITSI_BASE_URL
 
@@ -148,6 +149,35 @@ class _CallLink(BaseModel):
     jitsi_base_url: Annotated[str, AfterValidator(check_https_url)] = DEFAULT_JITSI_BASE_URL
 
 
+def _drill_person(value: Any) -> str:
+    person = str(value).strip() if isinstance(value, str) else ""
+    if not (USER_ID.match(person) or EMAIL.match(person)):
+        raise ValueError(f"{str(value)[:40]!r} is neither a Slack user ID (U012ABCDEF) nor an e-mail address")
+    return person
+
+
+DrillPerson = Annotated[Any, AfterValidator(_drill_person)]
+
+
+class _Drills(BaseModel):
+    """Who a drill pages (docs/incidents.md, Drills): nobody but these, and no pager outside Slack unless named here."""
+
+    model_config = ConfigDict(extra="forbid")
+    page: list[DrillPerson] = []
+    escalate_to: DrillPerson | list[DrillPerson] = []
+    pagerduty: PagerDutyRouting | None = None
+    webhook: bool = False
+
+    def paging(self) -> DrillPaging:
+        escalate = self.escalate_to if isinstance(self.escalate_to, list) else [self.escalate_to]
+        return DrillPaging(
+            page=tuple(dict.fromkeys(self.page)),
+            escalate_to=tuple(dict.fromkeys(escalate)),
+            pagerduty_routing_key_env=self.pagerduty.routing_key_env if self.pagerduty else None,
+            webhook=self.webhook,
+        )
+
+
 class _TeamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     permissions: Permissions = Permissions()
@@ -159,6 +189,7 @@ class _TeamConfig(BaseModel):
     escalation: dict[Severity, _SeverityTimers] = {}
     monitoring_window: Span = "30m"
     call_link: _CallLink = _CallLink()
+    drills: _Drills = _Drills()
 
     @field_validator("severity_targets")
     @classmethod
@@ -179,6 +210,7 @@ class TeamConfig:
     timers: TimerSettings = TimerSettings()
     call_link_generator: Literal["jitsi", "none"] = "none"
     jitsi_base_url: str = DEFAULT_JITSI_BASE_URL
+    drills: DrillPaging = NO_DRILL_PAGING
 
 
 def load_tier_tables(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, required: bool = False) -> TierTables:
@@ -245,6 +277,7 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
         timers=_timer_settings(config, path),
         call_link_generator=config.call_link.generate,
         jitsi_base_url=config.call_link.jitsi_base_url,
+        drills=config.drills.paging(),
     )
 
 

@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DATE",
         help="only incidents whose impact started before the end of DATE (a UTC day), or before an ISO 8601 time",
     )
+    export.add_argument("--drills", action="store_true", help="include drills, with a drill column (left out by default)")
     audit = sub.add_parser("audit", help="print the audit trail (corrections, break-glass access), of one incident or all")
     audit.add_argument("incident", nargs="?", type=_incident_number, help="INC-42 or 42 (default: every incident)")
     audit.add_argument("--format", choices=("table", "json"), default="table")
@@ -360,7 +361,7 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
     async with migrated_database(settings.database_url) as database:
         if not args.output:
             try:
-                count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until)
+                count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until, drills=args.drills)
                 sys.stdout.flush()
             except BrokenPipeError:
                 # The reader stopped early (`| head`): nothing to report; keep the exit quiet, as main() does.
@@ -373,7 +374,7 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         partial = target.with_name(target.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8", newline="") as out:
-                count = await export_incidents(database, out, args.format, since=args.since, until=args.until)
+                count = await export_incidents(database, out, args.format, since=args.since, until=args.until, drills=args.drills)
             partial.replace(target)
         except BaseException:
             partial.unlink(missing_ok=True)

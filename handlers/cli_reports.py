@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.analytics.digest import digest_week
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.drills import drill_json, drill_lines
 from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
@@ -37,6 +38,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--until", type=moment, default=None, help="a date or time (default: now)")
     report.add_argument("--by", choices=("severity", "service", "detection", "hours"))
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--drills",
+        action="store_true",
+        help="add a Drills section: the drills' own figures (drills never count in the others); table and json",
+    )
     digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
     digest.add_argument(
         "--channel",
@@ -55,7 +61,11 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.since >= until:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return 2
+    if args.drills and args.format == "csv":
+        print("incident-bot: --drills adds a section to the table or the JSON; use --format table or --format json", file=sys.stderr)
+        return 2
     reports = runtime.reports
+    drills = await reports.drills(args.since, until) if args.drills else None
     if args.format == "csv":
         (report, _), trend = await reports.window(args.since, until), None
     else:
@@ -64,9 +74,14 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
-        print(json.dumps(_grouped_json(report, args.by) if args.by else report_json(report, trend), indent=2))
+        shown = _grouped_json(report, args.by) if args.by else report_json(report, trend)
+        if drills is not None:
+            shown["drills"] = drill_json(drills)
+        print(json.dumps(shown, indent=2))
     else:
         print(report_table(report, by=args.by, trend=trend))
+        if drills is not None:
+            print("\n".join(drill_lines(drills)))
     if earlier:
         # After an import of older history an empty window is a surprise: say where the incidents are.
         print(

@@ -18,7 +18,7 @@ from bot.interactions.replies import Requester
 from bot.interactions.time_corrections import epoch
 from bot.runtime import Runtime
 from bot.slack import messages
-from bot.slack.blocks import ADD_ACTION_CALLBACK, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
+from bot.slack.blocks import ADD_ACTION_CALLBACK, DRILL_OPTION, EDIT_TIMES_CALLBACK, OPEN_MODAL_CALLBACK, PRIVATE_OPTION
 from bot.slack.handover_messages import HANDOVER_CALLBACK
 from handlers.after_ack import ack_once_recorded, recorded_in_time, run_after_ack, start_recording
 from handlers.payloads import ViewSubmission
@@ -46,6 +46,7 @@ def open_request_of(submission: ViewSubmission, *, started_epoch: int | None, no
         started_epoch=started_epoch,
         now=now,
         private=PRIVATE_OPTION in submission.checked_values("visibility"),
+        drill=DRILL_OPTION in submission.checked_values("drill"),
     )
 
 

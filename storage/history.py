@@ -30,6 +30,7 @@ EXPORTED = (
     Incident.external_id,
     Incident.status,
     *COMPARED,
+    Incident.is_drill,
 )
 
 # Bound parameters per IN list: far below SQLite's and asyncpg's limits.
@@ -88,12 +89,16 @@ async def exported_rows(
     since: datetime | None = None,
     until: datetime | None = None,
     batch: int = 1000,
+    drills: bool = False,
 ) -> AsyncIterator[RowMapping]:
-    """Every incident whose impact started in [since, until) (either bound may be None), by number.
+    """Every incident whose impact started in [since, until) (either bound may be None), by number;
+    drills only with ``drills`` (a rehearsal is no incident of the team's history unless asked for).
 
     Streamed: ``yield_per`` fetches ``batch`` rows at a time (a server-side cursor on PostgreSQL).
     """
     query = select(*EXPORTED).order_by(Incident.id)
+    if not drills:
+        query = query.where(Incident.is_drill.is_(False))
     if since is not None:
         query = query.where(Incident.started_at >= since)
     if until is not None:

@@ -72,6 +72,9 @@ class Incident(Base):
     scribe: Mapped[str | None] = mapped_column(String(32))
     # Private: a private war room, and no title or people shown outside it.
     is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A drill: a rehearsal, named and bannered as one, paging only the people named for drills,
+    # and counted in no figure unless drills are asked for.
+    is_drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # War room: each Slack step leaves a mark here once done, so a repair redoes only what is missing.
     channel_id: Mapped[str | None] = mapped_column(String(32))

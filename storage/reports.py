@@ -59,12 +59,13 @@ async def fact_rows(
     severities: Sequence[str] | None = None,
     batch: int = 5000,
     include_open: bool = True,
+    drills: bool = False,
 ) -> AsyncIterator[FactRow]:
     """Restored incidents that started in [since, until), and (``include_open``) every incident
     still open that started before ``until`` (reports list those apart, never drop them)."""
     restored = and_(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
     still_open = and_(Incident.verified_at.is_(None), Incident.started_at < until)
-    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities)
+    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(Incident.id).execution_options(yield_per=batch))
@@ -84,7 +85,11 @@ async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int
     return {row.id: PRIVATE_TITLE if row.is_private else row.title for row in rows}
 
 
-def _scoped(query: Select[*_Columns], services: Sequence[str] | None, severities: Sequence[str] | None) -> Select[*_Columns]:
+def _scoped(
+    query: Select[*_Columns], services: Sequence[str] | None, severities: Sequence[str] | None, drills: bool = False
+) -> Select[*_Columns]:
+    """Real incidents, or (``drills``) drills alone: a figure never mixes the two."""
+    query = query.where(Incident.is_drill.is_(drills))
     if services:
         query = query.where(Incident.service.in_(list(services)))
     if severities:
@@ -120,6 +125,7 @@ async def restored_batches(
     services: Sequence[str] | None = None,
     severities: Sequence[str] | None = None,
     batch: int = 5_000,
+    drills: bool = False,
 ) -> AsyncIterator[RestoredBatch]:
     """Restored incidents that started in [since, until). A missing diagnosed or mitigated stamp
     reads as the next present one: the implied stamp, as the buttons set it."""
@@ -131,13 +137,15 @@ async def restored_batches(
     connection = await session.connection()
     for bounds in await _chunks(session, since, until, total=total, inside=inside, by_rowid=sqlite):
         where = (restored, *bounds)
-        aggregated = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities).where(*where)
+        aggregated = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities, drills).where(
+            *where
+        )
         found = _aggregated_batch((await connection.execute(aggregated)).one(), fixed_width_stamps=sqlite)
         if found is None:
             # A name holds the separator, a SQLite stamp is stored in another text form than
             # SQLAlchemy's, or a PostgreSQL one lies centuries away: read this part row by row.
             stamps = _text_stamps() if sqlite else _epoch_stamps()
-            by_row = _scoped(select(*_ROW_COLUMNS, *stamps), services, severities).where(*where)
+            by_row = _scoped(select(*_ROW_COLUMNS, *stamps), services, severities, drills).where(*where)
             async for rows in _row_batches(session, by_row, batch):
                 yield rows
         elif len(found.ids):
@@ -364,11 +372,12 @@ async def open_rows(
     until: datetime,
     services: Sequence[str] | None = None,
     severities: Sequence[str] | None = None,
+    drills: bool = False,
 ) -> Sequence[FactRow]:
     """Every incident still open that started before ``until``, with FACT_COLUMNS."""
     query = select(*FACT_COLUMNS).where(Incident.verified_at.is_(None), Incident.started_at < until)
     connection = await session.connection()
-    return (await connection.execute(_scoped(query, services, severities).order_by(Incident.id))).all()
+    return (await connection.execute(_scoped(query, services, severities, drills).order_by(Incident.id))).all()
 
 
 async def private_incidents(session: AsyncSession, incident_ids: Sequence[int]) -> set[int]:

@@ -24,7 +24,8 @@ import aiohttp
 import pytest
 from slack_sdk.models.basic_objects import JsonObject
 
-from bot.analytics import digest, stats_view, summary
+from bot.analytics import digest, drills, stats_view, summary
+from bot.analytics.drills import DrillReport, RestoreFigures
 from bot.analytics.stats import build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
 from bot.catalog.runbook_actions import ActionRequest, RunbookAction
@@ -396,6 +397,11 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "Mapping[int, str]": lambda: {1: "C0WARROOM"},
     "WeekFigure": lambda: hostile_trend().weeks[-2],
     "WeekChange": lambda: hostile_trend().changes[-1],
+    "DrillReport": lambda: DrillReport(
+        RestoreFigures("all drills", 2, timedelta(minutes=4), timedelta(minutes=5)),
+        (RestoreFigures(HOSTILE, 2, timedelta(minutes=4), timedelta(minutes=5)),),
+        1,
+    ),
     "Exception": lambda: CommandTextError(f"I can't read `{HOSTILE}` nor `&lt;script&gt;`. Usage: `/incident stats`"),
     "float | None": lambda: 0.4,
     "int": lambda: 3,
@@ -406,6 +412,7 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
+    drills,
     messages,
     blocks,
     summary,
@@ -470,6 +477,10 @@ NOT_SLACK_TEXT = {
     "bot.incidents.corrections.current_times": "data",
     "bot.incidents.corrections.utc_text": "a time",
     "bot.incidents.corrections.plan_correction": "data",
+    "bot.slack.blocks.drill_text": "puts the drill banner before a text its builder escaped (swept with each builder's output)",
+    "bot.slack.blocks.drill_blocks": "puts the drill banner before blocks built (and swept) elsewhere",
+    "bot.analytics.drills.drill_report": "figures, no text",
+    "bot.analytics.drills.drill_json": "JSON for the terminal",
 }
 
 

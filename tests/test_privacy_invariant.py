@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ import yaml
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.slack import messages
+from bot.slack.blocks import DRILL_BANNER, drill_text
 from tests.conftest import ROOT, start_bot
 from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings, free_port
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
@@ -199,6 +201,7 @@ async def _start(
     catalog: Path | None = None,
     pagerduty: FakePagerDuty | None = None,
     escalation: dict | None = None,
+    drills: dict | None = None,
 ):
     for user, name in (
         (COMMANDER, "zoe.private"),
@@ -208,9 +211,11 @@ async def _start(
     ):
         fake_slack.add_user(user, name)
     team = team_settings(settings, fake_slack, tmp_path)
-    if escalation is not None:
+    if escalation is not None or drills is not None:
         config = yaml.safe_load(team.incident_config.read_text())
-        config["escalation"] |= escalation
+        config["escalation"] |= escalation or {}
+        if drills is not None:
+            config["drills"] = drills
         team.incident_config.write_text(yaml.safe_dump(config, sort_keys=False))
     update = {"alert_webhook_secret": ALERT_SECRET}
     if catalog is not None:
@@ -370,6 +375,7 @@ async def test_a_private_incident_reaches_only_its_war_room_and_its_members(bot,
             "stats",
             "stats service:checkout-web",
             f"handover INC-1 <@{user}|someone> I take it from here",
+            "stats drills",
         ):
             await drive.command(text, user=user)
         await drive.home(user)
@@ -710,3 +716,55 @@ async def test_a_private_incident_s_runbook_actions_reach_only_its_war_room(sett
     finally:
         await bot.stop()
         await endpoint.stop()
+
+
+DRILLER = "U0DRILLER1"  # named under drills.page: paged by a drill, not a member of the private one
+DRILL_LEAD = "U0DRILLLEAD"  # named under drills.escalate_to
+
+
+async def test_a_private_drill_pages_the_people_named_for_drills_without_its_title(
+    settings, fake_slack, clock, tmp_path, pagerduty, monkeypatch
+):
+    """The drill's paths (the people named for drills, paged and told of escalations; the drills'
+    own figures) under the same recorder: a private drill's title, room and people reach only its
+    war room. Every line an outsider may read may carry the drill banner in front."""
+    banner = re.escape(f"{DRILL_BANNER} · ")
+    monkeypatch.setattr(
+        sys.modules[__name__], "OUTSIDER_FORMS", OUTSIDER_FORMS + tuple(re.compile(banner + f.pattern) for f in OUTSIDER_FORMS)
+    )
+    for user, name in ((DRILLER, "driller"), (DRILL_LEAD, "drill-lead")):
+        fake_slack.add_user(user, name)
+    running = await _start(
+        settings, fake_slack, tmp_path, clock, pagerduty=pagerduty, drills={"page": [DRILLER], "escalate_to": DRILL_LEAD}
+    )
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        recorder.allowed_exactly |= {
+            drill_text(True, messages.private_escalation_page("INC-1", "P1", "has not been acknowledged for 5 min", COMMANDER)),
+            drill_text(True, messages.private_escalation_page("INC-1", "P1", "is not mitigated after 30 min", COMMANDER)),
+        }
+        drive = Driver(running, recorder)
+        await drive.command(f"open Payroll {TITLE_MARKER} rehearsal drill private sev:P1 service:checkout-web", user=COMMANDER)
+        incident = await running.incident(1)
+        assert incident.is_drill and incident.is_private
+        recorder.watch(incident.channel_id, {COMMANDER})
+        await _seed_restored(running, count=6)
+        for minutes in (5, 30, 60):
+            clock.at(minutes)
+            await drive.timers()
+        for user in (DRILLER, DRILL_LEAD, OUTSIDER):
+            for text in ("stats drills", "stats", "status INC-1"):
+                await drive.command(text, user=user)
+            await drive.home(user)
+        await drive.command(f"note Wire {NOTE_MARKER} recalled", user=COMMANDER, channel=incident.channel_id)
+        await drive.click(incident, "stamp_phase_mitigated", "1", user=COMMANDER, action_ts=clock.at(65))
+        await drive.click(incident, "stamp_phase_verified", "1", user=COMMANDER, action_ts=clock.at(70))
+        for user in (DRILLER, OUTSIDER):
+            await drive.command("stats drills", user=user)
+        recorder.assert_clean()
+        told = {c.args["channel"] for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] in (DRILLER, DRILL_LEAD)}
+        assert told == {DRILL_LEAD}, "the drill's escalation contact is told, without the title"
+        assert fake_slack.channels[incident.channel_id].members - {fake_slack.bot_user_id} == {COMMANDER}
+        assert pagerduty.received == [], "a drill reaches PagerDuty only through a routing key for drills"
+    finally:
+        await running.stop()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.analytics.drills import DrillReport, drill_report
 from bot.analytics.stats import (
     IncidentFacts,
     OpenIncident,
@@ -57,14 +58,17 @@ class Reports:
         services: Sequence[str] | None = None,
         severities: Sequence[str] | None = None,
         include_open: bool = True,
+        drills: bool = False,
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
         """The incidents a window report reads (without those still open unless ``include_open``),
         one object each, and the war-room channel of each that has one: for the weekly digest,
-        which lists its incidents one by one."""
+        which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
         async with self._db.reading() as session:
-            rows = fact_rows(session, since=since, until=until, services=services, severities=severities, include_open=include_open)
+            rows = fact_rows(
+                session, since=since, until=until, services=services, severities=severities, include_open=include_open, drills=drills
+            )
             async for row in rows:
                 facts.append(_facts_of(row))
                 if row.channel_id and not row.is_private:  # a private war room is never linked
@@ -72,16 +76,29 @@ class Reports:
         return facts, channels
 
     async def columns(
-        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        drills: bool = False,
     ) -> tuple[RestoredIncidents, list[IncidentFacts]]:
         """Restored incidents started in [since, until) as columns, and those still open (started
-        before ``until``) one object each: the form a report over 100,000 incidents can afford."""
+        before ``until``) one object each: the form a report over 100,000 incidents can afford.
+        Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
         chunks = RestoredChunks()
         async with self._db.reading() as session:
-            async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities):
+            async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
                 chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
-            unrestored = [_facts_of(row) for row in await open_rows(session, until=until, services=services, severities=severities)]
+            open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
+            unrestored = [_facts_of(row) for row in open_now]
         return chunks.finish(), unrestored
+
+    async def drills(self, since: datetime, until: datetime, *, services: Sequence[str] | None = None) -> DrillReport:
+        """The drills of the window, apart: their own figures, never in the real ones."""
+        restored, unrestored = await self.columns(since, until, services=services, drills=True)
+        return drill_report(restored, still_open=len(unrestored))
 
     async def window(
         self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
@@ -163,6 +180,7 @@ class StatsQuery:
     days: int
     service: str | None
     severity: str | None
+    drills: bool = False  # the drills' own figures, instead of the real incidents'
 
     @property
     def label(self) -> str:
@@ -174,16 +192,19 @@ class StatsQuery:
         return ", ".join(parts)
 
 
-STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1]"
+STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1] [drills]"
 _PERIOD = re.compile(r"^(\d{1,3})d$")
 
 
 def parse_stats_text(text: str) -> StatsQuery:
-    """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days)."""
-    days, service, severity = 30, None, None
+    """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days).
+    ``drills``: the drills' own figures (drills never count in the others)."""
+    days, service, severity, drills = 30, None, None, False
     for word in text.split():
         lowered = word.lower()
-        if period := _PERIOD.match(lowered):
+        if lowered == "drills":
+            drills = True
+        elif period := _PERIOD.match(lowered):
             days = int(period.group(1))
             if not 1 <= days <= 365:
                 raise CommandTextError(f"`{word}`: look back between 1d and 365d. Usage: `{STATS_USAGE}`.")
@@ -193,4 +214,6 @@ def parse_stats_text(text: str) -> StatsQuery:
             severity = parse_severity(word.split(":", 1)[1])
         else:
             raise CommandTextError(f"I can't read `{word}`. Usage: `{STATS_USAGE}`, e.g. `/incident stats 90d sev:P1`.")
-    return StatsQuery(days, service, severity)
+    if drills and severity:
+        raise CommandTextError(f"`drills` shows the drills by service; leave out `sev:`. Usage: `{STATS_USAGE}`.")
+    return StatsQuery(days, service, severity, drills)

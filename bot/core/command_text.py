@@ -25,7 +25,7 @@ DETECTION_LABELS = {
 MAX_TITLE = 150  # Slack's limit for a plain-text header, where the title is shown
 MAX_BACKDATE = timedelta(days=30)
 OPEN_USAGE = (
-    "/incident open <title> [sev:P1-P4] [service:name] [private] [detection:alert|customer|engineer|synthetic] "
+    "/incident open <title> [sev:P1-P4] [service:name] [private] [drill] [detection:alert|customer|engineer|synthetic] "
     "[started:-20m | started:14:05 | started:2026-11-23T14:05Z]"
 )
 TIME_FORMS = "-20m, -1h30m, 14:05 (your Slack time zone) or 2026-11-23T14:05Z"
@@ -55,9 +55,11 @@ class IncidentOpening:
 @dataclass(frozen=True)
 class OpenRequest(IncidentOpening):
     private: bool = False  # a private war room; no title outside it
+    drill: bool = False  # a rehearsal: bannered, paged apart, counted in no figure unless asked
 
 
 PRIVATE_TOKEN = "private"
+DRILL_TOKEN = "drill"  # a word of its own, as typed: "drill" inside a title ("Drill press down") is the title's
 _ENTITY = re.compile(r"<([@#!])([A-Z0-9^]+)(?:\|([^>]*))?>|<(https?://[^|>]+)(?:\|([^>]*))?>")
 
 
@@ -111,9 +113,13 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = UTC) -> OpenR
     started_text: str | None = None
     detected_text: str | None = None
     private = False
+    drill = False
     for word in text.split():
         if word == PRIVATE_TOKEN:
             private = True
+            continue
+        if word == DRILL_TOKEN:
+            drill = True
             continue
         match = _TOKEN.match(word)
         if not match:
@@ -151,6 +157,7 @@ def parse_open_text(text: str, *, now: datetime, user_tz: tzinfo = UTC) -> OpenR
         started_at=started_at,
         detected_at=detected_at,
         private=private,
+        drill=drill,
     )
 
 
@@ -255,6 +262,7 @@ def open_request_from_form(
     started_epoch: int | None,
     now: datetime,
     private: bool = False,
+    drill: bool = False,
 ) -> OpenRequest:
     """Validate the open-incident form the same way as the command text."""
     errors: dict[str, str] = {}
@@ -296,6 +304,7 @@ def open_request_from_form(
         started_at=started_at,
         detected_at=now,
         private=private,
+        drill=drill,
     )
 
 

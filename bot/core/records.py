@@ -27,6 +27,7 @@ class IncidentRecord:
     comms_lead: str | None = None
     scribe: str | None = None
     is_private: bool = False
+    is_drill: bool = False  # a rehearsal: bannered, paged apart, counted in no figure unless asked
     # Kept apart from the phases: acknowledging is taking the incident on, not a step of restoring.
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None

@@ -51,7 +51,7 @@ def to_record(row: Incident | Row[Any]) -> IncidentRecord:
     if row.verified_at:
         stamps[Stamp.VERIFIED] = StampValue(row.verified_at, row.verified_by)
     timeline = Timeline(started_at=row.started_at, stamps=stamps)
-    return record_from_columns(IncidentRecord, row, timeline=timeline, is_private=bool(row.is_private))
+    return record_from_columns(IncidentRecord, row, timeline=timeline, is_private=bool(row.is_private), is_drill=bool(row.is_drill))
 
 
 async def insert_opened(
@@ -82,6 +82,7 @@ async def insert_opened(
             commander_set_at=None if from_alert else at,
             origin_channel_id=origin_channel,
             is_private=request.private,
+            is_drill=request.drill,
             started_at=request.started_at,
             detected_at=request.detected_at,
             diagnosed_implied=False,
@@ -92,13 +93,14 @@ async def insert_opened(
     )
     how = " from an alert" if from_alert else ""
     private = " (private)" if request.private else ""
+    drill = " (drill)" if request.drill else ""
     await incident_rows.add_event(
         session,
         row.id,
         "opened",
         at=at,
         actor=opener,
-        text=f"Opened {row.reference}{how}: {request.title}{private}",
+        text=f"Opened {row.reference}{how}: {request.title}{private}{drill}",
         data={
             "severity": request.severity,
             "service": request.service,
@@ -106,6 +108,7 @@ async def insert_opened(
             "started_at": request.started_at.isoformat(),
             "detected_at": request.detected_at.isoformat(),
             "private": request.private,
+            "drill": request.drill,
         },
     )
     return row

@@ -136,10 +136,13 @@ class Alert:
     # The sender says every alert of the group is resolved (Alertmanager's and Grafana's body
     # status); only then is verifying suggested.
     group_resolved: bool = True
+    # Label drill=true: the alert opens a drill (a rehearsed alert, a game day), never a real incident.
+    drill: bool = False
 
     @property
     def dedup_key(self) -> str:
-        return f"{self.group}|{self.service}"
+        # A drill's alerts group apart: a real alert of the same group never lands in a drill, nor a drill's in a real incident.
+        return f"{self.group}|{self.service}" + ("|drill" if self.drill else "")
 
     @property
     def name(self) -> str:
@@ -178,6 +181,21 @@ def _one_line(text: str) -> str:
 
 def _title(text: str) -> str:
     return clip(_one_line(text), MAX_TITLE)
+
+
+DRILL_LABEL = "drill"
+_DRILL_VALUES = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _drill(labels: Mapping[str, str], where: str) -> bool:
+    """The ``drill`` label: true opens a drill; absent or false, a real incident."""
+    value = labels.get(DRILL_LABEL)
+    if value is None:
+        return False
+    drill = _DRILL_VALUES.get(value.strip().lower())
+    if drill is None:
+        raise AlertPayloadError(f"{where}: label {DRILL_LABEL}={value[:40]!r}: expected drill=true (a drill) or drill=false, or no label")
+    return drill
 
 
 def _service(labels: Mapping[str, str], rules: AlertRules, services: set[str], where: str) -> str:
@@ -295,6 +313,7 @@ def _parse_one(
         url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
         labels=labels,
         group_resolved=data.get("status") == "resolved",
+        drill=_drill(labels, f"{where}.labels"),
     )
 
 
@@ -311,6 +330,10 @@ def _parse_generic(data: dict[str, Any], rules: AlertRules, services: set[str]) 
     if not isinstance(key, str):
         raise AlertPayloadError("dedup_key: expected a text that stays the same while the problem lasts")
     labels = _text_map(data.get("labels"), "labels")
+    if "drill" in data:
+        if not isinstance(data["drill"], bool):
+            raise AlertPayloadError(f"drill: expected true or false, got {str(data['drill'])[:40]!r}")
+        labels[DRILL_LABEL] = "true" if data["drill"] else "false"
     labels.setdefault(rules.service_labels[0], str(data["service"]))
     if "severity" in data:
         labels[rules.severity_label] = str(data["severity"])
@@ -332,4 +355,5 @@ def _parse_generic(data: dict[str, Any], rules: AlertRules, services: set[str]) 
         description=str(data.get("description") or ""),
         url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
         labels=labels,
+        drill=_drill(labels, "labels"),
     )

@@ -958,7 +958,10 @@ def _seconds(delta: timedelta | None) -> int | float | None:
 _PHASE_STAMP_COLUMNS = tuple(column.key for column in TIMELINE_STAMPS)
 
 
-def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
+DRILL_COLUMN = "drill"  # written only by an export asked for drills (--drills)
+
+
+def export_record(row: Mapping[str, Any] | RowMapping, *, drills: bool = False) -> dict[str, Any]:
     """One stored incident (the columns of ``history.EXPORTED``) as the export's columns; pure.
 
     Runs once per exported row, so it works on the columns directly rather than building a
@@ -986,7 +989,10 @@ def export_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
         record[column] = _seconds(end - start) if start is not None and end is not None else None
     record["diagnosed_implied"] = bool(times[2] is not None and row["diagnosed_implied"])
     record["mitigated_implied"] = bool(times[3] is not None and row["mitigated_implied"])
-    return {column: record[column] for column in EXPORT_COLUMNS}
+    shown = {column: record[column] for column in EXPORT_COLUMNS}
+    if drills:
+        shown[DRILL_COLUMN] = bool(row["is_drill"])
+    return shown
 
 
 def _csv_cell(value: Any) -> str:
@@ -1000,12 +1006,13 @@ def _csv_cell(value: Any) -> str:
 
 
 class _CsvOut:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, columns: tuple[str, ...] = EXPORT_COLUMNS) -> None:
+        self._columns = columns
         self._writer = csv.writer(out, lineterminator="\n")
-        self._writer.writerow(EXPORT_COLUMNS)
+        self._writer.writerow(columns)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._writer.writerow([_csv_cell(record[c]) for c in EXPORT_COLUMNS])
+        self._writer.writerow([_csv_cell(record[c]) for c in self._columns])
 
     def close(self) -> None:
         pass
@@ -1028,25 +1035,28 @@ class _JsonOut:
         self._out.write("]\n" if self._first else "\n]\n")
 
 
-def _writer(out: TextIO, fmt: str) -> _CsvOut | _JsonOut:
+def _writer(out: TextIO, fmt: str, *, drills: bool = False) -> _CsvOut | _JsonOut:
     if fmt == "csv":
-        return _CsvOut(out)
+        return _CsvOut(out, (*EXPORT_COLUMNS, DRILL_COLUMN) if drills else EXPORT_COLUMNS)
     if fmt == "json":
         return _JsonOut(out)
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
 
 
-async def export_incidents(db: Database, out: TextIO, fmt: str, *, since: datetime | None = None, until: datetime | None = None) -> int:
-    """Write every incident whose impact started in [since, until) to ``out``, oldest number first.
+async def export_incidents(
+    db: Database, out: TextIO, fmt: str, *, since: datetime | None = None, until: datetime | None = None, drills: bool = False
+) -> int:
+    """Write every incident whose impact started in [since, until) to ``out``, oldest number first;
+    drills only with ``drills``, and then with a ``drill`` column (true or false).
 
     Rows are streamed in batches (``history.exported_rows``): memory stays flat however many
     incidents there are. Returns how many were written.
     """
-    writer = _writer(out, fmt)
+    writer = _writer(out, fmt, drills=drills)
     count = 0
     async with db.reading() as session:
-        async for row in history.exported_rows(session, since=since, until=until):
-            writer.write(export_record(row))
+        async for row in history.exported_rows(session, since=since, until=until, drills=drills):
+            writer.write(export_record(row, drills=drills))
             count += 1
     writer.close()
     return count

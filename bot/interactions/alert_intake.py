@@ -26,6 +26,7 @@ from bot.incidents.operations import insert_opened, to_record
 from bot.integrations.alerts import Alert
 from bot.interactions.opening import severity_urgency
 from bot.slack import SlackError, SlackGateway, messages
+from bot.slack.blocks import drill_text
 from storage import alerts as alert_rows
 from storage import incidents as incident_rows
 from storage.db import Database
@@ -156,6 +157,7 @@ class AlertIntake:
             detection_method="alert",
             started_at=started,
             detected_at=started,
+            drill=alert.drill,
         )
         row = await insert_opened(session, opened, opener=opener, at=now, from_alert=True)
         group.incident_id = row.id
@@ -185,6 +187,6 @@ class AlertIntake:
         for record, line in lines:
             assert record.channel_id
             try:
-                await self._slack.post_message(record.channel_id, line)
+                await self._slack.post_message(record.channel_id, drill_text(record.is_drill, line))
             except SlackError as error:
                 log.warning("%s: alert line not posted: %s", record.reference, error)

@@ -117,7 +117,7 @@ class Opening:
 
     async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
         # Who the war room invites is asked of Slack while the incident is recorded.
-        people = self._war_rooms.look_up_people(request.service, private=request.private)
+        people = self._war_rooms.look_up_people(request.service, private=request.private, drill=request.drill)
         try:
             recorded = await self._incidents.record_new(
                 request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id

@@ -24,6 +24,7 @@ from bot.incidents.stamping import AckResult, Stamper
 from bot.paging.external_pagers import ExternalPagers
 from bot.paging.pagerduty_webhooks import PagerDutyEvent
 from bot.slack import SlackError, SlackGateway, messages
+from bot.slack.blocks import drill_text
 from bot.warroom.setup import WarRooms
 from storage import incidents as incident_rows
 from storage import pages as page_rows
@@ -151,6 +152,8 @@ class PagerDutyEvents:
         if row is None or row.channel_id is None:
             return
         try:
-            await self._slack.post_message(row.channel_id, messages.resolved_in_pagerduty_line(f"INC-{incident_id}", event.agent_name))
+            await self._slack.post_message(
+                row.channel_id, drill_text(row.is_drill, messages.resolved_in_pagerduty_line(f"INC-{incident_id}", event.agent_name))
+            )
         except SlackError as error:
             log.warning("INC-%s: resolved in PagerDuty; the war room could not be told: %s", incident_id, error)

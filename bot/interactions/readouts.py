@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.analytics.drills import drill_blocks
 from bot.analytics.reports import Reports, parse_stats_text
 from bot.analytics.stats_view import home_view, report_blocks
 from bot.catalog.services import Catalog, require_known_service
@@ -55,6 +56,11 @@ class Readouts:
             return
         now = self._clock()
         services = [query.service] if query.service else None
+        if query.drills:
+            drills = await self._reports.drills(now - timedelta(days=query.days), now, services=services)
+            title = f"Drills · {query.label}"
+            await self._replies.tell(requester, title, blocks_=drill_blocks(drills, title=title))
+            return
         severities = [query.severity] if query.severity else None
         report, war_rooms, trend = await self._reports.window_and_trend(
             now - timedelta(days=query.days), now, services=services, severities=severities

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
+from bot.slack.blocks import drill_text
 from storage.db import recording_done
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ class Replies:
         What did not reach a room is added to ``failures`` for the answer instead of stopping the flow."""
         posts = []
         if incident.channel_id:
-            posts.append(self._post(incident.channel_id, in_war_room, failures, "the war room was not told"))
+            posts.append(self._post(incident.channel_id, drill_text(incident.is_drill, in_war_room), failures, "the war room was not told"))
         if announcement is not None and self._announce_channel:
-            posts.append(self._post(self._announce_channel, announcement, failures, f"<#{self._announce_channel}> was not told"))
+            shown = drill_text(incident.is_drill, announcement)
+            posts.append(self._post(self._announce_channel, shown, failures, f"<#{self._announce_channel}> was not told"))
         await asyncio.gather(*posts)
 
     async def _post(self, channel: str, text: str, failures: list[str], what: str) -> None:

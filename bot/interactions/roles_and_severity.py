@@ -9,7 +9,7 @@ from bot.core.roles import ROLES, RoleTextError, parse_role_text
 from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
-from bot.slack import SlackError, SlackGateway, messages
+from bot.slack import SlackError, SlackGateway, blocks, messages
 from bot.warroom.setup import WarRooms
 
 
@@ -79,7 +79,9 @@ class RolesAndSeverity:
             except SlackError as error:
                 failures.append(f"<@{user}> could not be invited to the war room ({error})")
         try:
-            await self._slack.post_message(user, messages.role_dm(label, record.reference, record.channel_id, record.title))
+            await self._slack.post_message(
+                user, blocks.drill_text(record.is_drill, messages.role_dm(label, record.reference, record.channel_id, record.title))
+            )
         except SlackError as error:
             failures.append(f"<@{user}> could not be told by direct message ({error})")
         if failures:

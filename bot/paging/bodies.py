@@ -9,7 +9,8 @@ The generic webhook body, version 1 (docs/paging.md)::
     {"version": 1, "action": "trigger" | "acknowledge" | "resolve", "incident": "INC-42",
      "severity": "P1", "level": 1, "private": false, "service": "payments-api" | null,
      "title": "Checkout failing" (public incidents only), "summary": "<one line>",
-     "links": {"war_room": "<url>" | null, "control_message": "<url>" | null}, "sent_at": "<ISO 8601>"}
+     "links": {"war_room": "<url>" | null, "control_message": "<url>" | null}, "sent_at": "<ISO 8601>",
+     "drill": true (drills only: a rehearsal, sent only when drills.webhook is set)}
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ def dedup_key(incident: IncidentRecord) -> str:
 
 
 def summary(incident: IncidentRecord) -> str:
-    """One line for the phone screen. A private incident's says no title and no service."""
+    """One line for the phone screen. A private incident's says no title and no service; a drill's says it is one first."""
+    drill = "[DRILL] " if incident.is_drill else ""
     if incident.is_private:
-        return f"{incident.reference}: a private {incident.severity} incident (details in its Slack war room)"
+        return f"{drill}{incident.reference}: a private {incident.severity} incident (details in its Slack war room)"
     service = f" {incident.service}:" if incident.service else ""
-    return f"{incident.reference} [{incident.severity}]{service} {incident.title}"[:SUMMARY_LIMIT]
+    return f"{drill}{incident.reference} [{incident.severity}]{service} {incident.title}"[:SUMMARY_LIMIT]
 
 
 def _links(incident: IncidentRecord, links: PageLinks) -> PageLinks:
@@ -60,7 +62,8 @@ def pagerduty_event(
         "source": SOURCE,
         "severity": PAGERDUTY_SEVERITY.get(incident.severity, "critical"),
         "timestamp": at.isoformat(),
-        "custom_details": {"incident": incident.reference, "severity": incident.severity, "level": level},
+        "custom_details": {"incident": incident.reference, "severity": incident.severity, "level": level}
+        | ({"drill": True} if incident.is_drill else {}),
     }
     if not incident.is_private and incident.service:
         event["payload"]["component"] = incident.service
@@ -90,4 +93,6 @@ def webhook_body(action: Action, incident: IncidentRecord, *, level: int, links:
     }
     if not incident.is_private:
         body["title"] = incident.title
+    if incident.is_drill:
+        body["drill"] = True
     return body

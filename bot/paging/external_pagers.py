@@ -27,6 +27,7 @@ from bot.core.records import IncidentRecord
 from bot.paging import bodies
 from bot.paging.bodies import Action
 from bot.paging.delivery import Delivery, post_json
+from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.pager import PageLinks, PageResult, PageTarget
 from bot.paging.signatures import WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, webhook_signature
 from bot.slack import SlackError, SlackGateway
@@ -54,7 +55,9 @@ class ExternalPagers:
         webhook_secret: str | None,
         announce_channel: str | None,
         environ: Mapping[str, str] = os.environ,
+        drills: DrillPaging = NO_DRILL_PAGING,
     ) -> None:
+        self._drills = drills
         self._db = db
         self._clock = clock
         self._slack = slack
@@ -78,6 +81,8 @@ class ExternalPagers:
     # ------------------------------------------------------------------ what can be paged
 
     def routing_key_variable(self, incident: IncidentRecord, service_name: str | None = None) -> str | None:
+        if incident.is_drill:  # never the service's real on-call: the drills' own PagerDuty service, if any
+            return self._drills.pagerduty_routing_key_env
         service = self._catalog.get(service_name or incident.service)
         return service.pagerduty.routing_key_env if service is not None and service.pagerduty is not None else None
 
@@ -87,6 +92,12 @@ class ExternalPagers:
     @property
     def webhook_configured(self) -> bool:
         return bool(self._webhook_url and self._webhook_secret)
+
+    def _pages(self, incident: IncidentRecord, via: str) -> bool:
+        """A drill reaches a pager outside Slack only when that pager is configured for drills."""
+        if not incident.is_drill:
+            return True
+        return self._drills.webhook if via == WEBHOOK else self._drills.pagerduty_routing_key_env is not None
 
     async def links(self, incident: IncidentRecord) -> PageLinks:
         """Where a paged person goes: the war room and the control message (its permalink when
@@ -139,7 +150,7 @@ class ExternalPagers:
         targets = []
         if self.pages_pagerduty(incident):
             targets.append(PageTarget("pagerduty"))
-        if self.webhook_configured:
+        if self.webhook_configured and self._pages(incident, WEBHOOK):
             targets.append(PageTarget("webhook"))
         if not targets:
             return []
@@ -172,6 +183,9 @@ class ExternalPagers:
         service_name: str | None = None,
         round_: int | None = None,
     ) -> PageResult:
+        if not self._pages(incident, via):
+            log.info("%s: a drill, not sent to %s (not configured for drills)", incident.reference, via)
+            return PageResult("skipped", f"a drill reaches {via} only when configured for drills")
         now = self._clock()
         token = uuid.uuid4().hex
         async with self._db.transaction() as session:

@@ -28,7 +28,7 @@ class PageLinks:
 
 @dataclass(frozen=True)
 class PageResult:
-    outcome: Literal["sent", "duplicate", "failed"]
+    outcome: Literal["sent", "duplicate", "failed", "skipped"]  # skipped: a drill this pager is not configured for
     reason: str | None = None  # for "failed": what went wrong, in words a person can act on
 
 

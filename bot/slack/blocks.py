@@ -77,14 +77,35 @@ def stamp_action_id(stamp: Stamp) -> str:
     return f"{STAMP_ACTION_PREFIX}{stamp.value}"
 
 
+# Every message the bot posts about a drill starts with this (docs/incidents.md, Drills), so
+# nobody mistakes a rehearsal for an outage, in the war room, the announcement channel or a DM.
+DRILL_BANNER = "🧪 DRILL"
+
+
+def drill_text(drill: bool, text: str) -> str:
+    """``text`` with the drill banner in front when it is about a drill (once, however often applied)."""
+    return f"{DRILL_BANNER} · {text}" if drill and not text.startswith(DRILL_BANNER) else text
+
+
+DRILL_CONTEXT = f"{DRILL_BANNER}: a rehearsal, not a real incident. It pages only the people named for drills and counts in no figure."
+
+
+def drill_blocks(drill: bool, blocks: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A drill's message opens with the banner (unless its first block already shows it)."""
+    if not drill or not blocks or DRILL_BANNER in json.dumps(blocks[0], ensure_ascii=False):
+        return blocks
+    banner = {"type": "context", "elements": [{"type": "mrkdwn", "text": DRILL_CONTEXT}]}
+    return [banner, *blocks][:MAX_BLOCKS]
+
+
 def header_text(incident: IncidentRecord) -> str:
     prefix = f"{SEVERITY_EMOJI[incident.severity]} {incident.reference} · {incident.severity} · "
-    return clip(prefix + incident.title, MAX_HEADER)
+    return clip(drill_text(incident.is_drill, prefix + incident.title), MAX_HEADER)
 
 
 def notification_text(incident: IncidentRecord) -> str:
     """The plain-text fallback Slack shows in notifications and screen readers."""
-    return f"{incident.reference} ({incident.severity}): {escape(incident.title)}"
+    return drill_text(incident.is_drill, f"{incident.reference} ({incident.severity}): {escape(incident.title)}")
 
 
 def phase_lines(incident: IncidentRecord) -> list[str]:
@@ -374,6 +395,7 @@ def announcement_blocks(incident: IncidentRecord) -> list[dict[str, Any]]:
         f"{SEVERITY_EMOJI[incident.severity]} *{incident.reference}* ({incident.severity}) "
         f"{escape(incident.title)}{service}\nWar room: <#{incident.channel_id}> · commander <@{incident.commander}>"
     )
+    text = drill_text(incident.is_drill, text)
     return within_message_limits([SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))).to_dict()])
 
 
@@ -387,7 +409,7 @@ def channel_topic(incident: IncidentRecord) -> str:
     state = f"{phase.doing}" if phase else "Restored"
     commander = f"IC <@{incident.commander}>" if incident.commander else "no commander"
     tail = f" | {state} | {commander} | {incident.reference}"
-    head = f"{incident.severity} | "
+    head = f"{DRILL_BANNER} | {incident.severity} | " if incident.is_drill else f"{incident.severity} | "
     return head + __clip_escaped(incident.title, MAX_TOPIC - len(head) - len(tail)) + tail
 
 
@@ -443,6 +465,7 @@ def open_modal(
             ),
             *impact_choice(deploy_choices or []),
             private_input(),
+            drill_input(),
         ],
     )
 
@@ -472,6 +495,28 @@ def private_input() -> InputBlock:
                     value=PRIVATE_OPTION,
                     text=PlainTextObject(text="Private incident"),
                     description=PlainTextObject(text="Security or personnel: private channel, no title outside it"),
+                )
+            ],
+        ),
+    )
+
+
+DRILL_OPTION = "drill"
+
+
+def drill_input() -> InputBlock:
+    """The form's "drill" checkbox: a rehearsal, counted in no figure (docs/incidents.md, Drills)."""
+    return InputBlock(
+        block_id="drill",
+        label=PlainTextObject(text="Drill"),
+        optional=True,
+        element=CheckboxesElement(
+            action_id="drill",
+            options=[
+                Option(
+                    value=DRILL_OPTION,
+                    text=PlainTextObject(text="Drill"),
+                    description=PlainTextObject(text="A rehearsal or game day: pages only the drill contacts, counts in no figure"),
                 )
             ],
         ),

@@ -16,13 +16,15 @@ HELP = escape(
         [
             "*`/incident` commands*",
             "• `/incident open` — open a war room with a form",
-            f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title",
+            f"• `{OPEN_USAGE}` — open one straight away; tokens may stand anywhere, the rest is the title; "
+            "`drill` opens a rehearsal, paged apart and counted in no figure",
             "• `/incident status [INC-42]` — state and phase times of this war room's incident (or the one named)",
             "• `/incident note <text>` — add a note to the timeline of this war room's incident",
             "• `/incident runbook [name]` — attach another runbook to this war room; with no name, list the candidates",
             "• `/incident deploy SERVICE VERSION` — record a deploy (pipelines use `POST /hooks/deploys` or `incident-bot deploy`)",
             "• `/incident deploys [service] [2h]` — recent deploys",
-            "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you",
+            "• `/incident stats [30d|90d] [service:NAME] [sev:P1]` — time to restore and its phases, only for you (drills never count)",
+            "• `/incident stats drills [30d|90d] [service:NAME]` — the drills' own times to restore, apart",
             "• `/incident role commander|rollback|comms|scribe @person` — assign a role in this war room",
             "• `/incident handover [INC-42] @person <note>` — hand over command with a note; they can accept or decline",
             "• `/incident severity P1` — change the severity",

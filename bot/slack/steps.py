@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.records import IncidentRecord
+from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.gateway import SlackError, SlackGateway, step_metadata
 
 T = TypeVar("T")
@@ -140,10 +141,15 @@ class SlackSteps:
     def post(
         self, channel: str, incident: IncidentRecord, step: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> Callable[[], Awaitable[str]]:
-        """A ``create`` that posts a message carrying the step's metadata; returns its ts."""
+        """A ``create`` that posts a message carrying the step's metadata (and a drill's banner); returns its ts."""
+        shown = drill_text(incident.is_drill, text)
 
         async def create() -> str:
-            return (await self._slack.post_message(channel, text, blocks=blocks, metadata=step_metadata(incident.id, step))).ts
+            return (
+                await self._slack.post_message(
+                    channel, shown, blocks=drill_blocks(incident.is_drill, blocks), metadata=step_metadata(incident.id, step)
+                )
+            ).ts
 
         return create
 

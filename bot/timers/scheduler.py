@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +34,10 @@ from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
 from bot.incidents.operations import to_record
 from bot.paging.chain import ChainLevel, ChainTarget, level_of_slot
+from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.pager import PageLinks, Pager, PageResult, PageTarget, SlackOnlyPager
 from bot.slack import SlackError, SlackGateway, messages
+from bot.slack.blocks import drill_text
 from bot.timers.monitoring import close
 from bot.timers.rules import Due, TimerKind, TimerSettings, TimerState, due_timers, still_due
 from bot.warroom.setup import WarRooms
@@ -122,7 +124,9 @@ class IncidentTimers:
         war_rooms: WarRooms,
         announce_channel: str | None,
         pager: Pager | None = None,
+        drills: DrillPaging = NO_DRILL_PAGING,
     ) -> None:
+        self._drills = drills
         self.pager: Pager = pager or SlackOnlyPager()
         self._db = db
         self._clock = clock
@@ -291,7 +295,11 @@ class IncidentTimers:
             if incident.channel_id:
                 channel = incident.channel_id
                 await self._step(
-                    steps, "war_room", lambda: self._slack.post_message(channel, messages.closed_line(incident.reference, after))
+                    steps,
+                    "war_room",
+                    lambda: self._slack.post_message(
+                        channel, drill_text(incident.is_drill, messages.closed_line(incident.reference, after))
+                    ),
                 )
                 await self._war_rooms.refresh(incident)
             return
@@ -299,7 +307,11 @@ class IncidentTimers:
         if kind is TimerKind.CHAIN_EXHAUSTED:
             channel = incident.channel_id
             await self._step(
-                steps, "war_room", lambda: self._slack.post_message(channel, messages.chain_exhausted_line(incident.reference, after))
+                steps,
+                "war_room",
+                lambda: self._slack.post_message(
+                    channel, drill_text(incident.is_drill, messages.chain_exhausted_line(incident.reference, after))
+                ),
             )
             if self._announce_channel:
                 announce = self._announce_channel
@@ -308,19 +320,21 @@ class IncidentTimers:
                     if incident.is_private
                     else messages.chain_exhausted_announcement(incident.reference, incident.severity, incident.title, after, channel)
                 )
-                await self._step(steps, "announcement", lambda: self._slack.post_message(announce, notice))
+                await self._step(steps, "announcement", lambda: self._slack.post_message(announce, drill_text(incident.is_drill, notice)))
             return
         if kind is TimerKind.REMINDER:
             channel = incident.channel_id
             await self._step(
-                steps, "war_room", lambda: self._slack.post_message(channel, messages.reminder_line(incident.reference, after))
+                steps,
+                "war_room",
+                lambda: self._slack.post_message(channel, drill_text(incident.is_drill, messages.reminder_line(incident.reference, after))),
             )
             return
         # A private incident still pages, but only its catalog's ``private_escalation`` contact
         # is invited and told the title; without one, the usual contacts get a direct message
         # saying that it exists, its number and whom to ask, and the announcement channel gets
         # neither title nor people.
-        contact = await self._private_escalation_contact(incident) if incident.is_private else None
+        contact = await self._private_escalation_contact(incident) if incident.is_private and not incident.is_drill else None
         if contact is not None:
             mentions, people = [f"<@{contact}>"], [contact]
         else:
@@ -334,7 +348,7 @@ class IncidentTimers:
             line = messages.mitigation_escalation_line(incident.reference, incident.severity, after, targets)
             why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
         channel = incident.channel_id
-        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
+        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, drill_text(incident.is_drill, line)))
         if people and let_in:
             await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
         for person in people[:MAX_DIRECT_MESSAGES]:
@@ -343,7 +357,9 @@ class IncidentTimers:
                 if let_in
                 else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
             )
-            await self._step(steps, f"dm:{person}", functools.partial(self._slack.post_message, person, text))
+            await self._step(
+                steps, f"dm:{person}", functools.partial(self._slack.post_message, person, drill_text(incident.is_drill, text))
+            )
         if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
             announcement = (
                 messages.private_escalation_announcement(incident.reference, after)
@@ -353,7 +369,7 @@ class IncidentTimers:
                 )
             )
             announce = self._announce_channel
-            await self._step(steps, "announcement", lambda: self._slack.post_message(announce, announcement))
+            await self._step(steps, "announcement", lambda: self._slack.post_message(announce, drill_text(incident.is_drill, announcement)))
 
     async def _plan(self, incident: IncidentRecord, slot: str) -> PagePlan:
         level = self._level(incident.severity, slot)
@@ -361,7 +377,7 @@ class IncidentTimers:
         people: list[str] = []
         pagers: list[PageTarget] = []
         nobody: list[str] = []
-        for target in level.targets if level else ():
+        for target in (self._drill_targets(level.targets) if incident.is_drill else level.targets) if level else ():
             if target.kind in ("pagerduty", "webhook"):
                 pagers.append(PageTarget(target.kind))
                 mentions.append(_PAGER_NAMES[target.kind])
@@ -381,6 +397,13 @@ class IncidentTimers:
             tuple(pagers),
             tuple(nobody),
         )
+
+    def _drill_targets(self, targets: Sequence[ChainTarget]) -> list[ChainTarget]:
+        """A drill's level pages the people named for drills, never the service's, and a pager
+        outside Slack only when it is configured for drills."""
+        pagers = {"pagerduty": self._drills.pagerduty_routing_key_env is not None, "webhook": self._drills.webhook}
+        kept = [target for target in targets if pagers.get(target.kind, False)]
+        return kept + [ChainTarget("slack_user", person) for person in self._drills.page]
 
     async def _resolve(self, incident: IncidentRecord, target: ChainTarget) -> tuple[list[str], list[str]]:
         """A Slack target's users and user groups (IDs)."""
@@ -421,7 +444,7 @@ class IncidentTimers:
         channel = incident.channel_id
         after = human_duration(plan.after) if plan.after else None  # None: a level paged at once
         line = messages.page_level_line(incident.reference, plan.level, after, plan.who() if plan.mentions else messages.NOBODY_AT_LEVEL)
-        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, line))
+        await self._step(steps, "war_room", lambda: self._slack.post_message(channel, drill_text(incident.is_drill, line)))
         if plan.people and not incident.is_private:
             people = list(plan.people)
             await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
@@ -433,7 +456,9 @@ class IncidentTimers:
                 if incident.is_private
                 else messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
             )
-            await self._step(steps, f"dm:{person}", functools.partial(self._slack.post_message, person, text))
+            await self._step(
+                steps, f"dm:{person}", functools.partial(self._slack.post_message, person, drill_text(incident.is_drill, text))
+            )
         for target in plan.pagers:
             await self._step(steps, f"pager:{target.kind}", functools.partial(self._send_page, incident, plan.level, target))
         try:
@@ -482,8 +507,13 @@ class IncidentTimers:
 
     async def _escalation_targets(self, incident: IncidentRecord) -> tuple[list[str], list[str]]:
         """Who is paged: the service's escalation contact and its escalation (secondary) group;
-        with neither in the catalog, its on-call group. Mentions for the war room, and the people
-        to invite and message directly."""
+        with neither in the catalog, its on-call group (a drill's: the people named to escalate
+        drills to, or nobody). Mentions for the war room, and the people to invite and message directly."""
+        if incident.is_drill:
+            named: list[str] = []
+            for person in self._drills.escalate_to:
+                named += [user for user in (await self._resolve(incident, ChainTarget("slack_user", person)))[0] if user not in named]
+            return [f"<@{user}>" for user in named], named
         service = self._catalog.get(incident.service)
         if service is None:
             return [], []

@@ -15,9 +15,10 @@ def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
 
 
-def war_room_name(number: int, title: str, attempt: int = 0) -> str:
-    """``inc-<number>-<slug>``; on a name collision, attempt N adds ``-N`` and still fits 80."""
-    prefix = f"inc-{number}"
+def war_room_name(number: int, title: str, attempt: int = 0, *, drill: bool = False) -> str:
+    """``inc-<number>-<slug>`` (a drill's: ``drill-<number>-<slug>``); on a name collision,
+    attempt N adds ``-N`` and still fits 80."""
+    prefix = f"{'drill' if drill else 'inc'}-{number}"
     suffix = f"-{attempt + 1}" if attempt else ""
     room = MAX_CHANNEL_NAME - len(prefix) - len(suffix) - 1
     slug = slugify(title)[: max(room, 0)].rstrip("-")

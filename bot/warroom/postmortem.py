@@ -197,8 +197,12 @@ def render_postmortem(
         return people(mention[2:-1]) if mention.startswith("<@") and mention.endswith(">") else mention
 
     implied = [f.phase.label.lower() for f in summary.phases if f.implied] if summary else []
+    # Outside the template, so that a team's own template says it too.
+    banner = (
+        "> 🧪 **DRILL**: a rehearsal, not a real incident. Its figures are kept apart from the team's.\n\n" if incident.is_drill else ""
+    )
     try:
-        return template.render(
+        return banner + template.render(
             incident=incident,
             events=events,
             summary=summary,

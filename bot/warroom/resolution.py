@@ -31,6 +31,7 @@ from bot.incidents.corrections import Corrections
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys, deploy_line
 from bot.slack import SlackError, SlackGateway, blocks
+from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.steps import SlackSteps, StepsRun, adopt_since, run_steps, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, TimelineEntry, render_postmortem
 from bot.warroom.step_claims import StepClaims
@@ -314,7 +315,10 @@ class Resolutions:
                 markdown.encode("utf-8"),
                 filename=f"{incident.reference.lower()}-postmortem.md",
                 title=title,
-                comment=f"📝 Postmortem draft for {incident.reference}, pre-filled from the timeline. Edit it, then share it.",
+                comment=drill_text(
+                    incident.is_drill,
+                    f"📝 Postmortem draft for {incident.reference}, pre-filled from the timeline. Edit it, then share it.",
+                ),
             )
 
         async def record_upload(file_id: str) -> None:
@@ -393,8 +397,8 @@ class Resolutions:
             await self._slack.update_message(
                 incident.channel_id,
                 ts,
-                f"Action items for {incident.reference}",
-                blocks=self._actions_blocks(incident, await self._action_items.for_incident(incident.id)),
+                drill_text(incident.is_drill, f"Action items for {incident.reference}"),
+                blocks=drill_blocks(incident.is_drill, self._actions_blocks(incident, await self._action_items.for_incident(incident.id))),
             )
         except SlackError as error:
             return [f"the action items under the postmortem draft were not updated ({error})"]
@@ -410,7 +414,8 @@ class Resolutions:
             await incident_rows.replace_postmortem_markdown(session, incident_id, markdown)
         posted = [(incident.channel_id, read.summary_ts), (self._announce_channel, read.announced_ts)]
         summary = facts.summary if facts.summary is not None else summarize(incident, self._tiers)
-        text, message = summary_text(summary), summary_blocks(summary, facts.corrections)
+        text = drill_text(incident.is_drill, summary_text(summary))
+        message = drill_blocks(incident.is_drill, summary_blocks(summary, facts.corrections))
         failures = []
         for channel, ts in posted:
             if channel and ts:

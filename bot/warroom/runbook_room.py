@@ -13,6 +13,7 @@ from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.text_input import escape
 from bot.slack import SlackGateway, step_metadata
+from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.runbook_blocks import runbook_message
 from bot.slack.steps import adopt_since
 from storage import incidents as incident_rows
@@ -101,8 +102,10 @@ class RunbookRoom:
                 return "adopted"
         posted = await self._slack.post_message(
             incident.channel_id,
-            f"Runbook: {escape(runbook.title)}",
-            blocks=runbook_message(runbook, post_id=post_id, checked=checked, reference=incident.reference),
+            drill_text(incident.is_drill, f"Runbook: {escape(runbook.title)}"),
+            blocks=drill_blocks(
+                incident.is_drill, runbook_message(runbook, post_id=post_id, checked=checked, reference=incident.reference)
+            ),
             metadata=step_metadata(incident.id, step),
         )
         async with self._db.single_statements() as session:

@@ -121,7 +121,9 @@ class WarRooms:
         deploys: Deploys,
         deploy_window: timedelta,
         call_links: CallLinks = NO_CALL_LINKS,
+        drill_people: tuple[str, ...] = (),
     ) -> None:
+        self._drill_people = drill_people
         self._call_links = call_links
         self._deploys = deploys
         self._deploy_window = deploy_window
@@ -229,7 +231,7 @@ class WarRooms:
         progress = _Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._progress(incident_id)
         service = self._service(progress.incident.service, private=progress.incident.is_private)
         if people is None:
-            people = self.look_up_people(progress.incident.service, private=progress.incident.is_private)
+            people = self.look_up_people(progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill)
         try:
             # The claims a new incident takes before its channel exists are held to the end.
             async with AsyncExitStack() as claims:
@@ -241,9 +243,12 @@ class WarRooms:
         # A private incident has only the opener and the people they invite: no owners or on-call.
         return None if private else self._catalog.get(name)
 
-    def look_up_people(self, service_name: str | None, *, private: bool) -> asyncio.Task[set[str]] | None:
-        """Start looking up the owners and on-call members of the service a war room will invite:
-        none of it needs the channel, or even the incident, so Slack is asked at once."""
+    def look_up_people(self, service_name: str | None, *, private: bool, drill: bool = False) -> asyncio.Task[set[str]] | None:
+        """Start looking up the owners and on-call members of the service a war room will invite
+        (a drill's: the people named for drills, never the service's on-call): none of it needs
+        the channel, or even the incident, so Slack is asked at once."""
+        if drill:  # a private drill, like any private incident, has only the opener and whom they invite
+            return side_task(self._drill_people_ids(), name="war-room-people-drill") if self._drill_people and not private else None
         service = self._service(service_name, private=private)
         return side_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
 
@@ -305,11 +310,18 @@ class WarRooms:
         ]
         everyone = sorted(set(invitees) | {incident.commander})
         steps.append((f"invite {', '.join(f'<@{u}>' for u in everyone)}", self._invite(report, incident, everyone, look)))
-        if service is not None and people is not None:
+        if incident.is_drill and people is not None:
+            steps.append(
+                (
+                    "invite the people named for drills",
+                    self._invite_service_people(report, incident, "people named for drills", people, look),
+                )
+            )
+        elif service is not None and people is not None:
             steps.append(
                 (
                     f"invite the {service.name} owners and on-call group",
-                    self._invite_service_people(report, incident, service, people, look),
+                    self._invite_service_people(report, incident, f"{service.name} owners and on-call", people, look),
                 )
             )
         if links:
@@ -390,8 +402,8 @@ class WarRooms:
     async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
         it, created by the bot since the incident was recorded."""
-        names = {war_room_name(incident.id, incident.title, attempt) for attempt in range(NAME_ATTEMPTS)}
-        names |= {war_room_name(incident.id, "", attempt) for attempt in range(NAME_ATTEMPTS)}
+        names = {war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
+        names |= {war_room_name(incident.id, "", attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
         bot = await self._slack.bot_user_id()
         mine = [c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
@@ -399,7 +411,7 @@ class WarRooms:
     async def _create_channel(self, incident: IncidentRecord) -> Channel:
         last_error: SlackError | None = None
         for attempt in range(NAME_ATTEMPTS):
-            name = war_room_name(incident.id, incident.title, attempt)
+            name = war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill)
             try:
                 return await self._slack.create_channel(name, private=incident.is_private)
             except SlackError as error:
@@ -408,7 +420,9 @@ class WarRooms:
                     continue
                 if error.code.startswith("invalid_name"):
                     # The slug is ours; a bare number is always a valid name.
-                    return await self._slack.create_channel(war_room_name(incident.id, "", attempt), private=incident.is_private)
+                    return await self._slack.create_channel(
+                        war_room_name(incident.id, "", attempt, drill=incident.is_drill), private=incident.is_private
+                    )
                 raise
         assert last_error is not None
         raise last_error
@@ -495,10 +509,18 @@ class WarRooms:
         assert isinstance(members, list)
         return set(service.owner_user_ids) | {u for u in owners if isinstance(u, str)} | set(members)
 
+    async def _drill_people_ids(self) -> set[str]:
+        """The people named for drills (IDs, or e-mails looked up)."""
+        found = await asyncio.gather(*(self._slack.user_id_by_email(p) for p in self._drill_people if "@" in p))
+        for email, user_id in zip([p for p in self._drill_people if "@" in p], found, strict=True):
+            if not user_id:
+                log.warning("drills: no Slack user with the email %s", email)
+        return {p for p in self._drill_people if "@" not in p} | {u for u in found if u}
+
     async def _invite_service_people(
-        self, report: WarRoomReport, incident: IncidentRecord, service: Service, looked_up: asyncio.Task[set[str]], look: bool
+        self, report: WarRoomReport, incident: IncidentRecord, who: str, looked_up: asyncio.Task[set[str]], look: bool
     ) -> None:
-        """The people ``looked_up`` found for the service, once the channel exists."""
+        """The people ``looked_up`` found (``who``: the service's owners and on-call, or the drill's), once the channel exists."""
         assert incident.channel_id
         async with slot_lent():  # the look-up may wait on a rate limit: its slot runs other work meanwhile
             found = await looked_up
@@ -508,9 +530,9 @@ class WarRooms:
         missing = people - await self._slack.channel_members(incident.channel_id) if look else people
         if missing:
             await self._slack.invite(incident.channel_id, sorted(missing))
-            report.done.append(f"invited the {service.name} owners and on-call ({len(missing)})")
+            report.done.append(f"invited the {who} ({len(missing)})")
         else:
-            report.already.append(f"the {service.name} owners and on-call ({len(people)}) in the war room")
+            report.already.append(f"the {who} ({len(people)}) in the war room")
 
     def _runbook_link(self, service: Service) -> str | None:
         if service.runbook_url:
@@ -667,7 +689,12 @@ class WarRooms:
             steps.append(("the control message could not be updated", self.update_control_message(incident, context)))
         steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
         if announce_line:
-            steps.append(("the war room could not be told", self._slack.post_message(incident.channel_id, announce_line)))
+            steps.append(
+                (
+                    "the war room could not be told",
+                    self._slack.post_message(incident.channel_id, blocks.drill_text(incident.is_drill, announce_line)),
+                )
+            )
 
         async def note(what: str, error: SlackError) -> None:
             await self._record(incident.id, "slack_step_failed", f"{what}: {error}", {"error": error.code})
