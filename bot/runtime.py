@@ -120,7 +120,9 @@ class Runtime:
         )
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
-        reports = Reports(db, clock, tiers=tiers, settings=team.reports)
+        reports = Reports(
+            db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
+        )
         war_rooms = WarRooms(
             db,
             slack,

@@ -9,8 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.analytics.delivery_view import delivery_json, delivery_table
 from bot.analytics.digest import digest_week
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.dora_bands import BANDS as DORA_BANDS
+from bot.analytics.dora_bands import DEFAULT_YEAR as DEFAULT_DORA_KEYS_YEAR
 from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
@@ -37,6 +40,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--until", type=moment, default=None, help="a date or time (default: now)")
     report.add_argument("--by", choices=("severity", "service", "detection", "hours"))
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--dora-year",
+        type=int,
+        choices=sorted(DORA_BANDS),
+        default=DEFAULT_DORA_KEYS_YEAR,
+        help=f"the State of DevOps report whose performance bands the four keys are read against (default {DEFAULT_DORA_KEYS_YEAR})",
+    )
     digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
     digest.add_argument(
         "--channel",
@@ -61,12 +71,17 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
     else:
         report, _, trend = await reports.window_and_trend(args.since, until)
     earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
+    # The four keys and coverage ride with the whole report (not a --by table or the CSV of groups).
+    delivery = await reports.delivery(args.since, until, year=args.dora_year) if args.format != "csv" and not args.by else None
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
-        print(json.dumps(_grouped_json(report, args.by) if args.by else report_json(report, trend), indent=2))
+        whole = _grouped_json(report, args.by) if args.by else report_json(report, trend)
+        print(json.dumps(whole | (delivery_json(delivery) if delivery else {}), indent=2))
     else:
         print(report_table(report, by=args.by, trend=trend))
+        if delivery:
+            print(delivery_table(delivery))
     if earlier:
         # After an import of older history an empty window is a surprise: say where the incidents are.
         print(

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.analytics.coverage import (
+    TREND_MONTHS,
+    CoverageReport,
+    MonthlyTrend,
+    RestoreClock,
+    detection_coverage,
+    month_start,
+    monthly_trend,
+    restore_clock,
+)
+from bot.analytics.dora import DeployFact, DoraReport, dora_report
+from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.stats import (
     IncidentFacts,
     ReportSettings,
@@ -23,18 +35,58 @@ from bot.core.clock import Clock
 from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
+from storage import deploys as deploy_rows
 from storage.db import Database
+from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
 from storage.reports import FactRow, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """DORA's four keys and detection coverage over a window, with restore time by the clock and
+    by month: what ``incident-bot report``, ``/incident stats``, the digest and the dashboard show."""
+
+    dora: DoraReport
+    coverage: CoverageReport
+    restore_clock: RestoreClock
+    months: MonthlyTrend
+
+
 class Reports:
-    def __init__(self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings, teams: Mapping[str, str] | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self.tiers = tiers
         self.settings = settings
+        # service -> its team in the catalog: the DORA keys and coverage per team.
+        self.teams: Mapping[str, str] = dict(teams or {})
+
+    async def delivery(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        year: int = DEFAULT_YEAR,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+    ) -> DeliveryReport:
+        """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
+        read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
+        history = min(since, _months_back(until, TREND_MONTHS))
+        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        async with self._db.reading() as session:
+            rows = await deploy_rows.report_rows(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+        deploys = [DeployFact(service, deployed_at, commit_time, bool(failed)) for service, deployed_at, commit_time, failed in rows]
+        return DeliveryReport(
+            dora=dora_report(deploys, restored, since=since, until=until, teams=self.teams, year=year, settings=self.settings),
+            coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self.teams),
+            restore_clock=restore_clock(restored, since=since, until=until, settings=self.settings),
+            months=monthly_trend(restored, now=until, settings=self.settings),
+        )
 
     async def facts(
         self,
@@ -124,6 +176,14 @@ class Reports:
     def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
         open_starts = [i.started_at for i in unrestored]
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+def _months_back(at: datetime, months: int) -> datetime:
+    """The first day of the month ``months - 1`` months before the one containing ``at``."""
+    start = month_start(at)
+    for _ in range(months - 1):
+        start = month_start(start - timedelta(days=1))
+    return start
 
 
 def _facts_of(row: FactRow) -> IncidentFacts:
