@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlock
+
 from bot.analytics.coverage import Bucket, Coverage, CoverageReport, MonthlyTrend, RestoreClock
 from bot.analytics.dora import BandCall, ChangeFailureRate, DeployFrequency, DoraKeys, DoraReport, Spread
 from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import DETECTION_METHODS, Verdict
 from bot.analytics.stats_view import (
+    MRKDWN,
     PLAIN,
     TextStyle,
     confidence_label,
@@ -21,6 +24,8 @@ from bot.analytics.stats_view import (
     render_table,
 )
 from bot.core.command_text import DETECTION_LABELS
+from bot.core.text_input import clip
+from bot.slack.blocks import MAX_SECTION_TEXT
 
 KEY_NAMES = {
     "deployment_frequency": "Deployment frequency",
@@ -36,25 +41,25 @@ def _pct(fraction: float | None, digits: int = 1) -> str:
     return "—" if fraction is None else f"{fraction * 100:.{digits}f}%"
 
 
-def band_text(band: BandCall) -> str:
+def _band_text(band: BandCall) -> str:
     return f"band: {band.level}" if band.level else f"no band ({band.reason})"
 
 
-def frequency_text(key: DeployFrequency) -> str:
-    return f"{key.per_week:.2f} deploys/week (n={key.deploys} deploys over {key.window_days:g} days) · {band_text(key.band)}"
+def _frequency_text(key: DeployFrequency) -> str:
+    return f"{key.per_week:.2f} deploys/week (n={key.deploys} deploys over {key.window_days:g} days) · {_band_text(key.band)}"
 
 
-def rate_text(key: ChangeFailureRate, confidence: float) -> str:
+def _rate_text(key: ChangeFailureRate, confidence: float) -> str:
     if key.rate is None:
-        return f"no deploys (n=0) · {band_text(key.band)}"
+        return f"no deploys (n=0) · {_band_text(key.band)}"
     interval = f"; {confidence_label(confidence)} interval {_pct(key.interval[0])} – {_pct(key.interval[1])}" if key.interval else ""
-    return f"{_pct(key.rate)} ({key.failed} of {key.deploys} deploys{interval}) · {band_text(key.band)}"
+    return f"{_pct(key.rate)} ({key.failed} of {key.deploys} deploys{interval}) · {_band_text(key.band)}"
 
 
-def spread_text(key: Spread, confidence: float) -> str:
+def _spread_text(key: Spread, confidence: float) -> str:
     dist = key.figure.distribution
     if dist is None:
-        return f"n=0 · {band_text(key.band)}"
+        return f"n=0 · {_band_text(key.band)}"
     parts = [f"median {duration_text(dist.median)}"]
     if dist.median_ci is not None:
         parts[0] += f" ({confidence_label(confidence)} interval {interval_text(*dist.median_ci)})"
@@ -63,16 +68,16 @@ def spread_text(key: Spread, confidence: float) -> str:
         f"{name} {duration_text(value)}" for name, value in (("p90", key.p90), ("p95", key.p95), ("p99", key.p99)) if value is not None
     ]
     parts.append(f"n={key.count}")
-    return " · ".join(parts) + f" · {band_text(key.band)}"
+    return " · ".join(parts) + f" · {_band_text(key.band)}"
 
 
-def key_lines(keys: DoraKeys, confidence: float) -> list[tuple[str, str]]:
+def _key_lines(keys: DoraKeys, confidence: float) -> list[tuple[str, str]]:
     return [
-        (KEY_NAMES["deployment_frequency"], frequency_text(keys.deployment_frequency)),
-        (KEY_NAMES["change_failure_rate"], rate_text(keys.change_failure_rate, confidence)),
-        (KEY_NAMES["lead_time"], spread_text(keys.lead_time, confidence)),
-        (KEY_NAMES["failed_recovery"], spread_text(keys.failed_recovery, confidence)),
-        (KEY_NAMES["time_to_restore"], spread_text(keys.time_to_restore, confidence)),
+        (KEY_NAMES["deployment_frequency"], _frequency_text(keys.deployment_frequency)),
+        (KEY_NAMES["change_failure_rate"], _rate_text(keys.change_failure_rate, confidence)),
+        (KEY_NAMES["lead_time"], _spread_text(keys.lead_time, confidence)),
+        (KEY_NAMES["failed_recovery"], _spread_text(keys.failed_recovery, confidence)),
+        (KEY_NAMES["time_to_restore"], _spread_text(keys.time_to_restore, confidence)),
     ]
 
 
@@ -121,7 +126,7 @@ SEGMENT_HEADERS = (
 )
 
 
-def rules_text(dora: DoraReport) -> str:
+def _rules_text(dora: DoraReport) -> str:
     rules = dora.rules
     return (
         f"Bands: {dora.label}, read from the median of each duration. A band needs n ≥ {rules.min_count} values, "
@@ -130,7 +135,7 @@ def rules_text(dora: DoraReport) -> str:
     )
 
 
-def coverage_text(coverage: Coverage) -> str:
+def _coverage_text(coverage: Coverage) -> str:
     if not coverage.incidents:
         return "no incidents (n=0)"
     shares = [f"{SHORT_METHODS.get(m, m)} {_pct(coverage.share(m), 0)}" for m in coverage.by_method]
@@ -159,7 +164,7 @@ def _coverage_rows(segments: Mapping[str, Coverage]) -> list[list[str]]:
 COVERAGE_HEADERS = ("n", *(DETECTION_LABELS[m] for m in DETECTION_METHODS), "P1 customer/P1s", ">20% P1s by customers")
 
 
-def flag_lines(coverage: CoverageReport, style: TextStyle) -> list[str]:
+def _flag_lines(coverage: CoverageReport, style: TextStyle) -> list[str]:
     """One warning per service and team with more than 20% of P1s customer-reported."""
     lines = []
     for kind, segments in (("service", coverage.by_service), ("team", coverage.by_team)):
@@ -179,7 +184,7 @@ def _bucket_row(bucket: Bucket) -> list[str]:
     return [bucket.label, str(bucket.count), cell(bucket.median), cell(bucket.p90), cell(bucket.p95), cell(bucket.p99)]
 
 
-def clock_tables(clock: RestoreClock) -> list[str]:
+def _clock_tables(clock: RestoreClock) -> list[str]:
     headers = ("n", "median", "p90", "p95", "p99")
     return [
         f"Time to restore by hour of impact start ({clock.time_zone}):",
@@ -192,7 +197,7 @@ def clock_tables(clock: RestoreClock) -> list[str]:
     ]
 
 
-def month_lines(months: MonthlyTrend, confidence: float, style: TextStyle) -> list[str]:
+def _month_lines(months: MonthlyTrend, confidence: float, style: TextStyle) -> list[str]:
     lines = [style.bold("Monthly trend of time to restore (calendar months, UTC)")]
     for month in months.months:
         dist = month.figure.distribution
@@ -215,21 +220,21 @@ def delivery_table(report: DeliveryReport) -> str:
     confidence = dora.confidence
     window = f"{dora.since:%Y-%m-%d %H:%M} – {dora.until:%Y-%m-%d %H:%M} UTC"
     parts = [f"DORA's four keys, {window} ({dora.label} bands; deploys to production):"]
-    parts += [f"  {name}: {text}" for name, text in key_lines(dora.overall, confidence)]
+    parts += [f"  {name}: {text}" for name, text in _key_lines(dora.overall, confidence)]
     if dora.deploys_without_commit_time:
         parts.append(f"  ({dora.deploys_without_commit_time} deploys without commit_time are not in the lead time)")
-    parts.append(f"  {rules_text(dora)}")
+    parts.append(f"  {_rules_text(dora)}")
     for title, segments in (("By service", dora.by_service), ("By team", dora.by_team)):
         if segments:
             parts += ["", f"{title}:", "", render_table([title.split()[-1], *SEGMENT_HEADERS], _segment_rows(segments))]
-    parts += ["", f"Detection coverage (incidents whose impact started in the window): {coverage_text(coverage.overall)}"]
+    parts += ["", f"Detection coverage (incidents whose impact started in the window): {_coverage_text(coverage.overall)}"]
     for title, coverage_segments in (("By service", coverage.by_service), ("By team", coverage.by_team)):
         if coverage_segments:
             parts += ["", f"{title}:", "", render_table([title.split()[-1], *COVERAGE_HEADERS], _coverage_rows(coverage_segments))]
-    flags = flag_lines(coverage, PLAIN)
+    flags = _flag_lines(coverage, PLAIN)
     parts += ["", *(flags or ["No service or team had more than 20% of its P1s customer-reported."])]
-    parts += ["", *clock_tables(report.restore_clock)]
-    parts += ["", *month_lines(report.months, confidence, PLAIN)]
+    parts += ["", *_clock_tables(report.restore_clock)]
+    parts += ["", *_month_lines(report.months, confidence, PLAIN)]
     return "\n".join(parts) + "\n"
 
 
@@ -239,19 +244,19 @@ def delivery_mrkdwn(report: DeliveryReport, style: TextStyle, *, segments: bool 
     dora, coverage = report.dora, report.coverage
     confidence = dora.confidence
     keys = [style.bold(f"DORA's four keys ({dora.label} bands)")]
-    keys += [f"• {name}: {text}" for name, text in key_lines(dora.overall, confidence)]
+    keys += [f"• {name}: {text}" for name, text in _key_lines(dora.overall, confidence)]
     sections = ["\n".join(keys)]
     if segments:
         for title, groups in (("By team", dora.by_team), ("By service", dora.by_service)):
             lines = [_segment_line(name, group, style) for name, group in groups.items()]
             if lines:
                 sections.append(fit_lines([style.bold(f"DORA keys {title.lower()}"), *lines], more=f"more {title.split()[-1]}s"))
-    cover = [f"{style.bold('Detection coverage')}: {coverage_text(coverage.overall)}"]
-    cover += flag_lines(coverage, style)
+    cover = [f"{style.bold('Detection coverage')}: {_coverage_text(coverage.overall)}"]
+    cover += _flag_lines(coverage, style)
     if segments:
-        cover += [f"{style.user_text(name)} (team): {coverage_text(group)}" for name, group in coverage.by_team.items()]
+        cover += [f"{style.user_text(name)} (team): {_coverage_text(group)}" for name, group in coverage.by_team.items()]
     sections.append(fit_lines(cover, more="more teams"))
-    sections.append("\n".join(month_lines(report.months, confidence, style)))
+    sections.append("\n".join(_month_lines(report.months, confidence, style)))
     return sections
 
 
@@ -360,3 +365,17 @@ def delivery_json(report: DeliveryReport) -> dict[str, Any]:
             for m in report.months.months
         ],
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Block Kit
+
+
+def delivery_blocks(report: DeliveryReport, *, room: int, segments: bool = True) -> list[dict[str, Any]]:
+    """A divider and one section per part of ``delivery_mrkdwn``, at most ``room`` blocks (the
+    message's other blocks come first; the parts that do not fit are left to ``incident-bot report``)."""
+    if room < 2:
+        return []
+    sections = delivery_mrkdwn(report, MRKDWN, segments=segments)[: room - 1]
+    built = [DividerBlock(), *(SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))) for text in sections)]
+    return [block.to_dict() for block in built]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.analytics.chart import render_digest_chart
+from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import TREND_WEEKS, Reports
@@ -21,6 +22,9 @@ from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
 from bot.slack.steps import create_once
 from storage.db import Database
 from storage.reports import titles
+
+# The digest's DORA keys and coverage look back this far: four whole weeks, enough for a band.
+DELIVERY_SPAN = timedelta(weeks=4)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class DigestPublisher:
             war_rooms=war_rooms,
             per_week=per_week,
         )
+        digest = await self._with_delivery(digest, end, services=services, severities=severities)
         digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
@@ -116,6 +121,18 @@ class DigestPublisher:
             thread_ts=posted_ts,
         )
         return posted_ts
+
+    async def _with_delivery(
+        self, digest: Digest, week_end: datetime, *, services: Sequence[str] | None, severities: Sequence[str] | None
+    ) -> Digest:
+        """DORA's four keys and detection coverage over the four weeks ending with the digest's week
+        (one week is too short to place a deployment frequency in a band), with the warnings for
+        services and teams whose P1s were customer-reported more than 20% of the time."""
+        since = week_end - DELIVERY_SPAN
+        delivery = await self._reports.delivery(since, week_end, services=services, severities=severities)
+        text = f"The last {DELIVERY_SPAN.days // 7} weeks:\n" + delivery_table(delivery)
+        blocks = digest.blocks + delivery_blocks(delivery, room=MAX_BLOCKS - len(digest.blocks) - 1)
+        return dataclasses.replace(digest, text=digest.text + "\n" + text, blocks=blocks)
 
     async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
         """The team's open and overdue follow-ups after the figures, in the message and in the

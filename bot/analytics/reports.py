@@ -19,6 +19,7 @@ from bot.analytics.coverage import (
     restore_clock,
 )
 from bot.analytics.dora import DeployFact, DoraReport, dora_report
+from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.stats import (
     IncidentFacts,
@@ -195,6 +196,7 @@ class StatsQuery:
     days: int
     service: str | None
     severity: str | None
+    dora_year: int = DEFAULT_YEAR  # whose bands the four keys are read against
 
     @property
     def label(self) -> str:
@@ -206,13 +208,13 @@ class StatsQuery:
         return ", ".join(parts)
 
 
-STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1]"
+STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1] [dora:2023|2024]"
 _PERIOD = re.compile(r"^(\d{1,3})d$")
 
 
 def parse_stats_text(text: str) -> StatsQuery:
     """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days)."""
-    days, service, severity = 30, None, None
+    days, service, severity, dora_year = 30, None, None, DEFAULT_YEAR
     for word in text.split():
         lowered = word.lower()
         if period := _PERIOD.match(lowered):
@@ -223,6 +225,15 @@ def parse_stats_text(text: str) -> StatsQuery:
             service = parse_service(word.split(":", 1)[1])
         elif lowered.startswith(("sev:", "severity:")):
             severity = parse_severity(word.split(":", 1)[1])
+        elif lowered.startswith("dora:"):
+            year = lowered.split(":", 1)[1]
+            known = sorted(DORA_BANDS)
+            if not year.isdigit() or int(year) not in known:
+                raise CommandTextError(
+                    f"`{word[:40]}`: the DORA bands are those of the {' or '.join(map(str, known))} report, "
+                    f"e.g. `dora:{DEFAULT_YEAR}`. Usage: `{STATS_USAGE}`."
+                )
+            dora_year = int(year)
         else:
             raise CommandTextError(f"I can't read `{word}`. Usage: `{STATS_USAGE}`, e.g. `/incident stats 90d sev:P1`.")
-    return StatsQuery(days, service, severity)
+    return StatsQuery(days, service, severity, dora_year)
