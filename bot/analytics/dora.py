@@ -203,7 +203,10 @@ def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, f
     centre = p + z * z / (2 * n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     scale = 1 + z * z / n
-    return (max(0.0, (centre - half) / scale), min(1.0, (centre + half) / scale))
+    # At 0 or n the interval ends at 0 or 1 exactly (the formula gives it up to rounding).
+    low = 0.0 if successes == 0 else max(0.0, (centre - half) / scale)
+    high = 1.0 if successes == n else min(1.0, (centre + half) / scale)
+    return (low, high)
 
 
 def deployment_frequency(
