@@ -66,13 +66,14 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return 2
     reports = runtime.reports
+    delivery = None
     if args.format == "csv":
         (report, _), trend = await reports.window(args.since, until), None
-    else:
+    elif args.by:
         report, _, trend = await reports.window_and_trend(args.since, until)
+    else:  # the whole report: DORA's four keys and coverage beside the figures, from the same read
+        report, _, trend, delivery = await reports.window_trend_and_delivery(args.since, until, year=args.dora_year)
     earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
-    # The four keys and coverage ride with the whole report (not a --by table or the CSV of groups).
-    delivery = await reports.delivery(args.since, until, year=args.dora_year) if args.format != "csv" and not args.by else None
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":

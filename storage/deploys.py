@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,20 +134,3 @@ async def for_incident(session: AsyncSession, incident_id: int) -> list[Deploy]:
 
 async def count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count(Deploy.id))) or 0)
-
-
-async def report_rows(
-    session: AsyncSession, since: datetime, until: datetime, *, environment: str, services: Sequence[str] | None = None
-) -> Sequence[Row[str, datetime, datetime | None, bool]]:
-    """Deploys to ``environment`` with since <= deployed_at < until, oldest first: service,
-    deployed_at, commit_time and whether an incident is linked to it (change failure rate)."""
-    linked = select(IncidentDeploy.deploy_id).group_by(IncidentDeploy.deploy_id).subquery()
-    query = (
-        select(Deploy.service, Deploy.deployed_at, Deploy.commit_time, linked.c.deploy_id.is_not(None))
-        .outerjoin(linked, linked.c.deploy_id == Deploy.id)
-        .where(Deploy.environment == environment, Deploy.deployed_at >= since, Deploy.deployed_at < until)
-        .order_by(Deploy.deployed_at, Deploy.id)
-    )
-    if services:
-        query = query.where(Deploy.service.in_(sorted(set(services))))
-    return (await session.execute(query)).all()

@@ -41,6 +41,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -610,3 +611,24 @@ async def test_stats_and_the_digest_show_the_keys_and_the_warning(bot, fake_slac
     blocks = json.dumps(composed.digest.blocks, ensure_ascii=False)
     assert "DORA's four keys" in blocks and "*WARNING*: service payments-api" in blocks
     assert len(composed.digest.blocks) <= 50
+
+
+@pytest.mark.both_databases
+async def test_the_row_by_row_read_of_deploys_gives_the_aggregated_columns(db, monkeypatch):
+    """The fallback for a part whose joined text is not in the expected form reads the same values."""
+    from storage import reports as report_rows
+
+    await store_history(db)
+
+    async def read():
+        async with db.reading() as session:
+            got = await report_rows.deploy_columns(session, SINCE, UNTIL, environment="production")
+        order = np.lexsort((got.commit_us, got.deployed_us))
+        return [got.services[i] for i in order], got.deployed_us[order].tolist(), got.commit_us[order].tolist(), got.failed[order].tolist()
+
+    aggregated = await read()
+    monkeypatch.setattr(report_rows, "_deploy_batch", lambda *_, **__: None)
+    assert await read() == aggregated
+    services, deployed, committed, failed = aggregated
+    assert (len(services), sum(failed), sum(c != np.iinfo(np.int64).min for c in committed)) == (22, 4, 5)
+    assert min(deployed) == (day(0, 10) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

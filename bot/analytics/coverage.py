@@ -97,14 +97,6 @@ class CoverageReport:
         return [name for name, coverage in self.by_team.items() if coverage.flagged]
 
 
-def _coverage(methods: Sequence[str], severities: Sequence[str]) -> Coverage:
-    counts = {method: 0 for method in DETECTION_METHODS}
-    for method in methods:
-        counts[method] = counts.get(method, 0) + 1
-    p1s = [method for method, severity in zip(methods, severities, strict=True) if severity == "P1"]
-    return Coverage(incidents=len(methods), by_method=counts, p1s=len(p1s), p1_customer=sum(m == CUSTOMER_REPORT for m in p1s))
-
-
 def detection_coverage(
     restored: RestoredIncidents,
     unrestored: Sequence[IncidentFacts],
@@ -113,34 +105,65 @@ def detection_coverage(
     until: datetime,
     teams: Mapping[str, str],
 ) -> CoverageReport:
-    """Coverage over the incidents whose impact started in [since, until), open or restored."""
+    """Coverage over the incidents whose impact started in [since, until), open or restored.
+    Counted as codes: one bincount of (group, method) per grouping, however many incidents."""
     inside = restored.started_between(since, until)
-    services = [restored.service.keys[c] for c in restored.service.codes[inside].tolist()]
-    methods = [restored.detection_method.keys[c] for c in restored.detection_method.codes[inside].tolist()]
-    severities = [restored.severity.keys[c] for c in restored.severity.codes[inside].tolist()]
-    for incident in unrestored:
-        if since <= incident.started_at < until:
-            services.append(incident.service or NO_SERVICE)
-            methods.append(incident.detection_method)
-            severities.append(incident.severity)
+    opened = [i for i in unrestored if since <= i.started_at < until]
+    services = _Codes(restored.service.keys, restored.service.codes[inside], [i.service or NO_SERVICE for i in opened])
+    methods = _Codes(restored.detection_method.keys, restored.detection_method.codes[inside], [i.detection_method for i in opened])
+    severities = _Codes(restored.severity.keys, restored.severity.codes[inside], [i.severity for i in opened])
+    p1 = severities.codes == severities.code_of("P1")
+    customer = methods.codes == methods.code_of(CUSTOMER_REPORT)
+    method_names = [*DETECTION_METHODS, *sorted(set(methods.keys) - set(DETECTION_METHODS))]
 
     def team_of(service: str) -> str:
         return teams.get(service, NO_TEAM) if service != NO_SERVICE else NO_TEAM
 
-    def grouped(keys: Sequence[str], last: str) -> dict[str, Coverage]:
-        members: dict[str, list[int]] = {}
-        for index, key in enumerate(keys):
-            members.setdefault(key, []).append(index)
-        order = sorted(k for k in members if k != last) + ([last] if last in members else [])
-        return {k: _coverage([methods[i] for i in members[k]], [severities[i] for i in members[k]]) for k in order}
+    def grouped(group_of_service: Sequence[str], last: str) -> dict[str, Coverage]:
+        names = sorted(set(group_of_service) - {last}) + ([last] if last in group_of_service else [])
+        index = {name: k for k, name in enumerate(names)}
+        group = (
+            np.asarray([index[g] for g in group_of_service], dtype=np.int64)[services.codes]
+            if len(services.codes)
+            else np.empty(0, dtype=np.int64)
+        )
+        width = len(methods.keys)
+        counts = np.bincount(group * width + methods.codes, minlength=len(names) * width).reshape(len(names), width) if width else None
+        p1s = np.bincount(group[p1], minlength=len(names))
+        p1_customer = np.bincount(group[p1 & customer], minlength=len(names))
+        out = {}
+        for name, k in index.items():
+            by_method = {m: int(counts[k, methods.code_of(m)]) if counts is not None and m in methods.keys else 0 for m in method_names}
+            incidents = sum(by_method.values())
+            if incidents:
+                out[name] = Coverage(incidents=incidents, by_method=by_method, p1s=int(p1s[k]), p1_customer=int(p1_customer[k]))
+        return out
 
+    present = [services.keys[c] for c in np.unique(services.codes).tolist()]
+    overall = grouped(["all"] * len(services.keys), "")
     return CoverageReport(
         since=since,
         until=until,
-        overall=_coverage(methods, severities),
-        by_service=grouped(services, NO_SERVICE),
-        by_team=grouped([team_of(s) for s in services], NO_TEAM),
+        overall=overall.get("all", Coverage(0, dict.fromkeys(method_names, 0), 0, 0)),
+        by_service={k: v for k, v in grouped(list(services.keys), NO_SERVICE).items() if k in present},
+        by_team=grouped([team_of(s) for s in services.keys], NO_TEAM),
     )
+
+
+class _Codes:
+    """A text column as codes into ``keys``: the restored incidents' codes, then the open ones'."""
+
+    def __init__(self, keys: Sequence[str], codes: np.ndarray, more: Sequence[str]) -> None:
+        self.keys = list(keys)
+        extra = []
+        for value in more:
+            if value not in self.keys:
+                self.keys.append(value)
+            extra.append(self.keys.index(value))
+        self.codes = np.concatenate([codes.astype(np.int64), np.asarray(extra, dtype=np.int64)])
+
+    def code_of(self, key: str) -> int:
+        return self.keys.index(key) if key in self.keys else -1
 
 
 # --------------------------------------------------------------------------------------------

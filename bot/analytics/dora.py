@@ -36,10 +36,13 @@ import numpy as np
 
 from bot.analytics.dora_bands import BANDS, DEFAULT_YEAR, Bound, YearBands
 from bot.analytics.stats import (
+    MISSING_US,
     NO_SERVICE,
     Figure,
+    KeyColumn,
     ReportSettings,
     RestoredIncidents,
+    epoch_microseconds,
     percentile,
     sorted_figure,
     week_start,
@@ -70,6 +73,37 @@ class DeployFact:
     deployed_at: datetime
     commit_time: datetime | None
     failed: bool  # linked to an incident by the window rule
+
+
+@dataclass(frozen=True, eq=False)
+class DeployColumns:
+    """Deploys as columns (a year of a busy team's deploys never becomes an object each)."""
+
+    service: KeyColumn
+    deployed_us: np.ndarray  # int64 epoch microseconds
+    lead_us: np.ndarray  # int64: deployed_at - commit_time, MISSING_US without a commit time
+    failed: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.deployed_us)
+
+    @classmethod
+    def from_columns(cls, services: Sequence[str], deployed_us: np.ndarray, commit_us: np.ndarray, failed: np.ndarray) -> DeployColumns:
+        """``commit_us``: MISSING_US where the deploy carries no commit time."""
+        keys: dict[str, int] = {}
+        codes = np.fromiter((keys.setdefault(name, len(keys)) for name in services), dtype=np.int32, count=len(services))
+        has_commit = commit_us != MISSING_US
+        lead = np.where(has_commit, deployed_us - np.where(has_commit, commit_us, 0), MISSING_US)
+        return cls(KeyColumn(codes, tuple(keys)), deployed_us.astype(np.int64), lead.astype(np.int64), failed.astype(bool))
+
+    @classmethod
+    def from_facts(cls, deploys: Sequence[DeployFact]) -> DeployColumns:
+        return cls.from_columns(
+            [d.service for d in deploys],
+            np.asarray([epoch_microseconds(d.deployed_at) for d in deploys], dtype=np.int64),
+            np.asarray([MISSING_US if d.commit_time is None else epoch_microseconds(d.commit_time) for d in deploys], dtype=np.int64),
+            np.asarray([d.failed for d in deploys], dtype=bool),
+        )
 
 
 @dataclass(frozen=True)
@@ -209,26 +243,29 @@ def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, f
     return (low, high)
 
 
-def deployment_frequency(
-    deployed: Sequence[datetime], since: datetime, until: datetime, bands: YearBands, rules: BandRules
-) -> DeployFrequency:
+def deployment_frequency(deployed_us: np.ndarray, since: datetime, until: datetime, bands: YearBands, rules: BandRules) -> DeployFrequency:
+    """``deployed_us``: the window's deploys, epoch microseconds."""
     window = until - since
     days = window / timedelta(days=1)
-    weeks: list[WeekCount] = []
+    starts: list[datetime] = []
     start = week_start(since)
     while start < until:
-        end = start + timedelta(weeks=1)
-        iso = start.isocalendar()
-        weeks.append(WeekCount(f"{iso.year}-W{iso.week:02d}", start, sum(1 for at in deployed if start <= at < end)))
-        start = end
-    n = len(deployed)
+        starts.append(start)
+        start += timedelta(weeks=1)
+    bounds = np.asarray([epoch_microseconds(at) for at in [*starts, start]], dtype=np.int64)
+    per_week = np.diff(np.searchsorted(np.sort(deployed_us), bounds, side="left"))
+    weeks = tuple(
+        WeekCount(f"{at.isocalendar().year}-W{at.isocalendar().week:02d}", at, int(count))
+        for at, count in zip(starts, per_week.tolist(), strict=True)
+    )
+    n = len(deployed_us)
     if window < rules.min_window:
         band = BandCall(None, bands.year, f"window too short: a band needs {rules.min_window.days} days, this one is {days:g}")
     elif n == 0:
         band = BandCall(None, bands.year, "no deploys recorded")
     else:
         band = BandCall(band_of_duration(bands.deploy_interval, window / n, bands.slowest), bands.year)
-    return DeployFrequency(deploys=n, window_days=days, per_week=n * 7 / days, weeks=tuple(weeks), band=band)
+    return DeployFrequency(deploys=n, window_days=days, per_week=n * 7 / days, weeks=weeks, band=band)
 
 
 def change_failure_rate(failed: int, deploys: int, bands: YearBands, rules: BandRules, confidence: float) -> ChangeFailureRate:
@@ -246,7 +283,7 @@ def change_failure_rate(failed: int, deploys: int, bands: YearBands, rules: Band
 
 
 def _keys(
-    deploys: Sequence[DeployFact],
+    deploys: DeployColumns,
     restore_us: np.ndarray,
     linked: np.ndarray,
     *,
@@ -256,19 +293,25 @@ def _keys(
     rules: BandRules,
     confidence: float,
 ) -> DoraKeys:
-    leads = [(d.deployed_at - d.commit_time).total_seconds() for d in deploys if d.commit_time is not None]
+    leads = deploys.lead_us[deploys.lead_us != MISSING_US] / 1_000_000
     restore_seconds = restore_us / 1_000_000
     return DoraKeys(
-        deployment_frequency=deployment_frequency([d.deployed_at for d in deploys], since, until, bands, rules),
-        change_failure_rate=change_failure_rate(sum(d.failed for d in deploys), len(deploys), bands, rules, confidence),
+        deployment_frequency=deployment_frequency(deploys.deployed_us, since, until, bands, rules),
+        change_failure_rate=change_failure_rate(int(np.count_nonzero(deploys.failed)), len(deploys), bands, rules, confidence),
         lead_time=spread(leads, bands, bands.lead_time, rules, confidence),
         failed_recovery=spread(restore_seconds[linked], bands, bands.recovery, rules, confidence),
         time_to_restore=spread(restore_seconds, bands, bands.recovery, rules, confidence),
     )
 
 
+def _subset(deploys: DeployColumns, mask: np.ndarray) -> DeployColumns:
+    return DeployColumns(
+        KeyColumn(deploys.service.codes[mask], deploys.service.keys), deploys.deployed_us[mask], deploys.lead_us[mask], deploys.failed[mask]
+    )
+
+
 def dora_report(
-    deploys: Sequence[DeployFact],
+    deploys: DeployColumns | Sequence[DeployFact],
     restored: RestoredIncidents,
     *,
     since: datetime,
@@ -288,16 +331,17 @@ def dora_report(
     bands = bands_of(year)
     settings = settings or ReportSettings()
     rules = rules or BandRules(min_count=settings.min_count)
-    in_window = [d for d in deploys if since <= d.deployed_at < until]
+    columns = deploys if isinstance(deploys, DeployColumns) else DeployColumns.from_facts(deploys)
+    in_window = _subset(columns, (columns.deployed_us >= epoch_microseconds(since)) & (columns.deployed_us < epoch_microseconds(until)))
     inside = restored.started_between(since, until)
     restore_us = restored.restore_us[inside]
     linked = restored.deploy[inside] == 1
     service_codes = restored.service.codes[inside]
     service_keys = restored.service.keys
 
-    def keys_of(deploy_subset: Sequence[DeployFact], incident_mask: np.ndarray) -> DoraKeys:
+    def keys_of(deploy_mask: np.ndarray, incident_mask: np.ndarray) -> DoraKeys:
         return _keys(
-            deploy_subset,
+            _subset(in_window, deploy_mask),
             restore_us[incident_mask],
             linked[incident_mask],
             since=since,
@@ -307,28 +351,22 @@ def dora_report(
             confidence=settings.confidence,
         )
 
+    deploy_services = {in_window.service.keys[code] for code in np.unique(in_window.service.codes).tolist()}
     incident_services = {service_keys[code] for code in np.unique(service_codes).tolist()}
-    services = sorted({d.service for d in in_window} | (incident_services - {NO_SERVICE})) + (
-        [NO_SERVICE] if NO_SERVICE in incident_services else []
-    )
+    services = sorted(deploy_services | (incident_services - {NO_SERVICE})) + ([NO_SERVICE] if NO_SERVICE in incident_services else [])
 
-    def incidents_of(names: set[str]) -> np.ndarray:
-        codes = [code for code, key in enumerate(service_keys) if key in names]
-        return np.isin(service_codes, codes)
+    def of(names: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        deploy_codes = [code for code, key in enumerate(in_window.service.keys) if key in names]
+        incident_codes = [code for code, key in enumerate(service_keys) if key in names]
+        return np.isin(in_window.service.codes, deploy_codes), np.isin(service_codes, incident_codes)
 
-    by_service = {s: keys_of([d for d in in_window if d.service == s], incidents_of({s})) for s in services}
+    by_service = {s: keys_of(*of({s})) for s in services}
 
     def team_of(service: str) -> str:
         return teams.get(service, NO_TEAM) if service != NO_SERVICE else NO_TEAM
 
     team_names = sorted({team_of(s) for s in services} - {NO_TEAM}) + ([NO_TEAM] if any(team_of(s) == NO_TEAM for s in services) else [])
-    by_team = {
-        team: keys_of(
-            [d for d in in_window if team_of(d.service) == team],
-            incidents_of({s for s in services if team_of(s) == team}),
-        )
-        for team in team_names
-    }
+    by_team = {team: keys_of(*of({s for s in services if team_of(s) == team})) for team in team_names}
     return DoraReport(
         since=since,
         until=until,
@@ -336,8 +374,8 @@ def dora_report(
         label=bands.label,
         rules=rules,
         confidence=settings.confidence,
-        overall=keys_of(in_window, np.ones(len(restore_us), dtype=bool)),
+        overall=keys_of(np.ones(len(in_window), dtype=bool), np.ones(len(restore_us), dtype=bool)),
         by_service=by_service,
         by_team=by_team,
-        deploys_without_commit_time=sum(1 for d in in_window if d.commit_time is None),
+        deploys_without_commit_time=int(np.count_nonzero(in_window.lead_us == MISSING_US)),
     )

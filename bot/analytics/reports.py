@@ -18,7 +18,7 @@ from bot.analytics.coverage import (
     monthly_trend,
     restore_clock,
 )
-from bot.analytics.dora import DeployFact, DoraReport, dora_report
+from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.stats import (
@@ -36,10 +36,9 @@ from bot.core.clock import Clock
 from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
-from storage import deploys as deploy_rows
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
-from storage.reports import FactRow, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.reports import FactRow, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -79,9 +78,39 @@ class Reports:
         read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
         history = min(since, _months_back(until, TREND_MONTHS))
         restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        return await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+
+    async def window_trend_and_delivery(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        year: int = DEFAULT_YEAR,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+    ) -> tuple[WindowReport, dict[int, str], Trend, DeliveryReport]:
+        """``window_and_trend`` and ``delivery`` from one read of the incidents: the whole report."""
+        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
+        history = min(since, trend_since, _months_back(until, TREND_MONTHS))
+        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        report, channels = await self._window_of(restored, unrestored, since, until)
+        trend = self._trend_of(restored, unrestored, until)
+        delivery = await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+        return report, channels, trend, delivery
+
+    async def _delivery_of(
+        self,
+        restored: RestoredIncidents,
+        unrestored: list[IncidentFacts],
+        since: datetime,
+        until: datetime,
+        *,
+        year: int,
+        services: Sequence[str] | None,
+    ) -> DeliveryReport:
         async with self._db.reading() as session:
-            rows = await deploy_rows.report_rows(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
-        deploys = [DeployFact(service, deployed_at, commit_time, bool(failed)) for service, deployed_at, commit_time, failed in rows]
+            read = await deploy_columns(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+        deploys = DeployColumns.from_columns(read.services, read.deployed_us, read.commit_us, read.failed)
         return DeliveryReport(
             dora=dora_report(deploys, restored, since=since, until=until, teams=self.teams, year=year, settings=self.settings),
             coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self.teams),

@@ -50,8 +50,9 @@ class Readouts:
         services = [query.service] if query.service else None
         severities = [query.severity] if query.severity else None
         since = now - timedelta(days=query.days)
-        report, war_rooms, trend = await self._reports.window_and_trend(since, now, services=services, severities=severities)
-        delivery = await self._reports.delivery(since, now, year=query.dora_year, services=services, severities=severities)
+        report, war_rooms, trend, delivery = await self._reports.window_trend_and_delivery(
+            since, now, year=query.dora_year, services=services, severities=severities
+        )
         title = f"MTTR · {query.label}"
         shown = report_blocks(report, trend, title=title, war_rooms=war_rooms)
         shown += delivery_blocks(delivery, room=MAX_BLOCKS - len(shown))
