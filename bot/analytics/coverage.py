@@ -8,7 +8,7 @@ depends on the hour, the weekday and the month.
                         started in the window were customer-reported (the seeds' rule)
     by hour / weekday   time to restore of restored incidents, grouped by the hour of day and the
                         weekday their impact started, read in the report's time zone (the
-                        business-hours zone, ``ReportSettings.time_zone``; UTC unless set): one
+                        business-hours zone, reports.business_hours.time_zone; UTC unless set): one
                         clock for the whole team, the one its working hours are written in
     monthly trend       median time to restore per calendar month (UTC), by impact start, with
                         its median interval; month over month "better"/"worse" only when both
