@@ -387,10 +387,12 @@ async def war_rooms(session: AsyncSession, incident_ids: Sequence[int]) -> dict[
 
 @dataclass(frozen=True)
 class DeployReportColumns:
-    """The deploys a report reads, as columns: service, deployed_at and commit_time as epoch
-    microseconds (commit: _NAT where none was reported), and whether an incident is linked."""
+    """The deploys a report reads, as columns: the service as codes into ``service_keys``,
+    deployed_at and commit_time as epoch microseconds (commit: _NAT where none was reported), and
+    whether an incident is linked."""
 
-    services: list[str]
+    service_keys: tuple[str, ...]
+    service_codes: np.ndarray  # int32
     deployed_us: np.ndarray
     commit_us: np.ndarray
     failed: np.ndarray
@@ -413,22 +415,26 @@ async def deploy_columns(
         where.append(Deploy.service.in_(sorted(set(services))))
     connection = await session.connection()
     low, high = (await connection.execute(select(func.min(Deploy.id), func.max(Deploy.id)).where(*where))).one()
-    parts: list[tuple[np.ndarray, list[str], np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    keys: dict[str, int] = {}  # a year of deploys names a few dozen services: codes, not 100,000 strings
     if low is not None:
         for start in range(low, high + 1, DEPLOY_ROWS):
             part = (*where, Deploy.id >= start, Deploy.id < start + DEPLOY_ROWS)
             found = _deploy_batch((await connection.execute(select(*_deploy_aggregate(sqlite)).where(*part))).one(), sqlite=sqlite)
             if found is None:
                 found = await _deploy_rows(connection, part, sqlite=sqlite)
-            parts.append(found)
+            batch_ids, names, deployed_us, commit_us = found
+            codes = np.fromiter((keys.setdefault(name, len(keys)) for name in names), dtype=np.int32, count=len(names))
+            parts.append((batch_ids, codes, deployed_us, commit_us))
     if not parts:
         empty = np.empty(0, dtype=np.int64)
-        return DeployReportColumns([], empty, empty.copy(), np.empty(0, dtype=bool))
+        return DeployReportColumns((), np.empty(0, dtype=np.int32), empty, empty.copy(), np.empty(0, dtype=bool))
     ids = np.concatenate([p[0] for p in parts])
     # The deploys any incident is linked to: at most one list entry per linked incident.
     linked = np.fromiter((await connection.execute(select(IncidentDeploy.deploy_id).distinct())).scalars(), dtype=np.int64)
     return DeployReportColumns(
-        [name for p in parts for name in p[1]],
+        tuple(keys),
+        np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
         np.concatenate([p[3] for p in parts]),
         np.isin(ids, linked),

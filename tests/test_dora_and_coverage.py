@@ -295,8 +295,8 @@ H, D, W, MONTH = timedelta(hours=1), timedelta(days=1), timedelta(weeks=1), time
         (2023, H, "high"),
         (2023, D - SECOND, "high"),
         (2023, D, "medium"),
-        (2023, W, "medium"),
-        (2023, W + SECOND, "low"),
+        (2023, W - SECOND, "medium"),
+        (2023, W, "low"),  # exclusive, as the per-incident bands (bot/core/tiers.py) read it
         (2024, H - SECOND, "elite"),
         (2024, H, "high"),
         (2024, D - SECOND, "high"),
@@ -624,7 +624,12 @@ async def test_the_row_by_row_read_of_deploys_gives_the_aggregated_columns(db, m
         async with db.reading() as session:
             got = await report_rows.deploy_columns(session, SINCE, UNTIL, environment="production")
         order = np.lexsort((got.commit_us, got.deployed_us))
-        return [got.services[i] for i in order], got.deployed_us[order].tolist(), got.commit_us[order].tolist(), got.failed[order].tolist()
+        return (
+            [got.service_keys[got.service_codes[i]] for i in order],
+            got.deployed_us[order].tolist(),
+            got.commit_us[order].tolist(),
+            got.failed[order].tolist(),
+        )
 
     aggregated = await read()
     monkeypatch.setattr(report_rows, "_deploy_batch", lambda *_, **__: None)
@@ -632,3 +637,22 @@ async def test_the_row_by_row_read_of_deploys_gives_the_aggregated_columns(db, m
     services, deployed, committed, failed = aggregated
     assert (len(services), sum(failed), sum(c != np.iinfo(np.int64).min for c in committed)) == (22, 4, 5)
     assert min(deployed) == (day(0, 10) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_the_recovery_keys_are_the_reports_own_figures():
+    """Failed deployment recovery time and time to restore existed before the four keys: the keys
+    read the very same figures the MTTR report shows."""
+    from bot.analytics.stats import report_from_columns
+    from bot.core.tiers import DORA_BANDS, TierTables
+
+    restored = restored_columns()
+    report = report_from_columns(restored, [], since=SINCE, until=UNTIL, now=UNTIL, tiers=TierTables.default())
+    keys = dora_report(deploy_facts(), restored, since=SINCE, until=UNTIL, teams=TEAMS).overall
+    assert keys.failed_recovery.figure == report.recovery.failed_deployment_recovery
+    assert keys.time_to_restore.figure == report.recovery.time_to_restore == report.time_to_restore
+    # The per-incident band table of each year agrees with the keys' recovery bands, edge for edge.
+    for year in (2023, 2024):
+        for minutes in (59, 60, 1439, 1440, 10079, 10080, 10081, 50000):
+            value = timedelta(minutes=minutes)
+            expected = band_of_duration(BANDS[year].recovery, value, BANDS[year].slowest)
+            assert DORA_BANDS[year].tier(value).name == expected, (year, minutes)

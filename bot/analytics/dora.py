@@ -88,18 +88,22 @@ class DeployColumns:
         return len(self.deployed_us)
 
     @classmethod
-    def from_columns(cls, services: Sequence[str], deployed_us: np.ndarray, commit_us: np.ndarray, failed: np.ndarray) -> DeployColumns:
+    def from_columns(
+        cls, service_keys: Sequence[str], service_codes: np.ndarray, deployed_us: np.ndarray, commit_us: np.ndarray, failed: np.ndarray
+    ) -> DeployColumns:
         """``commit_us``: MISSING_US where the deploy carries no commit time."""
-        keys: dict[str, int] = {}
-        codes = np.fromiter((keys.setdefault(name, len(keys)) for name in services), dtype=np.int32, count=len(services))
         has_commit = commit_us != MISSING_US
         lead = np.where(has_commit, deployed_us - np.where(has_commit, commit_us, 0), MISSING_US)
-        return cls(KeyColumn(codes, tuple(keys)), deployed_us.astype(np.int64), lead.astype(np.int64), failed.astype(bool))
+        service = KeyColumn(service_codes.astype(np.int32), tuple(service_keys))
+        return cls(service, deployed_us.astype(np.int64), lead.astype(np.int64), failed.astype(bool))
 
     @classmethod
     def from_facts(cls, deploys: Sequence[DeployFact]) -> DeployColumns:
+        keys: dict[str, int] = {}
+        codes = np.asarray([keys.setdefault(d.service, len(keys)) for d in deploys], dtype=np.int32)
         return cls.from_columns(
-            [d.service for d in deploys],
+            tuple(keys),
+            codes,
             np.asarray([epoch_microseconds(d.deployed_at) for d in deploys], dtype=np.int64),
             np.asarray([MISSING_US if d.commit_time is None else epoch_microseconds(d.commit_time) for d in deploys], dtype=np.int64),
             np.asarray([d.failed for d in deploys], dtype=bool),

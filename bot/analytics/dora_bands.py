@@ -81,7 +81,8 @@ BANDS: dict[int, YearBands] = {
         recovery=_bounds(
             ("elite", HOUR, False, "less than one hour"),
             ("high", DAY, False, "less than one day"),
-            ("medium", WEEK, True, "between one day and one week"),
+            # Exclusive, as the per-incident table (bot/core/tiers.py) has always read it: one rule.
+            ("medium", WEEK, False, "between one day and one week"),
             # low: "between one month and six months"
         ),
         change_failure_rate=(

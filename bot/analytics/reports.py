@@ -110,7 +110,7 @@ class Reports:
     ) -> DeliveryReport:
         async with self._db.reading() as session:
             read = await deploy_columns(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
-        deploys = DeployColumns.from_columns(read.services, read.deployed_us, read.commit_us, read.failed)
+        deploys = DeployColumns.from_columns(read.service_keys, read.service_codes, read.deployed_us, read.commit_us, read.failed)
         return DeliveryReport(
             dora=dora_report(deploys, restored, since=since, until=until, teams=self.teams, year=year, settings=self.settings),
             coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self.teams),
