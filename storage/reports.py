@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -415,17 +415,20 @@ async def deploy_columns(
         where.append(Deploy.service.in_(sorted(set(services))))
     connection = await session.connection()
     low, high = (await connection.execute(select(func.min(Deploy.id), func.max(Deploy.id)).where(*where))).one()
+    # A year of deploys names a few dozen services: the database answers each deploy's as a code.
+    names = (await connection.execute(select(Deploy.service).where(*where).distinct())).scalars().all()
+    keys: dict[str, int] = {name: code for code, name in enumerate(sorted(names))}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    keys: dict[str, int] = {}  # a year of deploys names a few dozen services: codes, not 100,000 strings
     if low is not None:
+        aggregate = _deploy_aggregate(sqlite, keys)
         for start in range(low, high + 1, DEPLOY_ROWS):
             part = (*where, Deploy.id >= start, Deploy.id < start + DEPLOY_ROWS)
-            found = _deploy_batch((await connection.execute(select(*_deploy_aggregate(sqlite)).where(*part))).one(), sqlite=sqlite)
+            found = _deploy_batch((await connection.execute(select(*aggregate).where(*part))).one(), sqlite=sqlite)
             if found is None:
-                found = await _deploy_rows(connection, part, sqlite=sqlite)
-            batch_ids, names, deployed_us, commit_us = found
-            codes = np.fromiter((keys.setdefault(name, len(keys)) for name in names), dtype=np.int32, count=len(names))
-            parts.append((batch_ids, codes, deployed_us, commit_us))
+                batch_ids, batch_names, deployed_us, commit_us = await _deploy_rows(connection, part, sqlite=sqlite)
+                codes = np.fromiter((keys.setdefault(name, len(keys)) for name in batch_names), dtype=np.int32, count=len(batch_names))
+                found = (batch_ids, codes, deployed_us, commit_us)
+            parts.append(found)
     if not parts:
         empty = np.empty(0, dtype=np.int64)
         return DeployReportColumns((), np.empty(0, dtype=np.int32), empty, empty.copy(), np.empty(0, dtype=bool))
@@ -441,28 +444,30 @@ async def deploy_columns(
     )
 
 
-def _deploy_aggregate(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
-    """One row: the count, then ids, services, deployed_at and commit_time (deployed_at where none,
-    with a digit saying which) joined. SQLite: fixed-width stored text; PostgreSQL: epoch µs."""
+def _deploy_aggregate(sqlite: bool, service_codes: Mapping[str, int]) -> tuple[ColumnElement[Any], ...]:
+    """One row: the count, then ids, service codes (-1: a service not in ``service_codes``),
+    deployed_at and commit_time (deployed_at where none, with a digit saying which) joined.
+    SQLite: fixed-width stored text; PostgreSQL: epoch µs."""
     joined = _sqlite_joined if sqlite else _postgresql_joined
     commit = func.coalesce(Deploy.commit_time, Deploy.deployed_at)
     stamps = (Deploy.deployed_at, commit) if sqlite else (_float_epoch_us(Deploy.deployed_at), _float_epoch_us(commit))
+    code = case(dict(service_codes), value=Deploy.service, else_=-1) if service_codes else literal_column("-1")
     return (
         func.count(),
         joined(Deploy.id, ","),
-        joined(Deploy.service, _SEPARATOR),
+        joined(code, ","),
         *(joined(stamp, "" if sqlite else ",") for stamp in stamps),
         joined(case((Deploy.commit_time.is_(None), "0"), else_="1")),
     )
 
 
-def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray] | None:
-    count, ids, services, deployed, committed, has_commit = row
+def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    count, ids, service_codes, deployed, committed, has_commit = row
     if not count:
         empty = np.empty(0, dtype=np.int64)
-        return empty, [], empty.copy(), empty.copy()
-    names = services.split(_SEPARATOR)
-    if len(names) != count:
+        return empty, np.empty(0, dtype=np.int32), empty.copy(), empty.copy()
+    codes = np.fromstring(service_codes, dtype=np.int64, sep=",")
+    if len(codes) != count or (codes < 0).any():  # a service added since the codes were read
         return None
     if sqlite:
         if any(len(text) != count * _STAMP_WIDTH for text in (deployed, committed)):
@@ -482,7 +487,7 @@ def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarr
     batch_ids = np.fromstring(ids, dtype=np.int64, sep=",")
     if not len(batch_ids) == len(deployed_us) == len(commit_us) == count:
         raise ValueError(f"an aggregated read of {count} deploys came back misaligned")
-    return batch_ids, names, deployed_us, commit_us
+    return batch_ids, codes.astype(np.int32), deployed_us, commit_us
 
 
 async def _deploy_rows(
