@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.analytics.digest import digests_with_catalog
-from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
 from bot.analytics.reports import Reports
 from bot.background import BackgroundWork, EventLoopLag
 from bot.catalog.runbooks import RunbookError, load_runbooks
@@ -198,7 +198,7 @@ class Runtime:
             runbook_room=runbook_room,
             team=team,
             reports=reports,
-            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items),
+            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items, delivery_span=DELIVERY_SPAN),
             deploys=deploys,
             action_items=action_items,
             permissions=permissions,

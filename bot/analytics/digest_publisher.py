@@ -36,9 +36,19 @@ class ComposedDigest:
 
 class DigestPublisher:
     def __init__(
-        self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        reports: Reports,
+        slack: SlackGateway,
+        *,
+        action_items: ActionItems | None = None,
+        delivery_span: timedelta | None = None,
     ) -> None:
         self._action_items = action_items
+        # How far back the DORA keys and coverage look (the composition root sets DELIVERY_SPAN);
+        # None: the digest has no such section, as without action items it has none of those.
+        self._delivery_span = delivery_span
         self._db = db
         self._clock = clock
         self._reports = reports
@@ -128,9 +138,11 @@ class DigestPublisher:
         """DORA's four keys and detection coverage over the four weeks ending with the digest's week
         (one week is too short to place a deployment frequency in a band), with the warnings for
         services and teams whose P1s were customer-reported more than 20% of the time."""
-        since = week_end - DELIVERY_SPAN
+        if self._delivery_span is None:
+            return digest
+        since = week_end - self._delivery_span
         delivery = await self._reports.delivery(since, week_end, services=services, severities=severities)
-        text = f"The last {DELIVERY_SPAN.days // 7} weeks:\n" + delivery_table(delivery)
+        text = f"The last {self._delivery_span.days // 7} weeks:\n" + delivery_table(delivery)
         blocks = digest.blocks + delivery_blocks(delivery, room=MAX_BLOCKS - len(digest.blocks) - 1)
         return dataclasses.replace(digest, text=digest.text + "\n" + text, blocks=blocks)
 
