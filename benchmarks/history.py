@@ -39,14 +39,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
 
 from storage.db import Database, DatabaseURLError
 from storage.migrate import upgrade_to_head
-from storage.models import Incident
+from storage.models import Deploy, Incident, IncidentDeploy
 
 UTC = UTC
 
@@ -346,3 +346,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# Deploys per incident with deploy data: the pipelines deploy far more often than things break.
+DEPLOYS_PER_CHECKED_INCIDENT = 4
+COMMIT_TIME_SHARE = 0.7  # of deploys: the pipeline reports the first commit's time
+
+
+async def insert_deploys(db: Database, *, seed: int = 7) -> int:
+    """Deploys for the stored history, for DORA's keys: each incident linked to a deploy
+    (deploy_found true) gets one to its service 30 minutes before its impact, linked to it; then
+    DEPLOYS_PER_CHECKED_INCIDENT unlinked deploys per incident with deploy data, at seeded times
+    between its impact and a week before, most with a commit time up to two days earlier.
+    Returns how many deploys went in."""
+    rng = random.Random(seed)
+    async with db.engine.begin() as connection:
+        incidents = (
+            await connection.execute(
+                select(Incident.id, Incident.service, Incident.started_at, Incident.deploy_found)
+                .where(Incident.deploy_found.is_not(None))
+                .order_by(Incident.id)
+            )
+        ).all()
+        deploys: list[dict[str, Any]] = []
+        links: list[tuple[int, int]] = []
+        for incident_id, service, started_at, found in incidents:
+            started = started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC)
+            if found:
+                links.append((incident_id, len(deploys)))
+                deploys.append(_deploy(rng, service, started - timedelta(minutes=30), f"r{incident_id}"))
+            for k in range(DEPLOYS_PER_CHECKED_INCIDENT):
+                deploys.append(_deploy(rng, service, started - timedelta(seconds=rng.randrange(7 * 86400)), f"v{incident_id}.{k}"))
+        ids: list[int] = []
+        for start in range(0, len(deploys), BATCH):
+            result = await connection.execute(insert(Deploy.__table__).returning(Deploy.__table__.c.id), deploys[start : start + BATCH])
+            ids += list(result.scalars())
+        rows = [{"incident_id": incident_id, "deploy_id": ids[index]} for incident_id, index in links]
+        for start in range(0, len(rows), BATCH):
+            await connection.execute(insert(IncidentDeploy.__table__), rows[start : start + BATCH])
+    return len(deploys)
+
+
+def _deploy(rng: random.Random, service: str, at: datetime, version: str) -> dict[str, Any]:
+    commit = at - timedelta(seconds=rng.randrange(2 * 86400)) if rng.random() < COMMIT_TIME_SHARE else None
+    return {
+        "service": service,
+        "version": version,
+        "environment": "production",
+        "deployed_at": at,
+        "commit_time": commit,
+        "author": None,
+        "url": None,
+        "description": None,
+        "source": "webhook",
+        "recorded_at": at,
+    }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.analytics.digest import digests_with_catalog
-from bot.analytics.digest_publisher import DigestPublisher
+from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
 from bot.analytics.reports import Reports
 from bot.background import BackgroundWork, EventLoopLag
 from bot.catalog.runbooks import RunbookError, load_runbooks
@@ -137,7 +137,9 @@ class Runtime:
         )
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
-        reports = Reports(db, clock, tiers=tiers, settings=team.reports)
+        reports = Reports(
+            db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
+        )
         war_rooms = WarRooms(
             db,
             slack,
@@ -234,7 +236,7 @@ class Runtime:
             runbook_room=runbook_room,
             team=team,
             reports=reports,
-            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items),
+            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items, delivery_span=DELIVERY_SPAN),
             deploys=deploys,
             action_items=action_items,
             permissions=permissions,

@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--author", help="who deployed")
     deploy.add_argument("--at", dest="time", metavar="ISO", help="when, ISO 8601 with a zone such as 2026-11-23T14:05Z (default: now)")
     deploy.add_argument("--description", help="what changed")
+    deploy.add_argument(
+        "--commit-time",
+        dest="commit_time",
+        metavar="ISO",
+        help="when the deploy's first commit was made, ISO 8601 with a zone (for lead time for changes)",
+    )
     importing = sub.add_parser("import", help="load past incidents from a file (needs only DATABASE_URL and a migrated database)")
     importing.add_argument("file", metavar="FILE", help="the file to import")
     importing.add_argument(
@@ -289,7 +295,7 @@ async def _catalog_against_the_workspace(catalog_path: Path, token: str) -> list
 
 
 async def _deploy(settings: DatabaseSettings, args: argparse.Namespace) -> int:
-    fields = ("service", "version", "environment", "time", "author", "url", "description")
+    fields = ("service", "version", "environment", "time", "author", "url", "description", "commit_time")
     given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
     try:
         deploy_in = parse_deploy(given, now=utc_now())

@@ -9,8 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.analytics.delivery_view import delivery_json, delivery_table
 from bot.analytics.digest import digest_week
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.dora_bands import BANDS as DORA_BANDS
+from bot.analytics.dora_bands import DEFAULT_YEAR as DEFAULT_DORA_KEYS_YEAR
 from bot.analytics.drills import drill_json, drill_lines
 from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
@@ -43,6 +46,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add a Drills section: the drills' own figures (drills never count in the others); table and json",
     )
+    report.add_argument(
+        "--dora-year",
+        type=int,
+        choices=sorted(DORA_BANDS),
+        default=DEFAULT_DORA_KEYS_YEAR,
+        help=f"the State of DevOps report whose performance bands the four keys are read against (default {DEFAULT_DORA_KEYS_YEAR})",
+    )
     digest = sub.add_parser("digest", help="build the weekly digest for a channel: print it, or post it")
     digest.add_argument(
         "--channel",
@@ -66,20 +76,26 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
         return 2
     reports = runtime.reports
     drills = await reports.drills(args.since, until) if args.drills else None
+    delivery = None
     if args.format == "csv":
         (report, _), trend = await reports.window(args.since, until), None
-    else:
+    elif args.by:
         report, _, trend = await reports.window_and_trend(args.since, until)
+    else:  # the whole report: DORA's four keys and coverage beside the figures, from the same read
+        report, _, trend, delivery = await reports.window_trend_and_delivery(args.since, until, year=args.dora_year)
     earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
         shown = _grouped_json(report, args.by) if args.by else report_json(report, trend)
+        shown |= delivery_json(delivery) if delivery else {}
         if drills is not None:
             shown["drills"] = drill_json(drills)
         print(json.dumps(shown, indent=2))
     else:
         print(report_table(report, by=args.by, trend=trend))
+        if delivery:
+            print(delivery_table(delivery))
         if drills is not None:
             print("\n".join(drill_lines(drills)))
     if earlier:

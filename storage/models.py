@@ -28,6 +28,8 @@ SEVERITIES = ("P1", "P2", "P3", "P4")
 DETECTION_METHODS = ("alert", "customer_report", "engineer", "synthetic")
 STATUSES = ("open", "resolved")
 DEPLOY_SOURCES = ("webhook", "cli", "slack")
+# A deploy reported without an environment; the one the deploy correlation and DORA's keys read.
+DEFAULT_DEPLOY_ENVIRONMENT = "production"
 
 
 class Base(DeclarativeBase):
@@ -182,6 +184,8 @@ class Deploy(Base):
     description: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(20))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the deploy's first commit was made, if the pipeline said: lead time for changes.
+    commit_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IncidentDeploy(Base):

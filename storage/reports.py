@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import TIMELINE_STAMPS, Incident
+from storage.models import TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy
 from storage.types import UTCDateTime
 
 FACT_COLUMNS = (
@@ -397,3 +397,141 @@ async def war_rooms(session: AsyncSession, incident_ids: Sequence[int]) -> dict[
         )
     )
     return {row.id: row.channel_id for row in rows}
+
+
+# --------------------------------------------------------------------------------------------
+# Deploys, for DORA's four keys
+
+
+@dataclass(frozen=True)
+class DeployReportColumns:
+    """The deploys a report reads, as columns: the service as codes into ``service_keys``,
+    deployed_at and commit_time as epoch microseconds (commit: _NAT where none was reported), and
+    whether an incident is linked."""
+
+    service_keys: tuple[str, ...]
+    service_codes: np.ndarray  # int32
+    deployed_us: np.ndarray
+    commit_us: np.ndarray
+    failed: np.ndarray
+
+
+# Deploys per aggregated read: bounds the text one read holds, as AGGREGATED_ROWS does for incidents.
+DEPLOY_ROWS = 50_000
+
+
+async def deploy_columns(
+    session: AsyncSession, since: datetime, until: datetime, *, environment: str, services: Sequence[str] | None = None
+) -> DeployReportColumns:
+    """Deploys to ``environment`` with since <= deployed_at < until (in no order), and whether an
+    incident is linked to each (change failure rate). As the incidents are read: each column of up
+    to DEPLOY_ROWS deploys joined into one text by the database and parsed by NumPy; a part whose
+    text is not in the expected form is read row by row instead."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    where: list[ColumnElement[bool]] = [Deploy.environment == environment, Deploy.deployed_at >= since, Deploy.deployed_at < until]
+    if services:
+        where.append(Deploy.service.in_(sorted(set(services))))
+    connection = await session.connection()
+    low, high = (await connection.execute(select(func.min(Deploy.id), func.max(Deploy.id)).where(*where))).one()
+    # A year of deploys names a few dozen services: the database answers each deploy's as a code.
+    names = (await connection.execute(select(Deploy.service).where(*where).distinct())).scalars().all()
+    keys: dict[str, int] = {name: code for code, name in enumerate(sorted(names))}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    if low is not None:
+        aggregate = _deploy_aggregate(sqlite, keys)
+        for start in range(low, high + 1, DEPLOY_ROWS):
+            part = (*where, Deploy.id >= start, Deploy.id < start + DEPLOY_ROWS)
+            found = _deploy_batch((await connection.execute(select(*aggregate).where(*part))).one(), sqlite=sqlite)
+            if found is None:
+                batch_ids, batch_names, deployed_us, commit_us = await _deploy_rows(connection, part, sqlite=sqlite)
+                codes = np.fromiter((keys.setdefault(name, len(keys)) for name in batch_names), dtype=np.int32, count=len(batch_names))
+                found = (batch_ids, codes, deployed_us, commit_us)
+            parts.append(found)
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return DeployReportColumns((), np.empty(0, dtype=np.int32), empty, empty.copy(), np.empty(0, dtype=bool))
+    ids = np.concatenate([p[0] for p in parts])
+    # The deploys a real incident is linked to (a drill's link is a rehearsal, not a failed change).
+    real_links = (
+        select(IncidentDeploy.deploy_id).join(Incident, Incident.id == IncidentDeploy.incident_id).where(Incident.is_drill.is_(False))
+    )
+    linked = np.fromiter((await connection.execute(real_links.distinct())).scalars(), dtype=np.int64)
+    return DeployReportColumns(
+        tuple(keys),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
+        np.isin(ids, linked),
+    )
+
+
+def _deploy_aggregate(sqlite: bool, service_codes: Mapping[str, int]) -> tuple[ColumnElement[Any], ...]:
+    """One row: the count, then ids, service codes (-1: a service not in ``service_codes``),
+    deployed_at and commit_time (deployed_at where none, with a digit saying which) joined.
+    SQLite: fixed-width stored text; PostgreSQL: epoch µs."""
+    joined = _sqlite_joined if sqlite else _postgresql_joined
+    commit = func.coalesce(Deploy.commit_time, Deploy.deployed_at)
+    stamps = (Deploy.deployed_at, commit) if sqlite else (_float_epoch_us(Deploy.deployed_at), _float_epoch_us(commit))
+    code = case(dict(service_codes), value=Deploy.service, else_=-1) if service_codes else literal_column("-1")
+    return (
+        func.count(),
+        joined(Deploy.id, ","),
+        joined(code, ","),
+        *(joined(stamp, "" if sqlite else ",") for stamp in stamps),
+        joined(case((Deploy.commit_time.is_(None), "0"), else_="1")),
+    )
+
+
+def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    count, ids, service_codes, deployed, committed, has_commit = row
+    if not count:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, np.empty(0, dtype=np.int32), empty.copy(), empty.copy()
+    codes = np.fromstring(service_codes, dtype=np.int64, sep=",")
+    if len(codes) != count or (codes < 0).any():  # a service added since the codes were read
+        return None
+    if sqlite:
+        if any(len(text) != count * _STAMP_WIDTH for text in (deployed, committed)):
+            return None
+        try:
+            deployed_us, commit_us = (
+                np.frombuffer(text.encode("ascii"), dtype=f"S{_STAMP_WIDTH}").astype("datetime64[us]").astype(np.int64)
+                for text in (deployed, committed)
+            )
+        except (UnicodeEncodeError, ValueError):
+            return None
+    else:
+        deployed_us, commit_us = (np.fromstring(text, dtype=np.int64, sep=",") for text in (deployed, committed))
+        if any(len(c) and np.abs(c).max() >= _EXACT_FLOAT_EPOCH_US for c in (deployed_us, commit_us)):
+            return None
+    commit_us[_digits(has_commit) == 0] = _NAT
+    batch_ids = np.fromstring(ids, dtype=np.int64, sep=",")
+    if not len(batch_ids) == len(deployed_us) == len(commit_us) == count:
+        raise ValueError(f"an aggregated read of {count} deploys came back misaligned")
+    return batch_ids, codes.astype(np.int32), deployed_us, commit_us
+
+
+async def _deploy_rows(
+    connection: Any, where: Sequence[ColumnElement[bool]], *, sqlite: bool
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """The same part row by row (a service name holding the separator, a stamp in another form)."""
+
+    def stamp(column: Any) -> ColumnElement[Any]:
+        if sqlite:  # 'YYYY-MM-DD HH:MM:SS.ffffff', naive UTC; a missing one as NumPy's 'NaT'
+            return type_coerce(func.coalesce(column, literal_column("'NaT'")), String)
+        return _epoch_us(column)
+
+    rows = (
+        await connection.execute(select(Deploy.id, Deploy.service, stamp(Deploy.deployed_at), stamp(Deploy.commit_time)).where(*where))
+    ).all()
+    if not rows:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, [], empty.copy(), empty.copy()
+    ids, names, deployed, committed = zip(*rows, strict=True)
+    if sqlite:
+        deployed_us = np.array(deployed, dtype="datetime64[us]").astype(np.int64)
+        commit_us = np.array(committed, dtype="datetime64[us]").astype(np.int64)
+    else:
+        deployed_us = np.asarray(deployed, dtype=np.int64)
+        commit_us = np.fromiter((_NAT if v is None else v for v in committed), dtype=np.int64, count=len(committed))
+    return np.asarray(ids, dtype=np.int64), list(names), deployed_us, commit_us

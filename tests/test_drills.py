@@ -26,12 +26,13 @@ from bot.analytics.reports import parse_stats_text
 from bot.core.command_text import CommandTextError, parse_open_text
 from bot.integrations.alerts import AlertPayloadError, AlertRules, parse_alerts
 from bot.integrations.importing import export_incidents
+from bot.interactions.dashboard import Viewer
 from bot.slack.blocks import DRILL_BANNER, DRILL_OPTION, OPEN_MODAL_CALLBACK
 from bot.team_config import TeamConfigError, load_team_config
 from bot.warroom.channel_names import slugify, war_room_name
 from handlers import cli, cli_reports
 from storage.db import Database
-from storage.models import Incident
+from storage.models import Deploy, Incident, IncidentDeploy
 from tests.conftest import start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
 from tests.slack_requests import open_form_values
@@ -368,6 +369,42 @@ def _history(*, drill: bool, offset: int = 0) -> list:
     return rows
 
 
+async def _deploys_linked_to(db: Database, *, drill: bool) -> None:
+    """A production deploy before each of the history's incidents on a service (drills or real
+    ones), linked to it as the deploy window rule links them: change failure rate and lead time
+    read these, so a drill linked to a deploy must not make it a failed deploy."""
+    async with db.transaction() as session:
+        incidents = (await session.scalars(select(Incident).where(Incident.is_drill.is_(drill), Incident.service.is_not(None)))).all()
+        for incident in incidents:
+            deploy = Deploy(
+                service=incident.service,
+                version=f"v{incident.id}",
+                environment="production",
+                deployed_at=incident.started_at - timedelta(minutes=20),
+                commit_time=incident.started_at - timedelta(hours=5),
+                source="webhook",
+                recorded_at=incident.started_at - timedelta(minutes=20),
+            )
+            session.add(deploy)
+            await session.flush()
+            if incident.id % 2:
+                session.add(IncidentDeploy(incident_id=incident.id, deploy_id=deploy.id))
+
+
+async def _link_drills_to_the_real_deploys(db: Database) -> None:
+    """Each drill on a service linked to a real deploy no real incident is linked to: counted, it
+    would turn a good deploy into a failed one."""
+    async with db.transaction() as session:
+        linked = set((await session.scalars(select(IncidentDeploy.deploy_id))).all())
+        free = [d for d in (await session.scalars(select(Deploy).order_by(Deploy.id))).all() if d.id not in linked]
+        drills = (await session.scalars(select(Incident).where(Incident.is_drill.is_(True), Incident.service.is_not(None)))).all()
+        for drill in drills:
+            deploy = next((d for d in free if d.service == drill.service), None)
+            if deploy is not None:
+                free.remove(deploy)
+                session.add(IncidentDeploy(incident_id=drill.id, deploy_id=deploy.id))
+
+
 async def _everything_shown(bot, capsys, *, drills: bool = False) -> dict[str, object]:
     """Every figure-producing output, each as it reaches a person."""
     shown: dict[str, object] = {}
@@ -392,6 +429,16 @@ async def _everything_shown(bot, capsys, *, drills: bool = False) -> dict[str, o
         assert (await bot.slack.command(text, user=OPENER)).status == 200
         await bot.fake.wait_for_response(lambda r, sent=sent: len(bot.fake.responses) > sent)
         shown[text] = {k: v for k, v in bot.fake.responses[-1].items() if k != "_url"}  # the fake's address for each answer
+    viewer = Viewer(OPENER)
+    dashboard = runtime.dashboard
+    for name, page in (
+        ("overview", dashboard.overview(viewer, days=30)),
+        ("service", dashboard.service(viewer, "checkout-web", days=30)),
+        ("phases", dashboard.phases(viewer, days=30)),
+        ("distribution", dashboard.distribution(viewer, days=30)),
+        ("incidents", dashboard.incidents(viewer, days=30)),
+    ):
+        shown[f"dashboard {name}"] = (await page).html
     since = time.monotonic()
     assert (await bot.slack.app_home_opened(OPENER)).status == 200
     await bot.fake.wait_for_call("views.publish", lambda c: c.at >= since)
@@ -406,10 +453,12 @@ async def test_adding_drills_changes_no_figure_anywhere_unless_drills_are_asked_
     try:
         async with bot.runtime.db.transaction() as session:
             session.add_all(_history(drill=False))
+        await _deploys_linked_to(bot.runtime.db, drill=False)
         before = await _everything_shown(bot, capsys)
         assert "12 restored incidents" in str(before["report table None"])
         async with bot.runtime.db.transaction() as session:
             session.add_all(_history(drill=True, offset=1))
+        await _link_drills_to_the_real_deploys(bot.runtime.db)
         after = await _everything_shown(bot, capsys)
         changed = sorted(name for name in before if before[name] != after[name])
         assert changed == [], f"drills changed {changed}"

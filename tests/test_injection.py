@@ -24,9 +24,12 @@ import aiohttp
 import pytest
 from slack_sdk.models.basic_objects import JsonObject
 
-from bot.analytics import digest, drills, stats_view, summary
+from bot.analytics import delivery_view, digest, drills, stats_view, summary
+from bot.analytics.coverage import detection_coverage, monthly_trend, restore_clock
+from bot.analytics.dora import DeployFact, dora_report
 from bot.analytics.drills import DrillReport, RestoreFigures
-from bot.analytics.stats import build_report, weekly_trend
+from bot.analytics.reports import DeliveryReport
+from bot.analytics.stats import ReportSettings, RestoredIncidents, build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
 from bot.catalog.runbook_actions import ActionRequest, RunbookAction
 from bot.catalog.runbooks import Runbook
@@ -237,6 +240,23 @@ def hostile_trend():
     return weekly_trend(hostile_facts(), now=T0)
 
 
+def hostile_delivery():
+    """DORA's keys and coverage of services and a team whose names carry the hostile text (a team
+    name is whatever the catalog says; a deploy's service, whatever was stored)."""
+    facts = hostile_facts()
+    restored = RestoredIncidents.from_facts(f for f in facts if f.restored)
+    since = T0 - timedelta(days=30)
+    teams = {f.service: HOSTILE for f in facts if f.service}
+    deploys = [DeployFact(HOSTILE, T0 - timedelta(days=k), T0 - timedelta(days=k, hours=1), k % 2 == 0) for k in range(1, 25)]
+    settings = ReportSettings()
+    return DeliveryReport(
+        dora=dora_report(deploys, restored, since=since, until=T0, teams=teams, settings=settings),
+        coverage=detection_coverage(restored, [f for f in facts if not f.restored], since=since, until=T0, teams=teams),
+        restore_clock=restore_clock(restored, since=since, until=T0, settings=settings),
+        months=monthly_trend(restored, now=T0, settings=settings),
+    )
+
+
 def hostile_digest_incident():
     return digest.digest_incident(hostile_facts()[1], title=HOSTILE, tiers=TIERS)
 
@@ -409,6 +429,8 @@ BY_ANNOTATION: dict[str, Callable[[], Any]] = {
     "set[str]": lambda: {"U_ALICE", "U_BOB"},  # the incident's own people (user IDs from Slack)
     "HandoverRecord": hostile_handover,
     "HandoverNote": lambda: hostile_handover().note,
+    "DeliveryReport": hostile_delivery,
+    "DoraKeys": lambda: hostile_delivery().dora.overall,
 }
 
 BUILDER_MODULES: tuple[ModuleType, ...] = (
@@ -425,6 +447,7 @@ BUILDER_MODULES: tuple[ModuleType, ...] = (
     corrections,
     catchup,
     handover_messages,
+    delivery_view,
 )
 
 # Public functions of those modules that build nothing Slack renders, and why.
@@ -453,6 +476,10 @@ NOT_SLACK_TEXT = {
     "bot.analytics.stats_view.restore_headers": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there: "
     "test_the_dashboard_shows_typed_text_as_text_on_every_page)",
     "bot.analytics.stats_view.restore_row": "the report table's cells, plain text for the terminal and the dashboard (HTML-escaped there)",
+    "bot.analytics.stats_view.render_table": "the terminal's plain text (incident-bot report)",
+    "bot.analytics.delivery_view.delivery_table": "the terminal's plain text (incident-bot report, the digest's dry run)",
+    "bot.analytics.delivery_view.delivery_json": "JSON for the terminal",
+    "bot.analytics.delivery_view.keys_json": "JSON for the terminal",
     "bot.analytics.stats_view.report_csv": "a CSV file: test_every_csv_cell_that_a_spreadsheet_would_run_is_quoted",
     "bot.analytics.stats_view.figure_json": "JSON for the terminal",
     "bot.analytics.stats_view.measures_json": "JSON for the terminal",
@@ -567,6 +594,8 @@ def test_the_sweep_sees_the_hostile_text_arrive_escaped():
         "bot.slack.runbook_blocks.runbook_message",
         "bot.slack.action_results.action_result_message",
         "bot.analytics.digest.build_digest",
+        "bot.analytics.delivery_view.delivery_mrkdwn",
+        "bot.analytics.delivery_view.delivery_blocks",
         "bot.integrations.deploys.deploy_line",
         "bot.incidents.corrections.correction_notes",
     ):

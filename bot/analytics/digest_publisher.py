@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.analytics.chart import render_digest_chart
+from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.reports import TREND_WEEKS, Reports
@@ -22,6 +23,9 @@ from bot.slack.steps import create_once
 from storage.db import Database
 from storage.reports import titles
 
+# The digest's DORA keys and coverage look back this far: four whole weeks, enough for a band.
+DELIVERY_SPAN = timedelta(weeks=4)
+
 
 @dataclass(frozen=True)
 class ComposedDigest:
@@ -32,9 +36,19 @@ class ComposedDigest:
 
 class DigestPublisher:
     def __init__(
-        self, db: Database, clock: Clock, reports: Reports, slack: SlackGateway, *, action_items: ActionItems | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        reports: Reports,
+        slack: SlackGateway,
+        *,
+        action_items: ActionItems | None = None,
+        delivery_span: timedelta | None = None,
     ) -> None:
         self._action_items = action_items
+        # How far back the DORA keys and coverage look (the composition root sets DELIVERY_SPAN);
+        # None: the digest has no such section, as without action items it has none of those.
+        self._delivery_span = delivery_span
         self._db = db
         self._clock = clock
         self._reports = reports
@@ -78,6 +92,7 @@ class DigestPublisher:
             war_rooms=war_rooms,
             per_week=per_week,
         )
+        digest = await self._with_delivery(digest, end, services=services, severities=severities)
         digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
@@ -116,6 +131,20 @@ class DigestPublisher:
             thread_ts=posted_ts,
         )
         return posted_ts
+
+    async def _with_delivery(
+        self, digest: Digest, week_end: datetime, *, services: Sequence[str] | None, severities: Sequence[str] | None
+    ) -> Digest:
+        """DORA's four keys and detection coverage over the four weeks ending with the digest's week
+        (one week is too short to place a deployment frequency in a band), with the warnings for
+        services and teams whose P1s were customer-reported more than 20% of the time."""
+        if self._delivery_span is None:
+            return digest
+        since = week_end - self._delivery_span
+        delivery = await self._reports.delivery(since, week_end, services=services, severities=severities)
+        text = f"The last {self._delivery_span.days // 7} weeks:\n" + delivery_table(delivery)
+        blocks = digest.blocks + delivery_blocks(delivery, room=MAX_BLOCKS - len(digest.blocks) - 1)
+        return dataclasses.replace(digest, text=digest.text + "\n" + text, blocks=blocks)
 
     async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
         """The team's open and overdue follow-ups after the figures, in the message and in the

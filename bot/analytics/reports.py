@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.analytics.coverage import (
+    TREND_MONTHS,
+    CoverageReport,
+    MonthlyTrend,
+    RestoreClock,
+    detection_coverage,
+    month_start,
+    monthly_trend,
+    restore_clock,
+)
+from bot.analytics.dora import DeployColumns, DoraReport, dora_report
+from bot.analytics.dora_bands import BANDS as DORA_BANDS
+from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
 from bot.analytics.stats import (
     IncidentFacts,
@@ -27,7 +40,8 @@ from bot.core.columns import record_from_columns
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
 from storage.db import Database
-from storage.reports import FactRow, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
+from storage.reports import FactRow, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -43,12 +57,80 @@ class WindowRead:
     restored: RestoredIncidents
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """DORA's four keys and detection coverage over a window, with restore time by the clock and
+    by month: what ``incident-bot report``, ``/incident stats``, the digest and the dashboard show."""
+
+    dora: DoraReport
+    coverage: CoverageReport
+    restore_clock: RestoreClock
+    months: MonthlyTrend
+
+
 class Reports:
-    def __init__(self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, tiers: TierTables, settings: ReportSettings, teams: Mapping[str, str] | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self.tiers = tiers
         self.settings = settings
+        # service -> its team in the catalog: the DORA keys and coverage per team.
+        self.teams: Mapping[str, str] = dict(teams or {})
+
+    async def delivery(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        year: int = DEFAULT_YEAR,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+    ) -> DeliveryReport:
+        """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
+        read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
+        history = min(since, _months_back(until, TREND_MONTHS))
+        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        return await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+
+    async def window_trend_and_delivery(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        year: int = DEFAULT_YEAR,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+    ) -> tuple[WindowReport, dict[int, str], Trend, DeliveryReport]:
+        """``window_and_trend`` and ``delivery`` from one read of the incidents: the whole report."""
+        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
+        history = min(since, trend_since, _months_back(until, TREND_MONTHS))
+        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        report, channels = await self._window_of(restored, unrestored, since, until)
+        trend = self._trend_of(restored, unrestored, until)
+        delivery = await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+        return report, channels, trend, delivery
+
+    async def _delivery_of(
+        self,
+        restored: RestoredIncidents,
+        unrestored: list[IncidentFacts],
+        since: datetime,
+        until: datetime,
+        *,
+        year: int,
+        services: Sequence[str] | None,
+    ) -> DeliveryReport:
+        async with self._db.reading() as session:
+            read = await deploy_columns(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+        deploys = DeployColumns.from_columns(read.service_keys, read.service_codes, read.deployed_us, read.commit_us, read.failed)
+        return DeliveryReport(
+            dora=dora_report(deploys, restored, since=since, until=until, teams=self.teams, year=year, settings=self.settings),
+            coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self.teams),
+            restore_clock=restore_clock(restored, since=since, until=until, settings=self.settings),
+            months=monthly_trend(restored, now=until, settings=self.settings),
+        )
 
     async def facts(
         self,
@@ -171,6 +253,14 @@ class Reports:
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
 
 
+def _months_back(at: datetime, months: int) -> datetime:
+    """The first day of the month ``months - 1`` months before the one containing ``at``."""
+    start = month_start(at)
+    for _ in range(months - 1):
+        start = month_start(start - timedelta(days=1))
+    return start
+
+
 def _facts_of(row: FactRow) -> IncidentFacts:
     return record_from_columns(IncidentFacts, row, deploy_linked=row.deploy_found, private=bool(row.is_private))
 
@@ -181,6 +271,7 @@ class StatsQuery:
     service: str | None
     severity: str | None
     drills: bool = False  # the drills' own figures, instead of the real incidents'
+    dora_year: int = DEFAULT_YEAR  # whose bands the four keys are read against
 
     @property
     def label(self) -> str:
@@ -192,14 +283,14 @@ class StatsQuery:
         return ", ".join(parts)
 
 
-STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1] [drills]"
+STATS_USAGE = "/incident stats [30d|90d] [service:NAME] [sev:P1] [dora:2023|2024] [drills]"
 _PERIOD = re.compile(r"^(\d{1,3})d$")
 
 
 def parse_stats_text(text: str) -> StatsQuery:
-    """``/incident stats 90d service:payments-api sev:P1``; every part optional (default 30 days).
-    ``drills``: the drills' own figures (drills never count in the others)."""
-    days, service, severity, drills = 30, None, None, False
+    """``/incident stats 90d service:payments-api sev:P1 dora:2023``; every part optional (default
+    30 days, the 2024 bands). ``drills``: the drills' own figures (drills never count in the others)."""
+    days, service, severity, drills, dora_year = 30, None, None, False, DEFAULT_YEAR
     for word in text.split():
         lowered = word.lower()
         if lowered == "drills":
@@ -212,8 +303,17 @@ def parse_stats_text(text: str) -> StatsQuery:
             service = parse_service(word.split(":", 1)[1])
         elif lowered.startswith(("sev:", "severity:")):
             severity = parse_severity(word.split(":", 1)[1])
+        elif lowered.startswith("dora:"):
+            year = lowered.split(":", 1)[1]
+            known = sorted(DORA_BANDS)
+            if not year.isdigit() or int(year) not in known:
+                raise CommandTextError(
+                    f"`{word[:40]}`: the DORA bands are those of the {' or '.join(map(str, known))} report, "
+                    f"e.g. `dora:{DEFAULT_YEAR}`. Usage: `{STATS_USAGE}`."
+                )
+            dora_year = int(year)
         else:
             raise CommandTextError(f"I can't read `{word}`. Usage: `{STATS_USAGE}`, e.g. `/incident stats 90d sev:P1`.")
     if drills and severity:
         raise CommandTextError(f"`drills` shows the drills by service; leave out `sev:`. Usage: `{STATS_USAGE}`.")
-    return StatsQuery(days, service, severity, drills)
+    return StatsQuery(days, service, severity, drills, dora_year)

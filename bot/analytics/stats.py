@@ -744,13 +744,12 @@ class RestoredChunks:
         )
 
 
-def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndarray:
-    """``in_business_hours`` for every start at once. The zone's UTC offset is looked up at the
-    start of each hour that holds a start and of the hour after it; where the two differ (the
-    offset changes inside that hour) each start in it is looked up on its own."""
+def local_microseconds(started_us: np.ndarray, zone: tzinfo) -> np.ndarray:
+    """Epoch microseconds read as wall-clock time in ``zone`` (UTC offset added). The zone's offset is
+    looked up at the start of each hour that holds a start and of the hour after it; where the two
+    differ (the offset changes inside that hour) each start in it is looked up on its own."""
     if len(started_us) == 0:
-        return np.zeros(0, dtype=bool)
-    zone = settings.time_zone
+        return np.zeros(0, dtype=np.int64)
 
     def offset_us(at: datetime) -> int:
         return (at.astimezone(zone).utcoffset() or timedelta(0)) // ONE_MICROSECOND
@@ -759,9 +758,32 @@ def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndar
     at_hour = {h: offset_us(EPOCH + timedelta(hours=h)) for h in np.union1d(hours, hours + 1).tolist()}
     offsets = np.asarray([at_hour[h] for h in hours.tolist()], dtype=np.int64)
     steady = np.asarray([at_hour[h] == at_hour[h + 1] for h in hours.tolist()], dtype=bool)
-    local_us = started_us + offsets[inverse]
+    local_us: np.ndarray = started_us + offsets[inverse]
     for i in np.nonzero(~steady[inverse])[0].tolist():
         local_us[i] = started_us[i] + offset_us(EPOCH + timedelta(microseconds=int(started_us[i])))
+    return local_us
+
+
+def local_weekday_and_hour(started_us: np.ndarray, zone: tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """Each start's weekday (Monday = 0) and hour of day (0-23), read in ``zone``."""
+    local_us = local_microseconds(started_us, zone)
+    days: np.ndarray = local_us // _DAY_US
+    weekday: np.ndarray = (days + _EPOCH_WEEKDAY) % 7
+    hour: np.ndarray = (local_us - days * _DAY_US) // _HOUR_US
+    return weekday, hour
+
+
+def sorted_figure(sorted_seconds: np.ndarray, min_count: int, confidence: float = DEFAULT_CONFIDENCE) -> Figure:
+    """``figure`` of values already sorted (float64 seconds)."""
+    _check_sorted(sorted_seconds)
+    return _figure_of_sorted(sorted_seconds, min_count, confidence)
+
+
+def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndarray:
+    """``in_business_hours`` for every start at once."""
+    if len(started_us) == 0:
+        return np.zeros(0, dtype=bool)
+    local_us = local_microseconds(started_us, settings.time_zone)
     days = local_us // _DAY_US
     weekday = (days + _EPOCH_WEEKDAY) % 7
     time_of_day = local_us - days * _DAY_US
@@ -769,11 +791,12 @@ def _business_hours(started_us: np.ndarray, settings: ReportSettings) -> np.ndar
     def of_day(at: time) -> int:
         return ((at.hour * 60 + at.minute) * 60 + at.second) * 1_000_000 + at.microsecond
 
-    return (
+    business: np.ndarray = (
         np.isin(weekday, sorted(settings.business_days))
         & (time_of_day >= of_day(settings.business_start))
         & (time_of_day < of_day(settings.business_end))
     )
+    return business
 
 
 @dataclass(frozen=True)

@@ -549,7 +549,7 @@ def _segments_for(report: WindowReport, by: str) -> Mapping[str, Measures]:
     return segments
 
 
-def _render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Fixed-width columns; the first column left-aligned, the others right-aligned. A row with
     fewer cells than headers lets its last cell run on (used for "too few incidents …")."""
     widths = [len(h) for h in headers]
@@ -608,9 +608,9 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
         rows = [restore_row(segment_label(key, by, style), m, confidence) for key, m in segments.items() if m.count or by == "severity"]
         rows.append(restore_row("all", report.overall, confidence))
         title = GROUPINGS[by].title
-        return f"{head}\nBy {title}:\n\n{_render_table(restore_headers(title, confidence), rows)}\n"
+        return f"{head}\nBy {title}:\n\n{render_table(restore_headers(title, confidence), rows)}\n"
 
-    parts = [head, "", _render_table(restore_headers("", confidence), [restore_row("all", report.overall, confidence)])]
+    parts = [head, "", render_table(restore_headers("", confidence), [restore_row("all", report.overall, confidence)])]
     phase_rows: list[list[str]] = []
     for phase in PHASES:
         figure = report.phases[phase]
@@ -620,7 +620,7 @@ def report_table(report: WindowReport, *, by: str | None = None, trend: Trend | 
             phase_rows.append(
                 [phase.label, str(figure.count), duration_text(figure.distribution.median), percent(report.phase_share[phase])]
             )
-    parts += ["", _render_table(["phase", "n", "median", "share of restore time"], phase_rows)]
+    parts += ["", render_table(["phase", "n", "median", "share of restore time"], phase_rows)]
     parts += [
         "",
         f"Slowest phase: {slowest_text(report.overall, settings.min_count, style)}",

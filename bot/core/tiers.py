@@ -73,9 +73,13 @@ def table(label: str, spec: list[tuple[str, str | None]]) -> TierTable:
     return TierTable(label, tuple(Band(name, parse_span(under) if under else None) for name, under in spec))
 
 
-# From Google Cloud's "Accelerate State of DevOps Report 2023": time to restore service.
+# From Google Cloud's "Accelerate State of DevOps Report 2023" and "2024": time to restore service
+# (failed deployment recovery time). 2024's medium level states high's range ("less than one day"),
+# so it is never reached on its own; its low level begins where high ends. The four keys' bands of
+# both years, with their sources: bot/analytics/dora_bands.py.
 DORA_BANDS: dict[int, TierTable] = {
     2023: table("DORA 2023 report", [("elite", "1h"), ("high", "1d"), ("medium", "1w"), ("low", None)]),
+    2024: table("DORA 2024 report", [("elite", "1h"), ("high", "1d"), ("low", None)]),
 }
 DEFAULT_DORA_YEAR = 2023
 

@@ -32,13 +32,15 @@ from bot.core.timefmt import slack_time, utc_clock, zoned_time
 from storage import deploys as deploy_rows
 from storage import incidents as incident_rows
 from storage.db import Database
-from storage.models import DEPLOY_SOURCES, Deploy
+from storage.models import DEFAULT_DEPLOY_ENVIRONMENT, DEPLOY_SOURCES, Deploy
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENVIRONMENT = "production"
+DEFAULT_ENVIRONMENT = DEFAULT_DEPLOY_ENVIRONMENT
 MAX_FUTURE = timedelta(minutes=5)  # clocks of CI runners drift; more than this is a wrong time
 MAX_AGE = timedelta(days=30)  # the same bound as backdating an incident's start
+# DORA's slowest lead-time band ends at six months; a first commit a year before its deploy is a wrong time.
+MAX_LEAD_TIME = timedelta(days=365)
 MAX_VERSION = 100
 MAX_ENVIRONMENT = 40
 MAX_AUTHOR = 100
@@ -62,8 +64,10 @@ FORMS = {
     "author": f"who deployed, up to {MAX_AUTHOR} characters",
     "url": f"the commit or PR URL, http:// or https://, up to {MAX_URL} characters",
     "description": f"what changed, up to {MAX_DESCRIPTION} characters",
+    "commit_time": 'when the deploy\'s first commit was made, ISO 8601 with a zone such as "2026-11-23T09:30:00Z", '
+    f"no later than the deploy and at most {MAX_LEAD_TIME.days} days before it",
 }
-BODY_FORM = '{"service": "payments-api", "version": "v1.42"} (optional: environment, time, author, url, description)'
+BODY_FORM = '{"service": "payments-api", "version": "v1.42"} (optional: environment, time, author, url, description, commit_time)'
 
 
 # --------------------------------------------------------------------------- the deploy as sent
@@ -137,6 +141,7 @@ class DeployIn(BaseModel):
     author: str | None = None
     url: str | None = None
     description: str | None = None
+    commit_time: datetime | None = None  # the deploy's first commit: lead time for changes
 
     @field_validator("service", mode="before")
     @classmethod
@@ -188,6 +193,24 @@ class DeployIn(BaseModel):
             raise ValueError(f"{_shown(text)} ({utc_clock(moment)}) is more than {MAX_AGE.days} days ago")
         return moment
 
+    @field_validator("commit_time", mode="before")
+    @classmethod
+    def _commit_time(cls, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"should be a JSON string, not {_json_kind(value)}")
+        text = value.strip()
+        moment = zoned_time(
+            text,
+            unreadable=f"{_shown(text)} is not an ISO 8601 time",
+            unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
+        )
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00, before the first UTC moment there is
+            raise ValueError(f"{_shown(text)} is not a time a commit was made") from None
+
     @field_validator("author", mode="before")
     @classmethod
     def _author(cls, value: Any) -> str | None:
@@ -221,6 +244,19 @@ class DeployIn(BaseModel):
             self._time_given = False
             # Whole seconds: a pipeline retrying within the same second reports the same deploy.
             object.__setattr__(self, "time", _now_from(info).astimezone(UTC).replace(microsecond=0))
+        if self.commit_time is not None:
+            # Said against the deploy's time, which is known only now (it may be the default).
+            deployed = self.deployed_at
+            if self.commit_time > deployed:
+                raise ValueError(
+                    f"commit_time: {utc_clock(self.commit_time)} is after the deploy ({utc_clock(deployed)}); "
+                    f"the first commit comes before its deploy (expected {FORMS['commit_time']})"
+                )
+            if deployed - self.commit_time > MAX_LEAD_TIME:
+                raise ValueError(
+                    f"commit_time: {utc_clock(self.commit_time)} is more than {MAX_LEAD_TIME.days} days before the deploy "
+                    f"({utc_clock(deployed)}) (expected {FORMS['commit_time']})"
+                )
         return self
 
     @property
@@ -280,6 +316,7 @@ class DeployRecord:
     description: str | None
     source: str
     recorded_at: datetime
+    commit_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -419,8 +456,10 @@ class Deploys:
 
 DEPLOY_USAGE = "/incident deploy SERVICE VERSION"
 DEPLOY_EXAMPLE = "/incident deploy payments-api v1.42"
+DEPLOY_COMMIT_EXAMPLE = "/incident deploy payments-api v1.42 commit:2026-11-23T09:30Z"
 DEPLOYS_USAGE = "/incident deploys [service] [2h]"
 MAX_LOOKBACK = MAX_AGE
+COMMIT_PREFIX = "commit:"
 
 
 @dataclass(frozen=True)
@@ -432,19 +471,27 @@ class DeploysQuery:
 
 
 def parse_deploy_text(text: str, *, now: datetime, author: str | None = None) -> DeployIn:
-    """``/incident deploy payments-api v1.42`` -> a deploy to production at ``now``."""
+    """``/incident deploy payments-api v1.42`` -> a deploy to production at ``now``;
+    ``… commit:2026-11-23T09:30Z`` adds when its first commit was made (lead time for changes)."""
     words = unescape_slack(text).split()
-    if len(words) != 2:
+    commit_words = [word for word in words[2:] if word.lower().startswith(COMMIT_PREFIX)]
+    if len(words) not in (2, 3) or len(words) == 3 and not commit_words:
         got = "nothing" if not words else f"{len(words)} words"
-        raise CommandTextError(f"`/incident deploy` takes a service and a version (got {got}): `{DEPLOY_USAGE}`, e.g. `{DEPLOY_EXAMPLE}`.")
-    service_text, version = words
+        raise CommandTextError(
+            f"`/incident deploy` takes a service and a version (got {got}): `{DEPLOY_USAGE}`, e.g. `{DEPLOY_EXAMPLE}`; "
+            f"add the first commit's time for lead time, e.g. `{DEPLOY_COMMIT_EXAMPLE}`."
+        )
+    service_text, version = words[:2]
     service = _service_word(service_text, usage=DEPLOY_USAGE)
     if len(version) > MAX_VERSION:
         raise CommandTextError(f"The version is {len(version)} characters; keep it to {MAX_VERSION}, e.g. `{DEPLOY_EXAMPLE}`.")
+    given: dict[str, str | None] = {"service": service, "version": version, "author": author}
+    if commit_words:
+        given["commit_time"] = commit_words[0][len(COMMIT_PREFIX) :]
     try:
-        return parse_deploy({"service": service, "version": version, "author": author}, now=now)
+        return parse_deploy(given, now=now)
     except ValidationError as error:
-        raise CommandTextError(f"{validation_reason(error)}. Usage: `{DEPLOY_USAGE}`.") from None
+        raise CommandTextError(f"{validation_reason(error)}. Usage: `{DEPLOY_USAGE}`, e.g. `{DEPLOY_COMMIT_EXAMPLE}`.") from None
 
 
 def parse_deploys_text(text: str, *, default_within: timedelta) -> DeploysQuery:

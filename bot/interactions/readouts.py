@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.analytics.delivery_view import delivery_blocks
 from bot.analytics.drills import drill_blocks
 from bot.analytics.reports import Reports, parse_stats_text
 from bot.analytics.stats_view import home_view, report_blocks
@@ -16,6 +17,7 @@ from bot.interactions.home_chart import HomeChart
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.slack import SlackError, SlackGateway, blocks, messages
+from bot.slack.blocks import MAX_BLOCKS
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,14 @@ class Readouts:
             await self._replies.tell(requester, title, blocks_=drill_blocks(drills, title=title))
             return
         severities = [query.severity] if query.severity else None
-        report, war_rooms, trend = await self._reports.window_and_trend(
-            now - timedelta(days=query.days), now, services=services, severities=severities
+        since = now - timedelta(days=query.days)
+        report, war_rooms, trend, delivery = await self._reports.window_trend_and_delivery(
+            since, now, year=query.dora_year, services=services, severities=severities
         )
         title = f"MTTR · {query.label}"
-        await self._replies.tell(requester, title, blocks_=report_blocks(report, trend, title=title, war_rooms=war_rooms))
+        shown = report_blocks(report, trend, title=title, war_rooms=war_rooms)
+        shown += delivery_blocks(delivery, room=MAX_BLOCKS - len(shown))
+        await self._replies.tell(requester, title, blocks_=shown)
 
     async def publish_home(self, user_id: str) -> None:
         """The App Home tab: open incidents with their phase and age, and the last 30 days."""

@@ -2,7 +2,7 @@
 an index on incidents.verified_at for the dashboard's recently restored incidents
 
 Revision ID: 0017_dashboard
-Revises: 0015_drills
+Revises: 0016_deploy_commit_time
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = "0017_dashboard"
-down_revision = "0015_drills"
+down_revision = "0016_deploy_commit_time"
 branch_labels = None
 depends_on = None
 

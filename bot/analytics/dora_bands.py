@@ -1,0 +1,122 @@
+"""DORA's performance levels (elite, high, medium, low) of the four keys, as each report year drew them.
+
+Data only: the rule that reads them is in bot/analytics/dora.py (``band_of_duration``,
+``band_of_rate``), documented with the figures in docs/analytics.md.
+
+Sources:
+- Accelerate State of DevOps Report 2023 (Google Cloud, DORA), chapter 1 "How do you compare?",
+  the table of software delivery performance levels (18% elite, 31% high, 33% medium, 17% low).
+  Summarised at https://octopus.com/blog/software-delivery-performance-clusters-2023.
+- Accelerate State of DevOps Report 2024 (Google Cloud, DORA), "Software delivery performance",
+  the table of performance levels (19% elite, 22% high, 35% medium, 25% low). Summarised at
+  https://octopus.com/blog/2024-devops-performance-clusters; the deployment frequency, lead time and
+  change fail rate rows are also in the benchmark file stored at
+  https://fast.hugflare.com/spaces/rdlf/devops-metrics-interpreter/blame/main/data/benchmarks.json.
+
+How the survey's words become bounds:
+- Each level states a range ("between one day and one week", "less than one hour"). A range's upper
+  end is the bound; "less than" is exclusive, "between … and X" includes X. Where two levels state
+  the same range (2023's medium and low deployment frequency and lead time; 2024's high and medium
+  recovery time) the better level takes it: the worse one is reached only beyond it.
+- A time beyond the last stated bound is the slowest level.
+- Change failure rate is one typical rate per level, not a range, and 2024's are not ordered (high
+  20%, medium 10%): a measured rate takes the level whose rate is nearest, the better one on a tie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+
+LEVELS = ("elite", "high", "medium", "low")
+DEFAULT_YEAR = 2024
+MONTH = timedelta(days=30)  # "once per month", "one month": 30 days
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The upper end of a level's range: ``value < under`` (exclusive) or ``value <= under``."""
+
+    level: str
+    under: timedelta
+    inclusive: bool
+    stated: str  # the survey's words
+
+
+@dataclass(frozen=True)
+class YearBands:
+    year: int
+    label: str  # "DORA 2024 report"
+    # Deployment frequency as the mean time between deploys (window / deploys).
+    deploy_interval: tuple[Bound, ...]
+    lead_time: tuple[Bound, ...]
+    recovery: tuple[Bound, ...]  # failed deployment recovery time; also read for time to restore
+    change_failure_rate: tuple[tuple[str, Fraction], ...]  # each level's typical rate
+    slowest: str = "low"
+
+
+def _bounds(*spec: tuple[str, timedelta, bool, str]) -> tuple[Bound, ...]:
+    return tuple(Bound(level, under, inclusive, stated) for level, under, inclusive, stated in spec)
+
+
+DAY, WEEK, HOUR = timedelta(days=1), timedelta(weeks=1), timedelta(hours=1)
+
+BANDS: dict[int, YearBands] = {
+    2023: YearBands(
+        year=2023,
+        label="DORA 2023 report",
+        deploy_interval=_bounds(
+            ("elite", DAY, False, "on demand (multiple deploys per day)"),
+            ("high", WEEK, True, "between once per day and once per week"),
+            ("medium", MONTH, True, "between once per week and once per month"),
+            # low: "between once per week and once per month", medium's range: reached only beyond it
+        ),
+        lead_time=_bounds(
+            ("elite", DAY, False, "less than one day"),
+            ("high", WEEK, True, "between one day and one week"),
+            ("medium", MONTH, True, "between one week and one month"),
+            # low: "between one week and one month", medium's range
+        ),
+        recovery=_bounds(
+            ("elite", HOUR, False, "less than one hour"),
+            ("high", DAY, False, "less than one day"),
+            # Exclusive, as the per-incident table (bot/core/tiers.py) has always read it: one rule.
+            ("medium", WEEK, False, "between one day and one week"),
+            # low: "between one month and six months"
+        ),
+        change_failure_rate=(
+            ("elite", Fraction(5, 100)),
+            ("high", Fraction(10, 100)),
+            ("medium", Fraction(15, 100)),
+            ("low", Fraction(64, 100)),
+        ),
+    ),
+    2024: YearBands(
+        year=2024,
+        label="DORA 2024 report",
+        deploy_interval=_bounds(
+            ("elite", DAY, False, "on demand (multiple deploys per day)"),
+            ("high", WEEK, True, "between once per day and once per week"),
+            ("medium", MONTH, True, "between once per week and once per month"),
+            # low: "between once per month and once every six months"
+        ),
+        lead_time=_bounds(
+            ("elite", DAY, False, "less than one day"),
+            ("high", WEEK, True, "between one day and one week"),
+            ("medium", MONTH, True, "between one week and one month"),
+            # low: "between one month and six months"
+        ),
+        recovery=_bounds(
+            ("elite", HOUR, False, "less than one hour"),
+            ("high", DAY, False, "less than one day"),
+            # medium: "less than one day", high's range; low: "between one week and one month"
+        ),
+        change_failure_rate=(
+            ("elite", Fraction(5, 100)),
+            ("high", Fraction(20, 100)),
+            ("medium", Fraction(10, 100)),
+            ("low", Fraction(40, 100)),
+        ),
+    ),
+}
