@@ -16,7 +16,7 @@ import aiohttp
 
 from bot.core.clock import utc_now
 from storage import incidents as incident_rows
-from storage.models import Postmortem
+from storage.models import Deploy, IncidentDeploy, Postmortem
 from tests.conftest import ROOT, fake_slack_settings, start_bot
 from tests.fake_slack import FakeSlack
 from tests.stored_incidents import incident_row
@@ -113,6 +113,22 @@ async def seed_history(runtime, fake: FakeSlack, *, restored: int = 36) -> Histo
             session.add(row)
             await session.flush()
             history.public_ids.append(row.id)
+            # A production deploy before every third incident (with its first commit's time), linked
+            # to every sixth: the four keys have deploys, failed ones and lead times to show.
+            if k % 3 == 0 and service:
+                deploy = Deploy(
+                    service=service,
+                    version=f"v{k}",
+                    environment="production",
+                    deployed_at=started - timedelta(minutes=30),
+                    commit_time=started - timedelta(hours=3 + k % 5),
+                    source="webhook",
+                    recorded_at=started - timedelta(minutes=30),
+                )
+                session.add(deploy)
+                await session.flush()
+                if k % 6 == 0:
+                    session.add(IncidentDeploy(incident_id=row.id, deploy_id=deploy.id))
         for k, service in enumerate(("checkout-web", "auth")):
             row = incident_row(
                 f"Open public incident {k}", now - timedelta(hours=3 + k), detected_at=now - timedelta(hours=2 + k), service=service

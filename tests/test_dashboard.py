@@ -18,7 +18,7 @@ from bot.core.clock import utc_now
 from bot.interactions.dashboard_sign_in import SESSION_COOKIE, SIGN_IN_COOKIE
 from bot.settings import ConfigError, load_settings
 from tests.clocks import FakeClock
-from tests.conftest import fake_slack_settings, start_bot
+from tests.conftest import ROOT, fake_slack_settings, start_bot
 from tests.dashboard_helpers import (
     CONFIG,
     MEMBER,
@@ -142,8 +142,10 @@ async def test_every_page_shows_the_figures_incident_bot_report_prints(
     dashboard, history, client, fake_slack, incident, tmp_path, database_url
 ):
     await client.sign_in(fake_slack, OUTSIDER)
-    report = await incident.in_thread(tmp_path, "report", DATABASE_URL=database_url, INCIDENT_CONFIG=CONFIG)
-    by_service = await incident.in_thread(tmp_path, "report", "--by", "service", DATABASE_URL=database_url, INCIDENT_CONFIG=CONFIG)
+    # The bot's own catalog (its teams), as the report on the host reads it.
+    where = {"DATABASE_URL": database_url, "INCIDENT_CONFIG": CONFIG, "SERVICE_CATALOG": str(ROOT / "runbooks" / "catalog.yml")}
+    report = await incident.in_thread(tmp_path, "report", **where)
+    by_service = await incident.in_thread(tmp_path, "report", "--by", "service", **where)
     assert report.returncode == 0 and by_service.returncode == 0, report.stderr + by_service.stderr
     lines = [re.sub(r"\s+", " ", line).strip() for line in report.stdout.splitlines()]
     row_of = {line.split(" ", 1)[0]: line for line in lines if line}
@@ -156,6 +158,19 @@ async def test_every_page_shows_the_figures_incident_bot_report_prints(
         assert line in overview, f"the overview lacks the report's line {line!r}"
     open_count = re.search(r"Open incidents \((\d+)\)", report.stdout).group(1)
     assert f"Open incidents ({open_count})" in overview
+
+    # DORA's four keys and detection coverage: every line and table row of the report's section.
+    section = lines[lines.index(next(line for line in lines if line.startswith("DORA's four keys"))) :]
+    section = section[: section.index(next(line for line in section if line.startswith("Time to restore by hour")))]
+    shown = [
+        line
+        for line in section
+        if line and line not in ("By service:", "By team:") and not line.startswith(("service ", "team ", "---"))  # headers, rules
+    ]
+    assert any(line.startswith("Deployment frequency:") and "n=" in line for line in shown), section
+    assert any(line.startswith("Detection coverage") and "customer" in line for line in shown), section
+    for line in shown:
+        assert line.replace(": ", " ", 1) in overview or line in overview, f"the overview lacks the report's line {line!r}"
 
     rows = [re.sub(r"\s+", " ", line).strip() for line in by_service.stdout.splitlines()[5:]]
     service_rows = [row for row in rows if row and not row.startswith("all ")]

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import Measures, RestoredIncidents, Trend, WindowReport, epoch_microseconds, percentile
 from bot.analytics.stats_view import (
     PLAIN,
@@ -46,6 +47,7 @@ class ScopeFigures:
     report: WindowReport
     trend: Trend
     restored: RestoredIncidents  # the restored incidents of the window and of the trend's weeks
+    delivery: DeliveryReport | None = None  # DORA's four keys and detection coverage, on the scope pages
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ JSON. Every number comes from bot.analytics.reports.DeliveryReport: the dashboar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlock
@@ -213,28 +214,69 @@ def _month_lines(months: MonthlyTrend, confidence: float, style: TextStyle) -> l
     return lines
 
 
+@dataclass(frozen=True)
+class DeliveryTable:
+    title: str  # "By service"
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
+@dataclass(frozen=True)
+class DeliverySections:
+    """The keys and coverage in the words of ``incident-bot report``, before they are laid out:
+    the report prints them as text, the dashboard as HTML, so both show the same to the digit."""
+
+    keys_title: str
+    keys: Sequence[tuple[str, str]]  # (key, its figures and band)
+    keys_notes: Sequence[str]
+    keys_tables: Sequence[DeliveryTable]
+    coverage_title: str
+    coverage_tables: Sequence[DeliveryTable]
+    flags: Sequence[str]
+
+
+def delivery_sections(report: DeliveryReport) -> DeliverySections:
+    dora, coverage = report.dora, report.coverage
+    window = f"{dora.since:%Y-%m-%d %H:%M} – {dora.until:%Y-%m-%d %H:%M} UTC"
+    notes = []
+    if dora.deploys_without_commit_time:
+        notes.append(f"({dora.deploys_without_commit_time} deploys without commit_time are not in the lead time)")
+    notes.append(_rules_text(dora))
+    flags = _flag_lines(coverage, PLAIN)
+    return DeliverySections(
+        keys_title=f"DORA's four keys, {window} ({dora.label} bands; deploys to production):",
+        keys=_key_lines(dora.overall, dora.confidence),
+        keys_notes=notes,
+        keys_tables=[
+            DeliveryTable(title, [title.split()[-1], *SEGMENT_HEADERS], _segment_rows(segments))
+            for title, segments in (("By service", dora.by_service), ("By team", dora.by_team))
+            if segments
+        ],
+        coverage_title=f"Detection coverage (incidents whose impact started in the window): {_coverage_text(coverage.overall)}",
+        coverage_tables=[
+            DeliveryTable(title, [title.split()[-1], *COVERAGE_HEADERS], _coverage_rows(segments))
+            for title, segments in (("By service", coverage.by_service), ("By team", coverage.by_team))
+            if segments
+        ],
+        flags=flags or ["No service or team had more than 20% of its P1s customer-reported."],
+    )
+
+
 def delivery_table(report: DeliveryReport) -> str:
     """Plain text for ``incident-bot report``: the keys overall, by service and by team, coverage,
     restore time by the clock and the monthly trend."""
-    dora, coverage = report.dora, report.coverage
-    confidence = dora.confidence
-    window = f"{dora.since:%Y-%m-%d %H:%M} – {dora.until:%Y-%m-%d %H:%M} UTC"
-    parts = [f"DORA's four keys, {window} ({dora.label} bands; deploys to production):"]
-    parts += [f"  {name}: {text}" for name, text in _key_lines(dora.overall, confidence)]
-    if dora.deploys_without_commit_time:
-        parts.append(f"  ({dora.deploys_without_commit_time} deploys without commit_time are not in the lead time)")
-    parts.append(f"  {_rules_text(dora)}")
-    for title, segments in (("By service", dora.by_service), ("By team", dora.by_team)):
-        if segments:
-            parts += ["", f"{title}:", "", render_table([title.split()[-1], *SEGMENT_HEADERS], _segment_rows(segments))]
-    parts += ["", f"Detection coverage (incidents whose impact started in the window): {_coverage_text(coverage.overall)}"]
-    for title, coverage_segments in (("By service", coverage.by_service), ("By team", coverage.by_team)):
-        if coverage_segments:
-            parts += ["", f"{title}:", "", render_table([title.split()[-1], *COVERAGE_HEADERS], _coverage_rows(coverage_segments))]
-    flags = _flag_lines(coverage, PLAIN)
-    parts += ["", *(flags or ["No service or team had more than 20% of its P1s customer-reported."])]
+    sections = delivery_sections(report)
+    parts = [sections.keys_title]
+    parts += [f"  {name}: {text}" for name, text in sections.keys]
+    parts += [f"  {note}" for note in sections.keys_notes]
+    for table in sections.keys_tables:
+        parts += ["", f"{table.title}:", "", render_table(table.headers, table.rows)]
+    parts += ["", sections.coverage_title]
+    for table in sections.coverage_tables:
+        parts += ["", f"{table.title}:", "", render_table(table.headers, table.rows)]
+    parts += ["", *sections.flags]
     parts += ["", *_clock_tables(report.restore_clock)]
-    parts += ["", *_month_lines(report.months, confidence, PLAIN)]
+    parts += ["", *_month_lines(report.months, report.dora.confidence, PLAIN)]
     return "\n".join(parts) + "\n"
 
 

@@ -55,6 +55,7 @@ class WindowRead:
     war_rooms: dict[int, str]
     trend: Trend
     restored: RestoredIncidents
+    delivery: DeliveryReport | None = None  # with ``delivery=True``: the four keys and coverage too
 
 
 @dataclass(frozen=True)
@@ -197,14 +198,25 @@ class Reports:
         return read.report, read.war_rooms, read.trend
 
     async def window_trend_and_columns(
-        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        delivery: bool = False,
     ) -> WindowRead:
         """``window_and_trend``, with the restored incidents they were computed from (the dashboard
-        draws its weekly acknowledgement times and its distribution from the same columns)."""
-        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
-        restored, unrestored = await self.columns(min(since, trend_since), until, services=services, severities=severities)
+        draws its weekly acknowledgement times and its distribution from the same columns), and with
+        ``delivery`` the four keys and coverage as ``incident-bot report`` computes them, from the
+        same read of the incidents."""
+        history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
+        if delivery:
+            history = min(history, _months_back(until, TREND_MONTHS))
+        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
         report, channels = await self._window_of(restored, unrestored, since, until)
-        return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored)
+        keys = await self._delivery_of(restored, unrestored, since, until, year=DEFAULT_YEAR, services=services) if delivery else None
+        return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored, keys)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None

@@ -20,6 +20,7 @@ import numpy as np
 from bot.analytics import dashboard_cards as cards_of
 from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
 from bot.analytics.dashboard_pages import inline_svg, render
+from bot.analytics.delivery_view import delivery_sections
 from bot.analytics.reports import Reports
 from bot.analytics.stats import NO_SERVICE, OpenIncident, Trend, WindowReport
 from bot.analytics.stats_view import PLAIN, open_incident_line, restore_headers, restore_row, window_text
@@ -94,10 +95,12 @@ class Dashboard:
     def _team_services(self, team: str) -> list[str]:
         return sorted(name for name, service in self._catalog.services.items() if service.team == team)
 
-    async def _figures(self, title: str, days: int, services: Sequence[str] | None = None) -> cards_of.ScopeFigures:
+    async def _figures(
+        self, title: str, days: int, services: Sequence[str] | None = None, *, delivery: bool = False
+    ) -> cards_of.ScopeFigures:
         now = self._clock()
-        read = await self._reports.window_trend_and_columns(now - timedelta(days=days), now, services=services)
-        return cards_of.ScopeFigures(title=title, report=read.report, trend=read.trend, restored=read.restored)
+        read = await self._reports.window_trend_and_columns(now - timedelta(days=days), now, services=services, delivery=delivery)
+        return cards_of.ScopeFigures(title=title, report=read.report, trend=read.trend, restored=read.restored, delivery=read.delivery)
 
     async def _hidden(self, viewer: Viewer, rows: Sequence[dashboard_rows.ListedIncident]) -> set[int]:
         """The private incidents among ``rows`` that ``viewer`` is not in: asked of Slack together,
@@ -175,6 +178,7 @@ class Dashboard:
             open_count=len(open_lines) + open_more if scoped else len(report.open_incidents),
             recent_lines=await self._recent_lines(viewer, services, scoped=scoped),
             services_table=self._services_table(report) if not scoped else None,
+            delivery=delivery_sections(figures.delivery) if figures.delivery else None,
         )
 
     def _services_table(self, report: WindowReport) -> cards_of.Table:
@@ -190,21 +194,21 @@ class Dashboard:
     # ---- the pages ------------------------------------------------------------------------------
 
     async def overview(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
-        figures = await self._figures("All incidents", days)
+        figures = await self._figures("All incidents", days, delivery=True)
         return Page(await self._scope_page(viewer, figures, days=days, services=None))
 
     async def service(self, viewer: Viewer, name: str, days: int = DEFAULT_DAYS) -> Page:
         known = self._catalog.get(name)
         if known is None:
             return self.not_found(viewer)
-        figures = await self._figures(f"Service {known.name}", days, [known.name])
+        figures = await self._figures(f"Service {known.name}", days, [known.name], delivery=True)
         return Page(await self._scope_page(viewer, figures, days=days, services=[known.name]))
 
     async def team(self, viewer: Viewer, name: str, days: int = DEFAULT_DAYS) -> Page:
         services = self._team_services(name)
         if not services:
             return self.not_found(viewer)
-        figures = await self._figures(f"Team {name}", days, services)
+        figures = await self._figures(f"Team {name}", days, services, delivery=True)
         return Page(await self._scope_page(viewer, figures, days=days, services=services))
 
     async def phases(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
