@@ -177,7 +177,9 @@ class Runtime:
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies),
+            repairs=Repairs(
+                incidents, lookup, war_rooms, resolutions, replies, pagers=pagers, page_at_open=settings.severities_paged_at_open
+            ),
         )
         background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)

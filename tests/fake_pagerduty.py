@@ -13,6 +13,7 @@ import asyncio
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,23 @@ class Received:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+@dataclass
+class PageHold:
+    """An enqueue the fake keeps open, so a test can kill the sender meanwhile (as FakeSlack.hold).
+
+    ``answered=False`` holds it before PagerDuty takes it: released, it is answered 500 and changes
+    nothing. ``answered=True`` lets PagerDuty take it, then holds the 202: the alert exists but
+    the sender has not heard. ``arrived`` is set when the request is held."""
+
+    match: Callable[[dict[str, Any]], bool]
+    answered: bool
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 def _invalid(event: Any) -> list[str]:
@@ -92,6 +110,7 @@ class FakePagerDuty:
     webhook_scripted: deque[int] = field(default_factory=deque)
     # While set and not released, every enqueue waits on it: PagerDuty answering slowly.
     held: asyncio.Event | None = None
+    holds: list[PageHold] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -105,6 +124,21 @@ class FakePagerDuty:
 
     def script(self, *statuses: int) -> None:
         self.scripted.extend(statuses)
+
+    def hold(self, match: Callable[[dict[str, Any]], bool], *, answered: bool) -> PageHold:
+        """Keep the next enqueue whose event ``match``es open until released; see ``PageHold``."""
+        hold = PageHold(match, answered)
+        self.holds.append(hold)
+        return hold
+
+    def _take_hold(self, event: Any) -> PageHold | None:
+        hold = next((h for h in self.holds if isinstance(event, dict) and h.match(event)), None)
+        if hold is not None:
+            self.holds.remove(hold)
+        return hold
+
+    def alerts_for(self, dedup_key: str) -> list[Alert]:
+        return [alert for alert in self.alerts if alert.dedup_key == dedup_key]
 
     def events(self, action: str | None = None) -> list[dict[str, Any]]:
         """The events PagerDuty accepted (202), in order."""
@@ -133,6 +167,18 @@ class FakePagerDuty:
             event = json.loads(body)
         except ValueError:
             event = None
+        hold = self._take_hold(event)
+        if hold is not None and not hold.answered:
+            hold.arrived.set()
+            await hold.released.wait()
+            return web.json_response(RESPONSES["500"], status=500)
+        response = self._take(event, body, headers)
+        if hold is not None:
+            hold.arrived.set()
+            await hold.released.wait()
+        return response
+
+    def _take(self, event: Any, body: bytes, headers: dict[str, str]) -> web.Response:
         errors = _invalid(event)
         if errors:
             self.received.append(Received("/v2/enqueue", body, headers, 400))

@@ -1,5 +1,6 @@
 """``/incident repair`` (and ``incident-bot repair``): redo whatever Slack does not show yet, from
-what the database holds. Steps already done are not repeated."""
+what the database holds, and the pages outside Slack (PagerDuty, the paging webhook) the
+incident's state calls for. Steps already done are not repeated."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from bot import logs
 from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
+from bot.paging.external_pagers import ExternalPagers
 from bot.slack import messages
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRoomReport, WarRooms
@@ -14,8 +16,18 @@ from bot.warroom.setup import WarRoomReport, WarRooms
 
 class Repairs:
     def __init__(
-        self, incidents: Incidents, lookup: IncidentLookup, war_rooms: WarRooms, resolutions: Resolutions, replies: Replies
+        self,
+        incidents: Incidents,
+        lookup: IncidentLookup,
+        war_rooms: WarRooms,
+        resolutions: Resolutions,
+        replies: Replies,
+        *,
+        pagers: ExternalPagers | None = None,
+        page_at_open: frozenset[str] = frozenset(),
     ) -> None:
+        self._pagers = pagers
+        self._page_at_open = page_at_open
         self._incidents = incidents
         self._lookup = lookup
         self._war_rooms = war_rooms
@@ -40,8 +52,9 @@ class Repairs:
             await self._replies.tell(requester, messages.repaired(incident.reference, report.done, report.already))
 
     async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
-        """War-room steps, the control message and topic as the database has them, and the
-        resolution posts."""
+        """War-room steps, the control message and topic as the database has them, the
+        resolution posts, and the pages (which do not wait on Slack: they are repaired even when a
+        Slack step still fails)."""
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
@@ -51,6 +64,10 @@ class Repairs:
                 f"INC-{incident_id} was imported (from {incident.imported_from}) and has no war room; there is nothing in Slack to repair"
             )
         report = await self._war_rooms.set_up(incident_id, invitees=[incident.opened_by])
+        if self._pagers is not None:
+            pages = await self._pagers.repair(await self._incidents.get(incident_id) or incident, self._page_at_open)
+            report.done += pages.done
+            report.failures += pages.failures
         if report.failures:
             return report
         current = await self._incidents.get(incident_id)
