@@ -36,6 +36,7 @@ from bot.interactions.roles_and_severity import RolesAndSeverity
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.pagerduty_users import PagerDutyUsers
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
@@ -215,7 +216,16 @@ class Runtime:
             ),
             replays=ReplayGuard(db, background),
             pagers=pagers,
-            pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
+            pagerduty_events=PagerDutyEvents(
+                db,
+                clock,
+                slack,
+                Stamper(db, clock),
+                war_rooms,
+                pagers,
+                background,
+                users=PagerDutyUsers(settings.pagerduty_api_url, settings.pagerduty_api_token),
+            ),
         )
 
     async def migrate(self) -> str:
@@ -228,5 +238,6 @@ class Runtime:
     async def close(self) -> None:
         await self.background.drain()
         await self.pagers.close()
+        await self.pagerduty_events.close()
         await self.slack.close()
         await self.db.dispose()

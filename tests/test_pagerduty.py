@@ -26,7 +26,7 @@ from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.waiting import eventually
 
@@ -335,6 +335,45 @@ async def test_a_pagerduty_user_with_a_slack_account_is_matched_by_email(bot, pa
     assert status == 200
     await bot.settle()
     assert (await bot.incident(1)).acknowledged_by == "U_CARLOS"
+
+
+PAGERDUTY_USER = "PCAROL1"
+ACKNOWLEDGER = "Carol Oncall"
+
+
+@pytest.mark.parametrize("case", ["matched", "no API key", "key refused (401)", "unknown user (404)", "rate limited (429)", "not in Slack"])
+async def test_an_acknowledgement_in_pagerduty_is_stamped_as_the_slack_user_pagerduty_names_else_by_name(
+    pager_settings, fake_slack, pagerduty, clock, case, caplog
+):
+    """V3's agent is a user reference (no e-mail): the e-mail comes from GET /users/{id} with
+    PAGERDUTY_API_TOKEN, then users.lookupByEmail. Whatever fails, the acknowledgement is stamped
+    once, by the PagerDuty name, and the webhook is answered 200; the key is never logged."""
+    token = {"no API key": None, "key refused (401)": "u+not-the-right-key0"}.get(case, API_TOKEN)
+    if case != "unknown user (404)":
+        pagerduty.users[PAGERDUTY_USER] = (ACKNOWLEDGER, "carol@example.com")
+    if case == "rate limited (429)":
+        pagerduty.users_scripted.append(429)
+    if case != "not in Slack":
+        fake_slack.add_user("U_CAROL", "carol", email="carol@example.com")
+    settings = pager_settings.model_copy(update={"pagerduty_api_url": pagerduty.api_url, "pagerduty_api_token": token})
+    bot = await start_bot(settings, fake_slack, clock=clock)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await open_incident(bot)
+            delivery_body = v3_event("incident.acknowledged", "INC-1", agent=ACKNOWLEDGER, agent_id=PAGERDUTY_USER)
+            status, answer = await sender(bot).send(delivery_body)
+            assert (status, answer["outcome"]) == (200, "acknowledged")
+            await bot.settle()
+        acknowledged = await bot.incident(1)
+        assert acknowledged.acknowledged_by == ("U_CAROL" if case == "matched" else ACKNOWLEDGER), case
+        assert (await kinds(bot)).count("acknowledged") == 1
+        asked = pagerduty.user_requests()
+        assert [r.path for r in asked] == ([] if token is None else [f"/users/{PAGERDUTY_USER}"])
+        assert all(r.headers["Authorization"] == f"Token token={token}" for r in asked)
+        assert all(r.headers["Accept"] == "application/vnd.pagerduty+json;version=2" for r in asked)
+        assert API_TOKEN not in caplog.text and "u+not-the-right-key0" not in caplog.text
+    finally:
+        await bot.stop()
 
 
 async def test_resolved_in_pagerduty_suggests_verifying_and_never_verifies(bot, pagerduty, fake_slack):
