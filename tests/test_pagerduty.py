@@ -543,6 +543,7 @@ def test_runbooks_check_warns_of_a_routing_key_variable_that_is_not_set(tmp_path
         ({"PAGING_WEBHOOK_URL": "ftp://pager"}, "PAGING_WEBHOOK_URL is malformed"),
         ({"PAGING_WEBHOOK_URL": "https://pager.example.com/in"}, "PAGING_WEBHOOK_SECRET is not set"),
         ({"PAGERDUTY_WEBHOOK_SECRET": "short"}, "PAGERDUTY_WEBHOOK_SECRET is malformed (5 characters"),
+        ({"PAGERDUTY_API_URL": "api.pagerduty.com"}, "PAGERDUTY_API_URL is malformed"),
     ],
 )
 def test_paging_settings_say_what_is_wrong(overrides, words):
