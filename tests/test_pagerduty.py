@@ -252,6 +252,25 @@ async def test_a_page_whose_sender_died_mid_send_is_sent_by_the_next_once_its_le
     assert len(pagerduty.events("trigger")) == 1
 
 
+async def test_repair_does_not_resend_a_dead_senders_trigger_once_the_incident_was_acknowledged(bot, pagerduty, clock):
+    """A trigger whose sender died is sent again by the repair only while nobody has taken the
+    incident on: afterwards it would wake someone for nothing. It is recorded as not sent, once."""
+    incident = await open_incident(bot, "Slow search sev:P3 service:checkout-web")  # not paged at open
+    claim = page_rows.PageClaim(1, "pagerduty:trigger:round0:level2", "pagerduty", "trigger", 2, "INC-1")
+    async with bot.runtime.db.transaction() as session:
+        assert await page_rows.claim(session, claim, token="dead", at=clock(), stale_before=clock() - SEND_LEASE)
+    await click(bot, incident, "incident_acknowledge", "1", "U_ALICE", action_ts=clock.at(1))
+    clock.now += SEND_LEASE
+    repairs = bot.runtime.interactions.repairs
+    report = await repairs.bring_slack_up_to_date(1)
+    assert "paged PagerDuty (level 2): not sent again, INC-1 was acknowledged or resolved since" in report.done, report
+    assert not report.failures and pagerduty.events() == []
+    assert [(p.key, p.status) for p in await pages(bot)] == [("pagerduty:trigger:round0:level2", "failed")]
+    assert (await kinds(bot)).count("page_failed") == 1
+    again = await repairs.bring_slack_up_to_date(1)
+    assert not again.done and not again.failures and pagerduty.events() == []
+
+
 # --------------------------------------------------------------------------- PagerDuty's answers
 
 
