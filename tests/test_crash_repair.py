@@ -225,14 +225,6 @@ async def probe(bot: RunningBot, pagerduty: FakePagerDuty, announce_channel: str
 
 
 @pytest.fixture
-async def pagerduty():
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 def settings(settings, pagerduty, tmp_path, monkeypatch):
     """The shipped settings with payments-api paged through the fake PagerDuty and given a call bridge."""
     monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)

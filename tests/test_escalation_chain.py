@@ -26,7 +26,7 @@ from storage.db import Database
 from storage.models import TimerFiring
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.test_alerts import SECRET, T0, events, generic, lines, post, timers_of_another_process
 
@@ -403,14 +403,6 @@ PAGED_CHAIN = [
     {"after": "5m", "page": ["service_escalation", "pagerduty"]},
     {"after_previous": "10m", "page": ["service_lead", "pagerduty", "webhook"]},
 ]
-
-
-@pytest.fixture
-async def pagerduty():
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.mark.both_databases

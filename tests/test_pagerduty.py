@@ -26,7 +26,7 @@ from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.waiting import eventually
 
@@ -46,14 +46,6 @@ def retries_without_pauses(monkeypatch):
         await asyncio.sleep(0)
 
     monkeypatch.setattr(delivery, "pause", let_others_run)
-
-
-@pytest.fixture
-async def pagerduty():
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

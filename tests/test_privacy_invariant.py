@@ -32,7 +32,7 @@ from bot.paging.external_pagers import SEND_LEASE
 from bot.slack import messages
 from storage import pages as page_rows
 from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
 
@@ -224,15 +224,6 @@ async def _start(
             "paging_webhook_secret": PAGERDUTY_SECRET,
         }
     return await start_bot(team.model_copy(update=update | more_settings), fake_slack, clock=clock)
-
-
-@pytest.fixture
-async def pagerduty(monkeypatch):
-    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
