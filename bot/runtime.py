@@ -45,6 +45,7 @@ from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.pagerduty_users import PagerDutyUsers
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
@@ -202,7 +203,17 @@ class Runtime:
             runbook_actions=RunbookActionClicks(runbook_room, action_runs, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
             readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports)),
-            repairs=Repairs(incidents, lookup, war_rooms, resolutions, replies, handover_posts, action_runs),
+            repairs=Repairs(
+                incidents,
+                lookup,
+                war_rooms,
+                resolutions,
+                replies,
+                handover_posts,
+                action_runs,
+                pagers=pagers,
+                page_at_open=settings.severities_paged_at_open,
+            ),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
         background = BackgroundWork(settings.background_concurrency)
@@ -254,10 +265,19 @@ class Runtime:
             ),
             replays=ReplayGuard(db, background),
             pagers=pagers,
-            pagerduty_events=PagerDutyEvents(db, clock, slack, Stamper(db, clock), war_rooms, pagers, background),
             dashboard=Dashboard(db, reports, permissions, catalog, clock),
             dashboard_sign_in=dashboard_sign_in,
             action_runs=action_runs,
+            pagerduty_events=PagerDutyEvents(
+                db,
+                clock,
+                slack,
+                Stamper(db, clock),
+                war_rooms,
+                pagers,
+                background,
+                users=PagerDutyUsers(settings.pagerduty_api_url, settings.pagerduty_api_token),
+            ),
         )
 
     async def migrate(self) -> str:
@@ -271,5 +291,6 @@ class Runtime:
         await self.background.drain()
         await self.pagers.close()
         await self.action_runs.close()
+        await self.pagerduty_events.close()
         await self.slack.close()
         await self.db.dispose()

@@ -17,6 +17,7 @@ from storage.db import DatabaseURLError, async_database_url
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 PAGERDUTY_EVENTS_URL_DEFAULT = "https://events.pagerduty.com/v2/enqueue"
+PAGERDUTY_API_URL_DEFAULT = "https://api.pagerduty.com"
 
 # Why each setting exists and how to fix it, shown when it is missing or malformed.
 SETTING_HELP = {
@@ -53,6 +54,9 @@ SETTING_HELP = {
     "posts to /hooks/pagerduty (at least 16 characters); leave it unset to turn that webhook off",
     "PAGERDUTY_EVENTS_URL": "the Events API v2 endpoint, https://events.pagerduty.com/v2/enqueue (the default; "
     "https://events.eu.pagerduty.com/v2/enqueue for an EU account)",
+    "PAGERDUTY_API_TOKEN": "a read-only PagerDuty REST API key (Integrations > API Access Keys), so an acknowledgement "
+    "in PagerDuty is stamped as the Slack user with the acknowledger's e-mail; leave it unset to stamp their PagerDuty name",
+    "PAGERDUTY_API_URL": "PagerDuty's REST API, https://api.pagerduty.com (the default; https://api.eu.pagerduty.com for an EU account)",
     "PAGING_WEBHOOK_URL": "the http(s) URL the generic paging webhook posts trigger, acknowledge and resolve to "
     "(Opsgenie, Grafana OnCall, ntfy, an in-house pager); leave it unset to turn it off",
     "PAGING_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) the generic paging "
@@ -159,6 +163,8 @@ class Settings(DatabaseSettings):
     alert_webhook_secret: str | None = SecretField(default=None, alias="ALERT_WEBHOOK_SECRET")
     pagerduty_webhook_secret: str | None = SecretField(default=None, alias="PAGERDUTY_WEBHOOK_SECRET")
     pagerduty_events_url: str = Field(default=PAGERDUTY_EVENTS_URL_DEFAULT, alias="PAGERDUTY_EVENTS_URL")
+    pagerduty_api_token: str | None = SecretField(default=None, alias="PAGERDUTY_API_TOKEN")
+    pagerduty_api_url: str = Field(default=PAGERDUTY_API_URL_DEFAULT, alias="PAGERDUTY_API_URL")
     paging_webhook_url: str | None = Field(default=None, alias="PAGING_WEBHOOK_URL")
     paging_webhook_secret: str | None = SecretField(default=None, alias="PAGING_WEBHOOK_SECRET")
     # Text, not a set: pydantic-settings would read a set from the environment as JSON.
@@ -238,6 +244,18 @@ class Settings(DatabaseSettings):
         if value is None or not str(value).strip():
             return PAGERDUTY_EVENTS_URL_DEFAULT
         return _in_form(str(value), r"https?://[^/\s]+", "must be an http(s) URL")
+
+    @field_validator("pagerduty_api_url", mode="before")
+    @classmethod
+    def _pagerduty_api_url(cls, value: object) -> str:
+        if value is None or not str(value).strip():
+            return PAGERDUTY_API_URL_DEFAULT
+        return _in_form(str(value), r"https?://[^/\s]+", "must be an http(s) URL").rstrip("/")
+
+    @field_validator("pagerduty_api_token", mode="before")
+    @classmethod
+    def _pagerduty_api_token(cls, value: object) -> str | None:
+        return str(value).strip() or None if value is not None else None
 
     @field_validator("paging_webhook_url", mode="before")
     @classmethod

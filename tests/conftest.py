@@ -32,6 +32,7 @@ from handlers.web import start_http
 from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 from tests.command_line import InProcess
+from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.serve_process import FAKE_SLACK_PACE
@@ -142,6 +143,17 @@ async def started_fake_slack() -> FakeSlack:
         fake.add_user(user_id, name, tz=tz)
     seed_catalog_people(fake)
     return fake
+
+
+@pytest.fixture
+async def pagerduty(monkeypatch):
+    """The fake PagerDuty (tests/fake_pagerduty.py), with the routing key in the variable the
+    catalog of ``catalog_with_pagerduty`` names."""
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    fake = FakePagerDuty()
+    await fake.start()
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture

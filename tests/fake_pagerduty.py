@@ -1,6 +1,7 @@
 """A stateful fake of PagerDuty on loopback, from its published reference (tests/data/pagerduty/):
 the Events API v2 (``POST /v2/enqueue``: 202 with the dedup_key, 400 for an invalid event, and
-429 or 5xx when a test scripts them), a generic paging-webhook receiver (``POST /paging-webhook``)
+429 or 5xx when a test scripts them), the REST API's ``GET /users/{id}`` (200 with the user, 401
+for a wrong API key, 404 for an unknown user, 429 when a test scripts it), a generic paging-webhook receiver (``POST /paging-webhook``)
 that keeps every body and its headers, and a sender of V3 webhooks signed as PagerDuty signs them.
 
 Alerts are kept per (routing key, dedup_key) as PagerDuty keeps them: a trigger opens one (or adds
@@ -13,6 +14,7 @@ import asyncio
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ SHIPPED_CATALOG = Path(__file__).parent.parent / "runbooks" / "catalog.yml"
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty's integration keys
 KEY_VARIABLE = "PAGERDUTY_TEST_CHECKOUT_KEY"
 RESPONSES = json.loads((DATA / "enqueue_responses.json").read_text())
+REST_USER = json.loads((DATA / "rest_get_user.json").read_text())
+API_TOKEN = "u+AbCdEfGhIjKlMnOpQr"  # the shape of a PagerDuty REST API key
 SEVERITIES = {"critical", "error", "warning", "info"}
 ACTIONS = {"trigger", "acknowledge", "resolve"}
 
@@ -49,6 +53,23 @@ class Received:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+@dataclass
+class PageHold:
+    """An enqueue the fake keeps open, so a test can kill the sender meanwhile (as FakeSlack.hold).
+
+    ``answered=False`` holds it before PagerDuty takes it: released, it is answered 500 and changes
+    nothing. ``answered=True`` lets PagerDuty take it, then holds the 202: the alert exists but
+    the sender has not heard. ``arrived`` is set when the request is held."""
+
+    match: Callable[[dict[str, Any]], bool]
+    answered: bool
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 def _invalid(event: Any) -> list[str]:
@@ -92,6 +113,10 @@ class FakePagerDuty:
     webhook_scripted: deque[int] = field(default_factory=deque)
     # While set and not released, every enqueue waits on it: PagerDuty answering slowly.
     held: asyncio.Event | None = None
+    holds: list[PageHold] = field(default_factory=list)
+    # PagerDuty's users, by id: (name, e-mail), read with GET /users/{id} and the API_TOKEN key.
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    users_scripted: deque[int] = field(default_factory=deque)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -100,11 +125,50 @@ class FakePagerDuty:
         return f"http://127.0.0.1:{self.port}/v2/enqueue"
 
     @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def user_requests(self) -> list[Received]:
+        return [r for r in self.received if r.path.startswith("/users/")]
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["id"]
+        headers = dict(request.headers)
+        if self.users_scripted:
+            status = self.users_scripted.popleft()
+        elif headers.get("Authorization") != f"Token token={API_TOKEN}":
+            status = 401
+        else:
+            status = 200 if user_id in self.users else 404
+        self.received.append(Received(f"/users/{user_id}", b"", headers, status))
+        if status != 200:
+            return web.json_response(REST_USER[str(status)], status=status)
+        name, email = self.users[user_id]
+        user = {**REST_USER["200"]["user"], "id": user_id, "name": name, "summary": name, "email": email}
+        user["self"] = f"https://api.pagerduty.com/users/{user_id}"
+        return web.json_response({"user": user})
+
+    @property
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/paging-webhook"
 
     def script(self, *statuses: int) -> None:
         self.scripted.extend(statuses)
+
+    def hold(self, match: Callable[[dict[str, Any]], bool], *, answered: bool) -> PageHold:
+        """Keep the next enqueue whose event ``match``es open until released; see ``PageHold``."""
+        hold = PageHold(match, answered)
+        self.holds.append(hold)
+        return hold
+
+    def _take_hold(self, event: Any) -> PageHold | None:
+        hold = next((h for h in self.holds if isinstance(event, dict) and h.match(event)), None)
+        if hold is not None:
+            self.holds.remove(hold)
+        return hold
+
+    def alerts_for(self, dedup_key: str) -> list[Alert]:
+        return [alert for alert in self.alerts if alert.dedup_key == dedup_key]
 
     def events(self, action: str | None = None) -> list[dict[str, Any]]:
         """The events PagerDuty accepted (202), in order."""
@@ -133,6 +197,18 @@ class FakePagerDuty:
             event = json.loads(body)
         except ValueError:
             event = None
+        hold = self._take_hold(event)
+        if hold is not None and not hold.answered:
+            hold.arrived.set()
+            await hold.released.wait()
+            return web.json_response(RESPONSES["500"], status=500)
+        response = self._take(event, body, headers)
+        if hold is not None:
+            hold.arrived.set()
+            await hold.released.wait()
+        return response
+
+    def _take(self, event: Any, body: bytes, headers: dict[str, str]) -> web.Response:
         errors = _invalid(event)
         if errors:
             self.received.append(Received("/v2/enqueue", body, headers, 400))
@@ -160,6 +236,7 @@ class FakePagerDuty:
         app = web.Application()
         app.router.add_post("/v2/enqueue", self._enqueue)
         app.router.add_post("/paging-webhook", self._paging_webhook)
+        app.router.add_get("/users/{id}", self._get_user)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -178,6 +255,7 @@ def v3_event(
     occurred_at: str = "2026-11-23T14:03:00.000Z",
     agent: str = "Tenex Engineer",
     agent_email: str | None = None,
+    agent_id: str | None = None,
     assignees: tuple[str, ...] = ("User 123",),
     event_id: str | None = None,
 ) -> dict[str, Any]:
@@ -190,6 +268,8 @@ def v3_event(
     event["agent"]["summary"] = agent
     if agent_email is not None:
         event["agent"]["email"] = agent_email
+    if agent_id is not None:
+        event["agent"].update(id=agent_id, self=f"https://api.pagerduty.com/users/{agent_id}")
     event["data"]["incident_key"] = incident_key
     event["data"]["status"] = event_type.removeprefix("incident.")
     event["data"]["assignees"] = [

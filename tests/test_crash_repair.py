@@ -1,14 +1,21 @@
 """A real ``incident-bot serve`` killed with SIGKILL at each Slack step of a war room's set-up, of
-the resolution and of a handover of command, then the repair: exactly one of everything.
+the resolution and of a handover of command, and at each page to PagerDuty (the trigger at open,
+the resolve at verifying), then the repair: exactly one of everything.
 
 The steps are not listed here: a clean open and resolution (the probe, INC-1) is watched, and every
 Slack call it makes that creates or changes something is a crash point, so a step added to the code
 is covered without touching this file. At each point the fake Slack holds the call open and the
 process is killed either while the call is in flight (Slack never did it) or right after Slack did it
-(the process never heard the answer, so the database does not know). The repair must then leave
-exactly what the probe has: one channel, one pinned control message, one announcement, every
-invite, bookmark and runbook post, one summary in each channel, one postmortem draft and one
-action-items message, and for a handover one post in the war room and one DM to the new commander.
+(the process never heard the answer, so the database does not know). The pages are held the same
+way by the fake PagerDuty (tests/fake_pagerduty.py). The service is paged through PagerDuty and
+has a standing call bridge, so the page at open and the call-link bookmark are crash points too.
+The repair must then leave exactly what the probe has: one channel, one pinned control message,
+one announcement, every invite, bookmark (the call link among them) and runbook post, one summary
+in each channel, one postmortem draft, one action-items message, one PagerDuty alert in the
+probe's state and each page once on the timeline, and for a handover one post in the war room and
+one DM to the new commander. The repair runs after the page lease
+(``SEND_LEASE``), as a repair of a process that died a while ago: a page claimed more recently
+may still be in a live process's hands, and the repair says so instead of sending it.
 
 Every crash point is its own incident, and all of them are in flight in one ``serve`` process, each
 held by the fake Slack inside its own step, when that process is killed: one process start and one
@@ -21,13 +28,18 @@ the sweep). What the command prints is the last test's subject.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import yaml
 
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot
+from bot.core.clock import utc_now
+from bot.paging.external_pagers import SEND_LEASE
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot, start_bot
+from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
 from tests.waiting import HANG_SECONDS
@@ -49,6 +61,19 @@ FLOWS = ("open", "resolution", "handover")
 MOMENTS = ("in flight", "answered")
 OPEN_COMMAND = "open Card payments failing sev:P1 service:payments-api"
 HANDOVER_COMMAND = "handover <@U_BOB|bob> PSP TLS rotation suspected; rolled back; watch p99"
+SERVICE = "payments-api"
+BRIDGE = "https://meet.example.com/payments-bridge"
+PAGERDUTY = "pagerduty"  # a crash point's first word when it is a page, as a Slack method's for a step
+
+
+class LaterClock:
+    """The time now, moved on by ``ahead``: the in-process bot repairs as a while after the kill."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.ahead
 
 
 def point(method: str, args: dict) -> str | None:
@@ -64,6 +89,10 @@ def point(method: str, args: dict) -> str | None:
     if method == "bookmarks.add":
         return f"{method} {args.get('title')}"
     return method
+
+
+def page_point(event: dict) -> str:
+    return f"{PAGERDUTY} {event.get('event_action')}"
 
 
 def points_of(calls: list) -> list[str]:
@@ -106,6 +135,8 @@ class Artefacts:
     action_messages: int
     handover_posts: int
     handover_dms: int
+    pagerduty_alerts: tuple[str, ...] = ()  # the status of each alert PagerDuty holds for the incident
+    pages_on_timeline: tuple[str, ...] = ()
 
 
 def artefacts(fake: FakeSlack, announce_channel: str, number: int, channel_id: str | None, control_ts: str | None) -> Artefacts:
@@ -148,9 +179,13 @@ class Crash:
         return f"INC-{self.number}: {self.flow}, killed at {self.where} ({self.moment})"
 
 
-async def seen(bot: RunningBot, announce_channel: str, number: int) -> Artefacts:
+async def seen(bot: RunningBot, pagerduty: FakePagerDuty, announce_channel: str, number: int) -> Artefacts:
     row = await bot.incident(number)
-    return artefacts(bot.fake, announce_channel, number, row.channel_id, row.control_message_ts)
+    return dataclasses.replace(
+        artefacts(bot.fake, announce_channel, number, row.channel_id, row.control_message_ts),
+        pagerduty_alerts=tuple(alert.status for alert in pagerduty.alerts_for(f"INC-{number}")),
+        pages_on_timeline=tuple(event.text for event in await bot.timeline(number) if event.kind in ("paged", "page_failed")),
+    )
 
 
 async def resolve(slack, bot: RunningBot, number: int) -> None:
@@ -167,45 +202,83 @@ async def hand_over(slack, bot: RunningBot, number: int) -> None:
     assert response.status == 200
 
 
-async def probe(bot: RunningBot, announce_channel: str) -> tuple[dict[str, list[str]], dict[str, Artefacts]]:
+async def probe(bot: RunningBot, pagerduty: FakePagerDuty, announce_channel: str) -> tuple[dict[str, list[str]], dict[str, Artefacts]]:
     """A clean open, resolution and handover of INC-1: the crash points of each flow, and what each must leave."""
     fake = bot.fake
     before = len(fake.calls)
     assert (await bot.slack.command(OPEN_COMMAND)).status == 200
     await bot.settle()
-    opened = len(fake.calls)
+    opened, paged = len(fake.calls), len(pagerduty.events())
+    just_opened = await seen(bot, pagerduty, announce_channel, 1)
     await resolve(bot.slack, bot, 1)
     await bot.settle()
-    resolved_at = len(fake.calls)
-    resolved = await seen(bot, announce_channel, 1)
+    resolved_at, resolve_paged = len(fake.calls), len(pagerduty.events())
+    resolved = await seen(bot, pagerduty, announce_channel, 1)
     await hand_over(bot.slack, bot, 1)
     await bot.settle()
     points = {
-        "open": points_of(fake.calls[before:opened]),
-        "resolution": points_of(fake.calls[opened:resolved_at]),
-        "handover": points_of(fake.calls[resolved_at:]),
+        "open": points_of(fake.calls[before:opened]) + [page_point(e) for e in pagerduty.events()[:paged]],
+        "resolution": points_of(fake.calls[opened:resolved_at]) + [page_point(e) for e in pagerduty.events()[paged:resolve_paged]],
+        "handover": points_of(fake.calls[resolved_at:]) + [page_point(e) for e in pagerduty.events()[resolve_paged:]],
     }
     # Each step's call names its incident, or the holds below could stop another incident's.
     assert all(incident_of(fake, c.args) == 1 for c in fake.calls[before:] if point(c.method, c.args)), fake.calls[before:]
 
-    handed = await seen(bot, announce_channel, 1)
+    handed = await seen(bot, pagerduty, announce_channel, 1)
     assert handed.handover_posts == handed.handover_dms == 1, handed
     assert resolved.channels == resolved.control_messages == resolved.announcements == resolved.runbook_posts == 1, resolved
     assert resolved.pinned_control and resolved.topic_set and resolved.bookmarks and len(resolved.members) >= 4, resolved
     assert resolved.summaries == resolved.announced_summaries == resolved.drafts == resolved.action_messages == 1, resolved
     # Every kind of step is a crash point (a step the code gains is one more).
     assert {"conversations.create", "chat.postMessage control_message", "pins.add"} <= set(points["open"]), points
-    assert {"chat.postMessage summary_ts", "files.completeUploadExternal"} <= set(points["resolution"]), points
+    assert {"bookmarks.add Incident call", "pagerduty trigger"} <= set(points["open"]), points
+    assert {"chat.postMessage summary_ts", "files.completeUploadExternal", "pagerduty resolve"} <= set(points["resolution"]), points
     assert {"chat.postMessage handover:room", "chat.postMessage handover:dm", "conversations.setTopic"} <= set(points["handover"]), points
+    assert resolved.pagerduty_alerts == ("resolved",) and len(resolved.pages_on_timeline) == 2, resolved
+    assert just_opened.pagerduty_alerts == ("triggered",) and len(just_opened.pages_on_timeline) == 1, just_opened
     # An incident killed while opening is not resolved: it is compared with the probe as opened.
-    as_opened = Artefacts(**{**resolved.__dict__, "summaries": 0, "announced_summaries": 0, "drafts": 0, "action_messages": 0})
+    as_opened = dataclasses.replace(
+        resolved,
+        summaries=0,
+        announced_summaries=0,
+        drafts=0,
+        action_messages=0,
+        pagerduty_alerts=just_opened.pagerduty_alerts,
+        pages_on_timeline=just_opened.pages_on_timeline,
+    )
     return points, {"open": as_opened, "resolution": resolved, "handover": handed}
+
+
+@pytest.fixture
+def settings(settings, pagerduty, tmp_path, monkeypatch):
+    """The shipped settings with payments-api paged through the fake PagerDuty and given a call bridge."""
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    catalog = catalog_with_pagerduty(tmp_path, SERVICE)
+    data = yaml.safe_load(catalog.read_text())
+    next(entry for entry in data["services"] if entry["name"] == SERVICE)["call"] = BRIDGE
+    catalog.write_text(yaml.safe_dump(data))
+    return settings.model_copy(update={"service_catalog": catalog, "pagerduty_events_url": pagerduty.events_url})
+
+
+@pytest.fixture
+def clock() -> LaterClock:
+    return LaterClock()
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, clock):
+    running = await start_bot(settings, fake_slack, clock=clock)
+    yield running
+    await running.stop()
 
 
 @pytest.fixture
 def serve_env(settings, database_url) -> dict[str, str]:
     """The doomed ``serve``'s settings, the same as the in-process bot's, through the environment."""
     return {
+        "SERVICE_CATALOG": str(settings.service_catalog),
+        "PAGERDUTY_EVENTS_URL": settings.pagerduty_events_url,
+        KEY_VARIABLE: ROUTING_KEY,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": settings.slack_api_url,
@@ -217,15 +290,19 @@ def serve_env(settings, database_url) -> dict[str, str]:
     }
 
 
-async def kill_inside(bot: RunningBot, process: ServeProcess, crash: Crash) -> None:
-    """``process`` takes the crash's open or resolution, held inside its step; then SIGKILL."""
+async def kill_inside(bot: RunningBot, pagerduty: FakePagerDuty, process: ServeProcess, crash: Crash) -> None:
+    """``process`` takes the crash's open or resolution, held inside its step or page; then SIGKILL."""
     fake = bot.fake
     method = crash.where.split(" ")[0]
-    hold = fake.hold(
-        method,
-        lambda args: point(method, args) == crash.where and incident_of(fake, args) == crash.number,
-        answered=crash.moment == "answered",
-    )
+    answered = crash.moment == "answered"
+    if method == PAGERDUTY:
+        hold = pagerduty.hold(
+            lambda event: page_point(event) == crash.where and event.get("dedup_key") == f"INC-{crash.number}", answered=answered
+        )
+    else:
+        hold = fake.hold(
+            method, lambda args: point(method, args) == crash.where and incident_of(fake, args) == crash.number, answered=answered
+        )
     await process.start()
     try:
         if crash.flow == "open":
@@ -246,8 +323,10 @@ async def kill_inside(bot: RunningBot, process: ServeProcess, crash: Crash) -> N
 
 
 @pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
-async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_everything(bot, serve_env, announce_channel, tmp_path):
-    points, want = await probe(bot, announce_channel)
+async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_everything(
+    bot, pagerduty, clock, serve_env, announce_channel, tmp_path
+):
+    points, want = await probe(bot, pagerduty, announce_channel)
     # The incidents to resolve are opened here, unheld; each crash is its own incident.
     crashes: list[Crash] = []
     for flow in ("handover", "resolution", "open"):
@@ -270,9 +349,17 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
                 process = ServeProcess(serve_env, tmp_path, response_url_factory=bot.fake.response_url, name=name)
             else:
                 process = ForkedServe(forks, serve_env, tmp_path, response_url_factory=bot.fake.response_url, name=name)
-            await kill_inside(bot, process, crash)
+            await kill_inside(bot, pagerduty, process, crash)
     finally:
         await forks.stop()
+
+    # Within the lease the page may still be in a live process's hands: the repair sends nothing and says so.
+    first_page = next(c for c in crashes if c.where.startswith(PAGERDUTY))
+    events_before = len(pagerduty.enqueue_requests())
+    report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(first_page.number)
+    assert any("being sent since" in failure and "repair again after" in failure for failure in report.failures), report
+    assert len(pagerduty.enqueue_requests()) == events_before, pagerduty.enqueue_requests()[events_before:]
+    clock.ahead = SEND_LEASE + timedelta(minutes=1)
 
     wrong: list[str] = []
     through_the_command = [next(c for c in crashes if c.flow == flow) for flow in FLOWS]
@@ -287,7 +374,7 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
             report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(crash.number)
             assert not report.failures, f"{crash}: the repair could not finish: {report.failures}"
             said = f"done: {report.done}; already there: {report.already}"
-        got = await seen(bot, announce_channel, crash.number)
+        got = await seen(bot, pagerduty, announce_channel, crash.number)
         if got != want[crash.flow]:
             wrong.append(f"{crash}:\n got {got}\nwant {want[crash.flow]}\nrepair said: {said}")
     assert not wrong, f"{len(wrong)} of {len(crashes)} crash points:\n" + "\n".join(wrong)
@@ -296,7 +383,7 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
     for crash in crashes:
         report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(crash.number)
         assert not report.done and not report.failures, f"{crash}: the second repair did {report.done}, failed {report.failures}"
-        assert await seen(bot, announce_channel, crash.number) == want[crash.flow], crash
+        assert await seen(bot, pagerduty, announce_channel, crash.number) == want[crash.flow], crash
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -26,6 +26,7 @@ from storage.db import Database
 from storage.models import TimerFiring
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
+from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.test_alerts import SECRET, T0, events, generic, lines, post, timers_of_another_process
 
@@ -390,3 +391,110 @@ async def test_time_to_acknowledge_in_reports_counts_an_acknowledgement_from_pag
     restored, _ = await bot.runtime.reports.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert restored.acknowledged.tolist() == [True]
     assert restored.ack_us.tolist() == [7 * 60 * 1_000_000]
+
+
+# --------------------------------------------------------------------------- a whole chain run, end to end
+
+PAGERDUTY_WEBHOOK_SECRET = "pagerduty-webhook-secret-0123456789"
+# The seeds' chain with PagerDuty at every level (and the generic webhook with the lead): what the
+# closing note of the issue shows.
+PAGED_CHAIN = [
+    {"after": "0m", "page": ["service_oncall", "pagerduty"]},
+    {"after": "5m", "page": ["service_escalation", "pagerduty"]},
+    {"after_previous": "10m", "page": ["service_lead", "pagerduty", "webhook"]},
+]
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("acknowledged_in", ["Slack", "PagerDuty"])
+async def test_a_whole_chain_run_through_pagerduty_from_the_alert_to_the_postmortem(
+    settings, fake_slack, clock, tmp_path, pagerduty, monkeypatch, announce_channel, acknowledged_in
+):
+    """A P1 opened by an alert: level 1 pages PagerDuty at once (with the incident's dedup_key),
+    level 2 after 5 minutes and level 3 after 15 without an acknowledgement; the acknowledgement
+    (the button, or PagerDuty's webhook) stops the chain and acknowledges in PagerDuty; verifying
+    resolves there; reopening triggers again; the postmortem's paging section lists it all."""
+    people(fake_slack)
+    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
+    catalog = catalog_with_pagerduty(tmp_path)
+    data = yaml.safe_load(catalog.read_text())
+    next(s for s in data["services"] if s["name"] == "checkout-web")["lead"] = LEAD
+    catalog.write_text(yaml.safe_dump(data))
+    update = {
+        "alert_webhook_secret": SECRET,
+        "incident_config": chain_config(tmp_path, PAGED_CHAIN),
+        "service_catalog": catalog,
+        "pagerduty_events_url": pagerduty.events_url,
+        "pagerduty_webhook_secret": PAGERDUTY_WEBHOOK_SECRET,
+        "paging_webhook_url": pagerduty.webhook_url,
+        "paging_webhook_secret": "paging-webhook-secret-0123456789ab",
+        "pagerduty_api_url": pagerduty.api_url,
+        "pagerduty_api_token": API_TOKEN,
+    }
+    # Who acknowledges: Bob in Slack, or Carol on her phone (PagerDuty names her, its REST API gives
+    # her e-mail, Slack her user); either becomes the commander by acknowledging, and verifies.
+    responder = "U_BOB" if acknowledged_in == "Slack" else "U_CAROL"
+    fake_slack.add_user("U_CAROL", "carol", email="carol@example.com")
+    pagerduty.users["PCAROL1"] = ("Carol Oncall", "carol@example.com")
+    bot = await start_bot(settings.model_copy(update=update), fake_slack, clock=clock)
+    try:
+        incident = await open_p1(bot)
+
+        def pagerduty_actions() -> list[tuple[str, object]]:
+            return [(e["event_action"], (e.get("payload") or {}).get("custom_details", {}).get("level")) for e in pagerduty.events()]
+
+        assert await fire(bot, 0) == [("page", "level-1")]
+        assert pagerduty_actions() == [("trigger", 1)]  # the page at open and level 1's are one claim
+        assert {e["dedup_key"] for e in pagerduty.events()} == {"INC-1"}
+        assert await fire(bot, 4.99) == []
+        assert await fire(bot, 5) == [("page", "level-2")]
+        assert pagerduty_actions() == [("trigger", 1), ("trigger", 2)]
+        assert await fire(bot, 14.99) == []
+        assert await fire(bot, 15) == [("page", "level-3")]
+        assert pagerduty_actions() == [("trigger", 1), ("trigger", 2), ("trigger", 3)]
+        assert [a.status for a in pagerduty.alerts] == ["triggered"]  # one PagerDuty alert, paged at each level
+        # The webhook is paged at open (PAGE_AT_OPEN) and by level 3.
+        assert [(c.json()["action"], c.json()["level"]) for c in pagerduty.webhook_calls()] == [("trigger", 1), ("trigger", 3)]
+
+        clock.at(17)
+        if acknowledged_in == "Slack":
+            fake_slack.channels[incident.channel_id].members.add("U_BOB")
+            await click(bot, incident, "incident_acknowledge", "1", "U_BOB", action_ts=clock.ts())
+        else:
+            sender = WebhookSender(f"http://127.0.0.1:{bot.port}/hooks/pagerduty", PAGERDUTY_WEBHOOK_SECRET)
+            delivery = v3_event(
+                "incident.acknowledged", "INC-1", occurred_at="2026-11-23T14:17:00.000Z", agent="Carol Oncall", agent_id="PCAROL1"
+            )
+            status, answer = await sender.send(delivery)
+            assert (status, answer["outcome"]) == (200, "acknowledged")
+            await bot.settle()
+        acknowledged = await bot.incident(1)
+        assert (acknowledged.acknowledged_at, acknowledged.acknowledged_by) == (T0 + timedelta(minutes=17), responder)
+        assert [a for a, _ in pagerduty_actions()][3:] == ["acknowledge"]
+        assert [a.status for a in pagerduty.alerts] == ["acknowledged"]
+        assert [c.json()["action"] for c in pagerduty.webhook_calls()] == ["trigger", "trigger", "acknowledge"]
+        for minutes in (20, 25):
+            assert await fire(bot, minutes) == []  # the chain stopped: no exhaustion notice
+        assert not [line for line in lines(fake_slack, announce_channel) if line.startswith("📟")]
+
+        fake_slack.channels[incident.channel_id].members.add(responder)
+        await click(bot, incident, "stamp_phase_verified", "1", responder, action_ts=clock.at(40))
+        assert (await bot.incident(1)).status == "resolved"
+        assert [a for a, _ in pagerduty_actions()][4:] == ["resolve"], pagerduty_actions()
+        assert [a.status for a in pagerduty.alerts] == ["resolved"]
+
+        _, markdown = await bot.runtime.resolutions.render(1)
+        section = markdown.split("## Paging", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+        assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 3"]
+        assert all("PagerDuty" in row for row in rows), rows
+        assert [row.split(" | ")[-2:] for row in rows] == [["5 min", "level 2 |"], ["10 min", "level 3 |"], ["2 min", "acknowledged |"]]
+        assert "Acknowledged 2026-11-23 14:17 UTC by" in section
+
+        await click(bot, incident, "incident_reopen", "1", responder, action_ts=clock.at(50))
+        assert [a for a, _ in pagerduty_actions()][5:] == ["trigger"]
+        assert [a.status for a in pagerduty.alerts] == ["resolved", "triggered"]  # PagerDuty opens a new incident
+        page_events = [e for e in await events(bot, 1, "page")]
+        assert [e.data["level"] for e in page_events] == [1, 2, 3]
+    finally:
+        await bot.stop()

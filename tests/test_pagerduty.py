@@ -26,7 +26,7 @@ from handlers import cli
 from storage import pages as page_rows
 from tests.clocks import FakeClock
 from tests.conftest import ROOT, start_bot
-from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, KEY_VARIABLE, ROUTING_KEY, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.team_helpers import click
 from tests.waiting import eventually
 
@@ -46,14 +46,6 @@ def retries_without_pauses(monkeypatch):
         await asyncio.sleep(0)
 
     monkeypatch.setattr(delivery, "pause", let_others_run)
-
-
-@pytest.fixture
-async def pagerduty():
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -252,6 +244,25 @@ async def test_a_page_whose_sender_died_mid_send_is_sent_by_the_next_once_its_le
     assert len(pagerduty.events("trigger")) == 1
 
 
+async def test_repair_does_not_resend_a_dead_senders_trigger_once_the_incident_was_acknowledged(bot, pagerduty, clock):
+    """A trigger whose sender died is sent again by the repair only while nobody has taken the
+    incident on: afterwards it would wake someone for nothing. It is recorded as not sent, once."""
+    incident = await open_incident(bot, "Slow search sev:P3 service:checkout-web")  # not paged at open
+    claim = page_rows.PageClaim(1, "pagerduty:trigger:round0:level2", "pagerduty", "trigger", 2, "INC-1")
+    async with bot.runtime.db.transaction() as session:
+        assert await page_rows.claim(session, claim, token="dead", at=clock(), stale_before=clock() - SEND_LEASE)
+    await click(bot, incident, "incident_acknowledge", "1", "U_ALICE", action_ts=clock.at(1))
+    clock.now += SEND_LEASE
+    repairs = bot.runtime.interactions.repairs
+    report = await repairs.bring_slack_up_to_date(1)
+    assert "paged PagerDuty (level 2): not sent again, INC-1 was acknowledged or resolved since" in report.done, report
+    assert not report.failures and pagerduty.events() == []
+    assert [(p.key, p.status) for p in await pages(bot)] == [("pagerduty:trigger:round0:level2", "failed")]
+    assert (await kinds(bot)).count("page_failed") == 1
+    again = await repairs.bring_slack_up_to_date(1)
+    assert not again.done and not again.failures and pagerduty.events() == []
+
+
 # --------------------------------------------------------------------------- PagerDuty's answers
 
 
@@ -335,6 +346,45 @@ async def test_a_pagerduty_user_with_a_slack_account_is_matched_by_email(bot, pa
     assert status == 200
     await bot.settle()
     assert (await bot.incident(1)).acknowledged_by == "U_CARLOS"
+
+
+PAGERDUTY_USER = "PCAROL1"
+ACKNOWLEDGER = "Carol Oncall"
+
+
+@pytest.mark.parametrize("case", ["matched", "no API key", "key refused (401)", "unknown user (404)", "rate limited (429)", "not in Slack"])
+async def test_an_acknowledgement_in_pagerduty_is_stamped_as_the_slack_user_pagerduty_names_else_by_name(
+    pager_settings, fake_slack, pagerduty, clock, case, caplog
+):
+    """V3's agent is a user reference (no e-mail): the e-mail comes from GET /users/{id} with
+    PAGERDUTY_API_TOKEN, then users.lookupByEmail. Whatever fails, the acknowledgement is stamped
+    once, by the PagerDuty name, and the webhook is answered 200; the key is never logged."""
+    token = {"no API key": None, "key refused (401)": "u+not-the-right-key0"}.get(case, API_TOKEN)
+    if case != "unknown user (404)":
+        pagerduty.users[PAGERDUTY_USER] = (ACKNOWLEDGER, "carol@example.com")
+    if case == "rate limited (429)":
+        pagerduty.users_scripted.append(429)
+    if case != "not in Slack":
+        fake_slack.add_user("U_CAROL", "carol", email="carol@example.com")
+    settings = pager_settings.model_copy(update={"pagerduty_api_url": pagerduty.api_url, "pagerduty_api_token": token})
+    bot = await start_bot(settings, fake_slack, clock=clock)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await open_incident(bot)
+            delivery_body = v3_event("incident.acknowledged", "INC-1", agent=ACKNOWLEDGER, agent_id=PAGERDUTY_USER)
+            status, answer = await sender(bot).send(delivery_body)
+            assert (status, answer["outcome"]) == (200, "acknowledged")
+            await bot.settle()
+        acknowledged = await bot.incident(1)
+        assert acknowledged.acknowledged_by == ("U_CAROL" if case == "matched" else ACKNOWLEDGER), case
+        assert (await kinds(bot)).count("acknowledged") == 1
+        asked = pagerduty.user_requests()
+        assert [r.path for r in asked] == ([] if token is None else [f"/users/{PAGERDUTY_USER}"])
+        assert all(r.headers["Authorization"] == f"Token token={token}" for r in asked)
+        assert all(r.headers["Accept"] == "application/vnd.pagerduty+json;version=2" for r in asked)
+        assert API_TOKEN not in caplog.text and "u+not-the-right-key0" not in caplog.text
+    finally:
+        await bot.stop()
 
 
 async def test_resolved_in_pagerduty_suggests_verifying_and_never_verifies(bot, pagerduty, fake_slack):
@@ -504,6 +554,7 @@ def test_runbooks_check_warns_of_a_routing_key_variable_that_is_not_set(tmp_path
         ({"PAGING_WEBHOOK_URL": "ftp://pager"}, "PAGING_WEBHOOK_URL is malformed"),
         ({"PAGING_WEBHOOK_URL": "https://pager.example.com/in"}, "PAGING_WEBHOOK_SECRET is not set"),
         ({"PAGERDUTY_WEBHOOK_SECRET": "short"}, "PAGERDUTY_WEBHOOK_SECRET is malformed (5 characters"),
+        ({"PAGERDUTY_API_URL": "api.pagerduty.com"}, "PAGERDUTY_API_URL is malformed"),
     ],
 )
 def test_paging_settings_say_what_is_wrong(overrides, words):

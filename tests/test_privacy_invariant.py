@@ -30,11 +30,13 @@ import pytest
 import yaml
 
 from bot.analytics.digest_schedule import DigestChannel
+from bot.paging.external_pagers import SEND_LEASE
 from bot.slack import messages
 from bot.slack.blocks import DRILL_BANNER, drill_text
+from storage import pages as page_rows
 from tests.conftest import ROOT, start_bot
 from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings, free_port
-from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.fake_pagerduty import API_TOKEN, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
 
@@ -202,6 +204,7 @@ async def _start(
     pagerduty: FakePagerDuty | None = None,
     escalation: dict | None = None,
     drills: dict | None = None,
+    **more_settings: object,
 ):
     for user, name in (
         (COMMANDER, "zoe.private"),
@@ -229,16 +232,7 @@ async def _start(
             "paging_webhook_url": pagerduty.webhook_url,
             "paging_webhook_secret": PAGERDUTY_SECRET,
         }
-    return await start_bot(team.model_copy(update=update), fake_slack, clock=clock)
-
-
-@pytest.fixture
-async def pagerduty(monkeypatch):
-    monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
-    fake = FakePagerDuty()
-    await fake.start()
-    yield fake
-    await fake.stop()
+    return await start_bot(team.model_copy(update=update | more_settings), fake_slack, clock=clock)
 
 
 @pytest.fixture
@@ -768,3 +762,48 @@ async def test_a_private_drill_pages_the_people_named_for_drills_without_its_tit
         assert pagerduty.received == [], "a drill reaches PagerDuty only through a routing key for drills"
     finally:
         await running.stop()
+
+
+async def test_a_private_incident_s_page_resent_by_repair_and_its_acknowledger_s_look_up_carry_nothing_private(
+    settings, fake_slack, clock, tmp_path, pagerduty, announce_channel
+):
+    """The outbound paths of paging's repair and of naming who acknowledged in PagerDuty: a page
+    whose sender died, sent again by ``/incident repair``; the REST look-up of the acknowledger
+    (GET /users/{id}) and the acknowledge that follows. Every request PagerDuty receives, and every
+    Slack call, is judged."""
+    bot = await _start(
+        settings,
+        fake_slack,
+        tmp_path,
+        clock,
+        pagerduty=pagerduty,
+        page_at_open="none",
+        pagerduty_api_url=pagerduty.api_url,
+        pagerduty_api_token=API_TOKEN,
+    )
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack)
+        assert pagerduty.events() == []
+        claim = page_rows.PageClaim(1, "pagerduty:trigger:round0:level1", "pagerduty", "trigger", 1, "INC-1")
+        async with bot.runtime.db.transaction() as session:  # a process claimed the page, then died before PagerDuty answered
+            assert await page_rows.claim(session, claim, token="dead", at=clock(), stale_before=clock() - SEND_LEASE)
+        clock.now += SEND_LEASE + timedelta(minutes=1)
+        await drive.command("repair INC-1", user=COMMANDER, channel=incident.channel_id)
+        assert [e["event_action"] for e in pagerduty.events()] == ["trigger"]
+
+        fake_slack.add_user(MATE, "yara.private", email="yara@example.com")
+        pagerduty.users["PYARA01"] = ("Yara Private", "yara@example.com")
+        drive._as(None, None)
+        sender = WebhookSender(f"http://127.0.0.1:{bot.port}/hooks/pagerduty", PAGERDUTY_SECRET)
+        status, answer = await sender.send(v3_event("incident.acknowledged", "INC-1", agent="Yara Private", agent_id="PYARA01"))
+        assert (status, answer["outcome"]) == (200, "acknowledged")
+        await bot.settle()
+        assert (await bot.incident(1)).acknowledged_by == MATE
+        assert [r.path for r in pagerduty.user_requests()] == ["/users/PYARA01"]
+        assert [e["event_action"] for e in pagerduty.events()] == ["trigger", "acknowledge"]
+        recorder.assert_clean()
+        assert_pages_clean(pagerduty, incident.channel_id, _secrets())
+    finally:
+        await bot.stop()

@@ -22,6 +22,7 @@ from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, slack_time
 from bot.incidents.stamping import AckResult, Stamper
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.pagerduty_users import PagerDutyUsers
 from bot.paging.pagerduty_webhooks import PagerDutyEvent
 from bot.slack import SlackError, SlackGateway, messages
 from bot.slack.blocks import drill_text
@@ -55,7 +56,9 @@ class PagerDutyEvents:
         war_rooms: WarRooms,
         pagers: ExternalPagers,
         background: BackgroundWork,
+        users: PagerDutyUsers | None = None,
     ) -> None:
+        self._users = users
         self._db = db
         self._clock = clock
         self._slack = slack
@@ -63,6 +66,10 @@ class PagerDutyEvents:
         self._war_rooms = war_rooms
         self._pagers = pagers
         self._background = background
+
+    async def close(self) -> None:
+        if self._users is not None:
+            await self._users.close()
 
     async def receive(self, event: PagerDutyEvent) -> EventAnswer:
         """Record what the event says (committed when this returns), then show it in Slack in the background."""
@@ -113,10 +120,14 @@ class PagerDutyEvents:
         return True
 
     async def _who(self, event: PagerDutyEvent) -> str:
-        """The Slack user with the PagerDuty user's e-mail when there is one, else their name."""
-        if event.agent_email:
+        """The Slack user with the PagerDuty user's e-mail when there is one (from the delivery, or
+        read from PagerDuty's REST API with PAGERDUTY_API_TOKEN), else their PagerDuty name."""
+        email = event.agent_email
+        if email is None and event.agent_id and self._users is not None:
+            email = await self._users.email_of(event.agent_id)
+        if email:
             try:
-                user_id = await self._slack.user_id_by_email(event.agent_email)
+                user_id = await self._slack.user_id_by_email(email)
             except SlackError as error:
                 log.warning("PagerDuty acknowledgement: no Slack user looked up by e-mail (%s); recorded by name", error)
                 user_id = None

@@ -1,5 +1,6 @@
 """``/incident repair`` (and ``incident-bot repair``): redo whatever Slack does not show yet, from
-what the database holds. Steps already done are not repeated."""
+what the database holds, and the pages outside Slack (PagerDuty, the paging webhook) the
+incident's state calls for. Steps already done are not repeated."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from bot import logs
 from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
+from bot.paging.external_pagers import ExternalPagers
 from bot.slack import messages
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.handover_posts import HandoverPosts
@@ -24,7 +26,12 @@ class Repairs:
         replies: Replies,
         handovers: HandoverPosts,
         action_runs: ActionRuns,
+        *,
+        pagers: ExternalPagers | None = None,
+        page_at_open: frozenset[str] = frozenset(),
     ) -> None:
+        self._pagers = pagers
+        self._page_at_open = page_at_open
         self._incidents = incidents
         self._lookup = lookup
         self._war_rooms = war_rooms
@@ -52,7 +59,8 @@ class Repairs:
 
     async def bring_slack_up_to_date(self, incident_id: int) -> WarRoomReport:
         """War-room steps, the control message and topic as the database has them, each handover's
-        posts, the resolution posts, and the runbook actions' runs."""
+        posts, the resolution posts, the runbook actions' runs, and the pages (which do not wait on
+        Slack: they are repaired even when a Slack step still fails)."""
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise LookupError(f"there is no incident INC-{incident_id}")
@@ -62,6 +70,10 @@ class Repairs:
                 f"INC-{incident_id} was imported (from {incident.imported_from}) and has no war room; there is nothing in Slack to repair"
             )
         report = await self._war_rooms.set_up(incident_id, invitees=[incident.opened_by])
+        if self._pagers is not None:
+            pages = await self._pagers.repair(await self._incidents.get(incident_id) or incident, self._page_at_open)
+            report.done += pages.done
+            report.failures += pages.failures
         if report.failures:
             return report
         current = await self._incidents.get(incident_id)

@@ -5,7 +5,9 @@ Every page is claimed in the database before it is sent (storage/pages.py: a uni
 incident and key such as ``pagerduty:trigger:round0:level1``), so a retried flow, a second process
 or a restart sends it once. A process that dies between the claim and the answer leaves a claim
 that another takes over once its lease runs out; sending that page again is safe, because PagerDuty
-folds a trigger with the same dedup_key into the alert it made. Each page sent, and each that
+folds a trigger with the same dedup_key into the alert it made (and a second acknowledge or
+resolve changes nothing). ``/incident repair`` does the same at once for an incident (``repair``),
+and sends the pages the incident's state calls for that no process claimed. Each page sent, and each that
 failed, is a timeline event; a page refused as misconfigured (a 400) is told to the announcement
 channel, once, as it is claimed once.
 """
@@ -17,6 +19,7 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import aiohttp
@@ -40,6 +43,43 @@ log = logging.getLogger(__name__)
 # A claim whose holder recorded no answer for this long is taken over: longer than every retry of one send.
 SEND_LEASE = timedelta(minutes=2)
 PAGERDUTY, WEBHOOK = "pagerduty", "webhook"
+OUTBOUND = (PAGERDUTY, WEBHOOK)
+
+
+@dataclass
+class PagesRepair:
+    """What ``ExternalPagers.repair`` did, in the words ``/incident repair`` reports."""
+
+    done: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _how(via: str) -> str:
+    return "PagerDuty" if via == PAGERDUTY else "the paging webhook"
+
+
+def _what(via: str, action: str, level: int) -> str:
+    return {"trigger": f"paged {_how(via)} (level {level})", "acknowledge": f"acknowledged in {_how(via)}"}.get(
+        action, f"resolved in {_how(via)}"
+    )
+
+
+def _round_of(key: str) -> int | None:
+    """The reopening round a page's key names (``pagerduty:trigger:round0:level1``)."""
+    part = next((p for p in key.split(":") if p.startswith("round")), "")
+    number = part.removeprefix("round")
+    return int(number) if number.isdigit() else None
+
+
+def _still_unacknowledged(incident: IncidentRecord) -> bool:
+    return incident.status == "open" and incident.acknowledged_at is None
+
+
+def _tell(report: PagesRepair, what: str, result: PageResult) -> None:
+    if result.outcome == "sent":
+        report.done.append(what)
+    elif result.outcome == "failed":
+        report.failures.append(f"{what}: {result.reason}")
 
 
 class ExternalPagers:
@@ -131,6 +171,9 @@ class ExternalPagers:
     async def retrigger(self, incident: IncidentRecord) -> list[PageResult]:
         """A reopened incident pages again, at level 1, on every pager an earlier round triggered
         (PagerDuty opens a new incident: the resolved one keeps its dedup_key's history)."""
+        return [result for _via, result in await self._retriggered(incident)]
+
+    async def _retriggered(self, incident: IncidentRecord) -> list[tuple[str, PageResult]]:
         async with self._db.lookup() as session:
             earlier = await page_rows.for_incident(session, incident.id)
         vias = sorted({page.via for page in earlier if page.action == "trigger" and page.status == page_rows.SENT})
@@ -138,13 +181,16 @@ class ExternalPagers:
             return []
         links = await self.links(incident)
         return [
-            await self.trigger(incident, level=1, target=PageTarget("pagerduty" if via == PAGERDUTY else "webhook"), links=links)
+            (via, await self.trigger(incident, level=1, target=PageTarget("pagerduty" if via == PAGERDUTY else "webhook"), links=links))
             for via in vias
         ]
 
     async def page_at_open(self, incident: IncidentRecord, severities: frozenset[str]) -> list[PageResult]:
         """At open, for the configured severities: PagerDuty when the service has a routing key, and
         the generic webhook when it is configured (level 1, once)."""
+        return [result for _target, result in await self._at_open(incident, severities)]
+
+    async def _at_open(self, incident: IncidentRecord, severities: frozenset[str]) -> list[tuple[PageTarget, PageResult]]:
         if incident.severity not in severities:
             return []
         targets = []
@@ -155,22 +201,69 @@ class ExternalPagers:
         if not targets:
             return []
         links = await self.links(incident)
-        return [await self.trigger(incident, level=1, target=target, links=links) for target in targets]
+        return [(target, await self.trigger(incident, level=1, target=target, links=links)) for target in targets]
+
+    # ------------------------------------------------------------------ repair
+
+    async def repair(self, incident: IncidentRecord, severities: frozenset[str]) -> PagesRepair:
+        """Bring the pagers up to date with the incident, for ``/incident repair``: a page whose
+        sender died before the answer (its claim still ``sending`` past the lease) is sent again,
+        which PagerDuty's dedup_key makes safe; one claimed more recently may still be in a live
+        process's hands and is left to it, said so. Then the pages the incident's state calls for
+        and that no process claimed (its process died first) are sent: the page at open while
+        nobody acknowledged, the acknowledge, the resolve. Each is claimed, so none goes twice."""
+        report = PagesRepair()
+        now = self._clock()
+        async with self._db.lookup() as session:
+            unanswered = [
+                page
+                for page in await page_rows.for_incident(session, incident.id)
+                if page.via in OUTBOUND and page.status == page_rows.SENDING
+            ]
+        for page in unanswered:
+            what = _what(page.via, page.action, page.level)
+            if page.claimed_at >= now - SEND_LEASE:
+                report.failures.append(
+                    f"{what}: being sent since {page.claimed_at:%H:%M:%S} UTC with no answer yet; if its process stopped, "
+                    f"repair again after {page.claimed_at + SEND_LEASE:%H:%M:%S} UTC to send it again"
+                )
+                continue
+            action: Action = "acknowledge" if page.action == "acknowledge" else "resolve" if page.action == "resolve" else "trigger"
+            links = await self.links(incident) if action == "trigger" else PageLinks()
+            # A page for an incident someone took on meanwhile would wake a person for nothing.
+            stale = action == "trigger" and not _still_unacknowledged(incident)
+            result = await self._send(incident, page.via, action, level=page.level, links=links, round_=_round_of(page.key), abandon=stale)
+            if stale and result.outcome == "failed":
+                report.done.append(f"{what}: not sent again, {incident.reference} was acknowledged or resolved since")
+            else:
+                _tell(report, what, result)
+        # What the state calls for and nobody claimed: each a claimed send, a duplicate when done.
+        if _still_unacknowledged(incident):
+            for target, result in await self._at_open(incident, severities):
+                _tell(report, _what(target.kind, "trigger", 1), result)
+            for via, result in await self._retriggered(incident):
+                _tell(report, _what(via, "trigger", 1), result)
+        elif incident.status == "open":
+            for via, result in await self._follow_up(incident, "acknowledge"):
+                _tell(report, _what(via, "acknowledge", 0), result)
+        else:
+            for via, result in await self._follow_up(incident, "resolve"):
+                _tell(report, _what(via, "resolve", 0), result)
+        return report
 
     # ------------------------------------------------------------------ sending once
 
-    async def _follow_up(self, incident: IncidentRecord, action: Action) -> None:
+    async def _follow_up(self, incident: IncidentRecord, action: Action) -> list[tuple[str, PageResult]]:
         """Acknowledge or resolve on every pager this round of the incident triggered."""
         async with self._db.transaction() as session:
             sent = await page_rows.for_incident(session, incident.id)
             if not sent:  # never paged outside Slack: nothing to follow up, and no more to read
-                return
+                return []
             round_ = await page_rows.reopen_count(session, incident.id)
         vias = sorted(
             {page.via for page in sent if page.action == "trigger" and page.status == page_rows.SENT and f":round{round_}:" in page.key}
         )
-        for via in vias:
-            await self._send(incident, via, action, level=0, links=PageLinks(), round_=round_)
+        return [(via, await self._send(incident, via, action, level=0, links=PageLinks(), round_=round_)) for via in vias]
 
     async def _send(
         self,
@@ -182,7 +275,9 @@ class ExternalPagers:
         links: PageLinks,
         service_name: str | None = None,
         round_: int | None = None,
+        abandon: bool = False,
     ) -> PageResult:
+        """Claim the page, then send it (or, ``abandon``, record it as not sent) and record the answer."""
         if not self._pages(incident, via):
             log.info("%s: a drill, not sent to %s (not configured for drills)", incident.reference, via)
             return PageResult("skipped", f"a drill reaches {via} only when configured for drills")
@@ -198,7 +293,9 @@ class ExternalPagers:
             won = await page_rows.claim(session, claim, token=token, at=now, stale_before=now - SEND_LEASE)
         if not won:
             return PageResult("duplicate")
-        if via == PAGERDUTY:
+        if abandon:
+            delivery = Delivery(False, None, f"not sent: {incident.reference} was acknowledged or resolved before its sender's repair")
+        elif via == PAGERDUTY:
             delivery = await self._to_pagerduty(incident, action, level=level, links=links, service_name=service_name)
         else:
             delivery = await self._to_webhook(incident, action, level=level, links=links)

@@ -27,6 +27,7 @@ class PagerDutyEvent:
     incident_key: str | None  # None for an event the bot does not act on
     agent_name: str | None = None
     agent_email: str | None = None
+    agent_id: str | None = None  # the PagerDuty user's id, when the agent is a user (a user_reference)
     assignees: tuple[str, ...] = ()
     html_url: str | None = None
 
@@ -79,6 +80,7 @@ def parse_event(body: Any) -> PagerDutyEvent:
         agent_name=agent.get("summary") if isinstance(agent.get("summary"), str) else None,
         # V3's agent is a user reference (id, summary); an e-mail is used when the delivery carries one.
         agent_email=agent.get("email") if isinstance(agent.get("email"), str) else None,
+        agent_id=agent.get("id") if agent.get("type") in ("user_reference", "user") and isinstance(agent.get("id"), str) else None,
         assignees=assignees,
         html_url=data.get("html_url") if isinstance(data.get("html_url"), str) else None,
     )
