@@ -163,6 +163,8 @@ BAD_BODIES = [
     ({"service": "a", "version": "v1", "time": "2026-11-23T14:05"}, "time: '2026-11-23T14:05' has no time zone", "ISO 8601"),
     ({"service": "a", "version": "v1", "time": "yesterday"}, "time: 'yesterday' is not an ISO 8601 time", "2026-11-23T14:05:00Z"),
     ({"service": "a", "version": "v1", "time": 1700000000}, "time: should be a JSON string", "ISO 8601"),
+    # Before the first UTC moment there is: Python cannot take it to UTC (once an OverflowError and a 500).
+    ({"service": "a", "version": "v1", "time": "0001-01-01T00:00+01:00"}, "is not a time a deploy was made", "ISO 8601"),
     ({"service": "a", "version": "v1", "time": "FUTURE"}, "minutes in the future", "at most 5 minutes ahead"),
     ({"service": "a", "version": "v1", "time": "PAST"}, "more than 30 days ago", "30 days back"),
     ({"service": "a", "version": "v1", "author": "x" * 101}, "author: 101 characters, more than 100", "up to 100"),

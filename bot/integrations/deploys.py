@@ -125,6 +125,24 @@ def _now_from(info: ValidationInfo) -> datetime:
     return now
 
 
+def _zoned_json_time(value: Any, *, what: str) -> datetime | None:
+    """A JSON string holding an ISO 8601 time with its zone, in UTC; None for null."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"should be a JSON string, not {_json_kind(value)}")
+    text = value.strip()
+    moment = zoned_time(
+        text,
+        unreadable=f"{_shown(text)} is not an ISO 8601 time",
+        unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
+    )
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00, before the first UTC moment there is
+        raise ValueError(f"{_shown(text)} is not {what}") from None
+
+
 class DeployIn(BaseModel):
     """A deploy as reported (the webhook's JSON body, the CLI's arguments, the slash command).
 
@@ -173,16 +191,10 @@ class DeployIn(BaseModel):
     @field_validator("time", mode="before")
     @classmethod
     def _time(cls, value: Any, info: ValidationInfo) -> datetime | None:
-        if value is None:
+        moment = _zoned_json_time(value, what="a time a deploy was made")
+        if moment is None:
             return None
-        if not isinstance(value, str):
-            raise ValueError(f"should be a JSON string, not {_json_kind(value)}")
         text = value.strip()
-        moment = zoned_time(
-            text,
-            unreadable=f"{_shown(text)} is not an ISO 8601 time",
-            unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
-        ).astimezone(UTC)
         now = _now_from(info)
         if moment > now + MAX_FUTURE:
             raise ValueError(
@@ -196,20 +208,7 @@ class DeployIn(BaseModel):
     @field_validator("commit_time", mode="before")
     @classmethod
     def _commit_time(cls, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"should be a JSON string, not {_json_kind(value)}")
-        text = value.strip()
-        moment = zoned_time(
-            text,
-            unreadable=f"{_shown(text)} is not an ISO 8601 time",
-            unzoned=f"{_shown(text)} has no time zone; add Z for UTC or an offset such as +01:00",
-        )
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:  # e.g. 0001-01-01T00:00+01:00, before the first UTC moment there is
-            raise ValueError(f"{_shown(text)} is not a time a commit was made") from None
+        return _zoned_json_time(value, what="a time a commit was made")
 
     @field_validator("author", mode="before")
     @classmethod
