@@ -105,13 +105,9 @@ class Reports:
         severities: Sequence[str] | None = None,
     ) -> tuple[WindowReport, dict[int, str], Trend, DeliveryReport]:
         """``window_and_trend`` and ``delivery`` from one read of the incidents: the whole report."""
-        trend_since = week_start(until) - timedelta(weeks=TREND_WEEKS - 1)
-        history = min(since, trend_since, _months_back(until, TREND_MONTHS))
-        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
-        report, channels = await self._window_of(restored, unrestored, since, until)
-        trend = self._trend_of(restored, unrestored, until)
-        delivery = await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
-        return report, channels, trend, delivery
+        read = await self.window_trend_and_columns(since, until, services=services, severities=severities, delivery=True, year=year)
+        assert read.delivery is not None
+        return read.report, read.war_rooms, read.trend, read.delivery
 
     async def _delivery_of(
         self,
@@ -205,6 +201,7 @@ class Reports:
         services: Sequence[str] | None = None,
         severities: Sequence[str] | None = None,
         delivery: bool = False,
+        year: int = DEFAULT_YEAR,
     ) -> WindowRead:
         """``window_and_trend``, with the restored incidents they were computed from (the dashboard
         draws its weekly acknowledgement times and its distribution from the same columns), and with
@@ -215,7 +212,7 @@ class Reports:
             history = min(history, _months_back(until, TREND_MONTHS))
         restored, unrestored = await self.columns(history, until, services=services, severities=severities)
         report, channels = await self._window_of(restored, unrestored, since, until)
-        keys = await self._delivery_of(restored, unrestored, since, until, year=DEFAULT_YEAR, services=services) if delivery else None
+        keys = await self._delivery_of(restored, unrestored, since, until, year=year, services=services) if delivery else None
         return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored, keys)
 
     async def trend(
