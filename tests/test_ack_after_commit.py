@@ -183,6 +183,7 @@ SLASH_COMMANDS = {
     "action": slash("action Add a PSP timeout alert <@U_BOB|bob>"),
     "ack": slash("ack", user="U_BOB"),
     "handover": slash("handover <@U_BOB|bob> PSP TLS rotation suspected; rolled back; watch p99"),
+    "question": slash("question Who owns the PSP rollback?"),
 }
 CASES: dict[str, Prepare] = {
     **{f"/incident {name}": prepare for name, prepare in SLASH_COMMANDS.items()},
@@ -212,6 +213,14 @@ async def reopen_command(bot, incident):
 
 
 CASES["/incident reopen"] = reopen_command
+
+
+async def answer_command(bot, incident):
+    await command(bot, "question Who owns the PSP rollback?", user="U_ALICE", channel=incident.channel_id)
+    return await slash("answer 1 Bob does: he is on it")(bot, incident)
+
+
+CASES["/incident answer"] = answer_command
 
 
 def test_every_recording_subcommand_is_a_case():

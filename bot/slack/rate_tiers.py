@@ -37,6 +37,8 @@ TIERS: Mapping[str, str] = {
     "conversations.setTopic": "t2",
     "files.completeUploadExternal": "t4",
     "files.getUploadURLExternal": "t4",
+    "openid.connect.token": "t4",
+    "openid.connect.userInfo": "t3",
     "pins.add": "t2",
     "usergroups.list": "t2",
     "usergroups.users.list": "t2",
