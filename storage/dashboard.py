@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ChartUpload, Incident
+from storage.models import REAL_INCIDENTS, ChartUpload, Incident
 
 LISTED_COLUMNS = (
     Incident.id,
@@ -52,7 +52,7 @@ async def listed(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int
 
 async def recently_restored(session: AsyncSession, *, limit: int, services: Sequence[str] | None = None) -> list[ListedIncident]:
     """The last ``limit`` restored incidents, newest restore first; drills are no incidents here."""
-    query = select(*LISTED_COLUMNS).where(Incident.verified_at.is_not(None), Incident.is_drill.is_(False))
+    query = select(*LISTED_COLUMNS).where(Incident.verified_at.is_not(None), REAL_INCIDENTS)
     if services:
         query = query.where(Incident.service.in_(list(services)))
     rows = await session.execute(query.order_by(Incident.verified_at.desc(), Incident.id.desc()).limit(limit))

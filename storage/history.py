@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import TIMELINE_STAMPS, Incident, TimelineEvent
+from storage.models import REAL_INCIDENTS, TIMELINE_STAMPS, Incident, TimelineEvent
 
 # The facts an import compares with what is stored to tell "already present" from "changed".
 COMPARED = (
@@ -98,7 +98,7 @@ async def exported_rows(
     """
     query = select(*EXPORTED).order_by(Incident.id)
     if not drills:
-        query = query.where(Incident.is_drill.is_(False))
+        query = query.where(REAL_INCIDENTS)
     if since is not None:
         query = query.where(Incident.started_at >= since)
     if until is not None:

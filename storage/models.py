@@ -132,6 +132,10 @@ class Incident(Base):
 TIMELINE_STAMPS = (Incident.started_at, Incident.detected_at, Incident.diagnosed_at, Incident.mitigated_at, Incident.verified_at)
 
 
+# Drills count in no figure: every read behind a figure or a list of incidents takes real ones only.
+REAL_INCIDENTS = Incident.is_drill.is_(False)
+
+
 class TimelineEvent(Base):
     """One row per change to an incident: the timeline a postmortem is built from."""
 

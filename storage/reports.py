@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy
+from storage.models import REAL_INCIDENTS, TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy
 from storage.types import UTCDateTime
 
 FACT_COLUMNS = (
@@ -452,9 +452,7 @@ async def deploy_columns(
         return DeployReportColumns((), np.empty(0, dtype=np.int32), empty, empty.copy(), np.empty(0, dtype=bool))
     ids = np.concatenate([p[0] for p in parts])
     # The deploys a real incident is linked to (a drill's link is a rehearsal, not a failed change).
-    real_links = (
-        select(IncidentDeploy.deploy_id).join(Incident, Incident.id == IncidentDeploy.incident_id).where(Incident.is_drill.is_(False))
-    )
+    real_links = select(IncidentDeploy.deploy_id).join(Incident, Incident.id == IncidentDeploy.incident_id).where(REAL_INCIDENTS)
     linked = np.fromiter((await connection.execute(real_links.distinct())).scalars(), dtype=np.int64)
     return DeployReportColumns(
         tuple(keys),

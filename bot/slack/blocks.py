@@ -482,22 +482,23 @@ def _choice(name: str, label: str, options: list[Option], initial: str) -> Input
 PRIVATE_OPTION = "private"
 
 
-def private_input() -> InputBlock:
-    """The form's "private incident" checkbox (issue 7)."""
+def _one_checkbox(name: str, label: str, value: str, text: str, description: str) -> InputBlock:
+    """An optional form field of a single checkbox; ``name`` is its block and action ID."""
     return InputBlock(
-        block_id="visibility",
-        label=PlainTextObject(text="Visibility"),
+        block_id=name,
+        label=PlainTextObject(text=label),
         optional=True,
         element=CheckboxesElement(
-            action_id="visibility",
-            options=[
-                Option(
-                    value=PRIVATE_OPTION,
-                    text=PlainTextObject(text="Private incident"),
-                    description=PlainTextObject(text="Security or personnel: private channel, no title outside it"),
-                )
-            ],
+            action_id=name,
+            options=[Option(value=value, text=PlainTextObject(text=text), description=PlainTextObject(text=description))],
         ),
+    )
+
+
+def private_input() -> InputBlock:
+    """The form's "private incident" checkbox (issue 7)."""
+    return _one_checkbox(
+        "visibility", "Visibility", PRIVATE_OPTION, "Private incident", "Security or personnel: private channel, no title outside it"
     )
 
 
@@ -506,20 +507,8 @@ DRILL_OPTION = "drill"
 
 def drill_input() -> InputBlock:
     """The form's "drill" checkbox: a rehearsal, counted in no figure (docs/incidents.md, Drills)."""
-    return InputBlock(
-        block_id="drill",
-        label=PlainTextObject(text="Drill"),
-        optional=True,
-        element=CheckboxesElement(
-            action_id="drill",
-            options=[
-                Option(
-                    value=DRILL_OPTION,
-                    text=PlainTextObject(text="Drill"),
-                    description=PlainTextObject(text="A rehearsal or game day: pages only the drill contacts, counts in no figure"),
-                )
-            ],
-        ),
+    return _one_checkbox(
+        "drill", "Drill", DRILL_OPTION, "Drill", "A rehearsal or game day: pages only the drill contacts, counts in no figure"
     )
 
 
