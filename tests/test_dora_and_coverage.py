@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -437,20 +438,19 @@ async def count_deploys_of(bot) -> int:
         return await count_deploys(session)
 
 
+def _cli_deploy(incident, tmp_path, commit_time) -> tuple[datetime, Any]:
+    """``incident-bot deploy ledger v1`` ten minutes ago, with ``commit_time(deployed)`` as its --commit-time."""
+    deployed = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    at = deployed.isoformat()
+    result = incident(
+        tmp_path, "deploy", "ledger", "v1", "--at", at, "--commit-time", commit_time(deployed), DATABASE_URL="sqlite:///incidents.db"
+    )
+    return deployed, result
+
+
 @pytest.mark.parametrize("text, words", BAD_COMMIT_TIMES)
 def test_the_cli_refuses_a_bad_commit_time_and_writes_nothing(tmp_path, migrated_sqlite, incident, text, words):
-    deployed = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-    result = incident(
-        tmp_path,
-        "deploy",
-        "ledger",
-        "v1",
-        "--at",
-        deployed.isoformat(),
-        "--commit-time",
-        _commit(text, deployed),
-        DATABASE_URL="sqlite:///incidents.db",
-    )
+    _, result = _cli_deploy(incident, tmp_path, lambda deployed: _commit(text, deployed))
     assert result.returncode == 2, result
     [line] = result.stderr.splitlines()
     assert line.startswith("incident-bot: ") and words in line, line
@@ -458,22 +458,11 @@ def test_the_cli_refuses_a_bad_commit_time_and_writes_nothing(tmp_path, migrated
 
 
 def test_the_cli_stores_the_commit_time(tmp_path, migrated_sqlite, incident):
-    deployed = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-    result = incident(
-        tmp_path,
-        "deploy",
-        "ledger",
-        "v1",
-        "--at",
-        deployed.isoformat(),
-        "--commit-time",
-        "2026-01-02T03:04:05Z",
-        DATABASE_URL="sqlite:///incidents.db",
-    )
-    if deployed - datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC) > timedelta(days=365):
-        pytest.skip("the fixed commit time is more than a year before today")
+    # Five hours before the deploy, so the test never turns into a skip as the calendar moves on.
+    deployed, result = _cli_deploy(incident, tmp_path, lambda deployed: (deployed - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert result.returncode == 0, result.stderr
-    assert sqlite_rows(migrated_sqlite, "SELECT commit_time FROM deploys") == [("2026-01-02 03:04:05.000000",)]
+    stored = f"{deployed - timedelta(hours=5):%Y-%m-%d %H:%M:%S}.000000"
+    assert sqlite_rows(migrated_sqlite, "SELECT commit_time FROM deploys") == [(stored,)]
 
 
 async def test_the_command_refuses_a_bad_commit_time_and_writes_nothing(bot, fake_slack):
