@@ -13,8 +13,8 @@ from bot.slack import messages
 from tests.team_helpers import ADMIN, OUTSIDER, T0, bot, clock, command, last_reply, open_incident  # noqa: F401 (fixtures)
 
 # Joins are claimed with each database's own ON CONFLICT, and the figures read through each one's
-# aggregated columns: every test runs on both.
-pytestmark = pytest.mark.both_databases
+# aggregated columns: the tests that rest on those claims, conditional stamps and queries run on
+# both (marked one by one); what a catch-up says, and who may ask, runs once.
 
 OPENER = "U_ALICE"
 LATE = "U_FRANK"  # joins the war room late
@@ -95,6 +95,7 @@ async def test_a_late_joiner_is_shown_where_the_incident_stands_and_only_them(bo
     assert buttons(shown) == [("incident_acknowledge", "1"), ("stamp_phase_mitigated", "1")]
 
 
+@pytest.mark.both_databases
 async def test_a_join_shows_one_catch_up_however_often_slack_delivers_it_and_only_in_war_rooms(bot, fake_slack, clock):
     incident = await open_incident(bot)
     room = incident.channel_id
@@ -123,6 +124,7 @@ async def test_someone_who_left_before_the_catch_up_was_posted_gets_nothing_and_
     assert catchups(fake_slack, LATE) == []
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("twice", ["catch-up", "control message"])
 async def test_every_button_of_the_catch_up_records_once_as_from_the_control_message(bot, fake_slack, clock, twice):
     """Every button the catch-up shows, clicked from the ephemeral message (Slack's payload
@@ -209,6 +211,7 @@ async def test_an_outsider_may_not_ask_or_answer_and_nothing_is_written(bot, fak
 # Time to assemble
 
 
+@pytest.mark.both_databases
 async def test_time_to_assemble_counts_the_first_person_who_came_and_not_the_ones_the_bot_added(bot, fake_slack, clock):
     incident = await open_incident(bot, "Checkout returns 500s sev:P2", members=())
     room = incident.channel_id
@@ -240,6 +243,7 @@ async def test_time_to_assemble_counts_the_first_person_who_came_and_not_the_one
     assert restored.milestone_us("command_taken").tolist() == [0]
 
 
+@pytest.mark.both_databases
 async def test_stats_show_time_to_assemble_and_to_command_apart_from_the_phases(bot, fake_slack, clock):
     """Six incidents: second people arriving 6, 2, 4, 10 and 3 minutes after detection, one with
     nobody: median 4 min, mean 5 min over n=5; a person in command from each open."""
@@ -269,6 +273,7 @@ async def test_stats_show_time_to_assemble_and_to_command_apart_from_the_phases(
     assert "assemble" not in phases and "command" not in phases.split("Slowest")[0]
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("taken_by", ["acknowledge", "role"])
 async def test_an_alert_s_incident_has_a_person_in_command_from_the_first_acknowledgement_or_assignment(bot, fake_slack, clock, taken_by):
     from tests.test_alerts import SECRET, generic, post

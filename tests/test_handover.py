@@ -20,7 +20,8 @@ from storage import handovers as handover_rows
 from storage import incidents as incident_rows
 from tests.team_helpers import ADMIN, OUTSIDER, bot, click, clock, command, dm_messages, last_reply, open_incident  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.both_databases
+# On PostgreSQL too: the tests whose outcome rests on the database's claims and conditional
+# updates (marked one by one); what is said, to whom, and who may hand over runs once.
 
 NOTE = "Suspect the PSP's TLS rotation; rolled back payments-api; watch p99 for 10 min"
 DOORS = ("command in the war room", "command from elsewhere", "form")
@@ -157,6 +158,7 @@ async def test_accept_is_recorded_and_only_the_new_commander_may_answer(bot, fak
     assert await snapshot(bot) == before
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("door", DOORS)
 async def test_decline_gives_command_back_and_tells_the_war_room_and_the_previous_commander_once(bot, fake_slack, door):
     incident = await open_incident(bot)
@@ -191,6 +193,7 @@ async def test_decline_gives_command_back_and_tells_the_war_room_and_the_previou
     assert handover.answer == "declined" and handover.declined_room_ts == post["ts"] and handover.declined_dm_ts == told["ts"]
 
 
+@pytest.mark.both_databases
 async def test_a_decline_after_someone_else_took_command_changes_nothing_and_says_so(bot, fake_slack):
     incident = await open_incident(bot)
     await hand_over(bot, incident, "command in the war room")
@@ -293,6 +296,7 @@ async def test_a_bad_form_shows_each_problem_under_its_field_and_writes_nothing(
     assert await snapshot(bot) == before
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("door", ("command", "form"))
 async def test_a_retried_command_or_a_double_submitted_form_hands_over_once(bot, fake_slack, door):
     incident = await open_incident(bot)
@@ -321,6 +325,7 @@ async def test_a_retried_command_or_a_double_submitted_form_hands_over_once(bot,
     assert len([c for c in fake_slack.calls_to("conversations.setTopic") if "IC <@U_BOB>" in c.args["topic"]]) == 1
 
 
+@pytest.mark.both_databases
 async def test_slack_failing_a_step_is_told_and_the_repair_does_only_what_is_missing(bot, fake_slack):
     incident = await open_incident(bot)
     fake_slack.fail_next("conversations.setTopic", "ratelimited", status=500, times=6)
@@ -406,6 +411,7 @@ async def test_the_postmortem_draft_lists_each_handover_with_its_note_and_answer
     assert sum("| Handover: " in line for line in timeline.splitlines()) == 2, timeline
 
 
+@pytest.mark.both_databases
 async def test_a_private_incident_s_undelivered_handover_dm_is_not_sent_once_command_moved_on(bot, fake_slack):
     """Bob never got in the war room (his invite failed) and the command has moved on to Carol: the
     repair invites and tells Carol, and sends Bob nothing of the private incident; a second repair
