@@ -8,8 +8,10 @@ the command naming the incident from elsewhere, the form), not on one example.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import pytest
@@ -296,24 +298,41 @@ async def test_a_bad_form_shows_each_problem_under_its_field_and_writes_nothing(
     assert await snapshot(bot) == before
 
 
+async def one_after_another(requests: list[Callable[[], Awaitable[object]]], bot) -> None:
+    for send in requests:
+        await send()
+        await bot.settle()
+
+
+async def all_at_once(requests: list[Callable[[], Awaitable[object]]], bot) -> None:
+    await asyncio.gather(*(send() for send in requests))
+    await bot.settle()
+
+
 @pytest.mark.both_databases
 @pytest.mark.parametrize("door", ("command", "form"))
-async def test_a_retried_command_or_a_double_submitted_form_hands_over_once(bot, fake_slack, door):
+@pytest.mark.parametrize("sent", [all_at_once, one_after_another], ids=["at once", "each after the last finished"])
+async def test_a_retried_command_or_a_double_submitted_form_hands_over_once(bot, fake_slack, door, sent):
+    """Three copies of one request, at once or each after the one before had handed over (when
+    the requester is no longer commander and the one named is: a copy is still a copy)."""
     incident = await open_incident(bot)
     already = "This handover of INC-1 is already recorded; nothing new was done."
     if door == "command":
         payload = bot.slack.command_payload(f"handover <@U_BOB|bob> {NOTE}", user="U_ALICE", channel=incident.channel_id)
         body = urlencode(payload)
-        # The same request three times at once (Slack's retries: the same trigger, each signed anew).
+        # The same request three times (Slack's retries: the same trigger, each signed anew).
         now = int(time.time())
-        sent = [bot.slack.post(body, "application/x-www-form-urlencoded", timestamp=str(now - n), retry_num=n or None) for n in range(3)]
-        await asyncio.gather(*sent)
-        await bot.settle()
+        await sent(
+            [
+                functools.partial(bot.slack.post, body, "application/x-www-form-urlencoded", timestamp=str(now - n), retry_num=n or None)
+                for n in range(3)
+            ],
+            bot,
+        )
         answers = [r["text"] for r in fake_slack.responses]
     else:
         view = await open_form(bot, incident, "U_ALICE")
-        await asyncio.gather(*(bot.slack.view_submission(view, form_values("U_BOB"), user="U_ALICE") for _ in range(3)))
-        await bot.settle()
+        await sent([functools.partial(bot.slack.view_submission, view, form_values("U_BOB"), user="U_ALICE") for _ in range(3)], bot)
         answers = [m["text"] for m in dm_messages(fake_slack, "U_ALICE")]
     # The request key decides: the copies are told it was done, not that the commander changed meanwhile.
     assert answers.count(already) == 2, answers

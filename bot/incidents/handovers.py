@@ -172,6 +172,12 @@ class HandoverLog:
             await session.refresh(handover)
             return Answered("answered", handover_record(handover), to_record(row))
 
+    async def of_request(self, request_key: str) -> HandoverRecord | None:
+        """The handover a Slack request (``request_key``) already made, if any."""
+        async with self._db.lookup() as session:
+            row = await handover_rows.find_by_request_key(session, request_key)
+            return handover_record(row) if row else None
+
     async def get(self, handover_id: int) -> HandoverRecord | None:
         async with self._db.lookup() as session:
             row = await handover_rows.get(session, handover_id)

@@ -72,6 +72,12 @@ class Handovers:
     async def _hand_over(
         self, requester: Requester, incident: IncidentRecord, to_user: str, note: HandoverNote, *, request_key: str
     ) -> None:
+        # A copy of a request that already handed over (Slack's retry, a double submit) is told
+        # so before anything else: once it has, the requester may no longer be commander and the
+        # new commander is the one named, and the checks below would answer as to a new request.
+        if await self._log.of_request(request_key) is not None:
+            await self._replies.tell(requester, messages.handover_already_recorded(incident.reference))
+            return
         if await self._refused(requester, incident):
             return
         if to_user == incident.commander:
