@@ -9,18 +9,20 @@ that takes Slack's limits a minute takes seconds here. How long it takes is benc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import pytest
 from sqlalchemy import delete, insert, select
 
+from bot.background import urgency
 from bot.slack import pacing
 from bot.slack.pacing import Pacer
 from bot.slack.rate_tiers import CALLS_PER_MINUTE, TIERS, rate_limit
 from storage import slack_call_slots
 from storage.db import Database
-from storage.models import Incident, SlackCallSlot
+from storage.models import Incident, SlackCallSlot, SlackCallWaiting
 from tests.conftest import start_bot
 from tests.fake_slack import RATE_LIMITS_FILE, load_method_specs
 from tests.scrape import scrape
@@ -192,6 +194,34 @@ async def test_two_pacers_on_one_database_share_each_window_and_never_take_one_s
         ticket, _next_free = await (first if n % 2 else second)._take(limit, now, 0)
         taken.append(ticket is not None)
     assert taken == [True] * limit.calls + [False] * 5
+
+
+@pytest.mark.both_databases
+async def test_a_more_urgent_call_joining_a_full_queue_is_told_to_the_other_processes_at_once(db):
+    """While a bucket is full the dispatcher sleeps until a slot frees; a P1 call joining its queue
+    of P4 calls must not wait for that to be known elsewhere, or another process would hand its
+    next free slot to a less urgent call. The windows here are ~16 hours long (speed 1/1000), so
+    only the P1's arrival can make the new word reach the database within the test's life."""
+    pacer = Pacer(db, speed=0.001)
+    limit = pacer.limit_of("conversations.create", {})
+    assert limit is not None
+    await set_window(db, limit.bucket, limit.calls, free_at=time.time() + 10 * limit.window)
+
+    async def told(rank: int) -> bool:
+        async with db.reading() as session:
+            return await session.scalar(select(SlackCallWaiting.urgency).where(SlackCallWaiting.bucket == limit.bucket)) == rank
+
+    def call(rank: int) -> asyncio.Task:
+        with urgency(rank):
+            return asyncio.create_task(pacer.turn("conversations.create", {}))
+
+    waiting = [call(3)]
+    await eventually(lambda: told(3), what="the P4 call told as waiting")
+    waiting.append(call(0))
+    await eventually(lambda: told(0), what="the P1 call told as waiting")
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
 
 
 async def test_a_pacer_whose_database_is_away_paces_alone_instead_of_holding_calls(monkeypatch, tmp_path):

@@ -17,6 +17,7 @@ than held up: a Slack call never waits on the database for long, and never fails
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -127,6 +128,9 @@ class _Bucket:
     told_urgency: int | None = None  # what the database was last told of this process's waiters
     told_at: float = 0.0
     dispatcher: asyncio.Task[None] | None = None
+    # Set when a call more urgent than the one told of joins the queue: the dispatcher, asleep until
+    # a slot frees, wakes to tell the other processes now rather than at its next look.
+    more_urgent_came: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Pacer:
@@ -199,7 +203,10 @@ class Pacer:
 
     async def _wait_in_queue(self, method: str, bucket: _Bucket) -> Ticket:
         turn: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
-        heapq.heappush(bucket.waiting, (current_urgency(), next(self._arrivals), turn))
+        urgency = current_urgency()
+        heapq.heappush(bucket.waiting, (urgency, next(self._arrivals), turn))
+        if bucket.told_urgency is not None and urgency < bucket.told_urgency:
+            bucket.more_urgent_came.set()
         if bucket.dispatcher is None or bucket.dispatcher.done():
             bucket.dispatcher = asyncio.get_running_loop().create_task(self._dispatch(bucket), name=f"pacing {bucket.limit.bucket}")
         gauge = metrics.SLACK_CALLS_WAITING.labels(method)
@@ -225,7 +232,9 @@ class Pacer:
                 now = self._clock()
                 await self._tell_waiting(bucket, urgency, now)
                 if bucket.full_until > now:
-                    await asyncio.sleep(bucket.full_until - now)
+                    bucket.more_urgent_came.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(bucket.more_urgent_came.wait(), bucket.full_until - now)
                     continue  # a more urgent call may have come meanwhile
                 ticket, next_free = await self._take(limit, now, urgency)
                 if ticket is None:
@@ -250,7 +259,10 @@ class Pacer:
         changes, and again before the word runs out (``seen_for``)."""
         if self._db is None:
             return
-        if bucket.told_urgency == urgency and now - bucket.told_at < seen_for(bucket.limit) / 2:
+        # Told again every half window: the dispatcher looks at least once a window (and later on a
+        # starved machine), so the word is at most about one and a half windows old when another
+        # process reads it, well inside the two windows and a second it holds for (``seen_for``).
+        if bucket.told_urgency == urgency and now - bucket.told_at < busy_for(bucket.limit) / 2:
             return
         bucket.told_urgency, bucket.told_at = urgency, now
         await self._bounded(self._wait_shared(bucket.limit.bucket, urgency, now))
