@@ -114,13 +114,15 @@ class _ChainLevel(BaseModel):
 
 
 class _SeverityTimers(BaseModel):
-    """Per severity; a field left out keeps the built-in default, ``null`` turns it off."""
+    """Per severity; a field left out keeps the built-in default, ``null`` turns it off.
+
+    P1 and P2 page through the default chain: ``chain:`` replaces it, ``chain: null`` turns paging
+    off, and ``unacknowledged_after:`` without a chain goes back to the single page (off with null)."""
 
     model_config = ConfigDict(extra="forbid")
     unacknowledged_after: Span | None = None
     unmitigated_after: Span | None = None
     reminder_every: Span | None = None
-    # The escalation chain; with one, it replaces the single unacknowledged_after page.
     chain: Annotated[list[_ChainLevel], Field(min_length=1)] | None = None
     chain_exhausted_after: Span | None = None
 
@@ -128,9 +130,19 @@ class _SeverityTimers(BaseModel):
     def _chain_or_single_page(self) -> _SeverityTimers:
         if self.chain is not None and self.unacknowledged_after is not None:
             raise ValueError("give either chain (several levels) or unacknowledged_after (one page), not both")
-        if self.chain_exhausted_after is not None and self.chain is None:
-            raise ValueError("chain_exhausted_after needs a chain")
+        if self.chain_exhausted_after is not None and self.turns_chain_off:
+            raise ValueError(
+                "chain_exhausted_after needs a chain, and "
+                + ("chain: null" if "chain" in self.model_fields_set else "unacknowledged_after (the single page)")
+                + " turns it off; give a chain, or leave chain_exhausted_after out"
+            )
         return self
+
+    @property
+    def turns_chain_off(self) -> bool:
+        """``chain: null``, or the single page asked for without a chain."""
+        fields = self.model_fields_set
+        return ("chain" in fields and self.chain is None) or ("chain" not in fields and "unacknowledged_after" in fields)
 
 
 class _Alerts(BaseModel):
@@ -291,6 +303,15 @@ def _timer_settings(config: _TeamConfig, path: Path | None) -> TimerSettings:
         if given.chain is not None:
             changes["chain"] = _chain(given, f"{path}: escalation.{severity}.chain")
             changes["unacknowledged_after"] = None
+        elif given.turns_chain_off:
+            changes["chain"] = None
+        elif given.chain_exhausted_after is not None:  # the default chain, with its own wait after the last level
+            default = policies[severity].chain
+            if default is None:
+                raise TeamConfigError(
+                    f"{path}: escalation.{severity}.chain_exhausted_after: {severity} has no escalation chain by default; give it a chain"
+                )
+            changes["chain"] = replace(default, exhausted_after=parse_span(given.chain_exhausted_after))
         policies[severity] = replace(policies[severity], **changes)
     return TimerSettings(policies=policies, monitoring_window=parse_span(config.monitoring_window))
 

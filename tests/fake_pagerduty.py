@@ -156,7 +156,8 @@ class FakePagerDuty:
         self.scripted.extend(statuses)
 
     def hold(self, match: Callable[[dict[str, Any]], bool], *, answered: bool) -> PageHold:
-        """Keep the next enqueue whose event ``match``es open until released; see ``PageHold``."""
+        """Keep the next enqueue whose event ``match``es (or paging-webhook call whose body does)
+        open until released; see ``PageHold``."""
         hold = PageHold(match, answered)
         self.holds.append(hold)
         return hold
@@ -227,9 +228,24 @@ class FakePagerDuty:
         return web.json_response({"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=202)
 
     async def _paging_webhook(self, request: web.Request) -> web.Response:
+        """The generic webhook's receiver; a ``hold`` whose ``match`` takes its JSON body keeps it
+        open as an enqueue's (not answered: released, it is answered 500 and nothing was taken)."""
         body = await request.read()
+        try:
+            taken = json.loads(body)
+        except ValueError:
+            taken = None
+        hold = self._take_hold(taken) if isinstance(taken, dict) and "version" in taken else None
+        if hold is not None and not hold.answered:
+            hold.arrived.set()
+            await hold.released.wait()
+            self.received.append(Received("/paging-webhook", body, dict(request.headers), 500))
+            return web.json_response({"ok": False}, status=500)
         status = self.webhook_scripted.popleft() if self.webhook_scripted else 200
         self.received.append(Received("/paging-webhook", body, dict(request.headers), status))
+        if hold is not None:
+            hold.arrived.set()
+            await hold.released.wait()
         return web.json_response({"ok": status < 300}, status=status)
 
     async def start(self) -> None:

@@ -4,13 +4,15 @@ whose team config names an admin user group, a controllable clock, and Slack-sha
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.settings import Settings
+from bot.timers.rules import DEFAULT_POLICIES, TimerSettings
 from tests import clocks
 from tests.conftest import ROOT, start_bot
 
@@ -42,6 +44,32 @@ def team_settings(settings: Settings, fake, tmp_path: Path, permissions: str = "
     config = tmp_path / "config.yml"
     config.write_text(team_config_text(permissions))
     return settings.model_copy(update={"incident_config": config})
+
+
+# The single "not acknowledged" page P1 and P2 had before the escalation chain became their
+# default: what a team config giving them unacknowledged_after (and no chain) goes back to. The
+# tests of that page, and of what it does for private incidents and drills, give it explicitly.
+SINGLE_PAGE_ESCALATION = {"P1": {"unacknowledged_after": "5m"}, "P2": {"unacknowledged_after": "5m"}}
+SINGLE_PAGE_TIMERS = TimerSettings(
+    policies={
+        **DEFAULT_POLICIES,
+        **{
+            severity: replace(DEFAULT_POLICIES[severity], chain=None, unacknowledged_after=timedelta(minutes=5))
+            for severity in ("P1", "P2")
+        },
+    }
+)
+
+
+def single_page_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """``settings`` with its team config's P1 and P2 on the single page."""
+    assert settings.incident_config is not None
+    config = yaml.safe_load(Path(settings.incident_config).read_text())
+    for severity, page in SINGLE_PAGE_ESCALATION.items():
+        config["escalation"][severity] = {**(config["escalation"].get(severity) or {}), **page}
+    path = tmp_path / "single-page-config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return settings.model_copy(update={"incident_config": path})
 
 
 async def open_incident(bot, text: str = "Checkout returns 500s sev:P2", *, user: str = "U_ALICE", members=("U_BOB", "U_CAROL")):

@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
 from tests.clocks import FakeClock
 from tests.conftest import start_bot
-from tests.team_helpers import click
+from tests.team_helpers import click, single_page_settings
 
 DATA = Path(__file__).parent / "data"
 SECRET = "alert-secret-0123456789abcdef"
@@ -32,8 +32,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def bot(settings, fake_slack, clock):
+def escalation() -> str:
+    """P1 and P2 page through the default chain; a test of the single page overrides this with
+    ``@SINGLE_PAGE`` (tests/test_escalation_chain.py has the chain's)."""
+    return "default chain"
+
+
+SINGLE_PAGE = pytest.mark.parametrize("escalation", ["single page"])
+
+
+@pytest.fixture
+async def bot(settings, fake_slack, clock, escalation, tmp_path):
     fake_slack.add_user(ESCALATION_CONTACT, "escalation-lead")
+    if escalation == "single page":
+        settings = single_page_settings(settings, tmp_path)
     running = await start_bot(settings.model_copy(update={"alert_webhook_secret": SECRET}), fake_slack, clock=clock)
     yield running
     await running.stop()
@@ -352,6 +364,7 @@ async def test_acknowledge_stamps_once_even_when_clicked_twice_at_once(bot, fake
 # --------------------------------------------------------------------------- escalation and reminders
 
 
+@SINGLE_PAGE
 async def test_unacknowledged_p1_pages_the_escalation_contact_after_5_minutes_then_unmitigated_after_30(
     bot, fake_slack, clock, announce_channel
 ):
@@ -376,6 +389,7 @@ async def test_unacknowledged_p1_pages_the_escalation_contact_after_5_minutes_th
     assert kinds.count("ack_escalation") == 1 and kinds.count("mitigation_escalation") == 1
 
 
+@SINGLE_PAGE
 async def test_acknowledged_in_time_means_no_page_and_timers_read_the_current_severity(bot, fake_slack, clock):
     await open_by_alert(bot, severity="warning")  # P3: no acknowledgement timer
     clock.at(10)
@@ -428,6 +442,7 @@ def timers_of_another_process(runtime, db: Database, clock, **more) -> IncidentT
 
 
 @pytest.mark.both_databases
+@SINGLE_PAGE
 async def test_two_schedulers_on_one_database_fire_each_timer_once(bot, fake_slack, clock):
     await open_by_alert(bot)
     await post(bot, generic(service="auth", key="auth-down"))
@@ -552,6 +567,7 @@ async def test_after_close_the_same_alert_opens_a_new_incident(bot, fake_slack, 
 
 
 @pytest.mark.both_databases
+@SINGLE_PAGE
 async def test_a_timer_seen_due_does_nothing_if_the_incident_moved_on_before_it_fired(bot, fake_slack, clock):
     from bot.timers.rules import due_timers
     from storage import timers as timer_rows
@@ -591,7 +607,9 @@ async def test_escalation_pages_the_escalation_group_when_the_contact_has_no_sla
     (tmp_path / "catalog.yml").write_text(catalog)
     fake_slack.add_usergroup("S0LEADS001", "payments-leads", ["U_CAROL"])
     running = await start_bot(
-        settings.model_copy(update={"alert_webhook_secret": SECRET, "service_catalog": tmp_path / "catalog.yml"}),
+        single_page_settings(settings, tmp_path).model_copy(
+            update={"alert_webhook_secret": SECRET, "service_catalog": tmp_path / "catalog.yml"}
+        ),
         fake_slack,
         clock=clock,
     )

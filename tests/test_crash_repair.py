@@ -64,6 +64,7 @@ HANDOVER_COMMAND = "handover <@U_BOB|bob> PSP TLS rotation suspected; rolled bac
 SERVICE = "payments-api"
 BRIDGE = "https://meet.example.com/payments-bridge"
 PAGERDUTY = "pagerduty"  # a crash point's first word when it is a page, as a Slack method's for a step
+WEBHOOK = "webhook"  # ... when it is the generic paging webhook's call
 
 
 class LaterClock:
@@ -93,6 +94,10 @@ def point(method: str, args: dict) -> str | None:
 
 def page_point(event: dict) -> str:
     return f"{PAGERDUTY} {event.get('event_action')}"
+
+
+def webhook_point(body: dict) -> str | None:
+    return f"{WEBHOOK} {body.get('action')}" if "version" in body else None  # a PagerDuty event has no version
 
 
 def points_of(calls: list) -> list[str]:
@@ -299,6 +304,10 @@ async def kill_inside(bot: RunningBot, pagerduty: FakePagerDuty, process: ServeP
         hold = pagerduty.hold(
             lambda event: page_point(event) == crash.where and event.get("dedup_key") == f"INC-{crash.number}", answered=answered
         )
+    elif method == WEBHOOK:
+        hold = pagerduty.hold(
+            lambda body: webhook_point(body) == crash.where and body.get("incident") == f"INC-{crash.number}", answered=answered
+        )
     else:
         hold = fake.hold(
             method, lambda args: point(method, args) == crash.where and incident_of(fake, args) == crash.number, answered=answered
@@ -384,6 +393,65 @@ async def test_killed_at_each_slack_step_then_repair_leaves_exactly_one_of_every
         report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(crash.number)
         assert not report.done and not report.failures, f"{crash}: the second repair did {report.done}, failed {report.failures}"
         assert await seen(bot, pagerduty, announce_channel, crash.number) == want[crash.flow], crash
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_killed_around_the_paging_webhook_s_claim_then_repair_sends_its_page_at_most_once(
+    settings, fake_slack, pagerduty, clock, serve_env, tmp_path
+):
+    """The generic paging webhook's page at open (after PagerDuty's: the open flow's last outside
+    step), its ``serve`` killed before the webhook's claim (held inside PagerDuty's page), after it
+    (the call held before the receiver took it) and after the receiver took it (the sender never
+    heard). The repair, once the lease has run out, sends each page once: the receiver holds one of
+    each, and two of the one it took unheard, with the same (incident, action, level) its
+    deduplication key (docs/paging.md). The claim is PagerDuty's SQL (storage/pages.py), which the
+    sweep above runs on both databases: SQLite here."""
+    secret = "paging-webhook-secret-0123456789ab"
+    bot = await start_bot(
+        settings.model_copy(update={"paging_webhook_url": pagerduty.webhook_url, "paging_webhook_secret": secret}), fake_slack, clock=clock
+    )
+    env = {**serve_env, "PAGING_WEBHOOK_URL": pagerduty.webhook_url, "PAGING_WEBHOOK_SECRET": secret}
+    crashes = [
+        Crash("open", "in flight", f"{PAGERDUTY} trigger", 1),  # before the webhook's claim
+        Crash("open", "in flight", f"{WEBHOOK} trigger", 2),  # claimed; the receiver took nothing
+        Crash("open", "answered", f"{WEBHOOK} trigger", 3),  # claimed and taken, unheard
+    ]
+
+    def taken(number: int) -> list[tuple[str, str, int]]:
+        bodies = (call.json() for call in pagerduty.webhook_calls())
+        return [(body["incident"], body["action"], body["level"]) for body in bodies if body["incident"] == f"INC-{number}"]
+
+    repair = bot.runtime.interactions.repairs.bring_slack_up_to_date
+    try:
+        forks = await ServeForks(tmp_path).start()
+        try:
+            for crash in crashes:
+                process = ForkedServe(
+                    forks, env, tmp_path, response_url_factory=fake_slack.response_url, name=f"doomed-webhook-{crash.number}"
+                )
+                await kill_inside(bot, pagerduty, process, crash)
+        finally:
+            await forks.stop()
+        assert [len(taken(crash.number)) for crash in crashes] == [0, 0, 1]
+
+        # Within the lease the claimed page may still be in a live process's hands: not sent, said so.
+        report = await repair(2)
+        assert any(failure.startswith("paged the paging webhook (level 1): being sent since") for failure in report.failures), report
+        assert taken(2) == []
+
+        clock.ahead = SEND_LEASE + timedelta(minutes=1)
+        for crash in crashes:
+            report = await repair(crash.number)
+            assert not report.failures and "paged the paging webhook (level 1)" in report.done, (crash, report)
+        for crash, times in zip(crashes, (1, 1, 2), strict=True):
+            assert taken(crash.number) == [(f"INC-{crash.number}", "trigger", 1)] * times, crash
+            paged = [e for e in await bot.timeline(crash.number) if e.kind == "paged" and e.data["via"] == WEBHOOK]
+            assert len(paged) == 1, crash
+            again = await repair(crash.number)
+            assert not again.done and not again.failures, (crash, again)
+        assert [len(taken(crash.number)) for crash in crashes] == [1, 1, 2]
+    finally:
+        await bot.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -168,7 +168,11 @@ def test_levels_are_due_at_their_delay_from_opening_until_acknowledged():
 
 
 def test_the_config_reads_the_chain_and_a_chain_replaces_the_single_page(tmp_path):
-    timers = load_team_config(chain_config(tmp_path, chain_exhausted_after="10m")).timers
+    config = chain_config(tmp_path, chain_exhausted_after="10m")
+    written = yaml.safe_load(config.read_text())
+    written["escalation"]["P2"] |= {"unacknowledged_after": "5m"}  # P2 on the single page
+    config.write_text(yaml.safe_dump(written, sort_keys=False))
+    timers = load_team_config(config).timers
     policy = timers.policy("P1")
     assert policy.unacknowledged_after is None and policy.unmitigated_after == timedelta(minutes=30)
     assert policy.chain is not None and policy.chain.exhausted_after == timedelta(minutes=10)
@@ -185,7 +189,8 @@ def test_the_config_reads_the_chain_and_a_chain_replaces_the_single_page(tmp_pat
             ),
         ),
     ]
-    assert timers.policy("P2").chain is None  # the shipped single page stays where no chain is given
+    assert timers.policy("P2").chain is None  # the single page stays where it is given without a chain
+    assert timers.policy("P2").unacknowledged_after == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(
@@ -498,3 +503,82 @@ async def test_a_whole_chain_run_through_pagerduty_from_the_alert_to_the_postmor
         assert [e.data["level"] for e in page_events] == [1, 2, 3]
     finally:
         await bot.stop()
+
+
+# --------------------------------------------------------------------------- the default chain (no chain in the config)
+
+
+@pytest.fixture
+async def default_chain_bot(settings, fake_slack, clock, tmp_path):
+    """The shipped team config, whose P1 and P2 give no chain: the default one pages."""
+    people(fake_slack)
+    running = await start_bot(
+        settings.model_copy(update={"alert_webhook_secret": SECRET, "service_catalog": catalog_with_lead(tmp_path)}),
+        fake_slack,
+        clock=clock,
+    )
+    yield running
+    await running.stop()
+
+
+@pytest.mark.both_databases
+async def test_the_default_chain_pages_on_call_at_once_the_escalation_contact_at_5_and_the_lead_at_15(
+    default_chain_bot, fake_slack, clock, announce_channel
+):
+    bot = default_chain_bot
+    incident = await open_p1(bot)
+    room = incident.channel_id
+    runtime = bot.runtime
+    other_db = Database(runtime.settings.database_url)
+    other = timers_of_another_process(runtime, other_db, clock)  # a second process
+    levels = ((0, oncall_members(fake_slack)), (5, [ESCALATION_CONTACT]), (15, [LEAD]))
+    try:
+        for number, (minutes, paged) in enumerate(levels, start=1):
+            if minutes:
+                assert await fire(bot, minutes - 0.01) == []
+                assert all(dms_to(fake_slack, user) == [] for user in paged)
+            clock.at(minutes)
+            batches = await asyncio.gather(runtime.timers.run_once(), other.run_once())
+            batches.append(await runtime.timers.run_once())
+            assert sorted((f.kind.value, f.slot) for batch in batches for f in batch) == [("page", f"level-{number}")]
+            for user in paged:
+                [dm] = dms_to(fake_slack, user)
+                assert (
+                    dm.startswith("🚨 You are paged for *INC-1* (P1) Checkout 5xx above 5%") and user in fake_slack.channels[room].members
+                )
+        assert await fire(bot, 19.99) == []
+        clock.at(20)
+        batches = await asyncio.gather(runtime.timers.run_once(), other.run_once())
+        assert [(f.kind.value, f.slot) for batch in batches for f in batch] == [("chain_exhausted", "once")]
+    finally:
+        await other_db.dispose()
+    assert [(e.data["level"], e.occurred_at, e.data["people"]) for e in await events(bot, 1, "page")] == [
+        (n, T0 + timedelta(minutes=minutes), paged) for n, (minutes, paged) in enumerate(levels, start=1)
+    ]
+    for user in (*oncall_members(fake_slack), ESCALATION_CONTACT, LEAD):
+        assert len(dms_to(fake_slack, user)) == 1, user
+    waits = ("is open and not acknowledged", "has not been acknowledged after 5 min", "has not been acknowledged after 15 min")
+    assert [sum(line.startswith(f"📟 INC-1 {wait}.") for line in lines(fake_slack, room)) for wait in waits] == [1, 1, 1]
+    [notice] = [line for line in lines(fake_slack, announce_channel) if line.startswith("📟")]
+    assert notice.startswith("📟 *INC-1* (P1) Checkout 5xx above 5%: every level of its escalation chain was paged")
+    assert await fire(bot, 30) == [("mitigation_escalation", "once")]  # the "not mitigated after 30 minutes" notice stays
+    clock.at(31)
+    assert await timers_of_another_process(runtime, runtime.db, clock).run_once() == []  # a restart fires nothing again
+
+
+async def test_the_default_chain_of_a_p2_stops_at_the_acknowledgement(default_chain_bot, fake_slack, clock, announce_channel):
+    bot = default_chain_bot
+    status, _ = await post(bot, generic(severity="error"))  # checkout-web, error -> P2
+    assert status == 201
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.severity == "P2"
+    assert await fire(bot, 0) == [("page", "level-1")]
+    assert await fire(bot, 5) == [("page", "level-2")]
+    fake_slack.channels[incident.channel_id].members.add("U_BOB")
+    await click(bot, incident, "incident_acknowledge", "1", "U_BOB", action_ts=clock.at(7))
+    for minutes in (15, 20, 30):
+        assert await fire(bot, minutes) == []
+    assert dms_to(fake_slack, LEAD) == [] and len(dms_to(fake_slack, ESCALATION_CONTACT)) == 1
+    assert not [line for line in lines(fake_slack, announce_channel) if line.startswith("📟")]
+    assert [e.data["level"] for e in await events(bot, 1, "page")] == [1, 2]

@@ -322,6 +322,7 @@ BOT_BUILT: dict[str, Any] = {
     "quiet": "30 min",
     "why": "nobody acknowledged it within 5 min",
     "targets": "<@U_BOB> and <!subteam^S0ONCALL>",
+    "invited": "<@U07PRIVSEC>",
     "described": "*mitigated* from 14:00 UTC to 14:05 UTC",
     "which": "open",
     "scope": "in INC-7",

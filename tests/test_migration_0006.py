@@ -9,12 +9,12 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from bot.timers.rules import TimerSettings
 from bot.timers.scheduler import IncidentTimers
 from storage.db import Database
 from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring
 from tests.clocks import FakeClock
+from tests.team_helpers import SINGLE_PAGE_TIMERS
 
 pytestmark = [pytest.mark.both_databases, pytest.mark.empty_database]
 
@@ -66,7 +66,7 @@ async def test_upgrade_closes_old_resolved_incidents_and_skips_their_missed_esca
         timers = IncidentTimers(
             database,
             FakeClock(T0 + timedelta(days=3, minutes=10)),
-            TimerSettings(),
+            SINGLE_PAGE_TIMERS,  # the page 0006 skipped (the chain's levels came later)
             slack=None,
             catalog=None,
             war_rooms=None,  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from bot.analytics.digest_schedule import DigestChannel, DigestScheduler
 from bot.incidents.action_items import ActionRequest
 from bot.timers import scheduler as incident_timers
 from storage.models import Incident
-from tests.test_alerts import ESCALATION_CONTACT, bot, clock, generic, post  # noqa: F401 (fixtures)
+from tests.test_alerts import ESCALATION_CONTACT, SINGLE_PAGE, bot, clock, escalation, generic, post  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.both_databases
 
@@ -127,6 +127,7 @@ async def each_escalation_step_failed_once(bot, fake_slack, clock, *, due_after:
     return await each_step_failed_once(fake_slack, begin, bot.runtime.timers.run_once, later)
 
 
+@SINGLE_PAGE
 async def test_an_escalation_step_that_fails_is_retried_alone(bot, fake_slack, clock):
     """checkout-web (P1): after 30 minutes both escalations are due: the war-room lines, the
     invitation and direct messages of its escalation contact, the announcement."""

@@ -38,7 +38,7 @@ from tests.conftest import ROOT, start_bot
 from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings, free_port
 from tests.fake_pagerduty import API_TOKEN, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
 from tests.stored_incidents import incident_row
-from tests.team_helpers import ADMIN, OUTSIDER, T0, FakeClock, click, pick_user, team_settings
+from tests.team_helpers import ADMIN, OUTSIDER, SINGLE_PAGE_ESCALATION, T0, FakeClock, click, pick_user, team_settings
 
 COMMANDER = "U_ZOE"  # opens the private incident
 MATE = "U_YARA"  # the commander adds her to the war room
@@ -237,7 +237,8 @@ async def _start(
 
 @pytest.fixture
 async def bot(settings, fake_slack, clock, tmp_path, pagerduty):
-    running = await _start(settings, fake_slack, tmp_path, clock, pagerduty=pagerduty)
+    """P1 on the single page; the default chain's paths have their own tests below."""
+    running = await _start(settings, fake_slack, tmp_path, clock, pagerduty=pagerduty, escalation=SINGLE_PAGE_ESCALATION)
     yield running
     await running.stop()
 
@@ -502,7 +503,7 @@ async def test_a_private_escalation_contact_named_in_the_catalog_is_invited_and_
     service["private_escalation"] = PRIVATE_CONTACT
     path = tmp_path / "catalog.yml"
     path.write_text(yaml.safe_dump(catalog, sort_keys=False))
-    bot = await _start(settings, fake_slack, tmp_path, clock, catalog=path)
+    bot = await _start(settings, fake_slack, tmp_path, clock, catalog=path, escalation=SINGLE_PAGE_ESCALATION)
     try:
         recorder = PrivacyRecorder(fake_slack, _secrets())
         drive = Driver(bot, recorder)
@@ -603,6 +604,67 @@ async def test_a_private_incident_s_escalation_chain_pages_without_its_title_peo
             recorder("pager.trigger", {"level": level, "target": target.kind, "ref": target.ref, "links": [*vars(links).values()]})
         assert any(line.get("text", "").startswith("📟 *INC-1*, a private P1") for line in fake_slack.channels[announce_channel].messages)
         recorder.assert_clean()
+    finally:
+        await bot.stop()
+
+
+@pytest.mark.parametrize("private_contact", [None, PRIVATE_CONTACT], ids=["no private contact", "a private contact"])
+async def test_a_private_incident_through_the_default_chain_lets_in_only_its_private_escalation_contact(
+    settings, fake_slack, clock, tmp_path, announce_channel, private_contact
+):
+    """The default chain (the shipped config gives P1 none): on-call at once, the escalation contact
+    at 5 min, the lead at 15, the announcement at 20. With a ``private_escalation`` contact in the
+    catalog, level 2 pages that contact in place of the escalation contact, invites them and tells
+    them the title; everyone else paged gets the page without the title and stays out of the room."""
+    from tests.test_escalation_chain import LEAD, catalog_with_lead, oncall_members, people
+
+    people(fake_slack)
+    catalog = catalog_with_lead(tmp_path)
+    if private_contact:
+        data = yaml.safe_load(catalog.read_text())
+        next(s for s in data["services"] if s["name"] == "checkout-web")["private_escalation"] = private_contact
+        catalog.write_text(yaml.safe_dump(data, sort_keys=False))
+    bot = await _start(settings, fake_slack, tmp_path, clock, catalog=catalog)
+    try:
+        recorder = PrivacyRecorder(fake_slack, _secrets())
+        drive = Driver(bot, recorder)
+        incident = await _open_private(drive, recorder, fake_slack)
+        room = incident.channel_id
+        if private_contact:
+            recorder.entitled.add(private_contact)
+        waits = ("is open and not acknowledged", "has not been acknowledged for 5 min", "has not been acknowledged for 15 min")
+        recorder.allowed_exactly |= {messages.private_escalation_page("INC-1", "P1", why, COMMANDER) for why in waits} | {
+            messages.private_escalation_page("INC-1", "P1", "is not mitigated after 30 min", COMMANDER)
+        }
+        for minutes, fired in ((0, ["page"]), (5, ["page"]), (15, ["page"]), (20, ["chain_exhausted"]), (30, ["mitigation_escalation"])):
+            clock.at(minutes)
+            assert [f.kind.value for f in await drive.timers()] == fired
+        recorder.assert_clean()
+
+        def pages_to(user: str) -> list[str]:
+            return [c.args["text"] for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == user]
+
+        level_2 = private_contact or ESCALATION_CONTACT
+        for user, why in [*((u, waits[0]) for u in oncall_members(fake_slack)), (LEAD, waits[2])] + (
+            [] if private_contact else [(ESCALATION_CONTACT, waits[1])]
+        ):
+            assert pages_to(user)[0] == messages.private_escalation_page("INC-1", "P1", why, COMMANDER), user
+        if private_contact:
+            page, mitigation = pages_to(private_contact)  # level 2, then the "not mitigated" notice
+            assert TITLE_MARKER in page and "nobody acknowledged it within 5 min" in page and TITLE_MARKER in mitigation
+            assert pages_to(ESCALATION_CONTACT) == [], "the private contact is paged in place of the escalation contact"
+        members = fake_slack.channels[room].members - {fake_slack.bot_user_id}
+        assert members == {COMMANDER, MATE} | ({private_contact} if private_contact else set())
+        levels = [e for e in await bot.timeline(1) if e.kind == "page"]
+        assert [e.data["invited"] for e in levels] == [[], [private_contact] if private_contact else [], []]
+        assert levels[1].data["mentions"] == [f"<@{level_2}>"]
+        said = [m["text"] for m in fake_slack.channels[room].messages if m.get("text", "").startswith("📟 INC-1")]
+        assert said[1].startswith(f"📟 INC-1 has not been acknowledged after 5 min. Escalation level 2: paging <@{level_2}>.")
+        # Level 2 lets in everyone it pages when the contact is named (no note), else nobody.
+        assert ("A private incident" not in said[1]) if private_contact else ("nobody is invited" in said[1])
+        assert "nobody is invited" in said[0] and "nobody is invited" in said[2]
+        control = next(m for m in fake_slack.channels[room].messages if m["ts"] == incident.control_message_ts)
+        assert f"📟 *Paging:* level 3, <@{LEAD}>, " in json.dumps(control["blocks"], ensure_ascii=False)
     finally:
         await bot.stop()
 
@@ -729,7 +791,13 @@ async def test_a_private_drill_pages_the_people_named_for_drills_without_its_tit
     for user, name in ((DRILLER, "driller"), (DRILL_LEAD, "drill-lead")):
         fake_slack.add_user(user, name)
     running = await _start(
-        settings, fake_slack, tmp_path, clock, pagerduty=pagerduty, drills={"page": [DRILLER], "escalate_to": DRILL_LEAD}
+        settings,
+        fake_slack,
+        tmp_path,
+        clock,
+        pagerduty=pagerduty,
+        drills={"page": [DRILLER], "escalate_to": DRILL_LEAD},
+        escalation=SINGLE_PAGE_ESCALATION,
     )
     try:
         recorder = PrivacyRecorder(fake_slack, _secrets())

@@ -58,6 +58,16 @@ class EscalationChain:
         return self.levels[-1].after + self.exhausted_after if self.levels else None
 
 
+# The seeds' chain, every P1 and P2's unless the team config gives the severity another (docs/escalation-chain.md).
+DEFAULT_CHAIN = EscalationChain(
+    (
+        ChainLevel(1, timedelta(0), (ChainTarget("service_oncall"),)),
+        ChainLevel(2, timedelta(minutes=5), (ChainTarget("service_escalation"),)),
+        ChainLevel(3, timedelta(minutes=15), (ChainTarget("service_lead"),)),
+    )
+)
+
+
 def level_slot(level: ChainLevel) -> str:
     return f"level-{level.number}"
 

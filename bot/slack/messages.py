@@ -507,6 +507,13 @@ def page_level_line(reference: str, level: int, after: str | None, who: str) -> 
     return f"📟 {reference} {waited}. Escalation level {level}: paging {who}."
 
 
+def private_page_note(invited: str) -> str:
+    """After a private incident's level line in its war room: why those paged are not all in it.
+    ``invited``: the mention of its private-escalation contact, or empty."""
+    who = f"only {invited} is invited and told the title" if invited else "nobody is invited"
+    return f"(A private incident: {who}; the others paged are told only its number and whom to ask.)"
+
+
 NOBODY_AT_LEVEL = "nobody: this level's targets name no one for this service (see the escalation chain in the team config)"
 
 

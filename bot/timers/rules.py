@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
 
-from bot.paging.chain import EscalationChain, exhausted_due, level_slot, levels_due
+from bot.paging.chain import DEFAULT_CHAIN, EscalationChain, exhausted_due, level_slot, levels_due
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,13 @@ class EscalationPolicy:
     chain: EscalationChain | None = None
 
 
+# P1 and P2 page through the seeds' chain (on-call at once, the escalation contact at 5 min, the
+# team lead at 15); a team config may give a severity its own chain, or the single
+# ``unacknowledged_after`` page instead (bot/team_config.py).
 DEFAULT_POLICIES: Mapping[str, EscalationPolicy] = MappingProxyType(
     {
-        "P1": EscalationPolicy(timedelta(minutes=5), timedelta(minutes=30), timedelta(minutes=30)),
-        "P2": EscalationPolicy(timedelta(minutes=5), None, timedelta(minutes=30)),
+        "P1": EscalationPolicy(None, timedelta(minutes=30), timedelta(minutes=30), chain=DEFAULT_CHAIN),
+        "P2": EscalationPolicy(None, None, timedelta(minutes=30), chain=DEFAULT_CHAIN),
         "P3": EscalationPolicy(None, None, timedelta(minutes=30)),
         "P4": EscalationPolicy(None, None, timedelta(minutes=30)),
     }

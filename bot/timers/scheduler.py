@@ -73,6 +73,10 @@ class PagePlan:
     people: tuple[str, ...]  # Slack users paged by direct message
     pagers: tuple[PageTarget, ...]  # pages sent through the Pager
     nobody: tuple[str, ...]  # targets that named nobody, in words (for the timeline)
+    # Those of ``people`` invited into the war room and told the title: everyone paged for a public
+    # incident; for a private one only its catalog's private_escalation contact, paged in place of
+    # the escalation contact (the others get a page without the title and are not let in).
+    let_in: tuple[str, ...] = ()
 
     def who(self) -> str:
         return ", ".join(self.mentions) or "nobody"
@@ -82,6 +86,7 @@ class PagePlan:
             "level": self.level,
             "mentions": list(self.mentions),
             "people": list(self.people),
+            "invited": list(self.let_in),
             "pagers": [target.kind for target in self.pagers],
             "nobody": list(self.nobody),
         }
@@ -375,6 +380,7 @@ class IncidentTimers:
         level = self._level(incident.severity, slot)
         mentions: list[str] = []
         people: list[str] = []
+        let_in: list[str] = []
         pagers: list[PageTarget] = []
         nobody: list[str] = []
         for target in (self._drill_targets(level.targets) if incident.is_drill else level.targets) if level else ():
@@ -382,13 +388,15 @@ class IncidentTimers:
                 pagers.append(PageTarget(target.kind))
                 mentions.append(_PAGER_NAMES[target.kind])
                 continue
-            users, groups = await self._resolve(incident, target)
+            users, groups, entitled = await self._resolve(incident, target)
             if not users and not groups:
                 nobody.append(target.describe())
             mentions += [f"<@{u}>" for u in users if f"<@{u}>" not in mentions] + [f"<!subteam^{g}>" for g in groups]
             for group in groups:
                 users += sorted(await self._slack.usergroup_members(group))
             people += [u for u in users if u not in people]
+            if entitled:
+                let_in += [u for u in users if u not in let_in]
         return PagePlan(
             level.number if level else 0,
             level.after if level else timedelta(0),
@@ -396,6 +404,7 @@ class IncidentTimers:
             tuple(people),
             tuple(pagers),
             tuple(nobody),
+            tuple(let_in),
         )
 
     def _drill_targets(self, targets: Sequence[ChainTarget]) -> list[ChainTarget]:
@@ -405,8 +414,15 @@ class IncidentTimers:
         kept = [target for target in targets if pagers.get(target.kind, False)]
         return kept + [ChainTarget("slack_user", person) for person in self._drills.page]
 
-    async def _resolve(self, incident: IncidentRecord, target: ChainTarget) -> tuple[list[str], list[str]]:
-        """A Slack target's users and user groups (IDs)."""
+    async def _resolve(self, incident: IncidentRecord, target: ChainTarget) -> tuple[list[str], list[str], bool]:
+        """A Slack target's users and user groups (IDs), and whether they may be let into the war
+        room and told the title: always for a public incident; for a private one only the catalog's
+        ``private_escalation`` contact, who stands in for the service's escalation contact and group
+        (as on the single-level page), and without one nobody."""
+        if incident.is_private and not incident.is_drill and target.kind == "service_escalation":
+            contact = await self._private_escalation_contact(incident)
+            if contact is not None:
+                return [contact], [], True
         service = self._catalog.get(incident.service)
         users: list[str | None] = []
         groups: list[tuple[str | None, str | None]] = []
@@ -435,7 +451,7 @@ class IncidentTimers:
             group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
             if group:
                 group_ids.append(group)
-        return user_ids, group_ids
+        return user_ids, group_ids, not incident.is_private
 
     async def _page(self, incident: IncidentRecord, plan: PagePlan, steps: FiringSteps) -> None:
         """One chain level: the war-room line, the invitation (not into a private room), a direct
@@ -444,17 +460,20 @@ class IncidentTimers:
         channel = incident.channel_id
         after = human_duration(plan.after) if plan.after else None  # None: a level paged at once
         line = messages.page_level_line(incident.reference, plan.level, after, plan.who() if plan.mentions else messages.NOBODY_AT_LEVEL)
+        kept_out = [person for person in plan.people if person not in plan.let_in]
+        if incident.is_private and kept_out:
+            line += " " + messages.private_page_note(", ".join(f"<@{person}>" for person in plan.let_in))
         await self._step(steps, "war_room", lambda: self._slack.post_message(channel, drill_text(incident.is_drill, line)))
-        if plan.people and not incident.is_private:
-            people = list(plan.people)
-            await self._step(steps, "invite", lambda: self._slack.invite(channel, people))
+        if plan.let_in:
+            let_in = list(plan.let_in)
+            await self._step(steps, "invite", lambda: self._slack.invite(channel, let_in))
         why = f"nobody acknowledged it within {after}" if after else "it is open and nobody has acknowledged it"
         page_why = f"has not been acknowledged for {after}" if after else "is open and not acknowledged"
         for person in plan.people[:MAX_DIRECT_MESSAGES]:
             text = (
-                messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
-                if incident.is_private
-                else messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+                messages.escalation_dm(incident.reference, incident.severity, incident.title, why, incident.channel_id)
+                if person in plan.let_in
+                else messages.private_escalation_page(incident.reference, incident.severity, page_why, incident.commander)
             )
             await self._step(
                 steps, f"dm:{person}", functools.partial(self._slack.post_message, person, drill_text(incident.is_drill, text))
