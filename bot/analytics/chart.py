@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.analytics.key_trends import KeyTrend
+from bot.analytics.key_trends import TrendPoint as KeyPoint
+from bot.analytics.key_trends import Unit as KeyUnit
 from bot.analytics.stats import Trend, WindowReport, percentile
 from bot.analytics.stats_view import too_few_text
 from bot.core.phases import PHASES
@@ -417,3 +420,112 @@ def trend_alt_text(trend: Trend) -> str:
     if readable is not None:
         parts.append(f"latest complete week's median {_short(readable)}")
     return "; ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------------------------
+# A key's trend: the dashboard's small chart beside each of the four keys and time to acknowledge
+
+KEY_WIDTH_IN, KEY_HEIGHT_IN = 6.4, 2.3
+
+
+def _key_value_text(value: float, unit: KeyUnit) -> str:
+    if unit is KeyUnit.SHARE:
+        return f"{value * 100:.0f}%"
+    if unit is KeyUnit.PER_WEEK:
+        return f"{value:.1f}/wk"
+    return _short(value)
+
+
+def _key_panel(ax: Axes, points: Sequence[KeyPoint], unit: KeyUnit, title: str) -> None:
+    """One series: a solid dot where the point has the n its band needs in a finished period, a
+    hollow grey one otherwise; the line joins the solid ones only."""
+    xs = list(range(len(points)))
+    values = [p.value for p in points if p.value is not None]
+    if unit is KeyUnit.DURATION:
+        _duration_axis(ax, min(values, default=600), max(values, default=7200), axis="y", max_ticks=3)
+        shown = [None if p.value is None else max(p.value, FLOOR_SECONDS) for p in points]
+    else:
+        top = max(values, default=0.0)
+        ax.set_ylim(0, top * 1.25 or 1.0)
+        if unit is KeyUnit.SHARE:
+            from matplotlib.ticker import PercentFormatter
+
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_locator(_max_ticks(3))
+        shown = [p.value for p in points]
+    solid = [(x, y) for x, y, p in zip(xs, shown, points, strict=True) if y is not None and not p.faint]
+    faint = [(x, y) for x, y, p in zip(xs, shown, points, strict=True) if y is not None and p.faint]
+    if solid:
+        ax.plot([x for x, _ in solid], [y for _, y in solid], "-o", color=BLUE, lw=2, ms=6, zorder=3)
+        ax.annotate(
+            _key_value_text(solid[-1][1], unit),
+            solid[-1],
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="right" if solid[-1][0] >= len(xs) - 1.5 else "center",
+            va="bottom",
+            fontsize=12,
+            fontweight="bold",
+            color=BLUE,
+            zorder=5,
+        )
+    if faint:
+        ax.plot([x for x, _ in faint], [y for _, y in faint], "o", ms=6, mfc="white", mec=GREY, mew=1.6, lw=0, zorder=3)
+    if not values:
+        _note(ax, 0.5, 0.5, "nothing yet", transform=ax.transAxes)
+    step = 3 if len(xs) > 6 else 1
+    ticks = [x for x in xs if (len(xs) - 1 - x) % step == 0]
+    ax.set_xticks(ticks, [points[x].period.label for x in ticks])
+    ax.set_xlim(-0.6, len(xs) - 0.4)
+    ax.set_title(title, fontsize=12, pad=6)
+    ax.grid(axis="y", color="#DDDDDD", lw=0.8, zorder=0)
+    ax.set_axisbelow(True)
+
+
+def _max_ticks(n: int) -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=n, min_n_ticks=2)
+
+
+def render_key_trend_chart(trend: KeyTrend, *, fmt: str = "svg") -> bytes:
+    """A key's weekly points (left, two thirds) and monthly points (right) as one small picture."""
+    import matplotlib
+    import matplotlib.style
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with (
+        _LOCK,
+        matplotlib.style.context("default"),
+        matplotlib.rc_context({**_RC, "font.size": 11, "xtick.labelsize": 11, "ytick.labelsize": 11, "svg.fonttype": "none"}),
+    ):
+        figure = Figure(figsize=(KEY_WIDTH_IN, KEY_HEIGHT_IN), dpi=DPI, facecolor="white")
+        FigureCanvasAgg(figure)
+        weekly, monthly = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+        figure.subplots_adjust(left=0.13, right=0.98, top=0.84, bottom=0.14, wspace=0.38)
+        _key_panel(weekly, trend.weekly, trend.unit, "week by week")
+        _key_panel(monthly, trend.monthly, trend.unit, "month by month")
+        buffer = io.BytesIO()
+        metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+        figure.savefig(buffer, format=fmt, dpi=DPI, facecolor="white", metadata=metadata)
+    return buffer.getvalue()
+
+
+def key_trend_alt_text(trend: KeyTrend) -> str:
+    """What a key's chart shows, for screen readers (the table beside it has every point)."""
+
+    def latest(points: Sequence[KeyPoint]) -> str:
+        readable = [p for p in points if not p.faint and p.value is not None]
+        if not readable:
+            return "none with enough data yet"
+        point = readable[-1]
+        assert point.value is not None
+        return f"latest {point.period.label} {_key_value_text(point.value, trend.unit)} (n={point.count})"
+
+    return (
+        f"{trend.name}: weekly over {len(trend.weekly)} weeks, {latest(trend.weekly)}; "
+        f"monthly over {len(trend.monthly)} months, {latest(trend.monthly)}."
+    )
