@@ -22,6 +22,7 @@ from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
+from bot.analytics.fresh_reads import FreshReads
 from bot.analytics.key_trends import KeyTrend, key_trends, monthly_periods, weekly_periods
 from bot.analytics.stats import (
     IncidentFacts,
@@ -42,7 +43,7 @@ from bot.core.command_text import CommandTextError, parse_service, parse_severit
 from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
-from storage.reports import FactRow, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.reports import FactRow, data_version, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -82,6 +83,29 @@ class Reports:
         self.settings = settings
         # service -> its team in the catalog: the DORA keys and coverage per team.
         self.teams: Mapping[str, str] = dict(teams or {})
+        self._recent_reads: FreshReads[WindowRead] = FreshReads(clock)
+
+    async def recent_window_read(
+        self,
+        days: int,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        delivery: bool = False,
+        year: int = DEFAULT_YEAR,
+    ) -> WindowRead:
+        """``window_trend_and_columns`` over the last ``days`` days, computed once while the data
+        is unchanged and for up to a minute (bot/analytics/fresh_reads.py): what the dashboard's
+        pages and ``/incident stats`` show, asked for again and again."""
+        async with self._db.reading() as session:
+            version = await data_version(session)
+        key = (days, tuple(services or ()), tuple(severities or ()), delivery, year, version)
+
+        async def compute(now: datetime) -> WindowRead:
+            since = now - timedelta(days=days)
+            return await self.window_trend_and_columns(since, now, services=services, severities=severities, delivery=delivery, year=year)
+
+        return await self._recent_reads.get(key, compute)
 
     async def delivery(
         self,

@@ -13,7 +13,6 @@ import asyncio
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 
@@ -108,8 +107,7 @@ class Dashboard:
     async def _figures(
         self, title: str, days: int, services: Sequence[str] | None = None, *, delivery: bool = False
     ) -> cards_of.ScopeFigures:
-        now = self._clock()
-        read = await self._reports.window_trend_and_columns(now - timedelta(days=days), now, services=services, delivery=delivery)
+        read = await self._reports.recent_window_read(days, services=services, delivery=delivery)
         return cards_of.ScopeFigures(title=title, report=read.report, trend=read.trend, restored=read.restored, delivery=read.delivery)
 
     async def _hidden(self, viewer: Viewer, rows: Sequence[dashboard_rows.ListedIncident]) -> set[int]:
