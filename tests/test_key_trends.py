@@ -123,3 +123,33 @@ def test_a_week_starting_now_is_still_a_window():
         settings=ReportSettings(),
     )
     assert all(p.count == 0 and p.faint for t in trends for p in (*t.weekly, *t.monthly))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_chart_draws_every_point_solid_or_hollow_as_its_n_and_period_say(seed):
+    """The dashboard's small chart of each key: a dot for every point with a value, solid exactly
+    where the point is not faint, and well-formed SVG."""
+    from xml.etree import ElementTree
+
+    from bot.analytics.chart import BLUE
+    from bot.analytics.dora import DeployColumns
+    from bot.analytics.key_trend_svg import key_trend_svg
+
+    settings = ReportSettings()
+    deploy_list, incidents = random_history(seed)
+    restored = RestoredIncidents.from_facts(incidents)
+    trend = trend_from_columns(restored, [], now=NOW, weeks=12, settings=settings)
+    months = monthly_trend(restored, now=NOW, settings=settings)
+    trends = key_trends(
+        DeployColumns.from_facts(deploy_list),
+        restored,
+        weeks=weekly_periods(trend, NOW),
+        months=monthly_periods(months, NOW),
+        settings=settings,
+    )
+    for key_trend in trends:
+        svg = ElementTree.fromstring(key_trend_svg(key_trend))
+        dots = [e for e in svg.iter() if e.tag.endswith("circle")]
+        points = [p for p in (*key_trend.weekly, *key_trend.monthly) if p.value is not None]
+        assert len(dots) == len(points), key_trend.key
+        assert sum(dot.get("fill") == BLUE for dot in dots) == sum(not p.faint for p in points), key_trend.key

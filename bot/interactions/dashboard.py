@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.analytics import dashboard_cards as cards_of
-from bot.analytics.chart import key_trend_alt_text, render_distribution_chart, render_key_trend_chart, render_trend_chart, trend_alt_text
+from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
 from bot.analytics.dashboard_pages import inline_svg, render
 from bot.analytics.delivery_view import delivery_sections
-from bot.analytics.key_trends import KeyTrend
+from bot.analytics.key_trend_svg import key_trend_alt_text, key_trend_svg
 from bot.analytics.reports import Reports
 from bot.analytics.stats import NO_SERVICE, OpenIncident, Trend, WindowReport
 from bot.analytics.stats_view import PLAIN, open_incident_line, restore_headers, restore_row, window_text
@@ -43,15 +43,6 @@ def _trend_svg(trend: Trend, min_count: int) -> bytes:
     """The same figures draw the same bytes (bot/analytics/chart.py): a chart is drawn again only
     when its numbers changed, not on every page view (drawing is most of a page's own time)."""
     return render_trend_chart(trend, min_count)
-
-
-@functools.lru_cache(maxsize=256)
-def _key_trend_svg(trend: KeyTrend) -> bytes:
-    return render_key_trend_chart(trend)
-
-
-def _key_trend_svgs(trends: Sequence[KeyTrend]) -> list[bytes]:
-    return [_key_trend_svg(trend) for trend in trends]
 
 
 @functools.lru_cache(maxsize=16)
@@ -164,15 +155,12 @@ class Dashboard:
     async def _scope_page(self, viewer: Viewer, figures: cards_of.ScopeFigures, *, days: int, services: Sequence[str] | None) -> str:
         report = figures.report
         scoped = services is not None
-        key_views = cards_of.key_trend_views(figures)
-        # The charts are drawn in threads while the lists are read.
+        # The chart is drawn in a thread while the lists are read.
         drawing = asyncio.ensure_future(asyncio.to_thread(_trend_svg, figures.trend, report.settings.min_count))
-        drawing_keys = asyncio.ensure_future(asyncio.to_thread(_key_trend_svgs, [view.trend for view in key_views]))
         try:
             open_lines, open_more = await self._open_lines(viewer, report.open_incidents, scoped=scoped, limit=RECENT)
         finally:
             chart = await drawing
-            key_charts = await drawing_keys
         return render(
             "scope.html",
             **self._frame(viewer, days=days, title=figures.title),
@@ -180,7 +168,10 @@ class Dashboard:
             window=window_text(report, PLAIN),
             settings=report.settings,
             cards=cards_of.cards(figures),
-            key_trends=[(view, inline_svg(svg, key_trend_alt_text(view.trend))) for view, svg in zip(key_views, key_charts, strict=True)],
+            key_trends=[
+                (view, inline_svg(key_trend_svg(view.trend).encode(), key_trend_alt_text(view.trend)))
+                for view in cards_of.key_trend_views(figures)
+            ],
             chart=inline_svg(chart, trend_alt_text(figures.trend)),
             restore=cards_of.restore_table(report),
             phases=cards_of.phase_breakdown(report),
