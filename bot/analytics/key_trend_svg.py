@@ -25,9 +25,11 @@ from html import escape
 from bot.analytics.chart import BLUE, DURATION_TICKS, FLOOR_SECONDS, GREY, _short
 from bot.analytics.key_trends import KeyTrend, TrendPoint, Unit
 
-WIDTH, HEIGHT = 640, 190
-TOP, BOTTOM = 34, 150  # the plotting area's vertical extent
-PANELS = ((62, 400, "week by week"), (462, 630, "month by month"))
+# Drawn narrow with large type: a phone shows it about 330 px wide, which keeps its 15 px labels
+# legible (about 9 px), and a desktop's grid cell about 450 px.
+WIDTH, HEIGHT = 560, 200
+TOP, BOTTOM = 36, 156  # the plotting area's vertical extent
+PANELS = ((58, 350, "week by week"), (404, 550, "month by month"))
 
 
 def _axis_label(point: TrendPoint) -> str:
@@ -44,6 +46,14 @@ def value_text(value: float, unit: Unit) -> str:
     return _short(value)
 
 
+def _round_step(top: float) -> float:
+    """The smallest round step (1, 2, 2.5 or 5 times a power of ten) of which two reach ``top``."""
+    if top <= 0:
+        return 0.5
+    power = 10.0 ** math.floor(math.log10(top / 2))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if 2 * m * power >= top)
+
+
 class _Scale:
     """Value → y, and the ticks to label, for one panel."""
 
@@ -56,9 +66,12 @@ class _Scale:
             inside = [t for t in DURATION_TICKS if self.low <= math.log10(t[0]) <= self.high]
             self.ticks = [(seconds, label) for seconds, label in inside[:: max(1, math.ceil(len(inside) / 3))]]
         else:
-            top = max(values, default=0.0) * 1.25 or 1.0
+            step = _round_step(max(values, default=0.0) * 1.1)
+            top = step * 2
+            if unit is Unit.SHARE and top > 1:
+                step, top = 0.5, 1.0  # a rate never passes 100%
             self.low, self.high = 0.0, top
-            self.ticks = [(top * k / 2, value_text(top * k / 2, unit)) for k in range(3)]
+            self.ticks = [(step * k, value_text(step * k, unit)) for k in range(3)]
 
     def y(self, value: float) -> float:
         if self.unit is Unit.DURATION:
@@ -78,10 +91,10 @@ def _panel(points: Sequence[TrendPoint], unit: Unit, left: float, right: float, 
         y = scale.y(value)
         parts.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" class="kt-grid"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="kt-tick">{escape(label)}</text>')
-    every = 3 if len(points) > 6 else 1
+    every = 3 if len(points) > 6 else 2  # every third week, every other month: labels that do not touch
     for index, (x, point) in enumerate(zip(xs, points, strict=True)):
         if (len(points) - 1 - index) % every == 0:
-            parts.append(f'<text x="{x:.1f}" y="{BOTTOM + 18}" text-anchor="middle" class="kt-tick">{escape(_axis_label(point))}</text>')
+            parts.append(f'<text x="{x:.1f}" y="{BOTTOM + 20}" text-anchor="middle" class="kt-tick">{escape(_axis_label(point))}</text>')
     solid = [(x, scale.y(p.value)) for x, p in zip(xs, points, strict=True) if p.value is not None and not p.faint]
     runs: list[list[tuple[float, float]]] = []
     for x, y in solid:
@@ -121,8 +134,8 @@ def key_trend_svg(trend: KeyTrend) -> str:
     """The chart, an ``<svg>`` element sized by the page (its viewBox keeps the proportions)."""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}">',
-        "<style>.kt-title{font:600 13px 'DejaVu Sans',sans-serif;fill:#333}.kt-tick{font:12px 'DejaVu Sans',sans-serif;fill:#333}"
-        f".kt-last{{font:700 13px 'DejaVu Sans',sans-serif;fill:{BLUE};paint-order:stroke;stroke:#fff;stroke-width:4px}}"
+        "<style>.kt-title{font:600 15px 'DejaVu Sans',sans-serif;fill:#333}.kt-tick{font:14px 'DejaVu Sans',sans-serif;fill:#333}"
+        f".kt-last{{font:700 15px 'DejaVu Sans',sans-serif;fill:{BLUE};paint-order:stroke;stroke:#fff;stroke-width:4px}}"
         ".kt-grid{stroke:#ddd;stroke-width:1}</style>",
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
     ]
