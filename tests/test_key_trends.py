@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.analytics.coverage import monthly_trend
+from bot.analytics.coverage import detection_coverage, monthly_trend
 from bot.analytics.dora import DeployFact, dora_report
 from bot.analytics.key_trends import KEY_ORDER, key_trends, monthly_periods, weekly_periods
 from bot.analytics.stats import IncidentFacts, ReportSettings, RestoredIncidents, report_from_columns, trend_from_columns
@@ -44,10 +44,11 @@ def random_history(seed: int) -> tuple[list[DeployFact], list[IncidentFacts]]:
                 id=k + 1,
                 severity=rng.choice(("P1", "P2", "P3", "P4")),
                 service=rng.choice(SERVICES),
-                detection_method="alert",
+                detection_method=rng.choice(("alert", "alert", "customer_report", "engineer", "synthetic")),
                 started_at=started,
                 detected_at=detected,
-                verified_at=verified,
+                # One in twenty still open: in the coverage, in no duration.
+                verified_at=verified if rng.random() > 0.05 else None,
                 deploy_linked=rng.choice((None, False, True)),
                 acknowledged_at=acknowledged if acknowledged is None or acknowledged <= verified else verified,
             )
@@ -62,11 +63,14 @@ def test_every_point_of_every_key_is_the_reports_figure_over_that_period(seed, y
 
     settings = ReportSettings()
     deploy_list, incidents = random_history(seed)
-    restored = RestoredIncidents.from_facts(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored)
+    still_open = [i for i in incidents if not i.restored]
     trend = trend_from_columns(restored, [], now=NOW, weeks=12, settings=settings)
     months = monthly_trend(restored, now=NOW, settings=settings)
     weeks, month_periods = weekly_periods(trend, NOW), monthly_periods(months, NOW)
-    trends = key_trends(DeployColumns.from_facts(deploy_list), restored, weeks=weeks, months=month_periods, settings=settings, year=year)
+    trends = key_trends(
+        DeployColumns.from_facts(deploy_list), restored, still_open, weeks=weeks, months=month_periods, settings=settings, year=year
+    )
     assert [t.key for t in trends] == list(KEY_ORDER)
     by_key = {t.key: t for t in trends}
 
@@ -79,6 +83,7 @@ def test_every_point_of_every_key_is_the_reports_figure_over_that_period(seed, y
         for index, (since, until) in enumerate(periods):
             keys = dora_report(deploy_list, restored, since=since, until=until, teams={}, year=year, settings=settings).overall
             report = report_from_columns(restored, [], since=since, until=until, now=NOW, tiers=TierTables.default(), settings=settings)
+            coverage = detection_coverage(restored, still_open, since=since, until=until, teams={}).overall
             expected = {
                 "deployment_frequency": (keys.deployment_frequency.per_week, keys.deployment_frequency.deploys),
                 "change_failure_rate": (keys.change_failure_rate.rate, keys.change_failure_rate.deploys),
@@ -86,6 +91,7 @@ def test_every_point_of_every_key_is_the_reports_figure_over_that_period(seed, y
                 "failed_recovery": _median_and_n(keys.failed_recovery.figure),
                 "time_to_restore": _median_and_n(report.time_to_restore),
                 "time_to_acknowledge": _median_and_n(report.time_to_acknowledge),
+                "alert_coverage": (coverage.share("alert"), coverage.incidents),
             }
             for key, (value, count) in expected.items():
                 point = getattr(by_key[key], points)[index]
@@ -137,12 +143,13 @@ def test_the_chart_draws_every_point_solid_or_hollow_as_its_n_and_period_say(see
 
     settings = ReportSettings()
     deploy_list, incidents = random_history(seed)
-    restored = RestoredIncidents.from_facts(incidents)
+    restored = RestoredIncidents.from_facts(i for i in incidents if i.restored)
     trend = trend_from_columns(restored, [], now=NOW, weeks=12, settings=settings)
     months = monthly_trend(restored, now=NOW, settings=settings)
     trends = key_trends(
         DeployColumns.from_facts(deploy_list),
         restored,
+        [i for i in incidents if not i.restored],
         weeks=weekly_periods(trend, NOW),
         months=monthly_periods(months, NOW),
         settings=settings,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from bot.analytics.delivery_view import key_lines
+from bot.analytics.delivery_view import delivery_sections, key_lines
 from bot.analytics.key_trends import KeyTrend, Unit
 from bot.analytics.key_trends import TrendPoint as KeyPoint
 from bot.analytics.reports import DeliveryReport
@@ -319,13 +319,14 @@ def _point_note(point: KeyPoint) -> str:
 
 
 def key_trend_views(figures: ScopeFigures) -> list[KeyTrendView]:
-    """The four keys (with failed deployment recovery time, as the report lists them) and time to
-    acknowledge, in the report's order; none without the delivery figures."""
+    """The four keys (with failed deployment recovery time, as the report lists them), time to
+    acknowledge and the share detected by an alert, in that order; none without the delivery figures."""
     delivery = figures.delivery
     if delivery is None or not delivery.trends:
         return []
     texts = dict(key_lines(delivery.dora.overall, delivery.dora.confidence))
     texts["Time to acknowledge"] = acknowledge_line(figures.report, PLAIN).removeprefix("Time to acknowledge: ")
+    texts["Detected by an alert"] = delivery_sections(delivery).coverage_title
     views = []
     for trend in delivery.trends:
         value_header = "deploys/week" if trend.unit is Unit.PER_WEEK else "rate" if trend.unit is Unit.SHARE else "median"

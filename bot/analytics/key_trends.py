@@ -12,8 +12,12 @@ the dashboard draws beside each key's band.
                     and its monthly points the monthly trend's, to the digit (one percentile rule)
     acknowledge     the median of acknowledged − detected over the acknowledged restored
                     incidents started in the period, as the report's time to acknowledge
+    alert coverage  the share of the incidents started in the period (open or restored) that an
+                    alert detected, and their n: the report's detection coverage
+                    (``coverage.detection_coverage``) over the period
     enough          the n a band of the key needs (BandRules): min_count values for a duration,
-                    min_deploys deploys for a rate, one deploy for a frequency; a point with less
+                    min_deploys deploys for a rate, one deploy for a frequency, min_count
+                    incidents for a coverage share; a point with less
                     is drawn faint, as is a period still running
 
 Pure: no database, no Slack.
@@ -28,10 +32,12 @@ from enum import Enum
 
 import numpy as np
 
-from bot.analytics.coverage import MonthlyTrend
+from bot.analytics.coverage import MonthlyTrend, detection_coverage
 from bot.analytics.dora import BandRules, DeployColumns, DoraKeys, Spread, bands_of, keys_between
 from bot.analytics.dora_bands import DEFAULT_YEAR
-from bot.analytics.stats import ReportSettings, RestoredIncidents, Trend, sorted_figure
+from bot.analytics.stats import IncidentFacts, ReportSettings, RestoredIncidents, Trend, sorted_figure
+
+ALERT = "alert"  # the detection method whose share is the coverage trend
 
 
 class Unit(Enum):
@@ -69,7 +75,15 @@ class KeyTrend:
     monthly: tuple[TrendPoint, ...]
 
 
-KEY_ORDER = ("deployment_frequency", "change_failure_rate", "lead_time", "failed_recovery", "time_to_restore", "time_to_acknowledge")
+KEY_ORDER = (
+    "deployment_frequency",
+    "change_failure_rate",
+    "lead_time",
+    "failed_recovery",
+    "time_to_restore",
+    "time_to_acknowledge",
+    "alert_coverage",
+)
 NAMES = {
     "deployment_frequency": "Deployment frequency",
     "change_failure_rate": "Change failure rate",
@@ -77,6 +91,7 @@ NAMES = {
     "failed_recovery": "Failed deployment recovery time",
     "time_to_restore": "Time to restore",
     "time_to_acknowledge": "Time to acknowledge",
+    "alert_coverage": "Detected by an alert",
 }
 
 
@@ -119,9 +134,16 @@ def acknowledge_point(period: Period, restored: RestoredIncidents, settings: Rep
     return TrendPoint(period, figure.distribution.median if figure.distribution else None, figure.count, figure.enough)
 
 
+def alert_coverage_point(period: Period, restored: RestoredIncidents, unrestored: Sequence[IncidentFacts], min_count: int) -> TrendPoint:
+    """The share of the period's incidents an alert detected, as the report's detection coverage."""
+    coverage = detection_coverage(restored, unrestored, since=period.start, until=period.end, teams={}).overall
+    return TrendPoint(period, coverage.share(ALERT), coverage.incidents, coverage.incidents >= min_count)
+
+
 def key_trends(
     deploys: DeployColumns,
     restored: RestoredIncidents,
+    unrestored: Sequence[IncidentFacts] = (),
     *,
     weeks: Sequence[Period],
     months: Sequence[Period],
@@ -129,7 +151,8 @@ def key_trends(
     year: int = DEFAULT_YEAR,
 ) -> tuple[KeyTrend, ...]:
     """Every key's weekly and monthly points, in KEY_ORDER. ``deploys`` and ``restored`` must
-    reach back to the first period's start (a point never reads beyond them)."""
+    reach back to the first period's start (a point never reads beyond them); ``unrestored``: the
+    incidents still open, in the coverage as the report counts them."""
     bands = bands_of(year)
     rules = BandRules(min_count=settings.min_count)
 
@@ -157,6 +180,15 @@ def key_trends(
             Unit.DURATION,
             tuple(acknowledge_point(p, restored, settings) for p in weeks),
             tuple(acknowledge_point(p, restored, settings) for p in months),
+        )
+    )
+    trends.append(
+        KeyTrend(
+            "alert_coverage",
+            NAMES["alert_coverage"],
+            Unit.SHARE,
+            tuple(alert_coverage_point(p, restored, unrestored, settings.min_count) for p in weeks),
+            tuple(alert_coverage_point(p, restored, unrestored, settings.min_count) for p in months),
         )
     )
     return tuple(trends)

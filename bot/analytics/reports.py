@@ -157,7 +157,7 @@ class Reports:
             read = await deploy_columns(session, first, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
         deploys = DeployColumns.from_columns(read.service_keys, read.service_codes, read.deployed_us, read.commit_us, read.failed)
         trends = (
-            key_trends(deploys, restored, weeks=weeks, months=periods[len(weeks) :], settings=self.settings, year=year)
+            key_trends(deploys, restored, unrestored, weeks=weeks, months=periods[len(weeks) :], settings=self.settings, year=year)
             if trend is not None
             else ()
         )
