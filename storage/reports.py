@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import REAL_INCIDENTS, TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy
+from storage.models import REAL_INCIDENTS, TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy, TimelineEvent
 from storage.types import UTCDateTime
 
 FACT_COLUMNS = (
@@ -533,3 +533,23 @@ async def _deploy_rows(
         deployed_us = np.asarray(deployed, dtype=np.int64)
         commit_us = np.fromiter((_NAT if v is None else v for v in committed), dtype=np.int64, count=len(committed))
     return np.asarray(ids, dtype=np.int64), list(names), deployed_us, commit_us
+
+
+async def data_version(session: AsyncSession) -> tuple[object, ...]:
+    """What changes whenever a figure's rows change: the incidents' count, newest id and latest
+    update (every write of an incident sets ``updated_at``), the newest timeline event, the
+    deploys' count and newest id, and the links between them. One indexed-or-scanned aggregate each, read together (milliseconds at
+    100,000 incidents, against the hundreds a report's read takes)."""
+    values = (
+        select(func.count()).select_from(Incident),
+        select(func.max(Incident.id)),
+        select(func.max(Incident.updated_at)),
+        # Every stamp and change is also a timeline event: a second write within the same
+        # microsecond (a frozen test clock) leaves updated_at as it was, never the newest event.
+        select(func.max(TimelineEvent.id)),
+        select(func.count()).select_from(Deploy),
+        select(func.max(Deploy.id)),
+        select(func.count()).select_from(IncidentDeploy),
+    )
+    row = (await session.execute(select(*(value.scalar_subquery() for value in values)))).one()
+    return tuple(row)

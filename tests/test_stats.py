@@ -697,3 +697,29 @@ def test_time_to_acknowledge_counts_only_acknowledged_incidents_and_leaves_the_p
     without = report([acked(i, None) for i in range(1, 6)], min_count=3)
     assert without.phases == result.phases and without.time_to_restore == result.time_to_restore
     assert without.acknowledged.count == 0 and without.time_to_acknowledge.distribution is None
+
+
+@pytest.mark.parametrize(
+    "zone_name", ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/St_Johns"]
+)
+def test_local_microseconds_is_each_starts_own_offset_across_every_change(zone_name):
+    """The day, then hour, then start look-ups give every start its zone's own wall-clock time,
+    over years of starts, dense around each offset change (Lord Howe's is half an hour)."""
+    from bot.analytics.stats import EPOCH, local_microseconds
+
+    zone = ZoneInfo(zone_name)
+    rng = random.Random(zone_name)
+    start, end = datetime(2023, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    span_us = (end - start) // timedelta(microseconds=1)
+    starts = [start + timedelta(microseconds=rng.randrange(span_us)) for _ in range(3000)]
+    # Around every change: a start each 7 minutes for 3 hours either side.
+    at = start
+    while at < end:
+        if (at.astimezone(zone).utcoffset() or 0) != ((at + timedelta(hours=1)).astimezone(zone).utcoffset() or 0):
+            starts += [at + timedelta(minutes=7 * k) for k in range(-26, 27)]
+        at += timedelta(hours=1)
+    starts_us = np.asarray([(s - EPOCH) // timedelta(microseconds=1) for s in starts], dtype=np.int64)
+    expected = [
+        int(t) + (s.astimezone(zone).utcoffset() // timedelta(microseconds=1)) for t, s in zip(starts_us.tolist(), starts, strict=True)
+    ]
+    assert local_microseconds(starts_us, zone).tolist() == expected

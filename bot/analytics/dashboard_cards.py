@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from bot.analytics.delivery_view import delivery_sections, key_lines
+from bot.analytics.key_trends import KeyTrend, Unit
+from bot.analytics.key_trends import TrendPoint as KeyPoint
 from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import Measures, RestoredIncidents, Trend, WindowReport, epoch_microseconds, percentile
 from bot.analytics.stats_view import (
@@ -284,3 +287,54 @@ def week_change_text(trend: Trend, min_count: int, confidence: float) -> str | N
 
 def age_text(started_at: datetime, now: datetime) -> str:
     return duration_text(max((now - started_at) / timedelta(seconds=1), 0.0))
+
+
+@dataclass(frozen=True)
+class KeyTrendView:
+    """One key beside its trend: the window's figure and band in the report's words, the trend
+    (drawn as a chart), and every point as a table row (the chart's text alternative)."""
+
+    key: str
+    name: str
+    figure: str
+    trend: KeyTrend
+    table: Table
+
+
+def _point_text(point: KeyPoint, unit: Unit) -> str:
+    if point.value is None:
+        return "—"
+    if unit is Unit.SHARE:
+        return percent(point.value)
+    if unit is Unit.PER_WEEK:
+        return f"{point.value:.2f}/week"
+    return duration_text(point.value)
+
+
+def _point_note(point: KeyPoint) -> str:
+    notes = [] if point.enough else ["too few for a band"]
+    if not point.period.complete:
+        notes.append("so far")
+    return ", ".join(notes)
+
+
+def key_trend_views(figures: ScopeFigures) -> list[KeyTrendView]:
+    """The four keys (with failed deployment recovery time, as the report lists them), time to
+    acknowledge and the share detected by an alert, in that order; none without the delivery figures."""
+    delivery = figures.delivery
+    if delivery is None or not delivery.trends:
+        return []
+    texts = dict(key_lines(delivery.dora.overall, delivery.dora.confidence))
+    texts["Time to acknowledge"] = acknowledge_line(figures.report, PLAIN).removeprefix("Time to acknowledge: ")
+    texts["Detected by an alert"] = delivery_sections(delivery).coverage_title
+    views = []
+    for trend in delivery.trends:
+        value_header = "deploys/week" if trend.unit is Unit.PER_WEEK else "rate" if trend.unit is Unit.SHARE else "median"
+        rows = [
+            [f"{which} {p.period.label}", _point_text(p, trend.unit), str(p.count), _point_note(p)]
+            for which, points in (("week", trend.weekly), ("month", trend.monthly))
+            for p in points
+        ]
+        table = Table(["period", value_header, "n", "note"], rows)
+        views.append(KeyTrendView(trend.key, trend.name, texts[trend.name], trend, table))
+    return views

@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlo
 
 from bot.analytics.coverage import Bucket, Coverage, CoverageReport, MonthlyTrend, RestoreClock
 from bot.analytics.dora import BandCall, ChangeFailureRate, DeployFrequency, DoraKeys, DoraReport, Spread
+from bot.analytics.key_trends import NAMES as KEY_TREND_NAMES
 from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import DETECTION_METHODS, Verdict
 from bot.analytics.stats_view import (
@@ -28,13 +29,8 @@ from bot.core.command_text import DETECTION_LABELS
 from bot.core.text_input import clip
 from bot.slack.blocks import MAX_SECTION_TEXT
 
-KEY_NAMES = {
-    "deployment_frequency": "Deployment frequency",
-    "change_failure_rate": "Change failure rate",
-    "lead_time": "Lead time for changes",
-    "failed_recovery": "Failed deployment recovery time",
-    "time_to_restore": "Time to restore",
-}
+# The four keys' names (and failed deployment recovery time's), as every surface prints them.
+KEY_NAMES = {key: name for key, name in KEY_TREND_NAMES.items() if key != "time_to_acknowledge"}
 SHORT_METHODS = {"alert": "alert", "customer_report": "customer", "engineer": "engineer", "synthetic": "synthetic"}
 
 
@@ -72,7 +68,7 @@ def _spread_text(key: Spread, confidence: float) -> str:
     return " · ".join(parts) + f" · {_band_text(key.band)}"
 
 
-def _key_lines(keys: DoraKeys, confidence: float) -> list[tuple[str, str]]:
+def key_lines(keys: DoraKeys, confidence: float) -> list[tuple[str, str]]:
     return [
         (KEY_NAMES["deployment_frequency"], _frequency_text(keys.deployment_frequency)),
         (KEY_NAMES["change_failure_rate"], _rate_text(keys.change_failure_rate, confidence)),
@@ -245,7 +241,7 @@ def delivery_sections(report: DeliveryReport) -> DeliverySections:
     flags = _flag_lines(coverage, PLAIN)
     return DeliverySections(
         keys_title=f"DORA's four keys, {window} ({dora.label} bands; deploys to production):",
-        keys=_key_lines(dora.overall, dora.confidence),
+        keys=key_lines(dora.overall, dora.confidence),
         keys_notes=notes,
         keys_tables=[
             DeliveryTable(title, [title.split()[-1], *SEGMENT_HEADERS], _segment_rows(segments))
@@ -286,7 +282,7 @@ def delivery_mrkdwn(report: DeliveryReport, style: TextStyle, *, segments: bool 
     dora, coverage = report.dora, report.coverage
     confidence = dora.confidence
     keys = [style.bold(f"DORA's four keys ({dora.label} bands)")]
-    keys += [f"• {name}: {text}" for name, text in _key_lines(dora.overall, confidence)]
+    keys += [f"• {name}: {text}" for name, text in key_lines(dora.overall, confidence)]
     sections = ["\n".join(keys)]
     if segments:
         for title, groups in (("By team", dora.by_team), ("By service", dora.by_service)):

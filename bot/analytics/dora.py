@@ -314,6 +314,32 @@ def _subset(deploys: DeployColumns, mask: np.ndarray) -> DeployColumns:
     )
 
 
+def keys_between(
+    deploys: DeployColumns,
+    restored: RestoredIncidents,
+    *,
+    since: datetime,
+    until: datetime,
+    bands: YearBands,
+    rules: BandRules,
+    confidence: float,
+) -> DoraKeys:
+    """The four keys of every deploy and incident given, over [since, until): ``dora_report``'s
+    overall figures, and each point of a key's trend (bot/analytics/key_trends.py)."""
+    in_window = _subset(deploys, (deploys.deployed_us >= epoch_microseconds(since)) & (deploys.deployed_us < epoch_microseconds(until)))
+    inside = restored.started_between(since, until)
+    return _keys(
+        in_window,
+        restored.restore_us[inside],
+        restored.deploy[inside] == 1,
+        since=since,
+        until=until,
+        bands=bands,
+        rules=rules,
+        confidence=confidence,
+    )
+
+
 def dora_report(
     deploys: DeployColumns | Sequence[DeployFact],
     restored: RestoredIncidents,
@@ -378,7 +404,7 @@ def dora_report(
         label=bands.label,
         rules=rules,
         confidence=settings.confidence,
-        overall=keys_of(np.ones(len(in_window), dtype=bool), np.ones(len(restore_us), dtype=bool)),
+        overall=keys_between(columns, restored, since=since, until=until, bands=bands, rules=rules, confidence=settings.confidence),
         by_service=by_service,
         by_team=by_team,
         deploys_without_commit_time=int(np.count_nonzero(in_window.lead_us == MISSING_US)),

@@ -13,6 +13,26 @@ Sources:
   change fail rate rows are also in the benchmark file stored at
   https://fast.hugflare.com/spaces/rdlf/devops-metrics-interpreter/blame/main/data/benchmarks.json.
 
+What the stored references confirm (checked 2026-12-03 against the docs and pages corpora of the
+project's reference search; neither report's own PDF is among them):
+- Confirmed, year not stated by the source: the deployment frequency words of every level (on
+  demand; between once per day and once per week; between once per week and once per month;
+  between once per month and once every six months) and the lead time words (less than one day;
+  between one day and one week; between one week and one month; between one month and six
+  months), in a stored copy of DORA's survey questions with the levels' answers (a capabilities
+  page citing the State of DevOps Report). The same page gives the recovery words "less than one
+  hour / less than one day / less than one day / between one week and one month": the pattern the
+  2024 rows below carry (high and medium sharing "less than one day").
+- Confirmed in part: the change failure rates elite 5% and low 64% appear in a stored secondary
+  text, which attributes them to the 2024 report; here they are 2023's (2024's low is 40%). Not
+  resolved from the stored material: the octopus.com summaries named above are stored only up to
+  their introductions, before their tables.
+- Not found in the stored material: 2023's high 10% and medium 15% change failure rates, 2024's
+  high 20%, medium 10% and low 40%, 2023's recovery rows, and which year each deployment frequency
+  and lead time row belongs to. A page that gives other values ("gitintel.com", elite lead time
+  under one hour, rates 0-5/5-10/10-15/15-60%) names no table of either report and disagrees with
+  DORA's own survey words above: not taken.
+
 How the survey's words become bounds:
 - Each level states a range ("between one day and one week", "less than one hour"). A range's upper
   end is the bound; "less than" is exclusive, "between … and X" includes X. Where two levels state

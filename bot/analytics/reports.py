@@ -22,6 +22,8 @@ from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
+from bot.analytics.fresh_reads import FreshReads
+from bot.analytics.key_trends import KeyTrend, key_trends, monthly_periods, weekly_periods
 from bot.analytics.stats import (
     IncidentFacts,
     OpenIncident,
@@ -41,7 +43,7 @@ from bot.core.command_text import CommandTextError, parse_service, parse_severit
 from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
-from storage.reports import FactRow, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.reports import FactRow, data_version, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
 
 TREND_WEEKS = 12
 
@@ -67,6 +69,8 @@ class DeliveryReport:
     coverage: CoverageReport
     restore_clock: RestoreClock
     months: MonthlyTrend
+    # Each key's weekly and monthly points (the dashboard's trends): read with the weekly trend only.
+    trends: tuple[KeyTrend, ...] = ()
 
 
 class Reports:
@@ -79,6 +83,29 @@ class Reports:
         self.settings = settings
         # service -> its team in the catalog: the DORA keys and coverage per team.
         self.teams: Mapping[str, str] = dict(teams or {})
+        self._recent_reads: FreshReads[WindowRead] = FreshReads(clock)
+
+    async def recent_window_read(
+        self,
+        days: int,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        delivery: bool = False,
+        year: int = DEFAULT_YEAR,
+    ) -> WindowRead:
+        """``window_trend_and_columns`` over the last ``days`` days, computed once while the data
+        is unchanged and for up to a minute (bot/analytics/fresh_reads.py): what the dashboard's
+        pages and ``/incident stats`` show, asked for again and again."""
+        async with self._db.reading() as session:
+            version = await data_version(session)
+        key = (days, tuple(services or ()), tuple(severities or ()), delivery, year, version)
+
+        async def compute(now: datetime) -> WindowRead:
+            since = now - timedelta(days=days)
+            return await self.window_trend_and_columns(since, now, services=services, severities=severities, delivery=delivery, year=year)
+
+        return await self._recent_reads.get(key, compute)
 
     async def delivery(
         self,
@@ -118,15 +145,28 @@ class Reports:
         *,
         year: int,
         services: Sequence[str] | None,
+        trend: Trend | None = None,
     ) -> DeliveryReport:
+        """With ``trend``, each key's points over its weeks and the monthly trend's months too
+        (``restored`` then reaches back to the first of them, and so do the deploys read here)."""
+        months = monthly_trend(restored, now=until, settings=self.settings)
+        weeks = weekly_periods(trend, until) if trend is not None else []
+        periods = [*weeks, *monthly_periods(months, until)] if trend is not None else []
+        first = min([since, *(p.start for p in periods)])
         async with self._db.reading() as session:
-            read = await deploy_columns(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+            read = await deploy_columns(session, first, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
         deploys = DeployColumns.from_columns(read.service_keys, read.service_codes, read.deployed_us, read.commit_us, read.failed)
+        trends = (
+            key_trends(deploys, restored, unrestored, weeks=weeks, months=periods[len(weeks) :], settings=self.settings, year=year)
+            if trend is not None
+            else ()
+        )
         return DeliveryReport(
             dora=dora_report(deploys, restored, since=since, until=until, teams=self.teams, year=year, settings=self.settings),
             coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self.teams),
             restore_clock=restore_clock(restored, since=since, until=until, settings=self.settings),
-            months=monthly_trend(restored, now=until, settings=self.settings),
+            months=months,
+            trends=trends,
         )
 
     async def facts(
@@ -212,8 +252,9 @@ class Reports:
             history = min(history, _months_back(until, TREND_MONTHS))
         restored, unrestored = await self.columns(history, until, services=services, severities=severities)
         report, channels = await self._window_of(restored, unrestored, since, until)
-        keys = await self._delivery_of(restored, unrestored, since, until, year=year, services=services) if delivery else None
-        return WindowRead(report, channels, self._trend_of(restored, unrestored, until), restored, keys)
+        trend = self._trend_of(restored, unrestored, until)
+        keys = await self._delivery_of(restored, unrestored, since, until, year=year, services=services, trend=trend) if delivery else None
+        return WindowRead(report, channels, trend, restored, keys)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None

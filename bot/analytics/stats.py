@@ -746,22 +746,35 @@ class RestoredChunks:
 
 def local_microseconds(started_us: np.ndarray, zone: tzinfo) -> np.ndarray:
     """Epoch microseconds read as wall-clock time in ``zone`` (UTC offset added). The zone's offset is
-    looked up at the start of each hour that holds a start and of the hour after it; where the two
-    differ (the offset changes inside that hour) each start in it is looked up on its own."""
+    looked up at the start of each day that holds a start and of the day after it; where the two
+    differ (the offset changes that day), at the start of each hour of it and of the hour after;
+    where those differ (the offset changes inside that hour), for each start in it on its own."""
     if len(started_us) == 0:
         return np.zeros(0, dtype=np.int64)
 
     def offset_us(at: datetime) -> int:
         return (at.astimezone(zone).utcoffset() or timedelta(0)) // ONE_MICROSECOND
 
-    hours, inverse = np.unique(started_us // _HOUR_US, return_inverse=True)
-    at_hour = {h: offset_us(EPOCH + timedelta(hours=h)) for h in np.union1d(hours, hours + 1).tolist()}
-    offsets = np.asarray([at_hour[h] for h in hours.tolist()], dtype=np.int64)
-    steady = np.asarray([at_hour[h] == at_hour[h + 1] for h in hours.tolist()], dtype=bool)
-    local_us: np.ndarray = started_us + offsets[inverse]
-    for i in np.nonzero(~steady[inverse])[0].tolist():
-        local_us[i] = started_us[i] + offset_us(EPOCH + timedelta(microseconds=int(started_us[i])))
-    return local_us
+    def by_step(starts_us: np.ndarray, step_us: int, within: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        # The offset at the start of each step (a day, an hour) holding a start and of the next;
+        # where the two agree, every start in the step has it; elsewhere ``within`` looks closer.
+        steps, inverse = np.unique(starts_us // step_us, return_inverse=True)
+        at_step = {k: offset_us(EPOCH + timedelta(microseconds=k * step_us)) for k in np.union1d(steps, steps + 1).tolist()}
+        offsets = np.asarray([at_step[k] for k in steps.tolist()], dtype=np.int64)
+        steady = np.asarray([at_step[k] == at_step[k + 1] for k in steps.tolist()], dtype=bool)
+        local: np.ndarray = starts_us + offsets[inverse]
+        changing = ~steady[inverse]
+        if changing.any():
+            local[changing] = within(starts_us[changing])
+        return local
+
+    def one_by_one(starts_us: np.ndarray) -> np.ndarray:
+        return np.asarray([int(t) + offset_us(EPOCH + timedelta(microseconds=int(t))) for t in starts_us.tolist()], dtype=np.int64)
+
+    # Days first (a year of starts holds a few hundred), then the hours of a day whose offset
+    # changes (a few a year), then each start of an hour whose offset changes: a year of
+    # 100,000 starts costs some 700 look-ups instead of one per hour holding a start (~17,000).
+    return by_step(started_us, _DAY_US, lambda in_day: by_step(in_day, _HOUR_US, one_by_one))
 
 
 def local_weekday_and_hour(started_us: np.ndarray, zone: tzinfo) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,6 @@ import asyncio
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from bot.analytics import dashboard_cards as cards_of
 from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
 from bot.analytics.dashboard_pages import inline_svg, render
 from bot.analytics.delivery_view import delivery_sections
+from bot.analytics.key_trend_svg import key_trend_alt_text, key_trend_svg
 from bot.analytics.reports import Reports
 from bot.analytics.stats import NO_SERVICE, OpenIncident, Trend, WindowReport
 from bot.analytics.stats_view import PLAIN, open_incident_line, restore_headers, restore_row, window_text
@@ -98,8 +98,7 @@ class Dashboard:
     async def _figures(
         self, title: str, days: int, services: Sequence[str] | None = None, *, delivery: bool = False
     ) -> cards_of.ScopeFigures:
-        now = self._clock()
-        read = await self._reports.window_trend_and_columns(now - timedelta(days=days), now, services=services, delivery=delivery)
+        read = await self._reports.recent_window_read(days, services=services, delivery=delivery)
         return cards_of.ScopeFigures(title=title, report=read.report, trend=read.trend, restored=read.restored, delivery=read.delivery)
 
     async def _hidden(self, viewer: Viewer, rows: Sequence[dashboard_rows.ListedIncident]) -> set[int]:
@@ -169,6 +168,10 @@ class Dashboard:
             window=window_text(report, PLAIN),
             settings=report.settings,
             cards=cards_of.cards(figures),
+            key_trends=[
+                (view, inline_svg(key_trend_svg(view.trend).encode(), key_trend_alt_text(view.trend)))
+                for view in cards_of.key_trend_views(figures)
+            ],
             chart=inline_svg(chart, trend_alt_text(figures.trend)),
             restore=cards_of.restore_table(report),
             phases=cards_of.phase_breakdown(report),

@@ -64,10 +64,11 @@ class Readouts:
             await self._replies.tell(requester, title, blocks_=drill_blocks(drills, title=title))
             return
         severities = [query.severity] if query.severity else None
-        since = now - timedelta(days=query.days)
-        report, war_rooms, trend, delivery = await self._reports.window_trend_and_delivery(
-            since, now, year=query.dora_year, services=services, severities=severities
+        read = await self._reports.recent_window_read(
+            query.days, services=services, severities=severities, delivery=True, year=query.dora_year
         )
+        report, war_rooms, trend, delivery = read.report, read.war_rooms, read.trend, read.delivery
+        assert delivery is not None
         title = f"MTTR · {query.label}"
         shown = report_blocks(report, trend, title=title, war_rooms=war_rooms)
         shown += delivery_blocks(delivery, room=MAX_BLOCKS - len(shown))
