@@ -143,8 +143,10 @@ def report_figures(report: str) -> ReportFigures:
     return figures
 
 
+# On SQLite only: what the browser adds is rendering, sign-in and layout; the same pages' figures
+# against the report's, and their privacy, are checked on both databases over HTTP
+# (tests/test_dashboard.py).
 @pytest.mark.slow
-@pytest.mark.both_databases
 async def test_every_page_in_chromium_at_desktop_and_phone_width(
     browser_required, fake_slack, database_url, announce_channel, incident, tmp_path
 ):
