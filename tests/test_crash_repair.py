@@ -42,6 +42,7 @@ from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot, start_bo
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
+from tests.team_helpers import single_page_settings
 from tests.waiting import HANG_SECONDS
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
@@ -256,13 +257,19 @@ async def probe(bot: RunningBot, pagerduty: FakePagerDuty, announce_channel: str
 
 @pytest.fixture
 def settings(settings, pagerduty, tmp_path, monkeypatch):
-    """The shipped settings with payments-api paged through the fake PagerDuty and given a call bridge."""
+    """The shipped settings with payments-api paged through the fake PagerDuty and given a call bridge.
+
+    P1 and P2 on the single page after 5 minutes, not the default chain's level paged at once: the
+    sweep's crash points are the open's, the resolution's and the handover's (the escalation
+    chain's are tests/test_escalation_chain.py's), and at the default every doomed ``serve`` would
+    first page every open incident of the sweep, each crash point's work lost in that of dozens."""
     monkeypatch.setenv(KEY_VARIABLE, ROUTING_KEY)
     catalog = catalog_with_pagerduty(tmp_path, SERVICE)
     data = yaml.safe_load(catalog.read_text())
     next(entry for entry in data["services"] if entry["name"] == SERVICE)["call"] = BRIDGE
     catalog.write_text(yaml.safe_dump(data))
-    return settings.model_copy(update={"service_catalog": catalog, "pagerduty_events_url": pagerduty.events_url})
+    shipped = settings.model_copy(update={"service_catalog": catalog, "pagerduty_events_url": pagerduty.events_url})
+    return single_page_settings(shipped, tmp_path)
 
 
 @pytest.fixture
@@ -290,7 +297,7 @@ def serve_env(settings, database_url) -> dict[str, str]:
         "DATABASE_URL": database_url.replace("+asyncpg", ""),
         "INCIDENT_ANNOUNCE_CHANNEL": settings.announce_channel,
         "RUNBOOKS_DIR": str(ROOT / "runbooks"),
-        "INCIDENT_CONFIG": str(ROOT / "runbooks" / "config.yml"),
+        "INCIDENT_CONFIG": str(settings.incident_config),
         "LOG_FORMAT": "json",
     }
 
