@@ -4,7 +4,7 @@ What every listener shares (validating, who clicked and when, the ack) is in han
 from __future__ import annotations
 
 import re
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -13,6 +13,7 @@ from bot.core.phases import BUTTON_STAMPS, Stamp
 from bot.core.roles import ROLES
 from bot.core.text_input import row_number
 from bot.interactions import Interactions
+from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack.blocks import (
     ACKNOWLEDGE_ACTION,
@@ -89,25 +90,25 @@ def mark_action_item_done(flows: Interactions, click: Click) -> Work:
     return flows.action_items.mark_done(click.requester, row_number(click.payload.action.value))
 
 
-def open_edit_times_form(flows: Interactions, click: Click) -> Work:
+def _form_of(click: Click, open_form: Callable[[Requester, int, str], Coroutine[Any, Any, None]]) -> Work:
+    """A button that opens a form for the incident it names: Slack opens a form only with the
+    click's trigger ID, so a payload without one opens nothing."""
     incident_id = row_number(click.payload.action.value)
     if not click.payload.trigger_id:
         return None
-    return flows.time_corrections.open_form(click.requester, incident_id, click.payload.trigger_id)
+    return open_form(click.requester, incident_id, click.payload.trigger_id)
+
+
+def open_edit_times_form(flows: Interactions, click: Click) -> Work:
+    return _form_of(click, flows.time_corrections.open_form)
 
 
 def open_action_item_form(flows: Interactions, click: Click) -> Work:
-    incident_id = row_number(click.payload.action.value)
-    if not click.payload.trigger_id:
-        return None
-    return flows.action_items.open_form(click.requester, incident_id, click.payload.trigger_id)
+    return _form_of(click, flows.action_items.open_form)
 
 
 def open_handover_form(flows: Interactions, click: Click) -> Work:
-    incident_id = row_number(click.payload.action.value)
-    if not click.payload.trigger_id:
-        return None
-    return flows.handovers.open_form(click.requester, incident_id, click.payload.trigger_id)
+    return _form_of(click, flows.handovers.open_form)
 
 
 def accept_handover(flows: Interactions, click: Click) -> Work:

@@ -82,22 +82,27 @@ def _bounds(*spec: tuple[str, timedelta, bool, str]) -> tuple[Bound, ...]:
 
 DAY, WEEK, HOUR = timedelta(days=1), timedelta(weeks=1), timedelta(hours=1)
 
+# The elite, high and medium bounds of deployment frequency and lead time read the same in both
+# reports; only their words for "low" differ (noted at each year).
+_DEPLOY_INTERVAL = _bounds(
+    ("elite", DAY, False, "on demand (multiple deploys per day)"),
+    ("high", WEEK, True, "between once per day and once per week"),
+    ("medium", MONTH, True, "between once per week and once per month"),
+)
+_LEAD_TIME = _bounds(
+    ("elite", DAY, False, "less than one day"),
+    ("high", WEEK, True, "between one day and one week"),
+    ("medium", MONTH, True, "between one week and one month"),
+)
+
 BANDS: dict[int, YearBands] = {
     2023: YearBands(
         year=2023,
         label="DORA 2023 report",
-        deploy_interval=_bounds(
-            ("elite", DAY, False, "on demand (multiple deploys per day)"),
-            ("high", WEEK, True, "between once per day and once per week"),
-            ("medium", MONTH, True, "between once per week and once per month"),
-            # low: "between once per week and once per month", medium's range: reached only beyond it
-        ),
-        lead_time=_bounds(
-            ("elite", DAY, False, "less than one day"),
-            ("high", WEEK, True, "between one day and one week"),
-            ("medium", MONTH, True, "between one week and one month"),
-            # low: "between one week and one month", medium's range
-        ),
+        # low: "between once per week and once per month", medium's range: reached only beyond it
+        deploy_interval=_DEPLOY_INTERVAL,
+        # low: "between one week and one month", medium's range
+        lead_time=_LEAD_TIME,
         recovery=_bounds(
             ("elite", HOUR, False, "less than one hour"),
             ("high", DAY, False, "less than one day"),
@@ -115,18 +120,10 @@ BANDS: dict[int, YearBands] = {
     2024: YearBands(
         year=2024,
         label="DORA 2024 report",
-        deploy_interval=_bounds(
-            ("elite", DAY, False, "on demand (multiple deploys per day)"),
-            ("high", WEEK, True, "between once per day and once per week"),
-            ("medium", MONTH, True, "between once per week and once per month"),
-            # low: "between once per month and once every six months"
-        ),
-        lead_time=_bounds(
-            ("elite", DAY, False, "less than one day"),
-            ("high", WEEK, True, "between one day and one week"),
-            ("medium", MONTH, True, "between one week and one month"),
-            # low: "between one month and six months"
-        ),
+        # low: "between once per month and once every six months"
+        deploy_interval=_DEPLOY_INTERVAL,
+        # low: "between one month and six months"
+        lead_time=_LEAD_TIME,
         recovery=_bounds(
             ("elite", HOUR, False, "less than one hour"),
             ("high", DAY, False, "less than one day"),
