@@ -96,9 +96,6 @@ def dashboard_routes(
 
         return handle
 
-    async def overview(request: web.Request, viewer: Viewer) -> web.Response:
-        return await windowed(dashboard.overview)(request, viewer)
-
     async def service(request: web.Request, viewer: Viewer) -> web.Response:
         name = request.match_info["name"]
         return await windowed(lambda v, days: dashboard.service(v, name, days))(request, viewer)
@@ -146,24 +143,15 @@ def dashboard_routes(
     def page(handler: Callable[[web.Request, Viewer], Awaitable[web.Response]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         return measured(signed_in(handler))
 
-    async def phases(request: web.Request, viewer: Viewer) -> web.Response:
-        return await windowed(dashboard.phases)(request, viewer)
-
-    async def distribution(request: web.Request, viewer: Viewer) -> web.Response:
-        return await windowed(dashboard.distribution)(request, viewer)
-
-    async def incidents(request: web.Request, viewer: Viewer) -> web.Response:
-        return await windowed(dashboard.incidents)(request, viewer)
-
     return [
-        web.get(DASHBOARD_PATH, page(overview)),
-        web.get(f"{DASHBOARD_PATH}/", page(overview)),
+        web.get(DASHBOARD_PATH, page(windowed(dashboard.overview))),
+        web.get(f"{DASHBOARD_PATH}/", page(windowed(dashboard.overview))),
         web.get(f"{DASHBOARD_PATH}/login", measured(login)),
         web.get(f"{DASHBOARD_PATH}/callback", measured(callback)),
         web.get(f"{DASHBOARD_PATH}/logout", measured(logout)),
-        web.get(f"{DASHBOARD_PATH}/phases", page(phases)),
-        web.get(f"{DASHBOARD_PATH}/distribution", page(distribution)),
-        web.get(f"{DASHBOARD_PATH}/incidents", page(incidents)),
+        web.get(f"{DASHBOARD_PATH}/phases", page(windowed(dashboard.phases))),
+        web.get(f"{DASHBOARD_PATH}/distribution", page(windowed(dashboard.distribution))),
+        web.get(f"{DASHBOARD_PATH}/incidents", page(windowed(dashboard.incidents))),
         web.get(f"{DASHBOARD_PATH}/incidents/{{reference}}", page(incident)),
         web.get(f"{DASHBOARD_PATH}/services/{{name}}", page(service)),
         web.get(f"{DASHBOARD_PATH}/teams/{{name}}", page(team)),
