@@ -289,6 +289,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses = set(getattr(item, "fixturenames", ()))
         if not uses & SERVICE_FIXTURES and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
+    # The slow tests first (a stable sort keeps the order within each kind): the workers start on
+    # them together and the run ends on short tests, instead of one worker finishing a sweep alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 async def _new_database(request: pytest.FixtureRequest, dialect: str, path: Path, *, migrated: bool) -> str:

@@ -99,6 +99,7 @@ async def calls_waiting(port: int, method: str) -> float:
     return (await scrape(port)).get(("incident_bot_slack_api_calls_waiting", (("method", method),)), 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.both_databases
 async def test_a_storm_of_alerts_on_two_processes_stays_within_slacks_limits_most_severe_first(storm_bots, fake_slack):
     first, second = storm_bots
@@ -238,6 +239,7 @@ async def test_a_pacer_whose_database_is_away_paces_alone_instead_of_holding_cal
         await db.dispose()
 
 
+@pytest.mark.slow
 async def test_metrics_show_the_queue_and_the_429s(storm_bots, fake_slack):
     first, second = storm_bots
     fake_slack.fail_next("conversations.setTopic", status=429, retry_after=1)
