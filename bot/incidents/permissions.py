@@ -96,13 +96,12 @@ def who_is_at(policy: Permissions, level: str, incident: IncidentRecord | None) 
     """Words for the people ``level`` lets in."""
     admins = admin_words(policy)
     commander = f"the incident commander (<@{incident.commander}>)" if incident else "the incident commander"
-    if level == "everyone":
-        return "everyone"
-    if level == "war_room":
-        return f"members of the war room, {commander} and {admins}"
-    if level == "commander":
-        return f"{commander} and {admins}"
-    return admins
+    wider_than_admins = {
+        "everyone": "everyone",
+        "war_room": f"members of the war room, {commander} and {admins}",
+        "commander": f"{commander} and {admins}",
+    }
+    return wider_than_admins.get(level, admins)
 
 
 def admin_words(policy: Permissions) -> str:
