@@ -80,6 +80,13 @@ class Figure:
         return f"{self.name:44} {ms(self.value):>10} {ms(self.baseline):>10} {self.ratio:>6.2f}x  {verdict}"
 
 
+def print_figures(figures: Sequence[Figure], *, baseline: str) -> None:
+    """The figures as a table, under a header naming what each was measured against."""
+    print(f"\n{'figure':44} {'bot':>10} {baseline:>10} {'ratio':>7}  target")
+    for figure in figures:
+        print(figure.line())
+
+
 @dataclass
 class Samples:
     bot: dict[str, list[float]] = field(default_factory=dict)
@@ -160,15 +167,21 @@ async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench
     return Bench(runtime, fake, bot, bare, SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url), close)
 
 
+async def send_commands(bench: Bench, commands: Sequence[str]) -> None:
+    """``/incident <command>`` for each, eight at a time with the bot's work drained in between, so
+    that opening many incidents does not become a storm; drained again at the end."""
+    for n, command in enumerate(commands):
+        await bench.bot.send(urlencode(bench.signed.command_payload(command)))
+        if n % 8 == 7:
+            await bench.drain()
+    await bench.drain()
+
+
 async def open_incidents(bench: Bench, count: int) -> list[tuple[int, str, str]]:
     """``count`` more incidents with their war rooms ready: (number, channel, control message ts)."""
     async with bench.runtime.db.lookup() as session:
         before = int(await session.scalar(select(func.max(Incident.id))) or 0)
-    for n in range(count):
-        await bench.bot.send(urlencode(bench.signed.command_payload(f"open Click bench {n} sev:P2 started:-30m detected:-20m")))
-        if n % 8 == 7:
-            await bench.drain()
-    await bench.drain()
+    await send_commands(bench, [f"open Click bench {n} sev:P2 started:-30m detected:-20m" for n in range(count)])
     async with bench.runtime.db.lookup() as session:
         query = select(Incident.id, Incident.channel_id, Incident.control_message_ts).where(Incident.id > before)
         rows = (await session.execute(query.order_by(Incident.id))).all()
@@ -315,10 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         asyncio.run(profile(args.profile, args.requests))
         return 0
-    measured = figures(args)
-    print(f"\n{'figure':44} {'bot':>10} {'bare':>10} {'ratio':>7}  target")
-    for figure in measured:
-        print(figure.line())
+    print_figures(figures(args), baseline="bare")
     return 0
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 
-from benchmarks.clicks import TARGET, Bench, Figure, Samples, database_url, measure, requests_for, start
+from benchmarks.clicks import TARGET, Bench, Figure, Samples, database_url, measure, print_figures, requests_for, send_commands, start
 from benchmarks.open_latency import Summary
 from storage.models import Incident, RunbookPost
 from tests.action_endpoint import TOKEN, TOKEN_VARIABLE, ActionEndpoint, runbooks_with_actions
@@ -35,11 +35,7 @@ from tests.action_endpoint import TOKEN, TOKEN_VARIABLE, ActionEndpoint, runbook
 async def open_with_runbook(bench: Bench, count: int) -> list[tuple[int, str, str, int]]:
     """``count`` incidents on payments-api, each with its runbook (and its actions) posted:
     (number, channel, control message ts, runbook post)."""
-    for n in range(count):
-        await bench.bot.send(urlencode(bench.signed.command_payload(f"open Action bench {n} sev:P2 service:payments-api")))
-        if n % 8 == 7:
-            await bench.drain()
-    await bench.drain()
+    await send_commands(bench, [f"open Action bench {n} sev:P2 service:payments-api" for n in range(count)])
     async with bench.runtime.db.lookup() as session:
         rows = (
             await session.execute(
@@ -118,10 +114,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    measured = asyncio.run(collect(parse_args(argv)))
-    print(f"\n{'figure':44} {'bot':>10} {'baseline':>10} {'ratio':>7}  target")
-    for figure in measured:
-        print(figure.line())
+    print_figures(asyncio.run(collect(parse_args(argv))), baseline="baseline")
     return 0
 
 

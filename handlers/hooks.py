@@ -142,6 +142,24 @@ async def _authenticated_json(request: web.Request, secret: str | None, door: We
         return None, _refuse(400, f"the body is not valid JSON ({_json_problem(error)}); send {door.right_form}")
 
 
+JsonReader = Callable[[web.Request, str | None, WebhookDoor], Awaitable[tuple[Any, web.Response | None]]]
+
+
+def _json_webhook(
+    door: WebhookDoor, secret: Callable[[], str | None], answer: Callable[[Any], Awaitable[web.Response]], *, read: JsonReader
+) -> Handler:
+    """A webhook: ``read`` lets a request in (or gives the refusal to answer with), ``answer`` acts
+    on its decoded body. The secret is read on each request, as the settings have it then."""
+
+    async def receive(request: web.Request) -> web.Response:
+        data, refusal = await read(request, secret(), door)
+        if refusal is not None:
+            return refusal
+        return await answer(data)
+
+    return receive
+
+
 DEPLOY_DOOR = WebhookDoor(
     name="deploy webhook",
     disabled=DISABLED,
@@ -153,10 +171,7 @@ DEPLOY_DOOR = WebhookDoor(
 
 
 def deploy_webhook(runtime: Runtime) -> Handler:
-    async def record_deploy(request: web.Request) -> web.Response:
-        data, refusal = await _authenticated_json(request, runtime.settings.deploy_webhook_secret, DEPLOY_DOOR)
-        if refusal is not None:
-            return refusal
+    async def record_deploy(data: Any) -> web.Response:
         try:
             deploy_in = parse_deploy(data, now=runtime.clock())
             require_known_service(runtime.catalog, deploy_in.service, spelled='`"service": "{}"`')
@@ -171,7 +186,7 @@ def deploy_webhook(runtime: Runtime) -> Handler:
             return _refuse(503, DATABASE_DOWN)
         return web.json_response({"ok": True, "deploy_id": record.id, "duplicate": not created}, status=201 if created else 200)
 
-    return record_deploy
+    return _json_webhook(DEPLOY_DOOR, lambda: runtime.settings.deploy_webhook_secret, record_deploy, read=_authenticated_json)
 
 
 ALERTS_PATH = "/hooks/alerts"
@@ -193,10 +208,7 @@ SLACK_DOWN = "Slack is not answering, so no war room could be opened; nothing wa
 
 
 def alert_webhook(runtime: Runtime) -> Handler:
-    async def receive_alerts(request: web.Request) -> web.Response:
-        data, refusal = await _authenticated_json(request, runtime.settings.alert_webhook_secret, ALERT_DOOR)
-        if refusal is not None:
-            return refusal
+    async def receive_alerts(data: Any) -> web.Response:
         try:
             body = parse_alerts(data, runtime.team.alerts, set(runtime.catalog.names()))
         except AlertPayloadError as error:
@@ -217,7 +229,7 @@ def alert_webhook(runtime: Runtime) -> Handler:
         answer = result.as_json() | {"refused": [refused.as_json() for refused in body.refused]}
         return web.json_response(answer, status=201 if result.opened else 200)
 
-    return receive_alerts
+    return _json_webhook(ALERT_DOOR, lambda: runtime.settings.alert_webhook_secret, receive_alerts, read=_authenticated_json)
 
 
 PAGERDUTY_PATH = "/hooks/pagerduty"
@@ -257,10 +269,7 @@ async def _signed_json(request: web.Request, secret: str | None, door: WebhookDo
 
 
 def pagerduty_webhook(runtime: Runtime) -> Handler:
-    async def receive_pagerduty_event(request: web.Request) -> web.Response:
-        data, refusal = await _signed_json(request, runtime.settings.pagerduty_webhook_secret, PAGERDUTY_DOOR)
-        if refusal is not None:
-            return refusal
+    async def receive_pagerduty_event(data: Any) -> web.Response:
         try:
             event = parse_event(data)
         except PagerDutyWebhookError as error:
@@ -272,4 +281,4 @@ def pagerduty_webhook(runtime: Runtime) -> Handler:
             return _refuse(503, DATABASE_DOWN)
         return web.json_response(answer.as_json(), status=200)
 
-    return receive_pagerduty_event
+    return _json_webhook(PAGERDUTY_DOOR, lambda: runtime.settings.pagerduty_webhook_secret, receive_pagerduty_event, read=_signed_json)

@@ -50,6 +50,18 @@ def open_request_of(submission: ViewSubmission, *, started_epoch: int | None, no
     )
 
 
+async def _incident_form(ack: AsyncAck, body: dict, *, what: str, field: str, again: str) -> tuple[ViewSubmission, int] | None:
+    """A submitted form about one incident and that incident's number (from the view's metadata);
+    None once the form was told, under ``field``, that Slack sent it incomplete and how to try ``again``."""
+    try:
+        submission = ViewSubmission.model_validate(body)
+        return submission, submission.metadata_number("incident_id")
+    except (ValidationError, ValueError) as error:
+        log.warning("malformed %s submission: %s", what, error)
+        await ack(response_action="errors", errors={field: f"Slack sent an incomplete form; {again}"})
+        return None
+
+
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.view(OPEN_MODAL_CALLBACK)
     async def open_form_submitted(ack: AsyncAck, body: dict) -> None:
@@ -126,13 +138,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.view(ADD_ACTION_CALLBACK)
     async def add_action_submitted(ack: AsyncAck, body: dict) -> None:
-        try:
-            submission = ViewSubmission.model_validate(body)
-            incident_id = submission.metadata_number("incident_id")
-        except (ValidationError, ValueError) as error:
-            log.warning("malformed action-item submission: %s", error)
-            await ack(response_action="errors", errors={"text": "Slack sent an incomplete form; please add it again."})
+        if (form := await _incident_form(ack, body, what="action-item", field="text", again="please add it again.")) is None:
             return
+        submission, incident_id = form
         errors = {}
         text = (submission.text_value("text") or "").strip()
         if not text:
@@ -156,13 +164,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
     @app.view(HANDOVER_CALLBACK)
     async def handover_submitted(ack: AsyncAck, body: dict) -> None:
-        try:
-            submission = ViewSubmission.model_validate(body)
-            incident_id = submission.metadata_number("incident_id")
-        except (ValidationError, ValueError) as error:
-            log.warning("malformed handover submission: %s", error)
-            await ack(response_action="errors", errors={"to_user": "Slack sent an incomplete form; click Hand over again."})
+        if (form := await _incident_form(ack, body, what="handover", field="to_user", again="click Hand over again.")) is None:
             return
+        submission, incident_id = form
         values = {name: submission.text_value(name) for name, _label, _required in FORM_FIELDS}
         to_user = submission.selected_user("to_user")
         if errors := form_errors(values, to_user):

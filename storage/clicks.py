@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from sqlalchemy import ColumnElement, Row, Table, func, insert, literal, select, update
 
 from storage.db import Statements
+from storage.incidents import EventDetails, event_columns
 from storage.models import Incident, TimelineEvent
 from storage.types import UTCDateTime
 
@@ -58,17 +59,8 @@ def first_of(column: str, at: datetime) -> ColumnElement[Any]:
     return func.coalesce(_INCIDENTS.c[column], literal(at, UTCDateTime()))
 
 
-def add_event(
-    work: Statements,
-    incident_id: int,
-    kind: str,
-    *,
-    at: datetime,
-    actor: str | None = None,
-    text: str = "",
-    data: dict[str, Any] | None = None,
-) -> None:
-    work.execute(insert(_EVENTS).values(incident_id=incident_id, kind=kind, actor=actor, occurred_at=at, text=text, data=data or {}))
+def add_event(work: Statements, incident_id: int, kind: str, *, at: datetime, **details: Unpack[EventDetails]) -> None:
+    work.execute(insert(_EVENTS).values(event_columns(incident_id, kind, at, details)))
 
 
 def set_fields(work: Statements, incident_id: int, *, at: datetime, **fields: Any) -> Row[Any]:

@@ -3,7 +3,7 @@ an UPDATE conditional on the claim's age and token takes over one whose process 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -17,6 +17,8 @@ SENDING, SENT, FAILED = "sending", "sent", "failed"
 
 @dataclass(frozen=True)
 class PageClaim:
+    """Which page this is: each field is the column of ``pages`` it is written to."""
+
     incident_id: int
     key: str
     via: str
@@ -32,17 +34,7 @@ async def claim(session: AsyncSession, page: PageClaim, *, token: str, at: datet
     insert = insert_with_on_conflict(session)
     inserted = await session.execute(
         insert(Page)
-        .values(
-            incident_id=page.incident_id,
-            key=page.key,
-            via=page.via,
-            action=page.action,
-            level=page.level,
-            dedup_key=page.dedup_key,
-            status=SENDING,
-            token=token,
-            claimed_at=at,
-        )
+        .values(**asdict(page), status=SENDING, token=token, claimed_at=at)
         .on_conflict_do_nothing(index_elements=["incident_id", "key"])
     )
     if rows_changed(inserted) == 1:

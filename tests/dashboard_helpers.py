@@ -19,6 +19,7 @@ from storage import incidents as incident_rows
 from storage.models import Deploy, IncidentDeploy, Postmortem
 from tests.conftest import ROOT, fake_slack_settings, start_bot
 from tests.fake_slack import FakeSlack
+from tests.incident_facts import stamp_times
 from tests.stored_incidents import incident_row
 
 CLIENT_ID = "1234567890.0987654321"
@@ -137,30 +138,16 @@ async def seed_history(runtime, fake: FakeSlack, *, restored: int = 36) -> Histo
             await session.flush()
             history.open_ids.append(row.id)
         started = now - timedelta(days=3)
+        in_the_private_room = dict(service="payments-api", person=MEMBER, is_private=True, channel_id=history.room, channel_name=ROOM_NAME)
         private = incident_row(
-            f"Payroll {TITLE_MARKER} export",
-            started,
-            detected_at=started + timedelta(minutes=3),
-            diagnosed_at=started + timedelta(minutes=30),
-            mitigated_at=started + timedelta(minutes=50),
-            verified_at=started + timedelta(minutes=70),
-            severity="P1",
-            service="payments-api",
-            person=MEMBER,
-            is_private=True,
-            channel_id=history.room,
-            channel_name=ROOM_NAME,
+            f"Payroll {TITLE_MARKER} export", started, **stamp_times(started, (3, 27, 20, 20)), severity="P1", **in_the_private_room
         )
         still_open = incident_row(
             f"Access {TITLE_MARKER} review",
             now - timedelta(hours=5),
             detected_at=now - timedelta(hours=4),
             severity="P2",
-            service="payments-api",
-            person=MEMBER,
-            is_private=True,
-            channel_id=history.room,
-            channel_name=ROOM_NAME,
+            **in_the_private_room,
         )
         session.add_all([private, still_open])
         await session.flush()

@@ -1,12 +1,14 @@
-"""Incidents from phase lengths: IncidentFacts for the statistics and digest tests, and the stamp
-times of incident rows that tests write straight to the database."""
+"""Incidents from phase lengths: IncidentFacts for the statistics and digest tests, the stamp
+times of incident rows that tests write straight to the database, and the digest of nothing but
+a window's figures."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from bot.analytics.stats import IncidentFacts
+from bot.analytics.digest import Digest, build_digest
+from bot.analytics.stats import IncidentFacts, WindowReport, weekly_trend
 
 STAMP_FIELDS = ("detected_at", "diagnosed_at", "mitigated_at", "verified_at")
 
@@ -57,3 +59,18 @@ def facts_maker(*, minutes: tuple[float, float, float, float], service: str, sta
         return facts_from_minutes(id, start, minutes, severity=severity, service=service, method=method, deploy=deploy, stamps=stamps)
 
     return make
+
+
+def figures_digest(report: WindowReport, facts: Sequence[IncidentFacts], *, week_start: datetime, now: datetime) -> Digest:
+    """The payments digest of ``report`` and the weekly trend of ``facts``, and nothing else: no
+    incident listed, none open, no war room, no estimate of the smallest visible change."""
+    return build_digest(
+        channel_label="payments",
+        week_start=week_start,
+        last_week_incidents=[],
+        report=report,
+        trend=weekly_trend(facts, now=now),
+        detectable=None,
+        open_incidents=(),
+        war_rooms={},
+    )

@@ -323,10 +323,10 @@ def test_time_to_assemble_and_to_command_are_figures_apart_from_the_phases():
     not -1): median 3 min, mean 15/4 min over n=4; one incident with nobody. The phases do not move."""
     import statistics
 
-    from bot.analytics.digest import build_digest
-    from bot.analytics.stats import ReportSettings, build_report, weekly_trend
+    from bot.analytics.stats import ReportSettings, build_report
     from bot.analytics.stats_view import home_view, report_json, report_table
     from bot.core.tiers import TierTables
+    from tests.incident_facts import figures_digest
 
     incidents = [
         _facts(1, assembled=2, command=0),
@@ -362,16 +362,7 @@ def test_time_to_assemble_and_to_command_are_figures_apart_from_the_phases():
     assert "*Time to assemble*: median 3 min" in json.dumps(home_view((), result), ensure_ascii=False)
     figures = report_json(result)
     assert (figures["time_to_assemble"]["assembled"], figures["time_to_command"]["command_taken"]) == (4, 4)
-    digest = build_digest(
-        channel_label="payments",
-        week_start=since,
-        last_week_incidents=[],
-        report=result,
-        trend=weekly_trend(incidents, now=until),
-        detectable=None,
-        open_incidents=(),
-        war_rooms={},
-    )
+    digest = figures_digest(result, incidents, week_start=since, now=until)
     assert line in digest.text.splitlines()
     assert "Time to command: median 30 s · mean 1 min · n=4 (4 of 5 restored incidents had a person in command)" in digest.text
     assert "Time to assemble: no restored incident in the window had a second person join" in report_table(without)

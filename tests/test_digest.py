@@ -19,7 +19,7 @@ from bot.analytics.stats_view import GROUPINGS, home_view, report_blocks, report
 from bot.core.phases import Phase
 from bot.core.tiers import TierTables
 from bot.slack.blocks import MAX_FIELD_TEXT, MAX_HEADER, MAX_SECTION_TEXT, within_message_limits
-from tests.incident_facts import facts_maker, stamp_times
+from tests.incident_facts import facts_maker, figures_digest, stamp_times
 from tests.stored_incidents import incident_row
 
 UTC = UTC
@@ -374,16 +374,7 @@ def test_digest_shows_time_to_acknowledge_apart_from_the_phases():
     # acknowledged 1, 2, … 7 minutes after detection: median 4 min
     acked = [IncidentFacts(**{**f.__dict__, "acknowledged_at": f.detected_at + timedelta(minutes=f.id)}) for f in week]
     report = window(acked, since=start, until=start + timedelta(weeks=1))
-    digest = build_digest(
-        channel_label="payments",
-        week_start=start,
-        last_week_incidents=[],
-        report=report,
-        trend=weekly_trend(acked, now=NOW),
-        detectable=None,
-        open_incidents=(),
-        war_rooms={},
-    )
+    digest = figures_digest(report, acked, week_start=start, now=NOW)
     line = next(line for line in digest.text.splitlines() if line.startswith("Time to acknowledge"))
     assert "median 4 min" in line and "7 of 7 restored incidents were acknowledged" in line
 

@@ -82,39 +82,31 @@ def deploy_facts() -> list[DeployFact]:
 
 
 def incident_facts() -> list[IncidentFacts]:
-    facts = []
-    for i, minutes in enumerate(PAYMENTS_RESTORE_MIN):
-        start = day(1 + i, 9)
-        facts.append(
-            IncidentFacts(
-                id=1 + i,
-                severity="P1",
-                service="payments-api",
-                detection_method="customer_report" if i < 2 else "alert",
-                started_at=start,
-                detected_at=start + timedelta(minutes=5),
-                verified_at=start + timedelta(minutes=minutes),
-                deploy_linked=True,
-            )
+    def restored(id: int, start: datetime, minutes: float, **facts: Any) -> IncidentFacts:
+        """Detected 5 minutes after ``start``, verified ``minutes`` after it."""
+        detected, verified = start + timedelta(minutes=5), start + timedelta(minutes=minutes)
+        return IncidentFacts(id=id, started_at=start, detected_at=detected, verified_at=verified, **facts)
+
+    payments = [
+        restored(
+            1 + i,
+            day(1 + i, 9),
+            minutes,
+            severity="P1",
+            service="payments-api",
+            detection_method="customer_report" if i < 2 else "alert",
+            deploy_linked=True,
         )
-    for i, minutes in enumerate(LEDGER_RESTORE_MIN):
-        start = day(8 + i, 22)
-        facts.append(
-            IncidentFacts(
-                id=10 + i,
-                severity="P2",
-                service="ledger",
-                detection_method="engineer",
-                started_at=start,
-                detected_at=start + timedelta(minutes=5),
-                verified_at=start + timedelta(minutes=minutes),
-                deploy_linked=False,
-            )
-        )
-    facts.append(
-        IncidentFacts(id=20, severity="P1", service="ledger", detection_method="alert", started_at=day(20, 8), detected_at=day(20, 8))
+        for i, minutes in enumerate(PAYMENTS_RESTORE_MIN)
+    ]
+    ledger = [
+        restored(10 + i, day(8 + i, 22), minutes, severity="P2", service="ledger", detection_method="engineer", deploy_linked=False)
+        for i, minutes in enumerate(LEDGER_RESTORE_MIN)
+    ]
+    still_open = IncidentFacts(
+        id=20, severity="P1", service="ledger", detection_method="alert", started_at=day(20, 8), detected_at=day(20, 8)
     )
-    return facts
+    return [*payments, *ledger, still_open]
 
 
 def restored_columns() -> RestoredIncidents:

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from slack_sdk.models.basic_objects import JsonObject
+from slack_sdk.models.blocks import ButtonElement, PlainTextObject
 
 from bot.analytics import delivery_view, digest, drills, stats_view, summary
 from bot.analytics.coverage import detection_coverage, monthly_trend, restore_clock
@@ -377,6 +378,9 @@ BOT_BUILT: dict[str, Any] = {
     "answer": "accepted",
     "accept": True,
     "answered": "✅ You accepted command.",
+    # The buttons under a direct message that asks for an answer (blocks.buttons_until_answered): the bot's own labels.
+    "block_id": "handover_answer:5",
+    "buttons": [ButtonElement(text=PlainTextObject(text="Accept"), action_id="handover_accept", value="5")],
 }
 
 # The rest by annotation (as written in the source: the modules use postponed annotations).

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bot.catalog.services import ENV_VAR_NAME, nonempty, strip_text
+from bot.core.config_fields import PERMISSION_LEVELS, PermissionLevel
 
 # Slack's limits: a button's text, and a confirmation dialog's text.
 MAX_LABEL = 75
@@ -44,9 +45,8 @@ MAX_CONFIRM = 300
 MAX_ACTIONS = 5
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 30.0
-# The levels of bot/incidents/permissions.py (the catalog sits below it, so they are named here too;
-# tests/test_runbook_actions.py checks the two lists agree).
-ACTION_PERMISSION_LEVELS = ("everyone", "war_room", "commander", "admins")
+# An action's levels are those of every other action (bot/incidents/permissions.py).
+ACTION_PERMISSION_LEVELS = PERMISSION_LEVELS
 # What a body template may name: the incident's facts that say nothing private.
 BODY_FIELDS = ("service", "severity", "number")
 METHODS = ("POST", "PUT", "PATCH", "DELETE", "GET")
@@ -269,12 +269,6 @@ def _limited(limit: int, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _level(value: str) -> str:
-    if value not in ACTION_PERMISSION_LEVELS:
-        raise ValueError(f"{value!r} is not a permission level; use one of {', '.join(ACTION_PERMISSION_LEVELS)}")
-    return value
-
-
 class RunbookAction(BaseModel):
     """One action of a runbook."""
 
@@ -283,7 +277,7 @@ class RunbookAction(BaseModel):
     id: Annotated[str, BeforeValidator(strip_text), AfterValidator(_action_id)]
     label: Annotated[str, BeforeValidator(strip_text), _limited(MAX_LABEL, "it is the button's text")]
     confirm: Annotated[str, BeforeValidator(strip_text), _limited(MAX_CONFIRM, "it is the confirmation dialog's text")]
-    permission: Annotated[str, BeforeValidator(strip_text), AfterValidator(_level)]
+    permission: Annotated[PermissionLevel, BeforeValidator(strip_text)]
     mitigation: bool = False
     request: ActionRequest
 

@@ -1,4 +1,5 @@
-"""Validated field types for the team's config file: times of day, spans, time zones, weekdays.
+"""Validated field types for the team's config file and runbooks: times of day, spans, time zones,
+weekdays, permission levels.
 
 Each is a string that must parse; the parsed value is derived where it is used, so the file's own
 words stay in what is stored and shown back.
@@ -15,6 +16,9 @@ from pydantic import AfterValidator, BeforeValidator
 
 from bot.core.tiers import parse_span
 
+# Who may do an action (bot/incidents/permissions.py): each level includes the ones after it. Here
+# because the runbook catalog, which sits below bot/incidents, names them for its actions too.
+PERMISSION_LEVELS = ("everyone", "war_room", "commander", "admins")
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
@@ -38,6 +42,12 @@ def weekday(value: str) -> int:
     if day is None:
         raise ValueError(f"'{value}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun")
     return day
+
+
+def permission_level(value: str) -> str:
+    if value not in PERMISSION_LEVELS:
+        raise ValueError(f"{value!r} is not a permission level; use one of {', '.join(PERMISSION_LEVELS)}")
+    return value
 
 
 def _checked(parse: Callable[[str], object]) -> AfterValidator:
@@ -74,3 +84,4 @@ Span = Annotated[str, _checked(_positive_span)]
 Delay = Annotated[str, BeforeValidator(_zero_as_text), _checked(_delay)]
 TimeZoneName = Annotated[str, _checked(zone)]
 Weekday = Annotated[str, _checked(weekday)]
+PermissionLevel = Annotated[str, AfterValidator(permission_level)]

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from bot.core.roles import UNESCAPED_MENTION, parse_user, plain_mention
+from bot.core.roles import person_named
 
 HANDOVER_USAGE = "`/incident handover @person <what they need to know>` in the war room, or `/incident handover INC-42 @person <note>`"
 # Each field is shown in a section of its own (Slack's limit for section text is 3000 characters).
@@ -60,11 +60,7 @@ def parse_handover_text(text: str) -> HandoverText:
         words = words[1].split(maxsplit=1) if len(words) > 1 else []
     if not words:
         raise HandoverTextError(f"Name the new commander and what they need to know: {HANDOVER_USAGE}.")
-    user = parse_user(words[0])
-    if user is None and plain_mention(words[0]):
-        raise HandoverTextError(UNESCAPED_MENTION.format(word=words[0]))
-    if user is None:
-        raise HandoverTextError(f"`{words[0]}` is not a person; mention the new commander with @. {HANDOVER_USAGE}.")
+    user = person_named(words[0], HandoverTextError, f"`{words[0]}` is not a person; mention the new commander with @. {HANDOVER_USAGE}.")
     note = words[1].strip() if len(words) > 1 else ""
     if not note:
         raise HandoverTextError(

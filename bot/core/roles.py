@@ -51,6 +51,15 @@ def parse_user(word: str) -> str | None:
     return word if _USER_ID.match(word) else None
 
 
+def person_named(word: str, error: type[ValueError], not_a_person: str) -> str:
+    """The user ID ``word`` mentions; else ``error`` saying ``not_a_person``, or, for an ``@bob``
+    Slack left unescaped, how to make the command escape mentions."""
+    user = parse_user(word)
+    if user is not None:
+        return user
+    raise error(UNESCAPED_MENTION.format(word=word) if plain_mention(word) else not_a_person)
+
+
 def parse_role_text(text: str) -> tuple[str, str]:
     """``commander <@U123|alice>`` -> ("commander", "U123")."""
     words = text.split()
@@ -59,9 +68,4 @@ def parse_role_text(text: str) -> tuple[str, str]:
     role = ROLE_WORDS.get(words[0].lower())
     if role is None:
         raise RoleTextError(f"`{words[0]}` is not a role. Roles: commander, rollback, comms, scribe. {ROLE_USAGE}.")
-    user = parse_user(words[1])
-    if user is None and plain_mention(words[1]):
-        raise RoleTextError(UNESCAPED_MENTION.format(word=words[1]))
-    if user is None:
-        raise RoleTextError(f"`{words[1]}` is not a person; mention them with @. {ROLE_USAGE}.")
-    return role, user
+    return role, person_named(words[1], RoleTextError, f"`{words[1]}` is not a person; mention them with @. {ROLE_USAGE}.")

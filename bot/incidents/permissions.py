@@ -13,10 +13,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from bot.core.config_fields import PERMISSION_LEVELS as PERMISSION_LEVELS  # named here too: this module enforces them
+from bot.core.config_fields import PermissionLevel
 from bot.core.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
 from bot.slack.messages import PRIVATE_INCIDENT
@@ -38,16 +40,6 @@ ACTION_WORDS = {
 # Actions whose level is fixed, not set in the config. ``incident-bot repair`` on the host is not
 # checked: whoever runs it has the database.
 FIXED_LEVELS = {"repair": "war_room"}
-
-
-PERMISSION_LEVELS = ("everyone", "war_room", "commander", "admins")
-PermissionLevel = Annotated[str, AfterValidator(lambda v: _permission_level(v))]
-
-
-def _permission_level(value: str) -> str:
-    if value not in PERMISSION_LEVELS:
-        raise ValueError(f"'{value}' is not a permission level; use one of {', '.join(PERMISSION_LEVELS)}")
-    return value
 
 
 class _Admins(BaseModel):
@@ -104,13 +96,12 @@ def who_is_at(policy: Permissions, level: str, incident: IncidentRecord | None) 
     """Words for the people ``level`` lets in."""
     admins = admin_words(policy)
     commander = f"the incident commander (<@{incident.commander}>)" if incident else "the incident commander"
-    if level == "everyone":
-        return "everyone"
-    if level == "war_room":
-        return f"members of the war room, {commander} and {admins}"
-    if level == "commander":
-        return f"{commander} and {admins}"
-    return admins
+    wider_than_admins = {
+        "everyone": "everyone",
+        "war_room": f"members of the war room, {commander} and {admins}",
+        "commander": f"{commander} and {admins}",
+    }
+    return wider_than_admins.get(level, admins)
 
 
 def admin_words(policy: Permissions) -> str:

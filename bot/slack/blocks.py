@@ -329,20 +329,21 @@ ADD_ACTION_ACTION = "add_action_item"
 ADD_ACTION_CALLBACK = "add_action_item_modal"
 
 
+def buttons_until_answered(answered: str | None, block_id: str, buttons: list[ButtonElement]) -> Block:
+    """What stands under a direct message that asks its reader one thing: the buttons, and once
+    they answered, the line that says how in their place (nothing left to click twice)."""
+    if answered:
+        return ContextBlock(elements=[MarkdownTextObject(text=answered)])
+    return ActionsBlock(block_id=block_id, elements=buttons)
+
+
 def action_item_blocks(line: str, item_id: int, *, done_line: str | None = None) -> list[dict[str, Any]]:
     """The owner's direct message: the item and a Done button (gone once done)."""
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(line, MAX_SECTION_TEXT)))]
-    if done_line:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=done_line)]))
-    else:
-        blocks.append(
-            ActionsBlock(
-                block_id=f"action_item:{item_id}",
-                elements=[
-                    ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")
-                ],
-            )
-        )
+    done = ButtonElement(text=PlainTextObject(text="Done"), action_id=ACTION_DONE_ACTION, value=str(item_id), style="primary")
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=clip(line, MAX_SECTION_TEXT))),
+        buttons_until_answered(done_line, f"action_item:{item_id}", [done]),
+    ]
     return within_message_limits([b.to_dict() for b in blocks])
 
 

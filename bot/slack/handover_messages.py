@@ -7,10 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     ButtonElement,
-    ContextBlock,
     InputBlock,
     MarkdownTextObject,
     PlainTextInputElement,
@@ -22,7 +20,7 @@ from slack_sdk.models.blocks import (
 from bot.core.handover_notes import FORM_FIELDS, MAX_FIELD, HandoverNote, HandoverRecord
 from bot.core.records import IncidentRecord
 from bot.core.text_input import clip, escape
-from bot.slack.blocks import MAX_SECTION_TEXT, _form, within_message_limits
+from bot.slack.blocks import MAX_SECTION_TEXT, _form, buttons_until_answered, within_message_limits
 
 HANDOVER_CALLBACK = "handover_modal"
 ACCEPT_ACTION = "handover_accept"
@@ -74,19 +72,15 @@ def new_commander_dm(
     the buttons once they answered)."""
     where = f" in <#{incident.channel_id}>" if incident.channel_id else ""
     text = f"<@{handover.by_user}> handed you command of *{incident.reference}*{where}: {escape(incident.title)}"
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))), *note_sections(handover.note)]
-    if answered:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=answered)]))
-    else:
-        blocks.append(
-            ActionsBlock(
-                block_id=f"handover_answer:{handover.id}",
-                elements=[
-                    ButtonElement(text=PlainTextObject(text="Accept"), action_id=ACCEPT_ACTION, value=str(handover.id), style="primary"),
-                    ButtonElement(text=PlainTextObject(text="Decline"), action_id=DECLINE_ACTION, value=str(handover.id)),
-                ],
-            )
-        )
+    answers = [
+        ButtonElement(text=PlainTextObject(text="Accept"), action_id=ACCEPT_ACTION, value=str(handover.id), style="primary"),
+        ButtonElement(text=PlainTextObject(text="Decline"), action_id=DECLINE_ACTION, value=str(handover.id)),
+    ]
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))),
+        *note_sections(handover.note),
+        buttons_until_answered(answered, f"handover_answer:{handover.id}", answers),
+    ]
     return text, within_message_limits([b.to_dict() for b in blocks])
 
 
