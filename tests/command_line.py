@@ -4,10 +4,12 @@ process; ``InProcess`` (the ``incident`` fixture), the same command in the test'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -17,6 +19,24 @@ from handlers import cli
 from tests.waiting import HANG_SECONDS
 
 CLI = Path(sys.executable).parent / "incident-bot"
+
+
+@contextlib.contextmanager
+def logging_kept() -> Iterator[None]:
+    """The root logger's handlers and level, and alembic's level, as they were before: the bot's
+    ``logs.configure`` (which ``main()`` calls) replaces them, and a worker left at DEBUG would log
+    every database operation of every later test."""
+    root, alembic = logging.getLogger(), logging.getLogger("alembic")
+    handlers, level, alembic_level = list(root.handlers), root.level, alembic.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        alembic.setLevel(alembic_level)
 
 
 def minimal_env(**settings: str) -> dict[str, str]:
@@ -57,20 +77,12 @@ class InProcess:
             for name, value in minimal_env(**settings).items():
                 patch.setenv(name, value)
             patch.chdir(cwd)
-            root = logging.getLogger()
-            handlers, level = list(root.handlers), root.level  # main() installs its own log handler
             self._capsys.readouterr()
-            try:
+            with logging_kept():  # main() installs its own log handler
                 try:
                     code = cli.main(list(args))
                 except SystemExit as exit:  # argparse's usage errors
                     code = exit.code if isinstance(exit.code, int) else 1
-            finally:
-                for handler in list(root.handlers):
-                    root.removeHandler(handler)
-                for handler in handlers:
-                    root.addHandler(handler)
-                root.setLevel(level)
             out, err = self._capsys.readouterr()
         return subprocess.CompletedProcess(["incident-bot", *args], code, out, err)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import shutil
 import types
@@ -282,6 +283,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # A test that asks for none of these starts no fake Slack, database or process: it is a test of a
 # pure core (a parser, a builder, the statistics), and the `unit` subset runs only those.
 SERVICE_FIXTURES = {"fake_slack", "database_url", "db", "bot", "settings", "postgres_admin_url", "migrated_sqlite", "incident"}
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found():
+    """Every test leaves the root logger's level as it found it (tests/command_line.logging_kept):
+    one that left it at DEBUG made its worker log every database operation of every later test."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    assert logging.getLevelName(root.level) == logging.getLevelName(level), "the test left the root logger's level changed"
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

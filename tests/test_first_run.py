@@ -13,7 +13,7 @@ import pytest
 from bot import logs
 from bot.settings import Settings
 from handlers.server import BotTokenCheck, files_in_use
-from tests.command_line import run_installed
+from tests.command_line import logging_kept, run_installed
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
 from tests.serve_process import free_port
@@ -127,17 +127,18 @@ async def test_the_start_logs_the_files_and_the_token_and_nothing_misleading(set
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    logs.configure("INFO")
-    keep = Keep()
-    for name in ("", "incident_bot.bolt", "alembic"):  # where the records start, whatever propagates
-        logging.getLogger(name).addHandler(keep)
-    stop = asyncio.Event()
-    try:
-        task, _ = await start_serving(settings.model_copy(update={"port": 0, "host": "127.0.0.1"}), stop)
-        await stop_serving(task, stop)
-    finally:
-        for name in ("", "incident_bot.bolt", "alembic"):
-            logging.getLogger(name).removeHandler(keep)
+    with logging_kept():
+        logs.configure("INFO")
+        keep = Keep()
+        for name in ("", "incident_bot.bolt", "alembic"):  # where the records start, whatever propagates
+            logging.getLogger(name).addHandler(keep)
+        stop = asyncio.Event()
+        try:
+            task, _ = await start_serving(settings.model_copy(update={"port": 0, "host": "127.0.0.1"}), stop)
+            await stop_serving(task, stop)
+        finally:
+            for name in ("", "incident_bot.bolt", "alembic"):
+                logging.getLogger(name).removeHandler(keep)
     said = [record.getMessage() for record in records if record.levelno >= logging.INFO]
     assert f"service catalog: {ROOT}/runbooks/catalog.yml" in said, said
     assert "SLACK_BOT_TOKEN accepted by Slack: @incident-bot in Fake Workspace" in said, said
@@ -146,5 +147,6 @@ async def test_the_start_logs_the_files_and_the_token_and_nothing_misleading(set
 
 @pytest.mark.parametrize("level, shown", [("INFO", False), ("DEBUG", True)])
 def test_alembic_chatter_shows_only_at_debug(level: str, shown: bool):
-    logs.configure(level)
-    assert logging.getLogger("alembic").isEnabledFor(logging.INFO) is shown
+    with logging_kept():
+        logs.configure(level)
+        assert logging.getLogger("alembic").isEnabledFor(logging.INFO) is shown
