@@ -50,6 +50,7 @@ from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
 from bot.slack.request_replays import ReplayGuard
+from bot.slack.steps import SlackSteps
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
 from bot.timers.monitoring import Monitoring
 from bot.timers.scheduler import IncidentTimers
@@ -59,8 +60,15 @@ from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.resolution import Resolutions
+from bot.warroom.room_channel import WarRoomChannels
+from bot.warroom.room_context import WarRoomContexts
+from bot.warroom.room_display import WarRoomDisplay
+from bot.warroom.room_people import WarRoomPeople
+from bot.warroom.room_posts import WarRoomPosts
+from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.setup import WarRooms
+from bot.warroom.step_claims import StepClaims
 from storage.db import Database
 
 
@@ -141,14 +149,14 @@ class Runtime:
         reports = Reports(
             db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
         )
-        war_rooms = WarRooms(
+        war_rooms = war_rooms_of(
             db,
             slack,
             clock,
+            catalog,
+            runbook_room,
+            deploys,
             announce_channel=settings.announce_channel,
-            catalog=catalog,
-            runbook_room=runbook_room,
-            deploys=deploys,
             deploy_window=settings.deploy_window,
             call_links=CallLinks(
                 key=(settings.slack_signing_secret or "").encode(),
@@ -294,3 +302,33 @@ class Runtime:
         await self.pagerduty_events.close()
         await self.slack.close()
         await self.db.dispose()
+
+
+def war_rooms_of(
+    db: Database,
+    slack: SlackGateway,
+    clock: Clock,
+    catalog: Catalog,
+    runbook_room: RunbookRoom,
+    deploys: Deploys,
+    *,
+    announce_channel: str | None,
+    deploy_window: timedelta,
+    call_links: CallLinks,
+    drill_people: tuple[str, ...],
+) -> WarRooms:
+    """The war room's set-up, from its parts (each owns one subject: bot/warroom/room_*.py)."""
+    claims = StepClaims(db, clock)
+    steps = SlackSteps(claims, slack)
+    records = WarRoomRecords(db, clock)
+    contexts = WarRoomContexts(db, catalog, deploys, deploy_window=deploy_window, call_links=call_links)
+    return WarRooms(
+        records,
+        contexts,
+        WarRoomPeople(slack, catalog, drill_people=drill_people),
+        WarRoomChannels(slack, steps, claims, records),
+        WarRoomPosts(slack, steps, claims, records, runbook_room, announce_channel=announce_channel),
+        WarRoomDisplay(slack, contexts, records),
+        steps,
+    )
+

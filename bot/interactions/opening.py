@@ -20,7 +20,8 @@ from bot.integrations.deploys import DeployMatch, Deploys
 from bot.interactions.replies import Replies, Requester
 from bot.paging.external_pagers import ExternalPagers
 from bot.slack import SlackError, SlackGateway, blocks, messages
-from bot.warroom.setup import WarRooms, drop_people
+from bot.warroom.room_people import drop_people
+from bot.warroom.setup import WarRooms
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from bot.slack import messages
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.resolution import Resolutions
-from bot.warroom.setup import WarRoomReport, WarRooms
+from bot.warroom.room_records import WarRoomReport
+from bot.warroom.setup import WarRooms
 
 
 class Repairs:
