@@ -44,7 +44,9 @@ from bot.interactions.roles_and_severity import RolesAndSeverity
 from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
+from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.pager import Pager
 from bot.paging.pagerduty_users import PagerDutyUsers
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
@@ -52,7 +54,10 @@ from bot.slack.pacing import Pacer
 from bot.slack.request_replays import ReplayGuard
 from bot.slack.steps import SlackSteps
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
+from bot.timers.escalation_targets import EscalationTargets
+from bot.timers.firing_notices import FiringStepLog, PagesOutsideSlack, TimerNotices
 from bot.timers.monitoring import Monitoring
+from bot.timers.rules import TimerSettings
 from bot.timers.scheduler import IncidentTimers
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
@@ -260,7 +265,7 @@ class Runtime:
             action_items=action_items,
             permissions=permissions,
             alerts=alerts,
-            timers=IncidentTimers(
+            timers=incident_timers_of(
                 db,
                 clock,
                 team.timers,
@@ -332,3 +337,22 @@ def war_rooms_of(
         steps,
     )
 
+
+def incident_timers_of(
+    db: Database,
+    clock: Clock,
+    settings: TimerSettings,
+    *,
+    slack: SlackGateway,
+    catalog: Catalog,
+    war_rooms: WarRooms,
+    announce_channel: str | None,
+    pager: Pager | None = None,
+    drills: DrillPaging = NO_DRILL_PAGING,
+) -> IncidentTimers:
+    """The incident timer scheduler, from its parts (bot/timers/: the tick, whom to page, what each timer tells)."""
+    targets = EscalationTargets(settings, slack, catalog, drills=drills)
+    step_log = FiringStepLog(db, clock)
+    pages = PagesOutsideSlack(db, clock, slack, pager)
+    notices = TimerNotices(step_log, slack, war_rooms, targets, pages, announce_channel=announce_channel)
+    return IncidentTimers(db, clock, settings, targets=targets, notices=notices, pages=pages, step_log=step_log)
