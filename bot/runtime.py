@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import jinja2
+
 from bot.analytics.digest import digests_with_catalog
 from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
 from bot.analytics.reports import Reports
@@ -14,6 +16,7 @@ from bot.background import BackgroundWork, EventLoopLag
 from bot.catalog.runbooks import RunbookError, load_runbooks
 from bot.catalog.services import Catalog, CatalogError, load_catalog
 from bot.core.clock import Clock, utc_now
+from bot.core.tiers import TierTables
 from bot.incidents.action_items import ActionItems
 from bot.incidents.corrections import Corrections
 from bot.incidents.handovers import HandoverLog
@@ -59,12 +62,15 @@ from bot.timers.firing_notices import FiringStepLog, PagesOutsideSlack, TimerNot
 from bot.timers.monitoring import Monitoring
 from bot.timers.rules import TimerSettings
 from bot.timers.scheduler import IncidentTimers
+from bot.warroom.action_items_message import ActionItemsMessages
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
 from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.postmortem import TemplateProblem, load_template
+from bot.warroom.postmortem_drafts import PostmortemDrafts
 from bot.warroom.resolution import Resolutions
+from bot.warroom.resolution_facts import ResolutionFacts
 from bot.warroom.room_channel import WarRoomChannels
 from bot.warroom.room_context import WarRoomContexts
 from bot.warroom.room_display import WarRoomDisplay
@@ -74,6 +80,7 @@ from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.setup import WarRooms
 from bot.warroom.step_claims import StepClaims
+from bot.warroom.summary_posts import SummaryPosts
 from storage.db import Database
 
 
@@ -173,7 +180,7 @@ class Runtime:
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
-        resolutions = Resolutions(
+        resolutions = resolutions_of(
             db,
             slack,
             clock,
@@ -356,3 +363,28 @@ def incident_timers_of(
     pages = PagesOutsideSlack(db, clock, slack, pager)
     notices = TimerNotices(step_log, slack, war_rooms, targets, pages, announce_channel=announce_channel)
     return IncidentTimers(db, clock, settings, targets=targets, notices=notices, pages=pages, step_log=step_log)
+
+
+def resolutions_of(
+    db: Database,
+    slack: SlackGateway,
+    clock: Clock,
+    *,
+    tiers: TierTables,
+    template: jinja2.Template,
+    announce_channel: str | None,
+    deploys: Deploys,
+    deploy_window: timedelta,
+    corrections: Corrections,
+    action_items: ActionItems,
+) -> Resolutions:
+    """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
+    steps = SlackSteps(StepClaims(db, clock), slack)
+    facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
+    return Resolutions(
+        facts,
+        SummaryPosts(db, slack, clock, steps, tiers=tiers, announce_channel=announce_channel),
+        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=deploy_window),
+        ActionItemsMessages(db, slack, clock, steps, action_items),
+        WarRoomRecords(db, clock),
+    )

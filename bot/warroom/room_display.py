@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from bot.core.records import IncidentRecord, WarRoomContext
-from bot.slack import SlackError, SlackGateway, blocks
+from bot.slack import SlackGateway, blocks
 from bot.slack.steps import run_steps
 from bot.warroom.room_context import WarRoomContexts
 from bot.warroom.room_records import WarRoomRecords
@@ -55,9 +55,5 @@ class WarRoomDisplay:
                     self._slack.post_message(incident.channel_id, blocks.drill_text(incident.is_drill, announce_line)),
                 )
             )
-
-        async def note(what: str, error: SlackError) -> None:
-            await self._records.record(incident.id, "slack_step_failed", f"{what}: {error}", {"error": error.code})
-
-        run = await run_steps(steps, note=note)
+        run = await run_steps(steps, note=self._records.note_step_failed(incident.id))
         return [f"{failure.what} ({failure.error})" for failure in run.failures]

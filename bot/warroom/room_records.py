@@ -4,6 +4,7 @@ confirms it, the failures noted in the timeline and the words that tell them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,14 @@ class WarRoomRecords:
         now = self._clock()
         async with self._db.single_statements() as session:
             await incident_rows.record_fields(session, incident_id, at=now, **{column: done_at})
+
+    def note_step_failed(self, incident_id: int) -> Callable[[str, SlackError], Awaitable[None]]:
+        """A ``note`` for run_steps: a step that failed goes in the timeline as ``what: error``."""
+
+        async def note(what: str, error: SlackError) -> None:
+            await self.record(incident_id, "slack_step_failed", f"{what}: {error}", {"error": error.code})
+
+        return note
 
     async def note_failure(self, incident_id: int, step: str, error: SlackError) -> None:
         """A Slack step that failed goes in the timeline, unless the database is away too."""
