@@ -49,8 +49,10 @@ from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
 from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.page_sending import PageSending
 from bot.paging.pager import Pager
 from bot.paging.pagerduty_users import PagerDutyUsers
+from bot.paging.senders import PagerDutySender, PagingHttp, WebhookSender
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
@@ -145,7 +147,7 @@ class Runtime:
             pacer=Pacer(db if settings.slack_rate_limits_shared else None, speed=settings.slack_rate_speed),
         )
         incidents = Incidents(db, clock)
-        pagers = ExternalPagers(
+        pagers = external_pagers_of(
             db,
             clock,
             slack,
@@ -388,3 +390,23 @@ def resolutions_of(
         ActionItemsMessages(db, slack, clock, steps, action_items),
         WarRoomRecords(db, clock),
     )
+
+
+def external_pagers_of(
+    db: Database,
+    clock: Clock,
+    slack: SlackGateway,
+    catalog: Catalog,
+    *,
+    events_url: str,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+    announce_channel: str | None,
+    drills: DrillPaging,
+) -> ExternalPagers:
+    """Paging outside Slack, from its parts (bot/paging/: PagerDuty, the webhook, sending once)."""
+    http = PagingHttp()
+    pagerduty = PagerDutySender(http, clock, catalog, events_url=events_url, drills=drills)
+    webhook = WebhookSender(http, clock, url=webhook_url, secret=webhook_secret)
+    sending = PageSending(db, clock, slack, pagerduty, webhook, announce_channel=announce_channel, drills=drills)
+    return ExternalPagers(db, clock, slack, sending, pagerduty, webhook, http)
