@@ -25,6 +25,7 @@ from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
 from bot.integrations.action_requests import ActionRequests
 from bot.integrations.deploys import Deploys
+from bot.integrations.impact_deploys import ImpactDeploys
 from bot.interactions import Interactions
 from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
@@ -47,6 +48,7 @@ from bot.interactions.roles_and_severity import RolesAndSeverity
 from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
+from bot.paging.at_open import PagingAtOpen
 from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.external_pagers import ExternalPagers
 from bot.paging.page_sending import PageSending
@@ -200,6 +202,7 @@ class Runtime:
         handover_log = HandoverLog(db, clock)
         handover_posts = HandoverPosts(handover_log, war_rooms, slack, clock)
         action_runs = ActionRuns(db, slack, clock, incidents, runbook_room, ActionRequests())
+        paging_at_open = PagingAtOpen(pagers, incidents, severities=settings.severities_paged_at_open)
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -209,10 +212,8 @@ class Runtime:
                 slack,
                 clock,
                 catalog=catalog,
-                deploys=deploys,
-                deploy_window=settings.deploy_window,
-                pagers=pagers,
-                page_at_open=settings.severities_paged_at_open,
+                deploys=ImpactDeploys(deploys, catalog, window=settings.deploy_window),
+                paging=paging_at_open,
             ),
             phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock, pagers=pagers),
             notes=Notes(incidents, lookup, replies, slack, stamper),
@@ -233,8 +234,7 @@ class Runtime:
                 replies,
                 handover_posts,
                 action_runs,
-                pagers=pagers,
-                page_at_open=settings.severities_paged_at_open,
+                paging=paging_at_open,
             ),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
