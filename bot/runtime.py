@@ -149,53 +149,17 @@ class Runtime:
             pacer=Pacer(db if settings.slack_rate_limits_shared else None, speed=settings.slack_rate_speed),
         )
         incidents = Incidents(db, clock)
-        pagers = external_pagers_of(
-            db,
-            clock,
-            slack,
-            catalog,
-            events_url=settings.pagerduty_events_url,
-            webhook_url=settings.paging_webhook_url,
-            webhook_secret=settings.paging_webhook_secret,
-            announce_channel=settings.announce_channel,
-            drills=team.drills,
-        )
+        pagers = external_pagers_of(db, clock, slack, catalog, settings, drills=team.drills)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
         reports = Reports(
             db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
         )
-        war_rooms = war_rooms_of(
-            db,
-            slack,
-            clock,
-            catalog,
-            runbook_room,
-            deploys,
-            announce_channel=settings.announce_channel,
-            deploy_window=settings.deploy_window,
-            call_links=CallLinks(
-                key=(settings.slack_signing_secret or "").encode(),
-                generate=team.call_link_generator,
-                jitsi_base_url=team.jitsi_base_url,
-            ),
-            drill_people=team.drills.page,
-        )
+        war_rooms = war_rooms_of(db, slack, clock, catalog, runbook_room, deploys, settings, team)
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
-        resolutions = resolutions_of(
-            db,
-            slack,
-            clock,
-            tiers=tiers,
-            template=template,
-            announce_channel=settings.announce_channel,
-            deploys=deploys,
-            deploy_window=settings.deploy_window,
-            corrections=corrections,
-            action_items=action_items,
-        )
+        resolutions = resolutions_of(db, slack, clock, settings, tiers, template, deploys, corrections, action_items)
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
@@ -325,23 +289,23 @@ def war_rooms_of(
     catalog: Catalog,
     runbook_room: RunbookRoom,
     deploys: Deploys,
-    *,
-    announce_channel: str | None,
-    deploy_window: timedelta,
-    call_links: CallLinks,
-    drill_people: tuple[str, ...],
+    settings: Settings,
+    team: TeamConfig,
 ) -> WarRooms:
     """The war room's set-up, from its parts (each owns one subject: bot/warroom/room_*.py)."""
     claims = StepClaims(db, clock)
     steps = SlackSteps(claims, slack)
     records = WarRoomRecords(db, clock)
-    contexts = WarRoomContexts(db, catalog, deploys, deploy_window=deploy_window, call_links=call_links)
+    call_links = CallLinks(
+        key=(settings.slack_signing_secret or "").encode(), generate=team.call_link_generator, jitsi_base_url=team.jitsi_base_url
+    )
+    contexts = WarRoomContexts(db, catalog, deploys, deploy_window=settings.deploy_window, call_links=call_links)
     return WarRooms(
         records,
         contexts,
-        WarRoomPeople(slack, catalog, drill_people=drill_people),
+        WarRoomPeople(slack, catalog, drill_people=team.drills.page),
         WarRoomChannels(slack, steps, claims, records),
-        WarRoomPosts(slack, steps, claims, records, runbook_room, announce_channel=announce_channel),
+        WarRoomPosts(slack, steps, claims, records, runbook_room, announce_channel=settings.announce_channel),
         WarRoomDisplay(slack, contexts, records),
         steps,
     )
@@ -371,12 +335,10 @@ def resolutions_of(
     db: Database,
     slack: SlackGateway,
     clock: Clock,
-    *,
+    settings: Settings,
     tiers: TierTables,
     template: jinja2.Template,
-    announce_channel: str | None,
     deploys: Deploys,
-    deploy_window: timedelta,
     corrections: Corrections,
     action_items: ActionItems,
 ) -> Resolutions:
@@ -385,28 +347,19 @@ def resolutions_of(
     facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
     return Resolutions(
         facts,
-        SummaryPosts(db, slack, clock, steps, tiers=tiers, announce_channel=announce_channel),
-        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=deploy_window),
+        SummaryPosts(db, slack, clock, steps, tiers=tiers, announce_channel=settings.announce_channel),
+        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window),
         ActionItemsMessages(db, slack, clock, steps, action_items),
         WarRoomRecords(db, clock),
     )
 
 
 def external_pagers_of(
-    db: Database,
-    clock: Clock,
-    slack: SlackGateway,
-    catalog: Catalog,
-    *,
-    events_url: str,
-    webhook_url: str | None,
-    webhook_secret: str | None,
-    announce_channel: str | None,
-    drills: DrillPaging,
+    db: Database, clock: Clock, slack: SlackGateway, catalog: Catalog, settings: Settings, *, drills: DrillPaging
 ) -> ExternalPagers:
     """Paging outside Slack, from its parts (bot/paging/: PagerDuty, the webhook, sending once)."""
     http = PagingHttp()
-    pagerduty = PagerDutySender(http, clock, catalog, events_url=events_url, drills=drills)
-    webhook = WebhookSender(http, clock, url=webhook_url, secret=webhook_secret)
-    sending = PageSending(db, clock, slack, pagerduty, webhook, announce_channel=announce_channel, drills=drills)
+    pagerduty = PagerDutySender(http, clock, catalog, events_url=settings.pagerduty_events_url, drills=drills)
+    webhook = WebhookSender(http, clock, url=settings.paging_webhook_url, secret=settings.paging_webhook_secret)
+    sending = PageSending(db, clock, slack, pagerduty, webhook, announce_channel=settings.announce_channel, drills=drills)
     return ExternalPagers(db, clock, slack, sending, pagerduty, webhook, http)

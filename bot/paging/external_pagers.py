@@ -21,7 +21,7 @@ from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.paging.bodies import Action
 from bot.paging.page_sending import PAGERDUTY, SEND_LEASE, WEBHOOK, PageSending
-from bot.paging.pager import PageLinks, PageResult, PageTarget
+from bot.paging.pager import PageLinks, PageResult, PageTarget, pager_name
 from bot.paging.senders import PagerDutySender, PagingHttp, WebhookSender
 from bot.slack import SlackError, SlackGateway
 from storage import pages as page_rows
@@ -42,13 +42,9 @@ class PagesRepair:
     failures: list[str] = field(default_factory=list)
 
 
-def _how(via: str) -> str:
-    return "PagerDuty" if via == PAGERDUTY else "the paging webhook"
-
-
 def _what(via: str, action: str, level: int) -> str:
-    return {"trigger": f"paged {_how(via)} (level {level})", "acknowledge": f"acknowledged in {_how(via)}"}.get(
-        action, f"resolved in {_how(via)}"
+    return {"trigger": f"paged {pager_name(via)} (level {level})", "acknowledge": f"acknowledged in {pager_name(via)}"}.get(
+        action, f"resolved in {pager_name(via)}"
     )
 
 

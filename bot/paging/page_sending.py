@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 from bot.core.clock import Clock
@@ -15,7 +16,7 @@ from bot.paging import bodies
 from bot.paging.bodies import Action
 from bot.paging.delivery import Delivery
 from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
-from bot.paging.pager import PageLinks, PageResult
+from bot.paging.pager import PageLinks, PageResult, pager_name
 from bot.paging.senders import PagerDutySender, WebhookSender
 from bot.slack import SlackError, SlackGateway
 from storage import incidents as incident_rows
@@ -29,37 +30,28 @@ SEND_LEASE = timedelta(minutes=2)
 PAGERDUTY, WEBHOOK = "pagerduty", "webhook"
 
 
+@dataclass(frozen=True, eq=False)
 class PageSending:
     """Owns the claim, the send and the record of each page outside Slack, and the acknowledge and resolve that follow it."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        slack: SlackGateway,
-        pagerduty: PagerDutySender,
-        webhook: WebhookSender,
-        *,
-        announce_channel: str | None,
-        drills: DrillPaging = NO_DRILL_PAGING,
-    ) -> None:
-        self._db = db
-        self._clock = clock
-        self._slack = slack
-        self._pagerduty = pagerduty
-        self._webhook = webhook
-        self._announce_channel = announce_channel
-        self._drills = drills
+    db: Database
+    clock: Clock
+    slack: SlackGateway
+    pagerduty: PagerDutySender
+    webhook: WebhookSender
+    _: KW_ONLY
+    announce_channel: str | None
+    drills: DrillPaging = NO_DRILL_PAGING
 
     def pages(self, incident: IncidentRecord, via: str) -> bool:
         """A drill reaches a pager outside Slack only when that pager is configured for drills."""
         if not incident.is_drill:
             return True
-        return self._drills.webhook if via == WEBHOOK else self._drills.pagerduty_routing_key_env is not None
+        return self.drills.webhook if via == WEBHOOK else self.drills.pagerduty_routing_key_env is not None
 
     async def follow_up(self, incident: IncidentRecord, action: Action) -> list[tuple[str, PageResult]]:
         """Acknowledge or resolve on every pager this round of the incident triggered."""
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             sent = await page_rows.for_incident(session, incident.id)
             if not sent:  # never paged outside Slack: nothing to follow up, and no more to read
                 return []
@@ -85,9 +77,9 @@ class PageSending:
         if not self.pages(incident, via):
             log.info("%s: a drill, not sent to %s (not configured for drills)", incident.reference, via)
             return PageResult("skipped", f"a drill reaches {via} only when configured for drills")
-        now = self._clock()
+        now = self.clock()
         token = uuid.uuid4().hex
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             if round_ is None:
                 round_ = await page_rows.reopen_count(session, incident.id)
             suffix = f":level{level}" if action == "trigger" else ""
@@ -100,15 +92,15 @@ class PageSending:
         if abandon:
             delivery = Delivery(False, None, f"not sent: {incident.reference} was acknowledged or resolved before its sender's repair")
         elif via == PAGERDUTY:
-            delivery = await self._pagerduty.send(incident, action, level=level, links=links, service_name=service_name)
+            delivery = await self.pagerduty.send(incident, action, level=level, links=links, service_name=service_name)
         else:
-            delivery = await self._webhook.send(incident, action, level=level, links=links)
+            delivery = await self.webhook.send(incident, action, level=level, links=links)
         await self._record(incident, claim, token, delivery)
         return PageResult("sent") if delivery.ok else PageResult("failed", delivery.reason)
 
     async def _record(self, incident: IncidentRecord, claim: page_rows.PageClaim, token: str, delivery: Delivery) -> None:
-        now = self._clock()
-        how = "PagerDuty" if claim.via == PAGERDUTY else "the paging webhook"
+        now = self.clock()
+        how = pager_name(claim.via)
         status = page_rows.SENT if delivery.ok else page_rows.FAILED
         if delivery.ok:
             level = f", level {claim.level}" if claim.action == "trigger" else ""
@@ -117,7 +109,7 @@ class PageSending:
             ]
         else:
             text = f"Could not {claim.action} the page in {how}: {delivery.reason}"
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             mine = await page_rows.finish(session, incident.id, claim.key, token=token, status=status, at=now, reason=delivery.reason)
             if mine:
                 await incident_rows.add_event(
@@ -140,11 +132,11 @@ class PageSending:
             log.info("%s: %s", incident.reference, text)
             return
         log.error("%s: %s", incident.reference, text)
-        if delivery.configuration_error and self._announce_channel:
+        if delivery.configuration_error and self.announce_channel:
             # The reference and the reason only: no title, so a private incident's is safe here too.
             try:
-                await self._slack.post_message(
-                    self._announce_channel, f"⚠️ {incident.reference}: {text}. Fix the set-up; docs/paging.md says how."
+                await self.slack.post_message(
+                    self.announce_channel, f"⚠️ {incident.reference}: {text}. Fix the set-up; docs/paging.md says how."
                 )
             except SlackError as error:
                 log.error("%s: could not tell the announcement channel that paging failed: %s", incident.reference, error)

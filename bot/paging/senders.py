@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
 
 import aiohttp
 
@@ -36,30 +37,22 @@ class PagingHttp:
             await self._session.close()
 
 
+@dataclass(frozen=True, eq=False)
 class PagerDutySender:
     """Owns PagerDuty: which routing key an incident pages (a drill's: the drills' own) and the Events API request."""
 
-    def __init__(
-        self,
-        http: PagingHttp,
-        clock: Clock,
-        catalog: Catalog,
-        *,
-        events_url: str,
-        environ: Mapping[str, str] = os.environ,
-        drills: DrillPaging = NO_DRILL_PAGING,
-    ) -> None:
-        self._http = http
-        self._clock = clock
-        self._catalog = catalog
-        self._events_url = events_url
-        self._environ = environ
-        self._drills = drills
+    http: PagingHttp
+    clock: Clock
+    catalog: Catalog
+    _: KW_ONLY
+    events_url: str
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    drills: DrillPaging = NO_DRILL_PAGING
 
     def routing_key_variable(self, incident: IncidentRecord, service_name: str | None = None) -> str | None:
         if incident.is_drill:  # never the service's real on-call: the drills' own PagerDuty service, if any
-            return self._drills.pagerduty_routing_key_env
-        service = self._catalog.get(service_name or incident.service)
+            return self.drills.pagerduty_routing_key_env
+        service = self.catalog.get(service_name or incident.service)
         return service.pagerduty.routing_key_env if service is not None and service.pagerduty is not None else None
 
     def pages(self, incident: IncidentRecord) -> bool:
@@ -69,7 +62,7 @@ class PagerDutySender:
         variable = self.routing_key_variable(incident, service_name)
         if variable is None:
             return Delivery(False, None, f"the service {service_name or incident.service} names no PagerDuty routing key in the catalog")
-        routing_key = self._environ.get(variable, "").strip()
+        routing_key = self.environ.get(variable, "").strip()
         if not routing_key:
             return Delivery(
                 False,
@@ -77,16 +70,16 @@ class PagerDutySender:
                 f"{variable} is not set: set it to the Events API v2 integration key of the PagerDuty service",
                 configuration_error=True,
             )
-        event = bodies.pagerduty_event(action, incident, routing_key=routing_key, level=level, links=links, at=self._clock())
-        return await post_json(self._http.session(), self._events_url, json.dumps(event).encode(), {}, what="PagerDuty")
+        event = bodies.pagerduty_event(action, incident, routing_key=routing_key, level=level, links=links, at=self.clock())
+        return await post_json(self.http.session(), self.events_url, json.dumps(event).encode(), {}, what="PagerDuty")
 
 
 class WebhookSender:
     """Owns the generic paging webhook: whether it is configured and its signed request."""
 
     def __init__(self, http: PagingHttp, clock: Clock, *, url: str | None, secret: str | None) -> None:
-        self._http = http
-        self._clock = clock
+        self.http = http
+        self.clock = clock
         self._url = url
         self._secret = secret
 
@@ -99,11 +92,11 @@ class WebhookSender:
             return Delivery(
                 False, None, "the paging webhook is off: set PAGING_WEBHOOK_URL and PAGING_WEBHOOK_SECRET", configuration_error=True
             )
-        now = self._clock()
+        now = self.clock()
         body = json.dumps(bodies.webhook_body(action, incident, level=level, links=links, at=now)).encode()
         timestamp = int(now.timestamp())
         headers = {
             WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
             WEBHOOK_SIGNATURE_HEADER: webhook_signature(self._secret, timestamp, body),
         }
-        return await post_json(self._http.session(), self._url, body, headers, what="the paging webhook")
+        return await post_json(self.http.session(), self._url, body, headers, what="the paging webhook")

@@ -14,14 +14,13 @@ from bot.catalog.services import Catalog
 from bot.core.records import IncidentRecord
 from bot.paging.chain import ChainLevel, ChainTarget, level_of_slot
 from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
-from bot.paging.pager import PageTarget
+from bot.paging.pager import PageTarget, pager_name
 from bot.slack import SlackGateway
 from bot.timers.rules import TimerSettings
 
 log = logging.getLogger(__name__)
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-PAGER_NAMES = {"pagerduty": "PagerDuty", "webhook": "the paging webhook"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class EscalationTargets:
         for target in (self._drill_targets(level.targets) if incident.is_drill else level.targets) if level else ():
             if target.kind in ("pagerduty", "webhook"):
                 pagers.append(PageTarget(target.kind))
-                mentions.append(PAGER_NAMES[target.kind])
+                mentions.append(pager_name(target.kind))
                 continue
             users, groups, entitled = await self._resolve(incident, target)
             if not users and not groups:

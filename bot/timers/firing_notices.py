@@ -9,16 +9,16 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
-from bot.paging.pager import PageLinks, Pager, PageResult, PageTarget, SlackOnlyPager
+from bot.paging.pager import PageLinks, Pager, PageResult, PageTarget, SlackOnlyPager, pager_name
 from bot.slack import SlackError, SlackGateway, messages
 from bot.slack.blocks import drill_text
-from bot.timers.escalation_targets import PAGER_NAMES, EscalationTargets, PagePlan
+from bot.timers.escalation_targets import EscalationTargets, PagePlan
 from bot.timers.rules import TimerKind
 from bot.warroom.setup import WarRooms
 from storage import incidents as incident_rows
@@ -65,7 +65,7 @@ class PagesOutsideSlack:
     def __init__(self, db: Database, clock: Clock, slack: SlackGateway, pager: Pager | None = None) -> None:
         self._db = db
         self._clock = clock
-        self._slack = slack
+        self.slack = slack
         self.pager: Pager = pager or SlackOnlyPager()
 
     async def send(self, incident: IncidentRecord, level: int, target: PageTarget) -> None:
@@ -74,7 +74,7 @@ class PagesOutsideSlack:
         control_url = None
         if incident.channel_id and incident.control_message_ts and not incident.is_private:
             try:
-                control_url = await self._slack.permalink(incident.channel_id, incident.control_message_ts)
+                control_url = await self.slack.permalink(incident.channel_id, incident.control_message_ts)
             except SlackError as error:
                 log.warning("%s: no permalink for the control message: %s", incident.reference, error)
         war_room_url = (
@@ -93,34 +93,26 @@ class PagesOutsideSlack:
                     incident.id,
                     "page_failed",
                     at=self._clock(),
-                    text=f"Could not page level {level} through {PAGER_NAMES[target.kind]}: {result.reason}",
+                    text=f"Could not page level {level} through {pager_name(target.kind)}: {result.reason}",
                     data={"level": level, "pager": target.kind, "reason": result.reason},
                 )
 
 
+@dataclass(frozen=True, eq=False)
 class TimerNotices:
     """Owns what each kind of timer tells Slack when it fires (lines, invitations, direct messages, announcements, pages)."""
 
-    def __init__(
-        self,
-        step_log: FiringStepLog,
-        slack: SlackGateway,
-        war_rooms: WarRooms,
-        targets: EscalationTargets,
-        pages: PagesOutsideSlack,
-        *,
-        announce_channel: str | None,
-    ) -> None:
-        self._step_log = step_log
-        self._slack = slack
-        self._war_rooms = war_rooms
-        self._targets = targets
-        self._pages = pages
-        self._announce_channel = announce_channel
+    step_log: FiringStepLog
+    slack: SlackGateway
+    war_rooms: WarRooms
+    targets: EscalationTargets
+    pages: PagesOutsideSlack
+    _: KW_ONLY
+    announce_channel: str | None
 
     async def _post(self, steps: FiringSteps, name: str, channel: str, incident: IncidentRecord, text: str) -> None:
         """Post ``text`` (with a drill's banner) to ``channel`` as the firing's step ``name``."""
-        await self._step_log.step(steps, name, lambda: self._slack.post_message(channel, drill_text(incident.is_drill, text)))
+        await self.step_log.step(steps, name, lambda: self.slack.post_message(channel, drill_text(incident.is_drill, text)))
 
     async def _direct_messages(
         self, steps: FiringSteps, incident: IncidentRecord, people: Sequence[str], let_in: Callable[[str], bool], why: str, page_why: str
@@ -140,19 +132,19 @@ class TimerNotices:
         if kind is TimerKind.CLOSE:
             if incident.channel_id:
                 await self._post(steps, "war_room", incident.channel_id, incident, messages.closed_line(incident.reference, after))
-                await self._war_rooms.refresh(incident)
+                await self.war_rooms.refresh(incident)
             return
         assert incident.channel_id
         channel = incident.channel_id
         if kind is TimerKind.CHAIN_EXHAUSTED:
             await self._post(steps, "war_room", channel, incident, messages.chain_exhausted_line(incident.reference, after))
-            if self._announce_channel:
+            if self.announce_channel:
                 notice = (
                     messages.private_chain_exhausted_announcement(incident.reference, incident.severity, after)
                     if incident.is_private
                     else messages.chain_exhausted_announcement(incident.reference, incident.severity, incident.title, after, channel)
                 )
-                await self._post(steps, "announcement", self._announce_channel, incident, notice)
+                await self._post(steps, "announcement", self.announce_channel, incident, notice)
             return
         if kind is TimerKind.REMINDER:
             await self._post(steps, "war_room", channel, incident, messages.reminder_line(incident.reference, after))
@@ -161,11 +153,11 @@ class TimerNotices:
         # is invited and told the title; without one, the usual contacts get a direct message
         # saying that it exists, its number and whom to ask, and the announcement channel gets
         # neither title nor people.
-        contact = await self._targets.private_escalation_contact(incident) if incident.is_private and not incident.is_drill else None
+        contact = await self.targets.private_escalation_contact(incident) if incident.is_private and not incident.is_drill else None
         if contact is not None:
             mentions, people = [f"<@{contact}>"], [contact]
         else:
-            mentions, people = await self._targets.escalation_targets(incident)
+            mentions, people = await self.targets.escalation_targets(incident)
         let_in = not incident.is_private or contact is not None
         targets = " ".join(mentions) or messages.NO_ESCALATION_CONTACT
         if kind is TimerKind.ACK_ESCALATION:
@@ -176,9 +168,9 @@ class TimerNotices:
             why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
         await self._post(steps, "war_room", channel, incident, line)
         if people and let_in:
-            await self._step_log.step(steps, "invite", lambda: self._slack.invite(channel, people))
+            await self.step_log.step(steps, "invite", lambda: self.slack.invite(channel, people))
         await self._direct_messages(steps, incident, people, lambda _person: let_in, why, page_why)
-        if kind is TimerKind.MITIGATION_ESCALATION and self._announce_channel:
+        if kind is TimerKind.MITIGATION_ESCALATION and self.announce_channel:
             announcement = (
                 messages.private_escalation_announcement(incident.reference, after)
                 if incident.is_private
@@ -186,7 +178,7 @@ class TimerNotices:
                     incident.reference, incident.severity, incident.title, after, incident.channel_id, targets
                 )
             )
-            await self._post(steps, "announcement", self._announce_channel, incident, announcement)
+            await self._post(steps, "announcement", self.announce_channel, incident, announcement)
 
     async def page(self, incident: IncidentRecord, plan: PagePlan, steps: FiringSteps) -> None:
         """One chain level: the war-room line, the invitation (not into a private room), a direct
@@ -201,13 +193,13 @@ class TimerNotices:
         await self._post(steps, "war_room", channel, incident, line)
         if plan.let_in:
             let_in = list(plan.let_in)
-            await self._step_log.step(steps, "invite", lambda: self._slack.invite(channel, let_in))
+            await self.step_log.step(steps, "invite", lambda: self.slack.invite(channel, let_in))
         why = f"nobody acknowledged it within {after}" if after else "it is open and nobody has acknowledged it"
         page_why = f"has not been acknowledged for {after}" if after else "is open and not acknowledged"
         await self._direct_messages(steps, incident, plan.people, lambda person: person in plan.let_in, why, page_why)
         for target in plan.pagers:
-            await self._step_log.step(steps, f"pager:{target.kind}", functools.partial(self._pages.send, incident, plan.level, target))
+            await self.step_log.step(steps, f"pager:{target.kind}", functools.partial(self.pages.send, incident, plan.level, target))
         try:
-            await self._war_rooms.show_paging(incident)
+            await self.war_rooms.show_paging(incident)
         except SlackError as error:
             log.warning("%s: the control message could not show level %s: %s", incident.reference, plan.level, error)

@@ -3,7 +3,7 @@ stored once in the database, and uploaded to its war room (Slack's three upload 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 import jinja2
@@ -32,42 +32,33 @@ class StoredDraft:
     actions_ts: str | None
 
 
+@dataclass(frozen=True, eq=False)
 class PostmortemDrafts:
     """Owns the postmortem draft: its rendering, its one stored copy and its upload to the war room."""
 
-    def __init__(
-        self,
-        db: Database,
-        slack: SlackGateway,
-        clock: Clock,
-        steps: SlackSteps,
-        facts: ResolutionFacts,
-        *,
-        template: jinja2.Template,
-        deploy_window: timedelta,
-    ) -> None:
-        self._db = db
-        self._slack = slack
-        self._clock = clock
-        self._steps = steps
-        self._facts = facts
-        self._template = template
-        self._deploy_window = deploy_window
+    db: Database
+    slack: SlackGateway
+    clock: Clock
+    steps: SlackSteps
+    facts: ResolutionFacts
+    _: KW_ONLY
+    template: jinja2.Template
+    deploy_window: timedelta
 
     def markdown(self, facts: Facts) -> str:
         incident, display = facts.incident, facts.names
         changes = Changes(
             checked=incident.service is not None,
-            window=human_duration(self._deploy_window),
+            window=human_duration(self.deploy_window),
             lines=tuple(deploy_line(m, mrkdwn=False) for m in facts.deploys),
         )
-        today = self._clock().date()
+        today = self.clock().date()
         return render_postmortem(
-            self._template,
+            self.template,
             incident,
             facts.events,
             facts.summary,
-            generated_at=self._clock(),
+            generated_at=self.clock(),
             names=display,
             changes=changes,
             corrections=facts.corrections,
@@ -85,12 +76,12 @@ class PostmortemDrafts:
 
     async def render(self, incident_id: int, *, names: bool = True) -> tuple[IncidentRecord, str]:
         """The incident and a freshly rendered draft from its current timeline."""
-        facts = await self._facts.facts(await self._facts.read(incident_id), names=names)
+        facts = await self.facts.facts(await self.facts.read(incident_id), names=names)
         return facts.incident, self.markdown(facts)
 
     async def draft(self, incident_id: int) -> str:
         """The stored draft when there is one (what the war room got), else a fresh rendering."""
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             stored = await incident_rows.postmortem(session, incident_id)
             if stored is not None:
                 return stored.markdown
@@ -99,12 +90,12 @@ class PostmortemDrafts:
     async def store(self, read: ReadIncident, corrections: list[str]) -> StoredDraft:
         """The draft rendered with the people's display names and stored, unless one is stored already."""
         incident = read.incident
-        facts = await self._facts.facts(read, names=True, corrections=corrections)
+        facts = await self.facts.facts(read, names=True, corrections=corrections)
         markdown = self.markdown(facts)
-        now = self._clock()
+        now = self.clock()
         for attempt in range(2):
             try:
-                async with self._db.transaction() as session:
+                async with self.db.transaction() as session:
                     stored = await incident_rows.save_postmortem_once(session, incident.id, markdown, at=now)
                     file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
                 break
@@ -115,9 +106,9 @@ class PostmortemDrafts:
 
     async def render_again(self, read: ReadIncident) -> Facts:
         """The stored draft rendered again from the timeline (after a time was corrected); the facts it was made from."""
-        facts = await self._facts.facts(read, names=True)
+        facts = await self.facts.facts(read, names=True)
         markdown = self.markdown(facts)
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             await incident_rows.replace_postmortem_markdown(session, read.incident.id, markdown)
         return facts
 
@@ -129,7 +120,7 @@ class PostmortemDrafts:
         title = f"{incident.reference} postmortem draft"
 
         async def upload() -> str:
-            return await self._slack.upload_file(
+            return await self.slack.upload_file(
                 channel,
                 markdown.encode("utf-8"),
                 filename=f"{incident.reference.lower()}-postmortem.md",
@@ -141,23 +132,23 @@ class PostmortemDrafts:
             )
 
         async def record_upload(file_id: str) -> None:
-            async with self._db.transaction() as session:
-                await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self._clock())
+            async with self.db.transaction() as session:
+                await incident_rows.mark_postmortem_uploaded(session, incident.id, file_id, at=self.clock())
                 await incident_rows.add_event(
                     session,
                     incident.id,
                     "postmortem_drafted",
-                    at=self._clock(),
+                    at=self.clock(),
                     text="Postmortem draft uploaded",
                     data={"file_id": file_id},
                 )
 
         since = adopt_since(incident)
-        outcome = await self._steps.once(
+        outcome = await self.steps.once(
             incident.id,
             "postmortem_upload",
             still_needed=still_empty(incident_rows.postmortem, "file_id"),
-            find=(lambda: self._slack.find_uploaded_file(channel, title, since=since)) if look else None,
+            find=(lambda: self.slack.find_uploaded_file(channel, title, since=since)) if look else None,
             create=upload,
             record=record_upload,
         )

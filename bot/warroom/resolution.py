@@ -71,7 +71,7 @@ class Resolutions:
             return []
         # The summaries need only the stamp and the corrections: they go out now, the postmortem
         # (display names, the draft, its upload) is made meanwhile.
-        corrections = await self._facts.corrections(incident.id)
+        corrections = await self._facts.correction_notes(incident.id)
         steps = self._summaries.steps(read, corrections, done, already, look)
         # Started before the postmortem is made, so the summaries do not wait for it.
         summaries = asyncio.ensure_future(run_steps(steps, note=self._records.note_step_failed(incident_id)))

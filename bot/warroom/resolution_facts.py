@@ -4,7 +4,7 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from bot.analytics.summary import MttrSummary, summarize
 from bot.core.records import IncidentRecord
@@ -40,33 +40,25 @@ class Facts:
     names: dict[str, str]  # display names by user ID; empty when not asked of Slack
 
 
+@dataclass(frozen=True, eq=False)
 class ResolutionFacts:
     """Owns reading what a resolution shows: each fact once, the people's names asked of Slack meanwhile."""
 
-    def __init__(
-        self,
-        db: Database,
-        slack: SlackGateway,
-        *,
-        tiers: TierTables,
-        action_items: ActionItems,
-        deploys: Deploys,
-        corrections: Corrections,
-    ) -> None:
-        self._db = db
-        self._slack = slack
-        self.tiers = tiers
-        self._action_items = action_items
-        self._deploys = deploys
-        self._corrections = corrections
+    db: Database
+    slack: SlackGateway
+    _: KW_ONLY
+    tiers: TierTables
+    action_items: ActionItems
+    deploys: Deploys
+    corrections: Corrections
 
-    async def corrections(self, incident_id: int) -> list[str]:
-        return await self._corrections.notes(incident_id)
+    async def correction_notes(self, incident_id: int) -> list[str]:
+        return await self.corrections.notes(incident_id)
 
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
             try:
-                return user_id, await self._slack.display_name(user_id)
+                return user_id, await self.slack.display_name(user_id)
             except SlackError:
                 return user_id, None
 
@@ -75,7 +67,7 @@ class ResolutionFacts:
 
     async def read(self, incident_id: int) -> ReadIncident:
         # One snapshot, and no write lock: the resolution's writes do not queue behind it.
-        async with self._db.reading() as session:
+        async with self.db.reading() as session:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
@@ -95,9 +87,9 @@ class ResolutionFacts:
         # The people of the timeline are asked of Slack while the database is read.
         asked = asyncio.create_task(self._names(actors)) if names else None
         try:
-            items, deploys = await asyncio.gather(self._action_items.for_incident(incident.id), self._deploys.for_incident(incident.id))
+            items, deploys = await asyncio.gather(self.action_items.for_incident(incident.id), self.deploys.for_incident(incident.id))
             if corrections is None:
-                corrections = await self._corrections.notes(incident.id)
+                corrections = await self.corrections.notes(incident.id)
         except BaseException:
             if asked is not None:
                 asked.cancel()

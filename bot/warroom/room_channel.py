@@ -28,18 +28,18 @@ class ChannelStep:
     claimed: dict[str, bool] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
 class WarRoomChannels:
     """Owns the channel step of a war room's set-up: a new incident's (claimed with the steps after it) and a repair's."""
 
-    def __init__(self, slack: SlackGateway, steps: SlackSteps, claims: StepClaims, records: WarRoomRecords) -> None:
-        self._slack = slack
-        self._steps = steps
-        self._claims = claims
-        self._records = records
+    slack: SlackGateway
+    steps: SlackSteps
+    claims: StepClaims
+    records: WarRoomRecords
 
     async def repair_channel(self, incident: IncidentRecord) -> ChannelStep:
         """A repair's channel step: found in Slack when an interrupted attempt made it, else created."""
-        outcome = await self._steps.once(
+        outcome = await self.steps.once(
             incident.id,
             "channel",
             still_needed=lacks("channel_id"),
@@ -50,7 +50,7 @@ class WarRoomChannels:
         return ChannelStep(outcome)
 
     async def _record_channel(self, incident_id: int, channel: Channel) -> None:
-        await self._records.record(
+        await self.records.record(
             incident_id,
             "war_room_created",
             f"War room #{channel.name} created",
@@ -72,7 +72,7 @@ class WarRoomChannels:
         # the channel's claim) has none of the others done, so they need no check of their own.
         wanted = [("channel", lacks("channel_id")), *((step, always_needed) for step in ["control_message", *ahead])]
         held = AsyncExitStack()
-        channel_needed, post_now, *later = await held.enter_async_context(self._claims.claim_together(incident.id, wanted))
+        channel_needed, post_now, *later = await held.enter_async_context(self.claims.claim_together(incident.id, wanted))
         if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
             await held.aclose()
             return ChannelStep(StepOutcome("recorded"))
@@ -94,15 +94,15 @@ class WarRoomChannels:
         return ChannelStep(StepOutcome("made", channel), posted, dict(zip(ahead, later, strict=True)))
 
     async def _post_control(self, channel: str, incident: IncidentRecord, text: str, message: list[dict[str, Any]]) -> str:
-        return await self._steps.post(channel, incident, "control_message", text, message)()
+        return await self.steps.post(channel, incident, "control_message", text, message)()
 
     async def _find_channel(self, incident: IncidentRecord) -> ListedChannel | None:
         """The channel an interrupted attempt created: one of the names the bot would have given
         it, created by the bot since the incident was recorded."""
         names = {war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
         names |= {war_room_name(incident.id, "", attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
-        bot = await self._slack.bot_user_id()
-        mine = [c for c in await self._slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
+        bot = await self.slack.bot_user_id()
+        mine = [c for c in await self.slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
 
     async def _create_channel(self, incident: IncidentRecord) -> Channel:
@@ -110,14 +110,14 @@ class WarRoomChannels:
         for attempt in range(NAME_ATTEMPTS):
             name = war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill)
             try:
-                return await self._slack.create_channel(name, private=incident.is_private)
+                return await self.slack.create_channel(name, private=incident.is_private)
             except SlackError as error:
                 last_error = error
                 if error.code == "name_taken":
                     continue
                 if error.code.startswith("invalid_name"):
                     # The slug is ours; a bare number is always a valid name.
-                    return await self._slack.create_channel(
+                    return await self.slack.create_channel(
                         war_room_name(incident.id, "", attempt, drill=incident.is_drill), private=incident.is_private
                     )
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
 from bot.catalog.runbooks import Runbook
@@ -20,29 +21,21 @@ from bot.warroom.step_claims import StepClaims
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, eq=False)
 class WarRoomPosts:
     """Owns the steps that post, pin, bookmark and announce in a war room, each done once (bot.slack.steps)."""
 
-    def __init__(
-        self,
-        slack: SlackGateway,
-        steps: SlackSteps,
-        claims: StepClaims,
-        records: WarRoomRecords,
-        runbook_room: RunbookRoom,
-        *,
-        announce_channel: str | None,
-    ) -> None:
-        self._slack = slack
-        self._steps = steps
-        self._claims = claims
-        self._records = records
-        self._runbook_room = runbook_room
-        self.announce_channel = announce_channel
+    slack: SlackGateway
+    steps: SlackSteps
+    claims: StepClaims
+    records: WarRoomRecords
+    runbook_room: RunbookRoom
+    _: KW_ONLY
+    announce_channel: str | None
 
     def runbooks(self, service_name: str | None) -> list[Runbook]:
         """The runbooks a war room of the service posts (the first, when any)."""
-        return self._runbook_room.candidates(service_name)
+        return self.runbook_room.candidates(service_name)
 
     async def control_message(
         self,
@@ -61,35 +54,35 @@ class WarRoomPosts:
             ts = await posted
             report.done.append("posted the control message")
             # The pin needs only the ts: it goes out while the ts is recorded.
-            recorded = asyncio.create_task(self._records.record(incident.id, control_message_ts=ts))
+            recorded = asyncio.create_task(self.records.record(incident.id, control_message_ts=ts))
             try:
-                await self._slack.pin(channel, ts)
+                await self.slack.pin(channel, ts)
             finally:
                 await recorded
-            await self._records.stamp(incident.id, "control_pinned_at")
+            await self.records.stamp(incident.id, "control_pinned_at")
             report.done.append("pinned the control message")
             return
         if ts is None:
-            outcome = await self._steps.once(
+            outcome = await self.steps.once(
                 incident.id,
                 "control_message",
                 still_needed=lacks("control_message_ts"),
-                find=(lambda: self._steps.find_message(channel, incident, "control_message")) if look else None,
-                create=self._steps.post(
+                find=(lambda: self.steps.find_message(channel, incident, "control_message")) if look else None,
+                create=self.steps.post(
                     channel, incident, "control_message", blocks.notification_text(incident), blocks.control_message(incident, context)
                 ),
-                record=lambda posted_ts: self._records.record(incident.id, control_message_ts=posted_ts),
+                record=lambda posted_ts: self.records.record(incident.id, control_message_ts=posted_ts),
             )
             report.add(outcome, "posted the control message", "found the control message an interrupted attempt posted", None)
-            ts = outcome.value if outcome.value is not None else (await self._records.progress(incident.id)).incident.control_message_ts
+            ts = outcome.value if outcome.value is not None else (await self.records.progress(incident.id)).incident.control_message_ts
             assert ts is not None
         else:
             report.already.append("the control message")
         if pinned:
             report.already.append("its pin")
             return
-        await self._slack.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
-        await self._records.stamp(incident.id, "control_pinned_at")
+        await self.slack.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
+        await self.records.stamp(incident.id, "control_pinned_at")
         report.done.append("pinned the control message")
 
     async def _once(
@@ -105,7 +98,7 @@ class WarRoomPosts:
     ) -> StepOutcome[T]:
         """A step done once (SlackSteps.once), or under the claim the new war room took for it."""
         if step not in claimed:
-            return await self._steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
+            return await self.steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
         if not claimed[step]:
             return StepOutcome("recorded")
         return await create_once(recorded=None, find=find, create=create, record=record)
@@ -113,7 +106,7 @@ class WarRoomPosts:
     def _runbook_link(self, service: Service) -> str | None:
         if service.runbook_url:
             return service.runbook_url
-        runbook = self._runbook_room.find(service.runbook_name) if service.runbook_name else None
+        runbook = self.runbook_room.find(service.runbook_name) if service.runbook_name else None
         return runbook.url if runbook else None
 
     def bookmark_links(self, service: Service | None, call_url: str | None) -> list[tuple[str, str]]:
@@ -138,10 +131,10 @@ class WarRoomPosts:
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.
-            present = {(b.title, b.link) for b in await self._slack.bookmarks(channel)} if look else set()
+            present = {(b.title, b.link) for b in await self.slack.bookmarks(channel)} if look else set()
             missing = [(title, link) for title, link in wanted if (title, link) not in present]
             for title, link in missing:
-                await self._slack.add_bookmark(channel, title, link)
+                await self.slack.add_bookmark(channel, title, link)
             return len(missing)
 
         outcome = await self._once(
@@ -150,7 +143,7 @@ class WarRoomPosts:
             claimed,
             still_needed=lacks("bookmarked_at"),
             create=add_missing,
-            record=lambda _added: self._records.stamp(incident.id, "bookmarked_at"),
+            record=lambda _added: self.records.stamp(incident.id, "bookmarked_at"),
         )
         if outcome.how == "recorded":
             report.already.append("the dashboard and runbook bookmarks")
@@ -165,10 +158,10 @@ class WarRoomPosts:
         step = f"runbook:{runbook.name}"
         # RunbookRoom.post reads under the claim whether it is posted already.
         if step in claimed:
-            posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+            posted = await self.runbook_room.post(incident, runbook, by=None, look=look)
         else:
-            async with self._claims.claim(incident.id, step, always_needed) as _:
-                posted = await self._runbook_room.post(incident, runbook, by=None, look=look)
+            async with self.claims.claim(incident.id, step, always_needed) as _:
+                posted = await self.runbook_room.post(incident, runbook, by=None, look=look)
         if posted == "posted":
             report.done.append(f"posted the runbook {runbook.name}")
         elif posted == "adopted":
@@ -178,7 +171,7 @@ class WarRoomPosts:
 
     async def topic(self, report: WarRoomReport, incident: IncidentRecord, first: bool) -> None:
         assert incident.channel_id
-        await self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
+        await self.slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
         # A repair sets the topic every time (it shows the incident as it is now); it is news only the first time.
         if first:
             report.done.append("set the topic")
@@ -187,9 +180,9 @@ class WarRoomPosts:
         channel = self.announce_channel
         assert channel
         if incident.is_private:
-            create = self._steps.post(channel, incident, "announcement", blocks.PRIVATE_ANNOUNCEMENT)
+            create = self.steps.post(channel, incident, "announcement", blocks.PRIVATE_ANNOUNCEMENT)
         else:
-            create = self._steps.post(
+            create = self.steps.post(
                 channel,
                 incident,
                 "announcement",
@@ -201,9 +194,9 @@ class WarRoomPosts:
             "announcement",
             claimed,
             still_needed=lacks("announcement_ts"),
-            find=(lambda: self._steps.find_message(channel, incident, "announcement")) if look else None,
+            find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
             create=create,
-            record=lambda ts: self._records.record(incident.id, announcement_ts=ts),
+            record=lambda ts: self.records.record(incident.id, announcement_ts=ts),
         )
         private = " (without the title: private)" if incident.is_private else ""
         report.add(
