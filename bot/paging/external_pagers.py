@@ -66,30 +66,21 @@ def _tell(report: PagesRepair, what: str, result: PageResult) -> None:
         report.failures.append(f"{what}: {result.reason}")
 
 
+@dataclass(frozen=True, eq=False)
 class ExternalPagers:
     """Owns what is paged outside Slack and when: at open, per chain level, after a reopening, and
     what ``/incident repair`` sends again; each page goes through PageSending, once."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        slack: SlackGateway,
-        sending: PageSending,
-        pagerduty: PagerDutySender,
-        webhook: WebhookSender,
-        http: PagingHttp,
-    ) -> None:
-        self._db = db
-        self._clock = clock
-        self._slack = slack
-        self._sending = sending
-        self._pagerduty = pagerduty
-        self._webhook = webhook
-        self._http = http
+    db: Database
+    clock: Clock
+    slack: SlackGateway
+    sending: PageSending
+    pagerduty: PagerDutySender
+    webhook: WebhookSender
+    http: PagingHttp
 
     async def close(self) -> None:
-        await self._http.close()
+        await self.http.close()
 
     # ------------------------------------------------------------------ what can be paged
 
@@ -102,7 +93,7 @@ class ExternalPagers:
         control = None
         if incident.control_message_ts:
             try:
-                control = await self._slack.permalink(incident.channel_id, incident.control_message_ts)
+                control = await self.slack.permalink(incident.channel_id, incident.control_message_ts)
             except SlackError as error:
                 log.warning("%s: no permalink for the control message (%s); the page links the war room", incident.reference, error)
         return PageLinks(war_room=war_room, control_message=control)
@@ -111,16 +102,16 @@ class ExternalPagers:
 
     async def trigger(self, incident: IncidentRecord, *, level: int, target: PageTarget, links: PageLinks) -> PageResult:
         if target.kind == "pagerduty":
-            return await self._sending.send(incident, PAGERDUTY, "trigger", level=level, links=links, service_name=target.ref)
+            return await self.sending.send(incident, PAGERDUTY, "trigger", level=level, links=links, service_name=target.ref)
         if target.kind == "webhook":
-            return await self._sending.send(incident, WEBHOOK, "trigger", level=level, links=links)
+            return await self.sending.send(incident, WEBHOOK, "trigger", level=level, links=links)
         return PageResult("failed", f"{target.kind} targets are paged in Slack, not by the external pagers")
 
     async def acknowledge(self, incident: IncidentRecord) -> None:
-        await self._sending.follow_up(incident, "acknowledge")
+        await self.sending.follow_up(incident, "acknowledge")
 
     async def resolve(self, incident: IncidentRecord) -> None:
-        await self._sending.follow_up(incident, "resolve")
+        await self.sending.follow_up(incident, "resolve")
 
     async def retrigger(self, incident: IncidentRecord) -> list[PageResult]:
         """A reopened incident pages again, at level 1, on every pager an earlier round triggered
@@ -128,7 +119,7 @@ class ExternalPagers:
         return [result for _via, result in await self._retriggered(incident)]
 
     async def _retriggered(self, incident: IncidentRecord) -> list[tuple[str, PageResult]]:
-        async with self._db.lookup() as session:
+        async with self.db.lookup() as session:
             earlier = await page_rows.for_incident(session, incident.id)
         vias = sorted({page.via for page in earlier if page.action == "trigger" and page.status == page_rows.SENT})
         if not vias:
@@ -148,9 +139,9 @@ class ExternalPagers:
         if incident.severity not in severities:
             return []
         targets = []
-        if self._pagerduty.pages(incident):
+        if self.pagerduty.pages(incident):
             targets.append(PageTarget("pagerduty"))
-        if self._webhook.configured and self._sending.pages(incident, WEBHOOK):
+        if self.webhook.configured and self.sending.pages(incident, WEBHOOK):
             targets.append(PageTarget("webhook"))
         if not targets:
             return []
@@ -167,8 +158,8 @@ class ExternalPagers:
         and that no process claimed (its process died first) are sent: the page at open while
         nobody acknowledged, the acknowledge, the resolve. Each is claimed, so none goes twice."""
         report = PagesRepair()
-        now = self._clock()
-        async with self._db.lookup() as session:
+        now = self.clock()
+        async with self.db.lookup() as session:
             unanswered = [
                 page
                 for page in await page_rows.for_incident(session, incident.id)
@@ -186,7 +177,7 @@ class ExternalPagers:
             links = await self.links(incident) if action == "trigger" else PageLinks()
             # A page for an incident someone took on meanwhile would wake a person for nothing.
             stale = action == "trigger" and not _still_unacknowledged(incident)
-            result = await self._sending.send(
+            result = await self.sending.send(
                 incident, page.via, action, level=page.level, links=links, round_=_round_of(page.key), abandon=stale
             )
             if stale and result.outcome == "failed":
@@ -200,10 +191,10 @@ class ExternalPagers:
             for via, result in await self._retriggered(incident):
                 _tell(report, _what(via, "trigger", 1), result)
         elif incident.status == "open":
-            for via, result in await self._sending.follow_up(incident, "acknowledge"):
+            for via, result in await self.sending.follow_up(incident, "acknowledge"):
                 _tell(report, _what(via, "acknowledge", 0), result)
         else:
-            for via, result in await self._sending.follow_up(incident, "resolve"):
+            for via, result in await self.sending.follow_up(incident, "resolve"):
                 _tell(report, _what(via, "resolve", 0), result)
         return report
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from bot.background import repeat_until_stopped
@@ -67,49 +67,45 @@ _EVENT_TEXT = {
 }
 
 
+@dataclass(eq=False)  # not frozen: `pager` is set through the property below
 class IncidentTimers:
     """Owns the tick: which timers are due or worth retrying, each firing claimed once in the
     database, then told to Slack through TimerNotices and recorded as notified or failed."""
 
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        settings: TimerSettings,
-        *,
-        targets: EscalationTargets,
-        notices: TimerNotices,
-        pages: PagesOutsideSlack,
-        step_log: FiringStepLog,
-    ) -> None:
-        self._db = db
-        self._clock = clock
-        self._settings = settings
-        self._targets = targets
-        self._notices = notices
-        self._pages = pages
-        self.identity = step_log.identity
+    db: Database
+    clock: Clock
+    settings: TimerSettings
+    _: KW_ONLY
+    targets: EscalationTargets
+    notices: TimerNotices
+    pages: PagesOutsideSlack
+    step_log: FiringStepLog
+
+    @property
+    def identity(self) -> str:
+        """Who claims a firing: this scheduler (FiringStepLog.identity)."""
+        return self.step_log.identity
 
     @property
     def pager(self) -> Pager:
         """Where the pages outside Slack go (PagesOutsideSlack.pager)."""
-        return self._pages.pager
+        return self.pages.pager
 
     @pager.setter
     def pager(self, pager: Pager) -> None:
-        self._pages.pager = pager
+        self.pages.pager = pager
 
     async def run_once(self) -> list[Fired]:
-        now = self._clock()
-        async with self._db.reading() as session:
+        now = self.clock()
+        async with self.db.reading() as session:
             watched = [(row.id, _state(row, last)) for row, last in await timer_rows.watched(session)]
         fired = []
         for incident_id, state in watched:
-            for due in due_timers(state, self._settings, now):
+            for due in due_timers(state, self.settings, now):
                 outcome = await self._fire(incident_id, due)
                 if outcome is not None:
                     fired.append(outcome)
-        async with self._db.reading() as session:
+        async with self.db.reading() as session:
             failed = [
                 (f.incident_id, TimerKind(f.kind), f.slot)
                 for f in await timer_rows.failed_firings(session, failed_before=now - RETRY_AFTER)
@@ -122,8 +118,8 @@ class IncidentTimers:
 
     async def _retry(self, incident_id: int, kind: TimerKind, slot: str) -> Fired | None:
         """One more attempt at a failed firing, for its missing steps only."""
-        now = self._clock()
-        async with self._db.transaction() as session:
+        now = self.clock()
+        async with self.db.transaction() as session:
             row = await incident_rows.get(session, incident_id, for_update=True)
             if row is None or not self._still_worth_telling(kind, row):
                 return None
@@ -146,16 +142,16 @@ class IncidentTimers:
         return kind is TimerKind.CLOSE
 
     def _span(self, kind: TimerKind, row: Incident, slot: str = "once") -> str:
-        policy = self._settings.policy(row.severity)
+        policy = self.settings.policy(row.severity)
         if kind in (TimerKind.PAGE, TimerKind.CHAIN_EXHAUSTED):
-            level = self._targets.level(row.severity, slot)
+            level = self.targets.level(row.severity, slot)
             offset = policy.chain.exhausted_at_offset if policy.chain and kind is TimerKind.CHAIN_EXHAUSTED else None
             return human_duration(offset or (level.after if level else timedelta(0)))
         spans = {
             TimerKind.ACK_ESCALATION: policy.unacknowledged_after,
             TimerKind.MITIGATION_ESCALATION: policy.unmitigated_after,
             TimerKind.REMINDER: policy.reminder_every,
-            TimerKind.CLOSE: self._settings.monitoring_window,
+            TimerKind.CLOSE: self.settings.monitoring_window,
         }
         return human_duration(spans[kind] or timedelta(0))
 
@@ -164,22 +160,22 @@ class IncidentTimers:
         if due.kind is TimerKind.PAGE:
             # Who a level pages is looked up (catalog, Slack users and groups) before the claim, so
             # the claim's timeline event says who was paged and how, and the transaction stays short.
-            async with self._db.reading() as session:
+            async with self.db.reading() as session:
                 looked = await incident_rows.get(session, incident_id)
             if looked is None:
                 return None
             try:
-                plan = await self._targets.plan(to_record(looked), due.slot)
+                plan = await self.targets.plan(to_record(looked), due.slot)
             except SlackError as error:  # a user or group lookup failed: the next tick tries again
                 log.warning("INC-%s: could not look up whom level %s pages: %s", incident_id, due.slot, error)
                 return None
-        now = self._clock()
-        async with self._db.transaction() as session:
+        now = self.clock()
+        async with self.db.transaction() as session:
             row = await incident_rows.get(session, incident_id, for_update=True)
             last = await timer_rows.last_activity(session, incident_id)
             if row is None or last is None:
                 return None
-            current = still_due(due.kind, due.slot, _state(row, last), self._settings, now)
+            current = still_due(due.kind, due.slot, _state(row, last), self.settings, now)
             if current is None:
                 return None  # acknowledged, mitigated, reopened or closed since the tick looked
             if not await timer_rows.claim(session, incident_id, due.kind.value, due.slot, by=self.identity, at=now):
@@ -216,23 +212,23 @@ class IncidentTimers:
         incident_id, kind, slot = steps.incident_id, steps.kind, steps.slot
         try:
             if kind is TimerKind.PAGE:
-                await self._notices.page(record, plan or await self._targets.plan(record, slot), steps)
+                await self.notices.page(record, plan or await self.targets.plan(record, slot), steps)
             else:
-                await self._notices.notify(record, kind, after, steps)
+                await self.notices.notify(record, kind, after, steps)
         except SlackError as error:
             log.error("%s: %s could not be posted: %s", record.reference, kind.value, error)
-            async with self._db.transaction() as session:
+            async with self.db.transaction() as session:
                 await timer_rows.finish(session, incident_id, kind.value, slot, status="failed", error=str(error))
                 await incident_rows.add_event(
                     session,
                     incident_id,
                     "slack_step_failed",
-                    at=self._clock(),
+                    at=self.clock(),
                     text=f"Could not post the {kind.value.replace('_', ' ')}: {error}",
                     data={"error": error.code},
                 )
             return Fired(incident_id, kind, slot, "failed")
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             await timer_rows.finish(session, incident_id, kind.value, slot, status="notified")
         log.info("%s: %s fired", record.reference, kind.value)
         return Fired(incident_id, kind, slot, "notified")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import dataclass
 
 from bot import logs
 from bot.core.records import IncidentRecord
@@ -23,35 +24,28 @@ from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.summary_posts import SummaryPosts
 
 
+@dataclass(frozen=True, eq=False)
 class Resolutions:
     """Owns the order of what a verified incident posts (summaries first, the draft and its action
     items meanwhile) and the edits after a correction; each post belongs to its own class."""
 
-    def __init__(
-        self,
-        facts: ResolutionFacts,
-        summaries: SummaryPosts,
-        drafts: PostmortemDrafts,
-        action_messages: ActionItemsMessages,
-        records: WarRoomRecords,
-    ) -> None:
-        self._facts = facts
-        self._summaries = summaries
-        self._drafts = drafts
-        self._action_messages = action_messages
-        self._records = records
+    facts: ResolutionFacts
+    summaries: SummaryPosts
+    drafts: PostmortemDrafts
+    action_messages: ActionItemsMessages
+    records: WarRoomRecords
 
     async def render(self, incident_id: int, *, names: bool = True) -> tuple[IncidentRecord, str]:
         """The incident and a freshly rendered draft from its current timeline."""
-        return await self._drafts.render(incident_id, names=names)
+        return await self.drafts.render(incident_id, names=names)
 
     async def draft(self, incident_id: int) -> str:
         """The stored draft when there is one (what the war room got), else a fresh rendering."""
-        return await self._drafts.draft(incident_id)
+        return await self.drafts.draft(incident_id)
 
     async def refresh_actions_message(self, incident_id: int) -> list[str]:
         """Show the incident's action items under its postmortem draft, when that message exists."""
-        return await self._action_messages.refresh(incident_id)
+        return await self.action_messages.refresh(incident_id)
 
     async def publish(
         self, incident_id: int, *, done: list[str] | None = None, already: list[str] | None = None, look: bool = False
@@ -63,7 +57,7 @@ class Resolutions:
         done = [] if done is None else done
         already = [] if already is None else already
         logs.set_incident(incident_id)
-        read = await self._facts.read(incident_id)
+        read = await self.facts.read(incident_id)
         incident = read.incident
         # Only a resolved incident with a war room has anything to post: checked before anything
         # else is read or anyone's name is asked of Slack.
@@ -71,10 +65,10 @@ class Resolutions:
             return []
         # The summaries need only the stamp and the corrections: they go out now, the postmortem
         # (display names, the draft, its upload) is made meanwhile.
-        corrections = await self._facts.correction_notes(incident.id)
-        steps = self._summaries.steps(read, corrections, done, already, look)
+        corrections = await self.facts.correction_notes(incident.id)
+        steps = self.summaries.steps(read, corrections, done, already, look)
         # Started before the postmortem is made, so the summaries do not wait for it.
-        summaries = asyncio.ensure_future(run_steps(steps, note=self._records.note_step_failed(incident_id)))
+        summaries = asyncio.ensure_future(run_steps(steps, note=self.records.note_step_failed(incident_id)))
         try:
             drafted = await self._postmortem(read, corrections, done, already, look)
         finally:
@@ -89,24 +83,24 @@ class Resolutions:
         action items posted, each on its own (neither waits for the other)."""
         incident = read.incident
         assert incident.channel_id
-        stored = await self._drafts.store(read, corrections)
+        stored = await self.drafts.store(read, corrections)
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self._drafts.upload(incident, stored.markdown, done, already, look)))
+            steps.append(("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look)))
         if stored.actions_ts is None:
             steps.append(
                 (
                     "the action items under the postmortem draft were not posted",
-                    self._action_messages.post(incident, stored.facts.action_items, done, already, look),
+                    self.action_messages.post(incident, stored.facts.action_items, done, already, look),
                 )
             )
         if stored.file_id is not None and stored.actions_ts is not None:
             already.append("the postmortem draft and its action items")
-        return await run_steps(steps, note=self._records.note_step_failed(incident.id))
+        return await run_steps(steps, note=self.records.note_step_failed(incident.id))
 
     async def show_correction(self, incident_id: int) -> list[str]:
         """After a time of a resolved incident was corrected: the posted summaries show the new
         figures and the correction, and the stored draft is rendered again from the timeline."""
-        read = await self._facts.read(incident_id)
-        facts = await self._drafts.render_again(read)
-        return await self._summaries.show(read, facts)
+        read = await self.facts.read(incident_id)
+        facts = await self.drafts.render_again(read)
+        return await self.summaries.show(read, facts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot import logs
 from bot.catalog.services import Service
@@ -35,53 +35,44 @@ from bot.warroom.room_records import DATABASE_AWAY, Progress, WarRoomRecords, Wa
 __all__ = ["WarRoomReport", "WarRooms", "drop_people"]
 
 
+@dataclass(frozen=True, eq=False)
 class WarRooms:
     """Owns the order of a war room's set-up (channel first, then the rest at once) and is the one
     door to its parts for the flows: people, context, display and step bookkeeping."""
 
-    def __init__(
-        self,
-        records: WarRoomRecords,
-        contexts: WarRoomContexts,
-        people: WarRoomPeople,
-        channels: WarRoomChannels,
-        posts: WarRoomPosts,
-        display: WarRoomDisplay,
-        steps: SlackSteps,
-    ) -> None:
-        self._records = records
-        self._contexts = contexts
-        self._people = people
-        self._channels = channels
-        self._posts = posts
-        self._display = display
-        self.steps = steps
+    records: WarRoomRecords
+    contexts: WarRoomContexts
+    people: WarRoomPeople
+    channels: WarRoomChannels
+    posts: WarRoomPosts
+    display: WarRoomDisplay
+    steps: SlackSteps
 
     async def note_failure(self, incident_id: int, step: str, error: SlackError) -> None:
         """A Slack step that failed goes in the timeline, unless the database is away too."""
-        await self._records.note_failure(incident_id, step, error)
+        await self.records.note_failure(incident_id, step, error)
 
     failure_words = staticmethod(failure_words)
 
     async def context(self, incident: IncidentRecord, matches: list[DeployMatch] | None = None, *, new: bool = False) -> WarRoomContext:
         """See WarRoomContexts.context."""
-        return await self._contexts.context(incident, matches, new=new)
+        return await self.contexts.context(incident, matches, new=new)
 
     def look_up_people(self, service_name: str | None, *, private: bool, drill: bool = False) -> asyncio.Task[set[str]] | None:
         """See WarRoomPeople.look_up_people."""
-        return self._people.look_up_people(service_name, private=private, drill=drill)
+        return self.people.look_up_people(service_name, private=private, drill=drill)
 
     async def show_paging(self, incident: IncidentRecord) -> None:
         """See WarRoomDisplay.show_paging. Raises SlackError."""
-        await self._display.show_paging(incident)
+        await self.display.show_paging(incident)
 
     async def update_control_message(self, incident: IncidentRecord, context: WarRoomContext | None = None) -> None:
         """See WarRoomDisplay.update_control_message. Raises SlackError."""
-        await self._display.update_control_message(incident, context)
+        await self.display.update_control_message(incident, context)
 
     async def refresh(self, incident: IncidentRecord, *, announce_line: str | None = None) -> list[str]:
         """See WarRoomDisplay.refresh."""
-        return await self._display.refresh(incident, announce_line=announce_line)
+        return await self.display.refresh(incident, announce_line=announce_line)
 
     async def set_up(
         self,
@@ -104,10 +95,10 @@ class WarRooms:
         it stopped, like a Slack failure: the incident itself is recorded either way.
         """
         logs.set_incident(incident_id)
-        progress = Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self._records.progress(incident_id)
-        service = self._people.service(progress.incident.service, private=progress.incident.is_private)
+        progress = Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self.records.progress(incident_id)
+        service = self.people.service(progress.incident.service, private=progress.incident.is_private)
         if people is None:
-            people = self._people.look_up_people(
+            people = self.people.look_up_people(
                 progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill
             )
         try:
@@ -131,11 +122,11 @@ class WarRooms:
         incident = progress.incident
         incident_id = incident.id
         look = not first
-        context = await self._contexts.context(incident, deploys, new=first)
+        context = await self.contexts.context(incident, deploys, new=first)
         posted: asyncio.Task[str] | None = None
         claimed: dict[str, bool] = {}
-        runbooks = self._posts.runbooks(incident.service)
-        links = bool(self._posts.bookmark_links(service, context.call_url))
+        runbooks = self.posts.runbooks(incident.service)
+        links = bool(self.posts.bookmark_links(service, context.call_url))
         if incident.channel_id is None:
             step = "create the war-room channel"
             if first:
@@ -143,15 +134,15 @@ class WarRooms:
                 # they go out without a database round trip of their own first. None of them is
                 # done before the channel is: the channel's own check under its claim covers them.
                 ahead = ["bookmarks"] if links else []
-                if self._posts.announce_channel:
+                if self.posts.announce_channel:
                     ahead.append("announcement")
                 if runbooks:
                     ahead.append(f"runbook:{runbooks[0].name}")
-                created: Awaitable[ChannelStep] = self._channels.new_channel(incident, context, claims, ahead)
+                created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead)
             else:
-                created = self._channels.repair_channel(incident)
+                created = self.channels.repair_channel(incident)
             run = await run_steps(
-                [(step, created)], note=lambda what, error: self._records.note_failure(incident_id, what, error), database_errors=True
+                [(step, created)], note=lambda what, error: self.records.note_failure(incident_id, what, error), database_errors=True
             )
             if run.failures:
                 waiting = "the control message, invites, bookmarks, topic, announcement and runbook wait for it"
@@ -161,7 +152,7 @@ class WarRooms:
             assert isinstance(value, ChannelStep)
             outcome, posted, claimed = value.outcome, value.posted, value.claimed
             if outcome.how == "recorded":  # another repair created it meanwhile
-                progress = await self._records.progress(incident_id)
+                progress = await self.records.progress(incident_id)
                 incident = progress.incident
             else:
                 assert outcome.value is not None
@@ -171,22 +162,22 @@ class WarRooms:
         report.channel_id = incident.channel_id
 
         steps: list[tuple[str, Awaitable[None]]] = [
-            ("post and pin the control message", self._posts.control_message(report, incident, context, progress.pinned, look, posted))
+            ("post and pin the control message", self.posts.control_message(report, incident, context, progress.pinned, look, posted))
         ]
         everyone = sorted(set(invitees) | {incident.commander})
-        steps.append((f"invite {', '.join(f'<@{u}>' for u in everyone)}", self._people.invite(report, incident, everyone, look)))
+        steps.append((f"invite {', '.join(f'<@{u}>' for u in everyone)}", self.people.invite(report, incident, everyone, look)))
         if incident.is_drill and people is not None:
             steps.append(
                 (
                     "invite the people named for drills",
-                    self._people.invite_service_people(report, incident, "people named for drills", people, look),
+                    self.people.invite_service_people(report, incident, "people named for drills", people, look),
                 )
             )
         elif service is not None and people is not None:
             steps.append(
                 (
                     f"invite the {service.name} owners and on-call group",
-                    self._people.invite_service_people(report, incident, f"{service.name} owners and on-call", people, look),
+                    self.people.invite_service_people(report, incident, f"{service.name} owners and on-call", people, look),
                 )
             )
         if links:
@@ -196,17 +187,17 @@ class WarRooms:
                 steps.append(
                     (
                         "bookmark the call, dashboard and runbook",
-                        self._posts.bookmark(report, incident, service, context.call_url, look, claimed),
+                        self.posts.bookmark(report, incident, service, context.call_url, look, claimed),
                     )
                 )
-        steps.append(("set the channel topic", self._posts.topic(report, incident, first)))
-        if self._posts.announce_channel:
+        steps.append(("set the channel topic", self.posts.topic(report, incident, first)))
+        if self.posts.announce_channel:
             if progress.announced:
-                report.already.append(f"the announcement in <#{self._posts.announce_channel}>")
+                report.already.append(f"the announcement in <#{self.posts.announce_channel}>")
             else:
-                steps.append((f"announce in <#{self._posts.announce_channel}>", self._posts.announce(report, incident, look, claimed)))
+                steps.append((f"announce in <#{self.posts.announce_channel}>", self.posts.announce(report, incident, look, claimed)))
         if runbooks:
-            steps.append((f"post the runbook {runbooks[0].name}", self._posts.post_runbook(report, incident, runbooks[0], look, claimed)))
-        run = await run_steps(steps, note=lambda what, error: self._records.note_failure(incident_id, what, error), database_errors=True)
+            steps.append((f"post the runbook {runbooks[0].name}", self.posts.post_runbook(report, incident, runbooks[0], look, claimed)))
+        run = await run_steps(steps, note=lambda what, error: self.records.note_failure(incident_id, what, error), database_errors=True)
         report.failures.extend(failure_words(failure) for failure in run.failures)
         return report
