@@ -82,11 +82,6 @@ class IncidentTimers:
     step_log: FiringStepLog
 
     @property
-    def identity(self) -> str:
-        """Who claims a firing: this scheduler (FiringStepLog.identity)."""
-        return self.step_log.identity
-
-    @property
     def pager(self) -> Pager:
         """Where the pages outside Slack go (PagesOutsideSlack.pager)."""
         return self.pages.pager
@@ -124,7 +119,14 @@ class IncidentTimers:
             if row is None or not self._still_worth_telling(kind, row):
                 return None
             if not await timer_rows.claim_retry(
-                session, incident_id, kind.value, slot, by=self.identity, at=now, failed_before=now - RETRY_AFTER, max_attempts=MAX_ATTEMPTS
+                session,
+                incident_id,
+                kind.value,
+                slot,
+                by=self.step_log.identity,
+                at=now,
+                failed_before=now - RETRY_AFTER,
+                max_attempts=MAX_ATTEMPTS,
             ):
                 return None
             done = await timer_rows.steps_done(session, incident_id, kind.value, slot)
@@ -178,7 +180,7 @@ class IncidentTimers:
             current = still_due(due.kind, due.slot, _state(row, last), self.settings, now)
             if current is None:
                 return None  # acknowledged, mitigated, reopened or closed since the tick looked
-            if not await timer_rows.claim(session, incident_id, due.kind.value, due.slot, by=self.identity, at=now):
+            if not await timer_rows.claim(session, incident_id, due.kind.value, due.slot, by=self.step_log.identity, at=now):
                 return None  # another process fired it
             after = human_duration(current.after)
             if due.kind is TimerKind.CLOSE:
