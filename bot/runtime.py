@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import jinja2
+
 from bot.analytics.digest import digests_with_catalog
 from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
 from bot.analytics.reports import Reports
@@ -14,6 +16,7 @@ from bot.background import BackgroundWork, EventLoopLag
 from bot.catalog.runbooks import RunbookError, load_runbooks
 from bot.catalog.services import Catalog, CatalogError, load_catalog
 from bot.core.clock import Clock, utc_now
+from bot.core.tiers import TierTables
 from bot.incidents.action_items import ActionItems
 from bot.incidents.corrections import Corrections
 from bot.incidents.handovers import HandoverLog
@@ -22,6 +25,7 @@ from bot.incidents.permissions import PermissionChecks
 from bot.incidents.stamping import Stamper
 from bot.integrations.action_requests import ActionRequests
 from bot.integrations.deploys import Deploys
+from bot.integrations.impact_deploys import ImpactDeploys
 from bot.interactions import Interactions
 from bot.interactions.action_item_tracking import ActionItemTracking
 from bot.interactions.alert_intake import AlertIntake
@@ -44,23 +48,43 @@ from bot.interactions.roles_and_severity import RolesAndSeverity
 from bot.interactions.runbook_action_clicks import RunbookActionClicks
 from bot.interactions.runbook_checklists import RunbookChecklists
 from bot.interactions.time_corrections import TimeCorrections
+from bot.paging.at_open import PagingAtOpen
+from bot.paging.drills import NO_DRILL_PAGING, DrillPaging
 from bot.paging.external_pagers import ExternalPagers
+from bot.paging.page_sending import PageSending
+from bot.paging.pager import Pager
 from bot.paging.pagerduty_users import PagerDutyUsers
+from bot.paging.senders import PagerDutySender, PagingHttp, WebhookSender
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
 from bot.slack.request_replays import ReplayGuard
+from bot.slack.steps import SlackSteps
 from bot.team_config import DEFAULT_PATH, TeamConfig, TeamConfigError, load_team_config
+from bot.timers.escalation_targets import EscalationTargets
+from bot.timers.firing_notices import FiringStepLog, PagesOutsideSlack, TimerNotices
 from bot.timers.monitoring import Monitoring
+from bot.timers.rules import TimerSettings
 from bot.timers.scheduler import IncidentTimers
+from bot.warroom.action_items_message import ActionItemsMessages
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
 from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.postmortem import TemplateProblem, load_template
+from bot.warroom.postmortem_drafts import PostmortemDrafts
 from bot.warroom.resolution import Resolutions
+from bot.warroom.resolution_facts import ResolutionFacts
+from bot.warroom.room_channel import WarRoomChannels
+from bot.warroom.room_context import WarRoomContexts
+from bot.warroom.room_display import WarRoomDisplay
+from bot.warroom.room_people import WarRoomPeople
+from bot.warroom.room_posts import WarRoomPosts
+from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.runbook_room import RunbookRoom
 from bot.warroom.setup import WarRooms
+from bot.warroom.step_claims import StepClaims
+from bot.warroom.summary_posts import SummaryPosts
 from storage.db import Database
 
 
@@ -125,59 +149,24 @@ class Runtime:
             pacer=Pacer(db if settings.slack_rate_limits_shared else None, speed=settings.slack_rate_speed),
         )
         incidents = Incidents(db, clock)
-        pagers = ExternalPagers(
-            db,
-            clock,
-            slack,
-            catalog,
-            events_url=settings.pagerduty_events_url,
-            webhook_url=settings.paging_webhook_url,
-            webhook_secret=settings.paging_webhook_secret,
-            announce_channel=settings.announce_channel,
-            drills=team.drills,
-        )
+        pagers = external_pagers_of(db, clock, slack, catalog, settings, drills=team.drills)
         runbook_room = RunbookRoom(db, slack, clock, runbooks=runbooks, catalog=catalog)
         deploys = Deploys(db, clock)
         reports = Reports(
             db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
         )
-        war_rooms = WarRooms(
-            db,
-            slack,
-            clock,
-            announce_channel=settings.announce_channel,
-            catalog=catalog,
-            runbook_room=runbook_room,
-            deploys=deploys,
-            deploy_window=settings.deploy_window,
-            call_links=CallLinks(
-                key=(settings.slack_signing_secret or "").encode(),
-                generate=team.call_link_generator,
-                jitsi_base_url=team.jitsi_base_url,
-            ),
-            drill_people=team.drills.page,
-        )
+        war_rooms = war_rooms_of(db, slack, clock, catalog, runbook_room, deploys, settings, team)
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
-        resolutions = Resolutions(
-            db,
-            slack,
-            clock,
-            tiers=tiers,
-            template=template,
-            announce_channel=settings.announce_channel,
-            deploys=deploys,
-            deploy_window=settings.deploy_window,
-            corrections=corrections,
-            action_items=action_items,
-        )
+        resolutions = resolutions_of(db, slack, clock, settings, tiers, template, deploys, corrections, action_items)
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
         handover_log = HandoverLog(db, clock)
         handover_posts = HandoverPosts(handover_log, war_rooms, slack, clock)
         action_runs = ActionRuns(db, slack, clock, incidents, runbook_room, ActionRequests())
+        paging_at_open = PagingAtOpen(pagers, incidents, severities=settings.severities_paged_at_open)
         interactions = Interactions(
             replies=replies,
             opening=Opening(
@@ -187,10 +176,8 @@ class Runtime:
                 slack,
                 clock,
                 catalog=catalog,
-                deploys=deploys,
-                deploy_window=settings.deploy_window,
-                pagers=pagers,
-                page_at_open=settings.severities_paged_at_open,
+                deploys=ImpactDeploys(deploys, catalog, window=settings.deploy_window),
+                paging=paging_at_open,
             ),
             phase_stamps=PhaseStamps(lookup, stamper, Monitoring(db, team.timers), war_rooms, resolutions, replies, clock, pagers=pagers),
             notes=Notes(incidents, lookup, replies, slack, stamper),
@@ -211,8 +198,7 @@ class Runtime:
                 replies,
                 handover_posts,
                 action_runs,
-                pagers=pagers,
-                page_at_open=settings.severities_paged_at_open,
+                paging=paging_at_open,
             ),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
@@ -252,7 +238,7 @@ class Runtime:
             action_items=action_items,
             permissions=permissions,
             alerts=alerts,
-            timers=IncidentTimers(
+            timers=incident_timers_of(
                 db,
                 clock,
                 team.timers,
@@ -294,3 +280,86 @@ class Runtime:
         await self.pagerduty_events.close()
         await self.slack.close()
         await self.db.dispose()
+
+
+def war_rooms_of(
+    db: Database,
+    slack: SlackGateway,
+    clock: Clock,
+    catalog: Catalog,
+    runbook_room: RunbookRoom,
+    deploys: Deploys,
+    settings: Settings,
+    team: TeamConfig,
+) -> WarRooms:
+    """The war room's set-up, from its parts (each owns one subject: bot/warroom/room_*.py)."""
+    claims = StepClaims(db, clock)
+    steps = SlackSteps(claims, slack)
+    records = WarRoomRecords(db, clock)
+    call_links = CallLinks(
+        key=(settings.slack_signing_secret or "").encode(), generate=team.call_link_generator, jitsi_base_url=team.jitsi_base_url
+    )
+    contexts = WarRoomContexts(db, catalog, deploys, deploy_window=settings.deploy_window, call_links=call_links)
+    return WarRooms(
+        records,
+        contexts,
+        WarRoomPeople(slack, catalog, drill_people=team.drills.page),
+        WarRoomChannels(slack, steps, claims, records),
+        WarRoomPosts(slack, steps, claims, records, runbook_room, announce_channel=settings.announce_channel),
+        WarRoomDisplay(slack, contexts, records),
+        steps,
+    )
+
+
+def incident_timers_of(
+    db: Database,
+    clock: Clock,
+    settings: TimerSettings,
+    *,
+    slack: SlackGateway,
+    catalog: Catalog,
+    war_rooms: WarRooms,
+    announce_channel: str | None,
+    pager: Pager | None = None,
+    drills: DrillPaging = NO_DRILL_PAGING,
+) -> IncidentTimers:
+    """The incident timer scheduler, from its parts (bot/timers/: the tick, whom to page, what each timer tells)."""
+    targets = EscalationTargets(settings, slack, catalog, drills=drills)
+    step_log = FiringStepLog(db, clock)
+    pages = PagesOutsideSlack(db, clock, slack, pager)
+    notices = TimerNotices(step_log, slack, war_rooms, targets, pages, announce_channel=announce_channel)
+    return IncidentTimers(db, clock, settings, targets=targets, notices=notices, pages=pages, step_log=step_log)
+
+
+def resolutions_of(
+    db: Database,
+    slack: SlackGateway,
+    clock: Clock,
+    settings: Settings,
+    tiers: TierTables,
+    template: jinja2.Template,
+    deploys: Deploys,
+    corrections: Corrections,
+    action_items: ActionItems,
+) -> Resolutions:
+    """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
+    steps = SlackSteps(StepClaims(db, clock), slack)
+    facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
+    return Resolutions(
+        facts,
+        SummaryPosts(db, slack, clock, steps, tiers=tiers, announce_channel=settings.announce_channel),
+        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window),
+        ActionItemsMessages(db, slack, clock, steps, action_items),
+        WarRoomRecords(db, clock),
+    )
+
+
+def external_pagers_of(
+    db: Database, clock: Clock, slack: SlackGateway, catalog: Catalog, settings: Settings, *, drills: DrillPaging
+) -> ExternalPagers:
+    """Paging outside Slack, from its parts (bot/paging/: PagerDuty, the webhook, sending once)."""
+    http = PagingHttp()
+    pagerduty = PagerDutySender(http, clock, catalog, events_url=settings.pagerduty_events_url, drills=drills)
+    webhook = WebhookSender(http, clock, url=settings.paging_webhook_url, secret=settings.paging_webhook_secret)
+    sending = PageSending(db, clock, slack, pagerduty, webhook, announce_channel=settings.announce_channel, drills=drills)
+    return ExternalPagers(db, clock, slack, sending, pagerduty, webhook, http)

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.runtime import incident_timers_of
 from bot.timers.scheduler import IncidentTimers
 from storage.db import Database
 from storage.models import AlertGroup, Incident, TimelineEvent, TimerFiring
@@ -429,7 +430,7 @@ async def test_status_reminders_come_after_30_quiet_minutes_and_activity_resets_
 def timers_of_another_process(runtime, db: Database, clock, **more) -> IncidentTimers:
     """The timer scheduler a second process would run: the same team config, Slack and catalog as
     ``runtime``'s, on its own database connections ``db``."""
-    return IncidentTimers(
+    return incident_timers_of(
         db,
         clock,
         runtime.team.timers,

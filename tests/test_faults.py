@@ -245,3 +245,16 @@ async def test_resolve_flow_rate_limited_again_and_again_is_waited_out_and_whole
     incident = await bot.incident(1)
     assert incident.status == "resolved" and set(incident.timeline.stamps) == set(Stamp)
     assert picture(fake_slack, incident, announce_channel) == expected_picture(incident)
+
+
+@pytest.mark.parametrize("method", [m for m, told in RESOLVE_CALLS if told])
+async def test_every_resolve_step_slack_refused_is_on_the_timeline(bot, fake_slack, announce_channel, method):
+    """Whichever step of a resolution Slack refuses (the control message's edit, the topic, the
+    channel line, the summaries, the draft's upload), the timeline says which and why: the war
+    room's refresh and the resolution's posts note their failures through one helper."""
+    await open_then_verify_with(bot, fake_slack, FAULTS[0], method)
+    failed = [e for e in await bot.timeline(1) if e.kind == "slack_step_failed"]
+    assert failed, method
+    assert all(e.data["error"] == "http_error" and e.text.endswith(": Slack answered with a server error") for e in failed), [
+        (e.text, e.data) for e in failed
+    ]

@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from bot.timers.scheduler import IncidentTimers
+from bot.runtime import incident_timers_of
 from storage.db import Database
 from storage.migrate import _alembic_config
 from storage.models import Incident, TimerFiring
@@ -63,7 +63,7 @@ async def test_upgrade_closes_old_resolved_incidents_and_skips_their_missed_esca
         ]
 
         # nothing is due for them (this scheduler has no Slack: any firing would raise)
-        timers = IncidentTimers(
+        timers = incident_timers_of(
             database,
             FakeClock(T0 + timedelta(days=3, minutes=10)),
             SINGLE_PAGE_TIMERS,  # the page 0006 skipped (the chain's levels came later)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
@@ -14,13 +14,13 @@ from bot.catalog.services import Catalog, require_known_service
 from bot.core.clock import Clock
 from bot.core.command_text import SEVERITIES, CommandTextError, OpenRequest, needs_user_timezone, parse_open_text
 from bot.core.records import IncidentRecord
-from bot.core.timefmt import human_duration, utc_clock
 from bot.incidents.operations import Incidents
-from bot.integrations.deploys import DeployMatch, Deploys
+from bot.integrations.impact_deploys import ImpactDeploys
 from bot.interactions.replies import Replies, Requester
-from bot.paging.external_pagers import ExternalPagers
+from bot.paging.at_open import PagingAtOpen
 from bot.slack import SlackError, SlackGateway, blocks, messages
-from bot.warroom.setup import WarRooms, drop_people
+from bot.warroom.room_people import drop_people
+from bot.warroom.setup import WarRooms
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ def severity_urgency(severity: str) -> int:
 
 
 class Opening:
+    """Owns the ways an incident is opened (form, typed command, alert) and what follows its record:
+    the war room, the opener's answer and the page at open."""
+
     def __init__(
         self,
         incidents: Incidents,
@@ -40,13 +43,9 @@ class Opening:
         clock: Clock,
         *,
         catalog: Catalog,
-        deploys: Deploys,
-        deploy_window: timedelta,
-        pagers: ExternalPagers | None = None,
-        page_at_open: frozenset[str] = frozenset(),
+        deploys: ImpactDeploys,
+        paging: PagingAtOpen | None = None,
     ) -> None:
-        self._pagers = pagers
-        self._page_at_open = page_at_open
         self._incidents = incidents
         self._war_rooms = war_rooms
         self._replies = replies
@@ -54,7 +53,7 @@ class Opening:
         self._clock = clock
         self._catalog = catalog
         self._deploys = deploys
-        self._deploy_window = deploy_window
+        self._paging = paging
 
     async def show_form(self, requester: Requester, trigger_id: str) -> None:
         """``/incident open`` with nothing after it."""
@@ -89,15 +88,8 @@ class Opening:
 
     async def offer_deploy_start(self, *, view_id: str, view_hash: str | None, metadata: dict[str, str], service: str) -> None:
         """The form's service was chosen: offer its recent deploys as the impact start."""
-        services = [service, *self._catalog.upstream_of(service)]
-        recent = [d for s in services for d in await self._deploys.recent(s, self._deploy_window)]
-        recent.sort(key=lambda d: d.deployed_at, reverse=True)
         now = self._clock()
-        choices = [
-            (f"deploy:{d.id}", f"{d.service} {d.version} · {human_duration(now - d.deployed_at)} ago ({utc_clock(d.deployed_at)})")
-            for d in recent
-            if d.deployed_at <= now
-        ]
+        choices = await self._deploys.start_choices(service, now)
         form = blocks.open_modal(now=now, private_metadata=metadata, services=self._catalog.names(), deploy_choices=choices)
         try:
             await self._slack.update_view(view_id, form, hash_=view_hash)
@@ -132,7 +124,7 @@ class Opening:
         reference = recorded.record.reference
         try:
             with urgency(severity_urgency(recorded.record.severity)):
-                matches = await self._correlate(recorded.record)
+                matches = await self._deploys.correlate(recorded.record)
                 report = await self._war_rooms.set_up(
                     recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches, people=people
                 )
@@ -158,7 +150,7 @@ class Opening:
         """The war room of an incident an alert opened: the same steps as a manual open. Nobody
         asked, so failures go to the log and the timeline (``/incident repair`` redoes them)."""
         with urgency(severity_urgency(incident.severity)):
-            matches = await self._correlate(incident)
+            matches = await self._deploys.correlate(incident)
             try:
                 report = await self._war_rooms.set_up(incident.id, invitees=[], new=incident, deploys=matches)
             finally:
@@ -167,21 +159,6 @@ class Opening:
             log.warning("%s: war room steps failed: %s", incident.reference, "; ".join(report.failures))
 
     async def page(self, incident: IncidentRecord) -> None:
-        """Page outside Slack at open, once, after the war-room set-up (so the page links the war
-        room and its control message), and whatever that set-up managed: waking someone must not
-        wait on a Slack failure."""
-        if self._pagers is None or incident.severity not in self._page_at_open:
-            return
-        try:
-            shown = await self._incidents.get(incident.id) or incident
-            await self._pagers.page_at_open(shown, self._page_at_open)
-        except Exception:
-            metrics.ERRORS.labels("flow").inc()
-            log.exception("%s: paging at open stopped", incident.reference)
-
-    async def _correlate(self, incident: IncidentRecord) -> list[DeployMatch] | None:
-        """Deploys to the service and what it depends on, in the window before impact began."""
-        if incident.service is None:
-            return None
-        services = [incident.service, *self._catalog.upstream_of(incident.service)]
-        return await self._deploys.correlate(incident.id, services, incident.started_at, self._deploy_window)
+        """The page at open (PagingAtOpen.page), when paging outside Slack is configured."""
+        if self._paging is not None:
+            await self._paging.page(incident)

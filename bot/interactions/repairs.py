@@ -8,15 +8,18 @@ from bot import logs
 from bot.incidents.operations import Incidents
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
-from bot.paging.external_pagers import ExternalPagers
+from bot.paging.at_open import PagingAtOpen
 from bot.slack import messages
 from bot.warroom.action_runs import ActionRuns
 from bot.warroom.handover_posts import HandoverPosts
 from bot.warroom.resolution import Resolutions
-from bot.warroom.setup import WarRoomReport, WarRooms
+from bot.warroom.room_records import WarRoomReport
+from bot.warroom.setup import WarRooms
 
 
 class Repairs:
+    """Owns ``/incident repair``: every Slack step and page the database calls for that Slack does not show yet."""
+
     def __init__(
         self,
         incidents: Incidents,
@@ -27,11 +30,9 @@ class Repairs:
         handovers: HandoverPosts,
         action_runs: ActionRuns,
         *,
-        pagers: ExternalPagers | None = None,
-        page_at_open: frozenset[str] = frozenset(),
+        paging: PagingAtOpen | None = None,
     ) -> None:
-        self._pagers = pagers
-        self._page_at_open = page_at_open
+        self._paging = paging
         self._incidents = incidents
         self._lookup = lookup
         self._war_rooms = war_rooms
@@ -70,8 +71,8 @@ class Repairs:
                 f"INC-{incident_id} was imported (from {incident.imported_from}) and has no war room; there is nothing in Slack to repair"
             )
         report = await self._war_rooms.set_up(incident_id, invitees=[incident.opened_by])
-        if self._pagers is not None:
-            pages = await self._pagers.repair(await self._incidents.get(incident_id) or incident, self._page_at_open)
+        if self._paging is not None:
+            pages = await self._paging.repair(await self._incidents.get(incident_id) or incident)
             report.done += pages.done
             report.failures += pages.failures
         if report.failures:

@@ -38,6 +38,11 @@ class Pager(Protocol):
     async def resolve(self, incident: IncidentRecord) -> None: ...
 
 
+def pager_name(via: str) -> str:
+    """A pager outside Slack (``pagerduty`` or ``webhook``) as the timeline and the war room name it."""
+    return "PagerDuty" if via == "pagerduty" else "the paging webhook"
+
+
 NO_EXTERNAL_PAGER = "no PagerDuty service or outbound paging webhook is configured"
 
 

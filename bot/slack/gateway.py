@@ -7,54 +7,21 @@ file to check the manifest's scopes and Slack's published method descriptions).
 
 from __future__ import annotations
 
-import functools
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import metrics
 from bot.slack.directory import DIRECTORY_MEMORY_SECONDS, Remembered
+from bot.slack.errors import SlackError as SlackError  # re-exported: callers import it from the gateway
 from bot.slack.pacing import Pacer
+from bot.slack.transport import SlackTransport
 
 log = logging.getLogger(__name__)
-
-# What a person can do about each Slack error; codes not listed fall back to Slack's own word.
-_ERROR_MEANINGS = {
-    "name_taken": "a channel with that name already exists",
-    "channel_not_found": "the channel does not exist or the bot cannot see it",
-    "not_in_channel": "the bot is not in that channel (invite it with `/invite @incident-bot`)",
-    "is_archived": "the channel is archived",
-    "missing_scope": "the Slack app lacks a permission it needs (reinstall it from manifest.yml)",
-    "ratelimited": "Slack is rate-limiting the bot",
-    "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
-    "token_revoked": "the bot token was revoked (reinstall the app and update SLACK_BOT_TOKEN)",
-    "account_inactive": "the bot's account is deactivated (reinstall the app)",
-    "restricted_action": "a workspace setting prevents the bot from doing this",
-    "expired_trigger_id": "the form could not open in time; run the command again",
-    "exchanged_trigger_id": "the form was already opened for this command; run the command again",
-    "user_not_found": "that user does not exist",
-    "cant_invite": "Slack would not let the bot invite that person",
-    "too_many_pins": "the channel has too many pinned items",
-    "message_not_found": "the message no longer exists",
-    "internal_error": "Slack had an internal error",
-    "fatal_error": "Slack had an internal error",
-    "service_unavailable": "Slack is unavailable",
-    "request_timeout": "Slack did not answer in time",
-    "timeout": "Slack did not answer in time",
-    "http_error": "Slack answered with a server error",
-    "connection_error": "the bot could not reach Slack",
-}
-
-
-# Methods called with a person's token (its ``token`` argument) instead of the bot's.
-_USER_TOKEN_METHODS = frozenset({"openid.connect.userInfo"})
 
 
 @dataclass(frozen=True)
@@ -64,35 +31,6 @@ class SignedInUser:
     user_id: str
     team_id: str | None
     name: str | None
-
-
-class SlackError(Exception):
-    """A Slack call failed. ``code`` is Slack's error code; ``str()`` is a sentence for people."""
-
-    def __init__(self, method: str, code: str, detail: str | None = None) -> None:
-        self.method = method
-        self.code = code
-        meaning = _ERROR_MEANINGS.get(code, f"Slack said `{code}`")
-        super().__init__(f"{meaning}{f' ({detail})' if detail else ''}")
-
-
-class _RateLimited(Exception):
-    """Slack answered 429: wait ``retry_after`` seconds, then try the same call again."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limited for {retry_after} s")
-        self.retry_after = retry_after
-
-
-def _retry_after(headers: Any) -> float:
-    """Seconds from a 429's Retry-After header; 1 when it is missing or unreadable."""
-    for name, value in dict(headers or {}).items():
-        if str(name).lower() == "retry-after":
-            try:
-                return max(0.0, float(value[0] if isinstance(value, list) else value))
-            except (TypeError, ValueError):
-                break
-    return 1.0
 
 
 @dataclass(frozen=True)
@@ -170,8 +108,7 @@ class Bookmark:
 class SlackGateway:
     def __init__(self, client: AsyncWebClient, pacer: Pacer | None = None, *, directory_memory: float = DIRECTORY_MEMORY_SECONDS) -> None:
         self._client = client
-        self._pacer = pacer or Pacer(None)
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = SlackTransport(client, pacer)
         self._bot_user_id: str | None = None
         self._workspace_id: str | None = None
         # Answers of the workspace's directory a war room or a resolution would otherwise wait for
@@ -200,18 +137,8 @@ class SlackGateway:
         )
         return cls(client, pacer)
 
-    def _connections(self) -> aiohttp.ClientSession:
-        """One HTTP session, kept open, for every call: without it slack_sdk opens (and, against
-        slack.com, TLS-handshakes) a new connection for each call, which under a burst costs more
-        than the calls. Made on first use, inside the running event loop it belongs to."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._client.timeout))
-            self._client.session = self._session
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._transport.close()
 
     @property
     def client(self) -> AsyncWebClient:
@@ -219,53 +146,8 @@ class SlackGateway:
         return self._client
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
-        started = time.perf_counter()
-        try:
-            while True:
-                ticket = await self._pacer.turn(method, args)
-                try:
-                    data = await self._call_once(method, **args)
-                    break
-                except _RateLimited as limited:
-                    metrics.SLACK_RATE_LIMITED.labels(method).inc()
-                    log.info("slack call %s rate limited: waiting %s s and trying again", method, limited.retry_after)
-                    await self._pacer.hold_back(method, args, limited.retry_after)
-                finally:
-                    await self._pacer.done(ticket)
-        except SlackError as error:
-            metrics.SLACK_CALLS.labels(method, error.code).inc()
-            raise
-        finally:
-            metrics.SLACK_CALL_SECONDS.labels(method).observe(time.perf_counter() - started)
-        metrics.SLACK_CALLS.labels(method, "ok").inc()
-        return data
-
-    async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
-        self._connections()  # the client's calls then go over the kept-alive session
-        if method in _USER_TOKEN_METHODS:
-            user_token = args.pop("token")
-            # A user's token (Sign in with Slack) in the header, where Slack reads tokens, instead of the bot's.
-            api = functools.partial(self._client.api_call, method, headers={"Authorization": f"Bearer {user_token}"})
-            args = {"params": {k: v for k, v in args.items() if v is not None}}
-        else:
-            api = getattr(self._client, method.replace(".", "_"))
-        try:
-            response = await api(**{k: v for k, v in args.items() if v is not None})
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            if status == 429:
-                raise _RateLimited(_retry_after(exc.response.headers)) from None
-            code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-            if code is None:
-                code = "ratelimited" if status == 429 else "http_error"
-            detail = exc.response.get("needed") if code == "missing_scope" else None
-            raise SlackError(method, code, f"needs {detail}" if detail else None) from None
-        except TimeoutError:
-            raise SlackError(method, "timeout") from None
-        except (aiohttp.ClientError, SlackClientError) as exc:
-            log.warning("slack call %s failed: %s", method, exc)
-            raise SlackError(method, "connection_error") from None
-        return response.data if isinstance(response.data, dict) else {}
+        """One Web API call (SlackTransport.call); every method the bot uses is named at a call of this."""
+        return await self._transport.call(method, **args)
 
     async def socket_mode_url(self, app_token: str) -> str:
         """A WebSocket URL for Socket Mode; asks once, so a refused app token is an error, not a retry loop."""
@@ -489,15 +371,7 @@ class SlackGateway:
         then complete the upload into the channel (with no channel: shared nowhere, for an image
         block's ``slack_file``). Returns the file id."""
         ticket = await self._call("files.getUploadURLExternal", filename=filename, length=len(content))
-        try:
-            upload = self._connections().post(ticket["upload_url"], data=content, timeout=aiohttp.ClientTimeout(total=30))
-            async with upload as response:
-                if response.status >= 400:
-                    raise SlackError("files.upload", "http_error", f"HTTP {response.status}")
-        except TimeoutError:
-            raise SlackError("files.upload", "timeout") from None
-        except aiohttp.ClientError:
-            raise SlackError("files.upload", "connection_error") from None
+        await self._transport.send_bytes(ticket["upload_url"], content)
         await self._call(
             "files.completeUploadExternal",
             files=[{"id": ticket["file_id"], "title": title}],
@@ -593,7 +467,7 @@ class SlackGateway:
         webhook = AsyncWebhookClient(
             response_url,
             timeout=10,
-            session=self._connections(),
+            session=self._transport.connections(),
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler()],
         )
         try:

@@ -1,0 +1,101 @@
+"""What a resolution shows, read once: the incident and its timeline, where its summaries were
+posted, its action items, deploys and corrections, and the display names of its people."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import KW_ONLY, dataclass
+
+from bot.analytics.summary import MttrSummary, summarize
+from bot.core.records import IncidentRecord
+from bot.core.tiers import TierTables
+from bot.incidents.action_items import ActionItemRecord, ActionItems
+from bot.incidents.corrections import Corrections
+from bot.incidents.operations import to_record
+from bot.integrations.deploys import DeployMatch, Deploys
+from bot.slack import SlackError, SlackGateway
+from bot.warroom.postmortem import TimelineEntry
+from storage import incidents as incident_rows
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class ReadIncident:
+    """The incident, its timeline, and where its summaries were posted: one read."""
+
+    incident: IncidentRecord
+    events: list[TimelineEntry]
+    summary_ts: str | None
+    announced_ts: str | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    incident: IncidentRecord
+    events: list[TimelineEntry]
+    summary: MttrSummary | None
+    action_items: list[ActionItemRecord]
+    deploys: list[DeployMatch]
+    corrections: list[str]
+    names: dict[str, str]  # display names by user ID; empty when not asked of Slack
+
+
+@dataclass(frozen=True, eq=False)
+class ResolutionFacts:
+    """Owns reading what a resolution shows: each fact once, the people's names asked of Slack meanwhile."""
+
+    db: Database
+    slack: SlackGateway
+    _: KW_ONLY
+    tiers: TierTables
+    action_items: ActionItems
+    deploys: Deploys
+    corrections: Corrections
+
+    async def correction_notes(self, incident_id: int) -> list[str]:
+        return await self.corrections.notes(incident_id)
+
+    async def _names(self, user_ids: set[str]) -> dict[str, str]:
+        async def one(user_id: str) -> tuple[str, str | None]:
+            try:
+                return user_id, await self.slack.display_name(user_id)
+            except SlackError:
+                return user_id, None
+
+        pairs = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
+        return {user_id: name for user_id, name in pairs if name}
+
+    async def read(self, incident_id: int) -> ReadIncident:
+        # One snapshot, and no write lock: the resolution's writes do not queue behind it.
+        async with self.db.reading() as session:
+            row = await incident_rows.get(session, incident_id)
+            if row is None:
+                raise LookupError(f"there is no incident INC-{incident_id}")
+            events = [
+                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text, e.data or {})
+                for e in await incident_rows.timeline(session, incident_id)
+            ]
+            return ReadIncident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
+
+    async def facts(self, read: ReadIncident, *, names: bool, corrections: list[str] | None = None) -> Facts:
+        """Each fact the resolution shows, read once: its summary, postmortem and action items
+        are all made from these (``corrections`` when the caller read them already)."""
+        incident = read.incident
+        summary = summarize(incident, self.tiers) if incident.timeline.restored else None
+        paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
+        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | paged
+        # The people of the timeline are asked of Slack while the database is read.
+        asked = asyncio.create_task(self._names(actors)) if names else None
+        try:
+            items, deploys = await asyncio.gather(self.action_items.for_incident(incident.id), self.deploys.for_incident(incident.id))
+            if corrections is None:
+                corrections = await self.corrections.notes(incident.id)
+        except BaseException:
+            if asked is not None:
+                asked.cancel()
+            raise
+        display = await asked if asked is not None else {}
+        owners = {i.owner for i in items if i.owner} - actors
+        if names and owners:
+            display |= await self._names(owners)
+        return Facts(incident, read.events, summary, items, deploys, corrections, display)

@@ -1,0 +1,110 @@
+"""A resolved incident's MTTR summary: posted once in its war room and (not a private incident's)
+in the announcement channel, and edited when a time is corrected."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from bot.analytics.summary import summarize, summary_blocks, summary_text
+from bot.core.clock import Clock
+from bot.core.records import IncidentRecord
+from bot.core.tiers import TierTables
+from bot.slack import SlackError, SlackGateway
+from bot.slack.blocks import drill_blocks, drill_text
+from bot.slack.steps import SlackSteps, still_empty
+from bot.warroom.resolution_facts import Facts, ReadIncident
+from storage import incidents as incident_rows
+from storage.db import Database
+
+
+class SummaryPosts:
+    """Owns the MTTR summary's posts (war room, announcement channel) and their edits after a correction."""
+
+    def __init__(
+        self, db: Database, slack: SlackGateway, clock: Clock, steps: SlackSteps, *, tiers: TierTables, announce_channel: str | None
+    ) -> None:
+        self._db = db
+        self._slack = slack
+        self._clock = clock
+        self._steps = steps
+        self._tiers = tiers
+        self._announce_channel = announce_channel
+
+    def steps(
+        self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool
+    ) -> list[tuple[str, Awaitable[None]]]:
+        """The summaries ``read`` does not show as posted yet, as steps (what failed, in words; the post)."""
+        incident = read.incident
+        assert incident.channel_id
+        summary = summarize(incident, self._tiers)
+        text, summary_message = summary_text(summary), summary_blocks(summary, corrections)
+        steps: list[tuple[str, Awaitable[None]]] = []
+        # Read above: a summary posted meanwhile is found under its step's claim, which reads the
+        # database again.
+        if read.summary_ts is None:
+            steps.append(
+                (
+                    "the MTTR summary was not posted in the war room",
+                    self._post(incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look),
+                )
+            )
+        else:
+            already.append("the MTTR summary")
+        # A private incident's summary stays in its war room.
+        if self._announce_channel and not incident.is_private:
+            where = f"the MTTR summary in <#{self._announce_channel}>"
+            if read.announced_ts is None:
+                steps.append(
+                    (
+                        f"the MTTR summary was not posted in <#{self._announce_channel}>",
+                        self._post(
+                            incident, self._announce_channel, text, summary_message, "summary_announcement_ts", done, already, where, look
+                        ),
+                    )
+                )
+            else:
+                already.append(where)
+        return steps
+
+    async def _post(
+        self,
+        incident: IncidentRecord,
+        channel: str,
+        text: str,
+        message: list[dict[str, Any]],
+        column: str,
+        done: list[str],
+        already: list[str],
+        what: str,
+        look: bool,
+    ) -> None:
+        async def record(ts: str) -> None:
+            async with self._db.transaction() as session:
+                await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
+
+        outcome = await self._steps.once(
+            incident.id,
+            column,
+            still_needed=still_empty(incident_rows.get, column),
+            find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
+            create=self._steps.post(channel, incident, column, text, message),
+            record=record,
+        )
+        outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
+
+    async def show(self, read: ReadIncident, facts: Facts) -> list[str]:
+        """The posted summaries edited to show ``facts``' figures and corrections; what failed, in words."""
+        incident = facts.incident
+        posted = [(incident.channel_id, read.summary_ts), (self._announce_channel, read.announced_ts)]
+        summary = facts.summary if facts.summary is not None else summarize(incident, self._tiers)
+        text = drill_text(incident.is_drill, summary_text(summary))
+        message = drill_blocks(incident.is_drill, summary_blocks(summary, facts.corrections))
+        failures = []
+        for channel, ts in posted:
+            if channel and ts:
+                try:
+                    await self._slack.update_message(channel, ts, text, blocks=message)
+                except SlackError as error:
+                    failures.append(f"the MTTR summary in <#{channel}> was not updated ({error})")
+        return failures
