@@ -58,6 +58,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from bot.core.columns import record_from_columns
 from bot.core.command_text import SEVERITIES
 from bot.core.phases import PHASES, Phase
 from bot.core.tiers import TierTable, TierTables
@@ -949,16 +950,7 @@ class OpenIncident:
 def open_incidents_of(unrestored: Sequence[IncidentFacts], *, until: datetime, now: datetime) -> tuple[OpenIncident, ...]:
     """The incidents still open that started before ``until``, oldest first, with their age at ``now``."""
     return tuple(
-        OpenIncident(
-            id=i.id,
-            severity=i.severity,
-            service=i.service,
-            detection_method=i.detection_method,
-            started_at=i.started_at,
-            age=now - i.started_at,
-            current_phase=i.current_phase or Phase.VERIFY,
-            private=i.private,
-        )
+        record_from_columns(OpenIncident, i, age=now - i.started_at, current_phase=i.current_phase or Phase.VERIFY)
         for i in sorted(unrestored, key=lambda i: (i.started_at, i.id))
         if i.started_at < until
     )
