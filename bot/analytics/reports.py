@@ -61,6 +61,13 @@ class WindowRead:
 
 
 @dataclass(frozen=True)
+class _IncidentsRead:
+    restored: RestoredIncidents
+    unrestored: list[IncidentFacts]
+    open_war_rooms: dict[int, str]  # of the incidents still open that have one, never a private one
+
+
+@dataclass(frozen=True)
 class DeliveryReport:
     """DORA's four keys and detection coverage over a window, with restore time by the clock and
     by month: what ``incident-bot report``, ``/incident stats``, the digest and the dashboard show."""
@@ -206,13 +213,28 @@ class Reports:
         """Restored incidents started in [since, until) as columns, and those still open (started
         before ``until``) one object each: the form a report over 100,000 incidents can afford.
         Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
+        read = await self._read(since, until, services=services, severities=severities, drills=drills)
+        return read.restored, read.unrestored
+
+    async def _read(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        drills: bool = False,
+    ) -> _IncidentsRead:
+        """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
         chunks = RestoredChunks()
         async with self._db.reading() as session:
             async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
                 chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
             open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
             unrestored = [_facts_of(row) for row in open_now]
-        return chunks.finish(), unrestored
+        # As storage.reports.war_rooms reads them: a private incident's war room is never linked.
+        open_war_rooms = {row.id: row.channel_id for row in open_now if row.channel_id is not None and not row.is_private}
+        return _IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
     async def drills(self, since: datetime, until: datetime, *, services: Sequence[str] | None = None) -> DrillReport:
         """The drills of the window, apart: their own figures, never in the real ones."""
@@ -250,8 +272,9 @@ class Reports:
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
         if delivery:
             history = min(history, _months_back(until, TREND_MONTHS))
-        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
-        report, channels = await self._window_of(restored, unrestored, since, until)
+        read = await self._read(history, until, services=services, severities=severities)
+        restored, unrestored = read.restored, read.unrestored
+        report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
         trend = self._trend_of(restored, unrestored, until)
         keys = await self._delivery_of(restored, unrestored, since, until, year=year, services=services, trend=trend) if delivery else None
         return WindowRead(report, channels, trend, restored, keys)
@@ -265,15 +288,27 @@ class Reports:
         return self._trend_of(restored, unrestored, now)
 
     async def _window_of(
-        self, restored: RestoredIncidents, unrestored: list[IncidentFacts], since: datetime, until: datetime
+        self,
+        restored: RestoredIncidents,
+        unrestored: list[IncidentFacts],
+        since: datetime,
+        until: datetime,
+        *,
+        open_war_rooms: Mapping[int, str] | None = None,
     ) -> tuple[WindowReport, dict[int, str]]:
+        """With ``open_war_rooms`` (read with the open incidents), only the longest incident's war room is still to read."""
         report = report_from_columns(
             restored, unrestored, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings
         )
         report = await self.hide_private_longest(report)
-        named = [i.id for i in report.open_incidents] + ([report.longest.id] if report.longest else [])
+        longest = [report.longest.id] if report.longest else []
+        if open_war_rooms is None:
+            named, channels = [i.id for i in report.open_incidents] + longest, {}
+        else:
+            named = longest
+            channels = {i.id: open_war_rooms[i.id] for i in report.open_incidents if i.id in open_war_rooms}
         async with self._db.reading() as session:
-            channels = await war_rooms(session, named)
+            channels |= await war_rooms(session, named)
         return report, channels
 
     async def open_incidents(self, *, services: Sequence[str] | None = None) -> tuple[OpenIncident, ...]:
