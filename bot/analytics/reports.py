@@ -61,7 +61,9 @@ class WindowRead:
 
 
 @dataclass(frozen=True)
-class _IncidentsRead:
+class IncidentsRead:
+    """One read of the incidents: the restored ones as columns, those still open one object each."""
+
     restored: RestoredIncidents
     unrestored: list[IncidentFacts]
     open_war_rooms: dict[int, str]  # of the incidents still open that have one, never a private one
@@ -125,9 +127,14 @@ class Reports:
     ) -> DeliveryReport:
         """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
         read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
-        history = min(since, _months_back(until, TREND_MONTHS))
-        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
+        restored, unrestored = await self.columns(delivery_history(since, until), until, services=services, severities=severities)
         return await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+
+    async def delivery_from(
+        self, read: IncidentsRead, since: datetime, until: datetime, *, year: int = DEFAULT_YEAR, services: Sequence[str] | None = None
+    ) -> DeliveryReport:
+        """``delivery`` from incidents already read, from ``delivery_history(since, until)`` or earlier, up to ``until``."""
+        return await self._delivery_of(read.restored, read.unrestored, since, until, year=year, services=services)
 
     async def window_trend_and_delivery(
         self,
@@ -213,10 +220,10 @@ class Reports:
         """Restored incidents started in [since, until) as columns, and those still open (started
         before ``until``) one object each: the form a report over 100,000 incidents can afford.
         Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
-        read = await self._read(since, until, services=services, severities=severities, drills=drills)
+        read = await self.incidents_read(since, until, services=services, severities=severities, drills=drills)
         return read.restored, read.unrestored
 
-    async def _read(
+    async def incidents_read(
         self,
         since: datetime,
         until: datetime,
@@ -224,7 +231,7 @@ class Reports:
         services: Sequence[str] | None = None,
         severities: Sequence[str] | None = None,
         drills: bool = False,
-    ) -> _IncidentsRead:
+    ) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
         chunks = RestoredChunks()
         async with self._db.reading() as session:
@@ -234,7 +241,7 @@ class Reports:
             unrestored = [_facts_of(row) for row in open_now]
         # As storage.reports.war_rooms reads them: a private incident's war room is never linked.
         open_war_rooms = {row.id: row.channel_id for row in open_now if row.channel_id is not None and not row.is_private}
-        return _IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
+        return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
     async def drills(self, since: datetime, until: datetime, *, services: Sequence[str] | None = None) -> DrillReport:
         """The drills of the window, apart: their own figures, never in the real ones."""
@@ -272,7 +279,7 @@ class Reports:
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
         if delivery:
             history = min(history, _months_back(until, TREND_MONTHS))
-        read = await self._read(history, until, services=services, severities=severities)
+        read = await self.incidents_read(history, until, services=services, severities=severities)
         restored, unrestored = read.restored, read.unrestored
         report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
         trend = self._trend_of(restored, unrestored, until)
@@ -336,6 +343,11 @@ class Reports:
     def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
         open_starts = [i.started_at for i in unrestored]
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+def delivery_history(since: datetime, until: datetime) -> datetime:
+    """Where the incidents ``Reports.delivery`` reads begin: its window, or its monthly trend's first month."""
+    return min(since, _months_back(until, TREND_MONTHS))
 
 
 def _months_back(at: datetime, months: int) -> datetime:
