@@ -13,7 +13,7 @@ from bot.analytics.chart import render_digest_chart
 from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
-from bot.analytics.reports import TREND_WEEKS, DeliveryReport, Reports, delivery_history
+from bot.analytics.reports import TREND_WEEKS, DeliveryReport, IncidentScope, Reports, delivery_history
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
@@ -64,7 +64,7 @@ class DigestPublisher:
         # One read serves the figures and (with a delivery span) the four keys' months as well.
         delivery_since = end - self._delivery_span if self._delivery_span is not None else None
         read_from = history_start if delivery_since is None else min(history_start, delivery_history(delivery_since, end))
-        read = await self._reports.incidents_read(read_from, end, services=services, severities=severities)
+        read = await self._reports.incidents_read(read_from, end, IncidentScope(services, severities))
         restored, unrestored = read.restored, read.unrestored
         if read_from < history_start:
             restored = restored.subset(restored.started_between(history_start, end))

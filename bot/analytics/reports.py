@@ -61,6 +61,16 @@ class WindowRead:
 
 
 @dataclass(frozen=True)
+class IncidentScope:
+    """Which incidents a read covers: these services and severities (None: all), the real
+    incidents or (``drills``) the drills alone."""
+
+    services: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    drills: bool = False
+
+
+@dataclass(frozen=True)
 class IncidentsRead:
     """One read of the incidents: the restored ones as columns, those still open one object each."""
 
@@ -220,19 +230,12 @@ class Reports:
         """Restored incidents started in [since, until) as columns, and those still open (started
         before ``until``) one object each: the form a report over 100,000 incidents can afford.
         Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
-        read = await self.incidents_read(since, until, services=services, severities=severities, drills=drills)
+        read = await self.incidents_read(since, until, IncidentScope(services, severities, drills))
         return read.restored, read.unrestored
 
-    async def incidents_read(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        services: Sequence[str] | None = None,
-        severities: Sequence[str] | None = None,
-        drills: bool = False,
-    ) -> IncidentsRead:
+    async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
+        services, severities, drills = scope.services, scope.severities, scope.drills
         chunks = RestoredChunks()
         async with self._db.reading() as session:
             async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
@@ -279,7 +282,7 @@ class Reports:
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
         if delivery:
             history = min(history, _months_back(until, TREND_MONTHS))
-        read = await self.incidents_read(history, until, services=services, severities=severities)
+        read = await self.incidents_read(history, until, IncidentScope(services, severities))
         restored, unrestored = read.restored, read.unrestored
         report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
         trend = self._trend_of(restored, unrestored, until)
