@@ -64,7 +64,8 @@ class DigestPublisher:
         # One read serves the figures and (with a delivery span) the four keys' months as well.
         delivery_since = end - self._delivery_span if self._delivery_span is not None else None
         read_from = history_start if delivery_since is None else min(history_start, delivery_history(delivery_since, end))
-        read = await self._reports.incidents_read(read_from, end, IncidentScope(services, severities))
+        scope = IncidentScope(services, severities)
+        read = await self._reports.incidents_read(read_from, end, scope)
         restored, unrestored = read.restored, read.unrestored
         if read_from < history_start:
             restored = restored.subset(restored.started_between(history_start, end))
@@ -77,7 +78,7 @@ class DigestPublisher:
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
         # The week's own incidents, one by one: the list names each with its title and war room.
-        in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities, include_open=False)
+        in_week, war_rooms = await self._reports.facts(start, end, scope, include_open=False)
         # The open incidents came with the columns, and their war rooms with them.
         war_rooms |= {i.id: read.open_war_rooms[i.id] for i in report.open_incidents if i.id in read.open_war_rooms}
         restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]

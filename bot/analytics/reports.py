@@ -70,6 +70,9 @@ class IncidentScope:
     drills: bool = False
 
 
+EVERY_INCIDENT = IncidentScope()
+
+
 @dataclass(frozen=True)
 class IncidentsRead:
     """One read of the incidents: the restored ones as columns, those still open one object each."""
@@ -127,18 +130,12 @@ class Reports:
         return await self._recent_reads.get(key, compute)
 
     async def delivery(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        year: int = DEFAULT_YEAR,
-        services: Sequence[str] | None = None,
-        severities: Sequence[str] | None = None,
+        self, since: datetime, until: datetime, scope: IncidentScope = EVERY_INCIDENT, *, year: int = DEFAULT_YEAR
     ) -> DeliveryReport:
         """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
         read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
-        restored, unrestored = await self.columns(delivery_history(since, until), until, services=services, severities=severities)
-        return await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+        read = await self.incidents_read(delivery_history(since, until), until, scope)
+        return await self.delivery_from(read, since, until, year=year, services=scope.services)
 
     async def delivery_from(
         self, read: IncidentsRead, since: datetime, until: datetime, *, year: int = DEFAULT_YEAR, services: Sequence[str] | None = None
@@ -194,18 +191,12 @@ class Reports:
         )
 
     async def facts(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        services: Sequence[str] | None = None,
-        severities: Sequence[str] | None = None,
-        include_open: bool = True,
-        drills: bool = False,
+        self, since: datetime, until: datetime, scope: IncidentScope = EVERY_INCIDENT, *, include_open: bool = True
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
         """The incidents a window report reads (without those still open unless ``include_open``),
         one object each, and the war-room channel of each that has one: for the weekly digest,
-        which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
+        which lists its incidents one by one. Real incidents only, or (``scope.drills``) drills alone."""
+        services, severities, drills = scope.services, scope.severities, scope.drills
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
         async with self._db.reading() as session:
