@@ -78,7 +78,7 @@ class DigestPublisher:
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
         # The week's own incidents, one by one: the list names each with its title and war room.
-        in_week, war_rooms = await self._reports.facts(start, end, scope, include_open=False)
+        in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities, include_open=False)
         # The open incidents came with the columns, and their war rooms with them.
         war_rooms |= {i.id: read.open_war_rooms[i.id] for i in report.open_incidents if i.id in read.open_war_rooms}
         restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]

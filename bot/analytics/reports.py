@@ -191,12 +191,18 @@ class Reports:
         )
 
     async def facts(
-        self, since: datetime, until: datetime, scope: IncidentScope = EVERY_INCIDENT, *, include_open: bool = True
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        include_open: bool = True,
+        drills: bool = False,
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
         """The incidents a window report reads (without those still open unless ``include_open``),
         one object each, and the war-room channel of each that has one: for the weekly digest,
-        which lists its incidents one by one. Real incidents only, or (``scope.drills``) drills alone."""
-        services, severities, drills = scope.services, scope.severities, scope.drills
+        which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
         facts: list[IncidentFacts] = []
         channels: dict[int, str] = {}
         async with self._db.reading() as session:
