@@ -375,13 +375,14 @@ def _incident_sections(
     incidents: Sequence[DigestIncident], week: str, style: TextStyle, war_rooms: Mapping[int, str]
 ) -> list[SectionBlock]:
     """The incident list in up to INCIDENT_SECTIONS sections of ≤ 3000 characters, then "…and N more"."""
-    lines = [f"• {_incident_line(i, style, war_rooms)}" for i in incidents]
+    # Each line is written when its turn comes: a busy week's list ends long before its last incident.
+    lines = (f"• {_incident_line(i, style, war_rooms)}" for i in incidents)
 
     def more(hidden: int) -> str:
         return f"…and {hidden} more (`incident-bot report` lists them all)"
 
-    # Room for the "…and N more" line is kept in every section: N is at most len(lines).
-    room = MAX_SECTION_TEXT - len(more(len(lines))) - 1
+    # Room for the "…and N more" line is kept in every section: N is at most len(incidents).
+    room = MAX_SECTION_TEXT - len(more(len(incidents))) - 1
     sections: list[list[str]] = [[_incidents_heading(incidents, week, style)]]
     sizes = [len(sections[0][0])]
     shown = 0
@@ -395,8 +396,8 @@ def _incident_sections(
         sections[-1].append(line)
         sizes[-1] += len(line) + 1
         shown += 1
-    if shown < len(lines):
-        sections[-1].append(more(len(lines) - shown))
+    if shown < len(incidents):
+        sections[-1].append(more(len(incidents) - shown))
     return [_section("\n".join(s)) for s in sections]
 
 
