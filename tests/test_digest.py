@@ -609,3 +609,21 @@ async def test_a_digest_with_the_four_keys_states_the_figures_of_one_without_and
     delivery = await reports.delivery(end - DELIVERY_SPAN, end)
     assert keyed.digest.text == plain.digest.text + "\n" + f"The last {DELIVERY_SPAN.days // 7} weeks:\n" + delivery_table(delivery)
     assert keyed.digest.blocks[: len(plain.digest.blocks)] == plain.digest.blocks
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_list_given_its_first_lines_and_its_count_reads_as_the_whole_list(seed):
+    """App Home, /incident stats and the digest write only the open incidents a section can show."""
+    from bot.analytics.stats_view import fit_lines
+
+    rng = random.Random(seed)
+    for _ in range(40):
+        lines = ["x" * rng.choice([5, 40, 200, 4000]) for _ in range(rng.randrange(0, 90))]
+        max_lines = rng.choice([1, 3, 25, 40])
+        whole = fit_lines(lines, max_lines=max_lines, more="more open incidents")
+        for first in {max_lines, max_lines + 1, len(lines)}:
+            if first <= len(lines):
+                assert fit_lines(lines[:first], max_lines=max_lines, more="more open incidents", count=len(lines)) == whole
+        if len(lines) > max_lines:
+            with pytest.raises(ValueError):
+                fit_lines(lines[: max_lines - 1], max_lines=max_lines, count=len(lines))

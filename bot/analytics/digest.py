@@ -37,6 +37,7 @@ from bot.analytics.stats import (
     week_start,
 )
 from bot.analytics.stats_view import (
+    MAX_LIST_LINES,
     MRKDWN,
     PLAIN,
     TextStyle,
@@ -296,13 +297,16 @@ def _where_lines(report: WindowReport, style: TextStyle) -> list[str]:
     ]
 
 
-def _open_lines(open_incidents: Sequence[OpenIncident], war_rooms: Mapping[int, str], style: TextStyle) -> list[str]:
+def _open_lines(
+    open_incidents: Sequence[OpenIncident], war_rooms: Mapping[int, str], style: TextStyle, *, first: int | None = None
+) -> list[str]:
+    """The heading and a line for each open incident (the ``first`` of them only, when given)."""
     if not open_incidents:
         return [f"{style.bold('Open incidents')}: none"]
     bullet = "•" if style.mrkdwn else "-"
     return [
         style.bold(f"Open incidents ({len(open_incidents)})"),
-        *(f"{bullet} {open_incident_line(i, style, war_rooms)}" for i in open_incidents),
+        *(f"{bullet} {open_incident_line(i, style, war_rooms)}" for i in open_incidents[:first]),
     ]
 
 
@@ -360,7 +364,13 @@ def build_digest(
         _section("\n".join(_restore_lines(report, trend, week, detectable, per_week, style))),
         _section("\n".join(_where_lines(report, style))),
         DividerBlock(),
-        _section(fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents")),
+        _section(
+            fit_lines(
+                _open_lines(open_incidents, war_rooms, style, first=MAX_LIST_LINES),
+                more="more open incidents",
+                count=1 + len(open_incidents) if open_incidents else 1,
+            )
+        ),
         context_block(FOOTNOTE),
     ]
     return Digest(
