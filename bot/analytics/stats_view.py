@@ -216,12 +216,11 @@ def fit_lines(
     lines: Sequence[str], *, limit: int = MAX_SECTION_TEXT, max_lines: int = MAX_LIST_LINES, more: str = "more", count: int | None = None
 ) -> str:
     """Join lines up to Slack's text limit (and ``max_lines``), then "…and N more". ``count``: how
-    many lines there are, when ``lines`` holds only the first ``max_lines`` of them or more (no
-    line past those is ever shown: a long list need not be written out)."""
+    many lines the list has when ``lines`` holds only its first ones (the others are counted in
+    "…and N more"); given the first ``max_lines`` or more, the text is the whole list's, since no
+    line past those is ever shown: a long list need not be written out."""
     clipped = [clip(line, limit) for line in lines]
-    total = len(clipped) if count is None else count
-    if total < len(clipped) or (total > len(clipped) and len(clipped) < max_lines):
-        raise ValueError(f"{len(clipped)} lines given of {total}: give them all, or the first {max_lines} at least")
+    total = max(len(clipped), count or 0)
     text = "\n".join(clipped)
     if total <= max_lines and len(text) <= limit:
         return text
