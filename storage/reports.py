@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -131,16 +131,13 @@ async def restored_batches(
     reads as the next present one: the implied stamp, as the buttons set it."""
     restored = Incident.verified_at.is_not(None)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    total, inside = await _counts(session, since, until)
-    if not inside:
-        return
     connection = await session.connection()
-    for bounds in await _chunks(session, since, until, total=total, inside=inside, by_rowid=sqlite):
+    for bounds in await _chunks(session, since, until, by_rowid=sqlite):
         where = (restored, *bounds)
         aggregated = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities, drills).where(
             *where
         )
-        found = _aggregated_batch((await connection.execute(aggregated)).one(), fixed_width_stamps=sqlite)
+        found = (_sqlite_batch if sqlite else _postgresql_batch)((await connection.execute(aggregated)).one())
         if found is None:
             # A name holds the separator, a SQLite stamp is stored in another text form than
             # SQLAlchemy's, or a PostgreSQL one lies centuries away: read this part row by row.
@@ -199,12 +196,13 @@ _DEPLOY_CODES = {None: -1, False: 0, True: 1}
 # (should one, the parts no longer match the count and the batch is read row by row instead).
 _SEPARATOR = "\x1f"
 _STAMP_WIDTH = len("2026-11-23 09:00:00.000000")
+# Where a stamp is missing, the SQLite read joins this in its place: as wide as a stamp, never one.
+_NO_STAMP = " " * _STAMP_WIDTH
 
 
 def _sqlite_joined(column: SQLColumnExpression[Any], separator: str = "") -> ColumnElement[str]:
-    return type_coerce(
-        func.group_concat(type_coerce(column, String), literal_column(f"char({ord(separator)})") if separator else ""), String
-    )
+    # The separator as a literal in the statement's text: char(31) would be a call for every row.
+    return type_coerce(func.group_concat(type_coerce(column, String), literal_column(f"'{separator}'")), String)
 
 
 def _postgresql_joined(column: SQLColumnExpression[Any], separator: str = "") -> ColumnElement[str]:
@@ -226,15 +224,15 @@ def _float_epoch_us(stamp: SQLColumnExpression[Any]) -> ColumnElement[int]:
 _EXACT_FLOAT_EPOCH_US = 2**52
 
 
-def _aggregated(
-    joined: Callable[..., ColumnElement[str]], stamps: Sequence[SQLColumnExpression[Any]], stamp_separator: str
-) -> tuple[ColumnElement[Any], ...]:
+def _postgresql_aggregated() -> tuple[ColumnElement[Any], ...]:
     """One row per batch: each column's values joined into one text by the database, in the same
-    row order for every column (the database steps each aggregate of a row together: SQLite does,
-    and PostgreSQL does, in a parallel plan as well, combining each worker's part in one order),
-    so Python never holds an object per value. Missing service, deploy data, acknowledgement,
-    assembly and commander as digits beside them."""
-    started, detected, diagnosed, mitigated, verified, *milestones = stamps
+    row order for every column (the database steps each aggregate of a row together: PostgreSQL
+    does, in a parallel plan as well, combining each worker's part in one order), so Python never
+    holds an object per value. Missing service, deploy data, acknowledgement, assembly and
+    commander as digits beside them; the stamps as epoch microseconds."""
+    joined = _postgresql_joined
+    started, detected, diagnosed, mitigated, verified, *milestones = (_float_epoch_us(stamp) for stamp in _stamps())
+    detected_at = Incident.detected_at
     return (
         func.count(),
         joined(Incident.id, ","),
@@ -243,88 +241,202 @@ def _aggregated(
         joined(case((Incident.service.is_(None), "1"), else_="0")),
         joined(Incident.detection_method, _SEPARATOR),
         joined(case((Incident.deploy_found.is_(None), "2"), (Incident.deploy_found.is_(True), "1"), else_="0")),
-        *(
-            joined(stamp, stamp_separator)
-            for stamp in (started, detected, diagnosed, mitigated, verified, *(func.coalesce(m, detected) for m in milestones))
-        ),
+        *(joined(stamp, ",") for stamp in (started, detected, diagnosed, mitigated, verified)),
+        *(joined(_float_epoch_us(func.coalesce(m, detected_at)), ",") for m in _MILESTONES),
         *(joined(case((column.is_(None), "0"), else_="1")) for column in _MILESTONES),
     )
 
 
-# SQLite: the stored text of each stamp ('YYYY-MM-DD HH:MM:SS.ffffff', naive UTC), which NumPy reads
-# to the microsecond (SQLite's date functions round to milliseconds); PostgreSQL: epoch microseconds.
-_SQLITE_AGGREGATED = _aggregated(_sqlite_joined, _stamps(), "")  # fixed width: nothing between them
-_POSTGRESQL_AGGREGATED = _aggregated(_postgresql_joined, [_float_epoch_us(stamp) for stamp in _stamps()], ",")
+def _sqlite_aggregated() -> tuple[ColumnElement[Any], ...]:
+    """As ``_postgresql_aggregated``, in the cheapest form for SQLite, which evaluates every
+    expression of every row in its virtual machine: each stamp as it is stored (fixed-width text,
+    _NO_STAMP where there is none; the implied diagnosed and mitigated stamps are taken in NumPy),
+    separators as literals, and a missing service and the deploy data as digits from the stored
+    values themselves (``service IS NULL``, ``ifnull(deploy_found, 2)``) rather than through CASE.
+    Measured on 100,000 incidents: about two thirds of the time of the coalesce-and-CASE form."""
+    joined = _sqlite_joined
+    return (
+        func.count(),
+        joined(Incident.id, ","),
+        joined(Incident.severity, _SEPARATOR),
+        joined(func.ifnull(Incident.service, ""), _SEPARATOR),
+        joined(Incident.service.is_(None)),
+        joined(Incident.detection_method, _SEPARATOR),
+        joined(func.ifnull(Incident.deploy_found, 2)),
+        *(joined(_or_no_stamp(stamp)) for stamp in _SQLITE_STAMPS),
+    )
 
 
-def _aggregated_batch(row: Row[*tuple[Any, ...]], *, fixed_width_stamps: bool) -> RestoredBatch | None:
-    """The batch from one aggregated row; None when a name holds the separator or a stamp is not
-    in SQLAlchemy's fixed-width text."""
-    count, ids, severity, service, no_service, method, deploy, *rest = row
-    stamps, reached = rest[:_STAMP_COLUMNS], rest[_STAMP_COLUMNS:]
-    if not count:
-        return RestoredBatch((), (), (), (), np.empty(0, dtype=np.int8), np.empty((0, _STAMP_COLUMNS), dtype=np.int64))
+# The stored stamps the SQLite read joins, in RestoredBatch.stamps_us's order before the implied ones are filled.
+_SQLITE_STAMPS = (
+    Incident.started_at,
+    Incident.detected_at,
+    Incident.diagnosed_at,
+    Incident.mitigated_at,
+    Incident.verified_at,
+    *_MILESTONES,
+)
+
+
+def _or_no_stamp(stamp: SQLColumnExpression[Any]) -> ColumnElement[str]:
+    return type_coerce(func.ifnull(stamp, literal_column(f"'{_NO_STAMP}'")), String)
+
+
+_SQLITE_AGGREGATED = _sqlite_aggregated()
+_POSTGRESQL_AGGREGATED = _postgresql_aggregated()
+
+
+def _split_texts(
+    severity: str, service: str, no_service: str, method: str, count: int
+) -> tuple[list[str], list[str | None], list[str]] | None:
+    """The name columns of an aggregated batch; None when a name holds the separator."""
     texts = [severity.split(_SEPARATOR), service.split(_SEPARATOR), method.split(_SEPARATOR)]
-    if any(len(values) != count for values in texts):
+    if any(len(values) != count for values in texts) or len(no_service) != count:
         return None
-    if fixed_width_stamps:
-        if any(len(stamp) != count * _STAMP_WIDTH for stamp in stamps):
-            return None
-        try:
-            stamp_columns = [
-                np.frombuffer(stamp.encode("ascii"), dtype=f"S{_STAMP_WIDTH}").astype("datetime64[us]").astype(np.int64) for stamp in stamps
-            ]
-        except (UnicodeEncodeError, ValueError):
-            return None
-    else:
-        stamp_columns = [np.fromstring(stamp, dtype=np.int64, sep=",") for stamp in stamps]
-        if any(len(column) and np.abs(column).max() >= _EXACT_FLOAT_EPOCH_US for column in stamp_columns):
-            return None
     missing = _digits(no_service) == 1
     services: list[str | None] = list(texts[1])
     if missing.any():
         services = [None if none else name for name, none in zip(services, missing.tolist(), strict=True)]
-    for column, present in zip(stamp_columns[5:], reached, strict=True):
-        column[_digits(present) == 0] = _NAT
-    deploy_codes = _digits(deploy).astype(np.int8)
+    return texts[0], services, texts[2]
+
+
+def _deploy_codes(deploy: str, count: int) -> np.ndarray | None:
+    """RestoredBatch.deploys from the digits (2: no deploy data); None when not one digit 0-2 each."""
+    codes = _digits(deploy)
+    if len(codes) != count or (codes > 2).any():
+        return None
+    deploy_codes = codes.astype(np.int8)
     deploy_codes[deploy_codes == 2] = -1
-    batch = RestoredBatch(
-        np.fromstring(ids, dtype=np.int64, sep=","), texts[0], services, texts[2], deploy_codes, np.stack(stamp_columns, axis=1)
-    )
-    if any(len(column) != count for column in (batch.ids, batch.deploys, missing)) or batch.stamps_us.shape != (count, _STAMP_COLUMNS):
+    return deploy_codes
+
+
+def _checked_batch(
+    ids: str, count: int, names: tuple[list[str], list[str | None], list[str]], deploys: np.ndarray, stamps: np.ndarray
+) -> RestoredBatch:
+    batch = RestoredBatch(np.fromstring(ids, dtype=np.int64, sep=","), *names, deploys, stamps)
+    if len(batch.ids) != count or len(batch.deploys) != count or batch.stamps_us.shape != (count, _STAMP_COLUMNS):
         raise ValueError(f"an aggregated batch of {count} incidents came back misaligned")
     return batch
+
+
+def _empty_batch() -> RestoredBatch:
+    return RestoredBatch((), (), (), (), np.empty(0, dtype=np.int8), np.empty((0, _STAMP_COLUMNS), dtype=np.int64))
+
+
+def _sqlite_batch(row: Row[*tuple[Any, ...]]) -> RestoredBatch | None:
+    """The batch from one row of _SQLITE_AGGREGATED; None when a name holds the separator or a
+    stamp is not in SQLAlchemy's fixed-width text."""
+    count, ids, severity, service, no_service, method, deploy, *stamps = row
+    if not count:
+        return _empty_batch()
+    names = _split_texts(severity, service, no_service, method, count)
+    deploys = _deploy_codes(deploy, count)
+    parsed = [stored_stamps_us(text, count) for text in stamps]
+    columns = [column for column in parsed if column is not None]
+    if names is None or deploys is None or len(columns) != len(parsed):
+        return None
+    started, detected, diagnosed, mitigated, verified, *milestones = columns
+    if ((started == _NAT) | (detected == _NAT) | (verified == _NAT)).any():
+        return None  # not what the query selects: read it row by row, which says what is wrong
+    # The implied stamps, as the buttons set them: a missing one takes the next present one's time.
+    mitigated = np.where(mitigated == _NAT, verified, mitigated)
+    diagnosed = np.where(diagnosed == _NAT, mitigated, diagnosed)
+    return _checked_batch(ids, count, names, deploys, np.stack([started, detected, diagnosed, mitigated, verified, *milestones], axis=1))
+
+
+def _postgresql_batch(row: Row[*tuple[Any, ...]]) -> RestoredBatch | None:
+    """The batch from one row of _POSTGRESQL_AGGREGATED; None when a name holds the separator or a
+    stamp lies where the float epoch is not exact."""
+    count, ids, severity, service, no_service, method, deploy, *rest = row
+    stamps, reached = rest[:_STAMP_COLUMNS], rest[_STAMP_COLUMNS:]
+    if not count:
+        return _empty_batch()
+    names = _split_texts(severity, service, no_service, method, count)
+    deploys = _deploy_codes(deploy, count)
+    if names is None or deploys is None:
+        return None
+    stamp_columns = [np.fromstring(stamp, dtype=np.int64, sep=",") for stamp in stamps]
+    if any(len(column) and np.abs(column).max() >= _EXACT_FLOAT_EPOCH_US for column in stamp_columns):
+        return None
+    for column, present in zip(stamp_columns[5:], reached, strict=True):
+        column[_digits(present) == 0] = _NAT
+    if any(len(column) != count for column in stamp_columns):
+        raise ValueError(f"an aggregated batch of {count} incidents came back misaligned")
+    return _checked_batch(ids, count, names, deploys, np.stack(stamp_columns, axis=1))
 
 
 def _digits(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")
 
 
-async def _counts(session: AsyncSession, since: datetime, until: datetime) -> tuple[int, int]:
-    """All incidents, and those started in [since, until) (two index-only counts)."""
-    total = (await session.execute(select(func.count()).select_from(Incident))).scalar_one()
-    inside = (
-        await session.execute(select(func.count()).select_from(Incident).where(Incident.started_at >= since, Incident.started_at < until))
-    ).scalar_one()
-    return total, inside
+def stored_stamps_us(text: str, count: int) -> np.ndarray | None:
+    """``count`` stamps as SQLAlchemy stores them on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff', naive
+    UTC), joined with nothing between them, as int64 epoch microseconds (NumPy reads them to the
+    microsecond; SQLite's date functions round to milliseconds); _NO_STAMP reads as NaT. None when
+    any is not in that form (the batch is then read row by row)."""
+    if len(text) != count * _STAMP_WIDTH:
+        return None
+    try:
+        stamps = np.frombuffer(bytearray(text.encode("ascii")), dtype=f"S{_STAMP_WIDTH}")
+        stamps[stamps == _NO_STAMP.encode("ascii")] = b"NaT"
+        parsed: np.ndarray = stamps.astype("datetime64[us]").astype(np.int64)
+    except (UnicodeEncodeError, ValueError):
+        return None
+    return parsed
 
 
-async def _chunks(
-    session: AsyncSession, since: datetime, until: datetime, *, total: int, inside: int, by_rowid: bool
-) -> list[tuple[ColumnElement[bool], ...]]:
+@dataclass(frozen=True)
+class _Table:
+    """What the read of a window is planned from: the incidents' count, and the first and last of
+    their starts and ids (each an index's end, read in one statement)."""
+
+    count: int
+    first_start: datetime | None
+    last_start: datetime | None
+    low_id: int | None
+    high_id: int | None
+
+    def share_started(self, since: datetime, until: datetime) -> float:
+        """About how many of the incidents started in [since, until), as the share of the span of
+        their starts it covers: the plan's estimate (counting them took as long as a tenth of the read)."""
+        first, last = self.first_start, self.last_start
+        if first is None or last is None or until <= first or since > last:
+            return 0.0
+        if last == first:
+            return 1.0
+        return (min(until, last) - max(since, first)) / (last - first)
+
+
+async def _table(session: AsyncSession) -> _Table:
+    # One scalar subquery each: SQLite reads a lone min() or max() from the end of an index, and
+    # min() and max() side by side in one select by a scan.
+    values = (
+        select(func.count()).select_from(Incident),
+        select(func.min(Incident.started_at)),
+        select(func.max(Incident.started_at)),
+        select(func.min(Incident.id)),
+        select(func.max(Incident.id)),
+    )
+    row = (await session.execute(select(*(value.scalar_subquery() for value in values)))).one()
+    return _Table(*row)
+
+
+async def _chunks(session: AsyncSession, since: datetime, until: datetime, *, by_rowid: bool) -> list[tuple[ColumnElement[bool], ...]]:
     """The parts [since, until) is read in, each about AGGREGATED_ROWS incidents: a batch's text
     stays bounded however long the history."""
-    if 2 * inside > total:
+    table = await _table(session)
+    share = table.share_started(since, until)
+    if not share or table.low_id is None or table.high_id is None:
+        return []
+    if 2 * share > 1:
         # Most of the table: by ranges of ids, which follow the table's order on disk. SQLite has
         # no statistics to see that the window holds most incidents, and would walk the started_at
         # index row by row: a unary + keeps the column out of its index choice (its documented way).
         started: SQLColumnExpression[datetime] = Incident.started_at
         if by_rowid:
             started = type_coerce(literal_column(f"+{Incident.__tablename__}.started_at"), UTCDateTime())
-        # Two statements: SQLite reads one min() or max() from the end of the index, both at once by a scan.
-        low = (await session.execute(select(func.min(Incident.id)))).scalar_one()
-        high = (await session.execute(select(func.max(Incident.id)))).scalar_one()
-        step = max(1, math.ceil((high - low + 1) * AGGREGATED_ROWS / total))
+        low, high = table.low_id, table.high_id
+        step = max(1, math.ceil((high - low + 1) * AGGREGATED_ROWS / table.count))
         return [
             (Incident.id >= start, Incident.id < start + step, started >= since, started < until) for start in range(low, high + 1, step)
         ]
@@ -465,23 +577,29 @@ async def deploy_columns(
 
 def _deploy_aggregate(sqlite: bool, service_codes: Mapping[str, int]) -> tuple[ColumnElement[Any], ...]:
     """One row: the count, then ids, service codes (-1: a service not in ``service_codes``),
-    deployed_at and commit_time (deployed_at where none, with a digit saying which) joined.
-    SQLite: fixed-width stored text; PostgreSQL: epoch µs."""
-    joined = _sqlite_joined if sqlite else _postgresql_joined
-    commit = func.coalesce(Deploy.commit_time, Deploy.deployed_at)
-    stamps = (Deploy.deployed_at, commit) if sqlite else (_float_epoch_us(Deploy.deployed_at), _float_epoch_us(commit))
+    deployed_at and commit_time joined. SQLite: the fixed-width stored text, _NO_STAMP where no
+    commit time was reported; PostgreSQL: epoch µs, deployed_at where none, with a digit saying which."""
     code = case(dict(service_codes), value=Deploy.service, else_=-1) if service_codes else literal_column("-1")
+    if sqlite:
+        return (
+            func.count(),
+            _sqlite_joined(Deploy.id, ","),
+            _sqlite_joined(code, ","),
+            _sqlite_joined(Deploy.deployed_at),
+            _sqlite_joined(_or_no_stamp(Deploy.commit_time)),
+        )
+    commit = func.coalesce(Deploy.commit_time, Deploy.deployed_at)
     return (
         func.count(),
-        joined(Deploy.id, ","),
-        joined(code, ","),
-        *(joined(stamp, "" if sqlite else ",") for stamp in stamps),
-        joined(case((Deploy.commit_time.is_(None), "0"), else_="1")),
+        _postgresql_joined(Deploy.id, ","),
+        _postgresql_joined(code, ","),
+        *(_postgresql_joined(_float_epoch_us(stamp), ",") for stamp in (Deploy.deployed_at, commit)),
+        _postgresql_joined(case((Deploy.commit_time.is_(None), "0"), else_="1")),
     )
 
 
 def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    count, ids, service_codes, deployed, committed, has_commit = row
+    count, ids, service_codes, deployed, committed, *has_commit = row
     if not count:
         empty = np.empty(0, dtype=np.int64)
         return empty, np.empty(0, dtype=np.int32), empty.copy(), empty.copy()
@@ -489,20 +607,15 @@ def _deploy_batch(row: Row[*tuple[Any, ...]], *, sqlite: bool) -> tuple[np.ndarr
     if len(codes) != count or (codes < 0).any():  # a service added since the codes were read
         return None
     if sqlite:
-        if any(len(text) != count * _STAMP_WIDTH for text in (deployed, committed)):
+        deployed_read, commit_read = stored_stamps_us(deployed, count), stored_stamps_us(committed, count)
+        if deployed_read is None or commit_read is None or (deployed_read == _NAT).any():
             return None
-        try:
-            deployed_us, commit_us = (
-                np.frombuffer(text.encode("ascii"), dtype=f"S{_STAMP_WIDTH}").astype("datetime64[us]").astype(np.int64)
-                for text in (deployed, committed)
-            )
-        except (UnicodeEncodeError, ValueError):
-            return None
+        deployed_us, commit_us = deployed_read, commit_read
     else:
         deployed_us, commit_us = (np.fromstring(text, dtype=np.int64, sep=",") for text in (deployed, committed))
         if any(len(c) and np.abs(c).max() >= _EXACT_FLOAT_EPOCH_US for c in (deployed_us, commit_us)):
             return None
-    commit_us[_digits(has_commit) == 0] = _NAT
+        commit_us[_digits(has_commit[0]) == 0] = _NAT
     batch_ids = np.fromstring(ids, dtype=np.int64, sep=",")
     if not len(batch_ids) == len(deployed_us) == len(commit_us) == count:
         raise ValueError(f"an aggregated read of {count} deploys came back misaligned")

@@ -574,3 +574,47 @@ async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week
         assert f"median {human_duration(timedelta(seconds=points[-1].median))}" in figure
     else:
         assert headline_seconds(points) is None and points[-1].note == f"n={per_week}"
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("weeks, seed", [(26, 7), (14, 8)])
+async def test_a_digest_with_the_four_keys_states_the_figures_of_one_without_and_the_keys_of_their_own_read(db, weeks, seed):
+    """The digest reads its incidents once, back to the four keys' first month: its own figures,
+    trend and chart stay those of its twelve weeks, and its four keys those of ``Reports.delivery``."""
+    from bot.analytics.delivery_view import delivery_table
+    from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
+    from bot.analytics.digest_schedule import DigestChannel
+    from bot.analytics.reports import Reports
+    from tests.clocks import FakeClock
+
+    await store_weekly_history(db, digest_week_start=LAST_WEEK, weeks=weeks, per_week=9, seed=seed)
+    clock = FakeClock(NOW)
+    reports = Reports(db, clock, tiers=TIERS, settings=ReportSettings())
+    channel = DigestChannel(channel="C0PAYMENTS")
+    plain = await DigestPublisher(db, clock, reports, slack=None).compose(channel)  # type: ignore[arg-type]
+    keyed = await DigestPublisher(db, clock, reports, slack=None, delivery_span=DELIVERY_SPAN).compose(channel)  # type: ignore[arg-type]
+
+    assert keyed.trend == plain.trend
+    assert keyed.chart_png == plain.chart_png  # drawn from the twelve weeks' restore times alone
+    end = LAST_WEEK + timedelta(weeks=1)
+    delivery = await reports.delivery(end - DELIVERY_SPAN, end)
+    assert keyed.digest.text == plain.digest.text + "\n" + f"The last {DELIVERY_SPAN.days // 7} weeks:\n" + delivery_table(delivery)
+    assert keyed.digest.blocks[: len(plain.digest.blocks)] == plain.digest.blocks
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_list_given_its_first_lines_and_its_count_reads_as_the_whole_list(seed):
+    """App Home, /incident stats and the digest write only the open incidents a section can show."""
+    from bot.analytics.stats_view import fit_lines
+
+    rng = random.Random(seed)
+    for _ in range(40):
+        lines = ["x" * rng.choice([5, 40, 200, 4000]) for _ in range(rng.randrange(0, 90))]
+        max_lines = rng.choice([1, 3, 25, 40])
+        whole = fit_lines(lines, max_lines=max_lines, more="more open incidents")
+        for first in {max_lines, max_lines + 1, len(lines)}:
+            if first <= len(lines):
+                assert fit_lines(lines[:first], max_lines=max_lines, more="more open incidents", count=len(lines)) == whole
+        if len(lines) > max_lines > 1:  # fewer lines than a section shows: the rest are counted, never lost
+            fewer = fit_lines(lines[: max_lines - 1], max_lines=max_lines, more="more open incidents", count=len(lines))
+            assert fewer.endswith(f" {len(lines) - (fewer.count(chr(10)))} more open incidents")

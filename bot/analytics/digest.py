@@ -37,6 +37,7 @@ from bot.analytics.stats import (
     week_start,
 )
 from bot.analytics.stats_view import (
+    MAX_LIST_LINES,
     MRKDWN,
     PLAIN,
     TextStyle,
@@ -296,13 +297,16 @@ def _where_lines(report: WindowReport, style: TextStyle) -> list[str]:
     ]
 
 
-def _open_lines(open_incidents: Sequence[OpenIncident], war_rooms: Mapping[int, str], style: TextStyle) -> list[str]:
+def _open_lines(
+    open_incidents: Sequence[OpenIncident], war_rooms: Mapping[int, str], style: TextStyle, *, first: int | None = None
+) -> list[str]:
+    """The heading and a line for each open incident (the ``first`` of them only, when given)."""
     if not open_incidents:
         return [f"{style.bold('Open incidents')}: none"]
     bullet = "•" if style.mrkdwn else "-"
     return [
         style.bold(f"Open incidents ({len(open_incidents)})"),
-        *(f"{bullet} {open_incident_line(i, style, war_rooms)}" for i in open_incidents),
+        *(f"{bullet} {open_incident_line(i, style, war_rooms)}" for i in open_incidents[:first]),
     ]
 
 
@@ -360,7 +364,13 @@ def build_digest(
         _section("\n".join(_restore_lines(report, trend, week, detectable, per_week, style))),
         _section("\n".join(_where_lines(report, style))),
         DividerBlock(),
-        _section(fit_lines(_open_lines(open_incidents, war_rooms, style), more="more open incidents")),
+        _section(
+            fit_lines(
+                _open_lines(open_incidents, war_rooms, style, first=MAX_LIST_LINES),
+                more="more open incidents",
+                count=1 + len(open_incidents) if open_incidents else 1,
+            )
+        ),
         context_block(FOOTNOTE),
     ]
     return Digest(
@@ -375,13 +385,14 @@ def _incident_sections(
     incidents: Sequence[DigestIncident], week: str, style: TextStyle, war_rooms: Mapping[int, str]
 ) -> list[SectionBlock]:
     """The incident list in up to INCIDENT_SECTIONS sections of ≤ 3000 characters, then "…and N more"."""
-    lines = [f"• {_incident_line(i, style, war_rooms)}" for i in incidents]
+    # Each line is written when its turn comes: a busy week's list ends long before its last incident.
+    lines = (f"• {_incident_line(i, style, war_rooms)}" for i in incidents)
 
     def more(hidden: int) -> str:
         return f"…and {hidden} more (`incident-bot report` lists them all)"
 
-    # Room for the "…and N more" line is kept in every section: N is at most len(lines).
-    room = MAX_SECTION_TEXT - len(more(len(lines))) - 1
+    # Room for the "…and N more" line is kept in every section: N is at most len(incidents).
+    room = MAX_SECTION_TEXT - len(more(len(incidents))) - 1
     sections: list[list[str]] = [[_incidents_heading(incidents, week, style)]]
     sizes = [len(sections[0][0])]
     shown = 0
@@ -395,8 +406,8 @@ def _incident_sections(
         sections[-1].append(line)
         sizes[-1] += len(line) + 1
         shown += 1
-    if shown < len(lines):
-        sections[-1].append(more(len(lines) - shown))
+    if shown < len(incidents):
+        sections[-1].append(more(len(incidents) - shown))
     return [_section("\n".join(s)) for s in sections]
 
 

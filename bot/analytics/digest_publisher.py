@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.analytics.chart import render_digest_chart
 from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
-from bot.analytics.reports import TREND_WEEKS, Reports
+from bot.analytics.reports import TREND_WEEKS, DeliveryReport, IncidentScope, Reports, delivery_history
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
@@ -61,7 +61,14 @@ class DigestPublisher:
         services = channel.services or None
         severities = channel.severities or None
         history_start = start - timedelta(weeks=TREND_WEEKS - 1)
-        restored, unrestored = await self._reports.columns(history_start, end, services=services, severities=severities)
+        # One read serves the figures and (with a delivery span) the four keys' months as well.
+        delivery_since = end - self._delivery_span if self._delivery_span is not None else None
+        read_from = history_start if delivery_since is None else min(history_start, delivery_history(delivery_since, end))
+        scope = IncidentScope(services, severities)
+        read = await self._reports.incidents_read(read_from, end, scope)
+        restored, unrestored = read.restored, read.unrestored
+        if read_from < history_start:
+            restored = restored.subset(restored.started_between(history_start, end))
         settings, tiers = self._reports.settings, self._reports.tiers
         report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
         report = await self._reports.hide_private_longest(report)
@@ -72,8 +79,8 @@ class DigestPublisher:
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
         # The week's own incidents, one by one: the list names each with its title and war room.
         in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities, include_open=False)
-        # The open incidents came with the columns: only their war rooms are still to read.
-        war_rooms |= await self._reports.war_rooms([i.id for i in report.open_incidents])
+        # The open incidents came with the columns, and their war rooms with them.
+        war_rooms |= {i.id: read.open_war_rooms[i.id] for i in report.open_incidents if i.id in read.open_war_rooms}
         restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
         async with self._db.reading() as session:
             names = await titles(session, restored_ids)
@@ -92,7 +99,8 @@ class DigestPublisher:
             war_rooms=war_rooms,
             per_week=per_week,
         )
-        digest = await self._with_delivery(digest, end, services=services, severities=severities)
+        if delivery_since is not None:
+            digest = self._with_delivery(digest, await self._reports.delivery_from(read, delivery_since, end, services=services))
         digest = await self._with_action_items(digest, channel)
         # matplotlib is CPU work: keep it off the event loop that is answering Slack.
         png = await asyncio.to_thread(render_digest_chart, trend, report, restores)
@@ -132,16 +140,11 @@ class DigestPublisher:
         )
         return posted_ts
 
-    async def _with_delivery(
-        self, digest: Digest, week_end: datetime, *, services: Sequence[str] | None, severities: Sequence[str] | None
-    ) -> Digest:
+    def _with_delivery(self, digest: Digest, delivery: DeliveryReport) -> Digest:
         """DORA's four keys and detection coverage over the four weeks ending with the digest's week
         (one week is too short to place a deployment frequency in a band), with the warnings for
         services and teams whose P1s were customer-reported more than 20% of the time."""
-        if self._delivery_span is None:
-            return digest
-        since = week_end - self._delivery_span
-        delivery = await self._reports.delivery(since, week_end, services=services, severities=severities)
+        assert self._delivery_span is not None
         text = f"The last {self._delivery_span.days // 7} weeks:\n" + delivery_table(delivery)
         blocks = digest.blocks + delivery_blocks(delivery, room=MAX_BLOCKS - len(digest.blocks) - 1)
         return dataclasses.replace(digest, text=digest.text + "\n" + text, blocks=blocks)

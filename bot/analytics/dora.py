@@ -286,21 +286,23 @@ def change_failure_rate(failed: int, deploys: int, bands: YearBands, rules: Band
     )
 
 
-def _keys(
-    deploys: DeployColumns,
-    restore_us: np.ndarray,
-    linked: np.ndarray,
-    *,
-    since: datetime,
-    until: datetime,
-    bands: YearBands,
-    rules: BandRules,
-    confidence: float,
-) -> DoraKeys:
+@dataclass(frozen=True)
+class _KeyWindow:
+    """What the four keys of a set of deploys and incidents are read against."""
+
+    since: datetime
+    until: datetime
+    bands: YearBands
+    rules: BandRules
+    confidence: float
+
+
+def _keys(deploys: DeployColumns, restore_us: np.ndarray, linked: np.ndarray, window: _KeyWindow) -> DoraKeys:
+    bands, rules, confidence = window.bands, window.rules, window.confidence
     leads = deploys.lead_us[deploys.lead_us != MISSING_US] / 1_000_000
     restore_seconds = restore_us / 1_000_000
     return DoraKeys(
-        deployment_frequency=deployment_frequency(deploys.deployed_us, since, until, bands, rules),
+        deployment_frequency=deployment_frequency(deploys.deployed_us, window.since, window.until, bands, rules),
         change_failure_rate=change_failure_rate(int(np.count_nonzero(deploys.failed)), len(deploys), bands, rules, confidence),
         lead_time=spread(leads, bands, bands.lead_time, rules, confidence),
         failed_recovery=spread(restore_seconds[linked], bands, bands.recovery, rules, confidence),
@@ -328,16 +330,8 @@ def keys_between(
     overall figures, and each point of a key's trend (bot/analytics/key_trends.py)."""
     in_window = _subset(deploys, (deploys.deployed_us >= epoch_microseconds(since)) & (deploys.deployed_us < epoch_microseconds(until)))
     inside = restored.started_between(since, until)
-    return _keys(
-        in_window,
-        restored.restore_us[inside],
-        restored.deploy[inside] == 1,
-        since=since,
-        until=until,
-        bands=bands,
-        rules=rules,
-        confidence=confidence,
-    )
+    window = _KeyWindow(since, until, bands, rules, confidence)
+    return _keys(in_window, restored.restore_us[inside], restored.deploy[inside] == 1, window)
 
 
 def dora_report(
@@ -369,17 +363,10 @@ def dora_report(
     service_codes = restored.service.codes[inside]
     service_keys = restored.service.keys
 
+    window = _KeyWindow(since, until, bands, rules, settings.confidence)
+
     def keys_of(deploy_mask: np.ndarray, incident_mask: np.ndarray) -> DoraKeys:
-        return _keys(
-            _subset(in_window, deploy_mask),
-            restore_us[incident_mask],
-            linked[incident_mask],
-            since=since,
-            until=until,
-            bands=bands,
-            rules=rules,
-            confidence=settings.confidence,
-        )
+        return _keys(_subset(in_window, deploy_mask), restore_us[incident_mask], linked[incident_mask], window)
 
     deploy_services = {in_window.service.keys[code] for code in np.unique(in_window.service.codes).tolist()}
     incident_services = {service_keys[code] for code in np.unique(service_codes).tolist()}

@@ -95,45 +95,39 @@ _LEAD_TIME = _bounds(
     ("medium", MONTH, True, "between one week and one month"),
 )
 
-BANDS: dict[int, YearBands] = {
-    2023: YearBands(
-        year=2023,
-        label="DORA 2023 report",
-        # low: "between once per week and once per month", medium's range: reached only beyond it
+
+def _year(year: int, recovery: tuple[Bound, ...], change_failure_rates: tuple[int, int, int, int]) -> YearBands:
+    """A year's bands: deployment frequency and lead time as both reports draw them, its own
+    recovery bounds and each level's typical change failure rate in percent (elite to low)."""
+    return YearBands(
+        year=year,
+        label=f"DORA {year} report",
         deploy_interval=_DEPLOY_INTERVAL,
-        # low: "between one week and one month", medium's range
         lead_time=_LEAD_TIME,
-        recovery=_bounds(
+        recovery=recovery,
+        change_failure_rate=tuple((level, Fraction(rate, 100)) for level, rate in zip(LEVELS, change_failure_rates, strict=True)),
+    )
+
+
+# Deployment frequency's low: 2023 "between once per week and once per month" (medium's range:
+# reached only beyond it), 2024 "between once per month and once every six months". Lead time's
+# low: 2023 "between one week and one month" (medium's range), 2024 "between one month and six months".
+BANDS: dict[int, YearBands] = {
+    2023: _year(
+        2023,
+        _bounds(
             ("elite", HOUR, False, "less than one hour"),
             ("high", DAY, False, "less than one day"),
             # Exclusive, as the per-incident table (bot/core/tiers.py) has always read it: one rule.
             ("medium", WEEK, False, "between one day and one week"),
             # low: "between one month and six months"
         ),
-        change_failure_rate=(
-            ("elite", Fraction(5, 100)),
-            ("high", Fraction(10, 100)),
-            ("medium", Fraction(15, 100)),
-            ("low", Fraction(64, 100)),
-        ),
+        (5, 10, 15, 64),
     ),
-    2024: YearBands(
-        year=2024,
-        label="DORA 2024 report",
-        # low: "between once per month and once every six months"
-        deploy_interval=_DEPLOY_INTERVAL,
-        # low: "between one month and six months"
-        lead_time=_LEAD_TIME,
-        recovery=_bounds(
-            ("elite", HOUR, False, "less than one hour"),
-            ("high", DAY, False, "less than one day"),
-            # medium: "less than one day", high's range; low: "between one week and one month"
-        ),
-        change_failure_rate=(
-            ("elite", Fraction(5, 100)),
-            ("high", Fraction(20, 100)),
-            ("medium", Fraction(10, 100)),
-            ("low", Fraction(40, 100)),
-        ),
+    2024: _year(
+        2024,
+        # medium: "less than one day", high's range; low: "between one week and one month"
+        _bounds(("elite", HOUR, False, "less than one hour"), ("high", DAY, False, "less than one day")),
+        (5, 20, 10, 40),
     ),
 }

@@ -61,6 +61,28 @@ class WindowRead:
 
 
 @dataclass(frozen=True)
+class IncidentScope:
+    """Which incidents a read covers: these services and severities (None: all), the real
+    incidents or (``drills``) the drills alone."""
+
+    services: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    drills: bool = False
+
+
+EVERY_INCIDENT = IncidentScope()
+
+
+@dataclass(frozen=True)
+class IncidentsRead:
+    """One read of the incidents: the restored ones as columns, those still open one object each."""
+
+    restored: RestoredIncidents
+    unrestored: list[IncidentFacts]
+    open_war_rooms: dict[int, str]  # of the incidents still open that have one, never a private one
+
+
+@dataclass(frozen=True)
 class DeliveryReport:
     """DORA's four keys and detection coverage over a window, with restore time by the clock and
     by month: what ``incident-bot report``, ``/incident stats``, the digest and the dashboard show."""
@@ -108,19 +130,18 @@ class Reports:
         return await self._recent_reads.get(key, compute)
 
     async def delivery(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        year: int = DEFAULT_YEAR,
-        services: Sequence[str] | None = None,
-        severities: Sequence[str] | None = None,
+        self, since: datetime, until: datetime, scope: IncidentScope = EVERY_INCIDENT, *, year: int = DEFAULT_YEAR
     ) -> DeliveryReport:
         """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
         read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
-        history = min(since, _months_back(until, TREND_MONTHS))
-        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
-        return await self._delivery_of(restored, unrestored, since, until, year=year, services=services)
+        read = await self.incidents_read(delivery_history(since, until), until, scope)
+        return await self.delivery_from(read, since, until, year=year, services=scope.services)
+
+    async def delivery_from(
+        self, read: IncidentsRead, since: datetime, until: datetime, *, year: int = DEFAULT_YEAR, services: Sequence[str] | None = None
+    ) -> DeliveryReport:
+        """``delivery`` from incidents already read, from ``delivery_history(since, until)`` or earlier, up to ``until``."""
+        return await self._delivery_of(read.restored, read.unrestored, since, until, year=year, services=services)
 
     async def window_trend_and_delivery(
         self,
@@ -206,13 +227,21 @@ class Reports:
         """Restored incidents started in [since, until) as columns, and those still open (started
         before ``until``) one object each: the form a report over 100,000 incidents can afford.
         Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
+        read = await self.incidents_read(since, until, IncidentScope(services, severities, drills))
+        return read.restored, read.unrestored
+
+    async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
+        """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
+        services, severities, drills = scope.services, scope.severities, scope.drills
         chunks = RestoredChunks()
         async with self._db.reading() as session:
             async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
                 chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
             open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
             unrestored = [_facts_of(row) for row in open_now]
-        return chunks.finish(), unrestored
+        # As storage.reports.war_rooms reads them: a private incident's war room is never linked.
+        open_war_rooms = {row.id: row.channel_id for row in open_now if row.channel_id is not None and not row.is_private}
+        return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
     async def drills(self, since: datetime, until: datetime, *, services: Sequence[str] | None = None) -> DrillReport:
         """The drills of the window, apart: their own figures, never in the real ones."""
@@ -250,8 +279,9 @@ class Reports:
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
         if delivery:
             history = min(history, _months_back(until, TREND_MONTHS))
-        restored, unrestored = await self.columns(history, until, services=services, severities=severities)
-        report, channels = await self._window_of(restored, unrestored, since, until)
+        read = await self.incidents_read(history, until, IncidentScope(services, severities))
+        restored, unrestored = read.restored, read.unrestored
+        report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
         trend = self._trend_of(restored, unrestored, until)
         keys = await self._delivery_of(restored, unrestored, since, until, year=year, services=services, trend=trend) if delivery else None
         return WindowRead(report, channels, trend, restored, keys)
@@ -265,15 +295,27 @@ class Reports:
         return self._trend_of(restored, unrestored, now)
 
     async def _window_of(
-        self, restored: RestoredIncidents, unrestored: list[IncidentFacts], since: datetime, until: datetime
+        self,
+        restored: RestoredIncidents,
+        unrestored: list[IncidentFacts],
+        since: datetime,
+        until: datetime,
+        *,
+        open_war_rooms: Mapping[int, str] | None = None,
     ) -> tuple[WindowReport, dict[int, str]]:
+        """With ``open_war_rooms`` (read with the open incidents), only the longest incident's war room is still to read."""
         report = report_from_columns(
             restored, unrestored, since=since, until=until, now=self._clock(), tiers=self.tiers, settings=self.settings
         )
         report = await self.hide_private_longest(report)
-        named = [i.id for i in report.open_incidents] + ([report.longest.id] if report.longest else [])
+        longest = [report.longest.id] if report.longest else []
+        if open_war_rooms is None:
+            named, channels = [i.id for i in report.open_incidents] + longest, {}
+        else:
+            named = longest
+            channels = {i.id: open_war_rooms[i.id] for i in report.open_incidents if i.id in open_war_rooms}
         async with self._db.reading() as session:
-            channels = await war_rooms(session, named)
+            channels |= await war_rooms(session, named)
         return report, channels
 
     async def open_incidents(self, *, services: Sequence[str] | None = None) -> tuple[OpenIncident, ...]:
@@ -301,6 +343,11 @@ class Reports:
     def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
         open_starts = [i.started_at for i in unrestored]
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
+
+
+def delivery_history(since: datetime, until: datetime) -> datetime:
+    """Where the incidents ``Reports.delivery`` reads begin: its window, or its monthly trend's first month."""
+    return min(since, _months_back(until, TREND_MONTHS))
 
 
 def _months_back(at: datetime, months: int) -> datetime:

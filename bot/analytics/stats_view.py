@@ -212,16 +212,22 @@ def segment_label(key: str, grouping: str, style: TextStyle) -> str:
     return style.user_text(key)
 
 
-def fit_lines(lines: Sequence[str], *, limit: int = MAX_SECTION_TEXT, max_lines: int = MAX_LIST_LINES, more: str = "more") -> str:
-    """Join lines up to Slack's text limit (and ``max_lines``), then "…and N more"."""
+def fit_lines(
+    lines: Sequence[str], *, limit: int = MAX_SECTION_TEXT, max_lines: int = MAX_LIST_LINES, more: str = "more", count: int | None = None
+) -> str:
+    """Join lines up to Slack's text limit (and ``max_lines``), then "…and N more". ``count``: how
+    many lines the list has when ``lines`` holds only its first ones (the others are counted in
+    "…and N more"); given the first ``max_lines`` or more, the text is the whole list's, since no
+    line past those is ever shown: a long list need not be written out."""
     clipped = [clip(line, limit) for line in lines]
+    total = max(len(clipped), count or 0)
     text = "\n".join(clipped)
-    if len(clipped) <= max_lines and len(text) <= limit:
+    if total <= max_lines and len(text) <= limit:
         return text
     kept = clipped[:max_lines]
 
     def with_tail(kept: list[str]) -> str:
-        return "\n".join([*kept, f"…and {len(clipped) - len(kept)} {more}"])
+        return "\n".join([*kept, f"…and {total - len(kept)} {more}"])
 
     while kept and len(with_tail(kept)) > limit:
         kept.pop()
@@ -487,8 +493,8 @@ def open_section_text(open_incidents: Sequence[OpenIncident], war_rooms: Mapping
     if not open_incidents:
         return f"{style.bold('Open incidents')}: none"
     lines = [f"{style.bold(f'Open incidents ({len(open_incidents)})')} (in no figure until verified)"]
-    lines += [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents]
-    return fit_lines(lines, more="more open incidents")
+    lines += [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents[:MAX_LIST_LINES]]
+    return fit_lines(lines, more="more open incidents", count=1 + len(open_incidents))
 
 
 def report_blocks(
@@ -498,6 +504,9 @@ def report_blocks(
     ``war_rooms`` (incident id → channel id) links open incidents to their war rooms."""
     blocks: list[Block] = [header_block(title), *_report_body(report, trend, war_rooms, with_open=True)]
     return within_message_limits([b.to_dict() for b in blocks])
+
+
+_HOME_OPEN_LINES = 40
 
 
 def home_view(
@@ -515,8 +524,8 @@ def home_view(
     if not open_incidents:
         blocks.append(_section("No open incidents."))
     else:
-        lines = [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents]
-        blocks.append(_section(fit_lines(lines, max_lines=40, more="more open incidents")))
+        lines = [f"• {open_incident_line(i, style, war_rooms)}" for i in open_incidents[:_HOME_OPEN_LINES]]
+        blocks.append(_section(fit_lines(lines, max_lines=_HOME_OPEN_LINES, more="more open incidents", count=len(open_incidents))))
     blocks += [DividerBlock(), header_block(f"📊 Time to restore, {_span_title(report)}")]
     if chart is not None:
         file_id, alt_text = chart
