@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
@@ -45,6 +45,28 @@ class TooLateToRecord(Exception):
     time), so this write must not be committed: what they were told stays true."""
 
 
+class ReplayedRequest(Exception):
+    """The request being handled is a copy of one taken before: its work stops, with nothing written
+    and nothing said (bot/slack/request_replays.py)."""
+
+
+class RequestRecord(Protocol):
+    """The record, against replays, of the Slack request whose work a ``CommitGate`` watches
+    (bot/background.FirstCopyCheck). The work's first transaction may write it along with its own
+    write, rolled back together for a replay: one commit before the ack instead of two."""
+
+    def take(self) -> Callable[[Statements], bool] | None:
+        """The statement that records the request (False: a copy was recorded before), for the
+        caller's transaction to run; None when another already records it."""
+
+    def taken_with(self, first: bool | None) -> None:
+        """What the transaction that took the record found once it ended; None: it failed, the
+        request is not recorded."""
+
+    async def first_copy(self) -> bool:
+        """Whether the request is its first copy, recording it now unless that has started."""
+
+
 class CommitGate:
     """Ties a Slack request's acknowledgement to the first commit of the work it started.
 
@@ -63,6 +85,13 @@ class CommitGate:
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
         self.after_recorded: Callable[[], Awaitable[None]] | None = None
+        self.request: RequestRecord | None = None  # recorded by the work's first write, if no one did before
+
+    async def stop_if_replayed(self) -> None:
+        """Before a write or an answer of the work: a replay goes no further. Free once the
+        request is known; else its record is written on its own now."""
+        if self.request is not None and not self.committed and not await self.request.first_copy():
+            raise ReplayedRequest("a copy of this request was taken before")
 
     async def go_on(self) -> None:
         then, self.after_recorded = self.after_recorded, None
@@ -108,8 +137,20 @@ async def recording_done() -> None:
     record (a refusal, an answer): the request may be acknowledged now."""
     gate = _commit_gate.get()
     if gate is not None:
+        await gate.stop_if_replayed()
         gate.open()
         await gate.go_on()
+
+
+@contextlib.contextmanager
+def outside_commit_gates() -> Iterator[None]:
+    """Writes made inside record nothing of the current request (bookkeeping, the request's own
+    record against replays): never the commit its acknowledgement waits for."""
+    token = _commit_gate.set(None)
+    try:
+        yield
+    finally:
+        _commit_gate.reset(token)
 
 
 def _awaiting_first_commit() -> CommitGate | None:
@@ -301,6 +342,8 @@ class Database:
         waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
+        if gate is not None:
+            await gate.stop_if_replayed()
         wrote = False
         async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
@@ -324,35 +367,62 @@ class Database:
         ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
         (aiosqlite would take several per statement: cursor, execute, fetch, close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py)."""
+        its ack (storage/clicks.py).
+
+        The first such transaction of work whose request waits for its commit also records the
+        request against replays (``RequestRecord``), and a replay rolls it back: the request's
+        record and its write are one commit, not two in a row."""
         gate = _awaiting_first_commit()
+        record_request = gate.request.take() if gate is not None and gate.request is not None else None
+        if gate is not None and record_request is None:
+            await gate.stop_if_replayed()
 
         def committed(connection: Connection) -> tuple[T, bool]:
             statements = Statements(connection)
             with connection.begin():
                 result = work(statements)
+                # Last, so that what the work reads and writes comes first as everywhere else; a
+                # replay rolls it all back. Its own Statements: the request's record is bookkeeping,
+                # not the write the ack waits for.
+                if record_request is not None and not record_request(Statements(connection)):
+                    raise ReplayedRequest("a copy of this request was taken before")
                 if gate is not None and statements.wrote:
                     gate.check_may_commit()
             return result, statements.wrote
 
-        if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None
-            sync_engine = self._sqlite_sync
-
-            def in_thread() -> tuple[T, bool]:
-                with sync_engine.connect() as connection:
-                    return committed(connection)
-
-            async with self._sqlite_writer:
-                result, wrote = await asyncio.to_thread(in_thread)
-        else:
-            engine = self._autocommit_engine if autocommit and gate is None else self.engine
-            async with engine.connect() as connection:
-                result, wrote = await connection.run_sync(committed)
+        try:
+            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None)
+        except ReplayedRequest:
+            if record_request is not None and gate is not None and gate.request is not None:
+                gate.request.taken_with(False)
+            raise
+        except BaseException:
+            if record_request is not None and gate is not None and gate.request is not None:
+                gate.request.taken_with(None)
+            raise
+        if record_request is not None and gate is not None and gate.request is not None:
+            gate.request.taken_with(True)
         if gate is not None and wrote:
             gate.record_commit()
             await gate.go_on()
         return result
+
+    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool) -> T:
+        """``committed`` on a connection: on SQLite in one trip to a worker thread, its writers
+        taking turns; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
+        if self._sqlite_writer is not None:
+            assert self._sqlite_sync is not None
+            sync_engine = self._sqlite_sync
+
+            def in_thread() -> T:
+                with sync_engine.connect() as connection:
+                    return committed(connection)
+
+            async with self._sqlite_writer:
+                return await asyncio.to_thread(in_thread)
+        engine = self._autocommit_engine if autocommit else self.engine
+        async with engine.connect() as connection:
+            return await connection.run_sync(committed)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -380,12 +450,9 @@ class Database:
         """``single_statements`` for the bot's own bookkeeping (rate-limit slots), which records
         nothing of a request: never the commit a request's acknowledgement waits for, even when
         made while one waits."""
-        token = _commit_gate.set(None)
-        try:
+        with outside_commit_gates():
             async with self.single_statements() as session:
                 yield session
-        finally:
-            _commit_gate.reset(token)
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:

@@ -20,8 +20,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
+from bot.background import is_first_copy
 from bot.slack.directory import DIRECTORY_MEMORY_SECONDS, Remembered
 from bot.slack.pacing import Pacer
+from storage.db import ReplayedRequest
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,10 @@ class SlackGateway:
         return self._client
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        if not await is_first_copy():
+            # Work an ack waits for learns whether its request is a replay at its first write or
+            # its first word to Slack, whichever comes first (bot/background.FirstCopyCheck).
+            raise ReplayedRequest("a copy of this request was taken before")
         started = time.perf_counter()
         try:
             while True:
