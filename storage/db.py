@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -224,7 +224,7 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30000) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so that every transaction starts with
@@ -234,7 +234,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -297,6 +297,7 @@ class Database:
         # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
         # that a whole transaction can run in one call to a worker thread.
         self._sqlite_sync: Engine | None = None
+        self._sqlite_at_once: Engine | None = None
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._sqlite_sync = create_engine(
@@ -305,6 +306,12 @@ class Database:
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             _configure_sqlite(self._sqlite_sync)
+            # The same again without waiting for the file lock: a transaction tried on the event
+            # loop's own thread, where a wait would stall every request (see _committed_in_one_go).
+            self._sqlite_at_once = create_engine(
+                self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1), echo=echo, connect_args={"timeout": 0}, pool_size=1
+            )
+            _configure_sqlite(self._sqlite_at_once, busy_timeout_ms=0)
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
@@ -334,7 +341,7 @@ class Database:
     def sync_engines(self) -> tuple[Engine, ...]:
         """Every engine that talks to this database, as SQLAlchemy's events see them (for what
         watches the statements: tests, a profile)."""
-        return (self.engine.sync_engine,) + ((self._sqlite_sync,) if self._sqlite_sync is not None else ())
+        return (self.engine.sync_engine,) + tuple(engine for engine in (self._sqlite_sync, self._sqlite_at_once) if engine is not None)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -408,17 +415,29 @@ class Database:
         return result
 
     async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool) -> T:
-        """``committed`` on a connection: on SQLite in one trip to a worker thread, its writers
-        taking turns; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
+        """``committed`` on a connection: on SQLite, its writers taking turns, right here on the event
+        loop's thread when the file's write lock is free, else in one trip to a worker thread that
+        waits for it; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
         if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None
-            sync_engine = self._sqlite_sync
+            assert self._sqlite_sync is not None and self._sqlite_at_once is not None
+            sync_engine, at_once = self._sqlite_sync, self._sqlite_at_once
 
             def in_thread() -> T:
                 with sync_engine.connect() as connection:
                     return committed(connection)
 
             async with self._sqlite_writer:
+                # A click's transaction is a few statements and one WAL commit, a fraction of a
+                # millisecond: less than handing it to a thread and waking the loop again, which on a
+                # busy machine costs a scheduler turn each way. Only a wait for the lock (another
+                # process writing) must not happen here, so that connection does not wait: busy, it
+                # fails at once, having committed nothing, and the transaction goes to the thread.
+                try:
+                    with at_once.connect() as here:
+                        return committed(here)
+                except OperationalError as error:
+                    if "locked" not in str(error.orig) and "busy" not in str(error.orig):
+                        raise
                 return await asyncio.to_thread(in_thread)
         engine = self._autocommit_engine if autocommit else self.engine
         async with engine.connect() as connection:
@@ -465,9 +484,11 @@ class Database:
         """Open, before the first request, the connections a burst of clicks will use: a new
         PostgreSQL connection costs a server process and several round trips, a new SQLite one its
         pragmas, and neither should land on an ack. ``serve`` calls it once migrated; SQLite's
-        writers take turns, so one connection serves them all."""
+        writers take turns, so one connection serves them all (and one for the worker thread)."""
         if self._sqlite_sync is not None:
             await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())
+            # And the worker thread's, for a transaction that finds the lock taken.
+            await asyncio.to_thread(self._sqlite_sync.connect().close)
             return
         opened = asyncio.Barrier(connections)
 
@@ -484,5 +505,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._sqlite_sync is not None:
-            self._sqlite_sync.dispose()
+        for engine in (self._sqlite_sync, self._sqlite_at_once):
+            if engine is not None:
+                engine.dispose()
