@@ -295,15 +295,6 @@ def logging_left_as_found():
     assert logging.getLevelName(root.level) == logging.getLevelName(level), "the test left the root logger's level changed"
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` (pyproject.toml): one worker more than the machine has CPUs. A worker spends
-    part of its time waiting (on PostgreSQL making its database, on a ``serve`` process, on a
-    held Slack call), which the extra worker fills. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides."""
-    if chosen := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(chosen)
-    return (os.cpu_count() or 1) + 1
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
