@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot import metrics
-from storage.db import Statements
 
 log = logging.getLogger(__name__)
 
@@ -119,80 +118,28 @@ def side_task(work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
     return asyncio.create_task(work, name=name, context=context)
 
 
-class FirstCopyCheck:
-    """Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py),
-    found out once, by whichever comes first: the first transaction of the work the request's ack
-    waits for, which records the request along with its own write (``take``, storage/db.py: one
-    commit before the ack instead of two), or a check of its own (``start``), which the HTTP
-    endpoint starts once the request is dispatched and anything that needs the answer starts sooner."""
-
-    def __init__(self, check: Callable[[], Awaitable[bool]], record: Callable[[Statements], bool]) -> None:
-        self._check = check
-        self._record = record
-        self._taken = False
-        self.answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-    def take(self) -> Callable[[Statements], bool] | None:
-        if self._taken:
-            return None
-        self._taken = True
-        return self._record
-
-    def taken_with(self, first: bool | None) -> None:
-        if first is None:
-            # The transaction failed: the request is not recorded; the check of its own records it.
-            self._taken = False
-            self.start()
-        elif not self.answer.done():
-            self.answer.set_result(first)
-
-    def start(self) -> asyncio.Future[bool]:
-        """The answer, the check of its own started unless a transaction took the record."""
-        if not self._taken:
-            self._taken = True
-            asyncio.ensure_future(self._check()).add_done_callback(self._checked)
-        return self.answer
-
-    def _checked(self, check: asyncio.Future[bool]) -> None:
-        if self.answer.done():
-            return
-        if check.cancelled():
-            self.answer.cancel()
-        elif (error := check.exception()) is not None:
-            self.answer.set_exception(error)
-        else:
-            self.answer.set_result(check.result())
-
-    async def first_copy(self) -> bool:
-        """False for a replay; True when not, or when it cannot be told (the check failed: its
-        own log line says so)."""
-        try:
-            return await asyncio.shield(self.start())
-        except Exception:
-            return True
+# Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py). The
+# HTTP endpoint starts that check and dispatches the request at once, so the check never delays
+# an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the
+# ack) waits for it through only_first_copy, and a replay's work is dropped unrun.
+_first_copy_check: contextvars.ContextVar[asyncio.Future[bool] | None] = contextvars.ContextVar("first_copy_check", default=None)
 
 
-# The current request's FirstCopyCheck, set by the HTTP endpoint before it dispatches the request,
-# so the check never delays an ack: the work the request starts waits for the answer before it
-# writes or says anything (only_first_copy; work an ack waits for, through its CommitGate), and a
-# replay's work is dropped unrun.
-_first_copy_check: contextvars.ContextVar[FirstCopyCheck | None] = contextvars.ContextVar("first_copy_check", default=None)
-
-
-def hold_work_until(check: FirstCopyCheck) -> None:
+def hold_work_until(check: asyncio.Future[bool]) -> None:
     """Make the current request's work wait for ``check`` and run only when it says True."""
     _first_copy_check.set(check)
-
-
-def current_first_copy_check() -> FirstCopyCheck | None:
-    return _first_copy_check.get()
 
 
 async def is_first_copy() -> bool:
     """False when the request being handled is a replay; True when it is not, or cannot be told
     (no HTTP request, or the check itself failed: its own log line says so)."""
     check = _first_copy_check.get()
-    return True if check is None else await check.first_copy()
+    if check is None:
+        return True
+    try:
+        return await asyncio.shield(check)
+    except Exception:
+        return True
 
 
 async def only_first_copy(work: Coroutine[Any, Any, T]) -> T | None:

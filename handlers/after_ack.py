@@ -12,12 +12,12 @@ from slack_bolt.async_app import AsyncAck
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import metrics
-from bot.background import current_first_copy_check, only_first_copy
+from bot.background import only_first_copy
 from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack import messages
 from handlers.arrival import time_left
-from storage.db import CommitGate, ReplayedRequest, TooLateToRecord, gate_commits, ungate_commits
+from storage.db import CommitGate, TooLateToRecord, gate_commits, ungate_commits
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,12 @@ def start_recording(
 ) -> tuple[CommitGate, asyncio.Task[Any]]:
     """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``)."""
     gate = CommitGate()
-    # Not only_first_copy: the work's first write records the request against replays in its own
-    # transaction (one commit before the ack), and anything it says or writes first waits for the check.
-    gate.request = current_first_copy_check()
     token = gate_commits(gate)
     try:
         # Not behind the background slots: the ack waits for this commit.
-        task = runtime.background.spawn(_told_when_broken(runtime, requester, work, name=name, gate=gate), name=name, waits_for_slot=False)
+        task = runtime.background.spawn(
+            _told_when_broken(runtime, requester, only_first_copy(work), name=name, gate=gate), name=name, waits_for_slot=False
+        )
     finally:
         ungate_commits(token)
 
@@ -136,8 +135,6 @@ async def _told_when_broken(
         return await work
     except TooLateToRecord:
         log.info("%s: rolled back, the person was told it was not recorded", name)
-    except ReplayedRequest:
-        log.info("%s: a replayed copy, nothing done", name)
     except Exception as error:
         if gate is not None and gate.expired:
             log.error("%s: failed after it was answered as not recorded: %s", name, error)

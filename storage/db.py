@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -45,28 +45,6 @@ class TooLateToRecord(Exception):
     time), so this write must not be committed: what they were told stays true."""
 
 
-class ReplayedRequest(Exception):
-    """The request being handled is a copy of one taken before: its work stops, with nothing written
-    and nothing said (bot/slack/request_replays.py)."""
-
-
-class RequestRecord(Protocol):
-    """The record, against replays, of the Slack request whose work a ``CommitGate`` watches
-    (bot/background.FirstCopyCheck). The work's first transaction may write it along with its own
-    write, rolled back together for a replay: one commit before the ack instead of two."""
-
-    def take(self) -> Callable[[Statements], bool] | None:
-        """The statement that records the request (False: a copy was recorded before), for the
-        caller's transaction to run; None when another already records it."""
-
-    def taken_with(self, first: bool | None) -> None:
-        """What the transaction that took the record found once it ended; None: it failed, the
-        request is not recorded."""
-
-    async def first_copy(self) -> bool:
-        """Whether the request is its first copy, recording it now unless that has started."""
-
-
 class CommitGate:
     """Ties a Slack request's acknowledgement to the first commit of the work it started.
 
@@ -85,13 +63,6 @@ class CommitGate:
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
         self.after_recorded: Callable[[], Awaitable[None]] | None = None
-        self.request: RequestRecord | None = None  # recorded by the work's first write, if no one did before
-
-    async def stop_if_replayed(self) -> None:
-        """Before a write or an answer of the work: a replay goes no further. Free once the
-        request is known; else its record is written on its own now."""
-        if self.request is not None and not self.committed and not await self.request.first_copy():
-            raise ReplayedRequest("a copy of this request was taken before")
 
     async def go_on(self) -> None:
         then, self.after_recorded = self.after_recorded, None
@@ -137,20 +108,8 @@ async def recording_done() -> None:
     record (a refusal, an answer): the request may be acknowledged now."""
     gate = _commit_gate.get()
     if gate is not None:
-        await gate.stop_if_replayed()
         gate.open()
         await gate.go_on()
-
-
-@contextlib.contextmanager
-def outside_commit_gates() -> Iterator[None]:
-    """Writes made inside record nothing of the current request (bookkeeping, the request's own
-    record against replays): never the commit its acknowledgement waits for."""
-    token = _commit_gate.set(None)
-    try:
-        yield
-    finally:
-        _commit_gate.reset(token)
 
 
 def _awaiting_first_commit() -> CommitGate | None:
@@ -224,7 +183,7 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30000) -> None:
+def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so that every transaction starts with
@@ -234,7 +193,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30000) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -297,7 +256,6 @@ class Database:
         # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
         # that a whole transaction can run in one call to a worker thread.
         self._sqlite_sync: Engine | None = None
-        self._sqlite_at_once: Engine | None = None
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._sqlite_sync = create_engine(
@@ -306,12 +264,6 @@ class Database:
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             _configure_sqlite(self._sqlite_sync)
-            # The same again without waiting for the file lock: a transaction tried on the event
-            # loop's own thread, where a wait would stall every request (see _committed_in_one_go).
-            self._sqlite_at_once = create_engine(
-                self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1), echo=echo, connect_args={"timeout": 0}, pool_size=1
-            )
-            _configure_sqlite(self._sqlite_at_once, busy_timeout_ms=0)
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
@@ -341,7 +293,7 @@ class Database:
     def sync_engines(self) -> tuple[Engine, ...]:
         """Every engine that talks to this database, as SQLAlchemy's events see them (for what
         watches the statements: tests, a profile)."""
-        return (self.engine.sync_engine,) + tuple(engine for engine in (self._sqlite_sync, self._sqlite_at_once) if engine is not None)
+        return (self.engine.sync_engine,) + ((self._sqlite_sync,) if self._sqlite_sync is not None else ())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -349,8 +301,6 @@ class Database:
         waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
-        if gate is not None:
-            await gate.stop_if_replayed()
         wrote = False
         async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
@@ -374,74 +324,35 @@ class Database:
         ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
         (aiosqlite would take several per statement: cursor, execute, fetch, close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py).
-
-        The first such transaction of work whose request waits for its commit also records the
-        request against replays (``RequestRecord``), and a replay rolls it back: the request's
-        record and its write are one commit, not two in a row."""
+        its ack (storage/clicks.py)."""
         gate = _awaiting_first_commit()
-        record_request = gate.request.take() if gate is not None and gate.request is not None else None
-        if gate is not None and record_request is None:
-            await gate.stop_if_replayed()
 
         def committed(connection: Connection) -> tuple[T, bool]:
             statements = Statements(connection)
             with connection.begin():
                 result = work(statements)
-                # Last, so that what the work reads and writes comes first as everywhere else; a
-                # replay rolls it all back. Its own Statements: the request's record is bookkeeping,
-                # not the write the ack waits for.
-                if record_request is not None and not record_request(Statements(connection)):
-                    raise ReplayedRequest("a copy of this request was taken before")
                 if gate is not None and statements.wrote:
                     gate.check_may_commit()
             return result, statements.wrote
 
-        try:
-            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None)
-        except ReplayedRequest:
-            if record_request is not None and gate is not None and gate.request is not None:
-                gate.request.taken_with(False)
-            raise
-        except BaseException:
-            if record_request is not None and gate is not None and gate.request is not None:
-                gate.request.taken_with(None)
-            raise
-        if record_request is not None and gate is not None and gate.request is not None:
-            gate.request.taken_with(True)
-        if gate is not None and wrote:
-            gate.record_commit()
-            await gate.go_on()
-        return result
-
-    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool) -> T:
-        """``committed`` on a connection: on SQLite, its writers taking turns, right here on the event
-        loop's thread when the file's write lock is free, else in one trip to a worker thread that
-        waits for it; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
         if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None and self._sqlite_at_once is not None
-            sync_engine, at_once = self._sqlite_sync, self._sqlite_at_once
+            assert self._sqlite_sync is not None
+            sync_engine = self._sqlite_sync
 
-            def in_thread() -> T:
+            def in_thread() -> tuple[T, bool]:
                 with sync_engine.connect() as connection:
                     return committed(connection)
 
             async with self._sqlite_writer:
-                # A click's transaction is a few statements and one WAL commit, a fraction of a
-                # millisecond: less than handing it to a thread and waking the loop again, which on a
-                # busy machine costs a scheduler turn each way. Only a wait for the lock (another
-                # process writing) must not happen here, so that connection does not wait: busy, it
-                # fails at once, having committed nothing, and the transaction goes to the thread.
-                try:
-                    with at_once.connect() as here:
-                        return committed(here)
-                except OperationalError as error:
-                    if "locked" not in str(error.orig) and "busy" not in str(error.orig):
-                        raise
-                return await asyncio.to_thread(in_thread)
-        engine = self._autocommit_engine if autocommit else self.engine
-        async with engine.connect() as connection:
-            return await connection.run_sync(committed)
+                result, wrote = await asyncio.to_thread(in_thread)
+        else:
+            engine = self._autocommit_engine if autocommit and gate is None else self.engine
+            async with engine.connect() as connection:
+                result, wrote = await connection.run_sync(committed)
+        if gate is not None and wrote:
+            gate.record_commit()
+            await gate.go_on()
+        return result
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -469,9 +380,12 @@ class Database:
         """``single_statements`` for the bot's own bookkeeping (rate-limit slots), which records
         nothing of a request: never the commit a request's acknowledgement waits for, even when
         made while one waits."""
-        with outside_commit_gates():
+        token = _commit_gate.set(None)
+        try:
             async with self.single_statements() as session:
                 yield session
+        finally:
+            _commit_gate.reset(token)
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
@@ -484,11 +398,9 @@ class Database:
         """Open, before the first request, the connections a burst of clicks will use: a new
         PostgreSQL connection costs a server process and several round trips, a new SQLite one its
         pragmas, and neither should land on an ack. ``serve`` calls it once migrated; SQLite's
-        writers take turns, so one connection serves them all (and one for the worker thread)."""
+        writers take turns, so one connection serves them all."""
         if self._sqlite_sync is not None:
             await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())
-            # And the worker thread's, for a transaction that finds the lock taken.
-            await asyncio.to_thread(self._sqlite_sync.connect().close)
             return
         opened = asyncio.Barrier(connections)
 
@@ -505,6 +417,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        for engine in (self._sqlite_sync, self._sqlite_at_once):
-            if engine is not None:
-                engine.dispose()
+        if self._sqlite_sync is not None:
+            self._sqlite_sync.dispose()

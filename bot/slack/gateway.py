@@ -16,12 +16,10 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.background import is_first_copy
 from bot.slack.directory import DIRECTORY_MEMORY_SECONDS, Remembered
 from bot.slack.errors import SlackError as SlackError  # re-exported: callers import it from the gateway
 from bot.slack.pacing import Pacer
 from bot.slack.transport import SlackTransport
-from storage.db import ReplayedRequest
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +147,6 @@ class SlackGateway:
 
     async def _call(self, method: str, **args: Any) -> dict[str, Any]:
         """One Web API call (SlackTransport.call); every method the bot uses is named at a call of this."""
-        if not await is_first_copy():
-            # Work an ack waits for learns whether its request is a replay at its first write or
-            # its first word to Slack, whichever comes first (bot/background.FirstCopyCheck).
-            raise ReplayedRequest("a copy of this request was taken before")
         return await self._transport.call(method, **args)
 
     async def socket_mode_url(self, app_token: str) -> str:

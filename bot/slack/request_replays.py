@@ -7,10 +7,8 @@ recorded in the database before the request is handled, so a second copy is refu
 process. Opens were already safe (an incident's trigger ID is unique); this covers everything else:
 notes, updates, action items, roles, forms.
 
-The check never costs an ack: it runs once the request is dispatched, and only the request's
-writes and answers wait for it (bot/background.py). Work whose ack waits for its commit (a click, a
-note) writes the record in its own first transaction instead, rolled back with it for a replay:
-one commit before the ack, not two in a row (storage/db.py, ``Database.run_transaction``). When the database fails it or does not answer within
+The check never costs an ack: it runs while the request is dispatched, and only the request's
+writes wait for it (bot/background.py). When the database fails it or does not answer within
 REPLAY_CHECK_TIMEOUT, the request is let through and the miss is logged: its own writes meet the
 same database, and their failure is what the person is told and what errors_total counts.
 """
@@ -25,9 +23,9 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.background import BackgroundWork, FirstCopyCheck
+from bot.background import BackgroundWork
 from storage import slack_requests_seen
-from storage.db import Database, outside_commit_gates
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +45,6 @@ class ReplayGuard:
         self._background = background
         self._now = now
         self._cleaned_at = float("-inf")
-
-    def check(self, signature: str, slack_timestamp: int) -> FirstCopyCheck:
-        """The request's check, made by its work's first write or else by ``first_time``."""
-        record = functools.partial(slack_requests_seen.record_if_new, signature=signature, slack_timestamp=slack_timestamp)
-        return FirstCopyCheck(functools.partial(self.first_time, signature, slack_timestamp), record)
 
     async def first_time(self, signature: str, slack_timestamp: int) -> bool:
         """Record the request; False when a copy of it was recorded before (a replay)."""
@@ -79,7 +72,6 @@ class ReplayGuard:
             return await slack_requests_seen.forget_older_than(session, int(self._now()) - KEEP_FOR)
 
     async def _record(self, signature: str, slack_timestamp: int) -> bool:
-        with outside_commit_gates():  # started inside the work it guards, whose gate waits for it
-            return await self._db.run_statements(
-                functools.partial(slack_requests_seen.record_if_new, signature=signature, slack_timestamp=slack_timestamp)
-            )
+        return await self._db.run_statements(
+            functools.partial(slack_requests_seen.record_if_new, signature=signature, slack_timestamp=slack_timestamp)
+        )
