@@ -225,6 +225,34 @@ async def test_a_more_urgent_call_joining_a_full_queue_is_told_to_the_other_proc
     await asyncio.gather(*waiting, return_exceptions=True)
 
 
+@pytest.mark.both_databases
+async def test_the_first_post_into_a_channel_this_process_made_goes_before_the_database_answers(db, monkeypatch):
+    """Nothing stands between a war room's channel and its control message: the post into a channel
+    this process has just created takes its slot without asking, and the slot is written to the
+    database meanwhile, so another process posting into that channel still waits its turn."""
+    monkeypatch.setattr(pacing, "DATABASE_BOUND", 2 * HANG_SECONDS)  # a database that is slow, not away
+    pacer, other = Pacer(db, speed=1), Pacer(db, speed=1)
+    args = {"channel": "CNEWROOM"}
+    limit = pacer.limit_of("chat.postMessage", args)
+    assert limit is not None
+    answer = asyncio.Event()
+    asked = pacer._take_shared
+
+    async def database_answers_when_told(*call_args):
+        await answer.wait()
+        return await asked(*call_args)
+
+    monkeypatch.setattr(pacer, "_take_shared", database_answers_when_told)
+    pacer.made_here("chat.postMessage", args)
+    ticket = await asyncio.wait_for(pacer.turn("chat.postMessage", args), HANG_SECONDS)  # the database has not answered
+    assert ticket is not None
+    answer.set()
+    await pacer.done(ticket)
+    now = time.time()
+    taken = [(await other._take(limit, now, 0))[0] is not None for _ in range(limit.calls)]
+    assert taken == [True] * (limit.calls - 1) + [False], "the first post's slot never reached the database"
+
+
 async def test_a_pacer_whose_database_is_away_paces_alone_instead_of_holding_calls(monkeypatch, tmp_path):
     """No table (a database that does not answer as expected): the call goes, paced locally."""
     monkeypatch.setattr(pacing, "DATABASE_BOUND", 5.0)

@@ -292,7 +292,9 @@ class SlackGateway:
 
     async def create_channel(self, name: str, *, private: bool = False) -> Channel:
         data = await self._call("conversations.create", name=name, is_private=private)
-        return Channel(id=data["channel"]["id"], name=data["channel"]["name"])
+        channel = Channel(id=data["channel"]["id"], name=data["channel"]["name"])
+        self._transport.made_here("chat.postMessage", {"channel": channel.id})  # its first post need not ask other processes
+        return channel
 
     async def invite(self, channel: str, users: list[str]) -> None:
         users = [user for user in users if user]  # an incident with no commander or opener names nobody

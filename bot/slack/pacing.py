@@ -12,6 +12,11 @@ whichever process opened them. A 429 holds the bucket back for its Retry-After i
 
 If the database cannot say (it is down or slow), the call is paced by this process alone rather
 than held up: a Slack call never waits on the database for long, and never fails because of it.
+
+A bucket no other process can have used yet (posts into a channel this process has just created)
+takes its first slot without asking: the call goes at once and its slot is written to the
+database while it travels, so that nothing stands between a war room's channel and its control
+message. A second call of that bucket waits for the write, and so shares the window as usual.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ def seen_for(limit: RateLimit) -> float:
 # How soon a process whose free slot went to a more urgent call of another process looks again.
 YIELDED_RECHECK = 0.1
 
+# Fresh buckets kept at most (a channel made but never posted to is forgotten, oldest first).
+FRESH_BUCKETS_KEPT = 1000
+
 
 class LocalSlots:
     """The same slots kept in this process only: used when the database cannot answer."""
@@ -108,12 +116,15 @@ class LocalSlots:
 
 @dataclass(frozen=True)
 class Ticket:
-    """A call's slot: which, where it is kept (the database, or this process alone), since when."""
+    """A call's slot: which, where it is kept (the database, or this process alone), since when.
+    A fresh bucket's first slot is still being written (``recording``: its shared slot, if the
+    database answered)."""
 
     limit: RateLimit
     slot: int
     shared: bool
     taken_at: float
+    recording: asyncio.Task[tuple[bool, tuple[int | None, float] | None]] | None = field(default=None, compare=False)
 
     @property
     def held_until(self) -> float:
@@ -144,6 +155,18 @@ class Pacer:
         self._database_trouble_logged_at = float("-inf")
         self._late: set[asyncio.Task[Any]] = set()
         self._process = uuid.uuid4().hex  # this process (this pacer), for the waiting it tells of
+        self._fresh: dict[str, None] = {}  # buckets only this process can have used yet, oldest first
+        self._recording: dict[str, asyncio.Task[Any]] = {}  # a fresh bucket's first slot, being written
+
+    def made_here(self, method: str, args: Mapping[str, Any]) -> None:
+        """Calls of ``method`` with ``args`` count against a bucket only this process knows of yet
+        (posts into the channel it has just created): the first goes without asking the database."""
+        limit = self.limit_of(method, args)
+        if limit is None or self._db is None:
+            return
+        self._fresh[limit.bucket] = None
+        while len(self._fresh) > FRESH_BUCKETS_KEPT:
+            del self._fresh[next(iter(self._fresh))]
 
     def limit_of(self, method: str, args: Mapping[str, Any]) -> RateLimit | None:
         return rate_limit(method, args, speed=self._speed)
@@ -154,10 +177,16 @@ class Pacer:
         limit = self.limit_of(method, args)
         if limit is None:
             return None
+        now = self._clock()
+        if limit.bucket in self._fresh:
+            del self._fresh[limit.bucket]
+            return self._take_while_travelling(limit, now)
+        recording = self._recording.pop(limit.bucket, None)
+        if recording is not None:
+            await asyncio.shield(recording)  # the slot the first call took is in the database
         bucket = self._buckets.get(limit.bucket)
         if bucket is None:
             bucket = self._buckets[limit.bucket] = _Bucket(limit)
-        now = self._clock()
         if not bucket.waiting and now >= bucket.full_until:
             ticket, next_free = await self._take(limit, now, current_urgency())
             if ticket is not None:
@@ -165,11 +194,31 @@ class Pacer:
             bucket.full_until = self._recheck_at(limit, now, next_free)
         return await self._wait_in_queue(method, bucket)
 
+    def _take_while_travelling(self, limit: RateLimit, now: float) -> Ticket:
+        """A fresh bucket's first slot: taken in this process at once, written to the database meanwhile."""
+        slot, _ = self._local.take(limit, now)  # a fresh bucket has every slot free here
+        recording = asyncio.get_running_loop().create_task(self._bounded(self._take_shared(limit, now, current_urgency())))
+        self._recording[limit.bucket] = recording
+        recording.add_done_callback(lambda _: self._forget_recording(limit.bucket, recording))
+        return Ticket(limit, slot if slot is not None else 0, False, now, recording)
+
+    def _forget_recording(self, bucket: str, recording: asyncio.Task[Any]) -> None:
+        if self._recording.get(bucket) is recording:
+            del self._recording[bucket]
+
     async def done(self, ticket: Ticket | None) -> None:
         """The call has ended (answered or not). One that took longer than its slot's margin may
         have reached Slack that late: its slot then stays busy for a whole window from now."""
         if ticket is None:
             return
+        if ticket.recording is not None:
+            answered, taken = await asyncio.shield(ticket.recording)
+            if answered and taken is not None and taken[0] is not None:
+                # The database keeps the slot from here on: this process's copy frees with the call.
+                self._local.free_after_call(ticket.limit.bucket, ticket.slot, ticket.held_until, self._clock())
+                ticket = Ticket(ticket.limit, taken[0], True, ticket.taken_at)
+            else:  # the database did not record it: this process alone keeps the slot
+                ticket = Ticket(ticket.limit, ticket.slot, False, ticket.taken_at)
         now = self._clock()
         limit = ticket.limit
         if held_while_in_flight(limit):

@@ -63,6 +63,10 @@ class SlackTransport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
+    def made_here(self, method: str, args: dict[str, Any]) -> None:
+        """Calls of ``method`` with ``args`` go to something this process has just made (``Pacer.made_here``)."""
+        self._pacer.made_here(method, args)
+
     async def send_bytes(self, url: str, content: bytes) -> None:
         """The middle step of Slack's upload: the bytes to the URL Slack gave, over the same session."""
         try:
