@@ -2,7 +2,9 @@
 
 A bucket's slots are its calls per window. Taking one is a single conditional UPDATE (the slot's
 window has passed), so two processes never take the same slot, and a quiet bot pays one short
-statement per call. Rows are made on a bucket's first call.
+statement per call. Rows are made on a bucket's first call; a bucket idle for an hour is
+forgotten then (every war room's channel has a bucket for its posts), and made again, all free,
+if it is called again: the same as slots free since long ago.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_with_on_conflict
 from storage.models import SlackCallSlot, SlackCallWaiting
+
+IDLE_BUCKET_SECONDS = 3600.0
 
 
 async def take(
@@ -57,8 +61,10 @@ async def take(
         next_free, count = (
             await session.execute(select(func.min(SlackCallSlot.free_at), func.count()).where(SlackCallSlot.bucket == bucket))
         ).one()
-        if count:
+        if count >= slots:
             return None, float(next_free) if next_free > now else now  # free, but for a more urgent call, or taken meanwhile
+        if not count:
+            await forget_idle(session, now=now)
         insert = insert_with_on_conflict(session)
         await session.execute(
             insert(SlackCallSlot)
@@ -66,6 +72,20 @@ async def take(
             .on_conflict_do_nothing(index_elements=["bucket", "slot"])
         )
     return None, now
+
+
+async def forget_idle(session: AsyncSession, *, now: float) -> None:
+    """Forget the buckets no call has used for an hour, and the waiting of processes long gone.
+    A slot a concurrent call takes meanwhile is kept (its ``free_at`` is no longer old), and the
+    bucket's missing slots are made again on its next call (``take``)."""
+    before = now - IDLE_BUCKET_SECONDS
+    idle = select(SlackCallSlot.bucket).group_by(SlackCallSlot.bucket).having(func.max(SlackCallSlot.free_at) < before)
+    await session.execute(
+        delete(SlackCallSlot)
+        .where(SlackCallSlot.bucket.in_(idle.scalar_subquery()), SlackCallSlot.free_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(SlackCallWaiting).where(SlackCallWaiting.seen_at < before).execution_options(synchronize_session=False))
 
 
 async def keep_busy(session: AsyncSession, bucket: str, slot: int, *, until: float) -> None:

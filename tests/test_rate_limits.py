@@ -184,6 +184,28 @@ async def _take(db: Database, bucket: str, now: float) -> tuple[int | None, floa
 
 
 @pytest.mark.both_databases
+async def test_buckets_idle_for_an_hour_are_forgotten_and_a_bucket_missing_slots_makes_them_again(db):
+    """Every war room's channel has a bucket of post slots: without forgetting idle ones the table
+    would keep a row per slot of every channel ever made."""
+    now = time.time()
+    idle_since = now - slack_call_slots.IDLE_BUCKET_SECONDS - 1
+    await set_window(db, "chat.postMessage COLDROOM", 5, free_at=idle_since)
+    await set_window(db, "chat.postMessage BUSYROOM", 5, free_at=now + 1)
+    async with db.transaction() as session:
+        await session.execute(insert(SlackCallWaiting).values(bucket="pins.add", process="gone", urgency=0, seen_at=idle_since))
+    assert (await _take(db, "conversations.create", now))[0] is not None  # a new bucket: its rows are made now
+    async with db.reading() as session:
+        buckets = set((await session.scalars(select(SlackCallSlot.bucket))).all())
+        waiting = (await session.scalars(select(SlackCallWaiting.process))).all()
+    assert buckets == {"chat.postMessage BUSYROOM", "conversations.create"}
+    assert waiting == []
+    async with db.transaction() as session:  # as if a call took a slot while its idle bucket was forgotten
+        await session.execute(delete(SlackCallSlot).where(SlackCallSlot.bucket == "conversations.create", SlackCallSlot.slot > 0))
+    taken = [(await _take(db, "conversations.create", now))[0] for _ in range(20)]
+    assert sorted(taken[:19]) == list(range(1, 20)) and taken[19] is None, "the slots a forgotten bucket lost were not made again"
+
+
+@pytest.mark.both_databases
 async def test_two_pacers_on_one_database_share_each_window_and_never_take_one_slot_twice(db):
     """Each pacer alone would let a window's calls through; together they let exactly that many."""
     first, second = Pacer(db, speed=1), Pacer(db, speed=1)
