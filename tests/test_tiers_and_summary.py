@@ -235,6 +235,11 @@ def test_timeline_text_cannot_break_the_postmortem_table():
         ("digests:\n  - channel: C0PAYMENTS\n    time_zone: Mars/Olympus\n", "'Mars/Olympus' is not a time zone"),
         ("reports:\n  min_count: 0\n", "reports.min_count"),
         ("reports:\n  business_hours: {start: '18:00', end: '09:00'}\n", "business_start must be before business_end"),
+        (
+            "permissions:\n  close: bosses\n",
+            "permissions.close: 'bosses' is not a permission level; use one of everyone, war_room, commander, admins",
+        ),
+        ("permissions:\n  reopen: everyone\n", "permissions.reopen: Extra inputs are not permitted"),
     ],
 )
 def test_bad_report_and_digest_settings_name_the_field(tmp_path, content, message):
