@@ -11,6 +11,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any, TypeVar, cast
 
+import aiosqlite
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -240,6 +241,27 @@ def rows_changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+async def _connect_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+    """aiosqlite's connect (SQLAlchemy passes it the same arguments), which, when the file cannot be
+    opened, lets the connection's worker thread end before raising. That thread hands its stop to
+    the event loop; a command that fails at once (``db upgrade`` into a missing directory) had
+    closed its loop by then, and the thread printed a traceback after the one-line error."""
+    connection = aiosqlite.connect(*args, **kwargs)
+    worker = connection._thread  # private, as SQLAlchemy's own connect uses it (to make it a daemon, as here)
+    worker.daemon = True
+    try:
+        return await connection
+    except BaseException:
+        if worker.is_alive():
+            await asyncio.to_thread(worker.join, SQLITE_WORKER_STOP_BOUND)
+        raise
+
+
+# Longest a failed SQLite connect waits for its worker thread to stop (it stops at once: the bound
+# only keeps a wedged thread from holding the error up).
+SQLITE_WORKER_STOP_BOUND = 5.0
+
+
 class Database:
     """One engine and its session factory for the life of the process."""
 
@@ -247,7 +269,7 @@ class Database:
         self.url = async_database_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": 30, "async_creator_fn": _connect_sqlite}
         else:
             kwargs["pool_size"] = 10
             # A connect that takes longer fails fast enough to tell the person within Slack's 3 s.
