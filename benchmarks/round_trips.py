@@ -115,7 +115,7 @@ async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, serv
 
 async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
     latency = fake.latency
-    forget = getattr(runtime.slack, "forget_directory", None)
+    forget = getattr(runtime.slack.people, "forget_directory", None)
     if forget is not None:
         forget()  # cold: every e-mail and handle asked of Slack, as for the first incident of the day
     sent, calls = await _open(fake, runtime, bot, f"Round trips {shape} {n}", service)
@@ -139,7 +139,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     incident = await runtime.incidents.get(number)
     if incident is None or incident.channel_id is None or incident.control_message_ts is None:
         raise BenchmarkError(f"INC-{number} has no war room to resolve")
-    forget = getattr(runtime.slack, "forget_directory", None)
+    forget = getattr(runtime.slack.people, "forget_directory", None)
     if forget is not None and names == COLD:
         forget()  # the display names asked of Slack, as for people not seen in the last minutes
     start, uploads = len(fake.calls), len(fake.uploads)
@@ -162,7 +162,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     runs.count(f"whole resolution, {names}", max(rounds[c.seq] for c in ends))
     # The floor of the whole resolution: the postmortem's upload alone, through the same gateway.
     started = time.monotonic()
-    await runtime.slack.upload_file(incident.channel_id, b"x" * 2000, filename="floor.md", title=f"upload floor {n}")
+    await runtime.slack.files.upload(incident.channel_id, b"x" * 2000, filename="floor.md", title=f"upload floor {n}")
     runs.upload.append((time.monotonic() - started) / latency)
 
 

@@ -283,9 +283,9 @@ async def _catalog_against_the_workspace(catalog_path: Path, token: str) -> list
     try:
         found = await unknown_in_workspace(
             load_catalog(catalog_path, required=True),
-            user_missing=slack.unknown_user,
-            email_missing=slack.unknown_email,
-            known_groups=slack.usergroup_ids_and_handles,
+            user_missing=slack.people.unknown_user,
+            email_missing=slack.people.unknown_email,
+            known_groups=slack.people.usergroup_ids_and_handles,
         )
     except SlackError as error:
         return [Problem("warning", str(catalog_path), f"people and groups not checked against the workspace: {error}")]

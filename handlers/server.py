@@ -61,7 +61,7 @@ class BotTokenCheck:
     async def ask(self) -> str:
         self._asked_at = time.monotonic()
         try:
-            who = await self._slack.who_am_i()
+            who = await self._slack.identity.who_am_i()
         except SlackError as error:
             if error.code in REFUSED_TOKEN:
                 self._answered, self.refused = True, error.code

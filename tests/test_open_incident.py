@@ -346,7 +346,7 @@ async def test_a_burst_of_opens_runs_a_bounded_number_at_once_and_finishes_every
         in_flight = 0
         most = 0
 
-        create = running.runtime.slack.create_channel
+        create = running.runtime.slack.channels.create
 
         async def held_create(*args, **kwargs):
             nonlocal in_flight, most
@@ -358,7 +358,7 @@ async def test_a_burst_of_opens_runs_a_bounded_number_at_once_and_finishes_every
             finally:
                 in_flight -= 1
 
-        running.runtime.slack.create_channel = held_create  # type: ignore[method-assign]
+        running.runtime.slack.channels.create = held_create  # type: ignore[method-assign]
         responses = await asyncio.gather(*(running.slack.command(f"open Burst {n} sev:P3") for n in range(5)))
         assert [r.status for r in responses] == [200] * 5
         await eventually(lambda: in_flight == 2, what="two opens holding their slots")

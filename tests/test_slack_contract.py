@@ -2,7 +2,7 @@
 the scopes it asks for, the entry points Slack will send, and the shape of the payloads tests send.
 
 Reference data: tests/slack_api (see its README). The Web API methods the bot calls are read from
-bot/slack/gateway.py, the only code that calls Slack.
+the modules of bot/slack/gateway/, the only code that calls Slack.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +27,7 @@ from tests.fake_slack import ONE_OF_RULES, load_method_specs
 from tests.slack_requests import SignedSlack, open_form_values
 
 SLACK_API = ROOT / "tests" / "slack_api"
-GATEWAY = ROOT / "bot" / "slack" / "gateway.py"
+GATEWAY = ROOT / "bot" / "slack" / "gateway"
 FORM = "application/x-www-form-urlencoded"
 
 # Web API calls Bolt makes on the bot's behalf, with the arguments it passes (besides token).
@@ -48,32 +49,45 @@ NON_METHOD_SCOPES = {"commands"}
 class GatewayCall:
     method: str
     args: frozenset[str]
-    line: int
+    line: str  # module:line
+
+
+def gateway_modules() -> list[Path]:
+    return sorted(GATEWAY.glob("*.py"))
+
+
+def is_transport_call(node: ast.AST) -> bool:
+    """``self._transport.call(...)``: how every part of the gateway reaches Slack."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "call"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "_transport"
+        and isinstance(node.func.value.value, ast.Name)
+        and node.func.value.value.id == "self"
+    )
 
 
 def gateway_calls() -> list[GatewayCall]:
-    """Every ``self._call("<method>", k=v, ...)`` in bot/slack/gateway.py."""
-    tree = ast.parse(GATEWAY.read_text(), filename=str(GATEWAY))
+    """Every ``self._transport.call("<method>", k=v, ...)`` in the modules of bot/slack/gateway/."""
     calls: list[GatewayCall] = []
-    for node in ast.walk(tree):
-        if not (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "_call"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "self"
-        ):
-            continue
-        where = f"{GATEWAY.name}:{node.lineno}"
-        assert len(node.args) == 1, f"{where}: pass the method name, then keyword arguments only"
-        name = node.args[0]
-        assert isinstance(name, ast.Constant) and isinstance(name.value, str), (
-            f"{where}: the method name must be a string literal so that this test can read it"
-        )
-        assert all(k.arg is not None for k in node.keywords), f"{where}: **kwargs hides which arguments reach Slack; pass them by name"
-        # slack_sdk names the app-level token `app_token`; it reaches Slack as the `token` argument.
-        names = {"token" if k.arg == "app_token" else k.arg for k in node.keywords if k.arg}
-        calls.append(GatewayCall(name.value, frozenset(names), node.lineno))
+    for module in gateway_modules():
+        tree = ast.parse(module.read_text(), filename=str(module))
+        for node in ast.walk(tree):
+            if not is_transport_call(node):
+                continue
+            assert isinstance(node, ast.Call)
+            where = f"{module.name}:{node.lineno}"
+            assert len(node.args) == 1, f"{where}: pass the method name, then keyword arguments only"
+            name = node.args[0]
+            assert isinstance(name, ast.Constant) and isinstance(name.value, str), (
+                f"{where}: the method name must be a string literal so that this test can read it"
+            )
+            assert all(k.arg is not None for k in node.keywords), f"{where}: **kwargs hides which arguments reach Slack; pass them by name"
+            # slack_sdk names the app-level token `app_token`; it reaches Slack as the `token` argument.
+            names = {"token" if k.arg == "app_token" else k.arg for k in node.keywords if k.arg}
+            calls.append(GatewayCall(name.value, frozenset(names), where))
     return calls
 
 
@@ -96,14 +110,16 @@ def test_the_gateway_is_read_completely():
     # A reader that silently finds nothing would make every check below pass vacuously.
     assert len(calls) >= 10, [c.method for c in calls]
     assert {"conversations.create", "chat.postMessage", "views.open", "files.completeUploadExternal"} <= {c.method for c in calls}
-    # Nothing in the gateway calls the client around _call (which the checks above could not see).
-    tree = ast.parse(GATEWAY.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            target = node.func.value
-            assert not (isinstance(target, ast.Attribute) and target.attr == "_client"), (
-                f"gateway.py:{node.lineno} calls self._client.{node.func.attr} directly; go through _call"
-            )
+    # Each part of the gateway calls Slack, so a part this reader missed would show here.
+    assert {call.line.split(":")[0] for call in calls} == {module.name for module in gateway_modules()}
+    # Nothing in the gateway calls the client around the transport (which the checks above could not see).
+    for module in gateway_modules():
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                target = node.func.value
+                assert not (isinstance(target, ast.Attribute) and target.attr == "_client"), (
+                    f"{module.name}:{node.lineno} calls self._client.{node.func.attr} directly; go through self._transport.call"
+                )
 
 
 @pytest.mark.parametrize("call", gateway_calls(), ids=lambda c: f"{c.method}@{c.line}")

@@ -121,7 +121,7 @@ class DigestPublisher:
         composed = await self.compose(channel, week)
 
         async def post() -> str:
-            return (await self._slack.post_message(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
+            return (await self._slack.chat.post(channel.channel, composed.digest.fallback, blocks=composed.digest.blocks)).ts
 
         async def record(ts: str) -> None:
             if on_posted is not None:
@@ -130,7 +130,7 @@ class DigestPublisher:
         message = await create_once(recorded=posted_ts, create=post, record=record)
         assert message.value is not None
         posted_ts = message.value
-        await self._slack.upload_file(
+        await self._slack.files.upload(
             channel.channel,
             composed.chart_png,
             filename=f"mttr-{composed.digest.week}.png",

@@ -181,7 +181,7 @@ async def digest_channel_problems(slack: SlackGateway, digests: tuple[DigestChan
     problems = []
     for channel in sorted({d.channel for d in digests}):
         try:
-            state = await slack.channel_state(channel)
+            state = await slack.channels.state(channel)
         except SlackError as error:
             if error.code == "channel_not_found":
                 problems.append(

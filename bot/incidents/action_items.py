@@ -158,7 +158,7 @@ class ActionItems:
         if item.owner is None:
             return
         text = f"{heading}\n{item.line(self.today())}"
-        posted = await self._slack.post_message(item.owner, text, blocks=action_item_blocks(text, item.id))
+        posted = await self._slack.chat.post(item.owner, text, blocks=action_item_blocks(text, item.id))
         async with self._db.transaction() as session:
             await item_rows.record_dm(session, item.id, channel=posted.channel, ts=posted.ts)
 
@@ -194,7 +194,7 @@ class ActionItems:
         if closed and dm[0] and dm[1]:
             text = f"Action item from {record.reference}\n{record.line(self.today())}"
             try:
-                await self._slack.update_message(
+                await self._slack.chat.update(
                     dm[0], dm[1], text, blocks=action_item_blocks(text, record.id, done_line=f"Marked done by <@{by}>")
                 )
             except SlackError as error:

@@ -194,20 +194,20 @@ class PermissionChecks:
     async def _ask_slack(self, key: str, asked: dict[str, set[str]]) -> None:
         """Fetch what SlackNeeded named into ``asked``. Raises SlackError when Slack could not say."""
         if key != ADMIN_GROUP:
-            members = await self._slack.channel_members(key)
+            members = await self._slack.channels.members(key)
             self._members[key] = (time.monotonic(), members)
             asked[key] = members
             return
         group_id = self.policy.admins.usergroup
         assert group_id is not None
         if not (group_id.startswith("S") and group_id.isupper()):
-            found = await self._slack.usergroup_id(group_id)
+            found = await self._slack.people.usergroup_id(group_id)
             if found is None:
                 log.error("permissions.admins.usergroup: there is no user group @%s", group_id)
                 asked[key] = set()
                 return
             group_id = found
-        asked[key] = set(await self._slack.usergroup_members(group_id))
+        asked[key] = set(await self._slack.people.usergroup_members(group_id))
 
     async def _with_slack(self, decide: Callable[[dict[str, set[str]]], T]) -> T:
         """``decide`` with whatever it needs from Slack fetched first. Raises SlackError when Slack

@@ -44,7 +44,7 @@ class ActionItemTracking:
             return
         metadata = {"channel_id": requester.channel_id or ""}
         try:
-            await self._slack.open_view(trigger_id, blocks.add_action_modal(incident, private_metadata=metadata))
+            await self._slack.views.open(trigger_id, blocks.add_action_modal(incident, private_metadata=metadata))
         except SlackError as error:
             await self._replies.tell(requester, f"Could not open the form: {error}.")
 

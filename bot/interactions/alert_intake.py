@@ -97,7 +97,7 @@ class AlertIntake:
     async def bot_user(self) -> str:
         """Who opens alert incidents (the bot itself); raises SlackError when Slack cannot say."""
         if self._bot_user is None:
-            self._bot_user = await self._slack.bot_user_id()
+            self._bot_user = await self._slack.identity.bot_user_id()
         return self._bot_user
 
     async def receive(self, alerts: list[Alert]) -> IntakeResult:
@@ -126,7 +126,7 @@ class AlertIntake:
         if not announce_channel:
             return "test alert received; nothing was posted: set INCIDENT_ANNOUNCE_CHANNEL to see it in Slack"
         try:
-            await self._slack.post_message(announce_channel, GRAFANA_TEST_LINE)
+            await self._slack.chat.post(announce_channel, GRAFANA_TEST_LINE)
         except SlackError as error:
             log.warning("Grafana test alert: line not posted to %s: %s", announce_channel, error)
             return f"test alert received; the line to {announce_channel} was not posted: {error}"
@@ -187,6 +187,6 @@ class AlertIntake:
         for record, line in lines:
             assert record.channel_id
             try:
-                await self._slack.post_message(record.channel_id, drill_text(record.is_drill, line))
+                await self._slack.chat.post(record.channel_id, drill_text(record.is_drill, line))
             except SlackError as error:
                 log.warning("%s: alert line not posted: %s", record.reference, error)

@@ -44,7 +44,7 @@ class BreakGlass:
         failures: list[str] = []
         if incident.channel_id and requester.channel_id != incident.channel_id:
             try:
-                await self._slack.invite(incident.channel_id, [requester.user_id])
+                await self._slack.channels.invite(incident.channel_id, [requester.user_id])
             except SlackError as error:
                 failures.append(f"you could not be invited to the war room ({error})")
         await self._replies.tell_rooms(

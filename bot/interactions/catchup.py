@@ -33,7 +33,7 @@ class CatchUps:
         """Slack's member_joined_channel: record the join and, in a war room, show the joiner (and
         only them) the catch-up. A redelivered event finds its join recorded and shows nothing."""
         try:
-            bot_user = await self._slack.bot_user_id()
+            bot_user = await self._slack.identity.bot_user_id()
         except SlackError as error:
             log.warning("join of %s in %s not recorded: %s", user, channel, error)
             return
@@ -44,7 +44,7 @@ class CatchUps:
             return
         catchup = await self._for_reader(await self._facts.read(joined.incident), user)
         try:
-            await self._slack.post_ephemeral(channel, user, catchup_text(catchup), blocks=catchup_blocks(catchup))
+            await self._slack.chat.post_ephemeral(channel, user, catchup_text(catchup), blocks=catchup_blocks(catchup))
         except SlackError as error:  # user_not_in_channel: they left again before it was shown
             log.warning("catch-up for %s in %s not shown: %s", user, channel, error)
 

@@ -161,15 +161,15 @@ class DashboardSignIn:
         if not code:
             return SignInOutcome(None, refusal="Slack sent no sign-in code back. Start again.")
         try:
-            access_token, id_token = await self._slack.openid_access_token(
+            access_token, id_token = await self._slack.identity.openid_access_token(
                 client_id=self._client_id, client_secret=self._client_secret, code=code, redirect_uri=self._redirect_url
             )
             claims = _id_token_claims(id_token)
             if claims is None or claims.get("nonce") != started.get("nonce") or claims.get("aud") != self._client_id:
                 log.warning("dashboard sign-in refused: the ID token's nonce or audience is not this sign-in's")
                 return SignInOutcome(None, refusal="Slack's answer did not match this sign-in. Start again.")
-            user = await self._slack.openid_user(access_token)
-            workspace = await self._slack.workspace_id()
+            user = await self._slack.identity.openid_user(access_token)
+            workspace = await self._slack.identity.workspace_id()
         except SlackError as problem:
             log.warning("dashboard sign-in failed: %s", problem)
             return SignInOutcome(None, refusal=f"Slack did not complete the sign-in ({problem.code}). Start again.")

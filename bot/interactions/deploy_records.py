@@ -26,7 +26,7 @@ class DeployRecords:
 
     async def record(self, requester: Requester, text: str) -> None:
         try:
-            author = await self._slack.display_name(requester.user_id)
+            author = await self._slack.people.display_name(requester.user_id)
         except SlackError:
             author = requester.user_id
         try:

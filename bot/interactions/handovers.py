@@ -53,7 +53,7 @@ class Handovers:
         if incident is None or await self._refused(requester, incident):
             return
         try:
-            await self._slack.open_view(trigger_id, handover_modal(incident, private_metadata={"channel_id": requester.channel_id or ""}))
+            await self._slack.views.open(trigger_id, handover_modal(incident, private_metadata={"channel_id": requester.channel_id or ""}))
         except SlackError as error:
             await self._replies.tell(requester, f"Could not open the form: {error}.")
 

@@ -43,7 +43,7 @@ class HomeChart:
         if claimed:
             try:
                 png = await asyncio.to_thread(render_trend_chart, trend, self._reports.settings.min_count, fmt="png")
-                uploaded = await self._slack.upload_file(None, png, filename="time-to-restore.png", title=CHART_TITLE)
+                uploaded = await self._slack.files.upload(None, png, filename="time-to-restore.png", title=CHART_TITLE)
             except SlackError as error:
                 log.warning("App Home chart not uploaded (the previous one stays): %s", error)
             else:

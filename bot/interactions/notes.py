@@ -54,7 +54,7 @@ class Notes:
         if await self._lookup.refused(requester, "stamp", incident):
             return
         try:
-            link = await self._slack.permalink(requester.channel_id, message_ts)
+            link = await self._slack.chat.permalink(requester.channel_id, message_ts)
         except SlackError as error:
             log.warning("no permalink for %s: %s", message_ts, error)
             link = None

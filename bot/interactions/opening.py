@@ -60,7 +60,7 @@ class Opening:
         metadata = {"channel_id": requester.channel_id or "", "response_url": requester.response_url or ""}
         try:
             form = blocks.open_modal(now=self._clock(), private_metadata=metadata, services=self._catalog.names())
-            await self._slack.open_view(trigger_id, form)
+            await self._slack.views.open(trigger_id, form)
         except SlackError as error:
             await self._replies.tell(requester, f"Could not open the form: {error}. You can also type `/incident open <title>`.")
 
@@ -70,7 +70,7 @@ class Opening:
         user_tz: ZoneInfo | timezone = UTC
         if needs_user_timezone(text):
             try:
-                user_tz = ZoneInfo(await self._slack.user_timezone(requester.user_id) or "UTC")
+                user_tz = ZoneInfo(await self._slack.people.timezone(requester.user_id) or "UTC")
             except (SlackError, ZoneInfoNotFoundError) as error:
                 await self._replies.tell(
                     requester,
@@ -92,7 +92,7 @@ class Opening:
         choices = await self._deploys.start_choices(service, now)
         form = blocks.open_modal(now=now, private_metadata=metadata, services=self._catalog.names(), deploy_choices=choices)
         try:
-            await self._slack.update_view(view_id, form, hash_=view_hash)
+            await self._slack.views.update(view_id, form, hash_=view_hash)
         except SlackError as error:
             # hash_conflict: the person changed the form meanwhile; the newer choice will update it.
             log.info("form %s not updated: %s", view_id, error)

@@ -127,7 +127,7 @@ class PagerDutyEvents:
             email = await self._users.email_of(event.agent_id)
         if email:
             try:
-                user_id = await self._slack.user_id_by_email(email)
+                user_id = await self._slack.people.id_by_email(email)
             except SlackError as error:
                 log.warning("PagerDuty acknowledgement: no Slack user looked up by e-mail (%s); recorded by name", error)
                 user_id = None
@@ -163,7 +163,7 @@ class PagerDutyEvents:
         if row is None or row.channel_id is None:
             return
         try:
-            await self._slack.post_message(
+            await self._slack.chat.post(
                 row.channel_id, drill_text(row.is_drill, messages.resolved_in_pagerduty_line(f"INC-{incident_id}", event.agent_name))
             )
         except SlackError as error:

@@ -81,6 +81,6 @@ class Readouts:
         chart = await self._home_chart.current(trend) if self._home_chart is not None else None
         view = home_view(report.open_incidents, report, war_rooms=war_rooms, trend=trend, chart=chart)
         try:
-            await self._slack.publish_home(user_id, view)
+            await self._slack.views.publish_home(user_id, view)
         except SlackError as error:
             log.warning("App Home for %s not published: %s", user_id, error)

@@ -35,9 +35,9 @@ class Replies:
         await recording_done()  # an answer means the outcome is settled: the request may be acknowledged
         try:
             if requester.response_url:
-                await self._slack.respond(requester.response_url, text, blocks=blocks_)
+                await self._slack.chat.respond(requester.response_url, text, blocks=blocks_)
             else:
-                await self._slack.post_message(requester.user_id, text, blocks=blocks_)
+                await self._slack.chat.post(requester.user_id, text, blocks=blocks_)
         except SlackError as error:
             log.warning("could not answer %s: %s", requester.user_id, error)
 
@@ -55,6 +55,6 @@ class Replies:
 
     async def _post(self, channel: str, text: str, failures: list[str], what: str) -> None:
         try:
-            await self._slack.post_message(channel, text)
+            await self._slack.chat.post(channel, text)
         except SlackError as error:
             failures.append(f"{what} ({error})")

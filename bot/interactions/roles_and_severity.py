@@ -19,7 +19,7 @@ async def why_cannot_hold_role(slack: SlackGateway, user: str) -> str | None:
     with a commander nobody can reach (and only an admin able to close it). When Slack cannot
     say, the assignment is refused (fail closed)."""
     try:
-        person = await slack.user(user)
+        person = await slack.people.user(user)
     except SlackError as error:
         if error.code == "user_not_found":
             return "there is no such user in this workspace"
@@ -75,11 +75,11 @@ class RolesAndSeverity:
         failures = await self._war_rooms.refresh(record, announce_line=line)
         if record.channel_id:
             try:
-                await self._slack.invite(record.channel_id, [user])
+                await self._slack.channels.invite(record.channel_id, [user])
             except SlackError as error:
                 failures.append(f"<@{user}> could not be invited to the war room ({error})")
         try:
-            await self._slack.post_message(
+            await self._slack.chat.post(
                 user, blocks.drill_text(record.is_drill, messages.role_dm(label, record.reference, record.channel_id, record.title))
             )
         except SlackError as error:

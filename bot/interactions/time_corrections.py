@@ -63,7 +63,7 @@ class TimeCorrections:
             return
         form = blocks.edit_times_modal(incident, current_times(incident), {k: label for k, (_, label) in TIME_FIELDS.items()})
         try:
-            await self._slack.open_view(trigger_id, form)
+            await self._slack.views.open(trigger_id, form)
         except SlackError as error:
             await self._replies.tell(requester, f"Could not open the form: {error}.")
 

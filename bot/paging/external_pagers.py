@@ -93,7 +93,7 @@ class ExternalPagers:
         control = None
         if incident.control_message_ts:
             try:
-                control = await self.slack.permalink(incident.channel_id, incident.control_message_ts)
+                control = await self.slack.chat.permalink(incident.channel_id, incident.control_message_ts)
             except SlackError as error:
                 log.warning("%s: no permalink for the control message (%s); the page links the war room", incident.reference, error)
         return PageLinks(war_room=war_room, control_message=control)

@@ -135,7 +135,7 @@ class PageSending:
         if delivery.configuration_error and self.announce_channel:
             # The reference and the reason only: no title, so a private incident's is safe here too.
             try:
-                await self.slack.post_message(
+                await self.slack.chat.post(
                     self.announce_channel, f"⚠️ {incident.reference}: {text}. Fix the set-up; docs/paging.md says how."
                 )
             except SlackError as error:

@@ -136,7 +136,7 @@ class SlackSteps:
 
     async def find_message(self, channel: str, incident: IncidentRecord, step: str) -> str | None:
         """The bot's own message posted as ``step`` of the incident (by its metadata), if any."""
-        return await self._slack.find_step_message(channel, incident.id, step, since=adopt_since(incident))
+        return await self._slack.chat.find_step_message(channel, incident.id, step, since=adopt_since(incident))
 
     def post(
         self, channel: str, incident: IncidentRecord, step: str, text: str, blocks: list[dict[str, Any]] | None = None
@@ -146,7 +146,7 @@ class SlackSteps:
 
         async def create() -> str:
             return (
-                await self._slack.post_message(
+                await self._slack.chat.post(
                     channel, shown, blocks=drill_blocks(incident.is_drill, blocks), metadata=step_metadata(incident.id, step)
                 )
             ).ts

@@ -83,7 +83,7 @@ class EscalationTargets:
                 nobody.append(target.describe())
             mentions += [f"<@{u}>" for u in users if f"<@{u}>" not in mentions] + [f"<!subteam^{g}>" for g in groups]
             for group in groups:
-                users += sorted(await self._slack.usergroup_members(group))
+                users += sorted(await self._slack.people.usergroup_members(group))
             people += [u for u in users if u not in people]
             if entitled:
                 let_in += [u for u in users if u not in let_in]
@@ -130,7 +130,7 @@ class EscalationTargets:
         user_ids = []
         for user in users:
             if user and not USER_ID.match(user):
-                found = await self._slack.user_id_by_email(user)
+                found = await self._slack.people.id_by_email(user)
                 if found is None:
                     log.warning("%s: no Slack user with the email %s (%s)", incident.reference, user, target.kind)
                 user = found
@@ -138,7 +138,7 @@ class EscalationTargets:
                 user_ids.append(user)
         group_ids = []
         for group_id, handle in groups:
-            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            group = group_id or (await self._slack.people.usergroup_id(handle) if handle else None)
             if group:
                 group_ids.append(group)
         return user_ids, group_ids, not incident.is_private
@@ -148,7 +148,7 @@ class EscalationTargets:
         if service is None or not service.private_escalation:
             return None
         contact = service.private_escalation
-        user = contact if USER_ID.match(contact) else await self._slack.user_id_by_email(contact)
+        user = contact if USER_ID.match(contact) else await self._slack.people.id_by_email(contact)
         if user is None:
             log.warning("%s: no Slack user with the private_escalation email %s", service.name, contact)
         return user
@@ -168,7 +168,7 @@ class EscalationTargets:
         mentions: list[str] = []
         people: list[str] = []
         if service.escalation:
-            user = service.escalation if USER_ID.match(service.escalation) else await self._slack.user_id_by_email(service.escalation)
+            user = service.escalation if USER_ID.match(service.escalation) else await self._slack.people.id_by_email(service.escalation)
             if user:
                 mentions.append(f"<@{user}>")
                 people.append(user)
@@ -178,8 +178,8 @@ class EscalationTargets:
         if not people and not any(groups[0]):
             groups.append((service.oncall_group_id, service.oncall_group_handle))
         for group_id, handle in groups:
-            group = group_id or (await self._slack.usergroup_id(handle) if handle else None)
+            group = group_id or (await self._slack.people.usergroup_id(handle) if handle else None)
             if group:
                 mentions.append(f"<!subteam^{group}>")
-                people += [member for member in sorted(await self._slack.usergroup_members(group)) if member not in people]
+                people += [member for member in sorted(await self._slack.people.usergroup_members(group)) if member not in people]
         return mentions, people

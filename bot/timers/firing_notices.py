@@ -74,7 +74,7 @@ class PagesOutsideSlack:
         control_url = None
         if incident.channel_id and incident.control_message_ts and not incident.is_private:
             try:
-                control_url = await self.slack.permalink(incident.channel_id, incident.control_message_ts)
+                control_url = await self.slack.chat.permalink(incident.channel_id, incident.control_message_ts)
             except SlackError as error:
                 log.warning("%s: no permalink for the control message: %s", incident.reference, error)
         war_room_url = (
@@ -112,7 +112,7 @@ class TimerNotices:
 
     async def _post(self, steps: FiringSteps, name: str, channel: str, incident: IncidentRecord, text: str) -> None:
         """Post ``text`` (with a drill's banner) to ``channel`` as the firing's step ``name``."""
-        await self.step_log.step(steps, name, lambda: self.slack.post_message(channel, drill_text(incident.is_drill, text)))
+        await self.step_log.step(steps, name, lambda: self.slack.chat.post(channel, drill_text(incident.is_drill, text)))
 
     async def _direct_messages(
         self, steps: FiringSteps, incident: IncidentRecord, people: Sequence[str], let_in: Callable[[str], bool], why: str, page_why: str
@@ -168,7 +168,7 @@ class TimerNotices:
             why, page_why = f"it is not mitigated after {after}", f"is not mitigated after {after}"
         await self._post(steps, "war_room", channel, incident, line)
         if people and let_in:
-            await self.step_log.step(steps, "invite", lambda: self.slack.invite(channel, people))
+            await self.step_log.step(steps, "invite", lambda: self.slack.channels.invite(channel, people))
         await self._direct_messages(steps, incident, people, lambda _person: let_in, why, page_why)
         if kind is TimerKind.MITIGATION_ESCALATION and self.announce_channel:
             announcement = (
@@ -193,7 +193,7 @@ class TimerNotices:
         await self._post(steps, "war_room", channel, incident, line)
         if plan.let_in:
             let_in = list(plan.let_in)
-            await self.step_log.step(steps, "invite", lambda: self.slack.invite(channel, let_in))
+            await self.step_log.step(steps, "invite", lambda: self.slack.channels.invite(channel, let_in))
         why = f"nobody acknowledged it within {after}" if after else "it is open and nobody has acknowledged it"
         page_why = f"has not been acknowledged for {after}" if after else "is open and not acknowledged"
         await self._direct_messages(steps, incident, plan.people, lambda person: person in plan.let_in, why, page_why)

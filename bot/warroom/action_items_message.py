@@ -69,7 +69,7 @@ class ActionItemsMessages:
             incident, ts = to_record(row), stored.actions_message_ts
         assert incident.channel_id
         try:
-            await self.slack.update_message(
+            await self.slack.chat.update(
                 incident.channel_id,
                 ts,
                 drill_text(incident.is_drill, f"Action items for {incident.reference}"),

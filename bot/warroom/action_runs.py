@@ -209,7 +209,7 @@ class ActionRuns:
         step = step_name(run.id)
         if look:
             try:
-                found = await self._slack.find_step_message(incident.channel_id, incident.id, step, since=adopt_since(incident))
+                found = await self._slack.chat.find_step_message(incident.channel_id, incident.id, step, since=adopt_since(incident))
             except SlackError as error:
                 return [f"the result of “{action.label}” was not posted ({error})"]
             if found is not None:
@@ -232,7 +232,7 @@ class ActionRuns:
         )
         text, blocks = action_result_message(result)
         try:
-            posted = await self._slack.post_message(incident.channel_id, text, blocks=blocks, metadata=step_metadata(incident.id, step))
+            posted = await self._slack.chat.post(incident.channel_id, text, blocks=blocks, metadata=step_metadata(incident.id, step))
         except SlackError as error:
             log.error("%s: could not post the result of %s/%s: %s", incident.reference, runbook.name, action.id, error)
             return [f"the result of “{action.label}” was not posted in the war room ({error}); `/incident repair` posts it"]

@@ -107,7 +107,7 @@ class HandoverPosts:
             return
         answered = ACCEPTED if handover.answer == "accepted" else declined_answer(handover)
         text, message = new_commander_dm(handover, incident, answered=answered)
-        await self._slack.update_message(handover.dm_channel, handover.dm_ts, text, blocks=message)
+        await self._slack.chat.update(handover.dm_channel, handover.dm_ts, text, blocks=message)
 
     async def _run(self, report: WarRoomReport, incident: IncidentRecord, steps: list[tuple[str, Awaitable[object]]]) -> None:
         run = await run_steps(steps, note=lambda what, error: self._war_rooms.note_failure(incident.id, what, error), database_errors=True)
@@ -130,7 +130,7 @@ class HandoverPosts:
             if not incident.is_private:
                 return True
             try:
-                member = user in await self._slack.channel_members(incident.channel_id)
+                member = user in await self._slack.channels.members(incident.channel_id)
             except SlackError as error:
                 report.failures.append(f"<@{user}> was not told by direct message: Slack could not say who is in the war room ({error})")
                 return False
@@ -139,10 +139,10 @@ class HandoverPosts:
                 report.already.append(f"no DM to <@{user}>, no longer commander of the private incident nor in its war room")
             return member
         if not incident.is_private:
-            steps.append((f"invite <@{user}> to the war room", self._slack.invite(incident.channel_id, [user])))
+            steps.append((f"invite <@{user}> to the war room", self._slack.channels.invite(incident.channel_id, [user])))
             return True
         try:
-            await self._slack.invite(incident.channel_id, [user])
+            await self._slack.channels.invite(incident.channel_id, [user])
         except SlackError as error:
             await self._war_rooms.note_failure(incident.id, f"invite <@{user}> to the war room", error)
             report.failures.append(f"<@{user}> could not be invited to the war room ({error})")
@@ -157,7 +157,7 @@ class HandoverPosts:
         assert channel
 
         async def set_topic() -> object:
-            await self._slack.set_topic(channel, blocks.channel_topic(incident))
+            await self._slack.channels.set_topic(channel, blocks.channel_topic(incident))
             return self._clock()
 
         outcome = await self._steps.once(
@@ -212,7 +212,7 @@ class HandoverPosts:
             return None
 
         async def find() -> PostedMessage | None:
-            where = channel or await self._slack.direct_channel(user)
+            where = channel or await self._slack.channels.open_direct(user)
             ts = await self._steps.find_message(where, incident, step)
             return PostedMessage(where, ts) if ts else None
 
@@ -225,7 +225,7 @@ class HandoverPosts:
         round trip, not two), or to the channel a repair found."""
 
         async def create() -> PostedMessage:
-            return await self._slack.post_message(channel or user, text, blocks=message, metadata=step_metadata(incident.id, step))
+            return await self._slack.chat.post(channel or user, text, blocks=message, metadata=step_metadata(incident.id, step))
 
         return create
 

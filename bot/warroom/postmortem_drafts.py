@@ -120,7 +120,7 @@ class PostmortemDrafts:
         title = f"{incident.reference} postmortem draft"
 
         async def upload() -> str:
-            return await self.slack.upload_file(
+            return await self.slack.files.upload(
                 channel,
                 markdown.encode("utf-8"),
                 filename=f"{incident.reference.lower()}-postmortem.md",
@@ -148,7 +148,7 @@ class PostmortemDrafts:
             incident.id,
             "postmortem_upload",
             still_needed=still_empty(incident_rows.postmortem, "file_id"),
-            find=(lambda: self.slack.find_uploaded_file(channel, title, since=since)) if look else None,
+            find=(lambda: self.slack.files.find_uploaded(channel, title, since=since)) if look else None,
             create=upload,
             record=record_upload,
         )

@@ -58,7 +58,7 @@ class ResolutionFacts:
     async def _names(self, user_ids: set[str]) -> dict[str, str]:
         async def one(user_id: str) -> tuple[str, str | None]:
             try:
-                return user_id, await self.slack.display_name(user_id)
+                return user_id, await self.slack.people.display_name(user_id)
             except SlackError:
                 return user_id, None
 

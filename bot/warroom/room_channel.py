@@ -101,8 +101,8 @@ class WarRoomChannels:
         it, created by the bot since the incident was recorded."""
         names = {war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
         names |= {war_room_name(incident.id, "", attempt, drill=incident.is_drill) for attempt in range(NAME_ATTEMPTS)}
-        bot = await self.slack.bot_user_id()
-        mine = [c for c in await self.slack.channels_named(names) if c.creator == bot and c.created >= adopt_since(incident)]
+        bot = await self.slack.identity.bot_user_id()
+        mine = [c for c in await self.slack.channels.named(names) if c.creator == bot and c.created >= adopt_since(incident)]
         return min(mine, key=lambda c: c.created) if mine else None
 
     async def _create_channel(self, incident: IncidentRecord) -> Channel:
@@ -110,14 +110,14 @@ class WarRoomChannels:
         for attempt in range(NAME_ATTEMPTS):
             name = war_room_name(incident.id, incident.title, attempt, drill=incident.is_drill)
             try:
-                return await self.slack.create_channel(name, private=incident.is_private)
+                return await self.slack.channels.create(name, private=incident.is_private)
             except SlackError as error:
                 last_error = error
                 if error.code == "name_taken":
                     continue
                 if error.code.startswith("invalid_name"):
                     # The slug is ours; a bare number is always a valid name.
-                    return await self.slack.create_channel(
+                    return await self.slack.channels.create(
                         war_room_name(incident.id, "", attempt, drill=incident.is_drill), private=incident.is_private
                     )
                 raise

@@ -29,7 +29,7 @@ class WarRoomDisplay:
         """Show the incident as it is now on its control message (an edit: doing it twice shows the
         same). Raises SlackError."""
         if incident.channel_id and incident.control_message_ts:
-            await self._slack.update_message(
+            await self._slack.chat.update(
                 incident.channel_id,
                 incident.control_message_ts,
                 blocks.notification_text(incident),
@@ -47,12 +47,14 @@ class WarRoomDisplay:
         context = await self._contexts.context(incident)
         if incident.control_message_ts:
             steps.append(("the control message could not be updated", self.update_control_message(incident, context)))
-        steps.append(("the channel topic could not be updated", self._slack.set_topic(incident.channel_id, blocks.channel_topic(incident))))
+        steps.append(
+            ("the channel topic could not be updated", self._slack.channels.set_topic(incident.channel_id, blocks.channel_topic(incident)))
+        )
         if announce_line:
             steps.append(
                 (
                     "the war room could not be told",
-                    self._slack.post_message(incident.channel_id, blocks.drill_text(incident.is_drill, announce_line)),
+                    self._slack.chat.post(incident.channel_id, blocks.drill_text(incident.is_drill, announce_line)),
                 )
             )
         run = await run_steps(steps, note=self._records.note_step_failed(incident.id))

@@ -49,9 +49,9 @@ class WarRoomPeople:
 
     async def invite(self, report: WarRoomReport, incident: IncidentRecord, people: list[str], look: bool) -> None:
         assert incident.channel_id
-        missing = sorted(set(people) - await self._slack.channel_members(incident.channel_id)) if look else people
+        missing = sorted(set(people) - await self._slack.channels.members(incident.channel_id)) if look else people
         if missing:
-            await self._slack.invite(incident.channel_id, missing)
+            await self._slack.channels.invite(incident.channel_id, missing)
             report.done.append("invited " + ", ".join(f"<@{u}>" for u in missing))
         if set(people) - set(missing):
             report.already.append("in the war room: " + ", ".join(f"<@{u}>" for u in sorted(set(people) - set(missing))))
@@ -61,7 +61,7 @@ class WarRoomPeople:
         every look-up at once, none of them needing the channel."""
 
         async def by_email(email: str) -> str | None:
-            user_id = await self._slack.user_id_by_email(email)
+            user_id = await self._slack.people.id_by_email(email)
             if not user_id:
                 log.warning("%s: no Slack user with the owner email %s", service.name, email)
             return user_id
@@ -69,10 +69,10 @@ class WarRoomPeople:
         async def oncall() -> list[str]:
             group_id = service.oncall_group_id
             if group_id is None and service.oncall_group_handle:
-                group_id = await self._slack.usergroup_id(service.oncall_group_handle)
+                group_id = await self._slack.people.usergroup_id(service.oncall_group_handle)
                 if group_id is None:
                     raise SlackError("usergroups.list", "no_such_subteam", f"no user group @{service.oncall_group_handle}")
-            return await self._slack.usergroup_members(group_id) if group_id else []
+            return await self._slack.people.usergroup_members(group_id) if group_id else []
 
         *owners, members = await asyncio.gather(*(by_email(email) for email in service.owner_emails), oncall())
         assert isinstance(members, list)
@@ -80,7 +80,7 @@ class WarRoomPeople:
 
     async def _drill_people_ids(self) -> set[str]:
         """The people named for drills (IDs, or e-mails looked up)."""
-        found = await asyncio.gather(*(self._slack.user_id_by_email(p) for p in self._drill_people if "@" in p))
+        found = await asyncio.gather(*(self._slack.people.id_by_email(p) for p in self._drill_people if "@" in p))
         for email, user_id in zip([p for p in self._drill_people if "@" in p], found, strict=True):
             if not user_id:
                 log.warning("drills: no Slack user with the email %s", email)
@@ -96,9 +96,9 @@ class WarRoomPeople:
         people = found - {incident.commander}
         if not people:
             return
-        missing = people - await self._slack.channel_members(incident.channel_id) if look else people
+        missing = people - await self._slack.channels.members(incident.channel_id) if look else people
         if missing:
-            await self._slack.invite(incident.channel_id, sorted(missing))
+            await self._slack.channels.invite(incident.channel_id, sorted(missing))
             report.done.append(f"invited the {who} ({len(missing)})")
         else:
             report.already.append(f"the {who} ({len(people)}) in the war room")

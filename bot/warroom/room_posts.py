@@ -56,7 +56,7 @@ class WarRoomPosts:
             # The pin needs only the ts: it goes out while the ts is recorded.
             recorded = asyncio.create_task(self.records.record(incident.id, control_message_ts=ts))
             try:
-                await self.slack.pin(channel, ts)
+                await self.slack.chat.pin(channel, ts)
             finally:
                 await recorded
             await self.records.stamp(incident.id, "control_pinned_at")
@@ -81,7 +81,7 @@ class WarRoomPosts:
         if pinned:
             report.already.append("its pin")
             return
-        await self.slack.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
+        await self.slack.chat.pin(channel, ts)  # Slack answers already_pinned to a second pin: idempotent
         await self.records.stamp(incident.id, "control_pinned_at")
         report.done.append("pinned the control message")
 
@@ -131,10 +131,10 @@ class WarRoomPosts:
 
         async def add_missing() -> int:
             # Bookmarks are several calls: an interrupted attempt may have added some of them.
-            present = {(b.title, b.link) for b in await self.slack.bookmarks(channel)} if look else set()
+            present = {(b.title, b.link) for b in await self.slack.channels.bookmarks(channel)} if look else set()
             missing = [(title, link) for title, link in wanted if (title, link) not in present]
             for title, link in missing:
-                await self.slack.add_bookmark(channel, title, link)
+                await self.slack.channels.add_bookmark(channel, title, link)
             return len(missing)
 
         outcome = await self._once(
@@ -171,7 +171,7 @@ class WarRoomPosts:
 
     async def topic(self, report: WarRoomReport, incident: IncidentRecord, first: bool) -> None:
         assert incident.channel_id
-        await self.slack.set_topic(incident.channel_id, blocks.channel_topic(incident))
+        await self.slack.channels.set_topic(incident.channel_id, blocks.channel_topic(incident))
         # A repair sets the topic every time (it shows the incident as it is now); it is news only the first time.
         if first:
             report.done.append("set the topic")

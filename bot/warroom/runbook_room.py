@@ -95,12 +95,12 @@ class RunbookRoom:
                 )
         if look and interrupted:
             since = adopt_since(incident)
-            ts = await self._slack.find_step_message(incident.channel_id, incident.id, step, since=since)
+            ts = await self._slack.chat.find_step_message(incident.channel_id, incident.id, step, since=since)
             if ts is not None:
                 async with self._db.single_statements() as session:
                     await runbook_posts.set_message(session, post_id, incident.channel_id, ts)
                 return "adopted"
-        posted = await self._slack.post_message(
+        posted = await self._slack.chat.post(
             incident.channel_id,
             drill_text(incident.is_drill, f"Runbook: {escape(runbook.title)}"),
             blocks=drill_blocks(
@@ -149,7 +149,7 @@ class RunbookRoom:
                 await runbook_posts.set_checked(session, post_id, sorted(checked))
             channel_id, ts, incident_id = post.channel_id, post.message_ts, post.incident_id
         if changed and runbook is not None and channel_id and ts:
-            await self._slack.update_message(
+            await self._slack.chat.update(
                 channel_id,
                 ts,
                 f"Runbook: {escape(runbook.title)}",

@@ -104,7 +104,7 @@ class SummaryPosts:
         for channel, ts in posted:
             if channel and ts:
                 try:
-                    await self._slack.update_message(channel, ts, text, blocks=message)
+                    await self._slack.chat.update(channel, ts, text, blocks=message)
                 except SlackError as error:
                     failures.append(f"the MTTR summary in <#{channel}> was not updated ({error})")
         return failures
