@@ -257,6 +257,9 @@ async def _connect_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
         raise
 
 
+# A PostgreSQL connect that takes longer fails fast enough to tell the person within Slack's 3 s.
+POSTGRES_CONNECT_TIMEOUT = 2.0
+
 # Longest a failed SQLite connect waits for its worker thread to stop (it stops at once: the bound
 # only keeps a wedged thread from holding the error up).
 SQLITE_WORKER_STOP_BOUND = 5.0
@@ -272,8 +275,7 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30, "async_creator_fn": _connect_sqlite}
         else:
             kwargs["pool_size"] = 10
-            # A connect that takes longer fails fast enough to tell the person within Slack's 3 s.
-            kwargs["connect_args"] = {"timeout": 2, "command_timeout": 10}
+            kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
         # that a whole transaction can run in one call to a worker thread.

@@ -30,6 +30,7 @@ from bot.warroom.postmortem import DEFAULT_TEMPLATE
 from handlers import after_ack
 from handlers.app import build_bolt_app
 from handlers.web import start_http
+from storage import db as db_module
 from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade_to_head
 from tests.command_line import InProcess
@@ -129,6 +130,15 @@ def commits_wait_as_long_as_the_machine_needs(monkeypatch):
     here the bound is the hang-only one; tests/test_ack_after_commit.py sets a short bound and
     checks what happens when it runs out."""
     monkeypatch.setattr(after_ack, "WRITE_ACK_BOUND", HANG_SECONDS)
+
+
+@pytest.fixture(autouse=True)
+def database_connects_wait_as_long_as_the_machine_needs(monkeypatch):
+    """A PostgreSQL connect gives up after 2 s in production (so that a person hears of a database
+    in trouble within Slack's 3 s); on a starved test machine a connect to the loopback server
+    took longer, and an open failed that the test had not meant to fail. Same rule as above: only
+    a hang counts here. A database that is down refuses the connection at once either way."""
+    monkeypatch.setattr(db_module, "POSTGRES_CONNECT_TIMEOUT", HANG_SECONDS)
 
 
 async def started_fake_slack() -> FakeSlack:
