@@ -19,6 +19,7 @@ and by handle), each in a bot whose directory memory is empty, as for the first 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -78,6 +79,51 @@ async def database_held_still(db: Database) -> AsyncIterator[asyncio.Event]:
         yield moving
     finally:
         moving.set()
+        for name in originals:
+            delattr(db, name)  # the class's own methods again
+
+
+@asynccontextmanager
+async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Event, list[str]]]:
+    """Every database session opened while the yielded event is set, by kind, as it opens; the
+    pacing of Slack calls (``bookkeeping``, which records nothing of a request) left out."""
+    watching = asyncio.Event()
+    opened: list[str] = []
+    pacing: contextvars.ContextVar[bool] = contextvars.ContextVar("pacing", default=False)
+    sessions = ("transaction", "single_statements", "lookup", "reading")
+    originals = {name: getattr(db, name) for name in (*sessions, "bookkeeping", "run_transaction")}
+
+    def watched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        @asynccontextmanager
+        async def session(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            if watching.is_set() and not pacing.get():
+                opened.append(name)
+            async with original(*args, **kwargs) as yielded:
+                yield yielded
+
+        return session
+
+    @asynccontextmanager
+    async def bookkeeping() -> AsyncIterator[Any]:
+        token = pacing.set(True)
+        try:
+            async with originals["bookkeeping"]() as session:
+                yield session
+        finally:
+            pacing.reset(token)
+
+    async def run_transaction(*args: Any, **kwargs: Any) -> Any:
+        if watching.is_set():
+            opened.append("run_transaction")
+        return await originals["run_transaction"](*args, **kwargs)
+
+    for name in sessions:
+        setattr(db, name, watched(name, originals[name]))
+    db.bookkeeping = bookkeeping  # type: ignore[method-assign]
+    db.run_transaction = run_transaction  # type: ignore[method-assign]
+    try:
+        yield watching, opened
+    finally:
         for name in originals:
             delattr(db, name)  # the class's own methods again
 
@@ -142,6 +188,39 @@ async def test_the_control_message_waits_for_the_channel_and_nothing_else(bot, f
         # It came after the channel existed, into that channel.
         assert control.args["channel"] == next(c.id for c in fake_slack.channels.values() if c.name == create.args["name"])
     answers.open()
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.control_message_ts is not None
+    assert fake_slack.channels[incident.channel_id].pins == [incident.control_message_ts]
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_incidents_commit_is_the_last_database_round_trip_before_its_channel(bot, fake_slack: FakeSlack, service: str):
+    # Its deploys and its war room's first step claims are written in the incident's own
+    # transaction: once that is committed, nothing waits on the database before the channel is
+    # created (the rate limit's slot for conversations.create is Slack's pacing, not the incident's).
+    incidents = bot.runtime.incidents
+    record_new = incidents.record_new
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        async def then_watch(*args: Any, **kwargs: Any) -> Any:
+            recorded = await record_new(*args, **kwargs)
+            watching.set()
+            return recorded
+
+        def until_create(method: str, _args: dict[str, Any]) -> None:
+            if method == "conversations.create":
+                watching.clear()
+
+        incidents.record_new = then_watch  # type: ignore[method-assign]
+        fake_slack.listeners.append(until_create)
+        try:
+            assert (await bot.slack.command(opening(service))).status == 200
+            await fake_slack.wait_for_call("conversations.create")
+        finally:
+            del incidents.record_new
+        assert opened == []
     await bot.settle()
     incident = await bot.incident(1)
     assert incident.control_message_ts is not None

@@ -28,13 +28,15 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot import metrics
 from bot.core.clock import Clock
 from bot.slack.steps import StepBusy, StillNeeded
+from storage import openings as opening_rows
 from storage import slack_steps
-from storage.db import Database
+from storage.db import Database, Statements
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ RELEASE_RETRY_SECONDS = 1.0
 # Claims this process gave up but could not release (the database was away): nobody works on them,
 # so this process's own next attempt takes them over at once rather than waiting for their lease.
 _ABANDONED_HERE: set[str] = set()
+
+
+@dataclass(frozen=True)
+class NewIncidentClaims:
+    """Steps of a new incident claimed in the transaction that recorded it (``claim_for_new``): by
+    step, the claim's token. Held, renewed and released through ``StepClaims.holding_new``."""
+
+    incident_id: int
+    tokens: dict[str, str]
 
 
 class StepClaims:
@@ -117,6 +128,22 @@ class StepClaims:
             for step, token, needed in taken:
                 await holding.enter_async_context(self._holding(incident_id, step, token, needed))
             yield [needed for _step, _token, needed in taken]
+
+    def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> NewIncidentClaims:
+        """Claim ``steps`` of an incident inserted in ``work``'s transaction, committed with it:
+        nobody can hold a step of an incident nobody else sees yet, and none of them is done, so
+        there is nothing to read under the claims. Hold them with ``holding_new`` once committed."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        opening_rows.claim_for_new_incident(work, incident_id, tokens, by=self._identity, at=self._clock())
+        return NewIncidentClaims(incident_id, tokens)
+
+    @asynccontextmanager
+    async def holding_new(self, claims: NewIncidentClaims) -> AsyncIterator[None]:
+        """The claims ``claim_for_new`` took, renewed while their steps work and given back after."""
+        async with AsyncExitStack() as holding:
+            for step, token in claims.tokens.items():
+                await holding.enter_async_context(self._holding(claims.incident_id, step, token, True))
+            yield
 
     @asynccontextmanager
     async def _holding(self, incident_id: int, step: str, token: str, needed: bool) -> AsyncIterator[None]:
