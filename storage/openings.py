@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage import deploys as deploy_rows
 from storage.clicks import read
@@ -57,8 +59,20 @@ def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int]) 
         work.execute(statement)
 
 
+def claim_unheld(work: Statements, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
+    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
+    insert_claim = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    won: set[str] = set()
+    for step, token in tokens.items():
+        claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
+        if work.execute(insert_claim(_CLAIMS).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])).rowcount == 1:
+            won.add(step)
+    return won
+
+
 def claim_for_new_incident(work: Statements, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> None:
-    """storage.slack_steps.claim_for_new_incident in Core."""
+    """Claim steps of an incident inserted in this same transaction: nobody else can see it yet, so
+    nobody holds any of them; one INSERT of every claim (``tokens``: each step's token)."""
     work.execute(
         insert(_CLAIMS),
         [{"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at} for step, token in tokens.items()],

@@ -119,8 +119,8 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
 
     for name in sessions:
         setattr(db, name, watched(name, originals[name]))
-    db.bookkeeping = bookkeeping  # type: ignore[method-assign]
-    db.run_transaction = run_transaction  # type: ignore[method-assign]
+    db.bookkeeping = bookkeeping
+    db.run_transaction = run_transaction
     try:
         yield watching, opened
     finally:
@@ -213,7 +213,7 @@ async def test_the_incidents_commit_is_the_last_database_round_trip_before_its_c
             if method == "conversations.create":
                 watching.clear()
 
-        incidents.record_new = then_watch  # type: ignore[method-assign]
+        incidents.record_new = then_watch
         fake_slack.listeners.append(until_create)
         try:
             assert (await bot.slack.command(opening(service))).status == 200
@@ -314,6 +314,43 @@ async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: Fake
     assert in_time == announced_in_time == [True]
     answers.open()
     await bot.settle()
+
+
+@pytest.mark.both_databases
+async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSlack, announce_channel: str):
+    # The verifying click's own transaction claims both summaries: after its commit, nothing is
+    # written before they are posted (a read of the corrections they show, beside the postmortem's).
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY  # Slack's answers come long after the writes that do not wait for them
+    stamper = bot.runtime.interactions.phase_stamps._stamper
+    stamp = stamper.stamp
+    summaries = {"summary_ts", "summary_announcement_ts"}
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        async def then_watch(*args: Any, **kwargs: Any) -> Any:
+            stamped = await stamp(*args, **kwargs)
+            watching.set()
+            return stamped
+
+        def until_both_summaries(method: str, args: dict[str, Any]) -> None:
+            if method == "chat.postMessage" and step_of_args(args) in summaries:
+                summaries.discard(step_of_args(args))
+                if not summaries:
+                    watching.clear()
+
+        stamper.stamp = then_watch
+        fake_slack.listeners.append(until_both_summaries)
+        try:
+            await resolve(bot, 1)
+            await bot.settle()
+        finally:
+            del stamper.stamp
+    assert not summaries
+    assert not {"transaction", "single_statements", "run_transaction"} & set(opened), opened
+    incident = await bot.incident(1)
+    assert incident.channel_id is not None
+    posted = {c.args["channel"] for c in fake_slack.calls_to("chat.postMessage") if step_of(c) in {"summary_ts", "summary_announcement_ts"}}
+    assert posted == {incident.channel_id, announce_channel}
 
 
 async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):

@@ -22,7 +22,7 @@ from bot.paging.at_open import PagingAtOpen
 from bot.slack import SlackError, SlackGateway, blocks, messages
 from bot.warroom.room_people import drop_people
 from bot.warroom.setup import WarRooms
-from bot.warroom.step_claims import NewIncidentClaims
+from bot.warroom.step_claims import ClaimsTaken
 from storage.db import Statements
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class WithNewIncident:
         self._deploys = deploys
         self._war_rooms = war_rooms
         self.deploys: list[DeployMatch] | None = None
-        self.claims: NewIncidentClaims | None = None
+        self.claims: ClaimsTaken | None = None
 
     def record(self, work: Statements, incident: IncidentRecord) -> None:
         """Inside the incident's transaction (on SQLite in a worker thread)."""

@@ -13,7 +13,7 @@ from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import SlackSteps, StepOutcome, adopt_since
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.room_records import WarRoomRecords, always_needed, lacks
-from bot.warroom.step_claims import NewIncidentClaims, StepClaims
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
 
 NAME_ATTEMPTS = 10
 
@@ -65,7 +65,7 @@ class WarRoomChannels:
         context: WarRoomContext,
         claims: AsyncExitStack,
         ahead: list[str],
-        taken: NewIncidentClaims | None = None,
+        taken: ClaimsTaken | None = None,
     ) -> ChannelStep:
         """A just-recorded incident's channel, and its control message posted the moment Slack
         confirms the channel (the post, a task, is awaited by the control-message step).
@@ -80,7 +80,7 @@ class WarRoomChannels:
         then not even the claims' own round trip stands between the incident's commit and the channel."""
         held = AsyncExitStack()
         if taken is not None:
-            await held.enter_async_context(self.claims.holding_new(taken))
+            await held.enter_async_context(self.claims.holding_taken(taken))
             channel_needed, post_now, later = True, True, [True] * len(ahead)
         else:
             # Every step of a war room is done after its channel: one with no channel yet (checked under
@@ -98,6 +98,7 @@ class WarRoomChannels:
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
             posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
+            await asyncio.sleep(0)  # the post on its way before the channel's recording takes the loop
         try:
             await self._record_channel(incident.id, channel)
         except BaseException:

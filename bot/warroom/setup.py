@@ -31,7 +31,7 @@ from bot.warroom.room_display import WarRoomDisplay
 from bot.warroom.room_people import WarRoomPeople, drop_people
 from bot.warroom.room_posts import WarRoomPosts
 from bot.warroom.room_records import DATABASE_AWAY, Progress, WarRoomRecords, WarRoomReport, failure_words
-from bot.warroom.step_claims import NewIncidentClaims
+from bot.warroom.step_claims import ClaimsTaken
 from storage.db import Statements
 
 __all__ = ["WarRoomReport", "WarRooms", "drop_people"]
@@ -88,7 +88,7 @@ class WarRooms:
             ahead.append(f"runbook:{runbooks[0].name}")
         return ahead
 
-    def claim_new_room(self, work: Statements, incident: IncidentRecord) -> NewIncidentClaims:
+    def claim_new_room(self, work: Statements, incident: IncidentRecord) -> ClaimsTaken:
         """Claim a new incident's channel, control message and the steps claimed with them, in the
         transaction that records the incident (``Incidents.record_new``'s ``along``)."""
         service = self.people.service(incident.service, private=incident.is_private)
@@ -103,7 +103,7 @@ class WarRooms:
         new: IncidentRecord | None = None,
         deploys: list[DeployMatch] | None = None,
         people: asyncio.Task[set[str]] | None = None,
-        taken: NewIncidentClaims | None = None,
+        taken: ClaimsTaken | None = None,
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
 
@@ -141,7 +141,7 @@ class WarRooms:
         service: Service | None,
         people: asyncio.Task[set[str]] | None,
         claims: AsyncExitStack,
-        taken: NewIncidentClaims | None,
+        taken: ClaimsTaken | None,
     ) -> WarRoomReport:
         report = WarRoomReport()
         incident = progress.incident

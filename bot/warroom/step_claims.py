@@ -52,12 +52,16 @@ _ABANDONED_HERE: set[str] = set()
 
 
 @dataclass(frozen=True)
-class NewIncidentClaims:
-    """Steps of a new incident claimed in the transaction that recorded it (``claim_for_new``): by
-    step, the claim's token. Held, renewed and released through ``StepClaims.holding_new``."""
+class ClaimsTaken:
+    """Steps of an incident claimed in the transaction that made them due (``claim_for_new``,
+    ``claim_if_free``): by step, the claim's token. Held, renewed and released through
+    ``StepClaims.holding_taken`` once that transaction committed."""
 
     incident_id: int
     tokens: dict[str, str]
+
+    def only(self, steps: Sequence[str]) -> ClaimsTaken:
+        return ClaimsTaken(self.incident_id, {step: token for step, token in self.tokens.items() if step in steps})
 
 
 class StepClaims:
@@ -129,17 +133,25 @@ class StepClaims:
                 await holding.enter_async_context(self._holding(incident_id, step, token, needed))
             yield [needed for _step, _token, needed in taken]
 
-    def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> NewIncidentClaims:
+    def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
         """Claim ``steps`` of an incident inserted in ``work``'s transaction, committed with it:
         nobody can hold a step of an incident nobody else sees yet, and none of them is done, so
-        there is nothing to read under the claims. Hold them with ``holding_new`` once committed."""
+        there is nothing to read under the claims. Hold them with ``holding_taken`` once committed."""
         tokens = {step: uuid.uuid4().hex for step in steps}
         opening_rows.claim_for_new_incident(work, incident_id, tokens, by=self._identity, at=self._clock())
-        return NewIncidentClaims(incident_id, tokens)
+        return ClaimsTaken(incident_id, tokens)
+
+    def claim_if_free(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
+        """Claim, in ``work``'s transaction and committed with it, those of ``steps`` nobody holds;
+        the others (held, or left by a process that died) are left to ``claim``. Nothing is read
+        under these claims: for the steps the caller's transaction has just made due."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        won = opening_rows.claim_unheld(work, incident_id, tokens, by=self._identity, at=self._clock())
+        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
 
     @asynccontextmanager
-    async def holding_new(self, claims: NewIncidentClaims) -> AsyncIterator[None]:
-        """The claims ``claim_for_new`` took, renewed while their steps work and given back after."""
+    async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:
+        """The claims ``claim_for_new`` or ``claim_if_free`` took, renewed while their steps work and given back after."""
         async with AsyncExitStack() as holding:
             for step, token in claims.tokens.items():
                 await holding.enter_async_context(self._holding(claims.incident_id, step, token, True))
