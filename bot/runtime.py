@@ -349,8 +349,8 @@ def resolutions_of(
     return Resolutions(
         facts,
         SummaryPosts(db, slack, clock, steps, claims, tiers=tiers, announce_channel=settings.announce_channel),
-        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window),
-        ActionItemsMessages(db, slack, clock, steps, action_items),
+        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window, claims=claims),
+        ActionItemsMessages(db, slack, clock, steps, action_items, claims),
         WarRoomRecords(db, clock),
     )
 

@@ -1,6 +1,7 @@
 """What recording an incident a person opened runs before its ack, in SQLAlchemy Core inside
 ``Database.run_transaction`` (as storage/clicks.py does for clicks): the request key looked for,
-the incident inserted, its deploys linked and its war room's first steps claimed. The war room's
+the incident inserted, its deploys linked and its war room's first steps claimed (and a
+verifying click's summaries, claimed the same way in its own transaction). The war room's
 channel waits for this commit, so it is one go: on SQLite one trip to a worker thread, instead of
 one or more per statement through the ORM session."""
 
@@ -11,10 +12,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage import deploys as deploy_rows
+from storage import slack_steps
 from storage.clicks import read
 from storage.db import Statements
 from storage.models import Deploy, Incident, SlackStepClaim
@@ -60,12 +60,10 @@ def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int]) 
 
 
 def claim_unheld(work: Statements, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
-    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
-    insert_claim = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    """storage.slack_steps.claim_each_unheld in Core."""
     won: set[str] = set()
     for step, token in tokens.items():
-        claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
-        if work.execute(insert_claim(_CLAIMS).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])).rowcount == 1:
+        if work.execute(slack_steps.claim_if_unheld(work.dialect.name, incident_id, step, token=token, by=by, at=at)).rowcount == 1:
             won.add(step)
     return won
 

@@ -365,6 +365,40 @@ async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: Fake
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
 
 
+@pytest.mark.both_databases
+async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, fake_slack: FakeSlack):
+    # Stored with the draft, their claims need no transaction of their own: from the draft's commit
+    # to the upload's first step and the action items' post, nothing opens the database.
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY
+    drafts = bot.runtime.interactions.phase_stamps._resolutions.drafts
+    store = drafts.store
+    awaited = {"files.getUploadURLExternal", "actions_message"}
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        async def then_watch(*args: Any, **kwargs: Any) -> Any:
+            stored = await store(*args, **kwargs)
+            watching.set()
+            return stored
+
+        def until_both(method: str, args: dict[str, Any]) -> None:
+            awaited.discard(method)
+            awaited.discard(step_of_args(args) or "")
+            if not awaited:
+                watching.clear()
+
+        object.__setattr__(drafts, "store", then_watch)  # a frozen dataclass
+        fake_slack.listeners.append(until_both)
+        try:
+            await resolve(bot, 1)
+            await bot.settle()
+        finally:
+            object.__delattr__(drafts, "store")
+    assert not awaited
+    assert opened == []
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
 async def test_a_resolution_is_the_upload_and_one_round_for_the_names(bot, fake_slack: FakeSlack):
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY

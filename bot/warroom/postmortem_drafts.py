@@ -18,8 +18,11 @@ from bot.slack.blocks import drill_text
 from bot.slack.steps import SlackSteps, adopt_since, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, render_postmortem
 from bot.warroom.resolution_facts import Facts, ReadIncident, ResolutionFacts
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database
+
+UPLOAD_STEP, ACTIONS_STEP = "postmortem_upload", "actions_message"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class StoredDraft:
     markdown: str
     file_id: str | None
     actions_ts: str | None
+    taken: ClaimsTaken | None = None  # the upload's and the action items' claims, taken with the draft
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +48,7 @@ class PostmortemDrafts:
     _: KW_ONLY
     template: jinja2.Template
     deploy_window: timedelta
+    claims: StepClaims
 
     def markdown(self, facts: Facts) -> str:
         incident, display = facts.incident, facts.names
@@ -88,7 +93,9 @@ class PostmortemDrafts:
         return (await self.render(incident_id, names=False))[1]
 
     async def store(self, read: ReadIncident, corrections: list[str]) -> StoredDraft:
-        """The draft rendered with the people's display names and stored, unless one is stored already."""
+        """The draft rendered with the people's display names and stored, unless one is stored
+        already; the upload and the action items not done yet are claimed in the same transaction,
+        so neither waits for a claim of its own after it."""
         incident = read.incident
         facts = await self.facts.facts(read, names=True, corrections=corrections)
         markdown = self.markdown(facts)
@@ -98,11 +105,13 @@ class PostmortemDrafts:
                 async with self.db.transaction() as session:
                     stored = await incident_rows.save_postmortem_once(session, incident.id, markdown, at=now)
                     file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
+                    due = [step for step, done in ((UPLOAD_STEP, file_id), (ACTIONS_STEP, actions_ts)) if done is None]
+                    taken = await self.claims.claim_if_free_in(session, incident.id, due)
                 break
             except IntegrityError:  # a concurrent publish stored the draft first: use that one
                 if attempt:
                     raise
-        return StoredDraft(facts, markdown, file_id, actions_ts)
+        return StoredDraft(facts, markdown, file_id, actions_ts, taken)
 
     async def render_again(self, read: ReadIncident) -> Facts:
         """The stored draft rendered again from the timeline (after a time was corrected); the facts it was made from."""
@@ -112,7 +121,9 @@ class PostmortemDrafts:
             await incident_rows.replace_postmortem_markdown(session, read.incident.id, markdown)
         return facts
 
-    async def upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
+    async def upload(
+        self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool, taken: ClaimsTaken | None = None
+    ) -> None:
         """The draft (Slack's three upload steps), recorded as Slack confirms it; its action items
         are a step of their own (ActionItemsMessages.post), so a repair redoes only the one missing."""
         assert incident.channel_id
@@ -144,9 +155,11 @@ class PostmortemDrafts:
                 )
 
         since = adopt_since(incident)
-        outcome = await self.steps.once(
+        outcome = await self.claims.once(
+            self.steps,
+            taken,
             incident.id,
-            "postmortem_upload",
+            UPLOAD_STEP,
             still_needed=still_empty(incident_rows.postmortem, "file_id"),
             find=(lambda: self.slack.find_uploaded_file(channel, title, since=since)) if look else None,
             create=upload,

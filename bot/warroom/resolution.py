@@ -112,12 +112,14 @@ class Resolutions:
         stored = await self.drafts.store(read, corrections)
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look)))
+            steps.append(
+                ("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look, stored.taken))
+            )
         if stored.actions_ts is None:
             steps.append(
                 (
                     "the action items under the postmortem draft were not posted",
-                    self.action_messages.post(incident, stored.facts.action_items, done, already, look),
+                    self.action_messages.post(incident, stored.facts.action_items, done, already, look, stored.taken),
                 )
             )
         if stored.file_id is not None and stored.actions_ts is not None:

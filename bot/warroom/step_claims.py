@@ -26,19 +26,23 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.core.clock import Clock
-from bot.slack.steps import StepBusy, StillNeeded
+from bot.slack.steps import SlackSteps, StepBusy, StepOutcome, StillNeeded, create_once
 from storage import openings as opening_rows
 from storage import slack_steps
 from storage.db import Database, Statements
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.
@@ -148,6 +152,32 @@ class StepClaims:
         tokens = {step: uuid.uuid4().hex for step in steps}
         won = opening_rows.claim_unheld(work, incident_id, tokens, by=self._identity, at=self._clock())
         return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+
+    async def claim_if_free_in(self, session: AsyncSession, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
+        """``claim_if_free`` in an ORM transaction."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        won = await slack_steps.claim_each_unheld(session, incident_id, tokens, by=self._identity, at=self._clock())
+        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+
+    async def once(
+        self,
+        steps: SlackSteps,
+        taken: ClaimsTaken | None,
+        incident_id: int,
+        step: str,
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """``steps.once``, but under the claim ``taken`` holds for the step when it holds one: that
+        claim was taken in the transaction that made the step due, so nothing is read again."""
+        mine = taken.only([step]) if taken is not None else None
+        if mine is None or not mine.tokens:
+            return await steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
+        async with self.holding_taken(mine):
+            return await create_once(recorded=None, find=find, create=create, record=record)
 
     @asynccontextmanager
     async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:

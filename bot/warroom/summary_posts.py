@@ -15,7 +15,7 @@ from bot.core.tiers import TierTables
 from bot.incidents.operations import to_record
 from bot.slack import SlackError, SlackGateway
 from bot.slack.blocks import drill_blocks, drill_text
-from bot.slack.steps import SlackSteps, create_once, still_empty
+from bot.slack.steps import SlackSteps, still_empty
 from bot.warroom.resolution_facts import Facts, ReadIncident
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
@@ -136,16 +136,16 @@ class SummaryPosts:
             async with self._db.transaction() as session:
                 await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
 
-        find = (lambda: self._steps.find_message(channel, incident, column)) if look else None
-        create = self._steps.post(channel, incident, column, text, message)
-        taken = due.taken.only([column]) if due is not None and due.taken is not None else None
-        if taken is not None and taken.tokens:
-            async with self._claims.holding_taken(taken):
-                outcome = await create_once(recorded=None, find=find, create=create, record=record)
-        else:
-            outcome = await self._steps.once(
-                incident.id, column, still_needed=still_empty(incident_rows.get, column), find=find, create=create, record=record
-            )
+        outcome = await self._claims.once(
+            self._steps,
+            due.taken if due is not None else None,
+            incident.id,
+            column,
+            still_needed=still_empty(incident_rows.get, column),
+            find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
+            create=self._steps.post(channel, incident, column, text, message),
+            record=record,
+        )
         outcome.tell(done, already, made=f"posted {what}", adopted=f"found {what} an interrupted attempt posted", recorded=what)
 
     async def show(self, read: ReadIncident, facts: Facts) -> list[str]:
