@@ -3,6 +3,7 @@ stored once in the database, and uploaded to its war room (Slack's three upload 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
@@ -12,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
-from bot.integrations.deploys import deploy_line
+from bot.incidents.action_items import ActionItemRecord
+from bot.integrations.deploys import DeployMatch, deploy_line
 from bot.slack import SlackGateway
 from bot.slack.blocks import drill_text
 from bot.slack.steps import SlackSteps, adopt_since, still_empty
@@ -92,12 +94,17 @@ class PostmortemDrafts:
                 return stored.markdown
         return (await self.render(incident_id, names=False))[1]
 
-    async def store(self, read: ReadIncident, corrections: list[str]) -> StoredDraft:
+    async def store(
+        self,
+        read: ReadIncident,
+        corrections: list[str],
+        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+    ) -> StoredDraft:
         """The draft rendered with the people's display names and stored, unless one is stored
         already; the upload and the action items not done yet are claimed in the same transaction,
         so neither waits for a claim of its own after it."""
         incident = read.incident
-        facts = await self.facts.facts(read, names=True, corrections=corrections)
+        facts = await self.facts.facts(read, names=True, corrections=corrections, lists=lists)
         markdown = self.markdown(facts)
         now = self.clock()
         for attempt in range(2):

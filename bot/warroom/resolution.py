@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from bot import logs
 from bot.core.records import IncidentRecord
+from bot.incidents.action_items import ActionItemRecord
+from bot.integrations.deploys import DeployMatch
 from bot.slack.steps import StepFailure, StepsRun, run_steps
 from bot.warroom.action_items_message import ActionItemsMessages
 from bot.warroom.postmortem_drafts import PostmortemDrafts
@@ -90,26 +92,36 @@ class Resolutions:
 
     async def _publish_due(self, due: SummariesDue, stamped: ReadIncident, done: list[str], already: list[str], look: bool) -> list[str]:
         incident_id = stamped.incident.id
-        reading = asyncio.ensure_future(self.facts.read(incident_id))
+        # What the postmortem shows is read while the summaries go out, all at once.
+        reading, lists = asyncio.ensure_future(self.facts.read(incident_id)), asyncio.ensure_future(self.facts.lists(incident_id))
+        corrections = due.corrections
         try:
-            corrections = await self.facts.correction_notes(incident_id)
             steps = self.summaries.steps(stamped, corrections, done, already, look, due)
             summaries = asyncio.ensure_future(run_steps(steps, note=self.records.note_step_failed(incident_id)))
         except BaseException:
-            await asyncio.gather(reading, return_exceptions=True)
+            await asyncio.gather(reading, lists, return_exceptions=True)
             raise
         try:
-            drafted = await self._postmortem(await reading, corrections, done, already, look)
+            drafted = await self._postmortem(await reading, corrections, done, already, look, lists)
         finally:
+            await asyncio.gather(reading, lists, return_exceptions=True)
             run = await summaries
         return _failure_words([*run.failures, *drafted.failures])
 
-    async def _postmortem(self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool) -> StepsRun:
+    async def _postmortem(
+        self,
+        read: ReadIncident,
+        corrections: list[str],
+        done: list[str],
+        already: list[str],
+        look: bool,
+        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+    ) -> StepsRun:
         """The draft, rendered with the people's display names and stored, then uploaded and its
         action items posted, each on its own (neither waits for the other)."""
         incident = read.incident
         assert incident.channel_id
-        stored = await self.drafts.store(read, corrections)
+        stored = await self.drafts.store(read, corrections, lists)
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
             steps.append(

@@ -12,25 +12,29 @@ from bot.analytics.summary import summarize, summary_blocks, summary_text
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.tiers import TierTables
+from bot.incidents.corrections import correction_notes
 from bot.incidents.operations import to_record
 from bot.slack import SlackError, SlackGateway
 from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.steps import SlackSteps, still_empty
 from bot.warroom.resolution_facts import Facts, ReadIncident
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
+from storage import audit as audit_rows
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
 
 
 class SummariesDue:
     """The MTTR summaries a verifying click makes due, claimed in the click's own transaction
-    (``Stamper.stamp``'s ``along``, run only when the click resolved the incident): after its
-    commit they are posted from the row it stamped, with no claim or read of their own first."""
+    (``Stamper.stamp``'s ``along``, run only when the click resolved the incident), with the
+    corrected times they show: after its commit they are posted from what that transaction read,
+    with no claim or read of their own first."""
 
     def __init__(self, claims: StepClaims, announce_channel: str | None) -> None:
         self._claims = claims
         self._announce_channel = announce_channel
         self.read: ReadIncident | None = None  # the stamped row's view; no timeline (the summaries show none)
+        self.corrections: list[str] = []
         self.taken: ClaimsTaken | None = None
 
     def claim(self, work: Statements, stamped: Row[Any]) -> None:
@@ -42,6 +46,7 @@ class SummariesDue:
         if self._announce_channel and not incident.is_private and stamped.summary_announcement_ts is None:
             steps.append("summary_announcement_ts")
         self.taken = self._claims.claim_if_free(work, incident.id, steps)
+        self.corrections = correction_notes(audit_rows.corrected_times(work, incident.id))
         self.read = ReadIncident(incident, [], summary_ts=stamped.summary_ts, announced_ts=stamped.summary_announcement_ts)
 
 
