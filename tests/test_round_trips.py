@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -128,6 +128,23 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
             delattr(db, name)  # the class's own methods again
 
 
+@contextmanager
+def watching_from(owner: object, method: str, watching: asyncio.Event) -> Iterator[None]:
+    """While inside, ``owner.method`` sets ``watching`` once it returns (a commit it makes is done)."""
+    original = getattr(owner, method)
+
+    async def then_watch(*args: Any, **kwargs: Any) -> Any:
+        returned = await original(*args, **kwargs)
+        watching.set()
+        return returned
+
+    object.__setattr__(owner, method, then_watch)  # frozen dataclasses too
+    try:
+        yield
+    finally:
+        object.__delattr__(owner, method)  # the class's own method again
+
+
 def arrived_while_held(fake: FakeSlack, answers: AnswerGate, method: str, step: str | None = None) -> list[bool]:
     """For each arrival of the call: whether the bot was still waiting for every held answer then
     (not given up on one, which would let it go on without it)."""
@@ -200,26 +217,16 @@ async def test_the_incidents_commit_is_the_last_database_round_trip_before_its_c
     # Its deploys and its war room's first step claims are written in the incident's own
     # transaction: once that is committed, nothing waits on the database before the channel is
     # created (the rate limit's slot for conversations.create is Slack's pacing, not the incident's).
-    incidents = bot.runtime.incidents
-    record_new = incidents.record_new
     async with sessions_opened_while(bot.runtime.db) as (watching, opened):
-
-        async def then_watch(*args: Any, **kwargs: Any) -> Any:
-            recorded = await record_new(*args, **kwargs)
-            watching.set()
-            return recorded
 
         def until_create(method: str, _args: dict[str, Any]) -> None:
             if method == "conversations.create":
                 watching.clear()
 
-        incidents.record_new = then_watch
         fake_slack.listeners.append(until_create)
-        try:
+        with watching_from(bot.runtime.incidents, "record_new", watching):
             assert (await bot.slack.command(opening(service))).status == 200
             await fake_slack.wait_for_call("conversations.create")
-        finally:
-            del incidents.record_new
         assert opened == []
     await bot.settle()
     incident = await bot.incident(1)
@@ -322,15 +329,8 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
     # written before they are posted (a read of the corrections they show, beside the postmortem's).
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY  # Slack's answers come long after the writes that do not wait for them
-    stamper = bot.runtime.interactions.phase_stamps._stamper
-    stamp = stamper.stamp
     summaries = {"summary_ts", "summary_announcement_ts"}
     async with sessions_opened_while(bot.runtime.db) as (watching, opened):
-
-        async def then_watch(*args: Any, **kwargs: Any) -> Any:
-            stamped = await stamp(*args, **kwargs)
-            watching.set()
-            return stamped
 
         def until_both_summaries(method: str, args: dict[str, Any]) -> None:
             if method == "chat.postMessage" and step_of_args(args) in summaries:
@@ -338,13 +338,10 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
                 if not summaries:
                     watching.clear()
 
-        stamper.stamp = then_watch
         fake_slack.listeners.append(until_both_summaries)
-        try:
+        with watching_from(bot.runtime.interactions.phase_stamps._stamper, "stamp", watching):
             await resolve(bot, 1)
             await bot.settle()
-        finally:
-            del stamper.stamp
     assert not summaries
     assert not {"transaction", "single_statements", "run_transaction"} & set(opened), opened
     incident = await bot.incident(1)
@@ -371,15 +368,8 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
     # to the upload's first step and the action items' post, nothing opens the database.
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY
-    drafts = bot.runtime.interactions.phase_stamps._resolutions.drafts
-    store = drafts.store
     awaited = {"files.getUploadURLExternal", "actions_message"}
     async with sessions_opened_while(bot.runtime.db) as (watching, opened):
-
-        async def then_watch(*args: Any, **kwargs: Any) -> Any:
-            stored = await store(*args, **kwargs)
-            watching.set()
-            return stored
 
         def until_both(method: str, args: dict[str, Any]) -> None:
             awaited.discard(method)
@@ -387,13 +377,10 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
             if not awaited:
                 watching.clear()
 
-        object.__setattr__(drafts, "store", then_watch)  # a frozen dataclass
         fake_slack.listeners.append(until_both)
-        try:
+        with watching_from(bot.runtime.interactions.phase_stamps._resolutions.drafts, "store", watching):
             await resolve(bot, 1)
             await bot.settle()
-        finally:
-            object.__delattr__(drafts, "store")
     assert not awaited
     assert opened == []
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
