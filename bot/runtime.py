@@ -343,13 +343,14 @@ def resolutions_of(
     action_items: ActionItems,
 ) -> Resolutions:
     """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
-    steps = SlackSteps(StepClaims(db, clock), slack)
+    claims = StepClaims(db, clock)
+    steps = SlackSteps(claims, slack)
     facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
     return Resolutions(
         facts,
-        SummaryPosts(db, slack, clock, steps, tiers=tiers, announce_channel=settings.announce_channel),
-        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window),
-        ActionItemsMessages(db, slack, clock, steps, action_items),
+        SummaryPosts(db, slack, clock, steps, claims, tiers=tiers, announce_channel=settings.announce_channel),
+        PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window, claims=claims),
+        ActionItemsMessages(db, slack, clock, steps, action_items, claims),
         WarRoomRecords(db, clock),
     )
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Statements
 from storage.models import AuditRecord
 
 
@@ -42,3 +44,12 @@ async def trail(session: AsyncSession, incident_id: int | None = None) -> list[A
     if incident_id is not None:
         query = query.where(AuditRecord.incident_id == incident_id)
     return list(await session.scalars(query))
+
+
+def corrected_times(work: Statements, incident_id: int) -> list[Row[Any]]:
+    """The incident's corrected times in the trail, oldest first, in Core inside
+    ``Database.run_transaction`` (a verifying click reads them for its summaries): the rows have
+    the model's column names."""
+    table = cast(Table, AuditRecord.__table__)
+    query = select(table).where(table.c.incident_id == incident_id, table.c.action == "correct_time").order_by(table.c.id)
+    return list(work.execute(query))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Executable, Select, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict
 from storage.models import Deploy, IncidentDeploy
+
+T = TypeVar("T", bound=Any)
 
 _NEWEST_FIRST = (Deploy.deployed_at.desc(), Deploy.id.desc())
 
@@ -71,14 +75,15 @@ async def in_window(
     """Deploys to any of ``services`` with start <= deployed_at <= end (both inclusive), newest first."""
     if not services:
         return []
-    query = select(Deploy).where(
-        Deploy.service.in_(sorted(set(services))),
-        Deploy.deployed_at >= start,
-        Deploy.deployed_at <= end,
-    )
+    return list(await session.scalars(in_window_query(select(Deploy), services, start, end, environment=environment)))
+
+
+def in_window_query(query: Select[T], services: list[str], start: datetime, end: datetime, *, environment: str | None) -> Select[T]:
+    """``query`` narrowed to the deploys ``in_window`` returns, in its order (for the ORM and for Core)."""
+    query = query.where(Deploy.service.in_(sorted(set(services))), Deploy.deployed_at >= start, Deploy.deployed_at <= end)
     if environment is not None:
         query = query.where(Deploy.environment == environment)
-    return list(await session.scalars(query.order_by(*_NEWEST_FIRST)))
+    return query.order_by(*_NEWEST_FIRST)
 
 
 async def recent(
@@ -107,18 +112,25 @@ async def link_to_incident(session: AsyncSession, incident_id: int, deploy_ids: 
     With ``replace`` the incident's links become exactly ``deploy_ids``: links to other deploys
     are removed (a re-run of the correlation after the impact start changed).
     """
+    for statement in link_statements(session.get_bind().dialect.name, incident_id, deploy_ids, replace=replace):
+        await session.execute(statement)
+
+
+def link_statements(dialect: str, incident_id: int, deploy_ids: Iterable[int], *, replace: bool) -> list[Executable]:
+    """The statements of ``link_to_incident``, in order (for the ORM and for Core)."""
     ids = sorted(set(deploy_ids))
+    statements: list[Executable] = []
     if replace:
         stale = delete(IncidentDeploy).where(IncidentDeploy.incident_id == incident_id)
         if ids:
             stale = stale.where(IncidentDeploy.deploy_id.not_in(ids))
-        await session.execute(stale)
-    if not ids:
-        return
-    rows = [{"incident_id": incident_id, "deploy_id": deploy_id} for deploy_id in ids]
-    # ON CONFLICT DO NOTHING: a concurrent linker of the same pair is not an error on either backend.
-    insert = insert_with_on_conflict(session)
-    await session.execute(insert(IncidentDeploy).values(rows).on_conflict_do_nothing())
+        statements.append(stale)
+    if ids:
+        rows = [{"incident_id": incident_id, "deploy_id": deploy_id} for deploy_id in ids]
+        # ON CONFLICT DO NOTHING: a concurrent linker of the same pair is not an error on either backend.
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statements.append(insert(IncidentDeploy).values(rows).on_conflict_do_nothing())
+    return statements
 
 
 async def for_incident(session: AsyncSession, incident_id: int) -> list[Deploy]:

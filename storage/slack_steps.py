@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Executable, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_with_on_conflict, rows_changed
@@ -54,6 +56,24 @@ async def claim(
         .values(token=token, claimed_by=by, claimed_at=at)
     )
     return rows_changed(result) == 1
+
+
+def claim_if_unheld(dialect: str, incident_id: int, step: str, *, token: str, by: str, at: datetime) -> Executable:
+    """The INSERT that claims a step nobody holds, and does nothing when someone does (or did and
+    died: ``claim`` takes that over). One row changed: claimed. For the ORM and for Core."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
+    return insert(SlackStepClaim).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
+
+
+async def claim_each_unheld(session: AsyncSession, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
+    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
+    dialect = session.get_bind().dialect.name
+    won: set[str] = set()
+    for step, token in tokens.items():
+        if rows_changed(await session.execute(claim_if_unheld(dialect, incident_id, step, token=token, by=by, at=at))) == 1:
+            won.add(step)
+    return won
 
 
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:

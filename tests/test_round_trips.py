@@ -19,8 +19,9 @@ and by handle), each in a bot whose directory memory is empty, as for the first 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -80,6 +81,68 @@ async def database_held_still(db: Database) -> AsyncIterator[asyncio.Event]:
         moving.set()
         for name in originals:
             delattr(db, name)  # the class's own methods again
+
+
+@asynccontextmanager
+async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Event, list[str]]]:
+    """Every database session opened while the yielded event is set, by kind, as it opens; the
+    pacing of Slack calls (``bookkeeping``, which records nothing of a request) left out."""
+    watching = asyncio.Event()
+    opened: list[str] = []
+    pacing: contextvars.ContextVar[bool] = contextvars.ContextVar("pacing", default=False)
+    sessions = ("transaction", "single_statements", "lookup", "reading")
+    originals = {name: getattr(db, name) for name in (*sessions, "bookkeeping", "run_transaction")}
+
+    def watched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        @asynccontextmanager
+        async def session(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            if watching.is_set() and not pacing.get():
+                opened.append(name)
+            async with original(*args, **kwargs) as yielded:
+                yield yielded
+
+        return session
+
+    @asynccontextmanager
+    async def bookkeeping() -> AsyncIterator[Any]:
+        token = pacing.set(True)
+        try:
+            async with originals["bookkeeping"]() as session:
+                yield session
+        finally:
+            pacing.reset(token)
+
+    async def run_transaction(*args: Any, **kwargs: Any) -> Any:
+        if watching.is_set():
+            opened.append("run_transaction")
+        return await originals["run_transaction"](*args, **kwargs)
+
+    for name in sessions:
+        setattr(db, name, watched(name, originals[name]))
+    db.bookkeeping = bookkeeping
+    db.run_transaction = run_transaction
+    try:
+        yield watching, opened
+    finally:
+        for name in originals:
+            delattr(db, name)  # the class's own methods again
+
+
+@contextmanager
+def watching_from(owner: object, method: str, watching: asyncio.Event) -> Iterator[None]:
+    """While inside, ``owner.method`` sets ``watching`` once it returns (a commit it makes is done)."""
+    original = getattr(owner, method)
+
+    async def then_watch(*args: Any, **kwargs: Any) -> Any:
+        returned = await original(*args, **kwargs)
+        watching.set()
+        return returned
+
+    object.__setattr__(owner, method, then_watch)  # frozen dataclasses too
+    try:
+        yield
+    finally:
+        object.__delattr__(owner, method)  # the class's own method again
 
 
 def arrived_while_held(fake: FakeSlack, answers: AnswerGate, method: str, step: str | None = None) -> list[bool]:
@@ -142,6 +205,29 @@ async def test_the_control_message_waits_for_the_channel_and_nothing_else(bot, f
         # It came after the channel existed, into that channel.
         assert control.args["channel"] == next(c.id for c in fake_slack.channels.values() if c.name == create.args["name"])
     answers.open()
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.control_message_ts is not None
+    assert fake_slack.channels[incident.channel_id].pins == [incident.control_message_ts]
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_incidents_commit_is_the_last_database_round_trip_before_its_channel(bot, fake_slack: FakeSlack, service: str):
+    # Its deploys and its war room's first step claims are written in the incident's own
+    # transaction: once that is committed, nothing waits on the database before the channel is
+    # created (the rate limit's slot for conversations.create is Slack's pacing, not the incident's).
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        def until_create(method: str, _args: dict[str, Any]) -> None:
+            if method == "conversations.create":
+                watching.clear()
+
+        fake_slack.listeners.append(until_create)
+        with watching_from(bot.runtime.incidents, "record_new", watching):
+            assert (await bot.slack.command(opening(service))).status == 200
+            await fake_slack.wait_for_call("conversations.create")
+        assert opened == []
     await bot.settle()
     incident = await bot.incident(1)
     assert incident.control_message_ts is not None
@@ -237,6 +323,33 @@ async def test_the_summary_waits_for_nothing_but_the_stamp(bot, fake_slack: Fake
     await bot.settle()
 
 
+@pytest.mark.both_databases
+async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSlack, announce_channel: str):
+    # The verifying click's own transaction claims both summaries: after its commit, nothing is
+    # written before they are posted (a read of the corrections they show, beside the postmortem's).
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY  # Slack's answers come long after the writes that do not wait for them
+    summaries = {"summary_ts", "summary_announcement_ts"}
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        def until_both_summaries(method: str, args: dict[str, Any]) -> None:
+            if method == "chat.postMessage" and step_of_args(args) in summaries:
+                summaries.discard(step_of_args(args))
+                if not summaries:
+                    watching.clear()
+
+        fake_slack.listeners.append(until_both_summaries)
+        with watching_from(bot.runtime.interactions.phase_stamps._stamper, "stamp", watching):
+            await resolve(bot, 1)
+            await bot.settle()
+    assert not summaries
+    assert not {"transaction", "single_statements", "run_transaction"} & set(opened), opened
+    incident = await bot.incident(1)
+    assert incident.channel_id is not None
+    posted = {c.args["channel"] for c in fake_slack.calls_to("chat.postMessage") if step_of(c) in {"summary_ts", "summary_announcement_ts"}}
+    assert posted == {incident.channel_id, announce_channel}
+
+
 async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
     await open_and_settle(bot, opening("payments-api"))
     answers = fake_slack.hold_answers(lambda method, _args: method.startswith("files."))
@@ -246,6 +359,30 @@ async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: Fake
     assert in_time == [True]
     answers.open()
     await bot.settle()
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
+@pytest.mark.both_databases
+async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, fake_slack: FakeSlack):
+    # Stored with the draft, their claims need no transaction of their own: from the draft's commit
+    # to the upload's first step and the action items' post, nothing opens the database.
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY
+    awaited = {"files.getUploadURLExternal", "actions_message"}
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        def until_both(method: str, args: dict[str, Any]) -> None:
+            awaited.discard(method)
+            awaited.discard(step_of_args(args) or "")
+            if not awaited:
+                watching.clear()
+
+        fake_slack.listeners.append(until_both)
+        with watching_from(bot.runtime.interactions.phase_stamps._resolutions.drafts, "store", watching):
+            await resolve(bot, 1)
+            await bot.settle()
+    assert not awaited
+    assert opened == []
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
 
 

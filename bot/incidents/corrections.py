@@ -13,6 +13,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot.core.clock import Clock
 from bot.core.phases import Stamp
@@ -177,7 +180,8 @@ class Corrections:
         return correction_notes(records)
 
 
-def correction_notes(records: Iterable[AuditRecord]) -> list[str]:
+def correction_notes(records: Iterable[AuditRecord | Row[Any]]) -> list[str]:
+    """From the trail's records (the ORM's, or Core rows of its columns)."""
     lines = []
     for record in records:
         if record.action != "correct_time":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,9 @@ from bot.core.text_input import row_number
 from storage import audit
 from storage import clicks as click_rows
 from storage import incidents as incident_rows
-from storage.db import Database
+from storage import openings as opening_rows
+from storage.db import Database, Statements
+from storage.incidents import EventDetails
 from storage.models import Incident
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,54 @@ def to_record(row: Incident | Row[Any]) -> IncidentRecord:
     return record_from_columns(IncidentRecord, row, timeline=timeline, is_private=bool(row.is_private), is_drill=bool(row.is_drill))
 
 
+def opened_columns(
+    request: OpenRequest, *, opener: str, at: datetime, request_key: str | None, origin_channel: str | None, from_alert: bool
+) -> dict[str, Any]:
+    """A new incident's row; its opener holds command until someone else takes it."""
+    return {
+        "request_key": request_key,
+        "title": request.title,
+        "severity": request.severity,
+        "service": request.service,
+        "status": "open",
+        "detection_method": request.detection_method,
+        "opened_by": opener,
+        "commander": opener,
+        # A person who opens an incident holds command from that moment; an alert's incident
+        # has a commander once a person takes it on (bot.incidents.stamping.acknowledge, roles).
+        "commander_set_at": None if from_alert else at,
+        "origin_channel_id": origin_channel,
+        "is_private": request.private,
+        "is_drill": request.drill,
+        "started_at": request.started_at,
+        "detected_at": request.detected_at,
+        "diagnosed_implied": False,
+        "mitigated_implied": False,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def opened_event(reference: str, request: OpenRequest, *, opener: str, from_alert: bool) -> EventDetails:
+    """The "opened" event of a new incident."""
+    how = " from an alert" if from_alert else ""
+    private = " (private)" if request.private else ""
+    drill = " (drill)" if request.drill else ""
+    return {
+        "actor": opener,
+        "text": f"Opened {reference}{how}: {request.title}{private}{drill}",
+        "data": {
+            "severity": request.severity,
+            "service": request.service,
+            "detection_method": request.detection_method,
+            "started_at": request.started_at.isoformat(),
+            "detected_at": request.detected_at.isoformat(),
+            "private": request.private,
+            "drill": request.drill,
+        },
+    }
+
+
 async def insert_opened(
     session: AsyncSession,
     request: OpenRequest,
@@ -64,53 +115,22 @@ async def insert_opened(
     origin_channel: str | None = None,
     from_alert: bool = False,
 ) -> Incident:
-    """A new incident and its "opened" event, however it was opened (a person, an alert); its
-    opener holds command until someone else takes it."""
-    row = await incident_rows.insert(
-        session,
-        Incident(
-            request_key=request_key,
-            title=request.title,
-            severity=request.severity,
-            service=request.service,
-            status="open",
-            detection_method=request.detection_method,
-            opened_by=opener,
-            commander=opener,
-            # A person who opens an incident holds command from that moment; an alert's incident
-            # has a commander once a person takes it on (bot.incidents.stamping.acknowledge, roles).
-            commander_set_at=None if from_alert else at,
-            origin_channel_id=origin_channel,
-            is_private=request.private,
-            is_drill=request.drill,
-            started_at=request.started_at,
-            detected_at=request.detected_at,
-            diagnosed_implied=False,
-            mitigated_implied=False,
-            created_at=at,
-            updated_at=at,
-        ),
-    )
-    how = " from an alert" if from_alert else ""
-    private = " (private)" if request.private else ""
-    drill = " (drill)" if request.drill else ""
+    """A new incident and its "opened" event, however it was opened (a person, an alert)."""
+    columns = opened_columns(request, opener=opener, at=at, request_key=request_key, origin_channel=origin_channel, from_alert=from_alert)
+    row = await incident_rows.insert(session, Incident(**columns))
     await incident_rows.add_event(
-        session,
-        row.id,
-        "opened",
-        at=at,
-        actor=opener,
-        text=f"Opened {row.reference}{how}: {request.title}{private}{drill}",
-        data={
-            "severity": request.severity,
-            "service": request.service,
-            "detection_method": request.detection_method,
-            "started_at": request.started_at.isoformat(),
-            "detected_at": request.detected_at.isoformat(),
-            "private": request.private,
-            "drill": request.drill,
-        },
+        session, row.id, "opened", at=at, **opened_event(row.reference, request, opener=opener, from_alert=from_alert)
     )
+    return row
+
+
+def insert_opened_now(
+    work: Statements, request: OpenRequest, *, opener: str, at: datetime, request_key: str, origin_channel: str | None
+) -> Row[Any]:
+    """``insert_opened`` for a person's open, in Core inside ``Database.run_transaction``: the row."""
+    columns = opened_columns(request, opener=opener, at=at, request_key=request_key, origin_channel=origin_channel, from_alert=False)
+    row = opening_rows.insert_incident(work, columns)
+    click_rows.add_event(work, row.id, "opened", at=at, **opened_event(f"INC-{row.id}", request, opener=opener, from_alert=False))
     return row
 
 
@@ -141,33 +161,49 @@ class Incidents:
         self._db = db
         self._clock = clock
 
-    async def record_new(self, request: OpenRequest, *, opener: str, request_key: str, origin_channel: str | None) -> Recorded:
+    async def record_new(
+        self,
+        request: OpenRequest,
+        *,
+        opener: str,
+        request_key: str,
+        origin_channel: str | None,
+        along: Callable[[Statements, IncidentRecord], None] | None = None,
+    ) -> Recorded:
         """Commit the incident and its first timeline event, once per Slack request.
 
         A retried delivery or a double-submitted modal carries the same request key and gets the
         incident the first one created. The unique key, not a prior read, is what decides a race.
+        ``along`` writes what belongs with a new incident (its deploys, its war room's first step
+        claims) in the same transaction: one commit before the war room's channel is created. The
+        transaction is plain Core statements in one go (on SQLite one trip to a worker thread, where
+        ``along`` runs too), as a click's: the war room waits for this commit.
         """
         now = self._clock()
+
+        def record(work: Statements) -> Recorded:
+            # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
+            existing = opening_rows.find_by_request_key(work, request_key)
+            if existing is not None:
+                return Recorded(to_record(existing), created=False)
+            row = insert_opened_now(work, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
+            if along is not None:
+                along(work, to_record(row))
+            return Recorded(to_record(row), created=True)
+
         try:
-            async with self._db.transaction() as session:
-                # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
-                existing = await incident_rows.find_by_request_key(session, request_key)
-                if existing is not None:
-                    logs.set_incident(existing.id)
-                    return Recorded(to_record(existing), created=False)
-                row = await insert_opened(session, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
-                record = to_record(row)
+            recorded = await self._db.run_transaction(record)
         except IntegrityError:
             async with self._db.transaction() as session:
-                existing = await incident_rows.find_by_request_key(session, request_key)
-            if existing is None:
+                existing_row = await incident_rows.find_by_request_key(session, request_key)
+            if existing_row is None:
                 raise
-            logs.set_incident(existing.id)
-            return Recorded(to_record(existing), created=False)
-        logs.set_incident(record.id)
-        metrics.INCIDENTS_OPENED.inc()
-        log.info("recorded %s", record.reference)
-        return Recorded(record, created=True)
+            recorded = Recorded(to_record(existing_row), created=False)
+        logs.set_incident(recorded.record.id)
+        if recorded.created:
+            metrics.INCIDENTS_OPENED.inc()
+            log.info("recorded %s", recorded.record.reference)
+        return recorded
 
     async def get(self, incident_id: int) -> IncidentRecord | None:
         async with self._db.lookup() as session:

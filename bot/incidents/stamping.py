@@ -3,9 +3,13 @@ conditional UPDATE, the timeline event), so exactly one of any racing clicks win
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot.core.clock import Clock
 from bot.core.phases import Stamp, StampRefused, StampValue, plan_stamp
@@ -50,6 +54,7 @@ class Stamper:
         at: datetime | None = None,
         read: IncidentRecord | None = None,
         permission: ClickPermission | None = None,
+        along: Callable[[Statements, Row[Any]], None] | None = None,
     ) -> StampOutcome:
         """The permission read, the conditional UPDATE and the timeline event in one short
         transaction (``permitted_in_one_transaction``).
@@ -57,7 +62,8 @@ class Stamper:
         ``read`` is the incident as the caller just read it (its permission already checked):
         the first attempt plans from it instead of reading again. The conditional UPDATE checks
         the plan against the row as it is at that moment, so a stale read costs a second
-        attempt, never a wrong stamp."""
+        attempt, never a wrong stamp. ``along`` writes, in the same transaction, what the stamp
+        makes due, given the stamped row (only when this click stamped)."""
         at = at or self._clock()
 
         def attempt(work: Statements, record: IncidentRecord | None) -> StampOutcome | None:
@@ -66,7 +72,7 @@ class Stamper:
             record = planned_from or record
             if record is None:
                 return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
-            return _stamp_read(work, record, stamp, by=by, at=at)
+            return _stamp_read(work, record, stamp, by=by, at=at, along=along)
 
         outcome = await permitted_in_one_transaction(self._db, incident_id, permission, attempt)
         if isinstance(outcome, StampOutcome):
@@ -93,7 +99,9 @@ class Stamper:
         return await acknowledge(self._db, incident_id, by=by, at=at or self._clock(), permission=permission)
 
 
-def _stamp_read(work: Statements, record: IncidentRecord, stamp: Stamp, *, by: str, at: datetime) -> StampOutcome | None:
+def _stamp_read(
+    work: Statements, record: IncidentRecord, stamp: Stamp, *, by: str, at: datetime, along: Callable[[Statements, Row[Any]], None] | None
+) -> StampOutcome | None:
     """The outcome of stamping the incident as ``record`` shows it; None when the row no longer
     matches the plan (a racing click stamped first)."""
     existing = record.timeline.get(stamp)
@@ -127,6 +135,8 @@ def _stamp_read(work: Statements, record: IncidentRecord, stamp: Stamp, *, by: s
     )
     if stamp is Stamp.VERIFIED:
         click_rows.add_event(work, record.id, "resolved", at=at, actor=by, text="Service confirmed healthy; incident resolved")
+    if along is not None:
+        along(work, stamped)
     return StampOutcome(StampResult.STAMPED, stamp, to_record(stamped), plan.value, plan.implied)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
+from sqlalchemy import Row
 
 from bot.core.clock import Clock, utc_now
 from bot.core.columns import record_from_columns
@@ -29,9 +30,11 @@ from bot.core.command_text import CommandTextError, unescape_slack
 from bot.core.text_input import escape, storable
 from bot.core.tiers import SpanTooLong, parse_span
 from bot.core.timefmt import slack_time, utc_clock, zoned_time
+from storage import clicks as click_rows
 from storage import deploys as deploy_rows
 from storage import incidents as incident_rows
-from storage.db import Database
+from storage import openings as opening_rows
+from storage.db import Database, Statements
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT, DEPLOY_SOURCES, Deploy
 
 log = logging.getLogger(__name__)
@@ -326,7 +329,7 @@ class DeployMatch:
     minutes_before_impact: int  # whole minutes, rounded down; negative if it landed after impact began
 
 
-def to_record(row: Deploy) -> DeployRecord:
+def to_record(row: Deploy | Row[Any]) -> DeployRecord:
     return record_from_columns(DeployRecord, row)
 
 
@@ -421,19 +424,35 @@ class Deploys:
         """
         if impact_start.tzinfo is None:
             raise ValueError("impact_start must be timezone-aware")
-        wanted = sorted({service.strip().lower() for service in services if service and service.strip()})
-        async with self._db.transaction() as session:
+
+        def linked(work: Statements) -> list[DeployMatch]:
             # Locking the incident row serialises two correlations of the same incident on PostgreSQL
             # (SQLite's BEGIN IMMEDIATE already does).
-            incident = await incident_rows.get(session, incident_id, for_update=True)
-            if incident is None:
+            if not opening_rows.lock_incident(work, incident_id):
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            matches: list[DeployMatch] = []
-            if wanted:
-                rows = await deploy_rows.in_window(session, wanted, impact_start - window, impact_start, environment=environment)
-                matches = select_in_window([to_record(row) for row in rows], wanted, impact_start, window, environment=environment)
-            await deploy_rows.link_to_incident(session, incident_id, [match.record.id for match in matches], replace=True)
-            await incident_rows.record_fields(session, incident_id, at=self._clock(), deploy_found=bool(matches) if wanted else None)
+            return self.correlate_in(work, incident_id, services, impact_start, window, environment=environment)
+
+        return await self._db.run_transaction(linked)
+
+    def correlate_in(
+        self,
+        work: Statements,
+        incident_id: int,
+        services: list[str],
+        impact_start: datetime,
+        window: timedelta,
+        *,
+        environment: str | None = DEFAULT_ENVIRONMENT,
+    ) -> list[DeployMatch]:
+        """``correlate`` inside the caller's transaction (``Database.run_transaction``), whose
+        incident row nobody else may change meanwhile (locked, or inserted by that transaction)."""
+        wanted = sorted({service.strip().lower() for service in services if service and service.strip()})
+        matches: list[DeployMatch] = []
+        if wanted:
+            rows = opening_rows.deploys_in_window(work, wanted, impact_start - window, impact_start, environment=environment)
+            matches = select_in_window([to_record(row) for row in rows], wanted, impact_start, window, environment=environment)
+        opening_rows.link_deploys(work, incident_id, [match.record.id for match in matches])
+        click_rows.set_fields(work, incident_id, at=self._clock(), deploy_found=bool(matches) if wanted else None)
         return matches
 
     async def get(self, deploy_id: int) -> DeployRecord | None:

@@ -9,6 +9,7 @@ from bot.catalog.services import Catalog
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, utc_clock
 from bot.integrations.deploys import DeployMatch, DeployRecord, Deploys
+from storage.db import Statements
 
 
 class ImpactDeploys:
@@ -39,3 +40,10 @@ class ImpactDeploys:
             return None
         services = [incident.service, *self._catalog.upstream_of(incident.service)]
         return await self._deploys.correlate(incident.id, services, incident.started_at, self._window)
+
+    def correlate_in(self, work: Statements, incident: IncidentRecord) -> list[DeployMatch] | None:
+        """``correlate`` inside the transaction that inserted the incident."""
+        if incident.service is None:
+            return None
+        services = [incident.service, *self._catalog.upstream_of(incident.service)]
+        return self._deploys.correlate_in(work, incident.id, services, incident.started_at, self._window)

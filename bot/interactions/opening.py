@@ -15,12 +15,15 @@ from bot.core.clock import Clock
 from bot.core.command_text import SEVERITIES, CommandTextError, OpenRequest, needs_user_timezone, parse_open_text
 from bot.core.records import IncidentRecord
 from bot.incidents.operations import Incidents
+from bot.integrations.deploys import DeployMatch
 from bot.integrations.impact_deploys import ImpactDeploys
 from bot.interactions.replies import Replies, Requester
 from bot.paging.at_open import PagingAtOpen
 from bot.slack import SlackError, SlackGateway, blocks, messages
 from bot.warroom.room_people import drop_people
 from bot.warroom.setup import WarRooms
+from bot.warroom.step_claims import ClaimsTaken
+from storage.db import Statements
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,23 @@ log = logging.getLogger(__name__)
 def severity_urgency(severity: str) -> int:
     """A P1's war room first when Slack's rate limits make calls wait (bot.background.urgency)."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+class WithNewIncident:
+    """What is written in the transaction that records an incident opened by a person: its deploys
+    correlated and its war room's first steps claimed. So the incident's one commit is the only
+    database round trip before its channel is created."""
+
+    def __init__(self, deploys: ImpactDeploys, war_rooms: WarRooms) -> None:
+        self._deploys = deploys
+        self._war_rooms = war_rooms
+        self.deploys: list[DeployMatch] | None = None
+        self.claims: ClaimsTaken | None = None
+
+    def record(self, work: Statements, incident: IncidentRecord) -> None:
+        """Inside the incident's transaction (on SQLite in a worker thread)."""
+        self.deploys = self._deploys.correlate_in(work, incident)
+        self.claims = self._war_rooms.claim_new_room(work, incident)
 
 
 class Opening:
@@ -110,9 +130,10 @@ class Opening:
     async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
         # Who the war room invites is asked of Slack while the incident is recorded.
         people = self._war_rooms.look_up_people(request.service, private=request.private, drill=request.drill)
+        along = WithNewIncident(self._deploys, self._war_rooms)
         try:
             recorded = await self._incidents.record_new(
-                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id
+                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id, along=along.record
             )
         except BaseException:
             drop_people(people)
@@ -124,9 +145,13 @@ class Opening:
         reference = recorded.record.reference
         try:
             with urgency(severity_urgency(recorded.record.severity)):
-                matches = await self._deploys.correlate(recorded.record)
                 report = await self._war_rooms.set_up(
-                    recorded.record.id, invitees=[requester.user_id], new=recorded.record, deploys=matches, people=people
+                    recorded.record.id,
+                    invitees=[requester.user_id],
+                    new=recorded.record,
+                    deploys=along.deploys,
+                    people=people,
+                    taken=along.claims,
                 )
         except Exception as error:
             drop_people(people)

@@ -25,6 +25,7 @@ from bot.slack import messages
 from bot.timers.monitoring import Monitoring, ReopenResult
 from bot.warroom.resolution import Resolutions
 from bot.warroom.setup import WarRooms
+from bot.warroom.summary_posts import SummariesDue
 from storage.db import recording_done
 
 log = logging.getLogger(__name__)
@@ -54,24 +55,28 @@ class PhaseStamps:
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date. The request may
         be acknowledged as soon as the stamp is committed (or there is nothing to stamp)."""
-        outcome = await self.record(requester, incident_id, stamp, at=at)
+        due = self._resolutions.summaries_due() if stamp is Stamp.VERIFIED else None
+        outcome = await self.record(requester, incident_id, stamp, at=at, due=due)
         await recording_done()
-        await self.show(requester, outcome)
+        await self.show(requester, outcome, due=due)
         return outcome
 
-    async def record(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
+    async def record(
+        self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None, due: SummariesDue | None = None
+    ) -> StampOutcome:
         """Only the database part of a click: the permission decided on the row the stamp's own
         transaction reads, the conditional UPDATE, committed when this returns. Marking verified
         resolves the incident, so it takes the ``close`` permission; the other phases ``stamp``."""
         logs.set_incident(incident_id)
         action = "close" if stamp is Stamp.VERIFIED else "stamp"
         permission = click_permission(self._lookup.permissions, action, requester.user_id)
-        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, permission=permission)
+        along = due.claim if due is not None else None
+        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, permission=permission, along=along)
         if outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
         return outcome
 
-    async def show(self, requester: Requester, outcome: StampOutcome) -> None:
+    async def show(self, requester: Requester, outcome: StampOutcome, *, due: SummariesDue | None = None) -> None:
         """Tell the clicker and Slack what a recorded click did."""
         stamp = outcome.stamp
         if outcome.record is not None:
@@ -89,9 +94,9 @@ class PhaseStamps:
                 messages.already_stamped(stamp.value, outcome.value.by, slack_time(outcome.value.at), outcome.value.implied),
             )
         else:
-            await self._show_stamped(requester, outcome)
+            await self._show_stamped(requester, outcome, due)
 
-    async def _show_stamped(self, requester: Requester, outcome: StampOutcome) -> None:
+    async def _show_stamped(self, requester: Requester, outcome: StampOutcome, due: SummariesDue | None) -> None:
         incident = outcome.record
         assert incident is not None and outcome.value is not None
         line = _stamp_line(incident, outcome)
@@ -101,7 +106,7 @@ class PhaseStamps:
         if outcome.stamp is Stamp.VERIFIED:
             # The summary and the postmortem do not wait for the control message and topic.
             shown, published = await asyncio.gather(
-                self._war_rooms.refresh(incident, announce_line=line), self._resolutions.publish(incident.id)
+                self._war_rooms.refresh(incident, announce_line=line), self._resolutions.publish(incident.id, due=due)
             )
             failures = shown + published
             await self._tell_pagers("resolve", incident)

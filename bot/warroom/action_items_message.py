@@ -13,6 +13,7 @@ from bot.incidents.operations import to_record
 from bot.slack import SlackError, SlackGateway, blocks
 from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.steps import SlackSteps, still_empty
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -26,12 +27,21 @@ class ActionItemsMessages:
     clock: Clock
     steps: SlackSteps
     action_items: ActionItems
+    claims: StepClaims
 
     def _blocks(self, incident: IncidentRecord, items: list[ActionItemRecord]) -> list[dict[str, Any]]:
         today = self.clock().date()
         return blocks.postmortem_actions_blocks(incident, [i.line(today, with_incident=False) for i in items])
 
-    async def post(self, incident: IncidentRecord, items: list[ActionItemRecord], done: list[str], already: list[str], look: bool) -> None:
+    async def post(
+        self,
+        incident: IncidentRecord,
+        items: list[ActionItemRecord],
+        done: list[str],
+        already: list[str],
+        look: bool,
+        taken: ClaimsTaken | None = None,
+    ) -> None:
         """The draft's action items and the "Add action item" button, beside the draft: the message
         does not use the upload, so it does not wait for it."""
         assert incident.channel_id
@@ -41,7 +51,9 @@ class ActionItemsMessages:
             async with self.db.transaction() as session:
                 await incident_rows.record_actions_message(session, incident.id, ts)
 
-        outcome = await self.steps.once(
+        outcome = await self.claims.once(
+            self.steps,
+            taken,
             incident.id,
             "actions_message",
             still_needed=still_empty(incident_rows.postmortem, "actions_message_ts"),

@@ -3,6 +3,7 @@ stored once in the database, and uploaded to its war room (Slack's three upload 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
@@ -12,14 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
-from bot.integrations.deploys import deploy_line
+from bot.incidents.action_items import ActionItemRecord
+from bot.integrations.deploys import DeployMatch, deploy_line
 from bot.slack import SlackGateway
 from bot.slack.blocks import drill_text
 from bot.slack.steps import SlackSteps, adopt_since, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, render_postmortem
 from bot.warroom.resolution_facts import Facts, ReadIncident, ResolutionFacts
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database
+
+UPLOAD_STEP, ACTIONS_STEP = "postmortem_upload", "actions_message"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class StoredDraft:
     markdown: str
     file_id: str | None
     actions_ts: str | None
+    taken: ClaimsTaken | None = None  # the upload's and the action items' claims, taken with the draft
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +50,7 @@ class PostmortemDrafts:
     _: KW_ONLY
     template: jinja2.Template
     deploy_window: timedelta
+    claims: StepClaims
 
     def markdown(self, facts: Facts) -> str:
         incident, display = facts.incident, facts.names
@@ -87,10 +94,17 @@ class PostmortemDrafts:
                 return stored.markdown
         return (await self.render(incident_id, names=False))[1]
 
-    async def store(self, read: ReadIncident, corrections: list[str]) -> StoredDraft:
-        """The draft rendered with the people's display names and stored, unless one is stored already."""
+    async def store(
+        self,
+        read: ReadIncident,
+        corrections: list[str],
+        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+    ) -> StoredDraft:
+        """The draft rendered with the people's display names and stored, unless one is stored
+        already; the upload and the action items not done yet are claimed in the same transaction,
+        so neither waits for a claim of its own after it."""
         incident = read.incident
-        facts = await self.facts.facts(read, names=True, corrections=corrections)
+        facts = await self.facts.facts(read, names=True, corrections=corrections, lists=lists)
         markdown = self.markdown(facts)
         now = self.clock()
         for attempt in range(2):
@@ -98,11 +112,13 @@ class PostmortemDrafts:
                 async with self.db.transaction() as session:
                     stored = await incident_rows.save_postmortem_once(session, incident.id, markdown, at=now)
                     file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
+                    due = [step for step, done in ((UPLOAD_STEP, file_id), (ACTIONS_STEP, actions_ts)) if done is None]
+                    taken = await self.claims.claim_if_free_in(session, incident.id, due)
                 break
             except IntegrityError:  # a concurrent publish stored the draft first: use that one
                 if attempt:
                     raise
-        return StoredDraft(facts, markdown, file_id, actions_ts)
+        return StoredDraft(facts, markdown, file_id, actions_ts, taken)
 
     async def render_again(self, read: ReadIncident) -> Facts:
         """The stored draft rendered again from the timeline (after a time was corrected); the facts it was made from."""
@@ -112,7 +128,9 @@ class PostmortemDrafts:
             await incident_rows.replace_postmortem_markdown(session, read.incident.id, markdown)
         return facts
 
-    async def upload(self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool) -> None:
+    async def upload(
+        self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool, taken: ClaimsTaken | None = None
+    ) -> None:
         """The draft (Slack's three upload steps), recorded as Slack confirms it; its action items
         are a step of their own (ActionItemsMessages.post), so a repair redoes only the one missing."""
         assert incident.channel_id
@@ -144,9 +162,11 @@ class PostmortemDrafts:
                 )
 
         since = adopt_since(incident)
-        outcome = await self.steps.once(
+        outcome = await self.claims.once(
+            self.steps,
+            taken,
             incident.id,
-            "postmortem_upload",
+            UPLOAD_STEP,
             still_needed=still_empty(incident_rows.postmortem, "file_id"),
             find=(lambda: self.slack.files.find_uploaded(channel, title, since=since)) if look else None,
             create=upload,

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from bot import logs
 from bot.core.records import IncidentRecord
-from bot.slack.steps import StepsRun, run_steps
+from bot.incidents.action_items import ActionItemRecord
+from bot.integrations.deploys import DeployMatch
+from bot.slack.steps import StepFailure, StepsRun, run_steps
 from bot.warroom.action_items_message import ActionItemsMessages
 from bot.warroom.postmortem_drafts import PostmortemDrafts
 from bot.warroom.resolution_facts import ReadIncident, ResolutionFacts
 from bot.warroom.room_records import WarRoomRecords
-from bot.warroom.summary_posts import SummaryPosts
+from bot.warroom.summary_posts import SummariesDue, SummaryPosts
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,16 +49,29 @@ class Resolutions:
         """Show the incident's action items under its postmortem draft, when that message exists."""
         return await self.action_messages.refresh(incident_id)
 
+    def summaries_due(self) -> SummariesDue:
+        """See SummariesDue: for ``Stamper.stamp``'s ``along``, then ``publish``'s ``due``."""
+        return self.summaries.due()
+
     async def publish(
-        self, incident_id: int, *, done: list[str] | None = None, already: list[str] | None = None, look: bool = False
+        self,
+        incident_id: int,
+        *,
+        done: list[str] | None = None,
+        already: list[str] | None = None,
+        look: bool = False,
+        due: SummariesDue | None = None,
     ) -> list[str]:
         """Post whatever of the resolution is not posted yet; returns what failed, in words, and
         adds what it posted to ``done`` and what was there already to ``already``. With ``look``
         (a repair), each post is first looked for in Slack, where an interrupted attempt may have
-        made it, and adopted rather than made twice."""
+        made it, and adopted rather than made twice. ``due``: the summaries the verifying click
+        claimed with its stamp, posted at once from its row while the rest is read."""
         done = [] if done is None else done
         already = [] if already is None else already
         logs.set_incident(incident_id)
+        if due is not None and due.read is not None:
+            return await self._publish_due(due, due.read, done, already, look)
         read = await self.facts.read(incident_id)
         incident = read.incident
         # Only a resolved incident with a war room has anything to post: checked before anything
@@ -73,25 +88,50 @@ class Resolutions:
             drafted = await self._postmortem(read, corrections, done, already, look)
         finally:
             run = await summaries
-        return [
-            f"{failure.what} yet: another repair is posting it right now" if failure.busy else f"{failure.what} ({failure.error})"
-            for failure in [*run.failures, *drafted.failures]
-        ]
+        return _failure_words([*run.failures, *drafted.failures])
 
-    async def _postmortem(self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool) -> StepsRun:
+    async def _publish_due(self, due: SummariesDue, stamped: ReadIncident, done: list[str], already: list[str], look: bool) -> list[str]:
+        incident_id = stamped.incident.id
+        # What the postmortem shows is read while the summaries go out, all at once.
+        reading, lists = asyncio.ensure_future(self.facts.read(incident_id)), asyncio.ensure_future(self.facts.lists(incident_id))
+        corrections = due.corrections
+        try:
+            steps = self.summaries.steps(stamped, corrections, done, already, look, due)
+            summaries = asyncio.ensure_future(run_steps(steps, note=self.records.note_step_failed(incident_id)))
+        except BaseException:
+            await asyncio.gather(reading, lists, return_exceptions=True)
+            raise
+        try:
+            drafted = await self._postmortem(await reading, corrections, done, already, look, lists)
+        finally:
+            await asyncio.gather(reading, lists, return_exceptions=True)
+            run = await summaries
+        return _failure_words([*run.failures, *drafted.failures])
+
+    async def _postmortem(
+        self,
+        read: ReadIncident,
+        corrections: list[str],
+        done: list[str],
+        already: list[str],
+        look: bool,
+        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+    ) -> StepsRun:
         """The draft, rendered with the people's display names and stored, then uploaded and its
         action items posted, each on its own (neither waits for the other)."""
         incident = read.incident
         assert incident.channel_id
-        stored = await self.drafts.store(read, corrections)
+        stored = await self.drafts.store(read, corrections, lists)
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
-            steps.append(("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look)))
+            steps.append(
+                ("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look, stored.taken))
+            )
         if stored.actions_ts is None:
             steps.append(
                 (
                     "the action items under the postmortem draft were not posted",
-                    self.action_messages.post(incident, stored.facts.action_items, done, already, look),
+                    self.action_messages.post(incident, stored.facts.action_items, done, already, look, stored.taken),
                 )
             )
         if stored.file_id is not None and stored.actions_ts is not None:
@@ -104,3 +144,10 @@ class Resolutions:
         read = await self.facts.read(incident_id)
         facts = await self.drafts.render_again(read)
         return await self.summaries.show(read, facts)
+
+
+def _failure_words(failures: list[StepFailure]) -> list[str]:
+    return [
+        f"{failure.what} yet: another repair is posting it right now" if failure.busy else f"{failure.what} ({failure.error})"
+        for failure in failures
+    ]

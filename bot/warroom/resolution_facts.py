@@ -4,6 +4,7 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
 
 from bot.analytics.summary import MttrSummary, summarize
@@ -77,9 +78,22 @@ class ResolutionFacts:
             ]
             return ReadIncident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
 
-    async def facts(self, read: ReadIncident, *, names: bool, corrections: list[str] | None = None) -> Facts:
+    async def lists(self, incident_id: int) -> tuple[list[ActionItemRecord], list[DeployMatch]]:
+        """The incident's action items and linked deploys (for ``facts``, which reads them itself
+        unless given them, e.g. read while the incident was)."""
+        items, deploys = await asyncio.gather(self.action_items.for_incident(incident_id), self.deploys.for_incident(incident_id))
+        return items, deploys
+
+    async def facts(
+        self,
+        read: ReadIncident,
+        *,
+        names: bool,
+        corrections: list[str] | None = None,
+        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+    ) -> Facts:
         """Each fact the resolution shows, read once: its summary, postmortem and action items
-        are all made from these (``corrections`` when the caller read them already)."""
+        are all made from these (``corrections`` and ``lists`` when the caller read them already)."""
         incident = read.incident
         summary = summarize(incident, self.tiers) if incident.timeline.restored else None
         paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
@@ -87,7 +101,7 @@ class ResolutionFacts:
         # The people of the timeline are asked of Slack while the database is read.
         asked = asyncio.create_task(self._names(actors)) if names else None
         try:
-            items, deploys = await asyncio.gather(self.action_items.for_incident(incident.id), self.deploys.for_incident(incident.id))
+            items, deploys = await (lists if lists is not None else self.lists(incident.id))
             if corrections is None:
                 corrections = await self.corrections.notes(incident.id)
         except BaseException:

@@ -13,7 +13,7 @@ from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import SlackSteps, StepOutcome, adopt_since
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.room_records import WarRoomRecords, always_needed, lacks
-from bot.warroom.step_claims import StepClaims
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
 
 NAME_ATTEMPTS = 10
 
@@ -59,7 +59,14 @@ class WarRoomChannels:
             channel_name=channel.name,
         )
 
-    async def new_channel(self, incident: IncidentRecord, context: WarRoomContext, claims: AsyncExitStack, ahead: list[str]) -> ChannelStep:
+    async def new_channel(
+        self,
+        incident: IncidentRecord,
+        context: WarRoomContext,
+        claims: AsyncExitStack,
+        ahead: list[str],
+        taken: ClaimsTaken | None = None,
+    ) -> ChannelStep:
         """A just-recorded incident's channel, and its control message posted the moment Slack
         confirms the channel (the post, a task, is awaited by the control-message step).
 
@@ -67,12 +74,19 @@ class WarRoomChannels:
         this new, but a repair started meanwhile must find them taken. So no database round trip
         stands between Slack's answer and the post; the channel is recorded while the post is on its
         way. A process that dies in between leaves a channel, and maybe a post, the database does
-        not know of: the repair finds both in Slack and adopts them (bot.slack.steps)."""
-        # Every step of a war room is done after its channel: one with no channel yet (checked under
-        # the channel's claim) has none of the others done, so they need no check of their own.
-        wanted = [("channel", lacks("channel_id")), *((step, always_needed) for step in ["control_message", *ahead])]
+        not know of: the repair finds both in Slack and adopts them (bot.slack.steps).
+
+        ``taken``: the claims, already committed with the incident itself (``WarRooms.claim_new_room``):
+        then not even the claims' own round trip stands between the incident's commit and the channel."""
         held = AsyncExitStack()
-        channel_needed, post_now, *later = await held.enter_async_context(self.claims.claim_together(incident.id, wanted))
+        if taken is not None:
+            await held.enter_async_context(self.claims.holding_taken(taken))
+            channel_needed, post_now, later = True, True, [True] * len(ahead)
+        else:
+            # Every step of a war room is done after its channel: one with no channel yet (checked under
+            # the channel's claim) has none of the others done, so they need no check of their own.
+            wanted = [("channel", lacks("channel_id")), *((step, always_needed) for step in ["control_message", *ahead])]
+            channel_needed, post_now, *later = await held.enter_async_context(self.claims.claim_together(incident.id, wanted))
         if not channel_needed:  # a repair made the channel meanwhile: the usual steps follow
             await held.aclose()
             return ChannelStep(StepOutcome("recorded"))
@@ -84,6 +98,7 @@ class WarRoomChannels:
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
             posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
+            await asyncio.sleep(0)  # the post on its way before the channel's recording takes the loop
         try:
             await self._record_channel(incident.id, channel)
         except BaseException:

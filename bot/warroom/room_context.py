@@ -31,7 +31,7 @@ class WarRoomContexts:
         caller just correlated them), its call link and the escalation chain's last page (none
         yet for a ``new`` incident)."""
         service = self._catalog.get(incident.service)
-        call_url = self._call_links.link_for(incident, service)
+        call_url = self.call_url(incident)
         paging = None if new else await self._paging(incident)
         if service is None:
             return WarRoomContext(call_url=call_url, paging=paging)
@@ -46,6 +46,10 @@ class WarRoomContexts:
             call_url=call_url,
             paging=paging,
         )
+
+    def call_url(self, incident: IncidentRecord) -> str | None:
+        """The incident's call link, as its control message and bookmarks show it."""
+        return self._call_links.link_for(incident, self._catalog.get(incident.service))
 
     async def _paging(self, incident: IncidentRecord) -> Paging | None:
         if incident.status != "open" or incident.acknowledged_at is not None:

@@ -31,6 +31,8 @@ from bot.warroom.room_display import WarRoomDisplay
 from bot.warroom.room_people import WarRoomPeople, drop_people
 from bot.warroom.room_posts import WarRoomPosts
 from bot.warroom.room_records import DATABASE_AWAY, Progress, WarRoomRecords, WarRoomReport, failure_words
+from bot.warroom.step_claims import ClaimsTaken
+from storage.db import Statements
 
 __all__ = ["WarRoomReport", "WarRooms", "drop_people"]
 
@@ -74,6 +76,25 @@ class WarRooms:
         """See WarRoomDisplay.refresh."""
         return await self.display.refresh(incident, announce_line=announce_line)
 
+    def _claimed_with_channel(self, incident: IncidentRecord, service: Service | None, call_url: str | None) -> list[str]:
+        """The steps that post, claimed with a new war room's channel: after Slack's answer they go
+        out without a database round trip of their own first. None of them is done before the
+        channel is: the channel's own check under its claim covers them."""
+        ahead = ["bookmarks"] if self.posts.bookmark_links(service, call_url) else []
+        if self.posts.announce_channel:
+            ahead.append("announcement")
+        runbooks = self.posts.runbooks(incident.service)
+        if runbooks:
+            ahead.append(f"runbook:{runbooks[0].name}")
+        return ahead
+
+    def claim_new_room(self, work: Statements, incident: IncidentRecord) -> ClaimsTaken:
+        """Claim a new incident's channel, control message and the steps claimed with them, in the
+        transaction that records the incident (``Incidents.record_new``'s ``along``)."""
+        service = self.people.service(incident.service, private=incident.is_private)
+        ahead = self._claimed_with_channel(incident, service, self.contexts.call_url(incident))
+        return self.channels.claims.claim_for_new(work, incident.id, ["channel", "control_message", *ahead])
+
     async def set_up(
         self,
         incident_id: int,
@@ -82,11 +103,14 @@ class WarRooms:
         new: IncidentRecord | None = None,
         deploys: list[DeployMatch] | None = None,
         people: asyncio.Task[set[str]] | None = None,
+        taken: ClaimsTaken | None = None,
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
 
         ``people``: the service's people, looked up already (``look_up_people``) while the incident
         was recorded.
+
+        ``taken``: a ``new`` incident's first steps, claimed when it was recorded (``claim_new_room``).
 
         ``new`` is a just-recorded incident: nothing is done for it yet, so no read is needed, and
         nothing is looked for in Slack, and the control message goes out as soon as Slack confirms
@@ -104,7 +128,7 @@ class WarRooms:
         try:
             # The claims a new incident takes before its channel exists are held to the end.
             async with AsyncExitStack() as claims:
-                return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims)
+                return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims, taken)
         finally:
             drop_people(people)
 
@@ -117,6 +141,7 @@ class WarRooms:
         service: Service | None,
         people: asyncio.Task[set[str]] | None,
         claims: AsyncExitStack,
+        taken: ClaimsTaken | None,
     ) -> WarRoomReport:
         report = WarRoomReport()
         incident = progress.incident
@@ -130,15 +155,8 @@ class WarRooms:
         if incident.channel_id is None:
             step = "create the war-room channel"
             if first:
-                # The later steps that post are claimed with the channel too: after Slack's answer
-                # they go out without a database round trip of their own first. None of them is
-                # done before the channel is: the channel's own check under its claim covers them.
-                ahead = ["bookmarks"] if links else []
-                if self.posts.announce_channel:
-                    ahead.append("announcement")
-                if runbooks:
-                    ahead.append(f"runbook:{runbooks[0].name}")
-                created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead)
+                ahead = self._claimed_with_channel(incident, service, context.call_url)
+                created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead, taken)
             else:
                 created = self.channels.repair_channel(incident)
             run = await run_steps(

@@ -26,17 +26,23 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.core.clock import Clock
-from bot.slack.steps import StepBusy, StillNeeded
+from bot.slack.steps import SlackSteps, StepBusy, StepOutcome, StillNeeded, create_once
+from storage import openings as opening_rows
 from storage import slack_steps
-from storage.db import Database
+from storage.db import Database, Statements
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.
@@ -47,6 +53,19 @@ RELEASE_RETRY_SECONDS = 1.0
 # Claims this process gave up but could not release (the database was away): nobody works on them,
 # so this process's own next attempt takes them over at once rather than waiting for their lease.
 _ABANDONED_HERE: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ClaimsTaken:
+    """Steps of an incident claimed in the transaction that made them due (``claim_for_new``,
+    ``claim_if_free``): by step, the claim's token. Held, renewed and released through
+    ``StepClaims.holding_taken`` once that transaction committed."""
+
+    incident_id: int
+    tokens: dict[str, str]
+
+    def only(self, steps: Sequence[str]) -> ClaimsTaken:
+        return ClaimsTaken(self.incident_id, {step: token for step, token in self.tokens.items() if step in steps})
 
 
 class StepClaims:
@@ -117,6 +136,56 @@ class StepClaims:
             for step, token, needed in taken:
                 await holding.enter_async_context(self._holding(incident_id, step, token, needed))
             yield [needed for _step, _token, needed in taken]
+
+    def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
+        """Claim ``steps`` of an incident inserted in ``work``'s transaction, committed with it:
+        nobody can hold a step of an incident nobody else sees yet, and none of them is done, so
+        there is nothing to read under the claims. Hold them with ``holding_taken`` once committed."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        opening_rows.claim_for_new_incident(work, incident_id, tokens, by=self._identity, at=self._clock())
+        return ClaimsTaken(incident_id, tokens)
+
+    def claim_if_free(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
+        """Claim, in ``work``'s transaction and committed with it, those of ``steps`` nobody holds;
+        the others (held, or left by a process that died) are left to ``claim``. Nothing is read
+        under these claims: for the steps the caller's transaction has just made due."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        won = opening_rows.claim_unheld(work, incident_id, tokens, by=self._identity, at=self._clock())
+        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+
+    async def claim_if_free_in(self, session: AsyncSession, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
+        """``claim_if_free`` in an ORM transaction."""
+        tokens = {step: uuid.uuid4().hex for step in steps}
+        won = await slack_steps.claim_each_unheld(session, incident_id, tokens, by=self._identity, at=self._clock())
+        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+
+    async def once(
+        self,
+        steps: SlackSteps,
+        taken: ClaimsTaken | None,
+        incident_id: int,
+        step: str,
+        *,
+        still_needed: StillNeeded,
+        create: Callable[[], Awaitable[T]],
+        record: Callable[[T], Awaitable[None]],
+        find: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> StepOutcome[T]:
+        """``steps.once``, but under the claim ``taken`` holds for the step when it holds one: that
+        claim was taken in the transaction that made the step due, so nothing is read again."""
+        mine = taken.only([step]) if taken is not None else None
+        if mine is None or not mine.tokens:
+            return await steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
+        async with self.holding_taken(mine):
+            return await create_once(recorded=None, find=find, create=create, record=record)
+
+    @asynccontextmanager
+    async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:
+        """The claims ``claim_for_new`` or ``claim_if_free`` took, renewed while their steps work and given back after."""
+        async with AsyncExitStack() as holding:
+            for step, token in claims.tokens.items():
+                await holding.enter_async_context(self._holding(claims.incident_id, step, token, True))
+            yield
 
     @asynccontextmanager
     async def _holding(self, incident_id: int, step: str, token: str, needed: bool) -> AsyncIterator[None]:

@@ -6,35 +6,81 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from sqlalchemy import Row
+
 from bot.analytics.summary import summarize, summary_blocks, summary_text
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.tiers import TierTables
+from bot.incidents.corrections import correction_notes
+from bot.incidents.operations import to_record
 from bot.slack import SlackError, SlackGateway
 from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.steps import SlackSteps, still_empty
 from bot.warroom.resolution_facts import Facts, ReadIncident
+from bot.warroom.step_claims import ClaimsTaken, StepClaims
+from storage import audit as audit_rows
 from storage import incidents as incident_rows
-from storage.db import Database
+from storage.db import Database, Statements
+
+
+class SummariesDue:
+    """The MTTR summaries a verifying click makes due, claimed in the click's own transaction
+    (``Stamper.stamp``'s ``along``, run only when the click resolved the incident), with the
+    corrected times they show: after its commit they are posted from what that transaction read,
+    with no claim or read of their own first."""
+
+    def __init__(self, claims: StepClaims, announce_channel: str | None) -> None:
+        self._claims = claims
+        self._announce_channel = announce_channel
+        self.read: ReadIncident | None = None  # the stamped row's view; no timeline (the summaries show none)
+        self.corrections: list[str] = []
+        self.taken: ClaimsTaken | None = None
+
+    def claim(self, work: Statements, stamped: Row[Any]) -> None:
+        """Inside the click's transaction (on SQLite in a worker thread), right after the stamp."""
+        incident = to_record(stamped)
+        if not incident.timeline.restored or incident.channel_id is None:
+            return
+        steps = ["summary_ts"] if stamped.summary_ts is None else []
+        if self._announce_channel and not incident.is_private and stamped.summary_announcement_ts is None:
+            steps.append("summary_announcement_ts")
+        self.taken = self._claims.claim_if_free(work, incident.id, steps)
+        self.corrections = correction_notes(audit_rows.corrected_times(work, incident.id))
+        self.read = ReadIncident(incident, [], summary_ts=stamped.summary_ts, announced_ts=stamped.summary_announcement_ts)
 
 
 class SummaryPosts:
     """Owns the MTTR summary's posts (war room, announcement channel) and their edits after a correction."""
 
     def __init__(
-        self, db: Database, slack: SlackGateway, clock: Clock, steps: SlackSteps, *, tiers: TierTables, announce_channel: str | None
+        self,
+        db: Database,
+        slack: SlackGateway,
+        clock: Clock,
+        steps: SlackSteps,
+        claims: StepClaims,
+        *,
+        tiers: TierTables,
+        announce_channel: str | None,
     ) -> None:
         self._db = db
         self._slack = slack
         self._clock = clock
         self._steps = steps
+        self._claims = claims
         self._tiers = tiers
         self._announce_channel = announce_channel
 
+    def due(self) -> SummariesDue:
+        """For a click that may verify an incident: the summaries it makes due, claimed in its own transaction."""
+        return SummariesDue(self._claims, self._announce_channel)
+
     def steps(
-        self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool
+        self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool, due: SummariesDue | None = None
     ) -> list[tuple[str, Awaitable[None]]]:
-        """The summaries ``read`` does not show as posted yet, as steps (what failed, in words; the post)."""
+        """The summaries ``read`` does not show as posted yet, as steps (what failed, in words; the post).
+        Those ``due`` claimed already are posted under that claim, with nothing read again."""
         incident = read.incident
         assert incident.channel_id
         summary = summarize(incident, self._tiers)
@@ -46,7 +92,9 @@ class SummaryPosts:
             steps.append(
                 (
                     "the MTTR summary was not posted in the war room",
-                    self._post(incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look),
+                    self._post(
+                        incident, incident.channel_id, text, summary_message, "summary_ts", done, already, "the MTTR summary", look, due
+                    ),
                 )
             )
         else:
@@ -59,7 +107,16 @@ class SummaryPosts:
                     (
                         f"the MTTR summary was not posted in <#{self._announce_channel}>",
                         self._post(
-                            incident, self._announce_channel, text, summary_message, "summary_announcement_ts", done, already, where, look
+                            incident,
+                            self._announce_channel,
+                            text,
+                            summary_message,
+                            "summary_announcement_ts",
+                            done,
+                            already,
+                            where,
+                            look,
+                            due,
                         ),
                     )
                 )
@@ -78,12 +135,15 @@ class SummaryPosts:
         already: list[str],
         what: str,
         look: bool,
+        due: SummariesDue | None,
     ) -> None:
         async def record(ts: str) -> None:
             async with self._db.transaction() as session:
                 await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
 
-        outcome = await self._steps.once(
+        outcome = await self._claims.once(
+            self._steps,
+            due.taken if due is not None else None,
             incident.id,
             column,
             still_needed=still_empty(incident_rows.get, column),
