@@ -47,6 +47,7 @@ FACT_COLUMNS = (
     Incident.is_private,
 )
 
+FACT_FIELDS = tuple(column.key for column in FACT_COLUMNS)
 # A row of FACT_COLUMNS (read by name: ``row.started_at``).
 FactRow = Row[*tuple[Any, ...]]
 _Columns = TypeVarTuple("_Columns")
