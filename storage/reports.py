@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -135,6 +136,12 @@ async def restored_batches(
     restored = Incident.verified_at.is_not(None)
     sqlite = session.get_bind().dialect.name == "sqlite"
     connection = await session.connection()
+    if not sqlite:
+        # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic plan
+        # for every part, blind to where each part's bounds fall: on 100,000 incidents ten parts took
+        # 127 ms that way, 95 ms planned for their own bounds (PostgreSQL 12 and later; until the
+        # reading transaction ends).
+        await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     parts = [(restored, *bounds) for bounds in await _chunks(session, since, until, by_rowid=sqlite)]
     aggregate = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities, drills)
 
