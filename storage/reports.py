@@ -64,12 +64,15 @@ async def fact_rows(
     batch: int = 5000,
     include_open: bool = True,
     drills: bool = False,
+    with_title: bool = False,
 ) -> AsyncIterator[FactRow]:
     """Restored incidents that started in [since, until), and (``include_open``) every incident
-    still open that started before ``until`` (reports list those apart, never drop them)."""
+    still open that started before ``until`` (reports list those apart, never drop them);
+    ``with_title``: each row's ``title`` after FACT_COLUMNS (show it through ``shown_title``)."""
     restored = and_(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
     still_open = and_(Incident.verified_at.is_(None), Incident.started_at < until)
-    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
+    columns = (*FACT_COLUMNS, Incident.title) if with_title else FACT_COLUMNS
+    query = _scoped(select(*columns).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(Incident.id).execution_options(yield_per=batch))
@@ -86,7 +89,11 @@ async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int
     if not incident_ids:
         return {}
     rows = await session.execute(select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids))))
-    return {row.id: PRIVATE_TITLE if row.is_private else row.title for row in rows}
+    return {row.id: shown_title(row.title, row.is_private) for row in rows}
+
+
+def shown_title(title: str, is_private: bool) -> str:
+    return PRIVATE_TITLE if is_private else title
 
 
 def _scoped(

@@ -52,6 +52,7 @@ from storage.reports import (
     open_rows,
     private_incidents,
     restored_batches,
+    shown_title,
     war_rooms,
 )
 
@@ -213,16 +214,25 @@ class Reports:
         """The incidents a window report reads (without those still open unless ``include_open``),
         one object each, and the war-room channel of each that has one: for the weekly digest,
         which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
-        channels: dict[int, str] = {}
         async with self._db.reading() as session:
             rows = fact_rows(
                 session, since=since, until=until, services=services, severities=severities, include_open=include_open, drills=drills
             )
             read = [row async for row in rows]
-        for row in read:
-            if row.channel_id and not row.is_private:  # a private war room is never linked
-                channels[row.id] = row.channel_id
-        return _facts_of(read), channels
+        return _facts_of(read), _linked_war_rooms(read)
+
+    async def restored_with_titles(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[list[IncidentFacts], dict[int, str], dict[int, str]]:
+        """``facts`` of the real incidents restored that started in [since, until), their war rooms,
+        and the title each is listed by (a private incident's never shown), from one read: the
+        digest's week."""
+        async with self._db.reading() as session:
+            rows = fact_rows(
+                session, since=since, until=until, services=services, severities=severities, include_open=False, with_title=True
+            )
+            read = [row async for row in rows]
+        return _facts_of(read), _linked_war_rooms(read), {row.id: shown_title(row.title, row.is_private) for row in read}
 
     async def columns(
         self,
@@ -365,6 +375,11 @@ def _months_back(at: datetime, months: int) -> datetime:
     for _ in range(months - 1):
         start = month_start(start - timedelta(days=1))
     return start
+
+
+def _linked_war_rooms(rows: Sequence[FactRow]) -> dict[int, str]:
+    """The war room of each incident that has one: a private war room is never linked."""
+    return {row.id: row.channel_id for row in rows if row.channel_id and not row.is_private}
 
 
 def _facts_of(rows: Sequence[FactRow]) -> list[IncidentFacts]:
