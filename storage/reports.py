@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    LargeBinary,
     Row,
     Select,
     SQLColumnExpression,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +48,7 @@ FACT_COLUMNS = (
     Incident.is_private,
 )
 
+FACT_FIELDS = tuple(column.key for column in FACT_COLUMNS)
 # A row of FACT_COLUMNS (read by name: ``row.started_at``).
 FactRow = Row[*tuple[Any, ...]]
 _Columns = TypeVarTuple("_Columns")
@@ -60,12 +64,15 @@ async def fact_rows(
     batch: int = 5000,
     include_open: bool = True,
     drills: bool = False,
+    with_title: bool = False,
 ) -> AsyncIterator[FactRow]:
     """Restored incidents that started in [since, until), and (``include_open``) every incident
-    still open that started before ``until`` (reports list those apart, never drop them)."""
+    still open that started before ``until`` (reports list those apart, never drop them);
+    ``with_title``: each row's ``title`` after FACT_COLUMNS (show it through ``shown_title``)."""
     restored = and_(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
     still_open = and_(Incident.verified_at.is_(None), Incident.started_at < until)
-    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
+    columns = (*FACT_COLUMNS, Incident.title) if with_title else FACT_COLUMNS
+    query = _scoped(select(*columns).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(Incident.id).execution_options(yield_per=batch))
@@ -82,7 +89,11 @@ async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int
     if not incident_ids:
         return {}
     rows = await session.execute(select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids))))
-    return {row.id: PRIVATE_TITLE if row.is_private else row.title for row in rows}
+    return {row.id: shown_title(row.title, row.is_private) for row in rows}
+
+
+def shown_title(title: str, is_private: bool) -> str:
+    return PRIVATE_TITLE if is_private else title
 
 
 def _scoped(
@@ -132,21 +143,49 @@ async def restored_batches(
     restored = Incident.verified_at.is_not(None)
     sqlite = session.get_bind().dialect.name == "sqlite"
     connection = await session.connection()
-    for bounds in await _chunks(session, since, until, by_rowid=sqlite):
-        where = (restored, *bounds)
-        aggregated = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities, drills).where(
-            *where
-        )
-        found = (_sqlite_batch if sqlite else _postgresql_batch)((await connection.execute(aggregated)).one())
-        if found is None:
-            # A name holds the separator, a SQLite stamp is stored in another text form than
-            # SQLAlchemy's, or a PostgreSQL one lies centuries away: read this part row by row.
-            stamps = _text_stamps() if sqlite else _epoch_stamps()
-            by_row = _scoped(select(*_ROW_COLUMNS, *stamps), services, severities, drills).where(*where)
-            async for rows in _row_batches(session, by_row, batch):
-                yield rows
-        elif len(found.ids):
-            yield found
+    if not sqlite:
+        # asyncpg prepares each statement, and after five runs PostgreSQL may keep one generic plan
+        # for every part, blind to where each part's bounds fall: on 100,000 incidents ten parts took
+        # 127 ms that way, 95 ms planned for their own bounds (PostgreSQL 12 and later; until the
+        # reading transaction ends).
+        await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    parts = [(restored, *bounds) for bounds in await _chunks(session, since, until, by_rowid=sqlite)]
+    aggregate = _scoped(select(*(_SQLITE_AGGREGATED if sqlite else _POSTGRESQL_AGGREGATED)), services, severities, drills)
+
+    def read(where: tuple[ColumnElement[bool], ...]) -> asyncio.Task[Row[*tuple[Any, ...]]]:
+        async def aggregated() -> Row[*tuple[Any, ...]]:
+            return (await connection.execute(aggregate.where(*where))).one()
+
+        return asyncio.create_task(aggregated())
+
+    # The database evaluates the next part's aggregate (SQLite in aiosqlite's thread, which lets go
+    # of the GIL while it steps; PostgreSQL in its own process) while Python parses this one and the
+    # caller adds it up: the two took about the same time one after the other.
+    pending = read(parts[0]) if parts else None
+    try:
+        for index, where in enumerate(parts):
+            assert pending is not None
+            row = await pending
+            pending = read(parts[index + 1]) if index + 1 < len(parts) else None
+            # In a thread: the event loop meanwhile hands the next statement to the database (for
+            # aiosqlite that takes two trips to its thread, a cursor and then the statement).
+            found = await asyncio.to_thread(_sqlite_batch if sqlite else _postgresql_batch, row)
+            if found is None:
+                # A name holds the separator, a SQLite stamp is stored in another text form than
+                # SQLAlchemy's, or a PostgreSQL one lies centuries away: read this part row by row,
+                # once the connection has answered the next part's aggregate.
+                if pending is not None:
+                    await asyncio.wait([pending])
+                stamps = _text_stamps() if sqlite else _epoch_stamps()
+                by_row = _scoped(select(*_ROW_COLUMNS, *stamps), services, severities, drills).where(*where)
+                async for rows in _row_batches(session, by_row, batch):
+                    yield rows
+            elif len(found.ids):
+                yield found
+    finally:
+        if pending is not None and not pending.done():
+            # The connection is used again after this: let the statement in flight finish.
+            await asyncio.wait([pending])
 
 
 # What the row-by-row reads select before the stamps.
@@ -225,26 +264,36 @@ _EXACT_FLOAT_EPOCH_US = 2**52
 
 
 def _postgresql_aggregated() -> tuple[ColumnElement[Any], ...]:
-    """One row per batch: each column's values joined into one text by the database, in the same
+    """One row per batch: each column's values joined into one value by the database, in the same
     row order for every column (the database steps each aggregate of a row together: PostgreSQL
     does, in a parallel plan as well, combining each worker's part in one order), so Python never
-    holds an object per value. Missing service, deploy data, acknowledgement, assembly and
-    commander as digits beside them; the stamps as epoch microseconds."""
+    holds an object per value. The ids and stamps in binary, as PostgreSQL sends them
+    (``int8send``, ``timestamptz_send``: big-endian int64, the stamps in µs since 2000-01-01, the
+    int64 minimum where there is none; the implied diagnosed and mitigated stamps are taken in
+    NumPy); the names as text, a missing service and the deploy data as digits beside them.
+    Measured on 100,000 incidents, ten batches through asyncpg: 82 ms, against 171 ms for the
+    same figures as decimal text of ``date_part('epoch')`` (whose float also needed a range check)."""
     joined = _postgresql_joined
-    started, detected, diagnosed, mitigated, verified, *milestones = (_float_epoch_us(stamp) for stamp in _stamps())
-    detected_at = Incident.detected_at
     return (
         func.count(),
-        joined(Incident.id, ","),
+        _postgresql_binary_joined(func.int8send(Incident.id)),
         joined(Incident.severity, _SEPARATOR),
         joined(func.coalesce(Incident.service, ""), _SEPARATOR),
         joined(case((Incident.service.is_(None), "1"), else_="0")),
         joined(Incident.detection_method, _SEPARATOR),
         joined(case((Incident.deploy_found.is_(None), "2"), (Incident.deploy_found.is_(True), "1"), else_="0")),
-        *(joined(stamp, ",") for stamp in (started, detected, diagnosed, mitigated, verified)),
-        *(joined(_float_epoch_us(func.coalesce(m, detected_at)), ",") for m in _MILESTONES),
-        *(joined(case((column.is_(None), "0"), else_="1")) for column in _MILESTONES),
+        *(_postgresql_binary_joined(func.coalesce(func.timestamptz_send(stamp), _POSTGRESQL_NO_STAMP)) for stamp in _STORED_STAMPS),
     )
+
+
+def _postgresql_binary_joined(column: SQLColumnExpression[Any]) -> ColumnElement[bytes]:
+    return type_coerce(func.string_agg(column, literal_column("''::bytea")), LargeBinary)
+
+
+# Where a stamp is missing, the PostgreSQL read joins the int64 minimum (NumPy's NaT) in its place.
+_POSTGRESQL_NO_STAMP: ColumnElement[bytes] = literal_column("'\\x8000000000000000'::bytea")
+# PostgreSQL's epoch, 2000-01-01, in µs after the Unix epoch.
+_POSTGRESQL_EPOCH_US = 946_684_800 * 1_000_000
 
 
 def _sqlite_aggregated() -> tuple[ColumnElement[Any], ...]:
@@ -263,12 +312,12 @@ def _sqlite_aggregated() -> tuple[ColumnElement[Any], ...]:
         joined(Incident.service.is_(None)),
         joined(Incident.detection_method, _SEPARATOR),
         joined(func.ifnull(Incident.deploy_found, 2)),
-        *(joined(_or_no_stamp(stamp)) for stamp in _SQLITE_STAMPS),
+        *(joined(_or_no_stamp(stamp)) for stamp in _STORED_STAMPS),
     )
 
 
-# The stored stamps the SQLite read joins, in RestoredBatch.stamps_us's order before the implied ones are filled.
-_SQLITE_STAMPS = (
+# The stored stamps the aggregated reads join, in RestoredBatch.stamps_us's order before the implied ones are filled.
+_STORED_STAMPS = (
     Incident.started_at,
     Incident.detected_at,
     Incident.diagnosed_at,
@@ -311,9 +360,9 @@ def _deploy_codes(deploy: str, count: int) -> np.ndarray | None:
 
 
 def _checked_batch(
-    ids: str, count: int, names: tuple[list[str], list[str | None], list[str]], deploys: np.ndarray, stamps: np.ndarray
+    ids: np.ndarray, count: int, names: tuple[list[str], list[str | None], list[str]], deploys: np.ndarray, stamps: np.ndarray
 ) -> RestoredBatch:
-    batch = RestoredBatch(np.fromstring(ids, dtype=np.int64, sep=","), *names, deploys, stamps)
+    batch = RestoredBatch(ids, *names, deploys, stamps)
     if len(batch.ids) != count or len(batch.deploys) != count or batch.stamps_us.shape != (count, _STAMP_COLUMNS):
         raise ValueError(f"an aggregated batch of {count} incidents came back misaligned")
     return batch
@@ -338,31 +387,60 @@ def _sqlite_batch(row: Row[*tuple[Any, ...]]) -> RestoredBatch | None:
     started, detected, diagnosed, mitigated, verified, *milestones = columns
     if ((started == _NAT) | (detected == _NAT) | (verified == _NAT)).any():
         return None  # not what the query selects: read it row by row, which says what is wrong
-    # The implied stamps, as the buttons set them: a missing one takes the next present one's time.
+    return _checked_batch(
+        np.fromstring(ids, dtype=np.int64, sep=","),
+        count,
+        names,
+        deploys,
+        _with_implied(started, detected, diagnosed, mitigated, verified, milestones),
+    )
+
+
+def _with_implied(
+    started: np.ndarray,
+    detected: np.ndarray,
+    diagnosed: np.ndarray,
+    mitigated: np.ndarray,
+    verified: np.ndarray,
+    milestones: list[np.ndarray],
+) -> np.ndarray:
+    """RestoredBatch.stamps_us from the stored stamps: the implied stamps, as the buttons set them
+    (a missing diagnosed or mitigated one takes the next present one's time)."""
     mitigated = np.where(mitigated == _NAT, verified, mitigated)
     diagnosed = np.where(diagnosed == _NAT, mitigated, diagnosed)
-    return _checked_batch(ids, count, names, deploys, np.stack([started, detected, diagnosed, mitigated, verified, *milestones], axis=1))
+    return np.stack([started, detected, diagnosed, mitigated, verified, *milestones], axis=1)
 
 
 def _postgresql_batch(row: Row[*tuple[Any, ...]]) -> RestoredBatch | None:
     """The batch from one row of _POSTGRESQL_AGGREGATED; None when a name holds the separator or a
-    stamp lies where the float epoch is not exact."""
-    count, ids, severity, service, no_service, method, deploy, *rest = row
-    stamps, reached = rest[:_STAMP_COLUMNS], rest[_STAMP_COLUMNS:]
+    stamp is infinite."""
+    count, ids, severity, service, no_service, method, deploy, *stamps = row
     if not count:
         return _empty_batch()
     names = _split_texts(severity, service, no_service, method, count)
     deploys = _deploy_codes(deploy, count)
     if names is None or deploys is None:
         return None
-    stamp_columns = [np.fromstring(stamp, dtype=np.int64, sep=",") for stamp in stamps]
-    if any(len(column) and np.abs(column).max() >= _EXACT_FLOAT_EPOCH_US for column in stamp_columns):
-        return None
-    for column, present in zip(stamp_columns[5:], reached, strict=True):
-        column[_digits(present) == 0] = _NAT
-    if any(len(column) != count for column in stamp_columns):
+    columns = [np.frombuffer(stamp, dtype=">i8").astype(np.int64) for stamp in stamps]
+    if any(len(column) != count for column in columns) or len(ids) != 8 * count:
         raise ValueError(f"an aggregated batch of {count} incidents came back misaligned")
-    return _checked_batch(ids, count, names, deploys, np.stack(stamp_columns, axis=1))
+    for column in columns:
+        if (column == _PG_INFINITY).any():
+            return None  # 'infinity': read it row by row, which says what is wrong
+        column[column != _NAT] += _POSTGRESQL_EPOCH_US
+    started, detected, diagnosed, mitigated, verified, *milestones = columns
+    if ((started == _NAT) | (detected == _NAT) | (verified == _NAT)).any():
+        return None
+    return _checked_batch(
+        np.frombuffer(ids, dtype=">i8").astype(np.int64),
+        count,
+        names,
+        deploys,
+        _with_implied(started, detected, diagnosed, mitigated, verified, milestones),
+    )
+
+
+_PG_INFINITY = np.iinfo(np.int64).max
 
 
 def _digits(text: str) -> np.ndarray:

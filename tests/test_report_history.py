@@ -12,8 +12,9 @@ import dataclasses
 import math
 import random
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -42,7 +43,7 @@ from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import Incident
 from storage.reports import PRIVATE_TITLE
-from tests.stored_incidents import random_incident_row
+from tests.stored_incidents import incident_row, random_incident_row
 
 pytestmark = pytest.mark.both_databases
 
@@ -209,6 +210,68 @@ async def test_digest_equals_the_digest_over_every_incident(db, seed, batch_rows
         assert in_week or services  # the whole team had incidents that week
         assert composed.digest == expected, services
         assert asdict(composed.trend) == asdict(trend)
+
+
+# A business hour that holds a change of the zone's UTC offset, and starts a microsecond either side
+# of the change and of the hour's ends: Berlin's clocks went back at 01:00 UTC on 2026-10-25 (02:00
+# to 03:00 local came twice), Auckland's forward at 14:00 UTC on 2026-09-26 (02:00 local never came).
+OFFSET_CHANGES = {
+    "Europe/Berlin": (
+        time(2, 0),
+        datetime(2026, 10, 25, 1, 0, tzinfo=UTC),
+        ("-01:00:00.000001", "-01:00", "-00:30", "+00:00", "+00:30", "+00:59:59.999999", "+01:00"),
+    ),
+    "Pacific/Auckland": (
+        time(3, 0),
+        datetime(2026, 9, 26, 14, 0, tzinfo=UTC),
+        ("-01:00", "-00:00:00.000001", "+00:00", "+00:30", "+00:59:59.999999", "+01:00"),
+    ),
+}
+
+
+def _moment(change: datetime, offset: str) -> datetime:
+    sign = -1 if offset[0] == "-" else 1
+    hours, minutes, seconds = (offset[1:].split(":") + ["0"])[:3]
+    return change + sign * timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+
+
+@pytest.mark.parametrize("zone", sorted(OFFSET_CHANGES))
+async def test_business_hours_across_a_change_of_the_utc_offset_equal_the_figures_over_every_incident(db, zone, batch_rows):
+    """The fast path reads each start's local time from the offset at the start of its day and hour;
+    the straightforward one converts each start on its own."""
+    start, change, offsets = OFFSET_CHANGES[zone]
+    await random_history(db, 0)
+    async with db.transaction() as session:
+        for k, offset in enumerate(offsets * 3):
+            started = _moment(change, offset)
+            session.add(
+                incident_row(
+                    f"Across the change {k}",
+                    started,
+                    detected_at=started + timedelta(minutes=1 + k),
+                    verified_at=started + timedelta(minutes=30 + 7 * k),
+                    severity=("P1", "P2", "P3")[k % 3],
+                )
+            )
+    end = (datetime.combine(datetime(2026, 1, 1), start) + timedelta(hours=1)).time()
+    settings = ReportSettings(
+        min_count=3, time_zone=ZoneInfo(zone), business_days=frozenset(range(7)), business_start=start, business_end=end
+    )
+    tiers = TierTables.default()
+    reports = Reports(db, lambda: NOW, tiers=tiers, settings=settings)
+    facts = await every_incident(db)
+    since = NOW - timedelta(days=120)
+
+    report, _, _ = await reports.window_and_trend(since, NOW)
+
+    expected = build_report(facts, since=since, until=NOW, now=NOW, tiers=tiers, settings=settings)
+    private = {f.id for f in facts if f.private}
+    if expected.longest and expected.longest.id in private:
+        expected = dataclasses.replace(expected, longest=dataclasses.replace(expected.longest, private=True))
+    in_hours = [f for f in facts if f.restored and since <= f.started_at < NOW and in_business_hours(f.started_at, settings)]
+    assert len(in_hours) >= 3 * 3  # three times: the change, a microsecond before the hour ends, and between
+    assert report.segments.business_hours[BUSINESS_HOURS].count == len(in_hours)
+    assert asdict(report) == asdict(expected)
 
 
 def resampled_the_long_way(

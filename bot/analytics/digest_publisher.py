@@ -21,7 +21,6 @@ from bot.slack import SlackGateway
 from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
 from bot.slack.steps import create_once
 from storage.db import Database
-from storage.reports import titles
 
 # The digest's DORA keys and coverage look back this far: four whole weeks, enough for a band.
 DELIVERY_SPAN = timedelta(weeks=4)
@@ -78,13 +77,10 @@ class DigestPublisher:
         per_week = incidents_per_week(trend)
         detectable = detectable_change(restores, per_week=per_week, settings=settings)
         # The week's own incidents, one by one: the list names each with its title and war room.
-        in_week, war_rooms = await self._reports.facts(start, end, services=services, severities=severities, include_open=False)
+        in_week, war_rooms, names = await self._reports.restored_with_titles(start, end, services=services, severities=severities)
         # The open incidents came with the columns, and their war rooms with them.
         war_rooms |= {i.id: read.open_war_rooms[i.id] for i in report.open_incidents if i.id in read.open_war_rooms}
-        restored_ids = [f.id for f in in_week if f.restored and start <= f.started_at < end]
-        async with self._db.reading() as session:
-            names = await titles(session, restored_ids)
-        last_week = [digest_incident(f, title=names.get(f.id, ""), tiers=tiers) for f in in_week if f.id in names]
+        last_week = [digest_incident(f, title=names[f.id], tiers=tiers) for f in in_week]
         label = ", ".join(channel.services) if channel.services else "all services"
         if channel.severities:
             label += f" ({', '.join(channel.severities)})"

@@ -38,12 +38,23 @@ from bot.analytics.stats import (
     week_start,
 )
 from bot.core.clock import Clock
-from bot.core.columns import record_from_columns
+from bot.core.columns import records_from_rows
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
-from storage.reports import FactRow, data_version, deploy_columns, fact_rows, open_rows, private_incidents, restored_batches, war_rooms
+from storage.reports import (
+    FACT_FIELDS,
+    FactRow,
+    data_version,
+    deploy_columns,
+    fact_rows,
+    open_rows,
+    private_incidents,
+    restored_batches,
+    shown_title,
+    war_rooms,
+)
 
 TREND_WEEKS = 12
 
@@ -203,17 +214,25 @@ class Reports:
         """The incidents a window report reads (without those still open unless ``include_open``),
         one object each, and the war-room channel of each that has one: for the weekly digest,
         which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
-        facts: list[IncidentFacts] = []
-        channels: dict[int, str] = {}
         async with self._db.reading() as session:
             rows = fact_rows(
                 session, since=since, until=until, services=services, severities=severities, include_open=include_open, drills=drills
             )
-            async for row in rows:
-                facts.append(_facts_of(row))
-                if row.channel_id and not row.is_private:  # a private war room is never linked
-                    channels[row.id] = row.channel_id
-        return facts, channels
+            read = [row async for row in rows]
+        return _facts_of(read), _linked_war_rooms(read)
+
+    async def restored_with_titles(
+        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
+    ) -> tuple[list[IncidentFacts], dict[int, str], dict[int, str]]:
+        """``facts`` of the real incidents restored that started in [since, until), their war rooms,
+        and the title each is listed by (a private incident's never shown), from one read: the
+        digest's week."""
+        async with self._db.reading() as session:
+            rows = fact_rows(
+                session, since=since, until=until, services=services, severities=severities, include_open=False, with_title=True
+            )
+            read = [row async for row in rows]
+        return _facts_of(read), _linked_war_rooms(read), {row.id: shown_title(row.title, row.is_private) for row in read}
 
     async def columns(
         self,
@@ -238,7 +257,7 @@ class Reports:
             async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
                 chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
             open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
-            unrestored = [_facts_of(row) for row in open_now]
+            unrestored = _facts_of(open_now)
         # As storage.reports.war_rooms reads them: a private incident's war room is never linked.
         open_war_rooms = {row.id: row.channel_id for row in open_now if row.channel_id is not None and not row.is_private}
         return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
@@ -322,7 +341,7 @@ class Reports:
         """The incidents open now, oldest first, as a report lists them (without reading the restored ones)."""
         now = self._clock()
         async with self._db.reading() as session:
-            unrestored = [_facts_of(row) for row in await open_rows(session, until=now, services=services)]
+            unrestored = _facts_of(await open_rows(session, until=now, services=services))
         return open_incidents_of(unrestored, until=now, now=now)
 
     async def war_rooms(self, incident_ids: Sequence[int]) -> dict[int, str]:
@@ -358,8 +377,14 @@ def _months_back(at: datetime, months: int) -> datetime:
     return start
 
 
-def _facts_of(row: FactRow) -> IncidentFacts:
-    return record_from_columns(IncidentFacts, row, deploy_linked=row.deploy_found, private=bool(row.is_private))
+def _linked_war_rooms(rows: Sequence[FactRow]) -> dict[int, str]:
+    """The war room of each incident that has one: a private war room is never linked."""
+    return {row.id: row.channel_id for row in rows if row.channel_id and not row.is_private}
+
+
+def _facts_of(rows: Sequence[FactRow]) -> list[IncidentFacts]:
+    """Rows of FACT_COLUMNS as IncidentFacts (``is_private`` is a boolean column that is never NULL)."""
+    return records_from_rows(IncidentFacts, FACT_FIELDS, rows, deploy_linked="deploy_found", private="is_private")
 
 
 @dataclass(frozen=True)

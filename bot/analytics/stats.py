@@ -1462,9 +1462,10 @@ def detectable_change(
     # Each trial's two weeks, drawn as ``random.Random(seed).choices`` draws them (see
     # _seeded_choices), one week per row; a week's interval ends are its order statistics.
     weeks = np.asarray(data, dtype=np.float64)[_seeded_choices(seed, len(data), (2 * trials, per_week))]
-    ends = np.partition(weeks, sorted({low_index, high_index}), axis=1)
-    first_low = ends[0::2, low_index]
-    second_high = ends[1::2, high_index]
+    # A first week's lower end and a second week's upper end are all the rule reads: one order
+    # statistic of each (800 weeks of 1,950 picks: 3 ms, against 18 ms partitioning every week at both).
+    first_low = np.partition(weeks[0::2], low_index, axis=1)[:, low_index]
+    second_high = np.partition(weeks[1::2], high_index, axis=1)[:, high_index]
     needed = math.ceil(_fraction(power) * trials)
     for effect in sorted(grid):
         # judge(first, scaled second) is BETTER exactly when the scaled second week's interval ends
