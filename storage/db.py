@@ -241,7 +241,12 @@ def _check_postgres_checkouts(engine: AsyncEngine) -> None:
 
 def insert_with_on_conflict(session: AsyncSession) -> Callable[[type[Any]], PostgresqlInsert | SqliteInsert]:
     """The session's database's own INSERT construct, the one with ``on_conflict_do_nothing``."""
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert_for_dialect(session.get_bind().dialect.name)
+
+
+def insert_for_dialect(dialect: str) -> Callable[..., PostgresqlInsert | SqliteInsert]:
+    """``insert_with_on_conflict`` by the dialect's name (Core statements in ``run_transaction``)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def rows_changed(result: Result[Any]) -> int:

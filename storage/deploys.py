@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Select, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_for_dialect
 from storage.models import Deploy, IncidentDeploy
 
 T = TypeVar("T", bound=Any)
@@ -128,8 +127,7 @@ def link_statements(dialect: str, incident_id: int, deploy_ids: Iterable[int], *
     if ids:
         rows = [{"incident_id": incident_id, "deploy_id": deploy_id} for deploy_id in ids]
         # ON CONFLICT DO NOTHING: a concurrent linker of the same pair is not an error on either backend.
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statements.append(insert(IncidentDeploy).values(rows).on_conflict_do_nothing())
+        statements.append(insert_for_dialect(dialect)(IncidentDeploy).values(rows).on_conflict_do_nothing())
     return statements
 
 

@@ -10,11 +10,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Table, and_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Statements, rows_changed
+from storage.db import Statements, insert_for_dialect, rows_changed
 from storage.models import RunbookActionRun
 
 _RUNS = cast(Table, RunbookActionRun.__table__)
@@ -73,7 +71,7 @@ def claim_in(work: Statements, key: RunKey, *, by: str, token: str, at: datetime
         earlier = work.execute(select(_RUNS.c.status).where(_of(RunKey(key.incident_id, key.runbook, key.action, key.attempt - 1)))).first()
         if earlier is None or earlier.status not in FINISHED:
             return False, None
-    insert = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for_dialect(work.dialect.name)
     values = {
         "incident_id": key.incident_id,
         "runbook": key.runbook,

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Statements, rows_changed
+from storage.db import Statements, insert_for_dialect, rows_changed
 from storage.models import SlackRequestSeen
 
 
 def record_if_new(work: Statements, signature: str, slack_timestamp: int) -> bool:
     """True for the first copy of a request; False when a copy with this signature was taken.
     Core, in ``Database.run_statements``: every Slack request's work waits for it."""
-    insert = postgresql_insert if work.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for_dialect(work.dialect.name)
     inserted = work.execute(
         insert(SlackRequestSeen)
         .values(signature=signature, slack_timestamp=slack_timestamp)

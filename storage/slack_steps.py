@@ -7,11 +7,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Executable, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_with_on_conflict, rows_changed
+from storage.db import insert_for_dialect, insert_with_on_conflict, rows_changed
 from storage.models import SlackStepClaim
 
 
@@ -61,7 +59,7 @@ async def claim(
 def claim_if_unheld(dialect: str, incident_id: int, step: str, *, token: str, by: str, at: datetime) -> Executable:
     """The INSERT that claims a step nobody holds, and does nothing when someone does (or did and
     died: ``claim`` takes that over). One row changed: claimed. For the ORM and for Core."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for_dialect(dialect)
     claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
     return insert(SlackStepClaim).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 

@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,7 +64,12 @@ class ClaimsTaken:
     incident_id: int
     tokens: dict[str, str]
 
-    def only(self, steps: Sequence[str]) -> ClaimsTaken:
+    @classmethod
+    def new(cls, incident_id: int, steps: Iterable[str]) -> ClaimsTaken:
+        """Fresh tokens for ``steps``, before they are claimed."""
+        return cls(incident_id, {step: uuid.uuid4().hex for step in steps})
+
+    def only(self, steps: Collection[str]) -> ClaimsTaken:
         return ClaimsTaken(self.incident_id, {step: token for step, token in self.tokens.items() if step in steps})
 
 
@@ -141,23 +146,21 @@ class StepClaims:
         """Claim ``steps`` of an incident inserted in ``work``'s transaction, committed with it:
         nobody can hold a step of an incident nobody else sees yet, and none of them is done, so
         there is nothing to read under the claims. Hold them with ``holding_taken`` once committed."""
-        tokens = {step: uuid.uuid4().hex for step in steps}
-        opening_rows.claim_for_new_incident(work, incident_id, tokens, by=self._identity, at=self._clock())
-        return ClaimsTaken(incident_id, tokens)
+        claims = ClaimsTaken.new(incident_id, steps)
+        opening_rows.claim_for_new_incident(work, incident_id, claims.tokens, by=self._identity, at=self._clock())
+        return claims
 
     def claim_if_free(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
         """Claim, in ``work``'s transaction and committed with it, those of ``steps`` nobody holds;
         the others (held, or left by a process that died) are left to ``claim``. Nothing is read
         under these claims: for the steps the caller's transaction has just made due."""
-        tokens = {step: uuid.uuid4().hex for step in steps}
-        won = opening_rows.claim_unheld(work, incident_id, tokens, by=self._identity, at=self._clock())
-        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+        claims = ClaimsTaken.new(incident_id, steps)
+        return claims.only(opening_rows.claim_unheld(work, incident_id, claims.tokens, by=self._identity, at=self._clock()))
 
     async def claim_if_free_in(self, session: AsyncSession, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
         """``claim_if_free`` in an ORM transaction."""
-        tokens = {step: uuid.uuid4().hex for step in steps}
-        won = await slack_steps.claim_each_unheld(session, incident_id, tokens, by=self._identity, at=self._clock())
-        return ClaimsTaken(incident_id, {step: token for step, token in tokens.items() if step in won})
+        claims = ClaimsTaken.new(incident_id, steps)
+        return claims.only(await slack_steps.claim_each_unheld(session, incident_id, claims.tokens, by=self._identity, at=self._clock()))
 
     async def once(
         self,
