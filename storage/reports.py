@@ -84,14 +84,6 @@ async def fact_rows(
 PRIVATE_TITLE = "Private incident"
 
 
-async def titles(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, str]:
-    """A private incident is counted in reports and digests, but its title is never shown."""
-    if not incident_ids:
-        return {}
-    rows = await session.execute(select(Incident.id, Incident.title, Incident.is_private).where(Incident.id.in_(list(incident_ids))))
-    return {row.id: shown_title(row.title, row.is_private) for row in rows}
-
-
 def shown_title(title: str, is_private: bool) -> str:
     return PRIVATE_TITLE if is_private else title
 

@@ -7,7 +7,7 @@ from datetime import UTC
 from urllib.parse import urlencode
 
 from bot.slack.blocks import OPEN_MODAL_CALLBACK, PRIVATE_ANNOUNCEMENT
-from storage.reports import PRIVATE_TITLE, titles
+from storage.reports import PRIVATE_TITLE
 from tests.slack_requests import open_form_values
 from tests.team_helpers import bot, click, clock, command, last_reply  # noqa: F401 (fixtures)
 
@@ -39,8 +39,8 @@ async def test_a_private_incident_has_a_private_room_and_no_title_outside_it(bot
     assert len(fake_slack.channels[announce_channel].messages) == 1  # and so does the summary
     assert any("restored in" in str(m.get("blocks")) for m in room.messages)
 
-    async with bot.runtime.db.reading() as session:
-        assert await titles(session, [1]) == {1: PRIVATE_TITLE}  # reports and digests count it, untitled
+    _facts, _rooms, listed_as = await bot.runtime.reports.restored_with_titles(clock.now.replace(day=1), clock.now)
+    assert listed_as == {1: PRIVATE_TITLE}  # the digest counts it, untitled
     report, _ = await bot.runtime.reports.window(clock.now.replace(day=1), clock.now)
     assert report.incident_ids == (1,)
 
