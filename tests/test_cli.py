@@ -139,12 +139,15 @@ def test_db_upgrade_into_a_missing_directory_fails_in_one_line(tmp_path, inciden
     assert result.stderr.strip() == ("incident-bot: the database (DATABASE_URL) could not be used: unable to open database file")
 
 
-def test_a_failed_sqlite_connect_stops_its_worker_thread_before_the_command_ends(tmp_path, incident):
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["report"]])
+def test_a_failed_sqlite_connect_stops_its_worker_thread_before_the_command_ends(tmp_path, incident, command):
     """The connection's worker thread hands its stop to the event loop: if the command ended first,
-    the thread found the loop closed and printed a traceback after the one-line error."""
+    the thread found the loop closed and printed a traceback after the one-line error. Every
+    command that connects goes through storage.db's connect; these two connect at once."""
     before = set(threading.enumerate())
-    result = incident(tmp_path, "db", "upgrade", DATABASE_URL="sqlite:///no/such/dir.db")
+    result = incident(tmp_path, *command, DATABASE_URL="sqlite:///no/such/dir.db")
     assert result.returncode == 1
+    assert result.stderr.strip() == "incident-bot: the database (DATABASE_URL) could not be used: unable to open database file"
     left = [thread.name for thread in threading.enumerate() if thread not in before and thread.is_alive()]
     assert left == []
 
