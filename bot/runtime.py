@@ -305,7 +305,7 @@ def war_rooms_of(
         contexts,
         WarRoomPeople(slack, catalog, drill_people=team.drills.page),
         WarRoomChannels(slack, steps, claims, records),
-        WarRoomPosts(slack, steps, claims, records, runbook_room, announce_channel=settings.announce_channel),
+        WarRoomPosts(slack, steps, records, runbook_room, announce_channel=settings.announce_channel),
         WarRoomDisplay(slack, contexts, records),
         steps,
     )
@@ -350,7 +350,7 @@ def resolutions_of(
         facts,
         SummaryPosts(db, slack, clock, steps, claims, tiers=tiers, announce_channel=settings.announce_channel),
         PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window, claims=claims),
-        ActionItemsMessages(db, slack, clock, steps, action_items, claims),
+        ActionItemsMessages(db, slack, clock, steps, action_items),
         WarRoomRecords(db, clock),
     )
 

@@ -5,11 +5,14 @@ test_repair_race.py, test_faults.py, test_database_outage.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from bot.slack import SlackError
-from bot.slack.steps import StepBusy, create_once, run_steps
+from bot.slack.steps import HeldWithOthers, SlackSteps, StepBusy, StepClaim, StillNeeded, Taken, create_once, run_steps
 
 
 def ready(value: object):
@@ -107,3 +110,59 @@ async def test_a_step_is_created_and_recorded_when_nothing_is_there_and_not_reco
     with pytest.raises(SlackError):
         await create_once(recorded=None, find=None, create=failed.create, record=failed.record)
     assert (failed.created, failed.recorded) == (1, [])
+
+
+class ClaimsSeen:
+    """Claims that write down what the runner asked of them, in order, and say ``needed`` when
+    read under a claim they take."""
+
+    def __init__(self, events: list[str], *, needed: bool) -> None:
+        self.events, self.needed = events, needed
+
+    @asynccontextmanager
+    async def claim(self, incident_id: int, step: str, still_needed: StillNeeded) -> AsyncIterator[bool]:
+        self.events.append(f"claim {step} of INC-{incident_id}")
+        yield self.needed
+        self.events.append(f"let go of {step}")
+
+    @asynccontextmanager
+    async def hold(self, incident_id: int, step: str, token: str) -> AsyncIterator[None]:
+        self.events.append(f"hold {step} of INC-{incident_id} by {token}")
+        yield
+        self.events.append(f"let go of {step}")
+
+
+async def run_under(claim: StepClaim, *, needed: bool) -> tuple[str, list[str]]:
+    events: list[str] = []
+
+    async def create() -> str:
+        events.append("create")
+        return "made"
+
+    async def record(value: str) -> None:
+        events.append(f"record {value}")
+
+    steps = SlackSteps(ClaimsSeen(events, needed=needed), slack=None)  # the runner posts nothing itself here
+    outcome = await steps.once(7, "announcement", claim, still_needed=None, create=create, record=record)  # read only by the claims
+    return outcome.how, events
+
+
+@pytest.mark.parametrize("needed", [True, False])
+async def test_a_step_with_no_claim_yet_is_claimed_and_done_only_when_the_read_under_the_claim_says_so(needed: bool):
+    how, events = await run_under(None, needed=needed)
+    if needed:
+        assert (how, events) == ("made", ["claim announcement of INC-7", "create", "record made", "let go of announcement"])
+    else:
+        assert (how, events) == ("recorded", ["claim announcement of INC-7", "let go of announcement"])
+
+
+async def test_a_step_claimed_in_the_transaction_that_made_it_due_is_held_by_its_token_and_done_without_a_read():
+    # The database would say "done": a claim taken with the transaction that made the step due is not read again.
+    how, events = await run_under(Taken("t-1"), needed=False)
+    assert (how, events) == ("made", ["hold announcement of INC-7 by t-1", "create", "record made", "let go of announcement"])
+
+
+@pytest.mark.parametrize("needed", [True, False])
+async def test_a_step_claimed_with_others_is_neither_claimed_nor_held_again_and_follows_the_read_made_then(needed: bool):
+    how, events = await run_under(HeldWithOthers(needed), needed=not needed)
+    assert (how, events) == (("made", ["create", "record made"]) if needed else ("recorded", []))

@@ -8,23 +8,28 @@ each do in Slack goes through here, so the exactly-once rules live in one place.
   database does not know about; the look-up is what keeps the next attempt from making a second one.
 - **Retry only what is missing.** A post made of several steps records each one as soon as Slack
   confirms it; the next attempt skips what is recorded (``create_once`` with ``recorded``).
+- **One way to run a step under its claim.** ``SlackSteps.once`` takes the step's claim in
+  whichever form the caller has it (``StepClaim``): none yet (claimed now, and the database read
+  under it), taken in the transaction that made the step due (``Taken``), or taken together with
+  other steps and held by the caller (``HeldWithOthers``).
 - **A failed step is told, not raised.** ``run_steps`` runs independent steps concurrently and
   turns a Slack failure, a step another process holds, or (where the caller says so) a database
   that stopped answering into a ``StepFailure`` for the person who acted; anything else is a bug
   and is raised.
 
-The claims themselves (one process per step, leases, heartbeats) are bot.warroom.step_claims; the
-digest is claimed per (channel, week) by bot.analytics.digest_schedule.
+The claims themselves (one process per step, leases, heartbeats) are bot.warroom.step_claims. The
+digest is claimed per (channel, week) by bot.analytics.digest_schedule, with its own retry count,
+not per step of an incident: it runs ``create_once`` under that claim.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,34 +107,74 @@ async def create_once(
     return StepOutcome("made", made)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """The step's claim, taken in the transaction that made the step due (by its token): that
+    transaction has just seen the step undone, so nothing is read under it; the runner holds it
+    (renewed, then given back) while the step works."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class HeldWithOthers:
+    """The step's claim, taken together with other steps and held by the caller until they are all
+    done (a new war room's steps, claimed with its channel); ``needed``: what was read under it."""
+
+    needed: bool
+
+
+# How the caller holds the step's claim; None: not at all yet, the runner claims it.
+StepClaim: TypeAlias = Taken | HeldWithOthers | None
+
+
 class Claims(Protocol):
     def claim(self, incident_id: int, step: str, still_needed: StillNeeded) -> AbstractAsyncContextManager[bool]:
         """True under the claim when the step is still needed; raises StepBusy when another holds it."""
         ...
 
+    def hold(self, incident_id: int, step: str, token: str) -> AbstractAsyncContextManager[None]:
+        """A claim taken already (``Taken``): renewed while the step works, given back after."""
+        ...
+
 
 class SlackSteps:
     """Runs one Slack step of an incident that creates something, so that it exists exactly once
-    whatever was interrupted before: claim it, read the database again under the claim, adopt
-    before create (see the module docstring)."""
+    whatever was interrupted before: under its claim, with the database read again under it unless
+    the claim's taker read it, adopt before create (see the module docstring)."""
 
     def __init__(self, claims: Claims, slack: SlackGateway) -> None:
         self.claims = claims
         self._slack = slack
 
+    @asynccontextmanager
+    async def claimed(self, incident_id: int, step: str, claim: StepClaim, still_needed: StillNeeded) -> AsyncIterator[bool]:
+        """Under the step's claim, in whichever form the caller has it: True when the step is still
+        to do, False when it is done already. Raises StepBusy when another process holds it."""
+        if isinstance(claim, HeldWithOthers):
+            yield claim.needed
+        elif isinstance(claim, Taken):
+            async with self.claims.hold(incident_id, step, claim.token):
+                yield True
+        else:
+            async with self.claims.claim(incident_id, step, still_needed) as needed:
+                yield needed
+
     async def once(
         self,
         incident_id: int,
         step: str,
+        claim: StepClaim = None,
         *,
         still_needed: StillNeeded,
         create: Callable[[], Awaitable[T]],
         record: Callable[[T], Awaitable[None]],
         find: Callable[[], Awaitable[T | None]] | None = None,
     ) -> StepOutcome[T]:
-        """``find`` looks in Slack for what an earlier attempt made (None on a first attempt,
-        when nothing can be there). Raises StepBusy when another process holds the step."""
-        async with self.claims.claim(incident_id, step, still_needed) as needed:
+        """The step done once under its claim (``claimed``). ``find`` looks in Slack for what an
+        earlier attempt made (None on a first attempt, when nothing can be there). Raises StepBusy
+        when another process holds the step."""
+        async with self.claimed(incident_id, step, claim, still_needed) as needed:
             if not needed:
                 return StepOutcome("recorded")
             return await create_once(recorded=None, find=find, create=create, record=record)

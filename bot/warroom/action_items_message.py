@@ -12,8 +12,8 @@ from bot.incidents.action_items import ActionItemRecord, ActionItems
 from bot.incidents.operations import to_record
 from bot.slack import SlackError, SlackGateway, blocks
 from bot.slack.blocks import drill_blocks, drill_text
-from bot.slack.steps import SlackSteps, still_empty
-from bot.warroom.step_claims import ClaimsTaken, StepClaims
+from bot.slack.steps import SlackSteps, StepClaim, still_empty
+from bot.warroom.postmortem_drafts import ACTIONS_STEP
 from storage import incidents as incident_rows
 from storage.db import Database
 
@@ -27,7 +27,6 @@ class ActionItemsMessages:
     clock: Clock
     steps: SlackSteps
     action_items: ActionItems
-    claims: StepClaims
 
     def _blocks(self, incident: IncidentRecord, items: list[ActionItemRecord]) -> list[dict[str, Any]]:
         today = self.clock().date()
@@ -40,10 +39,11 @@ class ActionItemsMessages:
         done: list[str],
         already: list[str],
         look: bool,
-        taken: ClaimsTaken | None = None,
+        claim: StepClaim = None,
     ) -> None:
         """The draft's action items and the "Add action item" button, beside the draft: the message
-        does not use the upload, so it does not wait for it."""
+        does not use the upload, so it does not wait for it. ``claim``: the message's, when
+        PostmortemDrafts.store took it (SlackSteps.once)."""
         assert incident.channel_id
         channel = incident.channel_id
 
@@ -51,15 +51,14 @@ class ActionItemsMessages:
             async with self.db.transaction() as session:
                 await incident_rows.record_actions_message(session, incident.id, ts)
 
-        outcome = await self.claims.once(
-            self.steps,
-            taken,
+        outcome = await self.steps.once(
             incident.id,
-            "actions_message",
+            ACTIONS_STEP,
+            claim,
             still_needed=still_empty(incident_rows.postmortem, "actions_message_ts"),
-            find=(lambda: self.steps.find_message(channel, incident, "actions_message")) if look else None,
+            find=(lambda: self.steps.find_message(channel, incident, ACTIONS_STEP)) if look else None,
             create=self.steps.post(
-                channel, incident, "actions_message", f"Action items for {incident.reference}", self._blocks(incident, items)
+                channel, incident, ACTIONS_STEP, f"Action items for {incident.reference}", self._blocks(incident, items)
             ),
             record=record_actions,
         )

@@ -17,7 +17,7 @@ from bot.incidents.action_items import ActionItemRecord
 from bot.integrations.deploys import DeployMatch, deploy_line
 from bot.slack import SlackGateway
 from bot.slack.blocks import drill_text
-from bot.slack.steps import SlackSteps, adopt_since, still_empty
+from bot.slack.steps import SlackSteps, StepClaim, adopt_since, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, render_postmortem
 from bot.warroom.resolution_facts import Facts, ReadIncident, ResolutionFacts
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
@@ -35,7 +35,7 @@ class StoredDraft:
     markdown: str
     file_id: str | None
     actions_ts: str | None
-    taken: ClaimsTaken | None = None  # the upload's and the action items' claims, taken with the draft
+    taken: ClaimsTaken  # the upload's and the action items' claims, taken with the draft
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,10 +129,11 @@ class PostmortemDrafts:
         return facts
 
     async def upload(
-        self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool, taken: ClaimsTaken | None = None
+        self, incident: IncidentRecord, markdown: str, done: list[str], already: list[str], look: bool, claim: StepClaim = None
     ) -> None:
         """The draft (Slack's three upload steps), recorded as Slack confirms it; its action items
-        are a step of their own (ActionItemsMessages.post), so a repair redoes only the one missing."""
+        are a step of their own (ActionItemsMessages.post), so a repair redoes only the one missing.
+        ``claim``: the upload's, when ``store`` took it (SlackSteps.once)."""
         assert incident.channel_id
         channel = incident.channel_id
         title = f"{incident.reference} postmortem draft"
@@ -162,11 +163,10 @@ class PostmortemDrafts:
                 )
 
         since = adopt_since(incident)
-        outcome = await self.claims.once(
-            self.steps,
-            taken,
+        outcome = await self.steps.once(
             incident.id,
             UPLOAD_STEP,
+            claim,
             still_needed=still_empty(incident_rows.postmortem, "file_id"),
             find=(lambda: self.slack.files.find_uploaded(channel, title, since=since)) if look else None,
             create=upload,

@@ -20,7 +20,7 @@ from bot.incidents.action_items import ActionItemRecord
 from bot.integrations.deploys import DeployMatch
 from bot.slack.steps import StepFailure, StepsRun, run_steps
 from bot.warroom.action_items_message import ActionItemsMessages
-from bot.warroom.postmortem_drafts import PostmortemDrafts
+from bot.warroom.postmortem_drafts import ACTIONS_STEP, UPLOAD_STEP, PostmortemDrafts
 from bot.warroom.resolution_facts import ReadIncident, ResolutionFacts
 from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.summary_posts import SummariesDue, SummaryPosts
@@ -125,13 +125,16 @@ class Resolutions:
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
             steps.append(
-                ("the postmortem draft was not uploaded", self.drafts.upload(incident, stored.markdown, done, already, look, stored.taken))
+                (
+                    "the postmortem draft was not uploaded",
+                    self.drafts.upload(incident, stored.markdown, done, already, look, stored.taken.of(UPLOAD_STEP)),
+                )
             )
         if stored.actions_ts is None:
             steps.append(
                 (
                     "the action items under the postmortem draft were not posted",
-                    self.action_messages.post(incident, stored.facts.action_items, done, already, look, stored.taken),
+                    self.action_messages.post(incident, stored.facts.action_items, done, already, look, stored.taken.of(ACTIONS_STEP)),
                 )
             )
         if stored.file_id is not None and stored.actions_ts is not None:

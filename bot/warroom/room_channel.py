@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
-from bot.slack.steps import SlackSteps, StepOutcome, adopt_since
+from bot.slack.steps import HeldWithOthers, SlackSteps, StepOutcome, adopt_since
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.room_records import WarRoomRecords, always_needed, lacks
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
@@ -21,11 +21,11 @@ NAME_ATTEMPTS = 10
 @dataclass(frozen=True)
 class ChannelStep:
     """The channel step's outcome; for a new incident also its control message on its way, and the
-    later steps claimed together with the channel (by step: True when still to do)."""
+    later steps' claims, taken together with the channel's and held until the set-up is done."""
 
     outcome: StepOutcome[Channel]
     posted: asyncio.Task[str] | None = None
-    claimed: dict[str, bool] = field(default_factory=dict)
+    claimed: dict[str, HeldWithOthers] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +106,9 @@ class WarRoomChannels:
                 # Let the post finish (a repair adopts it): not cancelled halfway, not left unawaited.
                 await asyncio.gather(posted, return_exceptions=True)
             raise
-        return ChannelStep(StepOutcome("made", channel), posted, dict(zip(ahead, later, strict=True)))
+        return ChannelStep(
+            StepOutcome("made", channel), posted, {step: HeldWithOthers(needed) for step, needed in zip(ahead, later, strict=True)}
+        )
 
     async def _post_control(self, channel: str, incident: IncidentRecord, text: str, message: list[dict[str, Any]]) -> str:
         return await self.steps.post(channel, incident, "control_message", text, message)()

@@ -4,21 +4,16 @@ pin, the bookmarks, the topic, the announcement and the service's runbook."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
-from typing import TypeVar
 
 from bot.catalog.runbooks import Runbook
 from bot.catalog.services import Service
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.slack import SlackGateway, blocks
-from bot.slack.steps import SlackSteps, StepOutcome, StillNeeded, create_once
+from bot.slack.steps import HeldWithOthers, SlackSteps
 from bot.warroom.call_links import CALL_BOOKMARK_TITLE
 from bot.warroom.room_records import WarRoomRecords, WarRoomReport, always_needed, lacks
 from bot.warroom.runbook_room import RunbookRoom
-from bot.warroom.step_claims import StepClaims
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,7 +22,6 @@ class WarRoomPosts:
 
     slack: SlackGateway
     steps: SlackSteps
-    claims: StepClaims
     records: WarRoomRecords
     runbook_room: RunbookRoom
     _: KW_ONLY
@@ -51,6 +45,9 @@ class WarRoomPosts:
         channel = incident.channel_id
         ts = incident.control_message_ts
         if posted is not None:
+            # Not SlackSteps.once: the post was made by the channel step, under the claim taken with
+            # the channel's, with nothing to look for (a first attempt); what is left is to record it,
+            # and the pin must not wait for that record.
             ts = await posted
             report.done.append("posted the control message")
             # The pin needs only the ts: it goes out while the ts is recorded.
@@ -85,24 +82,6 @@ class WarRoomPosts:
         await self.records.stamp(incident.id, "control_pinned_at")
         report.done.append("pinned the control message")
 
-    async def _once(
-        self,
-        incident_id: int,
-        step: str,
-        claimed: dict[str, bool],
-        *,
-        still_needed: StillNeeded,
-        create: Callable[[], Awaitable[T]],
-        record: Callable[[T], Awaitable[None]],
-        find: Callable[[], Awaitable[T | None]] | None = None,
-    ) -> StepOutcome[T]:
-        """A step done once (SlackSteps.once), or under the claim the new war room took for it."""
-        if step not in claimed:
-            return await self.steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
-        if not claimed[step]:
-            return StepOutcome("recorded")
-        return await create_once(recorded=None, find=find, create=create, record=record)
-
     def _runbook_link(self, service: Service) -> str | None:
         if service.runbook_url:
             return service.runbook_url
@@ -123,7 +102,7 @@ class WarRoomPosts:
         service: Service | None,
         call_url: str | None,
         look: bool,
-        claimed: dict[str, bool],
+        claimed: dict[str, HeldWithOthers],
     ) -> None:
         assert incident.channel_id
         channel = incident.channel_id
@@ -137,10 +116,10 @@ class WarRoomPosts:
                 await self.slack.channels.add_bookmark(channel, title, link)
             return len(missing)
 
-        outcome = await self._once(
+        outcome = await self.steps.once(
             incident.id,
             "bookmarks",
-            claimed,
+            claimed.get("bookmarks"),
             still_needed=lacks("bookmarked_at"),
             create=add_missing,
             record=lambda _added: self.records.stamp(incident.id, "bookmarked_at"),
@@ -153,15 +132,13 @@ class WarRoomPosts:
             report.done.append("found the dashboard and runbook bookmarks an interrupted attempt added")
 
     async def post_runbook(
-        self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool, claimed: dict[str, bool]
+        self, report: WarRoomReport, incident: IncidentRecord, runbook: Runbook, look: bool, claimed: dict[str, HeldWithOthers]
     ) -> None:
         step = f"runbook:{runbook.name}"
-        # RunbookRoom.post reads under the claim whether it is posted already.
-        if step in claimed:
+        # RunbookRoom.post reads under the claim whether it is posted already (its own row), and
+        # records it itself: only the claim is the runner's.
+        async with self.steps.claimed(incident.id, step, claimed.get(step), always_needed) as _:
             posted = await self.runbook_room.post(incident, runbook, by=None, look=look)
-        else:
-            async with self.claims.claim(incident.id, step, always_needed) as _:
-                posted = await self.runbook_room.post(incident, runbook, by=None, look=look)
         if posted == "posted":
             report.done.append(f"posted the runbook {runbook.name}")
         elif posted == "adopted":
@@ -176,7 +153,7 @@ class WarRoomPosts:
         if first:
             report.done.append("set the topic")
 
-    async def announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool, claimed: dict[str, bool]) -> None:
+    async def announce(self, report: WarRoomReport, incident: IncidentRecord, look: bool, claimed: dict[str, HeldWithOthers]) -> None:
         channel = self.announce_channel
         assert channel
         if incident.is_private:
@@ -189,10 +166,10 @@ class WarRoomPosts:
                 f"{blocks.notification_text(incident)} — war room <#{incident.channel_id}>",
                 blocks.announcement_blocks(incident),
             )
-        outcome = await self._once(
+        outcome = await self.steps.once(
             incident.id,
             "announcement",
-            claimed,
+            claimed.get("announcement"),
             still_needed=lacks("announcement_ts"),
             find=(lambda: self.steps.find_message(channel, incident, "announcement")) if look else None,
             create=create,

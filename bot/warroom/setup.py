@@ -24,7 +24,7 @@ from bot.catalog.services import Service
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.integrations.deploys import DeployMatch
 from bot.slack import SlackError
-from bot.slack.steps import SlackSteps, run_steps
+from bot.slack.steps import HeldWithOthers, SlackSteps, run_steps
 from bot.warroom.room_channel import ChannelStep, WarRoomChannels
 from bot.warroom.room_context import WarRoomContexts
 from bot.warroom.room_display import WarRoomDisplay
@@ -149,7 +149,7 @@ class WarRooms:
         look = not first
         context = await self.contexts.context(incident, deploys, new=first)
         posted: asyncio.Task[str] | None = None
-        claimed: dict[str, bool] = {}
+        claimed: dict[str, HeldWithOthers] = {}
         runbooks = self.posts.runbooks(incident.service)
         links = bool(self.posts.bookmark_links(service, context.call_url))
         if incident.channel_id is None:

@@ -26,23 +26,21 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.core.clock import Clock
-from bot.slack.steps import SlackSteps, StepBusy, StepOutcome, StillNeeded, create_once
+from bot.slack.steps import StepBusy, StillNeeded, Taken
 from storage import openings as opening_rows
 from storage import slack_steps
 from storage.db import Database, Statements
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # A claim not renewed for this long is abandoned. Several heartbeats fit in it, so a holder on a
 # busy host is not taken for dead.
@@ -71,6 +69,12 @@ class ClaimsTaken:
 
     def only(self, steps: Collection[str]) -> ClaimsTaken:
         return ClaimsTaken(self.incident_id, {step: token for step, token in self.tokens.items() if step in steps})
+
+    def of(self, step: str) -> Taken | None:
+        """The step's claim for ``SlackSteps.once``; None when it was not taken here (it was held
+        elsewhere: the runner claims it itself)."""
+        token = self.tokens.get(step)
+        return Taken(token) if token is not None else None
 
 
 class StepClaims:
@@ -162,33 +166,17 @@ class StepClaims:
         claims = ClaimsTaken.new(incident_id, steps)
         return claims.only(await slack_steps.claim_each_unheld(session, incident_id, claims.tokens, by=self._identity, at=self._clock()))
 
-    async def once(
-        self,
-        steps: SlackSteps,
-        taken: ClaimsTaken | None,
-        incident_id: int,
-        step: str,
-        *,
-        still_needed: StillNeeded,
-        create: Callable[[], Awaitable[T]],
-        record: Callable[[T], Awaitable[None]],
-        find: Callable[[], Awaitable[T | None]] | None = None,
-    ) -> StepOutcome[T]:
-        """``steps.once``, but under the claim ``taken`` holds for the step when it holds one: that
-        claim was taken in the transaction that made the step due, so nothing is read again."""
-        mine = taken.only([step]) if taken is not None else None
-        if mine is None or not mine.tokens:
-            return await steps.once(incident_id, step, still_needed=still_needed, create=create, record=record, find=find)
-        async with self.holding_taken(mine):
-            return await create_once(recorded=None, find=find, create=create, record=record)
-
     @asynccontextmanager
     async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:
         """The claims ``claim_for_new`` or ``claim_if_free`` took, renewed while their steps work and given back after."""
         async with AsyncExitStack() as holding:
             for step, token in claims.tokens.items():
-                await holding.enter_async_context(self._holding(claims.incident_id, step, token, True))
+                await holding.enter_async_context(self.hold(claims.incident_id, step, token))
             yield
+
+    def hold(self, incident_id: int, step: str, token: str) -> AbstractAsyncContextManager[None]:
+        """One claim ``claim_for_new`` or ``claim_if_free`` took, renewed while its step works and given back after."""
+        return self._holding(incident_id, step, token, True)
 
     @asynccontextmanager
     async def _holding(self, incident_id: int, step: str, token: str, needed: bool) -> AsyncIterator[None]:

@@ -141,11 +141,10 @@ class SummaryPosts:
             async with self._db.transaction() as session:
                 await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
 
-        outcome = await self._claims.once(
-            self._steps,
-            due.taken if due is not None else None,
+        outcome = await self._steps.once(
             incident.id,
             column,
+            due.taken.of(column) if due is not None and due.taken is not None else None,
             still_needed=still_empty(incident_rows.get, column),
             find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
             create=self._steps.post(channel, incident, column, text, message),
