@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ from storage.incidents import EventDetails
 from storage.models import Incident
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _REFERENCE = re.compile(r"^(?:inc-?)?([0-9]+)$", re.IGNORECASE)
 
@@ -149,11 +150,13 @@ async def record_role(
 
 
 @dataclass
-class Recorded:
-    """The outcome of recording an incident: the record, and whether this request created it."""
+class Recorded(Generic[T]):
+    """The outcome of recording an incident: the record, whether this request created it, and
+    what ``along`` wrote with it (None when it did not create it)."""
 
     record: IncidentRecord
     created: bool
+    along: T | None = None
 
 
 class Incidents:
@@ -168,8 +171,8 @@ class Incidents:
         opener: str,
         request_key: str,
         origin_channel: str | None,
-        along: Callable[[Statements, IncidentRecord], None] | None = None,
-    ) -> Recorded:
+        along: Callable[[Statements, IncidentRecord], T] | None = None,
+    ) -> Recorded[T]:
         """Commit the incident and its first timeline event, once per Slack request.
 
         A retried delivery or a double-submitted modal carries the same request key and gets the
@@ -181,15 +184,14 @@ class Incidents:
         """
         now = self._clock()
 
-        def record(work: Statements) -> Recorded:
+        def record(work: Statements) -> Recorded[T]:
             # Looking first keeps PostgreSQL's id sequence free of gaps from retried deliveries.
             existing = opening_rows.find_by_request_key(work, request_key)
             if existing is not None:
                 return Recorded(to_record(existing), created=False)
             row = insert_opened_now(work, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
-            if along is not None:
-                along(work, to_record(row))
-            return Recorded(to_record(row), created=True)
+            written = along(work, to_record(row)) if along is not None else None
+            return Recorded(to_record(row), created=True, along=written)
 
         try:
             recorded = await self._db.run_transaction(record)

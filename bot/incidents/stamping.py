@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row
 
@@ -19,6 +19,8 @@ from bot.incidents.operations import to_record
 from storage import clicks as click_rows
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
+
+T = TypeVar("T")
 
 
 class StampResult(str, Enum):
@@ -40,6 +42,14 @@ class StampOutcome:
     incident_id: int = 0
 
 
+@dataclass(frozen=True)
+class StampedWith(Generic[T]):
+    """A click's outcome, and what ``along`` wrote with its stamp (None when it did not stamp)."""
+
+    outcome: StampOutcome
+    along: T | None = None
+
+
 class Stamper:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -54,8 +64,21 @@ class Stamper:
         at: datetime | None = None,
         read: IncidentRecord | None = None,
         permission: ClickPermission | None = None,
-        along: Callable[[Statements, Row[Any]], None] | None = None,
     ) -> StampOutcome:
+        """See ``stamp_with``, with nothing written along."""
+        return (await self.stamp_with(incident_id, stamp, by=by, at=at, read=read, permission=permission, along=None)).outcome
+
+    async def stamp_with(
+        self,
+        incident_id: int,
+        stamp: Stamp,
+        *,
+        by: str,
+        at: datetime | None = None,
+        read: IncidentRecord | None = None,
+        permission: ClickPermission | None = None,
+        along: Callable[[Statements, Row[Any]], T] | None,
+    ) -> StampedWith[T]:
         """The permission read, the conditional UPDATE and the timeline event in one short
         transaction (``permitted_in_one_transaction``).
 
@@ -63,30 +86,35 @@ class Stamper:
         the first attempt plans from it instead of reading again. The conditional UPDATE checks
         the plan against the row as it is at that moment, so a stale read costs a second
         attempt, never a wrong stamp. ``along`` writes, in the same transaction, what the stamp
-        makes due, given the stamped row (only when this click stamped)."""
+        makes due, given the stamped row (only when this click stamped); what it returns comes
+        back with the outcome."""
         at = at or self._clock()
 
-        def attempt(work: Statements, record: IncidentRecord | None) -> StampOutcome | None:
+        def attempt(work: Statements, record: IncidentRecord | None) -> StampedWith[T] | None:
             nonlocal read
             planned_from, read = read, None
             record = planned_from or record
             if record is None:
-                return StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id)
+                return StampedWith(StampOutcome(StampResult.UNKNOWN_INCIDENT, stamp, incident_id=incident_id))
             return _stamp_read(work, record, stamp, by=by, at=at, along=along)
 
         outcome = await permitted_in_one_transaction(self._db, incident_id, permission, attempt)
-        if isinstance(outcome, StampOutcome):
+        if isinstance(outcome, StampedWith):
             return outcome
         if isinstance(outcome, NotPermitted):
-            return StampOutcome(StampResult.NOT_PERMITTED, stamp, outcome.incident, reason=outcome.refusal.text, incident_id=incident_id)
+            return StampedWith(
+                StampOutcome(StampResult.NOT_PERMITTED, stamp, outcome.incident, reason=outcome.refusal.text, incident_id=incident_id)
+            )
         async with self._db.lookup() as session:
             found = await incident_rows.get(session, incident_id)
             assert found is not None
             record = to_record(found)
         if (existing := record.timeline.get(stamp)) is None:
             assert permission is not None  # without one, each attempt either stamps or loses to a stamp
-            return StampOutcome(StampResult.NOT_PERMITTED, stamp, record, reason=permission.while_changing.text, incident_id=incident_id)
-        return StampOutcome(StampResult.ALREADY, stamp, record, existing)
+            return StampedWith(
+                StampOutcome(StampResult.NOT_PERMITTED, stamp, record, reason=permission.while_changing.text, incident_id=incident_id)
+            )
+        return StampedWith(StampOutcome(StampResult.ALREADY, stamp, record, existing))
 
     async def note(self, channel_id: str, kind: str, *, actor: str, text: str, permission: ClickPermission) -> Noted | NotPermitted:
         """A note or a status update onto the timeline of the war room's incident, with its permission
@@ -100,17 +128,17 @@ class Stamper:
 
 
 def _stamp_read(
-    work: Statements, record: IncidentRecord, stamp: Stamp, *, by: str, at: datetime, along: Callable[[Statements, Row[Any]], None] | None
-) -> StampOutcome | None:
+    work: Statements, record: IncidentRecord, stamp: Stamp, *, by: str, at: datetime, along: Callable[[Statements, Row[Any]], T] | None
+) -> StampedWith[T] | None:
     """The outcome of stamping the incident as ``record`` shows it; None when the row no longer
     matches the plan (a racing click stamped first)."""
     existing = record.timeline.get(stamp)
     if existing is not None:
-        return StampOutcome(StampResult.ALREADY, stamp, record, existing)
+        return StampedWith(StampOutcome(StampResult.ALREADY, stamp, record, existing))
     try:
         plan = plan_stamp(record.timeline, stamp, at, by)
     except StampRefused as refusal:
-        return StampOutcome(StampResult.REFUSED, stamp, record, reason=str(refusal))
+        return StampedWith(StampOutcome(StampResult.REFUSED, stamp, record, reason=str(refusal)))
     assert plan is not None
     columns: dict[str, object] = {}
     for implied in plan.implied:
@@ -135,9 +163,8 @@ def _stamp_read(
     )
     if stamp is Stamp.VERIFIED:
         click_rows.add_event(work, record.id, "resolved", at=at, actor=by, text="Service confirmed healthy; incident resolved")
-    if along is not None:
-        along(work, stamped)
-    return StampOutcome(StampResult.STAMPED, stamp, to_record(stamped), plan.value, plan.implied)
+    written = along(work, stamped) if along is not None else None
+    return StampedWith(StampOutcome(StampResult.STAMPED, stamp, to_record(stamped), plan.value, plan.implied), written)
 
 
 class AckResult(str, Enum):

@@ -4,7 +4,7 @@ the form offers as the moment impact began."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,21 +33,14 @@ def severity_urgency(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
-class WithNewIncident:
-    """What is written in the transaction that records an incident opened by a person: its deploys
+@dataclass(frozen=True)
+class WrittenWithIncident:
+    """What the transaction that recorded an incident opened by a person wrote with it: its deploys
     correlated and its war room's first steps claimed. So the incident's one commit is the only
     database round trip before its channel is created."""
 
-    def __init__(self, deploys: ImpactDeploys, war_rooms: WarRooms) -> None:
-        self._deploys = deploys
-        self._war_rooms = war_rooms
-        self.deploys: list[DeployMatch] | None = None
-        self.claims: ClaimsTaken | None = None
-
-    def record(self, work: Statements, incident: IncidentRecord) -> None:
-        """Inside the incident's transaction (on SQLite in a worker thread)."""
-        self.deploys = self._deploys.correlate_in(work, incident)
-        self.claims = self._war_rooms.claim_new_room(work, incident)
+    deploys: list[DeployMatch] | None  # None: no service to correlate with
+    claims: ClaimsTaken
 
 
 class Opening:
@@ -74,6 +67,10 @@ class Opening:
         self._catalog = catalog
         self._deploys = deploys
         self._paging = paging
+
+    def _write_with(self, work: Statements, incident: IncidentRecord) -> WrittenWithIncident:
+        """Inside the incident's transaction (on SQLite in a worker thread)."""
+        return WrittenWithIncident(self._deploys.correlate_in(work, incident), self._war_rooms.claim_new_room(work, incident))
 
     async def show_form(self, requester: Requester, trigger_id: str) -> None:
         """``/incident open`` with nothing after it."""
@@ -130,10 +127,9 @@ class Opening:
     async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
         # Who the war room invites is asked of Slack while the incident is recorded.
         people = self._war_rooms.look_up_people(request.service, private=request.private, drill=request.drill)
-        along = WithNewIncident(self._deploys, self._war_rooms)
         try:
             recorded = await self._incidents.record_new(
-                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id, along=along.record
+                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id, along=self._write_with
             )
         except BaseException:
             drop_people(people)
@@ -143,15 +139,17 @@ class Opening:
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
         reference = recorded.record.reference
+        written = recorded.along
+        assert written is not None  # a created incident: its transaction ran _write_with
         try:
             with urgency(severity_urgency(recorded.record.severity)):
                 report = await self._war_rooms.set_up(
                     recorded.record.id,
                     invitees=[requester.user_id],
                     new=recorded.record,
-                    deploys=along.deploys,
+                    deploys=written.deploys,
                     people=people,
-                    taken=along.claims,
+                    taken=written.claims,
                 )
         except Exception as error:
             drop_people(people)

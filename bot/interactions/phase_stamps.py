@@ -17,7 +17,7 @@ from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration, slack_time
 from bot.incidents.clicks import click_permission
-from bot.incidents.stamping import AckResult, Stamper, StampOutcome, StampResult
+from bot.incidents.stamping import AckResult, StampedWith, Stamper, StampOutcome, StampResult
 from bot.interactions.lookup import IncidentLookup
 from bot.interactions.replies import Replies, Requester
 from bot.paging.external_pagers import ExternalPagers
@@ -55,26 +55,26 @@ class PhaseStamps:
     async def stamp(self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None) -> StampOutcome:
         """A phase button was clicked: stamp it once, then bring Slack up to date. The request may
         be acknowledged as soon as the stamp is committed (or there is nothing to stamp)."""
-        due = self._resolutions.summaries_due() if stamp is Stamp.VERIFIED else None
-        outcome = await self.record(requester, incident_id, stamp, at=at, due=due)
+        stamped = await self.record(requester, incident_id, stamp, at=at)
         await recording_done()
-        await self.show(requester, outcome, due=due)
-        return outcome
+        await self.show(requester, stamped.outcome, due=stamped.along)
+        return stamped.outcome
 
     async def record(
-        self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None, due: SummariesDue | None = None
-    ) -> StampOutcome:
+        self, requester: Requester, incident_id: int, stamp: Stamp, *, at: datetime | None = None
+    ) -> StampedWith[SummariesDue | None]:
         """Only the database part of a click: the permission decided on the row the stamp's own
         transaction reads, the conditional UPDATE, committed when this returns. Marking verified
-        resolves the incident, so it takes the ``close`` permission; the other phases ``stamp``."""
+        resolves the incident, so it takes the ``close`` permission; the other phases ``stamp``.
+        A verifying click claims the summaries it makes due in the same transaction."""
         logs.set_incident(incident_id)
         action = "close" if stamp is Stamp.VERIFIED else "stamp"
         permission = click_permission(self._lookup.permissions, action, requester.user_id)
-        along = due.claim if due is not None else None
-        outcome = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, permission=permission, along=along)
-        if outcome.result is StampResult.STAMPED:
+        along = self._resolutions.claim_summaries if stamp is Stamp.VERIFIED else None
+        stamped = await self._stamper.stamp_with(incident_id, stamp, by=requester.user_id, at=at, permission=permission, along=along)
+        if stamped.outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
-        return outcome
+        return stamped
 
     async def show(self, requester: Requester, outcome: StampOutcome, *, due: SummariesDue | None = None) -> None:
         """Tell the clicker and Slack what a recorded click did."""

@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
 
 from bot import logs
 from bot.core.records import IncidentRecord
@@ -24,6 +27,7 @@ from bot.warroom.postmortem_drafts import ACTIONS_STEP, UPLOAD_STEP, PostmortemD
 from bot.warroom.resolution_facts import ReadIncident, ResolutionFacts
 from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.summary_posts import SummariesDue, SummaryPosts
+from storage.db import Statements
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,9 +53,9 @@ class Resolutions:
         """Show the incident's action items under its postmortem draft, when that message exists."""
         return await self.action_messages.refresh(incident_id)
 
-    def summaries_due(self) -> SummariesDue:
-        """See SummariesDue: for ``Stamper.stamp``'s ``along``, then ``publish``'s ``due``."""
-        return self.summaries.due()
+    def claim_summaries(self, work: Statements, stamped: Row[Any]) -> SummariesDue | None:
+        """See SummaryPosts.claim_due: for ``Stamper.stamp_with``'s ``along``, then ``publish``'s ``due``."""
+        return self.summaries.claim_due(work, stamped)
 
     async def publish(
         self,
@@ -70,8 +74,8 @@ class Resolutions:
         done = [] if done is None else done
         already = [] if already is None else already
         logs.set_incident(incident_id)
-        if due is not None and due.read is not None:
-            return await self._publish_due(due, due.read, done, already, look)
+        if due is not None:
+            return await self._publish_due(due, done, already, look)
         read = await self.facts.read(incident_id)
         incident = read.incident
         # Only a resolved incident with a war room has anything to post: checked before anything
@@ -90,7 +94,8 @@ class Resolutions:
             run = await summaries
         return _failure_words([*run.failures, *drafted.failures])
 
-    async def _publish_due(self, due: SummariesDue, stamped: ReadIncident, done: list[str], already: list[str], look: bool) -> list[str]:
+    async def _publish_due(self, due: SummariesDue, done: list[str], already: list[str], look: bool) -> list[str]:
+        stamped = due.read
         incident_id = stamped.incident.id
         # What the postmortem shows is read while the summaries go out, all at once.
         reading, lists = asyncio.ensure_future(self.facts.read(incident_id)), asyncio.ensure_future(self.facts.lists(incident_id))

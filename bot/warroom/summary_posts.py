@@ -4,6 +4,7 @@ in the announcement channel, and edited when a time is corrected."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
@@ -24,30 +25,15 @@ from storage import incidents as incident_rows
 from storage.db import Database, Statements
 
 
+@dataclass(frozen=True)
 class SummariesDue:
-    """The MTTR summaries a verifying click makes due, claimed in the click's own transaction
-    (``Stamper.stamp``'s ``along``, run only when the click resolved the incident), with the
-    corrected times they show: after its commit they are posted from what that transaction read,
-    with no claim or read of their own first."""
+    """The MTTR summaries a verifying click made due, claimed in the click's own transaction
+    (``SummaryPosts.claim_due``), with the corrected times they show: after its commit they are
+    posted from what that transaction read, with no claim or read of their own first."""
 
-    def __init__(self, claims: StepClaims, announce_channel: str | None) -> None:
-        self._claims = claims
-        self._announce_channel = announce_channel
-        self.read: ReadIncident | None = None  # the stamped row's view; no timeline (the summaries show none)
-        self.corrections: list[str] = []
-        self.taken: ClaimsTaken | None = None
-
-    def claim(self, work: Statements, stamped: Row[Any]) -> None:
-        """Inside the click's transaction (on SQLite in a worker thread), right after the stamp."""
-        incident = to_record(stamped)
-        if not incident.timeline.restored or incident.channel_id is None:
-            return
-        steps = ["summary_ts"] if stamped.summary_ts is None else []
-        if self._announce_channel and not incident.is_private and stamped.summary_announcement_ts is None:
-            steps.append("summary_announcement_ts")
-        self.taken = self._claims.claim_if_free(work, incident.id, steps)
-        self.corrections = correction_notes(audit_rows.corrected_times(work, incident.id))
-        self.read = ReadIncident(incident, [], summary_ts=stamped.summary_ts, announced_ts=stamped.summary_announcement_ts)
+    read: ReadIncident  # the stamped row's view; no timeline (the summaries show none)
+    corrections: list[str]
+    taken: ClaimsTaken
 
 
 class SummaryPosts:
@@ -72,9 +58,20 @@ class SummaryPosts:
         self._tiers = tiers
         self._announce_channel = announce_channel
 
-    def due(self) -> SummariesDue:
-        """For a click that may verify an incident: the summaries it makes due, claimed in its own transaction."""
-        return SummariesDue(self._claims, self._announce_channel)
+    def claim_due(self, work: Statements, stamped: Row[Any]) -> SummariesDue | None:
+        """The summaries a verifying click makes due, claimed inside its transaction (``Stamper.stamp_with``'s
+        ``along``; on SQLite in a worker thread), right after the stamp; None when the incident has
+        no war room or is not restored."""
+        incident = to_record(stamped)
+        if not incident.timeline.restored or incident.channel_id is None:
+            return None
+        steps = ["summary_ts"] if stamped.summary_ts is None else []
+        if self._announce_channel and not incident.is_private and stamped.summary_announcement_ts is None:
+            steps.append("summary_announcement_ts")
+        taken = self._claims.claim_if_free(work, incident.id, steps)
+        corrections = correction_notes(audit_rows.corrected_times(work, incident.id))
+        read = ReadIncident(incident, [], summary_ts=stamped.summary_ts, announced_ts=stamped.summary_announcement_ts)
+        return SummariesDue(read, corrections, taken)
 
     def steps(
         self, read: ReadIncident, corrections: list[str], done: list[str], already: list[str], look: bool, due: SummariesDue | None = None
@@ -144,7 +141,7 @@ class SummaryPosts:
         outcome = await self._steps.once(
             incident.id,
             column,
-            due.taken.of(column) if due is not None and due.taken is not None else None,
+            due.taken.of(column) if due is not None else None,
             still_needed=still_empty(incident_rows.get, column),
             find=(lambda: self._steps.find_message(channel, incident, column)) if look else None,
             create=self._steps.post(channel, incident, column, text, message),
