@@ -155,11 +155,14 @@ class Runtime:
         reports = Reports(
             db, clock, tiers=tiers, settings=team.reports, teams={name: service.team for name, service in catalog.services.items()}
         )
-        war_rooms = war_rooms_of(db, slack, clock, catalog, runbook_room, deploys, settings, team)
+        # One runner of Slack steps, and one set of step claims, for the set-up and the resolution alike.
+        claims = StepClaims(db, clock)
+        steps = SlackSteps(claims, slack)
+        war_rooms = war_rooms_of(db, slack, clock, claims, steps, catalog, runbook_room, deploys, settings, team)
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
-        resolutions = resolutions_of(db, slack, clock, settings, tiers, template, deploys, corrections, action_items)
+        resolutions = resolutions_of(db, slack, clock, claims, steps, settings, tiers, template, deploys, corrections, action_items)
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
@@ -286,6 +289,8 @@ def war_rooms_of(
     db: Database,
     slack: SlackGateway,
     clock: Clock,
+    claims: StepClaims,
+    steps: SlackSteps,
     catalog: Catalog,
     runbook_room: RunbookRoom,
     deploys: Deploys,
@@ -293,8 +298,6 @@ def war_rooms_of(
     team: TeamConfig,
 ) -> WarRooms:
     """The war room's set-up, from its parts (each owns one subject: bot/warroom/room_*.py)."""
-    claims = StepClaims(db, clock)
-    steps = SlackSteps(claims, slack)
     records = WarRoomRecords(db, clock)
     call_links = CallLinks(
         key=(settings.slack_signing_secret or "").encode(), generate=team.call_link_generator, jitsi_base_url=team.jitsi_base_url
@@ -335,6 +338,8 @@ def resolutions_of(
     db: Database,
     slack: SlackGateway,
     clock: Clock,
+    claims: StepClaims,
+    steps: SlackSteps,
     settings: Settings,
     tiers: TierTables,
     template: jinja2.Template,
@@ -343,8 +348,6 @@ def resolutions_of(
     action_items: ActionItems,
 ) -> Resolutions:
     """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
-    claims = StepClaims(db, clock)
-    steps = SlackSteps(claims, slack)
     facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
     return Resolutions(
         facts,
