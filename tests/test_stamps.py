@@ -169,7 +169,7 @@ async def test_a_click_planned_from_a_stale_read_looks_again(bot, fake_slack):
     incident = await open_incident(bot)
     seen = await bot.runtime.incidents.get(incident.id)
     await click(bot, incident, "diagnosed", "U_CAROL")
-    outcome = await Stamper(bot.runtime.db, bot.runtime.clock).stamp(incident.id, Stamp.MITIGATED, by="U_BOB", read=seen)
+    outcome = (await Stamper(bot.runtime.db, bot.runtime.clock).stamp(incident.id, Stamp.MITIGATED, by="U_BOB", read=seen)).outcome
     assert outcome.result is StampResult.STAMPED and outcome.implied == ()
     row = await bot.incident(1)
     diagnosed, mitigated = row.timeline.stamps[Stamp.DIAGNOSED], row.timeline.stamps[Stamp.MITIGATED]

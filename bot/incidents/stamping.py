@@ -64,20 +64,7 @@ class Stamper:
         at: datetime | None = None,
         read: IncidentRecord | None = None,
         permission: ClickPermission | None = None,
-    ) -> StampOutcome:
-        """See ``stamp_with``, with nothing written along."""
-        return (await self.stamp_with(incident_id, stamp, by=by, at=at, read=read, permission=permission, along=None)).outcome
-
-    async def stamp_with(
-        self,
-        incident_id: int,
-        stamp: Stamp,
-        *,
-        by: str,
-        at: datetime | None = None,
-        read: IncidentRecord | None = None,
-        permission: ClickPermission | None = None,
-        along: Callable[[Statements, Row[Any]], T] | None,
+        along: Callable[[Statements, Row[Any]], T] | None = None,
     ) -> StampedWith[T]:
         """The permission read, the conditional UPDATE and the timeline event in one short
         transaction (``permitted_in_one_transaction``).

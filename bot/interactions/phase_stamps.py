@@ -71,7 +71,7 @@ class PhaseStamps:
         action = "close" if stamp is Stamp.VERIFIED else "stamp"
         permission = click_permission(self._lookup.permissions, action, requester.user_id)
         along = self._resolutions.claim_summaries if stamp is Stamp.VERIFIED else None
-        stamped = await self._stamper.stamp_with(incident_id, stamp, by=requester.user_id, at=at, permission=permission, along=along)
+        stamped = await self._stamper.stamp(incident_id, stamp, by=requester.user_id, at=at, permission=permission, along=along)
         if stamped.outcome.result is StampResult.STAMPED:
             metrics.STAMPS.labels(stamp.value).inc()
         return stamped

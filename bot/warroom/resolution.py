@@ -54,7 +54,7 @@ class Resolutions:
         return await self.action_messages.refresh(incident_id)
 
     def claim_summaries(self, work: Statements, stamped: Row[Any]) -> SummariesDue | None:
-        """See SummaryPosts.claim_due: for ``Stamper.stamp_with``'s ``along``, then ``publish``'s ``due``."""
+        """See SummaryPosts.claim_due: for ``Stamper.stamp``'s ``along``, then ``publish``'s ``due``."""
         return self.summaries.claim_due(work, stamped)
 
     async def publish(

@@ -59,7 +59,7 @@ class SummaryPosts:
         self._announce_channel = announce_channel
 
     def claim_due(self, work: Statements, stamped: Row[Any]) -> SummariesDue | None:
-        """The summaries a verifying click makes due, claimed inside its transaction (``Stamper.stamp_with``'s
+        """The summaries a verifying click makes due, claimed inside its transaction (``Stamper.stamp``'s
         ``along``; on SQLite in a worker thread), right after the stamp; None when the incident has
         no war room or is not restored."""
         incident = to_record(stamped)
