@@ -10,6 +10,7 @@ that takes Slack's limits a minute takes seconds here. How long it takes is benc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import delete, insert, select
 
 from bot.background import urgency
-from bot.slack import pacing
+from bot.slack import SlackGateway, pacing
 from bot.slack.pacing import Pacer
 from bot.slack.rate_tiers import CALLS_PER_MINUTE, TIERS, rate_limit
 from storage import slack_call_slots
@@ -273,6 +274,33 @@ async def test_the_first_post_into_a_channel_this_process_made_goes_before_the_d
     now = time.time()
     taken = [(await other._take(limit, now, 0))[0] is not None for _ in range(limit.calls)]
     assert taken == [True] * (limit.calls - 1) + [False], "the first post's slot never reached the database"
+
+
+async def test_a_calls_answer_reaches_its_caller_before_its_slots_bookkeeping_is_written(db, fake_slack, monkeypatch):
+    """A channel's answer goes straight to the war room, whose control message follows it at once:
+    putting the channel's rate-limit slot right afterwards (here a write, the call having ended long
+    after its slot was taken) follows, and closing the gateway waits for it."""
+    monkeypatch.setattr(pacing, "DATABASE_BOUND", 2 * HANG_SECONDS)  # a database that is slow, not away
+    ticks = itertools.count(time.time(), 10.0)  # each look at the clock ten seconds on: every call ends late
+    pacer = Pacer(db, speed=1, clock=lambda: next(ticks))
+    answer, written = asyncio.Event(), asyncio.Event()
+    keep_busy = pacer._keep_busy_shared
+
+    async def database_answers_when_told(*call_args):
+        await answer.wait()
+        await keep_busy(*call_args)
+        written.set()
+
+    monkeypatch.setattr(pacer, "_keep_busy_shared", database_answers_when_told)
+    slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url, pacer=pacer)
+    try:
+        channel = await asyncio.wait_for(slack.channels.create("inc-1-bookkeeping"), HANG_SECONDS)
+        assert channel.id in fake_slack.channels
+        assert not written.is_set()
+    finally:
+        answer.set()
+        await slack.close()
+    assert written.is_set(), "closing the gateway did not wait for the slot's bookkeeping"
 
 
 async def test_a_pacer_whose_database_is_away_paces_alone_instead_of_holding_calls(monkeypatch, tmp_path):

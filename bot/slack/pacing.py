@@ -17,6 +17,8 @@ A bucket no other process can have used yet (posts into a channel this process h
 takes its first slot without asking: the call goes at once and its slot is written to the
 database while it travels, so that nothing stands between a war room's channel and its control
 message. A second call of that bucket waits for the write, and so shares the window as usual.
+Likewise what a call's end does to its slot (``done``: a call that ended late keeps its slot busy
+longer, which is a write) follows the answer rather than preceding it (``finish``).
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class Pacer:
         self._process = uuid.uuid4().hex  # this process (this pacer), for the waiting it tells of
         self._fresh: dict[str, None] = {}  # buckets only this process can have used yet, oldest first
         self._recording: dict[str, asyncio.Task[Any]] = {}  # a fresh bucket's first slot, being written
+        self._finishing: set[asyncio.Task[None]] = set()  # ended calls' slots, being put right (``finish``)
 
     def made_here(self, method: str, args: Mapping[str, Any]) -> None:
         """Calls of ``method`` with ``args`` count against a bucket only this process knows of yet
@@ -205,6 +208,25 @@ class Pacer:
     def _forget_recording(self, bucket: str, recording: asyncio.Task[Any]) -> None:
         if self._recording.get(bucket) is recording:
             del self._recording[bucket]
+
+    def finish(self, ticket: Ticket | None) -> None:
+        """``done``, without keeping the caller: the call's answer goes back at once, and its slot's
+        bookkeeping, which may write to the database, follows. ``settle`` waits for it."""
+        if ticket is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.done(ticket), name=f"pacing done {ticket.limit.bucket}")
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a rate-limit slot was not put right after its call: %r", task.exception())
+
+    async def settle(self) -> None:
+        """Wait until the slots of every call that has ended are put right (``finish``)."""
+        while self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def done(self, ticket: Ticket | None) -> None:
         """The call has ended (answered or not). One that took longer than its slot's margin may

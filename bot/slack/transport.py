@@ -60,6 +60,7 @@ class SlackTransport:
         return self._session
 
     async def close(self) -> None:
+        await self._pacer.settle()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -86,13 +87,21 @@ class SlackTransport:
                 ticket = await self._pacer.turn(method, args)
                 try:
                     data = await self._call_once(method, **args)
-                    break
                 except _RateLimited as limited:
                     metrics.SLACK_RATE_LIMITED.labels(method).inc()
                     log.info("slack call %s rate limited: waiting %s s and trying again", method, limited.retry_after)
-                    await self._pacer.hold_back(method, args, limited.retry_after)
-                finally:
-                    await self._pacer.done(ticket)
+                    try:
+                        await self._pacer.hold_back(method, args, limited.retry_after)
+                    finally:
+                        await self._pacer.done(ticket)
+                    continue
+                except BaseException:
+                    self._pacer.finish(ticket)
+                    raise
+                # The answer goes back to the caller at once: a war room's control message follows
+                # its channel's answer with no rate-limit bookkeeping (a database write) in between.
+                self._pacer.finish(ticket)
+                break
         except SlackError as error:
             metrics.SLACK_CALLS.labels(method, error.code).inc()
             raise
