@@ -2,7 +2,8 @@
 is decided on: a phase stamp, an acknowledgement and a note each read the incident, write, and add
 their timeline event between one BEGIN and one COMMIT on one connection, so the permission is
 decided on the very row the write changes; Slack is never asked while that transaction is open;
-and on every phase, a second click (or twelve at once) never stamps twice.
+on every phase, a second click (or twelve at once) never stamps twice; and the statements are
+built once, not per click.
 
 Watched on the statements the database receives (SQLAlchemy's engine events on every engine the
 bot's ``Database`` uses), driven through the real HTTP endpoint."""
@@ -10,15 +11,23 @@ bot's ``Database`` uses), driven through the real HTTP endpoint."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, text
 
 from bot.core.phases import Stamp
+from bot.incidents.clicks import ClickPermission
+from bot.incidents.permissions import refusal_while_changing
+from bot.incidents.stamping import Stamper
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
-from tests.team_helpers import click, command, open_incident
+from storage import slack_requests_seen
+from storage.db import Statements
+from tests.stored_incidents import incident_row
+from tests.team_helpers import T0, click, command, open_incident
 
 pytestmark = pytest.mark.both_databases
 
@@ -162,3 +171,41 @@ async def test_a_warmed_up_database_opens_no_connection_for_a_burst_of_clicks(db
     opened.clear()
     await asyncio.gather(*(db.run_transaction(lambda work: work.execute(text("SELECT 1")).all()) for _ in range(8)))
     assert opened == []
+
+
+async def test_a_clicks_statements_are_built_once_not_per_click(db, monkeypatch):
+    """Building a statement (its clauses, then its cache key) cost more than SQLite's own work on
+    it: a click on a second incident runs the very statement objects the first one ran, for a
+    stamp, an acknowledgement, a note and the request's record against replays."""
+    ran: list[object] = []
+    execute = Statements.execute
+
+    def watched(self, statement, parameters=None):
+        ran.append(statement)
+        return execute(self, statement, parameters)
+
+    monkeypatch.setattr(Statements, "execute", watched)
+    anyone = ClickPermission(decide_now=lambda _incident: None, ask_slack=allow, while_changing=refusal_while_changing("stamp"))
+    async with db.transaction() as session:
+        for n in (1, 2):
+            session.add(incident_row(f"Outage {n}", T0, detected_at=T0, detection_method="engineer", channel_id=f"C_ROOM{n}"))
+    stamper = Stamper(db, lambda: T0 + timedelta(minutes=5))
+    clicks = {
+        "stamp": lambda n: stamper.stamp(n, Stamp.MITIGATED, by="U_BOB", permission=anyone),
+        "acknowledgement": lambda n: stamper.acknowledge(n, by="U_BOB", permission=anyone),
+        "note": lambda n: stamper.note(f"C_ROOM{n}", "note", actor="U_BOB", text="checked", permission=anyone),
+        "request record": lambda n: db.run_statements(
+            functools.partial(slack_requests_seen.record_if_new, signature=f"v0={n:064}", slack_timestamp=1_800_000_000)
+        ),
+    }
+    for kind, run in clicks.items():
+        statements = []
+        for n in (1, 2):
+            ran.clear()
+            await run(n)
+            statements.append([id(statement) for statement in ran])
+        assert statements[0] and statements[0] == statements[1], kind
+
+
+async def allow(_incident) -> None:
+    return None
