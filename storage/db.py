@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
@@ -46,6 +46,28 @@ class TooLateToRecord(Exception):
     time), so this write must not be committed: what they were told stays true."""
 
 
+class ReplayedRequest(Exception):
+    """The request being handled is a copy of one taken before (bot/slack/request_replays.py): its
+    work stops here, having written nothing and said nothing."""
+
+
+class RequestRecord(Protocol):
+    """The record, against replays, of the Slack request whose work a ``CommitGate`` watches, when
+    that work's first transaction writes it (``Database.run_transaction``): one commit before the
+    ack, instead of the record's and then the write's, one after the other."""
+
+    def take(self) -> Callable[[Statements], bool] | None:
+        """The statement that records the request (False: a copy of it was recorded before), for
+        the caller's transaction to run; None once another took it or a check of its own began."""
+
+    def taken_with(self, first: bool | None) -> None:
+        """What the transaction that took the record found; None: it failed, recording nothing."""
+
+    async def first_copy(self) -> bool:
+        """Whether the request is the first copy of it: the answer of the transaction that took
+        the record, or of a check of its own, begun now unless one was."""
+
+
 class CommitGate:
     """Ties a Slack request's acknowledgement to the first commit of the work it started.
 
@@ -64,6 +86,16 @@ class CommitGate:
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
         self.after_recorded: Callable[[], Awaitable[None]] | None = None
+        # Set when the work's first transaction records its request against replays: the work is
+        # not held until a check of its own says it is no replay, so anything else it writes or
+        # says before that transaction waits for the answer first (stop_if_replayed).
+        self.request: RequestRecord | None = None
+
+    async def stop_if_replayed(self) -> None:
+        """Before the work writes other than through the transaction that records its request, or
+        answers: a replay goes no further. Free once the answer is known."""
+        if self.request is not None and not await self.request.first_copy():
+            raise ReplayedRequest("a copy of this request was taken before")
 
     async def go_on(self) -> None:
         then, self.after_recorded = self.after_recorded, None
@@ -109,8 +141,21 @@ async def recording_done() -> None:
     record (a refusal, an answer): the request may be acknowledged now."""
     gate = _commit_gate.get()
     if gate is not None:
+        await gate.stop_if_replayed()
         gate.open()
         await gate.go_on()
+
+
+@contextlib.contextmanager
+def outside_commit_gates() -> Iterator[None]:
+    """Writes made inside (and by tasks started inside) record nothing of the current request: the
+    bot's bookkeeping, and the request's own record against replays, which the request's work may
+    be waiting for. Never the commit an acknowledgement waits for."""
+    token = _commit_gate.set(None)
+    try:
+        yield
+    finally:
+        _commit_gate.reset(token)
 
 
 def _awaiting_first_commit() -> CommitGate | None:
@@ -339,6 +384,8 @@ class Database:
         waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
+        if gate is not None:
+            await gate.stop_if_replayed()  # before the write lock: the answer may need it
         wrote = False
         async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
@@ -362,35 +409,60 @@ class Database:
         ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
         (aiosqlite would take several per statement: cursor, execute, fetch, close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py)."""
+        its ack (storage/clicks.py).
+
+        The first transaction of work whose request records itself here (``CommitGate.request``)
+        writes that record first: a replay rolls back there, having done nothing."""
         gate = _awaiting_first_commit()
+        record = gate.request if gate is not None else None
+        record_request = record.take() if record is not None else None
+        if gate is not None and record_request is None:
+            await gate.stop_if_replayed()
 
         def committed(connection: Connection) -> tuple[T, bool]:
             statements = Statements(connection)
             with connection.begin():
+                # Its own Statements: the request's record is bookkeeping, not the write the ack waits for.
+                if record_request is not None and not record_request(Statements(connection)):
+                    raise ReplayedRequest("a copy of this request was taken before")
                 result = work(statements)
                 if gate is not None and statements.wrote:
                     gate.check_may_commit()
             return result, statements.wrote
 
-        if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None
-            sync_engine = self._sqlite_sync
-
-            def in_thread() -> tuple[T, bool]:
-                with sync_engine.connect() as connection:
-                    return committed(connection)
-
-            async with self._sqlite_writer:
-                result, wrote = await asyncio.to_thread(in_thread)
+        if record is None or record_request is None:
+            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None)
         else:
-            engine = self._autocommit_engine if autocommit and gate is None else self.engine
-            async with engine.connect() as connection:
-                result, wrote = await connection.run_sync(committed)
+            try:
+                result, wrote = await self._committed_in_one_go(committed, autocommit=False)
+            except ReplayedRequest:
+                record.taken_with(False)
+                raise
+            except BaseException:
+                record.taken_with(None)
+                raise
+            record.taken_with(True)
         if gate is not None and wrote:
             gate.record_commit()
             await gate.go_on()
         return result
+
+    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool) -> T:
+        """``committed`` on a connection: on SQLite in one trip to a worker thread, its writers
+        taking turns; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
+        if self._sqlite_writer is not None:
+            assert self._sqlite_sync is not None
+            sync_engine = self._sqlite_sync
+
+            def in_thread() -> T:
+                with sync_engine.connect() as connection:
+                    return committed(connection)
+
+            async with self._sqlite_writer:
+                return await asyncio.to_thread(in_thread)
+        engine = self._autocommit_engine if autocommit else self.engine
+        async with engine.connect() as connection:
+            return await connection.run_sync(committed)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -418,12 +490,9 @@ class Database:
         """``single_statements`` for the bot's own bookkeeping (rate-limit slots), which records
         nothing of a request: never the commit a request's acknowledgement waits for, even when
         made while one waits."""
-        token = _commit_gate.set(None)
-        try:
+        with outside_commit_gates():
             async with self.single_statements() as session:
                 yield session
-        finally:
-            _commit_gate.reset(token)
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
