@@ -29,6 +29,8 @@ from bot.incidents.permissions import refusal_while_changing
 from bot.incidents.stamping import Stamper
 from bot.slack import messages
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
+from storage import audit as audit_rows
+from storage import openings as opening_rows
 from storage import slack_requests_seen
 from storage.db import Statements
 from tests.slack_requests import sign
@@ -262,7 +264,8 @@ async def test_an_answer_given_before_any_write_waits_to_know_its_request_is_no_
 async def test_a_clicks_statements_are_built_once_not_per_click(db, monkeypatch):
     """Building a statement (its clauses, then its cache key) cost more than SQLite's own work on
     it: a click on a second incident runs the very statement objects the first one ran, for a
-    stamp, an acknowledgement, a note and the request's record against replays."""
+    stamp, an acknowledgement, a note, the request's record against replays, and what a verifying
+    click claims and reads for its summaries."""
     ran: list[object] = []
     execute = Statements.execute
 
@@ -283,6 +286,10 @@ async def test_a_clicks_statements_are_built_once_not_per_click(db, monkeypatch)
         "request record": lambda n: db.run_statements(
             functools.partial(slack_requests_seen.record_if_new, signature=f"v0={n:064}", slack_timestamp=1_800_000_000)
         ),
+        "summary claims": lambda n: db.run_transaction(
+            lambda work: opening_rows.claim_unheld(work, n, {"summary_ts": f"token-{n}"}, by="test", at=T0)
+        ),
+        "corrected times": lambda n: db.run_transaction(lambda work: audit_rows.corrected_times(work, n)),
     }
     for kind, run in clicks.items():
         statements = []
