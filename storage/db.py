@@ -444,11 +444,14 @@ class Database:
                     gate.check_may_commit()
             return result, statements.wrote
 
+        # Only the transaction an ack waits for runs on the event loop's thread (SQLite): any other
+        # (a request's replay check, the work after an ack) would hold up acks on their way out.
+        on_the_loop = gate is not None
         if record is None or record_request is None:
-            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None)
+            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None, on_the_loop=on_the_loop)
         else:
             try:
-                result, wrote = await self._committed_in_one_go(committed, autocommit=False)
+                result, wrote = await self._committed_in_one_go(committed, autocommit=False, on_the_loop=on_the_loop)
             except ReplayedRequest:
                 record.taken_with(False)
                 raise
@@ -461,10 +464,11 @@ class Database:
             await gate.go_on()
         return result
 
-    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool) -> T:
-        """``committed`` on a connection: on SQLite, its writers taking turns, right here on the event
-        loop's thread while the file's write lock is free, else in one trip to a worker thread that
-        waits for it; on PostgreSQL through the pool (autocommit: each statement commits as it runs)."""
+    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool, on_the_loop: bool) -> T:
+        """``committed`` on a connection: on SQLite, its writers taking turns, in one trip to a worker
+        thread that waits for the file's write lock, or (``on_the_loop``) right here on the event
+        loop's thread while that lock is free; on PostgreSQL through the pool (autocommit: each
+        statement commits as it runs)."""
         if self._sqlite_writer is not None:
             assert self._sqlite_sync is not None and self._sqlite_here is not None
             sync_engine, here = self._sqlite_sync, self._sqlite_here
@@ -480,8 +484,9 @@ class Database:
                 # here: that connection does not wait, BEGIN IMMEDIATE fails at once having done
                 # nothing, and the transaction goes to the thread.
                 try:
-                    with here.connect() as on_the_loop:
-                        return committed(on_the_loop)
+                    if on_the_loop:
+                        with here.connect() as connection_here:
+                            return committed(connection_here)
                 except OperationalError as error:
                     if getattr(error.orig, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                         raise
@@ -533,8 +538,9 @@ class Database:
         pragmas, and neither should land on an ack. ``serve`` calls it once migrated; SQLite's
         writers take turns, so one connection serves them all."""
         if self._sqlite_sync is not None:
-            await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())
-            await asyncio.to_thread(self._sqlite_sync.connect().close)  # the worker thread's, for a lock found taken
+            await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())  # the worker thread's
+            assert self._sqlite_here is not None
+            self._sqlite_here.connect().close()  # and the one for the transactions acks wait for, on the loop's thread
             return
         opened = asyncio.Barrier(connections)
 
