@@ -343,8 +343,8 @@ class Database:
             kwargs["pool_size"] = 10
             kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
-        # that a whole transaction can run in one call to a worker thread.
+        # SQLite's engines for run_transaction: the same file and set-up through the plain driver, so
+        # that a whole transaction can run in one call to a worker thread, or on the loop's thread.
         self._sqlite_sync: Engine | None = None
         self._sqlite_here: Engine | None = None
         if self.engine.dialect.name == "sqlite":
@@ -420,10 +420,12 @@ class Database:
     async def run_transaction(self, work: Callable[[Statements], T], *, autocommit: bool = False) -> T:
         """``work``'s statements in one transaction, committed together or not at all, under the same
         rules as ``transaction()`` (the commit gate, SQLite's writers taking turns, BEGIN IMMEDIATE).
-        ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
-        (aiosqlite would take several per statement: cursor, execute, fetch, close); on
+        ``work`` is plain code: on SQLite the whole transaction runs at once, on the event loop's
+        thread when an ack waits for it and the write lock is free, else in one trip to a worker
+        thread (aiosqlite would take several per statement: cursor, execute, fetch, close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py).
+        its ack (storage/clicks.py). ``work`` may run twice: a try on the event loop's thread that
+        finds the lock taken is rolled back and made again on the worker thread.
 
         The first transaction of work whose request records itself here (``CommitGate.request``)
         writes that record first: a replay rolls back there, having done nothing."""
