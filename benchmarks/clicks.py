@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
 import cProfile
 import io
 import json
@@ -29,14 +31,14 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from benchmarks import bare_bolt
 from benchmarks.open_latency import SIGNING_SECRET, Summary, manifest_bot_scopes, ms
@@ -287,6 +289,30 @@ def figures(args: argparse.Namespace | None = None) -> list[Figure]:
     return asyncio.run(collect(args or parse_args([])))
 
 
+@contextlib.contextmanager
+def statements_watched(runtime: Runtime, into: list[str]) -> Iterator[None]:
+    """Every statement sent to the database meanwhile, on every engine, its first words into
+    ``into``, and each COMMIT (on PostgreSQL a round trip of its own; a lone statement on the
+    autocommit engine has none)."""
+
+    def sent(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        into.append(" ".join(statement.split()[:4])[:60])
+
+    def committed(_conn: object) -> None:
+        into.append("COMMIT")
+
+    engines = runtime.db.sync_engines
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", sent)
+        event.listen(engine, "commit", committed)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", sent)
+            event.remove(engine, "commit", committed)
+
+
 async def profile(dialect: str, count: int) -> None:
     """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
     drained outside the profile), then the functions with the most cumulative time."""
@@ -299,15 +325,22 @@ async def profile(dialect: str, count: int) -> None:
             bodies = requests_for(bench, "click", incidents, count)
             profiler = cProfile.Profile()
             spent = 0.0
+            statements: list[str] = []
             for body in bodies:
-                profiler.enable()
-                spent += await bench.bot.send(body)
-                profiler.disable()
+                with statements_watched(bench.runtime, statements):
+                    profiler.enable()
+                    spent += await bench.bot.send(body)
+                    profiler.disable()
                 await bench.drain()
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
             print(out.getvalue())
             print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
+            # Until the ack is back: the after-ack work starts a moment after the ack leaves, so a
+            # statement of it now and then slips in.
+            print(f"{len(statements) / count:.1f} statements per click before its ack (each a round trip on PostgreSQL):")
+            for statement, times in collections.Counter(statements).most_common():
+                print(f"  {times / count:5.2f}  {statement}")
         finally:
             await bench.close()
     finally:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot import metrics
+from storage.db import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +119,21 @@ def side_task(work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
     return asyncio.create_task(work, name=name, context=context)
 
 
-# Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py). The
-# HTTP endpoint starts that check and dispatches the request at once, so the check never delays
-# an ack; the work the request starts (handlers/after_ack.py, and the few writes made before the
-# ack) waits for it through only_first_copy, and a replay's work is dropped unrun.
-_first_copy_check: contextvars.ContextVar[asyncio.Future[bool] | None] = contextvars.ContextVar("first_copy_check", default=None)
+# Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py),
+# set by the HTTP endpoint before it dispatches the request, so that no check delays an ack: the
+# work the request starts (handlers/after_ack.py, and the few writes made before the ack) waits for
+# the answer through only_first_copy, and a replay's work is dropped unrun; or, for a click whose
+# ack waits for its write, that write's transaction records the request first (storage/db.py).
+_first_copy_check: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("first_copy_check", default=None)
 
 
-def hold_work_until(check: asyncio.Future[bool]) -> None:
+def hold_work_until(check: RequestRecord) -> None:
     """Make the current request's work wait for ``check`` and run only when it says True."""
     _first_copy_check.set(check)
+
+
+def current_first_copy_check() -> RequestRecord | None:
+    return _first_copy_check.get()
 
 
 async def is_first_copy() -> bool:
@@ -137,7 +143,7 @@ async def is_first_copy() -> bool:
     if check is None:
         return True
     try:
-        return await asyncio.shield(check)
+        return await check.first_copy()
     except Exception:
         return True
 

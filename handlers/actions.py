@@ -132,8 +132,8 @@ def offer_deploys_of_service(flows: Interactions, click: Click) -> Work:
 BUTTONS = (
     # On the control message and the war room's posts: each records something, so each is
     # acknowledged once its write is committed.
-    Button(re.compile(f"^{STAMP_ACTION_PREFIX}"), "stamp", stamp_phase, records=True),
-    Button(ACKNOWLEDGE_ACTION, "acknowledge", acknowledge, records=True),
+    Button(re.compile(f"^{STAMP_ACTION_PREFIX}"), "stamp", stamp_phase, records=True, records_request=True),
+    Button(ACKNOWLEDGE_ACTION, "acknowledge", acknowledge, records=True, records_request=True),
     Button(REOPEN_ACTION, "reopen", reopen, records=True),
     Button(re.compile(f"^{ROLE_ACTION_PREFIX}"), "role", pick_role_holder, records=True),
     Button(re.compile(f"^{CHECKLIST_ACTION_PREFIX}"), "runbook-tick", tick_checklist, records=True),

@@ -12,12 +12,12 @@ from slack_bolt.async_app import AsyncAck
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import metrics
-from bot.background import only_first_copy
+from bot.background import current_first_copy_check, only_first_copy
 from bot.interactions.replies import Requester
 from bot.runtime import Runtime
 from bot.slack import messages
 from handlers.arrival import time_left
-from storage.db import CommitGate, TooLateToRecord, gate_commits, ungate_commits
+from storage.db import CommitGate, ReplayedRequest, TooLateToRecord, gate_commits, ungate_commits
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,19 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
 
 
 def start_recording(
-    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str
+    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, records_request: bool = False
 ) -> tuple[CommitGate, asyncio.Task[Any]]:
-    """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``)."""
+    """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``). ``records_request``:
+    the work's first transaction records the request against replays, first thing, instead of the
+    work waiting for a check of its own: one commit before the ack, not two."""
     gate = CommitGate()
+    if records_request:
+        gate.request = current_first_copy_check()
     token = gate_commits(gate)
     try:
         # Not behind the background slots: the ack waits for this commit.
-        task = runtime.background.spawn(
-            _told_when_broken(runtime, requester, only_first_copy(work), name=name, gate=gate), name=name, waits_for_slot=False
-        )
+        run = work if gate.request is not None else only_first_copy(work)
+        task = runtime.background.spawn(_told_when_broken(runtime, requester, run, name=name, gate=gate), name=name, waits_for_slot=False)
     finally:
         ungate_commits(token)
 
@@ -115,12 +118,14 @@ async def recorded_in_time(
     return False
 
 
-async def ack_once_recorded(ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str) -> None:
+async def ack_once_recorded(
+    ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, records_request: bool = False
+) -> None:
     """Acknowledge a request that writes only once its write is committed, so a request Slack saw
     acknowledged is never lost, even if the process dies the next moment. The rest of the work
-    (Slack's updates, the answer) goes on after the ack."""
+    (Slack's updates, the answer) goes on after the ack. ``records_request``: see ``start_recording``."""
     with runtime.background.awaiting_ack():
-        gate, task = start_recording(runtime, requester, work, name=name)
+        gate, task = start_recording(runtime, requester, work, name=name, records_request=records_request)
         await recorded_in_time(runtime, requester, gate, task, name=name)
         await ack()
     gate.acked.set()
@@ -135,6 +140,8 @@ async def _told_when_broken(
         return await work
     except TooLateToRecord:
         log.info("%s: rolled back, the person was told it was not recorded", name)
+    except ReplayedRequest:
+        log.info("%s: a copy of a request taken before, nothing done", name)
     except Exception as error:
         if gate is not None and gate.expired:
             log.error("%s: failed after it was answered as not recorded: %s", name, error)

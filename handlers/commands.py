@@ -24,6 +24,10 @@ MALFORMED = "Slack sent an incomplete command, so nothing was done. Please run i
 RECORDING_SUBCOMMANDS = frozenset(
     {"note", "runbook", "deploy", "role", "severity", "update", "breakglass", "action", "ack", "reopen", "question", "answer"}
 )
+# Of those, the ones whose first transaction also records the request against replays (one
+# commit before the ack, not two): they write and answer nothing before it but through the doors
+# that wait for the answer (handlers/listeners.Button.records_request).
+RECORDED_WITH_THEIR_REQUEST = frozenset({"note", "ack"})
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -75,7 +79,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             work = flows.handovers.command(requester, argument, request_key=f"command:{command.trigger_id}")
             await ack_once_recorded(ack, runtime, requester, work, name="handover")
         elif subcommand in RECORDING_SUBCOMMANDS:
-            await ack_once_recorded(ack, runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)
+            await ack_once_recorded(
+                ack,
+                runtime,
+                requester,
+                by_argument[subcommand](requester, argument),
+                name=subcommand,
+                records_request=subcommand in RECORDED_WITH_THEIR_REQUEST,
+            )
         elif subcommand in by_argument:
             await ack()
             run_after_ack(runtime, requester, by_argument[subcommand](requester, argument), name=subcommand)

@@ -55,6 +55,11 @@ class Button:
     # Slack saw acknowledged is never lost. False: acknowledged at once, the work runs after
     # (it opens or updates a form and records nothing).
     records: bool
+    # True: the click's first transaction also records the request against replays, first thing,
+    # so its ack waits for one commit, not two (handlers/after_ack.start_recording). Only for a
+    # flow that writes and answers nothing before that transaction but through the doors that
+    # wait for the answer (Database.transaction, replies).
+    records_request: bool = False
 
 
 def listen(app: AsyncApp, runtime: Runtime, button: Button) -> None:
@@ -71,7 +76,7 @@ def listen(app: AsyncApp, runtime: Runtime, button: Button) -> None:
         if work is None:
             await ack()
         elif button.records:
-            await ack_once_recorded(ack, runtime, requester, work, name=button.name)
+            await ack_once_recorded(ack, runtime, requester, work, name=button.name, records_request=button.records_request)
         else:
             await ack()
             run_after_ack(runtime, requester, work, name=button.name)

@@ -82,7 +82,7 @@ def _forget_failed(runtime: Runtime, signature: str) -> None:
 
 def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
     slack_door = SlackDoor(runtime.settings.slack_signing_secret)
-    replay_checks: set[asyncio.Task[bool]] = set()  # held until done: the loop keeps only weak references
+    replay_checks: set[asyncio.Future[bool]] = set()  # awaited at shutdown
 
     async def slack_events(request: web.Request):
         logs.set_request(None)
@@ -92,19 +92,24 @@ def build_web_app(runtime: Runtime, bolt_app: AsyncApp) -> web.Application:
         body = admitted.bolt_request.body
         logs.set_request(logs.slack_request_key(body))
         kind = metrics.request_kind(body)
-        # Checked while the request is dispatched, so the ack never waits for it: the listener
-        # acks as usual, and every write the request would make waits for the check and is
-        # dropped for a replay (bot/background.py), so Slack shows nothing new.
-        check = asyncio.ensure_future(runtime.replays.first_time(admitted.signature, admitted.timestamp))
-        replay_checks.add(check)
-        check.add_done_callback(replay_checks.discard)
-        check.add_done_callback(functools.partial(_report_replay, kind, request.remote))
+        # The ack never waits for a check: the listener acks as usual, and every write the request
+        # would make waits for the check and is dropped for a replay (bot/background.py), so Slack
+        # shows nothing new. A click whose ack waits for its write records the request in that
+        # write's transaction; any other request is checked once dispatched, or sooner when its
+        # work asks.
+        check = runtime.replays.check(admitted.signature, admitted.timestamp)
+        check.answer.add_done_callback(functools.partial(_report_replay, kind, request.remote))
         hold_work_until(check)
         try:
             bolt_response = await bolt_app.async_dispatch(admitted.bolt_request)
         except Exception:
             _forget_failed(runtime, admitted.signature)
             raise
+        finally:
+            answer = check.start()
+            if not answer.done():
+                replay_checks.add(answer)
+                answer.add_done_callback(replay_checks.discard)
         if bolt_response.status >= 500:
             _forget_failed(runtime, admitted.signature)
         return kind, await to_aiohttp_response(bolt_response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Statements
@@ -46,10 +46,15 @@ async def trail(session: AsyncSession, incident_id: int | None = None) -> list[A
     return list(await session.scalars(query))
 
 
+_TRAIL = cast(Table, AuditRecord.__table__)
+# Built once: a verifying click runs it before its ack.
+_CORRECTED_TIMES = (
+    select(_TRAIL).where(_TRAIL.c.incident_id == bindparam("incident_id"), _TRAIL.c.action == "correct_time").order_by(_TRAIL.c.id)
+)
+
+
 def corrected_times(work: Statements, incident_id: int) -> list[Row[Any]]:
     """The incident's corrected times in the trail, oldest first, in Core inside
     ``Database.run_transaction`` (a verifying click reads them for its summaries): the rows have
     the model's column names."""
-    table = cast(Table, AuditRecord.__table__)
-    query = select(table).where(table.c.incident_id == incident_id, table.c.action == "correct_time").order_by(table.c.id)
-    return list(work.execute(query))
+    return list(work.execute(_CORRECTED_TIMES, {"incident_id": incident_id}))

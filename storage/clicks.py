@@ -6,11 +6,12 @@ the ack waits for them."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack, cast
 
-from sqlalchemy import ColumnElement, Row, Table, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, Table, Update, bindparam, func, insert, literal, select, update
 
 from storage.db import Statements
 from storage.incidents import EventDetails, event_columns
@@ -20,16 +21,40 @@ from storage.types import UTCDateTime
 _INCIDENTS = cast(Table, Incident.__table__)
 _EVENTS = cast(Table, TimelineEvent.__table__)
 
+# Each statement is built once, with bound parameters, and executed with a click's values: building
+# one per click (its clauses, then its cache key, walked anew each time) cost more than SQLite's
+# own work on it.
+_READ = select(_INCIDENTS).where(_INCIDENTS.c.id == bindparam("incident_id"))
+_BY_CHANNEL = select(_INCIDENTS).where(_INCIDENTS.c.channel_id == bindparam("channel_id")).order_by(_INCIDENTS.c.id.desc()).limit(1)
+_ADD_EVENT = insert(_EVENTS)
+
+
+@functools.cache
+def _update(columns: tuple[str, ...], empty: tuple[str, ...], returning: bool) -> Update:
+    """UPDATE incidents SET each of ``columns`` (from parameters named ``set_<column>``) WHERE id =
+    :incident_id AND every ``empty`` column is NULL, RETURNING the whole row when asked. One per
+    shape: the shapes are the few that clicks make."""
+    statement = (
+        update(_INCIDENTS)
+        .where(_INCIDENTS.c.id == bindparam("incident_id"), *(_INCIDENTS.c[name].is_(None) for name in empty))
+        .values({name: bindparam(f"set_{name}", type_=_INCIDENTS.c[name].type) for name in columns})
+    )
+    return statement.returning(*_INCIDENTS.c) if returning else statement
+
+
+def _updated(work: Statements, incident_id: int, values: dict[str, Any], empty: Sequence[str] = ()) -> CursorResult[Any]:
+    statement = _update(tuple(sorted(values)), tuple(empty), work.dialect.update_returning)
+    return work.execute(statement, {"incident_id": incident_id} | {f"set_{name}": value for name, value in values.items()})
+
 
 def read(work: Statements, incident_id: int) -> Row[Any] | None:
     """The incident's row (every column, by name, as the ORM object has them)."""
-    return (work.execute(select(_INCIDENTS).where(_INCIDENTS.c.id == incident_id))).one_or_none()
+    return work.execute(_READ, {"incident_id": incident_id}).one_or_none()
 
 
 def find_by_channel(work: Statements, channel_id: str) -> Row[Any] | None:
     """The latest incident whose war room ``channel_id`` is (storage.incidents.find_by_channel)."""
-    query = select(_INCIDENTS).where(_INCIDENTS.c.channel_id == channel_id).order_by(_INCIDENTS.c.id.desc()).limit(1)
-    return work.execute(query).one_or_none()
+    return work.execute(_BY_CHANNEL, {"channel_id": channel_id}).one_or_none()
 
 
 def set_if_empty(
@@ -45,11 +70,10 @@ def set_if_empty(
     """storage.incidents.set_if_empty in Core: set ``column`` (and ``also``) only while it and every
     ``also_empty`` column are still empty; the row as it now stands if this call did it, else None.
     The conditional UPDATE is what gives racing clicks, in one process or several, one winner."""
-    empty = [_INCIDENTS.c[name].is_(None) for name in (column, *also_empty)]
-    statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id, *empty).values({column: value, "updated_at": at, **also})
+    result = _updated(work, incident_id, {column: value, "updated_at": at, **also}, (column, *also_empty))
     if work.dialect.update_returning:
-        return (work.execute(statement.returning(*_INCIDENTS.c))).one_or_none()
-    if (work.execute(statement)).rowcount != 1:
+        return result.one_or_none()
+    if result.rowcount != 1:
         return None
     return read(work, incident_id)
 
@@ -60,11 +84,19 @@ def first_of(column: str, at: datetime) -> ColumnElement[Any]:
 
 
 def add_event(work: Statements, incident_id: int, kind: str, *, at: datetime, **details: Unpack[EventDetails]) -> None:
-    work.execute(insert(_EVENTS).values(event_columns(incident_id, kind, at, details)))
+    work.execute(_ADD_EVENT, event_columns(incident_id, kind, at, details))
 
 
 def set_fields(work: Statements, incident_id: int, *, at: datetime, **fields: Any) -> Row[Any]:
     """Set ``fields`` (none: only ``updated_at``); the row as it now stands."""
+    if not any(isinstance(value, ColumnElement) for value in fields.values()):
+        result = _updated(work, incident_id, {"updated_at": at, **fields})
+        if work.dialect.update_returning:
+            return result.one()
+        row = read(work, incident_id)
+        assert row is not None
+        return row
+    # A value computed by the database (first_of): built for the click, a rare one.
     statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id).values(updated_at=at, **fields)
     if work.dialect.update_returning:
         return work.execute(statement.returning(*_INCIDENTS.c)).one()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
 from time import monotonic
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, create_engine, event, text
@@ -19,7 +20,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -46,6 +47,28 @@ class TooLateToRecord(Exception):
     time), so this write must not be committed: what they were told stays true."""
 
 
+class ReplayedRequest(Exception):
+    """The request being handled is a copy of one taken before (bot/slack/request_replays.py): its
+    work stops here, having written nothing and said nothing."""
+
+
+class RequestRecord(Protocol):
+    """The record, against replays, of the Slack request whose work a ``CommitGate`` watches, when
+    that work's first transaction writes it (``Database.run_transaction``): one commit before the
+    ack, instead of the record's and then the write's, one after the other."""
+
+    def take(self) -> Callable[[Statements], bool] | None:
+        """The statement that records the request (False: a copy of it was recorded before), for
+        the caller's transaction to run; None once another took it or a check of its own began."""
+
+    def taken_with(self, first: bool | None) -> None:
+        """What the transaction that took the record found; None: it failed, recording nothing."""
+
+    async def first_copy(self) -> bool:
+        """Whether the request is the first copy of it: the answer of the transaction that took
+        the record, or of a check of its own, begun now unless one was."""
+
+
 class CommitGate:
     """Ties a Slack request's acknowledgement to the first commit of the work it started.
 
@@ -64,6 +87,16 @@ class CommitGate:
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
         self.after_recorded: Callable[[], Awaitable[None]] | None = None
+        # Set when the work's first transaction records its request against replays: the work is
+        # not held until a check of its own says it is no replay, so anything else it writes or
+        # says before that transaction waits for the answer first (stop_if_replayed).
+        self.request: RequestRecord | None = None
+
+    async def stop_if_replayed(self) -> None:
+        """Before the work writes other than through the transaction that records its request, or
+        answers: a replay goes no further. Free once the answer is known."""
+        if self.request is not None and not await self.request.first_copy():
+            raise ReplayedRequest("a copy of this request was taken before")
 
     async def go_on(self) -> None:
         then, self.after_recorded = self.after_recorded, None
@@ -109,8 +142,21 @@ async def recording_done() -> None:
     record (a refusal, an answer): the request may be acknowledged now."""
     gate = _commit_gate.get()
     if gate is not None:
+        await gate.stop_if_replayed()
         gate.open()
         await gate.go_on()
+
+
+@contextlib.contextmanager
+def outside_commit_gates() -> Iterator[None]:
+    """Writes made inside (and by tasks started inside) record nothing of the current request: the
+    bot's bookkeeping, and the request's own record against replays, which the request's work may
+    be waiting for. Never the commit an acknowledgement waits for."""
+    token = _commit_gate.set(None)
+    try:
+        yield
+    finally:
+        _commit_gate.reset(token)
 
 
 def _awaiting_first_commit() -> CommitGate | None:
@@ -189,7 +235,11 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, waits_for_the_lock: bool = True) -> None:
+    """``waits_for_the_lock=False``: for the connection used on the event loop's own thread, which
+    must never wait for another process's write lock (it fails at once instead) nor checkpoint the
+    WAL (a checkpoint writes and syncs pages: the other connections do it when they commit)."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so that every transaction starts with
@@ -199,7 +249,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={30000 if waits_for_the_lock else 0}")
+        if not waits_for_the_lock:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         # Reads through a memory map instead of a read() call per page: the report's ten aggregates
         # over 100,000 incidents (a 128 MB file) took 78 ms instead of 101, count(*) 9 ms instead
         # of 18. The file's pages are the system's page cache, shared, not this process's memory.
@@ -291,9 +343,10 @@ class Database:
             kwargs["pool_size"] = 10
             kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        # SQLite's engine for run_transaction: the same file and set-up through the plain driver, so
-        # that a whole transaction can run in one call to a worker thread.
+        # SQLite's engines for run_transaction: the same file and set-up through the plain driver, so
+        # that a whole transaction can run in one call to a worker thread, or on the loop's thread.
         self._sqlite_sync: Engine | None = None
+        self._sqlite_here: Engine | None = None
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._sqlite_sync = create_engine(
@@ -302,6 +355,12 @@ class Database:
                 connect_args={"timeout": 30, "check_same_thread": False},
             )
             _configure_sqlite(self._sqlite_sync)
+            # The same again, used on the event loop's own thread while the write lock is free
+            # (see _committed_in_one_go): one connection, as this process's writers take turns.
+            self._sqlite_here = create_engine(
+                self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1), echo=echo, connect_args={"timeout": 0}, pool_size=1
+            )
+            _configure_sqlite(self._sqlite_here, waits_for_the_lock=False)
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
@@ -331,7 +390,7 @@ class Database:
     def sync_engines(self) -> tuple[Engine, ...]:
         """Every engine that talks to this database, as SQLAlchemy's events see them (for what
         watches the statements: tests, a profile)."""
-        return (self.engine.sync_engine,) + ((self._sqlite_sync,) if self._sqlite_sync is not None else ())
+        return (self.engine.sync_engine,) + tuple(engine for engine in (self._sqlite_sync, self._sqlite_here) if engine is not None)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -339,6 +398,8 @@ class Database:
         waits for its commit (``CommitGate``), a write is rolled back instead of committed once the
         person was told it was not recorded."""
         gate = _awaiting_first_commit()
+        if gate is not None:
+            await gate.stop_if_replayed()  # before the write lock: the answer may need it
         wrote = False
         async with self._sqlite_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
@@ -359,38 +420,82 @@ class Database:
     async def run_transaction(self, work: Callable[[Statements], T], *, autocommit: bool = False) -> T:
         """``work``'s statements in one transaction, committed together or not at all, under the same
         rules as ``transaction()`` (the commit gate, SQLite's writers taking turns, BEGIN IMMEDIATE).
-        ``work`` is plain code: on SQLite the whole transaction runs in one trip to a worker thread
-        (aiosqlite would take several per statement: cursor, execute, fetch, close); on
+        ``work`` is plain code: on SQLite the whole transaction runs at once, on the event loop's
+        thread when an ack waits for it and the write lock is free, else in one trip to a worker
+        thread (aiosqlite would take several per statement: cursor, execute, fetch, close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py)."""
+        its ack (storage/clicks.py). ``work`` may run twice: a try on the event loop's thread that
+        finds the lock taken is rolled back and made again on the worker thread.
+
+        The first transaction of work whose request records itself here (``CommitGate.request``)
+        writes that record first: a replay rolls back there, having done nothing."""
         gate = _awaiting_first_commit()
+        record = gate.request if gate is not None else None
+        record_request = record.take() if record is not None else None
+        if gate is not None and record_request is None:
+            await gate.stop_if_replayed()
 
         def committed(connection: Connection) -> tuple[T, bool]:
             statements = Statements(connection)
             with connection.begin():
+                # Its own Statements: the request's record is bookkeeping, not the write the ack waits for.
+                if record_request is not None and not record_request(Statements(connection)):
+                    raise ReplayedRequest("a copy of this request was taken before")
                 result = work(statements)
                 if gate is not None and statements.wrote:
                     gate.check_may_commit()
             return result, statements.wrote
 
-        if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None
-            sync_engine = self._sqlite_sync
-
-            def in_thread() -> tuple[T, bool]:
-                with sync_engine.connect() as connection:
-                    return committed(connection)
-
-            async with self._sqlite_writer:
-                result, wrote = await asyncio.to_thread(in_thread)
+        # Only the transaction an ack waits for runs on the event loop's thread (SQLite): any other
+        # (a request's replay check, the work after an ack) would hold up acks on their way out.
+        on_the_loop = gate is not None
+        if record is None or record_request is None:
+            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None, on_the_loop=on_the_loop)
         else:
-            engine = self._autocommit_engine if autocommit and gate is None else self.engine
-            async with engine.connect() as connection:
-                result, wrote = await connection.run_sync(committed)
+            try:
+                result, wrote = await self._committed_in_one_go(committed, autocommit=False, on_the_loop=on_the_loop)
+            except ReplayedRequest:
+                record.taken_with(False)
+                raise
+            except BaseException:
+                record.taken_with(None)
+                raise
+            record.taken_with(True)
         if gate is not None and wrote:
             gate.record_commit()
             await gate.go_on()
         return result
+
+    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool, on_the_loop: bool) -> T:
+        """``committed`` on a connection: on SQLite, its writers taking turns, in one trip to a worker
+        thread that waits for the file's write lock, or (``on_the_loop``) right here on the event
+        loop's thread while that lock is free; on PostgreSQL through the pool (autocommit: each
+        statement commits as it runs)."""
+        if self._sqlite_writer is not None:
+            assert self._sqlite_sync is not None and self._sqlite_here is not None
+            sync_engine, here = self._sqlite_sync, self._sqlite_here
+
+            def in_thread() -> T:
+                with sync_engine.connect() as connection:
+                    return committed(connection)
+
+            async with self._sqlite_writer:
+                # A click's transaction is a few statements and one WAL commit, less than handing it
+                # to a thread and waking the loop again, which on a busy machine costs a scheduler
+                # turn each way. Only a wait for the lock (another process writing) must not happen
+                # here: that connection does not wait, BEGIN IMMEDIATE fails at once having done
+                # nothing, and the transaction goes to the thread.
+                try:
+                    if on_the_loop:
+                        with here.connect() as connection_here:
+                            return committed(connection_here)
+                except OperationalError as error:
+                    if getattr(error.orig, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise
+                return await asyncio.to_thread(in_thread)
+        engine = self._autocommit_engine if autocommit else self.engine
+        async with engine.connect() as connection:
+            return await connection.run_sync(committed)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -418,12 +523,9 @@ class Database:
         """``single_statements`` for the bot's own bookkeeping (rate-limit slots), which records
         nothing of a request: never the commit a request's acknowledgement waits for, even when
         made while one waits."""
-        token = _commit_gate.set(None)
-        try:
+        with outside_commit_gates():
             async with self.single_statements() as session:
                 yield session
-        finally:
-            _commit_gate.reset(token)
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
@@ -438,7 +540,9 @@ class Database:
         pragmas, and neither should land on an ack. ``serve`` calls it once migrated; SQLite's
         writers take turns, so one connection serves them all."""
         if self._sqlite_sync is not None:
-            await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())
+            await self.run_transaction(lambda work: work.execute(text("SELECT 1")).all())  # the worker thread's
+            assert self._sqlite_here is not None
+            self._sqlite_here.connect().close()  # and the one for the transactions acks wait for, on the loop's thread
             return
         opened = asyncio.Barrier(connections)
 
@@ -455,5 +559,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._sqlite_sync is not None:
-            self._sqlite_sync.dispose()
+        for engine in (self._sqlite_sync, self._sqlite_here):
+            if engine is not None:
+                engine.dispose()

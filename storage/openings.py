@@ -62,8 +62,10 @@ def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int]) 
 def claim_unheld(work: Statements, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
     """storage.slack_steps.claim_each_unheld in Core."""
     won: set[str] = set()
+    statement = slack_steps.claim_unheld_statement(work.dialect.name)
     for step, token in tokens.items():
-        if work.execute(slack_steps.claim_if_unheld(work.dialect.name, incident_id, step, token=token, by=by, at=at)).rowcount == 1:
+        claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
+        if work.execute(statement, claim).rowcount == 1:
             won.add(step)
     return won
 

@@ -3,6 +3,7 @@ a step; an UPDATE conditional on the claim's age takes over one whose process di
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -54,6 +55,13 @@ async def claim(
         .values(token=token, claimed_by=by, claimed_at=at)
     )
     return rows_changed(result) == 1
+
+
+@functools.cache
+def claim_unheld_statement(dialect: str) -> Executable:
+    """``claim_if_unheld`` built once per dialect, executed with a claim's values (incident_id, step,
+    token, claimed_by, claimed_at): a verifying click runs it before its ack."""
+    return insert_for_dialect(dialect)(SlackStepClaim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 
 
 def claim_if_unheld(dialect: str, incident_id: int, step: str, *, token: str, by: str, at: datetime) -> Executable:

@@ -2,7 +2,10 @@
 is decided on: a phase stamp, an acknowledgement and a note each read the incident, write, and add
 their timeline event between one BEGIN and one COMMIT on one connection, so the permission is
 decided on the very row the write changes; Slack is never asked while that transaction is open;
-and on every phase, a second click (or twelve at once) never stamps twice.
+on every phase, a second click (or twelve at once) never stamps twice; the click's request is
+recorded against replays first thing in that same transaction (one commit before the ack, not
+two), so a copy sent with it or after it rolls back having done nothing; and the statements are
+built once, not per click.
 
 Watched on the statements the database receives (SQLAlchemy's engine events on every engine the
 bot's ``Database`` uses), driven through the real HTTP endpoint."""
@@ -10,15 +13,30 @@ bot's ``Database`` uses), driven through the real HTTP endpoint."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import event, text
 
 from bot.core.phases import Stamp
+from bot.incidents.clicks import ClickPermission
+from bot.incidents.permissions import refusal_while_changing
+from bot.incidents.stamping import Stamper
+from bot.slack import messages
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
-from tests.team_helpers import click, command, open_incident
+from storage import audit as audit_rows
+from storage import openings as opening_rows
+from storage import slack_requests_seen
+from storage.db import Statements
+from tests.slack_requests import sign
+from tests.stored_incidents import incident_row
+from tests.team_helpers import T0, click, command, open_incident
+from tests.test_secrets_and_refusals import sample
 
 pytestmark = pytest.mark.both_databases
 
@@ -66,11 +84,17 @@ def reads_incident(statement: str) -> bool:
     return statement.startswith("SELECT") and "FROM incidents" in statement
 
 
+def records_request(statement: str) -> bool:
+    return statement.startswith("INSERT INTO slack_requests_seen")
+
+
 def assert_one_transaction(log: StatementLog, write_index: int, *, timeline_events: int = 1) -> list[Seen]:
     transaction = log.transaction_of(write_index)
     statements = [s.what for s in transaction]
     assert statements[0] == "begin" and statements[-1] == "commit", statements
-    first_write = next(i for i, s in enumerate(statements) if s.startswith(("UPDATE", "INSERT")))
+    # The request's record against replays comes first in the click's first transaction: it is
+    # bookkeeping about the request, not the write the permission is decided for.
+    first_write = next(i for i, s in enumerate(statements) if s.startswith(("UPDATE", "INSERT")) and not records_request(s))
     assert any(reads_incident(s) for s in statements[1:first_write]), f"the permission read is not in the write's transaction: {statements}"
     assert sum(s.startswith("INSERT INTO timeline_events") for s in statements) == timeline_events, statements
     return transaction
@@ -162,3 +186,119 @@ async def test_a_warmed_up_database_opens_no_connection_for_a_burst_of_clicks(db
     opened.clear()
     await asyncio.gather(*(db.run_transaction(lambda work: work.execute(text("SELECT 1")).all()) for _ in range(8)))
     assert opened == []
+
+
+def signed_body(bot, kind: str, incident, user: str) -> str:
+    """The form body Slack would send for a click (``kind``: a phase button, the Acknowledge
+    button) or a ``/incident note``, to be signed and sent as is, once or more."""
+    if kind == "note":
+        return urlencode(bot.slack.command_payload("note checked the dashboards", user=user, channel=incident.channel_id))
+    payload = bot.slack.block_action_payload(
+        kind, str(incident.id), user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
+    )
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def send_signed(bot, body: str, timestamp: str):
+    return await bot.slack.post(
+        body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=sign(bot.slack.secret, timestamp, body)
+    )
+
+
+WRITES = {
+    "stamp_phase_mitigated": ("incidents", "mitigated_at"),
+    ACKNOWLEDGE_ACTION: ("incidents", "acknowledged_at"),
+    "note": ("timeline_events", ""),
+}
+
+
+@pytest.mark.parametrize("kind", list(WRITES))
+async def test_a_clicks_request_is_recorded_against_replays_in_its_writes_own_transaction(bot, kind):
+    """One commit before the ack, not the replay record's and then the write's: the record is the
+    first statement of the write's transaction, and no other transaction records the request."""
+    incident = await open_incident(bot)
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    response = await send_signed(bot, signed_body(bot, kind, incident, "U_ALICE"), str(int(time.time())))
+    assert response.status == 200
+    await bot.settle()
+    table, column = WRITES[kind]
+    [write] = [i for i in log.writes(table, column) if not log.seen[i].what.startswith("INSERT INTO timeline_events") or kind == "note"][:1]
+    transaction = [s.what for s in assert_one_transaction(log, write)]
+    assert records_request(transaction[1]), transaction
+    assert sum(records_request(s.what) for s in log.seen) == 1, "the request was recorded in a transaction of its own too"
+
+
+@pytest.mark.parametrize("kind", list(WRITES))
+async def test_a_copy_sent_together_with_its_click_does_nothing(bot, fake_slack, kind):
+    """The very same signed request twice at once: both answered, one write, one answer (none for
+    a stamp or an acknowledgement, which show in the war room; "noted" for the note), and the copy
+    counted as refused: it rolls back at its record, whichever reaches the database second."""
+    incident = await open_incident(bot)
+    body, timestamp = signed_body(bot, kind, incident, "U_ALICE"), str(int(time.time()))
+    timeline_before = len(await bot.timeline(incident.id))
+    answers_before = len(fake_slack.responses)
+    refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
+    responses = await asyncio.gather(send_signed(bot, body, timestamp), send_signed(bot, body, timestamp))
+    assert [r.status for r in responses] == [200, 200]
+    await bot.settle()
+    assert len(await bot.timeline(incident.id)) == timeline_before + 1
+    assert len(fake_slack.responses) - answers_before == (1 if kind == "note" else 0)
+    assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
+
+
+async def test_an_answer_given_before_any_write_waits_to_know_its_request_is_no_copy(bot, fake_slack):
+    """A note with no text is answered with its usage and writes nothing, so no transaction records
+    its request: the answer waits for a check of its own, and a copy of it is not answered again."""
+    incident = await open_incident(bot)
+    body = urlencode(bot.slack.command_payload("note", user="U_ALICE", channel=incident.channel_id))
+    timestamp = str(int(time.time()))
+    answers_before = len(fake_slack.responses)
+    assert (await send_signed(bot, body, timestamp)).status == 200
+    await bot.settle()
+    assert (await send_signed(bot, body, timestamp)).status == 200
+    await bot.settle()
+    assert [r["text"] for r in fake_slack.responses[answers_before:]] == [messages.NOTE_USAGE]
+
+
+async def test_a_clicks_statements_are_built_once_not_per_click(db, monkeypatch):
+    """Building a statement (its clauses, then its cache key) cost more than SQLite's own work on
+    it: a click on a second incident runs the very statement objects the first one ran, for a
+    stamp, an acknowledgement, a note, the request's record against replays, and what a verifying
+    click claims and reads for its summaries."""
+    ran: list[object] = []
+    execute = Statements.execute
+
+    def watched(self, statement, parameters=None):
+        ran.append(statement)
+        return execute(self, statement, parameters)
+
+    monkeypatch.setattr(Statements, "execute", watched)
+    anyone = ClickPermission(decide_now=lambda _incident: None, ask_slack=allow, while_changing=refusal_while_changing("stamp"))
+    async with db.transaction() as session:
+        for n in (1, 2):
+            session.add(incident_row(f"Outage {n}", T0, detected_at=T0, detection_method="engineer", channel_id=f"C_ROOM{n}"))
+    stamper = Stamper(db, lambda: T0 + timedelta(minutes=5))
+    clicks = {
+        "stamp": lambda n: stamper.stamp(n, Stamp.MITIGATED, by="U_BOB", permission=anyone),
+        "acknowledgement": lambda n: stamper.acknowledge(n, by="U_BOB", permission=anyone),
+        "note": lambda n: stamper.note(f"C_ROOM{n}", "note", actor="U_BOB", text="checked", permission=anyone),
+        "request record": lambda n: db.run_statements(
+            functools.partial(slack_requests_seen.record_if_new, signature=f"v0={n:064}", slack_timestamp=1_800_000_000)
+        ),
+        "summary claims": lambda n: db.run_transaction(
+            lambda work: opening_rows.claim_unheld(work, n, {"summary_ts": f"token-{n}"}, by="test", at=T0)
+        ),
+        "corrected times": lambda n: db.run_transaction(lambda work: audit_rows.corrected_times(work, n)),
+    }
+    for kind, run in clicks.items():
+        statements = []
+        for n in (1, 2):
+            ran.clear()
+            await run(n)
+            statements.append([id(statement) for statement in ran])
+        assert statements[0] and statements[0] == statements[1], kind
+
+
+async def allow(_incident) -> None:
+    return None

@@ -510,6 +510,33 @@ async def test_identities_older_than_the_window_are_cleaned_up(db):
     assert kept == ["v0=" + "b" * 64]
 
 
+async def test_a_check_begun_inside_a_clicks_work_records_the_request_and_never_commits_for_the_click(db):
+    """A click's ack waits for the commit of its own write (``CommitGate``). A check of the
+    request's own, begun from inside that work (an answer given before any write), records the
+    request, and neither it nor the clean-up it starts counts as that commit. The reverted first
+    version of this let the clean-up's DELETE open the gate: the ack left before the write, and the
+    rest of an open ran without a background slot (a burst of opens ran three at once with two
+    slots, and the burst test waited for two forever)."""
+    from bot.background import BackgroundWork
+    from bot.slack.request_replays import ReplayGuard
+    from storage.db import CommitGate, gate_commits, ungate_commits
+
+    background = BackgroundWork()
+    guard = ReplayGuard(db, background)  # never cleaned up yet: this first record starts a clean-up
+    gate = CommitGate()
+    check = guard.check("v0=" + "c" * 64, int(_now()))
+    gate.request = check
+    token = gate_commits(gate)
+    try:
+        assert await check.first_copy()
+        await background.drain()
+    finally:
+        ungate_commits(token)
+    assert not gate.opened.is_set() and not gate.committed
+    async with db.reading() as session:
+        assert (await session.scalars(select(SlackRequestSeen.signature))).all() == ["v0=" + "c" * 64]
+
+
 async def test_a_callers_request_id_reaches_the_logs_only_when_it_is_short_and_plain(door_bot):
     bot = door_bot
     stream = io.StringIO()
