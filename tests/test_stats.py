@@ -619,6 +619,38 @@ def test_median_ranks_above_the_exact_limit_agree_with_the_exact_scan(n, confide
     assert float(coverage) == pytest.approx(float(exact_coverage), abs=1e-12)
 
 
+def _median_ranks_exact_as_first_written(n, target):
+    """The exact scan as it was before it compared the tail alone: the reference."""
+    total = 1 << n
+    tail = 0
+    term = 1
+    best = None
+    for j in range(1, n // 2 + 1):
+        tail += term
+        term = term * (n - j + 1) // j
+        covered = total - 2 * tail
+        if covered * target.denominator < target.numerator * total:
+            break
+        best = (j, covered)
+    if best is None:
+        return None
+    return best[0], Fraction(best[1], total)
+
+
+def test_the_exact_rank_scan_gives_the_ranks_and_coverage_of_its_first_form():
+    from bot.analytics.stats import _median_ranks_exact
+
+    rng = random.Random(23)
+    targets = [Fraction(19, 20), Fraction(9, 10), Fraction(99, 100), Fraction(1, 2), Fraction(999, 1000)]
+    targets += [Fraction(rng.randrange(1, 10_000), 10_000) for _ in range(4)]
+    counts = [*range(1, 120), 1999, 2000, *(rng.randrange(120, 2001) for _ in range(25))]
+    for n in counts:
+        for target in targets:
+            assert _median_ranks_exact(n, target) == _median_ranks_exact_as_first_written(n, target), (n, target)
+    # Where the coverage lands exactly on the target: 1 - 2·(1 + 6)/2⁶ = 50/64 at n = 6, j = 2.
+    assert _median_ranks_exact(6, Fraction(50, 64)) == _median_ranks_exact_as_first_written(6, Fraction(50, 64)) == (2, Fraction(50, 64))
+
+
 def test_median_interval_of_100000_values_brackets_the_median():
     from bot.analytics.stats import median_ranks
 
