@@ -64,15 +64,12 @@ async def fact_rows(
     batch: int = 5000,
     include_open: bool = True,
     drills: bool = False,
-    with_title: bool = False,
 ) -> AsyncIterator[FactRow]:
     """Restored incidents that started in [since, until), and (``include_open``) every incident
-    still open that started before ``until`` (reports list those apart, never drop them);
-    ``with_title``: each row's ``title`` after FACT_COLUMNS (show it through ``shown_title``)."""
+    still open that started before ``until`` (reports list those apart, never drop them)."""
     restored = and_(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
     still_open = and_(Incident.verified_at.is_(None), Incident.started_at < until)
-    columns = (*FACT_COLUMNS, Incident.title) if with_title else FACT_COLUMNS
-    query = _scoped(select(*columns).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
+    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(Incident.id).execution_options(yield_per=batch))
@@ -86,6 +83,30 @@ PRIVATE_TITLE = "Private incident"
 
 def shown_title(title: str, is_private: bool) -> str:
     return PRIVATE_TITLE if is_private else title
+
+
+# What the digest names each incident of its week by; its figures come from the report's columns.
+TITLED_COLUMNS = (Incident.id, Incident.title, Incident.service, Incident.is_private, Incident.channel_id)
+
+
+async def titled_rows(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    services: Sequence[str] | None = None,
+    severities: Sequence[str] | None = None,
+    ids: Sequence[int] | None = None,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """TITLED_COLUMNS of the real incidents restored that started in [since, until); with ``ids``,
+    of the incidents with these ids instead, wherever they started."""
+    connection = await session.connection()
+    if ids is not None:
+        query = select(*TITLED_COLUMNS).where(Incident.id.in_(list(ids)))
+    else:
+        restored = and_(Incident.verified_at.is_not(None), Incident.started_at >= since, Incident.started_at < until)
+        query = _scoped(select(*TITLED_COLUMNS).where(restored), services, severities)
+    return (await connection.execute(query)).all()
 
 
 def _scoped(

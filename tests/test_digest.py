@@ -618,3 +618,28 @@ def test_a_list_given_its_first_lines_and_its_count_reads_as_the_whole_list(seed
         if len(lines) > max_lines > 1:  # fewer lines than a section shows: the rest are counted, never lost
             fewer = fit_lines(lines[: max_lines - 1], max_lines=max_lines, more="more open incidents", count=len(lines))
             assert fewer.endswith(f" {len(lines) - (fewer.count(chr(10)))} more open incidents")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_weeks_incidents_from_columns_are_those_of_each_incidents_facts(seed):
+    from bot.analytics.digest import ListedIncident, digest_incidents
+    from bot.analytics.stats import RestoredIncidents
+
+    rng = random.Random(seed)
+    restored = [f for f in history(seed, per_week=30) if f.restored]
+    private = {f.id for f in restored if rng.random() < 0.2}
+    # Restore times across every band of every table: a few seconds up to weeks.
+    restored += [incident(1000 + k, LAST_WEEK, (0.01, rng.uniform(0, 10**k), 0, 0.02)) for k in range(6)]
+    titles = {f.id: f"Checkout <b>500s</b> {f.id}" for f in restored}
+    listed = {
+        f.id: ListedIncident(
+            title="Private incident" if f.id in private else titles[f.id], service=f.service, private=f.id in private, war_room=None
+        )
+        for f in restored
+    }
+    expected = [
+        dataclasses.replace(digest_incident(f, title=listed[f.id].title, tiers=TIERS), private=f.id in private)
+        for f in sorted(restored, key=lambda f: (f.started_at, f.id))
+    ]
+    assert digest_incidents(RestoredIncidents.from_facts(restored), listed, tiers=TIERS) == expected
+    assert {i.dora_tier for i in expected} == {band.name for band in TIERS.dora.bands}

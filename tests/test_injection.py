@@ -494,6 +494,7 @@ NOT_SLACK_TEXT = {
     "bot.analytics.digest.weeks_in_iso_year": "a number",
     "bot.analytics.digest.digest_week": "dates",
     "bot.analytics.digest.digest_incident": "data for build_digest (swept through it)",
+    "bot.analytics.digest.digest_incidents": "data for build_digest (swept through it, as digest_incident)",
     "bot.analytics.digest.incidents_per_week": "a number",
     "bot.integrations.deploys.parse_deploy": "a parser",
     "bot.integrations.deploys.validation_reason": "the webhook's JSON answer",

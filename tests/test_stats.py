@@ -619,6 +619,38 @@ def test_median_ranks_above_the_exact_limit_agree_with_the_exact_scan(n, confide
     assert float(coverage) == pytest.approx(float(exact_coverage), abs=1e-12)
 
 
+def _median_ranks_exact_as_first_written(n, target):
+    """The exact scan as it was before it compared the tail alone: the reference."""
+    total = 1 << n
+    tail = 0
+    term = 1
+    best = None
+    for j in range(1, n // 2 + 1):
+        tail += term
+        term = term * (n - j + 1) // j
+        covered = total - 2 * tail
+        if covered * target.denominator < target.numerator * total:
+            break
+        best = (j, covered)
+    if best is None:
+        return None
+    return best[0], Fraction(best[1], total)
+
+
+def test_the_exact_rank_scan_gives_the_ranks_and_coverage_of_its_first_form():
+    from bot.analytics.stats import _median_ranks_exact
+
+    rng = random.Random(23)
+    targets = [Fraction(19, 20), Fraction(9, 10), Fraction(99, 100), Fraction(1, 2), Fraction(999, 1000)]
+    targets += [Fraction(rng.randrange(1, 10_000), 10_000) for _ in range(4)]
+    counts = [*range(1, 120), 1999, 2000, *(rng.randrange(120, 2001) for _ in range(25))]
+    for n in counts:
+        for target in targets:
+            assert _median_ranks_exact(n, target) == _median_ranks_exact_as_first_written(n, target), (n, target)
+    # Where the coverage lands exactly on the target: 1 - 2·(1 + 6)/2⁶ = 50/64 at n = 6, j = 2.
+    assert _median_ranks_exact(6, Fraction(50, 64)) == _median_ranks_exact_as_first_written(6, Fraction(50, 64)) == (2, Fraction(50, 64))
+
+
 def test_median_interval_of_100000_values_brackets_the_median():
     from bot.analytics.stats import median_ranks
 
@@ -723,3 +755,60 @@ def test_local_microseconds_is_each_starts_own_offset_across_every_change(zone_n
         int(t) + (s.astimezone(zone).utcoffset() // timedelta(microseconds=1)) for t, s in zip(starts_us.tolist(), starts, strict=True)
     ]
     assert local_microseconds(starts_us, zone).tolist() == expected
+
+
+@pytest.mark.parametrize("largest", [10**3, 10**10, 2**53 // 5_000, 2**53 // 1_000, 2**60 // 1_000, 2**62])
+def test_phase_totals_by_key_are_the_exact_sums_of_each_keys_rows(largest):
+    """Whichever way the sums are taken (weighted counts, int64 by key, Python integers), each
+    key's phase totals are the exact sums of its rows."""
+    from bot.analytics.stats import KeyColumn, _exact_sum, _phase_totals_by_key
+
+    rng = np.random.default_rng(largest % 1000)
+    n = 1_000
+    phase_us = rng.integers(0, largest, size=(n, 4), dtype=np.int64, endpoint=True)
+    phase_us[rng.integers(0, n, 3), rng.integers(0, 4, 3)] = largest  # the bound itself is reached
+    keys = ("P1", "P2", "P3", "P4", "P1")  # a key named twice is its first code's
+    column = KeyColumn(rng.choice([0, 1, 3, 4], size=n).astype(np.int32), keys)
+    expected = {key: [_exact_sum(c) for c in phase_us[column.mask(key)].T] for key in column.present()}
+    totals_by_key = _phase_totals_by_key(phase_us, column)
+    assert totals_by_key == expected
+    assert all(type(total) is int for totals in totals_by_key.values() for total in totals)
+
+
+def test_the_current_phase_is_the_first_phase_not_yet_closed_for_every_set_of_stamps():
+    from itertools import product
+
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    for present in product([False, True], repeat=3):
+        stamps = {
+            field: t0 + timedelta(minutes=10 * (k + 2)) if there else None
+            for k, (field, there) in enumerate(zip(("diagnosed_at", "mitigated_at", "verified_at"), present, strict=True))
+        }
+        facts = IncidentFacts(1, "P2", None, "alert", t0, t0 + timedelta(minutes=10), **stamps)
+        closed = facts.phase_durations
+        assert facts.current_phase == next((p for p in Phase if p not in closed), None), present
+    assert facts.current_phase is None  # all three stamps: restored
+
+
+def test_restored_columns_go_by_start_then_by_id_among_equal_starts():
+    from bot.analytics.stats import RestoredChunks
+
+    rng = np.random.default_rng(4)
+    for ties in (False, True):
+        chunks = RestoredChunks()
+        all_ids, all_starts = [], []
+        for batch in range(3):
+            ids = rng.permutation(1_000)[:300] + 1_000 * batch
+            starts = rng.integers(0, 50 if ties else 10**15, size=len(ids)) * 1_000_000
+            stamps = np.stack([starts + k * 60_000_000 for k in range(5)] + [np.full(len(ids), np.iinfo(np.int64).min)] * 3, axis=1)
+            services = [f"service-{batch}-{k % 3}" for k in range(len(ids))]  # each batch adds services
+            chunks.add(ids, ["P2"] * len(ids), services, ["alert"] * len(ids), np.zeros(len(ids), dtype=np.int8), stamps)
+            all_ids.append(ids), all_starts.append(starts)
+        restored = chunks.finish()
+        ids, starts = np.concatenate(all_ids), np.concatenate(all_starts)
+        order = np.lexsort((ids, starts))
+        assert restored.ids.tolist() == ids[order].tolist()
+        assert restored.started_us.tolist() == starts[order].tolist()
+        assert len(set(starts.tolist())) < len(starts) if ties else len(set(starts.tolist())) == len(starts)
+        by_id = dict(zip(restored.ids.tolist(), (restored.service.keys[c] for c in restored.service.codes.tolist()), strict=True))
+        assert by_id == {i: f"service-{i // 1_000}-{k % 3}" for batch in all_ids for k, i in enumerate(batch.tolist())}

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import Block, DividerBlock, MarkdownTextObject, Sec
 
 from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import (
+    EPOCH,
     MIN_RESAMPLE,
     IncidentFacts,
     OpenIncident,
@@ -171,6 +172,44 @@ def digest_incident(facts: IncidentFacts, *, title: str, tiers: TierTables) -> D
         dora_tier=tiers.dora.tier(restore).name if restore is not None else None,
         private=facts.private,
     )
+
+
+@dataclass(frozen=True)
+class ListedIncident:
+    """What the digest names a restored incident by, besides the figures its columns give."""
+
+    title: str  # as shown: never a private incident's own
+    service: str | None
+    private: bool
+    war_room: str | None  # never a private incident's
+
+
+def digest_incidents(week: RestoredIncidents, listed: Mapping[int, ListedIncident], *, tiers: TierTables) -> list[DigestIncident]:
+    """``digest_incident`` of every restored incident of ``week`` (its columns), each named as
+    ``listed`` says: the same incidents, tiered the same way, without an object for each one's stamps."""
+    severities = week.severity.keys
+    incidents = []
+    columns = (week.ids.tolist(), week.severity.codes.tolist(), week.started_us.tolist(), week.restore_us.tolist())
+    for incident_id, severity_code, started_us, restore_us in zip(*columns, strict=True):
+        severity, shown = severities[severity_code], listed[incident_id]
+        restore = timedelta(microseconds=restore_us)
+        target = tiers.severity.get(severity)
+        incidents.append(
+            DigestIncident(
+                id=incident_id,
+                title=shown.title,
+                severity=severity,
+                service=shown.service,
+                started_at=EPOCH + timedelta(microseconds=started_us),
+                time_to_restore=restore,
+                current_phase=None,  # restored
+                target_tier=target.tier(restore).name if target is not None else None,
+                target_label=target.label if target is not None else None,
+                dora_tier=tiers.dora.tier(restore).name,
+                private=shown.private,
+            )
+        )
+    return incidents
 
 
 def digest_trend(

@@ -18,6 +18,7 @@ from bot.analytics.coverage import (
     monthly_trend,
     restore_clock,
 )
+from bot.analytics.digest import ListedIncident
 from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
@@ -53,6 +54,7 @@ from storage.reports import (
     private_incidents,
     restored_batches,
     shown_title,
+    titled_rows,
     war_rooms,
 )
 
@@ -221,18 +223,29 @@ class Reports:
             read = [row async for row in rows]
         return _facts_of(read), _linked_war_rooms(read)
 
-    async def restored_with_titles(
-        self, since: datetime, until: datetime, *, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
-    ) -> tuple[list[IncidentFacts], dict[int, str], dict[int, str]]:
-        """``facts`` of the real incidents restored that started in [since, until), their war rooms,
-        and the title each is listed by (a private incident's never shown), from one read: the
-        digest's week."""
+    async def listing(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        services: Sequence[str] | None = None,
+        severities: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> dict[int, ListedIncident]:
+        """How the digest lists each real incident restored that started in [since, until) (with
+        ``ids``: each incident with these ids): its title (never a private incident's), service
+        and war room (never a private incident's). The figures of each come from the columns."""
         async with self._db.reading() as session:
-            rows = fact_rows(
-                session, since=since, until=until, services=services, severities=severities, include_open=False, with_title=True
+            rows = await titled_rows(session, since=since, until=until, services=services, severities=severities, ids=ids)
+        return {
+            row.id: ListedIncident(
+                title=shown_title(row.title, row.is_private),
+                service=row.service,
+                private=row.is_private,
+                war_room=row.channel_id if row.channel_id and not row.is_private else None,
             )
-            read = [row async for row in rows]
-        return _facts_of(read), _linked_war_rooms(read), {row.id: shown_title(row.title, row.is_private) for row in read}
+            for row in rows
+        }
 
     async def columns(
         self,

@@ -183,8 +183,8 @@ class IncidentFacts:
     @property
     def current_phase(self) -> Phase | None:
         """The phase under way: the first one not yet closed. None once restored."""
-        closed = self.phase_durations
-        return next((p for p in PHASES if p not in closed), None)
+        # The first phase without its closing stamp (phase_durations stops at it).
+        return next((phase for phase, end in zip(PHASES, self._phase_ends(), strict=True) if end is None), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,19 +257,22 @@ def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, F
 
 def _median_ranks_exact(n: int, target: Fraction) -> tuple[int, Fraction] | None:
     total = 1 << n
+    # coverage(j) < target  ⟺  (2ⁿ - 2·tail)·d < c·2ⁿ (target = c/d)  ⟺  tail > 2ⁿ·(d - c) / 2d,
+    # and for a whole tail ⟺ tail > ⌊2ⁿ·(d - c) / 2d⌋: one comparison of integers a step instead
+    # of two products and a difference (half the time of the scan at n = 2,000).
+    short_above = total * (target.denominator - target.numerator) // (2 * target.denominator)
     tail = 0  # Σ_{k<j} C(n, k)
     term = 1  # C(n, j-1)
-    best: tuple[int, int] | None = None
+    best: tuple[int, int] | None = None  # (j, its tail)
     for j in range(1, n // 2 + 1):
         tail += term
-        term = term * (n - j + 1) // j
-        covered = total - 2 * tail
-        if covered * target.denominator < target.numerator * total:
+        if tail > short_above:
             break
-        best = (j, covered)
+        term = term * (n - j + 1) // j
+        best = (j, tail)
     if best is None:
         return None
-    return best[0], Fraction(best[1], total)
+    return best[0], Fraction(total - 2 * best[1], total)
 
 
 def _median_ranks_float(n: int, target: float) -> tuple[int, Fraction] | None:
@@ -696,9 +699,15 @@ class RestoredChunks:
             raise ValueError("deploy codes are -1, 0 or 1, one per incident")
         parts["deploy"].append(deploy.astype(np.int8, copy=False))
         for name, keys, column in zip(("severity", "service", "method"), self._keys, (severity, service, method), strict=True):
-            for value in set(column) - keys.keys():
-                keys[value] = len(keys)
-            parts[name].append(np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column)))
+            try:
+                codes = np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column))
+            except KeyError:
+                # A value no earlier batch held (after the first batch, rarely): the set of the
+                # batch's values is built only then.
+                for value in set(column) - keys.keys():
+                    keys[value] = len(keys)
+                codes = np.fromiter(map(keys.__getitem__, column), dtype=np.int32, count=len(column))
+            parts[name].append(codes)
 
     def finish(self) -> RestoredIncidents:
         empty = {
@@ -712,12 +721,25 @@ class RestoredChunks:
             "service": np.empty(0, dtype=np.int32),
             "method": np.empty(0, dtype=np.int32),
         }
+        # Each batch list is freed as soon as it is joined, and every copy as soon as it is read:
+        # the peak of a report over 100,000 incidents is here.
         ids = np.concatenate(self._parts["ids"]) if self._parts["ids"] else empty["ids"]
+        self._parts["ids"].clear()
         by_id = np.sort(ids)
         if (by_id[1:] == by_id[:-1]).any():  # a sort: NumPy's hashing np.unique is slower on int64
             raise ValueError(f"incident {_first_repeated(ids.tolist())} appears twice")
+        del by_id
         started = np.concatenate(self._parts["started"]) if self._parts["started"] else empty["started"]
-        order = np.lexsort((ids, started))
+        self._parts["started"].clear()
+        order = np.argsort(started)
+        started_in_order = started[order]
+        if (started_in_order[1:] == started_in_order[:-1]).any():
+            # Incidents that started at the same microsecond go by id. Without any, the order by
+            # start alone is that order, at a fifth of the time of sorting by both.
+            order = np.lexsort((ids, started))
+            started_in_order = started[order]
+        ids_in_order = ids[order]
+        del ids, started  # in order from here on: no more alive at once than before
 
         def column(name: str) -> np.ndarray:
             # Joined and put in order one column at a time, each batch list freed as it goes.
@@ -730,11 +752,9 @@ class RestoredChunks:
             KeyColumn(column(name), tuple(NO_SERVICE if k is None else k for k in keys))
             for name, keys in zip(("severity", "service", "method"), self._keys, strict=True)
         )
-        self._parts["ids"].clear()
-        self._parts["started"].clear()
         return RestoredIncidents(
-            ids=ids[order],
-            started_us=started[order],
+            ids=ids_in_order,
+            started_us=started_in_order,
             phase_us=column("phases"),
             since_detected_us=column("since_detected"),
             reached=column("reached"),
@@ -887,18 +907,25 @@ def grouped_measures(
 
 
 def _phase_totals_by_key(phase_us: np.ndarray, column: KeyColumn) -> dict[str, list[int]]:
-    """Σ of each phase's microseconds over the incidents of each key of ``column``, exactly: in one
-    pass over the rows laid out by key (int64 sums, exact while no sum can reach 2⁶³), else by
-    ``_exact_sum`` of each key's rows."""
+    """Σ of each phase's microseconds over the incidents of each key of ``column``, exactly: by
+    weighted counts while no sum can reach 2⁵³ (float64 then holds every partial sum exactly),
+    else in one pass over the rows laid out by key (int64 sums, exact while no sum can reach 2⁶³),
+    else by ``_exact_sum`` of each key's rows."""
     if not len(phase_us):
         return {}
-    if int(np.abs(phase_us).max()) * len(phase_us) >= 2**63:
+    bound = int(np.abs(phase_us).max()) * len(phase_us)
+    if bound >= 2**63:
         return {key: [_exact_sum(c) for c in phase_us[column.mask(key)].T] for key in column.present()}
-    codes = column.codes.astype(np.int16)
-    counts = np.bincount(codes, minlength=len(column.keys))
-    starts = np.cumsum(counts) - counts
+    counts = np.bincount(column.codes, minlength=len(column.keys))
     present = np.flatnonzero(counts)
-    sums = np.add.reduceat(phase_us[np.argsort(codes, kind="stable")], starts[present], axis=0)
+    if bound < 2**53:
+        # A tenth of the time of laying the rows out by key (100,000 incidents: about 1 ms a segment).
+        weighted = [np.bincount(column.codes, weights=phase, minlength=len(column.keys))[present] for phase in phase_us.T]
+        sums = np.stack(weighted, axis=1).astype(np.int64)
+    else:
+        codes = column.codes.astype(np.int16)
+        starts = np.cumsum(counts) - counts
+        sums = np.add.reduceat(phase_us[np.argsort(codes, kind="stable")], starts[present], axis=0)
     by_key: dict[str, list[int]] = {}
     for code, row in zip(present.tolist(), sums.tolist(), strict=True):
         by_key.setdefault(column.keys[code], row)  # a key named twice is its first code's, as KeyColumn.mask reads it
