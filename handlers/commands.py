@@ -70,7 +70,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         elif subcommand == "open":
             if argument.strip():
                 work = flows.opening.from_text(requester, argument, request_key=f"command:{command.trigger_id}")
-                await ack_once_recorded(ack, runtime, requester, work, name="open")
+                # Recorded against replays in the incident's own transaction, as note and ack are:
+                # before it the open only reads (the catalog, the opener's time zone, the people to invite).
+                await ack_once_recorded(ack, runtime, requester, work, name="open", records_request=True)
             else:
                 await ack()
                 run_after_ack(runtime, requester, flows.opening.show_form(requester, command.trigger_id), name="open")

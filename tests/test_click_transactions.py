@@ -247,6 +247,37 @@ async def test_a_copy_sent_together_with_its_click_does_nothing(bot, fake_slack,
     assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
 
 
+def signed_open(bot, title: str) -> str:
+    return urlencode(bot.slack.command_payload(f"open {title} sev:P2", user="U_ALICE", channel="C_GENERAL"))
+
+
+async def test_an_opens_request_is_recorded_against_replays_in_the_incidents_own_transaction(bot):
+    """An open is acknowledged once its incident is committed: that one commit records the request
+    too, first thing, instead of a replay check's commit before it."""
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    response = await send_signed(bot, signed_open(bot, "Checkout down"), str(int(time.time())))
+    assert response.status == 200
+    await bot.settle()
+    [insert] = [i for i, s in enumerate(log.seen) if s.what.startswith("INSERT INTO incidents")]
+    transaction = [s.what for s in log.transaction_of(insert)]
+    assert transaction[0] == "begin" and records_request(transaction[1]) and transaction[-1] == "commit", transaction
+    assert sum(records_request(s.what) for s in log.seen) == 1, "the open's request was recorded in a transaction of its own too"
+
+
+async def test_a_copy_sent_together_with_its_open_does_nothing(bot, fake_slack):
+    """The very same signed open twice at once: both answered, one incident and one war room, and the
+    copy counted as refused, whichever reaches the database second."""
+    body, timestamp = signed_open(bot, "Payments failing"), str(int(time.time()))
+    refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
+    responses = await asyncio.gather(send_signed(bot, body, timestamp), send_signed(bot, body, timestamp))
+    assert [r.status for r in responses] == [200, 200]
+    await bot.settle()
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+    assert await bot.incident(1) is not None and await bot.incident(2) is None, "the copy opened a second incident"
+    assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
+
+
 async def test_an_answer_given_before_any_write_waits_to_know_its_request_is_no_copy(bot, fake_slack):
     """A note with no text is answered with its usage and writes nothing, so no transaction records
     its request: the answer waits for a check of its own, and a copy of it is not answered again."""
