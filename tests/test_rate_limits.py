@@ -259,13 +259,13 @@ async def test_the_first_post_into_a_channel_this_process_made_goes_before_the_d
     limit = pacer.limit_of("chat.postMessage", args)
     assert limit is not None
     answer = asyncio.Event()
-    asked = pacer._take_shared
+    asked = pacer.shared._take
 
     async def database_answers_when_told(*call_args):
         await answer.wait()
         return await asked(*call_args)
 
-    monkeypatch.setattr(pacer, "_take_shared", database_answers_when_told)
+    monkeypatch.setattr(pacer.shared, "_take", database_answers_when_told)
     pacer.made_here("chat.postMessage", args)
     ticket = await asyncio.wait_for(pacer.turn("chat.postMessage", args), HANG_SECONDS)  # the database has not answered
     assert ticket is not None
@@ -284,14 +284,14 @@ async def test_a_calls_answer_reaches_its_caller_before_its_slots_bookkeeping_is
     ticks = itertools.count(time.time(), 10.0)  # each look at the clock ten seconds on: every call ends late
     pacer = Pacer(db, speed=1, clock=lambda: next(ticks))
     answer, written = asyncio.Event(), asyncio.Event()
-    keep_busy = pacer._keep_busy_shared
+    keep_busy = pacer.shared._keep_busy
 
     async def database_answers_when_told(*call_args):
         await answer.wait()
         await keep_busy(*call_args)
         written.set()
 
-    monkeypatch.setattr(pacer, "_keep_busy_shared", database_answers_when_told)
+    monkeypatch.setattr(pacer.shared, "_keep_busy", database_answers_when_told)
     slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url, pacer=pacer)
     try:
         channel = await asyncio.wait_for(slack.channels.create("inc-1-bookkeeping"), HANG_SECONDS)

@@ -146,17 +146,102 @@ class _Bucket:
     more_urgent_came: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class SharedSlots:
+    """The slots kept in the database, shared by every process (storage/slack_call_slots.py). Each
+    statement is bounded by DATABASE_BOUND: (True, its result) when the database answered in time,
+    else (False, None), and the caller paces by this process alone."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._process = uuid.uuid4().hex  # this process (its pacer), for the waiting it tells of
+        self._late: set[asyncio.Task[Any]] = set()
+        self._trouble_logged_at = float("-inf")
+
+    async def take(self, limit: RateLimit, now: float, urgency: int) -> tuple[bool, tuple[int | None, float] | None]:
+        return await self._bounded(self._take(limit, now, urgency))
+
+    async def wait(self, bucket: str, urgency: int, now: float) -> None:
+        await self._bounded(self._wait(bucket, urgency, now))
+
+    async def stop_waiting(self, bucket: str) -> None:
+        await self._bounded(self._stop_waiting(bucket))
+
+    async def keep_busy(self, ticket: Ticket, until: float) -> None:
+        await self._bounded(self._keep_busy(ticket, until))
+
+    async def free_after_call(self, ticket: Ticket, until: float) -> None:
+        await self._bounded(self._free_after_call(ticket, until))
+
+    async def hold_back(self, bucket: str, until: float) -> None:
+        await self._bounded(self._hold_back(bucket, until))
+
+    async def _take(self, limit: RateLimit, now: float, urgency: int) -> tuple[int | None, float]:
+        async with self._db.bookkeeping() as session:
+            return await slack_call_slots.take(
+                session,
+                limit.bucket,
+                slots=limit.calls,
+                now=now,
+                busy_until=taken_until(limit, now),
+                process=self._process,
+                urgency=urgency,
+                waiting_since=now - seen_for(limit),
+            )
+
+    async def _wait(self, bucket: str, urgency: int, now: float) -> None:
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.wait(session, bucket, process=self._process, urgency=urgency, now=now)
+
+    async def _stop_waiting(self, bucket: str) -> None:
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.stop_waiting(session, bucket, process=self._process)
+
+    async def _keep_busy(self, ticket: Ticket, until: float) -> None:
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.keep_busy(session, ticket.limit.bucket, ticket.slot, until=until)
+
+    async def _free_after_call(self, ticket: Ticket, until: float) -> None:
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.free_after_call(session, ticket.limit.bucket, ticket.slot, held_until=ticket.held_until, until=until)
+
+    async def _hold_back(self, bucket: str, until: float) -> None:
+        async with self._db.bookkeeping() as session:
+            await slack_call_slots.hold_back(session, bucket, until=until)
+
+    async def _bounded(self, statement: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+        task = asyncio.get_running_loop().create_task(statement)
+        done, _ = await asyncio.wait({task}, timeout=DATABASE_BOUND)
+        if not done:
+            self._late.add(task)  # kept until it ends, so that its outcome is read, not lost
+            task.add_done_callback(self._late_answer)
+            self._trouble(TimeoutError(f"no answer within {DATABASE_BOUND} s"))
+            return False, None
+        try:
+            return True, task.result()
+        except Exception as error:
+            self._trouble(error)
+            return False, None
+
+    def _late_answer(self, task: asyncio.Task[Any]) -> None:
+        self._late.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a late rate-limit statement failed: %r", task.exception())
+
+    def _trouble(self, error: Exception) -> None:
+        now = time.monotonic()
+        if now - self._trouble_logged_at > 60:
+            self._trouble_logged_at = now
+            log.warning("Slack calls are paced by this process alone: the database did not hand out rate-limit slots (%r)", error)
+
+
 class Pacer:
     def __init__(self, db: Database | None, *, speed: float = 1.0, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+        self.shared = SharedSlots(db) if db is not None else None
         self._speed = speed
         self._clock = clock  # a wall clock: every process compares the slots' times with its own
         self._local = LocalSlots()
         self._buckets: dict[str, _Bucket] = {}
         self._arrivals = itertools.count()
-        self._database_trouble_logged_at = float("-inf")
-        self._late: set[asyncio.Task[Any]] = set()
-        self._process = uuid.uuid4().hex  # this process (this pacer), for the waiting it tells of
         self._fresh: dict[str, None] = {}  # buckets only this process can have used yet, oldest first
         self._recording: dict[str, asyncio.Task[Any]] = {}  # a fresh bucket's first slot, being written
         self._finishing: set[asyncio.Task[None]] = set()  # ended calls' slots, being put right (``finish``)
@@ -165,11 +250,16 @@ class Pacer:
         """Calls of ``method`` with ``args`` count against a bucket only this process knows of yet
         (posts into the channel it has just created): the first goes without asking the database."""
         limit = self.limit_of(method, args)
-        if limit is None or self._db is None:
+        if limit is None or self.shared is None:
             return
         self._fresh[limit.bucket] = None
         while len(self._fresh) > FRESH_BUCKETS_KEPT:
             del self._fresh[next(iter(self._fresh))]
+
+    def _shared(self) -> SharedSlots:
+        """The database's slots, for a ticket that holds one of them."""
+        assert self.shared is not None
+        return self.shared
 
     def limit_of(self, method: str, args: Mapping[str, Any]) -> RateLimit | None:
         return rate_limit(method, args, speed=self._speed)
@@ -200,7 +290,8 @@ class Pacer:
     def _take_while_travelling(self, limit: RateLimit, now: float) -> Ticket:
         """A fresh bucket's first slot: taken in this process at once, written to the database meanwhile."""
         slot, _ = self._local.take(limit, now)  # a fresh bucket has every slot free here
-        recording = asyncio.get_running_loop().create_task(self._bounded(self._take_shared(limit, now, current_urgency())))
+        assert self.shared is not None  # only a shared pacer keeps fresh buckets (made_here)
+        recording = asyncio.get_running_loop().create_task(self.shared.take(limit, now, current_urgency()))
         self._recording[limit.bucket] = recording
         recording.add_done_callback(lambda _: self._forget_recording(limit.bucket, recording))
         return Ticket(limit, slot if slot is not None else 0, False, now, recording)
@@ -246,7 +337,7 @@ class Pacer:
         if held_while_in_flight(limit):
             until = now + busy_for(limit)
             if ticket.shared:
-                await self._bounded(self._free_after_call_shared(ticket, until))
+                await self._shared().free_after_call(ticket, until)
             else:
                 self._local.free_after_call(limit.bucket, ticket.slot, ticket.held_until, until)
             return
@@ -254,7 +345,7 @@ class Pacer:
             return
         until = now + limit.window
         if ticket.shared:
-            await self._bounded(self._keep_busy_shared(ticket, until))
+            await self._shared().keep_busy(ticket, until)
         else:
             self._local.keep_busy(limit.bucket, ticket.slot, until)
 
@@ -269,8 +360,8 @@ class Pacer:
         if bucket is not None:
             bucket.full_until = max(bucket.full_until, until)
         self._local.hold_back(limit.bucket, until)
-        if self._db is not None:
-            await self._bounded(self._hold_back_shared(limit.bucket, until))
+        if self.shared is not None:
+            await self.shared.hold_back(limit.bucket, until)
 
     async def _wait_in_queue(self, method: str, bucket: _Bucket) -> Ticket:
         turn: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
@@ -321,14 +412,14 @@ class Pacer:
                 else:
                     await self.done(ticket)  # nobody left to use it
         finally:
-            if bucket.told_urgency is not None and self._db is not None:
+            if bucket.told_urgency is not None and self.shared is not None:
                 bucket.told_urgency = None
-                await self._bounded(self._stop_waiting_shared(limit.bucket))
+                await self.shared.stop_waiting(limit.bucket)
 
     async def _tell_waiting(self, bucket: _Bucket, urgency: int, now: float) -> None:
         """Tell other processes how urgent this one's most urgent waiting call is: when that
         changes, and again before the word runs out (``seen_for``)."""
-        if self._db is None:
+        if self.shared is None:
             return
         # Told again every half window: the dispatcher looks at least once a window (and later on a
         # starved machine), so the word is at most about one and a half windows old when another
@@ -336,7 +427,7 @@ class Pacer:
         if bucket.told_urgency == urgency and now - bucket.told_at < busy_for(bucket.limit) / 2:
             return
         bucket.told_urgency, bucket.told_at = urgency, now
-        await self._bounded(self._wait_shared(bucket.limit.bucket, urgency, now))
+        await self.shared.wait(bucket.limit.bucket, urgency, now)
 
     @staticmethod
     def _recheck_at(limit: RateLimit, now: float, next_free: float) -> float:
@@ -347,75 +438,10 @@ class Pacer:
 
     async def _take(self, limit: RateLimit, now: float, urgency: int) -> tuple[Ticket | None, float]:
         """A slot's ticket, or (None, when to try again)."""
-        if self._db is not None:
-            answered, taken = await self._bounded(self._take_shared(limit, now, urgency))
+        if self.shared is not None:
+            answered, taken = await self.shared.take(limit, now, urgency)
             if answered and taken is not None:
                 slot, next_free = taken
                 return (Ticket(limit, slot, True, now) if slot is not None else None), next_free
         slot, next_free = self._local.take(limit, now)
         return (Ticket(limit, slot, False, now) if slot is not None else None), next_free
-
-    async def _take_shared(self, limit: RateLimit, now: float, urgency: int) -> tuple[int | None, float]:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            return await slack_call_slots.take(
-                session,
-                limit.bucket,
-                slots=limit.calls,
-                now=now,
-                busy_until=taken_until(limit, now),
-                process=self._process,
-                urgency=urgency,
-                waiting_since=now - seen_for(limit),
-            )
-
-    async def _wait_shared(self, bucket: str, urgency: int, now: float) -> None:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.wait(session, bucket, process=self._process, urgency=urgency, now=now)
-
-    async def _stop_waiting_shared(self, bucket: str) -> None:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.stop_waiting(session, bucket, process=self._process)
-
-    async def _keep_busy_shared(self, ticket: Ticket, until: float) -> None:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.keep_busy(session, ticket.limit.bucket, ticket.slot, until=until)
-
-    async def _free_after_call_shared(self, ticket: Ticket, until: float) -> None:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.free_after_call(session, ticket.limit.bucket, ticket.slot, held_until=ticket.held_until, until=until)
-
-    async def _hold_back_shared(self, bucket: str, until: float) -> None:
-        assert self._db is not None
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.hold_back(session, bucket, until=until)
-
-    async def _bounded(self, statement: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
-        """(True, its result) when the database answered within the bound; else (False, None)."""
-        task = asyncio.get_running_loop().create_task(statement)
-        done, _ = await asyncio.wait({task}, timeout=DATABASE_BOUND)
-        if not done:
-            self._late.add(task)  # kept until it ends, so that its outcome is read, not lost
-            task.add_done_callback(self._late_answer)
-            self._database_trouble(TimeoutError(f"no answer within {DATABASE_BOUND} s"))
-            return False, None
-        try:
-            return True, task.result()
-        except Exception as error:
-            self._database_trouble(error)
-            return False, None
-
-    def _late_answer(self, task: asyncio.Task[Any]) -> None:
-        self._late.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("a late rate-limit statement failed: %r", task.exception())
-
-    def _database_trouble(self, error: Exception) -> None:
-        now = time.monotonic()
-        if now - self._database_trouble_logged_at > 60:
-            self._database_trouble_logged_at = now
-            log.warning("Slack calls are paced by this process alone: the database did not hand out rate-limit slots (%r)", error)
