@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
@@ -214,8 +215,9 @@ class Reports:
         drills: bool = False,
     ) -> tuple[list[IncidentFacts], dict[int, str]]:
         """The incidents a window report reads (without those still open unless ``include_open``),
-        one object each, and the war-room channel of each that has one: for the weekly digest,
-        which lists its incidents one by one. Real incidents only, or (``drills``) drills alone."""
+        one object each, and the war-room channel of each that has one. Real incidents only, or
+        (``drills``) drills alone. Nothing in the bot reads incidents this way any more (the reports
+        read columns); it is the plain form tests/test_report_columns.py checks the columns against."""
         async with self._db.reading() as session:
             rows = fact_rows(
                 session, since=since, until=until, services=services, severities=severities, include_open=include_open, drills=drills
@@ -242,7 +244,7 @@ class Reports:
                 title=shown_title(row.title, row.is_private),
                 service=row.service,
                 private=row.is_private,
-                war_room=row.channel_id if row.channel_id and not row.is_private else None,
+                war_room=_linked_war_room(row.channel_id, row.is_private),
             )
             for row in rows
         }
@@ -267,12 +269,15 @@ class Reports:
         services, severities, drills = scope.services, scope.severities, scope.drills
         chunks = RestoredChunks()
         async with self._db.reading() as session:
-            async for batch in restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills):
-                chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
+            # Closed here even when a batch is refused: the statement it has in flight then ends
+            # before the session does, not whenever the loop finalises the generator.
+            batches = restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
             open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
             unrestored = _facts_of(open_now)
-        # As storage.reports.war_rooms reads them: a private incident's war room is never linked.
-        open_war_rooms = {row.id: row.channel_id for row in open_now if row.channel_id is not None and not row.is_private}
+        open_war_rooms = {row.id: room for row in open_now if (room := _linked_war_room(row.channel_id, row.is_private)) is not None}
         return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
     async def drills(self, since: datetime, until: datetime, *, services: Sequence[str] | None = None) -> DrillReport:
@@ -390,9 +395,15 @@ def _months_back(at: datetime, months: int) -> datetime:
     return start
 
 
+def _linked_war_room(channel_id: str | None, is_private: bool) -> str | None:
+    """An incident's war room as a report may link it: a private incident's never is (as
+    storage.reports.war_rooms reads them)."""
+    return channel_id if channel_id and not is_private else None
+
+
 def _linked_war_rooms(rows: Sequence[FactRow]) -> dict[int, str]:
-    """The war room of each incident that has one: a private war room is never linked."""
-    return {row.id: row.channel_id for row in rows if row.channel_id and not row.is_private}
+    """The war room of each incident that has one, as a report may link it."""
+    return {row.id: room for row in rows if (room := _linked_war_room(row.channel_id, row.is_private)) is not None}
 
 
 def _facts_of(rows: Sequence[FactRow]) -> list[IncidentFacts]:
