@@ -63,6 +63,30 @@ async def test_open_by_text_builds_the_war_room(bot, fake_slack, announce_channe
     assert [e.kind for e in events] == ["opened", "war_room_created", "runbook_attached"]
 
 
+async def test_a_set_up_that_stops_before_its_channel_leaves_no_step_held_for_the_repair(bot, fake_slack, monkeypatch):
+    """A new war room's steps are claimed with the incident itself: when its set-up stops before it
+    gets anywhere, the opener is told to repair, and the repair run at once must find every step
+    free, not "being done by another process" until the claims' lease runs out."""
+    from bot.warroom.room_context import WarRoomContexts
+
+    context = WarRoomContexts.context
+
+    async def stops_once(self, *args, **kwargs):
+        monkeypatch.setattr(WarRoomContexts, "context", context)
+        raise RuntimeError("the catalog could not be read")
+
+    monkeypatch.setattr(WarRoomContexts, "context", stops_once)
+    assert (await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api")).status == 200
+    await bot.settle()
+    assert fake_slack.calls_to("conversations.create") == []
+    assert "run `/incident repair INC-1`" in fake_slack.responses[-1]["text"]
+
+    report = await bot.runtime.interactions.repairs.bring_slack_up_to_date(1)
+    assert not report.failures, report.failures
+    incident = await bot.incident(1)
+    assert incident.channel_id is not None and incident.control_message_ts is not None
+
+
 async def test_control_message_is_posted_right_after_the_channel(bot, fake_slack):
     fake_slack.latency = 0.2  # each call takes this long: calls that wait for one another are this far apart
     await bot.slack.command("open Slow search")

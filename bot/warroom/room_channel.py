@@ -76,11 +76,11 @@ class WarRoomChannels:
         way. A process that dies in between leaves a channel, and maybe a post, the database does
         not know of: the repair finds both in Slack and adopts them (bot.slack.steps).
 
-        ``taken``: the claims, already committed with the incident itself (``WarRooms.claim_new_room``):
-        then not even the claims' own round trip stands between the incident's commit and the channel."""
+        ``taken``: the claims, already committed with the incident itself (``WarRooms.claim_new_room``)
+        and held by the set-up: then not even the claims' own round trip stands between the
+        incident's commit and the channel."""
         held = AsyncExitStack()
         if taken is not None:
-            await held.enter_async_context(self.claims.holding_taken(taken))
             channel_needed, post_now, later = True, True, [True] * len(ahead)
         else:
             # Every step of a war room is done after its channel: one with no channel yet (checked under

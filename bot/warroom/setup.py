@@ -126,8 +126,11 @@ class WarRooms:
                 progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill
             )
         try:
-            # The claims a new incident takes before its channel exists are held to the end.
+            # The claims a new incident takes before its channel exists are held to the end, and
+            # given back however the set-up ends (a repair must not find them held by nobody).
             async with AsyncExitStack() as claims:
+                if taken is not None:
+                    await claims.enter_async_context(self.channels.claims.holding_taken(taken))
                 return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims, taken)
         finally:
             drop_people(people)
