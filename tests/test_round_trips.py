@@ -329,6 +329,9 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
     # written before they are posted (a read of the corrections they show, beside the postmortem's).
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY  # Slack's answers come long after the writes that do not wait for them
+    # The postmortem's draft (whose store is a transaction of its own) waits for the names: held
+    # until both summaries are posted, so the order does not depend on how fast the machine is.
+    names = fake_slack.hold_answers(lambda method, _args: method == "users.info")
     summaries = {"summary_ts", "summary_announcement_ts"}
     async with sessions_opened_while(bot.runtime.db) as (watching, opened):
 
@@ -337,6 +340,7 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
                 summaries.discard(step_of_args(args))
                 if not summaries:
                     watching.clear()
+                    names.open()
 
         fake_slack.listeners.append(until_both_summaries)
         with watching_from(bot.runtime.interactions.phase_stamps._stamper, "stamp", watching):
