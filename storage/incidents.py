@@ -13,10 +13,6 @@ from storage.db import rows_changed
 from storage.models import Incident, Postmortem, TimelineEvent
 
 
-async def find_by_request_key(session: AsyncSession, request_key: str) -> Incident | None:
-    return await session.scalar(select(Incident).where(Incident.request_key == request_key))
-
-
 async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
     query = select(Incident).where(Incident.id == incident_id)
     if for_update:

@@ -189,15 +189,15 @@ class Incidents:
             existing = opening_rows.find_by_request_key(work, request_key)
             if existing is not None:
                 return Recorded(to_record(existing), created=False)
-            row = insert_opened_now(work, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
-            written = along(work, to_record(row)) if along is not None else None
-            return Recorded(to_record(row), created=True, along=written)
+            incident = to_record(
+                insert_opened_now(work, request, opener=opener, at=now, request_key=request_key, origin_channel=origin_channel)
+            )
+            return Recorded(incident, created=True, along=along(work, incident) if along is not None else None)
 
         try:
             recorded = await self._db.run_transaction(record)
         except IntegrityError:
-            async with self._db.transaction() as session:
-                existing_row = await incident_rows.find_by_request_key(session, request_key)
+            existing_row = await self._db.run_transaction(lambda work: opening_rows.find_by_request_key(work, request_key))
             if existing_row is None:
                 raise
             recorded = Recorded(to_record(existing_row), created=False)
