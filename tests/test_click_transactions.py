@@ -188,11 +188,15 @@ async def test_a_warmed_up_database_opens_no_connection_for_a_burst_of_clicks(db
     assert opened == []
 
 
+# The commands that record their request in their own write's transaction, as the buttons do.
+COMMANDS = {"note": "note checked the dashboards", "ack": "ack"}
+
+
 def signed_body(bot, kind: str, incident, user: str) -> str:
     """The form body Slack would send for a click (``kind``: a phase button, the Acknowledge
     button) or a ``/incident note``, to be signed and sent as is, once or more."""
-    if kind == "note":
-        return urlencode(bot.slack.command_payload("note checked the dashboards", user=user, channel=incident.channel_id))
+    if kind in COMMANDS:
+        return urlencode(bot.slack.command_payload(COMMANDS[kind], user=user, channel=incident.channel_id))
     payload = bot.slack.block_action_payload(
         kind, str(incident.id), user=user, channel=incident.channel_id, message_ts=incident.control_message_ts
     )
@@ -209,6 +213,7 @@ WRITES = {
     "stamp_phase_mitigated": ("incidents", "mitigated_at"),
     ACKNOWLEDGE_ACTION: ("incidents", "acknowledged_at"),
     "note": ("timeline_events", ""),
+    "ack": ("incidents", "acknowledged_at"),
 }
 
 
