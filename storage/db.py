@@ -449,18 +449,20 @@ class Database:
         # Only the transaction an ack waits for runs on the event loop's thread (SQLite): any other
         # (a request's replay check, the work after an ack) would hold up acks on their way out.
         on_the_loop = gate is not None
-        if record is None or record_request is None:
+        recording = record if record_request is not None else None  # this transaction records the request
+        try:
+            # Never autocommit under a gate (as whenever the request is recorded here): it may hold the commit back.
             result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None, on_the_loop=on_the_loop)
-        else:
-            try:
-                result, wrote = await self._committed_in_one_go(committed, autocommit=False, on_the_loop=on_the_loop)
-            except ReplayedRequest:
-                record.taken_with(False)
-                raise
-            except BaseException:
-                record.taken_with(None)
-                raise
-            record.taken_with(True)
+        except ReplayedRequest:
+            if recording is not None:
+                recording.taken_with(False)
+            raise
+        except BaseException:
+            if recording is not None:
+                recording.taken_with(None)
+            raise
+        if recording is not None:
+            recording.taken_with(True)
         if gate is not None and wrote:
             gate.record_commit()
             await gate.go_on()
