@@ -64,8 +64,7 @@ def claim_unheld(work: Statements, incident_id: int, tokens: dict[str, str], *, 
     won: set[str] = set()
     statement = slack_steps.claim_unheld_statement(work.dialect.name)
     for step, token in tokens.items():
-        claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
-        if work.execute(statement, claim).rowcount == 1:
+        if work.execute(statement, slack_steps.claim_row(incident_id, step, token=token, by=by, at=at)).rowcount == 1:
             won.add(step)
     return won
 
@@ -75,5 +74,5 @@ def claim_for_new_incident(work: Statements, incident_id: int, tokens: dict[str,
     nobody holds any of them; one INSERT of every claim (``tokens``: each step's token)."""
     work.execute(
         insert(_CLAIMS),
-        [{"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at} for step, token in tokens.items()],
+        [slack_steps.claim_row(incident_id, step, token=token, by=by, at=at) for step, token in tokens.items()],
     )

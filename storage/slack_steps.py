@@ -7,10 +7,12 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Executable, delete, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import insert_for_dialect, insert_with_on_conflict, rows_changed
+from storage.db import insert_for_dialect, rows_changed
 from storage.models import SlackStepClaim
 
 
@@ -29,13 +31,8 @@ async def claim(
     ``holder_is_dead`` knows the holder (by its ``claimed_by`` and the claim's token) is gone."""
     # ON CONFLICT DO NOTHING rather than a savepoint around a plain INSERT: one statement, so the
     # claim needs no transaction of its own (see Database.single_statements).
-    insert = insert_with_on_conflict(session)
-    inserted = await session.execute(
-        insert(SlackStepClaim)
-        .values(incident_id=incident_id, step=step, token=token, claimed_by=by, claimed_at=at)
-        .on_conflict_do_nothing(index_elements=["incident_id", "step"])
-    )
-    if rows_changed(inserted) == 1:
+    unheld = claim_unheld_statement(session.get_bind().dialect.name)
+    if rows_changed(await session.execute(unheld.values(claim_row(incident_id, step, token=token, by=by, at=at)))) == 1:
         return True
     held = (
         await session.execute(
@@ -57,27 +54,26 @@ async def claim(
     return rows_changed(result) == 1
 
 
+def claim_row(incident_id: int, step: str, *, token: str, by: str, at: datetime) -> dict[str, object]:
+    """A claim's column values, for the statements below and for Core (storage.openings)."""
+    return {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
+
+
 @functools.cache
-def claim_unheld_statement(dialect: str) -> Executable:
-    """``claim_if_unheld`` built once per dialect, executed with a claim's values (incident_id, step,
-    token, claimed_by, claimed_at): a verifying click runs it before its ack."""
-    return insert_for_dialect(dialect)(SlackStepClaim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
-
-
-def claim_if_unheld(dialect: str, incident_id: int, step: str, *, token: str, by: str, at: datetime) -> Executable:
+def claim_unheld_statement(dialect: str) -> PostgresqlInsert | SqliteInsert:
     """The INSERT that claims a step nobody holds, and does nothing when someone does (or did and
-    died: ``claim`` takes that over). One row changed: claimed. For the ORM and for Core."""
-    insert = insert_for_dialect(dialect)
-    claim = {"incident_id": incident_id, "step": step, "token": token, "claimed_by": by, "claimed_at": at}
-    return insert(SlackStepClaim).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
+    died: ``claim`` takes that over); one row changed: claimed. Built once per dialect and run with
+    a ``claim_row`` by Core (a verifying click runs it before its ack), given its ``values`` by the
+    ORM (whose bulk INSERT, which parameters would choose, counts no rows)."""
+    return insert_for_dialect(dialect)(SlackStepClaim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 
 
 async def claim_each_unheld(session: AsyncSession, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
     """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
-    dialect = session.get_bind().dialect.name
+    unheld = claim_unheld_statement(session.get_bind().dialect.name)
     won: set[str] = set()
     for step, token in tokens.items():
-        if rows_changed(await session.execute(claim_if_unheld(dialect, incident_id, step, token=token, by=by, at=at))) == 1:
+        if rows_changed(await session.execute(unheld.values(claim_row(incident_id, step, token=token, by=by, at=at)))) == 1:
             won.add(step)
     return won
 
