@@ -16,6 +16,7 @@ import asyncio
 import functools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -237,18 +238,27 @@ async def test_a_clicks_request_is_recorded_against_replays_in_its_writes_own_tr
 @pytest.mark.parametrize("kind", list(WRITES))
 async def test_a_copy_sent_together_with_its_click_does_nothing(bot, fake_slack, kind):
     """The very same signed request twice at once: both answered, one write, one answer (none for
-    a stamp or an acknowledgement, which show in the war room; "noted" for the note), and the copy
-    counted as refused: it rolls back at its record, whichever reaches the database second."""
+    a stamp or an acknowledgement, which show in the war room; "noted" for the note), the same Web
+    API calls as the request sent once to a twin incident, and the copy counted as refused: it rolls
+    back at its record, whichever reaches the database second."""
     incident = await open_incident(bot)
+    await bot.slack.command("open Checkout returns 500s again sev:P2", user="U_ALICE")
+    await bot.settle()
+    twin = await bot.incident(2)
+    calls_before = len(fake_slack.calls)
+    assert (await send_signed(bot, signed_body(bot, kind, twin, "U_ALICE"), str(int(time.time())))).status == 200
+    await bot.settle()
+    calls_once = Counter(c.method for c in fake_slack.calls[calls_before:])
     body, timestamp = signed_body(bot, kind, incident, "U_ALICE"), str(int(time.time()))
     timeline_before = len(await bot.timeline(incident.id))
-    answers_before = len(fake_slack.responses)
+    answers_before, calls_before = len(fake_slack.responses), len(fake_slack.calls)
     refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
     responses = await asyncio.gather(send_signed(bot, body, timestamp), send_signed(bot, body, timestamp))
     assert [r.status for r in responses] == [200, 200]
     await bot.settle()
     assert len(await bot.timeline(incident.id)) == timeline_before + 1
     assert len(fake_slack.responses) - answers_before == (1 if kind == "note" else 0)
+    assert Counter(c.method for c in fake_slack.calls[calls_before:]) == calls_once
     assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
 
 
@@ -271,15 +281,21 @@ async def test_an_opens_request_is_recorded_against_replays_in_the_incidents_own
 
 
 async def test_a_copy_sent_together_with_its_open_does_nothing(bot, fake_slack):
-    """The very same signed open twice at once: both answered, one incident and one war room, and the
-    copy counted as refused, whichever reaches the database second."""
+    """The very same signed open twice at once: both answered, one incident and one war room (the
+    same Web API calls as a single open of another incident), and the copy counted as refused,
+    whichever reaches the database second."""
+    assert (await send_signed(bot, signed_open(bot, "Checkout failing"), str(int(time.time())))).status == 200
+    await bot.settle()
+    # Not auth.test: the bot asks Slack who it is on its first request only.
+    calls_once = Counter(c.method for c in fake_slack.calls if c.method != "auth.test")
     body, timestamp = signed_open(bot, "Payments failing"), str(int(time.time()))
     refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
+    calls_before = len(fake_slack.calls)
     responses = await asyncio.gather(send_signed(bot, body, timestamp), send_signed(bot, body, timestamp))
     assert [r.status for r in responses] == [200, 200]
     await bot.settle()
-    assert len(fake_slack.calls_to("conversations.create")) == 1
-    assert await bot.incident(1) is not None and await bot.incident(2) is None, "the copy opened a second incident"
+    assert Counter(c.method for c in fake_slack.calls[calls_before:]) == calls_once
+    assert await bot.incident(2) is not None and await bot.incident(3) is None, "the copy opened a second incident"
     assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
 
 
