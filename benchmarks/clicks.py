@@ -25,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import pstats
@@ -45,6 +46,7 @@ from benchmarks.open_latency import SIGNING_SECRET, Summary, manifest_bot_scopes
 from bot.runtime import Runtime
 from bot.slack.blocks import ACKNOWLEDGE_ACTION, STAMP_ACTION_PREFIX
 from handlers.app import build_bolt_app
+from handlers.server import exempt_startup_objects_from_gc
 from handlers.web import start_http
 from storage.migrate import upgrade_to_head
 from storage.models import Incident
@@ -243,18 +245,25 @@ async def run_database(label: str, database_url: str, count: int) -> list[Figure
         for kind in ("status", "note"):
             await measure(bench, kind, requests_for(bench, kind, warm, 8), 4, Samples())
         incidents = incidents[4:]
+        # What serve does once it is up: the objects start-up made are kept out of every later
+        # collection, so that a full one does not walk them all while a request waits.
+        exempt_startup_objects_from_gc()
         figures: list[Figure] = []
+        pauses: list[float] = []
         for concurrency in CONCURRENCIES:
             mine, incidents = incidents[:need], incidents[need:]
             samples = Samples()
             for kind in KINDS:
                 pool = mine if kind != "ack" else mine[count // len(PHASES) + 1 :]
-                await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
+                with full_collections_counted(pauses):
+                    await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
             for kind in KINDS:
                 bot, bare = Summary.of(samples.bot[kind]), Summary.of(samples.bare[kind])
                 at = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
                 figures.append(Figure(f"{kind} ack p99, {label}, {at}", bot.p99, bare.p99, TARGET))
                 figures.append(Figure(f"{kind} ack p50, {label}, {at}", bot.p50, bare.p50, None))
+        longest = f", longest {ms(max(pauses))}" if pauses else ""
+        print(f"{label}: {len(pauses)} full garbage collections while measuring{longest}")
         return figures
     finally:
         await bench.close()
@@ -287,6 +296,27 @@ def figures(args: argparse.Namespace | None = None) -> list[Figure]:
     """Every figure of this benchmark (defaults unless ``args`` says otherwise), each a ratio
     against the bare app measured in the same run."""
     return asyncio.run(collect(args or parse_args([])))
+
+
+@contextlib.contextmanager
+def full_collections_counted(into: list[float]) -> Iterator[None]:
+    """The length of each full (generation 2) garbage collection meanwhile, into ``into``: with the
+    start-up objects frozen, as ``serve`` has them, these should be few and short."""
+    started: list[float] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            into.append(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(watch)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(watch)
 
 
 @contextlib.contextmanager
