@@ -149,6 +149,7 @@ async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench
         settings = settings.model_copy(update={"runbooks_dir": runbooks_dir})
     runtime = Runtime.from_settings(settings)
     await upgrade_to_head(runtime.db)
+    await runtime.db.warm_up()  # as serve does: eight clicks at once do not open connections on PostgreSQL
     bot_runner, bot_port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
     # The bare app on the same aiohttp stack, but not behind the bot's web app: that one would also
     # record each request in the bot's database (the replay guard).
