@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Row, Table, Update, bindparam, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, Select, Table, Update, bindparam, func, insert, literal, select, union_all, update
 
 from storage.db import Statements
 from storage.incidents import EventDetails, event_columns
@@ -42,6 +42,22 @@ def _update(columns: tuple[str, ...], empty: tuple[str, ...], returning: bool) -
     return statement.returning(*_INCIDENTS.c) if returning else statement
 
 
+_EVENT_COLUMNS = ("kind", "occurred_at", "actor", "text", "data")
+
+
+@functools.cache
+def _update_with_events(columns: tuple[str, ...], empty: tuple[str, ...], events: int) -> Select[Any]:
+    """PostgreSQL: ``_update`` and, only for the row it changed, ``events`` timeline events (from
+    parameters named ``event<n>_<column>``), in one statement: one round trip, not one each. The
+    events are one INSERT, in order (UNION ALL), so their ids keep the order they were given in."""
+    stamped = _update(columns, empty, True).cte("stamped")
+    rows = [
+        select(stamped.c.id, *(bindparam(f"event{n}_{name}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS)) for n in range(events)
+    ]
+    added = insert(_EVENTS).from_select(["incident_id", *_EVENT_COLUMNS], rows[0] if events == 1 else union_all(*rows))
+    return select(stamped).add_cte(added.cte("added"))
+
+
 def _updated(work: Statements, incident_id: int, values: dict[str, Any], empty: Sequence[str] = ()) -> CursorResult[Any]:
     statement = _update(tuple(sorted(values)), tuple(empty), work.dialect.update_returning)
     return work.execute(statement, {"incident_id": incident_id} | {f"set_{name}": value for name, value in values.items()})
@@ -65,17 +81,30 @@ def set_if_empty(
     *,
     at: datetime,
     also_empty: Sequence[str] = (),
+    events: Sequence[tuple[str, EventDetails]] = (),
     **also: Any,
 ) -> Row[Any] | None:
     """storage.incidents.set_if_empty in Core: set ``column`` (and ``also``) only while it and every
     ``also_empty`` column are still empty; the row as it now stands if this call did it, else None.
-    The conditional UPDATE is what gives racing clicks, in one process or several, one winner."""
-    result = _updated(work, incident_id, {column: value, "updated_at": at, **also}, (column, *also_empty))
+    The conditional UPDATE is what gives racing clicks, in one process or several, one winner.
+    ``events`` (kind, details), each at ``at``, are added to the timeline only when this call set
+    the column: on PostgreSQL in the UPDATE's own statement."""
+    values = {column: value, "updated_at": at, **also}
+    empty = (column, *also_empty)
+    if events and work.dialect.name == "postgresql":
+        added = [event_columns(incident_id, kind, at, details) for kind, details in events]
+        parameters = {"incident_id": incident_id} | {f"set_{name}": value for name, value in values.items()}
+        parameters |= {f"event{n}_{name}": row[name] for n, row in enumerate(added) for name in _EVENT_COLUMNS}
+        return work.write(_update_with_events(tuple(sorted(values)), empty, len(events)), parameters).one_or_none()
+    result = _updated(work, incident_id, values, empty)
     if work.dialect.update_returning:
-        return result.one_or_none()
-    if result.rowcount != 1:
-        return None
-    return read(work, incident_id)
+        row = result.one_or_none()
+    else:
+        row = read(work, incident_id) if result.rowcount == 1 else None
+    if row is not None:
+        for kind, details in events:
+            add_event(work, incident_id, kind, at=at, **details)
+    return row
 
 
 def first_of(column: str, at: datetime) -> ColumnElement[Any]:
