@@ -89,8 +89,20 @@ def set_if_empty(
     The conditional UPDATE is what gives racing clicks, in one process or several, one winner.
     ``events`` (kind, details), each at ``at``, are added to the timeline only when this call set
     the column: on PostgreSQL in the UPDATE's own statement."""
-    values = {column: value, "updated_at": at, **also}
-    empty = (column, *also_empty)
+    return _updated_with_events(work, incident_id, {column: value, "updated_at": at, **also}, (column, *also_empty), events, at=at)
+
+
+def _updated_with_events(
+    work: Statements,
+    incident_id: int,
+    values: dict[str, Any],
+    empty: tuple[str, ...],
+    events: Sequence[tuple[str, EventDetails]],
+    *,
+    at: datetime,
+) -> Row[Any] | None:
+    """The UPDATE of ``_update`` and then, only when it changed the row, ``events`` at ``at``; on
+    PostgreSQL in one statement. The row as it now stands, or None when it did not match."""
     if events and work.dialect.name == "postgresql":
         added = [event_columns(incident_id, kind, at, details) for kind, details in events]
         parameters = {"incident_id": incident_id} | {f"set_{name}": value for name, value in values.items()}
@@ -116,15 +128,16 @@ def add_event(work: Statements, incident_id: int, kind: str, *, at: datetime, **
     work.execute(_ADD_EVENT, event_columns(incident_id, kind, at, details))
 
 
-def set_fields(work: Statements, incident_id: int, *, at: datetime, **fields: Any) -> Row[Any]:
-    """Set ``fields`` (none: only ``updated_at``); the row as it now stands."""
+def set_fields(
+    work: Statements, incident_id: int, *, at: datetime, events: Sequence[tuple[str, EventDetails]] = (), **fields: Any
+) -> Row[Any]:
+    """Set ``fields`` (none: only ``updated_at``) and add ``events`` at ``at`` (on PostgreSQL in the
+    same statement); the row as it now stands."""
     if not any(isinstance(value, ColumnElement) for value in fields.values()):
-        result = _updated(work, incident_id, {"updated_at": at, **fields})
-        if work.dialect.update_returning:
-            return result.one()
-        row = read(work, incident_id)
+        row = _updated_with_events(work, incident_id, {"updated_at": at, **fields}, (), events, at=at)
         assert row is not None
         return row
+    assert not events, "events with a value the database computes: not a shape any click makes"
     # A value computed by the database (first_of): built for the click, a rare one.
     statement = update(_INCIDENTS).where(_INCIDENTS.c.id == incident_id).values(updated_at=at, **fields)
     if work.dialect.update_returning:

@@ -158,6 +158,22 @@ async def test_on_postgresql_a_stamp_and_its_timeline_events_are_one_statement(b
         assert kinds.index("resolved") == kinds.index("phase_stamped") + 1, kinds
 
 
+@pytest.mark.parametrize("kind", [ACKNOWLEDGE_ACTION, "note"])
+async def test_on_postgresql_an_acknowledgement_or_a_note_writes_the_incident_and_its_event_in_one_statement(bot, kind):
+    """The acknowledgement's conditional UPDATE, or the note's touch of the incident, with its
+    timeline event: one round trip on PostgreSQL, two statements on SQLite."""
+    incident = await open_incident(bot)
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    if kind == "note":
+        await command(bot, "note checked the dashboards", user="U_BOB", channel=incident.channel_id)
+    else:
+        await click(bot, incident, kind, str(incident.id), "U_BOB")
+    [event] = log.writes("timeline_events", "")
+    carried = updates(log.seen[event].what, "incidents")
+    assert carried == (bot.runtime.db.dialect == "postgresql"), log.seen[event].what
+
+
 async def test_an_acknowledgement_reads_decides_and_writes_in_one_transaction(bot):
     incident = await open_incident(bot)
     log = StatementLog()
