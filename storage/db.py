@@ -200,12 +200,6 @@ class Statements:
             self.wrote = True
         return self._connection.execute(statement, parameters)
 
-    def write(self, statement: Executable, parameters: dict[str, Any]) -> CursorResult[Any]:
-        """A statement that writes though it is no INSERT, UPDATE or DELETE at the top (a SELECT
-        over data-modifying WITH clauses, on PostgreSQL)."""
-        self.wrote = True
-        return self._connection.execute(statement, parameters)
-
 
 def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     """Give a plain sqlite:// or postgresql:// URL its asyncio driver.

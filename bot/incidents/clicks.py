@@ -107,7 +107,8 @@ async def add_note(
     def attempt(work: Statements, record: IncidentRecord | None) -> Noted:
         if record is None:
             return Noted(None)
-        click_rows.set_fields(work, record.id, at=at, events=[(kind, {"actor": actor, "text": text})])
+        click_rows.add_event(work, record.id, kind, at=at, actor=actor, text=text)
+        click_rows.set_fields(work, record.id, at=at)
         return Noted(record)
 
     def in_war_room(work: Statements) -> Row[Any] | None:

@@ -19,7 +19,6 @@ from bot.incidents.operations import to_record
 from storage import clicks as click_rows
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
-from storage.incidents import EventDetails
 
 T = TypeVar("T")
 
@@ -134,24 +133,23 @@ def _stamp_read(
     columns[f"{stamp.value}_by"] = by
     if stamp is Stamp.VERIFIED:
         columns["status"] = "resolved"
-    implied_text = f" ({', '.join(s.value for s in plan.implied)} implied)" if plan.implied else ""
-    events: list[tuple[str, EventDetails]] = [
-        (
-            "phase_stamped",
-            {
-                "actor": by,
-                "text": f"Marked {stamp.value}{implied_text}",
-                "data": {"stamp": stamp.value, "at": at.isoformat(), "implied": [s.value for s in plan.implied]},
-            },
-        )
-    ]
-    if stamp is Stamp.VERIFIED:
-        events.append(("resolved", {"actor": by, "text": "Service confirmed healthy; incident resolved"}))
     stamped = click_rows.set_if_empty(
-        work, record.id, f"{stamp.value}_at", at, at=at, also_empty=[f"{s.value}_at" for s in plan.implied], events=events, **columns
+        work, record.id, f"{stamp.value}_at", at, at=at, also_empty=[f"{s.value}_at" for s in plan.implied], **columns
     )
     if stamped is None:
         return None
+    implied_text = f" ({', '.join(s.value for s in plan.implied)} implied)" if plan.implied else ""
+    click_rows.add_event(
+        work,
+        record.id,
+        "phase_stamped",
+        at=at,
+        actor=by,
+        text=f"Marked {stamp.value}{implied_text}",
+        data={"stamp": stamp.value, "at": at.isoformat(), "implied": [s.value for s in plan.implied]},
+    )
+    if stamp is Stamp.VERIFIED:
+        click_rows.add_event(work, record.id, "resolved", at=at, actor=by, text="Service confirmed healthy; incident resolved")
     written = along(work, stamped) if along is not None else None
     return StampedWith(StampOutcome(StampResult.STAMPED, stamp, to_record(stamped), plan.value, plan.implied), written)
 
@@ -183,10 +181,10 @@ async def acknowledge(db: Database, incident_id: int, *, by: str, at: datetime, 
             return AckOutcome(AckResult.ALREADY, record)
         if record.status != "open":
             return AckOutcome(AckResult.NOT_OPEN, record)
-        acknowledged: tuple[str, EventDetails] = ("acknowledged", {"actor": by, "text": "Acknowledged", "data": {"at": at.isoformat()}})
-        fresh = click_rows.set_if_empty(work, incident_id, "acknowledged_at", at, at=at, events=[acknowledged], acknowledged_by=by)
+        fresh = click_rows.set_if_empty(work, incident_id, "acknowledged_at", at, at=at, acknowledged_by=by)
         if fresh is None:
             return None  # a racing click acknowledged it first: read again
+        click_rows.add_event(work, incident_id, "acknowledged", at=at, actor=by, text="Acknowledged", data={"at": at.isoformat()})
         if fresh.detection_method == "alert" and fresh.commander == fresh.opened_by:
             # An alert opened it and the bot holds command: whoever takes it on takes command, so
             # that someone may mark it verified, correct times and assign roles.
