@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
@@ -91,6 +92,11 @@ class CommitGate:
         # not held until a check of its own says it is no replay, so anything else it writes or
         # says before that transaction waits for the answer first (stop_if_replayed).
         self.request: RequestRecord | None = None
+        _gates_awaiting.add(self)
+
+    def stop_awaiting(self) -> None:
+        """The request no longer waits on this gate: it opened or expired, or the listener is done."""
+        _gates_awaiting.discard(self)
 
     async def stop_if_replayed(self) -> None:
         """Before the work writes other than through the transaction that records its request, or
@@ -105,12 +111,14 @@ class CommitGate:
 
     def open(self) -> None:
         self.opened.set()
+        self.stop_awaiting()
 
     def expire(self) -> bool:
         """Give up waiting; False when the gate opened first (the answer is then "recorded")."""
         if self.opened.is_set():
             return False
         self.expired = True
+        self.stop_awaiting()
         return True
 
     def check_may_commit(self) -> None:
@@ -122,9 +130,14 @@ class CommitGate:
             self.on_late_commit()
         self.committed = True
         self.opened.set()
+        self.stop_awaiting()
 
 
 _commit_gate: ContextVar[CommitGate | None] = ContextVar("commit_gate", default=None)
+# The gates whose requests wait for a commit right now, in this process: a SQLite transaction an ack
+# waits for lets the others' transactions join it only when there are others (_CommitsTogether).
+# Weak: a gate dropped without a word (a test's, a cancelled listener's) stops counting.
+_gates_awaiting: weakref.WeakSet[CommitGate] = weakref.WeakSet()
 
 
 def gate_commits(gate: CommitGate) -> Token[CommitGate | None]:
@@ -345,7 +358,8 @@ class _CommitsTogether:
     and waking the loop again, which on a busy machine costs a scheduler turn each way.
 
     Those that arrive together (a burst of clicks: each waits here while the one before commits,
-    or is dispatched in the same turn of the loop) run in one transaction, each in a SAVEPOINT of
+    or is dispatched in the same turn of the loop while other requests wait for their commits) run
+    in one transaction, each in a SAVEPOINT of
     its own, so that one's failure rolls back only its own statements, under one BEGIN IMMEDIATE
     and one COMMIT: the burst pays for one WAL sync, not one each, and the loop is not stopped by
     each sync in turn. Nothing else can run meanwhile (the statements run without a pause), so
@@ -364,6 +378,11 @@ class _CommitsTogether:
     async def run(self, in_transaction: Callable[[Connection], T]) -> T:
         """``in_transaction``'s result once it is committed (with whatever arrived with it)."""
         outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        if self._leader is None and not self._writer.locked() and len(_gates_awaiting) <= 1:
+            # No other request waits for a commit, so none could join: made at once, right here
+            # (the lock is free and nothing runs before this returns).
+            self._commit([(in_transaction, outcome)])
+            return outcome.result()
         self._waiting.append((in_transaction, outcome))
         if self._leader is None:
             self._leader = asyncio.create_task(self._lead(), name="sqlite-commits-together")

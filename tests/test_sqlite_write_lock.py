@@ -109,3 +109,21 @@ async def test_clicks_that_arrive_together_share_one_commit_and_a_copy_among_the
     kinds = [event.kind for event in await bot.timeline(incident.id)]
     assert (kinds.count("phase_stamped"), kinds.count("acknowledged"), kinds.count("note")) == (1, 1, 2), kinds
     assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
+
+
+async def test_a_click_no_other_request_waits_with_commits_at_once_without_waiting_for_company(bot, monkeypatch):
+    """Alone, a click's transaction is made right where it is asked for: no task to gather others
+    and no turn of the loop waited, since no other request waits for a commit that could join it."""
+    incident = await open_incident(bot)
+    together = type(bot.runtime.db._commits_together)
+    gatherings: list[object] = []
+    lead = together._lead
+
+    async def counted(self) -> None:
+        gatherings.append(self)
+        await lead(self)
+
+    monkeypatch.setattr(together, "_lead", counted)
+    await click(bot, incident, "stamp_phase_mitigated", str(incident.id), "U_BOB")
+    assert (await bot.incident(incident.id)).timeline.stamps[Stamp.MITIGATED].by == "U_BOB"
+    assert gatherings == []
