@@ -13,6 +13,7 @@ binaries (or TEST_POSTGRES_URL), on loopback.
     .venv/bin/python -m benchmarks.clicks                      # both databases, -n 120
     .venv/bin/python -m benchmarks.clicks --databases sqlite -n 40
     .venv/bin/python -m benchmarks.clicks --profile sqlite     # cProfile of phase clicks, top functions
+    .venv/bin/python -m benchmarks.clicks --steps sqlite       # each step of a phase click, median µs
 
 ``figures(args)`` returns every ratio as ``Figure`` rows, for a command that prints all of the
 issue's figures together.
@@ -29,25 +30,33 @@ import gc
 import io
 import json
 import pstats
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from sqlalchemy import event, func, select
 
+import handlers.after_ack
+import handlers.web
 from benchmarks import bare_bolt
 from benchmarks.open_latency import SIGNING_SECRET, Summary, manifest_bot_scopes, ms
 from bot.runtime import Runtime
 from bot.slack.blocks import ACKNOWLEDGE_ACTION, STAMP_ACTION_PREFIX
 from handlers.app import build_bolt_app
+from handlers.payloads import BlockAction
 from handlers.server import exempt_startup_objects_from_gc
+from handlers.slack_door import SlackDoor
 from handlers.web import start_http
+from storage.db import Database
 from storage.migrate import upgrade_to_head
 from storage.models import Incident
 from tests.conftest import _fresh_postgres_database, fake_slack_settings
@@ -384,11 +393,127 @@ async def profile(dialect: str, count: int) -> None:
             server.stop()
 
 
+class StepMarks:
+    """Moments in the handling of one request, each named for what starts or ends there: the
+    request's arrival, the door, Bolt's dispatch, the listener, the work's transaction and each
+    statement, the commit, the ack and the response. Wrapped around the bot's own functions
+    (``mock.patch.object``) and the engines' statement events, for ``--steps`` only."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, int]] | None = None
+
+    def mark(self, label: str) -> None:
+        if self.marks is not None:
+            self.marks.append((label, time.perf_counter_ns()))
+
+    def around(self, owner: object, name: str, label: str) -> contextlib.AbstractContextManager[object]:
+        original = getattr(owner, name)
+        marks = self
+
+        if asyncio.iscoroutinefunction(original):
+
+            async def timed(*args: object, **kwargs: object) -> object:
+                marks.mark(f"{label} >")
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    marks.mark(f"{label} <")
+        else:
+
+            def timed(*args: object, **kwargs: object) -> object:
+                marks.mark(f"{label} >")
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    marks.mark(f"{label} <")
+
+        return mock.patch.object(owner, name, timed)
+
+    @contextlib.contextmanager
+    def watching(self, runtime: Runtime) -> Iterator[None]:
+        def sent(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            self.mark("SQL " + " ".join(statement.split()[:3])[:40] + " >")
+
+        def done(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            self.mark("SQL " + " ".join(statement.split()[:3])[:40] + " <")
+
+        def committed(_conn: object) -> None:
+            self.mark("COMMIT >")
+
+        validate = BlockAction.model_validate.__func__  # the classmethod's function, called with the class
+
+        def validated(cls: type[BlockAction], *args: object, **kwargs: object) -> BlockAction:
+            self.mark("listener: payload validated >")
+            try:
+                return validate(cls, *args, **kwargs)
+            finally:
+                self.mark("listener: payload validated <")
+
+        with contextlib.ExitStack() as stack:
+            original_arrival = handlers.web.mark_arrival
+
+            def arrived() -> None:
+                self.mark("arrived (aiohttp parsed the request)")
+                original_arrival()
+
+            stack.enter_context(mock.patch.object(handlers.web, "mark_arrival", arrived))
+            stack.enter_context(mock.patch.object(BlockAction, "model_validate", classmethod(validated)))
+            for owner, name, label in (
+                (SlackDoor, "admit", "door"),
+                (AsyncApp, "async_dispatch", "Bolt dispatch"),
+                (handlers.after_ack, "start_recording", "work started"),
+                (handlers.after_ack, "recorded_in_time", "listener waits for the commit"),
+                (Database, "run_transaction", "run_transaction"),
+                (AsyncAck, "__call__", "ack()"),
+                (handlers.web, "to_aiohttp_response", "aiohttp response"),
+            ):
+                stack.enter_context(self.around(owner, name, label))
+            for engine in runtime.db.sync_engines:
+                for name, listener in (("before_cursor_execute", sent), ("after_cursor_execute", done), ("commit", committed)):
+                    event.listen(engine, name, listener)
+                    stack.callback(event.remove, engine, name, listener)
+            yield
+
+
+async def steps(dialect: str, count: int) -> None:
+    """``count`` phase clicks sent one at a time (after-ack work drained between them), each step's
+    median in µs: the time from one mark to the next, in the order they first came."""
+    url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
+    try:
+        bench = await start(url)
+        try:
+            incidents = await open_incidents(bench, count // len(PHASES) + 2)
+            await measure(bench, "status", requests_for(bench, "status", incidents, 8), 1, Samples())
+            exempt_startup_objects_from_gc()
+            marks = StepMarks()
+            segments: dict[str, list[float]] = {}
+            totals = []
+            with marks.watching(bench.runtime):
+                for body in requests_for(bench, "click", incidents, count):
+                    marks.marks = [("client sends", time.perf_counter_ns())]
+                    totals.append(await bench.bot.send(body))
+                    marks.mark("client has the ack")
+                    taken, marks.marks = marks.marks, None
+                    for (before, started), (after, ended) in zip(taken, taken[1:], strict=False):
+                        segments.setdefault(f"{before}  ->  {after}", []).append((ended - started) / 1000)
+                    await bench.drain()
+            print(f"{count} phase clicks on {dialect}, one at a time: ack p50 {ms(statistics.median(totals))}")
+            print("median µs  per click  from -> to")
+            for segment, spans in segments.items():
+                print(f"{statistics.median(spans):9.1f}  {len(spans) / count:9.2f}  {segment}")
+        finally:
+            await bench.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.clicks", description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--requests", type=int, default=120, choices=range(8, 1001), metavar="8-1000", help="requests of each kind")
     parser.add_argument("--databases", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
     parser.add_argument("--profile", choices=("sqlite", "postgresql"), help="profile phase clicks instead of comparing")
+    parser.add_argument("--steps", choices=("sqlite", "postgresql"), help="time each step of phase clicks instead of comparing")
     return parser.parse_args(argv)
 
 
@@ -396,6 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         asyncio.run(profile(args.profile, args.requests))
+        return 0
+    if args.steps:
+        asyncio.run(steps(args.steps, args.requests))
         return 0
     print_figures(figures(args), baseline="bare")
     return 0
