@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -358,39 +358,46 @@ def statements_watched(runtime: Runtime, into: list[str]) -> Iterator[None]:
             event.remove(engine, "commit", committed)
 
 
-async def profile(dialect: str, count: int) -> None:
-    """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
-    drained outside the profile), then the functions with the most cumulative time."""
+@contextlib.asynccontextmanager
+async def phase_clicks(dialect: str, count: int) -> AsyncIterator[tuple[Bench, list[str]]]:
+    """The bot on a fresh database, warmed up, with ``count`` signed phase clicks to send one at a
+    time (``--profile``, ``--steps``); stopped at the end."""
     url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
     try:
         bench = await start(url)
         try:
             incidents = await open_incidents(bench, count // len(PHASES) + 2)
             await measure(bench, "status", requests_for(bench, "status", incidents, 8), 1, Samples())
-            bodies = requests_for(bench, "click", incidents, count)
-            profiler = cProfile.Profile()
-            spent = 0.0
-            statements: list[str] = []
-            for body in bodies:
-                with statements_watched(bench.runtime, statements):
-                    profiler.enable()
-                    spent += await bench.bot.send(body)
-                    profiler.disable()
-                await bench.drain()
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-            print(out.getvalue())
-            print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
-            # Until the ack is back: the after-ack work starts a moment after the ack leaves, so a
-            # statement of it now and then slips in.
-            print(f"{len(statements) / count:.1f} statements per click before its ack (each a round trip on PostgreSQL):")
-            for statement, times in collections.Counter(statements).most_common():
-                print(f"  {times / count:5.2f}  {statement}")
+            yield bench, requests_for(bench, "click", incidents, count)
         finally:
             await bench.close()
     finally:
         if server is not None:
             server.stop()
+
+
+async def profile(dialect: str, count: int) -> None:
+    """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
+    drained outside the profile), then the functions with the most cumulative time."""
+    async with phase_clicks(dialect, count) as (bench, bodies):
+        profiler = cProfile.Profile()
+        spent = 0.0
+        statements: list[str] = []
+        for body in bodies:
+            with statements_watched(bench.runtime, statements):
+                profiler.enable()
+                spent += await bench.bot.send(body)
+                profiler.disable()
+            await bench.drain()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        print(out.getvalue())
+        print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
+        # Until the ack is back: the after-ack work starts a moment after the ack leaves, so a
+        # statement of it now and then slips in.
+        print(f"{len(statements) / count:.1f} statements per click before its ack (each a round trip on PostgreSQL):")
+        for statement, times in collections.Counter(statements).most_common():
+            print(f"  {times / count:5.2f}  {statement}")
 
 
 class StepMarks:
@@ -478,34 +485,24 @@ class StepMarks:
 async def steps(dialect: str, count: int) -> None:
     """``count`` phase clicks sent one at a time (after-ack work drained between them), each step's
     median in µs: the time from one mark to the next, in the order they first came."""
-    url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
-    try:
-        bench = await start(url)
-        try:
-            incidents = await open_incidents(bench, count // len(PHASES) + 2)
-            await measure(bench, "status", requests_for(bench, "status", incidents, 8), 1, Samples())
-            exempt_startup_objects_from_gc()
-            marks = StepMarks()
-            segments: dict[str, list[float]] = {}
-            totals = []
-            with marks.watching(bench.runtime):
-                for body in requests_for(bench, "click", incidents, count):
-                    marks.marks = [("client sends", time.perf_counter_ns())]
-                    totals.append(await bench.bot.send(body))
-                    marks.mark("client has the ack")
-                    taken, marks.marks = marks.marks, None
-                    for (before, started), (after, ended) in zip(taken, taken[1:], strict=False):
-                        segments.setdefault(f"{before}  ->  {after}", []).append((ended - started) / 1000)
-                    await bench.drain()
-            print(f"{count} phase clicks on {dialect}, one at a time: ack p50 {ms(statistics.median(totals))}")
-            print("median µs  per click  from -> to")
-            for segment, spans in segments.items():
-                print(f"{statistics.median(spans):9.1f}  {len(spans) / count:9.2f}  {segment}")
-        finally:
-            await bench.close()
-    finally:
-        if server is not None:
-            server.stop()
+    async with phase_clicks(dialect, count) as (bench, bodies):
+        exempt_startup_objects_from_gc()
+        marks = StepMarks()
+        segments: dict[str, list[float]] = {}
+        totals = []
+        with marks.watching(bench.runtime):
+            for body in bodies:
+                marks.marks = [("client sends", time.perf_counter_ns())]
+                totals.append(await bench.bot.send(body))
+                marks.mark("client has the ack")
+                taken, marks.marks = marks.marks, None
+                for (before, started), (after, ended) in zip(taken, taken[1:], strict=False):
+                    segments.setdefault(f"{before}  ->  {after}", []).append((ended - started) / 1000)
+                await bench.drain()
+        print(f"{count} phase clicks on {dialect}, one at a time: ack p50 {ms(statistics.median(totals))}")
+        print("median µs  per click  from -> to")
+        for segment, spans in segments.items():
+            print(f"{statistics.median(spans):9.1f}  {len(spans) / count:9.2f}  {segment}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
