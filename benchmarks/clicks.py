@@ -13,6 +13,7 @@ binaries (or TEST_POSTGRES_URL), on loopback.
     .venv/bin/python -m benchmarks.clicks                      # both databases, -n 120
     .venv/bin/python -m benchmarks.clicks --databases sqlite -n 40
     .venv/bin/python -m benchmarks.clicks --profile sqlite     # cProfile of phase clicks, top functions
+    .venv/bin/python -m benchmarks.clicks --steps sqlite       # each step of a phase click, median µs
 
 ``figures(args)`` returns every ratio as ``Figure`` rows, for a command that prints all of the
 issue's figures together.
@@ -25,27 +26,37 @@ import asyncio
 import collections
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import pstats
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from sqlalchemy import event, func, select
 
+import handlers.after_ack
+import handlers.web
 from benchmarks import bare_bolt
 from benchmarks.open_latency import SIGNING_SECRET, Summary, manifest_bot_scopes, ms
 from bot.runtime import Runtime
 from bot.slack.blocks import ACKNOWLEDGE_ACTION, STAMP_ACTION_PREFIX
 from handlers.app import build_bolt_app
+from handlers.payloads import BlockAction
+from handlers.server import exempt_startup_objects_from_gc
+from handlers.slack_door import SlackDoor
 from handlers.web import start_http
+from storage.db import Database
 from storage.migrate import upgrade_to_head
 from storage.models import Incident
 from tests.conftest import _fresh_postgres_database, fake_slack_settings
@@ -147,6 +158,7 @@ async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench
         settings = settings.model_copy(update={"runbooks_dir": runbooks_dir})
     runtime = Runtime.from_settings(settings)
     await upgrade_to_head(runtime.db)
+    await runtime.db.warm_up()  # as serve does: eight clicks at once do not open connections on PostgreSQL
     bot_runner, bot_port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
     # The bare app on the same aiohttp stack, but not behind the bot's web app: that one would also
     # record each request in the bot's database (the replay guard).
@@ -243,18 +255,30 @@ async def run_database(label: str, database_url: str, count: int) -> list[Figure
         for kind in ("status", "note"):
             await measure(bench, kind, requests_for(bench, kind, warm, 8), 4, Samples())
         incidents = incidents[4:]
+        # What serve does once it is up: the objects start-up made are kept out of every later
+        # collection, so that a full one does not walk them all while a request waits.
+        exempt_startup_objects_from_gc()
         figures: list[Figure] = []
+        pauses: list[float] = []
         for concurrency in CONCURRENCIES:
             mine, incidents = incidents[:need], incidents[need:]
             samples = Samples()
             for kind in KINDS:
                 pool = mine if kind != "ack" else mine[count // len(PHASES) + 1 :]
-                await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
+                # What the benchmark itself keeps (the fake Slack's record of every call, the war
+                # rooms' messages, the samples) grows with each section, which a serve process has
+                # no counterpart for: frozen too, so that a full collection inside the timed section
+                # walks only what was made since, not the benchmark's history (33-68 ms otherwise).
+                gc.freeze()
+                with full_collections_counted(pauses):
+                    await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
             for kind in KINDS:
                 bot, bare = Summary.of(samples.bot[kind]), Summary.of(samples.bare[kind])
                 at = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
                 figures.append(Figure(f"{kind} ack p99, {label}, {at}", bot.p99, bare.p99, TARGET))
                 figures.append(Figure(f"{kind} ack p50, {label}, {at}", bot.p50, bare.p50, None))
+        longest = f", longest {ms(max(pauses))}" if pauses else ""
+        print(f"{label}: {len(pauses)} full garbage collections while measuring{longest}")
         return figures
     finally:
         await bench.close()
@@ -290,6 +314,27 @@ def figures(args: argparse.Namespace | None = None) -> list[Figure]:
 
 
 @contextlib.contextmanager
+def full_collections_counted(into: list[float]) -> Iterator[None]:
+    """The length of each full (generation 2) garbage collection meanwhile, into ``into``: with the
+    start-up objects frozen, as ``serve`` has them, these should be few and short."""
+    started: list[float] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            into.append(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(watch)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(watch)
+
+
+@contextlib.contextmanager
 def statements_watched(runtime: Runtime, into: list[str]) -> Iterator[None]:
     """Every statement sent to the database meanwhile, on every engine, its first words into
     ``into``, and each COMMIT (on PostgreSQL a round trip of its own; a lone statement on the
@@ -313,34 +358,17 @@ def statements_watched(runtime: Runtime, into: list[str]) -> Iterator[None]:
             event.remove(engine, "commit", committed)
 
 
-async def profile(dialect: str, count: int) -> None:
-    """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
-    drained outside the profile), then the functions with the most cumulative time."""
+@contextlib.asynccontextmanager
+async def phase_clicks(dialect: str, count: int) -> AsyncIterator[tuple[Bench, list[str]]]:
+    """The bot on a fresh database, warmed up, with ``count`` signed phase clicks to send one at a
+    time (``--profile``, ``--steps``); stopped at the end."""
     url, server = await database_url(dialect, Path(tempfile.mkdtemp(prefix="incident-bot-clicks-")))
     try:
         bench = await start(url)
         try:
             incidents = await open_incidents(bench, count // len(PHASES) + 2)
             await measure(bench, "status", requests_for(bench, "status", incidents, 8), 1, Samples())
-            bodies = requests_for(bench, "click", incidents, count)
-            profiler = cProfile.Profile()
-            spent = 0.0
-            statements: list[str] = []
-            for body in bodies:
-                with statements_watched(bench.runtime, statements):
-                    profiler.enable()
-                    spent += await bench.bot.send(body)
-                    profiler.disable()
-                await bench.drain()
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-            print(out.getvalue())
-            print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
-            # Until the ack is back: the after-ack work starts a moment after the ack leaves, so a
-            # statement of it now and then slips in.
-            print(f"{len(statements) / count:.1f} statements per click before its ack (each a round trip on PostgreSQL):")
-            for statement, times in collections.Counter(statements).most_common():
-                print(f"  {times / count:5.2f}  {statement}")
+            yield bench, requests_for(bench, "click", incidents, count)
         finally:
             await bench.close()
     finally:
@@ -348,11 +376,141 @@ async def profile(dialect: str, count: int) -> None:
             server.stop()
 
 
+async def profile(dialect: str, count: int) -> None:
+    """cProfile over ``count`` phase clicks sent one at a time (the bot's side only, after-ack work
+    drained outside the profile), then the functions with the most cumulative time."""
+    async with phase_clicks(dialect, count) as (bench, bodies):
+        profiler = cProfile.Profile()
+        spent = 0.0
+        statements: list[str] = []
+        for body in bodies:
+            with statements_watched(bench.runtime, statements):
+                profiler.enable()
+                spent += await bench.bot.send(body)
+                profiler.disable()
+            await bench.drain()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        print(out.getvalue())
+        print(f"{count} clicks, mean ack {ms(spent / count)} (profiled: cProfile slows every call alike)")
+        # Until the ack is back: the after-ack work starts a moment after the ack leaves, so a
+        # statement of it now and then slips in.
+        print(f"{len(statements) / count:.1f} statements per click before its ack (each a round trip on PostgreSQL):")
+        for statement, times in collections.Counter(statements).most_common():
+            print(f"  {times / count:5.2f}  {statement}")
+
+
+class StepMarks:
+    """Moments in the handling of one request, each named for what starts or ends there: the
+    request's arrival, the door, Bolt's dispatch, the listener, the work's transaction and each
+    statement, the commit, the ack and the response. Wrapped around the bot's own functions
+    (``mock.patch.object``) and the engines' statement events, for ``--steps`` only."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, int]] | None = None
+
+    def mark(self, label: str) -> None:
+        if self.marks is not None:
+            self.marks.append((label, time.perf_counter_ns()))
+
+    def around(self, owner: object, name: str, label: str) -> contextlib.AbstractContextManager[object]:
+        original = getattr(owner, name)
+        marks = self
+
+        if asyncio.iscoroutinefunction(original):
+
+            async def timed(*args: object, **kwargs: object) -> object:
+                marks.mark(f"{label} >")
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    marks.mark(f"{label} <")
+        else:
+
+            def timed(*args: object, **kwargs: object) -> object:
+                marks.mark(f"{label} >")
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    marks.mark(f"{label} <")
+
+        return mock.patch.object(owner, name, timed)
+
+    @contextlib.contextmanager
+    def watching(self, runtime: Runtime) -> Iterator[None]:
+        def sent(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            self.mark("SQL " + " ".join(statement.split()[:3])[:40] + " >")
+
+        def done(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            self.mark("SQL " + " ".join(statement.split()[:3])[:40] + " <")
+
+        def committed(_conn: object) -> None:
+            self.mark("COMMIT >")
+
+        validate = BlockAction.model_validate.__func__  # the classmethod's function, called with the class
+
+        def validated(cls: type[BlockAction], *args: object, **kwargs: object) -> BlockAction:
+            self.mark("listener: payload validated >")
+            try:
+                return validate(cls, *args, **kwargs)
+            finally:
+                self.mark("listener: payload validated <")
+
+        with contextlib.ExitStack() as stack:
+            original_arrival = handlers.web.mark_arrival
+
+            def arrived() -> None:
+                self.mark("arrived (aiohttp parsed the request)")
+                original_arrival()
+
+            stack.enter_context(mock.patch.object(handlers.web, "mark_arrival", arrived))
+            stack.enter_context(mock.patch.object(BlockAction, "model_validate", classmethod(validated)))
+            for owner, name, label in (
+                (SlackDoor, "admit", "door"),
+                (AsyncApp, "async_dispatch", "Bolt dispatch"),
+                (handlers.after_ack, "start_recording", "work started"),
+                (handlers.after_ack, "recorded_in_time", "listener waits for the commit"),
+                (Database, "run_transaction", "run_transaction"),
+                (AsyncAck, "__call__", "ack()"),
+                (handlers.web, "to_aiohttp_response", "aiohttp response"),
+            ):
+                stack.enter_context(self.around(owner, name, label))
+            for engine in runtime.db.sync_engines:
+                for name, listener in (("before_cursor_execute", sent), ("after_cursor_execute", done), ("commit", committed)):
+                    event.listen(engine, name, listener)
+                    stack.callback(event.remove, engine, name, listener)
+            yield
+
+
+async def steps(dialect: str, count: int) -> None:
+    """``count`` phase clicks sent one at a time (after-ack work drained between them), each step's
+    median in µs: the time from one mark to the next, in the order they first came."""
+    async with phase_clicks(dialect, count) as (bench, bodies):
+        exempt_startup_objects_from_gc()
+        marks = StepMarks()
+        segments: dict[str, list[float]] = {}
+        totals = []
+        with marks.watching(bench.runtime):
+            for body in bodies:
+                marks.marks = [("client sends", time.perf_counter_ns())]
+                totals.append(await bench.bot.send(body))
+                marks.mark("client has the ack")
+                taken, marks.marks = marks.marks, None
+                for (before, started), (after, ended) in zip(taken, taken[1:], strict=False):
+                    segments.setdefault(f"{before}  ->  {after}", []).append((ended - started) / 1000)
+                await bench.drain()
+        print(f"{count} phase clicks on {dialect}, one at a time: ack p50 {ms(statistics.median(totals))}")
+        print("median µs  per click  from -> to")
+        for segment, spans in segments.items():
+            print(f"{statistics.median(spans):9.1f}  {len(spans) / count:9.2f}  {segment}")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.clicks", description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--requests", type=int, default=120, choices=range(8, 1001), metavar="8-1000", help="requests of each kind")
     parser.add_argument("--databases", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
     parser.add_argument("--profile", choices=("sqlite", "postgresql"), help="profile phase clicks instead of comparing")
+    parser.add_argument("--steps", choices=("sqlite", "postgresql"), help="time each step of phase clicks instead of comparing")
     return parser.parse_args(argv)
 
 
@@ -360,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         asyncio.run(profile(args.profile, args.requests))
+        return 0
+    if args.steps:
+        asyncio.run(steps(args.steps, args.requests))
         return 0
     print_figures(figures(args), baseline="bare")
     return 0

@@ -126,7 +126,10 @@ async def ack_once_recorded(
     (Slack's updates, the answer) goes on after the ack. ``records_request``: see ``start_recording``."""
     with runtime.background.awaiting_ack():
         gate, task = start_recording(runtime, requester, work, name=name, records_request=records_request)
-        await recorded_in_time(runtime, requester, gate, task, name=name)
+        try:
+            await recorded_in_time(runtime, requester, gate, task, name=name)
+        finally:
+            gate.stop_awaiting()  # also when the work ended without opening it
         await ack()
     gate.acked.set()
 

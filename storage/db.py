@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar, Token
@@ -91,6 +92,11 @@ class CommitGate:
         # not held until a check of its own says it is no replay, so anything else it writes or
         # says before that transaction waits for the answer first (stop_if_replayed).
         self.request: RequestRecord | None = None
+        _gates_awaiting.add(self)
+
+    def stop_awaiting(self) -> None:
+        """The request no longer waits on this gate: it opened or expired, or the listener is done."""
+        _gates_awaiting.discard(self)
 
     async def stop_if_replayed(self) -> None:
         """Before the work writes other than through the transaction that records its request, or
@@ -105,12 +111,14 @@ class CommitGate:
 
     def open(self) -> None:
         self.opened.set()
+        self.stop_awaiting()
 
     def expire(self) -> bool:
         """Give up waiting; False when the gate opened first (the answer is then "recorded")."""
         if self.opened.is_set():
             return False
         self.expired = True
+        self.stop_awaiting()
         return True
 
     def check_may_commit(self) -> None:
@@ -122,9 +130,14 @@ class CommitGate:
             self.on_late_commit()
         self.committed = True
         self.opened.set()
+        self.stop_awaiting()
 
 
 _commit_gate: ContextVar[CommitGate | None] = ContextVar("commit_gate", default=None)
+# The gates whose requests wait for a commit right now, in this process: a SQLite transaction an ack
+# waits for lets the others' transactions join it only when there are others (_CommitsTogether).
+# Weak: a gate dropped without a word (a test's, a cancelled listener's) stops counting.
+_gates_awaiting: weakref.WeakSet[CommitGate] = weakref.WeakSet()
 
 
 def gate_commits(gate: CommitGate) -> Token[CommitGate | None]:
@@ -331,6 +344,108 @@ POSTGRES_CONNECT_TIMEOUT = 2.0
 SQLITE_WORKER_STOP_BOUND = 5.0
 
 
+class _WriteLockTaken(Exception):
+    """Another process holds SQLite's write lock: the transaction waits for it on the worker thread."""
+
+
+def _lock_taken(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _CommitsTogether:
+    """SQLite transactions that acks wait for, made on the event loop's own thread while the file's
+    write lock is free: a few statements and one WAL commit cost less than handing them to a thread
+    and waking the loop again, which on a busy machine costs a scheduler turn each way.
+
+    Those that arrive together (a burst of clicks: each waits here while the one before commits,
+    or is dispatched in the same turn of the loop while other requests wait for their commits) run
+    in one transaction, each in a SAVEPOINT of
+    its own, so that one's failure rolls back only its own statements, under one BEGIN IMMEDIATE
+    and one COMMIT: the burst pays for one WAL sync, not one each, and the loop is not stopped by
+    each sync in turn. Nothing else can run meanwhile (the statements run without a pause), so
+    each still sees every earlier one's writes, as one after the other would: a second click on a
+    phase finds it stamped; a copy of a request finds its record.
+
+    A transaction that finds the write lock taken (another process is writing) raises
+    ``_WriteLockTaken``, having done nothing: it is made again on the worker thread."""
+
+    def __init__(self, engine: Engine, writer: asyncio.Lock) -> None:
+        self._engine = engine
+        self._writer = writer  # this process's SQLite writers take turns on it
+        self._waiting: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._leader: asyncio.Task[None] | None = None
+
+    async def run(self, in_transaction: Callable[[Connection], T]) -> T:
+        """``in_transaction``'s result once it is committed (with whatever arrived with it)."""
+        outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        if self._leader is None and not self._writer.locked() and len(_gates_awaiting) <= 1:
+            # No other request waits for a commit, so none could join: made at once, right here
+            # (the lock is free and nothing runs before this returns).
+            self._commit([(in_transaction, outcome)])
+            return outcome.result()
+        self._waiting.append((in_transaction, outcome))
+        if self._leader is None:
+            self._leader = asyncio.create_task(self._lead(), name="sqlite-commits-together")
+        return await outcome  # cancelled before its turn, it is skipped: nothing of it runs
+
+    async def _lead(self) -> None:
+        together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        try:
+            async with self._writer:
+                # One turn of the loop: requests dispatched with the first one reach here too.
+                await asyncio.sleep(0)
+                together, self._waiting = self._waiting, []
+                self._commit([(run, outcome) for run, outcome in together if not outcome.done()])
+        except BaseException:
+            # Cancelled while waiting for its turn (the loop is closing): no one waits on it forever.
+            for _, outcome in together + self._waiting:
+                outcome.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._leader = None
+            if self._waiting:
+                self._leader = asyncio.create_task(self._lead(), name="sqlite-commits-together")
+
+    def _commit(self, together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> None:
+        if not together:
+            return
+        made: list[tuple[asyncio.Future[Any], Any]] = []
+        try:
+            with self._engine.connect() as connection, connection.begin():
+                if len(together) == 1:
+                    # Alone: no SAVEPOINT to pay for, its failure rolls back the transaction.
+                    [(run, outcome)] = together
+                    made.append((outcome, run(connection)))
+                else:
+                    for run, outcome in together:
+                        savepoint = connection.begin_nested()
+                        try:
+                            value = run(connection)
+                        except Exception as error:
+                            savepoint.rollback()
+                            outcome.set_exception(
+                                _WriteLockTaken() if isinstance(error, OperationalError) and _lock_taken(error) else error
+                            )
+                        else:
+                            savepoint.commit()
+                            made.append((outcome, value))
+        except OperationalError as error:
+            failed: BaseException = _WriteLockTaken() if _lock_taken(error) else error
+            for _, outcome in together:
+                if not outcome.done():
+                    outcome.set_exception(failed)
+            return
+        except Exception as error:
+            for _, outcome in together:
+                if not outcome.done():
+                    outcome.set_exception(error)
+            return
+        for outcome, value in made:
+            if not outcome.done():
+                outcome.set_result(value)
+
+
 class Database:
     """One engine and its session factory for the life of the process."""
 
@@ -356,7 +471,7 @@ class Database:
             )
             _configure_sqlite(self._sqlite_sync)
             # The same again, used on the event loop's own thread while the write lock is free
-            # (see _committed_in_one_go): one connection, as this process's writers take turns.
+            # (see _CommitsTogether): one connection, as this process's writers take turns.
             self._sqlite_here = create_engine(
                 self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1), echo=echo, connect_args={"timeout": 0}, pool_size=1
             )
@@ -369,6 +484,9 @@ class Database:
         # handler sleeps up to 100 ms between tries, so a burst of writers formed a convoy that
         # pushed commits, and so acks, past their bound).
         self._sqlite_writer: asyncio.Lock | None = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._commits_together: _CommitsTogether | None = None
+        if self._sqlite_here is not None and self._sqlite_writer is not None:
+            self._commits_together = _CommitsTogether(self._sqlite_here, self._sqlite_writer)
         self._autocommit: async_sessionmaker[AsyncSession] | None = None
         self._autocommit_engine = self.engine
         if self.dialect == "sqlite":
@@ -421,8 +539,10 @@ class Database:
         """``work``'s statements in one transaction, committed together or not at all, under the same
         rules as ``transaction()`` (the commit gate, SQLite's writers taking turns, BEGIN IMMEDIATE).
         ``work`` is plain code: on SQLite the whole transaction runs at once, on the event loop's
-        thread when an ack waits for it and the write lock is free, else in one trip to a worker
-        thread (aiosqlite would take several per statement: cursor, execute, fetch, close); on
+        thread when an ack waits for it and the write lock is free (in a SAVEPOINT of one
+        transaction with the others that arrived with it, ``_CommitsTogether``), else in one trip
+        to a worker thread (aiosqlite would take several per statement: cursor, execute, fetch,
+        close); on
         PostgreSQL each statement is one round trip on the connection. What a click runs before
         its ack (storage/clicks.py). ``work`` may run twice: a try on the event loop's thread that
         finds the lock taken is rolled back and made again on the worker thread.
@@ -435,15 +555,14 @@ class Database:
         if gate is not None and record_request is None:
             await gate.stop_if_replayed()
 
-        def committed(connection: Connection) -> tuple[T, bool]:
+        def in_transaction(connection: Connection) -> tuple[T, bool]:
             statements = Statements(connection)
-            with connection.begin():
-                # Its own Statements: the request's record is bookkeeping, not the write the ack waits for.
-                if record_request is not None and not record_request(Statements(connection)):
-                    raise ReplayedRequest("a copy of this request was taken before")
-                result = work(statements)
-                if gate is not None and statements.wrote:
-                    gate.check_may_commit()
+            # Its own Statements: the request's record is bookkeeping, not the write the ack waits for.
+            if record_request is not None and not record_request(Statements(connection)):
+                raise ReplayedRequest("a copy of this request was taken before")
+            result = work(statements)
+            if gate is not None and statements.wrote:
+                gate.check_may_commit()
             return result, statements.wrote
 
         # Only the transaction an ack waits for runs on the event loop's thread (SQLite): any other
@@ -452,7 +571,7 @@ class Database:
         recording = record if record_request is not None else None  # this transaction records the request
         try:
             # Never autocommit under a gate (as whenever the request is recorded here): it may hold the commit back.
-            result, wrote = await self._committed_in_one_go(committed, autocommit=autocommit and gate is None, on_the_loop=on_the_loop)
+            result, wrote = await self._committed_in_one_go(in_transaction, autocommit=autocommit and gate is None, on_the_loop=on_the_loop)
         except ReplayedRequest:
             if recording is not None:
                 recording.taken_with(False)
@@ -468,32 +587,32 @@ class Database:
             await gate.go_on()
         return result
 
-    async def _committed_in_one_go(self, committed: Callable[[Connection], T], *, autocommit: bool, on_the_loop: bool) -> T:
-        """``committed`` on a connection: on SQLite, its writers taking turns, in one trip to a worker
-        thread that waits for the file's write lock, or (``on_the_loop``) right here on the event
-        loop's thread while that lock is free; on PostgreSQL through the pool (autocommit: each
-        statement commits as it runs)."""
+    async def _committed_in_one_go(self, in_transaction: Callable[[Connection], T], *, autocommit: bool, on_the_loop: bool) -> T:
+        """``in_transaction`` in a transaction of its own, committed: on SQLite, its writers taking
+        turns, in one trip to a worker thread that waits for the file's write lock, or
+        (``on_the_loop``) right here on the event loop's thread while that lock is free, together
+        with the others that arrived with it (``_CommitsTogether``); on PostgreSQL through the pool
+        (autocommit: each statement commits as it runs)."""
+
+        def committed(connection: Connection) -> T:
+            with connection.begin():
+                return in_transaction(connection)
+
         if self._sqlite_writer is not None:
-            assert self._sqlite_sync is not None and self._sqlite_here is not None
-            sync_engine, here = self._sqlite_sync, self._sqlite_here
+            assert self._sqlite_sync is not None and self._commits_together is not None
+            sync_engine = self._sqlite_sync
 
             def in_thread() -> T:
                 with sync_engine.connect() as connection:
                     return committed(connection)
 
-            async with self._sqlite_writer:
-                # A click's transaction is a few statements and one WAL commit, less than handing it
-                # to a thread and waking the loop again, which on a busy machine costs a scheduler
-                # turn each way. Only a wait for the lock (another process writing) must not happen
-                # here: that connection does not wait, BEGIN IMMEDIATE fails at once having done
+            if on_the_loop:
+                # Only a wait for the lock (another process writing) must not happen on the loop's
+                # thread: that connection does not wait, BEGIN IMMEDIATE fails at once having done
                 # nothing, and the transaction goes to the thread.
-                try:
-                    if on_the_loop:
-                        with here.connect() as connection_here:
-                            return committed(connection_here)
-                except OperationalError as error:
-                    if getattr(error.orig, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                        raise
+                with contextlib.suppress(_WriteLockTaken):
+                    return await self._commits_together.run(in_transaction)
+            async with self._sqlite_writer:
                 return await asyncio.to_thread(in_thread)
         engine = self._autocommit_engine if autocommit else self.engine
         async with engine.connect() as connection:

@@ -2,18 +2,24 @@
 loop: when another process holds the lock, the click is acknowledged only once its stamp is
 committed after the lock is let go, the bot answers other requests meanwhile, and the stamp is made
 once. While the lock is free, the transaction runs on the event loop's own thread: a few statements
-and one commit cost less than two hand-offs to a thread and back."""
+and one commit cost less than two hand-offs to a thread and back. Clicks that arrive together share
+one transaction and one commit, each in a savepoint of its own: a copy of one rolls back alone."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
+import time
 
 from sqlalchemy import event
 
 from bot.core.phases import Stamp
+from bot.incidents import permissions
+from bot.slack.blocks import ACKNOWLEDGE_ACTION
 from tests.team_helpers import click, command, open_incident
+from tests.test_click_transactions import StatementLog, send_signed, signed_body
+from tests.test_secrets_and_refusals import sample
 from tests.waiting import eventually
 
 
@@ -69,3 +75,58 @@ async def test_a_transaction_no_ack_waits_for_stays_off_the_event_loop(bot):
     checked_on = threads_that_sent(bot.runtime.db, "INSERT INTO slack_requests_seen")
     await command(bot, "status", user="U_BOB", channel=incident.channel_id)
     assert checked_on and threading.main_thread().ident not in checked_on
+
+
+async def test_clicks_that_arrive_together_share_one_commit_and_a_copy_among_them_rolls_back_alone(bot, monkeypatch):
+    """A phase click, an Acknowledge click, a note and a copy of the phase click, all waiting while
+    this process's write before them holds the lock: one BEGIN and one COMMIT for the three writes
+    (one WAL sync, not three), and the copy, refused at its record, rolls back only its own
+    savepoint."""
+    incident = await open_incident(bot)
+    # Bob's membership of the war room, asked of Slack once, is known however slow the machine:
+    # each click decides on its first read (else it ends that transaction having written only its
+    # record, and asks Slack).
+    monkeypatch.setattr(permissions, "MEMBERS_FRESH", float("inf"))
+    await command(bot, "note looking", user="U_BOB", channel=incident.channel_id)
+    db = bot.runtime.db
+    log = StatementLog()
+    log.watch(db)
+    bodies = [signed_body(bot, kind, incident, "U_BOB") for kind in ("stamp_phase_mitigated", ACKNOWLEDGE_ACTION, "note")]
+    timestamp = str(int(time.time()))
+    refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
+    async with db._sqlite_writer:  # the write before them, still committing
+        sent = [asyncio.ensure_future(send_signed(bot, body, timestamp)) for body in [*bodies, bodies[0]]]
+        await eventually(lambda: len(db._commits_together._waiting) == 4, what="the four transactions waiting for the lock")
+    assert [response.status for response in await asyncio.gather(*sent)] == [200] * 4
+    writes = log.writes("incidents", "mitigated_at=") + log.writes("incidents", "acknowledged_at=") + log.writes("timeline_events", "")
+    # The stamp, the acknowledgement, and the timeline events of the stamp, the acknowledgement and the note.
+    assert len(writes) == 5, [log.seen[i].what for i in writes]
+    [transaction] = {tuple(id(seen) for seen in log.transaction_of(i)) for i in writes}
+    whats = [seen.what for seen in log.seen if id(seen) in transaction]
+    assert whats.count("begin") == 1 and whats.count("commit") == 1, whats
+    assert sum(what.startswith("INSERT INTO slack_requests_seen") for what in whats) == 4, whats
+    assert sum(what.startswith("ROLLBACK TO SAVEPOINT") for what in whats) == 1, whats  # the copy's, alone
+    await bot.settle()
+    stored = await bot.incident(incident.id)
+    assert stored.timeline.stamps[Stamp.MITIGATED].by == "U_BOB" and stored.acknowledged_by == "U_BOB"
+    kinds = [event.kind for event in await bot.timeline(incident.id)]
+    assert (kinds.count("phase_stamped"), kinds.count("acknowledged"), kinds.count("note")) == (1, 1, 2), kinds
+    assert sample("incident_bot_refused_requests_total", door="slack", reason="replayed") == refused_before + 1
+
+
+async def test_a_click_no_other_request_waits_with_commits_at_once_without_waiting_for_company(bot, monkeypatch):
+    """Alone, a click's transaction is made right where it is asked for: no task to gather others
+    and no turn of the loop waited, since no other request waits for a commit that could join it."""
+    incident = await open_incident(bot)
+    together = type(bot.runtime.db._commits_together)
+    gatherings: list[object] = []
+    lead = together._lead
+
+    async def counted(self) -> None:
+        gatherings.append(self)
+        await lead(self)
+
+    monkeypatch.setattr(together, "_lead", counted)
+    await click(bot, incident, "stamp_phase_mitigated", str(incident.id), "U_BOB")
+    assert (await bot.incident(incident.id)).timeline.stamps[Stamp.MITIGATED].by == "U_BOB"
+    assert gatherings == []
