@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 
+from bot.slack import blocks
 from bot.slack.directory import Remembered
+from bot.slack.gateway.channels import Channels
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
 from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
@@ -270,6 +272,27 @@ async def test_a_war_room_is_three_rounds_of_round_trips(bot, fake_slack: FakeSl
     # The look-ups went out with the channel's creation, not after it.
     assert all(rounds[c.seq] <= 2 for c in calls if c.method in LOOKUPS), [(c.method, rounds[c.seq]) for c in calls]
     assert all(c.ok for c in calls), [(c.method, c.error) for c in calls]
+
+
+async def test_the_control_message_is_built_while_the_channel_is_created(bot, fake_slack: FakeSlack, monkeypatch):
+    # Nothing of the post stands before the create: its blocks are built while the create travels.
+    creates_started: list[str] = []
+    creates_started_when_built: list[int] = []
+    create, build = Channels.create, blocks.control_message
+
+    async def started_create(self: Channels, name: str, *, private: bool) -> Any:
+        creates_started.append(name)
+        return await create(self, name, private=private)
+
+    def built(*args: Any, **kwargs: Any) -> Any:
+        creates_started_when_built.append(len(creates_started))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(Channels, "create", started_create)
+    monkeypatch.setattr(blocks, "control_message", built)
+    await open_and_settle(bot, opening("payments-api"))
+    assert len(creates_started) == 1
+    assert creates_started_when_built[0] == 1, creates_started_when_built
 
 
 async def test_the_directory_is_asked_once_for_a_burst_of_incidents(bot, fake_slack: FakeSlack):

@@ -91,9 +91,16 @@ class WarRoomChannels:
             await held.aclose()
             return ChannelStep(StepOutcome("recorded"))
         claims.push_async_exit(held)  # held until the set-up is done
-        # Built before the channel exists (it does not show the channel): nothing but the post follows Slack's answer.
-        text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
-        channel = await self._create_channel(incident)
+        creating = asyncio.ensure_future(self._create_channel(incident))
+        await asyncio.sleep(0)  # the create on its way before anything else takes the loop
+        try:
+            # Built while the create travels (it does not show the channel): nothing but the post
+            # follows Slack's answer, and nothing of the post stands before the create.
+            text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
+        except BaseException:
+            await asyncio.gather(creating, return_exceptions=True)
+            raise
+        channel = await creating
         posted: asyncio.Task[str] | None = None
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
