@@ -60,7 +60,7 @@ def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int]) 
 
 
 def claim_unheld(work: Statements, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
-    """storage.slack_steps.claim_each_unheld in Core."""
+    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
     won: set[str] = set()
     statement = slack_steps.claim_unheld_statement(work.dialect.name)
     for step, token in tokens.items():

@@ -72,16 +72,6 @@ def claim_if_unheld(dialect: str, incident_id: int, step: str, *, token: str, by
     return insert(SlackStepClaim).values(claim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 
 
-async def claim_each_unheld(session: AsyncSession, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
-    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
-    dialect = session.get_bind().dialect.name
-    won: set[str] = set()
-    for step, token in tokens.items():
-        if rows_changed(await session.execute(claim_if_unheld(dialect, incident_id, step, token=token, by=by, at=at))) == 1:
-            won.add(step)
-    return won
-
-
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
     """Give the step back (done or failed); a claim taken over meanwhile is not ours to delete."""
     await session.execute(
