@@ -413,6 +413,34 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
 
 
+async def test_the_control_messages_edit_waits_for_the_upload_to_be_on_its_way(bot, fake_slack: FakeSlack):
+    # The upload is the resolution's longest chain: the edit of the control message (its database
+    # read, its blocks, three calls) is not in the way between the click and the upload.
+    await open_and_settle(bot, opening("payments-api"))
+    await resolve(bot, 1)
+    await bot.settle()  # the display names are remembered from now on
+    await open_and_settle(bot, opening("payments-api"))
+    start = len(fake_slack.calls)
+    await resolve(bot, 2)
+    await bot.settle()
+    methods = [c.method for c in fake_slack.calls[start:]]
+    assert "users.info" not in methods, methods
+    assert methods.index("files.getUploadURLExternal") < methods.index("chat.update"), methods
+
+
+async def test_the_control_messages_edit_does_not_wait_for_the_names(bot, fake_slack: FakeSlack):
+    # The names asked of Slack hold the draft a round trip: the edit goes out meanwhile.
+    await open_and_settle(bot, opening("payments-api"))
+    names = fake_slack.hold_answers(lambda method, _args: method == "users.info")
+    in_time = arrived_while_held(fake_slack, names, "chat.update")
+    await resolve(bot, 1)
+    await fake_slack.wait_for_call("chat.update")
+    assert in_time == [True]
+    names.open()
+    await bot.settle()
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
 async def test_a_resolution_is_the_upload_and_one_round_for_the_names(bot, fake_slack: FakeSlack):
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY
