@@ -262,10 +262,9 @@ async def test_a_war_room_is_three_rounds_of_round_trips(bot, fake_slack: FakeSl
     rounds = causal_rounds(calls)
     by_step = {step_of(c): rounds[c.seq] for c in calls if step_of(c)}
     create = next(c for c in calls if c.method == "conversations.create")
-    # The look-ups go out just before the channel's creation, with the room's step claims written
-    # between them; on a starved machine that write can outlast a look-up's answer, which would
-    # count the creation as following it. That the creation never waits for a look-up is proved
-    # by holding their answers (test_the_control_message_waits_for_the_channel_and_nothing_else).
+    # The look-ups go out just after the channel's creation
+    # (test_the_look_ups_go_out_once_the_channel_is_asked_for); that the creation never waits for
+    # one is proved by holding their answers (test_the_control_message_waits_for_the_channel_and_nothing_else).
     assert causal_rounds(c for c in calls if c.method not in LOOKUPS)[create.seq] == 1
     assert by_step["control_message"] == 2, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
     assert max(rounds.values()) <= 3, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
@@ -293,6 +292,16 @@ async def test_the_control_message_is_built_while_the_channel_is_created(bot, fa
     await open_and_settle(bot, opening("payments-api"))
     assert len(creates_started) == 1
     assert creates_started_when_built[0] == 1, creates_started_when_built
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_look_ups_go_out_once_the_channel_is_asked_for(bot, fake_slack: FakeSlack, service: str):
+    # The create is the first of the longest chain: a look-up sent before it is answered just
+    # before it, and its answer's handling stood before the control post.
+    methods = [c.method for c in await open_and_settle(bot, opening(service))]
+    looked_up = [index for index, method in enumerate(methods) if method in LOOKUPS]
+    assert looked_up, methods
+    assert methods.index("conversations.create") < min(looked_up), methods
 
 
 async def test_the_directory_is_asked_once_for_a_burst_of_incidents(bot, fake_slack: FakeSlack):
