@@ -102,8 +102,7 @@ class WarRoomRecords:
         """Record that the step kept in ``column`` is done now."""
         done_at = self._clock()
         now = self._clock()
-        async with self._db.single_statements() as session:
-            await incident_rows.record_fields(session, incident_id, at=now, **{column: done_at})
+        await self._db.run_statements(lambda work: click_rows.set_fields(work, incident_id, at=now, **{column: done_at}))
 
     def note_step_failed(self, incident_id: int) -> Callable[[str, SlackError], Awaitable[None]]:
         """A ``note`` for run_steps: a step that failed goes in the timeline as ``what: error``."""
