@@ -450,6 +450,36 @@ async def test_the_control_messages_edit_does_not_wait_for_the_names(bot, fake_s
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
 
 
+@pytest.mark.both_databases
+async def test_the_draft_and_its_claims_are_one_database_round_trip(bot, fake_slack: FakeSlack):
+    # The upload starts on the draft's commit: storing it is one transaction in one go, not a
+    # session a statement at a time.
+    await open_and_settle(bot, opening("payments-api"))
+    await resolve(bot, 1)
+    await bot.settle()  # the display names are remembered from now on
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY  # Slack's answers, and what records them, come after the draft's commit
+    drafts = bot.runtime.interactions.phase_stamps._resolutions.drafts
+    store = drafts.store
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        async def watched_store(*args: Any, **kwargs: Any) -> Any:
+            watching.set()
+            try:
+                return await store(*args, **kwargs)
+            finally:
+                watching.clear()
+
+        object.__setattr__(drafts, "store", watched_store)  # a frozen dataclass
+        try:
+            await resolve(bot, 2)
+            await bot.settle()
+        finally:
+            object.__delattr__(drafts, "store")
+    assert opened == ["run_transaction"], opened
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2
+
+
 async def test_a_resolution_is_the_upload_and_one_round_for_the_names(bot, fake_slack: FakeSlack):
     await open_and_settle(bot, opening("payments-api"))
     fake_slack.latency = LATENCY

@@ -118,13 +118,10 @@ class PostmortemDrafts:
 
         # One go (on SQLite one trip to a worker thread), not a statement at a time: the upload,
         # the resolution's longest chain, starts on this commit.
-        for attempt in range(2):
-            try:
-                return await self.db.run_transaction(stored_and_claimed)
-            except IntegrityError:  # a concurrent publish stored the draft first: use that one
-                if attempt:
-                    raise
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        try:
+            return await self.db.run_transaction(stored_and_claimed)
+        except IntegrityError:  # a concurrent publish stored the draft first: use that one
+            return await self.db.run_transaction(stored_and_claimed)
 
     async def render_again(self, read: ReadIncident) -> Facts:
         """The stored draft rendered again from the timeline (after a time was corrected); the facts it was made from."""

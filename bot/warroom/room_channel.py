@@ -95,10 +95,10 @@ class WarRoomChannels:
             return ChannelStep(StepOutcome("recorded"))
         claims.push_async_exit(held)  # held until the set-up is done
         creating = asyncio.ensure_future(self._create_channel(incident))
-        await asyncio.sleep(0)  # the create on its way before anything else takes the loop
-        if create_sent is not None:
-            create_sent.set()
         try:
+            await asyncio.sleep(0)  # the create on its way before anything else takes the loop
+            if create_sent is not None:
+                create_sent.set()
             # Built while the create travels (it does not show the channel): nothing but the post
             # follows Slack's answer, and nothing of the post stands before the create.
             text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
