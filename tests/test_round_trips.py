@@ -386,16 +386,26 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
     assert posted == {incident.channel_id, announce_channel}
 
 
-async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
-    await open_and_settle(bot, opening("payments-api"))
-    answers = fake_slack.hold_answers(lambda method, _args: method.startswith("files."))
-    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "actions_message")
+async def resolved_holding(
+    bot: RunningBot, holds: Callable[[str, dict[str, Any]], bool], method: str, step: str | None = None
+) -> list[bool]:
+    """Resolve INC-1 with the answers ``holds`` chooses held until ``method`` (of ``step``) arrives;
+    for each of its arrivals, whether every held answer was still awaited then. The answers then
+    go, and the resolution ends with its draft uploaded once."""
+    answers = bot.fake.hold_answers(holds)
+    in_time = arrived_while_held(bot.fake, answers, method, step)
     await resolve(bot, 1)
-    await fake_slack.wait_for_call("chat.postMessage", is_step("actions_message"))
-    assert in_time == [True]
+    await bot.fake.wait_for_call(method, is_step(step) if step else None)
     answers.open()
     await bot.settle()
-    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(bot.fake.calls_to("files.completeUploadExternal")) == 1
+    return in_time
+
+
+async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
+    await open_and_settle(bot, opening("payments-api"))
+    in_time = await resolved_holding(bot, lambda method, _args: method.startswith("files."), "chat.postMessage", "actions_message")
+    assert in_time == [True]
 
 
 @pytest.mark.both_databases
@@ -440,14 +450,8 @@ async def test_the_control_messages_edit_waits_for_the_upload_to_be_on_its_way(b
 async def test_the_control_messages_edit_does_not_wait_for_the_names(bot, fake_slack: FakeSlack):
     # The names asked of Slack hold the draft a round trip: the edit goes out meanwhile.
     await open_and_settle(bot, opening("payments-api"))
-    names = fake_slack.hold_answers(lambda method, _args: method == "users.info")
-    in_time = arrived_while_held(fake_slack, names, "chat.update")
-    await resolve(bot, 1)
-    await fake_slack.wait_for_call("chat.update")
+    in_time = await resolved_holding(bot, lambda method, _args: method == "users.info", "chat.update")
     assert in_time == [True]
-    names.open()
-    await bot.settle()
-    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
 
 
 @pytest.mark.both_databases
