@@ -96,6 +96,11 @@ class _Runs:
     # Bolt, recording the incident, deploys, the claims), and create answered -> the post arrives.
     before_create: list[float] = field(default_factory=list)
     create_to_post: list[float] = field(default_factory=list)
+    # The whole war room's last hop (control post answered -> pins.add arrives), and the resolution's
+    # local time before its longest chain (click sent -> files.getUploadURLExternal arrives, names
+    # remembered), in ms.
+    post_to_pin: list[float] = field(default_factory=list)
+    click_to_upload: list[float] = field(default_factory=list)
     # Rounds of dependent round trips, from the fake's causal record (no clock): the most seen.
     rounds: dict[str, int] = field(default_factory=dict)
 
@@ -129,6 +134,8 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     create = next(c for c in calls if c.method == "conversations.create")
     runs.before_create.append((create.at - sent) * 1000)
     runs.create_to_post.append((control.at - _answered(create, latency)) * 1000)
+    pin = next(c for c in calls if c.method == "pins.add")
+    runs.post_to_pin.append((pin.at - _answered(control, latency)) * 1000)
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
@@ -157,6 +164,9 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
         raise BenchmarkError(f"INC-{number} was not resolved cleanly: {[(c.method, _step(c), c.error) for c in calls]}")
     runs.summary.append((_answered(summary, latency) - sent) / latency)
     runs.resolution[names].append((max(_answered(c, latency) for c in ends) - sent) / latency)
+    if names == WARM:
+        upload_url = next(c for c in calls if c.method == "files.getUploadURLExternal")
+        runs.click_to_upload.append((upload_url.at - sent) * 1000)
     rounds = causal_rounds([*calls, *fake.uploads[uploads:]])
     runs.count("MTTR summary after the click", rounds[summary.seq])
     runs.count(f"whole resolution, {names}", max(rounds[c.seq] for c in ends))
@@ -203,7 +213,12 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
     print(
         f"control message, where the time goes (p50 / max): send -> conversations.create arrives "
         f"{percentile(runs.before_create, 0.5):.1f} / {max(runs.before_create):.1f} ms; "
-        f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms"
+        f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms; "
+        f"control post answered -> pin arrives {percentile(runs.post_to_pin, 0.5):.1f} / {max(runs.post_to_pin):.1f} ms"
+    )
+    print(
+        f"resolution, names remembered (p50 / max): click sent -> files.getUploadURLExternal arrives "
+        f"{percentile(runs.click_to_upload, 0.5):.1f} / {max(runs.click_to_upload):.1f} ms"
     )
     # The same flows as chains of round trips in the fake's causal record (tests/test_round_trips.py
     # counts them the same way): a stall of the bot longer than one latency shows as one more.

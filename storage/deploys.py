@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Select, delete, func, select
+from sqlalchemy import Executable, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,15 +74,33 @@ async def in_window(
     """Deploys to any of ``services`` with start <= deployed_at <= end (both inclusive), newest first."""
     if not services:
         return []
-    return list(await session.scalars(in_window_query(select(Deploy), services, start, end, environment=environment)))
+    query = _IN_WINDOW[environment is not None]
+    return list(await session.scalars(query, in_window_parameters(services, start, end, environment=environment)))
 
 
-def in_window_query(query: Select[T], services: list[str], start: datetime, end: datetime, *, environment: str | None) -> Select[T]:
-    """``query`` narrowed to the deploys ``in_window`` returns, in its order (for the ORM and for Core)."""
-    query = query.where(Deploy.service.in_(sorted(set(services))), Deploy.deployed_at >= start, Deploy.deployed_at <= end)
-    if environment is not None:
-        query = query.where(Deploy.environment == environment)
+def in_window_query(query: Select[T], *, environment: bool) -> Select[T]:
+    """``query`` narrowed to the deploys ``in_window`` returns, in its order, its values left as
+    parameters (``in_window_parameters``), so that it is built once (for the ORM and for Core): an
+    open correlates its deploys in the transaction its war room's channel waits for."""
+    query = query.where(
+        Deploy.service.in_(bindparam("services", expanding=True)),
+        Deploy.deployed_at >= bindparam("start"),
+        Deploy.deployed_at <= bindparam("end"),
+    )
+    if environment:
+        query = query.where(Deploy.environment == bindparam("environment"))
     return query.order_by(*_NEWEST_FIRST)
+
+
+def in_window_parameters(services: list[str], start: datetime, end: datetime, *, environment: str | None) -> dict[str, Any]:
+    """The values of ``in_window_query``'s statement (built with ``environment=environment is not None``)."""
+    parameters: dict[str, Any] = {"services": sorted(set(services)), "start": start, "end": end}
+    if environment is not None:
+        parameters["environment"] = environment
+    return parameters
+
+
+_IN_WINDOW = {environment: in_window_query(select(Deploy), environment=environment) for environment in (False, True)}
 
 
 async def recent(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import rows_changed
+from storage.db import Statements, rows_changed
 from storage.models import Incident, Postmortem, TimelineEvent
+
+_POSTMORTEMS = cast(Table, Postmortem.__table__)
 
 
 async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
@@ -112,15 +114,15 @@ async def postmortem(session: AsyncSession, incident_id: int) -> Postmortem | No
     return await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident_id))
 
 
-async def save_postmortem_once(session: AsyncSession, incident_id: int, markdown: str, *, at: datetime) -> Postmortem:
-    """Store the first draft rendered for an incident; a later call gets that one back."""
-    existing = await postmortem(session, incident_id)
+def save_postmortem_once(work: Statements, incident_id: int, markdown: str, *, at: datetime) -> Row[Any]:
+    """Store the first draft rendered for an incident; a later call gets that one back. In Core
+    inside ``Database.run_transaction``: the upload waits for this commit."""
+    stored = select(_POSTMORTEMS).where(_POSTMORTEMS.c.incident_id == incident_id)
+    existing = work.execute(stored).one_or_none()
     if existing is not None:
         return existing
-    draft = Postmortem(incident_id=incident_id, markdown=markdown, created_at=at)
-    session.add(draft)
-    await session.flush()
-    return draft
+    work.execute(_POSTMORTEMS.insert().values(incident_id=incident_id, markdown=markdown, created_at=at))
+    return work.execute(stored).one()
 
 
 async def mark_postmortem_uploaded(session: AsyncSession, incident_id: int, file_id: str, *, at: datetime) -> None:

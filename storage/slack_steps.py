@@ -68,16 +68,6 @@ def claim_unheld_statement(dialect: str) -> PostgresqlInsert | SqliteInsert:
     return insert_for_dialect(dialect)(SlackStepClaim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 
 
-async def claim_each_unheld(session: AsyncSession, incident_id: int, tokens: dict[str, str], *, by: str, at: datetime) -> set[str]:
-    """Claim each step nobody holds (``tokens``: each step's token); the steps claimed."""
-    unheld = claim_unheld_statement(session.get_bind().dialect.name)
-    won: set[str] = set()
-    for step, token in tokens.items():
-        if rows_changed(await session.execute(unheld.values(claim_row(incident_id, step, token=token, by=by, at=at)))) == 1:
-            won.add(step)
-    return won
-
-
 async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
     """Give the step back (done or failed); a claim taken over meanwhile is not ours to delete."""
     await session.execute(

@@ -1270,8 +1270,15 @@ class FakeSlack:
         """A request's number and what Slack had answered when it came (the causal record)."""
         return next(self._requests), frozenset(self._answered)
 
+    async def _round_trip_since(self, start: float) -> None:
+        """Answer ``latency`` after ``start`` (the call's arrival, or the end of a hold on it): the
+        fake's own checking of the call is part of that round trip, not added to it, as
+        ``RecordedCall.at`` + latency, the benchmarks' moment of the answer, says."""
+        if self.latency > 0:
+            await asyncio.sleep(max(0.0, start + self.latency - time.monotonic()))
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
-        at = time.monotonic()
+        at = released = time.monotonic()
         cause = self._arrived()
         self._count_connection(request)
         method = request.match_info["method"]
@@ -1328,6 +1335,7 @@ class FakeSlack:
             if hold is not None:
                 hold.arrived.set()
                 await hold.wait_released()
+                released = time.monotonic()
         except SlackError as exc:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
             self._record(method, args, at, False, exc.error, cause)
@@ -1335,8 +1343,8 @@ class FakeSlack:
         for gate in list(self._answer_gates):
             if gate.holds(method, args):
                 await gate.wait_open(request)
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+                released = time.monotonic()
+        await self._round_trip_since(released)
         self._answered.add(cause[0])
         return self._json(body_out, headers=self._scope_headers(method))
 
@@ -1380,8 +1388,7 @@ class FakeSlack:
             # clear_faults(), or stop() does, rather than guessing how long its steps take.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._faults_cleared.wait(), fault.delay)
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        await self._round_trip_since(at if fault.delay <= 0 else time.monotonic())
         self._answered.add(cause[0])
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
@@ -1504,8 +1511,7 @@ class FakeSlack:
         pending["content"] = content
         self.uploads.append(RecordedCall("upload", {"file_id": file_id}, arrived, True, None, *cause))
         # Slack's upload host is a round trip away like the Web API.
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        await self._round_trip_since(arrived)
         self._answered.add(cause[0])
         # Slack's upload host answers in plain text; slack_sdk only looks at the status.
         return web.Response(text=f"OK - {len(content)}", content_type="text/plain")

@@ -130,6 +130,29 @@ async def test_auth_test_shape_and_content_type(fake: FakeSlack, client: AsyncWe
     assert fake.violations == []
 
 
+async def test_a_call_is_answered_one_latency_after_it_arrived_not_after_the_fakes_checks(
+    fake: FakeSlack, client: AsyncWebClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The benchmarks take a call's arrival (RecordedCall.at) + latency as the moment Slack answered
+    # it: the fake's own checking of the call (arguments, Block Kit) is inside that round trip, so
+    # what is left of it to wait is less than the whole latency. No clock is read here: only what
+    # the fake asks to wait is looked at.
+    fake.latency = 0.5
+    asked: list[float] = []
+    wait = asyncio.sleep
+
+    async def recorded_wait(delay: float, *args: object, **kwargs: object) -> object:
+        if delay > 0:
+            asked.append(delay)
+        return await wait(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded_wait)
+    await client.chat_postMessage(
+        channel="U0ALICE01", text="hello", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
+    )
+    assert len(asked) == 1 and 0 <= asked[0] < fake.latency, asked
+
+
 async def test_missing_and_bad_tokens(fake: FakeSlack) -> None:
     no_token = AsyncWebClient(base_url=fake.base_url)
     with pytest.raises(SlackApiError) as err:

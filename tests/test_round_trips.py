@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 
+from bot.slack import blocks
 from bot.slack.directory import Remembered
+from bot.slack.gateway.channels import Channels
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
 from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
@@ -260,16 +262,46 @@ async def test_a_war_room_is_three_rounds_of_round_trips(bot, fake_slack: FakeSl
     rounds = causal_rounds(calls)
     by_step = {step_of(c): rounds[c.seq] for c in calls if step_of(c)}
     create = next(c for c in calls if c.method == "conversations.create")
-    # The look-ups go out just before the channel's creation, with the room's step claims written
-    # between them; on a starved machine that write can outlast a look-up's answer, which would
-    # count the creation as following it. That the creation never waits for a look-up is proved
-    # by holding their answers (test_the_control_message_waits_for_the_channel_and_nothing_else).
+    # The look-ups go out just after the channel's creation
+    # (test_the_look_ups_go_out_once_the_channel_is_asked_for); that the creation never waits for
+    # one is proved by holding their answers (test_the_control_message_waits_for_the_channel_and_nothing_else).
     assert causal_rounds(c for c in calls if c.method not in LOOKUPS)[create.seq] == 1
     assert by_step["control_message"] == 2, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
     assert max(rounds.values()) <= 3, [(c.method, step_of(c), rounds[c.seq]) for c in calls]
     # The look-ups went out with the channel's creation, not after it.
     assert all(rounds[c.seq] <= 2 for c in calls if c.method in LOOKUPS), [(c.method, rounds[c.seq]) for c in calls]
     assert all(c.ok for c in calls), [(c.method, c.error) for c in calls]
+
+
+async def test_the_control_message_is_built_while_the_channel_is_created(bot, fake_slack: FakeSlack, monkeypatch):
+    # Nothing of the post stands before the create: its blocks are built while the create travels.
+    creates_started: list[str] = []
+    creates_started_when_built: list[int] = []
+    create, build = Channels.create, blocks.control_message
+
+    async def started_create(self: Channels, name: str, *, private: bool) -> Any:
+        creates_started.append(name)
+        return await create(self, name, private=private)
+
+    def built(*args: Any, **kwargs: Any) -> Any:
+        creates_started_when_built.append(len(creates_started))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(Channels, "create", started_create)
+    monkeypatch.setattr(blocks, "control_message", built)
+    await open_and_settle(bot, opening("payments-api"))
+    assert len(creates_started) == 1
+    assert creates_started_when_built[0] == 1, creates_started_when_built
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_the_look_ups_go_out_once_the_channel_is_asked_for(bot, fake_slack: FakeSlack, service: str):
+    # The create is the first of the longest chain: a look-up sent before it is answered just
+    # before it, and its answer's handling stood before the control post.
+    methods = [c.method for c in await open_and_settle(bot, opening(service))]
+    looked_up = [index for index, method in enumerate(methods) if method in LOOKUPS]
+    assert looked_up, methods
+    assert methods.index("conversations.create") < min(looked_up), methods
 
 
 async def test_the_directory_is_asked_once_for_a_burst_of_incidents(bot, fake_slack: FakeSlack):
@@ -354,16 +386,26 @@ async def test_the_summaries_are_claimed_with_the_stamp(bot, fake_slack: FakeSla
     assert posted == {incident.channel_id, announce_channel}
 
 
-async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
-    await open_and_settle(bot, opening("payments-api"))
-    answers = fake_slack.hold_answers(lambda method, _args: method.startswith("files."))
-    in_time = arrived_while_held(fake_slack, answers, "chat.postMessage", "actions_message")
+async def resolved_holding(
+    bot: RunningBot, holds: Callable[[str, dict[str, Any]], bool], method: str, step: str | None = None
+) -> list[bool]:
+    """Resolve INC-1 with the answers ``holds`` chooses held until ``method`` (of ``step``) arrives;
+    for each of its arrivals, whether every held answer was still awaited then. The answers then
+    go, and the resolution ends with its draft uploaded once."""
+    answers = bot.fake.hold_answers(holds)
+    in_time = arrived_while_held(bot.fake, answers, method, step)
     await resolve(bot, 1)
-    await fake_slack.wait_for_call("chat.postMessage", is_step("actions_message"))
-    assert in_time == [True]
+    await bot.fake.wait_for_call(method, is_step(step) if step else None)
     answers.open()
     await bot.settle()
-    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+    assert len(bot.fake.calls_to("files.completeUploadExternal")) == 1
+    return in_time
+
+
+async def test_the_action_items_do_not_wait_for_the_upload(bot, fake_slack: FakeSlack):
+    await open_and_settle(bot, opening("payments-api"))
+    in_time = await resolved_holding(bot, lambda method, _args: method.startswith("files."), "chat.postMessage", "actions_message")
+    assert in_time == [True]
 
 
 @pytest.mark.both_databases
@@ -388,6 +430,58 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
     assert not awaited
     assert opened == []
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
+async def test_the_control_messages_edit_waits_for_the_upload_to_be_on_its_way(bot, fake_slack: FakeSlack):
+    # The upload is the resolution's longest chain: the edit of the control message (its database
+    # read, its blocks, three calls) is not in the way between the click and the upload.
+    await open_and_settle(bot, opening("payments-api"))
+    await resolve(bot, 1)
+    await bot.settle()  # the display names are remembered from now on
+    await open_and_settle(bot, opening("payments-api"))
+    start = len(fake_slack.calls)
+    await resolve(bot, 2)
+    await bot.settle()
+    methods = [c.method for c in fake_slack.calls[start:]]
+    assert "users.info" not in methods, methods
+    assert methods.index("files.getUploadURLExternal") < methods.index("chat.update"), methods
+
+
+async def test_the_control_messages_edit_does_not_wait_for_the_names(bot, fake_slack: FakeSlack):
+    # The names asked of Slack hold the draft a round trip: the edit goes out meanwhile.
+    await open_and_settle(bot, opening("payments-api"))
+    in_time = await resolved_holding(bot, lambda method, _args: method == "users.info", "chat.update")
+    assert in_time == [True]
+
+
+@pytest.mark.both_databases
+async def test_the_draft_and_its_claims_are_one_database_round_trip(bot, fake_slack: FakeSlack):
+    # The upload starts on the draft's commit: storing it is one transaction in one go, not a
+    # session a statement at a time.
+    await open_and_settle(bot, opening("payments-api"))
+    await resolve(bot, 1)
+    await bot.settle()  # the display names are remembered from now on
+    await open_and_settle(bot, opening("payments-api"))
+    fake_slack.latency = LATENCY  # Slack's answers, and what records them, come after the draft's commit
+    drafts = bot.runtime.interactions.phase_stamps._resolutions.drafts
+    store = drafts.store
+    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+
+        async def watched_store(*args: Any, **kwargs: Any) -> Any:
+            watching.set()
+            try:
+                return await store(*args, **kwargs)
+            finally:
+                watching.clear()
+
+        object.__setattr__(drafts, "store", watched_store)  # a frozen dataclass
+        try:
+            await resolve(bot, 2)
+            await bot.settle()
+        finally:
+            object.__delattr__(drafts, "store")
+    assert opened == ["run_transaction"], opened
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2
 
 
 async def test_a_resolution_is_the_upload_and_one_round_for_the_names(bot, fake_slack: FakeSlack):

@@ -20,7 +20,6 @@ from bot.integrations.impact_deploys import ImpactDeploys
 from bot.interactions.replies import Replies, Requester
 from bot.paging.at_open import PagingAtOpen
 from bot.slack import SlackError, SlackGateway, blocks, messages
-from bot.warroom.room_people import drop_people
 from bot.warroom.setup import WarRooms
 from bot.warroom.step_claims import ClaimsTaken
 from storage.db import Statements
@@ -125,17 +124,10 @@ class Opening:
         await self.open(requester, request, request_key=request_key)
 
     async def open(self, requester: Requester, request: OpenRequest, *, request_key: str) -> IncidentRecord:
-        # Who the war room invites is asked of Slack while the incident is recorded.
-        people = self._war_rooms.look_up_people(request.service, private=request.private, drill=request.drill)
-        try:
-            recorded = await self._incidents.record_new(
-                request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id, along=self._write_with
-            )
-        except BaseException:
-            drop_people(people)
-            raise
+        recorded = await self._incidents.record_new(
+            request, opener=requester.user_id, request_key=request_key, origin_channel=requester.channel_id, along=self._write_with
+        )
         if not recorded.created:
-            drop_people(people)
             log.info("duplicate delivery of %s ignored (%s)", request_key, recorded.record.reference)
             return recorded.record
         reference = recorded.record.reference
@@ -148,11 +140,9 @@ class Opening:
                     invitees=[requester.user_id],
                     new=recorded.record,
                     deploys=written.deploys,
-                    people=people,
                     taken=written.claims,
                 )
         except Exception as error:
-            drop_people(people)
             # The incident is committed: whatever broke now, the person must not be told that
             # nothing was recorded (they would open it again), but what is and what to run.
             metrics.ERRORS.labels("flow").inc()

@@ -104,9 +104,11 @@ class PhaseStamps:
             ends = self._monitoring.ends(outcome.value.at)
             line += "\n" + messages.monitoring_line(slack_time(ends, "{time}"))
         if outcome.stamp is Stamp.VERIFIED:
-            # The summary and the postmortem do not wait for the control message and topic.
+            # The summary and the postmortem do not wait for the control message and topic, which
+            # wait until the postmortem's upload is on its way (or it waits on Slack for names).
+            under_way = asyncio.Event()
             shown, published = await asyncio.gather(
-                self._war_rooms.refresh(incident, announce_line=line), self._resolutions.publish(incident.id, due=due)
+                self._refresh_once(under_way, incident, line), self._resolutions.publish(incident.id, due=due, under_way=under_way)
             )
             failures = shown + published
             await self._tell_pagers("resolve", incident)
@@ -114,6 +116,10 @@ class PhaseStamps:
             failures = await self._war_rooms.refresh(incident, announce_line=line)
         if failures:
             await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
+
+    async def _refresh_once(self, under_way: asyncio.Event, incident: IncidentRecord, line: str) -> list[str]:
+        await under_way.wait()
+        return await self._war_rooms.refresh(incident, announce_line=line)
 
     async def acknowledge(self, requester: Requester, argument: str, *, at: datetime | None = None) -> None:
         """``/incident ack [INC-42]``."""

@@ -3,6 +3,7 @@ stored once in the database, and uploaded to its war room (Slack's three upload 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
@@ -22,7 +23,7 @@ from bot.warroom.postmortem import ActionLine, Changes, render_postmortem
 from bot.warroom.resolution_facts import Facts, ReadIncident, ResolutionFacts
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
-from storage.db import Database
+from storage.db import Database, Statements
 
 UPLOAD_STEP, ACTIONS_STEP = "postmortem_upload", "actions_message"
 
@@ -99,26 +100,28 @@ class PostmortemDrafts:
         read: ReadIncident,
         corrections: list[str],
         lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        asking: asyncio.Event | None = None,
     ) -> StoredDraft:
         """The draft rendered with the people's display names and stored, unless one is stored
         already; the upload and the action items not done yet are claimed in the same transaction,
-        so neither waits for a claim of its own after it."""
+        so neither waits for a claim of its own after it. ``asking``: see ResolutionFacts.facts."""
         incident = read.incident
-        facts = await self.facts.facts(read, names=True, corrections=corrections, lists=lists)
+        facts = await self.facts.facts(read, names=True, corrections=corrections, lists=lists, asking=asking)
         markdown = self.markdown(facts)
         now = self.clock()
-        for attempt in range(2):
-            try:
-                async with self.db.transaction() as session:
-                    stored = await incident_rows.save_postmortem_once(session, incident.id, markdown, at=now)
-                    file_id, actions_ts, markdown = stored.file_id, stored.actions_message_ts, stored.markdown
-                    due = [step for step, done in ((UPLOAD_STEP, file_id), (ACTIONS_STEP, actions_ts)) if done is None]
-                    taken = await self.claims.claim_if_free_in(session, incident.id, due)
-                break
-            except IntegrityError:  # a concurrent publish stored the draft first: use that one
-                if attempt:
-                    raise
-        return StoredDraft(facts, markdown, file_id, actions_ts, taken)
+
+        def stored_and_claimed(work: Statements) -> StoredDraft:
+            stored = incident_rows.save_postmortem_once(work, incident.id, markdown, at=now)
+            due = [step for step, done in ((UPLOAD_STEP, stored.file_id), (ACTIONS_STEP, stored.actions_message_ts)) if done is None]
+            taken = self.claims.claim_if_free(work, incident.id, due)
+            return StoredDraft(facts, stored.markdown, stored.file_id, stored.actions_message_ts, taken)
+
+        # One go (on SQLite one trip to a worker thread), not a statement at a time: the upload,
+        # the resolution's longest chain, starts on this commit.
+        try:
+            return await self.db.run_transaction(stored_and_claimed)
+        except IntegrityError:  # a concurrent publish stored the draft first: use that one
+            return await self.db.run_transaction(stored_and_claimed)
 
     async def render_again(self, read: ReadIncident) -> Facts:
         """The stored draft rendered again from the timeline (after a time was corrected); the facts it was made from."""

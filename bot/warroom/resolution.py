@@ -65,17 +65,31 @@ class Resolutions:
         already: list[str] | None = None,
         look: bool = False,
         due: SummariesDue | None = None,
+        under_way: asyncio.Event | None = None,
     ) -> list[str]:
         """Post whatever of the resolution is not posted yet; returns what failed, in words, and
         adds what it posted to ``done`` and what was there already to ``already``. With ``look``
         (a repair), each post is first looked for in Slack, where an interrupted attempt may have
         made it, and adopted rather than made twice. ``due``: the summaries the verifying click
-        claimed with its stamp, posted at once from its row while the rest is read."""
+        claimed with its stamp, posted at once from its row while the rest is read.
+
+        ``under_way`` is set once the postmortem no longer needs the event loop to get going: its
+        upload and action items have taken their first turn (their requests are out), or it waits
+        on Slack for display names, or publishing ended. Work that is not in a hurry (the control
+        message's edit) waits for it rather than stand between the click and the upload, the
+        longest chain of the resolution."""
         done = [] if done is None else done
         already = [] if already is None else already
         logs.set_incident(incident_id)
-        if due is not None:
-            return await self._publish_due(due, done, already, look)
+        try:
+            if due is not None:
+                return await self._publish_due(due, done, already, look, under_way)
+            return await self._publish_read(incident_id, done, already, look)
+        finally:
+            if under_way is not None:
+                under_way.set()
+
+    async def _publish_read(self, incident_id: int, done: list[str], already: list[str], look: bool) -> list[str]:
         read = await self.facts.read(incident_id)
         incident = read.incident
         # Only a resolved incident with a war room has anything to post: checked before anything
@@ -94,7 +108,9 @@ class Resolutions:
             run = await summaries
         return _failure_words([*run.failures, *drafted.failures])
 
-    async def _publish_due(self, due: SummariesDue, done: list[str], already: list[str], look: bool) -> list[str]:
+    async def _publish_due(
+        self, due: SummariesDue, done: list[str], already: list[str], look: bool, under_way: asyncio.Event | None
+    ) -> list[str]:
         stamped = due.read
         incident_id = stamped.incident.id
         # What the postmortem shows is read while the summaries go out, all at once.
@@ -107,7 +123,7 @@ class Resolutions:
             await asyncio.gather(reading, lists, return_exceptions=True)
             raise
         try:
-            drafted = await self._postmortem(await reading, corrections, done, already, look, lists)
+            drafted = await self._postmortem(await reading, corrections, done, already, look, lists, under_way)
         finally:
             await asyncio.gather(reading, lists, return_exceptions=True)
             run = await summaries
@@ -121,12 +137,13 @@ class Resolutions:
         already: list[str],
         look: bool,
         lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        under_way: asyncio.Event | None = None,
     ) -> StepsRun:
         """The draft, rendered with the people's display names and stored, then uploaded and its
-        action items posted, each on its own (neither waits for the other)."""
+        action items posted, each on its own (neither waits for the other). ``under_way``: see ``publish``."""
         incident = read.incident
         assert incident.channel_id
-        stored = await self.drafts.store(read, corrections, lists)
+        stored = await self.drafts.store(read, corrections, lists, asking=under_way)
         steps: list[tuple[str, Awaitable[None]]] = []
         if stored.file_id is None:
             steps.append(
@@ -144,6 +161,10 @@ class Resolutions:
             )
         if stored.file_id is not None and stored.actions_ts is not None:
             already.append("the postmortem draft and its action items")
+        if under_way is not None:
+            # Queued ahead of the steps' first turns, which run_steps queues next; what the event
+            # wakes is queued by set() itself, so it runs after those turns have sent their requests.
+            asyncio.get_running_loop().call_soon(under_way.set)
         return await run_steps(steps, note=self.records.note_step_failed(incident.id))
 
     async def show_correction(self, incident_id: int) -> list[str]:

@@ -56,7 +56,10 @@ class ResolutionFacts:
     async def correction_notes(self, incident_id: int) -> list[str]:
         return await self.corrections.notes(incident_id)
 
-    async def _names(self, user_ids: set[str]) -> dict[str, str]:
+    async def _names(self, user_ids: set[str], asking: asyncio.Event | None = None) -> dict[str, str]:
+        if asking is not None and not all(self.slack.people.remembers_name(u) for u in user_ids):
+            asking.set()
+
         async def one(user_id: str) -> tuple[str, str | None]:
             try:
                 return user_id, await self.slack.people.display_name(user_id)
@@ -91,15 +94,17 @@ class ResolutionFacts:
         names: bool,
         corrections: list[str] | None = None,
         lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        asking: asyncio.Event | None = None,
     ) -> Facts:
         """Each fact the resolution shows, read once: its summary, postmortem and action items
-        are all made from these (``corrections`` and ``lists`` when the caller read them already)."""
+        are all made from these (``corrections`` and ``lists`` when the caller read them already).
+        ``asking`` is set when a display name is asked of Slack (the facts then wait a round trip)."""
         incident = read.incident
         summary = summarize(incident, self.tiers) if incident.timeline.restored else None
         paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
         actors = {e.actor for e in read.events if e.actor} | {incident.commander} | paged
         # The people of the timeline are asked of Slack while the database is read.
-        asked = asyncio.create_task(self._names(actors)) if names else None
+        asked = asyncio.create_task(self._names(actors, asking)) if names else None
         try:
             items, deploys = await (lists if lists is not None else self.lists(incident.id))
             if corrections is None:
@@ -111,5 +116,5 @@ class ResolutionFacts:
         display = await asked if asked is not None else {}
         owners = {i.owner for i in items if i.owner} - actors
         if names and owners:
-            display |= await self._names(owners)
+            display |= await self._names(owners, asking)
         return Facts(incident, read.events, summary, items, deploys, corrections, display)

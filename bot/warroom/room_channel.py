@@ -66,6 +66,7 @@ class WarRoomChannels:
         claims: AsyncExitStack,
         ahead: list[str],
         taken: ClaimsTaken | None = None,
+        create_sent: asyncio.Event | None = None,
     ) -> ChannelStep:
         """A just-recorded incident's channel, and its control message posted the moment Slack
         confirms the channel (the post, a task, is awaited by the control-message step).
@@ -78,7 +79,9 @@ class WarRoomChannels:
 
         ``taken``: the claims, already committed with the incident itself (``WarRooms.claim_new_room``)
         and held by the set-up: then not even the claims' own round trip stands between the
-        incident's commit and the channel."""
+        incident's commit and the channel.
+
+        ``create_sent`` is set once the create's request is out (what waited to go after it may go)."""
         held = AsyncExitStack()
         if taken is not None:
             channel_needed, post_now, later = True, True, [True] * len(ahead)
@@ -91,9 +94,18 @@ class WarRoomChannels:
             await held.aclose()
             return ChannelStep(StepOutcome("recorded"))
         claims.push_async_exit(held)  # held until the set-up is done
-        # Built before the channel exists (it does not show the channel): nothing but the post follows Slack's answer.
-        text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
-        channel = await self._create_channel(incident)
+        creating = asyncio.ensure_future(self._create_channel(incident))
+        try:
+            await asyncio.sleep(0)  # the create on its way before anything else takes the loop
+            if create_sent is not None:
+                create_sent.set()
+            # Built while the create travels (it does not show the channel): nothing but the post
+            # follows Slack's answer, and nothing of the post stands before the create.
+            text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
+        except BaseException:
+            await asyncio.gather(creating, return_exceptions=True)
+            raise
+        channel = await creating
         posted: asyncio.Task[str] | None = None
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.background import side_task, slot_lent
 from bot.catalog.services import Catalog, Service
@@ -26,6 +27,12 @@ def drop_people(people: asyncio.Task[set[str]] | None) -> None:
         people.exception()
 
 
+async def _once_set(after: asyncio.Event | None, look_up: Callable[[], Awaitable[set[str]]]) -> set[str]:
+    if after is not None:
+        await after.wait()
+    return await look_up()
+
+
 class WarRoomPeople:
     """Owns looking up a war room's people in Slack and inviting those not in it yet."""
 
@@ -38,14 +45,20 @@ class WarRoomPeople:
         # A private incident has only the opener and the people they invite: no owners or on-call.
         return None if private else self._catalog.get(name)
 
-    def look_up_people(self, service_name: str | None, *, private: bool, drill: bool = False) -> asyncio.Task[set[str]] | None:
+    def look_up_people(
+        self, service_name: str | None, *, private: bool, drill: bool = False, after: asyncio.Event | None = None
+    ) -> asyncio.Task[set[str]] | None:
         """Start looking up the owners and on-call members of the service a war room will invite
         (a drill's: the people named for drills, never the service's on-call): none of it needs
-        the channel, or even the incident, so Slack is asked at once."""
+        the channel, so Slack is asked at once, or once ``after`` is set."""
         if drill:  # a private drill, like any private incident, has only the opener and whom they invite
-            return side_task(self._drill_people_ids(), name="war-room-people-drill") if self._drill_people and not private else None
+            if not self._drill_people or private:
+                return None
+            return side_task(_once_set(after, self._drill_people_ids), name="war-room-people-drill")
         service = self.service(service_name, private=private)
-        return side_task(self._service_people(service), name=f"war-room-people-{service.name}") if service else None
+        if service is None:
+            return None
+        return side_task(_once_set(after, lambda: self._service_people(service)), name=f"war-room-people-{service.name}")
 
     async def invite(self, report: WarRoomReport, incident: IncidentRecord, people: list[str], look: bool) -> None:
         assert incident.channel_id

@@ -60,10 +60,6 @@ class WarRooms:
         """See WarRoomContexts.context."""
         return await self.contexts.context(incident, matches, new=new)
 
-    def look_up_people(self, service_name: str | None, *, private: bool, drill: bool = False) -> asyncio.Task[set[str]] | None:
-        """See WarRoomPeople.look_up_people."""
-        return self.people.look_up_people(service_name, private=private, drill=drill)
-
     async def show_paging(self, incident: IncidentRecord) -> None:
         """See WarRoomDisplay.show_paging. Raises SlackError."""
         await self.display.show_paging(incident)
@@ -102,13 +98,9 @@ class WarRooms:
         invitees: list[str],
         new: IncidentRecord | None = None,
         deploys: list[DeployMatch] | None = None,
-        people: asyncio.Task[set[str]] | None = None,
         taken: ClaimsTaken | None = None,
     ) -> WarRoomReport:
         """Do the war-room steps the database does not show as done.
-
-        ``people``: the service's people, looked up already (``look_up_people``) while the incident
-        was recorded.
 
         ``taken``: a ``new`` incident's first steps, claimed when it was recorded (``claim_new_room``).
 
@@ -121,17 +113,22 @@ class WarRooms:
         logs.set_incident(incident_id)
         progress = Progress(new, pinned=False, announced=False, bookmarked=False) if new else await self.records.progress(incident_id)
         service = self.people.service(progress.incident.service, private=progress.incident.is_private)
-        if people is None:
-            people = self.people.look_up_people(
-                progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill
-            )
+        # The service's people are asked of Slack once the channel's create is on its way (at once
+        # when there is none to make): the create is the first of the longest chain, and a look-up
+        # answered just before it held up the control post that follows it.
+        create_sent = asyncio.Event()
+        if progress.incident.channel_id is not None or not new:
+            create_sent.set()
+        people = self.people.look_up_people(
+            progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill, after=create_sent
+        )
         try:
             # The claims a new incident takes before its channel exists are held to the end, and
             # given back however the set-up ends (a repair must not find them held by nobody).
             async with AsyncExitStack() as claims:
                 if taken is not None:
                     await claims.enter_async_context(self.channels.claims.holding_taken(taken))
-                return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims, taken)
+                return await self._set_up(progress, invitees, new is not None, deploys, service, people, claims, taken, create_sent)
         finally:
             drop_people(people)
 
@@ -145,6 +142,7 @@ class WarRooms:
         people: asyncio.Task[set[str]] | None,
         claims: AsyncExitStack,
         taken: ClaimsTaken | None,
+        create_sent: asyncio.Event,
     ) -> WarRoomReport:
         report = WarRoomReport()
         incident = progress.incident
@@ -159,7 +157,7 @@ class WarRooms:
             step = "create the war-room channel"
             if first:
                 ahead = self._claimed_with_channel(incident, service, context.call_url)
-                created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead, taken)
+                created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead, taken, create_sent)
             else:
                 created = self.channels.repair_channel(incident)
             run = await run_steps(
@@ -181,6 +179,7 @@ class WarRooms:
                 report.add(outcome, f"created <#{channel.id}>", f"found <#{channel.id}>, made by an interrupted attempt", None)
                 incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
+        create_sent.set()  # a repair's channel, made or found: the invites need the people now
 
         steps: list[tuple[str, Awaitable[None]]] = [
             ("post and pin the control message", self.posts.control_message(report, incident, context, progress.pinned, look, posted))

@@ -31,8 +31,6 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot import metrics
 from bot.core.clock import Clock
 from bot.slack.steps import StepBusy, StillNeeded, Taken
@@ -160,11 +158,6 @@ class StepClaims:
         under these claims: for the steps the caller's transaction has just made due."""
         claims = ClaimsTaken.new(incident_id, steps)
         return claims.only(opening_rows.claim_unheld(work, incident_id, claims.tokens, by=self._identity, at=self._clock()))
-
-    async def claim_if_free_in(self, session: AsyncSession, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
-        """``claim_if_free`` in an ORM transaction."""
-        claims = ClaimsTaken.new(incident_id, steps)
-        return claims.only(await slack_steps.claim_each_unheld(session, incident_id, claims.tokens, by=self._identity, at=self._clock()))
 
     @asynccontextmanager
     async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:

@@ -39,6 +39,10 @@ class People:
         for remembered in (self._group_ids, self._user_ids, self._display_names):
             remembered.forget()
 
+    def remembers_name(self, user_id: str) -> bool:
+        """Whether ``display_name`` answers ``user_id`` without asking Slack."""
+        return self._display_names.get(user_id) is not None
+
     async def user(self, user_id: str) -> SlackUser:
         """users.info; SlackError ``user_not_found`` when there is no such user."""
         user = (await self._transport.call("users.info", user=user_id)).get("user", {})
