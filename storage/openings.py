@@ -62,9 +62,10 @@ def deploys_in_window(work: Statements, services: list[str], start: datetime, en
     return list(work.execute(statement, deploy_rows.in_window_parameters(services, start, end, environment=environment)))
 
 
-def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int]) -> None:
-    """storage.deploys.link_to_incident (replacing earlier links) in Core."""
-    for statement in deploy_rows.link_statements(work.dialect.name, incident_id, deploy_ids, replace=True):
+def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int], *, replace: bool) -> None:
+    """storage.deploys.link_to_incident in Core (``replace``: earlier links removed; an incident
+    inserted in this same transaction has none)."""
+    for statement in deploy_rows.link_statements(work.dialect.name, incident_id, deploy_ids, replace=replace):
         work.execute(statement)
 
 

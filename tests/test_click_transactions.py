@@ -18,7 +18,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -28,6 +28,7 @@ from bot.core.phases import Stamp
 from bot.incidents.clicks import ClickPermission
 from bot.incidents.permissions import refusal_while_changing
 from bot.incidents.stamping import Stamper
+from bot.integrations.deploys import parse_deploy
 from bot.slack import messages
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
 from storage import audit as audit_rows
@@ -278,6 +279,23 @@ async def test_an_opens_request_is_recorded_against_replays_in_the_incidents_own
     transaction = [s.what for s in log.transaction_of(insert)]
     assert transaction[0] == "begin" and records_request(transaction[1]) and transaction[-1] == "commit", transaction
     assert sum(records_request(s.what) for s in log.seen) == 1, "the open's request was recorded in a transaction of its own too"
+
+
+async def test_an_opens_transaction_links_its_deploys_with_nothing_to_replace(bot):
+    """A new incident has no earlier deploy links: its transaction inserts the links of the deploys
+    in its window, and deletes none."""
+    now = datetime.now(UTC)
+    deploy = parse_deploy({"service": "payments-api", "version": "v1.42", "time": (now - timedelta(minutes=5)).isoformat()}, now=now)
+    await bot.runtime.deploys.record(deploy, "webhook")
+    log = StatementLog()
+    log.watch(bot.runtime.db)
+    body = urlencode(bot.slack.command_payload("open Refunds failing sev:P2 service:payments-api", user="U_ALICE", channel="C_GENERAL"))
+    assert (await send_signed(bot, body, str(int(time.time())))).status == 200
+    await bot.settle()
+    [insert] = [i for i, s in enumerate(log.seen) if s.what.startswith("INSERT INTO incidents")]
+    transaction = [s.what for s in log.transaction_of(insert)]
+    assert any(s.startswith("INSERT INTO incident_deploys") for s in transaction), transaction
+    assert not any(s.startswith("DELETE FROM incident_deploys") for s in transaction), transaction
 
 
 async def test_a_copy_sent_together_with_its_open_does_nothing(bot, fake_slack):

@@ -430,7 +430,7 @@ class Deploys:
             # (SQLite's BEGIN IMMEDIATE already does).
             if not opening_rows.lock_incident(work, incident_id):
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            return self.correlate_in(work, incident_id, services, impact_start, window, environment=environment)
+            return self.correlate_in(work, incident_id, services, impact_start, window, environment=environment, new_incident=False)
 
         return await self._db.run_transaction(linked)
 
@@ -443,15 +443,17 @@ class Deploys:
         window: timedelta,
         *,
         environment: str | None = DEFAULT_ENVIRONMENT,
+        new_incident: bool,
     ) -> list[DeployMatch]:
         """``correlate`` inside the caller's transaction (``Database.run_transaction``), whose
-        incident row nobody else may change meanwhile (locked, or inserted by that transaction)."""
+        incident row nobody else may change meanwhile (locked, or, ``new_incident``, inserted by
+        that transaction: it has no earlier links to replace)."""
         wanted = sorted({service.strip().lower() for service in services if service and service.strip()})
         matches: list[DeployMatch] = []
         if wanted:
             rows = opening_rows.deploys_in_window(work, wanted, impact_start - window, impact_start, environment=environment)
             matches = select_in_window([to_record(row) for row in rows], wanted, impact_start, window, environment=environment)
-        opening_rows.link_deploys(work, incident_id, [match.record.id for match in matches])
+        opening_rows.link_deploys(work, incident_id, [match.record.id for match in matches], replace=not new_incident)
         click_rows.set_fields(work, incident_id, at=self._clock(), deploy_found=bool(matches) if wanted else None)
         return matches
 

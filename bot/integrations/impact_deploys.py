@@ -46,4 +46,4 @@ class ImpactDeploys:
         if incident.service is None:
             return None
         services = [incident.service, *self._catalog.upstream_of(incident.service)]
-        return self._deploys.correlate_in(work, incident.id, services, incident.started_at, self._window)
+        return self._deploys.correlate_in(work, incident.id, services, incident.started_at, self._window, new_incident=True)
