@@ -37,6 +37,10 @@ from storage.db import Statements
 __all__ = ["WarRoomReport", "WarRooms", "drop_people"]
 
 
+# A new war room's first steps; the steps that post after them are claimed with them.
+CLAIMED_FIRST = ("channel", "control_message")
+
+
 @dataclass(frozen=True, eq=False)
 class WarRooms:
     """Owns the order of a war room's set-up (channel first, then the rest at once) and is the one
@@ -89,7 +93,7 @@ class WarRooms:
         transaction that records the incident (``Incidents.record_new``'s ``along``)."""
         service = self.people.service(incident.service, private=incident.is_private)
         ahead = self._claimed_with_channel(incident, service, self.contexts.call_url(incident))
-        return self.channels.claims.claim_for_new(work, incident.id, ["channel", "control_message", *ahead])
+        return self.channels.claims.claim_for_new(work, incident.id, [*CLAIMED_FIRST, *ahead])
 
     async def set_up(
         self,
@@ -156,7 +160,12 @@ class WarRooms:
         if incident.channel_id is None:
             step = "create the war-room channel"
             if first:
-                ahead = self._claimed_with_channel(incident, service, context.call_url)
+                # Taken with the incident: those steps, not worked out again (they must be the same).
+                ahead = (
+                    [step for step in taken.tokens if step not in CLAIMED_FIRST]
+                    if taken is not None
+                    else self._claimed_with_channel(incident, service, context.call_url)
+                )
                 created: Awaitable[ChannelStep] = self.channels.new_channel(incident, context, claims, ahead, taken, create_sent)
             else:
                 created = self.channels.repair_channel(incident)
