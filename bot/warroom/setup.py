@@ -162,7 +162,7 @@ class WarRooms:
             if first:
                 # Taken with the incident: those steps, not worked out again (they must be the same).
                 ahead = (
-                    [step for step in taken.tokens if step not in CLAIMED_FIRST]
+                    [name for name in taken.tokens if name not in CLAIMED_FIRST]
                     if taken is not None
                     else self._claimed_with_channel(incident, service, context.call_url)
                 )
