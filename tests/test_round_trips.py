@@ -19,6 +19,7 @@ and by handle), each in a bot whose directory memory is empty, as for the first 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -85,10 +86,15 @@ async def database_held_still(db: Database) -> AsyncIterator[asyncio.Event]:
             delattr(db, name)  # the class's own methods again
 
 
+# Set for the length of a call ``watching_during`` watches, and in the tasks it starts.
+_in_watched_call: contextvars.ContextVar[bool] = contextvars.ContextVar("in_watched_call", default=False)
+
+
 @asynccontextmanager
 async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Event, list[str]]]:
-    """Every database session opened while the yielded event is set, by kind, as it opens; the
-    pacing of Slack calls (``bookkeeping``, which records nothing of a request) left out."""
+    """Every database session opened while the yielded event is set, or by a call ``watching_during``
+    watches, by kind, as it opens; the pacing of Slack calls (``bookkeeping``, which records
+    nothing of a request) left out."""
     watching = asyncio.Event()
     opened: list[str] = []
     pacing: contextvars.ContextVar[bool] = contextvars.ContextVar("pacing", default=False)
@@ -98,7 +104,7 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
     def watched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         @asynccontextmanager
         async def session(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            if watching.is_set() and not pacing.get():
+            if (watching.is_set() or _in_watched_call.get()) and not pacing.get():
                 opened.append(name)
             async with original(*args, **kwargs) as yielded:
                 yield yielded
@@ -115,7 +121,7 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
             pacing.reset(token)
 
     async def run_transaction(*args: Any, **kwargs: Any) -> Any:
-        if watching.is_set():
+        if watching.is_set() or _in_watched_call.get():
             opened.append("run_transaction")
         return await originals["run_transaction"](*args, **kwargs)
 
@@ -131,20 +137,44 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
 
 
 @contextmanager
-def watching_from(owner: object, method: str, watching: asyncio.Event) -> Iterator[None]:
-    """While inside, ``owner.method`` sets ``watching`` once it returns (a commit it makes is done)."""
-    original = getattr(owner, method)
-
-    async def then_watch(*args: Any, **kwargs: Any) -> Any:
-        returned = await original(*args, **kwargs)
-        watching.set()
-        return returned
-
-    object.__setattr__(owner, method, then_watch)  # frozen dataclasses too
+def wrapped(owner: object, method: str, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Iterator[None]:
+    """While inside, ``owner.method`` is ``wrap`` of itself."""
+    object.__setattr__(owner, method, wrap(getattr(owner, method)))  # frozen dataclasses too
     try:
         yield
     finally:
         object.__delattr__(owner, method)  # the class's own method again
+
+
+def watching_from(owner: object, method: str, watching: asyncio.Event) -> contextlib.AbstractContextManager[None]:
+    """While inside, ``owner.method`` sets ``watching`` once it returns (a commit it makes is done)."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def then_watch(*args: Any, **kwargs: Any) -> Any:
+            returned = await original(*args, **kwargs)
+            watching.set()
+            return returned
+
+        return then_watch
+
+    return wrapped(owner, method, wrap)
+
+
+def watching_during(owner: object, method: str) -> contextlib.AbstractContextManager[None]:
+    """While inside, the sessions ``owner.method``'s calls open (they and the tasks they start) are
+    counted by ``sessions_opened_while``, and no other task's."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            token = _in_watched_call.set(True)
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                _in_watched_call.reset(token)
+
+        return watched
+
+    return wrapped(owner, method, wrap)
 
 
 def arrived_while_held(fake: FakeSlack, answers: AnswerGate, method: str, step: str | None = None) -> list[bool]:
@@ -462,24 +492,11 @@ async def test_the_draft_and_its_claims_are_one_database_round_trip(bot, fake_sl
     await resolve(bot, 1)
     await bot.settle()  # the display names are remembered from now on
     await open_and_settle(bot, opening("payments-api"))
-    fake_slack.latency = LATENCY  # Slack's answers, and what records them, come after the draft's commit
     drafts = bot.runtime.interactions.phase_stamps._resolutions.drafts
-    store = drafts.store
-    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
-
-        async def watched_store(*args: Any, **kwargs: Any) -> Any:
-            watching.set()
-            try:
-                return await store(*args, **kwargs)
-            finally:
-                watching.clear()
-
-        object.__setattr__(drafts, "store", watched_store)  # a frozen dataclass
-        try:
+    async with sessions_opened_while(bot.runtime.db) as (_watching, opened):
+        with watching_during(drafts, "store"):
             await resolve(bot, 2)
             await bot.settle()
-        finally:
-            object.__delattr__(drafts, "store")
     assert opened == ["run_transaction"], opened
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 2
 
