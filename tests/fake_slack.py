@@ -743,6 +743,7 @@ class FakeSlack:
         self.bot_id = "B0FAKEBOT1"
         self.app_id = "A0FAKEAPP1"
         self.latency = latency
+        self.now: Callable[[], float] = time.monotonic  # the clock of arrivals and of the latency's end
 
         self.calls: list[RecordedCall] = []
         # The bytes sent to each upload URL, as requests in the causal record (method "upload"):
@@ -1275,10 +1276,10 @@ class FakeSlack:
         fake's own checking of the call is part of that round trip, not added to it, as
         ``RecordedCall.at`` + latency, the benchmarks' moment of the answer, says."""
         if self.latency > 0:
-            await asyncio.sleep(max(0.0, start + self.latency - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + self.latency - self.now()))
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
-        at = released = time.monotonic()
+        at = released = self.now()
         cause = self._arrived()
         self._count_connection(request)
         method = request.match_info["method"]
@@ -1335,7 +1336,7 @@ class FakeSlack:
             if hold is not None:
                 hold.arrived.set()
                 await hold.wait_released()
-                released = time.monotonic()
+                released = self.now()
         except SlackError as exc:
             body_out = {"ok": False, "error": exc.error, **exc.extra}
             self._record(method, args, at, False, exc.error, cause)
@@ -1343,7 +1344,7 @@ class FakeSlack:
         for gate in list(self._answer_gates):
             if gate.holds(method, args):
                 await gate.wait_open(request)
-                released = time.monotonic()
+                released = self.now()
         await self._round_trip_since(released)
         self._answered.add(cause[0])
         return self._json(body_out, headers=self._scope_headers(method))
@@ -1388,7 +1389,7 @@ class FakeSlack:
             # clear_faults(), or stop() does, rather than guessing how long its steps take.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._faults_cleared.wait(), fault.delay)
-        await self._round_trip_since(at if fault.delay <= 0 else time.monotonic())
+        await self._round_trip_since(at if fault.delay <= 0 else self.now())
         self._answered.add(cause[0])
         if fault.status == 429:
             retry_after = 1 if fault.retry_after is None else fault.retry_after
@@ -1489,7 +1490,7 @@ class FakeSlack:
     # ---- non-API endpoints ----------------------------------------------------------------
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
-        arrived, cause = time.monotonic(), self._arrived()
+        arrived, cause = self.now(), self._arrived()
         file_id = request.match_info["file_id"]
         pending = self._pending_uploads.get(file_id)
         if request.method != "POST" or pending is None:

@@ -135,9 +135,11 @@ async def test_a_call_is_answered_one_latency_after_it_arrived_not_after_the_fak
 ) -> None:
     # The benchmarks take a call's arrival (RecordedCall.at) + latency as the moment Slack answered
     # it: the fake's own checking of the call (arguments, Block Kit) is inside that round trip, so
-    # what is left of it to wait is less than the whole latency. No clock is read here: only what
-    # the fake asks to wait is looked at.
+    # what is left of it to wait is the latency less the time the checks took. The fake's clock is
+    # this test's: the checks take a quarter of a second of it.
     fake.latency = 0.5
+    readings = iter([100.0, 100.25])
+    fake.now = lambda: next(readings)
     asked: list[float] = []
     wait = asyncio.sleep
 
@@ -150,7 +152,8 @@ async def test_a_call_is_answered_one_latency_after_it_arrived_not_after_the_fak
     await client.chat_postMessage(
         channel="U0ALICE01", text="hello", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
     )
-    assert len(asked) == 1 and 0 <= asked[0] < fake.latency, asked
+    assert asked == [0.25]
+    assert fake.calls_to("chat.postMessage")[0].at == 100.0
 
 
 async def test_missing_and_bad_tokens(fake: FakeSlack) -> None:
