@@ -119,6 +119,14 @@ def side_task(work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
     return asyncio.create_task(work, name=name, context=context)
 
 
+async def once_set(event: asyncio.Event | None, work: Callable[[], Awaitable[T]]) -> T:
+    """``work`` run once ``event`` is set (at once without one): work that is not in a hurry
+    started now, to go when what is in a hurry is on its way."""
+    if event is not None:
+        await event.wait()
+    return await work()
+
+
 # Whether the Slack request being handled is the first copy of it (bot/slack/request_replays.py),
 # set by the HTTP endpoint before it dispatches the request, so that no check delays an ack: the
 # work the request starts (handlers/after_ack.py, and the few writes made before the ack) waits for

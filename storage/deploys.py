@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Executable, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -74,33 +74,36 @@ async def in_window(
     """Deploys to any of ``services`` with start <= deployed_at <= end (both inclusive), newest first."""
     if not services:
         return []
-    query = _IN_WINDOW[environment is not None]
-    return list(await session.scalars(query, in_window_parameters(services, start, end, environment=environment)))
+    return list(await session.scalars(*_IN_WINDOW.statement(services, start, end, environment=environment)))
 
 
-def in_window_query(query: Select[T], *, environment: bool) -> Select[T]:
-    """``query`` narrowed to the deploys ``in_window`` returns, in its order, its values left as
-    parameters (``in_window_parameters``), so that it is built once (for the ORM and for Core): an
-    open correlates its deploys in the transaction its war room's channel waits for."""
-    query = query.where(
-        Deploy.service.in_(bindparam("services", expanding=True)),
-        Deploy.deployed_at >= bindparam("start"),
-        Deploy.deployed_at <= bindparam("end"),
-    )
-    if environment:
-        query = query.where(Deploy.environment == bindparam("environment"))
-    return query.order_by(*_NEWEST_FIRST)
+class InWindowQuery(Generic[T]):
+    """``query`` narrowed to the deploys ``in_window`` returns, in its order, built once (with and
+    without an environment) with its values left as parameters, for the ORM and for Core: an open
+    correlates its deploys in the transaction its war room's channel waits for."""
+
+    def __init__(self, query: Select[T]) -> None:
+        narrowed = query.where(
+            Deploy.service.in_(bindparam("services", expanding=True)),
+            Deploy.deployed_at >= bindparam("start"),
+            Deploy.deployed_at <= bindparam("end"),
+        )
+        self._built = {
+            False: narrowed.order_by(*_NEWEST_FIRST),
+            True: narrowed.where(Deploy.environment == bindparam("environment")).order_by(*_NEWEST_FIRST),
+        }
+
+    def statement(
+        self, services: list[str], start: datetime, end: datetime, *, environment: str | None
+    ) -> tuple[Select[T], dict[str, Any]]:
+        """The statement and its values."""
+        parameters: dict[str, Any] = {"services": sorted(set(services)), "start": start, "end": end}
+        if environment is not None:
+            parameters["environment"] = environment
+        return self._built[environment is not None], parameters
 
 
-def in_window_parameters(services: list[str], start: datetime, end: datetime, *, environment: str | None) -> dict[str, Any]:
-    """The values of ``in_window_query``'s statement (built with ``environment=environment is not None``)."""
-    parameters: dict[str, Any] = {"services": sorted(set(services)), "start": start, "end": end}
-    if environment is not None:
-        parameters["environment"] = environment
-    return parameters
-
-
-_IN_WINDOW = {environment: in_window_query(select(Deploy), environment=environment) for environment in (False, True)}
+_IN_WINDOW = InWindowQuery(select(Deploy))
 
 
 async def recent(

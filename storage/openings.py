@@ -30,7 +30,7 @@ _CLAIMS = cast(Table, SlackStepClaim.__table__)
 _BY_REQUEST_KEY = select(_INCIDENTS).where(_INCIDENTS.c.request_key == bindparam("request_key"))
 _INSERT_INCIDENT = insert(_INCIDENTS)
 _INSERT_INCIDENT_RETURNING = _INSERT_INCIDENT.returning(*_INCIDENTS.c)
-_DEPLOYS_IN_WINDOW = {environment: deploy_rows.in_window_query(select(_DEPLOYS), environment=environment) for environment in (False, True)}
+_DEPLOYS_IN_WINDOW = deploy_rows.InWindowQuery(select(_DEPLOYS))
 
 
 def find_by_request_key(work: Statements, request_key: str) -> Row[Any] | None:
@@ -58,8 +58,7 @@ def deploys_in_window(work: Statements, services: list[str], start: datetime, en
     """storage.deploys.in_window in Core."""
     if not services:
         return []
-    statement = _DEPLOYS_IN_WINDOW[environment is not None]
-    return list(work.execute(statement, deploy_rows.in_window_parameters(services, start, end, environment=environment)))
+    return list(work.execute(*_DEPLOYS_IN_WINDOW.statement(services, start, end, environment=environment)))
 
 
 def link_deploys(work: Statements, incident_id: int, deploy_ids: Iterable[int], *, replace: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, metrics
+from bot.background import once_set
 from bot.core.clock import Clock
 from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
@@ -108,7 +109,8 @@ class PhaseStamps:
             # wait until the postmortem's upload is on its way (or it waits on Slack for names).
             under_way = asyncio.Event()
             shown, published = await asyncio.gather(
-                self._refresh_once(under_way, incident, line), self._resolutions.publish(incident.id, due=due, under_way=under_way)
+                once_set(under_way, lambda: self._war_rooms.refresh(incident, announce_line=line)),
+                self._resolutions.publish(incident.id, due=due, under_way=under_way),
             )
             failures = shown + published
             await self._tell_pagers("resolve", incident)
@@ -116,10 +118,6 @@ class PhaseStamps:
             failures = await self._war_rooms.refresh(incident, announce_line=line)
         if failures:
             await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
-
-    async def _refresh_once(self, under_way: asyncio.Event, incident: IncidentRecord, line: str) -> list[str]:
-        await under_way.wait()
-        return await self._war_rooms.refresh(incident, announce_line=line)
 
     async def acknowledge(self, requester: Requester, argument: str, *, at: datetime | None = None) -> None:
         """``/incident ack [INC-42]``."""

@@ -103,6 +103,7 @@ class WarRoomChannels:
             # follows Slack's answer, and nothing of the post stands before the create.
             text, message = blocks.notification_text(incident), blocks.control_message(incident, context)
         except BaseException:
+            creating.cancel()  # as when cancelled at its await below: a repair adopts what Slack made
             await asyncio.gather(creating, return_exceptions=True)
             raise
         channel = await creating

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
-from bot.background import side_task, slot_lent
+from bot.background import once_set, side_task, slot_lent
 from bot.catalog.services import Catalog, Service
 from bot.core.records import IncidentRecord
 from bot.slack import SlackError, SlackGateway
@@ -25,12 +24,6 @@ def drop_people(people: asyncio.Task[set[str]] | None) -> None:
         people.cancel()
     elif not people.cancelled():
         people.exception()
-
-
-async def _once_set(after: asyncio.Event | None, look_up: Callable[[], Awaitable[set[str]]]) -> set[str]:
-    if after is not None:
-        await after.wait()
-    return await look_up()
 
 
 class WarRoomPeople:
@@ -54,11 +47,11 @@ class WarRoomPeople:
         if drill:  # a private drill, like any private incident, has only the opener and whom they invite
             if not self._drill_people or private:
                 return None
-            return side_task(_once_set(after, self._drill_people_ids), name="war-room-people-drill")
+            return side_task(once_set(after, self._drill_people_ids), name="war-room-people-drill")
         service = self.service(service_name, private=private)
         if service is None:
             return None
-        return side_task(_once_set(after, lambda: self._service_people(service)), name=f"war-room-people-{service.name}")
+        return side_task(once_set(after, lambda: self._service_people(service)), name=f"war-room-people-{service.name}")
 
     async def invite(self, report: WarRoomReport, incident: IncidentRecord, people: list[str], look: bool) -> None:
         assert incident.channel_id

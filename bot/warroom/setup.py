@@ -34,7 +34,7 @@ from bot.warroom.room_records import DATABASE_AWAY, Progress, WarRoomRecords, Wa
 from bot.warroom.step_claims import ClaimsTaken
 from storage.db import Statements
 
-__all__ = ["WarRoomReport", "WarRooms", "drop_people"]
+__all__ = ["WarRoomReport", "WarRooms"]
 
 
 # A new war room's first steps; the steps that post after them are claimed with them.
