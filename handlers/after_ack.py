@@ -110,6 +110,7 @@ async def recorded_in_time(
         await asyncio.wait({opened, task}, timeout=time_left(WRITE_ACK_BOUND), return_when=asyncio.FIRST_COMPLETED)
     finally:
         opened.cancel()
+        gate.stop_awaiting()  # also when the work ended without opening it
     if task.done() or not gate.expire():
         return True
     _database_failed(name, f"no commit within {WRITE_ACK_BOUND:.1f} s of the request's arrival; answered as not recorded")
@@ -126,10 +127,7 @@ async def ack_once_recorded(
     (Slack's updates, the answer) goes on after the ack. ``records_request``: see ``start_recording``."""
     with runtime.background.awaiting_ack():
         gate, task = start_recording(runtime, requester, work, name=name, records_request=records_request)
-        try:
-            await recorded_in_time(runtime, requester, gate, task, name=name)
-        finally:
-            gate.stop_awaiting()  # also when the work ended without opening it
+        await recorded_in_time(runtime, requester, gate, task, name=name)
         await ack()
     gate.acked.set()
 

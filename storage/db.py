@@ -372,51 +372,52 @@ class _CommitsTogether:
     def __init__(self, engine: Engine, writer: asyncio.Lock) -> None:
         self._engine = engine
         self._writer = writer  # this process's SQLite writers take turns on it
-        self._waiting: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
-        self._leader: asyncio.Task[None] | None = None
+        # The transactions that will commit together with the next commit: open until its leader
+        # takes them, then None (later ones start the next).
+        self._batch: list[_Member] | None = None
 
     async def run(self, in_transaction: Callable[[Connection], T]) -> T:
         """``in_transaction``'s result once it is committed (with whatever arrived with it)."""
         outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        if self._leader is None and not self._writer.locked() and len(_gates_awaiting) <= 1:
+        if self._batch is None and not self._writer.locked() and len(_gates_awaiting) <= 1:
             # No other request waits for a commit, so none could join: made at once, right here
             # (the lock is free and nothing runs before this returns).
             self._commit([(in_transaction, outcome)])
             return outcome.result()
-        self._waiting.append((in_transaction, outcome))
-        if self._leader is None:
-            self._leader = asyncio.create_task(self._lead(), name="sqlite-commits-together")
+        if self._batch is None:
+            batch: list[_Member] = []
+            self._batch = batch
+            leader = asyncio.create_task(self._lead(batch), name="sqlite-commits-together")
+            leader.add_done_callback(lambda _leader: _none_left_waiting(batch))
+        self._batch.append((in_transaction, outcome))
         return await outcome  # cancelled before its turn, it is skipped: nothing of it runs
 
-    async def _lead(self) -> None:
-        together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+    async def _lead(self, batch: list[_Member]) -> None:
         try:
             async with self._writer:
                 # One turn of the loop: requests dispatched with the first one reach here too.
                 await asyncio.sleep(0)
-                together, self._waiting = self._waiting, []
-                self._commit([(run, outcome) for run, outcome in together if not outcome.done()])
-        except BaseException:
-            # Cancelled while waiting for its turn (the loop is closing): no one waits on it forever.
-            for _, outcome in together + self._waiting:
-                outcome.cancel()
-            self._waiting = []
-            raise
+                self._close(batch)
+                self._commit([(run, outcome) for run, outcome in batch if not outcome.done()])
         finally:
-            self._leader = None
-            if self._waiting:
-                self._leader = asyncio.create_task(self._lead(), name="sqlite-commits-together")
+            self._close(batch)
 
-    def _commit(self, together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> None:
+    def _close(self, batch: list[_Member]) -> None:
+        if self._batch is batch:
+            self._batch = None
+
+    def _commit(self, together: list[_Member]) -> None:
+        """Each verdict is given once the COMMIT is known: a member refused on another's write (a
+        copy, on its original's record) must not keep that verdict if the write is not committed."""
         if not together:
             return
-        made: list[tuple[asyncio.Future[Any], Any]] = []
+        verdicts: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self._engine.connect() as connection, connection.begin():
                 if len(together) == 1:
                     # Alone: no SAVEPOINT to pay for, its failure rolls back the transaction.
                     [(run, outcome)] = together
-                    made.append((outcome, run(connection)))
+                    verdicts.append((outcome, run(connection), None))
                 else:
                     for run, outcome in together:
                         savepoint = connection.begin_nested()
@@ -424,26 +425,40 @@ class _CommitsTogether:
                             value = run(connection)
                         except Exception as error:
                             savepoint.rollback()
-                            outcome.set_exception(
-                                _WriteLockTaken() if isinstance(error, OperationalError) and _lock_taken(error) else error
-                            )
+                            verdicts.append((outcome, None, _as_failure(error)))
                         else:
                             savepoint.commit()
-                            made.append((outcome, value))
-        except OperationalError as error:
-            failed: BaseException = _WriteLockTaken() if _lock_taken(error) else error
+                            verdicts.append((outcome, value, None))
+        except Exception as error:
+            failed = _as_failure(error)
             for _, outcome in together:
                 if not outcome.done():
                     outcome.set_exception(failed)
             return
-        except Exception as error:
-            for _, outcome in together:
-                if not outcome.done():
-                    outcome.set_exception(error)
-            return
-        for outcome, value in made:
-            if not outcome.done():
+        for outcome, value, failure in verdicts:
+            if outcome.done():
+                continue
+            if failure is None:
                 outcome.set_result(value)
+            else:
+                outcome.set_exception(failure)
+
+
+_Member = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+
+
+def _as_failure(error: Exception) -> Exception:
+    """What a member that failed on the loop's thread is told: a write lock another process holds
+    sends it to the worker thread (``_WriteLockTaken``); anything else is its own failure."""
+    return _WriteLockTaken() if isinstance(error, OperationalError) and _lock_taken(error) else error
+
+
+def _none_left_waiting(batch: list[_Member]) -> None:
+    """However a batch's leader ended (cancelled before its turn too, as at shutdown), none of its
+    members waits on it for ever: those it did not commit are made again on the worker thread."""
+    for _, outcome in batch:
+        if not outcome.done():
+            outcome.set_exception(_WriteLockTaken())
 
 
 class Database:

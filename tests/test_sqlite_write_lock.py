@@ -13,9 +13,11 @@ import threading
 import time
 
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from bot.core.phases import Stamp
 from bot.incidents import permissions
+from bot.slack import messages
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
 from tests.team_helpers import click, command, open_incident
 from tests.test_click_transactions import StatementLog, send_signed, signed_body
@@ -96,7 +98,7 @@ async def test_clicks_that_arrive_together_share_one_commit_and_a_copy_among_the
     refused_before = sample("incident_bot_refused_requests_total", door="slack", reason="replayed")
     async with db._sqlite_writer:  # the write before them, still committing
         sent = [asyncio.ensure_future(send_signed(bot, body, timestamp)) for body in [*bodies, bodies[0]]]
-        await eventually(lambda: len(db._commits_together._waiting) == 4, what="the four transactions waiting for the lock")
+        await eventually(lambda: len(db._commits_together._batch or []) == 4, what="the four transactions waiting for the lock")
     assert [response.status for response in await asyncio.gather(*sent)] == [200] * 4
     writes = log.writes("incidents", "mitigated_at=") + log.writes("incidents", "acknowledged_at=") + log.writes("timeline_events", "")
     # The stamp, the acknowledgement, and the timeline events of the stamp, the acknowledgement and the note.
@@ -122,11 +124,66 @@ async def test_a_click_no_other_request_waits_with_commits_at_once_without_waiti
     gatherings: list[object] = []
     lead = together._lead
 
-    async def counted(self) -> None:
+    async def counted(self, batch) -> None:
         gatherings.append(self)
-        await lead(self)
+        await lead(self, batch)
 
     monkeypatch.setattr(together, "_lead", counted)
     await click(bot, incident, "stamp_phase_mitigated", str(incident.id), "U_BOB")
     assert (await bot.incident(incident.id)).timeline.stamps[Stamp.MITIGATED].by == "U_BOB"
     assert gatherings == []
+
+
+async def test_clicks_that_commit_together_are_each_told_nothing_was_recorded_when_their_commit_fails(bot, fake_slack, monkeypatch):
+    """Acknowledged only once committed, together too: when the COMMIT they share fails, after each
+    one's statements went through, none of the three is stored and each clicker is told the
+    database did not record it."""
+    incident = await open_incident(bot)
+    monkeypatch.setattr(permissions, "MEMBERS_FRESH", float("inf"))  # as in the test above
+    await command(bot, "note looking", user="U_BOB", channel=incident.channel_id)
+    db = bot.runtime.db
+    kinds_before = [event.kind for event in await bot.timeline(incident.id)]
+    answers_before = len(fake_slack.responses)
+    bodies = [signed_body(bot, kind, incident, "U_BOB") for kind in ("stamp_phase_mitigated", ACKNOWLEDGE_ACTION, "note")]
+    timestamp = str(int(time.time()))
+
+    def disk_failed(_connection) -> None:
+        raise OperationalError("COMMIT", {}, sqlite3.OperationalError("disk I/O error"))
+
+    async with db._sqlite_writer:
+        sent = [asyncio.ensure_future(send_signed(bot, body, timestamp)) for body in bodies]
+        await eventually(lambda: len(db._commits_together._batch or []) == 3, what="the three transactions waiting for the lock")
+        event.listen(db._sqlite_here, "commit", disk_failed)
+    try:
+        assert [response.status for response in await asyncio.gather(*sent)] == [200] * 3
+        await bot.settle()
+    finally:
+        event.remove(db._sqlite_here, "commit", disk_failed)
+    stored = await bot.incident(incident.id)
+    assert Stamp.MITIGATED not in stored.timeline.stamps and stored.acknowledged_by is None
+    assert [event.kind for event in await bot.timeline(incident.id)] == kinds_before
+    told = [r["text"] for r in fake_slack.responses[answers_before:]]
+    assert told == [messages.database_unavailable()] * 3, told
+
+
+async def test_clicks_whose_gatherer_is_cancelled_before_its_turn_are_made_on_the_worker_thread(bot, monkeypatch):
+    """The task that gathers clicks to commit together, cancelled while it waits for the lock (as
+    the loop's shutdown does), leaves none of them waiting for ever and none acknowledged unstored:
+    each is made on the worker thread, and the next clicks gather again."""
+    incident = await open_incident(bot)
+    monkeypatch.setattr(permissions, "MEMBERS_FRESH", float("inf"))  # as in the tests above
+    await command(bot, "note looking", user="U_BOB", channel=incident.channel_id)
+    db = bot.runtime.db
+    bodies = [signed_body(bot, kind, incident, "U_BOB") for kind in ("stamp_phase_mitigated", ACKNOWLEDGE_ACTION)]
+    timestamp = str(int(time.time()))
+    async with db._sqlite_writer:
+        sent = [asyncio.ensure_future(send_signed(bot, body, timestamp)) for body in bodies]
+        await eventually(lambda: len(db._commits_together._batch or []) == 2, what="the two transactions waiting for the lock")
+        [gatherer] = [task for task in asyncio.all_tasks() if task.get_name() == "sqlite-commits-together"]
+        gatherer.cancel()
+    assert [response.status for response in await asyncio.gather(*sent)] == [200] * 2
+    await bot.settle()
+    stored = await bot.incident(incident.id)
+    assert stored.timeline.stamps[Stamp.MITIGATED].by == "U_BOB" and stored.acknowledged_by == "U_BOB"
+    await click(bot, incident, "stamp_phase_diagnosed", str(incident.id), "U_BOB")
+    assert (await bot.incident(incident.id)).timeline.stamps[Stamp.DIAGNOSED].by == "U_BOB"
