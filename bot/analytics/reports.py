@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
@@ -48,12 +47,13 @@ from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
 from storage.reports import (
     FACT_FIELDS,
     FactRow,
+    RestoredBatch,
     data_version,
     deploy_columns,
     fact_rows,
+    incident_columns,
     open_rows,
     private_incidents,
-    restored_batches,
     shown_title,
     titled_rows,
     war_rooms,
@@ -266,17 +266,15 @@ class Reports:
 
     async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
-        services, severities, drills = scope.services, scope.severities, scope.drills
         chunks = RestoredChunks()
-        async with self._db.reading() as session:
-            # Closed here even when a batch is refused: the statement it has in flight then ends
-            # before the session does, not whenever the loop finalises the generator.
-            batches = restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills)
-            async with contextlib.aclosing(batches):
-                async for batch in batches:
-                    chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
-            open_now = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
-            unrestored = _facts_of(open_now)
+
+        def add(batch: RestoredBatch) -> None:
+            chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
+
+        open_now = await incident_columns(
+            self._db, since=since, until=until, add=add, services=scope.services, severities=scope.severities, drills=scope.drills
+        )
+        unrestored = _facts_of(open_now)
         open_war_rooms = {row.id: room for row in open_now if (room := _linked_war_room(row.channel_id, row.is_private)) is not None}
         return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
