@@ -24,6 +24,7 @@ import storage.reports
 from bot.analytics.digest import build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_publisher import DigestPublisher
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.incident_reads import IncidentReads
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import (
     BUSINESS_HOURS,
@@ -222,7 +223,7 @@ async def test_a_weeks_incident_the_listing_read_missed_is_named_by_a_read_of_it
     publisher = DigestPublisher(db, lambda: NOW, reports, slack=None)  # type: ignore[arg-type]  # compose never posts
     channel = DigestChannel(channel="C0DIGEST1")
     expected = await publisher.compose(channel)
-    listing = Reports.listing
+    listing = IncidentReads.listing
     asked: list[object] = []
 
     async def listing_without_the_first(self, since, until, **scope):
@@ -232,7 +233,7 @@ async def test_a_weeks_incident_the_listing_read_missed_is_named_by_a_read_of_it
             del listed[min(listed)]
         return listed
 
-    monkeypatch.setattr(Reports, "listing", listing_without_the_first)
+    monkeypatch.setattr(IncidentReads, "listing", listing_without_the_first)
     composed = await publisher.compose(channel)
     assert composed.digest == expected.digest
     assert asked[0] is None and len(asked[1]) == 1
