@@ -113,7 +113,7 @@ _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 async def _restored_before(reports: Reports, moment: datetime) -> tuple[int, datetime | None]:
     """How many restored incidents started before ``moment``, and when the earliest did."""
-    restored, _ = await reports.columns(_BEGINNING, moment)
+    restored, _ = await reports.reads.columns(_BEGINNING, moment)
     if not restored.ids.size:
         return 0, None
     return int(restored.ids.size), _BEGINNING + timedelta(microseconds=int(restored.started_us.min()))

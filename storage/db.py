@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -477,6 +478,7 @@ class Database:
         # that a whole transaction can run in one call to a worker thread, or on the loop's thread.
         self._sqlite_sync: Engine | None = None
         self._sqlite_here: Engine | None = None
+        self._sqlite_reads: Engine | None = None
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._sqlite_sync = create_engine(
@@ -491,6 +493,13 @@ class Database:
                 self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1), echo=echo, connect_args={"timeout": 0}, pool_size=1
             )
             _configure_sqlite(self._sqlite_here, waits_for_the_lock=False)
+            # For read_in_thread: long reads (reports) hold their connections apart from the writers' pool.
+            self._sqlite_reads = create_engine(
+                self.url.replace("sqlite+aiosqlite", "sqlite+pysqlite", 1),
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            _configure_sqlite(self._sqlite_reads)
         else:
             _check_postgres_checkouts(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=_WriteTrackingSession)
@@ -523,7 +532,8 @@ class Database:
     def sync_engines(self) -> tuple[Engine, ...]:
         """Every engine that talks to this database, as SQLAlchemy's events see them (for what
         watches the statements: tests, a profile)."""
-        return (self.engine.sync_engine,) + tuple(engine for engine in (self._sqlite_sync, self._sqlite_here) if engine is not None)
+        others = (self._sqlite_sync, self._sqlite_here, self._sqlite_reads)
+        return (self.engine.sync_engine,) + tuple(engine for engine in others if engine is not None)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -640,6 +650,44 @@ class Database:
             await session.connection(execution_options={"read_only": True})
             yield session
 
+    @property
+    def reads_in_a_thread(self) -> bool:
+        """Whether ``read_in_thread`` can be used: SQLite (PostgreSQL's driver needs no thread)."""
+        return self._sqlite_reads is not None
+
+    async def read_in_thread(self, work: Callable[[Connection], T]) -> T:
+        """SQLite: ``work``'s statements on a plain connection in one read transaction (one
+        snapshot, no write lock), as ``reading()`` would see them, in a thread of their own, as
+        aiosqlite gives each connection, but with no trip back to the event loop between two
+        statements (aiosqlite makes several for each: a cursor, the statement, its rows). A read
+        that hands its rows over as it goes does so itself (``loop.call_soon_threadsafe``), and may
+        wait in its thread for what the event loop sends back: the thread is its own, never one of
+        the loop's shared worker threads, which the loop's own work may be waiting for."""
+        engine = self._sqlite_reads
+        if engine is None:
+            raise RuntimeError("read_in_thread is for SQLite; read PostgreSQL through reading()")
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[T] = loop.create_future()
+
+        def settle(outcome: Callable[[], None]) -> None:
+            if not finished.done():  # not when the caller stopped waiting
+                outcome()
+
+        def in_thread() -> None:
+            try:
+                with engine.connect() as connection:
+                    connection.execution_options(read_only=True)
+                    with connection.begin():
+                        result = work(connection)
+            except BaseException as error:  # handed to the caller, who raises it
+                failed = error
+                loop.call_soon_threadsafe(settle, lambda: finished.set_exception(failed))
+            else:
+                loop.call_soon_threadsafe(settle, lambda: finished.set_result(result))
+
+        threading.Thread(target=in_thread, name="sqlite-read", daemon=True).start()
+        return await finished
+
     @asynccontextmanager
     async def single_statements(self) -> AsyncIterator[AsyncSession]:
         """A session for writes where each statement stands on its own (a claim, its release, one
@@ -695,6 +743,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        for engine in (self._sqlite_sync, self._sqlite_here):
+        for engine in (self._sqlite_sync, self._sqlite_here, self._sqlite_reads):
             if engine is not None:
                 engine.dispose()

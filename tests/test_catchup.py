@@ -237,7 +237,7 @@ async def test_time_to_assemble_counts_the_first_person_who_came_and_not_the_one
 
     await bot.slack.block_action("stamp_phase_verified", "1", user=OPENER, channel=room, message_ts=incident.control_message_ts)
     await bot.settle()
-    restored, _ = await bot.runtime.reports.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    restored, _ = await bot.runtime.reports.reads.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert restored.milestone_reached("assembled").tolist() == [True]
     assert restored.milestone_us("assembled").tolist() == [6 * 60 * 1_000_000]
     assert restored.milestone_us("command_taken").tolist() == [0]

@@ -580,7 +580,7 @@ async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week
 @pytest.mark.parametrize("weeks, seed", [(26, 7), (14, 8)])
 async def test_a_digest_with_the_four_keys_states_the_figures_of_one_without_and_the_keys_of_their_own_read(db, weeks, seed):
     """The digest reads its incidents once, back to the four keys' first month: its own figures,
-    trend and chart stay those of its twelve weeks, and its four keys those of ``Reports.delivery``."""
+    trend and chart stay those of its twelve weeks, and its four keys those of ``DeliveryFigures.delivery``."""
     from bot.analytics.delivery_view import delivery_table
     from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
     from bot.analytics.digest_schedule import DigestChannel
@@ -597,7 +597,7 @@ async def test_a_digest_with_the_four_keys_states_the_figures_of_one_without_and
     assert keyed.trend == plain.trend
     assert keyed.chart_png == plain.chart_png  # drawn from the twelve weeks' restore times alone
     end = LAST_WEEK + timedelta(weeks=1)
-    delivery = await reports.delivery(end - DELIVERY_SPAN, end)
+    delivery = await reports.delivery_figures.delivery(end - DELIVERY_SPAN, end)
     assert keyed.digest.text == plain.digest.text + "\n" + f"The last {DELIVERY_SPAN.days // 7} weeks:\n" + delivery_table(delivery)
     assert keyed.digest.blocks[: len(plain.digest.blocks)] == plain.digest.blocks
 

@@ -393,7 +393,7 @@ async def test_time_to_acknowledge_in_reports_counts_an_acknowledgement_from_pag
     fake_slack.channels[incident.channel_id].members.add(ESCALATION_CONTACT)
     await click(bot, incident, "stamp_phase_verified", "1", ESCALATION_CONTACT, action_ts=clock.at(20))
     assert (await bot.incident(1)).timeline.restored
-    restored, _ = await bot.runtime.reports.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    restored, _ = await bot.runtime.reports.reads.columns(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert restored.acknowledged.tolist() == [True]
     assert restored.ack_us.tolist() == [7 * 60 * 1_000_000]
 

@@ -27,9 +27,9 @@ from slack_sdk.models.blocks import ButtonElement, PlainTextObject
 
 from bot.analytics import delivery_view, digest, drills, stats_view, summary
 from bot.analytics.coverage import detection_coverage, monthly_trend, restore_clock
+from bot.analytics.delivery_figures import DeliveryReport
 from bot.analytics.dora import DeployFact, dora_report
 from bot.analytics.drills import DrillReport, RestoreFigures
-from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import ReportSettings, RestoredIncidents, build_report, weekly_trend
 from bot.analytics.stats_view import TextStyle, report_csv
 from bot.catalog.runbook_actions import ActionRequest, RunbookAction

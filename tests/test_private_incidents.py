@@ -39,7 +39,7 @@ async def test_a_private_incident_has_a_private_room_and_no_title_outside_it(bot
     assert len(fake_slack.channels[announce_channel].messages) == 1  # and so does the summary
     assert any("restored in" in str(m.get("blocks")) for m in room.messages)
 
-    listed = await bot.runtime.reports.listing(clock.now.replace(day=1), clock.now)
+    listed = await bot.runtime.reports.reads.listing(clock.now.replace(day=1), clock.now)
     assert {i: shown.title for i, shown in listed.items()} == {1: PRIVATE_TITLE}  # the digest counts it, untitled
     assert listed[1].war_room is None
     report, _ = await bot.runtime.reports.window(clock.now.replace(day=1), clock.now)

@@ -38,9 +38,9 @@ async def reports(db):
 @pytest.mark.parametrize("days", [7, 30, 120])
 async def test_report_from_database_columns_equals_the_per_incident_report(reports, days):
     since = NOW - timedelta(days=days)
-    facts, _ = await reports.facts(since, NOW)
+    facts, _ = await reports.reads.facts(since, NOW)
     expected = build_report(facts, since=since, until=NOW, now=NOW, tiers=reports.tiers, settings=reports.settings)
-    expected_trend = weekly_trend(*(await reports.facts(since - timedelta(weeks=20), NOW))[:1], now=NOW, settings=reports.settings)
+    expected_trend = weekly_trend(*(await reports.reads.facts(since - timedelta(weeks=20), NOW))[:1], now=NOW, settings=reports.settings)
 
     report, war_rooms, trend = await reports.window_and_trend(since, NOW)
 
@@ -54,7 +54,7 @@ async def test_report_from_database_columns_equals_the_per_incident_report(repor
 async def test_report_scoped_to_a_service_and_severity_counts_only_those(reports):
     since = NOW - timedelta(days=120)
     report, _ = await reports.window(since, NOW, services=["checkout"], severities=["P1"])
-    facts, _ = await reports.facts(since, NOW, services=["checkout"], severities=["P1"])
+    facts, _ = await reports.reads.facts(since, NOW, services=["checkout"], severities=["P1"])
     expected = build_report(facts, since=since, until=NOW, now=NOW, tiers=reports.tiers, settings=reports.settings)
     assert asdict(report) == asdict(expected)
     assert list(report.segments.service) == ["checkout"]

@@ -8,6 +8,7 @@ way a window is cut into batches is crossed."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import random
@@ -23,6 +24,7 @@ import storage.reports
 from bot.analytics.digest import build_digest, digest_incident, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_publisher import DigestPublisher
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.incident_reads import IncidentReads
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import (
     BUSINESS_HOURS,
@@ -44,6 +46,7 @@ from storage.db import Database
 from storage.models import Incident
 from storage.reports import PRIVATE_TITLE
 from tests.stored_incidents import incident_row, random_incident_row
+from tests.waiting import HANG_SECONDS
 
 pytestmark = pytest.mark.both_databases
 
@@ -220,7 +223,7 @@ async def test_a_weeks_incident_the_listing_read_missed_is_named_by_a_read_of_it
     publisher = DigestPublisher(db, lambda: NOW, reports, slack=None)  # type: ignore[arg-type]  # compose never posts
     channel = DigestChannel(channel="C0DIGEST1")
     expected = await publisher.compose(channel)
-    listing = Reports.listing
+    listing = IncidentReads.listing
     asked: list[object] = []
 
     async def listing_without_the_first(self, since, until, **scope):
@@ -230,10 +233,65 @@ async def test_a_weeks_incident_the_listing_read_missed_is_named_by_a_read_of_it
             del listed[min(listed)]
         return listed
 
-    monkeypatch.setattr(Reports, "listing", listing_without_the_first)
+    monkeypatch.setattr(IncidentReads, "listing", listing_without_the_first)
     composed = await publisher.compose(channel)
     assert composed.digest == expected.digest
     assert asked[0] is None and len(asked[1]) == 1
+
+
+class Refused(Exception):
+    pass
+
+
+async def read_whole_window(db: Database, since: datetime) -> tuple[list[int], list[int], int]:
+    """The restored incidents' ids a read hands over, those still open, and how many batches."""
+    ids: list[int] = []
+    batches: list[int] = []
+
+    def add(batch: storage.reports.RestoredBatch) -> None:
+        ids.extend(batch.ids)
+        batches.append(len(batch.ids))
+
+    still_open = await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=add), HANG_SECONDS)
+    return sorted(ids), [row.id for row in still_open], len(batches)
+
+
+# Seed 2: every part aggregated; seed 1: names holding the separator, so parts are read row by row too.
+@pytest.mark.parametrize("seed", [2, 1])
+@pytest.mark.parametrize("refused", ["second", "last"])
+async def test_a_refused_batch_stops_the_read_and_the_next_read_sees_everything(db, monkeypatch, seed, refused):
+    """A batch the caller refuses ends the read there, with the caller's error (on SQLite the
+    reading thread stops, wherever it was, and gives its connection back); the next read, on the
+    same database, hands over every restored incident of the window once, as before."""
+    await random_history(db, seed)
+    monkeypatch.setattr(storage.reports, "AGGREGATED_ROWS", 16)
+    since = NOW - timedelta(days=400)
+    whole = await read_whole_window(db, since)
+    facts = await every_incident(db)
+    assert whole[:2] == ([f.id for f in facts if f.restored], [f.id for f in facts if not f.restored])
+    refused_at = 2 if refused == "second" else whole[2]
+    added: list[int] = []
+
+    def refuse(batch: storage.reports.RestoredBatch) -> None:
+        added.append(len(batch.ids))
+        if len(added) == refused_at:
+            raise Refused
+
+    with pytest.raises(Refused):
+        await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=refuse), HANG_SECONDS)
+    assert len(added) == refused_at
+    assert await read_whole_window(db, since) == whole
+
+
+async def test_a_read_that_fails_raises_its_error(db, monkeypatch):
+    await random_history(db, 2)
+
+    def no_plan(*_args, **_kwargs):
+        raise RuntimeError("the plan failed")
+
+    monkeypatch.setattr(storage.reports, "_chunks", no_plan)
+    with pytest.raises(RuntimeError, match="the plan failed"):
+        await asyncio.wait_for(storage.reports.incident_columns(db, since=NOW - timedelta(days=400), until=NOW, add=print), HANG_SECONDS)
 
 
 # A business hour that holds a change of the zone's UTC offset, and starts a microsecond either side

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from bot.analytics.delivery_figures import DeliveryReport
 from bot.analytics.delivery_view import delivery_sections, key_lines
 from bot.analytics.key_trends import KeyTrend, Unit
 from bot.analytics.key_trends import TrendPoint as KeyPoint
-from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import Measures, RestoredIncidents, Trend, WindowReport, epoch_microseconds, percentile
 from bot.analytics.stats_view import (
     PLAIN,

@@ -1,6 +1,6 @@
 """DORA's four keys, detection coverage, restore time by the clock and the monthly trend, as text
 (``incident-bot report``, the digest's dry run), Slack mrkdwn (``/incident stats``, the digest) and
-JSON. Every number comes from bot.analytics.reports.DeliveryReport: the dashboard reads the same."""
+JSON. Every number comes from bot.analytics.delivery_figures.DeliveryReport: the dashboard reads the same."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 from slack_sdk.models.blocks import DividerBlock, MarkdownTextObject, SectionBlock
 
 from bot.analytics.coverage import Bucket, Coverage, CoverageReport, MonthlyTrend, RestoreClock
+from bot.analytics.delivery_figures import DeliveryReport
 from bot.analytics.dora import BandCall, ChangeFailureRate, DeployFrequency, DoraKeys, DoraReport, Spread
 from bot.analytics.key_trends import NAMES as KEY_TREND_NAMES
-from bot.analytics.reports import DeliveryReport
 from bot.analytics.stats import DETECTION_METHODS, Verdict
 from bot.analytics.stats_view import (
     MRKDWN,

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.analytics.chart import render_digest_chart
+from bot.analytics.delivery_figures import DeliveryReport, delivery_history
 from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incidents, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
-from bot.analytics.reports import TREND_WEEKS, DeliveryReport, IncidentScope, Reports, delivery_history
+from bot.analytics.incident_reads import IncidentScope
+from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
 from bot.incidents.action_items import ActionItems, digest_lines
@@ -69,16 +71,16 @@ class DigestPublisher:
         # the chart is drawn in a thread as soon as its figures are known, while the words are
         # written. One after the other, and each incident of the week read as an object of its
         # own, these took about a third of the digest at 100,000 incidents.
-        titles = asyncio.create_task(self._reports.listing(start, end, services=services, severities=severities))
+        titles = asyncio.create_task(self._reports.reads.listing(start, end, services=services, severities=severities))
         chart: asyncio.Task[bytes] | None = None
         try:
-            read = await self._reports.incidents_read(read_from, end, scope)
+            read = await self._reports.reads.incidents_read(read_from, end, scope)
             restored, unrestored = read.restored, read.unrestored
             if read_from < history_start:
                 restored = restored.subset(restored.started_between(history_start, end))
             settings, tiers = self._reports.settings, self._reports.tiers
             report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
-            report = await self._reports.hide_private_longest(report)
+            report = await self._reports.reads.hide_private_longest(report)
             # The trend ends with the covered week, so "against the previous week" compares the right pair.
             trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
             restores = (restored.restore_us / 1_000_000).tolist()
@@ -90,7 +92,7 @@ class DigestPublisher:
             listed = await titles
             unlisted = [i for i in in_week.ids.tolist() if i not in listed]
             if unlisted:  # restored between the two reads: named by a read of their own
-                listed |= await self._reports.listing(start, end, ids=unlisted)
+                listed |= await self._reports.reads.listing(start, end, ids=unlisted)
             last_week = digest_incidents(in_week, listed, tiers=tiers)
             war_rooms = {i.id: room for i in last_week if (room := listed[i.id].war_room) is not None}
             # The open incidents came with the columns, and their war rooms with them.
@@ -110,7 +112,9 @@ class DigestPublisher:
                 per_week=per_week,
             )
             if delivery_since is not None:
-                digest = self._with_delivery(digest, await self._reports.delivery_from(read, delivery_since, end, services=services))
+                digest = self._with_delivery(
+                    digest, await self._reports.delivery_figures.delivery_from(read, delivery_since, end, services=services)
+                )
             digest = await self._with_action_items(digest, channel)
             png = await chart
         finally:

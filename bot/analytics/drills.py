@@ -44,7 +44,7 @@ def _figures(label: str, restore_us: np.ndarray) -> RestoreFigures:
 
 
 def drill_report(restored: RestoredIncidents, *, still_open: int) -> DrillReport:
-    """``restored``: drills alone (bot.analytics.reports.Reports.columns with drills=True)."""
+    """``restored``: drills alone (bot.analytics.incident_reads.IncidentReads.columns with drills=True)."""
     if not len(restored):
         return DrillReport(None, (), still_open)
     restore = restored.restore_us
