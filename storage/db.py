@@ -685,8 +685,15 @@ class Database:
             else:
                 loop.call_soon_threadsafe(settle, lambda: finished.set_result(result))
 
-        threading.Thread(target=in_thread, name="sqlite-read", daemon=True).start()
-        return await finished
+        thread = threading.Thread(target=in_thread, name="sqlite-read", daemon=True)
+        thread.start()
+        try:
+            return await finished
+        finally:
+            if finished.done() and not finished.cancelled():
+                # Handing its outcome over is the thread's last step, so this join is short; without
+                # it a command could end, and close its loop, while the thread is still alive.
+                await asyncio.to_thread(thread.join)
 
     @asynccontextmanager
     async def single_statements(self) -> AsyncIterator[AsyncSession]:

@@ -219,29 +219,28 @@ async def _sqlite_incident_columns(
         loop.call_soon_threadsafe(found.put_nowait, item)
 
     def read(connection: Connection) -> Sequence[FactRow]:
-        try:
-            for bounds in _chunks(connection, since, until, by_rowid=True):
-                ahead.acquire()
+        for bounds in _chunks(connection, since, until, by_rowid=True):
+            ahead.acquire()
+            if stopping.is_set():
+                return ()
+            where = (Incident.verified_at.is_not(None), *bounds)
+            hand_over(_Aggregated(where, connection.execute(aggregate.where(*where)).one()))
+        hand_over(_ALL_HANDED_OVER)
+        parts = to_read_by_row.get()
+        if parts is None:
+            return ()
+        for where in parts:
+            for partition in connection.execute(by_row.where(*where).execution_options(yield_per=_ROWS_AT_A_TIME)).partitions():
                 if stopping.is_set():
                     return ()
-                where = (Incident.verified_at.is_not(None), *bounds)
-                hand_over(_Aggregated(where, connection.execute(aggregate.where(*where)).one()))
-            hand_over(_ALL_HANDED_OVER)
-            parts = to_read_by_row.get()
-            if parts is None:
-                return ()
-            for where in parts:
-                for partition in connection.execute(by_row.where(*where).execution_options(yield_per=_ROWS_AT_A_TIME)).partitions():
-                    if stopping.is_set():
-                        return ()
-                    hand_over(_batch_of_rows(partition))
-            hand_over(_ALL_HANDED_OVER)
-            return connection.execute(_open_query(until, scope)).all()
-        finally:
-            # Whatever happened, the reader says it is done: nothing waits for it in vain.
-            hand_over(_READER_DONE)
+                hand_over(_batch_of_rows(partition))
+        hand_over(_ALL_HANDED_OVER)
+        return connection.execute(_open_query(until, scope)).all()
 
     reader = asyncio.ensure_future(db.read_in_thread(read))
+    # However the reader ends (its connection refused before ``read`` began, too), it says so last:
+    # nothing waits for it in vain.
+    reader.add_done_callback(lambda _reader: found.put_nowait(_READER_DONE))
 
     async def received() -> object:
         item = await found.get()
