@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import subprocess
@@ -78,11 +79,17 @@ class InProcess:
                 patch.setenv(name, value)
             patch.chdir(cwd)
             self._capsys.readouterr()
+            # A command that hangs ends this test process with every thread's traceback (the
+            # subprocesses' timeout, for a call that has no timeout of its own), instead of
+            # holding up the suite for ever.
+            faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=sys.__stderr__)
             with logging_kept():  # main() installs its own log handler
                 try:
                     code = cli.main(list(args))
                 except SystemExit as exit:  # argparse's usage errors
                     code = exit.code if isinstance(exit.code, int) else 1
+                finally:
+                    faulthandler.cancel_dump_traceback_later()
             out, err = self._capsys.readouterr()
         return subprocess.CompletedProcess(["incident-bot", *args], code, out, err)
 
