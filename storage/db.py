@@ -360,10 +360,9 @@ class _CommitsTogether:
 
     Those that arrive together (a burst of clicks: each waits here while the one before commits,
     or is dispatched in the same turn of the loop while other requests wait for their commits) run
-    in one transaction, each in a SAVEPOINT of
-    its own, so that one's failure rolls back only its own statements, under one BEGIN IMMEDIATE
-    and one COMMIT: the burst pays for one WAL sync, not one each, and the loop is not stopped by
-    each sync in turn. Nothing else can run meanwhile (the statements run without a pause), so
+    in one transaction, each in a SAVEPOINT of its own, so that one's failure rolls back only its
+    own statements, under one BEGIN IMMEDIATE and one COMMIT: the burst pays for one WAL sync, not
+    one each, and the loop is not stopped by each sync in turn. Nothing else can run meanwhile (the statements run without a pause), so
     each still sees every earlier one's writes, as one after the other would: a second click on a
     phase finds it stamped; a copy of a request finds its record.
 
@@ -567,10 +566,10 @@ class Database:
         thread when an ack waits for it and the write lock is free (in a SAVEPOINT of one
         transaction with the others that arrived with it, ``_CommitsTogether``), else in one trip
         to a worker thread (aiosqlite would take several per statement: cursor, execute, fetch,
-        close); on
-        PostgreSQL each statement is one round trip on the connection. What a click runs before
-        its ack (storage/clicks.py). ``work`` may run twice: a try on the event loop's thread that
-        finds the lock taken is rolled back and made again on the worker thread.
+        close); on PostgreSQL each statement is one round trip on the connection. What a click
+        runs before its ack (storage/clicks.py). ``work`` may run twice: a try on the event loop's
+        thread that finds the lock taken, or whose gathering ended without it, is rolled back and
+        made again on the worker thread.
 
         The first transaction of work whose request records itself here (``CommitGate.request``)
         writes that record first: a replay rolls back there, having done nothing."""
