@@ -91,20 +91,26 @@ _in_watched_call: contextvars.ContextVar[bool] = contextvars.ContextVar("in_watc
 
 
 @asynccontextmanager
-async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Event, list[str]]]:
+async def sessions_opened_while(db: Database, *, only_in_watched_calls: bool = False) -> AsyncIterator[tuple[asyncio.Event, list[str]]]:
     """Every database session opened while the yielded event is set, or by a call ``watching_during``
     watches, by kind, as it opens; the pacing of Slack calls (``bookkeeping``, which records
     nothing of a request) left out."""
     watching = asyncio.Event()
     opened: list[str] = []
     pacing: contextvars.ContextVar[bool] = contextvars.ContextVar("pacing", default=False)
+
+    def counted() -> bool:
+        if only_in_watched_calls:
+            return watching.is_set() and _in_watched_call.get()
+        return watching.is_set() or _in_watched_call.get()
+
     sessions = ("transaction", "single_statements", "lookup", "reading")
     originals = {name: getattr(db, name) for name in (*sessions, "bookkeeping", "run_transaction")}
 
     def watched(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         @asynccontextmanager
         async def session(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            if (watching.is_set() or _in_watched_call.get()) and not pacing.get():
+            if counted() and not pacing.get():
                 opened.append(name)
             async with original(*args, **kwargs) as yielded:
                 yield yielded
@@ -121,7 +127,7 @@ async def sessions_opened_while(db: Database) -> AsyncIterator[tuple[asyncio.Eve
             pacing.reset(token)
 
     async def run_transaction(*args: Any, **kwargs: Any) -> Any:
-        if watching.is_set() or _in_watched_call.get():
+        if counted():
             opened.append("run_transaction")
         return await originals["run_transaction"](*args, **kwargs)
 
@@ -443,9 +449,11 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
     # Stored with the draft, their claims need no transaction of their own: from the draft's commit
     # to the upload's first step and the action items' post, nothing opens the database.
     await open_and_settle(bot, opening("payments-api"))
-    fake_slack.latency = LATENCY
     awaited = {"files.getUploadURLExternal", "actions_message"}
-    async with sessions_opened_while(bot.runtime.db) as (watching, opened):
+    resolutions = bot.runtime.interactions.phase_stamps._resolutions
+    # Only the postmortem's own work counts (the summaries' records, the control message's edit go
+    # on beside it, whenever the machine lets them).
+    async with sessions_opened_while(bot.runtime.db, only_in_watched_calls=True) as (watching, opened):
 
         def until_both(method: str, args: dict[str, Any]) -> None:
             awaited.discard(method)
@@ -454,7 +462,7 @@ async def test_the_upload_and_the_action_items_are_claimed_with_the_draft(bot, f
                 watching.clear()
 
         fake_slack.listeners.append(until_both)
-        with watching_from(bot.runtime.interactions.phase_stamps._resolutions.drafts, "store", watching):
+        with watching_from(resolutions.drafts, "store", watching), watching_during(resolutions, "_postmortem"):
             await resolve(bot, 1)
             await bot.settle()
     assert not awaited
