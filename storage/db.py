@@ -654,14 +654,15 @@ class Database:
         """Whether ``read_in_thread`` can be used: SQLite (PostgreSQL's driver needs no thread)."""
         return self._sqlite_reads is not None
 
-    async def read_in_thread(self, work: Callable[[Connection], T]) -> T:
+    async def read_in_thread(self, work: Callable[[Connection], T], *, stop: Callable[[], None] | None = None) -> T:
         """SQLite: ``work``'s statements on a plain connection in one read transaction (one
         snapshot, no write lock), as ``reading()`` would see them, in a thread of their own, as
         aiosqlite gives each connection, but with no trip back to the event loop between two
         statements (aiosqlite makes several for each: a cursor, the statement, its rows). A read
         that hands its rows over as it goes does so itself (``loop.call_soon_threadsafe``), and may
         wait in its thread for what the event loop sends back: the thread is its own, never one of
-        the loop's shared worker threads, which the loop's own work may be waiting for."""
+        the loop's shared worker threads, which the loop's own work may be waiting for. ``stop``
+        (called if the read is cancelled) makes ``work`` stop at its next step."""
         engine = self._sqlite_reads
         if engine is None:
             raise RuntimeError("read_in_thread is for SQLite; read PostgreSQL through reading()")
@@ -688,11 +689,15 @@ class Database:
         thread.start()
         try:
             return await finished
+        except asyncio.CancelledError:
+            if stop is not None:
+                stop()
+            raise
         finally:
-            if finished.done() and not finished.cancelled():
-                # Handing its outcome over is the thread's last step, so this join is short; without
-                # it a command could end, and close its loop, while the thread is still alive.
-                await asyncio.to_thread(thread.join)
+            # However the read ends, its thread has ended when this returns (a command could
+            # otherwise end, and close its loop, with the thread alive and its connection out):
+            # handing its outcome over is its last step, and a stopped read stops at its next.
+            await asyncio.shield(asyncio.to_thread(thread.join))
 
     @asynccontextmanager
     async def single_statements(self) -> AsyncIterator[AsyncSession]:

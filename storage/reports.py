@@ -237,7 +237,17 @@ async def _sqlite_incident_columns(
         hand_over(_ALL_HANDED_OVER)
         return connection.execute(_open_query(until, scope)).all()
 
-    reader = asyncio.ensure_future(db.read_in_thread(read))
+    asked = False
+
+    def stop_reading() -> None:
+        # Each idempotent, and heard wherever the reader waits or steps: ahead of the parsing, for
+        # the parts to read row by row, between two batches.
+        stopping.set()
+        ahead.release()
+        if not asked:
+            to_read_by_row.put(None)
+
+    reader = asyncio.ensure_future(db.read_in_thread(read, stop=stop_reading))
     # However the reader ends (its connection refused before ``read`` began, too), it says so last:
     # nothing waits for it in vain.
     reader.add_done_callback(lambda _reader: found.put_nowait(_READER_DONE))
@@ -249,7 +259,6 @@ async def _sqlite_incident_columns(
             raise RuntimeError("the reader of the incidents' columns stopped before handing everything over")
         return item
 
-    asked = False
     try:
         unread: list[tuple[ColumnElement[bool], ...]] = []
         while isinstance(item := await received(), _Aggregated):
@@ -265,11 +274,9 @@ async def _sqlite_incident_columns(
             add(item)
         return await reader
     finally:
+        # Also when the reader was cancelled with this caller and ended first (as at shutdown).
+        stop_reading()
         if not reader.done():
-            stopping.set()
-            ahead.release()  # should the reader wait to read further ahead, it stops instead
-            if not asked:
-                to_read_by_row.put(None)
             # The connection goes back to the pool only once its statement in flight has ended.
             await asyncio.wait([reader])
 

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import math
 import random
+import threading
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
@@ -280,7 +281,36 @@ async def test_a_refused_batch_stops_the_read_and_the_next_read_sees_everything(
     with pytest.raises(Refused):
         await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=refuse), HANG_SECONDS)
     assert len(added) == refused_at
+    assert nothing_left_reading(db)
     assert await read_whole_window(db, since) == whole
+
+
+def nothing_left_reading(db) -> bool:
+    """On SQLite, no reading thread alive and no connection of the reads out of their pool."""
+    if db._sqlite_reads is None:
+        return True
+    alive = [thread for thread in threading.enumerate() if thread.name == "sqlite-read" and thread.is_alive()]
+    return alive == [] and db._sqlite_reads.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize("seed", [2, 1])
+async def test_a_read_cancelled_with_its_reader_leaves_no_thread_and_no_connection(db, seed):
+    """As when the loop shuts down during a digest: the caller and the task reading in its thread
+    are cancelled together, after the first batch; the thread has stopped and given its
+    connection back by the time the caller's cancellation is over."""
+    await random_history(db, seed)
+    since = NOW - timedelta(days=400)
+    caller: list[asyncio.Task] = []
+
+    def cancel_everything(_batch: storage.reports.RestoredBatch) -> None:
+        for task in asyncio.all_tasks():
+            if task is caller[0] or task.get_coro().__qualname__ == "Database.read_in_thread":
+                task.cancel()
+
+    caller.append(asyncio.ensure_future(storage.reports.incident_columns(db, since=since, until=NOW, add=cancel_everything)))
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(caller[0], HANG_SECONDS)
+    assert nothing_left_reading(db)
 
 
 async def test_a_read_that_fails_raises_its_error(db, monkeypatch):
