@@ -101,10 +101,10 @@ class DeliveryFigures:
 
 def delivery_history(since: datetime, until: datetime) -> datetime:
     """Where the incidents ``DeliveryFigures.delivery`` reads begin: its window, or its monthly trend's first month."""
-    return min(since, months_back(until, TREND_MONTHS))
+    return min(since, _months_back(until, TREND_MONTHS))
 
 
-def months_back(at: datetime, months: int) -> datetime:
+def _months_back(at: datetime, months: int) -> datetime:
     """The first day of the month ``months - 1`` months before the one containing ``at``."""
     start = month_start(at)
     for _ in range(months - 1):

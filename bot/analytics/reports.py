@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.analytics.coverage import TREND_MONTHS
-from bot.analytics.delivery_figures import DeliveryFigures, DeliveryReport, months_back
+from bot.analytics.delivery_figures import DeliveryFigures, DeliveryReport, delivery_history
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
@@ -132,7 +131,7 @@ class Reports:
         same read of the incidents."""
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
         if delivery:
-            history = min(history, months_back(until, TREND_MONTHS))
+            history = delivery_history(history, until)
         read = await self.reads.incidents_read(history, until, IncidentScope(services, severities))
         restored, unrestored = read.restored, read.unrestored
         report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
