@@ -21,7 +21,7 @@ from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.incident_reads import EVERY_INCIDENT, IncidentReads, IncidentScope, IncidentsRead
 from bot.analytics.key_trends import KeyTrend, key_trends, monthly_periods, weekly_periods
-from bot.analytics.stats import IncidentFacts, ReportSettings, RestoredIncidents, Trend
+from bot.analytics.stats import ReportSettings, Trend
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
 from storage.reports import deploy_columns
@@ -59,32 +59,29 @@ class DeliveryFigures:
         return await self.delivery_from(read, since, until, year=year, services=scope.services)
 
     async def delivery_from(
-        self, read: IncidentsRead, since: datetime, until: datetime, *, year: int = DEFAULT_YEAR, services: Sequence[str] | None = None
-    ) -> DeliveryReport:
-        """``delivery`` from incidents already read, from ``delivery_history(since, until)`` or earlier, up to ``until``."""
-        return await self.from_columns(read.restored, read.unrestored, since, until, year=year, services=services)
-
-    async def from_columns(
         self,
-        restored: RestoredIncidents,
-        unrestored: list[IncidentFacts],
+        read: IncidentsRead,
         since: datetime,
         until: datetime,
         *,
-        year: int,
-        services: Sequence[str] | None,
+        year: int = DEFAULT_YEAR,
+        services: Sequence[str] | None = None,
         trend: Trend | None = None,
     ) -> DeliveryReport:
-        """``delivery`` of incidents already read as columns. With ``trend``, each key's points over
-        its weeks and the monthly trend's months too (``restored`` then reaches back to the first of
-        them, and so do the deploys read here)."""
+        """``delivery`` from incidents already read, from ``delivery_history(since, until)`` or
+        earlier, up to ``until``. With ``trend``, each key's points over its weeks and the monthly
+        trend's months too (the read then reaches back to the first of them, and so do the deploys
+        read here)."""
+        restored, unrestored = read.restored, read.unrestored
         months = monthly_trend(restored, now=until, settings=self._settings)
         weeks = weekly_periods(trend, until) if trend is not None else []
         periods = [*weeks, *monthly_periods(months, until)] if trend is not None else []
         first = min([since, *(p.start for p in periods)])
         async with self._db.reading() as session:
-            read = await deploy_columns(session, first, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
-        deploys = DeployColumns.from_columns(read.service_keys, read.service_codes, read.deployed_us, read.commit_us, read.failed)
+            columns = await deploy_columns(session, first, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+        deploys = DeployColumns.from_columns(
+            columns.service_keys, columns.service_codes, columns.deployed_us, columns.commit_us, columns.failed
+        )
         trends = (
             key_trends(deploys, restored, unrestored, weeks=weeks, months=periods[len(weeks) :], settings=self._settings, year=year)
             if trend is not None

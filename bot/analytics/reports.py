@@ -137,9 +137,7 @@ class Reports:
         report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
         trend = self._trend_of(restored, unrestored, until)
         keys = (
-            await self.delivery_figures.from_columns(restored, unrestored, since, until, year=year, services=services, trend=trend)
-            if delivery
-            else None
+            await self.delivery_figures.delivery_from(read, since, until, year=year, services=services, trend=trend) if delivery else None
         )
         return WindowRead(report, channels, trend, restored, keys)
 
