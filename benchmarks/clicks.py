@@ -4,8 +4,11 @@ eight at a time.
 
 The real bot (``Runtime`` + ``build_bolt_app`` + ``start_http``) and a bare slack_bolt ``AsyncApp``
 that acks the same way (``process_before_response=True``, every listener only ``await ack()``),
-served by the very same ``start_http``, get the same signed requests in the same run, alternately
-(ABBA), over one keep-alive connection pool each. The bot's after-ack work (Slack updates) is
+served by the very same ``start_http``, get the same signed requests in the same run, taking turns
+at going first, over one keep-alive connection pool each. A third app, the bare one that first
+commits one row (``OneCommit``: the same database and driver as the bot, one INSERT and its COMMIT
+per request, one after the other), shows how much of the bot's time is the durable write itself:
+the issue's physical limit, "about 1x plus one commit". Its ratios are context, not targets. The bot's after-ack work (Slack updates) is
 drained between rounds, outside the timed section: this measures the ack, not the backlog. The
 fake Slack answers at once (latency 0); PostgreSQL is a throwaway server from the machine's
 binaries (or TEST_POSTGRES_URL), on loopback.
@@ -34,13 +37,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 from urllib.parse import urlencode
 
 import aiohttp
+import aiosqlite
+import asyncpg
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from sqlalchemy import event, func, select
@@ -90,20 +95,64 @@ class Figure:
 
     def line(self) -> str:
         verdict = "" if self.target is None else f"<= {self.target:.1f}x  {'met' if self.met else 'MISSED'}"
-        return f"{self.name:44} {ms(self.value):>10} {ms(self.baseline):>10} {self.ratio:>6.2f}x  {verdict}"
+        return f"{self.name:52} {ms(self.value):>10} {ms(self.baseline):>10} {self.ratio:>6.2f}x  {verdict}"
 
 
 def print_figures(figures: Sequence[Figure], *, baseline: str) -> None:
     """The figures as a table, under a header naming what each was measured against."""
-    print(f"\n{'figure':44} {'bot':>10} {baseline:>10} {'ratio':>7}  target")
+    print(f"\n{'figure':52} {'bot':>10} {baseline:>10} {'ratio':>7}  target")
     for figure in figures:
         print(figure.line())
 
 
+CONTENDERS = ("bot", "bare", "committed")
+# Kinds that write before their ack; a status only reads, so the bare app plus a commit says nothing of it.
+WRITES = ("click", "note", "ack", "open")
+
+
 @dataclass
 class Samples:
-    bot: dict[str, list[float]] = field(default_factory=dict)
-    bare: dict[str, list[float]] = field(default_factory=dict)
+    """Latencies by contender (``CONTENDERS``), then by kind."""
+
+    by: dict[str, dict[str, list[float]]] = field(default_factory=lambda: {c: {} for c in CONTENDERS})
+
+
+class OneCommit:
+    """One row inserted and committed per call, on the bot's kind of database through the bot's
+    driver (aiosqlite on a WAL file of its own beside the bot's, same default ``synchronous``;
+    asyncpg in the bot's PostgreSQL database, a table of its own), calls one after the other as on
+    SQLite's single writer: the least an app that acks only what it has recorded must wait for."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._sqlite: aiosqlite.Connection | None = None
+        self._postgres: asyncpg.Pool | None = None
+        self._turn = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self._url.startswith("sqlite"):
+            path = Path(self._url.split("///", 1)[1]).with_name("bare-commit.db")
+            self._sqlite = await aiosqlite.connect(path)
+            await self._sqlite.execute("PRAGMA journal_mode=WAL")
+            await self._sqlite.execute("CREATE TABLE IF NOT EXISTS bare_acks (id INTEGER PRIMARY KEY, at REAL NOT NULL)")
+            await self._sqlite.commit()
+        else:
+            self._postgres = await asyncpg.create_pool(self._url.replace("+asyncpg", ""), min_size=1, max_size=1)
+            await self._postgres.execute("CREATE TABLE IF NOT EXISTS bare_acks (id bigserial PRIMARY KEY, at double precision NOT NULL)")
+
+    async def write(self) -> None:
+        async with self._turn:
+            if self._sqlite is not None:
+                await self._sqlite.execute("INSERT INTO bare_acks (at) VALUES (?)", (time.time(),))
+                await self._sqlite.commit()
+            elif self._postgres is not None:
+                await self._postgres.execute("INSERT INTO bare_acks (at) VALUES ($1)", time.time())
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
+        if self._postgres is not None:
+            await self._postgres.close()
 
 
 class Target:
@@ -138,6 +187,7 @@ class Bench:
     fake: FakeSlack
     bot: Target
     bare: Target
+    committed: Target
     signed: SignedSlack
     close: Callable[[], object]
 
@@ -160,25 +210,33 @@ async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench
     await upgrade_to_head(runtime.db)
     await runtime.db.warm_up()  # as serve does: eight clicks at once do not open connections on PostgreSQL
     bot_runner, bot_port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)
-    # The bare app on the same aiohttp stack, but not behind the bot's web app: that one would also
+    one_commit = OneCommit(database_url)
+    await one_commit.open()
+    # The bare apps on the same aiohttp stack, but not behind the bot's web app: that one would also
     # record each request in the bot's database (the replay guard).
-    bare_runner = web.AppRunner(bare_bolt.build(SIGNING_SECRET, fake.base_url), access_log=None)
-    await bare_runner.setup()
-    bare_site = web.TCPSite(bare_runner, "127.0.0.1", 0)
-    await bare_site.start()
-    bare_port = bare_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # port 0: the one the OS picked
+    bare_runner, bare = await serve_bare(fake)
+    committed_runner, committed = await serve_bare(fake, before_ack=one_commit.write)
     bot = Target(f"http://127.0.0.1:{bot_port}/slack/events")
-    bare = Target(f"http://127.0.0.1:{bare_port}/slack/events")
 
     async def close() -> None:
-        await bot.close()
-        await bare.close()
-        await bot_runner.cleanup()
-        await bare_runner.cleanup()
+        for target in (bot, bare, committed):
+            await target.close()
+        for runner in (bot_runner, bare_runner, committed_runner):
+            await runner.cleanup()
+        await one_commit.close()
         await runtime.close()
         await fake.stop()
 
-    return Bench(runtime, fake, bot, bare, SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url), close)
+    return Bench(runtime, fake, bot, bare, committed, SignedSlack("x", SIGNING_SECRET, response_url_factory=fake.response_url), close)
+
+
+async def serve_bare(fake: FakeSlack, *, before_ack: Callable[[], Awaitable[None]] | None = None) -> tuple[web.AppRunner, Target]:
+    runner = web.AppRunner(bare_bolt.build(SIGNING_SECRET, fake.base_url, before_ack=before_ack), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # port 0: the one the OS picked
+    return runner, Target(f"http://127.0.0.1:{port}/slack/events")
 
 
 async def send_commands(bench: Bench, commands: Sequence[str]) -> None:
@@ -231,16 +289,20 @@ def requests_for(bench: Bench, kind: str, incidents: list[tuple[int, str, str]],
     return bodies
 
 
-async def measure(bench: Bench, kind: str, bodies: list[str], concurrency: int, samples: Samples) -> None:
-    """The bodies in batches of ``concurrency``, sent at once; the bot and the bare app take turns
-    going first (ABBA). The bare app gets the very same bodies."""
+async def measure(
+    bench: Bench, kind: str, bodies: list[str], concurrency: int, samples: Samples, *, contenders: Sequence[str] = CONTENDERS
+) -> None:
+    """The bodies in batches of ``concurrency``, sent at once to each contender in turn, who goes
+    first rotating from batch to batch. The bare apps get the very same bodies; the one that commits
+    first only those of kinds that write."""
+    targets = {"bot": bench.bot, "bare": bench.bare, "committed": bench.committed}
+    chosen = tuple(c for c in contenders if c != "committed" or kind in WRITES)
     for index, start_at in enumerate(range(0, len(bodies), concurrency)):
         batch = bodies[start_at : start_at + concurrency]
-        order = ("bot", "bare") if index % 2 == 0 else ("bare", "bot")
-        for which in order:
-            target = bench.bot if which == "bot" else bench.bare
-            latencies = await asyncio.gather(*(target.send(body) for body in batch))
-            (samples.bot if which == "bot" else samples.bare).setdefault(kind, []).extend(latencies)
+        turn = index % len(chosen)
+        for which in chosen[turn:] + chosen[:turn]:
+            latencies = await asyncio.gather(*(targets[which].send(body) for body in batch))
+            samples.by[which].setdefault(kind, []).extend(latencies)
             if which == "bot":
                 await bench.drain()
 
@@ -272,11 +334,15 @@ async def run_database(label: str, database_url: str, count: int) -> list[Figure
                 gc.freeze()
                 with full_collections_counted(pauses):
                     await measure(bench, kind, requests_for(bench, kind, pool, count), concurrency, samples)
+            at = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
             for kind in KINDS:
-                bot, bare = Summary.of(samples.bot[kind]), Summary.of(samples.bare[kind])
-                at = "one at a time" if concurrency == 1 else f"{concurrency} at a time"
+                bot, bare = Summary.of(samples.by["bot"][kind]), Summary.of(samples.by["bare"][kind])
                 figures.append(Figure(f"{kind} ack p99, {label}, {at}", bot.p99, bare.p99, TARGET))
                 figures.append(Figure(f"{kind} ack p50, {label}, {at}", bot.p50, bare.p50, None))
+            for kind in WRITES:
+                bot, committed = Summary.of(samples.by["bot"][kind]), Summary.of(samples.by["committed"][kind])
+                figures.append(Figure(f"{kind} p99 vs bare + 1 commit, {label}, {at}", bot.p99, committed.p99, None))
+                figures.append(Figure(f"{kind} p50 vs bare + 1 commit, {label}, {at}", bot.p50, committed.p50, None))
         longest = f", longest {ms(max(pauses))}" if pauses else ""
         print(f"{label}: {len(pauses)} full garbage collections while measuring{longest}")
         return figures
