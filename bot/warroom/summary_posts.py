@@ -21,6 +21,7 @@ from bot.slack.steps import SlackSteps, still_empty
 from bot.warroom.resolution_facts import Facts, ReadIncident
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import audit as audit_rows
+from storage import clicks as click_rows
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
 
@@ -135,8 +136,11 @@ class SummaryPosts:
         due: SummariesDue | None,
     ) -> None:
         async def record(ts: str) -> None:
-            async with self._db.transaction() as session:
-                await incident_rows.record_fields(session, incident.id, at=self._clock(), **{column: ts})
+            # One UPDATE in one go (on SQLite one trip to a worker thread), not through the ORM
+            # session: the postmortem's draft is stored right after the summaries are answered, and
+            # takes its turn on SQLite's one writer behind these records.
+            now = self._clock()
+            await self._db.run_statements(lambda work: click_rows.set_fields(work, incident.id, at=now, **{column: ts}))
 
         outcome = await self._steps.once(
             incident.id,
