@@ -13,7 +13,11 @@ answers the call that ends the flow, divided by one RT, and set against issue 17
 - whole resolution (summaries, postmortem upload, action-items message): <= the upload's own three
   steps (timed in the same run through the same gateway) + 0.2 RT.
 
-    .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5]
+    .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5] [--fake-process]
+
+``--fake-process`` runs the fake Slack in a process of its own (benchmarks/fake_slack_process.py),
+as Slack is to the bot: its handling of each call, and what the bot does on a worker thread while
+the fake reads a call, no longer count as the bot's time.
 
 ``figures(args)`` is what a single command printing every figure of issue 17 calls: it runs this
 benchmark and returns one ``Figure`` per measure (the worst of ``-m`` runs, so "met" means met by
@@ -32,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.fake_slack_process import RemoteFakeSlack
 from benchmarks.open_latency import (
     BenchmarkError,
     Server,
@@ -51,6 +56,30 @@ RESOLUTION_STEPS = {"summary_ts", "summary_announcement_ts", "actions_message"}
 # The postmortem's display names: asked of Slack (one RT before the upload can start), or
 # remembered from the last minutes (bot/slack/directory.py).
 COLD, WARM = "names asked", "names remembered"
+
+
+class _InProcess:
+    """The fake Slack on the benchmark's own event loop, with RemoteFakeSlack's face."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self.fake = fake
+        self.calls, self.uploads, self.violations = fake.calls, fake.uploads, fake.violations
+
+    @property
+    def latency(self) -> float:
+        return self.fake.latency
+
+    async def set_latency(self, latency: float) -> None:
+        self.fake.latency = latency
+
+    async def refresh(self) -> None:
+        """Nothing to fetch: the lists are the fake's own."""
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+
+Fake = _InProcess | RemoteFakeSlack
 
 
 @dataclass(frozen=True)
@@ -108,17 +137,19 @@ class _Runs:
         self.rounds[what] = max(self.rounds.get(what, 0), rounds)
 
 
-async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+async def _open(fake: Fake, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+    await fake.refresh()
     start = len(fake.calls)
     sent = time.monotonic()
     response = await bot.slack.command(f"open {title} sev:P2 service:{service}")
     if response.status != 200:
         raise BenchmarkError(f"the open answered HTTP {response.status}")
     await drain(runtime)
+    await fake.refresh()
     return sent, fake.calls[start:]
 
 
-async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
+async def _war_room(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
     latency = fake.latency
     forget = getattr(runtime.slack.people, "forget_directory", None)
     if forget is not None:
@@ -139,7 +170,7 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
-async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
+async def _resolution(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
     latency = fake.latency
     _sent, calls = await _open(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
     number = max(int(p["incident"]) for c in calls if (p := (c.args.get("metadata") or {}).get("event_payload") or {}).get("incident"))
@@ -157,6 +188,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     if response.status != 200:
         raise BenchmarkError(f"the verified click answered HTTP {response.status}")
     await drain(runtime)
+    await fake.refresh()
     calls = fake.calls[start:]
     ends = [c for c in calls if _step(c) in RESOLUTION_STEPS or c.method == "files.completeUploadExternal"]
     summary = next((c for c in ends if _step(c) == "summary_ts"), None)
@@ -180,25 +212,34 @@ def _figure(name: str, samples: Sequence[float], limit: float) -> Figure:
     return Figure(name, max(samples), percentile(samples, 0.5), limit)
 
 
-async def measure(*, latency: float, runs_each: int) -> list[Figure]:
-    fake, announce = await start_fake_slack()
+async def measure(*, latency: float, runs_each: int, fake_process: bool = False) -> list[Figure]:
+    fake: Fake
+    if fake_process:
+        fake = await RemoteFakeSlack.start()
+    else:
+        in_process, announce = await start_fake_slack()
+        fake = _InProcess(in_process)
     runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {COLD: [], WARM: []}, [])
     with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
-        runtime, bot = await start_bot(fake, announce, Path(tmp) / "incidents.db")
+        if isinstance(fake, RemoteFakeSlack):
+            runtime, bot = await start_bot(fake, fake.announce, Path(tmp) / "incidents.db", seed=False)
+        else:
+            runtime, bot = await start_bot(fake.fake, announce, Path(tmp) / "incidents.db")
         try:
             # Warm-up at latency 0: imports, the first connections, Bolt's auth.test.
             for shape, service in SHAPES:
                 await _open(fake, runtime, bot, f"Warm-up {shape}", service)
-            fake.latency = latency
+            await fake.set_latency(latency)
             for n in range(runs_each):
                 for shape, service in SHAPES:
                     await _war_room(fake, runtime, bot, runs, shape, service, n)
                 await _resolution(fake, runtime, bot, runs, n, COLD)
                 await _resolution(fake, runtime, bot, runs, n, WARM)
         finally:
-            fake.latency = 0.0
+            await fake.set_latency(0.0)
             await bot.runner.cleanup()
             await asyncio.wait_for(runtime.close(), 35)
+            await fake.refresh()
             await fake.stop()
     if fake.violations:
         raise BenchmarkError(f"{len(fake.violations)} Slack API contract violations, e.g. {fake.violations[:3]}")
@@ -229,7 +270,7 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
 def figures(args: argparse.Namespace) -> list[Figure]:
     """Every figure of this benchmark, from ``args.latency_ms`` and ``args.incidents`` (the number
     of runs of each measure); for a command that prints all of issue 17's figures."""
-    return asyncio.run(measure(latency=args.latency_ms / 1000, runs_each=args.incidents))
+    return asyncio.run(measure(latency=args.latency_ms / 1000, runs_each=args.incidents, fake_process=getattr(args, "fake_process", False)))
 
 
 def print_figures(figures: Sequence[Figure], latency_ms: float, runs_each: int) -> None:
@@ -245,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m benchmarks.round_trips", description=__doc__.split("\n\n")[0])
     parse.add_argument("--latency-ms", type=bounded(20, 2000, float), default=100.0, help="fake Slack latency, one RT (default 100)")
     parse.add_argument("-m", "--incidents", type=bounded(1, 50), default=5, help="runs of each measure (default 5)")
+    parse.add_argument(
+        "--fake-process", action="store_true", help="run the fake Slack in a process of its own, not on the bot's event loop"
+    )
     return parse
 
 
