@@ -74,6 +74,7 @@ class _InProcess:
 
     def __init__(self, fake: FakeSlack) -> None:
         self.fake = fake
+        self.base_url, self.response_url = fake.base_url, fake.response_url
         self.calls, self.uploads, self.violations = fake.calls, fake.uploads, fake.violations
 
     @property
