@@ -133,11 +133,13 @@ class Server:
     slack: SignedSlack
 
 
-async def start_bot(fake: FakeSlack, announce: str, database: Path) -> tuple[Runtime, Server]:
-    """The real bot, wired exactly as ``incident-bot serve`` wires it (minus the CLI)."""
+async def start_bot(fake: FakeSlack, announce: str, database: Path, *, seed: bool = True) -> tuple[Runtime, Server]:
+    """The real bot, wired exactly as ``incident-bot serve`` wires it (minus the CLI). ``seed``:
+    False for a fake in another process (benchmarks/fake_slack_process.py), which seeds itself."""
     settings = fake_slack_settings(fake, f"sqlite:///{database}", announce)
-    # The shipped example catalog's owners and on-call groups, so the war room's invites succeed.
-    seed_catalog_people(fake)
+    if seed:
+        # The shipped example catalog's owners and on-call groups, so the war room's invites succeed.
+        seed_catalog_people(fake)
     runtime = Runtime.from_settings(settings)
     await upgrade_to_head(runtime.db)
     runner, port = await start_http(runtime, build_bolt_app(runtime), host="127.0.0.1", port=0)

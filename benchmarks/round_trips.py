@@ -13,7 +13,12 @@ answers the call that ends the flow, divided by one RT, and set against issue 17
 - whole resolution (summaries, postmortem upload, action-items message): <= the upload's own three
   steps (timed in the same run through the same gateway) + 0.2 RT.
 
-    .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5]
+    .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5] [--fake-process] [--floor]
+
+``--fake-process`` runs the fake Slack in a process of its own (benchmarks/fake_slack_process.py),
+as Slack is to the bot: its handling of each call, and what the bot does on a worker thread while
+the fake reads a call, no longer count as the bot's time. ``--floor`` also times the same three
+hops of the longest chain done by a bare Bolt app and a plain AsyncWebClient (``_Floor``).
 
 ``figures(args)`` is what a single command printing every figure of issue 17 calls: it runs this
 benchmark and returns one ``Figure`` per measure (the worst of ``-m`` runs, so "met" means met by
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import sys
 import tempfile
@@ -31,8 +37,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from benchmarks.fake_slack_process import RemoteFakeSlack
 from benchmarks.open_latency import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
     BenchmarkError,
     Server,
     bounded,
@@ -43,7 +57,9 @@ from benchmarks.open_latency import (
     start_fake_slack,
 )
 from bot.runtime import Runtime
+from handlers.web import start_http
 from tests.fake_slack import FakeSlack, RecordedCall, causal_rounds
+from tests.slack_requests import SignedSlack
 
 # Catalog shapes of the shipped example catalog (runbooks/catalog.yml).
 SHAPES = (("user IDs + group ID", "payments-api"), ("owner e-mail + group handle", "checkout-web"))
@@ -51,6 +67,31 @@ RESOLUTION_STEPS = {"summary_ts", "summary_announcement_ts", "actions_message"}
 # The postmortem's display names: asked of Slack (one RT before the upload can start), or
 # remembered from the last minutes (bot/slack/directory.py).
 COLD, WARM = "names asked", "names remembered"
+
+
+class _InProcess:
+    """The fake Slack on the benchmark's own event loop, with RemoteFakeSlack's face."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self.fake = fake
+        self.base_url, self.response_url = fake.base_url, fake.response_url
+        self.calls, self.uploads, self.violations = fake.calls, fake.uploads, fake.violations
+
+    @property
+    def latency(self) -> float:
+        return self.fake.latency
+
+    async def set_latency(self, latency: float) -> None:
+        self.fake.latency = latency
+
+    async def refresh(self) -> None:
+        """Nothing to fetch: the lists are the fake's own."""
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+
+Fake = _InProcess | RemoteFakeSlack
 
 
 @dataclass(frozen=True)
@@ -108,17 +149,88 @@ class _Runs:
         self.rounds[what] = max(self.rounds.get(what, 0), rounds)
 
 
-async def _open(fake: FakeSlack, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+class _Floor:
+    """The war room's longest chain with nothing of the bot in it, against the same fake in the same
+    run: a Bolt app that only verifies, dispatches and acks the signed command (as the bot's, with
+    ``process_before_response``), then a plain AsyncWebClient on a kept-alive session that creates a
+    channel, posts the control message the bot posted (same blocks) and pins it. Its hops are what
+    the client, Bolt, slack_sdk, aiohttp and the fake cost; the bot's hops above them are its own."""
+
+    def __init__(self, fake: Fake, control: RecordedCall) -> None:
+        self._fake = fake
+        self._text, self._blocks = control.args["text"], control.args["blocks"]
+        self._client = AsyncWebClient(base_url=fake.base_url, token=BOT_TOKEN)
+        self._names = itertools.count()
+        self._rooms: list[asyncio.Task[None]] = []
+        self.hops: dict[str, list[float]] = {"before_create": [], "create_to_post": [], "post_to_pin": []}
+        self._runner: Any = None
+        self._slack: SignedSlack | None = None
+
+    async def start(self, runtime: Runtime) -> None:
+        self._client.session = aiohttp.ClientSession()
+        app = AsyncApp(
+            signing_secret=SIGNING_SECRET,
+            client=AsyncWebClient(base_url=self._fake.base_url, token=BOT_TOKEN),
+            process_before_response=True,
+        )
+
+        @app.command("/incident")
+        async def ack_then_war_room(ack: AsyncAck) -> None:
+            await ack()
+            self._rooms.append(asyncio.create_task(self._war_room()))
+
+        self._runner, port = await start_http(runtime, app, host="127.0.0.1", port=0)
+        self._slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=self._fake.response_url)
+        await self._once()  # Bolt's auth.test, the session's first connection
+
+    async def _war_room(self) -> None:
+        channel = (await self._client.conversations_create(name=f"floor-{next(self._names)}"))["channel"]["id"]
+        ts = (await self._client.chat_postMessage(channel=channel, text=self._text, blocks=self._blocks))["ts"]
+        await self._client.pins_add(channel=channel, timestamp=ts)
+
+    async def _once(self) -> tuple[float, list[RecordedCall]]:
+        assert self._slack is not None
+        await self._fake.refresh()
+        start = len(self._fake.calls)
+        sent = time.monotonic()
+        response = await self._slack.command("open floor")
+        if response.status != 200:
+            raise BenchmarkError(f"the bare app answered HTTP {response.status}")
+        await asyncio.gather(*self._rooms)
+        self._rooms.clear()
+        await self._fake.refresh()
+        return sent, self._fake.calls[start:]
+
+    async def measure(self) -> None:
+        sent, calls = await self._once()
+        latency = self._fake.latency
+        create, post, pin = (
+            next(c for c in calls if c.method == method) for method in ("conversations.create", "chat.postMessage", "pins.add")
+        )
+        self.hops["before_create"].append((create.at - sent) * 1000)
+        self.hops["create_to_post"].append((post.at - _answered(create, latency)) * 1000)
+        self.hops["post_to_pin"].append((pin.at - _answered(post, latency)) * 1000)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._client.session is not None:
+            await self._client.session.close()
+
+
+async def _open(fake: Fake, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+    await fake.refresh()
     start = len(fake.calls)
     sent = time.monotonic()
     response = await bot.slack.command(f"open {title} sev:P2 service:{service}")
     if response.status != 200:
         raise BenchmarkError(f"the open answered HTTP {response.status}")
     await drain(runtime)
+    await fake.refresh()
     return sent, fake.calls[start:]
 
 
-async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
+async def _war_room(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, shape: str, service: str, n: int) -> None:
     latency = fake.latency
     forget = getattr(runtime.slack.people, "forget_directory", None)
     if forget is not None:
@@ -139,7 +251,7 @@ async def _war_room(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs,
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
-async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
+async def _resolution(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
     latency = fake.latency
     _sent, calls = await _open(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
     number = max(int(p["incident"]) for c in calls if (p := (c.args.get("metadata") or {}).get("event_payload") or {}).get("incident"))
@@ -157,6 +269,7 @@ async def _resolution(fake: FakeSlack, runtime: Runtime, bot: Server, runs: _Run
     if response.status != 200:
         raise BenchmarkError(f"the verified click answered HTTP {response.status}")
     await drain(runtime)
+    await fake.refresh()
     calls = fake.calls[start:]
     ends = [c for c in calls if _step(c) in RESOLUTION_STEPS or c.method == "files.completeUploadExternal"]
     summary = next((c for c in ends if _step(c) == "summary_ts"), None)
@@ -180,25 +293,42 @@ def _figure(name: str, samples: Sequence[float], limit: float) -> Figure:
     return Figure(name, max(samples), percentile(samples, 0.5), limit)
 
 
-async def measure(*, latency: float, runs_each: int) -> list[Figure]:
-    fake, announce = await start_fake_slack()
+async def measure(*, latency: float, runs_each: int, fake_process: bool = False, floor: bool = False) -> list[Figure]:
+    fake: Fake
+    if fake_process:
+        fake = await RemoteFakeSlack.start()
+    else:
+        in_process, announce = await start_fake_slack()
+        fake = _InProcess(in_process)
     runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {COLD: [], WARM: []}, [])
     with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
-        runtime, bot = await start_bot(fake, announce, Path(tmp) / "incidents.db")
+        if isinstance(fake, RemoteFakeSlack):
+            runtime, bot = await start_bot(fake, fake.announce, Path(tmp) / "incidents.db", seed=False)
+        else:
+            runtime, bot = await start_bot(fake.fake, announce, Path(tmp) / "incidents.db")
+        bare: _Floor | None = None
         try:
             # Warm-up at latency 0: imports, the first connections, Bolt's auth.test.
             for shape, service in SHAPES:
-                await _open(fake, runtime, bot, f"Warm-up {shape}", service)
-            fake.latency = latency
+                _sent, calls = await _open(fake, runtime, bot, f"Warm-up {shape}", service)
+            if floor:
+                bare = _Floor(fake, next(c for c in calls if is_control_message(c)))
+                await bare.start(runtime)
+            await fake.set_latency(latency)
             for n in range(runs_each):
                 for shape, service in SHAPES:
                     await _war_room(fake, runtime, bot, runs, shape, service, n)
+                    if bare is not None:
+                        await bare.measure()
                 await _resolution(fake, runtime, bot, runs, n, COLD)
                 await _resolution(fake, runtime, bot, runs, n, WARM)
         finally:
-            fake.latency = 0.0
+            await fake.set_latency(0.0)
+            if bare is not None:
+                await bare.stop()
             await bot.runner.cleanup()
             await asyncio.wait_for(runtime.close(), 35)
+            await fake.refresh()
             await fake.stop()
     if fake.violations:
         raise BenchmarkError(f"{len(fake.violations)} Slack API contract violations, e.g. {fake.violations[:3]}")
@@ -216,6 +346,14 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
         f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms; "
         f"control post answered -> pin arrives {percentile(runs.post_to_pin, 0.5):.1f} / {max(runs.post_to_pin):.1f} ms"
     )
+    if bare is not None:
+        hops = bare.hops
+        print(
+            f"the same hops, bare Bolt app + AsyncWebClient (p50 / max): send -> conversations.create arrives "
+            f"{percentile(hops['before_create'], 0.5):.1f} / {max(hops['before_create']):.1f} ms; "
+            f"create answered -> post arrives {percentile(hops['create_to_post'], 0.5):.1f} / {max(hops['create_to_post']):.1f} ms; "
+            f"post answered -> pin arrives {percentile(hops['post_to_pin'], 0.5):.1f} / {max(hops['post_to_pin']):.1f} ms"
+        )
     print(
         f"resolution, names remembered (p50 / max): click sent -> files.getUploadURLExternal arrives "
         f"{percentile(runs.click_to_upload, 0.5):.1f} / {max(runs.click_to_upload):.1f} ms"
@@ -229,7 +367,14 @@ async def measure(*, latency: float, runs_each: int) -> list[Figure]:
 def figures(args: argparse.Namespace) -> list[Figure]:
     """Every figure of this benchmark, from ``args.latency_ms`` and ``args.incidents`` (the number
     of runs of each measure); for a command that prints all of issue 17's figures."""
-    return asyncio.run(measure(latency=args.latency_ms / 1000, runs_each=args.incidents))
+    return asyncio.run(
+        measure(
+            latency=args.latency_ms / 1000,
+            runs_each=args.incidents,
+            fake_process=getattr(args, "fake_process", False),
+            floor=getattr(args, "floor", False),
+        )
+    )
 
 
 def print_figures(figures: Sequence[Figure], latency_ms: float, runs_each: int) -> None:
@@ -245,6 +390,10 @@ def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m benchmarks.round_trips", description=__doc__.split("\n\n")[0])
     parse.add_argument("--latency-ms", type=bounded(20, 2000, float), default=100.0, help="fake Slack latency, one RT (default 100)")
     parse.add_argument("-m", "--incidents", type=bounded(1, 50), default=5, help="runs of each measure (default 5)")
+    parse.add_argument(
+        "--fake-process", action="store_true", help="run the fake Slack in a process of its own, not on the bot's event loop"
+    )
+    parse.add_argument("--floor", action="store_true", help="also time the same hops done by a bare Bolt app and a plain AsyncWebClient")
     return parse
 
 

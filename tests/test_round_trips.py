@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from asyncio.selector_events import _SelectorSocketTransport
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -30,6 +31,7 @@ import pytest
 from bot.slack import blocks
 from bot.slack.directory import Remembered
 from bot.slack.gateway.channels import Channels
+from bot.warroom.room_records import WarRoomRecords
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
 from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
@@ -328,6 +330,34 @@ async def test_the_control_message_is_built_while_the_channel_is_created(bot, fa
     await open_and_settle(bot, opening("payments-api"))
     assert len(creates_started) == 1
     assert creates_started_when_built[0] == 1, creates_started_when_built
+
+
+async def test_a_steps_record_starts_once_the_call_that_follows_it_is_written(bot, fake_slack: FakeSlack, monkeypatch):
+    # The channel is recorded while the control post travels, and the post's ts while the pin does,
+    # each on a worker thread (SQLite). Started before that call's request is written, the record
+    # takes the loop's turn, or the GIL, from the write.
+    written: list[str] = []
+    write = _SelectorSocketTransport.write
+
+    def noting_requests(self: _SelectorSocketTransport, data: Any) -> None:
+        head = bytes(data[:100])
+        if head.startswith(b"POST /api/"):
+            written.append(head.removeprefix(b"POST /api/").split(b" ")[0].split(b"?")[0].decode())
+        write(self, data)
+
+    written_when_recorded: dict[str, list[str]] = {}
+    record = WarRoomRecords.record
+
+    async def noting_records(self: WarRoomRecords, incident_id: int, *args: Any, **fields: object) -> None:
+        for name in fields:
+            written_when_recorded.setdefault(name, list(written))
+        await record(self, incident_id, *args, **fields)
+
+    monkeypatch.setattr(_SelectorSocketTransport, "write", noting_requests)
+    monkeypatch.setattr(WarRoomRecords, "record", noting_records)
+    await open_and_settle(bot, opening("payments-api"))
+    assert "chat.postMessage" in written_when_recorded["channel_id"], written_when_recorded
+    assert "pins.add" in written_when_recorded["control_message_ts"], written_when_recorded
 
 
 @pytest.mark.parametrize("service", SERVICES)

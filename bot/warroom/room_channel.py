@@ -111,7 +111,12 @@ class WarRoomChannels:
         if post_now:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
             posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
-            await asyncio.sleep(0)  # the post on its way before the channel's recording takes the loop
+            # The post on its way before the channel's recording (on a worker thread, on SQLite)
+            # takes the loop or the GIL: one turn for the post to send its headers, a second for
+            # the task aiohttp then starts to write its body (Python 3.11 starts it a turn later).
+            # A post that has to wait its turn with the pacer does not hold the record back.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
         try:
             await self._record_channel(incident.id, channel)
         except BaseException:
