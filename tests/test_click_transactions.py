@@ -77,9 +77,15 @@ class StatementLog:
         return [s for _, s in mine[start : end + 1]]
 
     def writes(self, table: str, containing: str) -> list[int]:
-        return [i for i, s in enumerate(self.seen) if s.what.startswith(f"UPDATE {table}") and containing in s.what] + [
-            i for i, s in enumerate(self.seen) if s.what.startswith(f"INSERT INTO {table}") and containing in s.what
+        """The statements that write ``containing`` (a column) into ``table``: in what they set, not
+        in what they read back (RETURNING) or select by (WHERE)."""
+        return [i for i, s in enumerate(self.seen) if s.what.startswith(f"UPDATE {table}") and containing in _written(s.what)] + [
+            i for i, s in enumerate(self.seen) if s.what.startswith(f"INSERT INTO {table}") and containing in _written(s.what)
         ]
+
+
+def _written(statement: str) -> str:
+    return statement.split(" WHERE ", 1)[0].split(" RETURNING ", 1)[0]
 
 
 def reads_incident(statement: str) -> bool:
