@@ -155,13 +155,16 @@ async def incident_columns(
     services: Sequence[str] | None = None,
     severities: Sequence[str] | None = None,
     drills: bool = False,
+    found_open: Callable[[Sequence[FactRow]], None] | None = None,
 ) -> Sequence[FactRow]:
     """Restored incidents that started in [since, until), handed to ``add`` a batch at a time
     (a missing diagnosed or mitigated stamp reads as the next present one: the implied stamp, as
-    the buttons set it), then every incident still open that started before ``until``, with
-    FACT_COLUMNS, by id: all of one snapshot. Should ``add`` raise, the read stops there."""
+    the buttons set it), and every incident still open that started before ``until``, with
+    FACT_COLUMNS, by id, returned: all of one snapshot. ``found_open`` is given the open ones as
+    soon as they are read (on SQLite before the restored ones, so that the caller's work on them
+    is done while the database steps through the rest). Should ``add`` raise, the read stops there."""
     if db.reads_in_a_thread:
-        return await _sqlite_incident_columns(db, since, until, add, _Scope(services, severities, drills))
+        return await _sqlite_incident_columns(db, since, until, add, _Scope(services, severities, drills), found_open)
     async with db.reading() as session:
         # Closed here even when a batch is refused: the statement it has in flight then ends
         # before the session does, not whenever the loop finalises the generator.
@@ -169,7 +172,10 @@ async def incident_columns(
         async with contextlib.aclosing(batches):
             async for batch in batches:
                 add(batch)
-        return await open_rows(session, until=until, services=services, severities=severities, drills=drills)
+        still_open = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
+        if found_open is not None:
+            found_open(still_open)
+        return still_open
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,13 @@ class _Scope:
     services: Sequence[str] | None
     severities: Sequence[str] | None
     drills: bool
+
+
+@dataclass(frozen=True)
+class _OpenRows:
+    """The open incidents, as the thread reading SQLite hands them over first."""
+
+    rows: Sequence[FactRow]
 
 
 @dataclass(frozen=True)
@@ -192,7 +205,12 @@ _ALL_HANDED_OVER = object()
 
 
 async def _sqlite_incident_columns(
-    db: Database, since: datetime, until: datetime, add: Callable[[RestoredBatch], None], scope: _Scope
+    db: Database,
+    since: datetime,
+    until: datetime,
+    add: Callable[[RestoredBatch], None],
+    scope: _Scope,
+    found_open: Callable[[Sequence[FactRow]], None] | None,
 ) -> Sequence[FactRow]:
     """``incident_columns`` on SQLite. One worker thread reads every part's aggregate on a plain
     connection, one after the other with nothing in between, and hands each row over as it comes;
@@ -200,9 +218,11 @@ async def _sqlite_incident_columns(
     Through aiosqlite, each statement waited for the event loop to come round between its trips to
     aiosqlite's thread (a cursor, the statement, its row), so the database mostly waited on the
     parsing: 100,000 incidents read, parsed and added in 190-230 ms that way and 126-137 ms with a
-    thread of their own (plain sqlite3, the same statements, one interleaved run). The parts the
-    parser could not read (a name holding the separator, a stamp in another form) are then read
-    row by row, and the open incidents last, in the same transaction."""
+    thread of their own (plain sqlite3, the same statements, one interleaved run). The open
+    incidents are read first, and handed over while the database steps through the first
+    aggregate (the caller's objects of them built then, not after the last: 100,000 incidents, 2,019
+    open, 13 ms to read and 7 ms to build); the parts the parser could not read (a name holding the
+    separator, a stamp in another form) are read row by row last, all in the same transaction."""
     loop = asyncio.get_running_loop()
     found: asyncio.Queue[object] = asyncio.Queue()
     # The parts to read row by row, once every aggregate is parsed; None: stop.
@@ -219,6 +239,8 @@ async def _sqlite_incident_columns(
         loop.call_soon_threadsafe(found.put_nowait, item)
 
     def read(connection: Connection) -> Sequence[FactRow]:
+        open_now = connection.execute(_open_query(until, scope)).all()
+        hand_over(_OpenRows(open_now))
         for bounds in _chunks(connection, since, until, by_rowid=True):
             ahead.acquire()
             if stopping.is_set():
@@ -235,7 +257,7 @@ async def _sqlite_incident_columns(
                     return ()
                 hand_over(_batch_of_rows(partition))
         hand_over(_ALL_HANDED_OVER)
-        return connection.execute(_open_query(until, scope)).all()
+        return open_now
 
     asked = False
 
@@ -260,6 +282,11 @@ async def _sqlite_incident_columns(
         return item
 
     try:
+        first = await received()
+        if not isinstance(first, _OpenRows):
+            raise RuntimeError("the reader of the incidents' columns handed something over before the open incidents")
+        if found_open is not None:
+            found_open(first.rows)
         unread: list[tuple[ColumnElement[bool], ...]] = []
         while isinstance(item := await received(), _Aggregated):
             batch = await asyncio.to_thread(_sqlite_batch, item.row)

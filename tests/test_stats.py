@@ -790,6 +790,59 @@ def test_the_current_phase_is_the_first_phase_not_yet_closed_for_every_set_of_st
     assert facts.current_phase is None  # all three stamps: restored
 
 
+def _restored_columns_as_first_joined(batches):
+    """RestoredChunks.finish as it was first written: every column joined, then put in order by
+    start and id with one lexsort of them all. The reference for the shortcuts it takes now."""
+    ids = np.concatenate([b[0] for b in batches])
+    stamps = np.concatenate([b[1] for b in batches])
+    order = np.lexsort((ids, stamps[:, 0]))
+    return ids[order], stamps[order]
+
+
+@pytest.mark.parametrize("layout", ["written in order", "ids in order, starts not", "neither in order"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_restored_columns_are_those_of_one_sort_by_start_and_id_however_the_batches_come(layout, ties):
+    """Batches read by ranges of ids from a table written as incidents came (ids rising, starts
+    never falling), from one whose starts were imported in any order, and in no order at all:
+    the same columns as sorting every incident by start and id."""
+    from bot.analytics.stats import MISSING_US, RestoredChunks
+
+    rng = np.random.default_rng(17 + ties)
+    n = 3_000
+    starts = rng.integers(0, 40 if ties else 10**15, size=n) * 1_000_000
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    if layout == "written in order":
+        starts = np.sort(starts)
+    elif layout == "neither in order":
+        ids = rng.permutation(ids) * 3
+    phases = rng.integers(0, 10**9, size=(n, 4))
+    stamps = np.concatenate([starts[:, None], starts[:, None] + np.cumsum(phases, axis=1)], axis=1)
+    milestones = np.where(rng.random((n, 3)) < 0.3, MISSING_US, stamps[:, 1:2] + rng.integers(0, 10**8, size=(n, 3)))
+    stamps = np.concatenate([stamps, milestones], axis=1)
+    services = np.asarray([f"service-{k}" for k in rng.integers(0, 9, size=n)])
+    chunks, batches = RestoredChunks(), []
+    for at in range(0, n, 700):
+        part = slice(at, at + 700)
+        chunks.add(
+            ids[part],
+            ["P2"] * len(ids[part]),
+            services[part].tolist(),
+            ["alert"] * len(ids[part]),
+            np.zeros(len(ids[part]), dtype=np.int8),
+            stamps[part],
+        )
+        batches.append((ids[part], stamps[part]))
+    restored = chunks.finish()
+    expected_ids, expected_stamps = _restored_columns_as_first_joined(batches)
+    assert restored.ids.tolist() == expected_ids.tolist()
+    assert restored.started_us.tolist() == expected_stamps[:, 0].tolist()
+    assert restored.phase_us.tolist() == np.diff(expected_stamps[:, :5], axis=1).tolist()
+    assert restored.reached.tolist() == (expected_stamps[:, 5:] != MISSING_US).tolist()
+    by_id = dict(zip(ids.tolist(), services.tolist(), strict=True))
+    assert [restored.service.keys[c] for c in restored.service.codes.tolist()] == [by_id[i] for i in expected_ids.tolist()]
+    assert (len(set(starts.tolist())) < n) == ties
+
+
 def test_restored_columns_go_by_start_then_by_id_among_equal_starts():
     from bot.analytics.stats import RestoredChunks
 
