@@ -497,8 +497,15 @@ def _sqlite_aggregated() -> tuple[ColumnElement[Any], ...]:
         joined(Incident.service.is_(None)),
         joined(Incident.detection_method, _SEPARATOR),
         joined(func.ifnull(Incident.deploy_found, 2)),
-        *(joined(_or_no_stamp(stamp)) for stamp in _STORED_STAMPS),
+        *(joined(stamp if stamp.key in _NEVER_MISSING else _or_no_stamp(stamp)) for stamp in _STORED_STAMPS),
     )
+
+
+# Stamps no row an aggregate reads is without (NOT NULL columns, and verified_at by the read's own
+# condition): joined as stored, without an ifnull evaluated for each row (the ten aggregates over
+# 100,000 incidents, plain sqlite3, best of 5, three alternations: 100-104 ms with it, 95-99 without).
+# Should one be missing all the same, its text is short of the count and the part is read row by row.
+_NEVER_MISSING = frozenset({"started_at", "detected_at", "verified_at"})
 
 
 # The stored stamps the aggregated reads join, in RestoredBatch.stamps_us's order before the implied ones are filled.
