@@ -592,6 +592,59 @@ def test_more_incidents_a_week_detect_smaller_changes():
     assert detectable_change(data, per_week=20) < detectable_change(data, per_week=8)
 
 
+def test_seeded_choices_are_the_indices_random_choices_picks():
+    """The resampling draws what ``random.Random(seed).choices`` draws, pick for pick."""
+    from bot.analytics.stats import _seeded_choices
+
+    for seed, population, rows, per_row in ((1234, 7, 4, 5), (5, 120, 20, 10), (99, 22_726, 6, 1_950), (0, 1, 2, 3), (3, 50, 802, 7)):
+        expected = random.Random(seed).choices(range(population), k=rows * per_row)
+        blocks = list(_seeded_choices(seed, population, rows=rows, per_row=per_row))
+        assert all(len(block) % 2 == 0 and block.shape[1] == per_row for block in blocks)  # a trial's two weeks together
+        assert np.concatenate(blocks).ravel().tolist() == expected, (seed, population)
+
+
+def _detectable_change_in_one_draw(restore_seconds, *, per_week, seed=1234, trials=400, power=0.8):
+    """detectable_change as it was before it drew its picks a block at a time: every pick at once,
+    through random.Random(seed).choices itself. The reference."""
+    from bot.analytics.stats import EFFECT_GRID, median_ranks
+
+    settings = ReportSettings()
+    data = [float(x) for x in restore_seconds]
+    if per_week < settings.min_count or len(data) < 6:
+        return None
+    ranks = median_ranks(per_week, settings.confidence)
+    if ranks is None:
+        return None
+    j = ranks[0]
+    picks = np.asarray(random.Random(seed).choices(range(len(data)), k=2 * trials * per_week)).reshape(2 * trials, per_week)
+    weeks = np.asarray(data)[picks]
+    first_low = np.sort(weeks[0::2], axis=1)[:, j - 1]
+    second_high = np.sort(weeks[1::2], axis=1)[:, per_week - j]
+    for effect in sorted(EFFECT_GRID):
+        if int(np.count_nonzero(second_high * (1 - effect) < first_low)) >= math.ceil(Fraction(str(power)) * trials):
+            return effect
+    return None
+
+
+@pytest.mark.parametrize("seed", [1234, 7, 99])
+def test_detectable_change_is_that_of_every_pick_drawn_at_once(seed):
+    rng = random.Random(seed)
+    for sigma, n, per_week, trials in ((0.5, 120, 10, 400), (0.3, 900, 60, 51), (0.8, 3_000, 200, 400), (0.4, 40, 8, 7)):
+        data = [1800 * math.exp(rng.gauss(0, sigma)) for _ in range(n)]
+        expected = _detectable_change_in_one_draw(data, per_week=per_week, seed=seed, trials=trials)
+        assert detectable_change(data, per_week=per_week, seed=seed, trials=trials) == expected, (sigma, n, per_week, trials)
+
+
+def test_detectable_change_reads_an_array_as_it_reads_a_list_and_refuses_what_it_refused():
+    data = lognormal_sample(0.5, n=400)
+    for per_week in (8, 10, 25):
+        assert detectable_change(np.asarray(data), per_week=per_week) == detectable_change(data, per_week=per_week)
+    for bad in ([600.0, float("nan"), 900.0] * 3, [600.0, -1.0, 900.0] * 3, [600.0, float("inf")] * 4):
+        for form in (bad, np.asarray(bad)):
+            with pytest.raises(ValueError, match="finite and non-negative"):
+                detectable_change(form, per_week=10)
+
+
 def test_detectable_change_none_for_tiny_data():
     assert detectable_change([600.0, 1200.0, 900.0], per_week=10) is None  # too little to resample
     assert detectable_change(lognormal_sample(0.3), per_week=5) is None  # a week of 5 has no interval
@@ -788,6 +841,59 @@ def test_the_current_phase_is_the_first_phase_not_yet_closed_for_every_set_of_st
         closed = facts.phase_durations
         assert facts.current_phase == next((p for p in Phase if p not in closed), None), present
     assert facts.current_phase is None  # all three stamps: restored
+
+
+def _restored_columns_as_first_joined(batches):
+    """RestoredChunks.finish as it was first written: every column joined, then put in order by
+    start and id with one lexsort of them all. The reference for the shortcuts it takes now."""
+    ids = np.concatenate([b[0] for b in batches])
+    stamps = np.concatenate([b[1] for b in batches])
+    order = np.lexsort((ids, stamps[:, 0]))
+    return ids[order], stamps[order]
+
+
+@pytest.mark.parametrize("layout", ["written in order", "ids in order, starts not", "neither in order"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_restored_columns_are_those_of_one_sort_by_start_and_id_however_the_batches_come(layout, ties):
+    """Batches read by ranges of ids from a table written as incidents came (ids rising, starts
+    never falling), from one whose starts were imported in any order, and in no order at all:
+    the same columns as sorting every incident by start and id."""
+    from bot.analytics.stats import MISSING_US, RestoredChunks
+
+    rng = np.random.default_rng(17 + ties)
+    n = 3_000
+    starts = rng.integers(0, 40 if ties else 10**15, size=n) * 1_000_000
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    if layout == "written in order":
+        starts = np.sort(starts)
+    elif layout == "neither in order":
+        ids = rng.permutation(ids) * 3
+    phases = rng.integers(0, 10**9, size=(n, 4))
+    stamps = np.concatenate([starts[:, None], starts[:, None] + np.cumsum(phases, axis=1)], axis=1)
+    milestones = np.where(rng.random((n, 3)) < 0.3, MISSING_US, stamps[:, 1:2] + rng.integers(0, 10**8, size=(n, 3)))
+    stamps = np.concatenate([stamps, milestones], axis=1)
+    services = np.asarray([f"service-{k}" for k in rng.integers(0, 9, size=n)])
+    chunks, batches = RestoredChunks(), []
+    for at in range(0, n, 700):
+        part = slice(at, at + 700)
+        chunks.add(
+            ids[part],
+            ["P2"] * len(ids[part]),
+            services[part].tolist(),
+            ["alert"] * len(ids[part]),
+            np.zeros(len(ids[part]), dtype=np.int8),
+            stamps[part],
+        )
+        batches.append((ids[part], stamps[part]))
+    restored = chunks.finish()
+    expected_ids, expected_stamps = _restored_columns_as_first_joined(batches)
+    assert restored.ids.tolist() == expected_ids.tolist()
+    assert restored.started_us.tolist() == expected_stamps[:, 0].tolist()
+    assert restored.phase_us.tolist() == np.diff(expected_stamps[:, :5], axis=1).tolist()
+    assert restored.reached.tolist() == (expected_stamps[:, 5:] != MISSING_US).tolist()
+    by_id = dict(zip(ids.tolist(), services.tolist(), strict=True))
+    assert [restored.service.keys[c] for c in restored.service.codes.tolist()] == [by_id[i] for i in expected_ids.tolist()]
+    assert (len(set(starts.tolist())) < n) == ties
 
 
 def test_restored_columns_go_by_start_then_by_id_among_equal_starts():

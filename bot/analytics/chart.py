@@ -334,7 +334,7 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray,
     ax.set_axisbelow(True)
 
 
-def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Sequence[float]) -> bytes:
+def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Sequence[float] | np.ndarray) -> bytes:
     """The digest's three-panel PNG (800 × 1000 px). ``restore_seconds``: the restore times the
     distribution panel shows (the trend's weeks, usually)."""
     seconds = np.asarray(restore_seconds, dtype=np.float64)

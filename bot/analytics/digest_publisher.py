@@ -4,7 +4,9 @@ bot.analytics.digest, the chart from bot.analytics.chart; Slack is asked only at
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -72,7 +74,7 @@ class DigestPublisher:
         # written. One after the other, and each incident of the week read as an object of its
         # own, these took about a third of the digest at 100,000 incidents.
         titles = asyncio.create_task(self._reports.reads.listing(start, end, services=services, severities=severities))
-        chart: asyncio.Task[bytes] | None = None
+        chart: asyncio.Future[bytes] | None = None
         try:
             read = await self._reports.reads.incidents_read(read_from, end, scope)
             restored, unrestored = read.restored, read.unrestored
@@ -83,9 +85,12 @@ class DigestPublisher:
             report = await self._reports.reads.hide_private_longest(report)
             # The trend ends with the covered week, so "against the previous week" compares the right pair.
             trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
-            restores = (restored.restore_us / 1_000_000).tolist()
-            # matplotlib is CPU work: keep it off the event loop that is answering Slack.
-            chart = asyncio.create_task(asyncio.to_thread(render_digest_chart, trend, report, restores))
+            restores = restored.restore_us / 1_000_000
+            # matplotlib is CPU work: keep it off the event loop that is answering Slack. Handed
+            # to a worker thread here and now: a task (asyncio.to_thread) would begin only when
+            # this coroutine next waits, after the words (100,000 incidents: 40 ms later).
+            draw = functools.partial(contextvars.copy_context().run, render_digest_chart, trend, report, restores)
+            chart = asyncio.get_running_loop().run_in_executor(None, draw)
             per_week = incidents_per_week(trend)
             detectable = detectable_change(restores, per_week=per_week, settings=settings)
             in_week = restored.subset(restored.started_between(start, end))

@@ -118,15 +118,27 @@ class IncidentReads:
     async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""
         chunks = RestoredChunks()
+        unrestored: list[IncidentFacts] = []
+        open_war_rooms: dict[int, str] = {}
 
         def add(batch: RestoredBatch) -> None:
             chunks.add(batch.ids, batch.severities, batch.services, batch.detection_methods, batch.deploys, batch.stamps_us)
 
-        open_now = await incident_columns(
-            self._db, since=since, until=until, add=add, services=scope.services, severities=scope.severities, drills=scope.drills
+        def found_open(rows: Sequence[FactRow]) -> None:
+            # While the database steps through the restored incidents, on SQLite.
+            unrestored.extend(_facts_of(rows))
+            open_war_rooms.update(_linked_war_rooms(rows))
+
+        await incident_columns(
+            self._db,
+            since=since,
+            until=until,
+            add=add,
+            services=scope.services,
+            severities=scope.severities,
+            drills=scope.drills,
+            found_open=found_open,
         )
-        unrestored = _facts_of(open_now)
-        open_war_rooms = {row.id: room for row in open_now if (room := _linked_war_room(row.channel_id, row.is_private)) is not None}
         return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 
     async def still_open(self, until: datetime, *, services: Sequence[str] | None = None) -> list[IncidentFacts]:
