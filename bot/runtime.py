@@ -349,12 +349,13 @@ def resolutions_of(
 ) -> Resolutions:
     """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
     facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
+    records = WarRoomRecords(db, clock)
     return Resolutions(
         facts,
-        SummaryPosts(db, slack, clock, steps, claims, tiers=tiers, announce_channel=settings.announce_channel),
+        SummaryPosts(records, slack, steps, claims, tiers=tiers, announce_channel=settings.announce_channel),
         PostmortemDrafts(db, slack, clock, steps, facts, template=template, deploy_window=settings.deploy_window, claims=claims),
         ActionItemsMessages(db, slack, clock, steps, action_items),
-        WarRoomRecords(db, clock),
+        records,
     )
 
 

@@ -100,9 +100,12 @@ class WarRoomRecords:
 
     async def stamp(self, incident_id: int, column: str) -> None:
         """Record that the step kept in ``column`` is done now."""
-        done_at = self._clock()
+        await self.record_column(incident_id, column, self._clock())
+
+    async def record_column(self, incident_id: int, column: str, value: object) -> None:
+        """``column`` (named at run time: a step's message ts, when a step was done) set to ``value``."""
         now = self._clock()
-        await self._db.run_statements(lambda work: click_rows.set_fields(work, incident_id, at=now, **{column: done_at}))
+        await self._db.run_statements(lambda work: click_rows.set_fields(work, incident_id, at=now, **{column: value}))
 
     def note_step_failed(self, incident_id: int) -> Callable[[str, SlackError], Awaitable[None]]:
         """A ``note`` for run_steps: a step that failed goes in the timeline as ``what: error``."""

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Row
 
 from bot.analytics.summary import summarize, summary_blocks, summary_text
-from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.tiers import TierTables
 from bot.incidents.corrections import correction_notes
@@ -19,11 +18,11 @@ from bot.slack import SlackError, SlackGateway
 from bot.slack.blocks import drill_blocks, drill_text
 from bot.slack.steps import SlackSteps, still_empty
 from bot.warroom.resolution_facts import Facts, ReadIncident
+from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import audit as audit_rows
-from storage import clicks as click_rows
 from storage import incidents as incident_rows
-from storage.db import Database, Statements
+from storage.db import Statements
 
 
 @dataclass(frozen=True)
@@ -42,18 +41,16 @@ class SummaryPosts:
 
     def __init__(
         self,
-        db: Database,
+        records: WarRoomRecords,
         slack: SlackGateway,
-        clock: Clock,
         steps: SlackSteps,
         claims: StepClaims,
         *,
         tiers: TierTables,
         announce_channel: str | None,
     ) -> None:
-        self._db = db
+        self._records = records
         self._slack = slack
-        self._clock = clock
         self._steps = steps
         self._claims = claims
         self._tiers = tiers
@@ -136,11 +133,7 @@ class SummaryPosts:
         due: SummariesDue | None,
     ) -> None:
         async def record(ts: str) -> None:
-            # One UPDATE in one go (on SQLite one trip to a worker thread), not through the ORM
-            # session: the postmortem's draft is stored right after the summaries are answered, and
-            # takes its turn on SQLite's one writer behind these records.
-            now = self._clock()
-            await self._db.run_statements(lambda work: click_rows.set_fields(work, incident.id, at=now, **{column: ts}))
+            await self._records.record_column(incident.id, column, ts)
 
         outcome = await self._steps.once(
             incident.id,
