@@ -36,29 +36,27 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import REAL_INCIDENTS, Deploy, Incident, IncidentDeploy, TimelineEvent
+from storage.models import REAL_INCIDENTS, TIMELINE_STAMPS, Deploy, Incident, IncidentDeploy, TimelineEvent
 from storage.types import UTCDateTime
 
 # The incidents table's own columns, not the mapped class's attributes: a report's statements then
 # need neither SQLAlchemy's mapper configuration nor its ORM compilation (a process's first
 # aggregate took 15 ms to run through the ORM's path, 3 ms as plain columns).
 _INCIDENTS = Incident.__table__.c
+# The timeline's five stamps (storage.models.TIMELINE_STAMPS), as the table's columns.
+_TIMELINE = tuple(_INCIDENTS[stamp.key] for stamp in TIMELINE_STAMPS)
+# Measured from detection apart from the phases (bot.analytics.stats.MILESTONES), in that order.
+_MILESTONES = (_INCIDENTS.acknowledged_at, _INCIDENTS.assembled_at, _INCIDENTS.commander_set_at)
 
 FACT_COLUMNS = (
     _INCIDENTS.id,
     _INCIDENTS.severity,
     _INCIDENTS.service,
     _INCIDENTS.detection_method,
-    _INCIDENTS.started_at,
-    _INCIDENTS.detected_at,
-    _INCIDENTS.diagnosed_at,
-    _INCIDENTS.mitigated_at,
-    _INCIDENTS.verified_at,
+    *_TIMELINE,
     _INCIDENTS.deploy_found,
     _INCIDENTS.channel_id,
-    _INCIDENTS.acknowledged_at,
-    _INCIDENTS.assembled_at,
-    _INCIDENTS.commander_set_at,
+    *_MILESTONES,
     _INCIDENTS.is_private,
 )
 
@@ -155,25 +153,38 @@ class RestoredBatch:
 AGGREGATED_ROWS = 10_000
 
 
+@dataclass(frozen=True)
+class IncidentScope:
+    """Which incidents a read covers: these services and severities (None: all), the real
+    incidents or (``drills``) the drills alone."""
+
+    services: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    drills: bool = False
+
+
+EVERY_INCIDENT = IncidentScope()
+
+
 async def incident_columns(
     db: Database,
     *,
     since: datetime,
     until: datetime,
     add: Callable[[RestoredBatch], None],
-    services: Sequence[str] | None = None,
-    severities: Sequence[str] | None = None,
-    drills: bool = False,
-    found_open: Callable[[Sequence[FactRow]], None] | None = None,
-) -> Sequence[FactRow]:
+    found_open: Callable[[Sequence[FactRow]], None],
+    scope: IncidentScope = EVERY_INCIDENT,
+) -> None:
     """Restored incidents that started in [since, until), handed to ``add`` a batch at a time
     (a missing diagnosed or mitigated stamp reads as the next present one: the implied stamp, as
     the buttons set it), and every incident still open that started before ``until``, with
-    FACT_COLUMNS, by id, returned: all of one snapshot. ``found_open`` is given the open ones as
-    soon as they are read (on SQLite before the restored ones, so that the caller's work on them
-    is done while the database steps through the rest). Should ``add`` raise, the read stops there."""
+    FACT_COLUMNS, by id, handed to ``found_open``: all of one snapshot. On SQLite the open ones
+    come first, so that the caller's work on them is done while the database steps through the
+    rest. Should ``add`` raise, the read stops there."""
     if db.reads_in_a_thread:
-        return await _sqlite_incident_columns(db, since, until, add, _Scope(services, severities, drills), found_open)
+        await _sqlite_incident_columns(db, since, until, add, scope, found_open)
+        return
+    services, severities, drills = scope.services, scope.severities, scope.drills
     async with db.reading() as session:
         # Closed here even when a batch is refused: the statement it has in flight then ends
         # before the session does, not whenever the loop finalises the generator.
@@ -181,17 +192,7 @@ async def incident_columns(
         async with contextlib.aclosing(batches):
             async for batch in batches:
                 add(batch)
-        still_open = await open_rows(session, until=until, services=services, severities=severities, drills=drills)
-        if found_open is not None:
-            found_open(still_open)
-        return still_open
-
-
-@dataclass(frozen=True)
-class _Scope:
-    services: Sequence[str] | None
-    severities: Sequence[str] | None
-    drills: bool
+        found_open(await open_rows(session, until=until, services=services, severities=severities, drills=drills))
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,9 @@ async def _sqlite_incident_columns(
     since: datetime,
     until: datetime,
     add: Callable[[RestoredBatch], None],
-    scope: _Scope,
-    found_open: Callable[[Sequence[FactRow]], None] | None,
-) -> Sequence[FactRow]:
+    scope: IncidentScope,
+    found_open: Callable[[Sequence[FactRow]], None],
+) -> None:
     """``incident_columns`` on SQLite. One worker thread reads every part's aggregate on a plain
     connection, one after the other with nothing in between, and hands each row over as it comes;
     here each is parsed (in another thread) and added while the database steps through the next.
@@ -247,36 +248,32 @@ async def _sqlite_incident_columns(
     def hand_over(item: object) -> None:
         loop.call_soon_threadsafe(found.put_nowait, item)
 
-    def read(connection: Connection) -> Sequence[FactRow]:
-        open_now = connection.execute(_open_query(until, scope)).all()
-        hand_over(_OpenRows(open_now))
+    def read(connection: Connection) -> None:
+        hand_over(_OpenRows(connection.execute(_open_query(until, scope)).all()))
         for bounds in _chunks(connection, since, until, by_rowid=True):
             ahead.acquire()
             if stopping.is_set():
-                return ()
+                return
             where = (_INCIDENTS.verified_at.is_not(None), *bounds)
             hand_over(_Aggregated(where, connection.execute(aggregate.where(*where)).one()))
         hand_over(_ALL_HANDED_OVER)
         parts = to_read_by_row.get()
         if parts is None:
-            return ()
+            return
         for where in parts:
             for partition in connection.execute(by_row.where(*where).execution_options(yield_per=_ROWS_AT_A_TIME)).partitions():
                 if stopping.is_set():
-                    return ()
+                    return
                 hand_over(_batch_of_rows(partition))
         hand_over(_ALL_HANDED_OVER)
-        return open_now
-
-    asked = False
 
     def stop_reading() -> None:
         # Each idempotent, and heard wherever the reader waits or steps: ahead of the parsing, for
-        # the parts to read row by row, between two batches.
+        # the parts to read row by row (a None behind the parts, once they are asked for, is
+        # never taken: the reader takes one item), between two batches.
         stopping.set()
         ahead.release()
-        if not asked:
-            to_read_by_row.put(None)
+        to_read_by_row.put(None)
 
     reader = asyncio.ensure_future(db.read_in_thread(read, stop=stop_reading))
     # However the reader ends (its connection refused before ``read`` began, too), it says so last:
@@ -294,8 +291,7 @@ async def _sqlite_incident_columns(
         first = await received()
         if not isinstance(first, _OpenRows):
             raise RuntimeError("the reader of the incidents' columns handed something over before the open incidents")
-        if found_open is not None:
-            found_open(first.rows)
+        found_open(first.rows)
         unread: list[tuple[ColumnElement[bool], ...]] = []
         while isinstance(item := await received(), _Aggregated):
             batch = await asyncio.to_thread(_sqlite_batch, item.row)
@@ -305,10 +301,9 @@ async def _sqlite_incident_columns(
             elif len(batch.ids):
                 add(batch)
         to_read_by_row.put(unread)
-        asked = True
         while isinstance(item := await received(), RestoredBatch):
             add(item)
-        return await reader
+        await reader
     finally:
         # Also when the reader was cancelled with this caller and ended first (as at shutdown).
         stop_reading()
@@ -392,8 +387,6 @@ def _stamps() -> tuple[SQLColumnExpression[Any], ...]:
     )
 
 
-# Measured from detection apart from the phases (bot.analytics.stats.MILESTONES), in that order.
-_MILESTONES = (_INCIDENTS.acknowledged_at, _INCIDENTS.assembled_at, _INCIDENTS.commander_set_at)
 _STAMP_COLUMNS = 5 + len(_MILESTONES)
 
 
@@ -510,22 +503,14 @@ def _sqlite_aggregated() -> tuple[ColumnElement[Any], ...]:
     )
 
 
+# The stored stamps the aggregated reads join, in RestoredBatch.stamps_us's order before the implied ones are filled.
+_STORED_STAMPS = (*_TIMELINE, *_MILESTONES)
+
 # Stamps no row an aggregate reads is without (NOT NULL columns, and verified_at by the read's own
 # condition): joined as stored, without an ifnull evaluated for each row (the ten aggregates over
 # 100,000 incidents, plain sqlite3, best of 5, three alternations: 100-104 ms with it, 95-99 without).
 # Should one be missing all the same, its text is short of the count and the part is read row by row.
-_NEVER_MISSING = frozenset({"started_at", "detected_at", "verified_at"})
-
-
-# The stored stamps the aggregated reads join, in RestoredBatch.stamps_us's order before the implied ones are filled.
-_STORED_STAMPS = (
-    _INCIDENTS.started_at,
-    _INCIDENTS.detected_at,
-    _INCIDENTS.diagnosed_at,
-    _INCIDENTS.mitigated_at,
-    _INCIDENTS.verified_at,
-    *_MILESTONES,
-)
+_NEVER_MISSING = frozenset({stamp.key for stamp in _STORED_STAMPS if not stamp.nullable} | {_INCIDENTS.verified_at.key})
 
 
 def _or_no_stamp(stamp: SQLColumnExpression[Any]) -> ColumnElement[str]:
@@ -764,10 +749,10 @@ async def open_rows(
 ) -> Sequence[FactRow]:
     """Every incident still open that started before ``until``, with FACT_COLUMNS."""
     connection = await session.connection()
-    return (await connection.execute(_open_query(until, _Scope(services, severities, drills)))).all()
+    return (await connection.execute(_open_query(until, IncidentScope(services, severities, drills)))).all()
 
 
-def _open_query(until: datetime, scope: _Scope) -> Select[*tuple[Any, ...]]:
+def _open_query(until: datetime, scope: IncidentScope) -> Select[*tuple[Any, ...]]:
     query = select(*FACT_COLUMNS).where(_INCIDENTS.verified_at.is_(None), _INCIDENTS.started_at < until)
     return _scoped(query, scope.services, scope.severities, scope.drills).order_by(_INCIDENTS.id)
 

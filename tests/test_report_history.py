@@ -248,13 +248,17 @@ async def read_whole_window(db: Database, since: datetime) -> tuple[list[int], l
     """The restored incidents' ids a read hands over, those still open, and how many batches."""
     ids: list[int] = []
     batches: list[int] = []
+    still_open: list[int] = []
 
     def add(batch: storage.reports.RestoredBatch) -> None:
         ids.extend(batch.ids)
         batches.append(len(batch.ids))
 
-    still_open = await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=add), HANG_SECONDS)
-    return sorted(ids), [row.id for row in still_open], len(batches)
+    def found_open(rows) -> None:
+        still_open.extend(row.id for row in rows)
+
+    await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=add, found_open=found_open), HANG_SECONDS)
+    return sorted(ids), still_open, len(batches)
 
 
 # Seed 2: every part aggregated; seed 1: names holding the separator, so parts are read row by row too.
@@ -279,16 +283,18 @@ async def test_a_refused_batch_stops_the_read_and_the_next_read_sees_everything(
             raise Refused
 
     with pytest.raises(Refused):
-        await asyncio.wait_for(storage.reports.incident_columns(db, since=since, until=NOW, add=refuse), HANG_SECONDS)
+        await asyncio.wait_for(
+            storage.reports.incident_columns(db, since=since, until=NOW, add=refuse, found_open=lambda _rows: None), HANG_SECONDS
+        )
     assert len(added) == refused_at
     assert nothing_left_reading(db)
     assert await read_whole_window(db, since) == whole
 
 
 def nothing_left_reading(db) -> bool:
-    """On SQLite, no reading thread alive and no connection of the reads out of their pool."""
+    """No connection of the reads out of their pool and, on SQLite, no reading thread alive."""
     if db._sqlite_reads is None:
-        return True
+        return db.engine.pool.checkedout() == 0
     alive = [thread for thread in threading.enumerate() if thread.name == "sqlite-read" and thread.is_alive()]
     return alive == [] and db._sqlite_reads.pool.checkedout() == 0
 
@@ -307,7 +313,11 @@ async def test_a_read_cancelled_with_its_reader_leaves_no_thread_and_no_connecti
             if task is caller[0] or task.get_coro().__qualname__ == "Database.read_in_thread":
                 task.cancel()
 
-    caller.append(asyncio.ensure_future(storage.reports.incident_columns(db, since=since, until=NOW, add=cancel_everything)))
+    caller.append(
+        asyncio.ensure_future(
+            storage.reports.incident_columns(db, since=since, until=NOW, add=cancel_everything, found_open=lambda _rows: None)
+        )
+    )
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(caller[0], HANG_SECONDS)
     assert nothing_left_reading(db)
@@ -321,7 +331,10 @@ async def test_a_read_that_fails_raises_its_error(db, monkeypatch):
 
     monkeypatch.setattr(storage.reports, "_chunks", no_plan)
     with pytest.raises(RuntimeError, match="the plan failed"):
-        await asyncio.wait_for(storage.reports.incident_columns(db, since=NOW - timedelta(days=400), until=NOW, add=print), HANG_SECONDS)
+        await asyncio.wait_for(
+            storage.reports.incident_columns(db, since=NOW - timedelta(days=400), until=NOW, add=print, found_open=lambda _rows: None),
+            HANG_SECONDS,
+        )
 
 
 # A business hour that holds a change of the zone's UTC offset, and starts a microsecond either side

@@ -814,7 +814,7 @@ def test_local_microseconds_is_each_starts_own_offset_across_every_change(zone_n
 def test_phase_totals_by_key_are_the_exact_sums_of_each_keys_rows(largest):
     """Whichever way the sums are taken (weighted counts, int64 by key, Python integers), each
     key's phase totals are the exact sums of its rows."""
-    from bot.analytics.stats import KeyColumn, _exact_sum, _phase_totals_by_key
+    from bot.analytics.stats import KeyColumn, _exact_sum, _phase_totals_by_key, _PhaseSums
 
     rng = np.random.default_rng(largest % 1000)
     n = 1_000
@@ -823,7 +823,7 @@ def test_phase_totals_by_key_are_the_exact_sums_of_each_keys_rows(largest):
     keys = ("P1", "P2", "P3", "P4", "P1")  # a key named twice is its first code's
     column = KeyColumn(rng.choice([0, 1, 3, 4], size=n).astype(np.int32), keys)
     expected = {key: [_exact_sum(c) for c in phase_us[column.mask(key)].T] for key in column.present()}
-    totals_by_key = _phase_totals_by_key(phase_us, column)
+    totals_by_key = _phase_totals_by_key(phase_us, column, _PhaseSums.of(phase_us))
     assert totals_by_key == expected
     assert all(type(total) is int for totals in totals_by_key.values() for total in totals)
 
@@ -918,3 +918,25 @@ def test_restored_columns_go_by_start_then_by_id_among_equal_starts():
         assert len(set(starts.tolist())) < len(starts) if ties else len(set(starts.tolist())) == len(starts)
         by_id = dict(zip(restored.ids.tolist(), (restored.service.keys[c] for c in restored.service.codes.tolist()), strict=True))
         assert by_id == {i: f"service-{i // 1_000}-{k % 3}" for batch in all_ids for k, i in enumerate(batch.tolist())}
+
+
+@pytest.mark.parametrize(
+    "batches, twice",
+    [
+        ([[1, 2, 3], [3, 4]], 3),  # the copy right after: ids stop rising there
+        ([[5, 6], [1, 5]], 5),  # the copy further away, ids falling before it
+        ([[4, 2, 9], [7, 2]], 2),  # no order at all
+    ],
+)
+def test_restored_columns_refuse_an_incident_read_twice_however_the_batches_come(batches, twice):
+    from bot.analytics.stats import RestoredChunks
+
+    chunks = RestoredChunks()
+    for ids in batches:
+        n = len(ids)
+        stamps = np.stack(
+            [np.arange(n, dtype=np.int64) * 60_000_000 + k for k in range(5)] + [np.full(n, np.iinfo(np.int64).min)] * 3, axis=1
+        )
+        chunks.add(np.asarray(ids, dtype=np.int64), ["P2"] * n, ["api"] * n, ["alert"] * n, np.zeros(n, dtype=np.int8), stamps)
+    with pytest.raises(ValueError, match=f"incident {twice} appears twice"):
+        chunks.finish()

@@ -19,12 +19,12 @@ from bot.analytics.coverage import (
 )
 from bot.analytics.dora import DeployColumns, DoraReport, dora_report
 from bot.analytics.dora_bands import DEFAULT_YEAR
-from bot.analytics.incident_reads import EVERY_INCIDENT, IncidentReads, IncidentScope, IncidentsRead
+from bot.analytics.incident_reads import IncidentReads, IncidentsRead
 from bot.analytics.key_trends import KeyTrend, key_trends, monthly_periods, weekly_periods
 from bot.analytics.stats import ReportSettings, Trend
 from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
-from storage.reports import deploy_columns
+from storage.reports import EVERY_INCIDENT, IncidentScope, deploy_columns
 
 
 @dataclass(frozen=True)

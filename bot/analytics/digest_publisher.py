@@ -16,7 +16,6 @@ from bot.analytics.delivery_figures import DeliveryReport, delivery_history
 from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incidents, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
-from bot.analytics.incident_reads import IncidentScope
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
@@ -25,6 +24,7 @@ from bot.slack import SlackGateway
 from bot.slack.blocks import MAX_BLOCKS, action_items_digest_blocks
 from bot.slack.steps import create_once
 from storage.db import Database
+from storage.reports import IncidentScope
 
 # The digest's DORA keys and coverage look back this far: four whole weeks, enough for a band.
 DELIVERY_SPAN = timedelta(weeks=4)

@@ -16,6 +16,7 @@ from storage.db import Database
 from storage.reports import (
     FACT_FIELDS,
     FactRow,
+    IncidentScope,
     RestoredBatch,
     fact_rows,
     incident_columns,
@@ -25,19 +26,6 @@ from storage.reports import (
     titled_rows,
     war_rooms,
 )
-
-
-@dataclass(frozen=True)
-class IncidentScope:
-    """Which incidents a read covers: these services and severities (None: all), the real
-    incidents or (``drills``) the drills alone."""
-
-    services: Sequence[str] | None = None
-    severities: Sequence[str] | None = None
-    drills: bool = False
-
-
-EVERY_INCIDENT = IncidentScope()
 
 
 @dataclass(frozen=True)
@@ -134,10 +122,8 @@ class IncidentReads:
             since=since,
             until=until,
             add=add,
-            services=scope.services,
-            severities=scope.severities,
-            drills=scope.drills,
             found_open=found_open,
+            scope=scope,
         )
         return IncidentsRead(chunks.finish(), unrestored, open_war_rooms)
 

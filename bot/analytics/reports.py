@@ -14,7 +14,7 @@ from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
 from bot.analytics.fresh_reads import FreshReads
-from bot.analytics.incident_reads import IncidentReads, IncidentScope
+from bot.analytics.incident_reads import IncidentReads
 from bot.analytics.stats import (
     IncidentFacts,
     OpenIncident,
@@ -31,7 +31,7 @@ from bot.core.clock import Clock
 from bot.core.command_text import CommandTextError, parse_service, parse_severity
 from bot.core.tiers import TierTables
 from storage.db import Database
-from storage.reports import data_version
+from storage.reports import IncidentScope, data_version
 
 TREND_WEEKS = 12
 

@@ -941,15 +941,14 @@ class _PhaseSums:
         return cls(bound, floats)
 
 
-def _phase_totals_by_key(phase_us: np.ndarray, column: KeyColumn, summing: _PhaseSums | None = None) -> dict[str, list[int]]:
+def _phase_totals_by_key(phase_us: np.ndarray, column: KeyColumn, summing: _PhaseSums) -> dict[str, list[int]]:
     """Σ of each phase's microseconds over the incidents of each key of ``column``, exactly: by
     weighted counts while no sum can reach 2⁵³ (float64 then holds every partial sum exactly),
     else in one pass over the rows laid out by key (int64 sums, exact while no sum can reach 2⁶³),
-    else by ``_exact_sum`` of each key's rows. ``summing``: ``_PhaseSums.of(phase_us)``, when
-    several columns are summed over the same phases."""
+    else by ``_exact_sum`` of each key's rows. ``summing``: ``_PhaseSums.of(phase_us)``, worked
+    out once for every column summed over the same phases."""
     if not len(phase_us):
         return {}
-    summing = summing or _PhaseSums.of(phase_us)
     bound = summing.bound
     if bound >= 2**63:
         return {key: [_exact_sum(c) for c in phase_us[column.mask(key)].T] for key in column.present()}
