@@ -15,7 +15,6 @@ from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR as DEFAULT_DORA_KEYS_YEAR
 from bot.analytics.drills import drill_json, drill_lines
-from bot.analytics.reports import Reports
 from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
 from bot.runtime import Runtime
@@ -83,7 +82,7 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
         report, _, trend = await reports.window_and_trend(args.since, until)
     else:  # the whole report: DORA's four keys and coverage beside the figures, from the same read
         report, _, trend, delivery = await reports.window_trend_and_delivery(args.since, until, year=args.dora_year)
-    earlier, earliest = await _restored_before(reports, args.since) if report.count == 0 else (0, None)
+    earlier, earliest = await reports.reads.restored_before(args.since) if report.count == 0 else (0, None)
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":
@@ -106,17 +105,6 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-async def _restored_before(reports: Reports, moment: datetime) -> tuple[int, datetime | None]:
-    """How many restored incidents started before ``moment``, and when the earliest did."""
-    restored, _ = await reports.reads.columns(_BEGINNING, moment)
-    if not restored.ids.size:
-        return 0, None
-    return int(restored.ids.size), _BEGINNING + timedelta(microseconds=int(restored.started_us.min()))
 
 
 def _grouped_json(report, by: str) -> dict:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.analytics.digest import ListedIncident
-from bot.analytics.stats import IncidentFacts, RestoredChunks, RestoredIncidents, WindowReport
+from bot.analytics.stats import EPOCH, IncidentFacts, RestoredChunks, RestoredIncidents, WindowReport
 from bot.core.columns import records_from_rows
 from storage.db import Database
 from storage.reports import (
@@ -102,6 +102,14 @@ class IncidentReads:
         Real incidents only, or (``drills``) drills alone: a figure never mixes the two."""
         read = await self.incidents_read(since, until, IncidentScope(services, severities, drills))
         return read.restored, read.unrestored
+
+    async def restored_before(self, moment: datetime) -> tuple[int, datetime | None]:
+        """How many real incidents restored started before ``moment``, and when the earliest did
+        (what a report over an empty window suggests widening it to)."""
+        restored, _ = await self.columns(EPOCH, moment)
+        if not restored.ids.size:
+            return 0, None
+        return int(restored.ids.size), EPOCH + timedelta(microseconds=int(restored.started_us.min()))
 
     async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""

@@ -4,7 +4,7 @@ confirms it, the failures noted in the timeline and the words that tell them."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,28 +84,35 @@ class WarRoomRecords:
     async def record(
         self, incident_id: int, event: str | None = None, text: str = "", data: dict[str, Any] | None = None, **fields: object
     ) -> None:
+        if not event:
+            await self._set_fields(incident_id, fields)
+            return
         now = self._clock()
 
         def recorded(work: Statements) -> None:
             if fields:
                 click_rows.set_fields(work, incident_id, at=now, **fields)
-            if event:
-                click_rows.add_event(work, incident_id, event, at=now, text=text, data=data)
+            click_rows.add_event(work, incident_id, event, at=now, text=text, data=data)
 
         # In one go (on SQLite one trip to a worker thread): a war room records each step while its
         # next call is on its way, and a statement at a time through the ORM session held the event
-        # loop for about a millisecond each time. Progress alone is one UPDATE and needs no
-        # transaction; with an event the two go together.
-        await (self._db.run_transaction(recorded) if event else self._db.run_statements(recorded))
+        # loop for about a millisecond each time. With an event the two go together.
+        await self._db.run_transaction(recorded)
 
     async def stamp(self, incident_id: int, column: str) -> None:
         """Record that the step kept in ``column`` is done now."""
         await self.record_column(incident_id, column, self._clock())
 
     async def record_column(self, incident_id: int, column: str, value: object) -> None:
-        """``column`` (named at run time: a step's message ts, when a step was done) set to ``value``."""
+        """``record`` of one column named at run time (a step's message ts, when a step was done)."""
+        await self._set_fields(incident_id, {column: value})
+
+    async def _set_fields(self, incident_id: int, fields: Mapping[str, object]) -> None:
+        # Progress alone is one UPDATE and needs no transaction (see record).
+        if not fields:
+            return
         now = self._clock()
-        await self._db.run_statements(lambda work: click_rows.set_fields(work, incident_id, at=now, **{column: value}))
+        await self._db.run_statements(lambda work: click_rows.set_fields(work, incident_id, at=now, **fields))
 
     def note_step_failed(self, incident_id: int) -> Callable[[str, SlackError], Awaitable[None]]:
         """A ``note`` for run_steps: a step that failed goes in the timeline as ``what: error``."""

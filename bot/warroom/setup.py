@@ -121,7 +121,7 @@ class WarRooms:
         # when there is none to make): the create is the first of the longest chain, and a look-up
         # answered just before it held up the control post that follows it.
         create_sent = asyncio.Event()
-        if progress.incident.channel_id is not None or not new:
+        if not new:  # a repair: its channel is made, found or looked for first, with no hurry
             create_sent.set()
         people = self.people.look_up_people(
             progress.incident.service, private=progress.incident.is_private, drill=progress.incident.is_drill, after=create_sent
@@ -188,7 +188,9 @@ class WarRooms:
                 report.add(outcome, f"created <#{channel.id}>", f"found <#{channel.id}>, made by an interrupted attempt", None)
                 incident = replace(incident, channel_id=channel.id, channel_name=channel.name)
         report.channel_id = incident.channel_id
-        create_sent.set()  # a repair's channel, made or found: the invites need the people now
+        # Set already once a create was sent; not when none was (another attempt had recorded the
+        # channel first): the invites need the people now either way.
+        create_sent.set()
 
         steps: list[tuple[str, Awaitable[None]]] = [
             ("post and pin the control message", self.posts.control_message(report, incident, context, progress.pinned, look, posted))
