@@ -12,7 +12,7 @@ import pytest
 from bot.core.phases import Stamp
 from bot.slack.blocks import OPEN_MODAL_CALLBACK
 from storage import incidents as rows
-from storage.models import SlackStepClaim
+from storage.models import Postmortem, SlackStepClaim
 from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
 from tests.waiting import HANG_SECONDS, eventually
@@ -251,3 +251,34 @@ REDELIVERIES = {
 @pytest.mark.parametrize("case", REDELIVERIES, ids=list(REDELIVERIES))
 async def test_redelivered_requests_change_nothing_twice(bot, fake_slack, announce_channel, case):
     await REDELIVERIES[case](bot, fake_slack, announce_channel)
+
+
+async def test_a_draft_another_publish_stored_first_is_the_one_stored_and_uploaded(bot, fake_slack, monkeypatch):
+    """Two publishes of one resolution (a repair racing the verifying click's) can both find no
+    draft and both insert one (on PostgreSQL, between one's read and the other's commit): the
+    second is refused by the unique incident and takes the draft the first stored, so one draft is
+    stored and that one is uploaded, once."""
+    from tests.team_helpers import click, open_incident
+
+    incident = await open_incident(bot)
+    theirs = "# Drafted by the other publish\n"
+    now = bot.runtime.clock()
+    await bot.runtime.db.run_transaction(lambda work: rows.save_postmortem_once(work, incident.id, theirs, at=now))
+    stored_once = rows.save_postmortem_once
+    blind: list[str] = []
+
+    def as_if_read_before_theirs(work, incident_id, markdown, *, at):
+        if not blind:  # this publish's read missed theirs: it inserts its own
+            blind.append(markdown)
+            work.execute(Postmortem.__table__.insert().values(incident_id=incident_id, markdown=markdown, created_at=at))
+        return stored_once(work, incident_id, markdown, at=at)
+
+    monkeypatch.setattr(rows, "save_postmortem_once", as_if_read_before_theirs)
+    await click(bot, incident, "stamp_phase_verified", str(incident.id), "U_ALICE")
+    await bot.settle()
+    assert blind and blind[0] != theirs  # this publish rendered a draft of its own, and was refused
+    async with bot.runtime.db.lookup() as session:
+        assert (await rows.postmortem(session, incident.id)).markdown == theirs
+    [upload] = fake_slack.files.values()
+    assert upload["content"].decode() == theirs
+    assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
