@@ -4,6 +4,7 @@ as a SlackError a person can read."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -21,6 +22,15 @@ log = logging.getLogger(__name__)
 
 # Methods called with a person's token (its ``token`` argument) instead of the bot's.
 _USER_TOKEN_METHODS = frozenset({"openid.connect.userInfo"})
+
+
+async def requests_on_their_way() -> None:
+    """Let the Web API requests just started leave before the caller holds the event loop or the
+    GIL (its next statements, a database write on a worker thread): a request sends its headers
+    in the loop's turn after it starts, and aiohttp writes its body from a task of its own one
+    turn later (Python 3.11). What waits here is only that, never an answer."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 class _RateLimited(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 from bot.core.records import IncidentRecord, WarRoomContext
 from bot.slack import Channel, ListedChannel, SlackError, SlackGateway, blocks
 from bot.slack.steps import HeldWithOthers, SlackSteps, StepOutcome, adopt_since
+from bot.slack.transport import requests_on_their_way
 from bot.warroom.channel_names import war_room_name
 from bot.warroom.room_records import WarRoomRecords, always_needed, lacks
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
@@ -96,7 +97,7 @@ class WarRoomChannels:
         claims.push_async_exit(held)  # held until the set-up is done
         creating = asyncio.ensure_future(self._create_channel(incident))
         try:
-            await asyncio.sleep(0)  # the create on its way before anything else takes the loop
+            await requests_on_their_way()  # the create, before anything else takes the loop
             if create_sent is not None:
                 create_sent.set()
             # Built while the create travels (it does not show the channel): nothing but the post
@@ -112,11 +113,9 @@ class WarRoomChannels:
             room = replace(incident, channel_id=channel.id, channel_name=channel.name)
             posted = asyncio.create_task(self._post_control(channel.id, room, text, message), name=f"control-message-{incident.id}")
             # The post on its way before the channel's recording (on a worker thread, on SQLite)
-            # takes the loop or the GIL: one turn for the post to send its headers, a second for
-            # the task aiohttp then starts to write its body (Python 3.11 starts it a turn later).
-            # A post that has to wait its turn with the pacer does not hold the record back.
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
+            # takes the loop or the GIL. A post that has to wait its turn with the pacer does not
+            # hold the record back.
+            await requests_on_their_way()
         try:
             await self._record_channel(incident.id, channel)
         except BaseException:
