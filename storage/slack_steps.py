@@ -4,7 +4,7 @@ a step; an UPDATE conditional on the claim's age takes over one whose process di
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -68,11 +68,10 @@ def claim_unheld_statement(dialect: str) -> PostgresqlInsert | SqliteInsert:
     return insert_for_dialect(dialect)(SlackStepClaim).on_conflict_do_nothing(index_elements=["incident_id", "step"])
 
 
-async def release(session: AsyncSession, incident_id: int, step: str, *, token: str) -> None:
-    """Give the step back (done or failed); a claim taken over meanwhile is not ours to delete."""
-    await session.execute(
-        delete(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
-    )
+async def release(session: AsyncSession, incident_id: int, tokens: Iterable[str]) -> None:
+    """Give the steps back (done or failed), by their claims' tokens, in one statement; a claim
+    taken over meanwhile has another token, and is not ours to delete."""
+    await session.execute(delete(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.token.in_(list(tokens))))
 
 
 async def renew(session: AsyncSession, incident_id: int, step: str, *, token: str, at: datetime) -> bool:

@@ -282,3 +282,47 @@ async def test_a_draft_another_publish_stored_first_is_the_one_stored_and_upload
     [upload] = fake_slack.files.values()
     assert upload["content"].decode() == theirs
     assert len(fake_slack.calls_to("files.completeUploadExternal")) == 1
+
+
+async def test_a_war_room_gives_its_claims_back_together_and_only_those_it_still_holds(bot, fake_slack, announce_channel):
+    """A new war room holds its steps' claims until its set-up ends, then gives them back in one
+    statement (one commit ahead of the opener's answer, not one a claim), and only those it still
+    holds: a claim another process took over meanwhile (its lease ran out: another token) stays."""
+    from sqlalchemy import event, update
+
+    pins = fake_slack.hold_answers(lambda method, _args: method == "pins.add")  # the set-up's last step
+    releases: list[str] = []
+
+    def sent(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM SLACK_STEP_CLAIMS"):
+            releases.append(statement)
+
+    for engine in bot.runtime.db.sync_engines:
+        event.listen(engine, "before_cursor_execute", sent)
+    try:
+        await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api")
+
+        async def held() -> list:
+            async with bot.runtime.db.transaction() as session:
+                return (await session.execute(SlackStepClaim.__table__.select().where(SlackStepClaim.incident_id == 1))).all()
+
+        async def pin_asked() -> bool:
+            return bool(fake_slack.calls_to("pins.add"))
+
+        await eventually(pin_asked, what="the control message's pin asked of Slack")
+        claims = await held()
+        assert len(claims) > 1, claims  # the channel and the steps claimed with the incident
+        taken_over = claims[0].step
+        async with bot.runtime.db.transaction() as session:
+            await session.execute(
+                update(SlackStepClaim)
+                .where(SlackStepClaim.incident_id == 1, SlackStepClaim.step == taken_over)
+                .values(token="elsewhere", claimed_by="elsewhere:1")
+            )
+        pins.open()
+        await bot.settle()
+        assert [(row.step, row.token) for row in await held()] == [(taken_over, "elsewhere")]
+        assert len(releases) == 1, releases
+    finally:
+        for engine in bot.runtime.db.sync_engines:
+            event.remove(engine, "before_cursor_execute", sent)

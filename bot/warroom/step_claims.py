@@ -27,7 +27,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -136,12 +136,11 @@ class StepClaims:
             busy = steps[len(taken)][0]
             metrics.REPAIR_STEPS.labels("busy").inc()
             log.info("INC-%s: %s is being done by another process", incident_id, busy)
-            for step, token, _needed in taken:
-                await self._let_go(incident_id, step, token)
+            await self._let_go(incident_id, {step: token for step, token, _needed in taken})
             raise StepBusy(busy)
-        async with AsyncExitStack() as holding:
-            for step, token, needed in taken:
-                await holding.enter_async_context(self._holding(incident_id, step, token, needed))
+        async with self._holding(
+            incident_id, {step: token for step, token, _needed in taken}, {step: needed for step, _token, needed in taken}
+        ):
             yield [needed for _step, _token, needed in taken]
 
     def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
@@ -159,60 +158,62 @@ class StepClaims:
         claims = ClaimsTaken.new(incident_id, steps)
         return claims.only(opening_rows.claim_unheld(work, incident_id, claims.tokens, by=self._identity, at=self._clock()))
 
-    @asynccontextmanager
-    async def holding_taken(self, claims: ClaimsTaken) -> AsyncIterator[None]:
+    def holding_taken(self, claims: ClaimsTaken) -> AbstractAsyncContextManager[None]:
         """The claims ``claim_for_new`` or ``claim_if_free`` took, renewed while their steps work and given back after."""
-        async with AsyncExitStack() as holding:
-            for step, token in claims.tokens.items():
-                await holding.enter_async_context(self.hold(claims.incident_id, step, token))
-            yield
+        return self._holding(claims.incident_id, claims.tokens)
 
     def hold(self, incident_id: int, step: str, token: str) -> AbstractAsyncContextManager[None]:
         """One claim ``claim_for_new`` or ``claim_if_free`` took, renewed while its step works and given back after."""
-        return self._holding(incident_id, step, token, True)
+        return self._holding(incident_id, {step: token})
 
     @asynccontextmanager
-    async def _holding(self, incident_id: int, step: str, token: str, needed: bool) -> AsyncIterator[None]:
-        """A claim taken: renewed while the step works, given back when it is done."""
-        heartbeat = asyncio.create_task(self._renew(incident_id, step, token), name=f"claim-heartbeat-{incident_id}-{step}")
+    async def _holding(self, incident_id: int, tokens: dict[str, str], needed: dict[str, bool] | None = None) -> AsyncIterator[None]:
+        """Claims taken (by step, the claim's token): renewed while their steps work, given back
+        together when they are done. ``needed``: what was read under each (all needed when None).
+        Together: one heartbeat, and one statement that gives them all back (a new war room held
+        five, each given back by a commit of its own, 2 ms apart here, before the opener heard)."""
+        heartbeat = asyncio.create_task(self._renew(incident_id, tokens), name=f"claim-heartbeat-{incident_id}-{'+'.join(tokens)}")
         try:
-            metrics.REPAIR_STEPS.labels("claimed" if needed else "skipped").inc()
+            for step in tokens:
+                metrics.REPAIR_STEPS.labels("claimed" if needed is None or needed[step] else "skipped").inc()
             yield
         finally:
             heartbeat.cancel()
-            await self._let_go(incident_id, step, token)
+            await self._let_go(incident_id, tokens)
 
-    async def _let_go(self, incident_id: int, step: str, token: str) -> None:
-        if not await self._release(incident_id, step, token):
-            # The database is away: keep trying, so the step is free again as soon as it is back.
-            _ABANDONED_HERE.add(token)
-            task = asyncio.create_task(self._release_later(incident_id, step, token), name=f"claim-release-{incident_id}-{step}")
+    async def _let_go(self, incident_id: int, tokens: dict[str, str]) -> None:
+        if tokens and not await self._release(incident_id, tokens):
+            # The database is away: keep trying, so the steps are free again as soon as it is back.
+            _ABANDONED_HERE.update(tokens.values())
+            task = asyncio.create_task(self._release_later(incident_id, tokens), name=f"claim-release-{incident_id}-{'+'.join(tokens)}")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _renew(self, incident_id: int, step: str, token: str) -> None:
+    async def _renew(self, incident_id: int, tokens: dict[str, str]) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 async with self._db.single_statements() as session:
-                    await slack_steps.renew(session, incident_id, step, token=token, at=self._clock())
+                    for step, token in tokens.items():
+                        await slack_steps.renew(session, incident_id, step, token=token, at=self._clock())
             except Exception as error:  # noqa: BLE001 - a missed heartbeat only shortens the lease
-                log.warning("INC-%s: could not renew the claim on %s: %s", incident_id, step, error)
+                log.warning("INC-%s: could not renew the claims on %s: %s", incident_id, ", ".join(tokens), error)
 
-    async def _release(self, incident_id: int, step: str, token: str) -> bool:
+    async def _release(self, incident_id: int, tokens: dict[str, str]) -> bool:
         try:
             async with self._db.single_statements() as session:
-                await slack_steps.release(session, incident_id, step, token=token)
+                await slack_steps.release(session, incident_id, tokens.values())
             return True
         except Exception as error:  # noqa: BLE001 - must not hide what the step itself raised
-            log.warning("INC-%s: could not release the claim on %s: %s", incident_id, step, error)
+            log.warning("INC-%s: could not release the claims on %s: %s", incident_id, ", ".join(tokens), error)
             return False
 
-    async def _release_later(self, incident_id: int, step: str, token: str) -> None:
+    async def _release_later(self, incident_id: int, tokens: dict[str, str]) -> None:
         deadline = asyncio.get_running_loop().time() + self._lease.total_seconds()
-        while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(RELEASE_RETRY_SECONDS)
-            if await self._release(incident_id, step, token):
-                _ABANDONED_HERE.discard(token)
-                return
-        _ABANDONED_HERE.discard(token)  # past its lease: anyone may take it now
+        try:
+            while asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(RELEASE_RETRY_SECONDS)
+                if await self._release(incident_id, tokens):
+                    return
+        finally:
+            _ABANDONED_HERE.difference_update(tokens.values())  # released, or past their lease: anyone may take them now
