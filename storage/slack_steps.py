@@ -74,11 +74,11 @@ async def release(session: AsyncSession, incident_id: int, tokens: Iterable[str]
     await session.execute(delete(SlackStepClaim).where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.token.in_(list(tokens))))
 
 
-async def renew(session: AsyncSession, incident_id: int, step: str, *, token: str, at: datetime) -> bool:
-    """The holder's heartbeat: False when the claim is no longer this token's (taken over)."""
-    result = await session.execute(
+async def renew(session: AsyncSession, incident_id: int, tokens: Iterable[str], *, at: datetime) -> None:
+    """The holder's heartbeat for its claims, by their tokens, in one statement; a claim taken over
+    meanwhile has another token, and is not renewed."""
+    await session.execute(
         update(SlackStepClaim)
-        .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.step == step, SlackStepClaim.token == token)
+        .where(SlackStepClaim.incident_id == incident_id, SlackStepClaim.token.in_(list(tokens)))
         .values(claimed_at=at)
     )
-    return rows_changed(result) == 1

@@ -306,10 +306,7 @@ async def test_a_war_room_gives_its_claims_back_together_and_only_those_it_still
             async with bot.runtime.db.transaction() as session:
                 return (await session.execute(SlackStepClaim.__table__.select().where(SlackStepClaim.incident_id == 1))).all()
 
-        async def pin_asked() -> bool:
-            return bool(fake_slack.calls_to("pins.add"))
-
-        await eventually(pin_asked, what="the control message's pin asked of Slack")
+        await fake_slack.wait_for_call("pins.add")  # the set-up's last step, its answer held
         claims = await held()
         assert len(claims) > 1, claims  # the channel and the steps claimed with the incident
         taken_over = claims[0].step

@@ -132,15 +132,16 @@ class StepClaims:
                 if not won:
                     break
                 taken.append((step, token, await still_needed(session, incident_id)))
+        tokens = {step: token for step, token, _needed in taken}
         if len(taken) < len(steps):
             busy = steps[len(taken)][0]
             metrics.REPAIR_STEPS.labels("busy").inc()
             log.info("INC-%s: %s is being done by another process", incident_id, busy)
-            await self._let_go(incident_id, {step: token for step, token, _needed in taken})
+            await self._let_go(incident_id, tokens)
             raise StepBusy(busy)
-        async with self._holding(
-            incident_id, {step: token for step, token, _needed in taken}, {step: needed for step, _token, needed in taken}
-        ):
+        for _step, _token, needed in taken:
+            metrics.REPAIR_STEPS.labels("claimed" if needed else "skipped").inc()
+        async with self._holding(incident_id, tokens):
             yield [needed for _step, _token, needed in taken]
 
     def claim_for_new(self, work: Statements, incident_id: int, steps: Sequence[str]) -> ClaimsTaken:
@@ -160,22 +161,22 @@ class StepClaims:
 
     def holding_taken(self, claims: ClaimsTaken) -> AbstractAsyncContextManager[None]:
         """The claims ``claim_for_new`` or ``claim_if_free`` took, renewed while their steps work and given back after."""
+        metrics.REPAIR_STEPS.labels("claimed").inc(len(claims.tokens))
         return self._holding(claims.incident_id, claims.tokens)
 
     def hold(self, incident_id: int, step: str, token: str) -> AbstractAsyncContextManager[None]:
         """One claim ``claim_for_new`` or ``claim_if_free`` took, renewed while its step works and given back after."""
+        metrics.REPAIR_STEPS.labels("claimed").inc()
         return self._holding(incident_id, {step: token})
 
     @asynccontextmanager
-    async def _holding(self, incident_id: int, tokens: dict[str, str], needed: dict[str, bool] | None = None) -> AsyncIterator[None]:
+    async def _holding(self, incident_id: int, tokens: dict[str, str]) -> AsyncIterator[None]:
         """Claims taken (by step, the claim's token): renewed while their steps work, given back
-        together when they are done. ``needed``: what was read under each (all needed when None).
-        Together: one heartbeat, and one statement that gives them all back (a new war room held
-        five, each given back by a commit of its own, 2 ms apart here, before the opener heard)."""
+        together when they are done. Together: one heartbeat that renews them all in one statement,
+        and one statement that gives them all back (a new war room held five, each given back by a
+        commit of its own, 2 ms apart here, before the opener heard)."""
         heartbeat = asyncio.create_task(self._renew(incident_id, tokens), name=f"claim-heartbeat-{incident_id}-{'+'.join(tokens)}")
         try:
-            for step in tokens:
-                metrics.REPAIR_STEPS.labels("claimed" if needed is None or needed[step] else "skipped").inc()
             yield
         finally:
             heartbeat.cancel()
@@ -194,8 +195,7 @@ class StepClaims:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 async with self._db.single_statements() as session:
-                    for step, token in tokens.items():
-                        await slack_steps.renew(session, incident_id, step, token=token, at=self._clock())
+                    await slack_steps.renew(session, incident_id, tokens.values(), at=self._clock())
             except Exception as error:  # noqa: BLE001 - a missed heartbeat only shortens the lease
                 log.warning("INC-%s: could not renew the claims on %s: %s", incident_id, ", ".join(tokens), error)
 
