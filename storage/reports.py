@@ -81,7 +81,9 @@ async def fact_rows(
     still open that started before ``until`` (reports list those apart, never drop them)."""
     restored = and_(_INCIDENTS.verified_at.is_not(None), _INCIDENTS.started_at >= since, _INCIDENTS.started_at < until)
     still_open = and_(_INCIDENTS.verified_at.is_(None), _INCIDENTS.started_at < until)
-    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), services, severities, drills)
+    query = _scoped(
+        select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), IncidentScope(services, severities, drills)
+    )
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(_INCIDENTS.id).execution_options(yield_per=batch))
@@ -117,19 +119,17 @@ async def titled_rows(
         query = select(*TITLED_COLUMNS).where(_INCIDENTS.id.in_(list(ids)))
     else:
         restored = and_(_INCIDENTS.verified_at.is_not(None), _INCIDENTS.started_at >= since, _INCIDENTS.started_at < until)
-        query = _scoped(select(*TITLED_COLUMNS).where(restored), services, severities)
+        query = _scoped(select(*TITLED_COLUMNS).where(restored), IncidentScope(services, severities))
     return (await connection.execute(query)).all()
 
 
-def _scoped(
-    query: Select[*_Columns], services: Sequence[str] | None, severities: Sequence[str] | None, drills: bool = False
-) -> Select[*_Columns]:
-    """Real incidents, or (``drills``) drills alone: a figure never mixes the two."""
-    query = query.where(_INCIDENTS.is_drill.is_(drills))
-    if services:
-        query = query.where(_INCIDENTS.service.in_(list(services)))
-    if severities:
-        query = query.where(_INCIDENTS.severity.in_(list(severities)))
+def _scoped(query: Select[*_Columns], scope: IncidentScope) -> Select[*_Columns]:
+    """The scope's incidents: real ones, or (``drills``) drills alone, since a figure never mixes the two."""
+    query = query.where(_INCIDENTS.is_drill.is_(scope.drills))
+    if scope.services:
+        query = query.where(_INCIDENTS.service.in_(list(scope.services)))
+    if scope.severities:
+        query = query.where(_INCIDENTS.severity.in_(list(scope.severities)))
     return query
 
 
@@ -184,15 +184,14 @@ async def incident_columns(
     if db.reads_in_a_thread:
         await _sqlite_incident_columns(db, since, until, add, scope, found_open)
         return
-    services, severities, drills = scope.services, scope.severities, scope.drills
     async with db.reading() as session:
         # Closed here even when a batch is refused: the statement it has in flight then ends
         # before the session does, not whenever the loop finalises the generator.
-        batches = _postgresql_restored_batches(session, since=since, until=until, services=services, severities=severities, drills=drills)
+        batches = _postgresql_restored_batches(session, since=since, until=until, scope=scope)
         async with contextlib.aclosing(batches):
             async for batch in batches:
                 add(batch)
-        found_open(await open_rows(session, until=until, services=services, severities=severities, drills=drills))
+        found_open(await open_rows(session, until=until, scope=scope))
 
 
 @dataclass(frozen=True)
@@ -242,8 +241,8 @@ async def _sqlite_incident_columns(
     # AGGREGATED_ROWS), and a reader running ahead of the parsing held them all at once (the
     # 100,000-incident report's tracemalloc peak 23.4 MB instead of 19.0).
     ahead = threading.Semaphore(_AGGREGATES_AHEAD)
-    aggregate = _scoped(select(*_SQLITE_AGGREGATED), scope.services, scope.severities, scope.drills)
-    by_row = _scoped(select(*_ROW_COLUMNS, *_text_stamps()), scope.services, scope.severities, scope.drills)
+    aggregate = _scoped(select(*_SQLITE_AGGREGATED), scope)
+    by_row = _scoped(select(*_ROW_COLUMNS, *_text_stamps()), scope)
 
     def hand_over(item: object) -> None:
         loop.call_soon_threadsafe(found.put_nowait, item)
@@ -289,8 +288,7 @@ async def _sqlite_incident_columns(
 
     try:
         first = await received()
-        if not isinstance(first, _OpenRows):
-            raise RuntimeError("the reader of the incidents' columns handed something over before the open incidents")
+        assert isinstance(first, _OpenRows)  # read() hands them over first, or fails (received() raises its error)
         found_open(first.rows)
         unread: list[tuple[ColumnElement[bool], ...]] = []
         while isinstance(item := await received(), _Aggregated):
@@ -325,9 +323,7 @@ async def _postgresql_restored_batches(
     *,
     since: datetime,
     until: datetime,
-    services: Sequence[str] | None = None,
-    severities: Sequence[str] | None = None,
-    drills: bool = False,
+    scope: IncidentScope,
 ) -> AsyncGenerator[RestoredBatch, None]:
     """``incident_columns``' restored incidents on PostgreSQL. Close it (``contextlib.aclosing``)
     when leaving before its end: a read may be in flight."""
@@ -339,7 +335,7 @@ async def _postgresql_restored_batches(
     # reading transaction ends).
     await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     parts = [(restored, *bounds) for bounds in await connection.run_sync(_chunks, since, until, by_rowid=False)]
-    aggregate = _scoped(select(*_POSTGRESQL_AGGREGATED), services, severities, drills)
+    aggregate = _scoped(select(*_POSTGRESQL_AGGREGATED), scope)
 
     def read(where: tuple[ColumnElement[bool], ...]) -> asyncio.Task[Row[*tuple[Any, ...]]]:
         async def aggregated() -> Row[*tuple[Any, ...]]:
@@ -361,7 +357,7 @@ async def _postgresql_restored_batches(
                 # row, once the connection has answered the next part's aggregate.
                 if pending is not None:
                     await asyncio.wait([pending])
-                by_row = _scoped(select(*_ROW_COLUMNS, *_epoch_stamps()), services, severities, drills).where(*where)
+                by_row = _scoped(select(*_ROW_COLUMNS, *_epoch_stamps()), scope).where(*where)
                 async for rows in _row_batches(session, by_row):
                     yield rows
             elif len(found.ids):
@@ -743,18 +739,16 @@ async def open_rows(
     session: AsyncSession,
     *,
     until: datetime,
-    services: Sequence[str] | None = None,
-    severities: Sequence[str] | None = None,
-    drills: bool = False,
+    scope: IncidentScope = EVERY_INCIDENT,
 ) -> Sequence[FactRow]:
-    """Every incident still open that started before ``until``, with FACT_COLUMNS."""
+    """Every incident of the scope still open that started before ``until``, with FACT_COLUMNS."""
     connection = await session.connection()
-    return (await connection.execute(_open_query(until, IncidentScope(services, severities, drills)))).all()
+    return (await connection.execute(_open_query(until, scope))).all()
 
 
 def _open_query(until: datetime, scope: IncidentScope) -> Select[*tuple[Any, ...]]:
     query = select(*FACT_COLUMNS).where(_INCIDENTS.verified_at.is_(None), _INCIDENTS.started_at < until)
-    return _scoped(query, scope.services, scope.severities, scope.drills).order_by(_INCIDENTS.id)
+    return _scoped(query, scope).order_by(_INCIDENTS.id)
 
 
 async def private_incidents(session: AsyncSession, incident_ids: Sequence[int]) -> set[int]:

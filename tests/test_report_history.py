@@ -335,6 +335,23 @@ async def test_a_read_that_fails_raises_its_error(db, monkeypatch):
             storage.reports.incident_columns(db, since=NOW - timedelta(days=400), until=NOW, add=print, found_open=lambda _rows: None),
             HANG_SECONDS,
         )
+    assert nothing_left_reading(db)
+
+
+async def test_open_incidents_refused_end_the_read_with_nothing_left_reading(db):
+    """The caller refusing the open incidents (on SQLite handed over first, while the reader goes
+    on to the aggregates) ends the read with its error, and no thread or connection is left."""
+    await random_history(db, 2)
+
+    def refuse(_rows) -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        await asyncio.wait_for(
+            storage.reports.incident_columns(db, since=NOW - timedelta(days=400), until=NOW, add=lambda _batch: None, found_open=refuse),
+            HANG_SECONDS,
+        )
+    assert nothing_left_reading(db)
 
 
 # A business hour that holds a change of the zone's UTC offset, and starts a microsecond either side

@@ -138,7 +138,7 @@ class IncidentReads:
     async def still_open(self, until: datetime, *, services: Sequence[str] | None = None) -> list[IncidentFacts]:
         """Every real incident still open that started before ``until``, one object each."""
         async with self._db.reading() as session:
-            return _facts_of(await open_rows(session, until=until, services=services))
+            return _facts_of(await open_rows(session, until=until, scope=IncidentScope(services)))
 
     async def war_rooms(self, incident_ids: Sequence[int]) -> dict[int, str]:
         """The war rooms of these incidents, for links: never a private incident's."""

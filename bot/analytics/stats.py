@@ -241,9 +241,9 @@ def median_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, F
     the scan stops at the first j that falls short. None when j = 1 already falls short.
 
     Exact (integer binomial sums, an exact Fraction) up to EXACT_RANKS_UP_TO values. Above, the
-    same scan runs on log-space binomial probabilities (``math.lgamma``), starting 12 standard
-    deviations below n/2 (the tail below is under 10⁻³²), and the coverage is that float as a
-    Fraction. Should a coverage fall within 10⁻⁹ of the confidence, where rounding could decide,
+    same scan runs in floating point (the first binomial probability from ``math.lgamma``, each
+    next one from the last), starting 12 standard deviations below n/2 (the tail below is under
+    10⁻³²), and the coverage is that float as a Fraction. Should a coverage fall within 10⁻⁹ of the confidence, where rounding could decide,
     the exact scan decides instead.
     """
     if not 0 < confidence < 1:
