@@ -127,20 +127,40 @@ def _answered(call: RecordedCall, latency: float) -> float:
 
 
 @dataclass
+class _Hops:
+    """The war room's longest chain, hop by hop, in ms: send -> conversations.create arrives (HTTP,
+    Bolt, and for the bot recording the incident, deploys, the claims), create answered -> the
+    control post arrives, control post answered -> pins.add arrives."""
+
+    before_create: list[float] = field(default_factory=list)
+    create_to_post: list[float] = field(default_factory=list)
+    post_to_pin: list[float] = field(default_factory=list)
+
+    def add(self, sent: float, create: RecordedCall, post: RecordedCall, pin: RecordedCall, latency: float) -> None:
+        self.before_create.append((create.at - sent) * 1000)
+        self.create_to_post.append((post.at - _answered(create, latency)) * 1000)
+        self.post_to_pin.append((pin.at - _answered(post, latency)) * 1000)
+
+    def line(self) -> str:
+        """p50 / max of each hop."""
+        hops = (
+            ("send -> conversations.create arrives", self.before_create),
+            ("create answered -> control post arrives", self.create_to_post),
+        )
+        hops += (("control post answered -> pin arrives", self.post_to_pin),)
+        return "; ".join(f"{what} {percentile(values, 0.5):.1f} / {max(values):.1f} ms" for what, values in hops)
+
+
+@dataclass
 class _Runs:
     control: dict[str, list[float]]
     war_room: dict[str, list[float]]
     summary: list[float]
     resolution: dict[str, list[float]]
     upload: list[float]
-    # Where the control message's time goes, in ms: send -> conversations.create arrives (HTTP,
-    # Bolt, recording the incident, deploys, the claims), and create answered -> the post arrives.
-    before_create: list[float] = field(default_factory=list)
-    create_to_post: list[float] = field(default_factory=list)
-    # The whole war room's last hop (control post answered -> pins.add arrives), and the resolution's
-    # local time before its longest chain (click sent -> files.getUploadURLExternal arrives, names
-    # remembered), in ms.
-    post_to_pin: list[float] = field(default_factory=list)
+    # Where the war room's time goes (_Hops), and the resolution's local time before its longest
+    # chain (click sent -> files.getUploadURLExternal arrives, names remembered), in ms.
+    hops: _Hops = field(default_factory=_Hops)
     click_to_upload: list[float] = field(default_factory=list)
     # Rounds of dependent round trips, from the fake's causal record (no clock): the most seen.
     rounds: dict[str, int] = field(default_factory=dict)
@@ -162,7 +182,7 @@ class _Floor:
         self._client = AsyncWebClient(base_url=fake.base_url, token=BOT_TOKEN)
         self._names = itertools.count()
         self._rooms: list[asyncio.Task[None]] = []
-        self.hops: dict[str, list[float]] = {"before_create": [], "create_to_post": [], "post_to_pin": []}
+        self.hops = _Hops()
         self._runner: Any = None
         self._slack: SignedSlack | None = None
 
@@ -207,9 +227,7 @@ class _Floor:
         create, post, pin = (
             next(c for c in calls if c.method == method) for method in ("conversations.create", "chat.postMessage", "pins.add")
         )
-        self.hops["before_create"].append((create.at - sent) * 1000)
-        self.hops["create_to_post"].append((post.at - _answered(create, latency)) * 1000)
-        self.hops["post_to_pin"].append((pin.at - _answered(post, latency)) * 1000)
+        self.hops.add(sent, create, post, pin, latency)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -243,11 +261,8 @@ async def _war_room(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, shap
     rounds = causal_rounds(c for c in calls if c.method != "auth.test")
     runs.count(f"control message, {shape}", rounds[control.seq])
     runs.count(f"whole war room, {shape}", max(rounds.values()))
-    create = next(c for c in calls if c.method == "conversations.create")
-    runs.before_create.append((create.at - sent) * 1000)
-    runs.create_to_post.append((control.at - _answered(create, latency)) * 1000)
-    pin = next(c for c in calls if c.method == "pins.add")
-    runs.post_to_pin.append((pin.at - _answered(control, latency)) * 1000)
+    create, pin = (next(c for c in calls if c.method == method) for method in ("conversations.create", "pins.add"))
+    runs.hops.add(sent, create, control, pin, latency)
     runs.war_room[shape].append((max(_answered(c, latency) for c in calls) - sent) / latency)
 
 
@@ -340,20 +355,9 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
     upload = percentile(runs.upload, 0.5)
     for names in (COLD, WARM):
         figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
-    print(
-        f"control message, where the time goes (p50 / max): send -> conversations.create arrives "
-        f"{percentile(runs.before_create, 0.5):.1f} / {max(runs.before_create):.1f} ms; "
-        f"create answered -> control post arrives {percentile(runs.create_to_post, 0.5):.1f} / {max(runs.create_to_post):.1f} ms; "
-        f"control post answered -> pin arrives {percentile(runs.post_to_pin, 0.5):.1f} / {max(runs.post_to_pin):.1f} ms"
-    )
+    print(f"control message, where the time goes (p50 / max): {runs.hops.line()}")
     if bare is not None:
-        hops = bare.hops
-        print(
-            f"the same hops, bare Bolt app + AsyncWebClient (p50 / max): send -> conversations.create arrives "
-            f"{percentile(hops['before_create'], 0.5):.1f} / {max(hops['before_create']):.1f} ms; "
-            f"create answered -> post arrives {percentile(hops['create_to_post'], 0.5):.1f} / {max(hops['create_to_post']):.1f} ms; "
-            f"post answered -> pin arrives {percentile(hops['post_to_pin'], 0.5):.1f} / {max(hops['post_to_pin']):.1f} ms"
-        )
+        print(f"the same hops, bare Bolt app + AsyncWebClient (p50 / max): {bare.hops.line()}")
     print(
         f"resolution, names remembered (p50 / max): click sent -> files.getUploadURLExternal arrives "
         f"{percentile(runs.click_to_upload, 0.5):.1f} / {max(runs.click_to_upload):.1f} ms"
