@@ -11,7 +11,9 @@ answers the call that ends the flow, divided by one RT, and set against issue 17
   incident of the day: every e-mail and handle asked of Slack);
 - MTTR summary after the *verified* click (the war-room summary answered): <= 1.2 RT;
 - whole resolution (summaries, postmortem upload, action-items message): <= the upload's own three
-  steps (timed in the same run through the same gateway) + 0.2 RT.
+  steps (timed in the same run through the same gateway) + 0.2 RT, with the postmortem's display
+  names asked of Slack (neither remembered nor on file), on file (the process's memory emptied,
+  as in another process or an hour after the names were learned) and remembered.
 
     .venv/bin/python -m benchmarks.round_trips [--latency-ms 100] [-m 5] [--fake-process] [--floor]
 
@@ -42,6 +44,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import delete
 
 from benchmarks.fake_slack_process import RemoteFakeSlack
 from benchmarks.open_latency import (
@@ -58,15 +61,19 @@ from benchmarks.open_latency import (
 )
 from bot.runtime import Runtime
 from handlers.web import start_http
+from storage.models import DisplayName
 from tests.fake_slack import FakeSlack, RecordedCall, causal_rounds
 from tests.slack_requests import SignedSlack
 
 # Catalog shapes of the shipped example catalog (runbooks/catalog.yml).
 SHAPES = (("user IDs + group ID", "payments-api"), ("owner e-mail + group handle", "checkout-web"))
 RESOLUTION_STEPS = {"summary_ts", "summary_announcement_ts", "actions_message"}
-# The postmortem's display names: asked of Slack (one RT before the upload can start), or
-# remembered from the last minutes (bot/slack/directory.py).
-COLD, WARM = "names asked", "names remembered"
+# The postmortem's display names: asked of Slack (one RT before the upload can start: people not
+# seen for a day), on file (learned at an earlier click of the incident, or by another process:
+# bot/warroom/people_names.py), or remembered by the process from the last minutes
+# (bot/slack/directory.py).
+COLD, ON_FILE, WARM = "names asked", "names on file", "names remembered"
+NAMES = (COLD, ON_FILE, WARM)
 
 
 class _InProcess:
@@ -274,8 +281,11 @@ async def _resolution(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, n:
     if incident is None or incident.channel_id is None or incident.control_message_ts is None:
         raise BenchmarkError(f"INC-{number} has no war room to resolve")
     forget = getattr(runtime.slack.people, "forget_directory", None)
-    if forget is not None and names == COLD:
-        forget()  # the display names asked of Slack, as for people not seen in the last minutes
+    if forget is not None and names != WARM:
+        forget()  # not remembered by this process, as for people not seen in the last minutes
+    if names == COLD:
+        async with runtime.db.bookkeeping() as session:
+            await session.execute(delete(DisplayName))  # nor on file: not seen for a day
     start, uploads = len(fake.calls), len(fake.uploads)
     sent = time.monotonic()
     response = await bot.slack.block_action(
@@ -315,7 +325,7 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
     else:
         in_process, announce = await start_fake_slack()
         fake = _InProcess(in_process)
-    runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {COLD: [], WARM: []}, [])
+    runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {names: [] for names in NAMES}, [])
     with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
         if isinstance(fake, RemoteFakeSlack):
             runtime, bot = await start_bot(fake, fake.announce, Path(tmp) / "incidents.db", seed=False)
@@ -335,8 +345,8 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
                     await _war_room(fake, runtime, bot, runs, shape, service, n)
                     if bare is not None:
                         await bare.measure()
-                await _resolution(fake, runtime, bot, runs, n, COLD)
-                await _resolution(fake, runtime, bot, runs, n, WARM)
+                for names in NAMES:
+                    await _resolution(fake, runtime, bot, runs, n, names)
         finally:
             await fake.set_latency(0.0)
             if bare is not None:
@@ -353,7 +363,7 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
         figures.append(_figure(f"whole war room, {shape} (RT)", runs.war_room[shape], 3.1))
     figures.append(_figure("MTTR summary after the verified click (RT)", runs.summary, 1.2))
     upload = percentile(runs.upload, 0.5)
-    for names in (COLD, WARM):
+    for names in NAMES:
         figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
     print(f"control message, where the time goes (p50 / max): {runs.hops.line()}")
     if bare is not None:

@@ -71,6 +71,7 @@ from bot.warroom.action_runs import ActionRuns
 from bot.warroom.call_links import CallLinks
 from bot.warroom.catchup import CatchUpFacts
 from bot.warroom.handover_posts import HandoverPosts
+from bot.warroom.people_names import PeopleNames
 from bot.warroom.postmortem import TemplateProblem, load_template
 from bot.warroom.postmortem_drafts import PostmortemDrafts
 from bot.warroom.resolution import Resolutions
@@ -162,7 +163,10 @@ class Runtime:
         corrections = Corrections(db, clock)
         action_items = ActionItems(db, clock, slack)
         permissions = PermissionChecks(slack, team.permissions)
-        resolutions = resolutions_of(db, slack, clock, claims, steps, settings, tiers, template, deploys, corrections, action_items)
+        background = BackgroundWork(settings.background_concurrency)
+        resolutions = resolutions_of(
+            db, slack, clock, background, claims, steps, settings, tiers, template, deploys, corrections, action_items
+        )
         replies = Replies(slack, announce_channel=settings.announce_channel)
         lookup = IncidentLookup(incidents, permissions, replies)
         stamper = Stamper(db, clock)
@@ -205,7 +209,6 @@ class Runtime:
             ),
             catchups=CatchUps(CatchUpFacts(db, clock, war_rooms, runbook_room), lookup, replies, slack, stamper),
         )
-        background = BackgroundWork(settings.background_concurrency)
         alerts = AlertIntake(db, slack, clock, background)
         alerts.attach(interactions.opening)
         dashboard_sign_in = None
@@ -338,6 +341,7 @@ def resolutions_of(
     db: Database,
     slack: SlackGateway,
     clock: Clock,
+    background: BackgroundWork,
     claims: StepClaims,
     steps: SlackSteps,
     settings: Settings,
@@ -348,7 +352,9 @@ def resolutions_of(
     action_items: ActionItems,
 ) -> Resolutions:
     """What a verified incident posts, from its parts (bot/warroom/: facts, summaries, draft, action items)."""
-    facts = ResolutionFacts(db, slack, tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections)
+    facts = ResolutionFacts(
+        db, PeopleNames(db, slack, clock, background), tiers=tiers, action_items=action_items, deploys=deploys, corrections=corrections
+    )
     records = WarRoomRecords(db, clock)
     return Resolutions(
         facts,

@@ -257,6 +257,18 @@ class ChartUpload(Base):
     file_id: Mapped[str | None] = mapped_column(String(32))
 
 
+class DisplayName(Base):
+    """A person's display name as Slack gave it (``users.info``), on file for every process, so that
+    a postmortem seldom waits on Slack for the names of the people it shows. Kept by user ID alone:
+    nothing here says which incidents the person was in."""
+
+    __tablename__ = "display_names"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    learned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditRecord(Base):
     """Who changed what, from what to what, when and why. Append-only: nothing in the product
     updates or deletes a row."""

@@ -1,6 +1,7 @@
 """At verification the resolution reads each fact once: the incident and its timeline, its action
-items, its deploy links and its correction notes, and each person's name (``users.info``) once,
-and nothing of the kind before it knows the incident is resolved.
+items, its deploy links and its correction notes, and each person's name (``users.info``) once
+(while the incident runs, when it can), and nothing of the kind before it knows the incident is
+resolved.
 
 Counted as Slack and the database see them: the fake Slack's recorded calls, and the statements
 the bot's engine sends (a SQLAlchemy ``before_cursor_execute`` listener)."""
@@ -44,16 +45,19 @@ def reads_of(db):
 async def test_verification_reads_each_fact_once(bot, fake_slack, clock):
     incident = await open_incident(bot)
     await bot.runtime.action_items.create(incident.id, ActionRequest("Add a retry budget", "U_CAROL", date(2026, 12, 24)), by="U_BOB")
+    begin = len(fake_slack.calls)
     await click(bot, incident, "stamp_phase_diagnosed", "1", "U_BOB", action_ts=clock.at(5))
     await click(bot, incident, "stamp_phase_mitigated", "1", "U_BOB", action_ts=clock.at(8))
     start = len(fake_slack.calls)
     with reads_of(bot.runtime.db) as counted:
         await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(18))
-    names = Counter(c.args.get("user") for c in fake_slack.calls[start:] if c.method == "users.info")
+    names = Counter(c.args.get("user") for c in fake_slack.calls[begin:] if c.method == "users.info")
     assert (await bot.incident(incident.id)).status == "resolved"
     assert fake_slack.calls_to("files.completeUploadExternal"), "the postmortem draft was not uploaded"
     assert counted == {table: 1 for table in FACTS}, counted
+    # Each name once, learned while the incident ran (bot/warroom/people_names.py): none at the verification.
     assert names == {"U_ALICE": 1, "U_BOB": 1, "U_CAROL": 1}, names
+    assert [c for c in fake_slack.calls[start:] if c.method == "users.info"] == []
 
 
 async def test_a_repair_of_an_open_incident_asks_no_names_and_reads_no_postmortem_facts(bot, fake_slack):

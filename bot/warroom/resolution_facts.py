@@ -4,8 +4,11 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.analytics.summary import MttrSummary, summarize
 from bot.core.records import IncidentRecord
@@ -14,10 +17,12 @@ from bot.incidents.action_items import ActionItemRecord, ActionItems
 from bot.incidents.corrections import Corrections
 from bot.incidents.operations import to_record
 from bot.integrations.deploys import DeployMatch, Deploys
-from bot.slack import SlackError, SlackGateway
+from bot.warroom.people_names import PeopleNames
 from bot.warroom.postmortem import TimelineEntry
 from storage import incidents as incident_rows
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,15 +43,15 @@ class Facts:
     action_items: list[ActionItemRecord]
     deploys: list[DeployMatch]
     corrections: list[str]
-    names: dict[str, str]  # display names by user ID; empty when not asked of Slack
+    names: dict[str, str]  # display names by user ID; empty when not asked for
 
 
 @dataclass(frozen=True, eq=False)
 class ResolutionFacts:
-    """Owns reading what a resolution shows: each fact once, the people's names asked of Slack meanwhile."""
+    """Owns reading what a resolution shows: each fact once, the people's names found meanwhile."""
 
     db: Database
-    slack: SlackGateway
+    names: PeopleNames
     _: KW_ONLY
     tiers: TierTables
     action_items: ActionItems
@@ -56,18 +61,16 @@ class ResolutionFacts:
     async def correction_notes(self, incident_id: int) -> list[str]:
         return await self.corrections.notes(incident_id)
 
-    async def _names(self, user_ids: set[str], asking: asyncio.Event | None = None) -> dict[str, str]:
-        if asking is not None and not all(self.slack.people.remembers_name(u) for u in user_ids):
-            asking.set()
-
-        async def one(user_id: str) -> tuple[str, str | None]:
-            try:
-                return user_id, await self.slack.people.display_name(user_id)
-            except SlackError:
-                return user_id, None
-
-        pairs = await asyncio.gather(*(one(u) for u in sorted(user_ids)))
-        return {user_id: name for user_id, name in pairs if name}
+    async def learn_names(self, incident_id: int) -> None:
+        """Put on file the display names of the incident's people as they stand now, so that its
+        resolution need not ask Slack for them (bot/warroom/people_names.py)."""
+        try:
+            read = await self.read(incident_id)
+            items = await self.action_items.for_incident(incident_id)
+        except (LookupError, SQLAlchemyError, OSError) as error:
+            log.warning("INC-%s: could not read whose display names to learn: %s", incident_id, error)
+            return
+        await self.names.learn(_people(read) | {i.owner for i in items if i.owner})
 
     async def read(self, incident_id: int) -> ReadIncident:
         # One snapshot, and no write lock: the resolution's writes do not queue behind it.
@@ -101,10 +104,9 @@ class ResolutionFacts:
         ``asking`` is set when a display name is asked of Slack (the facts then wait a round trip)."""
         incident = read.incident
         summary = summarize(incident, self.tiers) if incident.timeline.restored else None
-        paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
-        actors = {e.actor for e in read.events if e.actor} | {incident.commander} | paged
-        # The people of the timeline are asked of Slack while the database is read.
-        asked = asyncio.create_task(self._names(actors, asking)) if names else None
+        actors = _people(read)
+        # The people of the timeline are found while the database is read.
+        asked = asyncio.create_task(self.names.names(actors, asking)) if names else None
         try:
             items, deploys = await (lists if lists is not None else self.lists(incident.id))
             if corrections is None:
@@ -116,5 +118,11 @@ class ResolutionFacts:
         display = await asked if asked is not None else {}
         owners = {i.owner for i in items if i.owner} - actors
         if names and owners:
-            display |= await self._names(owners, asking)
+            display |= await self.names.names(owners, asking)
         return Facts(incident, read.events, summary, items, deploys, corrections, display)
+
+
+def _people(read: ReadIncident) -> set[str]:
+    """The people of the incident's timeline: whoever acted on it, its commander and whoever was paged."""
+    paged = {person for e in read.events if e.kind == "page" for person in e.data.get("people", [])}
+    return {e.actor for e in read.events if e.actor} | {read.incident.commander} | paged

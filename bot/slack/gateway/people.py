@@ -39,9 +39,9 @@ class People:
         for remembered in (self._group_ids, self._user_ids, self._display_names):
             remembered.forget()
 
-    def remembers_name(self, user_id: str) -> bool:
-        """Whether ``display_name`` answers ``user_id`` without asking Slack."""
-        return self._display_names.get(user_id) is not None
+    def remembered_name(self, user_id: str) -> str | None:
+        """What ``display_name`` answers for ``user_id`` without asking Slack, if anything."""
+        return self._display_names.get(user_id)
 
     async def user(self, user_id: str) -> SlackUser:
         """users.info; SlackError ``user_not_found`` when there is no such user."""
