@@ -254,7 +254,8 @@ async def test_a_copy_sent_together_with_its_click_does_nothing(bot, fake_slack,
     twin = await bot.incident(2)
     # Stamps and acknowledgements learn the people's display names once (bot/warroom/people_names.py):
     # learned before either click is counted, so that the first does not ask for them alone.
-    await bot.runtime.resolutions.learn_names(incident.id)
+    bot.runtime.resolutions.learn_names(incident.id)
+    await bot.settle()
     calls_before = len(fake_slack.calls)
     assert (await send_signed(bot, signed_body(bot, kind, twin, "U_ALICE"), str(int(time.time())))).status == 200
     await bot.settle()

@@ -6,12 +6,15 @@ before its text is made, seldom waits a round trip on ``users.info``.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.incidents.action_items import ActionRequest
+from storage import display_names
 from storage.models import DisplayName
 from tests.team_helpers import bot, click, clock, open_incident  # noqa: F401 (fixtures)
 
@@ -50,6 +53,7 @@ async def test_a_name_is_asked_of_slack_once_while_it_is_on_file(bot, fake_slack
     start = len(fake_slack.calls)
     incident = await open_incident(bot)
     await click(bot, incident, "incident_acknowledge", "1", "U_BOB", action_ts=clock.at(2))
+    assert (await on_file(bot)).keys() == {"U_ALICE", "U_BOB"}
     bot.runtime.slack.people.forget_directory()
     await click(bot, incident, "stamp_phase_diagnosed", "1", "U_CAROL", action_ts=clock.at(5))
     bot.runtime.slack.people.forget_directory()
@@ -95,17 +99,50 @@ async def test_a_name_on_file_for_longer_than_a_day_is_asked_again(bot, fake_sla
     assert (await on_file(bot))["U_BOB"] == "robert"
 
 
-async def test_a_name_slack_cannot_give_while_learning_is_asked_at_the_verification(bot, fake_slack, clock):
+LEARNING_CLICKS = ("incident_acknowledge", "stamp_phase_diagnosed")
+
+
+@pytest.mark.parametrize("action", LEARNING_CLICKS)
+async def test_a_name_slack_cannot_give_while_learning_is_asked_at_the_verification(bot, fake_slack, clock, caplog, action):
     # Learning is not the click's work: its failure reaches nobody, and the verification asks again.
     incident = await open_incident(bot)
     bot.runtime.slack.people.forget_directory()
     fake_slack.fail_next("users.info", "internal_error", times=2)
     replies = len(fake_slack.responses)
-    await click(bot, incident, "stamp_phase_diagnosed", "1", "U_BOB", action_ts=clock.at(5))
+    await click(bot, incident, action, "1", "U_BOB", action_ts=clock.at(5))
     assert fake_slack.responses[replies:] == []
     assert await on_file(bot) == {}
     start = len(fake_slack.calls)
     await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(30))
     assert sorted(names_asked(fake_slack, start)) == ["U_ALICE", "U_BOB"]
+    draft = await stored_draft(bot, incident.id)
+    assert "alice" in draft and "bob" in draft, draft
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def database_down(*_args, **_kwargs):
+    raise OperationalError("SELECT", {}, Exception("the database is away"))
+
+
+@pytest.mark.parametrize("away", ["whose", "on file", "kept"])
+@pytest.mark.parametrize("action", LEARNING_CLICKS)
+async def test_a_database_failure_while_learning_reaches_nobody(bot, fake_slack, clock, caplog, monkeypatch, action, away):
+    # Whichever of learning's reads and writes fails (the incident's people, the names on file,
+    # keeping the names Slack gave), the click is told nothing of it and the draft still names everyone.
+    incident = await open_incident(bot)
+    bot.runtime.slack.people.forget_directory()
+    with monkeypatch.context() as patched:
+        if away == "whose":
+            patched.setattr(bot.runtime.resolutions.facts.action_items, "for_incident", database_down)
+        elif away == "on file":
+            patched.setattr(display_names, "learned_since", database_down)
+        else:
+            patched.setattr(display_names, "keep", database_down)
+        replies = len(fake_slack.responses)
+        await click(bot, incident, action, "1", "U_BOB", action_ts=clock.at(5))
+        assert fake_slack.responses[replies:] == []
+    assert await on_file(bot) == {}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(30))
     draft = await stored_draft(bot, incident.id)
     assert "alice" in draft and "bob" in draft, draft

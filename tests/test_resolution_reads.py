@@ -1,7 +1,7 @@
 """At verification the resolution reads each fact once: the incident and its timeline, its action
-items, its deploy links and its correction notes, and each person's name (``users.info``) once
-(while the incident runs, when it can), and nothing of the kind before it knows the incident is
-resolved.
+items, its deploy links and its correction notes, and nothing of the kind before it knows the
+incident is resolved. Each person's name (``users.info``) is asked once, while the incident runs
+(bot/warroom/people_names.py): none at a verification that follows an earlier stamp.
 
 Counted as Slack and the database see them: the fake Slack's recorded calls, and the statements
 the bot's engine sends (a SQLAlchemy ``before_cursor_execute`` listener)."""

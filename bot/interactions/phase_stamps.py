@@ -115,17 +115,12 @@ class PhaseStamps:
             failures = shown + published
             await self._tell_pagers("resolve", incident)
         else:
-            failures = await self._refreshed_and_names_learned(incident, line)
+            # Meanwhile the people's display names go on file, so that the verification's postmortem
+            # need not wait on Slack for them.
+            self._resolutions.learn_names(incident.id)
+            failures = await self._war_rooms.refresh(incident, announce_line=line)
         if failures:
             await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))
-
-    async def _refreshed_and_names_learned(self, incident: IncidentRecord, line: str) -> list[str]:
-        """The war room shows the click, and meanwhile the people's display names are put on file,
-        so that the verification's postmortem need not wait on Slack for them."""
-        failures, _learned = await asyncio.gather(
-            self._war_rooms.refresh(incident, announce_line=line), self._resolutions.learn_names(incident.id)
-        )
-        return failures
 
     async def acknowledge(self, requester: Requester, argument: str, *, at: datetime | None = None) -> None:
         """``/incident ack [INC-42]``."""
@@ -154,7 +149,8 @@ class PhaseStamps:
             assert incident.acknowledged_at is not None
             after = human_duration(incident.acknowledged_at - incident.timeline.detected_at)
             line = messages.acknowledged_line(requester.user_id, slack_time(incident.acknowledged_at, "{time}"), after)
-            failures = await self._refreshed_and_names_learned(incident, line)
+            self._resolutions.learn_names(incident.id)
+            failures = await self._war_rooms.refresh(incident, announce_line=line)
             await self._tell_pagers("acknowledge", incident)
             if failures:
                 await self._replies.tell(requester, messages.slack_update_failed(failures, incident.reference))

@@ -3,7 +3,7 @@
 The draft's upload cannot start before its text is made, and the text shows each person's
 display name: a name asked of Slack then (``users.info``) holds the whole postmortem a round
 trip. So the names are learned while the incident runs (after an Acknowledge and after each phase
-stamp before the verification, off the clicks' acks) and put on file, and the resolution takes
+stamp before the verification, as background work of their own) and put on file, and the resolution takes
 the names this process remembers (bot/slack/directory.py), then those on file, and asks Slack only
 for the rest, which it puts on file in turn. A name on file is used for NAMES_ON_FILE after Slack
 gave it; a person who renamed themselves shows under the new name in drafts made after that.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,17 +58,21 @@ class PeopleNames:
             asked = await self._ask(missing)
             found |= asked
             if asked:
-                self.background.spawn(self._keep(asked), name="display names kept", waits_for_slot=False)
+                self.background.spawn(self._keep(asked), name="display names kept")
         return found
 
-    async def learn(self, user_ids: Collection[str]) -> None:
-        """Put on file the names of ``user_ids`` that are not on file yet: what the resolution will
-        need, asked while nobody waits for it. Never raises: what is not learned now is asked
-        at the resolution."""
+    def learn_later(self, whose: Callable[[], Awaitable[set[str]]], *, name: str) -> None:
+        """Put on file the names of the people ``whose`` reads that are not on file yet: what the
+        resolution will need, asked as background work of its own, so that nothing waits for it.
+        A failure is logged, nothing more: what is not learned now is asked at the resolution."""
+        self.background.spawn(self._learn(whose), name=name)
+
+    async def _learn(self, whose: Callable[[], Awaitable[set[str]]]) -> None:
         try:
-            missing = set(user_ids) - (await self._on_file(set(user_ids))).keys()
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("could not read the display names on file: %s", error)
+            user_ids = await whose()
+            missing = user_ids - (await self._on_file(user_ids)).keys()
+        except (LookupError, SQLAlchemyError, OSError) as error:
+            log.warning("could not learn the display names: %s", error)
             return
         await self._keep(await self._ask(missing))
 

@@ -53,9 +53,10 @@ class Resolutions:
         """Show the incident's action items under its postmortem draft, when that message exists."""
         return await self.action_messages.refresh(incident_id)
 
-    async def learn_names(self, incident_id: int) -> None:
-        """Ahead of the verification: the people's display names put on file (ResolutionFacts.learn_names)."""
-        await self.facts.learn_names(incident_id)
+    def learn_names(self, incident_id: int) -> None:
+        """Ahead of the verification: the people's display names put on file, in the background
+        (ResolutionFacts.learn_names)."""
+        self.facts.learn_names(incident_id)
 
     def claim_summaries(self, work: Statements, stamped: Row[Any]) -> SummariesDue | None:
         """See SummaryPosts.claim_due: for ``Stamper.stamp``'s ``along``, then ``publish``'s ``due``."""

@@ -4,11 +4,8 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.analytics.summary import MttrSummary, summarize
 from bot.core.records import IncidentRecord
@@ -21,8 +18,6 @@ from bot.warroom.people_names import PeopleNames
 from bot.warroom.postmortem import TimelineEntry
 from storage import incidents as incident_rows
 from storage.db import Database
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,16 +56,15 @@ class ResolutionFacts:
     async def correction_notes(self, incident_id: int) -> list[str]:
         return await self.corrections.notes(incident_id)
 
-    async def learn_names(self, incident_id: int) -> None:
-        """Put on file the display names of the incident's people as they stand now, so that its
-        resolution need not ask Slack for them (bot/warroom/people_names.py)."""
-        try:
-            read = await self.read(incident_id)
-            items = await self.action_items.for_incident(incident_id)
-        except (LookupError, SQLAlchemyError, OSError) as error:
-            log.warning("INC-%s: could not read whose display names to learn: %s", incident_id, error)
-            return
-        await self.names.learn(_people(read) | {i.owner for i in items if i.owner})
+    def learn_names(self, incident_id: int) -> None:
+        """Put on file, in the background, the display names of the incident's people as they stand
+        now, so that its resolution need not ask Slack for them (bot/warroom/people_names.py)."""
+        self.names.learn_later(lambda: self._people_of(incident_id), name=f"INC-{incident_id}: display names learned")
+
+    async def _people_of(self, incident_id: int) -> set[str]:
+        read = await self.read(incident_id)
+        items = await self.action_items.for_incident(incident_id)
+        return _people(read) | {i.owner for i in items if i.owner}
 
     async def read(self, incident_id: int) -> ReadIncident:
         # One snapshot, and no write lock: the resolution's writes do not queue behind it.
