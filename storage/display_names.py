@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_with_on_conflict
@@ -31,3 +31,8 @@ async def keep(session: AsyncSession, names: Mapping[str, str], at: datetime) ->
         index_elements=["user_id"], set_={"name": insert.excluded.name, "learned_at": insert.excluded.learned_at}
     )
     await session.execute(upsert)
+
+
+async def forget_learned_before(session: AsyncSession, before: datetime) -> None:
+    """Delete the names learned before ``before``: too old to be used, and nobody's business."""
+    await session.execute(delete(DisplayName).where(DisplayName.learned_at < before))

@@ -6,6 +6,7 @@ before its text is made, seldom waits a round trip on ``users.info``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date, timedelta
 
@@ -146,3 +147,14 @@ async def test_a_database_failure_while_learning_reaches_nobody(bot, fake_slack,
     await click(bot, incident, "stamp_phase_verified", "1", "U_ALICE", action_ts=clock.at(30))
     draft = await stored_draft(bot, incident.id)
     assert "alice" in draft and "bob" in draft, draft
+
+
+async def test_a_name_is_kept_no_longer_than_it_is_used(bot, clock):
+    names = bot.runtime.resolutions.facts.names
+    names.learn_later(lambda: asyncio.sleep(0, {"U_CAROL"}), name="learn carol")
+    await bot.settle()
+    assert await on_file(bot) == {"U_CAROL": "carol"}
+    clock.now += timedelta(hours=24, seconds=1)
+    names.learn_later(lambda: asyncio.sleep(0, {"U_BOB"}), name="learn bob")
+    await bot.settle()
+    assert await on_file(bot) == {"U_BOB": "bob"}

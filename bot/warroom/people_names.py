@@ -6,7 +6,8 @@ trip. So the names are learned while the incident runs (after an Acknowledge and
 stamp before the verification, as background work of their own) and put on file, and the resolution takes
 the names this process remembers (bot/slack/directory.py), then those on file, and asks Slack only
 for the rest, which it puts on file in turn. A name on file is used for NAMES_ON_FILE after Slack
-gave it; a person who renamed themselves shows under the new name in drafts made after that.
+gave it, and deleted after that when names are next put on file; a person who renamed themselves
+shows under the new name in drafts made after that.
 """
 
 from __future__ import annotations
@@ -93,8 +94,11 @@ class PeopleNames:
     async def _keep(self, names: dict[str, str]) -> None:
         if not names:
             return
+        now = self.clock()
         try:
             async with self.db.bookkeeping() as session:
-                await name_rows.keep(session, names, self.clock())
+                await name_rows.keep(session, names, now)
+                # A name is used for a day at most: kept no longer.
+                await name_rows.forget_learned_before(session, now - NAMES_ON_FILE)
         except (SQLAlchemyError, OSError) as error:
             log.warning("could not put display names on file: %s", error)
