@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import insert_with_on_conflict
-from storage.models import DisplayName
+from storage.models import DISPLAY_NAME_LENGTH, DisplayName
 
 
 async def learned_since(session: AsyncSession, user_ids: Collection[str], since: datetime) -> dict[str, str]:
@@ -21,11 +21,12 @@ async def learned_since(session: AsyncSession, user_ids: Collection[str], since:
 
 
 async def keep(session: AsyncSession, names: Mapping[str, str], at: datetime) -> None:
-    """Put ``names`` on file as learned at ``at``, replacing what was on file for them."""
+    """Put ``names`` on file as learned at ``at``, replacing what was on file for them (a name longer
+    than the column is cut to fit: one such name must not keep the others off file)."""
     if not names:
         return
     insert = insert_with_on_conflict(session)(DisplayName).values(
-        [{"user_id": user_id, "name": name, "learned_at": at} for user_id, name in sorted(names.items())]
+        [{"user_id": user_id, "name": name[:DISPLAY_NAME_LENGTH], "learned_at": at} for user_id, name in sorted(names.items())]
     )
     upsert = insert.on_conflict_do_update(
         index_elements=["user_id"], set_={"name": insert.excluded.name, "learned_at": insert.excluded.learned_at}

@@ -257,6 +257,10 @@ class ChartUpload(Base):
     file_id: Mapped[str | None] = mapped_column(String(32))
 
 
+# Slack allows 80 characters in a display name; what is longer is cut here, not refused.
+DISPLAY_NAME_LENGTH = 256
+
+
 class DisplayName(Base):
     """A person's display name as Slack gave it (``users.info``), on file for every process, so that
     a postmortem seldom waits on Slack for the names of the people it shows. Kept by user ID alone:
@@ -265,7 +269,7 @@ class DisplayName(Base):
     __tablename__ = "display_names"
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(String(DISPLAY_NAME_LENGTH))
     learned_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.incidents.action_items import ActionRequest
 from storage import display_names
-from storage.models import DisplayName
+from storage.models import DISPLAY_NAME_LENGTH, DisplayName
 from tests.team_helpers import bot, click, clock, open_incident  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.both_databases
@@ -158,3 +158,12 @@ async def test_a_name_is_kept_no_longer_than_it_is_used(bot, clock):
     names.learn_later(lambda: asyncio.sleep(0, {"U_BOB"}), name="learn bob")
     await bot.settle()
     assert await on_file(bot) == {"U_BOB": "bob"}
+
+
+async def test_a_name_longer_than_the_file_holds_is_cut_not_refused(bot, fake_slack, clock):
+    long_name = "b" * 300
+    fake_slack.users["U_BOB"]["profile"]["display_name"] = long_name
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_diagnosed", "1", "U_BOB", action_ts=clock.at(5))
+    on = await on_file(bot)
+    assert on == {"U_ALICE": "alice", "U_BOB": long_name[:DISPLAY_NAME_LENGTH]}
