@@ -2,12 +2,12 @@
 
 The draft's upload cannot start before its text is made, and the text shows each person's
 display name: a name asked of Slack then (``users.info``) holds the whole postmortem a round
-trip. So the names are learned while the incident runs (after an Acknowledge and after each phase
-stamp before the verification, as background work of their own) and put on file, and the resolution takes
-the names this process remembers (bot/slack/directory.py), then those on file, and asks Slack only
-for the rest, which it puts on file in turn. A name on file is used for NAMES_ON_FILE after Slack
-gave it, and deleted after that when names are next put on file; a person who renamed themselves
-shows under the new name in drafts made after that.
+trip. So the names are learned while the incident runs (after an Acknowledge and after each
+phase stamp before the verification, as background work of their own) and put on file, and the
+resolution takes the names this process remembers (bot/slack/directory.py), then those on file,
+and asks Slack only for the rest, which it puts on file in turn. A name on file is used for
+NAMES_ON_FILE after Slack gave it, and deleted after that when names are next put on file; a
+person who renamed themselves shows under the new name in drafts made after that.
 """
 
 from __future__ import annotations
