@@ -6,7 +6,6 @@ before its text is made, seldom waits a round trip on ``users.info``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, timedelta
 
@@ -149,15 +148,19 @@ async def test_a_database_failure_while_learning_reaches_nobody(bot, fake_slack,
     assert "alice" in draft and "bob" in draft, draft
 
 
-async def test_a_name_is_kept_no_longer_than_it_is_used(bot, clock):
-    names = bot.runtime.resolutions.facts.names
-    names.learn_later(lambda: asyncio.sleep(0, {"U_CAROL"}), name="learn carol")
+async def test_a_name_is_kept_no_longer_than_it_is_used(bot, fake_slack, clock):
+    # Carol's name, learned with the first incident, is not used after a day: it is gone once the
+    # next names are put on file, while Alice's, asked again with the next incident, stays.
+    incident = await open_incident(bot)
+    await click(bot, incident, "stamp_phase_diagnosed", "1", "U_CAROL", action_ts=clock.at(5))
+    assert (await on_file(bot)).keys() == {"U_ALICE", "U_CAROL"}
+    clock.now += timedelta(hours=24, minutes=10)
+    bot.runtime.slack.people.forget_directory()
+    await bot.slack.command("open Checkout slow the next day sev:P2", user="U_ALICE")
     await bot.settle()
-    assert await on_file(bot) == {"U_CAROL": "carol"}
-    clock.now += timedelta(hours=24, seconds=1)
-    names.learn_later(lambda: asyncio.sleep(0, {"U_BOB"}), name="learn bob")
-    await bot.settle()
-    assert await on_file(bot) == {"U_BOB": "bob"}
+    second = await bot.incident(2)
+    await click(bot, second, "incident_acknowledge", "2", "U_ALICE", action_ts=clock.ts())
+    assert await on_file(bot) == {"U_ALICE": "alice"}
 
 
 async def test_a_name_longer_than_the_file_holds_is_cut_not_refused(bot, fake_slack, clock):
