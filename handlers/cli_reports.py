@@ -82,7 +82,7 @@ async def run_report(runtime: Runtime, args: argparse.Namespace) -> int:
         report, _, trend = await reports.window_and_trend(args.since, until)
     else:  # the whole report: DORA's four keys and coverage beside the figures, from the same read
         report, _, trend, delivery = await reports.window_trend_and_delivery(args.since, until, year=args.dora_year)
-    earlier, earliest = await reports.reads.restored_before(args.since) if report.count == 0 else (0, None)
+    earlier, earliest = await reports.restored_before(args.since) if report.count == 0 else (0, None)
     if args.format == "csv":
         sys.stdout.write(report_csv(report, args.by))
     elif args.format == "json":

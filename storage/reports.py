@@ -71,19 +71,15 @@ async def fact_rows(
     *,
     since: datetime,
     until: datetime,
-    services: Sequence[str] | None = None,
-    severities: Sequence[str] | None = None,
+    scope: IncidentScope,
     batch: int = 5000,
     include_open: bool = True,
-    drills: bool = False,
 ) -> AsyncIterator[FactRow]:
     """Restored incidents that started in [since, until), and (``include_open``) every incident
     still open that started before ``until`` (reports list those apart, never drop them)."""
     restored = and_(_INCIDENTS.verified_at.is_not(None), _INCIDENTS.started_at >= since, _INCIDENTS.started_at < until)
     still_open = and_(_INCIDENTS.verified_at.is_(None), _INCIDENTS.started_at < until)
-    query = _scoped(
-        select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), IncidentScope(services, severities, drills)
-    )
+    query = _scoped(select(*FACT_COLUMNS).where(or_(restored, still_open) if include_open else restored), scope)
     # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
     connection = await session.connection()
     result = await connection.stream(query.order_by(_INCIDENTS.id).execution_options(yield_per=batch))
@@ -108,19 +104,28 @@ async def titled_rows(
     *,
     since: datetime,
     until: datetime,
-    services: Sequence[str] | None = None,
-    severities: Sequence[str] | None = None,
+    scope: IncidentScope,
     ids: Sequence[int] | None = None,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
-    """TITLED_COLUMNS of the real incidents restored that started in [since, until); with ``ids``,
+    """TITLED_COLUMNS of the scope's incidents restored that started in [since, until); with ``ids``,
     of the incidents with these ids instead, wherever they started."""
     connection = await session.connection()
     if ids is not None:
         query = select(*TITLED_COLUMNS).where(_INCIDENTS.id.in_(list(ids)))
     else:
         restored = and_(_INCIDENTS.verified_at.is_not(None), _INCIDENTS.started_at >= since, _INCIDENTS.started_at < until)
-        query = _scoped(select(*TITLED_COLUMNS).where(restored), IncidentScope(services, severities))
+        query = _scoped(select(*TITLED_COLUMNS).where(restored), scope)
     return (await connection.execute(query)).all()
+
+
+async def restored_before(session: AsyncSession, moment: datetime) -> tuple[int, datetime | None]:
+    """How many real incidents restored started before ``moment``, and when the earliest did."""
+    restored = _scoped(
+        select(func.count(), func.min(_INCIDENTS.started_at)).where(_INCIDENTS.verified_at.is_not(None), _INCIDENTS.started_at < moment),
+        EVERY_INCIDENT,
+    )
+    count, earliest = (await session.execute(restored)).one()
+    return int(count), earliest
 
 
 def _scoped(query: Select[*_Columns], scope: IncidentScope) -> Select[*_Columns]:
@@ -739,7 +744,7 @@ async def open_rows(
     session: AsyncSession,
     *,
     until: datetime,
-    scope: IncidentScope = EVERY_INCIDENT,
+    scope: IncidentScope,
 ) -> Sequence[FactRow]:
     """Every incident of the scope still open that started before ``until``, with FACT_COLUMNS."""
     connection = await session.connection()

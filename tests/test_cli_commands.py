@@ -13,6 +13,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.analytics.digest import iso_week_label
 from bot.analytics.stats import week_start
 from bot.core.clock import utc_now
@@ -120,6 +122,7 @@ def test_digest_dry_run_and_report_build_the_runtime_without_slack_settings(tmp_
 # --------------------------------------------------------------------------- report
 
 
+@pytest.mark.both_databases  # the hint's count and earliest start are one aggregate query
 async def test_report_of_an_empty_window_hints_at_older_incidents(db, database_url, capsys):
     settings = offline(database_url)
     assert await run_report(settings, args("report")) == 0

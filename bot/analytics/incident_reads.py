@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.analytics.digest import ListedIncident
-from bot.analytics.stats import EPOCH, IncidentFacts, RestoredChunks, RestoredIncidents, WindowReport
+from bot.analytics.stats import IncidentFacts, RestoredChunks, RestoredIncidents, WindowReport
 from bot.core.columns import records_from_rows
 from storage.db import Database
 from storage.reports import (
@@ -22,6 +22,7 @@ from storage.reports import (
     incident_columns,
     open_rows,
     private_incidents,
+    restored_before,
     shown_title,
     titled_rows,
     war_rooms,
@@ -59,7 +60,7 @@ class IncidentReads:
         read columns); it is the plain form tests/test_report_columns.py checks the columns against."""
         async with self._db.reading() as session:
             rows = fact_rows(
-                session, since=since, until=until, services=services, severities=severities, include_open=include_open, drills=drills
+                session, since=since, until=until, scope=IncidentScope(services, severities, drills), include_open=include_open
             )
             read = [row async for row in rows]
         return _facts_of(read), _linked_war_rooms(read)
@@ -77,7 +78,7 @@ class IncidentReads:
         ``ids``: each incident with these ids): its title (never a private incident's), service
         and war room (never a private incident's). The figures of each come from the columns."""
         async with self._db.reading() as session:
-            rows = await titled_rows(session, since=since, until=until, services=services, severities=severities, ids=ids)
+            rows = await titled_rows(session, since=since, until=until, scope=IncidentScope(services, severities), ids=ids)
         return {
             row.id: ListedIncident(
                 title=shown_title(row.title, row.is_private),
@@ -106,10 +107,8 @@ class IncidentReads:
     async def restored_before(self, moment: datetime) -> tuple[int, datetime | None]:
         """How many real incidents restored started before ``moment``, and when the earliest did
         (what a report over an empty window suggests widening it to)."""
-        restored, _ = await self.columns(EPOCH, moment)
-        if not restored.ids.size:
-            return 0, None
-        return int(restored.ids.size), EPOCH + timedelta(microseconds=int(restored.started_us.min()))
+        async with self._db.reading() as session:
+            return await restored_before(session, moment)
 
     async def incidents_read(self, since: datetime, until: datetime, scope: IncidentScope) -> IncidentsRead:
         """``columns``, with the war rooms of the incidents still open, from the rows they were read from."""

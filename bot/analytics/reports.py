@@ -178,6 +178,11 @@ class Reports:
         unrestored = await self.reads.still_open(now, services=services)
         return open_incidents_of(unrestored, until=now, now=now)
 
+    async def restored_before(self, moment: datetime) -> tuple[int, datetime | None]:
+        """How many real incidents restored started before ``moment``, and when the earliest did
+        (what a report over an empty window suggests widening it to)."""
+        return await self.reads.restored_before(moment)
+
     def _trend_of(self, restored: RestoredIncidents, unrestored: list[IncidentFacts], now: datetime) -> Trend:
         open_starts = [i.started_at for i in unrestored]
         return trend_from_columns(restored, open_starts, now=now, weeks=TREND_WEEKS, settings=self.settings)
