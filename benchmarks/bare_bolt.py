@@ -20,9 +20,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 
-def build(signing_secret: str, slack_api_url: str, *, before_ack: Callable[[], Awaitable[None]] | None = None) -> web.Application:
+def build(
+    signing_secret: str,
+    slack_api_url: str,
+    *,
+    before_ack: Callable[[], Awaitable[None]] | None = None,
+    after_command: Callable[[], None] | None = None,
+) -> web.Application:
     """``before_ack``: awaited before every ack (benchmarks.clicks: one durable write, the least
-    an app that acks only what it has recorded can do)."""
+    an app that acks only what it has recorded can do). ``after_command``: called once a command
+    is acked (benchmarks.round_trips: the bare war room that follows it)."""
     # Bolt checks its token with auth.test once, as the bot does: against the same fake Slack.
     client = AsyncWebClient(token="xoxb-bare-baseline", base_url=slack_api_url)
     # Acks the way the bot does: the response leaves when the listener returns. Bolt's default
@@ -34,6 +41,8 @@ def build(signing_secret: str, slack_api_url: str, *, before_ack: Callable[[], A
         if before_ack is not None:
             await before_ack()
         await ack()
+        if after_command is not None:
+            after_command()
 
     @app.action(re.compile(".*"))
     async def action(ack: AsyncAck) -> None:

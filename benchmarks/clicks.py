@@ -4,10 +4,11 @@ eight at a time.
 
 The real bot (``Runtime`` + ``build_bolt_app`` + ``start_http``) and a bare slack_bolt ``AsyncApp``
 that acks the same way (``process_before_response=True``, every listener only ``await ack()``),
-served by the very same ``start_http``, get the same signed requests in the same run, taking turns
-at going first, over one keep-alive connection pool each. A third app, the bare one that first
-commits one row (``OneCommit``: the same database and driver as the bot, one INSERT and its COMMIT
-per request, one after the other), shows how much of the bot's time is the durable write itself:
+served on the same aiohttp stack (``bare_bolt``, not behind the bot's web app, whose replay guard
+would record each request in the bot's database), get the same signed requests in the same run,
+taking turns at going first, over one keep-alive connection pool each. A third app, the bare one
+that first commits one row (``OneCommit``: the same database, driver and way of committing as the
+bot's acked writes, one INSERT and its COMMIT per request), shows how much of the bot's time is the durable write itself:
 the issue's physical limit, "about 1x plus one commit". Its ratios are context, not targets. The bot's after-ack work (Slack updates) is
 drained between rounds, outside the timed section: this measures the ack, not the backlog. The
 fake Slack answers at once (latency 0); PostgreSQL is a throwaway server from the machine's
@@ -33,6 +34,7 @@ import gc
 import io
 import json
 import pstats
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -44,7 +46,6 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import aiohttp
-import aiosqlite
 import asyncpg
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -61,7 +62,7 @@ from handlers.payloads import BlockAction
 from handlers.server import exempt_startup_objects_from_gc
 from handlers.slack_door import SlackDoor
 from handlers.web import start_http
-from storage.db import Database
+from storage.db import POSTGRES_POOL_SIZE, Database
 from storage.migrate import upgrade_to_head
 from storage.models import Incident
 from tests.conftest import _fresh_postgres_database, fake_slack_settings
@@ -118,39 +119,55 @@ class Samples:
 
 
 class OneCommit:
-    """One row inserted and committed per call, on the bot's kind of database through the bot's
-    driver (aiosqlite on a WAL file of its own beside the bot's, same default ``synchronous``;
-    asyncpg in the bot's PostgreSQL database, a table of its own), calls one after the other as on
-    SQLite's single writer: the least an app that acks only what it has recorded must wait for."""
+    """One row inserted and committed per call, done as the bot does the write an ack waits for, so
+    that the only difference left is the bot's own work: on SQLite through the plain driver on the
+    event loop's thread, BEGIN IMMEDIATE, WAL with SQLite's default ``synchronous`` (a file of its
+    own beside the bot's), and the writes that arrive together (in one turn of the loop) sharing
+    one COMMIT, as the bot's do (storage/db.py ``_CommitsTogether``); on PostgreSQL through asyncpg
+    in the bot's database (a table of its own), a pool of the bot's size, each write committing
+    at once on a connection of its own. The least an app that acks only what it has recorded must
+    wait for."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
-        self._sqlite: aiosqlite.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
         self._postgres: asyncpg.Pool | None = None
-        self._turn = asyncio.Lock()
+        self._waiting: list[asyncio.Future[None]] = []
 
     async def open(self) -> None:
         if self._url.startswith("sqlite"):
             path = Path(self._url.split("///", 1)[1]).with_name("bare-commit.db")
-            self._sqlite = await aiosqlite.connect(path)
-            await self._sqlite.execute("PRAGMA journal_mode=WAL")
-            await self._sqlite.execute("CREATE TABLE IF NOT EXISTS bare_acks (id INTEGER PRIMARY KEY, at REAL NOT NULL)")
-            await self._sqlite.commit()
+            self._sqlite = sqlite3.connect(path, isolation_level=None)
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+            self._sqlite.execute("CREATE TABLE IF NOT EXISTS bare_acks (id INTEGER PRIMARY KEY, at REAL NOT NULL)")
         else:
-            self._postgres = await asyncpg.create_pool(self._url.replace("+asyncpg", ""), min_size=1, max_size=1)
+            size = POSTGRES_POOL_SIZE
+            self._postgres = await asyncpg.create_pool(self._url.replace("+asyncpg", ""), min_size=size, max_size=size)
             await self._postgres.execute("CREATE TABLE IF NOT EXISTS bare_acks (id bigserial PRIMARY KEY, at double precision NOT NULL)")
 
     async def write(self) -> None:
-        async with self._turn:
-            if self._sqlite is not None:
-                await self._sqlite.execute("INSERT INTO bare_acks (at) VALUES (?)", (time.time(),))
-                await self._sqlite.commit()
-            elif self._postgres is not None:
-                await self._postgres.execute("INSERT INTO bare_acks (at) VALUES ($1)", time.time())
+        if self._postgres is not None:
+            await self._postgres.execute("INSERT INTO bare_acks (at) VALUES ($1)", time.time())
+            return
+        committed = asyncio.get_running_loop().create_future()
+        self._waiting.append(committed)
+        if len(self._waiting) == 1:  # the first of its turn: the commit of all of them is queued
+            asyncio.get_running_loop().call_soon(self._commit_waiting)
+        await committed
+
+    def _commit_waiting(self) -> None:
+        assert self._sqlite is not None
+        together, self._waiting = self._waiting, []
+        self._sqlite.execute("BEGIN IMMEDIATE")
+        for _ in together:
+            self._sqlite.execute("INSERT INTO bare_acks (at) VALUES (?)", (time.time(),))
+        self._sqlite.execute("COMMIT")
+        for committed in together:
+            committed.set_result(None)
 
     async def close(self) -> None:
         if self._sqlite is not None:
-            await self._sqlite.close()
+            self._sqlite.close()
         if self._postgres is not None:
             await self._postgres.close()
 

@@ -279,6 +279,9 @@ def _configure_sqlite(engine: Engine, *, waits_for_the_lock: bool = True) -> Non
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+# Connections each process keeps to PostgreSQL (SQLAlchemy's pool_size).
+POSTGRES_POOL_SIZE = 10
+
 # A pooled PostgreSQL connection unused for longer than this is pinged before it is handed out: a
 # proxy or firewall may have dropped it without a word. A busy pool is never pinged.
 IDLE_PING_AFTER = 30.0
@@ -470,7 +473,7 @@ class Database:
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "async_creator_fn": _connect_sqlite}
         else:
-            kwargs["pool_size"] = 10
+            kwargs["pool_size"] = POSTGRES_POOL_SIZE
             kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT, "command_timeout": 10}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # SQLite's engines for run_transaction: the same file and set-up through the plain driver, so
