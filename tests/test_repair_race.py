@@ -323,3 +323,57 @@ async def test_a_war_room_gives_its_claims_back_together_and_only_those_it_still
     finally:
         for engine in bot.runtime.db.sync_engines:
             event.remove(engine, "before_cursor_execute", sent)
+
+
+async def test_a_war_room_renews_its_claims_together_and_only_those_it_still_holds(settings, fake_slack, announce_channel, monkeypatch):
+    """While a new war room's set-up outlasts the lease, one heartbeat renews every claim it holds,
+    and leaves alone a claim another process took over meanwhile (another token)."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from bot.warroom import step_claims
+    from bot.warroom.step_claims import LEASE
+    from tests.clocks import FakeClock
+
+    # What matters is that a heartbeat renews the claims, not how often one comes (3 s in production).
+    monkeypatch.setattr(step_claims, "HEARTBEAT_SECONDS", 0.05)
+    clock = FakeClock(datetime.now(UTC))
+    bot = await start_bot(settings, fake_slack, clock=clock)
+    pins = fake_slack.hold_answers(lambda method, _args: method == "pins.add")  # the set-up's last step
+    try:
+        await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api")
+        await fake_slack.wait_for_call("pins.add")
+
+        async def held() -> list:
+            async with bot.runtime.db.transaction() as session:
+                return (await session.execute(SlackStepClaim.__table__.select().where(SlackStepClaim.incident_id == 1))).all()
+
+        claims = await held()
+        assert len(claims) > 1, claims  # the channel and the steps claimed with the incident
+        taken_over, taken_at = claims[0].step, claims[0].claimed_at
+        async with bot.runtime.db.transaction() as session:
+            await session.execute(
+                update(SlackStepClaim)
+                .where(SlackStepClaim.incident_id == 1, SlackStepClaim.step == taken_over)
+                .values(token="elsewhere", claimed_by="elsewhere:1")
+            )
+        clock.now += 2 * LEASE  # the set-up has outlasted the lease
+
+        def naive(moment: datetime) -> datetime:
+            return moment.replace(tzinfo=None)
+
+        mine = {c.step: c.token for c in claims if c.step != taken_over}
+
+        async def all_renewed() -> bool:
+            # Renewed: the same claims (same tokens), not new ones taken after the lease ran out.
+            now = {c.step: (c.token, naive(c.claimed_at)) for c in await held()}
+            return all(now.get(step) == (token, naive(clock.now)) for step, token in mine.items())
+
+        await eventually(all_renewed, what="one heartbeat renewing every claim the set-up holds")
+        [elsewhere] = [c for c in await held() if c.step == taken_over]
+        assert naive(elsewhere.claimed_at) == naive(taken_at)
+    finally:
+        pins.open()  # the set-up ends, whatever the test found
+        await bot.settle()
+        await bot.stop()

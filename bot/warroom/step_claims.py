@@ -166,8 +166,7 @@ class StepClaims:
 
     def hold(self, incident_id: int, step: str, token: str) -> AbstractAsyncContextManager[None]:
         """One claim ``claim_for_new`` or ``claim_if_free`` took, renewed while its step works and given back after."""
-        metrics.REPAIR_STEPS.labels("claimed").inc()
-        return self._holding(incident_id, {step: token})
+        return self.holding_taken(ClaimsTaken(incident_id, {step: token}))
 
     @asynccontextmanager
     async def _holding(self, incident_id: int, tokens: dict[str, str]) -> AsyncIterator[None]:
