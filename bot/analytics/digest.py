@@ -15,8 +15,9 @@ What the caller hands over, for an ISO week [start, end) from ``digest_week``:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -241,9 +242,20 @@ def incidents_per_week(trend: Trend) -> int:
 @dataclass(frozen=True)
 class Digest:
     week: str  # "2026-W47"
-    text: str  # plain text, for --dry-run
     blocks: list[dict[str, Any]]  # Block Kit, ≤ 50 blocks
     fallback: str  # notification text
+    # The plain text (--dry-run), written when first read: it lists every incident of the week and
+    # every open one, which the posted digest never needs (100,000 incidents: 4,000 lines, 13 ms).
+    written: Callable[[], str] = dataclasses.field(repr=False, compare=False)
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.written()
+
+    def followed_by(self, more: Callable[[], str], blocks: list[dict[str, Any]]) -> Digest:
+        """This digest with ``blocks``, and the text ``more`` writes after its plain text (on a line of its own)."""
+        before = self.written
+        return dataclasses.replace(self, written=lambda: before() + "\n" + more(), blocks=blocks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,17 +393,17 @@ def build_digest(
     dates = f"{week_start:%a %d %b} – {last_day:%a %d %b %Y}"
     title = f"📊 Incident digest {week} · {channel_label}"
 
-    # Plain text (dry run).
-    style = PLAIN
-    text_parts = [
-        f"Incident digest {week} ({dates}, UTC) · {channel_label}",
-        "\n".join([_incidents_heading(incidents, week, style), *(f"- {_incident_line(i, style, war_rooms)}" for i in incidents)]),
-        "\n".join(_restore_lines(report, trend, week, detectable, per_week, style)),
-        "\n".join(_where_lines(report, style)),
-        "\n".join(_open_lines(open_incidents, war_rooms, style)),
-        FOOTNOTE,
-    ]
-    text = "\n\n".join(text_parts) + "\n"
+    def plain_text() -> str:  # the dry run's
+        style = PLAIN
+        text_parts = [
+            f"Incident digest {week} ({dates}, UTC) · {channel_label}",
+            "\n".join([_incidents_heading(incidents, week, style), *(f"- {_incident_line(i, style, war_rooms)}" for i in incidents)]),
+            "\n".join(_restore_lines(report, trend, week, detectable, per_week, style)),
+            "\n".join(_where_lines(report, style)),
+            "\n".join(_open_lines(open_incidents, war_rooms, style)),
+            FOOTNOTE,
+        ]
+        return "\n\n".join(text_parts) + "\n"
 
     # Block Kit.
     style = MRKDWN
@@ -414,9 +426,9 @@ def build_digest(
     ]
     return Digest(
         week=week,
-        text=text,
         blocks=within_message_limits([b.to_dict() for b in blocks]),
         fallback=_fallback(week, channel_label, incidents, report, trend),
+        written=plain_text,
     )
 
 

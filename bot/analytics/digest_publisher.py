@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -82,15 +81,16 @@ class DigestPublisher:
                 restored = restored.subset(restored.started_between(history_start, end))
             settings, tiers = self._reports.settings, self._reports.tiers
             report = report_from_columns(restored, unrestored, since=start, until=end, now=now, tiers=tiers, settings=settings)
-            report = await self._reports.reads.hide_private_longest(report)
             # The trend ends with the covered week, so "against the previous week" compares the right pair.
             trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
             restores = restored.restore_us / 1_000_000
             # matplotlib is CPU work: keep it off the event loop that is answering Slack. Handed
             # to a worker thread here and now: a task (asyncio.to_thread) would begin only when
-            # this coroutine next waits, after the words (100,000 incidents: 40 ms later).
+            # this coroutine next waits, after the words (100,000 incidents: 40 ms later). The
+            # picture names no incident, so it need not wait for the longest one's privacy check.
             draw = functools.partial(contextvars.copy_context().run, render_digest_chart, trend, report, restores)
             chart = asyncio.get_running_loop().run_in_executor(None, draw)
+            report = await self._reports.reads.hide_private_longest(report)
             per_week = incidents_per_week(trend)
             detectable = detectable_change(restores, per_week=per_week, settings=settings)
             in_week = restored.subset(restored.started_between(start, end))
@@ -169,9 +169,9 @@ class DigestPublisher:
         (one week is too short to place a deployment frequency in a band), with the warnings for
         services and teams whose P1s were customer-reported more than 20% of the time."""
         assert self._delivery_span is not None
-        text = f"The last {self._delivery_span.days // 7} weeks:\n" + delivery_table(delivery)
+        weeks = self._delivery_span.days // 7
         blocks = digest.blocks + delivery_blocks(delivery, room=MAX_BLOCKS - len(digest.blocks) - 1)
-        return dataclasses.replace(digest, text=digest.text + "\n" + text, blocks=blocks)
+        return digest.followed_by(lambda: f"The last {weeks} weeks:\n" + delivery_table(delivery), blocks)
 
     async def _with_action_items(self, digest: Digest, channel: DigestChannel) -> Digest:
         """The team's open and overdue follow-ups after the figures, in the message and in the
@@ -183,4 +183,4 @@ class DigestPublisher:
         text = "Open action items (overdue first):\n" + "\n".join(lines) if lines else "Action items: none open."
         room = MAX_BLOCKS - len(digest.blocks)
         blocks = digest.blocks + (action_items_digest_blocks(lines) if room >= 1 else [])
-        return dataclasses.replace(digest, text=digest.text + "\n" + text + "\n", blocks=blocks)
+        return digest.followed_by(lambda: text + "\n", blocks)
