@@ -239,7 +239,7 @@ def incidents_per_week(trend: Trend) -> int:
     return round(sum(complete) / len(complete)) if complete else 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Digest:
     week: str  # "2026-W47"
     blocks: list[dict[str, Any]]  # Block Kit, ≤ 50 blocks
@@ -251,6 +251,12 @@ class Digest:
     @functools.cached_property
     def text(self) -> str:
         return self.written()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when everything it says is: the plain text too, however it is written."""
+        if not isinstance(other, Digest):
+            return NotImplemented
+        return (self.week, self.blocks, self.fallback, self.text) == (other.week, other.blocks, other.fallback, other.text)
 
     def followed_by(self, more: Callable[[], str], blocks: list[dict[str, Any]]) -> Digest:
         """This digest with ``blocks``, and the text ``more`` writes after its plain text (on a line of its own)."""
