@@ -81,6 +81,33 @@ def rate_limited(fake: FakeSlack) -> list[RecordedCall]:
     return [call for call in fake.calls if call.error == "ratelimited"]
 
 
+def refusals_told(fake: FakeSlack) -> str:
+    """Each 429, with the call its bucket last let through before it: how long before it arrived,
+    and whether Slack had answered it by then (the pacer holds a one-call bucket until the answer).
+    What a failed storm test prints, so that a rare failure says which calls crowded a window."""
+    lines = []
+    for refused in rate_limited(fake):
+        bucket = (refused.method, refused.args.get("channel"))
+        same = [call for call in fake.calls if call.ok and (call.method, call.args.get("channel")) == bucket and call.at < refused.at]
+        text = f"{_step_of(refused)} {str(refused.args.get('text', ''))[:40]!r}"
+        if not same:
+            lines.append(f"{' '.join(map(str, bucket))} {text}: no call of its bucket let through before it")
+            continue
+        last = same[-1]
+        answered = "answered" if last.seq in refused.after else "NOT yet answered"
+        lines.append(
+            f"{' '.join(map(str, bucket))} {text}: {1000 * (refused.at - last.at):.1f} ms after "
+            f"{_step_of(last)} {str(last.args.get('text', ''))[:40]!r} (#{last.seq}, {answered} when it arrived)"
+        )
+    return "\n".join(lines)
+
+
+def _step_of(call: RecordedCall) -> str:
+    """The war-room step a post was made for (its metadata), or "-"."""
+    payload = (call.args.get("metadata") or {}).get("event_payload") or {}
+    return f"{payload.get('step', '-')} of INC-{payload.get('incident', '?')}" if payload else "-"
+
+
 def control_messages(fake: FakeSlack) -> list[int]:
     """The incidents whose control message Slack posted, in the order it received them (each
     step's post carries its incident and step in its metadata)."""
