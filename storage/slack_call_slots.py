@@ -88,17 +88,6 @@ async def forget_idle(session: AsyncSession, *, now: float) -> None:
     await session.execute(delete(SlackCallWaiting).where(SlackCallWaiting.seen_at < before).execution_options(synchronize_session=False))
 
 
-async def keep_busy(session: AsyncSession, bucket: str, slot: int, *, until: float) -> None:
-    """The call that took the slot ended later than its slot allowed for: the slot's window starts
-    again from there, so the next call through it cannot reach Slack within the window."""
-    await session.execute(
-        update(SlackCallSlot)
-        .where(SlackCallSlot.bucket == bucket, SlackCallSlot.slot == slot, SlackCallSlot.free_at < until)
-        .values(free_at=until)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def free_after_call(session: AsyncSession, bucket: str, slot: int, *, held_until: float, until: float) -> None:
     """A slot held while its call was in flight frees a window after the call ended, unless a 429
     held it back meanwhile (its ``free_at`` is then no longer the one set when it was taken)."""

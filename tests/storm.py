@@ -82,23 +82,30 @@ def rate_limited(fake: FakeSlack) -> list[RecordedCall]:
 
 
 def refusals_told(fake: FakeSlack) -> str:
-    """Each 429, with the call its bucket last let through before it: how long before it arrived,
-    and whether Slack had answered it by then (the pacer holds a one-call bucket until the answer).
-    What a failed storm test prints, so that a rare failure says which calls crowded a window."""
+    """Each 429, with the calls its bucket let through within the window before it (the ones that
+    filled the window): how long before it each arrived, and whether Slack had answered it by
+    then. What a failed storm test prints, so that a rare failure says which calls crowded a window."""
+    assert fake.rate_limits is not None
     lines = []
     for refused in rate_limited(fake):
+        limit = fake.rate_limits.limit(refused.method, refused.args)
+        assert limit is not None
+        _bucket, _calls, window = limit
         bucket = (refused.method, refused.args.get("channel"))
-        same = [call for call in fake.calls if call.ok and (call.method, call.args.get("channel")) == bucket and call.at < refused.at]
-        text = f"{_step_of(refused)} {str(refused.args.get('text', ''))[:40]!r}"
-        if not same:
-            lines.append(f"{' '.join(map(str, bucket))} {text}: no call of its bucket let through before it")
-            continue
-        last = same[-1]
-        answered = "answered" if last.seq in refused.after else "NOT yet answered"
+        crowd = [
+            call
+            for call in fake.calls
+            if call.ok
+            and (call.method, call.args.get("channel")) == bucket
+            and refused.at - window < call.at <= refused.at
+            and call.seq != refused.seq
+        ]
         lines.append(
-            f"{' '.join(map(str, bucket))} {text}: {1000 * (refused.at - last.at):.1f} ms after "
-            f"{_step_of(last)} {str(last.args.get('text', ''))[:40]!r} (#{last.seq}, {answered} when it arrived)"
+            f"{' '.join(map(str, bucket))} {_step_of(refused)} {str(refused.args.get('text', ''))[:40]!r} (#{refused.seq}), its window held:"
         )
+        for call in crowd:
+            answered = "answered" if call.seq in refused.after else "NOT yet answered"
+            lines.append(f"    {1000 * (refused.at - call.at):.1f} ms before: {_step_of(call)} (#{call.seq}, {answered} when it arrived)")
     return "\n".join(lines)
 
 

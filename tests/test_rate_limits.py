@@ -285,14 +285,14 @@ async def test_a_calls_answer_reaches_its_caller_before_its_slots_bookkeeping_is
     ticks = itertools.count(time.time(), 10.0)  # each look at the clock ten seconds on: every call ends late
     pacer = Pacer(db, speed=1, clock=lambda: next(ticks))
     answer, written = asyncio.Event(), asyncio.Event()
-    keep_busy = pacer.shared._keep_busy
+    free_after_call = pacer.shared._free_after_call
 
     async def database_answers_when_told(*call_args):
         await answer.wait()
-        await keep_busy(*call_args)
+        await free_after_call(*call_args)
         written.set()
 
-    monkeypatch.setattr(pacer.shared, "_keep_busy", database_answers_when_told)
+    monkeypatch.setattr(pacer.shared, "_free_after_call", database_answers_when_told)
     slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url, pacer=pacer)
     try:
         channel = await asyncio.wait_for(slack.channels.create("inc-1-bookkeeping"), HANG_SECONDS)
@@ -331,3 +331,33 @@ async def test_metrics_show_the_queue_and_the_429s(storm_bots, fake_slack):
     assert waited.get((("method", "conversations.create"),), 0) >= 1  # 25 channels, 20 a window: some waited
     assert samples[("incident_bot_slack_api_rate_limited_total", (("method", "conversations.setTopic"),))] >= 1
     assert samples[("incident_bot_slack_api_calls_waiting", (("method", "conversations.create"),))] == 0  # nothing left waiting
+
+
+@pytest.mark.both_databases
+async def test_a_call_that_reaches_slack_after_its_slot_has_freed_still_holds_the_slot(db, fake_slack, monkeypatch):
+    """A slot frees a window (and a margin) after it was taken, and ``done`` keeps it busy a window
+    from the call's end when the call ended late. A call that is still on its way when the margin
+    has passed (a starved event loop, a slow database statement before it, the network) is not yet
+    done: unless its slot is held until then, the window's next calls take it, and Slack sees six
+    posts of five in one window when the late call arrives."""
+    monkeypatch.setattr(pacing, "DATABASE_BOUND", 2 * HANG_SECONDS)  # a database that is slow, not away
+    fake_slack.enforce_rate_limits(speed=15)
+    channel = fake_slack.add_channel("late-arrivals")
+    pacer = Pacer(db, speed=15)
+    limit = pacer.limit_of("chat.postMessage", {"channel": channel})
+    assert limit is not None and limit.calls > 1
+    slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url, pacer=pacer)
+    send = slack._transport._call_once
+    late = [pacing.busy_for(limit) + limit.window / 2]  # the first call reaches Slack this long after its turn
+
+    async def first_travels_slowly(method, **args):
+        if late:
+            await asyncio.sleep(late.pop())
+        return await send(method, **args)
+
+    monkeypatch.setattr(slack._transport, "_call_once", first_travels_slowly)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(slack.chat.post(channel, f"post {n}") for n in range(2 * limit.calls))), HANG_SECONDS)
+    finally:
+        await slack.close()
+    assert rate_limited(fake_slack) == [], refusals_told(fake_slack)

@@ -17,8 +17,9 @@ A bucket no other process can have used yet (posts into a channel this process h
 takes its first slot without asking: the call goes at once and its slot is written to the
 database while it travels, so that nothing stands between a war room's channel and its control
 message. A second call of that bucket waits for the write, and so shares the window as usual.
-Likewise what a call's end does to its slot (``done``: a call that ended late keeps its slot busy
-longer, which is a write) follows the answer rather than preceding it (``finish``).
+Likewise what a call's end does to its slot (``done``: the slot, held while the call travelled,
+frees a window after its end, which is a write) follows the answer rather than preceding it
+(``finish``).
 """
 
 from __future__ import annotations
@@ -50,27 +51,22 @@ DATABASE_BOUND = 5.0
 
 def busy_for(limit: RateLimit) -> float:
     """How long a taken slot stays busy: the window, and a little more for a call that reaches
-    Slack a little later than the one before it (the network). A call that ends later than that
-    margin keeps its slot busy for a window from its end (``Pacer.done``)."""
+    Slack a little later than the one before it (the network). Counted from the end of the call
+    that took the slot: the slot is held while the call is in flight (``Pacer.done``)."""
     return limit.window * 1.02 + 0.01
 
 
-def margin(limit: RateLimit) -> float:
-    return busy_for(limit) - limit.window
-
-
-# A bucket of one call per window (chat.postMessage into one channel: one a second) has a window
-# no longer than a call's own trip may vary, so its slot is held while its call is in flight and
-# frees a window after the call ended; this bounds the hold should the process die mid-call.
+# A taken slot is held while its call is in flight and frees a window (and the margin) after the
+# call ended: a call may reach Slack later than its slot's window allowed for (a starved event
+# loop, a slow statement before it, the network), and until it has ended nobody knows when it got
+# there. A slot freed while its call still travelled let the window's next calls through it, and
+# Slack saw one call too many in a window when the late one arrived. The bound frees the slot
+# should the process die mid-call.
 IN_FLIGHT_BOUND = 30.0
 
 
-def held_while_in_flight(limit: RateLimit) -> bool:
-    return limit.calls == 1
-
-
 def taken_until(limit: RateLimit, now: float) -> float:
-    return now + busy_for(limit) + (IN_FLIGHT_BOUND if held_while_in_flight(limit) else 0.0)
+    return now + busy_for(limit) + IN_FLIGHT_BOUND
 
 
 def seen_for(limit: RateLimit) -> float:
@@ -99,11 +95,6 @@ class LocalSlots:
             return None, slots[earliest]
         slots[earliest] = taken_until(limit, now)
         return earliest, now
-
-    def keep_busy(self, bucket: str, slot: int, until: float) -> None:
-        slots = self._free_at.get(bucket)
-        if slots is not None and slot < len(slots):
-            slots[slot] = max(slots[slot], until)
 
     def free_after_call(self, bucket: str, slot: int, held_until: float, until: float) -> None:
         slots = self._free_at.get(bucket)
@@ -140,6 +131,7 @@ class _Bucket:
     full_until: float = 0.0  # Unix time: no slot is free before (as last read)
     told_urgency: int | None = None  # what the database was last told of this process's waiters
     told_at: float = 0.0
+    held_back_until: float = 0.0  # Unix time: a 429 this process met holds the bucket back until then
     dispatcher: asyncio.Task[None] | None = None
     # Set when a call more urgent than the one told of joins the queue: the dispatcher, asleep until
     # a slot frees, wakes to tell the other processes now rather than at its next look.
@@ -165,9 +157,6 @@ class SharedSlots:
 
     async def stop_waiting(self, bucket: str) -> None:
         await self._bounded(self._stop_waiting(bucket))
-
-    async def keep_busy(self, ticket: Ticket, until: float) -> None:
-        await self._bounded(self._keep_busy(ticket, until))
 
     async def free_after_call(self, ticket: Ticket, until: float) -> None:
         await self._bounded(self._free_after_call(ticket, until))
@@ -195,10 +184,6 @@ class SharedSlots:
     async def _stop_waiting(self, bucket: str) -> None:
         async with self._db.bookkeeping() as session:
             await slack_call_slots.stop_waiting(session, bucket, process=self._process)
-
-    async def _keep_busy(self, ticket: Ticket, until: float) -> None:
-        async with self._db.bookkeeping() as session:
-            await slack_call_slots.keep_busy(session, ticket.limit.bucket, ticket.slot, until=until)
 
     async def _free_after_call(self, ticket: Ticket, until: float) -> None:
         async with self._db.bookkeeping() as session:
@@ -320,8 +305,8 @@ class Pacer:
             await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def done(self, ticket: Ticket | None) -> None:
-        """The call has ended (answered or not). One that took longer than its slot's margin may
-        have reached Slack that late: its slot then stays busy for a whole window from now."""
+        """The call has ended (answered or not): it reached Slack by now, so its slot, held while it
+        travelled, frees a window (and the margin) from now, or when a 429 met meanwhile says."""
         if ticket is None:
             return
         if ticket.recording is not None:
@@ -332,22 +317,15 @@ class Pacer:
                 ticket = Ticket(ticket.limit, taken[0], True, ticket.taken_at)
             else:  # the database did not record it: this process alone keeps the slot
                 ticket = Ticket(ticket.limit, ticket.slot, False, ticket.taken_at)
-        now = self._clock()
         limit = ticket.limit
-        if held_while_in_flight(limit):
-            until = now + busy_for(limit)
-            if ticket.shared:
-                await self._shared().free_after_call(ticket, until)
-            else:
-                self._local.free_after_call(limit.bucket, ticket.slot, ticket.held_until, until)
-            return
-        if now - ticket.taken_at <= margin(limit):
-            return
-        until = now + limit.window
+        until = self._clock() + busy_for(limit)
+        bucket = self._buckets.get(limit.bucket)
+        if bucket is not None:
+            until = max(until, bucket.held_back_until)  # a 429 met meanwhile: its slot is held back too
         if ticket.shared:
-            await self._shared().keep_busy(ticket, until)
+            await self._shared().free_after_call(ticket, until)
         else:
-            self._local.keep_busy(limit.bucket, ticket.slot, until)
+            self._local.free_after_call(limit.bucket, ticket.slot, ticket.held_until, until)
 
     async def hold_back(self, method: str, args: Mapping[str, Any], retry_after: float) -> None:
         """Slack answered 429: no call of this bucket, in any process, before ``retry_after`` seconds."""
@@ -357,8 +335,10 @@ class Pacer:
             await asyncio.sleep(retry_after)  # no slots to hold back: this call waits it out itself
             return
         bucket = self._buckets.get(limit.bucket)
-        if bucket is not None:
-            bucket.full_until = max(bucket.full_until, until)
+        if bucket is None:
+            bucket = self._buckets[limit.bucket] = _Bucket(limit)
+        bucket.full_until = max(bucket.full_until, until)
+        bucket.held_back_until = max(bucket.held_back_until, until)
         self._local.hold_back(limit.bucket, until)
         if self.shared is not None:
             await self.shared.hold_back(limit.bucket, until)
