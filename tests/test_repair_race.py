@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event, update
 
 from bot.core.phases import Stamp
 from bot.slack.blocks import OPEN_MODAL_CALLBACK
+from bot.warroom import step_claims
+from bot.warroom.step_claims import LEASE
 from storage import incidents as rows
 from storage.models import Postmortem, SlackStepClaim
+from tests.clocks import FakeClock
 from tests.conftest import start_bot
 from tests.slack_requests import open_form_values
+from tests.team_helpers import click, open_incident
 from tests.waiting import HANG_SECONDS, eventually
 
 pytestmark = pytest.mark.both_databases
@@ -108,22 +113,26 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over_after_its_lease(bot,
     assert len(control_messages(fake_slack, await bot.incident(1))) == 1
 
 
+async def started_with_quick_heartbeats(settings, fake_slack, monkeypatch):
+    """A bot on a clock the test moves, whose claim holders renew their leases at once: what matters
+    is that a heartbeat renews the claims, not how often one comes (3 s in production)."""
+    monkeypatch.setattr(step_claims, "HEARTBEAT_SECONDS", 0.05)
+    clock = FakeClock(datetime.now(UTC))
+    return await start_bot(settings, fake_slack, clock=clock), clock
+
+
+def same_moment(stored: datetime, moment: datetime) -> bool:
+    """A stored time read back (naive on SQLite, aware on PostgreSQL) against an aware one."""
+    return stored.replace(tzinfo=None) == moment.replace(tzinfo=None)
+
+
 async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_renewing_it(
     settings, fake_slack, announce_channel, monkeypatch
 ):
     """The lease is short (a dead holder's claim frees up within seconds), so a live holder renews
     it while its Slack call runs: a second repair meanwhile is told another is at work and does
     not post a second control message."""
-    from datetime import datetime
-
-    from bot.warroom import step_claims
-    from bot.warroom.step_claims import LEASE
-    from tests.clocks import FakeClock
-
-    # What matters is that a heartbeat renews the claim, not how often one comes (3 s in production).
-    monkeypatch.setattr(step_claims, "HEARTBEAT_SECONDS", 0.05)
-    clock = FakeClock(datetime.now(UTC))
-    bot = await start_bot(settings, fake_slack, clock=clock)
+    bot, clock = await started_with_quick_heartbeats(settings, fake_slack, monkeypatch)
     try:
         await open_with_posts_failing(bot, fake_slack)
         posting = fake_slack.hold(
@@ -138,7 +147,7 @@ async def test_a_holder_whose_slack_call_outlasts_the_lease_keeps_its_claim_by_r
         async def renewed() -> bool:
             async with bot.runtime.db.transaction() as session:
                 claims = (await session.execute(SlackStepClaim.__table__.select())).all()
-            return any(c.step == "control_message" and c.claimed_at.replace(tzinfo=None) == clock.now.replace(tzinfo=None) for c in claims)
+            return any(c.step == "control_message" and same_moment(c.claimed_at, clock.now) for c in claims)
 
         await eventually(renewed, what="the holder renewing its claim")
         seen = len(fake_slack.responses)
@@ -258,8 +267,6 @@ async def test_a_draft_another_publish_stored_first_is_the_one_stored_and_upload
     draft and both insert one (on PostgreSQL, between one's read and the other's commit): the
     second is refused by the unique incident and takes the draft the first stored, so one draft is
     stored and that one is uploaded, once."""
-    from tests.team_helpers import click, open_incident
-
     incident = await open_incident(bot)
     theirs = "# Drafted by the other publish\n"
     now = bot.runtime.clock()
@@ -288,8 +295,6 @@ async def test_a_war_room_gives_its_claims_back_together_and_only_those_it_still
     """A new war room holds its steps' claims until its set-up ends, then gives them back in one
     statement (one commit ahead of the opener's answer, not one a claim), and only those it still
     holds: a claim another process took over meanwhile (its lease ran out: another token) stays."""
-    from sqlalchemy import event, update
-
     pins = fake_slack.hold_answers(lambda method, _args: method == "pins.add")  # the set-up's last step
     releases: list[str] = []
 
@@ -328,18 +333,7 @@ async def test_a_war_room_gives_its_claims_back_together_and_only_those_it_still
 async def test_a_war_room_renews_its_claims_together_and_only_those_it_still_holds(settings, fake_slack, announce_channel, monkeypatch):
     """While a new war room's set-up outlasts the lease, one heartbeat renews every claim it holds,
     and leaves alone a claim another process took over meanwhile (another token)."""
-    from datetime import datetime
-
-    from sqlalchemy import update
-
-    from bot.warroom import step_claims
-    from bot.warroom.step_claims import LEASE
-    from tests.clocks import FakeClock
-
-    # What matters is that a heartbeat renews the claims, not how often one comes (3 s in production).
-    monkeypatch.setattr(step_claims, "HEARTBEAT_SECONDS", 0.05)
-    clock = FakeClock(datetime.now(UTC))
-    bot = await start_bot(settings, fake_slack, clock=clock)
+    bot, clock = await started_with_quick_heartbeats(settings, fake_slack, monkeypatch)
     pins = fake_slack.hold_answers(lambda method, _args: method == "pins.add")  # the set-up's last step
     try:
         await bot.slack.command("open Checkout returns 500s sev:P1 service:payments-api")
@@ -360,19 +354,16 @@ async def test_a_war_room_renews_its_claims_together_and_only_those_it_still_hol
             )
         clock.now += 2 * LEASE  # the set-up has outlasted the lease
 
-        def naive(moment: datetime) -> datetime:
-            return moment.replace(tzinfo=None)
-
         mine = {c.step: c.token for c in claims if c.step != taken_over}
 
         async def all_renewed() -> bool:
             # Renewed: the same claims (same tokens), not new ones taken after the lease ran out.
-            now = {c.step: (c.token, naive(c.claimed_at)) for c in await held()}
-            return all(now.get(step) == (token, naive(clock.now)) for step, token in mine.items())
+            now = {c.step: (c.token, c.claimed_at) for c in await held()}
+            return all(step in now and now[step][0] == token and same_moment(now[step][1], clock.now) for step, token in mine.items())
 
         await eventually(all_renewed, what="one heartbeat renewing every claim the set-up holds")
         [elsewhere] = [c for c in await held() if c.step == taken_over]
-        assert naive(elsewhere.claimed_at) == naive(taken_at)
+        assert same_moment(elsewhere.claimed_at, taken_at)
     finally:
         pins.open()  # the set-up ends, whatever the test found
         await bot.settle()
