@@ -62,10 +62,19 @@ def build(
     return web_app
 
 
-async def main(port: int, signing_secret: str, slack_api_url: str) -> None:
-    runner = web.AppRunner(build(signing_secret, slack_api_url), access_log=None)
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
+    """``app`` on a plain aiohttp runner on loopback (not behind the bot's web app, whose replay
+    guard would record each request in the bot's database): the runner, to clean up, and the port
+    (with 0, the one the OS picked)."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # the port bound
+
+
+async def main(port: int, signing_secret: str, slack_api_url: str) -> None:
+    runner, _ = await serve(build(signing_secret, slack_api_url), port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

@@ -248,11 +248,7 @@ async def start(database_url: str, *, runbooks_dir: Path | None = None) -> Bench
 
 
 async def serve_bare(fake: FakeSlack, *, before_ack: Callable[[], Awaitable[None]] | None = None) -> tuple[web.AppRunner, Target]:
-    runner = web.AppRunner(bare_bolt.build(SIGNING_SECRET, fake.base_url, before_ack=before_ack), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # port 0: the one the OS picked
+    runner, port = await bare_bolt.serve(bare_bolt.build(SIGNING_SECRET, fake.base_url, before_ack=before_ack))
     return runner, Target(f"http://127.0.0.1:{port}/slack/events")
 
 

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from benchmarks import bare_bolt
@@ -195,16 +194,10 @@ class _Floor:
 
     async def start(self) -> None:
         self._client.session = aiohttp.ClientSession()
-        # On a plain aiohttp runner, not behind the bot's web app: that one would also check and
-        # record each request in the bot's database (the replay guard) as the create leaves.
         app = bare_bolt.build(
             SIGNING_SECRET, self._fake.base_url, after_command=lambda: self._rooms.append(asyncio.create_task(self._war_room()))
         )
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # port 0: the one the OS picked
+        self._runner, port = await bare_bolt.serve(app)
         self._slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=self._fake.response_url)
         await self._once()  # Bolt's auth.test, the session's first connection
 
