@@ -335,29 +335,36 @@ async def test_metrics_show_the_queue_and_the_429s(storm_bots, fake_slack):
 
 @pytest.mark.both_databases
 async def test_a_call_that_reaches_slack_after_its_slot_has_freed_still_holds_the_slot(db, fake_slack, monkeypatch):
-    """A slot frees a window (and a margin) after it was taken, and ``done`` keeps it busy a window
-    from the call's end when the call ended late. A call that is still on its way when the margin
-    has passed (a starved event loop, a slow database statement before it, the network) is not yet
-    done: unless its slot is held until then, the window's next calls take it, and Slack sees six
-    posts of five in one window when the late call arrives."""
+    """A call may reach Slack long after its turn (a starved event loop, a slow database statement
+    before it, the network). Unless its slot is held until the call has ended, the next calls take
+    that slot, and Slack sees six posts of five in one window when the late call arrives. Here the
+    first call is sent only once every other call has been answered: as late as it can be."""
     monkeypatch.setattr(pacing, "DATABASE_BOUND", 2 * HANG_SECONDS)  # a database that is slow, not away
     fake_slack.enforce_rate_limits(speed=15)
     channel = fake_slack.add_channel("late-arrivals")
     pacer = Pacer(db, speed=15)
     limit = pacer.limit_of("chat.postMessage", {"channel": channel})
     assert limit is not None and limit.calls > 1
+    posts = 2 * limit.calls
     slack = SlackGateway.connect("xoxb-1-test", fake_slack.base_url, pacer=pacer)
     send = slack._transport._call_once
-    late = [pacing.busy_for(limit) + limit.window / 2]  # the first call reaches Slack this long after its turn
+    first = [True]
+    others_answered = asyncio.Event()
+    answered = itertools.count(1)
 
-    async def first_travels_slowly(method, **args):
-        if late:
-            await asyncio.sleep(late.pop())
-        return await send(method, **args)
+    async def first_travels_last(method, **args):
+        if first:
+            first.clear()
+            await others_answered.wait()
+            return await send(method, **args)
+        data = await send(method, **args)
+        if next(answered) == posts - 1:
+            others_answered.set()
+        return data
 
-    monkeypatch.setattr(slack._transport, "_call_once", first_travels_slowly)
+    monkeypatch.setattr(slack._transport, "_call_once", first_travels_last)
     try:
-        await asyncio.wait_for(asyncio.gather(*(slack.chat.post(channel, f"post {n}") for n in range(2 * limit.calls))), HANG_SECONDS)
+        await asyncio.wait_for(asyncio.gather(*(slack.chat.post(channel, f"post {n}") for n in range(posts))), HANG_SECONDS)
     finally:
         await slack.close()
     assert rate_limited(fake_slack) == [], refusals_told(fake_slack)
