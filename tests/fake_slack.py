@@ -42,7 +42,7 @@ import string
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,13 @@ def load_method_specs() -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # Public data types
 # --------------------------------------------------------------------------------------------
+
+
+def step_payload(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The war-room step a call's message metadata names ({"incident": 42, "step": "..."}), or {}:
+    what the bot attaches to each post it makes as a step (bot/slack/gateway/chat.py step_metadata)."""
+    payload = (args.get("metadata") or {}).get("event_payload")
+    return payload if isinstance(payload, dict) else {}
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from tests.fake_slack import FakeSlack, RecordedCall
+from tests.fake_slack import FakeSlack, RecordedCall, step_payload
 
 ALERT_SECRET = "storm-alert-secret-0123456789"
 
@@ -111,7 +111,7 @@ def refusals_told(fake: FakeSlack) -> str:
 
 def _step_of(call: RecordedCall) -> str:
     """The war-room step a post was made for (its metadata), or "-"."""
-    payload = (call.args.get("metadata") or {}).get("event_payload") or {}
+    payload = step_payload(call.args)
     return f"{payload.get('step', '-')} of INC-{payload.get('incident', '?')}" if payload else "-"
 
 
@@ -120,7 +120,7 @@ def control_messages(fake: FakeSlack) -> list[int]:
     step's post carries its incident and step in its metadata)."""
     posted = []
     for call in fake.calls_to("chat.postMessage"):
-        payload = (call.args.get("metadata") or {}).get("event_payload") or {}
+        payload = step_payload(call.args)
         if call.ok and payload.get("step") == "control_message":
             posted.append(int(payload["incident"]))
     return posted

@@ -40,7 +40,7 @@ from bot.core.clock import utc_now
 from bot.paging.external_pagers import SEND_LEASE
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot, start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, step_payload
 from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
 from tests.team_helpers import single_page_settings
 from tests.waiting import HANG_SECONDS
@@ -83,7 +83,7 @@ def point(method: str, args: dict) -> str | None:
     if method not in WRITES:
         return None
     if method == "chat.postMessage":
-        step = ((args.get("metadata") or {}).get("event_payload") or {}).get("step")
+        step = step_payload(args).get("step")
         # A handover's steps carry its number, which differs from one incident to the next.
         return f"{method} {re.sub(r'^handover:[0-9]+:', 'handover:', step)}" if step else None  # a line in the room (a stamp) is not a step
     if method == "conversations.invite":
@@ -113,7 +113,7 @@ def points_of(calls: list) -> list[str]:
 def incident_of(fake: FakeSlack, args: dict) -> int | None:
     """Which incident a step's call is for: its metadata, else the war room (by its name: inc-42-...)
     or the file it uploads (inc-42-postmortem.md)."""
-    payload = (args.get("metadata") or {}).get("event_payload") or {}
+    payload = step_payload(args)
     if "incident" in payload:
         return int(payload["incident"])
     room = fake.channels.get(args.get("channel") or args.get("channel_id") or "")
@@ -533,8 +533,7 @@ async def test_killed_inside_a_runbook_action_then_repair_sends_it_at_most_once_
                     hold = fake_slack.hold(
                         method,
                         lambda args, n=number: (
-                            str(((args.get("metadata") or {}).get("event_payload") or {}).get("step", "")).startswith("runbook_action:")
-                            and incident_of(fake_slack, args) == n
+                            str(step_payload(args).get("step", "")).startswith("runbook_action:") and incident_of(fake_slack, args) == n
                         ),
                         answered=moment == "answered",
                     )

@@ -34,7 +34,7 @@ from bot.slack.gateway.channels import Channels
 from bot.warroom.room_records import WarRoomRecords
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
-from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds
+from tests.fake_slack import AnswerGate, FakeSlack, RecordedCall, causal_rounds, step_payload
 from tests.waiting import eventually
 
 # One round trip of the fake Slack in the rounds tests: far more than a busy machine takes between
@@ -48,8 +48,7 @@ BOLT = {"auth.test"}
 
 
 def step_of(call: RecordedCall) -> str | None:
-    step: str | None = ((call.args.get("metadata") or {}).get("event_payload") or {}).get("step")
-    return step
+    return step_of_args(call.args)
 
 
 def is_step(step: str) -> Callable[[RecordedCall], bool]:
@@ -57,7 +56,7 @@ def is_step(step: str) -> Callable[[RecordedCall], bool]:
 
 
 def step_of_args(args: dict[str, Any]) -> str | None:
-    step: str | None = ((args.get("metadata") or {}).get("event_payload") or {}).get("step")
+    step: str | None = step_payload(args).get("step")
     return step
 
 
