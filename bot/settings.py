@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -74,6 +74,8 @@ SETTING_HELP = {
     "DASHBOARD_SESSION_HOURS": "how many hours a dashboard sign-in lasts, from 1 to 720 (default 12)",
 }
 MIN_WEBHOOK_SECRET = 16
+# What the shipped example secrets hold in place of each value (deploy/kubernetes/secret.example.yaml).
+PLACEHOLDER = "replace-me"
 MIN_SESSION_SECRET = 32
 DASHBOARD_SETTINGS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "DASHBOARD_REDIRECT_URL", "DASHBOARD_SESSION_SECRET")
 
@@ -361,6 +363,17 @@ class Settings(DatabaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    # Declared last, so that pydantic runs it before every other check of the same setting: the
+    # person is told it is the example's placeholder, not that it is too short or the wrong shape.
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_the_examples_placeholder(cls, value: object, info: ValidationInfo) -> object:
+        """deploy/kubernetes/secret.example.yaml marks each secret PLACEHOLDER: one left in place
+        stops the bot at start, whichever secret it is, instead of running with it."""
+        if info.field_name is not None and is_secret_field(info.field_name, cls) and isinstance(value, str) and PLACEHOLDER in value:
+            raise ValueError(f"still the example's placeholder, {PLACEHOLDER}")
+        return value
 
 
 def load_settings(env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: Any) -> Settings:

@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import PLACEHOLDER, ConfigError, Settings, is_secret_field, load_settings
 from handlers.cli import main
 from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH
 from handlers.web import SLACK_PATH, build_web_app
@@ -141,6 +141,40 @@ def test_the_kubernetes_settings_start_the_bot():
     except ConfigError as error:
         pytest.fail(f"the Kubernetes settings stop the bot: {error}")
     assert settings.port == int(container["ports"][0]["containerPort"])
+
+
+SECRET_SETTINGS = {info.alias for name, info in Settings.model_fields.items() if info.alias and is_secret_field(name, Settings)}
+SECRET_EXAMPLE = ROOT / "deploy" / "kubernetes" / "secret.example.yaml"
+
+
+def example_secret_keys() -> dict[str, str]:
+    """The example Secret's keys and placeholders, the ones commented out (features a team may not
+    use) as well as the ones it sets."""
+    commented = re.findall(r"^\s*#\s*([A-Z][A-Z0-9_]*):\s*(\S+)", SECRET_EXAMPLE.read_text(), flags=re.MULTILINE)
+    return {**dict(commented), **kind("Secret")["stringData"]}
+
+
+def test_the_example_secret_names_every_secret_setting_and_nothing_else_carries_one():
+    """An operator who copies the example learns of every secret the bot reads; and no ConfigMap,
+    container env or compose environment holds one in the clear."""
+    assert SECRET_SETTINGS - set(example_secret_keys()) == set()
+    in_the_clear = {"the settings ConfigMap": set(config_maps()["incident-bot-settings"])}
+    for container in containers():
+        in_the_clear[f"container {container['name']}"] = {v["name"] for v in container.get("env", []) if "value" in v}
+    for name, service in bot_services().items():
+        in_the_clear[f"compose service {name}"] = set(service.get("environment", {}))
+    assert {where: names & SECRET_SETTINGS for where, names in in_the_clear.items() if names & SECRET_SETTINGS} == {}
+
+
+@pytest.mark.parametrize("name", sorted(SECRET_SETTINGS))
+def test_a_placeholder_left_in_the_example_secret_stops_the_bot_naming_the_setting(name):
+    """The example's comment promises that a forgotten placeholder stops the rollout: for every
+    secret, uncommented or not, whatever else the setting's form would accept."""
+    placeholder = example_secret_keys()[name]
+    assert PLACEHOLDER in placeholder
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env_file=None, **{"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, name: placeholder})
+    assert str(refused.value).startswith(f"{name} is malformed (still the example's placeholder"), refused.value
 
 
 def test_the_runbooks_config_map_passes_runbooks_check(tmp_path, capsys):
