@@ -157,12 +157,12 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         await check_bot_token(runtime)
         revision = await runtime.migrate()
         await runtime.db.warm_up()
+        log.info("database at revision %s", revision)
+        bolt_app = build_bolt_app(runtime)
+        runner, port = await start_http(runtime, bolt_app, host=settings.host, port=settings.port)
     except BaseException:
-        await runtime.close()
+        await runtime.close()  # its Slack session and database connections too, whatever failed
         raise
-    log.info("database at revision %s", revision)
-    bolt_app = build_bolt_app(runtime)
-    runner, port = await start_http(runtime, bolt_app, host=settings.host, port=settings.port)
     exempt_startup_objects_from_gc()
     socket_handler = None
     try:

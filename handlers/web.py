@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import logs, metrics
 from bot.background import hold_work_until, only_first_copy
 from bot.runtime import Runtime
+from bot.settings import ConfigError
 from handlers.arrival import mark_arrival
 from handlers.dashboard import dashboard_routes
 from handlers.hooks import ALERTS_PATH, DEPLOYS_PATH, PAGERDUTY_PATH, alert_webhook, deploy_webhook, pagerduty_webhook
@@ -187,6 +188,13 @@ async def start_http(runtime: Runtime, bolt_app: AsyncApp, *, host: str, port: i
     runner = web.AppRunner(build_web_app(runtime, bolt_app), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host=host, port=port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:  # in use, not an address of this machine, or a privileged port
+        await runner.cleanup()
+        raise ConfigError(
+            f"PORT {port} on HOST {host} cannot be listened on ({error.strerror or error}): set PORT to a port nothing "
+            "else on this machine listens on, and HOST to one of its addresses (0.0.0.0: all of them)."
+        ) from None
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # the site started on the line above
     return runner, bound
