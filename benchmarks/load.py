@@ -44,9 +44,10 @@ from storage.db import Database
 from storage.models import Incident, TimelineEvent
 from tests.conftest import _fresh_postgres_database
 from tests.fake_slack import FakeSlack
+from tests.ports import free_port
 from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.scrape import scrape
-from tests.serve_process import ROOT, ServeProcess, free_port, wait_healthy
+from tests.serve_process import ROOT, ServeProcess, wait_healthy
 from tests.slack_requests import SignedSlack, sign
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"

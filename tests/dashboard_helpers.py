@@ -5,7 +5,6 @@ visits every page a signed-in person can reach by following links."""
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html import unescape
@@ -20,6 +19,7 @@ from storage.models import Deploy, IncidentDeploy, Postmortem
 from tests.conftest import ROOT, fake_slack_settings, start_bot
 from tests.fake_slack import FakeSlack
 from tests.incident_facts import stamp_times
+from tests.ports import free_port
 from tests.stored_incidents import incident_row
 
 CLIENT_ID = "1234567890.0987654321"
@@ -35,12 +35,6 @@ TITLE_MARKER = "ZQXPRIVATETITLE"
 NOTE_MARKER = "ZQXPRIVATENOTE"
 POSTMORTEM_MARKER = "ZQXPRIVATEPOSTMORTEM"
 ROOM_NAME = "inc-secret-zqxroom"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def dashboard_settings(fake: FakeSlack, database_url: str, announce_channel: str, port: int, **more: str):

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
 from tests.waiting import HANG_SECONDS
 
 
@@ -41,12 +42,6 @@ def admin_postgres() -> tuple[str, PostgresServer | None]:
     return server.start(), server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresServer:
     """initdb + pg_ctl in a temporary directory; trust authentication on 127.0.0.1 only."""
 
@@ -54,7 +49,7 @@ class PostgresServer:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="incident-bot-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
 
     def _run(self, *args: str, timeout: float = HANG_SECONDS) -> None:

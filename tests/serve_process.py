@@ -15,7 +15,6 @@ import json
 import os
 import selectors
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -24,16 +23,11 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.ports import free_port
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_healthy(name: str, url: str, returncode: Callable[[], int | None], *, timeout: float, log: Path | None = None) -> None:

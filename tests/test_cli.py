@@ -29,6 +29,7 @@ from bot.slack import messages
 from tests.command_line import CLI, minimal_env, run_installed
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, manifest_bot_scopes
 from tests.fake_slack import FakeSlack
+from tests.ports import free_port
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS
 
@@ -57,12 +58,6 @@ def one_line(stderr: str) -> str:
     lines = stderr.splitlines()
     assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,6 +212,37 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
             await process.wait()
         await fake.stop()
     assert fake.violations == []
+
+
+async def test_serve_on_a_port_already_in_use_says_which_and_closes_what_it_opened(tmp_path):
+    """Not a traceback, nor asyncio's complaint about a Slack session left open at exit: one line
+    naming PORT and HOST, and the settings' exit code."""
+    fake = FakeSlack(bot_scopes=manifest_bot_scopes())
+    await fake.start()
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = minimal_env(
+                SLACK_BOT_TOKEN=BOT_TOKEN,
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_API_URL=fake.base_url,
+                DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
+                PORT=str(port),
+                HOST="127.0.0.1",
+            )
+            process = await asyncio.create_subprocess_exec(
+                str(CLI), "serve", cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            _, stderr = await asyncio.wait_for(process.communicate(), SHUTDOWN_TIMEOUT + STARTUP_TIMEOUT)
+    finally:
+        await fake.stop()
+    said = stderr.decode()
+    assert process.returncode == 2, said
+    assert "Traceback" not in said and "Unclosed" not in said, said
+    last = said.splitlines()[-1]
+    assert last.startswith(f"incident-bot: PORT {port} on HOST 127.0.0.1 cannot be listened on (") and "set PORT to" in last, last
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from handlers.server import BotTokenCheck, files_in_use
 from tests.command_line import logging_kept, run_installed
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
-from tests.serve_process import free_port
+from tests.ports import free_port
 from tests.test_socket_mode import start_serving, stop_serving
 
 

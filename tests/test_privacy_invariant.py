@@ -35,8 +35,9 @@ from bot.slack import messages
 from bot.slack.blocks import DRILL_BANNER, drill_text
 from storage import pages as page_rows
 from tests.conftest import ROOT, start_bot
-from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings, free_port
+from tests.dashboard_helpers import DashboardClient, crawl, dashboard_settings
 from tests.fake_pagerduty import API_TOKEN, FakePagerDuty, WebhookSender, catalog_with_pagerduty, v3_event
+from tests.ports import free_port
 from tests.stored_incidents import incident_row
 from tests.team_helpers import ADMIN, OUTSIDER, SINGLE_PAGE_ESCALATION, T0, FakeClock, click, pick_user, team_settings
 
