@@ -19,6 +19,7 @@ from bot.core.phases import Stamp
 from bot.incidents import permissions
 from bot.slack import messages
 from bot.slack.blocks import ACKNOWLEDGE_ACTION
+from storage import db as db_module
 from tests.team_helpers import click, command, open_incident
 from tests.test_click_transactions import StatementLog, send_signed, signed_body
 from tests.test_secrets_and_refusals import sample
@@ -120,6 +121,8 @@ async def test_a_click_no_other_request_waits_with_commits_at_once_without_waiti
     """Alone, a click's transaction is made right where it is asked for: no task to gather others
     and no turn of the loop waited, since no other request waits for a commit that could join it."""
     incident = await open_incident(bot)
+    # A gate an earlier test left awaiting would count as a request waiting for its commit.
+    assert len(db_module._gates_awaiting) == 0, "a gate of an earlier test was never opened, expired or stopped"
     together = type(bot.runtime.db._commits_together)
     gatherings: list[object] = []
     lead = together._lead
