@@ -305,6 +305,13 @@ def logging_left_as_found():
     assert logging.getLevelName(root.level) == logging.getLevelName(level), "the test left the root logger's level changed"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the CPUs this process may use. Many tests spend much of
+    their time waiting (a Slack call left to time out, a rate-limit window, a subprocess starting,
+    PostgreSQL's commits), and with a worker per CPU those waits leave a CPU idle."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
