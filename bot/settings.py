@@ -382,6 +382,8 @@ def load_settings(env_file: str | Path | None = ".env", *, kind: type[DatabaseSe
         # _env_file is pydantic-settings' run-time keyword, absent from the signature mypy sees; a
         # DatabaseSettings kind is asked for only by the commands that read no other setting.
         return kind(_env_file=env_file, **overrides)  # type: ignore[call-arg,return-value]  # see the two lines above
+    except UnicodeDecodeError as exc:  # python-dotenv reading env_file
+        raise ConfigError(f"{env_file}: not UTF-8 text (byte {exc.start}); save it as UTF-8, one NAME=value per line") from None
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"

@@ -16,6 +16,7 @@ from bot.analytics.digest_schedule import DigestChannel
 from bot.analytics.stats import ReportSettings
 from bot.catalog.services import EMAIL, USER_ID, USERGROUP_HANDLE, USERGROUP_ID, PagerDutyRouting, check_https_url
 from bot.core.config_fields import ClockTime, Delay, Span, TimeZoneName, Weekday, clock_time, weekday, zone
+from bot.core.text_files import UnreadableFile, text_of
 from bot.core.tiers import DEFAULT_DORA_YEAR, DORA_BANDS, SEVERITY_TARGETS, TierTable, TierTables, parse_span, table
 from bot.incidents.permissions import Permissions
 from bot.integrations.alerts import AlertRules
@@ -235,7 +236,9 @@ def load_team_config(path: Path | None, *, dora_year: int = DEFAULT_DORA_YEAR, r
     raw: dict[str, Any] = {}
     if path is not None and path.exists():
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(text_of(path)) or {}
+        except UnreadableFile as error:
+            raise TeamConfigError(f"{path}: {error}") from None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

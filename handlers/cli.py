@@ -256,6 +256,16 @@ async def _postmortem(runtime: Runtime, number: int, output: str | None) -> int:
     return 0
 
 
+def _from_env_or_dotenv(name: str) -> str | None:
+    """``name`` where serve would find it (the environment, then .env), without the other settings."""
+    if value := os.environ.get(name):
+        return value
+    try:
+        return dotenv_values(".env").get(name)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f".env: not UTF-8 text (byte {error.start}); save it as UTF-8, one NAME=value per line") from None
+
+
 def _runbooks_check(folder: str, catalog: str | None) -> int:
     """Print one line per problem and a summary; needs no settings, Slack or database."""
     from pathlib import Path
@@ -265,7 +275,7 @@ def _runbooks_check(folder: str, catalog: str | None) -> int:
     catalog_path = Path(catalog) if catalog else Path(folder) / "catalog.yml"
     report = check_report(Path(folder), catalog_path, catalog_required=catalog is not None)
     # With a bot token (the environment's or .env's), the people and groups are checked in Slack too.
-    token = os.environ.get("SLACK_BOT_TOKEN") or dotenv_values(".env").get("SLACK_BOT_TOKEN") or ""
+    token = _from_env_or_dotenv("SLACK_BOT_TOKEN") or ""
     if token.startswith("xoxb-") and catalog_path.is_file() and not report.errors:
         report.problems.extend(asyncio.run(_catalog_against_the_workspace(catalog_path, token)))
     for problem in report.problems:
@@ -277,7 +287,7 @@ def _runbooks_check(folder: str, catalog: str | None) -> int:
 async def _catalog_against_the_workspace(catalog_path: Path, token: str) -> list[Problem]:
     """Warnings for the catalog's people and groups Slack does not know (made-up example IDs, typos),
     asked with the bot token; one warning instead when Slack cannot be asked."""
-    api_url = os.environ.get("SLACK_API_URL") or dotenv_values(".env").get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
+    api_url = _from_env_or_dotenv("SLACK_API_URL") or SLACK_API_URL_DEFAULT
     slack = SlackGateway.connect(token, api_url if api_url.endswith("/") else api_url + "/", timeout=10.0)
 
     try:
@@ -393,7 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "runbooks":
         # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
-        return _runbooks_check(args.dir, args.catalog)
+        try:
+            return _runbooks_check(args.dir, args.catalog)
+        except ConfigError as error:
+            print(f"incident-bot: {error}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
         kind = _settings_kind(args)
         settings = load_settings(kind=kind)

@@ -93,6 +93,68 @@ def test_serve_with_a_malformed_setting_names_it(tmp_path, incident, name, value
     assert result.stdout == ""
 
 
+NOT_UTF8 = bytes([0xD3, 0x28, 0xFF, 0xFE]) + "tiers: ünïcode".encode("latin-1")
+
+
+def _named_file(tmp_path: Path, setting: str, form: str) -> tuple[dict[str, str], str]:
+    """The settings that make the bot read a file in ``form`` (not UTF-8, or a folder in its place)
+    for ``setting``, and how the message names that file."""
+    if setting == ".env":
+        (tmp_path / ".env").write_bytes(NOT_UTF8)  # a folder named .env is no file to read: it is passed over
+        return {}, ".env"
+    if setting == "RUNBOOKS_DIR":  # a runbook in the folder
+        (tmp_path / "rb").mkdir()
+        (tmp_path / "rb" / "x.md").write_bytes(NOT_UTF8)
+        return {"RUNBOOKS_DIR": "rb"}, "rb/x.md"
+    target = tmp_path / "named"
+    if form == "folder":
+        target.mkdir()
+    else:
+        target.write_bytes(NOT_UTF8)
+    return {setting: "named"}, "named"
+
+
+FILES_NAMED = [
+    ("INCIDENT_CONFIG", "not UTF-8"),
+    ("INCIDENT_CONFIG", "folder"),
+    ("SERVICE_CATALOG", "not UTF-8"),
+    ("SERVICE_CATALOG", "folder"),
+    ("POSTMORTEM_TEMPLATE", "not UTF-8"),
+    ("POSTMORTEM_TEMPLATE", "folder"),
+    ("RUNBOOKS_DIR", "not UTF-8"),
+    (".env", "not UTF-8"),
+]
+RUNBOOKS_CHECK = ["runbooks", "check", "--dir", "rb"]  # it reads the runbooks folder and .env only
+
+
+@pytest.mark.parametrize(
+    "command, setting, form",
+    [(["serve"], *file) for file in FILES_NAMED]
+    + [(["report"], *file) for file in FILES_NAMED]
+    + [(RUNBOOKS_CHECK, setting, form) for setting, form in FILES_NAMED if setting in ("RUNBOOKS_DIR", ".env")],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else value,
+)
+def test_a_file_the_bot_cannot_read_as_text_is_named_in_one_line_and_nothing_is_written(tmp_path, incident, setting, form, command):
+    """Every file a person names for the bot (and .env), as bytes that are not UTF-8 or as a folder:
+    one line naming the file and what is wrong, the settings' exit code, no database created."""
+    named, shown = _named_file(tmp_path, setting, form)
+    (tmp_path / "rb").mkdir(exist_ok=True)
+    settings = slack_settings(DATABASE_URL="sqlite:///incidents.db", PORT=str(free_port()), HOST="127.0.0.1")
+    if setting == ".env":
+        settings = {"DATABASE_URL": "sqlite:///incidents.db"}  # the Slack settings would be read from it
+    result = incident(tmp_path, *command, **settings, **named)
+    said = result.stderr + result.stdout
+    assert "Traceback" not in said, said
+    if command[0] == "runbooks":
+        assert result.returncode != 0 and shown in said and "not UTF-8 text" in said, said
+    else:
+        assert result.returncode == 2, said
+        last = said.strip().splitlines()[-1]
+        assert last.startswith(f"incident-bot: {shown}") or f"({shown} is not a file)" in last, last
+        assert "not UTF-8 text" in last or "folder" in last or "not a file" in last, last
+    assert not (tmp_path / "incidents.db").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # db upgrade
 # ------------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from bot.catalog.services import (
     yaml_error_text,
 )
 from bot.core.command_text import SEVERITIES
+from bot.core.text_files import UnreadableFile, text_of
 
 README = "README.md"
 MAX_TITLE = 150
@@ -274,11 +275,9 @@ def _parse(path: Path) -> _Parsed:
 
 def _parse_unsorted(path: Path) -> _Parsed:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return _Parsed(None, [(None, "not UTF-8 text")])
-    except OSError as error:
-        return _Parsed(None, [(None, f"cannot be read ({error.strerror or error})")])
+        text = text_of(path)
+    except UnreadableFile as error:
+        return _Parsed(None, [(None, str(error))])
     split = _split_front_matter(text)
     if isinstance(split, str):
         return _Parsed(None, [(1, f"front matter: {split}")])

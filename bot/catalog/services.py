@@ -22,6 +22,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot.core.text_files import UnreadableFile, text_of
+
 DEFAULT_PATH = Path("runbooks/catalog.yml")
 
 # The same rule as bot.core.command_text.parse_service (what people type in `service:payments-api`).
@@ -457,13 +459,9 @@ def parse_catalog(path: Path) -> tuple[Catalog, list[tuple[int | None, str]]]:
 def _parse_catalog(path: Path, catalog: Catalog) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return [(None, "not UTF-8 text")]
-    except IsADirectoryError:
-        return [(None, "is a folder, not a file")]
-    except OSError as error:
-        return [(None, f"cannot be read ({error.strerror or error})")]
+        text = text_of(path)
+    except UnreadableFile as error:
+        return [(None, str(error))]
     loader = LineLoader(text)
     try:
         raw = loader.load_with_lines()

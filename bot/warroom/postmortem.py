@@ -170,6 +170,8 @@ def load_template(path: Path | None = None) -> jinja2.Template:
         return _environment(path.parent).get_template(path.name)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateProblem(f"{path} line {error.lineno}: {error.message}") from None
+    except UnicodeDecodeError as error:  # read by jinja2's loader, as UTF-8
+        raise TemplateProblem(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
 
 
 def render_postmortem(
