@@ -232,11 +232,9 @@ async def wait_until_healthy(port: int, process: asyncio.subprocess.Process, log
     pytest.fail(f"/healthz did not answer 200 within {STARTUP_TIMEOUT}s (last: {last!r}):\n{log.read_text()}")
 
 
-async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_path):
-    fake = FakeSlack(bot_scopes=manifest_bot_scopes())
-    await fake.start()
-    port = free_port()
-    env = minimal_env(
+def serve_env(fake: FakeSlack, tmp_path: Path, port: int) -> dict[str, str]:
+    """What `serve` needs against the fake Slack, on 127.0.0.1:``port``, its database in ``tmp_path``."""
+    return minimal_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake.base_url,
@@ -244,6 +242,13 @@ async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_pa
         PORT=str(port),
         HOST="127.0.0.1",
     )
+
+
+async def test_serve_answers_slack_over_http_and_stops_cleanly_on_sigterm(tmp_path):
+    fake = FakeSlack(bot_scopes=manifest_bot_scopes())
+    await fake.start()
+    port = free_port()
+    env = serve_env(fake, tmp_path, port)
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
@@ -286,14 +291,7 @@ async def test_serve_on_a_port_already_in_use_says_which_and_closes_what_it_open
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            env = minimal_env(
-                SLACK_BOT_TOKEN=BOT_TOKEN,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_API_URL=fake.base_url,
-                DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
-                PORT=str(port),
-                HOST="127.0.0.1",
-            )
+            env = serve_env(fake, tmp_path, port)
             process = await asyncio.create_subprocess_exec(
                 str(CLI), "serve", cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
