@@ -93,9 +93,13 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
     try:
         bodies = [alert(n, severity) for n, severity in enumerate(storm_severities(args.alerts))]
         spread = args.spread / args.speed
+        arrivals = [spread * n / len(bodies) for n in range(len(bodies))]  # from the storm's start
         started = time.monotonic()
         await asyncio.gather(
-            *(_send_at(started + spread * n / len(bodies), [first.port, second.port][n % 2], body) for n, body in enumerate(bodies))
+            *(
+                _send_at(started + at, [first.port, second.port][n % 2], body)
+                for n, (at, body) in enumerate(zip(arrivals, bodies, strict=True))
+            )
         )
         await eventually(lambda: _all_whole(first.runtime.db, args.alerts), what="every war room")
         elapsed = time.monotonic() - started
@@ -106,13 +110,16 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
         await second.stop()
         await first.stop()
         await fake.stop()
-    minimum = tier_minimum(fake)
+    minimum = tier_minimum(fake, arrivals)
     severity = {row.id: row.severity for row in rooms}
     shown = [severity[number] for number in control_messages(fake)]
     refused = len(rate_limited(fake))
     print(f"{args.alerts} alerts over {spread:.1f} s to two processes, tiers x{args.speed:g} (a Tier 2 minute = {60 / args.speed:.1f} s)")
     print(f"  every war room whole after {elapsed:.2f} s; the tiers allow no less than {minimum.seconds:.2f} s")
-    print(f"  ({minimum.calls} calls of {minimum.method}); 429s met: {refused}; control messages by severity: {' '.join(shown)}")
+    print(
+        f"  ({minimum.calls} calls of {minimum.method}, the first of the last window not before its alert at {minimum.waited_for:.2f} s); "
+        f"429s met: {refused}; control messages by severity: {' '.join(shown)}"
+    )
     if fake.violations:
         print(f"  {len(fake.violations)} Slack API contract violations, e.g. {fake.violations[:2]}", file=sys.stderr)
     return [

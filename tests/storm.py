@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,11 +132,16 @@ class TierMinimum:
     seconds: float  # the least time Slack's windows allow for the calls made
     method: str  # the bucket that sets it
     calls: int
+    waited_for: float = 0.0  # of which the wait for the alert its first call of the last window belongs to
 
 
-def tier_minimum(fake: FakeSlack) -> TierMinimum:
-    """The least time the calls the fake answered could have taken under its windows: a bucket
-    allowing N calls per window W needs at least floor((K - 1) / N) windows for K calls."""
+def tier_minimum(fake: FakeSlack, arrivals: Sequence[float] = ()) -> TierMinimum:
+    """The least time the calls the fake answered could have taken under its windows. A bucket
+    allowing N calls per window W needs, for K calls, m = floor((K - 1) / N) windows after its
+    (K - mN)-th call. With ``arrivals`` (when each alert reached the bot, from the storm's start), a
+    bucket whose calls come the same number p to each alert cannot make its j-th call before the
+    ceil(j / p)-th alert arrived, so the (K - mN)-th call waits for that alert first: with 30
+    channels at 20 a window, the tenth alert, then one window."""
     assert fake.rate_limits is not None
     counts: Counter[tuple[str, int, float]] = Counter()
     for call in fake.calls:
@@ -143,9 +149,15 @@ def tier_minimum(fake: FakeSlack) -> TierMinimum:
             limit = fake.rate_limits.limit(call.method, call.args)
             if limit is not None:
                 counts[limit] += 1
+    arrived = sorted(arrivals)
     worst = TierMinimum(0.0, "", 0)
     for (bucket, calls, window), made in counts.items():
-        seconds = math.floor((made - 1) / calls) * window
+        windows = (made - 1) // calls
+        first_call = 0.0
+        if windows and arrived and made % len(arrived) == 0:
+            per_alert = made // len(arrived)
+            first_call = arrived[math.ceil((made - windows * calls) / per_alert) - 1]
+        seconds = first_call + windows * window
         if seconds > worst.seconds:
-            worst = TierMinimum(seconds, bucket, made)
+            worst = TierMinimum(seconds, bucket, made, first_call)
     return worst
