@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from bot.background import DEFAULT_CONCURRENCY
+from bot.core.text_files import not_text
 from bot.core.tiers import parse_span
 from storage.db import DatabaseURLError, async_database_url
 
@@ -376,6 +377,10 @@ class Settings(DatabaseSettings):
         return value
 
 
+def env_file_not_text(env_file: str | Path, error: UnicodeDecodeError) -> ConfigError:
+    return ConfigError(f"{env_file}: {not_text(error)}, one NAME=value per line")
+
+
 def load_settings(env_file: str | Path | None = ".env", *, kind: type[DatabaseSettings] = Settings, **overrides: Any) -> Settings:
     """Read settings, turning pydantic's report into one line naming the first bad setting."""
     try:
@@ -383,7 +388,7 @@ def load_settings(env_file: str | Path | None = ".env", *, kind: type[DatabaseSe
         # DatabaseSettings kind is asked for only by the commands that read no other setting.
         return kind(_env_file=env_file, **overrides)  # type: ignore[call-arg,return-value]  # see the two lines above
     except UnicodeDecodeError as exc:  # python-dotenv reading env_file
-        raise ConfigError(f"{env_file}: not UTF-8 text (byte {exc.start}); save it as UTF-8, one NAME=value per line") from None
+        raise env_file_not_text(env_file or ".env", exc) from None
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "settings"

@@ -27,7 +27,7 @@ from bot.incidents.operations import parse_reference
 from bot.integrations.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
 from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
 from bot.runtime import Runtime
-from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, load_settings
+from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, env_file_not_text, load_settings
 from bot.slack import SlackError, SlackGateway
 from handlers import cli_reports
 from storage.db import Database
@@ -263,7 +263,7 @@ def _from_env_or_dotenv(name: str) -> str | None:
     try:
         return dotenv_values(".env").get(name)
     except UnicodeDecodeError as error:
-        raise ConfigError(f".env: not UTF-8 text (byte {error.start}); save it as UTF-8, one NAME=value per line") from None
+        raise env_file_not_text(".env", error) from None
 
 
 def _runbooks_check(folder: str, catalog: str | None) -> int:

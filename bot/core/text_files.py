@@ -10,12 +10,17 @@ class UnreadableFile(Exception):
     """The file cannot be read as text; the message says why ("not UTF-8 text", ...)."""
 
 
+def not_text(error: UnicodeDecodeError) -> str:
+    """What is wrong with bytes that are not UTF-8, and where."""
+    return f"not UTF-8 text (byte {error.start}); save it as UTF-8"
+
+
 def text_of(path: Path) -> str:
     """``path``'s text, as UTF-8 (a byte-order mark some editors write is dropped)."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise UnreadableFile(f"not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        raise UnreadableFile(not_text(error)) from None
     except IsADirectoryError:
         raise UnreadableFile("is a folder, not a file") from None
     except OSError as error:

@@ -19,6 +19,7 @@ from bot.core.command_text import DETECTION_LABELS
 from bot.core.handover_notes import LABELS, HandoverNote
 from bot.core.phases import Stamp
 from bot.core.records import IncidentRecord
+from bot.core.text_files import not_text
 from bot.core.timefmt import human_duration
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "templates" / "postmortem.md.j2"
@@ -171,7 +172,7 @@ def load_template(path: Path | None = None) -> jinja2.Template:
     except jinja2.TemplateSyntaxError as error:
         raise TemplateProblem(f"{path} line {error.lineno}: {error.message}") from None
     except UnicodeDecodeError as error:  # read by jinja2's loader, as UTF-8
-        raise TemplateProblem(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        raise TemplateProblem(f"{path}: {not_text(error)}") from None
 
 
 def render_postmortem(
