@@ -109,8 +109,18 @@ def _parser() -> argparse.ArgumentParser:
     runbooks_check = runbooks_sub.add_parser(
         "check", help="lint the runbooks and the service catalog; exit 1 on errors (warnings alone exit 0)"
     )
-    runbooks_check.add_argument("--dir", default="runbooks", metavar="DIR", help="the runbooks folder (default: runbooks)")
-    runbooks_check.add_argument("--catalog", default=None, metavar="FILE", help="the service catalog (default: DIR/catalog.yml)")
+    runbooks_check.add_argument(
+        "--dir",
+        default=None,
+        metavar="DIR",
+        help="the runbooks folder (default: RUNBOOKS_DIR, from the environment or .env, as serve reads it; else runbooks)",
+    )
+    runbooks_check.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="the service catalog (default: SERVICE_CATALOG, as serve reads it; else DIR/catalog.yml)",
+    )
     deploy = sub.add_parser("deploy", help="record a deploy (a pipeline step; needs only DATABASE_URL and a migrated database)")
     deploy.add_argument("service", help="the service deployed, e.g. payments-api")
     deploy.add_argument("version", help="the version deployed, e.g. v1.42 or a commit SHA")
@@ -404,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "runbooks":
         # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
         try:
-            return _runbooks_check(args.dir, args.catalog)
+            # The folder and catalog serve would load, unless named here.
+            folder = args.dir or _from_env_or_dotenv("RUNBOOKS_DIR") or "runbooks"
+            return _runbooks_check(folder, args.catalog or _from_env_or_dotenv("SERVICE_CATALOG"))
         except ConfigError as error:
             print(f"incident-bot: {error}", file=sys.stderr)
             return EXIT_CONFIG

@@ -605,7 +605,7 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def check_command(incident):
     """``check_command(cwd, *args)``: `incident-bot runbooks check` in this process, as the script runs it."""
-    return lambda cwd, *args: incident(cwd, "runbooks", "check", *args)
+    return lambda cwd, *args, **settings: incident(cwd, "runbooks", "check", *args, **settings)
 
 
 @pytest.fixture(scope="module")
@@ -628,6 +628,25 @@ def test_cli_passes_on_the_shipped_runbooks_from_another_directory(cli, check_co
     result = check_command(tmp_path / "runbooks", "--dir", str(SHIPPED))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("given_by", ["environment", ".env"])
+def test_cli_checks_the_folder_and_catalog_serve_would_load(check_command, tmp_path, given_by):
+    """RUNBOOKS_DIR and SERVICE_CATALOG, as serve reads them, unless --dir or --catalog name others."""
+    write(tmp_path / "team" / "x.md", runbook_text("title: X\nservices: [payments-api]\nchecklist: [a]"))
+    write(tmp_path / "team" / "services.yml", GOOD_CATALOG)
+    write(tmp_path / "runbooks" / "y.md", runbook_text("title: Y\nservices: [nowhere]\nchecklist: [a]"))
+    settings = {"RUNBOOKS_DIR": "team", "SERVICE_CATALOG": "team/services.yml"}
+    if given_by == ".env":
+        (tmp_path / ".env").write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
+        settings = {}
+    result = check_command(tmp_path, **settings)
+    # Read: team/x.md and the four services of team/services.yml (whose runbooks are not all there).
+    assert result.stdout.splitlines()[-1].endswith(" in 1 runbook and 4 services"), result.stdout + result.stderr
+    assert "team/services.yml:" in result.stdout and "runbooks/" not in result.stdout, result.stdout
+    result = check_command(tmp_path, "--dir", "runbooks", "--catalog", "team/services.yml", **settings)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "runbooks/y.md" in result.stdout and "nowhere" in result.stdout
 
 
 def test_cli_fails_on_errors_with_one_line_each(check_command, tmp_path):
