@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.integrations.alerts import AlertPayloadError, AlertRules, parse_alerts
 from bot.runtime import incident_timers_of
 from bot.timers.scheduler import IncidentTimers
 from storage.db import Database
@@ -625,3 +626,12 @@ async def test_escalation_pages_the_escalation_group_when_the_contact_has_no_sla
         assert len(dms) == 1 and "U_CAROL" in fake_slack.channels[incident.channel_id].members
     finally:
         await running.stop()
+
+
+@pytest.mark.parametrize("body", [generic(), example("alertmanager_v4_firing.json")], ids=["generic", "alertmanager"])
+def test_an_alert_to_a_bot_without_a_catalog_is_told_where_the_catalog_comes_from(body):
+    """Every alert must name a catalog service; with no catalog at all, the refusal says so and
+    where one is set, rather than listing no services."""
+    with pytest.raises(AlertPayloadError) as refused:
+        parse_alerts(copy.deepcopy(body), AlertRules(), set())
+    assert "none: the bot has no service catalog (SERVICE_CATALOG, or catalog.yml in RUNBOOKS_DIR" in str(refused.value)

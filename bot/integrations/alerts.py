@@ -198,12 +198,20 @@ def _drill(labels: Mapping[str, str], where: str) -> bool:
     return drill
 
 
+def _known(services: set[str]) -> str:
+    """The services an alert may name, or why there are none."""
+    return (
+        ", ".join(sorted(services))
+        or "none: the bot has no service catalog (SERVICE_CATALOG, or catalog.yml in RUNBOOKS_DIR; docs/configuration.md)"
+    )
+
+
 def _service(labels: Mapping[str, str], rules: AlertRules, services: set[str], where: str) -> str:
     named = [(label, labels[label].strip()) for label in rules.service_labels if labels.get(label, "").strip()]
     for _, value in named:
         if value in services:
             return value
-    known = ", ".join(sorted(services)) or "(the catalog is empty)"
+    known = _known(services)
     if named:
         given = ", ".join(f"{label}={value!r}" for label, value in named)
         raise AlertPayloadError(f"{where}: {given} is not a service in the catalog; known services: {known}")
@@ -339,8 +347,7 @@ def _parse_generic(data: dict[str, Any], rules: AlertRules, services: set[str]) 
         labels[rules.severity_label] = str(data["severity"])
     service = str(data["service"]).strip()
     if service not in services:
-        known = ", ".join(sorted(services)) or "(the catalog is empty)"
-        raise AlertPayloadError(f"service: '{service}' is not a service in the catalog; known services: {known}")
+        raise AlertPayloadError(f"service: '{service}' is not a service in the catalog; known services: {_known(services)}")
     url = data.get("url")
     return Alert(
         source="generic",
