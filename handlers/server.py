@@ -108,7 +108,11 @@ def files_in_use(settings: Settings, env_file: Path = Path(".env")) -> list[str]
     lines = [
         found(".env", env_file, "settings from the environment only"),
         found("runbooks folder", settings.runbooks_dir, "no runbooks"),
-        found("service catalog", catalog, "no catalog, any service name is accepted"),
+        found(
+            "service catalog",
+            catalog,
+            "no catalog, any service name is accepted, and alerts (which must name a catalog service) are refused",
+        ),
         found("team config", settings.incident_config or DEFAULT_TEAM_CONFIG, "built-in tiers, timers and permissions"),
         f"postmortem template: {(settings.postmortem_template or DEFAULT_TEMPLATE).resolve()}"
         + ("" if settings.postmortem_template else " (built in)"),

@@ -103,7 +103,7 @@ def test_the_start_names_each_file_it_reads_and_each_it_did_not_find_as_absolute
     assert lines == [
         f".env: looked for {elsewhere}/.env, not found: settings from the environment only",
         f"runbooks folder: looked for {elsewhere}/runbooks, not found: no runbooks",
-        f"service catalog: looked for {elsewhere}/runbooks/catalog.yml, not found: no catalog, any service name is accepted",
+        f"service catalog: looked for {elsewhere}/runbooks/catalog.yml, not found: no catalog, any service name is accepted, and alerts (which must name a catalog service) are refused",
         f"team config: looked for {elsewhere}/runbooks/config.yml, not found: built-in tiers, timers and permissions",
         f"postmortem template: {ROOT}/bot/warroom/templates/postmortem.md.j2 (built in)",
         f"database: SQLite {elsewhere}/incidents.db",
