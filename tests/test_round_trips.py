@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bot.background import EventLoopLag
 from bot.slack import blocks
 from bot.slack.directory import Remembered
 from bot.slack.gateway.channels import Channels
@@ -48,6 +49,7 @@ LATENCY = 0.5
 # rounds show is no longer the bot's structure, and the flow is measured again.
 STALL_LIMIT = LATENCY / 2
 MEASURES = 5
+WHOLE_RUN = 1_000_000  # samples kept: every one of a run, however long it takes
 
 T = TypeVar("T")
 
@@ -220,40 +222,22 @@ async def open_and_settle(bot: RunningBot, text: str) -> list[RecordedCall]:
     return [c for c in bot.fake.calls[start:] if c.method not in BOLT]
 
 
-class LoopWatch:
-    """The longest the event loop went without coming back to this watch, less its tick."""
-
-    TICK = 0.01
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-
-    async def watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(self.TICK)
-            now = loop.time()
-            self.longest = max(self.longest, now - last - self.TICK)
-            last = now
-
-
 async def measured_without_a_stall(measure: Callable[[], Awaitable[T]]) -> T:
     """``measure``'s result from the first of MEASURES runs in which the loop never stopped for
-    STALL_LIMIT. Each run must stand on its own (a new incident, the directory forgotten)."""
+    STALL_LIMIT (the bot's own ``EventLoopLag``, keeping every sample of the run rather than the
+    last few). Each run must stand on its own (a new incident, the directory forgotten)."""
     longest: list[float] = []
     for _ in range(MEASURES):
-        watch = LoopWatch()
-        watching = asyncio.create_task(watch.watch())
+        lag, stop = EventLoopLag(window=WHOLE_RUN), asyncio.Event()
+        watching = asyncio.create_task(lag.watch(stop, every=0.01))
         try:
             result = await measure()
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-        if watch.longest < STALL_LIMIT:
+            stop.set()
+            await watching
+        if lag.recent < STALL_LIMIT:
             return result
-        longest.append(round(watch.longest, 3))
+        longest.append(round(lag.recent, 3))
     pytest.fail(f"the event loop stopped for {STALL_LIMIT} s or more in each of {MEASURES} runs ({longest} s): no rounds to read")
 
 
