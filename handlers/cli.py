@@ -25,7 +25,7 @@ from bot.core.clock import utc_now
 from bot.incidents.audit import read_audit_trail
 from bot.incidents.operations import parse_reference
 from bot.integrations.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
-from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, export_incidents, parse_bound, parse_file
+from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, ImportStopped, export_incidents, parse_bound, parse_file
 from bot.runtime import Runtime
 from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, env_file_not_text, load_settings
 from bot.slack import SlackError, SlackGateway
@@ -353,7 +353,7 @@ async def _audit(settings: DatabaseSettings, args: argparse.Namespace) -> int:
 
 
 async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
-    """Validate the whole file first (exit 2, nothing written), then import it in one transaction."""
+    """Validate the whole file first (exit 2, nothing written), then store it a batch at a time."""
     path = Path(args.file)
     try:
         data = path.read_bytes()
@@ -373,7 +373,13 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
             print(f"  … and {count - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
         return EXIT_CONFIG
     async with migrated_database(settings.database_url) as database:
-        report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
+        try:
+            report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
+        except ImportStopped as stopped:
+            reason = str(getattr(stopped.error, "orig", None) or stopped.error).splitlines()[0]
+            print(f"incident-bot: the database (DATABASE_URL) failed: {reason}", file=sys.stderr)
+            print(f"incident-bot: {stopped.summary()}", file=sys.stderr)
+            return EXIT_FAILURE
     for changed in report.changed:
         print(f"skipped: {changed}")
     print(report.summary())

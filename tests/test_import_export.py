@@ -20,19 +20,23 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from bot.core.command_text import OpenRequest
 from bot.core.phases import PHASES, Stamp
 from bot.incidents.operations import Incidents
 from bot.incidents.stamping import Stamper
+from bot.integrations import importing
 from bot.integrations.importing import (
     EXPORT_COLUMNS,
     Importer,
+    ImportStopped,
     export_incidents,
     export_record,
     parse_bound,
     parse_file,
 )
+from storage import history
 from storage.db import Database
 from storage.migrate import head_revision
 from storage.models import Incident, TimelineEvent
@@ -592,6 +596,99 @@ async def test_two_imports_of_one_file_at_once_store_each_incident_once(db):
     assert await counts(db) == (5, 5)
 
 
+async def committed_counts(database: Database) -> tuple[int, int]:
+    """What another connection sees (a click of a running bot): committed rows only, and on SQLite
+    a read that does not wait for the write lock."""
+    async with database.reading() as session:
+        incidents = await session.scalar(select(func.count(Incident.id)))
+        events = await session.scalar(select(func.count(TimelineEvent.id)))
+    return int(incidents or 0), int(events or 0)
+
+
+@pytest.mark.both_databases
+async def test_an_import_commits_each_batch_before_it_starts_the_next(db, monkeypatch):
+    """On SQLite one writer holds the file's lock: an import in one transaction held every click
+    and open of a running bot past its ack's bound for as long as it wrote (1.6 s for 20,000
+    incidents here). Each batch committed before the next starts leaves room between them."""
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    seen_at_each_batch: list[tuple[int, int]] = []
+    insert_imported = history.insert_imported
+
+    async def watched(session, source, rows):
+        seen_at_each_batch.append(await committed_counts(db))
+        return await insert_imported(session, source, rows)
+
+    monkeypatch.setattr(history, "insert_imported", watched)
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    report = await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert report.summary() == "imported 5 new, 0 already present (INC-1 … INC-5)"
+    assert seen_at_each_batch == [(0, 0), (2, 2), (4, 4)]
+    assert [r.external_id for r in await incident_rows(db)] == [i.external_id for i in parsed.incidents]
+
+
+def failing_at_batch(monkeypatch, failing: int) -> None:
+    """The database fails while the ``failing``-th batch writes its timeline events."""
+    insert_events = history.insert_events
+    batches = 0
+
+    async def fails_once(session, rows):
+        nonlocal batches
+        batches += 1
+        if batches == failing:
+            raise OperationalError("INSERT INTO timeline_events", {}, Exception("disk I/O error"))
+        await insert_events(session, rows)
+
+    monkeypatch.setattr(history, "insert_events", fails_once)
+
+
+@pytest.mark.both_databases
+async def test_an_import_the_database_stops_part_way_keeps_whole_batches_and_the_same_import_stores_the_rest(db, monkeypatch):
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    failing_at_batch(monkeypatch, 2)
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    with pytest.raises(ImportStopped) as stopped:
+        await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert stopped.value.summary() == (
+        "stored 2 of 5 new incidents (INC-1 … INC-2) before the database failed; "
+        "run the same import again to store the rest: what is stored is found and skipped"
+    )
+    assert await counts(db) == (2, 2)  # the failed batch left nothing: no incident without its event
+
+    monkeypatch.undo()  # the database is back
+    again = await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert (again.new, again.present, again.changed) == (3, 2, [])
+    assert await counts(db) == (5, 5)
+    assert sorted(r.external_id for r in await incident_rows(db)) == sorted(i.external_id for i in parsed.incidents)
+
+
+@pytest.mark.both_databases
+async def test_a_batch_another_import_stored_first_is_tried_again_and_counted_once(db, monkeypatch):
+    """The batch's look at what is stored misses one incident another import has just committed
+    (PostgreSQL: both imports looked at the same moment): its insert breaks the unique key, the
+    batch is rolled back whole and tried again, and each incident is counted once."""
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    find_imported = history.find_imported
+    looks = 0
+
+    async def misses_one_at_first(session, source, external_ids):
+        nonlocal looks
+        looks += 1
+        found = await find_imported(session, source, external_ids)
+        if looks == 1:
+            return {}  # the file's first look: stored before any of them
+        if looks == 2:
+            found.pop(external_ids[0])  # the first batch's look: one committed a moment later
+        return found
+
+    monkeypatch.setattr(history, "find_imported", misses_one_at_first)
+    report = await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert report.summary() == "imported 0 new, 5 already present"
+    assert looks == 5  # the file, the first batch twice, the other two batches
+    assert await counts(db) == (5, 5)
+
+
 async def open_native_incidents(db: Database) -> None:
     """Two incidents opened through the bot: one restored with an implied diagnosis, one open."""
     clock = FakeClock(NOW)
@@ -814,6 +911,24 @@ async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db, command)
     second = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
     assert second.returncode == 0, second.stderr
     assert second.stdout == "imported 0 new, 5 already present\n"
+    assert await stored_count(url) == 5
+
+
+async def test_cli_import_the_database_stops_part_way_says_what_is_stored_and_what_to_run(cli_db, command, monkeypatch):
+    work, url = cli_db
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    failing_at_batch(monkeypatch, 3)
+    result = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "incident-bot: the database (DATABASE_URL) failed: disk I/O error\n"
+        "incident-bot: stored 4 of 5 new incidents (INC-1 … INC-4) before the database failed; "
+        "run the same import again to store the rest: what is stored is found and skipped\n"
+    )
+    monkeypatch.undo()
+    again = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
+    assert (again.returncode, again.stdout) == (0, "imported 1 new, 4 already present (INC-5)\n"), again.stderr
     assert await stored_count(url) == 5
 
 

@@ -64,7 +64,9 @@ response ``{"incidents": [...], "limit": ..., "more": ...}`` or a bare list of i
 
 Whatever the format, every problem in the file is reported (CSV: the line; JSON: the index in the
 list and the incident's id) with the field and its right form, and if there is any, nothing is
-written. The import itself is one transaction.
+written. The new incidents are then stored a batch at a time, each batch a transaction of its own
+(a running bot's clicks go between two batches); a database failing part-way leaves whole batches,
+and the same import run again stores the rest.
 
 Export
 ======
@@ -78,19 +80,20 @@ Rows are streamed from the database: memory does not grow with the number of inc
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TextIO
 
 from sqlalchemy import RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.core.clock import Clock
 from bot.core.command_text import DETECTION_METHODS, MAX_TITLE, IncidentOpening, severity_named
@@ -131,6 +134,9 @@ KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 MAX_ID = 200
 MAX_SERVICE = 80
 INSERT_BATCH = 1000
+# SQLite's busy handler sleeps up to 100 ms between two looks at a taken lock: the gap an import
+# leaves between its batches, so that another process's writer waiting for the lock gets it.
+BATCH_GAP = 0.1
 MAX_FUTURE = timedelta(minutes=5)  # clock drift; anything later is a wrong time, not a past incident
 PAGERDUTY_URGENCY = {"high": "P2", "low": "P3"}
 PAGERDUTY_STATUSES = ("triggered", "acknowledged", "resolved")
@@ -874,53 +880,113 @@ def _event_values(number: int, incident: ImportedIncident, source: str, origin: 
     }
 
 
+class ImportStopped(Exception):
+    """The database failed part-way through storing an import: ``report`` says what was stored
+    (each batch is its own transaction: a stored batch stays, the failed one left nothing). The
+    same import run again finds what is stored and stores the rest."""
+
+    def __init__(self, report: ImportReport, to_store: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.report = report
+        self.to_store = to_store
+        self.error = error
+
+    def summary(self) -> str:
+        stored = len(self.report.created)
+        numbers = f" (INC-{min(self.report.created)} … INC-{max(self.report.created)})" if self.report.created else ""
+        return (
+            f"stored {stored} of {self.to_store} new incidents{numbers} before the database failed; "
+            "run the same import again to store the rest: what is stored is found and skipped"
+        )
+
+
 class Importer:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
     async def run(self, parsed: ParsedImport, *, origin: str, dry_run: bool = False) -> ImportReport:
-        """Store the file's new incidents in one transaction; report what was new, present, changed.
+        """Store the file's new incidents; report what was new, present, changed.
 
         An incident is found again by (source, external ID): importing the same file twice
-        creates nothing. If another import of the same incidents commits first, the unique
-        constraint stops this one and it is run once more, finding them present.
+        creates nothing. The new ones are stored INSERT_BATCH at a time, each batch in a
+        transaction of its own that first looks again for what another import stored meanwhile:
+        on SQLite the one write lock is then held for one batch at a time, so a running bot's
+        clicks and opens are recorded between two batches instead of waiting (past their ack's
+        bound) for a whole history to be written. Raises ImportStopped when the database fails
+        part-way.
         """
         if parsed.problems:
             raise ValueError("a file with problems is not imported; report parsed.problems instead")
-        try:
-            return await self._run(parsed, origin, dry_run)
-        except IntegrityError:
-            log.info("another import stored some of these incidents first; looking again")
-            return await self._run(parsed, origin, dry_run)
-
-    async def _run(self, parsed: ParsedImport, origin: str, dry_run: bool) -> ImportReport:
         now = self._clock()
         report = ImportReport(parsed.source, dry_run)
-        async with self._db.transaction() as session:
+        async with self._db.reading() as session:
             stored = await history.find_imported(session, parsed.source, [i.external_id for i in parsed.incidents])
-            new: list[ImportedIncident] = []
-            for incident in parsed.incidents:
-                row = stored.get(incident.external_id)
-                if row is None:
-                    new.append(incident)
-                elif differences := _differences(incident, row):
-                    report.changed.append(ChangedIncident(incident, row["id"], differences))
-                else:
-                    report.present += 1
-            report.new = len(new)
-            if dry_run or not new:
-                return report
-            # In batches, so the rows handed to the driver stay small; still one transaction.
-            for start in range(0, len(new), INSERT_BATCH):
-                batch = new[start : start + INSERT_BATCH]
-                numbers = await history.insert_imported(session, parsed.source, [_incident_values(i, now) for i in batch])
-                await history.insert_events(
-                    session, [_event_values(n, i, parsed.source, origin, now) for n, i in zip(numbers, batch, strict=True)]
-                )
-                report.created.extend(numbers)
+        new = _sort_out(parsed.incidents, stored).counted_in(report)
+        report.new = len(new)
+        if dry_run or not new:
+            return report
+        for start in range(0, len(new), INSERT_BATCH):
+            if start and self._db.dialect == "sqlite":
+                # A writer of another process waiting for the lock (a click) looks again after a
+                # sleep of its own, up to BATCH_GAP: a batch begun at once after the last would take
+                # the lock back before it looked, batch after batch.
+                await asyncio.sleep(BATCH_GAP)
+            try:
+                await self._store_batch(new[start : start + INSERT_BATCH], parsed.source, origin, now, report)
+            except (SQLAlchemyError, OSError) as error:
+                raise ImportStopped(report, len(new), error) from error
+        report.new = len(report.created)
         log.info("imported %d incidents from %s (%s)", len(report.created), origin, parsed.source)
         return report
+
+    async def _store_batch(self, batch: list[ImportedIncident], source: str, origin: str, now: datetime, report: ImportReport) -> None:
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    stored = await history.find_imported(session, source, [i.external_id for i in batch])
+                    sorted_out = _sort_out(batch, stored)
+                    numbers = await history.insert_imported(session, source, [_incident_values(i, now) for i in sorted_out.new])
+                    await history.insert_events(
+                        session, [_event_values(n, i, source, origin, now) for n, i in zip(numbers, sorted_out.new, strict=True)]
+                    )
+                sorted_out.counted_in(report)  # only once committed: a try rolled back counts nothing
+                report.created.extend(numbers)
+                return
+            except IntegrityError:
+                # Another import (PostgreSQL: at the same moment) stored some of these first: the
+                # batch is rolled back whole, and its next try finds them stored.
+                if attempt:
+                    raise
+                log.info("another import stored some of these incidents first; looking again")
+
+
+@dataclass
+class _SortedOut:
+    """A file's (or a batch's) incidents against what is stored: the new ones, and the others."""
+
+    new: list[ImportedIncident] = field(default_factory=list)
+    present: int = 0
+    changed: list[ChangedIncident] = field(default_factory=list)
+
+    def counted_in(self, report: ImportReport) -> list[ImportedIncident]:
+        """The present and changed ones added to ``report``; the new ones."""
+        report.present += self.present
+        report.changed.extend(self.changed)
+        return self.new
+
+
+def _sort_out(incidents: Sequence[ImportedIncident], stored: Mapping[str, RowMapping]) -> _SortedOut:
+    sorted_out = _SortedOut()
+    for incident in incidents:
+        row = stored.get(incident.external_id)
+        if row is None:
+            sorted_out.new.append(incident)
+        elif differences := _differences(incident, row):
+            sorted_out.changed.append(ChangedIncident(incident, row["id"], differences))
+        else:
+            sorted_out.present += 1
+    return sorted_out
 
 
 # --------------------------------------------------------------------------- export
