@@ -25,7 +25,16 @@ from bot.core.clock import utc_now
 from bot.incidents.audit import read_audit_trail
 from bot.incidents.operations import parse_reference
 from bot.integrations.deploys import Deploys, deploy_summary, parse_deploy, validation_reason
-from bot.integrations.importing import EXPORT_FORMATS, FORMATS, Importer, ImportStopped, export_incidents, parse_bound, parse_file
+from bot.integrations.importing import (
+    EXPORT_FORMATS,
+    FORMATS,
+    INTERRUPTED_IMPORT,
+    Importer,
+    ImportStopped,
+    export_incidents,
+    parse_bound,
+    parse_file,
+)
 from bot.runtime import Runtime
 from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, env_file_not_text, load_settings
 from bot.slack import SlackError, SlackGateway
@@ -380,6 +389,10 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
             print(f"incident-bot: the database (DATABASE_URL) failed: {reason}", file=sys.stderr)
             print(f"incident-bot: {stopped.summary()}", file=sys.stderr)
             return EXIT_FAILURE
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the command, then raises KeyboardInterrupt
+            if not args.dry_run:
+                print(f"incident-bot: interrupted: {INTERRUPTED_IMPORT}", file=sys.stderr)
+            raise
     for changed in report.changed:
         print(f"skipped: {changed}")
     print(report.summary())

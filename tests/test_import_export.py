@@ -36,6 +36,8 @@ from bot.integrations.importing import (
     parse_bound,
     parse_file,
 )
+from bot.settings import DatabaseSettings, load_settings
+from handlers import cli
 from storage import history
 from storage.db import Database
 from storage.migrate import head_revision
@@ -929,6 +931,38 @@ async def test_cli_import_the_database_stops_part_way_says_what_is_stored_and_wh
     monkeypatch.undo()
     again = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
     assert (again.returncode, again.stdout) == (0, "imported 1 new, 4 already present (INC-5)\n"), again.stderr
+    assert await stored_count(url) == 5
+
+
+async def test_cli_import_interrupted_part_way_says_the_same_import_stores_the_rest(cli_db, command, monkeypatch, capsys):
+    """Ctrl-C: asyncio.run cancels the command where it awaits, here while a batch is stored."""
+    work, url = cli_db
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    insert_events = history.insert_events
+    batches = 0
+
+    async def interrupted_at_the_second(session, rows):
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            asyncio.current_task().cancel()
+        await insert_events(session, rows)
+        await asyncio.sleep(0)  # the cancellation lands here, inside the batch's transaction
+
+    monkeypatch.setattr(history, "insert_events", interrupted_at_the_second)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(work)
+    args = cli._parser().parse_args(["import", str(CSV_SAMPLE), "--format", "csv"])
+    with pytest.raises(asyncio.CancelledError):
+        await cli._import(load_settings(None, kind=DatabaseSettings), args)
+    assert capsys.readouterr().err == (
+        "incident-bot: interrupted: the batches stored so far stay; "
+        "run the same import again to store the rest: what is stored is found and skipped\n"
+    )
+    assert await stored_count(url) == 2  # the first batch; the interrupted one rolled back
+    monkeypatch.undo()
+    again = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
+    assert (again.returncode, again.stdout) == (0, "imported 3 new, 2 already present (INC-3 … INC-5)\n"), again.stderr
     assert await stored_count(url) == 5
 
 

@@ -880,6 +880,11 @@ def _event_values(number: int, incident: ImportedIncident, source: str, origin: 
     }
 
 
+# What to do about an import that stopped part-way: its stored batches stay.
+RUN_AGAIN = "run the same import again to store the rest: what is stored is found and skipped"
+INTERRUPTED_IMPORT = f"the batches stored so far stay; {RUN_AGAIN}"
+
+
 class ImportStopped(Exception):
     """The database failed part-way through storing an import: ``report`` says what was stored
     (each batch is its own transaction: a stored batch stays, the failed one left nothing). The
@@ -894,10 +899,7 @@ class ImportStopped(Exception):
     def summary(self) -> str:
         stored = len(self.report.created)
         numbers = f" (INC-{min(self.report.created)} … INC-{max(self.report.created)})" if self.report.created else ""
-        return (
-            f"stored {stored} of {self.to_store} new incidents{numbers} before the database failed; "
-            "run the same import again to store the rest: what is stored is found and skipped"
-        )
+        return f"stored {stored} of {self.to_store} new incidents{numbers} before the database failed; {RUN_AGAIN}"
 
 
 class Importer:
