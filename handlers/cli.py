@@ -39,6 +39,7 @@ from bot.runtime import Runtime
 from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, env_file_not_text, load_settings
 from bot.slack import SlackError, SlackGateway
 from handlers import cli_reports
+from handlers.cli_files import cannot_write, refuse_a_folder, write_file
 from storage.db import Database
 from storage.migrate import DatabaseNotReady, migrated_database, upgrade_to_head
 
@@ -267,8 +268,8 @@ async def _postmortem(runtime: Runtime, number: int, output: str | None) -> int:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_FAILURE
     if output:
-        with open(output, "w", encoding="utf-8") as file:
-            file.write(markdown)
+        if not write_file("--output", output, markdown):
+            return EXIT_CONFIG
         print(f"wrote the INC-{number} postmortem draft to {output}")
     else:
         sys.stdout.write(markdown)
@@ -416,9 +417,15 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
             return 0
         # Written beside the target and renamed at the end: a failed export leaves no half file.
         target = Path(args.output)
-        partial = target.with_name(target.name + ".partial")
         try:
-            with partial.open("w", encoding="utf-8", newline="") as out:
+            refuse_a_folder(target)  # before its name is read: "." has none
+            partial = target.with_name(target.name + ".partial")
+            out = partial.open("w", encoding="utf-8", newline="")
+        except OSError as error:
+            cannot_write("--output", args.output, error)
+            return EXIT_CONFIG
+        try:
+            with out:
                 count = await export_incidents(database, out, args.format, since=args.since, until=args.until, drills=args.drills)
             partial.replace(target)
         except BaseException:

@@ -7,7 +7,6 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bot.analytics.delivery_view import delivery_json, delivery_table
 from bot.analytics.digest import digest_week
@@ -19,6 +18,7 @@ from bot.analytics.stats_view import report_csv, report_json, report_table
 from bot.core.clock import utc_now
 from bot.runtime import Runtime
 from bot.slack import SlackError
+from handlers.cli_files import write_file
 
 _AGO = re.compile(r"^(\d{1,4})d$")
 
@@ -144,6 +144,7 @@ async def run_digest(runtime: Runtime, args: argparse.Namespace) -> int:
     composed = await runtime.digests.compose(channel, args.week)  # a dry run reads only the database
     print(composed.digest.text)
     if args.chart:
-        Path(args.chart).write_bytes(composed.chart_png)
+        if not write_file("--chart", args.chart, composed.chart_png):
+            return 2
         print(f"\nchart written to {args.chart}", file=sys.stderr)
     return 0

@@ -181,6 +181,32 @@ def test_postmortem_reads_the_database_without_slack_settings(tmp_path, migrated
     assert one_line(result.stderr) == "incident-bot: there is no incident INC-99"
 
 
+@pytest.mark.parametrize(
+    "command, option",
+    [
+        (("postmortem", "INC-1", "--output"), "--output"),
+        (("digest", "--channel", "C0123456789", "--week", "2026-W10", "--dry-run", "--chart"), "--chart"),
+    ],
+)
+@pytest.mark.parametrize("target, why", [("no-such-folder/file", "No such file or directory"), (".", "it is a folder: name a file in it")])
+async def test_a_file_the_cli_cannot_write_is_one_line_naming_the_option_exit_2(
+    db, database_url, tmp_path, monkeypatch, capsys, command, option, target, why
+):
+    await import_sample(db)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    settings = offline(database_url)
+    argv = args(*command, target)
+    if command[0] == "postmortem":
+        code = await cli.with_runtime(settings, lambda runtime: cli._postmortem(runtime, argv.incident, argv.output))
+    else:
+        code = await run_digest(settings, argv)
+    assert code == 2
+    assert one_line(capsys.readouterr().err) == f"incident-bot: cannot write {option} {target}: {why}"
+    assert list(work.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- repair
 
 

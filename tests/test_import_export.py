@@ -1070,6 +1070,18 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path, incident):
     assert "Traceback" not in unreachable.stderr and len(unreachable.stderr.splitlines()) == 1, unreachable.stderr
 
 
+@pytest.mark.parametrize(
+    "output, why",
+    [("no-such-folder/history.csv", "No such file or directory"), (".", "it is a folder: name a file in it")],
+)
+async def test_cli_export_to_a_file_it_cannot_write_says_which_and_why(cli_db, command, output, why):
+    work, url = cli_db
+    result = await command(work, "export", "--output", output, database_url=url)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"incident-bot: cannot write --output {output}: {why}\n"
+    assert sorted(p.name for p in work.iterdir()) == []
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_cli_export_round_trips_into_a_fresh_database(cli_db, second_database_url, command, fmt):
     work, url = cli_db
