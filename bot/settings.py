@@ -197,6 +197,15 @@ class Settings(DatabaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("runbooks_dir")
+    @classmethod
+    def _runbooks_folder(cls, value: Path) -> Path:
+        # A folder that is not there means no runbooks (said at start); a file there is a mistake,
+        # often the catalog's path, which would leave the bot without runbooks and catalog alike.
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value.resolve()} is a file, not a folder; the catalog's own setting is SERVICE_CATALOG")
+        return value
+
     @field_validator("slack_app_token")
     @classmethod
     def _app_token(cls, value: str | None) -> str | None:

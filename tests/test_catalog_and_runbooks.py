@@ -591,6 +591,9 @@ def test_check_without_a_catalog(tmp_path):
     assert check(tmp_path / "nope", tmp_path / "catalog.yml") == [
         Problem("error", str(tmp_path / "nope"), "no such folder (run from the repository root, or pass --dir)")
     ]
+    assert check(tmp_path / "x.md", tmp_path / "catalog.yml") == [
+        Problem("error", str(tmp_path / "x.md"), "is a file, not a folder of runbooks (run from the repository root, or pass --dir)")
+    ]
 
 
 # --------------------------------------------------------------------------- the command line

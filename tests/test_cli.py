@@ -155,6 +155,29 @@ def test_a_file_the_bot_cannot_read_as_text_is_named_in_one_line_and_nothing_is_
     assert not (tmp_path / "incidents.db").exists()
 
 
+@pytest.mark.parametrize("command", [["serve"], ["report"], ["runbooks", "check"]], ids=" ".join)
+def test_a_runbooks_folder_that_is_a_file_is_named_in_one_line_and_nothing_is_written(tmp_path, incident, command):
+    """RUNBOOKS_DIR set to a file (often the catalog's own path): the bot would run with neither
+    runbooks nor catalog, saying only that it found none."""
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "catalog.yml").write_text("services: {}\n")
+    settings = slack_settings(DATABASE_URL="sqlite:///incidents.db", PORT=str(free_port()), HOST="127.0.0.1")
+    result = incident(tmp_path, *command, **settings, RUNBOOKS_DIR="runbooks/catalog.yml")
+    said = result.stderr + result.stdout
+    if command[0] == "runbooks":
+        assert result.returncode == 1, said
+        assert said.splitlines()[0] == (
+            "error: runbooks/catalog.yml: is a file, not a folder of runbooks (run from the repository root, or pass --dir)"
+        ), said
+    else:
+        assert result.returncode == 2, said
+        assert one_line(result.stderr) == (
+            f"incident-bot: RUNBOOKS_DIR is malformed ({(tmp_path / 'runbooks' / 'catalog.yml').resolve()} is a file, not a folder; "
+            "the catalog's own setting is SERVICE_CATALOG): set it to the folder of runbook Markdown files (default runbooks)."
+        )
+    assert not (tmp_path / "incidents.db").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # db upgrade
 # ------------------------------------------------------------------------------------------------

@@ -455,7 +455,8 @@ def check_report(folder: Path, catalog_path: Path, *, catalog_required: bool = F
         order.append((str(path), line or 0))
 
     if not folder.is_dir():
-        add("error", folder, None, "no such folder (run from the repository root, or pass --dir)")
+        what = "is a file, not a folder of runbooks" if folder.exists() else "no such folder"
+        add("error", folder, None, f"{what} (run from the repository root, or pass --dir)")
         return CheckReport(problems, 0, 0)
 
     # The catalog.
