@@ -46,8 +46,8 @@ SETTING_HELP = {
     "deploy pipelines send to POST /hooks/deploys; leave it unset to turn the webhook off",
     "ALERT_WEBHOOK_SECRET": "a random secret of at least 16 characters (e.g. `openssl rand -hex 32`) that "
     "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
-    "SLACK_RATE_SPEED": "for tests and benchmarks only: how many times faster than Slack's published rate limits to pace "
-    "calls, a number from 1 to 1000 (default 1, Slack's own limits)",
+    "SLACK_RATE_SPEED": "how many times faster than Slack's published rate limits to pace calls, a number from 1 to "
+    "1000 (default 1, Slack's own limits; more is for tests and benchmarks against a fake Slack)",
     "SLACK_RATE_LIMITS_SHARED": "true to pace every process's Slack calls through the database, so that several "
     "processes stay within Slack's rate limits together (one database write per Slack call), or false (the default) "
     "to pace each process's calls in memory",
