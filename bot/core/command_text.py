@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 SEVERITIES = ("P1", "P2", "P3", "P4")
 DEFAULT_SEVERITY = "P3"
@@ -209,18 +209,14 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
         except OverflowError:  # before year 1: far past any backdate
             raise CommandTextError(_too_long_ago(name, value)) from None
     elif clock := _CLOCK.match(value):
-        local_now = now.astimezone(user_tz)
-        candidate = datetime.combine(local_now.date(), time(int(clock.group(1)), int(clock.group(2))), user_tz)
-        if candidate > local_now:
-            candidate -= timedelta(days=1)  # 23:50 typed at 00:10 means twenty minutes ago
-        moment = candidate
+        moment = _latest_past(name, value, time(int(clock.group(1)), int(clock.group(2))), now=now, zone=user_tz)
     else:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise CommandTextError(f"Can't read `{name}:{value}` as a time. Use {TIME_FORMS}.") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=user_tz)
+            moment = _one_instant(name, value, moment, user_tz)
     try:
         moment = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
@@ -230,6 +226,61 @@ def parse_time_token(name: str, value: str, *, now: datetime, user_tz: tzinfo) -
     if now - moment > MAX_BACKDATE:
         raise CommandTextError(_too_long_ago(name, value, moment))
     return moment
+
+
+def _instants(wall: datetime, zone: tzinfo) -> list[datetime]:
+    """The instants (UTC) a wall-clock time names in ``zone``: one; two, earlier first, in the hour
+    the clocks went back; none in the hour they jumped forward over."""
+    instants: list[datetime] = []
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        # A skipped time comes back from UTC as another wall time (naive comparison ignores fold).
+        if instant.astimezone(zone).replace(tzinfo=None) == wall and instant not in instants:
+            instants.append(instant)
+    return sorted(instants)
+
+
+def _zone_name(zone: tzinfo) -> str:
+    return getattr(zone, "key", None) or str(zone)
+
+
+def _skipped(name: str, value: str, day: date, zone: tzinfo) -> str:
+    return (
+        f"`{name}:{value}` did not happen on {day.isoformat()} in {_zone_name(zone)}: the clocks went forward over it. "
+        f"Use a relative time like `{name}:-20m`, or a time with its offset like `{name}:2026-11-23T14:05Z`."
+    )
+
+
+def _latest_past(name: str, value: str, wall_time: time, *, now: datetime, zone: tzinfo) -> datetime:
+    """HH:MM: its latest past occurrence in ``zone`` (23:50 typed at 00:10 means twenty minutes
+    ago; in the hour the clocks went back, the later of the two that are past)."""
+    today = now.astimezone(zone).date()
+    for day in (today, today - timedelta(days=1)):
+        wall = datetime.combine(day, wall_time)
+        instants = _instants(wall, zone)
+        if not instants:
+            if now.astimezone(zone).replace(tzinfo=None) < wall:
+                continue  # the clocks jump over it later today: yesterday's is meant
+            raise CommandTextError(_skipped(name, value, day, zone))
+        past = [instant for instant in instants if instant <= now]
+        if past:
+            return past[-1]
+    # Not reached: no zone skips the same wall time two days running.
+    raise CommandTextError(_skipped(name, value, today - timedelta(days=1), zone))
+
+
+def _one_instant(name: str, value: str, wall: datetime, zone: tzinfo) -> datetime:
+    """A date and time with no offset, in ``zone``: refused when the zone skipped it or had it twice."""
+    instants = _instants(wall, zone)
+    if not instants:
+        raise CommandTextError(_skipped(name, value, wall.date(), zone))
+    if len(instants) > 1:
+        first, second = (instant.astimezone(zone).isoformat(timespec="minutes")[-6:] for instant in instants)
+        raise CommandTextError(
+            f"`{name}:{value}` happened twice in {_zone_name(zone)}: the clocks went back over it. "
+            f"Add the offset: `{name}:{value}{first}` for the first, `{name}:{value}{second}` for the second."
+        )
+    return instants[0]
 
 
 def _too_long_ago(name: str, value: str, moment: datetime | None = None) -> str:
