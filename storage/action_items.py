@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import rows_changed
@@ -27,15 +27,16 @@ async def for_incident(session: AsyncSession, incident_id: int) -> list[ActionIt
     return list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.id)))
 
 
-async def listing(
-    session: AsyncSession,
+def listing_query(
     *,
     owner: str | None = None,
     incident_id: int | None = None,
     open_only: bool = True,
     due_before: date | None = None,
     services: Sequence[str] | None = None,
-) -> list[tuple[ActionItem, Incident]]:
+) -> Select[ActionItem, Incident]:
+    """Action items with their incidents, soonest due first (``listing``, and read with an
+    incident's other facts: storage/resolution_reads.py)."""
     query = select(ActionItem, Incident).join(Incident, Incident.id == ActionItem.incident_id)
     if open_only:
         query = query.where(ActionItem.status == "open")
@@ -47,8 +48,20 @@ async def listing(
         query = query.where(ActionItem.due_date < due_before)
     if services:
         query = query.where(Incident.service.in_(list(services)))
-    result = await session.execute(query.order_by(ActionItem.due_date.is_(None), ActionItem.due_date, ActionItem.id))
-    return [(row[0], row[1]) for row in result]
+    return query.order_by(ActionItem.due_date.is_(None), ActionItem.due_date, ActionItem.id)
+
+
+async def listing(
+    session: AsyncSession,
+    *,
+    owner: str | None = None,
+    incident_id: int | None = None,
+    open_only: bool = True,
+    due_before: date | None = None,
+    services: Sequence[str] | None = None,
+) -> list[tuple[ActionItem, Incident]]:
+    query = listing_query(owner=owner, incident_id=incident_id, open_only=open_only, due_before=due_before, services=services)
+    return [(row[0], row[1]) for row in await session.execute(query)]
 
 
 async def mark_done(session: AsyncSession, item_id: int, *, by: str, at: datetime) -> bool:

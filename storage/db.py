@@ -657,6 +657,20 @@ class Database:
         """Whether ``read_in_thread`` can be used: SQLite (PostgreSQL's driver needs no thread)."""
         return self._sqlite_reads is not None
 
+    async def read_snapshot(self, work: Callable[[Session], T]) -> T:
+        """``work``'s ORM reads on a plain (synchronous) session, all of one snapshot: on SQLite in
+        one trip to a thread of their own (``read_in_thread``: no hop back to the event loop
+        between two statements), on PostgreSQL through ``reading()``'s session (``run_sync``)."""
+        if self._sqlite_reads is not None:
+
+            def on_its_connection(connection: Connection) -> T:
+                with Session(bind=connection) as session:
+                    return work(session)
+
+            return await self.read_in_thread(on_its_connection)
+        async with self.reading() as session:
+            return await session.run_sync(work)
+
     async def read_in_thread(self, work: Callable[[Connection], T], *, stop: Callable[[], None] | None = None) -> T:
         """SQLite: ``work``'s statements on a plain connection in one read transaction (one
         snapshot, no write lock), as ``reading()`` would see them, in a thread of their own, as

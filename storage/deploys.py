@@ -152,15 +152,18 @@ def link_statements(dialect: str, incident_id: int, deploy_ids: Iterable[int], *
     return statements
 
 
-async def for_incident(session: AsyncSession, incident_id: int) -> list[Deploy]:
+def for_incident_query(incident_id: int) -> Select[Deploy]:
     """The deploys linked to an incident, newest first."""
-    query = (
+    return (
         select(Deploy)
         .join(IncidentDeploy, IncidentDeploy.deploy_id == Deploy.id)
         .where(IncidentDeploy.incident_id == incident_id)
         .order_by(*_NEWEST_FIRST)
     )
-    return list(await session.scalars(query))
+
+
+async def for_incident(session: AsyncSession, incident_id: int) -> list[Deploy]:
+    return list(await session.scalars(for_incident_query(incident_id)))
 
 
 async def count(session: AsyncSession) -> int:

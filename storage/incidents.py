@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict, Unpack, cast
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Statements, rows_changed
@@ -60,9 +60,12 @@ async def add_event(session: AsyncSession, incident_id: int, kind: str, *, at: d
     return event
 
 
+def timeline_query(incident_id: int) -> Select[TimelineEvent]:
+    return select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id)
+
+
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEvent]:
-    result = await session.scalars(select(TimelineEvent).where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.id))
-    return list(result)
+    return list(await session.scalars(timeline_query(incident_id)))
 
 
 async def latest_event(session: AsyncSession, incident_id: int, kind: str) -> TimelineEvent | None:

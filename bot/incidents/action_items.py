@@ -103,7 +103,7 @@ class ActionItemRecord:
         return self.text
 
 
-def _record(item: ActionItem, incident: Incident | None = None) -> ActionItemRecord:
+def item_record(item: ActionItem, incident: Incident | None = None) -> ActionItemRecord:
     return record_from_columns(
         ActionItemRecord,
         item,
@@ -150,7 +150,7 @@ class ActionItems:
                 text=f"Action item: {request.text}{owner}{due}",
                 data={"item_id": item.id, "owner": request.owner, "due": request.due.isoformat() if request.due else None},
             )
-            return _record(item, incident)
+            return item_record(item, incident)
 
     async def send_to_owner(self, item: ActionItemRecord, *, heading: str) -> None:
         """The owner's direct message with the Done button; its place is kept to mark it done later.
@@ -168,7 +168,7 @@ class ActionItems:
             if item is None:
                 return None
             incident = await incident_rows.get(session, item.incident_id)
-            return _record(item, incident)
+            return item_record(item, incident)
 
     async def mark_done(self, item_id: int, *, by: str) -> tuple[ActionItemRecord, bool]:
         """The item and whether this call closed it (False: it was done already)."""
@@ -190,7 +190,7 @@ class ActionItems:
                 )
             await session.refresh(item)
             dm = (item.dm_channel, item.dm_ts)
-            record = _record(item)
+            record = item_record(item)
         if closed and dm[0] and dm[1]:
             text = f"Action item from {record.reference}\n{record.line(self.today())}"
             try:
@@ -219,7 +219,7 @@ class ActionItems:
                 due_before=self.today() if which == "overdue" else None,
                 services=services,
             )
-        return [_record(item, incident) for item, incident in rows]
+        return [item_record(item, incident) for item, incident in rows]
 
     async def for_incident(self, incident_id: int) -> list[ActionItemRecord]:
         return await self.listing(which="all", requester="", incident_id=incident_id)

@@ -333,6 +333,11 @@ def to_record(row: Deploy | Row[Any]) -> DeployRecord:
     return record_from_columns(DeployRecord, row)
 
 
+def matches_of(impact_start: datetime, rows: Iterable[Deploy]) -> list[DeployMatch]:
+    """An incident's linked deploys (storage/deploys.py), each timed against its impact start."""
+    return [DeployMatch(to_record(row), minutes_before(impact_start, row.deployed_at)) for row in rows]
+
+
 def minutes_before(impact_start: datetime, deployed_at: datetime) -> int:
     """Floor of (impact_start - deployed_at) in minutes: 59 s is 0, 2 h exactly is 120."""
     return (impact_start - deployed_at) // timedelta(minutes=1)
@@ -468,8 +473,7 @@ class Deploys:
             incident = await incident_rows.get(session, incident_id)
             if incident is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            rows = await deploy_rows.for_incident(session, incident_id)
-            return [DeployMatch(to_record(row), minutes_before(incident.started_at, row.deployed_at)) for row in rows]
+            return matches_of(incident.started_at, await deploy_rows.for_incident(session, incident_id))
 
 
 # --------------------------------------------------------------------------- slash-command text

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 
@@ -28,6 +28,8 @@ from bot.warroom.resolution_facts import ReadIncident, ResolutionFacts
 from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.summary_posts import SummariesDue, SummaryPosts
 from storage.db import Statements
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,18 +121,19 @@ class Resolutions:
         stamped = due.read
         incident_id = stamped.incident.id
         # What the postmortem shows is read while the summaries go out, all at once.
-        reading, lists = asyncio.ensure_future(self.facts.read(incident_id)), asyncio.ensure_future(self.facts.lists(incident_id))
+        reading = asyncio.ensure_future(self.facts.read_with_lists(incident_id))
         corrections = due.corrections
         try:
             steps = self.summaries.steps(stamped, corrections, done, already, look, due)
             summaries = asyncio.ensure_future(run_steps(steps, note=self.records.note_step_failed(incident_id)))
         except BaseException:
-            await asyncio.gather(reading, lists, return_exceptions=True)
+            await asyncio.gather(reading, return_exceptions=True)
             raise
         try:
-            drafted = await self._postmortem(await reading, corrections, done, already, look, lists, under_way)
+            read, lists = await reading
+            drafted = await self._postmortem(read, corrections, done, already, look, _already(lists), under_way)
         finally:
-            await asyncio.gather(reading, lists, return_exceptions=True)
+            await asyncio.gather(reading, return_exceptions=True)
             run = await summaries
         return _failure_words([*run.failures, *drafted.failures])
 
@@ -178,6 +181,10 @@ class Resolutions:
         read = await self.facts.read(incident_id)
         facts = await self.drafts.render_again(read)
         return await self.summaries.show(read, facts)
+
+
+async def _already(value: T) -> T:
+    return value
 
 
 def _failure_words(failures: list[StepFailure]) -> list[str]:

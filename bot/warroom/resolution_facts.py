@@ -4,20 +4,24 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import KW_ONLY, dataclass
+
+from sqlalchemy.orm import Session
 
 from bot.analytics.summary import MttrSummary, summarize
 from bot.core.records import IncidentRecord
 from bot.core.tiers import TierTables
-from bot.incidents.action_items import ActionItemRecord, ActionItems
+from bot.incidents.action_items import ActionItemRecord, ActionItems, item_record
 from bot.incidents.corrections import Corrections
 from bot.incidents.operations import to_record
-from bot.integrations.deploys import DeployMatch, Deploys
+from bot.integrations.deploys import DeployMatch, Deploys, matches_of
 from bot.warroom.people_names import PeopleNames
 from bot.warroom.postmortem import TimelineEntry
 from storage import incidents as incident_rows
 from storage.db import Database
+from storage.models import Incident, TimelineEvent
+from storage.resolution_reads import resolution_rows
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,20 @@ class ResolutionFacts:
             row = await incident_rows.get(session, incident_id)
             if row is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
-            events = [
-                TimelineEntry(e.occurred_at, e.actor, e.kind, e.text, e.data or {})
-                for e in await incident_rows.timeline(session, incident_id)
-            ]
-            return ReadIncident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
+            return _read_incident(row, await incident_rows.timeline(session, incident_id))
+
+    async def read_with_lists(self, incident_id: int) -> tuple[ReadIncident, tuple[list[ActionItemRecord], list[DeployMatch]]]:
+        """``read`` and ``lists`` at once, of one snapshot, in one go (storage/resolution_reads.py):
+        what a verification reads while its summaries go out, on the way to the postmortem's upload."""
+
+        def records(session: Session) -> tuple[ReadIncident, tuple[list[ActionItemRecord], list[DeployMatch]]]:
+            rows = resolution_rows(session, incident_id)
+            if rows is None:
+                raise LookupError(f"there is no incident INC-{incident_id}")
+            items = [item_record(item, incident) for item, incident in rows.action_items]
+            return _read_incident(rows.incident, rows.timeline), (items, matches_of(rows.incident.started_at, rows.deploys))
+
+        return await self.db.read_snapshot(records)
 
     async def lists(self, incident_id: int) -> tuple[list[ActionItemRecord], list[DeployMatch]]:
         """The incident's action items and linked deploys (for ``facts``, which reads them itself
@@ -114,6 +127,11 @@ class ResolutionFacts:
         if names and owners:
             display |= await self.names.names(owners, asking)
         return Facts(incident, read.events, summary, items, deploys, corrections, display)
+
+
+def _read_incident(row: Incident, timeline: Iterable[TimelineEvent]) -> ReadIncident:
+    events = [TimelineEntry(e.occurred_at, e.actor, e.kind, e.text, e.data or {}) for e in timeline]
+    return ReadIncident(to_record(row), events, summary_ts=row.summary_ts, announced_ts=row.summary_announcement_ts)
 
 
 def _people(read: ReadIncident) -> set[str]:
