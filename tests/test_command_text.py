@@ -129,7 +129,7 @@ def moments_near_clock_changes(draw):
     return zone, now, wall.hour, wall.minute
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(case=moments_near_clock_changes())
 def test_a_clock_time_is_the_latest_past_moment_the_zone_showed_it_or_a_refusal(case):
     """Every zone (Lord Howe changes by half an hour, Kolkata never), moments either side of every
