@@ -47,6 +47,7 @@ log = logging.getLogger("incident_bot")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C stopped
 
 
 class OfflineSettings(Settings):
@@ -498,7 +499,9 @@ def _run(args: argparse.Namespace, settings) -> int:
         print(f"incident-bot: {problem}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        return 0
+        # Ctrl-C before the command finished (serve stops on it, and exits 0, by itself): a script
+        # must not take a report cut short or an export half written for a whole one.
+        return EXIT_INTERRUPTED
     except SQLAlchemyError as error:
         # A database that is unreachable, unwritable or not migrated: one line, no traceback.
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -207,6 +207,19 @@ async def test_a_file_the_cli_cannot_write_is_one_line_naming_the_option_exit_2(
     assert list(work.iterdir()) == []
 
 
+def test_a_command_stopped_with_ctrl_c_exits_130_not_0(monkeypatch, tmp_path, database_url):
+    """asyncio.run raises KeyboardInterrupt once it has cancelled the command: a script must not
+    take an export half written, or a report cut short, for a whole one."""
+
+    async def stopped_half_way(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_export", stopped_half_way)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export"]) == 130
+
+
 # --------------------------------------------------------------------------- repair
 
 
