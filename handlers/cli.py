@@ -387,8 +387,7 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         try:
             report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
         except ImportStopped as stopped:
-            reason = str(getattr(stopped.error, "orig", None) or stopped.error).splitlines()[0]
-            print(f"incident-bot: the database (DATABASE_URL) failed: {reason}", file=sys.stderr)
+            print(f"incident-bot: the database (DATABASE_URL) failed: {_database_reason(stopped.error)}", file=sys.stderr)
             print(f"incident-bot: {stopped.summary()}", file=sys.stderr)
             return EXIT_FAILURE
         except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the command, then raises KeyboardInterrupt
@@ -434,6 +433,11 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
             raise
     print(f"exported {count} incident{'' if count == 1 else 's'} to {args.output}")
     return 0
+
+
+def _database_reason(error: BaseException) -> str:
+    """The driver's own words (SQLAlchemy wraps them with the statement), first line only."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -504,7 +508,7 @@ def _run(args: argparse.Namespace, settings) -> int:
         return EXIT_INTERRUPTED
     except SQLAlchemyError as error:
         # A database that is unreachable, unwritable or not migrated: one line, no traceback.
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        reason = _database_reason(error)
         print(f"incident-bot: the database (DATABASE_URL) could not be used: {reason}", file=sys.stderr)
         if "no such table" in reason or "does not exist" in reason:
             print("incident-bot: run `incident-bot db upgrade` first", file=sys.stderr)

@@ -4,7 +4,6 @@ stored once in the database, and uploaded to its war room (Slack's three upload 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
@@ -14,13 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.clock import Clock
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import human_duration
-from bot.incidents.action_items import ActionItemRecord
-from bot.integrations.deploys import DeployMatch, deploy_line
+from bot.integrations.deploys import deploy_line
 from bot.slack import SlackGateway
 from bot.slack.blocks import drill_text
 from bot.slack.steps import SlackSteps, StepClaim, adopt_since, still_empty
 from bot.warroom.postmortem import ActionLine, Changes, render_postmortem
-from bot.warroom.resolution_facts import Facts, ReadIncident, ResolutionFacts
+from bot.warroom.resolution_facts import Facts, Lists, ReadIncident, ResolutionFacts
 from bot.warroom.step_claims import ClaimsTaken, StepClaims
 from storage import incidents as incident_rows
 from storage.db import Database, Statements
@@ -99,7 +97,7 @@ class PostmortemDrafts:
         self,
         read: ReadIncident,
         corrections: list[str],
-        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        lists: Lists | None = None,
         asking: asyncio.Event | None = None,
     ) -> StoredDraft:
         """The draft rendered with the people's display names and stored, unless one is stored

@@ -13,23 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Row
 
 from bot import logs
 from bot.core.records import IncidentRecord
-from bot.incidents.action_items import ActionItemRecord
-from bot.integrations.deploys import DeployMatch
 from bot.slack.steps import StepFailure, StepsRun, run_steps
 from bot.warroom.action_items_message import ActionItemsMessages
 from bot.warroom.postmortem_drafts import ACTIONS_STEP, UPLOAD_STEP, PostmortemDrafts
-from bot.warroom.resolution_facts import ReadIncident, ResolutionFacts
+from bot.warroom.resolution_facts import Lists, ReadIncident, ResolutionFacts
 from bot.warroom.room_records import WarRoomRecords
 from bot.warroom.summary_posts import SummariesDue, SummaryPosts
 from storage.db import Statements
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +127,7 @@ class Resolutions:
             raise
         try:
             read, lists = await reading
-            drafted = await self._postmortem(read, corrections, done, already, look, _already(lists), under_way)
+            drafted = await self._postmortem(read, corrections, done, already, look, lists, under_way)
         finally:
             await asyncio.gather(reading, return_exceptions=True)
             run = await summaries
@@ -144,7 +140,7 @@ class Resolutions:
         done: list[str],
         already: list[str],
         look: bool,
-        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        lists: Lists | None = None,
         under_way: asyncio.Event | None = None,
     ) -> StepsRun:
         """The draft, rendered with the people's display names and stored, then uploaded and its
@@ -181,10 +177,6 @@ class Resolutions:
         read = await self.facts.read(incident_id)
         facts = await self.drafts.render_again(read)
         return await self.summaries.show(read, facts)
-
-
-async def _already(value: T) -> T:
-    return value
 
 
 def _failure_words(failures: list[StepFailure]) -> list[str]:

@@ -4,7 +4,7 @@ posted, its action items, deploys and corrections, and the display names of its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass
 
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from storage import incidents as incident_rows
 from storage.db import Database
 from storage.models import Incident, TimelineEvent
 from storage.resolution_reads import resolution_rows
+
+# An incident's action items and linked deploys, as ``ResolutionFacts.lists`` reads them.
+Lists = tuple[list[ActionItemRecord], list[DeployMatch]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,11 @@ class ResolutionFacts:
                 raise LookupError(f"there is no incident INC-{incident_id}")
             return _read_incident(row, await incident_rows.timeline(session, incident_id))
 
-    async def read_with_lists(self, incident_id: int) -> tuple[ReadIncident, tuple[list[ActionItemRecord], list[DeployMatch]]]:
+    async def read_with_lists(self, incident_id: int) -> tuple[ReadIncident, Lists]:
         """``read`` and ``lists`` at once, of one snapshot, in one go (storage/resolution_reads.py):
         what a verification reads while its summaries go out, on the way to the postmortem's upload."""
 
-        def records(session: Session) -> tuple[ReadIncident, tuple[list[ActionItemRecord], list[DeployMatch]]]:
+        def records(session: Session) -> tuple[ReadIncident, Lists]:
             rows = resolution_rows(session, incident_id)
             if rows is None:
                 raise LookupError(f"there is no incident INC-{incident_id}")
@@ -91,7 +94,7 @@ class ResolutionFacts:
 
         return await self.db.read_snapshot(records)
 
-    async def lists(self, incident_id: int) -> tuple[list[ActionItemRecord], list[DeployMatch]]:
+    async def lists(self, incident_id: int) -> Lists:
         """The incident's action items and linked deploys (for ``facts``, which reads them itself
         unless given them, e.g. read while the incident was)."""
         items, deploys = await asyncio.gather(self.action_items.for_incident(incident_id), self.deploys.for_incident(incident_id))
@@ -103,7 +106,7 @@ class ResolutionFacts:
         *,
         names: bool,
         corrections: list[str] | None = None,
-        lists: Awaitable[tuple[list[ActionItemRecord], list[DeployMatch]]] | None = None,
+        lists: Lists | None = None,
         asking: asyncio.Event | None = None,
     ) -> Facts:
         """Each fact the resolution shows, read once: its summary, postmortem and action items
@@ -115,7 +118,7 @@ class ResolutionFacts:
         # The people of the timeline are found while the database is read.
         asked = asyncio.create_task(self.names.names(actors, asking)) if names else None
         try:
-            items, deploys = await (lists if lists is not None else self.lists(incident.id))
+            items, deploys = lists if lists is not None else await self.lists(incident.id)
             if corrections is None:
                 corrections = await self.corrections.notes(incident.id)
         except BaseException:
