@@ -39,7 +39,7 @@ from bot.runtime import Runtime
 from bot.settings import SLACK_API_URL_DEFAULT, ConfigError, DatabaseSettings, Settings, env_file_not_text, load_settings
 from bot.slack import SlackError, SlackGateway
 from handlers import cli_reports
-from handlers.cli_files import cannot_write, refuse_a_folder, write_file
+from handlers.cli_files import cannot_write, file_to_write, write_file
 from storage.db import Database
 from storage.migrate import DatabaseNotReady, migrated_database, upgrade_to_head
 
@@ -268,7 +268,7 @@ async def _postmortem(runtime: Runtime, number: int, output: str | None) -> int:
     except LookupError as error:
         print(f"incident-bot: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    if output:
+    if output is not None:
         if not write_file("--output", output, markdown):
             return EXIT_CONFIG
         print(f"wrote the INC-{number} postmortem draft to {output}")
@@ -405,7 +405,7 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         print("incident-bot: --since must be earlier than --until", file=sys.stderr)
         return EXIT_CONFIG
     async with migrated_database(settings.database_url) as database:
-        if not args.output:
+        if args.output is None:
             try:
                 count = await export_incidents(database, sys.stdout, args.format, since=args.since, until=args.until, drills=args.drills)
                 sys.stdout.flush()
@@ -416,9 +416,8 @@ async def _export(settings: DatabaseSettings, args: argparse.Namespace) -> int:
             print(f"exported {count} incident{'' if count == 1 else 's'}", file=sys.stderr)
             return 0
         # Written beside the target and renamed at the end: a failed export leaves no half file.
-        target = Path(args.output)
         try:
-            refuse_a_folder(target)  # before its name is read: "." has none
+            target = file_to_write(args.output)  # before its name is read: "." has none
             partial = target.with_name(target.name + ".partial")
             out = partial.open("w", encoding="utf-8", newline="")
         except OSError as error:

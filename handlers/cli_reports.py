@@ -122,6 +122,9 @@ def _grouped_json(report, by: str) -> dict:
 
 async def run_digest(runtime: Runtime, args: argparse.Namespace) -> int:
     # The digests `serve` posts: the config's and the catalog's digest channels.
+    if args.post and args.chart is not None:
+        print("incident-bot: --chart writes the chart of a --dry-run to a file; --post sends it to Slack with the digest", file=sys.stderr)
+        return 2
     channel = next((d for d in runtime.team.digests if d.channel == args.channel), None)
     if channel is None:
         if not re.fullmatch(r"[CG][A-Z0-9]{6,}", args.channel):
@@ -143,7 +146,7 @@ async def run_digest(runtime: Runtime, args: argparse.Namespace) -> int:
         return 0
     composed = await runtime.digests.compose(channel, args.week)  # a dry run reads only the database
     print(composed.digest.text)
-    if args.chart:
+    if args.chart is not None:
         if not write_file("--chart", args.chart, composed.chart_png):
             return 2
         print(f"\nchart written to {args.chart}", file=sys.stderr)

@@ -188,9 +188,16 @@ def test_postmortem_reads_the_database_without_slack_settings(tmp_path, migrated
         (("digest", "--channel", "C0123456789", "--week", "2026-W10", "--dry-run", "--chart"), "--chart"),
     ],
 )
-@pytest.mark.parametrize("target, why", [("no-such-folder/file", "No such file or directory"), (".", "it is a folder: name a file in it")])
+@pytest.mark.parametrize(
+    "target, shown, why",
+    [
+        ("no-such-folder/file", "no-such-folder/file", "No such file or directory"),
+        (".", ".", "it is a folder: name a file in it"),
+        ("", "''", "it is empty: name a file"),
+    ],
+)
 async def test_a_file_the_cli_cannot_write_is_one_line_naming_the_option_exit_2(
-    db, database_url, tmp_path, monkeypatch, capsys, command, option, target, why
+    db, database_url, tmp_path, monkeypatch, capsys, command, option, target, shown, why
 ):
     await import_sample(db)
     work = tmp_path / "work"
@@ -203,8 +210,21 @@ async def test_a_file_the_cli_cannot_write_is_one_line_naming_the_option_exit_2(
     else:
         code = await run_digest(settings, argv)
     assert code == 2
-    assert one_line(capsys.readouterr().err) == f"incident-bot: cannot write {option} {target}: {why}"
+    assert one_line(capsys.readouterr().err) == f"incident-bot: cannot write {option} {shown}: {why}"
     assert list(work.iterdir()) == []
+
+
+async def test_a_digest_chart_asked_of_a_post_is_refused_before_anything_is_posted(db, settings, fake_slack, tmp_path, capsys):
+    """--chart writes a dry run's chart; with --post it would be silently dropped."""
+    await import_sample(db)
+    chart = tmp_path / "chart.png"
+    argv = args("digest", "--channel", "C0123456789", "--week", "2026-W10", "--post", "--chart", str(chart))
+    assert await run_digest(settings, argv) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "incident-bot: --chart writes the chart of a --dry-run to a file; --post sends it to Slack with the digest"
+    )
+    assert [call.method for call in fake_slack.calls if call.method != "auth.test"] == []
+    assert not chart.exists()
 
 
 def test_a_command_stopped_with_ctrl_c_exits_130_not_0(monkeypatch, tmp_path, database_url):

@@ -1071,14 +1071,18 @@ def test_cli_database_problems_exit_1_in_one_line(tmp_path, incident):
 
 
 @pytest.mark.parametrize(
-    "output, why",
-    [("no-such-folder/history.csv", "No such file or directory"), (".", "it is a folder: name a file in it")],
+    "output, shown, why",
+    [
+        ("no-such-folder/history.csv", "no-such-folder/history.csv", "No such file or directory"),
+        (".", ".", "it is a folder: name a file in it"),
+        ("", "''", "it is empty: name a file"),
+    ],
 )
-async def test_cli_export_to_a_file_it_cannot_write_says_which_and_why(cli_db, command, output, why):
+async def test_cli_export_to_a_file_it_cannot_write_says_which_and_why(cli_db, command, output, shown, why):
     work, url = cli_db
     result = await command(work, "export", "--output", output, database_url=url)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == f"incident-bot: cannot write --output {output}: {why}\n"
+    assert result.stderr == f"incident-bot: cannot write --output {shown}: {why}\n"
     assert sorted(p.name for p in work.iterdir()) == []
 
 
