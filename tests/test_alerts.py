@@ -108,9 +108,11 @@ def buttons(fake, incident) -> list[str]:
 
 
 @pytest.mark.both_databases
-async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_timeline(bot, fake_slack):
+async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_timeline(bot, fake_slack, clock):
     body = example("alertmanager_v4_firing.json")
     body["alerts"][0]["labels"]["service"] = "payments-api"
+    started = datetime(2023, 2, 6, 13, 8, 45, 828000, tzinfo=UTC)
+    clock.now = started + timedelta(minutes=2)  # the example's alert, received as it fired
     status, answer = await post(bot, body)
     assert (status, answer["opened"]) == (201, ["INC-1"])
     await bot.settle()
@@ -119,7 +121,6 @@ async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_
     assert incident.severity == "P1"  # severity=critical through the config's label mapping
     assert incident.title == "BlackBox Probe Failure: https://server.example.org"
     assert incident.service == "payments-api"
-    started = datetime(2023, 2, 6, 13, 8, 45, 828000, tzinfo=UTC)
     assert incident.started_at == started and incident.timeline.at(incident.timeline.last_stamp[0]) == started
     # the same war room as a manual open: channel, pinned control message, the service's runbook
     room = fake_slack.channels[incident.channel_id]
@@ -148,8 +149,9 @@ async def test_alertmanager_example_opens_one_incident_and_its_repeats_join_the_
     assert [e.kind for e in await events(bot, 1)][-1] == "alert_resolved"
 
 
-async def test_grafana_example_needs_a_service_label_then_opens_one_incident_for_its_group(bot, fake_slack):
+async def test_grafana_example_needs_a_service_label_then_opens_one_incident_for_its_group(bot, fake_slack, clock):
     body = example("grafana_webhook_firing.json")
+    clock.now = datetime(2021, 10, 12, 7, 55, tzinfo=UTC)  # the example's alerts, received as they fired
     status, answer = await post(bot, body)
     assert status == 422
     assert answer["error"].startswith("alerts[0]: no `service` label naming the affected service; add one with one of:")
@@ -595,6 +597,23 @@ async def test_an_alert_start_in_the_future_is_taken_as_now(bot, clock):
     await bot.settle()
     incident = await bot.incident(1)
     assert incident.started_at == T0 and incident.timeline.at(incident.timeline.last_stamp[0]) == T0
+
+
+@pytest.mark.parametrize("days_ago, kept", [(29, True), (31, False), (365 * 2025, False)])
+async def test_an_alert_start_more_than_30_days_ago_is_set_aside_and_the_timeline_says_so(bot, clock, days_ago, kept):
+    """The bound of a typed start: within it the alert's start is the incident's; beyond it (a zero
+    time, a replayed example) the incident starts when the alert arrived, and the timeline keeps
+    the alert's start and says how to set it."""
+    started = max(T0 - timedelta(days=days_ago), datetime(1, 1, 1, tzinfo=UTC))
+    status, _ = await post(bot, generic(started=started))
+    assert status == 201
+    await bot.settle()
+    incident = await bot.incident(1)
+    assert incident.started_at == (started if kept else T0)
+    (firing,) = await events(bot, 1, "alert_firing")
+    assert firing.data["starts_at"] == started.isoformat()
+    said = "is more than 30 days ago, so the incident starts when the alert arrived" in firing.text
+    assert said is not kept, firing.text
 
 
 async def test_escalation_pages_the_escalation_group_when_the_contact_has_no_slack_user(settings, fake_slack, clock, tmp_path):

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from bot.core.command_text import MAX_BACKDATE
 from bot.core.text_input import clip, storable_json
 from bot.core.timefmt import zoned_time
 
@@ -147,6 +148,24 @@ class Alert:
     @property
     def name(self) -> str:
         return self.labels.get("alertname") or self.title
+
+
+def incident_start(alert: Alert, now: datetime) -> tuple[datetime, str | None]:
+    """When the incident a firing alert opens started, and why the alert's own start was not taken
+    (None when it was). A start after ``now`` is the sender's clock ahead: ``now``. A start more than
+    MAX_BACKDATE ago, the bound of a typed start, is far more often a sender's fault (a zero time, a
+    clock reset, a replayed example) than an impact that began weeks before anyone was told, and
+    would weigh as that many weeks in every time-to-restore figure: the incident starts when the
+    alert arrived, and the timeline keeps the alert's start and says how to set it."""
+    started = alert.started_at
+    if started is None or started > now:
+        return now, None
+    if now - started > MAX_BACKDATE:
+        return now, (
+            f"its start time {started.isoformat()} is more than {MAX_BACKDATE.days} days ago, so the incident starts when "
+            "the alert arrived; if that start was right, set it with *Edit times* on the control message"
+        )
+    return started, None
 
 
 def parse_time(value: Any, where: str) -> datetime | None:

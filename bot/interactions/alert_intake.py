@@ -23,7 +23,7 @@ from bot.core.command_text import OpenRequest
 from bot.core.records import IncidentRecord
 from bot.core.timefmt import slack_time
 from bot.incidents.operations import insert_opened, to_record
-from bot.integrations.alerts import Alert
+from bot.integrations.alerts import Alert, incident_start
 from bot.interactions.opening import severity_urgency
 from bot.slack import SlackError, SlackGateway, messages
 from bot.slack.blocks import drill_text
@@ -149,7 +149,7 @@ class AlertIntake:
             if row.status == "resolved" and row.channel_id:
                 work.lines.append((to_record(row), messages.alert_refiring_line(alert.name)))
             return
-        started = min(alert.started_at or now, now)
+        started, start_set_aside = incident_start(alert, now)
         opened = OpenRequest(
             title=alert.title,
             severity=alert.severity,
@@ -162,9 +162,8 @@ class AlertIntake:
         row = await insert_opened(session, opened, opener=opener, at=now, from_alert=True)
         group.incident_id = row.id
         await session.flush()
-        await incident_rows.add_event(
-            session, row.id, "alert_firing", at=now, text=f"Alert {alert.name} firing ({alert.source})", data=_alert_data(alert)
-        )
+        text = f"Alert {alert.name} firing ({alert.source})" + (f"; {start_set_aside}" if start_set_aside else "")
+        await incident_rows.add_event(session, row.id, "alert_firing", at=now, text=text, data=_alert_data(alert))
         record = to_record(row)
         result.opened.append(record.reference)
         work.new.append(record)
