@@ -440,6 +440,15 @@ def _database_reason(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before the command finished (serve stops on it, and exits 0, by itself): a script
+        # must not take a report cut short or an export half written for a whole one.
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "runbooks":
         # Lints files only: no settings are loaded, so it runs in any team's CI without Slack.
@@ -501,10 +510,6 @@ def _run(args: argparse.Namespace, settings) -> int:
     except DatabaseNotReady as problem:
         print(f"incident-bot: {problem}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        # Ctrl-C before the command finished (serve stops on it, and exits 0, by itself): a script
-        # must not take a report cut short or an export half written for a whole one.
-        return EXIT_INTERRUPTED
     except SQLAlchemyError as error:
         # A database that is unreachable, unwritable or not migrated: one line, no traceback.
         reason = _database_reason(error)

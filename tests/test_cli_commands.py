@@ -227,17 +227,27 @@ async def test_a_digest_chart_asked_of_a_post_is_refused_before_anything_is_post
     assert not chart.exists()
 
 
-def test_a_command_stopped_with_ctrl_c_exits_130_not_0(monkeypatch, tmp_path, database_url):
+@pytest.mark.parametrize(
+    "command, stopped_in",
+    [(["export"], "_export"), (["runbooks", "check"], "_runbooks_check"), (["report"], "load_settings")],
+    ids=["in the command", "checking runbooks", "reading the settings"],
+)
+def test_a_command_stopped_with_ctrl_c_exits_130_not_0(monkeypatch, tmp_path, database_url, capsys, command, stopped_in):
     """asyncio.run raises KeyboardInterrupt once it has cancelled the command: a script must not
-    take an export half written, or a report cut short, for a whole one."""
+    take an export half written, or a report cut short, for a whole one. The same before the
+    command runs, and in the commands that run no event loop."""
 
-    async def stopped_half_way(*_args):
+    def stopped_half_way(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_export", stopped_half_way)
+    async def stopped_half_way_async(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, stopped_in, stopped_half_way_async if stopped_in == "_export" else stopped_half_way)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["export"]) == 130
+    assert cli.main(command) == 130
+    assert "Traceback" not in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- repair
