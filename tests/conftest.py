@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import os
+import pickle
 import shutil
 import types
 import uuid
@@ -22,6 +24,8 @@ import slack_sdk.http_retry.async_handler
 import slack_sdk.http_retry.builtin_async_handlers
 import yaml
 
+import bot.analytics.digest_publisher as digest_publisher_module
+import bot.interactions.home_chart as home_chart_module
 import bot.runtime as runtime_module
 from bot.catalog.services import Catalog, load_catalog
 from bot.runtime import Runtime
@@ -119,6 +123,33 @@ def config_files_parsed_once_per_content():
             ("load_template", lambda path=None: (path or DEFAULT_TEMPLATE).parent),
         ):
             patch.setattr(runtime_module, name, _parsed_once_per_content(getattr(runtime_module, name), files=files))
+        yield
+
+
+def _drawn_once_per_figures(draw: Callable[..., bytes]) -> Callable[..., bytes]:
+    """``draw``, answered from memory when it is asked for the same figures again."""
+    drawn: dict[bytes, bytes] = {}
+
+    @functools.wraps(draw)
+    def cached(*args, **kwargs) -> bytes:
+        key = hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest()
+        if key not in drawn:
+            drawn[key] = draw(*args, **kwargs)  # a drawing that fails raises here, every time
+        return drawn[key]
+
+    return cached
+
+
+@pytest.fixture(autouse=True, scope="session")
+def charts_drawn_once_per_figures():
+    """A chart is the same bytes for the same figures (bot/analytics/chart.py; tests/test_digest.py
+    checks it), and many tests post a digest or publish App Home over the same few incidents:
+    drawing those with matplotlib was 18 of the suite's CPU-seconds, 10 of them the same picture
+    again. Here each distinct set of figures is drawn once per worker (the dashboard's own charts
+    are kept the same way in production, bot/interactions/dashboard.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name in ((digest_publisher_module, "render_digest_chart"), (home_chart_module, "render_trend_chart")):
+            patch.setattr(module, name, _drawn_once_per_figures(getattr(module, name)))
         yield
 
 
