@@ -96,19 +96,28 @@ def _contents(path: Path | None) -> tuple[tuple[str, bytes], ...]:
     return ((path.name, path.read_bytes()),)
 
 
-def _parsed_once_per_content(load: Callable[..., T], *, files: Callable[..., Path | None]) -> Callable[..., T]:
-    """``load``, answered from memory when the files it reads have the same bytes as before."""
-    parsed: dict[tuple, T] = {}
+def _remembered(compute: Callable[..., T], *, key_of: Callable[..., object]) -> Callable[..., T]:
+    """``compute``, answered from memory when it is asked again with the same ``key_of`` its arguments."""
+    memory: dict[object, T] = {}
 
-    @functools.wraps(load)
+    @functools.wraps(compute)
     def cached(*args, **kwargs) -> T:
-        where = files(*args, **kwargs)
-        key = (str(where), _contents(where), args, tuple(sorted(kwargs.items())))
-        if key not in parsed:
-            parsed[key] = load(*args, **kwargs)  # a file with mistakes raises here, every time
-        return parsed[key]
+        key = key_of(*args, **kwargs)
+        if key not in memory:
+            memory[key] = compute(*args, **kwargs)  # one that fails raises here, every time
+        return memory[key]
 
     return cached
+
+
+def _parsed_once_per_content(load: Callable[..., T], *, files: Callable[..., Path | None]) -> Callable[..., T]:
+    """``load``, answered from memory when the files it reads have the same bytes as before."""
+
+    def key_of(*args, **kwargs) -> tuple:
+        where = files(*args, **kwargs)
+        return (str(where), _contents(where), args, tuple(sorted(kwargs.items())))
+
+    return _remembered(load, key_of=key_of)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -156,16 +165,7 @@ def orm_statement_caches_let_go_of_the_tests_databases():
 
 def _drawn_once_per_figures(draw: Callable[..., bytes]) -> Callable[..., bytes]:
     """``draw``, answered from memory when it is asked for the same figures again."""
-    drawn: dict[bytes, bytes] = {}
-
-    @functools.wraps(draw)
-    def cached(*args, **kwargs) -> bytes:
-        key = hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest()
-        if key not in drawn:
-            drawn[key] = draw(*args, **kwargs)  # a drawing that fails raises here, every time
-        return drawn[key]
-
-    return cached
+    return _remembered(draw, key_of=lambda *args, **kwargs: hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest())
 
 
 @pytest.fixture(autouse=True, scope="session")
