@@ -84,14 +84,19 @@ def test_the_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def schema_errors(schema: dict, document: dict) -> list[str]:
+    """Each place ``document`` breaks ``schema`` (JSON Schema 2020-12, formats checked), as "path: why"."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return [f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}" for error in validator.iter_errors(document)]
+
+
 def kubernetes_errors(doc: dict) -> list[str]:
     """What a cluster of the bundled version refuses in ``doc``, by the strict schema of its kind
     (a field the kind does not have is an error, as in kubectl's own validation)."""
     bundle = json.loads((SCHEMAS / "kubernetes-1.37-strict.json").read_text())
     kind_key = f"{doc.get('apiVersion')} {doc.get('kind')}"
     assert kind_key in bundle["kinds"], f"{kind_key}: no bundled schema; add the kind to tests/data/schemas (tests/data/README.md)"
-    validator = jsonschema.Draft202012Validator({**bundle["kinds"][kind_key], "$defs": bundle["$defs"]})
-    return [f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}" for error in validator.iter_errors(doc)]
+    return schema_errors({**bundle["kinds"][kind_key], "$defs": bundle["$defs"]}, doc)
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda path: path.name)
@@ -115,9 +120,7 @@ def test_a_misspelled_manifest_field_is_refused():
 
 
 def compose_errors(document: dict) -> list[str]:
-    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    return [f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}" for error in validator.iter_errors(document)]
+    return schema_errors(json.loads((SCHEMAS / "compose-spec.json").read_text()), document)
 
 
 def test_compose_yaml_follows_the_compose_specification():
