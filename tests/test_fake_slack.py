@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests import fake_slack as fake_slack_module
 from tests.fake_slack import FakeSlack, RecordedCall, load_method_specs
 from tests.waiting import HANG_SECONDS
 
@@ -148,7 +149,7 @@ async def test_a_call_is_answered_one_latency_after_it_arrived_not_after_the_fak
             asked.append(delay)
         return await wait(0)
 
-    monkeypatch.setattr(asyncio, "sleep", recorded_wait)
+    monkeypatch.setattr(fake_slack_module, "precise_sleep", recorded_wait)
     await client.chat_postMessage(
         channel="U0ALICE01", text="hello", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
     )
