@@ -518,11 +518,13 @@ async def test_a_check_begun_inside_a_clicks_work_records_the_request_and_never_
     rest of an open ran without a background slot (a burst of opens ran three at once with two
     slots, and the burst test waited for two forever)."""
     from bot.background import BackgroundWork
-    from bot.slack.request_replays import ReplayGuard
+    from bot.slack.request_replays import CLEAN_UP_EVERY, ReplayGuard
     from storage.db import CommitGate, gate_commits, ungate_commits
 
     background = BackgroundWork()
-    guard = ReplayGuard(db, background)  # never cleaned up yet: this first record starts a clean-up
+    clock = [time.time()]
+    guard = ReplayGuard(db, background, now=lambda: clock[0])
+    clock[0] += CLEAN_UP_EVERY + 1  # a clean-up is due: this record starts one
     gate = CommitGate()
     check = guard.check("v0=" + "c" * 64, int(_now()))
     gate.request = check
