@@ -61,20 +61,11 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
 
 
 def start_recording(
-    runtime: Runtime,
-    requester: Requester,
-    work: Coroutine[Any, Any, Any],
-    *,
-    name: str,
-    records_request: bool = False,
-    leads_its_ack: bool = False,
+    runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, records_request: bool = False
 ) -> tuple[CommitGate, asyncio.Task[Any]]:
     """Start ``work`` now, its commits watched by a new gate (see ``CommitGate``). ``records_request``:
     the work's first transaction records the request against replays, first thing, instead of the
-    work waiting for a check of its own: one commit before the ack, not two. ``leads_its_ack``: the
-    work's next step after its commit is what the person waits for (an open's channel create, the
-    first of the war room's round trips), so it goes on at once and its ack follows it onto the
-    wire, a fraction of a millisecond later, instead of going first."""
+    work waiting for a check of its own: one commit before the ack, not two."""
     gate = CommitGate()
     if records_request:
         gate.request = current_first_copy_check()
@@ -93,10 +84,6 @@ def start_recording(
     gate.on_late_commit = told_late
 
     async def queue_for_a_slot() -> None:
-        if leads_its_ack:
-            if asyncio.current_task() is task:
-                await runtime.background.take_a_slot()
-            return
         # The ack leaves first: past its commit the work would otherwise build messages and call
         # Slack before the listener, woken by the same commit, gets the loop back to answer. Bounded
         # by ACK_HEADSTART, so work whose request is answered some other way is never held up long.
@@ -133,36 +120,16 @@ async def recorded_in_time(
 
 
 async def ack_once_recorded(
-    ack: AsyncAck,
-    runtime: Runtime,
-    requester: Requester,
-    work: Coroutine[Any, Any, Any],
-    *,
-    name: str,
-    records_request: bool = False,
-    leads_its_ack: bool = False,
+    ack: AsyncAck, runtime: Runtime, requester: Requester, work: Coroutine[Any, Any, Any], *, name: str, records_request: bool = False
 ) -> None:
     """Acknowledge a request that writes only once its write is committed, so a request Slack saw
     acknowledged is never lost, even if the process dies the next moment. The rest of the work
-    (Slack's updates, the answer) goes on after the ack. ``records_request``, ``leads_its_ack``: see
-    ``start_recording``."""
+    (Slack's updates, the answer) goes on after the ack. ``records_request``: see ``start_recording``."""
     with runtime.background.awaiting_ack():
-        gate, task = start_recording(runtime, requester, work, name=name, records_request=records_request, leads_its_ack=leads_its_ack)
-        recorded = await recorded_in_time(runtime, requester, gate, task, name=name)
-        if leads_its_ack and recorded and gate.committed:
-            await _after_its_lead(gate, task)
+        gate, task = start_recording(runtime, requester, work, name=name, records_request=records_request)
+        await recorded_in_time(runtime, requester, gate, task, name=name)
         await ack()
     gate.acked.set()
-
-
-async def _after_its_lead(gate: CommitGate, task: asyncio.Task[Any]) -> None:
-    """Until the work's leading Slack call is on the wire (``storage.db.ack_may_follow``), the work
-    has ended, or ACK_HEADSTART has passed: an ack never waits long for a lead that is not coming."""
-    led = asyncio.ensure_future(gate.led.wait())
-    try:
-        await asyncio.wait({led, task}, timeout=ACK_HEADSTART, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        led.cancel()
 
 
 async def _told_when_broken(

@@ -72,9 +72,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 work = flows.opening.from_text(requester, argument, request_key=f"command:{command.trigger_id}")
                 # Recorded against replays in the incident's own transaction, as note and ack are:
                 # before it the open only reads (the catalog, the opener's time zone, the people to invite).
-                # The channel's create, not the ack, leaves first after that commit: the opener waits
-                # for the war room, and Slack's 3 s have room for the ack's fraction of a millisecond.
-                await ack_once_recorded(ack, runtime, requester, work, name="open", records_request=True, leads_its_ack=True)
+                await ack_once_recorded(ack, runtime, requester, work, name="open", records_request=True)
             else:
                 await ack()
                 run_after_ack(runtime, requester, flows.opening.show_form(requester, command.trigger_id), name="open")

@@ -85,8 +85,6 @@ class CommitGate:
     def __init__(self) -> None:
         self.opened = asyncio.Event()
         self.acked = asyncio.Event()  # the listener has acknowledged the request
-        # Work that leads its ack (handlers.after_ack.start_recording): its first Slack call is on the wire.
-        self.led = asyncio.Event()
         self.expired = False
         self.committed = False
         self.on_late_commit: Callable[[], None] | None = None
@@ -173,14 +171,6 @@ def outside_commit_gates() -> Iterator[None]:
         yield
     finally:
         _commit_gate.reset(token)
-
-
-def ack_may_follow() -> None:
-    """A Slack call of the current work is being written: if the work leads its request's ack with
-    its first call after its commit (an open's channel create), the ack may follow it now."""
-    gate = _commit_gate.get()
-    if gate is not None and gate.committed:
-        gate.led.set()
 
 
 def _awaiting_first_commit() -> CommitGate | None:

@@ -34,7 +34,6 @@ from bot.slack import blocks
 from bot.slack.directory import Remembered
 from bot.slack.gateway.channels import Channels
 from bot.warroom.room_records import WarRoomRecords
-from handlers import after_ack
 from storage import display_names
 from storage.db import Database
 from tests.conftest import RunningBot, shipped_catalog
@@ -394,37 +393,6 @@ async def test_a_steps_record_starts_once_the_call_that_follows_it_is_written(bo
     await open_and_settle(bot, opening("payments-api"))
     assert "chat.postMessage" in written_when_recorded["channel_id"], written_when_recorded
     assert "pins.add" in written_when_recorded["control_message_ts"], written_when_recorded
-
-
-@pytest.mark.both_databases
-async def test_the_opens_channel_create_is_written_before_its_ack(bot, fake_slack: FakeSlack, monkeypatch):
-    # The opener waits for the war room, Slack only for the ack: once the incident is committed,
-    # the create leaves first and the ack follows it (handlers.after_ack's leads_its_ack), so
-    # neither the ack's response nor anything the ack sets going stands before the first round trip.
-    written: list[str] = []
-    write = _SelectorSocketTransport.write
-
-    def noting(self: _SelectorSocketTransport, data: Any) -> None:
-        head = bytes(data[:100])
-        sockname = self.get_extra_info("sockname")
-        if head.startswith(b"POST /api/conversations.create"):
-            written.append("create")
-        elif head.startswith(b"HTTP/1.1") and sockname and sockname[1] == bot.port:
-            written.append("ack")
-        write(self, data)
-
-    led_when_acked: list[bool] = []
-    after_its_lead = after_ack._after_its_lead
-
-    async def noting_lead(gate: Any, task: Any) -> None:
-        await after_its_lead(gate, task)
-        led_when_acked.append(gate.led.is_set())
-
-    monkeypatch.setattr(_SelectorSocketTransport, "write", noting)
-    monkeypatch.setattr(after_ack, "_after_its_lead", noting_lead)
-    await open_and_settle(bot, opening("payments-api"))
-    assert written[:2] == ["create", "ack"], written
-    assert led_when_acked == [True]  # the create's request told the ack to follow, not the bound
 
 
 @pytest.mark.parametrize("service", SERVICES)

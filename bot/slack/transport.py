@@ -17,7 +17,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.slack.errors import SlackError
 from bot.slack.pacing import Pacer
-from storage.db import ack_may_follow
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +31,6 @@ async def requests_on_their_way() -> None:
     turn later (Python 3.11). What waits here is only that, never an answer."""
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-
-
-async def _request_written(_session: aiohttp.ClientSession, _context: Any, _params: aiohttp.TraceRequestHeadersSentParams) -> None:
-    # aiohttp calls it in the calling work's context as it writes a request's headers; the write
-    # itself (with any body) is queued ahead of whatever the ack's wake-up sets going.
-    ack_may_follow()
-
-
-# A request on its way tells the work that leads its ack (an open's create, whose connection may
-# first have to be made) that the ack may follow (storage.db.ack_may_follow). slack_sdk sends a
-# call's arguments in the query string, so most calls have no body: the headers are the request.
-_REQUESTS_WRITTEN = aiohttp.TraceConfig()
-_REQUESTS_WRITTEN.on_request_headers_sent.append(_request_written)
-_REQUESTS_WRITTEN.freeze()
 
 
 class _RateLimited(Exception):
@@ -80,9 +65,7 @@ class SlackTransport:
         slack.com, TLS-handshakes) a new connection for each call, which under a burst costs more
         than the calls. Made on first use, inside the running event loop it belongs to."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._client.timeout), trace_configs=[_REQUESTS_WRITTEN]
-            )
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._client.timeout))
             self._client.session = self._session
         return self._session
 
