@@ -338,6 +338,17 @@ async def test_latency_is_added(fake: FakeSlack, client: AsyncWebClient) -> None
     fake.latency = 0.0
 
 
+async def test_a_call_is_never_answered_before_its_latency_is_up(fake: FakeSlack, client: AsyncWebClient) -> None:
+    # The fake's timer wakes it early on purpose (precise_sleep): the last stretch must still be
+    # waited out. Late is allowed (a busy machine); early never.
+    fake.latency = 0.05
+    for _ in range(5):
+        await client.auth_test()
+        answered = time.monotonic()
+        assert answered >= fake.calls_to("auth.test")[-1].at + fake.latency
+    fake.latency = 0.0
+
+
 # ---- recording and waiting -----------------------------------------------------------------
 
 
