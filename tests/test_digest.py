@@ -516,6 +516,32 @@ def test_chart_is_a_png_of_the_expected_size_and_deterministic(facts, trend):
     assert "Weekly median time to restore over 12 weeks" in chart_alt_text(trend, report)
 
 
+@pytest.mark.parametrize("count, seed", [(1, 1), (7, 2), (500, 3), (20_000, 4)])
+def test_the_distribution_counts_every_restore_time_once(count, seed):
+    # Its bars are one collection of rectangles (bot.analytics.chart._bars), not ax.hist's patches:
+    # every restore time falls in exactly one bar, the bars tile the axis, and the top leaves the
+    # room ax.hist's autoscaling left for the median and p90 labels.
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+
+    from bot.analytics.chart import _distribution_panel
+
+    rng = random.Random(seed)
+    restores = [rng.lognormvariate(8, 1.5) for _ in range(count)]
+    ax = Figure().add_subplot()
+    _distribution_panel(ax, restores, 12)
+    [bars] = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    corners = [path.vertices for path in bars.get_paths()]
+    heights = [float(c[:, 1].max() - c[:, 1].min()) for c in corners]
+    assert sum(heights) == count
+    lefts, rights = [float(c[:, 0].min()) for c in corners], [float(c[:, 0].max()) for c in corners]
+    assert lefts[0] == pytest.approx(ax.get_xlim()[0]) and rights[-1] == pytest.approx(ax.get_xlim()[1])
+    assert all(right == pytest.approx(left) for right, left in zip(rights, lefts[1:], strict=False))
+    assert ax.get_ylim() == (0, pytest.approx(max(heights) * 1.05 * 1.25))
+    assert not any(np.isnan(c).any() for c in corners)
+
+
 def test_chart_without_data():
     from matplotlib.image import imread
 

@@ -185,8 +185,8 @@ def _trend_panel(ax: Axes, trend: Trend, min_count: int) -> None:
         assert point.note is not None  # every week that is not readable says why
         ax.text(x, 0.02, point.note, transform=label_y, ha="center", va="bottom", fontsize=12, color="#555555", zorder=4)
     if intervals:
-        bar_x, bottoms, heights = zip(*intervals, strict=True)
-        ax.bar(bar_x, heights, bottom=bottoms, width=0.62, color=SKY, alpha=0.35, linewidth=0, zorder=1)
+        bar_x, bottoms, heights = (np.asarray(column, dtype=np.float64) for column in zip(*intervals, strict=True))
+        _bars(ax, bar_x - 0.31, np.full(len(bar_x), 0.62), bottoms, heights, color=SKY, alpha=0.35, linewidth=0, zorder=1)
     if solid_x:
         # The line joins neighbouring readable weeks only: a gap stays a gap.
         run_x, run_y = [solid_x[0]], [solid_y[0]]
@@ -299,10 +299,19 @@ def _phase_panel(ax: Axes, report: WindowReport) -> None:
         )
 
 
+def _bars(ax: Axes, lefts: np.ndarray, widths: np.ndarray, bottoms: np.ndarray, heights: np.ndarray, *, color: str, **style: Any) -> None:
+    """Rectangles drawn as one collection: ``ax.bar`` makes a patch of each, and each patch costs
+    its own limits update and draw call (about half a millisecond each in the digest's chart)."""
+    from matplotlib.collections import PolyCollection
+
+    rights, tops = lefts + widths, bottoms + heights
+    corners = np.stack([np.stack(pair, axis=-1) for pair in ((lefts, bottoms), (lefts, tops), (rights, tops), (rights, bottoms))], axis=1)
+    ax.add_collection(PolyCollection(list(corners), facecolors=color, **style), autolim=False)
+
+
 def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray, weeks: int) -> None:
     from matplotlib.ticker import MaxNLocator, NullLocator
 
-    # An array, not a list: matplotlib's hist checks a list's values one by one (a tenth of a second at 20,000).
     values = np.sort(np.maximum(np.asarray(restore_seconds, dtype=np.float64), FLOOR_SECONDS))
     ax.set_title(f"Every restore time, last {weeks} weeks (n={len(values)})")
     if not len(values):
@@ -314,11 +323,12 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray,
     _duration_axis(ax, low, high, axis="x")
     lo, hi = ax.get_xlim()
     bins = max(6, min(24, round(3 * math.log10(hi / lo) * 2)))
-    edges = [lo * (hi / lo) ** (k / bins) for k in range(bins + 1)]
-    ax.hist(values, bins=edges, color=BLUE, alpha=0.85, edgecolor="white", linewidth=1)
+    edges = np.array([lo * (hi / lo) ** (k / bins) for k in range(bins + 1)])
+    counts, _ = np.histogram(values, bins=edges)
+    _bars(ax, edges[:-1], np.diff(edges), np.zeros(len(counts)), counts, color=BLUE, alpha=0.85, edgecolor="white", linewidth=1)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     ax.set_ylabel("incidents")
-    top = ax.get_ylim()[1]
+    top = max(1, int(counts.max())) * 1.05  # where ax.hist's autoscaling put it: 5% above the tallest bar
     ax.set_ylim(0, top * 1.25)
     median = percentile(values, 0.5)
     p90 = percentile(values, 0.9)
