@@ -745,7 +745,8 @@ async def precise_sleep(delay: float) -> None:
         await asyncio.sleep(0)
 
 
-# How early precise_sleep's timer wakes: more than it is ever late.
+# How early precise_sleep's timer wakes: more than asyncio's timers are late on a machine that is
+# not starved (a starved one answers late, never early).
 PRECISE_FINISH = 0.0015
 
 
