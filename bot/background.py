@@ -164,6 +164,11 @@ async def only_first_copy(work: Coroutine[Any, Any, T]) -> T | None:
     return await work
 
 
+# The longest work after an ack, or housekeeping, lets other requests' acks go first
+# (BackgroundWork.after_awaited_acks).
+ACKS_FIRST_LIMIT = 0.25
+
+
 class BackgroundWork:
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -184,14 +189,14 @@ class BackgroundWork:
             if not self._acks_awaited:
                 self._no_acks_awaited.set()
 
-    async def after_awaited_acks(self, limit: float) -> None:
-        """Wait, at most ``limit`` seconds, until no request waits for its ack. Work after an ack
+    async def after_awaited_acks(self) -> None:
+        """Wait, at most ACKS_FIRST_LIMIT, until no request waits for its ack. Work after an ack
         shares the event loop with the requests still to be acknowledged; in a burst it would run
         between their commits and their acks, so it lets them go first. The limit keeps a steady
         stream of requests from holding it back for long."""
         if self._acks_awaited:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._no_acks_awaited.wait(), limit)
+                await asyncio.wait_for(self._no_acks_awaited.wait(), ACKS_FIRST_LIMIT)
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str, waits_for_slot: bool = True) -> asyncio.Task[Any]:
         """``waits_for_slot=False`` for work a request's ack waits on: it must not queue."""

@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 # with process_before_response). Work started at once would compete with that write for the event
 # loop, so it starts a moment later: the ack leaves first.
 ACK_HEADSTART = 0.015
-# The longest work after an ack lets other requests' acks go first (BackgroundWork.after_awaited_acks).
-ACKS_FIRST_LIMIT = 0.25
 
 
 DATABASE_ERRORS = (OperationalError, DBAPIError, OSError, TimeoutError)
@@ -54,7 +52,7 @@ def run_after_ack(runtime: Runtime, requester: Requester, work: Coroutine[Any, A
 
     async def headstart_then(work: Coroutine[Any, Any, Any]) -> Any:
         await asyncio.sleep(ACK_HEADSTART)
-        await runtime.background.after_awaited_acks(ACKS_FIRST_LIMIT)
+        await runtime.background.after_awaited_acks()
         return await only_first_copy(work)  # a replayed request does nothing
 
     runtime.background.spawn(_told_when_broken(runtime, requester, headstart_then(work), name=name), name=name)
@@ -89,7 +87,7 @@ def start_recording(
         # by ACK_HEADSTART, so work whose request is answered some other way is never held up long.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(gate.acked.wait(), ACK_HEADSTART)
-        await runtime.background.after_awaited_acks(ACKS_FIRST_LIMIT)
+        await runtime.background.after_awaited_acks()
         # Then it queues for a slot like any work after an ack. Only the task started here: one it
         # spawned already has a slot of its own.
         if asyncio.current_task() is task:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import io
@@ -18,6 +19,7 @@ import re
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -508,6 +510,59 @@ async def test_identities_older_than_the_window_are_cleaned_up(db):
     async with db.reading() as session:
         kept = (await session.scalars(select(SlackRequestSeen.signature))).all()
     assert kept == ["v0=" + "b" * 64]
+
+
+async def test_the_first_clean_up_comes_a_minute_after_start_not_with_the_first_request(db):
+    # The first request after a restart (an open, whose war room waits for its commit) must not
+    # share the database's write lock with a sweep of what the last run left.
+    from bot.background import BackgroundWork
+    from bot.slack.request_replays import CLEAN_UP_EVERY, KEEP_FOR, ReplayGuard
+
+    now = [1_800_000_000.0]
+    background = BackgroundWork()
+    guard = ReplayGuard(db, background, now=lambda: now[0])
+    stale, first, later = ("v0=" + letter * 64 for letter in "sfl")
+    assert await guard.first_time(stale, int(now[0]) - KEEP_FOR - 10)  # left by the last run
+    assert await guard.first_time(first, int(now[0]))
+    await background.drain()
+    async with db.reading() as session:
+        assert set((await session.scalars(select(SlackRequestSeen.signature))).all()) == {stale, first}
+    now[0] += CLEAN_UP_EVERY + 1
+    assert await guard.first_time(later, int(now[0]))
+    await background.drain()
+    async with db.reading() as session:
+        assert set((await session.scalars(select(SlackRequestSeen.signature))).all()) == {first, later}
+
+
+async def test_a_clean_up_deletes_nothing_while_a_request_awaits_its_ack(db, monkeypatch):
+    # On SQLite the DELETE takes the write lock the awaited commit needs: the sweep waits for the
+    # acks (bot.background.after_awaited_acks), here with no time limit so that only the ack frees it.
+    import bot.background
+    from bot.background import BackgroundWork
+    from bot.slack.request_replays import KEEP_FOR, ReplayGuard
+    from tests.waiting import HANG_SECONDS, eventually
+
+    monkeypatch.setattr(bot.background, "ACKS_FIRST_LIMIT", HANG_SECONDS)
+    now = [1_800_000_000.0]
+    background = BackgroundWork()
+    guard = ReplayGuard(db, background, now=lambda: now[0])
+    stale = "v0=" + "s" * 64
+    assert await guard.first_time(stale, int(now[0]) - KEEP_FOR - 10)
+
+    def awaiting(task: asyncio.Task[Any]) -> list[str]:
+        names, step = [], task.get_coro()
+        while step is not None and hasattr(step, "cr_code"):
+            names.append(step.cr_code.co_name)
+            step = step.cr_await
+        return names
+
+    with background.awaiting_ack():
+        cleaning = asyncio.ensure_future(guard.clean_up())
+        await eventually(lambda: cleaning.done() or "after_awaited_acks" in awaiting(cleaning), what="the clean-up waiting or done")
+        assert not cleaning.done()
+        async with db.reading() as session:
+            assert (await session.scalars(select(SlackRequestSeen.signature))).all() == [stale]
+    assert await cleaning == 1
 
 
 async def test_a_check_begun_inside_a_clicks_work_records_the_request_and_never_commits_for_the_click(db):

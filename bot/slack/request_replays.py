@@ -37,8 +37,6 @@ SLACK_SIGNATURE_WINDOW = 5 * 60
 # Rows are kept twice as long, so that clocks of several processes a little apart still agree.
 KEEP_FOR = 2 * SLACK_SIGNATURE_WINDOW
 CLEAN_UP_EVERY = 60.0
-# The longest a clean-up lets requests waiting for their acks go first (BackgroundWork.after_awaited_acks).
-ACKS_FIRST_LIMIT = 0.25
 # As long as SQLite lets a writer queue for its lock: a burst of requests on SQLite queues its
 # checks behind each other, and the work waiting for them would queue there anyway.
 REPLAY_CHECK_TIMEOUT = 30.0
@@ -86,7 +84,7 @@ class ReplayGuard:
         """Delete the requests too old to be replayed (Slack's check refuses them anyway), once
         the requests waiting for their acks have them: on SQLite the delete takes the write lock
         their commits need."""
-        await self._background.after_awaited_acks(ACKS_FIRST_LIMIT)
+        await self._background.after_awaited_acks()
         async with self._db.single_statements() as session:
             return await slack_requests_seen.forget_older_than(session, int(self._now()) - KEEP_FOR)
 
