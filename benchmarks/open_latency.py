@@ -133,10 +133,11 @@ class Server:
     slack: SignedSlack
 
 
-async def start_bot(fake: FakeSlack, announce: str, database: Path, *, seed: bool = True) -> tuple[Runtime, Server]:
-    """The real bot, wired exactly as ``incident-bot serve`` wires it (minus the CLI). ``seed``:
-    False for a fake in another process (benchmarks/fake_slack_process.py), which seeds itself."""
-    settings = fake_slack_settings(fake, f"sqlite:///{database}", announce)
+async def start_bot(fake: FakeSlack, announce: str, database: Path, *, seed: bool = True, **more: str) -> tuple[Runtime, Server]:
+    """The real bot, wired exactly as ``incident-bot serve`` wires it (minus the CLI and its
+    periodic tasks). ``seed``: False for a fake in another process (benchmarks/fake_slack_process.py),
+    which seeds itself. ``more``: settings, as environment variables."""
+    settings = fake_slack_settings(fake, f"sqlite:///{database}", announce, **more)
     if seed:
         # The shipped example catalog's owners and on-call groups, so the war room's invites succeed.
         seed_catalog_people(fake)

@@ -148,6 +148,7 @@ class Runtime:
             settings.slack_api_url,
             timeout=settings.slack_api_timeout,
             pacer=Pacer(db if settings.slack_rate_limits_shared else None, speed=settings.slack_rate_speed),
+            keep_warm=settings.slack_keep_warm_seconds,
         )
         incidents = Incidents(db, clock)
         pagers = external_pagers_of(db, clock, slack, catalog, settings, drills=team.drills)

@@ -48,6 +48,9 @@ SETTING_HELP = {
     "Alertmanager, Grafana or another monitor sends to POST /hooks/alerts; leave it unset to turn the webhook off",
     "SLACK_RATE_SPEED": "how many times faster than Slack's published rate limits to pace calls, a number from 1 to "
     "1000 (default 1, Slack's own limits; more is for tests and benchmarks against a fake Slack)",
+    "SLACK_KEEP_WARM_SECONDS": "how long the bot may sit idle before it makes a cheap call (auth.test) to keep its "
+    "connection to Slack open and TLS-ready, so the first war room after a quiet spell does not pay new handshakes: "
+    "0 (off) or 1 to 3600 seconds (default 25, under the 60 s at which common load balancers close idle connections)",
     "SLACK_RATE_LIMITS_SHARED": "true to pace every process's Slack calls through the database, so that several "
     "processes stay within Slack's rate limits together (one database write per Slack call), or false (the default) "
     "to pace each process's calls in memory",
@@ -150,6 +153,8 @@ class Settings(DatabaseSettings):
     slack_api_timeout: float = Field(default=10.0, ge=0.1, le=60, alias="SLACK_API_TIMEOUT")
     # Against a fake Slack whose windows are this many times shorter (tests/fake_slack.py): a storm in seconds.
     slack_rate_speed: float = Field(default=1.0, ge=1, le=1000, alias="SLACK_RATE_SPEED")
+    # Idle this long, the bot keeps its connection to Slack warm (SlackTransport.keep_warm); 0: never.
+    slack_keep_warm_seconds: float = Field(default=25.0, ge=0, le=3600, alias="SLACK_KEEP_WARM_SECONDS")
     # Several processes on one database: pace through it (a database write before each Slack call).
     slack_rate_limits_shared: bool = Field(default=False, alias="SLACK_RATE_LIMITS_SHARED")
     background_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000, alias="BACKGROUND_CONCURRENCY")
@@ -178,6 +183,13 @@ class Settings(DatabaseSettings):
     dashboard_redirect_url: str | None = Field(default=None, alias="DASHBOARD_REDIRECT_URL")
     dashboard_session_secret: str | None = SecretField(default=None, alias="DASHBOARD_SESSION_SECRET")
     dashboard_session_hours: int = Field(default=12, ge=1, le=720, alias="DASHBOARD_SESSION_HOURS")
+
+    @field_validator("slack_keep_warm_seconds")
+    @classmethod
+    def _keep_warm(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (off) or 1 to 3600 seconds")
+        return value
 
     # handlers/cli.py turns these two checks off by overriding them by name.
     @field_validator("slack_bot_token")

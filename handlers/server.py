@@ -209,6 +209,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         reminders_task = asyncio.create_task(runtime.action_items.run_reminders(stop), name="action-item-reminders")
         timers_task = asyncio.create_task(runtime.timers.run_forever(stop), name="incident-timers")
         lag_task = asyncio.create_task(runtime.loop_lag.watch(stop), name="event-loop-lag")
+        warm_task = asyncio.create_task(runtime.slack.keep_warm(stop), name="slack-connection-kept-warm")
         if started is not None:
             started.put_nowait(Serving(runtime, port))
         await stop.wait()
@@ -217,6 +218,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         await reminders_task
         await timers_task
         await lag_task
+        await warm_task
         log.info("shutting down: finishing work in flight")
     finally:
         if socket_handler is not None:

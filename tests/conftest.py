@@ -43,7 +43,7 @@ from tests.command_line import InProcess
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty
 from tests.fake_slack import FakeSlack
 from tests.postgres_server import PostgresMissing, admin_postgres
-from tests.serve_process import FAKE_SLACK_PACE
+from tests.serve_process import FAKE_SLACK_SETTINGS
 from tests.slack_requests import SignedSlack
 from tests.waiting import HANG_SECONDS, until_no_background_work
 
@@ -447,7 +447,7 @@ def fake_slack_settings(fake: FakeSlack, database_url: str, announce_channel: st
         DATABASE_URL=database_url,
         INCIDENT_ANNOUNCE_CHANNEL=announce_channel,
         RUNBOOKS_DIR=str(ROOT / "runbooks"),
-        **{**FAKE_SLACK_PACE, **more},
+        **{**FAKE_SLACK_SETTINGS, **more},
     )
 
 

@@ -797,6 +797,10 @@ class FakeSlack:
         # Requests per client connection (the client's port): shows whether the bot keeps its
         # HTTP connections open or opens one per call.
         self.requests_per_connection: Counter[int] = Counter()
+        # Seconds a new connection's first call arrives after it was sent, on top of ``latency``:
+        # the TCP and TLS handshakes a client pays to reach slack.com before its request can leave
+        # (two round trips with TLS 1.3). The fake speaks plain HTTP on loopback, so it adds them here.
+        self.connection_setup = 0.0
 
         self.specs = load_method_specs()
         # Off unless a test or benchmark turns it on (enforce_rate_limits).
@@ -1287,10 +1291,20 @@ class FakeSlack:
             return dict(pairs), "form"
         raise SlackError("invalid_post_type")
 
-    def _count_connection(self, request: web.Request) -> None:
+    @staticmethod
+    def _client_port(request: web.Request) -> int | None:
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        if peer:
-            self.requests_per_connection[peer[1]] += 1
+        return peer[1] if peer else None
+
+    def _count_connection(self, request: web.Request) -> None:
+        port = self._client_port(request)
+        if port is not None:
+            self.requests_per_connection[port] += 1
+
+    async def _set_up_if_new(self, request: web.Request) -> None:
+        """A new connection's handshakes come before its first request can: it arrives ``connection_setup`` later."""
+        if self.connection_setup > 0 and self._client_port(request) not in self.requests_per_connection:
+            await precise_sleep(self.connection_setup)
 
     def _arrived(self) -> tuple[int, frozenset[int]]:
         """A request's number and what Slack had answered when it came (the causal record)."""
@@ -1304,6 +1318,7 @@ class FakeSlack:
             await precise_sleep(max(0.0, start + self.latency - self.now()))
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        await self._set_up_if_new(request)
         at = released = self.now()
         cause = self._arrived()
         self._count_connection(request)

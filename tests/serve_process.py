@@ -55,14 +55,16 @@ async def wait_healthy(name: str, url: str, returncode: Callable[[], int | None]
 
 # The fake Slack enforces no rate limit unless a test asks it to (tests/test_rate_limits.py), so the
 # bot paces its calls as if Slack's limits were a thousand times higher: a test that opens more than
-# twenty war rooms a minute (Slack's Tier 2) tests what it tests, not a minute's wait.
-FAKE_SLACK_PACE = {"SLACK_RATE_SPEED": "1000"}
+# twenty war rooms a minute (Slack's Tier 2) tests what it tests, not a minute's wait. Nor does the
+# bot keep its connection warm with auth.test calls while a test idles (tests/test_keep_warm.py
+# turns that on): the calls a test counts are then the ones it made happen.
+FAKE_SLACK_SETTINGS = {"SLACK_RATE_SPEED": "1000", "SLACK_KEEP_WARM_SECONDS": "0"}
 
 
 class ServeProcess:
     def __init__(self, env: dict[str, str], workdir: Path, *, response_url_factory=None, name: str = "serve") -> None:
         self.port = free_port()
-        self.env = {**os.environ, **FAKE_SLACK_PACE, **env, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, **FAKE_SLACK_SETTINGS, **env, "PORT": str(self.port), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
         self.workdir = workdir
         self.name = name
         self.log = workdir / f"{name}-{self.port}.log"
@@ -302,7 +304,7 @@ async def run_cli(env: dict[str, str], workdir: Path, *args: str) -> tuple[int, 
         "handlers.cli",
         *args,
         cwd=workdir,
-        env={**os.environ, **FAKE_SLACK_PACE, **env, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **FAKE_SLACK_SETTINGS, **env, "PYTHONPATH": str(ROOT)},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -349,6 +349,21 @@ async def test_a_call_is_never_answered_before_its_latency_is_up(fake: FakeSlack
     fake.latency = 0.0
 
 
+async def test_a_new_connections_first_call_arrives_only_after_its_handshakes(fake: FakeSlack) -> None:
+    # connection_setup models TCP's and TLS's handshakes: the first call on each connection arrives
+    # that much after it was sent; later calls on the same connection do not pay it again.
+    fake.connection_setup = 0.05
+    async with aiohttp.ClientSession() as session:
+        client = AsyncWebClient(token=TOKEN, base_url=fake.base_url, session=session)
+        sent = time.monotonic()
+        await client.auth_test()
+        assert fake.calls_to("auth.test")[-1].at >= sent + fake.connection_setup
+        fake.connection_setup = HANG_SECONDS  # a second setup would hang the test: the connection is reused
+        await client.auth_test()
+        assert len(fake.requests_per_connection) == 1
+    fake.connection_setup = 0.0
+
+
 # ---- recording and waiting -----------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ as a SlackError a person can read."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -19,6 +20,17 @@ from bot.slack.errors import SlackError
 from bot.slack.pacing import Pacer
 
 log = logging.getLogger(__name__)
+
+# How long aiohttp keeps an idle connection (its own default) when nothing keeps one warm.
+IDLE_CONNECTION_KEPT = 15.0
+
+
+def idle_connection_kept(keep_warm: float) -> float:
+    """Seconds an idle connection to Slack is kept open: aiohttp's 15 s, or, when a connection is
+    kept warm every ``keep_warm`` seconds, twice that, so the call that keeps it warm always finds
+    it open."""
+    return max(IDLE_CONNECTION_KEPT, 2 * keep_warm) if keep_warm > 0 else IDLE_CONNECTION_KEPT
+
 
 # Methods called with a person's token (its ``token`` argument) instead of the bot's.
 _USER_TOKEN_METHODS = frozenset({"openid.connect.userInfo"})
@@ -55,17 +67,22 @@ def _retry_after(headers: Any) -> float:
 class SlackTransport:
     """Owns the Web API client's HTTP session, the pacing and 429 waits of every call, and the translation of Slack's failures."""
 
-    def __init__(self, client: AsyncWebClient, pacer: Pacer | None = None) -> None:
+    def __init__(self, client: AsyncWebClient, pacer: Pacer | None = None, *, idle_kept: float = IDLE_CONNECTION_KEPT) -> None:
         self._client = client
         self._pacer = pacer or Pacer(None)
         self._session: aiohttp.ClientSession | None = None
+        self._idle_kept = idle_kept
+        self._last_ended = float("-inf")  # the event loop's time when a Web API call last ended
 
     def connections(self) -> aiohttp.ClientSession:
         """One HTTP session, kept open, for every call: without it slack_sdk opens (and, against
         slack.com, TLS-handshakes) a new connection for each call, which under a burst costs more
         than the calls. Made on first use, inside the running event loop it belongs to."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._client.timeout))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=self._idle_kept),
+                timeout=aiohttp.ClientTimeout(total=self._client.timeout),
+            )
             self._client.session = self._session
         return self._session
 
@@ -117,8 +134,29 @@ class SlackTransport:
             raise
         finally:
             metrics.SLACK_CALL_SECONDS.labels(method).observe(time.perf_counter() - started)
+            self._last_ended = asyncio.get_running_loop().time()
         metrics.SLACK_CALLS.labels(method, "ok").inc()
         return data
+
+    async def keep_warm(self, stop: asyncio.Event, every: float) -> None:
+        """Until ``stop`` is set: whenever no call has ended for ``every`` seconds, a cheap call
+        (``auth.test``) over the kept-alive session, so that an idle bot still holds an open,
+        TLS-ready connection to Slack. Incidents come after quiet hours: without it the first war
+        room of the night pays a new connection's TCP and TLS handshakes (one to three round trips)
+        before its channel is even asked for. A failed call is only logged: the next real call
+        opens a new connection, as it would have anyway."""
+        loop = asyncio.get_running_loop()
+        self._last_ended = max(self._last_ended, loop.time())
+        while not stop.is_set():
+            wait = self._last_ended + every - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                continue
+            try:
+                await self.call("auth.test")
+            except SlackError as error:
+                log.debug("keeping the connection to Slack warm: auth.test failed (%s)", error.code)
 
     async def _call_once(self, method: str, **args: Any) -> dict[str, Any]:
         self.connections()  # the client's calls then go over the kept-alive session

@@ -13,6 +13,8 @@ Slack's published method descriptions).
 
 from __future__ import annotations
 
+import asyncio
+
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -25,7 +27,7 @@ from bot.slack.gateway.identity import Identity, SignedInUser
 from bot.slack.gateway.people import People, SlackUser
 from bot.slack.gateway.views import Views
 from bot.slack.pacing import Pacer
-from bot.slack.transport import SlackTransport
+from bot.slack.transport import SlackTransport, idle_connection_kept
 
 __all__ = [
     "STEP_EVENT",
@@ -44,9 +46,17 @@ __all__ = [
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient, pacer: Pacer | None = None, *, directory_memory: float = DIRECTORY_MEMORY_SECONDS) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        pacer: Pacer | None = None,
+        *,
+        directory_memory: float = DIRECTORY_MEMORY_SECONDS,
+        keep_warm: float = 0.0,
+    ) -> None:
         self._client = client
-        self._transport = SlackTransport(client, pacer)
+        self._keep_warm_every = keep_warm
+        self._transport = SlackTransport(client, pacer, idle_kept=idle_connection_kept(keep_warm))
         self.identity = Identity(self._transport)
         self.channels = Channels(self._transport)
         self.chat = Chat(self._transport, self.identity)
@@ -55,7 +65,7 @@ class SlackGateway:
         self.people = People(self._transport, directory_memory=directory_memory)
 
     @classmethod
-    def connect(cls, token: str, base_url: str, *, timeout: float = 10, pacer: Pacer | None = None) -> SlackGateway:
+    def connect(cls, token: str, base_url: str, *, timeout: float = 10, pacer: Pacer | None = None, keep_warm: float = 0.0) -> SlackGateway:
         """A 429 is not retried by the SDK but by the transport, which waits it out through the
         pacer (every process then holds back) for as long as Slack asks, as often as it asks."""
         client = AsyncWebClient(
@@ -67,10 +77,16 @@ class SlackGateway:
                 AsyncServerErrorRetryHandler(max_retry_count=2),
             ],
         )
-        return cls(client, pacer)
+        return cls(client, pacer, keep_warm=keep_warm)
 
     async def close(self) -> None:
         await self._transport.close()
+
+    async def keep_warm(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set, keep a connection to Slack open and ready while the bot is idle
+        (``SlackTransport.keep_warm``); returns at once when keeping warm is off (0 s)."""
+        if self._keep_warm_every > 0:
+            await self._transport.keep_warm(stop, self._keep_warm_every)
 
     @property
     def client(self) -> AsyncWebClient:

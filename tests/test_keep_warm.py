@@ -1,0 +1,139 @@
+"""An idle bot keeps one connection to Slack open and ready (SLACK_KEEP_WARM_SECONDS): the first war
+room after a quiet spell must not pay a new connection's TCP and TLS handshakes.
+
+The fake Slack counts requests per client connection (``requests_per_connection``); a connection
+aiohttp has closed for idleness shows up as a second one. The intervals are short so the tests
+take seconds, and wide apart (a ping every 0.05 s against connections kept for 1 s idle) so that
+a busy machine's stalls do not close the connection between two pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import ValidationError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from bot.slack.pacing import Pacer
+from bot.slack.transport import IDLE_CONNECTION_KEPT, SlackTransport, idle_connection_kept
+from tests.conftest import BOT_TOKEN
+from tests.fake_slack import FakeSlack
+from tests.serve_process import FAKE_SLACK_SETTINGS
+from tests.test_socket_mode import start_serving, stop_serving
+
+EVERY = 0.05  # seconds idle before a call keeps the connection warm
+KEPT = 1.0  # seconds an idle connection stays open
+
+
+def transport_to(fake: FakeSlack) -> SlackTransport:
+    # Paced as the other tests' bots are (FAKE_SLACK_SETTINGS): a burst of calls is not held for a minute.
+    pacer = Pacer(None, speed=float(FAKE_SLACK_SETTINGS["SLACK_RATE_SPEED"]))
+    return SlackTransport(AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url), pacer, idle_kept=KEPT)
+
+
+async def pings_seen(fake: FakeSlack, count: int) -> None:
+    await fake.wait_for_call("auth.test", lambda _call: len(fake.calls_to("auth.test")) >= count)
+
+
+async def test_a_call_after_an_idle_spell_still_goes_over_the_first_connection(fake_slack: FakeSlack) -> None:
+    transport = transport_to(fake_slack)
+    stop = asyncio.Event()
+    try:
+        await transport.call("auth.test")
+        warm = asyncio.create_task(transport.keep_warm(stop, EVERY))
+        # Pings for more than twice as long as an idle connection is kept (each at least EVERY apart).
+        await pings_seen(fake_slack, 1 + round(2 * KEPT / EVERY) + 1)
+        stop.set()
+        await warm  # its last ping answered: the connection is free again
+        await transport.call("conversations.create", name="inc-after-quiet", is_private=False)
+        assert len(fake_slack.requests_per_connection) == 1, fake_slack.requests_per_connection
+    finally:
+        stop.set()
+        await transport.close()
+
+
+async def test_without_keeping_warm_a_call_after_an_idle_spell_opens_a_new_connection(fake_slack: FakeSlack) -> None:
+    """The other half of the test above: the idle limit is the transport's, so only the pings kept
+    that connection open."""
+    transport = transport_to(fake_slack)
+    try:
+        await transport.call("auth.test")
+        await asyncio.sleep(1.5 * KEPT)  # idle: the subject of the test, not a wait for something to happen
+        await transport.call("conversations.create", name="inc-after-quiet", is_private=False)
+        assert len(fake_slack.requests_per_connection) == 2, fake_slack.requests_per_connection
+    finally:
+        await transport.close()
+
+
+async def test_calls_keep_the_connection_warm_themselves_so_no_ping_goes_between_them(fake_slack: FakeSlack) -> None:
+    every = 1.0  # a stall of a second between two calls would let a ping in: wide, for a busy machine
+    transport = transport_to(fake_slack)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await transport.call("auth.test")
+        warm = asyncio.create_task(transport.keep_warm(stop, every))
+        busy_until = loop.time() + 2.5 * every
+        made = 0
+        while loop.time() < busy_until:  # a busy bot: call after call for longer than the interval
+            await transport.call("conversations.create", name=f"inc-busy-{made}", is_private=False)
+            made += 1
+        stop.set()
+        await warm
+        assert [c.method for c in fake_slack.calls] == ["auth.test"] + ["conversations.create"] * made
+    finally:
+        stop.set()
+        await transport.close()
+
+
+async def test_a_failed_ping_is_only_logged_and_the_next_one_goes_as_usual(fake_slack: FakeSlack) -> None:
+    transport = transport_to(fake_slack)
+    stop = asyncio.Event()
+    fake_slack.fail_next("auth.test", "internal_error", status=500, times=3)  # the SDK tries a 5xx three times
+    try:
+        warm = asyncio.create_task(transport.keep_warm(stop, EVERY))
+        await fake_slack.wait_for_call("auth.test", lambda call: call.ok)
+        assert not warm.done()
+        stop.set()
+        await warm  # ends without an error once told to stop
+    finally:
+        stop.set()
+        await transport.close()
+
+
+def test_an_idle_connection_is_kept_longer_than_the_interval_that_keeps_it_warm() -> None:
+    assert idle_connection_kept(0) == IDLE_CONNECTION_KEPT
+    for every in (1.0, 25.0, 60.0, 3600.0):
+        assert idle_connection_kept(every) >= 2 * every
+
+
+@pytest.mark.parametrize("value", ["0.5", "-1", "3601", "soon"])
+def test_a_keep_warm_interval_out_of_range_is_refused_with_the_right_form(settings: Settings, value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, **{**_env_of(settings), "SLACK_KEEP_WARM_SECONDS": value})
+    assert "SLACK_KEEP_WARM_SECONDS" in str(refused.value) or "slack_keep_warm_seconds" in str(refused.value)
+
+
+async def test_serve_keeps_the_connection_warm_while_idle(settings: Settings, fake_slack: FakeSlack) -> None:
+    settings = settings.model_copy(update={"slack_keep_warm_seconds": 1.0})
+    stop = asyncio.Event()
+    task, _serving = await start_serving(settings, stop)
+    try:
+        asked_at_start = len(fake_slack.calls_to("auth.test"))
+        await pings_seen(fake_slack, asked_at_start + 2)
+        assert {c.method for c in fake_slack.calls} == {"auth.test"}
+    finally:
+        await stop_serving(task, stop)
+    assert task.done() and task.exception() is None
+
+
+def _env_of(settings: Settings) -> dict[str, str]:
+    """The settings as the environment variables that made them."""
+    env: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if field.alias and value is not None:
+            env[field.alias] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    return env
