@@ -28,11 +28,11 @@ import logging
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.open_latency import BenchmarkError, bounded, drain, is_control_message, start_bot, start_fake_slack
+from benchmarks.open_latency import BenchmarkError, bounded, is_control_message, start_bot, start_fake_slack
+from benchmarks.round_trips import InProcess, open_and_record
 from bot.slack.transport import IDLE_CONNECTION_KEPT
 from tests.fake_slack import FakeSlack
 
@@ -55,16 +55,11 @@ async def _quiet_then_open(fake: FakeSlack, keep_warm: float, idle: float, laten
     warm = asyncio.create_task(runtime.slack.keep_warm(stop))  # as `serve` starts it
     try:
         name = database.stem  # the channels of each bot's incidents must not clash: each numbers from 1
-        await bot.slack.command(f"open Before the quiet {name} sev:P2 service:payments-api")
-        await drain(runtime)
+        recorded = InProcess(fake)
+        await open_and_record(recorded, runtime, bot, f"Before the quiet {name}", "payments-api")
         await asyncio.sleep(idle)  # the quiet spell itself
-        start = len(fake.calls)
-        sent = time.monotonic()
-        response = await bot.slack.command(f"open After the quiet {name} sev:P2 service:payments-api")
-        if response.status != 200:
-            raise BenchmarkError(f"the open answered HTTP {response.status}")
-        await drain(runtime)
-        calls = [c for c in fake.calls[start:] if c.method != "auth.test"]
+        sent, calls = await open_and_record(recorded, runtime, bot, f"After the quiet {name}", "payments-api")
+        calls = [c for c in calls if c.method != "auth.test"]
         control = next((c for c in calls if is_control_message(c)), None)
         if control is None or any(not c.ok for c in calls):
             raise BenchmarkError(f"the war room was not set up cleanly: {[(c.method, c.error) for c in calls if not c.ok]}")

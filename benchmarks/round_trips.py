@@ -75,7 +75,7 @@ COLD, ON_FILE, WARM = "names asked", "names on file", "names remembered"
 NAMES = (COLD, ON_FILE, WARM)
 
 
-class _InProcess:
+class InProcess:
     """The fake Slack on the benchmark's own event loop, with RemoteFakeSlack's face."""
 
     def __init__(self, fake: FakeSlack) -> None:
@@ -97,7 +97,7 @@ class _InProcess:
         await self.fake.stop()
 
 
-Fake = _InProcess | RemoteFakeSlack
+Fake = InProcess | RemoteFakeSlack
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,9 @@ class _Floor:
             await self._client.session.close()
 
 
-async def _open(fake: Fake, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+async def open_and_record(fake: Fake, runtime: Runtime, bot: Server, title: str, service: str) -> tuple[float, list[RecordedCall]]:
+    """``/incident open`` of ``title`` for ``service``, once its after-ack work is done: when the
+    command was sent, and every call Slack got since."""
     await fake.refresh()
     start = len(fake.calls)
     sent = time.monotonic()
@@ -249,7 +251,7 @@ async def _war_room(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, shap
     forget = getattr(runtime.slack.people, "forget_directory", None)
     if forget is not None:
         forget()  # cold: every e-mail and handle asked of Slack, as for the first incident of the day
-    sent, calls = await _open(fake, runtime, bot, f"Round trips {shape} {n}", service)
+    sent, calls = await open_and_record(fake, runtime, bot, f"Round trips {shape} {n}", service)
     control = next((c for c in calls if is_control_message(c)), None)
     if control is None or not control.ok or any(not c.ok for c in calls):
         raise BenchmarkError(f"the war room of {service} was not set up cleanly: {[(c.method, c.error) for c in calls if not c.ok]}")
@@ -264,7 +266,7 @@ async def _war_room(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, shap
 
 async def _resolution(fake: Fake, runtime: Runtime, bot: Server, runs: _Runs, n: int, names: str) -> None:
     latency = fake.latency
-    _sent, calls = await _open(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
+    _sent, calls = await open_and_record(fake, runtime, bot, f"Round trips resolution {n}", "payments-api")
     number = max(int(p["incident"]) for c in calls if (p := (c.args.get("metadata") or {}).get("event_payload") or {}).get("incident"))
     incident = await runtime.incidents.get(number)
     if incident is None or incident.channel_id is None or incident.control_message_ts is None:
@@ -318,7 +320,7 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
         fake = await RemoteFakeSlack.start()
     else:
         in_process, announce = await start_fake_slack()
-        fake = _InProcess(in_process)
+        fake = InProcess(in_process)
     runs = _Runs({shape: [] for shape, _ in SHAPES}, {shape: [] for shape, _ in SHAPES}, [], {names: [] for names in NAMES}, [])
     with tempfile.TemporaryDirectory(prefix="incident-bot-round-trips-") as tmp:
         if isinstance(fake, RemoteFakeSlack):
@@ -329,7 +331,7 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
         try:
             # Warm-up at latency 0: imports, the first connections, Bolt's auth.test.
             for shape, service in SHAPES:
-                _sent, calls = await _open(fake, runtime, bot, f"Warm-up {shape}", service)
+                _sent, calls = await open_and_record(fake, runtime, bot, f"Warm-up {shape}", service)
             if floor:
                 bare = _Floor(fake, next(c for c in calls if is_control_message(c)))
                 await bare.start()
