@@ -47,7 +47,9 @@ class BotTokenCheck:
     A token Slack refuses stops ``serve`` at once with one line, instead of every person's first
     command being told to reinstall the app. When Slack does not answer at start the bot serves
     anyway (Slack may be the one that is down) and asks again, at most once a minute, when
-    /healthz is called, until Slack has answered."""
+    /healthz is called, until Slack has answered. Afterwards each call that keeps the connection to
+    Slack warm while the bot idles (``SlackGateway.keep_warm``) is this check: a token revoked
+    while the bot runs turns /healthz unhealthy within SLACK_KEEP_WARM_SECONDS of quiet."""
 
     ASK_AGAIN_AFTER = 60.0
 
@@ -60,13 +62,21 @@ class BotTokenCheck:
 
     async def ask(self) -> str:
         self._asked_at = time.monotonic()
+        accepted_until_now = self._answered and self.refused is None
         try:
             who = await self._slack.identity.who_am_i()
         except SlackError as error:
             if error.code in REFUSED_TOKEN:
                 self._answered, self.refused = True, error.code
                 self.state = f"refused ({error.code})"
-            else:
+                if accepted_until_now:  # revoked while the bot runs: every Slack call fails from here on
+                    log.error(
+                        "SLACK_BOT_TOKEN is refused by Slack now (%s): every Slack call fails and /healthz answers 503; "
+                        "set it to %s and restart the bot",
+                        error.code,
+                        SETTING_HELP["SLACK_BOT_TOKEN"],
+                    )
+            elif not self._answered:  # once Slack has judged the token, its last word stands
                 self.state = f"not checked: Slack did not answer ({error.code})"
         else:
             self._answered, self.refused = True, None
@@ -158,7 +168,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         log.info("%s", line)
     runtime = Runtime.from_settings(settings)
     try:
-        await check_bot_token(runtime)
+        token_check = await check_bot_token(runtime)
         revision = await runtime.migrate()
         await runtime.db.warm_up()
         log.info("database at revision %s", revision)
@@ -209,7 +219,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, started: asyncio.Que
         reminders_task = asyncio.create_task(runtime.action_items.run_reminders(stop), name="action-item-reminders")
         timers_task = asyncio.create_task(runtime.timers.run_forever(stop), name="incident-timers")
         lag_task = asyncio.create_task(runtime.loop_lag.watch(stop), name="event-loop-lag")
-        warm_task = asyncio.create_task(runtime.slack.keep_warm(stop), name="slack-connection-kept-warm")
+        warm_task = asyncio.create_task(runtime.slack.keep_warm(stop, token_check.ask), name="slack-connection-kept-warm")
         if started is not None:
             started.put_nowait(Serving(runtime, port))
         await stop.wait()

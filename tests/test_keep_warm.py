@@ -10,18 +10,23 @@ a busy machine's stalls do not close the connection between two pings.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from pydantic import ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack import SlackGateway
 from bot.slack.pacing import Pacer
 from bot.slack.transport import IDLE_CONNECTION_KEPT, SlackTransport, idle_connection_kept
+from handlers.server import BotTokenCheck
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import FAKE_SLACK_SETTINGS
+from tests.test_first_run import healthz
 from tests.test_socket_mode import start_serving, stop_serving
+from tests.waiting import HANG_SECONDS
 
 EVERY = 0.05  # seconds idle before a call keeps the connection warm
 KEPT = 1.0  # seconds an idle connection stays open
@@ -117,7 +122,7 @@ def test_a_keep_warm_interval_out_of_range_is_refused_with_the_right_form(settin
 
 
 async def test_serve_keeps_the_connection_warm_while_idle(settings: Settings, fake_slack: FakeSlack) -> None:
-    settings = settings.model_copy(update={"slack_keep_warm_seconds": 1.0})
+    settings = settings.model_copy(update={"slack_keep_warm_seconds": 1.0, "port": 0, "host": "127.0.0.1"})
     stop = asyncio.Event()
     task, _serving = await start_serving(settings, stop)
     try:
@@ -127,6 +132,52 @@ async def test_serve_keeps_the_connection_warm_while_idle(settings: Settings, fa
     finally:
         await stop_serving(task, stop)
     assert task.done() and task.exception() is None
+
+
+async def test_a_token_revoked_while_the_bot_idles_turns_healthz_unhealthy_and_is_logged_once(
+    settings: Settings, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings.model_copy(update={"slack_keep_warm_seconds": 1.0, "port": 0, "host": "127.0.0.1"})
+    stop = asyncio.Event()
+    task, serving = await start_serving(settings, stop)
+    try:
+        assert (await healthz(serving.port))[0] == 200
+        with caplog.at_level(logging.ERROR, logger="incident_bot"):
+            fake_slack.bot_tokens = set()  # revoked in Slack while the bot idles
+            revoked_at = len(fake_slack.calls)
+            status, body = await healthz_until(serving.port, 503)
+            assert body["slack_token"] == "refused (invalid_auth)", body
+            # Two more calls while refused (the third sent only once the second was answered and
+            # judged): still one line, not one per call.
+            await fake_slack.wait_for_call("auth.test", lambda _call: len(fake_slack.calls) >= revoked_at + 3)
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "SLACK_BOT_TOKEN is refused by Slack now (invalid_auth)" in errors[0], errors
+        assert "xoxb-" in errors[0] and BOT_TOKEN not in errors[0]  # what to put there, never the token itself
+    finally:
+        await stop_serving(task, stop)
+
+
+async def test_a_call_slack_fails_to_answer_leaves_its_last_word_on_the_token(fake_slack: FakeSlack) -> None:
+    slack = SlackGateway.connect(BOT_TOKEN, fake_slack.base_url)
+    try:
+        check = BotTokenCheck(slack)
+        assert await check.ask() == "ok (@incident-bot in Fake Workspace)"
+        fake_slack.fail_next("auth.test", "internal_error", status=500, times=3)  # Slack down for one keep-warm call
+        assert await check.ask() == "ok (@incident-bot in Fake Workspace)"
+        fake_slack.bot_tokens = set()
+        assert await check.ask() == "refused (invalid_auth)"
+    finally:
+        await slack.close()
+
+
+async def healthz_until(port: int, status: int) -> tuple[int, dict]:
+    """/healthz, asked until it answers ``status`` (a condition: the next keep-warm call tells it)."""
+    deadline = asyncio.get_running_loop().time() + HANG_SECONDS
+    while True:
+        answer = await healthz(port)
+        if answer[0] == status or asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(0.05)
 
 
 def _env_of(settings: Settings) -> dict[str, str]:

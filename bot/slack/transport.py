@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -138,13 +139,13 @@ class SlackTransport:
         metrics.SLACK_CALLS.labels(method, "ok").inc()
         return data
 
-    async def keep_warm(self, stop: asyncio.Event, every: float) -> None:
+    async def keep_warm(self, stop: asyncio.Event, every: float, ping: Callable[[], Awaitable[object]] | None = None) -> None:
         """Until ``stop`` is set: whenever no call has ended for ``every`` seconds, a cheap call
-        (``auth.test``) over the kept-alive session, so that an idle bot still holds an open,
-        TLS-ready connection to Slack. Incidents come after quiet hours: without it the first war
-        room of the night pays a new connection's TCP and TLS handshakes (one to three round trips)
-        before its channel is even asked for. A failed call is only logged: the next real call
-        opens a new connection, as it would have anyway."""
+        (``ping``, by default ``auth.test``) over the kept-alive session, so that an idle bot still
+        holds an open, TLS-ready connection to Slack. Incidents come after quiet hours: without it
+        the first war room of the night pays a new connection's TCP and TLS handshakes (one to three
+        round trips) before its channel is even asked for. A failed call is only logged: the next
+        real call opens a new connection, as it would have anyway."""
         loop = asyncio.get_running_loop()
         self._last_ended = max(self._last_ended, loop.time())
         while not stop.is_set():
@@ -154,7 +155,7 @@ class SlackTransport:
                     await asyncio.wait_for(stop.wait(), wait)
                 continue
             try:
-                await self.call("auth.test")
+                await (ping() if ping is not None else self.call("auth.test"))
             except SlackError as error:
                 log.debug("keeping the connection to Slack warm: auth.test failed (%s)", error.code)
 

@@ -14,6 +14,7 @@ Slack's published method descriptions).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -82,11 +83,13 @@ class SlackGateway:
     async def close(self) -> None:
         await self._transport.close()
 
-    async def keep_warm(self, stop: asyncio.Event) -> None:
+    async def keep_warm(self, stop: asyncio.Event, ping: Callable[[], Awaitable[object]] | None = None) -> None:
         """Until ``stop`` is set, keep a connection to Slack open and ready while the bot is idle
-        (``SlackTransport.keep_warm``); returns at once when keeping warm is off (0 s)."""
+        (``SlackTransport.keep_warm``) by calling ``ping`` (an ``auth.test``: ``serve`` passes its
+        check of the bot token, so /healthz also learns of a token revoked while the bot idles);
+        returns at once when keeping warm is off (0 s)."""
         if self._keep_warm_every > 0:
-            await self._transport.keep_warm(stop, self._keep_warm_every)
+            await self._transport.keep_warm(stop, self._keep_warm_every, ping or self.identity.who_am_i)
 
     @property
     def client(self) -> AsyncWebClient:
