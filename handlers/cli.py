@@ -387,7 +387,8 @@ async def _import(settings: DatabaseSettings, args: argparse.Namespace) -> int:
         try:
             report = await Importer(database, utc_now).run(parsed, origin=path.name, dry_run=args.dry_run)
         except ImportStopped as stopped:
-            print(f"incident-bot: the database (DATABASE_URL) failed: {_database_reason(stopped.error)}", file=sys.stderr)
+            if not stopped.raced:
+                print(f"incident-bot: the database (DATABASE_URL) failed: {_database_reason(stopped.error)}", file=sys.stderr)
             print(f"incident-bot: {stopped.summary()}", file=sys.stderr)
             return EXIT_FAILURE
         except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the command, then raises KeyboardInterrupt

@@ -691,6 +691,51 @@ async def test_a_batch_another_import_stored_first_is_tried_again_and_counted_on
     assert await counts(db) == (5, 5)
 
 
+def stored_first_by_another_import(monkeypatch, tries_raced: int) -> list[int]:
+    """Every incident of the file is stored already, but the file's look and the first
+    ``tries_raced`` looks of its first batch miss them all, as when another import of the same file
+    stores them at that moment: each such try's insert breaks the unique key. Returns the count of
+    looks, as it grows."""
+    find_imported = history.find_imported
+    looks = [0]
+
+    async def raced(session, source, external_ids):
+        looks[0] += 1
+        found = await find_imported(session, source, external_ids)
+        return {} if looks[0] <= 1 + tries_raced else found
+
+    monkeypatch.setattr(history, "find_imported", raced)
+    return looks
+
+
+@pytest.mark.both_databases
+async def test_a_batch_raced_on_all_but_its_last_try_is_stored_once(db, monkeypatch):
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    looks = stored_first_by_another_import(monkeypatch, importing.BATCH_TRIES - 1)
+    report = await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert report.summary() == "imported 0 new, 5 already present"
+    assert looks[0] == 1 + importing.BATCH_TRIES + 2  # the file, the first batch's tries, the other two batches
+    assert await counts(db) == (5, 5)
+
+
+@pytest.mark.both_databases
+async def test_a_batch_raced_on_every_try_stops_saying_another_import_stored_them_not_that_the_database_failed(db, monkeypatch):
+    parsed = parse_file(CSV_SAMPLE.read_bytes(), "csv", now=NOW)
+    await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    stored_first_by_another_import(monkeypatch, importing.BATCH_TRIES)
+    with pytest.raises(ImportStopped) as stopped:
+        await Importer(db, FakeClock(NOW)).run(parsed, origin="incidents.csv")
+    assert stopped.value.raced
+    assert stopped.value.summary() == (
+        f"stored 0 of 5 new incidents before another import of the same incidents stored some of them first, "
+        f"{importing.BATCH_TRIES} times in a row; run the same import again to store the rest: what is stored is found and skipped"
+    )
+    assert await counts(db) == (5, 5)  # nothing stored twice, nothing half-written
+
+
 async def open_native_incidents(db: Database) -> None:
     """Two incidents opened through the bot: one restored with an implied diagnosis, one open."""
     clock = FakeClock(NOW)
@@ -913,6 +958,24 @@ async def test_cli_imports_csv_once_and_says_so_the_second_time(cli_db, command)
     second = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
     assert second.returncode == 0, second.stderr
     assert second.stdout == "imported 0 new, 5 already present\n"
+    assert await stored_count(url) == 5
+
+
+async def test_cli_import_raced_by_another_import_says_so_and_not_that_the_database_failed(cli_db, command, monkeypatch):
+    work, url = cli_db
+    assert (await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)).returncode == 0
+    monkeypatch.setattr(importing, "INSERT_BATCH", 2)
+    stored_first_by_another_import(monkeypatch, importing.BATCH_TRIES)
+    result = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "incident-bot: stored 0 of 5 new incidents before another import of the same incidents stored some of them first, "
+        f"{importing.BATCH_TRIES} times in a row; run the same import again to store the rest: what is stored is found and skipped\n"
+    )
+    monkeypatch.undo()
+    again = await command(work, "import", str(CSV_SAMPLE), "--format", "csv", database_url=url)
+    assert (again.returncode, again.stdout) == (0, "imported 0 new, 5 already present\n"), again.stderr
     assert await stored_count(url) == 5
 
 

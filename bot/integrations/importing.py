@@ -881,12 +881,15 @@ def _event_values(number: int, incident: ImportedIncident, source: str, origin: 
 
 
 # What to do about an import that stopped part-way: its stored batches stay.
+# Tries of a batch that another import keeps storing parts of first (each try rolls back whole).
+BATCH_TRIES = 4
 RUN_AGAIN = "run the same import again to store the rest: what is stored is found and skipped"
 INTERRUPTED_IMPORT = f"the batches stored so far stay; {RUN_AGAIN}"
 
 
 class ImportStopped(Exception):
-    """The database failed part-way through storing an import: ``report`` says what was stored
+    """The database failed part-way through storing an import, or another import of the same
+    incidents kept storing a batch's incidents first (``raced``): ``report`` says what was stored
     (each batch is its own transaction: a stored batch stays, the failed one left nothing). The
     same import run again finds what is stored and stores the rest."""
 
@@ -896,10 +899,20 @@ class ImportStopped(Exception):
         self.to_store = to_store
         self.error = error
 
+    @property
+    def raced(self) -> bool:
+        """Stopped by another import storing the same incidents, not by a failing database."""
+        return isinstance(self.error, IntegrityError)
+
     def summary(self) -> str:
         stored = len(self.report.created)
         numbers = f" (INC-{min(self.report.created)} … INC-{max(self.report.created)})" if self.report.created else ""
-        return f"stored {stored} of {self.to_store} new incidents{numbers} before the database failed; {RUN_AGAIN}"
+        why = (
+            f"another import of the same incidents stored some of them first, {BATCH_TRIES} times in a row"
+            if self.raced
+            else "the database failed"
+        )
+        return f"stored {stored} of {self.to_store} new incidents{numbers} before {why}; {RUN_AGAIN}"
 
 
 class Importer:
@@ -943,7 +956,7 @@ class Importer:
         return report
 
     async def _store_batch(self, batch: list[ImportedIncident], source: str, origin: str, now: datetime, report: ImportReport) -> None:
-        for attempt in range(2):
+        for attempt in range(1, BATCH_TRIES + 1):
             try:
                 async with self._db.transaction() as session:
                     stored = await history.find_imported(session, source, [i.external_id for i in batch])
@@ -957,8 +970,9 @@ class Importer:
                 return
             except IntegrityError:
                 # Another import (PostgreSQL: at the same moment) stored some of these first: the
-                # batch is rolled back whole, and its next try finds them stored.
-                if attempt:
+                # batch is rolled back whole, and its next try finds them stored (unless that import
+                # stores more of them meanwhile: two imports of one file in step, batch for batch).
+                if attempt == BATCH_TRIES:
                     raise
                 log.info("another import stored some of these incidents first; looking again")
 
