@@ -797,6 +797,7 @@ class FakeSlack:
         # Requests per client connection (the client's port): shows whether the bot keeps its
         # HTTP connections open or opens one per call.
         self.requests_per_connection: Counter[int] = Counter()
+        self._connections: dict[int, asyncio.BaseTransport] = {}  # by the client's port, for connection_closed
         # Seconds a new connection's first call arrives after it was sent, on top of ``latency``:
         # the TCP and TLS handshakes a client pays to reach slack.com before its request can leave
         # (two round trips with TLS 1.3). The fake speaks plain HTTP on loopback, so it adds them here.
@@ -1300,6 +1301,12 @@ class FakeSlack:
         port = self._client_port(request)
         if port is not None:
             self.requests_per_connection[port] += 1
+            if request.transport is not None:
+                self._connections[port] = request.transport
+
+    def connection_closed(self, port: int) -> bool:
+        """Whether the client's connection from ``port`` is closed (by the client: an idle one it stopped keeping)."""
+        return self._connections[port].is_closing()
 
     async def _set_up_if_new(self, request: web.Request) -> None:
         """A new connection's handshakes come before its first request can: it arrives ``connection_setup`` later."""

@@ -139,9 +139,9 @@ class SlackTransport:
         metrics.SLACK_CALLS.labels(method, "ok").inc()
         return data
 
-    async def keep_warm(self, stop: asyncio.Event, every: float, ping: Callable[[], Awaitable[object]] | None = None) -> None:
+    async def keep_warm(self, stop: asyncio.Event, every: float, ping: Callable[[], Awaitable[object]]) -> None:
         """Until ``stop`` is set: whenever no call has ended for ``every`` seconds, a cheap call
-        (``ping``, by default ``auth.test``) over the kept-alive session, so that an idle bot still
+        (``ping``: an ``auth.test`` through this transport) over the kept-alive session, so that an idle bot still
         holds an open, TLS-ready connection to Slack. Incidents come after quiet hours: without it
         the first war room of the night pays a new connection's TCP and TLS handshakes (one to three
         round trips) before its channel is even asked for. A failed call is only logged: the next
@@ -155,7 +155,7 @@ class SlackTransport:
                     await asyncio.wait_for(stop.wait(), wait)
                 continue
             try:
-                await (ping() if ping is not None else self.call("auth.test"))
+                await ping()
             except SlackError as error:
                 log.debug("keeping the connection to Slack warm: auth.test failed (%s)", error.code)
 
