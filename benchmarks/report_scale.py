@@ -10,6 +10,8 @@ contender):
   from one read, what ``incident-bot report`` does (its table and JSON formats)
 - digest: ``DigestPublisher(...).compose(DigestChannel(channel="C0BENCH01"))`` with slack=None:
   the last complete week's digest, its 12-week trend, the detectable change and the PNG chart
+  (drawn by the drawing process, bot/analytics/drawing.py, as ``serve`` draws it; the process is
+  started by the untimed first call)
 - naive: ``select(Incident)`` + ``.scalars().all()`` (every incident as an ORM object), then mean
   and median time to restore and each phase's median with ``statistics``: "load everything into
   Python". It computes far fewer figures than the report, so report/naive above 1 means the report
@@ -54,6 +56,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
 
 UTC = UTC
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +143,10 @@ async def contender(kind: str, database_url: str) -> Contender:
         await db.dispose()
         return await slack_readout(kind, database_url)
 
-    if kind == "digest-text":
-        import bot.analytics.digest_publisher
-
-        # The chart is drawn by matplotlib in the same time at every size: leave it out here.
-        bot.analytics.digest_publisher.render_digest_chart = lambda *_: b""  # type: ignore[assignment]
-    publisher = DigestPublisher(db, lambda: NOW, reports, slack=None)  # type: ignore[arg-type]
+    # The digest's picture is drawn by the drawing process, as `serve` draws it; digest-text draws
+    # none (matplotlib takes the same time at every size).
+    drawing = NoPicture() if kind == "digest-text" else CHART_DRAWING
+    publisher = DigestPublisher(db, lambda: NOW, reports, slack=None, drawing=drawing)  # type: ignore[arg-type]
     channel = DigestChannel(channel=DIGEST_CHANNEL)
     week: str | None = None  # the last complete week, as the scheduler asks
 
@@ -174,7 +176,20 @@ async def contender(kind: str, database_url: str) -> Contender:
             )
         raise RuntimeError(f"no week from {failed[0]} back to {failed[-1]} composes")
 
-    return Contender(digest, db.dispose, choose_week)
+    async def close() -> None:
+        await db.dispose()
+        await asyncio.to_thread(CHART_DRAWING.close)
+
+    return Contender(digest, close, choose_week)
+
+
+class NoPicture(ChartDrawing):
+    """A drawing process that draws nothing: the digest without its chart."""
+
+    def submit(self, draw: Callable[..., bytes], /, *args: Any) -> asyncio.Future[bytes]:
+        nothing = asyncio.get_running_loop().create_future()
+        nothing.set_result(b"")
+        return nothing
 
 
 async def slack_readout(kind: str, database_url: str) -> Contender:

@@ -11,6 +11,7 @@ import jinja2
 
 from bot.analytics.digest import digests_with_catalog
 from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
+from bot.analytics.drawing import CHART_DRAWING
 from bot.analytics.reports import Reports
 from bot.background import BackgroundWork, EventLoopLag
 from bot.catalog.runbooks import RunbookError, load_runbooks
@@ -197,7 +198,7 @@ class Runtime:
             runbooks=RunbookChecklists(runbook_room, lookup, replies),
             runbook_actions=RunbookActionClicks(runbook_room, action_runs, lookup, replies),
             deploys=DeployRecords(deploys, catalog, replies, slack, clock, deploy_window=settings.deploy_window),
-            readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports)),
+            readouts=Readouts(lookup, reports, catalog, replies, slack, clock, HomeChart(db, slack, clock, reports, CHART_DRAWING)),
             repairs=Repairs(
                 incidents,
                 lookup,
@@ -240,7 +241,9 @@ class Runtime:
             runbook_room=runbook_room,
             team=team,
             reports=reports,
-            digests=DigestPublisher(db, clock, reports, slack, action_items=action_items, delivery_span=DELIVERY_SPAN),
+            digests=DigestPublisher(
+                db, clock, reports, slack, action_items=action_items, delivery_span=DELIVERY_SPAN, drawing=CHART_DRAWING
+            ),
             deploys=deploys,
             action_items=action_items,
             permissions=permissions,
@@ -258,7 +261,7 @@ class Runtime:
             ),
             replays=ReplayGuard(db, background),
             pagers=pagers,
-            dashboard=Dashboard(db, reports, permissions, catalog, clock),
+            dashboard=Dashboard(db, reports, permissions, catalog, clock, CHART_DRAWING),
             dashboard_sign_in=dashboard_sign_in,
             action_runs=action_runs,
             pagerduty_events=PagerDutyEvents(

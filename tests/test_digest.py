@@ -602,36 +602,36 @@ async def test_the_chart_draws_the_numbers_the_digest_states(db, weeks, per_week
         assert headline_seconds(points) is None and points[-1].note == f"n={per_week}"
 
 
-async def test_the_chart_is_being_drawn_while_the_words_are_written(db, monkeypatch):
-    """The chart is handed to its thread before the words are written, not when compose next waits
-    on the event loop: the detectable change, the first of the words, finds it being drawn while
-    it holds the loop."""
-    import threading
-
+async def test_the_chart_is_handed_to_the_drawing_process_before_the_words_are_written(db, monkeypatch):
+    """The chart goes to the drawing process before the words are written, not when compose next
+    waits on the event loop: the detectable change, the first of the words, finds it handed over."""
     import bot.analytics.digest_publisher
+    from bot.analytics.chart import draw_digest_chart
     from bot.analytics.digest_publisher import DigestPublisher
     from bot.analytics.digest_schedule import DigestChannel
+    from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
     from bot.analytics.reports import Reports
     from tests.clocks import FakeClock
-    from tests.waiting import HANG_SECONDS
 
-    drawing = threading.Event()
-    draw, words = bot.analytics.digest_publisher.render_digest_chart, bot.analytics.digest_publisher.detectable_change
+    handed_over: list[object] = []
 
-    def drawn(*args):
-        drawing.set()
-        return draw(*args)
+    class Watched(ChartDrawing):
+        def submit(self, draw, /, *args):
+            handed_over.append(draw)
+            return CHART_DRAWING.submit(draw, *args)
+
+    words = bot.analytics.digest_publisher.detectable_change
 
     def written(*args, **kwargs):
-        assert drawing.wait(HANG_SECONDS), "the chart was not being drawn while the words were written"
+        assert handed_over == [draw_digest_chart], "the chart was not handed over before the words were written"
         return words(*args, **kwargs)
 
-    monkeypatch.setattr(bot.analytics.digest_publisher, "render_digest_chart", drawn)
     monkeypatch.setattr(bot.analytics.digest_publisher, "detectable_change", written)
     await store_weekly_history(db, digest_week_start=LAST_WEEK, weeks=3, per_week=7, seed=9)
     clock = FakeClock(NOW)
     reports = Reports(db, clock, tiers=TIERS, settings=ReportSettings())
-    composed = await DigestPublisher(db, clock, reports, slack=None).compose(DigestChannel(channel="C0PAYMENTS"))  # type: ignore[arg-type]
+    publisher = DigestPublisher(db, clock, reports, slack=None, drawing=Watched())  # type: ignore[arg-type]
+    composed = await publisher.compose(DigestChannel(channel="C0PAYMENTS"))
     assert composed.chart_png.startswith(b"\x89PNG") and "With ~7 incidents a week" in composed.digest.text
 
 

@@ -8,7 +8,8 @@
 Drawn with matplotlib's Agg backend through the object API (no pyplot: no window, no global
 figure list), under a lock because rcParams are process-wide. Same input, same bytes: fixed size
 and DPI, the bundled DejaVu Sans font, no timestamps or version in the PNG metadata.
-Rendering takes a few hundred milliseconds: call it from a worker thread in async code.
+Drawing takes about a hundred milliseconds of CPU, most of it holding the GIL: async code hands it
+to the drawing process (bot/analytics/drawing.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.analytics.stats import Trend, WindowReport, percentile
-from bot.analytics.stats_view import too_few_text
+# Only what the drawing process needs: the words of bot.analytics.stats_view would bring Slack's
+# gateway and the database along (a second of imports, 70 MB).
+from bot.analytics.stats import Measures, Trend, WindowReport, percentile, too_few_text
 from bot.core.phases import PHASES
 
 # matplotlib is imported where a chart is drawn, not here: it costs most of a second, and every
@@ -256,21 +258,20 @@ def _window_label(report: WindowReport) -> str:
     return f"{days:g} days" if days == int(days) else "the window"
 
 
-def _phase_panel(ax: Axes, report: WindowReport) -> None:
+def _phase_panel(ax: Axes, overall: Measures, window: str, min_count: int) -> None:
     from matplotlib.patches import Patch
     from matplotlib.ticker import NullLocator
 
-    overall = report.overall
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, 0.5)
     ax.xaxis.set_major_locator(NullLocator())
     ax.yaxis.set_major_locator(NullLocator())
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"Where restore time went, {_window_label(report)} (n={overall.count})")
+    ax.set_title(f"Where restore time went, {window} (n={overall.count})")
     if not overall.enough or overall.slowest_phase is None:
         ax.barh(0, 1, height=0.8, color="#EEEEEE")
-        _note(ax, 0.5, 0, too_few_text(overall.count, report.settings.min_count), transform=ax.transData)
+        _note(ax, 0.5, 0, too_few_text(overall.count, min_count), transform=ax.transData)
         return
     left = 0.0
     for phase in PHASES:
@@ -348,12 +349,34 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray,
     ax.set_axisbelow(True)
 
 
+@dataclass(frozen=True)
+class DigestChart:
+    """What the digest's picture shows, and nothing more: what the drawing process is handed
+    (bot/analytics/drawing.py). The whole window report pickles to about 230 KB at 100,000
+    incidents (its open incidents and segments), these figures to a few KB beside the restore times."""
+
+    trend: Trend
+    overall: Measures  # the covered window's: where its restore time went
+    window: str  # the covered window as its panel names it: "2026-W47", "30 days"
+    min_count: int
+    restore_seconds: np.ndarray  # float64: what the distribution panel shows (the trend's weeks, usually)
+
+    @classmethod
+    def of(cls, trend: Trend, report: WindowReport, restore_seconds: Sequence[float] | np.ndarray) -> DigestChart:
+        seconds = np.asarray(restore_seconds, dtype=np.float64)
+        if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
+            raise ValueError("restore times must be finite and non-negative")
+        return cls(trend, report.overall, _window_label(report), report.settings.min_count, seconds)
+
+
 def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Sequence[float] | np.ndarray) -> bytes:
     """The digest's three-panel PNG (800 × 1000 px). ``restore_seconds``: the restore times the
     distribution panel shows (the trend's weeks, usually)."""
-    seconds = np.asarray(restore_seconds, dtype=np.float64)
-    if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
-        raise ValueError("restore times must be finite and non-negative")
+    return draw_digest_chart(DigestChart.of(trend, report, restore_seconds))
+
+
+def draw_digest_chart(chart: DigestChart) -> bytes:
+    """``render_digest_chart`` from the figures alone."""
     import matplotlib
     import matplotlib.style
 
@@ -365,9 +388,9 @@ def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Seq
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor="white")
         FigureCanvasAgg(figure)
         grid = figure.add_gridspec(3, 1, height_ratios=(3.1, 0.75, 2.4), hspace=0.6, left=0.15, right=0.97, top=0.865, bottom=0.065)
-        _trend_panel(figure.add_subplot(grid[0]), trend, report.settings.min_count)
-        _phase_panel(figure.add_subplot(grid[1]), report)
-        _distribution_panel(figure.add_subplot(grid[2]), seconds, len(trend.weeks))
+        _trend_panel(figure.add_subplot(grid[0]), chart.trend, chart.min_count)
+        _phase_panel(figure.add_subplot(grid[1]), chart.overall, chart.window, chart.min_count)
+        _distribution_panel(figure.add_subplot(grid[2]), chart.restore_seconds, len(chart.trend.weeks))
         raw = io.BytesIO()
         figure.savefig(raw, format="raw", dpi=DPI, facecolor="white")
     return _png_of(np.frombuffer(raw.getbuffer(), dtype=np.uint8).reshape(round(HEIGHT_IN * DPI), round(WIDTH_IN * DPI), 4))

@@ -19,7 +19,7 @@ from bot.analytics.delivery_figures import DeliveryReport
 from bot.analytics.delivery_view import delivery_sections, key_lines
 from bot.analytics.key_trends import KeyTrend, Unit
 from bot.analytics.key_trends import TrendPoint as KeyPoint
-from bot.analytics.stats import Measures, RestoredIncidents, Trend, WindowReport, epoch_microseconds, percentile
+from bot.analytics.stats import Measures, RestoredIncidents, Trend, WindowReport, epoch_microseconds, percentile, too_few_text
 from bot.analytics.stats_view import (
     PLAIN,
     acknowledge_line,
@@ -32,7 +32,6 @@ from bot.analytics.stats_view import (
     restore_row,
     slowest_by_severity_line,
     slowest_text,
-    too_few_text,
     trend_lines,
     verdict_reason,
 )

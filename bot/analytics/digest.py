@@ -35,6 +35,7 @@ from bot.analytics.stats import (
     Trend,
     WindowReport,
     smallest_median_sample,
+    too_few_text,
     trend_from_columns,
     week_start,
 )
@@ -57,7 +58,6 @@ from bot.analytics.stats_view import (
     open_incident_line,
     percent,
     slowest_text,
-    too_few_text,
 )
 from bot.analytics.summary import TIER_EMOJI
 from bot.catalog.services import Catalog

@@ -4,17 +4,16 @@ bot.analytics.digest, the chart from bot.analytics.chart; Slack is asked only at
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.analytics.chart import render_digest_chart
+from bot.analytics.chart import DigestChart, draw_digest_chart
 from bot.analytics.delivery_figures import DeliveryReport, delivery_history
 from bot.analytics.delivery_view import delivery_blocks, delivery_table
 from bot.analytics.digest import Digest, build_digest, digest_incidents, digest_trend, digest_week, incidents_per_week
 from bot.analytics.digest_schedule import DigestChannel
+from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
 from bot.analytics.reports import TREND_WEEKS, Reports
 from bot.analytics.stats import Trend, detectable_change, report_from_columns
 from bot.core.clock import Clock
@@ -46,7 +45,9 @@ class DigestPublisher:
         *,
         action_items: ActionItems | None = None,
         delivery_span: timedelta | None = None,
+        drawing: ChartDrawing = CHART_DRAWING,
     ) -> None:
+        self._drawing = drawing
         self._action_items = action_items
         # How far back the DORA keys and coverage look (the composition root sets DELIVERY_SPAN);
         # None: the digest has no such section, as without action items it has none of those.
@@ -69,7 +70,7 @@ class DigestPublisher:
         scope = IncidentScope(services, severities)
         # What the week's incidents are listed by (title, war room) is read on a connection of its
         # own while the columns are read and added up, and their figures come from the columns;
-        # the chart is drawn in a thread as soon as its figures are known, while the words are
+        # the chart is drawn in the drawing process as soon as its figures are known, while the words are
         # written. One after the other, and each incident of the week read as an object of its
         # own, these took about a third of the digest at 100,000 incidents.
         titles = asyncio.create_task(self._reports.reads.listing(start, end, services=services, severities=severities))
@@ -84,12 +85,11 @@ class DigestPublisher:
             # The trend ends with the covered week, so "against the previous week" compares the right pair.
             trend = digest_trend(restored, [i.started_at for i in unrestored], week_end=end, weeks=TREND_WEEKS, settings=settings)
             restores = restored.restore_us / 1_000_000
-            # matplotlib is CPU work: keep it off the event loop that is answering Slack. Handed
-            # to a worker thread here and now: a task (asyncio.to_thread) would begin only when
-            # this coroutine next waits, after the words (100,000 incidents: 40 ms later). The
-            # picture names no incident, so it need not wait for the longest one's privacy check.
-            draw = functools.partial(contextvars.copy_context().run, render_digest_chart, trend, report, restores)
-            chart = asyncio.get_running_loop().run_in_executor(None, draw)
+            # matplotlib is CPU work holding the GIL: it goes to the drawing process, here and
+            # now, while the words are written (were it handed over when this coroutine next
+            # waits, it would begin after them: 100,000 incidents, 40 ms later). The picture
+            # names no incident, so it need not wait for the longest one's privacy check.
+            chart = self._drawing.submit(draw_digest_chart, DigestChart.of(trend, report, restores))
             report = await self._reports.reads.hide_private_longest(report)
             per_week = incidents_per_week(trend)
             detectable = detectable_change(restores, per_week=per_week, settings=settings)

@@ -454,6 +454,13 @@ def _figure_of_sorted(xs: np.ndarray, min_count: int, confidence: float) -> Figu
 # Window report
 
 
+def too_few_text(count: int, min_count: int) -> str:
+    """What a figure says instead of a median it does not have enough incidents for."""
+    if count == 0:
+        return "no incidents (n=0)"
+    return f"too few incidents (n={count}, need {min_count})"
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     """Thresholds and the team's working hours.

@@ -45,6 +45,7 @@ from bot.analytics.stats import (
     WeekFigure,
     WindowReport,
     smallest_median_sample,
+    too_few_text,
 )
 from bot.analytics.summary import TIER_EMOJI
 from bot.core.command_text import DETECTION_LABELS
@@ -126,12 +127,6 @@ def percent(fraction: float | None) -> str:
 
 def confidence_label(confidence: float) -> str:
     return f"{confidence * 100:g}%"
-
-
-def too_few_text(count: int, min_count: int) -> str:
-    if count == 0:
-        return "no incidents (n=0)"
-    return f"too few incidents (n={count}, need {min_count})"
 
 
 def interval_text(low: float, high: float) -> str:

@@ -10,8 +10,8 @@ gateway and refuses when Slack cannot say). To anyone else it does not exist: it
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +20,10 @@ from bot.analytics import dashboard_cards as cards_of
 from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
 from bot.analytics.dashboard_pages import inline_svg, render
 from bot.analytics.delivery_view import delivery_sections
+from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
 from bot.analytics.key_trend_svg import key_trend_alt_text, key_trend_svg
 from bot.analytics.reports import Reports
-from bot.analytics.stats import NO_SERVICE, OpenIncident, Trend, WindowReport
+from bot.analytics.stats import NO_SERVICE, OpenIncident, WindowReport
 from bot.analytics.stats_view import PLAIN, open_incident_line, restore_headers, restore_row, window_text
 from bot.catalog.services import Catalog
 from bot.core.clock import Clock
@@ -38,16 +39,30 @@ MAX_DAYS = 365
 RECENT = 25
 
 
-@functools.lru_cache(maxsize=64)
-def _trend_svg(trend: Trend, min_count: int) -> bytes:
-    """The same figures draw the same bytes (bot/analytics/chart.py): a chart is drawn again only
-    when its numbers changed, not on every page view (drawing is most of a page's own time)."""
-    return render_trend_chart(trend, min_count)
-
-
-@functools.lru_cache(maxsize=16)
 def _distribution_svg(restore_seconds: bytes, weeks: int) -> bytes:
     return render_distribution_chart(np.frombuffer(restore_seconds, dtype=np.float64), weeks)
+
+
+class _DrawnCharts:
+    """The charts drawn lately, by their figures: the same figures draw the same bytes
+    (bot/analytics/chart.py), so a chart is drawn again only when its numbers changed, not on
+    every page view (drawing is most of a page's own time)."""
+
+    def __init__(self, drawing: ChartDrawing, size: int) -> None:
+        self._drawing = drawing
+        self._size = size
+        self._drawn: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+
+    async def chart(self, draw: Callable[..., bytes], *args: Hashable) -> bytes:
+        key = (draw, *args)
+        if (known := self._drawn.get(key)) is not None:
+            self._drawn.move_to_end(key)
+            return known
+        drawn = await self._drawing.submit(draw, *args)
+        self._drawn[key] = drawn
+        if len(self._drawn) > self._size:
+            self._drawn.popitem(last=False)
+        return drawn
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,17 @@ class Page:
 
 
 class Dashboard:
-    def __init__(self, db: Database, reports: Reports, permissions: PermissionChecks, catalog: Catalog, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        reports: Reports,
+        permissions: PermissionChecks,
+        catalog: Catalog,
+        clock: Clock,
+        drawing: ChartDrawing = CHART_DRAWING,
+    ) -> None:
+        self._trend_charts = _DrawnCharts(drawing, 64)
+        self._distribution_charts = _DrawnCharts(drawing, 16)
         self._db = db
         self._reports = reports
         self._permissions = permissions
@@ -155,8 +180,8 @@ class Dashboard:
     async def _scope_page(self, viewer: Viewer, figures: cards_of.ScopeFigures, *, days: int, services: Sequence[str] | None) -> str:
         report = figures.report
         scoped = services is not None
-        # The chart is drawn in a thread while the lists are read.
-        drawing = asyncio.ensure_future(asyncio.to_thread(_trend_svg, figures.trend, report.settings.min_count))
+        # The chart is drawn in the drawing process while the lists are read.
+        drawing = asyncio.ensure_future(self._trend_charts.chart(render_trend_chart, figures.trend, report.settings.min_count))
         try:
             open_lines, open_more = await self._open_lines(viewer, report.open_incidents, scoped=scoped, limit=RECENT)
         finally:
@@ -235,7 +260,7 @@ class Dashboard:
     async def distribution(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
         figures = await self._figures("Restore times", days)
         summary = cards_of.distribution_summary(figures)
-        chart = await asyncio.to_thread(_distribution_svg, summary.restore_seconds.tobytes(), summary.weeks)
+        chart = await self._distribution_charts.chart(_distribution_svg, summary.restore_seconds.tobytes(), summary.weeks)
         label = f"Histogram of every restore time of the last {summary.weeks} weeks on a log scale (n={len(summary.restore_seconds)})"
         html = render(
             "distribution.html",

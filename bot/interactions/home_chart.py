@@ -9,10 +9,11 @@ The chart is of weekly medians: it names no incident, so it may be shown to ever
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 
 from bot.analytics.chart import render_trend_chart, trend_alt_text
+from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
 from bot.analytics.reports import Reports
 from bot.analytics.stats import Trend
 from bot.core.clock import Clock
@@ -27,7 +28,8 @@ CHART_TITLE = "Time to restore, week by week"
 
 
 class HomeChart:
-    def __init__(self, db: Database, slack: SlackGateway, clock: Clock, reports: Reports) -> None:
+    def __init__(self, db: Database, slack: SlackGateway, clock: Clock, reports: Reports, drawing: ChartDrawing = CHART_DRAWING) -> None:
+        self._drawing = drawing
         self._db = db
         self._slack = slack
         self._clock = clock
@@ -42,7 +44,7 @@ class HomeChart:
             claimed = await chart_rows.claim_chart(session, CHART, period, at=now)
         if claimed:
             try:
-                png = await asyncio.to_thread(render_trend_chart, trend, self._reports.settings.min_count, fmt="png")
+                png = await self._drawing.submit(functools.partial(render_trend_chart, fmt="png"), trend, self._reports.settings.min_count)
                 uploaded = await self._slack.files.upload(None, png, filename="time-to-restore.png", title=CHART_TITLE)
             except SlackError as error:
                 log.warning("App Home chart not uploaded (the previous one stays): %s", error)
