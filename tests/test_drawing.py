@@ -45,6 +45,12 @@ def drawn_where() -> bytes:
     return str(os.getpid()).encode()
 
 
+def prints_while_drawing() -> bytes:
+    print("a chatty library")  # what a drawing may do: it must not reach the bot as an answer
+    os.write(1, b"written to fd 1 by C code\n")
+    return b"drawn"
+
+
 @pytest.fixture
 async def drawing() -> AsyncIterator[ChartDrawing]:
     drawing = ChartDrawing()
@@ -64,6 +70,11 @@ async def test_charts_are_drawn_in_one_process_of_their_own(drawing):
 async def test_a_chart_drawn_in_the_process_is_the_chart_drawn_here(drawing):
     restores = [61.0, 600.0, 1_234.0, 3_600.0, 7_300.0, 86_000.0]  # figures no other test draws
     assert await drawing.submit(render_distribution_chart, restores, 3) == render_distribution_chart(restores, 3)
+
+
+async def test_what_a_drawing_prints_never_mixes_with_its_answer(drawing):
+    assert await drawing.submit(prints_while_drawing) == b"drawn"
+    assert int(await drawing.submit(drawn_where)) != os.getpid()
 
 
 async def test_a_drawing_that_fails_fails_its_caller_with_its_own_error(drawing):

@@ -57,8 +57,10 @@ def main() -> int:
         os.nice(DRAWING_NICENESS)
     except OSError:  # not allowed here: drawing at the bot's priority is still correct
         pass
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # whatever else prints must not break the answers' framing
+    # The answers get a descriptor of their own, and whatever else writes to stdout (a print, a C
+    # library's warning) goes to stderr: nothing may slip between two messages.
+    requests, answers = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while (message := read_message(requests)) is not None:
         write_message(answers, pickle.dumps(answer(message), protocol=pickle.HIGHEST_PROTOCOL))
     return 0
