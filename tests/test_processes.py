@@ -92,6 +92,10 @@ async def test_two_processes_give_one_stamp_one_line_and_one_digest(two_processe
     assert len(runs) == 1
     digest_posts = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("channel") == digest_channel]
     assert len(digest_posts) == 1  # both schedulers ran at start; one claimed the week
+    # Its chart came from a drawing process, as in production, not from a thread of serve's own.
+    logs = [process.log.read_text() for process in (first, second)]
+    assert any("started the chart-drawing process" in text for text in logs)
+    assert not any("charts are drawn on a thread" in text for text in logs)
 
     incident = await open_incident(first, database, fake_slack, "Checkout returns 500s", 1)
     clickers = [f"U_CLICK{n}" for n in range(8)]

@@ -51,6 +51,7 @@ class _Process:
             [sys.executable, "-m", "bot.analytics.drawing_process"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment
         )
         self._turn = threading.Lock()
+        self.pid = self._popen.pid
 
     def drawn(self, draw: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
         """``draw(*args)`` in the process (blocking: on a worker thread); its error raised here."""
@@ -152,6 +153,7 @@ class ChartDrawing:
                     self._in_threads = True
                     log.warning("charts are drawn on a thread of the bot's process: a drawing process could not be started (%s)", error)
                     return None
+                log.info("started the chart-drawing process (pid %s)", self._process.pid)
             return self._process
 
     def _replaced(self, dead: _Process) -> _Process | None:
