@@ -1,4 +1,5 @@
-"""Start the built image's filesystem as a container runtime would, and open one war room through it.
+"""Start the built image's filesystem as a container runtime would, open one war room through it
+and let it post the digest that is due.
 
 Usage (from .ci/container-check): python .ci/container_serve.py IMAGE ROOTFS
 
@@ -6,8 +7,9 @@ IMAGE's configuration (podman image inspect) says how: its Env, WorkingDir, User
 Cmd; ROOTFS is its exported filesystem. The process is chrooted there and runs as the image's user,
 on the host's loopback, against a throwaway PostgreSQL and the suite's fake Slack. The team's
 runbooks folder is baked in, as docs/deployment.md tells a team to do (the shipped example here).
-Done when /healthz answers 200 and a signed `/incident open` gets its war room, the control message
-with its stamp buttons included.
+Done when /healthz answers 200, a signed `/incident open` gets its war room, the control message
+with its stamp buttons included, and the weekly digest that falls due at start is posted with its
+chart, drawn by the image's user in the drawing process (serve's log says it started).
 """
 
 from __future__ import annotations
@@ -92,9 +94,6 @@ async def main(image: str, rootfs: Path) -> int:
         print(f"container-check: FAILED: the runtime image carries {extras}", file=sys.stderr)
         return 1
     uid, gid = user_ids(rootfs, config["User"])
-    runbooks = rootfs / (config.get("WorkingDir") or "/").lstrip("/") / "runbooks"
-    shutil.copytree(ROOT / "runbooks", runbooks, dirs_exist_ok=True)
-
     try:
         database_url, postgres = admin_postgres()
     except PostgresMissing as missing:
@@ -102,6 +101,12 @@ async def main(image: str, rootfs: Path) -> int:
         return 1
     fake = await started_fake_slack()
     announce = fake.add_channel("incidents", members={"U_ALICE", "U_BOB"})
+    digests = fake.add_channel("reliability-digest", members={"U_ALICE"})
+    runbooks = rootfs / (config.get("WorkingDir") or "/").lstrip("/") / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks, dirs_exist_ok=True)
+    # A digest due every Monday at 00:00 UTC: the last one is due at start, so serve posts it then.
+    with (runbooks / "config.yml").open("a") as team_config:
+        team_config.write(f'\ndigests:\n  - {{channel: {digests}, day: mon, time: "00:00", time_zone: UTC}}\n')
     port = free_port()
     settings = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -137,6 +142,15 @@ async def main(image: str, rootfs: Path) -> int:
         control = await fake.wait_for_call("chat.postMessage", is_control_message)
         answer = await fake.wait_for_response(lambda r: r.get("text", "").startswith("*INC-1* is open"))
         print(f"/incident open: war room {control.args['channel']} has its control message; the opener was told: {answer['text'][:60]!r}")
+        chart = await fake.wait_for_call("files.completeUploadExternal", lambda call: call.args.get("channel_id") == digests)
+        served = log_path.read_text(errors="replace")
+        if "started the chart-drawing process" not in served or "charts are drawn on a thread" in served:
+            print(
+                f"container-check: FAILED: the digest's chart was not drawn in the drawing process\n--- serve's log:\n{served}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"the weekly digest: posted to {digests} with its chart ({chart.args.get('files')}), drawn in the drawing process")
         if fake.violations or fake.block_kit_problems:
             print(f"container-check: FAILED: calls that break Slack's rules: {fake.violations + fake.block_kit_problems}", file=sys.stderr)
             return 1
