@@ -10,8 +10,8 @@ contender):
   from one read, what ``incident-bot report`` does (its table and JSON formats)
 - digest: ``DigestPublisher(...).compose(DigestChannel(channel="C0BENCH01"))`` with slack=None:
   the last complete week's digest, its 12-week trend, the detectable change and the PNG chart
-  (drawn by the drawing process, bot/analytics/drawing.py, as ``serve`` draws it; the process is
-  started by the untimed first call)
+  (drawn by a drawing process, bot/analytics/drawing.py, as ``serve`` draws it, remembering no
+  chart; the process is started by the untimed first call)
 - naive: ``select(Incident)`` + ``.scalars().all()`` (every incident as an ORM object), then mean
   and median time to restore and each phase's median with ``statistics``: "load everything into
   Python". It computes far fewer figures than the report, so report/naive above 1 means the report
@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.analytics.drawing import CHART_DRAWING, ChartDrawing
+from bot.analytics.drawing import ChartDrawing
 
 UTC = UTC
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,9 +143,10 @@ async def contender(kind: str, database_url: str) -> Contender:
         await db.dispose()
         return await slack_readout(kind, database_url)
 
-    # The digest's picture is drawn by the drawing process, as `serve` draws it; digest-text draws
-    # none (matplotlib takes the same time at every size).
-    drawing = NoPicture() if kind == "digest-text" else CHART_DRAWING
+    # The digest's picture is drawn by a drawing process, as `serve` draws it, but one that
+    # remembers no chart: every timed run has the same figures, and a weekly digest's are new.
+    # digest-text draws none (matplotlib takes the same time at every size).
+    drawing = NoPicture() if kind == "digest-text" else ChartDrawing()
     publisher = DigestPublisher(db, lambda: NOW, reports, slack=None, drawing=drawing)  # type: ignore[arg-type]
     channel = DigestChannel(channel=DIGEST_CHANNEL)
     week: str | None = None  # the last complete week, as the scheduler asks
@@ -178,7 +179,7 @@ async def contender(kind: str, database_url: str) -> Contender:
 
     async def close() -> None:
         await db.dispose()
-        await asyncio.to_thread(CHART_DRAWING.close)
+        await asyncio.to_thread(drawing.close)
 
     return Contender(digest, close, choose_week)
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import hashlib
 import logging
 import os
-import pickle
 import shutil
 import sys
 import threading
@@ -29,7 +27,6 @@ import yaml
 
 import bot.analytics.chart as chart_module
 import bot.runtime as runtime_module
-from bot.analytics.drawing import ChartDrawing
 from bot.catalog.services import Catalog, load_catalog
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -165,49 +162,12 @@ def orm_statement_caches_let_go_of_the_tests_databases():
         mapper._compiled_cache.clear()
 
 
-def _drawn_once_per_figures(submit: Callable[..., asyncio.Future[bytes]]) -> Callable[..., asyncio.Future[bytes]]:
-    """``ChartDrawing.submit``, answered from memory when a chart of bot.analytics.chart (or the
-    dashboard's) is asked for with the same figures again. Anything else (tests/test_drawing.py's
-    own functions) is always handed over."""
-    memory: dict[bytes, bytes] = {}
-
-    def remembered(drawing: ChartDrawing, draw: Callable[..., bytes], /, *args: object) -> asyncio.Future[bytes]:
-        function = draw.func if isinstance(draw, functools.partial) else draw
-        if getattr(function, "__module__", None) not in ("bot.analytics.chart", "bot.interactions.dashboard"):
-            return submit(drawing, draw, *args)
-        key = hashlib.sha256(pickle.dumps((draw, args))).digest()
-        if key in memory:
-            known = asyncio.get_running_loop().create_future()
-            known.set_result(memory[key])
-            return known
-        drawn = submit(drawing, draw, *args)
-        drawn.add_done_callback(
-            lambda done: memory.setdefault(key, done.result()) if not done.cancelled() and done.exception() is None else None
-        )
-        return drawn
-
-    return remembered
-
-
-@pytest.fixture(autouse=True, scope="session")
-def charts_drawn_once_per_figures():
-    """A chart is the same bytes for the same figures (bot/analytics/chart.py; tests/test_digest.py
-    checks it), and many tests post a digest or publish App Home over the same few incidents:
-    drawing those with matplotlib was 18 of the suite's CPU-seconds, 10 of them the same picture
-    again. Here each distinct set of figures is drawn once per worker, in the worker's drawing
-    process (the dashboard's own charts are kept the same way in production,
-    bot/interactions/dashboard.py)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ChartDrawing, "submit", _drawn_once_per_figures(ChartDrawing.submit))
-        yield
-
-
 def _drawn_by_the_test_itself(draw: Callable[..., T]) -> Callable[..., T]:
     """``draw`` (a step every chart takes), refusing to run in the tests' process for the bot's own
     code: there a chart holds the GIL the bot's acknowledgements need, so the bot hands every
     chart to its drawing process (bot/analytics/drawing.py), where this module is not loaded. A
     test may still draw a chart itself, on its own thread, to check the picture."""
-    chart_module = str(ROOT / "bot" / "analytics" / "chart.py")
+    chart_file = str(ROOT / "bot" / "analytics" / "chart.py")
     bot_code = (str(ROOT / "bot") + os.sep, str(ROOT / "handlers") + os.sep)
 
     @functools.wraps(draw)
@@ -216,7 +176,7 @@ def _drawn_by_the_test_itself(draw: Callable[..., T]) -> Callable[..., T]:
         frame = sys._getframe(1)
         while frame is not None:
             where = frame.f_code.co_filename
-            assert where == chart_module or not where.startswith(bot_code), (
+            assert where == chart_file or not where.startswith(bot_code), (
                 f"a chart was drawn in the bot's process by {where}:{frame.f_lineno}"
             )
             frame = frame.f_back

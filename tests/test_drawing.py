@@ -45,6 +45,13 @@ def drawn_where() -> bytes:
     return str(os.getpid()).encode()
 
 
+def counted(path: str, label: str) -> bytes:
+    """A drawing that leaves a line in ``path`` each time it is really drawn."""
+    with open(path, "a") as drawn:
+        drawn.write(label + "\n")
+    return label.encode()
+
+
 def prints_while_drawing() -> bytes:
     print("a chatty library")  # what a drawing may do: it must not reach the bot as an answer
     os.write(1, b"written to fd 1 by C code\n")
@@ -64,7 +71,18 @@ async def test_charts_are_drawn_in_one_process_of_their_own(drawing):
     first = int(await drawing.submit(drawn_where))
     assert first != os.getpid()
     assert int(await drawing.submit(drawn_where)) == first  # the same process serves the next chart
-    assert drawing.in_a_process
+
+
+async def test_a_drawing_that_remembers_draws_the_same_figures_once_and_forgets_the_least_used(tmp_path):
+    drawing = ChartDrawing(remember=2)
+    drawn = tmp_path / "drawn"
+    try:
+        for label in ("a", "b", "a", "c", "a", "b"):
+            assert await drawing.submit(counted, str(drawn), label) == label.encode()
+    finally:
+        await asyncio.to_thread(drawing.close)
+    # a and b drawn; a again from memory; c drawn, b (the least used) forgotten; a from memory; b drawn again
+    assert drawn.read_text().split() == ["a", "b", "c", "b"]
 
 
 async def test_a_chart_drawn_in_the_process_is_the_chart_drawn_here(drawing):
@@ -97,7 +115,6 @@ async def test_a_chart_that_kills_every_process_fails_and_the_next_chart_is_draw
     with pytest.raises(DrawingProcessDied):
         await drawing.submit(always_dies)
     assert int(await drawing.submit(drawn_where)) != os.getpid()
-    assert drawing.in_a_process
 
 
 async def test_where_processes_stop_before_drawing_anything_charts_are_drawn_on_a_thread(drawing, caplog):
@@ -106,7 +123,6 @@ async def test_where_processes_stop_before_drawing_anything_charts_are_drawn_on_
     with caplog.at_level(logging.WARNING, logger="bot.analytics.drawing"):
         assert await drawing.submit(dies_unless_in, os.getpid()) == b"drawn here"
         assert int(await drawing.submit(drawn_where)) == os.getpid()
-    assert not drawing.in_a_process
     assert "charts are drawn on a thread of the bot's process: two processes in a row stopped before drawing anything" in caplog.text
 
 
@@ -118,7 +134,6 @@ async def test_where_no_process_can_be_started_charts_are_drawn_on_a_thread_afte
     with caplog.at_level(logging.WARNING, logger="bot.analytics.drawing"):
         assert int(await drawing.submit(drawn_where)) == os.getpid()
         assert int(await drawing.submit(drawn_where)) == os.getpid()
-    assert not drawing.in_a_process
     assert [r.getMessage() for r in caplog.records].count(
         "charts are drawn on a thread of the bot's process: a drawing process could not be started ([Errno 11] Resource temporarily unavailable)"
     ) == 1

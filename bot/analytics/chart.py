@@ -349,6 +349,14 @@ def _distribution_panel(ax: Axes, restore_seconds: Sequence[float] | np.ndarray,
     ax.set_axisbelow(True)
 
 
+def _restore_seconds(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Restore times as the distribution panel takes them; refused when one is not a duration."""
+    seconds = np.asarray(values, dtype=np.float64)
+    if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
+        raise ValueError("restore times must be finite and non-negative")
+    return seconds
+
+
 @dataclass(frozen=True)
 class DigestChart:
     """What the digest's picture shows, and nothing more: what the drawing process is handed
@@ -363,10 +371,7 @@ class DigestChart:
 
     @classmethod
     def of(cls, trend: Trend, report: WindowReport, restore_seconds: Sequence[float] | np.ndarray) -> DigestChart:
-        seconds = np.asarray(restore_seconds, dtype=np.float64)
-        if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
-            raise ValueError("restore times must be finite and non-negative")
-        return cls(trend, report.overall, _window_label(report), report.settings.min_count, seconds)
+        return cls(trend, report.overall, _window_label(report), report.settings.min_count, _restore_seconds(restore_seconds))
 
 
 def render_digest_chart(trend: Trend, report: WindowReport, restore_seconds: Sequence[float] | np.ndarray) -> bytes:
@@ -449,9 +454,7 @@ def render_trend_chart(trend: Trend, min_count: int, *, fmt: str = "svg") -> byt
 
 def render_distribution_chart(restore_seconds: Sequence[float] | np.ndarray, weeks: int, *, fmt: str = "svg") -> bytes:
     """Every restore time of the trend's weeks on a log scale (the digest's third panel)."""
-    seconds = np.asarray(restore_seconds, dtype=np.float64)
-    if not (np.isfinite(seconds).all() and (seconds >= 0).all()):
-        raise ValueError("restore times must be finite and non-negative")
+    seconds = _restore_seconds(restore_seconds)
     return _render_one(lambda ax: _distribution_panel(ax, seconds, weeks), height_in=3.4, fmt=fmt)
 
 

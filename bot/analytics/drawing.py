@@ -19,12 +19,14 @@ memory, say), the chart is asked of a new process once; a second death is that c
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import pickle
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -53,10 +55,10 @@ class _Process:
         self._turn = threading.Lock()
         self.pid = self._popen.pid
 
-    def drawn(self, draw: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
-        """``draw(*args)`` in the process (blocking: on a worker thread); its error raised here."""
+    def drawn(self, message: bytes) -> bytes:
+        """The chart of ``message`` (a pickled ``(draw, args)``) from the process (blocking: on a
+        worker thread); the error ``draw`` raised, raised here."""
         assert self._popen.stdin is not None and self._popen.stdout is not None
-        message = pickle.dumps((draw, args), protocol=pickle.HIGHEST_PROTOCOL)  # a figure that cannot go raises here
         with self._turn:
             try:
                 write_message(self._popen.stdin, message)
@@ -87,13 +89,19 @@ class _Process:
 
 
 class ChartDrawing:
-    """Hands charts to the drawing process. ``submit`` is all the analytics code sees."""
+    """Hands charts to the drawing process. ``submit`` is all the analytics code sees.
 
-    def __init__(self) -> None:
+    With ``remember``, the last that many charts are kept by their figures: the same figures draw
+    the same bytes (bot/analytics/chart.py), so a dashboard page seen again, or App Home's chart of
+    an unchanged week, is not drawn again (drawing is most of a page's own time)."""
+
+    def __init__(self, *, remember: int = 0) -> None:
         self._lock = threading.Lock()
         self._process: _Process | None = None
         self._in_threads = False  # a process could not be used here: every chart on a thread
         self._has_drawn = False  # a chart came back from a drawing process: processes work here
+        self._remember = remember
+        self._remembered: OrderedDict[bytes, bytes] = OrderedDict()  # by the figures' digest, oldest first
         # The thread that waits for the process's answers (or draws, without one): its own, so that
         # charts asked for at once queue here, not in the event loop's default executor, whose
         # threads SQLite's reads and writes need meanwhile.
@@ -102,14 +110,20 @@ class ChartDrawing:
     def submit(self, draw: Callable[..., bytes], /, *args: Any) -> asyncio.Future[bytes]:
         """``draw(*args)``, handed over now (not when the caller next waits: the caller goes on
         with its own work while the chart is drawn), as an awaitable. ``draw`` and ``args`` are
-        pickled to the drawing process: a module's function and plain figures. Must be called on
-        the running event loop."""
-        return asyncio.get_running_loop().run_in_executor(self._waiting, self._drawn, draw, args)
-
-    @property
-    def in_a_process(self) -> bool:
-        """Whether charts are drawn in a process of their own (False once one could not be used)."""
-        return not self._in_threads
+        pickled to the drawing process: a module's function and plain figures (one that cannot go
+        raises here). Must be called on the running event loop."""
+        loop = asyncio.get_running_loop()
+        message = pickle.dumps((draw, args), protocol=pickle.HIGHEST_PROTOCOL)
+        figures = hashlib.sha256(message).digest()
+        with self._lock:
+            known = self._remembered.get(figures)
+            if known is not None:
+                self._remembered.move_to_end(figures)
+        if known is not None:
+            done = loop.create_future()
+            done.set_result(known)
+            return done
+        return loop.run_in_executor(self._waiting, self._drawn, draw, args, message, figures)
 
     def close(self) -> None:
         """Stops the drawing process (blocking: call it on a thread from async code). A chart asked
@@ -119,20 +133,30 @@ class ChartDrawing:
         if process is not None:
             process.stop()
 
-    def _drawn(self, draw: Callable[..., bytes], args: tuple[Any, ...]) -> bytes:
-        """On a worker thread: the chart from the drawing process, or drawn right here when none can be used."""
+    def _drawn(self, draw: Callable[..., bytes], args: tuple[Any, ...], message: bytes, figures: bytes) -> bytes:
+        """On the waiting thread: the chart, remembered when asked to be."""
+        drawn = self._from_a_process(draw, args, message)
+        if self._remember:
+            with self._lock:
+                self._remembered[figures] = drawn
+                while len(self._remembered) > self._remember:
+                    self._remembered.popitem(last=False)
+        return drawn
+
+    def _from_a_process(self, draw: Callable[..., bytes], args: tuple[Any, ...], message: bytes) -> bytes:
+        """The chart from the drawing process, or drawn right here when none can be used."""
         process = self._running()
         if process is None:
             return draw(*args)
         try:
-            drawn = process.drawn(draw, args)
+            drawn = process.drawn(message)
         except DrawingProcessDied as died:
             log.warning("the chart-drawing process stopped while drawing (%s): drawing the chart again in a new one", died)
             process = self._replaced(process)
             if process is None:
                 return draw(*args)
             try:
-                drawn = process.drawn(draw, args)
+                drawn = process.drawn(message)
             except DrawingProcessDied:
                 if self._has_drawn:
                     raise
@@ -146,15 +170,17 @@ class ChartDrawing:
         with self._lock:
             if self._in_threads:
                 return None
-            if self._process is None:
-                try:
-                    self._process = _Process()
-                except OSError as error:  # no interpreter to start, no processes allowed
-                    self._in_threads = True
-                    log.warning("charts are drawn on a thread of the bot's process: a drawing process could not be started (%s)", error)
-                    return None
+            if self._process is not None:
+                return self._process
+            try:
+                self._process = _Process()
+            except OSError as error:  # no interpreter to start, no processes allowed
+                failed = error
+            else:
                 log.info("started the chart-drawing process (pid %s)", self._process.pid)
-            return self._process
+                return self._process
+        self._draw_in_threads(f"a drawing process could not be started ({failed})")
+        return None
 
     def _replaced(self, dead: _Process) -> _Process | None:
         """A new drawing process in place of ``dead`` (unless another chart replaced it already)."""
@@ -173,4 +199,6 @@ class ChartDrawing:
 
 
 # The bot's one drawing process: what the composition root hands to everything that draws.
-CHART_DRAWING = ChartDrawing()
+# The last 80 charts kept (a few MB): the dashboard kept 64 trend charts and 16 distributions
+# itself before.
+CHART_DRAWING = ChartDrawing(remember=80)

@@ -10,11 +10,8 @@ gateway and refuses when Slack cannot say). To anyone else it does not exist: it
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from bot.analytics import dashboard_cards as cards_of
 from bot.analytics.chart import render_distribution_chart, render_trend_chart, trend_alt_text
@@ -37,32 +34,6 @@ from storage.db import Database
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 RECENT = 25
-
-
-def _distribution_svg(restore_seconds: bytes, weeks: int) -> bytes:
-    return render_distribution_chart(np.frombuffer(restore_seconds, dtype=np.float64), weeks)
-
-
-class _DrawnCharts:
-    """The charts drawn lately, by their figures: the same figures draw the same bytes
-    (bot/analytics/chart.py), so a chart is drawn again only when its numbers changed, not on
-    every page view (drawing is most of a page's own time)."""
-
-    def __init__(self, drawing: ChartDrawing, size: int) -> None:
-        self._drawing = drawing
-        self._size = size
-        self._drawn: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
-
-    async def chart(self, draw: Callable[..., bytes], *args: Hashable) -> bytes:
-        key = (draw, *args)
-        if (known := self._drawn.get(key)) is not None:
-            self._drawn.move_to_end(key)
-            return known
-        drawn = await self._drawing.submit(draw, *args)
-        self._drawn[key] = drawn
-        if len(self._drawn) > self._size:
-            self._drawn.popitem(last=False)
-        return drawn
 
 
 @dataclass(frozen=True)
@@ -98,8 +69,7 @@ class Dashboard:
         clock: Clock,
         drawing: ChartDrawing = CHART_DRAWING,
     ) -> None:
-        self._trend_charts = _DrawnCharts(drawing, 64)
-        self._distribution_charts = _DrawnCharts(drawing, 16)
+        self._drawing = drawing  # it remembers the charts drawn lately: one is drawn again only when its figures change
         self._db = db
         self._reports = reports
         self._permissions = permissions
@@ -181,7 +151,7 @@ class Dashboard:
         report = figures.report
         scoped = services is not None
         # The chart is drawn in the drawing process while the lists are read.
-        drawing = asyncio.ensure_future(self._trend_charts.chart(render_trend_chart, figures.trend, report.settings.min_count))
+        drawing = self._drawing.submit(render_trend_chart, figures.trend, report.settings.min_count)
         try:
             open_lines, open_more = await self._open_lines(viewer, report.open_incidents, scoped=scoped, limit=RECENT)
         finally:
@@ -260,7 +230,7 @@ class Dashboard:
     async def distribution(self, viewer: Viewer, days: int = DEFAULT_DAYS) -> Page:
         figures = await self._figures("Restore times", days)
         summary = cards_of.distribution_summary(figures)
-        chart = await self._distribution_charts.chart(_distribution_svg, summary.restore_seconds.tobytes(), summary.weeks)
+        chart = await self._drawing.submit(render_distribution_chart, summary.restore_seconds, summary.weeks)
         label = f"Histogram of every restore time of the last {summary.weeks} weeks on a log scale (n={len(summary.restore_seconds)})"
         html = render(
             "distribution.html",
