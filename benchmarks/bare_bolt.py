@@ -26,10 +26,12 @@ def build(
     *,
     before_ack: Callable[[], Awaitable[None]] | None = None,
     after_command: Callable[[], None] | None = None,
+    after_action: Callable[[], None] | None = None,
 ) -> web.Application:
     """``before_ack``: awaited before every ack (benchmarks.clicks: one durable write, the least
-    an app that acks only what it has recorded can do). ``after_command``: called once a command
-    is acked (benchmarks.round_trips: the bare war room that follows it)."""
+    an app that acks only what it has recorded can do). ``after_command`` and ``after_action``:
+    called once a command or a button is acked (benchmarks.round_trips: the bare war room, or the
+    bare summary, that follows it)."""
     # Bolt checks its token with auth.test once, as the bot does: against the same fake Slack.
     client = AsyncWebClient(token="xoxb-bare-baseline", base_url=slack_api_url)
     # Acks the way the bot does: the response leaves when the listener returns. Bolt's default
@@ -49,6 +51,8 @@ def build(
         if before_ack is not None:
             await before_ack()
         await ack()
+        if after_action is not None:
+            after_action()
 
     async def events(request: web.Request) -> web.StreamResponse:
         return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))

@@ -30,7 +30,7 @@ class Line:
 
 
 def _round_trips(quick: bool) -> list[Line]:
-    args = argparse.Namespace(latency_ms=100.0, incidents=3 if quick else 5)
+    args = argparse.Namespace(latency_ms=100.0, incidents=3 if quick else 5, floor=True)
     return [Line(figure.line(), figure.met) for figure in round_trips.figures(args)]
 
 

@@ -19,8 +19,10 @@ answers the call that ends the flow, divided by one RT, and set against issue 17
 
 ``--fake-process`` runs the fake Slack in a process of its own (benchmarks/fake_slack_process.py),
 as Slack is to the bot: its handling of each call, and what the bot does on a worker thread while
-the fake reads a call, no longer count as the bot's time. ``--floor`` also times the same three
-hops of the longest chain done by a bare Bolt app and a plain AsyncWebClient (``_Floor``).
+the fake reads a call, no longer count as the bot's time. ``--floor`` also times the same flows
+done by a bare Bolt app and a plain AsyncWebClient (``_Floor``): the war room's longest chain hop by
+hop, its control message and whole war room (create, post, pin) and a summary posted after a click,
+in RT, each printed beside the bot's (the bare app's resolution is the upload alone, timed anyway).
 
 ``figures(args)`` is what a single command printing every figure of issue 17 calls: it runs this
 benchmark and returns one ``Figure`` per measure (the worst of ``-m`` runs, so "met" means met by
@@ -36,7 +38,7 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -108,6 +110,7 @@ class Figure:
     value: float  # the worst of the runs
     typical: float  # their median
     limit: float
+    bare: float | None = None  # the median of the same flow done by a bare app (_Floor), where timed
 
     @property
     def ratio(self) -> float:
@@ -119,7 +122,10 @@ class Figure:
 
     def line(self) -> str:
         verdict = "met" if self.met else "MISSED"
-        return f"{self.name:<72} {self.typical:>6.2f} {self.value:>6.2f} {self.limit:>6.2f} {self.ratio:>7.2f}x  {verdict}"
+        line = f"{self.name:<72} {self.typical:>6.2f} {self.value:>6.2f} {self.limit:>6.2f} {self.ratio:>7.2f}x  {verdict}"
+        if self.bare is None:
+            return line
+        return f"{line:<104}  bare app {self.bare:.2f} RT, bot p50 {self.typical / self.bare:.2f}x"
 
 
 def _step(call: RecordedCall) -> str | None:
@@ -188,14 +194,23 @@ class _Floor:
         self._client = AsyncWebClient(base_url=fake.base_url, token=BOT_TOKEN)
         self._names = itertools.count()
         self._rooms: list[asyncio.Task[None]] = []
+        self._channel = ""
         self.hops = _Hops()
+        # The same flows in RT, as the bot's: control message and whole war room (create, post,
+        # pin), and a summary posted after a click (ack, then one post).
+        self.control: list[float] = []
+        self.war_room: list[float] = []
+        self.summary: list[float] = []
         self._runner: Any = None
         self._slack: SignedSlack | None = None
 
     async def start(self) -> None:
         self._client.session = aiohttp.ClientSession()
         app = bare_bolt.build(
-            SIGNING_SECRET, self._fake.base_url, after_command=lambda: self._rooms.append(asyncio.create_task(self._war_room()))
+            SIGNING_SECRET,
+            self._fake.base_url,
+            after_command=lambda: self._rooms.append(asyncio.create_task(self._war_room())),
+            after_action=lambda: self._rooms.append(asyncio.create_task(self._summary())),
         )
         self._runner, port = await bare_bolt.serve(app)
         self._slack = SignedSlack(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_url_factory=self._fake.response_url)
@@ -205,13 +220,20 @@ class _Floor:
         channel = (await self._client.conversations_create(name=f"floor-{next(self._names)}"))["channel"]["id"]
         ts = (await self._client.chat_postMessage(channel=channel, text=self._text, blocks=self._blocks))["ts"]
         await self._client.pins_add(channel=channel, timestamp=ts)
+        self._channel = channel
 
-    async def _once(self) -> tuple[float, list[RecordedCall]]:
+    async def _summary(self) -> None:
+        await self._client.chat_postMessage(channel=self._channel, text=self._text, blocks=self._blocks)
+
+    async def _once(self, *, click: bool = False) -> tuple[float, list[RecordedCall]]:
         assert self._slack is not None
         await self._fake.refresh()
         start = len(self._fake.calls)
         sent = time.monotonic()
-        response = await self._slack.command("open floor")
+        if click:
+            response = await self._slack.block_action("stamp_phase_verified", "1", channel=self._channel, message_ts="1.000001")
+        else:
+            response = await self._slack.command("open floor")
         if response.status != 200:
             raise BenchmarkError(f"the bare app answered HTTP {response.status}")
         await asyncio.gather(*self._rooms)
@@ -224,6 +246,11 @@ class _Floor:
         latency = self._fake.latency
         create, post, pin = _first_calls(calls, "conversations.create", "chat.postMessage", "pins.add")
         self.hops.add(sent, create, post, pin, latency)
+        self.control.append((_answered(post, latency) - sent) / latency)
+        self.war_room.append((_answered(pin, latency) - sent) / latency)
+        sent, calls = await self._once(click=True)
+        (summary,) = _first_calls(calls, "chat.postMessage")
+        self.summary.append((_answered(summary, latency) - sent) / latency)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -310,8 +337,8 @@ def _first_calls(calls: Sequence[RecordedCall], *methods: str) -> list[RecordedC
     return [next(c for c in calls if c.method == method) for method in methods]
 
 
-def _figure(name: str, samples: Sequence[float], limit: float) -> Figure:
-    return Figure(name, max(samples), percentile(samples, 0.5), limit)
+def _figure(name: str, samples: Sequence[float], limit: float, bare: float | None = None) -> Figure:
+    return Figure(name, max(samples), percentile(samples, 0.5), limit, bare)
 
 
 async def measure(*, latency: float, runs_each: int, fake_process: bool = False, floor: bool = False) -> list[Figure]:
@@ -354,13 +381,20 @@ async def measure(*, latency: float, runs_each: int, fake_process: bool = False,
     if fake.violations:
         raise BenchmarkError(f"{len(fake.violations)} Slack API contract violations, e.g. {fake.violations[:3]}")
     figures: list[Figure] = []
+
+    def bare_p50(samples: Callable[[_Floor], list[float]]) -> float | None:
+        return percentile(samples(bare), 0.5) if bare is not None else None
+
     for shape, _service in SHAPES:
-        figures.append(_figure(f"control message after /incident open, {shape} (RT)", runs.control[shape], 2.1))
-        figures.append(_figure(f"whole war room, {shape} (RT)", runs.war_room[shape], 3.1))
-    figures.append(_figure("MTTR summary after the verified click (RT)", runs.summary, 1.2))
+        control, room = f"control message after /incident open, {shape} (RT)", f"whole war room, {shape} (RT)"
+        figures.append(_figure(control, runs.control[shape], 2.1, bare_p50(lambda floor: floor.control)))
+        figures.append(_figure(room, runs.war_room[shape], 3.1, bare_p50(lambda floor: floor.war_room)))
+    figures.append(_figure("MTTR summary after the verified click (RT)", runs.summary, 1.2, bare_p50(lambda floor: floor.summary)))
     upload = percentile(runs.upload, 0.5)
     for names in NAMES:
-        figures.append(_figure(f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)", runs.resolution[names], upload + 0.2))
+        # The bare app's resolution is the upload alone (its three steps), timed in every run.
+        name = f"whole resolution, {names} (limit: upload {upload:.2f} RT + 0.2)"
+        figures.append(_figure(name, runs.resolution[names], upload + 0.2, upload if bare is not None else None))
     print(f"control message, where the time goes (p50 / max): {runs.hops.line()}")
     if bare is not None:
         print(f"the same hops, bare Bolt app + AsyncWebClient (p50 / max): {bare.hops.line()}")
