@@ -36,6 +36,7 @@ By hand:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ from tests.incident_facts import stamp_times
 from tests.stored_incidents import incident_row
 from tests.test_cli_commands import args, offline, run_report
 from tests.test_deploys import hook_bot, post, sqlite_rows  # noqa: F401  (hook_bot: a fixture)
+from tests.waiting import HANG_SECONDS
 
 SINCE = datetime(2026, 11, 2, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=28)
@@ -637,3 +639,91 @@ def test_the_recovery_keys_are_the_reports_own_figures():
             value = timedelta(minutes=minutes)
             expected = band_of_duration(BANDS[year].recovery, value, BANDS[year].slowest)
             assert DORA_BANDS[year].tier(value).name == expected, (year, minutes)
+
+
+async def _with_the_keys(db, path: str) -> object:
+    """The four keys through each of their readers: the whole report (``incident-bot report``,
+    ``/incident stats``, the dashboard), ``DeliveryFigures.delivery`` and the digest's."""
+    from bot.analytics.digest_publisher import DELIVERY_SPAN, DigestPublisher
+    from bot.analytics.digest_schedule import DigestChannel
+    from bot.analytics.reports import Reports
+    from bot.core.tiers import TierTables
+    from tests.clocks import FakeClock
+
+    clock = FakeClock(UNTIL)
+    reports = Reports(db, clock, tiers=TierTables.default(), settings=ReportSettings(), teams=TEAMS)
+    if path == "report":
+        return await reports.window_trend_and_delivery(SINCE, UNTIL)
+    if path == "delivery":
+        return await reports.delivery_figures.delivery(SINCE, UNTIL)
+    publisher = DigestPublisher(db, clock, reports, slack=None, delivery_span=DELIVERY_SPAN)  # type: ignore[arg-type]
+    return await publisher.compose(DigestChannel(channel="C0DIGEST1"), "2026-W48")
+
+
+KEY_READERS = ("report", "delivery", "digest")
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("path", KEY_READERS)
+async def test_the_deploys_are_read_while_the_incidents_are(db, monkeypatch, path):
+    """A year of deploys (500,000 beside 100,000 incidents) took as long to read as the incidents:
+    every reader of the four keys asks for them first, on a connection of their own, and they are
+    read while the incidents are."""
+    import bot.analytics.delivery_figures as delivery_figures
+    from bot.analytics.incident_reads import IncidentReads
+
+    await store_history(db)
+    deploys: list[asyncio.Task[Any]] = []
+    deploys_read = asyncio.Event()
+    reading_deploys, read_columns = delivery_figures.DeliveryFigures.reading_deploys, delivery_figures.deploy_columns
+    incidents_read = IncidentReads.incidents_read
+
+    def asked(self, *args, **kwargs):
+        deploys.append(task := reading_deploys(self, *args, **kwargs))
+        return task
+
+    async def columns(*args, **kwargs):
+        deploys_read.set()
+        return await read_columns(*args, **kwargs)
+
+    async def incidents(self, *args, **kwargs):
+        assert deploys and not deploys[-1].done(), "the incidents were read before the deploys were asked for"
+        await asyncio.wait_for(deploys_read.wait(), HANG_SECONDS)  # the deploys' own read begins meanwhile
+        return await incidents_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(delivery_figures.DeliveryFigures, "reading_deploys", asked)
+    monkeypatch.setattr(delivery_figures, "deploy_columns", columns)
+    monkeypatch.setattr(IncidentReads, "incidents_read", incidents)
+    assert await _with_the_keys(db, path)
+    assert len(deploys) == 1 and deploys[0].done()
+
+
+@pytest.mark.parametrize("path", KEY_READERS)
+async def test_a_failed_read_of_the_incidents_leaves_no_read_of_the_deploys_behind(db, monkeypatch, path):
+    import bot.analytics.delivery_figures as delivery_figures
+    from bot.analytics.incident_reads import IncidentReads
+
+    await store_history(db)
+    deploys: list[asyncio.Task[Any]] = []
+    reading_deploys = delivery_figures.DeliveryFigures.reading_deploys
+    released = asyncio.Event()
+
+    def asked(self, *args, **kwargs):
+        deploys.append(task := reading_deploys(self, *args, **kwargs))
+        return task
+
+    async def stuck(*args, **kwargs):
+        await released.wait()  # a read still going when the incidents' read fails
+
+    async def incidents(self, *args, **kwargs):
+        # The deploys' read is let go on the loop's next turn: cancelled by then, it never ends on
+        # its own; left running (or waited for), it ends, and not as cancelled.
+        asyncio.get_running_loop().call_soon(released.set)
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(delivery_figures.DeliveryFigures, "reading_deploys", asked)
+    monkeypatch.setattr(delivery_figures, "deploy_columns", stuck)
+    monkeypatch.setattr(IncidentReads, "incidents_read", incidents)
+    with pytest.raises(OSError, match="disk I/O error"):
+        await _with_the_keys(db, path)
+    assert len(deploys) == 1 and deploys[0].cancelled()

@@ -3,9 +3,11 @@ month, from a read of the incidents (bot.analytics.incident_reads) and of the de
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bot.analytics.coverage import (
     TREND_MONTHS,
@@ -26,6 +28,8 @@ from storage.db import Database
 from storage.models import DEFAULT_DEPLOY_ENVIRONMENT
 from storage.reports import EVERY_INCIDENT, IncidentScope, deploy_columns
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class DeliveryReport:
@@ -38,6 +42,15 @@ class DeliveryReport:
     months: MonthlyTrend
     # Each key's weekly and monthly points (the dashboard's trends): read with the weekly trend only.
     trends: tuple[KeyTrend, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeploysRead:
+    """The deploys of [since, until) (the default environment), as columns: read on a connection of
+    their own while the incidents are read (``DeliveryFigures.reading_deploys``)."""
+
+    since: datetime
+    columns: DeployColumns
 
 
 class DeliveryFigures:
@@ -55,8 +68,24 @@ class DeliveryFigures:
     ) -> DeliveryReport:
         """The four keys and coverage of [since, until) (``year``: the DORA report whose bands to
         read), and the monthly trend of the months up to ``until``, from one read of the incidents."""
-        read = await self._reads.incidents_read(delivery_history(since, until), until, scope)
-        return await self.delivery_from(read, since, until, year=year, services=scope.services)
+        history = delivery_history(since, until)
+        deploys = self.reading_deploys(history, until, services=scope.services)
+        read = await awaited_beside(self._reads.incidents_read(history, until, scope), deploys)
+        return await self.delivery_from(read, since, until, year=year, services=scope.services, deploys=await deploys)
+
+    def reading_deploys(self, since: datetime, until: datetime, *, services: Sequence[str] | None) -> asyncio.Task[DeploysRead]:
+        """The deploys of [since, until), read on a connection of their own from now on, for
+        ``delivery_from``: a year of them (500,000 deploys beside 100,000 incidents) took as long
+        to read as the incidents, one read after the other."""
+        return asyncio.create_task(self._read_deploys(since, until, services), name="deploys read")
+
+    async def _read_deploys(self, since: datetime, until: datetime, services: Sequence[str] | None) -> DeploysRead:
+        async with self._db.reading() as session:
+            columns = await deploy_columns(session, since, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
+        deploys = DeployColumns.from_columns(
+            columns.service_keys, columns.service_codes, columns.deployed_us, columns.commit_us, columns.failed
+        )
+        return DeploysRead(since, deploys)
 
     async def delivery_from(
         self,
@@ -67,28 +96,28 @@ class DeliveryFigures:
         year: int = DEFAULT_YEAR,
         services: Sequence[str] | None = None,
         trend: Trend | None = None,
+        deploys: DeploysRead | None = None,
     ) -> DeliveryReport:
         """``delivery`` from incidents already read, from ``delivery_history(since, until)`` or
         earlier, up to ``until``. With ``trend``, each key's points over its weeks and the monthly
-        trend's months too (the read then reaches back to the first of them, and so do the deploys
-        read here)."""
+        trend's months too (the read then reaches back to the first of them, and so do the deploys).
+        ``deploys``: read already (``reading_deploys``) for ``services`` up to ``until``, used when
+        they reach back far enough; else they are read here."""
         restored, unrestored = read.restored, read.unrestored
         months = monthly_trend(restored, now=until, settings=self._settings)
         weeks = weekly_periods(trend, until) if trend is not None else []
         periods = [*weeks, *monthly_periods(months, until)] if trend is not None else []
         first = min([since, *(p.start for p in periods)])
-        async with self._db.reading() as session:
-            columns = await deploy_columns(session, first, until, environment=DEFAULT_DEPLOY_ENVIRONMENT, services=services)
-        deploys = DeployColumns.from_columns(
-            columns.service_keys, columns.service_codes, columns.deployed_us, columns.commit_us, columns.failed
-        )
+        if deploys is None or deploys.since > first:
+            deploys = await self._read_deploys(first, until, services)
+        columns = deploys.columns  # earlier deploys are harmless: each figure takes its own window's
         trends = (
-            key_trends(deploys, restored, unrestored, weeks=weeks, months=periods[len(weeks) :], settings=self._settings, year=year)
+            key_trends(columns, restored, unrestored, weeks=weeks, months=periods[len(weeks) :], settings=self._settings, year=year)
             if trend is not None
             else ()
         )
         return DeliveryReport(
-            dora=dora_report(deploys, restored, since=since, until=until, teams=self._teams, year=year, settings=self._settings),
+            dora=dora_report(columns, restored, since=since, until=until, teams=self._teams, year=year, settings=self._settings),
             coverage=detection_coverage(restored, unrestored, since=since, until=until, teams=self._teams),
             restore_clock=restore_clock(restored, since=since, until=until, settings=self._settings),
             months=months,
@@ -107,3 +136,14 @@ def _months_back(at: datetime, months: int) -> datetime:
     for _ in range(months - 1):
         start = month_start(start - timedelta(days=1))
     return start
+
+
+async def awaited_beside(work: Awaitable[T], beside: asyncio.Task[object]) -> T:
+    """``work``'s result, ``beside`` running meanwhile; should ``work`` fail, ``beside`` does not
+    outlive it (cancelled, and waited for)."""
+    try:
+        return await work
+    except BaseException:
+        beside.cancel()
+        await asyncio.gather(beside, return_exceptions=True)
+        raise

@@ -74,6 +74,9 @@ class DigestPublisher:
         # written. One after the other, and each incident of the week read as an object of its
         # own, these took about a third of the digest at 100,000 incidents.
         titles = asyncio.create_task(self._reports.reads.listing(start, end, services=services, severities=severities))
+        # The four keys' deploys too, on a third connection.
+        figures = self._reports.delivery_figures
+        deploys = figures.reading_deploys(delivery_since, end, services=services) if delivery_since is not None else None
         chart: asyncio.Future[bytes] | None = None
         try:
             read = await self._reports.reads.incidents_read(read_from, end, scope)
@@ -116,18 +119,17 @@ class DigestPublisher:
                 war_rooms=war_rooms,
                 per_week=per_week,
             )
-            if delivery_since is not None:
-                digest = self._with_delivery(
-                    digest, await self._reports.delivery_figures.delivery_from(read, delivery_since, end, services=services)
-                )
+            if delivery_since is not None and deploys is not None:
+                delivery = await figures.delivery_from(read, delivery_since, end, services=services, deploys=await deploys)
+                digest = self._with_delivery(digest, delivery)
             digest = await self._with_action_items(digest, channel)
             png = await chart
         finally:
             # On a failure, neither the read nor the drawing outlives the call that asked for them.
-            for task in (titles, chart):
+            for task in (titles, chart, deploys):
                 if task is not None and not task.done():
                     task.cancel()
-            await asyncio.gather(*(task for task in (titles, chart) if task is not None), return_exceptions=True)
+            await asyncio.gather(*(task for task in (titles, chart, deploys) if task is not None), return_exceptions=True)
         return ComposedDigest(digest, png, trend)
 
     async def publish(

@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.analytics.delivery_figures import DeliveryFigures, DeliveryReport, delivery_history
+from bot.analytics.delivery_figures import DeliveryFigures, DeliveryReport, awaited_beside, delivery_history
 from bot.analytics.dora_bands import BANDS as DORA_BANDS
 from bot.analytics.dora_bands import DEFAULT_YEAR
 from bot.analytics.drills import DrillReport, drill_report
 from bot.analytics.fresh_reads import FreshReads
-from bot.analytics.incident_reads import IncidentReads
+from bot.analytics.incident_reads import IncidentReads, IncidentsRead
 from bot.analytics.stats import (
     IncidentFacts,
     OpenIncident,
@@ -130,16 +130,22 @@ class Reports:
         ``delivery`` the four keys and coverage as ``incident-bot report`` computes them, from the
         same read of the incidents."""
         history = min(since, week_start(until) - timedelta(weeks=TREND_WEEKS - 1))
-        if delivery:
-            history = delivery_history(history, until)
-        read = await self.reads.incidents_read(history, until, IncidentScope(services, severities))
+        incidents = self.reads.incidents_read
+        if not delivery:
+            read = await incidents(history, until, IncidentScope(services, severities))
+            return WindowRead(*await self._window_and_trend(read, since, until), read.restored, None)
+        history = delivery_history(history, until)  # as far back as the keys' weeks and months
+        deploys = self.delivery_figures.reading_deploys(history, until, services=services)
+        read = await awaited_beside(incidents(history, until, IncidentScope(services, severities)), deploys)
+        report, channels, trend = await awaited_beside(self._window_and_trend(read, since, until), deploys)
+        figures = self.delivery_figures.delivery_from
+        keys = await figures(read, since, until, year=year, services=services, trend=trend, deploys=await deploys)
+        return WindowRead(report, channels, trend, read.restored, keys)
+
+    async def _window_and_trend(self, read: IncidentsRead, since: datetime, until: datetime) -> tuple[WindowReport, dict[int, str], Trend]:
         restored, unrestored = read.restored, read.unrestored
         report, channels = await self._window_of(restored, unrestored, since, until, open_war_rooms=read.open_war_rooms)
-        trend = self._trend_of(restored, unrestored, until)
-        keys = (
-            await self.delivery_figures.delivery_from(read, since, until, year=year, services=services, trend=trend) if delivery else None
-        )
-        return WindowRead(report, channels, trend, restored, keys)
+        return report, channels, self._trend_of(restored, unrestored, until)
 
     async def trend(
         self, *, now: datetime | None = None, services: Sequence[str] | None = None, severities: Sequence[str] | None = None
