@@ -10,11 +10,14 @@ The tiers run ``--speed`` times faster in the fake Slack and in the bots' pacers
 (SLACK_RATE_SPEED): at the default 4 a Tier 2 minute lasts 15 s; ``--speed 1`` is Slack's own
 rates (the storm then takes a little over a minute). The two "processes" are two Runtimes on one
 database in this process (as tests/test_rate_limits.py runs them), each with its own HTTP port,
-pacer and background work; they share only the database and the fake Slack, as two processes do.
+pacer and background work; they share only the database and the fake Slack, as two processes do,
+but also this process's event loop and CPU. ``--processes`` runs two real ``incident-bot serve``
+processes instead (tests/serve_process.py), the fake Slack and the alerts staying here.
 
     .venv/bin/python -m benchmarks.storm                 # SQLite, speed 4
     .venv/bin/python -m benchmarks.storm --speed 1       # Slack's real rates
     .venv/bin/python -m benchmarks.storm --postgresql    # PostgreSQL from local binaries
+    .venv/bin/python -m benchmarks.storm --processes     # two real serve processes
 
 For the lead's one command: ``figures(parse_args([...]))`` returns the rows printed here.
 """
@@ -33,10 +36,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.core.command_text import SEVERITIES
+from bot.settings import Settings
 from storage.db import Database
 from storage.models import Incident
-from tests.conftest import fake_slack_settings, seed_catalog_people, start_bot
+from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, fake_slack_settings, seed_catalog_people, start_bot
 from tests.fake_slack import FakeSlack
+from tests.serve_process import ServeProcess
 from tests.storm import ALERT_SECRET, alert, control_messages, rate_limited, seed_people, send_alerts, tier_minimum, write_catalog
 from tests.waiting import eventually
 
@@ -79,42 +84,26 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
     seed_people(fake, args.alerts)
     announce = fake.add_channel("incidents", members={"U_ALICE"})
     fake.enforce_rate_limits(speed=args.speed)
-    settings = fake_slack_settings(
-        fake,
-        database_url,
-        announce,
-        SERVICE_CATALOG=str(write_catalog(tmp / "catalog.yml", args.alerts)),
-        ALERT_WEBHOOK_SECRET=ALERT_SECRET,
-        SLACK_RATE_SPEED=str(args.speed),
-        SLACK_RATE_LIMITS_SHARED="true",
-    )
-    first = await start_bot(settings, fake)
-    second = await start_bot(settings, fake)
+    settings = {
+        "SERVICE_CATALOG": str(write_catalog(tmp / "catalog.yml", args.alerts)),
+        "ALERT_WEBHOOK_SECRET": ALERT_SECRET,
+        "SLACK_RATE_SPEED": str(args.speed),
+        "SLACK_RATE_LIMITS_SHARED": "true",
+    }
     try:
-        bodies = [alert(n, severity) for n, severity in enumerate(storm_severities(args.alerts))]
-        spread = args.spread / args.speed
-        arrivals = [spread * n / len(bodies) for n in range(len(bodies))]  # from the storm's start
-        started = time.monotonic()
-        await asyncio.gather(
-            *(
-                _send_at(started + at, [first.port, second.port][n % 2], body)
-                for n, (at, body) in enumerate(zip(arrivals, bodies, strict=True))
-            )
-        )
-        await eventually(lambda: _all_whole(first.runtime.db, args.alerts), what="every war room")
-        elapsed = time.monotonic() - started
-        await first.settle()
-        await second.settle()
-        rooms = await whole_rooms(first.runtime.db)
+        if args.processes:
+            elapsed, arrivals, rooms = await _in_processes(args, fake, database_url, announce, settings, tmp)
+        else:
+            elapsed, arrivals, rooms = await _in_this_process(args, fake, fake_slack_settings(fake, database_url, announce, **settings))
     finally:
-        await second.stop()
-        await first.stop()
         await fake.stop()
     minimum = tier_minimum(fake, arrivals)
     severity = {row.id: row.severity for row in rooms}
     shown = [severity[number] for number in control_messages(fake)]
     refused = len(rate_limited(fake))
-    print(f"{args.alerts} alerts over {spread:.1f} s to two processes, tiers x{args.speed:g} (a Tier 2 minute = {60 / args.speed:.1f} s)")
+    spread = args.spread / args.speed
+    where = "two serve processes" if args.processes else "two processes (Runtimes in this one)"
+    print(f"{args.alerts} alerts over {spread:.1f} s to {where}, tiers x{args.speed:g} (a Tier 2 minute = {60 / args.speed:.1f} s)")
     print(f"  every war room whole after {elapsed:.2f} s; the tiers allow no less than {minimum.seconds:.2f} s")
     print(
         f"  ({minimum.calls} calls of {minimum.method}, the first of the last window not before its alert at {minimum.waited_for:.2f} s); "
@@ -132,6 +121,62 @@ async def storm(args: argparse.Namespace, database_url: str, tmp: Path) -> list[
         ),
         Figure("storm: 429s met", refused, HANDFUL, f"<= {HANDFUL}", refused <= HANDFUL),
     ]
+
+
+async def _in_this_process(args: argparse.Namespace, fake: FakeSlack, settings: Settings) -> tuple[float, list[float], list[Incident]]:
+    """Two Runtimes on one database in this process, each with its own HTTP port, pacer and
+    background work, sharing this process's event loop with the fake Slack."""
+    first = await start_bot(settings, fake)
+    second = await start_bot(settings, fake)
+    try:
+        elapsed, arrivals = await _send_storm(args, [first.port, second.port], first.runtime.db)
+        await first.settle()
+        await second.settle()
+        return elapsed, arrivals, await whole_rooms(first.runtime.db)
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def _in_processes(
+    args: argparse.Namespace, fake: FakeSlack, database_url: str, announce: str, settings: dict[str, str], tmp: Path
+) -> tuple[float, list[float], list[Incident]]:
+    """Two real ``incident-bot serve`` processes (tests/serve_process.py), the fake Slack and the
+    alerts in this one: as the issue's two processes, each with an interpreter and a CPU's worth of
+    its own."""
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DATABASE_URL": database_url,
+        "INCIDENT_ANNOUNCE_CHANNEL": announce,
+        "RUNBOOKS_DIR": str(ROOT / "runbooks"),
+        "LOG_FORMAT": "json",
+        **settings,
+    }
+    processes = [ServeProcess(env, tmp, response_url_factory=fake.response_url, name=name) for name in ("first", "second")]
+    db = Database(database_url)
+    try:
+        await asyncio.gather(*(process.start() for process in processes))  # both migrate: the lock serialises them
+        elapsed, arrivals = await _send_storm(args, [process.port for process in processes], db)
+        return elapsed, arrivals, await whole_rooms(db)
+    finally:
+        await asyncio.gather(*(process.stop() for process in processes))
+        await db.dispose()
+
+
+async def _send_storm(args: argparse.Namespace, ports: list[int], db: Database) -> tuple[float, list[float]]:
+    """The alerts, spread over ``args.spread`` (at Slack's rates) and over the ports in turn; the
+    seconds until every war room was whole, and when each alert was sent, from the storm's start."""
+    bodies = [alert(n, severity) for n, severity in enumerate(storm_severities(args.alerts))]
+    spread = args.spread / args.speed
+    arrivals = [spread * n / len(bodies) for n in range(len(bodies))]
+    started = time.monotonic()
+    await asyncio.gather(
+        *(_send_at(started + at, ports[n % len(ports)], body) for n, (at, body) in enumerate(zip(arrivals, bodies, strict=True)))
+    )
+    await eventually(lambda: _all_whole(db, args.alerts), what="every war room")
+    return time.monotonic() - started, arrivals
 
 
 async def _all_whole(db: Database, count: int) -> bool:
@@ -170,6 +215,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=4.0, help="how many times faster than Slack's tiers (default 4; 1 = real)")
     parser.add_argument("--spread", type=float, default=10.0, help="seconds (at real rates) over which the alerts arrive (default 10)")
     parser.add_argument("--postgresql", action="store_true", help="PostgreSQL from local binaries instead of SQLite")
+    parser.add_argument(
+        "--processes", action="store_true", help="two real incident-bot serve processes instead of two Runtimes in this process"
+    )
     return parser.parse_args(argv)
 
 
