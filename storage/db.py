@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -244,6 +245,34 @@ def async_database_url(url: str, *, base_dir: Path | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# How long a connection to a new SQLite file waits for another process to finish putting it in WAL
+# mode, and how often it looks again: SQLite answers "database is locked" at once, without its busy
+# handler, to a switch of the journal mode while another connection switches it or holds the file;
+# two `serve` processes started together on a new file had one of them exit.
+WAL_SWITCH_WAIT_SECONDS = 30.0
+WAL_SWITCH_RETRY_SECONDS = 0.01
+
+
+def _into_wal_mode(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL, tried again while another connection holds the file. A file in WAL
+    mode stays so: once it is, this is one statement that finds it so."""
+    deadline = monotonic() + WAL_SWITCH_WAIT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or monotonic() > deadline:
+                raise
+        _pause(WAL_SWITCH_RETRY_SECONDS)
+
+
+def _pause(seconds: float) -> None:
+    # A blocking pause, on the connection's thread or (aiosqlite's events) the event loop's: only a
+    # new file opened by two processes at once ever pauses, before either serves anything.
+    time.sleep(seconds)
+
+
 # How much of a SQLite file is read through a memory map: a history of 100,000 incidents with
 # their deploys, twice over.
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
@@ -261,7 +290,7 @@ def _configure_sqlite(engine: Engine, *, waits_for_the_lock: bool = True) -> Non
         # with "database is locked" when a read transaction tries to become a write.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _into_wal_mode(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={30000 if waits_for_the_lock else 0}")
         if not waits_for_the_lock:

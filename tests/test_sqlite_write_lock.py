@@ -190,3 +190,32 @@ async def test_clicks_whose_gatherer_is_cancelled_before_its_turn_are_made_on_th
     assert stored.timeline.stamps[Stamp.MITIGATED].by == "U_BOB" and stored.acknowledged_by == "U_BOB"
     await click(bot, incident, "stamp_phase_diagnosed", str(incident.id), "U_BOB")
     assert (await bot.incident(incident.id)).timeline.stamps[Stamp.DIAGNOSED].by == "U_BOB"
+
+
+async def test_a_new_file_another_process_holds_is_put_in_wal_mode_once_it_lets_go(tmp_path, monkeypatch):
+    """Two ``serve`` processes started together on a new SQLite file: the one that opens it second
+    waits while the first holds it (SQLite answers the switch to WAL mode "database is locked" at
+    once, without its busy handler), rather than exit."""
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the other process, writing its first transaction (its migration)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if holder.in_transaction:
+            holder.execute("COMMIT")  # it lets go after this connection's first try
+
+    monkeypatch.setattr(db_module, "_pause", pause)
+    db = Database(f"sqlite:///{path}")
+    try:
+        async with db.reading() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+    finally:
+        await db.dispose()
+        holder.close()
+    assert pauses, "the file was put in WAL mode while another connection held it"
