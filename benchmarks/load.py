@@ -47,7 +47,7 @@ from tests.fake_slack import FakeSlack
 from tests.ports import free_port
 from tests.postgres_server import PostgresMissing, admin_postgres
 from tests.scrape import scrape
-from tests.serve_process import ROOT, ServeProcess, wait_healthy
+from tests.serve_process import ROOT, ServeProcess, serve_env, wait_healthy
 from tests.slack_requests import SignedSlack, sign
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
@@ -301,15 +301,7 @@ async def main(args: argparse.Namespace) -> int:
         announce = fake.add_channel("incidents", members={"U_ALICE"})
         database_url = await _fresh_postgres_database(admin_url)
         db = Database(database_url)
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake.base_url,
-            "DATABASE_URL": database_url,
-            "INCIDENT_ANNOUNCE_CHANNEL": announce,
-            "RUNBOOKS_DIR": str(ROOT / "runbooks"),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = serve_env(fake.base_url, database_url, announce, secrets=(BOT_TOKEN, SIGNING_SECRET), LOG_LEVEL="WARNING")
         processes = [ServeProcess(env, workdir, name=f"serve{i}") for i in range(2)]
         await asyncio.gather(*(p.start() for p in processes))
         bare_port = free_port()

@@ -39,9 +39,9 @@ from bot.core.command_text import SEVERITIES
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Incident
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, fake_slack_settings, seed_catalog_people, start_bot
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, fake_slack_settings, seed_catalog_people, start_bot
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, serve_env
 from tests.storm import ALERT_SECRET, alert, control_messages, rate_limited, seed_people, send_alerts, tier_minimum, write_catalog
 from tests.waiting import eventually
 
@@ -144,16 +144,7 @@ async def _in_processes(
     """Two real ``incident-bot serve`` processes (tests/serve_process.py), the fake Slack and the
     alerts in this one: as the issue's two processes, each with an interpreter and a CPU's worth of
     its own."""
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "DATABASE_URL": database_url,
-        "INCIDENT_ANNOUNCE_CHANNEL": announce,
-        "RUNBOOKS_DIR": str(ROOT / "runbooks"),
-        "LOG_FORMAT": "json",
-        **settings,
-    }
+    env = serve_env(fake.base_url, database_url, announce, secrets=(BOT_TOKEN, SIGNING_SECRET), LOG_FORMAT="json", **settings)
     processes = [ServeProcess(env, tmp, response_url_factory=fake.response_url, name=name) for name in ("first", "second")]
     db = Database(database_url)
     try:

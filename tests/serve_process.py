@@ -61,6 +61,22 @@ async def wait_healthy(name: str, url: str, returncode: Callable[[], int | None]
 FAKE_SLACK_SETTINGS = {"SLACK_RATE_SPEED": "1000", "SLACK_KEEP_WARM_SECONDS": "0"}
 
 
+def serve_env(slack_api_url: str, database_url: str, announce_channel: str, *, secrets: tuple[str, str], **more: str) -> dict[str, str]:
+    """What a ``serve`` against the fake Slack is given through its environment, with the shipped
+    runbooks: ``secrets`` (the bot token, the signing secret); ``more``: settings of its own, by
+    their environment names."""
+    bot_token, signing_secret = secrets
+    return {
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_API_URL": slack_api_url,
+        "DATABASE_URL": database_url,
+        "INCIDENT_ANNOUNCE_CHANNEL": announce_channel,
+        "RUNBOOKS_DIR": str(ROOT / "runbooks"),
+        **more,
+    }
+
+
 class ServeProcess:
     def __init__(self, env: dict[str, str], workdir: Path, *, response_url_factory=None, name: str = "serve") -> None:
         self.port = free_port()
