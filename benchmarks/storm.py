@@ -148,7 +148,7 @@ async def _in_processes(
     processes = [ServeProcess(env, tmp, response_url_factory=fake.response_url, name=name) for name in ("first", "second")]
     db = Database(database_url)
     try:
-        await asyncio.gather(*(process.start() for process in processes))  # both migrate: the lock serialises them
+        await asyncio.gather(*(process.start() for process in processes))  # both migrate, one after the other (storage/migrate.py)
         elapsed, arrivals = await _send_storm(args, [process.port for process in processes], db)
         return elapsed, arrivals, await whole_rooms(db)
     finally:

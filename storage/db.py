@@ -262,7 +262,7 @@ def _into_wal_mode(cursor: Any) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or monotonic() > deadline:
+            if not _held_by_another(error) or monotonic() > deadline:
                 raise
         _pause(WAL_SWITCH_RETRY_SECONDS)
 
@@ -382,7 +382,12 @@ class _WriteLockTaken(Exception):
 
 
 def _lock_taken(error: OperationalError) -> bool:
-    return getattr(error.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return _held_by_another(error.orig)
+
+
+def _held_by_another(error: BaseException | None) -> bool:
+    """Whether the driver's error is SQLite's "database is locked" (or "table is locked")."""
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class _CommitsTogether:
