@@ -38,7 +38,8 @@ import yaml
 
 from bot.core.clock import utc_now
 from bot.paging.external_pagers import SEND_LEASE
-from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, RunningBot, start_bot
+from tests import serve_process
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningBot, start_bot
 from tests.fake_pagerduty import KEY_VARIABLE, ROUTING_KEY, FakePagerDuty, catalog_with_pagerduty
 from tests.fake_slack import FakeSlack, step_payload
 from tests.serve_process import ForkedServe, ServeForks, ServeProcess, run_cli
@@ -287,19 +288,17 @@ async def bot(settings, fake_slack, clock):
 @pytest.fixture
 def serve_env(settings, database_url) -> dict[str, str]:
     """The doomed ``serve``'s settings, the same as the in-process bot's, through the environment."""
-    return {
-        "SERVICE_CATALOG": str(settings.service_catalog),
-        "PAGERDUTY_EVENTS_URL": settings.pagerduty_events_url,
-        KEY_VARIABLE: ROUTING_KEY,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": settings.slack_api_url,
-        "DATABASE_URL": database_url.replace("+asyncpg", ""),
-        "INCIDENT_ANNOUNCE_CHANNEL": settings.announce_channel,
-        "RUNBOOKS_DIR": str(ROOT / "runbooks"),
-        "INCIDENT_CONFIG": str(settings.incident_config),
-        "LOG_FORMAT": "json",
-    }
+    return serve_process.serve_env(
+        settings.slack_api_url,
+        database_url.replace("+asyncpg", ""),
+        settings.announce_channel,
+        secrets=(BOT_TOKEN, SIGNING_SECRET),
+        SERVICE_CATALOG=str(settings.service_catalog),
+        PAGERDUTY_EVENTS_URL=settings.pagerduty_events_url,
+        INCIDENT_CONFIG=str(settings.incident_config),
+        LOG_FORMAT="json",
+        **{KEY_VARIABLE: ROUTING_KEY},
+    )
 
 
 async def kill_inside(bot: RunningBot, pagerduty: FakePagerDuty, process: ServeProcess, crash: Crash) -> None:

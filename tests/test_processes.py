@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.models import DigestRun, TimelineEvent
 from tests.conftest import BOT_TOKEN, ROOT, SIGNING_SECRET, _fresh_postgres_database
 from tests.scrape import scrape
-from tests.serve_process import ServeProcess, run_cli
+from tests.serve_process import ServeProcess, run_cli, serve_env
 from tests.waiting import HANG_SECONDS, eventually
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
@@ -41,16 +41,14 @@ def env(fake_slack, database, announce_channel, digest_channel, tmp_path) -> dic
     # Due since Monday 00:00 UTC: each process's scheduler tries to post it the moment it starts.
     digests = {"digests": [{"channel": digest_channel, "day": "mon", "time": "00:00", "time_zone": "UTC"}]}
     (tmp_path / "config.yml").write_text((ROOT / "runbooks" / "config.yml").read_text() + "\n" + yaml.safe_dump(digests))
-    return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.base_url,
-        "DATABASE_URL": database.url.replace("+asyncpg", ""),
-        "INCIDENT_ANNOUNCE_CHANNEL": announce_channel,
-        "RUNBOOKS_DIR": str(ROOT / "runbooks"),
-        "INCIDENT_CONFIG": str(tmp_path / "config.yml"),
-        "LOG_FORMAT": "json",
-    }
+    return serve_env(
+        fake_slack.base_url,
+        database.url.replace("+asyncpg", ""),
+        announce_channel,
+        secrets=(BOT_TOKEN, SIGNING_SECRET),
+        INCIDENT_CONFIG=str(tmp_path / "config.yml"),
+        LOG_FORMAT="json",
+    )
 
 
 @pytest.fixture
